@@ -1,0 +1,13 @@
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+
+namespace ep {
+
+// Configures the process-wide spdlog default logger: level is one of trace, debug, info, warn,
+// error; output to stderr with timestamps. Call once from main before starting services.
+Status setupLogging(const std::string& level, const std::string& component);
+
+}  // namespace ep
