@@ -16,8 +16,8 @@ namespace ep::store {
 // wrote it; the store never parses it. The store owns revisions: metadata.resourceVersion is
 // not part of `value` and is filled in by the API layer from modRevision on every read.
 struct Object {
-  std::string resource;   // "pods", "deployments.apps", ... (see api::KindInfo::resource())
-  std::string namespace_; // "" for cluster-scoped objects
+  std::string resource;    // "pods", "deployments.apps", ... (see api::KindInfo::resource())
+  std::string namespace_;  // "" for cluster-scoped objects
   std::string name;
   std::string value;
   int64_t createRevision = 0;
@@ -38,17 +38,17 @@ struct Event {
 using Predicate = std::function<bool(const Object&)>;
 
 struct ListOptions {
-  std::string resource;     // required
-  std::string namespace_;   // "" = all namespaces
-  int64_t limit = 0;        // 0 = no limit
+  std::string resource;       // required
+  std::string namespace_;     // "" = all namespaces
+  int64_t limit = 0;          // 0 = no limit
   std::string continueToken;  // from a previous ListResult; "" for the first page
-  Predicate predicate;      // optional
+  Predicate predicate;        // optional
 };
 
 struct ListResult {
-  std::vector<Object> items;  // ordered by (namespace, name)
-  int64_t revision = 0;       // store revision the list reflects (of the first page)
-  std::string continueToken;  // "" when this was the last page
+  std::vector<Object> items;        // ordered by (namespace, name)
+  int64_t revision = 0;             // store revision the list reflects (of the first page)
+  std::string continueToken;        // "" when this was the last page
   int64_t remainingItemCount = -1;  // -1 when unknown
 };
 

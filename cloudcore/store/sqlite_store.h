@@ -1,0 +1,115 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cloudcore/store/store.h"
+#include "common/clock.h"
+
+struct sqlite3;
+
+namespace ep::store {
+
+struct SqliteStoreOptions {
+  std::string dataDir;  // the database lives in dataDir/store.db (+ -wal, -shm)
+  // History older than this is compacted; a watch from before it gets kExpired.
+  std::chrono::seconds historyWindow{3600};
+  // How often the compactor looks for history to drop. 0 disables the background compactor.
+  std::chrono::seconds compactionInterval{60};
+  // Most writes committed in one transaction (group commit).
+  size_t maxBatch = 512;
+  // Live events buffered per watch before it falls back to reading history from disk.
+  size_t watchBufferEvents = 1024;
+  // Read connections kept open for concurrent readers.
+  size_t readConnections = 8;
+};
+
+class SqliteWatch;
+struct PendingWrite;
+
+// Store on one SQLite database in WAL mode with synchronous=FULL: a write is acknowledged only
+// after its transaction (and so the WAL frame) is fsynced, so it survives kill -9 and power
+// loss. All writes go through one writer thread that commits queued writes together (group
+// commit); readers use their own connections and never wait for writers. See docs/store.md.
+//
+// Threading: every public method is thread-safe. Write calls block the calling thread until
+// their batch commits (call them from a worker pool, not from an event loop).
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(SqliteStoreOptions options, Clock& clock);
+  ~SqliteStore() override;
+
+  Status start() override;
+  void stop() override;
+
+  Result<Object> get(const std::string& resource, const std::string& ns,
+                     const std::string& name) override;
+  Result<ListResult> list(const ListOptions& options) override;
+  Result<Object> create(const std::string& resource, const std::string& ns, const std::string& name,
+                        std::string value) override;
+  Result<Object> update(const std::string& resource, const std::string& ns, const std::string& name,
+                        std::string value, int64_t expectedRevision) override;
+  Result<Object> remove(const std::string& resource, const std::string& ns, const std::string& name,
+                        int64_t expectedRevision) override;
+  Result<std::unique_ptr<Watch>> watch(const WatchOptions& options) override;
+  int64_t currentRevision() override;
+  int64_t compactedRevision() override;
+  Status compact(int64_t revision) override;
+
+  // Drops history older than the window now (what the background compactor does).
+  Status compactOnce();
+
+  // Used by watches catching up from disk: matching events with from < rev <= to, at most max.
+  // Fails with kExpired when `from` is below the compacted revision.
+  Result<std::vector<Event>> readHistory(const std::string& resource, const std::string& ns,
+                                         int64_t from, int64_t to, size_t max);
+
+ private:
+  friend class SqliteWatch;
+  class ReadConn;
+
+  Result<Object> submit(std::unique_ptr<PendingWrite> write);
+  void writerLoop();
+  void compactorLoop();
+  void commitBatch(std::vector<std::unique_ptr<PendingWrite>>& batch);
+  void publish(const std::vector<Event>& events, int64_t lastRevision);
+  void unregisterWatch(SqliteWatch* watch);
+  ReadConn acquireRead();
+
+  const SqliteStoreOptions options_;
+  Clock& clock_;
+  int lockFd_ = -1;
+
+  // Writer side. writeDb_ is used only by the writer thread after start().
+  sqlite3* writeDb_ = nullptr;
+  std::mutex queueMu_;
+  std::condition_variable queueCv_;
+  std::deque<std::unique_ptr<PendingWrite>> queue_;  // guarded by queueMu_
+  bool stopping_ = false;                            // guarded by queueMu_
+  std::thread writer_;
+  std::thread compactor_;
+  std::condition_variable compactorCv_;  // waits on queueMu_
+
+  // Revision counters: written by the writer thread, read anywhere.
+  std::atomic<int64_t> revision_{0};
+  std::atomic<int64_t> compacted_{0};
+
+  // Read connections pool.
+  std::mutex readMu_;
+  std::vector<sqlite3*> idleReaders_;  // guarded by readMu_
+  std::vector<sqlite3*> allReaders_;   // guarded by readMu_
+
+  // Watch hub. Lock order: hubMu_ before SqliteWatch::mu_.
+  std::mutex hubMu_;
+  std::vector<SqliteWatch*> watches_;  // guarded by hubMu_
+  int64_t publishedRevision_ = 0;      // guarded by hubMu_
+};
+
+}  // namespace ep::store

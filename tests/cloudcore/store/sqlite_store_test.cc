@@ -1,0 +1,334 @@
+#include "cloudcore/store/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+namespace ep::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "ep-store-XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { open(); }
+  void TearDown() override { store_->stop(); }
+  void open() {
+    SqliteStoreOptions o;
+    o.dataDir = dir_.path();
+    o.compactionInterval = std::chrono::seconds(0);
+    o.historyWindow = std::chrono::seconds(60);
+    o.watchBufferEvents = bufferEvents_;
+    store_ = std::make_unique<SqliteStore>(o, clock_);
+    ASSERT_TRUE(store_->start().isOk());
+  }
+  void reopen() {
+    store_->stop();
+    store_.reset();
+    open();
+  }
+  // Polls until `n` events arrived or 5 s passed.
+  static std::vector<Event> drain(Watch& w, size_t n) {
+    std::vector<Event> got;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (got.size() < n && std::chrono::steady_clock::now() < deadline) {
+      auto more = w.poll(n - got.size());
+      if (more.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      for (auto& e : more) got.push_back(std::move(e));
+    }
+    return got;
+  }
+
+  TempDir dir_;
+  FakeClock clock_;
+  size_t bufferEvents_ = 1024;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(SqliteStoreTest, CreateGetUpdateDelete) {
+  auto c = store_->create("pods", "default", "a", "{\"v\":1}");
+  ASSERT_TRUE(c.isOk()) << c.status().toString();
+  EXPECT_EQ(c->modRevision, 1);
+  EXPECT_EQ(c->createRevision, 1);
+
+  auto dup = store_->create("pods", "default", "a", "{}");
+  EXPECT_EQ(dup.status().code(), Code::kAlreadyExists);
+
+  auto g = store_->get("pods", "default", "a");
+  ASSERT_TRUE(g.isOk());
+  EXPECT_EQ(g->value, "{\"v\":1}");
+
+  auto u = store_->update("pods", "default", "a", "{\"v\":2}", 1);
+  ASSERT_TRUE(u.isOk());
+  EXPECT_EQ(u->modRevision, 2);
+  EXPECT_EQ(u->createRevision, 1);
+
+  auto stale = store_->update("pods", "default", "a", "{\"v\":3}", 1);
+  EXPECT_EQ(stale.status().code(), Code::kConflict);
+  EXPECT_EQ(store_->get("pods", "default", "a")->value, "{\"v\":2}");
+
+  auto d = store_->remove("pods", "default", "a", 0);
+  ASSERT_TRUE(d.isOk());
+  EXPECT_EQ(d->modRevision, 3);
+  EXPECT_EQ(store_->get("pods", "default", "a").status().code(), Code::kNotFound);
+  EXPECT_EQ(store_->remove("pods", "default", "a", 0).status().code(), Code::kNotFound);
+  EXPECT_EQ(store_->currentRevision(), 3);
+}
+
+TEST_F(SqliteStoreTest, ListFiltersAndPaginates) {
+  for (const char* ns : {"a", "b"}) {
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_TRUE(store_->create("pods", ns, "p" + std::to_string(i), std::to_string(i)).isOk());
+    }
+  }
+  ASSERT_TRUE(store_->create("configmaps", "a", "x", "{}").isOk());
+
+  ListOptions all{.resource = "pods"};
+  auto r = store_->list(all);
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(r->items.size(), 10u);
+  EXPECT_EQ(r->revision, 11);
+
+  ListOptions inNs{.resource = "pods", .namespace_ = "b"};
+  EXPECT_EQ(store_->list(inNs)->items.size(), 5u);
+
+  ListOptions even{.resource = "pods"};
+  even.predicate = [](const Object& o) { return std::stoi(o.value) % 2 == 0; };
+  EXPECT_EQ(store_->list(even)->items.size(), 6u);
+
+  ListOptions page{.resource = "pods", .limit = 4};
+  std::vector<std::string> names;
+  int pages = 0;
+  for (;;) {
+    auto p = store_->list(page);
+    ASSERT_TRUE(p.isOk());
+    ++pages;
+    EXPECT_EQ(p->revision, 11);
+    for (auto& o : p->items) names.push_back(o.namespace_ + "/" + o.name);
+    if (p->continueToken.empty()) break;
+    page.continueToken = p->continueToken;
+  }
+  EXPECT_EQ(pages, 3);
+  ASSERT_EQ(names.size(), 10u);
+  EXPECT_EQ(names.front(), "a/p0");
+  EXPECT_EQ(names.back(), "b/p4");
+
+  ListOptions bad{.resource = "pods", .continueToken = "zz"};
+  EXPECT_EQ(store_->list(bad).status().code(), Code::kBadRequest);
+}
+
+TEST_F(SqliteStoreTest, WatchDeliversLiveEventsInOrder) {
+  auto w = store_->watch({.resource = "pods"});
+  ASSERT_TRUE(w.isOk());
+  std::atomic<int> notified{0};
+  (*w)->setNotify([&] { ++notified; });
+  ASSERT_TRUE(store_->create("pods", "ns", "a", "1").isOk());
+  ASSERT_TRUE(store_->create("configmaps", "ns", "ignored", "1").isOk());
+  ASSERT_TRUE(store_->update("pods", "ns", "a", "2", 0).isOk());
+  ASSERT_TRUE(store_->remove("pods", "ns", "a", 0).isOk());
+  auto events = drain(**w, 3);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].type, EventType::kAdded);
+  EXPECT_EQ(events[1].type, EventType::kModified);
+  EXPECT_EQ(events[1].prevValue, "1");
+  EXPECT_EQ(events[2].type, EventType::kDeleted);
+  EXPECT_EQ(events[2].object.value, "2");
+  EXPECT_EQ(events[2].object.modRevision, 4);
+  EXPECT_GT(notified.load(), 0);
+  EXPECT_TRUE((*w)->poll(10).empty());
+}
+
+TEST_F(SqliteStoreTest, WatchFromRevisionReplaysHistoryThenLive) {
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(store_->create("pods", "ns", "p" + std::to_string(i), "x").isOk());
+  }
+  auto w = store_->watch({.resource = "pods", .fromRevision = 5});
+  ASSERT_TRUE(w.isOk());
+  ASSERT_TRUE(store_->create("pods", "ns", "live", "x").isOk());
+  auto events = drain(**w, 16);
+  ASSERT_EQ(events.size(), 16u);
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].object.modRevision, static_cast<int64_t>(6 + i));
+  }
+  EXPECT_EQ(events.back().object.name, "live");
+}
+
+TEST_F(SqliteStoreTest, SlowWatchCatchesUpFromDiskWithoutGaps) {
+  bufferEvents_ = 8;
+  reopen();
+  auto w = store_->watch({.resource = "pods"});
+  ASSERT_TRUE(w.isOk());
+  // 200 writes overflow the 8-event live buffer several times over.
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        store_->create("pods", "ns", "p" + std::to_string(t) + "-" + std::to_string(i), "x");
+      }
+    });
+  }
+  std::vector<Event> got;
+  while (got.size() < 200) {
+    auto more = drain(**w, 200 - got.size());
+    if (more.empty()) break;
+    for (auto& e : more) got.push_back(std::move(e));
+  }
+  for (auto& t : writers) t.join();
+  auto rest = drain(**w, 200 - got.size());
+  for (auto& e : rest) got.push_back(std::move(e));
+  ASSERT_EQ(got.size(), 200u);
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].object.modRevision, static_cast<int64_t>(i + 1));
+  }
+}
+
+TEST_F(SqliteStoreTest, CompactedRevisionIsExpired) {
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(store_->create("pods", "ns", std::to_string(i), "x").isOk());
+  ASSERT_TRUE(store_->compact(6).isOk());
+  EXPECT_EQ(store_->compactedRevision(), 6);
+  EXPECT_EQ(store_->watch({.resource = "pods", .fromRevision = 3}).status().code(), Code::kExpired);
+  auto ok = store_->watch({.resource = "pods", .fromRevision = 6});
+  ASSERT_TRUE(ok.isOk());
+  EXPECT_EQ(drain(**ok, 4).size(), 4u);
+  // Objects themselves are not affected by compaction.
+  EXPECT_EQ(store_->list({.resource = "pods"})->items.size(), 10u);
+}
+
+TEST_F(SqliteStoreTest, ContinueTokenFromCompactedRevisionIsExpired) {
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(store_->create("pods", "ns", std::to_string(i), "x").isOk());
+  auto first = store_->list({.resource = "pods", .limit = 2});
+  ASSERT_TRUE(first.isOk());
+  ASSERT_TRUE(store_->create("pods", "ns", "z", "x").isOk());
+  ASSERT_TRUE(store_->compact(11).isOk());
+  auto next = store_->list({.resource = "pods", .limit = 2, .continueToken = first->continueToken});
+  EXPECT_EQ(next.status().code(), Code::kExpired);
+}
+
+TEST_F(SqliteStoreTest, TimeWindowCompaction) {
+  ASSERT_TRUE(store_->create("pods", "ns", "old", "x").isOk());
+  clock_.advance(std::chrono::seconds(120));
+  ASSERT_TRUE(store_->create("pods", "ns", "new", "x").isOk());
+  ASSERT_TRUE(store_->compactOnce().isOk());
+  EXPECT_EQ(store_->compactedRevision(), 1);
+}
+
+TEST_F(SqliteStoreTest, RevisionAndDataSurviveReopen) {
+  ASSERT_TRUE(store_->create("pods", "ns", "a", "x").isOk());
+  ASSERT_TRUE(store_->update("pods", "ns", "a", "y", 0).isOk());
+  reopen();
+  EXPECT_EQ(store_->currentRevision(), 2);
+  EXPECT_EQ(store_->get("pods", "ns", "a")->value, "y");
+  EXPECT_EQ(store_->create("pods", "ns", "b", "x")->modRevision, 3);
+}
+
+TEST_F(SqliteStoreTest, SecondProcessOnSameDataDirIsRefused) {
+  SqliteStoreOptions o;
+  o.dataDir = dir_.path();
+  SqliteStore other(o, clock_);
+  auto s = other.start();
+  EXPECT_EQ(s.code(), Code::kUnavailable);
+  EXPECT_NE(s.message().find("in use"), std::string::npos);
+}
+
+TEST_F(SqliteStoreTest, ConcurrentWritersNeverFail) {
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 100; ++i) {
+        auto name = std::to_string(t) + "-" + std::to_string(i);
+        if (!store_->create("pods", "ns", name, "x").isOk()) ++failures;
+        if (!store_->update("pods", "ns", name, "y", 0).isOk()) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(store_->currentRevision(), 1600);
+}
+
+// A child process writes as fast as it can and reports each acknowledged revision through a
+// pipe; it is killed with SIGKILL mid-stream. Every acknowledged write must read back.
+TEST(SqliteStoreDurabilityTest, AcknowledgedWritesSurviveKill9) {
+  TempDir dir;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    SqliteStoreOptions o;
+    o.dataDir = dir.path();
+    o.compactionInterval = std::chrono::seconds(0);
+    SqliteStore s(o, SystemClock::instance());
+    if (!s.start().isOk()) _exit(2);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0;; ++i) {
+          auto r = s.create("pods", "ns", std::to_string(t) + "-" + std::to_string(i), "v");
+          if (!r.isOk()) _exit(3);
+          int64_t rev = r->modRevision;
+          if (write(fds[1], &rev, sizeof rev) != sizeof rev) _exit(4);
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    _exit(0);
+  }
+  close(fds[1]);
+  std::vector<int64_t> acked;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(700);
+  int64_t rev;
+  while (std::chrono::steady_clock::now() < deadline &&
+         read(fds[0], &rev, sizeof rev) == sizeof rev) {
+    acked.push_back(rev);
+  }
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  while (read(fds[0], &rev, sizeof rev) == sizeof rev) acked.push_back(rev);
+  close(fds[0]);
+  ASSERT_GT(acked.size(), 50u);
+
+  SqliteStoreOptions o;
+  o.dataDir = dir.path();
+  o.compactionInterval = std::chrono::seconds(0);
+  SqliteStore s(o, SystemClock::instance());
+  ASSERT_TRUE(s.start().isOk());
+  int64_t maxAcked = *std::max_element(acked.begin(), acked.end());
+  EXPECT_GE(s.currentRevision(), maxAcked);
+  auto all = s.list({.resource = "pods"});
+  ASSERT_TRUE(all.isOk());
+  std::set<int64_t> present;
+  for (auto& obj : all->items) present.insert(obj.modRevision);
+  for (int64_t r : acked) EXPECT_TRUE(present.count(r)) << "acknowledged revision " << r << " lost";
+  s.stop();
+}
+
+}  // namespace
+}  // namespace ep::store
