@@ -1,0 +1,464 @@
+#include "common/http/client.h"
+
+#include <algorithm>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cctype>
+#include <limits>
+#include <optional>
+
+namespace ep::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string formatDuration(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
+  return std::to_string(d.count()) + "ms";
+}
+
+// Runs the io_context until every handler started by `start` (and any timers it armed) has
+// completed, and returns the error code the operation's handler reported.
+template <typename Start>
+beast::error_code runOp(asio::io_context& ioc, Start&& start) {
+  beast::error_code result = asio::error::would_block;
+  start([&result](beast::error_code ec, auto&&...) { result = ec; });
+  ioc.restart();
+  ioc.run();
+  return result;
+}
+
+bool isConnectionDrop(const beast::error_code& ec) {
+  return ec == bhttp::error::end_of_stream || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == asio::error::eof ||
+         ec == asio::error::connection_aborted;
+}
+
+}  // namespace
+
+std::string HttpResponse::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (iequals(k, name)) return v;
+  }
+  return {};
+}
+
+Result<BaseUrl> parseBaseUrl(std::string_view url) {
+  BaseUrl out;
+  std::string_view rest = url;
+  if (auto pos = rest.find("://"); pos != std::string_view::npos) {
+    std::string_view scheme = rest.substr(0, pos);
+    if (iequals(scheme, "http")) {
+      out.scheme = "http";
+    } else if (iequals(scheme, "https")) {
+      out.scheme = "https";
+    } else {
+      return invalidError("unsupported URL scheme \"" + std::string(scheme) + "\" in \"" +
+                          std::string(url) + "\": expected http://host:port");
+    }
+    rest.remove_prefix(pos + 3);
+  } else {
+    out.scheme = "http";
+  }
+  std::string_view authority = rest.substr(0, rest.find('/'));
+  std::string_view path = rest.substr(authority.size());
+  if (path.find_first_of("?#") != std::string_view::npos) {
+    return invalidError("server URL \"" + std::string(url) +
+                        "\" must not have a query or fragment");
+  }
+  std::string_view portText;
+  if (!authority.empty() && authority.front() == '[') {
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return invalidError("bad IPv6 address in server URL \"" + std::string(url) + "\"");
+    }
+    out.host = std::string(authority.substr(1, close - 1));
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') {
+        return invalidError("bad server URL \"" + std::string(url) + "\"");
+      }
+      portText = after.substr(1);
+    }
+  } else {
+    auto colon = authority.rfind(':');
+    if (colon != std::string_view::npos) {
+      out.host = std::string(authority.substr(0, colon));
+      portText = authority.substr(colon + 1);
+    } else {
+      out.host = std::string(authority);
+    }
+  }
+  if (out.host.empty()) {
+    return invalidError("server URL \"" + std::string(url) + "\" has no host");
+  }
+  if (!portText.empty()) {
+    unsigned long port = 0;
+    for (char c : portText) {
+      if (c < '0' || c > '9' || port > 65535) {
+        return invalidError("bad port in server URL \"" + std::string(url) + "\"");
+      }
+      port = port * 10 + static_cast<unsigned long>(c - '0');
+    }
+    if (port == 0 || port > 65535) {
+      return invalidError("bad port in server URL \"" + std::string(url) + "\"");
+    }
+    out.port = static_cast<uint16_t>(port);
+  } else {
+    out.port = out.scheme == "https" ? 443 : 80;
+  }
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  out.prefix = std::string(path);
+  return out;
+}
+
+Code codeForHttpStatus(int status) {
+  if (status >= 200 && status < 300) return Code::kOk;
+  switch (status) {
+    case 400:
+      return Code::kBadRequest;
+    case 401:
+    case 403:
+      return Code::kForbidden;
+    case 404:
+      return Code::kNotFound;
+    case 405:
+      return Code::kMethodNotAllowed;
+    case 409:
+      return Code::kConflict;
+    case 410:
+      return Code::kExpired;
+    case 413:
+      return Code::kTooLarge;
+    case 415:
+      return Code::kUnsupportedMedia;
+    case 422:
+      return Code::kInvalid;
+    case 503:
+      return Code::kUnavailable;
+    case 504:
+      return Code::kTimeout;
+    default:
+      break;
+  }
+  if (status >= 400 && status < 500) return Code::kBadRequest;
+  return Code::kInternal;
+}
+
+// The transport is written against a generic stream (see sendRequest/readWhole) so a TLS stream
+// can be added next to the plain TCP one without touching the HTTP exchange logic.
+struct HttpClient::Impl {
+  std::string baseUrlText;
+  ClientOptions options;
+  Status urlStatus;
+  BaseUrl url;
+  asio::io_context ioc;
+  // Idle keep-alive connection (with its read buffer), or null.
+  std::unique_ptr<beast::tcp_stream> conn;
+  beast::flat_buffer connBuffer;
+
+  Impl(std::string base, ClientOptions opts)
+      : baseUrlText(std::move(base)), options(std::move(opts)) {
+    auto parsed = parseBaseUrl(baseUrlText);
+    if (!parsed) {
+      urlStatus = parsed.status();
+    } else if (parsed->scheme == "https") {
+      urlStatus = invalidError("https is not supported yet (no TLS in this build): " + baseUrlText +
+                               "; use an http:// server URL");
+    } else {
+      url = std::move(parsed).value();
+    }
+  }
+
+  std::chrono::steady_clock::time_point deadline() const {
+    if (options.timeout.count() <= 0) return std::chrono::steady_clock::time_point::max();
+    return std::chrono::steady_clock::now() + options.timeout;
+  }
+
+  void arm(beast::tcp_stream& s, std::chrono::steady_clock::time_point dl) {
+    if (dl == std::chrono::steady_clock::time_point::max()) {
+      s.expires_never();
+    } else {
+      s.expires_at(dl);
+    }
+  }
+
+  Status unreachable(const std::string& why) const {
+    return unavailableError("cannot reach " + options.peerName + " at " + baseUrlText + ": " + why);
+  }
+  Status timedOut() const {
+    return {Code::kTimeout, "timed out after " + formatDuration(options.timeout) + " waiting for " +
+                                options.peerName + " at " + baseUrlText};
+  }
+  Status transportError(const beast::error_code& ec) const {
+    if (ec == beast::error::timeout) return timedOut();
+    if (ec == bhttp::error::body_limit) {
+      return {Code::kTooLarge, "response from " + options.peerName + " at " + baseUrlText +
+                                   " exceeds " + std::to_string(options.maxBodyBytes) + " bytes"};
+    }
+    return unavailableError("connection to " + options.peerName + " at " + baseUrlText +
+                            " failed: " + ec.message());
+  }
+
+  // Opens a new TCP connection honoring the deadline.
+  Result<std::unique_ptr<beast::tcp_stream>> connect(std::chrono::steady_clock::time_point dl) {
+    tcp::resolver resolver(ioc);
+    tcp::resolver::results_type endpoints;
+    asio::steady_timer timer(ioc);
+    bool timerFired = false;
+    if (dl != std::chrono::steady_clock::time_point::max()) {
+      timer.expires_at(dl);
+      timer.async_wait([&](beast::error_code ec) {
+        if (!ec) {
+          timerFired = true;
+          resolver.cancel();
+        }
+      });
+    }
+    beast::error_code ec = runOp(ioc, [&](auto handler) {
+      resolver.async_resolve(url.host, std::to_string(url.port),
+                             [&, handler](beast::error_code e, tcp::resolver::results_type r) {
+                               timer.cancel();
+                               endpoints = std::move(r);
+                               handler(e);
+                             });
+    });
+    if (timerFired) return timedOut();
+    if (ec) return unreachable(ec.message());
+    auto stream = std::make_unique<beast::tcp_stream>(ioc);
+    arm(*stream, dl);
+    ec = runOp(ioc, [&](auto handler) { stream->async_connect(endpoints, handler); });
+    if (ec == beast::error::timeout) return timedOut();
+    if (ec) return unreachable(ec.message());
+    beast::error_code ignored;
+    stream->socket().set_option(tcp::no_delay(true), ignored);
+    return stream;
+  }
+
+  bhttp::request<bhttp::string_body> buildRequest(std::string_view method,
+                                                  std::string_view pathAndQuery,
+                                                  std::string_view body,
+                                                  std::string_view contentType,
+                                                  std::string_view accept) const {
+    bhttp::request<bhttp::string_body> req;
+    bhttp::verb verb = bhttp::string_to_verb(method);
+    if (verb == bhttp::verb::unknown) {
+      req.method_string(method);
+    } else {
+      req.method(verb);
+    }
+    std::string target = url.prefix;
+    if (pathAndQuery.empty() || pathAndQuery.front() != '/') target += '/';
+    target += pathAndQuery;
+    req.target(target);
+    req.version(11);
+    bool v6 = url.host.find(':') != std::string::npos;
+    req.set(bhttp::field::host,
+            (v6 ? "[" + url.host + "]" : url.host) + ":" + std::to_string(url.port));
+    req.set(bhttp::field::user_agent, options.userAgent);
+    if (!accept.empty()) req.set(bhttp::field::accept, accept);
+    if (!options.bearerToken.empty()) {
+      req.set(bhttp::field::authorization, "Bearer " + options.bearerToken);
+    }
+    for (const auto& [k, v] : options.headers) req.set(k, v);
+    if (!body.empty() || verb == bhttp::verb::post || verb == bhttp::verb::put ||
+        verb == bhttp::verb::patch) {
+      if (!contentType.empty()) req.set(bhttp::field::content_type, contentType);
+      req.body() = std::string(body);
+    }
+    req.keep_alive(true);
+    req.prepare_payload();
+    return req;
+  }
+
+  template <typename Stream>
+  beast::error_code sendRequest(Stream& s, bhttp::request<bhttp::string_body>& req) {
+    return runOp(ioc, [&](auto handler) { bhttp::async_write(s, req, handler); });
+  }
+
+  template <typename Stream>
+  beast::error_code readWhole(Stream& s, beast::flat_buffer& buf,
+                              bhttp::response_parser<bhttp::string_body>& parser) {
+    return runOp(ioc, [&](auto handler) { bhttp::async_read(s, buf, parser, handler); });
+  }
+
+  static HttpResponse toResponse(bhttp::response<bhttp::string_body>&& msg) {
+    HttpResponse out;
+    out.status = static_cast<int>(msg.result_int());
+    for (const auto& field : msg) {
+      out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    out.contentType = std::string(msg[bhttp::field::content_type]);
+    out.body = std::move(msg.body());
+    return out;
+  }
+
+  Result<HttpResponse> request(std::string_view method, std::string_view pathAndQuery,
+                               std::string_view body, std::string_view contentType,
+                               std::string_view accept) {
+    if (!urlStatus.isOk()) return urlStatus;
+    auto req = buildRequest(method, pathAndQuery, body, contentType, accept);
+    auto dl = deadline();
+    // A reused connection may have been closed by the server while idle: retry once on a fresh
+    // connection when nothing of the response arrived.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      bool reused = conn != nullptr;
+      if (!conn) {
+        auto c = connect(dl);
+        if (!c) return c.status();
+        conn = std::move(c).value();
+        connBuffer.clear();
+      }
+      arm(*conn, dl);
+      beast::error_code ec = sendRequest(*conn, req);
+      bhttp::response_parser<bhttp::string_body> parser;
+      parser.body_limit(options.maxBodyBytes);
+      parser.header_limit(1u << 20);
+      if (method == "HEAD") parser.skip(true);
+      if (!ec) ec = readWhole(*conn, connBuffer, parser);
+      if (ec) {
+        bool retry = reused && !parser.got_some() && isConnectionDrop(ec);
+        closeConnection();
+        if (retry) continue;
+        return transportError(ec);
+      }
+      auto msg = parser.release();
+      if (!msg.keep_alive()) {
+        closeConnection();
+      } else {
+        conn->expires_never();
+      }
+      return toResponse(std::move(msg));
+    }
+    return unavailableError("connection to " + options.peerName + " at " + baseUrlText +
+                            " keeps closing");
+  }
+
+  void closeConnection() {
+    if (!conn) return;
+    beast::error_code ignored;
+    conn->socket().shutdown(tcp::socket::shutdown_both, ignored);
+    conn->close();
+    conn.reset();
+    connBuffer.clear();
+  }
+
+  Status stream(std::string_view method, std::string_view pathAndQuery,
+                const std::function<bool(std::string_view)>& onLine, std::string_view accept) {
+    if (!urlStatus.isOk()) return urlStatus;
+    auto req = buildRequest(method, pathAndQuery, {}, {}, accept);
+    auto dl = deadline();
+    auto c = connect(dl);
+    if (!c) return c.status();
+    std::unique_ptr<beast::tcp_stream> s = std::move(c).value();
+    beast::flat_buffer buf;
+    arm(*s, dl);
+    beast::error_code ec = sendRequest(*s, req);
+    bhttp::response_parser<bhttp::buffer_body> parser;
+    // Not boost::none: Beast 1.74 compares Content-Length against an empty optional wrongly.
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    parser.header_limit(1u << 20);
+    if (!ec) {
+      ec = runOp(ioc, [&](auto handler) { bhttp::async_read_header(*s, buf, parser, handler); });
+    }
+    if (ec) return finishStream(*s, transportError(ec));
+    s->expires_never();
+    int status = static_cast<int>(parser.get().result_int());
+    bool ok = status >= 200 && status < 300;
+    std::string pending;  // partial line (2xx) or error body (non-2xx)
+    char chunk[16 * 1024];
+    while (!parser.is_done()) {
+      parser.get().body().data = chunk;
+      parser.get().body().size = sizeof chunk;
+      if (!ok) arm(*s, dl);
+      ec = runOp(ioc, [&](auto handler) { bhttp::async_read_some(*s, buf, parser, handler); });
+      if (ec == bhttp::error::need_buffer) ec = {};
+      size_t n = sizeof chunk - parser.get().body().size;
+      if (!ok) {
+        if (pending.size() < options.maxBodyBytes) pending.append(chunk, n);
+      } else {
+        size_t start = 0;
+        for (size_t i = 0; i < n; ++i) {
+          if (chunk[i] != '\n') continue;
+          pending.append(chunk + start, i - start);
+          start = i + 1;
+          if (!pending.empty() && pending.back() == '\r') pending.pop_back();
+          bool more = onLine(pending);
+          pending.clear();
+          if (!more) return finishStream(*s, Status::ok());
+        }
+        pending.append(chunk + start, n - start);
+      }
+      if (ec == bhttp::error::end_of_stream && parser.is_header_done()) break;
+      if (ec) return finishStream(*s, transportError(ec));
+    }
+    if (!ok) return finishStream(*s, Status(codeForHttpStatus(status), pending));
+    if (!pending.empty()) {
+      if (pending.back() == '\r') pending.pop_back();
+      onLine(pending);
+    }
+    return finishStream(*s, Status::ok());
+  }
+
+  Status finishStream(beast::tcp_stream& s, Status result) {
+    beast::error_code ignored;
+    s.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    s.close();
+    // Drain handlers of the closed socket before the stream object goes away.
+    ioc.restart();
+    ioc.run();
+    return result;
+  }
+};
+
+HttpClient::HttpClient(std::string baseUrl, ClientOptions options)
+    : impl_(std::make_unique<Impl>(std::move(baseUrl), std::move(options))) {}
+HttpClient::~HttpClient() {
+  if (impl_) impl_->closeConnection();
+}
+HttpClient::HttpClient(HttpClient&&) noexcept = default;
+HttpClient& HttpClient::operator=(HttpClient&&) noexcept = default;
+
+const std::string& HttpClient::baseUrl() const {
+  return impl_->baseUrlText;
+}
+Status HttpClient::valid() const {
+  return impl_->urlStatus;
+}
+
+Result<HttpResponse> HttpClient::request(std::string_view method, std::string_view pathAndQuery,
+                                         std::string_view body, std::string_view contentType,
+                                         std::string_view accept) {
+  try {
+    return impl_->request(method, pathAndQuery, body, contentType, accept);
+  } catch (const std::exception& e) {
+    impl_->closeConnection();
+    return unavailableError("request to " + impl_->baseUrlText + " failed: " + e.what());
+  }
+}
+
+Status HttpClient::stream(std::string_view method, std::string_view pathAndQuery,
+                          const std::function<bool(std::string_view)>& onLine,
+                          std::string_view accept) {
+  try {
+    return impl_->stream(method, pathAndQuery, onLine, accept);
+  } catch (const std::exception& e) {
+    return unavailableError("stream from " + impl_->baseUrlText + " failed: " + e.what());
+  }
+}
+
+}  // namespace ep::http

@@ -1,0 +1,106 @@
+#pragma once
+
+// Synchronous HTTP/1.1 client used by edgectl (and any tool that talks to cloudcore's REST API).
+//
+// Thread-safety: an HttpClient is thread-compatible: one thread at a time may call request() or
+// stream() on a given instance; distinct instances are independent. Free functions are
+// thread-safe.
+//
+// Lifecycle: the client owns at most one idle keep-alive connection, opened lazily by the first
+// request() and reused by later ones while the server keeps it open. stream() always uses a
+// connection of its own that is closed when stream() returns. Destroying the client closes
+// everything; no background threads exist.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ep::http {
+
+struct HttpResponse {
+  int status = 0;
+  std::string contentType;
+  std::string body;
+  // Response headers in arrival order, names as sent by the server.
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  // Case-insensitive header lookup; "" when absent.
+  std::string header(std::string_view name) const;
+};
+
+struct ClientOptions {
+  // Bound on connecting plus the whole exchange of one request(); for stream(), bound on
+  // connecting and receiving the response headers only (a watch may then run indefinitely).
+  std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+  // Sent as "Authorization: Bearer <token>" when not empty.
+  std::string bearerToken;
+  // Extra headers sent with every request.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string userAgent = "edgeplane-http/0.1";
+  // Names the peer in connection errors: "cannot reach <peerName> at <url>: <reason>".
+  std::string peerName = "cloudcore";
+  // Largest response body request() accepts.
+  size_t maxBodyBytes = 256u << 20;
+};
+
+// A parsed base URL: scheme://host[:port][/prefix].
+struct BaseUrl {
+  std::string scheme;  // "http" (later also "https")
+  std::string host;    // without IPv6 brackets
+  uint16_t port = 0;
+  std::string prefix;  // "" or "/something" without a trailing slash
+};
+
+// Parses "http://host:port[/prefix]". "https://..." parses (port 443 by default) so callers can
+// report it; HttpClient refuses it until TLS support lands. Errors are Code::kInvalid.
+Result<BaseUrl> parseBaseUrl(std::string_view url);
+
+// Maps an HTTP status to the closest ep::Code (2xx -> kOk).
+Code codeForHttpStatus(int status);
+
+class HttpClient {
+ public:
+  // baseUrl: "http://host:port[/prefix]". An invalid or unsupported URL is not fatal here: every
+  // call then returns the parse error.
+  explicit HttpClient(std::string baseUrl, ClientOptions options = {});
+  ~HttpClient();
+  HttpClient(HttpClient&&) noexcept;
+  HttpClient& operator=(HttpClient&&) noexcept;
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  const std::string& baseUrl() const;
+  // Ok when the base URL was usable.
+  Status valid() const;
+
+  // Sends one request and reads the whole response. Any HTTP status is a successful Result;
+  // errors are transport failures: kUnavailable (cannot connect / resolve, connection dropped),
+  // kTimeout, kInvalid (bad URL, https), kTooLarge (body above maxBodyBytes).
+  // pathAndQuery starts with "/" and is appended to the URL prefix.
+  Result<HttpResponse> request(std::string_view method, std::string_view pathAndQuery,
+                               std::string_view body = {}, std::string_view contentType = {},
+                               std::string_view accept = "application/json");
+
+  // Sends a request whose response body is a stream of newline-delimited lines (e.g. a watch)
+  // and calls onLine for each complete line (without the "\n" or a trailing "\r") as it
+  // arrives. Returns ok when the server ends the stream or onLine returns false (a final line
+  // without a newline is delivered too). A non-2xx response is returned as an error Status whose
+  // code follows codeForHttpStatus and whose message is the response body (so callers can
+  // decode a structured error); transport errors are as for request().
+  Status stream(std::string_view method, std::string_view pathAndQuery,
+                const std::function<bool(std::string_view line)>& onLine,
+                std::string_view accept = "application/json");
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ep::http
