@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace ep {
 
@@ -11,22 +12,30 @@ namespace ep {
 // at the API boundary (see apiserver/errors.cc), so keep them coarse.
 enum class Code {
   kOk = 0,
-  kInvalid,          // request content is well-formed but semantically wrong (422)
-  kBadRequest,       // malformed request (400)
-  kNotFound,         // 404
-  kAlreadyExists,    // 409 on create
-  kConflict,         // 409 on a stale resourceVersion
-  kExpired,          // 410: requested revision was compacted
-  kTooLarge,         // 413
-  kForbidden,        // 403
-  kMethodNotAllowed, // 405
-  kUnsupportedMedia, // 415
-  kUnavailable,      // 503 or a peer that cannot be reached
-  kTimeout,          // 504
-  kInternal,         // 500: broken invariant reported instead of crashing
+  kInvalid,           // request content is well-formed but semantically wrong (422)
+  kBadRequest,        // malformed request (400)
+  kNotFound,          // 404
+  kAlreadyExists,     // 409 on create
+  kConflict,          // 409 on a stale resourceVersion
+  kExpired,           // 410: requested revision was compacted
+  kTooLarge,          // 413
+  kForbidden,         // 403
+  kMethodNotAllowed,  // 405
+  kUnsupportedMedia,  // 415
+  kUnavailable,       // 503 or a peer that cannot be reached
+  kTimeout,           // 504
+  kInternal,          // 500: broken invariant reported instead of crashing
 };
 
 const char* codeName(Code code);
+
+// One field-level reason behind an error (Kubernetes StatusCause), e.g.
+// {"spec.containers[0].image", "FieldValueRequired", "Required value"}.
+struct StatusCause {
+  std::string field;
+  std::string reason;
+  std::string message;
+};
 
 // A value-type error. Cheap to copy when ok (empty message). Thread-compatible.
 class Status {
@@ -42,22 +51,39 @@ class Status {
   // "NotFound: pods \"x\" not found"
   std::string toString() const;
 
+  const std::vector<StatusCause>& causes() const { return causes_; }
+  Status&& withCauses(std::vector<StatusCause> causes) && {
+    causes_ = std::move(causes);
+    return std::move(*this);
+  }
+
  private:
   Code code_ = Code::kOk;
   std::string message_;
+  std::vector<StatusCause> causes_;
 };
 
-inline Status invalidError(std::string m) { return {Code::kInvalid, std::move(m)}; }
-inline Status badRequestError(std::string m) { return {Code::kBadRequest, std::move(m)}; }
-inline Status notFoundError(std::string m) { return {Code::kNotFound, std::move(m)}; }
-inline Status internalError(std::string m) { return {Code::kInternal, std::move(m)}; }
-inline Status unavailableError(std::string m) { return {Code::kUnavailable, std::move(m)}; }
+inline Status invalidError(std::string m) {
+  return {Code::kInvalid, std::move(m)};
+}
+inline Status badRequestError(std::string m) {
+  return {Code::kBadRequest, std::move(m)};
+}
+inline Status notFoundError(std::string m) {
+  return {Code::kNotFound, std::move(m)};
+}
+inline Status internalError(std::string m) {
+  return {Code::kInternal, std::move(m)};
+}
+inline Status unavailableError(std::string m) {
+  return {Code::kUnavailable, std::move(m)};
+}
 
 // Either a T or a non-ok Status. Accessing value() on an error is a broken invariant.
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).isOk() && "Result built from an ok Status");
   }

@@ -1,0 +1,521 @@
+#include "cloudcore/apiserver/api_handler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "common/api/printers.h"
+
+namespace ep::apiserver {
+
+using registry::Json;
+
+namespace {
+
+int httpCode(Code code) {
+  switch (code) {
+    case Code::kOk:
+      return 200;
+    case Code::kInvalid:
+      return 422;
+    case Code::kBadRequest:
+      return 400;
+    case Code::kNotFound:
+      return 404;
+    case Code::kAlreadyExists:
+      return 409;
+    case Code::kConflict:
+      return 409;
+    case Code::kExpired:
+      return 410;
+    case Code::kTooLarge:
+      return 413;
+    case Code::kForbidden:
+      return 403;
+    case Code::kMethodNotAllowed:
+      return 405;
+    case Code::kUnsupportedMedia:
+      return 415;
+    case Code::kUnavailable:
+      return 503;
+    case Code::kTimeout:
+      return 504;
+    case Code::kInternal:
+      return 500;
+  }
+  return 500;
+}
+
+const char* reasonOf(Code code) {
+  switch (code) {
+    case Code::kInvalid:
+      return "Invalid";
+    case Code::kConflict:
+      return "Conflict";
+    case Code::kExpired:
+      return "Expired";
+    default:
+      return codeName(code);
+  }
+}
+
+HttpResponse jsonResponse(int status, const Json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump();
+  return r;
+}
+
+// Kubernetes metav1.Status for an error, with details naming the object and fields.
+HttpResponse errorResponse(const Status& s, const api::KindInfo* kind = nullptr,
+                           const std::string& name = "") {
+  int code = httpCode(s.code());
+  Json status = {{"kind", "Status"},    {"apiVersion", "v1"},     {"metadata", Json::object()},
+                 {"status", "Failure"}, {"message", s.message()}, {"reason", reasonOf(s.code())},
+                 {"code", code}};
+  Json details = Json::object();
+  if (!name.empty()) details["name"] = name;
+  if (kind) {
+    if (!kind->group.empty()) details["group"] = kind->group;
+    details["kind"] = kind->plural;
+  }
+  if (!s.causes().empty()) {
+    Json causes = Json::array();
+    for (const auto& c : s.causes()) {
+      causes.push_back({{"reason", c.reason}, {"message", c.message}, {"field", c.field}});
+    }
+    details["causes"] = std::move(causes);
+  }
+  if (!details.empty()) status["details"] = std::move(details);
+  return jsonResponse(code, status);
+}
+
+HttpResponse plain(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.contentType = "text/plain; charset=utf-8";
+  r.body = std::move(body);
+  return r;
+}
+
+std::vector<std::string> splitPath(const std::string& path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    if (j > i) out.push_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+Json resourceList(const std::string& groupVersion) {
+  Json resources = Json::array();
+  static const Json kVerbs = {"create", "delete", "deletecollection", "get",
+                              "list",   "patch",  "update",           "watch"};
+  for (const auto& k : api::allKinds()) {
+    if (k.apiVersion() != groupVersion) continue;
+    Json r = {{"name", k.plural},
+              {"singularName", k.singular},
+              {"namespaced", k.namespaced},
+              {"kind", k.kind},
+              {"verbs", kVerbs}};
+    if (!k.shortNames.empty()) r["shortNames"] = k.shortNames;
+    if (!k.categories.empty()) r["categories"] = k.categories;
+    resources.push_back(std::move(r));
+    if (k.hasStatus) {
+      resources.push_back({{"name", k.plural + "/status"},
+                           {"singularName", ""},
+                           {"namespaced", k.namespaced},
+                           {"kind", k.kind},
+                           {"verbs", {"get", "patch", "update"}}});
+    }
+  }
+  return {{"kind", "APIResourceList"},
+          {"apiVersion", "v1"},
+          {"groupVersion", groupVersion},
+          {"resources", std::move(resources)}};
+}
+
+Json groupJson(const std::string& group) {
+  std::string version;
+  for (const auto& k : api::allKinds()) {
+    if (k.group == group) {
+      version = k.version;
+      break;
+    }
+  }
+  Json gv = {{"groupVersion", group + "/" + version}, {"version", version}};
+  return {{"name", group}, {"versions", Json::array({gv})}, {"preferredVersion", gv}};
+}
+
+bool wantsTable(const HttpRequest& req) {
+  return req.header("accept").find("as=Table") != std::string::npos;
+}
+
+// Output options for server-side Table rendering.
+struct TableOptions {
+  std::string includeObject = "Metadata";  // None | Metadata | Object
+};
+
+Json rowFor(const api::KindInfo& kind, const Json& obj, int64_t now, const TableOptions& opts) {
+  Json row = {{"cells", api::tableCells(kind, obj, now)}};
+  if (opts.includeObject == "Object") {
+    row["object"] = obj;
+  } else if (opts.includeObject != "None") {
+    row["object"] = {{"kind", "PartialObjectMetadata"},
+                     {"apiVersion", "meta.k8s.io/v1"},
+                     {"metadata", obj.value("metadata", Json::object())}};
+  }
+  return row;
+}
+
+Json columnsJson(const api::KindInfo& kind) {
+  Json cols = Json::array();
+  for (const auto& c : api::tableColumns(kind)) {
+    cols.push_back({{"name", c.name},
+                    {"type", c.type},
+                    {"format", c.format},
+                    {"description", c.description},
+                    {"priority", c.priority}});
+  }
+  return cols;
+}
+
+Json tableJson(const api::KindInfo& kind, const std::vector<Json>& items, int64_t now,
+               const TableOptions& opts, const std::string& rv, const std::string& cont,
+               bool withColumns = true) {
+  Json rows = Json::array();
+  for (const auto& o : items) rows.push_back(rowFor(kind, o, now, opts));
+  Json meta = Json::object();
+  if (!rv.empty()) meta["resourceVersion"] = rv;
+  if (!cont.empty()) meta["continue"] = cont;
+  Json t = {{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", meta}};
+  t["columnDefinitions"] = withColumns ? columnsJson(kind) : Json::array();
+  t["rows"] = std::move(rows);
+  return t;
+}
+
+// A watch rendered as newline-delimited JSON events.
+class WatchBody final : public BodyStream {
+ public:
+  WatchBody(std::unique_ptr<registry::ObjectWatch> watch, const api::KindInfo& kind, bool table,
+            TableOptions tableOpts, Clock& clock, std::chrono::steady_clock::time_point deadline)
+      : watch_(std::move(watch)),
+        kind_(kind),
+        table_(table),
+        tableOpts_(std::move(tableOpts)),
+        clock_(clock),
+        deadline_(deadline) {}
+
+  std::string next(bool& finished) override {
+    std::string out;
+    auto events = watch_->poll(256);
+    for (auto& e : events) {
+      Json obj;
+      if (table_ && e.type != "ERROR") {
+        obj = tableJson(kind_, {*e.object}, clock_.nowMillis(), tableOpts_,
+                        e.object->value("metadata", Json::object()).value("resourceVersion", ""),
+                        "", !sentColumns_);
+        sentColumns_ = true;
+      } else {
+        obj = std::move(*e.object);
+      }
+      out += Json{{"type", e.type}, {"object", std::move(obj)}}.dump();
+      out += '\n';
+    }
+    finished = events.empty() && watch_->done();
+    return out;
+  }
+  void setWake(std::function<void()> wake) override { watch_->setNotify(std::move(wake)); }
+  std::chrono::steady_clock::time_point deadline() const override { return deadline_; }
+  void close() override { watch_->stop(); }
+
+ private:
+  std::unique_ptr<registry::ObjectWatch> watch_;
+  const api::KindInfo& kind_;
+  const bool table_;
+  const TableOptions tableOpts_;
+  Clock& clock_;
+  const std::chrono::steady_clock::time_point deadline_;
+  bool sentColumns_ = false;  // only touched by next(), which the server serializes
+};
+
+Result<Json> parseBody(const HttpRequest& req) {
+  std::string ct = req.header("content-type");
+  if (!ct.empty() && ct.find("json") == std::string::npos && ct.find("*/*") == std::string::npos) {
+    return Status(Code::kUnsupportedMedia,
+                  "the body of the request was in an unknown format - accepted media types "
+                  "include: application/json");
+  }
+  Json body = Json::parse(req.body, nullptr, false);
+  if (body.is_discarded()) {
+    return badRequestError("the request body is not valid JSON");
+  }
+  if (!body.is_object()) return badRequestError("the request body must be a JSON object");
+  return body;
+}
+
+bool isDryRun(const HttpRequest& req) {
+  return req.param("dryRun") == "All";
+}
+
+int64_t parseLimit(const std::string& s) {
+  if (s.empty()) return 0;
+  try {
+    return std::max<int64_t>(0, std::stoll(s));
+  } catch (...) {
+    return -1;
+  }
+}
+
+}  // namespace
+
+ApiHandler::ApiHandler(registry::Registry& registry, Clock& clock, ApiHandlerOptions options)
+    : registry_(registry), clock_(clock), options_(std::move(options)) {}
+
+HttpResponse ApiHandler::handle(HttpRequest& req) {
+  const auto parts = splitPath(req.path);
+  if (parts.empty()) {
+    return jsonResponse(
+        200,
+        {{"paths", {"/api", "/api/v1", "/apis", "/healthz", "/readyz", "/livez", "/version"}}});
+  }
+  if (parts.size() == 1) {
+    if (parts[0] == "healthz" || parts[0] == "livez") return plain(200, "ok");
+    if (parts[0] == "readyz") return ready_ ? plain(200, "ok") : plain(503, "not ready");
+    if (parts[0] == "version") {
+      return jsonResponse(200, {{"major", "1"},
+                                {"minor", "32"},
+                                {"gitVersion", "v1.32.0+edgeplane." + options_.version},
+                                {"gitCommit", ""},
+                                {"gitTreeState", "clean"},
+                                {"buildDate", ""},
+                                {"goVersion", ""},
+                                {"compiler", "gcc"},
+                                {"platform", "linux/amd64"}});
+    }
+    if (parts[0] == "api") {
+      return jsonResponse(200, {{"kind", "APIVersions"},
+                                {"versions", {"v1"}},
+                                {"serverAddressByClientCIDRs",
+                                 {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", ""}}}}});
+    }
+    if (parts[0] == "apis") {
+      Json groups = Json::array();
+      for (const auto& g : api::apiGroups()) groups.push_back(groupJson(g));
+      return jsonResponse(200,
+                          {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}});
+    }
+  }
+
+  // Resource paths: /api/v1/... or /apis/GROUP/VERSION/...
+  std::string group, version;
+  size_t i = 0;
+  if (parts[0] == "api" && parts.size() >= 2) {
+    version = parts[1];
+    i = 2;
+  } else if (parts[0] == "apis" && parts.size() >= 2) {
+    group = parts[1];
+    if (parts.size() == 2) {
+      for (const auto& g : api::apiGroups()) {
+        if (g == group) {
+          Json j = groupJson(g);
+          j["kind"] = "APIGroup";
+          j["apiVersion"] = "v1";
+          return jsonResponse(200, j);
+        }
+      }
+      return errorResponse(notFoundError("the server could not find the requested resource"));
+    }
+    version = parts[2];
+    i = 3;
+  } else {
+    return errorResponse(notFoundError("the server could not find the requested resource"));
+  }
+  const std::string gv = group.empty() ? version : group + "/" + version;
+  if (i == parts.size()) {
+    Json list = resourceList(gv);
+    if (list["resources"].empty()) {
+      return errorResponse(notFoundError("the server could not find the requested resource"));
+    }
+    return jsonResponse(200, list);
+  }
+  std::vector<std::string> rest(parts.begin() + static_cast<long>(i), parts.end());
+  std::string ns, plural, name, sub;
+  if (rest[0] == "namespaces" && rest.size() >= 3 && rest[2] != "status" && rest[2] != "finalize") {
+    ns = rest[1];
+    rest.erase(rest.begin(), rest.begin() + 2);
+  }
+  plural = rest[0];
+  if (rest.size() > 1) name = rest[1];
+  if (rest.size() > 2) sub = rest[2];
+  if (rest.size() > 3) {
+    return errorResponse(notFoundError("the server could not find the requested resource"));
+  }
+  const api::KindInfo* kind = api::findByResource(group, version, plural);
+  if (!kind) {
+    return errorResponse(notFoundError("the server could not find the requested resource (" +
+                                       (group.empty() ? "" : group + "/") + version + ", " +
+                                       plural + ")"));
+  }
+  if (!kind->namespaced && !ns.empty()) {
+    return errorResponse(notFoundError("the server could not find the requested resource"));
+  }
+  registry::Subresource subresource = registry::Subresource::kNone;
+  if (!sub.empty()) {
+    if (sub != "status" || !kind->hasStatus) {
+      return errorResponse(notFoundError("the server could not find the requested resource"), kind,
+                           name);
+    }
+    subresource = registry::Subresource::kStatus;
+  }
+
+  const std::string& m = req.method;
+  TableOptions tableOpts;
+  if (!req.param("includeObject").empty()) tableOpts.includeObject = req.param("includeObject");
+  const bool table = wantsTable(req);
+  const int64_t now = clock_.nowMillis();
+
+  if (name.empty()) {
+    registry::ListQuery q;
+    q.labelSelector = req.param("labelSelector");
+    q.fieldSelector = req.param("fieldSelector");
+    q.limit = parseLimit(req.param("limit"));
+    if (q.limit < 0) return errorResponse(badRequestError("limit: must be a non-negative integer"));
+    q.continueToken = req.param("continue");
+    if (m == "GET") {
+      std::string watchParam = req.param("watch");
+      if (watchParam == "1" || watchParam == "true") {
+        auto w = registry_.watch(*kind, ns, q, req.param("resourceVersion"));
+        if (!w.isOk()) return errorResponse(w.status(), kind);
+        auto timeout = options_.maxWatchTimeout;
+        if (auto t = parseLimit(req.param("timeoutSeconds")); t > 0) {
+          timeout = std::min(timeout, std::chrono::seconds(t));
+        }
+        HttpResponse r;
+        r.contentType = "application/json";
+        r.stream = std::make_shared<WatchBody>(std::move(w.value()), *kind, table, tableOpts,
+                                               clock_, std::chrono::steady_clock::now() + timeout);
+        return r;
+      }
+      auto l = registry_.list(*kind, ns, q);
+      if (!l.isOk()) return errorResponse(l.status(), kind);
+      if (table) {
+        return jsonResponse(
+            200, tableJson(*kind, l->items, now, tableOpts, l->resourceVersion, l->continueToken));
+      }
+      Json meta = {{"resourceVersion", l->resourceVersion}};
+      if (!l->continueToken.empty()) meta["continue"] = l->continueToken;
+      Json items = Json::array();
+      for (auto& o : l->items) items.push_back(std::move(o));
+      return jsonResponse(200, {{"kind", kind->listKind()},
+                                {"apiVersion", kind->apiVersion()},
+                                {"metadata", std::move(meta)},
+                                {"items", std::move(items)}});
+    }
+    if (m == "POST") {
+      auto body = parseBody(req);
+      if (!body.isOk()) return errorResponse(body.status(), kind);
+      std::string objName = (*body)["metadata"].is_object()
+                                ? (*body)["metadata"].value("name", std::string())
+                                : std::string();
+      auto r = registry_.create(*kind, ns, std::move(body.value()), {isDryRun(req)});
+      if (!r.isOk()) return errorResponse(r.status(), kind, objName);
+      return jsonResponse(201, *r);
+    }
+    if (m == "DELETE") {
+      auto l = registry_.list(*kind, ns, q);
+      if (!l.isOk()) return errorResponse(l.status(), kind);
+      Json items = Json::array();
+      for (const auto& o : l->items) {
+        std::string itemNs = o["metadata"].value("namespace", std::string());
+        std::string itemName = o["metadata"].value("name", std::string());
+        auto r = registry_.remove(*kind, itemNs, itemName, {.dryRun = isDryRun(req)});
+        if (r.isOk()) items.push_back(std::move(r.value()));
+      }
+      return jsonResponse(200, {{"kind", kind->listKind()},
+                                {"apiVersion", kind->apiVersion()},
+                                {"metadata", {{"resourceVersion", l->resourceVersion}}},
+                                {"items", std::move(items)}});
+    }
+    return errorResponse(Status(Code::kMethodNotAllowed,
+                                "the server does not allow this method "
+                                "on the requested resource"),
+                         kind);
+  }
+
+  if (m == "GET") {
+    auto r = registry_.get(*kind, ns, name);
+    if (!r.isOk()) return errorResponse(r.status(), kind, name);
+    if (table) {
+      return jsonResponse(200, tableJson(*kind, {*r}, now, tableOpts, "", ""));
+    }
+    return jsonResponse(200, *r);
+  }
+  if (m == "PUT") {
+    auto body = parseBody(req);
+    if (!body.isOk()) return errorResponse(body.status(), kind, name);
+    auto r =
+        registry_.update(*kind, ns, name, std::move(body.value()), subresource, {isDryRun(req)});
+    if (!r.isOk()) return errorResponse(r.status(), kind, name);
+    return jsonResponse(200, *r);
+  }
+  if (m == "PATCH") {
+    std::string ct = req.header("content-type");
+    auto semi = ct.find(';');
+    if (semi != std::string::npos) ct = ct.substr(0, semi);
+    registry::PatchType type;
+    if (ct == "application/merge-patch+json") {
+      type = registry::PatchType::kMerge;
+    } else if (ct == "application/strategic-merge-patch+json") {
+      type = registry::PatchType::kStrategicMerge;
+    } else if (ct == "application/json-patch+json") {
+      type = registry::PatchType::kJsonPatch;
+    } else {
+      return errorResponse(
+          Status(Code::kUnsupportedMedia,
+                 "the body of the request was in an unknown format - accepted media types "
+                 "include: application/json-patch+json, application/merge-patch+json, "
+                 "application/strategic-merge-patch+json"),
+          kind, name);
+    }
+    auto r = registry_.patch(*kind, ns, name, type, req.body, subresource, {isDryRun(req)});
+    if (!r.isOk()) return errorResponse(r.status(), kind, name);
+    return jsonResponse(200, *r);
+  }
+  if (m == "DELETE") {
+    registry::DeleteOptions opts;
+    opts.dryRun = isDryRun(req);
+    if (!req.body.empty()) {
+      Json body = Json::parse(req.body, nullptr, false);
+      if (body.is_discarded() || !body.is_object()) {
+        return errorResponse(badRequestError("the DeleteOptions body is not a JSON object"), kind,
+                             name);
+      }
+      if (auto p = body.find("preconditions"); p != body.end() && p->is_object()) {
+        if (p->contains("uid") && (*p)["uid"].is_string()) opts.preconditionUid = (*p)["uid"];
+        if (p->contains("resourceVersion") && (*p)["resourceVersion"].is_string()) {
+          opts.preconditionResourceVersion = (*p)["resourceVersion"];
+        }
+      }
+      if (auto d = body.find("dryRun"); d != body.end() && d->is_array()) {
+        for (const auto& v : *d) {
+          if (v == "All") opts.dryRun = true;
+        }
+      }
+    }
+    auto r = registry_.remove(*kind, ns, name, opts);
+    if (!r.isOk()) return errorResponse(r.status(), kind, name);
+    return jsonResponse(200, *r);
+  }
+  return errorResponse(Status(Code::kMethodNotAllowed,
+                              "the server does not allow this method on the requested "
+                              "resource"),
+                       kind, name);
+}
+
+}  // namespace ep::apiserver

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <string>
+
+#include "cloudcore/apiserver/http_types.h"
+#include "cloudcore/registry/registry.h"
+#include "common/clock.h"
+
+namespace ep::apiserver {
+
+struct ApiHandlerOptions {
+  std::string version = "0.1.0";
+  // Longest a watch stays open when the client sets no timeoutSeconds.
+  std::chrono::seconds maxWatchTimeout{1800};
+};
+
+// Kubernetes REST semantics over the Registry: routing of /api and /apis paths, discovery,
+// list/get/watch/create/update/patch/delete and the status subresource, server-side Table
+// output, and Kubernetes Status errors. handle() is thread-safe and may block on the store, so
+// the HTTP server calls it on its worker pool.
+class ApiHandler {
+ public:
+  ApiHandler(registry::Registry& registry, Clock& clock, ApiHandlerOptions options = {});
+  HttpResponse handle(HttpRequest& request);
+
+  // Readiness: set once the process finished starting.
+  void setReady(bool ready) { ready_ = ready; }
+
+ private:
+  registry::Registry& registry_;
+  Clock& clock_;
+  const ApiHandlerOptions options_;
+  std::atomic<bool> ready_{false};
+};
+
+}  // namespace ep::apiserver

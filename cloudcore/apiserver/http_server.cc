@@ -1,0 +1,337 @@
+#include "cloudcore/apiserver/http_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <thread>
+
+namespace ep::apiserver {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::awaitable;
+using asio::use_awaitable;
+using tcp = asio::ip::tcp;
+
+std::string percentDecode(std::string_view in, bool plusIsSpace) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%' && i + 2 < in.size()) {
+      auto hex = [](char h) -> int {
+        if (h >= '0' && h <= '9') return h - '0';
+        if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+        if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+        return -1;
+      };
+      int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(plusIsSpace && c == '+' ? ' ' : c);
+  }
+  return out;
+}
+
+namespace {
+
+void parseTarget(HttpRequest& req) {
+  std::string_view t = req.target;
+  auto q = t.find('?');
+  req.path = percentDecode(t.substr(0, q), false);
+  if (q == std::string_view::npos) return;
+  std::string_view rest = t.substr(q + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    std::string_view kv = rest.substr(0, amp);
+    auto eq = kv.find('=');
+    std::string key = percentDecode(kv.substr(0, eq), true);
+    std::string val = eq == std::string_view::npos ? "" : percentDecode(kv.substr(eq + 1), true);
+    if (!key.empty()) req.query[key] = val;
+    if (amp == std::string_view::npos) break;
+    rest = rest.substr(amp + 1);
+  }
+}
+
+std::string statusJson(int code, const std::string& reason, const std::string& message) {
+  std::string escaped;
+  for (char c : message) {
+    if (c == '"' || c == '\\') escaped.push_back('\\');
+    if (static_cast<unsigned char>(c) < 0x20) continue;
+    escaped.push_back(c);
+  }
+  return R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":")" +
+         escaped + R"(","reason":")" + reason + R"(","code":)" + std::to_string(code) + "}";
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  HttpServerOptions options;
+  HttpHandler handler;
+  asio::io_context ioc{1};
+  asio::thread_pool pool;
+  tcp::acceptor acceptor{ioc};
+  std::thread ioThread;
+  std::atomic<uint16_t> boundPort{0};
+  std::atomic<bool> stopping{false};
+
+  Impl(HttpServerOptions o, HttpHandler h)
+      : options(std::move(o)), handler(std::move(h)), pool(options.workerThreads) {}
+
+  // Runs fn on the worker pool and resumes the calling coroutine on the I/O thread.
+  template <typename T, typename Fn>
+  awaitable<T> onPool(Fn fn) {
+    auto ex = ioc.get_executor();
+    return asio::async_initiate<decltype(use_awaitable), void(T)>(
+        [this, fn = std::move(fn), ex](auto completion) mutable {
+          asio::post(pool, [fn = std::move(fn), ex, completion = std::move(completion)]() mutable {
+            T value = fn();
+            asio::post(ex, [completion = std::move(completion),
+                            value = std::move(value)]() mutable { completion(std::move(value)); });
+          });
+        },
+        use_awaitable);
+  }
+
+  HttpResponse runHandler(HttpRequest& req) {
+    try {
+      return handler(req);
+    } catch (const std::exception& e) {
+      spdlog::error("apiserver: handler for {} {} threw: {}", req.method, req.target, e.what());
+    } catch (...) {
+      spdlog::error("apiserver: handler for {} {} threw", req.method, req.target);
+    }
+    HttpResponse r;
+    r.status = 500;
+    r.body = statusJson(500, "InternalError", "internal error");
+    return r;
+  }
+
+  awaitable<void> acceptLoop() {
+    for (;;) {
+      tcp::socket socket(ioc);
+      boost::system::error_code ec;
+      co_await acceptor.async_accept(socket, asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        if (stopping) co_return;
+        spdlog::warn("apiserver: accept: {}", ec.message());
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true), ec);
+      asio::co_spawn(ioc, session(std::move(socket)), asio::detached);
+    }
+  }
+
+  awaitable<void> session(tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    std::string remote;
+    {
+      boost::system::error_code ec;
+      auto ep = stream.socket().remote_endpoint(ec);
+      if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+    }
+    try {
+      for (;;) {
+        http::request_parser<http::string_body> parser;
+        parser.body_limit(options.maxBodyBytes);
+        parser.header_limit(64 * 1024);
+        stream.expires_after(options.idleTimeout);
+        boost::system::error_code ec;
+        co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+        if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+            ec == beast::error::timeout || ec == asio::error::connection_reset ||
+            ec == asio::error::operation_aborted) {
+          break;
+        }
+        if (ec == http::error::body_limit) {
+          HttpResponse r;
+          r.status = 413;
+          r.body = statusJson(413, "RequestEntityTooLarge",
+                              "the request body exceeds the limit of " +
+                                  std::to_string(options.maxBodyBytes) + " bytes");
+          co_await writeResponse(stream, r, 11, false);
+          break;
+        }
+        if (ec) {
+          HttpResponse r;
+          r.status = 400;
+          r.body = statusJson(400, "BadRequest", "malformed HTTP request: " + ec.message());
+          co_await writeResponse(stream, r, 11, false);
+          break;
+        }
+        auto msg = parser.release();
+        HttpRequest req;
+        req.method = std::string(msg.method_string());
+        req.target = std::string(msg.target());
+        for (const auto& f : msg) {
+          std::string name(f.name_string());
+          for (auto& ch : name)
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+          req.headers[name] = std::string(f.value());
+        }
+        req.body = std::move(msg.body());
+        req.remote = remote;
+        parseTarget(req);
+        bool keepAlive = msg.keep_alive();
+        unsigned version = msg.version();
+
+        auto start = std::chrono::steady_clock::now();
+        stream.expires_never();
+        HttpResponse res = co_await onPool<HttpResponse>([this, &req] { return runHandler(req); });
+        if (res.stream) {
+          spdlog::info("{} {} {} stream from {}", req.method, req.target, res.status, remote);
+          co_await streamResponse(stream, res, version);
+          break;
+        }
+        auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+        spdlog::info("{} {} {} {}B {}us {}", req.method, req.target, res.status, res.body.size(),
+                     us, remote);
+        co_await writeResponse(stream, res, version, keepAlive);
+        if (!keepAlive) break;
+      }
+    } catch (const std::exception& e) {
+      spdlog::debug("apiserver: connection {}: {}", remote, e.what());
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  }
+
+  awaitable<void> writeResponse(beast::tcp_stream& stream, HttpResponse& r, unsigned version,
+                                bool keepAlive) {
+    http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+    res.set(http::field::server, "edgeplane-cloudcore");
+    res.set(http::field::content_type, r.contentType);
+    for (auto& [k, v] : r.headers) res.set(k, v);
+    res.keep_alive(keepAlive);
+    res.body() = std::move(r.body);
+    res.prepare_payload();
+    stream.expires_after(std::chrono::seconds(60));
+    co_await http::async_write(stream, res, use_awaitable);
+  }
+
+  // Chunked streaming: waits for the stream's wake-up, its deadline, or the client going away.
+  awaitable<void> streamResponse(beast::tcp_stream& stream, HttpResponse& r, unsigned version) {
+    std::shared_ptr<BodyStream> body = r.stream;
+    struct Shared {
+      explicit Shared(asio::io_context& io) : timer(io) {}
+      asio::steady_timer timer;
+      std::atomic<bool> woken{true};
+      bool clientGone = false;
+    };
+    auto shared = std::make_shared<Shared>(ioc);
+    auto ex = ioc.get_executor();
+    body->setWake([weak = std::weak_ptr<Shared>(shared), ex] {
+      auto s = weak.lock();
+      if (!s || s->woken.exchange(true)) return;
+      asio::post(ex, [weak] {
+        if (auto s2 = weak.lock()) s2->timer.cancel();
+      });
+    });
+    try {
+      http::response<http::empty_body> res{static_cast<http::status>(r.status), version};
+      res.set(http::field::server, "edgeplane-cloudcore");
+      res.set(http::field::content_type, r.contentType);
+      for (auto& [k, v] : r.headers) res.set(k, v);
+      res.chunked(true);
+      res.keep_alive(false);
+      http::response_serializer<http::empty_body> sr{res};
+      stream.expires_never();
+      co_await http::async_write_header(stream, sr, use_awaitable);
+
+      // Watch the read side so a client that hangs up ends the stream promptly.
+      auto readBuf = std::make_shared<std::array<char, 512>>();
+      stream.socket().async_read_some(asio::buffer(*readBuf),
+                                      [shared, readBuf](boost::system::error_code ec, size_t) {
+                                        if (ec) {
+                                          shared->clientGone = true;
+                                          shared->timer.cancel();
+                                        }
+                                      });
+
+      const auto deadline = body->deadline();
+      for (;;) {
+        if (shared->clientGone || stopping) break;
+        if (std::chrono::steady_clock::now() >= deadline) break;
+        shared->woken = false;
+        bool finished = false;
+        std::string data =
+            co_await onPool<std::string>([body, &finished] { return body->next(finished); });
+        if (!data.empty()) {
+          co_await asio::async_write(stream.socket(), http::make_chunk(asio::buffer(data)),
+                                     use_awaitable);
+        }
+        if (finished) break;
+        if (data.empty() && !shared->woken) {
+          shared->timer.expires_at(deadline);
+          boost::system::error_code ec;
+          co_await shared->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+        }
+      }
+      if (!shared->clientGone) {
+        co_await asio::async_write(stream.socket(), http::make_chunk_last(), use_awaitable);
+      }
+    } catch (const std::exception& e) {
+      spdlog::debug("apiserver: stream ended: {}", e.what());
+    }
+    body->setWake(nullptr);
+    body->close();
+  }
+};
+
+HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler))) {}
+
+HttpServer::~HttpServer() {
+  stop();
+}
+
+Status HttpServer::start() {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(impl_->options.host, ec);
+  if (ec) return invalidError("apiListen: invalid address \"" + impl_->options.host + "\"");
+  tcp::endpoint ep(addr, impl_->options.port);
+  impl_->acceptor.open(ep.protocol(), ec);
+  if (!ec) impl_->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl_->acceptor.bind(ep, ec);
+  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return unavailableError("apiListen: cannot listen on " + impl_->options.host + ":" +
+                            std::to_string(impl_->options.port) + ": " + ec.message());
+  }
+  impl_->boundPort = impl_->acceptor.local_endpoint().port();
+  asio::co_spawn(impl_->ioc, impl_->acceptLoop(), asio::detached);
+  impl_->ioThread = std::thread([this] { impl_->ioc.run(); });
+  spdlog::info("apiserver: listening on http://{}:{}", impl_->options.host, port());
+  return Status::ok();
+}
+
+void HttpServer::stop() {
+  if (!impl_->ioThread.joinable()) return;
+  impl_->stopping = true;
+  asio::post(impl_->ioc, [this] {
+    boost::system::error_code ec;
+    impl_->acceptor.close(ec);
+  });
+  // Streams notice `stopping` at their next wake-up; give in-flight requests a moment.
+  impl_->ioc.stop();
+  impl_->ioThread.join();
+  impl_->pool.join();
+}
+
+uint16_t HttpServer::port() const {
+  return impl_->boundPort.load();
+}
+
+}  // namespace ep::apiserver

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ep::apiserver {
+
+// A parsed HTTP request, independent of the HTTP library.
+struct HttpRequest {
+  std::string method;                          // "GET"
+  std::string target;                          // raw request target, "/api/v1/pods?watch=1"
+  std::string path;                            // percent-decoded path without query
+  std::map<std::string, std::string> query;    // decoded; last value wins
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  std::string remote;  // "127.0.0.1:5555"
+
+  std::string header(const std::string& lowerName) const {
+    auto it = headers.find(lowerName);
+    return it == headers.end() ? std::string() : it->second;
+  }
+  std::string param(const std::string& name) const {
+    auto it = query.find(name);
+    return it == query.end() ? std::string() : it->second;
+  }
+};
+
+// The body of a streamed (chunked) response such as a watch. The server calls next() on a
+// worker thread, one call at a time; next() returns what is available now without waiting.
+class BodyStream {
+ public:
+  virtual ~BodyStream() = default;
+  // Data to send now (possibly empty). Sets `finished` when nothing more will come.
+  virtual std::string next(bool& finished) = 0;
+  // `wake` may be called from any thread when next() may have more; it never blocks.
+  virtual void setWake(std::function<void()> wake) = 0;
+  // When the server ends the stream regardless (timeoutSeconds).
+  virtual std::chrono::steady_clock::time_point deadline() const = 0;
+  // Called once when the stream ends for any reason (client gone, deadline, finished).
+  virtual void close() = 0;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string contentType = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::shared_ptr<BodyStream> stream;  // when set, body is ignored and the reply is chunked
+};
+
+// Called on a worker thread for every request. May block on the store. Must not throw (the
+// server turns an escaped exception into a 500 and logs it).
+using HttpHandler = std::function<HttpResponse(HttpRequest&)>;
+
+}  // namespace ep::apiserver

@@ -1,0 +1,35 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ep::cloudcore {
+
+// cloudcore's configuration. Defaults are the documented ones (docs/configuration.md).
+struct Config {
+  std::string apiListen = "127.0.0.1:6443";
+  std::string dataDir = "/var/lib/edgeplane/cloudcore";
+  std::string logLevel = "info";
+  std::chrono::seconds historyWindow{3600};
+  std::chrono::seconds compactionInterval{60};
+  uint64_t maxBodyBytes = 3 * 1024 * 1024;
+  int workerThreads = 8;
+};
+
+// Parses HOST:PORT ("127.0.0.1:6443", "[::1]:6443", ":6443").
+Status splitHostPort(const std::string& key, const std::string& value, std::string& host,
+                     uint16_t& port);
+// "90s", "5m", "1h", "2h30m", or a plain number of seconds.
+Result<std::chrono::seconds> parseDuration(const std::string& key, const std::string& value);
+
+// Loads a YAML config file over `config`. Unknown keys and wrong types are refused, naming the
+// key ("historyWindow: invalid duration \"abc\"").
+Status loadConfigFile(const std::string& path, Config& config);
+// Checks the merged configuration.
+Status validateConfig(const Config& config);
+
+}  // namespace ep::cloudcore

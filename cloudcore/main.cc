@@ -1,0 +1,114 @@
+// cloudcore: the cloud control plane. Wires the store, registry and API server, then waits for
+// SIGINT/SIGTERM and stops them in reverse order.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cloudcore/apiserver/api_handler.h"
+#include "cloudcore/apiserver/http_server.h"
+#include "cloudcore/config.h"
+#include "cloudcore/registry/registry.h"
+#include "cloudcore/store/sqlite_store.h"
+#include "common/log.h"
+
+#ifndef EP_VERSION_STRING
+#define EP_VERSION_STRING "0.0.0"
+#endif
+
+int main(int argc, char** argv) {
+  using namespace ep;
+  CLI::App app{"cloudcore: edgeplane cloud control plane"};
+  std::string configPath, dataDir, apiListen, logLevel, historyWindow;
+  uint64_t maxBody = 0;
+  app.add_option("--config", configPath, "YAML configuration file");
+  app.add_option("--data-dir", dataDir, "directory for the embedded store");
+  app.add_option("--api-listen", apiListen, "HOST:PORT of the Kubernetes-style API");
+  app.add_option("--log-level", logLevel, "trace, debug, info, warn, error");
+  app.add_option("--history-window", historyWindow, "watch history kept, e.g. 1h");
+  app.add_option("--max-body-bytes", maxBody, "largest accepted request body");
+  app.set_version_flag("--version", EP_VERSION_STRING);
+  CLI11_PARSE(app, argc, argv);
+
+  cloudcore::Config config;
+  if (!configPath.empty()) {
+    if (auto s = cloudcore::loadConfigFile(configPath, config); !s.isOk()) {
+      std::cerr << "cloudcore: invalid configuration: " << s.message() << "\n";
+      return 2;
+    }
+  }
+  if (!dataDir.empty()) config.dataDir = dataDir;
+  if (!apiListen.empty()) config.apiListen = apiListen;
+  if (!logLevel.empty()) config.logLevel = logLevel;
+  if (maxBody) config.maxBodyBytes = maxBody;
+  if (!historyWindow.empty()) {
+    auto d = cloudcore::parseDuration("--history-window", historyWindow);
+    if (!d.isOk()) {
+      std::cerr << "cloudcore: invalid configuration: " << d.status().message() << "\n";
+      return 2;
+    }
+    config.historyWindow = *d;
+  }
+  if (auto s = cloudcore::validateConfig(config); !s.isOk()) {
+    std::cerr << "cloudcore: invalid configuration: " << s.message() << "\n";
+    return 2;
+  }
+  if (auto s = setupLogging(config.logLevel, "cloudcore"); !s.isOk()) {
+    std::cerr << "cloudcore: " << s.message() << "\n";
+    return 2;
+  }
+
+  // Signals are taken synchronously by this thread; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  Clock& clock = SystemClock::instance();
+  store::SqliteStoreOptions storeOptions;
+  storeOptions.dataDir = config.dataDir;
+  storeOptions.historyWindow = config.historyWindow;
+  storeOptions.compactionInterval = config.compactionInterval;
+  store::SqliteStore store(storeOptions, clock);
+  if (auto s = store.start(); !s.isOk()) {
+    spdlog::critical("{}", s.message());
+    return 1;
+  }
+  registry::Registry registry(store, clock);
+  if (auto s = registry.ensureSystemNamespaces(); !s.isOk()) {
+    spdlog::critical("creating system namespaces: {}", s.toString());
+    store.stop();
+    return 1;
+  }
+  apiserver::ApiHandler handler(registry, clock, {.version = EP_VERSION_STRING});
+  apiserver::HttpServerOptions httpOptions;
+  if (auto s = cloudcore::splitHostPort("apiListen", config.apiListen, httpOptions.host,
+                                        httpOptions.port);
+      !s.isOk()) {
+    spdlog::critical("{}", s.message());
+    return 2;
+  }
+  httpOptions.maxBodyBytes = config.maxBodyBytes;
+  httpOptions.workerThreads = static_cast<size_t>(config.workerThreads);
+  apiserver::HttpServer server(httpOptions,
+                               [&handler](apiserver::HttpRequest& r) { return handler.handle(r); });
+  if (auto s = server.start(); !s.isOk()) {
+    spdlog::critical("{}", s.message());
+    store.stop();
+    return 1;
+  }
+  handler.setReady(true);
+  spdlog::info("cloudcore {} ready (data dir {})", EP_VERSION_STRING, config.dataDir);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("cloudcore: signal {}, shutting down", sig);
+  handler.setReady(false);
+  server.stop();
+  store.stop();
+  spdlog::info("cloudcore: stopped");
+  return 0;
+}

@@ -1,0 +1,770 @@
+#include "cloudcore/registry/registry.h"
+
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "common/api/field_selector.h"
+#include "common/api/label_selector.h"
+#include "common/api/object_util.h"
+#include "common/api/patch.h"
+#include "common/api/validation.h"
+
+namespace ep::registry {
+
+namespace {
+
+constexpr int kMaxRetries = 8;
+
+std::string quotedName(const api::KindInfo& kind, const std::string& name) {
+  return kind.resource() + " \"" + name + "\"";
+}
+
+Status notFound(const api::KindInfo& kind, const std::string& name) {
+  return notFoundError(quotedName(kind, name) + " not found");
+}
+
+std::string randomSuffix(size_t n) {
+  static const char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out.push_back(kAlphabet[rng() % (sizeof(kAlphabet) - 1)]);
+  return out;
+}
+
+std::string newUid() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t a = rng(), b = rng();
+  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 1
+  char buf[37];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
+                static_cast<unsigned>(b >> 48),
+                static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+// Serialized form kept in the store: no resourceVersion (the store owns revisions).
+std::string encode(Json obj) {
+  if (auto m = obj.find("metadata"); m != obj.end() && m->is_object()) {
+    m->erase("resourceVersion");
+    m->erase("selfLink");
+  }
+  return obj.dump();
+}
+
+Status invalid(const api::KindInfo& kind, const std::string& name,
+               const std::vector<api::FieldError>& errors) {
+  std::string msg = kind.kind + " \"" + name + "\" is invalid: ";
+  std::vector<StatusCause> causes;
+  if (errors.size() > 1) msg += "[";
+  for (size_t i = 0; i < errors.size(); ++i) {
+    if (i) msg += ", ";
+    msg += errors[i].message;
+    causes.push_back({errors[i].field, errors[i].reason, errors[i].body()});
+  }
+  if (errors.size() > 1) msg += "]";
+  return Status(Code::kInvalid, msg).withCauses(std::move(causes));
+}
+
+std::string metaString(const Json& obj, const char* field) {
+  auto m = obj.find("metadata");
+  if (m == obj.end() || !m->is_object()) return {};
+  auto f = m->find(field);
+  return f != m->end() && f->is_string() ? f->get<std::string>() : std::string();
+}
+
+bool hasFinalizers(const Json& obj) {
+  auto m = obj.find("metadata");
+  if (m == obj.end() || !m->is_object()) return false;
+  auto f = m->find("finalizers");
+  return f != m->end() && f->is_array() && !f->empty();
+}
+
+// Everything but metadata and status: a change here bumps metadata.generation.
+Json specPart(const Json& obj) {
+  Json copy = obj;
+  copy.erase("metadata");
+  copy.erase("status");
+  return copy;
+}
+
+void applyDefaults(const api::KindInfo& kind, Json& obj) {
+  auto defaultPodSpec = [](Json& spec) {
+    if (!spec.is_object()) return;
+    if (!spec.contains("restartPolicy")) spec["restartPolicy"] = "Always";
+    if (!spec.contains("terminationGracePeriodSeconds")) spec["terminationGracePeriodSeconds"] = 30;
+    if (!spec.contains("dnsPolicy")) spec["dnsPolicy"] = "ClusterFirst";
+    if (!spec.contains("schedulerName")) spec["schedulerName"] = "default-scheduler";
+    for (const char* list : {"containers", "initContainers"}) {
+      auto it = spec.find(list);
+      if (it == spec.end() || !it->is_array()) continue;
+      for (auto& c : *it) {
+        if (!c.is_object() || c.contains("imagePullPolicy") || !c.contains("image") ||
+            !c["image"].is_string()) {
+          continue;
+        }
+        std::string image = c["image"].get<std::string>();
+        auto slash = image.rfind('/');
+        std::string last = slash == std::string::npos ? image : image.substr(slash + 1);
+        bool latest = last.find('@') == std::string::npos &&
+                      (last.find(':') == std::string::npos || last.ends_with(":latest"));
+        c["imagePullPolicy"] = latest ? "Always" : "IfNotPresent";
+      }
+    }
+  };
+  if (kind.kind == "Pod") {
+    if (obj.contains("spec")) defaultPodSpec(obj["spec"]);
+    if (!obj.contains("status") || !obj["status"].is_object() || !obj["status"].contains("phase")) {
+      obj["status"]["phase"] = "Pending";
+    }
+  } else if (kind.kind == "Deployment" || kind.kind == "ReplicaSet") {
+    Json& spec = obj["spec"];
+    if (!spec.contains("replicas")) spec["replicas"] = 1;
+    if (kind.kind == "Deployment") {
+      if (!spec.contains("revisionHistoryLimit")) spec["revisionHistoryLimit"] = 10;
+      if (!spec.contains("progressDeadlineSeconds")) spec["progressDeadlineSeconds"] = 600;
+      if (!spec.contains("strategy")) spec["strategy"] = Json::object();
+      Json& st = spec["strategy"];
+      if (!st.contains("type")) st["type"] = "RollingUpdate";
+      if (st["type"] == "RollingUpdate") {
+        if (!st.contains("rollingUpdate")) st["rollingUpdate"] = Json::object();
+        if (!st["rollingUpdate"].contains("maxUnavailable"))
+          st["rollingUpdate"]["maxUnavailable"] = "25%";
+        if (!st["rollingUpdate"].contains("maxSurge")) st["rollingUpdate"]["maxSurge"] = "25%";
+      }
+    }
+    if (spec.contains("template") && spec["template"].is_object() &&
+        spec["template"].contains("spec")) {
+      defaultPodSpec(spec["template"]["spec"]);
+    }
+  } else if (kind.kind == "Secret") {
+    if (!obj.contains("type")) obj["type"] = "Opaque";
+  } else if (kind.kind == "Namespace") {
+    if (!obj.contains("spec")) obj["spec"] = Json{{"finalizers", Json::array({"kubernetes"})}};
+    obj["status"] = Json{{"phase", "Active"}};
+  }
+}
+
+bool isSystemNamespace(const std::string& name) {
+  return name == "default" || name == "kube-system" || name == "kube-public";
+}
+
+}  // namespace
+
+Registry::Registry(store::Store& store, Clock& clock) : store_(store), clock_(clock) {}
+
+Result<Json> Registry::decode(const store::Object& object) {
+  Json obj = Json::parse(object.value, nullptr, false);
+  if (obj.is_discarded() || !obj.is_object()) {
+    return internalError("stored object " + object.resource + " " + object.namespace_ + "/" +
+                         object.name + " is not valid JSON");
+  }
+  obj["metadata"]["resourceVersion"] = std::to_string(object.modRevision);
+  return obj;
+}
+
+Status Registry::ensureSystemNamespaces() {
+  const auto* ns = api::findByApiVersionKind("v1", "Namespace");
+  for (const char* name : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
+    if (store_.get(ns->resource(), "", name).isOk()) continue;
+    auto r = create(
+        *ns, "", Json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", name}}}});
+    if (!r.isOk() && r.status().code() != Code::kAlreadyExists) return r.status();
+  }
+  return Status::ok();
+}
+
+Result<Json> Registry::get(const api::KindInfo& kind, const std::string& ns,
+                           const std::string& name) {
+  auto obj = store_.get(kind.resource(), kind.namespaced ? ns : "", name);
+  if (!obj.isOk()) {
+    return obj.status().code() == Code::kNotFound ? notFound(kind, name) : obj.status();
+  }
+  return decode(*obj);
+}
+
+Result<ListResult> Registry::list(const api::KindInfo& kind, const std::string& ns,
+                                  const ListQuery& query) {
+  std::optional<api::LabelSelector> labels;
+  std::optional<api::FieldSelector> fields;
+  if (!query.labelSelector.empty()) {
+    auto s = api::parseLabelSelector(query.labelSelector);
+    if (!s.isOk()) return badRequestError("labelSelector: " + s.status().message());
+    labels = std::move(s.value());
+  }
+  if (!query.fieldSelector.empty()) {
+    auto s = api::parseFieldSelector(query.fieldSelector, kind);
+    if (!s.isOk()) return badRequestError(s.status().message());
+    fields = std::move(s.value());
+  }
+  store::ListOptions opts;
+  opts.resource = kind.resource();
+  opts.namespace_ = kind.namespaced ? ns : "";
+  opts.limit = query.limit;
+  opts.continueToken = query.continueToken;
+  std::vector<Json> parsed;
+  std::mutex mu;
+  if (labels || fields) {
+    // The predicate parses each candidate once; kept objects are reused below.
+    opts.predicate = [&](const store::Object& o) {
+      auto obj = decode(o);
+      if (!obj.isOk()) return false;
+      if (labels && !labels->matches(api::labelsOf(*obj))) return false;
+      if (fields && !fields->matches(*obj)) return false;
+      std::lock_guard lock(mu);
+      parsed.push_back(std::move(obj.value()));
+      return true;
+    };
+  }
+  auto r = store_.list(opts);
+  if (!r.isOk()) return r.status();
+  ListResult out;
+  out.resourceVersion = std::to_string(r->revision);
+  out.continueToken = r->continueToken;
+  if (opts.predicate) {
+    parsed.resize(r->items.size());  // the predicate may have accepted one past the limit
+    out.items = std::move(parsed);
+  } else {
+    out.items.reserve(r->items.size());
+    for (const auto& o : r->items) {
+      auto obj = decode(o);
+      if (!obj.isOk()) return obj.status();
+      out.items.push_back(std::move(obj.value()));
+    }
+  }
+  return out;
+}
+
+Status Registry::checkNamespaceWritable(const api::KindInfo& kind, const std::string& ns) {
+  if (!kind.namespaced) return Status::ok();
+  if (ns.empty()) return badRequestError("a namespace is required for " + kind.resource());
+  const auto* nsKind = api::findByApiVersionKind("v1", "Namespace");
+  auto nsObj = store_.get(nsKind->resource(), "", ns);
+  if (!nsObj.isOk()) {
+    if (nsObj.status().code() == Code::kNotFound) {
+      return notFoundError("namespaces \"" + ns + "\" not found");
+    }
+    return nsObj.status();
+  }
+  auto parsed = decode(*nsObj);
+  if (parsed.isOk() && !metaString(*parsed, "deletionTimestamp").empty()) {
+    return Status(Code::kForbidden, "unable to create new content in namespace " + ns +
+                                        " because it is being terminated");
+  }
+  return Status::ok();
+}
+
+Result<Json> Registry::create(const api::KindInfo& kind, const std::string& ns, Json obj,
+                              const WriteOptions& options) {
+  if (!obj.is_object()) return badRequestError("the request body must be a JSON object");
+  if (obj.contains("apiVersion") && obj["apiVersion"] != kind.apiVersion()) {
+    return badRequestError("the API version in the data (" + obj["apiVersion"].dump() +
+                           ") does not match the expected API version (" + kind.apiVersion() + ")");
+  }
+  if (obj.contains("kind") && obj["kind"] != kind.kind) {
+    return badRequestError("the kind in the data (" + obj["kind"].dump() +
+                           ") does not match the expected kind (" + kind.kind + ")");
+  }
+  obj["apiVersion"] = kind.apiVersion();
+  obj["kind"] = kind.kind;
+  if (!obj.contains("metadata")) obj["metadata"] = Json::object();
+  Json& meta = obj["metadata"];
+  if (!meta.is_object())
+    return invalid(
+        kind, "",
+        {{"metadata", "FieldValueTypeInvalid", "metadata: Invalid value: must be an object"}});
+  if (kind.namespaced) {
+    if (meta.contains("namespace") && meta["namespace"] != "" && meta["namespace"] != ns) {
+      return badRequestError(
+          "the namespace of the provided object does not match the namespace sent on the "
+          "request");
+    }
+    meta["namespace"] = ns;
+  } else {
+    meta.erase("namespace");
+  }
+  if ((!meta.contains("name") || meta["name"] == "") && meta.contains("generateName") &&
+      meta["generateName"].is_string()) {
+    meta["name"] = meta["generateName"].get<std::string>() + randomSuffix(5);
+  }
+  std::string name = metaString(obj, "name");
+  applyDefaults(kind, obj);
+  if (auto errors = api::validateObject(kind, obj); !errors.empty()) {
+    return invalid(kind, name, errors);
+  }
+  if (auto s = checkNamespaceWritable(kind, ns); !s.isOk()) return s;
+  meta["uid"] = newUid();
+  meta["creationTimestamp"] = formatRfc3339(clock_.nowMillis());
+  meta["generation"] = 1;
+  for (const char* f : {"resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
+                        "managedFields", "selfLink"}) {
+    meta.erase(f);
+  }
+  if (options.dryRun) return obj;
+  auto r = store_.create(kind.resource(), kind.namespaced ? ns : "", name, encode(obj));
+  if (!r.isOk()) {
+    if (r.status().code() == Code::kAlreadyExists) {
+      return Status(Code::kAlreadyExists, quotedName(kind, name) + " already exists");
+    }
+    return r.status();
+  }
+  return decode(*r);
+}
+
+Result<Json> Registry::writeUpdate(const api::KindInfo& kind, const std::string& ns,
+                                   const std::string& name, const Json& current, int64_t currentRev,
+                                   Json desired, Subresource sub, bool explicitRv,
+                                   const WriteOptions& options) {
+  if (!desired.is_object()) return badRequestError("the request body must be a JSON object");
+  Json next;
+  if (sub == Subresource::kStatus) {
+    next = current;
+    if (desired.contains("status")) {
+      next["status"] = desired["status"];
+    } else {
+      next.erase("status");
+    }
+  } else {
+    next = std::move(desired);
+    if (!next.contains("metadata") || !next["metadata"].is_object()) {
+      next["metadata"] = Json::object();
+    }
+    if (kind.hasStatus) {
+      if (current.contains("status")) {
+        next["status"] = current["status"];
+      } else {
+        next.erase("status");
+      }
+    }
+  }
+  Json& meta = next["metadata"];
+  const Json& curMeta = current["metadata"];
+  std::string bodyName = meta.value("name", std::string());
+  if (!bodyName.empty() && bodyName != name) {
+    return badRequestError("the name of the object (" + bodyName +
+                           ") does not match the name on the URL (" + name + ")");
+  }
+  if (kind.namespaced && meta.contains("namespace") && meta["namespace"] != "" &&
+      meta["namespace"] != ns) {
+    return badRequestError(
+        "the namespace of the provided object does not match the namespace sent on the request");
+  }
+  if (meta.contains("uid") && meta["uid"] != "" && meta["uid"] != curMeta["uid"]) {
+    return Status(Code::kConflict,
+                  "Precondition failed: UID in precondition: " + meta["uid"].dump() +
+                      ", UID in object meta: " + curMeta["uid"].dump());
+  }
+  next["apiVersion"] = kind.apiVersion();
+  next["kind"] = kind.kind;
+  meta["name"] = name;
+  if (kind.namespaced) {
+    meta["namespace"] = ns;
+  } else {
+    meta.erase("namespace");
+  }
+  for (const char* f : {"uid", "creationTimestamp", "deletionTimestamp",
+                        "deletionGracePeriodSeconds", "generation"}) {
+    if (curMeta.contains(f)) {
+      meta[f] = curMeta[f];
+    } else {
+      meta.erase(f);
+    }
+  }
+  meta.erase("managedFields");
+  meta.erase("selfLink");
+  if (sub == Subresource::kNone) applyDefaults(kind, next);
+  if (kind.kind == "Namespace") next["status"] = current.value("status", Json::object());
+
+  std::string rv = meta.value("resourceVersion", std::string());
+  int64_t expected = currentRev;
+  if (explicitRv && !rv.empty()) {
+    try {
+      expected = std::stoll(rv);
+    } catch (...) {
+      return badRequestError("metadata.resourceVersion: invalid value \"" + rv + "\"");
+    }
+    if (expected != currentRev) {
+      return Status(Code::kConflict,
+                    "Operation cannot be fulfilled on " + quotedName(kind, name) +
+                        ": the object has been modified; please apply your changes to the latest "
+                        "version and try again");
+    }
+  }
+  meta["resourceVersion"] = std::to_string(currentRev);
+
+  auto errors = api::validateObject(kind, next);
+  auto updErrors = api::validateUpdate(kind, current, next);
+  errors.insert(errors.end(), updErrors.begin(), updErrors.end());
+  if (!errors.empty()) return invalid(kind, name, errors);
+
+  if (specPart(next) != specPart(current)) {
+    meta["generation"] = curMeta.value("generation", int64_t{1}) + 1;
+  }
+  if (next == current) return next;  // no-op: nothing is written, revision unchanged
+  if (options.dryRun) return next;
+
+  bool finalize = !metaString(next, "deletionTimestamp").empty() && !hasFinalizers(next);
+  if (finalize) {
+    auto r = store_.remove(kind.resource(), kind.namespaced ? ns : "", name, expected);
+    if (!r.isOk()) return r.status();
+    if (kind.namespaced) maybeFinishNamespace(ns);
+    next["metadata"]["resourceVersion"] = std::to_string(r->modRevision);
+    return next;
+  }
+  auto r = store_.update(kind.resource(), kind.namespaced ? ns : "", name, encode(next), expected);
+  if (!r.isOk()) {
+    if (r.status().code() == Code::kNotFound) return notFound(kind, name);
+    if (r.status().code() == Code::kConflict) {
+      return Status(Code::kConflict,
+                    "Operation cannot be fulfilled on " + quotedName(kind, name) +
+                        ": the object has been modified; please apply your changes to the latest "
+                        "version and try again");
+    }
+    return r.status();
+  }
+  return decode(*r);
+}
+
+Result<Json> Registry::update(const api::KindInfo& kind, const std::string& ns,
+                              const std::string& name, Json object, Subresource sub,
+                              const WriteOptions& options) {
+  bool explicitRv = object.is_object() && object.contains("metadata") &&
+                    object["metadata"].is_object() &&
+                    !object["metadata"].value("resourceVersion", std::string()).empty();
+  for (int attempt = 0;; ++attempt) {
+    auto cur = store_.get(kind.resource(), kind.namespaced ? ns : "", name);
+    if (!cur.isOk()) {
+      return cur.status().code() == Code::kNotFound ? notFound(kind, name) : cur.status();
+    }
+    auto current = decode(*cur);
+    if (!current.isOk()) return current.status();
+    auto r =
+        writeUpdate(kind, ns, name, *current, cur->modRevision, object, sub, explicitRv, options);
+    if (r.isOk() || explicitRv || r.status().code() != Code::kConflict || attempt >= kMaxRetries) {
+      return r;
+    }
+  }
+}
+
+Result<Json> Registry::patch(const api::KindInfo& kind, const std::string& ns,
+                             const std::string& name, PatchType type, const std::string& body,
+                             Subresource sub, const WriteOptions& options) {
+  Json patchDoc = Json::parse(body, nullptr, false);
+  if (patchDoc.is_discarded()) return badRequestError("the patch body is not valid JSON");
+  if (type == PatchType::kStrategicMerge && !kind.builtin) {
+    return Status(Code::kUnsupportedMedia,
+                  "the body of the request was in an unknown format - accepted media types "
+                  "include: application/json-patch+json, application/merge-patch+json");
+  }
+  for (int attempt = 0;; ++attempt) {
+    auto cur = store_.get(kind.resource(), kind.namespaced ? ns : "", name);
+    if (!cur.isOk()) {
+      return cur.status().code() == Code::kNotFound ? notFound(kind, name) : cur.status();
+    }
+    auto current = decode(*cur);
+    if (!current.isOk()) return current.status();
+    Result<Json> patched = Status(Code::kInternal, "unreachable");
+    switch (type) {
+      case PatchType::kMerge:
+        patched = api::applyMergePatch(*current, patchDoc);
+        break;
+      case PatchType::kStrategicMerge:
+        patched = api::applyStrategicMergePatch(*current, patchDoc);
+        break;
+      case PatchType::kJsonPatch:
+        patched = api::applyJsonPatch(*current, patchDoc);
+        break;
+    }
+    if (!patched.isOk()) {
+      if (patched.status().code() == Code::kInvalid) {
+        return Status(Code::kInvalid, patched.status().message());
+      }
+      return badRequestError(patched.status().message());
+    }
+    // A resourceVersion the patch itself sets is a precondition; otherwise last write wins
+    // with retries on races.
+    std::string patchedRv;
+    if (patched->contains("metadata") && (*patched)["metadata"].is_object()) {
+      patchedRv = (*patched)["metadata"].value("resourceVersion", std::string());
+    }
+    bool explicitRv = !patchedRv.empty() && patchedRv != std::to_string(cur->modRevision);
+    auto r = writeUpdate(kind, ns, name, *current, cur->modRevision, std::move(patched.value()),
+                         sub, explicitRv, options);
+    if (r.isOk() || explicitRv || r.status().code() != Code::kConflict || attempt >= kMaxRetries) {
+      return r;
+    }
+  }
+}
+
+Result<Json> Registry::remove(const api::KindInfo& kind, const std::string& ns,
+                              const std::string& name, const DeleteOptions& options) {
+  const std::string storeNs = kind.namespaced ? ns : "";
+  if (kind.kind == "Namespace" && isSystemNamespace(name)) {
+    return Status(Code::kForbidden,
+                  "namespaces \"" + name + "\" is forbidden: this namespace may not be deleted");
+  }
+  for (int attempt = 0;; ++attempt) {
+    auto cur = store_.get(kind.resource(), storeNs, name);
+    if (!cur.isOk()) {
+      return cur.status().code() == Code::kNotFound ? notFound(kind, name) : cur.status();
+    }
+    auto current = decode(*cur);
+    if (!current.isOk()) return current.status();
+    if (!options.preconditionUid.empty() &&
+        options.preconditionUid != metaString(*current, "uid")) {
+      return Status(Code::kConflict,
+                    "Precondition failed: UID in precondition: " + options.preconditionUid +
+                        ", UID in object meta: " + metaString(*current, "uid"));
+    }
+    if (!options.preconditionResourceVersion.empty() &&
+        options.preconditionResourceVersion != std::to_string(cur->modRevision)) {
+      return Status(Code::kConflict,
+                    "Precondition failed: ResourceVersion in precondition: " +
+                        options.preconditionResourceVersion +
+                        ", ResourceVersion in object meta: " + std::to_string(cur->modRevision));
+    }
+    if (options.dryRun) return current;
+    Result<Json> r = Status(Code::kInternal, "unreachable");
+    if (hasFinalizers(*current) || kind.kind == "Namespace") {
+      if (!metaString(*current, "deletionTimestamp").empty()) {
+        r = current;  // already terminating
+      } else {
+        Json next = *current;
+        next["metadata"]["deletionTimestamp"] = formatRfc3339(clock_.nowMillis());
+        next["metadata"]["deletionGracePeriodSeconds"] = 0;
+        if (kind.kind == "Namespace") next["status"]["phase"] = "Terminating";
+        auto u = store_.update(kind.resource(), storeNs, name, encode(next), cur->modRevision);
+        r = u.isOk() ? decode(*u) : Result<Json>(u.status());
+      }
+      if (r.isOk() && kind.kind == "Namespace") return finalizeNamespace(name);
+    } else {
+      auto d = store_.remove(kind.resource(), storeNs, name, cur->modRevision);
+      if (d.isOk()) {
+        Json gone = *current;
+        gone["metadata"]["resourceVersion"] = std::to_string(d->modRevision);
+        r = gone;
+        if (kind.namespaced) maybeFinishNamespace(ns);
+      } else {
+        r = d.status();
+      }
+    }
+    if (r.isOk() || r.status().code() != Code::kConflict || attempt >= kMaxRetries) return r;
+  }
+}
+
+// Deletes everything in a terminating namespace; removes the namespace itself once empty.
+// Objects held by finalizers keep it Terminating until their last finalizer is removed.
+Result<Json> Registry::finalizeNamespace(const std::string& name) {
+  bool empty = true;
+  for (const auto& kind : api::allKinds()) {
+    if (!kind.namespaced) continue;
+    store::ListOptions opts;
+    opts.resource = kind.resource();
+    opts.namespace_ = name;
+    auto items = store_.list(opts);
+    if (!items.isOk()) return items.status();
+    for (const auto& o : items->items) {
+      auto r = remove(kind, name, o.name);
+      if (r.isOk() && !metaString(*r, "deletionTimestamp").empty() && hasFinalizers(*r)) {
+        empty = false;
+      } else if (!r.isOk() && r.status().code() != Code::kNotFound) {
+        empty = false;
+      }
+    }
+  }
+  const auto* nsKind = api::findByApiVersionKind("v1", "Namespace");
+  auto cur = store_.get(nsKind->resource(), "", name);
+  if (!cur.isOk()) return cur.status();
+  auto current = decode(*cur);
+  if (!current.isOk() || !empty) return current;
+  auto d = store_.remove(nsKind->resource(), "", name, 0);
+  if (!d.isOk()) return d.status().code() == Code::kNotFound ? current : Result<Json>(d.status());
+  (*current)["metadata"]["resourceVersion"] = std::to_string(d->modRevision);
+  return current;
+}
+
+void Registry::maybeFinishNamespace(const std::string& ns) {
+  const auto* nsKind = api::findByApiVersionKind("v1", "Namespace");
+  auto cur = store_.get(nsKind->resource(), "", ns);
+  if (!cur.isOk()) return;
+  auto current = decode(*cur);
+  if (!current.isOk() || metaString(*current, "deletionTimestamp").empty()) return;
+  for (const auto& kind : api::allKinds()) {
+    if (!kind.namespaced) continue;
+    store::ListOptions opts;
+    opts.resource = kind.resource();
+    opts.namespace_ = ns;
+    opts.limit = 1;
+    auto items = store_.list(opts);
+    if (!items.isOk() || !items->items.empty()) return;
+  }
+  if (auto d = store_.remove(nsKind->resource(), "", ns, 0); !d.isOk()) {
+    spdlog::warn("registry: finishing namespace {}: {}", ns, d.status().toString());
+  }
+}
+
+namespace {
+
+Json expiredStatus(const std::string& message) {
+  return Json{{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", Json::object()},
+              {"status", "Failure"}, {"message", message}, {"reason", "Expired"},
+              {"code", 410}};
+}
+
+class FilteredWatch final : public ObjectWatch {
+ public:
+  FilteredWatch(std::unique_ptr<store::Watch> w, std::optional<api::LabelSelector> labels,
+                std::optional<api::FieldSelector> fields, std::vector<Json> initial,
+                int64_t startRev)
+      : watch_(std::move(w)),
+        labels_(std::move(labels)),
+        fields_(std::move(fields)),
+        initial_(std::move(initial)),
+        lastRev_(startRev) {}
+
+  ~FilteredWatch() override { watch_->stop(); }
+
+  std::vector<WatchEvent> poll(size_t max) override {
+    std::vector<WatchEvent> out;
+    std::lock_guard lock(mu_);
+    while (out.size() < max && next_ < initial_.size()) {
+      out.push_back({"ADDED", std::make_shared<Json>(std::move(initial_[next_++]))});
+    }
+    if (next_ == initial_.size() && !initial_.empty()) initial_.clear(), next_ = 0;
+    if (out.size() >= max || failed_) return out;
+    auto events = watch_->poll(max - out.size());
+    for (auto& e : events) {
+      lastRev_ = e.object.modRevision;
+      auto obj = Registry::decode(e.object);
+      if (!obj.isOk()) continue;
+      bool nowMatches = matches(*obj);
+      bool before = false;
+      if (e.type == store::EventType::kModified) {
+        store::Object prev = e.object;
+        prev.value = e.prevValue;
+        auto prevObj = Registry::decode(prev);
+        before = prevObj.isOk() && matches(*prevObj);
+      }
+      const char* type = nullptr;
+      switch (e.type) {
+        case store::EventType::kAdded:
+          type = nowMatches ? "ADDED" : nullptr;
+          break;
+        case store::EventType::kDeleted:
+          type = nowMatches ? "DELETED" : nullptr;
+          break;
+        case store::EventType::kModified:
+          if (before && nowMatches) type = "MODIFIED";
+          if (!before && nowMatches) type = "ADDED";
+          if (before && !nowMatches) type = "DELETED";
+          break;
+      }
+      if (type) out.push_back({type, std::make_shared<Json>(std::move(obj.value()))});
+    }
+    if (events.empty() && watch_->done() && !failed_) {
+      failed_ = true;
+      Status err = watch_->error();
+      if (!err.isOk()) {
+        auto status = err.code() == Code::kExpired ? expiredStatus(err.message())
+                                                   : Json{{"kind", "Status"},
+                                                          {"apiVersion", "v1"},
+                                                          {"metadata", Json::object()},
+                                                          {"status", "Failure"},
+                                                          {"message", err.message()},
+                                                          {"reason", codeName(err.code())},
+                                                          {"code", 500}};
+        out.push_back({"ERROR", std::make_shared<Json>(std::move(status))});
+      }
+    }
+    return out;
+  }
+
+  void setNotify(std::function<void()> notify) override {
+    bool pending;
+    {
+      std::lock_guard lock(mu_);
+      pending = next_ < initial_.size();
+    }
+    watch_->setNotify(notify);
+    if (pending && notify) notify();
+  }
+  bool done() const override {
+    std::lock_guard lock(mu_);
+    // An ended store watch is only done for the consumer once its ERROR event (if any) was
+    // handed out by poll().
+    return failed_ || (next_ >= initial_.size() && watch_->done() && watch_->error().isOk());
+  }
+  void stop() override { watch_->stop(); }
+  int64_t lastRevision() const override {
+    std::lock_guard lock(mu_);
+    return lastRev_;
+  }
+
+ private:
+  bool matches(const Json& obj) const {
+    if (labels_ && !labels_->matches(api::labelsOf(obj))) return false;
+    if (fields_ && !fields_->matches(obj)) return false;
+    return true;
+  }
+
+  std::unique_ptr<store::Watch> watch_;
+  const std::optional<api::LabelSelector> labels_;
+  const std::optional<api::FieldSelector> fields_;
+  mutable std::mutex mu_;
+  std::vector<Json> initial_;  // guarded by mu_
+  size_t next_ = 0;            // guarded by mu_
+  int64_t lastRev_;            // guarded by mu_
+  bool failed_ = false;        // guarded by mu_
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ObjectWatch>> Registry::watch(const api::KindInfo& kind,
+                                                     const std::string& ns, const ListQuery& query,
+                                                     const std::string& resourceVersion) {
+  std::optional<api::LabelSelector> labels;
+  std::optional<api::FieldSelector> fields;
+  if (!query.labelSelector.empty()) {
+    auto s = api::parseLabelSelector(query.labelSelector);
+    if (!s.isOk()) return badRequestError("labelSelector: " + s.status().message());
+    labels = std::move(s.value());
+  }
+  if (!query.fieldSelector.empty()) {
+    auto s = api::parseFieldSelector(query.fieldSelector, kind);
+    if (!s.isOk()) return badRequestError(s.status().message());
+    fields = std::move(s.value());
+  }
+  std::vector<Json> initial;
+  int64_t from = 0;
+  if (resourceVersion.empty() || resourceVersion == "0") {
+    ListQuery all = query;
+    all.limit = 0;
+    all.continueToken.clear();
+    auto l = list(kind, ns, all);
+    if (!l.isOk()) return l.status();
+    initial = std::move(l->items);
+    from = std::stoll(l->resourceVersion);
+  } else {
+    try {
+      size_t used = 0;
+      from = std::stoll(resourceVersion, &used);
+      if (used != resourceVersion.size() || from < 0) throw std::invalid_argument("rv");
+    } catch (...) {
+      return badRequestError("resourceVersion: invalid value \"" + resourceVersion + "\"");
+    }
+  }
+  store::WatchOptions wo;
+  wo.resource = kind.resource();
+  wo.namespace_ = kind.namespaced ? ns : "";
+  wo.fromRevision = from;
+  auto w = store_.watch(wo);
+  if (!w.isOk()) return w.status();
+  return std::unique_ptr<ObjectWatch>(std::make_unique<FilteredWatch>(
+      std::move(w.value()), std::move(labels), std::move(fields), std::move(initial), from));
+}
+
+}  // namespace ep::registry

@@ -1,0 +1,111 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "cloudcore/store/store.h"
+#include "common/api/kinds.h"
+#include "common/clock.h"
+#include "common/status.h"
+
+namespace ep::registry {
+
+using Json = nlohmann::json;
+
+struct ListQuery {
+  std::string labelSelector;
+  std::string fieldSelector;
+  int64_t limit = 0;
+  std::string continueToken;
+};
+
+struct ListResult {
+  std::vector<Json> items;
+  std::string resourceVersion;
+  std::string continueToken;
+};
+
+enum class PatchType { kMerge, kStrategicMerge, kJsonPatch };
+enum class Subresource { kNone, kStatus };
+
+struct WriteOptions {
+  bool dryRun = false;
+};
+
+struct DeleteOptions {
+  std::string preconditionUid;
+  std::string preconditionResourceVersion;
+  bool dryRun = false;
+};
+
+struct WatchEvent {
+  std::string type;  // ADDED, MODIFIED, DELETED, ERROR
+  std::shared_ptr<Json> object;
+};
+
+// A filtered stream of typed object events for one kind. Thread-safe like store::Watch.
+class ObjectWatch {
+ public:
+  virtual ~ObjectWatch() = default;
+  // Events available now (at most max). An expired or failed watch yields one ERROR event
+  // whose object is a Kubernetes Status, then done() is true.
+  virtual std::vector<WatchEvent> poll(size_t max) = 0;
+  virtual void setNotify(std::function<void()> notify) = 0;
+  virtual bool done() const = 0;
+  virtual void stop() = 0;
+  // Revision of the last event delivered (for bookmarks).
+  virtual int64_t lastRevision() const = 0;
+};
+
+// The typed object layer between the API (and controllers) and the Store: Kubernetes
+// semantics of create/update/patch/delete (metadata ownership, generation, validation,
+// finalizers, namespaces, status subresource) and filtered watches. Stateless apart from the
+// injected store and clock, so every method is thread-safe. Errors are Status values whose
+// message is the Kubernetes message ("pods \"x\" not found") and whose causes list the fields.
+class Registry {
+ public:
+  Registry(store::Store& store, Clock& clock);
+
+  // Creates default, kube-system, kube-public and kube-node-lease if missing.
+  Status ensureSystemNamespaces();
+
+  Result<Json> get(const api::KindInfo& kind, const std::string& ns, const std::string& name);
+  Result<ListResult> list(const api::KindInfo& kind, const std::string& ns, const ListQuery& query);
+  Result<Json> create(const api::KindInfo& kind, const std::string& ns, Json object,
+                      const WriteOptions& options = {});
+  Result<Json> update(const api::KindInfo& kind, const std::string& ns, const std::string& name,
+                      Json object, Subresource sub = Subresource::kNone,
+                      const WriteOptions& options = {});
+  Result<Json> patch(const api::KindInfo& kind, const std::string& ns, const std::string& name,
+                     PatchType type, const std::string& patch, Subresource sub = Subresource::kNone,
+                     const WriteOptions& options = {});
+  // Returns the object as deleted, or with deletionTimestamp set while finalizers remain.
+  Result<Json> remove(const api::KindInfo& kind, const std::string& ns, const std::string& name,
+                      const DeleteOptions& options = {});
+  // resourceVersion "" or "0": synthetic ADDED events for the current state, then changes.
+  Result<std::unique_ptr<ObjectWatch>> watch(const api::KindInfo& kind, const std::string& ns,
+                                             const ListQuery& query,
+                                             const std::string& resourceVersion);
+
+  // Parses a stored object and fills metadata.resourceVersion.
+  static Result<Json> decode(const store::Object& object);
+  store::Store& store() { return store_; }
+
+ private:
+  Result<Json> writeUpdate(const api::KindInfo& kind, const std::string& ns,
+                           const std::string& name, const Json& current, int64_t currentRev,
+                           Json desired, Subresource sub, bool explicitRv,
+                           const WriteOptions& options);
+  Status checkNamespaceWritable(const api::KindInfo& kind, const std::string& ns);
+  Result<Json> finalizeNamespace(const std::string& name);
+  void maybeFinishNamespace(const std::string& ns);
+
+  store::Store& store_;
+  Clock& clock_;
+};
+
+}  // namespace ep::registry

@@ -1,0 +1,336 @@
+#include "cloudcore/apiserver/api_handler.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cloudcore/registry/registry.h"
+#include "cloudcore/store/sqlite_store.h"
+#include "tests/testing/temp_dir.h"
+
+namespace ep::apiserver {
+namespace {
+
+using nlohmann::json;
+
+class ApiHandlerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store::SqliteStoreOptions o;
+    o.dataDir = dir_.path();
+    o.compactionInterval = std::chrono::seconds(0);
+    store_ = std::make_unique<store::SqliteStore>(o, clock_);
+    ASSERT_TRUE(store_->start().isOk());
+    registry_ = std::make_unique<registry::Registry>(*store_, clock_);
+    ASSERT_TRUE(registry_->ensureSystemNamespaces().isOk());
+    handler_ = std::make_unique<ApiHandler>(*registry_, clock_);
+  }
+  void TearDown() override { store_->stop(); }
+
+  HttpResponse call(const std::string& method, const std::string& target,
+                    const std::string& body = "", const std::string& contentType = "",
+                    const std::string& accept = "application/json") {
+    HttpRequest r;
+    r.method = method;
+    r.target = target;
+    auto q = target.find('?');
+    r.path = target.substr(0, q);
+    if (q != std::string::npos) {
+      std::string rest = target.substr(q + 1);
+      size_t pos = 0;
+      while (pos <= rest.size()) {
+        size_t amp = rest.find('&', pos);
+        std::string kv = rest.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+        auto eq = kv.find('=');
+        r.query[percentDecode(kv.substr(0, eq), true)] =
+            eq == std::string::npos ? "" : percentDecode(kv.substr(eq + 1), true);
+        if (amp == std::string::npos) break;
+        pos = amp + 1;
+      }
+    }
+    r.body = body;
+    if (!contentType.empty()) r.headers["content-type"] = contentType;
+    r.headers["accept"] = accept;
+    return handler_->handle(r);
+  }
+  json callJson(const std::string& method, const std::string& target, const std::string& body = "",
+                int expectStatus = 200, const std::string& contentType = "application/json") {
+    auto r = call(method, target, body, contentType);
+    EXPECT_EQ(r.status, expectStatus) << method << " " << target << ": " << r.body;
+    return json::parse(r.body, nullptr, false);
+  }
+
+  static std::string pod(const std::string& name, const std::string& image = "busybox:1.36",
+                         const std::string& extraLabels = "") {
+    return R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + name +
+           R"(","labels":{"app":"web")" + extraLabels +
+           R"(}},"spec":{"containers":[{"name":"c","image":")" + image + R"("}]}})";
+  }
+
+  testing::TempDir dir_;
+  FakeClock clock_;
+  std::unique_ptr<store::SqliteStore> store_;
+  std::unique_ptr<registry::Registry> registry_;
+  std::unique_ptr<ApiHandler> handler_;
+};
+
+TEST_F(ApiHandlerTest, DiscoveryListsKindsWithShortNamesAndCategories) {
+  auto core = callJson("GET", "/api/v1");
+  ASSERT_EQ(core["kind"], "APIResourceList");
+  bool sawPods = false;
+  for (const auto& r : core["resources"]) {
+    if (r["name"] == "pods") {
+      sawPods = true;
+      EXPECT_EQ(r["shortNames"], json({"po"}));
+      EXPECT_EQ(r["categories"], json({"all"}));
+      EXPECT_TRUE(r["namespaced"].get<bool>());
+    }
+  }
+  EXPECT_TRUE(sawPods);
+  auto groups = callJson("GET", "/apis");
+  std::vector<std::string> names;
+  for (const auto& g : groups["groups"]) names.push_back(g["name"]);
+  EXPECT_NE(std::find(names.begin(), names.end(), "devices.kubeedge.io"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "apps"), names.end());
+  auto dev = callJson("GET", "/apis/devices.kubeedge.io/v1beta1");
+  EXPECT_EQ(dev["groupVersion"], "devices.kubeedge.io/v1beta1");
+  EXPECT_EQ(callJson("GET", "/version")["major"], "1");
+  EXPECT_EQ(call("GET", "/healthz").status, 200);
+  EXPECT_EQ(call("GET", "/apis/nope/v1").status, 404);
+}
+
+TEST_F(ApiHandlerTest, CreateGetListDeletePod) {
+  auto created = callJson("POST", "/api/v1/namespaces/default/pods", pod("web-1"), 201);
+  EXPECT_EQ(created["metadata"]["namespace"], "default");
+  EXPECT_FALSE(created["metadata"]["uid"].get<std::string>().empty());
+  EXPECT_EQ(created["metadata"]["generation"], 1);
+  EXPECT_EQ(created["status"]["phase"], "Pending");
+  EXPECT_EQ(created["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
+  std::string rv = created["metadata"]["resourceVersion"];
+  EXPECT_FALSE(rv.empty());
+
+  auto got = callJson("GET", "/api/v1/namespaces/default/pods/web-1");
+  EXPECT_EQ(got, created);
+
+  auto list = callJson("GET", "/api/v1/namespaces/default/pods");
+  EXPECT_EQ(list["kind"], "PodList");
+  EXPECT_EQ(list["items"].size(), 1u);
+  EXPECT_FALSE(list["metadata"]["resourceVersion"].get<std::string>().empty());
+
+  auto dup = callJson("POST", "/api/v1/namespaces/default/pods", pod("web-1"), 409);
+  EXPECT_EQ(dup["reason"], "AlreadyExists");
+  EXPECT_EQ(dup["details"]["name"], "web-1");
+
+  callJson("DELETE", "/api/v1/namespaces/default/pods/web-1");
+  auto missing = callJson("GET", "/api/v1/namespaces/default/pods/web-1", "", 404);
+  EXPECT_EQ(missing["kind"], "Status");
+  EXPECT_EQ(missing["message"], "pods \"web-1\" not found");
+  EXPECT_EQ(missing["details"]["kind"], "pods");
+}
+
+TEST_F(ApiHandlerTest, InvalidObjectNamesTheField) {
+  std::string bad = R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"x"},
+                        "spec":{"containers":[{"name":"c"}]}})";
+  auto r = callJson("POST", "/api/v1/namespaces/default/pods", bad, 422);
+  EXPECT_EQ(r["reason"], "Invalid");
+  ASSERT_TRUE(r["details"]["causes"].is_array());
+  EXPECT_EQ(r["details"]["causes"][0]["field"], "spec.containers[0].image");
+  EXPECT_NE(r["message"].get<std::string>().find("spec.containers[0].image"), std::string::npos);
+
+  auto badName = callJson("POST", "/api/v1/namespaces/default/configmaps",
+                          R"({"metadata":{"name":"Bad_Name"}})", 422);
+  EXPECT_EQ(badName["details"]["causes"][0]["field"], "metadata.name");
+
+  auto wrongType = callJson("POST", "/apis/apps/v1/namespaces/default/deployments",
+                            R"({"metadata":{"name":"d"},"spec":{"replicas":"three"}})", 422);
+  bool sawReplicas = false;
+  for (const auto& c : wrongType["details"]["causes"]) sawReplicas |= c["field"] == "spec.replicas";
+  EXPECT_TRUE(sawReplicas) << wrongType.dump();
+
+  EXPECT_EQ(callJson("POST", "/api/v1/namespaces/default/pods", "{not json", 400)["reason"],
+            "BadRequest");
+  EXPECT_EQ(callJson("POST", "/api/v1/namespaces/nope/configmaps", R"({"metadata":{"name":"a"}})",
+                     404)["message"],
+            "namespaces \"nope\" not found");
+  EXPECT_EQ(call("GET", "/api/v1/namespaces/default/widgets").status, 404);
+  // Nothing invalid was written.
+  EXPECT_EQ(callJson("GET", "/api/v1/pods")["items"].size(), 0u);
+}
+
+TEST_F(ApiHandlerTest, UpdateWithStaleResourceVersionConflicts) {
+  auto created = callJson("POST", "/api/v1/namespaces/default/configmaps",
+                          R"({"metadata":{"name":"cfg"},"data":{"a":"1"}})", 201);
+  json v1 = created;
+  v1["data"]["a"] = "2";
+  auto updated = callJson("PUT", "/api/v1/namespaces/default/configmaps/cfg", v1.dump());
+  EXPECT_EQ(updated["data"]["a"], "2");
+  EXPECT_NE(updated["metadata"]["resourceVersion"], created["metadata"]["resourceVersion"]);
+  EXPECT_EQ(updated["metadata"]["uid"], created["metadata"]["uid"]);
+  // v1 still carries the old resourceVersion.
+  v1["data"]["a"] = "3";
+  auto conflict = callJson("PUT", "/api/v1/namespaces/default/configmaps/cfg", v1.dump(), 409);
+  EXPECT_EQ(conflict["reason"], "Conflict");
+  EXPECT_EQ(callJson("GET", "/api/v1/namespaces/default/configmaps/cfg")["data"]["a"], "2");
+}
+
+TEST_F(ApiHandlerTest, GenerationBumpsOnSpecChangeOnly) {
+  auto created = callJson("POST", "/api/v1/namespaces/default/pods", pod("p"), 201);
+  auto labelled =
+      callJson("PATCH", "/api/v1/namespaces/default/pods/p", R"({"metadata":{"labels":{"x":"y"}}})",
+               200, "application/merge-patch+json");
+  EXPECT_EQ(labelled["metadata"]["generation"], 1);
+  EXPECT_EQ(labelled["metadata"]["labels"]["x"], "y");
+  auto imaged = callJson("PATCH", "/api/v1/namespaces/default/pods/p",
+                         R"({"spec":{"containers":[{"name":"c","image":"busybox:2"}]}})", 200,
+                         "application/strategic-merge-patch+json");
+  EXPECT_EQ(imaged["metadata"]["generation"], 2);
+  EXPECT_EQ(imaged["spec"]["containers"][0]["image"], "busybox:2");
+  // A no-op patch writes nothing.
+  auto same = callJson("PATCH", "/api/v1/namespaces/default/pods/p", R"({})", 200,
+                       "application/merge-patch+json");
+  EXPECT_EQ(same["metadata"]["resourceVersion"], imaged["metadata"]["resourceVersion"]);
+  EXPECT_EQ(call("PATCH", "/api/v1/namespaces/default/pods/p", "{}", "text/plain").status, 415);
+}
+
+TEST_F(ApiHandlerTest, StatusSubresourceOnlyTouchesStatus) {
+  callJson("POST", "/api/v1/namespaces/default/pods", pod("p"), 201);
+  // The main resource ignores status.
+  auto main = callJson("PATCH", "/api/v1/namespaces/default/pods/p",
+                       R"({"status":{"phase":"Running"}})", 200, "application/merge-patch+json");
+  EXPECT_EQ(main["status"]["phase"], "Pending");
+  auto st = callJson("PATCH", "/api/v1/namespaces/default/pods/p/status",
+                     R"({"status":{"phase":"Running"},"metadata":{"labels":{"z":"1"}}})", 200,
+                     "application/merge-patch+json");
+  EXPECT_EQ(st["status"]["phase"], "Running");
+  EXPECT_FALSE(st["metadata"]["labels"].contains("z"));
+}
+
+TEST_F(ApiHandlerTest, FinalizersDelayDeletion) {
+  callJson("POST", "/api/v1/namespaces/default/configmaps",
+           R"({"metadata":{"name":"f","finalizers":["example.com/hold"]}})", 201);
+  auto deleting = callJson("DELETE", "/api/v1/namespaces/default/configmaps/f");
+  EXPECT_TRUE(deleting["metadata"].contains("deletionTimestamp"));
+  EXPECT_EQ(call("GET", "/api/v1/namespaces/default/configmaps/f").status, 200);
+  callJson("PATCH", "/api/v1/namespaces/default/configmaps/f",
+           R"({"metadata":{"finalizers":null}})", 200, "application/merge-patch+json");
+  EXPECT_EQ(call("GET", "/api/v1/namespaces/default/configmaps/f").status, 404);
+}
+
+TEST_F(ApiHandlerTest, LabelAndFieldSelectors) {
+  callJson("POST", "/api/v1/namespaces/default/pods", pod("a", "busybox:1", R"(,"tier":"front")"),
+           201);
+  callJson("POST", "/api/v1/namespaces/default/pods", pod("b", "busybox:1", R"(,"tier":"back")"),
+           201);
+  callJson("POST", "/api/v1/namespaces/default/pods", pod("c"), 201);
+  auto count = [&](const std::string& q) {
+    return callJson("GET", "/api/v1/namespaces/default/pods?" + q)["items"].size();
+  };
+  EXPECT_EQ(count("labelSelector=tier%3Dfront"), 1u);
+  EXPECT_EQ(count("labelSelector=tier%21%3Dfront"), 2u);
+  EXPECT_EQ(count("labelSelector=tier+in+%28front%2Cback%29"), 2u);
+  EXPECT_EQ(count("labelSelector=%21tier"), 1u);
+  EXPECT_EQ(count("labelSelector=tier"), 2u);
+  EXPECT_EQ(count("fieldSelector=metadata.name%3Db"), 1u);
+  EXPECT_EQ(count("fieldSelector=metadata.name%21%3Db"), 2u);
+  EXPECT_EQ(call("GET", "/api/v1/namespaces/default/pods?fieldSelector=spec.bogus%3D1").status,
+            400);
+  EXPECT_EQ(call("GET", "/api/v1/namespaces/default/pods?labelSelector=a+in+b").status, 400);
+}
+
+TEST_F(ApiHandlerTest, PaginationWithLimitAndContinue) {
+  for (int i = 0; i < 5; ++i) {
+    callJson("POST", "/api/v1/namespaces/default/configmaps",
+             R"({"metadata":{"name":"c)" + std::to_string(i) + R"("}})", 201);
+  }
+  auto first = callJson("GET", "/api/v1/namespaces/default/configmaps?limit=2");
+  EXPECT_EQ(first["items"].size(), 2u);
+  std::string cont = first["metadata"]["continue"];
+  auto second = callJson("GET", "/api/v1/namespaces/default/configmaps?limit=2&continue=" + cont);
+  EXPECT_EQ(second["items"][0]["metadata"]["name"], "c2");
+}
+
+TEST_F(ApiHandlerTest, TableFormat) {
+  callJson("POST", "/api/v1/namespaces/default/pods", pod("t"), 201);
+  auto r = call("GET", "/api/v1/namespaces/default/pods", "", "",
+                "application/json;as=Table;v=v1;g=meta.k8s.io,application/json");
+  ASSERT_EQ(r.status, 200);
+  auto t = json::parse(r.body);
+  EXPECT_EQ(t["kind"], "Table");
+  EXPECT_EQ(t["columnDefinitions"][0]["name"], "Name");
+  ASSERT_EQ(t["rows"].size(), 1u);
+  EXPECT_EQ(t["rows"][0]["cells"][0], "t");
+  EXPECT_EQ(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+}
+
+TEST_F(ApiHandlerTest, WatchStreamsEventsAfterResourceVersion) {
+  auto created = callJson("POST", "/api/v1/namespaces/default/pods", pod("w"), 201);
+  std::string rv = created["metadata"]["resourceVersion"];
+  auto r = call("GET", "/api/v1/namespaces/default/pods?watch=1&resourceVersion=" + rv);
+  ASSERT_TRUE(r.stream);
+  callJson("PATCH", "/api/v1/namespaces/default/pods/w", R"({"metadata":{"labels":{"n":"1"}}})",
+           200, "application/merge-patch+json");
+  callJson("DELETE", "/api/v1/namespaces/default/pods/w");
+  std::string out;
+  bool finished = false;
+  for (int i = 0; i < 200 && std::count(out.begin(), out.end(), '\n') < 2; ++i) {
+    out += r.stream->next(finished);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  r.stream->close();
+  auto nl = out.find('\n');
+  ASSERT_NE(nl, std::string::npos) << out;
+  auto e1 = json::parse(out.substr(0, nl));
+  auto e2 = json::parse(out.substr(nl + 1, out.find('\n', nl + 1) - nl - 1));
+  EXPECT_EQ(e1["type"], "MODIFIED");
+  EXPECT_EQ(e2["type"], "DELETED");
+
+  // resourceVersion=0 starts with synthetic ADDED events for what exists.
+  callJson("POST", "/api/v1/namespaces/default/pods", pod("w2"), 201);
+  auto r0 = call("GET", "/api/v1/namespaces/default/pods?watch=true&resourceVersion=0");
+  ASSERT_TRUE(r0.stream);
+  std::string first = r0.stream->next(finished);
+  EXPECT_NE(first.find("\"ADDED\""), std::string::npos);
+  EXPECT_NE(first.find("\"w2\""), std::string::npos);
+  r0.stream->close();
+}
+
+TEST_F(ApiHandlerTest, WatchFromCompactedRevisionIsGone) {
+  for (int i = 0; i < 5; ++i) {
+    callJson("POST", "/api/v1/namespaces/default/configmaps",
+             R"({"metadata":{"name":"c)" + std::to_string(i) + R"("}})", 201);
+  }
+  ASSERT_TRUE(store_->compact(store_->currentRevision()).isOk());
+  auto r =
+      callJson("GET", "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=2", "", 410);
+  EXPECT_EQ(r["reason"], "Expired");
+  EXPECT_EQ(r["code"], 410);
+}
+
+TEST_F(ApiHandlerTest, NamespaceDeletionRemovesContents) {
+  callJson("POST", "/api/v1/namespaces", R"({"metadata":{"name":"team"}})", 201);
+  callJson("POST", "/api/v1/namespaces/team/configmaps", R"({"metadata":{"name":"a"}})", 201);
+  callJson("DELETE", "/api/v1/namespaces/team");
+  EXPECT_EQ(call("GET", "/api/v1/namespaces/team/configmaps/a").status, 404);
+  EXPECT_EQ(call("GET", "/api/v1/namespaces/team").status, 404);
+  EXPECT_EQ(callJson("DELETE", "/api/v1/namespaces/default", "", 403)["reason"], "Forbidden");
+}
+
+TEST_F(ApiHandlerTest, KubeEdgeKindsRoundTrip) {
+  std::string model = R"({"apiVersion":"devices.kubeedge.io/v1beta1","kind":"DeviceModel",
+    "metadata":{"name":"thermo"},"spec":{"properties":[{"name":"temp","type":"INT",
+    "accessMode":"ReadOnly"}],"futureField":{"kept":true}}})";
+  auto m = callJson("POST", "/apis/devices.kubeedge.io/v1beta1/namespaces/default/devicemodels",
+                    model, 201);
+  EXPECT_EQ(m["spec"]["futureField"]["kept"], true);  // unknown fields are kept
+  auto strategic =
+      call("PATCH", "/apis/devices.kubeedge.io/v1beta1/namespaces/default/devicemodels/thermo",
+           "{}", "application/strategic-merge-patch+json");
+  EXPECT_EQ(strategic.status, 415);
+  auto cluster = callJson("GET", "/api/v1/namespaces/default");
+  EXPECT_EQ(cluster["kind"], "Namespace");
+  EXPECT_EQ(cluster["status"]["phase"], "Active");
+}
+
+}  // namespace
+}  // namespace ep::apiserver

@@ -1,0 +1,190 @@
+// The real kubectl (v1.32, /usr/bin/kubectl) against cloudcore over plain HTTP.
+#include <signal.h>
+
+#include <thread>
+
+#include "tests/integration/cloud_fixture.h"
+
+namespace ep::testing {
+namespace {
+
+class KubectlCompatTest : public CloudFixture {
+ protected:
+  void SetUp() override {
+    if (access("/usr/bin/kubectl", X_OK) != 0) GTEST_SKIP() << "kubectl is not installed";
+    CloudFixture::SetUp();
+    kubeconfig_ = writeFile("kubeconfig", "apiVersion: v1\nkind: Config\n");
+  }
+
+  std::vector<std::string> base() {
+    return {"/usr/bin/kubectl", "--server=" + server(), "--cache-dir=" + dir_.path() + "/kcache",
+            "--kubeconfig=" + kubeconfig_};
+  }
+
+  CommandResult kubectl(std::vector<std::string> args, const std::string& stdinText = "") {
+    auto argv = base();
+    argv.insert(argv.end(), args.begin(), args.end());
+    return runCommand(argv, stdinText, std::chrono::seconds(60));
+  }
+
+  std::string kubeconfig_;
+};
+
+const char* kDeployment = R"(apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: web
+        image: busybox:1.36
+        env:
+        - name: MODE
+          value: edge
+        - name: LEVEL
+          value: "1"
+        ports:
+        - containerPort: 8080
+)";
+
+const char* kDevice = R"(apiVersion: devices.kubeedge.io/v1beta1
+kind: DeviceModel
+metadata:
+  name: thermo-model
+spec:
+  properties:
+  - name: temperature
+    type: INT
+    accessMode: ReadOnly
+---
+apiVersion: devices.kubeedge.io/v1beta1
+kind: Device
+metadata:
+  name: thermo-1
+spec:
+  deviceModelRef:
+    name: thermo-model
+  nodeName: edge-1
+)";
+
+TEST_F(KubectlCompatTest, ApiResourcesListsBuiltinAndKubeEdgeKinds) {
+  auto r = kubectl({"api-resources"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("pods"), std::string::npos);
+  EXPECT_NE(r.out.find("po "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("deployments"), std::string::npos);
+  EXPECT_NE(r.out.find("devices.kubeedge.io/v1beta1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("sedna.io/v1alpha1"), std::string::npos);
+}
+
+TEST_F(KubectlCompatTest, ApplyCreateThenUpdateBuiltinAndCustomKinds) {
+  auto created = kubectl({"apply", "-f", writeFile("deploy.yaml", kDeployment)});
+  ASSERT_EQ(created.exitCode, 0) << created.out << created.err;
+  EXPECT_NE(created.out.find("deployment.apps/web created"), std::string::npos) << created.out;
+
+  // Strategic merge patch: change an image, drop an env var, keep the other.
+  std::string changed = kDeployment;
+  changed.replace(changed.find("busybox:1.36"), 12, "busybox:1.37");
+  changed.erase(changed.find("        - name: LEVEL"),
+                std::string("        - name: LEVEL\n          value: \"1\"\n").size());
+  auto updated = kubectl({"apply", "-f", writeFile("deploy2.yaml", changed)});
+  ASSERT_EQ(updated.exitCode, 0) << updated.out << updated.err;
+  EXPECT_NE(updated.out.find("deployment.apps/web configured"), std::string::npos) << updated.out;
+  auto obj = getJson("/apis/apps/v1/namespaces/default/deployments/web");
+  const auto& c = obj["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ(c["image"], "busybox:1.37");
+  ASSERT_EQ(c["env"].size(), 1u) << c.dump();
+  EXPECT_EQ(c["env"][0]["name"], "MODE");
+  EXPECT_EQ(obj["metadata"]["generation"], 2);
+
+  auto same = kubectl({"apply", "-f", writeFile("deploy3.yaml", changed)});
+  ASSERT_EQ(same.exitCode, 0) << same.err;
+  EXPECT_NE(same.out.find("unchanged"), std::string::npos) << same.out;
+
+  auto dev = kubectl({"apply", "-f", writeFile("device.yaml", kDevice)});
+  ASSERT_EQ(dev.exitCode, 0) << dev.out << dev.err;
+  EXPECT_NE(dev.out.find("device.devices.kubeedge.io/thermo-1 created"), std::string::npos)
+      << dev.out;
+  std::string devChanged = kDevice;
+  devChanged.replace(devChanged.find("nodeName: edge-1"), 16, "nodeName: edge-2");
+  auto dev2 = kubectl({"apply", "-f", writeFile("device2.yaml", devChanged)});
+  ASSERT_EQ(dev2.exitCode, 0) << dev2.out << dev2.err;
+  EXPECT_NE(dev2.out.find("device.devices.kubeedge.io/thermo-1 configured"), std::string::npos)
+      << dev2.out;
+  EXPECT_EQ(
+      getJson("/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices/thermo-1")["spec"]
+                                                                                      ["nodeName"],
+      "edge-2");
+}
+
+TEST_F(KubectlCompatTest, GetShowsServerSideColumns) {
+  ASSERT_EQ(kubectl({"apply", "-f", writeFile("deploy.yaml", kDeployment)}).exitCode, 0);
+  auto pod = kubectl({"run", "solo", "--image=busybox:1.36", "--restart=Never"});
+  ASSERT_EQ(pod.exitCode, 0) << pod.out << pod.err;
+  auto pods = kubectl({"get", "po"});
+  ASSERT_EQ(pods.exitCode, 0) << pods.err;
+  EXPECT_NE(pods.out.find("READY"), std::string::npos) << pods.out;
+  EXPECT_NE(pods.out.find("STATUS"), std::string::npos);
+  EXPECT_NE(pods.out.find("Pending"), std::string::npos) << pods.out;
+  auto deploys = kubectl({"get", "deploy", "-o", "wide"});
+  ASSERT_EQ(deploys.exitCode, 0) << deploys.err;
+  EXPECT_NE(deploys.out.find("UP-TO-DATE"), std::string::npos) << deploys.out;
+  EXPECT_NE(deploys.out.find("busybox:1.36"), std::string::npos) << deploys.out;
+  auto all = kubectl({"get", "all"});
+  ASSERT_EQ(all.exitCode, 0) << all.err;
+  EXPECT_NE(all.out.find("pod/solo"), std::string::npos) << all.out;
+  EXPECT_NE(all.out.find("deployment.apps/web"), std::string::npos) << all.out;
+  auto ns = kubectl({"get", "ns"});
+  ASSERT_EQ(ns.exitCode, 0) << ns.err;
+  EXPECT_NE(ns.out.find("kube-system"), std::string::npos);
+  EXPECT_NE(ns.out.find("Active"), std::string::npos);
+}
+
+TEST_F(KubectlCompatTest, DescribeAndDelete) {
+  ASSERT_EQ(kubectl({"apply", "-f", writeFile("deploy.yaml", kDeployment)}).exitCode, 0);
+  ASSERT_EQ(kubectl({"create", "configmap", "settings", "--from-literal=a=1"}).exitCode, 0);
+  auto d = kubectl({"describe", "configmap", "settings"});
+  ASSERT_EQ(d.exitCode, 0) << d.err;
+  EXPECT_NE(d.out.find("Name:"), std::string::npos);
+  EXPECT_NE(d.out.find("settings"), std::string::npos);
+  auto dd = kubectl({"describe", "deployment", "web"});
+  ASSERT_EQ(dd.exitCode, 0) << dd.out << dd.err;
+  EXPECT_NE(dd.out.find("busybox:1.36"), std::string::npos) << dd.out;
+  auto del = kubectl({"delete", "configmap", "settings"});
+  ASSERT_EQ(del.exitCode, 0) << del.out << del.err;
+  EXPECT_NE(del.out.find("deleted"), std::string::npos);
+  auto gone = kubectl({"get", "configmap", "settings"});
+  EXPECT_NE(gone.exitCode, 0);
+  EXPECT_NE(gone.err.find("NotFound"), std::string::npos) << gone.err;
+  auto delDeploy = kubectl({"delete", "-f", writeFile("deploy.yaml", kDeployment)});
+  EXPECT_EQ(delDeploy.exitCode, 0) << delDeploy.out << delDeploy.err;
+}
+
+TEST_F(KubectlCompatTest, GetWatchPrintsChanges) {
+  auto argv = base();
+  for (const char* a : {"get", "configmaps", "-w"}) argv.push_back(a);
+  Process watch(argv, dir_.path() + "/kwatch.log");
+  ASSERT_TRUE(watch.start());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_EQ(kubectl({"create", "configmap", "watched", "--from-literal=a=1"}).exitCode, 0);
+  bool seen = false;
+  for (int i = 0; i < 100 && !seen; ++i) {
+    seen = watch.log().find("watched") != std::string::npos;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(seen) << watch.log();
+  EXPECT_TRUE(watch.running()) << watch.log();
+  watch.stop(SIGINT);
+}
+
+}  // namespace
+}  // namespace ep::testing

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace ep::testing {
+
+// A child process for integration tests. stdout and stderr go to `logPath`. The destructor
+// kills the process (SIGKILL) if it still runs. Not thread-safe.
+class Process {
+ public:
+  Process(std::vector<std::string> argv, std::string logPath);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  bool start();
+  // Sends `sig` and waits for exit (up to timeout). Returns the wait status, -1 on timeout.
+  int stop(int sig, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  bool running();
+  pid_t pid() const { return pid_; }
+  std::string log() const;
+
+ private:
+  std::vector<std::string> argv_;
+  std::string logPath_;
+  pid_t pid_ = -1;
+};
+
+// Result of running a command to completion.
+struct CommandResult {
+  int exitCode = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs argv with optional stdin text; waits up to timeout (then SIGKILL, exitCode -1).
+CommandResult runCommand(const std::vector<std::string>& argv, const std::string& stdinText = "",
+                         std::chrono::milliseconds timeout = std::chrono::seconds(60),
+                         const std::vector<std::string>& extraEnv = {});
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int freePort();
+
+// $EP_BUILD_DIR/relative (the build tree that holds the binaries under test).
+std::string buildPath(const std::string& relative);
+
+// Polls http://127.0.0.1:port/readyz until it answers 200 or timeout.
+bool waitReady(int port, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+}  // namespace ep::testing
