@@ -1,0 +1,103 @@
+// Store throughput: acknowledged (fsynced) writes/s and reads/s of the SQLite store.
+//   build/bench/store_bench --benchmark_counters_tabular=true
+#include <benchmark/benchmark.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+
+#include "cloudcore/store/sqlite_store.h"
+
+namespace {
+
+using ep::store::SqliteStore;
+
+std::string kValue(600, 'x');  // about the size of a small Pod
+
+struct Shared {
+  std::mutex mu;
+  std::unique_ptr<SqliteStore> store;
+  std::string dir;
+  int users = 0;
+};
+Shared shared;
+std::atomic<int64_t> counter{0};
+
+SqliteStore& acquire() {
+  std::lock_guard lock(shared.mu);
+  if (shared.users++ == 0) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "ep-bench-XXXXXX").string();
+    shared.dir = mkdtemp(tmpl.data());
+    ep::store::SqliteStoreOptions o;
+    o.dataDir = shared.dir;
+    o.compactionInterval = std::chrono::seconds(0);
+    shared.store = std::make_unique<SqliteStore>(o, ep::SystemClock::instance());
+    if (!shared.store->start().isOk()) abort();
+    for (int i = 0; i < 1000; ++i) {
+      shared.store->create("pods", "default", "seed-" + std::to_string(i), kValue);
+    }
+  }
+  return *shared.store;
+}
+
+void release() {
+  std::lock_guard lock(shared.mu);
+  if (--shared.users == 0) {
+    shared.store->stop();
+    shared.store.reset();
+    std::filesystem::remove_all(shared.dir);
+  }
+}
+
+void BM_Create(benchmark::State& state) {
+  auto& store = acquire();
+  for (auto _ : state) {
+    auto r = store.create("pods", "default", "p-" + std::to_string(counter++), kValue);
+    if (!r.isOk()) state.SkipWithError(r.status().toString().c_str());
+  }
+  state.SetItemsProcessed(state.iterations());
+  release();
+}
+BENCHMARK(BM_Create)->ThreadRange(1, 64)->UseRealTime()->MinTime(2.0);
+
+void BM_UpdateCas(benchmark::State& state) {
+  auto& store = acquire();
+  std::string name = "seed-" + std::to_string(state.thread_index());
+  for (auto _ : state) {
+    auto cur = store.get("pods", "default", name);
+    auto r = store.update("pods", "default", name, kValue, cur->modRevision);
+    if (!r.isOk()) state.SkipWithError(r.status().toString().c_str());
+  }
+  state.SetItemsProcessed(state.iterations());
+  release();
+}
+BENCHMARK(BM_UpdateCas)->ThreadRange(1, 16)->UseRealTime()->MinTime(2.0);
+
+void BM_Get(benchmark::State& state) {
+  auto& store = acquire();
+  int i = 0;
+  for (auto _ : state) {
+    auto r = store.get("pods", "default", "seed-" + std::to_string(i++ % 1000));
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+  release();
+}
+BENCHMARK(BM_Get)->ThreadRange(1, 2)->UseRealTime();
+
+void BM_List1000(benchmark::State& state) {
+  auto& store = acquire();
+  for (auto _ : state) {
+    auto r = store.list({.resource = "pods", .namespace_ = "default", .limit = 1000});
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations() * 1000);
+  release();
+}
+BENCHMARK(BM_List1000)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();

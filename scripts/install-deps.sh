@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency from Debian 12 packages. Idempotent: when all
+# packages are present it only checks (about a second) and touches nothing.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config clang clang-format clang-tidy
+  # libraries
+  libboost-dev libboost-system-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
+  libcli11-dev libsqlite3-dev libssl-dev libgrpc++-dev libprotobuf-dev protobuf-compiler
+  protobuf-compiler-grpc
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev curl ca-certificates procps
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+fi
+
+if ! command -v kubectl >/dev/null 2>&1; then
+  # kubectl is part of this machine image; Debian 12's kubernetes-client (1.20) is a fallback
+  # that is too old for some compatibility tests (they skip what it cannot do).
+  echo "install-deps: kubectl not found; the kubectl compatibility tests will be skipped" >&2
+fi
