@@ -436,11 +436,19 @@ bool looksNumeric11(std::string_view s) {
   return special;
 }
 
+// YAML 1.1 timestamps (2024-01-02, 2024-01-02T03:04:05Z) that other readers would convert.
+bool looksLikeTimestamp(std::string_view s) {
+  return s.size() >= 8 && isDigit(s[0]) && isDigit(s[1]) && isDigit(s[2]) && isDigit(s[3]) &&
+         s[4] == '-' && isDigit(s[5]);
+}
+
 // True when `s` can be written as a plain scalar and read back as the same string.
 bool canBePlain(std::string_view s) {
   if (s.empty()) return false;
   if (!resolvePlain(std::string(s)).is_string()) return false;
-  if (isYaml11Bool(s) || looksNumeric11(s) || s == "<<" || s == "=") return false;
+  if (isYaml11Bool(s) || looksNumeric11(s) || looksLikeTimestamp(s) || s == "<<" || s == "=") {
+    return false;
+  }
   for (unsigned char c : s) {
     if (isControl(c)) return false;
   }
@@ -497,20 +505,9 @@ std::string doubleQuoted(std::string_view s) {
   return out;
 }
 
-std::string singleQuoted(std::string_view s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') out += '\'';
-    out += c;
-  }
-  out += '\'';
-  return out;
-}
-
 std::string formatString(std::string_view s) {
   if (canBePlain(s)) return std::string(s);
-  if (needsDoubleQuotes(s)) return doubleQuoted(s);
-  return singleQuoted(s);
+  return doubleQuoted(s);  // kubectl (go-yaml) quotes with double quotes
 }
 
 // A multi-line string that a `|` block literal can carry exactly.

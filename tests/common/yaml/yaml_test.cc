@@ -208,15 +208,19 @@ TEST(ToYamlTest, KubectlLikeLayout) {
 }
 
 TEST(ToYamlTest, QuotesAmbiguousStrings) {
-  json v = {{"a", "true"}, {"b", "123"}, {"c", ""},       {"d", "yes"},  {"e", "null"},
-            {"f", "a: b"}, {"g", "#x"},  {"h", " lead"},  {"i", "it's"}, {"j", "tab\there"},
-            {"k", "1.5"},  {"l", "-"},   {"m", "--port"}, {"n", "~"},    {"o", "0x10"}};
+  json v = {{"a", "true"},   {"b", "123"},       {"c", ""},     {"d", "yes"},
+            {"e", "null"},   {"f", "a: b"},      {"g", "#x"},   {"h", " lead"},
+            {"i", "it's"},   {"j", "tab\there"}, {"k", "1.5"},  {"l", "-"},
+            {"m", "--port"}, {"n", "~"},         {"o", "0x10"}, {"p", "2024-01-01T00:00:00Z"},
+            {"q", "\"hi\""}};
   std::string y = toYaml(v);
-  EXPECT_THAT(y, HasSubstr("a: 'true'\n"));
-  EXPECT_THAT(y, HasSubstr("b: '123'\n"));
-  EXPECT_THAT(y, HasSubstr("c: ''\n"));
-  EXPECT_THAT(y, HasSubstr("d: 'yes'\n"));
-  EXPECT_THAT(y, HasSubstr("f: 'a: b'\n"));
+  EXPECT_THAT(y, HasSubstr("a: \"true\"\n"));
+  EXPECT_THAT(y, HasSubstr("b: \"123\"\n"));
+  EXPECT_THAT(y, HasSubstr("c: \"\"\n"));
+  EXPECT_THAT(y, HasSubstr("d: \"yes\"\n"));
+  EXPECT_THAT(y, HasSubstr("f: \"a: b\"\n"));
+  EXPECT_THAT(y, HasSubstr("p: \"2024-01-01T00:00:00Z\"\n"));
+  EXPECT_THAT(y, HasSubstr("q: \"\\\"hi\\\"\"\n"));
   EXPECT_THAT(y, HasSubstr("i: it's\n"));
   EXPECT_THAT(y, HasSubstr("j: \"tab\\there\"\n"));
   EXPECT_THAT(y, HasSubstr("m: --port\n"));
@@ -234,7 +238,7 @@ TEST(ToYamlTest, ScalarsAndEmptyContainersAtTopLevel) {
   EXPECT_EQ(toYaml(json::object()), "{}\n");
   EXPECT_EQ(toYaml(json::array()), "[]\n");
   EXPECT_EQ(toYaml(json(5)), "5\n");
-  EXPECT_EQ(toYaml(json("true")), "'true'\n");
+  EXPECT_EQ(toYaml(json("true")), "\"true\"\n");
   EXPECT_EQ(toYaml(json(nullptr)), "null\n");
   EXPECT_EQ(toYaml(json::parse("[[1,2],[3]]")), "- - 1\n  - 2\n- - 3\n");
 }

@@ -1,0 +1,113 @@
+#include "edgectl/config.h"
+
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/yaml/yaml.h"
+#include "nlohmann/json.hpp"
+
+namespace ep::edgectl {
+
+using nlohmann::json;
+
+Result<ClientConfig> parseConfigFile(std::string_view text, const std::string& source) {
+  auto doc = yaml::parseYamlDocument(text);
+  if (!doc)
+    return invalidError("error loading config file " + source + ": " + doc.status().message());
+  ClientConfig cfg;
+  if (doc->is_null()) return cfg;
+  if (!doc->is_object()) {
+    return invalidError("error loading config file " + source + ": expected a YAML mapping");
+  }
+  for (auto it = doc->begin(); it != doc->end(); ++it) {
+    const std::string& key = it.key();
+    if (key != "server" && key != "token" && key != "namespace") continue;  // ignore the rest
+    if (!it.value().is_string()) {
+      return invalidError("error loading config file " + source + ": \"" + key +
+                          "\" must be a string");
+    }
+    std::string v = it.value().get<std::string>();
+    if (key == "server") cfg.server = v;
+    if (key == "token") cfg.token = v;
+    if (key == "namespace") cfg.defaultNamespace = v;
+  }
+  return cfg;
+}
+
+Result<ClientConfig> resolveClientConfig(const ConfigInputs& in) {
+  namespace fs = std::filesystem;
+  std::string path = in.configFlag;
+  bool required = !path.empty();
+  if (path.empty() && !in.envConfig.empty()) {
+    path = in.envConfig;
+    required = true;
+  }
+  if (path.empty() && !in.home.empty()) path = in.home + "/.edgeplane/config";
+  ClientConfig file;
+  std::error_code ec;
+  if (!path.empty() && fs::exists(path, ec)) {
+    std::ifstream f(path);
+    if (!f) return invalidError("cannot read config file " + path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    auto parsed = parseConfigFile(ss.str(), path);
+    if (!parsed) return parsed.status();
+    file = std::move(parsed).value();
+  } else if (required) {
+    return invalidError("config file " + path + " does not exist");
+  }
+  ClientConfig out;
+  out.server = !in.serverFlag.empty()  ? in.serverFlag
+               : !in.envServer.empty() ? in.envServer
+               : !file.server.empty()  ? file.server
+                                       : std::string(kDefaultServer);
+  out.token = !in.tokenFlag.empty()  ? in.tokenFlag
+              : !in.envToken.empty() ? in.envToken
+                                     : file.token;
+  out.defaultNamespace = file.defaultNamespace;
+  return out;
+}
+
+Result<std::chrono::milliseconds> parseTimeout(std::string_view text) {
+  auto bad = [&] {
+    return invalidError("invalid timeout value \"" + std::string(text) +
+                        "\": use a number with a unit, e.g. 1s, 2m, 3h");
+  };
+  if (text.empty()) return bad();
+  bool allDigits = true;
+  for (char c : text) allDigits = allDigits && std::isdigit(static_cast<unsigned char>(c));
+  if (allDigits) {
+    if (text.size() > 9) return bad();
+    return std::chrono::milliseconds(std::stoll(std::string(text)) * 1000);
+  }
+  double total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() &&
+           (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
+      ++i;
+    }
+    if (i == start || i - start > 12) return bad();
+    double value = std::stod(std::string(text.substr(start, i - start)));
+    size_t unitStart = i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+    std::string_view unit = text.substr(unitStart, i - unitStart);
+    if (unit == "ms") {
+      total += value;
+    } else if (unit == "s") {
+      total += value * 1000;
+    } else if (unit == "m") {
+      total += value * 60'000;
+    } else if (unit == "h") {
+      total += value * 3'600'000;
+    } else {
+      return bad();
+    }
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(total));
+}
+
+}  // namespace ep::edgectl

@@ -1,0 +1,218 @@
+// edgectl: the operator CLI for edgeplane. Command-line parsing lives here; each verb is
+// implemented in its own unit (apply.cc, get.cc, describe.cc, delete.cc, discovery.cc).
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "common/clock.h"
+#include "edgectl/apply.h"
+#include "edgectl/config.h"
+#include "edgectl/delete.h"
+#include "edgectl/describe.h"
+#include "edgectl/discovery.h"
+#include "edgectl/get.h"
+
+namespace ep::edgectl {
+namespace {
+
+struct GlobalFlags {
+  std::string server;
+  std::string token;
+  std::string config;
+  std::string ns;
+  bool allNamespaces = false;
+  std::string requestTimeout;
+  int verbosity = 0;
+};
+
+std::string envOr(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+extern "C" void onInterrupt(int) {
+  // Ctrl-C ends a watch successfully, like kubectl. Output is flushed after every event.
+  _exit(0);
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"edgectl controls an edgeplane cluster through cloudcore's API.", "edgectl"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  GlobalFlags g;
+  app.add_option("-s,--server", g.server,
+                 "Address of cloudcore's API (http://host:port); also $EDGECTL_SERVER");
+  app.add_option("--token", g.token, "Bearer token for the API server; also $EDGECTL_TOKEN");
+  app.add_option("--config", g.config, "Config file (default ~/.edgeplane/config)");
+  app.add_option("-n,--namespace", g.ns, "Namespace scope for this request");
+  app.add_flag("-A,--all-namespaces", g.allNamespaces,
+               "List or act on objects across all namespaces");
+  app.add_option("--request-timeout", g.requestTimeout,
+                 "Time to wait for one server request (e.g. 5s, 1m; 0 = no timeout)");
+  app.add_option("-v,--v", g.verbosity, "Log level (6 logs every request)");
+
+  // apply
+  ApplyOptions applyOpts;
+  auto* apply = app.add_subcommand("apply", "Create or update objects from manifests");
+  apply->add_option("-f,--filename", applyOpts.files, "File, directory or - (stdin)")->required();
+  apply->add_flag("-R,--recursive", applyOpts.recursive, "Descend into subdirectories of -f");
+
+  // get
+  GetOptions getOpts;
+  auto* get = app.add_subcommand("get", "Display one or many objects");
+  get->add_option("args", getOpts.args, "KIND [NAME...] | KIND/NAME...");
+  get->add_option("-o,--output", getOpts.output, "Output format: wide|yaml|json|name");
+  get->add_option("-l,--selector", getOpts.labelSelector, "Label selector (e.g. app=web)");
+  get->add_option("--field-selector", getOpts.fieldSelector, "Field selector");
+  get->add_flag("-w,--watch", getOpts.watch, "After listing, watch for changes");
+  get->add_flag("--watch-only", getOpts.watchOnly, "Watch for changes without listing first");
+  get->add_flag("--output-watch-events", getOpts.outputWatchEvents,
+                "Add an EVENT column to watch output");
+  get->add_flag("--show-labels", getOpts.showLabels, "Show labels as the last column");
+  get->add_flag("--no-headers", getOpts.noHeaders, "Omit table headers");
+  get->add_flag("--ignore-not-found", getOpts.ignoreNotFound,
+                "Treat missing named objects as success");
+
+  // describe
+  DescribeOptions describeOpts;
+  auto* describe = app.add_subcommand("describe", "Show details of objects");
+  describe->add_option("args", describeOpts.args, "KIND [NAME...] | KIND/NAME...");
+  describe->add_option("-l,--selector", describeOpts.labelSelector, "Label selector");
+  describe->add_flag("--show-events", describeOpts.showEvents, "Show related events")
+      ->default_val(true);
+
+  // delete
+  DeleteOptions deleteOpts;
+  std::string deleteTimeout;
+  bool deleteNow = false;
+  auto* del = app.add_subcommand("delete", "Delete objects by name, selector or manifest");
+  del->add_option("args", deleteOpts.args, "KIND NAME... | KIND/NAME... | KIND -l SELECTOR");
+  del->add_option("-f,--filename", deleteOpts.files, "File, directory or - (stdin)");
+  del->add_flag("-R,--recursive", deleteOpts.recursive, "Descend into subdirectories of -f");
+  del->add_option("-l,--selector", deleteOpts.labelSelector, "Label selector");
+  del->add_flag("--all", deleteOpts.all, "Delete every object of the kind in the namespace");
+  del->add_flag("--ignore-not-found", deleteOpts.ignoreNotFound,
+                "Treat missing objects as success");
+  del->add_flag("--wait", deleteOpts.wait, "Wait until the objects are gone (default true)")
+      ->default_val(true);
+  del->add_option("--cascade", deleteOpts.cascade, "background|foreground|orphan");
+  del->add_option("--grace-period", deleteOpts.gracePeriod,
+                  "Seconds given to the object to terminate (-1: default)");
+  del->add_flag("--now", deleteNow, "Same as --grace-period=1");
+  del->add_option("--timeout", deleteTimeout, "How long --wait waits (default 60s)");
+
+  // api-resources
+  ApiResourcesOptions arOpts;
+  auto* ar = app.add_subcommand("api-resources", "List the resource types the server serves");
+  ar->add_option("-o,--output", arOpts.output, "Output format: wide|name");
+  ar->add_option("--namespaced", arOpts.namespacedFilter,
+                 "true: only namespaced kinds; false: only cluster-scoped kinds");
+  auto* apiGroupOpt = ar->add_option("--api-group", arOpts.apiGroup, "Only this API group");
+  ar->add_flag("--no-headers", arOpts.noHeaders, "Omit table headers");
+
+  // version
+  VersionOptions versionOpts;
+  auto* version = app.add_subcommand("version", "Print the client and server versions");
+  version->add_flag("--client", versionOpts.clientOnly, "Client version only");
+  version->add_option("-o,--output", versionOpts.output, "Output format: json|yaml");
+
+  for (auto* sub : app.get_subcommands({})) sub->fallthrough();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "error: " << e.what() << "\nSee 'edgectl --help' for usage.\n";
+    return 1;
+  }
+
+  ConfigInputs inputs;
+  inputs.serverFlag = g.server;
+  inputs.tokenFlag = g.token;
+  inputs.configFlag = g.config;
+  inputs.envServer = envOr("EDGECTL_SERVER");
+  inputs.envToken = envOr("EDGECTL_TOKEN");
+  inputs.envConfig = envOr("EDGECTL_CONFIG");
+  inputs.home = envOr("HOME");
+  auto config = resolveClientConfig(inputs);
+  if (!config) {
+    std::cerr << "error: " << config.status().message() << "\n";
+    return 1;
+  }
+  http::ClientOptions clientOptions;
+  clientOptions.timeout = std::chrono::seconds(30);
+  if (!g.requestTimeout.empty()) {
+    auto t = parseTimeout(g.requestTimeout);
+    if (!t) {
+      std::cerr << "error: " << t.status().message() << "\n";
+      return 1;
+    }
+    clientOptions.timeout = *t;
+  }
+  clientOptions.bearerToken = config->token;
+  clientOptions.userAgent = "edgectl/" + clientVersion();
+  clientOptions.peerName = "cloudcore";
+  HttpApiTransport transport(config->server, clientOptions, g.verbosity, std::cerr);
+
+  Context ctx;
+  ctx.api = &transport;
+  ctx.out = &std::cout;
+  ctx.err = &std::cerr;
+  ctx.in = &std::cin;
+  ctx.nsExplicit = !g.ns.empty();
+  ctx.ns = !g.ns.empty()                       ? g.ns
+           : !config->defaultNamespace.empty() ? config->defaultNamespace
+                                               : "default";
+  ctx.allNamespaces = g.allNamespaces;
+  ctx.clock = &SystemClock::instance();
+  ctx.verbosity = g.verbosity;
+
+  if (apply->parsed()) return runApply(ctx, applyOpts);
+  if (get->parsed()) {
+    if (getOpts.watch || getOpts.watchOnly) std::signal(SIGINT, onInterrupt);
+    return runGet(ctx, getOpts);
+  }
+  if (describe->parsed()) return runDescribe(ctx, describeOpts);
+  if (del->parsed()) {
+    if (deleteNow) deleteOpts.gracePeriod = 1;
+    if (!deleteTimeout.empty()) {
+      auto t = parseTimeout(deleteTimeout);
+      if (!t) {
+        std::cerr << "error: " << t.status().message() << "\n";
+        return 1;
+      }
+      if (t->count() > 0) deleteOpts.waitTimeout = *t;
+    }
+    return runDelete(ctx, deleteOpts);
+  }
+  if (ar->parsed()) {
+    arOpts.apiGroupSet = apiGroupOpt->count() > 0;
+    return runApiResources(ctx, arOpts);
+  }
+  if (version->parsed()) return runVersion(ctx, versionOpts);
+  std::cerr << "error: unknown command\n";
+  return 1;
+}
+
+}  // namespace
+}  // namespace ep::edgectl
+
+int main(int argc, char** argv) {
+  try {
+    int rc = ep::edgectl::run(argc, argv);
+    std::cout.flush();
+    return rc;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
