@@ -152,6 +152,52 @@ Json groupJson(const std::string& group) {
   return {{"name", group}, {"versions", Json::array({gv})}, {"preferredVersion", gv}};
 }
 
+// OpenAPI v3 discovery, kept to what clients probe: one document per group-version whose
+// PATCH operations carry x-kubernetes-group-version-kind and the fieldValidation query
+// parameter (kubectl then validates on the server instead of downloading full schemas).
+// Schemas are not published; kubectl falls back to its built-in patch logic.
+std::string gvPath(const std::string& groupVersion) {
+  return groupVersion.find('/') == std::string::npos ? "api/" + groupVersion
+                                                     : "apis/" + groupVersion;
+}
+
+Json openApiGroupVersion(const std::string& groupVersion) {
+  Json paths = Json::object();
+  for (const auto& k : api::allKinds()) {
+    if (k.apiVersion() != groupVersion) continue;
+    Json gvk = {{"group", k.group}, {"version", k.version}, {"kind", k.kind}};
+    Json params =
+        Json::array({{{"name", "fieldValidation"},
+                      {"in", "query"},
+                      {"schema", {{"type", "string"}}},
+                      {"description", "accepted; unknown fields are kept"}},
+                     {{"name", "dryRun"}, {"in", "query"}, {"schema", {{"type", "string"}}}}});
+    Json op = {{"x-kubernetes-group-version-kind", gvk},
+               {"parameters", params},
+               {"responses", {{"200", {{"description", "OK"}}}}}};
+    std::string base =
+        "/" + gvPath(groupVersion) + (k.namespaced ? "/namespaces/{namespace}/" : "/") + k.plural;
+    paths[base] = {{"post", op}};
+    paths[base + "/{name}"] = {{"get", op}, {"put", op}, {"patch", op}, {"delete", op}};
+  }
+  return {{"openapi", "3.0.0"},
+          {"info", {{"title", "edgeplane"}, {"version", "v1.32.0"}}},
+          {"paths", std::move(paths)},
+          {"components", {{"schemas", Json::object()}}}};
+}
+
+Json openApiRoot(const std::string& hash) {
+  Json paths = Json::object();
+  std::vector<std::string> seen;
+  for (const auto& k : api::allKinds()) {
+    std::string gv = k.apiVersion();
+    if (std::find(seen.begin(), seen.end(), gv) != seen.end()) continue;
+    seen.push_back(gv);
+    paths[gvPath(gv)] = {{"serverRelativeURL", "/openapi/v3/" + gvPath(gv) + "?hash=" + hash}};
+  }
+  return {{"paths", std::move(paths)}};
+}
+
 bool wantsTable(const HttpRequest& req) {
   return req.header("accept").find("as=Table") != std::string::npos;
 }
@@ -283,6 +329,20 @@ HttpResponse ApiHandler::handle(HttpRequest& req) {
     return jsonResponse(
         200,
         {{"paths", {"/api", "/api/v1", "/apis", "/healthz", "/readyz", "/livez", "/version"}}});
+  }
+  if (parts[0] == "openapi" && parts.size() >= 2 && parts[1] == "v3") {
+    static const std::string kHash = "edgeplane-" + options_.version;
+    if (parts.size() == 2) return jsonResponse(200, openApiRoot(kHash));
+    std::string gv = parts.size() == 4 && parts[2] == "api"    ? parts[3]
+                     : parts.size() == 5 && parts[2] == "apis" ? parts[3] + "/" + parts[4]
+                                                               : "";
+    Json doc = openApiGroupVersion(gv);
+    if (gv.empty() || doc["paths"].empty()) {
+      return errorResponse(notFoundError("the server could not find the requested resource"));
+    }
+    HttpResponse r = jsonResponse(200, doc);
+    r.headers.emplace_back("Cache-Control", "public, immutable");
+    return r;
   }
   if (parts.size() == 1) {
     if (parts[0] == "healthz" || parts[0] == "livez") return plain(200, "ok");

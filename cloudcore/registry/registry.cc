@@ -540,7 +540,12 @@ Result<Json> Registry::remove(const api::KindInfo& kind, const std::string& ns,
         auto u = store_.update(kind.resource(), storeNs, name, encode(next), cur->modRevision);
         r = u.isOk() ? decode(*u) : Result<Json>(u.status());
       }
-      if (r.isOk() && kind.kind == "Namespace") return finalizeNamespace(name);
+      if (r.isOk() && kind.kind == "Namespace") {
+        auto finished = finalizeNamespace(name);
+        // Gone already (its last object's removal finished it): report the terminating object.
+        if (!finished.isOk() && finished.status().code() == Code::kNotFound) return r;
+        return finished;
+      }
     } else {
       auto d = store_.remove(kind.resource(), storeNs, name, cur->modRevision);
       if (d.isOk()) {

@@ -76,6 +76,9 @@ spec:
   nodeName: edge-1
 )";
 
+const char* kSettings =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: \"1\"\n";
+
 TEST_F(KubectlCompatTest, ApiResourcesListsBuiltinAndKubeEdgeKinds) {
   auto r = kubectl({"api-resources"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
@@ -151,7 +154,7 @@ TEST_F(KubectlCompatTest, GetShowsServerSideColumns) {
 
 TEST_F(KubectlCompatTest, DescribeAndDelete) {
   ASSERT_EQ(kubectl({"apply", "-f", writeFile("deploy.yaml", kDeployment)}).exitCode, 0);
-  ASSERT_EQ(kubectl({"create", "configmap", "settings", "--from-literal=a=1"}).exitCode, 0);
+  ASSERT_EQ(kubectl({"create", "-f", "-"}, kSettings).exitCode, 0);
   auto d = kubectl({"describe", "configmap", "settings"});
   ASSERT_EQ(d.exitCode, 0) << d.err;
   EXPECT_NE(d.out.find("Name:"), std::string::npos);
@@ -175,7 +178,9 @@ TEST_F(KubectlCompatTest, GetWatchPrintsChanges) {
   Process watch(argv, dir_.path() + "/kwatch.log");
   ASSERT_TRUE(watch.start());
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  ASSERT_EQ(kubectl({"create", "configmap", "watched", "--from-literal=a=1"}).exitCode, 0);
+  auto created = kubectl({"create", "-f", "-"},
+                         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\n");
+  ASSERT_EQ(created.exitCode, 0) << created.err;
   bool seen = false;
   for (int i = 0; i < 100 && !seen; ++i) {
     seen = watch.log().find("watched") != std::string::npos;

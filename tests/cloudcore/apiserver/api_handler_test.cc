@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "cloudcore/apiserver/http_server.h"
 #include "cloudcore/registry/registry.h"
 #include "cloudcore/store/sqlite_store.h"
 #include "tests/testing/temp_dir.h"
