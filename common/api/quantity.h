@@ -1,0 +1,22 @@
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace ep::api {
+
+// Kubernetes resource.Quantity parsing. Accepted syntax (as Kubernetes):
+//   [+-]digits[.digits][suffix]   suffix: Ki Mi Gi Ti Pi Ei | n u m "" k M G T P E | e<int> E<int>
+// e.g. "100m", "0.5", "2", "64Mi", "1G", "128974848", "1e3". Results are exact and rounded up
+// (towards +infinity) like Quantity.MilliValue()/Value(). Values that do not fit int64, and
+// numbers with more than 20 significant digits, are rejected. Errors are kInvalid with the
+// Kubernetes wording. Pure functions, thread-safe, never throw.
+
+// The quantity times 1000 (CPU in millicores: "100m" -> 100, "2" -> 2000).
+Result<int64_t> parseQuantityMilli(std::string_view text);
+// The quantity itself (memory in bytes: "64Mi" -> 67108864, "1G" -> 1000000000).
+Result<int64_t> parseQuantityBytes(std::string_view text);
+
+}  // namespace ep::api
