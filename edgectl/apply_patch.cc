@@ -19,6 +19,31 @@ void applyMergePatch(json& target, const json& patch) {
   }
 }
 
+namespace {
+
+// True when `current` holds everything `modified` says, allowing extra object members in
+// `current` (fields the server defaulted, e.g. a container's imagePullPolicy).
+bool subsumes(const json& current, const json& modified) {
+  if (modified.is_object()) {
+    if (!current.is_object()) return false;
+    for (auto it = modified.begin(); it != modified.end(); ++it) {
+      auto c = current.find(it.key());
+      if (c == current.end() || !subsumes(*c, it.value())) return false;
+    }
+    return true;
+  }
+  if (modified.is_array()) {
+    if (!current.is_array() || current.size() != modified.size()) return false;
+    for (size_t i = 0; i < modified.size(); ++i) {
+      if (!subsumes(current[i], modified[i])) return false;
+    }
+    return true;
+  }
+  return current == modified;
+}
+
+}  // namespace
+
 json threeWayMergePatch(const json& original, const json& modified, const json& current) {
   json patch = json::object();
   if (!modified.is_object()) return patch;
@@ -36,6 +61,12 @@ json threeWayMergePatch(const json& original, const json& modified, const json& 
       json sub = threeWayMergePatch(*orig, it.value(), *cur);
       if (!sub.empty()) patch[it.key()] = std::move(sub);
     } else if (!cur || *cur != it.value()) {
+      // A list the user did not touch since the last apply, and that the live object still
+      // satisfies apart from server-defaulted members, needs no update.
+      if (cur && it.value().is_array() && original.is_object()) {
+        auto o = original.find(it.key());
+        if (o != original.end() && *o == it.value() && subsumes(*cur, it.value())) continue;
+      }
       patch[it.key()] = it.value();
     }
   }
@@ -56,7 +87,7 @@ std::string lastAppliedConfig(const json& manifest) {
       if (md["annotations"].empty()) md.erase("annotations");
     }
   }
-  return copy.dump();
+  return copy.dump() + "\n";  // trailing newline like kubectl (prints as a YAML block)
 }
 
 json withLastApplied(const json& manifest) {

@@ -21,14 +21,17 @@ void applyMergePatch(nlohmann::json& target, const nlohmann::json& patch);
 // manifest):
 //  - members of `original` absent from `modified` -> null (deleted),
 //  - members of `modified` missing from or different in `current` -> set (objects recurse,
-//    arrays and scalars are replaced wholesale),
+//    arrays and scalars are replaced wholesale). Exception: an array equal to its `original`
+//    value whose live counterpart has the same elements plus server-defaulted object members
+//    (e.g. containers with imagePullPolicy filled in) is left alone,
 //  - members only in `current` (server defaults, status) are left alone.
 // Returns an object, empty when nothing needs to change.
 nlohmann::json threeWayMergePatch(const nlohmann::json& original, const nlohmann::json& modified,
                                   const nlohmann::json& current);
 
 // Compact JSON of `manifest` without the last-applied annotation (and without an annotations map
-// left empty by removing it): the value the annotation stores.
+// left empty by removing it), plus a final newline as kubectl writes it: the value the
+// annotation stores.
 std::string lastAppliedConfig(const nlohmann::json& manifest);
 
 // `manifest` with the last-applied annotation set to lastAppliedConfig(manifest).

@@ -277,6 +277,14 @@ void writeContainers(DescribeWriter& w, const char* title, const json& container
 // Generic rendering of nested content: "Key:  value" lines with camelCase keys split into words.
 
 std::string humanizeKey(const std::string& key) {
+  static const char* const kAcronyms[] = {"uid", "id", "ip", "url", "api", "dns", "cpu"};
+  for (const char* a : kAcronyms) {
+    if (key == a) {
+      std::string up = key;
+      for (auto& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      return up;
+    }
+  }
   std::string out;
   for (size_t i = 0; i < key.size(); ++i) {
     char c = key[i];

@@ -424,10 +424,11 @@ bool isYaml11Bool(std::string_view s) {
 bool looksNumeric11(std::string_view s) {
   size_t i = (!s.empty() && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
   if (i >= s.size() || !(isDigit(s[i]) || s[i] == '.')) return false;
+  if (s.substr(i, 2) == "0b" || s.substr(i, 2) == "0B") return true;
   bool special = false;
   for (size_t j = i; j < s.size(); ++j) {
     char c = s[j];
-    if (c == '_' || c == ':' || c == 'b' || c == 'B') {
+    if (c == '_' || c == ':') {
       special = true;
     } else if (!(isHexDigit(c) || c == '.' || c == 'x' || c == 'o' || c == '+' || c == '-')) {
       return false;

@@ -50,6 +50,21 @@ TEST(ThreeWayPatchTest, ListsAreReplacedWholesale) {
   EXPECT_EQ(threeWayMergePatch(original, modified, current), json::parse(R"({"l":[1,2]})"));
 }
 
+TEST(ThreeWayPatchTest, ServerDefaultsInsideListsAreNotAChange) {
+  json original = json::parse(R"({"c":[{"name":"a","ports":[{"containerPort":80}]}]})");
+  json current = json::parse(
+      R"({"c":[{"name":"a","imagePullPolicy":"Always","ports":[{"containerPort":80,"protocol":"TCP"}]}]})");
+  EXPECT_EQ(threeWayMergePatch(original, original, current), json::object());
+  // The user removing a member of a list element is still sent.
+  json modified = json::parse(R"({"c":[{"name":"a"}]})");
+  EXPECT_EQ(threeWayMergePatch(original, modified, current), modified);
+  // Without a last-applied value the list is sent.
+  EXPECT_EQ(threeWayMergePatch(json::object(), original, current), original);
+  // Live drift inside the list (not just added members) is restored.
+  json drifted = json::parse(R"({"c":[{"name":"a","ports":[{"containerPort":81}]}]})");
+  EXPECT_EQ(threeWayMergePatch(original, original, drifted), original);
+}
+
 TEST(ThreeWayPatchTest, LiveDriftIsRestored) {
   json original = json::parse(R"({"replicas":3})");
   json modified = json::parse(R"({"replicas":3})");

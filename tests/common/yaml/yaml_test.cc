@@ -224,6 +224,9 @@ TEST(ToYamlTest, QuotesAmbiguousStrings) {
   EXPECT_THAT(y, HasSubstr("i: it's\n"));
   EXPECT_THAT(y, HasSubstr("j: \"tab\\there\"\n"));
   EXPECT_THAT(y, HasSubstr("m: --port\n"));
+  EXPECT_THAT(toYaml(json{{"uid", "8a51d93f-77a0-41b9-9746-adc4fc5079f0"}}),
+              HasSubstr("uid: 8a51d93f-77a0-41b9-9746-adc4fc5079f0\n"));
+  EXPECT_THAT(toYaml(json{{"b", "0b101"}}), HasSubstr("b: \"0b101\"\n"));
 }
 
 TEST(ToYamlTest, MultiLineStringsUseBlockLiterals) {
