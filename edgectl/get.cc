@@ -253,10 +253,11 @@ class GetCommand {
     if (!resp) return resp.status();
     if (!resp->ok()) return Status(Code::kInternal, serverErrorLine(*resp));
     std::string rv = stringAt(resp->body, {"metadata", "resourceVersion"});
+    json body = withColumns(resp->body);
     if (quiet) return rv;
     KindResult r;
     r.kind = &kind;
-    collect(resp->body, kind, r);
+    collect(body, kind, r);
     if (table) {
       TextTable text = toText(r, "ADDED");
       if (!text.rows.empty()) {
@@ -336,7 +337,7 @@ class GetCommand {
         if (table) {
           KindResult r;
           r.kind = &kind;
-          collect(o, kind, r);
+          collect(withColumns(o), kind, r);
           TextTable text = toText(r, type);
           out_ << printer_.print(text, !opts_.noHeaders && !headersPrinted_);
           headersPrinted_ = headersPrinted_ || !opts_.noHeaders;
@@ -367,6 +368,19 @@ class GetCommand {
     }
   }
 
+  // Servers send a watch's column definitions once (in the list or the first event) and leave
+  // them empty afterwards, like Kubernetes: remember them and fill them in.
+  json withColumns(json table) {
+    if (!isTable(table)) return table;
+    const json* cols = jsonAt(table, {"columnDefinitions"});
+    if (cols && cols->is_array() && !cols->empty()) {
+      columns_ = *cols;
+    } else if (!columns_.is_null()) {
+      table["columnDefinitions"] = columns_;
+    }
+    return table;
+  }
+
   int reportWatchFailure(const Status& s) {
     const std::string& m = s.message();
     err_ << (m.rfind("Error from server", 0) == 0 ? "" : "error: ") << m << "\n";
@@ -382,6 +396,7 @@ class GetCommand {
   TablePrinter printer_;
   bool headersPrinted_ = false;
   int printedDocs_ = 0;
+  json columns_;  // last non-empty Table column definitions seen while watching
 };
 
 }  // namespace

@@ -312,6 +312,26 @@ TEST_F(CommandsTest, WatchPrintsListThenEventsAndRelistsOnExpiry) {
   EXPECT_THAT(watches[1], HasSubstr("resourceVersion=50"));  // relisted version
 }
 
+TEST_F(CommandsTest, WatchReusesColumnDefinitionsSentOnce) {
+  api_.overrides["GET /api/v1/namespaces/default/pods?includeObject=Metadata"] =
+      FakeApi::ok(podTable({}));
+  json first = podTable({"a"});
+  json second = podTable({"b"});
+  second["columnDefinitions"] = json::array();  // sent only once, like Kubernetes
+  api_.watchStreams[kPodPath] = {
+      {{{"type", "ADDED"}, {"object", first}}, {{"type", "ADDED"}, {"object", second}}}};
+  GetOptions o;
+  o.args = {"pods"};
+  o.watchOnly = true;
+  o.outputWatchEvents = true;
+  o.maxWatchEvents = 2;
+  ASSERT_EQ(runGet(ctx_, o), 0) << err_.str();
+  EXPECT_EQ(out_.str(),
+            "EVENT   NAME   STATUS    AGE\n"
+            "ADDED   a      Running   1m\n"
+            "ADDED   b      Running   1m\n");
+}
+
 TEST_F(CommandsTest, DescribePodWithEvents) {
   ASSERT_EQ(apply(kPodYaml), 0);
   api_.overrides
