@@ -38,9 +38,9 @@ PhaseResult runPhase(int clients, int seconds, const std::string& url, Fn fn) {
       for (int64_t i = 0; std::chrono::steady_clock::now() < deadline; ++i) {
         auto start = std::chrono::steady_clock::now();
         bool ok = fn(client, t, i);
-        local.latenciesUs.push_back(std::chrono::duration<double, std::micro>(
-                                        std::chrono::steady_clock::now() - start)
-                                        .count());
+        local.latenciesUs.push_back(
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+                .count());
         (ok ? local.ok : local.errors)++;
       }
       std::lock_guard lock(mu);
@@ -89,9 +89,8 @@ int main(int argc, char** argv) {
   ep::apiserver::HttpServerOptions ho;
   ho.port = 0;
   ho.workerThreads = static_cast<size_t>(std::max(8, clients));
-  ep::apiserver::HttpServer server(ho, [&](ep::apiserver::HttpRequest& r) {
-    return handler.handle(r);
-  });
+  ep::apiserver::HttpServer server(
+      ho, [&](ep::apiserver::HttpRequest& r) { return handler.handle(r); });
   if (!server.start().isOk()) return 1;
   std::string url = "http://127.0.0.1:" + std::to_string(server.port());
 

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "common/api/object_util.h"
 #include "common/api/printers.h"
 
 namespace ep::apiserver {
@@ -12,6 +13,9 @@ namespace ep::apiserver {
 using registry::Json;
 
 namespace {
+
+// Deeper documents are refused before anything recursive touches them.
+constexpr size_t kMaxJsonDepth = 512;
 
 int httpCode(Code code) {
   switch (code) {
@@ -302,6 +306,10 @@ Result<Json> parseBody(const HttpRequest& req) {
     return badRequestError("the request body is not valid JSON");
   }
   if (!body.is_object()) return badRequestError("the request body must be a JSON object");
+  if (api::nestedDeeperThan(body, kMaxJsonDepth)) {
+    return badRequestError("the request body is nested deeper than " +
+                           std::to_string(kMaxJsonDepth) + " levels");
+  }
   return body;
 }
 

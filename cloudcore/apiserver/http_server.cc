@@ -266,8 +266,11 @@ struct HttpServer::Impl {
         if (std::chrono::steady_clock::now() >= deadline) break;
         shared->woken = false;
         bool finished = false;
+        // Only trivially destructible captures inside a co_await expression: GCC 12 may
+        // destroy temporaries of a co_await full-expression twice.
+        BodyStream* raw = body.get();
         std::string data =
-            co_await onPool<std::string>([body, &finished] { return body->next(finished); });
+            co_await onPool<std::string>([raw, &finished] { return raw->next(finished); });
         if (!data.empty()) {
           co_await asio::async_write(stream.socket(), http::make_chunk(asio::buffer(data)),
                                      use_awaitable);

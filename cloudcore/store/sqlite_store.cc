@@ -25,6 +25,9 @@ class Stmt {
   Stmt& operator=(const Stmt&) = delete;
 
   bool ok() const { return rc_ == SQLITE_OK; }
+  // Text and blobs are bound without copying: the string must outlive step().
+  Stmt& bind(int i, std::string&&) = delete;
+  Stmt& bindBlob(int i, std::string&&) = delete;
   Stmt& bind(int i, const std::string& s) {
     sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
     return *this;
@@ -720,11 +723,12 @@ void SqliteStore::commitBatch(std::vector<std::unique_ptr<PendingWrite>>& batch)
     events.push_back(std::move(e));
   }
   if (dbError.empty()) {
+    static const std::string kRevisionKey = "revision", kCompactedKey = "compacted";
     Stmt meta(writeDb_, "UPDATE meta SET value=? WHERE key=?");
-    meta.bind(1, rev).bind(2, std::string("revision"));
+    meta.bind(1, rev).bind(2, kRevisionKey);
     if (meta.step() != SQLITE_DONE) dbError = meta.error();
     meta.reset();
-    meta.bind(1, newCompacted).bind(2, std::string("compacted"));
+    meta.bind(1, newCompacted).bind(2, kCompactedKey);
     if (dbError.empty() && meta.step() != SQLITE_DONE) dbError = meta.error();
   }
   if (dbError.empty()) {

@@ -9,8 +9,8 @@ namespace {
 std::vector<KindInfo> buildKinds() {
   std::vector<KindInfo> k;
   auto add = [&](std::string group, std::string kind, std::string plural,
-                 std::vector<std::string> shortNames, bool namespaced, bool hasStatus,
-                 bool builtin, std::string version = "v1") {
+                 std::vector<std::string> shortNames, bool namespaced, bool hasStatus, bool builtin,
+                 std::string version = "v1") {
     KindInfo info;
     info.group = std::move(group);
     info.version = std::move(version);
@@ -36,8 +36,7 @@ std::vector<KindInfo> buildKinds() {
   add("", "Event", "events", {"ev"}, true, false, true);
   add("apps", "Deployment", "deployments", {"deploy"}, true, true, true);
   add("apps", "ReplicaSet", "replicasets", {"rs"}, true, true, true);
-  add("devices.kubeedge.io", "DeviceModel", "devicemodels", {"dm"}, true, false, false,
-      "v1beta1");
+  add("devices.kubeedge.io", "DeviceModel", "devicemodels", {"dm"}, true, false, false, "v1beta1");
   add("devices.kubeedge.io", "Device", "devices", {"dev"}, true, true, false, "v1beta1");
   add("rules.kubeedge.io", "RuleEndpoint", "ruleendpoints", {"re"}, true, false, false);
   add("rules.kubeedge.io", "Rule", "rules", {"rl"}, true, true, false);

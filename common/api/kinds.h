@@ -9,11 +9,11 @@ namespace ep::api {
 // Static description of one resource type the platform serves. The registry is immutable after
 // program start, so lookups are thread-safe.
 struct KindInfo {
-  std::string group;    // "" for the core group
-  std::string version;  // "v1"
-  std::string kind;     // "Pod"
-  std::string plural;   // "pods"
-  std::string singular; // "pod"
+  std::string group;     // "" for the core group
+  std::string version;   // "v1"
+  std::string kind;      // "Pod"
+  std::string plural;    // "pods"
+  std::string singular;  // "pod"
   std::vector<std::string> shortNames;
   bool namespaced = true;
   bool hasStatus = false;  // status is a subresource: main-resource writes keep the old status

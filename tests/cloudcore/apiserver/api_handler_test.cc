@@ -159,6 +159,19 @@ TEST_F(ApiHandlerTest, InvalidObjectNamesTheField) {
   EXPECT_EQ(callJson("GET", "/api/v1/pods")["items"].size(), 0u);
 }
 
+TEST_F(ApiHandlerTest, DeeplyNestedBodyIsRefused) {
+  std::string deep = R"({"metadata":{"name":"deep"},"data":)" + std::string(100000, '[') +
+                     std::string(100000, ']') + "}";
+  auto r = callJson("POST", "/api/v1/namespaces/default/configmaps", deep, 400);
+  EXPECT_NE(r["message"].get<std::string>().find("nested"), std::string::npos);
+  std::string deepPatch = R"({"data":)" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  callJson("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":"p"}})", 201);
+  EXPECT_EQ(call("PATCH", "/api/v1/namespaces/default/configmaps/p", deepPatch,
+                 "application/merge-patch+json")
+                .status,
+            400);
+}
+
 TEST_F(ApiHandlerTest, UpdateWithStaleResourceVersionConflicts) {
   auto created = callJson("POST", "/api/v1/namespaces/default/configmaps",
                           R"({"metadata":{"name":"cfg"},"data":{"a":"1"}})", 201);

@@ -1,0 +1,160 @@
+#include "cloudcore/apiserver/http_server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "common/http/client.h"
+
+namespace ep::apiserver {
+namespace {
+
+// A stream fed by the test: push() makes data available and wakes the server.
+class TestStream final : public BodyStream {
+ public:
+  std::string next(bool& finished) override {
+    std::lock_guard lock(mu_);
+    finished = finished_;
+    return std::exchange(pending_, "");
+  }
+  void setWake(std::function<void()> wake) override {
+    std::lock_guard lock(mu_);
+    wake_ = std::move(wake);
+  }
+  std::chrono::steady_clock::time_point deadline() const override {
+    return std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  }
+  void close() override { closed_ = true; }
+
+  void push(const std::string& line, bool finish = false) {
+    std::function<void()> wake;
+    {
+      std::lock_guard lock(mu_);
+      pending_ += line + "\n";
+      finished_ = finish;
+      wake = wake_;
+    }
+    if (wake) wake();
+  }
+  std::atomic<bool> closed_{false};
+
+ private:
+  std::mutex mu_;
+  std::string pending_;
+  bool finished_ = false;
+  std::function<void()> wake_;
+};
+
+TEST(HttpServerTest, ServesRequestsAndStreamsChunks) {
+  auto stream = std::make_shared<TestStream>();
+  HttpServerOptions o;
+  o.port = 0;
+  o.maxBodyBytes = 1024;
+  HttpServer server(o, [&](HttpRequest& r) {
+    HttpResponse res;
+    if (r.path == "/stream") {
+      res.stream = stream;
+    } else {
+      res.body = r.method + " " + r.path + " q=" + r.param("q") + " body=" + r.body;
+    }
+    return res;
+  });
+  ASSERT_TRUE(server.start().isOk());
+  ASSERT_NE(server.port(), 0);
+  std::string url = "http://127.0.0.1:" + std::to_string(server.port());
+
+  http::HttpClient client(url);
+  auto r = client.request("POST", "/a%20b?q=x+y", "hello", "text/plain");
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->body, "POST /a b q=x y body=hello");
+  // The same connection is reused (keep-alive) for a second request.
+  EXPECT_EQ(client.request("GET", "/z")->body, "GET /z q= body=");
+
+  auto big = client.request("POST", "/big", std::string(4096, 'x'), "text/plain");
+  ASSERT_TRUE(big.isOk());
+  EXPECT_EQ(big->status, 413);
+
+  std::vector<std::string> lines;
+  std::thread producer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int i = 0; i < 5; ++i) {
+      stream->push("line" + std::to_string(i), i == 4);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  http::HttpClient streamClient(url);
+  auto s = streamClient.stream("GET", "/stream", [&](std::string_view line) {
+    lines.emplace_back(line);
+    return true;
+  });
+  producer.join();
+  EXPECT_TRUE(s.isOk()) << s.toString();
+  ASSERT_EQ(lines.size(), 5u);
+  EXPECT_EQ(lines[4], "line4");
+  for (int i = 0; i < 100 && !stream->closed_; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(stream->closed_);
+  // Still serving after the stream ended.
+  EXPECT_EQ(http::HttpClient(url).request("GET", "/after")->status, 200);
+  server.stop();
+}
+
+TEST(HttpServerTest, ClientHangupEndsStream) {
+  auto stream = std::make_shared<TestStream>();
+  HttpServerOptions o;
+  o.port = 0;
+  HttpServer server(o, [&](HttpRequest&) {
+    HttpResponse res;
+    res.stream = stream;
+    return res;
+  });
+  ASSERT_TRUE(server.start().isOk());
+  http::HttpClient c("http://127.0.0.1:" + std::to_string(server.port()));
+  std::thread producer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    stream->push("first");
+  });
+  auto s = c.stream("GET", "/w", [](std::string_view) { return false; });  // hang up at once
+  producer.join();
+  for (int i = 0; i < 200 && !stream->closed_; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(stream->closed_);
+  server.stop();
+}
+
+TEST(HttpServerTest, MalformedRequestGets400AndServerKeepsServing) {
+  HttpServerOptions o;
+  o.port = 0;
+  HttpServer server(o, [](HttpRequest&) { return HttpResponse{}; });
+  ASSERT_TRUE(server.start().isOk());
+  // A raw garbage request through a plain socket.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server.port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string garbage = "\x01\x02 NOT HTTP\r\n\r\n";
+  ASSERT_GT(write(fd, garbage.data(), garbage.size()), 0);
+  char buf[256] = {};
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  ASSERT_GT(n, 0);
+  EXPECT_NE(std::string(buf).find("400"), std::string::npos) << buf;
+  EXPECT_EQ(http::HttpClient("http://127.0.0.1:" + std::to_string(server.port()))
+                .request("GET", "/ok")
+                ->status,
+            200);
+  server.stop();
+}
+
+}  // namespace
+}  // namespace ep::apiserver
