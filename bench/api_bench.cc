@@ -11,10 +11,10 @@
 #include <thread>
 
 #include "cloudcore/apiserver/api_handler.h"
-#include "cloudcore/apiserver/http_server.h"
 #include "cloudcore/registry/registry.h"
 #include "cloudcore/store/sqlite_store.h"
 #include "common/http/client.h"
+#include "common/http/server.h"
 #include "common/log.h"
 
 namespace {
@@ -86,11 +86,10 @@ int main(int argc, char** argv) {
   ep::registry::Registry registry(store, ep::SystemClock::instance());
   registry.ensureSystemNamespaces();
   ep::apiserver::ApiHandler handler(registry, ep::SystemClock::instance());
-  ep::apiserver::HttpServerOptions ho;
+  ep::http::ServerOptions ho;
   ho.port = 0;
   ho.workerThreads = static_cast<size_t>(std::max(8, clients));
-  ep::apiserver::HttpServer server(
-      ho, [&](ep::apiserver::HttpRequest& r) { return handler.handle(r); });
+  ep::http::Server server(ho, [&](ep::http::ServerRequest& r) { return handler.handle(r); });
   if (!server.start().isOk()) return 1;
   std::string url = "http://127.0.0.1:" + std::to_string(server.port());
 

@@ -7,10 +7,10 @@
 #include <iostream>
 
 #include "cloudcore/apiserver/api_handler.h"
-#include "cloudcore/apiserver/http_server.h"
 #include "cloudcore/config.h"
 #include "cloudcore/registry/registry.h"
 #include "cloudcore/store/sqlite_store.h"
+#include "common/http/server.h"
 #include "common/log.h"
 
 #ifndef EP_VERSION_STRING
@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   apiserver::ApiHandler handler(registry, clock, {.version = EP_VERSION_STRING});
-  apiserver::HttpServerOptions httpOptions;
+  http::ServerOptions httpOptions;
   if (auto s = cloudcore::splitHostPort("apiListen", config.apiListen, httpOptions.host,
                                         httpOptions.port);
       !s.isOk()) {
@@ -93,8 +93,8 @@ int main(int argc, char** argv) {
   }
   httpOptions.maxBodyBytes = config.maxBodyBytes;
   httpOptions.workerThreads = static_cast<size_t>(config.workerThreads);
-  apiserver::HttpServer server(httpOptions,
-                               [&handler](apiserver::HttpRequest& r) { return handler.handle(r); });
+  http::Server server(httpOptions,
+                      [&handler](http::ServerRequest& r) { return handler.handle(r); });
   if (auto s = server.start(); !s.isOk()) {
     spdlog::critical("{}", s.message());
     store.stop();

@@ -64,16 +64,16 @@ const char* reasonOf(Code code) {
   }
 }
 
-HttpResponse jsonResponse(int status, const Json& body) {
-  HttpResponse r;
+ServerResponse jsonResponse(int status, const Json& body) {
+  ServerResponse r;
   r.status = status;
   r.body = body.dump();
   return r;
 }
 
 // Kubernetes metav1.Status for an error, with details naming the object and fields.
-HttpResponse errorResponse(const Status& s, const api::KindInfo* kind = nullptr,
-                           const std::string& name = "") {
+ServerResponse errorResponse(const Status& s, const api::KindInfo* kind = nullptr,
+                             const std::string& name = "") {
   int code = httpCode(s.code());
   Json status = {{"kind", "Status"},    {"apiVersion", "v1"},     {"metadata", Json::object()},
                  {"status", "Failure"}, {"message", s.message()}, {"reason", reasonOf(s.code())},
@@ -95,8 +95,8 @@ HttpResponse errorResponse(const Status& s, const api::KindInfo* kind = nullptr,
   return jsonResponse(code, status);
 }
 
-HttpResponse plain(int status, std::string body) {
-  HttpResponse r;
+ServerResponse plain(int status, std::string body) {
+  ServerResponse r;
   r.status = status;
   r.contentType = "text/plain; charset=utf-8";
   r.body = std::move(body);
@@ -202,7 +202,7 @@ Json openApiRoot(const std::string& hash) {
   return {{"paths", std::move(paths)}};
 }
 
-bool wantsTable(const HttpRequest& req) {
+bool wantsTable(const ServerRequest& req) {
   return req.header("accept").find("as=Table") != std::string::npos;
 }
 
@@ -294,7 +294,7 @@ class WatchBody final : public BodyStream {
   bool sentColumns_ = false;  // only touched by next(), which the server serializes
 };
 
-Result<Json> parseBody(const HttpRequest& req) {
+Result<Json> parseBody(const ServerRequest& req) {
   std::string ct = req.header("content-type");
   if (!ct.empty() && ct.find("json") == std::string::npos && ct.find("*/*") == std::string::npos) {
     return Status(Code::kUnsupportedMedia,
@@ -313,7 +313,7 @@ Result<Json> parseBody(const HttpRequest& req) {
   return body;
 }
 
-bool isDryRun(const HttpRequest& req) {
+bool isDryRun(const ServerRequest& req) {
   return req.param("dryRun") == "All";
 }
 
@@ -331,7 +331,7 @@ int64_t parseLimit(const std::string& s) {
 ApiHandler::ApiHandler(registry::Registry& registry, Clock& clock, ApiHandlerOptions options)
     : registry_(registry), clock_(clock), options_(std::move(options)) {}
 
-HttpResponse ApiHandler::handle(HttpRequest& req) {
+ServerResponse ApiHandler::handle(ServerRequest& req) {
   const auto parts = splitPath(req.path);
   if (parts.empty()) {
     return jsonResponse(
@@ -348,7 +348,7 @@ HttpResponse ApiHandler::handle(HttpRequest& req) {
     if (gv.empty() || doc["paths"].empty()) {
       return errorResponse(notFoundError("the server could not find the requested resource"));
     }
-    HttpResponse r = jsonResponse(200, doc);
+    ServerResponse r = jsonResponse(200, doc);
     r.headers.emplace_back("Cache-Control", "public, immutable");
     return r;
   }
@@ -464,7 +464,7 @@ HttpResponse ApiHandler::handle(HttpRequest& req) {
         if (auto t = parseLimit(req.param("timeoutSeconds")); t > 0) {
           timeout = std::min(timeout, std::chrono::seconds(t));
         }
-        HttpResponse r;
+        ServerResponse r;
         r.contentType = "application/json";
         r.stream = std::make_shared<WatchBody>(std::move(w.value()), *kind, table, tableOpts,
                                                clock_, std::chrono::steady_clock::now() + timeout);

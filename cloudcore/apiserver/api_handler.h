@@ -2,11 +2,15 @@
 
 #include <string>
 
-#include "cloudcore/apiserver/http_types.h"
 #include "cloudcore/registry/registry.h"
 #include "common/clock.h"
+#include "common/http/server_types.h"
 
 namespace ep::apiserver {
+
+using http::BodyStream;
+using http::ServerRequest;
+using http::ServerResponse;
 
 struct ApiHandlerOptions {
   std::string version = "0.1.0";
@@ -21,7 +25,7 @@ struct ApiHandlerOptions {
 class ApiHandler {
  public:
   ApiHandler(registry::Registry& registry, Clock& clock, ApiHandlerOptions options = {});
-  HttpResponse handle(HttpRequest& request);
+  ServerResponse handle(ServerRequest& request);
 
   // Readiness: set once the process finished starting.
   void setReady(bool ready) { ready_ = ready; }

@@ -5,9 +5,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "cloudcore/apiserver/http_server.h"
 #include "cloudcore/registry/registry.h"
 #include "cloudcore/store/sqlite_store.h"
+#include "common/http/server.h"
 #include "tests/testing/temp_dir.h"
 
 namespace ep::apiserver {
@@ -29,10 +29,10 @@ class ApiHandlerTest : public ::testing::Test {
   }
   void TearDown() override { store_->stop(); }
 
-  HttpResponse call(const std::string& method, const std::string& target,
-                    const std::string& body = "", const std::string& contentType = "",
-                    const std::string& accept = "application/json") {
-    HttpRequest r;
+  ServerResponse call(const std::string& method, const std::string& target,
+                      const std::string& body = "", const std::string& contentType = "",
+                      const std::string& accept = "application/json") {
+    ServerRequest r;
     r.method = method;
     r.target = target;
     auto q = target.find('?');
@@ -44,8 +44,8 @@ class ApiHandlerTest : public ::testing::Test {
         size_t amp = rest.find('&', pos);
         std::string kv = rest.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
         auto eq = kv.find('=');
-        r.query[percentDecode(kv.substr(0, eq), true)] =
-            eq == std::string::npos ? "" : percentDecode(kv.substr(eq + 1), true);
+        r.query[http::percentDecode(kv.substr(0, eq), true)] =
+            eq == std::string::npos ? "" : http::percentDecode(kv.substr(eq + 1), true);
         if (amp == std::string::npos) break;
         pos = amp + 1;
       }

@@ -1,4 +1,4 @@
-#include "cloudcore/apiserver/http_server.h"
+#include "common/http/server.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -12,7 +12,7 @@
 
 #include "common/http/client.h"
 
-namespace ep::apiserver {
+namespace ep::http {
 namespace {
 
 // A stream fed by the test: push() makes data available and wakes the server.
@@ -53,11 +53,11 @@ class TestStream final : public BodyStream {
 
 TEST(HttpServerTest, ServesRequestsAndStreamsChunks) {
   auto stream = std::make_shared<TestStream>();
-  HttpServerOptions o;
+  ServerOptions o;
   o.port = 0;
   o.maxBodyBytes = 1024;
-  HttpServer server(o, [&](HttpRequest& r) {
-    HttpResponse res;
+  Server server(o, [&](ServerRequest& r) {
+    ServerResponse res;
     if (r.path == "/stream") {
       res.stream = stream;
     } else {
@@ -69,7 +69,7 @@ TEST(HttpServerTest, ServesRequestsAndStreamsChunks) {
   ASSERT_NE(server.port(), 0);
   std::string url = "http://127.0.0.1:" + std::to_string(server.port());
 
-  http::HttpClient client(url);
+  HttpClient client(url);
   auto r = client.request("POST", "/a%20b?q=x+y", "hello", "text/plain");
   ASSERT_TRUE(r.isOk()) << r.status().toString();
   EXPECT_EQ(r->body, "POST /a b q=x y body=hello");
@@ -88,7 +88,7 @@ TEST(HttpServerTest, ServesRequestsAndStreamsChunks) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
-  http::HttpClient streamClient(url);
+  HttpClient streamClient(url);
   auto s = streamClient.stream("GET", "/stream", [&](std::string_view line) {
     lines.emplace_back(line);
     return true;
@@ -102,21 +102,21 @@ TEST(HttpServerTest, ServesRequestsAndStreamsChunks) {
   }
   EXPECT_TRUE(stream->closed_);
   // Still serving after the stream ended.
-  EXPECT_EQ(http::HttpClient(url).request("GET", "/after")->status, 200);
+  EXPECT_EQ(HttpClient(url).request("GET", "/after")->status, 200);
   server.stop();
 }
 
 TEST(HttpServerTest, ClientHangupEndsStream) {
   auto stream = std::make_shared<TestStream>();
-  HttpServerOptions o;
+  ServerOptions o;
   o.port = 0;
-  HttpServer server(o, [&](HttpRequest&) {
-    HttpResponse res;
+  Server server(o, [&](ServerRequest&) {
+    ServerResponse res;
     res.stream = stream;
     return res;
   });
   ASSERT_TRUE(server.start().isOk());
-  http::HttpClient c("http://127.0.0.1:" + std::to_string(server.port()));
+  HttpClient c("http://127.0.0.1:" + std::to_string(server.port()));
   std::thread producer([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     stream->push("first");
@@ -131,9 +131,9 @@ TEST(HttpServerTest, ClientHangupEndsStream) {
 }
 
 TEST(HttpServerTest, MalformedRequestGets400AndServerKeepsServing) {
-  HttpServerOptions o;
+  ServerOptions o;
   o.port = 0;
-  HttpServer server(o, [](HttpRequest&) { return HttpResponse{}; });
+  Server server(o, [](ServerRequest&) { return ServerResponse{}; });
   ASSERT_TRUE(server.start().isOk());
   // A raw garbage request through a plain socket.
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -149,12 +149,11 @@ TEST(HttpServerTest, MalformedRequestGets400AndServerKeepsServing) {
   close(fd);
   ASSERT_GT(n, 0);
   EXPECT_NE(std::string(buf).find("400"), std::string::npos) << buf;
-  EXPECT_EQ(http::HttpClient("http://127.0.0.1:" + std::to_string(server.port()))
-                .request("GET", "/ok")
-                ->status,
-            200);
+  EXPECT_EQ(
+      HttpClient("http://127.0.0.1:" + std::to_string(server.port())).request("GET", "/ok")->status,
+      200);
   server.stop();
 }
 
 }  // namespace
-}  // namespace ep::apiserver
+}  // namespace ep::http

@@ -4,14 +4,14 @@
 #include <memory>
 #include <string>
 
-#include "cloudcore/apiserver/http_types.h"
+#include "common/http/server_types.h"
 #include "common/status.h"
 
-namespace ep::apiserver {
+namespace ep::http {
 
-struct HttpServerOptions {
+struct ServerOptions {
   std::string host = "127.0.0.1";
-  uint16_t port = 6443;  // 0 picks a free port (see HttpServer::port())
+  uint16_t port = 6443;  // 0 picks a free port (see Server::port())
   size_t maxBodyBytes = 3 * 1024 * 1024;
   size_t workerThreads = 8;  // run handlers (which may block on the store)
   std::chrono::seconds idleTimeout{120};
@@ -21,12 +21,12 @@ struct HttpServerOptions {
 // writes, streaming); handlers run on a worker pool so a slow store never stalls the network.
 // Per connection at most one read and one write are in flight. start()/stop() are called from
 // one owner thread; port() is thread-safe after start().
-class HttpServer {
+class Server {
  public:
-  HttpServer(HttpServerOptions options, HttpHandler handler);
-  ~HttpServer();
-  HttpServer(const HttpServer&) = delete;
-  HttpServer& operator=(const HttpServer&) = delete;
+  Server(ServerOptions options, ServerHandler handler);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
 
   Status start();
   void stop();
@@ -40,4 +40,4 @@ class HttpServer {
 // Percent-decoding for paths and query values ('+' is a space only in queries).
 std::string percentDecode(std::string_view in, bool plusIsSpace);
 
-}  // namespace ep::apiserver
+}  // namespace ep::http

@@ -1,4 +1,4 @@
-#include "cloudcore/apiserver/http_server.h"
+#include "common/http/server.h"
 
 #include <spdlog/spdlog.h>
 
@@ -8,11 +8,11 @@
 #include <boost/beast/http.hpp>
 #include <thread>
 
-namespace ep::apiserver {
+namespace ep::http {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
+namespace bhttp = beast::http;
 using asio::awaitable;
 using asio::use_awaitable;
 using tcp = asio::ip::tcp;
@@ -43,7 +43,7 @@ std::string percentDecode(std::string_view in, bool plusIsSpace) {
 
 namespace {
 
-void parseTarget(HttpRequest& req) {
+void parseTarget(ServerRequest& req) {
   std::string_view t = req.target;
   auto q = t.find('?');
   req.path = percentDecode(t.substr(0, q), false);
@@ -74,9 +74,9 @@ std::string statusJson(int code, const std::string& reason, const std::string& m
 
 }  // namespace
 
-struct HttpServer::Impl {
-  HttpServerOptions options;
-  HttpHandler handler;
+struct Server::Impl {
+  ServerOptions options;
+  ServerHandler handler;
   asio::io_context ioc{1};
   asio::thread_pool pool;
   tcp::acceptor acceptor{ioc};
@@ -84,7 +84,7 @@ struct HttpServer::Impl {
   std::atomic<uint16_t> boundPort{0};
   std::atomic<bool> stopping{false};
 
-  Impl(HttpServerOptions o, HttpHandler h)
+  Impl(ServerOptions o, ServerHandler h)
       : options(std::move(o)), handler(std::move(h)), pool(options.workerThreads) {}
 
   // Runs fn on the worker pool and resumes the calling coroutine on the I/O thread.
@@ -102,7 +102,7 @@ struct HttpServer::Impl {
         use_awaitable);
   }
 
-  HttpResponse runHandler(HttpRequest& req) {
+  ServerResponse runHandler(ServerRequest& req) {
     try {
       return handler(req);
     } catch (const std::exception& e) {
@@ -110,7 +110,7 @@ struct HttpServer::Impl {
     } catch (...) {
       spdlog::error("apiserver: handler for {} {} threw", req.method, req.target);
     }
-    HttpResponse r;
+    ServerResponse r;
     r.status = 500;
     r.body = statusJson(500, "InternalError", "internal error");
     return r;
@@ -142,19 +142,19 @@ struct HttpServer::Impl {
     }
     try {
       for (;;) {
-        http::request_parser<http::string_body> parser;
+        bhttp::request_parser<bhttp::string_body> parser;
         parser.body_limit(options.maxBodyBytes);
         parser.header_limit(64 * 1024);
         stream.expires_after(options.idleTimeout);
         boost::system::error_code ec;
-        co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
-        if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+        co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+        if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
             ec == beast::error::timeout || ec == asio::error::connection_reset ||
             ec == asio::error::operation_aborted) {
           break;
         }
-        if (ec == http::error::body_limit) {
-          HttpResponse r;
+        if (ec == bhttp::error::body_limit) {
+          ServerResponse r;
           r.status = 413;
           r.body = statusJson(413, "RequestEntityTooLarge",
                               "the request body exceeds the limit of " +
@@ -163,14 +163,14 @@ struct HttpServer::Impl {
           break;
         }
         if (ec) {
-          HttpResponse r;
+          ServerResponse r;
           r.status = 400;
           r.body = statusJson(400, "BadRequest", "malformed HTTP request: " + ec.message());
           co_await writeResponse(stream, r, 11, false);
           break;
         }
         auto msg = parser.release();
-        HttpRequest req;
+        ServerRequest req;
         req.method = std::string(msg.method_string());
         req.target = std::string(msg.target());
         for (const auto& f : msg) {
@@ -187,7 +187,8 @@ struct HttpServer::Impl {
 
         auto start = std::chrono::steady_clock::now();
         stream.expires_never();
-        HttpResponse res = co_await onPool<HttpResponse>([this, &req] { return runHandler(req); });
+        ServerResponse res =
+            co_await onPool<ServerResponse>([this, &req] { return runHandler(req); });
         if (res.stream) {
           spdlog::info("{} {} {} stream from {}", req.method, req.target, res.status, remote);
           co_await streamResponse(stream, res, version);
@@ -208,21 +209,21 @@ struct HttpServer::Impl {
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   }
 
-  awaitable<void> writeResponse(beast::tcp_stream& stream, HttpResponse& r, unsigned version,
+  awaitable<void> writeResponse(beast::tcp_stream& stream, ServerResponse& r, unsigned version,
                                 bool keepAlive) {
-    http::response<http::string_body> res{static_cast<http::status>(r.status), version};
-    res.set(http::field::server, "edgeplane-cloudcore");
-    res.set(http::field::content_type, r.contentType);
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version};
+    res.set(bhttp::field::server, "edgeplane-cloudcore");
+    res.set(bhttp::field::content_type, r.contentType);
     for (auto& [k, v] : r.headers) res.set(k, v);
     res.keep_alive(keepAlive);
     res.body() = std::move(r.body);
     res.prepare_payload();
     stream.expires_after(std::chrono::seconds(60));
-    co_await http::async_write(stream, res, use_awaitable);
+    co_await bhttp::async_write(stream, res, use_awaitable);
   }
 
   // Chunked streaming: waits for the stream's wake-up, its deadline, or the client going away.
-  awaitable<void> streamResponse(beast::tcp_stream& stream, HttpResponse& r, unsigned version) {
+  awaitable<void> streamResponse(beast::tcp_stream& stream, ServerResponse& r, unsigned version) {
     std::shared_ptr<BodyStream> body = r.stream;
     struct Shared {
       explicit Shared(asio::io_context& io) : timer(io) {}
@@ -240,15 +241,15 @@ struct HttpServer::Impl {
       });
     });
     try {
-      http::response<http::empty_body> res{static_cast<http::status>(r.status), version};
-      res.set(http::field::server, "edgeplane-cloudcore");
-      res.set(http::field::content_type, r.contentType);
+      bhttp::response<bhttp::empty_body> res{static_cast<bhttp::status>(r.status), version};
+      res.set(bhttp::field::server, "edgeplane-cloudcore");
+      res.set(bhttp::field::content_type, r.contentType);
       for (auto& [k, v] : r.headers) res.set(k, v);
       res.chunked(true);
       res.keep_alive(false);
-      http::response_serializer<http::empty_body> sr{res};
+      bhttp::response_serializer<bhttp::empty_body> sr{res};
       stream.expires_never();
-      co_await http::async_write_header(stream, sr, use_awaitable);
+      co_await bhttp::async_write_header(stream, sr, use_awaitable);
 
       // Watch the read side so a client that hangs up ends the stream promptly.
       auto readBuf = std::make_shared<std::array<char, 512>>();
@@ -272,7 +273,7 @@ struct HttpServer::Impl {
         std::string data =
             co_await onPool<std::string>([raw, &finished] { return raw->next(finished); });
         if (!data.empty()) {
-          co_await asio::async_write(stream.socket(), http::make_chunk(asio::buffer(data)),
+          co_await asio::async_write(stream.socket(), bhttp::make_chunk(asio::buffer(data)),
                                      use_awaitable);
         }
         if (finished) break;
@@ -283,7 +284,7 @@ struct HttpServer::Impl {
         }
       }
       if (!shared->clientGone) {
-        co_await asio::async_write(stream.socket(), http::make_chunk_last(), use_awaitable);
+        co_await asio::async_write(stream.socket(), bhttp::make_chunk_last(), use_awaitable);
       }
     } catch (const std::exception& e) {
       spdlog::debug("apiserver: stream ended: {}", e.what());
@@ -293,14 +294,14 @@ struct HttpServer::Impl {
   }
 };
 
-HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler)
+Server::Server(ServerOptions options, ServerHandler handler)
     : impl_(std::make_unique<Impl>(std::move(options), std::move(handler))) {}
 
-HttpServer::~HttpServer() {
+Server::~Server() {
   stop();
 }
 
-Status HttpServer::start() {
+Status Server::start() {
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(impl_->options.host, ec);
   if (ec) return invalidError("apiListen: invalid address \"" + impl_->options.host + "\"");
@@ -320,7 +321,7 @@ Status HttpServer::start() {
   return Status::ok();
 }
 
-void HttpServer::stop() {
+void Server::stop() {
   if (!impl_->ioThread.joinable()) return;
   impl_->stopping = true;
   asio::post(impl_->ioc, [this] {
@@ -333,8 +334,8 @@ void HttpServer::stop() {
   impl_->pool.join();
 }
 
-uint16_t HttpServer::port() const {
+uint16_t Server::port() const {
   return impl_->boundPort.load();
 }
 
-}  // namespace ep::apiserver
+}  // namespace ep::http

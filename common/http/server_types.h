@@ -8,10 +8,10 @@
 #include <utility>
 #include <vector>
 
-namespace ep::apiserver {
+namespace ep::http {
 
 // A parsed HTTP request, independent of the HTTP library.
-struct HttpRequest {
+struct ServerRequest {
   std::string method;                          // "GET"
   std::string target;                          // raw request target, "/api/v1/pods?watch=1"
   std::string path;                            // percent-decoded path without query
@@ -45,7 +45,7 @@ class BodyStream {
   virtual void close() = 0;
 };
 
-struct HttpResponse {
+struct ServerResponse {
   int status = 200;
   std::string contentType = "application/json";
   std::string body;
@@ -55,6 +55,6 @@ struct HttpResponse {
 
 // Called on a worker thread for every request. May block on the store. Must not throw (the
 // server turns an escaped exception into a 500 and logs it).
-using HttpHandler = std::function<HttpResponse(HttpRequest&)>;
+using ServerHandler = std::function<ServerResponse(ServerRequest&)>;
 
-}  // namespace ep::apiserver
+}  // namespace ep::http
