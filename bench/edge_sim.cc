@@ -1,0 +1,505 @@
+// Edge-node simulator: many lightweight simulated edgecores in one process, each a real tunnel
+// client (own gRPC channel and TCP connection, protocol v1: Hello with inventory, SyncAck for
+// every Sync, NODE_STATUS heartbeats through Report/ReportAck). It measures, against a running
+// cloudcore:
+//   - time for all nodes to connect and receive their initial Sync
+//   - cloudcore RSS per connected idle node and CPU while nodes heartbeat (--cloud-pid)
+//   - apply -> acknowledged-by-all latency: PATCHes of a ConfigMap that a pod on every node
+//     references (p50/p99 over rounds, and across nodes)
+//   - with --wait-restart: time for all nodes to reconnect and resync after cloudcore restarts
+//
+//   build/bench/edge_sim --cloud 127.0.0.1:6444 --api http://127.0.0.1:6443 --nodes 1000
+//       --cloud-pid $(pidof cloudcore) --idle-seconds 20 --rounds 20
+#include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/http/client.h"
+#include "proto/tunnel.grpc.pb.h"
+
+namespace {
+
+namespace tv1 = edgeplane::tunnel::v1;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+double msSince(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+struct Options {
+  std::string cloud = "127.0.0.1:6444";
+  std::string api = "http://127.0.0.1:6443";
+  int nodes = 100;
+  std::string prefix = "sim-";
+  int heartbeatSeconds = 10;
+  int idleSeconds = 20;
+  int rounds = 20;
+  int cloudPid = 0;
+  bool waitRestart = false;
+  int connectParallel = 200;
+};
+
+class Sim;
+
+// One simulated edge node: one channel, one stream at a time, reconnects on failure.
+class SimNode : public grpc::ClientBidiReactor<tv1::EdgeMessage, tv1::CloudMessage> {
+ public:
+  SimNode(Sim* sim, int index, std::string name)
+      : sim_(sim), index_(index), name_(std::move(name)) {}
+
+  void connect(const std::shared_ptr<grpc::Channel>& channel);
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnDone(const grpc::Status& s) override;
+
+  void queueHeartbeat();
+  const std::string& name() const { return name_; }
+
+  std::atomic<bool> connected{false};
+  std::atomic<bool> synced{false};
+  std::atomic<int64_t> changesReceived{0};
+
+ private:
+  void queue(tv1::EdgeMessage m);  // requires mu_
+  void writeNextLocked();
+
+  Sim* sim_;
+  const int index_;
+  const std::string name_;
+  std::unique_ptr<tv1::Tunnel::Stub> stub_;
+  std::unique_ptr<grpc::ClientContext> ctx_;
+  tv1::CloudMessage in_;
+  std::mutex mu_;
+  std::deque<tv1::EdgeMessage> out_;          // guarded by mu_
+  bool writing_ = false;                      // guarded by mu_
+  bool active_ = false;                       // guarded by mu_: a stream is running
+  uint64_t sequence_ = 0;                     // guarded by mu_
+  std::map<std::string, int64_t> inventory_;  // guarded by mu_: "resource/ns/name" -> rev
+  int64_t lastRevision_ = 0;                  // guarded by mu_
+};
+
+class Sim {
+ public:
+  explicit Sim(Options o) : opts_(std::move(o)) {}
+
+  void run();
+  // Called from gRPC threads.
+  void onSynced(SimNode* n) {
+    std::lock_guard lock(mu_);
+    cv_.notify_all();
+  }
+  void onChange(const tv1::Change& c, Clock::time_point at) {
+    if (c.resource() != "configmaps" || c.name() != "bench-cm") return;
+    std::lock_guard lock(mu_);
+    auto& r = seen_[c.revision()];
+    r.push_back(at);
+    cv_.notify_all();
+  }
+  void onDisconnected(SimNode* n);
+  const Options& opts() const { return opts_; }
+  std::shared_ptr<grpc::Channel> newChannel(int index);
+
+ private:
+  size_t countSynced();
+  long rssKb(int pid);
+  double cpuSeconds(int pid);
+  void reconnectLoop();
+
+  Options opts_;
+  std::vector<std::unique_ptr<SimNode>> nodes_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<int64_t, std::vector<Clock::time_point>> seen_;  // guarded by mu_
+  std::deque<SimNode*> reconnect_;                          // guarded by mu_
+  std::atomic<bool> stop_{false};
+};
+
+std::shared_ptr<grpc::Channel> Sim::newChannel(int index) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // one TCP connection per node
+  args.SetInt("edgeplane.sim.node", index);
+  return grpc::CreateCustomChannel(opts_.cloud, grpc::InsecureChannelCredentials(), args);
+}
+
+void SimNode::connect(const std::shared_ptr<grpc::Channel>& channel) {
+  std::lock_guard lock(mu_);
+  if (active_) return;
+  active_ = true;
+  stub_ = tv1::Tunnel::NewStub(channel);
+  ctx_ = std::make_unique<grpc::ClientContext>();
+  out_.clear();
+  writing_ = false;
+  synced = false;
+  tv1::EdgeMessage hello;
+  auto* h = hello.mutable_hello();
+  h->set_node_name(name_);
+  h->set_protocol_version(1);
+  h->set_edgecore_version("edge-sim");
+  h->set_last_applied_revision(lastRevision_);
+  for (const auto& [key, rev] : inventory_) {
+    auto a = key.find('/'), b = key.find('/', a + 1);
+    auto* o = h->add_inventory();
+    o->set_resource(key.substr(0, a));
+    o->set_namespace_(key.substr(a + 1, b - a - 1));
+    o->set_name(key.substr(b + 1));
+    o->set_revision(rev);
+  }
+  stub_->async()->Connect(ctx_.get(), this);
+  queue(std::move(hello));
+  StartRead(&in_);
+  StartCall();
+}
+
+void SimNode::queue(tv1::EdgeMessage m) {
+  out_.push_back(std::move(m));
+  writeNextLocked();
+}
+
+void SimNode::writeNextLocked() {
+  if (writing_ || out_.empty()) return;
+  writing_ = true;
+  StartWrite(&out_.front());
+}
+
+void SimNode::OnWriteDone(bool ok) {
+  std::lock_guard lock(mu_);
+  writing_ = false;
+  if (!ok) return;
+  out_.pop_front();
+  writeNextLocked();
+}
+
+void SimNode::queueHeartbeat() {
+  std::lock_guard lock(mu_);
+  if (!active_ || !connected) return;
+  json node = {
+      {"apiVersion", "v1"},
+      {"kind", "Node"},
+      {"metadata",
+       {{"name", name_},
+        {"labels", {{"node-role.kubernetes.io/edge", ""}, {"edgeplane.io/sim", "true"}}}}},
+      {"status",
+       {{"conditions",
+         {{{"type", "Ready"},
+           {"status", "True"},
+           {"reason", "EdgeReady"},
+           {"lastHeartbeatTime", ep::formatRfc3339(ep::SystemClock::instance().nowMillis())}}}},
+        {"nodeInfo",
+         {{"kubeletVersion", "v1.32.0-edge-sim"},
+          {"architecture", "amd64"},
+          {"operatingSystem", "linux"}}},
+        {"capacity", {{"cpu", "2"}, {"memory", "1Gi"}, {"pods", "110"}}},
+        {"allocatable", {{"cpu", "2"}, {"memory", "1Gi"}, {"pods", "110"}}}}}};
+  tv1::EdgeMessage m;
+  auto* r = m.mutable_report();
+  r->set_sequence(++sequence_);
+  r->set_kind(tv1::REPORT_KIND_NODE_STATUS);
+  r->set_name(name_);
+  r->set_payload(node.dump());
+  queue(std::move(m));
+}
+
+void SimNode::OnReadDone(bool ok) {
+  if (!ok) return;  // OnDone follows
+  auto now = Clock::now();
+  std::unique_lock lock(mu_);
+  if (in_.has_hello_reply()) {
+    if (!in_.hello_reply().accepted()) {
+      std::fprintf(stderr, "%s refused: %s\n", name_.c_str(), in_.hello_reply().reason().c_str());
+    } else {
+      connected = true;
+      lock.unlock();
+      queueHeartbeat();
+      lock.lock();
+    }
+  } else if (in_.has_sync()) {
+    const auto& s = in_.sync();
+    for (const auto& c : s.changes()) {
+      std::string key = c.resource() + "/" + c.namespace_() + "/" + c.name();
+      if (c.op() == tv1::Change::OP_DELETE) {
+        inventory_.erase(key);
+      } else {
+        inventory_[key] = c.revision();
+      }
+      changesReceived++;
+      sim_->onChange(c, now);
+    }
+    lastRevision_ = std::max(lastRevision_, s.revision());
+    tv1::EdgeMessage ack;
+    ack.mutable_sync_ack()->set_revision(s.revision());
+    queue(std::move(ack));
+    if (s.initial()) {
+      synced = true;
+      lock.unlock();
+      sim_->onSynced(this);
+      lock.lock();
+    }
+  }
+  StartRead(&in_);
+}
+
+void SimNode::OnDone(const grpc::Status& s) {
+  {
+    std::lock_guard lock(mu_);
+    active_ = false;
+    connected = false;
+    synced = false;
+  }
+  sim_->onDisconnected(this);
+}
+
+void Sim::onDisconnected(SimNode* n) {
+  std::lock_guard lock(mu_);
+  reconnect_.push_back(n);
+  cv_.notify_all();
+}
+
+void Sim::reconnectLoop() {
+  // Capped exponential backoff with full jitter per wave, like edgehub.
+  std::mt19937 rng(42);
+  while (!stop_) {
+    std::vector<SimNode*> wave;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(200),
+                   [&] { return !reconnect_.empty() || stop_; });
+      while (!reconnect_.empty()) {
+        wave.push_back(reconnect_.front());
+        reconnect_.pop_front();
+      }
+    }
+    if (wave.empty() || stop_) continue;
+    std::uniform_int_distribution<int> jitter(0, 500);
+    std::this_thread::sleep_for(std::chrono::milliseconds(jitter(rng)));
+    for (auto* n : wave) {
+      int idx = static_cast<int>(std::stoi(n->name().substr(opts_.prefix.size())));
+      n->connect(newChannel(idx));
+    }
+  }
+}
+
+size_t Sim::countSynced() {
+  size_t n = 0;
+  for (auto& node : nodes_) n += node->synced ? 1 : 0;
+  return n;
+}
+
+long Sim::rssKb(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+double Sim::cpuSeconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = content.rfind(')');
+  std::istringstream rest(content.substr(close + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stol(field);
+    if (i == 15) stime = std::stol(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+std::vector<double> percentiles(std::vector<double> v) {
+  if (v.empty()) return {0, 0, 0};
+  std::sort(v.begin(), v.end());
+  auto at = [&](double p) { return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))]; };
+  return {at(0.5), at(0.99), v.back()};
+}
+
+void Sim::run() {
+  long rssBefore = opts_.cloudPid ? rssKb(opts_.cloudPid) : -1;
+  std::thread reconnector([this] { reconnectLoop(); });
+  auto t0 = Clock::now();
+  for (int i = 0; i < opts_.nodes; ++i) {
+    nodes_.push_back(std::make_unique<SimNode>(this, i, opts_.prefix + std::to_string(i)));
+  }
+  for (int i = 0; i < opts_.nodes; ++i) {
+    nodes_[i]->connect(newChannel(i));
+    // Pace connection setup a little so the accept queue is not flooded.
+    if (i % opts_.connectParallel == opts_.connectParallel - 1) {
+      while (countSynced() + opts_.connectParallel < static_cast<size_t>(i) &&
+             msSince(t0) < 600000) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+  }
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::minutes(10), [&] {
+      lock.unlock();
+      bool all = countSynced() == nodes_.size();
+      lock.lock();
+      return all;
+    });
+  }
+  double connectMs = msSince(t0);
+  std::printf("connected+synced: %zu/%d nodes in %.0f ms\n", countSynced(), opts_.nodes, connectMs);
+
+  // Idle with heartbeats.
+  std::atomic<bool> beating{true};
+  std::thread heart([&] {
+    while (beating) {
+      auto start = Clock::now();
+      for (auto& n : nodes_) {
+        n->queueHeartbeat();
+        std::this_thread::sleep_for(std::chrono::microseconds(opts_.heartbeatSeconds * 1000000LL /
+                                                              std::max(1, opts_.nodes)));
+        if (!beating) break;
+      }
+      auto spent = Clock::now() - start;
+      auto period = std::chrono::seconds(opts_.heartbeatSeconds);
+      if (spent < period) std::this_thread::sleep_for(period - spent);
+    }
+  });
+  if (opts_.cloudPid) {
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    double cpu0 = cpuSeconds(opts_.cloudPid);
+    auto w0 = Clock::now();
+    std::this_thread::sleep_for(std::chrono::seconds(opts_.idleSeconds));
+    double cpu = (cpuSeconds(opts_.cloudPid) - cpu0) / (msSince(w0) / 1000.0);
+    long rssAfter = rssKb(opts_.cloudPid);
+    std::printf("cloudcore RSS: %ld KiB before, %ld KiB with %d nodes: %.1f KiB per node\n",
+                rssBefore, rssAfter, opts_.nodes,
+                static_cast<double>(rssAfter - rssBefore) / opts_.nodes);
+    std::printf("cloudcore CPU with heartbeats every %ds: %.1f%% of one core\n",
+                opts_.heartbeatSeconds, cpu * 100);
+  }
+
+  // Latency: a ConfigMap every node's pod references, then PATCH rounds.
+  ep::http::HttpClient api(opts_.api);
+  api.request("POST", "/api/v1/namespaces/default/configmaps",
+              R"({"metadata":{"name":"bench-cm"},"data":{"round":"0"}})", "application/json");
+  {
+    std::vector<std::thread> creators;
+    std::atomic<int> next{0};
+    for (int t = 0; t < 16; ++t) {
+      creators.emplace_back([&] {
+        ep::http::HttpClient c(opts_.api);
+        for (int i = next++; i < opts_.nodes; i = next++) {
+          std::string n = opts_.prefix + std::to_string(i);
+          json pod = {{"metadata", {{"name", "bench-" + n}}},
+                      {"spec",
+                       {{"nodeName", n},
+                        {"containers",
+                         {{{"name", "app"},
+                           {"image", "busybox:1.36"},
+                           {"envFrom", {{{"configMapRef", {{"name", "bench-cm"}}}}}}}}}}}};
+          c.request("POST", "/api/v1/namespaces/default/pods", pod.dump(), "application/json");
+        }
+      });
+    }
+    for (auto& t : creators) t.join();
+  }
+  // Wait until every node holds its pod and the configmap.
+  auto haveAll = [&] {
+    for (auto& n : nodes_) {
+      if (n->changesReceived < 2) return false;
+    }
+    return true;
+  };
+  for (int i = 0; i < 6000 && !haveAll(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::vector<double> allNodes, perNode;
+  for (int round = 1; round <= opts_.rounds; ++round) {
+    auto start = Clock::now();
+    auto r = api.request("PATCH", "/api/v1/namespaces/default/configmaps/bench-cm",
+                         R"({"data":{"round":")" + std::to_string(round) + R"("}})",
+                         "application/merge-patch+json");
+    if (!r.isOk() || r->status != 200) {
+      std::fprintf(stderr, "patch failed\n");
+      break;
+    }
+    int64_t rev =
+        std::stoll(json::parse(r->body)["metadata"]["resourceVersion"].get<std::string>());
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(30),
+                 [&] { return seen_[rev].size() >= static_cast<size_t>(opts_.nodes); });
+    auto& times = seen_[rev];
+    double maxMs = 0;
+    for (auto t : times) {
+      double ms = std::chrono::duration<double, std::milli>(t - start).count();
+      perNode.push_back(ms);
+      maxMs = std::max(maxMs, ms);
+    }
+    if (times.size() < static_cast<size_t>(opts_.nodes)) {
+      std::printf("round %d: only %zu/%d nodes received it\n", round, times.size(), opts_.nodes);
+    }
+    allNodes.push_back(maxMs);
+    lock.unlock();
+    std::this_thread::sleep_for(std::chrono::milliseconds(opts_.nodes > 1000 ? 500 : 50));
+  }
+  auto a = percentiles(allNodes), p = percentiles(perNode);
+  std::printf(
+      "apply->received-by-all over %d rounds, %d nodes: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+      opts_.rounds, opts_.nodes, a[0], a[1], a[2]);
+  std::printf("apply->received per node: p50 %.1f ms, p99 %.1f ms\n", p[0], p[1]);
+
+  if (opts_.waitRestart) {
+    std::printf("waiting for cloudcore to restart (kill and start it now)...\n");
+    std::fflush(stdout);
+    while (countSynced() == nodes_.size())
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    auto down = Clock::now();
+    while (countSynced() < nodes_.size() && msSince(down) < 600000) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::printf("reconnect+resync of %zu nodes after restart: %.0f ms after the first disconnect\n",
+                countSynced(), msSince(down));
+  }
+  beating = false;
+  heart.join();
+  stop_ = true;
+  reconnector.join();
+  std::_Exit(0);  // streams are still open; the OS reclaims them
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"edge_sim: simulated edge nodes against a cloudcore"};
+  app.add_option("--cloud", o.cloud, "cloudhub HOST:PORT");
+  app.add_option("--api", o.api, "cloudcore API URL");
+  app.add_option("--nodes", o.nodes, "simulated nodes");
+  app.add_option("--prefix", o.prefix, "node name prefix");
+  app.add_option("--heartbeat-seconds", o.heartbeatSeconds, "heartbeat interval");
+  app.add_option("--idle-seconds", o.idleSeconds, "idle measurement window");
+  app.add_option("--rounds", o.rounds, "latency rounds");
+  app.add_option("--cloud-pid", o.cloudPid, "cloudcore pid for RSS/CPU sampling");
+  app.add_flag("--wait-restart", o.waitRestart, "measure reconnect after a cloudcore restart");
+  CLI11_PARSE(app, argc, argv);
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  Sim sim(o);
+  sim.run();
+}
