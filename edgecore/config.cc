@@ -1,0 +1,231 @@
+#include "edgecore/config.h"
+
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "common/api/label_selector.h"
+#include "common/api/names.h"
+
+namespace ep::edgecore {
+
+namespace {
+
+Result<std::string> scalar(const YAML::Node& v, const std::string& key) {
+  if (!v.IsScalar()) return invalidError(key + ": must be a string");
+  return v.as<std::string>();
+}
+
+Result<uint64_t> positive(const YAML::Node& v, const std::string& key) {
+  auto bad = invalidError(key + ": must be a positive integer");
+  if (!v.IsScalar()) return bad;
+  std::string s = v.as<std::string>();
+  if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos) {
+    return bad;
+  }
+  uint64_t n = std::stoull(s);
+  if (n == 0) return bad;
+  return n;
+}
+
+std::string hostName() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "";
+  std::string h = buf;
+  std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return std::tolower(c); });
+  return h;
+}
+
+}  // namespace
+
+Result<std::chrono::milliseconds> parseDuration(const std::string& key, const std::string& value) {
+  static const std::regex kRe(R"(^(?:(\d{1,6})h)?(?:(\d{1,6})m)?(?:(\d{1,9})s)?(?:(\d{1,9})ms)?$)");
+  auto bad = invalidError(key + ": invalid duration \"" + value + "\" (e.g. 500ms, 10s, 1m30s)");
+  if (value.empty()) return bad;
+  if (value.find_first_not_of("0123456789") == std::string::npos) {
+    if (value.size() > 9) return bad;
+    return std::chrono::milliseconds(std::stoll(value) * 1000);
+  }
+  std::smatch m;
+  if (!std::regex_match(value, m, kRe)) return bad;
+  int64_t ms = 0;
+  if (m[1].matched) ms += std::stoll(m[1]) * 3600000;
+  if (m[2].matched) ms += std::stoll(m[2]) * 60000;
+  if (m[3].matched) ms += std::stoll(m[3]) * 1000;
+  if (m[4].matched) ms += std::stoll(m[4]);
+  return std::chrono::milliseconds(ms);
+}
+
+Status splitHostPort(const std::string& key, const std::string& value, std::string& host,
+                     uint16_t& port) {
+  auto colon = value.rfind(':');
+  if (colon == std::string::npos) {
+    return invalidError(key + ": \"" + value + "\" is not HOST:PORT");
+  }
+  host = value.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) host = "0.0.0.0";
+  std::string p = value.substr(colon + 1);
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(p) > 65535) {
+    return invalidError(key + ": invalid port in \"" + value + "\"");
+  }
+  port = static_cast<uint16_t>(std::stoi(p));
+  return Status::ok();
+}
+
+Status parseConfigYaml(const std::string& text, const std::string& source, Config& config) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return invalidError(source + ": " + e.what());
+  }
+  if (root.IsNull()) return Status::ok();
+  if (!root.IsMap()) return invalidError(source + ": the top level must be a mapping");
+  for (const auto& kv : root) {
+    std::string key;
+    try {
+      key = kv.first.as<std::string>();
+      const YAML::Node& v = kv.second;
+      if (key == "nodeName" || key == "cloud" || key == "dataDir" || key == "localApiListen" ||
+          key == "logLevel" || key == "heartbeatInterval") {
+        auto s = scalar(v, key);
+        if (!s.isOk()) return s.status();
+        if (key == "nodeName") config.nodeName = *s;
+        if (key == "cloud") config.cloud = *s;
+        if (key == "dataDir") config.dataDir = *s;
+        if (key == "localApiListen") config.localApiListen = *s;
+        if (key == "logLevel") config.logLevel = *s;
+        if (key == "heartbeatInterval") {
+          auto d = parseDuration(key, *s);
+          if (!d.isOk()) return d.status();
+          config.heartbeatInterval = *d;
+        }
+      } else if (key == "labels") {
+        if (v.IsNull()) continue;
+        if (!v.IsMap()) return invalidError("labels: must be a mapping of label keys to values");
+        for (const auto& l : v) {
+          std::string lk = l.first.as<std::string>();
+          auto lv = scalar(l.second, "labels." + lk);
+          if (!lv.isOk()) return lv.status();
+          if (auto s = api::validateLabelKey(lk); !s.isOk()) {
+            return invalidError("labels." + lk + ": " + s.message());
+          }
+          if (auto s = api::validateLabelValue(*lv); !s.isOk()) {
+            return invalidError("labels." + lk + ": " + s.message());
+          }
+          config.labels[lk] = *lv;
+        }
+      } else if (key == "taints") {
+        if (v.IsNull()) continue;
+        if (!v.IsSequence()) return invalidError("taints: must be a list of {key, value, effect}");
+        for (size_t i = 0; i < v.size(); ++i) {
+          const std::string where = "taints[" + std::to_string(i) + "]";
+          const YAML::Node& t = v[i];
+          if (!t.IsMap()) return invalidError(where + ": must be a mapping {key, value, effect}");
+          Taint taint;
+          for (const auto& f : t) {
+            std::string fk = f.first.as<std::string>();
+            auto fv = scalar(f.second, where + "." + fk);
+            if (!fv.isOk()) return fv.status();
+            if (fk == "key") {
+              taint.key = *fv;
+            } else if (fk == "value") {
+              taint.value = *fv;
+            } else if (fk == "effect") {
+              taint.effect = *fv;
+            } else {
+              return invalidError(where + "." + fk + ": unknown configuration key (in " + source +
+                                  ")");
+            }
+          }
+          if (taint.key.empty()) return invalidError(where + ".key: required");
+          if (auto s = api::validateLabelKey(taint.key); !s.isOk()) {
+            return invalidError(where + ".key: " + s.message());
+          }
+          if (taint.effect != "NoSchedule" && taint.effect != "PreferNoSchedule" &&
+              taint.effect != "NoExecute") {
+            return invalidError(where +
+                                ".effect: must be NoSchedule, PreferNoSchedule or "
+                                "NoExecute, got \"" +
+                                taint.effect + "\"");
+          }
+          config.taints.push_back(std::move(taint));
+        }
+      } else if (key == "outbox") {
+        if (v.IsNull()) continue;
+        if (!v.IsMap()) return invalidError("outbox: must be a mapping");
+        for (const auto& o : v) {
+          std::string ok = o.first.as<std::string>();
+          if (ok == "maxEntries" || ok == "maxBytes") {
+            auto n = positive(o.second, "outbox." + ok);
+            if (!n.isOk()) return n.status();
+            (ok == "maxEntries" ? config.outboxMaxEntries : config.outboxMaxBytes) = *n;
+          } else {
+            return invalidError("outbox." + ok + ": unknown configuration key (in " + source + ")");
+          }
+        }
+      } else {
+        return invalidError(key + ": unknown configuration key (in " + source + ")");
+      }
+    } catch (const YAML::Exception&) {
+      return invalidError(key + ": wrong type (in " + source + ")");
+    }
+  }
+  return Status::ok();
+}
+
+Status loadConfigFile(const std::string& path, Config& config) {
+  std::ifstream in(path);
+  if (!in) return invalidError("config: cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parseConfigYaml(ss.str(), path, config);
+}
+
+Status applyOverrides(const FlagOverrides& flags, Config& config) {
+  if (flags.nodeName) config.nodeName = *flags.nodeName;
+  if (flags.cloud) config.cloud = *flags.cloud;
+  if (flags.dataDir) config.dataDir = *flags.dataDir;
+  if (flags.localApiListen) config.localApiListen = *flags.localApiListen;
+  if (flags.logLevel) config.logLevel = *flags.logLevel;
+  if (flags.heartbeatInterval) {
+    auto d = parseDuration("--heartbeat-interval", *flags.heartbeatInterval);
+    if (!d.isOk()) return d.status();
+    config.heartbeatInterval = *d;
+  }
+  return Status::ok();
+}
+
+Status finalizeConfig(Config& config) {
+  if (config.nodeName.empty()) config.nodeName = hostName();
+  if (config.nodeName.empty()) return invalidError("nodeName: empty and no host name available");
+  if (auto errs = api::checkDns1123Subdomain(config.nodeName); !errs.empty()) {
+    return invalidError("nodeName: \"" + config.nodeName + "\": " + errs.front());
+  }
+  std::string host;
+  uint16_t port;
+  if (auto s = splitHostPort("cloud", config.cloud, host, port); !s.isOk()) return s;
+  if (auto s = splitHostPort("localApiListen", config.localApiListen, host, port); !s.isOk()) {
+    return s;
+  }
+  if (config.dataDir.empty()) return invalidError("dataDir: must not be empty");
+  if (config.heartbeatInterval < std::chrono::seconds(1)) {
+    return invalidError("heartbeatInterval: must be at least 1s");
+  }
+  static const std::vector<std::string> kLevels = {"trace", "debug", "info",
+                                                   "warn",  "error", "off"};
+  if (std::find(kLevels.begin(), kLevels.end(), config.logLevel) == kLevels.end()) {
+    return invalidError("logLevel: unknown level \"" + config.logLevel + "\"");
+  }
+  return Status::ok();
+}
+
+}  // namespace ep::edgecore

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ep::edgecore {
+
+struct Taint {
+  std::string key;
+  std::string value;
+  std::string effect;  // NoSchedule | PreferNoSchedule | NoExecute
+};
+
+// edgecore's configuration: defaults, then the YAML file, then command-line flags.
+struct Config {
+  std::string nodeName;  // default: the host name, lower-cased
+  std::string cloud = "127.0.0.1:6444";
+  std::string dataDir = "/var/lib/edgeplane/edgecore";
+  std::string localApiListen = "127.0.0.1:10550";
+  std::chrono::milliseconds heartbeatInterval{10000};
+  std::string logLevel = "info";
+  std::map<std::string, std::string> labels;   // config only
+  std::vector<Taint> taints;                   // config only
+  uint64_t outboxMaxEntries = 10000;           // config only: outbox.maxEntries
+  uint64_t outboxMaxBytes = 16 * 1024 * 1024;  // config only: outbox.maxBytes
+};
+
+// Values given on the command line; each overrides the file.
+struct FlagOverrides {
+  std::optional<std::string> nodeName;
+  std::optional<std::string> cloud;
+  std::optional<std::string> dataDir;
+  std::optional<std::string> localApiListen;
+  std::optional<std::string> heartbeatInterval;
+  std::optional<std::string> logLevel;
+};
+
+// "500ms", "90s", "5m", "1h", "1m30s", or a plain number of seconds. Errors name `key`.
+Result<std::chrono::milliseconds> parseDuration(const std::string& key, const std::string& value);
+// HOST:PORT ("127.0.0.1:6444", "[::1]:6444", "edge.example:6444"). Errors name `key`.
+Status splitHostPort(const std::string& key, const std::string& value, std::string& host,
+                     uint16_t& port);
+
+// Parses YAML config text over `config`. Unknown keys and wrong types are refused naming the
+// key path ("outbox.maxEntries: must be a positive integer"). `source` names the file in errors.
+Status parseConfigYaml(const std::string& text, const std::string& source, Config& config);
+// Reads the file and calls parseConfigYaml.
+Status loadConfigFile(const std::string& path, Config& config);
+// Applies flags over `config`; errors name the flag.
+Status applyOverrides(const FlagOverrides& flags, Config& config);
+// Fills the node name from the host name when empty, then checks the merged configuration.
+Status finalizeConfig(Config& config);
+
+}  // namespace ep::edgecore

@@ -1,0 +1,606 @@
+#include "edgecore/metamanager/metamanager.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+
+namespace ep::edgecore::metamanager {
+
+namespace tv1 = edgeplane::tunnel::v1;
+
+namespace {
+
+// RAII prepared statement. Text is bound without copying: the string must outlive step().
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Stmt& bind(int i, std::string&&) = delete;
+  Stmt& bind(int i, const std::string& s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+    return *this;
+  }
+  Stmt& bindBlob(int i, std::string&&) = delete;
+  Stmt& bindBlob(int i, const std::string& s) {
+    sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+    return *this;
+  }
+  Stmt& bind(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  int step() { return sqlite3_step(stmt_); }
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::string text(int col) const {
+    const void* p = sqlite3_column_blob(stmt_, col);
+    int n = sqlite3_column_bytes(stmt_, col);
+    return p ? std::string(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string();
+  }
+  std::string error() const { return sqlite3_errmsg(db_); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+Status sqlError(sqlite3* db, const std::string& what) {
+  return internalError("edge cache: " + what + ": " + (db ? sqlite3_errmsg(db) : "not open"));
+}
+
+// Parses a stored value; a corrupt row becomes an empty object rather than a crash.
+nlohmann::json parseStored(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_discarded() ? nlohmann::json::object() : j;
+}
+
+// Rolls back unless committed.
+class Txn {
+ public:
+  explicit Txn(sqlite3* db) : db_(db) {
+    ok_ = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
+  }
+  ~Txn() {
+    if (ok_ && !done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  bool ok() const { return ok_; }
+  bool commit() {
+    done_ = true;
+    return sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
+  }
+
+ private:
+  sqlite3* db_;
+  bool ok_ = false;
+  bool done_ = false;
+};
+
+}  // namespace
+
+bool isStatusKind(ReportKind kind) {
+  return kind == tv1::REPORT_KIND_NODE_STATUS || kind == tv1::REPORT_KIND_POD_STATUS ||
+         kind == tv1::REPORT_KIND_DEVICE_TWIN;
+}
+
+// ---- Subscription ----
+
+std::vector<CacheEvent> Subscription::poll(size_t max) {
+  std::lock_guard lock(mu_);
+  std::vector<CacheEvent> out;
+  while (!queue_.empty() && out.size() < max) {
+    out.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  return out;
+}
+
+bool Subscription::done() const {
+  std::lock_guard lock(mu_);
+  return done_ && queue_.empty();
+}
+
+bool Subscription::overflowed() const {
+  std::lock_guard lock(mu_);
+  return overflowed_;
+}
+
+void Subscription::setNotify(std::function<void()> notify) {
+  bool wakeNow;
+  {
+    std::lock_guard lock(mu_);
+    notify_ = std::move(notify);
+    wakeNow = !queue_.empty() || done_;
+  }
+  if (wakeNow) wake();
+}
+
+void Subscription::stop() {
+  end();
+}
+
+bool Subscription::matches(const CacheEvent& e) const {
+  return e.resource == resource_ && (ns_.empty() || e.ns == ns_);
+}
+
+void Subscription::push(const CacheEvent& e) {
+  {
+    std::lock_guard lock(mu_);
+    if (done_) return;
+    if (queue_.size() >= maxQueue_) {
+      // The consumer is too slow: end the watch so the client relists.
+      overflowed_ = true;
+      done_ = true;
+      queue_.clear();
+    } else {
+      queue_.push_back(e);
+    }
+  }
+  wake();
+}
+
+void Subscription::end() {
+  {
+    std::lock_guard lock(mu_);
+    if (done_) return;
+    done_ = true;
+  }
+  wake();
+}
+
+void Subscription::wake() {
+  std::function<void()> n;
+  {
+    std::lock_guard lock(mu_);
+    n = notify_;
+  }
+  if (n) n();
+}
+
+// ---- MetaManager ----
+
+MetaManager::MetaManager(MetaManagerOptions options) : options_(std::move(options)) {}
+
+MetaManager::~MetaManager() {
+  stop();
+}
+
+Status MetaManager::execLocked(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return internalError(std::string("edge cache: ") + msg + " (in: " + sql + ")");
+  }
+  return Status::ok();
+}
+
+Status MetaManager::start() {
+  std::lock_guard lock(mu_);
+  if (db_) return Status::ok();
+  std::error_code ec;
+  std::filesystem::create_directories(options_.dataDir, ec);
+  if (ec) {
+    return unavailableError("data dir " + options_.dataDir + ": " + ec.message());
+  }
+  const std::string path = (std::filesystem::path(options_.dataDir) / "edge.db").string();
+  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+      SQLITE_OK) {
+    Status s = sqlError(db_, "open " + path);
+    sqlite3_close(db_);
+    db_ = nullptr;
+    return s;
+  }
+  sqlite3_busy_timeout(db_, 10000);
+  static const char* kSetup[] = {
+      "PRAGMA journal_mode=WAL",
+      "PRAGMA synchronous=FULL",
+      "CREATE TABLE IF NOT EXISTS objects(resource TEXT NOT NULL, namespace TEXT NOT NULL, "
+      "name TEXT NOT NULL, revision INTEGER NOT NULL, value BLOB NOT NULL, "
+      "PRIMARY KEY(resource, namespace, name))",
+      "CREATE TABLE IF NOT EXISTS meta(id INTEGER PRIMARY KEY CHECK(id = 1), "
+      "last_applied_revision INTEGER NOT NULL, next_sequence INTEGER NOT NULL, "
+      "dropped_data INTEGER NOT NULL)",
+      "INSERT OR IGNORE INTO meta(id, last_applied_revision, next_sequence, dropped_data) "
+      "VALUES(1, 0, 1, 0)",
+      "CREATE TABLE IF NOT EXISTS outbox(sequence INTEGER PRIMARY KEY, kind INTEGER NOT NULL, "
+      "namespace TEXT NOT NULL, name TEXT NOT NULL, payload BLOB NOT NULL, "
+      "bytes INTEGER NOT NULL)",
+      "CREATE INDEX IF NOT EXISTS outbox_object ON outbox(kind, namespace, name)",
+  };
+  for (const char* sql : kSetup) {
+    if (auto s = execLocked(sql); !s.isOk()) {
+      sqlite3_close(db_);
+      db_ = nullptr;
+      return s;
+    }
+  }
+  Stmt m(db_, "SELECT last_applied_revision, next_sequence, dropped_data FROM meta WHERE id = 1");
+  if (!m.ok() || m.step() != SQLITE_ROW) return sqlError(db_, "read meta");
+  lastApplied_ = m.int64(0);
+  nextSequence_ = static_cast<uint64_t>(m.int64(1));
+  dropped_ = static_cast<uint64_t>(m.int64(2));
+  Stmt o(db_, "SELECT count(*), coalesce(sum(bytes), 0) FROM outbox");
+  if (!o.ok() || o.step() != SQLITE_ROW) return sqlError(db_, "read outbox");
+  entries_ = static_cast<uint64_t>(o.int64(0));
+  bytes_ = static_cast<uint64_t>(o.int64(1));
+  return Status::ok();
+}
+
+void MetaManager::stop() {
+  std::lock_guard lock(mu_);
+  for (auto& w : subscribers_) {
+    if (auto s = w.lock()) s->end();
+  }
+  subscribers_.clear();
+  if (db_) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+  }
+}
+
+Status MetaManager::applySync(const tv1::Sync& sync) {
+  // Validate everything first so a bad change refuses the whole Sync.
+  std::vector<nlohmann::json> values(static_cast<size_t>(sync.changes_size()));
+  for (int i = 0; i < sync.changes_size(); ++i) {
+    const auto& c = sync.changes(i);
+    const std::string where = "changes[" + std::to_string(i) + "]";
+    if (c.resource().empty()) return invalidError(where + ".resource: must not be empty");
+    if (c.name().empty()) return invalidError(where + ".name: must not be empty");
+    if (c.op() == tv1::Change::OP_PUT) {
+      auto v = nlohmann::json::parse(c.value(), nullptr, false);
+      if (v.is_discarded() || !v.is_object()) {
+        return invalidError(where + ".value: not a JSON object");
+      }
+      values[static_cast<size_t>(i)] = std::move(v);
+    } else if (c.op() != tv1::Change::OP_DELETE) {
+      return invalidError(where + ".op: unknown operation " + std::to_string(c.op()));
+    }
+  }
+
+  std::lock_guard lock(mu_);
+  if (!db_) return unavailableError("edge cache is not open");
+  std::vector<CacheEvent> events;
+  {
+    Txn txn(db_);
+    if (!txn.ok()) return sqlError(db_, "begin");
+    Stmt sel(db_,
+             "SELECT revision, value FROM objects WHERE resource=? AND namespace=? AND name=?");
+    Stmt put(db_,
+             "INSERT OR REPLACE INTO objects(resource, namespace, name, revision, value) "
+             "VALUES(?, ?, ?, ?, ?)");
+    Stmt del(db_, "DELETE FROM objects WHERE resource=? AND namespace=? AND name=?");
+    if (!sel.ok() || !put.ok() || !del.ok()) return sqlError(db_, "prepare");
+    for (int i = 0; i < sync.changes_size(); ++i) {
+      const auto& c = sync.changes(i);
+      sel.reset();
+      sel.bind(1, c.resource()).bind(2, c.namespace_()).bind(3, c.name());
+      int rc = sel.step();
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sqlError(db_, "read object");
+      const bool exists = rc == SQLITE_ROW;
+      const int64_t cachedRev = exists ? sel.int64(0) : 0;
+      std::string oldValue = exists ? sel.text(1) : std::string();
+      CacheEvent e{"", c.resource(), c.namespace_(), c.name(), c.revision(), nullptr};
+      if (c.op() == tv1::Change::OP_PUT) {
+        if (exists && c.revision() <= cachedRev) continue;  // idempotent: not newer
+        put.reset();
+        put.bind(1, c.resource()).bind(2, c.namespace_()).bind(3, c.name());
+        put.bind(4, c.revision()).bindBlob(5, c.value());
+        if (put.step() != SQLITE_DONE) return sqlError(db_, "write object");
+        e.type = exists ? "MODIFIED" : "ADDED";
+        e.object = std::move(values[static_cast<size_t>(i)]);
+      } else {
+        if (!exists) continue;
+        del.reset();
+        del.bind(1, c.resource()).bind(2, c.namespace_()).bind(3, c.name());
+        if (del.step() != SQLITE_DONE) return sqlError(db_, "delete object");
+        e.type = "DELETED";
+        e.object = parseStored(oldValue);
+        if (e.object.is_object() && e.object["metadata"].is_object()) {
+          e.object["metadata"]["resourceVersion"] = std::to_string(c.revision());
+        }
+      }
+      events.push_back(std::move(e));
+    }
+    const int64_t newApplied = std::max(lastApplied_, sync.revision());
+    Stmt meta(db_, "UPDATE meta SET last_applied_revision = ? WHERE id = 1");
+    if (!meta.ok()) return sqlError(db_, "prepare");
+    meta.bind(1, newApplied);
+    if (meta.step() != SQLITE_DONE) return sqlError(db_, "write meta");
+    if (!txn.commit()) return sqlError(db_, "commit");
+    lastApplied_ = newApplied;
+  }
+  publishLocked(events);
+  return Status::ok();
+}
+
+void MetaManager::publishLocked(const std::vector<CacheEvent>& events) {
+  if (events.empty()) return;
+  std::vector<std::shared_ptr<Subscription>> live;
+  auto it = subscribers_.begin();
+  while (it != subscribers_.end()) {
+    auto s = it->lock();
+    if (!s || s->done()) {
+      it = subscribers_.erase(it);
+    } else {
+      live.push_back(std::move(s));
+      ++it;
+    }
+  }
+  for (const auto& e : events) {
+    for (auto& s : live) {
+      if (s->matches(e)) s->push(e);
+    }
+  }
+}
+
+Result<std::vector<InventoryEntry>> MetaManager::inventory() {
+  std::lock_guard lock(mu_);
+  if (!db_) return unavailableError("edge cache is not open");
+  Stmt q(db_, "SELECT resource, namespace, name, revision FROM objects ORDER BY 1, 2, 3");
+  if (!q.ok()) return sqlError(db_, "prepare");
+  std::vector<InventoryEntry> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    out.push_back({q.text(0), q.text(1), q.text(2), q.int64(3)});
+  }
+  if (rc != SQLITE_DONE) return sqlError(db_, "read inventory");
+  return out;
+}
+
+int64_t MetaManager::lastAppliedRevision() {
+  std::lock_guard lock(mu_);
+  return lastApplied_;
+}
+
+size_t MetaManager::objectCount() {
+  std::lock_guard lock(mu_);
+  if (!db_) return 0;
+  Stmt q(db_, "SELECT count(*) FROM objects");
+  if (!q.ok() || q.step() != SQLITE_ROW) return 0;
+  return static_cast<size_t>(q.int64(0));
+}
+
+Result<ObjectRecord> MetaManager::get(const std::string& resource, const std::string& ns,
+                                      const std::string& name) {
+  std::lock_guard lock(mu_);
+  if (!db_) return unavailableError("edge cache is not open");
+  Stmt q(db_, "SELECT revision, value FROM objects WHERE resource=? AND namespace=? AND name=?");
+  if (!q.ok()) return sqlError(db_, "prepare");
+  q.bind(1, resource).bind(2, ns).bind(3, name);
+  int rc = q.step();
+  if (rc == SQLITE_DONE) return notFoundError(resource + " \"" + name + "\" not found");
+  if (rc != SQLITE_ROW) return sqlError(db_, "read object");
+  return ObjectRecord{q.int64(0), parseStored(q.text(1))};
+}
+
+Result<std::vector<nlohmann::json>> MetaManager::list(const std::string& resource,
+                                                      const std::string& ns) {
+  std::lock_guard lock(mu_);
+  if (!db_) return unavailableError("edge cache is not open");
+  Stmt q(db_,
+         "SELECT value FROM objects WHERE resource=? AND (?='' OR namespace=?) "
+         "ORDER BY namespace, name");
+  if (!q.ok()) return sqlError(db_, "prepare");
+  q.bind(1, resource).bind(2, ns).bind(3, ns);
+  std::vector<nlohmann::json> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) out.push_back(parseStored(q.text(0)));
+  if (rc != SQLITE_DONE) return sqlError(db_, "list objects");
+  return out;
+}
+
+std::shared_ptr<Subscription> MetaManager::subscribe(const std::string& resource,
+                                                     const std::string& ns,
+                                                     std::vector<nlohmann::json>* snapshot,
+                                                     int64_t* snapshotRevision) {
+  auto sub = std::make_shared<Subscription>(resource, ns, options_.watchQueue);
+  std::lock_guard lock(mu_);
+  if (!db_) {
+    sub->end();
+    return sub;
+  }
+  if (snapshot) {
+    Stmt q(db_,
+           "SELECT value FROM objects WHERE resource=? AND (?='' OR namespace=?) "
+           "ORDER BY namespace, name");
+    if (q.ok()) {
+      q.bind(1, resource).bind(2, ns).bind(3, ns);
+      while (q.step() == SQLITE_ROW) snapshot->push_back(parseStored(q.text(0)));
+    }
+  }
+  if (snapshotRevision) *snapshotRevision = lastApplied_;
+  subscribers_.push_back(sub);
+  return sub;
+}
+
+Status MetaManager::setMetaLocked(const char* column, int64_t value) {
+  std::string sql = std::string("UPDATE meta SET ") + column + " = ? WHERE id = 1";
+  Stmt u(db_, sql.c_str());
+  if (!u.ok()) return sqlError(db_, "prepare");
+  u.bind(1, value);
+  if (u.step() != SQLITE_DONE) return sqlError(db_, "write meta");
+  return Status::ok();
+}
+
+Result<uint64_t> MetaManager::enqueue(ReportKind kind, const std::string& ns,
+                                      const std::string& name, const std::string& payload) {
+  uint64_t seq = 0;
+  Status result;
+  {
+    std::lock_guard lock(mu_);
+    if (!db_) return unavailableError("edge cache is not open");
+    const uint64_t size = payload.size();
+    const bool status = isStatusKind(kind);
+    uint64_t entries = entries_, bytes = bytes_, dropped = dropped_;
+    Txn txn(db_);
+    if (!txn.ok()) return sqlError(db_, "begin");
+    if (status) {
+      // Coalesce: the pending entry for this object is replaced.
+      Stmt old(db_, "SELECT sequence, bytes FROM outbox WHERE kind=? AND namespace=? AND name=?");
+      if (!old.ok()) return sqlError(db_, "prepare");
+      old.bind(1, static_cast<int64_t>(kind)).bind(2, ns).bind(3, name);
+      std::vector<std::pair<int64_t, int64_t>> rows;
+      while (old.step() == SQLITE_ROW) rows.emplace_back(old.int64(0), old.int64(1));
+      Stmt del(db_, "DELETE FROM outbox WHERE sequence=?");
+      for (auto [s, b] : rows) {
+        del.reset();
+        del.bind(1, s);
+        if (del.step() != SQLITE_DONE) return sqlError(db_, "coalesce");
+        entries -= 1;
+        bytes -= static_cast<uint64_t>(b);
+      }
+    }
+    bool dropNew = false;
+    if (entries + 1 > options_.maxEntries || bytes + size > options_.maxBytes) {
+      // Drop the oldest non-status entries until the new one fits.
+      Stmt oldest(db_,
+                  "SELECT sequence, bytes FROM outbox WHERE kind NOT IN (?, ?, ?) "
+                  "ORDER BY sequence LIMIT 64");
+      Stmt del(db_, "DELETE FROM outbox WHERE sequence=?");
+      if (!oldest.ok() || !del.ok()) return sqlError(db_, "prepare");
+      while (entries + 1 > options_.maxEntries || bytes + size > options_.maxBytes) {
+        oldest.reset();
+        oldest.bind(1, int64_t{tv1::REPORT_KIND_NODE_STATUS})
+            .bind(2, int64_t{tv1::REPORT_KIND_POD_STATUS})
+            .bind(3, int64_t{tv1::REPORT_KIND_DEVICE_TWIN});
+        std::vector<std::pair<int64_t, int64_t>> victims;
+        while (oldest.step() == SQLITE_ROW) victims.emplace_back(oldest.int64(0), oldest.int64(1));
+        if (victims.empty()) break;
+        for (auto [s, b] : victims) {
+          if (entries + 1 <= options_.maxEntries && bytes + size <= options_.maxBytes) break;
+          del.reset();
+          del.bind(1, s);
+          if (del.step() != SQLITE_DONE) return sqlError(db_, "drop");
+          entries -= 1;
+          bytes -= static_cast<uint64_t>(b);
+          dropped += 1;
+        }
+      }
+      if (!status && (entries + 1 > options_.maxEntries || bytes + size > options_.maxBytes)) {
+        dropNew = true;
+        dropped += 1;
+      }
+    }
+    if (!dropNew) {
+      seq = nextSequence_;
+      Stmt ins(db_,
+               "INSERT INTO outbox(sequence, kind, namespace, name, payload, bytes) "
+               "VALUES(?, ?, ?, ?, ?, ?)");
+      if (!ins.ok()) return sqlError(db_, "prepare");
+      ins.bind(1, static_cast<int64_t>(seq)).bind(2, static_cast<int64_t>(kind));
+      ins.bind(3, ns).bind(4, name).bindBlob(5, payload).bind(6, static_cast<int64_t>(size));
+      if (ins.step() != SQLITE_DONE) return sqlError(db_, "append");
+      if (auto s = setMetaLocked("next_sequence", static_cast<int64_t>(seq + 1)); !s.isOk()) {
+        return s;
+      }
+      entries += 1;
+      bytes += size;
+    }
+    if (dropped != dropped_) {
+      if (auto s = setMetaLocked("dropped_data", static_cast<int64_t>(dropped)); !s.isOk()) {
+        return s;
+      }
+    }
+    if (!txn.commit()) return sqlError(db_, "commit");
+    entries_ = entries;
+    bytes_ = bytes;
+    dropped_ = dropped;
+    if (dropNew) {
+      return Status(Code::kTooLarge, "outbox full: report " + ns + "/" + name + " dropped");
+    }
+    nextSequence_ = seq + 1;
+  }
+  if (outboxNotify_) outboxNotify_();
+  return seq;
+}
+
+Result<std::vector<OutboxEntry>> MetaManager::pending(size_t maxCount, uint64_t afterSequence) {
+  std::lock_guard lock(mu_);
+  if (!db_) return unavailableError("edge cache is not open");
+  Stmt q(db_,
+         "SELECT sequence, kind, namespace, name, payload, bytes FROM outbox WHERE sequence > ? "
+         "ORDER BY sequence LIMIT ?");
+  if (!q.ok()) return sqlError(db_, "prepare");
+  q.bind(1, static_cast<int64_t>(afterSequence)).bind(2, static_cast<int64_t>(maxCount));
+  std::vector<OutboxEntry> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    OutboxEntry e;
+    e.sequence = static_cast<uint64_t>(q.int64(0));
+    e.kind = static_cast<ReportKind>(q.int64(1));
+    e.ns = q.text(2);
+    e.name = q.text(3);
+    e.payload = q.text(4);
+    e.bytes = static_cast<uint64_t>(q.int64(5));
+    out.push_back(std::move(e));
+  }
+  if (rc != SQLITE_DONE) return sqlError(db_, "read outbox");
+  return out;
+}
+
+Status MetaManager::acknowledge(uint64_t sequence) {
+  std::lock_guard lock(mu_);
+  if (!db_) return unavailableError("edge cache is not open");
+  Stmt d(db_, "DELETE FROM outbox WHERE sequence <= ?");
+  if (!d.ok()) return sqlError(db_, "prepare");
+  d.bind(1, static_cast<int64_t>(sequence));
+  if (d.step() != SQLITE_DONE) return sqlError(db_, "acknowledge");
+  Stmt o(db_, "SELECT count(*), coalesce(sum(bytes), 0) FROM outbox");
+  if (!o.ok() || o.step() != SQLITE_ROW) return sqlError(db_, "count outbox");
+  entries_ = static_cast<uint64_t>(o.int64(0));
+  bytes_ = static_cast<uint64_t>(o.int64(1));
+  return Status::ok();
+}
+
+uint64_t MetaManager::takeDropped() {
+  std::lock_guard lock(mu_);
+  if (!db_ || dropped_ == 0) return 0;
+  uint64_t d = dropped_;
+  if (!setMetaLocked("dropped_data", 0).isOk()) return 0;
+  dropped_ = 0;
+  return d;
+}
+
+uint64_t MetaManager::droppedCount() {
+  std::lock_guard lock(mu_);
+  return dropped_;
+}
+
+uint64_t MetaManager::lastSequence() {
+  std::lock_guard lock(mu_);
+  return nextSequence_ - 1;
+}
+
+Status MetaManager::ensureSequenceAbove(uint64_t sequence) {
+  std::lock_guard lock(mu_);
+  if (!db_) return unavailableError("edge cache is not open");
+  if (nextSequence_ > sequence) return Status::ok();
+  if (auto s = setMetaLocked("next_sequence", static_cast<int64_t>(sequence + 1)); !s.isOk()) {
+    return s;
+  }
+  nextSequence_ = sequence + 1;
+  return Status::ok();
+}
+
+uint64_t MetaManager::outboxEntries() {
+  std::lock_guard lock(mu_);
+  return entries_;
+}
+
+uint64_t MetaManager::outboxBytes() {
+  std::lock_guard lock(mu_);
+  return bytes_;
+}
+
+}  // namespace ep::edgecore::metamanager

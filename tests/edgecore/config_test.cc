@@ -1,0 +1,116 @@
+#include "edgecore/config.h"
+
+#include <gtest/gtest.h>
+
+namespace ep::edgecore {
+namespace {
+
+TEST(EdgeConfig, Defaults) {
+  Config c;
+  c.nodeName = "edge-1";
+  ASSERT_TRUE(finalizeConfig(c).isOk());
+  EXPECT_EQ(c.cloud, "127.0.0.1:6444");
+  EXPECT_EQ(c.dataDir, "/var/lib/edgeplane/edgecore");
+  EXPECT_EQ(c.localApiListen, "127.0.0.1:10550");
+  EXPECT_EQ(c.heartbeatInterval, std::chrono::seconds(10));
+  EXPECT_EQ(c.outboxMaxEntries, 10000u);
+  EXPECT_EQ(c.outboxMaxBytes, 16777216u);
+}
+
+TEST(EdgeConfig, DefaultNodeNameIsLowerCaseHostName) {
+  Config c;
+  ASSERT_TRUE(finalizeConfig(c).isOk());
+  EXPECT_FALSE(c.nodeName.empty());
+  for (char ch : c.nodeName) EXPECT_FALSE(std::isupper(static_cast<unsigned char>(ch)));
+}
+
+TEST(EdgeConfig, ParsesEverything) {
+  Config c;
+  auto s = parseConfigYaml(R"(
+nodeName: edge-a
+cloud: cloud.example:7000
+dataDir: /tmp/x
+localApiListen: 0.0.0.0:1234
+heartbeatInterval: 15s
+logLevel: debug
+labels:
+  zone: factory-1
+taints:
+  - {key: dedicated, value: edge, effect: NoSchedule}
+outbox:
+  maxEntries: 50
+  maxBytes: 4096
+)",
+                           "test.yaml", c);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  EXPECT_EQ(c.nodeName, "edge-a");
+  EXPECT_EQ(c.cloud, "cloud.example:7000");
+  EXPECT_EQ(c.heartbeatInterval, std::chrono::seconds(15));
+  EXPECT_EQ(c.labels.at("zone"), "factory-1");
+  ASSERT_EQ(c.taints.size(), 1u);
+  EXPECT_EQ(c.taints[0].effect, "NoSchedule");
+  EXPECT_EQ(c.outboxMaxEntries, 50u);
+  EXPECT_EQ(c.outboxMaxBytes, 4096u);
+  EXPECT_TRUE(finalizeConfig(c).isOk());
+}
+
+struct BadCase {
+  const char* yaml;
+  const char* expectInMessage;
+};
+
+TEST(EdgeConfig, ErrorsNameTheKey) {
+  const BadCase cases[] = {
+      {"nodeNmae: x\n", "nodeNmae: unknown configuration key"},
+      {"outbox:\n  maxEntrys: 3\n", "outbox.maxEntrys: unknown configuration key"},
+      {"outbox:\n  maxEntries: lots\n", "outbox.maxEntries: must be a positive integer"},
+      {"outbox:\n  maxBytes: [1]\n", "outbox.maxBytes"},
+      {"outbox: 3\n", "outbox: must be a mapping"},
+      {"labels: [a]\n", "labels: must be a mapping"},
+      {"labels:\n  'bad key!': x\n", "labels.bad key!"},
+      {"taints:\n  - {key: a, effect: Sometimes}\n", "taints[0].effect"},
+      {"taints:\n  - {key: a, effect: NoSchedule, colour: red}\n", "taints[0].colour"},
+      {"taints: {a: b}\n", "taints: must be a list"},
+      {"heartbeatInterval: soon\n", "heartbeatInterval: invalid duration"},
+      {"cloud: {a: b}\n", "cloud: must be a string"},
+      {"- a\n", "top level must be a mapping"},
+      {"a: [\n", "test.yaml"},
+  };
+  for (const auto& c : cases) {
+    Config config;
+    auto s = parseConfigYaml(c.yaml, "test.yaml", config);
+    ASSERT_FALSE(s.isOk()) << c.yaml;
+    EXPECT_NE(s.message().find(c.expectInMessage), std::string::npos)
+        << c.yaml << " -> " << s.message();
+  }
+}
+
+TEST(EdgeConfig, FlagsOverrideFile) {
+  Config c;
+  ASSERT_TRUE(parseConfigYaml("nodeName: a\ncloud: x:1\n", "f", c).isOk());
+  FlagOverrides f;
+  f.cloud = "y:2";
+  f.heartbeatInterval = "2s";
+  ASSERT_TRUE(applyOverrides(f, c).isOk());
+  EXPECT_EQ(c.nodeName, "a");
+  EXPECT_EQ(c.cloud, "y:2");
+  EXPECT_EQ(c.heartbeatInterval, std::chrono::seconds(2));
+  f.heartbeatInterval = "bad";
+  auto s = applyOverrides(f, c);
+  EXPECT_NE(s.message().find("--heartbeat-interval"), std::string::npos);
+}
+
+TEST(EdgeConfig, FinalizeRejects) {
+  Config c;
+  c.nodeName = "Bad_Name";
+  EXPECT_NE(finalizeConfig(c).message().find("nodeName"), std::string::npos);
+  c.nodeName = "ok";
+  c.cloud = "noport";
+  EXPECT_NE(finalizeConfig(c).message().find("cloud"), std::string::npos);
+  c.cloud = "h:1";
+  c.logLevel = "loud";
+  EXPECT_NE(finalizeConfig(c).message().find("logLevel"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ep::edgecore

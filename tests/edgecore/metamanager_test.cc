@@ -1,0 +1,274 @@
+#include "edgecore/metamanager/metamanager.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "tests/testing/temp_dir.h"
+
+namespace ep::edgecore::metamanager {
+namespace {
+
+namespace tv1 = edgeplane::tunnel::v1;
+
+std::string podJson(const std::string& name, int64_t rv, const std::string& extra = "x") {
+  return nlohmann::json{
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata",
+       {{"name", name}, {"namespace", "default"}, {"resourceVersion", std::to_string(rv)}}},
+      {"spec", {{"nodeName", extra}}}}
+      .dump();
+}
+
+void addPut(tv1::Sync& s, const std::string& name, int64_t rev, const std::string& extra = "x") {
+  auto* c = s.add_changes();
+  c->set_op(tv1::Change::OP_PUT);
+  c->set_resource("pods");
+  c->set_namespace_("default");
+  c->set_name(name);
+  c->set_revision(rev);
+  c->set_value(podJson(name, rev, extra));
+}
+
+void addDelete(tv1::Sync& s, const std::string& name, int64_t rev) {
+  auto* c = s.add_changes();
+  c->set_op(tv1::Change::OP_DELETE);
+  c->set_resource("pods");
+  c->set_namespace_("default");
+  c->set_name(name);
+  c->set_revision(rev);
+}
+
+class MetaManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { open(); }
+  void open(uint64_t maxEntries = 10000, uint64_t maxBytes = 1 << 24) {
+    mm_ = std::make_unique<MetaManager>(MetaManagerOptions{dir_.path(), maxEntries, maxBytes, 4});
+    ASSERT_TRUE(mm_->start().isOk());
+  }
+  ep::testing::TempDir dir_;
+  std::unique_ptr<MetaManager> mm_;
+};
+
+TEST_F(MetaManagerTest, ApplySyncIsIdempotentAndOrdered) {
+  tv1::Sync s;
+  s.set_revision(10);
+  addPut(s, "a", 5, "one");
+  addPut(s, "b", 10);
+  ASSERT_TRUE(mm_->applySync(s).isOk());
+  ASSERT_TRUE(mm_->applySync(s).isOk());  // replay: no change
+  EXPECT_EQ(mm_->lastAppliedRevision(), 10);
+  EXPECT_EQ(mm_->objectCount(), 2u);
+
+  tv1::Sync older;  // an older revision of "a" must not overwrite the newer cached one
+  older.set_revision(11);
+  addPut(older, "a", 4, "stale");
+  ASSERT_TRUE(mm_->applySync(older).isOk());
+  auto a = mm_->get("pods", "default", "a");
+  ASSERT_TRUE(a.isOk());
+  EXPECT_EQ(a->revision, 5);
+  EXPECT_EQ(a->object["spec"]["nodeName"], "one");
+  EXPECT_EQ(mm_->lastAppliedRevision(), 11);
+
+  tv1::Sync newer;
+  newer.set_revision(12);
+  addPut(newer, "a", 12, "two");
+  ASSERT_TRUE(mm_->applySync(newer).isOk());
+  EXPECT_EQ(mm_->get("pods", "default", "a")->object["spec"]["nodeName"], "two");
+
+  auto inv = mm_->inventory();
+  ASSERT_TRUE(inv.isOk());
+  ASSERT_EQ(inv->size(), 2u);
+  EXPECT_EQ((*inv)[0].name, "a");
+  EXPECT_EQ((*inv)[0].revision, 12);
+  EXPECT_EQ((*inv)[1].revision, 10);
+}
+
+TEST_F(MetaManagerTest, DeleteAndReopen) {
+  tv1::Sync s;
+  s.set_revision(3);
+  addPut(s, "a", 2);
+  addPut(s, "b", 3);
+  ASSERT_TRUE(mm_->applySync(s).isOk());
+  tv1::Sync d;
+  d.set_revision(4);
+  addDelete(d, "a", 4);
+  addDelete(d, "missing", 4);
+  ASSERT_TRUE(mm_->applySync(d).isOk());
+  EXPECT_EQ(mm_->get("pods", "default", "a").status().code(), Code::kNotFound);
+  mm_.reset();
+  open();
+  EXPECT_EQ(mm_->lastAppliedRevision(), 4);
+  auto l = mm_->list("pods", "");
+  ASSERT_TRUE(l.isOk());
+  ASSERT_EQ(l->size(), 1u);
+  EXPECT_EQ((*l)[0]["metadata"]["name"], "b");
+  EXPECT_TRUE(mm_->list("pods", "other")->empty());
+}
+
+TEST_F(MetaManagerTest, BadChangeRefusesWholeSync) {
+  tv1::Sync s;
+  s.set_revision(7);
+  addPut(s, "a", 7);
+  auto* bad = s.add_changes();
+  bad->set_op(tv1::Change::OP_PUT);
+  bad->set_resource("pods");
+  bad->set_name("b");
+  bad->set_value("{not json");
+  auto st = mm_->applySync(s);
+  ASSERT_FALSE(st.isOk());
+  EXPECT_NE(st.message().find("changes[1].value"), std::string::npos) << st.message();
+  EXPECT_EQ(mm_->objectCount(), 0u);
+  EXPECT_EQ(mm_->lastAppliedRevision(), 0);
+
+  tv1::Sync noName;
+  noName.set_revision(8);
+  noName.add_changes()->set_resource("pods");
+  EXPECT_NE(mm_->applySync(noName).message().find("changes[0].name"), std::string::npos);
+}
+
+TEST_F(MetaManagerTest, WatchFanOutAfterCommitAndOverflow) {
+  std::vector<nlohmann::json> snap;
+  int64_t rev = -1;
+  auto sub = mm_->subscribe("pods", "default", &snap, &rev);
+  EXPECT_TRUE(snap.empty());
+  EXPECT_EQ(rev, 0);
+  int wakes = 0;
+  sub->setNotify([&] { ++wakes; });
+  tv1::Sync s;
+  s.set_revision(2);
+  addPut(s, "a", 2);
+  ASSERT_TRUE(mm_->applySync(s).isOk());
+  tv1::Sync d;
+  d.set_revision(3);
+  addDelete(d, "a", 3);
+  ASSERT_TRUE(mm_->applySync(d).isOk());
+  auto ev = sub->poll(10);
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].type, "ADDED");
+  EXPECT_EQ(ev[1].type, "DELETED");
+  EXPECT_EQ(ev[1].object["metadata"]["resourceVersion"], "3");
+  EXPECT_GE(wakes, 2);
+  // Queue bound is 4 in this fixture: the fifth pending event ends the subscription.
+  for (int i = 0; i < 5; ++i) {
+    tv1::Sync p;
+    p.set_revision(10 + i);
+    addPut(p, "p" + std::to_string(i), 10 + i);
+    ASSERT_TRUE(mm_->applySync(p).isOk());
+  }
+  EXPECT_TRUE(sub->overflowed());
+  EXPECT_TRUE(sub->done());
+}
+
+TEST_F(MetaManagerTest, OutboxCoalescesStatusKinds) {
+  auto a1 = mm_->enqueue(tv1::REPORT_KIND_NODE_STATUS, "", "n", "{\"v\":1}");
+  auto e1 = mm_->enqueue(tv1::REPORT_KIND_EVENT, "default", "e", "{}");
+  auto a2 = mm_->enqueue(tv1::REPORT_KIND_NODE_STATUS, "", "n", "{\"v\":2}");
+  auto p1 = mm_->enqueue(tv1::REPORT_KIND_POD_STATUS, "default", "p", "{}");
+  ASSERT_TRUE(a1.isOk() && e1.isOk() && a2.isOk() && p1.isOk());
+  EXPECT_EQ(*a1, 1u);
+  EXPECT_EQ(*a2, 3u);  // new sequence
+  auto pend = mm_->pending(10);
+  ASSERT_TRUE(pend.isOk());
+  ASSERT_EQ(pend->size(), 3u);
+  EXPECT_EQ((*pend)[0].sequence, 2u);
+  EXPECT_EQ((*pend)[1].sequence, 3u);
+  EXPECT_EQ((*pend)[1].payload, "{\"v\":2}");
+  EXPECT_EQ((*pend)[2].sequence, 4u);
+  EXPECT_EQ(mm_->pending(10, 3)->size(), 1u);
+  EXPECT_EQ(mm_->outboxEntries(), 3u);
+
+  ASSERT_TRUE(mm_->acknowledge(3).isOk());
+  pend = mm_->pending(10);
+  ASSERT_EQ(pend->size(), 1u);
+  EXPECT_EQ((*pend)[0].sequence, 4u);
+  EXPECT_EQ(mm_->lastSequence(), 4u);
+  ASSERT_TRUE(mm_->ensureSequenceAbove(100).isOk());
+  EXPECT_EQ(*mm_->enqueue(tv1::REPORT_KIND_EVENT, "", "x", "{}"), 101u);
+}
+
+TEST_F(MetaManagerTest, OutboxBoundsDropOldestDataNeverStatus) {
+  mm_.reset();
+  open(/*maxEntries=*/3, /*maxBytes=*/1000);
+  ASSERT_TRUE(mm_->enqueue(tv1::REPORT_KIND_DATA, "", "d1", "1").isOk());
+  ASSERT_TRUE(mm_->enqueue(tv1::REPORT_KIND_NODE_STATUS, "", "n", "s").isOk());
+  ASSERT_TRUE(mm_->enqueue(tv1::REPORT_KIND_DATA, "", "d2", "2").isOk());
+  ASSERT_TRUE(mm_->enqueue(tv1::REPORT_KIND_DATA, "", "d3", "3").isOk());  // drops d1
+  EXPECT_EQ(mm_->droppedCount(), 1u);
+  ASSERT_TRUE(mm_->enqueue(tv1::REPORT_KIND_POD_STATUS, "ns", "p", "p").isOk());  // drops d2
+  ASSERT_TRUE(mm_->enqueue(tv1::REPORT_KIND_POD_STATUS, "ns", "q", "q").isOk());  // drops d3
+  // Only status left: a new status still goes in (exceeding the bound), never dropped.
+  ASSERT_TRUE(mm_->enqueue(tv1::REPORT_KIND_POD_STATUS, "ns", "r", "r").isOk());
+  EXPECT_EQ(mm_->outboxEntries(), 4u);
+  // A data entry that cannot fit is dropped itself.
+  auto d = mm_->enqueue(tv1::REPORT_KIND_DATA, "", "d4", "4");
+  EXPECT_EQ(d.status().code(), Code::kTooLarge);
+  EXPECT_EQ(mm_->droppedCount(), 4u);
+  std::set<std::string> names;
+  auto all = mm_->pending(100);
+  ASSERT_TRUE(all.isOk());
+  for (const auto& e : *all) names.insert(e.name);
+  EXPECT_EQ(names, (std::set<std::string>{"n", "p", "q", "r"}));
+  // Durable counter; takeDropped resets it.
+  mm_.reset();
+  open(3, 1000);
+  EXPECT_EQ(mm_->takeDropped(), 4u);
+  EXPECT_EQ(mm_->takeDropped(), 0u);
+
+  // Byte bound.
+  ASSERT_TRUE(mm_->acknowledge(1000).isOk());
+  ASSERT_TRUE(mm_->enqueue(tv1::REPORT_KIND_DATA, "", "big1", std::string(600, 'a')).isOk());
+  ASSERT_TRUE(mm_->enqueue(tv1::REPORT_KIND_DATA, "", "big2", std::string(600, 'b')).isOk());
+  EXPECT_EQ(mm_->outboxEntries(), 1u);
+  EXPECT_EQ(mm_->outboxBytes(), 600u);
+  EXPECT_EQ(mm_->droppedCount(), 1u);
+}
+
+// Every enqueue that returned ok in a child killed with SIGKILL is present after reopening.
+TEST_F(MetaManagerTest, DurableThroughSigkill) {
+  mm_.reset();
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    MetaManager child(MetaManagerOptions{dir_.path()});
+    if (!child.start().isOk()) _exit(3);
+    for (int i = 0;; ++i) {
+      auto r = child.enqueue(tv1::REPORT_KIND_EVENT, "ns", "e" + std::to_string(i), "payload");
+      if (!r.isOk()) _exit(4);
+      uint64_t seq = *r;
+      if (write(fds[1], &seq, sizeof(seq)) != sizeof(seq)) _exit(5);
+    }
+  }
+  close(fds[1]);
+  std::vector<uint64_t> acked;
+  while (acked.size() < 60) {
+    uint64_t seq;
+    ASSERT_EQ(read(fds[0], &seq, sizeof(seq)), static_cast<ssize_t>(sizeof(seq)));
+    acked.push_back(seq);
+  }
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  uint64_t seq;
+  while (read(fds[0], &seq, sizeof(seq)) == static_cast<ssize_t>(sizeof(seq))) {
+    acked.push_back(seq);
+  }
+  close(fds[0]);
+  open();
+  auto pend = mm_->pending(1'000'000);
+  ASSERT_TRUE(pend.isOk());
+  std::set<uint64_t> present;
+  for (const auto& e : *pend) present.insert(e.sequence);
+  for (uint64_t s : acked) EXPECT_TRUE(present.count(s)) << "lost sequence " << s;
+  EXPECT_GE(mm_->lastSequence(), acked.back());
+}
+
+}  // namespace
+}  // namespace ep::edgecore::metamanager
