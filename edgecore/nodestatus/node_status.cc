@@ -1,0 +1,192 @@
+#include "edgecore/nodestatus/node_status.h"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace ep::edgecore::nodestatus {
+
+using nlohmann::json;
+
+namespace {
+
+std::string firstIpv4() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return "";
+  std::string out;
+  for (ifaddrs* a = list; a; a = a->ifa_next) {
+    if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET) continue;
+    if (a->ifa_flags & IFF_LOOPBACK) continue;
+    char buf[INET_ADDRSTRLEN] = {};
+    auto* sin = reinterpret_cast<sockaddr_in*>(a->ifa_addr);
+    if (inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof(buf))) {
+      out = buf;
+      break;
+    }
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+uint64_t memTotalKi() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  uint64_t value = 0;
+  std::string unit;
+  while (in >> key >> value >> unit) {
+    if (key == "MemTotal:") return value;
+  }
+  return 0;
+}
+
+std::string osPrettyName() {
+  std::ifstream in("/etc/os-release");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("PRETTY_NAME=", 0) == 0) {
+      std::string v = line.substr(12);
+      if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'')) v = v.substr(1, v.size() - 2);
+      return v;
+    }
+  }
+  return "Linux";
+}
+
+std::string kubeArch(const std::string& machine) {
+  if (machine == "x86_64") return "amd64";
+  if (machine == "aarch64" || machine == "arm64") return "arm64";
+  if (machine.rfind("arm", 0) == 0) return "arm";
+  return machine;
+}
+
+}  // namespace
+
+HostFacts SystemHostInfo::collect() {
+  HostFacts f;
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) == 0) f.hostname = host;
+  f.internalIp = firstIpv4();
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  f.cpus = n > 0 ? static_cast<int>(n) : 1;
+  f.memoryKi = memTotalKi();
+  utsname u{};
+  if (uname(&u) == 0) {
+    f.architecture = kubeArch(u.machine);
+    f.kernelVersion = u.release;
+  }
+  f.osImage = osPrettyName();
+  return f;
+}
+
+json buildNode(const NodeIdentity& id, const HostFacts& facts, int64_t nowMillis) {
+  json labels = json::object();
+  for (const auto& [k, v] : id.labels) labels[k] = v;
+  labels["kubernetes.io/hostname"] = id.nodeName;
+  labels["kubernetes.io/os"] = "linux";
+  labels["kubernetes.io/arch"] = facts.architecture;
+  labels["node-role.kubernetes.io/edge"] = "";
+
+  json spec = json::object();
+  if (!id.taints.empty()) {
+    json taints = json::array();
+    for (const auto& t : id.taints) {
+      json tj = {{"key", t.key}, {"effect", t.effect}};
+      if (!t.value.empty()) tj["value"] = t.value;
+      taints.push_back(std::move(tj));
+    }
+    spec["taints"] = std::move(taints);
+  }
+
+  json addresses = json::array();
+  if (!facts.internalIp.empty()) {
+    addresses.push_back({{"type", "InternalIP"}, {"address", facts.internalIp}});
+  }
+  addresses.push_back(
+      {{"type", "Hostname"}, {"address", facts.hostname.empty() ? id.nodeName : facts.hostname}});
+
+  json resources = {{"cpu", std::to_string(facts.cpus)},
+                    {"memory", std::to_string(facts.memoryKi) + "Ki"},
+                    {"pods", "110"}};
+  const std::string now = formatRfc3339(nowMillis);
+  json ready = {{"type", "Ready"},          {"status", "True"},
+                {"reason", "EdgeReady"},    {"message", "edgecore is posting ready status"},
+                {"lastHeartbeatTime", now}, {"lastTransitionTime", now}};
+  json status = {{"addresses", std::move(addresses)},
+                 {"capacity", resources},
+                 {"allocatable", resources},
+                 {"conditions", json::array({std::move(ready)})},
+                 {"nodeInfo",
+                  {{"operatingSystem", "linux"},
+                   {"architecture", facts.architecture},
+                   {"kernelVersion", facts.kernelVersion},
+                   {"osImage", facts.osImage},
+                   {"kubeletVersion", "v1.32.0-edgeplane-" + id.edgecoreVersion},
+                   {"kubeProxyVersion", ""},
+                   {"containerRuntimeVersion", ""},
+                   {"machineID", ""},
+                   {"systemUUID", ""},
+                   {"bootID", ""}}}};
+  return {{"apiVersion", "v1"},
+          {"kind", "Node"},
+          {"metadata", {{"name", id.nodeName}, {"labels", std::move(labels)}}},
+          {"spec", std::move(spec)},
+          {"status", std::move(status)}};
+}
+
+NodeStatusReporter::NodeStatusReporter(NodeIdentity identity, std::chrono::milliseconds interval,
+                                       HostInfo& host, metamanager::Outbox& outbox, Clock& clock)
+    : identity_(std::move(identity)),
+      interval_(interval),
+      host_(host),
+      outbox_(outbox),
+      clock_(clock) {}
+
+NodeStatusReporter::~NodeStatusReporter() {
+  stop();
+}
+
+Status NodeStatusReporter::reportOnce() {
+  json node = buildNode(identity_, host_.collect(), clock_.nowMillis());
+  auto r = outbox_.enqueue(edgeplane::tunnel::v1::REPORT_KIND_NODE_STATUS, "", identity_.nodeName,
+                           node.dump());
+  return r.status();
+}
+
+Status NodeStatusReporter::start() {
+  Status first = reportOnce();
+  if (!first.isOk()) spdlog::warn("node status: {}", first.toString());
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = false;
+  }
+  thread_ = std::thread([this] { run(); });
+  return first;
+}
+
+void NodeStatusReporter::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void NodeStatusReporter::run() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    if (cv_.wait_for(lock, interval_, [this] { return stopping_; })) break;
+    lock.unlock();
+    if (auto s = reportOnce(); !s.isOk()) spdlog::warn("node status: {}", s.toString());
+    lock.lock();
+  }
+}
+
+}  // namespace ep::edgecore::nodestatus
