@@ -1,0 +1,456 @@
+#include "edgecore/localapi/local_api.h"
+
+#include <set>
+
+#include "common/api/field_selector.h"
+#include "common/api/kinds.h"
+#include "common/api/label_selector.h"
+#include "common/api/object_util.h"
+#include "common/api/printers.h"
+
+namespace ep::edgecore::localapi {
+
+using http::BodyStream;
+using http::ServerRequest;
+using http::ServerResponse;
+using Json = nlohmann::json;
+
+namespace {
+
+int httpCode(Code code) {
+  switch (code) {
+    case Code::kOk:
+      return 200;
+    case Code::kInvalid:
+      return 422;
+    case Code::kBadRequest:
+      return 400;
+    case Code::kNotFound:
+      return 404;
+    case Code::kAlreadyExists:
+    case Code::kConflict:
+      return 409;
+    case Code::kExpired:
+      return 410;
+    case Code::kTooLarge:
+      return 413;
+    case Code::kForbidden:
+      return 403;
+    case Code::kMethodNotAllowed:
+      return 405;
+    case Code::kUnsupportedMedia:
+      return 415;
+    case Code::kUnavailable:
+      return 503;
+    case Code::kTimeout:
+      return 504;
+    case Code::kInternal:
+      return 500;
+  }
+  return 500;
+}
+
+Json statusJson(const Status& s, const api::KindInfo* kind = nullptr,
+                const std::string& name = "") {
+  int code = httpCode(s.code());
+  Json status = {{"kind", "Status"},    {"apiVersion", "v1"},     {"metadata", Json::object()},
+                 {"status", "Failure"}, {"message", s.message()}, {"reason", codeName(s.code())},
+                 {"code", code}};
+  Json details = Json::object();
+  if (!name.empty()) details["name"] = name;
+  if (kind) {
+    if (!kind->group.empty()) details["group"] = kind->group;
+    details["kind"] = kind->plural;
+  }
+  if (!details.empty()) status["details"] = std::move(details);
+  return status;
+}
+
+ServerResponse jsonResponse(int status, const Json& body) {
+  ServerResponse r;
+  r.status = status;
+  r.body = body.dump();
+  return r;
+}
+
+ServerResponse errorResponse(const Status& s, const api::KindInfo* kind = nullptr,
+                             const std::string& name = "") {
+  return jsonResponse(httpCode(s.code()), statusJson(s, kind, name));
+}
+
+ServerResponse plain(int status, std::string body) {
+  ServerResponse r;
+  r.status = status;
+  r.contentType = "text/plain; charset=utf-8";
+  r.body = std::move(body);
+  return r;
+}
+
+std::vector<std::string> splitPath(const std::string& path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    if (j > i) out.push_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+Json resourceList(const std::string& groupVersion) {
+  Json resources = Json::array();
+  for (const auto& k : api::allKinds()) {
+    if (k.apiVersion() != groupVersion) continue;
+    Json r = {{"name", k.plural},
+              {"singularName", k.singular},
+              {"namespaced", k.namespaced},
+              {"kind", k.kind},
+              {"verbs", {"get", "list", "watch"}}};
+    if (!k.shortNames.empty()) r["shortNames"] = k.shortNames;
+    resources.push_back(std::move(r));
+  }
+  return {{"kind", "APIResourceList"},
+          {"apiVersion", "v1"},
+          {"groupVersion", groupVersion},
+          {"resources", std::move(resources)}};
+}
+
+Json groupJson(const std::string& group) {
+  std::string version;
+  for (const auto& k : api::allKinds()) {
+    if (k.group == group) {
+      version = k.version;
+      break;
+    }
+  }
+  Json gv = {{"groupVersion", group + "/" + version}, {"version", version}};
+  return {{"name", group}, {"versions", Json::array({gv})}, {"preferredVersion", gv}};
+}
+
+Json columnsJson(const api::KindInfo& kind) {
+  Json cols = Json::array();
+  for (const auto& c : api::tableColumns(kind)) {
+    cols.push_back({{"name", c.name},
+                    {"type", c.type},
+                    {"format", c.format},
+                    {"description", c.description},
+                    {"priority", c.priority}});
+  }
+  return cols;
+}
+
+Json tableJson(const api::KindInfo& kind, const std::vector<Json>& items, int64_t now,
+               const std::string& includeObject, const std::string& rv, bool withColumns) {
+  Json rows = Json::array();
+  for (const auto& o : items) {
+    Json row = {{"cells", api::tableCells(kind, o, now)}};
+    if (includeObject == "Object") {
+      row["object"] = o;
+    } else if (includeObject != "None") {
+      row["object"] = {{"kind", "PartialObjectMetadata"},
+                       {"apiVersion", "meta.k8s.io/v1"},
+                       {"metadata", o.value("metadata", Json::object())}};
+    }
+    rows.push_back(std::move(row));
+  }
+  Json meta = Json::object();
+  if (!rv.empty()) meta["resourceVersion"] = rv;
+  return {{"kind", "Table"},
+          {"apiVersion", "meta.k8s.io/v1"},
+          {"metadata", std::move(meta)},
+          {"columnDefinitions", withColumns ? columnsJson(kind) : Json::array()},
+          {"rows", std::move(rows)}};
+}
+
+// Selectors of one list/watch request.
+struct Filter {
+  std::optional<api::LabelSelector> labels;
+  std::optional<api::FieldSelector> fields;
+  bool matches(const Json& obj) const {
+    if (labels && !labels->matches(api::labelsOf(obj))) return false;
+    if (fields && !fields->matches(obj)) return false;
+    return true;
+  }
+};
+
+Result<Filter> parseFilter(const ServerRequest& req, const api::KindInfo& kind) {
+  Filter f;
+  if (auto ls = req.param("labelSelector"); !ls.empty()) {
+    auto s = api::parseLabelSelector(ls);
+    if (!s.isOk()) return badRequestError("labelSelector: " + s.status().message());
+    f.labels = std::move(s.value());
+  }
+  if (auto fs = req.param("fieldSelector"); !fs.empty()) {
+    auto s = api::parseFieldSelector(fs, kind);
+    if (!s.isOk()) return badRequestError(s.status().message());
+    f.fields = std::move(s.value());
+  }
+  return f;
+}
+
+std::string objectKey(const Json& obj) {
+  return api::stringAt(obj, "metadata.namespace") + "/" + api::stringAt(obj, "metadata.name");
+}
+
+// A watch from the cache's fan-out, rendered as newline-delimited JSON events. The initial
+// objects (resourceVersion ""/"0") come first as ADDED. Selector transitions are tracked with
+// the set of keys sent so far: an object that stops matching is sent as DELETED.
+class WatchBody final : public BodyStream {
+ public:
+  WatchBody(std::shared_ptr<metamanager::Subscription> sub, std::vector<Json> initial,
+            Filter filter, const api::KindInfo& kind, bool table, std::string includeObject,
+            Clock& clock, std::chrono::steady_clock::time_point deadline)
+      : sub_(std::move(sub)),
+        initial_(std::move(initial)),
+        filter_(std::move(filter)),
+        kind_(kind),
+        table_(table),
+        includeObject_(std::move(includeObject)),
+        clock_(clock),
+        deadline_(deadline) {}
+
+  // Serialized by the server (one call at a time), so the members below need no lock.
+  std::string next(bool& finished) override {
+    std::string out;
+    for (auto& obj : initial_) {
+      if (!filter_.matches(obj)) continue;
+      sent_.insert(objectKey(obj));
+      out += render("ADDED", obj);
+    }
+    initial_.clear();
+    for (auto& e : sub_->poll(256)) {
+      const std::string key = objectKey(e.object);
+      const bool before = sent_.count(key) > 0;
+      const bool now = e.type != "DELETED" && filter_.matches(e.object);
+      std::string type;
+      if (e.type == "DELETED") {
+        if (before) type = "DELETED";
+      } else if (now) {
+        type = before ? "MODIFIED" : "ADDED";
+      } else if (before) {
+        type = "DELETED";
+      }
+      if (type.empty()) continue;
+      if (type == "DELETED") {
+        sent_.erase(key);
+      } else {
+        sent_.insert(key);
+      }
+      out += render(type, e.object);
+    }
+    if (sub_->done()) {
+      if (sub_->overflowed() && !errorSent_) {
+        errorSent_ = true;
+        Json err = statusJson(
+            Status(Code::kExpired, "the watch fell behind the edge cache; relist and watch again"));
+        out += Json{{"type", "ERROR"}, {"object", std::move(err)}}.dump() + "\n";
+      }
+      finished = true;
+    }
+    return out;
+  }
+  void setWake(std::function<void()> wake) override { sub_->setNotify(std::move(wake)); }
+  std::chrono::steady_clock::time_point deadline() const override { return deadline_; }
+  void close() override { sub_->stop(); }
+
+ private:
+  std::string render(const std::string& type, const Json& obj) {
+    Json body;
+    if (table_) {
+      body = tableJson(kind_, {obj}, clock_.nowMillis(), includeObject_,
+                       api::stringAt(obj, "metadata.resourceVersion"), !sentColumns_);
+      sentColumns_ = true;
+    } else {
+      body = obj;
+    }
+    return Json{{"type", type}, {"object", std::move(body)}}.dump() + "\n";
+  }
+
+  std::shared_ptr<metamanager::Subscription> sub_;
+  std::vector<Json> initial_;
+  const Filter filter_;
+  const api::KindInfo& kind_;
+  const bool table_;
+  const std::string includeObject_;
+  Clock& clock_;
+  const std::chrono::steady_clock::time_point deadline_;
+  std::set<std::string> sent_;  // keys of matching objects the client knows about
+  bool sentColumns_ = false;
+  bool errorSent_ = false;
+};
+
+int64_t parseNonNegative(const std::string& s) {
+  if (s.empty()) return 0;
+  if (s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stoll(s);
+}
+
+}  // namespace
+
+LocalApiHandler::LocalApiHandler(metamanager::MetaManager& cache, Clock& clock,
+                                 LocalApiOptions options)
+    : cache_(cache), clock_(clock), options_(std::move(options)) {}
+
+ServerResponse LocalApiHandler::handle(ServerRequest& req) {
+  if (req.method != "GET" && req.method != "HEAD") {
+    return errorResponse(Status(Code::kMethodNotAllowed, "the edge local API is read-only"));
+  }
+  const auto parts = splitPath(req.path);
+  if (parts.empty()) {
+    return jsonResponse(
+        200,
+        {{"paths",
+          {"/api", "/api/v1", "/apis", "/healthz", "/readyz", "/livez", "/status", "/version"}}});
+  }
+  if (parts.size() == 1) {
+    if (parts[0] == "healthz" || parts[0] == "livez") return plain(200, "ok");
+    if (parts[0] == "readyz") return plain(200, "ok");
+    if (parts[0] == "status") {
+      Json s = options_.status ? options_.status() : Json::object();
+      s["cache"] = {{"lastAppliedRevision", cache_.lastAppliedRevision()},
+                    {"objects", cache_.objectCount()}};
+      s["outbox"] = {{"entries", cache_.outboxEntries()},
+                     {"bytes", cache_.outboxBytes()},
+                     {"dropped", cache_.droppedCount()},
+                     {"lastSequence", cache_.lastSequence()}};
+      return jsonResponse(200, s);
+    }
+    if (parts[0] == "version") {
+      return jsonResponse(200, {{"major", "1"},
+                                {"minor", "32"},
+                                {"gitVersion", "v1.32.0-edgeplane-" + options_.version},
+                                {"platform", "linux"}});
+    }
+    if (parts[0] == "api") {
+      return jsonResponse(200, {{"kind", "APIVersions"}, {"versions", {"v1"}}});
+    }
+    if (parts[0] == "apis") {
+      Json groups = Json::array();
+      for (const auto& g : api::apiGroups()) groups.push_back(groupJson(g));
+      return jsonResponse(200,
+                          {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}});
+    }
+  }
+  static const Status kNoResource =
+      notFoundError("the server could not find the requested resource");
+  std::string group, version;
+  size_t i = 0;
+  if (parts[0] == "api" && parts.size() >= 2) {
+    version = parts[1];
+    i = 2;
+  } else if (parts[0] == "apis" && parts.size() >= 3) {
+    group = parts[1];
+    version = parts[2];
+    i = 3;
+  } else {
+    return errorResponse(kNoResource);
+  }
+  const std::string gv = group.empty() ? version : group + "/" + version;
+  if (i == parts.size()) {
+    Json list = resourceList(gv);
+    if (list["resources"].empty()) return errorResponse(kNoResource);
+    return jsonResponse(200, list);
+  }
+  std::vector<std::string> rest(parts.begin() + static_cast<long>(i), parts.end());
+  std::string ns, name;
+  if (rest[0] == "namespaces" && rest.size() >= 3) {
+    ns = rest[1];
+    rest.erase(rest.begin(), rest.begin() + 2);
+  }
+  if (rest.size() > 2) return errorResponse(kNoResource);
+  const api::KindInfo* kind = api::findByResource(group, version, rest[0]);
+  if (!kind) {
+    return errorResponse(notFoundError("the server could not find the requested resource (" +
+                                       (group.empty() ? "" : group + "/") + version + ", " +
+                                       rest[0] + ")"));
+  }
+  if (rest.size() == 2) name = rest[1];
+  if (!kind->namespaced && !ns.empty()) return errorResponse(kNoResource);
+  const bool table = req.header("accept").find("as=Table") != std::string::npos;
+  std::string includeObject = req.param("includeObject");
+  if (includeObject.empty()) includeObject = "Metadata";
+  const int64_t now = clock_.nowMillis();
+  const std::string resource = kind->resource();
+
+  if (!name.empty()) {
+    auto r = cache_.get(resource, ns, name);
+    if (!r.isOk()) {
+      if (r.status().code() == Code::kNotFound) {
+        return errorResponse(notFoundError(kind->resource() + " \"" + name + "\" not found"), kind,
+                             name);
+      }
+      return errorResponse(r.status(), kind, name);
+    }
+    if (table)
+      return jsonResponse(200, tableJson(*kind, {r->object}, now, includeObject, "", true));
+    return jsonResponse(200, r->object);
+  }
+
+  auto filter = parseFilter(req, *kind);
+  if (!filter.isOk()) return errorResponse(filter.status(), kind);
+  const std::string watchParam = req.param("watch");
+  if (watchParam == "1" || watchParam == "true") {
+    const std::string rv = req.param("resourceVersion");
+    std::vector<Json> initial;
+    int64_t snapshotRev = 0;
+    std::shared_ptr<metamanager::Subscription> sub;
+    if (rv.empty() || rv == "0") {
+      sub = cache_.subscribe(resource, ns, &initial, &snapshotRev);
+    } else {
+      // The cache keeps no history: only "from now" can be served exactly.
+      int64_t from = parseNonNegative(rv);
+      if (from < 0) {
+        return errorResponse(badRequestError("resourceVersion: invalid value \"" + rv + "\""),
+                             kind);
+      }
+      sub = cache_.subscribe(resource, ns, nullptr, &snapshotRev);
+      if (from != snapshotRev) {
+        sub->stop();
+        return errorResponse(Status(Code::kExpired, "too old resource version: " + rv + " (" +
+                                                        std::to_string(snapshotRev) + ")"),
+                             kind);
+      }
+    }
+    auto timeout = options_.maxWatchTimeout;
+    if (auto t = parseNonNegative(req.param("timeoutSeconds")); t > 0) {
+      timeout = std::min(timeout, std::chrono::seconds(t));
+    }
+    ServerResponse r;
+    r.stream = std::make_shared<WatchBody>(std::move(sub), std::move(initial),
+                                           std::move(filter.value()), *kind, table, includeObject,
+                                           clock_, std::chrono::steady_clock::now() + timeout);
+    return r;
+  }
+
+  int64_t rev = cache_.lastAppliedRevision();
+  auto l = cache_.list(resource, ns);
+  if (!l.isOk()) return errorResponse(l.status(), kind);
+  std::vector<Json> items;
+  for (auto& o : *l) {
+    if (filter->matches(o)) items.push_back(std::move(o));
+  }
+  const std::string rvText = std::to_string(rev);
+  if (table) return jsonResponse(200, tableJson(*kind, items, now, includeObject, rvText, true));
+  return jsonResponse(200, {{"kind", kind->listKind()},
+                            {"apiVersion", kind->apiVersion()},
+                            {"metadata", {{"resourceVersion", rvText}}},
+                            {"items", std::move(items)}});
+}
+
+LocalApi::LocalApi(http::ServerOptions serverOptions, metamanager::MetaManager& cache, Clock& clock,
+                   LocalApiOptions options)
+    : handler_(cache, clock, std::move(options)),
+      server_(std::move(serverOptions),
+              [this](http::ServerRequest& r) { return handler_.handle(r); }) {}
+
+Status LocalApi::start() {
+  return server_.start();
+}
+
+void LocalApi::stop() {
+  server_.stop();
+}
+
+}  // namespace ep::edgecore::localapi
