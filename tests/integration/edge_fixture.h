@@ -1,0 +1,137 @@
+#pragma once
+
+#include <signal.h>
+
+#include <map>
+#include <thread>
+
+#include "tests/integration/cloud_fixture.h"
+
+namespace ep::testing {
+
+// cloudcore with its tunnel listener plus any number of real edgecore processes.
+class EdgeFixture : public CloudFixture {
+ protected:
+  void SetUp() override {
+    tunnelPort_ = freePort();
+    dataDir_ = dir_.path() + "/data";
+    startCloud(cloudArgs());
+  }
+  void TearDown() override {
+    if (::testing::Test::HasFailure()) {
+      for (auto& [name, edge] : edges_) {
+        std::cerr << "---- " << name << " log (tail) ----\n"
+                  << tail(edge.proc->log(), 3000) << "\n";
+      }
+    }
+    edges_.clear();
+    CloudFixture::TearDown();
+  }
+
+  std::vector<std::string> cloudArgs(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--tunnel-listen", "127.0.0.1:" + std::to_string(tunnelPort_)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+  void restartCloud(std::vector<std::string> extra = {}) {
+    cloud_.reset();
+    startCloud(cloudArgs(std::move(extra)));
+  }
+
+  struct Edge {
+    int localPort = 0;
+    std::unique_ptr<Process> proc;
+  };
+
+  void startEdge(const std::string& name, std::vector<std::string> extra = {}) {
+    auto& e = edges_[name];
+    if (e.localPort == 0) e.localPort = freePort();
+    std::vector<std::string> argv = {buildPath("edgecore/edgecore"),
+                                     "--node-name",
+                                     name,
+                                     "--cloud",
+                                     "127.0.0.1:" + std::to_string(tunnelPort_),
+                                     "--data-dir",
+                                     dir_.path() + "/" + name,
+                                     "--local-api-listen",
+                                     "127.0.0.1:" + std::to_string(e.localPort),
+                                     "--heartbeat-interval",
+                                     "1s"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    e.proc = std::make_unique<Process>(argv, dir_.path() + "/" + name + ".log");
+    ASSERT_TRUE(e.proc->start());
+    ASSERT_TRUE(waitReady(e.localPort)) << e.proc->log();
+  }
+
+  http::HttpClient edgeClient(const std::string& name) {
+    return http::HttpClient("http://127.0.0.1:" + std::to_string(edges_[name].localPort));
+  }
+
+  // Status code of GET path on the edge's local API.
+  int edgeStatus(const std::string& name, const std::string& path) {
+    auto c = edgeClient(name);
+    auto r = c.request("GET", path);
+    return r.isOk() ? r->status : -1;
+  }
+
+  nlohmann::json edgeGet(const std::string& name, const std::string& path) {
+    auto c = edgeClient(name);
+    auto r = c.request("GET", path);
+    if (!r.isOk() || r->status != 200) return {};
+    return nlohmann::json::parse(r->body, nullptr, false);
+  }
+
+  std::string nodeReady(const std::string& name) {
+    auto c = client();
+    auto r = c.request("GET", "/api/v1/nodes/" + name);
+    if (!r.isOk() || r->status != 200) return "";
+    auto node = nlohmann::json::parse(r->body, nullptr, false);
+    if (!node.is_object()) return "";
+    for (const auto& cond : node["status"].value("conditions", nlohmann::json::array())) {
+      if (cond.value("type", "") == "Ready") return cond.value("status", "");
+    }
+    return "";
+  }
+
+  template <typename Pred>
+  static bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return pred();
+  }
+
+  int post(const std::string& path, const std::string& body) {
+    auto c = client();
+    auto r = c.request("POST", path, body, "application/json");
+    return r.isOk() ? r->status : -1;
+  }
+  int patch(const std::string& path, const std::string& body) {
+    auto c = client();
+    auto r = c.request("PATCH", path, body, "application/merge-patch+json");
+    return r.isOk() ? r->status : -1;
+  }
+  int del(const std::string& path) {
+    auto c = client();
+    auto r = c.request("DELETE", path);
+    return r.isOk() ? r->status : -1;
+  }
+
+  // Sum of a Prometheus counter for one node from cloudcore's /metrics.
+  double metric(const std::string& name, const std::string& node) {
+    auto c = client();
+    auto r = c.request("GET", "/metrics", "", "", "text/plain");
+    if (!r.isOk()) return -1;
+    std::string needle = name + "{node=\"" + node + "\"}";
+    auto pos = r->body.find(needle);
+    if (pos == std::string::npos) return 0;
+    return std::stod(r->body.substr(pos + needle.size() + 1));
+  }
+
+  int tunnelPort_ = 0;
+  std::map<std::string, Edge> edges_;
+};
+
+}  // namespace ep::testing

@@ -1,0 +1,251 @@
+// cloudcore and real edgecore processes over the tunnel, on loopback.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <set>
+#include <sstream>
+
+#include "tests/integration/edge_fixture.h"
+
+namespace ep::testing {
+namespace {
+
+using nlohmann::json;
+
+std::string pod(const std::string& name, const std::string& node, const std::string& cm = "") {
+  json p = {{"metadata", {{"name", name}, {"labels", {{"app", "t"}}}}},
+            {"spec", {{"containers", {{{"name", "c"}, {"image", "busybox:1.36"}}}}}}};
+  if (!node.empty()) p["spec"]["nodeName"] = node;
+  if (!cm.empty()) {
+    p["spec"]["containers"][0]["envFrom"] = {{{"configMapRef", {{"name", cm}}}}};
+  }
+  return p.dump();
+}
+
+std::string configMap(const std::string& name, const std::string& value = "v") {
+  return json{{"metadata", {{"name", name}}}, {"data", {{"k", value}}}}.dump();
+}
+
+const char* kPods = "/api/v1/namespaces/default/pods";
+const char* kCms = "/api/v1/namespaces/default/configmaps";
+
+class EdgeIntegrationTest : public EdgeFixture {};
+
+TEST_F(EdgeIntegrationTest, ThreeNodesReadyAndObjectsReachOnlyTheirNode) {
+  for (const char* n : {"edge-1", "edge-2", "edge-3"}) startEdge(n);
+  for (const char* n : {"edge-1", "edge-2", "edge-3"}) {
+    EXPECT_TRUE(eventually([&] { return nodeReady(n) == "True"; })) << n;
+  }
+  auto nodes = edgectl({"get", "nodes"});
+  EXPECT_NE(nodes.out.find("edge-2"), std::string::npos) << nodes.out;
+  EXPECT_NE(nodes.out.find("Ready"), std::string::npos) << nodes.out;
+
+  ASSERT_EQ(post(kCms, configMap("app-cfg")), 201);
+  ASSERT_EQ(post(kPods, pod("app", "edge-2", "app-cfg")), 201);
+  std::string podPath = std::string(kPods) + "/app", cmPath = std::string(kCms) + "/app-cfg";
+  EXPECT_TRUE(eventually([&] { return edgeStatus("edge-2", podPath) == 200; }));
+  EXPECT_TRUE(eventually([&] { return edgeStatus("edge-2", cmPath) == 200; }));
+  EXPECT_EQ(edgeStatus("edge-1", podPath), 404);
+  EXPECT_EQ(edgeStatus("edge-3", podPath), 404);
+  EXPECT_EQ(edgeStatus("edge-1", cmPath), 404);
+
+  // A configmap change reaches the node that uses it.
+  ASSERT_EQ(patch(cmPath, R"({"data":{"k":"v2"}})"), 200);
+  EXPECT_TRUE(eventually([&] { return edgeGet("edge-2", cmPath)["data"]["k"] == "v2"; }));
+
+  // A device moved from node 2 to node 3 leaves node 2 and reaches node 3.
+  std::string dev = "/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices";
+  ASSERT_EQ(post("/apis/devices.kubeedge.io/v1beta1/namespaces/default/devicemodels",
+                 R"({"metadata":{"name":"m"},"spec":{"properties":[{"name":"t","type":"INT"}]}})"),
+            201);
+  ASSERT_EQ(post(dev, R"({"metadata":{"name":"d"},"spec":{"deviceModelRef":{"name":"m"},
+                         "nodeName":"edge-2"}})"),
+            201);
+  EXPECT_TRUE(eventually([&] { return edgeStatus("edge-2", dev + "/d") == 200; }));
+  ASSERT_EQ(patch(dev + "/d", R"({"spec":{"nodeName":"edge-3"}})"), 200);
+  EXPECT_TRUE(eventually([&] { return edgeStatus("edge-3", dev + "/d") == 200; }));
+  EXPECT_TRUE(eventually([&] { return edgeStatus("edge-2", dev + "/d") == 404; }));
+
+  // Deleting the pod removes it and the configmap nobody on the node uses any more.
+  ASSERT_EQ(del(podPath), 200);
+  EXPECT_TRUE(eventually([&] { return edgeStatus("edge-2", podPath) == 404; }));
+  EXPECT_TRUE(eventually([&] { return edgeStatus("edge-2", cmPath) == 404; }));
+}
+
+TEST_F(EdgeIntegrationTest, EdgeKilledMidStreamConvergesAfterRestart) {
+  startEdge("edge-1");
+  ASSERT_TRUE(eventually([&] { return nodeReady("edge-1") == "True"; }));
+  std::atomic<int> created{0};
+  std::thread writer([&] {
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 4; ++t) {
+      ts.emplace_back([&, t] {
+        auto c = client();
+        for (int i = t; i < 1000; i += 4) {
+          auto r =
+              c.request("POST", kPods, pod("p" + std::to_string(i), "edge-1"), "application/json");
+          if (r.isOk() && r->status == 201) created++;
+        }
+      });
+    }
+    for (auto& t : ts) t.join();
+  });
+  ASSERT_TRUE(eventually([&] { return created > 200; }));
+  edges_["edge-1"].proc->stop(SIGKILL);
+  writer.join();
+  ASSERT_EQ(created.load(), 1000);
+  startEdge("edge-1");
+  auto cloudView = [&] {
+    std::map<std::string, std::string> m;
+    for (const auto& p : getJson(kPods)["items"]) {
+      m[p["metadata"]["name"]] = p["metadata"]["resourceVersion"];
+    }
+    return m;
+  };
+  auto edgeView = [&] {
+    std::map<std::string, std::string> m;
+    for (const auto& p : edgeGet("edge-1", kPods).value("items", json::array())) {
+      m[p["metadata"]["name"]] = p["metadata"]["resourceVersion"];
+    }
+    return m;
+  };
+  auto expected = cloudView();
+  EXPECT_TRUE(eventually([&] { return edgeView() == expected; }, std::chrono::seconds(30)));
+  EXPECT_EQ(edgeView().size(), 1000u);
+}
+
+TEST_F(EdgeIntegrationTest, EdgeStartsFromCacheWithoutCloud) {
+  startEdge("edge-1");
+  ASSERT_EQ(post(kCms, configMap("cached")), 201);
+  ASSERT_EQ(post(kPods, pod("cached-pod", "edge-1", "cached")), 201);
+  std::string podPath = std::string(kPods) + "/cached-pod";
+  ASSERT_TRUE(eventually([&] { return edgeStatus("edge-1", podPath) == 200; }));
+  cloud_->stop(SIGTERM);
+  edges_["edge-1"].proc->stop(SIGTERM);
+  startEdge("edge-1");
+  EXPECT_EQ(edgeStatus("edge-1", podPath), 200);
+  EXPECT_EQ(edgeStatus("edge-1", std::string(kCms) + "/cached"), 200);
+  auto list = edgeGet("edge-1", kPods);
+  EXPECT_EQ(list["items"].size(), 1u);
+}
+
+TEST_F(EdgeIntegrationTest, OfflineChangesConvergeWithOnlyTheDelta) {
+  startEdge("edge-1");
+  for (int i = 0; i < 20; ++i) {
+    std::string cm = "cm" + std::to_string(i);
+    ASSERT_EQ(post(kCms, configMap(cm)), 201);
+    ASSERT_EQ(post(kPods, pod("p" + std::to_string(i), "edge-1", cm)), 201);
+  }
+  ASSERT_TRUE(eventually([&] { return edgeGet("edge-1", kCms)["items"].size() == 20; }));
+  edges_["edge-1"].proc->stop(SIGTERM);
+  double before = metric("edgeplane_cloudhub_changes_sent_total", "edge-1");
+  // While offline: 3 configmaps change, 1 pod (and so its configmap) goes away.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(patch(std::string(kCms) + "/cm" + std::to_string(i), R"({"data":{"k":"new"}})"), 200);
+  }
+  ASSERT_EQ(del(std::string(kPods) + "/p19"), 200);
+  startEdge("edge-1");
+  EXPECT_TRUE(eventually([&] {
+    return edgeGet("edge-1", std::string(kCms) + "/cm0")["data"]["k"] == "new" &&
+           edgeStatus("edge-1", std::string(kPods) + "/p19") == 404 &&
+           edgeStatus("edge-1", std::string(kCms) + "/cm19") == 404;
+  }));
+  double after = metric("edgeplane_cloudhub_changes_sent_total", "edge-1");
+  // 3 changed configmaps + 1 deleted pod + 1 configmap no longer needed = 5 changes.
+  EXPECT_EQ(after - before, 5) << "before " << before << " after " << after;
+}
+
+TEST_F(EdgeIntegrationTest, CloudKilledMidStreamEdgesReconnectAndConverge) {
+  startEdge("edge-1");
+  startEdge("edge-2");
+  ASSERT_TRUE(eventually([&] { return nodeReady("edge-2") == "True"; }));
+  std::atomic<bool> stop{false};
+  std::vector<std::string> acked;
+  std::mutex mu;
+  std::thread writer([&] {
+    auto c = client();
+    for (int i = 0; !stop; ++i) {
+      std::string name = "k" + std::to_string(i);
+      auto r = c.request("POST", kPods, pod(name, i % 2 ? "edge-1" : "edge-2"), "application/json");
+      if (!r.isOk()) break;
+      if (r->status == 201) {
+        std::lock_guard lock(mu);
+        acked.push_back(name);
+      }
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  cloud_->stop(SIGKILL);
+  stop = true;
+  writer.join();
+  startCloud(cloudArgs());
+  ASSERT_GT(acked.size(), 10u);
+  for (const char* n : {"edge-1", "edge-2"}) {
+    EXPECT_TRUE(eventually(
+        [&] {
+          auto items = edgeGet(n, kPods).value("items", json::array());
+          return items.size() == (acked.size() + (std::string(n) == "edge-2" ? 1 : 0)) / 2;
+        },
+        std::chrono::seconds(30)))
+        << n;
+  }
+  // Upward: node status reports keep flowing to the restarted cloud.
+  EXPECT_TRUE(eventually([&] { return nodeReady("edge-1") == "True"; }));
+}
+
+TEST_F(EdgeIntegrationTest, NodeGoesUnknownWhenHeartbeatsStopAndRecovers) {
+  restartCloud({"--config", writeFile("cc.yaml", "nodeGracePeriod: 3s\n")});
+  startEdge("edge-1");
+  ASSERT_TRUE(eventually([&] { return nodeReady("edge-1") == "True"; }));
+  kill(edges_["edge-1"].proc->pid(), SIGSTOP);
+  auto stopped = std::chrono::steady_clock::now();
+  EXPECT_TRUE(
+      eventually([&] { return nodeReady("edge-1") == "Unknown"; }, std::chrono::seconds(3 + 10)));
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped, std::chrono::seconds(3 + 10));
+  kill(edges_["edge-1"].proc->pid(), SIGCONT);
+  EXPECT_TRUE(eventually([&] { return nodeReady("edge-1") == "True"; }));
+}
+
+TEST_F(EdgeIntegrationTest, GarbagePeerIsRefusedAndOthersKeepWorking) {
+  startEdge("edge-1");
+  ASSERT_TRUE(eventually([&] { return nodeReady("edge-1") == "True"; }));
+  for (int i = 0; i < 3; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(tunnelPort_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    std::string junk(4096, '\x17');
+    (void)!write(fd, junk.data(), junk.size());
+    close(fd);
+  }
+  ASSERT_EQ(post(kCms, configMap("after-garbage")), 201);
+  ASSERT_EQ(post(kPods, pod("after-garbage", "edge-1", "after-garbage")), 201);
+  EXPECT_TRUE(eventually(
+      [&] { return edgeStatus("edge-1", std::string(kPods) + "/after-garbage") == 200; }));
+  EXPECT_TRUE(cloud_->running());
+}
+
+TEST(SystemdUnitsTest, UnitsVerify) {
+  if (system("command -v systemd-analyze >/dev/null 2>&1") != 0) GTEST_SKIP();
+  for (const char* unit : {"cloudcore.service", "edgecore.service"}) {
+    std::string path = std::string(EP_SOURCE_DIR) + "/deploy/systemd/" + unit;
+    auto r = runCommand({"systemd-analyze", "verify", path});
+    // A missing /usr/local/bin binary is expected on a build machine; anything else is not.
+    std::string problems;
+    std::istringstream lines(r.out + r.err);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find("is not executable") != std::string::npos) continue;
+      if (line.empty()) continue;
+      problems += line + "\n";
+    }
+    EXPECT_TRUE(problems.empty()) << unit << ":\n" << problems;
+  }
+}
+
+}  // namespace
+}  // namespace ep::testing
