@@ -1,0 +1,529 @@
+#include "edgecore/edgehub/edgehub.h"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include "proto/tunnel.grpc.pb.h"
+
+namespace ep::edgecore::edgehub {
+
+namespace tv1 = edgeplane::tunnel::v1;
+
+namespace {
+
+constexpr uint32_t kProtocolVersion = 1;
+
+std::string formatDuration(int64_t millis) {
+  int64_t s = millis / 1000;
+  if (s < 60) return std::to_string(s) + "s";
+  if (s < 3600) return std::to_string(s / 60) + "m" + std::to_string(s % 60) + "s";
+  return std::to_string(s / 3600) + "h" + std::to_string((s % 3600) / 60) + "m";
+}
+
+}  // namespace
+
+// One Tunnel.Connect stream. Owned by a shared_ptr held by the hub (current_) and by whoever is
+// calling send(). Reactions run on gRPC threads and never block: reads are handed to the hub's
+// worker queue, writes come from a bounded queue with one write in flight.
+//
+// A hold keeps OnDone from running until the stream is closed (a read or write failed, or it
+// was cancelled) and no write is in flight, so send() can never start a write after OnDone.
+class Connection final : public grpc::ClientBidiReactor<tv1::EdgeMessage, tv1::CloudMessage> {
+ public:
+  Connection(EdgeHub* hub, uint64_t gen, size_t queueLimit)
+      : hub_(hub), gen_(gen), queueLimit_(queueLimit) {}
+
+  grpc::ClientContext& context() { return ctx_; }
+
+  // Starts the call with `hello` as the first write.
+  void begin(tv1::Tunnel::Stub* stub, tv1::EdgeMessage hello) {
+    stub->async()->Connect(&ctx_, this);
+    AddHold();
+    {
+      std::lock_guard lock(mu_);
+      writing_ = true;
+      out_ = std::move(hello);
+    }
+    StartWrite(&out_);
+    StartRead(&in_);
+    StartCall();
+  }
+
+  // Queues a message; false when the stream is closed or the queue is full (the stream is then
+  // cancelled: the peer is not reading and a reconnect resyncs everything).
+  bool send(tv1::EdgeMessage&& m) {
+    bool start = false, overflow = false;
+    {
+      std::lock_guard lock(mu_);
+      if (closed_) return false;
+      if (!writing_) {
+        writing_ = true;
+        out_ = std::move(m);
+        start = true;
+      } else if (queue_.size() >= queueLimit_) {
+        overflow = true;
+      } else {
+        queue_.push_back(std::move(m));
+      }
+    }
+    if (start) {
+      StartWrite(&out_);
+      return true;
+    }
+    if (overflow) {
+      cancel();
+      return false;
+    }
+    return true;
+  }
+
+  void cancel() { ctx_.TryCancel(); }
+
+  void OnWriteDone(bool ok) override {
+    bool release = false, start = false;
+    {
+      std::lock_guard lock(mu_);
+      if (!ok) closed_ = true;
+      if (closed_ || queue_.empty()) {
+        writing_ = false;
+        queue_.clear();
+        release = closed_ && !holdReleased_;
+        if (release) holdReleased_ = true;
+      } else {
+        out_ = std::move(queue_.front());
+        queue_.pop_front();
+        start = true;
+      }
+    }
+    if (start) StartWrite(&out_);
+    if (release) RemoveHold();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      bool release = false;
+      {
+        std::lock_guard lock(mu_);
+        closed_ = true;
+        release = !writing_ && !holdReleased_;
+        if (release) holdReleased_ = true;
+      }
+      if (release) RemoveHold();
+      return;
+    }
+    hub_->onMessage(gen_, std::move(in_));
+    in_.Clear();
+    StartRead(&in_);
+  }
+
+  void OnDone(const grpc::Status& s) override {
+    {
+      std::lock_guard lock(mu_);
+      status_ = s;
+      done_ = true;
+    }
+    hub_->onDone(gen_);
+  }
+
+  bool done() const {
+    std::lock_guard lock(mu_);
+    return done_;
+  }
+  grpc::Status status() const {
+    std::lock_guard lock(mu_);
+    return status_;
+  }
+
+ private:
+  EdgeHub* const hub_;
+  const uint64_t gen_;
+  const size_t queueLimit_;
+  grpc::ClientContext ctx_;
+  tv1::CloudMessage in_;  // touched only by the read chain (one read in flight)
+
+  mutable std::mutex mu_;
+  tv1::EdgeMessage out_;                // guarded by mu_ until StartWrite; stable while in flight
+  std::deque<tv1::EdgeMessage> queue_;  // guarded by mu_
+  bool writing_ = false;                // guarded by mu_
+  bool closed_ = false;                 // guarded by mu_
+  bool holdReleased_ = false;           // guarded by mu_
+  bool done_ = false;                   // guarded by mu_
+  grpc::Status status_;                 // guarded by mu_
+};
+
+EdgeHub::EdgeHub(EdgeHubOptions options, metamanager::MetaManager& cache, Clock& clock)
+    : options_(std::move(options)), cache_(cache), clock_(clock) {}
+
+EdgeHub::~EdgeHub() {
+  stop();
+}
+
+Status EdgeHub::start() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = false;
+    state_.disconnectedSinceMillis = clock_.nowMillis();
+  }
+  worker_ = std::thread([this] { runWorker(); });
+  supervisor_ = std::thread([this] { runSupervisor(); });
+  return Status::ok();
+}
+
+void EdgeHub::stop() {
+  std::shared_ptr<Connection> conn;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    conn = current_;
+  }
+  cv_.notify_all();
+  if (conn) conn->cancel();
+  if (supervisor_.joinable()) supervisor_.join();
+  if (worker_.joinable()) worker_.join();
+}
+
+TunnelState EdgeHub::state() const {
+  std::lock_guard lock(mu_);
+  return state_;
+}
+
+nlohmann::json EdgeHub::statusJson() const {
+  TunnelState s = state();
+  nlohmann::json j = {{"cloud", options_.cloud},
+                      {"connected", s.connected},
+                      {"connects", s.connects},
+                      {"ackedSyncRevision", s.ackedSyncRevision},
+                      {"ackedReportSequence", s.ackedReportSequence}};
+  if (!s.connected) {
+    j["disconnectedSince"] = formatRfc3339(s.disconnectedSinceMillis);
+    j["disconnectedFor"] = formatDuration(clock_.nowMillis() - s.disconnectedSinceMillis);
+  }
+  if (!s.lastError.empty()) j["lastError"] = s.lastError;
+  return {{"nodeName", options_.nodeName}, {"tunnel", std::move(j)}};
+}
+
+void EdgeHub::wakeOutbox() {
+  {
+    std::lock_guard lock(mu_);
+    outboxWake_ = true;
+  }
+  cv_.notify_all();
+}
+
+void EdgeHub::onMessage(uint64_t gen, tv1::CloudMessage&& msg) {
+  Event::Type type;
+  switch (msg.body_case()) {
+    case tv1::CloudMessage::kHelloReply:
+      type = Event::kHelloReply;
+      break;
+    case tv1::CloudMessage::kSync:
+      type = Event::kSync;
+      break;
+    case tv1::CloudMessage::kReportAck:
+      type = Event::kReportAck;
+      break;
+    default:
+      spdlog::warn("edgehub: ignoring a cloud message with no known body");
+      return;
+  }
+  std::shared_ptr<Connection> overflowed;
+  {
+    std::lock_guard lock(mu_);
+    if (events_.size() >= options_.eventQueueLimit) {
+      if (current_ && gen == gen_) overflowed = current_;
+    } else {
+      events_.push_back({type, gen, std::move(msg)});
+    }
+  }
+  if (overflowed) {
+    spdlog::warn("edgehub: {} cloud messages waiting to be applied; reconnecting",
+                 options_.eventQueueLimit);
+    overflowed->cancel();
+    return;
+  }
+  cv_.notify_all();
+}
+
+void EdgeHub::onDone(uint64_t gen) {
+  cv_.notify_all();
+}
+
+bool EdgeHub::sendCurrent(uint64_t gen, tv1::EdgeMessage&& m) {
+  std::shared_ptr<Connection> conn;
+  {
+    std::lock_guard lock(mu_);
+    if (gen != gen_ || !current_) return false;
+    conn = current_;
+  }
+  return conn->send(std::move(m));
+}
+
+void EdgeHub::cancelCurrent(uint64_t gen, const std::string& why) {
+  std::shared_ptr<Connection> conn;
+  {
+    std::lock_guard lock(mu_);
+    if (gen != gen_ || !current_) return;
+    conn = current_;
+    state_.lastError = why;
+  }
+  conn->cancel();
+}
+
+Result<tv1::EdgeMessage> EdgeHub::buildHello() {
+  tv1::EdgeMessage m;
+  auto* h = m.mutable_hello();
+  h->set_node_name(options_.nodeName);
+  h->set_protocol_version(kProtocolVersion);
+  h->set_edgecore_version(options_.version);
+  h->set_last_applied_revision(cache_.lastAppliedRevision());
+  h->set_last_report_sequence(cache_.lastSequence());
+  auto inv = cache_.inventory();
+  if (!inv.isOk()) return inv.status();
+  for (const auto& e : *inv) {
+    auto* o = h->add_inventory();
+    o->set_resource(e.resource);
+    o->set_namespace_(e.ns);
+    o->set_name(e.name);
+    o->set_revision(e.revision);
+  }
+  return m;
+}
+
+std::chrono::milliseconds EdgeHub::nextBackoff() {
+  // Full jitter: uniform in [0, min(cap, base * 2^attempt)].
+  int64_t cap = options_.initialBackoff.count();
+  for (int i = 0; i < attempt_ && cap < options_.maxBackoff.count(); ++i) cap *= 2;
+  cap = std::min<int64_t>(cap, options_.maxBackoff.count());
+  ++attempt_;
+  std::uniform_int_distribution<int64_t> d(0, std::max<int64_t>(cap, 1));
+  return std::chrono::milliseconds(d(rng_));
+}
+
+void EdgeHub::runSupervisor() {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, options_.keepaliveTimeMs);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options_.keepaliveTimeoutMs);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 16 * 1024 * 1024);
+  // A fresh subchannel per attempt: our backoff, not the channel's, paces reconnects.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+    }
+    auto channel =
+        grpc::CreateCustomChannel(options_.cloud, grpc::InsecureChannelCredentials(), args);
+    auto stub = tv1::Tunnel::NewStub(channel);
+    std::shared_ptr<Connection> conn;
+    {
+      // New generation and its inventory under applyMu_: no older Sync lands after this read.
+      std::lock_guard applyLock(applyMu_);
+      auto hello = buildHello();
+      if (!hello.isOk()) {
+        spdlog::error("edgehub: cannot read the cache for Hello: {}", hello.status().toString());
+      } else {
+        std::lock_guard lock(mu_);
+        conn = std::make_shared<Connection>(this, ++gen_, options_.sendQueueLimit);
+        current_ = conn;
+        accepted_ = false;
+        refused_ = false;
+        if (stopping_) {
+          current_.reset();
+          break;
+        }
+      }
+      // Outside mu_: reactions may run before begin() returns and they take mu_.
+      if (conn) conn->begin(stub.get(), std::move(hello.value()));
+    }
+    if (conn) {
+      const auto deadline = std::chrono::steady_clock::now() + options_.handshakeTimeout;
+      std::unique_lock lock(mu_);
+      while (!conn->done()) {
+        if (!accepted_ && std::chrono::steady_clock::now() >= deadline) {
+          state_.lastError = "no HelloReply within the handshake timeout";
+          lock.unlock();
+          conn->cancel();
+          lock.lock();
+          cv_.wait_for(lock, std::chrono::milliseconds(100));
+          continue;
+        }
+        if (stopping_) {
+          lock.unlock();
+          conn->cancel();
+          lock.lock();
+        }
+        cv_.wait_for(lock, std::chrono::milliseconds(200));
+      }
+      const bool wasAccepted = accepted_;
+      const bool wasRefused = refused_;
+      grpc::Status st = conn->status();
+      current_.reset();
+      if (wasAccepted) {
+        state_.connected = false;
+        state_.disconnectedSinceMillis = clock_.nowMillis();
+        attempt_ = 0;
+      }
+      if (!wasRefused && !(stopping_ && st.error_code() == grpc::StatusCode::CANCELLED)) {
+        state_.lastError = std::to_string(st.error_code()) + ": " + st.error_message();
+      }
+      const bool stopping = stopping_;
+      const int64_t since = state_.disconnectedSinceMillis;
+      lock.unlock();
+      if (stopping) break;
+      const int64_t now = clock_.nowMillis();
+      if (wasAccepted) {
+        spdlog::warn("edgehub: tunnel to {} lost: {} {}", options_.cloud,
+                     static_cast<int>(st.error_code()), st.error_message());
+      } else if (now - lastUnreachableLog_ >= 30000) {
+        lastUnreachableLog_ = now;
+        spdlog::warn("edgehub: cloud unreachable for {} ({}: {})", formatDuration(now - since),
+                     static_cast<int>(st.error_code()), st.error_message());
+      }
+    }
+    // Let the stream's last reactions finish before the channel is destroyed.
+    conn.reset();
+    stub.reset();
+    channel.reset();
+    auto wait = nextBackoff();
+    spdlog::debug("edgehub: reconnecting in {} ms", wait.count());
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, wait, [this] { return stopping_; });
+    if (stopping_) break;
+  }
+  std::lock_guard lock(mu_);
+  state_.connected = false;
+}
+
+void EdgeHub::runWorker() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait_for(lock, std::chrono::seconds(1),
+                 [this] { return stopping_ || !events_.empty() || outboxWake_; });
+    if (stopping_) break;
+    outboxWake_ = false;
+    std::deque<Event> batch;
+    batch.swap(events_);
+    lock.unlock();
+    for (auto& e : batch) handle(e);
+    pumpOutbox();
+    lock.lock();
+  }
+}
+
+void EdgeHub::handle(Event& e) {
+  switch (e.type) {
+    case Event::kHelloReply: {
+      const auto& r = e.msg.hello_reply();
+      if (!r.accepted()) {
+        spdlog::error("edgehub: cloud refused node {}: {}", options_.nodeName, r.reason());
+        {
+          std::lock_guard lock(mu_);
+          if (e.gen == gen_) {
+            refused_ = true;
+            state_.lastError = "refused: " + r.reason();
+          }
+        }
+        cancelCurrent(e.gen, "refused: " + r.reason());
+        return;
+      }
+      // The cloud applied everything up to last_report_sequence: drop it locally, and never
+      // reuse those sequence numbers (the edge database may have been recreated).
+      if (auto s = cache_.acknowledge(r.last_report_sequence()); !s.isOk()) {
+        spdlog::warn("edgehub: {}", s.toString());
+      }
+      if (auto s = cache_.ensureSequenceAbove(r.last_report_sequence()); !s.isOk()) {
+        spdlog::warn("edgehub: {}", s.toString());
+      }
+      int64_t since = 0;
+      {
+        std::lock_guard lock(mu_);
+        if (e.gen != gen_) return;
+        accepted_ = true;
+        since = state_.disconnectedSinceMillis;
+        state_.connected = true;
+        state_.connects += 1;
+        state_.disconnectedSinceMillis = 0;
+        state_.lastError.clear();
+      }
+      cv_.notify_all();
+      pumpGen_ = e.gen;
+      lastSent_ = 0;
+      inFlight_.clear();
+      spdlog::info("edgehub: connected to {} (cloudcore {}, after {} offline)", options_.cloud,
+                   r.cloudcore_version(), formatDuration(clock_.nowMillis() - since));
+      return;
+    }
+    case Event::kSync: {
+      const auto& sync = e.msg.sync();
+      Status s;
+      {
+        std::lock_guard applyLock(applyMu_);
+        {
+          std::lock_guard lock(mu_);
+          if (e.gen != gen_) return;  // from an older stream: the new Hello covers it
+        }
+        s = cache_.applySync(sync);
+      }
+      if (!s.isOk()) {
+        spdlog::error("edgehub: Sync at revision {} not applied: {}", sync.revision(),
+                      s.toString());
+        cancelCurrent(e.gen, "Sync not applied: " + s.message());
+        return;
+      }
+      tv1::EdgeMessage ack;
+      ack.mutable_sync_ack()->set_revision(sync.revision());
+      if (sendCurrent(e.gen, std::move(ack))) {
+        std::lock_guard lock(mu_);
+        state_.ackedSyncRevision = sync.revision();
+      }
+      return;
+    }
+    case Event::kReportAck: {
+      const uint64_t seq = e.msg.report_ack().sequence();
+      if (auto s = cache_.acknowledge(seq); !s.isOk()) {
+        spdlog::warn("edgehub: acknowledging reports up to {}: {}", seq, s.toString());
+      }
+      {
+        std::lock_guard lock(mu_);
+        state_.ackedReportSequence = std::max(state_.ackedReportSequence, seq);
+      }
+      if (e.gen == pumpGen_) {
+        while (!inFlight_.empty() && inFlight_.front() <= seq) inFlight_.pop_front();
+      }
+      return;
+    }
+  }
+}
+
+void EdgeHub::pumpOutbox() {
+  {
+    std::lock_guard lock(mu_);
+    if (!accepted_ || gen_ != pumpGen_ || !current_) return;
+  }
+  while (inFlight_.size() < options_.maxInFlightReports) {
+    auto batch = cache_.pending(options_.maxInFlightReports - inFlight_.size(), lastSent_);
+    if (!batch.isOk()) {
+      spdlog::warn("edgehub: reading the outbox: {}", batch.status().toString());
+      return;
+    }
+    if (batch->empty()) return;
+    for (auto& entry : *batch) {
+      tv1::EdgeMessage m;
+      auto* r = m.mutable_report();
+      r->set_sequence(entry.sequence);
+      r->set_kind(entry.kind);
+      r->set_namespace_(entry.ns);
+      r->set_name(entry.name);
+      r->set_payload(std::move(entry.payload));
+      if (uint64_t dropped = cache_.takeDropped(); dropped > 0) r->set_dropped(dropped);
+      if (!sendCurrent(pumpGen_, std::move(m))) return;
+      lastSent_ = entry.sequence;
+      inFlight_.push_back(entry.sequence);
+    }
+  }
+}
+
+}  // namespace ep::edgecore::edgehub

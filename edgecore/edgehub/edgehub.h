@@ -1,0 +1,129 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "edgecore/metamanager/metamanager.h"
+#include "proto/tunnel.pb.h"
+
+namespace ep::edgecore::edgehub {
+
+struct EdgeHubOptions {
+  std::string cloud = "127.0.0.1:6444";  // HOST:PORT of cloudhub
+  std::string nodeName;
+  std::string version = "0.0.0";
+  size_t maxInFlightReports = 256;  // reports sent and not yet acknowledged
+  size_t sendQueueLimit = 2048;     // messages waiting for the single in-flight write
+  size_t eventQueueLimit = 4096;    // cloud messages waiting for the worker
+  std::chrono::milliseconds initialBackoff{500};
+  std::chrono::milliseconds maxBackoff{30000};
+  std::chrono::milliseconds handshakeTimeout{30000};
+  // Keepalive per docs/tunnel.md (tests may shorten nothing here; kept configurable).
+  int keepaliveTimeMs = 30000;
+  int keepaliveTimeoutMs = 20000;
+};
+
+// Connection state for /status and logs.
+struct TunnelState {
+  bool connected = false;
+  int64_t disconnectedSinceMillis = 0;  // wall clock; 0 while connected
+  std::string lastError;                // last refusal reason or gRPC status
+  uint64_t connects = 0;                // accepted handshakes so far
+  int64_t ackedSyncRevision = 0;        // last SyncAck sent
+  uint64_t ackedReportSequence = 0;     // last ReportAck received
+};
+
+class Connection;
+
+// The tunnel client (docs/tunnel.md). Dials the cloud, performs the Hello handshake, applies
+// Syncs to the metamanager and acknowledges them, streams the outbox and deletes acknowledged
+// reports; reconnects with capped exponential backoff and full jitter.
+//
+// Threads: a supervisor thread (dial, handshake timeout, backoff, reconnect) and a worker
+// thread (every SQLite call: applySync, acknowledge, reading the outbox). gRPC reactions only
+// move messages between the stream and the worker's bounded queue, never block and never touch
+// SQLite. At most one read and one write are in flight per stream; the send queue is bounded
+// (overflow cancels the stream, which then resyncs through the inventory).
+//
+// start()/stop() from one owner thread. state(), statusJson() and wakeOutbox() are thread-safe.
+class EdgeHub {
+ public:
+  EdgeHub(EdgeHubOptions options, metamanager::MetaManager& cache, Clock& clock);
+  ~EdgeHub();
+  EdgeHub(const EdgeHub&) = delete;
+  EdgeHub& operator=(const EdgeHub&) = delete;
+
+  Status start();
+  void stop();
+
+  TunnelState state() const;
+  nlohmann::json statusJson() const;
+  // New outbox entries are waiting; non-blocking, callable from any thread.
+  void wakeOutbox();
+
+ private:
+  friend class Connection;
+  struct Event {
+    enum Type { kHelloReply, kSync, kReportAck } type;
+    uint64_t gen = 0;
+    edgeplane::tunnel::v1::CloudMessage msg;
+  };
+
+  // Called from gRPC reactions (non-blocking).
+  void onMessage(uint64_t gen, edgeplane::tunnel::v1::CloudMessage&& msg);
+  void onDone(uint64_t gen);
+
+  void runSupervisor();
+  void runWorker();
+  void handle(Event& e);
+  void pumpOutbox();
+  bool sendCurrent(uint64_t gen, edgeplane::tunnel::v1::EdgeMessage&& m);
+  void cancelCurrent(uint64_t gen, const std::string& why);
+  Result<edgeplane::tunnel::v1::EdgeMessage> buildHello();
+  std::chrono::milliseconds nextBackoff();
+
+  const EdgeHubOptions options_;
+  metamanager::MetaManager& cache_;
+  Clock& clock_;
+
+  // applyMu_ orders "a new connection generation + its Hello inventory" against applySync: a
+  // Sync from an older stream is never applied after the new Hello's inventory was read.
+  std::mutex applyMu_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;           // supervisor and worker wait on it
+  bool stopping_ = false;                // guarded by mu_
+  uint64_t gen_ = 0;                     // guarded by mu_ (written under applyMu_ too)
+  std::shared_ptr<Connection> current_;  // guarded by mu_
+  bool accepted_ = false;                // guarded by mu_: current_ passed the handshake
+  bool refused_ = false;                 // guarded by mu_
+  std::deque<Event> events_;             // guarded by mu_, bounded by eventQueueLimit
+  bool outboxWake_ = false;              // guarded by mu_
+  TunnelState state_;                    // guarded by mu_
+
+  // Worker-only state (no lock).
+  uint64_t pumpGen_ = 0;           // stream the outbox is being sent on
+  uint64_t lastSent_ = 0;          // highest report sequence sent on pumpGen_
+  std::deque<uint64_t> inFlight_;  // sent, unacknowledged sequences on pumpGen_
+
+  // Supervisor-only state.
+  int attempt_ = 0;
+  std::mt19937_64 rng_{std::random_device{}()};
+  int64_t lastUnreachableLog_ = 0;
+
+  std::thread supervisor_;
+  std::thread worker_;
+};
+
+}  // namespace ep::edgecore::edgehub
