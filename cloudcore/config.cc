@@ -67,6 +67,14 @@ Status loadConfigFile(const std::string& path, Config& config) {
         config.dataDir = s;
       } else if (key == "logLevel") {
         config.logLevel = s;
+      } else if (key == "tunnelListen") {
+        config.tunnelListen = s;
+      } else if (key == "nodeRegistration") {
+        config.nodeRegistration = s;
+      } else if (key == "nodeGracePeriod") {
+        auto d = parseDuration(key, s);
+        if (!d.isOk()) return d.status();
+        config.nodeGracePeriod = *d;
       } else if (key == "historyWindow" || key == "compactionInterval") {
         auto d = parseDuration(key, s);
         if (!d.isOk()) return d.status();
@@ -89,6 +97,16 @@ Status validateConfig(const Config& config) {
   std::string host;
   uint16_t port;
   if (auto s = splitHostPort("apiListen", config.apiListen, host, port); !s.isOk()) return s;
+  if (auto s = splitHostPort("tunnelListen", config.tunnelListen, host, port); !s.isOk()) {
+    return s;
+  }
+  if (config.nodeRegistration != "auto" && config.nodeRegistration != "manual") {
+    return invalidError("nodeRegistration: must be auto or manual, not \"" +
+                        config.nodeRegistration + "\"");
+  }
+  if (config.nodeGracePeriod.count() < 1) {
+    return invalidError("nodeGracePeriod: must be at least 1s");
+  }
   if (config.dataDir.empty()) return invalidError("dataDir: must not be empty");
   if (config.historyWindow.count() < 1) return invalidError("historyWindow: must be at least 1s");
   if (config.maxBodyBytes < 1024) return invalidError("maxBodyBytes: must be at least 1024");

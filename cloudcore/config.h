@@ -18,6 +18,11 @@ struct Config {
   std::chrono::seconds compactionInterval{60};
   uint64_t maxBodyBytes = 3 * 1024 * 1024;
   int workerThreads = 8;
+  // cloudhub: the edge tunnel (docs/tunnel.md).
+  std::string tunnelListen = "0.0.0.0:6444";
+  std::string nodeRegistration = "auto";  // auto | manual
+  // Node controller: Ready=Unknown after this long without a heartbeat.
+  std::chrono::seconds nodeGracePeriod{40};
 };
 
 // Parses HOST:PORT ("127.0.0.1:6443", "[::1]:6443", ":6443").

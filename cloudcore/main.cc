@@ -1,5 +1,5 @@
-// cloudcore: the cloud control plane. Wires the store, registry and API server, then waits for
-// SIGINT/SIGTERM and stops them in reverse order.
+// cloudcore: the cloud control plane. Wires the store, registry, cloudhub (edge tunnel), node
+// controller and API server, then waits for SIGINT/SIGTERM and stops them in reverse order.
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
@@ -7,7 +7,9 @@
 #include <iostream>
 
 #include "cloudcore/apiserver/api_handler.h"
+#include "cloudcore/cloudhub/cloudhub.h"
 #include "cloudcore/config.h"
+#include "cloudcore/controllers/node_controller.h"
 #include "cloudcore/registry/registry.h"
 #include "cloudcore/store/sqlite_store.h"
 #include "common/http/server.h"
@@ -20,11 +22,12 @@
 int main(int argc, char** argv) {
   using namespace ep;
   CLI::App app{"cloudcore: edgeplane cloud control plane"};
-  std::string configPath, dataDir, apiListen, logLevel, historyWindow;
+  std::string configPath, dataDir, apiListen, tunnelListen, logLevel, historyWindow;
   uint64_t maxBody = 0;
   app.add_option("--config", configPath, "YAML configuration file");
   app.add_option("--data-dir", dataDir, "directory for the embedded store");
   app.add_option("--api-listen", apiListen, "HOST:PORT of the Kubernetes-style API");
+  app.add_option("--tunnel-listen", tunnelListen, "HOST:PORT of the edge tunnel (cloudhub)");
   app.add_option("--log-level", logLevel, "trace, debug, info, warn, error");
   app.add_option("--history-window", historyWindow, "watch history kept, e.g. 1h");
   app.add_option("--max-body-bytes", maxBody, "largest accepted request body");
@@ -40,6 +43,7 @@ int main(int argc, char** argv) {
   }
   if (!dataDir.empty()) config.dataDir = dataDir;
   if (!apiListen.empty()) config.apiListen = apiListen;
+  if (!tunnelListen.empty()) config.tunnelListen = tunnelListen;
   if (!logLevel.empty()) config.logLevel = logLevel;
   if (maxBody) config.maxBodyBytes = maxBody;
   if (!historyWindow.empty()) {
@@ -83,12 +87,48 @@ int main(int argc, char** argv) {
     store.stop();
     return 1;
   }
+  cloudhub::CloudHubOptions hubOptions;
+  if (auto s = cloudcore::splitHostPort("tunnelListen", config.tunnelListen, hubOptions.host,
+                                        hubOptions.port);
+      !s.isOk()) {
+    spdlog::critical("{}", s.message());
+    store.stop();
+    return 2;
+  }
+  hubOptions.dataDir = config.dataDir;
+  hubOptions.manualRegistration = config.nodeRegistration == "manual";
+  hubOptions.version = EP_VERSION_STRING;
+  cloudhub::CloudHub hub(hubOptions, registry);
+  if (auto s = hub.start(); !s.isOk()) {
+    spdlog::critical("cloudhub: {}", s.toString());
+    store.stop();
+    return 1;
+  }
+  controllers::NodeController nodeController(registry, clock,
+                                             {.gracePeriod = config.nodeGracePeriod});
+  if (auto s = nodeController.start(); !s.isOk()) {
+    spdlog::critical("node controller: {}", s.toString());
+    hub.stop();
+    store.stop();
+    return 1;
+  }
+
   apiserver::ApiHandler handler(registry, clock, {.version = EP_VERSION_STRING});
+  handler.addRoute("/metrics", [&hub](http::ServerRequest&) {
+    http::ServerResponse r;
+    r.status = 200;
+    r.contentType = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = hub.metricsText();
+    return r;
+  });
   http::ServerOptions httpOptions;
   if (auto s = cloudcore::splitHostPort("apiListen", config.apiListen, httpOptions.host,
                                         httpOptions.port);
       !s.isOk()) {
     spdlog::critical("{}", s.message());
+    nodeController.stop();
+    hub.stop();
+    store.stop();
     return 2;
   }
   httpOptions.maxBodyBytes = config.maxBodyBytes;
@@ -97,6 +137,8 @@ int main(int argc, char** argv) {
                       [&handler](http::ServerRequest& r) { return handler.handle(r); });
   if (auto s = server.start(); !s.isOk()) {
     spdlog::critical("{}", s.message());
+    nodeController.stop();
+    hub.stop();
     store.stop();
     return 1;
   }
@@ -108,6 +150,8 @@ int main(int argc, char** argv) {
   spdlog::info("cloudcore: signal {}, shutting down", sig);
   handler.setReady(false);
   server.stop();
+  nodeController.stop();
+  hub.stop();
   store.stop();
   spdlog::info("cloudcore: stopped");
   return 0;

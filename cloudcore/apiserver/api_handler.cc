@@ -331,7 +331,12 @@ int64_t parseLimit(const std::string& s) {
 ApiHandler::ApiHandler(registry::Registry& registry, Clock& clock, ApiHandlerOptions options)
     : registry_(registry), clock_(clock), options_(std::move(options)) {}
 
+void ApiHandler::addRoute(std::string path, std::function<ServerResponse(ServerRequest&)> route) {
+  routes_[std::move(path)] = std::move(route);
+}
+
 ServerResponse ApiHandler::handle(ServerRequest& req) {
+  if (auto route = routes_.find(req.path); route != routes_.end()) return route->second(req);
   const auto parts = splitPath(req.path);
   if (parts.empty()) {
     return jsonResponse(

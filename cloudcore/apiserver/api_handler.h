@@ -1,5 +1,7 @@
 #pragma once
 
+#include <functional>
+#include <map>
 #include <string>
 
 #include "cloudcore/registry/registry.h"
@@ -30,11 +32,17 @@ class ApiHandler {
   // Readiness: set once the process finished starting.
   void setReady(bool ready) { ready_ = ready; }
 
+  // Serves `path` (exact match, any method) with `route`, ahead of the API paths; for plain
+  // extra endpoints such as /metrics. Call before the server starts: routes are not guarded.
+  // `route` runs on the HTTP worker pool and must be thread-safe.
+  void addRoute(std::string path, std::function<ServerResponse(ServerRequest&)> route);
+
  private:
   registry::Registry& registry_;
   Clock& clock_;
   const ApiHandlerOptions options_;
   std::atomic<bool> ready_{false};
+  std::map<std::string, std::function<ServerResponse(ServerRequest&)>> routes_;
 };
 
 }  // namespace ep::apiserver

@@ -1,0 +1,111 @@
+#include "cloudcore/cloudhub/cloudhub.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <optional>
+
+#include "cloudcore/cloudhub/dispatcher.h"
+#include "cloudcore/cloudhub/metrics.h"
+#include "cloudcore/cloudhub/node_state_store.h"
+#include "cloudcore/cloudhub/report_applier.h"
+#include "cloudcore/cloudhub/tunnel_server.h"
+#include "cloudcore/registry/registry.h"
+
+namespace ep::cloudhub {
+
+struct CloudHub::Impl {
+  Impl(CloudHubOptions o, registry::Registry& r)
+      : options(std::move(o)),
+        registry(r),
+        nodeState(NodeStateStoreOptions{options.dataDir, options.flushInterval}),
+        dispatcher(r.store(), metrics),
+        applier(r, !options.manualRegistration) {}
+
+  const CloudHubOptions options;
+  registry::Registry& registry;
+  Metrics metrics;
+  NodeStateStore nodeState;
+  Dispatcher dispatcher;
+  ReportApplier applier;
+  std::optional<boost::asio::thread_pool> pool;
+  std::unique_ptr<TunnelServer> server;
+  bool started = false;
+};
+
+CloudHub::CloudHub(CloudHubOptions options, registry::Registry& registry)
+    : impl_(std::make_unique<Impl>(std::move(options), registry)) {}
+
+CloudHub::~CloudHub() {
+  stop();
+}
+
+Status CloudHub::start() {
+  auto& d = *impl_;
+  d.pool.emplace(d.options.workerThreads);
+  TunnelServerOptions so;
+  so.host = d.options.host;
+  so.port = d.options.port;
+  so.manualRegistration = d.options.manualRegistration;
+  so.sendQueueLimit = d.options.sendQueueLimit;
+  so.version = d.options.version;
+  auto* pool = &*d.pool;
+  d.server = std::make_unique<TunnelServer>(so, d.registry, d.dispatcher, d.nodeState, d.applier,
+                                            d.metrics, [pool](std::function<void()> task) {
+                                              boost::asio::post(*pool, [task = std::move(task)] {
+                                                try {
+                                                  task();
+                                                } catch (const std::exception& e) {
+                                                  spdlog::error("cloudhub: worker task failed: {}",
+                                                                e.what());
+                                                }
+                                              });
+                                            });
+  TunnelServer* server = d.server.get();
+  d.nodeState.setOnPersisted(
+      [server](const std::string& node, uint64_t seq) { server->reportsPersisted(node, seq); });
+  if (auto s = d.nodeState.start(); !s.isOk()) return s;
+  if (auto s = d.dispatcher.start(); !s.isOk()) {
+    d.nodeState.stop();
+    return s;
+  }
+  if (auto s = d.server->start(); !s.isOk()) {
+    d.dispatcher.stop();
+    d.nodeState.stop();
+    return s;
+  }
+  d.started = true;
+  return Status::ok();
+}
+
+void CloudHub::stop() {
+  auto& d = *impl_;
+  if (!d.started) return;
+  d.started = false;
+  d.server->stop();
+  d.pool->join();
+  d.dispatcher.stop();
+  d.nodeState.stop();
+}
+
+uint16_t CloudHub::port() const {
+  return impl_->server ? impl_->server->port() : 0;
+}
+size_t CloudHub::connectedNodes() const {
+  return impl_->server ? impl_->server->connectedNodes() : 0;
+}
+std::string CloudHub::metricsText() const {
+  return impl_->metrics.render();
+}
+Metrics& CloudHub::metrics() {
+  return impl_->metrics;
+}
+NodeStateStore& CloudHub::nodeState() {
+  return impl_->nodeState;
+}
+Dispatcher& CloudHub::dispatcher() {
+  return impl_->dispatcher;
+}
+
+}  // namespace ep::cloudhub

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+
+namespace ep::registry {
+class Registry;
+}
+
+namespace ep::cloudhub {
+
+class Dispatcher;
+class Metrics;
+class NodeStateStore;
+class ReportApplier;
+class TunnelServer;
+
+struct CloudHubOptions {
+  std::string host = "0.0.0.0";
+  uint16_t port = 6444;             // 0 picks a free port
+  std::string dataDir;              // cloudhub.db lives here
+  bool manualRegistration = false;  // nodeRegistration: manual
+  size_t sendQueueLimit = 1024;
+  size_t workerThreads = 4;  // report application, node lookups
+  std::chrono::milliseconds flushInterval{1000};
+  std::string version = "0.0.0";
+};
+
+// cloudhub: the tunnel server side of docs/tunnel.md, assembled from its parts (node state
+// store, dispatcher, report applier, worker pool, gRPC server). Owns all of them.
+//
+// Lifecycle: start() starts node state store -> dispatcher -> tunnel server; stop() stops them
+// in reverse (server first, then the worker pool drains, then dispatcher and the final flush).
+// start()/stop() from one owner thread; the accessors are thread-safe.
+class CloudHub {
+ public:
+  CloudHub(CloudHubOptions options, registry::Registry& registry);
+  ~CloudHub();
+  CloudHub(const CloudHub&) = delete;
+  CloudHub& operator=(const CloudHub&) = delete;
+
+  Status start();
+  void stop();
+
+  uint16_t port() const;
+  size_t connectedNodes() const;
+  // Prometheus text for GET /metrics.
+  std::string metricsText() const;
+  Metrics& metrics();
+  NodeStateStore& nodeState();
+  Dispatcher& dispatcher();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ep::cloudhub

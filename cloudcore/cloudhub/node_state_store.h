@@ -1,0 +1,86 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/status.h"
+
+struct sqlite3;
+
+namespace ep::cloudhub {
+
+struct NodeStateStoreOptions {
+  std::string dataDir;  // the database is dataDir/cloudhub.db (+ -wal, -shm)
+  // At most one flush (one fsynced transaction) per interval.
+  std::chrono::milliseconds flushInterval{1000};
+};
+
+// Per-node tunnel bookkeeping kept by cloudhub in its own SQLite file (WAL, synchronous=FULL):
+// table nodes(name, acked_revision, last_report_sequence). Values live in memory and are
+// written in batches by one flush thread, at most once per flushInterval.
+//
+// Report sequences have two levels: "applied" (in memory, updated when a report was applied)
+// and "persisted" (written by a flush). A ReportAck may only cover persisted sequences, so
+// an acknowledged report is never re-applied after kill -9. After each flush the
+// onPersisted callback runs (on the flush thread) for every node whose persisted sequence
+// advanced; it must not block.
+//
+// Thread-safety: every method is thread-safe. start()/stop() from one owner thread.
+class NodeStateStore {
+ public:
+  using PersistedFn = std::function<void(const std::string& node, uint64_t sequence)>;
+
+  explicit NodeStateStore(NodeStateStoreOptions options);
+  ~NodeStateStore();
+  NodeStateStore(const NodeStateStore&) = delete;
+  NodeStateStore& operator=(const NodeStateStore&) = delete;
+
+  // Set before start().
+  void setOnPersisted(PersistedFn fn) { onPersisted_ = std::move(fn); }
+
+  // Opens (creating if needed) the database, loads every row, starts the flush thread.
+  Status start();
+  // Flushes what is pending and closes the database.
+  void stop();
+
+  void recordAck(const std::string& node, int64_t revision);
+  // Report `sequence` of `node` was applied (or refused for good); persisted by the next flush.
+  void recordReportApplied(const std::string& node, uint64_t sequence);
+
+  int64_t ackedRevision(const std::string& node) const;
+  uint64_t appliedReportSequence(const std::string& node) const;
+  uint64_t persistedReportSequence(const std::string& node) const;
+
+  // Writes pending changes now (tests; the flush thread calls it too).
+  Status flushNow();
+
+ private:
+  struct Row {
+    int64_t ackedRevision = 0;
+    uint64_t appliedSequence = 0;
+    uint64_t persistedSequence = 0;
+    bool dirty = false;
+  };
+  void flushLoop();
+
+  const NodeStateStoreOptions options_;
+  PersistedFn onPersisted_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, Row> rows_;  // guarded by mu_
+  bool dirty_ = false;               // guarded by mu_
+  bool stopping_ = false;            // guarded by mu_
+
+  std::mutex dbMu_;        // serializes flushes; taken before mu_, never inside it
+  sqlite3* db_ = nullptr;  // guarded by dbMu_
+  std::thread flusher_;
+};
+
+}  // namespace ep::cloudhub

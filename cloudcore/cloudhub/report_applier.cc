@@ -1,0 +1,180 @@
+#include "cloudcore/cloudhub/report_applier.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/api/names.h"
+#include "common/api/object_util.h"
+
+namespace ep::cloudhub {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr size_t kMaxDepth = 64;
+
+bool transient(const Status& s) {
+  return s.code() == Code::kUnavailable || s.code() == Code::kTimeout ||
+         s.code() == Code::kConflict || s.code() == Code::kInternal;
+}
+
+ReportResult fromStatus(const Status& s, const std::string& what) {
+  if (transient(s)) return {ReportOutcome::kRetry, what + ": " + s.toString()};
+  return {ReportOutcome::kRejected, what + ": " + s.toString()};
+}
+
+ReportResult rejected(std::string why) {
+  return {ReportOutcome::kRejected, std::move(why)};
+}
+
+// Parses a payload that must be a JSON object of sane depth.
+bool parseObject(const std::string& payload, Json& out, std::string& why) {
+  out = Json::parse(payload, nullptr, false);
+  if (out.is_discarded()) {
+    why = "payload is not valid JSON";
+    return false;
+  }
+  if (!out.is_object()) {
+    why = "payload is not a JSON object";
+    return false;
+  }
+  if (api::nestedDeeperThan(out, kMaxDepth)) {
+    why = "payload nests too deeply";
+    return false;
+  }
+  return true;
+}
+
+const api::KindInfo& kindOf(const char* kind) {
+  return *api::findByApiVersionKind("v1", kind);
+}
+
+}  // namespace
+
+ReportApplier::ReportApplier(registry::Registry& registry, bool autoRegister)
+    : registry_(registry), autoRegister_(autoRegister) {}
+
+ReportResult ReportApplier::apply(const std::string& node, const ReportInput& report) {
+  switch (static_cast<ReportKind>(report.kind)) {
+    case ReportKind::kNodeStatus:
+      return applyNodeStatus(node, report);
+    case ReportKind::kPodStatus:
+      return applyPodStatus(node, report);
+    case ReportKind::kEvent:
+    case ReportKind::kDeviceTwin:
+    case ReportKind::kData:
+    case ReportKind::kCommandResult:
+      spdlog::debug("cloudhub: node {}: report kind {} not handled yet; acknowledged", node,
+                    report.kind);
+      return {ReportOutcome::kApplied, "not handled yet"};
+    default:
+      return rejected("unknown report kind " + std::to_string(report.kind));
+  }
+}
+
+ReportResult ReportApplier::applyNodeStatus(const std::string& node, const ReportInput& report) {
+  Json reported;
+  std::string why;
+  if (!parseObject(report.payload, reported, why)) return rejected("node status: " + why);
+  // The payload is a full Node; accept a bare status too (then nothing but status is known).
+  Json status = reported.contains("status") ? reported["status"] : reported;
+  if (!status.is_object()) return rejected("node status: status is not an object");
+  std::string bodyName = api::stringAt(reported, "metadata.name");
+  if (!bodyName.empty() && bodyName != node) {
+    return rejected("node status: metadata.name \"" + bodyName + "\" is not the node \"" + node +
+                    "\"");
+  }
+  std::map<std::string, std::string> labels = api::labelsOf(reported);
+  const auto& kind = kindOf("Node");
+
+  auto current = registry_.get(kind, "", node);
+  if (!current.isOk() && current.status().code() != Code::kNotFound) {
+    return fromStatus(current.status(), "reading node");
+  }
+  if (!current.isOk()) {
+    if (!autoRegister_) return rejected("node is not registered and registration is manual");
+    Json obj = Json::object();
+    obj["apiVersion"] = "v1";
+    obj["kind"] = "Node";
+    obj["metadata"] = Json::object();
+    obj["metadata"]["name"] = node;
+    if (!labels.empty()) obj["metadata"]["labels"] = labels;
+    if (reported.contains("spec") && reported["spec"].is_object()) obj["spec"] = reported["spec"];
+    obj["status"] = status;
+    auto created = registry_.create(kind, "", obj);
+    if (created.isOk()) {
+      spdlog::info("cloudhub: registered node {}", node);
+      return {};
+    }
+    if (created.status().code() != Code::kAlreadyExists) {
+      return fromStatus(created.status(), "registering node");
+    }
+    current = registry_.get(kind, "", node);  // lost a race: update instead
+    if (!current.isOk()) return fromStatus(current.status(), "reading node");
+  }
+  // Labels the edge reports are merged in; labels it does not mention (an operator's) stay.
+  auto have = api::labelsOf(*current);
+  bool labelsChanged = false;
+  for (const auto& [k, v] : labels) {
+    auto it = have.find(k);
+    if (it == have.end() || it->second != v) labelsChanged = true;
+  }
+  if (labelsChanged) {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      Json next = *current;
+      for (const auto& [k, v] : labels) next["metadata"]["labels"][k] = v;
+      auto r = registry_.update(kind, "", node, next);  // CAS on its resourceVersion
+      if (r.isOk()) break;
+      if (r.status().code() != Code::kConflict || attempt == 4) {
+        if (transient(r.status())) return fromStatus(r.status(), "merging node labels");
+        spdlog::warn("cloudhub: node {}: labels not merged: {}", node, r.status().toString());
+        break;
+      }
+      current = registry_.get(kind, "", node);
+      if (!current.isOk()) return fromStatus(current.status(), "reading node");
+    }
+  }
+  Json body = Json::object();
+  body["status"] = status;
+  auto r = registry_.update(kind, "", node, body, registry::Subresource::kStatus);
+  if (!r.isOk()) return fromStatus(r.status(), "updating node status");
+  return {};
+}
+
+ReportResult ReportApplier::applyPodStatus(const std::string& node, const ReportInput& report) {
+  if (!api::checkDns1123Label(report.namespace_).empty() ||
+      !api::checkDns1123Subdomain(report.name).empty()) {
+    return rejected("pod status: invalid pod namespace/name \"" + report.namespace_ + "/" +
+                    report.name + "\"");
+  }
+  Json reported;
+  std::string why;
+  if (!parseObject(report.payload, reported, why)) return rejected("pod status: " + why);
+  // "Pod status JSON": a bare status, or a Pod carrying one.
+  bool wrapped = reported.contains("status") &&
+                 (reported.contains("metadata") || reported.value("kind", "") == "Pod");
+  Json status = wrapped ? reported["status"] : reported;
+  if (!status.is_object()) return rejected("pod status: status is not an object");
+  const auto& kind = kindOf("Pod");
+  auto pod = registry_.get(kind, report.namespace_, report.name);
+  if (!pod.isOk()) {
+    if (pod.status().code() == Code::kNotFound) {
+      return rejected("pod status: pod " + report.namespace_ + "/" + report.name + " not found");
+    }
+    return fromStatus(pod.status(), "reading pod");
+  }
+  std::string boundTo = api::stringAt(*pod, "spec.nodeName");
+  if (boundTo != node) {
+    return rejected("pod status: pod " + report.namespace_ + "/" + report.name + " is bound to \"" +
+                    boundTo + "\", not to this node");
+  }
+  Json body = Json::object();
+  body["status"] = status;
+  auto r =
+      registry_.update(kind, report.namespace_, report.name, body, registry::Subresource::kStatus);
+  if (!r.isOk()) return fromStatus(r.status(), "updating pod status");
+  return {};
+}
+
+}  // namespace ep::cloudhub

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "cloudcore/registry/registry.h"
+
+namespace ep::cloudhub {
+
+// Mirrors edgeplane.tunnel.v1.ReportKind (kept free of protobuf for this seam).
+enum class ReportKind : int {
+  kUnspecified = 0,
+  kNodeStatus = 1,
+  kPodStatus = 2,
+  kEvent = 3,
+  kDeviceTwin = 4,
+  kData = 5,
+  kCommandResult = 6,
+};
+
+struct ReportInput {
+  uint64_t sequence = 0;
+  int kind = 0;  // ReportKind value as received (may be unknown)
+  std::string namespace_;
+  std::string name;
+  std::string payload;
+};
+
+enum class ReportOutcome {
+  kApplied,   // written through the registry (or accepted as a no-op)
+  kRejected,  // invalid or not allowed: logged, counted, acknowledged so it leaves the outbox
+  kRetry,     // transient failure (store unavailable, conflicts exhausted): not acknowledged
+};
+
+struct ReportResult {
+  ReportOutcome outcome = ReportOutcome::kApplied;
+  std::string detail;  // why, for logs
+};
+
+// Applies one edge report through the registry (docs/tunnel.md, "Edge -> cloud: Report").
+// Blocking (store writes): call it on the worker pool. Stateless; thread-safe.
+class ReportApplier {
+ public:
+  ReportApplier(registry::Registry& registry, bool autoRegister);
+
+  ReportResult apply(const std::string& node, const ReportInput& report);
+
+ private:
+  ReportResult applyNodeStatus(const std::string& node, const ReportInput& report);
+  ReportResult applyPodStatus(const std::string& node, const ReportInput& report);
+
+  registry::Registry& registry_;
+  const bool autoRegister_;
+};
+
+}  // namespace ep::cloudhub

@@ -1,0 +1,579 @@
+#include "cloudcore/cloudhub/tunnel_server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <deque>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "cloudcore/cloudhub/dispatcher.h"
+#include "cloudcore/cloudhub/metrics.h"
+#include "cloudcore/cloudhub/node_state_store.h"
+#include "cloudcore/cloudhub/report_applier.h"
+#include "cloudcore/registry/registry.h"
+#include "common/api/kinds.h"
+#include "common/api/names.h"
+#include "proto/tunnel.grpc.pb.h"
+
+namespace ep::cloudhub {
+namespace {
+
+namespace pb = edgeplane::tunnel::v1;
+
+constexpr uint32_t kProtocolVersion = 1;
+constexpr int kMaxReceiveBytes = 4 * 1024 * 1024;
+
+// Untrusted text (node names from the wire) made safe and short for logs.
+std::string printable(const std::string& s, size_t max = 80) {
+  std::string out;
+  for (char c : s.substr(0, max)) {
+    out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  }
+  if (s.size() > max) out += "...";
+  return out;
+}
+
+class Session;
+
+class Reactor final : public grpc::ServerBidiReactor<pb::EdgeMessage, pb::CloudMessage> {
+ public:
+  explicit Reactor(std::shared_ptr<Session> session) : session_(std::move(session)) {}
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  std::shared_ptr<Session> session_;  // keeps the session alive while gRPC may call us
+};
+
+}  // namespace
+
+struct TunnelServer::Impl final : public pb::Tunnel::CallbackService {
+  Impl(TunnelServerOptions o, registry::Registry& r, Dispatcher& d, NodeStateStore& n,
+       ReportApplier& a, Metrics& m, Executor e)
+      : options(std::move(o)),
+        registry(r),
+        dispatcher(d),
+        nodeState(n),
+        applier(a),
+        metrics(m),
+        executor(std::move(e)) {}
+
+  grpc::ServerBidiReactor<pb::EdgeMessage, pb::CloudMessage>* Connect(
+      grpc::CallbackServerContext* context) override;
+
+  // Publishes `session` as the node's stream; returns the one it replaces.
+  std::shared_ptr<Session> registerSession(const std::string& node,
+                                           std::shared_ptr<Session> session);
+  void unregisterSession(const std::string& node, const Session* session);
+
+  const TunnelServerOptions options;
+  registry::Registry& registry;
+  Dispatcher& dispatcher;
+  NodeStateStore& nodeState;
+  ReportApplier& applier;
+  Metrics& metrics;
+  const Executor executor;
+
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  mutable std::mutex mu;
+  std::map<std::string, std::shared_ptr<Session>> sessions;  // guarded by mu
+};
+
+namespace {
+
+// One edge stream. Shared by its Reactor (until OnDone), the Dispatcher (as SyncSink) and tasks
+// on the worker pool, so every path may outlive the gRPC call; after OnDone all calls are
+// no-ops.
+//
+// Invariants (all under mu_): Finish is called once, only when no write is in flight and no
+// thread is about to call into the reactor (opsStarting_ == 0); hence the reactor, which gRPC
+// deletes after OnDone (which follows Finish), is alive for every StartRead/StartWrite/
+// TryCancel. Reads are driven by the reaction or worker continuation that finished handling the
+// previous message, so at most one read is in flight and in_ has a single user at a time.
+class Session final : public SyncSink, public std::enable_shared_from_this<Session> {
+ public:
+  Session(TunnelServer::Impl& server, grpc::CallbackServerContext* context)
+      : server_(server), context_(context) {}
+
+  void bind(Reactor* reactor) {
+    std::lock_guard l(mu_);
+    reactor_ = reactor;
+  }
+
+  bool send(CloudMessagePtr message) override {
+    CloudMessagePtr toWrite;
+    Reactor* reactor = nullptr;
+    bool overflow = false;
+    {
+      std::lock_guard l(mu_);
+      if (reactor_ == nullptr || finishStatus_) return false;
+      if (queue_.size() >= server_.options.sendQueueLimit) {
+        overflow = true;
+      } else {
+        queue_.push_back(std::move(message));
+        if (!writing_) {
+          writing_ = true;
+          inflight_ = std::move(queue_.front());
+          queue_.pop_front();
+          toWrite = inflight_;
+          reactor = reactor_;
+        }
+      }
+    }
+    if (overflow) {
+      spdlog::warn("cloudhub: node {}: send queue full ({} messages); disconnecting it",
+                   printable(node_), server_.options.sendQueueLimit);
+      finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "send queue overflow; reconnect to resync"),
+             false);
+      return false;
+    }
+    if (toWrite) reactor->StartWrite(toWrite.get());
+    return true;
+  }
+
+  void close(const std::string& reason) override {
+    finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, reason), false);
+  }
+
+  // Ends the stream with `status`. With `drain`, queued messages are written first (refusals:
+  // HelloReply then status); otherwise they are dropped and an in-flight write is cancelled.
+  void finish(grpc::Status status, bool drain) {
+    auto self = shared_from_this();
+    bool cancel = false;
+    std::unique_lock l(mu_);
+    if (finishStatus_ || reactor_ == nullptr) return;
+    finishStatus_ = std::move(status);
+    drain_ = drain;
+    if (!drain) queue_.clear();
+    if (writing_ && !drain) {
+      cancel = true;  // the write may be stuck behind flow control: unblock it
+      ++opsStarting_;
+    }
+    if (cancel) {
+      l.unlock();
+      context_->TryCancel();
+      l.lock();
+      --opsStarting_;
+    }
+    maybeFinishLocked(l);
+  }
+
+  void startRead() {
+    Reactor* reactor = nullptr;
+    {
+      std::lock_guard l(mu_);
+      if (finishStatus_ || reactor_ == nullptr) return;
+      ++opsStarting_;
+      reactor = reactor_;
+    }
+    reactor->StartRead(&in_);
+    std::unique_lock l(mu_);
+    --opsStarting_;
+    maybeFinishLocked(l);
+  }
+
+  void onReadDone(bool ok) {
+    if (!ok) {  // the edge closed its side or the call was cancelled
+      finish(grpc::Status::OK, true);
+      return;
+    }
+    try {
+      if (!helloDone_) {
+        handleHello();
+        return;
+      }
+      switch (in_.body_case()) {
+        case pb::EdgeMessage::kSyncAck:
+          handleSyncAck(in_.sync_ack().revision());
+          return;
+        case pb::EdgeMessage::kReport:
+          handleReport();
+          return;
+        case pb::EdgeMessage::kHello:
+          protocolError("Hello sent twice on one stream");
+          return;
+        default:
+          protocolError("empty or unknown message");
+          return;
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("cloudhub: node {}: internal error: {}", printable(node_), e.what());
+      finish(grpc::Status(grpc::StatusCode::INTERNAL, "internal error"), false);
+    }
+  }
+
+  void onWriteDone(bool ok) {
+    auto self = shared_from_this();
+    CloudMessagePtr next;
+    Reactor* reactor = nullptr;
+    {
+      std::unique_lock l(mu_);
+      writing_ = false;
+      inflight_.reset();
+      if (!ok) {
+        if (!finishStatus_)
+          finishStatus_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed");
+        drain_ = false;
+        queue_.clear();
+      }
+      if (!queue_.empty() && (!finishStatus_ || drain_)) {
+        writing_ = true;
+        inflight_ = std::move(queue_.front());
+        queue_.pop_front();
+        next = inflight_;
+        reactor = reactor_;
+      } else {
+        maybeFinishLocked(l);
+      }
+    }
+    if (next) reactor->StartWrite(next.get());
+  }
+
+  void onCancel() { finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"), false); }
+
+  void onDone() {
+    {
+      std::lock_guard l(mu_);
+      reactor_ = nullptr;
+      queue_.clear();
+      inflight_.reset();
+    }
+    if (accepted_) {
+      server_.unregisterSession(node_, this);
+      server_.dispatcher.detach(node_, this);
+      spdlog::info("cloudhub: node {} disconnected", node_);
+    }
+  }
+
+  void ackReports(uint64_t sequence) {
+    auto msg = std::make_shared<pb::CloudMessage>();
+    msg->mutable_report_ack()->set_sequence(sequence);
+    send(std::move(msg));
+  }
+
+ private:
+  void maybeFinishLocked(std::unique_lock<std::mutex>& l) {
+    if (!finishStatus_ || finishCalled_ || writing_ || opsStarting_ != 0 || reactor_ == nullptr ||
+        (drain_ && !queue_.empty())) {
+      return;
+    }
+    finishCalled_ = true;
+    grpc::Status status = *finishStatus_;
+    Reactor* reactor = reactor_;
+    auto self = shared_from_this();
+    l.unlock();
+    reactor->Finish(status);
+    l.lock();
+  }
+
+  void protocolError(const std::string& why) {
+    spdlog::warn("cloudhub: node {}: protocol error: {}; closing the stream", printable(node_),
+                 why);
+    finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why), false);
+  }
+
+  void refuse(grpc::StatusCode code, const std::string& metricReason, const std::string& reason) {
+    spdlog::warn("cloudhub: refused tunnel from {}: {}", context_peer_, reason);
+    server_.metrics.addRefused(metricReason);
+    auto msg = std::make_shared<pb::CloudMessage>();
+    auto* reply = msg->mutable_hello_reply();
+    reply->set_accepted(false);
+    reply->set_reason(reason);
+    reply->set_protocol_version(kProtocolVersion);
+    reply->set_cloudcore_version(server_.options.version);
+    send(std::move(msg));
+    finish(grpc::Status(code, reason), true);
+  }
+
+  void handleHello() {
+    helloDone_ = true;
+    context_peer_ = context_->peer();
+    if (in_.body_case() != pb::EdgeMessage::kHello) {
+      refuse(grpc::StatusCode::INVALID_ARGUMENT, "first_message_not_hello",
+             "the first message on a tunnel stream must be a Hello");
+      return;
+    }
+    const pb::Hello& hello = in_.hello();
+    if (hello.protocol_version() != kProtocolVersion) {
+      refuse(grpc::StatusCode::FAILED_PRECONDITION, "protocol_version",
+             "protocol version " + std::to_string(hello.protocol_version()) +
+                 " is not supported (the cloud speaks " + std::to_string(kProtocolVersion) + ")");
+      return;
+    }
+    if (auto errors = api::checkDns1123Subdomain(hello.node_name()); !errors.empty()) {
+      refuse(grpc::StatusCode::INVALID_ARGUMENT, "invalid_node_name",
+             "node name \"" + printable(hello.node_name()) +
+                 "\" is not a valid DNS-1123 subdomain: " + errors.front());
+      return;
+    }
+    std::vector<InventoryEntry> inventory;
+    inventory.reserve(static_cast<size_t>(hello.inventory_size()));
+    size_t skipped = 0;
+    for (const auto& c : hello.inventory()) {
+      if (c.resource().empty() || c.name().empty() || c.revision() < 0) {
+        ++skipped;
+        continue;
+      }
+      inventory.push_back({{c.resource(), c.namespace_(), c.name()}, c.revision()});
+    }
+    if (skipped > 0) {
+      spdlog::warn("cloudhub: node {}: ignored {} malformed inventory entries", hello.node_name(),
+                   skipped);
+    }
+    std::string node = hello.node_name();
+    std::string edgeVersion = printable(hello.edgecore_version(), 64);
+    int64_t lastApplied = hello.last_applied_revision();
+    if (!server_.options.manualRegistration) {
+      accept(std::move(node), std::move(inventory), edgeVersion, lastApplied);
+      return;
+    }
+    // Manual registration: the Node must exist. The lookup reads the store: worker pool.
+    auto self = shared_from_this();
+    server_.executor([self, node = std::move(node), inventory = std::move(inventory), edgeVersion,
+                      lastApplied]() mutable {
+      const api::KindInfo* kind = api::findByApiVersionKind("v1", "Node");
+      auto got = self->server_.registry.get(*kind, "", node);
+      if (!got.isOk()) {
+        if (got.status().code() == Code::kNotFound) {
+          self->refuse(grpc::StatusCode::PERMISSION_DENIED, "unknown_node",
+                       "node \"" + node + "\" is not registered and nodeRegistration is manual");
+        } else {
+          self->refuse(grpc::StatusCode::UNAVAILABLE, "store_error",
+                       "cannot look up node \"" + node + "\": " + got.status().message());
+        }
+        return;
+      }
+      self->accept(std::move(node), std::move(inventory), edgeVersion, lastApplied);
+    });
+  }
+
+  void accept(std::string node, std::vector<InventoryEntry> inventory,
+              const std::string& edgeVersion, int64_t lastApplied) {
+    {
+      std::lock_guard l(mu_);
+      if (finishStatus_ || reactor_ == nullptr) return;  // gone while we looked it up
+    }
+    node_ = std::move(node);
+    counters_ = server_.metrics.node(node_);
+    accepted_ = true;
+    auto self = shared_from_this();
+    if (auto old = server_.registerSession(node_, self)) {
+      spdlog::info("cloudhub: node {}: new stream replaces the previous one", node_);
+      old->finish(grpc::Status(grpc::StatusCode::CANCELLED, "replaced by a newer stream"), false);
+    }
+    auto msg = std::make_shared<pb::CloudMessage>();
+    auto* reply = msg->mutable_hello_reply();
+    reply->set_accepted(true);
+    reply->set_protocol_version(kProtocolVersion);
+    reply->set_cloudcore_version(server_.options.version);
+    reply->set_last_report_sequence(server_.nodeState.persistedReportSequence(node_));
+    send(std::move(msg));
+    spdlog::info(
+        "cloudhub: node {} connected from {} (edgecore {}, last applied revision {}, {} cached "
+        "objects)",
+        node_, context_peer_, edgeVersion, lastApplied, inventory.size());
+    server_.dispatcher.attach(node_, self, std::move(inventory));
+    startRead();
+  }
+
+  void handleSyncAck(int64_t revision) {
+    if (revision < 0 || revision > server_.dispatcher.revision()) {
+      spdlog::warn("cloudhub: node {}: ignored SyncAck for revision {} (cloud is at {})", node_,
+                   revision, server_.dispatcher.revision());
+    } else {
+      server_.nodeState.recordAck(node_, revision);
+      int64_t prev = counters_->ackedRevision.load();
+      while (prev < revision && !counters_->ackedRevision.compare_exchange_weak(prev, revision)) {
+      }
+    }
+    startRead();
+  }
+
+  void handleReport() {
+    const pb::Report& r = in_.report();
+    ReportInput input{r.sequence(), static_cast<int>(r.kind()), r.namespace_(), r.name(),
+                      r.payload()};
+    uint64_t dropped = r.dropped();
+    auto self = shared_from_this();
+    server_.executor(
+        [self, input = std::move(input), dropped] { self->applyReport(input, dropped); });
+  }
+
+  // Worker pool. Reports of one stream are applied one at a time, in order: the next read
+  // starts only when this one is done.
+  void applyReport(const ReportInput& input, uint64_t dropped) {
+    auto& state = server_.nodeState;
+    if (dropped > 0) {
+      spdlog::warn("cloudhub: node {}: edge outbox dropped {} data entries", node_, dropped);
+    }
+    if (input.sequence <= state.appliedReportSequence(node_)) {
+      server_.metrics.addReportDuplicate();
+      uint64_t persisted = state.persistedReportSequence(node_);
+      // Not yet persisted: the flush after which it is acknowledged is pending.
+      if (input.sequence <= persisted) ackReports(persisted);
+      startRead();
+      return;
+    }
+    ReportResult result = server_.applier.apply(node_, input);
+    switch (result.outcome) {
+      case ReportOutcome::kApplied:
+        server_.metrics.addReportApplied();
+        state.recordReportApplied(node_, input.sequence);
+        break;
+      case ReportOutcome::kRejected:
+        spdlog::warn("cloudhub: node {}: report {} (kind {}) refused and acknowledged: {}", node_,
+                     input.sequence, input.kind, result.detail);
+        server_.metrics.addReportRejected();
+        state.recordReportApplied(node_, input.sequence);
+        break;
+      case ReportOutcome::kRetry:
+        spdlog::error("cloudhub: node {}: report {} not applied ({}); closing so the edge resends",
+                      node_, input.sequence, result.detail);
+        finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "report not applied, retry later"),
+               false);
+        return;
+    }
+    startRead();
+  }
+
+  TunnelServer::Impl& server_;
+  grpc::CallbackServerContext* const context_;  // valid until OnDone
+
+  std::mutex mu_;
+  Reactor* reactor_ = nullptr;                // guarded by mu_; null after OnDone
+  std::deque<CloudMessagePtr> queue_;         // guarded by mu_
+  CloudMessagePtr inflight_;                  // guarded by mu_; the message being written
+  bool writing_ = false;                      // guarded by mu_
+  int opsStarting_ = 0;                       // guarded by mu_
+  std::optional<grpc::Status> finishStatus_;  // guarded by mu_
+  bool drain_ = false;                        // guarded by mu_
+  bool finishCalled_ = false;                 // guarded by mu_
+
+  // Read side: touched by the one reaction or worker task handling the current message.
+  // node_/counters_/accepted_ are set once in accept(), before the session is published.
+  pb::EdgeMessage in_;
+  bool helloDone_ = false;
+  std::string context_peer_;
+  std::string node_;
+  std::shared_ptr<NodeCounters> counters_;
+  std::atomic<bool> accepted_{false};
+};
+
+void Reactor::OnReadDone(bool ok) {
+  session_->onReadDone(ok);
+}
+void Reactor::OnWriteDone(bool ok) {
+  session_->onWriteDone(ok);
+}
+void Reactor::OnCancel() {
+  session_->onCancel();
+}
+void Reactor::OnDone() {
+  session_->onDone();
+  delete this;
+}
+
+}  // namespace
+
+grpc::ServerBidiReactor<pb::EdgeMessage, pb::CloudMessage>* TunnelServer::Impl::Connect(
+    grpc::CallbackServerContext* context) {
+  auto session = std::make_shared<Session>(*this, context);
+  auto* reactor = new Reactor(session);
+  session->bind(reactor);
+  session->startRead();
+  return reactor;
+}
+
+std::shared_ptr<Session> TunnelServer::Impl::registerSession(const std::string& node,
+                                                             std::shared_ptr<Session> session) {
+  std::lock_guard l(mu);
+  auto& slot = sessions[node];
+  auto old = std::move(slot);
+  slot = std::move(session);
+  metrics.setConnectedNodes(static_cast<int64_t>(sessions.size()));
+  return old;
+}
+
+void TunnelServer::Impl::unregisterSession(const std::string& node, const Session* session) {
+  std::lock_guard l(mu);
+  auto it = sessions.find(node);
+  if (it != sessions.end() && it->second.get() == session) sessions.erase(it);
+  metrics.setConnectedNodes(static_cast<int64_t>(sessions.size()));
+}
+
+TunnelServer::TunnelServer(TunnelServerOptions options, registry::Registry& registry,
+                           Dispatcher& dispatcher, NodeStateStore& nodeState,
+                           ReportApplier& applier, Metrics& metrics, Executor executor)
+    : impl_(std::make_unique<Impl>(std::move(options), registry, dispatcher, nodeState, applier,
+                                   metrics, std::move(executor))) {}
+
+TunnelServer::~TunnelServer() {
+  stop();
+}
+
+Status TunnelServer::start() {
+  const auto& o = impl_->options;
+  std::string host = o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
+  std::string address = host + ":" + std::to_string(o.port);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl_->port);
+  builder.RegisterService(impl_.get());
+  // Transport settings: docs/tunnel.md, "Transport settings".
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16384);
+  builder.SetMaxReceiveMessageSize(kMaxReceiveBytes);
+  impl_->server = builder.BuildAndStart();
+  if (!impl_->server || impl_->port == 0) {
+    impl_->server.reset();
+    return unavailableError("tunnelListen: cannot listen on " + address);
+  }
+  spdlog::info("cloudhub: tunnel listening on {}:{}", o.host, impl_->port);
+  return Status::ok();
+}
+
+void TunnelServer::stop() {
+  if (!impl_->server) return;
+  std::map<std::string, std::shared_ptr<Session>> sessions;
+  {
+    std::lock_guard l(impl_->mu);
+    sessions.swap(impl_->sessions);
+    impl_->metrics.setConnectedNodes(0);
+  }
+  for (auto& [node, s] : sessions) s->close("cloudcore is shutting down");
+  impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  impl_->server->Wait();
+  impl_->server.reset();
+}
+
+uint16_t TunnelServer::port() const {
+  return static_cast<uint16_t>(impl_->port);
+}
+
+size_t TunnelServer::connectedNodes() const {
+  std::lock_guard l(impl_->mu);
+  return impl_->sessions.size();
+}
+
+void TunnelServer::reportsPersisted(const std::string& node, uint64_t sequence) {
+  std::shared_ptr<Session> session;
+  {
+    std::lock_guard l(impl_->mu);
+    auto it = impl_->sessions.find(node);
+    if (it == impl_->sessions.end()) return;
+    session = it->second;
+  }
+  session->ackReports(sequence);
+}
+
+}  // namespace ep::cloudhub

@@ -1,0 +1,67 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+
+namespace ep::registry {
+class Registry;
+}
+
+namespace ep::cloudhub {
+
+class Dispatcher;
+class Metrics;
+class NodeStateStore;
+class ReportApplier;
+
+// Runs a task on the worker pool (registry/store writes). Must not run it inline.
+using Executor = std::function<void(std::function<void()>)>;
+
+struct TunnelServerOptions {
+  std::string host = "0.0.0.0";
+  uint16_t port = 6444;  // 0 picks a free port (see port())
+  // nodeRegistration: manual -> a Hello from a node without a Node object is refused.
+  bool manualRegistration = false;
+  // Messages queued per node before its stream is ended with RESOURCE_EXHAUSTED.
+  size_t sendQueueLimit = 1024;
+  std::string version = "0.0.0";  // HelloReply.cloudcore_version
+};
+
+// The gRPC Tunnel service (docs/tunnel.md): one ServerBidiReactor per edge stream on the gRPC
+// callback API, so no thread is parked per node. Reactions never block: node lookups and
+// report application run on the injected executor, syncs come from the Dispatcher thread.
+// Per stream at most one read and one write are in flight; each node has its own bounded send
+// queue and mutex, so a slow or stuck node never delays another. gRPC stays behind this pimpl.
+//
+// start()/stop() from one owner thread; other methods are thread-safe. The injected objects
+// must outlive the server, and the executor must keep running until stop() returned.
+class TunnelServer {
+ public:
+  TunnelServer(TunnelServerOptions options, registry::Registry& registry, Dispatcher& dispatcher,
+               NodeStateStore& nodeState, ReportApplier& applier, Metrics& metrics,
+               Executor executor);
+  ~TunnelServer();
+  TunnelServer(const TunnelServer&) = delete;
+  TunnelServer& operator=(const TunnelServer&) = delete;
+
+  Status start();
+  // Ends every stream (UNAVAILABLE) and shuts the gRPC server down.
+  void stop();
+  uint16_t port() const;
+  size_t connectedNodes() const;
+
+  // Reports of `node` up to `sequence` are durably recorded: acknowledge them on its stream.
+  // Called from the node state store's flush thread; never blocks.
+  void reportsPersisted(const std::string& node, uint64_t sequence);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ep::cloudhub

@@ -1,0 +1,135 @@
+#include "cloudcore/controllers/node_controller.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/api/kinds.h"
+#include "common/api/object_util.h"
+
+namespace ep::controllers {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr int kMaxAttempts = 5;
+
+const api::KindInfo& nodeKind() {
+  return *api::findByApiVersionKind("v1", "Node");
+}
+
+// The Ready condition of `node`, or nullptr.
+const Json* readyCondition(const Json& node) {
+  const Json* conditions = api::lookupPath(node, "status.conditions");
+  if (conditions == nullptr || !conditions->is_array()) return nullptr;
+  for (const auto& c : *conditions) {
+    if (c.is_object() && c.value("type", Json()).is_string() && c["type"] == "Ready") return &c;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+NodeController::NodeController(registry::Registry& registry, Clock& clock,
+                               NodeControllerOptions options)
+    : registry_(registry), clock_(clock), options_(options) {}
+
+NodeController::~NodeController() {
+  stop();
+}
+
+Status NodeController::start() {
+  {
+    std::lock_guard l(mu_);
+    stopping_ = false;
+  }
+  thread_ = std::thread([this] { run(); });
+  return Status::ok();
+}
+
+void NodeController::stop() {
+  {
+    std::lock_guard l(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void NodeController::run() {
+  for (;;) {
+    {
+      std::unique_lock l(mu_);
+      if (cv_.wait_for(l, options_.interval, [&] { return stopping_; })) return;
+    }
+    auto r = reconcileOnce();
+    if (!r.isOk()) spdlog::warn("node controller: {}", r.status().toString());
+  }
+}
+
+bool NodeController::isStale(const Json& node) const {
+  const Json* ready = readyCondition(node);
+  if (ready != nullptr && ready->value("status", std::string()) == "Unknown") return false;
+  // Without a heartbeat, the node's age counts (it never reported since it was created).
+  std::string since = ready ? ready->value("lastHeartbeatTime", std::string()) : std::string();
+  if (since.empty()) since = api::stringAt(node, "metadata.creationTimestamp");
+  int64_t at = parseRfc3339(since);
+  if (at < 0) return false;  // unparsable: leave it alone rather than guess
+  auto grace = std::chrono::duration_cast<std::chrono::milliseconds>(options_.gracePeriod).count();
+  return clock_.nowMillis() - at > grace;
+}
+
+Result<bool> NodeController::markIfStale(const std::string& name) {
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    auto node = registry_.get(nodeKind(), "", name);
+    if (!node.isOk()) {
+      if (node.status().code() == Code::kNotFound) return false;
+      return node.status();
+    }
+    if (!isStale(*node)) return false;
+    Json next = *node;  // carries metadata.resourceVersion: the update is a CAS
+    if (!next["status"].is_object()) next["status"] = Json::object();
+    Json& conditions = next["status"]["conditions"];
+    if (!conditions.is_array()) conditions = Json::array();
+    std::string now = formatRfc3339(clock_.nowMillis());
+    Json* ready = nullptr;
+    for (auto& c : conditions) {
+      if (c.is_object() && c.value("type", Json()) == "Ready") ready = &c;
+    }
+    if (ready == nullptr) {
+      conditions.push_back(Json{{"type", "Ready"}});
+      ready = &conditions.back();
+    }
+    (*ready)["status"] = "Unknown";
+    (*ready)["reason"] = "NodeStatusUnknown";
+    (*ready)["message"] = "edgecore stopped posting node status";
+    (*ready)["lastTransitionTime"] = now;
+    auto r = registry_.update(nodeKind(), "", name, next, registry::Subresource::kStatus);
+    if (r.isOk()) {
+      spdlog::info("node controller: node {} stopped posting status; Ready=Unknown", name);
+      return true;
+    }
+    if (r.status().code() != Code::kConflict) return r.status();
+    // Somebody wrote the node meanwhile (maybe a heartbeat): re-read and re-decide.
+  }
+  return Status(Code::kConflict, "node " + name + ": too many conflicts marking it Unknown");
+}
+
+Result<int> NodeController::reconcileOnce() {
+  auto list = registry_.list(nodeKind(), "", {});
+  if (!list.isOk()) return list.status();
+  int marked = 0;
+  for (const auto& node : list->items) {
+    if (!isStale(node)) continue;
+    std::string name = api::stringAt(node, "metadata.name");
+    auto r = markIfStale(name);
+    if (!r.isOk()) {
+      spdlog::warn("node controller: node {}: {}", name, r.status().toString());
+      continue;
+    }
+    if (*r) ++marked;
+  }
+  return marked;
+}
+
+}  // namespace ep::controllers
