@@ -1,0 +1,137 @@
+// edgecore: the edge agent. Wires the cache (metamanager), the local API, the tunnel client
+// (edgehub) and the node status reporter, waits for SIGINT/SIGTERM and stops them in reverse
+// order. It comes up from the cache alone: the cloud being unreachable never blocks startup.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "edgecore/config.h"
+#include "edgecore/edgehub/edgehub.h"
+#include "edgecore/localapi/local_api.h"
+#include "edgecore/metamanager/metamanager.h"
+#include "edgecore/nodestatus/node_status.h"
+
+#ifndef EP_VERSION_STRING
+#define EP_VERSION_STRING "0.0.0"
+#endif
+
+int main(int argc, char** argv) {
+  using namespace ep;
+  using namespace ep::edgecore;
+  CLI::App app{"edgecore: edgeplane edge agent"};
+  std::string configPath;
+  std::string nodeName, cloud, dataDir, localApiListen, heartbeat, logLevel;
+  app.add_option("--config", configPath, "YAML configuration file");
+  auto* oNode = app.add_option("--node-name", nodeName, "node name (default: host name)");
+  auto* oCloud = app.add_option("--cloud", cloud, "HOST:PORT of cloudcore's tunnel");
+  auto* oData = app.add_option("--data-dir", dataDir, "directory of the edge cache");
+  auto* oApi = app.add_option("--local-api-listen", localApiListen, "HOST:PORT of the local API");
+  auto* oHb = app.add_option("--heartbeat-interval", heartbeat, "node status interval, e.g. 10s");
+  auto* oLog = app.add_option("--log-level", logLevel, "trace, debug, info, warn, error");
+  app.set_version_flag("--version", EP_VERSION_STRING);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  Config config;
+  if (!configPath.empty()) {
+    if (auto s = loadConfigFile(configPath, config); !s.isOk()) {
+      std::cerr << "edgecore: invalid configuration: " << s.message() << "\n";
+      return 2;
+    }
+  }
+  FlagOverrides flags;
+  if (oNode->count()) flags.nodeName = nodeName;
+  if (oCloud->count()) flags.cloud = cloud;
+  if (oData->count()) flags.dataDir = dataDir;
+  if (oApi->count()) flags.localApiListen = localApiListen;
+  if (oHb->count()) flags.heartbeatInterval = heartbeat;
+  if (oLog->count()) flags.logLevel = logLevel;
+  if (auto s = applyOverrides(flags, config); !s.isOk()) {
+    std::cerr << "edgecore: invalid configuration: " << s.message() << "\n";
+    return 2;
+  }
+  if (auto s = finalizeConfig(config); !s.isOk()) {
+    std::cerr << "edgecore: invalid configuration: " << s.message() << "\n";
+    return 2;
+  }
+  if (auto s = setupLogging(config.logLevel, "edgecore"); !s.isOk()) {
+    std::cerr << "edgecore: " << s.message() << "\n";
+    return 2;
+  }
+
+  // Signals are taken synchronously by this thread; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  Clock& clock = SystemClock::instance();
+  metamanager::MetaManager cache({.dataDir = config.dataDir,
+                                  .maxEntries = config.outboxMaxEntries,
+                                  .maxBytes = config.outboxMaxBytes});
+  edgehub::EdgeHub hub(
+      {.cloud = config.cloud, .nodeName = config.nodeName, .version = EP_VERSION_STRING}, cache,
+      clock);
+  cache.setOutboxNotify([&hub] { hub.wakeOutbox(); });
+  if (auto s = cache.start(); !s.isOk()) {
+    spdlog::critical("edge cache: {}", s.toString());
+    return 1;
+  }
+  spdlog::info("edgecore {} starting (cache revision {}, {} objects)", config.nodeName,
+               cache.lastAppliedRevision(), cache.objectCount());
+
+  http::ServerOptions httpOptions;
+  if (auto s = splitHostPort("localApiListen", config.localApiListen, httpOptions.host,
+                             httpOptions.port);
+      !s.isOk()) {
+    spdlog::critical("{}", s.message());
+    cache.stop();
+    return 2;
+  }
+  httpOptions.workerThreads = 4;
+  localapi::LocalApi localApi(
+      httpOptions, cache, clock,
+      {.version = EP_VERSION_STRING, .status = [&hub] { return hub.statusJson(); }});
+  if (auto s = localApi.start(); !s.isOk()) {
+    spdlog::critical("local API: {}", s.toString());
+    cache.stop();
+    return 1;
+  }
+  spdlog::info("edgecore: local API on {}", config.localApiListen);
+
+  if (auto s = hub.start(); !s.isOk()) {
+    spdlog::critical("edgehub: {}", s.toString());
+    localApi.stop();
+    cache.stop();
+    return 1;
+  }
+  nodestatus::SystemHostInfo hostInfo;
+  nodestatus::NodeStatusReporter reporter({.nodeName = config.nodeName,
+                                           .labels = config.labels,
+                                           .taints = config.taints,
+                                           .edgecoreVersion = EP_VERSION_STRING},
+                                          config.heartbeatInterval, hostInfo, cache, clock);
+  (void)reporter.start();  // a failed first report is logged; the heartbeat retries
+  spdlog::info("edgecore {} {} ready (cloud {}, data dir {})", config.nodeName, EP_VERSION_STRING,
+               config.cloud, config.dataDir);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("edgecore: signal {}, shutting down", sig);
+  reporter.stop();
+  hub.stop();
+  localApi.stop();
+  cache.stop();
+  spdlog::info("edgecore: stopped");
+  return 0;
+}
