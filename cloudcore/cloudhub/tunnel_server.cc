@@ -388,10 +388,10 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
       spdlog::warn("cloudhub: node {}: ignored SyncAck for revision {} (cloud is at {})", node_,
                    revision, server_.dispatcher.revision());
     } else {
-      server_.nodeState.recordAck(node_, revision);
       int64_t prev = counters_->ackedRevision.load();
       while (prev < revision && !counters_->ackedRevision.compare_exchange_weak(prev, revision)) {
       }
+      server_.nodeState.recordAck(node_, revision);
     }
     startRead();
   }

@@ -1,0 +1,447 @@
+#include "cloudcore/cloudhub/cloudhub.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "cloudcore/cloudhub/metrics.h"
+#include "cloudcore/cloudhub/node_state_store.h"
+#include "cloudcore/registry/registry.h"
+#include "cloudcore/store/sqlite_store.h"
+#include "common/api/kinds.h"
+#include "tests/cloudcore/cloudhub/test_edge.h"
+#include "tests/testing/temp_dir.h"
+
+namespace ep::cloudhub {
+namespace {
+
+using nlohmann::json;
+using testing::TestEdge;
+namespace pb = edgeplane::tunnel::v1;
+using namespace std::chrono_literals;
+
+const api::KindInfo& kind(const char* apiVersion, const char* k) {
+  return *api::findByApiVersionKind(apiVersion, k);
+}
+
+// (op, resource, namespace/name) of every change of a Sync, sorted.
+std::set<std::string> changeSet(const pb::Sync& sync) {
+  std::set<std::string> out;
+  for (const auto& c : sync.changes()) {
+    out.insert(std::string(c.op() == pb::Change::OP_PUT ? "PUT " : "DELETE ") + c.resource() + " " +
+               c.namespace_() + "/" + c.name());
+  }
+  return out;
+}
+
+class CloudHubTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store::SqliteStoreOptions o;
+    o.dataDir = dir_.path();
+    o.compactionInterval = 0s;
+    store_ = std::make_unique<store::SqliteStore>(o, clock_);
+    ASSERT_TRUE(store_->start().isOk());
+    registry_ = std::make_unique<registry::Registry>(*store_, clock_);
+    ASSERT_TRUE(registry_->ensureSystemNamespaces().isOk());
+  }
+  void TearDown() override {
+    edges_.clear();
+    if (hub_) hub_->stop();
+    hub_.reset();
+    store_->stop();
+  }
+
+  void startHub(bool manual = false, size_t queueLimit = 1024) {
+    CloudHubOptions o;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.dataDir = dir_.path();
+    o.manualRegistration = manual;
+    o.sendQueueLimit = queueLimit;
+    o.flushInterval = 50ms;
+    hub_ = std::make_unique<CloudHub>(o, *registry_);
+    ASSERT_TRUE(hub_->start().isOk());
+  }
+  std::string target() const { return "127.0.0.1:" + std::to_string(hub_->port()); }
+
+  TestEdge& edge(bool startReading = true) {
+    edges_.push_back(std::make_unique<TestEdge>(target(), startReading));
+    return *edges_.back();
+  }
+  // Connects `node` and returns its edge after the HelloReply and the initial Sync.
+  TestEdge& connect(const std::string& node, std::vector<pb::CachedObject> inventory = {},
+                    pb::Sync* initial = nullptr) {
+    TestEdge& e = edge();
+    EXPECT_TRUE(e.hello(node, std::move(inventory)));
+    auto reply = e.next();
+    EXPECT_TRUE(reply && reply->has_hello_reply() && reply->hello_reply().accepted());
+    auto sync = e.next();
+    EXPECT_TRUE(sync && sync->has_sync() && sync->sync().initial());
+    if (initial && sync) *initial = sync->sync();
+    return e;
+  }
+
+  json createConfigMap(const std::string& name, const std::string& value = "v") {
+    json cm = {{"metadata", {{"name", name}}}, {"data", {{"k", value}}}};
+    auto r = registry_->create(kind("v1", "ConfigMap"), "default", cm);
+    EXPECT_TRUE(r.isOk()) << r.status().toString();
+    return r.isOk() ? *r : json();
+  }
+  json updateConfigMap(const std::string& name, const std::string& value) {
+    auto cur = registry_->get(kind("v1", "ConfigMap"), "default", name);
+    EXPECT_TRUE(cur.isOk());
+    json next = *cur;
+    next["data"]["k"] = value;
+    auto r = registry_->update(kind("v1", "ConfigMap"), "default", name, next);
+    EXPECT_TRUE(r.isOk()) << r.status().toString();
+    return r.isOk() ? *r : json();
+  }
+  json createPod(const std::string& name, const std::string& node,
+                 const std::string& configMap = "") {
+    json pod = {{"metadata", {{"name", name}}},
+                {"spec", {{"containers", {{{"name", "c"}, {"image", "busybox:1.36"}}}}}}};
+    if (!node.empty()) pod["spec"]["nodeName"] = node;
+    if (!configMap.empty()) {
+      pod["spec"]["volumes"] = {{{"name", "cfg"}, {"configMap", {{"name", configMap}}}}};
+    }
+    auto r = registry_->create(kind("v1", "Pod"), "default", pod);
+    EXPECT_TRUE(r.isOk()) << r.status().toString();
+    return r.isOk() ? *r : json();
+  }
+  void bindPod(const std::string& name, const std::string& node) {
+    auto cur = registry_->get(kind("v1", "Pod"), "default", name);
+    ASSERT_TRUE(cur.isOk());
+    json next = *cur;
+    next["spec"]["nodeName"] = node;
+    auto r = registry_->update(kind("v1", "Pod"), "default", name, next);
+    ASSERT_TRUE(r.isOk()) << r.status().toString();
+  }
+  void deletePod(const std::string& name) {
+    auto r = registry_->remove(kind("v1", "Pod"), "default", name);
+    ASSERT_TRUE(r.isOk()) << r.status().toString();
+  }
+  void createNode(const std::string& name) {
+    json node = {{"metadata", {{"name", name}, {"labels", {{"team", "ops"}}}}}};
+    auto r = registry_->create(kind("v1", "Node"), "", node);
+    ASSERT_TRUE(r.isOk()) << r.status().toString();
+  }
+  static pb::CachedObject cached(const std::string& resource, const std::string& name,
+                                 int64_t revision) {
+    pb::CachedObject c;
+    c.set_resource(resource);
+    c.set_namespace_("default");
+    c.set_name(name);
+    c.set_revision(revision);
+    return c;
+  }
+  static int64_t rv(const json& obj) {
+    return std::stoll(obj["metadata"]["resourceVersion"].get<std::string>());
+  }
+
+  ep::testing::TempDir dir_;
+  FakeClock clock_;
+  std::unique_ptr<store::SqliteStore> store_;
+  std::unique_ptr<registry::Registry> registry_;
+  std::unique_ptr<CloudHub> hub_;
+  std::vector<std::unique_ptr<TestEdge>> edges_;
+};
+
+TEST_F(CloudHubTest, RefusesBadHellosWhileAnotherNodeKeepsWorking) {
+  createNode("known");
+  startHub(/*manual=*/true);
+  TestEdge& good = connect("known");
+
+  struct Case {
+    std::function<void(TestEdge&)> send;
+    grpc::StatusCode code;
+    std::string reason;
+  };
+  std::vector<Case> cases = {
+      {[](TestEdge& e) { e.ack(5); }, grpc::StatusCode::INVALID_ARGUMENT,
+       "first_message_not_hello"},
+      {[](TestEdge& e) { e.hello("known", {}, 2); }, grpc::StatusCode::FAILED_PRECONDITION,
+       "protocol_version"},
+      {[](TestEdge& e) { e.hello("Not_A_Name!"); }, grpc::StatusCode::INVALID_ARGUMENT,
+       "invalid_node_name"},
+      {[](TestEdge& e) { e.hello("stranger"); }, grpc::StatusCode::PERMISSION_DENIED,
+       "unknown_node"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.reason);
+    TestEdge& bad = edge();
+    c.send(bad);
+    auto reply = bad.next();
+    ASSERT_TRUE(reply && reply->has_hello_reply());
+    EXPECT_FALSE(reply->hello_reply().accepted());
+    EXPECT_FALSE(reply->hello_reply().reason().empty());
+    auto status = bad.done();
+    ASSERT_TRUE(status.has_value());
+    EXPECT_EQ(status->error_code(), c.code) << status->error_message();
+    EXPECT_EQ(hub_->metrics().refused(c.reason), 1u);
+  }
+
+  // The accepted node still gets its changes.
+  createConfigMap("cfg");
+  createPod("p", "known", "cfg");
+  auto sync = good.nextOf(pb::CloudMessage::kSync);
+  ASSERT_TRUE(sync);
+  EXPECT_EQ(changeSet(sync->sync()),
+            (std::set<std::string>{"PUT configmaps default/cfg", "PUT pods default/p"}));
+  EXPECT_EQ(hub_->connectedNodes(), 1u);
+}
+
+TEST_F(CloudHubTest, InitialSyncIsTheExactDifferenceWithTheInventory) {
+  json cm1 = createConfigMap("cm1");
+  json cm2 = createConfigMap("cm2");
+  json p1 = createPod("p1", "edge-a", "cm1");
+  json p2 = createPod("p2", "edge-a", "cm2");
+  createPod("other", "edge-b", "cm1");
+  startHub();
+
+  // Up to date: p1, cm1. Stale: cm2 (old revision). Not needed anymore: gone-pod. Missing: p2.
+  pb::Sync initial;
+  connect("edge-a",
+          {cached("pods", "p1", rv(p1)), cached("configmaps", "cm1", rv(cm1)),
+           cached("configmaps", "cm2", rv(cm2) - 1), cached("pods", "gone-pod", 1)},
+          &initial);
+  EXPECT_EQ(initial.changes_size(), 3);
+  EXPECT_EQ(changeSet(initial),
+            (std::set<std::string>{"PUT configmaps default/cm2", "PUT pods default/p2",
+                                   "DELETE pods default/gone-pod"}));
+  EXPECT_EQ(initial.revision(), store_->currentRevision());
+  for (const auto& c : initial.changes()) {
+    if (c.op() != pb::Change::OP_PUT) continue;
+    json v = json::parse(c.value());
+    EXPECT_EQ(v["metadata"]["resourceVersion"], std::to_string(c.revision()));
+  }
+
+  // An edge with everything gets an empty initial Sync.
+  pb::Sync none;
+  connect("edge-b", {}, &none);
+  EXPECT_EQ(changeSet(none),
+            (std::set<std::string>{"PUT configmaps default/cm1", "PUT pods default/other"}));
+}
+
+TEST_F(CloudHubTest, LiveBindSendsPodAndConfigMapOnlyToThatNode) {
+  createConfigMap("cfg");
+  createPod("web", "", "cfg");
+  startHub();
+  TestEdge& a = connect("edge-a");
+  TestEdge& b = connect("edge-b");
+
+  bindPod("web", "edge-a");
+  auto sync = a.nextOf(pb::CloudMessage::kSync);
+  ASSERT_TRUE(sync);
+  EXPECT_FALSE(sync->sync().initial());
+  EXPECT_EQ(changeSet(sync->sync()),
+            (std::set<std::string>{"PUT configmaps default/cfg", "PUT pods default/web"}));
+  EXPECT_EQ(sync->sync().revision(), store_->currentRevision());
+  EXPECT_FALSE(b.next(300ms)) << "edge-b must get nothing";
+
+  // Acks are recorded and exposed.
+  ASSERT_TRUE(a.ack(sync->sync().revision()));
+  for (int i = 0; i < 100 && hub_->nodeState().ackedRevision("edge-a") == 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(hub_->nodeState().ackedRevision("edge-a"), sync->sync().revision());
+  EXPECT_NE(hub_->metricsText().find("edgeplane_cloudhub_acked_revision{node=\"edge-a\"} " +
+                                     std::to_string(sync->sync().revision())),
+            std::string::npos);
+}
+
+TEST_F(CloudHubTest, ConfigMapUpdateReachesOnlyReferencingNodes) {
+  createConfigMap("shared");
+  createConfigMap("lonely");
+  createPod("pa", "edge-a", "shared");
+  createPod("pb", "edge-b", "shared");
+  createPod("pc", "edge-c", "lonely");
+  startHub();
+  TestEdge& a = connect("edge-a");
+  TestEdge& b = connect("edge-b");
+  TestEdge& c = connect("edge-c");
+
+  updateConfigMap("shared", "v2");
+  for (TestEdge* e : {&a, &b}) {
+    auto sync = e->nextOf(pb::CloudMessage::kSync);
+    ASSERT_TRUE(sync);
+    EXPECT_EQ(changeSet(sync->sync()), (std::set<std::string>{"PUT configmaps default/shared"}));
+    EXPECT_EQ(json::parse(sync->sync().changes(0).value())["data"]["k"], "v2");
+  }
+  EXPECT_FALSE(c.next(300ms));
+  // An unreferenced ConfigMap goes nowhere.
+  createConfigMap("unused");
+  EXPECT_FALSE(a.next(200ms));
+  EXPECT_FALSE(c.next(100ms));
+}
+
+TEST_F(CloudHubTest, DeleteAndMoveSendDeletes) {
+  createConfigMap("cfg");
+  createPod("p1", "edge-a", "cfg");
+  createPod("p2", "edge-a", "cfg");
+  startHub();
+  TestEdge& a = connect("edge-a");
+  TestEdge& b = connect("edge-b");
+
+  deletePod("p1");  // cfg still needed by p2
+  auto s1 = a.nextOf(pb::CloudMessage::kSync);
+  ASSERT_TRUE(s1);
+  EXPECT_EQ(changeSet(s1->sync()), (std::set<std::string>{"DELETE pods default/p1"}));
+
+  // "Move" p2 to edge-b (nodeName is set once, so: delete, recreate there).
+  deletePod("p2");
+  auto s2 = a.nextOf(pb::CloudMessage::kSync);
+  ASSERT_TRUE(s2);
+  EXPECT_EQ(changeSet(s2->sync()),
+            (std::set<std::string>{"DELETE pods default/p2", "DELETE configmaps default/cfg"}));
+  createPod("p2", "edge-b", "cfg");
+  auto s3 = b.nextOf(pb::CloudMessage::kSync);
+  ASSERT_TRUE(s3);
+  EXPECT_EQ(changeSet(s3->sync()),
+            (std::set<std::string>{"PUT pods default/p2", "PUT configmaps default/cfg"}));
+  EXPECT_FALSE(a.next(200ms));
+
+  // Deleting a referenced ConfigMap deletes it on the node; the pod stays.
+  auto r = registry_->remove(kind("v1", "ConfigMap"), "default", "cfg");
+  ASSERT_TRUE(r.isOk());
+  auto s4 = b.nextOf(pb::CloudMessage::kSync);
+  ASSERT_TRUE(s4);
+  EXPECT_EQ(changeSet(s4->sync()), (std::set<std::string>{"DELETE configmaps default/cfg"}));
+  EXPECT_GE(s4->sync().changes(0).revision(), rv(*r));
+}
+
+TEST_F(CloudHubTest, SecondStreamReplacesTheFirst) {
+  createPod("p", "edge-a");
+  startHub();
+  TestEdge& first = connect("edge-a");
+  pb::Sync initial;
+  TestEdge& second = connect("edge-a", {}, &initial);
+  EXPECT_EQ(initial.changes_size(), 1);
+  auto status = first.done();
+  ASSERT_TRUE(status.has_value());
+  EXPECT_FALSE(status->ok());
+  EXPECT_EQ(hub_->connectedNodes(), 1u);
+
+  createPod("q", "edge-a");
+  auto sync = second.nextOf(pb::CloudMessage::kSync);
+  ASSERT_TRUE(sync);
+  EXPECT_EQ(changeSet(sync->sync()), (std::set<std::string>{"PUT pods default/q"}));
+}
+
+TEST_F(CloudHubTest, NodeStatusRegistersNodeAndReportsAreDeduplicated) {
+  startHub();
+  TestEdge& e = connect("edge-a");
+  json node = {{"apiVersion", "v1"},
+               {"kind", "Node"},
+               {"metadata", {{"name", "edge-a"}, {"labels", {{"arch", "arm64"}}}}},
+               {"status",
+                {{"conditions",
+                  {{{"type", "Ready"},
+                    {"status", "True"},
+                    {"lastHeartbeatTime", formatRfc3339(clock_.nowMillis())}}}}}}};
+  ASSERT_TRUE(e.report(1, pb::REPORT_KIND_NODE_STATUS, node.dump()));
+  auto ack = e.nextOf(pb::CloudMessage::kReportAck);
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->report_ack().sequence(), 1u);
+  auto got = registry_->get(kind("v1", "Node"), "", "edge-a");
+  ASSERT_TRUE(got.isOk());
+  EXPECT_EQ((*got)["status"]["conditions"][0]["status"], "True");
+  EXPECT_EQ((*got)["metadata"]["labels"]["arch"], "arm64");
+
+  // An operator adds a label; the next status keeps it.
+  json withLabel = *got;
+  withLabel["metadata"]["labels"]["owner"] = "me";
+  ASSERT_TRUE(registry_->update(kind("v1", "Node"), "", "edge-a", withLabel).isOk());
+  node["status"]["conditions"][0]["reason"] = "second";
+  ASSERT_TRUE(e.report(2, pb::REPORT_KIND_NODE_STATUS, node.dump()));
+  ack = e.nextOf(pb::CloudMessage::kReportAck);
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->report_ack().sequence(), 2u);
+  // The same sequence again: acknowledged, not applied.
+  node["status"]["conditions"][0]["reason"] = "duplicate";
+  ASSERT_TRUE(e.report(2, pb::REPORT_KIND_NODE_STATUS, node.dump()));
+  ack = e.nextOf(pb::CloudMessage::kReportAck);
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->report_ack().sequence(), 2u);
+  got = registry_->get(kind("v1", "Node"), "", "edge-a");
+  ASSERT_TRUE(got.isOk());
+  EXPECT_EQ((*got)["status"]["conditions"][0]["reason"], "second");
+  EXPECT_EQ((*got)["metadata"]["labels"]["owner"], "me");
+  EXPECT_EQ(hub_->metrics().reportsApplied(), 2u);
+  EXPECT_EQ(hub_->metrics().reportsDuplicate(), 1u);
+
+  // Invalid payloads are acknowledged (so they leave the outbox) and counted.
+  ASSERT_TRUE(e.report(3, pb::REPORT_KIND_NODE_STATUS, "{not json"));
+  ack = e.nextOf(pb::CloudMessage::kReportAck);
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->report_ack().sequence(), 3u);
+  EXPECT_EQ(hub_->metrics().reportsRejected(), 1u);
+  EXPECT_EQ(hub_->nodeState().persistedReportSequence("edge-a"), 3u);
+
+  // A reconnect learns the last applied sequence.
+  TestEdge& again = edge();
+  ASSERT_TRUE(again.hello("edge-a"));
+  auto reply = again.next();
+  ASSERT_TRUE(reply && reply->has_hello_reply());
+  EXPECT_EQ(reply->hello_reply().last_report_sequence(), 3u);
+}
+
+TEST_F(CloudHubTest, PodStatusOnlyForPodsBoundToTheNode) {
+  createPod("mine", "edge-a");
+  createPod("theirs", "edge-b");
+  startHub();
+  TestEdge& e = connect("edge-a");
+  json status = {{"phase", "Running"}};
+  ASSERT_TRUE(e.report(1, pb::REPORT_KIND_POD_STATUS, status.dump(), "default", "mine"));
+  ASSERT_TRUE(e.report(2, pb::REPORT_KIND_POD_STATUS, status.dump(), "default", "theirs"));
+  auto ack = e.nextOf(pb::CloudMessage::kReportAck);
+  ASSERT_TRUE(ack);
+  if (ack->report_ack().sequence() < 2) {
+    ack = e.nextOf(pb::CloudMessage::kReportAck);
+    ASSERT_TRUE(ack);
+  }
+  EXPECT_EQ(ack->report_ack().sequence(), 2u);
+  EXPECT_EQ((*registry_->get(kind("v1", "Pod"), "default", "mine"))["status"]["phase"], "Running");
+  EXPECT_EQ((*registry_->get(kind("v1", "Pod"), "default", "theirs"))["status"]["phase"],
+            "Pending");
+  EXPECT_EQ(hub_->metrics().reportsRejected(), 1u);
+}
+
+TEST_F(CloudHubTest, QueueOverflowDisconnectsOnlyTheSlowNode) {
+  startHub(false, /*queueLimit=*/4);
+  TestEdge& fast = connect("fast");
+  TestEdge& slow = edge(/*startReading=*/false);
+  ASSERT_TRUE(slow.hello("slow"));
+  std::string big(64 * 1024, 'x');
+  createConfigMap("big", big);
+  createPod("pf", "fast", "big");
+  createPod("ps", "slow", "big");
+  int updates = 0;
+  for (int i = 0; i < 40 && hub_->connectedNodes() == 2; ++i) {
+    updateConfigMap("big", big + std::to_string(i));
+    ++updates;
+    std::this_thread::sleep_for(20ms);
+  }
+  for (int i = 0; i < 200 && hub_->connectedNodes() == 2; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(hub_->connectedNodes(), 1u) << "the slow node must be disconnected";
+  slow.startReader();
+  auto status = slow.done(10s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_FALSE(status->ok());
+  // The fast node got every update.
+  std::string last;
+  for (int got = 0; got < updates + 1;) {
+    auto m = fast.nextOf(pb::CloudMessage::kSync);
+    ASSERT_TRUE(m) << "after " << got << " syncs";
+    for (const auto& c : m->sync().changes()) {
+      if (c.resource() == "configmaps") last = json::parse(c.value())["data"]["k"];
+    }
+    ++got;
+  }
+  EXPECT_EQ(last, big + std::to_string(updates - 1));
+}
+
+}  // namespace
+}  // namespace ep::cloudhub

@@ -1,0 +1,120 @@
+#include "cloudcore/controllers/node_controller.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cloudcore/store/sqlite_store.h"
+#include "common/api/kinds.h"
+#include "tests/testing/temp_dir.h"
+
+namespace ep::controllers {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+class NodeControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store::SqliteStoreOptions o;
+    o.dataDir = dir_.path();
+    o.compactionInterval = 0s;
+    store_ = std::make_unique<store::SqliteStore>(o, clock_);
+    ASSERT_TRUE(store_->start().isOk());
+    registry_ = std::make_unique<registry::Registry>(*store_, clock_);
+    controller_ = std::make_unique<NodeController>(*registry_, clock_,
+                                                   NodeControllerOptions{.gracePeriod = 40s});
+  }
+  void TearDown() override { store_->stop(); }
+
+  const api::KindInfo& nodeKind() { return *api::findByApiVersionKind("v1", "Node"); }
+
+  // Writes a heartbeat now: Ready=True plus another condition that must never be touched.
+  void heartbeat(const std::string& name) {
+    json status = {{"conditions",
+                    {{{"type", "Ready"},
+                      {"status", "True"},
+                      {"reason", "EdgeReady"},
+                      {"lastHeartbeatTime", formatRfc3339(clock_.nowMillis())}},
+                     {{"type", "MemoryPressure"}, {"status", "False"}}}}};
+    auto cur = registry_->get(nodeKind(), "", name);
+    if (!cur.isOk()) {
+      json node = {{"metadata", {{"name", name}}}, {"status", status}};
+      ASSERT_TRUE(registry_->create(nodeKind(), "", node).isOk());
+      return;
+    }
+    ASSERT_TRUE(
+        registry_
+            ->update(nodeKind(), "", name, {{"status", status}}, registry::Subresource::kStatus)
+            .isOk());
+  }
+  json ready(const std::string& name) {
+    auto n = registry_->get(nodeKind(), "", name);
+    EXPECT_TRUE(n.isOk());
+    for (const auto& c : (*n)["status"]["conditions"]) {
+      if (c["type"] == "Ready") return c;
+    }
+    return json();
+  }
+
+  ep::testing::TempDir dir_;
+  FakeClock clock_;
+  std::unique_ptr<store::SqliteStore> store_;
+  std::unique_ptr<registry::Registry> registry_;
+  std::unique_ptr<NodeController> controller_;
+};
+
+TEST_F(NodeControllerTest, MarksStaleNodesUnknownAndLeavesLiveOnesAlone) {
+  heartbeat("stale");
+  heartbeat("live");
+  clock_.advance(30s);
+  heartbeat("live");
+  int64_t rvBefore = store_->currentRevision();
+  auto r = controller_->reconcileOnce();
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(*r, 0);
+  EXPECT_EQ(store_->currentRevision(), rvBefore) << "nothing written within the grace period";
+
+  clock_.advance(15s);  // stale: 45s without heartbeat, live: 15s
+  r = controller_->reconcileOnce();
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(*r, 1);
+  json c = ready("stale");
+  EXPECT_EQ(c["status"], "Unknown");
+  EXPECT_EQ(c["reason"], "NodeStatusUnknown");
+  EXPECT_EQ(c["message"], "edgecore stopped posting node status");
+  EXPECT_EQ(ready("live")["status"], "True");
+  auto stale = registry_->get(nodeKind(), "", "stale");
+  EXPECT_EQ((*stale)["status"]["conditions"][1]["status"], "False") << "only Ready changes";
+
+  // Already Unknown: not written again.
+  rvBefore = store_->currentRevision();
+  r = controller_->reconcileOnce();
+  EXPECT_EQ(*r, 0);
+  EXPECT_EQ(store_->currentRevision(), rvBefore);
+
+  // The next heartbeat brings it back; it stays True within the grace period.
+  heartbeat("stale");
+  EXPECT_EQ(ready("stale")["status"], "True");
+  clock_.advance(20s);
+  r = controller_->reconcileOnce();
+  EXPECT_EQ(*r, 0);
+  EXPECT_EQ(ready("stale")["status"], "True");
+}
+
+TEST_F(NodeControllerTest, NodeWithoutHeartbeatCountsFromCreation) {
+  ASSERT_TRUE(registry_->create(nodeKind(), "", {{"metadata", {{"name", "silent"}}}}).isOk());
+  EXPECT_EQ(*controller_->reconcileOnce(), 0);
+  clock_.advance(41s);
+  EXPECT_EQ(*controller_->reconcileOnce(), 1);
+  EXPECT_EQ(ready("silent")["status"], "Unknown");
+}
+
+TEST_F(NodeControllerTest, StartStop) {
+  ASSERT_TRUE(controller_->start().isOk());
+  controller_->stop();
+}
+
+}  // namespace
+}  // namespace ep::controllers
