@@ -76,6 +76,20 @@ class ApiHandlerTest : public ::testing::Test {
   std::unique_ptr<ApiHandler> handler_;
 };
 
+TEST_F(ApiHandlerTest, ExtraRoutesAreServedBeforeApiPaths) {
+  handler_->addRoute("/metrics", [](ServerRequest&) {
+    ServerResponse r;
+    r.contentType = "text/plain; version=0.0.4";
+    r.body = "up 1\n";
+    return r;
+  });
+  auto r = call("GET", "/metrics");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "up 1\n");
+  EXPECT_EQ(r.contentType, "text/plain; version=0.0.4");
+  EXPECT_EQ(call("GET", "/metricsx").status, 404);
+}
+
 TEST_F(ApiHandlerTest, DiscoveryListsKindsWithShortNamesAndCategories) {
   auto core = callJson("GET", "/api/v1");
   ASSERT_EQ(core["kind"], "APIResourceList");

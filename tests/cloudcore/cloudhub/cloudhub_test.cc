@@ -388,6 +388,58 @@ TEST_F(CloudHubTest, NodeStatusRegistersNodeAndReportsAreDeduplicated) {
   EXPECT_EQ(reply->hello_reply().last_report_sequence(), 3u);
 }
 
+TEST_F(CloudHubTest, AcknowledgedSequenceAndRevisionSurviveRestart) {
+  createPod("p", "edge-a");
+  startHub();
+  pb::Sync initial;
+  TestEdge& e = connect("edge-a", {}, &initial);
+  ASSERT_TRUE(e.ack(initial.revision()));
+  ASSERT_TRUE(e.report(7, pb::REPORT_KIND_EVENT, "{}"));
+  auto ack = e.nextOf(pb::CloudMessage::kReportAck);
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->report_ack().sequence(), 7u);
+  edges_.clear();
+  hub_->stop();
+  hub_.reset();
+
+  startHub();
+  EXPECT_EQ(hub_->nodeState().persistedReportSequence("edge-a"), 7u);
+  EXPECT_EQ(hub_->nodeState().ackedRevision("edge-a"), initial.revision());
+  TestEdge& again = edge();
+  ASSERT_TRUE(again.hello("edge-a"));
+  auto reply = again.next();
+  ASSERT_TRUE(reply && reply->has_hello_reply());
+  EXPECT_EQ(reply->hello_reply().last_report_sequence(), 7u);
+  ASSERT_TRUE(again.report(7, pb::REPORT_KIND_EVENT, "{}"));
+  ack = again.nextOf(pb::CloudMessage::kReportAck);
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->report_ack().sequence(), 7u);
+  EXPECT_EQ(hub_->metrics().reportsApplied(), 0u);
+  EXPECT_EQ(hub_->metrics().reportsDuplicate(), 1u);
+}
+
+TEST_F(CloudHubTest, ManualRegistrationDoesNotCreateNodes) {
+  createNode("known");
+  startHub(/*manual=*/true);
+  TestEdge& e = connect("known");
+  json node = {{"metadata", {{"name", "known"}}}, {"status", {{"capacity", {{"pods", "110"}}}}}};
+  ASSERT_TRUE(e.report(1, pb::REPORT_KIND_NODE_STATUS, node.dump()));
+  auto ack = e.nextOf(pb::CloudMessage::kReportAck);
+  ASSERT_TRUE(ack);
+  auto got = registry_->get(kind("v1", "Node"), "", "known");
+  ASSERT_TRUE(got.isOk());
+  EXPECT_EQ((*got)["status"]["capacity"]["pods"], "110");
+  EXPECT_EQ((*got)["metadata"]["labels"]["team"], "ops");
+  // A status naming another node is refused (and acknowledged).
+  node["metadata"]["name"] = "other";
+  ASSERT_TRUE(e.report(2, pb::REPORT_KIND_NODE_STATUS, node.dump()));
+  ack = e.nextOf(pb::CloudMessage::kReportAck);
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->report_ack().sequence(), 2u);
+  EXPECT_FALSE(registry_->get(kind("v1", "Node"), "", "other").isOk());
+  EXPECT_EQ(hub_->metrics().reportsRejected(), 1u);
+}
+
 TEST_F(CloudHubTest, PodStatusOnlyForPodsBoundToTheNode) {
   createPod("mine", "edge-a");
   createPod("theirs", "edge-b");
