@@ -100,20 +100,29 @@ TEST_F(EdgeIntegrationTest, EdgeKilledMidStreamConvergesAfterRestart) {
   startEdge("edge-1");
   auto cloudView = [&] {
     std::map<std::string, std::string> m;
-    for (const auto& p : getJson(kPods)["items"]) {
+    json list = getJson(kPods);
+    for (const auto& p : list["items"]) {
       m[p["metadata"]["name"]] = p["metadata"]["resourceVersion"];
     }
     return m;
   };
   auto edgeView = [&] {
     std::map<std::string, std::string> m;
-    for (const auto& p : edgeGet("edge-1", kPods).value("items", json::array())) {
+    json list = edgeGet("edge-1", kPods);
+    for (const auto& p : list.value("items", json::array())) {
       m[p["metadata"]["name"]] = p["metadata"]["resourceVersion"];
     }
     return m;
   };
   auto expected = cloudView();
+  ASSERT_EQ(expected.size(), 1000u);
   EXPECT_TRUE(eventually([&] { return edgeView() == expected; }, std::chrono::seconds(30)));
+  for (const auto& [name, rv] : edgeView()) {
+    if (expected[name] != rv) {
+      ADD_FAILURE() << name << " edge rv " << rv << " cloud rv " << expected[name];
+      break;
+    }
+  }
   EXPECT_EQ(edgeView().size(), 1000u);
 }
 
@@ -183,14 +192,25 @@ TEST_F(EdgeIntegrationTest, CloudKilledMidStreamEdgesReconnectAndConverge) {
   writer.join();
   startCloud(cloudArgs());
   ASSERT_GT(acked.size(), 10u);
+  // Every acknowledged pod exists (a write in flight when the cloud died may exist too), and
+  // each edge converges to exactly the cloud's pods for it.
+  json cloudList = getJson(kPods);
+  std::map<std::string, std::set<std::string>> want;
+  std::set<std::string> all;
+  for (const auto& p : cloudList["items"]) {
+    want[p["spec"]["nodeName"]].insert(p["metadata"]["name"]);
+    all.insert(p["metadata"]["name"]);
+  }
+  for (const auto& name : acked) EXPECT_TRUE(all.count(name)) << name << " was acknowledged";
   for (const char* n : {"edge-1", "edge-2"}) {
-    EXPECT_TRUE(eventually(
-        [&] {
-          auto items = edgeGet(n, kPods).value("items", json::array());
-          return items.size() == (acked.size() + (std::string(n) == "edge-2" ? 1 : 0)) / 2;
-        },
-        std::chrono::seconds(30)))
-        << n;
+    auto edgeNames = [&] {
+      std::set<std::string> names;
+      json list = edgeGet(n, kPods);
+      for (const auto& p : list.value("items", json::array())) names.insert(p["metadata"]["name"]);
+      return names;
+    };
+    EXPECT_TRUE(eventually([&] { return edgeNames() == want[n]; }, std::chrono::seconds(30)))
+        << n << ": edge has " << edgeNames().size() << ", cloud " << want[n].size();
   }
   // Upward: node status reports keep flowing to the restarted cloud.
   EXPECT_TRUE(eventually([&] { return nodeReady("edge-1") == "True"; }));
