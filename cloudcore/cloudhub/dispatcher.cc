@@ -116,39 +116,52 @@ void Dispatcher::run() {
       wake_ = false;
       commands.swap(commands_);
     }
-    if (!watch_) {
-      // A reload failed earlier; retry (at most once per second, see the wait above).
-      if (auto s = load(); !s.isOk()) {
-        spdlog::error("cloudhub: reloading dispatcher state failed: {}", s.toString());
-      }
-    }
-    // Events first, so an attach sees the newest state it can.
-    while (watch_) {
-      auto events = watch_->poll(options_.maxEventsPerPoll);
-      if (events.empty()) break;
-      std::set<std::string> affected;
-      for (const auto& e : events) {
-        applyEvent(e, affected);
-        revision_ = e.object.modRevision;
-      }
-      for (const auto& node : affected) {
-        auto it = sessions_.find(node);
-        if (it != sessions_.end()) syncNode(node, it->second, false);
-      }
-      if (events.size() < options_.maxEventsPerPoll) break;
-    }
-    if (watch_ && watch_->done()) {
-      spdlog::warn("cloudhub: store watch ended ({}); reloading and asking every node to resync",
-                   watch_->error().toString());
+    try {
+      step(commands);
+    } catch (const std::exception& e) {
+      // A broken invariant: start over from a fresh load rather than die or serve stale state.
+      spdlog::error("cloudhub: dispatcher error: {}; reloading", e.what());
       for (auto& [node, s] : sessions_) s.sink->close("cloud state reloaded; reconnect to resync");
       sessions_.clear();
-      if (auto s = load(); !s.isOk()) {
-        spdlog::error("cloudhub: reloading dispatcher state failed: {}", s.toString());
-        watch_.reset();
-      }
+      if (watch_) watch_->stop();
+      watch_.reset();
     }
-    for (auto& cmd : commands) handleCommand(cmd);
   }
+}
+
+void Dispatcher::step(std::deque<Command>& commands) {
+  if (!watch_) {
+    // A reload failed earlier; retry (at most once per second, see the wait above).
+    if (auto s = load(); !s.isOk()) {
+      spdlog::error("cloudhub: reloading dispatcher state failed: {}", s.toString());
+    }
+  }
+  // Events first, so an attach sees the newest state it can.
+  while (watch_) {
+    auto events = watch_->poll(options_.maxEventsPerPoll);
+    if (events.empty()) break;
+    std::set<std::string> affected;
+    for (const auto& e : events) {
+      applyEvent(e, affected);
+      revision_ = e.object.modRevision;
+    }
+    for (const auto& node : affected) {
+      auto it = sessions_.find(node);
+      if (it != sessions_.end()) syncNode(node, it->second, false);
+    }
+    if (events.size() < options_.maxEventsPerPoll) break;
+  }
+  if (watch_ && watch_->done()) {
+    spdlog::warn("cloudhub: store watch ended ({}); reloading and asking every node to resync",
+                 watch_->error().toString());
+    for (auto& [node, s] : sessions_) s.sink->close("cloud state reloaded; reconnect to resync");
+    sessions_.clear();
+    if (auto s = load(); !s.isOk()) {
+      spdlog::error("cloudhub: reloading dispatcher state failed: {}", s.toString());
+      watch_.reset();
+    }
+  }
+  for (auto& cmd : commands) handleCommand(cmd);
 }
 
 void Dispatcher::handleCommand(Command& cmd) {
@@ -197,7 +210,7 @@ void Dispatcher::put(const ObjectKey& key, const store::Object& object) {
       parsed["metadata"] = Json::object();
     }
     parsed["metadata"]["resourceVersion"] = std::to_string(object.modRevision);
-    c.wireValue = parsed.dump();
+    c.wireValue = parsed.dump(-1, ' ', false, Json::error_handler_t::replace);
   } else {
     spdlog::error("cloudhub: stored {} {}/{} is not a JSON object; sent as stored", key.resource,
                   key.namespace_, key.name);

@@ -100,6 +100,8 @@ class Dispatcher {
   // All below run on the dispatcher thread only.
   Status load();
   void run();
+  // One turn: retry a failed load, apply available events, then run `commands`.
+  void step(std::deque<Command>& commands);
   void handleCommand(Command& cmd);
   void applyEvent(const store::Event& event, std::set<std::string>& affected);
   void put(const ObjectKey& key, const store::Object& object);

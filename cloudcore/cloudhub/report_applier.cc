@@ -153,7 +153,7 @@ ReportResult ReportApplier::applyPodStatus(const std::string& node, const Report
   if (!parseObject(report.payload, reported, why)) return rejected("pod status: " + why);
   // "Pod status JSON": a bare status, or a Pod carrying one.
   bool wrapped = reported.contains("status") &&
-                 (reported.contains("metadata") || reported.value("kind", "") == "Pod");
+                 (reported.contains("metadata") || api::stringAt(reported, "kind") == "Pod");
   Json status = wrapped ? reported["status"] : reported;
   if (!status.is_object()) return rejected("pod status: status is not an object");
   const auto& kind = kindOf("Pod");

@@ -421,7 +421,12 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
       startRead();
       return;
     }
-    ReportResult result = server_.applier.apply(node_, input);
+    ReportResult result;
+    try {
+      result = server_.applier.apply(node_, input);
+    } catch (const std::exception& e) {  // a broken invariant must not stall the stream
+      result = {ReportOutcome::kRejected, std::string("internal error: ") + e.what()};
+    }
     switch (result.outcome) {
       case ReportOutcome::kApplied:
         server_.metrics.addReportApplied();

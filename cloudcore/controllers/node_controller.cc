@@ -18,12 +18,19 @@ const api::KindInfo& nodeKind() {
   return *api::findByApiVersionKind("v1", "Node");
 }
 
+// obj[key] when it is a string, else "".
+std::string str(const Json& obj, const char* key) {
+  if (!obj.is_object()) return {};
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 // The Ready condition of `node`, or nullptr.
 const Json* readyCondition(const Json& node) {
   const Json* conditions = api::lookupPath(node, "status.conditions");
   if (conditions == nullptr || !conditions->is_array()) return nullptr;
   for (const auto& c : *conditions) {
-    if (c.is_object() && c.value("type", Json()).is_string() && c["type"] == "Ready") return &c;
+    if (str(c, "type") == "Ready") return &c;
   }
   return nullptr;
 }
@@ -69,9 +76,9 @@ void NodeController::run() {
 
 bool NodeController::isStale(const Json& node) const {
   const Json* ready = readyCondition(node);
-  if (ready != nullptr && ready->value("status", std::string()) == "Unknown") return false;
+  if (ready != nullptr && str(*ready, "status") == "Unknown") return false;
   // Without a heartbeat, the node's age counts (it never reported since it was created).
-  std::string since = ready ? ready->value("lastHeartbeatTime", std::string()) : std::string();
+  std::string since = ready ? str(*ready, "lastHeartbeatTime") : std::string();
   if (since.empty()) since = api::stringAt(node, "metadata.creationTimestamp");
   int64_t at = parseRfc3339(since);
   if (at < 0) return false;  // unparsable: leave it alone rather than guess
@@ -94,7 +101,7 @@ Result<bool> NodeController::markIfStale(const std::string& name) {
     std::string now = formatRfc3339(clock_.nowMillis());
     Json* ready = nullptr;
     for (auto& c : conditions) {
-      if (c.is_object() && c.value("type", Json()) == "Ready") ready = &c;
+      if (str(c, "type") == "Ready") ready = &c;
     }
     if (ready == nullptr) {
       conditions.push_back(Json{{"type", "Ready"}});
