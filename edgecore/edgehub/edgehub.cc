@@ -449,6 +449,14 @@ void EdgeHub::handle(Event& e) {
         state_.lastError.clear();
       }
       cv_.notify_all();
+      // Drop counts sent on the previous stream but not applied by the cloud travel again.
+      for (auto it = droppedInFlight_.upper_bound(r.last_report_sequence());
+           it != droppedInFlight_.end(); ++it) {
+        if (auto s = cache_.restoreDropped(it->second); !s.isOk()) {
+          spdlog::warn("edgehub: {}", s.toString());
+        }
+      }
+      droppedInFlight_.clear();
       pumpGen_ = e.gen;
       lastSent_ = 0;
       inFlight_.clear();
@@ -492,6 +500,7 @@ void EdgeHub::handle(Event& e) {
       }
       if (e.gen == pumpGen_) {
         while (!inFlight_.empty() && inFlight_.front() <= seq) inFlight_.pop_front();
+        droppedInFlight_.erase(droppedInFlight_.begin(), droppedInFlight_.upper_bound(seq));
       }
       return;
     }
@@ -518,8 +527,15 @@ void EdgeHub::pumpOutbox() {
       r->set_namespace_(entry.ns);
       r->set_name(entry.name);
       r->set_payload(std::move(entry.payload));
-      if (uint64_t dropped = cache_.takeDropped(); dropped > 0) r->set_dropped(dropped);
-      if (!sendCurrent(pumpGen_, std::move(m))) return;
+      const uint64_t dropped = cache_.takeDropped();
+      if (dropped > 0) r->set_dropped(dropped);
+      if (!sendCurrent(pumpGen_, std::move(m))) {
+        if (auto s = cache_.restoreDropped(dropped); !s.isOk()) {
+          spdlog::warn("edgehub: {}", s.toString());
+        }
+        return;
+      }
+      if (dropped > 0) droppedInFlight_[entry.sequence] = dropped;
       lastSent_ = entry.sequence;
       inFlight_.push_back(entry.sequence);
     }

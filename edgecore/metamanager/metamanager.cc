@@ -572,6 +572,17 @@ uint64_t MetaManager::takeDropped() {
   return d;
 }
 
+Status MetaManager::restoreDropped(uint64_t count) {
+  std::lock_guard lock(mu_);
+  if (!db_) return unavailableError("edge cache is not open");
+  if (count == 0) return Status::ok();
+  if (auto s = setMetaLocked("dropped_data", static_cast<int64_t>(dropped_ + count)); !s.isOk()) {
+    return s;
+  }
+  dropped_ += count;
+  return Status::ok();
+}
+
 uint64_t MetaManager::droppedCount() {
   std::lock_guard lock(mu_);
   return dropped_;

@@ -168,6 +168,8 @@ class MetaManager final : public Outbox {
   // Returns the dropped-entry count and resets it to 0 (durably). The caller puts it in the
   // next Report's `dropped` field.
   uint64_t takeDropped();
+  // Adds back a count taken by takeDropped() whose Report was never acknowledged.
+  Status restoreDropped(uint64_t count);
   uint64_t droppedCount();
   // Highest sequence assigned so far.
   uint64_t lastSequence();

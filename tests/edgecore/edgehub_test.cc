@@ -277,6 +277,28 @@ TEST_F(EdgeHubTest, ReconnectsAfterServerRestart) {
   hub.stop();
 }
 
+TEST_F(EdgeHubTest, DropCountTravelsInTheNextReport) {
+  ep::testing::TempDir dir;
+  metamanager::MetaManager small(metamanager::MetaManagerOptions{dir.path(), 2, 1 << 20});
+  ASSERT_TRUE(small.start().isOk());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(small.enqueue(tv1::REPORT_KIND_DATA, "", "d" + std::to_string(i), "x").isOk());
+  }
+  ASSERT_EQ(small.droppedCount(), 1u);
+  auto server = std::make_unique<Server>(cloud_, 0);
+  EdgeHub hub(options(server->port()), small, SystemClock::instance());
+  ASSERT_TRUE(hub.start().isOk());
+  ASSERT_TRUE(cloud_.waitFor([&] { return cloud_.reports.size() >= 2; }));
+  {
+    std::lock_guard lock(cloud_.mu);
+    EXPECT_EQ(cloud_.reports[0].name(), "d1");
+    EXPECT_EQ(cloud_.reports[0].dropped(), 1u);
+    EXPECT_EQ(cloud_.reports[1].dropped(), 0u);
+  }
+  hub.stop();
+  EXPECT_EQ(small.droppedCount(), 0u);
+}
+
 TEST_F(EdgeHubTest, RefusalIsLoggedAndRetried) {
   cloud_.refuseReason = "node edge-1 is not registered";
   auto server = std::make_unique<Server>(cloud_, 0);
