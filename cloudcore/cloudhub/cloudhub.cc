@@ -50,6 +50,7 @@ Status CloudHub::start() {
   so.manualRegistration = d.options.manualRegistration;
   so.sendQueueLimit = d.options.sendQueueLimit;
   so.version = d.options.version;
+  so.helloTimeout = d.options.helloTimeout;
   auto* pool = &*d.pool;
   d.server = std::make_unique<TunnelServer>(so, d.registry, d.dispatcher, d.nodeState, d.applier,
                                             d.metrics, [pool](std::function<void()> task) {

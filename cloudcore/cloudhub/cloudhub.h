@@ -28,6 +28,7 @@ struct CloudHubOptions {
   size_t workerThreads = 4;  // report application, node lookups
   std::chrono::milliseconds flushInterval{1000};
   std::string version = "0.0.0";
+  std::chrono::milliseconds helloTimeout{10000};
 };
 
 // cloudhub: the tunnel server side of docs/tunnel.md, assembled from its parts (node state

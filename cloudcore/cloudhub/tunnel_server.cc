@@ -3,11 +3,14 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <thread>
+#include <vector>
 
 #include "cloudcore/cloudhub/dispatcher.h"
 #include "cloudcore/cloudhub/metrics.h"
@@ -79,8 +82,19 @@ struct TunnelServer::Impl final : public pb::Tunnel::CallbackService {
   Metrics& metrics;
   const Executor executor;
 
+  // Ends streams that sent nothing within options.helloTimeout; runs once a second.
+  void reapLoop();
+
   std::unique_ptr<grpc::Server> server;
   int port = 0;
+
+  std::mutex reapMu;
+  std::condition_variable reapCv;
+  // Streams still waiting for their first message, with their deadline.
+  std::vector<std::pair<std::chrono::steady_clock::time_point, std::weak_ptr<Session>>>
+      awaitingHello;      // guarded by reapMu
+  bool reapStop = false;  // guarded by reapMu
+  std::thread reaper;
   mutable std::mutex mu;
   std::map<std::string, std::shared_ptr<Session>> sessions;  // guarded by mu
 };
@@ -179,7 +193,11 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
     maybeFinishLocked(l);
   }
 
+  // True once the first message arrived (or the stream ended). Thread-safe.
+  bool firstMessageSeen() const { return firstMessage_; }
+
   void onReadDone(bool ok) {
+    firstMessage_ = true;
     if (!ok) {  // the edge closed its side or the call was cancelled
       finish(grpc::Status::OK, true);
       return;
@@ -469,6 +487,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
   std::string node_;
   std::shared_ptr<NodeCounters> counters_;
   std::atomic<bool> accepted_{false};
+  std::atomic<bool> firstMessage_{false};
 };
 
 void Reactor::OnReadDone(bool ok) {
@@ -492,8 +511,37 @@ grpc::ServerBidiReactor<pb::EdgeMessage, pb::CloudMessage>* TunnelServer::Impl::
   auto session = std::make_shared<Session>(*this, context);
   auto* reactor = new Reactor(session);
   session->bind(reactor);
+  {
+    std::lock_guard l(reapMu);
+    awaitingHello.emplace_back(std::chrono::steady_clock::now() + options.helloTimeout, session);
+  }
   session->startRead();
   return reactor;
+}
+
+void TunnelServer::Impl::reapLoop() {
+  std::unique_lock l(reapMu);
+  while (!reapStop) {
+    reapCv.wait_for(l, std::chrono::seconds(1), [&] { return reapStop; });
+    auto now = std::chrono::steady_clock::now();
+    std::vector<std::shared_ptr<Session>> late;
+    std::erase_if(awaitingHello, [&](const auto& entry) {
+      auto session = entry.second.lock();
+      if (!session || session->firstMessageSeen()) return true;
+      if (entry.first > now) return false;
+      late.push_back(std::move(session));
+      return true;
+    });
+    l.unlock();
+    for (auto& session : late) {
+      spdlog::warn("cloudhub: refused tunnel: no Hello within {} ms", options.helloTimeout.count());
+      metrics.addRefused("hello_timeout");
+      session->finish(
+          grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no Hello received in time"), false);
+    }
+    late.clear();
+    l.lock();
+  }
 }
 
 std::shared_ptr<Session> TunnelServer::Impl::registerSession(const std::string& node,
@@ -543,12 +591,23 @@ Status TunnelServer::start() {
     impl_->server.reset();
     return unavailableError("tunnelListen: cannot listen on " + address);
   }
+  {
+    std::lock_guard l(impl_->reapMu);
+    impl_->reapStop = false;
+  }
+  impl_->reaper = std::thread([impl = impl_.get()] { impl->reapLoop(); });
   spdlog::info("cloudhub: tunnel listening on {}:{}", o.host, impl_->port);
   return Status::ok();
 }
 
 void TunnelServer::stop() {
   if (!impl_->server) return;
+  {
+    std::lock_guard l(impl_->reapMu);
+    impl_->reapStop = true;
+  }
+  impl_->reapCv.notify_all();
+  if (impl_->reaper.joinable()) impl_->reaper.join();
   std::map<std::string, std::shared_ptr<Session>> sessions;
   {
     std::lock_guard l(impl_->mu);

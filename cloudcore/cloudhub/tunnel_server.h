@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -29,6 +30,8 @@ struct TunnelServerOptions {
   // Messages queued per node before its stream is ended with RESOURCE_EXHAUSTED.
   size_t sendQueueLimit = 1024;
   std::string version = "0.0.0";  // HelloReply.cloudcore_version
+  // A stream that sends no first message within this is ended (DEADLINE_EXCEEDED).
+  std::chrono::milliseconds helloTimeout{10000};
 };
 
 // The gRPC Tunnel service (docs/tunnel.md): one ServerBidiReactor per edge stream on the gRPC

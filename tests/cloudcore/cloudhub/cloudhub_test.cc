@@ -62,6 +62,7 @@ class CloudHubTest : public ::testing::Test {
     o.manualRegistration = manual;
     o.sendQueueLimit = queueLimit;
     o.flushInterval = 50ms;
+    o.helloTimeout = 1500ms;
     hub_ = std::make_unique<CloudHub>(o, *registry_);
     ASSERT_TRUE(hub_->start().isOk());
   }
@@ -191,6 +192,16 @@ TEST_F(CloudHubTest, RefusesBadHellosWhileAnotherNodeKeepsWorking) {
   EXPECT_EQ(changeSet(sync->sync()),
             (std::set<std::string>{"PUT configmaps default/cfg", "PUT pods default/p"}));
   EXPECT_EQ(hub_->connectedNodes(), 1u);
+}
+
+TEST_F(CloudHubTest, StreamWithoutHelloIsEndedAfterTheTimeout) {
+  startHub();
+  TestEdge& silent = edge();
+  auto status = silent.done(5s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(status->error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status->error_message();
+  EXPECT_EQ(hub_->metrics().refused("hello_timeout"), 1u);
+  connect("still-fine");
 }
 
 TEST_F(CloudHubTest, InitialSyncIsTheExactDifferenceWithTheInventory) {
