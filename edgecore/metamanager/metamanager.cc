@@ -290,6 +290,7 @@ Status MetaManager::applySync(const tv1::Sync& sync) {
       const bool exists = rc == SQLITE_ROW;
       const int64_t cachedRev = exists ? sel.int64(0) : 0;
       std::string oldValue = exists ? sel.text(1) : std::string();
+      sel.reset();  // no statement left mid-row at COMMIT
       CacheEvent e{"", c.resource(), c.namespace_(), c.name(), c.revision(), nullptr};
       if (c.op() == tv1::Change::OP_PUT) {
         if (exists && c.revision() <= cachedRev) continue;  // idempotent: not newer
@@ -552,14 +553,23 @@ Result<std::vector<OutboxEntry>> MetaManager::pending(size_t maxCount, uint64_t 
 Status MetaManager::acknowledge(uint64_t sequence) {
   std::lock_guard lock(mu_);
   if (!db_) return unavailableError("edge cache is not open");
+  // Only the acknowledged range is visited (primary-key range), not the whole outbox.
+  Txn txn(db_);
+  if (!txn.ok()) return sqlError(db_, "begin");
+  Stmt o(db_, "SELECT count(*), coalesce(sum(bytes), 0) FROM outbox WHERE sequence <= ?");
   Stmt d(db_, "DELETE FROM outbox WHERE sequence <= ?");
-  if (!d.ok()) return sqlError(db_, "prepare");
+  if (!o.ok() || !d.ok()) return sqlError(db_, "prepare");
+  o.bind(1, static_cast<int64_t>(sequence));
+  if (o.step() != SQLITE_ROW) return sqlError(db_, "count acknowledged");
+  const auto count = static_cast<uint64_t>(o.int64(0));
+  const auto bytes = static_cast<uint64_t>(o.int64(1));
+  o.reset();
+  if (count == 0) return Status::ok();
   d.bind(1, static_cast<int64_t>(sequence));
   if (d.step() != SQLITE_DONE) return sqlError(db_, "acknowledge");
-  Stmt o(db_, "SELECT count(*), coalesce(sum(bytes), 0) FROM outbox");
-  if (!o.ok() || o.step() != SQLITE_ROW) return sqlError(db_, "count outbox");
-  entries_ = static_cast<uint64_t>(o.int64(0));
-  bytes_ = static_cast<uint64_t>(o.int64(1));
+  if (!txn.commit()) return sqlError(db_, "commit");
+  entries_ -= std::min(entries_, count);
+  bytes_ -= std::min(bytes_, bytes);
   return Status::ok();
 }
 
