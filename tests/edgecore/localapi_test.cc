@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "common/http/client.h"
 #include "edgecore/localapi/local_api.h"
 #include "tests/testing/temp_dir.h"
 
@@ -166,6 +167,46 @@ TEST_F(LocalApiTest, WatchInitialThenLive) {
   EXPECT_EQ(get("/api/v1/pods", {{"watch", "1"}, {"resourceVersion", "3"}}).status, 410);
   auto live = get("/api/v1/pods", {{"watch", "true"}, {"resourceVersion", "21"}});
   EXPECT_TRUE(live.stream);
+}
+
+// Through the real HTTP server: list, then a watch that sees a live change.
+TEST_F(LocalApiTest, OverHttp) {
+  http::ServerOptions so;
+  so.port = 0;
+  so.workerThreads = 2;
+  LocalApi api(so, cache_, clock_, {.status = [] { return Json{{"tunnel", "fake"}}; }});
+  ASSERT_TRUE(api.start().isOk());
+  const std::string base = "http://127.0.0.1:" + std::to_string(api.port());
+  http::HttpClient c(base);
+  auto r = c.request("GET", "/api/v1/namespaces/default/pods?labelSelector=app%3Dweb");
+  ASSERT_TRUE(r.isOk());
+  ASSERT_EQ(r->status, 200);
+  EXPECT_EQ(Json::parse(r->body)["items"].size(), 1u);
+  r = c.request("GET", "/status");
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(Json::parse(r->body)["tunnel"], "fake");
+  r = c.request("DELETE", "/api/v1/namespaces/default/pods/web");
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(r->status, 405);
+
+  std::vector<std::string> types;
+  std::thread watcher([&] {
+    http::HttpClient w(base);
+    (void)w.stream("GET", "/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=5",
+                   [&](std::string_view line) {
+                     types.push_back(Json::parse(line)["type"]);
+                     return types.size() < 3;  // 2 initial ADDED + 1 live
+                   });
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  tv1::Sync s;
+  s.set_revision(30);
+  put(s, "pods", "default", "new", 30);
+  ASSERT_TRUE(cache_.applySync(s).isOk());
+  watcher.join();
+  ASSERT_EQ(types.size(), 3u);
+  EXPECT_EQ(types[2], "ADDED");
+  api.stop();
 }
 
 }  // namespace
