@@ -82,6 +82,15 @@ struct TunnelServer::Impl final : public pb::Tunnel::CallbackService {
   Metrics& metrics;
   const Executor executor;
 
+  // The mutex that serializes report application for `node` across its streams (an old stream
+  // may still be applying while its replacement starts). Created once per node.
+  std::shared_ptr<std::mutex> reportLock(const std::string& node) {
+    std::lock_guard l(mu);
+    auto& m = reportLocks[node];
+    if (!m) m = std::make_shared<std::mutex>();
+    return m;
+  }
+
   // Ends streams that sent nothing within options.helloTimeout; runs once a second.
   void reapLoop();
 
@@ -96,7 +105,8 @@ struct TunnelServer::Impl final : public pb::Tunnel::CallbackService {
   bool reapStop = false;  // guarded by reapMu
   std::thread reaper;
   mutable std::mutex mu;
-  std::map<std::string, std::shared_ptr<Session>> sessions;  // guarded by mu
+  std::map<std::string, std::shared_ptr<Session>> sessions;        // guarded by mu
+  std::map<std::string, std::shared_ptr<std::mutex>> reportLocks;  // guarded by mu
 };
 
 namespace {
@@ -428,6 +438,8 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
   // starts only when this one is done.
   void applyReport(const ReportInput& input, uint64_t dropped) {
     auto& state = server_.nodeState;
+    auto nodeLock = server_.reportLock(node_);
+    std::unique_lock applying(*nodeLock);  // worker thread: may wait for the node's other stream
     if (dropped > 0) {
       spdlog::warn("cloudhub: node {}: edge outbox dropped {} data entries", node_, dropped);
     }
@@ -436,6 +448,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
       uint64_t persisted = state.persistedReportSequence(node_);
       // Not yet persisted: the flush after which it is acknowledged is pending.
       if (input.sequence <= persisted) ackReports(persisted);
+      applying.unlock();
       startRead();
       return;
     }
@@ -459,10 +472,12 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
       case ReportOutcome::kRetry:
         spdlog::error("cloudhub: node {}: report {} not applied ({}); closing so the edge resends",
                       node_, input.sequence, result.detail);
+        applying.unlock();
         finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "report not applied, retry later"),
                false);
         return;
     }
+    applying.unlock();
     startRead();
   }
 
