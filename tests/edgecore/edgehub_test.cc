@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <optional>
 
 #include "proto/tunnel.grpc.pb.h"
 #include "tests/testing/temp_dir.h"
@@ -14,86 +15,12 @@ namespace {
 namespace tv1 = edgeplane::tunnel::v1;
 using namespace std::chrono_literals;
 
-// In-process cloud: checks Hello, sends the scripted Syncs, records SyncAcks and Reports and
-// acknowledges every Report. All writes of a stream go through one writer thread.
-class FakeCloud final : public tv1::Tunnel::Service {
+// In-process cloud on the gRPC callback API: checks Hello, sends the scripted Syncs, records
+// SyncAcks and Reports and acknowledges every Report. Shared state is guarded by `mu`.
+class FakeCloud final : public tv1::Tunnel::CallbackService {
  public:
-  grpc::Status Connect(
-      grpc::ServerContext* ctx,
-      grpc::ServerReaderWriter<tv1::CloudMessage, tv1::EdgeMessage>* stream) override {
-    tv1::EdgeMessage first;
-    if (!stream->Read(&first) || !first.has_hello()) {
-      return {grpc::StatusCode::INVALID_ARGUMENT, "first message must be Hello"};
-    }
-    std::deque<tv1::CloudMessage> initial;
-    {
-      std::lock_guard lock(mu);
-      hellos.push_back(first.hello());
-      if (!refuseReason.empty()) {
-        tv1::CloudMessage r;
-        r.mutable_hello_reply()->set_accepted(false);
-        r.mutable_hello_reply()->set_reason(refuseReason);
-        stream->Write(r);
-        cv.notify_all();
-        return {grpc::StatusCode::FAILED_PRECONDITION, refuseReason};
-      }
-      tv1::CloudMessage r;
-      r.mutable_hello_reply()->set_accepted(true);
-      r.mutable_hello_reply()->set_protocol_version(1);
-      r.mutable_hello_reply()->set_cloudcore_version("fake");
-      r.mutable_hello_reply()->set_last_report_sequence(lastReport);
-      initial.push_back(r);
-      for (auto& s : syncsOnConnect) {
-        tv1::CloudMessage m;
-        *m.mutable_sync() = s;
-        initial.push_back(m);
-      }
-      syncsOnConnect.clear();
-    }
-    cv.notify_all();
-    // Writer: everything queued for this stream.
-    std::mutex wmu;
-    std::condition_variable wcv;
-    std::deque<tv1::CloudMessage> out = std::move(initial);
-    bool readerDone = false;
-    std::thread writer([&] {
-      std::unique_lock lock(wmu);
-      while (true) {
-        wcv.wait_for(lock, 50ms, [&] { return !out.empty() || readerDone; });
-        if (readerDone || ctx->IsCancelled()) return;
-        while (!out.empty()) {
-          auto m = std::move(out.front());
-          out.pop_front();
-          lock.unlock();
-          bool ok = stream->Write(m);
-          lock.lock();
-          if (!ok) return;
-        }
-      }
-    });
-    tv1::EdgeMessage m;
-    while (stream->Read(&m)) {
-      std::lock_guard lock(mu);
-      if (m.has_sync_ack()) syncAcks.push_back(m.sync_ack().revision());
-      if (m.has_report()) {
-        reports.push_back(m.report());
-        lastReport = std::max(lastReport, m.report().sequence());
-        tv1::CloudMessage ack;
-        ack.mutable_report_ack()->set_sequence(m.report().sequence());
-        std::lock_guard wl(wmu);
-        out.push_back(ack);
-        wcv.notify_all();
-      }
-      cv.notify_all();
-    }
-    {
-      std::lock_guard wl(wmu);
-      readerDone = true;
-    }
-    wcv.notify_all();
-    writer.join();
-    return grpc::Status::OK;
-  }
+  grpc::ServerBidiReactor<tv1::EdgeMessage, tv1::CloudMessage>* Connect(
+      grpc::CallbackServerContext* ctx) override;
 
   bool waitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
     std::unique_lock lock(mu);
@@ -109,6 +36,134 @@ class FakeCloud final : public tv1::Tunnel::Service {
   uint64_t lastReport = 0;
   std::string refuseReason;
 };
+
+// One stream. One read and one write in flight; deletes itself in OnDone.
+class Session final : public grpc::ServerBidiReactor<tv1::EdgeMessage, tv1::CloudMessage> {
+ public:
+  explicit Session(FakeCloud* cloud) : cloud_(cloud) { StartRead(&in_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      std::lock_guard lock(wmu_);
+      readDone_ = true;
+      maybeFinishLocked();
+      return;
+    }
+    if (!helloSeen_) {
+      helloSeen_ = true;
+      if (!in_.has_hello()) {
+        std::lock_guard lock(wmu_);
+        finishAfterWrites({grpc::StatusCode::INVALID_ARGUMENT, "first message must be Hello"});
+        return;
+      }
+      std::vector<tv1::CloudMessage> out;
+      std::string refuse;
+      {
+        std::lock_guard lock(cloud_->mu);
+        cloud_->hellos.push_back(in_.hello());
+        refuse = cloud_->refuseReason;
+        tv1::CloudMessage r;
+        auto* reply = r.mutable_hello_reply();
+        reply->set_accepted(refuse.empty());
+        reply->set_reason(refuse);
+        reply->set_protocol_version(1);
+        reply->set_cloudcore_version("fake");
+        reply->set_last_report_sequence(cloud_->lastReport);
+        out.push_back(std::move(r));
+        if (refuse.empty()) {
+          for (auto& s : cloud_->syncsOnConnect) {
+            tv1::CloudMessage m;
+            *m.mutable_sync() = s;
+            out.push_back(std::move(m));
+          }
+          cloud_->syncsOnConnect.clear();
+        }
+      }
+      cloud_->cv.notify_all();
+      std::lock_guard lock(wmu_);
+      for (auto& m : out) queueLocked(std::move(m));
+      if (!refuse.empty()) {
+        finishAfterWrites({grpc::StatusCode::FAILED_PRECONDITION, refuse});
+        return;
+      }
+    } else {
+      std::optional<tv1::CloudMessage> ack;
+      {
+        std::lock_guard lock(cloud_->mu);
+        if (in_.has_sync_ack()) cloud_->syncAcks.push_back(in_.sync_ack().revision());
+        if (in_.has_report()) {
+          cloud_->reports.push_back(in_.report());
+          cloud_->lastReport = std::max(cloud_->lastReport, in_.report().sequence());
+          ack.emplace();
+          ack->mutable_report_ack()->set_sequence(in_.report().sequence());
+        }
+      }
+      cloud_->cv.notify_all();
+      if (ack) {
+        std::lock_guard lock(wmu_);
+        queueLocked(std::move(*ack));
+      }
+    }
+    StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(wmu_);
+    writing_ = false;
+    if (!ok) {
+      queue_.clear();
+      readDone_ = true;
+    }
+    if (!queue_.empty()) {
+      startNextLocked();
+      return;
+    }
+    maybeFinishLocked();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void queueLocked(tv1::CloudMessage&& m) {
+    queue_.push_back(std::move(m));
+    if (!writing_) startNextLocked();
+  }
+  void startNextLocked() {
+    out_ = std::move(queue_.front());
+    queue_.pop_front();
+    writing_ = true;
+    StartWrite(&out_);
+  }
+  void finishAfterWrites(grpc::Status s) {
+    finishStatus_ = std::move(s);
+    finishing_ = true;
+    maybeFinishLocked();
+  }
+  void maybeFinishLocked() {
+    if (finished_ || writing_ || !queue_.empty()) return;
+    if (finishing_ || readDone_) {
+      finished_ = true;
+      Finish(finishing_ ? finishStatus_ : grpc::Status::OK);
+    }
+  }
+
+  FakeCloud* const cloud_;
+  tv1::EdgeMessage in_;     // read chain only
+  bool helloSeen_ = false;  // read chain only
+  std::mutex wmu_;
+  std::deque<tv1::CloudMessage> queue_;  // guarded by wmu_
+  tv1::CloudMessage out_;                // guarded by wmu_; stable while a write is in flight
+  bool writing_ = false;                 // guarded by wmu_
+  bool readDone_ = false;                // guarded by wmu_
+  bool finishing_ = false;               // guarded by wmu_
+  bool finished_ = false;                // guarded by wmu_
+  grpc::Status finishStatus_;            // guarded by wmu_
+};
+
+grpc::ServerBidiReactor<tv1::EdgeMessage, tv1::CloudMessage>* FakeCloud::Connect(
+    grpc::CallbackServerContext*) {
+  return new Session(this);
+}
 
 class Server {
  public:
