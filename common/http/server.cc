@@ -277,6 +277,9 @@ struct Server::Impl {
                                      use_awaitable);
         }
         if (finished) break;
+        // The hang-up handler may have run while this coroutine was suspended above; its
+        // timer cancel would then have been lost, so look again before waiting.
+        if (shared->clientGone || stopping) break;
         if (data.empty() && !shared->woken) {
           shared->timer.expires_at(deadline);
           boost::system::error_code ec;
