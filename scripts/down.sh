@@ -3,8 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${EP_RUN_DIR:-$(pwd)/run}
-if [[ -f "$RUN/cloudcore.pid" ]]; then
-  kill "$(cat "$RUN/cloudcore.pid")" 2>/dev/null || true
-  rm -f "$RUN/cloudcore.pid"
-  echo "down: cloudcore stopped"
-fi
+for svc in edgecore cloudcore; do
+  if [[ -f "$RUN/$svc.pid" ]]; then
+    kill "$(cat "$RUN/$svc.pid")" 2>/dev/null || true
+    rm -f "$RUN/$svc.pid"
+    echo "down: $svc stopped"
+  fi
+done

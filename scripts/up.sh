@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # One command brings the system up on this machine: installs dependencies, builds, starts
-# cloudcore on its embedded SQLite store, applies the sample app and lists it with edgectl.
-#   EP_RUN_DIR (default ./run)  EP_API_PORT (default 6443)
+# cloudcore on its embedded SQLite store and one edgecore (node edge-node-1) connected to it
+# over the tunnel, applies the sample app, and shows it in the cloud and at the edge.
+#   EP_RUN_DIR (default ./run)  EP_API_PORT (6443)  EP_TUNNEL_PORT (6444)  EP_EDGE_API_PORT (10550)
 # Stop it with scripts/down.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 RUN=${EP_RUN_DIR:-$ROOT/run}
 PORT=${EP_API_PORT:-6443}
+TUNNEL_PORT=${EP_TUNNEL_PORT:-6444}
+EDGE_PORT=${EP_EDGE_API_PORT:-10550}
 bash scripts/install-deps.sh
 bash scripts/build.sh
 mkdir -p "$RUN"
@@ -17,7 +20,8 @@ if [[ -f "$RUN/cloudcore.pid" ]] && kill -0 "$(cat "$RUN/cloudcore.pid")" 2>/dev
   echo "up: cloudcore already running (pid $(cat "$RUN/cloudcore.pid"))"
 else
   nohup "$ROOT/build/cloudcore/cloudcore" --data-dir "$RUN/cloudcore" \
-    --api-listen "127.0.0.1:$PORT" >"$RUN/cloudcore.log" 2>&1 &
+    --api-listen "127.0.0.1:$PORT" --tunnel-listen "127.0.0.1:$TUNNEL_PORT" \
+    >"$RUN/cloudcore.log" 2>&1 &
   echo $! >"$RUN/cloudcore.pid"
   for _ in $(seq 1 100); do
     curl -fsS "$SERVER/readyz" >/dev/null 2>&1 && break
@@ -27,12 +31,38 @@ else
   echo "up: cloudcore ready at $SERVER (pid $(cat "$RUN/cloudcore.pid"), log $RUN/cloudcore.log)"
 fi
 
+if [[ -f "$RUN/edgecore.pid" ]] && kill -0 "$(cat "$RUN/edgecore.pid")" 2>/dev/null; then
+  echo "up: edgecore already running (pid $(cat "$RUN/edgecore.pid"))"
+else
+  nohup "$ROOT/build/edgecore/edgecore" --node-name edge-node-1 \
+    --cloud "127.0.0.1:$TUNNEL_PORT" --data-dir "$RUN/edgecore" \
+    --local-api-listen "127.0.0.1:$EDGE_PORT" >"$RUN/edgecore.log" 2>&1 &
+  echo $! >"$RUN/edgecore.pid"
+  echo "up: edgecore edge-node-1 started (pid $(cat "$RUN/edgecore.pid"), log $RUN/edgecore.log)"
+fi
+
 EDGECTL="$ROOT/build/edgectl/edgectl --server $SERVER"
+for _ in $(seq 1 100); do
+  $EDGECTL get nodes edge-node-1 --no-headers 2>/dev/null | grep -q ' Ready ' && break
+  sleep 0.2
+done
+$EDGECTL get nodes -o wide
+echo
 $EDGECTL apply -f deploy/samples/
 echo
-$EDGECTL get deployments,configmaps -o wide
+$EDGECTL get deployments,pods,configmaps -o wide
 echo
 $EDGECTL get devicemodels,devices
+echo
+for _ in $(seq 1 50); do
+  curl -fsS "http://127.0.0.1:$EDGE_PORT/api/v1/namespaces/default/pods/hello-edge" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+echo "up: at the edge (local API http://127.0.0.1:$EDGE_PORT, served from edge-node-1's cache):"
+curl -fsS "http://127.0.0.1:$EDGE_PORT/api/v1/namespaces/default/pods" |
+  python3 -c 'import json,sys; [print("  pod", p["metadata"]["name"], "rv", p["metadata"]["resourceVersion"]) for p in json.load(sys.stdin)["items"]]'
+curl -fsS "http://127.0.0.1:$EDGE_PORT/api/v1/namespaces/default/configmaps" |
+  python3 -c 'import json,sys; [print("  configmap", c["metadata"]["name"]) for c in json.load(sys.stdin)["items"]]'
 echo
 echo "up: try:  export EDGECTL_SERVER=$SERVER; build/edgectl/edgectl get all"
 echo "    or:   kubectl --server=$SERVER get deploy"
