@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "common/sqlite/sqlite.h"
+
 namespace ep::cloudhub {
 namespace {
 
@@ -14,14 +16,13 @@ Status sqlError(sqlite3* db, const std::string& what) {
                           (db ? sqlite3_errmsg(db) : "no database"));
 }
 
+// Shared helpers report kInternal; a failing cloudhub.db is reported as unavailable.
+Status asUnavailable(Status s) {
+  return s.isOk() ? s : unavailableError(s.message());
+}
+
 Status exec(sqlite3* db, const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string m = err ? err : "unknown error";
-    sqlite3_free(err);
-    return unavailableError(std::string("cloudhub.db: ") + sql + ": " + m);
-  }
-  return Status::ok();
+  return asUnavailable(sqlite::exec(db, sql, "cloudhub.db"));
 }
 
 }  // namespace
@@ -37,15 +38,9 @@ Status NodeStateStore::start() {
   std::filesystem::create_directories(options_.dataDir, ec);
   std::string path = (std::filesystem::path(options_.dataDir) / "cloudhub.db").string();
   std::lock_guard dl(dbMu_);
-  if (sqlite3_open_v2(path.c_str(), &db_,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                      nullptr) != SQLITE_OK) {
-    Status s = sqlError(db_, "open " + path);
-    sqlite3_close(db_);
-    db_ = nullptr;
-    return s;
-  }
-  sqlite3_busy_timeout(db_, 5000);
+  auto db = sqlite::openDatabase(path, /*readOnly=*/false, std::chrono::seconds(5));
+  if (!db) return unavailableError("cloudhub.db: open " + db.status().message());
+  db_ = *db;
   for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
                           "CREATE TABLE IF NOT EXISTS nodes (name TEXT PRIMARY KEY, "
                           "acked_revision INTEGER NOT NULL DEFAULT 0, "
@@ -56,22 +51,17 @@ Status NodeStateStore::start() {
       return s;
     }
   }
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db_, "SELECT name, acked_revision, last_report_sequence FROM nodes", -1,
-                         &st, nullptr) != SQLITE_OK) {
-    return sqlError(db_, "load");
-  }
   {
+    sqlite::Stmt load(db_, "SELECT name, acked_revision, last_report_sequence FROM nodes");
+    if (!load.ok()) return sqlError(db_, "load");
     std::lock_guard l(mu_);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      auto* name = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-      Row& r = rows_[name ? name : ""];
-      r.ackedRevision = sqlite3_column_int64(st, 1);
-      r.appliedSequence = r.persistedSequence = static_cast<uint64_t>(sqlite3_column_int64(st, 2));
+    while (load.step() == SQLITE_ROW) {
+      Row& r = rows_[load.text(0)];
+      r.ackedRevision = load.int64(1);
+      r.appliedSequence = r.persistedSequence = static_cast<uint64_t>(load.int64(2));
     }
     stopping_ = false;
   }
-  sqlite3_finalize(st);
   flusher_ = std::thread([this] { flushLoop(); });
   return Status::ok();
 }
@@ -157,35 +147,33 @@ Status NodeStateStore::flushNow() {
     restoreDirty();
     return unavailableError("cloudhub.db: not open");
   }
-  if (auto s = exec(db_, "BEGIN IMMEDIATE"); !s.isOk()) {
-    restoreDirty();
-    return s;
-  }
-  sqlite3_stmt* st = nullptr;
   Status result;
-  if (sqlite3_prepare_v2(db_,
-                         "INSERT INTO nodes(name, acked_revision, last_report_sequence) "
-                         "VALUES(?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET "
-                         "acked_revision=excluded.acked_revision, "
-                         "last_report_sequence=excluded.last_report_sequence",
-                         -1, &st, nullptr) != SQLITE_OK) {
-    result = sqlError(db_, "prepare upsert");
-  } else {
-    for (const auto& p : batch) {
-      sqlite3_bind_text(st, 1, p.name.data(), static_cast<int>(p.name.size()), SQLITE_TRANSIENT);
-      sqlite3_bind_int64(st, 2, p.acked);
-      sqlite3_bind_int64(st, 3, static_cast<int64_t>(p.sequence));
-      if (sqlite3_step(st) != SQLITE_DONE) {
-        result = sqlError(db_, "upsert");
-        break;
-      }
-      sqlite3_reset(st);
+  {
+    sqlite::Transaction txn(db_, "cloudhub.db");  // rolls back unless committed
+    if (!txn.ok()) {
+      restoreDirty();
+      return asUnavailable(txn.status());
     }
+    sqlite::Stmt upsert(db_,
+                        "INSERT INTO nodes(name, acked_revision, last_report_sequence) "
+                        "VALUES(?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET "
+                        "acked_revision=excluded.acked_revision, "
+                        "last_report_sequence=excluded.last_report_sequence");
+    if (!upsert.ok()) {
+      result = sqlError(db_, "prepare upsert");
+    } else {
+      for (const auto& p : batch) {  // batch outlives every step()
+        upsert.bind(1, p.name).bind(2, p.acked).bind(3, static_cast<int64_t>(p.sequence));
+        if (upsert.step() != SQLITE_DONE) {
+          result = sqlError(db_, "upsert");
+          break;
+        }
+        upsert.reset();
+      }
+    }
+    if (result.isOk()) result = asUnavailable(txn.commit());
   }
-  sqlite3_finalize(st);
-  if (result.isOk()) result = exec(db_, "COMMIT");
   if (!result.isOk()) {
-    exec(db_, "ROLLBACK");
     restoreDirty();
     return result;
   }

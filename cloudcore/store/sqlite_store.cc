@@ -10,83 +10,14 @@
 #include <filesystem>
 #include <future>
 
+#include "common/sqlite/sqlite.h"
+
 namespace ep::store {
 
 namespace {
 
-// RAII prepared statement. Errors from sqlite are turned into Status by the callers.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
-  }
-  ~Stmt() { sqlite3_finalize(stmt_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  bool ok() const { return rc_ == SQLITE_OK; }
-  // Text and blobs are bound without copying: the string must outlive step().
-  Stmt& bind(int i, std::string&&) = delete;
-  Stmt& bindBlob(int i, std::string&&) = delete;
-  Stmt& bind(int i, const std::string& s) {
-    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
-    return *this;
-  }
-  Stmt& bindBlob(int i, const std::string& s) {
-    sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
-    return *this;
-  }
-  Stmt& bind(int i, int64_t v) {
-    sqlite3_bind_int64(stmt_, i, v);
-    return *this;
-  }
-  Stmt& bindNull(int i) {
-    sqlite3_bind_null(stmt_, i);
-    return *this;
-  }
-  // SQLITE_ROW, SQLITE_DONE or an error code.
-  int step() { return sqlite3_step(stmt_); }
-  void reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
-  std::string text(int col) const {
-    const void* p = sqlite3_column_blob(stmt_, col);
-    int n = sqlite3_column_bytes(stmt_, col);
-    return p ? std::string(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string();
-  }
-  bool isNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-  std::string error() const { return sqlite3_errmsg(db_); }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  int rc_;
-};
-
-Status exec(sqlite3* db, const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown sqlite error";
-    sqlite3_free(err);
-    return internalError(std::string("sqlite: ") + msg + " (in: " + sql + ")");
-  }
-  return Status::ok();
-}
-
-Result<sqlite3*> openDb(const std::string& path, bool readOnly) {
-  sqlite3* db = nullptr;
-  int flags = readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  flags |= SQLITE_OPEN_NOMUTEX;
-  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return unavailableError("cannot open store " + path + ": " + msg);
-  }
-  sqlite3_busy_timeout(db, 10000);
-  return db;
-}
+using sqlite::exec;
+using sqlite::Stmt;
 
 std::string keyString(const std::string& resource, const std::string& ns, const std::string& name) {
   return ns.empty() ? resource + " \"" + name + "\"" : resource + " \"" + ns + "/" + name + "\"";
@@ -345,8 +276,8 @@ Status SqliteStore::start() {
                             " is in use by another process (lock " + lockPath + ")");
   }
   std::string path = options_.dataDir + "/store.db";
-  auto db = openDb(path, false);
-  if (!db) return db.status();
+  auto db = sqlite::openDatabase(path, /*readOnly=*/false);
+  if (!db) return unavailableError("cannot open store " + db.status().message());
   writeDb_ = *db;
   // WAL lets readers run beside the single writer; synchronous=FULL fsyncs the WAL on every
   // commit, which is what makes an acknowledged write survive power loss (NORMAL would not).
@@ -421,7 +352,7 @@ SqliteStore::ReadConn SqliteStore::acquireRead() {
       return ReadConn(this, db);
     }
   }
-  auto db = openDb(options_.dataDir + "/store.db", true);
+  auto db = sqlite::openDatabase(options_.dataDir + "/store.db", /*readOnly=*/true);
   if (!db) return ReadConn(this, nullptr);
   std::lock_guard lock(readMu_);
   allReaders_.push_back(*db);

@@ -5,55 +5,15 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "common/sqlite/sqlite.h"
+
 namespace ep::edgecore::metamanager {
 
 namespace tv1 = edgeplane::tunnel::v1;
 
 namespace {
 
-// RAII prepared statement. Text is bound without copying: the string must outlive step().
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
-  }
-  ~Stmt() { sqlite3_finalize(stmt_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  bool ok() const { return rc_ == SQLITE_OK; }
-  Stmt& bind(int i, std::string&&) = delete;
-  Stmt& bind(int i, const std::string& s) {
-    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
-    return *this;
-  }
-  Stmt& bindBlob(int i, std::string&&) = delete;
-  Stmt& bindBlob(int i, const std::string& s) {
-    sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
-    return *this;
-  }
-  Stmt& bind(int i, int64_t v) {
-    sqlite3_bind_int64(stmt_, i, v);
-    return *this;
-  }
-  int step() { return sqlite3_step(stmt_); }
-  void reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
-  std::string text(int col) const {
-    const void* p = sqlite3_column_blob(stmt_, col);
-    int n = sqlite3_column_bytes(stmt_, col);
-    return p ? std::string(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string();
-  }
-  std::string error() const { return sqlite3_errmsg(db_); }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  int rc_;
-};
+using sqlite::Stmt;
 
 Status sqlError(sqlite3* db, const std::string& what) {
   return internalError("edge cache: " + what + ": " + (db ? sqlite3_errmsg(db) : "not open"));
@@ -64,27 +24,6 @@ nlohmann::json parseStored(const std::string& text) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   return j.is_discarded() ? nlohmann::json::object() : j;
 }
-
-// Rolls back unless committed.
-class Txn {
- public:
-  explicit Txn(sqlite3* db) : db_(db) {
-    ok_ = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
-  }
-  ~Txn() {
-    if (ok_ && !done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  bool ok() const { return ok_; }
-  bool commit() {
-    done_ = true;
-    return sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
-  }
-
- private:
-  sqlite3* db_;
-  bool ok_ = false;
-  bool done_ = false;
-};
 
 }  // namespace
 
@@ -176,13 +115,7 @@ MetaManager::~MetaManager() {
 }
 
 Status MetaManager::execLocked(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
-    return internalError(std::string("edge cache: ") + msg + " (in: " + sql + ")");
-  }
-  return Status::ok();
+  return sqlite::exec(db_, sql, "edge cache");
 }
 
 Status MetaManager::start() {
@@ -194,14 +127,10 @@ Status MetaManager::start() {
     return unavailableError("data dir " + options_.dataDir + ": " + ec.message());
   }
   const std::string path = (std::filesystem::path(options_.dataDir) / "edge.db").string();
-  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
-      SQLITE_OK) {
-    Status s = sqlError(db_, "open " + path);
-    sqlite3_close(db_);
-    db_ = nullptr;
-    return s;
-  }
-  sqlite3_busy_timeout(db_, 10000);
+  // db_ is only used under mu_, so the connection needs no mutex of its own.
+  auto db = sqlite::openDatabase(path, /*readOnly=*/false, std::chrono::seconds(10));
+  if (!db) return internalError("edge cache: open " + db.status().message());
+  db_ = *db;
   static const char* kSetup[] = {
       "PRAGMA journal_mode=WAL",
       "PRAGMA synchronous=FULL",
@@ -272,7 +201,7 @@ Status MetaManager::applySync(const tv1::Sync& sync) {
   if (!db_) return unavailableError("edge cache is not open");
   std::vector<CacheEvent> events;
   {
-    Txn txn(db_);
+    sqlite::Transaction txn(db_, "edge cache");  // rolls back unless committed
     if (!txn.ok()) return sqlError(db_, "begin");
     Stmt sel(db_,
              "SELECT revision, value FROM objects WHERE resource=? AND namespace=? AND name=?");
@@ -318,7 +247,7 @@ Status MetaManager::applySync(const tv1::Sync& sync) {
     if (!meta.ok()) return sqlError(db_, "prepare");
     meta.bind(1, newApplied);
     if (meta.step() != SQLITE_DONE) return sqlError(db_, "write meta");
-    if (!txn.commit()) return sqlError(db_, "commit");
+    if (!txn.commit().isOk()) return sqlError(db_, "commit");
     lastApplied_ = newApplied;
   }
   publishLocked(events);
@@ -444,7 +373,7 @@ Result<uint64_t> MetaManager::enqueue(ReportKind kind, const std::string& ns,
     const uint64_t size = payload.size();
     const bool status = isStatusKind(kind);
     uint64_t entries = entries_, bytes = bytes_, dropped = dropped_;
-    Txn txn(db_);
+    sqlite::Transaction txn(db_, "edge cache");  // rolls back unless committed
     if (!txn.ok()) return sqlError(db_, "begin");
     if (status) {
       // Coalesce: the pending entry for this object is replaced.
@@ -513,7 +442,7 @@ Result<uint64_t> MetaManager::enqueue(ReportKind kind, const std::string& ns,
         return s;
       }
     }
-    if (!txn.commit()) return sqlError(db_, "commit");
+    if (!txn.commit().isOk()) return sqlError(db_, "commit");
     entries_ = entries;
     bytes_ = bytes;
     dropped_ = dropped;
@@ -554,7 +483,7 @@ Status MetaManager::acknowledge(uint64_t sequence) {
   std::lock_guard lock(mu_);
   if (!db_) return unavailableError("edge cache is not open");
   // Only the acknowledged range is visited (primary-key range), not the whole outbox.
-  Txn txn(db_);
+  sqlite::Transaction txn(db_, "edge cache");  // rolls back unless committed
   if (!txn.ok()) return sqlError(db_, "begin");
   Stmt o(db_, "SELECT count(*), coalesce(sum(bytes), 0) FROM outbox WHERE sequence <= ?");
   Stmt d(db_, "DELETE FROM outbox WHERE sequence <= ?");
@@ -567,7 +496,7 @@ Status MetaManager::acknowledge(uint64_t sequence) {
   if (count == 0) return Status::ok();
   d.bind(1, static_cast<int64_t>(sequence));
   if (d.step() != SQLITE_DONE) return sqlError(db_, "acknowledge");
-  if (!txn.commit()) return sqlError(db_, "commit");
+  if (!txn.commit().isOk()) return sqlError(db_, "commit");
   entries_ -= std::min(entries_, count);
   bytes_ -= std::min(bytes_, bytes);
   return Status::ok();

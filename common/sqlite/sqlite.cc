@@ -1,0 +1,103 @@
+#include "common/sqlite/sqlite.h"
+
+#include <sqlite3.h>
+
+namespace ep::sqlite {
+
+Stmt::Stmt(sqlite3* db, const char* sql) : db_(db) {
+  rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+}
+
+Stmt::~Stmt() {
+  sqlite3_finalize(stmt_);
+}
+
+bool Stmt::ok() const {
+  return rc_ == SQLITE_OK;
+}
+
+Stmt& Stmt::bind(int i, const std::string& s) {
+  sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+  return *this;
+}
+
+Stmt& Stmt::bindBlob(int i, const std::string& s) {
+  sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+  return *this;
+}
+
+Stmt& Stmt::bind(int i, int64_t v) {
+  sqlite3_bind_int64(stmt_, i, v);
+  return *this;
+}
+
+Stmt& Stmt::bindNull(int i) {
+  sqlite3_bind_null(stmt_, i);
+  return *this;
+}
+
+int Stmt::step() {
+  return sqlite3_step(stmt_);
+}
+
+void Stmt::reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+int64_t Stmt::int64(int col) const {
+  return sqlite3_column_int64(stmt_, col);
+}
+
+std::string Stmt::text(int col) const {
+  const void* p = sqlite3_column_blob(stmt_, col);
+  int n = sqlite3_column_bytes(stmt_, col);
+  return p ? std::string(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string();
+}
+
+bool Stmt::isNull(int col) const {
+  return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+}
+
+std::string Stmt::error() const {
+  return sqlite3_errmsg(db_);
+}
+
+Status exec(sqlite3* db, const char* sql, std::string_view context) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown sqlite error";
+    sqlite3_free(err);
+    return internalError(std::string(context) + ": " + msg + " (in: " + sql + ")");
+  }
+  return Status::ok();
+}
+
+Result<sqlite3*> openDatabase(const std::string& path, bool readOnly,
+                              std::chrono::milliseconds busyTimeout) {
+  sqlite3* db = nullptr;
+  int flags = readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  flags |= SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return unavailableError(path + ": " + msg);
+  }
+  sqlite3_busy_timeout(db, static_cast<int>(busyTimeout.count()));
+  return db;
+}
+
+Transaction::Transaction(sqlite3* db, std::string_view context)
+    : db_(db), context_(context), begin_(exec(db, "BEGIN IMMEDIATE", context)) {}
+
+Transaction::~Transaction() {
+  if (begin_.isOk() && !done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+Status Transaction::commit() {
+  Status s = exec(db_, "COMMIT", context_);
+  done_ = s.isOk();
+  return s;
+}
+
+}  // namespace ep::sqlite

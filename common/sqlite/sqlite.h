@@ -1,0 +1,91 @@
+#pragma once
+
+// Small RAII helpers over the SQLite C API shared by every module that keeps a database
+// (cloudcore store, cloudhub node state, edge cache). Callers that compare step() results against
+// SQLITE_ROW / SQLITE_DONE include <sqlite3.h> themselves; this header only forward-declares.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace ep::sqlite {
+
+// A prepared statement, finalized on destruction. Thread-compatible: use it on one thread at a
+// time, and only while its connection is open.
+class Stmt {
+ public:
+  // Prepares sql on db; check ok() before use (a failed prepare leaves error() set on db).
+  Stmt(sqlite3* db, const char* sql);
+  ~Stmt();
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  bool ok() const;
+
+  // Text and blobs are bound without copying (SQLITE_STATIC): the string must outlive the last
+  // step() that uses it, so binding a temporary is refused at compile time.
+  Stmt& bind(int i, std::string&&) = delete;
+  Stmt& bindBlob(int i, std::string&&) = delete;
+  Stmt& bind(int i, const std::string& s);
+  Stmt& bindBlob(int i, const std::string& s);
+  Stmt& bind(int i, int64_t v);
+  Stmt& bindNull(int i);
+
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int step();
+  // Makes the statement runnable again and clears every binding.
+  void reset();
+
+  int64_t int64(int col) const;
+  // The column's bytes (text or blob); empty for NULL.
+  std::string text(int col) const;
+  bool isNull(int col) const;
+  // The connection's most recent error message.
+  std::string error() const;
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+// Runs one or more statements without results. On failure: kInternal with the message
+// "<context>: <sqlite message> (in: <sql>)".
+Status exec(sqlite3* db, const char* sql, std::string_view context = "sqlite");
+
+// Opens (read-write: creating) the database at path in multi-thread mode (SQLITE_OPEN_NOMUTEX:
+// the caller serializes use of the connection) with the given busy timeout. The caller owns the
+// handle and closes it with sqlite3_close. On failure: kUnavailable with the message
+// "<path>: <sqlite message>", for the caller to prefix with what the database is.
+Result<sqlite3*> openDatabase(const std::string& path, bool readOnly,
+                              std::chrono::milliseconds busyTimeout = std::chrono::seconds(10));
+
+// A write transaction (BEGIN IMMEDIATE) that rolls back on destruction unless committed.
+// Thread-compatible, like the connection it runs on.
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db, std::string_view context = "sqlite");
+  ~Transaction();
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  // Whether BEGIN succeeded; status() says why not.
+  bool ok() const { return begin_.isOk(); }
+  const Status& status() const { return begin_; }
+  // COMMIT. On failure the transaction is still rolled back on destruction.
+  Status commit();
+
+ private:
+  sqlite3* db_;
+  std::string context_;
+  Status begin_;
+  bool done_ = false;
+};
+
+}  // namespace ep::sqlite
