@@ -2,46 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <regex>
+#include <algorithm>
 
 namespace ep::cloudcore {
-
-Status splitHostPort(const std::string& key, const std::string& value, std::string& host,
-                     uint16_t& port) {
-  auto colon = value.rfind(':');
-  if (colon == std::string::npos) {
-    return invalidError(key + ": \"" + value + "\" is not HOST:PORT");
-  }
-  host = value.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (host.empty()) host = "0.0.0.0";
-  std::string p = value.substr(colon + 1);
-  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoi(p) > 65535) {
-    return invalidError(key + ": invalid port in \"" + value + "\"");
-  }
-  port = static_cast<uint16_t>(std::stoi(p));
-  return Status::ok();
-}
-
-Result<std::chrono::seconds> parseDuration(const std::string& key, const std::string& value) {
-  static const std::regex kRe(R"(^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$)");
-  auto bad = invalidError(key + ": invalid duration \"" + value + "\" (e.g. 90s, 5m, 1h30m)");
-  if (value.empty()) return bad;
-  if (value.find_first_not_of("0123456789") == std::string::npos) {
-    if (value.size() > 9) return bad;
-    return std::chrono::seconds(std::stoll(value));
-  }
-  std::smatch m;
-  if (!std::regex_match(value, m, kRe)) return bad;
-  int64_t secs = 0;
-  if (m[1].matched) secs += std::stoll(m[1]) * 3600;
-  if (m[2].matched) secs += std::stoll(m[2]) * 60;
-  if (m[3].matched) secs += std::stoll(m[3]);
-  return std::chrono::seconds(secs);
-}
 
 Status loadConfigFile(const std::string& path, Config& config) {
   YAML::Node root;
@@ -72,11 +35,11 @@ Status loadConfigFile(const std::string& path, Config& config) {
       } else if (key == "nodeRegistration") {
         config.nodeRegistration = s;
       } else if (key == "nodeGracePeriod") {
-        auto d = parseDuration(key, s);
+        auto d = parseDurationSeconds(key, s);
         if (!d.isOk()) return d.status();
         config.nodeGracePeriod = *d;
       } else if (key == "historyWindow" || key == "compactionInterval") {
-        auto d = parseDuration(key, s);
+        auto d = parseDurationSeconds(key, s);
         if (!d.isOk()) return d.status();
         (key == "historyWindow" ? config.historyWindow : config.compactionInterval) = *d;
       } else if (key == "maxBodyBytes") {

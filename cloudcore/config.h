@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/config_util.h"
 #include "common/status.h"
 
 namespace ep::cloudcore {
@@ -25,11 +26,8 @@ struct Config {
   std::chrono::seconds nodeGracePeriod{40};
 };
 
-// Parses HOST:PORT ("127.0.0.1:6443", "[::1]:6443", ":6443").
-Status splitHostPort(const std::string& key, const std::string& value, std::string& host,
-                     uint16_t& port);
-// "90s", "5m", "1h", "2h30m", or a plain number of seconds.
-Result<std::chrono::seconds> parseDuration(const std::string& key, const std::string& value);
+// HOST:PORT and duration values are parsed with common/config_util.h (splitHostPort,
+// parseDurationSeconds).
 
 // Loads a YAML config file over `config`. Unknown keys and wrong types are refused, naming the
 // key ("historyWindow: invalid duration \"abc\"").

@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   if (!logLevel.empty()) config.logLevel = logLevel;
   if (maxBody) config.maxBodyBytes = maxBody;
   if (!historyWindow.empty()) {
-    auto d = cloudcore::parseDuration("--history-window", historyWindow);
+    auto d = parseDurationSeconds("--history-window", historyWindow);
     if (!d.isOk()) {
       std::cerr << "cloudcore: invalid configuration: " << d.status().message() << "\n";
       return 2;
@@ -88,8 +88,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   cloudhub::CloudHubOptions hubOptions;
-  if (auto s = cloudcore::splitHostPort("tunnelListen", config.tunnelListen, hubOptions.host,
-                                        hubOptions.port);
+  if (auto s = splitHostPort("tunnelListen", config.tunnelListen, hubOptions.host, hubOptions.port);
       !s.isOk()) {
     spdlog::critical("{}", s.message());
     store.stop();
@@ -122,8 +121,7 @@ int main(int argc, char** argv) {
     return r;
   });
   http::ServerOptions httpOptions;
-  if (auto s = cloudcore::splitHostPort("apiListen", config.apiListen, httpOptions.host,
-                                        httpOptions.port);
+  if (auto s = splitHostPort("apiListen", config.apiListen, httpOptions.host, httpOptions.port);
       !s.isOk()) {
     spdlog::critical("{}", s.message());
     nodeController.stop();

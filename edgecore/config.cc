@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 #include "common/api/label_selector.h"
@@ -41,44 +40,6 @@ std::string hostName() {
 }
 
 }  // namespace
-
-Result<std::chrono::milliseconds> parseDuration(const std::string& key, const std::string& value) {
-  static const std::regex kRe(R"(^(?:(\d{1,6})h)?(?:(\d{1,6})m)?(?:(\d{1,9})s)?(?:(\d{1,9})ms)?$)");
-  auto bad = invalidError(key + ": invalid duration \"" + value + "\" (e.g. 500ms, 10s, 1m30s)");
-  if (value.empty()) return bad;
-  if (value.find_first_not_of("0123456789") == std::string::npos) {
-    if (value.size() > 9) return bad;
-    return std::chrono::milliseconds(std::stoll(value) * 1000);
-  }
-  std::smatch m;
-  if (!std::regex_match(value, m, kRe)) return bad;
-  int64_t ms = 0;
-  if (m[1].matched) ms += std::stoll(m[1]) * 3600000;
-  if (m[2].matched) ms += std::stoll(m[2]) * 60000;
-  if (m[3].matched) ms += std::stoll(m[3]) * 1000;
-  if (m[4].matched) ms += std::stoll(m[4]);
-  return std::chrono::milliseconds(ms);
-}
-
-Status splitHostPort(const std::string& key, const std::string& value, std::string& host,
-                     uint16_t& port) {
-  auto colon = value.rfind(':');
-  if (colon == std::string::npos) {
-    return invalidError(key + ": \"" + value + "\" is not HOST:PORT");
-  }
-  host = value.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (host.empty()) host = "0.0.0.0";
-  std::string p = value.substr(colon + 1);
-  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoi(p) > 65535) {
-    return invalidError(key + ": invalid port in \"" + value + "\"");
-  }
-  port = static_cast<uint16_t>(std::stoi(p));
-  return Status::ok();
-}
 
 Status parseConfigYaml(const std::string& text, const std::string& source, Config& config) {
   YAML::Node root;

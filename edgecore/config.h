@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/config_util.h"
 #include "common/status.h"
 
 namespace ep::edgecore {
@@ -41,11 +42,8 @@ struct FlagOverrides {
   std::optional<std::string> logLevel;
 };
 
-// "500ms", "90s", "5m", "1h", "1m30s", or a plain number of seconds. Errors name `key`.
-Result<std::chrono::milliseconds> parseDuration(const std::string& key, const std::string& value);
-// HOST:PORT ("127.0.0.1:6444", "[::1]:6444", "edge.example:6444"). Errors name `key`.
-Status splitHostPort(const std::string& key, const std::string& value, std::string& host,
-                     uint16_t& port);
+// HOST:PORT and duration values are parsed with common/config_util.h (splitHostPort,
+// parseDuration).
 
 // Parses YAML config text over `config`. Unknown keys and wrong types are refused naming the
 // key path ("outbox.maxEntries: must be a positive integer"). `source` names the file in errors.
