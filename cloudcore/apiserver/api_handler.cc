@@ -5,8 +5,10 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "common/api/discovery.h"
 #include "common/api/object_util.h"
-#include "common/api/printers.h"
+#include "common/api/status_json.h"
+#include "common/api/table.h"
 
 namespace ep::apiserver {
 
@@ -17,104 +19,11 @@ namespace {
 // Deeper documents are refused before anything recursive touches them.
 constexpr size_t kMaxJsonDepth = 512;
 
-int httpCode(Code code) {
-  switch (code) {
-    case Code::kOk:
-      return 200;
-    case Code::kInvalid:
-      return 422;
-    case Code::kBadRequest:
-      return 400;
-    case Code::kNotFound:
-      return 404;
-    case Code::kAlreadyExists:
-      return 409;
-    case Code::kConflict:
-      return 409;
-    case Code::kExpired:
-      return 410;
-    case Code::kTooLarge:
-      return 413;
-    case Code::kForbidden:
-      return 403;
-    case Code::kMethodNotAllowed:
-      return 405;
-    case Code::kUnsupportedMedia:
-      return 415;
-    case Code::kUnavailable:
-      return 503;
-    case Code::kTimeout:
-      return 504;
-    case Code::kInternal:
-      return 500;
-  }
-  return 500;
-}
-
-const char* reasonOf(Code code) {
-  switch (code) {
-    case Code::kInvalid:
-      return "Invalid";
-    case Code::kConflict:
-      return "Conflict";
-    case Code::kExpired:
-      return "Expired";
-    default:
-      return codeName(code);
-  }
-}
-
-ServerResponse jsonResponse(int status, const Json& body) {
-  ServerResponse r;
-  r.status = status;
-  r.body = body.dump();
-  return r;
-}
-
-// Kubernetes metav1.Status for an error, with details naming the object and fields.
-ServerResponse errorResponse(const Status& s, const api::KindInfo* kind = nullptr,
-                             const std::string& name = "") {
-  int code = httpCode(s.code());
-  Json status = {{"kind", "Status"},    {"apiVersion", "v1"},     {"metadata", Json::object()},
-                 {"status", "Failure"}, {"message", s.message()}, {"reason", reasonOf(s.code())},
-                 {"code", code}};
-  Json details = Json::object();
-  if (!name.empty()) details["name"] = name;
-  if (kind) {
-    if (!kind->group.empty()) details["group"] = kind->group;
-    details["kind"] = kind->plural;
-  }
-  if (!s.causes().empty()) {
-    Json causes = Json::array();
-    for (const auto& c : s.causes()) {
-      causes.push_back({{"reason", c.reason}, {"message", c.message}, {"field", c.field}});
-    }
-    details["causes"] = std::move(causes);
-  }
-  if (!details.empty()) status["details"] = std::move(details);
-  return jsonResponse(code, status);
-}
-
-ServerResponse plain(int status, std::string body) {
-  ServerResponse r;
-  r.status = status;
-  r.contentType = "text/plain; charset=utf-8";
-  r.body = std::move(body);
-  return r;
-}
-
-std::vector<std::string> splitPath(const std::string& path) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < path.size()) {
-    while (i < path.size() && path[i] == '/') ++i;
-    size_t j = path.find('/', i);
-    if (j == std::string::npos) j = path.size();
-    if (j > i) out.push_back(path.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
+using api::apiGroupJson;
+using api::errorResponse;
+using api::jsonResponse;
+using api::plainResponse;
+using api::splitPath;
 
 Json resourceList(const std::string& groupVersion) {
   Json resources = Json::array();
@@ -142,18 +51,6 @@ Json resourceList(const std::string& groupVersion) {
           {"apiVersion", "v1"},
           {"groupVersion", groupVersion},
           {"resources", std::move(resources)}};
-}
-
-Json groupJson(const std::string& group) {
-  std::string version;
-  for (const auto& k : api::allKinds()) {
-    if (k.group == group) {
-      version = k.version;
-      break;
-    }
-  }
-  Json gv = {{"groupVersion", group + "/" + version}, {"version", version}};
-  return {{"name", group}, {"versions", Json::array({gv})}, {"preferredVersion", gv}};
 }
 
 // OpenAPI v3 discovery, kept to what clients probe: one document per group-version whose
@@ -211,44 +108,6 @@ struct TableOptions {
   std::string includeObject = "Metadata";  // None | Metadata | Object
 };
 
-Json rowFor(const api::KindInfo& kind, const Json& obj, int64_t now, const TableOptions& opts) {
-  Json row = {{"cells", api::tableCells(kind, obj, now)}};
-  if (opts.includeObject == "Object") {
-    row["object"] = obj;
-  } else if (opts.includeObject != "None") {
-    row["object"] = {{"kind", "PartialObjectMetadata"},
-                     {"apiVersion", "meta.k8s.io/v1"},
-                     {"metadata", obj.value("metadata", Json::object())}};
-  }
-  return row;
-}
-
-Json columnsJson(const api::KindInfo& kind) {
-  Json cols = Json::array();
-  for (const auto& c : api::tableColumns(kind)) {
-    cols.push_back({{"name", c.name},
-                    {"type", c.type},
-                    {"format", c.format},
-                    {"description", c.description},
-                    {"priority", c.priority}});
-  }
-  return cols;
-}
-
-Json tableJson(const api::KindInfo& kind, const std::vector<Json>& items, int64_t now,
-               const TableOptions& opts, const std::string& rv, const std::string& cont,
-               bool withColumns = true) {
-  Json rows = Json::array();
-  for (const auto& o : items) rows.push_back(rowFor(kind, o, now, opts));
-  Json meta = Json::object();
-  if (!rv.empty()) meta["resourceVersion"] = rv;
-  if (!cont.empty()) meta["continue"] = cont;
-  Json t = {{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", meta}};
-  t["columnDefinitions"] = withColumns ? columnsJson(kind) : Json::array();
-  t["rows"] = std::move(rows);
-  return t;
-}
-
 // A watch rendered as newline-delimited JSON events.
 class WatchBody final : public BodyStream {
  public:
@@ -267,9 +126,10 @@ class WatchBody final : public BodyStream {
     for (auto& e : events) {
       Json obj;
       if (table_ && e.type != "ERROR") {
-        obj = tableJson(kind_, {*e.object}, clock_.nowMillis(), tableOpts_,
-                        e.object->value("metadata", Json::object()).value("resourceVersion", ""),
-                        "", !sentColumns_);
+        obj =
+            api::tableJson(kind_, {*e.object}, clock_.nowMillis(), tableOpts_.includeObject,
+                           e.object->value("metadata", Json::object()).value("resourceVersion", ""),
+                           "", !sentColumns_);
         sentColumns_ = true;
       } else {
         obj = std::move(*e.object);
@@ -358,8 +218,9 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
     return r;
   }
   if (parts.size() == 1) {
-    if (parts[0] == "healthz" || parts[0] == "livez") return plain(200, "ok");
-    if (parts[0] == "readyz") return ready_ ? plain(200, "ok") : plain(503, "not ready");
+    if (parts[0] == "healthz" || parts[0] == "livez") return plainResponse(200, "ok");
+    if (parts[0] == "readyz")
+      return ready_ ? plainResponse(200, "ok") : plainResponse(503, "not ready");
     if (parts[0] == "version") {
       return jsonResponse(200, {{"major", "1"},
                                 {"minor", "32"},
@@ -379,7 +240,7 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
     }
     if (parts[0] == "apis") {
       Json groups = Json::array();
-      for (const auto& g : api::apiGroups()) groups.push_back(groupJson(g));
+      for (const auto& g : api::apiGroups()) groups.push_back(apiGroupJson(g));
       return jsonResponse(200,
                           {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}});
     }
@@ -396,7 +257,7 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
     if (parts.size() == 2) {
       for (const auto& g : api::apiGroups()) {
         if (g == group) {
-          Json j = groupJson(g);
+          Json j = apiGroupJson(g);
           j["kind"] = "APIGroup";
           j["apiVersion"] = "v1";
           return jsonResponse(200, j);
@@ -479,7 +340,8 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
       if (!l.isOk()) return errorResponse(l.status(), kind);
       if (table) {
         return jsonResponse(
-            200, tableJson(*kind, l->items, now, tableOpts, l->resourceVersion, l->continueToken));
+            200, api::tableJson(*kind, l->items, now, tableOpts.includeObject, l->resourceVersion,
+                                l->continueToken, /*withColumns=*/true));
       }
       Json meta = {{"resourceVersion", l->resourceVersion}};
       if (!l->continueToken.empty()) meta["continue"] = l->continueToken;
@@ -525,7 +387,8 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
     auto r = registry_.get(*kind, ns, name);
     if (!r.isOk()) return errorResponse(r.status(), kind, name);
     if (table) {
-      return jsonResponse(200, tableJson(*kind, {*r}, now, tableOpts, "", ""));
+      return jsonResponse(200, api::tableJson(*kind, {*r}, now, tableOpts.includeObject, "", "",
+                                              /*withColumns=*/true));
     }
     return jsonResponse(200, *r);
   }

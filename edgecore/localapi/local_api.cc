@@ -2,11 +2,13 @@
 
 #include <set>
 
+#include "common/api/discovery.h"
 #include "common/api/field_selector.h"
 #include "common/api/kinds.h"
 #include "common/api/label_selector.h"
 #include "common/api/object_util.h"
-#include "common/api/printers.h"
+#include "common/api/status_json.h"
+#include "common/api/table.h"
 
 namespace ep::edgecore::localapi {
 
@@ -17,87 +19,11 @@ using Json = nlohmann::json;
 
 namespace {
 
-int httpCode(Code code) {
-  switch (code) {
-    case Code::kOk:
-      return 200;
-    case Code::kInvalid:
-      return 422;
-    case Code::kBadRequest:
-      return 400;
-    case Code::kNotFound:
-      return 404;
-    case Code::kAlreadyExists:
-    case Code::kConflict:
-      return 409;
-    case Code::kExpired:
-      return 410;
-    case Code::kTooLarge:
-      return 413;
-    case Code::kForbidden:
-      return 403;
-    case Code::kMethodNotAllowed:
-      return 405;
-    case Code::kUnsupportedMedia:
-      return 415;
-    case Code::kUnavailable:
-      return 503;
-    case Code::kTimeout:
-      return 504;
-    case Code::kInternal:
-      return 500;
-  }
-  return 500;
-}
-
-Json statusJson(const Status& s, const api::KindInfo* kind = nullptr,
-                const std::string& name = "") {
-  int code = httpCode(s.code());
-  Json status = {{"kind", "Status"},    {"apiVersion", "v1"},     {"metadata", Json::object()},
-                 {"status", "Failure"}, {"message", s.message()}, {"reason", codeName(s.code())},
-                 {"code", code}};
-  Json details = Json::object();
-  if (!name.empty()) details["name"] = name;
-  if (kind) {
-    if (!kind->group.empty()) details["group"] = kind->group;
-    details["kind"] = kind->plural;
-  }
-  if (!details.empty()) status["details"] = std::move(details);
-  return status;
-}
-
-ServerResponse jsonResponse(int status, const Json& body) {
-  ServerResponse r;
-  r.status = status;
-  r.body = body.dump();
-  return r;
-}
-
-ServerResponse errorResponse(const Status& s, const api::KindInfo* kind = nullptr,
-                             const std::string& name = "") {
-  return jsonResponse(httpCode(s.code()), statusJson(s, kind, name));
-}
-
-ServerResponse plain(int status, std::string body) {
-  ServerResponse r;
-  r.status = status;
-  r.contentType = "text/plain; charset=utf-8";
-  r.body = std::move(body);
-  return r;
-}
-
-std::vector<std::string> splitPath(const std::string& path) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < path.size()) {
-    while (i < path.size() && path[i] == '/') ++i;
-    size_t j = path.find('/', i);
-    if (j == std::string::npos) j = path.size();
-    if (j > i) out.push_back(path.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
+using api::apiGroupJson;
+using api::errorResponse;
+using api::jsonResponse;
+using api::plainResponse;
+using api::splitPath;
 
 Json resourceList(const std::string& groupVersion) {
   Json resources = Json::array();
@@ -115,53 +41,6 @@ Json resourceList(const std::string& groupVersion) {
           {"apiVersion", "v1"},
           {"groupVersion", groupVersion},
           {"resources", std::move(resources)}};
-}
-
-Json groupJson(const std::string& group) {
-  std::string version;
-  for (const auto& k : api::allKinds()) {
-    if (k.group == group) {
-      version = k.version;
-      break;
-    }
-  }
-  Json gv = {{"groupVersion", group + "/" + version}, {"version", version}};
-  return {{"name", group}, {"versions", Json::array({gv})}, {"preferredVersion", gv}};
-}
-
-Json columnsJson(const api::KindInfo& kind) {
-  Json cols = Json::array();
-  for (const auto& c : api::tableColumns(kind)) {
-    cols.push_back({{"name", c.name},
-                    {"type", c.type},
-                    {"format", c.format},
-                    {"description", c.description},
-                    {"priority", c.priority}});
-  }
-  return cols;
-}
-
-Json tableJson(const api::KindInfo& kind, const std::vector<Json>& items, int64_t now,
-               const std::string& includeObject, const std::string& rv, bool withColumns) {
-  Json rows = Json::array();
-  for (const auto& o : items) {
-    Json row = {{"cells", api::tableCells(kind, o, now)}};
-    if (includeObject == "Object") {
-      row["object"] = o;
-    } else if (includeObject != "None") {
-      row["object"] = {{"kind", "PartialObjectMetadata"},
-                       {"apiVersion", "meta.k8s.io/v1"},
-                       {"metadata", o.value("metadata", Json::object())}};
-    }
-    rows.push_back(std::move(row));
-  }
-  Json meta = Json::object();
-  if (!rv.empty()) meta["resourceVersion"] = rv;
-  return {{"kind", "Table"},
-          {"apiVersion", "meta.k8s.io/v1"},
-          {"metadata", std::move(meta)},
-          {"columnDefinitions", withColumns ? columnsJson(kind) : Json::array()},
-          {"rows", std::move(rows)}};
 }
 
 // Selectors of one list/watch request.
@@ -243,7 +122,7 @@ class WatchBody final : public BodyStream {
     if (sub_->done()) {
       if (sub_->overflowed() && !errorSent_) {
         errorSent_ = true;
-        Json err = statusJson(
+        Json err = api::statusObject(
             Status(Code::kExpired, "the watch fell behind the edge cache; relist and watch again"));
         out += Json{{"type", "ERROR"}, {"object", std::move(err)}}.dump() + "\n";
       }
@@ -259,8 +138,8 @@ class WatchBody final : public BodyStream {
   std::string render(const std::string& type, const Json& obj) {
     Json body;
     if (table_) {
-      body = tableJson(kind_, {obj}, clock_.nowMillis(), includeObject_,
-                       api::stringAt(obj, "metadata.resourceVersion"), !sentColumns_);
+      body = api::tableJson(kind_, {obj}, clock_.nowMillis(), includeObject_,
+                            api::stringAt(obj, "metadata.resourceVersion"), "", !sentColumns_);
       sentColumns_ = true;
     } else {
       body = obj;
@@ -305,8 +184,8 @@ ServerResponse LocalApiHandler::handle(ServerRequest& req) {
           {"/api", "/api/v1", "/apis", "/healthz", "/readyz", "/livez", "/status", "/version"}}});
   }
   if (parts.size() == 1) {
-    if (parts[0] == "healthz" || parts[0] == "livez") return plain(200, "ok");
-    if (parts[0] == "readyz") return plain(200, "ok");
+    if (parts[0] == "healthz" || parts[0] == "livez") return plainResponse(200, "ok");
+    if (parts[0] == "readyz") return plainResponse(200, "ok");
     if (parts[0] == "status") {
       Json s = options_.status ? options_.status() : Json::object();
       s["cache"] = {{"lastAppliedRevision", cache_.lastAppliedRevision()},
@@ -328,7 +207,7 @@ ServerResponse LocalApiHandler::handle(ServerRequest& req) {
     }
     if (parts[0] == "apis") {
       Json groups = Json::array();
-      for (const auto& g : api::apiGroups()) groups.push_back(groupJson(g));
+      for (const auto& g : api::apiGroups()) groups.push_back(apiGroupJson(g));
       return jsonResponse(200,
                           {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}});
     }
@@ -384,7 +263,8 @@ ServerResponse LocalApiHandler::handle(ServerRequest& req) {
       return errorResponse(r.status(), kind, name);
     }
     if (table)
-      return jsonResponse(200, tableJson(*kind, {r->object}, now, includeObject, "", true));
+      return jsonResponse(200,
+                          api::tableJson(*kind, {r->object}, now, includeObject, "", "", true));
     return jsonResponse(200, r->object);
   }
 
@@ -432,7 +312,8 @@ ServerResponse LocalApiHandler::handle(ServerRequest& req) {
     if (filter->matches(o)) items.push_back(std::move(o));
   }
   const std::string rvText = std::to_string(rev);
-  if (table) return jsonResponse(200, tableJson(*kind, items, now, includeObject, rvText, true));
+  if (table)
+    return jsonResponse(200, api::tableJson(*kind, items, now, includeObject, rvText, "", true));
   return jsonResponse(200, {{"kind", kind->listKind()},
                             {"apiVersion", kind->apiVersion()},
                             {"metadata", {{"resourceVersion", rvText}}},
