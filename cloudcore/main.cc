@@ -1,6 +1,5 @@
 // cloudcore: the cloud control plane. Wires the store, registry, cloudhub (edge tunnel), node
 // controller and API server, then waits for SIGINT/SIGTERM and stops them in reverse order.
-#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -14,6 +13,7 @@
 #include "cloudcore/store/sqlite_store.h"
 #include "common/http/server.h"
 #include "common/log.h"
+#include "common/signals.h"
 
 #ifndef EP_VERSION_STRING
 #define EP_VERSION_STRING "0.0.0"
@@ -64,12 +64,7 @@ int main(int argc, char** argv) {
   }
 
   // Signals are taken synchronously by this thread; block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  blockTerminationSignals();
 
   Clock& clock = SystemClock::instance();
   store::SqliteStoreOptions storeOptions;
@@ -143,8 +138,7 @@ int main(int argc, char** argv) {
   handler.setReady(true);
   spdlog::info("cloudcore {} ready (data dir {})", EP_VERSION_STRING, config.dataDir);
 
-  int sig = 0;
-  sigwait(&signals, &sig);
+  int sig = waitForTerminationSignal();
   spdlog::info("cloudcore: signal {}, shutting down", sig);
   handler.setReady(false);
   server.stop();

@@ -1,7 +1,6 @@
 // edgecore: the edge agent. Wires the cache (metamanager), the local API, the tunnel client
 // (edgehub) and the node status reporter, waits for SIGINT/SIGTERM and stops them in reverse
 // order. It comes up from the cache alone: the cloud being unreachable never blocks startup.
-#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -9,6 +8,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/signals.h"
 #include "edgecore/config.h"
 #include "edgecore/edgehub/edgehub.h"
 #include "edgecore/localapi/local_api.h"
@@ -68,12 +68,7 @@ int main(int argc, char** argv) {
   }
 
   // Signals are taken synchronously by this thread; block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  blockTerminationSignals();
 
   Clock& clock = SystemClock::instance();
   metamanager::MetaManager cache({.dataDir = config.dataDir,
@@ -125,8 +120,7 @@ int main(int argc, char** argv) {
   spdlog::info("edgecore {} {} ready (cloud {}, data dir {})", config.nodeName, EP_VERSION_STRING,
                config.cloud, config.dataDir);
 
-  int sig = 0;
-  sigwait(&signals, &sig);
+  int sig = waitForTerminationSignal();
   spdlog::info("edgecore: signal {}, shutting down", sig);
   reporter.stop();
   hub.stop();
