@@ -5,10 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "cloudcore/registry/registry.h"
-#include "cloudcore/store/sqlite_store.h"
 #include "common/http/server.h"
-#include "tests/testing/temp_dir.h"
+#include "tests/testing/store_fixture.h"
 
 namespace ep::apiserver {
 namespace {
@@ -18,16 +16,10 @@ using nlohmann::json;
 class ApiHandlerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store::SqliteStoreOptions o;
-    o.dataDir = dir_.path();
-    o.compactionInterval = std::chrono::seconds(0);
-    store_ = std::make_unique<store::SqliteStore>(o, clock_);
-    ASSERT_TRUE(store_->start().isOk());
-    registry_ = std::make_unique<registry::Registry>(*store_, clock_);
-    ASSERT_TRUE(registry_->ensureSystemNamespaces().isOk());
-    handler_ = std::make_unique<ApiHandler>(*registry_, clock_);
+    ASSERT_TRUE(env_.start().isOk());
+    handler_ = std::make_unique<ApiHandler>(*env_.registry, env_.clock);
   }
-  void TearDown() override { store_->stop(); }
+  void TearDown() override { env_.stop(); }
 
   ServerResponse call(const std::string& method, const std::string& target,
                       const std::string& body = "", const std::string& contentType = "",
@@ -69,10 +61,7 @@ class ApiHandlerTest : public ::testing::Test {
            R"(}},"spec":{"containers":[{"name":"c","image":")" + image + R"("}]}})";
   }
 
-  testing::TempDir dir_;
-  FakeClock clock_;
-  std::unique_ptr<store::SqliteStore> store_;
-  std::unique_ptr<registry::Registry> registry_;
+  testing::StoreFixture env_;
   std::unique_ptr<ApiHandler> handler_;
 };
 
@@ -328,7 +317,7 @@ TEST_F(ApiHandlerTest, WatchFromCompactedRevisionIsGone) {
     callJson("POST", "/api/v1/namespaces/default/configmaps",
              R"({"metadata":{"name":"c)" + std::to_string(i) + R"("}})", 201);
   }
-  ASSERT_TRUE(store_->compact(store_->currentRevision()).isOk());
+  ASSERT_TRUE(env_.store->compact(env_.store->currentRevision()).isOk());
   auto r =
       callJson("GET", "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=2", "", 410);
   EXPECT_EQ(r["reason"], "Expired");

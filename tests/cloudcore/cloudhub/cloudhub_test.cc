@@ -12,7 +12,7 @@
 #include "cloudcore/store/sqlite_store.h"
 #include "common/api/kinds.h"
 #include "tests/cloudcore/cloudhub/test_edge.h"
-#include "tests/testing/temp_dir.h"
+#include "tests/testing/store_fixture.h"
 
 namespace ep::cloudhub {
 namespace {
@@ -38,32 +38,24 @@ std::set<std::string> changeSet(const pb::Sync& sync) {
 
 class CloudHubTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    store::SqliteStoreOptions o;
-    o.dataDir = dir_.path();
-    o.compactionInterval = 0s;
-    store_ = std::make_unique<store::SqliteStore>(o, clock_);
-    ASSERT_TRUE(store_->start().isOk());
-    registry_ = std::make_unique<registry::Registry>(*store_, clock_);
-    ASSERT_TRUE(registry_->ensureSystemNamespaces().isOk());
-  }
+  void SetUp() override { ASSERT_TRUE(env_.start().isOk()); }
   void TearDown() override {
     edges_.clear();
     if (hub_) hub_->stop();
     hub_.reset();
-    store_->stop();
+    env_.stop();
   }
 
   void startHub(bool manual = false, size_t queueLimit = 1024) {
     CloudHubOptions o;
     o.host = "127.0.0.1";
     o.port = 0;
-    o.dataDir = dir_.path();
+    o.dataDir = env_.dir.path();
     o.manualRegistration = manual;
     o.sendQueueLimit = queueLimit;
     o.flushInterval = 50ms;
     o.helloTimeout = 1500ms;
-    hub_ = std::make_unique<CloudHub>(o, *registry_);
+    hub_ = std::make_unique<CloudHub>(o, *env_.registry);
     ASSERT_TRUE(hub_->start().isOk());
   }
   std::string target() const { return "127.0.0.1:" + std::to_string(hub_->port()); }
@@ -87,16 +79,16 @@ class CloudHubTest : public ::testing::Test {
 
   json createConfigMap(const std::string& name, const std::string& value = "v") {
     json cm = {{"metadata", {{"name", name}}}, {"data", {{"k", value}}}};
-    auto r = registry_->create(kind("v1", "ConfigMap"), "default", cm);
+    auto r = env_.registry->create(kind("v1", "ConfigMap"), "default", cm);
     EXPECT_TRUE(r.isOk()) << r.status().toString();
     return r.isOk() ? *r : json();
   }
   json updateConfigMap(const std::string& name, const std::string& value) {
-    auto cur = registry_->get(kind("v1", "ConfigMap"), "default", name);
+    auto cur = env_.registry->get(kind("v1", "ConfigMap"), "default", name);
     EXPECT_TRUE(cur.isOk());
     json next = *cur;
     next["data"]["k"] = value;
-    auto r = registry_->update(kind("v1", "ConfigMap"), "default", name, next);
+    auto r = env_.registry->update(kind("v1", "ConfigMap"), "default", name, next);
     EXPECT_TRUE(r.isOk()) << r.status().toString();
     return r.isOk() ? *r : json();
   }
@@ -108,25 +100,25 @@ class CloudHubTest : public ::testing::Test {
     if (!configMap.empty()) {
       pod["spec"]["volumes"] = {{{"name", "cfg"}, {"configMap", {{"name", configMap}}}}};
     }
-    auto r = registry_->create(kind("v1", "Pod"), "default", pod);
+    auto r = env_.registry->create(kind("v1", "Pod"), "default", pod);
     EXPECT_TRUE(r.isOk()) << r.status().toString();
     return r.isOk() ? *r : json();
   }
   void bindPod(const std::string& name, const std::string& node) {
-    auto cur = registry_->get(kind("v1", "Pod"), "default", name);
+    auto cur = env_.registry->get(kind("v1", "Pod"), "default", name);
     ASSERT_TRUE(cur.isOk());
     json next = *cur;
     next["spec"]["nodeName"] = node;
-    auto r = registry_->update(kind("v1", "Pod"), "default", name, next);
+    auto r = env_.registry->update(kind("v1", "Pod"), "default", name, next);
     ASSERT_TRUE(r.isOk()) << r.status().toString();
   }
   void deletePod(const std::string& name) {
-    auto r = registry_->remove(kind("v1", "Pod"), "default", name);
+    auto r = env_.registry->remove(kind("v1", "Pod"), "default", name);
     ASSERT_TRUE(r.isOk()) << r.status().toString();
   }
   void createNode(const std::string& name) {
     json node = {{"metadata", {{"name", name}, {"labels", {{"team", "ops"}}}}}};
-    auto r = registry_->create(kind("v1", "Node"), "", node);
+    auto r = env_.registry->create(kind("v1", "Node"), "", node);
     ASSERT_TRUE(r.isOk()) << r.status().toString();
   }
   static pb::CachedObject cached(const std::string& resource, const std::string& name,
@@ -142,10 +134,7 @@ class CloudHubTest : public ::testing::Test {
     return std::stoll(obj["metadata"]["resourceVersion"].get<std::string>());
   }
 
-  ep::testing::TempDir dir_;
-  FakeClock clock_;
-  std::unique_ptr<store::SqliteStore> store_;
-  std::unique_ptr<registry::Registry> registry_;
+  ep::testing::StoreFixture env_;
   std::unique_ptr<CloudHub> hub_;
   std::vector<std::unique_ptr<TestEdge>> edges_;
 };
@@ -222,7 +211,7 @@ TEST_F(CloudHubTest, InitialSyncIsTheExactDifferenceWithTheInventory) {
   EXPECT_EQ(changeSet(initial),
             (std::set<std::string>{"PUT configmaps default/cm2", "PUT pods default/p2",
                                    "DELETE pods default/gone-pod"}));
-  EXPECT_EQ(initial.revision(), store_->currentRevision());
+  EXPECT_EQ(initial.revision(), env_.store->currentRevision());
   for (const auto& c : initial.changes()) {
     if (c.op() != pb::Change::OP_PUT) continue;
     json v = json::parse(c.value());
@@ -249,7 +238,7 @@ TEST_F(CloudHubTest, LiveBindSendsPodAndConfigMapOnlyToThatNode) {
   EXPECT_FALSE(sync->sync().initial());
   EXPECT_EQ(changeSet(sync->sync()),
             (std::set<std::string>{"PUT configmaps default/cfg", "PUT pods default/web"}));
-  EXPECT_EQ(sync->sync().revision(), store_->currentRevision());
+  EXPECT_EQ(sync->sync().revision(), env_.store->currentRevision());
   EXPECT_FALSE(b.next(300ms)) << "edge-b must get nothing";
 
   // Acks are recorded and exposed.
@@ -315,7 +304,7 @@ TEST_F(CloudHubTest, DeleteAndMoveSendDeletes) {
   EXPECT_FALSE(a.next(200ms));
 
   // Deleting a referenced ConfigMap deletes it on the node; the pod stays.
-  auto r = registry_->remove(kind("v1", "ConfigMap"), "default", "cfg");
+  auto r = env_.registry->remove(kind("v1", "ConfigMap"), "default", "cfg");
   ASSERT_TRUE(r.isOk());
   auto s4 = b.nextOf(pb::CloudMessage::kSync);
   ASSERT_TRUE(s4);
@@ -351,12 +340,12 @@ TEST_F(CloudHubTest, NodeStatusRegistersNodeAndReportsAreDeduplicated) {
                 {{"conditions",
                   {{{"type", "Ready"},
                     {"status", "True"},
-                    {"lastHeartbeatTime", formatRfc3339(clock_.nowMillis())}}}}}}};
+                    {"lastHeartbeatTime", formatRfc3339(env_.clock.nowMillis())}}}}}}};
   ASSERT_TRUE(e.report(1, pb::REPORT_KIND_NODE_STATUS, node.dump()));
   auto ack = e.nextOf(pb::CloudMessage::kReportAck);
   ASSERT_TRUE(ack);
   EXPECT_EQ(ack->report_ack().sequence(), 1u);
-  auto got = registry_->get(kind("v1", "Node"), "", "edge-a");
+  auto got = env_.registry->get(kind("v1", "Node"), "", "edge-a");
   ASSERT_TRUE(got.isOk());
   EXPECT_EQ((*got)["status"]["conditions"][0]["status"], "True");
   EXPECT_EQ((*got)["metadata"]["labels"]["arch"], "arm64");
@@ -364,7 +353,7 @@ TEST_F(CloudHubTest, NodeStatusRegistersNodeAndReportsAreDeduplicated) {
   // An operator adds a label; the next status keeps it.
   json withLabel = *got;
   withLabel["metadata"]["labels"]["owner"] = "me";
-  ASSERT_TRUE(registry_->update(kind("v1", "Node"), "", "edge-a", withLabel).isOk());
+  ASSERT_TRUE(env_.registry->update(kind("v1", "Node"), "", "edge-a", withLabel).isOk());
   node["status"]["conditions"][0]["reason"] = "second";
   ASSERT_TRUE(e.report(2, pb::REPORT_KIND_NODE_STATUS, node.dump()));
   ack = e.nextOf(pb::CloudMessage::kReportAck);
@@ -376,7 +365,7 @@ TEST_F(CloudHubTest, NodeStatusRegistersNodeAndReportsAreDeduplicated) {
   ack = e.nextOf(pb::CloudMessage::kReportAck);
   ASSERT_TRUE(ack);
   EXPECT_EQ(ack->report_ack().sequence(), 2u);
-  got = registry_->get(kind("v1", "Node"), "", "edge-a");
+  got = env_.registry->get(kind("v1", "Node"), "", "edge-a");
   ASSERT_TRUE(got.isOk());
   EXPECT_EQ((*got)["status"]["conditions"][0]["reason"], "second");
   EXPECT_EQ((*got)["metadata"]["labels"]["owner"], "me");
@@ -437,7 +426,7 @@ TEST_F(CloudHubTest, ManualRegistrationDoesNotCreateNodes) {
   ASSERT_TRUE(e.report(1, pb::REPORT_KIND_NODE_STATUS, node.dump()));
   auto ack = e.nextOf(pb::CloudMessage::kReportAck);
   ASSERT_TRUE(ack);
-  auto got = registry_->get(kind("v1", "Node"), "", "known");
+  auto got = env_.registry->get(kind("v1", "Node"), "", "known");
   ASSERT_TRUE(got.isOk());
   EXPECT_EQ((*got)["status"]["capacity"]["pods"], "110");
   EXPECT_EQ((*got)["metadata"]["labels"]["team"], "ops");
@@ -447,7 +436,7 @@ TEST_F(CloudHubTest, ManualRegistrationDoesNotCreateNodes) {
   ack = e.nextOf(pb::CloudMessage::kReportAck);
   ASSERT_TRUE(ack);
   EXPECT_EQ(ack->report_ack().sequence(), 2u);
-  EXPECT_FALSE(registry_->get(kind("v1", "Node"), "", "other").isOk());
+  EXPECT_FALSE(env_.registry->get(kind("v1", "Node"), "", "other").isOk());
   EXPECT_EQ(hub_->metrics().reportsRejected(), 1u);
 }
 
@@ -466,8 +455,9 @@ TEST_F(CloudHubTest, PodStatusOnlyForPodsBoundToTheNode) {
     ASSERT_TRUE(ack);
   }
   EXPECT_EQ(ack->report_ack().sequence(), 2u);
-  EXPECT_EQ((*registry_->get(kind("v1", "Pod"), "default", "mine"))["status"]["phase"], "Running");
-  EXPECT_EQ((*registry_->get(kind("v1", "Pod"), "default", "theirs"))["status"]["phase"],
+  EXPECT_EQ((*env_.registry->get(kind("v1", "Pod"), "default", "mine"))["status"]["phase"],
+            "Running");
+  EXPECT_EQ((*env_.registry->get(kind("v1", "Pod"), "default", "theirs"))["status"]["phase"],
             "Pending");
   EXPECT_EQ(hub_->metrics().reportsRejected(), 1u);
 }

@@ -11,7 +11,7 @@
 #include "cloudcore/store/sqlite_store.h"
 #include "common/api/kinds.h"
 #include "proto/tunnel.pb.h"
-#include "tests/testing/temp_dir.h"
+#include "tests/testing/store_fixture.h"
 
 namespace ep::cloudhub {
 namespace {
@@ -124,27 +124,19 @@ class RecordingSink final : public SyncSink {
 class DispatcherTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store::SqliteStoreOptions o;
-    o.dataDir = dir_.path();
-    o.compactionInterval = 0s;
-    store_ = std::make_unique<store::SqliteStore>(o, clock_);
-    ASSERT_TRUE(store_->start().isOk());
-    expiring_ = std::make_unique<ExpiringStore>(*store_);
-    registry_ = std::make_unique<registry::Registry>(*expiring_, clock_);
-    ASSERT_TRUE(registry_->ensureSystemNamespaces().isOk());
+    ASSERT_TRUE(env_.startStore().isOk());
+    expiring_ = std::make_unique<ExpiringStore>(*env_.store);
+    ASSERT_TRUE(env_.startRegistry(expiring_.get()).isOk());
   }
-  void TearDown() override { store_->stop(); }
+  void TearDown() override { env_.stop(); }
 
   void create(const char* apiVersion, const char* kind, json obj) {
-    auto r = registry_->create(*api::findByApiVersionKind(apiVersion, kind), "default", obj);
+    auto r = env_.registry->create(*api::findByApiVersionKind(apiVersion, kind), "default", obj);
     ASSERT_TRUE(r.isOk()) << r.status().toString();
   }
 
-  ep::testing::TempDir dir_;
-  FakeClock clock_;
-  std::unique_ptr<store::SqliteStore> store_;
-  std::unique_ptr<ExpiringStore> expiring_;
-  std::unique_ptr<registry::Registry> registry_;
+  ep::testing::StoreFixture env_;
+  std::unique_ptr<ExpiringStore> expiring_;  // the registry's view of env_.store
   Metrics metrics_;
 };
 

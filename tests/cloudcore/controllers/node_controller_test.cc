@@ -4,9 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cloudcore/store/sqlite_store.h"
 #include "common/api/kinds.h"
-#include "tests/testing/temp_dir.h"
+#include "tests/testing/store_fixture.h"
 
 namespace ep::controllers {
 namespace {
@@ -17,16 +16,11 @@ using namespace std::chrono_literals;
 class NodeControllerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store::SqliteStoreOptions o;
-    o.dataDir = dir_.path();
-    o.compactionInterval = 0s;
-    store_ = std::make_unique<store::SqliteStore>(o, clock_);
-    ASSERT_TRUE(store_->start().isOk());
-    registry_ = std::make_unique<registry::Registry>(*store_, clock_);
-    controller_ = std::make_unique<NodeController>(*registry_, clock_,
+    ASSERT_TRUE(env_.start(/*systemNamespaces=*/false).isOk());
+    controller_ = std::make_unique<NodeController>(*env_.registry, env_.clock,
                                                    NodeControllerOptions{.gracePeriod = 40s});
   }
-  void TearDown() override { store_->stop(); }
+  void TearDown() override { env_.stop(); }
 
   const api::KindInfo& nodeKind() { return *api::findByApiVersionKind("v1", "Node"); }
 
@@ -36,21 +30,21 @@ class NodeControllerTest : public ::testing::Test {
                     {{{"type", "Ready"},
                       {"status", "True"},
                       {"reason", "EdgeReady"},
-                      {"lastHeartbeatTime", formatRfc3339(clock_.nowMillis())}},
+                      {"lastHeartbeatTime", formatRfc3339(env_.clock.nowMillis())}},
                      {{"type", "MemoryPressure"}, {"status", "False"}}}}};
-    auto cur = registry_->get(nodeKind(), "", name);
+    auto cur = env_.registry->get(nodeKind(), "", name);
     if (!cur.isOk()) {
       json node = {{"metadata", {{"name", name}}}, {"status", status}};
-      ASSERT_TRUE(registry_->create(nodeKind(), "", node).isOk());
+      ASSERT_TRUE(env_.registry->create(nodeKind(), "", node).isOk());
       return;
     }
     ASSERT_TRUE(
-        registry_
+        env_.registry
             ->update(nodeKind(), "", name, {{"status", status}}, registry::Subresource::kStatus)
             .isOk());
   }
   json ready(const std::string& name) {
-    auto n = registry_->get(nodeKind(), "", name);
+    auto n = env_.registry->get(nodeKind(), "", name);
     EXPECT_TRUE(n.isOk());
     for (const auto& c : (*n)["status"]["conditions"]) {
       if (c["type"] == "Ready") return c;
@@ -58,25 +52,22 @@ class NodeControllerTest : public ::testing::Test {
     return json();
   }
 
-  ep::testing::TempDir dir_;
-  FakeClock clock_;
-  std::unique_ptr<store::SqliteStore> store_;
-  std::unique_ptr<registry::Registry> registry_;
+  ep::testing::StoreFixture env_;
   std::unique_ptr<NodeController> controller_;
 };
 
 TEST_F(NodeControllerTest, MarksStaleNodesUnknownAndLeavesLiveOnesAlone) {
   heartbeat("stale");
   heartbeat("live");
-  clock_.advance(30s);
+  env_.clock.advance(30s);
   heartbeat("live");
-  int64_t rvBefore = store_->currentRevision();
+  int64_t rvBefore = env_.store->currentRevision();
   auto r = controller_->reconcileOnce();
   ASSERT_TRUE(r.isOk());
   EXPECT_EQ(*r, 0);
-  EXPECT_EQ(store_->currentRevision(), rvBefore) << "nothing written within the grace period";
+  EXPECT_EQ(env_.store->currentRevision(), rvBefore) << "nothing written within the grace period";
 
-  clock_.advance(15s);  // stale: 45s without heartbeat, live: 15s
+  env_.clock.advance(15s);  // stale: 45s without heartbeat, live: 15s
   r = controller_->reconcileOnce();
   ASSERT_TRUE(r.isOk());
   EXPECT_EQ(*r, 1);
@@ -85,28 +76,28 @@ TEST_F(NodeControllerTest, MarksStaleNodesUnknownAndLeavesLiveOnesAlone) {
   EXPECT_EQ(c["reason"], "NodeStatusUnknown");
   EXPECT_EQ(c["message"], "edgecore stopped posting node status");
   EXPECT_EQ(ready("live")["status"], "True");
-  auto stale = registry_->get(nodeKind(), "", "stale");
+  auto stale = env_.registry->get(nodeKind(), "", "stale");
   EXPECT_EQ((*stale)["status"]["conditions"][1]["status"], "False") << "only Ready changes";
 
   // Already Unknown: not written again.
-  rvBefore = store_->currentRevision();
+  rvBefore = env_.store->currentRevision();
   r = controller_->reconcileOnce();
   EXPECT_EQ(*r, 0);
-  EXPECT_EQ(store_->currentRevision(), rvBefore);
+  EXPECT_EQ(env_.store->currentRevision(), rvBefore);
 
   // The next heartbeat brings it back; it stays True within the grace period.
   heartbeat("stale");
   EXPECT_EQ(ready("stale")["status"], "True");
-  clock_.advance(20s);
+  env_.clock.advance(20s);
   r = controller_->reconcileOnce();
   EXPECT_EQ(*r, 0);
   EXPECT_EQ(ready("stale")["status"], "True");
 }
 
 TEST_F(NodeControllerTest, NodeWithoutHeartbeatCountsFromCreation) {
-  ASSERT_TRUE(registry_->create(nodeKind(), "", {{"metadata", {{"name", "silent"}}}}).isOk());
+  ASSERT_TRUE(env_.registry->create(nodeKind(), "", {{"metadata", {{"name", "silent"}}}}).isOk());
   EXPECT_EQ(*controller_->reconcileOnce(), 0);
-  clock_.advance(41s);
+  env_.clock.advance(41s);
   EXPECT_EQ(*controller_->reconcileOnce(), 1);
   EXPECT_EQ(ready("silent")["status"], "Unknown");
 }
