@@ -373,9 +373,10 @@ void Sim::run() {
                                                               std::max(1, opts_.nodes)));
         if (!beating) break;
       }
-      auto spent = Clock::now() - start;
-      auto period = std::chrono::seconds(opts_.heartbeatSeconds);
-      if (spent < period) std::this_thread::sleep_for(period - spent);
+      auto until = start + std::chrono::seconds(opts_.heartbeatSeconds);
+      while (beating && Clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
     }
   });
   if (opts_.cloudPid) {
@@ -477,6 +478,7 @@ void Sim::run() {
   heart.join();
   stop_ = true;
   reconnector.join();
+  std::fflush(stdout);
   std::_Exit(0);  // streams are still open; the OS reclaims them
 }
 
@@ -500,6 +502,7 @@ int main(int argc, char** argv) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   Sim sim(o);
   sim.run();
 }
