@@ -149,6 +149,23 @@ void applyDefaults(const api::KindInfo& kind, Json& obj) {
   }
 }
 
+// Parses the query's label and field selectors; empty selectors stay unset.
+Status parseSelectors(const api::KindInfo& kind, const ListQuery& query,
+                      std::optional<api::LabelSelector>& labels,
+                      std::optional<api::FieldSelector>& fields) {
+  if (!query.labelSelector.empty()) {
+    auto s = api::parseLabelSelector(query.labelSelector);
+    if (!s.isOk()) return badRequestError("labelSelector: " + s.status().message());
+    labels = std::move(s.value());
+  }
+  if (!query.fieldSelector.empty()) {
+    auto s = api::parseFieldSelector(query.fieldSelector, kind);
+    if (!s.isOk()) return badRequestError(s.status().message());
+    fields = std::move(s.value());
+  }
+  return Status::ok();
+}
+
 bool isSystemNamespace(const std::string& name) {
   return name == "default" || name == "kube-system" || name == "kube-public";
 }
@@ -191,16 +208,7 @@ Result<ListResult> Registry::list(const api::KindInfo& kind, const std::string& 
                                   const ListQuery& query) {
   std::optional<api::LabelSelector> labels;
   std::optional<api::FieldSelector> fields;
-  if (!query.labelSelector.empty()) {
-    auto s = api::parseLabelSelector(query.labelSelector);
-    if (!s.isOk()) return badRequestError("labelSelector: " + s.status().message());
-    labels = std::move(s.value());
-  }
-  if (!query.fieldSelector.empty()) {
-    auto s = api::parseFieldSelector(query.fieldSelector, kind);
-    if (!s.isOk()) return badRequestError(s.status().message());
-    fields = std::move(s.value());
-  }
+  if (auto s = parseSelectors(kind, query, labels, fields); !s.isOk()) return s;
   store::ListOptions opts;
   opts.resource = kind.resource();
   opts.namespace_ = kind.namespaced ? ns : "";
@@ -733,16 +741,7 @@ Result<std::unique_ptr<ObjectWatch>> Registry::watch(const api::KindInfo& kind,
                                                      const std::string& resourceVersion) {
   std::optional<api::LabelSelector> labels;
   std::optional<api::FieldSelector> fields;
-  if (!query.labelSelector.empty()) {
-    auto s = api::parseLabelSelector(query.labelSelector);
-    if (!s.isOk()) return badRequestError("labelSelector: " + s.status().message());
-    labels = std::move(s.value());
-  }
-  if (!query.fieldSelector.empty()) {
-    auto s = api::parseFieldSelector(query.fieldSelector, kind);
-    if (!s.isOk()) return badRequestError(s.status().message());
-    fields = std::move(s.value());
-  }
+  if (auto s = parseSelectors(kind, query, labels, fields); !s.isOk()) return s;
   std::vector<Json> initial;
   int64_t from = 0;
   if (resourceVersion.empty() || resourceVersion == "0") {

@@ -394,11 +394,8 @@ Result<ListResult> SqliteStore::list(const ListOptions& options) {
   auto conn = acquireRead();
   if (!conn.get()) return unavailableError("store: no read connection");
   // One read transaction so the revision and the rows are one snapshot.
-  if (auto s = exec(conn.get(), "BEGIN"); !s.isOk()) return unavailableError(s.message());
-  struct EndTxn {
-    sqlite3* db;
-    ~EndTxn() { exec(db, "COMMIT"); }
-  } endTxn{conn.get()};
+  sqlite::Transaction txn(conn.get(), "store");  // read-only: ends (rolls back) on return
+  if (!txn.ok()) return unavailableError(txn.status().message());
   {
     Stmt q(conn.get(), "SELECT value FROM meta WHERE key='revision'");
     if (q.step() == SQLITE_ROW) result.revision = q.int64(0);
@@ -724,11 +721,8 @@ Result<std::vector<Event>> SqliteStore::readHistory(const std::string& resource,
   std::vector<Event> out;
   auto conn = acquireRead();
   if (!conn.get()) return unavailableError("store: no read connection");
-  if (auto s = exec(conn.get(), "BEGIN"); !s.isOk()) return unavailableError(s.message());
-  struct EndTxn {
-    sqlite3* db;
-    ~EndTxn() { exec(db, "COMMIT"); }
-  } endTxn{conn.get()};
+  sqlite::Transaction txn(conn.get(), "store");  // read-only: ends (rolls back) on return
+  if (!txn.ok()) return unavailableError(txn.status().message());
   {
     Stmt q(conn.get(), "SELECT value FROM meta WHERE key='compacted'");
     if (q.step() == SQLITE_ROW && from < q.int64(0)) {
