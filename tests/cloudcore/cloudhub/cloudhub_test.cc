@@ -8,6 +8,7 @@
 
 #include "cloudcore/cloudhub/metrics.h"
 #include "cloudcore/cloudhub/node_state_store.h"
+#include "cloudcore/controllers/node_controller.h"
 #include "cloudcore/registry/registry.h"
 #include "cloudcore/store/sqlite_store.h"
 #include "common/api/kinds.h"
@@ -46,10 +47,10 @@ class CloudHubTest : public ::testing::Test {
     env_.stop();
   }
 
-  void startHub(bool manual = false, size_t queueLimit = 1024) {
+  void startHub(bool manual = false, size_t queueLimit = 1024, uint16_t port = 0) {
     CloudHubOptions o;
     o.host = "127.0.0.1";
-    o.port = 0;
+    o.port = port;
     o.dataDir = env_.dir.path();
     o.manualRegistration = manual;
     o.sendQueueLimit = queueLimit;
@@ -129,6 +130,27 @@ class CloudHubTest : public ::testing::Test {
     c.set_name(name);
     c.set_revision(revision);
     return c;
+  }
+  // A NODE_STATUS payload: Ready=True with a heartbeat at `heartbeatMillis`.
+  static std::string readyNodeStatus(const std::string& node, int64_t heartbeatMillis) {
+    json n = {{"apiVersion", "v1"},
+              {"kind", "Node"},
+              {"metadata", {{"name", node}}},
+              {"status",
+               {{"conditions",
+                 {{{"type", "Ready"},
+                   {"status", "True"},
+                   {"reason", "EdgeReady"},
+                   {"lastHeartbeatTime", formatRfc3339(heartbeatMillis)}}}}}}};
+    return n.dump();
+  }
+  // The status of a Node's Ready condition, or "" without one.
+  static std::string readyOf(const json& node) {
+    if (!node.contains("status") || !node["status"].contains("conditions")) return "";
+    for (const auto& c : node["status"]["conditions"]) {
+      if (c.value("type", "") == "Ready") return c.value("status", "");
+    }
+    return "";
   }
   static int64_t rv(const json& obj) {
     return std::stoll(obj["metadata"]["resourceVersion"].get<std::string>());
@@ -494,6 +516,154 @@ TEST_F(CloudHubTest, QueueOverflowDisconnectsOnlyTheSlowNode) {
     ++got;
   }
   EXPECT_EQ(last, big + std::to_string(updates - 1));
+}
+
+TEST_F(CloudHubTest, OversizedMessageIsRefusedAndOthersKeepWorking) {
+  startHub();
+  TestEdge& big = connect("edge-big");
+  TestEdge& other = connect("edge-other");
+
+  // Over the cloud's 4 MiB receive limit (docs/tunnel.md, "Transport settings"). The result of
+  // the write is not asserted: the cloud may end the stream while it is still being sent.
+  big.report(1, pb::REPORT_KIND_EVENT, std::string(5 * 1024 * 1024, 'x'));
+  auto status = big.done(10s);
+  ASSERT_TRUE(status.has_value()) << "the stream carrying the oversized message must end";
+  EXPECT_EQ(status->error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status->error_message();
+  for (int i = 0; i < 500 && hub_->connectedNodes() != 1; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(hub_->connectedNodes(), 1u) << "only the sender of the oversized message is gone";
+  EXPECT_EQ(hub_->metrics().reportsApplied(), 0u) << "the oversized report is not applied";
+  EXPECT_EQ(hub_->nodeState().persistedReportSequence("edge-big"), 0u);
+
+  // The other node, connected all along, still gets its changes and its ReportAcks.
+  createPod("after", "edge-other");
+  auto sync = other.nextOf(pb::CloudMessage::kSync);
+  ASSERT_TRUE(sync);
+  EXPECT_EQ(changeSet(sync->sync()), (std::set<std::string>{"PUT pods default/after"}));
+  ASSERT_TRUE(other.report(1, pb::REPORT_KIND_EVENT, "{}"));
+  auto ack = other.nextOf(pb::CloudMessage::kReportAck);
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->report_ack().sequence(), 1u);
+  EXPECT_EQ(hub_->metrics().reportsApplied(), 1u);
+
+  // The server still accepts new streams, including the refused node's reconnect.
+  connect("edge-big");
+  EXPECT_EQ(hub_->connectedNodes(), 2u);
+}
+
+TEST_F(CloudHubTest, HundredNodesReconnectingAtOnceDoNotFlap) {
+  constexpr int kNodes = 100;
+  const api::KindInfo& nodeKind = kind("v1", "Node");
+  auto name = [](int i) { return "edge-" + std::to_string(i); };
+  controllers::NodeController controller(*env_.registry, env_.clock,
+                                         controllers::NodeControllerOptions{.gracePeriod = 40s});
+  startHub();
+  const uint16_t port = hub_->port();
+
+  // Registration: every node reports Ready=True (sequence 1) and stays connected.
+  std::vector<TestEdge*> first;
+  for (int i = 0; i < kNodes; ++i) {
+    TestEdge& e = connect(name(i));
+    ASSERT_TRUE(
+        e.report(1, pb::REPORT_KIND_NODE_STATUS, readyNodeStatus(name(i), env_.clock.nowMillis())));
+    first.push_back(&e);
+  }
+  for (int i = 0; i < kNodes; ++i) {
+    auto ack = first[i]->nextOf(pb::CloudMessage::kReportAck, 10s);
+    ASSERT_TRUE(ack) << name(i);
+    EXPECT_EQ(ack->report_ack().sequence(), 1u) << name(i);
+  }
+  ASSERT_EQ(hub_->connectedNodes(), static_cast<size_t>(kNodes));
+
+  // From here on, every Node event must carry Ready=True, and so must every Node after each
+  // reconcile.
+  auto watch =
+      env_.registry->watch(nodeKind, "", {}, std::to_string(env_.store->currentRevision()));
+  ASSERT_TRUE(watch.isOk()) << watch.status().toString();
+  size_t modified = 0;
+  auto drainWatch = [&] {
+    for (int round = 0; round < 100; ++round) {
+      auto events = (*watch)->poll(256);
+      if (events.empty()) break;
+      for (const auto& ev : events) {
+        ASSERT_NE(ev.type, "ERROR") << ev.object->dump();
+        EXPECT_EQ(readyOf(*ev.object), "True")
+            << ev.type << " " << (*ev.object)["metadata"]["name"];
+        if (ev.type == "MODIFIED") ++modified;
+      }
+    }
+    ASSERT_FALSE((*watch)->done());
+  };
+  auto reconcileAndCheck = [&](const char* when) {
+    SCOPED_TRACE(when);
+    auto marked = controller.reconcileOnce();
+    ASSERT_TRUE(marked.isOk()) << marked.status().toString();
+    EXPECT_EQ(*marked, 0);
+    auto list = env_.registry->list(nodeKind, "", {});
+    ASSERT_TRUE(list.isOk());
+    ASSERT_EQ(list->items.size(), static_cast<size_t>(kNodes));
+    for (const auto& n : list->items) {
+      EXPECT_EQ(readyOf(n), "True") << n["metadata"]["name"];
+    }
+    drainWatch();
+  };
+
+  env_.clock.advance(30s);  // heartbeats 30 s old: within the 40 s grace period
+  reconcileAndCheck("before the restart");
+
+  // Restart cloudhub on the same port: every stream ends.
+  hub_->stop();
+  hub_.reset();
+  for (int i = 0; i < kNodes; ++i) {
+    auto s = first[i]->done(10s);
+    ASSERT_TRUE(s.has_value()) << name(i);
+    EXPECT_FALSE(s->ok()) << name(i);
+  }
+  startHub(false, 1024, port);
+  ASSERT_EQ(hub_->port(), port);
+
+  // The storm: all nodes reconnect at once and re-send their status with a fresh heartbeat
+  // (the next outbox sequence), while the node controller keeps running.
+  const int64_t heartbeat = env_.clock.nowMillis();
+  const std::string addr = target();
+  std::vector<std::unique_ptr<TestEdge>> second(kNodes);
+  std::vector<char> sent(kNodes, 0);
+  std::vector<std::thread> dialers;
+  constexpr int kDialers = 10;
+  for (int t = 0; t < kDialers; ++t) {
+    dialers.emplace_back([&, t] {
+      for (int i = t; i < kNodes; i += kDialers) {
+        second[i] = std::make_unique<TestEdge>(addr);
+        sent[i] =
+            second[i]->hello(name(i)) &&
+            second[i]->report(2, pb::REPORT_KIND_NODE_STATUS, readyNodeStatus(name(i), heartbeat));
+      }
+    });
+  }
+  for (int round = 0; round < 20; ++round) {
+    reconcileAndCheck("during the storm");
+    std::this_thread::sleep_for(5ms);
+  }
+  for (auto& d : dialers) d.join();
+  for (int i = 0; i < kNodes; ++i) {
+    SCOPED_TRACE(name(i));
+    ASSERT_TRUE(sent[i]);
+    auto reply = second[i]->next(10s);
+    ASSERT_TRUE(reply && reply->has_hello_reply());
+    EXPECT_TRUE(reply->hello_reply().accepted());
+    EXPECT_EQ(reply->hello_reply().last_report_sequence(), 1u);
+    auto ack = second[i]->nextOf(pb::CloudMessage::kReportAck, 10s);
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->report_ack().sequence(), 2u);
+    if (i % 10 == 0) reconcileAndCheck("while the acks arrive");
+  }
+  reconcileAndCheck("after the storm");
+
+  // 65 s after the first heartbeats, 35 s after the re-sent ones: only a lost re-sent status
+  // would make a node stale now.
+  env_.clock.advance(35s);
+  reconcileAndCheck("past the first heartbeats' grace period");
+  EXPECT_GE(modified, static_cast<size_t>(kNodes)) << "every re-sent status updates its Node";
+  EXPECT_EQ(hub_->connectedNodes(), static_cast<size_t>(kNodes));
 }
 
 }  // namespace
