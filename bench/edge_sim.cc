@@ -29,6 +29,7 @@
 
 #include "common/clock.h"
 #include "common/http/client.h"
+#include "proto/grpc_runtime.h"
 #include "proto/tunnel.grpc.pb.h"
 
 namespace {
@@ -502,6 +503,7 @@ int main(int argc, char** argv) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
+  ep::tuneGrpcRuntime();
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   Sim sim(o);
   sim.run();

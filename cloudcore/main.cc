@@ -14,12 +14,14 @@
 #include "common/http/server.h"
 #include "common/log.h"
 #include "common/signals.h"
+#include "proto/grpc_runtime.h"
 
 #ifndef EP_VERSION_STRING
 #define EP_VERSION_STRING "0.0.0"
 #endif
 
 int main(int argc, char** argv) {
+  ep::tuneGrpcRuntime();
   using namespace ep;
   CLI::App app{"cloudcore: edgeplane cloud control plane"};
   std::string configPath, dataDir, apiListen, tunnelListen, logLevel, historyWindow;
