@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common/clock.h"
+#include "edgectl/resource_args.h"
 
 namespace ep::edgectl {
 
@@ -83,22 +84,6 @@ std::string toUpper(std::string s) {
   return s;
 }
 
-const json* findPath(const json& v, std::initializer_list<const char*> keys) {
-  const json* cur = &v;
-  for (const char* k : keys) {
-    if (!cur->is_object()) return nullptr;
-    auto it = cur->find(k);
-    if (it == cur->end()) return nullptr;
-    cur = &*it;
-  }
-  return cur;
-}
-
-std::string stringAt(const json& v, std::initializer_list<const char*> keys) {
-  const json* p = findPath(v, keys);
-  return p && p->is_string() ? p->get<std::string>() : std::string();
-}
-
 }  // namespace
 
 std::string formatTabbed(std::string_view text, int minWidth, int padding) {
@@ -174,7 +159,7 @@ TextTable tableFromServer(const json& table, const TableOptions& options,
   size_t nameColumn = SIZE_MAX;
   if (options.withEventType) out.headers.push_back("EVENT");
   if (options.withNamespace) out.headers.push_back("NAMESPACE");
-  const json* defs = findPath(table, {"columnDefinitions"});
+  const json* defs = jsonAt(table, {"columnDefinitions"});
   if (defs && defs->is_array()) {
     for (size_t i = 0; i < defs->size(); ++i) {
       const json& d = (*defs)[i];
@@ -189,12 +174,12 @@ TextTable tableFromServer(const json& table, const TableOptions& options,
     }
   }
   if (options.showLabels) out.headers.push_back("LABELS");
-  const json* rows = findPath(table, {"rows"});
+  const json* rows = jsonAt(table, {"rows"});
   if (!rows || !rows->is_array()) return out;
   for (const auto& row : *rows) {
     std::vector<std::string> cells;
-    const json* rowCells = findPath(row, {"cells"});
-    const json* object = findPath(row, {"object"});
+    const json* rowCells = jsonAt(row, {"cells"});
+    const json* object = jsonAt(row, {"object"});
     static const json kNull;
     if (options.withEventType) cells.emplace_back(eventType);
     if (options.withNamespace) {
@@ -209,7 +194,7 @@ TextTable tableFromServer(const json& table, const TableOptions& options,
       cells.push_back(std::move(text));
     }
     if (options.showLabels) {
-      const json* labels = object ? findPath(*object, {"metadata", "labels"}) : nullptr;
+      const json* labels = object ? jsonAt(*object, {"metadata", "labels"}) : nullptr;
       cells.push_back(formatLabels(labels ? *labels : kNull));
     }
     out.rows.push_back(std::move(cells));
@@ -233,7 +218,7 @@ TextTable tableFromObjects(const std::vector<json>& objects, const TableOptions&
     int64_t created = parseRfc3339(stringAt(obj, {"metadata", "creationTimestamp"}));
     cells.push_back(created < 0 ? "<unknown>" : formatAge(nowMillis - created));
     if (options.showLabels) {
-      const json* labels = findPath(obj, {"metadata", "labels"});
+      const json* labels = jsonAt(obj, {"metadata", "labels"});
       cells.push_back(formatLabels(labels ? *labels : json()));
     }
     out.rows.push_back(std::move(cells));

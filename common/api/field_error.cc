@@ -5,6 +5,18 @@
 #include "common/api/object_util.h"
 
 namespace ep::api {
+
+std::string childField(std::string_view base, std::string_view name) {
+  if (base.empty()) return std::string(name);
+  std::string out(base);
+  out += '.';
+  out += name;
+  return out;
+}
+
+std::string indexField(std::string_view base, size_t i) {
+  return std::string(base) + "[" + std::to_string(i) + "]";
+}
 namespace {
 
 FieldError make(std::string_view field, const char* reason, std::string body,

@@ -23,6 +23,11 @@ struct FieldError {
   std::string body() const;
 };
 
+// Field paths in Kubernetes notation: childField("spec", "replicas") == "spec.replicas" (no
+// dot when base is empty), indexField("spec.containers", 0) == "spec.containers[0]".
+std::string childField(std::string_view base, std::string_view name);
+std::string indexField(std::string_view base, size_t i);
+
 // Factories producing the Kubernetes wording. `detail` is appended after ": " when non-empty.
 // Values are rendered as Kubernetes does: strings quoted, numbers and booleans bare, objects and
 // arrays as compact JSON (invalid UTF-8 replaced). Thread-safe.

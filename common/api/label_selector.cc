@@ -237,15 +237,11 @@ class Parser {
 // ---- metav1.LabelSelector ----
 
 std::string child(std::string_view base, std::string_view name) {
-  if (base.empty()) return std::string(name);
-  std::string out(base);
-  out += '.';
-  out += name;
-  return out;
+  return childField(base, name);
 }
 
 std::string index(std::string_view base, size_t i) {
-  return std::string(base) + "[" + std::to_string(i) + "]";
+  return indexField(base, i);
 }
 
 // Builds the selector and collects errors; `sel` is meaningful only when `errs` stays empty.

@@ -34,15 +34,11 @@ constexpr const char* kPodUpdateForbidden =
 constexpr const char* kImmutableWhenSet = "field is immutable when `immutable` is set";
 
 std::string child(std::string_view base, std::string_view name) {
-  if (base.empty()) return std::string(name);
-  std::string out(base);
-  out += '.';
-  out += name;
-  return out;
+  return childField(base, name);
 }
 
 std::string at(std::string_view base, size_t i) {
-  return std::string(base) + "[" + std::to_string(i) + "]";
+  return indexField(base, i);
 }
 
 std::string keyed(std::string_view base, std::string_view key) {
@@ -126,6 +122,28 @@ class Checker {
     auto it = obj.find(key);
     if (it == obj.end() || it->is_null()) return nullptr;
     return &*it;
+  }
+
+  // Calls fn(item, itemPath) for each element of `list` (at `path`) that is an object and
+  // reports the others as FieldValueTypeInvalid.
+  template <typename Fn>
+  void eachObject(const json& list, const std::string& path, Fn fn) {
+    for (size_t i = 0; i < list.size(); ++i) {
+      const json& item = list[i];
+      std::string itemPath = at(path, i);
+      if (!item.is_object()) {
+        add(fieldTypeInvalid(itemPath, item, "must be an object"));
+        continue;
+      }
+      fn(item, itemPath);
+    }
+  }
+
+  // Requires item.name and reports a name already in `seen` as FieldValueDuplicate.
+  void uniqueName(const json& item, const std::string& itemPath, std::set<std::string>& seen) {
+    if (const std::string* n = requiredString(item, "name", child(itemPath, "name"))) {
+      if (!seen.insert(*n).second) add(fieldDuplicate(child(itemPath, "name"), *n));
+    }
   }
 
   const json* object(const json& obj, std::string_view key, const std::string& path) {
@@ -1143,16 +1161,8 @@ class Checker {
     const json* props = array(*spec, "properties", "spec.properties");
     if (props == nullptr) return;
     std::set<std::string> names;
-    for (size_t i = 0; i < props->size(); ++i) {
-      const json& p = (*props)[i];
-      std::string pp = at("spec.properties", i);
-      if (!p.is_object()) {
-        add(fieldTypeInvalid(pp, p, "must be an object"));
-        continue;
-      }
-      if (const std::string* n = requiredString(p, "name", child(pp, "name"))) {
-        if (!names.insert(*n).second) add(fieldDuplicate(child(pp, "name"), *n));
-      }
+    eachObject(*props, "spec.properties", [&](const json& p, const std::string& pp) {
+      uniqueName(p, pp, names);
       // devices.kubeedge.io/v1beta1 PropertyType and PropertyAccessMode enums.
       enumString(p, "type", child(pp, "type"),
                  {"INT", "FLOAT", "DOUBLE", "STRING", "BOOLEAN", "BYTES", "STREAM"}, false);
@@ -1160,7 +1170,7 @@ class Checker {
       for (const char* f : {"description", "minimum", "maximum", "unit"}) {
         string(p, f, child(pp, f));
       }
-    }
+    });
   }
 
   void deviceKind(const json& obj) {
@@ -1188,16 +1198,8 @@ class Checker {
     const json* props = array(*spec, "properties", "spec.properties");
     if (props == nullptr) return;
     std::set<std::string> names;
-    for (size_t i = 0; i < props->size(); ++i) {
-      const json& p = (*props)[i];
-      std::string pp = at("spec.properties", i);
-      if (!p.is_object()) {
-        add(fieldTypeInvalid(pp, p, "must be an object"));
-        continue;
-      }
-      if (const std::string* n = requiredString(p, "name", child(pp, "name"))) {
-        if (!names.insert(*n).second) add(fieldDuplicate(child(pp, "name"), *n));
-      }
+    eachObject(*props, "spec.properties", [&](const json& p, const std::string& pp) {
+      uniqueName(p, pp, names);
       if (const json* desired = object(p, "desired", child(pp, "desired"))) {
         string(*desired, "value", child(pp, "desired.value"));
         stringMap(*desired, "metadata", child(pp, "desired.metadata"));
@@ -1210,7 +1212,7 @@ class Checker {
       intInRange(p, "collectCycle", child(pp, "collectCycle"), 0, INT64_MAX);
       boolean(p, "reportToCloud", child(pp, "reportToCloud"));
       object(p, "pushMethod", child(pp, "pushMethod"));
-    }
+    });
   }
 
   void ruleEndpointKind(const json& obj) {
