@@ -12,6 +12,8 @@ PACKAGES=(
   protobuf-compiler-grpc
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl ca-certificates procps
+  # container runtime tests (scripts/cri-env.sh): private containerd, CNI, local registry
+  containerd runc containernetworking-plugins docker-registry skopeo umoci busybox-static
 )
 
 missing=()
