@@ -222,6 +222,11 @@ void EdgeHub::onMessage(uint64_t gen, tv1::CloudMessage&& msg) {
     case tv1::CloudMessage::kReportAck:
       type = Event::kReportAck;
       break;
+    case tv1::CloudMessage::kStreamOpen:
+    case tv1::CloudMessage::kStreamCancel:
+    case tv1::CloudMessage::kStreamWindow:
+      onStreamMessage(gen, msg);
+      return;
     default:
       spdlog::warn("edgehub: ignoring a cloud message with no known body");
       return;
@@ -242,6 +247,36 @@ void EdgeHub::onMessage(uint64_t gen, tv1::CloudMessage&& msg) {
     return;
   }
   cv_.notify_all();
+}
+
+// Streams bypass the worker: they touch no SQLite and the handler never blocks.
+void EdgeHub::onStreamMessage(uint64_t gen, tv1::CloudMessage& msg) {
+  if (streamHandler_ == nullptr) {
+    if (msg.body_case() == tv1::CloudMessage::kStreamOpen) {
+      tv1::EdgeMessage reply;
+      auto* c = reply.mutable_stream_close();
+      c->set_id(msg.stream_open().id());
+      c->set_error("streaming is not enabled on node " + options_.nodeName);
+      c->set_error_code(tv1::STREAM_ERROR_UNAVAILABLE);
+      sendCurrent(gen, std::move(reply));
+    }
+    return;
+  }
+  switch (msg.body_case()) {
+    case tv1::CloudMessage::kStreamOpen:
+      streamHandler_->onStreamOpen(msg.stream_open(), [this, gen](tv1::EdgeMessage&& m) {
+        return sendCurrent(gen, std::move(m));
+      });
+      return;
+    case tv1::CloudMessage::kStreamCancel:
+      streamHandler_->onStreamCancel(msg.stream_cancel().id());
+      return;
+    case tv1::CloudMessage::kStreamWindow:
+      streamHandler_->onStreamWindow(msg.stream_window().id(), msg.stream_window().bytes());
+      return;
+    default:
+      return;
+  }
 }
 
 void EdgeHub::onDone(uint64_t gen) {
@@ -361,6 +396,11 @@ void EdgeHub::runSupervisor() {
       const bool wasRefused = refused_;
       grpc::Status st = conn->status();
       current_.reset();
+      if (streamHandler_ != nullptr) {
+        lock.unlock();
+        streamHandler_->onConnectionClosed();  // its streams' senders now return false
+        lock.lock();
+      }
       if (wasAccepted) {
         state_.connected = false;
         state_.disconnectedSinceMillis = clock_.nowMillis();

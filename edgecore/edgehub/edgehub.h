@@ -15,6 +15,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "edgecore/edgehub/stream_handler.h"
 #include "edgecore/metamanager/metamanager.h"
 #include "proto/tunnel.pb.h"
 
@@ -72,6 +73,10 @@ class EdgeHub {
   nlohmann::json statusJson() const;
   // New outbox entries are waiting; non-blocking, callable from any thread.
   void wakeOutbox();
+  // Stream messages (StreamOpen/Cancel/Window) go to `handler`; without one, StreamOpen is
+  // answered with StreamClose "streaming is not enabled on this node". Call before start();
+  // `handler` must outlive stop().
+  void setStreamHandler(StreamHandler* handler) { streamHandler_ = handler; }
 
  private:
   friend class Connection;
@@ -82,6 +87,7 @@ class EdgeHub {
   };
 
   // Called from gRPC reactions (non-blocking).
+  void onStreamMessage(uint64_t gen, edgeplane::tunnel::v1::CloudMessage& msg);
   void onMessage(uint64_t gen, edgeplane::tunnel::v1::CloudMessage&& msg);
   void onDone(uint64_t gen);
 
@@ -96,6 +102,7 @@ class EdgeHub {
 
   const EdgeHubOptions options_;
   metamanager::MetaManager& cache_;
+  StreamHandler* streamHandler_ = nullptr;  // set before start(), then read-only
   Clock& clock_;
 
   // applyMu_ orders "a new connection generation + its Hello inventory" against applySync: a

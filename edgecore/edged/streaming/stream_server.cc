@@ -1,0 +1,387 @@
+#include "edgecore/edged/streaming/stream_server.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "edgecore/edged/streaming/cri_log.h"
+
+namespace ep::edged::streaming {
+
+namespace tv1 = edgeplane::tunnel::v1;
+
+namespace {
+
+constexpr size_t kMaxChunk = 32 * 1024;
+
+tv1::StreamErrorCode errorCodeOf(Code code) {
+  switch (code) {
+    case Code::kNotFound:
+      return tv1::STREAM_ERROR_NOT_FOUND;
+    case Code::kBadRequest:
+    case Code::kInvalid:
+      return tv1::STREAM_ERROR_BAD_REQUEST;
+    case Code::kUnavailable:
+      return tv1::STREAM_ERROR_UNAVAILABLE;
+    case Code::kTimeout:
+      return tv1::STREAM_ERROR_TIMEOUT;
+    default:
+      return tv1::STREAM_ERROR_INTERNAL;
+  }
+}
+
+int64_t nowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct FileCloser {
+  void operator()(std::FILE* f) const {
+    if (f) std::fclose(f);
+  }
+};
+using File = std::unique_ptr<std::FILE, FileCloser>;
+
+}  // namespace
+
+// Shared by the handler methods (reaction threads) and the stream's thread.
+struct StreamServer::Stream {
+  tv1::StreamOpen open;
+  edgecore::edgehub::StreamSender send;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t credit = 0;     // guarded by mu: payload bytes the edge may still send
+  bool cancelled = false;  // guarded by mu: StreamCancel, connection gone, or stop()
+
+  bool isCancelled() {
+    std::lock_guard l(mu);
+    return cancelled;
+  }
+  void cancel() {
+    {
+      std::lock_guard l(mu);
+      cancelled = true;
+    }
+    cv.notify_all();
+  }
+  // Waits up to `d` (or until cancelled). False when cancelled.
+  bool sleep(std::chrono::milliseconds d) {
+    std::unique_lock l(mu);
+    cv.wait_for(l, d, [&] { return cancelled; });
+    return !cancelled;
+  }
+
+  // Sends `data` on `channel` within the window, in chunks of at most 32 KiB; blocks (this
+  // stream's thread only) while the window is closed. False when cancelled or disconnected.
+  bool sendData(tv1::StreamChannel channel, std::string_view data) {
+    while (!data.empty()) {
+      size_t n = 0;
+      {
+        std::unique_lock l(mu);
+        cv.wait(l, [&] { return cancelled || credit > 0; });
+        if (cancelled) return false;
+        n = static_cast<size_t>(std::min<uint64_t>({credit, kMaxChunk, data.size()}));
+        credit -= n;
+      }
+      tv1::EdgeMessage m;
+      auto* d = m.mutable_stream_data();
+      d->set_id(open.id());
+      d->set_channel(channel);
+      d->set_data(std::string(data.substr(0, n)));
+      if (!send(std::move(m))) {
+        cancel();
+        return false;
+      }
+      data.remove_prefix(n);
+    }
+    return true;
+  }
+
+  // The empty first StreamData: the container was found, output follows.
+  bool sendReady() {
+    tv1::EdgeMessage m;
+    m.mutable_stream_data()->set_id(open.id());
+    return send(std::move(m));
+  }
+
+  void sendClose(tv1::StreamErrorCode code, const std::string& error, int32_t exitCode = 0) {
+    tv1::EdgeMessage m;
+    auto* c = m.mutable_stream_close();
+    c->set_id(open.id());
+    c->set_exit_code(exitCode);
+    c->set_error(error);
+    c->set_error_code(code);
+    send(std::move(m));
+  }
+};
+
+namespace {
+
+// The container the stream is about: latest attempt, or the one before with `previous`.
+Result<ContainerStatus> findContainer(ContainerRuntime& runtime, const tv1::StreamOpen& open) {
+  ContainerFilter filter;
+  filter.labels = {{kLabelPodName, open.pod()},
+                   {kLabelPodNamespace, open.namespace_()},
+                   {kLabelContainerName, open.container()}};
+  auto list = runtime.listContainers(filter);
+  if (!list.isOk()) return list.status();
+  std::vector<ContainerInfo> found = std::move(list.value());
+  std::sort(found.begin(), found.end(), [](const ContainerInfo& a, const ContainerInfo& b) {
+    return a.attempt != b.attempt ? a.attempt > b.attempt : a.createdAtNs > b.createdAtNs;
+  });
+  const size_t index = open.previous() ? 1 : 0;
+  if (found.size() <= index) {
+    if (open.previous()) {
+      return notFoundError("previous terminated container \"" + open.container() + "\" in pod \"" +
+                           open.pod() + "\" not found");
+    }
+    return notFoundError("container \"" + open.container() + "\" in pod \"" + open.pod() +
+                         "\" is waiting to start: no container on the node yet");
+  }
+  return runtime.containerStatus(found[index].id);
+}
+
+}  // namespace
+
+StreamServer::StreamServer(ContainerRuntime& runtime, StreamServerOptions options)
+    : runtime_(runtime), options_(std::move(options)) {}
+
+StreamServer::~StreamServer() {
+  stop();
+}
+
+void StreamServer::onStreamOpen(const tv1::StreamOpen& open, edgecore::edgehub::StreamSender send) {
+  auto stream = std::make_shared<Stream>();
+  stream->open = open;
+  stream->send = std::move(send);
+  stream->credit = open.initial_window();
+  std::string refusal;
+  {
+    std::lock_guard l(mu_);
+    reapFinishedLocked();
+    if (stopping_) {
+      refusal = "edgecore is shutting down";
+    } else if (streams_.size() >= options_.maxStreams) {
+      refusal = "too many streams on this node (limit " + std::to_string(options_.maxStreams) + ")";
+    } else if (streams_.count(open.id()) != 0) {
+      refusal = "stream id " + std::to_string(open.id()) + " is already in use";
+    } else {
+      streams_[open.id()] = stream;
+      // Starting a thread does not block on anything the stream does.
+      threads_[open.id()] = std::thread([this, stream] { run(stream); });
+      return;
+    }
+  }
+  stream->sendClose(tv1::STREAM_ERROR_UNAVAILABLE, refusal);
+}
+
+void StreamServer::onStreamCancel(uint64_t id) {
+  std::shared_ptr<Stream> s;
+  {
+    std::lock_guard l(mu_);
+    auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    s = it->second;
+  }
+  s->cancel();
+}
+
+void StreamServer::onStreamWindow(uint64_t id, uint64_t bytes) {
+  std::shared_ptr<Stream> s;
+  {
+    std::lock_guard l(mu_);
+    auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    s = it->second;
+  }
+  {
+    std::lock_guard l(s->mu);
+    // A misbehaving cloud cannot overflow the counter.
+    s->credit = std::min<uint64_t>(s->credit + bytes, uint64_t{1} << 40);
+  }
+  s->cv.notify_all();
+}
+
+void StreamServer::onConnectionClosed() {
+  std::vector<std::shared_ptr<Stream>> all;
+  {
+    std::lock_guard l(mu_);
+    for (auto& [id, s] : streams_) all.push_back(s);
+  }
+  for (auto& s : all) s->cancel();
+}
+
+void StreamServer::stop() {
+  std::map<uint64_t, std::thread> threads;
+  std::vector<std::thread> finished;
+  {
+    std::lock_guard l(mu_);
+    stopping_ = true;
+    for (auto& [id, s] : streams_) s->cancel();
+    threads.swap(threads_);
+    finished.swap(finished_);
+  }
+  // A stream blocked in execSync ends when the runtime call returns (its own timeout).
+  for (auto& [id, t] : threads) t.join();
+  for (auto& t : finished) t.join();
+}
+
+size_t StreamServer::activeStreams() const {
+  std::lock_guard l(mu_);
+  return streams_.size();
+}
+
+void StreamServer::reapFinishedLocked() {
+  for (auto& t : finished_) t.join();  // these threads already returned from run()
+  finished_.clear();
+}
+
+void StreamServer::run(std::shared_ptr<Stream> stream) {
+  const tv1::StreamOpen& open = stream->open;
+  tv1::StreamErrorCode code = tv1::STREAM_ERROR_NONE;
+  std::string error;
+  int32_t exitCode = 0;
+  try {
+    auto container = findContainer(runtime_, open);
+    if (!container.isOk()) {
+      code = errorCodeOf(container.status().code());
+      error = container.status().message();
+    } else if (open.kind() == tv1::STREAM_KIND_EXEC) {
+      if (container->info.state != ContainerState::kRunning) {
+        code = tv1::STREAM_ERROR_BAD_REQUEST;
+        error =
+            "container \"" + open.container() + "\" in pod \"" + open.pod() + "\" is not running";
+      } else if (open.command().empty()) {
+        code = tv1::STREAM_ERROR_BAD_REQUEST;
+        error = "you must specify at least one command for the container";
+      } else if (stream->sendReady()) {
+        auto timeout = open.timeout_seconds() > 0 ? std::chrono::seconds(open.timeout_seconds())
+                                                  : options_.defaultExecTimeout;
+        timeout = std::min(timeout, options_.maxExecTimeout);
+        std::vector<std::string> cmd(open.command().begin(), open.command().end());
+        auto r = runtime_.execSync(container->info.id, cmd, timeout);
+        if (!r.isOk()) {
+          code = errorCodeOf(r.status().code());
+          error = r.status().message();
+        } else if (stream->sendData(tv1::STREAM_CHANNEL_STDOUT, r->stdoutData) &&
+                   stream->sendData(tv1::STREAM_CHANNEL_STDERR, r->stderrData)) {
+          exitCode = r->exitCode;
+        }
+      }
+    } else if (open.kind() == tv1::STREAM_KIND_LOGS) {
+      Status s = streamLogs(*stream, *container);
+      if (!s.isOk()) {
+        code = errorCodeOf(s.code());
+        error = s.message();
+      }
+    } else {
+      code = tv1::STREAM_ERROR_BAD_REQUEST;
+      error = "unknown stream kind " + std::to_string(open.kind());
+    }
+  } catch (const std::exception& e) {
+    code = tv1::STREAM_ERROR_INTERNAL;
+    error = std::string("internal error: ") + e.what();
+  }
+  if (stream->isCancelled() && code == tv1::STREAM_ERROR_NONE) {
+    code = tv1::STREAM_ERROR_CANCELLED;
+    error = "cancelled";
+  }
+  if (code != tv1::STREAM_ERROR_NONE && code != tv1::STREAM_ERROR_CANCELLED) {
+    spdlog::info("edged: stream {} ({} {}/{}/{}) failed: {}", open.id(),
+                 open.kind() == tv1::STREAM_KIND_EXEC ? "exec" : "logs", open.namespace_(),
+                 open.pod(), open.container(), error);
+  }
+  stream->sendClose(code, error, exitCode);
+
+  std::lock_guard l(mu_);
+  streams_.erase(open.id());
+  if (auto it = threads_.find(open.id()); it != threads_.end()) {
+    finished_.push_back(std::move(it->second));
+    threads_.erase(it);
+  }
+}
+
+Status StreamServer::streamLogs(Stream& stream, const ContainerStatus& container) {
+  const tv1::StreamOpen& open = stream.open;
+  if (open.tail_lines() < -1) return badRequestError("tailLines must be >= 0");
+  if (open.limit_bytes() < 0) return badRequestError("limitBytes must be >= 1");
+  LogOutputOptions out;
+  out.timestamps = open.timestamps();
+  out.limitBytes = open.limit_bytes();
+  if (open.since_seconds() > 0) out.sinceNs = nowNs() - open.since_seconds() * 1'000'000'000LL;
+  CriLogFormatter formatter(out);
+
+  const std::string& path = container.logPath;
+  File file(path.empty() ? nullptr : std::fopen(path.c_str(), "rb"));
+  struct stat st {};
+  if (!file) {
+    // A container that never started may have no log yet: that is an empty log.
+    if (!open.follow() || path.empty()) {
+      stream.sendReady();
+      return Status::ok();
+    }
+  } else {
+    fstat(fileno(file.get()), &st);
+  }
+  int64_t offset = 0;
+  if (file && open.tail_lines() >= 0) {
+    auto o = fileTailOffset(file.get(), static_cast<int64_t>(st.st_size), open.tail_lines());
+    if (!o) return internalError("reading " + path + " failed");
+    offset = *o;
+  }
+  if (!stream.sendReady()) return Status::ok();
+
+  std::string buf(kMaxChunk, '\0');
+  std::string output;
+  bool exited = container.info.state == ContainerState::kExited;
+  auto nextStatus = std::chrono::steady_clock::now() + options_.statusInterval;
+  while (!stream.isCancelled()) {
+    size_t n = 0;
+    if (file) {
+      if (std::fseek(file.get(), static_cast<long>(offset), SEEK_SET) != 0) {
+        return internalError("seeking in " + path + " failed");
+      }
+      n = std::fread(buf.data(), 1, buf.size(), file.get());
+      offset += static_cast<int64_t>(n);
+    }
+    if (n > 0) {
+      output.clear();
+      formatter.feed(std::string_view(buf.data(), n), output);
+      if (!stream.sendData(tv1::STREAM_CHANNEL_STDOUT, output)) return Status::ok();
+      if (formatter.limitReached()) return Status::ok();
+      continue;
+    }
+    // At the end of the file.
+    if (!open.follow() || exited) return Status::ok();
+    // Rotation: the path now names another file, or the file was truncated.
+    struct stat now {};
+    if (::stat(path.c_str(), &now) == 0 &&
+        (!file || now.st_ino != st.st_ino || now.st_dev != st.st_dev ||
+         now.st_size < static_cast<off_t>(offset))) {
+      File reopened(std::fopen(path.c_str(), "rb"));
+      if (reopened) {
+        file = std::move(reopened);
+        st = now;
+        offset = 0;
+        continue;
+      }
+    }
+    if (std::chrono::steady_clock::now() >= nextStatus) {
+      nextStatus = std::chrono::steady_clock::now() + options_.statusInterval;
+      auto s = runtime_.containerStatus(container.info.id);
+      // Gone or exited: read what is left once more, then end.
+      if (!s.isOk() || s->info.state == ContainerState::kExited) {
+        exited = true;
+        continue;
+      }
+    }
+    if (!stream.sleep(options_.pollInterval)) return Status::ok();
+  }
+  return Status::ok();
+}
+
+}  // namespace ep::edged::streaming

@@ -1,0 +1,80 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "edgecore/edged/runtime/container_runtime.h"
+#include "edgecore/edgehub/stream_handler.h"
+
+namespace ep::edged::streaming {
+
+struct StreamServerOptions {
+  // Streams running at once; more are refused with STREAM_ERROR_UNAVAILABLE.
+  size_t maxStreams = 16;
+  // How often a following stream looks for new log data and whether the container exited.
+  std::chrono::milliseconds pollInterval{200};
+  std::chrono::milliseconds statusInterval{1000};
+  // Exec timeout when the cloud sets none, and the upper bound of any.
+  std::chrono::seconds defaultExecTimeout{300};
+  std::chrono::seconds maxExecTimeout{3600};
+};
+
+// Serves the cloud's logs and exec streams (docs/tunnel.md, "Streams") from the container
+// runtime: finds the pod's container by its io.kubernetes.* labels (latest attempt, or the
+// one before for `previous`), reads and follows its CRI log file, runs exec through
+// ContainerRuntime::execSync.
+//
+// Threading: the StreamHandler methods only record state and start/notify threads; they never
+// block. Each stream runs on its own thread (at most maxStreams), which does all runtime calls
+// and file reads and sends through the stream's StreamSender. Output respects the stream's
+// flow-control window (StreamOpen.initial_window + StreamWindow grants) in chunks of at most
+// 32 KiB, so a fast log never fills the tunnel's send queue. A stream ends when its output is
+// done, on StreamCancel, when the connection closes, or at stop().
+//
+// Lifecycle: construct, hand to EdgeHub::setStreamHandler, and call stop() after
+// EdgeHub::stop() (stop() joins every stream thread). `runtime` must outlive stop().
+class StreamServer final : public edgecore::edgehub::StreamHandler {
+ public:
+  StreamServer(ContainerRuntime& runtime, StreamServerOptions options = {});
+  ~StreamServer() override;
+  StreamServer(const StreamServer&) = delete;
+  StreamServer& operator=(const StreamServer&) = delete;
+
+  void onStreamOpen(const edgeplane::tunnel::v1::StreamOpen& open,
+                    edgecore::edgehub::StreamSender send) override;
+  void onStreamCancel(uint64_t id) override;
+  void onStreamWindow(uint64_t id, uint64_t bytes) override;
+  void onConnectionClosed() override;
+
+  // Cancels every stream and joins their threads. Idempotent.
+  void stop();
+  // Streams currently running (tests, /status).
+  size_t activeStreams() const;
+
+  // One stream's shared state; defined in the .cc.
+  struct Stream;
+
+ private:
+  void run(std::shared_ptr<Stream> stream);
+  // Sends the container's log per the stream's options; follows it when asked.
+  Status streamLogs(Stream& stream, const ContainerStatus& container);
+  void reapFinishedLocked();
+
+  ContainerRuntime& runtime_;
+  const StreamServerOptions options_;
+
+  mutable std::mutex mu_;
+  bool stopping_ = false;                                // guarded by mu_
+  std::map<uint64_t, std::shared_ptr<Stream>> streams_;  // guarded by mu_: running
+  std::vector<std::thread> finished_;                    // guarded by mu_: to join
+  std::map<uint64_t, std::thread> threads_;              // guarded by mu_
+};
+
+}  // namespace ep::edged::streaming

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "proto/tunnel.pb.h"
+
+namespace ep::edgecore::edgehub {
+
+// Sends one message on the tunnel connection a stream was opened on, through that
+// connection's bounded send queue. Thread-safe and never blocks; false once the connection is
+// gone (the stream is then dead: stop it). Valid while the EdgeHub that made it exists.
+using StreamSender = std::function<bool(edgeplane::tunnel::v1::EdgeMessage&&)>;
+
+// Where EdgeHub hands the cloud's stream messages (logs, exec; docs/tunnel.md, "Streams").
+// Implemented by edged's StreamServer; a seam so edgehub needs nothing from edged.
+//
+// Threading: the on* methods are called on gRPC reaction threads (and onConnectionClosed on
+// the EdgeHub supervisor thread); they must be thread-safe and must not block. The handler
+// must outlive the EdgeHub's start()..stop().
+class StreamHandler {
+ public:
+  virtual ~StreamHandler() = default;
+  // A new stream; reply with StreamData/StreamClose through `send`.
+  virtual void onStreamOpen(const edgeplane::tunnel::v1::StreamOpen& open, StreamSender send) = 0;
+  virtual void onStreamCancel(uint64_t id) = 0;
+  virtual void onStreamWindow(uint64_t id, uint64_t bytes) = 0;
+  // The connection ended (or EdgeHub stopped): every open stream is dead.
+  virtual void onConnectionClosed() = 0;
+};
+
+}  // namespace ep::edgecore::edgehub
