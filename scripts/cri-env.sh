@@ -1,0 +1,410 @@
+#!/usr/bin/env bash
+# A private container runtime environment for tests and benchmarks, all of it under one
+# directory and on loopback:
+#   - containerd (own root, state, socket, runc root; CRI plugin with cgroupfs,
+#     restrict_oom_score_adj and a bridge CNI network on a private subnet),
+#   - a docker-registry on 127.0.0.1 (plain HTTP) that containerd pulls from,
+#   - three images built here from busybox-static with umoci and pushed with skopeo (no network):
+#       pause:3.9     a static process that sleeps until SIGTERM/SIGINT (the sandbox image)
+#       busybox:1.36  busybox with its applet links, default cmd sh
+#       httpd:1       busybox httpd -f -p 8080 serving /www/index.html ("hello from edgeplane")
+#
+# Usage (as root):
+#   scripts/cri-env.sh up DIR     start (or keep) everything; writes DIR/env with
+#                                 EP_CRI_ENDPOINT=unix://DIR/containerd.sock and
+#                                 EP_REGISTRY=127.0.0.1:PORT
+#   scripts/cri-env.sh down DIR   stop containers, shims, containerd and the registry; unmount
+#                                 what is left under DIR and remove the CNI bridge
+# Both are idempotent. Logs: DIR/containerd.log, DIR/registry.log.
+#
+# Environment: EP_REGISTRY_PORT (default 5000), EP_CNI_SUBNET (default 10.244.77.0/24),
+# EP_CNI_BRIDGE (default ep-cri0). Two environments running at once need different values of
+# all three. containerd 1.6 still puts shim sockets under /run/containerd/s.
+set -euo pipefail
+
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+die() {
+  echo "cri-env: error: $*" >&2
+  exit 1
+}
+log() { echo "cri-env: $*" >&2; }
+
+usage() {
+  echo "usage: $0 up|down DIR" >&2
+  exit 2
+}
+
+[[ $# -eq 2 ]] || usage
+CMD=$1
+[[ $CMD == up || $CMD == down ]] || usage
+mkdir -p "$2" 2>/dev/null || die "cannot create $2"
+DIR=$(cd "$2" && pwd -P)
+
+PORT=${EP_REGISTRY_PORT:-5000}
+SUBNET=${EP_CNI_SUBNET:-10.244.77.0/24}
+BRIDGE=${EP_CNI_BRIDGE:-ep-cri0}
+REGISTRY=127.0.0.1:$PORT
+SOCK=$DIR/containerd.sock
+CRI_NS=k8s.io
+
+[[ $(id -u) -eq 0 ]] || die "must run as root (containerd and runc need it)"
+[[ $PORT =~ ^[0-9]+$ ]] || die "EP_REGISTRY_PORT must be a number, got '$PORT'"
+
+pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# Waits up to $1 seconds for command "${@:2}" to succeed.
+wait_for() {
+  local secs=$1
+  shift
+  local i
+  for ((i = 0; i < secs * 10; i++)); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Sends SIGTERM to the pid in file $1, then SIGKILL after $2 seconds.
+stop_pidfile() {
+  local file=$1 grace=$2 pid i
+  [[ -f $file ]] || return 0
+  pid=$(cat "$file")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < grace * 10; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$file"
+}
+
+ctr_() { ctr --address "$SOCK" --namespace "$CRI_NS" "$@"; }
+
+# ---------------------------------------------------------------------------------------------
+# up
+
+write_containerd_config() {
+  mkdir -p "$DIR/root" "$DIR/state" "$DIR/runc" "$DIR/opt" "$DIR/cni" "$DIR/cni-ipam" \
+    "$DIR/certs.d/$REGISTRY"
+  cat >"$DIR/config.toml" <<EOF
+version = 2
+root = "$DIR/root"
+state = "$DIR/state"
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+                    "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
+
+[grpc]
+  address = "$SOCK"
+[ttrpc]
+  address = "$SOCK.ttrpc"
+[debug]
+  address = ""
+  level = "info"
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$DIR/opt"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  # root lacks CAP_SYS_RESOURCE on these machines: never lower a score below ours.
+  restrict_oom_score_adj = true
+  sandbox_image = "$REGISTRY/pause:3.9"
+  # A random port: several containerds may run on one machine.
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+        Root = "$DIR/runc"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$DIR/cni"
+    max_conf_num = 1
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$DIR/certs.d"
+EOF
+  cat >"$DIR/certs.d/$REGISTRY/hosts.toml" <<EOF
+server = "http://$REGISTRY"
+
+[host."http://$REGISTRY"]
+  capabilities = ["pull", "resolve", "push"]
+EOF
+  # containerd adds the loopback interface itself (with /usr/lib/cni/loopback); the chain
+  # configures eth0. No ipMasq: nothing outside this machine is reachable anyway, and no NAT
+  # rules are left behind.
+  local portmap=""
+  if [[ -x /usr/lib/cni/portmap ]]; then
+    portmap=',
+    {"type": "portmap", "capabilities": {"portMappings": true}}'
+  fi
+  cat >"$DIR/cni/10-edgeplane.conflist" <<EOF
+{
+  "cniVersion": "0.4.0",
+  "name": "edgeplane-$BRIDGE",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$BRIDGE",
+      "isGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "dataDir": "$DIR/cni-ipam",
+        "ranges": [[{"subnet": "$SUBNET"}]],
+        "routes": [{"dst": "0.0.0.0/0"}]
+      }
+    }$portmap
+  ]
+}
+EOF
+}
+
+start_registry() {
+  if pid_alive "$DIR/registry.pid" && curl -sf "http://$REGISTRY/v2/" >/dev/null; then
+    return 0
+  fi
+  stop_pidfile "$DIR/registry.pid" 2
+  if curl -s -o /dev/null "http://$REGISTRY/v2/" 2>/dev/null; then
+    die "port $PORT already answers (another registry?); set EP_REGISTRY_PORT"
+  fi
+  mkdir -p "$DIR/registry"
+  cat >"$DIR/registry.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $DIR/registry
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY
+EOF
+  setsid docker-registry serve "$DIR/registry.yml" >>"$DIR/registry.log" 2>&1 </dev/null &
+  echo $! >"$DIR/registry.pid"
+  if ! wait_for 20 curl -sf "http://$REGISTRY/v2/"; then
+    tail -n 20 "$DIR/registry.log" >&2 || true
+    die "docker-registry did not answer on $REGISTRY within 20 s (log: $DIR/registry.log)"
+  fi
+  log "registry on $REGISTRY"
+}
+
+start_containerd() {
+  if pid_alive "$DIR/containerd.pid" && ctr --address "$SOCK" version >/dev/null 2>&1; then
+    return 0
+  fi
+  stop_pidfile "$DIR/containerd.pid" 10
+  rm -f "$SOCK" "$SOCK.ttrpc"
+  setsid containerd --config "$DIR/config.toml" >>"$DIR/containerd.log" 2>&1 </dev/null &
+  echo $! >"$DIR/containerd.pid"
+  if ! wait_for 30 ctr --address "$SOCK" version; then
+    tail -n 30 "$DIR/containerd.log" >&2 || true
+    die "containerd did not answer on $SOCK within 30 s (log: $DIR/containerd.log)"
+  fi
+  log "containerd on $SOCK"
+}
+
+in_registry() {
+  skopeo inspect --raw --tls-verify=false "docker://$REGISTRY/$1" >/dev/null 2>&1
+}
+
+# Builds the tiny static pause binary (C, no libc dependencies at run time).
+build_pause_binary() {
+  local out=$1 src
+  command -v cc >/dev/null || die "a C compiler (cc) is needed to build the pause image"
+  src=$(mktemp --suffix=.c)
+  cat >"$src" <<'EOF'
+#include <signal.h>
+#include <unistd.h>
+
+static void onSignal(int sig) { _exit(0); }
+
+int main(void) {
+  signal(SIGTERM, onSignal);
+  signal(SIGINT, onSignal);
+  for (;;) pause();
+}
+EOF
+  cc -static -Os -o "$out" "$src" || {
+    rm -f "$src"
+    die "cannot build the pause binary (static glibc missing?)"
+  }
+  rm -f "$src"
+  strip "$out" 2>/dev/null || true
+}
+
+# Fills rootfs $1 with busybox, its applet links and the files a minimal image needs.
+fill_busybox_rootfs() {
+  local root=$1 applet
+  local bb
+  bb=$(command -v busybox) || die "busybox not found (install busybox-static)"
+  # ldd fails on static binaries; a dynamic busybox would not run inside the image.
+  ldd "$bb" >/dev/null 2>&1 && die "$bb is dynamically linked; install busybox-static"
+  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,root,proc,sys,dev,var/www}
+  chmod 1777 "$root/tmp"
+  cp "$bb" "$root/bin/busybox"
+  for applet in $("$bb" --list); do
+    [[ $applet == busybox ]] && continue
+    [[ -e $root/bin/$applet ]] || ln -s busybox "$root/bin/$applet"
+  done
+  echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+  echo 'nobody:x:65534:65534:nobody:/:/bin/false' >>"$root/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+}
+
+# umoci: $1 tag in the OCI layout; the rest is a function that fills the rootfs ($bundle/rootfs).
+oci_layer() {
+  local tag=$1 fill=$2 bundle=$DIR/images/bundle-$1
+  rm -rf "$bundle"
+  umoci unpack --image "$LAYOUT:$tag" "$bundle" >/dev/null
+  "$fill" "$bundle/rootfs"
+  umoci repack --image "$LAYOUT:$tag" "$bundle" >/dev/null
+  rm -rf "$bundle"
+}
+
+fill_pause() { build_pause_binary "$1/pause"; }
+fill_www() {
+  mkdir -p "$1/www"
+  echo "hello from edgeplane" >"$1/www/index.html"
+}
+
+# A fresh, empty image under tag $1 (dropping a half-built one from an earlier run).
+new_image() {
+  umoci rm --image "$LAYOUT:$1" >/dev/null 2>&1 || true
+  umoci new --image "$LAYOUT:$1"
+}
+
+push() {
+  skopeo copy --quiet --dest-tls-verify=false "oci:$LAYOUT:$1" "docker://$REGISTRY/$2" ||
+    die "skopeo could not push $2 to $REGISTRY"
+  log "pushed $REGISTRY/$2"
+}
+
+build_images() {
+  LAYOUT=$DIR/images/layout
+  local need=0
+  in_registry pause:3.9 || need=1
+  in_registry busybox:1.36 || need=1
+  in_registry httpd:1 || need=1
+  ((need)) || return 0
+  command -v umoci >/dev/null || die "umoci not found"
+  command -v skopeo >/dev/null || die "skopeo not found"
+  [[ -d $LAYOUT ]] || umoci init --layout "$LAYOUT"
+
+  if ! in_registry pause:3.9; then
+    new_image pause
+    oci_layer pause fill_pause
+    umoci config --image "$LAYOUT:pause" --clear=config.entrypoint --clear=config.cmd \
+      --config.entrypoint /pause
+    push pause pause:3.9
+  fi
+  if ! in_registry busybox:1.36 || ! in_registry httpd:1; then
+    new_image busybox
+    oci_layer busybox fill_busybox_rootfs
+    umoci config --image "$LAYOUT:busybox" --clear=config.cmd --clear=config.env \
+      --config.env PATH=/usr/sbin:/usr/bin:/sbin:/bin --config.cmd sh
+    push busybox busybox:1.36
+    umoci config --image "$LAYOUT:busybox" --tag httpd --clear=config.cmd \
+      --config.cmd /bin/httpd --config.cmd -f --config.cmd -p --config.cmd 8080 \
+      --config.cmd -h --config.cmd /www --config.exposedports 8080/tcp
+    umoci rm --image "$LAYOUT:busybox" >/dev/null 2>&1 || true
+    oci_layer httpd fill_www
+    push httpd httpd:1
+  fi
+}
+
+up() {
+  local tool
+  for tool in containerd ctr runc containerd-shim-runc-v2 docker-registry skopeo umoci busybox curl; do
+    command -v "$tool" >/dev/null ||
+      die "$tool not found; run scripts/install-deps.sh (containerd runc docker-registry skopeo umoci busybox-static)"
+  done
+  [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] ||
+    die "CNI plugins missing in /usr/lib/cni (install containernetworking-plugins)"
+  write_containerd_config
+  start_registry
+  build_images
+  start_containerd
+  cat >"$DIR/env" <<EOF
+EP_CRI_ENDPOINT=unix://$SOCK
+EP_REGISTRY=$REGISTRY
+EOF
+  log "ready: $(tr '\n' ' ' <"$DIR/env")"
+}
+
+# ---------------------------------------------------------------------------------------------
+# down
+
+# Network namespaces the CRI plugin created for this containerd's sandboxes (from their specs).
+sandbox_netns() {
+  local id
+  for id in $(ctr_ containers list --quiet 2>/dev/null); do
+    ctr_ containers info "$id" 2>/dev/null | grep -o '"/var/run/netns/cni-[0-9a-f-]*"' | tr -d '"'
+  done | sort -u
+}
+
+down() {
+  local id pid netns=() m
+  if [[ -f $DIR/containerd.pid ]] && pid_alive "$DIR/containerd.pid" && [[ -S $SOCK ]]; then
+    mapfile -t netns < <(sandbox_netns)
+    # Kill every task (containers and sandboxes), then delete tasks and containers so the
+    # shims exit.
+    for id in $(ctr_ tasks list --quiet 2>/dev/null); do
+      ctr_ tasks kill --all --signal SIGKILL "$id" >/dev/null 2>&1 || true
+    done
+    for id in $(ctr_ tasks list --quiet 2>/dev/null); do
+      ctr_ tasks delete --force "$id" >/dev/null 2>&1 || true
+    done
+    for id in $(ctr_ containers list --quiet 2>/dev/null); do
+      ctr_ containers delete "$id" >/dev/null 2>&1 || true
+    done
+  fi
+  stop_pidfile "$DIR/containerd.pid" 10
+
+  # Anything still running under this runc root (containerd died before cleaning up).
+  if [[ -d $DIR/runc ]]; then
+    local root
+    for root in "$DIR"/runc/*; do
+      [[ -d $root ]] || continue
+      for id in $(runc --root "$root" list --quiet 2>/dev/null); do
+        runc --root "$root" kill "$id" KILL >/dev/null 2>&1 || true
+        runc --root "$root" delete --force "$id" >/dev/null 2>&1 || true
+      done
+    done
+  fi
+  # Shims started for this containerd (matched by its exact socket path).
+  for pid in $(pgrep -x containerd-shim-runc-v2 2>/dev/null || true); do
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-address $SOCK "; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+
+  for m in "${netns[@]}"; do
+    umount "$m" 2>/dev/null || true
+    rm -f "$m"
+  done
+  # Mounts left under DIR (rootfs overlays, sandbox shm), deepest first.
+  while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done < <(awk -v d="$DIR/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
+
+  if ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link delete "$BRIDGE" 2>/dev/null || log "could not delete bridge $BRIDGE"
+  fi
+  stop_pidfile "$DIR/registry.pid" 5
+  rm -f "$SOCK" "$SOCK.ttrpc" "$DIR/env"
+  log "down: $DIR"
+}
+
+"$CMD"
