@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cloudcore/apiserver/api_handler.h"
+#include "cloudcore/apiserver/pod_streams.h"
 #include "cloudcore/cloudhub/cloudhub.h"
 #include "cloudcore/config.h"
 #include "cloudcore/controllers/node_controller.h"
@@ -117,6 +118,8 @@ int main(int argc, char** argv) {
     r.body = hub.metricsText();
     return r;
   });
+  apiserver::PodStreams podStreams(registry, hub.streams());  // pods/log, pods/exec
+  podStreams.install(handler);
   http::ServerOptions httpOptions;
   if (auto s = splitHostPort("apiListen", config.apiListen, httpOptions.host, httpOptions.port);
       !s.isOk()) {

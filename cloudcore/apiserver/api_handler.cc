@@ -195,6 +195,11 @@ void ApiHandler::addRoute(std::string path, std::function<ServerResponse(ServerR
   routes_[std::move(path)] = std::move(route);
 }
 
+void ApiHandler::addSubresource(const std::string& plural, const std::string& sub,
+                                SubresourceRoute route) {
+  subresources_[plural + "/" + sub] = std::move(route);
+}
+
 ServerResponse ApiHandler::handle(ServerRequest& req) {
   if (auto route = routes_.find(req.path); route != routes_.end()) return route->second(req);
   const auto parts = splitPath(req.path);
@@ -300,6 +305,11 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
     return errorResponse(notFoundError("the server could not find the requested resource"));
   }
   registry::Subresource subresource = registry::Subresource::kNone;
+  if (!sub.empty() && group.empty() && !name.empty()) {
+    if (auto r = subresources_.find(plural + "/" + sub); r != subresources_.end()) {
+      return r->second(req, ns, name);
+    }
+  }
   if (!sub.empty()) {
     if (sub != "status" || !kind->hasStatus) {
       return errorResponse(notFoundError("the server could not find the requested resource"), kind,

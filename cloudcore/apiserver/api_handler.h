@@ -37,12 +37,19 @@ class ApiHandler {
   // `route` runs on the HTTP worker pool and must be thread-safe.
   void addRoute(std::string path, std::function<ServerResponse(ServerRequest&)> route);
 
+  // Serves the subresource `sub` of core/v1 `plural` (e.g. "pods", "log") with `route`, given
+  // the namespace and name from the path; any method. Same rules as addRoute.
+  using SubresourceRoute =
+      std::function<ServerResponse(ServerRequest&, const std::string& ns, const std::string& name)>;
+  void addSubresource(const std::string& plural, const std::string& sub, SubresourceRoute route);
+
  private:
   registry::Registry& registry_;
   Clock& clock_;
   const ApiHandlerOptions options_;
   std::atomic<bool> ready_{false};
   std::map<std::string, std::function<ServerResponse(ServerRequest&)>> routes_;
+  std::map<std::string, SubresourceRoute> subresources_;  // key "plural/sub"
 };
 
 }  // namespace ep::apiserver

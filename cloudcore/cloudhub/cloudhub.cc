@@ -10,6 +10,7 @@
 #include "cloudcore/cloudhub/metrics.h"
 #include "cloudcore/cloudhub/node_state_store.h"
 #include "cloudcore/cloudhub/report_applier.h"
+#include "cloudcore/cloudhub/stream_broker.h"
 #include "cloudcore/cloudhub/tunnel_server.h"
 #include "cloudcore/registry/registry.h"
 
@@ -21,7 +22,8 @@ struct CloudHub::Impl {
         registry(r),
         nodeState(NodeStateStoreOptions{options.dataDir, options.flushInterval}),
         dispatcher(r.store(), metrics),
-        applier(r, !options.manualRegistration) {}
+        applier(r, !options.manualRegistration),
+        broker(StreamBrokerOptions{.maxStreamsPerNode = options.maxStreamsPerNode}) {}
 
   const CloudHubOptions options;
   registry::Registry& registry;
@@ -29,6 +31,7 @@ struct CloudHub::Impl {
   NodeStateStore nodeState;
   Dispatcher dispatcher;
   ReportApplier applier;
+  StreamBroker broker;
   std::optional<boost::asio::thread_pool> pool;
   std::unique_ptr<TunnelServer> server;
   bool started = false;
@@ -63,6 +66,7 @@ Status CloudHub::start() {
                                                 }
                                               });
                                             });
+  d.server->setStreamBroker(&d.broker);
   TunnelServer* server = d.server.get();
   d.nodeState.setOnPersisted(
       [server](const std::string& node, uint64_t seq) { server->reportsPersisted(node, seq); });
@@ -107,6 +111,9 @@ NodeStateStore& CloudHub::nodeState() {
 }
 Dispatcher& CloudHub::dispatcher() {
   return impl_->dispatcher;
+}
+StreamBroker& CloudHub::streams() {
+  return impl_->broker;
 }
 
 }  // namespace ep::cloudhub

@@ -17,6 +17,7 @@ class Dispatcher;
 class Metrics;
 class NodeStateStore;
 class ReportApplier;
+class StreamBroker;
 class TunnelServer;
 
 struct CloudHubOptions {
@@ -29,6 +30,7 @@ struct CloudHubOptions {
   std::chrono::milliseconds flushInterval{1000};
   std::string version = "0.0.0";
   std::chrono::milliseconds helloTimeout{10000};
+  size_t maxStreamsPerNode = 16;  // concurrent logs/exec streams per node
 };
 
 // cloudhub: the tunnel server side of docs/tunnel.md, assembled from its parts (node state
@@ -54,6 +56,8 @@ class CloudHub {
   Metrics& metrics();
   NodeStateStore& nodeState();
   Dispatcher& dispatcher();
+  // Opens logs/exec streams to connected nodes (stream_broker.h).
+  StreamBroker& streams();
 
  private:
   struct Impl;

@@ -16,6 +16,7 @@
 #include "cloudcore/cloudhub/metrics.h"
 #include "cloudcore/cloudhub/node_state_store.h"
 #include "cloudcore/cloudhub/report_applier.h"
+#include "cloudcore/cloudhub/stream_broker.h"
 #include "cloudcore/registry/registry.h"
 #include "common/api/kinds.h"
 #include "common/api/names.h"
@@ -81,6 +82,7 @@ struct TunnelServer::Impl final : public pb::Tunnel::CallbackService {
   ReportApplier& applier;
   Metrics& metrics;
   const Executor executor;
+  StreamBroker* broker = nullptr;  // set before start(), then read-only
 
   // The mutex that serializes report application for `node` across its streams (an old stream
   // may still be applying while its replacement starts). Created once per node.
@@ -224,6 +226,15 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
         case pb::EdgeMessage::kReport:
           handleReport();
           return;
+        case pb::EdgeMessage::kStreamData:
+          // The broker's observers never block, so this stays a non-blocking reaction.
+          if (server_.broker) server_.broker->onData(this, in_.stream_data());
+          startRead();
+          return;
+        case pb::EdgeMessage::kStreamClose:
+          if (server_.broker) server_.broker->onClose(this, in_.stream_close());
+          startRead();
+          return;
         case pb::EdgeMessage::kHello:
           protocolError("Hello sent twice on one stream");
           return;
@@ -276,6 +287,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
     if (accepted_) {
       server_.unregisterSession(node_, this);
       server_.dispatcher.detach(node_, this);
+      if (server_.broker) server_.broker->detach(node_, this);
       spdlog::info("cloudhub: node {} disconnected", node_);
     }
   }
@@ -408,6 +420,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
         "objects)",
         node_, context_peer_, edgeVersion, lastApplied, inventory.size());
     server_.dispatcher.attach(node_, self, std::move(inventory));
+    if (server_.broker) server_.broker->attach(node_, self);
     startRead();
   }
 
@@ -581,6 +594,10 @@ TunnelServer::TunnelServer(TunnelServerOptions options, registry::Registry& regi
                            ReportApplier& applier, Metrics& metrics, Executor executor)
     : impl_(std::make_unique<Impl>(std::move(options), registry, dispatcher, nodeState, applier,
                                    metrics, std::move(executor))) {}
+
+void TunnelServer::setStreamBroker(StreamBroker* broker) {
+  impl_->broker = broker;
+}
 
 TunnelServer::~TunnelServer() {
   stop();

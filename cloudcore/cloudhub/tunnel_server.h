@@ -18,6 +18,7 @@ class Dispatcher;
 class Metrics;
 class NodeStateStore;
 class ReportApplier;
+class StreamBroker;
 
 // Runs a task on the worker pool (registry/store writes). Must not run it inline.
 using Executor = std::function<void(std::function<void()>)>;
@@ -50,6 +51,10 @@ class TunnelServer {
   ~TunnelServer();
   TunnelServer(const TunnelServer&) = delete;
   TunnelServer& operator=(const TunnelServer&) = delete;
+
+  // Logs/exec streams of accepted nodes are routed through `broker` (it must outlive the
+  // server). Call before start(); without one, edge stream messages are ignored.
+  void setStreamBroker(StreamBroker* broker);
 
   Status start();
   // Ends every stream (UNAVAILABLE) and shuts the gRPC server down.

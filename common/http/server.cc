@@ -6,6 +6,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <thread>
 
 namespace ep::http {
@@ -189,6 +190,21 @@ struct Server::Impl {
         stream.expires_never();
         ServerResponse res =
             co_await onPool<ServerResponse>([this, &req] { return runHandler(req); });
+        if (res.websocket) {
+          if (!beast::websocket::is_upgrade(msg)) {
+            res.websocket->close();
+            ServerResponse bad;
+            bad.status = 400;
+            bad.body =
+                statusJson(400, "BadRequest", "this resource needs a WebSocket upgrade request");
+            co_await writeResponse(stream, bad, version, false);
+            break;
+          }
+          spdlog::info("{} {} 101 websocket ({}) from {}", req.method, req.target,
+                       res.websocketProtocol, remote);
+          co_await websocketSession(stream, msg, res);
+          break;
+        }
         if (res.stream) {
           spdlog::info("{} {} {} stream from {}", req.method, req.target, res.status, remote);
           co_await streamResponse(stream, res, version);
@@ -220,6 +236,95 @@ struct Server::Impl {
     res.prepare_payload();
     stream.expires_after(std::chrono::seconds(60));
     co_await bhttp::async_write(stream, res, use_awaitable);
+  }
+
+  // A WebSocket after an accepted upgrade: writes what the WebSocketStream produces, keeps one
+  // read pending (answers pings, notices the client closing; client messages are discarded).
+  awaitable<void> websocketSession(beast::tcp_stream& stream,
+                                   bhttp::request<bhttp::string_body>& upgrade, ServerResponse& r) {
+    namespace websocket = beast::websocket;
+    std::shared_ptr<WebSocketStream> body = r.websocket;
+    struct Shared {
+      explicit Shared(asio::io_context& io) : timer(io) {}
+      asio::steady_timer timer;
+      std::atomic<bool> woken{true};
+      bool clientGone = false;
+      bool readerDone = true;
+      beast::flat_buffer readBuf;
+    };
+    auto shared = std::make_shared<Shared>(ioc);
+    auto ex = ioc.get_executor();
+    body->setWake([weak = std::weak_ptr<Shared>(shared), ex] {
+      auto s = weak.lock();
+      if (!s || s->woken.exchange(true)) return;
+      asio::post(ex, [weak] {
+        if (auto s2 = weak.lock()) s2->timer.cancel();
+      });
+    });
+    // Refers to `stream`: every operation on it ends before this coroutine returns.
+    websocket::stream<beast::tcp_stream&> ws(stream);
+    std::function<void()> readMore;
+    try {
+      ws.set_option(websocket::stream_base::decorator(
+          [proto = r.websocketProtocol](websocket::response_type& res) {
+            res.set(bhttp::field::server, "edgeplane-cloudcore");
+            if (!proto.empty()) res.set(bhttp::field::sec_websocket_protocol, proto);
+          }));
+      stream.expires_never();
+      co_await ws.async_accept(upgrade, use_awaitable);
+      ws.binary(true);
+      readMore = [&ws, shared, &readMore] {
+        shared->readerDone = false;
+        ws.async_read(shared->readBuf, [shared, &readMore](boost::system::error_code ec, size_t) {
+          shared->readerDone = true;
+          if (ec) {
+            shared->clientGone = true;
+            shared->timer.cancel();
+            return;
+          }
+          shared->readBuf.clear();  // stdin and resize messages are not supported: dropped
+          readMore();
+        });
+      };
+      readMore();
+      for (;;) {
+        if (shared->clientGone || stopping) break;
+        shared->woken = false;
+        bool finished = false;
+        WebSocketStream* raw = body.get();
+        std::vector<std::string> messages = co_await onPool<std::vector<std::string>>(
+            [raw, &finished] { return raw->next(finished); });
+        for (auto& m : messages) {
+          if (shared->clientGone) break;
+          co_await ws.async_write(asio::buffer(m), use_awaitable);
+        }
+        if (finished || shared->clientGone || stopping) break;
+        if (messages.empty() && !shared->woken) {
+          shared->timer.expires_after(std::chrono::hours(24));
+          boost::system::error_code ec;
+          co_await shared->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+        }
+      }
+      if (!shared->clientGone) {
+        boost::system::error_code ec;
+        co_await ws.async_close(websocket::close_code::normal,
+                                asio::redirect_error(use_awaitable, ec));
+      }
+    } catch (const std::exception& e) {
+      spdlog::debug("apiserver: websocket ended: {}", e.what());
+    }
+    // The pending read refers to `ws`: let it finish (the peer's close reply, or cancelled).
+    for (int i = 0; !shared->readerDone; ++i) {
+      if (i == 40) {
+        boost::system::error_code ignored;
+        stream.socket().cancel(ignored);
+      }
+      shared->timer.expires_after(std::chrono::milliseconds(50));
+      boost::system::error_code ec;
+      co_await shared->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+    body->setWake(nullptr);
+    body->close();
   }
 
   // Chunked streaming: waits for the stream's wake-up, its deadline, or the client going away.

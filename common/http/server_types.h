@@ -45,12 +45,30 @@ class BodyStream {
   virtual void close() = 0;
 };
 
+// A WebSocket the server runs after accepting an upgrade (pod exec). The server calls next() on
+// a worker thread, one call at a time, and writes each returned string as one binary message;
+// it closes the socket (normal closure) after the messages of the call that set `finished`.
+class WebSocketStream {
+ public:
+  virtual ~WebSocketStream() = default;
+  // Messages to send now (possibly none). Never waits.
+  virtual std::vector<std::string> next(bool& finished) = 0;
+  // `wake` may be called from any thread when next() may have more; it never blocks.
+  virtual void setWake(std::function<void()> wake) = 0;
+  // Called once when the socket ends for any reason (finished, client gone, server stopping).
+  virtual void close() = 0;
+};
+
 struct ServerResponse {
   int status = 200;
   std::string contentType = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   std::shared_ptr<BodyStream> stream;  // when set, body is ignored and the reply is chunked
+  // When set, the request must be a WebSocket upgrade (else 400): the server accepts it with
+  // `websocketProtocol` as Sec-WebSocket-Protocol and runs `websocket`; status/body are unused.
+  std::shared_ptr<WebSocketStream> websocket;
+  std::string websocketProtocol;
 };
 
 // Called on a worker thread for every request. May block on the store. Must not throw (the

@@ -1,0 +1,440 @@
+#include "cloudcore/apiserver/pod_streams.h"
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "common/api/kinds.h"
+#include "common/api/status_json.h"
+#include "common/http/server.h"
+
+namespace ep::apiserver {
+
+using cloudhub::StreamChannel;
+using Json = nlohmann::json;
+
+namespace {
+
+// Buffers one stream's output between the broker (gRPC threads) and the HTTP server (worker
+// pool). Bounded by the broker's flow-control window: the edge sends no more than was
+// consumed() plus the window.
+class StreamBuffer final : public cloudhub::StreamObserver {
+ public:
+  struct Chunk {
+    StreamChannel channel;
+    std::string data;
+  };
+
+  void onData(StreamChannel channel, std::string data) override {
+    std::function<void()> wake;
+    {
+      std::lock_guard l(mu_);
+      ready_ = true;
+      if (channel != StreamChannel::kReady && !data.empty()) {
+        chunks_.push_back({channel, std::move(data)});
+      }
+      wake = wake_;
+    }
+    cv_.notify_all();
+    if (wake) wake();
+  }
+
+  void onClose(Status status, int32_t exitCode) override {
+    std::function<void()> wake;
+    {
+      std::lock_guard l(mu_);
+      closed_ = true;
+      status_ = std::move(status);
+      exitCode_ = exitCode;
+      wake = wake_;
+    }
+    cv_.notify_all();
+    if (wake) wake();
+  }
+
+  // Waits until the edge answered (ready, data or close). False on timeout.
+  bool waitFirst(std::chrono::milliseconds timeout) {
+    std::unique_lock l(mu_);
+    return cv_.wait_for(l, timeout, [&] { return ready_ || closed_; });
+  }
+  // Waits until the stream closed (exec fallback). False on timeout.
+  bool waitClosed(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock l(mu_);
+    return cv_.wait_until(l, deadline, [&] { return closed_; });
+  }
+
+  // Takes what is buffered; `closed` when nothing more will come.
+  std::deque<Chunk> take(bool& closed, Status& status, int32_t& exitCode) {
+    std::lock_guard l(mu_);
+    std::deque<Chunk> out;
+    out.swap(chunks_);
+    closed = closed_;
+    status = status_;
+    exitCode = exitCode_;
+    return out;
+  }
+  bool closedWithoutOutput(Status& status) {
+    std::lock_guard l(mu_);
+    status = status_;
+    return closed_ && chunks_.empty() && !ready_;
+  }
+  void setWake(std::function<void()> wake) {
+    std::lock_guard l(mu_);
+    wake_ = std::move(wake);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Chunk> chunks_;  // guarded by mu_
+  bool ready_ = false;        // guarded by mu_
+  bool closed_ = false;       // guarded by mu_
+  Status status_;             // guarded by mu_
+  int32_t exitCode_ = 0;      // guarded by mu_
+  std::function<void()> wake_;
+};
+
+// Chunked text/plain log body.
+class LogBody final : public http::BodyStream {
+ public:
+  LogBody(std::shared_ptr<StreamBuffer> buffer, std::shared_ptr<cloudhub::StreamHandle> handle)
+      : buffer_(std::move(buffer)), handle_(std::move(handle)) {}
+
+  std::string next(bool& finished) override {
+    bool closed = false;
+    Status status;
+    int32_t exitCode = 0;
+    auto chunks = buffer_->take(closed, status, exitCode);
+    std::string out;
+    for (auto& c : chunks) out += c.data;
+    if (!out.empty()) handle_->consumed(out.size());
+    if (closed) {
+      closed_ = true;
+      if (!status.isOk()) spdlog::info("apiserver: log stream ended: {}", status.message());
+    }
+    finished = closed;
+    return out;
+  }
+  void setWake(std::function<void()> wake) override { buffer_->setWake(std::move(wake)); }
+  std::chrono::steady_clock::time_point deadline() const override {
+    return std::chrono::steady_clock::time_point::max();
+  }
+  void close() override {
+    buffer_->setWake(nullptr);
+    if (!closed_) handle_->cancel();  // the client went away first
+  }
+
+ private:
+  std::shared_ptr<StreamBuffer> buffer_;
+  std::shared_ptr<cloudhub::StreamHandle> handle_;
+  bool closed_ = false;  // only touched by next()/close(), which the server serializes
+};
+
+// Exec over a channel.k8s.io WebSocket.
+class ExecSocket final : public http::WebSocketStream {
+ public:
+  ExecSocket(std::shared_ptr<StreamBuffer> buffer, std::shared_ptr<cloudhub::StreamHandle> handle)
+      : buffer_(std::move(buffer)), handle_(std::move(handle)) {}
+
+  std::vector<std::string> next(bool& finished) override {
+    bool closed = false;
+    Status status;
+    int32_t exitCode = 0;
+    auto chunks = buffer_->take(closed, status, exitCode);
+    std::vector<std::string> out;
+    size_t bytes = 0;
+    for (auto& c : chunks) {
+      bytes += c.data.size();
+      std::string m(1, c.channel == StreamChannel::kStderr ? '\x02' : '\x01');
+      m += c.data;
+      out.push_back(std::move(m));
+    }
+    if (bytes > 0) handle_->consumed(bytes);
+    if (closed) {
+      closed_ = true;
+      std::string statusJson;
+      if (status.isOk()) {
+        statusJson = execStatusJson(exitCode);
+      } else {
+        statusJson = Json{
+            {"metadata", Json::object()},
+            {"status", "Failure"},
+            {"message", status.message()},
+            {"reason", "InternalError"},
+            {"code",
+             500}}.dump(-1, ' ', false, Json::error_handler_t::replace);
+      }
+      out.push_back("\x03" + statusJson);
+    }
+    finished = closed;
+    return out;
+  }
+  void setWake(std::function<void()> wake) override { buffer_->setWake(std::move(wake)); }
+  void close() override {
+    buffer_->setWake(nullptr);
+    if (!closed_) handle_->cancel();
+  }
+
+ private:
+  std::shared_ptr<StreamBuffer> buffer_;
+  std::shared_ptr<cloudhub::StreamHandle> handle_;
+  bool closed_ = false;
+};
+
+bool boolParam(const ServerRequest& req, const std::string& name) {
+  std::string v = req.param(name);
+  return v == "true" || v == "1" || v == "True";
+}
+
+// Optional integer query parameter; nullopt value + error on junk.
+Status intParam(const ServerRequest& req, const std::string& name, int64_t min, int64_t& out) {
+  std::string v = req.param(name);
+  if (v.empty()) return Status::ok();
+  try {
+    size_t used = 0;
+    int64_t n = std::stoll(v, &used);
+    if (used != v.size() || n < min) throw std::invalid_argument(v);
+    out = n;
+    return Status::ok();
+  } catch (...) {
+    return badRequestError(name + ": must be an integer >= " + std::to_string(min) + ", got \"" +
+                           v + "\"");
+  }
+}
+
+struct PodTarget {
+  std::string node;
+  std::string container;
+};
+
+// Kubernetes' checks: the pod exists, the container is named (or the only one) and valid, the
+// pod is bound to a node.
+Result<PodTarget> resolvePod(registry::Registry& registry, const std::string& ns,
+                             const std::string& name, const std::string& container,
+                             const api::KindInfo*& kind) {
+  kind = api::findByApiVersionKind("v1", "Pod");
+  auto pod = registry.get(*kind, ns, name);
+  if (!pod.isOk()) return pod.status();
+  const Json& spec = (*pod)["spec"].is_object() ? (*pod)["spec"] : Json::object();
+  std::vector<std::string> names, all;
+  for (const char* field : {"containers", "initContainers", "ephemeralContainers"}) {
+    auto it = spec.find(field);
+    if (it == spec.end() || !it->is_array()) continue;
+    for (const auto& c : *it) {
+      if (!c.is_object() || !c.contains("name") || !c["name"].is_string()) continue;
+      all.push_back(c["name"]);
+      if (std::string(field) == "containers") names.push_back(c["name"]);
+    }
+  }
+  PodTarget t;
+  if (container.empty()) {
+    if (names.size() == 1) {
+      t.container = names[0];
+    } else {
+      std::string list;
+      for (const auto& n : names) list += (list.empty() ? "" : " ") + n;
+      return badRequestError("a container name must be specified for pod " + name +
+                             ", choose one of: [" + list + "]");
+    }
+  } else {
+    if (std::find(all.begin(), all.end(), container) == all.end()) {
+      return badRequestError("container " + container + " is not valid for pod " + name);
+    }
+    t.container = container;
+  }
+  t.node = spec.value("nodeName", std::string());
+  if (t.node.empty()) return badRequestError("pod " + name + " does not have a host assigned");
+  return t;
+}
+
+}  // namespace
+
+std::vector<std::string> queryValues(const std::string& target, const std::string& name) {
+  std::vector<std::string> out;
+  auto q = target.find('?');
+  if (q == std::string::npos) return out;
+  std::string_view rest = std::string_view(target).substr(q + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    std::string_view kv = rest.substr(0, amp);
+    auto eq = kv.find('=');
+    if (http::percentDecode(kv.substr(0, eq), true) == name) {
+      out.push_back(eq == std::string_view::npos ? ""
+                                                 : http::percentDecode(kv.substr(eq + 1), true));
+    }
+    if (amp == std::string_view::npos) break;
+    rest = rest.substr(amp + 1);
+  }
+  return out;
+}
+
+std::string execStatusJson(int32_t exitCode) {
+  if (exitCode == 0) return R"({"metadata":{},"status":"Success"})";
+  Json j = {{"metadata", Json::object()},
+            {"status", "Failure"},
+            {"message",
+             "command terminated with non-zero exit code: exit code " + std::to_string(exitCode)},
+            {"reason", "NonZeroExitCode"},
+            {"details",
+             {{"causes",
+               Json::array({{{"reason", "ExitCode"}, {"message", std::to_string(exitCode)}}})}}}};
+  return j.dump();
+}
+
+PodStreams::PodStreams(registry::Registry& registry, cloudhub::StreamBroker& broker,
+                       PodStreamsOptions options)
+    : registry_(registry), broker_(broker), options_(options) {}
+
+void PodStreams::install(ApiHandler& handler) {
+  handler.addSubresource("pods", "log",
+                         [this](ServerRequest& r, const std::string& ns, const std::string& n) {
+                           return logs(r, ns, n);
+                         });
+  handler.addSubresource("pods", "exec",
+                         [this](ServerRequest& r, const std::string& ns, const std::string& n) {
+                           return exec(r, ns, n);
+                         });
+}
+
+ServerResponse PodStreams::logs(ServerRequest& req, const std::string& ns,
+                                const std::string& name) {
+  if (req.method != "GET") {
+    return api::errorResponse(
+        Status(Code::kMethodNotAllowed, "the server does not allow this method on pods/log"));
+  }
+  const api::KindInfo* kind = nullptr;
+  auto target = resolvePod(registry_, ns, name, req.param("container"), kind);
+  if (!target.isOk()) return api::errorResponse(target.status(), kind, name);
+  cloudhub::StreamRequest sr;
+  sr.kind = cloudhub::StreamRequest::Kind::kLogs;
+  sr.ns = ns;
+  sr.pod = name;
+  sr.container = target->container;
+  sr.follow = boolParam(req, "follow");
+  sr.previous = boolParam(req, "previous");
+  sr.timestamps = boolParam(req, "timestamps");
+  for (auto [param, min, out] : {std::tuple{"tailLines", int64_t{0}, &sr.tailLines},
+                                 std::tuple{"sinceSeconds", int64_t{1}, &sr.sinceSeconds},
+                                 std::tuple{"limitBytes", int64_t{1}, &sr.limitBytes}}) {
+    if (auto s = intParam(req, param, min, *out); !s.isOk()) return api::errorResponse(s);
+  }
+  if (!req.param("sinceTime").empty()) {
+    return api::errorResponse(badRequestError("sinceTime is not supported; use sinceSeconds"));
+  }
+  auto buffer = std::make_shared<StreamBuffer>();
+  auto handle = broker_.open(target->node, sr, buffer);
+  if (!handle.isOk()) return api::errorResponse(handle.status());
+  if (!buffer->waitFirst(options_.firstReplyTimeout)) {
+    (*handle)->cancel();
+    return api::errorResponse(
+        Status(Code::kTimeout, "node " + target->node + " did not answer the log request"));
+  }
+  Status early;
+  if (buffer->closedWithoutOutput(early) && !early.isOk()) return api::errorResponse(early);
+  ServerResponse r;
+  r.contentType = "text/plain";
+  r.stream = std::make_shared<LogBody>(std::move(buffer), std::move(handle.value()));
+  return r;
+}
+
+ServerResponse PodStreams::exec(ServerRequest& req, const std::string& ns,
+                                const std::string& name) {
+  if (req.method != "GET" && req.method != "POST") {
+    return api::errorResponse(
+        Status(Code::kMethodNotAllowed, "the server does not allow this method on pods/exec"));
+  }
+  const bool upgrade = req.header("upgrade").find("websocket") != std::string::npos ||
+                       req.header("upgrade").find("WebSocket") != std::string::npos;
+  std::string protocol;
+  if (upgrade) {
+    std::string offered = req.header("sec-websocket-protocol");
+    for (const char* p : {"v5.channel.k8s.io", "v4.channel.k8s.io"}) {
+      if (offered.find(p) != std::string::npos) {
+        protocol = p;
+        break;
+      }
+    }
+    if (protocol.empty()) {
+      return api::errorResponse(badRequestError(
+          "unsupported WebSocket subprotocol; this server speaks v5.channel.k8s.io and "
+          "v4.channel.k8s.io"));
+    }
+  } else if (!req.header("upgrade").empty()) {
+    return api::errorResponse(badRequestError(
+        "SPDY is not supported; use a WebSocket client (kubectl >= 1.30 does by default)"));
+  }
+  if (boolParam(req, "stdin") || boolParam(req, "tty")) {
+    return api::errorResponse(
+        badRequestError("interactive exec (stdin, tty) is not supported for edge pods"));
+  }
+  const api::KindInfo* kind = nullptr;
+  auto target = resolvePod(registry_, ns, name, req.param("container"), kind);
+  if (!target.isOk()) return api::errorResponse(target.status(), kind, name);
+  cloudhub::StreamRequest sr;
+  sr.kind = cloudhub::StreamRequest::Kind::kExec;
+  sr.ns = ns;
+  sr.pod = name;
+  sr.container = target->container;
+  sr.command = queryValues(req.target, "command");
+  if (sr.command.empty()) {
+    return api::errorResponse(
+        badRequestError("you must specify at least one command for the container"));
+  }
+  if (auto s = intParam(req, "timeoutSeconds", 1, sr.timeoutSeconds); !s.isOk()) {
+    return api::errorResponse(s);
+  }
+  auto buffer = std::make_shared<StreamBuffer>();
+  auto handle = broker_.open(target->node, sr, buffer);
+  if (!handle.isOk()) return api::errorResponse(handle.status());
+  if (!buffer->waitFirst(options_.firstReplyTimeout)) {
+    (*handle)->cancel();
+    return api::errorResponse(
+        Status(Code::kTimeout, "node " + target->node + " did not answer the exec request"));
+  }
+  Status early;
+  if (buffer->closedWithoutOutput(early) && !early.isOk()) return api::errorResponse(early);
+  if (upgrade) {
+    ServerResponse r;
+    r.websocket = std::make_shared<ExecSocket>(std::move(buffer), std::move(handle.value()));
+    r.websocketProtocol = protocol;
+    return r;
+  }
+  // Fallback without WebSocket: wait for the command, answer once (output bounded by what the
+  // runtime's execSync returns; consumption is granted as it arrives).
+  std::string out, err;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::hours(1);
+  for (;;) {
+    bool closed = false;
+    Status status;
+    int32_t exitCode = 0;
+    auto chunks = buffer->take(closed, status, exitCode);
+    size_t bytes = 0;
+    for (auto& c : chunks) {
+      bytes += c.data.size();
+      (c.channel == StreamChannel::kStderr ? err : out) += c.data;
+    }
+    if (bytes > 0) (*handle)->consumed(bytes);
+    if (closed) {
+      if (!status.isOk()) return api::errorResponse(status);
+      Json j = {{"kind", "ExecResult"},
+                {"apiVersion", "edgeplane.io/v1"},
+                {"stdout", out},
+                {"stderr", err},
+                {"exitCode", exitCode}};
+      ServerResponse r;
+      r.status = 200;
+      r.body = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+      return r;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      (*handle)->cancel();
+      return api::errorResponse(Status(Code::kTimeout, "exec did not finish in time"));
+    }
+    buffer->waitClosed(std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
+  }
+}
+
+}  // namespace ep::apiserver

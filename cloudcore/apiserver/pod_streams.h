@@ -1,0 +1,51 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "cloudcore/apiserver/api_handler.h"
+#include "cloudcore/cloudhub/stream_broker.h"
+#include "cloudcore/registry/registry.h"
+
+namespace ep::apiserver {
+
+struct PodStreamsOptions {
+  // How long a request waits for the edge to find the container (or fail) before 504.
+  std::chrono::milliseconds firstReplyTimeout{30000};
+};
+
+// pods/log and pods/exec (docs/api.md) for pods on edge nodes, carried through cloudhub's
+// StreamBroker. Validates like the Kubernetes API server (pod, container, node), then opens a
+// tunnel stream to the pod's node and waits for the edge's first reply so that edge errors
+// (container not found, no previous container) become HTTP errors. Logs then stream as chunked
+// text/plain; exec answers a WebSocket upgrade (v5.channel.k8s.io / v4.channel.k8s.io: 1
+// stdout, 2 stderr, 3 a v1 Status) or, without an upgrade, a JSON ExecResult (edgectl's
+// fallback). Handlers run on the HTTP worker pool and may block up to firstReplyTimeout.
+// Thread-safe; `registry` and `broker` must outlive it.
+class PodStreams {
+ public:
+  PodStreams(registry::Registry& registry, cloudhub::StreamBroker& broker,
+             PodStreamsOptions options = {});
+
+  // Registers pods/log and pods/exec on `handler`.
+  void install(ApiHandler& handler);
+
+  ServerResponse logs(ServerRequest& req, const std::string& ns, const std::string& name);
+  ServerResponse exec(ServerRequest& req, const std::string& ns, const std::string& name);
+
+ private:
+  registry::Registry& registry_;
+  cloudhub::StreamBroker& broker_;
+  const PodStreamsOptions options_;
+};
+
+// Every value of query parameter `name` in a raw request target, in order (exec's repeated
+// `command`). Percent-decoded.
+std::vector<std::string> queryValues(const std::string& target, const std::string& name);
+
+// The v1 Status JSON kubectl expects on exec's error channel for `exitCode` (Success for 0,
+// Failure/NonZeroExitCode with an ExitCode cause otherwise).
+std::string execStatusJson(int32_t exitCode);
+
+}  // namespace ep::apiserver
