@@ -28,6 +28,17 @@ std::string formatRfc3339(int64_t unixMillis) {
   return buf;
 }
 
+std::string formatRfc3339Nano(int64_t unixNanos) {
+  std::time_t secs = static_cast<std::time_t>(unixNanos / 1000000000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[48];
+  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%09lldZ",
+                static_cast<long long>(unixNanos % 1000000000));
+  return buf;
+}
+
 int64_t parseRfc3339(const std::string& text) {
   int y, mo, d, h, mi, s;
   int consumed = 0;

@@ -42,6 +42,8 @@ class FakeClock final : public Clock {
 
 // RFC 3339 in UTC with second precision, as Kubernetes writes metav1.Time: 2026-01-02T03:04:05Z.
 std::string formatRfc3339(int64_t unixMillis);
+// RFC 3339 in UTC with nanoseconds, as CRI log lines carry: 2026-01-02T03:04:05.123456789Z.
+std::string formatRfc3339Nano(int64_t unixNanos);
 // Parses the format above (fractional seconds and numeric offsets accepted). -1 on failure.
 int64_t parseRfc3339(const std::string& text);
 // kubectl-style short age: 5s, 3m, 2m30s, 5h, 3d, 2y.

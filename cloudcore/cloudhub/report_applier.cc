@@ -62,6 +62,7 @@ ReportResult ReportApplier::apply(const std::string& node, const ReportInput& re
     case ReportKind::kPodStatus:
       return applyPodStatus(node, report);
     case ReportKind::kEvent:
+      return applyEvent(node, report);
     case ReportKind::kDeviceTwin:
     case ReportKind::kData:
     case ReportKind::kCommandResult:
@@ -175,6 +176,59 @@ ReportResult ReportApplier::applyPodStatus(const std::string& node, const Report
       registry_.update(kind, report.namespace_, report.name, body, registry::Subresource::kStatus);
   if (!r.isOk()) return fromStatus(r.status(), "updating pod status");
   return {};
+}
+
+// Events are upserted by name: the edge aggregates repeats of one event under one name with a
+// growing count, so a later report replaces the earlier one. Only events about objects in the
+// reporting node's scope are accepted: the involved object must be a Pod bound to the node (or
+// the Node itself).
+ReportResult ReportApplier::applyEvent(const std::string& node, const ReportInput& report) {
+  Json event;
+  std::string why;
+  if (!parseObject(report.payload, event, why)) return rejected("event: " + why);
+  if (!api::checkDns1123Label(report.namespace_).empty() ||
+      !api::checkDns1123Subdomain(report.name).empty()) {
+    return rejected("event: invalid namespace/name \"" + report.namespace_ + "/" + report.name +
+                    "\"");
+  }
+  std::string involvedKind = api::stringAt(event, "involvedObject.kind");
+  std::string involvedName = api::stringAt(event, "involvedObject.name");
+  if (involvedKind == "Pod") {
+    auto pod = registry_.get(kindOf("Pod"), report.namespace_, involvedName);
+    if (pod.isOk() && api::stringAt(*pod, "spec.nodeName") != node) {
+      return rejected("event: pod " + report.namespace_ + "/" + involvedName +
+                      " is not bound to this node");
+    }
+    // A pod already deleted keeps its last events (Killing) like Kubernetes does.
+  } else if (!(involvedKind == "Node" && involvedName == node)) {
+    return rejected("event: involvedObject " + involvedKind + "/" + involvedName +
+                    " is not this node's");
+  }
+  event["apiVersion"] = "v1";
+  event["kind"] = "Event";
+  event["metadata"] = Json{{"name", report.name}, {"namespace", report.namespace_}};
+  const auto& kind = kindOf("Event");
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto current = registry_.get(kind, report.namespace_, report.name);
+    if (!current.isOk()) {
+      if (current.status().code() != Code::kNotFound) {
+        return fromStatus(current.status(), "reading event");
+      }
+      auto created = registry_.create(kind, report.namespace_, event);
+      if (created.isOk()) return {};
+      if (created.status().code() == Code::kAlreadyExists) continue;
+      if (transient(created.status())) return fromStatus(created.status(), "creating event");
+      return rejected("event: " + created.status().toString());
+    }
+    Json next = event;
+    next["metadata"] = (*current)["metadata"];
+    auto updated = registry_.update(kind, report.namespace_, report.name, next);
+    if (updated.isOk()) return {};
+    if (updated.status().code() == Code::kConflict) continue;
+    if (transient(updated.status())) return fromStatus(updated.status(), "updating event");
+    return rejected("event: " + updated.status().toString());
+  }
+  return {ReportOutcome::kRetry, "event: conflicting writers"};
 }
 
 }  // namespace ep::cloudhub

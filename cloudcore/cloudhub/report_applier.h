@@ -48,6 +48,7 @@ class ReportApplier {
  private:
   ReportResult applyNodeStatus(const std::string& node, const ReportInput& report);
   ReportResult applyPodStatus(const std::string& node, const ReportInput& report);
+  ReportResult applyEvent(const std::string& node, const ReportInput& report);
 
   registry::Registry& registry_;
   const bool autoRegister_;

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/api/base64.h"
 #include "common/api/label_selector.h"
 #include "common/api/names.h"
 #include "common/api/object_util.h"
@@ -43,53 +44,6 @@ std::string at(std::string_view base, size_t i) {
 
 std::string keyed(std::string_view base, std::string_view key) {
   return std::string(base) + "[" + std::string(key) + "]";
-}
-
-// Standard base64 with padding; '\r' and '\n' are ignored (as Go's decoder does). Returns the
-// decoded size, nullopt when the text is not base64.
-std::optional<size_t> base64DecodedSize(std::string_view text) {
-  size_t chars = 0;
-  size_t padding = 0;
-  for (char c : text) {
-    if (c == '\r' || c == '\n') continue;
-    bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 c == '+' || c == '/';
-    if (c == '=') {
-      ++padding;
-    } else if (!alpha || padding > 0) {
-      return std::nullopt;
-    }
-    ++chars;
-  }
-  if (chars % 4 != 0 || padding > 2) return std::nullopt;
-  return chars / 4 * 3 - padding;
-}
-
-std::string base64Encode(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-  }
-  if (i + 1 == in.size()) {
-    uint32_t n = uint8_t(in[i]) << 16;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += '=';
-  }
-  return out;
 }
 
 // Copy without null members (recursively), so that "x": null compares equal to absent "x".

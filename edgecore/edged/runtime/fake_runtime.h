@@ -1,0 +1,96 @@
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "edgecore/edged/runtime/container_runtime.h"
+
+namespace ep::edged {
+
+// An in-memory ContainerRuntime for unit tests only. Containers never run anything: tests
+// drive state changes through the knobs below (exitContainer, failPull, ...). Thread-safe (one
+// mutex). Log files are real files: createContainer creates the sandbox log directory and the
+// container's (empty) log file so log readers have something to open; appendLog writes CRI
+// log lines to it.
+class FakeRuntime final : public ContainerRuntime {
+ public:
+  FakeRuntime() = default;
+
+  Result<std::string> version() override;
+  Result<std::string> runPodSandbox(const PodSandboxConfig& config) override;
+  Status stopPodSandbox(const std::string& sandboxId) override;
+  Status removePodSandbox(const std::string& sandboxId) override;
+  Result<SandboxStatus> podSandboxStatus(const std::string& sandboxId) override;
+  Result<std::vector<SandboxInfo>> listPodSandboxes(
+      const std::map<std::string, std::string>& labels) override;
+  Result<std::string> createContainer(const std::string& sandboxId, const ContainerConfig& config,
+                                      const PodSandboxConfig& sandboxConfig) override;
+  Status startContainer(const std::string& containerId) override;
+  Status stopContainer(const std::string& containerId, std::chrono::seconds gracePeriod) override;
+  Status removeContainer(const std::string& containerId) override;
+  Result<std::vector<ContainerInfo>> listContainers(const ContainerFilter& filter) override;
+  Result<ContainerStatus> containerStatus(const std::string& containerId) override;
+  Result<ExecResult> execSync(const std::string& containerId, const std::vector<std::string>& cmd,
+                              std::chrono::seconds timeout) override;
+  Status reopenContainerLog(const std::string& containerId) override;
+  Result<std::optional<ImageInfo>> imageStatus(const std::string& image) override;
+  Result<std::string> pullImage(const std::string& image, const AuthConfig* auth,
+                                const PodSandboxConfig* sandboxConfig) override;
+  Status removeImage(const std::string& image) override;
+
+  // --- knobs for tests ---
+  // Pulls of `image` fail with `message` until cleared (empty message clears).
+  void failPull(const std::string& image, const std::string& message);
+  // Marks a running container exited with `exitCode` (as if its process ended or was killed).
+  void exitContainer(const std::string& containerId, int32_t exitCode,
+                     const std::string& reason = "Error");
+  // Marks every container exited and every sandbox not ready (a machine reboot).
+  void reboot();
+  // Next execSync on any container returns this (default: exit 0, empty output).
+  void setExecResult(ExecResult result);
+  // Appends one CRI-format log line ("TS stdout F line") to the container's log file.
+  void appendLog(const std::string& containerId, const std::string& stream,
+                 const std::string& line);
+  void addImage(const std::string& image);
+  // Every mutating call in order, e.g. "runPodSandbox default/web", "startContainer ID".
+  std::vector<std::string> calls() const;
+  // Last AuthConfig passed to pullImage (empty when none).
+  AuthConfig lastPullAuth() const;
+  std::vector<std::string> pulledImages() const;
+  // Copies of the current objects.
+  std::vector<ContainerStatus> containers() const;
+  std::vector<SandboxStatus> sandboxes() const;
+  ContainerConfig containerConfig(const std::string& containerId) const;
+  PodSandboxConfig sandboxConfig(const std::string& sandboxId) const;
+
+ private:
+  struct Sandbox {
+    SandboxStatus status;
+    PodSandboxConfig config;
+  };
+  struct Container {
+    ContainerStatus status;
+    ContainerConfig config;
+  };
+
+  int64_t nowNs() const;
+  std::string nextId(const char* prefix);
+
+  mutable std::mutex mu_;
+  std::map<std::string, Sandbox> sandboxes_;         // guarded by mu_
+  std::map<std::string, Container> containers_;      // guarded by mu_
+  std::set<std::string> images_;                     // guarded by mu_
+  std::map<std::string, std::string> pullFailures_;  // guarded by mu_
+  std::vector<std::string> calls_;                   // guarded by mu_
+  std::vector<std::string> pulled_;                  // guarded by mu_
+  AuthConfig lastAuth_;                              // guarded by mu_
+  ExecResult execResult_;                            // guarded by mu_
+  uint64_t counter_ = 0;                             // guarded by mu_
+  int ipCounter_ = 2;                                // guarded by mu_
+};
+
+}  // namespace ep::edged
