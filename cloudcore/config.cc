@@ -38,6 +38,10 @@ Status loadConfigFile(const std::string& path, Config& config) {
         auto d = parseDurationSeconds(key, s);
         if (!d.isOk()) return d.status();
         config.nodeGracePeriod = *d;
+      } else if (key == "podEvictionTimeout") {
+        auto d = parseDurationSeconds(key, s);
+        if (!d.isOk()) return d.status();
+        config.podEvictionTimeout = *d;
       } else if (key == "historyWindow" || key == "compactionInterval") {
         auto d = parseDurationSeconds(key, s);
         if (!d.isOk()) return d.status();
@@ -69,6 +73,9 @@ Status validateConfig(const Config& config) {
   }
   if (config.nodeGracePeriod.count() < 1) {
     return invalidError("nodeGracePeriod: must be at least 1s");
+  }
+  if (config.podEvictionTimeout.count() < 0) {
+    return invalidError("podEvictionTimeout: must not be negative");
   }
   if (config.dataDir.empty()) return invalidError("dataDir: must not be empty");
   if (config.historyWindow.count() < 1) return invalidError("historyWindow: must be at least 1s");

@@ -24,6 +24,9 @@ struct Config {
   std::string nodeRegistration = "auto";  // auto | manual
   // Node controller: Ready=Unknown after this long without a heartbeat.
   std::chrono::seconds nodeGracePeriod{40};
+  // Pod eviction: pods of a node not Ready for longer than this are deleted; 0 = never (the
+  // default: edge autonomy keeps pods on a disconnected node). docs/workloads.md.
+  std::chrono::seconds podEvictionTimeout{0};
 };
 
 // HOST:PORT and duration values are parsed with common/config_util.h (splitHostPort,

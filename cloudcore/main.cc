@@ -1,15 +1,21 @@
 // cloudcore: the cloud control plane. Wires the store, registry, cloudhub (edge tunnel), node
-// controller and API server, then waits for SIGINT/SIGTERM and stops them in reverse order.
+// controller, workload controllers and API server, then waits for SIGINT/SIGTERM and stops them
+// in reverse order.
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <iostream>
 
 #include "cloudcore/apiserver/api_handler.h"
 #include "cloudcore/apiserver/pod_streams.h"
 #include "cloudcore/cloudhub/cloudhub.h"
 #include "cloudcore/config.h"
+#include "cloudcore/controllers/deployment_controller.h"
 #include "cloudcore/controllers/node_controller.h"
+#include "cloudcore/controllers/pod_eviction_controller.h"
+#include "cloudcore/controllers/replicaset_controller.h"
+#include "cloudcore/controllers/scheduler.h"
 #include "cloudcore/registry/registry.h"
 #include "cloudcore/store/sqlite_store.h"
 #include "common/http/server.h"
@@ -109,6 +115,34 @@ int main(int argc, char** argv) {
     store.stop();
     return 1;
   }
+  // Workload controllers (docs/workloads.md), started after and stopped before the node
+  // controller; stopWorkloads() stops whichever started, in reverse order.
+  controllers::Scheduler scheduler(registry, clock);
+  controllers::ReplicaSetController replicaSetController(registry, clock);
+  controllers::DeploymentController deploymentController(registry, clock);
+  controllers::PodEvictionController podEviction(registry, clock,
+                                                 {.timeout = config.podEvictionTimeout});
+  auto stopWorkloads = [&] {
+    podEviction.stop();
+    deploymentController.stop();
+    replicaSetController.stop();
+    scheduler.stop();
+  };
+  for (auto [name, startFn] :
+       std::initializer_list<std::pair<const char*, std::function<Status()>>>{
+           {"scheduler", [&] { return scheduler.start(); }},
+           {"replicaset controller", [&] { return replicaSetController.start(); }},
+           {"deployment controller", [&] { return deploymentController.start(); }},
+           {"pod eviction", [&] { return podEviction.start(); }}}) {
+    if (auto s = startFn(); !s.isOk()) {
+      spdlog::critical("{}: {}", name, s.toString());
+      stopWorkloads();
+      nodeController.stop();
+      hub.stop();
+      store.stop();
+      return 1;
+    }
+  }
 
   apiserver::ApiHandler handler(registry, clock, {.version = EP_VERSION_STRING});
   handler.addRoute("/metrics", [&hub](http::ServerRequest&) {
@@ -124,6 +158,7 @@ int main(int argc, char** argv) {
   if (auto s = splitHostPort("apiListen", config.apiListen, httpOptions.host, httpOptions.port);
       !s.isOk()) {
     spdlog::critical("{}", s.message());
+    stopWorkloads();
     nodeController.stop();
     hub.stop();
     store.stop();
@@ -135,6 +170,7 @@ int main(int argc, char** argv) {
                       [&handler](http::ServerRequest& r) { return handler.handle(r); });
   if (auto s = server.start(); !s.isOk()) {
     spdlog::critical("{}", s.message());
+    stopWorkloads();
     nodeController.stop();
     hub.stop();
     store.stop();
@@ -147,6 +183,7 @@ int main(int argc, char** argv) {
   spdlog::info("cloudcore: signal {}, shutting down", sig);
   handler.setReady(false);
   server.stop();
+  stopWorkloads();
   nodeController.stop();
   hub.stop();
   store.stop();
