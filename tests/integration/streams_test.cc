@@ -1,0 +1,400 @@
+// Logs and exec end to end in one process: cloudcore's API (ApiHandler + PodStreams on the
+// HTTP server) and cloudhub over a real gRPC loopback to an EdgeHub whose StreamServer reads
+// from an in-test container runtime. Also the real kubectl exec (WebSocket) when installed.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cloudcore/apiserver/api_handler.h"
+#include "cloudcore/apiserver/pod_streams.h"
+#include "cloudcore/cloudhub/cloudhub.h"
+#include "cloudcore/cloudhub/stream_broker.h"
+#include "common/api/kinds.h"
+#include "common/http/client.h"
+#include "common/http/server.h"
+#include "edgecore/edged/streaming/stream_server.h"
+#include "edgecore/edgehub/edgehub.h"
+#include "tests/testing/process.h"
+#include "tests/testing/store_fixture.h"
+
+namespace ep::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+
+// Just enough of a ContainerRuntime for streams: containers with labels, log files, exec.
+class MiniRuntime final : public edged::ContainerRuntime {
+ public:
+  void add(edged::ContainerStatus c) {
+    std::lock_guard l(mu_);
+    containers_.push_back(std::move(c));
+  }
+  void exit(const std::string& id) {
+    std::lock_guard l(mu_);
+    for (auto& c : containers_) {
+      if (c.info.id == id) c.info.state = edged::ContainerState::kExited;
+    }
+  }
+  void setExec(edged::ExecResult r) {
+    std::lock_guard l(mu_);
+    exec_ = std::move(r);
+  }
+  std::vector<std::string> lastCommand() {
+    std::lock_guard l(mu_);
+    return lastCommand_;
+  }
+
+  Result<std::vector<edged::ContainerInfo>> listContainers(
+      const edged::ContainerFilter& filter) override {
+    std::lock_guard l(mu_);
+    std::vector<edged::ContainerInfo> out;
+    for (const auto& c : containers_) {
+      bool match = true;
+      for (const auto& [k, v] : filter.labels) {
+        auto it = c.info.labels.find(k);
+        match = match && it != c.info.labels.end() && it->second == v;
+      }
+      if (match) out.push_back(c.info);
+    }
+    return out;
+  }
+  Result<edged::ContainerStatus> containerStatus(const std::string& id) override {
+    std::lock_guard l(mu_);
+    for (const auto& c : containers_) {
+      if (c.info.id == id) return c;
+    }
+    return notFoundError("no container " + id);
+  }
+  Result<edged::ExecResult> execSync(const std::string&, const std::vector<std::string>& cmd,
+                                     std::chrono::seconds) override {
+    std::lock_guard l(mu_);
+    lastCommand_ = cmd;
+    return exec_;
+  }
+
+  Result<std::string> version() override { return std::string("mini"); }
+  Result<std::string> runPodSandbox(const edged::PodSandboxConfig&) override { return no(); }
+  Status stopPodSandbox(const std::string&) override { return no(); }
+  Status removePodSandbox(const std::string&) override { return no(); }
+  Result<edged::SandboxStatus> podSandboxStatus(const std::string&) override { return no(); }
+  Result<std::vector<edged::SandboxInfo>> listPodSandboxes(
+      const std::map<std::string, std::string>&) override {
+    return no();
+  }
+  Result<std::string> createContainer(const std::string&, const edged::ContainerConfig&,
+                                      const edged::PodSandboxConfig&) override {
+    return no();
+  }
+  Status startContainer(const std::string&) override { return no(); }
+  Status stopContainer(const std::string&, std::chrono::seconds) override { return no(); }
+  Status removeContainer(const std::string&) override { return no(); }
+  Status reopenContainerLog(const std::string&) override { return no(); }
+  Result<std::optional<edged::ImageInfo>> imageStatus(const std::string&) override { return no(); }
+  Result<std::string> pullImage(const std::string&, const edged::AuthConfig*,
+                                const edged::PodSandboxConfig*) override {
+    return no();
+  }
+  Status removeImage(const std::string&) override { return no(); }
+
+ private:
+  static Status no() { return internalError("not implemented in MiniRuntime"); }
+  std::mutex mu_;
+  std::vector<edged::ContainerStatus> containers_;
+  edged::ExecResult exec_;
+  std::vector<std::string> lastCommand_;
+};
+
+class StreamsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(st_.start().isOk());
+    cloudhub::CloudHubOptions ho;
+    ho.host = "127.0.0.1";
+    ho.port = 0;
+    ho.dataDir = st_.dir.path();
+    ho.maxStreamsPerNode = 4;
+    hub_ = std::make_unique<cloudhub::CloudHub>(ho, *st_.registry);
+    ASSERT_TRUE(hub_->start().isOk());
+    handler_ = std::make_unique<apiserver::ApiHandler>(*st_.registry, st_.clock);
+    podStreams_ = std::make_unique<apiserver::PodStreams>(*st_.registry, hub_->streams(),
+                                                          apiserver::PodStreamsOptions{5000ms});
+    podStreams_->install(*handler_);
+    http::ServerOptions so;
+    so.port = 0;
+    server_ = std::make_unique<http::Server>(
+        so, [this](http::ServerRequest& r) { return handler_->handle(r); });
+    ASSERT_TRUE(server_->start().isOk());
+    url_ = "http://127.0.0.1:" + std::to_string(server_->port());
+
+    cache_ = std::make_unique<edgecore::metamanager::MetaManager>(
+        edgecore::metamanager::MetaManagerOptions{edgeDir_.path()});
+    ASSERT_TRUE(cache_->start().isOk());
+    edged::streaming::StreamServerOptions sso;
+    sso.pollInterval = 20ms;
+    sso.statusInterval = 50ms;
+    streams_ = std::make_unique<edged::streaming::StreamServer>(runtime_, sso);
+    edgecore::edgehub::EdgeHubOptions eo;
+    eo.cloud = "127.0.0.1:" + std::to_string(hub_->port());
+    eo.nodeName = "edge-node-1";
+    edge_ = std::make_unique<edgecore::edgehub::EdgeHub>(eo, *cache_, st_.clock);
+    edge_->setStreamHandler(streams_.get());
+    ASSERT_TRUE(edge_->start().isOk());
+    for (int i = 0; i < 200 && hub_->connectedNodes() == 0; ++i) std::this_thread::sleep_for(25ms);
+    ASSERT_EQ(hub_->connectedNodes(), 1u);
+
+    createPod("web", "edge-node-1", {"app"});
+    createPod("multi", "edge-node-1", {"a", "b"});
+    createPod("unbound", "", {"app"});
+    createPod("far", "edge-node-2", {"app"});
+    logPath_ = edgeDir_.path() + "/web-app-1.log";
+    addContainer("c1", "web", "app", 1, logPath_);
+  }
+
+  void TearDown() override {
+    if (edge_) edge_->stop();
+    if (streams_) streams_->stop();
+    if (server_) server_->stop();
+    if (hub_) hub_->stop();
+    st_.stop();
+  }
+
+  void createPod(const std::string& name, const std::string& node,
+                 const std::vector<std::string>& containers) {
+    Json cs = Json::array();
+    for (const auto& c : containers) cs.push_back({{"name", c}, {"image", "busybox"}});
+    Json pod = {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata", {{"name", name}, {"namespace", "default"}}},
+                {"spec", {{"containers", cs}}}};
+    if (!node.empty()) pod["spec"]["nodeName"] = node;
+    auto r = st_.registry->create(*api::findByApiVersionKind("v1", "Pod"), "default", pod, {});
+    ASSERT_TRUE(r.isOk()) << r.status().toString();
+  }
+
+  void addContainer(const std::string& id, const std::string& pod, const std::string& name,
+                    uint32_t attempt, const std::string& logPath) {
+    edged::ContainerStatus c;
+    c.info.id = id;
+    c.info.name = name;
+    c.info.attempt = attempt;
+    c.info.state = edged::ContainerState::kRunning;
+    c.info.labels = {{edged::kLabelPodName, pod},
+                     {edged::kLabelPodNamespace, "default"},
+                     {edged::kLabelContainerName, name}};
+    c.logPath = logPath;
+    runtime_.add(c);
+  }
+
+  void appendLog(const std::string& path, const std::string& text) {
+    std::ofstream f(path, std::ios::app | std::ios::binary);
+    f << text;
+  }
+
+  http::HttpResponse get(const std::string& path) {
+    http::HttpClient c(url_);
+    auto r = c.request("GET", path, {}, {}, "*/*");
+    EXPECT_TRUE(r.isOk()) << r.status().toString();
+    return r.isOk() ? *r : http::HttpResponse{};
+  }
+
+  StoreFixture st_;
+  TempDir edgeDir_;
+  std::unique_ptr<cloudhub::CloudHub> hub_;
+  std::unique_ptr<apiserver::ApiHandler> handler_;
+  std::unique_ptr<apiserver::PodStreams> podStreams_;
+  std::unique_ptr<http::Server> server_;
+  std::string url_;
+  MiniRuntime runtime_;
+  std::unique_ptr<edgecore::metamanager::MetaManager> cache_;
+  std::unique_ptr<edged::streaming::StreamServer> streams_;
+  std::unique_ptr<edgecore::edgehub::EdgeHub> edge_;
+  std::string logPath_;
+};
+
+const char* kLog =
+    "2026-01-02T03:04:05.000000001Z stdout F first line\n"
+    "2026-01-02T03:04:06.000000002Z stderr P second \n"
+    "2026-01-02T03:04:06.000000003Z stderr F half\n"
+    "2026-01-02T03:04:07.000000004Z stdout F third\n";
+
+TEST_F(StreamsTest, LogsWithOptions) {
+  appendLog(logPath_, kLog);
+  auto r = get("/api/v1/namespaces/default/pods/web/log");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "first line\nsecond half\nthird\n");
+  r = get("/api/v1/namespaces/default/pods/web/log?tailLines=1&timestamps=true");
+  EXPECT_EQ(r.body, "2026-01-02T03:04:07.000000004Z third\n");
+  r = get("/api/v1/namespaces/default/pods/web/log?container=app&limitBytes=7");
+  EXPECT_EQ(r.body, "first l");
+}
+
+TEST_F(StreamsTest, LogErrorsLikeKubernetes) {
+  auto r = get("/api/v1/namespaces/default/pods/nope/log");
+  EXPECT_EQ(r.status, 404);
+  r = get("/api/v1/namespaces/default/pods/multi/log");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("a container name must be specified for pod multi, choose one of: [a b]"),
+            std::string::npos)
+      << r.body;
+  r = get("/api/v1/namespaces/default/pods/web/log?container=zzz");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("container zzz is not valid for pod web"), std::string::npos);
+  r = get("/api/v1/namespaces/default/pods/unbound/log");
+  EXPECT_EQ(r.status, 400);
+  r = get("/api/v1/namespaces/default/pods/far/log");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("node edge-node-2 is not connected"), std::string::npos);
+  r = get("/api/v1/namespaces/default/pods/web/log?previous=true");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("previous terminated container \\\"app\\\" in pod \\\"web\\\" not found"),
+            std::string::npos)
+      << r.body;
+  r = get("/api/v1/namespaces/default/pods/web/log?tailLines=x");
+  EXPECT_EQ(r.status, 400);
+}
+
+TEST_F(StreamsTest, PreviousReadsTheEarlierAttempt) {
+  std::string old = edgeDir_.path() + "/web-app-0.log";
+  appendLog(old, "2026-01-02T03:04:05Z stdout F from attempt 0\n");
+  addContainer("c0", "web", "app", 0, old);
+  auto r = get("/api/v1/namespaces/default/pods/web/log?previous=true");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "from attempt 0\n");
+}
+
+TEST_F(StreamsTest, FollowStreamsUntilTheContainerExits) {
+  appendLog(logPath_, "2026-01-02T03:04:05Z stdout F one\n");
+  std::vector<std::string> lines;
+  std::mutex mu;
+  Status result;
+  std::thread reader([&] {
+    http::HttpClient c(url_);
+    result = c.stream(
+        "GET", "/api/v1/namespaces/default/pods/web/log?follow=true",
+        [&](std::string_view line) {
+          std::lock_guard l(mu);
+          lines.emplace_back(line);
+          return true;
+        },
+        "*/*");
+  });
+  auto count = [&] {
+    std::lock_guard l(mu);
+    return lines.size();
+  };
+  for (int i = 0; i < 200 && count() < 1; ++i) std::this_thread::sleep_for(10ms);
+  appendLog(logPath_, "2026-01-02T03:04:06Z stdout F two\n");
+  for (int i = 0; i < 200 && count() < 2; ++i) std::this_thread::sleep_for(10ms);
+  runtime_.exit("c1");
+  reader.join();
+  EXPECT_TRUE(result.isOk()) << result.toString();
+  EXPECT_EQ(lines, (std::vector<std::string>{"one", "two"}));
+}
+
+TEST_F(StreamsTest, LargeLogIsFlowControlled) {
+  std::string big;
+  std::string expected;
+  for (int i = 0; i < 40000; ++i) {
+    std::string msg = "line " + std::to_string(i) + " " + std::string(40, 'x');
+    big += "2026-01-02T03:04:05.123456789Z stdout F " + msg + "\n";
+    expected += msg + "\n";
+  }
+  appendLog(logPath_, big);
+  auto r = get("/api/v1/namespaces/default/pods/web/log");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.size(), expected.size());
+  EXPECT_TRUE(r.body == expected);
+  for (int i = 0; i < 100 && hub_->streams().openStreams() > 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(hub_->streams().openStreams(), 0u);
+}
+
+TEST_F(StreamsTest, ClientGoneCancelsTheStream) {
+  appendLog(logPath_, "2026-01-02T03:04:05Z stdout F one\n");
+  {
+    http::HttpClient c(url_);
+    auto s = c.stream(
+        "GET", "/api/v1/namespaces/default/pods/web/log?follow=true",
+        [](std::string_view) { return false; }, "*/*");
+    EXPECT_TRUE(s.isOk());
+  }
+  for (int i = 0; i < 300 && streams_->activeStreams() > 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(streams_->activeStreams(), 0u);
+  EXPECT_EQ(hub_->streams().openStreams(), 0u);
+}
+
+TEST_F(StreamsTest, NodeDisconnectEndsTheStream) {
+  appendLog(logPath_, "2026-01-02T03:04:05Z stdout F one\n");
+  Status result;
+  std::atomic<int> got{0};
+  std::thread reader([&] {
+    http::HttpClient c(url_);
+    result = c.stream(
+        "GET", "/api/v1/namespaces/default/pods/web/log?follow=true",
+        [&](std::string_view) {
+          ++got;
+          return true;
+        },
+        "*/*");
+  });
+  for (int i = 0; i < 200 && got == 0; ++i) std::this_thread::sleep_for(10ms);
+  edge_->stop();
+  reader.join();
+  EXPECT_EQ(got, 1);
+  EXPECT_EQ(hub_->streams().openStreams(), 0u);
+}
+
+TEST_F(StreamsTest, ExecFallbackReturnsOutputAndExitCode) {
+  runtime_.setExec({"out\n", "err\n", 3});
+  http::HttpClient c(url_);
+  auto r = c.request("POST",
+                     "/api/v1/namespaces/default/pods/web/exec?command=sh&command=-c&command="
+                     "echo%20hi&stdout=true&stderr=true");
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(r->status, 200) << r->body;
+  Json j = Json::parse(r->body);
+  EXPECT_EQ(j["stdout"], "out\n");
+  EXPECT_EQ(j["stderr"], "err\n");
+  EXPECT_EQ(j["exitCode"], 3);
+  EXPECT_EQ(runtime_.lastCommand(), (std::vector<std::string>{"sh", "-c", "echo hi"}));
+  r = c.request("POST", "/api/v1/namespaces/default/pods/web/exec");
+  EXPECT_EQ(r->status, 400);
+}
+
+TEST_F(StreamsTest, KubectlExecOverWebSocket) {
+  if (access("/usr/bin/kubectl", X_OK) != 0) GTEST_SKIP() << "kubectl is not installed";
+  std::string kubeconfig = edgeDir_.path() + "/kubeconfig";
+  {
+    std::ofstream f(kubeconfig);
+    f << "apiVersion: v1\nkind: Config\n";
+  }
+  std::vector<std::string> base = {"/usr/bin/kubectl", "--server=" + url_,
+                                   "--kubeconfig=" + kubeconfig,
+                                   "--cache-dir=" + edgeDir_.path() + "/kcache"};
+  auto run = [&](std::vector<std::string> args) {
+    auto argv = base;
+    argv.insert(argv.end(), args.begin(), args.end());
+    return runCommand(argv, "", 60s);
+  };
+  runtime_.setExec({"hello from the edge\n", "a warning\n", 0});
+  auto r = run({"exec", "web", "--", "echo", "hello"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "hello from the edge\n");
+  EXPECT_NE(r.err.find("a warning"), std::string::npos) << r.err;
+  EXPECT_EQ(runtime_.lastCommand(), (std::vector<std::string>{"echo", "hello"}));
+
+  runtime_.setExec({"", "boom\n", 7});
+  r = run({"exec", "web", "-c", "app", "--", "false"});
+  EXPECT_EQ(r.exitCode, 7) << r.err;
+
+  r = run({"logs", "web"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+}
+
+}  // namespace
+}  // namespace ep::testing
