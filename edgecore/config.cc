@@ -56,7 +56,8 @@ Status parseConfigYaml(const std::string& text, const std::string& source, Confi
       key = kv.first.as<std::string>();
       const YAML::Node& v = kv.second;
       if (key == "nodeName" || key == "cloud" || key == "dataDir" || key == "localApiListen" ||
-          key == "logLevel" || key == "heartbeatInterval") {
+          key == "logLevel" || key == "heartbeatInterval" || key == "runtimeEndpoint" ||
+          key == "podSyncPeriod") {
         auto s = scalar(v, key);
         if (!s.isOk()) return s.status();
         if (key == "nodeName") config.nodeName = *s;
@@ -64,6 +65,12 @@ Status parseConfigYaml(const std::string& text, const std::string& source, Confi
         if (key == "dataDir") config.dataDir = *s;
         if (key == "localApiListen") config.localApiListen = *s;
         if (key == "logLevel") config.logLevel = *s;
+        if (key == "runtimeEndpoint") config.runtimeEndpoint = *s;
+        if (key == "podSyncPeriod") {
+          auto d = parseDuration(key, *s);
+          if (!d.isOk()) return d.status();
+          config.podSyncPeriod = *d;
+        }
         if (key == "heartbeatInterval") {
           auto d = parseDuration(key, *s);
           if (!d.isOk()) return d.status();
@@ -157,6 +164,7 @@ Status applyOverrides(const FlagOverrides& flags, Config& config) {
   if (flags.dataDir) config.dataDir = *flags.dataDir;
   if (flags.localApiListen) config.localApiListen = *flags.localApiListen;
   if (flags.logLevel) config.logLevel = *flags.logLevel;
+  if (flags.runtimeEndpoint) config.runtimeEndpoint = *flags.runtimeEndpoint;
   if (flags.heartbeatInterval) {
     auto d = parseDuration("--heartbeat-interval", *flags.heartbeatInterval);
     if (!d.isOk()) return d.status();
@@ -180,6 +188,16 @@ Status finalizeConfig(Config& config) {
   if (config.dataDir.empty()) return invalidError("dataDir: must not be empty");
   if (config.heartbeatInterval < std::chrono::seconds(1)) {
     return invalidError("heartbeatInterval: must be at least 1s");
+  }
+  if (!config.runtimeEndpoint.empty() && config.runtimeEndpoint.rfind("unix://", 0) != 0) {
+    return invalidError(
+        "runtimeEndpoint: must be a unix:// socket address (or empty to run no "
+        "pods), got \"" +
+        config.runtimeEndpoint + "\"");
+  }
+  if (config.podSyncPeriod < std::chrono::milliseconds(100) ||
+      config.podSyncPeriod > std::chrono::minutes(5)) {
+    return invalidError("podSyncPeriod: must be between 100ms and 5m");
   }
   static const std::vector<std::string> kLevels = {"trace", "debug", "info",
                                                    "warn",  "error", "off"};

@@ -26,10 +26,13 @@ struct Config {
   std::string localApiListen = "127.0.0.1:10550";
   std::chrono::milliseconds heartbeatInterval{10000};
   std::string logLevel = "info";
-  std::map<std::string, std::string> labels;   // config only
-  std::vector<Taint> taints;                   // config only
-  uint64_t outboxMaxEntries = 10000;           // config only: outbox.maxEntries
-  uint64_t outboxMaxBytes = 16 * 1024 * 1024;  // config only: outbox.maxBytes
+  // CRI endpoint of the container runtime (unix:// socket); "" turns pod management off.
+  std::string runtimeEndpoint = "unix:///run/containerd/containerd.sock";
+  std::chrono::milliseconds podSyncPeriod{1000};  // how often edged relists the runtime
+  std::map<std::string, std::string> labels;      // config only
+  std::vector<Taint> taints;                      // config only
+  uint64_t outboxMaxEntries = 10000;              // config only: outbox.maxEntries
+  uint64_t outboxMaxBytes = 16 * 1024 * 1024;     // config only: outbox.maxBytes
 };
 
 // Values given on the command line; each overrides the file.
@@ -40,6 +43,7 @@ struct FlagOverrides {
   std::optional<std::string> localApiListen;
   std::optional<std::string> heartbeatInterval;
   std::optional<std::string> logLevel;
+  std::optional<std::string> runtimeEndpoint;
 };
 
 // HOST:PORT and duration values are parsed with common/config_util.h (splitHostPort,

@@ -10,6 +10,8 @@
 #include "common/log.h"
 #include "common/signals.h"
 #include "edgecore/config.h"
+#include "edgecore/edged/edged.h"
+#include "edgecore/edged/runtime/cri_runtime.h"
 #include "edgecore/edgehub/edgehub.h"
 #include "edgecore/localapi/local_api.h"
 #include "edgecore/metamanager/metamanager.h"
@@ -34,6 +36,9 @@ int main(int argc, char** argv) {
   auto* oApi = app.add_option("--local-api-listen", localApiListen, "HOST:PORT of the local API");
   auto* oHb = app.add_option("--heartbeat-interval", heartbeat, "node status interval, e.g. 10s");
   auto* oLog = app.add_option("--log-level", logLevel, "trace, debug, info, warn, error");
+  std::string runtimeEndpoint;
+  auto* oRuntime = app.add_option("--runtime-endpoint", runtimeEndpoint,
+                                  "CRI socket of the container runtime (\"\" runs no pods)");
   app.set_version_flag("--version", EP_VERSION_STRING);
   try {
     app.parse(argc, argv);
@@ -56,6 +61,7 @@ int main(int argc, char** argv) {
   if (oApi->count()) flags.localApiListen = localApiListen;
   if (oHb->count()) flags.heartbeatInterval = heartbeat;
   if (oLog->count()) flags.logLevel = logLevel;
+  if (oRuntime->count()) flags.runtimeEndpoint = runtimeEndpoint;
   if (auto s = applyOverrides(flags, config); !s.isOk()) {
     std::cerr << "edgecore: invalid configuration: " << s.message() << "\n";
     return 2;
@@ -119,11 +125,36 @@ int main(int argc, char** argv) {
                                            .edgecoreVersion = EP_VERSION_STRING},
                                           config.heartbeatInterval, hostInfo, cache, clock);
   (void)reporter.start();  // a failed first report is logged; the heartbeat retries
+
+  // edged: pods on the container runtime, driven by the cache (works with the cloud away).
+  std::unique_ptr<edged::CriRuntime> runtime;
+  std::unique_ptr<edged::Edged> podManager;
+  if (!config.runtimeEndpoint.empty()) {
+    runtime = std::make_unique<edged::CriRuntime>(
+        edged::CriRuntimeOptions{.endpoint = config.runtimeEndpoint});
+    podManager =
+        std::make_unique<edged::Edged>(edged::EdgedOptions{.nodeName = config.nodeName,
+                                                           .dataDir = config.dataDir,
+                                                           .hostIp = hostInfo.collect().internalIp,
+                                                           .syncPeriod = config.podSyncPeriod},
+                                       *runtime, cache, cache, clock);
+    if (auto s = podManager->start(); !s.isOk()) {
+      spdlog::critical("edged: {}", s.toString());
+      reporter.stop();
+      hub.stop();
+      localApi.stop();
+      cache.stop();
+      return 1;
+    }
+  } else {
+    spdlog::warn("edgecore: runtimeEndpoint is empty: pods bound to this node will not run");
+  }
   spdlog::info("edgecore {} {} ready (cloud {}, data dir {})", config.nodeName, EP_VERSION_STRING,
                config.cloud, config.dataDir);
 
   int sig = waitForTerminationSignal();
   spdlog::info("edgecore: signal {}, shutting down", sig);
+  if (podManager) podManager->stop();  // containers keep running
   reporter.stop();
   hub.stop();
   localApi.stop();

@@ -222,7 +222,8 @@ void Edged::drainCacheLocked() {
 }
 
 Result<std::map<std::string, Edged::PodRuntime>> Edged::relist() {
-  std::map<std::string, std::string> managed{{kLabelManagedBy, kManagedByValue}};
+  std::map<std::string, std::string> managed{{kLabelManagedBy, kManagedByValue},
+                                             {kLabelNodeName, options_.nodeName}};
   auto sandboxes = runtime_.listPodSandboxes(managed);
   if (!sandboxes.isOk()) return sandboxes.status();
   ContainerFilter filter;
@@ -261,6 +262,7 @@ std::vector<Edged::Task> Edged::planLocked(std::map<std::string, PodRuntime>& by
 }
 
 void Edged::dispatchLoop() {
+  bool runtimeUp = true;
   std::unique_lock lock(mu_);
   while (!stopping_) {
     drainCacheLocked();
@@ -270,8 +272,17 @@ void Edged::dispatchLoop() {
     if (stopping_) break;
     if (!listed.isOk()) {
       ++counters_.runtimeErrors;
-      spdlog::warn("edged: listing the runtime failed: {}", listed.status().toString());
+      // Logged on the transition only: an absent runtime would otherwise log every period.
+      if (runtimeUp) {
+        spdlog::warn(
+            "edged: container runtime unavailable (pods are not synced until it "
+            "returns): {}",
+            listed.status().toString());
+      }
+      runtimeUp = false;
     } else {
+      if (!runtimeUp) spdlog::info("edged: container runtime reachable; syncing pods");
+      runtimeUp = true;
       auto tasks = planLocked(*listed);
       for (auto& t : tasks) {
         inflight_.insert(t.uid);
@@ -556,11 +567,9 @@ bool Edged::startContainer(PodState& st, const Json& pod, const Json& container,
   cfg.resources = *resources;
   cfg.stdin = container.value("stdin", false);
   cfg.tty = container.value("tty", false);
-  cfg.labels = {{kLabelPodName, sandbox.name},
-                {kLabelPodNamespace, sandbox.ns},
-                {kLabelPodUid, sandbox.uid},
-                {kLabelContainerName, name},
-                {kLabelManagedBy, kManagedByValue}};
+  cfg.labels = {{kLabelPodName, sandbox.name},      {kLabelPodNamespace, sandbox.ns},
+                {kLabelPodUid, sandbox.uid},        {kLabelContainerName, name},
+                {kLabelManagedBy, kManagedByValue}, {kLabelNodeName, options_.nodeName}};
   cfg.annotations = {
       {kAnnotationRestartCount, std::to_string(attempt)},
       {kAnnotationSpecHash, containerSpecHash(container)},
@@ -681,6 +690,7 @@ void Edged::syncPod(PodState& st, const Json& pod, const PodRuntime& rt) {
   }
   const std::string logDir = logDirOf(pod);
   PodSandboxConfig sandboxCfg = sandboxConfigOf(pod, current ? current->attempt : 0, logDir);
+  sandboxCfg.labels[kLabelNodeName] = options_.nodeName;
   bool sandboxReady = current != nullptr;
 
   // Volumes first: a sandbox is useless without them.
@@ -725,6 +735,7 @@ void Edged::syncPod(PodState& st, const Json& pod, const PodRuntime& rt) {
     std::error_code ec;
     std::filesystem::create_directories(logDir, ec);
     sandboxCfg = sandboxConfigOf(pod, anySandbox ? maxSandboxAttempt + 1 : 0, logDir);
+    sandboxCfg.labels[kLabelNodeName] = options_.nodeName;
     auto id = runtime_.runPodSandbox(sandboxCfg);
     if (!id.isOk()) {
       ++counters_.runtimeErrors;

@@ -38,6 +38,9 @@ class EdgeFixture : public CloudFixture {
     startCloud(cloudArgs(std::move(extra)));
   }
 
+  // CRI endpoint handed to every edgecore; "" (the default) runs edgecores without pods.
+  std::string runtimeEndpoint_;
+
   struct Edge {
     int localPort = 0;
     std::unique_ptr<Process> proc;
@@ -56,7 +59,9 @@ class EdgeFixture : public CloudFixture {
                                      "--local-api-listen",
                                      "127.0.0.1:" + std::to_string(e.localPort),
                                      "--heartbeat-interval",
-                                     "1s"};
+                                     "1s",
+                                     "--runtime-endpoint",
+                                     runtimeEndpoint_};
     argv.insert(argv.end(), extra.begin(), extra.end());
     e.proc = std::make_unique<Process>(argv, dir_.path() + "/" + name + ".log");
     ASSERT_TRUE(e.proc->start());

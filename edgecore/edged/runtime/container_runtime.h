@@ -23,6 +23,9 @@ inline constexpr const char* kLabelContainerName = "io.kubernetes.container.name
 // Present on everything edged created; edged never touches sandboxes without it.
 inline constexpr const char* kLabelManagedBy = "edgeplane.io/managed-by";
 inline constexpr const char* kManagedByValue = "edged";
+// The node whose edged created it: several edgecores may share one runtime (tests, or nodes
+// simulated on one host) and each touches only its own.
+inline constexpr const char* kLabelNodeName = "edgeplane.io/node";
 // Container annotations: the restart count and a hash of the container's spec (a changed hash
 // means the container is replaced).
 inline constexpr const char* kAnnotationRestartCount = "io.kubernetes.container.restartCount";

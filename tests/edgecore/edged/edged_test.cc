@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "common/api/base64.h"
@@ -343,15 +344,20 @@ TEST_F(EdgedTest, OrphanSandboxIsRemoved) {
   orphan.name = "stray";
   orphan.ns = "default";
   orphan.uid = "uid-orphan";
-  orphan.labels = {{kLabelPodUid, "uid-orphan"}, {kLabelManagedBy, kManagedByValue}};
+  orphan.labels = {
+      {kLabelPodUid, "uid-orphan"}, {kLabelManagedBy, kManagedByValue}, {kLabelNodeName, kNode}};
   ASSERT_TRUE(runtime_.runPodSandbox(orphan).isOk());
   PodSandboxConfig foreign = orphan;
-  foreign.labels = {{kLabelPodUid, "uid-foreign"}};  // not ours: left alone
+  foreign.labels = {{kLabelPodUid, "uid-foreign"}};  // not edged's: left alone
   ASSERT_TRUE(runtime_.runPodSandbox(foreign).isOk());
+  PodSandboxConfig otherNode = orphan;  // another edgecore's on a shared runtime: left alone
+  otherNode.labels = {
+      {kLabelPodUid, "uid-other"}, {kLabelManagedBy, kManagedByValue}, {kLabelNodeName, "edge-2"}};
+  ASSERT_TRUE(runtime_.runPodSandbox(otherNode).isOk());
   sync();
-  auto sbs = runtime_.sandboxes();
-  ASSERT_EQ(sbs.size(), 1u);
-  EXPECT_EQ(sbs[0].info.labels[kLabelPodUid], "uid-foreign");
+  std::set<std::string> left;
+  for (auto& sb : runtime_.sandboxes()) left.insert(sb.info.labels[kLabelPodUid]);
+  EXPECT_EQ(left, (std::set<std::string>{"uid-foreign", "uid-other"}));
 }
 
 TEST_F(EdgedTest, InitContainersRunInOrderBeforeApps) {
