@@ -142,6 +142,33 @@ Status HttpApiTransport::watch(std::string_view path, std::string_view accept,
   return s;
 }
 
+Status HttpApiTransport::streamLines(std::string_view path,
+                                     const std::function<bool(std::string_view)>& onLine) {
+  if (verbosity_ >= 6) log_ << "STREAM " << serverUrl_ << path << "\n";
+  Status s = client_.stream("GET", path, onLine, "text/plain, */*");
+  if (s.isOk()) return s;
+  json body = decode(s.message());
+  if (isStatusObject(body) && body.contains("message") && body["message"].is_string()) {
+    return Status(s.code(), body["message"].get<std::string>());
+  }
+  return s;
+}
+
+Status ApiTransport::streamLines(std::string_view path,
+                                 const std::function<bool(std::string_view)>& onLine) {
+  auto r = call("GET", path, nullptr, kJson, "text/plain, */*");
+  if (!r.isOk()) return r.status();
+  if (!r->ok()) return Status(http::codeForHttpStatus(r->status), serverMessage(*r));
+  std::string_view rest = r->raw;
+  while (!rest.empty()) {
+    auto nl = rest.find('\n');
+    if (!onLine(rest.substr(0, nl))) return Status::ok();
+    if (nl == std::string_view::npos) break;
+    rest.remove_prefix(nl + 1);
+  }
+  return Status::ok();
+}
+
 std::string serverMessage(const ApiResponse& response) {
   if (isStatusObject(response.body)) {
     auto it = response.body.find("message");

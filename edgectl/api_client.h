@@ -48,6 +48,12 @@ class ApiTransport {
   // whose code follows the HTTP status and whose message is the server's Status message.
   virtual Status watch(std::string_view path, std::string_view accept,
                        const std::function<bool(const nlohmann::json& event)>& onEvent) = 0;
+
+  // Streams a text response (logs -f) line by line, without the '\n', until the server ends it
+  // or onLine returns false. Errors as for watch(). The default reads the whole response with
+  // call() and splits it (enough for fakes).
+  virtual Status streamLines(std::string_view path,
+                             const std::function<bool(std::string_view line)>& onLine);
 };
 
 // ApiTransport over ep::http::HttpClient. verbosity >= 6 logs each request to `log` like
@@ -62,6 +68,8 @@ class HttpApiTransport final : public ApiTransport {
                            std::string_view accept) override;
   Status watch(std::string_view path, std::string_view accept,
                const std::function<bool(const nlohmann::json&)>& onEvent) override;
+  Status streamLines(std::string_view path,
+                     const std::function<bool(std::string_view line)>& onLine) override;
 
  private:
   http::HttpClient client_;

@@ -17,6 +17,7 @@
 #include "edgectl/describe.h"
 #include "edgectl/discovery.h"
 #include "edgectl/get.h"
+#include "edgectl/logs_exec.h"
 
 namespace ep::edgectl {
 namespace {
@@ -107,6 +108,26 @@ int run(int argc, char** argv) {
   del->add_flag("--now", deleteNow, "Same as --grace-period=1");
   del->add_option("--timeout", deleteTimeout, "How long --wait waits (default 60s)");
 
+  // logs
+  LogsOptions logsOpts;
+  auto* logs = app.add_subcommand("logs", "Print the logs of a container in a pod");
+  logs->add_option("args", logsOpts.args, "POD | pod/POD");
+  logs->add_option("-c,--container", logsOpts.container, "Container (default: the only one)");
+  logs->add_flag("-f,--follow", logsOpts.follow, "Stream the log until the container exits");
+  logs->add_option("--tail", logsOpts.tail, "Lines of recent log to show (-1: all)");
+  logs->add_flag("-p,--previous", logsOpts.previous, "The previous instance of the container");
+  logs->add_flag("--timestamps", logsOpts.timestamps, "Prefix each line with its timestamp");
+  logs->add_option("--since", logsOpts.since, "Only newer logs, e.g. 5s, 2m, 3h");
+  logs->add_option("--limit-bytes", logsOpts.limitBytes, "Maximum bytes of log to return");
+
+  // exec
+  ExecOptions execOpts;
+  auto* exec = app.add_subcommand("exec", "Run a command in a container (non-interactive)");
+  exec->add_option("args", execOpts.args, "POD -- COMMAND [ARGS...]");
+  exec->add_option("-c,--container", execOpts.container, "Container (default: the only one)");
+  exec->add_option("--timeout", execOpts.timeoutSeconds,
+                   "Seconds the command may run on the node (0: the node's default)");
+
   // api-resources
   ApiResourcesOptions arOpts;
   auto* ar = app.add_subcommand("api-resources", "List the resource types the server serves");
@@ -123,6 +144,19 @@ int run(int argc, char** argv) {
   version->add_option("-o,--output", versionOpts.output, "Output format: json|yaml");
 
   for (auto* sub : app.get_subcommands({})) sub->fallthrough();
+
+  // exec's command follows "--" and is kept away from CLI11 (its flags belong to the command).
+  std::vector<std::string> execCommand;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) != "--") continue;
+    bool isExec = false;
+    for (int j = 1; j < i; ++j) isExec = isExec || std::string_view(argv[j]) == "exec";
+    if (isExec) {
+      execCommand.assign(argv + i + 1, argv + argc);
+      argc = i;
+    }
+    break;
+  }
 
   try {
     app.parse(argc, argv);
@@ -158,6 +192,8 @@ int run(int argc, char** argv) {
     }
     clientOptions.timeout = *t;
   }
+  // A remote command may run long: without --request-timeout, exec waits up to an hour.
+  if (exec->parsed() && g.requestTimeout.empty()) clientOptions.timeout = std::chrono::hours(1);
   clientOptions.bearerToken = config->token;
   clientOptions.userAgent = "edgectl/" + clientVersion();
   clientOptions.peerName = "cloudcore";
@@ -182,6 +218,14 @@ int run(int argc, char** argv) {
     return runGet(ctx, getOpts);
   }
   if (describe->parsed()) return runDescribe(ctx, describeOpts);
+  if (logs->parsed()) {
+    if (logsOpts.follow) std::signal(SIGINT, onInterrupt);
+    return runLogs(ctx, logsOpts);
+  }
+  if (exec->parsed()) {
+    execOpts.args.insert(execOpts.args.end(), execCommand.begin(), execCommand.end());
+    return runExec(ctx, execOpts);
+  }
   if (del->parsed()) {
     if (deleteNow) deleteOpts.gracePeriod = 1;
     if (!deleteTimeout.empty()) {

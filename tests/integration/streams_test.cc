@@ -396,5 +396,30 @@ TEST_F(StreamsTest, KubectlExecOverWebSocket) {
   EXPECT_EQ(r.exitCode, 0) << r.err;
 }
 
+TEST_F(StreamsTest, EdgectlLogsAndExec) {
+  const char* buildDir = std::getenv("EP_BUILD_DIR");
+  std::string edgectl = std::string(buildDir ? buildDir : ".") + "/edgectl/edgectl";
+  if (access(edgectl.c_str(), X_OK) != 0) GTEST_SKIP() << "edgectl is not built";
+  appendLog(logPath_, kLog);
+  std::vector<std::string> base = {edgectl, "--server=" + url_};
+  auto run = [&](std::vector<std::string> args) {
+    auto argv = base;
+    argv.insert(argv.end(), args.begin(), args.end());
+    return runCommand(argv, "", 60s, {"HOME=" + edgeDir_.path()});
+  };
+  auto r = run({"logs", "web", "--tail", "1"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "third\n");
+  r = run({"logs", "multi"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find("a container name must be specified"), std::string::npos) << r.err;
+  runtime_.setExec({"out\n", "err\n", 4});
+  r = run({"exec", "web", "-c", "app", "--", "sh", "-c", "exit 4"});
+  EXPECT_EQ(r.exitCode, 4) << r.err;
+  EXPECT_EQ(r.out, "out\n");
+  EXPECT_NE(r.err.find("err\n"), std::string::npos);
+  EXPECT_EQ(runtime_.lastCommand(), (std::vector<std::string>{"sh", "-c", "exit 4"}));
+}
+
 }  // namespace
 }  // namespace ep::testing
