@@ -531,6 +531,7 @@ bool Edged::startContainer(PodState& st, const Json& pod, const Json& container,
   const std::string name = str(container, "name");
   const std::string fieldPath = field;
   std::string imageRef;
+  st.dirty = true;
   if (!ensureImage(st, pod, container, field, imageRef)) return false;
   auto fail = [&](const char* reason, const std::string& msg) {
     st.waiting[name] = {reason, msg};
@@ -748,6 +749,7 @@ void Edged::syncPod(PodState& st, const Json& pod, const PodRuntime& rt) {
       return;
     }
     ++counters_.sandboxesCreated;
+    st.dirty = true;
     st.sandboxId = *id;
     auto status = runtime_.podSandboxStatus(*id);
     st.podIp = status.isOk() ? status->ip : "";
@@ -836,6 +838,7 @@ void Edged::syncPod(PodState& st, const Json& pod, const PodRuntime& rt) {
       } else if (latest->state == ContainerState::kRunning) {
         initDone = false;
       } else if (latest->state == ContainerState::kCreated) {
+        st.dirty = true;
         (void)runtime_.startContainer(latest->id);
         initDone = false;
       } else {
@@ -861,6 +864,7 @@ void Edged::syncPod(PodState& st, const Json& pod, const PodRuntime& rt) {
           continue;
         }
         if (latest->state == ContainerState::kCreated) {
+          st.dirty = true;
           if (runtime_.startContainer(latest->id).isOk()) ++counters_.containersStarted;
           continue;
         }
@@ -879,6 +883,7 @@ void Edged::syncPod(PodState& st, const Json& pod, const PodRuntime& rt) {
           if (livenessFailed) {
             recordEvent(st, pod, field, "Normal", "Killing",
                         "Container " + name + " failed liveness probe, will be restarted");
+            st.dirty = true;
             (void)runtime_.stopContainer(latest->id,
                                          std::chrono::seconds(terminationGraceSeconds(pod)));
             st.liveness.erase(name);
@@ -903,7 +908,8 @@ Json Edged::buildStatus(PodState& st, const Json& pod, const PodRuntime& rtBefor
                         bool sandboxReady) {
   // Status reflects the runtime after this sync's actions: relist this pod's containers.
   PodRuntime rt = rtBefore;
-  {
+  if (st.dirty) {
+    st.dirty = false;
     ContainerFilter f;
     f.labels = {{kLabelPodUid, st.uid}};
     auto cs = runtime_.listContainers(f);

@@ -127,6 +127,7 @@ class Edged {
     bool volumesReady = false;
     std::string sandboxId;
     std::string podIp;
+    bool dirty = false;  // this sync changed the runtime: status must relist the pod
     std::map<std::string, EventRecord> events;  // aggregation key
   };
   struct Task {
