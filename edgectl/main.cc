@@ -1,5 +1,6 @@
 // edgectl: the operator CLI for edgeplane. Command-line parsing lives here; each verb is
-// implemented in its own unit (apply.cc, get.cc, describe.cc, delete.cc, discovery.cc).
+// implemented in its own unit (apply.cc, get.cc, describe.cc, delete.cc, discovery.cc,
+// rollout.cc).
 
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "edgectl/discovery.h"
 #include "edgectl/get.h"
 #include "edgectl/logs_exec.h"
+#include "edgectl/rollout.h"
 
 namespace ep::edgectl {
 namespace {
@@ -137,6 +139,24 @@ int run(int argc, char** argv) {
   auto* apiGroupOpt = ar->add_option("--api-group", arOpts.apiGroup, "Only this API group");
   ar->add_flag("--no-headers", arOpts.noHeaders, "Omit table headers");
 
+  // rollout, scale
+  RolloutOptions rolloutOpts;
+  std::vector<std::string> rolloutArgs;
+  std::string rolloutTimeout;
+  auto* rollout = app.add_subcommand("rollout", "Manage the rollout of a deployment");
+  rollout->add_option("args", rolloutArgs, "status|history|undo deployment/NAME")->required();
+  rollout->add_option("--timeout", rolloutTimeout,
+                      "status: how long to wait before giving up (e.g. 5m; 0 = forever)");
+  rollout->add_flag("-w,--watch", rolloutOpts.watch, "status: wait until the rollout finishes")
+      ->default_val(true);
+  rollout->add_option("--to-revision", rolloutOpts.toRevision,
+                      "undo: the revision to roll back to (default: the previous one)");
+  ScaleOptions scaleOpts;
+  auto* scale = app.add_subcommand("scale", "Set a new size for a deployment or replica set");
+  scale->add_option("args", scaleOpts.args, "deployment/NAME | replicaset/NAME")->required();
+  scale->add_option("--replicas", scaleOpts.replicas, "The new desired number of replicas")
+      ->required();
+
   // version
   VersionOptions versionOpts;
   auto* version = app.add_subcommand("version", "Print the client and server versions");
@@ -242,6 +262,20 @@ int run(int argc, char** argv) {
     arOpts.apiGroupSet = apiGroupOpt->count() > 0;
     return runApiResources(ctx, arOpts);
   }
+  if (rollout->parsed()) {
+    rolloutOpts.action = rolloutArgs.front();
+    rolloutOpts.args.assign(rolloutArgs.begin() + 1, rolloutArgs.end());
+    if (!rolloutTimeout.empty()) {
+      auto t = parseTimeout(rolloutTimeout);
+      if (!t) {
+        std::cerr << "error: " << t.status().message() << "\n";
+        return 1;
+      }
+      rolloutOpts.timeout = *t;
+    }
+    return runRollout(ctx, rolloutOpts);
+  }
+  if (scale->parsed()) return runScale(ctx, scaleOpts);
   if (version->parsed()) return runVersion(ctx, versionOpts);
   std::cerr << "error: unknown command\n";
   return 1;
