@@ -251,7 +251,8 @@ void EdgeHub::onMessage(uint64_t gen, tv1::CloudMessage&& msg) {
 
 // Streams bypass the worker: they touch no SQLite and the handler never blocks.
 void EdgeHub::onStreamMessage(uint64_t gen, tv1::CloudMessage& msg) {
-  if (streamHandler_ == nullptr) {
+  StreamHandler* handler = streamHandler_.load();
+  if (handler == nullptr) {
     if (msg.body_case() == tv1::CloudMessage::kStreamOpen) {
       tv1::EdgeMessage reply;
       auto* c = reply.mutable_stream_close();
@@ -264,15 +265,15 @@ void EdgeHub::onStreamMessage(uint64_t gen, tv1::CloudMessage& msg) {
   }
   switch (msg.body_case()) {
     case tv1::CloudMessage::kStreamOpen:
-      streamHandler_->onStreamOpen(msg.stream_open(), [this, gen](tv1::EdgeMessage&& m) {
+      handler->onStreamOpen(msg.stream_open(), [this, gen](tv1::EdgeMessage&& m) {
         return sendCurrent(gen, std::move(m));
       });
       return;
     case tv1::CloudMessage::kStreamCancel:
-      streamHandler_->onStreamCancel(msg.stream_cancel().id());
+      handler->onStreamCancel(msg.stream_cancel().id());
       return;
     case tv1::CloudMessage::kStreamWindow:
-      streamHandler_->onStreamWindow(msg.stream_window().id(), msg.stream_window().bytes());
+      handler->onStreamWindow(msg.stream_window().id(), msg.stream_window().bytes());
       return;
     default:
       return;
@@ -396,9 +397,9 @@ void EdgeHub::runSupervisor() {
       const bool wasRefused = refused_;
       grpc::Status st = conn->status();
       current_.reset();
-      if (streamHandler_ != nullptr) {
+      if (StreamHandler* handler = streamHandler_.load()) {
         lock.unlock();
-        streamHandler_->onConnectionClosed();  // its streams' senders now return false
+        handler->onConnectionClosed();  // its streams' senders now return false
         lock.lock();
       }
       if (wasAccepted) {

@@ -74,9 +74,9 @@ class EdgeHub {
   // New outbox entries are waiting; non-blocking, callable from any thread.
   void wakeOutbox();
   // Stream messages (StreamOpen/Cancel/Window) go to `handler`; without one, StreamOpen is
-  // answered with StreamClose "streaming is not enabled on this node". Call before start();
-  // `handler` must outlive stop().
-  void setStreamHandler(StreamHandler* handler) { streamHandler_ = handler; }
+  // answered with StreamClose "streaming is not enabled on this node". Thread-safe, may be
+  // called before or after start(); `handler` must stay valid until stop() returned.
+  void setStreamHandler(StreamHandler* handler) { streamHandler_.store(handler); }
 
  private:
   friend class Connection;
@@ -102,7 +102,7 @@ class EdgeHub {
 
   const EdgeHubOptions options_;
   metamanager::MetaManager& cache_;
-  StreamHandler* streamHandler_ = nullptr;  // set before start(), then read-only
+  std::atomic<StreamHandler*> streamHandler_{nullptr};
   Clock& clock_;
 
   // applyMu_ orders "a new connection generation + its Hello inventory" against applySync: a
