@@ -12,6 +12,7 @@
 #include "edgecore/config.h"
 #include "edgecore/edged/edged.h"
 #include "edgecore/edged/runtime/cri_runtime.h"
+#include "edgecore/edged/streaming/stream_server.h"
 #include "edgecore/edgehub/edgehub.h"
 #include "edgecore/localapi/local_api.h"
 #include "edgecore/metamanager/metamanager.h"
@@ -129,6 +130,7 @@ int main(int argc, char** argv) {
   // edged: pods on the container runtime, driven by the cache (works with the cloud away).
   std::unique_ptr<edged::CriRuntime> runtime;
   std::unique_ptr<edged::Edged> podManager;
+  std::unique_ptr<edged::streaming::StreamServer> streams;  // logs/exec for the cloud
   if (!config.runtimeEndpoint.empty()) {
     runtime = std::make_unique<edged::CriRuntime>(
         edged::CriRuntimeOptions{.endpoint = config.runtimeEndpoint});
@@ -146,6 +148,8 @@ int main(int argc, char** argv) {
       cache.stop();
       return 1;
     }
+    streams = std::make_unique<edged::streaming::StreamServer>(*runtime);
+    hub.setStreamHandler(streams.get());
   } else {
     spdlog::warn("edgecore: runtimeEndpoint is empty: pods bound to this node will not run");
   }
@@ -157,6 +161,7 @@ int main(int argc, char** argv) {
   if (podManager) podManager->stop();  // containers keep running
   reporter.stop();
   hub.stop();
+  if (streams) streams->stop();
   localApi.stop();
   cache.stop();
   spdlog::info("edgecore: stopped");

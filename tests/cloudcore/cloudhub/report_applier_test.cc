@@ -1,0 +1,81 @@
+#include "cloudcore/cloudhub/report_applier.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/api/kinds.h"
+#include "tests/testing/store_fixture.h"
+
+namespace ep::cloudhub {
+namespace {
+
+using Json = nlohmann::json;
+
+class ReportApplierTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(env_.start().isOk());
+    applier_ = std::make_unique<ReportApplier>(*env_.registry, true);
+    Json pod = {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata", {{"name", "web"}, {"namespace", "default"}}},
+                {"spec",
+                 {{"nodeName", "edge-1"},
+                  {"containers", {{{"name", "c"}, {"image", "reg.local/app:1"}}}}}}};
+    ASSERT_TRUE(env_.registry->create(podKind(), "default", pod).isOk());
+  }
+  void TearDown() override { env_.stop(); }
+
+  static const api::KindInfo& podKind() { return *api::findByApiVersionKind("v1", "Pod"); }
+  static const api::KindInfo& eventKind() { return *api::findByApiVersionKind("v1", "Event"); }
+
+  static Json event(const std::string& podName, int count) {
+    return {{"apiVersion", "v1"},
+            {"kind", "Event"},
+            {"metadata", {{"name", podName + ".abc"}, {"namespace", "default"}}},
+            {"involvedObject",
+             {{"kind", "Pod"}, {"name", podName}, {"namespace", "default"}, {"apiVersion", "v1"}}},
+            {"reason", "BackOff"},
+            {"message", "Back-off restarting failed container"},
+            {"type", "Warning"},
+            {"count", count},
+            {"source", {{"component", "edged"}, {"host", "edge-1"}}}};
+  }
+  ReportResult apply(const std::string& node, const Json& ev) {
+    ReportInput in;
+    in.sequence = ++seq_;
+    in.kind = static_cast<int>(ReportKind::kEvent);
+    in.namespace_ = "default";
+    in.name = ev["metadata"]["name"];
+    in.payload = ev.dump();
+    return applier_->apply(node, in);
+  }
+
+  testing::StoreFixture env_;
+  std::unique_ptr<ReportApplier> applier_;
+  uint64_t seq_ = 0;
+};
+
+TEST_F(ReportApplierTest, EventsAreUpsertedByName) {
+  ASSERT_EQ(apply("edge-1", event("web", 1)).outcome, ReportOutcome::kApplied);
+  ASSERT_EQ(apply("edge-1", event("web", 4)).outcome, ReportOutcome::kApplied);
+  auto stored = env_.registry->get(eventKind(), "default", "web.abc");
+  ASSERT_TRUE(stored.isOk());
+  EXPECT_EQ((*stored)["count"], 4);
+  EXPECT_EQ((*stored)["involvedObject"]["name"], "web");
+}
+
+TEST_F(ReportApplierTest, EventsAboutAnotherNodesPodAreRejected) {
+  auto r = apply("edge-2", event("web", 1));
+  EXPECT_EQ(r.outcome, ReportOutcome::kRejected);
+  EXPECT_NE(r.detail.find("not bound to this node"), std::string::npos) << r.detail;
+  Json other = event("x", 1);
+  other["involvedObject"] = {{"kind", "Node"}, {"name", "edge-9"}};
+  EXPECT_EQ(apply("edge-1", other).outcome, ReportOutcome::kRejected);
+  ReportInput garbage{99, static_cast<int>(ReportKind::kEvent), "default", "e", "not json"};
+  EXPECT_EQ(applier_->apply("edge-1", garbage).outcome, ReportOutcome::kRejected);
+}
+
+}  // namespace
+}  // namespace ep::cloudhub
