@@ -206,14 +206,30 @@ start_containerd() {
   fi
   stop_pidfile "$DIR/containerd.pid" 10
   rm -f "$SOCK" "$SOCK.ttrpc"
+  local before
+  before=$(cri_started_count)
   setsid containerd --config "$DIR/config.toml" >>"$DIR/containerd.log" 2>&1 </dev/null &
   echo $! >"$DIR/containerd.pid"
   if ! wait_for 30 ctr --address "$SOCK" version; then
     tail -n 30 "$DIR/containerd.log" >&2 || true
     die "containerd did not answer on $SOCK within 30 s (log: $DIR/containerd.log)"
   fi
+  # ctr answers before the CRI service has recovered its state ("server is not initialized
+  # yet"); the streaming server is the last thing it starts. Clients should still retry
+  # briefly: the service flips to ready just after logging this.
+  if ! wait_for 30 cri_started_since "$before"; then
+    tail -n 30 "$DIR/containerd.log" >&2 || true
+    die "containerd's CRI plugin did not start within 30 s (log: $DIR/containerd.log)"
+  fi
   log "containerd on $SOCK"
 }
+
+cri_started_count() {
+  local n
+  n=$(grep -c 'Start streaming server' "$DIR/containerd.log" 2>/dev/null) || true
+  echo "${n:-0}"
+}
+cri_started_since() { (($(cri_started_count) > $1)); }
 
 in_registry() {
   skopeo inspect --raw --tls-verify=false "docker://$REGISTRY/$1" >/dev/null 2>&1
@@ -346,18 +362,29 @@ EOF
 # ---------------------------------------------------------------------------------------------
 # down
 
-# Network namespaces the CRI plugin created for this containerd's sandboxes (from their specs).
+# Network namespaces the CRI plugin created for this containerd's sandboxes: those named in
+# the sandbox specs (needs containerd) and those whose eth0 address host-local allocated from
+# this environment's IP pool (works after containerd died).
 sandbox_netns() {
-  local id
-  for id in $(ctr_ containers list --quiet 2>/dev/null); do
-    ctr_ containers info "$id" 2>/dev/null | grep -o '"/var/run/netns/cni-[0-9a-f-]*"' | tr -d '"'
-  done | sort -u
+  local id ns addr
+  if [[ -S $SOCK ]]; then
+    for id in $(ctr_ containers list --quiet 2>/dev/null); do
+      ctr_ containers info "$id" 2>/dev/null |
+        grep -o '"/var/run/netns/cni-[0-9a-f-]*"' | tr -d '"' || true
+    done
+  fi
+  for ns in /var/run/netns/cni-*; do
+    [[ -e $ns ]] || continue
+    addr=$(ip -n "${ns##*/}" -4 -o addr show dev eth0 2>/dev/null | awk '{ print $4 }') || true
+    addr=${addr%%/*}
+    if [[ -n $addr ]] && compgen -G "$DIR/cni-ipam/*/$addr" >/dev/null; then echo "$ns"; fi
+  done
 }
 
 down() {
   local id pid netns=() m
+  mapfile -t netns < <(sandbox_netns | sort -u)
   if [[ -f $DIR/containerd.pid ]] && pid_alive "$DIR/containerd.pid" && [[ -S $SOCK ]]; then
-    mapfile -t netns < <(sandbox_netns)
     # Kill every task (containers and sandboxes), then delete tasks and containers so the
     # shims exit.
     for id in $(ctr_ tasks list --quiet 2>/dev/null); do
@@ -383,17 +410,29 @@ down() {
       done
     done
   fi
-  # Shims started for this containerd (matched by its exact socket path).
-  for pid in $(pgrep -x containerd-shim-runc-v2 2>/dev/null || true); do
-    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-address $SOCK "; then
-      kill -KILL "$pid" 2>/dev/null || true
+  # Shims started for this containerd (matched by its exact socket path), and their sockets,
+  # which containerd 1.6 keeps under /run/containerd/s whatever its own state dir.
+  local cmdline
+  for pid in /proc/[0-9]*; do
+    cmdline=$(tr '\0' ' ' <"$pid/cmdline" 2>/dev/null) || continue
+    if [[ $cmdline == *containerd-shim* && $cmdline == *"-address $SOCK "* ]]; then
+      kill -KILL "${pid#/proc/}" 2>/dev/null || true
     fi
+  done
+  local addr
+  for addr in "$DIR"/state/io.containerd.runtime.v2.task/*/*/address; do
+    [[ -f $addr ]] || continue
+    m=$(cat "$addr")
+    m=${m#unix://}
+    [[ $m == /run/containerd/s/* ]] && rm -f "$m"
   done
 
   for m in "${netns[@]}"; do
     umount "$m" 2>/dev/null || true
     rm -f "$m"
   done
+  # The addresses of the sandboxes just removed (CNI DEL never ran for them).
+  rm -f "$DIR"/cni-ipam/*/[0-9]*
   # Mounts left under DIR (rootfs overlays, sandbox shm), deepest first.
   while read -r m; do
     umount -l "$m" 2>/dev/null || true

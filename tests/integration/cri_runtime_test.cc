@@ -34,6 +34,15 @@ class CriEnvironment : public ::testing::Environment {
     if (!skip_.empty()) return;
     env_ = std::make_unique<CriEnv>();
     ok_ = env_->up();
+    if (!ok_) return;
+    // containerd's CRI service turns ready a moment after the script sees it start.
+    CriRuntimeOptions opts;
+    opts.endpoint = env_->endpoint();
+    CriRuntime rt(opts);
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!rt.version() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(50ms);
+    }
   }
   void TearDown() override {
     if (env_) env_->down();
