@@ -133,8 +133,8 @@ int main(int argc, char** argv) {
         std::lock_guard lock(mu);
         created[name] = Clock::now();
       }
-      auto r = api.request("POST", "/api/v1/namespaces/" + ns + "/pods", pod.dump(),
-                           "application/json");
+      auto r =
+          api.request("POST", "/api/v1/namespaces/" + ns + "/pods", pod.dump(), "application/json");
       if (!r.isOk() || r->status != 201) {
         std::cerr << "create " << name << ": " << (r.isOk() ? r->body : r.status().toString())
                   << "\n";

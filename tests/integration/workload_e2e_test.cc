@@ -1,0 +1,319 @@
+// End to end with real components: cloudcore, two edgecores running pods on a private containerd
+// (scripts/cri-env.sh) that pulls images from a local docker-registry. A Deployment is spread
+// over both nodes, rolled forward and back, scaled; containers killed by hand are restarted;
+// configmap changes reach mounted files; the cloud goes away and an edgecore restarts without
+// touching running containers; a bad image reports why. Skips when not root or containerd is
+// missing (CI runs it as root).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include "tests/integration/edge_fixture.h"
+#include "tests/testing/cri_env.h"
+
+namespace ep::testing {
+namespace {
+
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+
+class WorkloadE2eTest : public EdgeFixture {
+ protected:
+  void SetUp() override {
+    std::string skip = CriEnv::skipReason();
+    if (!skip.empty()) GTEST_SKIP() << skip;
+    cri_ = std::make_unique<CriEnv>();
+    ASSERT_TRUE(cri_->up()) << cri_->error();
+    runtimeEndpoint_ = cri_->endpoint();
+    EdgeFixture::SetUp();
+    for (const char* node : {"edge-a", "edge-b"}) startLabelledEdge(node);
+    ASSERT_TRUE(eventually([&] { return nodeReady("edge-a") == "True"; }, 30s));
+    ASSERT_TRUE(eventually([&] { return nodeReady("edge-b") == "True"; }, 30s));
+  }
+  void TearDown() override {
+    if (!cri_) return;
+    if (::testing::Test::HasFailure()) {
+      std::cerr << "---- pods ----\n" << edgectl({"get", "pods", "-o", "yaml"}).out << "\n";
+      std::cerr << "---- events ----\n" << edgectl({"get", "events"}).out << "\n";
+    }
+    EdgeFixture::TearDown();
+    // Pods of this test's nodes: stop them so the environment comes down cleanly.
+    cri_.reset();
+  }
+
+  void startLabelledEdge(const std::string& name) {
+    std::string cfg = dir_.path() + "/" + name + ".yaml";
+    std::ofstream(cfg) << "labels:\n  e2e: \"yes\"\n";
+    startEdge(name, {"--config", cfg});
+  }
+
+  std::string image(const std::string& nameTag) { return cri_->registry() + "/" + nameTag; }
+
+  Json getJson(const std::string& path) {
+    auto c = client();
+    auto r = c.request("GET", path);
+    if (!r.isOk() || r->status != 200) return Json();
+    return Json::parse(r->body, nullptr, false);
+  }
+  std::vector<Json> pods(const std::string& selector) {
+    Json list = getJson("/api/v1/namespaces/default/pods?labelSelector=" + selector);
+    std::vector<Json> out;
+    if (list.is_object() && list["items"].is_array()) {
+      for (auto& p : list["items"]) out.push_back(p);
+    }
+    return out;
+  }
+  static bool podReady(const Json& pod) {
+    if (pod["status"].value("phase", "") != "Running") return false;
+    for (const auto& c : pod["status"].value("conditions", Json::array())) {
+      if (c.value("type", "") == "Ready") return c.value("status", "") == "True";
+    }
+    return false;
+  }
+  int readyCount(const std::string& selector) {
+    auto ps = pods(selector);
+    return static_cast<int>(std::count_if(ps.begin(), ps.end(), podReady));
+  }
+  static std::string containerId(const Json& pod) {
+    std::string id = pod["status"]["containerStatuses"][0].value("containerID", "");
+    auto p = id.find("://");
+    return p == std::string::npos ? id : id.substr(p + 3);
+  }
+  // ctr against the private containerd.
+  CommandResult ctr(std::vector<std::string> args) {
+    std::vector<std::string> argv = {"ctr", "--address", cri_->dir() + "/containerd.sock", "-n",
+                                     "k8s.io"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return runCommand(argv);
+  }
+  std::set<std::string> runningTasks() {
+    std::set<std::string> out;
+    auto r = ctr({"tasks", "ls"});
+    std::istringstream in(r.out);
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream f(line);
+      std::string id, pid, status;
+      f >> id >> pid >> status;
+      if (status == "RUNNING") out.insert(id);
+    }
+    return out;
+  }
+  std::string httpGetPod(const Json& pod, const std::string& path) {
+    std::string ip = pod["status"].value("podIP", "");
+    auto r = runCommand({"curl", "-fsS", "--max-time", "3", "http://" + ip + ":8080" + path});
+    return r.exitCode == 0 ? r.out : "";
+  }
+
+  std::string deploymentYaml(const std::string& img, const std::vector<std::string>& command) {
+    std::string cmd;
+    if (!command.empty()) {
+      cmd = "        command: [";
+      for (size_t i = 0; i < command.size(); ++i) cmd += (i ? ", \"" : "\"") + command[i] + "\"";
+      cmd += "]\n";
+    }
+    return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: site\ndata:\n"
+           "  index.html: \"version one\"\n---\n"
+           "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
+           "  replicas: 2\n  selector:\n    matchLabels:\n      app: web\n"
+           "  strategy:\n    type: RollingUpdate\n    rollingUpdate:\n"
+           "      maxUnavailable: 0\n      maxSurge: 1\n"
+           "  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n"
+           "      terminationGracePeriodSeconds: 2\n"
+           "      nodeSelector:\n        e2e: \"yes\"\n      containers:\n"
+           "      - name: web\n        image: " +
+           img + "\n" + cmd +
+           "        ports:\n        - containerPort: 8080\n"
+           "        readinessProbe:\n          httpGet:\n            path: /index.html\n"
+           "            port: 8080\n          periodSeconds: 1\n"
+           "        volumeMounts:\n        - name: site\n          mountPath: /www\n"
+           "      volumes:\n      - name: site\n        configMap:\n          name: site\n";
+  }
+
+  std::unique_ptr<CriEnv> cri_;
+};
+
+TEST_F(WorkloadE2eTest, DeploymentRunsRollsBackRestartsAndFollowsConfig) {
+  // 1. A Deployment of 2 replicas lands on both nodes and runs in containerd.
+  auto r = edgectl({"apply", "-f", "-"}, deploymentYaml(image("httpd:1"), {}));
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  ASSERT_TRUE(eventually([&] { return readyCount("app%3Dweb") == 2; }, 90s))
+      << edgectl({"get", "pods", "-o", "wide"}).out;
+  auto ps = pods("app%3Dweb");
+  std::set<std::string> nodes;
+  for (auto& p : ps) nodes.insert(p["spec"].value("nodeName", ""));
+  EXPECT_EQ(nodes, (std::set<std::string>{"edge-a", "edge-b"}));
+  auto tasks = runningTasks();
+  for (auto& p : ps) EXPECT_TRUE(tasks.count(containerId(p))) << containerId(p);
+  EXPECT_EQ(httpGetPod(ps[0], "/index.html"), "version one");
+  auto wide = edgectl({"get", "pods", "-o", "wide"});
+  EXPECT_NE(wide.out.find("Running"), std::string::npos) << wide.out;
+  EXPECT_NE(wide.out.find("edge-a"), std::string::npos) << wide.out;
+
+  // 2. A configmap change reaches the file in the running containers (no restart).
+  r = edgectl({"apply", "-f", "-"},
+              "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: site\ndata:\n"
+              "  index.html: \"version two\"\n");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_TRUE(eventually([&] { return httpGetPod(ps[0], "/index.html") == "version two"; }, 30s));
+  auto cat =
+      ctr({"tasks", "exec", "--exec-id", "e2e-cat", containerId(ps[1]), "cat", "/www/index.html"});
+  EXPECT_EQ(cat.out, "version two") << cat.err;
+
+  // 3. Rolling update to another image: never fewer than 2 ready (maxUnavailable 0).
+  std::atomic<bool> watching{true};
+  std::atomic<int> minReady{2};
+  std::thread sampler([&] {
+    while (watching) {
+      minReady = std::min(minReady.load(), readyCount("app%3Dweb"));
+      std::this_thread::sleep_for(100ms);
+    }
+  });
+  r = edgectl({"apply", "-f", "-"},
+              deploymentYaml(image("busybox:1.36"), {"httpd", "-f", "-p", "8080", "-h", "/www"}));
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  r = edgectl({"rollout", "status", "deployment/web", "--timeout", "120s"});
+  EXPECT_EQ(r.exitCode, 0) << r.out << r.err;
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto now = pods("app%3Dweb");
+        return now.size() == 2 && std::all_of(now.begin(), now.end(), [&](const Json& p) {
+                 return podReady(p) && p["spec"]["containers"][0]["image"] == image("busybox:1.36");
+               });
+      },
+      60s));
+  watching = false;
+  sampler.join();
+  EXPECT_GE(minReady.load(), 2) << "a rolling update with maxUnavailable 0 dropped below 2 ready";
+
+  // 4. rollout undo goes back to the first template.
+  r = edgectl({"rollout", "undo", "deployment/web"});
+  EXPECT_EQ(r.exitCode, 0) << r.out << r.err;
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto now = pods("app%3Dweb");
+        return now.size() == 2 && std::all_of(now.begin(), now.end(), [&](const Json& p) {
+                 return podReady(p) && p["spec"]["containers"][0]["image"] == image("httpd:1");
+               });
+      },
+      90s))
+      << edgectl({"get", "pods", "-o", "wide"}).out;
+
+  // 5. A container killed by hand is restarted and its restartCount grows.
+  ps = pods("app%3Dweb");
+  std::string victim = ps[0]["metadata"]["name"];
+  std::string killed = containerId(ps[0]);
+  ASSERT_EQ(ctr({"tasks", "kill", "-s", "SIGKILL", killed}).exitCode, 0);
+  EXPECT_TRUE(eventually(
+      [&] {
+        Json p = getJson("/api/v1/namespaces/default/pods/" + victim);
+        return p.is_object() && p["status"]["containerStatuses"][0].value("restartCount", 0) >= 1 &&
+               podReady(p) && containerId(p) != killed;
+      },
+      60s))
+      << edgectl({"get", "pod", victim, "-o", "yaml"}).out;
+
+  // 6. Scale to 3 and back to 1.
+  r = edgectl({"scale", "deployment/web", "--replicas", "3"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_TRUE(eventually([&] { return readyCount("app%3Dweb") == 3; }, 60s));
+  r = edgectl({"scale", "deployment/web", "--replicas", "1"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_TRUE(eventually([&] { return pods("app%3Dweb").size() == 1; }, 60s));
+
+  // 7. A bad image reference reports why and disturbs nothing else.
+  r = edgectl({"apply", "-f", "-"},
+              "apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  nodeSelector:\n"
+              "    e2e: \"yes\"\n  containers:\n  - name: bad\n    image: " +
+                  image("does-not-exist:1") + "\n");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  std::string reason;
+  EXPECT_TRUE(eventually(
+      [&] {
+        Json p = getJson("/api/v1/namespaces/default/pods/bad");
+        if (!p.is_object() || !p["status"].contains("containerStatuses")) return false;
+        reason = p["status"]["containerStatuses"][0]["state"]["waiting"].value("reason", "");
+        return reason == "ErrImagePull" || reason == "ImagePullBackOff";
+      },
+      60s))
+      << reason;
+  EXPECT_EQ(readyCount("app%3Dweb"), 1);
+  auto described = edgectl({"describe", "pod", "bad"});
+  if (getenv("EP_E2E_VERBOSE")) {
+    std::cerr << edgectl({"get", "pods", "-o", "wide"}).out << described.out
+              << edgectl({"rollout", "history", "deployment/web"}).out
+              << edgectl({"get", "events"}).out << "minReady " << minReady << "\n";
+  }
+  EXPECT_NE(described.out.find("Failed"), std::string::npos) << described.out;
+}
+
+TEST_F(WorkloadE2eTest, ContainersSurviveCloudLossAndEdgecoreRestart) {
+  auto r =
+      edgectl({"apply", "-f", "-"},
+              "apiVersion: v1\nkind: Pod\nmetadata:\n  name: ticker\nspec:\n  nodeName: edge-a\n"
+              "  terminationGracePeriodSeconds: 1\n  containers:\n  - name: tick\n    image: " +
+                  image("busybox:1.36") +
+                  "\n    command: [\"sh\", \"-c\", \"i=0; while true; do echo tick $i; i=$((i+1)); "
+                  "sleep 0.2; done\"]\n");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  std::string before;
+  ASSERT_TRUE(eventually(
+      [&] {
+        Json p = getJson("/api/v1/namespaces/default/pods/ticker");
+        if (!p.is_object() || !podReady(p)) return false;
+        before = containerId(p);
+        return true;
+      },
+      60s));
+
+  // Logs and exec through the tunnel.
+  EXPECT_TRUE(eventually([&] {
+    auto logs = edgectl({"logs", "ticker", "--tail", "2"});
+    return logs.exitCode == 0 && logs.out.find("tick ") != std::string::npos;
+  }));
+  auto ex = edgectl({"exec", "ticker", "--", "sh", "-c", "echo out; echo err >&2; exit 3"});
+  EXPECT_EQ(ex.exitCode, 3);
+  EXPECT_EQ(ex.out, "out\n");
+  EXPECT_NE(ex.err.find("err"), std::string::npos);
+
+  // The cloud goes away; edgecore restarts with no cloud: the container is adopted, not
+  // recreated.
+  cloud_.reset();
+  edges_["edge-a"].proc.reset();
+  startLabelledEdge("edge-a");
+  std::this_thread::sleep_for(3s);  // several sync periods
+  EXPECT_TRUE(runningTasks().count(before)) << "the running container was not adopted";
+
+  // Offline, a killed container is still restarted by the edge.
+  ASSERT_EQ(ctr({"tasks", "kill", "-s", "SIGKILL", before}).exitCode, 0);
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto tasks = runningTasks();  // the sandbox's pause task and the new container
+        return !tasks.count(before) && tasks.size() >= 2;
+      },
+      30s));
+
+  // The cloud returns: the status the edge recorded offline catches up.
+  restartCloud();
+  EXPECT_TRUE(eventually(
+      [&] {
+        Json p = getJson("/api/v1/namespaces/default/pods/ticker");
+        return p.is_object() && podReady(p) &&
+               p["status"]["containerStatuses"][0].value("restartCount", 0) >= 1 &&
+               containerId(p) != before;
+      },
+      60s))
+      << edgectl({"get", "pod", "ticker", "-o", "yaml"}).out;
+
+  // Deleting the pod stops and removes its containers.
+  r = edgectl({"delete", "pod", "ticker"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_TRUE(eventually([&] { return runningTasks().empty(); }, 30s));
+}
+
+}  // namespace
+}  // namespace ep::testing
