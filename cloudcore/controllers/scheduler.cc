@@ -232,7 +232,30 @@ bool Scheduler::interesting(const api::KindInfo& kind, const registry::WatchEven
     }
     return pending_.load() > 0;  // a bound pod changing may free room
   }
-  return pending_.load() > 0;  // node changes matter only while pods wait
+  // Node changes matter only while pods wait, and only when something the scheduler reads
+  // changed (heartbeats alone rewrite the node every few seconds).
+  const Json& n = *e.object;
+  std::string key = nameOf(n);
+  if (e.type == "DELETED") {
+    nodeFingerprints_.erase(key);
+    return pending_.load() > 0;
+  }
+  const Json* ready = findCondition(n, "Ready");
+  Json fp = {
+      {"labels",
+       api::lookupPath(n, "metadata.labels") ? *api::lookupPath(n, "metadata.labels") : Json()},
+      {"spec", n.value("spec", Json())},
+      {"allocatable", api::lookupPath(n, "status.allocatable")
+                          ? *api::lookupPath(n, "status.allocatable")
+                          : Json()},
+      {"capacity",
+       api::lookupPath(n, "status.capacity") ? *api::lookupPath(n, "status.capacity") : Json()},
+      {"ready", ready ? str(*ready, "status") : ""}};
+  std::string dumped = fp.dump();
+  auto [it, inserted] = nodeFingerprints_.try_emplace(key, dumped);
+  bool changed = inserted || it->second != dumped;
+  it->second = std::move(dumped);
+  return changed && pending_.load() > 0;
 }
 
 Status Scheduler::start() {

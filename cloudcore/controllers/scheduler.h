@@ -70,6 +70,8 @@ class Scheduler {
   Clock& clock_;
   const SchedulerOptions options_;
   std::atomic<int> pending_{0};  // pending pods seen by the last pass
+  // What the scheduler reads of each node, as last seen by interesting() (loop thread only).
+  std::map<std::string, std::string> nodeFingerprints_;
   std::unique_ptr<ControllerLoop> loop_;
 };
 
