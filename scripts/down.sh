@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops what scripts/up.sh started. Data stays in the run directory.
+# Stops what scripts/up.sh started: edgecore, cloudcore, then the private containerd (with the
+# pods' containers) and the registry. Data stays in the run directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${EP_RUN_DIR:-$(pwd)/run}
@@ -10,3 +11,7 @@ for svc in edgecore cloudcore; do
     echo "down: $svc stopped"
   fi
 done
+if [[ -d "$RUN/cri" && $(id -u) -eq 0 ]]; then
+  bash scripts/cri-env.sh down "$RUN/cri"
+  echo "down: containerd and registry stopped"
+fi

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# One command brings the system up on this machine: installs dependencies, builds, starts
-# cloudcore on its embedded SQLite store and one edgecore (node edge-node-1) connected to it
-# over the tunnel, applies the sample app, and shows it in the cloud and at the edge.
+# One command brings the system up on this machine: installs dependencies, builds, starts a
+# private containerd with a local image registry (scripts/cri-env.sh, as root), cloudcore on its
+# embedded SQLite store, and one edgecore (node edge-node-1) running pods on that containerd;
+# applies the sample app (a Deployment of 2 HTTP servers, a pod, device definitions), waits for
+# the pods to run, and shows them in the cloud, at the edge and in containerd.
 #   EP_RUN_DIR (default ./run)  EP_API_PORT (6443)  EP_TUNNEL_PORT (6444)  EP_EDGE_API_PORT (10550)
+#   EP_REGISTRY_PORT (5000)
 # Stop it with scripts/down.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,12 +34,22 @@ else
   echo "up: cloudcore ready at $SERVER (pid $(cat "$RUN/cloudcore.pid"), log $RUN/cloudcore.log)"
 fi
 
+# The container runtime edged drives: containerd + runc + CNI, images from a local registry.
+RUNTIME_ENDPOINT=""
+if [[ $(id -u) -eq 0 ]]; then
+  bash scripts/cri-env.sh up "$RUN/cri"
+  RUNTIME_ENDPOINT="unix://$RUN/cri/containerd.sock"
+else
+  echo "up: not root: containerd cannot run here, so edgecore will cache pods but not run them" >&2
+fi
+
 if [[ -f "$RUN/edgecore.pid" ]] && kill -0 "$(cat "$RUN/edgecore.pid")" 2>/dev/null; then
   echo "up: edgecore already running (pid $(cat "$RUN/edgecore.pid"))"
 else
   nohup "$ROOT/build/edgecore/edgecore" --node-name edge-node-1 \
     --cloud "127.0.0.1:$TUNNEL_PORT" --data-dir "$RUN/edgecore" \
-    --local-api-listen "127.0.0.1:$EDGE_PORT" >"$RUN/edgecore.log" 2>&1 &
+    --local-api-listen "127.0.0.1:$EDGE_PORT" --runtime-endpoint "$RUNTIME_ENDPOINT" \
+    >"$RUN/edgecore.log" 2>&1 &
   echo $! >"$RUN/edgecore.pid"
   echo "up: edgecore edge-node-1 started (pid $(cat "$RUN/edgecore.pid"), log $RUN/edgecore.log)"
 fi
@@ -50,8 +63,27 @@ $EDGECTL get nodes -o wide
 echo
 $EDGECTL apply -f deploy/samples/
 echo
-$EDGECTL get deployments,pods,configmaps -o wide
+if [[ -n $RUNTIME_ENDPOINT ]]; then
+  echo "up: waiting for the sample pods to run ..."
+  for _ in $(seq 1 150); do
+    running=$($EDGECTL get pods --no-headers 2>/dev/null | grep -c ' Running ' || true)
+    [[ $running -ge 3 ]] && break
+    sleep 0.4
+  done
+  $EDGECTL rollout status deployment/hello --timeout 60s || true
+fi
+$EDGECTL get deployments,replicasets,pods,configmaps -o wide
 echo
+if [[ -n $RUNTIME_ENDPOINT ]]; then
+  echo "up: containers in containerd (ctr -n k8s.io --address $RUN/cri/containerd.sock tasks ls):"
+  ctr --address "$RUN/cri/containerd.sock" -n k8s.io tasks ls
+  ip=$($EDGECTL get pods -l app=hello -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["status"].get("podIP",""))' 2>/dev/null || true)
+  if [[ -n $ip ]]; then
+    echo "up: the sample app answers on its pod IP: curl http://$ip:8080/ -> $(curl -fsS --max-time 3 "http://$ip:8080/" || echo '(no answer yet)')"
+  fi
+  echo "up: logs of hello-edge: $($EDGECTL logs hello-edge --tail 1 2>&1 || true)"
+  echo
+fi
 $EDGECTL get devicemodels,devices
 echo
 for _ in $(seq 1 50); do
@@ -65,4 +97,5 @@ curl -fsS "http://127.0.0.1:$EDGE_PORT/api/v1/namespaces/default/configmaps" |
   python3 -c 'import json,sys; [print("  configmap", c["metadata"]["name"]) for c in json.load(sys.stdin)["items"]]'
 echo
 echo "up: try:  export EDGECTL_SERVER=$SERVER; build/edgectl/edgectl get all"
+echo "          build/edgectl/edgectl scale deployment/hello --replicas 3; build/edgectl/edgectl exec hello-edge -- ls /"
 echo "    or:   kubectl --server=$SERVER get deploy"
