@@ -9,6 +9,7 @@
 
 #include "cloudcore/apiserver/api_handler.h"
 #include "cloudcore/apiserver/pod_streams.h"
+#include "cloudcore/apiserver/scale_subresource.h"
 #include "cloudcore/cloudhub/cloudhub.h"
 #include "cloudcore/config.h"
 #include "cloudcore/controllers/deployment_controller.h"
@@ -145,6 +146,7 @@ int main(int argc, char** argv) {
   }
 
   apiserver::ApiHandler handler(registry, clock, {.version = EP_VERSION_STRING});
+  apiserver::installScaleSubresource(handler, registry);
   handler.addRoute("/metrics", [&hub](http::ServerRequest&) {
     http::ServerResponse r;
     r.status = 200;

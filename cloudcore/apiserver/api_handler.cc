@@ -46,6 +46,16 @@ Json resourceList(const std::string& groupVersion) {
                            {"kind", k.kind},
                            {"verbs", {"get", "patch", "update"}}});
     }
+    if (k.group == "apps" && (k.kind == "Deployment" || k.kind == "ReplicaSet")) {
+      // Served by scale_subresource.cc (installed by cloudcore's main).
+      resources.push_back({{"name", k.plural + "/scale"},
+                           {"singularName", ""},
+                           {"namespaced", true},
+                           {"group", "autoscaling"},
+                           {"version", "v1"},
+                           {"kind", "Scale"},
+                           {"verbs", {"get", "patch", "update"}}});
+    }
   }
   return {{"kind", "APIResourceList"},
           {"apiVersion", "v1"},
@@ -305,7 +315,7 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
     return errorResponse(notFoundError("the server could not find the requested resource"));
   }
   registry::Subresource subresource = registry::Subresource::kNone;
-  if (!sub.empty() && group.empty() && !name.empty()) {
+  if (!sub.empty() && !name.empty()) {
     if (auto r = subresources_.find(plural + "/" + sub); r != subresources_.end()) {
       return r->second(req, ns, name);
     }

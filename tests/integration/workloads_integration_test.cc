@@ -2,6 +2,8 @@
 // pods, the scheduler binds them to a Ready node, and edgectl rollout/scale/describe see it all.
 // No edge: the node and the pods' Ready status are written through the API as edgecore would.
 
+#include <unistd.h>
+
 #include <chrono>
 #include <thread>
 
@@ -156,6 +158,41 @@ TEST_F(WorkloadsIntegrationTest, UnschedulablePodExplainsWhy) {
     }
     return true;
   })) << pods().dump(1);
+}
+
+TEST_F(WorkloadsIntegrationTest, ScaleSubresourceServesKubectlScale) {
+  ASSERT_EQ(edgectl({"apply", "-f", writeFile("web.yaml", kDeployment)}).exitCode, 0);
+  const std::string path = "/apis/apps/v1/namespaces/default/deployments/web/scale";
+  json scale = getJson(path);
+  EXPECT_EQ(scale["kind"], "Scale");
+  EXPECT_EQ(scale["apiVersion"], "autoscaling/v1");
+  EXPECT_EQ(scale["spec"]["replicas"], 2);
+  EXPECT_EQ(scale["status"]["selector"], "app=web");
+
+  auto c = client();
+  auto patched =
+      c.request("PATCH", path, R"({"spec":{"replicas":4}})", "application/merge-patch+json");
+  ASSERT_TRUE(patched.isOk());
+  EXPECT_EQ(patched->status, 200) << patched->body;
+  EXPECT_EQ(getJson("/apis/apps/v1/namespaces/default/deployments/web")["spec"]["replicas"], 4);
+  auto bad = c.request("PUT", path, R"({"spec":{"replicas":-1}})", "application/json");
+  ASSERT_TRUE(bad.isOk());
+  EXPECT_EQ(bad->status, 422) << bad->body;
+
+  json discovery = getJson("/apis/apps/v1");
+  bool listed = false;
+  for (const auto& r : discovery["resources"]) listed |= r["name"] == "deployments/scale";
+  EXPECT_TRUE(listed) << discovery.dump();
+
+  if (access("/usr/bin/kubectl", X_OK) != 0) GTEST_SKIP() << "kubectl is not installed";
+  std::string kubeconfig = writeFile("kubeconfig", "apiVersion: v1\nkind: Config\n");
+  auto k = runCommand(
+      {"/usr/bin/kubectl", "--server=" + server(), "--cache-dir=" + dir_.path() + "/kcache",
+       "--kubeconfig=" + kubeconfig, "scale", "deployment/web", "--replicas=1"},
+      "", std::chrono::seconds(60));
+  ASSERT_EQ(k.exitCode, 0) << k.out << k.err;
+  EXPECT_EQ(k.out, "deployment.apps/web scaled\n");
+  EXPECT_EQ(getJson("/apis/apps/v1/namespaces/default/deployments/web")["spec"]["replicas"], 1);
 }
 
 }  // namespace
