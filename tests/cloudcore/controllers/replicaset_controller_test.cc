@@ -135,5 +135,21 @@ TEST_F(ReplicaSetControllerTest, ScaleUpAndGarbageCollectsPodsOfDeletedReplicaSe
   EXPECT_EQ(pass().collected, 0);
 }
 
+TEST_F(ReplicaSetControllerTest, AvailableAfterMinReadySeconds) {
+  json set = createRs("web", 1);
+  set["spec"]["minReadySeconds"] = 10;
+  ASSERT_TRUE(reg().update(replicaSetKind(), "default", "web", set).isOk());
+  pass();
+  auto ps = pods("app=web");
+  ASSERT_EQ(ps.size(), 1u);
+  setPodReady(nameOf(ps[0]));
+  pass();
+  EXPECT_EQ(rs("web")["status"]["readyReplicas"], 1);
+  EXPECT_EQ(rs("web")["status"]["availableReplicas"], 0);
+  env_.clock.advance(std::chrono::seconds(11));
+  pass();
+  EXPECT_EQ(rs("web")["status"]["availableReplicas"], 1);
+}
+
 }  // namespace
 }  // namespace ep::controllers
