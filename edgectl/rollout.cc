@@ -91,7 +91,8 @@ Result<std::vector<json>> ownedReplicaSets(Context& ctx, const json& deployment)
       const json* refs = jsonAt(rs, {"metadata", "ownerReferences"});
       if (refs == nullptr || !refs->is_array()) continue;
       for (const auto& ref : *refs) {
-        if (ref.value("controller", false) && ref.value("uid", "") == uid) {
+        const json* controller = jsonAt(ref, {"controller"});
+        if (controller != nullptr && *controller == true && stringAt(ref, {"uid"}) == uid) {
           out.push_back(rs);
           break;
         }
@@ -241,8 +242,8 @@ RolloutState deploymentRolloutState(const json& d) {
   }
   if (const json* conds = jsonAt(d, {"status", "conditions"}); conds && conds->is_array()) {
     for (const auto& c : *conds) {
-      if (c.value("type", "") == "Progressing" &&
-          c.value("reason", "") == "ProgressDeadlineExceeded") {
+      if (stringAt(c, {"type"}) == "Progressing" &&
+          stringAt(c, {"reason"}) == "ProgressDeadlineExceeded") {
         st.message = "error: deployment \"" + name + "\" exceeded its progress deadline\n";
         st.done = st.failed = true;
         return st;

@@ -77,7 +77,12 @@ bool ControllerLoop::drain() {
       auto events = watches_[i]->poll(512);
       for (const auto& e : events) {
         if (e.type == "ERROR") continue;
-        if (!wanted && interesting_(*kinds_[i], e)) wanted = true;
+        if (wanted) continue;
+        try {
+          wanted = interesting_(*kinds_[i], e);
+        } catch (const std::exception&) {
+          wanted = true;  // when in doubt, reconcile
+        }
       }
       if (events.size() < 512) break;
     }
@@ -109,7 +114,12 @@ void ControllerLoop::run() {
     }
     bool wanted = drain();
     if (!wanted && !resyncDue) continue;
-    pass_();
+    try {
+      pass_();
+    } catch (const std::exception& e) {
+      // A malformed object must not take cloudcore down; the next pass tries again.
+      spdlog::error("{}: pass failed: {}", name_, e.what());
+    }
     lastPass = std::chrono::steady_clock::now();
     // Coalesce bursts: wait minGap (interruptible by stop) before looking at events again.
     std::unique_lock l(mu_);

@@ -34,6 +34,11 @@ Json withoutHashLabel(Json tmpl) {
   return tmpl;
 }
 
+bool isPaused(const Json& d) {
+  const Json* p = api::lookupPath(d, "spec.paused");
+  return p != nullptr && p->is_boolean() && p->get<bool>();
+}
+
 }  // namespace
 
 std::string podTemplateHash(const Json& podTemplate, int64_t collisionCount) {
@@ -361,7 +366,7 @@ void DeploymentController::writeStatus(Sync& s, bool progressed) {
   std::string rsName = s.newRs ? nameOf(*s.newRs) : "";
   bool complete = updated == s.replicas && total == s.replicas && available == s.replicas;
   const Json* prog = findCondition(s.d, "Progressing");
-  if (s.d["spec"].value("paused", false)) {
+  if (isPaused(s.d)) {
     setCondition(obj, "Progressing", "Unknown", "DeploymentPaused", "Deployment is paused", now,
                  true);
   } else if (complete && s.newRs) {
@@ -428,7 +433,7 @@ void DeploymentController::syncDeployment(Sync& s) {
     }
   }
 
-  bool paused = s.d["spec"].value("paused", false);
+  bool paused = isPaused(s.d);
   if (paused) {
     // Scaling only: a Deployment with one active ReplicaSet follows spec.replicas.
     std::vector<Json*> active;

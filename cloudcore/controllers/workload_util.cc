@@ -111,7 +111,9 @@ const Json* controllerRef(const Json& obj) {
   const Json* refs = api::lookupPath(obj, "metadata.ownerReferences");
   if (refs == nullptr || !refs->is_array()) return nullptr;
   for (const auto& r : *refs) {
-    if (r.is_object() && r.value("controller", false) == true) return &r;
+    if (!r.is_object()) continue;
+    auto c = r.find("controller");
+    if (c != r.end() && c->is_boolean() && c->get<bool>()) return &r;
   }
   return nullptr;
 }
