@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   int edgePid = 0;
   int idleSeconds = 30;
   bool keep = false;
+  int settleSeconds = 5;
   app.add_option("--server", server, "cloudcore API URL");
   app.add_option("--node", node, "node the pods are bound to");
   app.add_option("--image", image, "container image (started as: sleep 3600)");
@@ -82,6 +83,7 @@ int main(int argc, char** argv) {
   app.add_option("--edge-pid", edgePid, "edgecore pid to sample RSS/CPU from (0: skip)");
   app.add_option("--idle-seconds", idleSeconds, "CPU sampling window with every pod running");
   app.add_flag("--keep", keep, "leave the pods running");
+  app.add_option("--settle-seconds", settleSeconds, "wait after deleting the pods");
   CLI11_PARSE(app, argc, argv);
 
   std::string run = std::to_string(::getpid());
@@ -182,6 +184,9 @@ int main(int argc, char** argv) {
     for (const auto& [name, t0] : created) {
       api.request("DELETE", "/api/v1/namespaces/" + ns + "/pods/" + name);
     }
+    // Pods leave the API at once; the node stops their containers (1 s grace) in the
+    // background. Give it time so that a following run starts on a quiet node.
+    std::this_thread::sleep_for(std::chrono::seconds(settleSeconds));
   }
   watcher.detach();  // blocked in the watch; the process exits
   return 0;

@@ -156,6 +156,12 @@ void Edged::stop() {
     if (w.joinable()) w.join();
   }
   workers_.clear();
+  std::vector<Terminator> terminators;
+  {
+    std::lock_guard lock(mu_);
+    terminators.swap(terminators_);
+  }
+  for (auto& t : terminators) t.thread.join();  // a pod being stopped finishes stopping
   for (auto* sub : {&podSub_, &configMapSub_, &secretSub_}) {
     if (*sub) (*sub)->stop();
     sub->reset();
@@ -265,6 +271,7 @@ void Edged::dispatchLoop() {
   bool runtimeUp = true;
   std::unique_lock lock(mu_);
   while (!stopping_) {
+    reapTerminatorsLocked();
     drainCacheLocked();
     lock.unlock();
     auto listed = relist();
@@ -302,10 +309,37 @@ void Edged::workerLoop() {
     if (stopping_) return;
     Task t = std::move(queue_.front());
     queue_.pop_front();
+    // Terminations wait out grace periods: they get a thread of their own (bounded) so that a
+    // burst of deletions never holds back pods that are starting.
+    bool terminating = (!t.pod || (t.pod->contains("metadata") &&
+                                   (*t.pod)["metadata"].contains("deletionTimestamp"))) &&
+                       (!t.runtime.sandboxes.empty() || !t.runtime.containers.empty());
+    if (terminating && terminators_.size() < kMaxTerminators) {
+      auto done = std::make_shared<std::atomic<bool>>(false);
+      terminators_.push_back({std::thread([this, task = std::move(t), done]() mutable {
+                                runTask(task);
+                                std::lock_guard guard(mu_);
+                                inflight_.erase(task.uid);
+                                done->store(true);
+                              }),
+                              done});
+      continue;
+    }
     lock.unlock();
     runTask(t);
     lock.lock();
     inflight_.erase(t.uid);
+  }
+}
+
+void Edged::reapTerminatorsLocked() {
+  for (auto it = terminators_.begin(); it != terminators_.end();) {
+    if (it->done->load()) {
+      it->thread.join();  // finished: returns at once
+      it = terminators_.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 

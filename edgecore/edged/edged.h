@@ -146,6 +146,7 @@ class Edged {
   // remembered, and not being synced right now.
   std::vector<Task> planLocked(std::map<std::string, PodRuntime>& byUid);
   void runTask(Task& task);
+  void reapTerminatorsLocked();
 
   void syncPod(PodState& st, const Json& pod, const PodRuntime& rt);
   void killPod(const std::string& uid, const PodRuntime& rt, const Json* pod);
@@ -192,6 +193,12 @@ class Edged {
         statusReports{0}, eventsReported{0}, runtimeErrors{0};
   };
   Counters counters_;
+  struct Terminator {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  static constexpr size_t kMaxTerminators = 32;
+  std::vector<Terminator> terminators_;  // guarded by mu_: pods being stopped
   std::thread dispatcher_;
   std::vector<std::thread> workers_;
 };
