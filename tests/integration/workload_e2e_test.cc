@@ -251,7 +251,7 @@ TEST_F(WorkloadE2eTest, DeploymentRunsRollsBackRestartsAndFollowsConfig) {
   EXPECT_NE(described.out.find("Failed"), std::string::npos) << described.out;
 }
 
-TEST_F(WorkloadE2eTest, ContainersSurviveCloudLossAndEdgecoreRestart) {
+TEST_F(WorkloadE2eTest, ContainersSurviveCloudLossEdgecoreRestartAndOfflineReboot) {
   auto r =
       edgectl({"apply", "-f", "-"},
               "apiVersion: v1\nkind: Pod\nmetadata:\n  name: ticker\nspec:\n  nodeName: edge-a\n"
@@ -297,14 +297,34 @@ TEST_F(WorkloadE2eTest, ContainersSurviveCloudLossAndEdgecoreRestart) {
       },
       30s));
 
+  // Still offline, the machine reboots: containerd restarts with every container gone, and
+  // edgecore, started with no cloud, brings the pod back from its cache.
+  // Power loss: every process dies at once (the containers, then containerd itself, with no
+  // chance to clean up); containerd keeps its metadata on disk and starts again.
+  edges_["edge-a"].proc.reset();
+  for (const auto& id : runningTasks()) ctr({"tasks", "kill", "-s", "SIGKILL", id});
+  ASSERT_TRUE(eventually([&] { return runningTasks().empty(); }, 20s));
+  {
+    std::ifstream pidFile(cri_->dir() + "/containerd.pid");
+    pid_t pid = 0;
+    pidFile >> pid;
+    ASSERT_GT(pid, 0);
+    ::kill(pid, SIGKILL);
+  }
+  ASSERT_TRUE(cri_->up()) << cri_->error();
+  EXPECT_TRUE(runningTasks().empty());
+  startLabelledEdge("edge-a");
+  EXPECT_TRUE(eventually([&] { return runningTasks().size() >= 2; }, 60s))
+      << "the pod did not come back after an offline reboot";
+
   // The cloud returns: the status the edge recorded offline catches up.
   restartCloud();
   EXPECT_TRUE(eventually(
       [&] {
         Json p = getJson("/api/v1/namespaces/default/pods/ticker");
         return p.is_object() && podReady(p) &&
-               p["status"]["containerStatuses"][0].value("restartCount", 0) >= 1 &&
-               containerId(p) != before;
+               p["status"]["containerStatuses"][0].value("restartCount", 0) >= 2 &&
+               containerId(p) != before && runningTasks().count(containerId(p));
       },
       60s))
       << edgectl({"get", "pod", "ticker", "-o", "yaml"}).out;

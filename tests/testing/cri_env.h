@@ -40,7 +40,7 @@ class CriEnv {
 
   // Starts everything; on failure returns false and error() holds the script's output.
   bool up() {
-    port_ = freePort();
+    if (port_ == 0) port_ = freePort();  // kept across down() + up(): a "reboot"
     std::string script = std::string(EP_SOURCE_DIR) + "/scripts/cri-env.sh";
     auto r = runCommand({script, "up", dir_.path()}, "", std::chrono::minutes(3), scriptEnv());
     started_ = true;
