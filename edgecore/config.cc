@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -127,6 +128,11 @@ Status parseConfigYaml(const std::string& text, const std::string& source, Confi
           }
           config.taints.push_back(std::move(taint));
         }
+      } else if (key == "podWorkers") {
+        auto n = positive(v, key);
+        if (!n.isOk()) return n.status();
+        if (*n > 64) return invalidError("podWorkers: must be between 1 and 64");
+        config.podWorkers = static_cast<size_t>(*n);
       } else if (key == "outbox") {
         if (v.IsNull()) continue;
         if (!v.IsMap()) return invalidError("outbox: must be a mapping");
@@ -186,6 +192,15 @@ Status finalizeConfig(Config& config) {
     return s;
   }
   if (config.dataDir.empty()) return invalidError("dataDir: must not be empty");
+  // Volume paths under the data dir are handed to the container runtime, which resolves
+  // relative paths against its own directories: keep it absolute.
+  {
+    std::error_code ec;
+    auto abs = std::filesystem::absolute(config.dataDir, ec);
+    if (ec) return invalidError("dataDir: cannot make \"" + config.dataDir + "\" absolute");
+    config.dataDir = abs.lexically_normal().string();
+    if (config.dataDir.size() > 1 && config.dataDir.back() == '/') config.dataDir.pop_back();
+  }
   if (config.heartbeatInterval < std::chrono::seconds(1)) {
     return invalidError("heartbeatInterval: must be at least 1s");
   }

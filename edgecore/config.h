@@ -29,6 +29,7 @@ struct Config {
   // CRI endpoint of the container runtime (unix:// socket); "" turns pod management off.
   std::string runtimeEndpoint = "unix:///run/containerd/containerd.sock";
   std::chrono::milliseconds podSyncPeriod{1000};  // how often edged relists the runtime
+  size_t podWorkers = 4;                          // config only: pods synced in parallel
   std::map<std::string, std::string> labels;      // config only
   std::vector<Taint> taints;                      // config only
   uint64_t outboxMaxEntries = 10000;              // config only: outbox.maxEntries

@@ -138,7 +138,8 @@ int main(int argc, char** argv) {
         std::make_unique<edged::Edged>(edged::EdgedOptions{.nodeName = config.nodeName,
                                                            .dataDir = config.dataDir,
                                                            .hostIp = hostInfo.collect().internalIp,
-                                                           .syncPeriod = config.podSyncPeriod},
+                                                           .syncPeriod = config.podSyncPeriod,
+                                                           .workers = config.podWorkers},
                                        *runtime, cache, cache, clock);
     if (auto s = podManager->start(); !s.isOk()) {
       spdlog::critical("edged: {}", s.toString());

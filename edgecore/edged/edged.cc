@@ -16,6 +16,8 @@ namespace {
 using ReportKind = edgeplane::tunnel::v1::ReportKind;
 
 constexpr auto kResetBackoffAfter = std::chrono::minutes(10);
+// Backoff::lastFailedId marker for a container that could not be created or started.
+constexpr const char* kStartFailure = "<start-failure>";
 
 std::string str(const Json& obj, const char* key) {
   auto it = obj.find(key);
@@ -564,12 +566,25 @@ bool Edged::startContainer(PodState& st, const Json& pod, const Json& container,
                            const PodSandboxConfig& sandbox) {
   const std::string name = str(container, "name");
   const std::string fieldPath = field;
+  // A container the runtime failed to create or start is retried with the crash back-off, so a
+  // broken mount or command does not make a create/remove loop every sync.
+  auto& startBackoff = st.crashBackoff[name];
+  if (startBackoff.lastFailedId == kStartFailure && startBackoff.nextAllowedMillis > nowMillis()) {
+    return false;
+  }
   std::string imageRef;
   st.dirty = true;
   if (!ensureImage(st, pod, container, field, imageRef)) return false;
   auto fail = [&](const char* reason, const std::string& msg) {
     st.waiting[name] = {reason, msg};
     recordEvent(st, pod, fieldPath, "Warning", "Failed", "Error: " + msg);
+    if (std::string(reason) != "CreateContainerConfigError") {
+      startBackoff.delay = startBackoff.delay.count() == 0
+                               ? options_.initialBackoff
+                               : std::min(options_.maxBackoff, startBackoff.delay * 2);
+      startBackoff.nextAllowedMillis = nowMillis() + startBackoff.delay.count();
+      startBackoff.lastFailedId = kStartFailure;
+    }
     return false;
   };
   EnvContext ctx{&pod, options_.nodeName, st.podIp, options_.hostIp,
@@ -622,6 +637,7 @@ bool Edged::startContainer(PodState& st, const Json& pod, const Json& container,
     return fail("RunContainerError", s.message());
   }
   recordEvent(st, pod, fieldPath, "Normal", "Started", "Started container " + name);
+  if (startBackoff.lastFailedId == kStartFailure) startBackoff.lastFailedId.clear();
   ++counters_.containersStarted;
   st.waiting.erase(name);
   st.readiness.erase(name);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 namespace ep::edgecore {
 namespace {
 
@@ -110,6 +112,34 @@ TEST(EdgeConfig, FinalizeRejects) {
   c.cloud = "h:1";
   c.logLevel = "loud";
   EXPECT_NE(finalizeConfig(c).message().find("logLevel"), std::string::npos);
+}
+
+// Regression: a relative --data-dir gave the runtime relative volume paths, which runc resolved
+// inside its bundle directory ("error mounting ... no such file or directory").
+TEST(EdgeConfig, DataDirIsMadeAbsolute) {
+  Config c;
+  c.nodeName = "edge-1";
+  c.dataDir = "run/edgecore/";
+  ASSERT_TRUE(finalizeConfig(c).isOk());
+  EXPECT_EQ(c.dataDir, (std::filesystem::current_path() / "run/edgecore").string());
+}
+
+TEST(EdgeConfig, RuntimeSettings) {
+  Config c;
+  ASSERT_TRUE(parseConfigYaml("runtimeEndpoint: unix:///run/x.sock\npodSyncPeriod: 2s\n"
+                              "podWorkers: 8\n",
+                              "f.yaml", c)
+                  .isOk());
+  EXPECT_EQ(c.runtimeEndpoint, "unix:///run/x.sock");
+  EXPECT_EQ(c.podSyncPeriod, std::chrono::seconds(2));
+  EXPECT_EQ(c.podWorkers, 8u);
+  c.nodeName = "edge-1";
+  EXPECT_TRUE(finalizeConfig(c).isOk());
+  c.runtimeEndpoint = "tcp://1.2.3.4:1";
+  EXPECT_NE(finalizeConfig(c).message().find("runtimeEndpoint"), std::string::npos);
+  Config d;
+  EXPECT_NE(parseConfigYaml("podWorkers: 0\n", "f.yaml", d).message().find("podWorkers"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -149,6 +149,7 @@ Status FakeRuntime::startContainer(const std::string& containerId) {
   if (it->second.status.info.state != ContainerState::kCreated) {
     return Status(Code::kInvalid, "container " + containerId + " is not in created state");
   }
+  if (!startFailure_.empty()) return internalError(startFailure_);
   it->second.status.info.state = ContainerState::kRunning;
   it->second.status.startedAtNs = nowNs();
   return {};
@@ -250,6 +251,11 @@ void FakeRuntime::failPull(const std::string& image, const std::string& message)
   } else {
     pullFailures_[image] = message;
   }
+}
+
+void FakeRuntime::failStart(const std::string& message) {
+  std::lock_guard lock(mu_);
+  startFailure_ = message;
 }
 
 void FakeRuntime::exitContainer(const std::string& containerId, int32_t exitCode,

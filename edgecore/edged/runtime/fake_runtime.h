@@ -45,6 +45,8 @@ class FakeRuntime final : public ContainerRuntime {
   // --- knobs for tests ---
   // Pulls of `image` fail with `message` until cleared (empty message clears).
   void failPull(const std::string& image, const std::string& message);
+  // startContainer fails with `message` until cleared (empty message clears).
+  void failStart(const std::string& message);
   // Marks a running container exited with `exitCode` (as if its process ended or was killed).
   void exitContainer(const std::string& containerId, int32_t exitCode,
                      const std::string& reason = "Error");
@@ -89,6 +91,7 @@ class FakeRuntime final : public ContainerRuntime {
   std::vector<std::string> pulled_;                  // guarded by mu_
   AuthConfig lastAuth_;                              // guarded by mu_
   ExecResult execResult_;                            // guarded by mu_
+  std::string startFailure_;                         // guarded by mu_
   uint64_t counter_ = 0;                             // guarded by mu_
   int ipCounter_ = 2;                                // guarded by mu_
 };

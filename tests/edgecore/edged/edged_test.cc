@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -337,6 +338,30 @@ TEST_F(EdgedTest, MissingConfigMapIsAContainerConfigError) {
   EXPECT_EQ(st["containerStatuses"][0]["state"]["waiting"]["reason"], "CreateContainerConfigError");
   EXPECT_EQ(st["containerStatuses"][0]["state"]["waiting"]["message"],
             "configmap \"nope\" not found");
+}
+
+// Regression: a container whose start failed (e.g. a mount runc could not make) was created and
+// removed again on every sync.
+TEST_F(EdgedTest, FailedStartIsRetriedWithBackOff) {
+  runtime_.failStart("OCI runtime create failed: error mounting");
+  put("pods", makePod("nostart", "uid-20", simpleSpec()));
+  sync();
+  Json st = lastStatus("nostart");
+  EXPECT_EQ(st["containerStatuses"][0]["state"]["waiting"]["reason"], "RunContainerError");
+  auto creates = [&] {
+    auto calls = runtime_.calls();
+    return std::count_if(calls.begin(), calls.end(),
+                         [](const std::string& c) { return c.rfind("createContainer", 0) == 0; });
+  };
+  EXPECT_EQ(creates(), 1);
+  sync();
+  sync();
+  EXPECT_EQ(creates(), 1) << "retried inside the back-off";
+  runtime_.failStart("");
+  clock_.advance(std::chrono::seconds(11));
+  sync();
+  EXPECT_EQ(creates(), 2);
+  EXPECT_EQ(lastStatus("nostart")["phase"], "Running");
 }
 
 TEST_F(EdgedTest, OrphanSandboxIsRemoved) {
