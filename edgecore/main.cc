@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <iostream>
 
 #include "common/clock.h"
@@ -94,6 +95,7 @@ int main(int argc, char** argv) {
   spdlog::info("edgecore {} starting (cache revision {}, {} objects)", config.nodeName,
                cache.lastAppliedRevision(), cache.objectCount());
 
+  std::atomic<edged::Edged*> edgedForStatus{nullptr};  // set once edged runs; read by /status
   http::ServerOptions httpOptions;
   if (auto s = splitHostPort("localApiListen", config.localApiListen, httpOptions.host,
                              httpOptions.port);
@@ -103,9 +105,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   httpOptions.workerThreads = 4;
-  localapi::LocalApi localApi(
-      httpOptions, cache, clock,
-      {.version = EP_VERSION_STRING, .status = [&hub] { return hub.statusJson(); }});
+  localapi::LocalApi localApi(httpOptions, cache, clock,
+                              {.version = EP_VERSION_STRING, .status = [&hub, &edgedForStatus] {
+                                 auto j = hub.statusJson();
+                                 if (auto* e = edgedForStatus.load()) j["edged"] = e->statusJson();
+                                 return j;
+                               }});
   if (auto s = localApi.start(); !s.isOk()) {
     spdlog::critical("local API: {}", s.toString());
     cache.stop();
@@ -119,21 +124,31 @@ int main(int argc, char** argv) {
     cache.stop();
     return 1;
   }
+  std::unique_ptr<edged::CriRuntime> runtime;
+  std::string runtimeVersion;
+  if (!config.runtimeEndpoint.empty()) {
+    runtime = std::make_unique<edged::CriRuntime>(
+        edged::CriRuntimeOptions{.endpoint = config.runtimeEndpoint});
+    if (auto v = runtime->version(); v.isOk()) {
+      // "containerd 1.6.20 (CRI v1)" -> "containerd://1.6.20", as the kubelet reports it.
+      std::string name = v->substr(0, v->find(' '));
+      std::string rest = v->substr(std::min(v->size(), name.size() + 1));
+      runtimeVersion = name + "://" + rest.substr(0, rest.find(' '));
+    }
+  }
   nodestatus::SystemHostInfo hostInfo;
   nodestatus::NodeStatusReporter reporter({.nodeName = config.nodeName,
                                            .labels = config.labels,
                                            .taints = config.taints,
-                                           .edgecoreVersion = EP_VERSION_STRING},
+                                           .edgecoreVersion = EP_VERSION_STRING,
+                                           .containerRuntimeVersion = runtimeVersion},
                                           config.heartbeatInterval, hostInfo, cache, clock);
   (void)reporter.start();  // a failed first report is logged; the heartbeat retries
 
   // edged: pods on the container runtime, driven by the cache (works with the cloud away).
-  std::unique_ptr<edged::CriRuntime> runtime;
   std::unique_ptr<edged::Edged> podManager;
   std::unique_ptr<edged::streaming::StreamServer> streams;  // logs/exec for the cloud
-  if (!config.runtimeEndpoint.empty()) {
-    runtime = std::make_unique<edged::CriRuntime>(
-        edged::CriRuntimeOptions{.endpoint = config.runtimeEndpoint});
+  if (runtime) {
     podManager =
         std::make_unique<edged::Edged>(edged::EdgedOptions{.nodeName = config.nodeName,
                                                            .dataDir = config.dataDir,
@@ -149,6 +164,7 @@ int main(int argc, char** argv) {
       cache.stop();
       return 1;
     }
+    edgedForStatus = podManager.get();
     streams = std::make_unique<edged::streaming::StreamServer>(*runtime);
     hub.setStreamHandler(streams.get());
   } else {
@@ -159,6 +175,7 @@ int main(int argc, char** argv) {
 
   int sig = waitForTerminationSignal();
   spdlog::info("edgecore: signal {}, shutting down", sig);
+  edgedForStatus = nullptr;
   if (podManager) podManager->stop();  // containers keep running
   reporter.stop();
   hub.stop();

@@ -129,7 +129,7 @@ json buildNode(const NodeIdentity& id, const HostFacts& facts, int64_t nowMillis
                    {"osImage", facts.osImage},
                    {"kubeletVersion", "v1.32.0-edgeplane-" + id.edgecoreVersion},
                    {"kubeProxyVersion", ""},
-                   {"containerRuntimeVersion", ""},
+                   {"containerRuntimeVersion", id.containerRuntimeVersion},
                    {"machineID", ""},
                    {"systemUUID", ""},
                    {"bootID", ""}}}};

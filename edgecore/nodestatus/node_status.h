@@ -46,6 +46,7 @@ struct NodeIdentity {
   std::map<std::string, std::string> labels;  // from config; well-known labels are added
   std::vector<Taint> taints;
   std::string edgecoreVersion;
+  std::string containerRuntimeVersion;  // "containerd://1.6.20"; "" when unknown
 };
 
 // The full Node JSON (registration + status) at `nowMillis`. Pure function.

@@ -30,7 +30,11 @@ class RecordingOutbox final : public metamanager::Outbox {
 };
 
 NodeIdentity identity() {
-  return {"edge-1", {{"zone", "a"}}, {{"dedicated", "edge", "NoSchedule"}}, "0.1.0"};
+  return {"edge-1",
+          {{"zone", "a"}},
+          {{"dedicated", "edge", "NoSchedule"}},
+          "0.1.0",
+          "containerd://1.6.20"};
 }
 
 TEST(NodeStatus, NodeJsonShape) {
@@ -57,7 +61,7 @@ TEST(NodeStatus, NodeJsonShape) {
   EXPECT_EQ(s["nodeInfo"]["architecture"], "arm64");
   EXPECT_EQ(s["nodeInfo"]["osImage"], "Debian GNU/Linux 12");
   EXPECT_EQ(s["nodeInfo"]["kubeletVersion"], "v1.32.0-edgeplane-0.1.0");
-  EXPECT_EQ(s["nodeInfo"]["containerRuntimeVersion"], "");
+  EXPECT_EQ(s["nodeInfo"]["containerRuntimeVersion"], "containerd://1.6.20");
   EXPECT_EQ(s["conditions"][0]["type"], "Ready");
   EXPECT_EQ(s["conditions"][0]["status"], "True");
   EXPECT_EQ(s["conditions"][0]["reason"], "EdgeReady");
