@@ -446,6 +446,16 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
   if (m == "DELETE") {
     registry::DeleteOptions opts;
     opts.dryRun = isDryRun(req);
+    if (std::string g = req.param("gracePeriodSeconds"); !g.empty()) {
+      char* end = nullptr;
+      long long v = std::strtoll(g.c_str(), &end, 10);
+      if (end == g.c_str() || *end != '\0') {
+        return errorResponse(
+            badRequestError("gracePeriodSeconds: must be an integer, got \"" + g + "\""), kind,
+            name);
+      }
+      opts.gracePeriodSeconds = v;
+    }
     if (!req.body.empty()) {
       Json body = Json::parse(req.body, nullptr, false);
       if (body.is_discarded() || !body.is_object()) {
@@ -457,6 +467,13 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
         if (p->contains("resourceVersion") && (*p)["resourceVersion"].is_string()) {
           opts.preconditionResourceVersion = (*p)["resourceVersion"];
         }
+      }
+      if (auto g = body.find("gracePeriodSeconds"); g != body.end() && !g->is_null()) {
+        if (!g->is_number_integer()) {
+          return errorResponse(badRequestError("gracePeriodSeconds: must be an integer"), kind,
+                               name);
+        }
+        opts.gracePeriodSeconds = g->get<int64_t>();
       }
       if (auto d = body.find("dryRun"); d != body.end() && d->is_array()) {
         for (const auto& v : *d) {

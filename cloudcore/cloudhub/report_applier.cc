@@ -170,6 +170,20 @@ ReportResult ReportApplier::applyPodStatus(const std::string& node, const Report
     return rejected("pod status: pod " + report.namespace_ + "/" + report.name + " is bound to \"" +
                     boundTo + "\", not to this node");
   }
+  // A pod in graceful deletion is removed once its node reports it terminated (phase
+  // Succeeded or Failed): the node has stopped every container (docs/edged.md).
+  std::string phase = api::stringAt(status, "phase");
+  if (!api::stringAt(*pod, "metadata.deletionTimestamp").empty() &&
+      (phase == "Succeeded" || phase == "Failed")) {
+    registry::DeleteOptions force;
+    force.gracePeriodSeconds = 0;
+    force.preconditionUid = api::stringAt(*pod, "metadata.uid");
+    auto d = registry_.remove(kind, report.namespace_, report.name, force);
+    if (!d.isOk() && d.status().code() != Code::kNotFound) {
+      return fromStatus(d.status(), "removing terminated pod");
+    }
+    return {};
+  }
   Json body = Json::object();
   body["status"] = status;
   auto r =

@@ -415,7 +415,10 @@ Result<Json> Registry::writeUpdate(const api::KindInfo& kind, const std::string&
   if (next == current) return next;  // no-op: nothing is written, revision unchanged
   if (options.dryRun) return next;
 
-  bool finalize = !metaString(next, "deletionTimestamp").empty() && !hasFinalizers(next);
+  // A pod in graceful deletion (deletionGracePeriodSeconds > 0) waits for its node to confirm
+  // (a forced delete); other updates, its status ones included, must not remove it early.
+  bool finalize = !metaString(next, "deletionTimestamp").empty() && !hasFinalizers(next) &&
+                  api::intAt(next, "metadata.deletionGracePeriodSeconds", 0) == 0;
   if (finalize) {
     auto r = store_.remove(kind.resource(), kind.namespaced ? ns : "", name, expected);
     if (!r.isOk()) return r.status();
@@ -537,7 +540,19 @@ Result<Json> Registry::remove(const api::KindInfo& kind, const std::string& ns,
     }
     if (options.dryRun) return current;
     Result<Json> r = Status(Code::kInternal, "unreachable");
-    if (hasFinalizers(*current) || kind.kind == "Namespace") {
+    std::optional<int64_t> grace = kind.kind == "Pod" && !hasFinalizers(*current)
+                                       ? podGracePeriod(*current, options)
+                                       : std::nullopt;
+    if (grace && *grace > 0) {
+      // Graceful deletion: the node stops the pod's containers, reports them terminated and
+      // the report applier then removes the pod (docs/edged.md, "Deleting a pod").
+      if (!metaString(*current, "deletionTimestamp").empty()) return current;
+      Json next = *current;
+      next["metadata"]["deletionTimestamp"] = formatRfc3339(clock_.nowMillis() + *grace * 1000);
+      next["metadata"]["deletionGracePeriodSeconds"] = *grace;
+      auto u = store_.update(kind.resource(), storeNs, name, encode(next), cur->modRevision);
+      r = u.isOk() ? decode(*u) : Result<Json>(u.status());
+    } else if (hasFinalizers(*current) || kind.kind == "Namespace") {
       if (!metaString(*current, "deletionTimestamp").empty()) {
         r = current;  // already terminating
       } else {
@@ -569,6 +584,25 @@ Result<Json> Registry::remove(const api::KindInfo& kind, const std::string& ns,
   }
 }
 
+// The grace period a pod's deletion gets, or nullopt when it is removed at once: pods that are
+// not bound, bound to a node that does not exist or runs no pods (no container runtime in its
+// nodeInfo), or deleted with gracePeriodSeconds 0.
+std::optional<int64_t> Registry::podGracePeriod(const Json& pod, const DeleteOptions& options) {
+  if (options.gracePeriodSeconds && *options.gracePeriodSeconds <= 0) return std::nullopt;
+  std::string node = api::stringAt(pod, "spec.nodeName");
+  if (node.empty()) return std::nullopt;
+  auto n = store_.get("nodes", "", node);
+  if (!n.isOk()) return std::nullopt;
+  auto decoded = decode(*n);
+  if (!decoded.isOk() ||
+      api::stringAt(*decoded, "status.nodeInfo.containerRuntimeVersion").empty()) {
+    return std::nullopt;
+  }
+  int64_t grace = options.gracePeriodSeconds.value_or(
+      api::intAt(pod, "spec.terminationGracePeriodSeconds", 30));
+  return grace > 0 ? std::optional<int64_t>(grace) : std::nullopt;
+}
+
 // Deletes everything in a terminating namespace; removes the namespace itself once empty.
 // Objects held by finalizers keep it Terminating until their last finalizer is removed.
 Result<Json> Registry::finalizeNamespace(const std::string& name) {
@@ -582,7 +616,8 @@ Result<Json> Registry::finalizeNamespace(const std::string& name) {
     if (!items.isOk()) return items.status();
     for (const auto& o : items->items) {
       auto r = remove(kind, name, o.name);
-      if (r.isOk() && !metaString(*r, "deletionTimestamp").empty() && hasFinalizers(*r)) {
+      if (r.isOk() && !metaString(*r, "deletionTimestamp").empty() &&
+          (hasFinalizers(*r) || api::intAt(*r, "metadata.deletionGracePeriodSeconds", 0) > 0)) {
         empty = false;
       } else if (!r.isOk() && r.status().code() != Code::kNotFound) {
         empty = false;

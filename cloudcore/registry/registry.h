@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,9 @@ struct DeleteOptions {
   std::string preconditionUid;
   std::string preconditionResourceVersion;
   bool dryRun = false;
+  // Pods only: how long the node has to stop the pod. Unset: the pod's
+  // terminationGracePeriodSeconds (default 30). 0 removes the object at once (force).
+  std::optional<int64_t> gracePeriodSeconds;
 };
 
 struct WatchEvent {
@@ -101,6 +105,7 @@ class Registry {
                            Json desired, Subresource sub, bool explicitRv,
                            const WriteOptions& options);
   Status checkNamespaceWritable(const api::KindInfo& kind, const std::string& ns);
+  std::optional<int64_t> podGracePeriod(const Json& pod, const DeleteOptions& options);
   Result<Json> finalizeNamespace(const std::string& name);
   void maybeFinishNamespace(const std::string& ns);
 

@@ -389,21 +389,36 @@ void Edged::runTask(Task& task) {
   bool deleting = task.pod && task.pod->contains("metadata") &&
                   (*task.pod)["metadata"].contains("deletionTimestamp");
   if (!task.pod || deleting) {
-    killPod(task.uid, task.runtime, task.pod ? &*task.pod : nullptr);
+    if (deleting && !st->terminationReported) {
+      for (const auto& c : task.runtime.containers) {
+        if (c.state != ContainerState::kRunning) continue;
+        std::string name = labelOr(c.labels, kLabelContainerName);
+        recordEvent(*st, *task.pod, "spec.containers{" + name + "}", "Normal", "Killing",
+                    "Stopping container " + name);
+      }
+    }
+    auto exits = killPod(task.uid, task.runtime, task.pod ? &*task.pod : nullptr);
     if (!task.pod) {
       std::lock_guard lock(mu_);
       podStates_.erase(task.uid);
+    } else if (!st->terminationReported) {
+      reportTerminated(*st, *task.pod, exits);
     }
     return;
   }
   syncPod(*st, *task.pod, task.runtime);
 }
 
-void Edged::killPod(const std::string& uid, const PodRuntime& rt, const Json* pod) {
+std::map<std::string, ContainerStatus> Edged::killPod(const std::string& uid, const PodRuntime& rt,
+                                                      const Json* pod) {
+  std::map<std::string, ContainerStatus> exits;
   if (rt.sandboxes.empty() && rt.containers.empty()) {
-    std::error_code ec;
-    if (std::filesystem::exists(volumes_.podDir(uid), ec)) (void)volumes_.tearDown(uid);
-    return;
+    if (!pod) {
+      std::error_code ec;
+      if (std::filesystem::exists(volumes_.podDir(uid), ec)) (void)volumes_.tearDown(uid);
+      removeLogDirs(uid);
+    }
+    return exits;
   }
   ++counters_.podsKilled;
   std::string name =
@@ -433,7 +448,14 @@ void Edged::killPod(const std::string& uid, const PodRuntime& rt, const Json* po
     });
   }
   for (auto& t : stoppers) t.join();
-  std::string logDir;
+  // How each container ended (the newest attempt per name), for the final status.
+  for (const auto& c : rt.containers) {
+    std::string name = labelOr(c.labels, kLabelContainerName);
+    auto have = exits.find(name);
+    if (have != exits.end() && !newer(c, have->second.info)) continue;
+    auto s = runtime_.containerStatus(c.id);
+    if (s.isOk()) exits[name] = *s;
+  }
   for (const auto& s : rt.sandboxes) {
     if (auto st = runtime_.stopPodSandbox(s.id); !st.isOk()) {
       spdlog::warn("edged: stopping sandbox {}: {}", s.id, st.toString());
@@ -441,19 +463,86 @@ void Edged::killPod(const std::string& uid, const PodRuntime& rt, const Json* po
     if (auto st = runtime_.removePodSandbox(s.id); !st.isOk()) {
       spdlog::warn("edged: removing sandbox {}: {}", s.id, st.toString());
     }
-    logDir = (std::filesystem::path(options_.dataDir) / "logs" / (s.ns + "_" + s.name + "_" + uid))
-                 .string();
   }
   for (const auto& c : rt.containers) {
     (void)runtime_.removeContainer(c.id);  // already gone with its sandbox, normally
   }
   if (!pod) {
     (void)volumes_.tearDown(uid);
-    if (!logDir.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(logDir, ec);
+    removeLogDirs(uid);
+  }
+  return exits;
+}
+
+void Edged::removeLogDirs(const std::string& uid) {
+  std::error_code ec;
+  const std::string suffix = "_" + uid;
+  for (auto it = std::filesystem::directory_iterator(
+           std::filesystem::path(options_.dataDir) / "logs", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.size() > suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      std::error_code rmEc;
+      std::filesystem::remove_all(it->path(), rmEc);
     }
   }
+}
+
+void Edged::reportTerminated(PodState& st, const Json& pod,
+                             const std::map<std::string, ContainerStatus>& exits) {
+  // The pod is being deleted and every container has stopped: report it terminated, which lets
+  // the cloud finish the deletion (phase Succeeded when every container exited 0).
+  Json status = st.lastStatus.is_object() ? st.lastStatus : Json::object();
+  bool allZero = true;
+  Json statuses = Json::array();
+  for (const auto& spec : arrayOrEmpty(pod, "containers")) {
+    const std::string name = str(spec, "name");
+    Json cs = {{"name", name},     {"image", str(spec, "image")}, {"ready", false},
+               {"started", false}, {"restartCount", 0},           {"lastState", Json::object()}};
+    if (status.contains("containerStatuses") && status["containerStatuses"].is_array()) {
+      for (const auto& prev : status["containerStatuses"]) {
+        if (prev.is_object() && str(prev, "name") == name) {
+          cs["restartCount"] = prev.value("restartCount", 0);
+          if (prev.contains("imageID")) cs["imageID"] = prev["imageID"];
+        }
+      }
+    }
+    Json t = Json::object();
+    auto it = exits.find(name);
+    if (it != exits.end()) {
+      t["exitCode"] = it->second.exitCode;
+      t["reason"] = it->second.exitCode == 0 ? "Completed" : "Error";
+      if (it->second.startedAtNs > 0) t["startedAt"] = nanosToRfc3339(it->second.startedAtNs);
+      if (it->second.finishedAtNs > 0) t["finishedAt"] = nanosToRfc3339(it->second.finishedAtNs);
+      t["containerID"] = runtimeContainerId(it->second.info.id);
+      if (it->second.exitCode != 0) allZero = false;
+    } else {
+      t["exitCode"] = 0;
+      t["reason"] = "ContainerStatusUnknown";  // never started, or gone already
+    }
+    cs["state"] = {{"terminated", t}};
+    statuses.push_back(std::move(cs));
+  }
+  status["containerStatuses"] = statuses;
+  status["phase"] = allZero ? "Succeeded" : "Failed";
+  const std::string now = formatRfc3339(nowMillis());
+  Json conds = Json::array();
+  if (status.contains("conditions") && status["conditions"].is_array())
+    conds = status["conditions"];
+  for (auto& c : conds) {
+    if (!c.is_object()) continue;
+    std::string type = str(c, "type");
+    if ((type == "Ready" || type == "ContainersReady") && str(c, "status") != "False") {
+      c["status"] = "False";
+      c["reason"] = "PodCompleted";
+      c["lastTransitionTime"] = now;
+    }
+  }
+  status["conditions"] = conds;
+  st.lastStatusDump.clear();
+  reportStatus(st, pod, std::move(status));
+  st.terminationReported = true;
 }
 
 bool Edged::ensureImage(PodState& st, const Json& pod, const Json& container,

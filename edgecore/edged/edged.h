@@ -127,7 +127,8 @@ class Edged {
     bool volumesReady = false;
     std::string sandboxId;
     std::string podIp;
-    bool dirty = false;  // this sync changed the runtime: status must relist the pod
+    bool dirty = false;                // this sync changed the runtime: status must relist the pod
+    bool terminationReported = false;  // graceful deletion: final status sent
     std::map<std::string, EventRecord> events;  // aggregation key
   };
   struct Task {
@@ -149,7 +150,14 @@ class Edged {
   void reapTerminatorsLocked();
 
   void syncPod(PodState& st, const Json& pod, const PodRuntime& rt);
-  void killPod(const std::string& uid, const PodRuntime& rt, const Json* pod);
+  // Stops and removes everything of pod `uid` (its grace period from `pod`, or from the
+  // sandbox when the pod is gone; volumes and logs go too when `pod` is null). Returns how each
+  // container ended, by name.
+  std::map<std::string, ContainerStatus> killPod(const std::string& uid, const PodRuntime& rt,
+                                                 const Json* pod);
+  void removeLogDirs(const std::string& uid);
+  void reportTerminated(PodState& st, const Json& pod,
+                        const std::map<std::string, ContainerStatus>& exits);
   // Ensures the image is present per pull policy. False (with st.waiting set) when it is not.
   bool ensureImage(PodState& st, const Json& pod, const Json& container, const std::string& field,
                    std::string& imageRef);

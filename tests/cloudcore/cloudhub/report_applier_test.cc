@@ -77,5 +77,62 @@ TEST_F(ReportApplierTest, EventsAboutAnotherNodesPodAreRejected) {
   EXPECT_EQ(applier_->apply("edge-1", garbage).outcome, ReportOutcome::kRejected);
 }
 
+// Graceful deletion: a pod on a node that runs pods stays (Terminating) until that node reports
+// it terminated; other updates, status ones included, do not remove it early.
+TEST_F(ReportApplierTest, GracefulPodDeletionWaitsForTheNode) {
+  const auto& nodeKind = *api::findByApiVersionKind("v1", "Node");
+  Json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", "edge-1"}}}};
+  ASSERT_TRUE(env_.registry->create(nodeKind, "", node).isOk());
+  Json status = {{"status", {{"nodeInfo", {{"containerRuntimeVersion", "containerd://1.6.20"}}}}}};
+  ASSERT_TRUE(
+      env_.registry->update(nodeKind, "", "edge-1", status, registry::Subresource::kStatus).isOk());
+
+  auto deleting = env_.registry->remove(podKind(), "default", "web");
+  ASSERT_TRUE(deleting.isOk());
+  EXPECT_FALSE((*deleting)["metadata"].value("deletionTimestamp", "").empty());
+  EXPECT_EQ((*deleting)["metadata"]["deletionGracePeriodSeconds"], 30);
+  auto podReport = [&](const std::string& phase) {
+    ReportInput in{++seq_, static_cast<int>(ReportKind::kPodStatus), "default", "web",
+                   Json{{"phase", phase}}.dump()};
+    return applier_->apply("edge-1", in);
+  };
+  ASSERT_EQ(podReport("Running").outcome, ReportOutcome::kApplied);
+  auto still = env_.registry->get(podKind(), "default", "web");
+  ASSERT_TRUE(still.isOk()) << "a status update must not finish a graceful deletion";
+  EXPECT_EQ((*still)["status"]["phase"], "Running");
+  // Deleting again while terminating changes nothing.
+  ASSERT_TRUE(env_.registry->remove(podKind(), "default", "web").isOk());
+  ASSERT_TRUE(env_.registry->get(podKind(), "default", "web").isOk());
+
+  ASSERT_EQ(podReport("Failed").outcome, ReportOutcome::kApplied);
+  auto gone = env_.registry->get(podKind(), "default", "web");
+  ASSERT_FALSE(gone.isOk());
+  EXPECT_EQ(gone.status().code(), Code::kNotFound);
+}
+
+TEST_F(ReportApplierTest, PodsOfNodesWithoutRuntimeOrForcedGoAtOnce) {
+  // edge-1 does not exist (or runs no pods): nothing would confirm, so no grace period.
+  ASSERT_TRUE(env_.registry->remove(podKind(), "default", "web").isOk());
+  EXPECT_FALSE(env_.registry->get(podKind(), "default", "web").isOk());
+
+  const auto& nodeKind = *api::findByApiVersionKind("v1", "Node");
+  Json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", "edge-1"}}}};
+  ASSERT_TRUE(env_.registry->create(nodeKind, "", node).isOk());
+  Json status = {{"status", {{"nodeInfo", {{"containerRuntimeVersion", "containerd://1.6.20"}}}}}};
+  ASSERT_TRUE(
+      env_.registry->update(nodeKind, "", "edge-1", status, registry::Subresource::kStatus).isOk());
+  Json pod = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata", {{"name", "web2"}, {"namespace", "default"}}},
+      {"spec",
+       {{"nodeName", "edge-1"}, {"containers", {{{"name", "c"}, {"image", "reg.local/app:1"}}}}}}};
+  ASSERT_TRUE(env_.registry->create(podKind(), "default", pod).isOk());
+  registry::DeleteOptions force;
+  force.gracePeriodSeconds = 0;
+  ASSERT_TRUE(env_.registry->remove(podKind(), "default", "web2", force).isOk());
+  EXPECT_FALSE(env_.registry->get(podKind(), "default", "web2").isOk());
+}
+
 }  // namespace
 }  // namespace ep::cloudhub

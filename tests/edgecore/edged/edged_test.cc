@@ -263,6 +263,31 @@ TEST_F(EdgedTest, DeletedPodIsStoppedAndRemoved) {
   EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/data/pods/uid-4"));
 }
 
+TEST_F(EdgedTest, PodInGracefulDeletionIsStoppedAndReportedTerminatedOnce) {
+  put("pods", makePod("bye", "uid-30", simpleSpec()));
+  sync();
+  auto id = containersNamed("app")[0].info.id;
+  Json deleting = makePod("bye", "uid-30", simpleSpec());
+  deleting["metadata"]["deletionTimestamp"] = "2030-01-01T00:00:00Z";
+  deleting["metadata"]["deletionGracePeriodSeconds"] = 30;
+  put("pods", deleting);
+  sync();
+  EXPECT_TRUE(runtime_.sandboxes().empty());
+  Json st = lastStatus("bye");
+  EXPECT_EQ(st["phase"], "Failed");  // stopped: exit 137
+  EXPECT_EQ(st["containerStatuses"][0]["state"]["terminated"]["exitCode"], 137);
+  EXPECT_EQ(st["containerStatuses"][0]["state"]["terminated"]["containerID"], "containerd://" + id);
+  EXPECT_TRUE(hasEvent("Killing", "Stopping container app"));
+  // (Status entries coalesce in the outbox, so count what edged queued.)
+  auto reports = [&] { return edged_->stats().statusReports; };
+  auto before = reports();
+  sync();
+  EXPECT_EQ(reports(), before) << "the final status is reported once";
+  remove("pods", "bye");  // the cloud finished the deletion
+  sync();
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/data/pods/uid-30"));
+}
+
 TEST_F(EdgedTest, NewProcessAdoptsRunningContainers) {
   put("pods", makePod("keep", "uid-5", simpleSpec()));
   sync();
