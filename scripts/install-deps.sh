@@ -12,8 +12,9 @@ PACKAGES=(
   protobuf-compiler-grpc
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl ca-certificates procps
-  # container runtime tests (scripts/cri-env.sh): private containerd, CNI, local registry
-  containerd runc containernetworking-plugins docker-registry skopeo umoci busybox-static
+  # container runtime tests (scripts/cri-env.sh): containerd, CNI (+ iptables for hostPort),
+  # local registry
+  containerd runc containernetworking-plugins docker-registry skopeo umoci busybox-static iptables
 )
 
 missing=()

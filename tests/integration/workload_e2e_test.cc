@@ -225,7 +225,49 @@ TEST_F(WorkloadE2eTest, DeploymentRunsRollsBackRestartsAndFollowsConfig) {
   EXPECT_EQ(r.exitCode, 0) << r.err;
   EXPECT_TRUE(eventually([&] { return pods("app%3Dweb").size() == 1; }, 60s));
 
-  // 7. A bad image reference reports why and disturbs nothing else.
+  // 7. Host networking and host ports: an httpd on the node's network, and one published
+  // through a hostPort (CNI portmap), both reachable on the node.
+  int hostNetPort = freePort();
+  int hostPort = freePort();
+  r = edgectl({"apply", "-f", "-"},
+              "apiVersion: v1\nkind: Pod\nmetadata:\n  name: hostnet\nspec:\n  nodeName: edge-a\n"
+              "  hostNetwork: true\n  terminationGracePeriodSeconds: 1\n  containers:\n"
+              "  - name: web\n    image: " +
+                  image("httpd:1") + "\n    command: [\"httpd\", \"-f\", \"-p\", \"" +
+                  std::to_string(hostNetPort) +
+                  "\", \"-h\", \"/www\"]\n---\n"
+                  "apiVersion: v1\nkind: Pod\nmetadata:\n  name: hostport\nspec:\n"
+                  "  nodeName: edge-b\n  terminationGracePeriodSeconds: 1\n  containers:\n"
+                  "  - name: web\n    image: " +
+                  image("httpd:1") + "\n    ports:\n    - containerPort: 8080\n      hostPort: " +
+                  std::to_string(hostPort) + "\n");
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  std::string hostIp;
+  EXPECT_TRUE(eventually(
+      [&] {
+        Json a = getJson("/api/v1/namespaces/default/pods/hostnet");
+        Json b = getJson("/api/v1/namespaces/default/pods/hostport");
+        if (!a.is_object() || !b.is_object() || !podReady(a) || !podReady(b)) return false;
+        hostIp = b["status"].value("hostIP", "");
+        return a["status"].value("podIP", "") == a["status"].value("hostIP", "x");
+      },
+      60s))
+      << edgectl({"get", "pods", "-o", "wide"}).out;
+  auto curl = [](const std::string& url) {
+    auto c = runCommand({"curl", "-fsS", "--max-time", "3", url});
+    return c.exitCode == 0 ? c.out : c.err;
+  };
+  EXPECT_TRUE(eventually([&] {
+    return curl("http://127.0.0.1:" + std::to_string(hostNetPort) + "/") ==
+           "hello from edgeplane\n";
+  }));
+  ASSERT_FALSE(hostIp.empty());
+  EXPECT_TRUE(eventually([&] {
+    return curl("http://" + hostIp + ":" + std::to_string(hostPort) + "/") ==
+           "hello from edgeplane\n";
+  })) << curl("http://" + hostIp + ":" + std::to_string(hostPort) + "/");
+
+  // 8. A bad image reference reports why and disturbs nothing else.
   r = edgectl({"apply", "-f", "-"},
               "apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  nodeSelector:\n"
               "    e2e: \"yes\"\n  containers:\n  - name: bad\n    image: " +
