@@ -10,6 +10,7 @@
 
 #include "common/api/label_selector.h"
 #include "common/api/names.h"
+#include "common/api/quantity.h"
 
 namespace ep::edgecore {
 
@@ -128,6 +129,22 @@ Status parseConfigYaml(const std::string& text, const std::string& source, Confi
           }
           config.taints.push_back(std::move(taint));
         }
+      } else if (key == "containerLogMaxSize") {
+        auto text = scalar(v, key);
+        if (!text.isOk()) return text.status();
+        auto bytes = api::parseQuantityBytes(*text);
+        if (!bytes.isOk() || *bytes < 1024) {
+          return invalidError(
+              "containerLogMaxSize: must be a size of at least 1Ki such as 10Mi, got \"" + *text +
+              "\"");
+        }
+        config.containerLogMaxSize = static_cast<uint64_t>(*bytes);
+      } else if (key == "containerLogMaxFiles") {
+        auto n = positive(v, key);
+        if (!n.isOk()) return n.status();
+        if (*n < 2 || *n > 100)
+          return invalidError("containerLogMaxFiles: must be between 2 and 100");
+        config.containerLogMaxFiles = static_cast<int>(*n);
       } else if (key == "podWorkers") {
         auto n = positive(v, key);
         if (!n.isOk()) return n.status();

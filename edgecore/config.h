@@ -28,12 +28,14 @@ struct Config {
   std::string logLevel = "info";
   // CRI endpoint of the container runtime (unix:// socket); "" turns pod management off.
   std::string runtimeEndpoint = "unix:///run/containerd/containerd.sock";
-  std::chrono::milliseconds podSyncPeriod{1000};  // how often edged relists the runtime
-  size_t podWorkers = 4;                          // config only: pods synced in parallel
-  std::map<std::string, std::string> labels;      // config only
-  std::vector<Taint> taints;                      // config only
-  uint64_t outboxMaxEntries = 10000;              // config only: outbox.maxEntries
-  uint64_t outboxMaxBytes = 16 * 1024 * 1024;     // config only: outbox.maxBytes
+  std::chrono::milliseconds podSyncPeriod{1000};    // how often edged relists the runtime
+  size_t podWorkers = 4;                            // config only: pods synced in parallel
+  uint64_t containerLogMaxSize = 10 * 1024 * 1024;  // config only: rotate a log above this
+  int containerLogMaxFiles = 5;                     // config only: files kept per container
+  std::map<std::string, std::string> labels;        // config only
+  std::vector<Taint> taints;                        // config only
+  uint64_t outboxMaxEntries = 10000;                // config only: outbox.maxEntries
+  uint64_t outboxMaxBytes = 16 * 1024 * 1024;       // config only: outbox.maxBytes
 };
 
 // Values given on the command line; each overrides the file.

@@ -149,13 +149,15 @@ int main(int argc, char** argv) {
   std::unique_ptr<edged::Edged> podManager;
   std::unique_ptr<edged::streaming::StreamServer> streams;  // logs/exec for the cloud
   if (runtime) {
-    podManager =
-        std::make_unique<edged::Edged>(edged::EdgedOptions{.nodeName = config.nodeName,
-                                                           .dataDir = config.dataDir,
-                                                           .hostIp = hostInfo.collect().internalIp,
-                                                           .syncPeriod = config.podSyncPeriod,
-                                                           .workers = config.podWorkers},
-                                       *runtime, cache, cache, clock);
+    podManager = std::make_unique<edged::Edged>(
+        edged::EdgedOptions{.nodeName = config.nodeName,
+                            .dataDir = config.dataDir,
+                            .hostIp = hostInfo.collect().internalIp,
+                            .syncPeriod = config.podSyncPeriod,
+                            .workers = config.podWorkers,
+                            .containerLogMaxSize = config.containerLogMaxSize,
+                            .containerLogMaxFiles = config.containerLogMaxFiles},
+        *runtime, cache, cache, clock);
     if (auto s = podManager->start(); !s.isOk()) {
       spdlog::critical("edged: {}", s.toString());
       reporter.stop();

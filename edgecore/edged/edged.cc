@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 
 #include "common/api/base64.h"
@@ -472,6 +473,47 @@ std::map<std::string, ContainerStatus> Edged::killPod(const std::string& uid, co
     removeLogDirs(uid);
   }
   return exits;
+}
+
+void Edged::rotateLog(PodState& st, const ContainerInfo& running) {
+  auto status = statusOf(st, running);
+  if (!status.isOk() || status->logPath.empty()) return;
+  namespace fs = std::filesystem;
+  const fs::path path = status->logPath;
+  std::error_code ec;
+  auto size = fs::file_size(path, ec);
+  if (ec || size <= options_.containerLogMaxSize) return;
+  // NAME.log -> NAME.log.YYYYMMDD-hhmmss.mmm, then the runtime writes a new NAME.log.
+  int64_t now = nowMillis();
+  std::time_t secs = static_cast<std::time_t>(now / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char stamp[40];
+  size_t n = std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  std::snprintf(stamp + n, sizeof stamp - n, ".%03d", static_cast<int>(now % 1000));
+  fs::path rotated = path.string() + "." + stamp;
+  fs::rename(path, rotated, ec);
+  if (ec) {
+    spdlog::warn("edged: rotating {}: {}", path.string(), ec.message());
+    return;
+  }
+  if (auto s = runtime_.reopenContainerLog(running.id); !s.isOk()) {
+    // The runtime keeps writing to the renamed file: put it back and try again later.
+    fs::rename(rotated, path, ec);
+    spdlog::warn("edged: reopening the log of container {}: {}", running.id, s.toString());
+    return;
+  }
+  // Keep the newest containerLogMaxFiles - 1 rotated files besides the live one.
+  std::vector<fs::path> rotatedFiles;
+  const std::string prefix = path.filename().string() + ".";
+  for (auto it = fs::directory_iterator(path.parent_path(), ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.rfind(prefix, 0) == 0) rotatedFiles.push_back(it->path());
+  }
+  std::sort(rotatedFiles.begin(), rotatedFiles.end());  // the stamp sorts by time
+  size_t keep = static_cast<size_t>(std::max(1, options_.containerLogMaxFiles) - 1);
+  for (size_t i = 0; i + keep < rotatedFiles.size(); ++i) fs::remove(rotatedFiles[i], ec);
 }
 
 void Edged::removeLogDirs(const std::string& uid) {
@@ -961,6 +1003,8 @@ void Edged::syncPod(PodState& st, const Json& pod, const PodRuntime& rt) {
     return ok;
   };
 
+  bool checkLogs = nowMillis() >= st.nextLogCheckMillis;
+  if (checkLogs) st.nextLogCheckMillis = nowMillis() + options_.logRotationInterval.count();
   if (sandboxReady && !terminal) {
     // 2. Init containers, in order; each must succeed before the next starts.
     bool initDone = true;
@@ -1019,6 +1063,7 @@ void Edged::syncPod(PodState& st, const Json& pod, const PodRuntime& rt) {
           }
           bool ready = true, livenessFailed = false;
           probe(st, pod, spec, *latest, ready, livenessFailed);
+          if (checkLogs) rotateLog(st, *latest);
           if (livenessFailed) {
             recordEvent(st, pod, field, "Normal", "Killing",
                         "Container " + name + " failed liveness probe, will be restarted");

@@ -34,6 +34,11 @@ struct EdgedOptions {
   // Crash-loop and image-pull back-off: initial delay, doubled per failure up to max.
   std::chrono::milliseconds initialBackoff{10000};
   std::chrono::milliseconds maxBackoff{300000};
+  // Container log rotation (as the kubelet's containerLogMaxSize/containerLogMaxFiles): a log
+  // over maxSize is renamed and the runtime reopens it; at most maxFiles files per container.
+  uint64_t containerLogMaxSize = 10 * 1024 * 1024;
+  int containerLogMaxFiles = 5;
+  std::chrono::milliseconds logRotationInterval{10000};
 };
 
 // Counters for /status and tests. Monotonic since start().
@@ -129,6 +134,7 @@ class Edged {
     std::string podIp;
     bool dirty = false;                // this sync changed the runtime: status must relist the pod
     bool terminationReported = false;  // graceful deletion: final status sent
+    int64_t nextLogCheckMillis = 0;
     std::map<std::string, EventRecord> events;  // aggregation key
   };
   struct Task {
@@ -156,6 +162,8 @@ class Edged {
   std::map<std::string, ContainerStatus> killPod(const std::string& uid, const PodRuntime& rt,
                                                  const Json* pod);
   void removeLogDirs(const std::string& uid);
+  // Rotates the log of a running container when it is over containerLogMaxSize.
+  void rotateLog(PodState& st, const ContainerInfo& running);
   void reportTerminated(PodState& st, const Json& pod,
                         const std::map<std::string, ContainerStatus>& exits);
   // Ensures the image is present per pull policy. False (with st.waiting set) when it is not.

@@ -127,18 +127,29 @@ TEST(EdgeConfig, DataDirIsMadeAbsolute) {
 TEST(EdgeConfig, RuntimeSettings) {
   Config c;
   ASSERT_TRUE(parseConfigYaml("runtimeEndpoint: unix:///run/x.sock\npodSyncPeriod: 2s\n"
-                              "podWorkers: 8\n",
+                              "podWorkers: 8\ncontainerLogMaxSize: 1Mi\n"
+                              "containerLogMaxFiles: 3\n",
                               "f.yaml", c)
                   .isOk());
   EXPECT_EQ(c.runtimeEndpoint, "unix:///run/x.sock");
   EXPECT_EQ(c.podSyncPeriod, std::chrono::seconds(2));
   EXPECT_EQ(c.podWorkers, 8u);
+  EXPECT_EQ(c.containerLogMaxSize, 1048576u);
+  EXPECT_EQ(c.containerLogMaxFiles, 3);
   c.nodeName = "edge-1";
   EXPECT_TRUE(finalizeConfig(c).isOk());
   c.runtimeEndpoint = "tcp://1.2.3.4:1";
   EXPECT_NE(finalizeConfig(c).message().find("runtimeEndpoint"), std::string::npos);
   Config d;
   EXPECT_NE(parseConfigYaml("podWorkers: 0\n", "f.yaml", d).message().find("podWorkers"),
+            std::string::npos);
+  EXPECT_NE(parseConfigYaml("containerLogMaxSize: huge\n", "f.yaml", d)
+                .message()
+                .find("containerLogMaxSize"),
+            std::string::npos);
+  EXPECT_NE(parseConfigYaml("containerLogMaxFiles: 1\n", "f.yaml", d)
+                .message()
+                .find("containerLogMaxFiles"),
             std::string::npos);
 }
 

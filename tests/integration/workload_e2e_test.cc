@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <set>
@@ -47,7 +48,9 @@ class WorkloadE2eTest : public EdgeFixture {
 
   void startLabelledEdge(const std::string& name) {
     std::string cfg = dir_.path() + "/" + name + ".yaml";
-    std::ofstream(cfg) << "labels:\n  e2e: \"yes\"\n";
+    // Tiny log limits so that rotation (every 10 s, on the real runtime) shows within a test.
+    std::ofstream(cfg) << "labels:\n  e2e: \"yes\"\ncontainerLogMaxSize: 1Ki\n"
+                          "containerLogMaxFiles: 2\n";
     startEdge(name, {"--config", cfg});
   }
 
@@ -321,6 +324,26 @@ TEST_F(WorkloadE2eTest, ContainersSurviveCloudLossEdgecoreRestartAndOfflineReboo
   EXPECT_EQ(ex.exitCode, 3);
   EXPECT_EQ(ex.out, "out\n");
   EXPECT_NE(ex.err.find("err"), std::string::npos);
+
+  // The ticker's log is rotated on containerd (reopened by the runtime) and stays bounded.
+  std::string logDir;
+  for (const auto& e : std::filesystem::directory_iterator(dir_.path() + "/edge-a/logs")) {
+    if (e.path().filename().string().rfind("default_ticker_", 0) == 0) logDir = e.path() / "tick";
+  }
+  ASSERT_FALSE(logDir.empty());
+  auto rotated = [&] {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(logDir)) {
+      if (e.path().filename().string().find(".log.") != std::string::npos) ++n;
+    }
+    return n;
+  };
+  EXPECT_TRUE(eventually([&] { return rotated() == 1; }, 30s));
+  std::this_thread::sleep_for(12s);  // another rotation: still one rotated file (maxFiles 2)
+  EXPECT_EQ(rotated(), 1);
+  EXPECT_LT(std::filesystem::file_size(logDir + "/0.log"), 4096u);
+  auto after = edgectl({"logs", "ticker", "--tail", "1"});
+  EXPECT_NE(after.out.find("tick "), std::string::npos) << after.out << after.err;
 
   // The cloud goes away; edgecore restarts with no cloud: the container is adopted, not
   // recreated.

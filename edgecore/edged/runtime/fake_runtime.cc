@@ -213,7 +213,13 @@ Result<ExecResult> FakeRuntime::execSync(const std::string& containerId,
 
 Status FakeRuntime::reopenContainerLog(const std::string& containerId) {
   std::lock_guard lock(mu_);
-  if (!containers_.count(containerId)) return notFound("container", containerId);
+  calls_.push_back("reopenContainerLog " + containerId);
+  auto it = containers_.find(containerId);
+  if (it == containers_.end()) return notFound("container", containerId);
+  // As containerd does: a new file at the log path (the old one was renamed away).
+  if (!it->second.status.logPath.empty()) {
+    std::ofstream(it->second.status.logPath, std::ios::app).flush();
+  }
   return {};
 }
 

@@ -43,8 +43,7 @@ class EdgedTest : public ::testing::Test {
     edged_ = makeEdged();
   }
 
-  std::unique_ptr<Edged> makeEdged() {
-    EdgedOptions o;
+  std::unique_ptr<Edged> makeEdged(EdgedOptions o = {}) {
     o.nodeName = kNode;
     o.dataDir = dir_.path() + "/data";
     o.hostIp = "192.0.2.10";
@@ -387,6 +386,40 @@ TEST_F(EdgedTest, FailedStartIsRetriedWithBackOff) {
   sync();
   EXPECT_EQ(creates(), 2);
   EXPECT_EQ(lastStatus("nostart")["phase"], "Running");
+}
+
+TEST_F(EdgedTest, ContainerLogsAreRotated) {
+  EdgedOptions o;
+  o.containerLogMaxSize = 200;
+  o.containerLogMaxFiles = 3;
+  o.logRotationInterval = std::chrono::milliseconds(0);
+  edged_ = makeEdged(o);
+  put("pods", makePod("chatty", "uid-40", simpleSpec()));
+  sync();
+  auto c = containersNamed("app")[0];
+  ASSERT_FALSE(c.logPath.empty());
+  auto rotatedCount = [&] {
+    int n = 0;
+    for (const auto& e :
+         std::filesystem::directory_iterator(std::filesystem::path(c.logPath).parent_path())) {
+      if (e.path().filename().string().rfind("0.log.", 0) == 0) ++n;
+    }
+    return n;
+  };
+  for (int round = 0; round < 4; ++round) {
+    for (int i = 0; i < 10; ++i)
+      runtime_.appendLog(c.info.id, "stdout", "line " + std::to_string(i));
+    clock_.advance(std::chrono::seconds(1));  // distinct rotation stamps
+    sync();
+    EXPECT_LT(std::filesystem::file_size(c.logPath), 200u) << "round " << round;
+  }
+  EXPECT_EQ(rotatedCount(), 2) << "maxFiles 3: the live log and 2 rotated ones";
+  auto calls = runtime_.calls();
+  EXPECT_EQ(std::count(calls.begin(), calls.end(), "reopenContainerLog " + c.info.id), 4);
+  // Under the limit: nothing happens.
+  sync();
+  calls = runtime_.calls();
+  EXPECT_EQ(std::count(calls.begin(), calls.end(), "reopenContainerLog " + c.info.id), 4);
 }
 
 TEST_F(EdgedTest, OrphanSandboxIsRemoved) {
