@@ -38,10 +38,10 @@ Status loadConfigFile(const std::string& path, Config& config) {
         auto d = parseDurationSeconds(key, s);
         if (!d.isOk()) return d.status();
         config.nodeGracePeriod = *d;
-      } else if (key == "podEvictionTimeout") {
+      } else if (key == "podEvictionTimeout" || key == "eventTTL") {
         auto d = parseDurationSeconds(key, s);
         if (!d.isOk()) return d.status();
-        config.podEvictionTimeout = *d;
+        (key == "eventTTL" ? config.eventTTL : config.podEvictionTimeout) = *d;
       } else if (key == "historyWindow" || key == "compactionInterval") {
         auto d = parseDurationSeconds(key, s);
         if (!d.isOk()) return d.status();
@@ -74,6 +74,7 @@ Status validateConfig(const Config& config) {
   if (config.nodeGracePeriod.count() < 1) {
     return invalidError("nodeGracePeriod: must be at least 1s");
   }
+  if (config.eventTTL.count() < 0) return invalidError("eventTTL: must not be negative");
   if (config.podEvictionTimeout.count() < 0) {
     return invalidError("podEvictionTimeout: must not be negative");
   }

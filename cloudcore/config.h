@@ -27,6 +27,7 @@ struct Config {
   // Pod eviction: pods of a node not Ready for longer than this are deleted; 0 = never (the
   // default: edge autonomy keeps pods on a disconnected node). docs/workloads.md.
   std::chrono::seconds podEvictionTimeout{0};
+  std::chrono::seconds eventTTL{3600};  // Events older than this are deleted; 0 keeps them
 };
 
 // HOST:PORT and duration values are parsed with common/config_util.h (splitHostPort,

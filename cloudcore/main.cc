@@ -13,6 +13,7 @@
 #include "cloudcore/cloudhub/cloudhub.h"
 #include "cloudcore/config.h"
 #include "cloudcore/controllers/deployment_controller.h"
+#include "cloudcore/controllers/event_gc.h"
 #include "cloudcore/controllers/node_controller.h"
 #include "cloudcore/controllers/pod_eviction_controller.h"
 #include "cloudcore/controllers/replicaset_controller.h"
@@ -123,7 +124,9 @@ int main(int argc, char** argv) {
   controllers::DeploymentController deploymentController(registry, clock);
   controllers::PodEvictionController podEviction(registry, clock,
                                                  {.timeout = config.podEvictionTimeout});
+  controllers::EventGc eventGc(registry, clock, {.ttl = config.eventTTL});
   auto stopWorkloads = [&] {
+    eventGc.stop();
     podEviction.stop();
     deploymentController.stop();
     replicaSetController.stop();
@@ -134,7 +137,11 @@ int main(int argc, char** argv) {
            {"scheduler", [&] { return scheduler.start(); }},
            {"replicaset controller", [&] { return replicaSetController.start(); }},
            {"deployment controller", [&] { return deploymentController.start(); }},
-           {"pod eviction", [&] { return podEviction.start(); }}}) {
+           {"pod eviction", [&] { return podEviction.start(); }},
+           {"event gc", [&] {
+              eventGc.start();
+              return Status::ok();
+            }}}) {
     if (auto s = startFn(); !s.isOk()) {
       spdlog::critical("{}: {}", name, s.toString());
       stopWorkloads();
