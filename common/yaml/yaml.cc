@@ -444,8 +444,13 @@ bool looksLikeTimestamp(std::string_view s) {
 }
 
 // True when `s` can be written as a plain scalar and read back as the same string.
+// U+FEFF as UTF-8. A reader drops a byte order mark where a stream (or document) starts, so a
+// string holding one is always double-quoted, with the mark escaped.
+constexpr std::string_view kBom = "\xEF\xBB\xBF";
+
 bool canBePlain(std::string_view s) {
   if (s.empty()) return false;
+  if (s.find(kBom) != std::string_view::npos) return false;
   if (!resolvePlain(std::string(s)).is_string()) return false;
   if (isYaml11Bool(s) || looksNumeric11(s) || looksLikeTimestamp(s) || s == "<<" || s == "=") {
     return false;
@@ -466,6 +471,7 @@ bool canBePlain(std::string_view s) {
 }
 
 bool needsDoubleQuotes(std::string_view s) {
+  if (s.find(kBom) != std::string_view::npos) return true;
   for (unsigned char c : s) {
     if (isControl(c)) return true;
   }
@@ -474,7 +480,13 @@ bool needsDoubleQuotes(std::string_view s) {
 
 std::string doubleQuoted(std::string_view s) {
   std::string out = "\"";
-  for (unsigned char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (s.compare(i, kBom.size(), kBom) == 0) {
+      out += "\\uFEFF";
+      i += kBom.size() - 1;
+      continue;
+    }
     switch (c) {
       case '"':
         out += "\\\"";

@@ -246,6 +246,18 @@ TEST(ToYamlTest, ScalarsAndEmptyContainersAtTopLevel) {
   EXPECT_EQ(toYaml(json::parse("[[1,2],[3]]")), "- - 1\n  - 2\n- - 3\n");
 }
 
+// Regression (found by yaml_documents_fuzz): a key starting with a byte order mark was written
+// plain; reading it back dropped the mark and took the rest ("# ...") for a comment.
+TEST(ToYamlTest, ByteOrderMarksAreQuotedAndEscaped) {
+  json doc = {{"\xEF\xBB\xBF# not a comment", nullptr}, {"v", "a\xEF\xBB\xBF"}};
+  std::string y = toYaml(doc);
+  EXPECT_THAT(y, HasSubstr("\"\\uFEFF# not a comment\": null"));
+  auto back = parseYamlDocuments(y);
+  ASSERT_TRUE(back.isOk()) << back.status().message();
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ((*back)[0], doc);
+}
+
 class RoundTripTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(RoundTripTest, ParsesBackEqual) {
