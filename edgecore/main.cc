@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <iostream>
+#include <mutex>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -125,23 +126,36 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::unique_ptr<edged::CriRuntime> runtime;
-  std::string runtimeVersion;
   if (!config.runtimeEndpoint.empty()) {
     runtime = std::make_unique<edged::CriRuntime>(
         edged::CriRuntimeOptions{.endpoint = config.runtimeEndpoint});
-    if (auto v = runtime->version(); v.isOk()) {
-      // "containerd 1.6.20 (CRI v1)" -> "containerd://1.6.20", as the kubelet reports it.
-      std::string name = v->substr(0, v->find(' '));
-      std::string rest = v->substr(std::min(v->size(), name.size() + 1));
-      runtimeVersion = name + "://" + rest.substr(0, rest.find(' '));
-    }
   }
-  nodestatus::SystemHostInfo hostInfo;
+  // Host facts plus the runtime's version, asked for until the runtime first answers (it may
+  // start after edgecore at boot).
+  class RuntimeAwareHostInfo final : public nodestatus::HostInfo {
+   public:
+    explicit RuntimeAwareHostInfo(edged::ContainerRuntime* runtime) : runtime_(runtime) {}
+    nodestatus::HostFacts collect() override {
+      auto facts = system_.collect();
+      std::lock_guard lock(mu_);
+      if (version_.empty() && runtime_) {
+        if (auto v = runtime_->version(); v.isOk()) version_ = edged::nodeRuntimeVersion(*v);
+      }
+      facts.containerRuntimeVersion = version_;
+      return facts;
+    }
+
+   private:
+    nodestatus::SystemHostInfo system_;
+    edged::ContainerRuntime* runtime_;
+    std::mutex mu_;
+    std::string version_;  // guarded by mu_
+  };
+  RuntimeAwareHostInfo hostInfo(runtime.get());
   nodestatus::NodeStatusReporter reporter({.nodeName = config.nodeName,
                                            .labels = config.labels,
                                            .taints = config.taints,
-                                           .edgecoreVersion = EP_VERSION_STRING,
-                                           .containerRuntimeVersion = runtimeVersion},
+                                           .edgecoreVersion = EP_VERSION_STRING},
                                           config.heartbeatInterval, hostInfo, cache, clock);
   (void)reporter.start();  // a failed first report is logged; the heartbeat retries
 

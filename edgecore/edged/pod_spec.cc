@@ -362,6 +362,13 @@ PodSandboxConfig sandboxConfigOf(const Json& pod, uint32_t attempt,
   return c;
 }
 
+std::string nodeRuntimeVersion(const std::string& text) {
+  auto space = text.find(' ');
+  if (text.empty() || space == std::string::npos) return text;
+  std::string rest = text.substr(space + 1);
+  return text.substr(0, space) + "://" + rest.substr(0, rest.find(' '));
+}
+
 std::string runtimeContainerId(const std::string& id) {
   return "containerd://" + id;
 }

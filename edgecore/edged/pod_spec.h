@@ -65,6 +65,10 @@ std::string expandVars(const std::string& in, const std::map<std::string, std::s
 PodSandboxConfig sandboxConfigOf(const Json& pod, uint32_t attempt,
                                  const std::string& logDirectory);
 
+// The Node's nodeInfo.containerRuntimeVersion from ContainerRuntime::version()'s text, as the
+// kubelet writes it: "containerd 1.6.20 (CRI v1)" -> "containerd://1.6.20".
+std::string nodeRuntimeVersion(const std::string& runtimeVersionText);
+
 // The Kubernetes-style container status JSON "containerID" value: "containerd://ID".
 std::string runtimeContainerId(const std::string& id);
 

@@ -129,7 +129,9 @@ json buildNode(const NodeIdentity& id, const HostFacts& facts, int64_t nowMillis
                    {"osImage", facts.osImage},
                    {"kubeletVersion", "v1.32.0-edgeplane-" + id.edgecoreVersion},
                    {"kubeProxyVersion", ""},
-                   {"containerRuntimeVersion", id.containerRuntimeVersion},
+                   {"containerRuntimeVersion", facts.containerRuntimeVersion.empty()
+                                                   ? id.containerRuntimeVersion
+                                                   : facts.containerRuntimeVersion},
                    {"machineID", ""},
                    {"systemUUID", ""},
                    {"bootID", ""}}}};

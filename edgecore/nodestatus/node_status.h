@@ -26,6 +26,7 @@ struct HostFacts {
   std::string architecture;  // Kubernetes spelling: amd64, arm64
   std::string kernelVersion;
   std::string osImage;
+  std::string containerRuntimeVersion;  // "containerd://1.6.20"; "" when not known (yet)
 };
 
 // Seam for host inspection: the real one reads getifaddrs, /proc/meminfo, uname and

@@ -394,10 +394,28 @@ TEST_F(WorkloadE2eTest, ContainersSurviveCloudLossEdgecoreRestartAndOfflineReboo
       60s))
       << edgectl({"get", "pod", "ticker", "-o", "yaml"}).out;
 
-  // Deleting the pod stops and removes its containers.
-  r = edgectl({"delete", "pod", "ticker"});
-  EXPECT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_TRUE(eventually([&] { return runningTasks().empty(); }, 30s));
+  // Deleting the pod is graceful: Terminating until the node has stopped its containers, then
+  // gone from the API and from containerd.
+  Json node = getJson("/api/v1/nodes/edge-a");
+  EXPECT_EQ(
+      node["status"]["nodeInfo"].value("containerRuntimeVersion", "").rfind("containerd://", 0), 0u)
+      << node.dump();
+  auto c = client();
+  auto del = c.request("DELETE", "/api/v1/namespaces/default/pods/ticker");
+  ASSERT_TRUE(del.isOk());
+  ASSERT_EQ(del->status, 200) << del->body;
+  Json terminating = Json::parse(del->body, nullptr, false);
+  EXPECT_FALSE(terminating["metadata"].value("deletionTimestamp", "").empty()) << del->body;
+  EXPECT_EQ(terminating["metadata"].value("deletionGracePeriodSeconds", 0), 1);
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto g = c.request("GET", "/api/v1/namespaces/default/pods/ticker");
+        return g.isOk() && g->status == 404;
+      },
+      30s));
+  EXPECT_TRUE(runningTasks().empty());
+  auto events = edgectl({"get", "events"});
+  EXPECT_NE(events.out.find("Stopping container tick"), std::string::npos) << events.out;
 }
 
 }  // namespace

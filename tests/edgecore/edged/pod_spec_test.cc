@@ -54,6 +54,12 @@ TEST(PodSpec, RegistryHost) {
   EXPECT_EQ(registryHostOf("localhost/app"), "localhost");
 }
 
+TEST(PodSpec, NodeRuntimeVersion) {
+  EXPECT_EQ(nodeRuntimeVersion("containerd 1.6.20~ds1 (CRI v1)"), "containerd://1.6.20~ds1");
+  EXPECT_EQ(nodeRuntimeVersion("fake 0.0.1"), "fake://0.0.1");
+  EXPECT_EQ(nodeRuntimeVersion(""), "");
+}
+
 TEST(PodSpec, SpecHashIsStableAndSensitive) {
   Json a = {{"name", "c"}, {"image", "x:1"}};
   Json b = {{"image", "x:1"}, {"name", "c"}};
