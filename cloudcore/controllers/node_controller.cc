@@ -39,39 +39,22 @@ const Json* readyCondition(const Json& node) {
 
 NodeController::NodeController(registry::Registry& registry, Clock& clock,
                                NodeControllerOptions options)
-    : registry_(registry), clock_(clock), options_(options) {}
+    : registry_(registry), clock_(clock), options_(options), task_(options.interval, [this] {
+        auto r = reconcileOnce();
+        if (!r.isOk()) spdlog::warn("node controller: {}", r.status().toString());
+      }) {}
 
 NodeController::~NodeController() {
   stop();
 }
 
 Status NodeController::start() {
-  {
-    std::lock_guard l(mu_);
-    stopping_ = false;
-  }
-  thread_ = std::thread([this] { run(); });
+  task_.start();
   return Status::ok();
 }
 
 void NodeController::stop() {
-  {
-    std::lock_guard l(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void NodeController::run() {
-  for (;;) {
-    {
-      std::unique_lock l(mu_);
-      if (cv_.wait_for(l, options_.interval, [&] { return stopping_; })) return;
-    }
-    auto r = reconcileOnce();
-    if (!r.isOk()) spdlog::warn("node controller: {}", r.status().toString());
-  }
+  task_.stop();
 }
 
 bool NodeController::isStale(const Json& node) const {

@@ -1,10 +1,8 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 
+#include "cloudcore/controllers/periodic_task.h"
 #include "cloudcore/registry/registry.h"
 #include "common/clock.h"
 #include "common/status.h"
@@ -40,7 +38,6 @@ class NodeController {
   Result<int> reconcileOnce();
 
  private:
-  void run();
   // Marks one node Unknown if it is still stale; retries on conflicts.
   Result<bool> markIfStale(const std::string& name);
   bool isStale(const registry::Json& node) const;
@@ -49,10 +46,7 @@ class NodeController {
   Clock& clock_;
   const NodeControllerOptions options_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
-  std::thread thread_;
+  PeriodicTask task_;  // runs reconcileOnce() every interval
 };
 
 }  // namespace ep::controllers

@@ -9,7 +9,10 @@ namespace ep::controllers {
 
 PodEvictionController::PodEvictionController(registry::Registry& registry, Clock& clock,
                                              PodEvictionOptions options)
-    : registry_(registry), clock_(clock), options_(options) {}
+    : registry_(registry), clock_(clock), options_(options), task_(options.interval, [this] {
+        auto r = reconcileOnce();
+        if (!r.isOk()) spdlog::warn("pod eviction: {}", r.status().toString());
+      }) {}
 
 PodEvictionController::~PodEvictionController() {
   stop();
@@ -17,32 +20,12 @@ PodEvictionController::~PodEvictionController() {
 
 Status PodEvictionController::start() {
   if (options_.timeout.count() <= 0) return Status::ok();
-  {
-    std::lock_guard l(mu_);
-    stopping_ = false;
-  }
-  thread_ = std::thread([this] { run(); });
+  task_.start();
   return Status::ok();
 }
 
 void PodEvictionController::stop() {
-  {
-    std::lock_guard l(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void PodEvictionController::run() {
-  for (;;) {
-    {
-      std::unique_lock l(mu_);
-      if (cv_.wait_for(l, options_.interval, [&] { return stopping_; })) return;
-    }
-    auto r = reconcileOnce();
-    if (!r.isOk()) spdlog::warn("pod eviction: {}", r.status().toString());
-  }
+  task_.stop();
 }
 
 Result<int> PodEvictionController::reconcileOnce() {

@@ -1,10 +1,8 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 
+#include "cloudcore/controllers/periodic_task.h"
 #include "cloudcore/registry/registry.h"
 #include "common/clock.h"
 #include "common/status.h"
@@ -42,15 +40,10 @@ class PodEvictionController {
   Result<int> reconcileOnce();
 
  private:
-  void run();
-
   registry::Registry& registry_;
   Clock& clock_;
   const PodEvictionOptions options_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
-  std::thread thread_;
+  PeriodicTask task_;  // runs reconcileOnce() every interval
 };
 
 }  // namespace ep::controllers

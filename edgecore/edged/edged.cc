@@ -20,15 +20,15 @@ constexpr auto kResetBackoffAfter = std::chrono::minutes(10);
 // Backoff::lastFailedId marker for a container that could not be created or started.
 constexpr const char* kStartFailure = "<start-failure>";
 
-std::string str(const Json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 const Json& arrayOrEmpty(const Json& pod, const char* list) {
   static const Json kEmpty = Json::array();
   const Json* a = api::lookupPath(pod, std::string("spec.") + list);
   return a && a->is_array() ? *a : kEmpty;
+}
+
+// A pod in graceful deletion: it is stopped, never (re)started.
+bool isDeleting(const std::optional<Json>& pod) {
+  return pod && !api::stringAt(*pod, "metadata.deletionTimestamp").empty();
 }
 
 std::string labelOr(const std::map<std::string, std::string>& m, const char* key) {
@@ -314,8 +314,7 @@ void Edged::workerLoop() {
     queue_.pop_front();
     // Terminations wait out grace periods: they get a thread of their own (bounded) so that a
     // burst of deletions never holds back pods that are starting.
-    bool terminating = (!t.pod || (t.pod->contains("metadata") &&
-                                   (*t.pod)["metadata"].contains("deletionTimestamp"))) &&
+    bool terminating = (!t.pod || isDeleting(t.pod)) &&
                        (!t.runtime.sandboxes.empty() || !t.runtime.containers.empty());
     if (terminating && terminators_.size() < kMaxTerminators) {
       auto done = std::make_shared<std::atomic<bool>>(false);
@@ -387,8 +386,7 @@ void Edged::runTask(Task& task) {
     }
     st = slot.get();
   }
-  bool deleting = task.pod && task.pod->contains("metadata") &&
-                  (*task.pod)["metadata"].contains("deletionTimestamp");
+  bool deleting = isDeleting(task.pod);
   if (!task.pod || deleting) {
     if (deleting && !st->terminationReported) {
       for (const auto& c : task.runtime.containers) {
@@ -539,12 +537,13 @@ void Edged::reportTerminated(PodState& st, const Json& pod,
   bool allZero = true;
   Json statuses = Json::array();
   for (const auto& spec : arrayOrEmpty(pod, "containers")) {
-    const std::string name = str(spec, "name");
-    Json cs = {{"name", name},     {"image", str(spec, "image")}, {"ready", false},
-               {"started", false}, {"restartCount", 0},           {"lastState", Json::object()}};
+    const std::string name = api::stringAt(spec, "name");
+    Json cs = {{"name", name},      {"image", api::stringAt(spec, "image")},
+               {"ready", false},    {"started", false},
+               {"restartCount", 0}, {"lastState", Json::object()}};
     if (status.contains("containerStatuses") && status["containerStatuses"].is_array()) {
       for (const auto& prev : status["containerStatuses"]) {
-        if (prev.is_object() && str(prev, "name") == name) {
+        if (prev.is_object() && api::stringAt(prev, "name") == name) {
           cs["restartCount"] = prev.value("restartCount", 0);
           if (prev.contains("imageID")) cs["imageID"] = prev["imageID"];
         }
@@ -574,8 +573,8 @@ void Edged::reportTerminated(PodState& st, const Json& pod,
     conds = status["conditions"];
   for (auto& c : conds) {
     if (!c.is_object()) continue;
-    std::string type = str(c, "type");
-    if ((type == "Ready" || type == "ContainersReady") && str(c, "status") != "False") {
+    std::string type = api::stringAt(c, "type");
+    if ((type == "Ready" || type == "ContainersReady") && api::stringAt(c, "status") != "False") {
       c["status"] = "False";
       c["reason"] = "PodCompleted";
       c["lastTransitionTime"] = now;
@@ -589,8 +588,8 @@ void Edged::reportTerminated(PodState& st, const Json& pod,
 
 bool Edged::ensureImage(PodState& st, const Json& pod, const Json& container,
                         const std::string& field, std::string& imageRef) {
-  const std::string name = str(container, "name");
-  const std::string image = str(container, "image");
+  const std::string name = api::stringAt(container, "name");
+  const std::string image = api::stringAt(container, "image");
   const std::string policy = imagePullPolicyOf(container);
   const std::string fieldPath = field;
   auto present = runtime_.imageStatus(image);
@@ -631,7 +630,8 @@ bool Edged::ensureImage(PodState& st, const Json& pod, const Json& container,
   const std::string host = registryHostOf(image);
   for (const auto& ref : arrayOrEmpty(pod, "imagePullSecrets")) {
     if (haveAuth || !ref.is_object()) continue;
-    auto secret = lookup("secrets", api::stringAt(pod, "metadata.namespace"), str(ref, "name"));
+    auto secret =
+        lookup("secrets", api::stringAt(pod, "metadata.namespace"), api::stringAt(ref, "name"));
     if (!secret) continue;
     const Json* data = api::lookupPath(*secret, "data");
     if (!data || !data->is_object()) continue;
@@ -652,11 +652,11 @@ bool Edged::ensureImage(PodState& st, const Json& pod, const Json& container,
         server = server.substr(0, server.find('/'));
         if (server != host || !a->is_object()) continue;
         auth.serverAddress = a.key();
-        auth.username = str(*a, "username");
-        auth.password = str(*a, "password");
-        auth.auth = str(*a, "auth");
-        auth.identityToken = str(*a, "identitytoken");
-        auth.registryToken = str(*a, "registrytoken");
+        auth.username = api::stringAt(*a, "username");
+        auth.password = api::stringAt(*a, "password");
+        auth.auth = api::stringAt(*a, "auth");
+        auth.identityToken = api::stringAt(*a, "identitytoken");
+        auth.registryToken = api::stringAt(*a, "registrytoken");
         haveAuth = true;
         break;
       }
@@ -695,7 +695,7 @@ bool Edged::ensureImage(PodState& st, const Json& pod, const Json& container,
 bool Edged::startContainer(PodState& st, const Json& pod, const Json& container,
                            const std::string& field, uint32_t attempt,
                            const PodSandboxConfig& sandbox) {
-  const std::string name = str(container, "name");
+  const std::string name = api::stringAt(container, "name");
   const std::string fieldPath = field;
   // A container the runtime failed to create or start is retried with the crash back-off, so a
   // broken mount or command does not make a create/remove loop every sync.
@@ -742,7 +742,7 @@ bool Edged::startContainer(PodState& st, const Json& pod, const Json& container,
           .push_back(expandVars(a.get<std::string>(), vars));
     }
   }
-  cfg.workingDir = str(container, "workingDir");
+  cfg.workingDir = api::stringAt(container, "workingDir");
   cfg.env = std::move(*env);
   cfg.mounts = std::move(*mounts);
   cfg.resources = *resources;
@@ -787,7 +787,7 @@ Result<ContainerStatus> Edged::statusOf(PodState& st, const ContainerInfo& info)
 
 void Edged::probe(PodState& st, const Json& pod, const Json& container,
                   const ContainerInfo& running, bool& ready, bool& livenessFailed) {
-  const std::string name = str(container, "name");
+  const std::string name = api::stringAt(container, "name");
   auto now = std::chrono::steady_clock::now();
   ProbeTarget target{running.id, st.podIp, options_.hostIp, &container};
   auto runOne = [&](const char* key, std::map<std::string, ProbeState>& states) -> ProbeState* {
@@ -892,7 +892,7 @@ void Edged::syncPod(PodState& st, const Json& pod, const PodRuntime& rt) {
         recordEvent(st, pod, "", "Warning", "FailedMount",
                     "MountVolume.SetUp failed: " + vols.status().message());
         for (const auto& c : arrayOrEmpty(pod, "containers")) {
-          st.waiting[str(c, "name")] = {"ContainerCreating", ""};
+          st.waiting[api::stringAt(c, "name")] = {"ContainerCreating", ""};
         }
         reportStatus(st, pod, buildStatus(st, pod, rt, false));
         return;
@@ -924,7 +924,7 @@ void Edged::syncPod(PodState& st, const Json& pod, const PodRuntime& rt) {
       recordEvent(st, pod, "", "Warning", "FailedCreatePodSandBox",
                   "Failed to create pod sandbox: " + id.status().message());
       for (const auto& c : arrayOrEmpty(pod, "containers")) {
-        st.waiting[str(c, "name")] = {"ContainerCreating", ""};
+        st.waiting[api::stringAt(c, "name")] = {"ContainerCreating", ""};
       }
       reportStatus(st, pod, buildStatus(st, pod, rt, false));
       return;
@@ -967,7 +967,7 @@ void Edged::syncPod(PodState& st, const Json& pod, const PodRuntime& rt) {
   };
   // Restarts an exited container, honouring the crash back-off. Returns true if restarted.
   auto restart = [&](const Json& spec, const std::string& field, const ContainerInfo& dead) {
-    const std::string name = str(spec, "name");
+    const std::string name = api::stringAt(spec, "name");
     auto& bo = st.crashBackoff[name];
     int64_t now = nowMillis();
     auto ds = statusOf(st, dead);
@@ -1011,7 +1011,7 @@ void Edged::syncPod(PodState& st, const Json& pod, const PodRuntime& rt) {
     const Json& inits = arrayOrEmpty(pod, "initContainers");
     for (size_t i = 0; i < inits.size() && initDone; ++i) {
       const Json& spec = inits[i];
-      const std::string name = str(spec, "name");
+      const std::string name = api::stringAt(spec, "name");
       const std::string field = "spec.initContainers{" + name + "}";
       const ContainerInfo* latest = latestIn(name);
       if (!latest) {
@@ -1038,7 +1038,7 @@ void Edged::syncPod(PodState& st, const Json& pod, const PodRuntime& rt) {
       const Json& containers = arrayOrEmpty(pod, "containers");
       for (size_t i = 0; i < containers.size(); ++i) {
         const Json& spec = containers[i];
-        const std::string name = str(spec, "name");
+        const std::string name = api::stringAt(spec, "name");
         const std::string field = "spec.containers{" + name + "}";
         const ContainerInfo* latest = latestIn(name);
         if (!latest) {
@@ -1110,7 +1110,7 @@ Json Edged::buildStatus(PodState& st, const Json& pod, const PodRuntime& rtBefor
     anyRunning = false;
     anyWaiting = false;
     for (const auto& spec : arrayOrEmpty(pod, list)) {
-      const std::string name = str(spec, "name");
+      const std::string name = api::stringAt(spec, "name");
       std::vector<const ContainerInfo*> mine;
       for (const auto& c : rt.containers) {
         if (labelOr(c.labels, kLabelContainerName) == name) mine.push_back(&c);
@@ -1119,7 +1119,7 @@ Json Edged::buildStatus(PodState& st, const Json& pod, const PodRuntime& rtBefor
                 [](const ContainerInfo* a, const ContainerInfo* b) { return newer(*a, *b); });
       Json cs = Json::object();
       cs["name"] = name;
-      cs["image"] = str(spec, "image");
+      cs["image"] = api::stringAt(spec, "image");
       cs["imageID"] = "";
       cs["ready"] = false;
       cs["started"] = false;
@@ -1142,7 +1142,7 @@ Json Edged::buildStatus(PodState& st, const Json& pod, const PodRuntime& rtBefor
         if (s.isOk()) {
           cs["containerID"] = runtimeContainerId(s->info.id);
           cs["imageID"] = s->info.imageRef;
-          if (!s->info.image.empty()) cs["image"] = str(spec, "image");
+          if (!s->info.image.empty()) cs["image"] = api::stringAt(spec, "image");
           if (s->info.state == ContainerState::kRunning) {
             cs["state"] = {{"running", {{"startedAt", nanosToRfc3339(s->startedAtNs)}}}};
             cs["started"] = true;
@@ -1239,7 +1239,8 @@ Json Edged::buildStatus(PodState& st, const Json& pod, const PodRuntime& rtBefor
     c["lastProbeTime"] = nullptr;
     c["lastTransitionTime"] = now;
     for (const auto& p : prevConds) {
-      if (p.is_object() && str(p, "type") == type && str(p, "status") == c["status"]) {
+      if (p.is_object() && api::stringAt(p, "type") == type &&
+          api::stringAt(p, "status") == c["status"]) {
         if (p.contains("lastTransitionTime")) c["lastTransitionTime"] = p["lastTransitionTime"];
       }
     }

@@ -12,11 +12,6 @@ namespace {
 constexpr int64_t kCpuPeriod = 100000;  // microseconds, as the kubelet uses
 constexpr int64_t kMinShares = 2;
 
-std::string str(const Json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 const Json* objectAt(const Json& obj, const char* key) {
   auto it = obj.find(key);
   return it != obj.end() && it->is_object() ? &*it : nullptr;
@@ -50,7 +45,7 @@ std::optional<std::string> keyValue(const Json& object, bool secret, const std::
 
 Result<std::string> fieldRefValue(const Json& ref, const EnvContext& ctx,
                                   const std::string& field) {
-  std::string path = str(ref, "fieldPath");
+  std::string path = api::stringAt(ref, "fieldPath");
   const Json& pod = *ctx.pod;
   if (path == "metadata.name") return api::stringAt(pod, "metadata.name");
   if (path == "metadata.namespace") return api::stringAt(pod, "metadata.namespace");
@@ -80,8 +75,8 @@ Result<std::string> fieldRefValue(const Json& ref, const EnvContext& ctx,
 // configMapKeyRef / secretKeyRef.
 Result<std::optional<std::string>> keyRefValue(const Json& ref, bool secret,
                                                const EnvContext& ctx) {
-  std::string name = str(ref, "name");
-  std::string key = str(ref, "key");
+  std::string name = api::stringAt(ref, "name");
+  std::string key = api::stringAt(ref, "key");
   bool optional = ref.value("optional", false);
   const char* kind = secret ? "secret" : "configmap";
   const std::string ns = api::stringAt(*ctx.pod, "metadata.namespace");
@@ -137,9 +132,9 @@ std::string registryHostOf(const std::string& image) {
 }
 
 std::string imagePullPolicyOf(const Json& container) {
-  std::string p = str(container, "imagePullPolicy");
+  std::string p = api::stringAt(container, "imagePullPolicy");
   if (!p.empty()) return p;
-  std::string image = str(container, "image");
+  std::string image = api::stringAt(container, "image");
   if (image.find('@') != std::string::npos) return "IfNotPresent";
   auto slash = image.rfind('/');
   auto colon = image.rfind(':');
@@ -249,11 +244,11 @@ Result<std::vector<std::pair<std::string, std::string>>> resolveEnv(const Json& 
     for (size_t i = 0; i < envFrom->size(); ++i) {
       const Json& src = (*envFrom)[i];
       if (!src.is_object()) continue;
-      std::string prefix = str(src, "prefix");
+      std::string prefix = api::stringAt(src, "prefix");
       for (bool secret : {false, true}) {
         const Json* ref = objectAt(src, secret ? "secretRef" : "configMapRef");
         if (!ref) continue;
-        std::string name = str(*ref, "name");
+        std::string name = api::stringAt(*ref, "name");
         auto object = ctx.lookup(secret ? "secrets" : "configmaps", ns, name);
         if (!object) {
           if (ref->value("optional", false)) continue;
@@ -278,11 +273,11 @@ Result<std::vector<std::pair<std::string, std::string>>> resolveEnv(const Json& 
     for (size_t i = 0; i < env->size(); ++i) {
       const Json& e = (*env)[i];
       if (!e.is_object()) continue;
-      std::string name = str(e, "name");
+      std::string name = api::stringAt(e, "name");
       std::string efield = field + ".env[" + std::to_string(i) + "]";
       const Json* from = objectAt(e, "valueFrom");
       if (!from) {
-        set(name, expandVars(str(e, "value"), vars));
+        set(name, expandVars(api::stringAt(e, "value"), vars));
         continue;
       }
       if (const Json* ref = objectAt(*from, "fieldRef")) {
@@ -317,7 +312,7 @@ PodSandboxConfig sandboxConfigOf(const Json& pod, uint32_t attempt,
   const Json* spec = objectAt(pod, "spec");
   c.hostNetwork = spec && spec->value("hostNetwork", false);
   if (!c.hostNetwork) {
-    std::string hostname = spec ? str(*spec, "hostname") : std::string();
+    std::string hostname = spec ? api::stringAt(*spec, "hostname") : std::string();
     c.hostname = hostname.empty() ? c.name : hostname;
   }
   if (spec) {

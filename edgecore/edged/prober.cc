@@ -11,13 +11,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/api/object_util.h"
+
 namespace ep::edged {
 namespace {
-
-std::string str(const Json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 // A port given as a number or as a named containerPort.
 int resolvePort(const Json& port, const Json* container) {
@@ -27,7 +24,7 @@ int resolvePort(const Json& port, const Json* container) {
   if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit)) return std::stoi(name);
   if (container && container->contains("ports") && (*container)["ports"].is_array()) {
     for (const auto& p : (*container)["ports"]) {
-      if (p.is_object() && str(p, "name") == name) return p.value("containerPort", -1);
+      if (p.is_object() && api::stringAt(p, "name") == name) return p.value("containerPort", -1);
     }
   }
   return -1;
@@ -81,13 +78,13 @@ int connectWithDeadline(const std::string& host, int port, Deadline deadline, st
 }
 
 ProbeOutcome httpProbe(const Json& spec, const ProbeTarget& t, Deadline deadline) {
-  std::string scheme = str(spec, "scheme");
+  std::string scheme = api::stringAt(spec, "scheme");
   if (!scheme.empty() && scheme != "HTTP") return {false, "scheme " + scheme + " is not supported"};
   int port = resolvePort(spec.contains("port") ? spec["port"] : Json(), t.container);
   if (port <= 0 || port > 65535) return {false, "invalid port"};
-  std::string host = str(spec, "host");
+  std::string host = api::stringAt(spec, "host");
   if (host.empty()) host = t.podIp.empty() ? (t.hostIp.empty() ? "127.0.0.1" : t.hostIp) : t.podIp;
-  std::string path = str(spec, "path");
+  std::string path = api::stringAt(spec, "path");
   if (path.empty() || path[0] != '/') path = "/" + path;
   std::string why;
   int fd = connectWithDeadline(host, port, deadline, why);
@@ -97,7 +94,8 @@ ProbeOutcome httpProbe(const Json& spec, const ProbeTarget& t, Deadline deadline
                     "\r\nUser-Agent: edged-probe/1.0\r\nAccept: */*\r\nConnection: close\r\n";
   if (spec.contains("httpHeaders") && spec["httpHeaders"].is_array()) {
     for (const auto& h : spec["httpHeaders"]) {
-      if (h.is_object()) req += str(h, "name") + ": " + str(h, "value") + "\r\n";
+      if (h.is_object())
+        req += api::stringAt(h, "name") + ": " + api::stringAt(h, "value") + "\r\n";
     }
   }
   req += "\r\n";
@@ -139,7 +137,7 @@ ProbeOutcome httpProbe(const Json& spec, const ProbeTarget& t, Deadline deadline
 ProbeOutcome tcpProbe(const Json& spec, const ProbeTarget& t, Deadline deadline) {
   int port = resolvePort(spec.contains("port") ? spec["port"] : Json(), t.container);
   if (port <= 0 || port > 65535) return {false, "invalid port"};
-  std::string host = str(spec, "host");
+  std::string host = api::stringAt(spec, "host");
   if (host.empty()) host = t.podIp.empty() ? (t.hostIp.empty() ? "127.0.0.1" : t.hostIp) : t.podIp;
   std::string why;
   int fd = connectWithDeadline(host, port, deadline, why);

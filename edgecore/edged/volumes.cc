@@ -16,11 +16,6 @@ namespace ep::edged {
 namespace fs = std::filesystem;
 namespace {
 
-std::string str(const Json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 Result<std::string> readFile(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   if (!in) return notFoundError(p.string());
@@ -75,8 +70,8 @@ Status project(const fs::path& dir, const std::map<std::string, std::string>& da
     for (size_t i = 0; i < items->size(); ++i) {
       const Json& item = (*items)[i];
       if (!item.is_object()) continue;
-      std::string key = str(item, "key");
-      std::string path = str(item, "path");
+      std::string key = api::stringAt(item, "key");
+      std::string path = api::stringAt(item, "path");
       if (path.empty() || path.find("..") != std::string::npos || path[0] == '/') {
         return invalidError(field + ".items[" + std::to_string(i) + "].path: invalid path \"" +
                             path + "\"");
@@ -129,7 +124,7 @@ Result<std::map<std::string, std::string>> VolumeManager::setUp(const Json& pod,
     const Json& v = (*volumes)[i];
     std::string field = "spec.volumes[" + std::to_string(i) + "]";
     if (!v.is_object()) return invalidError(field + ": must be an object");
-    std::string name = str(v, "name");
+    std::string name = api::stringAt(v, "name");
     if (name.empty() || name.find('/') != std::string::npos || name == "..") {
       return invalidError(field + ".name: invalid volume name \"" + name + "\"");
     }
@@ -139,8 +134,8 @@ Result<std::map<std::string, std::string>> VolumeManager::setUp(const Json& pod,
       if (ec) return internalError(field + ".emptyDir: " + ec.message());
       out[name] = dir.string();
     } else if (v.contains("hostPath") && v["hostPath"].is_object()) {
-      std::string path = str(v["hostPath"], "path");
-      std::string type = str(v["hostPath"], "type");
+      std::string path = api::stringAt(v["hostPath"], "path");
+      std::string type = api::stringAt(v["hostPath"], "type");
       if (path.empty() || path[0] != '/') {
         return invalidError(field + ".hostPath.path: must be an absolute path");
       }
@@ -161,7 +156,7 @@ Result<std::map<std::string, std::string>> VolumeManager::setUp(const Json& pod,
       const Json& src = secret ? v["secret"] : v["configMap"];
       std::string sfield = field + (secret ? ".secret" : ".configMap");
       if (!src.is_object()) return invalidError(sfield + ": must be an object");
-      std::string objName = secret ? str(src, "secretName") : str(src, "name");
+      std::string objName = secret ? api::stringAt(src, "secretName") : api::stringAt(src, "name");
       bool optional = src.value("optional", false);
       int defaultMode = src.contains("defaultMode") && src["defaultMode"].is_number_integer()
                             ? src["defaultMode"].get<int>()
@@ -231,17 +226,17 @@ Result<std::vector<Mount>> containerMounts(const Json& container,
     const Json& m = (*mounts)[i];
     std::string mfield = field + ".volumeMounts[" + std::to_string(i) + "]";
     if (!m.is_object()) return invalidError(mfield + ": must be an object");
-    std::string name = str(m, "name");
+    std::string name = api::stringAt(m, "name");
     auto it = volumes.find(name);
     if (it == volumes.end()) {
       return invalidError(mfield + ".name: volume \"" + name + "\" not found");
     }
-    std::string mountPath = str(m, "mountPath");
+    std::string mountPath = api::stringAt(m, "mountPath");
     if (mountPath.empty() || mountPath[0] != '/') {
       return invalidError(mfield + ".mountPath: must be an absolute path");
     }
     std::string hostPath = it->second;
-    std::string subPath = str(m, "subPath");
+    std::string subPath = api::stringAt(m, "subPath");
     if (!subPath.empty()) {
       if (subPath[0] == '/' || subPath.find("..") != std::string::npos) {
         return invalidError(mfield + ".subPath: must be a relative path without \"..\"");
