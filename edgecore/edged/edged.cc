@@ -1142,7 +1142,6 @@ Json Edged::buildStatus(PodState& st, const Json& pod, const PodRuntime& rtBefor
         if (s.isOk()) {
           cs["containerID"] = runtimeContainerId(s->info.id);
           cs["imageID"] = s->info.imageRef;
-          if (!s->info.image.empty()) cs["image"] = api::stringAt(spec, "image");
           if (s->info.state == ContainerState::kRunning) {
             cs["state"] = {{"running", {{"startedAt", nanosToRfc3339(s->startedAtNs)}}}};
             cs["started"] = true;
@@ -1209,7 +1208,6 @@ Json Edged::buildStatus(PodState& st, const Json& pod, const PodRuntime& rtBefor
   Json statuses = containerStatusesFor("containers", ready, done, failed, running, waiting);
   bool hasInit = !arrayOrEmpty(pod, "initContainers").empty();
   bool initialized = !hasInit || initDone;
-  if (hasInit && initFailed && policy == "Never") failed = true;
 
   // Running while any container runs or is being restarted; terminal once every container has
   // terminated for good.
