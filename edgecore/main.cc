@@ -19,14 +19,12 @@
 #include "edgecore/localapi/local_api.h"
 #include "edgecore/metamanager/metamanager.h"
 #include "edgecore/nodestatus/node_status.h"
-#include "proto/grpc_runtime.h"
 
 #ifndef EP_VERSION_STRING
 #define EP_VERSION_STRING "0.0.0"
 #endif
 
 int main(int argc, char** argv) {
-  ep::tuneGrpcRuntime();
   using namespace ep;
   using namespace ep::edgecore;
   CLI::App app{"edgecore: edgeplane edge agent"};

@@ -1,9 +1,8 @@
 #include "edgecore/edgehub/edgehub.h"
 
-#include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
-#include "proto/tunnel.grpc.pb.h"
+#include "common/grpclite/channel.h"
 
 namespace ep::edgecore::edgehub {
 
@@ -22,101 +21,77 @@ std::string formatDuration(int64_t millis) {
 
 }  // namespace
 
-// One Tunnel.Connect stream. Owned by a shared_ptr held by the hub (current_) and by whoever is
-// calling send(). Reactions run on gRPC threads and never block: reads are handed to the hub's
-// worker queue, writes come from a bounded queue with one write in flight.
-//
-// A hold keeps OnDone from running until the stream is closed (a read or write failed, or it
-// was cancelled) and no write is in flight, so send() can never start a write after OnDone.
-class Connection final : public grpc::ClientBidiReactor<tv1::EdgeMessage, tv1::CloudMessage> {
+// One Tunnel.Connect call on a grpclite channel. Owned by a shared_ptr held by the hub
+// (current_), by the call until it finished, and by whoever is calling send(). The handler
+// methods run on the channel's I/O thread and never block: messages are handed to the hub's
+// worker queue. Writes go to the call's bounded queue (sendQueueLimit); HTTP/2 flow control
+// and grpclite keep one write in flight.
+class Connection final : public grpclite::CallHandler,
+                         public std::enable_shared_from_this<Connection> {
  public:
   Connection(EdgeHub* hub, uint64_t gen, size_t queueLimit)
       : hub_(hub), gen_(gen), queueLimit_(queueLimit) {}
 
-  grpc::ClientContext& context() { return ctx_; }
-
-  // Starts the call with `hello` as the first write.
-  void begin(tv1::Tunnel::Stub* stub, tv1::EdgeMessage hello) {
-    stub->async()->Connect(&ctx_, this);
-    AddHold();
+  // Starts the call with `hello` as the first message.
+  void begin(grpclite::Channel& channel, tv1::EdgeMessage hello) {
+    grpclite::CallOptions o;
+    o.maxQueuedMessages = queueLimit_;
+    auto call = channel.startCall("/edgeplane.tunnel.v1.Tunnel/Connect", shared_from_this(), o);
+    bool cancelNow = false;
     {
       std::lock_guard lock(mu_);
-      writing_ = true;
-      out_ = std::move(hello);
+      call_ = call;
+      cancelNow = cancelRequested_;
     }
-    StartWrite(&out_);
-    StartRead(&in_);
-    StartCall();
+    send(std::move(hello));
+    if (cancelNow) call->cancel();
   }
 
   // Queues a message; false when the stream is closed or the queue is full (the stream is then
   // cancelled: the peer is not reading and a reconnect resyncs everything).
   bool send(tv1::EdgeMessage&& m) {
-    bool start = false, overflow = false;
+    std::shared_ptr<grpclite::Call> call;
     {
       std::lock_guard lock(mu_);
-      if (closed_) return false;
-      if (!writing_) {
-        writing_ = true;
-        out_ = std::move(m);
-        start = true;
-      } else if (queue_.size() >= queueLimit_) {
-        overflow = true;
-      } else {
-        queue_.push_back(std::move(m));
-      }
+      if (done_ || !call_) return false;
+      call = call_;
     }
-    if (start) {
-      StartWrite(&out_);
-      return true;
+    std::string bytes;
+    if (!m.SerializeToString(&bytes)) return false;
+    switch (call->write(std::move(bytes))) {
+      case grpclite::WriteResult::kQueued:
+        return true;
+      case grpclite::WriteResult::kFull:
+        call->cancel();
+        return false;
+      case grpclite::WriteResult::kClosed:
+        return false;
     }
-    if (overflow) {
+    return false;
+  }
+
+  void cancel() {
+    std::shared_ptr<grpclite::Call> call;
+    {
+      std::lock_guard lock(mu_);
+      cancelRequested_ = true;
+      call = call_;
+    }
+    if (call) call->cancel();
+  }
+
+  void onMessage(std::string&& bytes) override {
+    tv1::CloudMessage msg;
+    if (!msg.ParseFromString(bytes)) {
+      spdlog::warn("edgehub: unparseable message of {} bytes from the cloud; reconnecting",
+                   bytes.size());
       cancel();
-      return false;
-    }
-    return true;
-  }
-
-  void cancel() { ctx_.TryCancel(); }
-
-  void OnWriteDone(bool ok) override {
-    bool release = false, start = false;
-    {
-      std::lock_guard lock(mu_);
-      if (!ok) closed_ = true;
-      if (closed_ || queue_.empty()) {
-        writing_ = false;
-        queue_.clear();
-        release = closed_ && !holdReleased_;
-        if (release) holdReleased_ = true;
-      } else {
-        out_ = std::move(queue_.front());
-        queue_.pop_front();
-        start = true;
-      }
-    }
-    if (start) StartWrite(&out_);
-    if (release) RemoveHold();
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      bool release = false;
-      {
-        std::lock_guard lock(mu_);
-        closed_ = true;
-        release = !writing_ && !holdReleased_;
-        if (release) holdReleased_ = true;
-      }
-      if (release) RemoveHold();
       return;
     }
-    hub_->onMessage(gen_, std::move(in_));
-    in_.Clear();
-    StartRead(&in_);
+    hub_->onMessage(gen_, std::move(msg));
   }
 
-  void OnDone(const grpc::Status& s) override {
+  void onDone(const grpclite::RpcStatus& s) override {
     {
       std::lock_guard lock(mu_);
       status_ = s;
@@ -129,7 +104,7 @@ class Connection final : public grpc::ClientBidiReactor<tv1::EdgeMessage, tv1::C
     std::lock_guard lock(mu_);
     return done_;
   }
-  grpc::Status status() const {
+  grpclite::RpcStatus status() const {
     std::lock_guard lock(mu_);
     return status_;
   }
@@ -138,17 +113,12 @@ class Connection final : public grpc::ClientBidiReactor<tv1::EdgeMessage, tv1::C
   EdgeHub* const hub_;
   const uint64_t gen_;
   const size_t queueLimit_;
-  grpc::ClientContext ctx_;
-  tv1::CloudMessage in_;  // touched only by the read chain (one read in flight)
 
   mutable std::mutex mu_;
-  tv1::EdgeMessage out_;                // guarded by mu_ until StartWrite; stable while in flight
-  std::deque<tv1::EdgeMessage> queue_;  // guarded by mu_
-  bool writing_ = false;                // guarded by mu_
-  bool closed_ = false;                 // guarded by mu_
-  bool holdReleased_ = false;           // guarded by mu_
-  bool done_ = false;                   // guarded by mu_
-  grpc::Status status_;                 // guarded by mu_
+  std::shared_ptr<grpclite::Call> call_;  // guarded by mu_; set once by begin()
+  bool cancelRequested_ = false;          // guarded by mu_
+  bool done_ = false;                     // guarded by mu_
+  grpclite::RpcStatus status_;            // guarded by mu_
 };
 
 EdgeHub::EdgeHub(EdgeHubOptions options, metamanager::MetaManager& cache, Clock& clock)
@@ -336,23 +306,19 @@ std::chrono::milliseconds EdgeHub::nextBackoff() {
 }
 
 void EdgeHub::runSupervisor() {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, options_.keepaliveTimeMs);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options_.keepaliveTimeoutMs);
-  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 16 * 1024 * 1024);
-  // A fresh subchannel per attempt: our backoff, not the channel's, paces reconnects.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  grpclite::ChannelOptions channelOptions;
+  channelOptions.keepaliveTime = std::chrono::milliseconds(options_.keepaliveTimeMs);
+  channelOptions.keepaliveTimeout = std::chrono::milliseconds(options_.keepaliveTimeoutMs);
+  channelOptions.maxReceiveMessageBytes = 16 * 1024 * 1024;
+  channelOptions.connectTimeout = options_.handshakeTimeout;
 
   while (true) {
     {
       std::lock_guard lock(mu_);
       if (stopping_) break;
     }
-    auto channel =
-        grpc::CreateCustomChannel(options_.cloud, grpc::InsecureChannelCredentials(), args);
-    auto stub = tv1::Tunnel::NewStub(channel);
+    // A fresh channel (one connection) per attempt: our backoff paces reconnects.
+    auto channel = grpclite::Channel::create(options_.cloud, channelOptions);
     std::shared_ptr<Connection> conn;
     {
       // New generation and its inventory under applyMu_: no older Sync lands after this read.
@@ -372,7 +338,7 @@ void EdgeHub::runSupervisor() {
         }
       }
       // Outside mu_: reactions may run before begin() returns and they take mu_.
-      if (conn) conn->begin(stub.get(), std::move(hello.value()));
+      if (conn) conn->begin(*channel, std::move(hello.value()));
     }
     if (conn) {
       const auto deadline = std::chrono::steady_clock::now() + options_.handshakeTimeout;
@@ -395,7 +361,7 @@ void EdgeHub::runSupervisor() {
       }
       const bool wasAccepted = accepted_;
       const bool wasRefused = refused_;
-      grpc::Status st = conn->status();
+      grpclite::RpcStatus st = conn->status();
       current_.reset();
       if (StreamHandler* handler = streamHandler_.load()) {
         lock.unlock();
@@ -407,8 +373,8 @@ void EdgeHub::runSupervisor() {
         state_.disconnectedSinceMillis = clock_.nowMillis();
         attempt_ = 0;
       }
-      if (!wasRefused && !(stopping_ && st.error_code() == grpc::StatusCode::CANCELLED)) {
-        state_.lastError = std::to_string(st.error_code()) + ": " + st.error_message();
+      if (!wasRefused && !(stopping_ && st.code == grpclite::RpcCode::kCancelled)) {
+        state_.lastError = st.toString();
       }
       const bool stopping = stopping_;
       const int64_t since = state_.disconnectedSinceMillis;
@@ -416,17 +382,15 @@ void EdgeHub::runSupervisor() {
       if (stopping) break;
       const int64_t now = clock_.nowMillis();
       if (wasAccepted) {
-        spdlog::warn("edgehub: tunnel to {} lost: {} {}", options_.cloud,
-                     static_cast<int>(st.error_code()), st.error_message());
+        spdlog::warn("edgehub: tunnel to {} lost: {}", options_.cloud, st.toString());
       } else if (now - lastUnreachableLog_ >= 30000) {
         lastUnreachableLog_ = now;
-        spdlog::warn("edgehub: cloud unreachable for {} ({}: {})", formatDuration(now - since),
-                     static_cast<int>(st.error_code()), st.error_message());
+        spdlog::warn("edgehub: cloud unreachable for {} ({})", formatDuration(now - since),
+                     st.toString());
       }
     }
-    // Let the stream's last reactions finish before the channel is destroyed.
+    // Joins the channel's I/O thread; the call already finished.
     conn.reset();
-    stub.reset();
     channel.reset();
     auto wait = nextBackoff();
     spdlog::debug("edgehub: reconnecting in {} ms", wait.count());

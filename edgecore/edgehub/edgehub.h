@@ -40,7 +40,7 @@ struct EdgeHubOptions {
 struct TunnelState {
   bool connected = false;
   int64_t disconnectedSinceMillis = 0;  // wall clock; 0 while connected
-  std::string lastError;                // last refusal reason or gRPC status
+  std::string lastError;                // last refusal reason or call status
   uint64_t connects = 0;                // accepted handshakes so far
   int64_t ackedSyncRevision = 0;        // last SyncAck sent
   uint64_t ackedReportSequence = 0;     // last ReportAck received
@@ -53,10 +53,12 @@ class Connection;
 // reports; reconnects with capped exponential backoff and full jitter.
 //
 // Threads: a supervisor thread (dial, handshake timeout, backoff, reconnect) and a worker
-// thread (every SQLite call: applySync, acknowledge, reading the outbox). gRPC reactions only
-// move messages between the stream and the worker's bounded queue, never block and never touch
-// SQLite. At most one read and one write are in flight per stream; the send queue is bounded
-// (overflow cancels the stream, which then resyncs through the inventory).
+// thread (every SQLite call: applySync, acknowledge, reading the outbox), plus the I/O thread
+// of the current attempt's grpclite channel (common/grpclite: gRPC over nghttp2, no gRPC C core
+// on the edge). Its handlers only move messages between the stream and the worker's bounded
+// queue, never block and never touch SQLite. At most one read and one write are in flight per
+// stream; the send queue is bounded (overflow cancels the stream, which then resyncs through the
+// inventory).
 //
 // start()/stop() from one owner thread. state(), statusJson() and wakeOutbox() are thread-safe.
 class EdgeHub {
@@ -86,7 +88,7 @@ class EdgeHub {
     edgeplane::tunnel::v1::CloudMessage msg;
   };
 
-  // Called from gRPC reactions (non-blocking).
+  // Called from the channel's I/O thread (non-blocking).
   void onStreamMessage(uint64_t gen, edgeplane::tunnel::v1::CloudMessage& msg);
   void onMessage(uint64_t gen, edgeplane::tunnel::v1::CloudMessage&& msg);
   void onDone(uint64_t gen);

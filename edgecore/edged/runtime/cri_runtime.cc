@@ -1,12 +1,11 @@
 #include "edgecore/edged/runtime/cri_runtime.h"
 
-#include <grpcpp/grpcpp.h>
-
 #include <filesystem>
 #include <system_error>
 #include <utility>
 
-#include "proto/cri/api.grpc.pb.h"
+#include "common/grpclite/channel.h"
+#include "proto/cri/api.pb.h"
 
 namespace ep::edged {
 
@@ -18,39 +17,34 @@ namespace {
 // for both streams.
 constexpr int kMaxMessageBytes = 40 * 1024 * 1024;
 
-Code codeFromGrpc(grpc::StatusCode code) {
+Code codeFromRpc(grpclite::RpcCode code) {
   switch (code) {
-    case grpc::StatusCode::OK:
+    case grpclite::RpcCode::kOk:
       return Code::kOk;
-    case grpc::StatusCode::NOT_FOUND:
+    case grpclite::RpcCode::kNotFound:
       return Code::kNotFound;
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::CANCELLED:
+    case grpclite::RpcCode::kUnavailable:
+    case grpclite::RpcCode::kCancelled:
       return Code::kUnavailable;
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpclite::RpcCode::kDeadlineExceeded:
       return Code::kTimeout;
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::OUT_OF_RANGE:
+    case grpclite::RpcCode::kInvalidArgument:
+    case grpclite::RpcCode::kOutOfRange:
       return Code::kInvalid;
-    case grpc::StatusCode::ALREADY_EXISTS:
+    case grpclite::RpcCode::kAlreadyExists:
       return Code::kAlreadyExists;
     // The object is in a state that forbids the call (e.g. removing a running container).
-    case grpc::StatusCode::FAILED_PRECONDITION:
-    case grpc::StatusCode::ABORTED:
+    case grpclite::RpcCode::kFailedPrecondition:
+    case grpclite::RpcCode::kAborted:
       return Code::kConflict;
-    case grpc::StatusCode::PERMISSION_DENIED:
-    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpclite::RpcCode::kPermissionDenied:
+    case grpclite::RpcCode::kUnauthenticated:
       return Code::kForbidden;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpclite::RpcCode::kResourceExhausted:
       return Code::kTooLarge;
     default:  // UNKNOWN, INTERNAL, UNIMPLEMENTED, DATA_LOSS
       return Code::kInternal;
   }
-}
-
-std::string channelTarget(const std::string& endpoint) {
-  if (!endpoint.empty() && endpoint.front() == '/') return "unix://" + endpoint;
-  return endpoint;
 }
 
 cri::Protocol protocolToCri(const std::string& protocol) {
@@ -149,44 +143,31 @@ Status ensureDirectory(const std::filesystem::path& dir) {
 
 }  // namespace
 
-struct CriRuntime::Stubs {
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<cri::RuntimeService::Stub> runtime;
-  std::unique_ptr<cri::ImageService::Stub> image;
-};
-
 namespace {
 
-// Runs one unary call with a deadline of `timeout`; `invoke` does the stub call on the context.
-template <typename Invoke>
-Status call(const char* method, std::chrono::milliseconds timeout, Invoke&& invoke) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
-  grpc::Status s = invoke(&ctx);
+constexpr const char* kRuntime = "/runtime.v1.RuntimeService/";
+constexpr const char* kImage = "/runtime.v1.ImageService/";
+
+// One unary call with a deadline of `timeout`.
+Status call(grpclite::Channel& channel, const char* service, const char* method,
+            const google::protobuf::MessageLite& req, google::protobuf::MessageLite* resp,
+            std::chrono::milliseconds timeout) {
+  grpclite::RpcStatus s = channel.unary(std::string(service) + method, req, resp, timeout);
   if (s.ok()) return Status::ok();
-  std::string message = std::string("CRI ") + method + ": " + s.error_message();
-  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && s.error_message().empty()) {
-    message += "no answer within " + std::to_string(timeout.count()) + " ms";
+  std::string message = std::string("CRI ") + method + ": " + s.message;
+  if (s.code == grpclite::RpcCode::kDeadlineExceeded) {
+    message += " (no answer within " + std::to_string(timeout.count()) + " ms)";
   }
-  return {codeFromGrpc(s.error_code()), std::move(message)};
+  return {codeFromRpc(s.code), std::move(message)};
 }
 
 }  // namespace
 
-CriRuntime::CriRuntime(CriRuntimeOptions options)
-    : options_(std::move(options)), stubs_(std::make_unique<Stubs>()) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  args.SetMaxSendMessageSize(kMaxMessageBytes);
-  // gRPC's default reconnect backoff grows to 120 s; a restarted containerd must be usable
-  // again within seconds.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  stubs_->channel = grpc::CreateCustomChannel(channelTarget(options_.endpoint),
-                                              grpc::InsecureChannelCredentials(), args);
-  stubs_->runtime = cri::RuntimeService::NewStub(stubs_->channel);
-  stubs_->image = cri::ImageService::NewStub(stubs_->channel);
+CriRuntime::CriRuntime(CriRuntimeOptions options) : options_(std::move(options)) {
+  grpclite::ChannelOptions o;
+  o.maxReceiveMessageBytes = kMaxMessageBytes;
+  o.connectTimeout = std::chrono::seconds(5);
+  channel_ = grpclite::Channel::create(options_.endpoint, o);
 }
 
 CriRuntime::~CriRuntime() = default;
@@ -195,9 +176,7 @@ Result<std::string> CriRuntime::version() {
   cri::VersionRequest req;
   req.set_version("v1");
   cri::VersionResponse resp;
-  Status s = call("Version", options_.callTimeout, [&](grpc::ClientContext* ctx) {
-    return stubs_->runtime->Version(ctx, req, &resp);
-  });
+  Status s = call(*channel_, kRuntime, "Version", req, &resp, options_.callTimeout);
   if (!s.isOk()) return s;
   return resp.runtime_name() + " " + resp.runtime_version() + " (CRI " +
          resp.runtime_api_version() + ")";
@@ -208,9 +187,7 @@ Result<std::string> CriRuntime::runPodSandbox(const PodSandboxConfig& config) {
   cri::RunPodSandboxRequest req;
   toCri(config, req.mutable_config());
   cri::RunPodSandboxResponse resp;
-  Status s = call("RunPodSandbox", options_.callTimeout, [&](grpc::ClientContext* ctx) {
-    return stubs_->runtime->RunPodSandbox(ctx, req, &resp);
-  });
+  Status s = call(*channel_, kRuntime, "RunPodSandbox", req, &resp, options_.callTimeout);
   if (!s.isOk()) return s;
   return resp.pod_sandbox_id();
 }
@@ -219,27 +196,21 @@ Status CriRuntime::stopPodSandbox(const std::string& sandboxId) {
   cri::StopPodSandboxRequest req;
   req.set_pod_sandbox_id(sandboxId);
   cri::StopPodSandboxResponse resp;
-  return call("StopPodSandbox", options_.callTimeout, [&](grpc::ClientContext* ctx) {
-    return stubs_->runtime->StopPodSandbox(ctx, req, &resp);
-  });
+  return call(*channel_, kRuntime, "StopPodSandbox", req, &resp, options_.callTimeout);
 }
 
 Status CriRuntime::removePodSandbox(const std::string& sandboxId) {
   cri::RemovePodSandboxRequest req;
   req.set_pod_sandbox_id(sandboxId);
   cri::RemovePodSandboxResponse resp;
-  return call("RemovePodSandbox", options_.callTimeout, [&](grpc::ClientContext* ctx) {
-    return stubs_->runtime->RemovePodSandbox(ctx, req, &resp);
-  });
+  return call(*channel_, kRuntime, "RemovePodSandbox", req, &resp, options_.callTimeout);
 }
 
 Result<SandboxStatus> CriRuntime::podSandboxStatus(const std::string& sandboxId) {
   cri::PodSandboxStatusRequest req;
   req.set_pod_sandbox_id(sandboxId);
   cri::PodSandboxStatusResponse resp;
-  Status s = call("PodSandboxStatus", options_.callTimeout, [&](grpc::ClientContext* ctx) {
-    return stubs_->runtime->PodSandboxStatus(ctx, req, &resp);
-  });
+  Status s = call(*channel_, kRuntime, "PodSandboxStatus", req, &resp, options_.callTimeout);
   if (!s.isOk()) return s;
   const auto& st = resp.status();
   SandboxStatus out;
@@ -261,9 +232,7 @@ Result<std::vector<SandboxInfo>> CriRuntime::listPodSandboxes(
   cri::ListPodSandboxRequest req;
   req.mutable_filter()->mutable_label_selector()->insert(labels.begin(), labels.end());
   cri::ListPodSandboxResponse resp;
-  Status s = call("ListPodSandbox", options_.callTimeout, [&](grpc::ClientContext* ctx) {
-    return stubs_->runtime->ListPodSandbox(ctx, req, &resp);
-  });
+  Status s = call(*channel_, kRuntime, "ListPodSandbox", req, &resp, options_.callTimeout);
   if (!s.isOk()) return s;
   std::vector<SandboxInfo> out;
   out.reserve(resp.items_size());
@@ -328,9 +297,7 @@ Result<std::string> CriRuntime::createContainer(const std::string& sandboxId,
   ns->set_ipc(cri::POD);
 
   cri::CreateContainerResponse resp;
-  Status s = call("CreateContainer", options_.callTimeout, [&](grpc::ClientContext* ctx) {
-    return stubs_->runtime->CreateContainer(ctx, req, &resp);
-  });
+  Status s = call(*channel_, kRuntime, "CreateContainer", req, &resp, options_.callTimeout);
   if (!s.isOk()) return s;
   return resp.container_id();
 }
@@ -339,9 +306,7 @@ Status CriRuntime::startContainer(const std::string& containerId) {
   cri::StartContainerRequest req;
   req.set_container_id(containerId);
   cri::StartContainerResponse resp;
-  return call("StartContainer", options_.callTimeout, [&](grpc::ClientContext* ctx) {
-    return stubs_->runtime->StartContainer(ctx, req, &resp);
-  });
+  return call(*channel_, kRuntime, "StartContainer", req, &resp, options_.callTimeout);
 }
 
 Status CriRuntime::stopContainer(const std::string& containerId, std::chrono::seconds gracePeriod) {
@@ -349,18 +314,14 @@ Status CriRuntime::stopContainer(const std::string& containerId, std::chrono::se
   req.set_container_id(containerId);
   req.set_timeout(gracePeriod.count());
   cri::StopContainerResponse resp;
-  return call("StopContainer", options_.callTimeout + gracePeriod, [&](grpc::ClientContext* ctx) {
-    return stubs_->runtime->StopContainer(ctx, req, &resp);
-  });
+  return call(*channel_, kRuntime, "StopContainer", req, &resp, options_.callTimeout + gracePeriod);
 }
 
 Status CriRuntime::removeContainer(const std::string& containerId) {
   cri::RemoveContainerRequest req;
   req.set_container_id(containerId);
   cri::RemoveContainerResponse resp;
-  return call("RemoveContainer", options_.callTimeout, [&](grpc::ClientContext* ctx) {
-    return stubs_->runtime->RemoveContainer(ctx, req, &resp);
-  });
+  return call(*channel_, kRuntime, "RemoveContainer", req, &resp, options_.callTimeout);
 }
 
 Result<std::vector<ContainerInfo>> CriRuntime::listContainers(const ContainerFilter& filter) {
@@ -370,9 +331,7 @@ Result<std::vector<ContainerInfo>> CriRuntime::listContainers(const ContainerFil
   if (filter.state) f->mutable_state()->set_state(containerStateToCri(*filter.state));
   f->mutable_label_selector()->insert(filter.labels.begin(), filter.labels.end());
   cri::ListContainersResponse resp;
-  Status s = call("ListContainers", options_.callTimeout, [&](grpc::ClientContext* ctx) {
-    return stubs_->runtime->ListContainers(ctx, req, &resp);
-  });
+  Status s = call(*channel_, kRuntime, "ListContainers", req, &resp, options_.callTimeout);
   if (!s.isOk()) return s;
   std::vector<ContainerInfo> out;
   out.reserve(resp.containers_size());
@@ -397,9 +356,7 @@ Result<ContainerStatus> CriRuntime::containerStatus(const std::string& container
   cri::ContainerStatusRequest req;
   req.set_container_id(containerId);
   cri::ContainerStatusResponse resp;
-  Status s = call("ContainerStatus", options_.callTimeout, [&](grpc::ClientContext* ctx) {
-    return stubs_->runtime->ContainerStatus(ctx, req, &resp);
-  });
+  Status s = call(*channel_, kRuntime, "ContainerStatus", req, &resp, options_.callTimeout);
   if (!s.isOk()) return s;
   const auto& st = resp.status();
   ContainerStatus out;
@@ -431,9 +388,7 @@ Result<ExecResult> CriRuntime::execSync(const std::string& containerId,
   cri::ExecSyncResponse resp;
   // The runtime enforces `timeout` itself and answers; our deadline only guards against a
   // runtime that never does.
-  Status s = call("ExecSync", options_.callTimeout + timeout, [&](grpc::ClientContext* ctx) {
-    return stubs_->runtime->ExecSync(ctx, req, &resp);
-  });
+  Status s = call(*channel_, kRuntime, "ExecSync", req, &resp, options_.callTimeout + timeout);
   if (!s.isOk()) return s;
   ExecResult out;
   out.stdoutData = resp.stdout();
@@ -446,18 +401,14 @@ Status CriRuntime::reopenContainerLog(const std::string& containerId) {
   cri::ReopenContainerLogRequest req;
   req.set_container_id(containerId);
   cri::ReopenContainerLogResponse resp;
-  return call("ReopenContainerLog", options_.callTimeout, [&](grpc::ClientContext* ctx) {
-    return stubs_->runtime->ReopenContainerLog(ctx, req, &resp);
-  });
+  return call(*channel_, kRuntime, "ReopenContainerLog", req, &resp, options_.callTimeout);
 }
 
 Result<std::optional<ImageInfo>> CriRuntime::imageStatus(const std::string& image) {
   cri::ImageStatusRequest req;
   req.mutable_image()->set_image(image);
   cri::ImageStatusResponse resp;
-  Status s = call("ImageStatus", options_.callTimeout, [&](grpc::ClientContext* ctx) {
-    return stubs_->image->ImageStatus(ctx, req, &resp);
-  });
+  Status s = call(*channel_, kImage, "ImageStatus", req, &resp, options_.callTimeout);
   if (!s.isOk()) return s;
   if (!resp.has_image()) return std::optional<ImageInfo>();
   return std::optional<ImageInfo>(imageFromCri(resp.image()));
@@ -478,9 +429,7 @@ Result<std::string> CriRuntime::pullImage(const std::string& image, const AuthCo
   }
   if (sandboxConfig) toCri(*sandboxConfig, req.mutable_sandbox_config());
   cri::PullImageResponse resp;
-  Status s = call("PullImage", options_.pullTimeout, [&](grpc::ClientContext* ctx) {
-    return stubs_->image->PullImage(ctx, req, &resp);
-  });
+  Status s = call(*channel_, kImage, "PullImage", req, &resp, options_.pullTimeout);
   if (!s.isOk()) return Status(s.code(), s.message() + " (image " + image + ")");
   return resp.image_ref();
 }
@@ -489,17 +438,13 @@ Status CriRuntime::removeImage(const std::string& image) {
   cri::RemoveImageRequest req;
   req.mutable_image()->set_image(image);
   cri::RemoveImageResponse resp;
-  return call("RemoveImage", options_.callTimeout, [&](grpc::ClientContext* ctx) {
-    return stubs_->image->RemoveImage(ctx, req, &resp);
-  });
+  return call(*channel_, kImage, "RemoveImage", req, &resp, options_.callTimeout);
 }
 
 Result<std::vector<ImageInfo>> CriRuntime::listImages() {
   cri::ListImagesRequest req;
   cri::ListImagesResponse resp;
-  Status s = call("ListImages", options_.callTimeout, [&](grpc::ClientContext* ctx) {
-    return stubs_->image->ListImages(ctx, req, &resp);
-  });
+  Status s = call(*channel_, kImage, "ListImages", req, &resp, options_.callTimeout);
   if (!s.isOk()) return s;
   std::vector<ImageInfo> out;
   out.reserve(resp.images_size());

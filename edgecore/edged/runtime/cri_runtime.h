@@ -7,7 +7,12 @@
 #include "edgecore/edged/runtime/container_runtime.h"
 
 // CriRuntime: ContainerRuntime over the Kubernetes CRI (runtime.v1, gRPC) to a local runtime
-// such as containerd. gRPC and the generated stubs stay out of this header (see cri_runtime.cc).
+// such as containerd, through grpclite (common/grpclite). The generated messages stay out of
+// this header (see cri_runtime.cc).
+namespace ep::grpclite {
+class Channel;
+}
+
 namespace ep::edged {
 
 struct CriRuntimeOptions {
@@ -20,9 +25,9 @@ struct CriRuntimeOptions {
 };
 
 // One gRPC channel to the runtime, created in the constructor (connection is lazy: a missing
-// socket shows up as kUnavailable on the first call, and later calls reconnect by themselves,
-// retrying at most every few seconds). Every method blocks until the runtime answers or the
-// deadline passes and is safe to call from any number of threads at once.
+// socket shows up as kUnavailable on the first call, and the next call dials again, so a
+// restarted containerd is used as soon as its socket answers). Every method blocks until the
+// runtime answers or the deadline passes and is safe to call from any number of threads at once.
 //
 // Besides forwarding, it owns two kubelet duties: it creates the sandbox's log directory and the
 // parent directory of each container's log file (the runtime only opens the file), and it
@@ -64,10 +69,8 @@ class CriRuntime final : public ContainerRuntime {
   Result<std::vector<ImageInfo>> listImages();
 
  private:
-  struct Stubs;  // channel + generated stubs (cri_runtime.cc)
-
   const CriRuntimeOptions options_;
-  std::unique_ptr<Stubs> stubs_;
+  std::shared_ptr<grpclite::Channel> channel_;
 };
 
 }  // namespace ep::edged

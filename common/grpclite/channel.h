@@ -1,0 +1,173 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+// grpclite: a small gRPC client (HTTP/2 via libnghttp2, sockets via Boost.Asio) for the edge,
+// where gRPC's C core costs more memory than the whole rest of edgecore. It speaks the gRPC
+// wire protocol (application/grpc, length-prefixed messages, grpc-status trailers, grpc-timeout),
+// so any gRPC server answers it: cloudhub's tunnel and containerd's CRI.
+//
+// Asio and nghttp2 stay out of this header. Messages cross it as serialized bytes; the typed
+// helpers at the bottom take protobuf MessageLite.
+//
+// Not supported (not needed by edgecore): TLS (next: the security issue adds it under the same
+// API), compression, name resolution beyond one host name, retries, load balancing.
+namespace google::protobuf {
+class MessageLite;
+}
+
+namespace ep::grpclite {
+
+// gRPC status codes, numbered as on the wire (grpc-status).
+enum class RpcCode : int {
+  kOk = 0,
+  kCancelled = 1,
+  kUnknown = 2,
+  kInvalidArgument = 3,
+  kDeadlineExceeded = 4,
+  kNotFound = 5,
+  kAlreadyExists = 6,
+  kPermissionDenied = 7,
+  kResourceExhausted = 8,
+  kFailedPrecondition = 9,
+  kAborted = 10,
+  kOutOfRange = 11,
+  kUnimplemented = 12,
+  kInternal = 13,
+  kUnavailable = 14,
+  kDataLoss = 15,
+  kUnauthenticated = 16,
+};
+
+struct RpcStatus {
+  RpcCode code = RpcCode::kOk;
+  std::string message;
+
+  bool ok() const { return code == RpcCode::kOk; }
+  int codeNumber() const { return static_cast<int>(code); }
+  // "UNAVAILABLE: connection refused"
+  std::string toString() const;
+};
+
+const char* rpcCodeName(RpcCode code);
+
+struct ChannelOptions {
+  // Bounds each connection attempt: name resolution, TCP/unix connect, and the server's first
+  // HTTP/2 SETTINGS frame (calls already sent on it end UNAVAILABLE when it passes).
+  std::chrono::milliseconds connectTimeout{10000};
+  // HTTP/2 PING interval on an idle or busy connection; 0 sends none. A PING not acknowledged
+  // within keepaliveTimeout closes the connection (its calls end UNAVAILABLE).
+  std::chrono::milliseconds keepaliveTime{0};
+  std::chrono::milliseconds keepaliveTimeout{20000};
+  // A received message above this ends its call with RESOURCE_EXHAUSTED.
+  size_t maxReceiveMessageBytes = 4 * 1024 * 1024;
+  // HTTP/2 receive windows (per stream and per connection).
+  int32_t streamWindowBytes = 1 << 20;
+  int32_t connectionWindowBytes = 4 << 20;
+  // :authority; empty = the target ("localhost" for unix sockets).
+  std::string authority;
+  std::string userAgent = "edgeplane-grpclite/1";
+};
+
+// Receives a call's results. Runs on the channel's I/O thread: must not block and must not call
+// Channel::unary. onMessage comes zero or more times, then onDone exactly once.
+class CallHandler {
+ public:
+  virtual ~CallHandler() = default;
+  virtual void onMessage(std::string&& bytes) = 0;
+  virtual void onDone(const RpcStatus& status) = 0;
+};
+
+enum class WriteResult {
+  kQueued,  // will be sent in order
+  kClosed,  // the call finished (or writesDone was called); nothing queued
+  kFull,    // maxQueuedMessages are waiting to go out; nothing queued
+};
+
+// A started call (client, server or bidirectional streaming). Thread-safe; every method is
+// non-blocking and may be called from any thread, handlers included.
+class Call {
+ public:
+  virtual ~Call() = default;
+  // Queues one serialized message.
+  virtual WriteResult write(std::string bytes) = 0;
+  // Half-closes the request side after the queued messages.
+  virtual void writesDone() = 0;
+  // Ends the call with CANCELLED (RST_STREAM to the server) unless it already finished.
+  virtual void cancel() = 0;
+  // Messages queued by write() and not yet handed to HTTP/2 (flow control may hold them).
+  virtual size_t queuedMessages() const = 0;
+};
+
+struct CallOptions {
+  // 0 = no deadline. Sent as grpc-timeout; the call ends DEADLINE_EXCEEDED when it passes.
+  std::chrono::milliseconds timeout{0};
+  // write() answers kFull beyond this many unsent messages.
+  size_t maxQueuedMessages = 1024;
+};
+
+// One target, at most one HTTP/2 connection at a time, opened on demand by the first call and
+// again by the first call after it failed or the server sent GOAWAY. Calls waiting for a
+// connection that cannot be made end UNAVAILABLE with the reason ("connect to 127.0.0.1:6444:
+// Connection refused").
+//
+// Owns one I/O thread. Create with create(); destroying the last reference ends every call
+// still running with CANCELLED ("channel closed"), runs their onDone, and joins the thread; it
+// must not happen on the channel's own I/O thread (from a handler).
+class Channel {
+ public:
+  // target: "HOST:PORT", "[V6]:PORT", "unix:///abs/path", "unix:/abs/path" or "/abs/path".
+  static std::shared_ptr<Channel> create(std::string target, ChannelOptions options = {});
+  virtual ~Channel() = default;
+
+  // Starts a call of `method` ("/package.Service/Method"). The handler is kept until its onDone
+  // ran. Never null; a call on a closed channel ends at once (handler runs on the I/O thread).
+  virtual std::shared_ptr<Call> startCall(std::string method, std::shared_ptr<CallHandler> handler,
+                                          CallOptions options = {}) = 0;
+
+  // One request, one response, blocking. Must not be called from a handler. Answers INTERNAL
+  // when the server sent no message or more than one.
+  RpcStatus unary(std::string method, std::string request, std::string* response,
+                  std::chrono::milliseconds timeout);
+  RpcStatus unary(std::string method, const google::protobuf::MessageLite& request,
+                  google::protobuf::MessageLite* response, std::chrono::milliseconds timeout);
+
+  const std::string& target() const { return target_; }
+
+ protected:
+  explicit Channel(std::string target) : target_(std::move(target)) {}
+
+ private:
+  const std::string target_;
+};
+
+// gRPC message framing (exposed for tests and the fuzz target): a 1-byte compressed flag, a
+// 4-byte big-endian length, then the message.
+std::string frameMessage(std::string_view message);
+
+// Splits a byte stream into gRPC messages. feed() appends bytes and yields complete messages in
+// order through next(); an oversized or compressed message is an error that sticks.
+class Deframer {
+ public:
+  explicit Deframer(size_t maxMessageBytes) : max_(maxMessageBytes) {}
+  void feed(const uint8_t* data, size_t size);
+  // true and fills `out` when a whole message is buffered; false otherwise (or after an error).
+  bool next(std::string* out);
+  bool failed() const { return !error_.empty(); }
+  const std::string& error() const { return error_; }
+  // Bytes of an incomplete message (an error when the stream ends with some).
+  size_t buffered() const { return buf_.size() - pos_; }
+
+ private:
+  const size_t max_;
+  std::string buf_;
+  size_t pos_ = 0;
+  std::string error_;
+};
+
+}  // namespace ep::grpclite
