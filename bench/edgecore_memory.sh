@@ -21,7 +21,19 @@ BIN="$ROOT/$BUILD"
 DIR=$(mktemp -d /tmp/ep-edgemem.XXXXXX)
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 API=$(free_port) TUN=$(free_port) LOCAL=$(free_port)
-cleanup() { kill "$EPID" "$CPID" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$DIR"; }
+cleanup() {
+  # Pods that ran are deleted through the API first, so no containers outlive the run.
+  if [[ -n "$RUNTIME" && -n "${EDGECTL:-}" ]]; then
+    $EDGECTL delete pods -l app=mem >/dev/null 2>&1 || true
+    for _ in $(seq 150); do
+      [[ -z "$($EDGECTL get pods -l app=mem --no-headers 2>/dev/null)" ]] && break
+      sleep 0.2
+    done
+  fi
+  kill "$EPID" "$CPID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$DIR"
+}
 trap cleanup EXIT
 "$BIN/cloudcore/cloudcore" --data-dir "$DIR/cloud" --api-listen "127.0.0.1:$API" \
   --tunnel-listen "127.0.0.1:$TUN" >"$DIR/cloudcore.log" 2>&1 &
@@ -44,6 +56,7 @@ kind: Pod
 metadata: {name: pod-$i, namespace: default, labels: {app: mem}}
 spec:
   nodeName: mem-node
+  terminationGracePeriodSeconds: 1
   containers:
   - name: c
     image: $IMAGE

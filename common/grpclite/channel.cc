@@ -1,6 +1,7 @@
 #include "common/grpclite/channel.h"
 
 #include <google/protobuf/message_lite.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
@@ -250,6 +251,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   int32_t streamId_ = 0;
   std::weak_ptr<Conn> conn_;
   std::unique_ptr<asio::steady_timer> deadline_;
+  std::chrono::steady_clock::time_point deadlineAt_;
   Deframer deframer_;
   int httpStatus_ = 0;
   std::optional<int> grpcStatus_;
@@ -306,7 +308,6 @@ class Conn final : public std::enable_shared_from_this<Conn> {
   Core& core_;
   asio::io_context& io_;
   asio::generic::stream_protocol::socket sock_;
-  asio::ip::tcp::resolver resolver_;
   asio::steady_timer connectTimer_;
   asio::steady_timer pingTimer_;
   nghttp2_session* session_ = nullptr;
@@ -341,8 +342,9 @@ class Core final : public std::enable_shared_from_this<Core> {
       call->finish({RpcCode::kCancelled, "channel closed"});
       return;
     }
-    if (call->options_.timeout.count() > 0) {
-      call->deadline_ = std::make_unique<asio::steady_timer>(io_, call->options_.timeout);
+    if (call->options_.timeout.count() > 0 && !call->deadline_) {
+      call->deadlineAt_ = std::chrono::steady_clock::now() + call->options_.timeout;
+      call->deadline_ = std::make_unique<asio::steady_timer>(io_, call->deadlineAt_);
       call->deadline_->async_wait([w = std::weak_ptr<CallImpl>(call)](const error_code& ec) {
         auto c = w.lock();
         if (ec || !c) return;
@@ -372,7 +374,8 @@ class Core final : public std::enable_shared_from_this<Core> {
       if (c->usable()) {
         conn_->submit(call);
       } else {
-        call->finish(failure);
+        call->finish(failure.ok() ? RpcStatus{RpcCode::kUnavailable, "connection failed"}
+                                  : failure);
       }
     }
     if (c->dead()) conn_.reset();
@@ -464,7 +467,11 @@ void CallImpl::endLocally(RpcCode code, std::string message) {
   local_ = RpcStatus{code, std::move(message)};
   auto conn = conn_.lock();
   if (streamId_ != 0 && conn && !conn->dead()) {
-    conn->reset(streamId_);  // onStreamClose finishes the call with local_
+    // The RST_STREAM goes out when the socket takes it; the caller learns the outcome now (a
+    // peer that stopped reading must not hold a deadline back). The stream stays in the
+    // connection's map until nghttp2 closes it.
+    conn->reset(streamId_);
+    finish(*local_);
     return;
   }
   if (auto core = core_.lock()) core->removeWaiting(this);
@@ -485,7 +492,13 @@ void CallImpl::finish(RpcStatus status) {
   }
   auto handler = std::move(handler_);
   handler_.reset();
-  if (handler) handler->onDone(status);
+  if (!handler) return;
+  // Handlers run inside nghttp2's C callbacks: nothing may unwind through them.
+  try {
+    handler->onDone(status);
+  } catch (const std::exception& e) {
+    spdlog::error("grpclite: {} handler's onDone threw: {}", method_, e.what());
+  }
 }
 
 ssize_t CallImpl::readBody(uint8_t* buf, size_t length, uint32_t* flags) {
@@ -517,7 +530,6 @@ Conn::Conn(Core& core, asio::io_context& io)
     : core_(core),
       io_(io),
       sock_(io),
-      resolver_(io),
       connectTimer_(io),
       pingTimer_(io),
       targetName_(core.targetName_) {}
@@ -557,19 +569,38 @@ void Conn::connect(const Target& target) {
     tryConnect({asio::generic::stream_protocol::endpoint(asio::ip::tcp::endpoint(addr, port))}, 0);
     return;
   }
-  resolver_.async_resolve(target.host, target.port,
-                          [self = shared_from_this()](
-                              const error_code& ec, asio::ip::tcp::resolver::results_type results) {
-                            if (self->dead_) return;
-                            if (ec) {
-                              self->fail(RpcCode::kUnavailable,
-                                         "resolve " + self->targetName_ + ": " + ec.message());
-                              return;
-                            }
-                            std::vector<asio::generic::stream_protocol::endpoint> eps;
-                            for (const auto& r : results) eps.emplace_back(r.endpoint());
-                            self->tryConnect(std::move(eps), 0);
-                          });
+  // getaddrinfo cannot be cancelled: it runs on a thread of its own that posts the answer back
+  // only if the connection still wants it, so a slow DNS never holds up shutdown or reconnects.
+  std::weak_ptr<Core> core = core_.weak_from_this();
+  std::weak_ptr<Conn> conn = weak_from_this();
+  try {
+    std::thread([core, conn, host = target.host, port = target.port] {
+      addrinfo hints{};
+      hints.ai_family = AF_UNSPEC;
+      hints.ai_socktype = SOCK_STREAM;
+      addrinfo* res = nullptr;
+      const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
+      std::vector<asio::generic::stream_protocol::endpoint> eps;
+      for (addrinfo* a = res; rc == 0 && a != nullptr; a = a->ai_next) {
+        eps.emplace_back(a->ai_addr, a->ai_addrlen);
+      }
+      if (res != nullptr) ::freeaddrinfo(res);
+      std::string error = rc == 0 ? "" : ::gai_strerror(rc);
+      auto c = core.lock();
+      if (!c) return;
+      asio::post(c->io_, [conn, eps = std::move(eps), error = std::move(error)]() mutable {
+        auto self = conn.lock();
+        if (!self || self->dead_) return;
+        if (!error.empty()) {
+          self->fail(RpcCode::kUnavailable, "resolve " + self->targetName_ + ": " + error);
+          return;
+        }
+        self->tryConnect(std::move(eps), 0);
+      });
+    }).detach();
+  } catch (const std::system_error& e) {
+    fail(RpcCode::kUnavailable, "resolve " + targetName_ + ": " + e.what());
+  }
 }
 
 void Conn::tryConnect(std::vector<asio::generic::stream_protocol::endpoint> eps, size_t i) {
@@ -645,7 +676,10 @@ void Conn::submit(const std::shared_ptr<CallImpl>& call) {
                                nv("user-agent", o.userAgent)};
   std::string timeout;
   if (call->options_.timeout.count() > 0) {
-    timeout = grpcTimeout(call->options_.timeout);
+    // What is left of the deadline, which started when the call did (it may have waited for
+    // this connection).
+    timeout = grpcTimeout(std::chrono::ceil<std::chrono::milliseconds>(
+        call->deadlineAt_ - std::chrono::steady_clock::now()));
     h.push_back(nv("grpc-timeout", timeout));
   }
   nghttp2_data_provider body{};
@@ -653,6 +687,13 @@ void Conn::submit(const std::shared_ptr<CallImpl>& call) {
   body.read_callback = &Conn::onReadBody;
   const int32_t id =
       nghttp2_submit_request(session_, nullptr, h.data(), h.size(), &body, call.get());
+  if (id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE) {
+    // 2^30 streams used up on this connection: later calls go to a new one.
+    goaway_ = true;
+    core_.start(call);
+    maybeClose();
+    return;
+  }
   if (id < 0) {
     call->finish({RpcCode::kInternal, std::string("HTTP/2 request: ") + nghttp2_strerror(id)});
     return;
@@ -757,7 +798,6 @@ void Conn::fail(RpcCode code, const std::string& reason) {
   error_code ignored;
   connectTimer_.cancel();
   pingTimer_.cancel();
-  resolver_.cancel();
   sock_.close(ignored);
   auto streams = std::move(streams_);
   streams_.clear();
@@ -779,6 +819,12 @@ RpcStatus Conn::statusOf(CallImpl& call, uint32_t errorCode) {
   }
   if (errorCode == NGHTTP2_REFUSED_STREAM) return {RpcCode::kUnavailable, "stream refused"};
   if (errorCode == NGHTTP2_CANCEL) return {RpcCode::kCancelled, "stream cancelled by the server"};
+  if (errorCode == NGHTTP2_ENHANCE_YOUR_CALM) {
+    return {RpcCode::kResourceExhausted, "stream reset by the server: ENHANCE_YOUR_CALM"};
+  }
+  if (errorCode == NGHTTP2_INADEQUATE_SECURITY) {
+    return {RpcCode::kPermissionDenied, "stream reset by the server: INADEQUATE_SECURITY"};
+  }
   if (errorCode != NGHTTP2_NO_ERROR) {
     return {RpcCode::kInternal,
             std::string("stream reset by the server: ") + nghttp2_http2_strerror(errorCode)};
@@ -802,7 +848,7 @@ int Conn::onHeader(nghttp2_session* s, const nghttp2_frame* frame, const uint8_t
   } else if (n == "grpc-status") {
     int code = 2;
     auto r = std::from_chars(v.data(), v.data() + v.size(), code);
-    call->grpcStatus_ = r.ec == std::errc() ? code : 2;
+    call->grpcStatus_ = r.ec == std::errc() && r.ptr == v.data() + v.size() ? code : 2;
   } else if (n == "grpc-message") {
     call->grpcMessage_ = std::string(v);
   } else if (n == "content-type") {
@@ -815,10 +861,22 @@ int Conn::onDataChunk(nghttp2_session* s, uint8_t, int32_t streamId, const uint8
                       size_t len, void*) {
   auto* call = static_cast<CallImpl*>(nghttp2_session_get_stream_user_data(s, streamId));
   if (call == nullptr || call->done_ || call->local_) return 0;
+  // Not a gRPC response (a proxy's error page, say): its body is no gRPC message stream; the
+  // status comes from the HTTP status.
+  if (call->httpStatus_ != 200 || call->badContentType_) return 0;
   call->deframer_.feed(data, len);
   std::string msg;
   while (call->deframer_.next(&msg)) {
-    if (call->handler_) call->handler_->onMessage(std::move(msg));
+    if (call->handler_) {
+      try {
+        call->handler_->onMessage(std::move(msg));
+      } catch (const std::exception& e) {
+        call->local_ = RpcStatus{RpcCode::kInternal, std::string("handler threw: ") + e.what()};
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, streamId, NGHTTP2_CANCEL);
+        call->finish(*call->local_);
+        return 0;
+      }
+    }
     msg.clear();
     if (call->done_ || call->local_) return 0;
   }

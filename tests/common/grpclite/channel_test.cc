@@ -244,6 +244,7 @@ class SilentListener {
   }
   ~SilentListener() { ::close(fd_); }
   int port() const { return port_; }
+  int fd() const { return fd_; }
 
  private:
   int fd_ = -1;
@@ -771,6 +772,68 @@ TEST(GrpcliteConnectTest, NoSettingsFromServerFailsWithinConnectTimeout) {
   EXPECT_EQ(s.code, RpcCode::kUnavailable) << s.toString();
   EXPECT_NE(s.message.find("SETTINGS"), std::string::npos) << s.toString();
   EXPECT_LT(took, 1500ms) << s.toString();
+}
+
+// Speaks just enough HTTP/2 to open huge flow-control windows (SETTINGS + a connection
+// WINDOW_UPDATE), then never reads: the client's socket buffer fills and its writes stall.
+class StallingHttp2Server {
+ public:
+  StallingHttp2Server() : listener_(std::make_unique<SilentListener>()) {
+    thread_ = std::thread([this] {
+      int fd = ::accept(listener_->fd(), nullptr, nullptr);
+      if (fd < 0) return;
+      const unsigned char frames[] = {
+          0, 0, 6, 4, 0, 0, 0, 0, 0, 0,    4,    0x7f, 0xff, 0xff, 0xff,  // SETTINGS window 2^31-1
+          0, 0, 4, 8, 0, 0, 0, 0, 0, 0x7f, 0xff, 0,    0};                // WINDOW_UPDATE stream 0
+      (void)!::write(fd, frames, sizeof frames);
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return stop_; });
+      ::close(fd);
+    });
+  }
+  ~StallingHttp2Server() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    ::shutdown(listener_->fd(), SHUT_RDWR);
+    thread_.join();
+  }
+  int port() const { return listener_->port(); }
+
+ private:
+  std::unique_ptr<SilentListener> listener_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// Regression: a deadline (or cancel) finished its call only once the RST_STREAM was written, so
+// a peer that stopped reading held DEADLINE_EXCEEDED back forever.
+TEST(GrpcliteDeadlineTest, DeadlineEndsCallWhileWritesAreStalled) {
+  StallingHttp2Server server;
+  ASSERT_NE(server.port(), 0);
+  auto ch = Channel::create("127.0.0.1:" + std::to_string(server.port()));
+  auto h = std::make_shared<RecordingHandler>();
+  CallOptions o;
+  o.timeout = 500ms;
+  auto call = ch->startCall(kBidi, h, o);
+  ASSERT_EQ(call->write(std::string(32 << 20, 'x')), WriteResult::kQueued);
+  auto start = Clock::now();
+  ASSERT_TRUE(h->waitDone(3000ms)) << "the deadline did not end a call whose writes stall";
+  EXPECT_EQ(h->status().code, RpcCode::kDeadlineExceeded) << h->status().toString();
+  EXPECT_LT(since(start), 2000ms);
+}
+
+// Host names go through getaddrinfo (off the I/O thread).
+TEST_F(GrpcliteChannelTest, HostNameTargetIsResolved) {
+  auto ch = Channel::create("localhost:" + std::to_string(server_->port()));
+  std::string out;
+  RpcStatus s = ch->unary(kUnary, msgBytes("by name"), &out, 3000ms);
+  ASSERT_TRUE(s.ok()) << s.toString();
+  EXPECT_EQ(parseMsg(out).text(), "by name");
 }
 
 TEST_F(GrpcliteChannelTest, DestroyingChannelCancelsRunningCalls) {
