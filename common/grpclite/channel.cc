@@ -306,7 +306,6 @@ class Conn final : public std::enable_shared_from_this<Conn> {
                             nghttp2_data_source* source, void*);
 
   Core& core_;
-  asio::io_context& io_;
   asio::generic::stream_protocol::socket sock_;
   asio::steady_timer connectTimer_;
   asio::steady_timer pingTimer_;
@@ -527,12 +526,7 @@ ssize_t CallImpl::readBody(uint8_t* buf, size_t length, uint32_t* flags) {
 // ---------------------------------------------------------------- Conn
 
 Conn::Conn(Core& core, asio::io_context& io)
-    : core_(core),
-      io_(io),
-      sock_(io),
-      connectTimer_(io),
-      pingTimer_(io),
-      targetName_(core.targetName_) {}
+    : core_(core), sock_(io), connectTimer_(io), pingTimer_(io), targetName_(core.targetName_) {}
 
 Conn::~Conn() {
   if (session_ != nullptr) nghttp2_session_del(session_);

@@ -6,6 +6,7 @@
 #include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -359,10 +360,58 @@ std::optional<json> tryParseJson(std::string_view text) {
   return value;
 }
 
+// The offset of the first byte that is not part of well-formed UTF-8 (RFC 3629: no overlong
+// forms, no surrogates, nothing above U+10FFFF), or npos.
+size_t firstInvalidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return i;
+    }
+    if (i + n >= s.size()) return i;
+    for (size_t k = 1; k <= n; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return i;
+    }
+    i += n + 1;
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace
 
 Result<std::vector<json>> parseYamlDocuments(std::string_view text) {
   if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  // YAML and JSON are Unicode; as in Kubernetes, bytes that are not UTF-8 are refused rather
+  // than carried into objects (where, among other things, they could be read back as a UTF-16
+  // byte order mark).
+  if (size_t bad = firstInvalidUtf8(text); bad != std::string_view::npos) {
+    const auto before = text.substr(0, bad);
+    const size_t line = 1 + static_cast<size_t>(std::count(before.begin(), before.end(), '\n'));
+    const size_t lineStart = before.rfind('\n');
+    const size_t column = bad - (lineStart == std::string_view::npos ? 0 : lineStart + 1) + 1;
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    const auto byte = static_cast<unsigned char>(text[bad]);
+    return invalidError("line " + std::to_string(line) + ", column " + std::to_string(column) +
+                        ": invalid UTF-8 (byte 0x" + kHex[byte >> 4] + kHex[byte & 15] + ")");
+  }
   std::vector<json> out;
   size_t first = text.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return out;

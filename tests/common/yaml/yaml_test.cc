@@ -258,6 +258,22 @@ TEST(ToYamlTest, ByteOrderMarksAreQuotedAndEscaped) {
   EXPECT_EQ((*back)[0], doc);
 }
 
+// Regression (found by yaml_documents_fuzz): bytes that are not UTF-8 were accepted into keys;
+// written back, a key starting with 0xFE 0xFF made the reader take the stream for UTF-16.
+TEST(ParseYamlTest, InvalidUtf8IsRefusedWithItsPosition) {
+  auto r = parseYamlDocuments("# c\n!tag \xFE\xFF\xFF\xFFR env:\n  k: v\n");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), Code::kInvalid);
+  EXPECT_THAT(r.status().message(), HasSubstr("line 2, column 6: invalid UTF-8 (byte 0xFE)"));
+  for (std::string bad : {"a: \xC0\xAF\n", "a: \xED\xA0\x80\n", "a: \xF4\x90\x80\x80\n",
+                          "a: \xE2\x82\n", "{\"a\": \"\xFF\"}"}) {
+    EXPECT_FALSE(parseYamlDocuments(bad).isOk()) << bad;
+  }
+  auto ok = parseYamlDocuments("a: \"h\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"\n");
+  ASSERT_TRUE(ok.isOk()) << ok.status().message();
+  EXPECT_EQ((*ok)[0]["a"], "h\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+}
+
 class RoundTripTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(RoundTripTest, ParsesBackEqual) {
