@@ -271,15 +271,27 @@ std::map<ObjectKey, int64_t> Dispatcher::needed(const std::string& node) const {
 
 void Dispatcher::syncNode(const std::string& node, NodeSession& session, bool initial) {
   auto need = needed(node);
-  auto msg = std::make_shared<pb::CloudMessage>();
-  pb::Sync* sync = msg->mutable_sync();
-  sync->set_revision(revision_);
-  sync->set_initial(initial);
+  // Changes go into Syncs of at most maxSyncBytes each, all at the current revision. The edge
+  // applies each in its own transaction; if the stream breaks between two of them, the next
+  // Hello's inventory shows what arrived and the rest is sent then.
+  std::vector<std::shared_ptr<pb::CloudMessage>> msgs;
+  size_t bytes = 0;
+  auto nextChange = [&](size_t size) {
+    if (msgs.empty() || (bytes > 0 && bytes + size > options_.maxSyncBytes)) {
+      msgs.push_back(std::make_shared<pb::CloudMessage>());
+      pb::Sync* sync = msgs.back()->mutable_sync();
+      sync->set_revision(revision_);
+      sync->set_initial(initial && msgs.size() == 1);
+      bytes = 0;
+    }
+    bytes += size;
+    return msgs.back()->mutable_sync()->add_changes();
+  };
   for (const auto& [key, rev] : need) {
     auto have = session.sent.find(key);
     if (have != session.sent.end() && have->second == rev) continue;
     const Cached& c = objects_.at(key);
-    pb::Change* ch = sync->add_changes();
+    pb::Change* ch = nextChange(c.wireValue.size() + key.name.size() + key.namespace_.size() + 32);
     ch->set_op(pb::Change::OP_PUT);
     ch->set_resource(key.resource);
     ch->set_namespace_(key.namespace_);
@@ -289,7 +301,7 @@ void Dispatcher::syncNode(const std::string& node, NodeSession& session, bool in
   }
   for (const auto& [key, rev] : session.sent) {
     if (need.count(key)) continue;
-    pb::Change* ch = sync->add_changes();
+    pb::Change* ch = nextChange(key.name.size() + key.namespace_.size() + 32);
     ch->set_op(pb::Change::OP_DELETE);
     ch->set_resource(key.resource);
     ch->set_namespace_(key.namespace_);
@@ -297,15 +309,22 @@ void Dispatcher::syncNode(const std::string& node, NodeSession& session, bool in
     ch->set_revision(revision_);
   }
   session.sent = std::move(need);
-  if (!initial && sync->changes_size() == 0) return;
-  size_t changes = static_cast<size_t>(sync->changes_size());
-  if (!session.sink->send(std::move(msg))) {
-    spdlog::warn("cloudhub: node {}: stream closed or queue full; dropping its session", node);
-    sessions_.erase(node);  // `session` dangles from here on
-    return;
+  if (msgs.empty()) {
+    if (!initial) return;
+    msgs.push_back(std::make_shared<pb::CloudMessage>());  // an empty initial Sync still goes
+    msgs.back()->mutable_sync()->set_revision(revision_);
+    msgs.back()->mutable_sync()->set_initial(true);
   }
-  session.counters->syncsSent++;
-  session.counters->changesSent += changes;
+  for (auto& msg : msgs) {
+    const auto changes = static_cast<size_t>(msg->sync().changes_size());
+    if (!session.sink->send(std::move(msg))) {
+      spdlog::warn("cloudhub: node {}: stream closed or queue full; dropping its session", node);
+      sessions_.erase(node);  // `session` dangles from here on
+      return;
+    }
+    session.counters->syncsSent++;
+    session.counters->changesSent += changes;
+  }
 }
 
 }  // namespace ep::cloudhub

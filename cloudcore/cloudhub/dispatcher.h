@@ -46,6 +46,9 @@ struct InventoryEntry {
 
 struct DispatcherOptions {
   size_t maxEventsPerPoll = 512;
+  // A Sync carrying more than this (object bytes) is split into several, so a node needing a lot
+  // never meets the edge's 16 MiB receive limit. One object always fits in one Sync.
+  size_t maxSyncBytes = 4 * 1024 * 1024;
 };
 
 // Decides what every connected edge node needs and sends it (docs/tunnel.md, "Sync").

@@ -171,6 +171,46 @@ TEST_F(DispatcherTest, DevicesRulesAndModelsFollowTheirNode) {
   d.stop();
 }
 
+// A node needing more than maxSyncBytes gets its difference in several Syncs, each within the
+// bound, together exactly what it needs (before, one Sync could outgrow the edge's 16 MiB
+// receive limit, and the node could then never sync).
+TEST_F(DispatcherTest, LargeDifferencesAreSplitIntoBoundedSyncs) {
+  json volumes = json::array();
+  for (int i = 0; i < 6; ++i) {
+    std::string name = "cm-" + std::to_string(i);
+    create("v1", "ConfigMap",
+           {{"metadata", {{"name", name}}}, {"data", {{"blob", std::string(40 * 1024, 'x')}}}});
+    volumes.push_back({{"name", name}, {"configMap", {{"name", name}}}});
+  }
+  create("v1", "Pod",
+         {{"metadata", {{"name", "big"}}},
+          {"spec",
+           {{"nodeName", "edge-1"},
+            {"containers", {{{"name", "c"}, {"image", "busybox"}}}},
+            {"volumes", volumes}}}});
+  DispatcherOptions o;
+  o.maxSyncBytes = 64 * 1024;
+  Dispatcher d(*expiring_, metrics_, o);
+  ASSERT_TRUE(d.start().isOk());
+  auto sink = std::make_shared<RecordingSink>();
+  d.attach("edge-1", sink, {});
+  std::set<std::string> got;
+  int syncs = 0;
+  while (got.size() < 7) {
+    auto s = sink->nextSync();
+    ASSERT_TRUE(s) << "only " << got.size() << " of 7 objects arrived";
+    EXPECT_EQ(s->initial(), syncs == 0);
+    EXPECT_LE(s->ByteSizeLong(), 2 * 64 * 1024u) << "sync " << syncs;  // one object may overhang
+    EXPECT_GE(s->changes_size(), 1);
+    for (const auto& c : s->changes())
+      EXPECT_TRUE(got.insert(c.resource() + "/" + c.name()).second);
+    ++syncs;
+  }
+  EXPECT_GE(syncs, 3);  // 240 KiB in 64 KiB Syncs (40 KiB objects: one or two per Sync)
+  EXPECT_FALSE(sink->nextSync(200ms));
+  d.stop();
+}
+
 TEST_F(DispatcherTest, ExpiredWatchReloadsAndClosesSessions) {
   create("v1", "Pod",
          {{"metadata", {{"name", "p"}}},
