@@ -361,12 +361,14 @@ std::optional<json> tryParseJson(std::string_view text) {
 }
 
 // The offset of the first byte that is not part of well-formed UTF-8 (RFC 3629: no overlong
-// forms, no surrogates, nothing above U+10FFFF), or npos.
-size_t firstInvalidUtf8(std::string_view s) {
+// forms, no surrogates, nothing above U+10FFFF) or is a C0 control character other than tab,
+// LF and CR (which neither YAML nor JSON allows unescaped), or npos.
+size_t firstInvalidByte(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
+      if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') return i;
       ++i;
       continue;
     }
@@ -399,10 +401,10 @@ size_t firstInvalidUtf8(std::string_view s) {
 
 Result<std::vector<json>> parseYamlDocuments(std::string_view text) {
   if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
-  // YAML and JSON are Unicode; as in Kubernetes, bytes that are not UTF-8 are refused rather
-  // than carried into objects (where, among other things, they could be read back as a UTF-16
-  // byte order mark).
-  if (size_t bad = firstInvalidUtf8(text); bad != std::string_view::npos) {
+  // YAML and JSON are Unicode text; as in Kubernetes, bytes that are not UTF-8, and raw control
+  // characters, are refused rather than carried into objects. (yaml-cpp would also take a
+  // stream starting with such bytes, e.g. 0xFE 0xFF or "x\0\0\0", for UTF-16 or UTF-32.)
+  if (size_t bad = firstInvalidByte(text); bad != std::string_view::npos) {
     const auto before = text.substr(0, bad);
     const size_t line = 1 + static_cast<size_t>(std::count(before.begin(), before.end(), '\n'));
     const size_t lineStart = before.rfind('\n');
@@ -410,7 +412,9 @@ Result<std::vector<json>> parseYamlDocuments(std::string_view text) {
     static constexpr char kHex[] = "0123456789ABCDEF";
     const auto byte = static_cast<unsigned char>(text[bad]);
     return invalidError("line " + std::to_string(line) + ", column " + std::to_string(column) +
-                        ": invalid UTF-8 (byte 0x" + kHex[byte >> 4] + kHex[byte & 15] + ")");
+                        (byte < 0x20 ? ": control character 0x" : ": invalid UTF-8 (byte 0x") +
+                        kHex[byte >> 4] + kHex[byte & 15] +
+                        (byte < 0x20 ? " (only tab, LF and CR are allowed)" : ")"));
   }
   std::vector<json> out;
   size_t first = text.find_first_not_of(" \t\r\n");

@@ -260,7 +260,7 @@ TEST(ToYamlTest, ByteOrderMarksAreQuotedAndEscaped) {
 
 // Regression (found by yaml_documents_fuzz): bytes that are not UTF-8 were accepted into keys;
 // written back, a key starting with 0xFE 0xFF made the reader take the stream for UTF-16.
-TEST(ParseYamlTest, InvalidUtf8IsRefusedWithItsPosition) {
+TEST(ParseYamlTest, InvalidUtf8AndControlCharactersAreRefusedWithTheirPosition) {
   auto r = parseYamlDocuments("# c\n!tag \xFE\xFF\xFF\xFFR env:\n  k: v\n");
   ASSERT_FALSE(r.isOk());
   EXPECT_EQ(r.status().code(), Code::kInvalid);
@@ -269,9 +269,18 @@ TEST(ParseYamlTest, InvalidUtf8IsRefusedWithItsPosition) {
                           "a: \xE2\x82\n", "{\"a\": \"\xFF\"}"}) {
     EXPECT_FALSE(parseYamlDocuments(bad).isOk()) << bad;
   }
-  auto ok = parseYamlDocuments("a: \"h\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"\n");
+  // Regression (found by yaml_documents_fuzz): "\x0B\0\0\0..." was read as UTF-32LE.
+  auto ctl = parseYamlDocuments(std::string("\x0B\0\0\0\0\napiVersion: apps/v1\n", 24));
+  ASSERT_FALSE(ctl.isOk());
+  EXPECT_THAT(ctl.status().message(),
+              HasSubstr("line 1, column 1: control character 0x0B (only tab, LF and CR"));
+  auto nul = parseYamlDocuments(std::string("a: b\n\0", 6));
+  ASSERT_FALSE(nul.isOk());
+  EXPECT_THAT(nul.status().message(), HasSubstr("line 2, column 1: control character 0x00"));
+  auto ok = parseYamlDocuments("a: \"h\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"\r\nb: \"x\ty\"\r\n");
   ASSERT_TRUE(ok.isOk()) << ok.status().message();
   EXPECT_EQ((*ok)[0]["a"], "h\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  EXPECT_EQ((*ok)[0]["b"], "x\ty");
 }
 
 class RoundTripTest : public ::testing::TestWithParam<std::string> {};
