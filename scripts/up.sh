@@ -77,9 +77,16 @@ echo
 if [[ -n $RUNTIME_ENDPOINT ]]; then
   echo "up: containers in containerd (ctr -n k8s.io --address $RUN/cri/containerd.sock tasks ls):"
   ctr --address "$RUN/cri/containerd.sock" -n k8s.io tasks ls
-  ip=$($EDGECTL get pods -l app=hello -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["status"].get("podIP",""))' 2>/dev/null || true)
+  # The pod IP is read again on each try: after a restart of the harness's containerd the pods
+  # get new sandboxes, and the cloud learns their new IPs a moment later.
+  answer='' ip=''
+  for _ in $(seq 1 15); do
+    ip=$($EDGECTL get pods -l app=hello -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["status"].get("podIP",""))' 2>/dev/null || true)
+    [[ -n $ip ]] && answer=$(curl -fsS --max-time 1 "http://$ip:8080/" 2>/dev/null) && break
+    sleep 1
+  done
   if [[ -n $ip ]]; then
-    echo "up: the sample app answers on its pod IP: curl http://$ip:8080/ -> $(curl -fsS --max-time 3 "http://$ip:8080/" || echo '(no answer yet)')"
+    echo "up: the sample app answers on its pod IP: curl http://$ip:8080/ -> ${answer:-(no answer yet)}"
   fi
   echo "up: logs of hello-edge: $($EDGECTL logs hello-edge --tail 1 2>&1 || true)"
   echo
