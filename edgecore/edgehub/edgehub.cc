@@ -454,14 +454,6 @@ void EdgeHub::handle(Event& e) {
         state_.lastError.clear();
       }
       cv_.notify_all();
-      // Drop counts sent on the previous stream but not applied by the cloud travel again.
-      for (auto it = droppedInFlight_.upper_bound(r.last_report_sequence());
-           it != droppedInFlight_.end(); ++it) {
-        if (auto s = cache_.restoreDropped(it->second); !s.isOk()) {
-          spdlog::warn("edgehub: {}", s.toString());
-        }
-      }
-      droppedInFlight_.clear();
       pumpGen_ = e.gen;
       lastSent_ = 0;
       inFlight_.clear();
@@ -505,7 +497,6 @@ void EdgeHub::handle(Event& e) {
       }
       if (e.gen == pumpGen_) {
         while (!inFlight_.empty() && inFlight_.front() <= seq) inFlight_.pop_front();
-        droppedInFlight_.erase(droppedInFlight_.begin(), droppedInFlight_.upper_bound(seq));
       }
       return;
     }
@@ -525,6 +516,15 @@ void EdgeHub::pumpOutbox() {
     }
     if (batch->empty()) return;
     for (auto& entry : *batch) {
+      // Entries dropped while offline are counted on the next Report, durably (the count stays
+      // with that outbox entry until the cloud acknowledges it).
+      if (cache_.droppedCount() > 0) {
+        if (auto carried = cache_.attachDropped(entry.sequence); carried.isOk()) {
+          entry.dropped = *carried;
+        } else {
+          spdlog::warn("edgehub: {}", carried.status().toString());
+        }
+      }
       tv1::EdgeMessage m;
       auto* r = m.mutable_report();
       r->set_sequence(entry.sequence);
@@ -532,15 +532,8 @@ void EdgeHub::pumpOutbox() {
       r->set_namespace_(entry.ns);
       r->set_name(entry.name);
       r->set_payload(std::move(entry.payload));
-      const uint64_t dropped = cache_.takeDropped();
-      if (dropped > 0) r->set_dropped(dropped);
-      if (!sendCurrent(pumpGen_, std::move(m))) {
-        if (auto s = cache_.restoreDropped(dropped); !s.isOk()) {
-          spdlog::warn("edgehub: {}", s.toString());
-        }
-        return;
-      }
-      if (dropped > 0) droppedInFlight_[entry.sequence] = dropped;
+      if (entry.dropped > 0) r->set_dropped(entry.dropped);
+      if (!sendCurrent(pumpGen_, std::move(m))) return;
       lastSent_ = entry.sequence;
       inFlight_.push_back(entry.sequence);
     }

@@ -126,9 +126,6 @@ class EdgeHub {
   uint64_t pumpGen_ = 0;           // stream the outbox is being sent on
   uint64_t lastSent_ = 0;          // highest report sequence sent on pumpGen_
   std::deque<uint64_t> inFlight_;  // sent, unacknowledged sequences on pumpGen_
-  // Drop counts carried by unacknowledged Reports: given back to the outbox when their stream
-  // ends without the cloud having applied them.
-  std::map<uint64_t, uint64_t> droppedInFlight_;
 
   // Supervisor-only state.
   int attempt_ = 0;

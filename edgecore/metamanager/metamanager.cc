@@ -154,6 +154,15 @@ Status MetaManager::start() {
       return s;
     }
   }
+  // Caches created before drop counts travelled with their Report have no `carried` column.
+  if (Stmt probe(db_, "SELECT carried FROM outbox LIMIT 0"); !probe.ok()) {
+    if (auto s = execLocked("ALTER TABLE outbox ADD COLUMN carried INTEGER NOT NULL DEFAULT 0");
+        !s.isOk()) {
+      sqlite3_close(db_);
+      db_ = nullptr;
+      return s;
+    }
+  }
   Stmt m(db_, "SELECT last_applied_revision, next_sequence, dropped_data FROM meta WHERE id = 1");
   if (!m.ok() || m.step() != SQLITE_ROW) return sqlError(db_, "read meta");
   lastApplied_ = m.int64(0);
@@ -377,7 +386,11 @@ Result<uint64_t> MetaManager::enqueue(ReportKind kind, const std::string& ns,
     if (!txn.ok()) return sqlError(db_, "begin");
     if (status) {
       // Coalesce: the pending entry for this object is replaced.
-      Stmt old(db_, "SELECT sequence, bytes FROM outbox WHERE kind=? AND namespace=? AND name=?");
+      // An entry carrying a drop count is kept: it may be on its way to the cloud, which must
+      // see that count exactly once (it goes only with that sequence, removed only by its ack).
+      Stmt old(db_,
+               "SELECT sequence, bytes FROM outbox WHERE kind=? AND namespace=? AND name=? AND "
+               "carried = 0");
       if (!old.ok()) return sqlError(db_, "prepare");
       old.bind(1, static_cast<int64_t>(kind)).bind(2, ns).bind(3, name);
       std::vector<std::pair<int64_t, int64_t>> rows;
@@ -396,7 +409,7 @@ Result<uint64_t> MetaManager::enqueue(ReportKind kind, const std::string& ns,
       // Drop the oldest non-status entries until the new one fits.
       Stmt oldest(db_,
                   "SELECT sequence, bytes FROM outbox WHERE kind NOT IN (?, ?, ?) "
-                  "ORDER BY sequence LIMIT 64");
+                  "AND carried = 0 ORDER BY sequence LIMIT 64");
       Stmt del(db_, "DELETE FROM outbox WHERE sequence=?");
       if (!oldest.ok() || !del.ok()) return sqlError(db_, "prepare");
       while (entries + 1 > options_.maxEntries || bytes + size > options_.maxBytes) {
@@ -459,8 +472,8 @@ Result<std::vector<OutboxEntry>> MetaManager::pending(size_t maxCount, uint64_t 
   std::lock_guard lock(mu_);
   if (!db_) return unavailableError("edge cache is not open");
   Stmt q(db_,
-         "SELECT sequence, kind, namespace, name, payload, bytes FROM outbox WHERE sequence > ? "
-         "ORDER BY sequence LIMIT ?");
+         "SELECT sequence, kind, namespace, name, payload, bytes, carried FROM outbox "
+         "WHERE sequence > ? ORDER BY sequence LIMIT ?");
   if (!q.ok()) return sqlError(db_, "prepare");
   q.bind(1, static_cast<int64_t>(afterSequence)).bind(2, static_cast<int64_t>(maxCount));
   std::vector<OutboxEntry> out;
@@ -473,6 +486,7 @@ Result<std::vector<OutboxEntry>> MetaManager::pending(size_t maxCount, uint64_t 
     e.name = q.text(3);
     e.payload = q.text(4);
     e.bytes = static_cast<uint64_t>(q.int64(5));
+    e.dropped = static_cast<uint64_t>(q.int64(6));
     out.push_back(std::move(e));
   }
   if (rc != SQLITE_DONE) return sqlError(db_, "read outbox");
@@ -502,24 +516,28 @@ Status MetaManager::acknowledge(uint64_t sequence) {
   return Status::ok();
 }
 
-uint64_t MetaManager::takeDropped() {
-  std::lock_guard lock(mu_);
-  if (!db_ || dropped_ == 0) return 0;
-  uint64_t d = dropped_;
-  if (!setMetaLocked("dropped_data", 0).isOk()) return 0;
-  dropped_ = 0;
-  return d;
-}
-
-Status MetaManager::restoreDropped(uint64_t count) {
+Result<uint64_t> MetaManager::attachDropped(uint64_t sequence) {
   std::lock_guard lock(mu_);
   if (!db_) return unavailableError("edge cache is not open");
-  if (count == 0) return Status::ok();
-  if (auto s = setMetaLocked("dropped_data", static_cast<int64_t>(dropped_ + count)); !s.isOk()) {
-    return s;
+  sqlite::Transaction txn(db_, "edge cache");  // rolls back unless committed
+  if (!txn.ok()) return sqlError(db_, "begin");
+  Stmt u(db_, "UPDATE outbox SET carried = carried + ? WHERE sequence = ?");
+  Stmt q(db_, "SELECT carried FROM outbox WHERE sequence = ?");
+  if (!u.ok() || !q.ok()) return sqlError(db_, "prepare");
+  if (dropped_ > 0) {
+    u.bind(1, static_cast<int64_t>(dropped_)).bind(2, static_cast<int64_t>(sequence));
+    if (u.step() != SQLITE_DONE) return sqlError(db_, "attach drop count");
   }
-  dropped_ += count;
-  return Status::ok();
+  q.bind(1, static_cast<int64_t>(sequence));
+  if (q.step() != SQLITE_ROW) return notFoundError("no outbox entry " + std::to_string(sequence));
+  const auto carried = static_cast<uint64_t>(q.int64(0));
+  q.reset();
+  if (dropped_ > 0) {
+    if (auto st = setMetaLocked("dropped_data", 0); !st.isOk()) return st;
+  }
+  if (!txn.commit().isOk()) return sqlError(db_, "commit");
+  dropped_ = 0;
+  return carried;
 }
 
 uint64_t MetaManager::droppedCount() {

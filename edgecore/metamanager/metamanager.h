@@ -40,6 +40,7 @@ struct OutboxEntry {
   std::string name;
   std::string payload;
   uint64_t bytes = 0;
+  uint64_t dropped = 0;  // drop count this entry's Report carries (attachDropped)
 };
 
 // A cache change as seen by local API watchers. `object` is the stored JSON (for DELETED: the
@@ -158,18 +159,20 @@ class MetaManager final : public Outbox {
   // --- outbox (edge -> cloud) ---
   // When full (maxEntries/maxBytes), the oldest non-status entries are dropped and counted; a
   // new non-status entry that still does not fit is dropped (counted) and reported as
-  // kTooLarge. Status entries are never dropped and may exceed the bounds.
+  // kTooLarge. Status entries are never dropped and may exceed the bounds. An entry carrying a
+  // drop count (attachDropped) is neither dropped nor coalesced away.
   Result<uint64_t> enqueue(ReportKind kind, const std::string& ns, const std::string& name,
                            const std::string& payload) override;
   // Up to maxCount entries with sequence > afterSequence, in sequence order.
   Result<std::vector<OutboxEntry>> pending(size_t maxCount, uint64_t afterSequence = 0);
   // Deletes every entry with sequence <= `sequence`.
   Status acknowledge(uint64_t sequence);
-  // Returns the dropped-entry count and resets it to 0 (durably). The caller puts it in the
-  // next Report's `dropped` field.
-  uint64_t takeDropped();
-  // Adds back a count taken by takeDropped() whose Report was never acknowledged.
-  Status restoreDropped(uint64_t count);
+  // Moves the count of dropped entries onto outbox entry `sequence`, durably and in one
+  // transaction, and returns everything that entry now carries. Its Report sends that count in
+  // `dropped` (again after a reconnect or restart) until the cloud acknowledges the sequence; the
+  // cloud applies each sequence once. kNotFound when the entry is gone.
+  Result<uint64_t> attachDropped(uint64_t sequence);
+  // Entries dropped and not yet attached to a Report.
   uint64_t droppedCount();
   // Highest sequence assigned so far.
   uint64_t lastSequence();

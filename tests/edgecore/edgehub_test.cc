@@ -35,6 +35,7 @@ class FakeCloud final : public tv1::Tunnel::CallbackService {
   std::vector<tv1::Report> reports;
   uint64_t lastReport = 0;
   std::string refuseReason;
+  bool ackReports = true;  // false: reports are recorded but neither applied nor acknowledged
 };
 
 // One stream. One read and one write in flight; deletes itself in OnDone.
@@ -93,9 +94,11 @@ class Session final : public grpc::ServerBidiReactor<tv1::EdgeMessage, tv1::Clou
         if (in_.has_sync_ack()) cloud_->syncAcks.push_back(in_.sync_ack().revision());
         if (in_.has_report()) {
           cloud_->reports.push_back(in_.report());
-          cloud_->lastReport = std::max(cloud_->lastReport, in_.report().sequence());
-          ack.emplace();
-          ack->mutable_report_ack()->set_sequence(in_.report().sequence());
+          if (cloud_->ackReports) {
+            cloud_->lastReport = std::max(cloud_->lastReport, in_.report().sequence());
+            ack.emplace();
+            ack->mutable_report_ack()->set_sequence(in_.report().sequence());
+          }
         }
       }
       cloud_->cv.notify_all();
@@ -352,6 +355,50 @@ TEST_F(EdgeHubTest, DropCountTravelsInTheNextReport) {
   }
   hub.stop();
   EXPECT_EQ(small.droppedCount(), 0u);
+}
+
+// Regression: the drop count left the database when its Report was sent and was kept in memory
+// until acknowledged, so an edgecore restart in between lost it. It now stays with its outbox
+// entry until the ack.
+TEST_F(EdgeHubTest, DropCountSurvivesARestartBeforeTheAck) {
+  ep::testing::TempDir dir;
+  auto server = std::make_unique<Server>(cloud_, 0);
+  uint64_t sequence = 0;
+  {
+    metamanager::MetaManager small(metamanager::MetaManagerOptions{dir.path(), 2, 1 << 20});
+    ASSERT_TRUE(small.start().isOk());
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(small.enqueue(tv1::REPORT_KIND_DATA, "", "d" + std::to_string(i), "x").isOk());
+    }
+    {
+      std::lock_guard lock(cloud_.mu);
+      cloud_.ackReports = false;
+    }
+    EdgeHub hub(options(server->port()), small, SystemClock::instance());
+    ASSERT_TRUE(hub.start().isOk());
+    ASSERT_TRUE(cloud_.waitFor([&] { return cloud_.reports.size() >= 2; }));
+    {
+      std::lock_guard lock(cloud_.mu);
+      EXPECT_EQ(cloud_.reports[0].dropped(), 1u);
+      sequence = cloud_.reports[0].sequence();
+      cloud_.reports.clear();
+      cloud_.ackReports = true;
+    }
+    hub.stop();
+  }  // edgecore restarts from its cache; the cloud never applied the Report
+  metamanager::MetaManager again(metamanager::MetaManagerOptions{dir.path(), 2, 1 << 20});
+  ASSERT_TRUE(again.start().isOk());
+  EdgeHub hub(options(server->port()), again, SystemClock::instance());
+  ASSERT_TRUE(hub.start().isOk());
+  ASSERT_TRUE(cloud_.waitFor([&] { return cloud_.reports.size() >= 2; }));
+  {
+    std::lock_guard lock(cloud_.mu);
+    EXPECT_EQ(cloud_.reports[0].sequence(), sequence);
+    EXPECT_EQ(cloud_.reports[0].dropped(), 1u) << "the drop count was lost across the restart";
+    EXPECT_EQ(cloud_.reports[1].dropped(), 0u);
+  }
+  hub.stop();
+  EXPECT_EQ(again.droppedCount(), 0u);
 }
 
 TEST_F(EdgeHubTest, RefusalIsLoggedAndRetried) {

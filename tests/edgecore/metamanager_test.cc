@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -213,11 +214,32 @@ TEST_F(MetaManagerTest, OutboxBoundsDropOldestDataNeverStatus) {
   ASSERT_TRUE(all.isOk());
   for (const auto& e : *all) names.insert(e.name);
   EXPECT_EQ(names, (std::set<std::string>{"n", "p", "q", "r"}));
-  // Durable counter; takeDropped resets it.
+  // Durable counter; attachDropped moves it onto an entry, durably: after a restart the entry
+  // still carries it (its Report sends it until acknowledged) and the counter stays 0.
   mm_.reset();
   open(3, 1000);
-  EXPECT_EQ(mm_->takeDropped(), 4u);
-  EXPECT_EQ(mm_->takeDropped(), 0u);
+  EXPECT_EQ(mm_->droppedCount(), 4u);
+  const uint64_t first = (*all)[0].sequence;
+  auto carried = mm_->attachDropped(first);
+  ASSERT_TRUE(carried.isOk()) << carried.status().toString();
+  EXPECT_EQ(*carried, 4u);
+  EXPECT_EQ(mm_->droppedCount(), 0u);
+  EXPECT_EQ(*mm_->attachDropped(first), 4u);  // nothing more to add; the entry keeps its 4
+  EXPECT_EQ(mm_->attachDropped(999999).status().code(), Code::kNotFound);
+  mm_.reset();
+  open(3, 1000);
+  EXPECT_EQ(mm_->droppedCount(), 0u);
+  auto again = mm_->pending(1);
+  ASSERT_TRUE(again.isOk());
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].sequence, first);
+  EXPECT_EQ((*again)[0].dropped, 4u);
+  // An entry carrying a count is not coalesced away by a newer status of the same object.
+  ASSERT_TRUE(mm_->enqueue((*again)[0].kind, (*again)[0].ns, (*again)[0].name, "newer").isOk());
+  auto both = mm_->pending(100);
+  ASSERT_TRUE(both.isOk());
+  EXPECT_EQ((*both)[0].sequence, first);
+  EXPECT_EQ((*both)[0].dropped, 4u);
 
   // Byte bound.
   ASSERT_TRUE(mm_->acknowledge(1000).isOk());
@@ -226,6 +248,34 @@ TEST_F(MetaManagerTest, OutboxBoundsDropOldestDataNeverStatus) {
   EXPECT_EQ(mm_->outboxEntries(), 1u);
   EXPECT_EQ(mm_->outboxBytes(), 600u);
   EXPECT_EQ(mm_->droppedCount(), 1u);
+}
+
+// A cache written by an edgecore from before drop counts travelled with their entry (no
+// `carried` column) opens, keeps its outbox and counter, and gains the column.
+TEST(MetaManagerUpgradeTest, OutboxWithoutCarriedColumnIsMigrated) {
+  ep::testing::TempDir dir;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir.path() + "/edge.db").c_str(), &db), SQLITE_OK);
+  const char* old =
+      "CREATE TABLE meta(id INTEGER PRIMARY KEY CHECK(id = 1), last_applied_revision INTEGER NOT "
+      "NULL, next_sequence INTEGER NOT NULL, dropped_data INTEGER NOT NULL);"
+      "INSERT INTO meta VALUES(1, 7, 3, 2);"
+      "CREATE TABLE outbox(sequence INTEGER PRIMARY KEY, kind INTEGER NOT NULL, namespace TEXT "
+      "NOT NULL, name TEXT NOT NULL, payload BLOB NOT NULL, bytes INTEGER NOT NULL);"
+      "INSERT INTO outbox VALUES(2, 5, '', 'd', 'x', 1);";
+  ASSERT_EQ(sqlite3_exec(db, old, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  MetaManager mm(MetaManagerOptions{dir.path()});
+  ASSERT_TRUE(mm.start().isOk());
+  EXPECT_EQ(mm.droppedCount(), 2u);
+  auto p = mm.pending(10);
+  ASSERT_TRUE(p.isOk()) << p.status().toString();
+  ASSERT_EQ(p->size(), 1u);
+  EXPECT_EQ((*p)[0].sequence, 2u);
+  EXPECT_EQ((*p)[0].dropped, 0u);
+  auto carried = mm.attachDropped(2);
+  ASSERT_TRUE(carried.isOk()) << carried.status().toString();
+  EXPECT_EQ(*carried, 2u);
 }
 
 // Every enqueue that returned ok in a child killed with SIGKILL is present after reopening.
