@@ -184,6 +184,11 @@ class JsonBuilder final : public YAML::EventHandler {
     } else {
       v = value;  // quoted or block scalar ("!") or a local tag
     }
+    // JSON has no NaN or infinity (Kubernetes refuses them too); stored, they would read back
+    // as null.
+    if (v.is_number_float() && !std::isfinite(v.get<double>())) {
+      throw BuildError{mark, "\"" + value + "\" is not a finite number; JSON cannot hold it"};
+    }
     complete(std::move(v), mark, anchor, 1, value, plain && value == "<<");
   }
 
