@@ -250,6 +250,30 @@ Result<PodTarget> resolvePod(registry::Registry& registry, const std::string& ns
   return t;
 }
 
+struct OpenedStream {
+  std::shared_ptr<StreamBuffer> buffer;
+  std::shared_ptr<cloudhub::StreamHandle> handle;
+};
+
+// Opens a stream of `sr` on `node` and waits for the node's first reply. An error when the node
+// cannot be reached, does not answer within `timeout` (the stream is cancelled), or closes the
+// stream with an error before any output.
+Result<OpenedStream> openStream(cloudhub::StreamBroker& broker, const std::string& node,
+                                const cloudhub::StreamRequest& sr,
+                                std::chrono::milliseconds timeout, const char* what) {
+  auto buffer = std::make_shared<StreamBuffer>();
+  auto handle = broker.open(node, sr, buffer);
+  if (!handle.isOk()) return handle.status();
+  if (!buffer->waitFirst(timeout)) {
+    (*handle)->cancel();
+    return Status(Code::kTimeout,
+                  "node " + node + " did not answer the " + std::string(what) + " request");
+  }
+  Status early;
+  if (buffer->closedWithoutOutput(early) && !early.isOk()) return early;
+  return OpenedStream{std::move(buffer), std::move(handle.value())};
+}
+
 }  // namespace
 
 std::vector<std::string> queryValues(const std::string& target, const std::string& name) {
@@ -324,19 +348,11 @@ ServerResponse PodStreams::logs(ServerRequest& req, const std::string& ns,
   if (!req.param("sinceTime").empty()) {
     return api::errorResponse(badRequestError("sinceTime is not supported; use sinceSeconds"));
   }
-  auto buffer = std::make_shared<StreamBuffer>();
-  auto handle = broker_.open(target->node, sr, buffer);
-  if (!handle.isOk()) return api::errorResponse(handle.status());
-  if (!buffer->waitFirst(options_.firstReplyTimeout)) {
-    (*handle)->cancel();
-    return api::errorResponse(
-        Status(Code::kTimeout, "node " + target->node + " did not answer the log request"));
-  }
-  Status early;
-  if (buffer->closedWithoutOutput(early) && !early.isOk()) return api::errorResponse(early);
+  auto opened = openStream(broker_, target->node, sr, options_.firstReplyTimeout, "log");
+  if (!opened.isOk()) return api::errorResponse(opened.status());
   ServerResponse r;
   r.contentType = "text/plain";
-  r.stream = std::make_shared<LogBody>(std::move(buffer), std::move(handle.value()));
+  r.stream = std::make_shared<LogBody>(std::move(opened->buffer), std::move(opened->handle));
   return r;
 }
 
@@ -386,19 +402,12 @@ ServerResponse PodStreams::exec(ServerRequest& req, const std::string& ns,
   if (auto s = intParam(req, "timeoutSeconds", 1, sr.timeoutSeconds); !s.isOk()) {
     return api::errorResponse(s);
   }
-  auto buffer = std::make_shared<StreamBuffer>();
-  auto handle = broker_.open(target->node, sr, buffer);
-  if (!handle.isOk()) return api::errorResponse(handle.status());
-  if (!buffer->waitFirst(options_.firstReplyTimeout)) {
-    (*handle)->cancel();
-    return api::errorResponse(
-        Status(Code::kTimeout, "node " + target->node + " did not answer the exec request"));
-  }
-  Status early;
-  if (buffer->closedWithoutOutput(early) && !early.isOk()) return api::errorResponse(early);
+  auto opened = openStream(broker_, target->node, sr, options_.firstReplyTimeout, "exec");
+  if (!opened.isOk()) return api::errorResponse(opened.status());
+  auto& [buffer, handle] = *opened;
   if (upgrade) {
     ServerResponse r;
-    r.websocket = std::make_shared<ExecSocket>(std::move(buffer), std::move(handle.value()));
+    r.websocket = std::make_shared<ExecSocket>(std::move(buffer), std::move(handle));
     r.websocketProtocol = protocol;
     return r;
   }
@@ -416,7 +425,7 @@ ServerResponse PodStreams::exec(ServerRequest& req, const std::string& ns,
       bytes += c.data.size();
       (c.channel == StreamChannel::kStderr ? err : out) += c.data;
     }
-    if (bytes > 0) (*handle)->consumed(bytes);
+    if (bytes > 0) handle->consumed(bytes);
     if (closed) {
       if (!status.isOk()) return api::errorResponse(status);
       Json j = {{"kind", "ExecResult"},
@@ -430,7 +439,7 @@ ServerResponse PodStreams::exec(ServerRequest& req, const std::string& ns,
       return r;
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      (*handle)->cancel();
+      handle->cancel();
       return api::errorResponse(Status(Code::kTimeout, "exec did not finish in time"));
     }
     buffer->waitClosed(std::chrono::steady_clock::now() + std::chrono::milliseconds(100));

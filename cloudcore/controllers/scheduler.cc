@@ -20,15 +20,7 @@ constexpr int64_t kScoreDefaultMemory = 200LL * 1024 * 1024;
 constexpr int64_t kUnlimited = std::numeric_limits<int64_t>::max();
 
 int64_t quantity(const Json& v, bool milli) {
-  std::string text;
-  if (v.is_string()) {
-    text = v.get<std::string>();
-  } else if (v.is_number()) {
-    text = v.dump();
-  } else {
-    return -1;
-  }
-  auto r = milli ? api::parseQuantityMilli(text) : api::parseQuantityBytes(text);
+  auto r = api::quantityOf(v, milli);
   return r.isOk() ? *r : -1;
 }
 

@@ -1,5 +1,6 @@
 #include "common/api/quantity.h"
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace ep::api {
@@ -172,6 +173,18 @@ Result<int64_t> parseQuantityMilli(std::string_view text) {
 
 Result<int64_t> parseQuantityBytes(std::string_view text) {
   return parseScaled(text, 0);
+}
+
+Result<int64_t> quantityOf(const nlohmann::json& value, bool milli) {
+  std::string text;
+  if (value.is_string()) {
+    text = value.get<std::string>();
+  } else if (value.is_number()) {
+    text = value.dump();
+  } else {
+    return invalidError("quantity must be a string or a number");
+  }
+  return milli ? parseQuantityMilli(text) : parseQuantityBytes(text);
 }
 
 }  // namespace ep::api

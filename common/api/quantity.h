@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string_view>
 
 #include "common/status.h"
@@ -18,5 +19,8 @@ namespace ep::api {
 Result<int64_t> parseQuantityMilli(std::string_view text);
 // The quantity itself (memory in bytes: "64Mi" -> 67108864, "1G" -> 1000000000).
 Result<int64_t> parseQuantityBytes(std::string_view text);
+// A quantity as manifests hold it: a string, or a JSON number read as its text (2, 0.5).
+// kInvalid for any other JSON type.
+Result<int64_t> quantityOf(const nlohmann::json& value, bool milli);
 
 }  // namespace ep::api

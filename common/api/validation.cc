@@ -335,16 +335,11 @@ class Checker {
 
   // Validates a quantity member; returns its value in millis (cpu) or units.
   std::optional<int64_t> quantity(const json& v, const std::string& path, bool milli) {
-    std::string text;
-    if (v.is_string()) {
-      text = v.get<std::string>();
-    } else if (v.is_number()) {
-      text = v.dump();
-    } else {
+    if (!v.is_string() && !v.is_number()) {
       add(fieldTypeInvalid(path, v, "must be a quantity string or number"));
       return std::nullopt;
     }
-    auto r = milli ? parseQuantityMilli(text) : parseQuantityBytes(text);
+    auto r = quantityOf(v, milli);
     if (!r.isOk()) {
       std::string msg = r.status().message();
       auto colon = msg.find("\": ");

@@ -170,8 +170,7 @@ Result<LinuxResources> linuxResourcesOf(const Json& container, const std::string
     if (!m) return std::optional<int64_t>();
     auto it = m->find(key);
     if (it == m->end()) return std::optional<int64_t>();
-    std::string text = it->is_string() ? it->get<std::string>() : it->dump();
-    auto v = bytes ? api::parseQuantityBytes(text) : api::parseQuantityMilli(text);
+    auto v = api::quantityOf(*it, !bytes);
     if (!v.isOk()) {
       return invalidError(field + ".resources." + section + "." + key + ": " +
                           v.status().message());

@@ -10,7 +10,7 @@
 #include "common/status.h"
 
 // The seam between edged and a container runtime. Plain structs only (no protobuf or gRPC in
-// this header) so that edged and its tests compile without the CRI stubs. The real
+// this header) so that edged and its tests compile without the CRI messages. The real
 // implementation is CriRuntime (CRI v1 over gRPC, cri_runtime.h); tests use FakeRuntime.
 namespace ep::edged {
 
