@@ -7,9 +7,12 @@
 //   - apply -> acknowledged-by-all latency: PATCHes of a ConfigMap that a pod on every node
 //     references (p50/p99 over rounds, and across nodes)
 //   - with --wait-restart: time for all nodes to reconnect and resync after cloudcore restarts
+// Every node joins as edgecore does (a bootstrap token the sim creates with the admin
+// kubeconfig, the Join RPC with a CSR) and then speaks mutual TLS 1.3 with its own certificate;
+// the join rate and the TLS connect rate are reported.
 //
-//   build/bench/edge_sim --cloud 127.0.0.1:6444 --api http://127.0.0.1:6443 --nodes 1000
-//       --cloud-pid $(pidof cloudcore) --idle-seconds 20 --rounds 20
+//   build/bench/edge_sim --cloud 127.0.0.1:6444 --kubeconfig run/cloudcore/admin.kubeconfig
+//       --nodes 1000 --cloud-pid $(pidof cloudcore) --idle-seconds 20 --rounds 20
 #include <grpcpp/grpcpp.h>
 #include <sys/resource.h>
 
@@ -29,6 +32,9 @@
 
 #include "common/clock.h"
 #include "common/http/client.h"
+#include "common/kubeconfig/kubeconfig.h"
+#include "common/pki/join_token.h"
+#include "common/pki/pki.h"
 #include "proto/grpc_runtime.h"
 #include "proto/tunnel.grpc.pb.h"
 
@@ -44,7 +50,9 @@ double msSince(Clock::time_point t) {
 
 struct Options {
   std::string cloud = "127.0.0.1:6444";
-  std::string api = "http://127.0.0.1:6443";
+  std::string kubeconfig = "run/cloudcore/admin.kubeconfig";
+  std::string api;  // default: the kubeconfig's server
+  int joinThreads = 16;
   int nodes = 100;
   std::string prefix = "sim-";
   int heartbeatSeconds = 10;
@@ -70,6 +78,7 @@ class SimNode : public grpc::ClientBidiReactor<tv1::EdgeMessage, tv1::CloudMessa
 
   void queueHeartbeat();
   const std::string& name() const { return name_; }
+  std::string keyPem, certPem;  // set by the join, before the first connect
 
   std::atomic<bool> connected{false};
   std::atomic<bool> synced{false};
@@ -114,6 +123,9 @@ class Sim {
   void onDisconnected(SimNode* n);
   const Options& opts() const { return opts_; }
   std::shared_ptr<grpc::Channel> newChannel(int index);
+  // Loads the kubeconfig, creates a bootstrap token, joins every node (keys, CSRs, Join).
+  bool setup();
+  ep::http::HttpClient apiClient() { return ep::http::HttpClient(opts_.api, apiOptions_); }
 
  private:
   size_t countSynced();
@@ -122,6 +134,8 @@ class Sim {
   void reconnectLoop();
 
   Options opts_;
+  ep::http::ClientOptions apiOptions_;
+  std::string caPem_;
   std::vector<std::unique_ptr<SimNode>> nodes_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -138,7 +152,86 @@ std::shared_ptr<grpc::Channel> Sim::newChannel(int index) {
   args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // one TCP connection per node
   args.SetInt("edgeplane.sim.node", index);
-  return grpc::CreateCustomChannel(opts_.cloud, grpc::InsecureChannelCredentials(), args);
+  grpc::SslCredentialsOptions tls;
+  tls.pem_root_certs = caPem_;
+  tls.pem_private_key = nodes_[index]->keyPem;
+  tls.pem_cert_chain = nodes_[index]->certPem;
+  return grpc::CreateCustomChannel(opts_.cloud, grpc::SslCredentials(tls), args);
+}
+
+bool Sim::setup() {
+  auto creds = ep::kubeconfig::load(opts_.kubeconfig);
+  if (!creds) {
+    std::fprintf(stderr, "%s\n", creds.status().message().c_str());
+    return false;
+  }
+  if (opts_.api.empty()) opts_.api = creds->server;
+  apiOptions_.caPem = creds->caPem;
+  apiOptions_.clientCertPem = creds->clientCertPem;
+  apiOptions_.clientKeyPem = creds->clientKeyPem;
+  apiOptions_.bearerToken = creds->token;
+  caPem_ = creds->caPem;
+  // One bootstrap token for all simulated nodes (unlimited uses, one hour).
+  std::string id = *ep::pki::randomToken(6), secret = *ep::pki::randomToken(16);
+  auto b64 = [](const std::string& s) { return ep::pki::base64Encode(s); };
+  json token = {{"apiVersion", "v1"},
+                {"kind", "Secret"},
+                {"type", "bootstrap.kubernetes.io/token"},
+                {"metadata", {{"name", "bootstrap-token-" + id}, {"namespace", "kube-system"}}},
+                {"data",
+                 {{"token-id", b64(id)},
+                  {"token-secret", b64(secret)},
+                  {"usage-bootstrap-authentication", b64("true")},
+                  {"expiration",
+                   b64(ep::formatRfc3339(ep::SystemClock::instance().nowMillis() + 3600000))}}}};
+  auto api = apiClient();
+  auto r = api.request("POST", "/api/v1/namespaces/kube-system/secrets", token.dump(),
+                       "application/json");
+  if (!r.isOk() || r->status != 201) {
+    std::fprintf(stderr, "creating the bootstrap token failed: %s\n",
+                 r.isOk() ? r->body.c_str() : r.status().message().c_str());
+    return false;
+  }
+  for (int i = 0; i < opts_.nodes; ++i) {
+    nodes_.push_back(std::make_unique<SimNode>(this, i, opts_.prefix + std::to_string(i)));
+  }
+  auto t0 = Clock::now();
+  std::atomic<int> next{0}, failed{0};
+  std::vector<std::thread> joiners;
+  for (int t = 0; t < opts_.joinThreads; ++t) {
+    joiners.emplace_back([&] {
+      grpc::SslCredentialsOptions tls;
+      tls.pem_root_certs = caPem_;
+      auto channel = grpc::CreateChannel(opts_.cloud, grpc::SslCredentials(tls));
+      auto stub = tv1::Tunnel::NewStub(channel);
+      for (int i = next++; i < opts_.nodes; i = next++) {
+        auto& n = *nodes_[i];
+        auto key = ep::pki::generateKey();
+        auto csr = ep::pki::createCsr(*key, "system:node:" + n.name(), {"system:nodes"});
+        tv1::JoinRequest req;
+        req.set_token(id + "." + secret);
+        req.set_node_name(n.name());
+        req.set_csr(*csr);
+        tv1::JoinResponse resp;
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+        auto st = stub->Join(&ctx, req, &resp);
+        if (!st.ok()) {
+          if (failed++ < 5)
+            std::fprintf(stderr, "join %s: %s\n", n.name().c_str(), st.error_message().c_str());
+          continue;
+        }
+        n.keyPem = *key;
+        n.certPem = resp.certificate();
+      }
+    });
+  }
+  for (auto& t : joiners) t.join();
+  double ms = msSince(t0);
+  std::printf("joined: %d/%d nodes in %.0f ms (%.0f joins/s, %d threads)\n",
+              opts_.nodes - failed.load(), opts_.nodes, ms, (opts_.nodes - failed) / (ms / 1000),
+              opts_.joinThreads);
+  return failed == 0;
 }
 
 void SimNode::connect(const std::shared_ptr<grpc::Channel>& channel) {
@@ -335,12 +428,10 @@ std::vector<double> percentiles(std::vector<double> v) {
 }
 
 void Sim::run() {
+  if (!setup()) std::_Exit(1);
   long rssBefore = opts_.cloudPid ? rssKb(opts_.cloudPid) : -1;
   std::thread reconnector([this] { reconnectLoop(); });
   auto t0 = Clock::now();
-  for (int i = 0; i < opts_.nodes; ++i) {
-    nodes_.push_back(std::make_unique<SimNode>(this, i, opts_.prefix + std::to_string(i)));
-  }
   for (int i = 0; i < opts_.nodes; ++i) {
     nodes_[i]->connect(newChannel(i));
     // Pace connection setup a little so the accept queue is not flooded.
@@ -361,7 +452,8 @@ void Sim::run() {
     });
   }
   double connectMs = msSince(t0);
-  std::printf("connected+synced: %zu/%d nodes in %.0f ms\n", countSynced(), opts_.nodes, connectMs);
+  std::printf("connected+synced (mTLS): %zu/%d nodes in %.0f ms (%.0f TLS connections/s)\n",
+              countSynced(), opts_.nodes, connectMs, countSynced() / (connectMs / 1000));
 
   // Idle with heartbeats.
   std::atomic<bool> beating{true};
@@ -395,7 +487,7 @@ void Sim::run() {
   }
 
   // Latency: a ConfigMap every node's pod references, then PATCH rounds.
-  ep::http::HttpClient api(opts_.api);
+  auto api = apiClient();
   api.request("POST", "/api/v1/namespaces/default/configmaps",
               R"({"metadata":{"name":"bench-cm"},"data":{"round":"0"}})", "application/json");
   {
@@ -403,7 +495,7 @@ void Sim::run() {
     std::atomic<int> next{0};
     for (int t = 0; t < 16; ++t) {
       creators.emplace_back([&] {
-        ep::http::HttpClient c(opts_.api);
+        auto c = apiClient();
         for (int i = next++; i < opts_.nodes; i = next++) {
           std::string n = opts_.prefix + std::to_string(i);
           json pod = {{"metadata", {{"name", "bench-" + n}}},
@@ -489,7 +581,9 @@ int main(int argc, char** argv) {
   Options o;
   CLI::App app{"edge_sim: simulated edge nodes against a cloudcore"};
   app.add_option("--cloud", o.cloud, "cloudhub HOST:PORT");
-  app.add_option("--api", o.api, "cloudcore API URL");
+  app.add_option("--kubeconfig", o.kubeconfig, "admin credentials (creates the join token)");
+  app.add_option("--api", o.api, "cloudcore API URL (default: the kubeconfig's)");
+  app.add_option("--join-threads", o.joinThreads, "parallel joins");
   app.add_option("--nodes", o.nodes, "simulated nodes");
   app.add_option("--prefix", o.prefix, "node name prefix");
   app.add_option("--heartbeat-seconds", o.heartbeatSeconds, "heartbeat interval");

@@ -38,10 +38,13 @@ trap cleanup EXIT
 "$BIN/cloudcore/cloudcore" --data-dir "$DIR/cloud" --api-listen "127.0.0.1:$API" \
   --tunnel-listen "127.0.0.1:$TUN" >"$DIR/cloudcore.log" 2>&1 &
 CPID=$!
+for _ in $(seq 100); do curl -ksf "https://127.0.0.1:$API/readyz" >/dev/null && break; sleep 0.1; done
+EDGECTL="$BIN/edgectl/edgectl --kubeconfig $DIR/cloud/admin.kubeconfig"
+TOKEN=$($EDGECTL token create --ttl 10m --usages 1)
 "$BIN/edgecore/edgecore" --node-name mem-node --cloud "127.0.0.1:$TUN" --data-dir "$DIR/edge" \
-  --local-api-listen "127.0.0.1:$LOCAL" --runtime-endpoint "$RUNTIME" >"$DIR/edgecore.log" 2>&1 &
+  --local-api-listen "127.0.0.1:$LOCAL" --runtime-endpoint "$RUNTIME" --token "$TOKEN" \
+  >"$DIR/edgecore.log" 2>&1 &
 EPID=$!
-EDGECTL="$BIN/edgectl/edgectl --server http://127.0.0.1:$API"
 for _ in $(seq 100); do $EDGECTL get nodes mem-node --no-headers 2>/dev/null | grep -q ' Ready ' && break; sleep 0.2; done
 {
   for i in $(seq "$PODS"); do

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "common/http/client.h"
+#include "common/kubeconfig/kubeconfig.h"
 
 namespace {
 
@@ -64,7 +65,8 @@ double percentile(std::vector<double> v, double p) {
 
 int main(int argc, char** argv) {
   CLI::App app{"pod_start_bench: apply -> Running latency on a real edge node"};
-  std::string server = "http://127.0.0.1:6443";
+  std::string server;
+  std::string kubeconfigPath = "run/cloudcore/admin.kubeconfig";
   std::string node = "edge-node-1";
   std::string image = "127.0.0.1:5000/busybox:1.36";
   std::string ns = "default";
@@ -74,7 +76,8 @@ int main(int argc, char** argv) {
   int idleSeconds = 30;
   bool keep = false;
   int settleSeconds = 5;
-  app.add_option("--server", server, "cloudcore API URL");
+  app.add_option("--kubeconfig", kubeconfigPath, "credentials (default: scripts/up.sh's admin)");
+  app.add_option("--server", server, "cloudcore API URL (default: the kubeconfig's)");
   app.add_option("--node", node, "node the pods are bound to");
   app.add_option("--image", image, "container image (started as: sleep 3600)");
   app.add_option("--namespace", ns, "namespace of the pods");
@@ -86,6 +89,17 @@ int main(int argc, char** argv) {
   app.add_option("--settle-seconds", settleSeconds, "wait after deleting the pods");
   CLI11_PARSE(app, argc, argv);
 
+  auto creds = ep::kubeconfig::load(kubeconfigPath);
+  if (!creds) {
+    std::cerr << creds.status().message() << "\n";
+    return 1;
+  }
+  if (server.empty()) server = creds->server;
+  ep::http::ClientOptions clientOptions;
+  clientOptions.caPem = creds->caPem;
+  clientOptions.clientCertPem = creds->clientCertPem;
+  clientOptions.clientKeyPem = creds->clientKeyPem;
+  clientOptions.bearerToken = creds->token;
   std::string run = std::to_string(::getpid());
   std::mutex mu;
   std::condition_variable cv;
@@ -93,7 +107,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> stop{false};
 
   std::thread watcher([&] {
-    ep::http::HttpClient c(server);
+    ep::http::HttpClient c(server, clientOptions);
     std::string path = "/api/v1/namespaces/" + ns + "/pods?watch=1&labelSelector=bench%3D" + run;
     auto s = c.stream("GET", path, [&](std::string_view line) {
       Json e = Json::parse(line, nullptr, false);
@@ -114,7 +128,7 @@ int main(int argc, char** argv) {
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // watch established
 
-  ep::http::HttpClient api(server);
+  ep::http::HttpClient api(server, clientOptions);
   auto wallStart = Clock::now();
   for (int i = 0; i < pods; i += concurrency) {
     std::vector<std::string> batch;

@@ -22,6 +22,11 @@ Status loadConfigFile(const std::string& path, Config& config) {
     try {
       key = kv.first.as<std::string>();
       const YAML::Node& v = kv.second;
+      if (key == "tlsSANs") {
+        if (!v.IsSequence()) return invalidError(key + ": must be a list of names or addresses");
+        for (const auto& item : v) config.tlsSans.push_back(item.as<std::string>());
+        continue;
+      }
       if (!v.IsScalar()) return invalidError(key + ": must be a scalar value");
       std::string s = v.as<std::string>();
       if (key == "apiListen") {
@@ -38,6 +43,10 @@ Status loadConfigFile(const std::string& path, Config& config) {
         auto d = parseDurationSeconds(key, s);
         if (!d.isOk()) return d.status();
         config.nodeGracePeriod = *d;
+      } else if (key == "nodeCertificateLifetime") {
+        auto d = parseDurationSeconds(key, s);
+        if (!d.isOk()) return d.status();
+        config.nodeCertificateLifetime = *d;
       } else if (key == "podEvictionTimeout" || key == "eventTTL") {
         auto d = parseDurationSeconds(key, s);
         if (!d.isOk()) return d.status();
@@ -50,6 +59,14 @@ Status loadConfigFile(const std::string& path, Config& config) {
         config.maxBodyBytes = v.as<uint64_t>();
       } else if (key == "workerThreads") {
         config.workerThreads = v.as<int>();
+      } else if (key == "tokenAuthFile") {
+        config.tokenAuthFile = s;
+      } else if (key == "auditLogPath") {
+        config.auditLogPath = s;
+      } else if (key == "auditLogMaxSizeMB") {
+        config.auditLogMaxSizeMB = v.as<uint64_t>();
+      } else if (key == "auditLogMaxBackup") {
+        config.auditLogMaxBackup = v.as<int>();
       } else {
         return invalidError(key + ": unknown configuration key (in " + path + ")");
       }
@@ -83,6 +100,16 @@ Status validateConfig(const Config& config) {
   if (config.maxBodyBytes < 1024) return invalidError("maxBodyBytes: must be at least 1024");
   if (config.workerThreads < 1 || config.workerThreads > 256) {
     return invalidError("workerThreads: must be between 1 and 256");
+  }
+  if (config.nodeCertificateLifetime.count() < 60) {
+    return invalidError("nodeCertificateLifetime: must be at least 1m");
+  }
+  if (config.auditLogMaxSizeMB < 1) return invalidError("auditLogMaxSizeMB: must be at least 1");
+  if (config.auditLogMaxBackup < 0) return invalidError("auditLogMaxBackup: must not be negative");
+  for (const auto& san : config.tlsSans) {
+    if (san.empty() || san.find_first_of(" /,") != std::string::npos) {
+      return invalidError("tlsSANs: \"" + san + "\" is not a host name or IP address");
+    }
   }
   static const std::vector<std::string> kLevels = {"trace", "debug", "info",
                                                    "warn",  "error", "off"};

@@ -28,6 +28,14 @@ struct Config {
   // default: edge autonomy keeps pods on a disconnected node). docs/workloads.md.
   std::chrono::seconds podEvictionTimeout{0};
   std::chrono::seconds eventTTL{3600};  // Events older than this are deleted; 0 keeps them
+  // Security (docs/security.md).
+  std::vector<std::string> tlsSans;  // extra names/IPs for the serving certificates
+  std::string tokenAuthFile;         // Kubernetes static token CSV; "" = none
+  std::string auditLogPath;          // "" = DATA_DIR/audit.log; "-" = no audit log
+  uint64_t auditLogMaxSizeMB = 100;  // rotate past this size
+  int auditLogMaxBackup = 10;        // rotated files kept
+  // Lifetime of node client certificates; nodes renew at 80% of it.
+  std::chrono::seconds nodeCertificateLifetime{std::chrono::hours(24 * 365)};
 };
 
 // HOST:PORT and duration values are parsed with common/config_util.h (splitHostPort,

@@ -8,8 +8,14 @@
 #include <iostream>
 
 #include "cloudcore/apiserver/api_handler.h"
+#include "cloudcore/apiserver/auth_filter.h"
 #include "cloudcore/apiserver/pod_streams.h"
 #include "cloudcore/apiserver/scale_subresource.h"
+#include "cloudcore/audit/audit_log.h"
+#include "cloudcore/auth/authenticator.h"
+#include "cloudcore/auth/rbac.h"
+#include "cloudcore/certs/cluster_pki.h"
+#include "cloudcore/certs/node_certs.h"
 #include "cloudcore/cloudhub/cloudhub.h"
 #include "cloudcore/config.h"
 #include "cloudcore/controllers/deployment_controller.h"
@@ -34,6 +40,8 @@ int main(int argc, char** argv) {
   using namespace ep;
   CLI::App app{"cloudcore: edgeplane cloud control plane"};
   std::string configPath, dataDir, apiListen, tunnelListen, logLevel, historyWindow;
+  std::string tokenAuthFile, auditLogPath, nodeCertLifetime;
+  std::vector<std::string> tlsSans;
   uint64_t maxBody = 0;
   app.add_option("--config", configPath, "YAML configuration file");
   app.add_option("--data-dir", dataDir, "directory for the embedded store");
@@ -42,6 +50,14 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", logLevel, "trace, debug, info, warn, error");
   app.add_option("--history-window", historyWindow, "watch history kept, e.g. 1h");
   app.add_option("--max-body-bytes", maxBody, "largest accepted request body");
+  app.add_option("--tls-san", tlsSans,
+                 "extra host name or IP address for the serving certificates (repeatable)");
+  app.add_option("--token-auth-file", tokenAuthFile,
+                 "static bearer tokens, Kubernetes CSV format: token,user,uid,\"group1,group2\"");
+  app.add_option("--node-certificate-lifetime", nodeCertLifetime,
+                 "lifetime of node client certificates, e.g. 8760h (nodes renew at 80%)");
+  app.add_option("--audit-log-path", auditLogPath,
+                 "audit log file (default DATA_DIR/audit.log; - for none)");
   app.set_version_flag("--version", EP_VERSION_STRING);
   CLI11_PARSE(app, argc, argv);
 
@@ -57,6 +73,17 @@ int main(int argc, char** argv) {
   if (!tunnelListen.empty()) config.tunnelListen = tunnelListen;
   if (!logLevel.empty()) config.logLevel = logLevel;
   if (maxBody) config.maxBodyBytes = maxBody;
+  for (const auto& san : tlsSans) config.tlsSans.push_back(san);
+  if (!tokenAuthFile.empty()) config.tokenAuthFile = tokenAuthFile;
+  if (!auditLogPath.empty()) config.auditLogPath = auditLogPath;
+  if (!nodeCertLifetime.empty()) {
+    auto d = parseDurationSeconds("--node-certificate-lifetime", nodeCertLifetime);
+    if (!d.isOk()) {
+      std::cerr << "cloudcore: invalid configuration: " << d.status().message() << "\n";
+      return 2;
+    }
+    config.nodeCertificateLifetime = *d;
+  }
   if (!historyWindow.empty()) {
     auto d = parseDurationSeconds("--history-window", historyWindow);
     if (!d.isOk()) {
@@ -93,6 +120,45 @@ int main(int argc, char** argv) {
     store.stop();
     return 1;
   }
+  if (auto s = auth::ensureBootstrapPolicy(registry); !s.isOk()) {
+    spdlog::critical("creating the default RBAC policy: {}", s.toString());
+    store.stop();
+    return 1;
+  }
+  http::ServerOptions httpOptions;
+  if (auto s = splitHostPort("apiListen", config.apiListen, httpOptions.host, httpOptions.port);
+      !s.isOk()) {
+    spdlog::critical("{}", s.message());
+    store.stop();
+    return 2;
+  }
+  // The cluster PKI: CA, serving certificates, admin.kubeconfig (docs/security.md).
+  certs::ClusterPkiOptions pkiOptions;
+  pkiOptions.dataDir = config.dataDir;
+  pkiOptions.sans = config.tlsSans;
+  for (const std::string& listen : {config.apiListen, config.tunnelListen}) {
+    std::string host;
+    uint16_t port = 0;
+    if (splitHostPort("listen", listen, host, port).isOk()) pkiOptions.sans.push_back(host);
+  }
+  {
+    std::string host =
+        httpOptions.host == "0.0.0.0" || httpOptions.host == "::" ? "127.0.0.1" : httpOptions.host;
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    pkiOptions.apiServerUrl = "https://" + host + ":" + std::to_string(httpOptions.port);
+  }
+  auto clusterPki = certs::loadOrCreateClusterPki(pkiOptions);
+  if (!clusterPki) {
+    spdlog::critical("pki: {}", clusterPki.status().message());
+    store.stop();
+    return 1;
+  }
+  if (auto s = certs::publishClusterInfo(registry, *clusterPki, pkiOptions.apiServerUrl);
+      !s.isOk()) {
+    spdlog::critical("publishing kube-public/cluster-info: {}", s.toString());
+    store.stop();
+    return 1;
+  }
   cloudhub::CloudHubOptions hubOptions;
   if (auto s = splitHostPort("tunnelListen", config.tunnelListen, hubOptions.host, hubOptions.port);
       !s.isOk()) {
@@ -103,6 +169,14 @@ int main(int argc, char** argv) {
   hubOptions.dataDir = config.dataDir;
   hubOptions.manualRegistration = config.nodeRegistration == "manual";
   hubOptions.version = EP_VERSION_STRING;
+  certs::NodeCertificates nodeCertificates(
+      registry, clusterPki->ca, clock,
+      {.lifetime = config.nodeCertificateLifetime,
+       .manualRegistration = config.nodeRegistration == "manual"});
+  hubOptions.tlsCertPem = clusterPki->tunnelServing.certPem;
+  hubOptions.tlsKeyPem = clusterPki->tunnelServing.keyPem;
+  hubOptions.caPem = clusterPki->ca.certPem;
+  hubOptions.nodeCertificates = &nodeCertificates;
   cloudhub::CloudHub hub(hubOptions, registry);
   if (auto s = hub.start(); !s.isOk()) {
     spdlog::critical("cloudhub: {}", s.toString());
@@ -152,6 +226,54 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Authentication, authorization and audit in front of the API (docs/security.md).
+  std::unique_ptr<auth::StaticTokens> staticTokens;
+  if (!config.tokenAuthFile.empty()) {
+    auto loaded = auth::StaticTokens::load(config.tokenAuthFile);
+    if (!loaded) {
+      spdlog::critical("{}", loaded.status().message());
+      stopWorkloads();
+      nodeController.stop();
+      hub.stop();
+      store.stop();
+      return 2;
+    }
+    staticTokens = std::move(loaded).value();
+    spdlog::info("auth: {} static tokens from {}", staticTokens->size(), config.tokenAuthFile);
+  }
+  std::vector<auth::TokenAuthenticator*> tokenAuthenticators;
+  if (staticTokens) tokenAuthenticators.push_back(staticTokens.get());
+  auth::Authenticator authenticator(tokenAuthenticators);
+  auth::RbacAuthorizer rbac(registry);
+  apiserver::PrivilegedGroupAuthorizer privileged;
+  std::unique_ptr<audit::AuditLog> auditLog;
+  if (config.auditLogPath != "-") {
+    audit::AuditLogOptions auditOptions;
+    auditOptions.path =
+        config.auditLogPath.empty() ? config.dataDir + "/audit.log" : config.auditLogPath;
+    auditOptions.maxBytes = config.auditLogMaxSizeMB << 20;
+    auditOptions.maxBackups = config.auditLogMaxBackup;
+    auditLog = std::make_unique<audit::AuditLog>(auditOptions);
+  }
+  auto stopAuth = [&] {
+    if (auditLog) auditLog->stop();
+    rbac.stop();
+  };
+  for (auto [name, startFn] :
+       std::initializer_list<std::pair<const char*, std::function<Status()>>>{
+           {"rbac", [&] { return rbac.start(); }},
+           {"audit log", [&] { return auditLog ? auditLog->start() : Status::ok(); }}}) {
+    if (auto s = startFn(); !s.isOk()) {
+      spdlog::critical("{}: {}", name, s.toString());
+      stopAuth();
+      stopWorkloads();
+      nodeController.stop();
+      hub.stop();
+      store.stop();
+      return 1;
+    }
+  }
+
   apiserver::ApiHandler handler(registry, clock, {.version = EP_VERSION_STRING});
   apiserver::installScaleSubresource(handler, registry);
   handler.addRoute("/metrics", [&hub](http::ServerRequest&) {
@@ -163,22 +285,17 @@ int main(int argc, char** argv) {
   });
   apiserver::PodStreams podStreams(registry, hub.streams());  // pods/log, pods/exec
   podStreams.install(handler);
-  http::ServerOptions httpOptions;
-  if (auto s = splitHostPort("apiListen", config.apiListen, httpOptions.host, httpOptions.port);
-      !s.isOk()) {
-    spdlog::critical("{}", s.message());
-    stopWorkloads();
-    nodeController.stop();
-    hub.stop();
-    store.stop();
-    return 2;
-  }
+  apiserver::AuthFilter front(authenticator, {&privileged, &rbac}, auditLog.get(), clock,
+                              [&handler](http::ServerRequest& r) { return handler.handle(r); });
   httpOptions.maxBodyBytes = config.maxBodyBytes;
   httpOptions.workerThreads = static_cast<size_t>(config.workerThreads);
-  http::Server server(httpOptions,
-                      [&handler](http::ServerRequest& r) { return handler.handle(r); });
+  httpOptions.tls.certPem = clusterPki->apiServing.certPem;
+  httpOptions.tls.keyPem = clusterPki->apiServing.keyPem;
+  httpOptions.tls.clientCaPem = clusterPki->ca.certPem;
+  http::Server server(httpOptions, [&front](http::ServerRequest& r) { return front.handle(r); });
   if (auto s = server.start(); !s.isOk()) {
     spdlog::critical("{}", s.message());
+    stopAuth();
     stopWorkloads();
     nodeController.stop();
     hub.stop();
@@ -186,12 +303,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   handler.setReady(true);
-  spdlog::info("cloudcore {} ready (data dir {})", EP_VERSION_STRING, config.dataDir);
+  spdlog::info("cloudcore {} ready (data dir {}); admin credentials: {}", EP_VERSION_STRING,
+               config.dataDir, clusterPki->adminKubeconfigPath);
 
   int sig = waitForTerminationSignal();
   spdlog::info("cloudcore: signal {}, shutting down", sig);
   handler.setReady(false);
   server.stop();
+  stopAuth();
   stopWorkloads();
   nodeController.stop();
   hub.stop();

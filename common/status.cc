@@ -22,6 +22,8 @@ const char* codeName(Code code) {
       return "RequestEntityTooLarge";
     case Code::kForbidden:
       return "Forbidden";
+    case Code::kUnauthorized:
+      return "Unauthorized";
     case Code::kMethodNotAllowed:
       return "MethodNotAllowed";
     case Code::kUnsupportedMedia:

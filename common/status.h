@@ -20,6 +20,7 @@ enum class Code {
   kExpired,           // 410: requested revision was compacted
   kTooLarge,          // 413
   kForbidden,         // 403
+  kUnauthorized,      // 401: no or unusable credentials
   kMethodNotAllowed,  // 405
   kUnsupportedMedia,  // 415
   kUnavailable,       // 503 or a peer that cannot be reached

@@ -3,15 +3,20 @@
 // order. It comes up from the cache alone: the cloud being unreachable never blocks startup.
 #include <malloc.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <mutex>
 
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/signals.h"
+#include "edgecore/certmanager/node_credentials.h"
 #include "edgecore/config.h"
 #include "edgecore/edged/edged.h"
 #include "edgecore/edged/runtime/cri_runtime.h"
@@ -42,6 +47,10 @@ int main(int argc, char** argv) {
   auto* oApi = app.add_option("--local-api-listen", localApiListen, "HOST:PORT of the local API");
   auto* oHb = app.add_option("--heartbeat-interval", heartbeat, "node status interval, e.g. 10s");
   auto* oLog = app.add_option("--log-level", logLevel, "trace, debug, info, warn, error");
+  std::string joinToken;
+  app.add_option("--token", joinToken,
+                 "join token from `edgectl token create` (first start only; ignored once the "
+                 "node has credentials)");
   std::string runtimeEndpoint;
   auto* oRuntime = app.add_option("--runtime-endpoint", runtimeEndpoint,
                                   "CRI socket of the container runtime (\"\" runs no pods)");
@@ -84,13 +93,49 @@ int main(int argc, char** argv) {
   // Signals are taken synchronously by this thread; block them before any thread starts.
   blockTerminationSignals();
 
+  // The data dir holds the node's key and the cache (which holds Secrets): root only.
+  {
+    std::error_code ec;
+    std::filesystem::create_directories(config.dataDir, ec);
+    if (ec || ::chmod(config.dataDir.c_str(), 0700) != 0) {
+      spdlog::critical("data dir {}: cannot create it or make it private ({})", config.dataDir,
+                       ec ? ec.message() : std::strerror(errno));
+      return 1;
+    }
+  }
+  // The node's identity: joined before, or joining now with --token (docs/security.md).
+  certmanager::NodeCredentials credentials(config.dataDir);
+  if (auto s = credentials.load(); !s.isOk()) {
+    if (s.code() != Code::kNotFound) {
+      spdlog::critical("node credentials: {}", s.message());
+      return 1;
+    }
+    if (joinToken.empty()) {
+      spdlog::critical("{}", s.message());
+      return 1;
+    }
+    if (auto j = certmanager::join(credentials, config.cloud, config.nodeName, joinToken,
+                                   std::chrono::seconds(30));
+        !j.isOk()) {
+      spdlog::critical("joining {} as node {} failed: {}", config.cloud, config.nodeName,
+                       j.message());
+      std::cerr << "edgecore: joining " << config.cloud << " failed: " << j.message() << "\n";
+      return 1;
+    }
+  } else if (!joinToken.empty()) {
+    spdlog::info("edgecore: node {} already has credentials in {}; --token ignored",
+                 config.nodeName, credentials.dir());
+  }
+
   Clock& clock = SystemClock::instance();
   metamanager::MetaManager cache({.dataDir = config.dataDir,
                                   .maxEntries = config.outboxMaxEntries,
                                   .maxBytes = config.outboxMaxBytes});
-  edgehub::EdgeHub hub(
-      {.cloud = config.cloud, .nodeName = config.nodeName, .version = EP_VERSION_STRING}, cache,
-      clock);
+  edgehub::EdgeHub hub({.cloud = config.cloud,
+                        .nodeName = config.nodeName,
+                        .version = EP_VERSION_STRING,
+                        .credentials = &credentials},
+                       cache, clock);
   cache.setOutboxNotify([&hub] { hub.wakeOutbox(); });
   if (auto s = cache.start(); !s.isOk()) {
     spdlog::critical("edge cache: {}", s.toString());

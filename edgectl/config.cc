@@ -1,10 +1,13 @@
 #include "edgectl/config.h"
 
+#include <unistd.h>
+
 #include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "common/kubeconfig/kubeconfig.h"
 #include "common/yaml/yaml.h"
 #include "nlohmann/json.hpp"
 
@@ -36,8 +39,65 @@ Result<ClientConfig> parseConfigFile(std::string_view text, const std::string& s
   return cfg;
 }
 
+namespace {
+
+bool readable(const std::string& path) {
+  return !path.empty() && ::access(path.c_str(), R_OK) == 0;
+}
+
+Result<std::string> readPem(const std::string& path, const char* flag) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return invalidError(std::string(flag) + ": cannot read " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// The kubeconfig to use: "" when none applies.
+Result<std::string> kubeconfigPath(const ConfigInputs& in) {
+  if (!in.kubeconfigFlag.empty()) {
+    if (!readable(in.kubeconfigFlag)) {
+      return invalidError("--kubeconfig: cannot read " + in.kubeconfigFlag);
+    }
+    return in.kubeconfigFlag;
+  }
+  if (!in.envKubeconfig.empty()) {
+    std::string_view list = in.envKubeconfig;
+    while (!list.empty()) {
+      size_t colon = list.find(':');
+      std::string p(list.substr(0, colon));
+      if (readable(p)) return p;
+      if (colon == std::string_view::npos) break;
+      list.remove_prefix(colon + 1);
+    }
+  }
+  if (!in.home.empty() && readable(in.home + "/.kube/config")) return in.home + "/.kube/config";
+  if (readable(in.systemKubeconfig)) return in.systemKubeconfig;
+  return std::string();
+}
+
+}  // namespace
+
 Result<ClientConfig> resolveClientConfig(const ConfigInputs& in) {
   namespace fs = std::filesystem;
+  ClientConfig kube;
+  auto kubePath = kubeconfigPath(in);
+  if (!kubePath) return kubePath.status();
+  if (!kubePath->empty()) {
+    auto creds = kubeconfig::load(*kubePath, in.contextFlag);
+    if (!creds) return invalidError("error loading kubeconfig: " + creds.status().message());
+    kube.server = creds->server;
+    kube.token = creds->token;
+    kube.defaultNamespace = creds->ns;
+    kube.caPem = creds->caPem;
+    kube.clientCertPem = creds->clientCertPem;
+    kube.clientKeyPem = creds->clientKeyPem;
+    kube.tlsServerName = creds->tlsServerName;
+    kube.insecureSkipVerify = creds->insecureSkipVerify;
+    kube.kubeconfigPath = *kubePath;
+  } else if (!in.contextFlag.empty()) {
+    return invalidError("--context: no kubeconfig found (use --kubeconfig or $KUBECONFIG)");
+  }
   std::string path = in.configFlag;
   bool required = !path.empty();
   if (path.empty() && !in.envConfig.empty()) {
@@ -58,15 +118,35 @@ Result<ClientConfig> resolveClientConfig(const ConfigInputs& in) {
   } else if (required) {
     return invalidError("config file " + path + " does not exist");
   }
-  ClientConfig out;
+  ClientConfig out = kube;
   out.server = !in.serverFlag.empty()  ? in.serverFlag
                : !in.envServer.empty() ? in.envServer
+               : !kube.server.empty()  ? kube.server
                : !file.server.empty()  ? file.server
                                        : std::string(kDefaultServer);
   out.token = !in.tokenFlag.empty()  ? in.tokenFlag
               : !in.envToken.empty() ? in.envToken
+              : !kube.token.empty()  ? kube.token
                                      : file.token;
-  out.defaultNamespace = file.defaultNamespace;
+  out.defaultNamespace =
+      !kube.defaultNamespace.empty() ? kube.defaultNamespace : file.defaultNamespace;
+  if (!in.caFlag.empty()) {
+    auto pem = readPem(in.caFlag, "--certificate-authority");
+    if (!pem) return pem.status();
+    out.caPem = std::move(pem).value();
+  }
+  if (!in.clientCertFlag.empty() || !in.clientKeyFlag.empty()) {
+    if (in.clientCertFlag.empty() || in.clientKeyFlag.empty()) {
+      return invalidError("--client-certificate and --client-key must be given together");
+    }
+    auto cert = readPem(in.clientCertFlag, "--client-certificate");
+    if (!cert) return cert.status();
+    auto key = readPem(in.clientKeyFlag, "--client-key");
+    if (!key) return key.status();
+    out.clientCertPem = std::move(cert).value();
+    out.clientKeyPem = std::move(key).value();
+  }
+  if (in.insecureFlag) out.insecureSkipVerify = true;
   return out;
 }
 

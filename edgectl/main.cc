@@ -20,6 +20,7 @@
 #include "edgectl/get.h"
 #include "edgectl/logs_exec.h"
 #include "edgectl/rollout.h"
+#include "edgectl/token.h"
 
 namespace ep::edgectl {
 namespace {
@@ -28,6 +29,12 @@ struct GlobalFlags {
   std::string server;
   std::string token;
   std::string config;
+  std::string kubeconfig;
+  std::string context;
+  std::string certificateAuthority;
+  std::string clientCertificate;
+  std::string clientKey;
+  bool insecureSkipTlsVerify = false;
   std::string ns;
   bool allNamespaces = false;
   std::string requestTimeout;
@@ -50,9 +57,19 @@ int run(int argc, char** argv) {
   app.fallthrough();
   GlobalFlags g;
   app.add_option("-s,--server", g.server,
-                 "Address of cloudcore's API (http://host:port); also $EDGECTL_SERVER");
+                 "Address of cloudcore's API (https://host:port); also $EDGECTL_SERVER");
   app.add_option("--token", g.token, "Bearer token for the API server; also $EDGECTL_TOKEN");
-  app.add_option("--config", g.config, "Config file (default ~/.edgeplane/config)");
+  app.add_option("--kubeconfig", g.kubeconfig,
+                 "Path to the kubeconfig file (default $KUBECONFIG, then ~/.kube/config)");
+  app.add_option("--context", g.context, "The kubeconfig context to use");
+  app.add_option("--certificate-authority", g.certificateAuthority,
+                 "Path to a CA certificate file for the server");
+  app.add_option("--client-certificate", g.clientCertificate,
+                 "Path to a client certificate file for TLS");
+  app.add_option("--client-key", g.clientKey, "Path to a client key file for TLS");
+  app.add_flag("--insecure-skip-tls-verify", g.insecureSkipTlsVerify,
+               "Do not verify the server's certificate (insecure)");
+  app.add_option("--config", g.config, "edgeplane config file (default ~/.edgeplane/config)");
   app.add_option("-n,--namespace", g.ns, "Namespace scope for this request");
   app.add_flag("-A,--all-namespaces", g.allNamespaces,
                "List or act on objects across all namespaces");
@@ -157,6 +174,17 @@ int run(int argc, char** argv) {
   scale->add_option("--replicas", scaleOpts.replicas, "The new desired number of replicas")
       ->required();
 
+  // token
+  TokenOptions tokenOpts;
+  std::vector<std::string> tokenArgs;
+  std::string tokenTtl;
+  auto* token = app.add_subcommand("token", "Manage bootstrap tokens for joining edge nodes");
+  token->add_option("args", tokenArgs, "create | list | delete ID")->required();
+  token->add_option("--ttl", tokenTtl, "create: lifetime, e.g. 24h, 30m (0 = never expires)");
+  token->add_option("--usages", tokenOpts.usages, "create: joins allowed (0 = unlimited)");
+  token->add_option("--description", tokenOpts.description, "create: a note shown by list");
+  token->add_flag("--no-headers", tokenOpts.noHeaders, "list: omit the header line");
+
   // version
   VersionOptions versionOpts;
   auto* version = app.add_subcommand("version", "Print the client and server versions");
@@ -193,6 +221,14 @@ int run(int argc, char** argv) {
   inputs.serverFlag = g.server;
   inputs.tokenFlag = g.token;
   inputs.configFlag = g.config;
+  inputs.kubeconfigFlag = g.kubeconfig;
+  inputs.contextFlag = g.context;
+  inputs.caFlag = g.certificateAuthority;
+  inputs.clientCertFlag = g.clientCertificate;
+  inputs.clientKeyFlag = g.clientKey;
+  inputs.insecureFlag = g.insecureSkipTlsVerify;
+  inputs.envKubeconfig = envOr("KUBECONFIG");
+  inputs.systemKubeconfig = std::string(kSystemKubeconfig);
   inputs.envServer = envOr("EDGECTL_SERVER");
   inputs.envToken = envOr("EDGECTL_TOKEN");
   inputs.envConfig = envOr("EDGECTL_CONFIG");
@@ -215,6 +251,11 @@ int run(int argc, char** argv) {
   // A remote command may run long: without --request-timeout, exec waits up to an hour.
   if (exec->parsed() && g.requestTimeout.empty()) clientOptions.timeout = std::chrono::hours(1);
   clientOptions.bearerToken = config->token;
+  clientOptions.caPem = config->caPem;
+  clientOptions.clientCertPem = config->clientCertPem;
+  clientOptions.clientKeyPem = config->clientKeyPem;
+  clientOptions.tlsServerName = config->tlsServerName;
+  clientOptions.insecureSkipVerify = config->insecureSkipVerify;
   clientOptions.userAgent = "edgectl/" + clientVersion();
   clientOptions.peerName = "cloudcore";
   HttpApiTransport transport(config->server, clientOptions, g.verbosity, std::cerr);
@@ -233,6 +274,20 @@ int run(int argc, char** argv) {
   ctx.verbosity = g.verbosity;
 
   if (apply->parsed()) return runApply(ctx, applyOpts);
+  if (token->parsed()) {
+    tokenOpts.action = tokenArgs.front();
+    tokenOpts.args.assign(tokenArgs.begin() + 1, tokenArgs.end());
+    if (!tokenTtl.empty()) {
+      auto t = parseTimeout(tokenTtl);
+      if (!t) {
+        std::cerr << "error: --ttl: " << t.status().message() << "\n";
+        return 1;
+      }
+      tokenOpts.ttl = *t;
+    }
+    tokenOpts.kubeconfigCaPem = config->caPem;
+    return runToken(ctx, tokenOpts);
+  }
   if (get->parsed()) {
     if (getOpts.watch || getOpts.watchOnly) std::signal(SIGINT, onInterrupt);
     return runGet(ctx, getOpts);

@@ -17,7 +17,8 @@ EDGE_PORT=${EP_EDGE_API_PORT:-10550}
 bash scripts/install-deps.sh
 bash scripts/build.sh
 mkdir -p "$RUN"
-SERVER="http://127.0.0.1:$PORT"
+SERVER="https://127.0.0.1:$PORT"
+KUBECONFIG_FILE="$RUN/cloudcore/admin.kubeconfig"  # written by cloudcore on first start
 
 if [[ -f "$RUN/cloudcore.pid" ]] && kill -0 "$(cat "$RUN/cloudcore.pid")" 2>/dev/null; then
   echo "up: cloudcore already running (pid $(cat "$RUN/cloudcore.pid"))"
@@ -27,10 +28,10 @@ else
     >"$RUN/cloudcore.log" 2>&1 &
   echo $! >"$RUN/cloudcore.pid"
   for _ in $(seq 1 100); do
-    curl -fsS "$SERVER/readyz" >/dev/null 2>&1 && break
+    curl -kfsS "$SERVER/readyz" >/dev/null 2>&1 && break
     sleep 0.1
   done
-  curl -fsS "$SERVER/readyz" >/dev/null || { echo "up: cloudcore did not start:"; tail -20 "$RUN/cloudcore.log"; exit 1; }
+  curl -kfsS "$SERVER/readyz" >/dev/null || { echo "up: cloudcore did not start:"; tail -20 "$RUN/cloudcore.log"; exit 1; }
   echo "up: cloudcore ready at $SERVER (pid $(cat "$RUN/cloudcore.pid"), log $RUN/cloudcore.log)"
 fi
 
@@ -43,18 +44,24 @@ else
   echo "up: not root: containerd cannot run here, so edgecore will cache pods but not run them" >&2
 fi
 
+EDGECTL="$ROOT/build/edgectl/edgectl --kubeconfig $KUBECONFIG_FILE"
 if [[ -f "$RUN/edgecore.pid" ]] && kill -0 "$(cat "$RUN/edgecore.pid")" 2>/dev/null; then
   echo "up: edgecore already running (pid $(cat "$RUN/edgecore.pid"))"
 else
+  # The node joins once with a single-use token; later starts use its stored certificate.
+  JOIN=()
+  if [[ ! -f "$RUN/edgecore/pki/node.pem" ]]; then
+    TOKEN=$($EDGECTL token create --ttl 10m --usages 1 --description "scripts/up.sh edge-node-1")
+    JOIN=(--token "$TOKEN")
+  fi
   nohup "$ROOT/build/edgecore/edgecore" --node-name edge-node-1 \
     --cloud "127.0.0.1:$TUNNEL_PORT" --data-dir "$RUN/edgecore" \
     --local-api-listen "127.0.0.1:$EDGE_PORT" --runtime-endpoint "$RUNTIME_ENDPOINT" \
-    >"$RUN/edgecore.log" 2>&1 &
+    "${JOIN[@]}" >"$RUN/edgecore.log" 2>&1 &
   echo $! >"$RUN/edgecore.pid"
   echo "up: edgecore edge-node-1 started (pid $(cat "$RUN/edgecore.pid"), log $RUN/edgecore.log)"
 fi
 
-EDGECTL="$ROOT/build/edgectl/edgectl --server $SERVER"
 for _ in $(seq 1 100); do
   $EDGECTL get nodes edge-node-1 --no-headers 2>/dev/null | grep -q ' Ready ' && break
   sleep 0.2
@@ -103,6 +110,8 @@ curl -fsS "http://127.0.0.1:$EDGE_PORT/api/v1/namespaces/default/pods" |
 curl -fsS "http://127.0.0.1:$EDGE_PORT/api/v1/namespaces/default/configmaps" |
   python3 -c 'import json,sys; [print("  configmap", c["metadata"]["name"]) for c in json.load(sys.stdin)["items"]]'
 echo
-echo "up: try:  export EDGECTL_SERVER=$SERVER; build/edgectl/edgectl get all"
+echo "up: the API is $SERVER (HTTPS, client certificates and tokens); cluster-admin kubeconfig:"
+echo "          export KUBECONFIG=$KUBECONFIG_FILE"
+echo "up: try:  build/edgectl/edgectl get all"
 echo "          build/edgectl/edgectl scale deployment/hello --replicas 3; build/edgectl/edgectl exec hello-edge -- ls /"
-echo "    or:   kubectl --server=$SERVER get deploy"
+echo "    or:   kubectl get deploy"

@@ -22,7 +22,8 @@ struct CloudHub::Impl {
         registry(r),
         nodeState(NodeStateStoreOptions{options.dataDir, options.flushInterval}),
         dispatcher(r.store(), metrics),
-        applier(r, !options.manualRegistration),
+        // With node certificates, Nodes are registered by joining, never by a report.
+        applier(r, !options.manualRegistration && options.nodeCertificates == nullptr),
         broker(StreamBrokerOptions{.maxStreamsPerNode = options.maxStreamsPerNode}) {}
 
   const CloudHubOptions options;
@@ -54,6 +55,10 @@ Status CloudHub::start() {
   so.sendQueueLimit = d.options.sendQueueLimit;
   so.version = d.options.version;
   so.helloTimeout = d.options.helloTimeout;
+  so.tlsCertPem = d.options.tlsCertPem;
+  so.tlsKeyPem = d.options.tlsKeyPem;
+  so.caPem = d.options.caPem;
+  so.nodeCertificates = d.options.nodeCertificates;
   auto* pool = &*d.pool;
   d.server = std::make_unique<TunnelServer>(so, d.registry, d.dispatcher, d.nodeState, d.applier,
                                             d.metrics, [pool](std::function<void()> task) {

@@ -10,6 +10,9 @@
 namespace ep::registry {
 class Registry;
 }
+namespace ep::certs {
+class NodeCertificates;
+}
 
 namespace ep::cloudhub {
 
@@ -31,6 +34,14 @@ struct CloudHubOptions {
   std::string version = "0.0.0";
   std::chrono::milliseconds helloTimeout{10000};
   size_t maxStreamsPerNode = 16;  // concurrent logs/exec streams per node
+  // mTLS (docs/security.md): serving certificate and key, the cluster CA node certificates
+  // chain to, and the authority that joins, renews and checks nodes (must outlive the hub).
+  // cloudcore always sets them; without them the tunnel is plaintext and trusts the Hello's
+  // node name (in-process unit tests only).
+  std::string tlsCertPem;
+  std::string tlsKeyPem;
+  std::string caPem;
+  certs::NodeCertificates* nodeCertificates = nullptr;
 };
 
 // cloudhub: the tunnel server side of docs/tunnel.md, assembled from its parts (node state

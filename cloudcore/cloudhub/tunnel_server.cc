@@ -3,15 +3,18 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <thread>
 #include <vector>
 
+#include "cloudcore/certs/node_certs.h"
 #include "cloudcore/cloudhub/dispatcher.h"
 #include "cloudcore/cloudhub/metrics.h"
 #include "cloudcore/cloudhub/node_state_store.h"
@@ -20,6 +23,8 @@
 #include "cloudcore/registry/registry.h"
 #include "common/api/kinds.h"
 #include "common/api/names.h"
+#include "common/api/object_util.h"
+#include "common/pki/pki.h"
 #include "proto/tunnel.grpc.pb.h"
 
 namespace ep::cloudhub {
@@ -41,6 +46,35 @@ std::string printable(const std::string& s, size_t max = 80) {
 }
 
 class Session;
+
+// The node a verified client certificate speaks for.
+struct PeerIdentity {
+  bool present = false;  // a verified certificate was presented
+  std::string node;      // from CN system:node:NODE; "" when the certificate is not a node's
+  std::string commonName;
+  std::string serial;
+};
+
+PeerIdentity peerIdentity(const grpc::CallbackServerContext* context) {
+  PeerIdentity id;
+  auto ac = context->auth_context();
+  if (!ac) return id;
+  auto pems = ac->FindPropertyValues("x509_pem_cert");
+  if (pems.empty()) return id;
+  auto info = pki::parseCertificate(std::string(pems.front().data(), pems.front().size()));
+  if (!info) return id;
+  id.present = true;
+  id.commonName = info->commonName;
+  id.serial = info->serialHex;
+  const std::string prefix = "system:node:";
+  bool inNodes = std::find(info->organizations.begin(), info->organizations.end(),
+                           "system:nodes") != info->organizations.end();
+  if (inNodes && info->commonName.size() > prefix.size() &&
+      info->commonName.compare(0, prefix.size(), prefix) == 0) {
+    id.node = info->commonName.substr(prefix.size());
+  }
+  return id;
+}
 
 class Reactor final : public grpc::ServerBidiReactor<pb::EdgeMessage, pb::CloudMessage> {
  public:
@@ -69,6 +103,16 @@ struct TunnelServer::Impl final : public pb::Tunnel::CallbackService {
 
   grpc::ServerBidiReactor<pb::EdgeMessage, pb::CloudMessage>* Connect(
       grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* GetClusterInfo(grpc::CallbackServerContext* context,
+                                           const pb::ClusterInfoRequest* request,
+                                           pb::ClusterInfo* response) override;
+  grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* context,
+                                 const pb::JoinRequest* request,
+                                 pb::JoinResponse* response) override;
+
+  bool tls() const { return !options.tlsCertPem.empty(); }
+  // Closes the streams of Nodes that were deleted (their certificates are revoked).
+  void revocationLoop();
 
   // Publishes `session` as the node's stream; returns the one it replaces.
   std::shared_ptr<Session> registerSession(const std::string& node,
@@ -99,6 +143,8 @@ struct TunnelServer::Impl final : public pb::Tunnel::CallbackService {
   std::unique_ptr<grpc::Server> server;
   int port = 0;
 
+  std::thread revoker;  // runs revocationLoop while the server runs (TLS only)
+
   std::mutex reapMu;
   std::condition_variable reapCv;
   // Streams still waiting for their first message, with their deadline.
@@ -125,7 +171,7 @@ namespace {
 class Session final : public SyncSink, public std::enable_shared_from_this<Session> {
  public:
   Session(TunnelServer::Impl& server, grpc::CallbackServerContext* context)
-      : server_(server), context_(context) {}
+      : server_(server), context_(context), identity_(peerIdentity(context)) {}
 
   void bind(Reactor* reactor) {
     std::lock_guard l(mu_);
@@ -235,6 +281,9 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
           if (server_.broker) server_.broker->onClose(this, in_.stream_close());
           startRead();
           return;
+        case pb::EdgeMessage::kCertificateRequest:
+          handleCertificateRequest();
+          return;
         case pb::EdgeMessage::kHello:
           protocolError("Hello sent twice on one stream");
           return;
@@ -335,6 +384,17 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
   void handleHello() {
     helloDone_ = true;
     context_peer_ = context_->peer();
+    if (server_.tls() && !identity_.present) {
+      refuse(grpc::StatusCode::UNAUTHENTICATED, "no_client_certificate",
+             "a node client certificate is required: join the cluster with a token first");
+      return;
+    }
+    if (server_.tls() && identity_.node.empty()) {
+      refuse(grpc::StatusCode::PERMISSION_DENIED, "not_a_node",
+             "certificate \"" + printable(identity_.commonName) +
+                 "\" is not a node's (want CN system:node:NAME, O system:nodes)");
+      return;
+    }
     if (in_.body_case() != pb::EdgeMessage::kHello) {
       refuse(grpc::StatusCode::INVALID_ARGUMENT, "first_message_not_hello",
              "the first message on a tunnel stream must be a Hello");
@@ -368,8 +428,36 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
                    skipped);
     }
     std::string node = hello.node_name();
+    if (server_.tls() && node != identity_.node) {
+      spdlog::warn(
+          "cloudhub: refused tunnel from {}: certificate of node \"{}\" sent a Hello "
+          "naming node \"{}\"",
+          context_peer_, identity_.node, printable(node));
+      refuse(grpc::StatusCode::PERMISSION_DENIED, "identity_mismatch",
+             "this certificate belongs to node \"" + identity_.node + "\", not \"" +
+                 printable(node) + "\"");
+      return;
+    }
     std::string edgeVersion = printable(hello.edgecore_version(), 64);
     int64_t lastApplied = hello.last_applied_revision();
+    if (server_.options.nodeCertificates != nullptr) {
+      // The certificate must still be the node's (not revoked): a store read, worker pool.
+      auto self = shared_from_this();
+      server_.executor([self, node = std::move(node), inventory = std::move(inventory), edgeVersion,
+                        lastApplied]() mutable {
+        Status active =
+            self->server_.options.nodeCertificates->checkActive(node, self->identity_.serial);
+        if (!active.isOk()) {
+          bool revoked = active.code() == Code::kForbidden;
+          self->refuse(
+              revoked ? grpc::StatusCode::PERMISSION_DENIED : grpc::StatusCode::UNAVAILABLE,
+              revoked ? "revoked" : "store_error", active.message());
+          return;
+        }
+        self->accept(std::move(node), std::move(inventory), edgeVersion, lastApplied);
+      });
+      return;
+    }
     if (!server_.options.manualRegistration) {
       accept(std::move(node), std::move(inventory), edgeVersion, lastApplied);
       return;
@@ -422,6 +510,33 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
     server_.dispatcher.attach(node_, self, std::move(inventory));
     if (server_.broker) server_.broker->attach(node_, self);
     startRead();
+  }
+
+  // Renewal over the open stream: signed on the worker pool, answered on the stream.
+  void handleCertificateRequest() {
+    auto* certs = server_.options.nodeCertificates;
+    std::string csr = in_.certificate_request().csr();
+    if (certs == nullptr) {
+      auto msg = std::make_shared<pb::CloudMessage>();
+      msg->mutable_certificate_response()->set_error("this cloudcore does not issue certificates");
+      send(std::move(msg));
+      startRead();
+      return;
+    }
+    auto self = shared_from_this();
+    server_.executor([self, certs, csr = std::move(csr)] {
+      auto cert = certs->renew(self->node_, csr);
+      auto msg = std::make_shared<pb::CloudMessage>();
+      if (cert) {
+        msg->mutable_certificate_response()->set_certificate(*cert);
+      } else {
+        spdlog::warn("cloudhub: node {}: certificate renewal refused: {}", self->node_,
+                     cert.status().message());
+        msg->mutable_certificate_response()->set_error(cert.status().message());
+      }
+      self->send(std::move(msg));
+      self->startRead();
+    });
   }
 
   void handleSyncAck(int64_t revision) {
@@ -510,6 +625,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
   // Read side: touched by the one reaction or worker task handling the current message.
   // node_/counters_/accepted_ are set once in accept(), before the session is published.
   pb::EdgeMessage in_;
+  const PeerIdentity identity_;  // from the TLS handshake; immutable
   bool helloDone_ = false;
   std::string context_peer_;
   std::string node_;
@@ -545,6 +661,103 @@ grpc::ServerBidiReactor<pb::EdgeMessage, pb::CloudMessage>* TunnelServer::Impl::
   }
   session->startRead();
   return reactor;
+}
+
+grpc::ServerUnaryReactor* TunnelServer::Impl::GetClusterInfo(grpc::CallbackServerContext* context,
+                                                             const pb::ClusterInfoRequest*,
+                                                             pb::ClusterInfo* response) {
+  auto* reactor = context->DefaultReactor();
+  response->set_ca_certificate(options.caPem);
+  response->set_cloudcore_version(options.version);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* TunnelServer::Impl::Join(grpc::CallbackServerContext* context,
+                                                   const pb::JoinRequest* request,
+                                                   pb::JoinResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  if (options.nodeCertificates == nullptr) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "joining is not enabled"));
+    return reactor;
+  }
+  std::string peer = context->peer();
+  executor([this, reactor, request, response, peer] {
+    auto cert =
+        options.nodeCertificates->join(request->token(), request->node_name(), request->csr());
+    if (!cert) {
+      const Status& s = cert.status();
+      grpc::StatusCode code = s.code() == Code::kUnauthorized ? grpc::StatusCode::UNAUTHENTICATED
+                              : s.code() == Code::kForbidden  ? grpc::StatusCode::PERMISSION_DENIED
+                              : s.code() == Code::kInvalid || s.code() == Code::kBadRequest
+                                  ? grpc::StatusCode::INVALID_ARGUMENT
+                                  : grpc::StatusCode::UNAVAILABLE;
+      spdlog::warn("cloudhub: refused join of node \"{}\" from {}: {}",
+                   printable(request->node_name()), peer, s.message());
+      metrics.addRefused("join_refused");
+      reactor->Finish(grpc::Status(code, s.message()));
+      return;
+    }
+    response->set_certificate(*cert);
+    response->set_ca_certificate(options.caPem);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+void TunnelServer::Impl::revocationLoop() {
+  // Follows Node deletions with a watch (list, then watch from the list's revision; again
+  // after the watch ends). Deleting a Node revokes its certificates: its stream is closed.
+  const api::KindInfo* kind = api::findByApiVersionKind("v1", "Node");
+  auto closeIfOpen = [this](const std::string& node) {
+    std::shared_ptr<Session> session;
+    {
+      std::lock_guard g(mu);
+      auto it = sessions.find(node);
+      if (it != sessions.end()) session = it->second;
+    }
+    if (!session) return;
+    spdlog::warn("cloudhub: node {} was deleted: closing its tunnel (certificate revoked)", node);
+    metrics.addRefused("revoked");
+    session->close("node deleted: its certificate is revoked");
+  };
+  std::unique_ptr<registry::ObjectWatch> watch;
+  std::unique_lock l(reapMu);
+  while (!reapStop) {
+    l.unlock();
+    if (!watch || watch->done()) {
+      watch.reset();
+      auto list = registry.list(*kind, "", {});
+      if (list.isOk()) {
+        std::set<std::string> present;
+        for (const auto& n : list->items) present.insert(api::stringAt(n, "metadata.name"));
+        std::vector<std::string> open;
+        {
+          std::lock_guard g(mu);
+          for (const auto& [node, session] : sessions) open.push_back(node);
+        }
+        for (const auto& node : open) {
+          if (!present.count(node)) closeIfOpen(node);
+        }
+        auto w = registry.watch(*kind, "", {}, list->resourceVersion);
+        if (w.isOk()) {
+          watch = std::move(w).value();
+          watch->setNotify([this] { reapCv.notify_all(); });
+        }
+      }
+    }
+    if (watch) {
+      for (auto& e : watch->poll(1024)) {
+        if (e.type == "DELETED" && e.object) {
+          closeIfOpen(api::stringAt(*e.object, "metadata.name"));
+        }
+      }
+    }
+    l.lock();
+    reapCv.wait_for(l, options.revocationCheckInterval, [&] { return reapStop; });
+  }
+  l.unlock();
+  if (watch) watch->stop();
 }
 
 void TunnelServer::Impl::reapLoop() {
@@ -608,7 +821,19 @@ Status TunnelServer::start() {
   std::string host = o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
   std::string address = host + ":" + std::to_string(o.port);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl_->port);
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (impl_->tls()) {
+    // TLS 1.3 only: gRPC 1.51 has no minimum-version setting, so the TLS 1.2 cipher list is
+    // limited to one that needs an RSA key; with our ECDSA key no TLS 1.2 handshake can
+    // complete. (Read once by gRPC, process-wide; cloudcore has no other gRPC TLS.)
+    ::setenv("GRPC_SSL_CIPHER_SUITES", "ECDHE-RSA-AES128-GCM-SHA256", 0);
+    grpc::SslServerCredentialsOptions ssl(
+        GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);  // Join and GetClusterInfo need none
+    ssl.pem_root_certs = o.caPem;
+    ssl.pem_key_cert_pairs.push_back({o.tlsKeyPem, o.tlsCertPem});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
+  builder.AddListeningPort(address, credentials, &impl_->port);
   builder.RegisterService(impl_.get());
   // Transport settings: docs/tunnel.md, "Transport settings".
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
@@ -628,7 +853,11 @@ Status TunnelServer::start() {
     impl_->reapStop = false;
   }
   impl_->reaper = std::thread([impl = impl_.get()] { impl->reapLoop(); });
-  spdlog::info("cloudhub: tunnel listening on {}:{}", o.host, impl_->port);
+  if (o.nodeCertificates != nullptr) {
+    impl_->revoker = std::thread([impl = impl_.get()] { impl->revocationLoop(); });
+  }
+  spdlog::info("cloudhub: tunnel listening on {}:{} ({})", o.host, impl_->port,
+               impl_->tls() ? "TLS 1.3, node client certificates" : "plaintext");
   return Status::ok();
 }
 
@@ -640,6 +869,7 @@ void TunnelServer::stop() {
   }
   impl_->reapCv.notify_all();
   if (impl_->reaper.joinable()) impl_->reaper.join();
+  if (impl_->revoker.joinable()) impl_->revoker.join();
   std::map<std::string, std::shared_ptr<Session>> sessions;
   {
     std::lock_guard l(impl_->mu);

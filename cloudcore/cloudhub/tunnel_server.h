@@ -11,6 +11,9 @@
 namespace ep::registry {
 class Registry;
 }
+namespace ep::certs {
+class NodeCertificates;
+}
 
 namespace ep::cloudhub {
 
@@ -33,6 +36,16 @@ struct TunnelServerOptions {
   std::string version = "0.0.0";  // HelloReply.cloudcore_version
   // A stream that sends no first message within this is ended (DEADLINE_EXCEEDED).
   std::chrono::milliseconds helloTimeout{10000};
+  // mTLS: see CloudHubOptions. With tlsCertPem set, Connect needs a node certificate whose CN
+  // names the Hello's node and whose serial the Node lists; TLS 1.2 handshakes cannot complete
+  // (the only TLS 1.2 cipher offered needs an RSA key; ours is ECDSA), so only TLS 1.3 is
+  // accepted.
+  std::string tlsCertPem;
+  std::string tlsKeyPem;
+  std::string caPem;
+  certs::NodeCertificates* nodeCertificates = nullptr;
+  // An open stream of a deleted Node is closed within this.
+  std::chrono::milliseconds revocationCheckInterval{1000};
 };
 
 // The gRPC Tunnel service (docs/tunnel.md): one ServerBidiReactor per edge stream on the gRPC

@@ -34,8 +34,14 @@ std::vector<KindInfo> buildKinds() {
   add("", "ConfigMap", "configmaps", {"cm"}, true, false, true);
   add("", "Secret", "secrets", {}, true, false, true);
   add("", "Event", "events", {"ev"}, true, false, true);
+  add("", "ServiceAccount", "serviceaccounts", {"sa"}, true, false, true);
   add("apps", "Deployment", "deployments", {"deploy"}, true, true, true);
   add("apps", "ReplicaSet", "replicasets", {"rs"}, true, true, true);
+  add("rbac.authorization.k8s.io", "ClusterRole", "clusterroles", {}, false, false, true);
+  add("rbac.authorization.k8s.io", "ClusterRoleBinding", "clusterrolebindings", {}, false, false,
+      true);
+  add("rbac.authorization.k8s.io", "Role", "roles", {}, true, false, true);
+  add("rbac.authorization.k8s.io", "RoleBinding", "rolebindings", {}, true, false, true);
   add("devices.kubeedge.io", "DeviceModel", "devicemodels", {"dm"}, true, false, false, "v1beta1");
   add("devices.kubeedge.io", "Device", "devices", {"dev"}, true, true, false, "v1beta1");
   add("rules.kubeedge.io", "RuleEndpoint", "ruleendpoints", {"re"}, true, false, false);

@@ -25,6 +25,8 @@ int httpStatusFor(Code code) {
       return 413;
     case Code::kForbidden:
       return 403;
+    case Code::kUnauthorized:
+      return 401;
     case Code::kMethodNotAllowed:
       return 405;
     case Code::kUnsupportedMedia:

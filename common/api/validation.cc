@@ -257,6 +257,18 @@ class Checker {
     for (const auto& d : checkDns1123Subdomain(value)) add(fieldInvalid(path, value, d));
   }
 
+  void pathSegment(const std::string& value, const std::string& path) {
+    if (value == "." || value == "..") {
+      add(fieldInvalid(path, value, "may not be '" + value + "'"));
+    } else if (value.find('/') != std::string::npos) {
+      add(fieldInvalid(path, value, "may not contain '/'"));
+    } else if (value.find('%') != std::string::npos) {
+      add(fieldInvalid(path, value, "may not contain '%'"));
+    } else if (value.size() > 253) {
+      add(fieldInvalid(path, value, "must be no more than 253 characters"));
+    }
+  }
+
   // ---- metadata ----
 
   void objectMeta(const KindInfo& kind, const json& obj) {
@@ -269,6 +281,9 @@ class Checker {
     } else if (const std::string* n = string(*meta, "name", "metadata.name")) {
       if (kind.kind == "Namespace" && kind.group.empty()) {
         dnsLabel(*n, "metadata.name");
+      } else if (kind.group == "rbac.authorization.k8s.io") {
+        // RBAC names are path segments, as in Kubernetes ("system:discovery").
+        pathSegment(*n, "metadata.name");
       } else {
         dnsSubdomain(*n, "metadata.name");
       }

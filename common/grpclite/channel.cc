@@ -5,6 +5,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -14,6 +18,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <charconv>
@@ -211,6 +218,200 @@ std::string grpcTimeout(std::chrono::milliseconds t) {
   return std::to_string(std::min<int64_t>(ms / 1000, 99999999)) + "S";
 }
 
+// ---------------------------------------------------------------- TLS settings
+
+// The channel's TLS client context, built once from TlsOptions when the channel is created.
+struct TlsConfig {
+  std::shared_ptr<asio::ssl::context> context;  // null: plaintext, or `error` is set
+  std::string serverName;                       // SNI unless an IP literal; may be empty
+  bool verify = true;
+  std::optional<RpcStatus> error;  // a TlsOptions field that cannot be used (INVALID_ARGUMENT)
+};
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+
+// Encrypted keys are refused instead of OpenSSL's default of prompting on the terminal.
+int noPassword(char*, int, int, void*) {
+  return -1;
+}
+
+// The reason of the thread's last OpenSSL error ("no start line"); clears the queue.
+std::string takeOpensslError(const char* otherwise) {
+  const unsigned long e = ERR_peek_last_error();
+  const char* reason = e != 0 ? ERR_reason_error_string(e) : nullptr;
+  ERR_clear_error();
+  return reason != nullptr ? reason : otherwise;
+}
+
+std::unique_ptr<BIO, BioFree> memBio(const std::string& pem) {
+  return std::unique_ptr<BIO, BioFree>(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+}
+
+// Every certificate in `pem` (text around the PEM blocks is skipped), or what is wrong with it.
+std::optional<std::string> readCertificates(const std::string& pem, std::vector<X509Ptr>* out) {
+  ERR_clear_error();
+  auto bio = memBio(pem);
+  if (!bio) return takeOpensslError("out of memory");
+  while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, &noPassword, nullptr)) {
+    out->emplace_back(x);
+  }
+  // The loop ends at the end of the text ("no start line") or at a block it cannot read.
+  const unsigned long e = ERR_peek_last_error();
+  if (!out->empty() && ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+    ERR_clear_error();
+    return std::nullopt;
+  }
+  if (out->empty() && (e == 0 || ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
+    ERR_clear_error();
+    return "no PEM certificate found";
+  }
+  return "cannot read a PEM certificate: " + takeOpensslError("unknown error");
+}
+
+// Looks for an unencrypted private key block in `pem` without decoding it, so that what is wrong
+// with it can be said plainly (OpenSSL's decoders answer "unsupported" for most problems).
+std::optional<std::string> findPrivateKeyBlock(const std::string& pem) {
+  ERR_clear_error();
+  auto bio = memBio(pem);
+  if (!bio) return takeOpensslError("out of memory");
+  while (true) {
+    char* name = nullptr;
+    char* header = nullptr;
+    unsigned char* data = nullptr;
+    long len = 0;
+    if (PEM_read_bio(bio.get(), &name, &header, &data, &len) != 1) {
+      const unsigned long e = ERR_peek_last_error();
+      if (e == 0 || ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+        ERR_clear_error();
+        return "no PEM private key found";
+      }
+      return "cannot read a PEM block: " + takeOpensslError("unknown error");
+    }
+    const std::string_view type(name);
+    const bool encrypted = type == "ENCRYPTED PRIVATE KEY" ||
+                           std::string_view(header).find("ENCRYPTED") != std::string_view::npos;
+    const bool key = type.ends_with("PRIVATE KEY");
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_clear_free(data, static_cast<size_t>(len));
+    if (encrypted) return "the private key is encrypted (not supported)";
+    if (key) return std::nullopt;
+  }
+}
+
+TlsConfig makeTlsConfig(const TlsOptions& o, const Target& target) {
+  TlsConfig out;
+  auto invalid = [&out](std::string message) {
+    out.error = RpcStatus{RpcCode::kInvalidArgument, std::move(message)};
+    out.context.reset();
+    return std::move(out);
+  };
+  out.verify = !o.insecureSkipVerify;
+  out.serverName = !o.serverName.empty() ? o.serverName : target.isUnix ? "" : target.host;
+  if (out.verify && out.serverName.empty()) {
+    return invalid("tls.serverName: required for a unix socket target (or insecureSkipVerify)");
+  }
+  if (o.certPem.empty() != o.keyPem.empty()) {
+    return invalid(o.certPem.empty() ? "tls.certPem: required with tls.keyPem"
+                                     : "tls.keyPem: required with tls.certPem");
+  }
+
+  ERR_clear_error();
+  SSL_CTX* raw = SSL_CTX_new(TLS_client_method());
+  if (raw == nullptr) {
+    return invalid("tls: cannot create an OpenSSL context: " + takeOpensslError("unknown error"));
+  }
+  // Owns `raw` from here on.
+  out.context = std::make_shared<asio::ssl::context>(raw);
+  SSL_CTX* ctx = out.context->native_handle();
+  SSL_CTX_set_min_proto_version(ctx, o.tls13Only ? TLS1_3_VERSION : TLS1_2_VERSION);
+  // TLS 1.2 suites HTTP/2 admits (RFC 7540 9.2.2: ephemeral key exchange, AEAD); TLS 1.3's
+  // are all AEAD.
+  SSL_CTX_set_cipher_list(ctx,
+                          "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                          "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                          "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  static const unsigned char kAlpnH2[] = {2, 'h', '2'};
+  if (SSL_CTX_set_alpn_protos(ctx, kAlpnH2, sizeof kAlpnH2) != 0) {
+    return invalid("tls: cannot offer ALPN h2: " + takeOpensslError("unknown error"));
+  }
+
+  if (out.verify) {
+    if (o.caPem.empty()) return invalid("tls.caPem: required unless tls.insecureSkipVerify");
+    std::vector<X509Ptr> cas;
+    if (auto e = readCertificates(o.caPem, &cas)) return invalid("tls.caPem: " + *e);
+    X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+    for (auto& ca : cas) {
+      if (X509_STORE_add_cert(store, ca.get()) != 1) {
+        const unsigned long e = ERR_peek_last_error();
+        // The same anchor twice is harmless.
+        if (ERR_GET_REASON(e) != X509_R_CERT_ALREADY_IN_HASH_TABLE) {
+          return invalid("tls.caPem: " + takeOpensslError("cannot add a certificate"));
+        }
+        ERR_clear_error();
+      }
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    // Inherited by every connection's SSL: the server certificate must name serverName.
+    X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx);
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    error_code notIp;
+    asio::ip::make_address(out.serverName, notIp);
+    const int ok =
+        notIp ? X509_VERIFY_PARAM_set1_host(param, out.serverName.data(), out.serverName.size())
+              : X509_VERIFY_PARAM_set1_ip_asc(param, out.serverName.c_str());
+    if (ok != 1) {
+      ERR_clear_error();
+      std::string shown = out.serverName;
+      for (char& c : shown) {
+        if (static_cast<unsigned char>(c) < 0x20) c = '?';
+      }
+      return invalid("tls.serverName: not a usable host name or IP address: \"" + shown + "\"");
+    }
+  } else {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  }
+
+  if (!o.certPem.empty()) {
+    std::vector<X509Ptr> chain;
+    if (auto e = readCertificates(o.certPem, &chain)) return invalid("tls.certPem: " + *e);
+    if (SSL_CTX_use_certificate(ctx, chain[0].get()) != 1) {
+      return invalid("tls.certPem: " + takeOpensslError("unusable certificate"));
+    }
+    for (size_t i = 1; i < chain.size(); ++i) {
+      if (SSL_CTX_add1_chain_cert(ctx, chain[i].get()) != 1) {
+        return invalid("tls.certPem: " + takeOpensslError("unusable chain certificate"));
+      }
+    }
+    if (auto e = findPrivateKeyBlock(o.keyPem)) return invalid("tls.keyPem: " + *e);
+    ERR_clear_error();
+    auto bio = memBio(o.keyPem);
+    std::unique_ptr<EVP_PKEY, PkeyFree> key(
+        bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, &noPassword, nullptr) : nullptr);
+    if (!key) {
+      return invalid("tls.keyPem: cannot decode the private key: " +
+                     takeOpensslError("unknown error"));
+    }
+    if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+      ERR_clear_error();
+      return invalid("tls.keyPem: does not match the certificate in tls.certPem");
+    }
+  }
+  ERR_clear_error();
+  return out;
+}
+
 class Core;
 class Conn;
 
@@ -289,9 +490,14 @@ class Conn final : public std::enable_shared_from_this<Conn> {
   void flush();
 
  private:
+  using TlsStream = asio::ssl::stream<asio::generic::stream_protocol::socket&>;
+
   void onConnected();
+  void startTls();
+  void startHttp2();
   void tryConnect(std::vector<asio::generic::stream_protocol::endpoint> eps, size_t i);
   void read();
+  std::string describe(const error_code& ec) const;
   void armKeepalive(std::chrono::milliseconds after);
   void maybeClose();
   RpcStatus statusOf(CallImpl& call, uint32_t errorCode);
@@ -307,6 +513,9 @@ class Conn final : public std::enable_shared_from_this<Conn> {
 
   Core& core_;
   asio::generic::stream_protocol::socket sock_;
+  // Over sock_ when the channel uses TLS (null for plaintext); made after the TCP connect.
+  std::unique_ptr<TlsStream> tls_;
+  std::shared_ptr<asio::ssl::context> tlsContext_;
   asio::steady_timer connectTimer_;
   asio::steady_timer pingTimer_;
   nghttp2_session* session_ = nullptr;
@@ -319,6 +528,7 @@ class Conn final : public std::enable_shared_from_this<Conn> {
   bool dead_ = false;
   bool pingOutstanding_ = false;
   bool settingsReceived_ = false;
+  bool handshaking_ = false;
   std::string targetName_;
 };
 
@@ -333,12 +543,21 @@ class Core final : public std::enable_shared_from_this<Core> {
     if (options_.authority.empty()) {
       options_.authority = target_.isUnix ? "localhost" : targetName_;
     }
+    if (options_.tls.enabled) {
+      tlsConfig_ = makeTlsConfig(options_.tls, target_);
+      // The context holds what it needs; the PEM text (the private key) is not kept twice.
+      options_.tls.caPem = options_.tls.certPem = options_.tls.keyPem = std::string();
+    }
   }
 
   void start(const std::shared_ptr<CallImpl>& call) {
     if (call->done_) return;
     if (closed_) {
       call->finish({RpcCode::kCancelled, "channel closed"});
+      return;
+    }
+    if (tlsConfig_.error) {
+      call->finish(*tlsConfig_.error);
       return;
     }
     if (call->options_.timeout.count() > 0 && !call->deadline_) {
@@ -401,6 +620,7 @@ class Core final : public std::enable_shared_from_this<Core> {
   const std::string targetName_;
   const Target target_;
   ChannelOptions options_;
+  TlsConfig tlsConfig_;  // context null: plaintext
 
  private:
   asio::executor_work_guard<asio::io_context::executor_type> work_;
@@ -526,7 +746,12 @@ ssize_t CallImpl::readBody(uint8_t* buf, size_t length, uint32_t* flags) {
 // ---------------------------------------------------------------- Conn
 
 Conn::Conn(Core& core, asio::io_context& io)
-    : core_(core), sock_(io), connectTimer_(io), pingTimer_(io), targetName_(core.targetName_) {}
+    : core_(core),
+      sock_(io),
+      tlsContext_(core.tlsConfig_.context),
+      connectTimer_(io),
+      pingTimer_(io),
+      targetName_(core.targetName_) {}
 
 Conn::~Conn() {
   if (session_ != nullptr) nghttp2_session_del(session_);
@@ -537,8 +762,10 @@ void Conn::connect(const Target& target) {
   connectTimer_.async_wait([self = shared_from_this()](const error_code& ec) {
     if (ec || self->settingsReceived_ || self->dead_) return;
     self->fail(RpcCode::kUnavailable,
-               "connect to " + self->targetName_ +
-                   (self->ready_ ? ": no HTTP/2 SETTINGS from the server" : ": timed out"));
+               self->handshaking_ ? "TLS handshake with " + self->targetName_ + ": timed out"
+               : self->ready_
+                   ? "connect to " + self->targetName_ + ": no HTTP/2 SETTINGS from the server"
+                   : "connect to " + self->targetName_ + ": timed out");
   });
   if (target.isUnix) {
     // Asio throws for a path longer than sun_path; exceptions never leave the I/O thread.
@@ -620,13 +847,57 @@ void Conn::tryConnect(std::vector<asio::generic::stream_protocol::endpoint> eps,
   });
 }
 
-// Calls are submitted at once; connectTimer_ keeps running until the server's SETTINGS arrive,
-// so a peer that accepts but never speaks HTTP/2 fails the connection even without keepalive.
 void Conn::onConnected() {
   if (!core_.target_.isUnix) {
     int one = 1;
     ::setsockopt(sock_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
+  if (tlsContext_) {
+    startTls();
+  } else {
+    startHttp2();
+  }
+}
+
+// The handshake runs under connectTimer_. Verification (chain to caPem, serverName against the
+// SANs) happens inside OpenSSL; a failure ends the handshake with its reason.
+void Conn::startTls() {
+  try {
+    tls_ = std::make_unique<TlsStream>(sock_, *tlsContext_);
+  } catch (const std::exception& e) {
+    fail(RpcCode::kUnavailable, "TLS handshake with " + targetName_ + ": " + e.what());
+    return;
+  }
+  const std::string& name = core_.tlsConfig_.serverName;
+  error_code notIp;
+  asio::ip::make_address(name, notIp);
+  // SNI carries host names only (RFC 6066).
+  if (!name.empty() && notIp) SSL_set_tlsext_host_name(tls_->native_handle(), name.c_str());
+  handshaking_ = true;
+  tls_->async_handshake(
+      asio::ssl::stream_base::client, [self = shared_from_this()](const error_code& ec) {
+        self->handshaking_ = false;
+        if (self->dead_) return;
+        if (ec) {
+          self->fail(RpcCode::kUnavailable,
+                     "TLS handshake with " + self->targetName_ + ": " + self->describe(ec));
+          return;
+        }
+        const unsigned char* alpn = nullptr;
+        unsigned int alpnLen = 0;
+        SSL_get0_alpn_selected(self->tls_->native_handle(), &alpn, &alpnLen);
+        if (alpnLen != 2 || std::memcmp(alpn, "h2", 2) != 0) {
+          self->fail(RpcCode::kUnavailable, "TLS handshake with " + self->targetName_ +
+                                                ": the server did not select ALPN protocol h2");
+          return;
+        }
+        self->startHttp2();
+      });
+}
+
+// Calls are submitted at once; connectTimer_ keeps running until the server's SETTINGS arrive,
+// so a peer that accepts but never speaks HTTP/2 fails the connection even without keepalive.
+void Conn::startHttp2() {
   nghttp2_session_callbacks* cbs = nullptr;
   nghttp2_session_callbacks_new(&cbs);
   nghttp2_session_callbacks_set_on_header_callback(cbs, &Conn::onHeader);
@@ -661,10 +932,10 @@ void Conn::submit(const std::shared_ptr<CallImpl>& call) {
                       reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())),
                       std::strlen(name), value.size(), NGHTTP2_NV_FLAG_NONE};
   };
-  static const std::string kPost = "POST", kHttp = "http", kGrpc = "application/grpc",
-                           kTrailers = "trailers";
+  static const std::string kPost = "POST", kHttp = "http", kHttps = "https",
+                           kGrpc = "application/grpc", kTrailers = "trailers";
   const auto& o = core_.options_;
-  std::vector<nghttp2_nv> h = {nv(":method", kPost),         nv(":scheme", kHttp),
+  std::vector<nghttp2_nv> h = {nv(":method", kPost),         nv(":scheme", tls_ ? kHttps : kHttp),
                                nv(":path", call->method_),   nv(":authority", o.authority),
                                nv("content-type", kGrpc),    nv("te", kTrailers),
                                nv("user-agent", o.userAgent)};
@@ -711,23 +982,47 @@ void Conn::reset(int32_t streamId) {
 }
 
 void Conn::read() {
-  sock_.async_read_some(
-      asio::buffer(in_), [self = shared_from_this()](const error_code& ec, size_t n) {
-        if (self->dead_) return;
-        if (ec) {
-          self->fail(RpcCode::kUnavailable,
-                     ec == asio::error::eof ? "connection closed by the server" : ec.message());
-          return;
-        }
-        const ssize_t rv = nghttp2_session_mem_recv(self->session_, self->in_.data(), n);
-        if (rv < 0) {
-          self->fail(RpcCode::kUnavailable, std::string("HTTP/2 protocol error: ") +
-                                                nghttp2_strerror(static_cast<int>(rv)));
-          return;
-        }
-        self->flush();
-        if (!self->dead_) self->read();
-      });
+  auto onRead = [self = shared_from_this()](const error_code& ec, size_t n) {
+    if (self->dead_) return;
+    if (ec) {
+      self->fail(RpcCode::kUnavailable, self->describe(ec));
+      return;
+    }
+    const ssize_t rv = nghttp2_session_mem_recv(self->session_, self->in_.data(), n);
+    if (rv < 0) {
+      self->fail(RpcCode::kUnavailable,
+                 std::string("HTTP/2 protocol error: ") + nghttp2_strerror(static_cast<int>(rv)));
+      return;
+    }
+    self->flush();
+    if (!self->dead_) self->read();
+  };
+  if (tls_) {
+    tls_->async_read_some(asio::buffer(in_), std::move(onRead));
+  } else {
+    sock_.async_read_some(asio::buffer(in_), std::move(onRead));
+  }
+}
+
+// An I/O error as the calls see it.
+std::string Conn::describe(const error_code& ec) const {
+  // A TLS peer that closes without close_notify truncates the stream; HTTP/2 framing tells
+  // whether anything was lost, as with a plaintext EOF.
+  if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+    // Under TLS 1.3 a server judges the client certificate after our handshake finished; gRPC
+    // servers then close without a word.
+    return tls_ && ready_ && !settingsReceived_
+               ? "connection closed by the server right after the TLS handshake (it may have "
+                 "refused the client certificate)"
+               : "connection closed by the server";
+  }
+  if (!tls_ || ec.category() != asio::error::get_ssl_category()) return ec.message();
+  std::string s = ec.message();
+  const long verify = SSL_get_verify_result(tls_->native_handle());
+  if (core_.tlsConfig_.verify && verify != X509_V_OK) {
+    s += " (" + std::string(X509_verify_cert_error_string(verify)) + ")";
+  }
+  return handshaking_ || !ready_ ? s : "TLS: " + s;
 }
 
 void Conn::flush() {
@@ -749,16 +1044,21 @@ void Conn::flush() {
     return;
   }
   writing_ = true;
-  asio::async_write(sock_, asio::buffer(out_),
-                    [self = shared_from_this()](const error_code& ec, size_t) {
-                      self->writing_ = false;
-                      if (self->dead_) return;
-                      if (ec) {
-                        self->fail(RpcCode::kUnavailable, "write: " + ec.message());
-                        return;
-                      }
-                      self->flush();
-                    });
+  auto onWritten = [self = shared_from_this()](const error_code& ec, size_t) {
+    self->writing_ = false;
+    if (self->dead_) return;
+    if (ec) {
+      self->fail(RpcCode::kUnavailable,
+                 "write: " + (self->tls_ ? self->describe(ec) : ec.message()));
+      return;
+    }
+    self->flush();
+  };
+  if (tls_) {
+    asio::async_write(*tls_, asio::buffer(out_), std::move(onWritten));
+  } else {
+    asio::async_write(sock_, asio::buffer(out_), std::move(onWritten));
+  }
 }
 
 // After GOAWAY, or when HTTP/2 wants neither to read nor write, the connection is finished.

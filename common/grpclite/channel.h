@@ -15,8 +15,10 @@
 // Asio and nghttp2 stay out of this header. Messages cross it as serialized bytes; the typed
 // helpers at the bottom take protobuf MessageLite.
 //
-// Not supported (not needed by edgecore): TLS (next: the security issue adds it under the same
-// API), compression, name resolution beyond one host name, retries, load balancing.
+// TLS (client side, OpenSSL) is optional per channel: ChannelOptions::tls.
+//
+// Not supported (not needed by edgecore): compression, name resolution beyond one host name,
+// retries, load balancing.
 namespace google::protobuf {
 class MessageLite;
 }
@@ -56,9 +58,34 @@ struct RpcStatus {
 
 const char* rpcCodeName(RpcCode code);
 
+// TLS for the channel's connections (OpenSSL; client certificates for mTLS). Every PEM is read
+// when the channel is created; an unusable one makes every call on the channel end at once with
+// INVALID_ARGUMENT naming the field ("tls.keyPem: ..."), and no connection is attempted.
+struct TlsOptions {
+  bool enabled = false;
+  // Trust anchors for the server's certificate chain (PEM, one or more certificates). Required
+  // unless insecureSkipVerify; the system's default roots are never used.
+  std::string caPem;
+  // Client certificate chain (leaf first) and its private key, presented when the server asks.
+  // Both or neither; the key must match the leaf and must not be encrypted.
+  std::string certPem;
+  std::string keyPem;
+  // Sent as SNI (unless an IP literal) and checked against the server certificate's SANs (DNS
+  // names, or IP addresses for an IP literal). Empty = the target's host; required for a unix
+  // socket target (unless insecureSkipVerify).
+  std::string serverName;
+  // Accepts any server certificate, unchecked. Only for a caller that verifies the server by
+  // other means (node join pins the CA's hash); never the default.
+  bool insecureSkipVerify = false;
+  // Minimum protocol version TLS 1.3; false admits TLS 1.2 (AEAD ECDHE suites only, as HTTP/2
+  // requires).
+  bool tls13Only = true;
+};
+
 struct ChannelOptions {
-  // Bounds each connection attempt: name resolution, TCP/unix connect, and the server's first
-  // HTTP/2 SETTINGS frame (calls already sent on it end UNAVAILABLE when it passes).
+  // Bounds each connection attempt: name resolution, TCP/unix connect, the TLS handshake, and
+  // the server's first HTTP/2 SETTINGS frame (calls already sent on it end UNAVAILABLE when it
+  // passes).
   std::chrono::milliseconds connectTimeout{10000};
   // HTTP/2 PING interval on an idle or busy connection; 0 sends none. A PING not acknowledged
   // within keepaliveTimeout closes the connection (its calls end UNAVAILABLE).
@@ -72,6 +99,8 @@ struct ChannelOptions {
   // :authority; empty = the target ("localhost" for unix sockets).
   std::string authority;
   std::string userAgent = "edgeplane-grpclite/1";
+  // Off by default: plaintext HTTP/2 (h2c).
+  TlsOptions tls;
 };
 
 // Receives a call's results. Runs on the channel's I/O thread: must not block and must not call
@@ -114,7 +143,8 @@ struct CallOptions {
 // One target, at most one HTTP/2 connection at a time, opened on demand by the first call and
 // again by the first call after it failed or the server sent GOAWAY. Calls waiting for a
 // connection that cannot be made end UNAVAILABLE with the reason ("connect to 127.0.0.1:6444:
-// Connection refused").
+// Connection refused", "TLS handshake with 127.0.0.1:6444: certificate verify failed (unable to
+// get local issuer certificate)").
 //
 // Owns one I/O thread. Create with create(); destroying the last reference ends every call
 // still running with CANCELLED ("channel closed"), runs their onDone, and joins the thread; it

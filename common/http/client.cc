@@ -4,9 +4,11 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cctype>
 #include <limits>
 #include <optional>
@@ -45,8 +47,21 @@ beast::error_code runOp(asio::io_context& ioc, Start&& start) {
 bool isConnectionDrop(const beast::error_code& ec) {
   return ec == bhttp::error::end_of_stream || ec == asio::error::connection_reset ||
          ec == asio::error::broken_pipe || ec == asio::error::eof ||
-         ec == asio::error::connection_aborted;
+         ec == asio::error::connection_aborted || ec == asio::ssl::error::stream_truncated;
 }
+
+// One connection, plain or TLS. The HTTP exchange is written against a generic stream and
+// reaches it through with().
+struct Connection {
+  std::unique_ptr<beast::tcp_stream> tcp;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *tcp; }
+  template <typename Fn>
+  auto with(Fn&& fn) {
+    return tls ? fn(*tls) : fn(*tcp);
+  }
+};
 
 }  // namespace
 
@@ -132,6 +147,7 @@ Code codeForHttpStatus(int status) {
     case 400:
       return Code::kBadRequest;
     case 401:
+      return Code::kUnauthorized;
     case 403:
       return Code::kForbidden;
     case 404:
@@ -159,16 +175,17 @@ Code codeForHttpStatus(int status) {
   return Code::kInternal;
 }
 
-// The transport is written against a generic stream (see sendRequest/readWhole) so a TLS stream
-// can be added next to the plain TCP one without touching the HTTP exchange logic.
+// The transport is written against a generic stream (see sendRequest/readWhole); Connection
+// holds a plain TCP or a TLS stream.
 struct HttpClient::Impl {
   std::string baseUrlText;
   ClientOptions options;
   Status urlStatus;
   BaseUrl url;
   asio::io_context ioc;
+  std::optional<asio::ssl::context> ssl;  // https only
   // Idle keep-alive connection (with its read buffer), or null.
-  std::unique_ptr<beast::tcp_stream> conn;
+  std::unique_ptr<Connection> conn;
   beast::flat_buffer connBuffer;
 
   Impl(std::string base, ClientOptions opts)
@@ -176,12 +193,49 @@ struct HttpClient::Impl {
     auto parsed = parseBaseUrl(baseUrlText);
     if (!parsed) {
       urlStatus = parsed.status();
-    } else if (parsed->scheme == "https") {
-      urlStatus = invalidError("https is not supported yet (no TLS in this build): " + baseUrlText +
-                               "; use an http:// server URL");
-    } else {
-      url = std::move(parsed).value();
+      return;
     }
+    url = std::move(parsed).value();
+    if (url.scheme == "https") urlStatus = makeTlsContext();
+  }
+
+  Status makeTlsContext() {
+    try {
+      ssl.emplace(asio::ssl::context::tls_client);
+      SSL_CTX_set_min_proto_version(ssl->native_handle(), TLS1_2_VERSION);
+      if (options.insecureSkipVerify) {
+        ssl->set_verify_mode(asio::ssl::verify_none);
+      } else {
+        ssl->set_verify_mode(asio::ssl::verify_peer);
+        if (options.caPem.empty()) {
+          ssl->set_default_verify_paths();
+        } else {
+          try {
+            ssl->add_certificate_authority(asio::buffer(options.caPem));
+          } catch (const std::exception& e) {
+            return invalidError("certificate-authority: not a PEM certificate (" +
+                                std::string(e.what()) + ")");
+          }
+        }
+      }
+      if (!options.clientCertPem.empty() || !options.clientKeyPem.empty()) {
+        try {
+          ssl->use_certificate_chain(asio::buffer(options.clientCertPem));
+        } catch (const std::exception& e) {
+          return invalidError("client-certificate: not a PEM certificate (" +
+                              std::string(e.what()) + ")");
+        }
+        try {
+          ssl->use_private_key(asio::buffer(options.clientKeyPem), asio::ssl::context::pem);
+        } catch (const std::exception& e) {
+          return invalidError("client-key: not a usable PEM private key for the certificate (" +
+                              std::string(e.what()) + ")");
+        }
+      }
+    } catch (const std::exception& e) {
+      return invalidError(std::string("TLS setup failed: ") + e.what());
+    }
+    return Status::ok();
   }
 
   std::chrono::steady_clock::time_point deadline() const {
@@ -189,6 +243,7 @@ struct HttpClient::Impl {
     return std::chrono::steady_clock::now() + options.timeout;
   }
 
+  void arm(Connection& c, std::chrono::steady_clock::time_point dl) { arm(c.lowest(), dl); }
   void arm(beast::tcp_stream& s, std::chrono::steady_clock::time_point dl) {
     if (dl == std::chrono::steady_clock::time_point::max()) {
       s.expires_never();
@@ -214,8 +269,8 @@ struct HttpClient::Impl {
                             " failed: " + ec.message());
   }
 
-  // Opens a new TCP connection honoring the deadline.
-  Result<std::unique_ptr<beast::tcp_stream>> connect(std::chrono::steady_clock::time_point dl) {
+  // Opens a new connection (TCP, then the TLS handshake for https) honoring the deadline.
+  Result<std::unique_ptr<Connection>> connect(std::chrono::steady_clock::time_point dl) {
     tcp::resolver resolver(ioc);
     tcp::resolver::results_type endpoints;
     asio::steady_timer timer(ioc);
@@ -246,7 +301,42 @@ struct HttpClient::Impl {
     if (ec) return unreachable(ec.message());
     beast::error_code ignored;
     stream->socket().set_option(tcp::no_delay(true), ignored);
-    return stream;
+    auto c = std::make_unique<Connection>();
+    if (!ssl) {
+      c->tcp = std::move(stream);
+      return c;
+    }
+    c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(*stream), *ssl);
+    const std::string& name = options.tlsServerName.empty() ? url.host : options.tlsServerName;
+    SSL* h = c->tls->native_handle();
+    boost::system::error_code addrEc;
+    asio::ip::make_address(name, addrEc);
+    if (addrEc) SSL_set_tlsext_host_name(h, name.c_str());  // SNI for names only
+    if (!options.insecureSkipVerify) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(h);
+      if (!addrEc) {
+        X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
+      } else {
+        X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0);
+      }
+    }
+    arm(*c, dl);
+    ec = runOp(ioc, [&](auto handler) {
+      c->tls->async_handshake(asio::ssl::stream_base::client, handler);
+    });
+    if (ec == beast::error::timeout) return timedOut();
+    if (ec) {
+      std::string why = ec.message();
+      long verify = SSL_get_verify_result(h);
+      if (verify != X509_V_OK) {
+        why = std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify) +
+              (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH
+                   ? " (the certificate is not valid for \"" + name + "\")"
+                   : std::string());
+      }
+      return unreachable("TLS handshake: " + why);
+    }
+    return c;
   }
 
   bhttp::request<bhttp::string_body> buildRequest(std::string_view method,
@@ -324,12 +414,12 @@ struct HttpClient::Impl {
         connBuffer.clear();
       }
       arm(*conn, dl);
-      beast::error_code ec = sendRequest(*conn, req);
+      beast::error_code ec = conn->with([&](auto& s) { return sendRequest(s, req); });
       bhttp::response_parser<bhttp::string_body> parser;
       parser.body_limit(options.maxBodyBytes);
       parser.header_limit(1u << 20);
       if (method == "HEAD") parser.skip(true);
-      if (!ec) ec = readWhole(*conn, connBuffer, parser);
+      if (!ec) ec = conn->with([&](auto& s) { return readWhole(s, connBuffer, parser); });
       if (ec) {
         bool retry = reused && !parser.got_some() && isConnectionDrop(ec);
         closeConnection();
@@ -340,7 +430,7 @@ struct HttpClient::Impl {
       if (!msg.keep_alive()) {
         closeConnection();
       } else {
-        conn->expires_never();
+        conn->lowest().expires_never();
       }
       return toResponse(std::move(msg));
     }
@@ -351,8 +441,8 @@ struct HttpClient::Impl {
   void closeConnection() {
     if (!conn) return;
     beast::error_code ignored;
-    conn->socket().shutdown(tcp::socket::shutdown_both, ignored);
-    conn->close();
+    conn->lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    conn->lowest().close();
     conn.reset();
     connBuffer.clear();
   }
@@ -364,19 +454,22 @@ struct HttpClient::Impl {
     auto dl = deadline();
     auto c = connect(dl);
     if (!c) return c.status();
-    std::unique_ptr<beast::tcp_stream> s = std::move(c).value();
+    std::unique_ptr<Connection> s = std::move(c).value();
     beast::flat_buffer buf;
     arm(*s, dl);
-    beast::error_code ec = sendRequest(*s, req);
+    beast::error_code ec = s->with([&](auto& st) { return sendRequest(st, req); });
     bhttp::response_parser<bhttp::buffer_body> parser;
     // Not boost::none: Beast 1.74 compares Content-Length against an empty optional wrongly.
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     parser.header_limit(1u << 20);
     if (!ec) {
-      ec = runOp(ioc, [&](auto handler) { bhttp::async_read_header(*s, buf, parser, handler); });
+      ec = s->with([&](auto& st) {
+        return runOp(ioc,
+                     [&](auto handler) { bhttp::async_read_header(st, buf, parser, handler); });
+      });
     }
     if (ec) return finishStream(*s, transportError(ec));
-    s->expires_never();
+    s->lowest().expires_never();
     int status = static_cast<int>(parser.get().result_int());
     bool ok = status >= 200 && status < 300;
     std::string pending;  // partial line (2xx) or error body (non-2xx)
@@ -385,7 +478,9 @@ struct HttpClient::Impl {
       parser.get().body().data = chunk;
       parser.get().body().size = sizeof chunk;
       if (!ok) arm(*s, dl);
-      ec = runOp(ioc, [&](auto handler) { bhttp::async_read_some(*s, buf, parser, handler); });
+      ec = s->with([&](auto& st) {
+        return runOp(ioc, [&](auto handler) { bhttp::async_read_some(st, buf, parser, handler); });
+      });
       if (ec == bhttp::error::need_buffer) ec = {};
       size_t n = sizeof chunk - parser.get().body().size;
       if (!ok) {
@@ -414,10 +509,10 @@ struct HttpClient::Impl {
     return finishStream(*s, Status::ok());
   }
 
-  Status finishStream(beast::tcp_stream& s, Status result) {
+  Status finishStream(Connection& c, Status result) {
     beast::error_code ignored;
-    s.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    s.close();
+    c.lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    c.lowest().close();
     // Drain handlers of the closed socket before the stream object goes away.
     ioc.restart();
     ioc.run();

@@ -48,18 +48,26 @@ struct ClientOptions {
   std::string peerName = "cloudcore";
   // Largest response body request() accepts.
   size_t maxBodyBytes = 256u << 20;
+  // https:// URLs (TLS 1.2+). The server certificate is verified against caPem (PEM bundle;
+  // empty = the system's trust store) and the URL's host (or tlsServerName) unless
+  // insecureSkipVerify. A client certificate is presented when clientCertPem is set.
+  std::string caPem;
+  std::string clientCertPem;
+  std::string clientKeyPem;
+  std::string tlsServerName;
+  bool insecureSkipVerify = false;
 };
 
 // A parsed base URL: scheme://host[:port][/prefix].
 struct BaseUrl {
-  std::string scheme;  // "http" (later also "https")
+  std::string scheme;  // "http" or "https"
   std::string host;    // without IPv6 brackets
   uint16_t port = 0;
   std::string prefix;  // "" or "/something" without a trailing slash
 };
 
-// Parses "http://host:port[/prefix]". "https://..." parses (port 443 by default) so callers can
-// report it; HttpClient refuses it until TLS support lands. Errors are Code::kInvalid.
+// Parses "http://host:port[/prefix]" or "https://..." (port 80 / 443 by default). Errors are
+// Code::kInvalid.
 Result<BaseUrl> parseBaseUrl(std::string_view url);
 
 // Maps an HTTP status to the closest ep::Code (2xx -> kOk).
@@ -67,8 +75,8 @@ Code codeForHttpStatus(int status);
 
 class HttpClient {
  public:
-  // baseUrl: "http://host:port[/prefix]". An invalid or unsupported URL is not fatal here: every
-  // call then returns the parse error.
+  // baseUrl: "http[s]://host:port[/prefix]". An invalid URL or unusable TLS material is not
+  // fatal here: every call then returns that error.
   explicit HttpClient(std::string baseUrl, ClientOptions options = {});
   ~HttpClient();
   HttpClient(HttpClient&&) noexcept;
@@ -81,8 +89,9 @@ class HttpClient {
   Status valid() const;
 
   // Sends one request and reads the whole response. Any HTTP status is a successful Result;
-  // errors are transport failures: kUnavailable (cannot connect / resolve, connection dropped),
-  // kTimeout, kInvalid (bad URL, https), kTooLarge (body above maxBodyBytes).
+  // errors are transport failures: kUnavailable (cannot connect / resolve, connection dropped,
+  // TLS handshake or verification failed), kTimeout, kInvalid (bad URL or TLS material),
+  // kTooLarge (body above maxBodyBytes).
   // pathAndQuery starts with "/" and is appended to the URL prefix.
   Result<HttpResponse> request(std::string_view method, std::string_view pathAndQuery,
                                std::string_view body = {}, std::string_view contentType = {},

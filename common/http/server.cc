@@ -4,9 +4,13 @@
 
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <optional>
 #include <thread>
 
 namespace ep::http {
@@ -73,6 +77,67 @@ std::string statusJson(int code, const std::string& reason, const std::string& m
          escaped + R"(","reason":")" + reason + R"(","code":)" + std::to_string(code) + "}";
 }
 
+// The verified client certificate of an established TLS connection, or an empty one.
+ClientCertificate verifiedPeerCertificate(SSL* ssl) {
+  ClientCertificate out;
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (cert == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return out;
+  X509_NAME* subject = X509_get_subject_name(cert);
+  auto entries = [subject](int nid) {
+    std::vector<std::string> values;
+    for (int i = -1; (i = X509_NAME_get_index_by_NID(subject, nid, i)) >= 0;) {
+      ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i));
+      unsigned char* utf8 = nullptr;
+      int n = ASN1_STRING_to_UTF8(&utf8, data);
+      if (n >= 0) values.emplace_back(reinterpret_cast<char*>(utf8), static_cast<size_t>(n));
+      OPENSSL_free(utf8);
+    }
+    return values;
+  };
+  auto cns = entries(NID_commonName);
+  if (cns.size() != 1 || cns[0].empty()) return out;  // no single user name: anonymous
+  out.commonName = cns[0];
+  out.organizations = entries(NID_organizationName);
+  if (BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr)) {
+    if (char* hex = BN_bn2hex(bn)) {
+      out.serialHex = hex;
+      for (auto& c : out.serialHex)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      OPENSSL_free(hex);
+    }
+    BN_free(bn);
+  }
+  out.verified = true;
+  return out;
+}
+
+// TLS 1.2+ server context; client certificates requested (not required) when a client CA is
+// given. Verification failures are recorded, not fatal (see verifiedPeerCertificate).
+Status makeServerContext(const ServerTlsOptions& tls, std::optional<asio::ssl::context>& out) {
+  try {
+    out.emplace(asio::ssl::context::tls_server);
+    auto& ctx = *out;
+    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression |
+                    asio::ssl::context::single_dh_use);
+    SSL_CTX_set_session_cache_mode(ctx.native_handle(), SSL_SESS_CACHE_SERVER);
+    ctx.use_certificate_chain(asio::buffer(tls.certPem));
+    ctx.use_private_key(asio::buffer(tls.keyPem), asio::ssl::context::pem);
+    if (!tls.clientCaPem.empty()) {
+      ctx.add_certificate_authority(asio::buffer(tls.clientCaPem));
+      ctx.set_verify_mode(asio::ssl::verify_peer);
+      ctx.set_verify_callback([](bool, asio::ssl::verify_context&) { return true; });
+      static const unsigned char kSessionContext[] = "edgeplane";
+      SSL_CTX_set_session_id_context(ctx.native_handle(), kSessionContext,
+                                     sizeof kSessionContext - 1);
+    }
+  } catch (const std::exception& e) {
+    out.reset();
+    return invalidError(std::string("TLS: cannot use the serving certificate or key: ") + e.what());
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -84,6 +149,7 @@ struct Server::Impl {
   std::thread ioThread;
   std::atomic<uint16_t> boundPort{0};
   std::atomic<bool> stopping{false};
+  std::optional<asio::ssl::context> ssl;  // set by start() when options.tls.enabled()
 
   Impl(ServerOptions o, ServerHandler h)
       : options(std::move(o)), handler(std::move(h)), pool(options.workerThreads) {}
@@ -128,25 +194,64 @@ struct Server::Impl {
         continue;
       }
       socket.set_option(tcp::no_delay(true), ec);
-      asio::co_spawn(ioc, session(std::move(socket)), asio::detached);
+      if (ssl) {
+        asio::co_spawn(ioc, tlsSession(std::move(socket)), asio::detached);
+      } else {
+        asio::co_spawn(ioc, plainSession(std::move(socket)), asio::detached);
+      }
     }
   }
 
-  awaitable<void> session(tcp::socket socket) {
+  static std::string remoteOf(tcp::socket& socket) {
+    boost::system::error_code ec;
+    auto ep = socket.remote_endpoint(ec);
+    return ec ? std::string() : ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+
+  awaitable<void> plainSession(tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
-    beast::flat_buffer buffer;
-    std::string remote;
-    {
-      boost::system::error_code ec;
-      auto ep = stream.socket().remote_endpoint(ec);
-      if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+    std::string remote = remoteOf(stream.socket());
+    // Arguments of an awaited coroutine are named locals passed by reference: GCC 12 may
+    // destroy temporaries of a co_await full-expression twice.
+    const ClientCertificate none;
+    co_await session(stream, remote, none);
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  }
+
+  // TLS: handshake (bounded by handshakeTimeout), then the same HTTP session. A client
+  // certificate that does not verify against the client CA leaves the request anonymous (the
+  // authenticator answers 401), as in Kubernetes; it does not fail the handshake.
+  awaitable<void> tlsSession(tcp::socket socket) {
+    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *ssl);
+    std::string remote = remoteOf(beast::get_lowest_layer(stream).socket());
+    boost::system::error_code ec;
+    beast::get_lowest_layer(stream).expires_after(options.tls.handshakeTimeout);
+    co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                    asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      spdlog::debug("apiserver: TLS handshake with {}: {}", remote, ec.message());
+      beast::get_lowest_layer(stream).close();
+      co_return;
     }
+    const ClientCertificate cert = verifiedPeerCertificate(stream.native_handle());
+    co_await session(stream, remote, cert);
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+    co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ec));
+    beast::get_lowest_layer(stream).close();
+  }
+
+  template <typename Stream>
+  awaitable<void> session(Stream& stream, const std::string& remote,
+                          const ClientCertificate& cert) {
+    auto& lowest = beast::get_lowest_layer(stream);
+    beast::flat_buffer buffer;
     try {
       for (;;) {
         bhttp::request_parser<bhttp::string_body> parser;
         parser.body_limit(options.maxBodyBytes);
         parser.header_limit(64 * 1024);
-        stream.expires_after(options.idleTimeout);
+        lowest.expires_after(options.idleTimeout);
         boost::system::error_code ec;
         co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
         if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
@@ -182,12 +287,13 @@ struct Server::Impl {
         }
         req.body = std::move(msg.body());
         req.remote = remote;
+        req.clientCertificate = cert;
         parseTarget(req);
         bool keepAlive = msg.keep_alive();
         unsigned version = msg.version();
 
         auto start = std::chrono::steady_clock::now();
-        stream.expires_never();
+        lowest.expires_never();
         ServerResponse res =
             co_await onPool<ServerResponse>([this, &req] { return runHandler(req); });
         if (res.websocket) {
@@ -221,11 +327,10 @@ struct Server::Impl {
     } catch (const std::exception& e) {
       spdlog::debug("apiserver: connection {}: {}", remote, e.what());
     }
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   }
 
-  awaitable<void> writeResponse(beast::tcp_stream& stream, ServerResponse& r, unsigned version,
+  template <typename Stream>
+  awaitable<void> writeResponse(Stream& stream, ServerResponse& r, unsigned version,
                                 bool keepAlive) {
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version};
     res.set(bhttp::field::server, "edgeplane-cloudcore");
@@ -234,14 +339,15 @@ struct Server::Impl {
     res.keep_alive(keepAlive);
     res.body() = std::move(r.body);
     res.prepare_payload();
-    stream.expires_after(std::chrono::seconds(60));
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(60));
     co_await bhttp::async_write(stream, res, use_awaitable);
   }
 
   // A WebSocket after an accepted upgrade: writes what the WebSocketStream produces, keeps one
   // read pending (answers pings, notices the client closing; client messages are discarded).
-  awaitable<void> websocketSession(beast::tcp_stream& stream,
-                                   bhttp::request<bhttp::string_body>& upgrade, ServerResponse& r) {
+  template <typename Stream>
+  awaitable<void> websocketSession(Stream& stream, bhttp::request<bhttp::string_body>& upgrade,
+                                   ServerResponse& r) {
     namespace websocket = beast::websocket;
     std::shared_ptr<WebSocketStream> body = r.websocket;
     struct Shared {
@@ -262,7 +368,7 @@ struct Server::Impl {
       });
     });
     // Refers to `stream`: every operation on it ends before this coroutine returns.
-    websocket::stream<beast::tcp_stream&> ws(stream);
+    websocket::stream<Stream&> ws(stream);
     std::function<void()> readMore;
     try {
       ws.set_option(websocket::stream_base::decorator(
@@ -270,7 +376,7 @@ struct Server::Impl {
             res.set(bhttp::field::server, "edgeplane-cloudcore");
             if (!proto.empty()) res.set(bhttp::field::sec_websocket_protocol, proto);
           }));
-      stream.expires_never();
+      beast::get_lowest_layer(stream).expires_never();
       co_await ws.async_accept(upgrade, use_awaitable);
       ws.binary(true);
       readMore = [&ws, shared, &readMore] {
@@ -317,7 +423,7 @@ struct Server::Impl {
     for (int i = 0; !shared->readerDone; ++i) {
       if (i == 40) {
         boost::system::error_code ignored;
-        stream.socket().cancel(ignored);
+        beast::get_lowest_layer(stream).socket().cancel(ignored);
       }
       shared->timer.expires_after(std::chrono::milliseconds(50));
       boost::system::error_code ec;
@@ -328,7 +434,8 @@ struct Server::Impl {
   }
 
   // Chunked streaming: waits for the stream's wake-up, its deadline, or the client going away.
-  awaitable<void> streamResponse(beast::tcp_stream& stream, ServerResponse& r, unsigned version) {
+  template <typename Stream>
+  awaitable<void> streamResponse(Stream& stream, ServerResponse& r, unsigned version) {
     std::shared_ptr<BodyStream> body = r.stream;
     struct Shared {
       explicit Shared(asio::io_context& io) : timer(io) {}
@@ -353,18 +460,19 @@ struct Server::Impl {
       res.chunked(true);
       res.keep_alive(false);
       bhttp::response_serializer<bhttp::empty_body> sr{res};
-      stream.expires_never();
+      beast::get_lowest_layer(stream).expires_never();
       co_await bhttp::async_write_header(stream, sr, use_awaitable);
 
       // Watch the read side so a client that hangs up ends the stream promptly.
       auto readBuf = std::make_shared<std::array<char, 512>>();
-      stream.socket().async_read_some(asio::buffer(*readBuf),
-                                      [shared, readBuf](boost::system::error_code ec, size_t) {
-                                        if (ec) {
-                                          shared->clientGone = true;
-                                          shared->timer.cancel();
-                                        }
-                                      });
+      // (With TLS this is a read of the TLS stream, which may run next to the writes below.)
+      stream.async_read_some(asio::buffer(*readBuf),
+                             [shared, readBuf](boost::system::error_code ec, size_t) {
+                               if (ec) {
+                                 shared->clientGone = true;
+                                 shared->timer.cancel();
+                               }
+                             });
 
       const auto deadline = body->deadline();
       for (;;) {
@@ -378,8 +486,7 @@ struct Server::Impl {
         std::string data =
             co_await onPool<std::string>([raw, &finished] { return raw->next(finished); });
         if (!data.empty()) {
-          co_await asio::async_write(stream.socket(), bhttp::make_chunk(asio::buffer(data)),
-                                     use_awaitable);
+          co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(data)), use_awaitable);
         }
         if (finished) break;
         // The hang-up handler may have run while this coroutine was suspended above; its
@@ -392,7 +499,7 @@ struct Server::Impl {
         }
       }
       if (!shared->clientGone) {
-        co_await asio::async_write(stream.socket(), bhttp::make_chunk_last(), use_awaitable);
+        co_await asio::async_write(stream, bhttp::make_chunk_last(), use_awaitable);
       }
     } catch (const std::exception& e) {
       spdlog::debug("apiserver: stream ended: {}", e.what());
@@ -410,6 +517,9 @@ Server::~Server() {
 }
 
 Status Server::start() {
+  if (impl_->options.tls.enabled()) {
+    if (auto s = makeServerContext(impl_->options.tls, impl_->ssl); !s.isOk()) return s;
+  }
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(impl_->options.host, ec);
   if (ec) return invalidError("apiListen: invalid address \"" + impl_->options.host + "\"");
@@ -425,7 +535,8 @@ Status Server::start() {
   impl_->boundPort = impl_->acceptor.local_endpoint().port();
   asio::co_spawn(impl_->ioc, impl_->acceptLoop(), asio::detached);
   impl_->ioThread = std::thread([this] { impl_->ioc.run(); });
-  spdlog::info("apiserver: listening on http://{}:{}", impl_->options.host, port());
+  spdlog::info("apiserver: listening on {}://{}:{}", impl_->ssl ? "https" : "http",
+               impl_->options.host, port());
   return Status::ok();
 }
 

@@ -10,6 +10,16 @@
 
 namespace ep::http {
 
+// The client certificate of a TLS connection. Filled only when the certificate verified
+// against the server's client CA (ServerTlsOptions::clientCaPem) and is within its validity;
+// otherwise `verified` is false and the rest empty.
+struct ClientCertificate {
+  bool verified = false;
+  std::string commonName;                  // subject CN (Kubernetes: the user name)
+  std::vector<std::string> organizations;  // subject O, in order (Kubernetes: the groups)
+  std::string serialHex;                   // lower-case hex, no leading zeros
+};
+
 // A parsed HTTP request, independent of the HTTP library.
 struct ServerRequest {
   std::string method;                          // "GET"
@@ -18,7 +28,8 @@ struct ServerRequest {
   std::map<std::string, std::string> query;    // decoded; last value wins
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
-  std::string remote;  // "127.0.0.1:5555"
+  std::string remote;                   // "127.0.0.1:5555"
+  ClientCertificate clientCertificate;  // TLS only
 
   std::string header(const std::string& lowerName) const {
     auto it = headers.find(lowerName);

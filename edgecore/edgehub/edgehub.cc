@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/grpclite/channel.h"
+#include "edgecore/certmanager/node_credentials.h"
 
 namespace ep::edgecore::edgehub {
 
@@ -17,6 +18,12 @@ std::string formatDuration(int64_t millis) {
   if (s < 60) return std::to_string(s) + "s";
   if (s < 3600) return std::to_string(s / 60) + "m" + std::to_string(s % 60) + "s";
   return std::to_string(s / 3600) + "h" + std::to_string((s % 3600) / 60) + "m";
+}
+
+// "host" of "host:port" or "[v6]:port": the name the cloud's certificate must carry.
+std::string hostOf(const std::string& target) {
+  if (!target.empty() && target[0] == '[') return target.substr(1, target.find(']') - 1);
+  return target.substr(0, target.rfind(':'));
 }
 
 }  // namespace
@@ -192,6 +199,9 @@ void EdgeHub::onMessage(uint64_t gen, tv1::CloudMessage&& msg) {
     case tv1::CloudMessage::kReportAck:
       type = Event::kReportAck;
       break;
+    case tv1::CloudMessage::kCertificateResponse:
+      type = Event::kCertificateResponse;
+      break;
     case tv1::CloudMessage::kStreamOpen:
     case tv1::CloudMessage::kStreamCancel:
     case tv1::CloudMessage::kStreamWindow:
@@ -317,6 +327,15 @@ void EdgeHub::runSupervisor() {
       std::lock_guard lock(mu_);
       if (stopping_) break;
     }
+    if (options_.credentials != nullptr) {
+      // The current certificate, which a renewal may have replaced since the last attempt.
+      auto creds = options_.credentials->snapshot();
+      channelOptions.tls.enabled = true;
+      channelOptions.tls.caPem = creds.caPem;
+      channelOptions.tls.certPem = creds.certPem;
+      channelOptions.tls.keyPem = creds.keyPem;
+      channelOptions.tls.serverName = hostOf(options_.cloud);
+    }
     // A fresh channel (one connection) per attempt: our backoff paces reconnects.
     auto channel = grpclite::Channel::create(options_.cloud, channelOptions);
     std::shared_ptr<Connection> conn;
@@ -414,12 +433,57 @@ void EdgeHub::runWorker() {
     lock.unlock();
     for (auto& e : batch) handle(e);
     pumpOutbox();
+    maybeRenewCertificate();
     lock.lock();
+  }
+}
+
+void EdgeHub::maybeRenewCertificate() {
+  auto* creds = options_.credentials;
+  if (creds == nullptr || pumpGen_ == 0) return;
+  uint64_t gen = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (!accepted_ || gen_ != pumpGen_) return;
+    gen = gen_;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  // One request per stream; a request unanswered for a minute is sent again.
+  if (renewalGen_ == gen && now - renewalSentAt_ < std::chrono::minutes(1)) return;
+  if (!creds->renewalDue(std::chrono::system_clock::now())) return;
+  auto csr = creds->prepareRenewal(options_.nodeName);
+  if (!csr) {
+    spdlog::error("edgehub: cannot prepare a certificate renewal: {}", csr.status().toString());
+    return;
+  }
+  tv1::EdgeMessage m;
+  m.mutable_certificate_request()->set_csr(*csr);
+  if (sendCurrent(gen, std::move(m))) {
+    renewalGen_ = gen;
+    renewalSentAt_ = now;
+    spdlog::info("edgehub: certificate {} is due for renewal; asked the cloud for a new one",
+                 creds->snapshot().serial);
   }
 }
 
 void EdgeHub::handle(Event& e) {
   switch (e.type) {
+    case Event::kCertificateResponse: {
+      renewalGen_ = 0;
+      const auto& r = e.msg.certificate_response();
+      if (options_.credentials == nullptr) return;
+      if (!r.error().empty()) {
+        spdlog::error("edgehub: the cloud refused to renew the certificate: {}", r.error());
+        return;
+      }
+      if (auto s = options_.credentials->installRenewal(r.certificate()); !s.isOk()) {
+        spdlog::error("edgehub: renewed certificate not stored: {}", s.toString());
+        return;
+      }
+      spdlog::info("edgehub: certificate renewed (serial {}); used from the next connection",
+                   options_.credentials->snapshot().serial);
+      return;
+    }
     case Event::kHelloReply: {
       const auto& r = e.msg.hello_reply();
       if (!r.accepted()) {

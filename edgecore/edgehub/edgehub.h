@@ -19,6 +19,10 @@
 #include "edgecore/metamanager/metamanager.h"
 #include "proto/tunnel.pb.h"
 
+namespace ep::edgecore::certmanager {
+class NodeCredentials;
+}
+
 namespace ep::edgecore::edgehub {
 
 struct EdgeHubOptions {
@@ -34,6 +38,11 @@ struct EdgeHubOptions {
   // Keepalive per docs/tunnel.md (tests may shorten nothing here; kept configurable).
   int keepaliveTimeMs = 30000;
   int keepaliveTimeoutMs = 20000;
+  // The node's identity (mTLS, docs/security.md): each connection presents its current
+  // certificate and verifies the cloud with the cluster CA; at 80% of the certificate's
+  // lifetime a new one is asked for over the open stream and used from the next connection.
+  // Null: plaintext (in-process tests only). Must outlive the hub.
+  certmanager::NodeCredentials* credentials = nullptr;
 };
 
 // Connection state for /status and logs.
@@ -83,7 +92,7 @@ class EdgeHub {
  private:
   friend class Connection;
   struct Event {
-    enum Type { kHelloReply, kSync, kReportAck } type;
+    enum Type { kHelloReply, kSync, kReportAck, kCertificateResponse } type;
     uint64_t gen = 0;
     edgeplane::tunnel::v1::CloudMessage msg;
   };
@@ -97,6 +106,8 @@ class EdgeHub {
   void runWorker();
   void handle(Event& e);
   void pumpOutbox();
+  // Worker: asks for a new certificate when the current one is due (one request at a time).
+  void maybeRenewCertificate();
   bool sendCurrent(uint64_t gen, edgeplane::tunnel::v1::EdgeMessage&& m);
   void cancelCurrent(uint64_t gen, const std::string& why);
   Result<edgeplane::tunnel::v1::EdgeMessage> buildHello();
@@ -126,6 +137,8 @@ class EdgeHub {
   uint64_t pumpGen_ = 0;           // stream the outbox is being sent on
   uint64_t lastSent_ = 0;          // highest report sequence sent on pumpGen_
   std::deque<uint64_t> inFlight_;  // sent, unacknowledged sequences on pumpGen_
+  uint64_t renewalGen_ = 0;        // stream a CertificateRequest is outstanding on (0: none)
+  std::chrono::steady_clock::time_point renewalSentAt_;
 
   // Supervisor-only state.
   int attempt_ = 0;

@@ -247,6 +247,14 @@ ServerResponse LocalApiHandler::handle(ServerRequest& req) {
   }
   if (rest.size() == 2) name = rest[1];
   if (!kind->namespaced && !ns.empty()) return errorResponse(kNoResource);
+  if (kind->group.empty() && kind->kind == "Secret") {
+    // The local API is unauthenticated (loopback only): Secrets reach pods through their
+    // volumes, never through it (docs/security.md).
+    return errorResponse(Status(Code::kForbidden,
+                                "secrets is forbidden: the edge's local API does not serve "
+                                "Secrets; mount them into the pod instead"),
+                         kind, name);
+  }
   const bool table = req.header("accept").find("as=Table") != std::string::npos;
   std::string includeObject = req.param("includeObject");
   if (includeObject.empty()) includeObject = "Metadata";

@@ -31,7 +31,7 @@ TEST_F(ConfigTest, DefaultWhenNothingIsSet) {
   in.home = home_.string();
   auto c = resolveClientConfig(in);
   ASSERT_TRUE(c.isOk());
-  EXPECT_EQ(c->server, "http://127.0.0.1:6443");
+  EXPECT_EQ(c->server, "https://127.0.0.1:6443");
   EXPECT_EQ(c->token, "");
 }
 

@@ -8,12 +8,15 @@
 #include <string>
 
 #include "common/http/client.h"
+#include "common/kubeconfig/kubeconfig.h"
 #include "tests/testing/process.h"
 #include "tests/testing/temp_dir.h"
 
 namespace ep::testing {
 
-// Starts a real cloudcore process on a free loopback port with its own data dir.
+// Starts a real cloudcore process on a free loopback port with its own data dir. Everything
+// talks to it over HTTPS with the cluster-admin credentials it writes to
+// DATA_DIR/admin.kubeconfig.
 class CloudFixture : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -38,13 +41,15 @@ class CloudFixture : public ::testing::Test {
     argv.insert(argv.end(), extra.begin(), extra.end());
     cloud_ = std::make_unique<Process>(argv, dir_.path() + "/cloudcore.log");
     ASSERT_TRUE(cloud_->start());
-    ASSERT_TRUE(waitReady(port_)) << cloud_->log();
+    ASSERT_TRUE(waitReady(port_, std::chrono::seconds(20), /*https=*/true)) << cloud_->log();
   }
 
-  std::string server() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string server() const { return "https://127.0.0.1:" + std::to_string(port_); }
+  std::string kubeconfig() const { return dataDir_ + "/admin.kubeconfig"; }
 
+  // edgectl with the admin kubeconfig.
   CommandResult edgectl(std::vector<std::string> args, const std::string& stdinText = "") {
-    std::vector<std::string> argv = {buildPath("edgectl/edgectl"), "--server", server()};
+    std::vector<std::string> argv = {buildPath("edgectl/edgectl"), "--kubeconfig", kubeconfig()};
     argv.insert(argv.end(), args.begin(), args.end());
     return runCommand(argv, stdinText);
   }
@@ -55,7 +60,18 @@ class CloudFixture : public ::testing::Test {
     return path;
   }
 
-  http::HttpClient client() { return http::HttpClient(server()); }
+  // Client options carrying the admin credentials (client certificate and CA).
+  http::ClientOptions adminOptions() {
+    http::ClientOptions o;
+    auto creds = kubeconfig::load(kubeconfig());
+    EXPECT_TRUE(creds.isOk()) << creds.status().toString();
+    if (!creds) return o;
+    o.caPem = creds->caPem;
+    o.clientCertPem = creds->clientCertPem;
+    o.clientKeyPem = creds->clientKeyPem;
+    return o;
+  }
+  http::HttpClient client() { return http::HttpClient(server(), adminOptions()); }
 
   nlohmann::json getJson(const std::string& path, int expectStatus = 200) {
     auto c = client();

@@ -142,7 +142,7 @@ metadata:
 }
 
 TEST_F(CloudcoreIntegrationTest, EdgectlWatchSeesChanges) {
-  Process watch({buildPath("edgectl/edgectl"), "--server", server(), "get", "cm", "-w"},
+  Process watch({buildPath("edgectl/edgectl"), "--kubeconfig", kubeconfig(), "get", "cm", "-w"},
                 dir_.path() + "/watch.log");
   ASSERT_TRUE(watch.start());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -165,7 +165,7 @@ TEST_F(CloudcoreIntegrationTest, AcknowledgedWritesSurviveKill9AndRestart) {
   std::vector<std::thread> writers;
   for (int t = 0; t < 4; ++t) {
     writers.emplace_back([&, t] {
-      http::ClientOptions o;
+      http::ClientOptions o = adminOptions();
       o.timeout = std::chrono::seconds(5);
       http::HttpClient c(server(), o);
       for (int i = 0; !stop; ++i) {

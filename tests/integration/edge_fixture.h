@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <map>
 #include <thread>
 
@@ -9,7 +10,8 @@
 
 namespace ep::testing {
 
-// cloudcore with its tunnel listener plus any number of real edgecore processes.
+// cloudcore with its tunnel listener plus any number of real edgecore processes. Each edgecore
+// joins with a token from `edgectl token create` on its first start (mTLS from then on).
 class EdgeFixture : public CloudFixture {
  protected:
   void SetUp() override {
@@ -46,7 +48,20 @@ class EdgeFixture : public CloudFixture {
     std::unique_ptr<Process> proc;
   };
 
+  // A join token (unlimited uses), created once per test.
+  std::string joinToken() {
+    if (joinToken_.empty()) {
+      auto r = edgectl({"token", "create", "--description", "test nodes"});
+      EXPECT_EQ(r.exitCode, 0) << r.err;
+      joinToken_ = r.out.substr(0, r.out.find('\n'));
+    }
+    return joinToken_;
+  }
+
+  // Joins with joinToken() unless `extra` has a --token of its own.
   void startEdge(const std::string& name, std::vector<std::string> extra = {}) {
+    const bool ownToken = std::find(extra.begin(), extra.end(), "--token") != extra.end();
+    const std::string token = ownToken ? "" : joinToken();
     auto& e = edges_[name];
     if (e.localPort == 0) e.localPort = freePort();
     std::vector<std::string> argv = {buildPath("edgecore/edgecore"),
@@ -62,6 +77,7 @@ class EdgeFixture : public CloudFixture {
                                      "1s",
                                      "--runtime-endpoint",
                                      runtimeEndpoint_};
+    if (!ownToken) argv.insert(argv.end(), {"--token", token});
     argv.insert(argv.end(), extra.begin(), extra.end());
     e.proc = std::make_unique<Process>(argv, dir_.path() + "/" + name + ".log");
     ASSERT_TRUE(e.proc->start());
@@ -91,7 +107,8 @@ class EdgeFixture : public CloudFixture {
     auto r = c.request("GET", "/api/v1/nodes/" + name);
     if (!r.isOk() || r->status != 200) return "";
     auto node = nlohmann::json::parse(r->body, nullptr, false);
-    if (!node.is_object()) return "";
+    // A node that joined has no status until its first report.
+    if (!node.is_object() || !node["status"].is_object()) return "";
     for (const auto& cond : node["status"].value("conditions", nlohmann::json::array())) {
       if (cond.value("type", "") == "Ready") return cond.value("status", "");
     }
@@ -136,6 +153,7 @@ class EdgeFixture : public CloudFixture {
   }
 
   int tunnelPort_ = 0;
+  std::string joinToken_;
   std::map<std::string, Edge> edges_;
 };
 

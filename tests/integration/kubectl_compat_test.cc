@@ -1,4 +1,5 @@
-// The real kubectl (v1.32, /usr/bin/kubectl) against cloudcore over plain HTTP.
+// The real kubectl (v1.32, /usr/bin/kubectl) against cloudcore over HTTPS with the admin
+// kubeconfig cloudcore writes.
 #include <signal.h>
 
 #include <thread>
@@ -13,12 +14,11 @@ class KubectlCompatTest : public CloudFixture {
   void SetUp() override {
     if (access("/usr/bin/kubectl", X_OK) != 0) GTEST_SKIP() << "kubectl is not installed";
     CloudFixture::SetUp();
-    kubeconfig_ = writeFile("kubeconfig", "apiVersion: v1\nkind: Config\n");
   }
 
   std::vector<std::string> base() {
-    return {"/usr/bin/kubectl", "--server=" + server(), "--cache-dir=" + dir_.path() + "/kcache",
-            "--kubeconfig=" + kubeconfig_};
+    return {"/usr/bin/kubectl", "--cache-dir=" + dir_.path() + "/kcache",
+            "--kubeconfig=" + kubeconfig()};
   }
 
   CommandResult kubectl(std::vector<std::string> args, const std::string& stdinText = "") {
@@ -26,8 +26,6 @@ class KubectlCompatTest : public CloudFixture {
     argv.insert(argv.end(), args.begin(), args.end());
     return runCommand(argv, stdinText, std::chrono::seconds(60));
   }
-
-  std::string kubeconfig_;
 };
 
 const char* kDeployment = R"(apiVersion: apps/v1

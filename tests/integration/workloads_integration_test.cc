@@ -185,10 +185,9 @@ TEST_F(WorkloadsIntegrationTest, ScaleSubresourceServesKubectlScale) {
   EXPECT_TRUE(listed) << discovery.dump();
 
   if (access("/usr/bin/kubectl", X_OK) != 0) GTEST_SKIP() << "kubectl is not installed";
-  std::string kubeconfig = writeFile("kubeconfig", "apiVersion: v1\nkind: Config\n");
   auto k = runCommand(
-      {"/usr/bin/kubectl", "--server=" + server(), "--cache-dir=" + dir_.path() + "/kcache",
-       "--kubeconfig=" + kubeconfig, "scale", "deployment/web", "--replicas=1"},
+      {"/usr/bin/kubectl", "--kubeconfig=" + kubeconfig(), "--cache-dir=" + dir_.path() + "/kcache",
+       "scale", "deployment/web", "--replicas=1"},
       "", std::chrono::seconds(60));
   ASSERT_EQ(k.exitCode, 0) << k.out << k.err;
   EXPECT_EQ(k.out, "deployment.apps/web scaled\n");

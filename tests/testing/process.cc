@@ -178,12 +178,14 @@ std::string buildPath(const std::string& relative) {
   return std::string(dir ? dir : "build") + "/" + relative;
 }
 
-bool waitReady(int port, std::chrono::milliseconds timeout) {
+bool waitReady(int port, std::chrono::milliseconds timeout, bool https) {
   http::ClientOptions o;
   o.timeout = std::chrono::milliseconds(500);
+  o.insecureSkipVerify = true;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    http::HttpClient c("http://127.0.0.1:" + std::to_string(port), o);
+    http::HttpClient c(
+        std::string(https ? "https" : "http") + "://127.0.0.1:" + std::to_string(port), o);
     auto r = c.request("GET", "/readyz");
     if (r.isOk() && r->status == 200) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

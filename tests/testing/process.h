@@ -48,7 +48,9 @@ int freePort();
 // $EP_BUILD_DIR/relative (the build tree that holds the binaries under test).
 std::string buildPath(const std::string& relative);
 
-// Polls http://127.0.0.1:port/readyz until it answers 200 or timeout.
-bool waitReady(int port, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+// Polls http[s]://127.0.0.1:port/readyz until it answers 200 or timeout (https: the server's
+// certificate is not checked; /readyz needs no credentials).
+bool waitReady(int port, std::chrono::milliseconds timeout = std::chrono::seconds(20),
+               bool https = false);
 
 }  // namespace ep::testing

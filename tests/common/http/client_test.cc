@@ -200,12 +200,14 @@ TEST(ParseBaseUrlTest, ParsesHostPortAndPrefix) {
   EXPECT_FALSE(parseBaseUrl("http://h:80/x?y=1").isOk());
 }
 
-TEST(HttpClientTest, HttpsIsRefusedClearly) {
-  HttpClient c("https://127.0.0.1:6443");
+TEST(HttpClientTest, BadTlsMaterialIsReportedNamingTheField) {
+  ClientOptions o;
+  o.caPem = "not a certificate";
+  HttpClient c("https://127.0.0.1:6443", o);
   EXPECT_FALSE(c.valid().isOk());
   auto r = c.request("GET", "/version");
   ASSERT_FALSE(r.isOk());
-  EXPECT_THAT(r.status().message(), HasSubstr("https is not supported"));
+  EXPECT_THAT(r.status().message(), HasSubstr("certificate-authority"));
 }
 
 TEST(HttpClientTest, GetReturnsBodyStatusAndHeaders) {

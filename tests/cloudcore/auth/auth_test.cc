@@ -1,0 +1,348 @@
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cloudcore/auth/authenticator.h"
+#include "cloudcore/auth/rbac.h"
+#include "cloudcore/auth/request_info.h"
+#include "common/api/kinds.h"
+#include "tests/testing/store_fixture.h"
+
+namespace ep::auth {
+namespace {
+
+using Json = nlohmann::json;
+
+http::ServerRequest request(const std::string& method, const std::string& path,
+                            std::map<std::string, std::string> query = {}) {
+  http::ServerRequest r;
+  r.method = method;
+  r.path = path;
+  r.target = path;
+  r.query = std::move(query);
+  return r;
+}
+
+TEST(CsvTest, SplitsQuotedFields) {
+  auto f = splitCsvLine(R"(tok,alice,1,"dev,ops")");
+  ASSERT_TRUE(f.isOk());
+  EXPECT_EQ(*f, (std::vector<std::string>{"tok", "alice", "1", "dev,ops"}));
+  EXPECT_EQ(*splitCsvLine(R"(a,"say ""hi""",c)"),
+            (std::vector<std::string>{"a", "say \"hi\"", "c"}));
+  EXPECT_FALSE(splitCsvLine(R"(a,"open)").isOk());
+  EXPECT_FALSE(splitCsvLine(R"(a,"x"y,c)").isOk());
+}
+
+TEST(StaticTokensTest, ParsesKubernetesFormat) {
+  auto t = StaticTokens::parse("t1,alice,u1,\"dev,ops\"\n\n t2x,bob,u2\n", "tokens.csv");
+  ASSERT_TRUE(t.isOk()) << t.status().toString();
+  EXPECT_EQ((*t)->size(), 2u);
+  auto alice = (*t)->authenticateToken("t1");
+  ASSERT_TRUE(alice.isOk());
+  ASSERT_TRUE(alice->has_value());
+  EXPECT_EQ((*alice)->name, "alice");
+  EXPECT_EQ((*alice)->uid, "u1");
+  EXPECT_EQ((*alice)->groups, (std::vector<std::string>{"dev", "ops"}));
+  EXPECT_FALSE((*t)->authenticateToken("nope")->has_value());
+}
+
+TEST(StaticTokensTest, ErrorsNameFileAndLine) {
+  auto bad = StaticTokens::parse("t1,alice,u1\nonly-two,fields\n", "tokens.csv");
+  ASSERT_FALSE(bad.isOk());
+  EXPECT_NE(bad.status().message().find("tokens.csv:2:"), std::string::npos)
+      << bad.status().message();
+  auto dup = StaticTokens::parse("t1,a,1\nt1,b,2\n", "f");
+  ASSERT_FALSE(dup.isOk());
+  EXPECT_NE(dup.status().message().find("duplicate"), std::string::npos);
+  EXPECT_FALSE(StaticTokens::parse(",a,1\n", "f").isOk());
+  EXPECT_FALSE(StaticTokens::load("/nonexistent/tokens.csv").isOk());
+}
+
+TEST(AuthenticatorTest, CertificateThenTokenThenAnonymous) {
+  auto tokens = StaticTokens::parse("secret-token,bob,u2,viewers\n", "t");
+  ASSERT_TRUE(tokens.isOk());
+  Authenticator a({tokens->get()});
+
+  auto r = request("GET", "/api/v1/pods");
+  r.clientCertificate = {true, "alice", {"system:masters"}, "1a"};
+  auto alice = a.authenticate(r);
+  ASSERT_TRUE(alice.isOk());
+  EXPECT_EQ(alice->name, "alice");
+  EXPECT_TRUE(alice->inGroup("system:masters"));
+  EXPECT_TRUE(alice->inGroup(kGroupAuthenticated));
+  EXPECT_EQ(alice->method, "x509");
+
+  r.clientCertificate = {};
+  r.headers["authorization"] = "Bearer secret-token";
+  auto bob = a.authenticate(r);
+  ASSERT_TRUE(bob.isOk());
+  EXPECT_EQ(bob->name, "bob");
+  EXPECT_TRUE(bob->inGroup("viewers"));
+  EXPECT_TRUE(bob->inGroup(kGroupAuthenticated));
+
+  r.headers["authorization"] = "Bearer wrong";
+  auto wrong = a.authenticate(r);
+  ASSERT_FALSE(wrong.isOk());
+  EXPECT_EQ(wrong.status().code(), Code::kUnauthorized);
+  r.headers["authorization"] = "Basic dXNlcjpwYXNz";
+  EXPECT_EQ(a.authenticate(r).status().code(), Code::kUnauthorized);
+
+  r.headers.clear();
+  auto anon = a.authenticate(r);
+  ASSERT_TRUE(anon.isOk());
+  EXPECT_TRUE(anon->isAnonymous());
+  EXPECT_TRUE(anon->inGroup(kGroupUnauthenticated));
+  EXPECT_FALSE(anon->inGroup(kGroupAuthenticated));
+}
+
+TEST(AuthenticatorTest, UnverifiedCertificateIsAnonymousAndRevokedIsRefused) {
+  Authenticator a({}, [](const std::string& cn, const std::string& serial) {
+    return cn == "system:node:n1" && serial == "bad";
+  });
+  auto r = request("GET", "/api/v1/nodes");
+  r.clientCertificate = {false, "", {}, ""};
+  EXPECT_TRUE(a.authenticate(r)->isAnonymous());
+  r.clientCertificate = {true, "system:node:n1", {"system:nodes"}, "bad"};
+  EXPECT_EQ(a.authenticate(r).status().code(), Code::kUnauthorized);
+  r.clientCertificate.serialHex = "good";
+  auto node = a.authenticate(r);
+  ASSERT_TRUE(node.isOk());
+  EXPECT_EQ(nodeNameOf(*node), "n1");
+}
+
+TEST(RequestInfoTest, ResourceRequests) {
+  auto a = requestAttributes(request("GET", "/api/v1/namespaces/default/pods"));
+  EXPECT_TRUE(a.resourceRequest);
+  EXPECT_EQ(a.verb, "list");
+  EXPECT_EQ(a.ns, "default");
+  EXPECT_EQ(a.resource, "pods");
+  EXPECT_EQ(a.apiGroup, "");
+
+  a = requestAttributes(request("GET", "/api/v1/pods", {{"watch", "1"}}));
+  EXPECT_EQ(a.verb, "watch");
+  EXPECT_EQ(a.ns, "");
+
+  a = requestAttributes(request("GET", "/api/v1/namespaces/default/configmaps",
+                                {{"fieldSelector", "metadata.name=x"}}));
+  EXPECT_EQ(a.verb, "list");
+  EXPECT_EQ(a.name, "x");
+
+  a = requestAttributes(request("PUT", "/apis/apps/v1/namespaces/ns1/deployments/web/scale"));
+  EXPECT_EQ(a.verb, "update");
+  EXPECT_EQ(a.apiGroup, "apps");
+  EXPECT_EQ(a.resource, "deployments");
+  EXPECT_EQ(a.subresource, "scale");
+  EXPECT_EQ(a.name, "web");
+  EXPECT_EQ(a.resourceWithSubresource(), "deployments/scale");
+
+  a = requestAttributes(request("DELETE", "/api/v1/namespaces/ns1/pods"));
+  EXPECT_EQ(a.verb, "deletecollection");
+  a = requestAttributes(request("DELETE", "/api/v1/namespaces/ns1/pods/p"));
+  EXPECT_EQ(a.verb, "delete");
+  a = requestAttributes(request("GET", "/api/v1/namespaces/ns1/pods/p/exec"));
+  EXPECT_EQ(a.verb, "create");
+  EXPECT_EQ(a.subresource, "exec");
+  a = requestAttributes(request("GET", "/api/v1/namespaces/ns1/pods/p/log"));
+  EXPECT_EQ(a.verb, "get");
+  a = requestAttributes(request("PATCH", "/api/v1/nodes/n1/status"));
+  EXPECT_EQ(a.verb, "patch");
+  EXPECT_EQ(a.resource, "nodes");
+  EXPECT_EQ(a.name, "n1");
+  EXPECT_EQ(a.subresource, "status");
+
+  a = requestAttributes(request("GET", "/api/v1/namespaces/ns1"));
+  EXPECT_EQ(a.resource, "namespaces");
+  EXPECT_EQ(a.name, "ns1");
+  EXPECT_EQ(a.ns, "");
+  EXPECT_EQ(a.verb, "get");
+  a = requestAttributes(request("PUT", "/api/v1/namespaces/ns1/finalize"));
+  EXPECT_EQ(a.subresource, "finalize");
+}
+
+TEST(RequestInfoTest, NonResourceRequests) {
+  for (const char* p : {"/healthz", "/version", "/api", "/apis", "/apis/apps", "/api/v1",
+                        "/apis/apps/v1", "/openapi/v3", "/metrics"}) {
+    auto a = requestAttributes(request("GET", p));
+    EXPECT_FALSE(a.resourceRequest) << p;
+    EXPECT_EQ(a.verb, "get") << p;
+    EXPECT_EQ(a.path, p);
+  }
+}
+
+RbacPolicy defaultPolicy() {
+  RbacPolicy p;
+  for (const auto& o : bootstrapPolicyObjects()) EXPECT_TRUE(p.add(o));
+  return p;
+}
+
+RequestAttributes res(std::string verb, std::string group, std::string resource,
+                      std::string ns = "", std::string name = "", std::string sub = "") {
+  RequestAttributes a;
+  a.resourceRequest = true;
+  a.verb = std::move(verb);
+  a.apiGroup = std::move(group);
+  a.resource = std::move(resource);
+  a.ns = std::move(ns);
+  a.name = std::move(name);
+  a.subresource = std::move(sub);
+  return a;
+}
+
+UserInfo user(std::string name, std::vector<std::string> groups = {}) {
+  UserInfo u;
+  u.name = std::move(name);
+  u.groups = std::move(groups);
+  u.groups.push_back(kGroupAuthenticated);
+  return u;
+}
+
+TEST(RbacTest, RuleMatching) {
+  PolicyRule r{{"get"}, {""}, {"pods", "*/scale"}, {"a"}, {}};
+  EXPECT_TRUE(ruleAllows(r, res("get", "", "pods", "ns", "a")));
+  EXPECT_FALSE(ruleAllows(r, res("get", "", "pods", "ns", "b")));
+  EXPECT_FALSE(ruleAllows(r, res("list", "", "pods", "ns")));
+  EXPECT_FALSE(ruleAllows(r, res("get", "apps", "pods", "ns", "a")));
+  EXPECT_FALSE(ruleAllows(r, res("get", "", "pods", "ns", "a", "log")));
+  EXPECT_TRUE(ruleAllows(r, res("get", "", "deployments", "ns", "a", "scale")));
+  PolicyRule urls{{"get"}, {}, {}, {}, {"/healthz", "/api/*"}};
+  RequestAttributes nr;
+  nr.verb = "get";
+  nr.path = "/api/v1";
+  EXPECT_TRUE(ruleAllows(urls, nr));
+  nr.path = "/metrics";
+  EXPECT_FALSE(ruleAllows(urls, nr));
+}
+
+TEST(RbacTest, DefaultRolesAndBindings) {
+  RbacPolicy p = defaultPolicy();
+  // Nobody but system:masters is bound to anything powerful by default.
+  EXPECT_TRUE(
+      evaluateRbac(p, user("root", {"system:masters"}), res("delete", "", "nodes")).allowed);
+  EXPECT_FALSE(evaluateRbac(p, user("bob"), res("list", "", "pods", "default")).allowed);
+  // Every authenticated user may discover the API and ask about itself.
+  RequestAttributes disc;
+  disc.verb = "get";
+  disc.path = "/apis/apps/v1";
+  EXPECT_TRUE(evaluateRbac(p, user("bob"), disc).allowed);
+  EXPECT_TRUE(evaluateRbac(p, user("bob"),
+                           res("create", "authorization.k8s.io", "selfsubjectaccessreviews"))
+                  .allowed);
+
+  // view in a namespace through a RoleBinding: reads, not Secrets, not writes, not elsewhere.
+  ASSERT_TRUE(p.add(Json::parse(R"({"kind": "RoleBinding",
+      "metadata": {"name": "bob-view", "namespace": "team"},
+      "roleRef": {"kind": "ClusterRole", "name": "view"},
+      "subjects": [{"kind": "User", "name": "bob"}]})")));
+  auto bob = user("bob");
+  EXPECT_TRUE(evaluateRbac(p, bob, res("list", "", "pods", "team")).allowed);
+  EXPECT_TRUE(evaluateRbac(p, bob, res("get", "", "pods", "team", "p", "log")).allowed);
+  EXPECT_TRUE(evaluateRbac(p, bob, res("watch", "apps", "deployments", "team")).allowed);
+  EXPECT_FALSE(evaluateRbac(p, bob, res("get", "", "secrets", "team", "s")).allowed);
+  EXPECT_FALSE(evaluateRbac(p, bob, res("create", "", "pods", "team")).allowed);
+  EXPECT_FALSE(evaluateRbac(p, bob, res("list", "", "pods", "other")).allowed);
+  EXPECT_FALSE(evaluateRbac(p, bob, res("create", "", "pods", "team", "p", "exec")).allowed);
+
+  // edit for a ServiceAccount: writes and Secrets in its namespace, exec, no RBAC objects.
+  ASSERT_TRUE(p.add(Json::parse(R"({"kind": "RoleBinding",
+      "metadata": {"name": "ci-edit", "namespace": "team"},
+      "roleRef": {"kind": "ClusterRole", "name": "edit"},
+      "subjects": [{"kind": "ServiceAccount", "name": "ci"}]})")));
+  auto ci = user("system:serviceaccount:team:ci", {"system:serviceaccounts"});
+  EXPECT_TRUE(evaluateRbac(p, ci, res("get", "", "secrets", "team", "s")).allowed);
+  EXPECT_TRUE(evaluateRbac(p, ci, res("create", "apps", "deployments", "team")).allowed);
+  EXPECT_TRUE(evaluateRbac(p, ci, res("create", "", "pods", "team", "p", "exec")).allowed);
+  EXPECT_FALSE(
+      evaluateRbac(p, ci, res("create", "rbac.authorization.k8s.io", "rolebindings", "team"))
+          .allowed);
+  EXPECT_FALSE(evaluateRbac(p, ci, res("get", "", "secrets", "default", "s")).allowed);
+  EXPECT_FALSE(
+      evaluateRbac(p, user("system:serviceaccount:other:ci"), res("get", "", "secrets", "team"))
+          .allowed);
+
+  // A Role is namespaced: a binding elsewhere to a Role of the same name grants nothing.
+  ASSERT_TRUE(p.add(Json::parse(R"({"kind": "Role",
+      "metadata": {"name": "cm-reader", "namespace": "a"},
+      "rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["configmaps"]}]})")));
+  ASSERT_TRUE(p.add(Json::parse(R"({"kind": "RoleBinding",
+      "metadata": {"name": "g", "namespace": "b"},
+      "roleRef": {"kind": "Role", "name": "cm-reader"},
+      "subjects": [{"kind": "Group", "name": "readers"}]})")));
+  EXPECT_FALSE(
+      evaluateRbac(p, user("x", {"readers"}), res("get", "", "configmaps", "b", "c")).allowed);
+  ASSERT_TRUE(p.add(Json::parse(R"({"kind": "RoleBinding",
+      "metadata": {"name": "g", "namespace": "a"},
+      "roleRef": {"kind": "Role", "name": "cm-reader"},
+      "subjects": [{"kind": "Group", "name": "readers"}]})")));
+  auto d = evaluateRbac(p, user("x", {"readers"}), res("get", "", "configmaps", "a", "c"));
+  EXPECT_TRUE(d.allowed);
+  EXPECT_NE(d.reason.find("RoleBinding \"a/g\""), std::string::npos) << d.reason;
+}
+
+TEST(RbacTest, ForbiddenMessagesAreKubernetesWording) {
+  EXPECT_EQ(forbiddenMessage(user("bob"), res("get", "", "secrets", "default", "s")),
+            "secrets \"s\" is forbidden: User \"bob\" cannot get resource \"secrets\" in API "
+            "group \"\" in the namespace \"default\"");
+  EXPECT_EQ(forbiddenMessage(user("bob"), res("list", "", "nodes")),
+            "nodes is forbidden: User \"bob\" cannot list resource \"nodes\" in API group \"\" "
+            "at the cluster scope");
+  RequestAttributes nr;
+  nr.verb = "get";
+  nr.path = "/metrics";
+  EXPECT_EQ(forbiddenMessage(user("bob"), nr),
+            "forbidden: User \"bob\" cannot get path \"/metrics\"");
+}
+
+TEST(RbacTest, MalformedObjectsAreSkipped) {
+  RbacPolicy p;
+  EXPECT_FALSE(p.add(Json::parse("null")));
+  EXPECT_FALSE(p.add(Json::parse(R"({"kind": "Role", "metadata": 3})")));
+  EXPECT_FALSE(p.add(Json::parse(R"({"kind": "ClusterRoleBinding", "metadata": {"name": "x"},
+      "roleRef": {"kind": "Role", "name": "r"}})")));
+  EXPECT_TRUE(p.add(Json::parse(R"({"kind": "ClusterRole", "metadata": {"name": "x"},
+      "rules": [3, {"verbs": "get"}, {"verbs": [1, "get"]}]})")));
+  EXPECT_EQ(p.clusterRoles["x"].size(), 2u);
+}
+
+class RbacAuthorizerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(env_.start().isOk()); }
+  void TearDown() override {
+    authz_.reset();
+    env_.stop();
+  }
+  testing::StoreFixture env_;
+  std::unique_ptr<RbacAuthorizer> authz_;
+};
+
+TEST_F(RbacAuthorizerTest, FollowsTheStore) {
+  auto first = ensureBootstrapPolicy(*env_.registry);
+  ASSERT_TRUE(first.isOk()) << first.toString();
+  ASSERT_TRUE(ensureBootstrapPolicy(*env_.registry).isOk());  // idempotent
+  authz_ = std::make_unique<RbacAuthorizer>(*env_.registry);
+  ASSERT_TRUE(authz_->start().isOk());
+  auto bob = user("bob");
+  auto listPods = res("list", "", "pods", "default");
+  EXPECT_FALSE(authz_->authorize(bob, listPods).allowed);
+  const auto* crb = api::findByApiVersionKind("rbac.authorization.k8s.io/v1", "ClusterRoleBinding");
+  ASSERT_TRUE(env_.registry
+                  ->create(*crb, "", Json::parse(R"({"metadata": {"name": "bob-view"},
+      "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+      "subjects": [{"kind": "User", "name": "bob"}]})"))
+                  .isOk());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!authz_->authorize(bob, listPods).allowed && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(authz_->authorize(bob, listPods).allowed);
+  ASSERT_TRUE(env_.registry->remove(*crb, "", "bob-view").isOk());
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (authz_->authorize(bob, listPods).allowed && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(authz_->authorize(bob, listPods).allowed);
+}
+
+}  // namespace
+}  // namespace ep::auth
