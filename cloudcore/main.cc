@@ -11,9 +11,11 @@
 #include "cloudcore/apiserver/auth_filter.h"
 #include "cloudcore/apiserver/pod_streams.h"
 #include "cloudcore/apiserver/scale_subresource.h"
+#include "cloudcore/apiserver/token_request.h"
 #include "cloudcore/audit/audit_log.h"
 #include "cloudcore/auth/authenticator.h"
 #include "cloudcore/auth/rbac.h"
+#include "cloudcore/auth/service_account_tokens.h"
 #include "cloudcore/certs/cluster_pki.h"
 #include "cloudcore/certs/node_certs.h"
 #include "cloudcore/cloudhub/cloudhub.h"
@@ -24,6 +26,9 @@
 #include "cloudcore/controllers/pod_eviction_controller.h"
 #include "cloudcore/controllers/replicaset_controller.h"
 #include "cloudcore/controllers/scheduler.h"
+#include "cloudcore/controllers/service_account_controller.h"
+#include "cloudcore/encryption/encrypting_store.h"
+#include "cloudcore/encryption/encryption_config.h"
 #include "cloudcore/registry/registry.h"
 #include "cloudcore/store/sqlite_store.h"
 #include "common/http/server.h"
@@ -42,6 +47,8 @@ int main(int argc, char** argv) {
   std::string configPath, dataDir, apiListen, tunnelListen, logLevel, historyWindow;
   std::string tokenAuthFile, auditLogPath, nodeCertLifetime;
   std::vector<std::string> tlsSans;
+  std::string encryptionProviderConfig;
+  bool rewriteSecrets = false;
   uint64_t maxBody = 0;
   app.add_option("--config", configPath, "YAML configuration file");
   app.add_option("--data-dir", dataDir, "directory for the embedded store");
@@ -56,6 +63,12 @@ int main(int argc, char** argv) {
                  "static bearer tokens, Kubernetes CSV format: token,user,uid,\"group1,group2\"");
   app.add_option("--node-certificate-lifetime", nodeCertLifetime,
                  "lifetime of node client certificates, e.g. 8760h (nodes renew at 80%)");
+  app.add_option("--encryption-provider-config", encryptionProviderConfig,
+                 "Kubernetes EncryptionConfiguration for Secrets (default: "
+                 "DATA_DIR/pki/encryption-config.yaml, created on first start)");
+  app.add_flag("--rewrite-secrets", rewriteSecrets,
+               "rewrite every Secret with the current first key, then exit (key rotation; run "
+               "with cloudcore stopped)");
   app.add_option("--audit-log-path", auditLogPath,
                  "audit log file (default DATA_DIR/audit.log; - for none)");
   app.set_version_flag("--version", EP_VERSION_STRING);
@@ -109,10 +122,31 @@ int main(int argc, char** argv) {
   storeOptions.dataDir = config.dataDir;
   storeOptions.historyWindow = config.historyWindow;
   storeOptions.compactionInterval = config.compactionInterval;
-  store::SqliteStore store(storeOptions, clock);
+  store::SqliteStore sqlite(storeOptions, clock);
+  // Secrets are encrypted before they reach SQLite (docs/security.md, "Secrets at rest"):
+  // everything above the store sees plaintext, the files hold only ciphertext.
+  auto encryptionConfig = encryptionProviderConfig.empty()
+                              ? encryption::loadOrCreateDefaultConfig(config.dataDir)
+                              : encryption::EncryptionConfig::load(encryptionProviderConfig);
+  if (!encryptionConfig) {
+    spdlog::critical("encryption provider config: {}", encryptionConfig.status().message());
+    return 1;
+  }
+  encryption::EncryptingStore store(sqlite, std::move(encryptionConfig).value());
   if (auto s = store.start(); !s.isOk()) {
     spdlog::critical("{}", s.message());
     return 1;
+  }
+  if (rewriteSecrets) {
+    // Key rotation: every Secret rewritten with the first key, then exit (cloudcore stopped).
+    auto n = encryption::rewriteAll(store, "secrets");
+    store.stop();
+    if (!n) {
+      std::cerr << "cloudcore: rewriting Secrets: " << n.status().message() << "\n";
+      return 1;
+    }
+    std::cout << "rewrote " << *n << " Secrets with the current first key\n";
+    return 0;
   }
   registry::Registry registry(store, clock);
   if (auto s = registry.ensureSystemNamespaces(); !s.isOk()) {
@@ -199,8 +233,10 @@ int main(int argc, char** argv) {
   controllers::PodEvictionController podEviction(registry, clock,
                                                  {.timeout = config.podEvictionTimeout});
   controllers::EventGc eventGc(registry, clock, {.ttl = config.eventTTL});
+  controllers::ServiceAccountController serviceAccountController(registry);
   auto stopWorkloads = [&] {
     eventGc.stop();
+    serviceAccountController.stop();
     podEviction.stop();
     deploymentController.stop();
     replicaSetController.stop();
@@ -212,6 +248,7 @@ int main(int argc, char** argv) {
            {"replicaset controller", [&] { return replicaSetController.start(); }},
            {"deployment controller", [&] { return deploymentController.start(); }},
            {"pod eviction", [&] { return podEviction.start(); }},
+           {"serviceaccount controller", [&] { return serviceAccountController.start(); }},
            {"event gc", [&] {
               eventGc.start();
               return Status::ok();
@@ -241,9 +278,34 @@ int main(int argc, char** argv) {
     staticTokens = std::move(loaded).value();
     spdlog::info("auth: {} static tokens from {}", staticTokens->size(), config.tokenAuthFile);
   }
+  // ServiceAccount tokens (TokenRequest, `kubectl create token`), signed with DATA_DIR/pki/sa.key.
+  std::unique_ptr<auth::ServiceAccountTokens> serviceAccountTokens;
+  {
+    auto key = auth::loadOrCreateSigningKey(config.dataDir + "/pki");
+    auto tokens = key ? auth::ServiceAccountTokens::create(
+                            *key, clock, auth::ServiceAccountTokens::registryCheck(registry, clock))
+                      : Result<std::unique_ptr<auth::ServiceAccountTokens>>(key.status());
+    if (!tokens) {
+      spdlog::critical("service account tokens: {}", tokens.status().message());
+      stopWorkloads();
+      nodeController.stop();
+      hub.stop();
+      store.stop();
+      return 1;
+    }
+    serviceAccountTokens = std::move(tokens).value();
+  }
   std::vector<auth::TokenAuthenticator*> tokenAuthenticators;
   if (staticTokens) tokenAuthenticators.push_back(staticTokens.get());
-  auth::Authenticator authenticator(tokenAuthenticators);
+  tokenAuthenticators.push_back(serviceAccountTokens.get());
+  // A node certificate is refused once its Node is gone or no longer lists it (revoked).
+  auth::Authenticator authenticator(
+      tokenAuthenticators, [&nodeCertificates](const std::string& cn, const std::string& serial) {
+        const std::string prefix = auth::kNodeUserPrefix;
+        if (cn.compare(0, prefix.size(), prefix) != 0) return false;
+        return nodeCertificates.checkActive(cn.substr(prefix.size()), serial).code() ==
+               Code::kForbidden;
+      });
   auth::RbacAuthorizer rbac(registry);
   apiserver::PrivilegedGroupAuthorizer privileged;
   std::unique_ptr<audit::AuditLog> auditLog;
@@ -276,6 +338,7 @@ int main(int argc, char** argv) {
 
   apiserver::ApiHandler handler(registry, clock, {.version = EP_VERSION_STRING});
   apiserver::installScaleSubresource(handler, registry);
+  apiserver::installTokenRequest(handler, registry, *serviceAccountTokens);
   handler.addRoute("/metrics", [&hub](http::ServerRequest&) {
     http::ServerResponse r;
     r.status = 200;

@@ -3,12 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 
 #include "cloudcore/audit/audit_log.h"
+#include "common/api/proto_wire.h"
 #include "common/api/status_json.h"
 
 namespace ep::apiserver {
@@ -40,74 +40,33 @@ std::string auditId() {
   return buf;
 }
 
-// Length-delimited fields of one protobuf message (wire type 2), by field number; other wire
-// types are skipped. False on malformed input.
-bool protoFields(std::string_view in, std::map<int, std::string_view>& out) {
-  size_t i = 0;
-  auto varint = [&](uint64_t& v) {
-    v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (i >= in.size()) return false;
-      auto b = static_cast<uint8_t>(in[i++]);
-      v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if ((b & 0x80) == 0) return true;
-    }
-    return false;
-  };
-  while (i < in.size()) {
-    uint64_t key = 0;
-    if (!varint(key)) return false;
-    uint64_t v = 0;
-    switch (key & 7) {
-      case 0:
-        if (!varint(v)) return false;
-        break;
-      case 1:
-        if (in.size() - i < 8) return false;
-        i += 8;
-        break;
-      case 2:
-        if (!varint(v) || v > in.size() - i) return false;
-        out[static_cast<int>(key >> 3)] = in.substr(i, v);
-        i += v;
-        break;
-      case 5:
-        if (in.size() - i < 4) return false;
-        i += 4;
-        break;
-      default:
-        return false;
-    }
-  }
-  return true;
-}
-
 // The spec of a SelfSubjectAccessReview sent as application/vnd.kubernetes.protobuf (kubectl's
-// default for this API): "k8s\0" + runtime.Unknown{raw = 2} holding the object, whose spec
-// (2) has resourceAttributes (1: namespace 1, verb 2, group 3, version 4, resource 5,
-// subresource 6, name 7) or nonResourceAttributes (2: path 1, verb 2).
+// default for this API): the object's spec (2) has resourceAttributes (1: namespace 1, verb 2,
+// group 3, version 4, resource 5, subresource 6, name 7) or nonResourceAttributes (2: path 1,
+// verb 2).
 std::optional<Json> accessReviewSpecFromProtobuf(std::string_view body) {
-  if (body.size() < 4 || body.substr(0, 4) != std::string_view("k8s\0", 4)) return std::nullopt;
-  std::map<int, std::string_view> unknown, review, spec;
-  if (!protoFields(body.substr(4), unknown) || !protoFields(unknown[2], review) ||
-      !protoFields(review[2], spec)) {
-    return std::nullopt;
-  }
+  auto object = api::unwrapKubernetesProtobuf(body);
+  if (!object) return std::nullopt;
+  auto review = api::ProtoMessage::parse(object->raw);
+  if (!review) return std::nullopt;
+  auto spec = api::ProtoMessage::parse(review->bytes(2));
+  if (!spec) return std::nullopt;
   Json out = Json::object();
-  if (spec.count(1)) {
-    std::map<int, std::string_view> f;
-    if (!protoFields(spec[1], f)) return std::nullopt;
+  if (spec->has(1)) {
+    auto f = api::ProtoMessage::parse(spec->bytes(1));
+    if (!f) return std::nullopt;
     const char* names[] = {"",        "namespace", "verb",        "group",
                            "version", "resource",  "subresource", "name"};
     Json ra = Json::object();
-    for (int n = 1; n <= 7; ++n) {
-      if (f.count(n)) ra[names[n]] = std::string(f[n]);
+    for (uint32_t n = 1; n <= 7; ++n) {
+      if (f->has(n)) ra[names[n]] = std::string(f->bytes(n));
     }
     out["resourceAttributes"] = std::move(ra);
-  } else if (spec.count(2)) {
-    std::map<int, std::string_view> f;
-    if (!protoFields(spec[2], f)) return std::nullopt;
-    out["nonResourceAttributes"] = {{"path", std::string(f[1])}, {"verb", std::string(f[2])}};
+  } else if (spec->has(2)) {
+    auto f = api::ProtoMessage::parse(spec->bytes(2));
+    if (!f) return std::nullopt;
+    out["nonResourceAttributes"] = {{"path", std::string(f->bytes(1))},
+                                    {"verb", std::string(f->bytes(2))}};
   }
   return out;
 }
@@ -207,7 +166,7 @@ http::ServerResponse AuthFilter::selfSubjectReview(const auth::UserInfo& user) {
 http::ServerResponse AuthFilter::selfSubjectAccessReview(const auth::UserInfo& user,
                                                          const http::ServerRequest& req) {
   Json body;
-  if (req.header("content-type").rfind("application/vnd.kubernetes.protobuf", 0) == 0) {
+  if (api::isKubernetesProtobuf(req.header("content-type"))) {
     auto spec = accessReviewSpecFromProtobuf(req.body);
     if (!spec) return api::errorResponse(badRequestError("malformed protobuf body"));
     body = {{"spec", std::move(*spec)}};

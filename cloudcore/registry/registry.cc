@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "common/api/base64.h"
 #include "common/api/field_selector.h"
 #include "common/api/label_selector.h"
 #include "common/api/object_util.h"
@@ -116,6 +117,25 @@ void applyDefaults(const api::KindInfo& kind, Json& obj) {
       }
     }
   };
+  if (kind.kind == "Secret" && kind.group.empty()) {
+    // stringData is write-only: merged over data (base64) and dropped, as in Kubernetes.
+    if (auto sd = obj.find("stringData"); sd != obj.end()) {
+      bool allStrings = sd->is_object();
+      for (auto it = sd->begin(); allStrings && it != sd->end(); ++it) {
+        allStrings = it.value().is_string();
+      }
+      if (allStrings) {  // otherwise kept, and validation names the field
+        if (!obj.contains("data") || !obj["data"].is_object()) obj["data"] = Json::object();
+        for (auto it = sd->begin(); it != sd->end(); ++it) {
+          obj["data"][it.key()] = api::base64Encode(it.value().get<std::string>());
+        }
+        obj.erase("stringData");
+      } else if (sd->is_null()) {
+        obj.erase("stringData");
+      }
+    }
+    if (!obj.contains("type")) obj["type"] = "Opaque";
+  }
   if (kind.kind == "Pod") {
     if (obj.contains("spec")) defaultPodSpec(obj["spec"]);
     if (!obj.contains("status") || !obj["status"].is_object() || !obj["status"].contains("phase")) {

@@ -103,6 +103,9 @@ ClientCertificate verifiedPeerCertificate(SSL* ssl) {
       out.serialHex = hex;
       for (auto& c : out.serialHex)
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      // BN_bn2hex pads to whole bytes; serials are compared without leading zeros.
+      size_t nz = out.serialHex.find_first_not_of('0');
+      out.serialHex = nz == std::string::npos ? "0" : out.serialHex.substr(nz);
       OPENSSL_free(hex);
     }
     BN_free(bn);
