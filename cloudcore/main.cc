@@ -14,6 +14,7 @@
 #include "cloudcore/apiserver/token_request.h"
 #include "cloudcore/audit/audit_log.h"
 #include "cloudcore/auth/authenticator.h"
+#include "cloudcore/auth/node_authorizer.h"
 #include "cloudcore/auth/rbac.h"
 #include "cloudcore/auth/service_account_tokens.h"
 #include "cloudcore/certs/cluster_pki.h"
@@ -308,6 +309,7 @@ int main(int argc, char** argv) {
       });
   auth::RbacAuthorizer rbac(registry);
   apiserver::PrivilegedGroupAuthorizer privileged;
+  auth::NodeAuthorizer nodeAuthorizer(registry);  // system:node:NAME users
   std::unique_ptr<audit::AuditLog> auditLog;
   if (config.auditLogPath != "-") {
     audit::AuditLogOptions auditOptions;
@@ -348,7 +350,8 @@ int main(int argc, char** argv) {
   });
   apiserver::PodStreams podStreams(registry, hub.streams());  // pods/log, pods/exec
   podStreams.install(handler);
-  apiserver::AuthFilter front(authenticator, {&privileged, &rbac}, auditLog.get(), clock,
+  apiserver::AuthFilter front(authenticator, {&privileged, &nodeAuthorizer, &rbac}, auditLog.get(),
+                              clock,
                               [&handler](http::ServerRequest& r) { return handler.handle(r); });
   httpOptions.maxBodyBytes = config.maxBodyBytes;
   httpOptions.workerThreads = static_cast<size_t>(config.workerThreads);

@@ -13,8 +13,8 @@ struct Decision {
   std::string reason;
 };
 
-// Decides whether a user may do what a request asks. Implementations are thread-safe and
-// never block on I/O (they decide from memory).
+// Decides whether a user may do what a request asks. Implementations are thread-safe; they run
+// on the API worker pool (RBAC decides from memory, the node authorizer reads the store).
 class Authorizer {
  public:
   virtual ~Authorizer() = default;

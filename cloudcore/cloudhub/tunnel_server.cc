@@ -832,6 +832,9 @@ Status TunnelServer::start() {
     ssl.pem_root_certs = o.caPem;
     ssl.pem_key_cert_pairs.push_back({o.tlsKeyPem, o.tlsCertPem});
     credentials = grpc::SslServerCredentials(ssl);
+    // Smaller TLS frame buffers per connection (the tunnel's messages are small; a big Sync is
+    // just more frames).
+    builder.AddChannelArgument(GRPC_ARG_TSI_MAX_FRAME_SIZE, 4096);
   }
   builder.AddListeningPort(address, credentials, &impl_->port);
   builder.RegisterService(impl_.get());

@@ -183,9 +183,9 @@ TEST_F(SecurityTest, AuthorizationMatrix) {
   http::HttpClient forger(server(), fo);
   EXPECT_EQ(status(forger, "GET", "/api/v1/namespaces"), 401);
 
-  // Node identities on the API: a node's certificate is a user system:node:NAME in
-  // system:nodes that RBAC grants nothing (nodes talk to the tunnel); one whose Node is gone
-  // is revoked: 401.
+  // Node identities on the API: system:node:NAME in system:nodes, limited by the node
+  // authorizer to its own Node, its pods and what they use; one whose Node is gone is
+  // revoked: 401.
   auto nodeClient = [&](const std::string& node, bool registered) {
     pki::KeyAndCert ca{slurp(dataDir_ + "/pki/ca.key"), slurp(dataDir_ + "/pki/ca.crt")};
     auto cert = pki::issueKeyAndCertificate(ca, {.commonName = "system:node:" + node,
@@ -209,9 +209,20 @@ TEST_F(SecurityTest, AuthorizationMatrix) {
   };
   auto nodeA = nodeClient("node-a", true);
   auto revoked = nodeClient("node-gone", false);
+  // node-b runs a pod that uses Secret team-a/db; node-a runs nothing.
+  ASSERT_EQ(post("/api/v1/namespaces/team-a/pods",
+                 R"({"metadata":{"name":"pb"},"spec":{"nodeName":"node-b","containers":[
+                     {"name":"c","image":"busybox:1.36"}],
+                     "volumes":[{"name":"v","secret":{"secretName":"db"}}]}})"),
+            201);
   EXPECT_EQ(status(nodeA, "GET", "/api/v1/namespaces/team-a/secrets/db"), 403);
-  EXPECT_EQ(status(nodeA, "PUT", "/api/v1/namespaces/default/pods/other/status", "{}"), 403);
+  EXPECT_EQ(status(nodeA, "GET", "/api/v1/namespaces/team-a/pods/pb"), 403);
+  EXPECT_EQ(status(nodeA, "PATCH", "/api/v1/namespaces/team-a/pods/pb/status", "{}"), 403);
   EXPECT_EQ(status(nodeA, "GET", "/api/v1/nodes"), 403);
+  EXPECT_EQ(status(nodeA, "GET", "/api/v1/nodes/node-a"), 200);
+  auto nodeB = nodeClient("node-b", true);
+  EXPECT_EQ(status(nodeB, "GET", "/api/v1/namespaces/team-a/secrets/db"), 200);
+  EXPECT_EQ(status(nodeB, "GET", "/api/v1/namespaces/team-a/pods/pb"), 200);
   EXPECT_EQ(status(revoked, "GET", "/api/v1/namespaces"), 401);
   EXPECT_EQ(status(revoked, "GET", "/healthz"), 401);
 

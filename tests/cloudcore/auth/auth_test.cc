@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "cloudcore/auth/authenticator.h"
+#include "cloudcore/auth/node_authorizer.h"
 #include "cloudcore/auth/rbac.h"
 #include "cloudcore/auth/request_info.h"
 #include "common/api/kinds.h"
@@ -342,6 +343,84 @@ TEST_F(RbacAuthorizerTest, FollowsTheStore) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_FALSE(authz_->authorize(bob, listPods).allowed);
+}
+
+}  // namespace
+}  // namespace ep::auth
+
+namespace ep::auth {
+namespace {
+
+class NodeAuthorizerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(env_.start().isOk());
+    const auto* pods = api::findByApiVersionKind("v1", "Pod");
+    auto pod = [&](const std::string& name, const std::string& node, const std::string& secret,
+                   const std::string& cm) {
+      Json p = Json::parse(R"({"spec": {"containers": [{"name": "c", "image": "busybox:1.36",
+          "envFrom": [{"configMapRef": {"name": ""}}]}],
+          "volumes": [{"name": "v", "secret": {"secretName": ""}}]}})");
+      p["metadata"] = {{"name", name}};
+      p["spec"]["nodeName"] = node;
+      p["spec"]["volumes"][0]["secret"]["secretName"] = secret;
+      p["spec"]["containers"][0]["envFrom"][0]["configMapRef"]["name"] = cm;
+      ASSERT_TRUE(env_.registry->create(*pods, "default", p).isOk());
+    };
+    pod("pa", "node-a", "secret-a", "cm-a");
+    pod("pb", "node-b", "secret-b", "cm-b");
+    authz_ = std::make_unique<NodeAuthorizer>(*env_.registry);
+  }
+  void TearDown() override {
+    authz_.reset();
+    env_.stop();
+  }
+  bool allowed(const std::string& node, RequestAttributes a) {
+    UserInfo u;
+    u.name = "system:node:" + node;
+    u.groups = {"system:nodes", kGroupAuthenticated};
+    return authz_->authorize(u, a).allowed;
+  }
+  testing::StoreFixture env_;
+  std::unique_ptr<NodeAuthorizer> authz_;
+};
+
+TEST_F(NodeAuthorizerTest, OwnObjectsOnly) {
+  EXPECT_TRUE(allowed("node-a", res("get", "", "secrets", "default", "secret-a")));
+  EXPECT_FALSE(allowed("node-a", res("get", "", "secrets", "default", "secret-b")));
+  EXPECT_FALSE(allowed("node-a", res("list", "", "secrets", "default")));
+  EXPECT_TRUE(allowed("node-a", res("get", "", "configmaps", "default", "cm-a")));
+  EXPECT_FALSE(allowed("node-a", res("get", "", "configmaps", "default", "cm-b")));
+  EXPECT_TRUE(allowed("node-a", res("patch", "", "pods", "default", "pa", "status")));
+  EXPECT_FALSE(allowed("node-a", res("patch", "", "pods", "default", "pb", "status")));
+  EXPECT_FALSE(allowed("node-a", res("delete", "", "pods", "default", "pa")));
+  EXPECT_TRUE(allowed("node-a", res("get", "", "nodes", "", "node-a")));
+  EXPECT_TRUE(allowed("node-a", res("patch", "", "nodes", "", "node-a", "status")));
+  EXPECT_FALSE(allowed("node-a", res("patch", "", "nodes", "", "node-b", "status")));
+  EXPECT_FALSE(allowed("node-a", res("delete", "", "nodes", "", "node-a")));
+  EXPECT_TRUE(allowed("node-a", res("create", "", "events", "default")));
+  // Not a node identity (no system:nodes group): nothing.
+  UserInfo impostor;
+  impostor.name = "system:node:node-a";
+  EXPECT_FALSE(
+      authz_->authorize(impostor, res("get", "", "secrets", "default", "secret-a")).allowed);
+}
+
+TEST(PodReferencesTest, AllPlaces) {
+  Json pod = Json::parse(R"({"spec": {
+      "imagePullSecrets": [{"name": "pull"}],
+      "volumes": [{"secret": {"secretName": "vol"}}, {"configMap": {"name": "cmvol"}},
+                  {"projected": {"sources": [{"secret": {"name": "proj"}}]}}],
+      "initContainers": [{"env": [{"valueFrom": {"secretKeyRef": {"name": "initenv"}}}]}],
+      "containers": [{"envFrom": [{"secretRef": {"name": "from"}},
+                                  {"configMapRef": {"name": "cmfrom"}}]}]}})");
+  auto s = podReferences(pod, "secrets");
+  std::sort(s.begin(), s.end());
+  EXPECT_EQ(s, (std::vector<std::string>{"from", "initenv", "proj", "pull", "vol"}));
+  auto c = podReferences(pod, "configmaps");
+  std::sort(c.begin(), c.end());
+  EXPECT_EQ(c, (std::vector<std::string>{"cmfrom", "cmvol"}));
+  EXPECT_TRUE(podReferences(Json::parse("[1]"), "secrets").empty());
 }
 
 }  // namespace
