@@ -2,21 +2,10 @@
 
 #include <vector>
 
+#include "common/api/discovery.h"
+
 namespace ep::auth {
 namespace {
-
-std::vector<std::string> splitSegments(const std::string& path) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < path.size()) {
-    while (i < path.size() && path[i] == '/') ++i;
-    size_t j = path.find('/', i);
-    if (j == std::string::npos) j = path.size();
-    if (j > i) out.push_back(path.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
 
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -39,7 +28,7 @@ RequestAttributes requestAttributes(const http::ServerRequest& req) {
   RequestAttributes a;
   a.path = req.path;
   a.verb = lower(req.method);
-  auto parts = splitSegments(req.path);
+  auto parts = api::splitPath(req.path);
   size_t i = 0;
   if (parts.size() >= 2 && parts[0] == "api") {
     a.apiVersion = parts[1];

@@ -32,11 +32,10 @@ bool splitPem(const std::string& pem, std::string& key, std::string& cert) {
 
 NodeCredentials::NodeCredentials(std::string dataDir) : dir_(std::move(dataDir) + "/pki") {}
 
-Status NodeCredentials::check(const Snapshot& s) const {
+Status NodeCredentials::check(Snapshot& s) const {
   if (auto st = pki::checkKeyMatchesCert(s.keyPem, s.certPem); !st.isOk()) {
     return invalidError(dir_ + "/node.pem: " + st.message());
   }
-  auto now = std::chrono::system_clock::now();
   auto info = pki::parseCertificate(s.certPem);
   if (!info) return invalidError(dir_ + "/node.pem: " + info.status().message());
   // Chained to the CA (checked at mid-life: an expired certificate is reported by the cloud).
@@ -45,7 +44,9 @@ Status NodeCredentials::check(const Snapshot& s) const {
     return invalidError(dir_ + "/node.pem: not issued by " + dir_ + "/ca.crt (" + st.message() +
                         ")");
   }
-  (void)now;
+  s.serial = info->serialHex;
+  s.notBefore = info->notBefore;
+  s.notAfter = info->notAfter;
   return Status::ok();
 }
 
@@ -66,10 +67,6 @@ Status NodeCredentials::load() {
     return invalidError(dir_ + "/node.pem: expected a private key followed by a certificate");
   }
   if (auto st = check(s); !st.isOk()) return st;
-  auto info = pki::parseCertificate(s.certPem);
-  s.serial = info->serialHex;
-  s.notBefore = info->notBefore;
-  s.notAfter = info->notAfter;
   ::chmod(dir_.c_str(), 0700);
   std::lock_guard l(mu_);
   current_ = std::move(s);
@@ -125,10 +122,6 @@ Status NodeCredentials::installRenewal(const std::string& certPem) {
   }
   s.certPem = certPem;
   if (auto st = check(s); !st.isOk()) return st;
-  auto info = pki::parseCertificate(certPem);
-  s.serial = info->serialHex;
-  s.notBefore = info->notBefore;
-  s.notAfter = info->notAfter;
   if (auto st = write(s); !st.isOk()) return st;
   std::lock_guard l(mu_);
   current_ = std::move(s);
@@ -143,10 +136,6 @@ Status NodeCredentials::install(const std::string& caPem, const std::string& key
   s.keyPem = keyPem;
   s.certPem = certPem;
   if (auto st = check(s); !st.isOk()) return st;
-  auto info = pki::parseCertificate(certPem);
-  s.serial = info->serialHex;
-  s.notBefore = info->notBefore;
-  s.notAfter = info->notAfter;
   if (auto st = write(s); !st.isOk()) return st;
   std::lock_guard l(mu_);
   current_ = std::move(s);

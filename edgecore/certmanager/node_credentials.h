@@ -51,7 +51,8 @@ class NodeCredentials {
   std::string dir() const { return dir_; }
 
  private:
-  Status check(const Snapshot& s) const;
+  // Checks key, certificate and CA belong together, then fills serial and validity.
+  Status check(Snapshot& s) const;
   Status write(const Snapshot& s);
 
   const std::string dir_;
