@@ -137,7 +137,10 @@ Result<Provider> parseProvider(const Json& p, const std::string& path) {
     return fieldError(
         path, "more than one provider (" + names + "): give each provider its own list element");
   }
-  const auto& [type, spec] = *p.items().begin();
+  // Not a structured binding of *p.items().begin(): that binds to a temporary proxy
+  // (stack-use-after-scope under ASan).
+  const std::string type = p.begin().key();
+  const auto& spec = p.begin().value();
   std::string sp = child(path, type);
   if (type == "identity") {
     if (!spec.is_null() && !(spec.is_object() && spec.empty())) return fieldError(sp, "must be {}");
