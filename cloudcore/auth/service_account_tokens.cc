@@ -16,6 +16,7 @@
 #include "common/api/base64.h"
 #include "common/api/kinds.h"
 #include "common/api/object_util.h"
+#include "common/pki/openssl_ptr.h"
 #include "common/pki/pki.h"
 
 namespace ep::auth {
@@ -25,15 +26,7 @@ using Json = nlohmann::json;
 
 // --- OpenSSL ownership and errors ----------------------------------------------------------
 
-template <auto Free>
-struct Deleter {
-  template <typename T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
-template <typename T, auto Free>
-using Ptr = std::unique_ptr<T, Deleter<Free>>;
+using pki::Ptr;
 using BioPtr = Ptr<BIO, BIO_free_all>;
 using EcdsaSigPtr = Ptr<ECDSA_SIG, ECDSA_SIG_free>;
 using MdCtxPtr = Ptr<EVP_MD_CTX, EVP_MD_CTX_free>;

@@ -28,6 +28,7 @@
 #include <utility>
 
 #include "common/api/base64.h"
+#include "common/pki/openssl_ptr.h"
 
 namespace ep::pki {
 namespace {
@@ -36,16 +37,6 @@ using std::chrono::seconds;
 using std::chrono::system_clock;
 
 // --- OpenSSL object ownership -------------------------------------------------------------
-
-template <auto Free>
-struct Deleter {
-  template <typename T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
-template <typename T, auto Free>
-using Ptr = std::unique_ptr<T, Deleter<Free>>;
 
 struct OpensslFree {
   void operator()(void* p) const { OPENSSL_free(p); }
