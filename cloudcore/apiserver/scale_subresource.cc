@@ -70,6 +70,10 @@ http::ServerResponse serve(registry::Registry& registry, const std::string& plur
   next["spec"]["replicas"] = *replicas;
   // Without a resourceVersion in the Scale, last write wins (the registry retries races).
   std::string rv = api::stringAt(wanted, "metadata.resourceVersion");
+  // A patch that did not set a resourceVersion carries the one read above: it must not turn
+  // into a precondition that a concurrent controller write breaks (409), as Kubernetes
+  // patches do not.
+  if (req.method == "PATCH" && rv == api::stringAt(scale, "metadata.resourceVersion")) rv.clear();
   if (rv.empty()) {
     next["metadata"].erase("resourceVersion");
   } else {
