@@ -14,6 +14,7 @@
 #include "cloudcore/apiserver/token_request.h"
 #include "cloudcore/audit/audit_log.h"
 #include "cloudcore/auth/authenticator.h"
+#include "cloudcore/auth/escalation.h"
 #include "cloudcore/auth/node_authorizer.h"
 #include "cloudcore/auth/rbac.h"
 #include "cloudcore/auth/service_account_tokens.h"
@@ -338,7 +339,18 @@ int main(int argc, char** argv) {
     }
   }
 
-  apiserver::ApiHandler handler(registry, clock, {.version = EP_VERSION_STRING});
+  // RBAC writes never grant more than the writer holds (Kubernetes' escalation prevention).
+  auth::RbacEscalationCheck escalation(registry, {&privileged, &rbac});
+  apiserver::ApiHandlerOptions handlerOptions{.version = EP_VERSION_STRING};
+  handlerOptions.admission = [&escalation](const http::ServerRequest& req,
+                                           const api::KindInfo& kind, const std::string& ns,
+                                           const nlohmann::json* current,
+                                           const nlohmann::json& next) {
+    const auto* user = std::any_cast<auth::UserInfo>(&req.context);
+    if (user == nullptr) return Status::ok();  // not through the AuthFilter: trusted caller
+    return escalation.admit(*user, kind, ns, current, next);
+  };
+  apiserver::ApiHandler handler(registry, clock, handlerOptions);
   apiserver::installScaleSubresource(handler, registry);
   apiserver::installTokenRequest(handler, registry, *serviceAccountTokens);
   handler.addRoute("/metrics", [&hub](http::ServerRequest&) {

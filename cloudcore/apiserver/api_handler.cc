@@ -210,6 +210,18 @@ void ApiHandler::addSubresource(const std::string& plural, const std::string& su
   subresources_[plural + "/" + sub] = std::move(route);
 }
 
+registry::WriteOptions ApiHandler::writeOptions(const ServerRequest& req, const api::KindInfo& kind,
+                                                const std::string& ns) const {
+  registry::WriteOptions o;
+  o.dryRun = isDryRun(req);
+  if (options_.admission) {
+    o.admit = [this, &req, &kind, ns](const Json* current, const Json& next) {
+      return options_.admission(req, kind, ns, current, next);
+    };
+  }
+  return o;
+}
+
 ServerResponse ApiHandler::handle(ServerRequest& req) {
   if (auto route = routes_.find(req.path); route != routes_.end()) return route->second(req);
   const auto parts = splitPath(req.path);
@@ -378,7 +390,7 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
       std::string objName = (*body)["metadata"].is_object()
                                 ? (*body)["metadata"].value("name", std::string())
                                 : std::string();
-      auto r = registry_.create(*kind, ns, std::move(body.value()), {isDryRun(req)});
+      auto r = registry_.create(*kind, ns, std::move(body.value()), writeOptions(req, *kind, ns));
       if (!r.isOk()) return errorResponse(r.status(), kind, objName);
       return jsonResponse(201, *r);
     }
@@ -415,8 +427,8 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
   if (m == "PUT") {
     auto body = parseBody(req);
     if (!body.isOk()) return errorResponse(body.status(), kind, name);
-    auto r =
-        registry_.update(*kind, ns, name, std::move(body.value()), subresource, {isDryRun(req)});
+    auto r = registry_.update(*kind, ns, name, std::move(body.value()), subresource,
+                              writeOptions(req, *kind, ns));
     if (!r.isOk()) return errorResponse(r.status(), kind, name);
     return jsonResponse(200, *r);
   }
@@ -439,7 +451,8 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
                  "application/strategic-merge-patch+json"),
           kind, name);
     }
-    auto r = registry_.patch(*kind, ns, name, type, req.body, subresource, {isDryRun(req)});
+    auto r =
+        registry_.patch(*kind, ns, name, type, req.body, subresource, writeOptions(req, *kind, ns));
     if (!r.isOk()) return errorResponse(r.status(), kind, name);
     return jsonResponse(200, *r);
   }

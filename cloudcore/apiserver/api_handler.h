@@ -18,6 +18,14 @@ struct ApiHandlerOptions {
   std::string version = "0.1.0";
   // Longest a watch stays open when the client sets no timeoutSeconds.
   std::chrono::seconds maxWatchTimeout{1800};
+  // Admission of create/update/patch writes (cloudcore: RBAC escalation prevention), given the
+  // request (its `context` holds the authenticated user), the kind and namespace, the stored
+  // object (null on create) and the object about to be written. Runs on the worker pool; must
+  // be thread-safe. Unset: every validated write is admitted.
+  std::function<Status(const ServerRequest& request, const api::KindInfo& kind,
+                       const std::string& ns, const nlohmann::json* current,
+                       const nlohmann::json& next)>
+      admission;
 };
 
 // Kubernetes REST semantics over the Registry: routing of /api and /apis paths, discovery,
@@ -44,6 +52,9 @@ class ApiHandler {
   void addSubresource(const std::string& plural, const std::string& sub, SubresourceRoute route);
 
  private:
+  registry::WriteOptions writeOptions(const ServerRequest& request, const api::KindInfo& kind,
+                                      const std::string& ns) const;
+
   registry::Registry& registry_;
   Clock& clock_;
   const ApiHandlerOptions options_;

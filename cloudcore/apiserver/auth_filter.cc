@@ -71,11 +71,40 @@ std::optional<Json> accessReviewSpecFromProtobuf(std::string_view body) {
   return out;
 }
 
+// The namespace of a SelfSubjectRulesReview sent as protobuf: spec (2) has namespace (1).
+std::optional<std::string> rulesReviewNamespaceFromProtobuf(std::string_view body) {
+  auto object = api::unwrapKubernetesProtobuf(body);
+  if (!object) return std::nullopt;
+  auto review = api::ProtoMessage::parse(object->raw);
+  if (!review) return std::nullopt;
+  auto spec = api::ProtoMessage::parse(review->bytes(2));
+  if (!spec) return std::nullopt;
+  return std::string(spec->bytes(1));
+}
+
+Json ruleJson(const auth::PolicyRule& r, bool resource) {
+  Json j = {{"verbs", r.verbs}};
+  if (resource) {
+    j["apiGroups"] = r.apiGroups;
+    j["resources"] = r.resources;
+    if (!r.resourceNames.empty()) j["resourceNames"] = r.resourceNames;
+  } else {
+    j["nonResourceURLs"] = r.nonResourceURLs;
+  }
+  return j;
+}
+
 http::ServerResponse unauthorized() {
   return api::errorResponse(Status(Code::kUnauthorized, "Unauthorized"));
 }
 
 }  // namespace
+
+auth::RulesResult PrivilegedGroupAuthorizer::rulesFor(const auth::UserInfo& user,
+                                                      const std::string&) const {
+  if (!user.inGroup(auth::kGroupMasters)) return {};
+  return {{{{"*"}, {"*"}, {"*"}, {}, {}}}, {{{"*"}, {}, {}, {}, {"*"}}}, false, ""};
+}
 
 auth::Decision PrivilegedGroupAuthorizer::authorize(const auth::UserInfo& user,
                                                     const auth::RequestAttributes&) const {
@@ -149,7 +178,12 @@ http::ServerResponse AuthFilter::handle(http::ServerRequest& req) {
              attrs.apiGroup == "authorization.k8s.io" &&
              attrs.resource == "selfsubjectaccessreviews") {
     r = selfSubjectAccessReview(*user, req);
+  } else if (req.method == "POST" && attrs.resourceRequest &&
+             attrs.apiGroup == "authorization.k8s.io" &&
+             attrs.resource == "selfsubjectrulesreviews") {
+    r = selfSubjectRulesReview(*user, req);
   } else {
+    req.context = *user;  // for admission (RBAC escalation checks)
     r = next_(req);
   }
   audit(req, &*user, attrs, r, received, "allow", decision.reason);
@@ -207,6 +241,47 @@ http::ServerResponse AuthFilter::selfSubjectAccessReview(const auth::UserInfo& u
   body["apiVersion"] = "authorization.k8s.io/v1";
   body["kind"] = "SelfSubjectAccessReview";
   return api::jsonResponse(201, body);
+}
+
+http::ServerResponse AuthFilter::selfSubjectRulesReview(const auth::UserInfo& user,
+                                                        const http::ServerRequest& req) {
+  std::string ns;
+  if (api::isKubernetesProtobuf(req.header("content-type"))) {
+    auto got = rulesReviewNamespaceFromProtobuf(req.body);
+    if (!got) return api::errorResponse(badRequestError("malformed protobuf body"));
+    ns = std::move(*got);
+  } else {
+    Json body = Json::parse(req.body, nullptr, false);
+    if (!body.is_object() || !body.contains("spec") || !body["spec"].is_object()) {
+      return api::errorResponse(badRequestError("spec: a SelfSubjectRulesReview needs a spec"));
+    }
+    if (auto it = body["spec"].find("namespace"); it != body["spec"].end()) {
+      if (!it->is_string()) {
+        return api::errorResponse(invalidError("spec.namespace: must be a string"));
+      }
+      ns = it->get<std::string>();
+    }
+  }
+  Json resourceRules = Json::array();
+  Json nonResourceRules = Json::array();
+  bool incomplete = false;
+  std::string errors;
+  for (const auto* z : authorizers_) {
+    auth::RulesResult got = z->rulesFor(user, ns);
+    for (const auto& r : got.resourceRules) resourceRules.push_back(ruleJson(r, true));
+    for (const auto& r : got.nonResourceRules) nonResourceRules.push_back(ruleJson(r, false));
+    incomplete = incomplete || got.incomplete;
+    if (!got.evaluationError.empty()) errors += (errors.empty() ? "" : "; ") + got.evaluationError;
+  }
+  Json status = {{"resourceRules", std::move(resourceRules)},
+                 {"nonResourceRules", std::move(nonResourceRules)},
+                 {"incomplete", incomplete}};
+  if (!errors.empty()) status["evaluationError"] = errors;
+  return api::jsonResponse(201, {{"apiVersion", "authorization.k8s.io/v1"},
+                                 {"kind", "SelfSubjectRulesReview"},
+                                 {"metadata", {{"creationTimestamp", nullptr}}},
+                                 {"spec", {{"namespace", ns}}},
+                                 {"status", std::move(status)}});
 }
 
 void AuthFilter::audit(const http::ServerRequest& req, const auth::UserInfo* user,

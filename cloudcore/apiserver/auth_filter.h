@@ -20,8 +20,9 @@ namespace ep::apiserver {
 //     /healthz, /livez, /readyz and /version (and their sub-paths), get 401.
 //   - Authorization: the authorizers are asked in order; the first that allows wins. A denial
 //     is a 403 Status naming the user, verb and resource.
-//   - SelfSubjectReview (kubectl auth whoami) and SelfSubjectAccessReview (kubectl auth can-i)
-//     are answered here, since they are about the caller.
+//   - SelfSubjectReview (kubectl auth whoami), SelfSubjectAccessReview (kubectl auth can-i)
+//     and SelfSubjectRulesReview (kubectl auth can-i --list) are answered here, since they are
+//     about the caller.
 //   - Audit: one audit.k8s.io/v1 Event per request (stage ResponseComplete, or ResponseStarted
 //     for watches, log streams and exec) when an AuditLog is given.
 // handle() is thread-safe (called on the HTTP worker pool); everything it borrows must outlive
@@ -41,6 +42,8 @@ class AuthFilter {
   http::ServerResponse selfSubjectReview(const auth::UserInfo& user);
   http::ServerResponse selfSubjectAccessReview(const auth::UserInfo& user,
                                                const http::ServerRequest& request);
+  http::ServerResponse selfSubjectRulesReview(const auth::UserInfo& user,
+                                              const http::ServerRequest& request);
   void audit(const http::ServerRequest& request, const auth::UserInfo* user,
              const auth::RequestAttributes& a, const http::ServerResponse& response,
              int64_t receivedMicros, const std::string& decision, const std::string& reason);
@@ -57,6 +60,8 @@ class PrivilegedGroupAuthorizer final : public auth::Authorizer {
  public:
   auth::Decision authorize(const auth::UserInfo& user,
                            const auth::RequestAttributes& request) const override;
+  // Everything ("*" on every resource and path) for members of system:masters.
+  auth::RulesResult rulesFor(const auth::UserInfo& user, const std::string& ns) const override;
 };
 
 }  // namespace ep::apiserver

@@ -110,6 +110,11 @@ bool NodeAuthorizer::referencedByPodOf(const std::string& resource, const std::s
   return false;
 }
 
+RulesResult NodeAuthorizer::rulesFor(const UserInfo& user, const std::string&) const {
+  if (nodeNameOf(user).empty()) return {};
+  return {{}, {}, true, "node authorizer does not support user rule resolution"};
+}
+
 Decision NodeAuthorizer::authorize(const UserInfo& user, const RequestAttributes& a) const {
   const std::string node = nodeNameOf(user);
   if (node.empty() || !a.resourceRequest) return {false, ""};

@@ -28,6 +28,9 @@ class NodeAuthorizer final : public Authorizer {
  public:
   explicit NodeAuthorizer(registry::Registry& registry);
   Decision authorize(const UserInfo& user, const RequestAttributes& request) const override;
+  // Nothing for users that are not nodes; for a node, incomplete (its grants depend on the
+  // objects bound to it, which rules cannot express), as in Kubernetes.
+  RulesResult rulesFor(const UserInfo& user, const std::string& ns) const override;
 
  private:
   bool boundTo(const std::string& kindApiVersion, const std::string& kind, const std::string& ns,

@@ -46,6 +46,14 @@ std::vector<PolicyRule> rulesOf(const Json& obj) {
   return rules;
 }
 
+}  // namespace
+
+std::vector<PolicyRule> policyRulesOf(const Json& role) {
+  return rulesOf(role);
+}
+
+namespace {
+
 bool subjectMatches(const RbacSubject& s, const std::string& bindingNs, const UserInfo& user) {
   if (s.kind == "User") return s.name == user.name;
   if (s.kind == "Group") return user.inGroup(s.name);
@@ -163,6 +171,43 @@ Decision evaluateRbac(const RbacPolicy& p, const UserInfo& user, const RequestAt
   return {false, "RBAC: no binding allows it"};
 }
 
+RulesResult rbacRulesFor(const RbacPolicy& p, const UserInfo& user, const std::string& ns) {
+  RulesResult out;
+  auto collect = [&](const RbacBinding& b) {
+    const std::vector<PolicyRule>* rules = nullptr;
+    if (b.roleKind == "ClusterRole") {
+      if (auto it = p.clusterRoles.find(b.roleName); it != p.clusterRoles.end()) {
+        rules = &it->second;
+      }
+    } else if (b.roleKind == "Role") {
+      if (auto it = p.roles.find({b.ns, b.roleName}); it != p.roles.end()) rules = &it->second;
+    }
+    if (rules == nullptr) {
+      if (!out.evaluationError.empty()) out.evaluationError += "; ";
+      out.evaluationError += describe(b) + ": " + b.roleKind + " not found";
+      return;
+    }
+    for (const auto& r : *rules) {
+      if (!r.nonResourceURLs.empty()) {
+        out.nonResourceRules.push_back({r.verbs, {}, {}, {}, r.nonResourceURLs});
+      }
+      if (!r.resources.empty()) {
+        out.resourceRules.push_back({r.verbs, r.apiGroups, r.resources, r.resourceNames, {}});
+      }
+    }
+  };
+  for (const auto& b : p.clusterRoleBindings) {
+    if (appliesTo(b, user)) collect(b);
+  }
+  if (!ns.empty()) {
+    auto [lo, hi] = p.roleBindings.equal_range(ns);
+    for (auto it = lo; it != hi; ++it) {
+      if (appliesTo(it->second, user)) collect(it->second);
+    }
+  }
+  return out;
+}
+
 std::string forbiddenMessage(const UserInfo& user, const RequestAttributes& req) {
   std::string who = "User \"" + user.name + "\"";
   if (!req.resourceRequest) {
@@ -240,6 +285,15 @@ Decision RbacAuthorizer::authorize(const UserInfo& user, const RequestAttributes
     policy = policy_;
   }
   return evaluateRbac(*policy, user, req);
+}
+
+RulesResult RbacAuthorizer::rulesFor(const UserInfo& user, const std::string& ns) const {
+  std::shared_ptr<const RbacPolicy> policy;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    policy = policy_;
+  }
+  return rbacRulesFor(*policy, user, ns);
 }
 
 }  // namespace ep::auth

@@ -20,14 +20,8 @@ class ControllerLoop;
 
 namespace ep::auth {
 
-// rbac.authorization.k8s.io/v1 PolicyRule.
-struct PolicyRule {
-  std::vector<std::string> verbs;
-  std::vector<std::string> apiGroups;
-  std::vector<std::string> resources;  // "pods", "pods/log", "*", "*/scale"
-  std::vector<std::string> resourceNames;
-  std::vector<std::string> nonResourceURLs;  // "/healthz", "/api/*", "*"
-};
+// The rules of a Role or ClusterRole object (malformed entries skipped).
+std::vector<PolicyRule> policyRulesOf(const nlohmann::json& role);
 
 // Whether one rule allows the request (Kubernetes' RuleAllows).
 bool ruleAllows(const PolicyRule& rule, const RequestAttributes& request);
@@ -63,6 +57,11 @@ struct RbacPolicy {
 Decision evaluateRbac(const RbacPolicy& policy, const UserInfo& user,
                       const RequestAttributes& request);
 
+// Every rule of every role bound to the user by a ClusterRoleBinding, or by a RoleBinding in
+// `ns`, split into resource and non-resource rules (Kubernetes' RulesFor). Bindings to roles
+// that do not exist are skipped and reported in evaluationError.
+RulesResult rbacRulesFor(const RbacPolicy& policy, const UserInfo& user, const std::string& ns);
+
 // RBAC over the store: keeps a snapshot rebuilt (relisted) whenever one of the four RBAC kinds
 // changes, so decisions are made from memory. authorize() is thread-safe; start()/stop() from
 // one owner thread.
@@ -76,6 +75,7 @@ class RbacAuthorizer final : public Authorizer {
   void stop();
 
   Decision authorize(const UserInfo& user, const RequestAttributes& request) const override;
+  RulesResult rulesFor(const UserInfo& user, const std::string& ns) const override;
 
   // Replaces the snapshot (tests).
   void setPolicy(std::shared_ptr<const RbacPolicy> policy);

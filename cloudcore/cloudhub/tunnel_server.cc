@@ -20,6 +20,7 @@
 #include "cloudcore/cloudhub/node_state_store.h"
 #include "cloudcore/cloudhub/report_applier.h"
 #include "cloudcore/cloudhub/stream_broker.h"
+#include "cloudcore/cloudhub/tunnel_entry.h"
 #include "cloudcore/registry/registry.h"
 #include "common/api/kinds.h"
 #include "common/api/names.h"
@@ -32,48 +33,21 @@ namespace {
 
 namespace pb = edgeplane::tunnel::v1;
 
-constexpr uint32_t kProtocolVersion = 1;
+constexpr uint32_t kProtocolVersion = kTunnelProtocolVersion;
 constexpr int kMaxReceiveBytes = 4 * 1024 * 1024;
 
-// Untrusted text (node names from the wire) made safe and short for logs.
 std::string printable(const std::string& s, size_t max = 80) {
-  std::string out;
-  for (char c : s.substr(0, max)) {
-    out += (c >= 0x20 && c < 0x7f) ? c : '?';
-  }
-  if (s.size() > max) out += "...";
-  return out;
+  return printableText(s, max);
 }
 
 class Session;
 
-// The node a verified client certificate speaks for.
-struct PeerIdentity {
-  bool present = false;  // a verified certificate was presented
-  std::string node;      // from CN system:node:NODE; "" when the certificate is not a node's
-  std::string commonName;
-  std::string serial;
-};
-
 PeerIdentity peerIdentity(const grpc::CallbackServerContext* context) {
-  PeerIdentity id;
   auto ac = context->auth_context();
-  if (!ac) return id;
+  if (!ac) return {};
   auto pems = ac->FindPropertyValues("x509_pem_cert");
-  if (pems.empty()) return id;
-  auto info = pki::parseCertificate(std::string(pems.front().data(), pems.front().size()));
-  if (!info) return id;
-  id.present = true;
-  id.commonName = info->commonName;
-  id.serial = info->serialHex;
-  const std::string prefix = "system:node:";
-  bool inNodes = std::find(info->organizations.begin(), info->organizations.end(),
-                           "system:nodes") != info->organizations.end();
-  if (inNodes && info->commonName.size() > prefix.size() &&
-      info->commonName.compare(0, prefix.size(), prefix) == 0) {
-    id.node = info->commonName.substr(prefix.size());
-  }
-  return id;
+  if (pems.empty()) return {};
+  return identityFromCertificate(std::string_view(pems.front().data(), pems.front().size()));
 }
 
 class Reactor final : public grpc::ServerBidiReactor<pb::EdgeMessage, pb::CloudMessage> {
@@ -384,62 +358,25 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
   void handleHello() {
     helloDone_ = true;
     context_peer_ = context_->peer();
-    if (server_.tls() && !identity_.present) {
-      refuse(grpc::StatusCode::UNAUTHENTICATED, "no_client_certificate",
-             "a node client certificate is required: join the cluster with a token first");
-      return;
-    }
-    if (server_.tls() && identity_.node.empty()) {
-      refuse(grpc::StatusCode::PERMISSION_DENIED, "not_a_node",
-             "certificate \"" + printable(identity_.commonName) +
-                 "\" is not a node's (want CN system:node:NAME, O system:nodes)");
-      return;
-    }
-    if (in_.body_case() != pb::EdgeMessage::kHello) {
-      refuse(grpc::StatusCode::INVALID_ARGUMENT, "first_message_not_hello",
-             "the first message on a tunnel stream must be a Hello");
-      return;
-    }
-    const pb::Hello& hello = in_.hello();
-    if (hello.protocol_version() != kProtocolVersion) {
-      refuse(grpc::StatusCode::FAILED_PRECONDITION, "protocol_version",
-             "protocol version " + std::to_string(hello.protocol_version()) +
-                 " is not supported (the cloud speaks " + std::to_string(kProtocolVersion) + ")");
-      return;
-    }
-    if (auto errors = api::checkDns1123Subdomain(hello.node_name()); !errors.empty()) {
-      refuse(grpc::StatusCode::INVALID_ARGUMENT, "invalid_node_name",
-             "node name \"" + printable(hello.node_name()) +
-                 "\" is not a valid DNS-1123 subdomain: " + errors.front());
-      return;
-    }
-    std::vector<InventoryEntry> inventory;
-    inventory.reserve(static_cast<size_t>(hello.inventory_size()));
-    size_t skipped = 0;
-    for (const auto& c : hello.inventory()) {
-      if (c.resource().empty() || c.name().empty() || c.revision() < 0) {
-        ++skipped;
-        continue;
+    HelloCheck check = checkHello(in_, identity_, server_.tls());
+    if (!check.accepted) {
+      if (check.metricReason == "identity_mismatch") {
+        spdlog::warn(
+            "cloudhub: refused tunnel from {}: certificate of node \"{}\" sent a Hello "
+            "naming node \"{}\"",
+            context_peer_, identity_.node, printable(in_.hello().node_name()));
       }
-      inventory.push_back({{c.resource(), c.namespace_(), c.name()}, c.revision()});
-    }
-    if (skipped > 0) {
-      spdlog::warn("cloudhub: node {}: ignored {} malformed inventory entries", hello.node_name(),
-                   skipped);
-    }
-    std::string node = hello.node_name();
-    if (server_.tls() && node != identity_.node) {
-      spdlog::warn(
-          "cloudhub: refused tunnel from {}: certificate of node \"{}\" sent a Hello "
-          "naming node \"{}\"",
-          context_peer_, identity_.node, printable(node));
-      refuse(grpc::StatusCode::PERMISSION_DENIED, "identity_mismatch",
-             "this certificate belongs to node \"" + identity_.node + "\", not \"" +
-                 printable(node) + "\"");
+      refuse(check.code, check.metricReason, check.reason);
       return;
     }
-    std::string edgeVersion = printable(hello.edgecore_version(), 64);
-    int64_t lastApplied = hello.last_applied_revision();
+    if (check.skipped > 0) {
+      spdlog::warn("cloudhub: node {}: ignored {} malformed inventory entries", check.node,
+                   check.skipped);
+    }
+    std::string node = std::move(check.node);
+    std::vector<InventoryEntry> inventory = std::move(check.inventory);
+    std::string edgeVersion = std::move(check.edgeVersion);
+    int64_t lastApplied = check.lastAppliedRevision;
     if (server_.options.nodeCertificates != nullptr) {
       // The certificate must still be the node's (not revoked): a store read, worker pool.
       auto self = shared_from_this();
@@ -553,10 +490,8 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
   }
 
   void handleReport() {
-    const pb::Report& r = in_.report();
-    ReportInput input{r.sequence(), static_cast<int>(r.kind()), r.namespace_(), r.name(),
-                      r.payload()};
-    uint64_t dropped = r.dropped();
+    ReportInput input = reportInputOf(in_.report());
+    uint64_t dropped = in_.report().dropped();
     auto self = shared_from_this();
     server_.executor(
         [self, input = std::move(input), dropped] { self->applyReport(input, dropped); });

@@ -332,6 +332,9 @@ Result<Json> Registry::create(const api::KindInfo& kind, const std::string& ns, 
                         "managedFields", "selfLink"}) {
     meta.erase(f);
   }
+  if (options.admit) {
+    if (auto admitted = options.admit(nullptr, obj); !admitted.isOk()) return admitted;
+  }
   if (options.dryRun) return obj;
   auto r = store_.create(kind.resource(), kind.namespaced ? ns : "", name, encode(obj));
   if (!r.isOk()) {
@@ -428,6 +431,9 @@ Result<Json> Registry::writeUpdate(const api::KindInfo& kind, const std::string&
   auto updErrors = api::validateUpdate(kind, current, next);
   errors.insert(errors.end(), updErrors.begin(), updErrors.end());
   if (!errors.empty()) return invalid(kind, name, errors);
+  if (options.admit) {
+    if (auto admitted = options.admit(&current, next); !admitted.isOk()) return admitted;
+  }
 
   if (specPart(next) != specPart(current)) {
     meta["generation"] = curMeta.value("generation", int64_t{1}) + 1;

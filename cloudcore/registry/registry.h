@@ -35,6 +35,10 @@ enum class Subresource { kNone, kStatus };
 
 struct WriteOptions {
   bool dryRun = false;
+  // Admission: called with the stored object (null on create) and the object about to be
+  // written, after validation and before the write (also on a dry run); a non-OK Status
+  // refuses the write with that Status. Runs on the writing thread.
+  std::function<Status(const Json* current, const Json& next)> admit;
 };
 
 struct DeleteOptions {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <any>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -30,6 +31,9 @@ struct ServerRequest {
   std::string body;
   std::string remote;                   // "127.0.0.1:5555"
   ClientCertificate clientCertificate;  // TLS only
+  // Set by a filter in front of the handler for the handler's use (cloudcore: the
+  // authenticated auth::UserInfo). Empty when nothing set it.
+  std::any context;
 
   std::string header(const std::string& lowerName) const {
     auto it = headers.find(lowerName);

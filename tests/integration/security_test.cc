@@ -274,6 +274,78 @@ TEST_F(SecurityTest, KubectlAuthCanIAndWhoami) {
       << said;
 }
 
+TEST_F(SecurityTest, KubectlAuthCanIListShowsTheCallersRules) {
+  if (access("/usr/bin/kubectl", X_OK) != 0) GTEST_SKIP() << "kubectl is not installed";
+  ASSERT_EQ(post("/api/v1/namespaces", R"({"metadata":{"name":"team-l"}})"), 201);
+  ASSERT_EQ(post("/apis/rbac.authorization.k8s.io/v1/namespaces/team-l/rolebindings",
+                 R"({"metadata":{"name":"viewer-view"},
+                     "roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"view"},
+                     "subjects":[{"kind":"User","name":"viewer"}]})"),
+            201);
+  // kubectl prints one row per rule: resources, non-resource URLs, resource names, verbs.
+  ASSERT_TRUE(eventually([&] {
+    auto l = kubectlAs("viewer-token-0123456789", {"auth", "can-i", "--list", "-n", "team-l"});
+    return l.exitCode == 0 && l.out.find("deployments.apps") != std::string::npos;
+  }));
+  auto inTeam = kubectlAs("viewer-token-0123456789", {"auth", "can-i", "--list", "-n", "team-l"});
+  EXPECT_NE(inTeam.out.find("selfsubjectrulesreviews.authorization.k8s.io"), std::string::npos)
+      << inTeam.out;
+  EXPECT_NE(inTeam.out.find("/healthz"), std::string::npos) << inTeam.out;
+  EXPECT_EQ(inTeam.out.find("secrets"), std::string::npos) << inTeam.out;  // view: no Secrets
+  auto elsewhere =
+      kubectlAs("viewer-token-0123456789", {"auth", "can-i", "--list", "-n", "default"});
+  ASSERT_EQ(elsewhere.exitCode, 0) << elsewhere.err;
+  EXPECT_EQ(elsewhere.out.find("deployments.apps"), std::string::npos) << elsewhere.out;
+  // The admin holds everything.
+  auto admin = kubectlAs("", {"auth", "can-i", "--list"});
+  ASSERT_EQ(admin.exitCode, 0) << admin.err;
+  EXPECT_NE(admin.out.find("*.*"), std::string::npos) << admin.out;
+}
+
+TEST_F(SecurityTest, RbacWritesCannotEscalate) {
+  // editor administers namespace team-e (admin includes Roles and RoleBindings there).
+  ASSERT_EQ(post("/api/v1/namespaces", R"({"metadata":{"name":"team-e"}})"), 201);
+  ASSERT_EQ(post("/apis/rbac.authorization.k8s.io/v1/namespaces/team-e/rolebindings",
+                 R"({"metadata":{"name":"editor-admin"},
+                     "roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"admin"},
+                     "subjects":[{"kind":"User","name":"editor"}]})"),
+            201);
+  auto editor = as("editor-token-0123456789");
+  auto post_ = [&](const std::string& path, const std::string& body) {
+    auto r = editor.request("POST", path, body, "application/json");
+    return r.isOk() ? std::make_pair(r->status, r->body) : std::make_pair(0, std::string());
+  };
+  const std::string rb = "/apis/rbac.authorization.k8s.io/v1/namespaces/team-e/rolebindings";
+  // Handing out a role the editor holds works (once the RBAC snapshot has its binding).
+  ASSERT_TRUE(eventually([&] {
+    return post_(rb, R"({"metadata":{"name":"viewers"},
+        "roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"view"},
+        "subjects":[{"kind":"User","name":"someone"}]})")
+               .first == 201;
+  }));
+  // Binding cluster-admin, even inside the namespace, is refused and nothing is stored.
+  auto [code, body] = post_(rb, R"({"metadata":{"name":"grab"},
+      "roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},
+      "subjects":[{"kind":"User","name":"editor"}]})");
+  EXPECT_EQ(code, 403) << body;
+  EXPECT_NE(body.find("is attempting to grant RBAC permissions not currently held"),
+            std::string::npos)
+      << body;
+  auto admin = as("", true);
+  EXPECT_EQ(status(admin, "GET", rb + "/grab"), 404);
+  // So is a Role granting what the editor lacks (nodes are cluster-scoped; admin has none).
+  auto [roleCode, roleBody] = post_("/apis/rbac.authorization.k8s.io/v1/namespaces/team-e/roles",
+                                    R"({"metadata":{"name":"nodes"},
+                "rules":[{"verbs":["get"],"apiGroups":[""],"resources":["nodes"]}]})");
+  EXPECT_EQ(roleCode, 403) << roleBody;
+  // A Role within what the editor holds is fine.
+  EXPECT_EQ(post_("/apis/rbac.authorization.k8s.io/v1/namespaces/team-e/roles",
+                  R"({"metadata":{"name":"cm"},
+                      "rules":[{"verbs":["get"],"apiGroups":[""],"resources":["configmaps"]}]})")
+                .first,
+            201);
+}
+
 TEST_F(SecurityTest, ServiceAccountTokens) {
   if (access("/usr/bin/kubectl", X_OK) != 0) GTEST_SKIP() << "kubectl is not installed";
   auto admin = as("", true);

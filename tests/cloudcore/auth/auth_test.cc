@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "cloudcore/auth/authenticator.h"
+#include "cloudcore/auth/escalation.h"
 #include "cloudcore/auth/node_authorizer.h"
 #include "cloudcore/auth/rbac.h"
 #include "cloudcore/auth/request_info.h"
@@ -281,6 +282,63 @@ TEST(RbacTest, DefaultRolesAndBindings) {
   EXPECT_NE(d.reason.find("RoleBinding \"a/g\""), std::string::npos) << d.reason;
 }
 
+TEST(RbacTest, RulesForListsWhatBindingsGrantInTheNamespace) {
+  RbacPolicy p = defaultPolicy();
+  ASSERT_TRUE(p.add(Json::parse(R"({"kind": "Role",
+      "metadata": {"name": "cm-reader", "namespace": "team"},
+      "rules": [{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["configmaps"],
+                 "resourceNames": ["app"]}]})")));
+  ASSERT_TRUE(p.add(Json::parse(R"({"kind": "RoleBinding",
+      "metadata": {"name": "bob-cm", "namespace": "team"},
+      "roleRef": {"kind": "Role", "name": "cm-reader"},
+      "subjects": [{"kind": "User", "name": "bob"}]})")));
+  ASSERT_TRUE(p.add(Json::parse(R"({"kind": "RoleBinding",
+      "metadata": {"name": "bob-missing", "namespace": "team"},
+      "roleRef": {"kind": "Role", "name": "gone"},
+      "subjects": [{"kind": "User", "name": "bob"}]})")));
+  auto inTeam = rbacRulesFor(p, user("bob"), "team");
+  auto has = [](const std::vector<PolicyRule>& rules, const std::string& resource) {
+    for (const auto& r : rules) {
+      for (const auto& x : r.resources) {
+        if (x == resource) return true;
+      }
+    }
+    return false;
+  };
+  EXPECT_TRUE(has(inTeam.resourceRules, "configmaps"));
+  EXPECT_TRUE(has(inTeam.resourceRules, "selfsubjectaccessreviews"));  // system:basic-user
+  EXPECT_FALSE(inTeam.nonResourceRules.empty());                       // system:discovery
+  EXPECT_NE(inTeam.evaluationError.find("Role \"gone\": Role not found"), std::string::npos)
+      << inTeam.evaluationError;
+  EXPECT_FALSE(inTeam.incomplete);
+  for (const auto& r : inTeam.resourceRules) EXPECT_TRUE(r.nonResourceURLs.empty());
+  for (const auto& r : inTeam.nonResourceRules) EXPECT_TRUE(r.resources.empty());
+  // Elsewhere only the cluster-wide grants remain.
+  EXPECT_FALSE(has(rbacRulesFor(p, user("bob"), "other").resourceRules, "configmaps"));
+  EXPECT_FALSE(has(rbacRulesFor(p, user("alice"), "team").resourceRules, "configmaps"));
+}
+
+TEST(RbacTest, CoveringFollowsKubernetes) {
+  std::vector<PolicyRule> owner = {{{"get", "list"}, {""}, {"pods", "*/status"}, {}, {}},
+                                   {{"*"}, {"apps"}, {"deployments"}, {"web"}, {}},
+                                   {{"get"}, {}, {}, {}, {"/healthz", "/apis/*"}}};
+  EXPECT_TRUE(uncoveredRules(owner, {{{"get"}, {""}, {"pods"}, {}, {}}}).empty());
+  EXPECT_TRUE(uncoveredRules(owner, {{{"list"}, {""}, {"nodes/status"}, {}, {}}}).empty());
+  EXPECT_TRUE(
+      uncoveredRules(owner, {{{"delete"}, {"apps"}, {"deployments"}, {"web"}, {}}}).empty());
+  EXPECT_TRUE(uncoveredRules(owner, {{{"get"}, {}, {}, {}, {"/apis/apps"}}}).empty());
+  // Not covered: another verb, all deployments (not only "web"), a wildcard, another path.
+  auto missing = uncoveredRules(owner, {{{"get", "delete"}, {""}, {"pods"}, {}, {}},
+                                        {{"get"}, {"apps"}, {"deployments"}, {}, {}},
+                                        {{"*"}, {""}, {"pods"}, {}, {}},
+                                        {{"get"}, {}, {}, {}, {"/metrics"}}});
+  ASSERT_EQ(missing.size(), 4u);
+  EXPECT_EQ(missing[0].verbs, std::vector<std::string>{"delete"});
+  EXPECT_EQ(missing[1].resources, std::vector<std::string>{"deployments"});
+  EXPECT_EQ(missing[2].verbs, std::vector<std::string>{"*"});
+  EXPECT_EQ(missing[3].nonResourceURLs, std::vector<std::string>{"/metrics"});
+}
+
 TEST(RbacTest, ForbiddenMessagesAreKubernetesWording) {
   EXPECT_EQ(forbiddenMessage(user("bob"), res("get", "", "secrets", "default", "s")),
             "secrets \"s\" is forbidden: User \"bob\" cannot get resource \"secrets\" in API "
@@ -421,6 +479,130 @@ TEST(PodReferencesTest, AllPlaces) {
   std::sort(c.begin(), c.end());
   EXPECT_EQ(c, (std::vector<std::string>{"cmfrom", "cmvol"}));
   EXPECT_TRUE(podReferences(Json::parse("[1]"), "secrets").empty());
+}
+
+// RBAC escalation prevention over a real registry (the bound role is read from it).
+class EscalationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(env_.start().isOk());
+    ASSERT_TRUE(ensureBootstrapPolicy(*env_.registry).isOk());
+    rbac_ = std::make_unique<RbacAuthorizer>(*env_.registry);  // not started: snapshots only
+    Json team = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "team"}}}};
+    ASSERT_TRUE(
+        env_.registry->create(*api::findByApiVersionKind("v1", "Namespace"), "", team).isOk());
+    // bob is admin of namespace "team"; carol may write ClusterRoleBindings and nothing else.
+    create("RoleBinding", "team", R"({"metadata": {"name": "bob-admin"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+        "subjects": [{"kind": "User", "name": "bob"}]})");
+    create("ClusterRole", "", R"({"metadata": {"name": "crb-writer"},
+        "rules": [{"verbs": ["create"], "apiGroups": ["rbac.authorization.k8s.io"],
+                   "resources": ["clusterrolebindings"]}]})");
+    create("ClusterRoleBinding", "", R"({"metadata": {"name": "carol-crb"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": "crb-writer"},
+        "subjects": [{"kind": "User", "name": "carol"}]})");
+    snapshot();
+    check_ = std::make_unique<RbacEscalationCheck>(*env_.registry,
+                                                   std::vector<const Authorizer*>{rbac_.get()});
+  }
+  void TearDown() override {
+    check_.reset();
+    rbac_->stop();
+    env_.stop();
+  }
+  // What RbacAuthorizer::start() would load: every RBAC object in the store.
+  void snapshot() {
+    RbacPolicy p;
+    for (const auto* k : {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}) {
+      auto l = env_.registry->list(rbacKind(k), "", {});
+      ASSERT_TRUE(l.isOk());
+      for (const auto& o : l->items) p.add(o);
+    }
+    rbac_->setPolicy(std::make_shared<RbacPolicy>(std::move(p)));
+  }
+  static const api::KindInfo& rbacKind(const std::string& kind) {
+    return *api::findByApiVersionKind("rbac.authorization.k8s.io/v1", kind);
+  }
+  void create(const std::string& kind, const std::string& ns, const std::string& body) {
+    Json o = Json::parse(body);
+    o["apiVersion"] = "rbac.authorization.k8s.io/v1";
+    o["kind"] = kind;
+    auto r = env_.registry->create(rbacKind(kind), ns, o);
+    ASSERT_TRUE(r.isOk()) << r.status().toString();
+  }
+  Status admit(const std::string& who, const std::string& kind, const std::string& ns,
+               const std::string& body) {
+    Json o = Json::parse(body);
+    return check_->admit(user(who), rbacKind(kind), ns, nullptr, o);
+  }
+
+  testing::StoreFixture env_;
+  std::unique_ptr<RbacAuthorizer> rbac_;
+  std::unique_ptr<RbacEscalationCheck> check_;
+};
+
+TEST_F(EscalationTest, ARoleMayGrantOnlyWhatTheWriterHolds) {
+  const std::string podsReader = R"({"metadata": {"name": "r"},
+      "rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["pods", "secrets"]}]})";
+  EXPECT_TRUE(admit("bob", "Role", "team", podsReader).isOk());
+  // Outside bob's namespace, and cluster-wide, bob holds none of it.
+  auto elsewhere = admit("bob", "Role", "other", podsReader);
+  EXPECT_EQ(elsewhere.code(), Code::kForbidden);
+  EXPECT_NE(elsewhere.message().find("roles.rbac.authorization.k8s.io \"r\" is forbidden: user "
+                                     "\"bob\""),
+            std::string::npos)
+      << elsewhere.message();
+  EXPECT_NE(
+      elsewhere.message().find("{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"get\"]}"),
+      std::string::npos)
+      << elsewhere.message();
+  // admin does not include nodes: a Role granting them is an escalation even in "team".
+  auto nodes = admit("bob", "Role", "team", R"({"metadata": {"name": "n"},
+      "rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["nodes"]}]})");
+  EXPECT_EQ(nodes.code(), Code::kForbidden);
+  // An update that leaves the rules alone is not checked again.
+  Json current = Json::parse(podsReader);
+  Json next = current;
+  next["metadata"]["labels"] = {{"a", "b"}};
+  EXPECT_TRUE(check_->admit(user("bob"), rbacKind("Role"), "other", &current, next).isOk());
+}
+
+TEST_F(EscalationTest, ABindingMayBindOnlyRolesWhosePermissionsTheWriterHolds) {
+  const std::string bindAdmin = R"({"metadata": {"name": "b"},
+      "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "ROLE"},
+      "subjects": [{"kind": "User", "name": "mallory"}]})";
+  auto bind = [&](const std::string& role) {
+    std::string b = bindAdmin;
+    b.replace(b.find("ROLE"), 4, role);
+    return b;
+  };
+  // bob (admin in team) may hand out edit and view in team, not cluster-admin.
+  EXPECT_TRUE(admit("bob", "RoleBinding", "team", bind("edit")).isOk());
+  EXPECT_TRUE(admit("bob", "RoleBinding", "team", bind("view")).isOk());
+  EXPECT_EQ(admit("bob", "RoleBinding", "team", bind("cluster-admin")).code(), Code::kForbidden);
+  // carol may create ClusterRoleBindings, but not of roles whose permissions she lacks.
+  auto crb = admit("carol", "ClusterRoleBinding", "", bind("cluster-admin"));
+  EXPECT_EQ(crb.code(), Code::kForbidden);
+  EXPECT_NE(crb.message().find("not currently held"), std::string::npos) << crb.message();
+  EXPECT_TRUE(admit("carol", "ClusterRoleBinding", "", bind("crb-writer")).isOk());
+  // A binding to a role that does not exist cannot be checked: refused.
+  EXPECT_EQ(admit("carol", "ClusterRoleBinding", "", bind("no-such-role")).code(),
+            Code::kForbidden);
+  // The "bind" verb on that role allows it regardless.
+  create("ClusterRole", "", R"({"metadata": {"name": "binder"},
+      "rules": [{"verbs": ["bind"], "apiGroups": ["rbac.authorization.k8s.io"],
+                 "resources": ["clusterroles"], "resourceNames": ["cluster-admin"]}]})");
+  create("ClusterRoleBinding", "", R"({"metadata": {"name": "carol-binder"},
+      "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "binder"},
+      "subjects": [{"kind": "User", "name": "carol"}]})");
+  snapshot();
+  EXPECT_TRUE(admit("carol", "ClusterRoleBinding", "", bind("cluster-admin")).isOk());
+  // Objects of other kinds are not this check's business.
+  EXPECT_TRUE(check_
+                  ->admit(user("carol"), *api::findByApiVersionKind("v1", "ConfigMap"), "team",
+                          nullptr, Json::object())
+                  .isOk());
 }
 
 }  // namespace
