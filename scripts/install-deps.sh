@@ -10,8 +10,9 @@ PACKAGES=(
   libboost-dev libboost-system-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libcli11-dev libsqlite3-dev libssl-dev libgrpc++-dev libprotobuf-dev protobuf-compiler
   protobuf-compiler-grpc
-  # HTTP/2 for edgecore's small gRPC client (common/grpclite)
-  libnghttp2-dev
+  # HTTP/2 for edgecore's small gRPC client (common/grpclite); wolfSSL for the edge's TLS and
+  # node key/CSR (a third of OpenSSL's resident memory: docs/performance.md)
+  libnghttp2-dev libwolfssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl ca-certificates procps
   # container runtime tests (scripts/cri-env.sh): containerd, CNI (+ iptables for hostPort),

@@ -5,11 +5,16 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
+// wolfSSL's build options must precede its OpenSSL-compatible headers.
+#include <wolfssl/options.h>
+// clang-format off
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+// clang-format on
 #include <spdlog/spdlog.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 
 #include <array>
 #include <boost/asio/connect.hpp>
@@ -302,10 +307,47 @@ std::optional<std::string> findPrivateKeyBlock(const std::string& pem) {
     const bool key = type.ends_with("PRIVATE KEY");
     OPENSSL_free(name);
     OPENSSL_free(header);
-    OPENSSL_clear_free(data, static_cast<size_t>(len));
+    OPENSSL_cleanse(data, static_cast<size_t>(len));
+    OPENSSL_free(data);
     if (encrypted) return "the private key is encrypted (not supported)";
     if (key) return std::nullopt;
   }
+}
+
+// A host name or IP address literal that can be checked against a certificate: printable
+// ASCII, no spaces, at most 253 characters.
+bool usableServerName(const std::string& name) {
+  if (name.empty() || name.size() > 253) return false;
+  for (char c : name) {
+    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f)
+      return false;
+  }
+  return true;
+}
+
+// Whether `key` is the private half of `cert`'s public key: a signature made with the key
+// verifies with the certificate's key.
+bool keyMatches(EVP_PKEY* key, X509* cert) {
+  std::unique_ptr<EVP_PKEY, PkeyFree> pub(X509_get_pubkey(cert));
+  if (!pub) return false;
+  static const unsigned char kData[] = "edgeplane key check";
+  std::vector<unsigned char> sig(512);
+  size_t sigLen = sig.size();
+  EVP_MD_CTX* sign = EVP_MD_CTX_new();
+  bool ok = sign != nullptr && EVP_DigestSignInit(sign, nullptr, EVP_sha256(), nullptr, key) == 1 &&
+            EVP_DigestSignUpdate(sign, kData, sizeof kData) == 1 &&
+            EVP_DigestSignFinal(sign, sig.data(), &sigLen) == 1;
+  EVP_MD_CTX_free(sign);
+  if (!ok) return false;
+  EVP_MD_CTX* verify = EVP_MD_CTX_new();
+  ok = verify != nullptr &&
+       EVP_DigestVerifyInit(verify, nullptr, EVP_sha256(), nullptr, pub.get()) == 1 &&
+       EVP_DigestVerifyUpdate(verify, kData, sizeof kData) == 1 &&
+       EVP_DigestVerifyFinal(verify, sig.data(), sigLen) == 1;
+  EVP_MD_CTX_free(verify);
+  ERR_clear_error();
+  wc_ecc_fp_free();  // see startTls()
+  return ok;
 }
 
 TlsConfig makeTlsConfig(const TlsOptions& o, const Target& target) {
@@ -336,11 +378,15 @@ TlsConfig makeTlsConfig(const TlsOptions& o, const Target& target) {
   SSL_CTX_set_min_proto_version(ctx, o.tls13Only ? TLS1_3_VERSION : TLS1_2_VERSION);
   // TLS 1.2 suites HTTP/2 admits (RFC 7540 9.2.2: ephemeral key exchange, AEAD); TLS 1.3's
   // are all AEAD.
+  // wolfSSL takes both in one list (TLS 1.3 suites by its names).
   SSL_CTX_set_cipher_list(ctx,
+                          "TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:"
+                          "TLS13-CHACHA20-POLY1305-SHA256:"
                           "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
                           "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                           "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
-  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  // wolfSSL has no renegotiation unless built with it (Debian's is not); no compression.
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   static const unsigned char kAlpnH2[] = {2, 'h', '2'};
   if (SSL_CTX_set_alpn_protos(ctx, kAlpnH2, sizeof kAlpnH2) != 0) {
@@ -363,19 +409,13 @@ TlsConfig makeTlsConfig(const TlsOptions& o, const Target& target) {
       }
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-    // Inherited by every connection's SSL: the server certificate must name serverName.
-    X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx);
-    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    error_code notIp;
-    asio::ip::make_address(out.serverName, notIp);
-    const int ok =
-        notIp ? X509_VERIFY_PARAM_set1_host(param, out.serverName.data(), out.serverName.size())
-              : X509_VERIFY_PARAM_set1_ip_asc(param, out.serverName.c_str());
-    if (ok != 1) {
-      ERR_clear_error();
+    // The server certificate must name serverName: set on each connection (startTls).
+    if (!usableServerName(out.serverName)) {
       std::string shown = out.serverName;
       for (char& c : shown) {
-        if (static_cast<unsigned char>(c) < 0x20) c = '?';
+        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
+          c = '?';
+        }
       }
       return invalid("tls.serverName: not a usable host name or IP address: \"" + shown + "\"");
     }
@@ -403,7 +443,8 @@ TlsConfig makeTlsConfig(const TlsOptions& o, const Target& target) {
       return invalid("tls.keyPem: cannot decode the private key: " +
                      takeOpensslError("unknown error"));
     }
-    if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    // wolfSSL's key checks do not compare EC keys: prove it by a signature instead.
+    if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || !keyMatches(key.get(), chain[0].get())) {
       ERR_clear_error();
       return invalid("tls.keyPem: does not match the certificate in tls.certPem");
     }
@@ -871,12 +912,28 @@ void Conn::startTls() {
   const std::string& name = core_.tlsConfig_.serverName;
   error_code notIp;
   asio::ip::make_address(name, notIp);
+  SSL* ssl = tls_->native_handle();
   // SNI carries host names only (RFC 6066).
-  if (!name.empty() && notIp) SSL_set_tlsext_host_name(tls_->native_handle(), name.c_str());
+  if (!name.empty() && notIp) SSL_set_tlsext_host_name(ssl, name.c_str());
+  if (core_.tlsConfig_.verify) {
+    // The server certificate must name serverName (checked in the handshake).
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    const int ok = notIp ? X509_VERIFY_PARAM_set1_host(param, name.data(), name.size())
+                         : X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
+    if (ok != 1) {
+      ERR_clear_error();
+      fail(RpcCode::kInvalidArgument, "tls.serverName: cannot check \"" + name + "\"");
+      return;
+    }
+  }
   handshaking_ = true;
   tls_->async_handshake(
       asio::ssl::stream_base::client, [self = shared_from_this()](const error_code& ec) {
         self->handshaking_ = false;
+        // wolfSSL's fixed-point ECC cache (FP_ECC in Debian's build) keeps megabytes of
+        // precomputed points per thread; a handshake now and then does not need them.
+        wc_ecc_fp_free();
         if (self->dead_) return;
         if (ec) {
           self->fail(RpcCode::kUnavailable,
@@ -1004,6 +1061,49 @@ void Conn::read() {
   }
 }
 
+// Why a server certificate did not verify, from wolfSSL's error code; "" for other errors.
+std::string verifyReason(int code) {
+  switch (code) {
+    case ASN_NO_SIGNER_E:
+      return "unable to get local issuer certificate";
+    case ASN_SELF_SIGNED_E:
+      return "self-signed certificate";
+    case ASN_AFTER_DATE_E:
+      return "certificate has expired";
+    case ASN_BEFORE_DATE_E:
+      return "certificate is not yet valid";
+    case ASN_SIG_CONFIRM_E:
+      return "certificate signature failure";
+    case DOMAIN_NAME_MISMATCH:
+      return "hostname mismatch";
+    case IPADDR_MISMATCH:
+      return "IP address mismatch";
+    // X509_V_ERR_* values, as wolfSSL's verify result gives them (it has no texts for them).
+    case 2:
+      return "unable to get issuer certificate";
+    case 7:
+      return "certificate signature failure";
+    case 9:
+      return "certificate is not yet valid";
+    case 10:
+      return "certificate has expired";
+    case 18:
+      return "self-signed certificate";
+    case 19:
+      return "self-signed certificate in certificate chain";
+    case 20:
+      return "unable to get local issuer certificate";
+    case 21:
+      return "unable to verify the first certificate";
+    case 62:
+      return "hostname mismatch";
+    case 64:
+      return "IP address mismatch";
+    default:
+      return code > 0 ? "verification error " + std::to_string(code) : "";
+  }
+}
+
 // An I/O error as the calls see it.
 std::string Conn::describe(const error_code& ec) const {
   // A TLS peer that closes without close_notify truncates the stream; HTTP/2 framing tells
@@ -1016,11 +1116,28 @@ std::string Conn::describe(const error_code& ec) const {
                  "refused the client certificate)"
                : "connection closed by the server";
   }
-  if (!tls_ || ec.category() != asio::error::get_ssl_category()) return ec.message();
+  if (!tls_ || (ec.category() != asio::error::get_ssl_category() &&
+                ec.category() != asio::ssl::error::get_stream_category())) {
+    return ec.message();
+  }
+  // asio reports wolfSSL failures as "unexpected result": the reason is wolfSSL's own.
+  SSL* ssl = tls_->native_handle();
   std::string s = ec.message();
-  const long verify = SSL_get_verify_result(tls_->native_handle());
+  const long verify = SSL_get_verify_result(ssl);
+  const int err = wolfSSL_get_error(ssl, 0);
   if (core_.tlsConfig_.verify && verify != X509_V_OK) {
-    s += " (" + std::string(X509_verify_cert_error_string(verify)) + ")";
+    s = "certificate verify failed (" + verifyReason(static_cast<int>(verify)) + ")";
+  } else if (core_.tlsConfig_.verify && verifyReason(err) != "") {
+    s = "certificate verify failed (" + verifyReason(err) + ")";
+  } else if (err == FATAL_ERROR) {  // the server sent an alert: say which
+    WOLFSSL_ALERT_HISTORY h{};
+    wolfSSL_get_alert_history(ssl, &h);
+    const char* alert = wolfSSL_alert_desc_string_long(h.last_rx.code);  // null when unknown
+    s = std::string("the server sent the TLS alert \"") +
+        (alert != nullptr ? alert : std::to_string(h.last_rx.code)) + "\"";
+  } else if (err < 0) {
+    const char* reason = wolfSSL_ERR_reason_error_string(err);  // null when unknown
+    s = reason != nullptr ? reason : "TLS error " + std::to_string(err);
   }
   return handshaking_ || !ready_ ? s : "TLS: " + s;
 }

@@ -4,12 +4,16 @@
 
 #include <atomic>
 #include <boost/asio.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+// EP_HTTP_NO_TLS (ep_http_server_small, edgecore's loopback API): built without TLS, so the
+// edge does not load the TLS library of the API server at all (docs/performance.md).
+#if !defined(EP_HTTP_NO_TLS)
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#endif
 #include <optional>
 #include <thread>
 
@@ -77,6 +81,7 @@ std::string statusJson(int code, const std::string& reason, const std::string& m
          escaped + R"(","reason":")" + reason + R"(","code":)" + std::to_string(code) + "}";
 }
 
+#if !defined(EP_HTTP_NO_TLS)
 // The verified client certificate of an established TLS connection, or an empty one.
 ClientCertificate verifiedPeerCertificate(SSL* ssl) {
   ClientCertificate out;
@@ -141,6 +146,8 @@ Status makeServerContext(const ServerTlsOptions& tls, std::optional<asio::ssl::c
   return Status::ok();
 }
 
+#endif  // !EP_HTTP_NO_TLS
+
 }  // namespace
 
 struct Server::Impl {
@@ -152,7 +159,11 @@ struct Server::Impl {
   std::thread ioThread;
   std::atomic<uint16_t> boundPort{0};
   std::atomic<bool> stopping{false};
+#if !defined(EP_HTTP_NO_TLS)
   std::optional<asio::ssl::context> ssl;  // set by start() when options.tls.enabled()
+#else
+  std::optional<int> ssl;  // never set: no TLS in this build
+#endif
 
   Impl(ServerOptions o, ServerHandler h)
       : options(std::move(o)), handler(std::move(h)), pool(options.workerThreads) {}
@@ -197,11 +208,13 @@ struct Server::Impl {
         continue;
       }
       socket.set_option(tcp::no_delay(true), ec);
+#if !defined(EP_HTTP_NO_TLS)
       if (ssl) {
         asio::co_spawn(ioc, tlsSession(std::move(socket)), asio::detached);
-      } else {
-        asio::co_spawn(ioc, plainSession(std::move(socket)), asio::detached);
+        continue;
       }
+#endif
+      asio::co_spawn(ioc, plainSession(std::move(socket)), asio::detached);
     }
   }
 
@@ -222,6 +235,7 @@ struct Server::Impl {
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   }
 
+#if !defined(EP_HTTP_NO_TLS)
   // TLS: handshake (bounded by handshakeTimeout), then the same HTTP session. A client
   // certificate that does not verify against the client CA leaves the request anonymous (the
   // authenticator answers 401), as in Kubernetes; it does not fail the handshake.
@@ -243,6 +257,8 @@ struct Server::Impl {
     co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ec));
     beast::get_lowest_layer(stream).close();
   }
+
+#endif
 
   template <typename Stream>
   awaitable<void> session(Stream& stream, const std::string& remote,
@@ -521,7 +537,11 @@ Server::~Server() {
 
 Status Server::start() {
   if (impl_->options.tls.enabled()) {
+#if !defined(EP_HTTP_NO_TLS)
     if (auto s = makeServerContext(impl_->options.tls, impl_->ssl); !s.isOk()) return s;
+#else
+    return invalidError("TLS: this build of the HTTP server has no TLS (plain loopback only)");
+#endif
   }
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(impl_->options.host, ec);

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "common/grpclite/channel.h"
+#include "common/pki/edge_pki.h"
 #include "common/pki/join_token.h"
 #include "common/pki/pki.h"
 #include "proto/tunnel.pb.h"
@@ -33,14 +34,14 @@ bool splitPem(const std::string& pem, std::string& key, std::string& cert) {
 NodeCredentials::NodeCredentials(std::string dataDir) : dir_(std::move(dataDir) + "/pki") {}
 
 Status NodeCredentials::check(Snapshot& s) const {
-  if (auto st = pki::checkKeyMatchesCert(s.keyPem, s.certPem); !st.isOk()) {
+  if (auto st = pki::edge::checkKeyMatchesCert(s.keyPem, s.certPem); !st.isOk()) {
     return invalidError(dir_ + "/node.pem: " + st.message());
   }
-  auto info = pki::parseCertificate(s.certPem);
+  auto info = pki::edge::parseCertificate(s.certPem);
   if (!info) return invalidError(dir_ + "/node.pem: " + info.status().message());
   // Chained to the CA (checked at mid-life: an expired certificate is reported by the cloud).
   auto mid = info->notBefore + (info->notAfter - info->notBefore) / 2;
-  if (auto st = pki::verifyCertificate(s.certPem, s.caPem, mid); !st.isOk()) {
+  if (auto st = pki::edge::verifyCertificate(s.certPem, s.caPem, mid); !st.isOk()) {
     return invalidError(dir_ + "/node.pem: not issued by " + dir_ + "/ca.crt (" + st.message() +
                         ")");
   }
@@ -93,10 +94,26 @@ bool NodeCredentials::renewalDue(std::chrono::system_clock::time_point now, doub
   return now >= at;
 }
 
+namespace {
+
+// A certificate's common name holds at most 64 characters (X.520), "system:node:" included.
+constexpr size_t kMaxNodeNameInCertificate = 64 - 12;
+
+Status checkNodeNameFits(const std::string& nodeName) {
+  if (nodeName.size() <= kMaxNodeNameInCertificate) return Status::ok();
+  return invalidError("node name \"" + nodeName + "\" is longer than " +
+                      std::to_string(kMaxNodeNameInCertificate) +
+                      " characters: a node certificate's common name (system:node:NAME) holds "
+                      "at most 64 (X.520)");
+}
+
+}  // namespace
+
 Result<std::string> NodeCredentials::prepareRenewal(const std::string& nodeName) {
-  auto key = pki::generateKey();
+  if (auto st = checkNodeNameFits(nodeName); !st.isOk()) return st;
+  auto key = pki::edge::generateKey();
   if (!key) return key.status();
-  auto csr = pki::createCsr(*key, "system:node:" + nodeName, {"system:nodes"});
+  auto csr = pki::edge::createCsr(*key, "system:node:" + nodeName, {"system:nodes"});
   if (!csr) return csr.status();
   std::lock_guard l(mu_);
   pendingKeyPem_ = std::move(key).value();
@@ -170,6 +187,7 @@ Status join(NodeCredentials& credentials, const std::string& cloud, const std::s
             const std::string& joinToken, std::chrono::milliseconds timeout) {
   auto token = pki::parseJoinToken(joinToken);
   if (!token) return token.status();
+  if (auto st = checkNodeNameFits(nodeName); !st.isOk()) return st;
 
   // 1. The CA, from a connection nobody vouches for yet.
   grpclite::ChannelOptions discover;
@@ -183,7 +201,7 @@ Status join(NodeCredentials& credentials, const std::string& cloud, const std::s
     auto st = channel->unary("/edgeplane.tunnel.v1.Tunnel/GetClusterInfo", req, &info, timeout);
     if (!st.ok()) return fromRpc(st, "asking " + cloud + " for the cluster CA");
   }
-  auto hash = pki::publicKeyHash(info.ca_certificate());
+  auto hash = pki::edge::publicKeyHash(info.ca_certificate());
   if (!hash) return invalidError("the cluster CA from " + cloud + ": " + hash.status().message());
   if (*hash != token->caHash) {
     return Status(Code::kForbidden,
@@ -193,9 +211,9 @@ Status join(NodeCredentials& credentials, const std::string& cloud, const std::s
   }
 
   // 2. Key, CSR and the token, over a connection verified with that CA.
-  auto key = pki::generateKey();
+  auto key = pki::edge::generateKey();
   if (!key) return key.status();
-  auto csr = pki::createCsr(*key, "system:node:" + nodeName, {"system:nodes"});
+  auto csr = pki::edge::createCsr(*key, "system:node:" + nodeName, {"system:nodes"});
   if (!csr) return csr.status();
   grpclite::ChannelOptions verified;
   verified.connectTimeout = timeout;
