@@ -7,6 +7,8 @@
 
 #include "common/api/discovery.h"
 #include "common/api/object_util.h"
+#include "common/api/proto_json.h"
+#include "common/api/proto_wire.h"
 #include "common/api/status_json.h"
 #include "common/api/table.h"
 
@@ -166,6 +168,7 @@ class WatchBody final : public BodyStream {
 
 Result<Json> parseBody(const ServerRequest& req) {
   std::string ct = req.header("content-type");
+  if (api::isKubernetesProtobuf(ct)) return api::kubernetesProtobufToJson(req.body);
   if (!ct.empty() && ct.find("json") == std::string::npos && ct.find("*/*") == std::string::npos) {
     return Status(Code::kUnsupportedMedia,
                   "the body of the request was in an unknown format - accepted media types "
@@ -470,7 +473,14 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
       opts.gracePeriodSeconds = v;
     }
     if (!req.body.empty()) {
-      Json body = Json::parse(req.body, nullptr, false);
+      Json body;
+      if (api::isKubernetesProtobuf(req.header("content-type"))) {  // kubectl drain, delete
+        auto decoded = api::kubernetesProtobufToJson(req.body);
+        if (!decoded.isOk()) return errorResponse(decoded.status(), kind, name);
+        body = std::move(decoded.value());
+      } else {
+        body = Json::parse(req.body, nullptr, false);
+      }
       if (body.is_discarded() || !body.is_object()) {
         return errorResponse(badRequestError("the DeleteOptions body is not a JSON object"), kind,
                              name);

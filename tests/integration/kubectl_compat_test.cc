@@ -150,6 +150,60 @@ TEST_F(KubectlCompatTest, GetShowsServerSideColumns) {
   EXPECT_NE(ns.out.find("Active"), std::string::npos);
 }
 
+// kubectl's generators send application/vnd.kubernetes.protobuf bodies (issue 12, part 1).
+TEST_F(KubectlCompatTest, CreateGeneratorsAndDrainSendProtobuf) {
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"create", "namespace", "team"},
+        {"create", "configmap", "cfg", "-n", "team", "--from-literal=a=1", "--from-literal=b=2"},
+        {"create", "secret", "generic", "db", "-n", "team", "--from-literal=pw=hunter2"},
+        {"create", "deployment", "web", "-n", "team", "--image=busybox:1.36", "--replicas=0",
+         "--port=8080"},
+        {"create", "serviceaccount", "bot", "-n", "team"},
+        {"create", "role", "reader", "-n", "team", "--verb=get", "--resource=pods"},
+        {"create", "rolebinding", "bot-reader", "-n", "team", "--role=reader",
+         "--serviceaccount=team:bot"},
+        {"create", "clusterrole", "node-reader", "--verb=list", "--resource=nodes"},
+        {"create", "clusterrolebinding", "bot-nodes", "--clusterrole=node-reader",
+         "--serviceaccount=team:bot"}}) {
+    auto r = kubectl(args);
+    EXPECT_EQ(r.exitCode, 0) << args[1] << " " << args[2] << ": " << r.err;
+  }
+  EXPECT_EQ(kubectl({"get", "cm", "cfg", "-n", "team", "-o", "jsonpath={.data.b}"}).out, "2");
+  EXPECT_EQ(kubectl({"get", "secret", "db", "-n", "team", "-o", "jsonpath={.data.pw}"}).out,
+            "aHVudGVyMg==");
+  auto deploy = kubectl({"get", "deploy", "web", "-n", "team", "-o",
+                         "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].ports[0]."
+                         "containerPort} {.spec.selector.matchLabels.app}"});
+  EXPECT_EQ(deploy.out, "0 8080 web") << deploy.err;
+  EXPECT_EQ(kubectl({"get", "rolebinding", "bot-reader", "-n", "team", "-o",
+                     "jsonpath={.subjects[0].kind}/{.subjects[0].name} {.roleRef.name}"})
+                .out,
+            "ServiceAccount/bot reader");
+  // A server-side dry run stores nothing.
+  auto dry = kubectl(
+      {"create", "configmap", "ghost", "--from-literal=a=1", "--dry-run=server", "-o", "name"});
+  EXPECT_EQ(dry.exitCode, 0) << dry.err;
+  EXPECT_EQ(dry.out, "configmap/ghost\n");
+  EXPECT_NE(kubectl({"get", "cm", "ghost"}).exitCode, 0);
+
+  // drain: cordon (a patch), then delete with a protobuf DeleteOptions body.
+  ASSERT_EQ(kubectl({"create", "-f", "-"}, R"({"apiVersion": "v1", "kind": "Node",
+      "metadata": {"name": "drain-me"}})")
+                .exitCode,
+            0);
+  ASSERT_EQ(kubectl({"create", "-f", "-"}, R"({"apiVersion": "v1", "kind": "Pod",
+      "metadata": {"name": "evictee", "namespace": "default"},
+      "spec": {"nodeName": "drain-me", "containers": [{"name": "c", "image": "busybox:1.36"}]}})")
+                .exitCode,
+            0);
+  auto drain = kubectl({"drain", "drain-me", "--force", "--grace-period=0", "--timeout=30s"});
+  EXPECT_EQ(drain.exitCode, 0) << drain.out << drain.err;
+  EXPECT_NE(drain.out.find("node/drain-me drained"), std::string::npos) << drain.out;
+  EXPECT_NE(kubectl({"get", "pod", "evictee"}).exitCode, 0);
+  EXPECT_EQ(kubectl({"get", "node", "drain-me", "-o", "jsonpath={.spec.unschedulable}"}).out,
+            "true");
+}
+
 TEST_F(KubectlCompatTest, DescribeAndDelete) {
   ASSERT_EQ(kubectl({"apply", "-f", writeFile("deploy.yaml", kDeployment)}).exitCode, 0);
   ASSERT_EQ(kubectl({"create", "-f", "-"}, kSettings).exitCode, 0);
