@@ -772,6 +772,9 @@ Status TunnelServer::start() {
     builder.AddChannelArgument(GRPC_ARG_TSI_MAX_FRAME_SIZE, 4096);
   }
   builder.AddListeningPort(address, credentials, &impl_->port);
+  // Bind exclusively: gRPC sets SO_REUSEPORT by default, which let a second cloudcore take the
+  // same port and split the nodes between the two (several replicas share a store instead).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(impl_.get());
   // Transport settings: docs/tunnel.md, "Transport settings".
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
@@ -784,7 +787,8 @@ Status TunnelServer::start() {
   impl_->server = builder.BuildAndStart();
   if (!impl_->server || impl_->port == 0) {
     impl_->server.reset();
-    return unavailableError("tunnelListen: cannot listen on " + address);
+    return unavailableError("tunnelListen: cannot listen on " + address +
+                            " (in use by another process?)");
   }
   {
     std::lock_guard l(impl_->reapMu);

@@ -150,6 +150,31 @@ Status makeServerContext(const ServerTlsOptions& tls, std::optional<asio::ssl::c
 
 }  // namespace
 
+namespace {
+
+// What is wrong with a request's message framing (RFC 9112 6.3), or "".
+template <typename Message>
+std::string framingError(const Message& msg) {
+  auto te = msg.find(bhttp::field::transfer_encoding);
+  if (te == msg.end()) return {};
+  if (msg.find(bhttp::field::content_length) != msg.end()) {
+    return "a request must not carry both Transfer-Encoding and Content-Length";
+  }
+  std::string codings(te->value());
+  auto comma = codings.rfind(',');
+  std::string last = comma == std::string::npos ? codings : codings.substr(comma + 1);
+  auto b = last.find_first_not_of(" \t");
+  auto e = last.find_last_not_of(" \t");
+  last = b == std::string::npos ? "" : last.substr(b, e - b + 1);
+  for (auto& c : last) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (last != "chunked") {
+    return "the last Transfer-Encoding of a request must be chunked (got \"" + codings + "\")";
+  }
+  return {};
+}
+
+}  // namespace
+
 struct Server::Impl {
   ServerOptions options;
   ServerHandler handler;
@@ -291,6 +316,16 @@ struct Server::Impl {
           ServerResponse r;
           r.status = 400;
           r.body = statusJson(400, "BadRequest", "malformed HTTP request: " + ec.message());
+          co_await writeResponse(stream, r, 11, false);
+          break;
+        }
+        // RFC 9112 6.3: a request whose last transfer coding is not chunked has no knowable
+        // length, and one with both Transfer-Encoding and Content-Length is ambiguous; either
+        // could smuggle a second request behind the first. 400 and close.
+        if (auto why = framingError(parser.get()); !why.empty()) {
+          ServerResponse r;
+          r.status = 400;
+          r.body = statusJson(400, "BadRequest", why);
           co_await writeResponse(stream, r, 11, false);
           break;
         }

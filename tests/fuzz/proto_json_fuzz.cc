@@ -10,12 +10,18 @@
 
 namespace {
 
-const char* kKinds[][2] = {{"v1", "ConfigMap"},      {"v1", "Secret"},
-                           {"v1", "Namespace"},      {"v1", "Pod"},
-                           {"v1", "Node"},           {"v1", "Event"},
-                           {"v1", "ServiceAccount"}, {"apps/v1", "Deployment"},
-                           {"apps/v1", "ReplicaSet"}, {"rbac.authorization.k8s.io/v1", "Role"},
-                           {"policy/v1", "Eviction"}, {"v1", "DeleteOptions"}};
+const char* kKinds[][2] = {{"v1", "ConfigMap"},
+                           {"v1", "Secret"},
+                           {"v1", "Namespace"},
+                           {"v1", "Pod"},
+                           {"v1", "Node"},
+                           {"v1", "Event"},
+                           {"v1", "ServiceAccount"},
+                           {"apps/v1", "Deployment"},
+                           {"apps/v1", "ReplicaSet"},
+                           {"rbac.authorization.k8s.io/v1", "Role"},
+                           {"policy/v1", "Eviction"},
+                           {"v1", "DeleteOptions"}};
 
 std::string varint(uint64_t v) {
   std::string s;

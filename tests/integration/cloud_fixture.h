@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -36,8 +37,13 @@ class CloudFixture : public ::testing::Test {
 
   void startCloud(std::vector<std::string> extra = {}) {
     if (port_ == 0) port_ = freePort();
+    // Its own tunnel port too: the tunnel binds exclusively, and tests run in parallel.
+    if (tunnelPort_ == 0) tunnelPort_ = freePort();
     std::vector<std::string> argv = {buildPath("cloudcore/cloudcore"), "--data-dir", dataDir_,
                                      "--api-listen", "127.0.0.1:" + std::to_string(port_)};
+    if (std::find(extra.begin(), extra.end(), "--tunnel-listen") == extra.end()) {
+      argv.insert(argv.end(), {"--tunnel-listen", "127.0.0.1:" + std::to_string(tunnelPort_)});
+    }
     argv.insert(argv.end(), extra.begin(), extra.end());
     cloud_ = std::make_unique<Process>(argv, dir_.path() + "/cloudcore.log");
     ASSERT_TRUE(cloud_->start());
@@ -85,6 +91,7 @@ class CloudFixture : public ::testing::Test {
   TempDir dir_;
   std::string dataDir_;
   int port_ = 0;
+  int tunnelPort_ = 0;
   std::unique_ptr<Process> cloud_;
 };
 

@@ -243,6 +243,20 @@ TEST_F(CloudcoreIntegrationTest, InvalidConfigurationIsRefusedNamingTheKey) {
   EXPECT_NE(badListen.err.find("apiListen"), std::string::npos) << badListen.err;
 }
 
+// The tunnel port is bound exclusively: a second cloudcore (another data dir) on the same port
+// must fail to start instead of sharing the port and splitting the nodes (issue 14).
+TEST_F(CloudcoreIntegrationTest, SecondCloudcoreCannotShareTheTunnelPort) {
+  auto r = runCommand({buildPath("cloudcore/cloudcore"), "--data-dir", dir_.path() + "/second",
+                       "--api-listen", "127.0.0.1:" + std::to_string(freePort()), "--tunnel-listen",
+                       "127.0.0.1:" + std::to_string(tunnelPort_)},
+                      "", std::chrono::seconds(20));
+  EXPECT_NE(r.exitCode, 0);
+  EXPECT_NE(r.exitCode, -1) << "the second cloudcore kept running";
+  EXPECT_NE(r.err.find("tunnelListen: cannot listen on 127.0.0.1:" + std::to_string(tunnelPort_)),
+            std::string::npos)
+      << r.err;
+}
+
 TEST_F(CloudcoreIntegrationTest, UnreachableServerGivesClearMessage) {
   auto r = runCommand({buildPath("edgectl/edgectl"), "--server",
                        "http://127.0.0.1:" + std::to_string(freePort()), "get", "pods"});

@@ -152,7 +152,6 @@ class EdgeFixture : public CloudFixture {
     return std::stod(r->body.substr(pos + needle.size() + 1));
   }
 
-  int tunnelPort_ = 0;
   std::string joinToken_;
   std::map<std::string, Edge> edges_;
 };

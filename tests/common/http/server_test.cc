@@ -155,5 +155,46 @@ TEST(HttpServerTest, MalformedRequestGets400AndServerKeepsServing) {
   server.stop();
 }
 
+// Request smuggling through Transfer-Encoding (issue 14): a request whose last coding is not
+// chunked, or that has both Transfer-Encoding and Content-Length, gets 400 and the connection
+// is closed, so what follows it is never read as a second request.
+TEST(HttpServerTest, AmbiguousFramingGets400AndNothingIsSmuggled) {
+  ServerOptions o;
+  o.port = 0;
+  std::atomic<int> handled{0};
+  Server server(o, [&](ServerRequest&) {
+    ++handled;
+    return ServerResponse{};
+  });
+  ASSERT_TRUE(server.start().isOk());
+  for (std::string te :
+       {"Transfer-Encoding: chunked, identity\r\n", "Transfer-Encoding: gzip\r\n",
+        "Transfer-Encoding: identity\r\n", "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"}) {
+    SCOPED_TRACE(te);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(server.port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    std::string req = "POST /first HTTP/1.1\r\nHost: x\r\n" + te +
+                      "\r\n0\r\n\r\nGET /api/v1/namespaces/kube-system/secrets HTTP/1.1\r\n"
+                      "Host: x\r\n\r\n";
+    ASSERT_GT(write(fd, req.data(), req.size()), 0);
+    std::string got;
+    char buf[1024];
+    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+    close(fd);  // read() returned 0: the server closed the connection
+    EXPECT_EQ(got.rfind("HTTP/1.1 400", 0), 0u) << got;
+    EXPECT_EQ(got.find("HTTP/1.1", 5), std::string::npos) << "a second response: " << got;
+  }
+  EXPECT_EQ(handled.load(), 0);
+  // Plain chunked requests still work.
+  auto ok = HttpClient("http://127.0.0.1:" + std::to_string(server.port())).request("GET", "/ok");
+  ASSERT_TRUE(ok.isOk());
+  EXPECT_EQ(ok->status, 200);
+  server.stop();
+}
+
 }  // namespace
 }  // namespace ep::http
