@@ -40,16 +40,22 @@ std::string auditId() {
   return buf;
 }
 
+// The spec (field 2) of a review object (SelfSubjectAccessReview, SelfSubjectRulesReview) sent
+// as application/vnd.kubernetes.protobuf.
+std::optional<api::ProtoMessage> reviewSpecFromProtobuf(std::string_view body) {
+  auto object = api::unwrapKubernetesProtobuf(body);
+  if (!object) return std::nullopt;
+  auto review = api::ProtoMessage::parse(object->raw);
+  if (!review) return std::nullopt;
+  return api::ProtoMessage::parse(review->bytes(2));
+}
+
 // The spec of a SelfSubjectAccessReview sent as application/vnd.kubernetes.protobuf (kubectl's
 // default for this API): the object's spec (2) has resourceAttributes (1: namespace 1, verb 2,
 // group 3, version 4, resource 5, subresource 6, name 7) or nonResourceAttributes (2: path 1,
 // verb 2).
 std::optional<Json> accessReviewSpecFromProtobuf(std::string_view body) {
-  auto object = api::unwrapKubernetesProtobuf(body);
-  if (!object) return std::nullopt;
-  auto review = api::ProtoMessage::parse(object->raw);
-  if (!review) return std::nullopt;
-  auto spec = api::ProtoMessage::parse(review->bytes(2));
+  auto spec = reviewSpecFromProtobuf(body);
   if (!spec) return std::nullopt;
   Json out = Json::object();
   if (spec->has(1)) {
@@ -73,11 +79,7 @@ std::optional<Json> accessReviewSpecFromProtobuf(std::string_view body) {
 
 // The namespace of a SelfSubjectRulesReview sent as protobuf: spec (2) has namespace (1).
 std::optional<std::string> rulesReviewNamespaceFromProtobuf(std::string_view body) {
-  auto object = api::unwrapKubernetesProtobuf(body);
-  if (!object) return std::nullopt;
-  auto review = api::ProtoMessage::parse(object->raw);
-  if (!review) return std::nullopt;
-  auto spec = api::ProtoMessage::parse(review->bytes(2));
+  auto spec = reviewSpecFromProtobuf(body);
   if (!spec) return std::nullopt;
   return std::string(spec->bytes(1));
 }

@@ -143,16 +143,23 @@ bool RbacPolicy::add(const Json& obj) {
   return true;
 }
 
+namespace {
+
+// The rules of the role a binding refers to; null when that role does not exist.
+const std::vector<PolicyRule>* boundRules(const RbacPolicy& p, const RbacBinding& b) {
+  if (b.roleKind == "ClusterRole") {
+    if (auto it = p.clusterRoles.find(b.roleName); it != p.clusterRoles.end()) return &it->second;
+  } else if (b.roleKind == "Role") {
+    if (auto it = p.roles.find({b.ns, b.roleName}); it != p.roles.end()) return &it->second;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 Decision evaluateRbac(const RbacPolicy& p, const UserInfo& user, const RequestAttributes& req) {
   auto grants = [&](const RbacBinding& b) {
-    const std::vector<PolicyRule>* rules = nullptr;
-    if (b.roleKind == "ClusterRole") {
-      if (auto it = p.clusterRoles.find(b.roleName); it != p.clusterRoles.end()) {
-        rules = &it->second;
-      }
-    } else if (b.roleKind == "Role") {
-      if (auto it = p.roles.find({b.ns, b.roleName}); it != p.roles.end()) rules = &it->second;
-    }
+    const std::vector<PolicyRule>* rules = boundRules(p, b);
     if (rules == nullptr) return false;
     return std::any_of(rules->begin(), rules->end(),
                        [&](const PolicyRule& r) { return ruleAllows(r, req); });
@@ -174,14 +181,7 @@ Decision evaluateRbac(const RbacPolicy& p, const UserInfo& user, const RequestAt
 RulesResult rbacRulesFor(const RbacPolicy& p, const UserInfo& user, const std::string& ns) {
   RulesResult out;
   auto collect = [&](const RbacBinding& b) {
-    const std::vector<PolicyRule>* rules = nullptr;
-    if (b.roleKind == "ClusterRole") {
-      if (auto it = p.clusterRoles.find(b.roleName); it != p.clusterRoles.end()) {
-        rules = &it->second;
-      }
-    } else if (b.roleKind == "Role") {
-      if (auto it = p.roles.find({b.ns, b.roleName}); it != p.roles.end()) rules = &it->second;
-    }
+    const std::vector<PolicyRule>* rules = boundRules(p, b);
     if (rules == nullptr) {
       if (!out.evaluationError.empty()) out.evaluationError += "; ";
       out.evaluationError += describe(b) + ": " + b.roleKind + " not found";

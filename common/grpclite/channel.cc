@@ -38,6 +38,9 @@
 #include <thread>
 #include <vector>
 
+#include "common/pki/edge_pki.h"
+#include "common/pki/openssl_ptr.h"
+
 namespace ep::grpclite {
 
 namespace asio = boost::asio;
@@ -233,16 +236,9 @@ struct TlsConfig {
   std::optional<RpcStatus> error;  // a TlsOptions field that cannot be used (INVALID_ARGUMENT)
 };
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Free>;
+using BioPtr = pki::Ptr<BIO, BIO_free>;
+using X509Ptr = pki::Ptr<X509, X509_free>;
+using PkeyPtr = pki::Ptr<EVP_PKEY, EVP_PKEY_free>;
 
 // Encrypted keys are refused instead of OpenSSL's default of prompting on the terminal.
 int noPassword(char*, int, int, void*) {
@@ -257,8 +253,8 @@ std::string takeOpensslError(const char* otherwise) {
   return reason != nullptr ? reason : otherwise;
 }
 
-std::unique_ptr<BIO, BioFree> memBio(const std::string& pem) {
-  return std::unique_ptr<BIO, BioFree>(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+BioPtr memBio(const std::string& pem) {
+  return BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
 }
 
 // Every certificate in `pem` (text around the PEM blocks is skipped), or what is wrong with it.
@@ -323,31 +319,6 @@ bool usableServerName(const std::string& name) {
       return false;
   }
   return true;
-}
-
-// Whether `key` is the private half of `cert`'s public key: a signature made with the key
-// verifies with the certificate's key.
-bool keyMatches(EVP_PKEY* key, X509* cert) {
-  std::unique_ptr<EVP_PKEY, PkeyFree> pub(X509_get_pubkey(cert));
-  if (!pub) return false;
-  static const unsigned char kData[] = "edgeplane key check";
-  std::vector<unsigned char> sig(512);
-  size_t sigLen = sig.size();
-  EVP_MD_CTX* sign = EVP_MD_CTX_new();
-  bool ok = sign != nullptr && EVP_DigestSignInit(sign, nullptr, EVP_sha256(), nullptr, key) == 1 &&
-            EVP_DigestSignUpdate(sign, kData, sizeof kData) == 1 &&
-            EVP_DigestSignFinal(sign, sig.data(), &sigLen) == 1;
-  EVP_MD_CTX_free(sign);
-  if (!ok) return false;
-  EVP_MD_CTX* verify = EVP_MD_CTX_new();
-  ok = verify != nullptr &&
-       EVP_DigestVerifyInit(verify, nullptr, EVP_sha256(), nullptr, pub.get()) == 1 &&
-       EVP_DigestVerifyUpdate(verify, kData, sizeof kData) == 1 &&
-       EVP_DigestVerifyFinal(verify, sig.data(), sigLen) == 1;
-  EVP_MD_CTX_free(verify);
-  ERR_clear_error();
-  wc_ecc_fp_free();  // see startTls()
-  return ok;
 }
 
 TlsConfig makeTlsConfig(const TlsOptions& o, const Target& target) {
@@ -437,14 +408,14 @@ TlsConfig makeTlsConfig(const TlsOptions& o, const Target& target) {
     if (auto e = findPrivateKeyBlock(o.keyPem)) return invalid("tls.keyPem: " + *e);
     ERR_clear_error();
     auto bio = memBio(o.keyPem);
-    std::unique_ptr<EVP_PKEY, PkeyFree> key(
-        bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, &noPassword, nullptr) : nullptr);
+    PkeyPtr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, &noPassword, nullptr) : nullptr);
     if (!key) {
       return invalid("tls.keyPem: cannot decode the private key: " +
                      takeOpensslError("unknown error"));
     }
-    // wolfSSL's key checks do not compare EC keys: prove it by a signature instead.
-    if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || !keyMatches(key.get(), chain[0].get())) {
+    // wolfSSL's key checks do not compare EC keys: the edge PKI proves it by a signature.
+    if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 ||
+        !pki::edge::checkKeyMatchesCert(o.keyPem, o.certPem).isOk()) {
       ERR_clear_error();
       return invalid("tls.keyPem: does not match the certificate in tls.certPem");
     }

@@ -20,6 +20,8 @@
 #include <ctime>
 #include <memory>
 
+#include "common/pki/openssl_ptr.h"
+
 namespace ep::pki::edge {
 namespace {
 
@@ -32,24 +34,9 @@ struct FreeEccCache {
 constexpr size_t kMaxPemBytes = 64 * 1024;
 constexpr size_t kMaxCommonName = 64;  // X.520 ub-common-name
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-struct ReqFree {
-  void operator()(X509_REQ* r) const { X509_REQ_free(r); }
-};
-struct NameFree {
-  void operator()(X509_NAME* n) const { X509_NAME_free(n); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using BioPtr = Ptr<BIO, BIO_free>;
+using X509Ptr = Ptr<X509, X509_free>;
+using PkeyPtr = Ptr<EVP_PKEY, EVP_PKEY_free>;
 
 int noPassphrase(char*, int, int, void*) {
   return -1;
@@ -175,8 +162,8 @@ Result<std::string> createCsr(const std::string& keyPem, const std::string& comm
   }
   auto key = readPrivateKey(keyPem);
   if (!key) return key.status();
-  std::unique_ptr<X509_REQ, ReqFree> req(X509_REQ_new());
-  std::unique_ptr<X509_NAME, NameFree> name(X509_NAME_new());
+  Ptr<X509_REQ, X509_REQ_free> req(X509_REQ_new());
+  Ptr<X509_NAME, X509_NAME_free> name(X509_NAME_new());
   if (!req || !name) return internalError("csr: out of memory");
   auto add = [&](const char* field, const std::string& value) {
     return X509_NAME_add_entry_by_txt(name.get(), field, MBSTRING_UTF8,

@@ -130,18 +130,28 @@ TEST(HttpServerTest, ClientHangupEndsStream) {
   server.stop();
 }
 
+// A plain TCP connection to the server on loopback; -1 on failure.
+int connectTo(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 TEST(HttpServerTest, MalformedRequestGets400AndServerKeepsServing) {
   ServerOptions o;
   o.port = 0;
   Server server(o, [](ServerRequest&) { return ServerResponse{}; });
   ASSERT_TRUE(server.start().isOk());
   // A raw garbage request through a plain socket.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(server.port());
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  int fd = connectTo(server.port());
+  ASSERT_GE(fd, 0);
   std::string garbage = "\x01\x02 NOT HTTP\r\n\r\n";
   ASSERT_GT(write(fd, garbage.data(), garbage.size()), 0);
   char buf[256] = {};
@@ -171,12 +181,8 @@ TEST(HttpServerTest, AmbiguousFramingGets400AndNothingIsSmuggled) {
        {"Transfer-Encoding: chunked, identity\r\n", "Transfer-Encoding: gzip\r\n",
         "Transfer-Encoding: identity\r\n", "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"}) {
     SCOPED_TRACE(te);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(server.port());
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    int fd = connectTo(server.port());
+    ASSERT_GE(fd, 0);
     std::string req = "POST /first HTTP/1.1\r\nHost: x\r\n" + te +
                       "\r\n0\r\n\r\nGET /api/v1/namespaces/kube-system/secrets HTTP/1.1\r\n"
                       "Host: x\r\n\r\n";
