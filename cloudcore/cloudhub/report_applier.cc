@@ -46,6 +46,28 @@ bool parseObject(const std::string& payload, Json& out, std::string& why) {
   return true;
 }
 
+// For each condition in `status` whose type and status equal one in `stored`, the stored
+// lastTransitionTime is kept.
+void keepTransitionTimes(Json& status, const Json& stored) {
+  auto conditions = status.find("conditions");
+  auto before = stored.is_object() ? stored.find("conditions") : stored.end();
+  if (conditions == status.end() || !conditions->is_array() || !stored.is_object() ||
+      before == stored.end() || !before->is_array()) {
+    return;
+  }
+  for (auto& c : *conditions) {
+    if (!c.is_object()) continue;
+    for (const auto& old : *before) {
+      if (!old.is_object() || old.value("type", Json()) != c.value("type", Json()) ||
+          old.value("status", Json()) != c.value("status", Json())) {
+        continue;
+      }
+      if (auto t = old.find("lastTransitionTime"); t != old.end()) c["lastTransitionTime"] = *t;
+      break;
+    }
+  }
+}
+
 const api::KindInfo& kindOf(const char* kind) {
   return *api::findByApiVersionKind("v1", kind);
 }
@@ -136,6 +158,9 @@ ReportResult ReportApplier::applyNodeStatus(const std::string& node, const Repor
       if (!current.isOk()) return fromStatus(current.status(), "reading node");
     }
   }
+  // A condition whose status did not change keeps the time it last changed: the edge reports
+  // every condition with each heartbeat.
+  if (current.isOk()) keepTransitionTimes(status, current->value("status", Json::object()));
   Json body = Json::object();
   body["status"] = status;
   auto r = registry_.update(kind, "", node, body, registry::Subresource::kStatus);

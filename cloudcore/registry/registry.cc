@@ -115,6 +115,14 @@ void applyDefaults(const api::KindInfo& kind, Json& obj) {
                       (last.find(':') == std::string::npos || last.ends_with(":latest"));
         c["imagePullPolicy"] = latest ? "Always" : "IfNotPresent";
       }
+      // Container ports default to TCP, as in Kubernetes.
+      for (auto& c : *it) {
+        auto ports = c.is_object() ? c.find("ports") : c.end();
+        if (!c.is_object() || ports == c.end() || !ports->is_array()) continue;
+        for (auto& port : *ports) {
+          if (port.is_object() && !port.contains("protocol")) port["protocol"] = "TCP";
+        }
+      }
     }
   };
   if (kind.kind == "Secret" && kind.group.empty()) {
@@ -165,6 +173,12 @@ void applyDefaults(const api::KindInfo& kind, Json& obj) {
     if (!obj.contains("type")) obj["type"] = "Opaque";
   } else if (kind.kind == "Namespace") {
     if (!obj.contains("spec")) obj["spec"] = Json{{"finalizers", Json::array({"kubernetes"})}};
+    // The immutable label Kubernetes puts on every namespace (selectable by name).
+    if (auto name = metaString(obj, "name"); !name.empty() && obj["metadata"].is_object()) {
+      Json& labels = obj["metadata"]["labels"];
+      if (labels.is_null()) labels = Json::object();
+      if (labels.is_object()) labels["kubernetes.io/metadata.name"] = name;
+    }
     obj["status"] = Json{{"phase", "Active"}};
   }
 }

@@ -104,6 +104,25 @@ TEST_F(ApiHandlerTest, DiscoveryListsKindsWithShortNamesAndCategories) {
   EXPECT_EQ(call("GET", "/apis/nope/v1").status, 404);
 }
 
+// Defaults the apiserver applies that clients and the edge rely on (issue 12): container ports
+// are TCP unless set, and every namespace carries kubernetes.io/metadata.name.
+TEST_F(ApiHandlerTest, PortProtocolAndNamespaceNameLabelAreDefaulted) {
+  json p = json::parse(pod("web-ports"));
+  p["spec"]["containers"][0]["ports"] = json::parse(R"([{"containerPort": 80},
+      {"containerPort": 53, "protocol": "UDP"}])");
+  auto created = callJson("POST", "/api/v1/namespaces/default/pods", p.dump(), 201);
+  EXPECT_EQ(created["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+  EXPECT_EQ(created["spec"]["containers"][0]["ports"][1]["protocol"], "UDP");
+  auto ns = callJson(
+      "POST", "/api/v1/namespaces",
+      R"({"metadata": {"name": "team", "labels": {"kubernetes.io/metadata.name": "x"}}})", 201);
+  EXPECT_EQ(ns["metadata"]["labels"]["kubernetes.io/metadata.name"], "team");
+  auto selected =
+      callJson("GET", "/api/v1/namespaces?labelSelector=kubernetes.io/metadata.name%3Dteam");
+  ASSERT_EQ(selected["items"].size(), 1u);
+  EXPECT_EQ(selected["items"][0]["metadata"]["name"], "team");
+}
+
 TEST_F(ApiHandlerTest, CreateGetListDeletePod) {
   auto created = callJson("POST", "/api/v1/namespaces/default/pods", pod("web-1"), 201);
   EXPECT_EQ(created["metadata"]["namespace"], "default");

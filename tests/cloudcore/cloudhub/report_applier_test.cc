@@ -57,6 +57,37 @@ class ReportApplierTest : public ::testing::Test {
   uint64_t seq_ = 0;
 };
 
+// The edge reports every condition with a fresh lastTransitionTime on each heartbeat; the
+// time must move only when the condition's status changes (issue 12).
+TEST_F(ReportApplierTest, NodeConditionsKeepTheirTransitionTimeWhileUnchanged) {
+  auto report = [&](const std::string& ready, const std::string& at) {
+    Json node = {{"metadata", {{"name", "edge-1"}}},
+                 {"status",
+                  {{"conditions",
+                    {{{"type", "Ready"},
+                      {"status", ready},
+                      {"lastHeartbeatTime", at},
+                      {"lastTransitionTime", at}}}}}}};
+    ReportInput in;
+    in.sequence = ++seq_;
+    in.kind = static_cast<int>(ReportKind::kNodeStatus);
+    in.name = "edge-1";
+    in.payload = node.dump();
+    return applier_->apply("edge-1", in);
+  };
+  auto ready = [&] {
+    auto n = env_.registry->get(*api::findByApiVersionKind("v1", "Node"), "", "edge-1");
+    EXPECT_TRUE(n.isOk());
+    return n.isOk() ? (*n)["status"]["conditions"][0] : Json();
+  };
+  ASSERT_EQ(report("True", "2026-01-01T00:00:00Z").outcome, ReportOutcome::kApplied);
+  ASSERT_EQ(report("True", "2026-01-01T00:00:10Z").outcome, ReportOutcome::kApplied);
+  EXPECT_EQ(ready()["lastTransitionTime"], "2026-01-01T00:00:00Z");
+  EXPECT_EQ(ready()["lastHeartbeatTime"], "2026-01-01T00:00:10Z");
+  ASSERT_EQ(report("False", "2026-01-01T00:00:20Z").outcome, ReportOutcome::kApplied);
+  EXPECT_EQ(ready()["lastTransitionTime"], "2026-01-01T00:00:20Z");
+}
+
 TEST_F(ReportApplierTest, EventsAreUpsertedByName) {
   ASSERT_EQ(apply("edge-1", event("web", 1)).outcome, ReportOutcome::kApplied);
   ASSERT_EQ(apply("edge-1", event("web", 4)).outcome, ReportOutcome::kApplied);
