@@ -9,6 +9,7 @@
 
 #include "cloudcore/apiserver/api_handler.h"
 #include "cloudcore/apiserver/auth_filter.h"
+#include "cloudcore/apiserver/eviction.h"
 #include "cloudcore/apiserver/pod_streams.h"
 #include "cloudcore/apiserver/scale_subresource.h"
 #include "cloudcore/apiserver/token_request.h"
@@ -352,6 +353,7 @@ int main(int argc, char** argv) {
   };
   apiserver::ApiHandler handler(registry, clock, handlerOptions);
   apiserver::installScaleSubresource(handler, registry);
+  apiserver::installEviction(handler, registry);  // pods/eviction (kubectl drain)
   apiserver::installTokenRequest(handler, registry, *serviceAccountTokens);
   handler.addRoute("/metrics", [&hub](http::ServerRequest&) {
     http::ServerResponse r;

@@ -48,6 +48,16 @@ Json resourceList(const std::string& groupVersion) {
                            {"kind", k.kind},
                            {"verbs", {"get", "patch", "update"}}});
     }
+    if (k.group.empty() && k.kind == "Pod") {
+      // Served by eviction.cc (installed by cloudcore's main); kubectl drain looks for it.
+      resources.push_back({{"name", "pods/eviction"},
+                           {"singularName", ""},
+                           {"namespaced", true},
+                           {"group", "policy"},
+                           {"version", "v1"},
+                           {"kind", "Eviction"},
+                           {"verbs", {"create"}}});
+    }
     if (k.group == "apps" && (k.kind == "Deployment" || k.kind == "ReplicaSet")) {
       // Served by scale_subresource.cc (installed by cloudcore's main).
       resources.push_back({{"name", k.plural + "/scale"},

@@ -77,7 +77,7 @@ Json editRules() {
   for (Json r : {
            rule(kAll, {""}, {"pods", "configmaps", "secrets", "serviceaccounts", "events"}),
            rule({"create", "get"}, {""}, {"pods/exec", "pods/attach", "pods/portforward"}),
-           rule({"create"}, {""}, {"serviceaccounts/token"}),
+           rule({"create"}, {""}, {"serviceaccounts/token", "pods/eviction"}),
            rule(kAll, {"apps"},
                 {"deployments", "deployments/scale", "deployments/rollback", "replicasets",
                  "replicasets/scale"}),

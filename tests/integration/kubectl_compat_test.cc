@@ -186,7 +186,8 @@ TEST_F(KubectlCompatTest, CreateGeneratorsAndDrainSendProtobuf) {
   EXPECT_EQ(dry.out, "configmap/ghost\n");
   EXPECT_NE(kubectl({"get", "cm", "ghost"}).exitCode, 0);
 
-  // drain: cordon (a patch), then delete with a protobuf DeleteOptions body.
+  // drain: cordon (a patch), then the pods/eviction subresource (a protobuf Eviction) that
+  // discovery lists.
   ASSERT_EQ(kubectl({"create", "-f", "-"}, R"({"apiVersion": "v1", "kind": "Node",
       "metadata": {"name": "drain-me"}})")
                 .exitCode,
@@ -196,9 +197,14 @@ TEST_F(KubectlCompatTest, CreateGeneratorsAndDrainSendProtobuf) {
       "spec": {"nodeName": "drain-me", "containers": [{"name": "c", "image": "busybox:1.36"}]}})")
                 .exitCode,
             0);
-  auto drain = kubectl({"drain", "drain-me", "--force", "--grace-period=0", "--timeout=30s"});
+  auto drain =
+      kubectl({"drain", "drain-me", "--force", "--grace-period=0", "--timeout=30s", "-v=6"});
   EXPECT_EQ(drain.exitCode, 0) << drain.out << drain.err;
   EXPECT_NE(drain.out.find("node/drain-me drained"), std::string::npos) << drain.out;
+  EXPECT_NE(drain.err.find("POST " + server() +
+                           "/api/v1/namespaces/default/pods/evictee/eviction 201 Created"),
+            std::string::npos)
+      << drain.err;
   EXPECT_NE(kubectl({"get", "pod", "evictee"}).exitCode, 0);
   EXPECT_EQ(kubectl({"get", "node", "drain-me", "-o", "jsonpath={.spec.unschedulable}"}).out,
             "true");

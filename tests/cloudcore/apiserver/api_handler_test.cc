@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "cloudcore/apiserver/eviction.h"
 #include "common/http/server.h"
 #include "tests/testing/store_fixture.h"
 
@@ -121,6 +122,35 @@ TEST_F(ApiHandlerTest, PortProtocolAndNamespaceNameLabelAreDefaulted) {
       callJson("GET", "/api/v1/namespaces?labelSelector=kubernetes.io/metadata.name%3Dteam");
   ASSERT_EQ(selected["items"].size(), 1u);
   EXPECT_EQ(selected["items"][0]["metadata"]["name"], "team");
+}
+
+// pods/eviction (kubectl drain): an Eviction deletes the pod as its deleteOptions say.
+TEST_F(ApiHandlerTest, EvictionDeletesThePodAsDeleteOptionsSay) {
+  installEviction(*handler_, *env_.registry);
+  auto resources = callJson("GET", "/api/v1");
+  bool listed = false;
+  for (const auto& r : resources["resources"]) {
+    listed = listed || (r["name"] == "pods/eviction" && r["group"] == "policy" &&
+                        r["kind"] == "Eviction" && r["verbs"] == json::array({"create"}));
+  }
+  EXPECT_TRUE(listed) << resources.dump();
+  callJson("POST", "/api/v1/namespaces/default/pods", pod("victim"), 201);
+  const std::string path = "/api/v1/namespaces/default/pods/victim/eviction";
+  auto eviction = [](const std::string& name, const std::string& deleteOptions) {
+    return R"({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": ")" + name +
+           R"("}, "deleteOptions": )" + deleteOptions + "}";
+  };
+  EXPECT_EQ(call("GET", path).status, 405);
+  EXPECT_EQ(call("POST", path, eviction("other", "{}")).status, 400);
+  EXPECT_EQ(call("POST", path, eviction("victim", R"({"preconditions": {"uid": "nope"}})")).status,
+            409);
+  EXPECT_EQ(call("POST", path, eviction("victim", R"({"dryRun": ["All"]})")).status, 201);
+  EXPECT_EQ(call("GET", "/api/v1/namespaces/default/pods/victim").status, 200);
+  auto done = callJson("POST", path, eviction("victim", R"({"gracePeriodSeconds": 0})"), 201);
+  EXPECT_EQ(done["kind"], "Status");
+  EXPECT_EQ(done["status"], "Success");
+  EXPECT_EQ(call("GET", "/api/v1/namespaces/default/pods/victim").status, 404);
+  EXPECT_EQ(call("POST", path, eviction("victim", "{}")).status, 404);
 }
 
 TEST_F(ApiHandlerTest, CreateGetListDeletePod) {
