@@ -31,20 +31,8 @@ using BioPtr = Ptr<BIO, BIO_free_all>;
 using EcdsaSigPtr = Ptr<ECDSA_SIG, ECDSA_SIG_free>;
 using MdCtxPtr = Ptr<EVP_MD_CTX, EVP_MD_CTX_free>;
 using PkeyPtr = Ptr<EVP_PKEY, EVP_PKEY_free>;
-struct OpensslFree {
-  void operator()(void* p) const { OPENSSL_free(p); }
-};
-using BytesPtr = std::unique_ptr<unsigned char, OpensslFree>;
-
-// Leaves the thread's OpenSSL error queue empty on exit, as common/pki does: failures here are
-// reported as Status values, never through the queue.
-class ErrorQueueGuard {
- public:
-  ErrorQueueGuard() { ERR_clear_error(); }
-  ~ErrorQueueGuard() { ERR_clear_error(); }
-  ErrorQueueGuard(const ErrorQueueGuard&) = delete;
-  ErrorQueueGuard& operator=(const ErrorQueueGuard&) = delete;
-};
+using pki::BytesPtr;
+using pki::ErrorQueueGuard;
 
 constexpr size_t kCoordinateBytes = 32;  // P-256
 constexpr int64_t kNotBeforeLeewaySeconds = 60;

@@ -1,18 +1,15 @@
 #include "cloudcore/encryption/encryption_config.h"
 
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -279,65 +276,6 @@ constexpr const char* kDefaultConfigTail =
     "      # Reads Secrets stored in plaintext by versions without encryption at rest.\n"
     "      - identity: {}\n";
 
-std::string errnoText(int err) {
-  return std::strerror(err);
-}
-
-// Creates the missing directories of `dir` with mode 0700.
-Status makeDirs(const std::filesystem::path& dir) {
-  if (dir.empty()) return Status::ok();
-  struct stat st;
-  if (::stat(dir.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return Status::ok();
-    return internalError("cannot create " + dir.string() + ": not a directory");
-  }
-  if (auto s = makeDirs(dir.parent_path()); !s.isOk()) return s;
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return internalError("cannot create " + dir.string() + ": " + errnoText(errno));
-  }
-  return Status::ok();
-}
-
-Status fsyncDir(const std::filesystem::path& dir) {
-  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return internalError("cannot open " + dir.string() + ": " + errnoText(errno));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return internalError("cannot sync " + dir.string() + ": " + errnoText(err));
-  return Status::ok();
-}
-
-// Writes `content` to a new file `path` (mode 0600) through a temporary file that is linked in
-// place, so `path` is never replaced and never seen half-written.
-Status createFileExclusive(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp-XXXXXX";
-  int fd = ::mkstemp(tmp.data());  // mode 0600
-  if (fd < 0) return internalError("cannot create " + tmp + ": " + errnoText(errno));
-  auto fail = [&](const std::string& what, int err) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return internalError(what + " " + tmp + ": " + errnoText(err));
-  };
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail("cannot write", errno);
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) return fail("cannot sync", errno);
-  ::close(fd);
-  int rc = ::link(tmp.c_str(), path.c_str());
-  int err = errno;
-  ::unlink(tmp.c_str());
-  if (rc != 0) {
-    if (err == EEXIST) return Status(Code::kAlreadyExists, path + " already exists");
-    return internalError("cannot create " + path + ": " + errnoText(err));
-  }
-  return fsyncDir(std::filesystem::path(path).parent_path());
-}
-
 }  // namespace
 
 std::string storageContext(std::string_view resource, std::string_view ns, std::string_view name) {
@@ -524,14 +462,13 @@ Status generateDefaultConfig(const std::string& path) {
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0)
     return Status(Code::kAlreadyExists, path + " already exists");
-  if (auto s = makeDirs(std::filesystem::path(path).parent_path()); !s.isOk()) return s;
   auto key = pki::randomBytes(32);
   if (!key) return key.status();
   std::string encoded = pki::base64Encode(*key);
   wipe(*key);
   std::string text = std::string(kDefaultConfigTemplate) + encoded + kDefaultConfigTail;
   wipe(encoded);
-  Status s = createFileExclusive(path, text);
+  Status s = pki::createFileExclusive(path, text, 0600);
   wipe(text);
   return s;
 }

@@ -78,7 +78,13 @@ class TempFile {
 
 }  // namespace
 
-Status writeFileAtomic(const std::string& path, std::string_view content, mode_t mode) {
+namespace {
+
+// Writes `content` to a temporary file beside `path` (mode `mode`), fsyncs it, then puts it in
+// place: rename(2) replacing `path` (replace) or link(2) failing with kAlreadyExists when `path`
+// exists (exclusive); then fsyncs the directory. The temporary file never outlives the call.
+Status writeThroughTempFile(const std::string& path, std::string_view content, mode_t mode,
+                            bool replace) {
   size_t slash = path.rfind('/');
   std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   if (base.empty() || base == "." || base == "..") {
@@ -106,8 +112,13 @@ Status writeFileAtomic(const std::string& path, std::string_view content, mode_t
   }
   if (::fsync(tmp.fd()) != 0) return fail(errno);
   if (int err = tmp.closeFd(); err != 0) return fail(err);
-  if (::rename(tmp.path().c_str(), path.c_str()) != 0) return fail(errno);
-  tmp.release();
+  if (replace) {
+    if (::rename(tmp.path().c_str(), path.c_str()) != 0) return fail(errno);
+    tmp.release();
+  } else if (::link(tmp.path().c_str(), path.c_str()) != 0) {  // tmp is removed either way
+    if (errno == EEXIST) return Status(Code::kAlreadyExists, path + " already exists");
+    return fail(errno);
+  }
 
   int dirFd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirFd < 0) return internalError("cannot sync " + dir + ": " + errnoText(errno));
@@ -116,6 +127,16 @@ Status writeFileAtomic(const std::string& path, std::string_view content, mode_t
   ::close(dirFd);
   if (rc != 0) return internalError("cannot sync " + dir + ": " + errnoText(err));
   return Status::ok();
+}
+
+}  // namespace
+
+Status writeFileAtomic(const std::string& path, std::string_view content, mode_t mode) {
+  return writeThroughTempFile(path, content, mode, /*replace=*/true);
+}
+
+Status createFileExclusive(const std::string& path, std::string_view content, mode_t mode) {
+  return writeThroughTempFile(path, content, mode, /*replace=*/false);
 }
 
 Result<std::string> readFile(const std::string& path) {

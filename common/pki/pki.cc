@@ -38,10 +38,6 @@ using std::chrono::system_clock;
 
 // --- OpenSSL object ownership -------------------------------------------------------------
 
-struct OpensslFree {
-  void operator()(void* p) const { OPENSSL_free(p); }
-};
-
 using AkidPtr = Ptr<AUTHORITY_KEYID, AUTHORITY_KEYID_free>;
 using Asn1IntegerPtr = Ptr<ASN1_INTEGER, ASN1_INTEGER_free>;
 using Asn1StringPtr = Ptr<ASN1_STRING, ASN1_STRING_free>;
@@ -49,8 +45,6 @@ using BasicConstraintsPtr = Ptr<BASIC_CONSTRAINTS, BASIC_CONSTRAINTS_free>;
 using BignumPtr = Ptr<BIGNUM, BN_free>;
 using BioPtr = Ptr<BIO, BIO_free_all>;
 using BitStringPtr = Ptr<ASN1_BIT_STRING, ASN1_BIT_STRING_free>;
-using BytesPtr = std::unique_ptr<unsigned char, OpensslFree>;
-using CharsPtr = std::unique_ptr<char, OpensslFree>;
 using EkuPtr = Ptr<EXTENDED_KEY_USAGE, EXTENDED_KEY_USAGE_free>;
 using GeneralNamePtr = Ptr<GENERAL_NAME, GENERAL_NAME_free>;
 using GeneralNamesPtr = Ptr<GENERAL_NAMES, GENERAL_NAMES_free>;
@@ -75,16 +69,6 @@ constexpr seconds kBackdate{60};
 constexpr int kSerialBytes = 16;
 
 // --- Errors --------------------------------------------------------------------------------
-
-// Empties the thread's OpenSSL error queue on entry and on exit of every public function, so
-// reasons read inside belong to this call and nothing is left behind for the caller.
-class ErrorQueueGuard {
- public:
-  ErrorQueueGuard() { ERR_clear_error(); }
-  ~ErrorQueueGuard() { ERR_clear_error(); }
-  ErrorQueueGuard(const ErrorQueueGuard&) = delete;
-  ErrorQueueGuard& operator=(const ErrorQueueGuard&) = delete;
-};
 
 // The reason of the first (innermost) queued error, with its detail text when it has one, and
 // an empty queue afterwards.

@@ -135,6 +135,12 @@ struct CertInfo {
 [[nodiscard]] Status writeFileAtomic(const std::string& path, std::string_view content,
                                      mode_t mode);
 
+// Like writeFileAtomic, but never replaces: kAlreadyExists when `path` exists (the file is put
+// in place with link(2), so two writers racing cannot both succeed and nobody sees it partly
+// written). For files that must be created once, such as a generated key.
+[[nodiscard]] Status createFileExclusive(const std::string& path, std::string_view content,
+                                         mode_t mode);
+
 // The whole file. kNotFound when it does not exist, kTooLarge above 1 MiB, kInternal otherwise;
 // messages name the path ("cannot read /x/ca.key: No such file or directory").
 [[nodiscard]] Result<std::string> readFile(const std::string& path);

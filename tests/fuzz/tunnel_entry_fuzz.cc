@@ -6,12 +6,9 @@
 // the rest is a sequence of messages, each a 2-byte little-endian length and that many bytes of
 // a serialized EdgeMessage. Invariants checked on every input: a refused Hello applies nothing,
 // an accepted one is node-a's, and nothing node-a sends ever changes node-b's Node or Pod.
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -22,6 +19,7 @@
 #include "cloudcore/store/sqlite_store.h"
 #include "common/api/kinds.h"
 #include "common/clock.h"
+#include "tests/testing/temp_dir.h"
 
 namespace {
 
@@ -33,7 +31,7 @@ const ep::api::KindInfo& kind(const char* k) {
 }
 
 struct World {
-  std::string dir;
+  ep::testing::TempDir dir;  // destroyed last, after the store stopped
   ep::SystemClock clock;
   std::unique_ptr<ep::store::SqliteStore> store;
   std::unique_ptr<ep::registry::Registry> registry;
@@ -41,12 +39,8 @@ struct World {
   std::string nodeBVersion, podBVersion;
 
   World() {
-    std::string base = std::filesystem::exists("/dev/shm") ? "/dev/shm" : "/tmp";
-    std::string tmpl = base + "/tunnel-entry-fuzz-XXXXXX";
-    if (mkdtemp(tmpl.data()) == nullptr) std::abort();
-    dir = tmpl;
     ep::store::SqliteStoreOptions o;
-    o.dataDir = dir;
+    o.dataDir = dir.path();
     o.compactionInterval = std::chrono::seconds(0);
     store = std::make_unique<ep::store::SqliteStore>(o, clock);
     if (!store->start().isOk()) std::abort();
@@ -68,11 +62,7 @@ struct World {
     nodeBVersion = version(kind("Node"), "", "node-b");
     podBVersion = version(kind("Pod"), "default", "pod-b");
   }
-  ~World() {
-    store->stop();
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
+  ~World() { store->stop(); }
   std::string version(const ep::api::KindInfo& k, const std::string& ns, const std::string& n) {
     auto got = registry->get(k, ns, n);
     if (!got.isOk()) std::abort();

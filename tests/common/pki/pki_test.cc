@@ -509,6 +509,25 @@ TEST_F(PkiFileTest, WriteFileAtomicModesAndContent) {
   ::umask(old);
 }
 
+TEST_F(PkiFileTest, CreateFileExclusiveNeverReplaces) {
+  auto path = dir_ / "keys" / "encryption-config.yaml";
+  Status st = createFileExclusive(path.string(), "first\n", 0600);
+  ASSERT_TRUE(st.isOk()) << st.toString();
+  EXPECT_EQ(modeOf(path), 0600u);
+  EXPECT_EQ(modeOf(dir_ / "keys"), 0700u);
+  st = createFileExclusive(path.string(), "second\n", 0644);
+  EXPECT_EQ(st.code(), Code::kAlreadyExists) << st.toString();
+  EXPECT_EQ(ok(readFile(path.string())), "first\n");
+  EXPECT_EQ(modeOf(path), 0600u);
+  // Neither call leaves its temporary file behind.
+  size_t entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir_ / "keys")) {
+    ++entries;
+    EXPECT_EQ(e.path().filename(), "encryption-config.yaml");
+  }
+  EXPECT_EQ(entries, 1u);
+}
+
 TEST_F(PkiFileTest, WriteFileAtomicErrorsNameThePath) {
   auto file = dir_ / "plain";
   ASSERT_TRUE(writeFileAtomic(file.string(), "x", 0600).isOk());
