@@ -381,6 +381,23 @@ sandbox_netns() {
   done
 }
 
+# The hostPort DNAT rules the portmap plugin made for this network's sandboxes: CNI DEL never
+# runs for sandboxes removed here, and a leaked rule would divert later connections to that
+# loopback port (tests pick hostPorts like any other free port).
+remove_portmaps() {
+  command -v iptables >/dev/null || return 0
+  local rule chain
+  while read -r rule; do
+    chain=$(sed -n 's/.* -j \(CNI-DN-[0-9a-f]*\).*/\1/p' <<<"$rule")
+    eval "iptables -t nat ${rule/-A /-D }" 2>/dev/null || true
+    if [[ -n $chain ]]; then
+      iptables -t nat -F "$chain" 2>/dev/null || true
+      iptables -t nat -X "$chain" 2>/dev/null || true
+    fi
+  done < <(iptables -t nat -S CNI-HOSTPORT-DNAT 2>/dev/null |
+    grep -F "dnat name: \\\"edgeplane-$BRIDGE\\\"")
+}
+
 down() {
   local id pid netns=() m
   mapfile -t netns < <(sandbox_netns | sort -u)
@@ -431,8 +448,9 @@ down() {
     umount "$m" 2>/dev/null || true
     rm -f "$m"
   done
-  # The addresses of the sandboxes just removed (CNI DEL never ran for them).
+  # The addresses and hostPort rules of the sandboxes just removed (CNI DEL never ran for them).
   rm -f "$DIR"/cni-ipam/*/[0-9]*
+  remove_portmaps
   # Mounts left under DIR (rootfs overlays, sandbox shm), deepest first.
   while read -r m; do
     umount -l "$m" 2>/dev/null || true
