@@ -150,6 +150,25 @@ Status parseConfigYaml(const std::string& text, const std::string& source, Confi
         if (!n.isOk()) return n.status();
         if (*n > 64) return invalidError("podWorkers: must be between 1 and 64");
         config.podWorkers = static_cast<size_t>(*n);
+      } else if (key == "mqtt") {
+        if (v.IsNull()) continue;
+        if (!v.IsMap()) return invalidError("mqtt: must be a mapping");
+        for (const auto& o : v) {
+          std::string mk = o.first.as<std::string>();
+          auto mv = scalar(o.second, "mqtt." + mk);
+          if (!mv.isOk()) return mv.status();
+          if (mk == "server") {
+            config.mqttServer = *mv;
+          } else if (mk == "clientId") {
+            config.mqttClientId = *mv;
+          } else if (mk == "username") {
+            config.mqttUsername = *mv;
+          } else if (mk == "password") {
+            config.mqttPassword = *mv;
+          } else {
+            return invalidError("mqtt." + mk + ": unknown configuration key (in " + source + ")");
+          }
+        }
       } else if (key == "outbox") {
         if (v.IsNull()) continue;
         if (!v.IsMap()) return invalidError("outbox: must be a mapping");
@@ -188,6 +207,7 @@ Status applyOverrides(const FlagOverrides& flags, Config& config) {
   if (flags.localApiListen) config.localApiListen = *flags.localApiListen;
   if (flags.logLevel) config.logLevel = *flags.logLevel;
   if (flags.runtimeEndpoint) config.runtimeEndpoint = *flags.runtimeEndpoint;
+  if (flags.mqttServer) config.mqttServer = *flags.mqttServer;
   if (flags.heartbeatInterval) {
     auto d = parseDuration("--heartbeat-interval", *flags.heartbeatInterval);
     if (!d.isOk()) return d.status();
@@ -226,6 +246,19 @@ Status finalizeConfig(Config& config) {
         "runtimeEndpoint: must be a unix:// socket address (or empty to run no "
         "pods), got \"" +
         config.runtimeEndpoint + "\"");
+  }
+  if (!config.mqttServer.empty()) {
+    if (config.mqttServer.rfind("tcp://", 0) != 0) {
+      return invalidError(
+          "mqtt.server: must be tcp://HOST:PORT (or empty to turn MQTT off), got \"" +
+          config.mqttServer + "\"");
+    }
+    if (auto s = splitHostPort("mqtt.server", config.mqttServer.substr(6), host, port); !s.isOk()) {
+      return s;
+    }
+    if (config.mqttClientId.empty()) config.mqttClientId = "edgecore-" + config.nodeName;
+    if (config.mqttClientId.size() > 256)
+      return invalidError("mqtt.clientId: longer than 256 bytes");
   }
   if (config.podSyncPeriod < std::chrono::milliseconds(100) ||
       config.podSyncPeriod > std::chrono::minutes(5)) {

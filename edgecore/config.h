@@ -36,6 +36,11 @@ struct Config {
   std::vector<Taint> taints;                        // config only
   uint64_t outboxMaxEntries = 10000;                // config only: outbox.maxEntries
   uint64_t outboxMaxBytes = 16 * 1024 * 1024;       // config only: outbox.maxBytes
+  // MQTT broker of the device twin and eventbus (KubeEdge's topics); "" turns MQTT off.
+  std::string mqttServer = "tcp://127.0.0.1:1883";  // --mqtt-server / mqtt.server
+  std::string mqttClientId;                         // mqtt.clientId (default edgecore-NODE)
+  std::optional<std::string> mqttUsername;          // mqtt.username
+  std::optional<std::string> mqttPassword;          // mqtt.password
 };
 
 // Values given on the command line; each overrides the file.
@@ -47,6 +52,7 @@ struct FlagOverrides {
   std::optional<std::string> heartbeatInterval;
   std::optional<std::string> logLevel;
   std::optional<std::string> runtimeEndpoint;
+  std::optional<std::string> mqttServer;
 };
 
 // HOST:PORT and duration values are parsed with common/config_util.h (splitHostPort,

@@ -18,10 +18,12 @@
 #include "common/signals.h"
 #include "edgecore/certmanager/node_credentials.h"
 #include "edgecore/config.h"
+#include "edgecore/devicetwin/device_twin.h"
 #include "edgecore/edged/edged.h"
 #include "edgecore/edged/runtime/cri_runtime.h"
 #include "edgecore/edged/streaming/stream_server.h"
 #include "edgecore/edgehub/edgehub.h"
+#include "edgecore/eventbus/mqtt_client.h"
 #include "edgecore/localapi/local_api.h"
 #include "edgecore/metamanager/metamanager.h"
 #include "edgecore/nodestatus/node_status.h"
@@ -51,6 +53,10 @@ int main(int argc, char** argv) {
   app.add_option("--token", joinToken,
                  "join token from `edgectl token create` (first start only; ignored once the "
                  "node has credentials)");
+  std::string mqttServer;
+  auto* oMqtt =
+      app.add_option("--mqtt-server", mqttServer,
+                     "MQTT broker of the device twin, tcp://HOST:PORT (\"\" turns MQTT off)");
   std::string runtimeEndpoint;
   auto* oRuntime = app.add_option("--runtime-endpoint", runtimeEndpoint,
                                   "CRI socket of the container runtime (\"\" runs no pods)");
@@ -77,6 +83,7 @@ int main(int argc, char** argv) {
   if (oHb->count()) flags.heartbeatInterval = heartbeat;
   if (oLog->count()) flags.logLevel = logLevel;
   if (oRuntime->count()) flags.runtimeEndpoint = runtimeEndpoint;
+  if (oMqtt->count()) flags.mqttServer = mqttServer;
   if (auto s = applyOverrides(flags, config); !s.isOk()) {
     std::cerr << "edgecore: invalid configuration: " << s.message() << "\n";
     return 2;
@@ -207,6 +214,64 @@ int main(int argc, char** argv) {
                                           config.heartbeatInterval, hostInfo, cache, clock);
   (void)reporter.start();  // a failed first report is logged; the heartbeat retries
 
+  // Devices: the twin (state in the cache database, reports through the outbox) and the MQTT
+  // eventbus that devices and apps speak KubeEdge's topics on (docs/devices.md).
+  class MqttBus final : public devicetwin::MessageBus {
+   public:
+    Status publish(std::string topic, std::string payload) override {
+      if (!client) return Status::ok();  // MQTT off: results have no one to go to
+      return client->publish(std::move(topic), std::move(payload), 1);
+    }
+    void acknowledge(uint64_t generation, uint16_t packetId) override {
+      if (client) client->acknowledge(generation, packetId);
+    }
+    eventbus::MqttClient* client = nullptr;  // set before the twin starts; outlives it
+  };
+  MqttBus bus;
+  devicetwin::DeviceTwin twin({.nodeName = config.nodeName}, cache, bus, clock);
+  std::unique_ptr<eventbus::MqttClient> mqtt;
+  if (!config.mqttServer.empty()) {
+    eventbus::MqttClientOptions mqttOptions;
+    mqttOptions.server = config.mqttServer;
+    mqttOptions.connect.clientId = config.mqttClientId;
+    // A persistent session: the broker keeps QoS 1 messages for edgecore while it restarts.
+    mqttOptions.connect.cleanSession = false;
+    mqttOptions.connect.username = config.mqttUsername;
+    mqttOptions.connect.password = config.mqttPassword;
+    for (const auto& topic : devicetwin::TwinEngine::subscriptions()) {
+      mqttOptions.subscriptions.emplace_back(topic, 1);
+    }
+    mqtt = std::make_unique<eventbus::MqttClient>(mqttOptions, [&twin](eventbus::InboundMessage m) {
+      twin.onMessage({.topic = std::move(m.topic),
+                      .payload = std::move(m.payload),
+                      .qos = m.qos,
+                      .packetId = m.packetId,
+                      .generation = m.generation});
+    });
+    bus.client = mqtt.get();
+  } else {
+    spdlog::warn("edgecore: mqtt.server is empty: devices speaking MQTT cannot reach this node");
+  }
+  if (auto s = twin.start(); !s.isOk()) {
+    spdlog::critical("devicetwin: {}", s.toString());
+    reporter.stop();
+    hub.stop();
+    localApi.stop();
+    cache.stop();
+    return 1;
+  }
+  if (mqtt) {
+    if (auto s = mqtt->start(); !s.isOk()) {
+      spdlog::critical("eventbus: {}", s.toString());
+      twin.stop();
+      reporter.stop();
+      hub.stop();
+      localApi.stop();
+      cache.stop();
+      return 1;
+    }
+  }
+
   // edged: pods on the container runtime, driven by the cache (works with the cloud away).
   std::unique_ptr<edged::Edged> podManager;
   std::unique_ptr<edged::streaming::StreamServer> streams;  // logs/exec for the cloud
@@ -222,6 +287,8 @@ int main(int argc, char** argv) {
         *runtime, cache, cache, clock);
     if (auto s = podManager->start(); !s.isOk()) {
       spdlog::critical("edged: {}", s.toString());
+      if (mqtt) mqtt->stop();
+      twin.stop();
       reporter.stop();
       hub.stop();
       localApi.stop();
@@ -241,6 +308,8 @@ int main(int argc, char** argv) {
   spdlog::info("edgecore: signal {}, shutting down", sig);
   edgedForStatus = nullptr;
   if (podManager) podManager->stop();  // containers keep running
+  if (mqtt) mqtt->stop();
+  twin.stop();
   reporter.stop();
   hub.stop();
   if (streams) streams->stop();

@@ -18,6 +18,8 @@ PACKAGES=(
   # container runtime tests (scripts/cri-env.sh): containerd, CNI (+ iptables for hostPort),
   # local registry
   containerd runc containernetworking-plugins docker-registry skopeo umoci busybox-static iptables
+  # devices: the MQTT broker the device twin speaks to, and clients that play devices in tests
+  mosquitto mosquitto-clients
 )
 
 missing=()

@@ -86,6 +86,7 @@ ReportResult ReportApplier::apply(const std::string& node, const ReportInput& re
     case ReportKind::kEvent:
       return applyEvent(node, report);
     case ReportKind::kDeviceTwin:
+      return applyDeviceTwin(node, report);
     case ReportKind::kData:
     case ReportKind::kCommandResult:
       spdlog::debug("cloudhub: node {}: report kind {} not handled yet; acknowledged", node,
@@ -165,6 +166,69 @@ ReportResult ReportApplier::applyNodeStatus(const std::string& node, const Repor
   body["status"] = status;
   auto r = registry_.update(kind, "", node, body, registry::Subresource::kStatus);
   if (!r.isOk()) return fromStatus(r.status(), "updating node status");
+  return {};
+}
+
+// A Device's status as its node's twin holds it (devices.kubeedge.io/v1beta1 DeviceStatus):
+// twins[] with reported/observedDesired {value, metadata}, state, lastOnlineTime. It replaces
+// the stored status: the edge's twin is the status's only writer.
+ReportResult ReportApplier::applyDeviceTwin(const std::string& node, const ReportInput& report) {
+  const std::string what = "device status " + report.namespace_ + "/" + report.name;
+  if (!api::checkDns1123Label(report.namespace_).empty() ||
+      !api::checkDns1123Subdomain(report.name).empty()) {
+    return rejected("device status: invalid device namespace/name \"" + report.namespace_ + "/" +
+                    report.name + "\"");
+  }
+  Json status;
+  std::string why;
+  if (!parseObject(report.payload, status, why)) return rejected(what + ": " + why);
+  for (const auto& [k, v] : status.items()) {
+    if (k == "twins") {
+      if (!v.is_array()) return rejected(what + ": twins: must be a list");
+      for (size_t i = 0; i < v.size(); ++i) {
+        const std::string at = what + ": twins[" + std::to_string(i) + "]";
+        const Json& t = v[i];
+        if (!t.is_object() || !t.contains("propertyName") || !t["propertyName"].is_string()) {
+          return rejected(at + ".propertyName: must be a string");
+        }
+        for (const char* part : {"reported", "observedDesired"}) {
+          if (!t.contains(part)) continue;
+          const Json& p = t[part];
+          if (!p.is_object() || (p.contains("value") && !p["value"].is_string())) {
+            return rejected(at + "." + part + ".value: must be a string");
+          }
+          if (p.contains("metadata")) {
+            if (!p["metadata"].is_object())
+              return rejected(at + "." + part + ".metadata: must be a map");
+            for (const auto& [mk, mv] : p["metadata"].items()) {
+              if (!mv.is_string())
+                return rejected(at + "." + part + ".metadata." + mk + ": must be a string");
+            }
+          }
+        }
+      }
+    } else if (k == "state" || k == "lastOnlineTime") {
+      if (!v.is_string()) return rejected(what + ": " + k + ": must be a string");
+    } else {
+      return rejected(what + ": " + k + ": unknown field of DeviceStatus");
+    }
+  }
+  const auto& kind = *api::findByApiVersionKind("devices.kubeedge.io/v1beta1", "Device");
+  auto device = registry_.get(kind, report.namespace_, report.name);
+  if (!device.isOk()) {
+    if (device.status().code() == Code::kNotFound) return rejected(what + ": device not found");
+    return fromStatus(device.status(), "reading device");
+  }
+  const std::string boundTo = api::stringAt(*device, "spec.nodeName");
+  if (boundTo != node) {
+    return rejected(what + ": the device is bound to \"" + boundTo + "\", not to this node");
+  }
+  if (device->value("status", Json::object()) == status) return {};
+  Json body = Json::object();
+  body["status"] = status;
+  auto r =
+      registry_.update(kind, report.namespace_, report.name, body, registry::Subresource::kStatus);
+  if (!r.isOk()) return fromStatus(r.status(), "updating device status");
   return {};
 }
 

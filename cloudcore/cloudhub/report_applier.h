@@ -49,6 +49,7 @@ class ReportApplier {
   ReportResult applyNodeStatus(const std::string& node, const ReportInput& report);
   ReportResult applyPodStatus(const std::string& node, const ReportInput& report);
   ReportResult applyEvent(const std::string& node, const ReportInput& report);
+  ReportResult applyDeviceTwin(const std::string& node, const ReportInput& report);
 
   registry::Registry& registry_;
   const bool autoRegister_;

@@ -344,6 +344,20 @@ json workloadWideCells(const json& obj) {
   return json::array({names, images, selector});
 }
 
+// "name=value,..." of a Device's reported twin values, in status order.
+std::string reportedValues(const json& obj) {
+  std::string out;
+  for (const auto& t : arrayAt(obj, "status.twins")) {
+    if (!t.is_object()) continue;
+    const std::string property = stringAt(t, "propertyName");
+    const json* value = lookupPath(t, "reported.value");
+    if (property.empty() || value == nullptr || !value->is_string()) continue;
+    if (!out.empty()) out += ',';
+    out += property + "=" + value->get<std::string>();
+  }
+  return out;
+}
+
 int64_t desiredReplicas(const json& obj) {
   return intAt(obj, "spec.replicas", 1);
 }
@@ -374,6 +388,18 @@ const std::vector<Column>& tableColumns(const KindInfo& kind) {
                               col("Ready", "integer", "Replicas ready."), ageColumn()};
     rs.insert(rs.end(), wide.begin(), wide.end());
     (*m)["apps/ReplicaSet"] = rs;
+    (*m)["devices.kubeedge.io/Device"] = {
+        nameColumn(),
+        col("Model", "string", "Device model (spec.deviceModelRef.name)."),
+        col("Node", "string", "Node the device is bound to."),
+        col("State", "string", "State the device last reported."),
+        ageColumn(),
+        col("Protocol", "string", "Protocol the device's mapper speaks.", 1),
+        col("Last-Online", "string", "Time since the device last reported being online.", 1),
+        col("Reported", "string", "Property values the device last reported.", 1)};
+    (*m)["devices.kubeedge.io/DeviceModel"] = {
+        nameColumn(), col("Protocol", "string", "Protocol of the model's devices."),
+        col("Properties", "integer", "Number of properties."), ageColumn()};
     return m;
   }();
   static const auto* fallback = new std::vector<Column>{nameColumn(), ageColumn()};
@@ -412,6 +438,20 @@ nlohmann::json tableCells(const KindInfo& kind, const nlohmann::json& obj, int64
                                 intAt(obj, "status.readyReplicas"), age(obj, nowMillis)});
       for (auto& c : workloadWideCells(obj)) cells.push_back(std::move(c));
       return cells;
+    }
+    if (id == "devices.kubeedge.io/Device") {
+      std::string lastOnline = stringAt(obj, "status.lastOnlineTime");
+      return json::array(
+          {name, stringAt(obj, "spec.deviceModelRef.name"), orNone(stringAt(obj, "spec.nodeName")),
+           orNone(stringAt(obj, "status.state")), age(obj, nowMillis),
+           orNone(stringAt(obj, "spec.protocol.protocolName")),
+           lastOnline.empty() ? "<none>" : ageSince(obj, "status.lastOnlineTime", nowMillis),
+           orNone(reportedValues(obj))});
+    }
+    if (id == "devices.kubeedge.io/DeviceModel") {
+      return json::array({name, orNone(stringAt(obj, "spec.protocol")),
+                          static_cast<int64_t>(arrayAt(obj, "spec.properties").size()),
+                          age(obj, nowMillis)});
     }
     return json::array({name, age(obj, nowMillis)});
   } catch (...) {

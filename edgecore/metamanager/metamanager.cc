@@ -146,6 +146,9 @@ Status MetaManager::start() {
       "namespace TEXT NOT NULL, name TEXT NOT NULL, payload BLOB NOT NULL, "
       "bytes INTEGER NOT NULL)",
       "CREATE INDEX IF NOT EXISTS outbox_object ON outbox(kind, namespace, name)",
+      // State edge modules own (the device twin), written with their reports in one commit.
+      "CREATE TABLE IF NOT EXISTS local_state(scope TEXT NOT NULL, key TEXT NOT NULL, "
+      "value BLOB NOT NULL, PRIMARY KEY(scope, key))",
   };
   for (const char* sql : kSetup) {
     if (auto s = execLocked(sql); !s.isOk()) {
@@ -372,100 +375,155 @@ Status MetaManager::setMetaLocked(const char* column, int64_t value) {
   return Status::ok();
 }
 
+Result<uint64_t> MetaManager::appendLocked(ReportKind kind, const std::string& ns,
+                                           const std::string& name, const std::string& payload,
+                                           OutboxCounters& c) {
+  const uint64_t size = payload.size();
+  const bool status = isStatusKind(kind);
+  if (status) {
+    // Coalesce: the pending entry for this object is replaced.
+    // An entry carrying a drop count is kept: it may be on its way to the cloud, which must
+    // see that count exactly once (it goes only with that sequence, removed only by its ack).
+    Stmt old(db_,
+             "SELECT sequence, bytes FROM outbox WHERE kind=? AND namespace=? AND name=? AND "
+             "carried = 0");
+    if (!old.ok()) return sqlError(db_, "prepare");
+    old.bind(1, static_cast<int64_t>(kind)).bind(2, ns).bind(3, name);
+    std::vector<std::pair<int64_t, int64_t>> rows;
+    while (old.step() == SQLITE_ROW) rows.emplace_back(old.int64(0), old.int64(1));
+    Stmt del(db_, "DELETE FROM outbox WHERE sequence=?");
+    for (auto [s, b] : rows) {
+      del.reset();
+      del.bind(1, s);
+      if (del.step() != SQLITE_DONE) return sqlError(db_, "coalesce");
+      c.entries -= 1;
+      c.bytes -= static_cast<uint64_t>(b);
+    }
+  }
+  if (c.entries + 1 > options_.maxEntries || c.bytes + size > options_.maxBytes) {
+    // Drop the oldest non-status entries until the new one fits.
+    Stmt oldest(db_,
+                "SELECT sequence, bytes FROM outbox WHERE kind NOT IN (?, ?, ?) "
+                "AND carried = 0 ORDER BY sequence LIMIT 64");
+    Stmt del(db_, "DELETE FROM outbox WHERE sequence=?");
+    if (!oldest.ok() || !del.ok()) return sqlError(db_, "prepare");
+    while (c.entries + 1 > options_.maxEntries || c.bytes + size > options_.maxBytes) {
+      oldest.reset();
+      oldest.bind(1, int64_t{tv1::REPORT_KIND_NODE_STATUS})
+          .bind(2, int64_t{tv1::REPORT_KIND_POD_STATUS})
+          .bind(3, int64_t{tv1::REPORT_KIND_DEVICE_TWIN});
+      std::vector<std::pair<int64_t, int64_t>> victims;
+      while (oldest.step() == SQLITE_ROW) victims.emplace_back(oldest.int64(0), oldest.int64(1));
+      if (victims.empty()) break;
+      for (auto [s, b] : victims) {
+        if (c.entries + 1 <= options_.maxEntries && c.bytes + size <= options_.maxBytes) break;
+        del.reset();
+        del.bind(1, s);
+        if (del.step() != SQLITE_DONE) return sqlError(db_, "drop");
+        c.entries -= 1;
+        c.bytes -= static_cast<uint64_t>(b);
+        c.dropped += 1;
+      }
+    }
+    if (!status && (c.entries + 1 > options_.maxEntries || c.bytes + size > options_.maxBytes)) {
+      c.dropped += 1;
+      return uint64_t{0};
+    }
+  }
+  const uint64_t seq = c.nextSequence;
+  Stmt ins(db_,
+           "INSERT INTO outbox(sequence, kind, namespace, name, payload, bytes) "
+           "VALUES(?, ?, ?, ?, ?, ?)");
+  if (!ins.ok()) return sqlError(db_, "prepare");
+  ins.bind(1, static_cast<int64_t>(seq)).bind(2, static_cast<int64_t>(kind));
+  ins.bind(3, ns).bind(4, name).bindBlob(5, payload).bind(6, static_cast<int64_t>(size));
+  if (ins.step() != SQLITE_DONE) return sqlError(db_, "append");
+  c.nextSequence = seq + 1;
+  c.entries += 1;
+  c.bytes += size;
+  return seq;
+}
+
+Status MetaManager::commitCountersLocked(sqlite::Transaction& txn, const OutboxCounters& c) {
+  if (c.nextSequence != nextSequence_) {
+    if (auto s = setMetaLocked("next_sequence", static_cast<int64_t>(c.nextSequence)); !s.isOk()) {
+      return s;
+    }
+  }
+  if (c.dropped != dropped_) {
+    if (auto s = setMetaLocked("dropped_data", static_cast<int64_t>(c.dropped)); !s.isOk()) {
+      return s;
+    }
+  }
+  if (!txn.commit().isOk()) return sqlError(db_, "commit");
+  entries_ = c.entries;
+  bytes_ = c.bytes;
+  dropped_ = c.dropped;
+  nextSequence_ = c.nextSequence;
+  return Status::ok();
+}
+
 Result<uint64_t> MetaManager::enqueue(ReportKind kind, const std::string& ns,
                                       const std::string& name, const std::string& payload) {
   uint64_t seq = 0;
-  Status result;
   {
     std::lock_guard lock(mu_);
     if (!db_) return unavailableError("edge cache is not open");
-    const uint64_t size = payload.size();
-    const bool status = isStatusKind(kind);
-    uint64_t entries = entries_, bytes = bytes_, dropped = dropped_;
+    OutboxCounters c{entries_, bytes_, dropped_, nextSequence_};
     sqlite::Transaction txn(db_, "edge cache");  // rolls back unless committed
     if (!txn.ok()) return sqlError(db_, "begin");
-    if (status) {
-      // Coalesce: the pending entry for this object is replaced.
-      // An entry carrying a drop count is kept: it may be on its way to the cloud, which must
-      // see that count exactly once (it goes only with that sequence, removed only by its ack).
-      Stmt old(db_,
-               "SELECT sequence, bytes FROM outbox WHERE kind=? AND namespace=? AND name=? AND "
-               "carried = 0");
-      if (!old.ok()) return sqlError(db_, "prepare");
-      old.bind(1, static_cast<int64_t>(kind)).bind(2, ns).bind(3, name);
-      std::vector<std::pair<int64_t, int64_t>> rows;
-      while (old.step() == SQLITE_ROW) rows.emplace_back(old.int64(0), old.int64(1));
-      Stmt del(db_, "DELETE FROM outbox WHERE sequence=?");
-      for (auto [s, b] : rows) {
-        del.reset();
-        del.bind(1, s);
-        if (del.step() != SQLITE_DONE) return sqlError(db_, "coalesce");
-        entries -= 1;
-        bytes -= static_cast<uint64_t>(b);
-      }
-    }
-    bool dropNew = false;
-    if (entries + 1 > options_.maxEntries || bytes + size > options_.maxBytes) {
-      // Drop the oldest non-status entries until the new one fits.
-      Stmt oldest(db_,
-                  "SELECT sequence, bytes FROM outbox WHERE kind NOT IN (?, ?, ?) "
-                  "AND carried = 0 ORDER BY sequence LIMIT 64");
-      Stmt del(db_, "DELETE FROM outbox WHERE sequence=?");
-      if (!oldest.ok() || !del.ok()) return sqlError(db_, "prepare");
-      while (entries + 1 > options_.maxEntries || bytes + size > options_.maxBytes) {
-        oldest.reset();
-        oldest.bind(1, int64_t{tv1::REPORT_KIND_NODE_STATUS})
-            .bind(2, int64_t{tv1::REPORT_KIND_POD_STATUS})
-            .bind(3, int64_t{tv1::REPORT_KIND_DEVICE_TWIN});
-        std::vector<std::pair<int64_t, int64_t>> victims;
-        while (oldest.step() == SQLITE_ROW) victims.emplace_back(oldest.int64(0), oldest.int64(1));
-        if (victims.empty()) break;
-        for (auto [s, b] : victims) {
-          if (entries + 1 <= options_.maxEntries && bytes + size <= options_.maxBytes) break;
-          del.reset();
-          del.bind(1, s);
-          if (del.step() != SQLITE_DONE) return sqlError(db_, "drop");
-          entries -= 1;
-          bytes -= static_cast<uint64_t>(b);
-          dropped += 1;
-        }
-      }
-      if (!status && (entries + 1 > options_.maxEntries || bytes + size > options_.maxBytes)) {
-        dropNew = true;
-        dropped += 1;
-      }
-    }
-    if (!dropNew) {
-      seq = nextSequence_;
-      Stmt ins(db_,
-               "INSERT INTO outbox(sequence, kind, namespace, name, payload, bytes) "
-               "VALUES(?, ?, ?, ?, ?, ?)");
-      if (!ins.ok()) return sqlError(db_, "prepare");
-      ins.bind(1, static_cast<int64_t>(seq)).bind(2, static_cast<int64_t>(kind));
-      ins.bind(3, ns).bind(4, name).bindBlob(5, payload).bind(6, static_cast<int64_t>(size));
-      if (ins.step() != SQLITE_DONE) return sqlError(db_, "append");
-      if (auto s = setMetaLocked("next_sequence", static_cast<int64_t>(seq + 1)); !s.isOk()) {
-        return s;
-      }
-      entries += 1;
-      bytes += size;
-    }
-    if (dropped != dropped_) {
-      if (auto s = setMetaLocked("dropped_data", static_cast<int64_t>(dropped)); !s.isOk()) {
-        return s;
-      }
-    }
-    if (!txn.commit().isOk()) return sqlError(db_, "commit");
-    entries_ = entries;
-    bytes_ = bytes;
-    dropped_ = dropped;
-    if (dropNew) {
+    auto appended = appendLocked(kind, ns, name, payload, c);
+    if (!appended.isOk()) return appended.status();
+    if (auto s = commitCountersLocked(txn, c); !s.isOk()) return s;
+    seq = *appended;
+    if (seq == 0) {
       return Status(Code::kTooLarge, "outbox full: report " + ns + "/" + name + " dropped");
     }
-    nextSequence_ = seq + 1;
   }
   if (outboxNotify_) outboxNotify_();
   return seq;
+}
+
+Status MetaManager::commitLocal(const std::vector<LocalPut>& puts,
+                                const std::vector<LocalReport>& reports) {
+  {
+    std::lock_guard lock(mu_);
+    if (!db_) return unavailableError("edge cache is not open");
+    OutboxCounters c{entries_, bytes_, dropped_, nextSequence_};
+    sqlite::Transaction txn(db_, "edge cache");
+    if (!txn.ok()) return sqlError(db_, "begin");
+    Stmt put(db_, "INSERT OR REPLACE INTO local_state(scope, key, value) VALUES(?, ?, ?)");
+    Stmt del(db_, "DELETE FROM local_state WHERE scope=? AND key=?");
+    if (!put.ok() || !del.ok()) return sqlError(db_, "prepare");
+    for (const auto& p : puts) {
+      Stmt& q = p.value ? put : del;
+      q.reset();
+      q.bind(1, p.scope).bind(2, p.key);
+      if (p.value) q.bindBlob(3, *p.value);
+      if (q.step() != SQLITE_DONE) return sqlError(db_, "write local state");
+    }
+    for (const auto& r : reports) {
+      auto appended = appendLocked(r.kind, r.ns, r.name, r.payload, c);
+      if (!appended.isOk()) return appended.status();
+    }
+    if (auto s = commitCountersLocked(txn, c); !s.isOk()) return s;
+  }
+  if (!reports.empty() && outboxNotify_) outboxNotify_();
+  return Status::ok();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> MetaManager::listLocal(
+    const std::string& scope) {
+  std::lock_guard lock(mu_);
+  if (!db_) return unavailableError("edge cache is not open");
+  Stmt q(db_, "SELECT key, value FROM local_state WHERE scope=? ORDER BY key");
+  if (!q.ok()) return sqlError(db_, "prepare");
+  q.bind(1, scope);
+  std::vector<std::pair<std::string, std::string>> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) out.emplace_back(q.text(0), q.text(1));
+  if (rc != SQLITE_DONE) return sqlError(db_, "read local state");
+  return out;
 }
 
 Result<std::vector<OutboxEntry>> MetaManager::pending(size_t maxCount, uint64_t afterSequence) {

@@ -17,6 +17,10 @@
 #include "common/status.h"
 #include "proto/tunnel.pb.h"
 
+namespace ep::sqlite {
+class Transaction;
+}
+
 namespace ep::edgecore::metamanager {
 
 using ReportKind = edgeplane::tunnel::v1::ReportKind;
@@ -108,6 +112,21 @@ class Outbox {
                                    const std::string& payload) = 0;
 };
 
+// A write to the state an edge module keeps in the cache's database (value empty: delete).
+struct LocalPut {
+  std::string scope;  // the owning module, e.g. "devicetwin"
+  std::string key;
+  std::optional<std::string> value;
+};
+
+// A report committed together with local state.
+struct LocalReport {
+  ReportKind kind = edgeplane::tunnel::v1::REPORT_KIND_UNSPECIFIED;
+  std::string ns;
+  std::string name;
+  std::string payload;
+};
+
 struct MetaManagerOptions {
   std::string dataDir;  // the database is DATA_DIR/edge.db; the directory is created
   uint64_t maxEntries = 10000;
@@ -165,6 +184,12 @@ class MetaManager final : public Outbox {
                            const std::string& payload) override;
   // Up to maxCount entries with sequence > afterSequence, in sequence order.
   Result<std::vector<OutboxEntry>> pending(size_t maxCount, uint64_t afterSequence = 0);
+  // Writes module state and appends reports in ONE transaction (all or nothing), so that state
+  // and the reports derived from it never disagree after a crash. Reports follow enqueue's
+  // rules (coalescing, bounds; a data report that does not fit is dropped and counted).
+  Status commitLocal(const std::vector<LocalPut>& puts, const std::vector<LocalReport>& reports);
+  // Every (key, value) of `scope`, ordered by key.
+  Result<std::vector<std::pair<std::string, std::string>>> listLocal(const std::string& scope);
   // Deletes every entry with sequence <= `sequence`.
   Status acknowledge(uint64_t sequence);
   // Moves the count of dropped entries onto outbox entry `sequence`, durably and in one
@@ -187,6 +212,16 @@ class MetaManager final : public Outbox {
  private:
   Status execLocked(const char* sql);
   Status setMetaLocked(const char* column, int64_t value);
+  // The outbox bookkeeping one transaction changes, applied to the mirrors on commit.
+  struct OutboxCounters {
+    uint64_t entries, bytes, dropped, nextSequence;
+  };
+  // Appends within an open transaction; returns the sequence, or 0 when a non-status entry was
+  // dropped because it did not fit.
+  Result<uint64_t> appendLocked(ReportKind kind, const std::string& ns, const std::string& name,
+                                const std::string& payload, OutboxCounters& c);
+  // Persists changed counters, commits, and updates the mirrors.
+  Status commitCountersLocked(sqlite::Transaction& txn, const OutboxCounters& c);
   void publishLocked(const std::vector<CacheEvent>& events);
 
   const MetaManagerOptions options_;

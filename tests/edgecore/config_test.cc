@@ -77,6 +77,9 @@ TEST(EdgeConfig, ErrorsNameTheKey) {
       {"cloud: {a: b}\n", "cloud: must be a string"},
       {"- a\n", "top level must be a mapping"},
       {"a: [\n", "test.yaml"},
+      {"mqtt: 1\n", "mqtt: must be a mapping"},
+      {"mqtt:\n  sever: tcp://a:1\n", "mqtt.sever: unknown configuration key"},
+      {"mqtt:\n  password: [x]\n", "mqtt.password"},
   };
   for (const auto& c : cases) {
     Config config;
@@ -85,6 +88,33 @@ TEST(EdgeConfig, ErrorsNameTheKey) {
     EXPECT_NE(s.message().find(c.expectInMessage), std::string::npos)
         << c.yaml << " -> " << s.message();
   }
+}
+
+TEST(EdgeConfig, MqttSettingsAndChecks) {
+  Config config;
+  ASSERT_TRUE(
+      parseConfigYaml("nodeName: n1\nmqtt:\n  server: tcp://10.0.0.5:1884\n  username: dev\n"
+                      "  password: s3cret\n",
+                      "test.yaml", config)
+          .isOk());
+  ASSERT_TRUE(finalizeConfig(config).isOk());
+  EXPECT_EQ(config.mqttServer, "tcp://10.0.0.5:1884");
+  EXPECT_EQ(config.mqttClientId, "edgecore-n1");
+  EXPECT_EQ(config.mqttUsername, "dev");
+  EXPECT_EQ(config.mqttPassword, "s3cret");
+  for (const char* bad : {"ssl://a:1", "tcp://nohost", "tcp://a:99999", "mqtt.example"}) {
+    Config c;
+    c.nodeName = "n1";
+    ASSERT_TRUE(applyOverrides({.mqttServer = bad}, c).isOk());
+    auto s = finalizeConfig(c);
+    ASSERT_FALSE(s.isOk()) << bad;
+    EXPECT_NE(s.message().find("mqtt.server"), std::string::npos) << s.message();
+  }
+  Config off;
+  off.nodeName = "n1";
+  ASSERT_TRUE(applyOverrides({.mqttServer = ""}, off).isOk());
+  EXPECT_TRUE(finalizeConfig(off).isOk());
+  EXPECT_EQ(Config().mqttServer, "tcp://127.0.0.1:1883");
 }
 
 TEST(EdgeConfig, FlagsOverrideFile) {

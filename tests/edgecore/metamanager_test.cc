@@ -320,5 +320,35 @@ TEST_F(MetaManagerTest, DurableThroughSigkill) {
   EXPECT_GE(mm_->lastSequence(), acked.back());
 }
 
+TEST_F(MetaManagerTest, CommitLocalWritesStateAndReportsTogether) {
+  ASSERT_TRUE(mm_->commitLocal({{"devicetwin", "default/a", std::string("{\"v\":1}")},
+                                {"devicetwin", "default/b", std::string("{\"v\":2}")}},
+                               {{tv1::REPORT_KIND_DEVICE_TWIN, "default", "a", "{\"s\":1}"},
+                                {tv1::REPORT_KIND_DATA, "default", "a", "d1"}})
+                  .isOk());
+  // Status kinds coalesce as with enqueue; the data entry stays.
+  ASSERT_TRUE(mm_->commitLocal({{"devicetwin", "default/b", std::nullopt}},
+                               {{tv1::REPORT_KIND_DEVICE_TWIN, "default", "a", "{\"s\":2}"}})
+                  .isOk());
+  auto local = mm_->listLocal("devicetwin");
+  ASSERT_TRUE(local.isOk());
+  ASSERT_EQ(local->size(), 1u);
+  EXPECT_EQ((*local)[0].first, "default/a");
+  EXPECT_EQ((*local)[0].second, "{\"v\":1}");
+  EXPECT_TRUE(mm_->listLocal("other")->empty());
+  auto pend = mm_->pending(10);
+  ASSERT_TRUE(pend.isOk());
+  ASSERT_EQ(pend->size(), 2u);
+  EXPECT_EQ((*pend)[0].payload, "d1");
+  EXPECT_EQ((*pend)[1].payload, "{\"s\":2}");
+  EXPECT_EQ(mm_->outboxEntries(), 2u);
+  // Durable across a reopen, with the sequence counter.
+  const uint64_t last = mm_->lastSequence();
+  open();
+  EXPECT_EQ(mm_->listLocal("devicetwin")->size(), 1u);
+  EXPECT_EQ(mm_->outboxEntries(), 2u);
+  EXPECT_EQ(mm_->lastSequence(), last);
+}
+
 }  // namespace
 }  // namespace ep::edgecore::metamanager

@@ -78,6 +78,10 @@ class EdgeFixture : public CloudFixture {
                                      "--runtime-endpoint",
                                      runtimeEndpoint_};
     if (!ownToken) argv.insert(argv.end(), {"--token", token});
+    // No MQTT unless a test brings its own broker (a broker on the default port is not ours).
+    if (std::find(extra.begin(), extra.end(), "--mqtt-server") == extra.end()) {
+      argv.insert(argv.end(), {"--mqtt-server", ""});
+    }
     argv.insert(argv.end(), extra.begin(), extra.end());
     e.proc = std::make_unique<Process>(argv, dir_.path() + "/" + name + ".log");
     ASSERT_TRUE(e.proc->start());

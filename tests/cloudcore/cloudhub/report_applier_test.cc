@@ -165,5 +165,43 @@ TEST_F(ReportApplierTest, PodsOfNodesWithoutRuntimeOrForcedGoAtOnce) {
   EXPECT_FALSE(env_.registry->get(podKind(), "default", "web2").isOk());
 }
 
+// The edge's device twin writes the Device's status; only the device's own node may.
+TEST_F(ReportApplierTest, DeviceTwinReportsReplaceTheStatusOfTheNodesOwnDevice) {
+  const auto& deviceKind = *api::findByApiVersionKind("devices.kubeedge.io/v1beta1", "Device");
+  Json device = {{"apiVersion", "devices.kubeedge.io/v1beta1"},
+                 {"kind", "Device"},
+                 {"metadata", {{"name", "thermo-1"}, {"namespace", "default"}}},
+                 {"spec", {{"nodeName", "edge-1"}, {"deviceModelRef", {{"name", "thermometer"}}}}}};
+  ASSERT_TRUE(env_.registry->create(deviceKind, "default", device).isOk());
+  auto report = [&](const std::string& node, const std::string& payload,
+                    const std::string& name = "thermo-1") {
+    ReportInput in{++seq_, static_cast<int>(ReportKind::kDeviceTwin), "default", name, payload};
+    return applier_->apply(node, in);
+  };
+  const std::string status =
+      R"({"twins":[{"propertyName":"temperature","reported":{"value":"21.5",
+          "metadata":{"timestamp":"1700000000000","type":"float"}}}],
+          "state":"online","lastOnlineTime":"2026-12-04T10:00:00Z"})";
+  ASSERT_EQ(report("edge-1", status).outcome, ReportOutcome::kApplied);
+  auto stored = env_.registry->get(deviceKind, "default", "thermo-1");
+  ASSERT_TRUE(stored.isOk());
+  EXPECT_EQ((*stored)["status"]["twins"][0]["reported"]["value"], "21.5");
+  EXPECT_EQ((*stored)["status"]["state"], "online");
+  EXPECT_EQ((*stored)["spec"]["nodeName"], "edge-1");  // spec untouched
+
+  auto other = report("edge-2", R"({"state":"offline"})");
+  EXPECT_EQ(other.outcome, ReportOutcome::kRejected);
+  EXPECT_NE(other.detail.find("bound to \"edge-1\""), std::string::npos) << other.detail;
+  EXPECT_EQ(report("edge-1", "{}", "ghost").outcome, ReportOutcome::kRejected);
+  for (const char* bad : {"not json", R"({"twins":{}})", R"({"twins":[{"propertyName":1}]})",
+                          R"({"twins":[{"propertyName":"t","reported":{"value":5}}]})",
+                          R"({"twins":[{"propertyName":"t","reported":{"metadata":{"a":1}}}]})",
+                          R"({"state":3})", R"({"phase":"x"})"}) {
+    EXPECT_EQ(report("edge-1", bad).outcome, ReportOutcome::kRejected) << bad;
+  }
+  stored = env_.registry->get(deviceKind, "default", "thermo-1");
+  EXPECT_EQ((*stored)["status"]["state"], "online");
+}
+
 }  // namespace
 }  // namespace ep::cloudhub

@@ -1,0 +1,90 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "edgecore/eventbus/mqtt_codec.h"
+
+namespace ep::edgecore::eventbus {
+
+struct MqttClientOptions {
+  std::string server = "tcp://127.0.0.1:1883";  // tcp://HOST:PORT
+  mqtt::ConnectOptions connect;                 // client id, session, keepalive, credentials
+  // Subscribed after every (re)connect; QoS at most 1.
+  std::vector<std::pair<std::string, uint8_t>> subscriptions;
+  size_t maxPacketBytes = 256 * 1024;  // larger packets from the broker close the connection
+  size_t maxQueued = 4096;             // publishes waiting for a connection (oldest dropped)
+  size_t maxInflight = 64;             // QoS 1 publishes awaiting PUBACK
+  std::chrono::milliseconds initialBackoff{500};
+  std::chrono::milliseconds maxBackoff{30000};
+  std::chrono::milliseconds connectTimeout{10000};
+};
+
+// A message from the broker. QoS 1 messages must be acknowledged with
+// MqttClient::acknowledge(generation, packetId) once handled; until then the broker keeps them
+// (and stops sending after its in-flight window), which is the client's backpressure.
+struct InboundMessage {
+  std::string topic;
+  std::string payload;
+  uint8_t qos = 0;
+  uint16_t packetId = 0;
+  uint64_t generation = 0;  // the connection it came on
+};
+
+struct MqttClientStats {
+  bool connected = false;
+  uint64_t connects = 0;
+  uint64_t received = 0;
+  uint64_t published = 0;  // handed to the socket (QoS 1: acknowledged by the broker)
+  uint64_t dropped = 0;    // publishes dropped because the queue was full
+  std::string lastError;
+};
+
+// An MQTT 3.1.1 client on its own I/O thread (Boost.Asio). It connects, subscribes, keeps the
+// connection alive with PINGREQ, and reconnects with exponential backoff (plus jitter) after any
+// failure, resending unacknowledged QoS 1 publishes with DUP set. Publishes made while
+// disconnected wait in a bounded queue.
+//
+// Thread-safety: publish, acknowledge, stats may be called from any thread and never block.
+// The handlers run on the I/O thread and must not block (hand work to another thread).
+class MqttClient {
+ public:
+  using MessageHandler = std::function<void(InboundMessage)>;
+  // Called with true after each CONNACK+SUBACK, false when a connection ends.
+  using ConnectionHandler = std::function<void(bool connected)>;
+
+  MqttClient(MqttClientOptions options, MessageHandler onMessage,
+             ConnectionHandler onConnection = nullptr);
+  ~MqttClient();
+  MqttClient(const MqttClient&) = delete;
+  MqttClient& operator=(const MqttClient&) = delete;
+
+  // Checks the options and starts the I/O thread (connecting in the background).
+  Status start();
+  // Sends DISCONNECT when connected, closes, joins the thread. Idempotent.
+  void stop();
+
+  // Queues a publish. qos 0 or 1. Invalid topics are refused; a full queue drops its oldest
+  // entry (counted in stats().dropped).
+  Status publish(std::string topic, std::string payload, uint8_t qos = 1, bool retain = false);
+  // Sends PUBACK for a QoS 1 message, if its connection is still the current one.
+  void acknowledge(uint64_t generation, uint16_t packetId);
+  MqttClientStats stats() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+// Splits tcp://HOST:PORT (or HOST:PORT). Errors name `field`.
+Status parseMqttServer(const std::string& field, const std::string& server, std::string& host,
+                       uint16_t& port);
+
+}  // namespace ep::edgecore::eventbus

@@ -1,0 +1,84 @@
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "tests/testing/process.h"
+
+namespace ep::testing {
+
+// A real mosquitto broker on a free loopback port, configured under `dir` (anonymous access,
+// in-memory persistence). Killed on destruction.
+class Mosquitto {
+ public:
+  explicit Mosquitto(std::string dir) : dir_(std::move(dir)) {}
+
+  static bool available() {
+    return runCommand({"sh", "-c", "test -x /usr/sbin/mosquitto && command -v mosquitto_pub"})
+               .exitCode == 0;
+  }
+
+  bool start() {
+    if (port_ == 0) port_ = freePort();
+    const std::string conf = dir_ + "/mosquitto.conf";
+    std::ofstream(conf) << "listener " << port_ << " 127.0.0.1\n"
+                        << "allow_anonymous true\n"
+                        << "persistence false\n";
+    proc_ = std::make_unique<Process>(std::vector<std::string>{"/usr/sbin/mosquitto", "-c", conf},
+                                      dir_ + "/mosquitto.log");
+    if (!proc_->start()) return false;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (accepts()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+  void stop() { proc_.reset(); }
+
+  int port() const { return port_; }
+  std::string url() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+  std::string log() const { return proc_ ? proc_->log() : ""; }
+
+  // mosquitto_pub of one message (QoS 1).
+  CommandResult publish(const std::string& topic, const std::string& payload) const {
+    return runCommand({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(port_), "-q", "1",
+                       "-t", topic, "-m", payload});
+  }
+
+  // A mosquitto_sub printing "TOPIC PAYLOAD" lines to a log; started before what it watches.
+  std::unique_ptr<Process> subscribe(const std::string& filter, const std::string& logName) const {
+    auto p = std::make_unique<Process>(
+        std::vector<std::string>{"/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p",
+                                 std::to_string(port_), "-q", "1", "-v", "-t", filter},
+        dir_ + "/" + logName);
+    if (!p->start()) return nullptr;
+    return p;
+  }
+
+ private:
+  bool accepts() const {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port_));
+    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    return ok;
+  }
+
+  std::string dir_;
+  int port_ = 0;
+  std::unique_ptr<Process> proc_;
+};
+
+}  // namespace ep::testing
