@@ -23,7 +23,6 @@ DeviceTwin::DeviceTwin(DeviceTwinOptions options, metamanager::MetaManager& cach
     : options_(std::move(options)),
       cache_(cache),
       bus_(bus),
-      clock_(clock),
       engine_(options_.nodeName, clock) {}
 
 DeviceTwin::~DeviceTwin() {

@@ -72,9 +72,6 @@ class DeviceTwin {
   void stop();
 
   void onMessage(BusMessage message);
-  // Called when the bus (re)connects: nothing is lost while it was away (QoS 1 keeps the
-  // publishes), so this only logs; kept as the hook a membership refresh would use.
-  void onBusConnected() {}
   DeviceTwinStats stats() const;
 
  private:
@@ -86,7 +83,6 @@ class DeviceTwin {
   const DeviceTwinOptions options_;
   metamanager::MetaManager& cache_;
   MessageBus& bus_;
-  const Clock& clock_;
   TwinEngine engine_;  // worker thread only (and start() before the worker runs)
 
   std::shared_ptr<metamanager::Subscription> deviceSub_, modelSub_;  // worker thread only
