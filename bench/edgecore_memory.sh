@@ -43,6 +43,7 @@ EDGECTL="$BIN/edgectl/edgectl --kubeconfig $DIR/cloud/admin.kubeconfig"
 TOKEN=$($EDGECTL token create --ttl 10m --usages 1)
 "$BIN/edgecore/edgecore" --node-name mem-node --cloud "127.0.0.1:$TUN" --data-dir "$DIR/edge" \
   --local-api-listen "127.0.0.1:$LOCAL" --runtime-endpoint "$RUNTIME" --token "$TOKEN" \
+  --mqtt-server "${MQTT_SERVER:-}" --dmi-socket "${DMI_SOCKET:-}" \
   >"$DIR/edgecore.log" 2>&1 &
 EPID=$!
 for _ in $(seq 100); do $EDGECTL get nodes mem-node --no-headers 2>/dev/null | grep -q ' Ready ' && break; sleep 0.2; done

@@ -59,7 +59,7 @@ Status parseConfigYaml(const std::string& text, const std::string& source, Confi
       const YAML::Node& v = kv.second;
       if (key == "nodeName" || key == "cloud" || key == "dataDir" || key == "localApiListen" ||
           key == "logLevel" || key == "heartbeatInterval" || key == "runtimeEndpoint" ||
-          key == "podSyncPeriod") {
+          key == "podSyncPeriod" || key == "dmiSocket") {
         auto s = scalar(v, key);
         if (!s.isOk()) return s.status();
         if (key == "nodeName") config.nodeName = *s;
@@ -68,6 +68,7 @@ Status parseConfigYaml(const std::string& text, const std::string& source, Confi
         if (key == "localApiListen") config.localApiListen = *s;
         if (key == "logLevel") config.logLevel = *s;
         if (key == "runtimeEndpoint") config.runtimeEndpoint = *s;
+        if (key == "dmiSocket") config.dmiSocket = *s;
         if (key == "podSyncPeriod") {
           auto d = parseDuration(key, *s);
           if (!d.isOk()) return d.status();
@@ -208,6 +209,7 @@ Status applyOverrides(const FlagOverrides& flags, Config& config) {
   if (flags.logLevel) config.logLevel = *flags.logLevel;
   if (flags.runtimeEndpoint) config.runtimeEndpoint = *flags.runtimeEndpoint;
   if (flags.mqttServer) config.mqttServer = *flags.mqttServer;
+  if (flags.dmiSocket) config.dmiSocket = *flags.dmiSocket;
   if (flags.heartbeatInterval) {
     auto d = parseDuration("--heartbeat-interval", *flags.heartbeatInterval);
     if (!d.isOk()) return d.status();
@@ -259,6 +261,12 @@ Status finalizeConfig(Config& config) {
     if (config.mqttClientId.empty()) config.mqttClientId = "edgecore-" + config.nodeName;
     if (config.mqttClientId.size() > 256)
       return invalidError("mqtt.clientId: longer than 256 bytes");
+  }
+  if (!config.dmiSocket.empty() && (config.dmiSocket[0] != '/' || config.dmiSocket.size() > 100)) {
+    return invalidError(
+        "dmiSocket: must be an absolute path of at most 100 bytes (or empty to "
+        "turn DMI off), got \"" +
+        config.dmiSocket + "\"");
   }
   if (config.podSyncPeriod < std::chrono::milliseconds(100) ||
       config.podSyncPeriod > std::chrono::minutes(5)) {

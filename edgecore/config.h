@@ -41,6 +41,8 @@ struct Config {
   std::string mqttClientId;                         // mqtt.clientId (default edgecore-NODE)
   std::optional<std::string> mqttUsername;          // mqtt.username
   std::optional<std::string> mqttPassword;          // mqtt.password
+  // Unix socket of KubeEdge's DMI DeviceManagerService for mappers; "" turns DMI off.
+  std::string dmiSocket = "/etc/kubeedge/dmi.sock";  // --dmi-socket / dmiSocket
 };
 
 // Values given on the command line; each overrides the file.
@@ -53,6 +55,7 @@ struct FlagOverrides {
   std::optional<std::string> logLevel;
   std::optional<std::string> runtimeEndpoint;
   std::optional<std::string> mqttServer;
+  std::optional<std::string> dmiSocket;
 };
 
 // HOST:PORT and duration values are parsed with common/config_util.h (splitHostPort,

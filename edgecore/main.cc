@@ -19,6 +19,7 @@
 #include "edgecore/certmanager/node_credentials.h"
 #include "edgecore/config.h"
 #include "edgecore/devicetwin/device_twin.h"
+#include "edgecore/dmi/device_manager.h"
 #include "edgecore/edged/edged.h"
 #include "edgecore/edged/runtime/cri_runtime.h"
 #include "edgecore/edged/streaming/stream_server.h"
@@ -57,6 +58,10 @@ int main(int argc, char** argv) {
   auto* oMqtt =
       app.add_option("--mqtt-server", mqttServer,
                      "MQTT broker of the device twin, tcp://HOST:PORT (\"\" turns MQTT off)");
+  std::string dmiSocket;
+  auto* oDmi = app.add_option("--dmi-socket", dmiSocket,
+                              "unix socket of the DMI DeviceManagerService for mappers (\"\" turns "
+                              "DMI off)");
   std::string runtimeEndpoint;
   auto* oRuntime = app.add_option("--runtime-endpoint", runtimeEndpoint,
                                   "CRI socket of the container runtime (\"\" runs no pods)");
@@ -84,6 +89,7 @@ int main(int argc, char** argv) {
   if (oLog->count()) flags.logLevel = logLevel;
   if (oRuntime->count()) flags.runtimeEndpoint = runtimeEndpoint;
   if (oMqtt->count()) flags.mqttServer = mqttServer;
+  if (oDmi->count()) flags.dmiSocket = dmiSocket;
   if (auto s = applyOverrides(flags, config); !s.isOk()) {
     std::cerr << "edgecore: invalid configuration: " << s.message() << "\n";
     return 2;
@@ -260,9 +266,26 @@ int main(int argc, char** argv) {
     cache.stop();
     return 1;
   }
+  std::unique_ptr<dmi::DeviceManager> deviceManager;  // mappers (KubeEdge DMI v1beta1)
+  if (!config.dmiSocket.empty()) {
+    deviceManager = std::make_unique<dmi::DeviceManager>(
+        dmi::DeviceManagerOptions{.socketPath = config.dmiSocket, .nodeName = config.nodeName},
+        cache, twin, clock);
+    if (auto s = deviceManager->start(); !s.isOk()) {
+      spdlog::critical("dmi: {}", s.toString());
+      deviceManager.reset();
+      twin.stop();
+      reporter.stop();
+      hub.stop();
+      localApi.stop();
+      cache.stop();
+      return 1;
+    }
+  }
   if (mqtt) {
     if (auto s = mqtt->start(); !s.isOk()) {
       spdlog::critical("eventbus: {}", s.toString());
+      if (deviceManager) deviceManager->stop();
       twin.stop();
       reporter.stop();
       hub.stop();
@@ -288,6 +311,7 @@ int main(int argc, char** argv) {
     if (auto s = podManager->start(); !s.isOk()) {
       spdlog::critical("edged: {}", s.toString());
       if (mqtt) mqtt->stop();
+      if (deviceManager) deviceManager->stop();
       twin.stop();
       reporter.stop();
       hub.stop();
@@ -309,6 +333,7 @@ int main(int argc, char** argv) {
   edgedForStatus = nullptr;
   if (podManager) podManager->stop();  // containers keep running
   if (mqtt) mqtt->stop();
+  if (deviceManager) deviceManager->stop();
   twin.stop();
   reporter.stop();
   hub.stop();

@@ -2,7 +2,9 @@
 
 #include <nghttp2/nghttp2.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <array>
@@ -353,7 +355,17 @@ Status Server::start() {
     if (!S_ISSOCK(st.st_mode)) {
       return invalidError("socket path \"" + path + "\": exists and is not a socket");
     }
-    ::unlink(path.c_str());  // a stale socket of an earlier run
+    // A socket someone still accepts on belongs to a running process: never take it over.
+    // One nobody answers on is stale (left by a crash) and is replaced.
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size());
+    const bool live =
+        fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    if (fd >= 0) ::close(fd);
+    if (live) return unavailableError("socket " + path + ": in use by another process");
+    ::unlink(path.c_str());
   }
   error_code ec;
   impl_->acceptor.open(local(), ec);

@@ -20,10 +20,7 @@ std::string metaField(const Json& obj, const char* field) {
 
 DeviceTwin::DeviceTwin(DeviceTwinOptions options, metamanager::MetaManager& cache, MessageBus& bus,
                        const Clock& clock)
-    : options_(std::move(options)),
-      cache_(cache),
-      bus_(bus),
-      engine_(options_.nodeName, clock) {}
+    : options_(std::move(options)), cache_(cache), bus_(bus), engine_(options_.nodeName, clock) {}
 
 DeviceTwin::~DeviceTwin() {
   stop();
@@ -69,6 +66,19 @@ void DeviceTwin::onMessage(BusMessage message) {
   }
   queue_.push_back(std::move(message));
   cv_.notify_one();
+}
+
+void DeviceTwin::submit(DirectReport report) {
+  {
+    std::lock_guard lock(mu_);
+    if (direct_.size() < options_.maxQueue && !stopping_) {
+      direct_.push_back(std::move(report));
+      cv_.notify_one();
+      return;
+    }
+    ++stats_.dropped;
+  }
+  if (report.done) report.done(unavailableError("device twin is overloaded; retry"));
 }
 
 DeviceTwinStats DeviceTwin::stats() const {
@@ -128,9 +138,12 @@ void DeviceTwin::applyCacheEvents(Effects& out) {
   }
 }
 
-void DeviceTwin::commit(Effects& effects, std::vector<BusMessage>& acks) {
+void DeviceTwin::commit(Effects& effects, std::vector<BusMessage>& acks,
+                        std::vector<std::pair<DirectReport, Status>>* reports) {
+  Status committed;
   if (!effects.puts.empty() || !effects.reports.empty()) {
     auto s = cache_.commitLocal(effects.puts, effects.reports);
+    committed = s;
     std::lock_guard lock(mu_);
     ++stats_.commits;
     if (!s.isOk()) {
@@ -150,6 +163,12 @@ void DeviceTwin::commit(Effects& effects, std::vector<BusMessage>& acks) {
   for (const auto& m : acks) {
     if (m.qos > 0) bus_.acknowledge(m.generation, m.packetId);
   }
+  if (reports) {
+    for (auto& [r, status] : *reports) {
+      if (r.done) r.done(status.isOk() ? committed : status);
+    }
+    reports->clear();
+  }
   effects = Effects{};
   acks.clear();
 }
@@ -157,27 +176,43 @@ void DeviceTwin::commit(Effects& effects, std::vector<BusMessage>& acks) {
 void DeviceTwin::run() {
   while (true) {
     std::vector<BusMessage> batch;
+    std::vector<std::pair<DirectReport, Status>> direct;
     bool cacheEvents = false;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || wake_ || !queue_.empty(); });
-      if (stopping_) return;
+      cv_.wait(lock, [this] { return stopping_ || wake_ || !queue_.empty() || !direct_.empty(); });
+      if (stopping_) break;
       cacheEvents = wake_;
       wake_ = false;
       while (!queue_.empty() && batch.size() < options_.maxBatch) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      while (!direct_.empty() && direct.size() < options_.maxBatch) {
+        direct.emplace_back(std::move(direct_.front()), Status::ok());
+        direct_.pop_front();
+      }
     }
     Effects effects;
     if (cacheEvents) applyCacheEvents(effects);
     for (const auto& m : batch) engine_.onMessage(m.topic, m.payload, effects);
+    for (auto& [r, status] : direct)
+      status = engine_.report(r.ns, r.name, r.values, r.state, effects);
     {
       std::lock_guard lock(mu_);
       stats_.messages += batch.size();
       stats_.devices = engine_.deviceCount();
     }
-    commit(effects, batch);
+    commit(effects, batch, &direct);
+  }
+  // Reports still queued at stop are answered, not dropped silently.
+  std::deque<DirectReport> left;
+  {
+    std::lock_guard lock(mu_);
+    left.swap(direct_);
+  }
+  for (auto& r : left) {
+    if (r.done) r.done(unavailableError("edgecore is stopping"));
   }
 }
 

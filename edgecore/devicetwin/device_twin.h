@@ -3,9 +3,11 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -33,6 +35,16 @@ struct BusMessage {
   uint8_t qos = 0;
   uint16_t packetId = 0;
   uint64_t generation = 0;
+};
+
+// A report that does not come over MQTT (a DMI mapper's): applied like a twin/update, then
+// `done` is called (from the worker) with the validation error, or with the commit's result
+// once the twin change and its report are durable.
+struct DirectReport {
+  std::string ns, name;
+  std::vector<TwinEngine::ReportedValue> values;
+  std::optional<std::string> state;
+  std::function<void(Status)> done;
 };
 
 struct DeviceTwinOptions {
@@ -72,13 +84,18 @@ class DeviceTwin {
   void stop();
 
   void onMessage(BusMessage message);
+  // Queues a direct report; never blocks. A full queue answers kUnavailable at once.
+  void submit(DirectReport report);
   DeviceTwinStats stats() const;
 
  private:
   void run();
   void applyCacheEvents(Effects& out);
   void resubscribe(Effects& out);
-  void commit(Effects& effects, std::vector<BusMessage>& acks);
+  // Commits `effects`; then publishes, acknowledges `acks` and completes `reports` (with the
+  // commit's error when it failed).
+  void commit(Effects& effects, std::vector<BusMessage>& acks,
+              std::vector<std::pair<DirectReport, Status>>* reports = nullptr);
 
   const DeviceTwinOptions options_;
   metamanager::MetaManager& cache_;
@@ -89,10 +106,11 @@ class DeviceTwin {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<BusMessage> queue_;  // guarded by mu_
-  bool wake_ = false;             // guarded by mu_: cache events are pending
-  bool stopping_ = false;         // guarded by mu_
-  DeviceTwinStats stats_;         // guarded by mu_
+  std::deque<BusMessage> queue_;     // guarded by mu_
+  std::deque<DirectReport> direct_;  // guarded by mu_
+  bool wake_ = false;                // guarded by mu_: cache events are pending
+  bool stopping_ = false;            // guarded by mu_
+  DeviceTwinStats stats_;            // guarded by mu_
   std::thread worker_;
 };
 

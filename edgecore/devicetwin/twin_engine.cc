@@ -438,6 +438,54 @@ void TwinEngine::handleTwinUpdate(const std::string& id, std::string_view payloa
       {std::string(kDevicePrefix) + id + "/twin/update/document", document.dump()});
 }
 
+Status TwinEngine::report(const std::string& ns, const std::string& name,
+                          const std::vector<ReportedValue>& values,
+                          const std::optional<std::string>& state, Effects& out) {
+  auto dev = devices_.find(key(ns, name));
+  if (dev == devices_.end()) {
+    return notFoundError("device " + ns + "/" + name + " is not bound to node " + nodeName_);
+  }
+  const Device& d = dev->second;
+  const auto* props = modelOf(d);
+  if (!values.empty() && !props) {
+    return notFoundError("device model \"" + d.model + "\" of device " + ns + "/" + name +
+                         " is not on this node");
+  }
+  for (size_t i = 0; i < values.size(); ++i) {
+    const std::string field = "twins[" + std::to_string(i) + "]";
+    auto pm = props->find(values[i].property);
+    if (pm == props->end()) {
+      return invalidError(field + ".propertyName: device model \"" + d.model +
+                          "\" has no property \"" + values[i].property + "\"");
+    }
+    if (auto bad = checkValue(pm->second, values[i].value.value); !bad.empty()) {
+      return invalidError(field + ".reported.value: " + bad);
+    }
+  }
+  if (state && (state->empty() || state->size() > 64)) {
+    return invalidError("state: must be a string of 1..64 bytes");
+  }
+  DeviceTwinState& t = twins_[key(ns, name)];
+  t.ns = ns;
+  t.name = name;
+  bool changed = false;
+  for (const auto& v : values) {
+    auto& reported = t.twins[v.property].reported;
+    if (!reported || reported->value != v.value.value || reported->timestamp != v.value.timestamp) {
+      reported = v.value;
+      changed = true;
+    }
+  }
+  if (state) {
+    const bool online = lower(*state) == "online";
+    if (t.state != *state || online) changed = true;
+    t.state = *state;
+    if (online) t.lastOnline = clock_.nowMillis();
+  }
+  if (changed) commitTwin(t, out);
+  return Status::ok();
+}
+
 void TwinEngine::handleTwinGet(const std::string& id, std::string_view payload, Effects& out) {
   const std::string resultTopic = std::string(kDevicePrefix) + id + "/twin/get/result";
   Json msg;

@@ -91,6 +91,18 @@ class TwinEngine {
   // One MQTT message. Topics that are not the twin's are ignored.
   void onMessage(std::string_view topic, std::string_view payload, Effects& out);
 
+  // A report from a DMI mapper: reported values (each checked against the device's model) and
+  // optionally the device's state. All or nothing; errors name the field (`field` prefixes
+  // them, e.g. "reportedDevice.twins") and are kInvalid (bad value/property), kNotFound (no
+  // such device or model here).
+  struct ReportedValue {
+    std::string property;
+    TwinValue value;
+  };
+  Status report(const std::string& ns, const std::string& name,
+                const std::vector<ReportedValue>& values, const std::optional<std::string>& state,
+                Effects& out);
+
   size_t deviceCount() const { return devices_.size(); }
   const DeviceTwinState* twin(const std::string& ns, const std::string& name) const;
   // The topics edgecore subscribes to.

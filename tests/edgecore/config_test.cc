@@ -115,6 +115,13 @@ TEST(EdgeConfig, MqttSettingsAndChecks) {
   ASSERT_TRUE(applyOverrides({.mqttServer = ""}, off).isOk());
   EXPECT_TRUE(finalizeConfig(off).isOk());
   EXPECT_EQ(Config().mqttServer, "tcp://127.0.0.1:1883");
+  EXPECT_EQ(Config().dmiSocket, "/etc/kubeedge/dmi.sock");
+  Config rel;
+  rel.nodeName = "n1";
+  ASSERT_TRUE(applyOverrides({.dmiSocket = "dmi.sock"}, rel).isOk());
+  auto s = finalizeConfig(rel);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("dmiSocket"), std::string::npos) << s.message();
 }
 
 TEST(EdgeConfig, FlagsOverrideFile) {

@@ -1,9 +1,16 @@
 // Devices end to end: cloudcore, a real edgecore, a real mosquitto; mosquitto_pub/mosquitto_sub
 // play the devices (KubeEdge's topics and payloads, docs/devices.md).
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "dmi/api.pb.h"
 #include "tests/integration/edge_fixture.h"
 #include "tests/testing/mosquitto.h"
 
@@ -330,6 +337,301 @@ TEST_F(DevicesTest, EdgecoreReconnectsToARestartedBroker) {
       },
       std::chrono::seconds(40)));
   ASSERT_TRUE(eventually([&] { return reported("temperature") == "7"; }));
+}
+
+// ---- DMI: KubeEdge v1beta1 mappers over real unix sockets ----
+
+// A unix socket that accepts connections and then either never answers (`garbage` false) or
+// answers every connection with bytes that are not HTTP/2 and closes it.
+class BadMapperSocket {
+ public:
+  BadMapperSocket(const std::string& path, bool garbage) : path_(path), garbage_(garbage) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    ::unlink(path.c_str());
+    ok_ =
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && ::listen(fd_, 16) == 0;
+    thread_ = std::thread([this] {
+      while (true) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        accepted_++;
+        if (garbage_) {
+          const char junk[] = "HTTP/1.0 500 nonsense\r\n\r\n\x01\x02\x03";
+          (void)!::write(c, junk, sizeof junk);
+          ::close(c);
+        } else {
+          held_.push_back(c);  // never answered
+        }
+      }
+    });
+  }
+  ~BadMapperSocket() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+    for (int c : held_) ::close(c);
+    ::unlink(path_.c_str());
+  }
+  bool ok() const { return ok_; }
+  int accepted() const { return accepted_; }
+
+ private:
+  std::string path_;
+  bool garbage_;
+  int fd_ = -1;
+  bool ok_ = false;
+  std::atomic<int> accepted_{0};
+  std::vector<int> held_;
+  std::thread thread_;
+};
+
+class DmiTest : public DevicesTest {
+ protected:
+  std::string dmiSocket() { return dir_.path() + "/dmi.sock"; }
+  void startDmiEdge() { startEdge("edge-1", {"--dmi-socket", dmiSocket()}); }
+  Process* startMapper(const std::string& logName = "mapper.log") {
+    auto p = std::make_unique<Process>(
+        std::vector<std::string>{buildPath("mappers/ep-thermometer-mapper"), "--dmi-socket",
+                                 dmiSocket(), "--socket", dir_.path() + "/simthermo.sock",
+                                 "--report-cycle-ms", "200"},
+        dir_.path() + "/" + logName);
+    EXPECT_TRUE(p->start());
+    mappers_.push_back(std::move(p));
+    return mappers_.back().get();
+  }
+  void TearDown() override {
+    if (HasFailure()) {
+      for (auto& m : mappers_) std::cerr << "---- mapper ----\n" << tail(m->log(), 3000) << "\n";
+    }
+    mappers_.clear();
+    DevicesTest::TearDown();
+  }
+  // One DeviceManagerService call with gRPC++ (as a mapper's gRPC library would make it).
+  // (grpclite is not linked here: its wolfSSL Asio build cannot share a binary with the
+  // OpenSSL one the test's HTTP client uses.)
+  grpc::Status callRaw(const std::string& method, const std::string& body, std::string* response) {
+    auto channel = grpc::CreateChannel("unix://" + dmiSocket(), grpc::InsecureChannelCredentials());
+    grpc::GenericStub stub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::Slice slice(body);
+    grpc::ByteBuffer request(&slice, 1), reply;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    grpc::Status status;
+    stub.UnaryCall(&ctx, "/v1beta1.DeviceManagerService/" + method, grpc::StubOptions(), &request,
+                   &reply, [&](grpc::Status st) {
+                     std::lock_guard lock(mu);
+                     status = st;
+                     done = true;
+                     cv.notify_all();
+                   });
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done; });
+    std::vector<grpc::Slice> slices;
+    if (status.ok() && reply.Dump(&slices).ok()) {
+      response->clear();
+      for (auto& sl : slices)
+        response->append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+    }
+    return status;
+  }
+  grpc::Status call(const std::string& method, const google::protobuf::MessageLite& req,
+                    google::protobuf::MessageLite* resp) {
+    std::string out;
+    auto s = callRaw(method, req.SerializeAsString(), &out);
+    if (s.ok() && !resp->ParseFromString(out))
+      return grpc::Status(grpc::StatusCode::INTERNAL, "bad response");
+    return s;
+  }
+  // Applies a device of `protocol` named `name` bound to edge-1 (the thermometer model).
+  void applyDevice(const std::string& name, const std::string& protocol) {
+    std::string yaml = std::string(kManifests);
+    yaml = yaml.substr(yaml.find("---\n") + 4);
+    auto replaceAll = [&](const std::string& from, const std::string& to) {
+      for (size_t at = 0; (at = yaml.find(from, at)) != std::string::npos; at += to.size()) {
+        yaml.replace(at, from.size(), to);
+      }
+    };
+    replaceAll("thermo-1", name);
+    replaceAll("simthermo", protocol);
+    auto r = edgectl({"apply", "-f", writeFile(name + ".yaml", yaml)});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+  }
+  std::string reportedOf(const std::string& device, const std::string& property) {
+    auto r = edgectl({"get", "device", device, "-o", "json"});
+    Json d = Json::parse(r.out, nullptr, false);
+    if (!d.is_object()) return "";
+    for (const auto& t : d["status"].value("twins", Json::array())) {
+      if (t.value("propertyName", "") == property && t.contains("reported")) {
+        return t["reported"].value("value", "");
+      }
+    }
+    return "";
+  }
+  int patchDesired(const std::string& device, const std::string& value) {
+    auto c = client();
+    auto r =
+        c.request("PATCH", "/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices/" + device,
+                  R"([{"op":"replace","path":"/spec/properties/1/desired/value","value":")" +
+                      value + R"("}])",
+                  "application/json-patch+json");
+    return r.isOk() ? r->status : -1;
+  }
+
+  std::vector<std::unique_ptr<Process>> mappers_;
+};
+
+TEST_F(DmiTest, MapperGetsItsDevicesAndItsReportsReachTheCloud) {
+  startDmiEdge();
+  applyDevices();
+  ASSERT_TRUE(eventually([&] {
+    return edgeGet("edge-1",
+                   "/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices/thermo-1")
+        .is_object();
+  }));
+  Process* mapper = startMapper();
+  ASSERT_TRUE(eventually([&] {
+    return mapper->log().find("registered: 1 devices, 1 models") != std::string::npos;
+  })) << mapper->log();
+  // Readings and the applied desired value arrive in the cloud; the device is online.
+  ASSERT_TRUE(eventually([&] {
+    return !reportedOf("thermo-1", "temperature").empty() &&
+           reportedOf("thermo-1", "setpoint") == "20";
+  })) << device().dump();
+  ASSERT_TRUE(eventually([&] { return device()["status"].value("state", "") == "online"; }));
+  const double t = std::stod(reportedOf("thermo-1", "temperature"));
+  EXPECT_GE(t, -40);
+  EXPECT_LE(t, 125);
+
+  // A new desired value reaches the mapper (UpdateDevice), which applies and reports it.
+  ASSERT_EQ(patchDesired("thermo-1", "42"), 200);
+  ASSERT_TRUE(eventually([&] { return reportedOf("thermo-1", "setpoint") == "42"; }))
+      << mapper->log();
+  EXPECT_NE(mapper->log().find("UpdateDevice default/thermo-1"), std::string::npos);
+
+  // edgecore restarts: it calls the known mapper again with everything (RegisterDevice).
+  const size_t before = mapper->log().size();
+  ASSERT_EQ(edges_["edge-1"].proc->stop(SIGTERM), 0);
+  startDmiEdge();
+  ASSERT_TRUE(eventually([&] {
+    return mapper->log().substr(before).find("RegisterDevice default/thermo-1") !=
+               std::string::npos ||
+           mapper->log().substr(before).find("registered: 1 devices") != std::string::npos;
+  })) << mapper->log();
+  ASSERT_EQ(patchDesired("thermo-1", "7"), 200);
+  ASSERT_TRUE(eventually([&] { return reportedOf("thermo-1", "setpoint") == "7"; }))
+      << mapper->log();
+
+  // The device leaves the node: the mapper is told to remove it.
+  ASSERT_EQ(edgectl({"delete", "device", "thermo-1"}).exitCode, 0);
+  ASSERT_TRUE(eventually([&] {
+    return mapper->log().find("RemoveDevice default/thermo-1") != std::string::npos;
+  })) << mapper->log();
+}
+
+TEST_F(DmiTest, BadReportsAreRefusedWithAStatusAndNothingIsStored) {
+  startDmiEdge();
+  applyDevices();
+  ASSERT_TRUE(eventually([&] {
+    return edgeGet("edge-1",
+                   "/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices/thermo-1")
+        .is_object();
+  }));
+  ASSERT_TRUE(eventually([&] { return ::access(dmiSocket().c_str(), F_OK) == 0; }));
+  auto report = [&](const std::string& device, const std::string& property,
+                    const std::string& value) {
+    v1beta1::ReportDeviceStatusRequest req;
+    req.set_devicename(device);  // no namespace, as KubeEdge 1.15 mappers send: "default"
+    auto* twin = req.mutable_reporteddevice()->add_twins();
+    twin->set_propertyname(property);
+    twin->mutable_reported()->set_value(value);
+    v1beta1::ReportDeviceStatusResponse resp;
+    return call("ReportDeviceStatus", req, &resp);
+  };
+  auto s = report("ghost", "temperature", "1");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  s = report("thermo-1", "humidity", "1");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_NE(s.error_message().find("no property \"humidity\""), std::string::npos)
+      << s.error_message();
+  s = report("thermo-1", "temperature", "hot");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  s = report("thermo-1", "setpoint", "101");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_NE(s.error_message().find("maximum 100"), std::string::npos) << s.error_message();
+  // Not a protobuf message at all.
+  std::string out;
+  s = callRaw("ReportDeviceStatus", std::string("\xff\xff\xff", 3), &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  // A mapper without an absolute socket path is refused.
+  v1beta1::MapperRegisterRequest reg;
+  reg.mutable_mapper()->set_protocol("p");
+  reg.mutable_mapper()->set_address("relative.sock");
+  v1beta1::MapperRegisterResponse regResp;
+  s = call("MapperRegister", reg, &regResp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  // A good report lands; none of the bad ones did.
+  s = report("thermo-1", "temperature", "18.5");
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(eventually([&] { return reportedOf("thermo-1", "temperature") == "18.5"; }));
+  EXPECT_EQ(reportedOf("thermo-1", "setpoint"), "");
+}
+
+TEST_F(DmiTest, HungAndGarbageMappersDoNotHoldUpAGoodOne) {
+  startDmiEdge();
+  BadMapperSocket hung(dir_.path() + "/hung.sock", /*garbage=*/false);
+  BadMapperSocket garbage(dir_.path() + "/garbage.sock", /*garbage=*/true);
+  ASSERT_TRUE(hung.ok() && garbage.ok());
+  for (const auto& [protocol, path] : std::vector<std::pair<std::string, std::string>>{
+           {"hung", dir_.path() + "/hung.sock"}, {"garbage", dir_.path() + "/garbage.sock"}}) {
+    v1beta1::MapperRegisterRequest reg;
+    reg.set_withdata(true);
+    reg.mutable_mapper()->set_name(protocol + "-mapper");
+    reg.mutable_mapper()->set_protocol(protocol);
+    reg.mutable_mapper()->set_address(path);
+    v1beta1::MapperRegisterResponse resp;
+    grpc::Status s;
+    // The DMI socket comes up after the local API the fixture waits for.
+    ASSERT_TRUE(eventually([&] { return (s = call("MapperRegister", reg, &resp)).ok(); }))
+        << s.error_message();
+    EXPECT_EQ(resp.devicelist_size(), 0);
+  }
+  applyDevices();  // thermo-1 (simthermo, desired 20)
+  applyDevice("stuck-1", "hung");
+  applyDevice("broken-1", "garbage");
+  Process* mapper = startMapper();
+  ASSERT_TRUE(eventually([&] { return reportedOf("thermo-1", "setpoint") == "20"; }))
+      << mapper->log();
+  // Both bad mappers were called (and are being retried) ...
+  ASSERT_TRUE(eventually([&] { return hung.accepted() >= 1 && garbage.accepted() >= 1; }));
+  // ... while desired values keep reaching the good one promptly.
+  for (const char* v : {"31", "32", "33"}) {
+    ASSERT_EQ(patchDesired("thermo-1", v), 200);
+    ASSERT_TRUE(eventually([&] { return reportedOf("thermo-1", "setpoint") == v; },
+                           std::chrono::seconds(10)))
+        << mapper->log();
+  }
+  ASSERT_TRUE(eventually([&] { return garbage.accepted() >= 2; }, std::chrono::seconds(15)))
+      << "the garbage mapper is retried";
+  EXPECT_NE(
+      edges_["edge-1"].proc->log().find("(garbage): CreateDeviceModel default/thermometer failed"),
+      std::string::npos)
+      << tail(edges_["edge-1"].proc->log(), 3000);
+  // The hung mapper's call is timed out (callTimeout 5 s) and retried, still not in the way.
+  ASSERT_TRUE(eventually(
+      [&] {
+        return edges_["edge-1"].proc->log().find(
+                   "(hung): CreateDeviceModel default/thermometer failed") != std::string::npos;
+      },
+      std::chrono::seconds(30)));
+  ASSERT_EQ(patchDesired("thermo-1", "34"), 200);
+  ASSERT_TRUE(eventually([&] { return reportedOf("thermo-1", "setpoint") == "34"; }))
+      << mapper->log();
 }
 
 }  // namespace

@@ -82,6 +82,10 @@ class EdgeFixture : public CloudFixture {
     if (std::find(extra.begin(), extra.end(), "--mqtt-server") == extra.end()) {
       argv.insert(argv.end(), {"--mqtt-server", ""});
     }
+    // No DMI socket either unless asked (the default path is shared by every edgecore).
+    if (std::find(extra.begin(), extra.end(), "--dmi-socket") == extra.end()) {
+      argv.insert(argv.end(), {"--dmi-socket", ""});
+    }
     argv.insert(argv.end(), extra.begin(), extra.end());
     e.proc = std::make_unique<Process>(argv, dir_.path() + "/" + name + ".log");
     ASSERT_TRUE(e.proc->start());

@@ -511,11 +511,11 @@ TEST_F(SecurityTest, NodeJoinsWithTokenAndUsesMtls) {
   edges_["edge-a"].proc.reset();
   auto& e = edges_["edge-a"];
   e.proc = std::make_unique<Process>(
-      std::vector<std::string>{buildPath("edgecore/edgecore"), "--node-name", "edge-a", "--cloud",
-                               "127.0.0.1:" + std::to_string(tunnelPort_), "--data-dir",
-                               dir_.path() + "/edge-a", "--local-api-listen",
-                               "127.0.0.1:" + std::to_string(e.localPort), "--heartbeat-interval",
-                               "1s", "--runtime-endpoint", ""},
+      std::vector<std::string>{
+          buildPath("edgecore/edgecore"), "--node-name", "edge-a", "--cloud",
+          "127.0.0.1:" + std::to_string(tunnelPort_), "--data-dir", dir_.path() + "/edge-a",
+          "--local-api-listen", "127.0.0.1:" + std::to_string(e.localPort), "--heartbeat-interval",
+          "1s", "--runtime-endpoint", "", "--mqtt-server", "", "--dmi-socket", ""},
       dir_.path() + "/edge-a-2.log");
   ASSERT_TRUE(e.proc->start());
   ASSERT_TRUE(eventually([&] {
@@ -533,7 +533,8 @@ CommandResult runEdgecore(const std::string& dataDir, const std::string& node, i
   return runCommand(
       {buildPath("edgecore/edgecore"), "--node-name", node, "--cloud",
        "127.0.0.1:" + std::to_string(tunnelPort), "--data-dir", dataDir, "--local-api-listen",
-       "127.0.0.1:" + std::to_string(freePort()), "--runtime-endpoint", "", "--token", token},
+       "127.0.0.1:" + std::to_string(freePort()), "--runtime-endpoint", "", "--mqtt-server", "",
+       "--dmi-socket", "", "--token", token},
       "", std::chrono::seconds(30));
 }
 
@@ -597,7 +598,8 @@ TEST_F(SecurityTest, CertificateOfOneNodeCannotActAsAnother) {
   Process impostor(
       {buildPath("edgecore/edgecore"), "--node-name", "edge-b", "--cloud",
        "127.0.0.1:" + std::to_string(tunnelPort_), "--data-dir", dir_.path() + "/edge-a",
-       "--local-api-listen", "127.0.0.1:" + std::to_string(port), "--runtime-endpoint", ""},
+       "--local-api-listen", "127.0.0.1:" + std::to_string(port), "--runtime-endpoint", "",
+       "--mqtt-server", "", "--dmi-socket", ""},
       dir_.path() + "/impostor.log");
   ASSERT_TRUE(impostor.start());
   ASSERT_TRUE(eventually([&] {

@@ -238,6 +238,35 @@ TEST_F(TwinEngineTest, OwnResultTopicsAreNotRequests) {
   EXPECT_TRUE(send("unrelated/topic", "{}").empty());
 }
 
+TEST_F(TwinEngineTest, MapperReportsAreCheckedAllOrNothing) {
+  Effects e;
+  engine_.upsertDevice(device("thermo-1"), e);
+  Effects out;
+  auto s = engine_.report("default", "thermo-1",
+                          {{"temperature", {"21", 5}}, {"humidity", {"1", 5}}}, std::nullopt, out);
+  EXPECT_EQ(s.code(), Code::kInvalid);
+  EXPECT_NE(s.message().find("twins[1].propertyName"), std::string::npos) << s.message();
+  EXPECT_TRUE(out.empty());
+  s = engine_.report("default", "ghost", {{"temperature", {"21", 5}}}, std::nullopt, out);
+  EXPECT_EQ(s.code(), Code::kNotFound);
+  s = engine_.report("default", "thermo-1", {{"setpoint", {"1000", 5}}}, std::nullopt, out);
+  EXPECT_EQ(s.code(), Code::kInvalid);
+  EXPECT_TRUE(out.empty());
+  s = engine_.report("default", "thermo-1", {{"temperature", {"21", 5}}}, std::string("online"),
+                     out);
+  ASSERT_TRUE(s.isOk()) << s.toString();
+  ASSERT_EQ(out.reports.size(), 1u);
+  Json status = Json::parse(out.reports[0].payload);
+  EXPECT_EQ(status["twins"][0]["reported"]["value"], "21");
+  EXPECT_EQ(status["state"], "online");
+  // The same value again (same timestamp) changes nothing.
+  Effects again;
+  ASSERT_TRUE(
+      engine_.report("default", "thermo-1", {{"temperature", {"21", 5}}}, std::nullopt, again)
+          .isOk());
+  EXPECT_TRUE(again.empty());
+}
+
 TEST(CheckValueTest, TypesAndBounds) {
   PropertyModel i{
       .type = "INT", .minimum = 0.0, .maximum = 10.0, .minimumText = "0", .maximumText = "10"};
