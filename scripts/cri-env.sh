@@ -32,12 +32,19 @@ log() { echo "cri-env: $*" >&2; }
 
 usage() {
   echo "usage: $0 up|down DIR" >&2
+  echo "       $0 image DIR NAME:TAG BINARY   (an image of one dynamically linked program)" >&2
   exit 2
 }
 
+CMD=${1:-}
+if [[ $CMD == image ]]; then
+  [[ $# -eq 4 ]] || usage
+  IMAGE_REF=$3
+  IMAGE_BINARY=$4
+  set -- "$1" "$2"
+fi
 [[ $# -eq 2 ]] || usage
-CMD=$1
-[[ $CMD == up || $CMD == down ]] || usage
+[[ $CMD == up || $CMD == down || $CMD == image ]] || usage
 mkdir -p "$2" 2>/dev/null || die "cannot create $2"
 DIR=$(cd "$2" && pwd -P)
 
@@ -338,6 +345,35 @@ build_images() {
     oci_layer httpd fill_www
     push httpd httpd:1
   fi
+}
+
+# An image holding one program (at /usr/local/bin/NAME, its entrypoint) and the shared
+# libraries it loads, pushed as NAME:TAG to this environment's registry.
+fill_program() {
+  local root=$1 lib
+  mkdir -p "$root/usr/local/bin" "$root/tmp" "$root/etc"
+  chmod 1777 "$root/tmp"
+  cp "$IMAGE_BINARY" "$root/usr/local/bin/${IMAGE_NAME}"
+  while read -r lib; do
+    [[ -f $lib ]] || continue
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done < <(ldd "$IMAGE_BINARY" | grep -o '/[^ ]*')
+  echo 'root:x:0:0:root:/root:/bin/false' >"$root/etc/passwd"
+}
+
+image() {
+  [[ -x $IMAGE_BINARY ]] || die "image: $IMAGE_BINARY is not an executable"
+  [[ $IMAGE_REF == *:* ]] || die "image: NAME:TAG expected, got $IMAGE_REF"
+  IMAGE_NAME=${IMAGE_REF%%:*}
+  LAYOUT=$DIR/images/layout
+  mkdir -p "$DIR/images"
+  [[ -d $LAYOUT ]] || umoci init --layout "$LAYOUT"
+  new_image "$IMAGE_NAME"
+  oci_layer "$IMAGE_NAME" fill_program
+  umoci config --image "$LAYOUT:$IMAGE_NAME" --clear=config.cmd \
+    --config.entrypoint "/usr/local/bin/$IMAGE_NAME" >/dev/null
+  push "$IMAGE_NAME" "$IMAGE_REF"
 }
 
 up() {

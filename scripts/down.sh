@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${EP_RUN_DIR:-$(pwd)/run}
-for svc in edgecore cloudcore; do
+for svc in mapper edgecore mosquitto cloudcore; do
   if [[ -f "$RUN/$svc.pid" ]]; then
     kill "$(cat "$RUN/$svc.pid")" 2>/dev/null || true
     rm -f "$RUN/$svc.pid"

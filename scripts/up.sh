@@ -5,7 +5,7 @@
 # applies the sample app (a Deployment of 2 HTTP servers, a pod, device definitions), waits for
 # the pods to run, and shows them in the cloud, at the edge and in containerd.
 #   EP_RUN_DIR (default ./run)  EP_API_PORT (6443)  EP_TUNNEL_PORT (6444)  EP_EDGE_API_PORT (10550)
-#   EP_REGISTRY_PORT (5000)
+#   EP_REGISTRY_PORT (5000)  EP_MQTT_PORT (1883)
 # Stop it with scripts/down.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,7 @@ RUN=${EP_RUN_DIR:-$ROOT/run}
 PORT=${EP_API_PORT:-6443}
 TUNNEL_PORT=${EP_TUNNEL_PORT:-6444}
 EDGE_PORT=${EP_EDGE_API_PORT:-10550}
+MQTT_PORT=${EP_MQTT_PORT:-1883}
 bash scripts/install-deps.sh
 bash scripts/build.sh
 mkdir -p "$RUN"
@@ -36,12 +37,26 @@ else
 fi
 
 # The container runtime edged drives: containerd + runc + CNI, images from a local registry.
+# The sample mapper's image is built from this build's binary and pushed there.
 RUNTIME_ENDPOINT=""
+DMI_SOCKET=/etc/kubeedge/dmi.sock  # KubeEdge's path; the mapper pod mounts /etc/kubeedge
 if [[ $(id -u) -eq 0 ]]; then
   bash scripts/cri-env.sh up "$RUN/cri"
   RUNTIME_ENDPOINT="unix://$RUN/cri/containerd.sock"
+  bash scripts/cri-env.sh image "$RUN/cri" ep-thermometer-mapper:0.1 "$ROOT/build/mappers/ep-thermometer-mapper"
 else
   echo "up: not root: containerd cannot run here, so edgecore will cache pods but not run them" >&2
+  DMI_SOCKET=$RUN/dmi.sock
+fi
+
+# The MQTT broker devices talk to the device twin through (KubeEdge's topics).
+if (exec 3<>"/dev/tcp/127.0.0.1/$MQTT_PORT") 2>/dev/null; then
+  echo "up: an MQTT broker already listens on 127.0.0.1:$MQTT_PORT; edgecore uses it"
+else
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$MQTT_PORT" >"$RUN/mosquitto.conf"
+  nohup mosquitto -c "$RUN/mosquitto.conf" >"$RUN/mosquitto.log" 2>&1 &
+  echo $! >"$RUN/mosquitto.pid"
+  echo "up: mosquitto on 127.0.0.1:$MQTT_PORT (pid $(cat "$RUN/mosquitto.pid"), log $RUN/mosquitto.log)"
 fi
 
 EDGECTL="$ROOT/build/edgectl/edgectl --kubeconfig $KUBECONFIG_FILE"
@@ -57,6 +72,7 @@ else
   nohup "$ROOT/build/edgecore/edgecore" --node-name edge-node-1 \
     --cloud "127.0.0.1:$TUNNEL_PORT" --data-dir "$RUN/edgecore" \
     --local-api-listen "127.0.0.1:$EDGE_PORT" --runtime-endpoint "$RUNTIME_ENDPOINT" \
+    --mqtt-server "tcp://127.0.0.1:$MQTT_PORT" --dmi-socket "$DMI_SOCKET" \
     "${JOIN[@]}" >"$RUN/edgecore.log" 2>&1 &
   echo $! >"$RUN/edgecore.pid"
   echo "up: edgecore edge-node-1 started (pid $(cat "$RUN/edgecore.pid"), log $RUN/edgecore.log)"
@@ -98,7 +114,19 @@ if [[ -n $RUNTIME_ENDPOINT ]]; then
   echo "up: logs of hello-edge: $($EDGECTL logs hello-edge --tail 1 2>&1 || true)"
   echo
 fi
-$EDGECTL get devicemodels,devices
+# Without containerd the sample mapper runs as a plain process.
+if [[ -z $RUNTIME_ENDPOINT ]] && ! { [[ -f "$RUN/mapper.pid" ]] && kill -0 "$(cat "$RUN/mapper.pid")" 2>/dev/null; }; then
+  nohup "$ROOT/build/mappers/ep-thermometer-mapper" --dmi-socket "$DMI_SOCKET" \
+    --socket "$RUN/simthermo.sock" >"$RUN/mapper.log" 2>&1 &
+  echo $! >"$RUN/mapper.pid"
+fi
+echo "up: waiting for thermometer-1's first readings (sample mapper -> DMI -> twin -> cloud) ..."
+for _ in $(seq 1 60); do
+  $EDGECTL get device thermometer-1 -o json 2>/dev/null | grep -q '"reported"' && break
+  sleep 0.5
+done
+$EDGECTL get devicemodels
+$EDGECTL get devices -o wide
 echo
 for _ in $(seq 1 50); do
   curl -fsS "http://127.0.0.1:$EDGE_PORT/api/v1/namespaces/default/pods/hello-edge" >/dev/null 2>&1 && break
@@ -112,6 +140,7 @@ curl -fsS "http://127.0.0.1:$EDGE_PORT/api/v1/namespaces/default/configmaps" |
 echo
 echo "up: the API is $SERVER (HTTPS, client certificates and tokens); cluster-admin kubeconfig:"
 echo "          export KUBECONFIG=$KUBECONFIG_FILE"
-echo "up: try:  build/edgectl/edgectl get all"
+echo "up: try:  build/edgectl/edgectl get all; build/edgectl/edgectl get devices -o wide"
+echo "          mosquitto_sub -p $MQTT_PORT -v -t '\$hw/events/#'   (KubeEdge's device topics, docs/devices.md)"
 echo "          build/edgectl/edgectl scale deployment/hello --replicas 3; build/edgectl/edgectl exec hello-edge -- ls /"
 echo "    or:   kubectl get deploy"
