@@ -51,7 +51,11 @@ TEST(PrintersTest, Columns) {
             (V{"Name", "Ready", "Up-to-date", "Available", "Age"}));
   EXPECT_EQ(names(tableColumns(kind("deploy")), 1), (V{"Containers", "Images", "Selector"}));
   EXPECT_EQ(names(tableColumns(kind("rs")), 0), (V{"Name", "Desired", "Current", "Ready", "Age"}));
-  for (const char* k : {"device", "devicemodel", "ruleendpoint", "rule", "models.sedna.io"}) {
+  EXPECT_EQ(names(tableColumns(kind("device")), 0), (V{"Name", "Model", "Node", "State", "Age"}));
+  EXPECT_EQ(names(tableColumns(kind("device")), 1), (V{"Protocol", "Last-Online", "Reported"}));
+  EXPECT_EQ(names(tableColumns(kind("devicemodel")), 0),
+            (V{"Name", "Protocol", "Properties", "Age"}));
+  for (const char* k : {"ruleendpoint", "rule", "models.sedna.io"}) {
     EXPECT_EQ(names(tableColumns(kind(k)), 0), (V{"Name", "Age"})) << k;
   }
   for (const auto& k : allKinds()) {
@@ -224,7 +228,20 @@ TEST(SimplePrintersTest, NamespaceConfigMapSecret) {
       json::parse(R"(["s", "kubernetes.io/tls", 2, "5m"])"));
   EXPECT_EQ(cells("device",
                   R"({"metadata": {"name": "d1", "creationTimestamp": "2023-11-14T22:13:20Z"}})"),
-            json::parse(R"(["d1", "5m"])"));
+            json::parse(R"(["d1", "", "<none>", "<none>", "5m", "<none>", "<none>", "<none>"])"));
+  EXPECT_EQ(
+      cells("device", R"({"metadata": {"name": "d1", "creationTimestamp": "2023-11-14T22:13:20Z"},
+                  "spec": {"deviceModelRef": {"name": "m"}, "nodeName": "n1",
+                           "protocol": {"protocolName": "modbus"}},
+                  "status": {"state": "online", "lastOnlineTime": "2023-11-14T22:17:20Z",
+                             "twins": [{"propertyName": "t", "reported": {"value": "21"}},
+                                       {"propertyName": "s", "observedDesired": {"value": "5"}},
+                                       {"propertyName": "h", "reported": {"value": "40"}}]}})"),
+      json::parse(R"(["d1", "m", "n1", "online", "5m", "modbus", "60s", "t=21,h=40"])"));
+  EXPECT_EQ(cells("devicemodel",
+                  R"({"metadata": {"name": "m", "creationTimestamp": "2023-11-14T22:13:20Z"},
+                  "spec": {"protocol": "modbus", "properties": [{"name": "a"}, {"name": "b"}]}})"),
+            json::parse(R"(["m", "modbus", 2, "5m"])"));
   EXPECT_EQ(cells("rule", R"({"metadata": {"name": "r", "creationTimestamp": "garbage"}})"),
             json::parse(R"(["r", "<unknown>"])"));
 }
