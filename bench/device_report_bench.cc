@@ -257,10 +257,9 @@ int main(int argc, char** argv) {
   (void)api.request("PATCH", base + "/devices/bench-0",
                     R"({"metadata":{"annotations":{"bench":"end"}}})",
                     "application/merge-patch+json");
-  watcher.join();
   if (client) client->stop();
 
-  std::lock_guard lock(mu);
+  std::unique_lock lock(mu);
   const double sendSeconds = std::chrono::duration<double>(published - start).count();
   const double acceptSeconds = std::chrono::duration<double>(accepted - start).count();
   std::cout << "mode " << mode << ": " << total << " reports in " << sendSeconds << " s ("
@@ -276,5 +275,9 @@ int main(int argc, char** argv) {
             << percentile(latencies, 0.5) << " ms, p99 " << percentile(latencies, 0.99)
             << " ms, max " << percentile(latencies, 1.0) << " ms\n";
   if (edgePid > 0) std::cout << "edgecore RSS " << rssKiB(edgePid) / 1024.0 << " MiB\n";
-  return converged ? 0 : 3;
+  std::cout.flush();
+  // The watch thread blocks in its stream; the process ends without waiting for it.
+  lock.unlock();
+  watcher.detach();
+  std::_Exit(converged ? 0 : 3);
 }

@@ -55,6 +55,12 @@ Status loadConfigFile(const std::string& path, Config& config) {
         auto d = parseDurationSeconds(key, s);
         if (!d.isOk()) return d.status();
         (key == "historyWindow" ? config.historyWindow : config.compactionInterval) = *d;
+      } else if (key == "deviceDataRetention") {
+        auto d = parseDurationSeconds(key, s);
+        if (!d.isOk()) return d.status();
+        config.deviceDataRetention = *d;
+      } else if (key == "deviceDataMaxSamples") {
+        config.deviceDataMaxSamples = v.as<uint64_t>();
       } else if (key == "maxBodyBytes") {
         config.maxBodyBytes = v.as<uint64_t>();
       } else if (key == "workerThreads") {
@@ -103,6 +109,12 @@ Status validateConfig(const Config& config) {
   }
   if (config.nodeCertificateLifetime.count() < 60) {
     return invalidError("nodeCertificateLifetime: must be at least 1m");
+  }
+  if (config.deviceDataRetention.count() < 60) {
+    return invalidError("deviceDataRetention: must be at least 1m");
+  }
+  if (config.deviceDataMaxSamples < 1 || config.deviceDataMaxSamples > 100'000'000) {
+    return invalidError("deviceDataMaxSamples: must be between 1 and 100000000");
   }
   if (config.auditLogMaxSizeMB < 1) return invalidError("auditLogMaxSizeMB: must be at least 1");
   if (config.auditLogMaxBackup < 0) return invalidError("auditLogMaxBackup: must not be negative");

@@ -28,6 +28,10 @@ struct Config {
   // default: edge autonomy keeps pods on a disconnected node). docs/workloads.md.
   std::chrono::seconds podEvictionTimeout{0};
   std::chrono::seconds eventTTL{3600};  // Events older than this are deleted; 0 keeps them
+  // Device data (docs/devices.md): samples older than this, and all but the newest
+  // deviceDataMaxSamples of each device property, are removed.
+  std::chrono::seconds deviceDataRetention{std::chrono::hours(24)};
+  uint64_t deviceDataMaxSamples = 10000;
   // Security (docs/security.md).
   std::vector<std::string> tlsSans;  // extra names/IPs for the serving certificates
   std::string tokenAuthFile;         // Kubernetes static token CSV; "" = none

@@ -9,6 +9,7 @@
 
 #include "cloudcore/apiserver/api_handler.h"
 #include "cloudcore/apiserver/auth_filter.h"
+#include "cloudcore/apiserver/device_data.h"
 #include "cloudcore/apiserver/eviction.h"
 #include "cloudcore/apiserver/pod_streams.h"
 #include "cloudcore/apiserver/scale_subresource.h"
@@ -30,6 +31,7 @@
 #include "cloudcore/controllers/replicaset_controller.h"
 #include "cloudcore/controllers/scheduler.h"
 #include "cloudcore/controllers/service_account_controller.h"
+#include "cloudcore/devicedata/device_data_store.h"
 #include "cloudcore/encryption/encrypting_store.h"
 #include "cloudcore/encryption/encryption_config.h"
 #include "cloudcore/registry/registry.h"
@@ -48,7 +50,8 @@ int main(int argc, char** argv) {
   using namespace ep;
   CLI::App app{"cloudcore: edgeplane cloud control plane"};
   std::string configPath, dataDir, apiListen, tunnelListen, logLevel, historyWindow;
-  std::string tokenAuthFile, auditLogPath, nodeCertLifetime;
+  std::string tokenAuthFile, auditLogPath, nodeCertLifetime, deviceDataRetention;
+  uint64_t deviceDataMaxSamples = 0;
   std::vector<std::string> tlsSans;
   std::string encryptionProviderConfig;
   bool rewriteSecrets = false;
@@ -74,6 +77,10 @@ int main(int argc, char** argv) {
                "with cloudcore stopped)");
   app.add_option("--audit-log-path", auditLogPath,
                  "audit log file (default DATA_DIR/audit.log; - for none)");
+  app.add_option("--device-data-retention", deviceDataRetention,
+                 "device data older than this is removed, e.g. 24h (default 24h)");
+  app.add_option("--device-data-max-samples", deviceDataMaxSamples,
+                 "samples kept per device property (default 10000)");
   app.set_version_flag("--version", EP_VERSION_STRING);
   CLI11_PARSE(app, argc, argv);
 
@@ -99,6 +106,15 @@ int main(int argc, char** argv) {
       return 2;
     }
     config.nodeCertificateLifetime = *d;
+  }
+  if (deviceDataMaxSamples) config.deviceDataMaxSamples = deviceDataMaxSamples;
+  if (!deviceDataRetention.empty()) {
+    auto d = parseDurationSeconds("--device-data-retention", deviceDataRetention);
+    if (!d.isOk()) {
+      std::cerr << "cloudcore: invalid configuration: " << d.status().message() << "\n";
+      return 2;
+    }
+    config.deviceDataRetention = *d;
   }
   if (!historyWindow.empty()) {
     auto d = parseDurationSeconds("--history-window", historyWindow);
@@ -214,6 +230,19 @@ int main(int argc, char** argv) {
   hubOptions.tlsKeyPem = clusterPki->tunnelServing.keyPem;
   hubOptions.caPem = clusterPki->ca.certPem;
   hubOptions.nodeCertificates = &nodeCertificates;
+  // Device data time series (docs/devices.md), written by the hub's report applier; declared
+  // before the hub so that it closes after it on every path.
+  devicedata::SqliteDeviceDataStore deviceData(
+      {.path = config.dataDir + "/devicedata.db",
+       .maxAge = std::chrono::duration_cast<std::chrono::milliseconds>(config.deviceDataRetention),
+       .maxSamplesPerProperty = config.deviceDataMaxSamples},
+      clock);
+  if (auto s = deviceData.start(); !s.isOk()) {
+    spdlog::critical("device data: {}", s.toString());
+    store.stop();
+    return 1;
+  }
+  hubOptions.deviceData = &deviceData;
   cloudhub::CloudHub hub(hubOptions, registry);
   if (auto s = hub.start(); !s.isOk()) {
     spdlog::critical("cloudhub: {}", s.toString());
@@ -355,6 +384,7 @@ int main(int argc, char** argv) {
   apiserver::installScaleSubresource(handler, registry);
   apiserver::installEviction(handler, registry);  // pods/eviction (kubectl drain)
   apiserver::installTokenRequest(handler, registry, *serviceAccountTokens);
+  apiserver::installDeviceData(handler, registry, deviceData, clock);  // devices/NAME/data
   handler.addRoute("/metrics", [&hub](http::ServerRequest&) {
     http::ServerResponse r;
     r.status = 200;
@@ -394,6 +424,7 @@ int main(int argc, char** argv) {
   stopWorkloads();
   nodeController.stop();
   hub.stop();
+  deviceData.stop();
   store.stop();
   spdlog::info("cloudcore: stopped");
   return 0;

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "edgectl/apply.h"
 #include "edgectl/config.h"
+#include "edgectl/data.h"
 #include "edgectl/delete.h"
 #include "edgectl/describe.h"
 #include "edgectl/discovery.h"
@@ -146,6 +147,16 @@ int run(int argc, char** argv) {
   exec->add_option("-c,--container", execOpts.container, "Container (default: the only one)");
   exec->add_option("--timeout", execOpts.timeoutSeconds,
                    "Seconds the command may run on the node (0: the node's default)");
+
+  // data
+  DataOptions dataOpts;
+  auto* data = app.add_subcommand("data", "Print the values a device reported to the cloud");
+  data->add_option("args", dataOpts.args, "DEVICE | device/DEVICE");
+  data->add_option("--property", dataOpts.property, "Only this property");
+  data->add_option("--since", dataOpts.since, "Only values of the last 30s, 10m, 2h, ...");
+  data->add_option("--limit", dataOpts.limit, "The newest N values (default 1000, at most 10000)");
+  data->add_option("-o,--output", dataOpts.output, "Output format: json|csv (default: a table)");
+  data->add_flag("--no-headers", dataOpts.noHeaders, "Omit the header line");
 
   // api-resources
   ApiResourcesOptions arOpts;
@@ -293,6 +304,7 @@ int run(int argc, char** argv) {
     return runGet(ctx, getOpts);
   }
   if (describe->parsed()) return runDescribe(ctx, describeOpts);
+  if (data->parsed()) return runData(ctx, dataOpts);
   if (logs->parsed()) {
     if (logsOpts.follow) std::signal(SIGINT, onInterrupt);
     return runLogs(ctx, logsOpts);

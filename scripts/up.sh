@@ -127,6 +127,12 @@ for _ in $(seq 1 60); do
 done
 $EDGECTL get devicemodels
 $EDGECTL get devices -o wide
+echo "up: thermometer-1's temperature series in the cloud (reportToCloud):"
+for _ in $(seq 1 20); do
+  [[ -n $($EDGECTL data thermometer-1 --no-headers 2>/dev/null) ]] && break
+  sleep 0.5
+done
+$EDGECTL data thermometer-1 --limit 5
 echo
 for _ in $(seq 1 50); do
   curl -fsS "http://127.0.0.1:$EDGE_PORT/api/v1/namespaces/default/pods/hello-edge" >/dev/null 2>&1 && break
@@ -141,6 +147,7 @@ echo
 echo "up: the API is $SERVER (HTTPS, client certificates and tokens); cluster-admin kubeconfig:"
 echo "          export KUBECONFIG=$KUBECONFIG_FILE"
 echo "up: try:  build/edgectl/edgectl get all; build/edgectl/edgectl get devices -o wide"
+echo "          build/edgectl/edgectl data thermometer-1 --since 10m -o csv   (device data kept in the cloud)"
 echo "          mosquitto_sub -p $MQTT_PORT -v -t '\$hw/events/#'   (KubeEdge's device topics, docs/devices.md)"
 echo "          build/edgectl/edgectl scale deployment/hello --replicas 3; build/edgectl/edgectl exec hello-edge -- ls /"
 echo "    or:   kubectl get deploy"

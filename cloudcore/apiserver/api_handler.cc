@@ -58,6 +58,16 @@ Json resourceList(const std::string& groupVersion) {
                            {"kind", "Eviction"},
                            {"verbs", {"create"}}});
     }
+    if (k.group == "devices.kubeedge.io" && k.kind == "Device") {
+      // Served by device_data.cc (installed by cloudcore's main): the device's time series.
+      resources.push_back({{"name", "devices/data"},
+                           {"singularName", ""},
+                           {"namespaced", true},
+                           {"group", "data.edgeplane.io"},
+                           {"version", "v1alpha1"},
+                           {"kind", "DeviceData"},
+                           {"verbs", {"get"}}});
+    }
     if (k.group == "apps" && (k.kind == "Deployment" || k.kind == "ReplicaSet")) {
       // Served by scale_subresource.cc (installed by cloudcore's main).
       resources.push_back({{"name", k.plural + "/scale"},

@@ -64,7 +64,8 @@ Json viewRules() {
       rule(kRead, {"apps"},
            {"deployments", "deployments/scale", "deployments/status", "replicasets",
             "replicasets/scale", "replicasets/status"}),
-      rule(kRead, {"devices.kubeedge.io"}, {"devices", "devices/status", "devicemodels"}),
+      rule(kRead, {"devices.kubeedge.io"},
+           {"devices", "devices/status", "devices/data", "devicemodels"}),
       rule(kRead, {"rules.kubeedge.io"}, {"rules", "rules/status", "ruleendpoints"}),
       rule(kRead, {"sedna.io"}, {"models", "models/status"}),
   });

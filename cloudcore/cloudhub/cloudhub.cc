@@ -23,7 +23,8 @@ struct CloudHub::Impl {
         nodeState(NodeStateStoreOptions{options.dataDir, options.flushInterval}),
         dispatcher(r.store(), metrics),
         // With node certificates, Nodes are registered by joining, never by a report.
-        applier(r, !options.manualRegistration && options.nodeCertificates == nullptr),
+        applier(r, !options.manualRegistration && options.nodeCertificates == nullptr,
+                options.deviceData),
         broker(StreamBrokerOptions{.maxStreamsPerNode = options.maxStreamsPerNode}) {}
 
   const CloudHubOptions options;

@@ -13,6 +13,9 @@ class Registry;
 namespace ep::certs {
 class NodeCertificates;
 }
+namespace ep::devicedata {
+class DeviceDataStore;
+}
 
 namespace ep::cloudhub {
 
@@ -42,6 +45,8 @@ struct CloudHubOptions {
   std::string tlsKeyPem;
   std::string caPem;
   certs::NodeCertificates* nodeCertificates = nullptr;
+  // Where device data reports go (must outlive the hub); null: acknowledged and not kept.
+  devicedata::DeviceDataStore* deviceData = nullptr;
 };
 
 // cloudhub: the tunnel server side of docs/tunnel.md, assembled from its parts (node state

@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
+#include "cloudcore/devicedata/device_data_store.h"
 #include "common/api/names.h"
 #include "common/api/object_util.h"
 
@@ -74,8 +76,9 @@ const api::KindInfo& kindOf(const char* kind) {
 
 }  // namespace
 
-ReportApplier::ReportApplier(registry::Registry& registry, bool autoRegister)
-    : registry_(registry), autoRegister_(autoRegister) {}
+ReportApplier::ReportApplier(registry::Registry& registry, bool autoRegister,
+                             devicedata::DeviceDataStore* deviceData)
+    : registry_(registry), autoRegister_(autoRegister), deviceData_(deviceData) {}
 
 ReportResult ReportApplier::apply(const std::string& node, const ReportInput& report) {
   switch (static_cast<ReportKind>(report.kind)) {
@@ -88,6 +91,7 @@ ReportResult ReportApplier::apply(const std::string& node, const ReportInput& re
     case ReportKind::kDeviceTwin:
       return applyDeviceTwin(node, report);
     case ReportKind::kData:
+      return applyData(node, report);
     case ReportKind::kCommandResult:
       spdlog::debug("cloudhub: node {}: report kind {} not handled yet; acknowledged", node,
                     report.kind);
@@ -229,6 +233,94 @@ ReportResult ReportApplier::applyDeviceTwin(const std::string& node, const Repor
   auto r =
       registry_.update(kind, report.namespace_, report.name, body, registry::Subresource::kStatus);
   if (!r.isOk()) return fromStatus(r.status(), "updating device status");
+  return {};
+}
+
+// Device data: {"devices": [{"namespace", "name", "samples": [{"property", "timestamp",
+// "value"}]}]}. The shape is all or nothing (a malformed report is refused whole); samples of a
+// device that is gone or no longer bound to this node, or of a property its spec no longer
+// lists, are dropped and logged, and the rest is kept.
+ReportResult ReportApplier::applyData(const std::string& node, const ReportInput& report) {
+  Json body;
+  std::string why;
+  if (!parseObject(report.payload, body, why)) return rejected("device data: " + why);
+  auto devices = body.find("devices");
+  if (devices == body.end() || !devices->is_array()) {
+    return rejected("device data: devices: must be a list");
+  }
+  std::vector<devicedata::DeviceSamples> batch;
+  for (size_t i = 0; i < devices->size(); ++i) {
+    const std::string at = "device data: devices[" + std::to_string(i) + "]";
+    const Json& d = (*devices)[i];
+    if (!d.is_object()) return rejected(at + ": must be an object");
+    devicedata::DeviceSamples ds;
+    for (const char* f : {"namespace", "name"}) {
+      auto v = d.find(f);
+      if (v == d.end() || !v->is_string()) return rejected(at + "." + f + ": must be a string");
+    }
+    ds.ns = d["namespace"].get<std::string>();
+    ds.device = d["name"].get<std::string>();
+    auto samples = d.find("samples");
+    if (samples == d.end() || !samples->is_array()) {
+      return rejected(at + ".samples: must be a list");
+    }
+    for (size_t j = 0; j < samples->size(); ++j) {
+      const std::string sat = at + ".samples[" + std::to_string(j) + "]";
+      const Json& s = (*samples)[j];
+      if (!s.is_object()) return rejected(sat + ": must be an object");
+      auto p = s.find("property");
+      auto t = s.find("timestamp");
+      auto v = s.find("value");
+      if (p == s.end() || !p->is_string()) return rejected(sat + ".property: must be a string");
+      if (t == s.end() || !t->is_number_integer()) {
+        return rejected(sat + ".timestamp: must be milliseconds since the epoch");
+      }
+      if (v == s.end() || !v->is_string()) return rejected(sat + ".value: must be a string");
+      ds.samples.push_back({p->get<std::string>(), t->get<int64_t>(), v->get<std::string>()});
+    }
+    if (auto bad = devicedata::checkSamples(ds); !bad.empty()) return rejected(at + "." + bad);
+    batch.push_back(std::move(ds));
+  }
+  if (deviceData_ == nullptr) return {ReportOutcome::kApplied, "device data is not kept"};
+  const auto& kind = *api::findByApiVersionKind("devices.kubeedge.io/v1beta1", "Device");
+  std::vector<devicedata::DeviceSamples> kept;
+  size_t droppedSamples = 0;
+  for (auto& ds : batch) {
+    auto device = registry_.get(kind, ds.ns, ds.device);
+    if (!device.isOk() && device.status().code() != Code::kNotFound) {
+      return fromStatus(device.status(), "reading device");
+    }
+    if (!device.isOk() || api::stringAt(*device, "spec.nodeName") != node) {
+      spdlog::warn("cloudhub: node {}: {} samples of device {}/{} dropped: {}", node,
+                   ds.samples.size(), ds.ns, ds.device,
+                   device.isOk() ? "the device is bound to another node" : "no such device");
+      droppedSamples += ds.samples.size();
+      continue;
+    }
+    std::set<std::string> properties;
+    if (const Json* props = api::lookupPath(*device, "spec.properties");
+        props && props->is_array()) {
+      for (const auto& p : *props) {
+        if (p.is_object() && p.contains("name") && p["name"].is_string()) {
+          properties.insert(p["name"].get<std::string>());
+        }
+      }
+    }
+    const size_t before = ds.samples.size();
+    std::erase_if(ds.samples,
+                  [&](const devicedata::Sample& s) { return properties.count(s.property) == 0; });
+    droppedSamples += before - ds.samples.size();
+    if (!ds.samples.empty()) kept.push_back(std::move(ds));
+  }
+  if (droppedSamples > 0) {
+    spdlog::warn("cloudhub: node {}: report {}: {} samples not kept (device or property gone)",
+                 node, report.sequence, droppedSamples);
+  }
+  if (kept.empty()) return {};
+  if (auto s = deviceData_->append(report.sequence, kept); !s.isOk()) {
+    if (s.code() == Code::kInvalid) return rejected("device data: " + s.message());
+    return {ReportOutcome::kRetry, "device data: " + s.toString()};
+  }
   return {};
 }
 

@@ -5,6 +5,10 @@
 
 #include "cloudcore/registry/registry.h"
 
+namespace ep::devicedata {
+class DeviceDataStore;
+}
+
 namespace ep::cloudhub {
 
 // Mirrors edgeplane.tunnel.v1.ReportKind (kept free of protobuf for this seam).
@@ -14,7 +18,7 @@ enum class ReportKind : int {
   kPodStatus = 2,
   kEvent = 3,
   kDeviceTwin = 4,
-  kData = 5,
+  kData = 5,  // device data samples (docs/devices.md, "Device data")
   kCommandResult = 6,
 };
 
@@ -39,9 +43,12 @@ struct ReportResult {
 
 // Applies one edge report through the registry (docs/tunnel.md, "Edge -> cloud: Report").
 // Blocking (store writes): call it on the worker pool. Stateless; thread-safe.
+// `deviceData` (may be null: data reports are then acknowledged and not kept) receives the
+// samples of REPORT_KIND_DATA reports; it must outlive the applier.
 class ReportApplier {
  public:
-  ReportApplier(registry::Registry& registry, bool autoRegister);
+  ReportApplier(registry::Registry& registry, bool autoRegister,
+                devicedata::DeviceDataStore* deviceData = nullptr);
 
   ReportResult apply(const std::string& node, const ReportInput& report);
 
@@ -50,9 +57,11 @@ class ReportApplier {
   ReportResult applyPodStatus(const std::string& node, const ReportInput& report);
   ReportResult applyEvent(const std::string& node, const ReportInput& report);
   ReportResult applyDeviceTwin(const std::string& node, const ReportInput& report);
+  ReportResult applyData(const std::string& node, const ReportInput& report);
 
   registry::Registry& registry_;
   const bool autoRegister_;
+  devicedata::DeviceDataStore* const deviceData_;
 };
 
 }  // namespace ep::cloudhub

@@ -233,6 +233,9 @@ void TwinEngine::upsertDevice(const Json& device, Effects& out) {
         desired = str(*ds, "value");
       d.desired[str(p, "name")] = desired;
       d.propertyOrder.push_back(str(p, "name"));
+      if (auto r = p.find("reportToCloud"); r != p.end() && r->is_boolean() && r->get<bool>()) {
+        d.reportToCloud.insert(str(p, "name"));
+      }
     }
   }
   const std::string k = key(d.ns, d.name);
@@ -427,6 +430,9 @@ void TwinEngine::handleTwinUpdate(const std::string& id, std::string_view payloa
   for (auto& [property, tv] : updates) {
     Json last = msgTwin(*d, property);
     t.twins[property].reported = tv;
+    if (d->reportToCloud.count(property) > 0) {
+      out.data.push_back({d->ns, d->name, property, tv.timestamp, tv.value});
+    }
     Json current = msgTwin(*d, property);
     result["twin"][property] = {{"actual", twinValueJson(tv)},
                                 {"metadata", {{"type", lower(props->at(property).type)}}}};
@@ -474,6 +480,9 @@ Status TwinEngine::report(const std::string& ns, const std::string& name,
     if (!reported || reported->value != v.value.value || reported->timestamp != v.value.timestamp) {
       reported = v.value;
       changed = true;
+      if (d.reportToCloud.count(v.property) > 0) {
+        out.data.push_back({ns, name, v.property, v.value.timestamp, v.value.value});
+      }
     }
   }
   if (state) {
@@ -640,6 +649,20 @@ void TwinEngine::commitTwin(const DeviceTwinState& t, Effects& out, bool report)
   const std::map<std::string, PropertyModel>* props = nullptr;
   if (auto d = devices_.find(k); d != devices_.end()) props = modelOf(d->second);
   out.reports.push_back({tv1::REPORT_KIND_DEVICE_TWIN, t.ns, t.name, statusJson(t, props).dump()});
+}
+
+metamanager::LocalReport dataReport(const std::vector<DataSample>& samples) {
+  Json devices = Json::array();
+  std::map<std::pair<std::string, std::string>, size_t> index;
+  for (const auto& s : samples) {
+    auto [it, fresh] = index.try_emplace({s.ns, s.name}, devices.size());
+    if (fresh) {
+      devices.push_back({{"namespace", s.ns}, {"name", s.name}, {"samples", Json::array()}});
+    }
+    devices[it->second]["samples"].push_back(
+        {{"property", s.property}, {"timestamp", s.timestamp}, {"value", s.value}});
+  }
+  return {tv1::REPORT_KIND_DATA, "", "", Json{{"devices", std::move(devices)}}.dump()};
 }
 
 std::string TwinEngine::newEventId() {

@@ -31,14 +31,30 @@ struct Publish {
   std::string payload;
 };
 
+// One reported value of a property whose Device spec says reportToCloud: device data for the
+// cloud's time series (docs/devices.md, "Device data").
+struct DataSample {
+  std::string ns, name, property;
+  int64_t timestamp = 0;  // ms since the epoch
+  std::string value;
+};
+
 // What handling one input produced. `puts` and `reports` must be committed together (they are
-// applied in memory already); `publishes` go out after the commit.
+// applied in memory already), and `data` with them (dataReport turns it into one report);
+// `publishes` go out after the commit.
 struct Effects {
   std::vector<metamanager::LocalPut> puts;
   std::vector<metamanager::LocalReport> reports;
+  std::vector<DataSample> data;
   std::vector<Publish> publishes;
-  bool empty() const { return puts.empty() && reports.empty() && publishes.empty(); }
+  bool empty() const {
+    return puts.empty() && reports.empty() && data.empty() && publishes.empty();
+  }
 };
+
+// The REPORT_KIND_DATA report carrying `samples`, grouped by device in first-seen order:
+// {"devices": [{"namespace", "name", "samples": [{"property", "timestamp", "value"}]}]}.
+metamanager::LocalReport dataReport(const std::vector<DataSample>& samples);
 
 // One property as the device's model declares it.
 struct PropertyModel {
@@ -114,6 +130,7 @@ class TwinEngine {
     std::string description;
     std::map<std::string, std::string> desired;  // property -> spec desired value ("" none)
     std::vector<std::string> propertyOrder;      // spec.properties order
+    std::set<std::string> reportToCloud;         // properties whose values go to the cloud
     nlohmann::json spec;                         // to tell spec changes from status echoes
   };
   struct Model {

@@ -128,6 +128,16 @@ class DevicesTest : public EdgeFixture {
     ASSERT_EQ(r.exitCode, 0) << r.err;
   }
 
+  // The values of `property` in the cloud's device data (edgectl data), oldest first.
+  std::vector<std::string> dataValues(const std::string& property) {
+    auto r = edgectl({"data", "thermo-1", "--property", property, "-o", "json"});
+    std::vector<std::string> out;
+    Json j = Json::parse(r.out, nullptr, false);
+    if (r.exitCode != 0 || !j.is_object()) return out;
+    for (const auto& item : j.value("items", Json::array())) out.push_back(item.value("value", ""));
+    return out;
+  }
+
   std::unique_ptr<Mosquitto> broker_;
   std::vector<std::unique_ptr<Process>> subs_;
 };
@@ -200,6 +210,26 @@ TEST_F(DevicesTest, ReportedValuesReachTheCloudAndDesiredValuesReachTheDevice) {
   EXPECT_NE(wide.out.find("temperature=21.5"), std::string::npos) << wide.out;
   EXPECT_NE(wide.out.find("online"), std::string::npos) << wide.out;
 
+  // Device data: temperature has reportToCloud, setpoint has not; edgectl data shows the
+  // temperature series in order.
+  ASSERT_EQ(broker_
+                ->publish("$hw/events/device/thermo-1/twin/update",
+                          R"({"twin":{"setpoint":{"actual":{"value":"7"}},)"
+                          R"("temperature":{"actual":{"value":"22"}}}})")
+                .exitCode,
+            0);
+  ASSERT_TRUE(eventually([&] { return dataValues("temperature").size() == 2; }))
+      << edgectl({"data", "thermo-1"}).out;
+  EXPECT_EQ(dataValues("temperature"), (std::vector<std::string>{"21.5", "22"}));
+  EXPECT_TRUE(dataValues("setpoint").empty());
+  auto csv = edgectl({"data", "thermo-1", "-o", "csv"});
+  ASSERT_EQ(csv.exitCode, 0) << csv.err;
+  EXPECT_EQ(csv.out.rfind("property,timestamp,value\ntemperature,", 0), 0u) << csv.out;
+  auto table = edgectl({"data", "device/thermo-1", "--since", "10m"});
+  EXPECT_NE(table.out.find("PROPERTY"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("22"), std::string::npos) << table.out;
+  EXPECT_NE(edgectl({"data", "ghost"}).exitCode, 0);
+
   // twin/get and membership/get are answered.
   ASSERT_EQ(
       broker_->publish("$hw/events/device/thermo-1/twin/get", R"({"event_id":"g1"})").exitCode, 0);
@@ -212,7 +242,7 @@ TEST_F(DevicesTest, ReportedValuesReachTheCloudAndDesiredValuesReachTheDevice) {
   }));
   Json got = messages(sub, "$hw/events/device/thermo-1/twin/get/result")[0];
   EXPECT_EQ(got["event_id"], "g1");
-  EXPECT_EQ(got["twin"]["temperature"]["actual"]["value"], "21.5");
+  EXPECT_EQ(got["twin"]["temperature"]["actual"]["value"], "22");
   EXPECT_EQ(got["twin"]["setpoint"]["expected"]["value"], "42");
   Json members = messages(sub, "$hw/events/node/edge-1/membership/get/result")[0];
   ASSERT_EQ(members["devices"].size(), 1u);
@@ -311,6 +341,11 @@ TEST_F(DevicesTest, ReportsWhileTheCloudIsDownArriveAfterItReturnsAcrossAnEdgeRe
   ASSERT_TRUE(eventually([&] { return reported("temperature") == "5"; }, std::chrono::seconds(30)))
       << device().dump();
   EXPECT_EQ(device()["status"].value("state", ""), "online");
+  // Every value reported offline reached the device data, in order (temperature has
+  // reportToCloud), although the status kept only the last.
+  ASSERT_TRUE(eventually([&] { return dataValues("temperature").size() >= 5; }))
+      << edgectl({"data", "thermo-1"}).out;
+  EXPECT_EQ(dataValues("temperature"), (std::vector<std::string>{"1", "2", "3", "4", "5"}));
 }
 
 TEST_F(DevicesTest, EdgecoreReconnectsToARestartedBroker) {

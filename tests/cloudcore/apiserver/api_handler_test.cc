@@ -5,9 +5,11 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "cloudcore/apiserver/device_data.h"
 #include "cloudcore/apiserver/eviction.h"
 #include "common/http/server.h"
 #include "tests/testing/store_fixture.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ep::apiserver {
 namespace {
@@ -65,6 +67,51 @@ class ApiHandlerTest : public ::testing::Test {
   testing::StoreFixture env_;
   std::unique_ptr<ApiHandler> handler_;
 };
+
+// devices/NAME/data serves the device's time series with its filters; errors name the
+// parameter; a missing device is a 404 like any missing object.
+TEST_F(ApiHandlerTest, DeviceDataIsServedAsASubresourceOfDevices) {
+  testing::TempDir dir;
+  devicedata::SqliteDeviceDataStore data({.path = dir.path() + "/devicedata.db"}, env_.clock);
+  ASSERT_TRUE(data.start().isOk());
+  installDeviceData(*handler_, *env_.registry, data, env_.clock);
+  const std::string base = "/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices";
+  callJson("POST", base,
+           R"({"apiVersion":"devices.kubeedge.io/v1beta1","kind":"Device",
+               "metadata":{"name":"thermo-1"},"spec":{"deviceModelRef":{"name":"m"}}})",
+           201);
+  const int64_t now = env_.clock.nowMillis();
+  ASSERT_TRUE(data.append(1, {{"default",
+                               "thermo-1",
+                               {{"temperature", now - 120'000, "19"},
+                                {"temperature", now - 1000, "20"},
+                                {"humidity", now - 500, "40"}}}})
+                  .isOk());
+  json all = callJson("GET", base + "/thermo-1/data");
+  EXPECT_EQ(all["kind"], "DeviceData");
+  ASSERT_EQ(all["items"].size(), 3u);
+  EXPECT_EQ(all["items"][0]["value"], "19");
+  EXPECT_EQ(all["items"][0]["timestamp"], formatRfc3339Millis(now - 120'000));
+  EXPECT_EQ(all["items"][2]["property"], "humidity");
+  json temps = callJson("GET", base + "/thermo-1/data?property=temperature&sinceSeconds=60");
+  ASSERT_EQ(temps["items"].size(), 1u);
+  EXPECT_EQ(temps["items"][0]["value"], "20");
+  json newest = callJson("GET", base + "/thermo-1/data?limit=1");
+  ASSERT_EQ(newest["items"].size(), 1u);
+  EXPECT_EQ(newest["items"][0]["property"], "humidity");
+  json since = callJson("GET", base + "/thermo-1/data?sinceTime=" + formatRfc3339(now + 60'000));
+  EXPECT_TRUE(since["items"].empty());
+  for (const char* bad :
+       {"?limit=0", "?limit=x", "?limit=10001", "?sinceSeconds=-1", "?sinceTime=yesterday",
+        "?sinceSeconds=1&sinceTime=2026-01-01T00:00:00Z"}) {
+    json e = callJson("GET", base + "/thermo-1/data" + bad, "", 400);
+    EXPECT_EQ(e["kind"], "Status") << bad;
+  }
+  json missing = callJson("GET", base + "/ghost/data", "", 404);
+  EXPECT_EQ(missing["reason"], "NotFound");
+  EXPECT_EQ(call("DELETE", base + "/thermo-1/data").status, 405);
+  EXPECT_EQ(formatRfc3339Millis(1'700'000'000'005), "2023-11-14T22:13:20.005Z");
+}
 
 TEST_F(ApiHandlerTest, ExtraRoutesAreServedBeforeApiPaths) {
   handler_->addRoute("/metrics", [](ServerRequest&) {

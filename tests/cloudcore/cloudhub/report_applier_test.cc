@@ -4,8 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cloudcore/devicedata/device_data_store.h"
 #include "common/api/kinds.h"
 #include "tests/testing/store_fixture.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ep::cloudhub {
 namespace {
@@ -201,6 +203,69 @@ TEST_F(ReportApplierTest, DeviceTwinReportsReplaceTheStatusOfTheNodesOwnDevice) 
   }
   stored = env_.registry->get(deviceKind, "default", "thermo-1");
   EXPECT_EQ((*stored)["status"]["state"], "online");
+}
+
+// Device data reports: samples of the node's own devices, for properties their spec lists, are
+// kept; a malformed report is refused whole; applying one twice keeps one copy.
+TEST_F(ReportApplierTest, DeviceDataOfTheNodesOwnDevicesIsKept) {
+  const auto& deviceKind = *api::findByApiVersionKind("devices.kubeedge.io/v1beta1", "Device");
+  for (const auto& [name, node] : {std::pair{"thermo-1", "edge-1"}, {"thermo-2", "edge-2"}}) {
+    Json device = {{"apiVersion", "devices.kubeedge.io/v1beta1"},
+                   {"kind", "Device"},
+                   {"metadata", {{"name", name}, {"namespace", "default"}}},
+                   {"spec",
+                    {{"nodeName", node},
+                     {"deviceModelRef", {{"name", "thermometer"}}},
+                     {"properties", {{{"name", "temperature"}, {"reportToCloud", true}}}}}}};
+    ASSERT_TRUE(env_.registry->create(deviceKind, "default", device).isOk());
+  }
+  testing::TempDir dir;
+  FakeClock clock;
+  devicedata::SqliteDeviceDataStore data({.path = dir.path() + "/devicedata.db"}, clock);
+  ASSERT_TRUE(data.start().isOk());
+  ReportApplier applier(*env_.registry, true, &data);
+  auto report = [&](uint64_t seq, const std::string& payload) {
+    return applier.apply("edge-1", {seq, static_cast<int>(ReportKind::kData), "", "", payload});
+  };
+  const int64_t t = clock.nowMillis();
+  const std::string ts = std::to_string(t);
+  const std::string good = R"({"devices":[
+      {"namespace":"default","name":"thermo-1","samples":[
+        {"property":"temperature","timestamp":)" +
+                           ts + R"(,"value":"21.5"},
+        {"property":"pressure","timestamp":)" +
+                           ts + R"(,"value":"1"}]},
+      {"namespace":"default","name":"thermo-2","samples":[
+        {"property":"temperature","timestamp":)" +
+                           ts + R"(,"value":"5"}]},
+      {"namespace":"default","name":"ghost","samples":[
+        {"property":"temperature","timestamp":)" +
+                           ts + R"(,"value":"5"}]}]})";
+  ASSERT_EQ(report(1, good).outcome, ReportOutcome::kApplied);
+  ASSERT_EQ(report(1, good).outcome, ReportOutcome::kApplied);  // a duplicate delivery
+  auto got = data.query({.ns = "default", .device = "thermo-1"});
+  ASSERT_TRUE(got.isOk());
+  ASSERT_EQ(got->size(), 1u);  // pressure is not a property of the device
+  EXPECT_EQ((*got)[0].value, "21.5");
+  EXPECT_EQ((*got)[0].timestamp, t);
+  // Another node's device and an unknown device got nothing.
+  EXPECT_TRUE(data.query({.ns = "default", .device = "thermo-2"})->empty());
+  EXPECT_TRUE(data.query({.ns = "default", .device = "ghost"})->empty());
+
+  for (const std::string bad :
+       {std::string("not json"), std::string(R"({"devices":{}})"),
+        std::string(R"({"devices":[{"namespace":"default","name":"thermo-1"}]})"),
+        std::string(R"({"devices":[{"namespace":"default","name":"thermo-1","samples":[)"
+                    R"({"property":"temperature","timestamp":"x","value":"1"}]}]})"),
+        std::string(R"({"devices":[{"namespace":"default","name":"thermo-1","samples":[)"
+                    R"({"property":"temperature","timestamp":1,"value":2}]}]})")}) {
+    auto r = report(2, bad);
+    EXPECT_EQ(r.outcome, ReportOutcome::kRejected) << bad;
+  }
+  auto r = report(3, R"({"devices":[{"namespace":"default","name":"thermo-1","samples":[)"
+                     R"({"property":"temperature","timestamp":1,"value":2}]}]})");
+  EXPECT_NE(r.detail.find("devices[0].samples[0].value"), std::string::npos) << r.detail;
+  EXPECT_EQ(data.query({.ns = "default", .device = "thermo-1"})->size(), 1u);
 }
 
 }  // namespace

@@ -267,6 +267,44 @@ TEST_F(TwinEngineTest, MapperReportsAreCheckedAllOrNothing) {
   EXPECT_TRUE(again.empty());
 }
 
+// Values of properties with reportToCloud become device data (over MQTT and DMI alike);
+// others do not; one data report groups a batch's samples by device.
+TEST_F(TwinEngineTest, ReportToCloudPropertiesProduceDeviceData) {
+  Effects e;
+  Json d = device("thermo-1");
+  d["spec"]["properties"][0]["reportToCloud"] = true;
+  engine_.upsertDevice(d, e);
+  engine_.upsertDevice(device("thermo-2"), e);
+  Effects out = send("$hw/events/device/thermo-1/twin/update",
+                     R"({"twin":{"temperature":{"actual":{"value":"21.5",
+                         "metadata":{"timestamp":1700000000000}}},
+                         "setpoint":{"actual":{"value":"3"}}}})");
+  ASSERT_EQ(out.data.size(), 1u);
+  EXPECT_EQ(out.data[0].property, "temperature");
+  EXPECT_EQ(out.data[0].value, "21.5");
+  EXPECT_EQ(out.data[0].timestamp, 1700000000000);
+  ASSERT_TRUE(engine_.report("default", "thermo-1", {{"temperature", {"22", 6}}}, std::nullopt, out)
+                  .isOk());
+  ASSERT_TRUE(engine_.report("default", "thermo-2", {{"temperature", {"22", 6}}}, std::nullopt, out)
+                  .isOk());
+  ASSERT_EQ(out.data.size(), 2u);  // thermo-2 does not report to the cloud
+  auto report = dataReport(out.data);
+  EXPECT_EQ(report.kind, edgeplane::tunnel::v1::REPORT_KIND_DATA);
+  Json body = Json::parse(report.payload);
+  ASSERT_EQ(body["devices"].size(), 1u);
+  EXPECT_EQ(body["devices"][0]["namespace"], "default");
+  EXPECT_EQ(body["devices"][0]["name"], "thermo-1");
+  ASSERT_EQ(body["devices"][0]["samples"].size(), 2u);
+  EXPECT_EQ(body["devices"][0]["samples"][1]["value"], "22");
+  EXPECT_EQ(body["devices"][0]["samples"][1]["timestamp"], 6);
+  // Refused reports produce no data.
+  Effects refused;
+  ASSERT_FALSE(
+      engine_.report("default", "thermo-1", {{"temperature", {"999", 7}}}, std::nullopt, refused)
+          .isOk());
+  EXPECT_TRUE(refused.data.empty());
+}
+
 TEST(CheckValueTest, TypesAndBounds) {
   PropertyModel i{
       .type = "INT", .minimum = 0.0, .maximum = 10.0, .minimumText = "0", .maximumText = "10"};
