@@ -97,7 +97,7 @@ void NodeStateStore::recordReportApplied(const std::string& node, uint64_t seque
     Row& r = rows_[node];
     if (sequence <= r.appliedSequence) return;
     r.appliedSequence = sequence;
-    r.dirty = dirty_ = true;
+    r.dirty = dirty_ = reportsDirty_ = true;
   }
   cv_.notify_all();
 }
@@ -136,11 +136,15 @@ Status NodeStateStore::flushNow() {
       batch.push_back({name, r.ackedRevision, r.appliedSequence});
       r.dirty = false;
     }
-    dirty_ = false;
+    dirty_ = reportsDirty_ = false;
   }
   auto restoreDirty = [&] {
     std::lock_guard l(mu_);
-    for (const auto& p : batch) rows_[p.name].dirty = true;
+    for (const auto& p : batch) {
+      Row& r = rows_[p.name];
+      r.dirty = true;
+      if (r.appliedSequence > r.persistedSequence) reportsDirty_ = true;
+    }
     dirty_ = true;
   };
   if (db_ == nullptr) {
@@ -200,9 +204,17 @@ void NodeStateStore::flushLoop() {
     {
       std::unique_lock l(mu_);
       cv_.wait(l, [&] { return dirty_ || stopping_; });
-      if (!stopping_) {
-        // At most one flush per interval: sleep out the rest of it (stop cuts it short).
-        cv_.wait_until(l, lastFlush + options_.flushInterval, [&] { return stopping_; });
+      // At most one flush per interval: sleep out the rest of it (stop cuts it short). Reports
+      // waiting for their acknowledgement shorten the interval (a report applied during the
+      // wait wakes it).
+      while (!stopping_) {
+        const auto interval = reportsDirty_
+                                  ? std::min(options_.reportFlushInterval, options_.flushInterval)
+                                  : options_.flushInterval;
+        if (std::chrono::steady_clock::now() >= lastFlush + interval) break;
+        const bool wasReports = reportsDirty_;
+        cv_.wait_until(l, lastFlush + interval,
+                       [&] { return stopping_ || (!wasReports && reportsDirty_); });
       }
       if (stopping_ && !dirty_) return;
     }

@@ -19,11 +19,16 @@ struct NodeStateStoreOptions {
   std::string dataDir;  // the database is dataDir/cloudhub.db (+ -wal, -shm)
   // At most one flush (one fsynced transaction) per interval.
   std::chrono::milliseconds flushInterval{1000};
+  // While applied report sequences wait to be persisted (their ReportAck waits for it), at
+  // most one flush per this interval instead: a node's reports in flight are bounded, so the
+  // report throughput of a node is about (reports in flight) / (this interval).
+  std::chrono::milliseconds reportFlushInterval{20};
 };
 
 // Per-node tunnel bookkeeping kept by cloudhub in its own SQLite file (WAL, synchronous=FULL):
 // table nodes(name, acked_revision, last_report_sequence). Values live in memory and are
-// written in batches by one flush thread, at most once per flushInterval.
+// written in batches by one flush thread, at most once per flushInterval, or once per
+// reportFlushInterval while some report sequence waits to be persisted.
 //
 // Report sequences have two levels: "applied" (in memory, updated when a report was applied)
 // and "persisted" (written by a flush). A ReportAck may only cover persisted sequences, so
@@ -76,6 +81,7 @@ class NodeStateStore {
   std::condition_variable cv_;
   std::map<std::string, Row> rows_;  // guarded by mu_
   bool dirty_ = false;               // guarded by mu_
+  bool reportsDirty_ = false;        // guarded by mu_: an applied sequence is not persisted
   bool stopping_ = false;            // guarded by mu_
 
   std::mutex dbMu_;        // serializes flushes; taken before mu_, never inside it

@@ -539,7 +539,7 @@ TEST_F(CloudHubTest, OversizedMessageIsRefusedAndOthersKeepWorking) {
   auto sync = other.nextOf(pb::CloudMessage::kSync);
   ASSERT_TRUE(sync);
   EXPECT_EQ(changeSet(sync->sync()), (std::set<std::string>{"PUT pods default/after"}));
-  ASSERT_TRUE(other.report(1, pb::REPORT_KIND_DATA, "{}"));
+  ASSERT_TRUE(other.report(1, pb::REPORT_KIND_DATA, R"({"devices":[]})"));
   auto ack = other.nextOf(pb::CloudMessage::kReportAck);
   ASSERT_TRUE(ack);
   EXPECT_EQ(ack->report_ack().sequence(), 1u);

@@ -252,7 +252,7 @@ TEST_F(ReportApplierTest, DeviceDataOfTheNodesOwnDevicesIsKept) {
   EXPECT_TRUE(data.query({.ns = "default", .device = "thermo-2"})->empty());
   EXPECT_TRUE(data.query({.ns = "default", .device = "ghost"})->empty());
 
-  for (const std::string bad :
+  for (const std::string& bad :
        {std::string("not json"), std::string(R"({"devices":{}})"),
         std::string(R"({"devices":[{"namespace":"default","name":"thermo-1"}]})"),
         std::string(R"({"devices":[{"namespace":"default","name":"thermo-1","samples":[)"
