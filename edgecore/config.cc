@@ -166,6 +166,20 @@ Status parseConfigYaml(const std::string& text, const std::string& source, Confi
             config.mqttUsername = *mv;
           } else if (mk == "password") {
             config.mqttPassword = *mv;
+          } else if (mk == "caFile") {
+            config.mqttCaFile = *mv;
+          } else if (mk == "certFile") {
+            config.mqttCertFile = *mv;
+          } else if (mk == "keyFile") {
+            config.mqttKeyFile = *mv;
+          } else if (mk == "serverName") {
+            config.mqttServerName = *mv;
+          } else if (mk == "insecureSkipVerify") {
+            if (*mv != "true" && *mv != "false") {
+              return invalidError("mqtt.insecureSkipVerify: must be true or false, got \"" + *mv +
+                                  "\"");
+            }
+            config.mqttInsecureSkipVerify = *mv == "true";
           } else {
             return invalidError("mqtt." + mk + ": unknown configuration key (in " + source + ")");
           }
@@ -250,13 +264,28 @@ Status finalizeConfig(Config& config) {
         config.runtimeEndpoint + "\"");
   }
   if (!config.mqttServer.empty()) {
-    if (config.mqttServer.rfind("tcp://", 0) != 0) {
+    const bool tls = config.mqttServer.rfind("ssl://", 0) == 0 ||
+                     config.mqttServer.rfind("tls://", 0) == 0 ||
+                     config.mqttServer.rfind("mqtts://", 0) == 0;
+    if (config.mqttServer.rfind("tcp://", 0) != 0 && !tls) {
       return invalidError(
-          "mqtt.server: must be tcp://HOST:PORT (or empty to turn MQTT off), got \"" +
+          "mqtt.server: must be tcp://HOST:PORT or ssl://HOST:PORT (or empty to turn MQTT off), "
+          "got \"" +
           config.mqttServer + "\"");
     }
-    if (auto s = splitHostPort("mqtt.server", config.mqttServer.substr(6), host, port); !s.isOk()) {
-      return s;
+    const std::string hostPort = config.mqttServer.substr(config.mqttServer.find("://") + 3);
+    if (auto s = splitHostPort("mqtt.server", hostPort, host, port); !s.isOk()) return s;
+    if (tls && config.mqttCaFile.empty() && !config.mqttInsecureSkipVerify) {
+      return invalidError(
+          "mqtt.caFile: required for an ssl:// server (or mqtt.insecureSkipVerify)");
+    }
+    if (config.mqttCertFile.empty() != config.mqttKeyFile.empty()) {
+      return invalidError(config.mqttCertFile.empty()
+                              ? "mqtt.certFile: required with mqtt.keyFile"
+                              : "mqtt.keyFile: required with mqtt.certFile");
+    }
+    if (!tls && (!config.mqttCaFile.empty() || !config.mqttCertFile.empty())) {
+      return invalidError("mqtt.caFile, mqtt.certFile: TLS options need an ssl:// mqtt.server");
     }
     if (config.mqttClientId.empty()) config.mqttClientId = "edgecore-" + config.nodeName;
     if (config.mqttClientId.size() > 256)

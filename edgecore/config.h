@@ -41,6 +41,14 @@ struct Config {
   std::string mqttClientId;                         // mqtt.clientId (default edgecore-NODE)
   std::optional<std::string> mqttUsername;          // mqtt.username
   std::optional<std::string> mqttPassword;          // mqtt.password
+  // TLS to the broker (mqtt.server ssl://HOST:PORT): its CA (required unless
+  // mqtt.insecureSkipVerify), an optional client certificate and key, the name the broker's
+  // certificate must carry (default HOST). Files are read at start.
+  std::string mqttCaFile;               // mqtt.caFile
+  std::string mqttCertFile;             // mqtt.certFile
+  std::string mqttKeyFile;              // mqtt.keyFile
+  std::string mqttServerName;           // mqtt.serverName
+  bool mqttInsecureSkipVerify = false;  // mqtt.insecureSkipVerify
   // Unix socket of KubeEdge's DMI DeviceManagerService for mappers; "" turns DMI off.
   std::string dmiSocket = "/etc/kubeedge/dmi.sock";  // --dmi-socket / dmiSocket
 };

@@ -15,6 +15,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/pki/pki.h"
 #include "common/signals.h"
 #include "edgecore/certmanager/node_credentials.h"
 #include "edgecore/config.h"
@@ -244,6 +245,28 @@ int main(int argc, char** argv) {
     mqttOptions.connect.cleanSession = false;
     mqttOptions.connect.username = config.mqttUsername;
     mqttOptions.connect.password = config.mqttPassword;
+    // TLS to the broker (ssl://): files named in the config, errors naming their key.
+    mqttOptions.tls.serverName = config.mqttServerName;
+    mqttOptions.tls.insecureSkipVerify = config.mqttInsecureSkipVerify;
+    mqttOptions.tls.names = {.ca = "mqtt.caFile " + config.mqttCaFile,
+                             .cert = "mqtt.certFile " + config.mqttCertFile,
+                             .key = "mqtt.keyFile " + config.mqttKeyFile,
+                             .serverName = "mqtt.serverName"};
+    for (auto [path, pem] : {std::pair{&config.mqttCaFile, &mqttOptions.tls.caPem},
+                             {&config.mqttCertFile, &mqttOptions.tls.certPem},
+                             {&config.mqttKeyFile, &mqttOptions.tls.keyPem}}) {
+      if (path->empty()) continue;
+      auto content = pki::readFile(*path);
+      if (!content) {
+        spdlog::critical("mqtt: {}", content.status().message());
+        reporter.stop();
+        hub.stop();
+        localApi.stop();
+        cache.stop();
+        return 2;
+      }
+      *pem = std::move(content).value();
+    }
     for (const auto& topic : devicetwin::TwinEngine::subscriptions()) {
       mqttOptions.subscriptions.emplace_back(topic, 1);
     }

@@ -8,13 +8,9 @@
 // wolfSSL's build options must precede its OpenSSL-compatible headers.
 #include <wolfssl/options.h>
 // clang-format off
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 // clang-format on
 #include <spdlog/spdlog.h>
-#include <wolfssl/wolfcrypt/ecc.h>
 
 #include <array>
 #include <boost/asio/connect.hpp>
@@ -38,8 +34,7 @@
 #include <thread>
 #include <vector>
 
-#include "common/pki/edge_pki.h"
-#include "common/pki/openssl_ptr.h"
+#include "common/tlsclient/client_tls.h"
 
 namespace ep::grpclite {
 
@@ -230,197 +225,26 @@ std::string grpcTimeout(std::chrono::milliseconds t) {
 
 // The channel's TLS client context, built once from TlsOptions when the channel is created.
 struct TlsConfig {
-  std::shared_ptr<asio::ssl::context> context;  // null: plaintext, or `error` is set
-  std::string serverName;                       // SNI unless an IP literal; may be empty
-  bool verify = true;
+  tlsclient::Config client;        // context null: plaintext, or `error` is set
   std::optional<RpcStatus> error;  // a TlsOptions field that cannot be used (INVALID_ARGUMENT)
 };
 
-using BioPtr = pki::Ptr<BIO, BIO_free>;
-using X509Ptr = pki::Ptr<X509, X509_free>;
-using PkeyPtr = pki::Ptr<EVP_PKEY, EVP_PKEY_free>;
-
-// Encrypted keys are refused instead of OpenSSL's default of prompting on the terminal.
-int noPassword(char*, int, int, void*) {
-  return -1;
-}
-
-// The reason of the thread's last OpenSSL error ("no start line"); clears the queue.
-std::string takeOpensslError(const char* otherwise) {
-  const unsigned long e = ERR_peek_last_error();
-  const char* reason = e != 0 ? ERR_reason_error_string(e) : nullptr;
-  ERR_clear_error();
-  return reason != nullptr ? reason : otherwise;
-}
-
-BioPtr memBio(const std::string& pem) {
-  return BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-}
-
-// Every certificate in `pem` (text around the PEM blocks is skipped), or what is wrong with it.
-std::optional<std::string> readCertificates(const std::string& pem, std::vector<X509Ptr>* out) {
-  ERR_clear_error();
-  auto bio = memBio(pem);
-  if (!bio) return takeOpensslError("out of memory");
-  while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, &noPassword, nullptr)) {
-    out->emplace_back(x);
-  }
-  // The loop ends at the end of the text ("no start line") or at a block it cannot read.
-  const unsigned long e = ERR_peek_last_error();
-  if (!out->empty() && ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
-    ERR_clear_error();
-    return std::nullopt;
-  }
-  if (out->empty() && (e == 0 || ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
-    ERR_clear_error();
-    return "no PEM certificate found";
-  }
-  return "cannot read a PEM certificate: " + takeOpensslError("unknown error");
-}
-
-// Looks for an unencrypted private key block in `pem` without decoding it, so that what is wrong
-// with it can be said plainly (OpenSSL's decoders answer "unsupported" for most problems).
-std::optional<std::string> findPrivateKeyBlock(const std::string& pem) {
-  ERR_clear_error();
-  auto bio = memBio(pem);
-  if (!bio) return takeOpensslError("out of memory");
-  while (true) {
-    char* name = nullptr;
-    char* header = nullptr;
-    unsigned char* data = nullptr;
-    long len = 0;
-    if (PEM_read_bio(bio.get(), &name, &header, &data, &len) != 1) {
-      const unsigned long e = ERR_peek_last_error();
-      if (e == 0 || ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
-        ERR_clear_error();
-        return "no PEM private key found";
-      }
-      return "cannot read a PEM block: " + takeOpensslError("unknown error");
-    }
-    const std::string_view type(name);
-    const bool encrypted = type == "ENCRYPTED PRIVATE KEY" ||
-                           std::string_view(header).find("ENCRYPTED") != std::string_view::npos;
-    const bool key = type.ends_with("PRIVATE KEY");
-    OPENSSL_free(name);
-    OPENSSL_free(header);
-    OPENSSL_cleanse(data, static_cast<size_t>(len));
-    OPENSSL_free(data);
-    if (encrypted) return "the private key is encrypted (not supported)";
-    if (key) return std::nullopt;
-  }
-}
-
-// A host name or IP address literal that can be checked against a certificate: printable
-// ASCII, no spaces, at most 253 characters.
-bool usableServerName(const std::string& name) {
-  if (name.empty() || name.size() > 253) return false;
-  for (char c : name) {
-    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f)
-      return false;
-  }
-  return true;
-}
-
 TlsConfig makeTlsConfig(const TlsOptions& o, const Target& target) {
   TlsConfig out;
-  auto invalid = [&out](std::string message) {
-    out.error = RpcStatus{RpcCode::kInvalidArgument, std::move(message)};
-    out.context.reset();
-    return std::move(out);
-  };
-  out.verify = !o.insecureSkipVerify;
-  out.serverName = !o.serverName.empty() ? o.serverName : target.isUnix ? "" : target.host;
-  if (out.verify && out.serverName.empty()) {
-    return invalid("tls.serverName: required for a unix socket target (or insecureSkipVerify)");
+  tlsclient::Options t;
+  t.caPem = o.caPem;
+  t.certPem = o.certPem;
+  t.keyPem = o.keyPem;
+  t.serverName = o.serverName;
+  t.insecureSkipVerify = o.insecureSkipVerify;
+  t.tls13Only = o.tls13Only;
+  t.alpn = {"h2"};
+  auto built = tlsclient::makeConfig(t, target.isUnix ? "" : target.host);
+  if (!built) {
+    out.error = RpcStatus{RpcCode::kInvalidArgument, built.status().message()};
+    return out;
   }
-  if (o.certPem.empty() != o.keyPem.empty()) {
-    return invalid(o.certPem.empty() ? "tls.certPem: required with tls.keyPem"
-                                     : "tls.keyPem: required with tls.certPem");
-  }
-
-  ERR_clear_error();
-  SSL_CTX* raw = SSL_CTX_new(TLS_client_method());
-  if (raw == nullptr) {
-    return invalid("tls: cannot create an OpenSSL context: " + takeOpensslError("unknown error"));
-  }
-  // Owns `raw` from here on.
-  out.context = std::make_shared<asio::ssl::context>(raw);
-  SSL_CTX* ctx = out.context->native_handle();
-  SSL_CTX_set_min_proto_version(ctx, o.tls13Only ? TLS1_3_VERSION : TLS1_2_VERSION);
-  // TLS 1.2 suites HTTP/2 admits (RFC 7540 9.2.2: ephemeral key exchange, AEAD); TLS 1.3's
-  // are all AEAD.
-  // wolfSSL takes both in one list (TLS 1.3 suites by its names).
-  SSL_CTX_set_cipher_list(ctx,
-                          "TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:"
-                          "TLS13-CHACHA20-POLY1305-SHA256:"
-                          "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-                          "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-                          "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
-  // wolfSSL has no renegotiation unless built with it (Debian's is not); no compression.
-  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION);
-  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-  static const unsigned char kAlpnH2[] = {2, 'h', '2'};
-  if (SSL_CTX_set_alpn_protos(ctx, kAlpnH2, sizeof kAlpnH2) != 0) {
-    return invalid("tls: cannot offer ALPN h2: " + takeOpensslError("unknown error"));
-  }
-
-  if (out.verify) {
-    if (o.caPem.empty()) return invalid("tls.caPem: required unless tls.insecureSkipVerify");
-    std::vector<X509Ptr> cas;
-    if (auto e = readCertificates(o.caPem, &cas)) return invalid("tls.caPem: " + *e);
-    X509_STORE* store = SSL_CTX_get_cert_store(ctx);
-    for (auto& ca : cas) {
-      if (X509_STORE_add_cert(store, ca.get()) != 1) {
-        const unsigned long e = ERR_peek_last_error();
-        // The same anchor twice is harmless.
-        if (ERR_GET_REASON(e) != X509_R_CERT_ALREADY_IN_HASH_TABLE) {
-          return invalid("tls.caPem: " + takeOpensslError("cannot add a certificate"));
-        }
-        ERR_clear_error();
-      }
-    }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-    // The server certificate must name serverName: set on each connection (startTls).
-    if (!usableServerName(out.serverName)) {
-      std::string shown = out.serverName;
-      for (char& c : shown) {
-        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
-          c = '?';
-        }
-      }
-      return invalid("tls.serverName: not a usable host name or IP address: \"" + shown + "\"");
-    }
-  } else {
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
-  }
-
-  if (!o.certPem.empty()) {
-    std::vector<X509Ptr> chain;
-    if (auto e = readCertificates(o.certPem, &chain)) return invalid("tls.certPem: " + *e);
-    if (SSL_CTX_use_certificate(ctx, chain[0].get()) != 1) {
-      return invalid("tls.certPem: " + takeOpensslError("unusable certificate"));
-    }
-    for (size_t i = 1; i < chain.size(); ++i) {
-      if (SSL_CTX_add1_chain_cert(ctx, chain[i].get()) != 1) {
-        return invalid("tls.certPem: " + takeOpensslError("unusable chain certificate"));
-      }
-    }
-    if (auto e = findPrivateKeyBlock(o.keyPem)) return invalid("tls.keyPem: " + *e);
-    ERR_clear_error();
-    auto bio = memBio(o.keyPem);
-    PkeyPtr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, &noPassword, nullptr) : nullptr);
-    if (!key) {
-      return invalid("tls.keyPem: cannot decode the private key: " +
-                     takeOpensslError("unknown error"));
-    }
-    // wolfSSL's key checks do not compare EC keys: the edge PKI proves it by a signature.
-    if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 ||
-        !pki::edge::checkKeyMatchesCert(o.keyPem, o.certPem).isOk()) {
-      ERR_clear_error();
-      return invalid("tls.keyPem: does not match the certificate in tls.certPem");
-    }
-  }
-  ERR_clear_error();
+  out.client = std::move(built).value();
   return out;
 }
 
@@ -760,7 +584,7 @@ ssize_t CallImpl::readBody(uint8_t* buf, size_t length, uint32_t* flags) {
 Conn::Conn(Core& core, asio::io_context& io)
     : core_(core),
       sock_(io),
-      tlsContext_(core.tlsConfig_.context),
+      tlsContext_(core.tlsConfig_.client.context),
       connectTimer_(io),
       pingTimer_(io),
       targetName_(core.targetName_) {}
@@ -880,31 +704,16 @@ void Conn::startTls() {
     fail(RpcCode::kUnavailable, "TLS handshake with " + targetName_ + ": " + e.what());
     return;
   }
-  const std::string& name = core_.tlsConfig_.serverName;
-  error_code notIp;
-  asio::ip::make_address(name, notIp);
-  SSL* ssl = tls_->native_handle();
-  // SNI carries host names only (RFC 6066).
-  if (!name.empty() && notIp) SSL_set_tlsext_host_name(ssl, name.c_str());
-  if (core_.tlsConfig_.verify) {
-    // The server certificate must name serverName (checked in the handshake).
-    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    const int ok = notIp ? X509_VERIFY_PARAM_set1_host(param, name.data(), name.size())
-                         : X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
-    if (ok != 1) {
-      ERR_clear_error();
-      fail(RpcCode::kInvalidArgument, "tls.serverName: cannot check \"" + name + "\"");
-      return;
-    }
+  if (auto s = tlsclient::prepareConnection(tls_->native_handle(), core_.tlsConfig_.client);
+      !s.isOk()) {
+    fail(RpcCode::kInvalidArgument, s.message());
+    return;
   }
   handshaking_ = true;
   tls_->async_handshake(
       asio::ssl::stream_base::client, [self = shared_from_this()](const error_code& ec) {
         self->handshaking_ = false;
-        // wolfSSL's fixed-point ECC cache (FP_ECC in Debian's build) keeps megabytes of
-        // precomputed points per thread; a handshake now and then does not need them.
-        wc_ecc_fp_free();
+        tlsclient::releaseHandshakeMemory();
         if (self->dead_) return;
         if (ec) {
           self->fail(RpcCode::kUnavailable,
@@ -1032,49 +841,6 @@ void Conn::read() {
   }
 }
 
-// Why a server certificate did not verify, from wolfSSL's error code; "" for other errors.
-std::string verifyReason(int code) {
-  switch (code) {
-    case ASN_NO_SIGNER_E:
-      return "unable to get local issuer certificate";
-    case ASN_SELF_SIGNED_E:
-      return "self-signed certificate";
-    case ASN_AFTER_DATE_E:
-      return "certificate has expired";
-    case ASN_BEFORE_DATE_E:
-      return "certificate is not yet valid";
-    case ASN_SIG_CONFIRM_E:
-      return "certificate signature failure";
-    case DOMAIN_NAME_MISMATCH:
-      return "hostname mismatch";
-    case IPADDR_MISMATCH:
-      return "IP address mismatch";
-    // X509_V_ERR_* values, as wolfSSL's verify result gives them (it has no texts for them).
-    case 2:
-      return "unable to get issuer certificate";
-    case 7:
-      return "certificate signature failure";
-    case 9:
-      return "certificate is not yet valid";
-    case 10:
-      return "certificate has expired";
-    case 18:
-      return "self-signed certificate";
-    case 19:
-      return "self-signed certificate in certificate chain";
-    case 20:
-      return "unable to get local issuer certificate";
-    case 21:
-      return "unable to verify the first certificate";
-    case 62:
-      return "hostname mismatch";
-    case 64:
-      return "IP address mismatch";
-    default:
-      return code > 0 ? "verification error " + std::to_string(code) : "";
-  }
-}
-
 // An I/O error as the calls see it.
 std::string Conn::describe(const error_code& ec) const {
   // A TLS peer that closes without close_notify truncates the stream; HTTP/2 framing tells
@@ -1087,28 +853,12 @@ std::string Conn::describe(const error_code& ec) const {
                  "refused the client certificate)"
                : "connection closed by the server";
   }
-  if (!tls_ || (ec.category() != asio::error::get_ssl_category() &&
-                ec.category() != asio::ssl::error::get_stream_category())) {
-    return ec.message();
-  }
-  // asio reports wolfSSL failures as "unexpected result": the reason is wolfSSL's own.
-  SSL* ssl = tls_->native_handle();
-  std::string s = ec.message();
-  const long verify = SSL_get_verify_result(ssl);
-  const int err = wolfSSL_get_error(ssl, 0);
-  if (core_.tlsConfig_.verify && verify != X509_V_OK) {
-    s = "certificate verify failed (" + verifyReason(static_cast<int>(verify)) + ")";
-  } else if (core_.tlsConfig_.verify && verifyReason(err) != "") {
-    s = "certificate verify failed (" + verifyReason(err) + ")";
-  } else if (err == FATAL_ERROR) {  // the server sent an alert: say which
-    WOLFSSL_ALERT_HISTORY h{};
-    wolfSSL_get_alert_history(ssl, &h);
-    const char* alert = wolfSSL_alert_desc_string_long(h.last_rx.code);  // null when unknown
-    s = std::string("the server sent the TLS alert \"") +
-        (alert != nullptr ? alert : std::to_string(h.last_rx.code)) + "\"";
-  } else if (err < 0) {
-    const char* reason = wolfSSL_ERR_reason_error_string(err);  // null when unknown
-    s = reason != nullptr ? reason : "TLS error " + std::to_string(err);
+  if (!tls_) return ec.message();
+  const std::string s =
+      tlsclient::describeError(tls_->native_handle(), ec, core_.tlsConfig_.client.verify);
+  if (ec.category() != asio::error::get_ssl_category() &&
+      ec.category() != asio::ssl::error::get_stream_category()) {
+    return s;
   }
   return handshaking_ || !ready_ ? s : "TLS: " + s;
 }

@@ -2,7 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+// wolfSSL's build options must precede its OpenSSL-compatible headers (Asio's ssl uses them).
+#include <wolfssl/options.h>
+
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <deque>
 #include <mutex>
 #include <random>
@@ -15,17 +19,25 @@ using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 Status parseMqttServer(const std::string& field, const std::string& server, std::string& host,
-                       uint16_t& port) {
+                       uint16_t& port, bool* tls) {
   std::string rest = server;
+  bool secure = false;
   if (rest.rfind("tcp://", 0) == 0) {
     rest = rest.substr(6);
+  } else if (rest.rfind("ssl://", 0) == 0 || rest.rfind("tls://", 0) == 0) {
+    rest = rest.substr(6);
+    secure = true;
+  } else if (rest.rfind("mqtts://", 0) == 0) {
+    rest = rest.substr(8);
+    secure = true;
   } else if (rest.find("://") != std::string::npos) {
     return invalidError(field + ": \"" + server +
-                        "\": only tcp://HOST:PORT is supported (ssl:// is not yet)");
+                        "\": the scheme must be tcp:// or ssl:// (also tls://, mqtts://)");
   }
+  if (tls != nullptr) *tls = secure;
   auto colon = rest.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size()) {
-    return invalidError(field + ": \"" + server + "\" is not tcp://HOST:PORT");
+    return invalidError(field + ": \"" + server + "\" is not tcp://HOST:PORT or ssl://HOST:PORT");
   }
   host = rest.substr(0, colon);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
@@ -81,6 +93,8 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
 
   asio::io_context io;
   tcp::socket socket;
+  tlsclient::Config tlsConfig;                           // context null: plaintext
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;  // per TLS connection, on `socket`
   tcp::resolver resolver;
   asio::steady_timer retryTimer;
   asio::steady_timer deadlineTimer;   // connect/CONNACK/SUBACK deadline
@@ -161,27 +175,63 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
   void onTcpConnected(uint64_t gen) {
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
+    if (tlsConfig.context) return startTls(gen);
+    onTransportReady(gen);
+  }
+
+  // The handshake runs under the connect deadline; the broker's certificate is checked against
+  // the CA and the server name inside it.
+  void startTls(uint64_t gen) {
+    tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket, *tlsConfig.context);
+    if (auto s = tlsclient::prepareConnection(tls->native_handle(), tlsConfig); !s.isOk()) {
+      return fail(gen, s.message());
+    }
+    tls->async_handshake(asio::ssl::stream_base::client, [this, gen](boost::system::error_code ec) {
+      tlsclient::releaseHandshakeMemory();
+      if (gen != generation || stopping) return;
+      if (ec) {
+        return fail(gen, "TLS handshake with " + host + ":" + std::to_string(port) + ": " +
+                             tlsclient::describeError(tls->native_handle(), ec, tlsConfig.verify));
+      }
+      onTransportReady(gen);
+    });
+  }
+
+  void onTransportReady(uint64_t gen) {
     phase = Phase::kAwaitConnack;
     lastReceived = lastSent = Clock::now();
     write(mqtt::encodeConnect(options.connect));
     read(gen);
   }
 
+  std::string describe(const boost::system::error_code& ec) const {
+    return tls ? tlsclient::describeError(tls->native_handle(), ec, tlsConfig.verify)
+               : ec.message();
+  }
+
+  template <typename Handler>
+  void readSome(Handler&& h) {
+    if (tls) {
+      tls->async_read_some(asio::buffer(readBuffer), std::forward<Handler>(h));
+    } else {
+      socket.async_read_some(asio::buffer(readBuffer), std::forward<Handler>(h));
+    }
+  }
+
   void read(uint64_t gen) {
-    socket.async_read_some(asio::buffer(readBuffer),
-                           [this, gen](boost::system::error_code ec, size_t n) {
-                             if (gen != generation || stopping) return;
-                             if (ec) return fail(gen, "connection lost: " + ec.message());
-                             lastReceived = Clock::now();
-                             reader.feed(std::string_view(readBuffer.data(), n));
-                             while (gen == generation) {
-                               auto next = reader.next();
-                               if (!next.isOk()) return fail(gen, next.status().message());
-                               if (!next->has_value()) break;
-                               if (!handle(gen, std::move(**next))) return;
-                             }
-                             if (gen == generation) read(gen);
-                           });
+    readSome([this, gen](boost::system::error_code ec, size_t n) {
+      if (gen != generation || stopping) return;
+      if (ec) return fail(gen, "connection lost: " + describe(ec));
+      lastReceived = Clock::now();
+      reader.feed(std::string_view(readBuffer.data(), n));
+      while (gen == generation) {
+        auto next = reader.next();
+        if (!next.isOk()) return fail(gen, next.status().message());
+        if (!next->has_value()) break;
+        if (!handle(gen, std::move(**next))) return;
+      }
+      if (gen == generation) read(gen);
+    });
   }
 
   // False when the connection was failed.
@@ -324,13 +374,17 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
     }
     writing = true;
     lastSent = Clock::now();
-    asio::async_write(socket, asio::buffer(writes.front()),
-                      [this, gen](boost::system::error_code ec, size_t) {
-                        if (gen != generation || stopping) return;
-                        if (ec) return fail(gen, "write: " + ec.message());
-                        writes.pop_front();
-                        writeNext(gen);
-                      });
+    auto done = [this, gen](boost::system::error_code ec, size_t) {
+      if (gen != generation || stopping) return;
+      if (ec) return fail(gen, "write: " + describe(ec));
+      writes.pop_front();
+      writeNext(gen);
+    };
+    if (tls) {
+      asio::async_write(*tls, asio::buffer(writes.front()), std::move(done));
+    } else {
+      asio::async_write(socket, asio::buffer(writes.front()), std::move(done));
+    }
   }
 
   void fail(uint64_t gen, const std::string& why) {
@@ -340,6 +394,7 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
     phase = Phase::kIdle;
     boost::system::error_code ignored;
     socket.close(ignored);
+    tls.reset();
     deadlineTimer.cancel();
     keepAliveTimer.cancel();
     writes.clear();
@@ -379,9 +434,19 @@ MqttClient::~MqttClient() {
 
 Status MqttClient::start() {
   if (impl_->thread.joinable()) return Status::ok();
-  if (auto s = parseMqttServer("mqtt.server", impl_->options.server, impl_->host, impl_->port);
+  bool secure = false;
+  if (auto s =
+          parseMqttServer("mqtt.server", impl_->options.server, impl_->host, impl_->port, &secure);
       !s.isOk()) {
     return s;
+  }
+  if (secure) {
+    tlsclient::Options tls = impl_->options.tls;
+    tls.tls13Only = false;  // brokers commonly offer TLS 1.2
+    tls.alpn.clear();
+    auto config = tlsclient::makeConfig(tls, impl_->host);
+    if (!config) return config.status();
+    impl_->tlsConfig = std::move(config).value();
   }
   if (impl_->options.connect.clientId.empty() || impl_->options.connect.clientId.size() > 65535) {
     return invalidError("mqtt.clientId: must be 1..65535 bytes");
@@ -405,11 +470,16 @@ void MqttClient::stop() {
       // Best effort: a clean DISCONNECT tells the broker this is no failure.
       boost::system::error_code ignored;
       auto packet = mqtt::encodeDisconnect();
-      asio::write(impl->socket, asio::buffer(packet), ignored);
+      if (impl->tls) {
+        asio::write(*impl->tls, asio::buffer(packet), ignored);
+      } else {
+        asio::write(impl->socket, asio::buffer(packet), ignored);
+      }
     }
     impl->stopping = true;
     boost::system::error_code ignored;
     impl->socket.close(ignored);
+    impl->tls.reset();
     impl->io.stop();
   });
   impl_->thread.join();

@@ -9,13 +9,19 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/tlsclient/client_tls.h"
 #include "edgecore/eventbus/mqtt_codec.h"
 
 namespace ep::edgecore::eventbus {
 
 struct MqttClientOptions {
-  std::string server = "tcp://127.0.0.1:1883";  // tcp://HOST:PORT
-  mqtt::ConnectOptions connect;                 // client id, session, keepalive, credentials
+  // tcp://HOST:PORT, or ssl://HOST:PORT (also tls://, mqtts://) for TLS with `tls`.
+  std::string server = "tcp://127.0.0.1:1883";
+  // For ssl:// servers: the broker's CA (required unless insecureSkipVerify), an optional
+  // client certificate and key, the name the broker's certificate must carry (default: HOST).
+  // TLS 1.2 or 1.3.
+  tlsclient::Options tls;
+  mqtt::ConnectOptions connect;  // client id, session, keepalive, credentials
   // Subscribed after every (re)connect; QoS at most 1.
   std::vector<std::pair<std::string, uint8_t>> subscriptions;
   size_t maxPacketBytes = 256 * 1024;  // larger packets from the broker close the connection
@@ -83,8 +89,9 @@ class MqttClient {
   std::shared_ptr<Impl> impl_;
 };
 
-// Splits tcp://HOST:PORT (or HOST:PORT). Errors name `field`.
+// Splits tcp://HOST:PORT, ssl://HOST:PORT (also tls://, mqtts://) or HOST:PORT; `tls` (when
+// not null) says whether the scheme asks for TLS. Errors name `field`.
 Status parseMqttServer(const std::string& field, const std::string& server, std::string& host,
-                       uint16_t& port);
+                       uint16_t& port, bool* tls = nullptr);
 
 }  // namespace ep::edgecore::eventbus

@@ -102,7 +102,7 @@ TEST(EdgeConfig, MqttSettingsAndChecks) {
   EXPECT_EQ(config.mqttClientId, "edgecore-n1");
   EXPECT_EQ(config.mqttUsername, "dev");
   EXPECT_EQ(config.mqttPassword, "s3cret");
-  for (const char* bad : {"ssl://a:1", "tcp://nohost", "tcp://a:99999", "mqtt.example"}) {
+  for (const char* bad : {"ftp://a:1", "tcp://nohost", "ssl://a:99999", "mqtt.example"}) {
     Config c;
     c.nodeName = "n1";
     ASSERT_TRUE(applyOverrides({.mqttServer = bad}, c).isOk());
@@ -110,6 +110,34 @@ TEST(EdgeConfig, MqttSettingsAndChecks) {
     ASSERT_FALSE(s.isOk()) << bad;
     EXPECT_NE(s.message().find("mqtt.server"), std::string::npos) << s.message();
   }
+  // TLS: ssl:// needs the broker's CA (or insecureSkipVerify); cert and key go together; TLS
+  // files need an ssl:// server.
+  Config tls;
+  ASSERT_TRUE(parseConfigYaml("nodeName: n1\nmqtt:\n  server: ssl://broker:8883\n"
+                              "  caFile: /etc/ca.crt\n  certFile: /etc/c.crt\n"
+                              "  keyFile: /etc/c.key\n  serverName: broker.lan\n",
+                              "test.yaml", tls)
+                  .isOk());
+  ASSERT_TRUE(finalizeConfig(tls).isOk());
+  EXPECT_EQ(tls.mqttCaFile, "/etc/ca.crt");
+  EXPECT_EQ(tls.mqttServerName, "broker.lan");
+  for (const auto& [yaml, field] : std::vector<std::pair<std::string, std::string>>{
+           {"server: ssl://b:8883\n", "mqtt.caFile"},
+           {"server: mqtts://b:8883\n  caFile: /ca\n  certFile: /c\n", "mqtt.keyFile"},
+           {"server: tcp://b:1883\n  caFile: /ca\n", "mqtt.caFile"},
+           {"server: ssl://b:8883\n  insecureSkipVerify: maybe\n", "mqtt.insecureSkipVerify"}}) {
+    Config c;
+    Status s = parseConfigYaml("nodeName: n1\nmqtt:\n  " + yaml, "test.yaml", c);
+    if (s.isOk()) s = finalizeConfig(c);
+    ASSERT_FALSE(s.isOk()) << yaml;
+    EXPECT_EQ(s.message().rfind(field, 0), 0u) << s.message();
+  }
+  Config insecure;
+  ASSERT_TRUE(parseConfigYaml("nodeName: n1\nmqtt:\n  server: ssl://b:8883\n"
+                              "  insecureSkipVerify: true\n",
+                              "test.yaml", insecure)
+                  .isOk());
+  EXPECT_TRUE(finalizeConfig(insecure).isOk());
   Config off;
   off.nodeName = "n1";
   ASSERT_TRUE(applyOverrides({.mqttServer = ""}, off).isOk());

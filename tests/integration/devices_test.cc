@@ -7,9 +7,11 @@
 #include <sys/un.h>
 
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "common/pki/pki.h"
 #include "dmi/api.pb.h"
 #include "tests/integration/edge_fixture.h"
 #include "tests/testing/mosquitto.h"
@@ -346,6 +348,65 @@ TEST_F(DevicesTest, ReportsWhileTheCloudIsDownArriveAfterItReturnsAcrossAnEdgeRe
   ASSERT_TRUE(eventually([&] { return dataValues("temperature").size() >= 5; }))
       << edgectl({"data", "thermo-1"}).out;
   EXPECT_EQ(dataValues("temperature"), (std::vector<std::string>{"1", "2", "3", "4", "5"}));
+}
+
+// TLS to the broker (mqtt.server ssl://, mqtt.caFile/certFile/keyFile): the twin works over
+// mutual TLS with a real mosquitto, and an edgecore that does not trust the broker's
+// certificate refuses the connection and says why.
+TEST_F(DevicesTest, TwinWorksOverMutualTlsAndAnUntrustedBrokerIsRefused) {
+  using namespace std::chrono_literals;
+  auto ca = pki::createCa("mqtt-test-ca", 24h);
+  auto other = pki::createCa("some-other-ca", 24h);
+  ASSERT_TRUE(ca.isOk() && other.isOk());
+  auto server = pki::issueKeyAndCertificate(
+      *ca, {.commonName = "broker", .ipAddresses = {"127.0.0.1"}, .serverAuth = true});
+  auto client = pki::issueKeyAndCertificate(*ca, {.commonName = "edgecore", .clientAuth = true});
+  ASSERT_TRUE(server.isOk() && client.isOk());
+  const std::string tlsDir = dir_.path() + "/tls";
+  std::filesystem::create_directories(tlsDir);
+  MosquittoTls files{.caFile = writeFile("tls/ca.crt", ca->certPem),
+                     .certFile = writeFile("tls/server.crt", server->certPem),
+                     .keyFile = writeFile("tls/server.key", server->keyPem),
+                     .clientCertFile = writeFile("tls/client.crt", client->certPem),
+                     .clientKeyFile = writeFile("tls/client.key", client->keyPem)};
+  Mosquitto tlsBroker(tlsDir, files);
+  ASSERT_TRUE(tlsBroker.start()) << tlsBroker.log();
+  ASSERT_EQ(tlsBroker.url().rfind("ssl://", 0), 0u);
+
+  const std::string config =
+      writeFile("edge-tls.yaml", "mqtt:\n  caFile: " + files.caFile +
+                                     "\n  certFile: " + files.clientCertFile +
+                                     "\n  keyFile: " + files.clientKeyFile + "\n");
+  startEdge("edge-1", {"--mqtt-server", tlsBroker.url(), "--config", config});
+  applyDevices();
+  ASSERT_TRUE(eventually([&] {
+    return edgeGet("edge-1",
+                   "/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices/thermo-1")
+        .is_object();
+  }));
+  // The twin's subscriptions are live once a probe comes back over TLS.
+  auto sub = tlsBroker.subscribe("$hw/events/device/thermo-1/#", "tls-sub.log");
+  ASSERT_NE(sub, nullptr);
+  ASSERT_TRUE(eventually([&] {
+    if (tlsBroker
+            .publish("$hw/events/device/thermo-1/twin/update",
+                     R"({"twin":{"temperature":{"actual":{"value":"23.5"}}}})")
+            .exitCode != 0) {
+      return false;
+    }
+    return sub->log().find("twin/update/result") != std::string::npos;
+  })) << sub->log()
+      << edges_["edge-1"].proc->log();
+  ASSERT_TRUE(eventually([&] { return reported("temperature") == "23.5"; })) << device().dump();
+
+  const std::string untrusting = writeFile(
+      "edge-untrusting.yaml", "mqtt:\n  caFile: " + writeFile("tls/other-ca.crt", other->certPem) +
+                                  "\n  certFile: " + files.clientCertFile +
+                                  "\n  keyFile: " + files.clientKeyFile + "\n");
+  startEdge("edge-2", {"--mqtt-server", tlsBroker.url(), "--config", untrusting});
+  ASSERT_TRUE(eventually([&] {
+    return edges_["edge-2"].proc->log().find("certificate verify failed") != std::string::npos;
+  })) << edges_["edge-2"].proc->log();
 }
 
 TEST_F(DevicesTest, EdgecoreReconnectsToARestartedBroker) {
