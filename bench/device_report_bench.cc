@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   CLI::App app{"device report throughput and latency"};
   std::string kubeconfigPath, node = "bench-node", mode = "mqtt", mqtt = "tcp://127.0.0.1:1883",
                               dmi, edgeApi = "http://127.0.0.1:10550", ns = "default";
-  int devices = 1000, seconds = 10, concurrency = 16, edgePid = 0;
+  int devices = 1000, seconds = 10, concurrency = 16, edgePid = 0, settle = 0;
   double rate = 2000;
   app.add_option("--kubeconfig", kubeconfigPath)->required();
   app.add_option("--node", node);
@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", seconds);
   app.add_option("--concurrency", concurrency, "DMI calls in flight");
   app.add_option("--edge-pid", edgePid, "edgecore pid for RSS");
+  app.add_option("--settle", settle, "seconds to wait idle after the devices are cached (RSS)");
   CLI11_PARSE(app, argc, argv);
 
   auto creds = ep::kubeconfig::load(kubeconfigPath);
@@ -133,6 +134,11 @@ int main(int argc, char** argv) {
             << " ms)";
   if (edgePid > 0) std::cout << ", edgecore RSS " << rssKiB(edgePid) / 1024.0 << " MiB";
   std::cout << "\n";
+  if (settle > 0 && edgePid > 0) {
+    std::this_thread::sleep_for(std::chrono::seconds(settle));
+    std::cout << "edgecore RSS after " << settle
+              << " s idle with the devices: " << rssKiB(edgePid) / 1024.0 << " MiB\n";
+  }
 
   // 2. Watch from now.
   auto list = api.request("GET", base + "/devices?labelSelector=bench%3Ddevices&limit=1");

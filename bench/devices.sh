@@ -49,7 +49,7 @@ echo "== idle with $DEVICES devices cached"
 sleep 5
 echo "edgecore RSS $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$EPID/status)"
 echo "== throughput, MQTT ($RATE/s offered for ${SECONDS_}s)"
-$B --mode mqtt --rate "$RATE" --seconds "$SECONDS_" || true
+$B --mode mqtt --rate "$RATE" --seconds "$SECONDS_" --settle 12 || true
 echo "== throughput, DMI ($RATE/s offered for ${SECONDS_}s)"
 $B --mode dmi --rate "$RATE" --seconds "$SECONDS_" || true
 echo "== latency, MQTT ($LAT_RATE/s)"

@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <cerrno>
+
 namespace ep {
 
 namespace {
@@ -28,6 +30,16 @@ int waitForTerminationSignal() {
   int sig = 0;
   sigwait(&signals, &sig);
   return sig;
+}
+
+int waitForTerminationSignal(int periodSeconds, void (*idle)()) {
+  sigset_t signals = terminationSignals();
+  const timespec period{periodSeconds, 0};
+  while (true) {
+    const int sig = sigtimedwait(&signals, nullptr, &period);
+    if (sig > 0) return sig;
+    if (errno == EAGAIN && idle != nullptr) idle();
+  }
 }
 
 }  // namespace ep

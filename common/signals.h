@@ -13,4 +13,8 @@ void blockTerminationSignals();
 // blockTerminationSignals() first; meant for the main thread only.
 int waitForTerminationSignal();
 
+// Like waitForTerminationSignal(), but runs `idle` on the calling thread every `periodSeconds`
+// while waiting (edgecore: handing freed heap back to the kernel).
+int waitForTerminationSignal(int periodSeconds, void (*idle)());
+
 }  // namespace ep

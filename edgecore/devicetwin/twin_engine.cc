@@ -218,7 +218,7 @@ void TwinEngine::upsertDevice(const Json& device, Effects& out) {
   d.name = str(meta, "name");
   if (d.name.empty()) return;
   const Json spec = device.value("spec", Json::object());
-  d.spec = spec;
+  d.spec = spec.dump();
   if (auto ref = spec.find("deviceModelRef"); ref != spec.end() && ref->is_object()) {
     d.model = str(*ref, "name");
   }

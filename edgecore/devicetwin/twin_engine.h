@@ -131,7 +131,9 @@ class TwinEngine {
     std::map<std::string, std::string> desired;  // property -> spec desired value ("" none)
     std::vector<std::string> propertyOrder;      // spec.properties order
     std::set<std::string> reportToCloud;         // properties whose values go to the cloud
-    nlohmann::json spec;                         // to tell spec changes from status echoes
+    // The spec as compact JSON, to tell spec changes from status echoes (far smaller than the
+    // parsed tree, which matters with 1,000 devices on a node).
+    std::string spec;
   };
   struct Model {
     std::map<std::string, PropertyModel> properties;

@@ -83,7 +83,7 @@ Status DeviceManager::start() {
   deviceSub_->setNotify(wake);
   for (const auto& m : models) models_[keyOf(m)] = m;
   for (const auto& d : devices) {
-    if (nodeOf(d) == options_.nodeName) devices_[keyOf(d)] = d;
+    if (nodeOf(d) == options_.nodeName) devices_[keyOf(d)] = entryOf(d);
   }
   for (const auto& [protocol, value] : *known) {
     Json j = Json::parse(value, nullptr, false);
@@ -278,10 +278,10 @@ void DeviceManager::mapperRegister(Request& r) {
   if (req.withdata()) {
     std::set<std::string> wantedModels;
     for (const auto& [key, d] : devices_) {
-      if (deviceProtocol(d) != m.protocol) continue;
-      *resp.add_devicelist() = toDmiDevice(d);
+      if (d.protocol != m.protocol) continue;
+      *resp.add_devicelist() = toDmiDevice(Json::parse(d.json));
       m.devices.insert(key);
-      wantedModels.insert(modelKeyOf(d));
+      wantedModels.insert(d.modelKey);
     }
     // The models of those devices, and any other model of the mapper's protocol.
     for (const auto& [key, model] : models_) {
@@ -295,6 +295,11 @@ void DeviceManager::mapperRegister(Request& r) {
   spdlog::info("dmi: mapper {} registered for protocol {} at {} ({} devices, {} models)", m.name,
                m.protocol, m.address, resp.devicelist_size(), resp.modellist_size());
   r.respond({}, resp.SerializeAsString());
+}
+
+DeviceManager::DeviceEntry DeviceManager::entryOf(const Json& device) const {
+  return {device.dump(), device.value("spec", Json::object()).dump(), deviceProtocol(device),
+          modelKeyOf(device)};
 }
 
 std::string DeviceManager::modelKeyOf(const Json& device) const {
@@ -312,14 +317,16 @@ DeviceManager::Mapper* DeviceManager::mapperFor(const std::string& protocol) {
 void DeviceManager::queueEverything(Mapper& m) {
   std::set<std::string> modelKeys;
   for (const auto& [key, d] : devices_) {
-    if (deviceProtocol(d) == m.protocol) modelKeys.insert(modelKeyOf(d));
+    if (d.protocol == m.protocol) modelKeys.insert(d.modelKey);
   }
   for (const auto& key : modelKeys) {
     auto model = models_.find(key);
     if (model != models_.end()) onModel(key, &model->second);
   }
   for (const auto& [key, d] : devices_) {
-    if (deviceProtocol(d) == m.protocol) onDevice(key, &d);
+    if (d.protocol != m.protocol) continue;
+    const Json device = Json::parse(d.json);
+    onDevice(key, &device);
   }
 }
 
@@ -343,7 +350,7 @@ void DeviceManager::applyCacheEvents() {
     devices_.clear();
     for (const auto& m : models) models_[keyOf(m)] = m;
     for (const auto& d : devices) {
-      if (nodeOf(d) == options_.nodeName) devices_[keyOf(d)] = d;
+      if (nodeOf(d) == options_.nodeName) devices_[keyOf(d)] = entryOf(d);
     }
     for (auto& [p, m] : mappers_) queueEverything(m);
     return;
@@ -367,14 +374,11 @@ void DeviceManager::applyCacheEvents() {
       continue;
     }
     auto old = devices_.find(key);
+    DeviceEntry entry = entryOf(e.object);
     // Status echoes of what the twin reported are not a change for the mapper.
-    if (old != devices_.end() &&
-        old->second.value("spec", Json()) == e.object.value("spec", Json())) {
-      old->second = e.object;
-      continue;
-    }
-    devices_[key] = e.object;
-    onDevice(key, &devices_[key]);
+    const bool echo = old != devices_.end() && old->second.spec == entry.spec;
+    devices_[key] = std::move(entry);
+    if (!echo) onDevice(key, &e.object);
   }
 }
 
@@ -423,7 +427,7 @@ void DeviceManager::onModel(const std::string& key, const Json* model) {
     bool wanted = false;
     if (model) {
       for (const auto& [dk, d] : devices_) {
-        if (deviceProtocol(d) == p && modelKeyOf(d) == key) wanted = true;
+        if (d.protocol == p && d.modelKey == key) wanted = true;
       }
     }
     const bool known =

@@ -116,9 +116,18 @@ class DeviceManager {
 
   // Worker thread only.
   std::shared_ptr<metamanager::Subscription> deviceSub_, modelSub_;
-  std::map<std::string, nlohmann::json> devices_;  // this node's devices, ns/name
-  std::map<std::string, nlohmann::json> models_;   // every cached model, ns/name
-  std::map<std::string, Mapper> mappers_;          // by protocol
+  // One of this node's devices, kept compact (1,000 devices per node is the memory budget's
+  // case): the cached object as JSON text, parsed when a mapper needs it.
+  struct DeviceEntry {
+    std::string json;      // the cached Device (status included, for reportedValues)
+    std::string spec;      // its spec as JSON text, to tell spec changes from status echoes
+    std::string protocol;  // spec.protocol.protocolName
+    std::string modelKey;  // ns/deviceModelRef.name
+  };
+  DeviceEntry entryOf(const nlohmann::json& device) const;
+  std::map<std::string, DeviceEntry> devices_;    // this node's devices, ns/name
+  std::map<std::string, nlohmann::json> models_;  // every cached model, ns/name
+  std::map<std::string, Mapper> mappers_;         // by protocol
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -2,11 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-// wolfSSL's build options must precede its OpenSSL-compatible headers (Asio's ssl uses them).
-#include <wolfssl/options.h>
-
 #include <boost/asio.hpp>
-#include <boost/asio/ssl.hpp>
 #include <deque>
 #include <mutex>
 #include <random>
@@ -93,8 +89,8 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
 
   asio::io_context io;
   tcp::socket socket;
-  tlsclient::Config tlsConfig;                           // context null: plaintext
-  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;  // per TLS connection, on `socket`
+  MqttTlsSessionMaker makeTls;          // null: plaintext
+  std::unique_ptr<MqttTlsSession> tls;  // per TLS connection, on `socket`
   tcp::resolver resolver;
   asio::steady_timer retryTimer;
   asio::steady_timer deadlineTimer;   // connect/CONNACK/SUBACK deadline
@@ -175,23 +171,18 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
   void onTcpConnected(uint64_t gen) {
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    if (tlsConfig.context) return startTls(gen);
+    if (makeTls) return startTls(gen);
     onTransportReady(gen);
   }
 
   // The handshake runs under the connect deadline; the broker's certificate is checked against
   // the CA and the server name inside it.
   void startTls(uint64_t gen) {
-    tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket, *tlsConfig.context);
-    if (auto s = tlsclient::prepareConnection(tls->native_handle(), tlsConfig); !s.isOk()) {
-      return fail(gen, s.message());
-    }
-    tls->async_handshake(asio::ssl::stream_base::client, [this, gen](boost::system::error_code ec) {
-      tlsclient::releaseHandshakeMemory();
+    tls = makeTls(socket);
+    tls->handshake([this, gen](std::string error) {
       if (gen != generation || stopping) return;
-      if (ec) {
-        return fail(gen, "TLS handshake with " + host + ":" + std::to_string(port) + ": " +
-                             tlsclient::describeError(tls->native_handle(), ec, tlsConfig.verify));
+      if (!error.empty()) {
+        return fail(gen, "TLS handshake with " + host + ":" + std::to_string(port) + ": " + error);
       }
       onTransportReady(gen);
     });
@@ -205,14 +196,13 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
   }
 
   std::string describe(const boost::system::error_code& ec) const {
-    return tls ? tlsclient::describeError(tls->native_handle(), ec, tlsConfig.verify)
-               : ec.message();
+    return tls ? tls->describe(ec) : ec.message();
   }
 
   template <typename Handler>
   void readSome(Handler&& h) {
     if (tls) {
-      tls->async_read_some(asio::buffer(readBuffer), std::forward<Handler>(h));
+      tls->readSome(readBuffer.data(), readBuffer.size(), std::forward<Handler>(h));
     } else {
       socket.async_read_some(asio::buffer(readBuffer), std::forward<Handler>(h));
     }
@@ -381,7 +371,7 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
       writeNext(gen);
     };
     if (tls) {
-      asio::async_write(*tls, asio::buffer(writes.front()), std::move(done));
+      tls->write(writes.front().data(), writes.front().size(), std::move(done));
     } else {
       asio::async_write(socket, asio::buffer(writes.front()), std::move(done));
     }
@@ -441,12 +431,13 @@ Status MqttClient::start() {
     return s;
   }
   if (secure) {
-    tlsclient::Options tls = impl_->options.tls;
-    tls.tls13Only = false;  // brokers commonly offer TLS 1.2
-    tls.alpn.clear();
-    auto config = tlsclient::makeConfig(tls, impl_->host);
-    if (!config) return config.status();
-    impl_->tlsConfig = std::move(config).value();
+    if (!impl_->options.tlsFactory) {
+      return invalidError("mqtt.server: \"" + impl_->options.server +
+                          "\": TLS is not available in this program");
+    }
+    auto maker = impl_->options.tlsFactory(impl_->options.tls, impl_->host);
+    if (!maker) return maker.status();
+    impl_->makeTls = std::move(maker).value();
   }
   if (impl_->options.connect.clientId.empty() || impl_->options.connect.clientId.size() > 65535) {
     return invalidError("mqtt.clientId: must be 1..65535 bytes");
@@ -471,7 +462,7 @@ void MqttClient::stop() {
       boost::system::error_code ignored;
       auto packet = mqtt::encodeDisconnect();
       if (impl->tls) {
-        asio::write(*impl->tls, asio::buffer(packet), ignored);
+        impl->tls->writeNow(packet.data(), packet.size());
       } else {
         asio::write(impl->socket, asio::buffer(packet), ignored);
       }

@@ -11,6 +11,7 @@
 #include "common/status.h"
 #include "common/tlsclient/client_tls.h"
 #include "edgecore/eventbus/mqtt_codec.h"
+#include "edgecore/eventbus/mqtt_tls.h"
 
 namespace ep::edgecore::eventbus {
 
@@ -21,6 +22,9 @@ struct MqttClientOptions {
   // client certificate and key, the name the broker's certificate must carry (default: HOST).
   // TLS 1.2 or 1.3.
   tlsclient::Options tls;
+  // Makes TLS sessions (mqtt_tls.h: edgecore passes wolfsslMqttTls()); without it an ssl://
+  // server is refused by start().
+  MqttTlsFactory tlsFactory;
   mqtt::ConnectOptions connect;  // client id, session, keepalive, credentials
   // Subscribed after every (re)connect; QoS at most 1.
   std::vector<std::pair<std::string, uint8_t>> subscriptions;
