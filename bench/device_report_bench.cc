@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -206,6 +207,9 @@ int main(int argc, char** argv) {
     stub = std::make_unique<grpc::GenericStub>(channel);
   }
   const auto start = Clock::now();
+  const int64_t startWallMs = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
   for (size_t i = 0; i < total; ++i) {
     auto due = start +
                std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / rate));
@@ -280,6 +284,27 @@ int main(int argc, char** argv) {
   std::cout << "latency report -> cloud status (values that appeared): p50 "
             << percentile(latencies, 0.5) << " ms, p99 " << percentile(latencies, 0.99)
             << " ms, max " << percentile(latencies, 1.0) << " ms\n";
+  // Device data keeps every value (reportToCloud), not only the latest: count device 0's.
+  {
+    size_t sent = 0;
+    for (size_t i = 0; i < total; i += static_cast<size_t>(devices)) ++sent;
+    char since[64];
+    const time_t secs = static_cast<time_t>(startWallMs / 1000 - 1);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    std::strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    size_t stored = 0;
+    for (int tries = 0; tries < 100; ++tries) {
+      auto r = api.request("GET", base + "/devices/bench-0/data?limit=10000&sinceTime=" + since);
+      if (r.isOk() && r->status == 200) {
+        stored = Json::parse(r->body, nullptr, false).value("items", Json::array()).size();
+      }
+      if (stored >= sent) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::cout << "device data: bench-0 has " << stored << " of the " << sent
+              << " values reported to it in this run\n";
+  }
   if (edgePid > 0) std::cout << "edgecore RSS " << rssKiB(edgePid) / 1024.0 << " MiB\n";
   std::cout.flush();
   // The watch thread blocks in its stream; the process ends without waiting for it.

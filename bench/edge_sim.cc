@@ -7,6 +7,9 @@
 //   - apply -> acknowledged-by-all latency: PATCHes of a ConfigMap that a pod on every node
 //     references (p50/p99 over rounds, and across nodes)
 //   - with --wait-restart: time for all nodes to reconnect and resync after cloudcore restarts
+//   - with --devices-per-node N: N Devices (devices.kubeedge.io/v1beta1) bound to every node
+//     are created first (create rate, cloudcore RSS with them); the nodes' initial Syncs then
+//     carry them (issue 10: cloudcore with 100,000 devices across simulated nodes)
 // Every node joins as edgecore does (a bootstrap token the sim creates with the admin
 // kubeconfig, the Join RPC with a CSR) and then speaks mutual TLS 1.3 with its own certificate;
 // the join rate and the TLS connect rate are reported.
@@ -61,6 +64,7 @@ struct Options {
   int cloudPid = 0;
   bool waitRestart = false;
   int connectParallel = 200;
+  int devicesPerNode = 0;
 };
 
 class Sim;
@@ -429,6 +433,53 @@ std::vector<double> percentiles(std::vector<double> v) {
 
 void Sim::run() {
   if (!setup()) std::_Exit(1);
+  if (opts_.devicesPerNode > 0) {
+    auto api = apiClient();
+    api.request("POST", "/apis/devices.kubeedge.io/v1beta1/namespaces/default/devicemodels",
+                R"({"apiVersion":"devices.kubeedge.io/v1beta1","kind":"DeviceModel",
+                    "metadata":{"name":"sim-thermometer"},
+                    "spec":{"protocol":"simthermo","properties":[
+                      {"name":"temperature","type":"FLOAT","accessMode":"ReadOnly"}]}})",
+                "application/json");
+    const long rss0 = opts_.cloudPid ? rssKb(opts_.cloudPid) : -1;
+    const int total = opts_.nodes * opts_.devicesPerNode;
+    std::atomic<int> next{0}, failed{0};
+    auto d0 = Clock::now();
+    std::vector<std::thread> creators;
+    for (int t = 0; t < 16; ++t) {
+      creators.emplace_back([&] {
+        auto c = apiClient();
+        for (int i = next++; i < total; i = next++) {
+          const std::string node = opts_.prefix + std::to_string(i / opts_.devicesPerNode);
+          json d = {{"apiVersion", "devices.kubeedge.io/v1beta1"},
+                    {"kind", "Device"},
+                    {"metadata", {{"name", "dev-" + std::to_string(i)}}},
+                    {"spec",
+                     {{"nodeName", node},
+                      {"deviceModelRef", {{"name", "sim-thermometer"}}},
+                      {"protocol", {{"protocolName", "simthermo"}}},
+                      {"properties",
+                       {{{"name", "temperature"},
+                         {"reportToCloud", true},
+                         {"visitors", {{"protocolName", "simthermo"}}}}}}}}};
+          auto r = c.request("POST", "/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices",
+                             d.dump(), "application/json");
+          if (!r.isOk() || (r->status != 201 && r->status != 409)) ++failed;
+        }
+      });
+    }
+    for (auto& t : creators) t.join();
+    const double ms = msSince(d0);
+    std::printf("devices: %d created in %.0f ms (%.0f/s, %d failed)", total, ms,
+                total / (ms / 1000), failed.load());
+    if (opts_.cloudPid) {
+      const long rss1 = rssKb(opts_.cloudPid);
+      std::printf("; cloudcore RSS %ld KiB -> %ld KiB (%.2f KiB per device)", rss0, rss1,
+                  static_cast<double>(rss1 - rss0) / total);
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+  }
   long rssBefore = opts_.cloudPid ? rssKb(opts_.cloudPid) : -1;
   std::thread reconnector([this] { reconnectLoop(); });
   auto t0 = Clock::now();
@@ -514,7 +565,8 @@ void Sim::run() {
   // Wait until every node holds its pod and the configmap.
   auto haveAll = [&] {
     for (auto& n : nodes_) {
-      if (n->changesReceived < 2) return false;
+      if (n->changesReceived < 2 + opts_.devicesPerNode + (opts_.devicesPerNode > 0 ? 1 : 0))
+        return false;
     }
     return true;
   };
@@ -590,6 +642,8 @@ int main(int argc, char** argv) {
   app.add_option("--idle-seconds", o.idleSeconds, "idle measurement window");
   app.add_option("--rounds", o.rounds, "latency rounds");
   app.add_option("--cloud-pid", o.cloudPid, "cloudcore pid for RSS/CPU sampling");
+  app.add_option("--devices-per-node", o.devicesPerNode,
+                 "Devices created per node before the nodes connect (0: none)");
   app.add_flag("--wait-restart", o.waitRestart, "measure reconnect after a cloudcore restart");
   CLI11_PARSE(app, argc, argv);
   struct rlimit rl;
