@@ -33,12 +33,13 @@ int waitForTerminationSignal() {
 }
 
 int waitForTerminationSignal(int periodSeconds, void (*idle)()) {
+  if (periodSeconds <= 0 || idle == nullptr) return waitForTerminationSignal();
   sigset_t signals = terminationSignals();
   const timespec period{periodSeconds, 0};
   while (true) {
     const int sig = sigtimedwait(&signals, nullptr, &period);
     if (sig > 0) return sig;
-    if (errno == EAGAIN && idle != nullptr) idle();
+    if (errno == EAGAIN) idle();
   }
 }
 

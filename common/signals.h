@@ -14,7 +14,8 @@ void blockTerminationSignals();
 int waitForTerminationSignal();
 
 // Like waitForTerminationSignal(), but runs `idle` on the calling thread every `periodSeconds`
-// while waiting (edgecore: handing freed heap back to the kernel).
+// while waiting (edgecore: handing freed heap back to the kernel). A period <= 0 or a null
+// `idle` waits without it.
 int waitForTerminationSignal(int periodSeconds, void (*idle)());
 
 }  // namespace ep

@@ -252,7 +252,8 @@ int main(int argc, char** argv) {
     mqttOptions.tls.names = {.ca = "mqtt.caFile " + config.mqttCaFile,
                              .cert = "mqtt.certFile " + config.mqttCertFile,
                              .key = "mqtt.keyFile " + config.mqttKeyFile,
-                             .serverName = "mqtt.serverName"};
+                             .serverName = "mqtt.serverName",
+                             .insecure = "mqtt.insecureSkipVerify"};
     for (auto [path, pem] : {std::pair{&config.mqttCaFile, &mqttOptions.tls.caPem},
                              {&config.mqttCertFile, &mqttOptions.tls.certPem},
                              {&config.mqttKeyFile, &mqttOptions.tls.keyPem}}) {

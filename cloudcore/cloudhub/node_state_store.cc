@@ -200,6 +200,7 @@ Status NodeStateStore::flushNow() {
 
 void NodeStateStore::flushLoop() {
   auto lastFlush = std::chrono::steady_clock::now() - options_.flushInterval;
+  bool failing = false;  // after a failed flush, retry at the long interval only
   for (;;) {
     {
       std::unique_lock l(mu_);
@@ -219,7 +220,9 @@ void NodeStateStore::flushLoop() {
       if (stopping_ && !dirty_) return;
     }
     lastFlush = std::chrono::steady_clock::now();
-    if (auto s = flushNow(); !s.isOk()) {
+    auto s = flushNow();
+    failing = !s.isOk();
+    if (failing) {
       spdlog::error("cloudhub: persisting node state failed (will retry): {}", s.message());
     }
     std::lock_guard l(mu_);

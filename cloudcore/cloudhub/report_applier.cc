@@ -249,6 +249,7 @@ ReportResult ReportApplier::applyData(const std::string& node, const ReportInput
     return rejected("device data: devices: must be a list");
   }
   std::vector<devicedata::DeviceSamples> batch;
+  uint32_t position = 0;  // each sample's place in the report: its identity with the sequence
   for (size_t i = 0; i < devices->size(); ++i) {
     const std::string at = "device data: devices[" + std::to_string(i) + "]";
     const Json& d = (*devices)[i];
@@ -276,7 +277,8 @@ ReportResult ReportApplier::applyData(const std::string& node, const ReportInput
         return rejected(sat + ".timestamp: must be milliseconds since the epoch");
       }
       if (v == s.end() || !v->is_string()) return rejected(sat + ".value: must be a string");
-      ds.samples.push_back({p->get<std::string>(), t->get<int64_t>(), v->get<std::string>()});
+      ds.samples.push_back(
+          {p->get<std::string>(), t->get<int64_t>(), v->get<std::string>(), position++});
     }
     if (auto bad = devicedata::checkSamples(ds); !bad.empty()) return rejected(at + "." + bad);
     batch.push_back(std::move(ds));

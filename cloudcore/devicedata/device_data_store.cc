@@ -56,6 +56,7 @@ std::string checkSamples(const DeviceSamples& d) {
       return at + ".value: longer than " + std::to_string(kMaxValueBytes) + " bytes";
     }
     if (s.timestamp <= 0) return at + ".timestamp: must be milliseconds since the epoch";
+    if (s.index > 0xffff) return at + ": more than 65,536 samples in one report";
   }
   return "";
 }
@@ -145,7 +146,6 @@ Status SqliteDeviceDataStore::append(uint64_t origin, const std::vector<DeviceSa
                       "INSERT OR IGNORE INTO samples (series, ts, origin, value, checksum) "
                       "VALUES (?, ?, ?, ?, ?)");
   if (!insert.ok()) return unavailable(db_, "insert");
-  int64_t index = 0;
   std::map<std::string, int64_t> ids;  // property -> series, per device
   for (const auto& d : batch) {
     ids.clear();
@@ -156,7 +156,7 @@ Status SqliteDeviceDataStore::append(uint64_t origin, const std::vector<DeviceSa
         if (!id) return id.status();
         it = ids.emplace(s.property, *id).first;
       }
-      const int64_t o = static_cast<int64_t>(origin << 16) + index++;
+      const int64_t o = static_cast<int64_t>(origin << 16) + s.index;
       insert.reset();
       insert.bind(1, it->second).bind(2, s.timestamp).bind(3, o).bind(4, s.value);
       insert.bind(5, checksum(it->second, s.timestamp, o, s.value));

@@ -29,6 +29,9 @@ struct Sample {
   std::string property;
   int64_t timestamp = 0;  // ms since the epoch, as the device or mapper stamped it
   std::string value;
+  // append: the sample's position in its report (< 65,536), which with the report's sequence
+  // identifies it when the report is delivered again. Unused in query results.
+  uint32_t index = 0;
 };
 
 // Samples of one device.
@@ -52,9 +55,10 @@ class DeviceDataStore {
   virtual ~DeviceDataStore() = default;
 
   // Appends the samples durably (on disk before it returns ok), all or nothing. `origin`
-  // identifies the delivery (the reporting node's report sequence): appending the same origin
-  // and samples again stores nothing new, so a report applied twice (a crash before its
-  // acknowledgement was persisted) leaves no duplicates. At most 65,536 samples per call.
+  // identifies the delivery (the reporting node's report sequence) and Sample::index each
+  // sample in it: appending the same origin and samples again stores nothing new, so a report
+  // applied twice (a crash before its acknowledgement was persisted) leaves no duplicates.
+  // At most 65,536 samples per call.
   // Errors: kInvalid (a sample breaks the limits above; nothing stored), kUnavailable (disk).
   [[nodiscard]] virtual Status append(uint64_t origin, const std::vector<DeviceSamples>& batch) = 0;
 

@@ -162,6 +162,7 @@ Result<Config> makeConfig(const Options& o, const std::string& defaultServerName
   };
   out.verify = !o.insecureSkipVerify;
   out.serverName = !o.serverName.empty() ? o.serverName : defaultServerName;
+  out.serverNameField = n.serverName;
   if (out.verify && out.serverName.empty()) {
     return invalid(n.serverName + ": required for a unix socket target (or insecureSkipVerify)");
   }
@@ -200,12 +201,13 @@ Result<Config> makeConfig(const Options& o, const std::string& defaultServerName
     }
     if (SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(wire.data()),
                                 static_cast<unsigned int>(wire.size())) != 0) {
-      return invalid("tls: cannot offer ALPN: " + takeOpensslError("unknown error"));
+      return invalid("tls: cannot offer ALPN " + o.alpn.front() + ": " +
+                     takeOpensslError("unknown error"));
     }
   }
 
   if (out.verify) {
-    if (o.caPem.empty()) return invalid(n.ca + ": required unless insecureSkipVerify");
+    if (o.caPem.empty()) return invalid(n.ca + ": required unless " + n.insecure);
     std::vector<X509Ptr> cas;
     if (auto e = readCertificates(o.caPem, &cas)) return invalid(n.ca + ": " + *e);
     X509_STORE* store = SSL_CTX_get_cert_store(ctx);
@@ -278,7 +280,7 @@ Status prepareConnection(WOLFSSL* ssl, const Config& config) {
                          : X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
     if (ok != 1) {
       ERR_clear_error();
-      return invalidError("tls.serverName: cannot check \"" + name + "\"");
+      return invalidError(config.serverNameField + ": cannot check \"" + name + "\"");
     }
   }
   return Status::ok();

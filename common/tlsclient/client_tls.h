@@ -50,6 +50,7 @@ struct Options {
     std::string cert = "tls.certPem";
     std::string key = "tls.keyPem";
     std::string serverName = "tls.serverName";
+    std::string insecure = "tls.insecureSkipVerify";
   } names;
 };
 
@@ -58,6 +59,7 @@ struct Config {
   std::shared_ptr<boost::asio::ssl::context> context;
   std::string serverName;  // may be empty (unix socket target with insecureSkipVerify)
   bool verify = true;
+  std::string serverNameField = "tls.serverName";  // how errors name it (Options::names)
 };
 
 // Builds the context. `defaultServerName` is used when options.serverName is empty ("" for a

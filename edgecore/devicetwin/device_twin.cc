@@ -141,7 +141,7 @@ void DeviceTwin::applyCacheEvents(Effects& out) {
 void DeviceTwin::commit(Effects& effects, std::vector<BusMessage>& acks,
                         std::vector<std::pair<DirectReport, Status>>* reports) {
   Status committed;
-  if (!effects.data.empty()) effects.reports.push_back(dataReport(effects.data));
+  for (auto& r : dataReports(effects.data)) effects.reports.push_back(std::move(r));
   if (!effects.puts.empty() || !effects.reports.empty()) {
     auto s = cache_.commitLocal(effects.puts, effects.reports);
     committed = s;

@@ -431,7 +431,7 @@ void TwinEngine::handleTwinUpdate(const std::string& id, std::string_view payloa
     Json last = msgTwin(*d, property);
     t.twins[property].reported = tv;
     if (d->reportToCloud.count(property) > 0) {
-      out.data.push_back({d->ns, d->name, property, tv.timestamp, tv.value});
+      out.data.push_back({d->ns, d->name, property, sampleTime(tv.timestamp, now), tv.value});
     }
     Json current = msgTwin(*d, property);
     result["twin"][property] = {{"actual", twinValueJson(tv)},
@@ -481,7 +481,8 @@ Status TwinEngine::report(const std::string& ns, const std::string& name,
       reported = v.value;
       changed = true;
       if (d.reportToCloud.count(v.property) > 0) {
-        out.data.push_back({ns, name, v.property, v.value.timestamp, v.value.value});
+        out.data.push_back({ns, name, v.property, sampleTime(v.value.timestamp, clock_.nowMillis()),
+                            v.value.value});
       }
     }
   }
@@ -651,18 +652,38 @@ void TwinEngine::commitTwin(const DeviceTwinState& t, Effects& out, bool report)
   out.reports.push_back({tv1::REPORT_KIND_DEVICE_TWIN, t.ns, t.name, statusJson(t, props).dump()});
 }
 
-metamanager::LocalReport dataReport(const std::vector<DataSample>& samples) {
+int64_t sampleTime(int64_t reported, int64_t now) {
+  constexpr int64_t kDay = 24 * 3600 * 1000;
+  return reported > 0 && reported <= now + kDay ? reported : now;
+}
+
+std::vector<metamanager::LocalReport> dataReports(const std::vector<DataSample>& samples,
+                                                  size_t maxSamples, size_t maxBytes) {
+  std::vector<metamanager::LocalReport> out;
   Json devices = Json::array();
   std::map<std::pair<std::string, std::string>, size_t> index;
+  size_t count = 0, bytes = 0;
+  auto flush = [&] {
+    if (count == 0) return;
+    out.push_back({tv1::REPORT_KIND_DATA, "", "", Json{{"devices", std::move(devices)}}.dump()});
+    devices = Json::array();
+    index.clear();
+    count = bytes = 0;
+  };
   for (const auto& s : samples) {
+    const size_t size = s.property.size() + s.value.size() + s.ns.size() + s.name.size() + 96;
+    if (count > 0 && (count + 1 > maxSamples || bytes + size > maxBytes)) flush();
     auto [it, fresh] = index.try_emplace({s.ns, s.name}, devices.size());
     if (fresh) {
       devices.push_back({{"namespace", s.ns}, {"name", s.name}, {"samples", Json::array()}});
     }
     devices[it->second]["samples"].push_back(
         {{"property", s.property}, {"timestamp", s.timestamp}, {"value", s.value}});
+    ++count;
+    bytes += size;
   }
-  return {tv1::REPORT_KIND_DATA, "", "", Json{{"devices", std::move(devices)}}.dump()};
+  flush();
+  return out;
 }
 
 std::string TwinEngine::newEventId() {

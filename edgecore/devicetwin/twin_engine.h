@@ -52,9 +52,17 @@ struct Effects {
   }
 };
 
-// The REPORT_KIND_DATA report carrying `samples`, grouped by device in first-seen order:
-// {"devices": [{"namespace", "name", "samples": [{"property", "timestamp", "value"}]}]}.
-metamanager::LocalReport dataReport(const std::vector<DataSample>& samples);
+// A sample's time: the device's own timestamp, or `now` when it sent none (0) or one more than
+// a day ahead of this node's clock (e.g. microseconds), which would never age out in the cloud.
+int64_t sampleTime(int64_t reported, int64_t now);
+
+// The REPORT_KIND_DATA reports carrying `samples`, in order, grouped by device in first-seen
+// order: {"devices": [{"namespace", "name", "samples": [{"property", "timestamp", "value"}]}]};
+// a new report starts after maxSamples samples or about maxBytes of payload (the cloud refuses
+// reports above 65,536 samples, the tunnel messages above 4 MiB).
+std::vector<metamanager::LocalReport> dataReports(const std::vector<DataSample>& samples,
+                                                  size_t maxSamples = 4096,
+                                                  size_t maxBytes = 1024 * 1024);
 
 // One property as the device's model declares it.
 struct PropertyModel {

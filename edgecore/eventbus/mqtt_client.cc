@@ -90,7 +90,7 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
   asio::io_context io;
   tcp::socket socket;
   MqttTlsSessionMaker makeTls;          // null: plaintext
-  std::unique_ptr<MqttTlsSession> tls;  // per TLS connection, on `socket`
+  std::shared_ptr<MqttTlsSession> tls;  // per TLS connection, on `socket`
   tcp::resolver resolver;
   asio::steady_timer retryTimer;
   asio::steady_timer deadlineTimer;   // connect/CONNACK/SUBACK deadline

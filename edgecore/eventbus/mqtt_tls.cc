@@ -12,7 +12,11 @@ namespace {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-class WolfsslSession final : public MqttTlsSession {
+// Every pending operation holds the session (shared_from_this): the client drops its reference
+// when a connection fails, while the aborted read, write or handshake still has to complete on
+// the stream's state.
+class WolfsslSession final : public MqttTlsSession,
+                             public std::enable_shared_from_this<WolfsslSession> {
  public:
   WolfsslSession(tcp::socket& socket, tlsclient::Config config)
       : config_(std::move(config)), stream_(socket, *config_.context) {}
@@ -21,17 +25,22 @@ class WolfsslSession final : public MqttTlsSession {
     if (auto s = tlsclient::prepareConnection(stream_.native_handle(), config_); !s.isOk()) {
       return done(s.message());
     }
-    stream_.async_handshake(asio::ssl::stream_base::client,
-                            [this, done = std::move(done)](const boost::system::error_code& ec) {
-                              tlsclient::releaseHandshakeMemory();
-                              done(ec ? describe(ec) : "");
-                            });
+    stream_.async_handshake(
+        asio::ssl::stream_base::client,
+        [self = shared_from_this(), done = std::move(done)](const boost::system::error_code& ec) {
+          tlsclient::releaseHandshakeMemory();
+          done(ec ? self->describe(ec) : "");
+        });
   }
   void readSome(char* data, size_t size, IoHandler done) override {
-    stream_.async_read_some(asio::buffer(data, size), std::move(done));
+    stream_.async_read_some(asio::buffer(data, size),
+                            [self = shared_from_this(), done = std::move(done)](
+                                const boost::system::error_code& ec, size_t n) { done(ec, n); });
   }
   void write(const char* data, size_t size, IoHandler done) override {
-    asio::async_write(stream_, asio::buffer(data, size), std::move(done));
+    asio::async_write(stream_, asio::buffer(data, size),
+                      [self = shared_from_this(), done = std::move(done)](
+                          const boost::system::error_code& ec, size_t n) { done(ec, n); });
   }
   void writeNow(const char* data, size_t size) override {
     boost::system::error_code ignored;
@@ -58,7 +67,7 @@ MqttTlsFactory wolfsslMqttTls() {
     auto config = tlsclient::makeConfig(o, host);
     if (!config) return config.status();
     return MqttTlsSessionMaker([c = std::move(config).value()](tcp::socket& socket) {
-      return std::unique_ptr<MqttTlsSession>(std::make_unique<WolfsslSession>(socket, c));
+      return std::shared_ptr<MqttTlsSession>(std::make_shared<WolfsslSession>(socket, c));
     });
   };
 }

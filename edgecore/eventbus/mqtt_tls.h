@@ -19,7 +19,9 @@
 namespace ep::edgecore::eventbus {
 
 // One TLS session over the client's connected socket. Every call runs on the client's I/O
-// thread; one read and one write may be in flight at a time.
+// thread; one read and one write may be in flight at a time. Shared: an implementation keeps
+// itself alive until its pending operations complete, so the client may drop its reference
+// (and close the socket) at any time.
 class MqttTlsSession {
  public:
   using IoHandler = std::function<void(const boost::system::error_code&, size_t)>;
@@ -33,9 +35,9 @@ class MqttTlsSession {
   virtual std::string describe(const boost::system::error_code& ec) const = 0;
 };
 
-// Makes a session on a connected socket (which outlives it).
+// Makes a session on a connected socket (the socket object outlives it).
 using MqttTlsSessionMaker =
-    std::function<std::unique_ptr<MqttTlsSession>(boost::asio::ip::tcp::socket& socket)>;
+    std::function<std::shared_ptr<MqttTlsSession>(boost::asio::ip::tcp::socket& socket)>;
 
 // Builds the session maker for a broker: the context from `options` (errors kInvalid naming
 // the field), `host` the default name its certificate must carry.

@@ -399,6 +399,27 @@ TEST_F(DevicesTest, TwinWorksOverMutualTlsAndAnUntrustedBrokerIsRefused) {
       << edges_["edge-1"].proc->log();
   ASSERT_TRUE(eventually([&] { return reported("temperature") == "23.5"; })) << device().dump();
 
+  // The broker goes away while edgecore's TLS read is pending (the session must outlive its
+  // aborted operations), then returns: edgecore reconnects over TLS and the twin works again.
+  sub.reset();
+  tlsBroker.stop();
+  ASSERT_TRUE(tlsBroker.start()) << tlsBroker.log();
+  sub = tlsBroker.subscribe("$hw/events/device/thermo-1/#", "tls-sub2.log");
+  ASSERT_NE(sub, nullptr);
+  ASSERT_TRUE(eventually(
+      [&] {
+        if (tlsBroker
+                .publish("$hw/events/device/thermo-1/twin/update",
+                         R"({"twin":{"temperature":{"actual":{"value":"24"}}}})")
+                .exitCode != 0) {
+          return false;
+        }
+        return reported("temperature") == "24";
+      },
+      std::chrono::seconds(30)))
+      << edges_["edge-1"].proc->log();
+  EXPECT_TRUE(edges_["edge-1"].proc->running());
+
   const std::string untrusting = writeFile(
       "edge-untrusting.yaml", "mqtt:\n  caFile: " + writeFile("tls/other-ca.crt", other->certPem) +
                                   "\n  certFile: " + files.clientCertFile +

@@ -25,7 +25,8 @@ class DeviceDataStoreTest : public ::testing::Test {
   DeviceSamples samples(const std::string& device,
                         std::vector<std::tuple<std::string, int64_t, std::string>> s) {
     DeviceSamples d{"default", device, {}};
-    for (auto& [p, t, v] : s) d.samples.push_back({p, t, v});
+    uint32_t index = 0;
+    for (auto& [p, t, v] : s) d.samples.push_back({p, t, v, index++});
     return d;
   }
   std::vector<Sample> all(const std::string& device, const std::string& property = "") {
@@ -114,16 +115,20 @@ TEST_F(DeviceDataStoreTest, RetentionRemovesOldSamplesAndKeepsTheNewestPerProper
   std::vector<std::tuple<std::string, int64_t, std::string>> s;
   for (int i = 0; i < 5; ++i) s.emplace_back("temperature", t + i, std::to_string(i));
   s.emplace_back("humidity", t - std::chrono::milliseconds(std::chrono::hours(2)).count(), "old");
+  s.emplace_back("pressure", t, "p1");  // under the count: untouched by the others' trim
+  s.emplace_back("pressure", t + 1, "p2");
   ASSERT_TRUE(store_->append(1, {samples("thermo-1", s)}).isOk());
   auto removed = store_->sweepNow();
   ASSERT_TRUE(removed.isOk());
   EXPECT_EQ(*removed, 3u);  // two beyond the count, one beyond the age
-  auto left = all("thermo-1");
+  auto left = all("thermo-1", "temperature");
   ASSERT_EQ(left.size(), 3u);
   EXPECT_EQ(left[0].value, "2");
   EXPECT_EQ(left[2].value, "4");
+  EXPECT_EQ(all("thermo-1", "pressure").size(), 2u);
+  EXPECT_TRUE(all("thermo-1", "humidity").empty());
   // Later, everything ages out.
-  clock_.advance(std::chrono::hours(2));
+  clock_.advance(std::chrono::hours(3));
   ASSERT_TRUE(store_->sweepNow().isOk());
   EXPECT_TRUE(all("thermo-1").empty());
 }

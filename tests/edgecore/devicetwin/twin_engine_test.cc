@@ -288,7 +288,9 @@ TEST_F(TwinEngineTest, ReportToCloudPropertiesProduceDeviceData) {
   ASSERT_TRUE(engine_.report("default", "thermo-2", {{"temperature", {"22", 6}}}, std::nullopt, out)
                   .isOk());
   ASSERT_EQ(out.data.size(), 2u);  // thermo-2 does not report to the cloud
-  auto report = dataReport(out.data);
+  auto reports = dataReports(out.data);
+  ASSERT_EQ(reports.size(), 1u);
+  const auto& report = reports[0];
   EXPECT_EQ(report.kind, edgeplane::tunnel::v1::REPORT_KIND_DATA);
   Json body = Json::parse(report.payload);
   ASSERT_EQ(body["devices"].size(), 1u);
@@ -297,6 +299,15 @@ TEST_F(TwinEngineTest, ReportToCloudPropertiesProduceDeviceData) {
   ASSERT_EQ(body["devices"][0]["samples"].size(), 2u);
   EXPECT_EQ(body["devices"][0]["samples"][1]["value"], "22");
   EXPECT_EQ(body["devices"][0]["samples"][1]["timestamp"], 6);
+  // Large batches are split into bounded reports, in order.
+  auto split = dataReports(out.data, /*maxSamples=*/1);
+  ASSERT_EQ(split.size(), 2u);
+  EXPECT_EQ(Json::parse(split[1].payload)["devices"][0]["samples"][0]["value"], "22");
+  EXPECT_TRUE(dataReports({}).empty());
+  // A device's missing (0) or far-future timestamp becomes the edge's time of receipt.
+  EXPECT_EQ(sampleTime(0, 1000), 1000);
+  EXPECT_EQ(sampleTime(999, 1000), 999);
+  EXPECT_EQ(sampleTime(1000 + 2 * 86'400'000LL, 1000), 1000);
   // Refused reports produce no data.
   Effects refused;
   ASSERT_FALSE(
