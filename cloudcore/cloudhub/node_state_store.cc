@@ -209,7 +209,7 @@ void NodeStateStore::flushLoop() {
       // waiting for their acknowledgement shorten the interval (a report applied during the
       // wait wakes it).
       while (!stopping_) {
-        const auto interval = reportsDirty_
+        const auto interval = reportsDirty_ && !failing
                                   ? std::min(options_.reportFlushInterval, options_.flushInterval)
                                   : options_.flushInterval;
         if (std::chrono::steady_clock::now() >= lastFlush + interval) break;

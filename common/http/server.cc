@@ -7,6 +7,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <cerrno>
 // EP_HTTP_NO_TLS (ep_http_server_small, edgecore's loopback API): built without TLS, so the
 // edge does not load the TLS library of the API server at all (docs/performance.md).
 #if !defined(EP_HTTP_NO_TLS)
@@ -183,6 +184,7 @@ struct Server::Impl {
   tcp::acceptor acceptor{ioc};
   std::thread ioThread;
   std::atomic<uint16_t> boundPort{0};
+  std::atomic<uint64_t> acceptFailures{0};
   std::atomic<bool> stopping{false};
 #if !defined(EP_HTTP_NO_TLS)
   std::optional<asio::ssl::context> ssl;  // set by start() when options.tls.enabled()
@@ -222,15 +224,42 @@ struct Server::Impl {
     return r;
   }
 
+  // Out of file descriptors (or kernel memory) the pending connection stays in the backlog and
+  // every accept fails at once: the loop pauses (10 ms doubling to 1 s) instead of spinning,
+  // logs the first failure and how many it suppressed once accepts work again.
   awaitable<void> acceptLoop() {
+    std::chrono::milliseconds pause{0};
+    uint64_t suppressed = 0;
     for (;;) {
       tcp::socket socket(ioc);
       boost::system::error_code ec;
       co_await acceptor.async_accept(socket, asio::redirect_error(use_awaitable, ec));
       if (ec) {
         if (stopping) co_return;
-        spdlog::warn("apiserver: accept: {}", ec.message());
+        acceptFailures.fetch_add(1, std::memory_order_relaxed);
+        const bool exhausted = ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+                               ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
+        if (!exhausted) {
+          spdlog::warn("apiserver: accept: {}", ec.message());
+          continue;
+        }
+        if (pause.count() == 0) {
+          spdlog::error("apiserver: accept: {}; pausing new connections", ec.message());
+          pause = std::chrono::milliseconds(10);
+        } else {
+          ++suppressed;
+          pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+        }
+        asio::steady_timer timer(ioc, pause);
+        co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+        if (stopping) co_return;
         continue;
+      }
+      if (pause.count() > 0) {
+        spdlog::info("apiserver: accepting connections again ({} more failed accepts not logged)",
+                     suppressed);
+        pause = std::chrono::milliseconds(0);
+        suppressed = 0;
       }
       socket.set_option(tcp::no_delay(true), ec);
 #if !defined(EP_HTTP_NO_TLS)
@@ -609,6 +638,10 @@ void Server::stop() {
   impl_->ioc.stop();
   impl_->ioThread.join();
   impl_->pool.join();
+}
+
+uint64_t Server::acceptFailures() const {
+  return impl_->acceptFailures.load(std::memory_order_relaxed);
 }
 
 uint16_t Server::port() const {

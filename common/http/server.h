@@ -43,6 +43,9 @@ class Server {
   Status start();
   void stop();
   uint16_t port() const;
+  // Accepts that failed since start (thread-safe). Out of file descriptors the server pauses
+  // accepting (10 ms doubling to 1 s) instead of retrying at once.
+  uint64_t acceptFailures() const;
 
  private:
   struct Impl;

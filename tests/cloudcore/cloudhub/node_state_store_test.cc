@@ -42,9 +42,11 @@ TEST(NodeStateStoreTest, ReportSequencesArePersistedWithinTheReportInterval) {
     ASSERT_TRUE(eventually([&] { return store.persistedReportSequence("edge-1") == seq * 10; }))
         << "sequence " << seq * 10 << " not persisted within 5 s";
   }
-  std::lock_guard l(mu);
-  ASSERT_FALSE(persisted.empty());
-  EXPECT_EQ(persisted.back(), (std::pair<std::string, uint64_t>{"edge-1", 30}));
+  // onPersisted runs on the flush thread right after the sequence is on disk (the acks).
+  EXPECT_TRUE(eventually([&] {
+    std::lock_guard l(mu);
+    return !persisted.empty() && persisted.back() == std::pair<std::string, uint64_t>{"edge-1", 30};
+  }));
   store.stop();
   // Everything, the revision included, is on disk after stop.
   NodeStateStore reopened({.dataDir = dir.path()});

@@ -3,12 +3,14 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "common/http/client.h"
 
@@ -162,6 +164,55 @@ TEST(HttpServerTest, MalformedRequestGets400AndServerKeepsServing) {
   EXPECT_EQ(
       HttpClient("http://127.0.0.1:" + std::to_string(server.port())).request("GET", "/ok")->status,
       200);
+  server.stop();
+}
+
+// Out of file descriptors (issue 14): a pending connection makes every accept fail at once; the
+// server pauses instead of spinning (it spun at 100% of a core and logged millions of lines),
+// and serves again once descriptors are free.
+TEST(HttpServerTest, OutOfFileDescriptorsPausesAcceptsAndRecovers) {
+  ServerOptions o;
+  o.port = 0;
+  Server server(o, [](ServerRequest&) { return ServerResponse{}; });
+  ASSERT_TRUE(server.start().isOk());
+  rlimit before{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &before), 0);
+  // A low limit, then no descriptor to spare: the next connect takes the last one, and the
+  // server's accept of it fails with EMFILE.
+  rlimit low = before;
+  low.rlim_cur = std::min<rlim_t>(before.rlim_cur, 256);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> fillers;
+  while (true) {
+    int fd = ::dup(0);
+    if (fd < 0) break;
+    fillers.push_back(fd);
+  }
+  ASSERT_FALSE(fillers.empty());
+  ::close(fillers.back());
+  fillers.pop_back();
+  const int client = connectTo(server.port());  // uses the last free descriptor
+  ASSERT_GE(client, 0);
+  // Wait until accepts fail, then give the loop a second: paused, it retries about 7 times
+  // (10 ms doubling to 1 s); spinning, it would fail hundreds of thousands of times.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (server.acceptFailures() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_GT(server.acceptFailures(), 0u);
+  const uint64_t first = server.acceptFailures();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_LT(server.acceptFailures() - first, 50u);
+  for (int fd : fillers) ::close(fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &before), 0);
+  // Descriptors are free again: the pending connection is accepted and served.
+  std::string request = "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  ASSERT_GT(write(client, request.data(), request.size()), 0);
+  char buf[256] = {};
+  ssize_t n = read(client, buf, sizeof buf - 1);
+  close(client);
+  ASSERT_GT(n, 0);
+  EXPECT_NE(std::string(buf).find("200"), std::string::npos) << buf;
   server.stop();
 }
 
