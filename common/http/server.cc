@@ -228,6 +228,8 @@ struct Server::Impl {
   // every accept fails at once: the loop pauses (10 ms doubling to 1 s) instead of spinning,
   // logs the first failure and how many it suppressed once accepts work again.
   awaitable<void> acceptLoop() {
+    // Made now: creating Asio's timer service later, with no descriptor left, fails.
+    asio::steady_timer pauseTimer(ioc);
     std::chrono::milliseconds pause{0};
     uint64_t suppressed = 0;
     for (;;) {
@@ -250,8 +252,8 @@ struct Server::Impl {
           ++suppressed;
           pause = std::min(pause * 2, std::chrono::milliseconds(1000));
         }
-        asio::steady_timer timer(ioc, pause);
-        co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+        pauseTimer.expires_after(pause);
+        co_await pauseTimer.async_wait(asio::redirect_error(use_awaitable, ec));
         if (stopping) co_return;
         continue;
       }
