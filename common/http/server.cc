@@ -182,6 +182,10 @@ struct Server::Impl {
   asio::io_context ioc{1};
   asio::thread_pool pool;
   tcp::acceptor acceptor{ioc};
+  // The accept loop's pause when out of descriptors (I/O thread only). A member, made with the
+  // io_context and destroyed before it: made later there may be no descriptor left for Asio's
+  // timer service, and a coroutine-local timer would die inside the io_context's shutdown.
+  asio::steady_timer acceptPause{ioc};
   std::thread ioThread;
   std::atomic<uint16_t> boundPort{0};
   std::atomic<uint64_t> acceptFailures{0};
@@ -228,8 +232,6 @@ struct Server::Impl {
   // every accept fails at once: the loop pauses (10 ms doubling to 1 s) instead of spinning,
   // logs the first failure and how many it suppressed once accepts work again.
   awaitable<void> acceptLoop() {
-    // Made now: creating Asio's timer service later, with no descriptor left, fails.
-    asio::steady_timer pauseTimer(ioc);
     std::chrono::milliseconds pause{0};
     uint64_t suppressed = 0;
     for (;;) {
@@ -252,8 +254,8 @@ struct Server::Impl {
           ++suppressed;
           pause = std::min(pause * 2, std::chrono::milliseconds(1000));
         }
-        pauseTimer.expires_after(pause);
-        co_await pauseTimer.async_wait(asio::redirect_error(use_awaitable, ec));
+        acceptPause.expires_after(pause);
+        co_await acceptPause.async_wait(asio::redirect_error(use_awaitable, ec));
         if (stopping) co_return;
         continue;
       }

@@ -171,6 +171,11 @@ TEST(HttpServerTest, MalformedRequestGets400AndServerKeepsServing) {
 // server pauses instead of spinning (it spun at 100% of a core and logged millions of lines),
 // and serves again once descriptors are free.
 TEST(HttpServerTest, OutOfFileDescriptorsPausesAcceptsAndRecovers) {
+#if defined(__SANITIZE_ADDRESS__)
+  // With no descriptor left the sanitizers' own runtime fails (UBSan's vptr checks then report
+  // errors in correct code, seen in CI); the Release suite runs this test.
+  GTEST_SKIP() << "not meaningful under the sanitizers: their runtime needs descriptors too";
+#endif
   ServerOptions o;
   o.port = 0;
   Server server(o, [](ServerRequest&) { return ServerResponse{}; });
