@@ -355,15 +355,26 @@ void TwinEngine::errorResult(const std::string& topic, const std::string& eventI
   out.publishes.push_back({topic, r.dump()});
 }
 
+const TwinEngine::Device* TwinEngine::request(const std::string& id, std::string_view payload,
+                                              const std::string& resultTopic, Json& msg,
+                                              Effects& out) {
+  std::string why;
+  if (!parsePayload(payload, msg, why)) {
+    errorResult(resultTopic, "", 400, why, out);
+    return nullptr;
+  }
+  int code = 0;
+  const Device* d = findByName(id, code, why);
+  if (!d) errorResult(resultTopic, eventIdOf(msg), code, why, out);
+  return d;
+}
+
 void TwinEngine::handleTwinUpdate(const std::string& id, std::string_view payload, Effects& out) {
   const std::string resultTopic = std::string(kDevicePrefix) + id + "/twin/update/result";
   Json msg;
-  std::string why;
-  if (!parsePayload(payload, msg, why)) return errorResult(resultTopic, "", 400, why, out);
+  const Device* d = request(id, payload, resultTopic, msg, out);
+  if (!d) return;
   const std::string eventId = eventIdOf(msg);
-  int code = 0;
-  const Device* d = findByName(id, code, why);
-  if (!d) return errorResult(resultTopic, eventId, code, why, out);
   const auto* props = modelOf(*d);
   if (!props) {
     return errorResult(resultTopic, eventId, 404,
@@ -499,11 +510,8 @@ Status TwinEngine::report(const std::string& ns, const std::string& name,
 void TwinEngine::handleTwinGet(const std::string& id, std::string_view payload, Effects& out) {
   const std::string resultTopic = std::string(kDevicePrefix) + id + "/twin/get/result";
   Json msg;
-  std::string why;
-  if (!parsePayload(payload, msg, why)) return errorResult(resultTopic, "", 400, why, out);
-  int code = 0;
-  const Device* d = findByName(id, code, why);
-  if (!d) return errorResult(resultTopic, eventIdOf(msg), code, why, out);
+  const Device* d = request(id, payload, resultTopic, msg, out);
+  if (!d) return;
   Json result = {
       {"event_id", eventIdOf(msg)}, {"timestamp", clock_.nowMillis()}, {"twin", Json::object()}};
   std::set<std::string> names(d->propertyOrder.begin(), d->propertyOrder.end());
@@ -517,12 +525,9 @@ void TwinEngine::handleTwinGet(const std::string& id, std::string_view payload, 
 void TwinEngine::handleStateUpdate(const std::string& id, std::string_view payload, Effects& out) {
   const std::string resultTopic = std::string(kDevicePrefix) + id + "/state/update/result";
   Json msg;
-  std::string why;
-  if (!parsePayload(payload, msg, why)) return errorResult(resultTopic, "", 400, why, out);
+  const Device* d = request(id, payload, resultTopic, msg, out);
+  if (!d) return;
   const std::string eventId = eventIdOf(msg);
-  int code = 0;
-  const Device* d = findByName(id, code, why);
-  if (!d) return errorResult(resultTopic, eventId, code, why, out);
   auto state = msg.find("state");
   if (state == msg.end() || !state->is_string() || state->get<std::string>().empty() ||
       state->get<std::string>().size() > 64) {

@@ -152,6 +152,10 @@ class TwinEngine {
   // Resolves a topic's device ID (a name) to a device; "" with an error reason otherwise.
   const Device* findByName(const std::string& name, int& code, std::string& reason) const;
 
+  // Parses a device's request and finds the device; on failure answers on `resultTopic` and
+  // returns null.
+  const Device* request(const std::string& id, std::string_view payload,
+                        const std::string& resultTopic, nlohmann::json& msg, Effects& out);
   void handleTwinUpdate(const std::string& id, std::string_view payload, Effects& out);
   void handleTwinGet(const std::string& id, std::string_view payload, Effects& out);
   void handleStateUpdate(const std::string& id, std::string_view payload, Effects& out);

@@ -1,6 +1,5 @@
 // Devices end to end: cloudcore, a real edgecore, a real mosquitto; mosquitto_pub/mosquitto_sub
 // play the devices (KubeEdge's topics and payloads, docs/devices.md).
-#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -14,6 +13,7 @@
 #include "common/pki/pki.h"
 #include "dmi/api.pb.h"
 #include "tests/integration/edge_fixture.h"
+#include "tests/testing/grpc_generic.h"
 #include "tests/testing/mosquitto.h"
 
 namespace ep::testing {
@@ -531,31 +531,7 @@ class DmiTest : public DevicesTest {
   // OpenSSL one the test's HTTP client uses.)
   grpc::Status callRaw(const std::string& method, const std::string& body, std::string* response) {
     auto channel = grpc::CreateChannel("unix://" + dmiSocket(), grpc::InsecureChannelCredentials());
-    grpc::GenericStub stub(channel);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    grpc::Slice slice(body);
-    grpc::ByteBuffer request(&slice, 1), reply;
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    grpc::Status status;
-    stub.UnaryCall(&ctx, "/v1beta1.DeviceManagerService/" + method, grpc::StubOptions(), &request,
-                   &reply, [&](grpc::Status st) {
-                     std::lock_guard lock(mu);
-                     status = st;
-                     done = true;
-                     cv.notify_all();
-                   });
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return done; });
-    std::vector<grpc::Slice> slices;
-    if (status.ok() && reply.Dump(&slices).ok()) {
-      response->clear();
-      for (auto& sl : slices)
-        response->append(reinterpret_cast<const char*>(sl.begin()), sl.size());
-    }
-    return status;
+    return genericUnaryCall(channel, "/v1beta1.DeviceManagerService/" + method, body, response);
   }
   grpc::Status call(const std::string& method, const google::protobuf::MessageLite& req,
                     google::protobuf::MessageLite* resp) {

@@ -3,7 +3,6 @@
 #include "common/grpclite/server.h"
 
 #include <fcntl.h>
-#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -16,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "tests/testing/grpc_generic.h"
 #include "tests/testing/temp_dir.h"
 
 namespace ep::grpclite {
@@ -104,30 +104,8 @@ TEST_F(GrpcliteServerTest, OversizedRequestsAndSilentHandlersEndWithAStatus) {
 TEST_F(GrpcliteServerTest, GrpcPlusPlusClientInteroperates) {
   startServer();
   auto channel = grpc::CreateChannel("unix://" + path_, grpc::InsecureChannelCredentials());
-  grpc::GenericStub stub(channel);
   auto call = [&](const std::string& method, const std::string& body, std::string* response) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
-    grpc::Slice slice(body);
-    grpc::ByteBuffer request(&slice, 1), reply;
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    grpc::Status status;
-    stub.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &reply, [&](grpc::Status st) {
-      std::lock_guard lock(mu);
-      status = st;
-      done = true;
-      cv.notify_all();
-    });
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return done; });
-    std::vector<grpc::Slice> slices;
-    if (status.ok() && reply.Dump(&slices).ok()) {
-      response->clear();
-      for (auto& s : slices) response->append(reinterpret_cast<const char*>(s.begin()), s.size());
-    }
-    return status;
+    return ep::testing::genericUnaryCall(channel, method, body, response);
   };
   std::string out;
   auto st = call("/test.Echo/Echo", "grpc++", &out);
