@@ -35,7 +35,7 @@ cleanup() {
   rm -rf "$DIR"
 }
 trap cleanup EXIT
-"$BIN/cloudcore/cloudcore" --data-dir "$DIR/cloud" --api-listen "127.0.0.1:$API" \
+"$BIN/cloudcore/cloudcore" --data-dir "$DIR/cloud" --api-listen "127.0.0.1:$API" --router-listen "" \
   --tunnel-listen "127.0.0.1:$TUN" >"$DIR/cloudcore.log" 2>&1 &
 CPID=$!
 for _ in $(seq 100); do curl -ksf "https://127.0.0.1:$API/readyz" >/dev/null && break; sleep 0.1; done

@@ -37,6 +37,8 @@ Status loadConfigFile(const std::string& path, Config& config) {
         config.logLevel = s;
       } else if (key == "tunnelListen") {
         config.tunnelListen = s;
+      } else if (key == "routerListen") {
+        config.routerListen = s;
       } else if (key == "nodeRegistration") {
         config.nodeRegistration = s;
       } else if (key == "nodeGracePeriod") {
@@ -89,6 +91,11 @@ Status validateConfig(const Config& config) {
   if (auto s = splitHostPort("apiListen", config.apiListen, host, port); !s.isOk()) return s;
   if (auto s = splitHostPort("tunnelListen", config.tunnelListen, host, port); !s.isOk()) {
     return s;
+  }
+  if (!config.routerListen.empty()) {
+    if (auto s = splitHostPort("routerListen", config.routerListen, host, port); !s.isOk()) {
+      return s;
+    }
   }
   if (config.nodeRegistration != "auto" && config.nodeRegistration != "manual") {
     return invalidError("nodeRegistration: must be auto or manual, not \"" +

@@ -22,6 +22,9 @@ struct Config {
   // cloudhub: the edge tunnel (docs/tunnel.md).
   std::string tunnelListen = "0.0.0.0:6444";
   std::string nodeRegistration = "auto";  // auto | manual
+  // Rules (docs/rules.md): the router's REST entry, HTTPS with the API's authentication; ""
+  // turns it off.
+  std::string routerListen = "0.0.0.0:9443";
   // Node controller: Ready=Unknown after this long without a heartbeat.
   std::chrono::seconds nodeGracePeriod{40};
   // Pod eviction: pods of a node not Ready for longer than this are deleted; 0 = never (the

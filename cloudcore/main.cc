@@ -23,6 +23,7 @@
 #include "cloudcore/certs/cluster_pki.h"
 #include "cloudcore/certs/node_certs.h"
 #include "cloudcore/cloudhub/cloudhub.h"
+#include "cloudcore/cloudhub/route_broker.h"
 #include "cloudcore/config.h"
 #include "cloudcore/controllers/deployment_controller.h"
 #include "cloudcore/controllers/event_gc.h"
@@ -35,6 +36,7 @@
 #include "cloudcore/encryption/encrypting_store.h"
 #include "cloudcore/encryption/encryption_config.h"
 #include "cloudcore/registry/registry.h"
+#include "cloudcore/router/router.h"
 #include "cloudcore/store/sqlite_store.h"
 #include "common/http/server.h"
 #include "common/log.h"
@@ -60,6 +62,10 @@ int main(int argc, char** argv) {
   app.add_option("--data-dir", dataDir, "directory for the embedded store");
   app.add_option("--api-listen", apiListen, "HOST:PORT of the Kubernetes-style API");
   app.add_option("--tunnel-listen", tunnelListen, "HOST:PORT of the edge tunnel (cloudhub)");
+  std::string routerListen;
+  auto* oRouter = app.add_option("--router-listen", routerListen,
+                                 "HOST:PORT of the rules router's REST entry (HTTPS, default "
+                                 "0.0.0.0:9443; \"\" turns it off)");
   app.add_option("--log-level", logLevel, "trace, debug, info, warn, error");
   app.add_option("--history-window", historyWindow, "watch history kept, e.g. 1h");
   app.add_option("--max-body-bytes", maxBody, "largest accepted request body");
@@ -94,6 +100,7 @@ int main(int argc, char** argv) {
   if (!dataDir.empty()) config.dataDir = dataDir;
   if (!apiListen.empty()) config.apiListen = apiListen;
   if (!tunnelListen.empty()) config.tunnelListen = tunnelListen;
+  if (oRouter->count()) config.routerListen = routerListen;
   if (!logLevel.empty()) config.logLevel = logLevel;
   if (maxBody) config.maxBodyBytes = maxBody;
   for (const auto& san : tlsSans) config.tlsSans.push_back(san);
@@ -189,7 +196,7 @@ int main(int argc, char** argv) {
   certs::ClusterPkiOptions pkiOptions;
   pkiOptions.dataDir = config.dataDir;
   pkiOptions.sans = config.tlsSans;
-  for (const std::string& listen : {config.apiListen, config.tunnelListen}) {
+  for (const std::string& listen : {config.apiListen, config.tunnelListen, config.routerListen}) {
     std::string host;
     uint16_t port = 0;
     if (splitHostPort("listen", listen, host, port).isOk()) pkiOptions.sans.push_back(host);
@@ -243,9 +250,22 @@ int main(int argc, char** argv) {
     return 1;
   }
   hubOptions.deviceData = &deviceData;
+  // Rules (docs/rules.md): the router takes messages from the hub's reports and sends through
+  // its route broker; declared before the hub so that it stops after it on every path.
+  cloudhub::RouteBroker routes;
+  router::HttpRestPoster restPoster;
+  router::Router router({.dataDir = config.dataDir}, registry, routes, restPoster, clock);
+  if (auto s = router.start(); !s.isOk()) {
+    spdlog::critical("router: {}", s.toString());
+    store.stop();
+    return 1;
+  }
+  hubOptions.routedMessages = &router;
+  hubOptions.routes = &routes;
   cloudhub::CloudHub hub(hubOptions, registry);
   if (auto s = hub.start(); !s.isOk()) {
     spdlog::critical("cloudhub: {}", s.toString());
+    router.stop();
     store.stop();
     return 1;
   }
@@ -403,7 +423,34 @@ int main(int argc, char** argv) {
   httpOptions.tls.keyPem = clusterPki->apiServing.keyPem;
   httpOptions.tls.clientCaPem = clusterPki->ca.certPem;
   http::Server server(httpOptions, [&front](http::ServerRequest& r) { return front.handle(r); });
-  if (auto s = server.start(); !s.isOk()) {
+  // The router's REST entry: same certificate, authentication, authorization and audit as the
+  // API; requests are authorized as verbs on rules/proxy.
+  apiserver::AuthFilter routerFront(
+      authenticator, {&privileged, &nodeAuthorizer, &rbac}, auditLog.get(), clock,
+      [&router](http::ServerRequest& r) { return router.handle(r); },
+      [&router](const http::ServerRequest& r) { return router.attributes(r); });
+  std::unique_ptr<http::Server> routerServer;
+  if (!config.routerListen.empty()) {
+    http::ServerOptions routerOptions = httpOptions;
+    (void)splitHostPort("routerListen", config.routerListen, routerOptions.host,
+                        routerOptions.port);  // validated with the config
+    routerOptions.workerThreads = 4;
+    routerServer = std::make_unique<http::Server>(
+        routerOptions, [&routerFront](http::ServerRequest& r) { return routerFront.handle(r); });
+  }
+  auto startServers = [&]() -> Status {
+    if (auto s = server.start(); !s.isOk()) return s;
+    if (routerServer) {
+      if (auto s = routerServer->start(); !s.isOk()) {
+        server.stop();
+        return Status(s.code(),
+                      "router (routerListen " + config.routerListen + "): " + s.message());
+      }
+      spdlog::info("router: REST entry on https://{}", config.routerListen);
+    }
+    return Status::ok();
+  };
+  if (auto s = startServers(); !s.isOk()) {
     spdlog::critical("{}", s.message());
     stopAuth();
     stopWorkloads();
@@ -419,11 +466,13 @@ int main(int argc, char** argv) {
   int sig = waitForTerminationSignal();
   spdlog::info("cloudcore: signal {}, shutting down", sig);
   handler.setReady(false);
+  if (routerServer) routerServer->stop();
   server.stop();
   stopAuth();
   stopWorkloads();
   nodeController.stop();
   hub.stop();
+  router.stop();
   deviceData.stop();
   store.stop();
   spdlog::info("cloudcore: stopped");

@@ -29,6 +29,7 @@
 #include "edgecore/localapi/local_api.h"
 #include "edgecore/metamanager/metamanager.h"
 #include "edgecore/nodestatus/node_status.h"
+#include "edgecore/router/edge_router.h"
 
 #ifndef EP_VERSION_STRING
 #define EP_VERSION_STRING "0.0.0"
@@ -236,6 +237,27 @@ int main(int argc, char** argv) {
   };
   MqttBus bus;
   devicetwin::DeviceTwin twin({.nodeName = config.nodeName}, cache, bus, clock);
+  // Rules (docs/rules.md): Rule topics on the same broker, and services on this node.
+  class MqttRouteBus final : public router::RouteBus {
+   public:
+    bool connected() const override { return client && client->stats().connected; }
+    Status publish(std::string topic, std::string payload,
+                   std::function<void(Status)> done) override {
+      if (!client) return unavailableError("mqtt.server is empty on this node");
+      return client->publish(std::move(topic), std::move(payload), 1, false, std::move(done));
+    }
+    Status setRuleTopics(std::vector<std::string> topics) override {
+      return client ? client->setExtraSubscriptions(std::move(topics)) : Status::ok();
+    }
+    void acknowledge(uint64_t generation, uint16_t packetId) override {
+      if (client) client->acknowledge(generation, packetId);
+    }
+    eventbus::MqttClient* client = nullptr;  // set before the router starts; outlives it
+  };
+  MqttRouteBus routeBus;
+  router::HttpServiceCaller serviceCaller;
+  router::EdgeRouter edgeRouter({.nodeName = config.nodeName}, cache, routeBus, serviceCaller,
+                                clock);
   std::unique_ptr<eventbus::MqttClient> mqtt;
   if (!config.mqttServer.empty()) {
     eventbus::MqttClientOptions mqttOptions;
@@ -272,14 +294,24 @@ int main(int argc, char** argv) {
     for (const auto& topic : devicetwin::TwinEngine::subscriptions()) {
       mqttOptions.subscriptions.emplace_back(topic, 1);
     }
-    mqtt = std::make_unique<eventbus::MqttClient>(mqttOptions, [&twin](eventbus::InboundMessage m) {
-      twin.onMessage({.topic = std::move(m.topic),
-                      .payload = std::move(m.payload),
-                      .qos = m.qos,
-                      .packetId = m.packetId,
-                      .generation = m.generation});
-    });
+    mqtt = std::make_unique<eventbus::MqttClient>(
+        mqttOptions, [&twin, &edgeRouter](eventbus::InboundMessage m) {
+          if (router::EdgeRouter::owns(m.topic)) {  // a Rule topic, not KubeEdge's $hw/
+            edgeRouter.onMessage({.topic = std::move(m.topic),
+                                  .payload = std::move(m.payload),
+                                  .qos = m.qos,
+                                  .packetId = m.packetId,
+                                  .generation = m.generation});
+            return;
+          }
+          twin.onMessage({.topic = std::move(m.topic),
+                          .payload = std::move(m.payload),
+                          .qos = m.qos,
+                          .packetId = m.packetId,
+                          .generation = m.generation});
+        });
     bus.client = mqtt.get();
+    routeBus.client = mqtt.get();
   } else {
     spdlog::warn("edgecore: mqtt.server is empty: devices speaking MQTT cannot reach this node");
   }
@@ -307,9 +339,22 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  if (auto s = edgeRouter.start(); !s.isOk()) {
+    spdlog::critical("router: {}", s.toString());
+    if (deviceManager) deviceManager->stop();
+    twin.stop();
+    reporter.stop();
+    hub.stop();
+    localApi.stop();
+    cache.stop();
+    return 1;
+  }
+  hub.setRouteHandler(&edgeRouter);
   if (mqtt) {
     if (auto s = mqtt->start(); !s.isOk()) {
       spdlog::critical("eventbus: {}", s.toString());
+      hub.setRouteHandler(nullptr);
+      edgeRouter.stop();
       if (deviceManager) deviceManager->stop();
       twin.stop();
       reporter.stop();
@@ -336,6 +381,8 @@ int main(int argc, char** argv) {
     if (auto s = podManager->start(); !s.isOk()) {
       spdlog::critical("edged: {}", s.toString());
       if (mqtt) mqtt->stop();
+      hub.setRouteHandler(nullptr);
+      edgeRouter.stop();
       if (deviceManager) deviceManager->stop();
       twin.stop();
       reporter.stop();
@@ -361,6 +408,8 @@ int main(int argc, char** argv) {
   edgedForStatus = nullptr;
   if (podManager) podManager->stop();  // containers keep running
   if (mqtt) mqtt->stop();
+  hub.setRouteHandler(nullptr);
+  edgeRouter.stop();
   if (deviceManager) deviceManager->stop();
   twin.stop();
   reporter.stop();

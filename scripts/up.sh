@@ -5,7 +5,7 @@
 # applies the sample app (a Deployment of 2 HTTP servers, a pod, device definitions), waits for
 # the pods to run, and shows them in the cloud, at the edge and in containerd.
 #   EP_RUN_DIR (default ./run)  EP_API_PORT (6443)  EP_TUNNEL_PORT (6444)  EP_EDGE_API_PORT (10550)
-#   EP_REGISTRY_PORT (5000)  EP_MQTT_PORT (1883)
+#   EP_REGISTRY_PORT (5000)  EP_MQTT_PORT (1883)  EP_ROUTER_PORT (9443)
 # Stop it with scripts/down.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,7 @@ PORT=${EP_API_PORT:-6443}
 TUNNEL_PORT=${EP_TUNNEL_PORT:-6444}
 EDGE_PORT=${EP_EDGE_API_PORT:-10550}
 MQTT_PORT=${EP_MQTT_PORT:-1883}
+ROUTER_PORT=${EP_ROUTER_PORT:-9443}
 bash scripts/install-deps.sh
 bash scripts/build.sh
 mkdir -p "$RUN"
@@ -26,6 +27,7 @@ if [[ -f "$RUN/cloudcore.pid" ]] && kill -0 "$(cat "$RUN/cloudcore.pid")" 2>/dev
 else
   nohup "$ROOT/build/cloudcore/cloudcore" --data-dir "$RUN/cloudcore" \
     --api-listen "127.0.0.1:$PORT" --tunnel-listen "127.0.0.1:$TUNNEL_PORT" \
+    --router-listen "127.0.0.1:$ROUTER_PORT" \
     >"$RUN/cloudcore.log" 2>&1 &
   echo $! >"$RUN/cloudcore.pid"
   for _ in $(seq 1 100); do
@@ -134,6 +136,32 @@ for _ in $(seq 1 20); do
 done
 $EDGECTL data thermometer-1 --limit 5
 echo
+# Rules (docs/rules.md): a REST call to the cloud's router reaches edge-node-1's broker.
+$EDGECTL apply -f deploy/samples/rules.yaml
+python3 - "$KUBECONFIG_FILE" "$RUN" <<'PY'
+import base64, os, re, sys
+text = open(sys.argv[1]).read()
+field = lambda key: re.search(r"^\s*" + key + r":\s*(\S+)\s*$", text, re.M).group(1)
+for name, key in (("admin.crt", "client-certificate-data"), ("admin.key", "client-key-data"),
+                  ("ca.crt", "certificate-authority-data")):
+    data = field(key)
+    path = os.path.join(sys.argv[2], name)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+        f.write(base64.b64decode(data))
+PY
+ROUTER_CURL=(curl -sS --cacert "$RUN/ca.crt" --cert "$RUN/admin.crt" --key "$RUN/admin.key")
+rm -f "$RUN/alert.txt"
+timeout 20 mosquitto_sub -p "$MQTT_PORT" -t alerts -C 1 >"$RUN/alert.txt" 2>/dev/null &
+for _ in $(seq 1 40); do
+  answer=$("${ROUTER_CURL[@]}" -X POST -d '{"alert":"door open"}' \
+    "https://127.0.0.1:$ROUTER_PORT/edge-node-1/default/alerts" 2>&1 || true)
+  [[ -s "$RUN/alert.txt" ]] && break
+  sleep 0.5
+done
+echo "up: POST https://127.0.0.1:$ROUTER_PORT/edge-node-1/default/alerts -> $answer"
+echo "up: received on edge-node-1's broker, topic alerts: $(cat "$RUN/alert.txt" 2>/dev/null)"
+$EDGECTL get rules
+echo
 for _ in $(seq 1 50); do
   curl -fsS "http://127.0.0.1:$EDGE_PORT/api/v1/namespaces/default/pods/hello-edge" >/dev/null 2>&1 && break
   sleep 0.2
@@ -149,5 +177,6 @@ echo "          export KUBECONFIG=$KUBECONFIG_FILE"
 echo "up: try:  build/edgectl/edgectl get all; build/edgectl/edgectl get devices -o wide"
 echo "          build/edgectl/edgectl data thermometer-1 --since 10m -o csv   (device data kept in the cloud)"
 echo "          mosquitto_sub -p $MQTT_PORT -v -t '\$hw/events/#'   (KubeEdge's device topics, docs/devices.md)"
+echo "          curl --cacert $RUN/ca.crt --cert $RUN/admin.crt --key $RUN/admin.key -d '{\"alert\":1}' https://127.0.0.1:$ROUTER_PORT/edge-node-1/default/alerts   (rules, docs/rules.md)"
 echo "          build/edgectl/edgectl scale deployment/hello --replicas 3; build/edgectl/edgectl exec hello-edge -- ls /"
 echo "    or:   kubectl get deploy"

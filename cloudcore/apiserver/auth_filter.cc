@@ -118,12 +118,13 @@ auth::Decision PrivilegedGroupAuthorizer::authorize(const auth::UserInfo& user,
 
 AuthFilter::AuthFilter(const auth::Authenticator& authenticator,
                        std::vector<const auth::Authorizer*> authorizers, audit::AuditLog* audit,
-                       Clock& clock, Next next)
+                       Clock& clock, Next next, Attributes attributes)
     : authenticator_(authenticator),
       authorizers_(std::move(authorizers)),
       audit_(audit),
       clock_(clock),
-      next_(std::move(next)) {}
+      next_(std::move(next)),
+      attributes_(std::move(attributes)) {}
 
 auth::Decision AuthFilter::authorize(const auth::UserInfo& user,
                                      const auth::RequestAttributes& a) const {
@@ -138,7 +139,7 @@ auth::Decision AuthFilter::authorize(const auth::UserInfo& user,
 
 http::ServerResponse AuthFilter::handle(http::ServerRequest& req) {
   const int64_t received = clock_.nowMillis() * 1000;
-  auth::RequestAttributes attrs = auth::requestAttributes(req);
+  auth::RequestAttributes attrs = attributes_ ? attributes_(req) : auth::requestAttributes(req);
   auto user = authenticator_.authenticate(req);
   if (!user) {
     spdlog::info("apiserver: 401 {} {} from {}: {}", req.method, req.target, req.remote,

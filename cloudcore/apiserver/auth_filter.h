@@ -30,10 +30,13 @@ namespace ep::apiserver {
 class AuthFilter {
  public:
   using Next = std::function<http::ServerResponse(http::ServerRequest&)>;
+  // What a request asks to do; default auth::requestAttributes (the API's paths). The router's
+  // REST entry passes its own.
+  using Attributes = std::function<auth::RequestAttributes(const http::ServerRequest&)>;
 
   AuthFilter(const auth::Authenticator& authenticator,
              std::vector<const auth::Authorizer*> authorizers, audit::AuditLog* audit, Clock& clock,
-             Next next);
+             Next next, Attributes attributes = nullptr);
 
   http::ServerResponse handle(http::ServerRequest& request);
 
@@ -53,6 +56,7 @@ class AuthFilter {
   audit::AuditLog* const audit_;
   Clock& clock_;
   const Next next_;
+  const Attributes attributes_;
 };
 
 // Allows everything to members of system:masters (Kubernetes' privileged group authorizer).

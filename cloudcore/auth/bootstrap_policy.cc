@@ -83,7 +83,7 @@ Json editRules() {
                 {"deployments", "deployments/scale", "deployments/rollback", "replicasets",
                  "replicasets/scale"}),
            rule(kAll, {"devices.kubeedge.io"}, {"devices", "devicemodels"}),
-           rule(kAll, {"rules.kubeedge.io"}, {"rules", "ruleendpoints"}),
+           rule(kAll, {"rules.kubeedge.io"}, {"rules", "ruleendpoints", "rules/proxy"}),
            rule(kAll, {"sedna.io"}, {"models"}),
        }) {
     rules.push_back(std::move(r));

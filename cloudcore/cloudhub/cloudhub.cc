@@ -10,6 +10,7 @@
 #include "cloudcore/cloudhub/metrics.h"
 #include "cloudcore/cloudhub/node_state_store.h"
 #include "cloudcore/cloudhub/report_applier.h"
+#include "cloudcore/cloudhub/route_broker.h"
 #include "cloudcore/cloudhub/stream_broker.h"
 #include "cloudcore/cloudhub/tunnel_server.h"
 #include "cloudcore/registry/registry.h"
@@ -24,7 +25,7 @@ struct CloudHub::Impl {
         dispatcher(r.store(), metrics),
         // With node certificates, Nodes are registered by joining, never by a report.
         applier(r, !options.manualRegistration && options.nodeCertificates == nullptr,
-                options.deviceData),
+                options.deviceData, options.routedMessages),
         broker(StreamBrokerOptions{.maxStreamsPerNode = options.maxStreamsPerNode}) {}
 
   const CloudHubOptions options;
@@ -73,6 +74,7 @@ Status CloudHub::start() {
                                               });
                                             });
   d.server->setStreamBroker(&d.broker);
+  if (d.options.routes != nullptr) d.server->setRouteBroker(d.options.routes);
   TunnelServer* server = d.server.get();
   d.nodeState.setOnPersisted(
       [server](const std::string& node, uint64_t seq) { server->reportsPersisted(node, seq); });

@@ -23,6 +23,8 @@ class Dispatcher;
 class Metrics;
 class NodeStateStore;
 class ReportApplier;
+class RouteBroker;
+class RoutedMessageSink;
 class StreamBroker;
 class TunnelServer;
 
@@ -47,6 +49,12 @@ struct CloudHubOptions {
   certs::NodeCertificates* nodeCertificates = nullptr;
   // Where device data reports go (must outlive the hub); null: acknowledged and not kept.
   devicedata::DeviceDataStore* deviceData = nullptr;
+  // Where messages edge apps publish on Rule topics go (the router; must outlive the hub);
+  // null: such reports are refused (and acknowledged).
+  RoutedMessageSink* routedMessages = nullptr;
+  // Carries the router's messages to nodes (must outlive the hub); null: RouteResults are
+  // ignored.
+  RouteBroker* routes = nullptr;
 };
 
 // cloudhub: the tunnel server side of docs/tunnel.md, assembled from its parts (node state

@@ -8,6 +8,7 @@
 #include "cloudcore/devicedata/device_data_store.h"
 #include "common/api/names.h"
 #include "common/api/object_util.h"
+#include "proto/tunnel.pb.h"
 
 namespace ep::cloudhub {
 namespace {
@@ -77,8 +78,8 @@ const api::KindInfo& kindOf(const char* kind) {
 }  // namespace
 
 ReportApplier::ReportApplier(registry::Registry& registry, bool autoRegister,
-                             devicedata::DeviceDataStore* deviceData)
-    : registry_(registry), autoRegister_(autoRegister), deviceData_(deviceData) {}
+                             devicedata::DeviceDataStore* deviceData, RoutedMessageSink* routed)
+    : registry_(registry), autoRegister_(autoRegister), deviceData_(deviceData), routed_(routed) {}
 
 ReportResult ReportApplier::apply(const std::string& node, const ReportInput& report) {
   switch (static_cast<ReportKind>(report.kind)) {
@@ -92,6 +93,8 @@ ReportResult ReportApplier::apply(const std::string& node, const ReportInput& re
       return applyDeviceTwin(node, report);
     case ReportKind::kData:
       return applyData(node, report);
+    case ReportKind::kRoutedMessage:
+      return applyRoutedMessage(node, report);
     case ReportKind::kCommandResult:
       spdlog::debug("cloudhub: node {}: report kind {} not handled yet; acknowledged", node,
                     report.kind);
@@ -426,6 +429,19 @@ ReportResult ReportApplier::applyEvent(const std::string& node, const ReportInpu
     return rejected("event: " + updated.status().toString());
   }
   return {ReportOutcome::kRetry, "event: conflicting writers"};
+}
+
+ReportResult ReportApplier::applyRoutedMessage(const std::string& node, const ReportInput& report) {
+  if (routed_ == nullptr) return rejected("routed message: rules are not served by this cloudcore");
+  edgeplane::tunnel::v1::RoutedMessage m;
+  if (!m.ParseFromString(report.payload)) return rejected("routed message: malformed payload");
+  if (report.namespace_.empty() || report.name.empty()) {
+    return rejected("routed message: the report names no rule");
+  }
+  Status s = routed_->routeFromEdge(node, report.namespace_, report.name, m.topic(),
+                                    std::move(*m.mutable_payload()), m.timestamp_ms());
+  if (s.isOk()) return {};
+  return fromStatus(s, "routed message for rule " + report.namespace_ + "/" + report.name);
 }
 
 }  // namespace ep::cloudhub

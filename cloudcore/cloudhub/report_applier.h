@@ -20,6 +20,19 @@ enum class ReportKind : int {
   kDeviceTwin = 4,
   kData = 5,  // device data samples (docs/devices.md, "Device data")
   kCommandResult = 6,
+  kRoutedMessage = 7,  // a message an edge app published on a Rule's topic (docs/rules.md)
+};
+
+// Takes messages of eventbus -> rest Rules from the edge (implemented by the router). The
+// message must be durably queued when this returns OK: the report is then acknowledged.
+// kNotFound/kInvalid refuse the message (no such rule for this node); kUnavailable asks the
+// edge to send it again later. Blocking (a database write); thread-safe.
+class RoutedMessageSink {
+ public:
+  virtual ~RoutedMessageSink() = default;
+  virtual Status routeFromEdge(const std::string& node, const std::string& ruleNamespace,
+                               const std::string& ruleName, const std::string& topic,
+                               std::string payload, int64_t timestampMillis) = 0;
 };
 
 struct ReportInput {
@@ -47,8 +60,11 @@ struct ReportResult {
 // samples of REPORT_KIND_DATA reports; it must outlive the applier.
 class ReportApplier {
  public:
+  // `routed` (may be null: routed messages are then refused) takes REPORT_KIND_ROUTED_MESSAGE
+  // reports; it must outlive the applier.
   ReportApplier(registry::Registry& registry, bool autoRegister,
-                devicedata::DeviceDataStore* deviceData = nullptr);
+                devicedata::DeviceDataStore* deviceData = nullptr,
+                RoutedMessageSink* routed = nullptr);
 
   ReportResult apply(const std::string& node, const ReportInput& report);
 
@@ -58,10 +74,12 @@ class ReportApplier {
   ReportResult applyEvent(const std::string& node, const ReportInput& report);
   ReportResult applyDeviceTwin(const std::string& node, const ReportInput& report);
   ReportResult applyData(const std::string& node, const ReportInput& report);
+  ReportResult applyRoutedMessage(const std::string& node, const ReportInput& report);
 
   registry::Registry& registry_;
   const bool autoRegister_;
   devicedata::DeviceDataStore* const deviceData_;
+  RoutedMessageSink* const routed_;
 };
 
 }  // namespace ep::cloudhub

@@ -19,6 +19,7 @@
 #include "cloudcore/cloudhub/metrics.h"
 #include "cloudcore/cloudhub/node_state_store.h"
 #include "cloudcore/cloudhub/report_applier.h"
+#include "cloudcore/cloudhub/route_broker.h"
 #include "cloudcore/cloudhub/stream_broker.h"
 #include "cloudcore/cloudhub/tunnel_entry.h"
 #include "cloudcore/registry/registry.h"
@@ -101,6 +102,7 @@ struct TunnelServer::Impl final : public pb::Tunnel::CallbackService {
   Metrics& metrics;
   const Executor executor;
   StreamBroker* broker = nullptr;  // set before start(), then read-only
+  RouteBroker* routes = nullptr;   // set before start(), then read-only
 
   // The mutex that serializes report application for `node` across its streams (an old stream
   // may still be applying while its replacement starts). Created once per node.
@@ -255,6 +257,11 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
           if (server_.broker) server_.broker->onClose(this, in_.stream_close());
           startRead();
           return;
+        case pb::EdgeMessage::kRouteResult:
+          // Route callbacks never block either.
+          if (server_.routes) server_.routes->onResult(this, in_.route_result());
+          startRead();
+          return;
         case pb::EdgeMessage::kCertificateRequest:
           handleCertificateRequest();
           return;
@@ -311,6 +318,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
       server_.unregisterSession(node_, this);
       server_.dispatcher.detach(node_, this);
       if (server_.broker) server_.broker->detach(node_, this);
+      if (server_.routes) server_.routes->detach(node_, this);
       spdlog::info("cloudhub: node {} disconnected", node_);
     }
   }
@@ -446,6 +454,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
         node_, context_peer_, edgeVersion, lastApplied, inventory.size());
     server_.dispatcher.attach(node_, self, std::move(inventory));
     if (server_.broker) server_.broker->attach(node_, self);
+    if (server_.routes) server_.routes->attach(node_, self);
     startRead();
   }
 
@@ -742,6 +751,10 @@ TunnelServer::TunnelServer(TunnelServerOptions options, registry::Registry& regi
                            ReportApplier& applier, Metrics& metrics, Executor executor)
     : impl_(std::make_unique<Impl>(std::move(options), registry, dispatcher, nodeState, applier,
                                    metrics, std::move(executor))) {}
+
+void TunnelServer::setRouteBroker(RouteBroker* routes) {
+  impl_->routes = routes;
+}
 
 void TunnelServer::setStreamBroker(StreamBroker* broker) {
   impl_->broker = broker;

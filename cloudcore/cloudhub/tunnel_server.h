@@ -21,6 +21,7 @@ class Dispatcher;
 class Metrics;
 class NodeStateStore;
 class ReportApplier;
+class RouteBroker;
 class StreamBroker;
 
 // Runs a task on the worker pool (registry/store writes). Must not run it inline.
@@ -68,6 +69,8 @@ class TunnelServer {
   // Logs/exec streams of accepted nodes are routed through `broker` (it must outlive the
   // server). Call before start(); without one, edge stream messages are ignored.
   void setStreamBroker(StreamBroker* broker);
+  // Rule messages (RouteDeliver/RouteResult) likewise go through `routes`.
+  void setRouteBroker(RouteBroker* routes);
 
   Status start();
   // Ends every stream (UNAVAILABLE) and shuts the gRPC server down.

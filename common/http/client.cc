@@ -1,14 +1,19 @@
 #include "common/http/client.h"
 
+// EP_HTTP_NO_TLS (ep_http_client_small, edgecore's servicebus calls to 127.0.0.1): built
+// without TLS, so the edge does not load OpenSSL; https URLs are then refused.
+
 #include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#if !defined(EP_HTTP_NO_TLS)
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/ssl.hpp>
+#endif
 #include <cctype>
 #include <limits>
 #include <optional>
@@ -45,22 +50,37 @@ beast::error_code runOp(asio::io_context& ioc, Start&& start) {
 }
 
 bool isConnectionDrop(const beast::error_code& ec) {
+#if !defined(EP_HTTP_NO_TLS)
+  if (ec == asio::ssl::error::stream_truncated) return true;
+#endif
   return ec == bhttp::error::end_of_stream || ec == asio::error::connection_reset ||
          ec == asio::error::broken_pipe || ec == asio::error::eof ||
-         ec == asio::error::connection_aborted || ec == asio::ssl::error::stream_truncated;
+         ec == asio::error::connection_aborted;
 }
 
 // One connection, plain or TLS. The HTTP exchange is written against a generic stream and
 // reaches it through with().
 struct Connection {
   std::unique_ptr<beast::tcp_stream> tcp;
+#if !defined(EP_HTTP_NO_TLS)
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
 
-  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *tcp; }
+  beast::tcp_stream& lowest() {
+    return tls ? beast::get_lowest_layer(*tls) : *tcp;
+  }
   template <typename Fn>
   auto with(Fn&& fn) {
     return tls ? fn(*tls) : fn(*tcp);
   }
+#else
+  beast::tcp_stream& lowest() {
+    return *tcp;
+  }
+  template <typename Fn>
+  auto with(Fn&& fn) {
+    return fn(*tcp);
+  }
+#endif
 };
 
 }  // namespace
@@ -183,7 +203,9 @@ struct HttpClient::Impl {
   Status urlStatus;
   BaseUrl url;
   asio::io_context ioc;
+#if !defined(EP_HTTP_NO_TLS)
   std::optional<asio::ssl::context> ssl;  // https only
+#endif
   // Idle keep-alive connection (with its read buffer), or null.
   std::unique_ptr<Connection> conn;
   beast::flat_buffer connBuffer;
@@ -200,6 +222,9 @@ struct HttpClient::Impl {
   }
 
   Status makeTlsContext() {
+#if defined(EP_HTTP_NO_TLS)
+    return invalidError("https is not available in this program");
+#else
     try {
       ssl.emplace(asio::ssl::context::tls_client);
       SSL_CTX_set_min_proto_version(ssl->native_handle(), TLS1_2_VERSION);
@@ -236,6 +261,7 @@ struct HttpClient::Impl {
       return invalidError(std::string("TLS setup failed: ") + e.what());
     }
     return Status::ok();
+#endif
   }
 
   std::chrono::steady_clock::time_point deadline() const {
@@ -243,7 +269,9 @@ struct HttpClient::Impl {
     return std::chrono::steady_clock::now() + options.timeout;
   }
 
-  void arm(Connection& c, std::chrono::steady_clock::time_point dl) { arm(c.lowest(), dl); }
+  void arm(Connection& c, std::chrono::steady_clock::time_point dl) {
+    arm(c.lowest(), dl);
+  }
   void arm(beast::tcp_stream& s, std::chrono::steady_clock::time_point dl) {
     if (dl == std::chrono::steady_clock::time_point::max()) {
       s.expires_never();
@@ -302,6 +330,10 @@ struct HttpClient::Impl {
     beast::error_code ignored;
     stream->socket().set_option(tcp::no_delay(true), ignored);
     auto c = std::make_unique<Connection>();
+#if defined(EP_HTTP_NO_TLS)
+    c->tcp = std::move(stream);
+    return c;
+#else
     if (!ssl) {
       c->tcp = std::move(stream);
       return c;
@@ -337,6 +369,7 @@ struct HttpClient::Impl {
       return unreachable("TLS handshake: " + why);
     }
     return c;
+#endif
   }
 
   bhttp::request<bhttp::string_body> buildRequest(std::string_view method,

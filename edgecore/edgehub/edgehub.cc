@@ -208,6 +208,9 @@ void EdgeHub::onMessage(uint64_t gen, tv1::CloudMessage&& msg) {
     case tv1::CloudMessage::kStreamWindow:
       onStreamMessage(gen, msg);
       return;
+    case tv1::CloudMessage::kRouteDeliver:
+      onRouteDeliver(gen, msg);
+      return;
     default:
       spdlog::warn("edgehub: ignoring a cloud message with no known body");
       return;
@@ -259,6 +262,21 @@ void EdgeHub::onStreamMessage(uint64_t gen, tv1::CloudMessage& msg) {
     default:
       return;
   }
+}
+
+// Rule messages bypass the worker too: the handler never blocks.
+void EdgeHub::onRouteDeliver(uint64_t gen, tv1::CloudMessage& msg) {
+  RouteHandler* handler = routeHandler_.load();
+  if (handler == nullptr) {
+    tv1::EdgeMessage reply;
+    reply.mutable_route_result()->set_id(msg.route_deliver().id());
+    reply.mutable_route_result()->set_error("rules are not enabled on node " + options_.nodeName);
+    sendCurrent(gen, std::move(reply));
+    return;
+  }
+  handler->onRouteDeliver(
+      std::move(*msg.mutable_route_deliver()),
+      [this, gen](tv1::EdgeMessage&& m) { return sendCurrent(gen, std::move(m)); });
 }
 
 void EdgeHub::onDone(uint64_t gen) {

@@ -88,6 +88,9 @@ class EdgeHub {
   // answered with StreamClose "streaming is not enabled on this node". Thread-safe, may be
   // called before or after start(); `handler` must stay valid until stop() returned.
   void setStreamHandler(StreamHandler* handler) { streamHandler_.store(handler); }
+  // Rule messages (RouteDeliver) go to `handler`; without one they are answered with an error
+  // RouteResult. Same contract as setStreamHandler.
+  void setRouteHandler(RouteHandler* handler) { routeHandler_.store(handler); }
 
  private:
   friend class Connection;
@@ -99,6 +102,7 @@ class EdgeHub {
 
   // Called from the channel's I/O thread (non-blocking).
   void onStreamMessage(uint64_t gen, edgeplane::tunnel::v1::CloudMessage& msg);
+  void onRouteDeliver(uint64_t gen, edgeplane::tunnel::v1::CloudMessage& msg);
   void onMessage(uint64_t gen, edgeplane::tunnel::v1::CloudMessage&& msg);
   void onDone(uint64_t gen);
 
@@ -116,6 +120,7 @@ class EdgeHub {
   const EdgeHubOptions options_;
   metamanager::MetaManager& cache_;
   std::atomic<StreamHandler*> streamHandler_{nullptr};
+  std::atomic<RouteHandler*> routeHandler_{nullptr};
   Clock& clock_;
 
   // applyMu_ orders "a new connection generation + its Hello inventory" against applySync: a

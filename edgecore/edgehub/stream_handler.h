@@ -29,4 +29,14 @@ class StreamHandler {
   virtual void onConnectionClosed() = 0;
 };
 
+// Where EdgeHub hands the cloud's rule messages (docs/rules.md). Implemented by the edge
+// router; a seam so edgehub needs nothing from it. onRouteDeliver is called on the tunnel's I/O
+// thread: it must not block. Answer with exactly one RouteResult through `send` (false when the
+// connection is gone: the cloud then delivers again).
+class RouteHandler {
+ public:
+  virtual ~RouteHandler() = default;
+  virtual void onRouteDeliver(edgeplane::tunnel::v1::RouteDeliver deliver, StreamSender send) = 0;
+};
+
 }  // namespace ep::edgecore::edgehub

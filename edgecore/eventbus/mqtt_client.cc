@@ -6,6 +6,7 @@
 #include <deque>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 namespace ep::edgecore::eventbus {
@@ -63,6 +64,7 @@ struct Outgoing {
   bool retain = false;
   uint16_t packetId = 0;
   bool sent = false;  // sent at least once (a resend sets DUP)
+  MqttClient::PublishDone done;
 };
 
 }  // namespace
@@ -112,7 +114,9 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
   uint64_t generation = 0;  // of the current connection attempt
   uint16_t nextPacketId = 1;
   uint16_t subscribeId = 0;
-  std::deque<Outgoing> inflight;  // QoS 1, in send order
+  std::set<std::string> extra;        // wanted extra subscriptions
+  std::set<std::string> extraActive;  // extra subscriptions the broker has on this connection
+  std::deque<Outgoing> inflight;      // QoS 1, in send order
   std::chrono::milliseconds backoff;
   Clock::time_point lastReceived{}, lastSent{};
   bool stopping = false;
@@ -234,15 +238,25 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
           return fail(gen, "broker refused the connection: " + mqtt::connackReason(p.returnCode)),
                  false;
         }
-        if (options.subscriptions.empty()) {
+        if (options.subscriptions.empty() && extra.empty()) {
+          extraActive.clear();
           onReady(gen);
         } else {
           phase = Phase::kAwaitSuback;
           subscribeId = takePacketId();
-          write(mqtt::encodeSubscribe(subscribeId, options.subscriptions));
+          auto all = options.subscriptions;
+          for (const auto& f : extra) all.emplace_back(f, 1);
+          extraActive = extra;
+          write(mqtt::encodeSubscribe(subscribeId, all));
         }
         return true;
       case T::kSuback:
+        if (phase == Phase::kConnected) {  // a later change of the extra subscriptions
+          for (uint8_t q : p.grantedQos) {
+            if (q == 0x80) spdlog::error("eventbus: broker refused a rule topic subscription");
+          }
+          return true;
+        }
         if (phase != Phase::kAwaitSuback || p.packetId != subscribeId) {
           return fail(gen, "unexpected SUBACK"), false;
         }
@@ -275,9 +289,13 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
       case T::kPuback: {
         for (auto it = inflight.begin(); it != inflight.end(); ++it) {
           if (it->packetId == p.packetId) {
+            auto done = std::move(it->done);
             inflight.erase(it);
-            std::lock_guard lock(mu);
-            ++stats.published;
+            {
+              std::lock_guard lock(mu);
+              ++stats.published;
+            }
+            if (done) done(Status::ok());
             break;
           }
         }
@@ -312,7 +330,24 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
     }
     keepAlive(gen);
     if (onConnection) onConnection(true);
+    syncExtraSubscriptions();
     pump();
+  }
+
+  // Tells the broker how `extra` changed since extraActive (connected only).
+  void syncExtraSubscriptions() {
+    if (phase != Phase::kConnected) return;
+    std::vector<std::pair<std::string, uint8_t>> add;
+    std::vector<std::string> remove;
+    for (const auto& f : extra) {
+      if (extraActive.count(f) == 0) add.emplace_back(f, 1);
+    }
+    for (const auto& f : extraActive) {
+      if (extra.count(f) == 0) remove.push_back(f);
+    }
+    if (!add.empty()) write(mqtt::encodeSubscribe(takePacketId(), add));
+    if (!remove.empty()) write(mqtt::encodeUnsubscribe(takePacketId(), remove));
+    extraActive = extra;
   }
 
   void keepAlive(uint64_t gen) {
@@ -348,6 +383,8 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
         o.sent = true;
         o.payload.shrink_to_fit();
         inflight.push_back(std::move(o));
+      } else if (o.done) {
+        o.done(Status::ok());
       }
     }
   }
@@ -478,22 +515,42 @@ void MqttClient::stop() {
   impl_->stats.connected = false;
 }
 
-Status MqttClient::publish(std::string topic, std::string payload, uint8_t qos, bool retain) {
+Status MqttClient::setExtraSubscriptions(std::vector<std::string> filters) {
+  for (const auto& f : filters) {
+    if (f.empty() || f.size() > 65535 || f.find('\0') != std::string::npos) {
+      return invalidError("mqtt subscription \"" + f + "\"");
+    }
+  }
+  asio::post(impl_->io, [impl = impl_.get(), filters = std::move(filters)] {
+    impl->extra = std::set<std::string>(filters.begin(), filters.end());
+    impl->syncExtraSubscriptions();
+  });
+  return Status::ok();
+}
+
+Status MqttClient::publish(std::string topic, std::string payload, uint8_t qos, bool retain,
+                           PublishDone done) {
   if (auto s = mqtt::checkTopicName(topic); !s.isOk()) return s;
   if (qos > 1) return invalidError("qos: must be 0 or 1");
   if (topic.size() + payload.size() + 16 > impl_->options.maxPacketBytes) {
     return Status(Code::kTooLarge, "publish to " + topic + ": payload exceeds " +
                                        std::to_string(impl_->options.maxPacketBytes) + " bytes");
   }
+  PublishDone droppedDone;
   {
     std::lock_guard lock(impl_->mu);
     if (impl_->queue.size() >= impl_->options.maxQueued) {
+      droppedDone = std::move(impl_->queue.front().done);
       impl_->queue.pop_front();
       ++impl_->stats.dropped;
     }
-    impl_->queue.push_back(Outgoing{
-        .topic = std::move(topic), .payload = std::move(payload), .qos = qos, .retain = retain});
+    impl_->queue.push_back(Outgoing{.topic = std::move(topic),
+                                    .payload = std::move(payload),
+                                    .qos = qos,
+                                    .retain = retain,
+                                    .done = std::move(done)});
   }
+  if (droppedDone) droppedDone(unavailableError("mqtt publish queue full; message dropped"));
   asio::post(impl_->io, [impl = impl_.get()] { impl->pump(); });
   return Status::ok();
 }

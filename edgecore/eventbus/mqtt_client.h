@@ -80,9 +80,20 @@ class MqttClient {
   // Sends DISCONNECT when connected, closes, joins the thread. Idempotent.
   void stop();
 
+  // Called once per publish made with one: OK when the broker acknowledged it (QoS 1) or it was
+  // written (QoS 0); an error when it was dropped from a full queue. Runs on the I/O thread (or
+  // the publishing thread for the drop) and must not block. Never called for publishes still
+  // pending when the client stops.
+  using PublishDone = std::function<void(Status)>;
+
   // Queues a publish. qos 0 or 1. Invalid topics are refused; a full queue drops its oldest
   // entry (counted in stats().dropped).
-  Status publish(std::string topic, std::string payload, uint8_t qos = 1, bool retain = false);
+  Status publish(std::string topic, std::string payload, uint8_t qos = 1, bool retain = false,
+                 PublishDone done = nullptr);
+  // Subscriptions beyond options.subscriptions (QoS 1), e.g. the topics of Rules: the broker is
+  // told the difference at once when connected, and the whole set after every reconnect.
+  // Invalid filters are refused and nothing changes.
+  Status setExtraSubscriptions(std::vector<std::string> filters);
   // Sends PUBACK for a QoS 1 message, if its connection is still the current one.
   void acknowledge(uint64_t generation, uint16_t packetId);
   MqttClientStats stats() const;

@@ -133,6 +133,13 @@ std::string encodeSubscribe(uint16_t packetId,
   return frame(PacketType::kSubscribe, 0x02, body);
 }
 
+std::string encodeUnsubscribe(uint16_t packetId, const std::vector<std::string>& filters) {
+  std::string body;
+  putU16(body, packetId);
+  for (const auto& filter : filters) putString(body, filter);
+  return frame(PacketType::kUnsubscribe, 0x02, body);
+}
+
 std::string encodePingreq() {
   return frame(PacketType::kPingreq, 0, {});
 }

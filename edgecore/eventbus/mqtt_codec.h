@@ -68,6 +68,7 @@ std::string encodePublish(std::string_view topic, std::string_view payload, uint
 std::string encodePuback(uint16_t packetId);
 std::string encodeSubscribe(uint16_t packetId,
                             const std::vector<std::pair<std::string, uint8_t>>& filters);
+std::string encodeUnsubscribe(uint16_t packetId, const std::vector<std::string>& filters);
 std::string encodePingreq();
 std::string encodeDisconnect();
 

@@ -44,6 +44,11 @@ class CloudFixture : public ::testing::Test {
     if (std::find(extra.begin(), extra.end(), "--tunnel-listen") == extra.end()) {
       argv.insert(argv.end(), {"--tunnel-listen", "127.0.0.1:" + std::to_string(tunnelPort_)});
     }
+    // And its own router port (the default, 9443, is one per machine).
+    if (routerPort_ == 0) routerPort_ = freePort();
+    if (std::find(extra.begin(), extra.end(), "--router-listen") == extra.end()) {
+      argv.insert(argv.end(), {"--router-listen", "127.0.0.1:" + std::to_string(routerPort_)});
+    }
     argv.insert(argv.end(), extra.begin(), extra.end());
     cloud_ = std::make_unique<Process>(argv, dir_.path() + "/cloudcore.log");
     ASSERT_TRUE(cloud_->start());
@@ -92,6 +97,7 @@ class CloudFixture : public ::testing::Test {
   std::string dataDir_;
   int port_ = 0;
   int tunnelPort_ = 0;
+  int routerPort_ = 0;
   std::unique_ptr<Process> cloud_;
 };
 

@@ -1,0 +1,159 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "edgecore/edgehub/stream_handler.h"
+#include "edgecore/metamanager/metamanager.h"
+
+namespace ep::edgecore::router {
+
+// The node's MQTT broker as the router uses it (the eventbus's MqttClient in production).
+class RouteBus {
+ public:
+  virtual ~RouteBus() = default;
+  virtual bool connected() const = 0;
+  // QoS 1; `done` once the broker acknowledged it (or with why not). Never blocks; `done` runs
+  // on another thread and must not block.
+  virtual Status publish(std::string topic, std::string payload,
+                         std::function<void(Status)> done) = 0;
+  // The Rule topics to receive (the whole set, replacing the previous one).
+  virtual Status setRuleTopics(std::vector<std::string> topics) = 0;
+  virtual void acknowledge(uint64_t generation, uint16_t packetId) = 0;
+};
+
+// One HTTP request to a service on this node (servicebus).
+struct ServiceCall {
+  uint16_t port = 0;
+  std::string method;
+  std::string path;  // with query
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::chrono::milliseconds timeout{30000};
+};
+struct ServiceAnswer {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+// Calls services on this node. Blocking; thread-safe.
+class ServiceCaller {
+ public:
+  virtual ~ServiceCaller() = default;
+  virtual Result<ServiceAnswer> call(const ServiceCall& call) = 0;
+};
+
+// The real caller: plain HTTP/1.1 to 127.0.0.1:PORT (ep_http_client_small).
+class HttpServiceCaller final : public ServiceCaller {
+ public:
+  explicit HttpServiceCaller(size_t maxResponseBytes = 8u << 20)
+      : maxResponseBytes_(maxResponseBytes) {}
+  Result<ServiceAnswer> call(const ServiceCall& call) override;
+
+ private:
+  const size_t maxResponseBytes_;
+};
+
+// A message from the broker on a Rule topic (see eventbus::InboundMessage).
+struct RuleMessage {
+  std::string topic;
+  std::string payload;
+  uint8_t qos = 0;
+  uint16_t packetId = 0;
+  uint64_t generation = 0;
+};
+
+struct EdgeRouterOptions {
+  std::string nodeName;
+  size_t maxQueue = 4096;       // broker messages waiting for the worker (QoS 0 beyond: dropped)
+  size_t serviceWorkers = 2;    // concurrent servicebus calls
+  size_t maxServiceCalls = 64;  // waiting servicebus calls; beyond them the cloud gets "busy"
+  std::chrono::milliseconds defaultServiceTimeout{30000};
+};
+
+struct EdgeRouterStats {
+  uint64_t routed = 0;     // messages put in the outbox for the cloud
+  uint64_t unrouted = 0;   // messages on a topic no Rule takes (acknowledged, dropped)
+  uint64_t published = 0;  // cloud messages the broker acknowledged
+  uint64_t serviceCalls = 0;
+  uint64_t failures = 0;
+  std::vector<std::string> topics;  // Rule topics subscribed
+};
+
+// The edge side of Rules (docs/rules.md), KubeEdge's eventbus and servicebus for the router:
+//   - eventbus -> rest: subscribes to {namespace}/{topic} of every usable Rule whose source is
+//     this node's eventbus, and puts each message in the durable outbox (REPORT_KIND_ROUTED_
+//     MESSAGE) before acknowledging it to the broker; the cloud POSTs it on.
+//   - rest -> eventbus: publishes a RouteDeliver's body on its topic (QoS 1) and answers once
+//     the broker acknowledged it.
+//   - rest -> servicebus: calls 127.0.0.1:PORT and answers with the response.
+// Rules and RuleEndpoints come from the cache, so subscriptions survive restarts and outages.
+//
+// Threads: one worker (cache events, outbox writes) and serviceWorkers for HTTP calls.
+// onMessage/onRouteDeliver never block and may be called from any thread; start()/stop() from
+// the owner. The injected objects must outlive the router.
+class EdgeRouter final : public edgehub::RouteHandler {
+ public:
+  EdgeRouter(EdgeRouterOptions options, metamanager::MetaManager& cache, RouteBus& bus,
+             ServiceCaller& caller, const Clock& clock);
+  ~EdgeRouter() override;
+  EdgeRouter(const EdgeRouter&) = delete;
+  EdgeRouter& operator=(const EdgeRouter&) = delete;
+
+  Status start();
+  void stop();
+
+  // Whether a broker message on `topic` is the router's (every topic outside KubeEdge's $hw/).
+  static bool owns(const std::string& topic) { return topic.rfind("$hw/", 0) != 0; }
+  void onMessage(RuleMessage message);
+  void onRouteDeliver(edgeplane::tunnel::v1::RouteDeliver deliver,
+                      edgehub::StreamSender send) override;
+
+  EdgeRouterStats stats() const;
+
+ private:
+  struct ServiceJob {
+    edgeplane::tunnel::v1::RouteDeliver deliver;
+    edgehub::StreamSender send;
+  };
+  void run();
+  void serviceLoop();
+  void rebuild();
+  void route(const RuleMessage& m);
+  void fail(const std::string& what);
+
+  const EdgeRouterOptions options_;
+  metamanager::MetaManager& cache_;
+  RouteBus& bus_;
+  ServiceCaller& caller_;
+  const Clock& clock_;
+
+  std::shared_ptr<metamanager::Subscription> ruleSub_, endpointSub_;  // worker (and start)
+  // Rule topic -> the Rules (namespace, name) that take it. Worker thread only.
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> routes_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<RuleMessage> queue_;    // guarded by mu_
+  std::deque<ServiceJob> services_;  // guarded by mu_
+  bool wake_ = false;                // guarded by mu_: cache events are pending
+  bool stopping_ = false;            // guarded by mu_
+  EdgeRouterStats stats_;            // guarded by mu_
+  std::thread worker_;
+  std::vector<std::thread> serviceThreads_;
+};
+
+}  // namespace ep::edgecore::router
