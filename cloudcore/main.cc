@@ -254,7 +254,8 @@ int main(int argc, char** argv) {
   // its route broker; declared before the hub so that it stops after it on every path.
   cloudhub::RouteBroker routes;
   router::HttpRestPoster restPoster;
-  router::Router router({.dataDir = config.dataDir}, registry, routes, restPoster, clock);
+  router::Router router({.dataDir = config.dataDir}, registry, routes, restPoster, clock,
+                        &deviceData);
   if (auto s = router.start(); !s.isOk()) {
     spdlog::critical("router: {}", s.toString());
     store.stop();

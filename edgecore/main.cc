@@ -294,9 +294,10 @@ int main(int argc, char** argv) {
     for (const auto& topic : devicetwin::TwinEngine::subscriptions()) {
       mqttOptions.subscriptions.emplace_back(topic, 1);
     }
+    mqttOptions.subscriptions.emplace_back(router::EdgeRouter::kUploadFilter, 1);
     mqtt = std::make_unique<eventbus::MqttClient>(
         mqttOptions, [&twin, &edgeRouter](eventbus::InboundMessage m) {
-          if (router::EdgeRouter::owns(m.topic)) {  // a Rule topic, not KubeEdge's $hw/
+          if (router::EdgeRouter::owns(m.topic)) {  // a Rule topic or an upload
             edgeRouter.onMessage({.topic = std::move(m.topic),
                                   .payload = std::move(m.payload),
                                   .qos = m.qos,

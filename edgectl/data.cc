@@ -12,16 +12,31 @@ namespace {
 
 using Json = nlohmann::json;
 
-// "thermometer-1" or "device/thermometer-1" / "devices/thermometer-1".
-Result<std::string> deviceName(const std::string& arg) {
+// "thermometer-1" or "device/thermometer-1" / "devices/thermometer-1": a Device;
+// "rule/NAME" / "rules/NAME": a Rule's routed messages; "node/NAME": what the node uploaded
+// on $hw/events/upload/# (docs/rules.md).
+struct DataSource {
+  const api::KindInfo* kind = nullptr;
+  std::string name;
+};
+Result<DataSource> dataSource(const std::string& arg) {
+  const auto* device = api::findByApiVersionKind("devices.kubeedge.io/v1beta1", "Device");
+  const auto* rule = api::findByApiVersionKind("rules.kubeedge.io/v1", "Rule");
   auto slash = arg.find('/');
-  if (slash == std::string::npos) return arg;
+  if (slash == std::string::npos) return DataSource{device, arg};
   std::string kind = arg.substr(0, slash);
-  if (kind != "device" && kind != "devices" && kind != "devices.devices.kubeedge.io") {
-    return invalidError("only devices have data; got \"" + arg + "\"");
+  const api::KindInfo* k = nullptr;
+  if (kind == "device" || kind == "devices" || kind == "devices.devices.kubeedge.io") {
+    k = device;
+  } else if (kind == "rule" || kind == "rules" || kind == "rules.rules.kubeedge.io") {
+    k = rule;
+  } else if (kind == "node" || kind == "nodes" || kind == "no") {
+    k = api::findByApiVersionKind("v1", "Node");
+  } else {
+    return invalidError("only devices, rules and nodes have data; got \"" + arg + "\"");
   }
-  if (slash + 1 >= arg.size()) return invalidError("missing device name in \"" + arg + "\"");
-  return arg.substr(slash + 1);
+  if (slash + 1 >= arg.size()) return invalidError("missing a name in \"" + arg + "\"");
+  return DataSource{k, arg.substr(slash + 1)};
 }
 
 std::string csvField(const std::string& s) {
@@ -43,11 +58,12 @@ std::string field(const Json& item, const char* name) {
 
 Result<std::string> dataPath(const std::string& ns, const DataOptions& o) {
   if (o.args.size() != 1) {
-    return invalidError(o.args.empty() ? "expected a device: edgectl data DEVICE [--property P]"
-                                       : "expected exactly one device");
+    return invalidError(
+        o.args.empty() ? "expected a device: edgectl data DEVICE|rule/NAME|node/NAME [--property P]"
+                       : "expected exactly one device or rule");
   }
-  auto name = deviceName(o.args[0]);
-  if (!name.isOk()) return name.status();
+  auto source = dataSource(o.args[0]);
+  if (!source.isOk()) return source.status();
   if (o.output != "" && o.output != "json" && o.output != "csv") {
     return invalidError("--output must be json or csv, got \"" + o.output + "\"");
   }
@@ -62,8 +78,7 @@ Result<std::string> dataPath(const std::string& ns, const DataOptions& o) {
     params.emplace_back("sinceSeconds", std::to_string((d->count() + 999) / 1000));
   }
   if (o.limit > 0) params.emplace_back("limit", std::to_string(o.limit));
-  const auto* kind = api::findByApiVersionKind("devices.kubeedge.io/v1beta1", "Device");
-  return resourcePath(*kind, ns, *name) + "/data" + buildQuery(params);
+  return resourcePath(*source->kind, ns, source->name) + "/data" + buildQuery(params);
 }
 
 Result<std::string> formatData(const Json& answer, const DataOptions& o) {

@@ -1,7 +1,8 @@
 #pragma once
 
 // edgectl data: the values a device reported for its properties with reportToCloud, from the
-// cloud's time series (cloudcore's devices/NAME/data; docs/devices.md, "Device data").
+// cloud's time series (cloudcore's devices/NAME/data; docs/devices.md, "Device data"), or the
+// messages an eventbus -> rest Rule carried (rules/NAME/data; docs/rules.md).
 
 #include <cstdint>
 #include <string>
@@ -13,7 +14,7 @@
 namespace ep::edgectl {
 
 struct DataOptions {
-  std::vector<std::string> args;  // DEVICE or device/DEVICE
+  std::vector<std::string> args;  // DEVICE, device/DEVICE, rule/NAME or node/NAME
   std::string property;           // --property
   std::string since;              // --since, e.g. 10m, 2h
   int64_t limit = 0;              // --limit; 0: the server's default (1000)

@@ -150,8 +150,10 @@ int run(int argc, char** argv) {
 
   // data
   DataOptions dataOpts;
-  auto* data = app.add_subcommand("data", "Print the values a device reported to the cloud");
-  data->add_option("args", dataOpts.args, "DEVICE | device/DEVICE");
+  auto* data = app.add_subcommand(
+      "data",
+      "Print the values a device reported (or a rule carried, or a node uploaded) to the cloud");
+  data->add_option("args", dataOpts.args, "DEVICE | device/DEVICE | rule/NAME | node/NAME");
   data->add_option("--property", dataOpts.property, "Only this property");
   data->add_option("--since", dataOpts.since, "Only values of the last 30s, 10m, 2h, ...");
   data->add_option("--limit", dataOpts.limit, "The newest N values (default 1000, at most 10000)");

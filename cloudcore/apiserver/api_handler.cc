@@ -58,14 +58,17 @@ Json resourceList(const std::string& groupVersion) {
                            {"kind", "Eviction"},
                            {"verbs", {"create"}}});
     }
-    if (k.group == "devices.kubeedge.io" && k.kind == "Device") {
-      // Served by device_data.cc (installed by cloudcore's main): the device's time series.
-      resources.push_back({{"name", "devices/data"},
+    if ((k.group == "devices.kubeedge.io" && k.kind == "Device") ||
+        (k.group == "rules.kubeedge.io" && k.kind == "Rule") ||
+        (k.group.empty() && k.kind == "Node")) {
+      // Served by device_data.cc (installed by cloudcore's main): the device's time series, the
+      // messages a Rule carried to the cloud, what a node uploaded.
+      resources.push_back({{"name", k.plural + "/data"},
                            {"singularName", ""},
-                           {"namespaced", true},
+                           {"namespaced", k.namespaced},
                            {"group", "data.edgeplane.io"},
                            {"version", "v1alpha1"},
-                           {"kind", "DeviceData"},
+                           {"kind", k.kind + "Data"},
                            {"verbs", {"get"}}});
     }
     if (k.group == "apps" && (k.kind == "Deployment" || k.kind == "ReplicaSet")) {

@@ -20,17 +20,22 @@ int64_t intParam(const std::string& text) {
   return v;
 }
 
+// `kind` is Device (series: the device's properties) or Rule (series: the messages it carried,
+// devicedata::ruleSeries).
 http::ServerResponse serve(registry::Registry& registry, devicedata::DeviceDataStore& data,
                            const Clock& clock, const http::ServerRequest& req,
-                           const std::string& ns, const std::string& name) {
-  const api::KindInfo* kind = api::findByApiVersionKind("devices.kubeedge.io/v1beta1", "Device");
+                           const api::KindInfo* kind, const std::string& ns,
+                           const std::string& name) {
+  const bool rule = kind->kind == "Rule";
+  const bool node = kind->kind == "Node";
   if (req.method != "GET") {
     return api::errorResponse(
-        Status(Code::kMethodNotAllowed, "the server does not allow this method on devices/data"));
+        Status(Code::kMethodNotAllowed,
+               "the server does not allow this method on " + kind->plural + "/data"));
   }
   devicedata::Query q;
   q.ns = ns;
-  q.device = name;
+  q.device = rule ? devicedata::ruleSeries(name) : node ? devicedata::nodeSeries(name) : name;
   q.property = req.param("property");
   if (q.property.size() > 253) {
     return api::errorResponse(badRequestError("property: longer than 253 bytes"));
@@ -69,7 +74,9 @@ http::ServerResponse serve(registry::Registry& registry, devicedata::DeviceDataS
                      {"timestamp", formatRfc3339Millis(s.timestamp)},
                      {"value", s.value}});
   }
-  return api::jsonResponse(200, Json{{"kind", "DeviceData"},
+  return api::jsonResponse(200, Json{{"kind", rule   ? "RuleData"
+                                              : node ? "NodeData"
+                                                     : "DeviceData"},
                                      {"apiVersion", "data.edgeplane.io/v1alpha1"},
                                      {"metadata", {{"namespace", ns}, {"name", name}}},
                                      {"items", std::move(items)}});
@@ -87,11 +94,16 @@ std::string formatRfc3339Millis(int64_t unixMillis) {
 
 void installDeviceData(ApiHandler& handler, registry::Registry& registry,
                        devicedata::DeviceDataStore& data, const Clock& clock) {
-  handler.addSubresource("devices", "data",
-                         [&registry, &data, &clock](http::ServerRequest& req, const std::string& ns,
-                                                    const std::string& name) {
-                           return serve(registry, data, clock, req, ns, name);
-                         });
+  for (const auto* kind : {api::findByApiVersionKind("devices.kubeedge.io/v1beta1", "Device"),
+                           api::findByApiVersionKind("rules.kubeedge.io/v1", "Rule"),
+                           api::findByApiVersionKind("v1", "Node")}) {
+    handler.addSubresource(
+        kind->plural, "data",
+        [&registry, &data, &clock, kind](http::ServerRequest& req, const std::string& ns,
+                                         const std::string& name) {
+          return serve(registry, data, clock, req, kind, ns, name);
+        });
+  }
 }
 
 }  // namespace ep::apiserver

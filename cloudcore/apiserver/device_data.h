@@ -13,6 +13,11 @@
 // {"namespace", "name"}, "items": [{"property", "timestamp", "value"}]} with items oldest
 // first. Authorized as `get` on devices/data (the view role has it); 404 when the Device does
 // not exist.
+//
+//   GET /apis/rules.kubeedge.io/v1/namespaces/NS/rules/NAME/data   (same parameters)
+//
+// answers the messages an eventbus -> rest Rule carried to the cloud (docs/rules.md), kind
+// "RuleData", `property` being the MQTT topic; `get` on rules/data.
 
 #include "cloudcore/apiserver/api_handler.h"
 #include "cloudcore/devicedata/device_data_store.h"
@@ -21,9 +26,9 @@
 
 namespace ep::apiserver {
 
-// Registers devices/data on `handler`. `registry`, `data` and `clock` (for sinceSeconds) must
-// outlive it. Call before the server starts; the route is then thread-safe like its
-// dependencies.
+// Registers devices/data and rules/data on `handler`. `registry`, `data` and `clock` (for
+// sinceSeconds) must outlive it. Call before the server starts; the route is then thread-safe like
+// its dependencies.
 void installDeviceData(ApiHandler& handler, registry::Registry& registry,
                        devicedata::DeviceDataStore& data, const Clock& clock);
 

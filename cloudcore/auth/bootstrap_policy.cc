@@ -66,7 +66,7 @@ Json viewRules() {
             "replicasets/scale", "replicasets/status"}),
       rule(kRead, {"devices.kubeedge.io"},
            {"devices", "devices/status", "devices/data", "devicemodels"}),
-      rule(kRead, {"rules.kubeedge.io"}, {"rules", "rules/status", "ruleendpoints"}),
+      rule(kRead, {"rules.kubeedge.io"}, {"rules", "rules/status", "rules/data", "ruleendpoints"}),
       rule(kRead, {"sedna.io"}, {"models", "models/status"}),
   });
 }

@@ -435,13 +435,19 @@ ReportResult ReportApplier::applyRoutedMessage(const std::string& node, const Re
   if (routed_ == nullptr) return rejected("routed message: rules are not served by this cloudcore");
   edgeplane::tunnel::v1::RoutedMessage m;
   if (!m.ParseFromString(report.payload)) return rejected("routed message: malformed payload");
-  if (report.namespace_.empty() || report.name.empty()) {
+  // No Rule: an upload ($hw/events/upload/#), kept as the node's time series.
+  const bool upload = report.namespace_.empty() && report.name.empty();
+  if (upload && m.topic().rfind("$hw/events/upload/", 0) != 0) {
+    return rejected("routed message: names no rule and is not an upload: topic " + m.topic());
+  }
+  if (!upload && (report.namespace_.empty() || report.name.empty())) {
     return rejected("routed message: the report names no rule");
   }
-  Status s = routed_->routeFromEdge(node, report.namespace_, report.name, m.topic(),
-                                    std::move(*m.mutable_payload()), m.timestamp_ms());
+  Status s = routed_->routeFromEdge(node, report.sequence, report.namespace_, report.name,
+                                    m.topic(), std::move(*m.mutable_payload()), m.timestamp_ms());
   if (s.isOk()) return {};
-  return fromStatus(s, "routed message for rule " + report.namespace_ + "/" + report.name);
+  return fromStatus(s, upload ? "upload on " + m.topic()
+                              : "routed message for rule " + report.namespace_ + "/" + report.name);
 }
 
 }  // namespace ep::cloudhub

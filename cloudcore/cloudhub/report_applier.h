@@ -25,14 +25,18 @@ enum class ReportKind : int {
 
 // Takes messages of eventbus -> rest Rules from the edge (implemented by the router). The
 // message must be durably queued when this returns OK: the report is then acknowledged.
+// `sequence` is the report's (with the node, it identifies a delivery made twice). An empty
+// rule namespace and name is an upload (KubeEdge's $hw/events/upload/#): no Rule, kept as the
+// node's time series.
 // kNotFound/kInvalid refuse the message (no such rule for this node); kUnavailable asks the
 // edge to send it again later. Blocking (a database write); thread-safe.
 class RoutedMessageSink {
  public:
   virtual ~RoutedMessageSink() = default;
-  virtual Status routeFromEdge(const std::string& node, const std::string& ruleNamespace,
-                               const std::string& ruleName, const std::string& topic,
-                               std::string payload, int64_t timestampMillis) = 0;
+  virtual Status routeFromEdge(const std::string& node, uint64_t sequence,
+                               const std::string& ruleNamespace, const std::string& ruleName,
+                               const std::string& topic, std::string payload,
+                               int64_t timestampMillis) = 0;
 };
 
 struct ReportInput {

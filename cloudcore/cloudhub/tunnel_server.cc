@@ -104,14 +104,25 @@ struct TunnelServer::Impl final : public pb::Tunnel::CallbackService {
   StreamBroker* broker = nullptr;  // set before start(), then read-only
   RouteBroker* routes = nullptr;   // set before start(), then read-only
 
-  // The mutex that serializes report application for `node` across its streams (an old stream
-  // may still be applying while its replacement starts). Created once per node.
-  std::shared_ptr<std::mutex> reportLock(const std::string& node) {
+  // A node's reports waiting for, or being, applied, by object ("kind/namespace/name"); the
+  // front of each queue is the one running. Shared by the node's streams, so an old stream
+  // still applying and its replacement never apply reports of one object out of order.
+  struct NodeReports {
+    std::mutex mu;
+    std::map<std::string, std::deque<std::pair<std::shared_ptr<Session>, ReportInput>>>
+        objects;  // guarded by mu
+  };
+  std::shared_ptr<NodeReports> nodeReports(const std::string& node) {
     std::lock_guard l(mu);
-    auto& m = reportLocks[node];
-    if (!m) m = std::make_shared<std::mutex>();
-    return m;
+    auto& r = reportQueues[node];
+    if (!r) r = std::make_shared<NodeReports>();
+    return r;
   }
+  // Queues `input` behind the reports of the same object; applies it on the worker pool.
+  void submitReport(const std::string& node, std::shared_ptr<Session> session, std::string key,
+                    ReportInput input);
+  // Worker pool: applies the front report of `key`, then schedules the next one of the object.
+  void applyObject(const std::shared_ptr<NodeReports>& reports, const std::string& key);
 
   // Ends streams that sent nothing within options.helloTimeout; runs once a second.
   void reapLoop();
@@ -129,8 +140,8 @@ struct TunnelServer::Impl final : public pb::Tunnel::CallbackService {
   bool reapStop = false;  // guarded by reapMu
   std::thread reaper;
   mutable std::mutex mu;
-  std::map<std::string, std::shared_ptr<Session>> sessions;        // guarded by mu
-  std::map<std::string, std::shared_ptr<std::mutex>> reportLocks;  // guarded by mu
+  std::map<std::string, std::shared_ptr<Session>> sessions;          // guarded by mu
+  std::map<std::string, std::shared_ptr<NodeReports>> reportQueues;  // guarded by mu
 };
 
 namespace {
@@ -145,6 +156,8 @@ namespace {
 // TryCancel. Reads are driven by the reaction or worker continuation that finished handling the
 // previous message, so at most one read is in flight and in_ has a single user at a time.
 class Session final : public SyncSink, public std::enable_shared_from_this<Session> {
+  friend struct TunnelServer::Impl;  // applyObject runs applyOne
+
  public:
   Session(TunnelServer::Impl& server, grpc::CallbackServerContext* context)
       : server_(server), context_(context), identity_(peerIdentity(context)) {}
@@ -498,31 +511,45 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
     startRead();
   }
 
+  // Reports are applied concurrently for different objects (so the store's group commit shares
+  // fsyncs among them) and in order for one object; at most kMaxReportsInFlight per stream are
+  // admitted before reading pauses. The node's applied sequence only advances over a prefix of
+  // the stream's reports that are all done.
   void handleReport() {
     ReportInput input = reportInputOf(in_.report());
-    uint64_t dropped = in_.report().dropped();
-    auto self = shared_from_this();
-    server_.executor(
-        [self, input = std::move(input), dropped] { self->applyReport(input, dropped); });
-  }
-
-  // Worker pool. Reports of one stream are applied one at a time, in order: the next read
-  // starts only when this one is done.
-  void applyReport(const ReportInput& input, uint64_t dropped) {
-    auto& state = server_.nodeState;
-    auto nodeLock = server_.reportLock(node_);
-    std::unique_lock applying(*nodeLock);  // worker thread: may wait for the node's other stream
-    if (dropped > 0) {
+    if (uint64_t dropped = in_.report().dropped(); dropped > 0) {
       spdlog::warn("cloudhub: node {}: edge outbox dropped {} data entries", node_, dropped);
     }
-    if (input.sequence <= state.appliedReportSequence(node_)) {
+    auto& state = server_.nodeState;
+    if (input.sequence <= state.appliedReportSequence(node_) || input.sequence <= lastAdmitted_) {
       server_.metrics.addReportDuplicate();
       uint64_t persisted = state.persistedReportSequence(node_);
       // Not yet persisted: the flush after which it is acknowledged is pending.
       if (input.sequence <= persisted) ackReports(persisted);
-      applying.unlock();
       startRead();
       return;
+    }
+    lastAdmitted_ = input.sequence;
+    bool read = true;
+    {
+      std::lock_guard l(reportMu_);
+      if (reportFailed_) return;  // the stream is closing
+      pendingReports_.push_back({input.sequence, false});
+      if (pendingReports_.size() >= kMaxReportsInFlight) {
+        readPaused_ = true;
+        read = false;
+      }
+    }
+    std::string key = std::to_string(input.kind) + "/" + input.namespace_ + "/" + input.name;
+    server_.submitReport(node_, shared_from_this(), std::move(key), std::move(input));
+    if (read) startRead();
+  }
+
+  // Worker pool (TunnelServer::Impl::applyObject): applies one admitted report.
+  void applyOne(const ReportInput& input) {
+    {
+      std::lock_guard l(reportMu_);
+      if (reportFailed_) return;  // closing: the edge sends it again on its next stream
     }
     ReportResult result;
     try {
@@ -533,24 +560,45 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
     switch (result.outcome) {
       case ReportOutcome::kApplied:
         server_.metrics.addReportApplied();
-        state.recordReportApplied(node_, input.sequence);
         break;
       case ReportOutcome::kRejected:
         spdlog::warn("cloudhub: node {}: report {} (kind {}) refused and acknowledged: {}", node_,
                      input.sequence, input.kind, result.detail);
         server_.metrics.addReportRejected();
-        state.recordReportApplied(node_, input.sequence);
         break;
-      case ReportOutcome::kRetry:
+      case ReportOutcome::kRetry: {
         spdlog::error("cloudhub: node {}: report {} not applied ({}); closing so the edge resends",
                       node_, input.sequence, result.detail);
-        applying.unlock();
+        {
+          std::lock_guard l(reportMu_);
+          reportFailed_ = true;
+        }
         finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "report not applied, retry later"),
                false);
         return;
+      }
     }
-    applying.unlock();
-    startRead();
+    uint64_t applied = 0;
+    bool resume = false;
+    {
+      std::lock_guard l(reportMu_);
+      for (auto& p : pendingReports_) {
+        if (p.sequence == input.sequence) {
+          p.done = true;
+          break;
+        }
+      }
+      while (!pendingReports_.empty() && pendingReports_.front().done) {
+        applied = pendingReports_.front().sequence;
+        pendingReports_.pop_front();
+      }
+      if (readPaused_ && pendingReports_.size() < kMaxReportsInFlight && !reportFailed_) {
+        readPaused_ = false;
+        resume = true;
+      }
+    }
+    if (applied > 0) server_.nodeState.recordReportApplied(node_, applied);
+    if (resume) startRead();
   }
 
   TunnelServer::Impl& server_;
@@ -576,6 +624,18 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
   std::shared_ptr<NodeCounters> counters_;
   std::atomic<bool> accepted_{false};
   std::atomic<bool> firstMessage_{false};
+  uint64_t lastAdmitted_ = 0;  // highest report sequence admitted on this stream
+
+  // Report pipeline (handleReport/applyOne).
+  static constexpr size_t kMaxReportsInFlight = 64;
+  struct PendingReport {
+    uint64_t sequence = 0;
+    bool done = false;
+  };
+  std::mutex reportMu_;
+  std::deque<PendingReport> pendingReports_;  // guarded by reportMu_: admitted, in order
+  bool readPaused_ = false;                   // guarded by reportMu_
+  bool reportFailed_ = false;                 // guarded by reportMu_: a report must be resent
 };
 
 void Reactor::OnReadDone(bool ok) {
@@ -593,6 +653,41 @@ void Reactor::OnDone() {
 }
 
 }  // namespace
+
+void TunnelServer::Impl::submitReport(const std::string& node, std::shared_ptr<Session> session,
+                                      std::string key, ReportInput input) {
+  auto reports = nodeReports(node);
+  bool start = false;
+  {
+    std::lock_guard l(reports->mu);
+    auto& q = reports->objects[key];
+    q.emplace_back(std::move(session), std::move(input));
+    start = q.size() == 1;
+  }
+  if (start) executor([this, reports, key = std::move(key)] { applyObject(reports, key); });
+}
+
+void TunnelServer::Impl::applyObject(const std::shared_ptr<NodeReports>& reports,
+                                     const std::string& key) {
+  std::shared_ptr<Session> session;
+  ReportInput input;
+  {
+    std::lock_guard l(reports->mu);
+    auto& front = reports->objects[key].front();
+    session = front.first;
+    input = std::move(front.second);
+  }
+  session->applyOne(input);
+  bool more = false;
+  {
+    std::lock_guard l(reports->mu);
+    auto it = reports->objects.find(key);
+    it->second.pop_front();
+    more = !it->second.empty();
+    if (!more) reports->objects.erase(it);
+  }
+  if (more) executor([this, reports, key] { applyObject(reports, key); });
+}
 
 grpc::ServerBidiReactor<pb::EdgeMessage, pb::CloudMessage>* TunnelServer::Impl::Connect(
     grpc::CallbackServerContext* context) {

@@ -41,8 +41,15 @@ int64_t checksum(int64_t series, int64_t ts, int64_t origin, const std::string& 
 }  // namespace
 
 std::string checkSamples(const DeviceSamples& d) {
-  if (auto bad = api::checkDns1123Label(d.ns); !bad.empty()) return "namespace: " + bad.front();
-  if (auto bad = api::checkDns1123Subdomain(d.device); !bad.empty()) {
+  // A Device's name, or "rules/NAME" (a Rule's messages) or "nodes/NAME" (a node's uploads,
+  // namespace "").
+  std::string_view name = d.device;
+  const bool node = name.rfind("nodes/", 0) == 0;
+  if (node || name.rfind("rules/", 0) == 0) name.remove_prefix(6);
+  if (!(node && d.ns.empty())) {
+    if (auto bad = api::checkDns1123Label(d.ns); !bad.empty()) return "namespace: " + bad.front();
+  }
+  if (auto bad = api::checkDns1123Subdomain(name); !bad.empty()) {
     return "name: " + bad.front();
   }
   if (d.samples.empty()) return "samples: must not be empty";

@@ -24,6 +24,17 @@ inline constexpr size_t kMaxValueBytes = 4096;   // one value, as the edge's twi
 inline constexpr size_t kMaxQueryLimit = 10000;  // samples in one query answer
 inline constexpr size_t kDefaultQueryLimit = 1000;
 
+// The `device` of the series holding the messages Rule `rule` carried from the edge
+// (docs/rules.md): a name no Device can have.
+inline std::string ruleSeries(const std::string& rule) {
+  return "rules/" + rule;
+}
+// The `device` (namespace "") of the series holding what node `node` uploaded on
+// $hw/events/upload/# (docs/rules.md, "Uploads").
+inline std::string nodeSeries(const std::string& node) {
+  return "nodes/" + node;
+}
+
 // One reported value of one property.
 struct Sample {
   std::string property;

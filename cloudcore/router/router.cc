@@ -8,9 +8,12 @@
 
 #include "cloudcore/cloudhub/route_broker.h"
 #include "cloudcore/controllers/controller_loop.h"
+#include "cloudcore/devicedata/device_data_store.h"
 #include "cloudcore/registry/registry.h"
+#include "common/api/base64.h"
 #include "common/api/kinds.h"
 #include "common/api/status_json.h"
+#include "common/api/utf8.h"
 #include "common/http/client.h"
 
 namespace ep::router {
@@ -101,12 +104,13 @@ Status HttpRestPoster::post(const std::string& url, const std::string& body,
 }
 
 Router::Router(RouterOptions options, registry::Registry& registry, cloudhub::RouteBroker& broker,
-               RestPoster& poster, Clock& clock)
+               RestPoster& poster, Clock& clock, devicedata::DeviceDataStore* data)
     : options_(std::move(options)),
       registry_(registry),
       broker_(broker),
       poster_(poster),
       clock_(clock),
+      data_(data),
       queue_(MessageQueueOptions{.path = options_.dataDir + "/router.db",
                                  .maxMessages = options_.maxQueuedMessages,
                                  .maxBytes = options_.maxQueuedBytes}),
@@ -466,10 +470,16 @@ void Router::applyOutcome(int64_t id, const Status& status) {
   }
 }
 
-Status Router::routeFromEdge(const std::string& node, const std::string& ruleNamespace,
-                             const std::string& ruleName, const std::string& topic,
-                             std::string payload, int64_t timestampMillis) {
-  (void)timestampMillis;
+Status Router::routeFromEdge(const std::string& node, uint64_t sequence,
+                             const std::string& ruleNamespace, const std::string& ruleName,
+                             const std::string& topic, std::string payload,
+                             int64_t timestampMillis) {
+  if (ruleNamespace.empty() && ruleName.empty()) {  // an upload: kept, not delivered
+    if (topic.rfind("$hw/events/upload/", 0) != 0) {
+      return invalidError("a message of no rule must be an upload ($hw/events/upload/...)");
+    }
+    return keep(sequence, "", devicedata::nodeSeries(node), topic, payload, timestampMillis);
+  }
   auto table = rules();
   const api::RouteRule* rule = nullptr;
   for (const auto& r : *table) {
@@ -488,6 +498,12 @@ Status Router::routeFromEdge(const std::string& node, const std::string& ruleNam
   if (topic != rule->edgeTopic()) {
     return invalidError(what + " listens on topic " + rule->edgeTopic() + ", not " + topic);
   }
+  // Kept as the Rule's time series first: what arrived is data even if delivery fails later.
+  if (auto s = keep(sequence, ruleNamespace, devicedata::ruleSeries(ruleName), topic, payload,
+                    timestampMillis);
+      !s.isOk()) {
+    return s;
+  }
   QueuedMessage m;
   m.direction = Direction::kToRest;
   m.node = node;
@@ -504,6 +520,26 @@ Status Router::routeFromEdge(const std::string& node, const std::string& ruleNam
     return invalidError(s.message());
   }
   return s;
+}
+
+// Binary payloads are kept base64-encoded ("base64:..."); those larger than a sample may be are
+// not kept (a Rule still delivers them).
+Status Router::keep(uint64_t sequence, const std::string& ns, const std::string& series,
+                    const std::string& topic, const std::string& payload, int64_t timestampMillis) {
+  if (data_ == nullptr) return Status::ok();
+  std::string value = api::validUtf8(payload) ? payload : "base64:" + api::base64Encode(payload);
+  if (value.size() > devicedata::kMaxValueBytes || topic.size() > 253) {
+    spdlog::debug(
+        "router: a {}-byte message on a {}-byte topic is not kept as data (limits {} "
+        "and 253 bytes)",
+        payload.size(), topic.size(), devicedata::kMaxValueBytes);
+    return Status::ok();
+  }
+  devicedata::Sample sample;
+  sample.property = topic;
+  sample.timestamp = timestampMillis > 0 ? timestampMillis : clock_.nowMillis();
+  sample.value = std::move(value);
+  return data_->append(sequence, {devicedata::DeviceSamples{ns, series, {std::move(sample)}}});
 }
 
 auth::RequestAttributes Router::attributes(const http::ServerRequest& request) const {
@@ -555,6 +591,15 @@ http::ServerResponse Router::toEventbus(const api::RouteRule& rule, const api::R
     return api::errorResponse(Status(
         Code::kMethodNotAllowed,
         "rule " + rule.ns + "/" + rule.name + " publishes on the edge's broker: use POST or PUT"));
+  }
+  // The edge's MQTT client takes packets up to 256 KiB: a larger body could never be published.
+  constexpr size_t kMaxEventbusBody = 250 * 1024;
+  if (request.body.size() > kMaxEventbusBody) {
+    return api::errorResponse(Status(Code::kTooLarge, "rule " + rule.ns + "/" + rule.name +
+                                                          ": a message for the "
+                                                          "edge's broker may have at most " +
+                                                          std::to_string(kMaxEventbusBody) +
+                                                          " bytes"));
   }
   QueuedMessage m;
   m.direction = Direction::kToEdge;

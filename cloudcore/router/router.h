@@ -29,6 +29,9 @@ class RouteBroker;
 namespace ep::controllers {
 class ControllerLoop;
 }
+namespace ep::devicedata {
+class DeviceDataStore;
+}
 namespace ep::registry {
 class Registry;
 }
@@ -80,7 +83,10 @@ struct RouterOptions {
 //     delivers it to the node, which publishes it on the Rule's topic; 200 when the broker took
 //     it within deliveryWait, else 202 (delivered when the node is back).
 //   - eventbus -> rest: messages edge apps publish on the Rule's topic arrive as reports
-//     (routeFromEdge), are queued durably, then POSTed to the Rule's URL.
+//     (routeFromEdge), are kept as the Rule's time series (with `data`), queued durably, then
+//     POSTed to the Rule's URL.
+//   - uploads: messages of no Rule from KubeEdge's $hw/events/upload/# are kept as the node's
+//     time series (devicedata::nodeSeries, served at nodes/NAME/data).
 //   - rest -> servicebus: the request goes to an HTTP service on the node and its answer comes
 //     back (not queued: the caller waits for it).
 // At-least-once: a queued message leaves router.db only when delivered (or after messageTtl);
@@ -94,8 +100,10 @@ struct RouterOptions {
 // start()/stop() from one owner thread. The injected objects must outlive the router.
 class Router final : public cloudhub::RoutedMessageSink {
  public:
+  // `data` (may be null) keeps what eventbus -> rest Rules carried as time series
+  // (devicedata::ruleSeries, served at rules/NAME/data).
   Router(RouterOptions options, registry::Registry& registry, cloudhub::RouteBroker& broker,
-         RestPoster& poster, Clock& clock);
+         RestPoster& poster, Clock& clock, devicedata::DeviceDataStore* data = nullptr);
   ~Router() override;
   Router(const Router&) = delete;
   Router& operator=(const Router&) = delete;
@@ -111,7 +119,7 @@ class Router final : public cloudhub::RoutedMessageSink {
   // matching Rule (when one matches).
   auth::RequestAttributes attributes(const http::ServerRequest& request) const;
 
-  Status routeFromEdge(const std::string& node, const std::string& ruleNamespace,
+  Status routeFromEdge(const std::string& node, uint64_t sequence, const std::string& ruleNamespace,
                        const std::string& ruleName, const std::string& topic, std::string payload,
                        int64_t timestampMillis) override;
 
@@ -135,6 +143,9 @@ class Router final : public cloudhub::RoutedMessageSink {
   void applyOutcome(int64_t id, const Status& status);
   void count(const RuleKey& rule, bool ok, const std::string& error);
   Status enqueue(QueuedMessage m, const std::string& body);
+  // Appends one message to a time series of `data_` (when set).
+  Status keep(uint64_t sequence, const std::string& ns, const std::string& series,
+              const std::string& topic, const std::string& payload, int64_t timestampMillis);
   http::ServerResponse toEventbus(const api::RouteRule& rule, const api::RouterTarget& target,
                                   const http::ServerRequest& request);
   http::ServerResponse toServicebus(const api::RouteRule& rule, const api::RouterTarget& target,
@@ -146,6 +157,7 @@ class Router final : public cloudhub::RoutedMessageSink {
   cloudhub::RouteBroker& broker_;
   RestPoster& poster_;
   Clock& clock_;
+  devicedata::DeviceDataStore* const data_;
   MessageQueue queue_;
   std::unique_ptr<controllers::ControllerLoop> rulesLoop_;
   std::unique_ptr<boost::asio::thread_pool> restPool_;

@@ -108,6 +108,20 @@ void EdgeRouter::fail(const std::string& what) {
 
 // Worker: the Rules this node's broker is a source of.
 void EdgeRouter::rebuild() {
+  // A subscription that fell behind has ended: subscribe again (the rebuild reads everything).
+  if (ruleSub_->done() || endpointSub_->done()) {
+    auto notify = [this] {
+      std::lock_guard l(mu_);
+      wake_ = true;
+      cv_.notify_all();
+    };
+    ruleSub_->stop();
+    endpointSub_->stop();
+    ruleSub_ = cache_.subscribe(kRules, "");
+    endpointSub_ = cache_.subscribe(kRuleEndpoints, "");
+    ruleSub_->setNotify(notify);
+    endpointSub_->setNotify(notify);
+  }
   // Drain the events: the table is rebuilt from the cache as it is now.
   for (auto* sub : {ruleSub_.get(), endpointSub_.get()}) {
     while (!sub->poll(1024).empty()) {
@@ -151,9 +165,12 @@ void EdgeRouter::onMessage(RuleMessage message) {
 }
 
 void EdgeRouter::route(const RuleMessage& m) {
+  // An upload is a routed message of no Rule (namespace and name empty).
+  static const std::vector<std::pair<std::string, std::string>> kUpload = {{"", ""}};
   auto it = routes_.find(m.topic);
+  const auto* targets = isUpload(m.topic) ? &kUpload : it == routes_.end() ? nullptr : &it->second;
   bool ok = true;
-  if (it == routes_.end()) {
+  if (targets == nullptr) {
     std::lock_guard l(mu_);
     ++stats_.unrouted;
   } else {
@@ -162,7 +179,7 @@ void EdgeRouter::route(const RuleMessage& m) {
     rm.set_payload(m.payload);
     rm.set_timestamp_ms(clock_.nowMillis());
     const std::string payload = rm.SerializeAsString();
-    for (const auto& [ns, name] : it->second) {
+    for (const auto& [ns, name] : *targets) {
       auto seq = cache_.enqueue(tv1::REPORT_KIND_ROUTED_MESSAGE, ns, name, payload);
       if (!seq && seq.status().code() != Code::kTooLarge) {
         // Not durable: leave it unacknowledged so the broker sends it again.

@@ -59,7 +59,8 @@ class ServiceCaller {
 // The real caller: plain HTTP/1.1 to 127.0.0.1:PORT (ep_http_client_small).
 class HttpServiceCaller final : public ServiceCaller {
  public:
-  explicit HttpServiceCaller(size_t maxResponseBytes = 8u << 20)
+  // Larger answers are refused: a RouteResult must fit in one tunnel message (4 MiB).
+  explicit HttpServiceCaller(size_t maxResponseBytes = 3u << 20)
       : maxResponseBytes_(maxResponseBytes) {}
   Result<ServiceAnswer> call(const ServiceCall& call) override;
 
@@ -85,7 +86,7 @@ struct EdgeRouterOptions {
 };
 
 struct EdgeRouterStats {
-  uint64_t routed = 0;     // messages put in the outbox for the cloud
+  uint64_t routed = 0;     // messages put in the outbox for the cloud (Rules and uploads)
   uint64_t unrouted = 0;   // messages on a topic no Rule takes (acknowledged, dropped)
   uint64_t published = 0;  // cloud messages the broker acknowledged
   uint64_t serviceCalls = 0;
@@ -100,6 +101,8 @@ struct EdgeRouterStats {
 //   - rest -> eventbus: publishes a RouteDeliver's body on its topic (QoS 1) and answers once
 //     the broker acknowledged it.
 //   - rest -> servicebus: calls 127.0.0.1:PORT and answers with the response.
+//   - uploads: messages on $hw/events/upload/# (subscribed by the eventbus) go to the outbox
+//     as routed messages of no Rule; the cloud keeps them as the node's time series.
 // Rules and RuleEndpoints come from the cache, so subscriptions survive restarts and outages.
 //
 // Threads: one worker (cache events, outbox writes) and serviceWorkers for HTTP calls.
@@ -116,8 +119,17 @@ class EdgeRouter final : public edgehub::RouteHandler {
   Status start();
   void stop();
 
-  // Whether a broker message on `topic` is the router's (every topic outside KubeEdge's $hw/).
-  static bool owns(const std::string& topic) { return topic.rfind("$hw/", 0) != 0; }
+  // KubeEdge's upload topic: what devices and apps publish under it goes to the cloud, kept
+  // there as the node's time series (docs/rules.md, "Uploads").
+  static constexpr const char* kUploadFilter = "$hw/events/upload/#";
+  static bool isUpload(const std::string& topic) {
+    return topic.rfind("$hw/events/upload/", 0) == 0;
+  }
+  // Whether a broker message on `topic` is the router's: uploads and every topic outside
+  // KubeEdge's $hw/ (Rule topics).
+  static bool owns(const std::string& topic) {
+    return topic.rfind("$hw/", 0) != 0 || isUpload(topic);
+  }
   void onMessage(RuleMessage message);
   void onRouteDeliver(edgeplane::tunnel::v1::RouteDeliver deliver,
                       edgehub::StreamSender send) override;

@@ -24,13 +24,20 @@ TEST(DataPath, BuildsTheSubresourceQuery) {
   EXPECT_EQ(*dataPath("lab", o),
             "/apis/devices.kubeedge.io/v1beta1/namespaces/lab/devices/thermometer-1/data"
             "?property=temperature&sinceSeconds=600&limit=5");
+  DataOptions r;
+  r.args = {"rule/edge-to-cloud"};
+  EXPECT_EQ(*dataPath("default", r),
+            "/apis/rules.kubeedge.io/v1/namespaces/default/rules/edge-to-cloud/data");
+  r.args = {"node/edge-1"};
+  EXPECT_EQ(*dataPath("default", r), "/api/v1/nodes/edge-1/data");
 }
 
 TEST(DataPath, RejectsBadArgumentsNamingThem) {
   DataOptions o;
   EXPECT_FALSE(dataPath("d", o).isOk());
   o.args = {"pod/web"};
-  EXPECT_NE(dataPath("d", o).status().message().find("only devices"), std::string::npos);
+  EXPECT_NE(dataPath("d", o).status().message().find("only devices, rules and nodes"),
+            std::string::npos);
   o.args = {"thermometer-1"};
   o.since = "soon";
   EXPECT_NE(dataPath("d", o).status().message().find("--since"), std::string::npos);

@@ -63,7 +63,9 @@ class EdgeFixture : public CloudFixture {
     const bool ownToken = std::find(extra.begin(), extra.end(), "--token") != extra.end();
     const std::string token = ownToken ? "" : joinToken();
     auto& e = edges_[name];
-    if (e.localPort == 0) e.localPort = freePort();
+    // A fresh port at every start: the previous one may have been taken meanwhile (another
+    // test's listener, or an outgoing connection's ephemeral port).
+    e.localPort = freePort();
     std::vector<std::string> argv = {buildPath("edgecore/edgecore"),
                                      "--node-name",
                                      name,

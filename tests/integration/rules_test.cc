@@ -284,12 +284,54 @@ spec:
   auto b = app.bodies();
   EXPECT_EQ(std::vector<std::string>(b.end() - 3, b.end()),
             (std::vector<std::string>{R"({"n":1})", R"({"n":2})", R"({"n":3})"}));
+  // What the rule carried is also kept in the cloud as its time series (edgectl data).
+  auto data = edgectl({"data", "rule/edge-to-rest", "--property", "default/up", "-o", "json"});
+  ASSERT_EQ(data.exitCode, 0) << data.err;
+  std::vector<std::string> values;
+  for (const auto& item : Json::parse(data.out).value("items", Json::array())) {
+    values.push_back(item.value("value", ""));
+  }
+  ASSERT_GE(values.size(), 4u) << data.out;
+  EXPECT_EQ(std::vector<std::string>(values.end() - 4, values.end()),
+            (std::vector<std::string>{R"({"edgemsg":"msgtocloud"})", R"({"n":1})", R"({"n":2})",
+                                      R"({"n":3})"}));
   // A topic no rule takes goes nowhere.
   const size_t before = app.requests().size();
   ASSERT_EQ(broker_->publish("default/other", "x").exitCode, 0);
   ASSERT_EQ(broker_->publish("default/up", R"({"last":true})").exitCode, 0);
   ASSERT_TRUE(eventually([&] { return app.bodies().back() == R"({"last":true})"; }));
   EXPECT_EQ(app.requests().size(), before + 1);
+}
+
+// KubeEdge's upload topic: what is published under $hw/events/upload/ on a node's broker is
+// kept in the cloud as the node's time series (edgectl data node/NAME), across a cloud outage.
+TEST_F(RulesTest, UploadsAreKeptAsTheNodesTimeSeries) {
+  startRuleEdge();
+  auto values = [&] {
+    auto r = edgectl({"data", "node/edge-1", "-o", "json"});
+    std::vector<std::string> out;
+    if (r.exitCode != 0) return out;
+    for (const auto& item : Json::parse(r.out).value("items", Json::array())) {
+      out.push_back(item.value("property", "") + " " + item.value("value", ""));
+    }
+    return out;
+  };
+  // The edge subscribes when it connects to the broker: probe until an upload arrives.
+  ASSERT_TRUE(eventually([&] {
+    broker_->publish("$hw/events/upload/probe", "probe");
+    return !values().empty();
+  }));
+  cloud_.reset();
+  ASSERT_EQ(broker_->publish("$hw/events/upload/thermo-1", R"({"temperature":"21.5"})").exitCode,
+            0);
+  restartCloud();
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto v = values();
+        return !v.empty() && v.back() == R"($hw/events/upload/thermo-1 {"temperature":"21.5"})";
+      },
+      std::chrono::seconds(30)))
+      << edgectl({"data", "node/edge-1"}).out;
 }
 
 // rest -> servicebus: a request to the router reaches an HTTP service on the node

@@ -510,6 +510,7 @@ TEST_F(SecurityTest, NodeJoinsWithTokenAndUsesMtls) {
   // Restarting needs no token: the credentials are on disk.
   edges_["edge-a"].proc.reset();
   auto& e = edges_["edge-a"];
+  e.localPort = freePort();  // the old one may be taken meanwhile
   e.proc = std::make_unique<Process>(
       std::vector<std::string>{
           buildPath("edgecore/edgecore"), "--node-name", "edge-a", "--cloud",
@@ -754,6 +755,7 @@ TEST_F(CertificateRenewalTest, NodeRenewsWithoutDisconnecting) {
   edges_["edge-r"].proc->stop(SIGTERM);
   edges_["edge-r"].proc.reset();
   auto& e = edges_["edge-r"];
+  e.localPort = freePort();  // the old one may be taken meanwhile
   e.proc = std::make_unique<Process>(
       std::vector<std::string>{buildPath("edgecore/edgecore"), "--node-name", "edge-r", "--cloud",
                                "127.0.0.1:" + std::to_string(tunnelPort_), "--data-dir",

@@ -93,6 +93,8 @@ TEST_F(DeviceDataStoreTest, BadSamplesAreRefusedNamingTheFieldAndNothingIsStored
        "samples[0].value"},
       {samples("Not_A_Name", {{"temperature", t, "1"}}), "name"},
       {samples("thermo-1", {}), "samples"},
+      {samples("rules/Bad_Rule", {{"default/up", t, "1"}}), "name"},
+      {samples("nodes/", {{"$hw/events/upload/x", t, "1"}}), "name"},
   };
   for (auto& [d, field] : cases) {
     auto s = store_->append(1, {samples("thermo-1", {{"temperature", t, "ok"}}), d});
@@ -106,6 +108,26 @@ TEST_F(DeviceDataStoreTest, BadSamplesAreRefusedNamingTheFieldAndNothingIsStored
                 .status()
                 .code(),
             Code::kInvalid);
+}
+
+// The series of Rules (rules/NAME) and of node uploads (nodes/NAME, namespace "") live beside
+// the devices' (docs/rules.md).
+TEST_F(DeviceDataStoreTest, RuleAndNodeSeriesAreKeptBesideDevices) {
+  const int64_t t = now();
+  ASSERT_TRUE(store_->append(1, {samples("rules/up", {{"default/up", t, "m1"}})}).isOk());
+  DeviceSamples upload{"", "nodes/edge-1", {{"$hw/events/upload/d", t, "u1"}}};
+  ASSERT_TRUE(store_->append(2, {upload}).isOk());
+  auto rule = store_->query({.ns = "default", .device = "rules/up"});
+  ASSERT_TRUE(rule.isOk());
+  ASSERT_EQ(rule->size(), 1u);
+  EXPECT_EQ((*rule)[0].value, "m1");
+  auto node = store_->query({.ns = "", .device = "nodes/edge-1"});
+  ASSERT_TRUE(node.isOk());
+  ASSERT_EQ(node->size(), 1u);
+  EXPECT_EQ((*node)[0].property, "$hw/events/upload/d");
+  // Only node series may have no namespace.
+  DeviceSamples noNs{"", "rules/up", {{"p", t, "x"}}};
+  EXPECT_EQ(store_->append(3, {noNs}).code(), Code::kInvalid);
 }
 
 TEST_F(DeviceDataStoreTest, RetentionRemovesOldSamplesAndKeepsTheNewestPerProperty) {

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "cloudcore/cloudhub/route_broker.h"
+#include "cloudcore/devicedata/device_data_store.h"
 #include "common/api/kinds.h"
 #include "proto/tunnel.pb.h"
 #include "tests/testing/store_fixture.h"
@@ -111,14 +112,15 @@ class RouterTest : public ::testing::Test {
     ASSERT_TRUE(r.isOk()) << r.status().toString();
   }
 
-  void startRouter(RestPoster& poster) {
+  void startRouter(RestPoster& poster, devicedata::DeviceDataStore* data = nullptr) {
     RouterOptions o;
     o.dataDir = env_.dir.path();
     o.initialBackoff = std::chrono::milliseconds(10);
     o.maxBackoff = std::chrono::milliseconds(20);
     o.statusInterval = std::chrono::milliseconds(20);
     o.deliveryWait = std::chrono::milliseconds(200);
-    router_ = std::make_unique<Router>(o, *env_.registry, broker_, poster, SystemClock::instance());
+    router_ =
+        std::make_unique<Router>(o, *env_.registry, broker_, poster, SystemClock::instance(), data);
     ASSERT_TRUE(router_->start().isOk());
   }
 
@@ -140,13 +142,15 @@ class RouterTest : public ::testing::Test {
   testing::StoreFixture env_;
   cloudhub::RouteBroker broker_;
   std::unique_ptr<Router> router_;
+  uint64_t seq_ = 0;
 };
 
 TEST_F(RouterTest, EdgeMessagesArePostedInOrderWithRetriesAndCountedInTheRuleStatus) {
   FakePoster poster(/*failFirst=*/2);
   startRouter(poster);
   for (const char* body : {"1", "2", "3"}) {
-    ASSERT_TRUE(router_->routeFromEdge("edge-1", "default", "up", "default/up", body, 0).isOk());
+    ASSERT_TRUE(
+        router_->routeFromEdge("edge-1", ++seq_, "default", "up", "default/up", body, 0).isOk());
   }
   ASSERT_TRUE(eventually([&] { return poster.bodies().size() == 3; }));
   EXPECT_EQ(poster.bodies(), (std::vector<std::string>{"1", "2", "3"}));
@@ -163,14 +167,14 @@ TEST_F(RouterTest, EdgeMessagesArePostedInOrderWithRetriesAndCountedInTheRuleSta
 TEST_F(RouterTest, MessagesNoRuleTakesFromThatNodeAndTopicAreRefused) {
   FakePoster poster(0);
   startRouter(poster);
-  EXPECT_EQ(router_->routeFromEdge("edge-1", "default", "nope", "default/up", "x", 0).code(),
+  EXPECT_EQ(router_->routeFromEdge("edge-1", 1, "default", "nope", "default/up", "x", 0).code(),
             Code::kNotFound);
-  Status s = router_->routeFromEdge("edge-2", "default", "up", "default/up", "x", 0);
+  Status s = router_->routeFromEdge("edge-2", 1, "default", "up", "default/up", "x", 0);
   EXPECT_EQ(s.code(), Code::kInvalid);
   EXPECT_NE(s.message().find("node edge-1, not edge-2"), std::string::npos) << s.message();
-  EXPECT_EQ(router_->routeFromEdge("edge-1", "default", "up", "default/other", "x", 0).code(),
+  EXPECT_EQ(router_->routeFromEdge("edge-1", 1, "default", "up", "default/other", "x", 0).code(),
             Code::kInvalid);
-  EXPECT_EQ(router_->routeFromEdge("edge-1", "default", "down", "default/up", "x", 0).code(),
+  EXPECT_EQ(router_->routeFromEdge("edge-1", 1, "default", "down", "default/up", "x", 0).code(),
             Code::kInvalid);
   EXPECT_EQ(router_->queued(), 0u);
 }
@@ -184,6 +188,7 @@ TEST_F(RouterTest, RestMessagesWaitForTheNodeAcrossARouterRestartThenGoInOrder) 
   EXPECT_EQ(post("/edge-1/default/down/x", "b").status, 202);
   EXPECT_EQ(post("/edge-1/default/nothing", "c").status, 404);
   EXPECT_EQ(post("/edge-2/default/down", "d").status, 404);  // no such node
+  EXPECT_EQ(post("/edge-1/default/down", std::string(251 * 1024, 'x')).status, 413);
   // The queue is on disk: a new router delivers it.
   router_->stop();
   router_.reset();
@@ -200,6 +205,43 @@ TEST_F(RouterTest, RestMessagesWaitForTheNodeAcrossARouterRestartThenGoInOrder) 
   ASSERT_TRUE(eventually([&] { return status("down").value("successMessages", 0) == 3; }))
       << status("down").dump();
   broker_.detach("edge-1", sink.get());
+}
+
+// What a Rule carried from the edge is kept as its time series: once per delivery (a report
+// applied twice adds nothing), binary payloads base64-encoded.
+TEST_F(RouterTest, EdgeMessagesAreKeptAsTheRulesTimeSeries) {
+  FakePoster poster(0);
+  devicedata::SqliteDeviceDataStore data({.path = env_.dir.path() + "/devicedata.db"},
+                                         SystemClock::instance());
+  ASSERT_TRUE(data.start().isOk());
+  startRouter(poster, &data);
+  for (int i = 0; i < 2; ++i) {
+    Status s = router_->routeFromEdge("edge-1", 7, "default", "up", "default/up", "21.5", 1000);
+    ASSERT_TRUE(s.isOk()) << s.toString();
+  }
+  ASSERT_TRUE(router_
+                  ->routeFromEdge("edge-1", 8, "default", "up", "default/up",
+                                  std::string("\xff\x00", 2), 2000)
+                  .isOk());
+  auto samples = data.query({.ns = "default", .device = devicedata::ruleSeries("up")});
+  ASSERT_TRUE(samples.isOk()) << samples.status().toString();
+  ASSERT_EQ(samples->size(), 2u);
+  EXPECT_EQ((*samples)[0].property, "default/up");
+  EXPECT_EQ((*samples)[0].timestamp, 1000);
+  EXPECT_EQ((*samples)[0].value, "21.5");
+  EXPECT_EQ((*samples)[1].value, "base64:/wA=");
+  // Uploads ($hw/events/upload/#, no Rule) are the node's series; other topics are refused.
+  ASSERT_TRUE(
+      router_->routeFromEdge("edge-1", 9, "", "", "$hw/events/upload/d1", "v", 3000).isOk());
+  EXPECT_EQ(router_->routeFromEdge("edge-1", 10, "", "", "default/up", "v", 3000).code(),
+            Code::kInvalid);
+  auto uploads = data.query({.ns = "", .device = devicedata::nodeSeries("edge-1")});
+  ASSERT_TRUE(uploads.isOk());
+  ASSERT_EQ(uploads->size(), 1u);
+  EXPECT_EQ((*uploads)[0].property, "$hw/events/upload/d1");
+
+  router_->stop();
+  data.stop();
 }
 
 TEST_F(RouterTest, AuthorizationSeesRulesProxyInTheNamespaceNamedAfterTheRule) {

@@ -171,6 +171,23 @@ TEST_F(EdgeRouterTest, RuleTopicsFollowTheCacheAndMessagesGoToTheOutboxBeforeThe
   EXPECT_GT(m.timestamp_ms(), 0);
   EXPECT_EQ(router_->stats().unrouted, 1u);
 
+  // An upload is a routed message of no Rule.
+  router_->onMessage({.topic = "$hw/events/upload/dev-1",
+                      .payload = "up",
+                      .qos = 1,
+                      .packetId = 9,
+                      .generation = 3});
+  ASSERT_TRUE(eventually([&] { return bus_.ackCount() == 3; }));
+  pending = cache_->pending(10);
+  ASSERT_TRUE(pending.isOk());
+  ASSERT_EQ(pending->size(), 2u);
+  EXPECT_EQ((*pending)[1].kind, tv1::REPORT_KIND_ROUTED_MESSAGE);
+  EXPECT_EQ((*pending)[1].ns, "");
+  EXPECT_EQ((*pending)[1].name, "");
+  EXPECT_TRUE(EdgeRouter::owns("$hw/events/upload/dev-1"));
+  EXPECT_TRUE(EdgeRouter::owns("default/up"));
+  EXPECT_FALSE(EdgeRouter::owns("$hw/events/device/dev-1/twin/update"));
+
   // A restart subscribes again from the cache alone.
   router_->stop();
   bus_.setRuleTopics({});
