@@ -288,11 +288,14 @@ int main(int argc, char** argv) {
   {
     size_t sent = 0;
     for (size_t i = 0; i < total; i += static_cast<size_t>(devices)) ++sent;
-    char since[64];
-    const time_t secs = static_cast<time_t>(startWallMs / 1000 - 1);
+    // From the run's start to the millisecond: the previous run's last values of bench-0 (a
+    // device of the same name) are not this run's.
+    char secsText[64], since[80];
+    const time_t secs = static_cast<time_t>(startWallMs / 1000);
     std::tm tm{};
     gmtime_r(&secs, &tm);
-    std::strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    std::strftime(secsText, sizeof secsText, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::snprintf(since, sizeof since, "%s.%03dZ", secsText, static_cast<int>(startWallMs % 1000));
     size_t stored = 0;
     for (int tries = 0; tries < 100; ++tries) {
       auto r = api.request("GET", base + "/devices/bench-0/data?limit=10000&sinceTime=" + since);

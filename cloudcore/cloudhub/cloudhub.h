@@ -34,7 +34,7 @@ struct CloudHubOptions {
   std::string dataDir;              // cloudhub.db lives here
   bool manualRegistration = false;  // nodeRegistration: manual
   size_t sendQueueLimit = 1024;
-  size_t workerThreads = 4;  // report application, node lookups
+  size_t workerThreads = 8;  // report application, node lookups
   std::chrono::milliseconds flushInterval{1000};
   std::string version = "0.0.0";
   std::chrono::milliseconds helloTimeout{10000};

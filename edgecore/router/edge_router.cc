@@ -76,9 +76,7 @@ Status EdgeRouter::start() {
   endpointSub_->setNotify(notify);
   rebuild();  // the subscriptions are in place: no change is missed
   worker_ = std::thread([this] { run(); });
-  for (size_t i = 0; i < std::max<size_t>(1, options_.serviceWorkers); ++i) {
-    serviceThreads_.emplace_back([this] { serviceLoop(); });
-  }
+  // Service workers start with the first servicebus calls (most nodes make none).
   return Status::ok();
 }
 
@@ -89,8 +87,12 @@ void EdgeRouter::stop() {
     cv_.notify_all();
   }
   if (worker_.joinable()) worker_.join();
-  for (auto& t : serviceThreads_) t.join();
-  serviceThreads_.clear();
+  std::vector<std::thread> services;
+  {
+    std::lock_guard l(mu_);
+    services.swap(serviceThreads_);
+  }
+  for (auto& t : services) t.join();
   if (ruleSub_) ruleSub_->stop();
   if (endpointSub_) endpointSub_->stop();
 }
@@ -247,13 +249,19 @@ void EdgeRouter::onRouteDeliver(tv1::RouteDeliver d, edgehub::StreamSender send)
                       std::to_string(options_.maxServiceCalls) + " calls waiting)");
   }
   services_.push_back(ServiceJob{std::move(d), std::move(send)});
+  if (idleServiceThreads_ == 0 && !stopping_ &&
+      serviceThreads_.size() < std::max<size_t>(1, options_.serviceWorkers)) {
+    serviceThreads_.emplace_back([this] { serviceLoop(); });
+  }
   cv_.notify_all();
 }
 
 void EdgeRouter::serviceLoop() {
   std::unique_lock l(mu_);
   while (true) {
+    ++idleServiceThreads_;
     cv_.wait(l, [this] { return stopping_ || !services_.empty(); });
+    --idleServiceThreads_;
     if (stopping_) return;
     ServiceJob job = std::move(services_.front());
     services_.pop_front();

@@ -105,7 +105,8 @@ struct EdgeRouterStats {
 //     as routed messages of no Rule; the cloud keeps them as the node's time series.
 // Rules and RuleEndpoints come from the cache, so subscriptions survive restarts and outages.
 //
-// Threads: one worker (cache events, outbox writes) and serviceWorkers for HTTP calls.
+// Threads: one worker (cache events, outbox writes) and up to serviceWorkers for HTTP calls,
+// started by the first calls.
 // onMessage/onRouteDeliver never block and may be called from any thread; start()/stop() from
 // the owner. The injected objects must outlive the router.
 class EdgeRouter final : public edgehub::RouteHandler {
@@ -159,13 +160,14 @@ class EdgeRouter final : public edgehub::RouteHandler {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<RuleMessage> queue_;    // guarded by mu_
-  std::deque<ServiceJob> services_;  // guarded by mu_
-  bool wake_ = false;                // guarded by mu_: cache events are pending
-  bool stopping_ = false;            // guarded by mu_
-  EdgeRouterStats stats_;            // guarded by mu_
+  std::deque<RuleMessage> queue_;            // guarded by mu_
+  std::deque<ServiceJob> services_;          // guarded by mu_
+  bool wake_ = false;                        // guarded by mu_: cache events are pending
+  bool stopping_ = false;                    // guarded by mu_
+  EdgeRouterStats stats_;                    // guarded by mu_
+  size_t idleServiceThreads_ = 0;            // guarded by mu_
+  std::vector<std::thread> serviceThreads_;  // guarded by mu_; started on demand
   std::thread worker_;
-  std::vector<std::thread> serviceThreads_;
 };
 
 }  // namespace ep::edgecore::router

@@ -410,6 +410,60 @@ TEST_F(CloudHubTest, NodeStatusRegistersNodeAndReportsAreDeduplicated) {
   EXPECT_EQ(reply->hello_reply().last_report_sequence(), 3u);
 }
 
+// A node's reports of different objects are applied concurrently, of one object in order: after
+// a burst of interleaved reports the Node's status is its last one, every Event exists, and the
+// acknowledged sequence is the last (a refused report in between does not hold it back).
+TEST_F(CloudHubTest, ReportsOfOneObjectApplyInOrderWhileOthersRunConcurrently) {
+  startHub();
+  TestEdge& e = connect("edge-a");
+  auto nodeStatus = [](int i) {
+    return json{
+        {"apiVersion", "v1"},
+        {"kind", "Node"},
+        {"metadata", {{"name", "edge-a"}}},
+        {"status",
+         {{"conditions",
+           {{{"type", "Ready"}, {"status", "True"}, {"reason", "r" + std::to_string(i)}}}}}}}
+        .dump();
+  };
+  ASSERT_TRUE(e.report(1, pb::REPORT_KIND_NODE_STATUS, nodeStatus(1)));
+  ASSERT_TRUE(e.nextOf(pb::CloudMessage::kReportAck));
+  uint64_t seq = 1;
+  for (int i = 2; i <= 150; ++i) {
+    ASSERT_TRUE(e.report(++seq, pb::REPORT_KIND_NODE_STATUS, nodeStatus(i)));
+    json ev = {{"apiVersion", "v1"},
+               {"kind", "Event"},
+               {"metadata", {{"name", "edge-a.e" + std::to_string(i)}, {"namespace", "default"}}},
+               {"involvedObject", {{"kind", "Node"}, {"name", "edge-a"}, {"apiVersion", "v1"}}},
+               {"reason", "Tick"},
+               {"message", "tick"},
+               {"type", "Normal"},
+               {"source", {{"component", "edgecore"}, {"host", "edge-a"}}}};
+    ASSERT_TRUE(e.report(++seq, pb::REPORT_KIND_EVENT, ev.dump(), "default",
+                         "edge-a.e" + std::to_string(i)));
+    if (i == 75) {
+      ASSERT_TRUE(e.report(++seq, pb::REPORT_KIND_NODE_STATUS, "{broken"));
+    }
+  }
+  uint64_t acked = 0;
+  while (acked < seq) {
+    auto ack = e.nextOf(pb::CloudMessage::kReportAck, std::chrono::seconds(10));
+    ASSERT_TRUE(ack) << "acknowledged up to " << acked << " of " << seq;
+    EXPECT_GE(ack->report_ack().sequence(), acked);  // never backwards
+    acked = ack->report_ack().sequence();
+  }
+  auto got = env_.registry->get(kind("v1", "Node"), "", "edge-a");
+  ASSERT_TRUE(got.isOk());
+  EXPECT_EQ((*got)["status"]["conditions"][0]["reason"], "r150");
+  for (int i = 2; i <= 150; ++i) {
+    EXPECT_TRUE(
+        env_.registry->get(kind("v1", "Event"), "default", "edge-a.e" + std::to_string(i)).isOk())
+        << i;
+  }
+  EXPECT_EQ(hub_->metrics().reportsApplied(), 1u + 149u * 2u);
+  EXPECT_EQ(hub_->metrics().reportsRejected(), 1u);
+}
+
 TEST_F(CloudHubTest, AcknowledgedSequenceAndRevisionSurviveRestart) {
   createPod("p", "edge-a");
   startHub();
