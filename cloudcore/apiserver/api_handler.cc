@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/api/discovery.h"
+#include "common/api/json_limits.h"
 #include "common/api/object_util.h"
 #include "common/api/proto_json.h"
 #include "common/api/proto_wire.h"
@@ -197,15 +198,16 @@ Result<Json> parseBody(const ServerRequest& req) {
                   "the body of the request was in an unknown format - accepted media types "
                   "include: application/json");
   }
-  Json body = Json::parse(req.body, nullptr, false);
+  bool tooDeep = false;
+  Json body = api::parseJsonBounded(req.body, kMaxJsonDepth, &tooDeep);
+  if (tooDeep) {
+    return badRequestError("the request body is nested deeper than " +
+                           std::to_string(kMaxJsonDepth) + " levels");
+  }
   if (body.is_discarded()) {
     return badRequestError("the request body is not valid JSON");
   }
   if (!body.is_object()) return badRequestError("the request body must be a JSON object");
-  if (api::nestedDeeperThan(body, kMaxJsonDepth)) {
-    return badRequestError("the request body is nested deeper than " +
-                           std::to_string(kMaxJsonDepth) + " levels");
-  }
   return body;
 }
 
@@ -502,7 +504,7 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
         if (!decoded.isOk()) return errorResponse(decoded.status(), kind, name);
         body = std::move(decoded.value());
       } else {
-        body = Json::parse(req.body, nullptr, false);
+        body = api::parseJsonBounded(req.body, kMaxJsonDepth);
       }
       if (body.is_discarded() || !body.is_object()) {
         return errorResponse(badRequestError("the DeleteOptions body is not a JSON object"), kind,

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "cloudcore/audit/audit_log.h"
+#include "common/api/json_limits.h"
 #include "common/api/proto_wire.h"
 #include "common/api/status_json.h"
 
@@ -16,6 +17,9 @@ namespace ep::apiserver {
 using Json = nlohmann::json;
 
 namespace {
+
+// Reviews are small: their bodies may nest this deep at most (a deeper one is malformed).
+constexpr size_t kMaxBodyDepth = 32;
 
 bool isPublicPath(const std::string& path) {
   for (const char* p : {"/healthz", "/livez", "/readyz", "/version"}) {
@@ -208,7 +212,7 @@ http::ServerResponse AuthFilter::selfSubjectAccessReview(const auth::UserInfo& u
     if (!spec) return api::errorResponse(badRequestError("malformed protobuf body"));
     body = {{"spec", std::move(*spec)}};
   } else {
-    body = Json::parse(req.body, nullptr, false);
+    body = api::parseJsonBounded(req.body, kMaxBodyDepth);
   }
   if (!body.is_object() || !body.contains("spec") || !body["spec"].is_object()) {
     return api::errorResponse(badRequestError("spec: a SelfSubjectAccessReview needs a spec"));
@@ -254,7 +258,7 @@ http::ServerResponse AuthFilter::selfSubjectRulesReview(const auth::UserInfo& us
     if (!got) return api::errorResponse(badRequestError("malformed protobuf body"));
     ns = std::move(*got);
   } else {
-    Json body = Json::parse(req.body, nullptr, false);
+    Json body = api::parseJsonBounded(req.body, kMaxBodyDepth);
     if (!body.is_object() || !body.contains("spec") || !body["spec"].is_object()) {
       return api::errorResponse(badRequestError("spec: a SelfSubjectRulesReview needs a spec"));
     }

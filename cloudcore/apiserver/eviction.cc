@@ -1,5 +1,6 @@
 #include "cloudcore/apiserver/eviction.h"
 
+#include "common/api/json_limits.h"
 #include "common/api/kinds.h"
 #include "common/api/proto_json.h"
 #include "common/api/proto_wire.h"
@@ -25,7 +26,7 @@ http::ServerResponse evict(registry::Registry& registry, http::ServerRequest& re
     if (!decoded.isOk()) return api::errorResponse(decoded.status(), &pods, name);
     body = std::move(decoded.value());
   } else {
-    body = Json::parse(req.body, nullptr, false);
+    body = api::parseJsonBounded(req.body, 64);
   }
   if (!body.is_object()) {
     return api::errorResponse(badRequestError("the request body must be an Eviction object"), &pods,

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/api/json_limits.h"
 #include "common/api/label_selector.h"
 #include "common/api/object_util.h"
 #include "common/api/patch.h"
@@ -42,12 +43,12 @@ http::ServerResponse serve(registry::Registry& registry, const std::string& plur
   if (req.method == "GET") return api::jsonResponse(200, scale);
   Json wanted;
   if (req.method == "PUT") {
-    wanted = Json::parse(req.body, nullptr, false);
+    wanted = api::parseJsonBounded(req.body, 64);
     if (wanted.is_discarded() || !wanted.is_object()) {
       return api::errorResponse(badRequestError("the request body must be a JSON object"));
     }
   } else if (req.method == "PATCH") {
-    Json patch = Json::parse(req.body, nullptr, false);
+    Json patch = api::parseJsonBounded(req.body, 64);
     if (patch.is_discarded()) return api::errorResponse(badRequestError("invalid patch body"));
     std::string type = req.header("content-type");
     auto patched = type.find("json-patch") != std::string::npos

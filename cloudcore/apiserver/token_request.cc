@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/api/json_limits.h"
 #include "common/api/kinds.h"
 #include "common/api/object_util.h"
 #include "common/api/proto_wire.h"
@@ -62,7 +63,7 @@ Result<Spec> specFromProtobuf(std::string_view body) {
 }
 
 Result<Spec> specFromJson(const std::string& body) {
-  Json j = Json::parse(body, nullptr, false);
+  Json j = api::parseJsonBounded(body, 64);
   if (j.is_discarded() || !j.is_object()) {
     return badRequestError("the request body must be a JSON object");
   }

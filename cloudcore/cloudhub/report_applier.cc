@@ -6,6 +6,7 @@
 #include <set>
 
 #include "cloudcore/devicedata/device_data_store.h"
+#include "common/api/json_limits.h"
 #include "common/api/names.h"
 #include "common/api/object_util.h"
 #include "proto/tunnel.pb.h"
@@ -33,7 +34,12 @@ ReportResult rejected(std::string why) {
 
 // Parses a payload that must be a JSON object of sane depth.
 bool parseObject(const std::string& payload, Json& out, std::string& why) {
-  out = Json::parse(payload, nullptr, false);
+  bool tooDeep = false;
+  out = api::parseJsonBounded(payload, kMaxDepth, &tooDeep);
+  if (tooDeep) {
+    why = "payload nests too deeply";
+    return false;
+  }
   if (out.is_discarded()) {
     why = "payload is not valid JSON";
     return false;

@@ -8,6 +8,7 @@
 
 #include "common/api/base64.h"
 #include "common/api/field_selector.h"
+#include "common/api/json_limits.h"
 #include "common/api/label_selector.h"
 #include "common/api/object_util.h"
 #include "common/api/patch.h"
@@ -504,7 +505,10 @@ Result<Json> Registry::update(const api::KindInfo& kind, const std::string& ns,
 Result<Json> Registry::patch(const api::KindInfo& kind, const std::string& ns,
                              const std::string& name, PatchType type, const std::string& body,
                              Subresource sub, const WriteOptions& options) {
-  Json patchDoc = Json::parse(body, nullptr, false);
+  // As deep as the patch functions take (common/api/patch.h), refused before it is parsed.
+  bool tooDeep = false;
+  Json patchDoc = api::parseJsonBounded(body, 512, &tooDeep);
+  if (tooDeep) return badRequestError("the patch body is nested deeper than 512 levels");
   if (patchDoc.is_discarded()) return badRequestError("the patch body is not valid JSON");
   if (type == PatchType::kStrategicMerge && !kind.builtin) {
     return Status(Code::kUnsupportedMedia,

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "common/api/json_limits.h"
+
 namespace ep::edgecore::devicetwin {
 namespace {
 
@@ -33,7 +35,14 @@ bool deeperThan(const Json& j, size_t depth) {
 
 // Parses a payload that must be a JSON object.
 bool parsePayload(std::string_view payload, Json& out, std::string& why) {
-  out = Json::parse(payload, nullptr, false);
+  // Twin payloads are shallow (twin -> property -> actual -> metadata): deeper ones are refused
+  // before anything is built, so a hostile message costs the edge nothing but reading it.
+  bool tooDeep = false;
+  out = api::parseJsonBounded(payload, 16, &tooDeep);
+  if (tooDeep) {
+    why = "payload nests deeper than 16 levels";
+    return false;
+  }
   if (out.is_discarded()) {
     why = "payload is not valid JSON";
     return false;

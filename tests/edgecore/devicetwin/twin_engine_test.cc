@@ -92,6 +92,8 @@ TEST_F(TwinEngineTest, BadInputIsAnsweredWithAnErrorAndStoresNothing) {
   const std::vector<Case> cases = {
       {"thermo-1", "{not json", "not valid JSON", 400},
       {"thermo-1", "[1]", "not a JSON object", 400},
+      // Refused before parsing: hostile nesting costs the edge no memory.
+      {"thermo-1", std::string(200000, '['), "nests deeper than 16 levels", 400},
       {"ghost", R"({"twin":{"temperature":{"actual":{"value":"1"}}}})", "not bound to node edge-a",
        404},
       {"thermo-1", R"({"twin":{"humidity":{"actual":{"value":"1"}}}})",
