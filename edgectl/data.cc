@@ -126,7 +126,15 @@ int runData(Context& ctx, const DataOptions& o) {
     return 1;
   }
   if (o.output.empty() && text->empty()) {
-    *ctx.err << "No data found for device " << o.args[0] << " in " << ctx.ns << " namespace.\n";
+    // "device thermometer-1 in default namespace", "rule/up in default namespace", "node/edge-1".
+    const std::string& what = o.args[0];
+    if (what.find('/') == std::string::npos) {
+      *ctx.err << "No data found for device " << what << " in " << ctx.ns << " namespace.\n";
+    } else if (what.rfind("node", 0) == 0 || what.rfind("no/", 0) == 0) {
+      *ctx.err << "No data found for " << what << ".\n";
+    } else {
+      *ctx.err << "No data found for " << what << " in " << ctx.ns << " namespace.\n";
+    }
     return 0;
   }
   *ctx.out << *text;
