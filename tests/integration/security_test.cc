@@ -760,8 +760,8 @@ TEST_F(CertificateRenewalTest, NodeRenewsWithoutDisconnecting) {
       std::vector<std::string>{buildPath("edgecore/edgecore"), "--node-name", "edge-r", "--cloud",
                                "127.0.0.1:" + std::to_string(tunnelPort_), "--data-dir",
                                dir_.path() + "/edge-r", "--local-api-listen",
-                               "127.0.0.1:" + std::to_string(e.localPort), "--runtime-endpoint",
-                               ""},
+                               "127.0.0.1:" + std::to_string(e.localPort), "--runtime-endpoint", "",
+                               "--mqtt-server", "", "--dmi-socket", ""},
       dir_.path() + "/edge-r-2.log");
   ASSERT_TRUE(e.proc->start());
   EXPECT_TRUE(eventually([&] {
