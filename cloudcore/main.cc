@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <iostream>
+#include <mutex>
 
 #include "cloudcore/apiserver/api_handler.h"
 #include "cloudcore/apiserver/auth_filter.h"
@@ -402,6 +403,23 @@ int main(int argc, char** argv) {
     if (user == nullptr) return Status::ok();  // not through the AuthFilter: trusted caller
     return escalation.admit(*user, kind, ns, current, next);
   };
+  // /readyz proves the store can still make a write durable (a full disk answered 503 to every
+  // write while /readyz said ok), probing at most once a second.
+  struct WriteProbe {
+    std::mutex mu;
+    int64_t at = 0;  // guarded by mu
+    Status last;     // guarded by mu
+  };
+  auto writeProbe = std::make_shared<WriteProbe>();
+  handlerOptions.readinessCheck = [&store, &clock, writeProbe]() -> Status {
+    std::lock_guard l(writeProbe->mu);
+    const int64_t now = clock.nowMillis();
+    if (writeProbe->at == 0 || now - writeProbe->at >= 1000) {
+      writeProbe->last = store.probeWrite();
+      writeProbe->at = now;
+    }
+    return writeProbe->last;
+  };
   apiserver::ApiHandler handler(registry, clock, handlerOptions);
   apiserver::installScaleSubresource(handler, registry);
   apiserver::installEviction(handler, registry);  // pods/eviction (kubectl drain)
@@ -414,7 +432,10 @@ int main(int argc, char** argv) {
     r.body = hub.metricsText();
     return r;
   });
-  apiserver::PodStreams podStreams(registry, hub.streams());  // pods/log, pods/exec
+  // pods/log, pods/exec; at most half the API's workers wait for silent nodes at once.
+  apiserver::PodStreams podStreams(
+      registry, hub.streams(),
+      {.maxWaitingOpens = std::max<size_t>(1, static_cast<size_t>(config.workerThreads) / 2)});
   podStreams.install(handler);
   apiserver::AuthFilter front(authenticator, {&privileged, &nodeAuthorizer, &rbac}, auditLog.get(),
                               clock,

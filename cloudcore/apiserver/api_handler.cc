@@ -274,8 +274,15 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
   }
   if (parts.size() == 1) {
     if (parts[0] == "healthz" || parts[0] == "livez") return plainResponse(200, "ok");
-    if (parts[0] == "readyz")
-      return ready_ ? plainResponse(200, "ok") : plainResponse(503, "not ready");
+    if (parts[0] == "readyz") {
+      if (!ready_) return plainResponse(503, "not ready");
+      if (options_.readinessCheck) {
+        if (Status s = options_.readinessCheck(); !s.isOk()) {
+          return plainResponse(503, "not ready: " + s.message());
+        }
+      }
+      return plainResponse(200, "ok");
+    }
     if (parts[0] == "version") {
       return jsonResponse(200, {{"major", "1"},
                                 {"minor", "32"},

@@ -26,6 +26,9 @@ struct ApiHandlerOptions {
                        const std::string& ns, const nlohmann::json* current,
                        const nlohmann::json& next)>
       admission;
+  // Asked by /readyz once the server is ready (thread-safe, may block briefly): an error makes
+  // it answer 503 "not ready: <why>" (cloudcore: the store cannot write). Unset: ready.
+  std::function<Status()> readinessCheck;
 };
 
 // Kubernetes REST semantics over the Registry: routing of /api and /apis paths, discovery,

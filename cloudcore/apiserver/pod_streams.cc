@@ -260,7 +260,19 @@ struct OpenedStream {
 // stream with an error before any output.
 Result<OpenedStream> openStream(cloudhub::StreamBroker& broker, const std::string& node,
                                 const cloudhub::StreamRequest& sr,
-                                std::chrono::milliseconds timeout, const char* what) {
+                                std::chrono::milliseconds timeout, const char* what,
+                                std::atomic<size_t>& waiting, size_t maxWaiting) {
+  // A slot among the requests that may hold an HTTP worker while their node is silent.
+  struct Slot {
+    std::atomic<size_t>& n;
+    ~Slot() { --n; }
+  };
+  if (++waiting > maxWaiting) {
+    --waiting;
+    return unavailableError("too many log and exec requests are waiting for their nodes (" +
+                            std::to_string(maxWaiting) + "); try again shortly");
+  }
+  Slot slot{waiting};
   auto buffer = std::make_shared<StreamBuffer>();
   auto handle = broker.open(node, sr, buffer);
   if (!handle.isOk()) return handle.status();
@@ -348,7 +360,8 @@ ServerResponse PodStreams::logs(ServerRequest& req, const std::string& ns,
   if (!req.param("sinceTime").empty()) {
     return api::errorResponse(badRequestError("sinceTime is not supported; use sinceSeconds"));
   }
-  auto opened = openStream(broker_, target->node, sr, options_.firstReplyTimeout, "log");
+  auto opened = openStream(broker_, target->node, sr, options_.firstReplyTimeout, "log",
+                           waitingOpens_, options_.maxWaitingOpens);
   if (!opened.isOk()) return api::errorResponse(opened.status());
   ServerResponse r;
   r.contentType = "text/plain";
@@ -402,7 +415,8 @@ ServerResponse PodStreams::exec(ServerRequest& req, const std::string& ns,
   if (auto s = intParam(req, "timeoutSeconds", 1, sr.timeoutSeconds); !s.isOk()) {
     return api::errorResponse(s);
   }
-  auto opened = openStream(broker_, target->node, sr, options_.firstReplyTimeout, "exec");
+  auto opened = openStream(broker_, target->node, sr, options_.firstReplyTimeout, "exec",
+                           waitingOpens_, options_.maxWaitingOpens);
   if (!opened.isOk()) return api::errorResponse(opened.status());
   auto& [buffer, handle] = *opened;
   if (upgrade) {

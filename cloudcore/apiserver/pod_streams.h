@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -13,6 +14,10 @@ namespace ep::apiserver {
 struct PodStreamsOptions {
   // How long a request waits for the edge to find the container (or fail) before 504.
   std::chrono::milliseconds firstReplyTimeout{30000};
+  // Requests that may wait for their node's first reply at once, each holding an HTTP worker;
+  // more get 503 at once, so stuck nodes never take every worker of the API (issue 14).
+  // cloudcore sets half its API workers.
+  size_t maxWaitingOpens = 4;
 };
 
 // pods/log and pods/exec (docs/api.md) for pods on edge nodes, carried through cloudhub's
@@ -21,7 +26,8 @@ struct PodStreamsOptions {
 // (container not found, no previous container) become HTTP errors. Logs then stream as chunked
 // text/plain; exec answers a WebSocket upgrade (v5.channel.k8s.io / v4.channel.k8s.io: 1
 // stdout, 2 stderr, 3 a v1 Status) or, without an upgrade, a JSON ExecResult (edgectl's
-// fallback). Handlers run on the HTTP worker pool and may block up to firstReplyTimeout.
+// fallback). Handlers run on the HTTP worker pool and may block up to firstReplyTimeout; at
+// most maxWaitingOpens of them at once.
 // Thread-safe; `registry` and `broker` must outlive it.
 class PodStreams {
  public:
@@ -38,6 +44,7 @@ class PodStreams {
   registry::Registry& registry_;
   cloudhub::StreamBroker& broker_;
   const PodStreamsOptions options_;
+  std::atomic<size_t> waitingOpens_{0};  // requests waiting for a node's first reply
 };
 
 // Every value of query parameter `name` in a raw request target, in order (exec's repeated

@@ -56,6 +56,7 @@ class EncryptingStore final : public store::Store {
   int64_t currentRevision() override;
   int64_t compactedRevision() override;
   Status compact(int64_t revision) override;
+  Status probeWrite() override { return inner_.probeWrite(); }
 
   const EncryptionConfig& config() const { return *config_; }
 

@@ -80,7 +80,7 @@ INSERT OR IGNORE INTO meta(key, value) VALUES ('revision', 0), ('compacted', 0),
 
 // One queued write and the promise its caller waits on.
 struct PendingWrite {
-  enum class Kind { kCreate, kUpdate, kDelete, kCompact } kind;
+  enum class Kind { kCreate, kUpdate, kDelete, kCompact, kProbe } kind;
   std::string resource, ns, name, value;
   int64_t expectedRevision = 0;
   std::promise<Result<Object>> done;
@@ -483,6 +483,13 @@ Status SqliteStore::compact(int64_t revision) {
   return r.isOk() ? Status::ok() : r.status();
 }
 
+Status SqliteStore::probeWrite() {
+  auto w = std::make_unique<PendingWrite>();
+  w->kind = PendingWrite::Kind::kProbe;
+  auto r = submit(std::move(w));
+  return r.isOk() ? Status::ok() : r.status();
+}
+
 Status SqliteStore::compactOnce() {
   int64_t cutoff =
       clock_.nowMillis() -
@@ -559,10 +566,18 @@ void SqliteStore::commitBatch(std::vector<std::unique_ptr<PendingWrite>>& batch)
           "INSERT INTO events(rev, type, resource, namespace, name, value, prev_value, "
           "create_rev, ts) VALUES (?,?,?,?,?,?,?,?,?)");
   Stmt compactEvents(writeDb_, "DELETE FROM events WHERE rev <= ?");
+  Stmt probe(writeDb_, "INSERT OR REPLACE INTO meta(key, value) VALUES('write_probe', ?)");
   std::string dbError;
 
   for (auto& w : batch) {
     if (!dbError.empty()) break;
+    if (w->kind == PendingWrite::Kind::kProbe) {
+      probe.bind(1, now);
+      if (probe.step() != SQLITE_DONE) dbError = probe.error();
+      probe.reset();
+      results.emplace_back(Object{});
+      continue;
+    }
     if (w->kind == PendingWrite::Kind::kCompact) {
       int64_t target = std::min(w->expectedRevision, rev);
       if (target <= newCompacted) {

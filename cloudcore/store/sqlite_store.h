@@ -62,6 +62,8 @@ class SqliteStore final : public Store {
   int64_t currentRevision() override;
   int64_t compactedRevision() override;
   Status compact(int64_t revision) override;
+  // Commits (and fsyncs) one row of the meta table through the writer thread.
+  Status probeWrite() override;
 
   // Drops history older than the window now (what the background compactor does).
   Status compactOnce();

@@ -108,6 +108,9 @@ class Store {
   virtual int64_t compactedRevision() = 0;
   // Drops history up to and including `revision`.
   virtual Status compact(int64_t revision) = 0;
+  // Proves that a write can be made durable now (readiness: a full disk, a read-only or failing
+  // device answer an error) without changing any object or the revision. Blocking.
+  virtual Status probeWrite() { return Status::ok(); }
 };
 
 }  // namespace ep::store

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -226,6 +227,47 @@ const char* kLog =
     "2026-01-02T03:04:06.000000002Z stderr P second \n"
     "2026-01-02T03:04:06.000000003Z stderr F half\n"
     "2026-01-02T03:04:07.000000004Z stdout F third\n";
+
+// Issue 14: requests waiting for a node that never answers hold HTTP workers; at most
+// maxWaitingOpens (4 of the 8) do, the rest get 503 at once, and the API keeps answering while
+// 100 such requests are in flight.
+TEST_F(StreamsTest, StuckNodesDoNotStallTheApi) {
+  class Silent final : public cloudhub::SyncSink {
+   public:
+    bool send(cloudhub::CloudMessagePtr) override { return true; }  // swallowed: no reply, ever
+    void close(const std::string&) override {}
+  };
+  auto silent = std::make_shared<Silent>();
+  hub_->streams().attach("edge-stuck", silent);
+  createPod("stuck", "edge-stuck", {"app"});
+  std::atomic<int> unavailable{0}, timedOut{0}, other{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 100; ++i) {
+    clients.emplace_back([&] {
+      http::ClientOptions o;
+      o.timeout = 30s;
+      http::HttpClient c(url_, o);
+      auto r = c.request("GET", "/api/v1/namespaces/default/pods/stuck/log", {}, {}, "*/*");
+      int status = r.isOk() ? r->status : -1;
+      ++(status == 503 ? unavailable : status == 504 ? timedOut : other);
+    });
+  }
+  // Most were turned away at once, so the API has workers left.
+  ASSERT_TRUE([&] {
+    for (int i = 0; i < 400 && unavailable.load() < 96; ++i) std::this_thread::sleep_for(10ms);
+    return unavailable.load() >= 96;
+  }()) << unavailable.load()
+       << " answered 503";
+  auto pod = get("/api/v1/namespaces/default/pods/web");
+  EXPECT_EQ(pod.status, 200);
+  // ... answered while the four waiting requests still wait (their timeout is 5 s).
+  EXPECT_EQ(timedOut.load(), 0);
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(unavailable.load(), 96);
+  EXPECT_EQ(timedOut.load(), 4);
+  EXPECT_EQ(other.load(), 0);
+  hub_->streams().detach("edge-stuck", silent.get());
+}
 
 TEST_F(StreamsTest, LogsWithOptions) {
   appendLog(logPath_, kLog);

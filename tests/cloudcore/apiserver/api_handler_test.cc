@@ -130,6 +130,24 @@ TEST_F(ApiHandlerTest, DeeplyNestedBodiesAreRefusedBeforeParsing) {
   EXPECT_NE(r.body.find("nested deeper than 512 levels"), std::string::npos) << r.body;
 }
 
+// /readyz asks the readiness check (cloudcore: can the store still write?) once ready.
+TEST_F(ApiHandlerTest, ReadyzAnswersNotReadyWhileTheReadinessCheckFails) {
+  Status check = Status::ok();
+  ApiHandlerOptions o;
+  o.readinessCheck = [&check] { return check; };
+  handler_ = std::make_unique<ApiHandler>(*env_.registry, env_.clock, o);
+  EXPECT_EQ(call("GET", "/readyz").status, 503);  // not ready yet
+  handler_->setReady(true);
+  EXPECT_EQ(call("GET", "/readyz").status, 200);
+  check = unavailableError("store write failed: database or disk is full");
+  auto r = call("GET", "/readyz");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("disk is full"), std::string::npos) << r.body;
+  EXPECT_EQ(call("GET", "/livez").status, 200);  // alive all the same
+  check = Status::ok();
+  EXPECT_EQ(call("GET", "/readyz").status, 200);
+}
+
 TEST_F(ApiHandlerTest, ExtraRoutesAreServedBeforeApiPaths) {
   handler_->addRoute("/metrics", [](ServerRequest&) {
     ServerResponse r;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,6 +67,32 @@ class SqliteStoreTest : public ::testing::Test {
   size_t bufferEvents_ = 1024;
   std::unique_ptr<SqliteStore> store_;
 };
+
+// Readiness (issue 14): the write probe commits nothing visible (no revision, no event) and
+// fails while writes cannot reach the disk, here a file size limit of one byte (the kernel then
+// refuses every write past offset 0, as a full disk would), and works again afterwards.
+TEST_F(SqliteStoreTest, WriteProbeFailsWhileTheDiskRefusesWritesAndRecovers) {
+  ASSERT_TRUE(store_->create("configmaps", "default", "a", R"({"v":1})").isOk());
+  const int64_t rev = store_->currentRevision();
+  ASSERT_TRUE(store_->probeWrite().isOk());
+  EXPECT_EQ(store_->currentRevision(), rev);
+
+  ::signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of the signal
+  rlimit before{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &before), 0);
+  rlimit full = before;
+  full.rlim_cur = 1;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &full), 0);
+  Status probe = store_->probeWrite();
+  auto write = store_->create("configmaps", "default", "b", R"({"v":2})");
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &before), 0);
+  EXPECT_EQ(probe.code(), Code::kUnavailable) << probe.toString();
+  EXPECT_FALSE(write.isOk());
+
+  EXPECT_TRUE(store_->probeWrite().isOk());
+  EXPECT_TRUE(store_->create("configmaps", "default", "b", R"({"v":2})").isOk());
+  EXPECT_EQ(store_->currentRevision(), rev + 1);
+}
 
 TEST_F(SqliteStoreTest, CreateGetUpdateDelete) {
   auto c = store_->create("pods", "default", "a", "{\"v\":1}");
