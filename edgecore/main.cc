@@ -298,11 +298,7 @@ int main(int argc, char** argv) {
     mqtt = std::make_unique<eventbus::MqttClient>(
         mqttOptions, [&twin, &edgeRouter](eventbus::InboundMessage m) {
           if (router::EdgeRouter::owns(m.topic)) {  // a Rule topic or an upload
-            edgeRouter.onMessage({.topic = std::move(m.topic),
-                                  .payload = std::move(m.payload),
-                                  .qos = m.qos,
-                                  .packetId = m.packetId,
-                                  .generation = m.generation});
+            edgeRouter.onMessage(std::move(m));
             return;
           }
           twin.onMessage({.topic = std::move(m.topic),

@@ -20,22 +20,15 @@ Status unavailable(sqlite3* db, const std::string& what) {
   return unavailableError("devicedata.db: " + what + ": " + (db ? sqlite3_errmsg(db) : "not open"));
 }
 
-// FNV-1a over what identifies and makes up a stored sample: a row changed on disk (value,
-// timestamp, or moved to another series) no longer matches.
+// Over what identifies and makes up a stored sample: a row changed on disk (value, timestamp,
+// or moved to another series) no longer matches.
 int64_t checksum(int64_t series, int64_t ts, int64_t origin, const std::string& value) {
-  uint64_t h = 1469598103934665603ULL;
-  auto mix = [&h](const void* p, size_t n) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    for (size_t i = 0; i < n; ++i) {
-      h ^= b[i];
-      h *= 1099511628211ULL;
-    }
-  };
-  mix(&series, sizeof series);
-  mix(&ts, sizeof ts);
-  mix(&origin, sizeof origin);
-  mix(value.data(), value.size());
-  return static_cast<int64_t>(h);
+  return sqlite::RowChecksum()
+      .add(series)
+      .add(ts)
+      .add(origin)
+      .add(value.data(), value.size())
+      .value();
 }
 
 }  // namespace
@@ -76,27 +69,17 @@ SqliteDeviceDataStore::~SqliteDeviceDataStore() {
 }
 
 Status SqliteDeviceDataStore::start() {
-  std::error_code ec;
-  auto dir = std::filesystem::path(options_.path).parent_path();
-  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
   std::lock_guard lock(mu_);
   if (db_ != nullptr) return Status::ok();
-  auto db = sqlite::openDatabase(options_.path, /*readOnly=*/false, std::chrono::seconds(5));
-  if (!db) return unavailableError("devicedata.db: open " + db.status().message());
+  auto db = sqlite::openDurableDatabase(
+      options_.path, "devicedata.db",
+      {"CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, namespace TEXT NOT NULL, "
+       "device TEXT NOT NULL, property TEXT NOT NULL, UNIQUE(namespace, device, property))",
+       "CREATE TABLE IF NOT EXISTS samples (series INTEGER NOT NULL, ts INTEGER NOT NULL, "
+       "origin INTEGER NOT NULL, value TEXT NOT NULL, checksum INTEGER NOT NULL, "
+       "PRIMARY KEY (series, ts, origin)) WITHOUT ROWID"});
+  if (!db) return db.status();
   db_ = *db;
-  for (const char* sql :
-       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-        "CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, namespace TEXT NOT NULL, "
-        "device TEXT NOT NULL, property TEXT NOT NULL, UNIQUE(namespace, device, property))",
-        "CREATE TABLE IF NOT EXISTS samples (series INTEGER NOT NULL, ts INTEGER NOT NULL, "
-        "origin INTEGER NOT NULL, value TEXT NOT NULL, checksum INTEGER NOT NULL, "
-        "PRIMARY KEY (series, ts, origin)) WITHOUT ROWID"}) {
-    if (auto s = sqlite::exec(db_, sql, "devicedata.db"); !s.isOk()) {
-      sqlite3_close(db_);
-      db_ = nullptr;
-      return unavailableError(s.message());
-    }
-  }
   stopping_ = false;
   if (!sweeper_.joinable()) sweeper_ = std::thread([this] { sweepLoop(); });
   return Status::ok();

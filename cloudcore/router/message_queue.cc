@@ -3,39 +3,24 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
-#include <filesystem>
-
 #include "common/sqlite/sqlite.h"
 
 namespace ep::router {
 
 namespace {
 
-// FNV-1a over every stored field: a row changed on disk no longer matches.
+// Over every stored field: a row changed on disk no longer matches.
 int64_t checksum(const QueuedMessage& m, const std::string& body) {
-  uint64_t h = 1469598103934665603ULL;
-  auto mix = [&h](const void* p, size_t n) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    for (size_t i = 0; i < n; ++i) {
-      h ^= b[i];
-      h *= 1099511628211ULL;
-    }
-  };
-  auto mixString = [&](const std::string& s) {
-    uint64_t n = s.size();
-    mix(&n, sizeof n);
-    mix(s.data(), s.size());
-  };
-  int64_t dir = static_cast<int64_t>(m.direction);
-  mix(&m.id, sizeof m.id);
-  mix(&dir, sizeof dir);
-  mixString(m.node);
-  mixString(m.ruleNamespace);
-  mixString(m.ruleName);
-  mixString(m.target);
-  mix(&m.createdMillis, sizeof m.createdMillis);
-  mixString(body);
-  return static_cast<int64_t>(h);
+  return sqlite::RowChecksum()
+      .add(m.id)
+      .add(static_cast<int64_t>(m.direction))
+      .add(m.node)
+      .add(m.ruleNamespace)
+      .add(m.ruleName)
+      .add(m.target)
+      .add(m.createdMillis)
+      .add(body)
+      .value();
 }
 
 Status dbError(sqlite3* db, const std::string& what) {
@@ -55,26 +40,16 @@ Status MessageQueue::checkOpenLocked() const {
 }
 
 Result<std::vector<QueuedMessage>> MessageQueue::open(size_t* corrupt) {
-  std::error_code ec;
-  auto dir = std::filesystem::path(options_.path).parent_path();
-  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
   std::lock_guard lock(mu_);
   if (db_ == nullptr) {
-    auto db = sqlite::openDatabase(options_.path, /*readOnly=*/false, std::chrono::seconds(5));
-    if (!db) return unavailableError("router.db: open " + db.status().message());
+    auto db = sqlite::openDurableDatabase(
+        options_.path, "router.db",
+        {"CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, direction INTEGER NOT "
+         "NULL, node TEXT NOT NULL, rule_namespace TEXT NOT NULL, rule_name TEXT NOT NULL, "
+         "target TEXT NOT NULL, created INTEGER NOT NULL, attempts INTEGER NOT NULL, "
+         "next_attempt INTEGER NOT NULL, body BLOB NOT NULL, checksum INTEGER NOT NULL)"});
+    if (!db) return db.status();
     db_ = *db;
-    for (const char* sql :
-         {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-          "CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, direction INTEGER NOT "
-          "NULL, node TEXT NOT NULL, rule_namespace TEXT NOT NULL, rule_name TEXT NOT NULL, "
-          "target TEXT NOT NULL, created INTEGER NOT NULL, attempts INTEGER NOT NULL, "
-          "next_attempt INTEGER NOT NULL, body BLOB NOT NULL, checksum INTEGER NOT NULL)"}) {
-      if (auto s = sqlite::exec(db_, sql, "router.db"); !s.isOk()) {
-        sqlite3_close(db_);
-        db_ = nullptr;
-        return unavailableError(s.message());
-      }
-    }
   }
   std::vector<QueuedMessage> out;
   std::vector<int64_t> bad;

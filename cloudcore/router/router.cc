@@ -285,15 +285,18 @@ void Router::flushStatus() {
   }
 }
 
-Status Router::enqueue(QueuedMessage m, const std::string& body) {
+Result<int64_t> Router::enqueue(QueuedMessage m, const std::string& body,
+                                std::shared_ptr<Waiter> waiter) {
   m.createdMillis = clock_.nowMillis();
   m.nextAttemptMillis = 0;
   if (auto s = queue_.push(m, body); !s.isOk()) return s;
+  const int64_t id = m.id;
   std::lock_guard l(mu_);
-  pending_[m.id] = std::move(m);
+  if (waiter) waiters_[id] = std::move(waiter);
+  pending_[id] = std::move(m);
   wake_ = true;
   cv_.notify_all();
-  return Status::ok();
+  return id;
 }
 
 void Router::outcome(int64_t id, Status status) {
@@ -510,7 +513,7 @@ Status Router::routeFromEdge(const std::string& node, uint64_t sequence,
   m.ruleNamespace = ruleNamespace;
   m.ruleName = ruleName;
   m.target = rule->targetUrl;
-  Status s = enqueue(std::move(m), payload);
+  Status s = enqueue(std::move(m), payload).status();
   if (s.code() == Code::kUnavailable && s.message().find("is full") != std::string::npos) {
     // Policy: a full queue drops the edge's message (counted) rather than stalling the node's
     // whole report stream.
@@ -608,20 +611,13 @@ http::ServerResponse Router::toEventbus(const api::RouteRule& rule, const api::R
   m.ruleName = rule.name;
   m.target = rule.targetTopic;
   auto waiter = std::make_shared<Waiter>();
-  m.createdMillis = clock_.nowMillis();
-  if (auto s = queue_.push(m, request.body); !s.isOk()) {
+  auto queued = enqueue(std::move(m), request.body, waiter);
+  if (!queued) {
     std::lock_guard l(mu_);
-    count({rule.ns, rule.name}, false, "REST message refused: " + s.message());
-    return api::errorResponse(s);
+    count({rule.ns, rule.name}, false, "REST message refused: " + queued.status().message());
+    return api::errorResponse(queued.status());
   }
-  const int64_t id = m.id;
-  {
-    std::lock_guard l(mu_);
-    waiters_[id] = waiter;
-    pending_[id] = std::move(m);
-    wake_ = true;
-    cv_.notify_all();
-  }
+  const int64_t id = *queued;
   bool done = false;
   Status status;
   {

@@ -142,7 +142,9 @@ class Router final : public cloudhub::RoutedMessageSink {
   void outcome(int64_t id, Status status);
   void applyOutcome(int64_t id, const Status& status);
   void count(const RuleKey& rule, bool ok, const std::string& error);
-  Status enqueue(QueuedMessage m, const std::string& body);
+  // Queues durably, then schedules it; `waiter` (optional) hears the first attempt's outcome.
+  Result<int64_t> enqueue(QueuedMessage m, const std::string& body,
+                          std::shared_ptr<Waiter> waiter = nullptr);
   // Appends one message to a time series of `data_` (when set).
   Status keep(uint64_t sequence, const std::string& ns, const std::string& series,
               const std::string& topic, const std::string& payload, int64_t timestampMillis);

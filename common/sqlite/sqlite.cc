@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <filesystem>
+
 namespace ep::sqlite {
 
 Stmt::Stmt(sqlite3* db, const char* sql) : db_(db) {
@@ -98,6 +100,43 @@ Status Transaction::commit() {
   Status s = exec(db_, "COMMIT", context_);
   done_ = s.isOk();
   return s;
+}
+
+Result<sqlite3*> openDurableDatabase(const std::string& path, const std::string& name,
+                                     std::initializer_list<const char*> schema,
+                                     std::chrono::milliseconds busyTimeout) {
+  std::error_code ec;
+  auto dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  auto db = openDatabase(path, /*readOnly=*/false, busyTimeout);
+  if (!db) return unavailableError(name + ": open " + db.status().message());
+  for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL"}) {
+    if (auto s = exec(*db, sql, name); !s.isOk()) {
+      sqlite3_close(*db);
+      return unavailableError(s.message());
+    }
+  }
+  for (const char* sql : schema) {
+    if (auto s = exec(*db, sql, name); !s.isOk()) {
+      sqlite3_close(*db);
+      return unavailableError(s.message());
+    }
+  }
+  return *db;
+}
+
+RowChecksum& RowChecksum::add(const void* data, size_t n) {
+  const auto* b = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) {
+    h_ ^= b[i];
+    h_ *= 1099511628211ULL;
+  }
+  return *this;
+}
+
+RowChecksum& RowChecksum::add(std::string_view s) {
+  add(static_cast<int64_t>(s.size()));
+  return add(s.data(), s.size());
 }
 
 }  // namespace ep::sqlite

@@ -5,7 +5,9 @@
 // SQLITE_ROW / SQLITE_DONE include <sqlite3.h> themselves; this header only forward-declares.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -65,6 +67,28 @@ Status exec(sqlite3* db, const char* sql, std::string_view context = "sqlite");
 // "<path>: <sqlite message>", for the caller to prefix with what the database is.
 Result<sqlite3*> openDatabase(const std::string& path, bool readOnly,
                               std::chrono::milliseconds busyTimeout = std::chrono::seconds(10));
+
+// A module's own durable database: creates the parent directory, opens `path` read-write, sets
+// WAL and synchronous=FULL (a commit is fsynced), then runs `schema` (CREATE ... IF NOT EXISTS).
+// On failure the handle is closed and kUnavailable names `name` ("router.db: ..."). The caller
+// owns the handle.
+Result<sqlite3*> openDurableDatabase(
+    const std::string& path, const std::string& name, std::initializer_list<const char*> schema,
+    std::chrono::milliseconds busyTimeout = std::chrono::seconds(5));
+
+// FNV-1a (64-bit) over the fields of a stored row, for the checksums that make a row changed on
+// disk detectable. Add the fields in a fixed order; strings are length-prefixed so that field
+// boundaries count.
+class RowChecksum {
+ public:
+  RowChecksum& add(const void* data, size_t n);
+  RowChecksum& add(int64_t v) { return add(&v, sizeof v); }
+  RowChecksum& add(std::string_view s);
+  int64_t value() const { return static_cast<int64_t>(h_); }
+
+ private:
+  uint64_t h_ = 1469598103934665603ULL;
+};
 
 // A write transaction (BEGIN IMMEDIATE) that rolls back on destruction unless committed.
 // Thread-compatible, like the connection it runs on.

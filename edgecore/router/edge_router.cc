@@ -102,12 +102,6 @@ EdgeRouterStats EdgeRouter::stats() const {
   return stats_;
 }
 
-void EdgeRouter::fail(const std::string& what) {
-  std::lock_guard l(mu_);
-  ++stats_.failures;
-  (void)what;
-}
-
 // Worker: the Rules this node's broker is a source of.
 void EdgeRouter::rebuild() {
   // A subscription that fell behind has ended: subscribe again (the rebuild reads everything).
@@ -154,7 +148,7 @@ void EdgeRouter::rebuild() {
   stats_.topics = std::move(topics);
 }
 
-void EdgeRouter::onMessage(RuleMessage message) {
+void EdgeRouter::onMessage(eventbus::InboundMessage message) {
   {
     std::lock_guard l(mu_);
     if (queue_.size() >= options_.maxQueue && message.qos == 0) {
@@ -166,7 +160,7 @@ void EdgeRouter::onMessage(RuleMessage message) {
   }
 }
 
-void EdgeRouter::route(const RuleMessage& m) {
+void EdgeRouter::route(const eventbus::InboundMessage& m) {
   // An upload is a routed message of no Rule (namespace and name empty).
   static const std::vector<std::pair<std::string, std::string>> kUpload = {{"", ""}};
   auto it = routes_.find(m.topic);
@@ -209,7 +203,7 @@ void EdgeRouter::run() {
       l.lock();
       continue;
     }
-    RuleMessage m = std::move(queue_.front());
+    eventbus::InboundMessage m = std::move(queue_.front());
     queue_.pop_front();
     l.unlock();
     route(m);
@@ -225,7 +219,10 @@ void EdgeRouter::onRouteDeliver(tv1::RouteDeliver d, edgehub::StreamSender send)
                     "rule " + d.rule_namespace() + "/" + d.rule_name() + ": " + s.message());
     }
     if (!bus_.connected()) {
-      fail("broker");
+      {
+        std::lock_guard l(mu_);
+        ++stats_.failures;
+      }
       return answer(send, id, "the MQTT broker of node " + options_.nodeName + " is not connected");
     }
     auto s = bus_.publish(d.topic(), std::move(*d.mutable_body()), [this, id, send](Status st) {

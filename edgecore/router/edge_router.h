@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "edgecore/edgehub/stream_handler.h"
+#include "edgecore/eventbus/mqtt_client.h"
 #include "edgecore/metamanager/metamanager.h"
 
 namespace ep::edgecore::router {
@@ -66,15 +67,6 @@ class HttpServiceCaller final : public ServiceCaller {
 
  private:
   const size_t maxResponseBytes_;
-};
-
-// A message from the broker on a Rule topic (see eventbus::InboundMessage).
-struct RuleMessage {
-  std::string topic;
-  std::string payload;
-  uint8_t qos = 0;
-  uint16_t packetId = 0;
-  uint64_t generation = 0;
 };
 
 struct EdgeRouterOptions {
@@ -131,7 +123,8 @@ class EdgeRouter final : public edgehub::RouteHandler {
   static bool owns(const std::string& topic) {
     return topic.rfind("$hw/", 0) != 0 || isUpload(topic);
   }
-  void onMessage(RuleMessage message);
+  // A broker message on a Rule topic or an upload (the eventbus's own type).
+  void onMessage(eventbus::InboundMessage message);
   void onRouteDeliver(edgeplane::tunnel::v1::RouteDeliver deliver,
                       edgehub::StreamSender send) override;
 
@@ -145,8 +138,7 @@ class EdgeRouter final : public edgehub::RouteHandler {
   void run();
   void serviceLoop();
   void rebuild();
-  void route(const RuleMessage& m);
-  void fail(const std::string& what);
+  void route(const eventbus::InboundMessage& m);
 
   const EdgeRouterOptions options_;
   metamanager::MetaManager& cache_;
@@ -160,13 +152,13 @@ class EdgeRouter final : public edgehub::RouteHandler {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<RuleMessage> queue_;            // guarded by mu_
-  std::deque<ServiceJob> services_;          // guarded by mu_
-  bool wake_ = false;                        // guarded by mu_: cache events are pending
-  bool stopping_ = false;                    // guarded by mu_
-  EdgeRouterStats stats_;                    // guarded by mu_
-  size_t idleServiceThreads_ = 0;            // guarded by mu_
-  std::vector<std::thread> serviceThreads_;  // guarded by mu_; started on demand
+  std::deque<eventbus::InboundMessage> queue_;  // guarded by mu_
+  std::deque<ServiceJob> services_;             // guarded by mu_
+  bool wake_ = false;                           // guarded by mu_: cache events are pending
+  bool stopping_ = false;                       // guarded by mu_
+  EdgeRouterStats stats_;                       // guarded by mu_
+  size_t idleServiceThreads_ = 0;               // guarded by mu_
+  std::vector<std::thread> serviceThreads_;     // guarded by mu_; started on demand
   std::thread worker_;
 };
 

@@ -12,7 +12,7 @@
 
 #include "common/pki/pki.h"
 #include "dmi/api.pb.h"
-#include "tests/integration/edge_fixture.h"
+#include "tests/integration/broker_fixture.h"
 #include "tests/testing/grpc_generic.h"
 #include "tests/testing/mosquitto.h"
 
@@ -61,22 +61,8 @@ spec:
       protocolName: simthermo
 )";
 
-class DevicesTest : public EdgeFixture {
+class DevicesTest : public BrokerEdgeFixture {
  protected:
-  void SetUp() override {
-    if (!Mosquitto::available())
-      GTEST_SKIP() << "mosquitto and mosquitto-clients are not installed";
-    EdgeFixture::SetUp();
-    broker_ = std::make_unique<Mosquitto>(dir_.path());
-    ASSERT_TRUE(broker_->start()) << broker_->log();
-  }
-  void TearDown() override {
-    subs_.clear();
-    if (broker_ && HasFailure()) std::cerr << "---- mosquitto ----\n" << broker_->log() << "\n";
-    EdgeFixture::TearDown();
-    broker_.reset();
-  }
-
   void startDeviceEdge() { startEdge("edge-1", {"--mqtt-server", broker_->url()}); }
 
   // Subscribes to `filter` and waits until the subscription is live (a probe on `probeTopic`,
@@ -139,9 +125,6 @@ class DevicesTest : public EdgeFixture {
     for (const auto& item : j.value("items", Json::array())) out.push_back(item.value("value", ""));
     return out;
   }
-
-  std::unique_ptr<Mosquitto> broker_;
-  std::vector<std::unique_ptr<Process>> subs_;
 };
 
 TEST_F(DevicesTest, ReportedValuesReachTheCloudAndDesiredValuesReachTheDevice) {

@@ -9,8 +9,7 @@
 #include <sstream>
 
 #include "common/http/server.h"
-#include "tests/integration/edge_fixture.h"
-#include "tests/testing/mosquitto.h"
+#include "tests/integration/broker_fixture.h"
 
 namespace ep::testing {
 namespace {
@@ -67,22 +66,8 @@ class Receiver {
   std::unique_ptr<http::Server> server_;
 };
 
-class RulesTest : public EdgeFixture {
+class RulesTest : public BrokerEdgeFixture {
  protected:
-  void SetUp() override {
-    if (!Mosquitto::available())
-      GTEST_SKIP() << "mosquitto and mosquitto-clients are not installed";
-    EdgeFixture::SetUp();
-    broker_ = std::make_unique<Mosquitto>(dir_.path());
-    ASSERT_TRUE(broker_->start()) << broker_->log();
-  }
-  void TearDown() override {
-    subs_.clear();
-    if (broker_ && HasFailure()) std::cerr << "---- mosquitto ----\n" << broker_->log() << "\n";
-    EdgeFixture::TearDown();
-    broker_.reset();
-  }
-
   void startRuleEdge() { startEdge("edge-1", {"--mqtt-server", broker_->url()}); }
 
   void apply(const std::string& yaml) {
@@ -121,8 +106,6 @@ class RulesTest : public EdgeFixture {
     return out;
   }
 
-  std::unique_ptr<Mosquitto> broker_;
-  std::vector<std::unique_ptr<Process>> subs_;
   int files_ = 0;
 };
 

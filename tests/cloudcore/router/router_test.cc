@@ -10,6 +10,7 @@
 #include "cloudcore/devicedata/device_data_store.h"
 #include "common/api/kinds.h"
 #include "proto/tunnel.pb.h"
+#include "tests/testing/eventually.h"
 #include "tests/testing/store_fixture.h"
 
 namespace ep::router {
@@ -68,15 +69,7 @@ class AnsweringSink final : public cloudhub::SyncSink {
   std::vector<std::string> delivered_;
 };
 
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return pred();
-}
+using ep::testing::eventually;
 
 class RouterTest : public ::testing::Test {
  protected:

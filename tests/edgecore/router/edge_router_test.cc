@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "proto/tunnel.pb.h"
+#include "tests/testing/eventually.h"
 #include "tests/testing/temp_dir.h"
 
 namespace ep::edgecore::router {
@@ -14,15 +15,7 @@ namespace {
 using Json = nlohmann::json;
 namespace tv1 = edgeplane::tunnel::v1;
 
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return pred();
-}
+using ep::testing::eventually;
 
 class FakeBus final : public RouteBus {
  public:

@@ -1,0 +1,21 @@
+#pragma once
+
+// Waiting on a condition in tests (never on a fixed sleep): polls `pred` every 5 ms until it
+// holds or `timeout` passes, then returns its last value. Header-only.
+
+#include <chrono>
+#include <thread>
+
+namespace ep::testing {
+
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return pred();
+}
+
+}  // namespace ep::testing
