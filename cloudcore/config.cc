@@ -57,6 +57,14 @@ Status loadConfigFile(const std::string& path, Config& config) {
         auto d = parseDurationSeconds(key, s);
         if (!d.isOk()) return d.status();
         (key == "historyWindow" ? config.historyWindow : config.compactionInterval) = *d;
+      } else if (key == "modelBlobDir") {
+        config.modelBlobDir = s;
+      } else if (key == "modelMaxBytes") {
+        config.modelMaxBytes = v.as<uint64_t>();
+      } else if (key == "modelBlobRetention") {
+        auto d = parseDurationSeconds(key, s);
+        if (!d.isOk()) return d.status();
+        config.modelBlobRetention = *d;
       } else if (key == "deviceDataRetention") {
         auto d = parseDurationSeconds(key, s);
         if (!d.isOk()) return d.status();
@@ -119,6 +127,10 @@ Status validateConfig(const Config& config) {
   }
   if (config.deviceDataRetention.count() < 60) {
     return invalidError("deviceDataRetention: must be at least 1m");
+  }
+  if (config.modelMaxBytes < 1) return invalidError("modelMaxBytes: must be at least 1");
+  if (config.modelBlobRetention.count() < 0) {
+    return invalidError("modelBlobRetention: must not be negative");
   }
   if (config.deviceDataMaxSamples < 1 || config.deviceDataMaxSamples > 100'000'000) {
     return invalidError("deviceDataMaxSamples: must be between 1 and 100000000");

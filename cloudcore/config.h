@@ -41,6 +41,11 @@ struct Config {
   std::string auditLogPath;          // "" = DATA_DIR/audit.log; "-" = no audit log
   uint64_t auditLogMaxSizeMB = 100;  // rotate past this size
   int auditLogMaxBackup = 10;        // rotated files kept
+  // Models (docs/models.md): where pushed model files are kept ("" = DATA_DIR/blobs), the
+  // largest accepted, and how long a file no Model refers to is kept.
+  std::string modelBlobDir;
+  uint64_t modelMaxBytes = uint64_t{2} << 30;
+  std::chrono::seconds modelBlobRetention{std::chrono::hours(24)};
   // Lifetime of node client certificates; nodes renew at 80% of it.
   std::chrono::seconds nodeCertificateLifetime{std::chrono::hours(24 * 365)};
 };

@@ -13,6 +13,7 @@
 #include "cloudcore/apiserver/auth_filter.h"
 #include "cloudcore/apiserver/device_data.h"
 #include "cloudcore/apiserver/eviction.h"
+#include "cloudcore/apiserver/model_upload.h"
 #include "cloudcore/apiserver/pod_streams.h"
 #include "cloudcore/apiserver/scale_subresource.h"
 #include "cloudcore/apiserver/token_request.h"
@@ -34,9 +35,13 @@
 #include "cloudcore/controllers/replicaset_controller.h"
 #include "cloudcore/controllers/scheduler.h"
 #include "cloudcore/controllers/service_account_controller.h"
+#include "cloudcore/controllers/periodic_task.h"
 #include "cloudcore/devicedata/device_data_store.h"
 #include "cloudcore/encryption/encrypting_store.h"
 #include "cloudcore/encryption/encryption_config.h"
+#include "cloudcore/models/blob_gc.h"
+#include "cloudcore/models/blob_server.h"
+#include "cloudcore/models/blob_store.h"
 #include "cloudcore/registry/registry.h"
 #include "cloudcore/router/router.h"
 #include "cloudcore/store/sqlite_store.h"
@@ -85,6 +90,15 @@ int main(int argc, char** argv) {
                "with cloudcore stopped)");
   app.add_option("--audit-log-path", auditLogPath,
                  "audit log file (default DATA_DIR/audit.log; - for none)");
+  std::string modelBlobDir;
+  std::string modelBlobRetention;
+  uint64_t modelMaxBytes = 0;
+  app.add_option("--model-blob-dir", modelBlobDir,
+                 "where pushed model files are kept (default DATA_DIR/blobs)");
+  app.add_option("--model-max-bytes", modelMaxBytes,
+                 "largest model file accepted by edgectl model push (default 2 GiB)");
+  app.add_option("--model-blob-retention", modelBlobRetention,
+                 "model files no Model refers to are removed after this, e.g. 24h (default 24h)");
   app.add_option("--device-data-retention", deviceDataRetention,
                  "device data older than this is removed, e.g. 24h (default 24h)");
   app.add_option("--device-data-max-samples", deviceDataMaxSamples,
@@ -117,6 +131,16 @@ int main(int argc, char** argv) {
     config.nodeCertificateLifetime = *d;
   }
   if (deviceDataMaxSamples) config.deviceDataMaxSamples = deviceDataMaxSamples;
+  if (!modelBlobDir.empty()) config.modelBlobDir = modelBlobDir;
+  if (modelMaxBytes) config.modelMaxBytes = modelMaxBytes;
+  if (!modelBlobRetention.empty()) {
+    auto d = parseDurationSeconds("--model-blob-retention", modelBlobRetention);
+    if (!d.isOk()) {
+      std::cerr << "cloudcore: invalid configuration: " << d.status().message() << "\n";
+      return 2;
+    }
+    config.modelBlobRetention = *d;
+  }
   if (!deviceDataRetention.empty()) {
     auto d = parseDurationSeconds("--device-data-retention", deviceDataRetention);
     if (!d.isOk()) {
@@ -265,6 +289,27 @@ int main(int argc, char** argv) {
   }
   hubOptions.routedMessages = &router;
   hubOptions.routes = &routes;
+  // Models (docs/models.md): the blob store behind edgectl model push, served to nodes through
+  // the tunnel; declared before the hub so that the server outlives it on every path.
+  models::BlobStore blobs({.dir = config.modelBlobDir.empty() ? config.dataDir + "/blobs"
+                                                              : config.modelBlobDir,
+                           .maxBlobBytes = config.modelMaxBytes});
+  if (auto s = blobs.start(); !s.isOk()) {
+    spdlog::critical("models: {}", s.toString());
+    router.stop();
+    deviceData.stop();
+    store.stop();
+    return 1;
+  }
+  models::BlobServer blobServer(blobs, store);
+  blobServer.start();
+  hubOptions.blobs = &blobServer;
+  // Unreferenced blobs and abandoned uploads go after the retention (checked every minute).
+  controllers::PeriodicTask blobGc(std::chrono::minutes(1), [&store, &blobs, &clock, &config] {
+    models::collectUnusedBlobs(store, blobs, clock.nowMillis() / 1000,
+                               config.modelBlobRetention.count());
+  });
+  blobGc.start();
   cloudhub::CloudHub hub(hubOptions, registry);
   if (auto s = hub.start(); !s.isOk()) {
     spdlog::critical("cloudhub: {}", s.toString());
@@ -425,6 +470,7 @@ int main(int argc, char** argv) {
   apiserver::installEviction(handler, registry);  // pods/eviction (kubectl drain)
   apiserver::installTokenRequest(handler, registry, *serviceAccountTokens);
   apiserver::installDeviceData(handler, registry, deviceData, clock);  // devices/NAME/data
+  apiserver::installModelUpload(handler, blobs);                        // edgectl model push
   handler.addRoute("/metrics", [&hub](http::ServerRequest&) {
     http::ServerResponse r;
     r.status = 200;
@@ -497,6 +543,8 @@ int main(int argc, char** argv) {
   stopWorkloads();
   nodeController.stop();
   hub.stop();
+  blobGc.stop();
+  blobServer.stop();
   router.stop();
   deviceData.stop();
   store.stop();

@@ -59,7 +59,7 @@ Status parseConfigYaml(const std::string& text, const std::string& source, Confi
       const YAML::Node& v = kv.second;
       if (key == "nodeName" || key == "cloud" || key == "dataDir" || key == "localApiListen" ||
           key == "logLevel" || key == "heartbeatInterval" || key == "runtimeEndpoint" ||
-          key == "podSyncPeriod" || key == "dmiSocket") {
+          key == "podSyncPeriod" || key == "dmiSocket" || key == "modelBandwidthLimit") {
         auto s = scalar(v, key);
         if (!s.isOk()) return s.status();
         if (key == "nodeName") config.nodeName = *s;
@@ -69,6 +69,14 @@ Status parseConfigYaml(const std::string& text, const std::string& source, Confi
         if (key == "logLevel") config.logLevel = *s;
         if (key == "runtimeEndpoint") config.runtimeEndpoint = *s;
         if (key == "dmiSocket") config.dmiSocket = *s;
+        if (key == "modelBandwidthLimit") {
+          auto q = api::parseQuantityBytes(*s);
+          if (!q.isOk() || *q < 0) {
+            return invalidError("modelBandwidthLimit: \"" + *s +
+                                "\" is not a byte quantity such as 10Mi (bytes per second)");
+          }
+          config.modelBandwidthLimit = static_cast<uint64_t>(*q);
+        }
         if (key == "podSyncPeriod") {
           auto d = parseDuration(key, *s);
           if (!d.isOk()) return d.status();
@@ -224,6 +232,14 @@ Status applyOverrides(const FlagOverrides& flags, Config& config) {
   if (flags.runtimeEndpoint) config.runtimeEndpoint = *flags.runtimeEndpoint;
   if (flags.mqttServer) config.mqttServer = *flags.mqttServer;
   if (flags.dmiSocket) config.dmiSocket = *flags.dmiSocket;
+  if (flags.modelBandwidthLimit) {
+    auto q = api::parseQuantityBytes(*flags.modelBandwidthLimit);
+    if (!q.isOk() || *q < 0) {
+      return invalidError("--model-bandwidth-limit: \"" + *flags.modelBandwidthLimit +
+                          "\" is not a byte quantity such as 10Mi (bytes per second)");
+    }
+    config.modelBandwidthLimit = static_cast<uint64_t>(*q);
+  }
   if (flags.heartbeatInterval) {
     auto d = parseDuration("--heartbeat-interval", *flags.heartbeatInterval);
     if (!d.isOk()) return d.status();

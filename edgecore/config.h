@@ -51,6 +51,9 @@ struct Config {
   bool mqttInsecureSkipVerify = false;  // mqtt.insecureSkipVerify
   // Unix socket of KubeEdge's DMI DeviceManagerService for mappers; "" turns DMI off.
   std::string dmiSocket = "/etc/kubeedge/dmi.sock";  // --dmi-socket / dmiSocket
+  // Models (docs/models.md): download limit in bytes per second for model files, a Kubernetes
+  // quantity ("10Mi" = 10 MiB/s); 0 = none. --model-bandwidth-limit / modelBandwidthLimit.
+  uint64_t modelBandwidthLimit = 0;
 };
 
 // Values given on the command line; each overrides the file.
@@ -64,6 +67,7 @@ struct FlagOverrides {
   std::optional<std::string> runtimeEndpoint;
   std::optional<std::string> mqttServer;
   std::optional<std::string> dmiSocket;
+  std::optional<std::string> modelBandwidthLimit;
 };
 
 // HOST:PORT and duration values are parsed with common/config_util.h (splitHostPort,

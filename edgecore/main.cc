@@ -28,6 +28,8 @@
 #include "edgecore/eventbus/mqtt_client.h"
 #include "edgecore/localapi/local_api.h"
 #include "edgecore/metamanager/metamanager.h"
+#include "edgecore/models/content_store.h"
+#include "edgecore/models/model_fetcher.h"
 #include "edgecore/nodestatus/node_status.h"
 #include "edgecore/router/edge_router.h"
 
@@ -60,6 +62,10 @@ int main(int argc, char** argv) {
   auto* oMqtt =
       app.add_option("--mqtt-server", mqttServer,
                      "MQTT broker of the device twin, tcp://HOST:PORT (\"\" turns MQTT off)");
+  std::string modelBandwidth;
+  app.add_option("--model-bandwidth-limit", modelBandwidth,
+                 "model downloads from the cloud at most this many bytes per second, e.g. 10Mi "
+                 "(default: no limit)");
   std::string dmiSocket;
   auto* oDmi = app.add_option("--dmi-socket", dmiSocket,
                               "unix socket of the DMI DeviceManagerService for mappers (\"\" turns "
@@ -92,6 +98,7 @@ int main(int argc, char** argv) {
   if (oRuntime->count()) flags.runtimeEndpoint = runtimeEndpoint;
   if (oMqtt->count()) flags.mqttServer = mqttServer;
   if (oDmi->count()) flags.dmiSocket = dmiSocket;
+  if (!modelBandwidth.empty()) flags.modelBandwidthLimit = modelBandwidth;
   if (auto s = applyOverrides(flags, config); !s.isOk()) {
     std::cerr << "edgecore: invalid configuration: " << s.message() << "\n";
     return 2;
@@ -160,6 +167,9 @@ int main(int argc, char** argv) {
                cache.lastAppliedRevision(), cache.objectCount());
 
   std::atomic<edged::Edged*> edgedForStatus{nullptr};  // set once edged runs; read by /status
+  std::atomic<models::ModelFetcher*> fetcherForStatus{nullptr};  // likewise, model downloads
+  // The content store of model files: edged's volumes hard-link from it (docs/models.md).
+  models::ContentStore modelContent(config.dataDir + "/models");
   http::ServerOptions httpOptions;
   if (auto s = splitHostPort("localApiListen", config.localApiListen, httpOptions.host,
                              httpOptions.port);
@@ -170,9 +180,11 @@ int main(int argc, char** argv) {
   }
   httpOptions.workerThreads = 4;
   localapi::LocalApi localApi(httpOptions, cache, clock,
-                              {.version = EP_VERSION_STRING, .status = [&hub, &edgedForStatus] {
+                              {.version = EP_VERSION_STRING,
+                               .status = [&hub, &edgedForStatus, &fetcherForStatus] {
                                  auto j = hub.statusJson();
                                  if (auto* e = edgedForStatus.load()) j["edged"] = e->statusJson();
+                                 if (auto* f = fetcherForStatus.load()) j["models"] = f->statusJson();
                                  return j;
                                }});
   if (auto s = localApi.start(); !s.isOk()) {
@@ -373,7 +385,10 @@ int main(int argc, char** argv) {
                             .syncPeriod = config.podSyncPeriod,
                             .workers = config.podWorkers,
                             .containerLogMaxSize = config.containerLogMaxSize,
-                            .containerLogMaxFiles = config.containerLogMaxFiles},
+                            .containerLogMaxFiles = config.containerLogMaxFiles,
+                            .modelBlobs = [&modelContent](const std::string& digest) {
+                              return modelContent.complete(digest);
+                            }},
         *runtime, cache, cache, clock);
     if (auto s = podManager->start(); !s.isOk()) {
       spdlog::critical("edged: {}", s.toString());
@@ -394,6 +409,19 @@ int main(int argc, char** argv) {
   } else {
     spdlog::warn("edgecore: runtimeEndpoint is empty: pods bound to this node will not run");
   }
+  // Models (docs/models.md): the files of the models this node's pods use, fetched through the
+  // tunnel into DATA_DIR/models; edged switches the volumes when one completes.
+  edged::Edged* edgedForModels = podManager.get();
+  models::ModelFetcher fetcher({.bandwidthBytesPerSecond = config.modelBandwidthLimit}, cache,
+                               modelContent, [edgedForModels] {
+                                 if (edgedForModels) edgedForModels->refreshVolumes();
+                               });
+  if (auto s = fetcher.start(); !s.isOk()) {
+    spdlog::error("models: {}; model volumes will wait", s.toString());
+  } else {
+    hub.setBlobHandler(&fetcher);
+    fetcherForStatus = &fetcher;
+  }
   spdlog::info("edgecore {} {} ready (cloud {}, data dir {})", config.nodeName, EP_VERSION_STRING,
                config.cloud, config.dataDir);
 
@@ -403,6 +431,9 @@ int main(int argc, char** argv) {
   int sig = waitForTerminationSignal(10, [] { malloc_trim(0); });
   spdlog::info("edgecore: signal {}, shutting down", sig);
   edgedForStatus = nullptr;
+  fetcherForStatus = nullptr;
+  hub.setBlobHandler(nullptr);
+  fetcher.stop();
   if (podManager) podManager->stop();  // containers keep running
   if (mqtt) mqtt->stop();
   hub.setRouteHandler(nullptr);

@@ -116,6 +116,32 @@ Result<ApiResponse> HttpApiTransport::call(std::string_view method, std::string_
   return out;
 }
 
+Result<ApiResponse> ApiTransport::callRaw(std::string_view, std::string_view, std::string_view,
+                                         std::string_view) {
+  return unavailableError("raw request bodies are not supported by this transport");
+}
+
+Result<ApiResponse> HttpApiTransport::callRaw(std::string_view method, std::string_view path,
+                                              std::string_view body,
+                                              std::string_view contentType) {
+  auto start = std::chrono::steady_clock::now();
+  auto r = client_.request(method, path, body, contentType, kJson);
+  if (verbosity_ >= 6) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - start)
+                  .count();
+    log_ << method << " " << serverUrl_ << path << " "
+         << (r ? std::to_string(r->status) : r.status().toString()) << " in " << ms
+         << " milliseconds (" << body.size() << " bytes sent)\n";
+  }
+  if (!r) return r.status();
+  ApiResponse out;
+  out.status = r->status;
+  out.raw = std::move(r->body);
+  out.body = decode(out.raw);
+  return out;
+}
+
 Status HttpApiTransport::watch(std::string_view path, std::string_view accept,
                                const std::function<bool(const json&)>& onEvent) {
   if (verbosity_ >= 6) log_ << "WATCH " << serverUrl_ << path << "\n";

@@ -43,6 +43,11 @@ class ApiTransport {
                                    std::string_view contentType = kJson,
                                    std::string_view accept = kJson) = 0;
 
+  // One request with a raw body (model uploads: application/octet-stream). The default answers
+  // kUnavailable (fakes that do not need it).
+  virtual Result<ApiResponse> callRaw(std::string_view method, std::string_view path,
+                                      std::string_view body, std::string_view contentType);
+
   // Streams a watch: calls onEvent with each decoded newline-delimited JSON event until the
   // server ends the stream (ok) or onEvent returns false (ok). A non-2xx answer is an error
   // whose code follows the HTTP status and whose message is the server's Status message.
@@ -66,6 +71,8 @@ class HttpApiTransport final : public ApiTransport {
   Result<ApiResponse> call(std::string_view method, std::string_view path,
                            const nlohmann::json* body, std::string_view contentType,
                            std::string_view accept) override;
+  Result<ApiResponse> callRaw(std::string_view method, std::string_view path,
+                              std::string_view body, std::string_view contentType) override;
   Status watch(std::string_view path, std::string_view accept,
                const std::function<bool(const nlohmann::json&)>& onEvent) override;
   Status streamLines(std::string_view path,

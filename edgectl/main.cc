@@ -15,6 +15,7 @@
 #include "edgectl/apply.h"
 #include "edgectl/config.h"
 #include "edgectl/data.h"
+#include "edgectl/model.h"
 #include "edgectl/delete.h"
 #include "edgectl/describe.h"
 #include "edgectl/discovery.h"
@@ -198,6 +199,19 @@ int run(int argc, char** argv) {
   token->add_option("--description", tokenOpts.description, "create: a note shown by list");
   token->add_flag("--no-headers", tokenOpts.noHeaders, "list: omit the header line");
 
+  // model
+  ModelOptions modelOpts;
+  std::vector<std::string> modelArgs;
+  auto* model = app.add_subcommand(
+      "model", "Push, list and roll back versions of a model (sedna.io Model; docs/models.md)");
+  model->add_option("args", modelArgs,
+                    "push NAME FILE --version V | history NAME | rollback NAME [--to-version V]")
+      ->required();
+  model->add_option("--version", modelOpts.version, "push: the version name, e.g. v2");
+  model->add_option("--format", modelOpts.format, "push: spec.format (default: FILE's extension)");
+  model->add_option("--to-version", modelOpts.toVersion, "rollback: this version (default: the previous one)");
+  model->add_option("-o,--output", modelOpts.output, "history: json");
+
   // version
   VersionOptions versionOpts;
   auto* version = app.add_subcommand("version", "Print the client and server versions");
@@ -287,6 +301,16 @@ int run(int argc, char** argv) {
   ctx.verbosity = g.verbosity;
 
   if (apply->parsed()) return runApply(ctx, applyOpts);
+  if (model->parsed()) {
+    const std::string action = modelArgs.front();
+    modelOpts.args.assign(modelArgs.begin() + 1, modelArgs.end());
+    if (action == "push") return runModelPush(ctx, modelOpts);
+    if (action == "history") return runModelHistory(ctx, modelOpts);
+    if (action == "rollback") return runModelRollback(ctx, modelOpts);
+    std::cerr << "error: unknown model command \"" << action
+              << "\" (push, history or rollback)\n";
+    return 1;
+  }
   if (token->parsed()) {
     tokenOpts.action = tokenArgs.front();
     tokenOpts.args.assign(tokenArgs.begin() + 1, tokenArgs.end());

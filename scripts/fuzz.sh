@@ -7,7 +7,7 @@ SECONDS_EACH=${FUZZ_SECONDS:-15}
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$(pwd)} CCACHE_NOHASHDIR=1
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DEP_FUZZ=ON -DEP_BUILD_TESTS=OFF -DEP_BUILD_BENCH=OFF >/dev/null
-targets=(label_selector_fuzz field_selector_fuzz strategic_merge_patch_fuzz validation_fuzz
+targets=(models_fuzz label_selector_fuzz field_selector_fuzz strategic_merge_patch_fuzz validation_fuzz
          yaml_documents_fuzz cri_log_fuzz grpc_deframer_fuzz csr_fuzz credentials_fuzz jwt_fuzz
          tunnel_entry_fuzz proto_json_fuzz mqtt_packet_fuzz device_twin_fuzz route_rules_fuzz
          json_limits_fuzz)

@@ -72,6 +72,16 @@ Json resourceList(const std::string& groupVersion) {
                            {"kind", k.kind + "Data"},
                            {"verbs", {"get"}}});
     }
+    if (k.group == "sedna.io" && k.kind == "Model") {
+      // Served by model_upload.cc (installed by cloudcore's main): edgectl model push.
+      resources.push_back({{"name", "models/upload"},
+                           {"singularName", ""},
+                           {"namespaced", true},
+                           {"group", "models.edgeplane.io"},
+                           {"version", "v1alpha1"},
+                           {"kind", "ModelUpload"},
+                           {"verbs", {"get", "update"}}});
+    }
     if (k.group == "apps" && (k.kind == "Deployment" || k.kind == "ReplicaSet")) {
       // Served by scale_subresource.cc (installed by cloudcore's main).
       resources.push_back({{"name", k.plural + "/scale"},

@@ -84,7 +84,7 @@ Json editRules() {
                  "replicasets/scale"}),
            rule(kAll, {"devices.kubeedge.io"}, {"devices", "devicemodels"}),
            rule(kAll, {"rules.kubeedge.io"}, {"rules", "ruleendpoints", "rules/proxy"}),
-           rule(kAll, {"sedna.io"}, {"models"}),
+           rule(kAll, {"sedna.io"}, {"models", "models/upload"}),
        }) {
     rules.push_back(std::move(r));
   }

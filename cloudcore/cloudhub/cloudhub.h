@@ -24,6 +24,7 @@ class Metrics;
 class NodeStateStore;
 class ReportApplier;
 class RouteBroker;
+class BlobRequestHandler;
 class RoutedMessageSink;
 class StreamBroker;
 class TunnelServer;
@@ -55,6 +56,8 @@ struct CloudHubOptions {
   // Carries the router's messages to nodes (must outlive the hub); null: RouteResults are
   // ignored.
   RouteBroker* routes = nullptr;
+  // Serves model blobs to nodes (must outlive the hub); null: BlobRequests get an error.
+  BlobRequestHandler* blobs = nullptr;
 };
 
 // cloudhub: the tunnel server side of docs/tunnel.md, assembled from its parts (node state

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "common/api/models.h"
 #include "common/api/object_util.h"
 
 namespace ep::cloudhub {
@@ -59,6 +60,14 @@ void podRefs(Placement& p, const std::string& ns, const Json& pod) {
     for (const auto& v : *volumes) {
       if (const Json* cm = field(v, "configMap")) addRef(p, kConfigMaps, ns, field(*cm, "name"));
       if (const Json* s = field(v, "secret")) addRef(p, kSecrets, ns, field(*s, "secretName"));
+      // A model volume (docs/models.md): the node needs the Model to fetch and mount its file.
+      if (const Json* csi = field(v, "csi")) {
+        const Json* driver = field(*csi, "driver");
+        const Json* attrs = field(*csi, "volumeAttributes");
+        if (driver && driver->is_string() && *driver == api::kModelDriver && attrs) {
+          addRef(p, kModels, ns, field(*attrs, "model"));
+        }
+      }
       const Json* projected = field(v, "projected");
       const Json* sources = projected ? field(*projected, "sources") : nullptr;
       if (sources == nullptr || !sources->is_array()) continue;

@@ -103,6 +103,7 @@ struct TunnelServer::Impl final : public pb::Tunnel::CallbackService {
   const Executor executor;
   StreamBroker* broker = nullptr;  // set before start(), then read-only
   RouteBroker* routes = nullptr;   // set before start(), then read-only
+  BlobRequestHandler* blobs = nullptr;  // set before start(), then read-only
 
   // A node's reports waiting for, or being, applied, by object ("kind/namespace/name"); the
   // front of each queue is the one running. Shared by the node's streams, so an old stream
@@ -274,6 +275,9 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
           // Route callbacks never block either.
           if (server_.routes) server_.routes->onResult(this, in_.route_result());
           startRead();
+          return;
+        case pb::EdgeMessage::kBlobRequest:
+          handleBlobRequest();
           return;
         case pb::EdgeMessage::kCertificateRequest:
           handleCertificateRequest();
@@ -472,6 +476,22 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
   }
 
   // Renewal over the open stream: signed on the worker pool, answered on the stream.
+  // Blob reads run on the handler's threads; the reaction only queues them.
+  void handleBlobRequest() {
+    if (server_.blobs != nullptr) {
+      server_.blobs->onBlobRequest(node_, shared_from_this(), in_.blob_request());
+    } else {
+      auto msg = std::make_shared<pb::CloudMessage>();
+      auto* c = msg->mutable_blob_chunk();
+      c->set_id(in_.blob_request().id());
+      c->set_digest(in_.blob_request().digest());
+      c->set_offset(in_.blob_request().offset());
+      c->set_error("model delivery is not enabled on this cloudcore");
+      send(std::move(msg));
+    }
+    startRead();
+  }
+
   void handleCertificateRequest() {
     auto* certs = server_.options.nodeCertificates;
     std::string csr = in_.certificate_request().csr();
@@ -849,6 +869,10 @@ TunnelServer::TunnelServer(TunnelServerOptions options, registry::Registry& regi
 
 void TunnelServer::setRouteBroker(RouteBroker* routes) {
   impl_->routes = routes;
+}
+
+void TunnelServer::setBlobHandler(BlobRequestHandler* blobs) {
+  impl_->blobs = blobs;
 }
 
 void TunnelServer::setStreamBroker(StreamBroker* broker) {

@@ -15,6 +15,10 @@ namespace ep::certs {
 class NodeCertificates;
 }
 
+namespace edgeplane::tunnel::v1 {
+class BlobRequest;
+}  // namespace edgeplane::tunnel::v1
+
 namespace ep::cloudhub {
 
 class Dispatcher;
@@ -23,6 +27,17 @@ class NodeStateStore;
 class ReportApplier;
 class RouteBroker;
 class StreamBroker;
+class SyncSink;
+
+// Where the tunnel hands model blob requests (docs/models.md): cloudcore/models' BlobServer; a
+// seam so cloudhub needs nothing from it. Called on a reaction thread: must not block. The
+// answer (one BlobChunk) goes to `sink`.
+class BlobRequestHandler {
+ public:
+  virtual ~BlobRequestHandler() = default;
+  virtual void onBlobRequest(const std::string& node, const std::shared_ptr<SyncSink>& sink,
+                             const edgeplane::tunnel::v1::BlobRequest& request) = 0;
+};
 
 // Runs a task on the worker pool (registry/store writes). Must not run it inline.
 using Executor = std::function<void(std::function<void()>)>;
@@ -71,6 +86,8 @@ class TunnelServer {
   void setStreamBroker(StreamBroker* broker);
   // Rule messages (RouteDeliver/RouteResult) likewise go through `routes`.
   void setRouteBroker(RouteBroker* routes);
+  // Model blob requests likewise go to `blobs`; without one they are answered with an error.
+  void setBlobHandler(BlobRequestHandler* blobs);
 
   Status start();
   // Ends every stream (UNAVAILABLE) and shuts the gRPC server down.

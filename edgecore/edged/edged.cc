@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "common/api/base64.h"
+#include "common/api/models.h"
 #include "common/api/object_util.h"
 #include "edgecore/edged/prober.h"
 
@@ -88,7 +89,16 @@ Edged::Edged(EdgedOptions options, ContainerRuntime& runtime,
       cache_(cache),
       outbox_(outbox),
       clock_(clock),
-      volumes_((std::filesystem::path(options_.dataDir) / "pods").string()) {}
+      volumes_((std::filesystem::path(options_.dataDir) / "pods").string(), options_.modelBlobs) {}
+
+void Edged::refreshVolumes() {
+  {
+    std::lock_guard lock(mu_);
+    ++configGeneration_;
+    wake_ = true;
+  }
+  dispatchCv_.notify_one();
+}
 
 Edged::~Edged() {
   stop();
@@ -116,6 +126,7 @@ Status Edged::start() {
   podSub_ = cache_.subscribe("pods", "", &pods);
   configMapSub_ = cache_.subscribe("configmaps", "");
   secretSub_ = cache_.subscribe("secrets", "");
+  modelSub_ = cache_.subscribe(api::kModelResource, "");
   auto wake = [this] {
     std::lock_guard lock(mu_);
     wake_ = true;
@@ -124,6 +135,7 @@ Status Edged::start() {
   podSub_->setNotify(wake);
   configMapSub_->setNotify(wake);
   secretSub_->setNotify(wake);
+  modelSub_->setNotify(wake);
   {
     std::lock_guard lock(mu_);
     stopping_ = false;
@@ -165,7 +177,7 @@ void Edged::stop() {
     terminators.swap(terminators_);
   }
   for (auto& t : terminators) t.thread.join();  // a pod being stopped finishes stopping
-  for (auto* sub : {&podSub_, &configMapSub_, &secretSub_}) {
+  for (auto* sub : {&podSub_, &configMapSub_, &secretSub_, &modelSub_}) {
     if (*sub) (*sub)->stop();
     sub->reset();
   }
@@ -224,7 +236,7 @@ void Edged::drainCacheLocked() {
       }
     }
   }
-  for (auto* sub : {&configMapSub_, &secretSub_}) {
+  for (auto* sub : {&configMapSub_, &secretSub_, &modelSub_}) {
     if (!*sub) continue;
     while (!(*sub)->poll(256).empty()) ++configGeneration_;
   }
@@ -724,7 +736,7 @@ bool Edged::startContainer(PodState& st, const Json& pod, const Json& container,
                  }};
   auto env = resolveEnv(container, ctx, field);
   if (!env.isOk()) return fail("CreateContainerConfigError", env.status().message());
-  auto mounts = containerMounts(container, st.volumes, field);
+  auto mounts = containerMounts(container, st.volumes, field, readOnlyVolumes(pod));
   if (!mounts.isOk()) return fail("CreateContainerConfigError", mounts.status().message());
   auto resources = linuxResourcesOf(container, field);
   if (!resources.isOk()) return fail("CreateContainerConfigError", resources.status().message());

@@ -39,6 +39,9 @@ struct EdgedOptions {
   uint64_t containerLogMaxSize = 10 * 1024 * 1024;
   int containerLogMaxFiles = 5;
   std::chrono::milliseconds logRotationInterval{10000};
+  // Model volumes (docs/models.md): where verified model files are, by digest. Empty: pods with
+  // model volumes wait (FailedMount).
+  ModelBlobLocator modelBlobs;
 };
 
 // Counters for /status and tests. Monotonic since start().
@@ -85,6 +88,10 @@ class Edged {
   // One full pass on the calling thread (relist, then sync every pod in turn). For tests; do not
   // call while started.
   Status syncOnce();
+
+  // Sets every pod's volumes up again on the next pass (a model file arrived). Thread-safe,
+  // non-blocking.
+  void refreshVolumes();
 
   EdgedStats stats() const;
   nlohmann::json statusJson() const;
@@ -199,6 +206,7 @@ class Edged {
   std::shared_ptr<edgecore::metamanager::Subscription> podSub_;        // set in start()
   std::shared_ptr<edgecore::metamanager::Subscription> configMapSub_;  // set in start()
   std::shared_ptr<edgecore::metamanager::Subscription> secretSub_;     // set in start()
+  std::shared_ptr<edgecore::metamanager::Subscription> modelSub_;      // set in start()
   std::map<std::string, Json> desired_;                                // guarded by mu_: uid -> Pod
   uint64_t configGeneration_ = 1;                                      // guarded by mu_
   std::set<std::string> inflight_;                                     // guarded by mu_: uids

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/api/base64.h"
+#include "common/api/models.h"
 #include "common/api/object_util.h"
 
 namespace ep::edged {
@@ -102,9 +103,121 @@ Status project(const fs::path& dir, const std::map<std::string, std::string>& da
   return {};
 }
 
+// Model volume (see the class comment). `dir` is ROOT/UID/volumes/models/NAME.
+Status setUpModelVolume(const fs::path& dir, const Json& v, const std::string& ns,
+                        const ObjectLookup& lookup, const ModelBlobLocator& models,
+                        const std::string& field) {
+  const Json& csi = v["csi"];
+  const Json* attrs = api::lookupPath(csi, "volumeAttributes");
+  const std::string model = attrs ? api::stringAt(*attrs, "model") : "";
+  const std::string pinned = attrs ? api::stringAt(*attrs, "version") : "";
+  if (model.empty()) return invalidError(field + ".csi.volumeAttributes.model: required");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return internalError(field + ": creating " + dir.string() + ": " + ec.message());
+  const fs::path data = dir / "..data";
+  const bool haveVersion = fs::is_symlink(fs::symlink_status(data, ec));
+  auto keepOrFail = [&](Status why) -> Status {
+    // A volume that has a version keeps serving it (offline, a bad new version, a download
+    // still running); a new volume cannot start without one.
+    return haveVersion ? Status() : Status(why.code(), field + ": " + why.message());
+  };
+  auto object = lookup(api::kModelResource, ns, model);
+  if (!object) {
+    return keepOrFail(Status(Code::kNotFound, "model \"" + model + "\" not found on this node"));
+  }
+  auto version = api::resolveModelVersion(*object, pinned);
+  if (!version.isOk()) return keepOrFail(version.status());
+  auto blob = models ? models(version->digest) : std::nullopt;
+  if (!blob) {
+    return keepOrFail(Status(Code::kUnavailable, "model " + ns + "/" + model + " version " +
+                                                     version->version + " (" + version->digest +
+                                                     ") is not on this node yet"));
+  }
+  std::string safeVersion;
+  for (char c : version->version) safeVersion += std::isalnum(static_cast<unsigned char>(c)) ||
+                                                         c == '.' || c == '_' || c == '-'
+                                                     ? c
+                                                     : '_';
+  const std::string versionDir =
+      "..m_" + version->digest.substr(7, 16) + "_" + safeVersion.substr(0, 64);
+  if (haveVersion && fs::read_symlink(data, ec).string() == versionDir && !ec) return {};
+
+  // Build the new version beside the old one, then switch with one rename.
+  const fs::path target = dir / versionDir;
+  fs::remove_all(target, ec);
+  fs::create_directories(target, ec);
+  if (ec) return internalError(field + ": creating " + target.string() + ": " + ec.message());
+  const fs::path file = target / version->file;
+  if (::link(blob->c_str(), file.c_str()) != 0) {
+    // Another filesystem: copy (the content store's file is verified and never changes).
+    fs::copy_file(*blob, file, fs::copy_options::overwrite_existing, ec);
+    if (ec) return internalError(field + ": copying the model file: " + ec.message());
+    fs::permissions(file, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read,
+                    ec);
+  }
+  Json info = {{"name", model},
+               {"namespace", ns},
+               {"version", version->version},
+               {"sha256", version->digest.substr(7)},
+               {"digest", version->digest},
+               {"format", version->format},
+               {"file", version->file},
+               {"size", version->size}};
+  if (auto s = writeIfChanged(target, api::kModelInfoFile, info.dump(2) + "\n", 0444); !s.isOk()) {
+    return s;
+  }
+  const fs::path tmpLink = dir / "..data_tmp";
+  fs::remove(tmpLink, ec);
+  fs::create_symlink(versionDir, tmpLink, ec);
+  if (ec) return internalError(field + ": " + ec.message());
+  if (::rename(tmpLink.c_str(), data.c_str()) != 0) {
+    return internalError(field + ": switching " + data.string() + ": " + std::strerror(errno));
+  }
+  // Top-level names: the model file and model.json through ..data; stale names and versions go.
+  for (const std::string& name : {version->file, std::string(api::kModelInfoFile)}) {
+    const fs::path link = dir / name;
+    if (fs::is_symlink(fs::symlink_status(link, ec)) &&
+        fs::read_symlink(link, ec).string() == "..data/" + name) {
+      continue;
+    }
+    const fs::path tmp = dir / ("..tmp_" + name);
+    fs::remove(tmp, ec);
+    fs::create_symlink("..data/" + name, tmp, ec);
+    if (ec || ::rename(tmp.c_str(), link.c_str()) != 0) {
+      return internalError(field + ": linking " + link.string());
+    }
+  }
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::end(it); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name == "..data" || name == versionDir || name == version->file ||
+        name == api::kModelInfoFile) {
+      continue;
+    }
+    std::error_code rec;
+    fs::remove_all(it->path(), rec);
+  }
+  return {};
+}
+
 }  // namespace
 
-VolumeManager::VolumeManager(std::string root) : root_(std::move(root)) {}
+VolumeManager::VolumeManager(std::string root, ModelBlobLocator models)
+    : root_(std::move(root)), models_(std::move(models)) {}
+
+std::set<std::string> readOnlyVolumes(const Json& pod) {
+  std::set<std::string> out;
+  for (const auto& mv : api::modelVolumes(pod)) out.insert(mv.volume);
+  const Json* volumes = api::lookupPath(pod, "spec.volumes");
+  if (!volumes || !volumes->is_array()) return out;
+  for (const auto& v : *volumes) {
+    if (v.is_object() && v.contains("csi") && v["csi"].is_object() &&
+        v["csi"].value("readOnly", false)) {
+      out.insert(api::stringAt(v, "name"));
+    }
+  }
+  return out;
+}
 
 std::string VolumeManager::podDir(const std::string& uid) const {
   return (fs::path(root_) / uid).string();
@@ -188,10 +301,15 @@ Result<std::map<std::string, std::string>> VolumeManager::setUp(const Json& pod,
       const Json* items = src.contains("items") ? &src["items"] : nullptr;
       if (auto s = project(dir, data, items, defaultMode, sfield); !s.isOk()) return s;
       out[name] = dir.string();
+    } else if (v.contains("csi") && v["csi"].is_object() &&
+               api::stringAt(v["csi"], "driver") == api::kModelDriver) {
+      fs::path dir = base / "models" / name;
+      if (auto s = setUpModelVolume(dir, v, ns, lookup, models_, field); !s.isOk()) return s;
+      out[name] = dir.string();
     } else {
       return invalidError(field +
                           ": unsupported volume source (supported: emptyDir, hostPath, "
-                          "configMap, secret)");
+                          "configMap, secret, csi with driver models.edgeplane.io)");
     }
   }
   return out;
@@ -218,7 +336,8 @@ std::vector<std::string> VolumeManager::podUids() const {
 
 Result<std::vector<Mount>> containerMounts(const Json& container,
                                            const std::map<std::string, std::string>& volumes,
-                                           const std::string& field) {
+                                           const std::string& field,
+                                           const std::set<std::string>& readOnly) {
   std::vector<Mount> out;
   const Json* mounts = api::lookupPath(container, "volumeMounts");
   if (!mounts || !mounts->is_array()) return out;
@@ -245,7 +364,7 @@ Result<std::vector<Mount>> containerMounts(const Json& container,
       std::error_code ec;
       if (!fs::exists(hostPath, ec)) fs::create_directories(hostPath, ec);
     }
-    out.push_back({mountPath, hostPath, m.value("readOnly", false)});
+    out.push_back({mountPath, hostPath, m.value("readOnly", false) || readOnly.count(name) > 0});
   }
   return out;
 }

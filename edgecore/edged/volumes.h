@@ -1,6 +1,9 @@
 #pragma once
 
+#include <functional>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,11 +19,23 @@ namespace ep::edged {
 // reach applications without a restart. hostPath volumes are passed through (DirectoryOrCreate
 // and FileOrCreate are created).
 //
+// Model volumes (CSI inline volumes of driver models.edgeplane.io, docs/models.md) are laid out
+// as the kubelet's atomic writer lays out ConfigMap volumes: a directory per version
+// (..m_<digest prefix>_<version>) holding a hard link to the verified model file and model.json,
+// a `..data` symlink to the current one, and top-level symlinks FILE -> ..data/FILE and
+// model.json -> ..data/model.json. A new version is switched to with one rename of `..data`, so a
+// reader sees the old version or the new one, never a mix; until the new file is on the node the
+// volume keeps the version it has (a pod's first version must be present before it starts).
+//
 // Thread-safety: calls for different pods may run concurrently; calls for one pod must not
 // (edged's pod workers guarantee one sync per pod at a time).
+// The path of a complete, verified model file by digest (the edge's content store,
+// edgecore/models), or nothing when it is not on the node yet. Thread-safe.
+using ModelBlobLocator = std::function<std::optional<std::string>(const std::string& digest)>;
+
 class VolumeManager {
  public:
-  explicit VolumeManager(std::string root);
+  explicit VolumeManager(std::string root, ModelBlobLocator models = {});
 
   // Makes every volume of `pod` ready and returns volume name -> host path. Idempotent: run on
   // every sync, it rewrites only the files whose contents changed and removes keys that went
@@ -35,12 +50,18 @@ class VolumeManager {
 
  private:
   const std::string root_;
+  const ModelBlobLocator models_;
 };
+
+// Names of the volumes every container mounts read-only whatever its volumeMounts say: model
+// volumes (CSI driver models.edgeplane.io) and CSI volumes with readOnly: true.
+std::set<std::string> readOnlyVolumes(const Json& pod);
 
 // The container's volumeMounts as runtime mounts. Errors name the field
 // ("spec.containers[0].volumeMounts[1].name: volume \"x\" not found").
 Result<std::vector<Mount>> containerMounts(const Json& container,
                                            const std::map<std::string, std::string>& volumes,
-                                           const std::string& field);
+                                           const std::string& field,
+                                           const std::set<std::string>& readOnly = {});
 
 }  // namespace ep::edged

@@ -211,6 +211,12 @@ void EdgeHub::onMessage(uint64_t gen, tv1::CloudMessage&& msg) {
     case tv1::CloudMessage::kRouteDeliver:
       onRouteDeliver(gen, msg);
       return;
+    case tv1::CloudMessage::kBlobChunk:
+      // Straight to the handler, which only queues it (bounded by its request window).
+      if (BlobHandler* handler = blobHandler_.load()) {
+        handler->onBlobChunk(std::move(*msg.mutable_blob_chunk()));
+      }
+      return;
     default:
       spdlog::warn("edgehub: ignoring a cloud message with no known body");
       return;
@@ -406,6 +412,11 @@ void EdgeHub::runSupervisor() {
         handler->onConnectionClosed();  // its streams' senders now return false
         lock.lock();
       }
+      if (BlobHandler* handler = blobHandler_.load(); handler != nullptr && wasAccepted) {
+        lock.unlock();
+        handler->onTunnelDown();
+        lock.lock();
+      }
       if (wasAccepted) {
         state_.connected = false;
         state_.disconnectedSinceMillis = clock_.nowMillis();
@@ -540,6 +551,11 @@ void EdgeHub::handle(Event& e) {
       pumpGen_ = e.gen;
       lastSent_ = 0;
       inFlight_.clear();
+      if (BlobHandler* handler = blobHandler_.load()) {
+        const uint64_t gen = e.gen;
+        handler->onTunnelUp(
+            [this, gen](tv1::EdgeMessage&& m) { return sendCurrent(gen, std::move(m)); });
+      }
       spdlog::info("edgehub: connected to {} (cloudcore {}, after {} offline)", options_.cloud,
                    r.cloudcore_version(), formatDuration(clock_.nowMillis() - since));
       // The TLS handshake's transient allocations are freed but stay resident in glibc's

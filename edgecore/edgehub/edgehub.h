@@ -91,6 +91,8 @@ class EdgeHub {
   // Rule messages (RouteDeliver) go to `handler`; without one they are answered with an error
   // RouteResult. Same contract as setStreamHandler.
   void setRouteHandler(RouteHandler* handler) { routeHandler_.store(handler); }
+  // Model blob chunks go to `handler`; without one they are dropped. Same contract.
+  void setBlobHandler(BlobHandler* handler) { blobHandler_.store(handler); }
 
  private:
   friend class Connection;
@@ -121,6 +123,7 @@ class EdgeHub {
   metamanager::MetaManager& cache_;
   std::atomic<StreamHandler*> streamHandler_{nullptr};
   std::atomic<RouteHandler*> routeHandler_{nullptr};
+  std::atomic<BlobHandler*> blobHandler_{nullptr};
   Clock& clock_;
 
   // applyMu_ orders "a new connection generation + its Hello inventory" against applySync: a

@@ -39,4 +39,17 @@ class RouteHandler {
   virtual void onRouteDeliver(edgeplane::tunnel::v1::RouteDeliver deliver, StreamSender send) = 0;
 };
 
+// Where EdgeHub hands model blob chunks (docs/models.md). Implemented by edgecore/models'
+// ModelFetcher; a seam so edgehub needs nothing from it. onTunnelUp is called on the hub's worker
+// thread once a connection is accepted, with the sender for BlobRequests on it; onBlobChunk on
+// the tunnel's I/O thread; onTunnelDown on the supervisor thread when that connection ended
+// (its requests are lost: ask again on the next one). None may block.
+class BlobHandler {
+ public:
+  virtual ~BlobHandler() = default;
+  virtual void onTunnelUp(StreamSender send) = 0;
+  virtual void onBlobChunk(edgeplane::tunnel::v1::BlobChunk&& chunk) = 0;
+  virtual void onTunnelDown() = 0;
+};
+
 }  // namespace ep::edgecore::edgehub

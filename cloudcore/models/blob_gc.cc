@@ -1,0 +1,29 @@
+#include "cloudcore/models/blob_gc.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/api/json_limits.h"
+#include "common/api/models.h"
+
+namespace ep::models {
+
+size_t collectUnusedBlobs(store::Store& store, BlobStore& blobs, int64_t nowSeconds,
+                          int64_t retentionSeconds) {
+  store::ListOptions options;
+  options.resource = api::kModelResource;
+  auto list = store.list(options);
+  if (!list.isOk()) {
+    spdlog::warn("models: blob collection skipped: {}", list.status().toString());
+    return 0;
+  }
+  std::set<std::string> keep;
+  for (const auto& o : list->items) {
+    auto model = api::parseJsonBounded(o.value, 64);
+    for (const auto& d : api::modelDigests(model)) keep.insert(d);
+  }
+  const size_t removed = blobs.collect(keep, nowSeconds, retentionSeconds);
+  if (removed > 0) spdlog::info("models: removed {} unused model file(s)", removed);
+  return removed;
+}
+
+}  // namespace ep::models

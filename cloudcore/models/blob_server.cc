@@ -1,0 +1,205 @@
+#include "cloudcore/models/blob_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "common/api/json_limits.h"
+#include "common/api/models.h"
+#include "common/api/object_util.h"
+#include "proto/tunnel.pb.h"
+
+namespace ep::models {
+namespace {
+
+namespace pb = edgeplane::tunnel::v1;
+using Json = nlohmann::json;
+
+constexpr int64_t kGrantMillis = 60'000;
+constexpr size_t kMaxObjectDepth = 64;
+
+int64_t steadyMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+BlobServer::BlobServer(BlobStore& blobs, store::Store& store, BlobServerOptions options)
+    : blobs_(blobs), store_(store), options_(options) {}
+
+BlobServer::~BlobServer() { stop(); }
+
+void BlobServer::start() {
+  std::lock_guard l(mu_);
+  stopping_ = false;
+  for (size_t i = 0; i < std::max<size_t>(options_.threads, 1); ++i) {
+    threads_.emplace_back([this] { run(); });
+  }
+}
+
+void BlobServer::stop() {
+  {
+    std::lock_guard l(mu_);
+    stopping_ = true;
+    queue_.clear();
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+BlobServerStats BlobServer::stats() const {
+  return {chunksSent_.load(), bytesSent_.load(), refused_.load(), failed_.load()};
+}
+
+void BlobServer::reply(const Job& job, const std::string& error, bool retryable,
+                       const BlobChunkData* chunk) {
+  auto sink = job.sink.lock();
+  if (!sink) return;
+  auto msg = std::make_shared<pb::CloudMessage>();
+  auto* c = msg->mutable_blob_chunk();
+  c->set_id(job.id);
+  c->set_digest(job.digest);
+  c->set_offset(job.offset);
+  if (chunk != nullptr) {
+    c->set_data(chunk->data);
+    c->set_chunk_sha256(chunk->sha256);
+    c->set_blob_size(chunk->blobSize);
+  } else {
+    c->set_error(error);
+    c->set_retryable(retryable);
+  }
+  (void)sink->send(std::move(msg));
+}
+
+void BlobServer::onBlobRequest(const std::string& node,
+                           const std::shared_ptr<cloudhub::SyncSink>& sink,
+                           const pb::BlobRequest& request) {
+  Job job{node,     sink, request.id(), request.digest(), request.offset(), request.namespace_(),
+          request.model()};
+  if (!api::isSha256Digest(job.digest)) {
+    ++refused_;
+    reply(job, "digest: not sha256:<64 lower-case hex digits>", false, nullptr);
+    return;
+  }
+  if (job.offset % api::kBlobChunkBytes != 0) {
+    ++refused_;
+    reply(job, "offset: not a multiple of " + std::to_string(api::kBlobChunkBytes), false,
+          nullptr);
+    return;
+  }
+  if (job.ns.empty() || job.model.empty()) {
+    ++refused_;
+    reply(job, "namespace and model: required", false, nullptr);
+    return;
+  }
+  bool busy = false;
+  {
+    std::lock_guard l(mu_);
+    size_t& mine = perNode_[node];
+    if (stopping_ || queue_.size() >= options_.maxQueued || mine >= options_.maxPerNode) {
+      busy = true;
+      if (mine == 0) perNode_.erase(node);
+    } else {
+      ++mine;
+      queue_.push_back(std::move(job));
+    }
+  }
+  if (busy) {
+    ++failed_;
+    Job refusedJob{node, sink, request.id(), request.digest(), request.offset(), "", ""};
+    reply(refusedJob, "cloudcore is busy serving blobs; ask again", true, nullptr);
+    return;
+  }
+  cv_.notify_one();
+}
+
+void BlobServer::run() {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock l(mu_);
+      cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    try {
+      serve(job);
+    } catch (const std::exception& e) {  // nothing may escape a thread
+      spdlog::error("models: serving {} to node {}: {}", job.digest, job.node, e.what());
+      reply(job, "internal error", true, nullptr);
+    }
+    std::lock_guard l(mu_);
+    if (auto it = perNode_.find(job.node); it != perNode_.end() && --it->second == 0) {
+      perNode_.erase(it);
+    }
+  }
+}
+
+void BlobServer::serve(const Job& job) {
+  if (std::string why = authorize(job); !why.empty()) {
+    ++refused_;
+    spdlog::warn("models: node {} refused blob {}: {}", job.node, job.digest, why);
+    reply(job, why, false, nullptr);
+    return;
+  }
+  auto chunk = blobs_.readChunk(job.digest, job.offset);
+  if (!chunk.isOk()) {
+    ++failed_;
+    if (chunk.status().code() == Code::kInternal) {
+      spdlog::error("models: {}", chunk.status().message());
+    }
+    const bool retryable = chunk.status().code() != Code::kInvalid;
+    reply(job, chunk.status().message(), retryable, nullptr);
+    return;
+  }
+  ++chunksSent_;
+  bytesSent_ += chunk->data.size();
+  reply(job, "", false, &*chunk);
+}
+
+std::string BlobServer::authorize(const Job& job) {
+  const std::string key = job.node + "\n" + job.ns + "\n" + job.model + "\n" + job.digest;
+  const int64_t now = steadyMillis();
+  {
+    std::lock_guard l(mu_);
+    if (auto it = grants_.find(key); it != grants_.end()) {
+      if (it->second > now) return "";
+      grants_.erase(it);
+    }
+  }
+  const std::string modelName = job.ns + "/" + job.model;
+  auto model = store_.get(api::kModelResource, job.ns, job.model);
+  if (!model.isOk()) return "model " + modelName + " not found";
+  Json m = api::parseJsonBounded(model->value, kMaxObjectDepth);
+  if (!api::modelDigests(m).count(job.digest)) {
+    return "model " + modelName + " does not refer to " + job.digest;
+  }
+  store::ListOptions list;
+  list.resource = "pods";
+  list.namespace_ = job.ns;
+  const std::string node = job.node;
+  list.predicate = [node](const store::Object& o) {
+    return o.value.find(api::kModelDriver) != std::string::npos &&
+           o.value.find(node) != std::string::npos;
+  };
+  auto pods = store_.list(list);
+  if (!pods.isOk()) return "cannot list pods: " + pods.status().message();
+  bool used = false;
+  for (const auto& o : pods->items) {
+    Json pod = api::parseJsonBounded(o.value, kMaxObjectDepth);
+    if (api::stringAt(pod, "spec.nodeName") != job.node) continue;
+    for (const auto& v : api::modelVolumes(pod)) used = used || v.model == job.model;
+  }
+  if (!used) return "no pod on node " + job.node + " uses model " + modelName;
+  std::lock_guard l(mu_);
+  if (grants_.size() > 100'000) grants_.clear();
+  grants_[key] = now + kGrantMillis;
+  return "";
+}
+
+}  // namespace ep::models

@@ -1,0 +1,103 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cloudcore/cloudhub/dispatcher.h"
+#include "cloudcore/cloudhub/tunnel_server.h"
+#include "cloudcore/models/blob_store.h"
+#include "cloudcore/store/store.h"
+
+namespace edgeplane::tunnel::v1 {
+class BlobRequest;
+}  // namespace edgeplane::tunnel::v1
+
+namespace ep::models {
+
+struct BlobServerOptions {
+  size_t threads = 2;           // chunk readers (disk I/O and hashing off the tunnel's threads)
+  size_t maxQueued = 1024;      // requests waiting for a reader, all nodes together
+  size_t maxPerNode = 16;       // requests of one node queued or being read
+};
+
+// Counters for /metrics and tests. Monotonic.
+struct BlobServerStats {
+  uint64_t chunksSent = 0;
+  uint64_t bytesSent = 0;
+  uint64_t refused = 0;    // not allowed, malformed
+  uint64_t failed = 0;     // not found, corrupted, busy
+};
+
+// Serves model blobs to edge nodes over the tunnel (docs/models.md): each BlobRequest is
+// answered with one BlobChunk, read from the BlobStore (verified against its chunk index) by a
+// small pool of threads, so the tunnel's reactions never wait for a disk.
+//
+// Node authorization (docs/security.md): node N gets a blob only when the request names a
+// Model (namespace, name) that refers to the digest (spec.url or its version history) and a
+// pod bound to N in that namespace uses the Model through a models.edgeplane.io volume. The
+// answer is remembered per (node, namespace, model, digest) for a minute, so a transfer of many
+// chunks costs one check.
+//
+// Thread-safe. onBlobRequest() never blocks.
+class BlobServer final : public cloudhub::BlobRequestHandler {
+ public:
+  BlobServer(BlobStore& blobs, store::Store& store, BlobServerOptions options = {});
+  ~BlobServer() override;
+  BlobServer(const BlobServer&) = delete;
+  BlobServer& operator=(const BlobServer&) = delete;
+
+  void start();
+  void stop();
+
+  // Called on a tunnel reaction thread for an authenticated node's request; the answer goes to
+  // `sink` (dropped when the session has ended by then).
+  void onBlobRequest(const std::string& node, const std::shared_ptr<cloudhub::SyncSink>& sink,
+                     const edgeplane::tunnel::v1::BlobRequest& request) override;
+
+  BlobServerStats stats() const;
+
+ private:
+  struct Job {
+    std::string node;
+    std::weak_ptr<cloudhub::SyncSink> sink;
+    uint64_t id = 0;
+    std::string digest;
+    uint64_t offset = 0;
+    std::string ns;
+    std::string model;
+  };
+  void run();
+  void serve(const Job& job);
+  // Empty when `job`'s node may read the digest, else why not.
+  std::string authorize(const Job& job);
+  static void reply(const Job& job, const std::string& error, bool retryable,
+                    const BlobChunkData* chunk);
+
+  BlobStore& blobs_;
+  store::Store& store_;
+  const BlobServerOptions options_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;                  // guarded by mu_
+  std::map<std::string, size_t> perNode_;  // guarded by mu_: queued or being served
+  bool stopping_ = false;                  // guarded by mu_
+  // (node, ns, model, digest) -> when the grant expires (steady ms). Guarded by mu_.
+  std::map<std::string, int64_t> grants_;
+  std::vector<std::thread> threads_;
+
+  std::atomic<uint64_t> chunksSent_{0};
+  std::atomic<uint64_t> bytesSent_{0};
+  std::atomic<uint64_t> refused_{0};
+  std::atomic<uint64_t> failed_{0};
+};
+
+}  // namespace ep::models

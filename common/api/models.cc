@@ -1,0 +1,207 @@
+#include "common/api/models.h"
+
+#include <algorithm>
+
+#include "common/api/json_limits.h"
+#include "common/api/object_util.h"
+
+namespace ep::api {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr std::string_view kBlobPrefix = "blob://sha256/";
+
+std::string str(const Json& o, const char* key) {
+  auto it = o.find(key);
+  return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+ModelVersion withBlob(ModelVersion v) {
+  if (auto ref = parseBlobUrl(v.url)) {
+    v.digest = ref->digest;
+    v.file = ref->file;
+  } else {
+    v.digest.clear();
+    v.file.clear();
+  }
+  return v;
+}
+
+}  // namespace
+
+bool isSha256Digest(std::string_view digest) {
+  constexpr std::string_view kPrefix = "sha256:";
+  if (digest.size() != kPrefix.size() + 64 || digest.substr(0, kPrefix.size()) != kPrefix) {
+    return false;
+  }
+  return std::all_of(digest.begin() + kPrefix.size(), digest.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+Status validateModelFileName(std::string_view name) {
+  if (name.empty() || name.size() > 255) return invalidError("must be 1 to 255 bytes long");
+  if (name[0] == '.') return invalidError("must not start with '.'");
+  if (name == kModelInfoFile) return invalidError("model.json is reserved for the version info");
+  for (char c : name) {
+    if (c == '/' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return invalidError("must not contain '/' or control characters");
+    }
+  }
+  return {};
+}
+
+std::string blobUrl(const std::string& digest, const std::string& file) {
+  return std::string(kBlobPrefix) + digest.substr(std::string_view("sha256:").size()) + "/" + file;
+}
+
+std::optional<BlobRef> parseBlobUrl(std::string_view url) {
+  if (url.substr(0, kBlobPrefix.size()) != kBlobPrefix) return std::nullopt;
+  std::string_view rest = url.substr(kBlobPrefix.size());
+  auto slash = rest.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  BlobRef ref{"sha256:" + std::string(rest.substr(0, slash)), std::string(rest.substr(slash + 1))};
+  if (!isSha256Digest(ref.digest) || !validateModelFileName(ref.file).isOk()) return std::nullopt;
+  return ref;
+}
+
+Json toJson(const ModelVersion& v) {
+  Json j = {{"version", v.version}, {"url", v.url}, {"format", v.format}};
+  if (!v.digest.empty()) j["digest"] = v.digest;
+  if (v.size > 0) j["size"] = v.size;
+  if (!v.pushedAt.empty()) j["pushedAt"] = v.pushedAt;
+  return j;
+}
+
+ModelVersion currentModelVersion(const Json& model) {
+  ModelVersion v;
+  v.url = stringAt(model, "spec.url");
+  v.format = stringAt(model, "spec.format");
+  if (const Json* ann = lookupPath(model, "metadata.annotations"); ann && ann->is_object()) {
+    v.version = str(*ann, kModelVersionAnnotation);
+  }
+  v = withBlob(std::move(v));
+  // Size and push time are known from the history entry of the same version and url.
+  for (const auto& h : modelHistory(model)) {
+    if (h.version == v.version && h.url == v.url) {
+      v.size = h.size;
+      v.pushedAt = h.pushedAt;
+    }
+  }
+  return v;
+}
+
+std::vector<ModelVersion> modelHistory(const Json& model) {
+  std::vector<ModelVersion> out;
+  const Json* ann = lookupPath(model, "metadata.annotations");
+  if (!ann || !ann->is_object()) return out;
+  std::string text = str(*ann, kModelHistoryAnnotation);
+  if (text.empty()) return out;
+  Json list = parseJsonBounded(text, 4);  // entries are flat objects
+  if (!list.is_array()) return out;
+  for (const auto& e : list) {
+    if (!e.is_object()) continue;
+    ModelVersion v;
+    v.version = str(e, "version");
+    v.url = str(e, "url");
+    v.format = str(e, "format");
+    v.pushedAt = str(e, "pushedAt");
+    if (auto it = e.find("size"); it != e.end() && it->is_number_unsigned()) {
+      v.size = it->get<uint64_t>();
+    }
+    if (v.version.empty()) continue;
+    out.push_back(withBlob(std::move(v)));
+  }
+  return out;
+}
+
+Result<ModelVersion> resolveModelVersion(const Json& model, const std::string& version) {
+  const std::string name =
+      stringAt(model, "metadata.namespace") + "/" + stringAt(model, "metadata.name");
+  ModelVersion found;
+  ModelVersion current = currentModelVersion(model);
+  if (version.empty() || version == current.version) {
+    found = std::move(current);
+  } else {
+    bool ok = false;
+    for (auto& h : modelHistory(model)) {
+      if (h.version == version) {
+        found = std::move(h);
+        ok = true;
+      }
+    }
+    if (!ok) {
+      return Status(Code::kNotFound, "model " + name + " has no version \"" + version + "\"");
+    }
+  }
+  if (found.digest.empty()) {
+    if (found.url.empty()) return invalidError("spec.url: model " + name + " has no url");
+    return invalidError("spec.url: \"" + found.url + "\" of model " + name +
+                        " is not a version pushed with edgectl model push (blob://sha256/...)");
+  }
+  return found;
+}
+
+std::set<std::string> modelDigests(const Json& model) {
+  std::set<std::string> out;
+  if (auto ref = parseBlobUrl(stringAt(model, "spec.url"))) out.insert(ref->digest);
+  for (const auto& h : modelHistory(model)) {
+    if (!h.digest.empty()) out.insert(h.digest);
+  }
+  return out;
+}
+
+void setModelVersion(Json& model, const ModelVersion& v, bool record) {
+  std::vector<ModelVersion> history = modelHistory(model);
+  if (!record) {
+    Json& spec = model["spec"];
+    if (!spec.is_object()) spec = Json::object();
+    spec["url"] = v.url;
+    spec["format"] = v.format;
+    Json& ann = model["metadata"]["annotations"];
+    if (!ann.is_object()) ann = Json::object();
+    ann[kModelVersionAnnotation] = v.version;
+    return;
+  }
+  history.erase(std::remove_if(history.begin(), history.end(),
+                               [&](const ModelVersion& h) { return h.version == v.version; }),
+                history.end());
+  history.push_back(v);
+  if (history.size() > kMaxModelHistory) {
+    history.erase(history.begin(),
+                  history.begin() + static_cast<long>(history.size() - kMaxModelHistory));
+  }
+  Json list = Json::array();
+  for (const auto& h : history) list.push_back(toJson(h));
+  Json& spec = model["spec"];
+  if (!spec.is_object()) spec = Json::object();
+  spec["url"] = v.url;
+  spec["format"] = v.format;
+  Json& ann = model["metadata"]["annotations"];
+  if (!ann.is_object()) ann = Json::object();
+  ann[kModelVersionAnnotation] = v.version;
+  ann[kModelHistoryAnnotation] = list.dump();
+}
+
+std::vector<ModelVolume> modelVolumes(const Json& pod) {
+  std::vector<ModelVolume> out;
+  const Json* volumes = lookupPath(pod, "spec.volumes");
+  if (!volumes || !volumes->is_array()) return out;
+  for (size_t i = 0; i < volumes->size(); ++i) {
+    const Json& v = (*volumes)[i];
+    if (!v.is_object()) continue;
+    auto csi = v.find("csi");
+    if (csi == v.end() || !csi->is_object() || str(*csi, "driver") != kModelDriver) continue;
+    ModelVolume mv;
+    mv.volume = str(v, "name");
+    mv.field = "spec.volumes[" + std::to_string(i) + "]";
+    if (auto attrs = csi->find("volumeAttributes"); attrs != csi->end() && attrs->is_object()) {
+      mv.model = str(*attrs, "model");
+      mv.version = str(*attrs, "version");
+    }
+    out.push_back(std::move(mv));
+  }
+  return out;
+}
+
+}  // namespace ep::api

@@ -1,0 +1,92 @@
+#pragma once
+
+// sedna.io/v1alpha1 Models as this platform versions and delivers them (docs/models.md), shared
+// by cloudcore (upload, node authorization, dispatch), edgectl (push, history, rollback) and
+// edgecore (download, the models.edgeplane.io CSI volume). Pure; thread-compatible.
+//
+// A pushed version is a content-addressed blob in cloudcore's blob store. The Model keeps
+// Sedna's fields with Sedna's meaning: spec.url says where the model file is (for a pushed
+// version "blob://sha256/HEX/FILE") and spec.format its format. The version name and the list of
+// versions pushed so far live in two annotations, so Model objects written for Sedna (no
+// annotations, any url) stay valid and unchanged.
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ep::api {
+
+inline constexpr const char* kModelResource = "models.sedna.io";
+inline constexpr const char* kModelDriver = "models.edgeplane.io";  // CSI driver name
+inline constexpr const char* kModelVersionAnnotation = "models.edgeplane.io/version";
+// JSON array of ModelVersion objects, oldest first, at most kMaxModelHistory.
+inline constexpr const char* kModelHistoryAnnotation = "models.edgeplane.io/history";
+inline constexpr size_t kMaxModelHistory = 20;
+// What every model volume holds beside the model file.
+inline constexpr const char* kModelInfoFile = "model.json";
+// Blobs travel and are verified in chunks of this size (the last one shorter): cloudcore's chunk
+// index, BlobRequest offsets (multiples of it) and BlobChunk payloads.
+inline constexpr uint32_t kBlobChunkBytes = 256 * 1024;
+
+// "sha256:" followed by exactly 64 lower-case hex digits: the only digest form stored or
+// accepted (OCI's canonical form).
+bool isSha256Digest(std::string_view digest);
+
+// A pushed model file's name: 1..255 bytes, no '/', NUL or control characters, not starting with
+// '.', not model.json (which the volume reserves).
+Status validateModelFileName(std::string_view name);
+
+// "blob://sha256/HEX/FILE" <-> (digest, file).
+std::string blobUrl(const std::string& digest, const std::string& file);
+struct BlobRef {
+  std::string digest;  // "sha256:HEX"
+  std::string file;
+};
+std::optional<BlobRef> parseBlobUrl(std::string_view url);
+
+// One version of a Model.
+struct ModelVersion {
+  std::string version;
+  std::string url;     // spec.url of that version
+  std::string format;  // spec.format ("onnx", "pb", ...)
+  std::string digest;  // "sha256:HEX" when url is a blob url, else ""
+  std::string file;    // the file name when url is a blob url
+  uint64_t size = 0;
+  std::string pushedAt;  // RFC 3339
+};
+nlohmann::json toJson(const ModelVersion& v);
+
+// The version spec points at now (url and format from spec, the name from the version
+// annotation; "" for a Model written without one).
+ModelVersion currentModelVersion(const nlohmann::json& model);
+// The history annotation, oldest first. Entries that are not objects or lack a version are
+// skipped (the annotation is user-writable).
+std::vector<ModelVersion> modelHistory(const nlohmann::json& model);
+// `version` ("" = the current one) of `model`, from spec or the history. kNotFound names the
+// version; kInvalid when the version found is not a pushed blob (an OCI artifact or a URL the
+// platform does not deliver), naming spec.url.
+Result<ModelVersion> resolveModelVersion(const nlohmann::json& model, const std::string& version);
+// Every blob digest the Model refers to (spec.url and the history).
+std::set<std::string> modelDigests(const nlohmann::json& model);
+// Makes `v` current: spec.url, spec.format and the version annotation. With `record`, also
+// appends it to the history (replacing an entry with the same version, dropping the oldest
+// beyond kMaxModelHistory); a rollback leaves the history as it is. `model` must be a JSON
+// object.
+void setModelVersion(nlohmann::json& model, const ModelVersion& v, bool record = true);
+
+// The model volumes of a pod: CSI inline volumes with driver models.edgeplane.io.
+struct ModelVolume {
+  std::string volume;   // spec.volumes[i].name
+  std::string model;    // volumeAttributes.model (required)
+  std::string version;  // volumeAttributes.version ("" = follow the Model)
+  std::string field;    // "spec.volumes[i]"
+};
+std::vector<ModelVolume> modelVolumes(const nlohmann::json& pod);
+
+}  // namespace ep::api

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ep::edgecore::models {
+
+// The edge's content store of model files (docs/models.md), one file per digest under `dir`
+// (DATA_DIR/models, 0700):
+//   blobs/HEX    complete and verified (sha256 checked before the rename that makes it appear),
+//                0444; pod volumes hard-link it, so a version is stored once however many pods use it
+//   partial/HEX  a download in progress: the bytes received so far, in order, so a download
+//                resumes from its length after a disconnect or a restart
+// A partial file is never visible to pods. verify() rehashes a complete blob (done once per
+// start) and removes it when it no longer matches, so corruption at rest is fetched again.
+//
+// Thread-compatible: the ModelFetcher's worker is the only writer; complete() may be called from
+// any thread (edged's pod workers) because a complete blob never changes.
+class ContentStore {
+ public:
+  explicit ContentStore(std::string dir);
+
+  Status start();
+
+  // The path of the complete blob, when present.
+  std::optional<std::string> complete(const std::string& digest) const;
+  // Bytes of the download in progress (0 when none).
+  uint64_t partialSize(const std::string& digest) const;
+  // Appends `data` to the download; `offset` must equal partialSize (kConflict otherwise).
+  // Durable (fdatasync) when it returns.
+  Status appendPartial(const std::string& digest, uint64_t offset, std::string_view data);
+  // Hashes the download: a match becomes the complete blob; a mismatch removes it and returns
+  // kInvalid naming both digests.
+  Status finish(const std::string& digest);
+  // Rehashes a complete blob; removes it and returns kInvalid when it does not match.
+  Status verify(const std::string& digest);
+  void remove(const std::string& digest);
+  void removePartial(const std::string& digest);
+  // Digests of complete blobs / downloads in progress.
+  std::vector<std::string> completeDigests() const;
+  std::vector<std::string> partialDigests() const;
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string blobPath(const std::string& digest) const;
+  std::string partialPath(const std::string& digest) const;
+
+  const std::string dir_;
+};
+
+}  // namespace ep::edgecore::models

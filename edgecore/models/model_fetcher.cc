@@ -1,0 +1,376 @@
+#include "edgecore/models/model_fetcher.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+
+#include "common/api/models.h"
+#include "common/api/object_util.h"
+#include "common/digest/sha256.h"
+#include "proto/tunnel.pb.h"
+
+namespace ep::edgecore::models {
+namespace {
+
+namespace tv1 = edgeplane::tunnel::v1;
+using Json = nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr auto kGcInterval = std::chrono::seconds(60);
+
+}  // namespace
+
+ModelFetcher::ModelFetcher(ModelFetcherOptions options, metamanager::MetaManager& cache,
+                           ContentStore& store, std::function<void()> onAvailable)
+    : options_(options), cache_(cache), store_(store), onAvailable_(std::move(onAvailable)) {}
+
+ModelFetcher::~ModelFetcher() { stop(); }
+
+Status ModelFetcher::start() {
+  if (auto s = store_.start(); !s.isOk()) return s;
+  auto wake = [this] {
+    {
+      std::lock_guard l(mu_);
+      dirty_ = true;
+    }
+    cv_.notify_all();
+  };
+  podSub_ = cache_.subscribe("pods", "");
+  modelSub_ = cache_.subscribe(api::kModelResource, "");
+  podSub_->setNotify(wake);
+  modelSub_->setNotify(wake);
+  {
+    std::lock_guard l(mu_);
+    stopping_ = false;
+    dirty_ = true;
+  }
+  worker_ = std::thread([this] { run(); });
+  return {};
+}
+
+void ModelFetcher::stop() {
+  {
+    std::lock_guard l(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+  for (auto* sub : {&podSub_, &modelSub_}) {
+    if (*sub) (*sub)->stop();
+    sub->reset();
+  }
+}
+
+void ModelFetcher::onTunnelUp(edgehub::StreamSender send) {
+  {
+    std::lock_guard l(mu_);
+    sender_ = std::move(send);
+    ++tunnelGen_;
+  }
+  cv_.notify_all();
+}
+
+void ModelFetcher::onTunnelDown() {
+  {
+    std::lock_guard l(mu_);
+    sender_ = nullptr;
+    ++tunnelGen_;
+  }
+  cv_.notify_all();
+}
+
+void ModelFetcher::onBlobChunk(tv1::BlobChunk&& chunk) {
+  {
+    std::lock_guard l(mu_);
+    // At most `window` answers are outstanding; anything beyond is unsolicited: drop it.
+    if (chunks_.size() >= options_.window * 2 + 8) return;
+    chunks_.push_back(std::move(chunk));
+  }
+  cv_.notify_all();
+}
+
+ModelFetcherStats ModelFetcher::stats() const {
+  return {chunksReceived_.load(), bytesReceived_.load(),      duplicateBytes_.load(),
+          chunksRejected_.load(), downloadsCompleted_.load(), downloadsFailed_.load(),
+          errorAnswers_.load()};
+}
+
+Json ModelFetcher::statusJson() const {
+  Json out;
+  {
+    std::lock_guard l(mu_);
+    out = status_;
+  }
+  auto s = stats();
+  out["stats"] = {{"chunksReceived", s.chunksReceived},   {"bytesReceived", s.bytesReceived},
+                  {"duplicateBytes", s.duplicateBytes},   {"chunksRejected", s.chunksRejected},
+                  {"downloadsCompleted", s.downloadsCompleted},
+                  {"downloadsFailed", s.downloadsFailed}, {"errorAnswers", s.errorAnswers}};
+  return out;
+}
+
+void ModelFetcher::run() {
+  if (!verified_) {
+    // Data at rest is checked once per start: a corrupted file is removed and fetched again.
+    for (const auto& d : store_.completeDigests()) {
+      if (auto s = store_.verify(d); !s.isOk()) spdlog::error("models: {}", s.message());
+    }
+    verified_ = true;
+  }
+  auto next = SteadyClock::now();
+  for (;;) {
+    std::deque<tv1::BlobChunk> chunks;
+    bool dirty = false;
+    uint64_t gen = 0;
+    edgehub::StreamSender send;  // of connection `gen`: requests go out only on what was seen
+    {
+      std::unique_lock l(mu_);
+      cv_.wait_until(l, next, [this] { return stopping_ || dirty_ || !chunks_.empty() ||
+                                              tunnelGen_ != seenGen_; });
+      if (stopping_) return;
+      chunks.swap(chunks_);
+      dirty = dirty_;
+      dirty_ = false;
+      gen = tunnelGen_;
+      send = sender_;
+    }
+    try {
+      if (dirty) {
+        while (podSub_ && !podSub_->poll(256).empty()) {
+        }
+        while (modelSub_ && !modelSub_->poll(256).empty()) {
+        }
+        recompute();
+      }
+      if (gen != seenGen_) {
+        seenGen_ = gen;
+        // Requests on the old connection are lost; ask again from what is on disk.
+        if (active_) restartActive("");
+      }
+      for (auto& c : chunks) handleChunk(c);
+      const auto now = SteadyClock::now();
+      if (active_) {
+        for (const auto& [id, sent] : active_->inflight) {
+          if (now - sent.second > options_.requestTimeout) {
+            restartActive("no answer within " +
+                          std::to_string(options_.requestTimeout.count() / 1000) + " s");
+            break;
+          }
+        }
+      }
+      pickNext(now);
+      next = sendRequests(now, send);
+      if (now - lastGc_ > kGcInterval) collectGarbage();
+    } catch (const std::exception& e) {  // nothing may escape the thread
+      spdlog::error("models: {}", e.what());
+      next = SteadyClock::now() + options_.retryDelay;
+    }
+    // Status for /status, outside the worker's hot path.
+    Json downloads = Json::array();
+    if (active_) {
+      downloads.push_back({{"digest", active_->digest},
+                           {"model", active_->want.ns + "/" + active_->want.model},
+                           {"version", active_->want.version},
+                           {"bytes", active_->written},
+                           {"size", active_->size}});
+    }
+    Json errors = Json::object();
+    for (const auto& [d, e] : errors_) errors[d] = e.first;
+    for (const auto& [m, why] : problems_) errors[m] = why;
+    Json have = Json::array();
+    for (const auto& d : store_.completeDigests()) have.push_back(d);
+    std::lock_guard l(mu_);
+    status_ = {{"downloading", std::move(downloads)},
+               {"complete", std::move(have)},
+               {"errors", std::move(errors)}};
+  }
+}
+
+void ModelFetcher::recompute() {
+  std::map<std::string, Want> wanted;
+  std::map<std::string, std::string> problems;
+  auto pods = cache_.list("pods", "");
+  if (!pods.isOk()) {
+    spdlog::warn("models: cannot read pods from the cache: {}", pods.status().message());
+    return;
+  }
+  for (const auto& pod : *pods) {
+    const std::string ns = api::stringAt(pod, "metadata.namespace");
+    for (const auto& v : api::modelVolumes(pod)) {
+      if (v.model.empty()) continue;
+      const std::string key = ns + "/" + v.model;
+      auto model = cache_.get(api::kModelResource, ns, v.model);
+      if (!model.isOk()) {
+        problems[key] = "model " + key + " is not on this node (yet)";
+        continue;
+      }
+      auto version = api::resolveModelVersion(model->object, v.version);
+      if (!version.isOk()) {
+        problems[key] = version.status().message();
+        continue;
+      }
+      wanted.emplace(version->digest, Want{ns, v.model, version->version});
+    }
+  }
+  wanted_ = std::move(wanted);
+  problems_ = std::move(problems);
+  if (active_ && !wanted_.count(active_->digest)) {
+    spdlog::info("models: {} is no longer wanted; download paused", active_->digest);
+    active_.reset();
+  }
+}
+
+void ModelFetcher::collectGarbage() {
+  lastGc_ = SteadyClock::now();
+  auto models = cache_.list(api::kModelResource, "");
+  if (!models.isOk()) return;
+  std::set<std::string> keep;
+  for (const auto& m : *models) {
+    for (const auto& d : api::modelDigests(m)) keep.insert(d);
+  }
+  for (const auto& [d, w] : wanted_) keep.insert(d);
+  for (const auto& d : store_.completeDigests()) {
+    if (!keep.count(d)) {
+      spdlog::info("models: removing {} (no Model on this node refers to it)", d);
+      store_.remove(d);
+    }
+  }
+  for (const auto& d : store_.partialDigests()) {
+    if (!wanted_.count(d) && !(active_ && active_->digest == d)) store_.removePartial(d);
+  }
+}
+
+void ModelFetcher::restartActive(const std::string& why) {
+  if (!active_) return;
+  if (!why.empty()) spdlog::warn("models: {}: {}; asking again", active_->digest, why);
+  active_->inflight.clear();
+  active_->pending.clear();
+  active_->written = store_.partialSize(active_->digest);
+  active_->next = active_->written;
+}
+
+void ModelFetcher::fail(const std::string& digest, const std::string& why, bool quiet) {
+  if (!quiet) spdlog::warn("models: {}: {}", digest, why);
+  errors_[digest] = {why, SteadyClock::now() + options_.retryDelay};
+  if (active_ && active_->digest == digest) active_.reset();
+}
+
+void ModelFetcher::handleChunk(tv1::BlobChunk& c) {
+  if (!active_ || c.digest() != active_->digest) return;  // a stale answer
+  auto it = active_->inflight.find(c.id());
+  if (it == active_->inflight.end()) return;  // from an old connection or a reset
+  const uint64_t offset = it->second.first;
+  active_->inflight.erase(it);
+  if (!c.error().empty()) {
+    ++errorAnswers_;
+    const bool known = errors_.count(active_->digest) > 0;
+    fail(active_->digest, "cloud: " + c.error(), known);
+    return;
+  }
+  const uint64_t size = c.blob_size();
+  const uint64_t expect = offset < size ? std::min<uint64_t>(api::kBlobChunkBytes, size - offset)
+                                        : 0;
+  if (c.offset() != offset || c.data().size() != expect ||
+      digest::sha256Of(c.data()) != c.chunk_sha256() ||
+      (active_->sizeKnown && size != active_->size)) {
+    ++chunksRejected_;
+    restartActive("chunk at " + std::to_string(offset) + " failed its check");
+    return;
+  }
+  active_->size = size;
+  active_->sizeKnown = true;
+  ++chunksReceived_;
+  if (offset < active_->written) {
+    duplicateBytes_ += c.data().size();
+    return;
+  }
+  bytesReceived_ += c.data().size();
+  active_->pending[offset] = std::move(*c.mutable_data());
+  while (!active_->pending.empty() && active_->pending.begin()->first == active_->written) {
+    auto first = active_->pending.begin();
+    if (auto s = store_.appendPartial(active_->digest, active_->written, first->second);
+        !s.isOk()) {
+      fail(active_->digest, s.message());
+      return;
+    }
+    active_->written += first->second.size();
+    active_->pending.erase(first);
+  }
+  if (active_->written == active_->size) {
+    if (active_->size == 0) (void)store_.appendPartial(active_->digest, 0, "");
+    const std::string digest = active_->digest;
+    if (auto s = store_.finish(digest); !s.isOk()) {
+      ++downloadsFailed_;
+      fail(digest, s.message());
+      return;
+    }
+    ++downloadsCompleted_;
+    spdlog::info("models: {} ({} bytes, model {}/{} version {}) downloaded and verified", digest,
+                 active_->size, active_->want.ns, active_->want.model, active_->want.version);
+    errors_.erase(digest);
+    active_.reset();
+    if (onAvailable_) onAvailable_();
+  }
+}
+
+void ModelFetcher::pickNext(SteadyClock::time_point now) {
+  if (active_) return;
+  for (const auto& [digest, want] : wanted_) {
+    if (store_.complete(digest)) continue;
+    if (auto e = errors_.find(digest); e != errors_.end() && e->second.second > now) continue;
+    active_ = std::make_unique<Download>();
+    active_->digest = digest;
+    active_->want = want;
+    active_->written = store_.partialSize(digest);
+    active_->next = active_->written;
+    if (active_->written > 0) {
+      spdlog::info("models: resuming {} at {} bytes", digest, active_->written);
+    }
+    return;
+  }
+}
+
+SteadyClock::time_point ModelFetcher::sendRequests(SteadyClock::time_point now,
+                                                   const edgehub::StreamSender& send) {
+  SteadyClock::time_point wakeAt = now + std::chrono::seconds(1);
+  for (const auto& [d, e] : errors_) wakeAt = std::min(wakeAt, std::max(now, e.second));
+  if (!active_) return wakeAt;
+  if (!send) return wakeAt;  // offline: keep what we have
+  const double rate = static_cast<double>(options_.bandwidthBytesPerSecond);
+  const double burst = std::max<double>(api::kBlobChunkBytes, rate);
+  if (rate > 0) {
+    if (lastRefill_ == SteadyClock::time_point{}) {
+      lastRefill_ = now;
+      tokens_ = api::kBlobChunkBytes;
+    }
+    tokens_ = std::min(burst, tokens_ + rate * std::chrono::duration<double>(now - lastRefill_).count());
+    lastRefill_ = now;
+  }
+  // Until the first answer tells the size, one request at a time.
+  const size_t window = active_->sizeKnown ? std::max<size_t>(options_.window, 1) : 1;
+  while (active_->inflight.size() < window) {
+    if (active_->sizeKnown && active_->next >= active_->size) break;
+    if (rate > 0 && tokens_ < api::kBlobChunkBytes) {
+      const double wait = (api::kBlobChunkBytes - tokens_) / rate;
+      return std::min(wakeAt, now + std::chrono::duration_cast<SteadyClock::duration>(
+                                         std::chrono::duration<double>(wait)));
+    }
+    tv1::EdgeMessage m;
+    auto* r = m.mutable_blob_request();
+    const uint64_t id = nextId_++;
+    r->set_id(id);
+    r->set_digest(active_->digest);
+    r->set_offset(active_->next);
+    r->set_length(api::kBlobChunkBytes);
+    r->set_namespace_(active_->want.ns);
+    r->set_model(active_->want.model);
+    if (!send(std::move(m))) return wakeAt;  // the connection went away; onTunnelDown follows
+    if (rate > 0) tokens_ -= api::kBlobChunkBytes;
+    active_->inflight[id] = {active_->next, now};
+    active_->next += api::kBlobChunkBytes;
+  }
+  return std::min(wakeAt, now + options_.requestTimeout);
+}
+
+}  // namespace ep::edgecore::models

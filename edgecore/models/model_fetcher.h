@@ -1,0 +1,138 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "common/status.h"
+#include "edgecore/edgehub/stream_handler.h"
+#include "edgecore/metamanager/metamanager.h"
+#include "edgecore/models/content_store.h"
+
+namespace ep::edgecore::models {
+
+struct ModelFetcherOptions {
+  // Per-node bandwidth limit for model downloads, bytes per second; 0 = none (edgecore's
+  // modelBandwidthLimit).
+  uint64_t bandwidthBytesPerSecond = 0;
+  size_t window = 4;  // chunk requests in flight (4 x 256 KiB)
+  std::chrono::milliseconds requestTimeout{30000};  // no answer: ask again
+  std::chrono::milliseconds retryDelay{5000};       // after an error answer or a bad download
+};
+
+// Counters for /status and tests. Monotonic since start().
+struct ModelFetcherStats {
+  uint64_t chunksReceived = 0;
+  uint64_t bytesReceived = 0;      // payload bytes of accepted chunks
+  uint64_t duplicateBytes = 0;     // payload bytes received a second time (resent)
+  uint64_t chunksRejected = 0;     // payload not matching its chunk digest, or the wrong size
+  uint64_t downloadsCompleted = 0;
+  uint64_t downloadsFailed = 0;    // whole-file digest mismatch (fetched again)
+  uint64_t errorAnswers = 0;       // BlobChunks carrying an error
+};
+
+// Brings the model files this node's pods use into the ContentStore (docs/models.md): from the
+// edge cache it computes which blobs are wanted (each pod's models.edgeplane.io volumes -> the
+// Model -> the version's digest), then fetches each missing one over the tunnel in 256 KiB
+// chunks, `window` requests in flight, paced by the bandwidth limit. Every chunk is checked
+// against the digest the cloud's chunk index gives for it, written in order and made durable, so
+// after a disconnect or a restart the download resumes from what the partial file holds; the
+// whole file is checked against the Model's digest before it becomes visible (ContentStore).
+// When a file completes `onAvailable` is called, and edged switches the volumes. Offline it
+// does nothing and keeps what it has. Files no cached Model refers to are removed.
+//
+// Threads: one worker owns all download state and does every disk write; the tunnel's
+// callbacks only queue (chunks are bounded by the request window). start()/stop() from one
+// owner thread; stats()/statusJson() are thread-safe.
+class ModelFetcher final : public edgehub::BlobHandler {
+ public:
+  ModelFetcher(ModelFetcherOptions options, metamanager::MetaManager& cache, ContentStore& store,
+               std::function<void()> onAvailable);
+  ~ModelFetcher() override;
+  ModelFetcher(const ModelFetcher&) = delete;
+  ModelFetcher& operator=(const ModelFetcher&) = delete;
+
+  Status start();
+  void stop();
+
+  void onTunnelUp(edgehub::StreamSender send) override;
+  void onBlobChunk(edgeplane::tunnel::v1::BlobChunk&& chunk) override;
+  void onTunnelDown() override;
+
+  ModelFetcherStats stats() const;
+  nlohmann::json statusJson() const;
+
+ private:
+  struct Want {
+    std::string ns;
+    std::string model;
+    std::string version;
+  };
+  struct Download {
+    std::string digest;
+    Want want;
+    uint64_t written = 0;     // bytes in the partial file
+    uint64_t next = 0;        // next offset to ask for
+    uint64_t size = 0;        // known after the first answer
+    bool sizeKnown = false;
+    std::map<uint64_t, std::pair<uint64_t, std::chrono::steady_clock::time_point>>
+        inflight;                             // request id -> (offset, sent at)
+    std::map<uint64_t, std::string> pending;  // offset -> data received ahead of `written`
+  };
+
+  void run();
+  void recompute();
+  void collectGarbage();
+  void handleChunk(edgeplane::tunnel::v1::BlobChunk& chunk);
+  void restartActive(const std::string& why);
+  void pickNext(std::chrono::steady_clock::time_point now);
+  // Sends requests while the window, the size and the bandwidth allow; returns when to come back.
+  // Only on `send`, the sender of the connection whose generation this pass observed.
+  std::chrono::steady_clock::time_point sendRequests(std::chrono::steady_clock::time_point now,
+                                                     const edgehub::StreamSender& send);
+  void fail(const std::string& digest, const std::string& why, bool quiet = false);
+
+  const ModelFetcherOptions options_;
+  metamanager::MetaManager& cache_;
+  ContentStore& store_;
+  const std::function<void()> onAvailable_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;                                    // guarded by mu_
+  bool dirty_ = true;                                        // guarded by mu_: cache changed
+  edgehub::StreamSender sender_;                             // guarded by mu_: empty when down
+  uint64_t tunnelGen_ = 0;                                   // guarded by mu_
+  std::deque<edgeplane::tunnel::v1::BlobChunk> chunks_;      // guarded by mu_
+  nlohmann::json status_ = nlohmann::json::object();         // guarded by mu_
+  std::shared_ptr<metamanager::Subscription> podSub_;
+  std::shared_ptr<metamanager::Subscription> modelSub_;
+
+  // Worker-only state.
+  std::map<std::string, Want> wanted_;  // digest -> first user
+  std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>>
+      errors_;                          // digest -> (why, retry after)
+  std::map<std::string, std::string> problems_;  // "ns/model" -> why it cannot be fetched
+  std::unique_ptr<Download> active_;
+  uint64_t seenGen_ = 0;
+  uint64_t nextId_ = 1;
+  double tokens_ = 0;
+  std::chrono::steady_clock::time_point lastRefill_{};
+  std::chrono::steady_clock::time_point lastGc_{};
+  bool verified_ = false;
+
+  std::atomic<uint64_t> chunksReceived_{0}, bytesReceived_{0}, duplicateBytes_{0},
+      chunksRejected_{0}, downloadsCompleted_{0}, downloadsFailed_{0}, errorAnswers_{0};
+  std::thread worker_;
+};
+
+}  // namespace ep::edgecore::models

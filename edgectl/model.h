@@ -1,0 +1,34 @@
+#pragma once
+
+// edgectl model push|history|rollback: versioned model files for sedna.io/v1alpha1 Models
+// (docs/models.md). push uploads the file into cloudcore's blob store through the Model's
+// `upload` subresource (resumable: a broken connection resumes from what the cloud has, and
+// bytes already stored are not sent again), then points the Model at the new version.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "edgectl/context.h"
+
+namespace ep::edgectl {
+
+struct ModelOptions {
+  std::vector<std::string> args;  // push: NAME FILE; history, rollback: NAME
+  std::string version;            // push --version (required)
+  std::string format;             // push --format (default: the file's extension)
+  std::string toVersion;          // rollback --to-version (default: the previous version)
+  std::string output;             // history -o: "" (table) | json
+  uint64_t chunkBytes = 2u << 20;  // push: bytes per upload request (below cloudcore's body limit)
+  int retries = 20;               // push: attempts after a transport error, with backoff
+};
+
+// A version name: 1..128 of [A-Za-z0-9._-], starting with a letter or digit.
+Status validateModelVersionName(const std::string& version);
+
+int runModelPush(Context& ctx, const ModelOptions& options);
+int runModelHistory(Context& ctx, const ModelOptions& options);
+int runModelRollback(Context& ctx, const ModelOptions& options);
+
+}  // namespace ep::edgectl

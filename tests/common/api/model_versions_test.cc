@@ -1,0 +1,105 @@
+#include "common/api/models.h"
+
+#include <gtest/gtest.h>
+
+namespace ep::api {
+namespace {
+
+using Json = nlohmann::json;
+
+const std::string kD1 = "sha256:" + std::string(64, '1');
+const std::string kD2 = "sha256:" + std::string(64, '2');
+
+TEST(ModelsTest, DigestsAndBlobUrls) {
+  EXPECT_TRUE(isSha256Digest(kD1));
+  for (const char* bad : {"sha256:", "sha256:ABCDEF", "sha512:00", "", "sha256:/../x"}) {
+    EXPECT_FALSE(isSha256Digest(bad)) << bad;
+  }
+  EXPECT_FALSE(isSha256Digest("sha256:" + std::string(63, '1') + "g"));
+  EXPECT_EQ(blobUrl(kD1, "m.onnx"), "blob://sha256/" + std::string(64, '1') + "/m.onnx");
+  auto ref = parseBlobUrl(blobUrl(kD1, "m.onnx"));
+  ASSERT_TRUE(ref);
+  EXPECT_EQ(ref->digest, kD1);
+  EXPECT_EQ(ref->file, "m.onnx");
+  for (std::string bad : std::vector<std::string>{"s3://bucket/m.onnx", "blob://sha256/abc/m.onnx",
+                          "blob://sha256/" + std::string(64, '1'),
+                          "blob://sha256/" + std::string(64, '1') + "/../x",
+                          "blob://sha256/" + std::string(64, '1') + "/model.json",
+                          "blob://sha256/" + std::string(64, '1') + "/.hidden"}) {
+    EXPECT_FALSE(parseBlobUrl(bad)) << bad;
+  }
+}
+
+TEST(ModelsTest, VersionsHistoryAndResolution) {
+  Json m = {{"metadata", {{"name", "digits"}, {"namespace", "ns"}}}};
+  setModelVersion(m, {"v1", blobUrl(kD1, "a.onnx"), "onnx", kD1, "a.onnx", 10, "t1"});
+  setModelVersion(m, {"v2", blobUrl(kD2, "b.onnx"), "onnx", kD2, "b.onnx", 20, "t2"});
+  EXPECT_EQ(m["spec"]["url"], blobUrl(kD2, "b.onnx"));
+  EXPECT_EQ(m["metadata"]["annotations"][kModelVersionAnnotation], "v2");
+  auto cur = currentModelVersion(m);
+  EXPECT_EQ(cur.version, "v2");
+  EXPECT_EQ(cur.digest, kD2);
+  EXPECT_EQ(cur.size, 20u);
+  auto history = modelHistory(m);
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(history[0].version, "v1");
+  EXPECT_EQ(history[0].file, "a.onnx");
+  EXPECT_EQ(modelDigests(m), (std::set<std::string>{kD1, kD2}));
+  auto v1 = resolveModelVersion(m, "v1");
+  ASSERT_TRUE(v1.isOk());
+  EXPECT_EQ(v1->digest, kD1);
+  auto missing = resolveModelVersion(m, "v3");
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+  EXPECT_NE(missing.status().message().find("model ns/digits has no version \"v3\""),
+            std::string::npos);
+  // Rollback: current changes, history does not.
+  setModelVersion(m, history[0], false);
+  EXPECT_EQ(currentModelVersion(m).version, "v1");
+  EXPECT_EQ(modelHistory(m).size(), 2u);
+  EXPECT_EQ(modelHistory(m).back().version, "v2");
+  // The history is bounded.
+  for (int i = 0; i < 30; ++i) {
+    setModelVersion(m, {"x" + std::to_string(i), blobUrl(kD1, "a.onnx"), "onnx", kD1, "a.onnx",
+                        1, ""});
+  }
+  EXPECT_EQ(modelHistory(m).size(), kMaxModelHistory);
+}
+
+TEST(ModelsTest, SednaModelsAndHostileAnnotationsAreHandled) {
+  Json sedna = {{"metadata", {{"name", "m"}, {"namespace", "ns"}}},
+                {"spec", {{"url", "s3://kubeedge/model.pb"}, {"format", "pb"}}}};
+  auto cur = currentModelVersion(sedna);
+  EXPECT_EQ(cur.version, "");
+  EXPECT_EQ(cur.digest, "");
+  auto r = resolveModelVersion(sedna, "");
+  EXPECT_EQ(r.status().code(), Code::kInvalid);
+  EXPECT_NE(r.status().message().find("spec.url"), std::string::npos);
+  EXPECT_TRUE(modelDigests(sedna).empty());
+  for (std::string junk : std::vector<std::string>{"not json", "{}", "[1, \"x\", {\"noversion\": 1}]",
+                           std::string(100000, '[')}) {
+    Json m = sedna;
+    m["metadata"]["annotations"][kModelHistoryAnnotation] = junk;
+    EXPECT_TRUE(modelHistory(m).empty()) << junk.substr(0, 20);
+  }
+}
+
+TEST(ModelsTest, ModelVolumesOfAPod) {
+  Json pod = {{"spec",
+               {{"volumes",
+                 Json::array({{{"name", "cfg"}, {"configMap", {{"name", "c"}}}},
+                              {{"name", "m"},
+                               {"csi",
+                                {{"driver", "models.edgeplane.io"},
+                                 {"volumeAttributes", {{"model", "digits"}, {"version", "v1"}}}}}},
+                              {{"name", "other"}, {"csi", {{"driver", "x.example.com"}}}},
+                              "garbage"})}}}};
+  auto vols = modelVolumes(pod);
+  ASSERT_EQ(vols.size(), 1u);
+  EXPECT_EQ(vols[0].volume, "m");
+  EXPECT_EQ(vols[0].model, "digits");
+  EXPECT_EQ(vols[0].version, "v1");
+  EXPECT_EQ(vols[0].field, "spec.volumes[1]");
+}
+
+}  // namespace
+}  // namespace ep::api

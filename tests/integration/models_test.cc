@@ -1,0 +1,243 @@
+// Models end to end with real processes: edgectl model push into cloudcore's blob store, the
+// file delivered over the mTLS tunnel to the three nodes whose pods use it, a cloudcore killed in
+// the middle of a transfer (the download resumes; bytes resent bounded by one chunk), a new
+// version and a rollback reaching the nodes, history. With containerd (root): a pod sees the new
+// version in its read-only volume without a restart.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "tests/integration/edge_fixture.h"
+#include "tests/testing/cri_env.h"
+
+namespace ep::testing {
+namespace {
+
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr uint64_t kChunk = 256 * 1024;
+
+std::string readFile(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class ModelsTest : public EdgeFixture {
+ protected:
+  std::string writeModel(const std::string& name, size_t size, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::string s(size, '\0');
+    for (auto& c : s) c = static_cast<char>(rng() & 0xff);
+    std::string path = dir_.path() + "/" + name;
+    std::ofstream(path, std::ios::binary) << s;
+    return path;
+  }
+  std::string podYaml(const std::string& name, const std::string& node) {
+    return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name + "\nspec:\n  nodeName: " +
+           node +
+           "\n  containers:\n  - name: app\n    image: busybox\n    volumeMounts:\n    - name: "
+           "model\n      mountPath: /models\n  volumes:\n  - name: model\n    csi:\n      "
+           "driver: models.edgeplane.io\n      volumeAttributes:\n        model: digits\n";
+  }
+  Json modelsStatus(const std::string& node) { return edgeGet(node, "/status")["models"]; }
+  bool hasBlob(const std::string& node, const std::string& digest) {
+    Json s = modelsStatus(node);
+    if (!s.is_object()) return false;
+    for (const auto& d : s.value("complete", Json::array())) {
+      if (d == digest) return true;
+    }
+    return false;
+  }
+  std::string blobPath(const std::string& node, const std::string& digest) {
+    return dir_.path() + "/" + node + "/models/blobs/" + digest.substr(7);
+  }
+  std::string digestOf(const std::string& pushOutput) {
+    auto p = pushOutput.find("sha256:");
+    return p == std::string::npos ? "" : pushOutput.substr(p, 71);
+  }
+};
+
+TEST_F(ModelsTest, PushDeliversToThreeNodesResumesAfterACloudCrashAndRollsBack) {
+  for (const char* node : {"edge-a", "edge-b", "edge-c"}) {
+    startEdge(node, {"--model-bandwidth-limit", "2Mi"});
+  }
+  // v1: 6 MiB + a bit (25 chunks), at 2 MiB/s about 3 s per node.
+  const std::string v1 = writeModel("digits.onnx", 6 * 1024 * 1024 + 123, 1);
+  auto r = edgectl({"model", "push", "digits", v1, "--version", "v1"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("model.sedna.io/digits pushed: version v1"), std::string::npos) << r.out;
+  const std::string d1 = digestOf(r.out);
+  ASSERT_EQ(d1.size(), 71u) << r.out;
+  // Pushing the same bytes again uploads nothing.
+  r = edgectl({"model", "push", "digits", v1, "--version", "v1"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("(0 uploaded)"), std::string::npos) << r.out;
+  // A version is immutable.
+  const std::string other = writeModel("other.onnx", 1000, 9);
+  r = edgectl({"model", "push", "digits", other, "--version", "v1"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find("already exists with another file"), std::string::npos) << r.err;
+
+  for (const char* node : {"edge-a", "edge-b", "edge-c"}) {
+    r = edgectl({"apply", "-f", "-"}, podYaml(std::string("app-") + node, node));
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+  }
+  // Kill cloudcore while edge-a's download is under way.
+  ASSERT_TRUE(eventually(
+      [&] {
+        Json s = modelsStatus("edge-a");
+        auto dl = s.is_object() ? s.value("downloading", Json::array()) : Json::array();
+        return !dl.empty() && dl[0].value("bytes", uint64_t{0}) >= 2 * kChunk;
+      },
+      60s))
+      << modelsStatus("edge-a").dump();
+  cloud_->stop(SIGKILL);
+  restartCloud();
+  for (const char* node : {"edge-a", "edge-b", "edge-c"}) {
+    ASSERT_TRUE(eventually([&] { return hasBlob(node, d1); }, 90s))
+        << node << ": " << modelsStatus(node).dump();
+    EXPECT_EQ(readFile(blobPath(node, d1)), readFile(v1)) << node;
+  }
+  Json stats = modelsStatus("edge-a")["stats"];
+  const uint64_t size = std::filesystem::file_size(v1);
+  EXPECT_LE(stats.value("duplicateBytes", uint64_t{0}), kChunk) << stats.dump();
+  // What edge-a received in all: the file once, plus at most the chunks in flight at the crash.
+  EXPECT_LE(stats.value("bytesReceived", uint64_t{0}), size + 4 * kChunk) << stats.dump();
+  EXPECT_EQ(stats.value("downloadsCompleted", 0), 1) << stats.dump();
+
+  // v2 reaches every node; the history lists both, v2 current.
+  const std::string v2 = writeModel("digits-v2.onnx", 300 * 1024, 2);
+  r = edgectl({"model", "push", "digits", v2, "--version", "v2"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const std::string d2 = digestOf(r.out);
+  for (const char* node : {"edge-a", "edge-b", "edge-c"}) {
+    ASSERT_TRUE(eventually([&] { return hasBlob(node, d2); }, 60s)) << node;
+  }
+  r = edgectl({"model", "history", "digits"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("VERSION"), std::string::npos) << r.out;
+  auto v2Line = r.out.substr(r.out.find("\nv2"));
+  EXPECT_NE(v2Line.find("*"), std::string::npos) << r.out;
+
+  // Rollback: spec.url points at v1 again; v1 is still on the nodes (kept for rollback).
+  r = edgectl({"model", "rollback", "digits"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("rolled back to version v1"), std::string::npos) << r.out;
+  auto model = edgectl({"get", "model", "digits", "-o", "json"});
+  ASSERT_EQ(model.exitCode, 0) << model.err;
+  Json m = Json::parse(model.out);
+  EXPECT_EQ(m["spec"]["url"], "blob://sha256/" + d1.substr(7) + "/digits.onnx");
+  EXPECT_EQ(m["spec"]["format"], "onnx");
+  EXPECT_TRUE(hasBlob("edge-a", d1));
+  r = edgectl({"model", "rollback", "digits", "--to-version", "v7"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find("has no version \"v7\""), std::string::npos) << r.err;
+}
+
+TEST_F(ModelsTest, UploadsAreCheckedAndNodesOnlyGetWhatTheirPodsUse) {
+  startEdge("edge-a");
+  startEdge("edge-b");
+  const std::string v1 = writeModel("m.onnx", 100 * 1024, 3);
+  auto r = edgectl({"model", "push", "digits", v1, "--version", "v1"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const std::string d1 = digestOf(r.out);
+  r = edgectl({"apply", "-f", "-"}, podYaml("app", "edge-a"));
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  ASSERT_TRUE(eventually([&] { return hasBlob("edge-a", d1); }, 30s));
+  // edge-b runs no pod that uses the model: it neither gets the Model nor the file.
+  EXPECT_FALSE(hasBlob("edge-b", d1));
+  EXPECT_FALSE(std::filesystem::exists(blobPath("edge-b", d1)));
+
+  // An upload whose bytes do not match the digest is refused and not kept.
+  auto c = client();
+  const std::string bogus = "sha256:" + std::string(64, 'c');
+  auto put = c.request("PUT",
+                       "/apis/sedna.io/v1alpha1/namespaces/default/models/digits/upload?digest=" +
+                           bogus + "&offset=0&complete=true",
+                       "not those bytes", "application/octet-stream");
+  ASSERT_TRUE(put.isOk());
+  EXPECT_EQ(put->status, 422) << put->body;
+  EXPECT_NE(put->body.find("digest mismatch"), std::string::npos) << put->body;
+  auto get = c.request("GET", "/apis/sedna.io/v1alpha1/namespaces/default/models/digits/upload?"
+                              "digest=" + bogus);
+  ASSERT_TRUE(get.isOk());
+  EXPECT_EQ(Json::parse(get->body)["offset"], 0) << get->body;
+  // A missing file and a bad version name are clear client errors.
+  r = edgectl({"model", "push", "digits", dir_.path() + "/nope.onnx", "--version", "v2"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find("nope.onnx"), std::string::npos) << r.err;
+  r = edgectl({"model", "push", "digits", v1, "--version", "../x"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find("--version"), std::string::npos) << r.err;
+}
+
+// With containerd: the pod's read-only volume switches to the new version without a restart.
+class ModelsE2eTest : public ModelsTest {
+ protected:
+  void SetUp() override {
+    std::string skip = CriEnv::skipReason();
+    if (!skip.empty()) GTEST_SKIP() << skip;
+    cri_ = std::make_unique<CriEnv>();
+    ASSERT_TRUE(cri_->up()) << cri_->error();
+    runtimeEndpoint_ = cri_->endpoint();
+    ModelsTest::SetUp();
+    startEdge("edge-a");
+  }
+  void TearDown() override {
+    if (!cri_) return;
+    ModelsTest::TearDown();
+    cri_.reset();
+  }
+  std::unique_ptr<CriEnv> cri_;
+};
+
+TEST_F(ModelsE2eTest, PodSeesNewVersionsAndRollbackWithoutRestart) {
+  const std::string v1 = writeModel("digits.onnx", 50 * 1024, 4);
+  auto r = edgectl({"model", "push", "digits", v1, "--version", "v1"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  r = edgectl({"apply", "-f", "-"},
+              "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\nspec:\n  nodeName: edge-a\n"
+              "  terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    image: " +
+                  cri_->registry() +
+                  "/busybox:1.36\n    command: [\"sleep\", \"3600\"]\n    volumeMounts:\n    - "
+                  "name: model\n      mountPath: /models\n  volumes:\n  - name: model\n    csi:\n"
+                  "      driver: models.edgeplane.io\n      volumeAttributes:\n        model: "
+                  "digits\n");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  auto version = [&]() -> std::string {
+    auto ex = edgectl({"exec", "app", "--", "cat", "/models/model.json"});
+    if (ex.exitCode != 0) return "";
+    Json j = Json::parse(ex.out, nullptr, false);
+    return j.is_object() ? j.value("version", "") : "";
+  };
+  ASSERT_TRUE(eventually([&] { return version() == "v1"; }, 90s))
+      << edgectl({"describe", "pod", "app"}).out;
+  auto ex = edgectl({"exec", "app", "--", "sh", "-c", "wc -c < /models/digits.onnx"});
+  EXPECT_EQ(ex.out, "51200\n") << ex.err;
+  // Read-only.
+  ex = edgectl({"exec", "app", "--", "sh", "-c", "echo x > /models/new"});
+  EXPECT_NE(ex.exitCode, 0);
+
+  const std::string v2 = writeModel("digits.onnx.v2", 60 * 1024, 5);
+  std::filesystem::rename(v2, dir_.path() + "/v2.onnx");
+  r = edgectl({"model", "push", "digits", dir_.path() + "/v2.onnx", "--version", "v2"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  ASSERT_TRUE(eventually([&] { return version() == "v2"; }, 60s));
+  ex = edgectl({"exec", "app", "--", "sh", "-c", "wc -c < /models/v2.onnx"});
+  EXPECT_EQ(ex.out, "61440\n") << ex.err;
+  r = edgectl({"model", "rollback", "digits"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  ASSERT_TRUE(eventually([&] { return version() == "v1"; }, 30s));
+  auto pod = edgectl({"get", "pod", "app", "-o", "json"});
+  Json p = Json::parse(pod.out);
+  EXPECT_EQ(p["status"]["containerStatuses"][0]["restartCount"], 0) << pod.out;
+}
+
+}  // namespace
+}  // namespace ep::testing
