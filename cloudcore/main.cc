@@ -31,11 +31,11 @@
 #include "cloudcore/controllers/deployment_controller.h"
 #include "cloudcore/controllers/event_gc.h"
 #include "cloudcore/controllers/node_controller.h"
+#include "cloudcore/controllers/periodic_task.h"
 #include "cloudcore/controllers/pod_eviction_controller.h"
 #include "cloudcore/controllers/replicaset_controller.h"
 #include "cloudcore/controllers/scheduler.h"
 #include "cloudcore/controllers/service_account_controller.h"
-#include "cloudcore/controllers/periodic_task.h"
 #include "cloudcore/devicedata/device_data_store.h"
 #include "cloudcore/encryption/encrypting_store.h"
 #include "cloudcore/encryption/encryption_config.h"
@@ -291,9 +291,9 @@ int main(int argc, char** argv) {
   hubOptions.routes = &routes;
   // Models (docs/models.md): the blob store behind edgectl model push, served to nodes through
   // the tunnel; declared before the hub so that the server outlives it on every path.
-  models::BlobStore blobs({.dir = config.modelBlobDir.empty() ? config.dataDir + "/blobs"
-                                                              : config.modelBlobDir,
-                           .maxBlobBytes = config.modelMaxBytes});
+  models::BlobStore blobs(
+      {.dir = config.modelBlobDir.empty() ? config.dataDir + "/blobs" : config.modelBlobDir,
+       .maxBlobBytes = config.modelMaxBytes});
   if (auto s = blobs.start(); !s.isOk()) {
     spdlog::critical("models: {}", s.toString());
     router.stop();
@@ -470,7 +470,7 @@ int main(int argc, char** argv) {
   apiserver::installEviction(handler, registry);  // pods/eviction (kubectl drain)
   apiserver::installTokenRequest(handler, registry, *serviceAccountTokens);
   apiserver::installDeviceData(handler, registry, deviceData, clock);  // devices/NAME/data
-  apiserver::installModelUpload(handler, blobs);                        // edgectl model push
+  apiserver::installModelUpload(handler, blobs);                       // edgectl model push
   handler.addRoute("/metrics", [&hub](http::ServerRequest&) {
     http::ServerResponse r;
     r.status = 200;

@@ -179,14 +179,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   httpOptions.workerThreads = 4;
-  localapi::LocalApi localApi(httpOptions, cache, clock,
-                              {.version = EP_VERSION_STRING,
-                               .status = [&hub, &edgedForStatus, &fetcherForStatus] {
-                                 auto j = hub.statusJson();
-                                 if (auto* e = edgedForStatus.load()) j["edged"] = e->statusJson();
-                                 if (auto* f = fetcherForStatus.load()) j["models"] = f->statusJson();
-                                 return j;
-                               }});
+  localapi::LocalApi localApi(
+      httpOptions, cache, clock,
+      {.version = EP_VERSION_STRING, .status = [&hub, &edgedForStatus, &fetcherForStatus] {
+         auto j = hub.statusJson();
+         if (auto* e = edgedForStatus.load()) j["edged"] = e->statusJson();
+         if (auto* f = fetcherForStatus.load()) j["models"] = f->statusJson();
+         return j;
+       }});
   if (auto s = localApi.start(); !s.isOk()) {
     spdlog::critical("local API: {}", s.toString());
     cache.stop();
@@ -379,16 +379,16 @@ int main(int argc, char** argv) {
   std::unique_ptr<edged::streaming::StreamServer> streams;  // logs/exec for the cloud
   if (runtime) {
     podManager = std::make_unique<edged::Edged>(
-        edged::EdgedOptions{.nodeName = config.nodeName,
-                            .dataDir = config.dataDir,
-                            .hostIp = hostInfo.collect().internalIp,
-                            .syncPeriod = config.podSyncPeriod,
-                            .workers = config.podWorkers,
-                            .containerLogMaxSize = config.containerLogMaxSize,
-                            .containerLogMaxFiles = config.containerLogMaxFiles,
-                            .modelBlobs = [&modelContent](const std::string& digest) {
-                              return modelContent.complete(digest);
-                            }},
+        edged::EdgedOptions{
+            .nodeName = config.nodeName,
+            .dataDir = config.dataDir,
+            .hostIp = hostInfo.collect().internalIp,
+            .syncPeriod = config.podSyncPeriod,
+            .workers = config.podWorkers,
+            .containerLogMaxSize = config.containerLogMaxSize,
+            .containerLogMaxFiles = config.containerLogMaxFiles,
+            .modelBlobs = [&modelContent](
+                              const std::string& digest) { return modelContent.complete(digest); }},
         *runtime, cache, cache, clock);
     if (auto s = podManager->start(); !s.isOk()) {
       spdlog::critical("edged: {}", s.toString());
@@ -412,10 +412,11 @@ int main(int argc, char** argv) {
   // Models (docs/models.md): the files of the models this node's pods use, fetched through the
   // tunnel into DATA_DIR/models; edged switches the volumes when one completes.
   edged::Edged* edgedForModels = podManager.get();
-  models::ModelFetcher fetcher({.bandwidthBytesPerSecond = config.modelBandwidthLimit}, cache,
-                               modelContent, [edgedForModels] {
-                                 if (edgedForModels) edgedForModels->refreshVolumes();
-                               });
+  models::ModelFetcher fetcher(
+      {.nodeName = config.nodeName, .bandwidthBytesPerSecond = config.modelBandwidthLimit}, cache,
+      modelContent, [edgedForModels] {
+        if (edgedForModels) edgedForModels->refreshVolumes();
+      });
   if (auto s = fetcher.start(); !s.isOk()) {
     spdlog::error("models: {}; model volumes will wait", s.toString());
   } else {

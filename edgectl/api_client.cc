@@ -117,13 +117,12 @@ Result<ApiResponse> HttpApiTransport::call(std::string_view method, std::string_
 }
 
 Result<ApiResponse> ApiTransport::callRaw(std::string_view, std::string_view, std::string_view,
-                                         std::string_view) {
+                                          std::string_view) {
   return unavailableError("raw request bodies are not supported by this transport");
 }
 
 Result<ApiResponse> HttpApiTransport::callRaw(std::string_view method, std::string_view path,
-                                              std::string_view body,
-                                              std::string_view contentType) {
+                                              std::string_view body, std::string_view contentType) {
   auto start = std::chrono::steady_clock::now();
   auto r = client_.request(method, path, body, contentType, kJson);
   if (verbosity_ >= 6) {

@@ -71,8 +71,8 @@ class HttpApiTransport final : public ApiTransport {
   Result<ApiResponse> call(std::string_view method, std::string_view path,
                            const nlohmann::json* body, std::string_view contentType,
                            std::string_view accept) override;
-  Result<ApiResponse> callRaw(std::string_view method, std::string_view path,
-                              std::string_view body, std::string_view contentType) override;
+  Result<ApiResponse> callRaw(std::string_view method, std::string_view path, std::string_view body,
+                              std::string_view contentType) override;
   Status watch(std::string_view path, std::string_view accept,
                const std::function<bool(const nlohmann::json&)>& onEvent) override;
   Status streamLines(std::string_view path,

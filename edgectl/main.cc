@@ -15,12 +15,12 @@
 #include "edgectl/apply.h"
 #include "edgectl/config.h"
 #include "edgectl/data.h"
-#include "edgectl/model.h"
 #include "edgectl/delete.h"
 #include "edgectl/describe.h"
 #include "edgectl/discovery.h"
 #include "edgectl/get.h"
 #include "edgectl/logs_exec.h"
+#include "edgectl/model.h"
 #include "edgectl/rollout.h"
 #include "edgectl/token.h"
 
@@ -204,13 +204,22 @@ int run(int argc, char** argv) {
   std::vector<std::string> modelArgs;
   auto* model = app.add_subcommand(
       "model", "Push, list and roll back versions of a model (sedna.io Model; docs/models.md)");
-  model->add_option("args", modelArgs,
-                    "push NAME FILE --version V | history NAME | rollback NAME [--to-version V]")
+  model
+      ->add_option("args", modelArgs,
+                   "push NAME FILE --version V | history NAME | rollback NAME [--to-version V] | "
+                   "promote NAME")
       ->required();
   model->add_option("--version", modelOpts.version, "push: the version name, e.g. v2");
   model->add_option("--format", modelOpts.format, "push: spec.format (default: FILE's extension)");
-  model->add_option("--to-version", modelOpts.toVersion, "rollback: this version (default: the previous one)");
+  model->add_option("--to-version", modelOpts.toVersion,
+                    "rollback: this version (default: the previous one)");
   model->add_option("-o,--output", modelOpts.output, "history: json");
+  model->add_option("--canary", modelOpts.canary,
+                    "push: staged rollout to the first N nodes running pods that use the model");
+  model->add_option("--canary-nodes", modelOpts.canaryNodes,
+                    "push: staged rollout to these nodes (a,b,...)");
+  model->add_option("--selector", modelOpts.selector,
+                    "push: staged rollout to the nodes with these labels (k=v,...)");
 
   // version
   VersionOptions versionOpts;
@@ -307,8 +316,9 @@ int run(int argc, char** argv) {
     if (action == "push") return runModelPush(ctx, modelOpts);
     if (action == "history") return runModelHistory(ctx, modelOpts);
     if (action == "rollback") return runModelRollback(ctx, modelOpts);
+    if (action == "promote") return runModelPromote(ctx, modelOpts);
     std::cerr << "error: unknown model command \"" << action
-              << "\" (push, history or rollback)\n";
+              << "\" (push, history, rollback or promote)\n";
     return 1;
   }
   if (token->parsed()) {

@@ -9,7 +9,9 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <ostream>
+#include <set>
 #include <thread>
 
 #include "common/api/kinds.h"
@@ -117,8 +119,8 @@ Status upload(Context& ctx, const ModelOptions& o, const std::string& ns, const 
     auto [offset, complete] = *state;
     if (complete) return {};
     if (offset > size) {
-      return internalError("the cloud holds " + std::to_string(offset) +
-                           " bytes of an upload of " + std::to_string(size));
+      return internalError("the cloud holds " + std::to_string(offset) + " bytes of an upload of " +
+                           std::to_string(size));
     }
     bool broke = false;
     while (!broke) {
@@ -155,9 +157,8 @@ Status upload(Context& ctx, const ModelOptions& o, const std::string& ns, const 
 std::string formatOf(const std::string& file) {
   auto ext = std::filesystem::path(file).extension().string();
   if (ext.size() > 1) ext = ext.substr(1);
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) {
-    return static_cast<char>(std::tolower(c));
-  });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return ext;
 }
 
@@ -196,6 +197,53 @@ std::string humanSize(uint64_t bytes) {
   return buf;
 }
 
+std::vector<std::string> splitList(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    if (comma > start) out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+// The nodes a staged rollout names, from --canary-nodes, --selector or --canary.
+Result<std::vector<std::string>> rolloutNodes(Context& ctx, const ModelOptions& o,
+                                              const std::string& name) {
+  std::vector<std::string> nodes;
+  if (!o.canaryNodes.empty()) {
+    nodes = splitList(o.canaryNodes);
+  } else if (!o.selector.empty()) {
+    const auto* nodeKind = api::findByApiVersionKind("v1", "Node");
+    auto r = ctx.api->call(
+        "GET", resourcePath(*nodeKind, "") + buildQuery({{"labelSelector", o.selector}}));
+    if (!r.isOk()) return r.status();
+    if (!r->ok()) return Status(Code::kInvalid, serverErrorLine(*r));
+    for (const auto& n : r->body.value("items", Json::array())) {
+      nodes.push_back(api::stringAt(n, "metadata.name"));
+    }
+  } else {
+    const auto* podKind = api::findByApiVersionKind("v1", "Pod");
+    auto r = ctx.api->call("GET", resourcePath(*podKind, ctx.ns));
+    if (!r.isOk()) return r.status();
+    if (!r->ok()) return Status(Code::kInvalid, serverErrorLine(*r));
+    std::set<std::string> using_;
+    for (const auto& p : r->body.value("items", Json::array())) {
+      for (const auto& v : api::modelVolumes(p)) {
+        const std::string node = api::stringAt(p, "spec.nodeName");
+        if (v.model == name && !node.empty()) using_.insert(node);
+      }
+    }
+    for (const auto& n : using_) {
+      if (static_cast<int>(nodes.size()) < o.canary) nodes.push_back(n);
+    }
+  }
+  if (nodes.empty()) return invalidError("the staged rollout selects no node");
+  return nodes;
+}
+
 }  // namespace
 
 Status validateModelVersionName(const std::string& version) {
@@ -207,7 +255,8 @@ Status validateModelVersionName(const std::string& version) {
   }
   for (char c : version) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
-      return invalidError("--version: \"" + version + "\" may contain only letters, digits, '.', "
+      return invalidError("--version: \"" + version +
+                          "\" may contain only letters, digits, '.', "
                           "'_' and '-'");
     }
   }
@@ -225,6 +274,10 @@ int runModelPush(Context& ctx, const ModelOptions& o) {
     return fail(ctx, "FILE: the file name \"" + fileName + "\" " + s.message());
   }
   if (o.chunkBytes == 0) return fail(ctx, "the upload chunk size must be positive");
+  const int staged =
+      (o.canaryNodes.empty() ? 0 : 1) + (o.selector.empty() ? 0 : 1) + (o.canary > 0 ? 1 : 0);
+  if (staged > 1) return fail(ctx, "at most one of --canary, --canary-nodes and --selector");
+  if (o.canary < 0) return fail(ctx, "--canary must be a positive number of nodes");
   auto hashed = hashFile(file);
   if (!hashed.isOk()) return fail(ctx, hashed.status().message());
   const auto [digest, size] = *hashed;
@@ -257,6 +310,16 @@ int runModelPush(Context& ctx, const ModelOptions& o) {
   v.format = format;
   v.size = size;
   v.pushedAt = formatRfc3339(ctx.clock ? ctx.clock->nowMillis() : 0);
+  std::vector<std::string> canaryNodes;
+  if (staged == 1 && (existing->is_null() || api::currentModelVersion(*existing).version.empty() ||
+                      api::currentModelVersion(*existing).version == o.version)) {
+    return fail(ctx, "a staged rollout needs an earlier version for the other nodes to keep");
+  }
+  if (staged == 1) {
+    auto nodes = rolloutNodes(ctx, o, name);
+    if (!nodes.isOk()) return fail(ctx, nodes.status().message());
+    canaryNodes = std::move(*nodes);
+  }
   for (int attempt = 0;; ++attempt) {
     auto model = getModel(ctx, name);
     if (!model.isOk()) return fail(ctx, model.status().message());
@@ -266,7 +329,14 @@ int runModelPush(Context& ctx, const ModelOptions& o) {
                            {"metadata", {{"name", name}, {"namespace", ctx.ns}}},
                            {"spec", Json::object()}}
                     : *model;
+    const std::string previous = create ? "" : api::currentModelVersion(m).version;
+    if (staged == 1 && (previous.empty() || previous == o.version)) {
+      return fail(ctx, "a staged rollout needs an earlier version for the other nodes to keep");
+    }
     api::setModelVersion(m, v);
+    api::setModelRollout(m, staged == 1 ? std::optional<api::ModelRollout>(
+                                              api::ModelRollout{o.version, previous, canaryNodes})
+                                        : std::nullopt);
     auto put = putModel(ctx, name, m, create);
     if (!put.isOk()) return fail(ctx, put.status().message());
     if (*put != 409) break;
@@ -274,6 +344,12 @@ int runModelPush(Context& ctx, const ModelOptions& o) {
   }
   *ctx.out << "model.sedna.io/" << name << " pushed: version " << o.version << ", " << digest
            << ", " << size << " bytes (" << sent << " uploaded)\n";
+  if (!canaryNodes.empty()) {
+    std::string list;
+    for (const auto& n : canaryNodes) list += (list.empty() ? "" : ",") + n;
+    *ctx.out << "staged rollout: only " << list << " get " << o.version
+             << " until `edgectl model promote " << name << "`\n";
+  }
   return 0;
 }
 
@@ -301,11 +377,26 @@ int runModelHistory(Context& ctx, const ModelOptions& o) {
     *ctx.out << list.dump(4) << "\n";
     return 0;
   }
+  // Per version, from the Model's status: nodes that hold it, pods using it.
+  std::map<std::string, std::pair<std::string, std::string>> counts;
+  if (const Json* versions = api::lookupPath(*model, "status.versions");
+      versions && versions->is_array()) {
+    for (const auto& v : *versions) {
+      if (!v.is_object()) continue;
+      counts[v.value("version", "")] = {std::to_string(v.value("nodes", 0)),
+                                        std::to_string(v.value("pods", 0))};
+    }
+  }
+  const auto rollout = api::modelRollout(*model);
   TextTable table;
-  table.headers = {"VERSION", "CURRENT", "SIZE", "FORMAT", "DIGEST", "PUSHED"};
+  table.headers = {"VERSION", "CURRENT", "NODES", "PODS", "SIZE", "FORMAT", "DIGEST", "PUSHED"};
   for (const auto& h : history) {
     const bool isCurrent = h.version == current.version && h.url == current.url;
-    table.rows.push_back({h.version, isCurrent ? "*" : "", humanSize(h.size), h.format,
+    auto c = counts.count(h.version) ? counts[h.version]
+                                     : std::make_pair(std::string("0"), std::string("0"));
+    std::string mark = isCurrent ? "*" : "";
+    if (isCurrent && rollout && rollout->version == h.version) mark = "* (staged)";
+    table.rows.push_back({h.version, mark, c.first, c.second, humanSize(h.size), h.format,
                           shortDigest(h.digest), h.pushedAt});
   }
   if (table.rows.empty()) {
@@ -318,7 +409,8 @@ int runModelHistory(Context& ctx, const ModelOptions& o) {
 }
 
 int runModelRollback(Context& ctx, const ModelOptions& o) {
-  if (o.args.size() != 1) return fail(ctx, "expected: edgectl model rollback NAME [--to-version V]");
+  if (o.args.size() != 1)
+    return fail(ctx, "expected: edgectl model rollback NAME [--to-version V]");
   const std::string& name = o.args[0];
   std::string target;
   for (int attempt = 0;; ++attempt) {
@@ -363,6 +455,7 @@ int runModelRollback(Context& ctx, const ModelOptions& o) {
     }
     Json m = *model;
     api::setModelVersion(m, *to, false);
+    api::setModelRollout(m, std::nullopt);  // a rollback is for every node
     auto put = putModel(ctx, name, m, false);
     if (!put.isOk()) return fail(ctx, put.status().message());
     if (*put != 409) break;
@@ -370,6 +463,34 @@ int runModelRollback(Context& ctx, const ModelOptions& o) {
   }
   *ctx.out << "model.sedna.io/" << name << " rolled back to version " << target << "\n";
   return 0;
+}
+
+int runModelPromote(Context& ctx, const ModelOptions& o) {
+  if (o.args.size() != 1) return fail(ctx, "expected: edgectl model promote NAME");
+  const std::string& name = o.args[0];
+  for (int attempt = 0;; ++attempt) {
+    auto model = getModel(ctx, name);
+    if (!model.isOk()) return fail(ctx, model.status().message());
+    if (model->is_null()) {
+      *ctx.err << "Error from server (NotFound): models.sedna.io \"" << name << "\" not found\n";
+      return 1;
+    }
+    auto rollout = api::modelRollout(*model);
+    if (!rollout) {
+      *ctx.out << "model.sedna.io/" << name << " has no staged rollout\n";
+      return 0;
+    }
+    Json m = *model;
+    api::setModelRollout(m, std::nullopt);
+    auto put = putModel(ctx, name, m, false);
+    if (!put.isOk()) return fail(ctx, put.status().message());
+    if (*put != 409) {
+      *ctx.out << "model.sedna.io/" << name << " version " << rollout->version
+               << " promoted to every node\n";
+      return 0;
+    }
+    if (attempt >= 5) return fail(ctx, "model " + name + " keeps changing; try again");
+  }
 }
 
 }  // namespace ep::edgectl

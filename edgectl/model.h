@@ -20,8 +20,13 @@ struct ModelOptions {
   std::string format;             // push --format (default: the file's extension)
   std::string toVersion;          // rollback --to-version (default: the previous version)
   std::string output;             // history -o: "" (table) | json
+  // push: a staged rollout (docs/models.md): only these nodes get the new version until
+  // `edgectl model promote`; at most one of the three.
+  std::string canaryNodes;  // --canary-nodes a,b
+  std::string selector;     // --selector: nodes with these labels
+  int canary = 0;           // --canary N: the first N nodes (by name) running pods that use it
   uint64_t chunkBytes = 2u << 20;  // push: bytes per upload request (below cloudcore's body limit)
-  int retries = 20;               // push: attempts after a transport error, with backoff
+  int retries = 20;                // push: attempts after a transport error, with backoff
 };
 
 // A version name: 1..128 of [A-Za-z0-9._-], starting with a letter or digit.
@@ -30,5 +35,7 @@ Status validateModelVersionName(const std::string& version);
 int runModelPush(Context& ctx, const ModelOptions& options);
 int runModelHistory(Context& ctx, const ModelOptions& options);
 int runModelRollback(Context& ctx, const ModelOptions& options);
+// Ends a staged rollout: every node gets the current version.
+int runModelPromote(Context& ctx, const ModelOptions& options);
 
 }  // namespace ep::edgectl

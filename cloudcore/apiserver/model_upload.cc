@@ -30,8 +30,8 @@ http::ServerResponse serve(models::BlobStore& blobs, const http::ServerRequest& 
     return answer(digest, *st);
   }
   if (req.method != "PUT") {
-    return api::errorResponse(Status(Code::kMethodNotAllowed,
-                                     "the server does not allow this method on models/upload"));
+    return api::errorResponse(
+        Status(Code::kMethodNotAllowed, "the server does not allow this method on models/upload"));
   }
   const std::string offsetText = req.param("offset");
   uint64_t offset = 0;

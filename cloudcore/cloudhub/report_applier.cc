@@ -2,11 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "cloudcore/devicedata/device_data_store.h"
 #include "common/api/json_limits.h"
+#include "common/api/models.h"
 #include "common/api/names.h"
 #include "common/api/object_util.h"
 #include "proto/tunnel.pb.h"
@@ -101,6 +103,8 @@ ReportResult ReportApplier::apply(const std::string& node, const ReportInput& re
       return applyData(node, report);
     case ReportKind::kRoutedMessage:
       return applyRoutedMessage(node, report);
+    case ReportKind::kModelStatus:
+      return applyModelStatus(node, report);
     case ReportKind::kCommandResult:
       spdlog::debug("cloudhub: node {}: report kind {} not handled yet; acknowledged", node,
                     report.kind);
@@ -243,6 +247,107 @@ ReportResult ReportApplier::applyDeviceTwin(const std::string& node, const Repor
       registry_.update(kind, report.namespace_, report.name, body, registry::Subresource::kStatus);
   if (!r.isOk()) return fromStatus(r.status(), "updating device status");
   return {};
+}
+
+// A node's state of one Model: {"state": "Ready|Downloading|Waiting|Failed|Unused", "version",
+// "digest", "have": [versions on the node], "pods": N, "bytes", "size", "error"}. Recorded as
+// status.nodes[NODE] of the Model, and status.versions (per version: nodes that have it, pods
+// using it) recomputed from all nodes. Node authorization: the node must run a pod that uses the
+// Model (or report "Unused", which only removes its own entry).
+ReportResult ReportApplier::applyModelStatus(const std::string& node, const ReportInput& report) {
+  const std::string what = "model status " + report.namespace_ + "/" + report.name;
+  if (!api::checkDns1123Label(report.namespace_).empty() ||
+      !api::checkDns1123Subdomain(report.name).empty()) {
+    return rejected("model status: invalid model namespace/name \"" + report.namespace_ + "/" +
+                    report.name + "\"");
+  }
+  Json in;
+  std::string why;
+  if (!parseObject(report.payload, in, why)) return rejected(what + ": " + why);
+  Json entry = Json::object();
+  for (const auto& [k, v] : in.items()) {
+    if (k == "state" || k == "version" || k == "digest" || k == "error") {
+      if (!v.is_string() || v.get_ref<const std::string&>().size() > 1024) {
+        return rejected(what + ": " + k + ": must be a string of at most 1024 bytes");
+      }
+    } else if (k == "pods" || k == "bytes" || k == "size") {
+      if (!v.is_number_unsigned()) return rejected(what + ": " + k + ": must be a count");
+    } else if (k == "have") {
+      if (!v.is_array() || v.size() > api::kMaxModelHistory) {
+        return rejected(what + ": have: must be a list of at most 20 versions");
+      }
+      for (const auto& h : v) {
+        if (!h.is_string()) return rejected(what + ": have: must be a list of versions");
+      }
+    } else {
+      return rejected(what + ": " + k + ": unknown field");
+    }
+    entry[k] = v;
+  }
+  const std::string state = entry.value("state", "");
+  static const std::set<std::string> kStates = {"Ready", "Downloading", "Waiting", "Failed",
+                                                "Unused"};
+  if (!kStates.count(state)) return rejected(what + ": state: unknown state \"" + state + "\"");
+  const auto& kind = *api::findByApiVersionKind("sedna.io/v1alpha1", "Model");
+  if (state != "Unused") {
+    registry::ListQuery q;
+    q.fieldSelector = "spec.nodeName=" + node;
+    auto pods = registry_.list(kindOf("Pod"), report.namespace_, q);
+    if (!pods.isOk()) return fromStatus(pods.status(), "listing pods");
+    bool used = false;
+    for (const auto& p : pods->items) {
+      for (const auto& v : api::modelVolumes(p)) used = used || v.model == report.name;
+    }
+    if (!used) return rejected(what + ": no pod on this node uses the model");
+  }
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto model = registry_.get(kind, report.namespace_, report.name);
+    if (!model.isOk()) {
+      if (model.status().code() == Code::kNotFound) return {};  // deleted meanwhile: nothing to do
+      return fromStatus(model.status(), "reading model");
+    }
+    Json status = model->value("status", Json::object());
+    if (!status.is_object()) status = Json::object();
+    Json nodes = status.value("nodes", Json::object());
+    if (!nodes.is_object()) nodes = Json::object();
+    if (state == "Unused") {
+      if (!nodes.contains(node)) return {};
+      nodes.erase(node);
+    } else {
+      entry.erase("state");
+      entry["state"] = state;
+      if (nodes.contains(node) && nodes[node] == entry) return {};
+      nodes[node] = entry;
+    }
+    // Per version: nodes that hold it, pods using it (pods count for the version their node
+    // serves once it is Ready there).
+    std::map<std::string, std::pair<uint64_t, uint64_t>> perVersion;
+    for (const auto& [n, e] : nodes.items()) {
+      if (!e.is_object()) continue;
+      for (const auto& h : e.value("have", Json::array())) {
+        if (h.is_string()) perVersion[h.get<std::string>()].first += 1;
+      }
+      if (e.value("state", "") == "Ready" && e.contains("version") && e["version"].is_string()) {
+        perVersion[e["version"].get<std::string>()].second += e.value("pods", uint64_t{0});
+      }
+    }
+    Json versions = Json::array();
+    for (const auto& [v, counts] : perVersion) {
+      versions.push_back({{"version", v}, {"nodes", counts.first}, {"pods", counts.second}});
+    }
+    status["nodes"] = std::move(nodes);
+    status["versions"] = std::move(versions);
+    Json body = {{"status", status}};
+    if (const Json* rv = api::lookupPath(*model, "metadata.resourceVersion")) {
+      body["metadata"]["resourceVersion"] = *rv;
+    }
+    auto r = registry_.update(kind, report.namespace_, report.name, body,
+                              registry::Subresource::kStatus);
+    if (r.isOk()) return {};
+    if (r.status().code() != Code::kConflict)
+      return fromStatus(r.status(), "updating model status");
+  }
+  return fromStatus(Status(Code::kConflict, "model status kept changing"), "updating model status");
 }
 
 // Device data: {"devices": [{"namespace", "name", "samples": [{"property", "timestamp",

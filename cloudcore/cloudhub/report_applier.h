@@ -21,6 +21,7 @@ enum class ReportKind : int {
   kData = 5,  // device data samples (docs/devices.md, "Device data")
   kCommandResult = 6,
   kRoutedMessage = 7,  // a message an edge app published on a Rule's topic (docs/rules.md)
+  kModelStatus = 8,    // a node's state of one Model (docs/models.md, "Status")
 };
 
 // Takes messages of eventbus -> rest Rules from the edge (implemented by the router). The
@@ -79,6 +80,7 @@ class ReportApplier {
   ReportResult applyDeviceTwin(const std::string& node, const ReportInput& report);
   ReportResult applyData(const std::string& node, const ReportInput& report);
   ReportResult applyRoutedMessage(const std::string& node, const ReportInput& report);
+  ReportResult applyModelStatus(const std::string& node, const ReportInput& report);
 
   registry::Registry& registry_;
   const bool autoRegister_;

@@ -101,8 +101,8 @@ struct TunnelServer::Impl final : public pb::Tunnel::CallbackService {
   ReportApplier& applier;
   Metrics& metrics;
   const Executor executor;
-  StreamBroker* broker = nullptr;  // set before start(), then read-only
-  RouteBroker* routes = nullptr;   // set before start(), then read-only
+  StreamBroker* broker = nullptr;       // set before start(), then read-only
+  RouteBroker* routes = nullptr;        // set before start(), then read-only
   BlobRequestHandler* blobs = nullptr;  // set before start(), then read-only
 
   // A node's reports waiting for, or being, applied, by object ("kind/namespace/name"); the

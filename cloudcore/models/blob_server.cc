@@ -30,7 +30,9 @@ int64_t steadyMillis() {
 BlobServer::BlobServer(BlobStore& blobs, store::Store& store, BlobServerOptions options)
     : blobs_(blobs), store_(store), options_(options) {}
 
-BlobServer::~BlobServer() { stop(); }
+BlobServer::~BlobServer() {
+  stop();
+}
 
 void BlobServer::start() {
   std::lock_guard l(mu_);
@@ -76,10 +78,11 @@ void BlobServer::reply(const Job& job, const std::string& error, bool retryable,
 }
 
 void BlobServer::onBlobRequest(const std::string& node,
-                           const std::shared_ptr<cloudhub::SyncSink>& sink,
-                           const pb::BlobRequest& request) {
-  Job job{node,     sink, request.id(), request.digest(), request.offset(), request.namespace_(),
-          request.model()};
+                               const std::shared_ptr<cloudhub::SyncSink>& sink,
+                               const pb::BlobRequest& request) {
+  Job job{
+      node,           sink, request.id(), request.digest(), request.offset(), request.namespace_(),
+      request.model()};
   if (!api::isSha256Digest(job.digest)) {
     ++refused_;
     reply(job, "digest: not sha256:<64 lower-case hex digits>", false, nullptr);
@@ -87,8 +90,7 @@ void BlobServer::onBlobRequest(const std::string& node,
   }
   if (job.offset % api::kBlobChunkBytes != 0) {
     ++refused_;
-    reply(job, "offset: not a multiple of " + std::to_string(api::kBlobChunkBytes), false,
-          nullptr);
+    reply(job, "offset: not a multiple of " + std::to_string(api::kBlobChunkBytes), false, nullptr);
     return;
   }
   if (job.ns.empty() || job.model.empty()) {

@@ -23,17 +23,17 @@ class BlobRequest;
 namespace ep::models {
 
 struct BlobServerOptions {
-  size_t threads = 2;           // chunk readers (disk I/O and hashing off the tunnel's threads)
-  size_t maxQueued = 1024;      // requests waiting for a reader, all nodes together
-  size_t maxPerNode = 16;       // requests of one node queued or being read
+  size_t threads = 2;       // chunk readers (disk I/O and hashing off the tunnel's threads)
+  size_t maxQueued = 1024;  // requests waiting for a reader, all nodes together
+  size_t maxPerNode = 16;   // requests of one node queued or being read
 };
 
 // Counters for /metrics and tests. Monotonic.
 struct BlobServerStats {
   uint64_t chunksSent = 0;
   uint64_t bytesSent = 0;
-  uint64_t refused = 0;    // not allowed, malformed
-  uint64_t failed = 0;     // not found, corrupted, busy
+  uint64_t refused = 0;  // not allowed, malformed
+  uint64_t failed = 0;   // not found, corrupted, busy
 };
 
 // Serves model blobs to edge nodes over the tunnel (docs/models.md): each BlobRequest is

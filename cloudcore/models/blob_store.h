@@ -14,8 +14,8 @@
 namespace ep::models {
 
 struct BlobStoreOptions {
-  std::string dir;                             // DATA_DIR/blobs by default (cloudcore's config)
-  uint64_t maxBlobBytes = uint64_t{2} << 30;   // an upload may not grow beyond this
+  std::string dir;                            // DATA_DIR/blobs by default (cloudcore's config)
+  uint64_t maxBlobBytes = uint64_t{2} << 30;  // an upload may not grow beyond this
 };
 
 // An upload in progress or done: `offset` bytes are stored; `complete` once committed.

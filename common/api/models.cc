@@ -142,6 +142,52 @@ Result<ModelVersion> resolveModelVersion(const Json& model, const std::string& v
   return found;
 }
 
+std::optional<ModelRollout> modelRollout(const Json& model) {
+  const Json* ann = lookupPath(model, "metadata.annotations");
+  if (!ann || !ann->is_object()) return std::nullopt;
+  std::string text = str(*ann, kModelRolloutAnnotation);
+  if (text.empty()) return std::nullopt;
+  Json j = parseJsonBounded(text, 4);
+  if (!j.is_object()) return std::nullopt;
+  ModelRollout r;
+  r.version = str(j, "version");
+  r.previous = str(j, "previous");
+  if (auto it = j.find("nodes"); it != j.end() && it->is_array()) {
+    for (const auto& n : *it) {
+      if (n.is_string()) r.nodes.push_back(n.get<std::string>());
+    }
+  }
+  if (r.version.empty() || r.previous.empty()) return std::nullopt;
+  return r;
+}
+
+void setModelRollout(Json& model, const std::optional<ModelRollout>& rollout) {
+  Json& ann = model["metadata"]["annotations"];
+  if (!ann.is_object()) ann = Json::object();
+  if (!rollout) {
+    ann.erase(kModelRolloutAnnotation);
+    return;
+  }
+  ann[kModelRolloutAnnotation] = Json{
+      {"version", rollout->version},
+      {"previous", rollout->previous},
+      {"nodes", rollout->nodes}}.dump();
+}
+
+Result<ModelVersion> resolveModelVersionForNode(const Json& model, const std::string& version,
+                                                const std::string& node) {
+  if (version.empty()) {
+    if (auto rollout = modelRollout(model)) {
+      const bool included =
+          std::find(rollout->nodes.begin(), rollout->nodes.end(), node) != rollout->nodes.end();
+      if (rollout->version == currentModelVersion(model).version && !included) {
+        return resolveModelVersion(model, rollout->previous);
+      }
+    }
+  }
+  return resolveModelVersion(model, version);
+}
+
 std::set<std::string> modelDigests(const Json& model) {
   std::set<std::string> out;
   if (auto ref = parseBlobUrl(stringAt(model, "spec.url"))) out.insert(ref->digest);

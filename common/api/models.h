@@ -72,6 +72,24 @@ std::vector<ModelVersion> modelHistory(const nlohmann::json& model);
 // version; kInvalid when the version found is not a pushed blob (an OCI artifact or a URL the
 // platform does not deliver), naming spec.url.
 Result<ModelVersion> resolveModelVersion(const nlohmann::json& model, const std::string& version);
+// Staged rollout (docs/models.md): while the Model carries the rollout annotation, only the
+// listed nodes get the current version; every other node keeps `previous`.
+inline constexpr const char* kModelRolloutAnnotation = "models.edgeplane.io/rollout";
+struct ModelRollout {
+  std::string version;             // the version being rolled out (the current one)
+  std::string previous;            // what the other nodes keep
+  std::vector<std::string> nodes;  // the nodes that get `version`
+};
+// The rollout annotation, when present and well formed.
+std::optional<ModelRollout> modelRollout(const nlohmann::json& model);
+void setModelRollout(nlohmann::json& model, const std::optional<ModelRollout>& rollout);
+// What a volume on `node` uses: the pinned `version` when set, else the current version unless a
+// rollout of it excludes `node` (then the rollout's previous version). Errors as
+// resolveModelVersion.
+Result<ModelVersion> resolveModelVersionForNode(const nlohmann::json& model,
+                                                const std::string& version,
+                                                const std::string& node);
+
 // Every blob digest the Model refers to (spec.url and the history).
 std::set<std::string> modelDigests(const nlohmann::json& model);
 // Makes `v` current: spec.url, spec.format and the version annotation. With `record`, also

@@ -19,7 +19,9 @@ Sha256::Sha256() : state_(std::make_unique<State>()) {
   }
 }
 
-Sha256::~Sha256() { EVP_MD_CTX_free(state_->ctx); }
+Sha256::~Sha256() {
+  EVP_MD_CTX_free(state_->ctx);
+}
 
 void Sha256::update(std::string_view bytes) {
   if (!bytes.empty()) EVP_DigestUpdate(state_->ctx, bytes.data(), bytes.size());
@@ -33,4 +35,3 @@ std::string Sha256::finish() {
 }
 
 }  // namespace ep::digest
-

@@ -17,7 +17,9 @@ Sha256::Sha256() : state_(std::make_unique<State>()) {
   if (wc_InitSha256(&state_->sha) != 0) std::abort();  // cannot fail for software SHA-256
 }
 
-Sha256::~Sha256() { wc_Sha256Free(&state_->sha); }
+Sha256::~Sha256() {
+  wc_Sha256Free(&state_->sha);
+}
 
 void Sha256::update(std::string_view bytes) {
   if (!bytes.empty()) {
@@ -33,4 +35,3 @@ std::string Sha256::finish() {
 }
 
 }  // namespace ep::digest
-

@@ -89,7 +89,8 @@ Edged::Edged(EdgedOptions options, ContainerRuntime& runtime,
       cache_(cache),
       outbox_(outbox),
       clock_(clock),
-      volumes_((std::filesystem::path(options_.dataDir) / "pods").string(), options_.modelBlobs) {}
+      volumes_((std::filesystem::path(options_.dataDir) / "pods").string(), options_.modelBlobs,
+               options_.nodeName) {}
 
 void Edged::refreshVolumes() {
   {

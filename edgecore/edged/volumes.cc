@@ -106,7 +106,7 @@ Status project(const fs::path& dir, const std::map<std::string, std::string>& da
 // Model volume (see the class comment). `dir` is ROOT/UID/volumes/models/NAME.
 Status setUpModelVolume(const fs::path& dir, const Json& v, const std::string& ns,
                         const ObjectLookup& lookup, const ModelBlobLocator& models,
-                        const std::string& field) {
+                        const std::string& node, const std::string& field) {
   const Json& csi = v["csi"];
   const Json* attrs = api::lookupPath(csi, "volumeAttributes");
   const std::string model = attrs ? api::stringAt(*attrs, "model") : "";
@@ -126,7 +126,7 @@ Status setUpModelVolume(const fs::path& dir, const Json& v, const std::string& n
   if (!object) {
     return keepOrFail(Status(Code::kNotFound, "model \"" + model + "\" not found on this node"));
   }
-  auto version = api::resolveModelVersion(*object, pinned);
+  auto version = api::resolveModelVersionForNode(*object, pinned, node);
   if (!version.isOk()) return keepOrFail(version.status());
   auto blob = models ? models(version->digest) : std::nullopt;
   if (!blob) {
@@ -135,10 +135,9 @@ Status setUpModelVolume(const fs::path& dir, const Json& v, const std::string& n
                                                      ") is not on this node yet"));
   }
   std::string safeVersion;
-  for (char c : version->version) safeVersion += std::isalnum(static_cast<unsigned char>(c)) ||
-                                                         c == '.' || c == '_' || c == '-'
-                                                     ? c
-                                                     : '_';
+  for (char c : version->version)
+    safeVersion +=
+        std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ? c : '_';
   const std::string versionDir =
       "..m_" + version->digest.substr(7, 16) + "_" + safeVersion.substr(0, 64);
   if (haveVersion && fs::read_symlink(data, ec).string() == versionDir && !ec) return {};
@@ -202,8 +201,8 @@ Status setUpModelVolume(const fs::path& dir, const Json& v, const std::string& n
 
 }  // namespace
 
-VolumeManager::VolumeManager(std::string root, ModelBlobLocator models)
-    : root_(std::move(root)), models_(std::move(models)) {}
+VolumeManager::VolumeManager(std::string root, ModelBlobLocator models, std::string nodeName)
+    : root_(std::move(root)), models_(std::move(models)), nodeName_(std::move(nodeName)) {}
 
 std::set<std::string> readOnlyVolumes(const Json& pod) {
   std::set<std::string> out;
@@ -304,7 +303,8 @@ Result<std::map<std::string, std::string>> VolumeManager::setUp(const Json& pod,
     } else if (v.contains("csi") && v["csi"].is_object() &&
                api::stringAt(v["csi"], "driver") == api::kModelDriver) {
       fs::path dir = base / "models" / name;
-      if (auto s = setUpModelVolume(dir, v, ns, lookup, models_, field); !s.isOk()) return s;
+      if (auto s = setUpModelVolume(dir, v, ns, lookup, models_, nodeName_, field); !s.isOk())
+        return s;
       out[name] = dir.string();
     } else {
       return invalidError(field +

@@ -35,7 +35,8 @@ using ModelBlobLocator = std::function<std::optional<std::string>(const std::str
 
 class VolumeManager {
  public:
-  explicit VolumeManager(std::string root, ModelBlobLocator models = {});
+  // `nodeName`: model volumes follow a staged rollout only on the nodes it names.
+  explicit VolumeManager(std::string root, ModelBlobLocator models = {}, std::string nodeName = {});
 
   // Makes every volume of `pod` ready and returns volume name -> host path. Idempotent: run on
   // every sync, it rewrites only the files whose contents changed and removes keys that went
@@ -51,6 +52,7 @@ class VolumeManager {
  private:
   const std::string root_;
   const ModelBlobLocator models_;
+  const std::string nodeName_;
 };
 
 // Names of the volumes every container mounts read-only whatever its volumeMounts say: model

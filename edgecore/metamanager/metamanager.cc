@@ -29,7 +29,7 @@ nlohmann::json parseStored(const std::string& text) {
 
 bool isStatusKind(ReportKind kind) {
   return kind == tv1::REPORT_KIND_NODE_STATUS || kind == tv1::REPORT_KIND_POD_STATUS ||
-         kind == tv1::REPORT_KIND_DEVICE_TWIN;
+         kind == tv1::REPORT_KIND_DEVICE_TWIN || kind == tv1::REPORT_KIND_MODEL_STATUS;
 }
 
 // ---- Subscription ----

@@ -101,8 +101,8 @@ Status ContentStore::appendPartial(const std::string& digest, uint64_t offset,
   }
   size_t done = 0;
   while (done < data.size()) {
-    ssize_t w = ::pwrite(fd, data.data() + done, data.size() - done,
-                         static_cast<off_t>(offset + done));
+    ssize_t w =
+        ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
     if (w < 0 && errno == EINTR) continue;
     if (w < 0) {
       std::string why = errnoText("writing", p);
@@ -163,7 +163,9 @@ void ContentStore::removePartial(const std::string& digest) {
   if (api::isSha256Digest(digest)) ::unlink(partialPath(digest).c_str());
 }
 
-std::vector<std::string> ContentStore::completeDigests() const { return digestsIn(dir_ + "/blobs"); }
+std::vector<std::string> ContentStore::completeDigests() const {
+  return digestsIn(dir_ + "/blobs");
+}
 std::vector<std::string> ContentStore::partialDigests() const {
   return digestsIn(dir_ + "/partial");
 }

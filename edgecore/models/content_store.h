@@ -13,7 +13,8 @@ namespace ep::edgecore::models {
 // The edge's content store of model files (docs/models.md), one file per digest under `dir`
 // (DATA_DIR/models, 0700):
 //   blobs/HEX    complete and verified (sha256 checked before the rename that makes it appear),
-//                0444; pod volumes hard-link it, so a version is stored once however many pods use it
+//                0444; pod volumes hard-link it, so a version is stored once however many pods use
+//                it
 //   partial/HEX  a download in progress: the bytes received so far, in order, so a download
 //                resumes from its length after a disconnect or a restart
 // A partial file is never visible to pods. verify() rehashes a complete blob (done once per

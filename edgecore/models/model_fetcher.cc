@@ -25,7 +25,9 @@ ModelFetcher::ModelFetcher(ModelFetcherOptions options, metamanager::MetaManager
                            ContentStore& store, std::function<void()> onAvailable)
     : options_(options), cache_(cache), store_(store), onAvailable_(std::move(onAvailable)) {}
 
-ModelFetcher::~ModelFetcher() { stop(); }
+ModelFetcher::~ModelFetcher() {
+  stop();
+}
 
 Status ModelFetcher::start() {
   if (auto s = store_.start(); !s.isOk()) return s;
@@ -103,10 +105,13 @@ Json ModelFetcher::statusJson() const {
     out = status_;
   }
   auto s = stats();
-  out["stats"] = {{"chunksReceived", s.chunksReceived},   {"bytesReceived", s.bytesReceived},
-                  {"duplicateBytes", s.duplicateBytes},   {"chunksRejected", s.chunksRejected},
+  out["stats"] = {{"chunksReceived", s.chunksReceived},
+                  {"bytesReceived", s.bytesReceived},
+                  {"duplicateBytes", s.duplicateBytes},
+                  {"chunksRejected", s.chunksRejected},
                   {"downloadsCompleted", s.downloadsCompleted},
-                  {"downloadsFailed", s.downloadsFailed}, {"errorAnswers", s.errorAnswers}};
+                  {"downloadsFailed", s.downloadsFailed},
+                  {"errorAnswers", s.errorAnswers}};
   return out;
 }
 
@@ -126,8 +131,9 @@ void ModelFetcher::run() {
     edgehub::StreamSender send;  // of connection `gen`: requests go out only on what was seen
     {
       std::unique_lock l(mu_);
-      cv_.wait_until(l, next, [this] { return stopping_ || dirty_ || !chunks_.empty() ||
-                                              tunnelGen_ != seenGen_; });
+      cv_.wait_until(l, next, [this] {
+        return stopping_ || dirty_ || !chunks_.empty() || tunnelGen_ != seenGen_;
+      });
       if (stopping_) return;
       chunks.swap(chunks_);
       dirty = dirty_;
@@ -162,6 +168,7 @@ void ModelFetcher::run() {
       pickNext(now);
       next = sendRequests(now, send);
       if (now - lastGc_ > kGcInterval) collectGarbage();
+      reportStates();
     } catch (const std::exception& e) {  // nothing may escape the thread
       spdlog::error("models: {}", e.what());
       next = SteadyClock::now() + options_.retryDelay;
@@ -190,6 +197,7 @@ void ModelFetcher::run() {
 void ModelFetcher::recompute() {
   std::map<std::string, Want> wanted;
   std::map<std::string, std::string> problems;
+  std::map<std::string, Usage> usage;
   auto pods = cache_.list("pods", "");
   if (!pods.isOk()) {
     spdlog::warn("models: cannot read pods from the cache: {}", pods.status().message());
@@ -200,24 +208,80 @@ void ModelFetcher::recompute() {
     for (const auto& v : api::modelVolumes(pod)) {
       if (v.model.empty()) continue;
       const std::string key = ns + "/" + v.model;
+      Usage& u = usage[key];
+      u.ns = ns;
+      u.model = v.model;
+      u.pods += 1;
       auto model = cache_.get(api::kModelResource, ns, v.model);
       if (!model.isOk()) {
-        problems[key] = "model " + key + " is not on this node (yet)";
+        problems[key] = u.problem = "model " + key + " is not on this node (yet)";
         continue;
       }
-      auto version = api::resolveModelVersion(model->object, v.version);
+      u.versions.clear();
+      for (const auto& h : api::modelHistory(model->object)) {
+        if (!h.digest.empty()) u.versions.emplace_back(h.version, h.digest);
+      }
+      auto version = api::resolveModelVersionForNode(model->object, v.version, options_.nodeName);
       if (!version.isOk()) {
-        problems[key] = version.status().message();
+        problems[key] = u.problem = version.status().message();
         continue;
       }
+      u.version = version->version;
+      u.digest = version->digest;
       wanted.emplace(version->digest, Want{ns, v.model, version->version});
     }
   }
   wanted_ = std::move(wanted);
   problems_ = std::move(problems);
+  usage_ = std::move(usage);
   if (active_ && !wanted_.count(active_->digest)) {
     spdlog::info("models: {} is no longer wanted; download paused", active_->digest);
     active_.reset();
+  }
+}
+
+void ModelFetcher::reportStates() {
+  std::map<std::string, std::string> now;
+  for (const auto& [key, u] : usage_) {
+    Json s = {{"pods", u.pods}};
+    if (!u.version.empty()) s["version"] = u.version;
+    if (!u.digest.empty()) s["digest"] = u.digest;
+    Json have = Json::array();
+    for (const auto& [v, d] : u.versions) {
+      if (store_.complete(d)) have.push_back(v);
+    }
+    s["have"] = std::move(have);
+    if (!u.problem.empty()) {
+      s["state"] = "Waiting";
+      s["error"] = u.problem;
+    } else if (store_.complete(u.digest)) {
+      s["state"] = "Ready";
+    } else if (auto e = errors_.find(u.digest); e != errors_.end()) {
+      s["state"] = "Failed";
+      s["error"] = e->second.first;
+    } else {
+      s["state"] = "Downloading";
+    }
+    now[key] = s.dump();
+  }
+  for (const auto& [key, payload] : reported_) {
+    if (!now.count(key)) now[key] = Json{{"state", "Unused"}}.dump();
+  }
+  for (const auto& [key, payload] : now) {
+    auto it = reported_.find(key);
+    if (it != reported_.end() && it->second == payload) continue;
+    const auto slash = key.find('/');
+    auto seq = cache_.enqueue(tv1::REPORT_KIND_MODEL_STATUS, key.substr(0, slash),
+                              key.substr(slash + 1), payload);
+    if (!seq.isOk()) {
+      spdlog::warn("models: status of {} not queued: {}", key, seq.status().message());
+      continue;  // tried again next pass
+    }
+    if (payload.find("\"Unused\"") != std::string::npos) {
+      reported_.erase(key);
+    } else {
+      reported_[key] = payload;
+    }
   }
 }
 
@@ -269,8 +333,8 @@ void ModelFetcher::handleChunk(tv1::BlobChunk& c) {
     return;
   }
   const uint64_t size = c.blob_size();
-  const uint64_t expect = offset < size ? std::min<uint64_t>(api::kBlobChunkBytes, size - offset)
-                                        : 0;
+  const uint64_t expect =
+      offset < size ? std::min<uint64_t>(api::kBlobChunkBytes, size - offset) : 0;
   if (c.offset() != offset || c.data().size() != expect ||
       digest::sha256Of(c.data()) != c.chunk_sha256() ||
       (active_->sizeKnown && size != active_->size)) {
@@ -344,7 +408,8 @@ SteadyClock::time_point ModelFetcher::sendRequests(SteadyClock::time_point now,
       lastRefill_ = now;
       tokens_ = api::kBlobChunkBytes;
     }
-    tokens_ = std::min(burst, tokens_ + rate * std::chrono::duration<double>(now - lastRefill_).count());
+    tokens_ =
+        std::min(burst, tokens_ + rate * std::chrono::duration<double>(now - lastRefill_).count());
     lastRefill_ = now;
   }
   // Until the first answer tells the size, one request at a time.
@@ -354,7 +419,7 @@ SteadyClock::time_point ModelFetcher::sendRequests(SteadyClock::time_point now,
     if (rate > 0 && tokens_ < api::kBlobChunkBytes) {
       const double wait = (api::kBlobChunkBytes - tokens_) / rate;
       return std::min(wakeAt, now + std::chrono::duration_cast<SteadyClock::duration>(
-                                         std::chrono::duration<double>(wait)));
+                                        std::chrono::duration<double>(wait)));
     }
     tv1::EdgeMessage m;
     auto* r = m.mutable_blob_request();

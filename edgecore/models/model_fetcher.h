@@ -21,10 +21,11 @@
 namespace ep::edgecore::models {
 
 struct ModelFetcherOptions {
+  std::string nodeName;  // staged rollouts name the nodes that get a new version
   // Per-node bandwidth limit for model downloads, bytes per second; 0 = none (edgecore's
   // modelBandwidthLimit).
   uint64_t bandwidthBytesPerSecond = 0;
-  size_t window = 4;  // chunk requests in flight (4 x 256 KiB)
+  size_t window = 4;                                // chunk requests in flight (4 x 256 KiB)
   std::chrono::milliseconds requestTimeout{30000};  // no answer: ask again
   std::chrono::milliseconds retryDelay{5000};       // after an error answer or a bad download
 };
@@ -32,12 +33,12 @@ struct ModelFetcherOptions {
 // Counters for /status and tests. Monotonic since start().
 struct ModelFetcherStats {
   uint64_t chunksReceived = 0;
-  uint64_t bytesReceived = 0;      // payload bytes of accepted chunks
-  uint64_t duplicateBytes = 0;     // payload bytes received a second time (resent)
-  uint64_t chunksRejected = 0;     // payload not matching its chunk digest, or the wrong size
+  uint64_t bytesReceived = 0;   // payload bytes of accepted chunks
+  uint64_t duplicateBytes = 0;  // payload bytes received a second time (resent)
+  uint64_t chunksRejected = 0;  // payload not matching its chunk digest, or the wrong size
   uint64_t downloadsCompleted = 0;
-  uint64_t downloadsFailed = 0;    // whole-file digest mismatch (fetched again)
-  uint64_t errorAnswers = 0;       // BlobChunks carrying an error
+  uint64_t downloadsFailed = 0;  // whole-file digest mismatch (fetched again)
+  uint64_t errorAnswers = 0;     // BlobChunks carrying an error
 };
 
 // Brings the model files this node's pods use into the ContentStore (docs/models.md): from the
@@ -80,17 +81,31 @@ class ModelFetcher final : public edgehub::BlobHandler {
   struct Download {
     std::string digest;
     Want want;
-    uint64_t written = 0;     // bytes in the partial file
-    uint64_t next = 0;        // next offset to ask for
-    uint64_t size = 0;        // known after the first answer
+    uint64_t written = 0;  // bytes in the partial file
+    uint64_t next = 0;     // next offset to ask for
+    uint64_t size = 0;     // known after the first answer
     bool sizeKnown = false;
     std::map<uint64_t, std::pair<uint64_t, std::chrono::steady_clock::time_point>>
         inflight;                             // request id -> (offset, sent at)
     std::map<uint64_t, std::string> pending;  // offset -> data received ahead of `written`
   };
 
+  // One Model used by this node's pods.
+  struct Usage {
+    std::string ns;
+    std::string model;
+    std::string version;  // what the pods resolve to
+    std::string digest;   // "" when it cannot be fetched (problem says why)
+    std::string problem;
+    uint64_t pods = 0;
+    std::vector<std::pair<std::string, std::string>> versions;  // (version, digest) of the Model
+  };
+
   void run();
   void recompute();
+  // Puts this node's state of every used Model (and "Unused" for ones no longer used) in the
+  // outbox when it changed (REPORT_KIND_MODEL_STATUS).
+  void reportStates();
   void collectGarbage();
   void handleChunk(edgeplane::tunnel::v1::BlobChunk& chunk);
   void restartActive(const std::string& why);
@@ -108,20 +123,22 @@ class ModelFetcher final : public edgehub::BlobHandler {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;                                    // guarded by mu_
-  bool dirty_ = true;                                        // guarded by mu_: cache changed
-  edgehub::StreamSender sender_;                             // guarded by mu_: empty when down
-  uint64_t tunnelGen_ = 0;                                   // guarded by mu_
-  std::deque<edgeplane::tunnel::v1::BlobChunk> chunks_;      // guarded by mu_
-  nlohmann::json status_ = nlohmann::json::object();         // guarded by mu_
+  bool stopping_ = false;                                // guarded by mu_
+  bool dirty_ = true;                                    // guarded by mu_: cache changed
+  edgehub::StreamSender sender_;                         // guarded by mu_: empty when down
+  uint64_t tunnelGen_ = 0;                               // guarded by mu_
+  std::deque<edgeplane::tunnel::v1::BlobChunk> chunks_;  // guarded by mu_
+  nlohmann::json status_ = nlohmann::json::object();     // guarded by mu_
   std::shared_ptr<metamanager::Subscription> podSub_;
   std::shared_ptr<metamanager::Subscription> modelSub_;
 
   // Worker-only state.
   std::map<std::string, Want> wanted_;  // digest -> first user
   std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>>
-      errors_;                          // digest -> (why, retry after)
+      errors_;                                   // digest -> (why, retry after)
   std::map<std::string, std::string> problems_;  // "ns/model" -> why it cannot be fetched
+  std::map<std::string, Usage> usage_;           // "ns/model" -> usage
+  std::map<std::string, std::string> reported_;  // "ns/model" -> last payload put in the outbox
   std::unique_ptr<Download> active_;
   uint64_t seenGen_ = 0;
   uint64_t nextId_ = 1;

@@ -39,8 +39,8 @@ class ModelsTest : public EdgeFixture {
     return path;
   }
   std::string podYaml(const std::string& name, const std::string& node) {
-    return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name + "\nspec:\n  nodeName: " +
-           node +
+    return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name +
+           "\nspec:\n  nodeName: " + node +
            "\n  containers:\n  - name: app\n    image: busybox\n    volumeMounts:\n    - name: "
            "model\n      mountPath: /models\n  volumes:\n  - name: model\n    csi:\n      "
            "driver: models.edgeplane.io\n      volumeAttributes:\n        model: digits\n";
@@ -157,17 +157,43 @@ TEST_F(ModelsTest, UploadsAreCheckedAndNodesOnlyGetWhatTheirPodsUse) {
   // An upload whose bytes do not match the digest is refused and not kept.
   auto c = client();
   const std::string bogus = "sha256:" + std::string(64, 'c');
-  auto put = c.request("PUT",
-                       "/apis/sedna.io/v1alpha1/namespaces/default/models/digits/upload?digest=" +
-                           bogus + "&offset=0&complete=true",
-                       "not those bytes", "application/octet-stream");
+  auto put =
+      c.request("PUT",
+                "/apis/sedna.io/v1alpha1/namespaces/default/models/digits/upload?digest=" + bogus +
+                    "&offset=0&complete=true",
+                "not those bytes", "application/octet-stream");
   ASSERT_TRUE(put.isOk());
   EXPECT_EQ(put->status, 422) << put->body;
   EXPECT_NE(put->body.find("digest mismatch"), std::string::npos) << put->body;
-  auto get = c.request("GET", "/apis/sedna.io/v1alpha1/namespaces/default/models/digits/upload?"
-                              "digest=" + bogus);
+  auto get = c.request("GET",
+                       "/apis/sedna.io/v1alpha1/namespaces/default/models/digits/upload?"
+                       "digest=" +
+                           bogus);
   ASSERT_TRUE(get.isOk());
   EXPECT_EQ(Json::parse(get->body)["offset"], 0) << get->body;
+  // A Model naming a file the cloud does not have: the node says so in the Model's status.
+  const std::string ghost = std::string(64, 'd');
+  r = edgectl({"apply", "-f", "-"},
+              "apiVersion: sedna.io/v1alpha1\nkind: Model\nmetadata:\n  name: ghost\nspec:\n  "
+              "url: blob://sha256/" +
+                  ghost + "/x.onnx\n  format: onnx\n");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  std::string ghostPod = podYaml("ghost-app", "edge-a");
+  ghostPod.replace(ghostPod.find("model: digits"), 13, "model: ghost");
+  ghostPod.replace(ghostPod.find("name: ghost-app"), 15, "name: ghost-app");
+  ASSERT_EQ(edgectl({"apply", "-f", "-"}, ghostPod).exitCode, 0);
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto m = edgectl({"get", "model", "ghost", "-o", "json"});
+        Json j = Json::parse(m.out, nullptr, false);
+        if (!j.is_object()) return false;
+        const Json& e = j["status"]["nodes"]["edge-a"];
+        return e.is_object() && e.value("state", "") == "Failed" &&
+               e.value("error", "").find("not found") != std::string::npos;
+      },
+      30s))
+      << edgectl({"get", "model", "ghost", "-o", "yaml"}).out;
+
   // A missing file and a bad version name are clear client errors.
   r = edgectl({"model", "push", "digits", dir_.path() + "/nope.onnx", "--version", "v2"});
   EXPECT_EQ(r.exitCode, 1);
@@ -175,6 +201,67 @@ TEST_F(ModelsTest, UploadsAreCheckedAndNodesOnlyGetWhatTheirPodsUse) {
   r = edgectl({"model", "push", "digits", v1, "--version", "../x"});
   EXPECT_EQ(r.exitCode, 1);
   EXPECT_NE(r.err.find("--version"), std::string::npos) << r.err;
+}
+
+TEST_F(ModelsTest, StagedRolloutAndStatusPerVersion) {
+  startEdge("edge-a");
+  startEdge("edge-b");
+  auto r =
+      edgectl({"model", "push", "digits", writeModel("v1.onnx", 70 * 1024, 6), "--version", "v1"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const std::string d1 = digestOf(r.out);
+  for (const char* node : {"edge-a", "edge-b"}) {
+    ASSERT_EQ(edgectl({"apply", "-f", "-"}, podYaml(std::string("app-") + node, node)).exitCode, 0);
+  }
+  auto versionStatus = [&](const std::string& version) -> std::pair<int, int> {
+    auto m = edgectl({"get", "model", "digits", "-o", "json"});
+    Json j = Json::parse(m.out, nullptr, false);
+    if (!j.is_object()) return {-1, -1};
+    for (const auto& v : j["status"].value("versions", Json::array())) {
+      if (v.value("version", "") == version) return {v.value("nodes", 0), v.value("pods", 0)};
+    }
+    return {0, 0};
+  };
+  auto nodeVersion = [&](const std::string& node) -> std::string {
+    auto m = edgectl({"get", "model", "digits", "-o", "json"});
+    Json j = Json::parse(m.out, nullptr, false);
+    if (!j.is_object() || !j["status"]["nodes"].contains(node)) return "";
+    const Json& e = j["status"]["nodes"][node];
+    return e.value("state", "") == "Ready" ? e.value("version", "") : "";
+  };
+  // Every node reports its state; the Model's status counts nodes and pods per version.
+  ASSERT_TRUE(eventually([&] { return versionStatus("v1") == std::make_pair(2, 2); }, 30s))
+      << edgectl({"get", "model", "digits", "-o", "yaml"}).out;
+
+  // v2 to edge-a only.
+  r = edgectl({"model", "push", "digits", writeModel("v2.onnx", 80 * 1024, 7), "--version", "v2",
+               "--canary-nodes", "edge-a"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("staged rollout: only edge-a get v2"), std::string::npos) << r.out;
+  const std::string d2 = digestOf(r.out);
+  ASSERT_TRUE(eventually([&] { return nodeVersion("edge-a") == "v2"; }, 30s))
+      << edgectl({"get", "model", "digits", "-o", "yaml"}).out;
+  // edge-b keeps serving v1 and never fetches v2.
+  EXPECT_EQ(nodeVersion("edge-b"), "v1");
+  EXPECT_FALSE(hasBlob("edge-b", d2));
+  ASSERT_TRUE(eventually([&] { return versionStatus("v2") == std::make_pair(1, 1); }, 30s));
+  r = edgectl({"model", "history", "digits"});
+  EXPECT_NE(r.out.find("* (staged)"), std::string::npos) << r.out;
+
+  // Promote: every node gets v2.
+  r = edgectl({"model", "promote", "digits"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("version v2 promoted to every node"), std::string::npos) << r.out;
+  ASSERT_TRUE(eventually([&] { return nodeVersion("edge-b") == "v2"; }, 30s));
+  ASSERT_TRUE(eventually([&] { return versionStatus("v2") == std::make_pair(2, 2); }, 30s));
+  // v1 stays on the nodes for a rollback; it serves no pod any more.
+  EXPECT_EQ(versionStatus("v1"), std::make_pair(2, 0));
+  EXPECT_TRUE(hasBlob("edge-b", d1));
+  // A staged rollout needs something for the other nodes to keep.
+  r = edgectl(
+      {"model", "push", "fresh", writeModel("f.onnx", 10, 8), "--version", "v1", "--canary", "1"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find("needs an earlier version"), std::string::npos) << r.err;
 }
 
 // With containerd: the pod's read-only volume switches to the new version without a restart.

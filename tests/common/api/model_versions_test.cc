@@ -1,6 +1,6 @@
-#include "common/api/models.h"
-
 #include <gtest/gtest.h>
+
+#include "common/api/models.h"
 
 namespace ep::api {
 namespace {
@@ -21,11 +21,12 @@ TEST(ModelsTest, DigestsAndBlobUrls) {
   ASSERT_TRUE(ref);
   EXPECT_EQ(ref->digest, kD1);
   EXPECT_EQ(ref->file, "m.onnx");
-  for (std::string bad : std::vector<std::string>{"s3://bucket/m.onnx", "blob://sha256/abc/m.onnx",
-                          "blob://sha256/" + std::string(64, '1'),
-                          "blob://sha256/" + std::string(64, '1') + "/../x",
-                          "blob://sha256/" + std::string(64, '1') + "/model.json",
-                          "blob://sha256/" + std::string(64, '1') + "/.hidden"}) {
+  for (std::string bad :
+       std::vector<std::string>{"s3://bucket/m.onnx", "blob://sha256/abc/m.onnx",
+                                "blob://sha256/" + std::string(64, '1'),
+                                "blob://sha256/" + std::string(64, '1') + "/../x",
+                                "blob://sha256/" + std::string(64, '1') + "/model.json",
+                                "blob://sha256/" + std::string(64, '1') + "/.hidden"}) {
     EXPECT_FALSE(parseBlobUrl(bad)) << bad;
   }
 }
@@ -59,8 +60,8 @@ TEST(ModelsTest, VersionsHistoryAndResolution) {
   EXPECT_EQ(modelHistory(m).back().version, "v2");
   // The history is bounded.
   for (int i = 0; i < 30; ++i) {
-    setModelVersion(m, {"x" + std::to_string(i), blobUrl(kD1, "a.onnx"), "onnx", kD1, "a.onnx",
-                        1, ""});
+    setModelVersion(
+        m, {"x" + std::to_string(i), blobUrl(kD1, "a.onnx"), "onnx", kD1, "a.onnx", 1, ""});
   }
   EXPECT_EQ(modelHistory(m).size(), kMaxModelHistory);
 }
@@ -75,12 +76,29 @@ TEST(ModelsTest, SednaModelsAndHostileAnnotationsAreHandled) {
   EXPECT_EQ(r.status().code(), Code::kInvalid);
   EXPECT_NE(r.status().message().find("spec.url"), std::string::npos);
   EXPECT_TRUE(modelDigests(sedna).empty());
-  for (std::string junk : std::vector<std::string>{"not json", "{}", "[1, \"x\", {\"noversion\": 1}]",
-                           std::string(100000, '[')}) {
+  for (std::string junk : std::vector<std::string>{
+           "not json", "{}", "[1, \"x\", {\"noversion\": 1}]", std::string(100000, '[')}) {
     Json m = sedna;
     m["metadata"]["annotations"][kModelHistoryAnnotation] = junk;
     EXPECT_TRUE(modelHistory(m).empty()) << junk.substr(0, 20);
   }
+}
+
+TEST(ModelsTest, StagedRolloutKeepsTheOtherNodesOnThePreviousVersion) {
+  Json m = {{"metadata", {{"name", "digits"}, {"namespace", "ns"}}}};
+  setModelVersion(m, {"v1", blobUrl(kD1, "a.onnx"), "onnx", kD1, "a.onnx", 10, ""});
+  setModelVersion(m, {"v2", blobUrl(kD2, "b.onnx"), "onnx", kD2, "b.onnx", 20, ""});
+  setModelRollout(m, ModelRollout{"v2", "v1", {"edge-a"}});
+  EXPECT_EQ(resolveModelVersionForNode(m, "", "edge-a")->version, "v2");
+  EXPECT_EQ(resolveModelVersionForNode(m, "", "edge-b")->version, "v1");
+  EXPECT_EQ(resolveModelVersionForNode(m, "v2", "edge-b")->version, "v2");  // a pin wins
+  // A rollout of a version that is no longer current (rolled back) no longer applies.
+  setModelVersion(m, modelHistory(m).front(), false);
+  EXPECT_EQ(resolveModelVersionForNode(m, "", "edge-a")->version, "v1");
+  setModelRollout(m, std::nullopt);
+  EXPECT_FALSE(modelRollout(m).has_value());
+  m["metadata"]["annotations"][kModelRolloutAnnotation] = "{broken";
+  EXPECT_FALSE(modelRollout(m).has_value());
 }
 
 TEST(ModelsTest, ModelVolumesOfAPod) {

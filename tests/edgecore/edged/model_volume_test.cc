@@ -31,15 +31,15 @@ class ModelVolumeTest : public ::testing::Test {
   Json pod(const std::string& version = "") {
     Json attrs = {{"model", "digits"}};
     if (!version.empty()) attrs["version"] = version;
-    return Json{{"metadata", {{"name", "p"}, {"namespace", "ns"}, {"uid", "uid-1"}}},
-                {"spec",
-                 {{"volumes", Json::array({{{"name", "model"},
-                                             {"csi",
-                                              {{"driver", "models.edgeplane.io"},
-                                               {"volumeAttributes", attrs}}}}})}}}};
+    return Json{
+        {"metadata", {{"name", "p"}, {"namespace", "ns"}, {"uid", "uid-1"}}},
+        {"spec",
+         {{"volumes",
+           Json::array(
+               {{{"name", "model"},
+                 {"csi", {{"driver", "models.edgeplane.io"}, {"volumeAttributes", attrs}}}}})}}}};
   }
-  void pushVersion(const std::string& version, const std::string& digest,
-                   const std::string& file) {
+  void pushVersion(const std::string& version, const std::string& digest, const std::string& file) {
     api::ModelVersion v{version, api::blobUrl(digest, file), "onnx", digest, file, 5, "t"};
     api::setModelVersion(model_, v);
   }
@@ -63,11 +63,11 @@ class ModelVolumeTest : public ::testing::Test {
   testing::TempDir dir_;
   Json model_ = Json{{"metadata", {{"name", "digits"}, {"namespace", "ns"}}}};
   std::map<std::string, std::string> blobs_;
-  VolumeManager vm_{dir_.path() + "/pods", [this](const std::string& d) -> std::optional<std::string> {
-                      auto it = blobs_.find(d);
-                      return it == blobs_.end() ? std::nullopt
-                                                : std::optional<std::string>(it->second);
-                    }};
+  VolumeManager vm_{
+      dir_.path() + "/pods", [this](const std::string& d) -> std::optional<std::string> {
+        auto it = blobs_.find(d);
+        return it == blobs_.end() ? std::nullopt : std::optional<std::string>(it->second);
+      }};
 };
 
 TEST_F(ModelVolumeTest, WaitsForTheFirstVersionThenServesIt) {
@@ -90,7 +90,8 @@ TEST_F(ModelVolumeTest, WaitsForTheFirstVersionThenServesIt) {
   EXPECT_EQ(info["sha256"], std::string(64, '1'));
   EXPECT_EQ(info["format"], "onnx");
   // The file is a hard link to the content store's (stored once), through ..data.
-  struct stat a {}, b {};
+  struct stat a {
+  }, b{};
   ASSERT_EQ(::stat((volumeDir() + "/digits.onnx").c_str(), &a), 0);
   ASSERT_EQ(::stat(blobs_[kDigest1].c_str(), &b), 0);
   EXPECT_EQ(a.st_ino, b.st_ino);
@@ -163,8 +164,8 @@ TEST_F(ModelVolumeTest, ModelVolumesAreMountedReadOnly) {
   EXPECT_EQ(readOnlyVolumes(p), std::set<std::string>{"model"});
   Json container = {{"name", "c"},
                     {"volumeMounts", Json::array({{{"name", "model"}, {"mountPath", "/models"}}})}};
-  auto mounts = containerMounts(container, {{"model", "/x"}}, "spec.containers[0]",
-                                readOnlyVolumes(p));
+  auto mounts =
+      containerMounts(container, {{"model", "/x"}}, "spec.containers[0]", readOnlyVolumes(p));
   ASSERT_TRUE(mounts.isOk());
   ASSERT_EQ(mounts->size(), 1u);
   EXPECT_TRUE((*mounts)[0].readonly);

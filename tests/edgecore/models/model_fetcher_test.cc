@@ -199,9 +199,10 @@ TEST_F(ModelFetcherTest, ResumesAfterADisconnectWithoutRefetchingWhatItHas) {
   putModelAndPod(digest_);
   tunnelUp();
   serve(2);  // two chunks arrive
-  ASSERT_TRUE(testing::eventually(
-      [&] { return store_.partialSize(digest_) == 2 * api::kBlobChunkBytes; }))
-      << store_.partialSize(digest_) << " " << fetcher_->statusJson().dump();
+  ASSERT_TRUE(testing::eventually([&] {
+    return store_.partialSize(digest_) == 2 * api::kBlobChunkBytes;
+  })) << store_.partialSize(digest_)
+      << " " << fetcher_->statusJson().dump();
   tunnelDown();
   // Offline: nothing is asked for, what is on disk stays.
   EXPECT_FALSE(nextRequest().has_value());
