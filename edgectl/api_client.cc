@@ -96,8 +96,15 @@ Result<ApiResponse> HttpApiTransport::call(std::string_view method, std::string_
                                            const json* body, std::string_view contentType,
                                            std::string_view accept) {
   std::string payload = body ? body->dump() : std::string();
+  if (verbosity_ >= 8 && body) log_ << "Request Body: " << payload << "\n";
+  return send(method, path, payload, body ? contentType : std::string_view(), accept);
+}
+
+Result<ApiResponse> HttpApiTransport::send(std::string_view method, std::string_view path,
+                                           std::string_view body, std::string_view contentType,
+                                           std::string_view accept) {
   auto start = std::chrono::steady_clock::now();
-  auto r = client_.request(method, path, payload, body ? contentType : std::string_view(), accept);
+  auto r = client_.request(method, path, body, contentType, accept);
   if (verbosity_ >= 6) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - start)
@@ -105,7 +112,6 @@ Result<ApiResponse> HttpApiTransport::call(std::string_view method, std::string_
     log_ << method << " " << serverUrl_ << path << " "
          << (r ? std::to_string(r->status) : r.status().toString()) << " in " << ms
          << " milliseconds\n";
-    if (verbosity_ >= 8 && body) log_ << "Request Body: " << payload << "\n";
     if (verbosity_ >= 8 && r) log_ << "Response Body: " << r->body << "\n";
   }
   if (!r) return r.status();
@@ -123,22 +129,7 @@ Result<ApiResponse> ApiTransport::callRaw(std::string_view, std::string_view, st
 
 Result<ApiResponse> HttpApiTransport::callRaw(std::string_view method, std::string_view path,
                                               std::string_view body, std::string_view contentType) {
-  auto start = std::chrono::steady_clock::now();
-  auto r = client_.request(method, path, body, contentType, kJson);
-  if (verbosity_ >= 6) {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - start)
-                  .count();
-    log_ << method << " " << serverUrl_ << path << " "
-         << (r ? std::to_string(r->status) : r.status().toString()) << " in " << ms
-         << " milliseconds (" << body.size() << " bytes sent)\n";
-  }
-  if (!r) return r.status();
-  ApiResponse out;
-  out.status = r->status;
-  out.raw = std::move(r->body);
-  out.body = decode(out.raw);
-  return out;
+  return send(method, path, body, contentType, kJson);
 }
 
 Status HttpApiTransport::watch(std::string_view path, std::string_view accept,

@@ -79,6 +79,9 @@ class HttpApiTransport final : public ApiTransport {
                      const std::function<bool(std::string_view line)>& onLine) override;
 
  private:
+  Result<ApiResponse> send(std::string_view method, std::string_view path, std::string_view body,
+                           std::string_view contentType, std::string_view accept);
+
   http::HttpClient client_;
   std::string serverUrl_;
   int verbosity_;

@@ -36,29 +36,6 @@ int fail(Context& ctx, const std::string& message) {
   return 1;
 }
 
-// The file's digest and size, read once in 1 MiB blocks.
-Result<std::pair<std::string, uint64_t>> hashFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status(Code::kNotFound, path + ": " + std::strerror(errno));
-  digest::Sha256 h;
-  std::string buf(1u << 20, '\0');
-  uint64_t size = 0;
-  for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      std::string why = std::strerror(errno);
-      ::close(fd);
-      return internalError("reading " + path + ": " + why);
-    }
-    if (n == 0) break;
-    h.update(std::string_view(buf.data(), static_cast<size_t>(n)));
-    size += static_cast<uint64_t>(n);
-  }
-  ::close(fd);
-  return std::make_pair(h.finish(), size);
-}
-
 Result<std::string> readAt(const std::string& path, uint64_t offset, size_t n) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return internalError(path + ": " + std::strerror(errno));
@@ -278,7 +255,7 @@ int runModelPush(Context& ctx, const ModelOptions& o) {
       (o.canaryNodes.empty() ? 0 : 1) + (o.selector.empty() ? 0 : 1) + (o.canary > 0 ? 1 : 0);
   if (staged > 1) return fail(ctx, "at most one of --canary, --canary-nodes and --selector");
   if (o.canary < 0) return fail(ctx, "--canary must be a positive number of nodes");
-  auto hashed = hashFile(file);
+  auto hashed = digest::sha256OfFile(file);
   if (!hashed.isOk()) return fail(ctx, hashed.status().message());
   const auto [digest, size] = *hashed;
   const std::string format = o.format.empty() ? formatOf(fileName) : o.format;

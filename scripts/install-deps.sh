@@ -20,6 +20,10 @@ PACKAGES=(
   containerd runc containernetworking-plugins docker-registry skopeo umoci busybox-static iptables
   # devices: the MQTT broker the device twin speaks to, and clients that play devices in tests
   mosquitto mosquitto-clients
+  # the example edge AI app (examples/digits-classifier): OpenCV's DNN module runs its ONNX model,
+  # stb decodes PNG/JPEG; its model is trained with PyTorch on scikit-learn's digits
+  libopencv-dnn-dev libopencv-imgproc-dev libstb-dev python3-torch python3-torchvision
+  python3-sklearn python3-pil
 )
 
 missing=()

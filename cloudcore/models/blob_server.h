@@ -25,7 +25,7 @@ namespace ep::models {
 struct BlobServerOptions {
   size_t threads = 2;       // chunk readers (disk I/O and hashing off the tunnel's threads)
   size_t maxQueued = 1024;  // requests waiting for a reader, all nodes together
-  size_t maxPerNode = 16;   // requests of one node queued or being read
+  size_t maxPerNode = 64;   // requests of one node queued or being read (edges keep 16)
 };
 
 // Counters for /metrics and tests. Monotonic.

@@ -198,17 +198,15 @@ std::set<std::string> modelDigests(const Json& model) {
 }
 
 void setModelVersion(Json& model, const ModelVersion& v, bool record) {
+  Json& spec = model["spec"];
+  if (!spec.is_object()) spec = Json::object();
+  spec["url"] = v.url;
+  spec["format"] = v.format;
+  Json& ann = model["metadata"]["annotations"];
+  if (!ann.is_object()) ann = Json::object();
+  ann[kModelVersionAnnotation] = v.version;
+  if (!record) return;
   std::vector<ModelVersion> history = modelHistory(model);
-  if (!record) {
-    Json& spec = model["spec"];
-    if (!spec.is_object()) spec = Json::object();
-    spec["url"] = v.url;
-    spec["format"] = v.format;
-    Json& ann = model["metadata"]["annotations"];
-    if (!ann.is_object()) ann = Json::object();
-    ann[kModelVersionAnnotation] = v.version;
-    return;
-  }
   history.erase(std::remove_if(history.begin(), history.end(),
                                [&](const ModelVersion& h) { return h.version == v.version; }),
                 history.end());
@@ -219,13 +217,6 @@ void setModelVersion(Json& model, const ModelVersion& v, bool record) {
   }
   Json list = Json::array();
   for (const auto& h : history) list.push_back(toJson(h));
-  Json& spec = model["spec"];
-  if (!spec.is_object()) spec = Json::object();
-  spec["url"] = v.url;
-  spec["format"] = v.format;
-  Json& ann = model["metadata"]["annotations"];
-  if (!ann.is_object()) ann = Json::object();
-  ann[kModelVersionAnnotation] = v.version;
   ann[kModelHistoryAnnotation] = list.dump();
 }
 

@@ -4,6 +4,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+
+#include "common/status.h"
 
 namespace ep::digest {
 
@@ -28,5 +31,9 @@ class Sha256 {
 
 // One-shot: "sha256:HEX" of `bytes`.
 std::string sha256Of(std::string_view bytes);
+
+// The digest and size of a whole file, read in 1 MiB blocks. kNotFound when it cannot be
+// opened, kInternal on a read error (both name the path).
+Result<std::pair<std::string, uint64_t>> sha256OfFile(const std::string& path);
 
 }  // namespace ep::digest

@@ -19,27 +19,6 @@ std::string errnoText(const std::string& what, const std::string& path) {
   return what + " " + path + ": " + std::strerror(errno);
 }
 
-// sha256 of a whole file.
-Result<std::string> hashFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status(Code::kNotFound, errnoText("opening", path));
-  digest::Sha256 h;
-  std::string buf(256 * 1024, '\0');
-  for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      std::string why = errnoText("reading", path);
-      ::close(fd);
-      return internalError(why);
-    }
-    if (n == 0) break;
-    h.update(std::string_view(buf.data(), static_cast<size_t>(n)));
-  }
-  ::close(fd);
-  return h.finish();
-}
-
 std::vector<std::string> digestsIn(const std::string& dir) {
   std::vector<std::string> out;
   std::error_code ec;
@@ -80,6 +59,30 @@ std::optional<std::string> ContentStore::complete(const std::string& digest) con
   return p;
 }
 
+Status ContentStore::hashPartial(const std::string& digest, digest::Sha256& hash,
+                                 uint64_t* bytes) const {
+  *bytes = 0;
+  if (!api::isSha256Digest(digest)) return invalidError("digest: malformed");
+  const std::string p = partialPath(digest);
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status(Code::kNotFound, errnoText("opening", p));
+  std::string buf(1u << 20, '\0');
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      std::string why = errnoText("reading", p);
+      ::close(fd);
+      return internalError(why);
+    }
+    if (n == 0) break;
+    hash.update(std::string_view(buf.data(), static_cast<size_t>(n)));
+    *bytes += static_cast<uint64_t>(n);
+  }
+  ::close(fd);
+  return {};
+}
+
 uint64_t ContentStore::partialSize(const std::string& digest) const {
   struct stat st {};
   if (!api::isSha256Digest(digest) || ::stat(partialPath(digest).c_str(), &st) != 0) return 0;
@@ -87,7 +90,7 @@ uint64_t ContentStore::partialSize(const std::string& digest) const {
 }
 
 Status ContentStore::appendPartial(const std::string& digest, uint64_t offset,
-                                   std::string_view data) {
+                                   std::string_view data, bool sync) {
   if (!api::isSha256Digest(digest)) return invalidError("digest: malformed");
   const std::string p = partialPath(digest);
   int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
@@ -112,7 +115,7 @@ Status ContentStore::appendPartial(const std::string& digest, uint64_t offset,
     }
     done += static_cast<size_t>(w);
   }
-  if (::fdatasync(fd) != 0) {
+  if (sync && ::fdatasync(fd) != 0) {
     std::string why = errnoText("syncing", p);
     (void)::ftruncate(fd, static_cast<off_t>(offset));
     ::close(fd);
@@ -122,15 +125,25 @@ Status ContentStore::appendPartial(const std::string& digest, uint64_t offset,
   return {};
 }
 
-Status ContentStore::finish(const std::string& digest) {
+Status ContentStore::finish(const std::string& digest, const std::string& computed) {
   const std::string p = partialPath(digest);
-  auto got = hashFile(p);
-  if (!got.isOk()) return got.status();
-  if (*got != digest) {
+  std::string got = computed;
+  if (got.empty()) {
+    auto hashed = digest::sha256OfFile(p);
+    if (!hashed.isOk()) return hashed.status();
+    got = hashed->first;
+  }
+  if (got != digest) {
     ::unlink(p.c_str());
-    return invalidError("downloaded bytes hash to " + *got + ", not " + digest +
+    return invalidError("downloaded bytes hash to " + got + ", not " + digest +
                         "; the download was discarded");
   }
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    if (fd >= 0) ::close(fd);
+    return internalError(errnoText("syncing", p));
+  }
+  ::close(fd);
   ::chmod(p.c_str(), 0444);
   if (::rename(p.c_str(), blobPath(digest).c_str()) != 0) {
     return internalError(errnoText("renaming", p));
@@ -145,11 +158,11 @@ Status ContentStore::finish(const std::string& digest) {
 
 Status ContentStore::verify(const std::string& digest) {
   const std::string p = blobPath(digest);
-  auto got = hashFile(p);
+  auto got = digest::sha256OfFile(p);
   if (!got.isOk()) return got.status();
-  if (*got != digest) {
+  if (got->first != digest) {
     ::unlink(p.c_str());
-    return invalidError("model file " + p + " is corrupted (hashes to " + *got +
+    return invalidError("model file " + p + " is corrupted (hashes to " + got->first +
                         "); removed, it will be fetched again");
   }
   return {};

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/digest/sha256.h"
 #include "common/status.h"
 
 namespace ep::edgecore::models {
@@ -30,14 +31,20 @@ class ContentStore {
 
   // The path of the complete blob, when present.
   std::optional<std::string> complete(const std::string& digest) const;
+  // Feeds the download's bytes so far to `hash` (1 MiB at a time); `*bytes` says how many.
+  Status hashPartial(const std::string& digest, digest::Sha256& hash, uint64_t* bytes) const;
   // Bytes of the download in progress (0 when none).
   uint64_t partialSize(const std::string& digest) const;
   // Appends `data` to the download; `offset` must equal partialSize (kConflict otherwise).
-  // Durable (fdatasync) when it returns.
-  Status appendPartial(const std::string& digest, uint64_t offset, std::string_view data);
-  // Hashes the download: a match becomes the complete blob; a mismatch removes it and returns
-  // kInvalid naming both digests.
-  Status finish(const std::string& digest);
+  // With `sync`, durable (fdatasync) when it returns. Bytes written without sync that a power
+  // loss takes away only make the final check fail (the download then starts over); they are
+  // never served.
+  Status appendPartial(const std::string& digest, uint64_t offset, std::string_view data,
+                       bool sync = true);
+  // Checks the download: `computed` is its digest when the caller hashed the bytes as it wrote
+  // them, else ("") the file is hashed here. A match is made durable and becomes the complete
+  // blob; a mismatch removes it and returns kInvalid naming both digests.
+  Status finish(const std::string& digest, const std::string& computed = "");
   // Rehashes a complete blob; removes it and returns kInvalid when it does not match.
   Status verify(const std::string& digest);
   void remove(const std::string& digest);

@@ -353,18 +353,23 @@ void ModelFetcher::handleChunk(tv1::BlobChunk& c) {
   active_->pending[offset] = std::move(*c.mutable_data());
   while (!active_->pending.empty() && active_->pending.begin()->first == active_->written) {
     auto first = active_->pending.begin();
-    if (auto s = store_.appendPartial(active_->digest, active_->written, first->second);
+    active_->unsynced += first->second.size();
+    const bool last = active_->written + first->second.size() == active_->size;
+    const bool sync = last || active_->unsynced >= options_.syncEveryBytes;
+    if (auto s = store_.appendPartial(active_->digest, active_->written, first->second, sync);
         !s.isOk()) {
       fail(active_->digest, s.message());
       return;
     }
+    if (sync) active_->unsynced = 0;
+    active_->hash->update(first->second);
     active_->written += first->second.size();
     active_->pending.erase(first);
   }
   if (active_->written == active_->size) {
     if (active_->size == 0) (void)store_.appendPartial(active_->digest, 0, "");
     const std::string digest = active_->digest;
-    if (auto s = store_.finish(digest); !s.isOk()) {
+    if (auto s = store_.finish(digest, active_->hash->finish()); !s.isOk()) {
       ++downloadsFailed_;
       fail(digest, s.message());
       return;
@@ -388,8 +393,18 @@ void ModelFetcher::pickNext(SteadyClock::time_point now) {
     active_->want = want;
     active_->written = store_.partialSize(digest);
     active_->next = active_->written;
+    active_->hash = std::make_unique<digest::Sha256>();
     if (active_->written > 0) {
-      spdlog::info("models: resuming {} at {} bytes", digest, active_->written);
+      // The running digest starts from what is on disk (read once, in blocks).
+      uint64_t hashed = 0;
+      if (!store_.hashPartial(digest, *active_->hash, &hashed).isOk() ||
+          hashed != active_->written) {
+        store_.removePartial(digest);
+        active_->hash = std::make_unique<digest::Sha256>();
+        active_->written = active_->next = 0;
+      } else {
+        spdlog::info("models: resuming {} at {} bytes", digest, active_->written);
+      }
     }
     return;
   }

@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "common/digest/sha256.h"
 #include "common/status.h"
 #include "edgecore/edgehub/stream_handler.h"
 #include "edgecore/metamanager/metamanager.h"
@@ -25,7 +26,9 @@ struct ModelFetcherOptions {
   // Per-node bandwidth limit for model downloads, bytes per second; 0 = none (edgecore's
   // modelBandwidthLimit).
   uint64_t bandwidthBytesPerSecond = 0;
-  size_t window = 4;                                // chunk requests in flight (4 x 256 KiB)
+  size_t window = 16;  // chunk requests in flight (16 x 256 KiB = 4 MiB)
+  // The partial file is made durable every this many bytes (and at the end).
+  uint64_t syncEveryBytes = 8u << 20;
   std::chrono::milliseconds requestTimeout{30000};  // no answer: ask again
   std::chrono::milliseconds retryDelay{5000};       // after an error answer or a bad download
 };
@@ -88,6 +91,8 @@ class ModelFetcher final : public edgehub::BlobHandler {
     std::map<uint64_t, std::pair<uint64_t, std::chrono::steady_clock::time_point>>
         inflight;                             // request id -> (offset, sent at)
     std::map<uint64_t, std::string> pending;  // offset -> data received ahead of `written`
+    std::unique_ptr<digest::Sha256> hash;     // of the `written` bytes, in order
+    uint64_t unsynced = 0;                    // bytes written since the last fdatasync
   };
 
   // One Model used by this node's pods.
