@@ -32,15 +32,18 @@ log() { echo "cri-env: $*" >&2; }
 
 usage() {
   echo "usage: $0 up|down DIR" >&2
-  echo "       $0 image DIR NAME:TAG BINARY   (an image of one dynamically linked program)" >&2
+  echo "       $0 image DIR NAME:TAG BINARY [SRC:DEST]...   (an image of one dynamically linked" >&2
+  echo "                                      program, plus files SRC copied to DEST in the image)" >&2
   exit 2
 }
 
 CMD=${1:-}
+IMAGE_FILES=()
 if [[ $CMD == image ]]; then
-  [[ $# -eq 4 ]] || usage
+  [[ $# -ge 4 ]] || usage
   IMAGE_REF=$3
   IMAGE_BINARY=$4
+  IMAGE_FILES=("${@:5}")
   set -- "$1" "$2"
 fi
 [[ $# -eq 2 ]] || usage
@@ -360,6 +363,12 @@ fill_program() {
     cp -L "$lib" "$root$lib"
   done < <(ldd "$IMAGE_BINARY" | grep -o '/[^ ]*')
   echo 'root:x:0:0:root:/root:/bin/false' >"$root/etc/passwd"
+  local spec
+  for spec in "${IMAGE_FILES[@]}"; do
+    [[ $spec == *:/* && -f ${spec%%:*} ]] || die "image: SRC:DEST with an existing file and an absolute DEST expected, got $spec"
+    mkdir -p "$root$(dirname "${spec#*:}")"
+    cp -L "${spec%%:*}" "$root${spec#*:}"
+  done
 }
 
 image() {

@@ -46,6 +46,16 @@ if [[ $(id -u) -eq 0 ]]; then
   bash scripts/cri-env.sh up "$RUN/cri"
   RUNTIME_ENDPOINT="unix://$RUN/cri/containerd.sock"
   bash scripts/cri-env.sh image "$RUN/cri" ep-thermometer-mapper:0.1 "$ROOT/build/mappers/ep-thermometer-mapper"
+  # The example edge AI app (examples/digits-classifier) with its held-out digits, once trained.
+  CLASSIFIER="$ROOT/build/examples/digits-classifier"
+  if [[ -x $CLASSIFIER ]] && /usr/bin/python3 -c 'import torch, torchvision, sklearn' 2>/dev/null; then
+    if [[ ! -f $RUN/digits/v2.onnx ]]; then
+      echo "up: training the example app's model (MobileNetV2 on scikit-learn's digits, about 2 minutes) ..."
+      /usr/bin/python3 examples/digits-classifier/train.py --out "$RUN/digits" 2>&1 | grep -E '^v[12]:' || true
+    fi
+    [[ -f $RUN/digits/v2.onnx ]] &&
+      bash scripts/cri-env.sh image "$RUN/cri" digits-classifier:1 "$CLASSIFIER" "$RUN/digits/heldout.csv:/app/heldout.csv"
+  fi
 else
   echo "up: not root: containerd cannot run here, so edgecore will cache pods but not run them" >&2
   DMI_SOCKET=$RUN/dmi.sock
@@ -162,6 +172,33 @@ echo "up: POST https://127.0.0.1:$ROUTER_PORT/edge-node-1/default/alerts -> $ans
 echo "up: received on edge-node-1's broker, topic alerts: $(cat "$RUN/alert.txt" 2>/dev/null)"
 $EDGECTL get rules
 echo
+
+# Edge AI (docs/models.md, examples/digits-classifier): the model's v1 pushed to the cloud and
+# delivered to the node, the classifier answering, then v2 and a rollback reaching the same pod.
+if [[ -n $RUNTIME_ENDPOINT && -f $RUN/digits/v2.onnx ]]; then
+  $EDGECTL model push digits "$RUN/digits/v1.onnx" --version v1
+  $EDGECTL apply -f deploy/examples/digits-classifier.yaml
+  $EDGECTL rollout status deployment/digits-classifier --timeout 120s || true
+  CLF_IP=""
+  for _ in $(seq 1 100); do
+    CLF_IP=$($EDGECTL get pods -l app=digits-classifier -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["status"].get("podIP",""))' 2>/dev/null || true)
+    [[ -n $CLF_IP ]] && curl -fsS --max-time 1 "http://$CLF_IP:8080/readyz" >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  model_version() { curl -fsS --max-time 2 "http://$CLF_IP:8080/v1/model" 2>/dev/null | python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["version"], m.get("heldoutAccuracy"))' 2>/dev/null || true; }
+  echo "up: curl --data-binary @$RUN/digits/samples/digit-7.png http://$CLF_IP:8080/v1/classify ->"
+  echo "    $(curl -fsS --max-time 5 --data-binary @"$RUN/digits/samples/digit-7.png" "http://$CLF_IP:8080/v1/classify" 2>&1)"
+  echo "up: GET /v1/model -> version and held-out accuracy: $(model_version)"
+  $EDGECTL model push digits "$RUN/digits/v2.onnx" --version v2
+  for _ in $(seq 1 60); do [[ $(model_version) == v2* ]] && break; sleep 0.5; done
+  echo "up: after the push, the same pod serves: $(model_version)"
+  $EDGECTL model rollback digits
+  for _ in $(seq 1 60); do [[ $(model_version) == v1* ]] && break; sleep 0.5; done
+  echo "up: after the rollback: $(model_version)"
+  $EDGECTL model history digits
+  $EDGECTL get pods -l app=digits-classifier
+  echo
+fi
 for _ in $(seq 1 50); do
   curl -fsS "http://127.0.0.1:$EDGE_PORT/api/v1/namespaces/default/pods/hello-edge" >/dev/null 2>&1 && break
   sleep 0.2
@@ -175,6 +212,7 @@ echo
 echo "up: the API is $SERVER (HTTPS, client certificates and tokens); cluster-admin kubeconfig:"
 echo "          export KUBECONFIG=$KUBECONFIG_FILE"
 echo "up: try:  build/edgectl/edgectl get all; build/edgectl/edgectl get devices -o wide"
+echo "          build/edgectl/edgectl model push digits $RUN/digits/v2.onnx --version v2; build/edgectl/edgectl model history digits   (docs/models.md)"
 echo "          build/edgectl/edgectl data thermometer-1 --since 10m -o csv   (device data kept in the cloud)"
 echo "          mosquitto_sub -p $MQTT_PORT -v -t '\$hw/events/#'   (KubeEdge's device topics, docs/devices.md)"
 echo "          curl --cacert $RUN/ca.crt --cert $RUN/admin.crt --key $RUN/admin.key -d '{\"alert\":1}' https://127.0.0.1:$ROUTER_PORT/edge-node-1/default/alerts   (rules, docs/rules.md)"
