@@ -11,6 +11,7 @@
 
 #include "common/api/models.h"
 #include "common/digest/sha256.h"
+#include "common/pki/pki.h"
 
 namespace ep::models {
 namespace fs = std::filesystem;
@@ -47,29 +48,6 @@ Status writeAll(int fd, std::string_view data, const std::string& path) {
       return internalError(errnoText("writing", path));
     }
     data.remove_prefix(static_cast<size_t>(w));
-  }
-  return {};
-}
-
-// Writes `content` to `path` durably: temporary file, fsync, rename, fsync of the directory.
-Status writeFileDurably(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return internalError(errnoText("creating", tmp));
-  Status s = writeAll(fd, content, tmp);
-  if (s.isOk() && ::fsync(fd) != 0) s = internalError(errnoText("syncing", tmp));
-  ::close(fd);
-  if (s.isOk() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    s = internalError(errnoText("renaming", tmp));
-  }
-  if (!s.isOk()) {
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  int dfd = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
   }
   return {};
 }
@@ -201,7 +179,7 @@ Result<BlobInfo> BlobStore::commit(const std::string& digest) {
   text << kIndexMagic << "\nsize " << index.size << "\nchunk " << index.chunkBytes << "\n";
   for (const auto& c : index.chunks) text << c << "\n";
   // Index first, then the blob: a blob without its index does not exist (stat checks both).
-  if (auto s = writeFileDurably(indexPath(digest), text.str()); !s.isOk()) return s;
+  if (auto s = pki::writeFileAtomic(indexPath(digest), text.str(), 0600); !s.isOk()) return s;
   if (::rename(path.c_str(), blobPath(digest).c_str()) != 0) {
     return internalError(errnoText("renaming", path));
   }
@@ -231,12 +209,15 @@ Result<std::shared_ptr<const BlobStore::Index>> BlobStore::loadIndex(const std::
     if (auto it = indexes_.find(digest); it != indexes_.end()) return it->second;
   }
   const std::string path = indexPath(digest);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status(Code::kNotFound, "blob " + digest + " not found");
-  // 2 GiB / 256 KiB chunks * 72 bytes: the index of the largest blob is about 600 KiB.
-  auto text = preadAll(fd, 0, 4u << 20, path);
-  ::close(fd);
-  if (!text.isOk()) return text.status();
+  // 2 GiB / 256 KiB chunks * 72 bytes: the index of the largest blob is about 600 KiB, inside
+  // readFile's 1 MiB bound.
+  auto text = pki::readFile(path);
+  if (!text.isOk()) {
+    if (text.status().code() == Code::kNotFound) {
+      return Status(Code::kNotFound, "blob " + digest + " not found");
+    }
+    return internalError("blob " + digest + ": index " + path + ": " + text.status().message());
+  }
   auto corrupted = [&](const std::string& why) {
     return internalError("blob " + digest + ": index " + path + " is corrupted (" + why + ")");
   };

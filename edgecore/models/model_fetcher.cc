@@ -18,6 +18,7 @@ using Json = nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr auto kGcInterval = std::chrono::seconds(60);
+constexpr auto kStatusInterval = std::chrono::milliseconds(250);
 
 }  // namespace
 
@@ -142,6 +143,7 @@ void ModelFetcher::run() {
       send = sender_;
     }
     try {
+      if (dirty || gen != seenGen_ || !chunks.empty()) statusDue_ = true;
       if (dirty) {
         while (podSub_ && !podSub_->poll(256).empty()) {
         }
@@ -168,30 +170,41 @@ void ModelFetcher::run() {
       pickNext(now);
       next = sendRequests(now, send);
       if (now - lastGc_ > kGcInterval) collectGarbage();
-      reportStates();
+      // Reports and /status follow events, at most every kStatusInterval: a download's stream of
+      // chunks does not list the store for each one.
+      if (statusDue_ && now - lastStatus_ >= kStatusInterval) {
+        statusDue_ = false;
+        lastStatus_ = now;
+        reportStates();
+        publishStatus();
+      } else if (statusDue_) {
+        next = std::min(next, lastStatus_ + kStatusInterval);
+      }
     } catch (const std::exception& e) {  // nothing may escape the thread
       spdlog::error("models: {}", e.what());
       next = SteadyClock::now() + options_.retryDelay;
     }
-    // Status for /status, outside the worker's hot path.
-    Json downloads = Json::array();
-    if (active_) {
-      downloads.push_back({{"digest", active_->digest},
-                           {"model", active_->want.ns + "/" + active_->want.model},
-                           {"version", active_->want.version},
-                           {"bytes", active_->written},
-                           {"size", active_->size}});
-    }
-    Json errors = Json::object();
-    for (const auto& [d, e] : errors_) errors[d] = e.first;
-    for (const auto& [m, why] : problems_) errors[m] = why;
-    Json have = Json::array();
-    for (const auto& d : store_.completeDigests()) have.push_back(d);
-    std::lock_guard l(mu_);
-    status_ = {{"downloading", std::move(downloads)},
-               {"complete", std::move(have)},
-               {"errors", std::move(errors)}};
   }
+}
+
+void ModelFetcher::publishStatus() {
+  Json downloads = Json::array();
+  if (active_) {
+    downloads.push_back({{"digest", active_->digest},
+                         {"model", active_->want.ns + "/" + active_->want.model},
+                         {"version", active_->want.version},
+                         {"bytes", active_->written},
+                         {"size", active_->size}});
+  }
+  Json errors = Json::object();
+  for (const auto& [d, e] : errors_) errors[d] = e.first;
+  for (const auto& [m, why] : problems_) errors[m] = why;
+  Json have = Json::array();
+  for (const auto& d : store_.completeDigests()) have.push_back(d);
+  std::lock_guard l(mu_);
+  status_ = {{"downloading", std::move(downloads)},
+             {"complete", std::move(have)},
+             {"errors", std::move(errors)}};
 }
 
 void ModelFetcher::recompute() {

@@ -111,6 +111,8 @@ class ModelFetcher final : public edgehub::BlobHandler {
   // Puts this node's state of every used Model (and "Unused" for ones no longer used) in the
   // outbox when it changed (REPORT_KIND_MODEL_STATUS).
   void reportStates();
+  // Rebuilds statusJson()'s answer (lists the content store).
+  void publishStatus();
   void collectGarbage();
   void handleChunk(edgeplane::tunnel::v1::BlobChunk& chunk);
   void restartActive(const std::string& why);
@@ -151,6 +153,8 @@ class ModelFetcher final : public edgehub::BlobHandler {
   std::chrono::steady_clock::time_point lastRefill_{};
   std::chrono::steady_clock::time_point lastGc_{};
   bool verified_ = false;
+  bool statusDue_ = true;  // something changed since the last report and /status
+  std::chrono::steady_clock::time_point lastStatus_{};
 
   std::atomic<uint64_t> chunksReceived_{0}, bytesReceived_{0}, duplicateBytes_{0},
       chunksRejected_{0}, downloadsCompleted_{0}, downloadsFailed_{0}, errorAnswers_{0};
