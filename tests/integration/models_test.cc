@@ -216,7 +216,7 @@ TEST_F(ModelsTest, StagedRolloutAndStatusPerVersion) {
   auto versionStatus = [&](const std::string& version) -> std::pair<int, int> {
     auto m = edgectl({"get", "model", "digits", "-o", "json"});
     Json j = Json::parse(m.out, nullptr, false);
-    if (!j.is_object()) return {-1, -1};
+    if (!j.is_object() || !j["status"].is_object()) return {-1, -1};  // no report yet
     for (const auto& v : j["status"].value("versions", Json::array())) {
       if (v.value("version", "") == version) return {v.value("nodes", 0), v.value("pods", 0)};
     }
@@ -225,7 +225,10 @@ TEST_F(ModelsTest, StagedRolloutAndStatusPerVersion) {
   auto nodeVersion = [&](const std::string& node) -> std::string {
     auto m = edgectl({"get", "model", "digits", "-o", "json"});
     Json j = Json::parse(m.out, nullptr, false);
-    if (!j.is_object() || !j["status"]["nodes"].contains(node)) return "";
+    if (!j.is_object() || !j["status"].is_object() || !j["status"]["nodes"].is_object() ||
+        !j["status"]["nodes"].contains(node)) {
+      return "";
+    }
     const Json& e = j["status"]["nodes"][node];
     return e.value("state", "") == "Ready" ? e.value("version", "") : "";
   };
