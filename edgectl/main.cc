@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "edgectl/apply.h"
 #include "edgectl/config.h"
+#include "edgectl/create.h"
 #include "edgectl/data.h"
 #include "edgectl/delete.h"
 #include "edgectl/describe.h"
@@ -188,6 +189,24 @@ int run(int argc, char** argv) {
   scale->add_option("--replicas", scaleOpts.replicas, "The new desired number of replicas")
       ->required();
 
+  // create secret docker-registry, set image
+  CreateSecretOptions createOpts;
+  std::vector<std::string> createArgs;
+  auto* create =
+      app.add_subcommand("create", "Create an object from flags (secret docker-registry)");
+  create->add_option("args", createArgs, "secret docker-registry NAME")->required();
+  create->add_option("--docker-server", createOpts.dockerServer,
+                     "Server location for the registry (default https://index.docker.io/v1/)");
+  create->add_option("--docker-username", createOpts.dockerUsername, "Username for the registry");
+  create->add_option("--docker-password", createOpts.dockerPassword, "Password for the registry");
+  create->add_option("--docker-email", createOpts.dockerEmail, "Email for the registry");
+  create->add_option("--dry-run", createOpts.dryRun, "none, client (print only) or server");
+  create->add_option("-o,--output", createOpts.output, "json, yaml or name");
+  SetImageOptions setImageOpts;
+  std::vector<std::string> setArgs;
+  auto* set = app.add_subcommand("set", "Set fields of objects (set image)");
+  set->add_option("args", setArgs, "image TYPE/NAME CONTAINER=IMAGE...")->required();
+
   // token
   TokenOptions tokenOpts;
   std::vector<std::string> tokenArgs;
@@ -310,6 +329,24 @@ int run(int argc, char** argv) {
   ctx.verbosity = g.verbosity;
 
   if (apply->parsed()) return runApply(ctx, applyOpts);
+  if (create->parsed()) {
+    if (createArgs.front() != "secret") {
+      std::cerr
+          << "error: unknown create command \"" << createArgs.front()
+          << "\" (edgectl create secret docker-registry NAME; other objects: edgectl apply)\n";
+      return 1;
+    }
+    createOpts.args.assign(createArgs.begin() + 1, createArgs.end());
+    return runCreateSecret(ctx, createOpts);
+  }
+  if (set->parsed()) {
+    if (setArgs.front() != "image") {
+      std::cerr << "error: unknown set command \"" << setArgs.front() << "\" (set image)\n";
+      return 1;
+    }
+    setImageOpts.args.assign(setArgs.begin() + 1, setArgs.end());
+    return runSetImage(ctx, setImageOpts);
+  }
   if (model->parsed()) {
     const std::string action = modelArgs.front();
     modelOpts.args.assign(modelArgs.begin() + 1, modelArgs.end());

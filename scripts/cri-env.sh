@@ -4,22 +4,33 @@
 #   - containerd (own root, state, socket, runc root; CRI plugin with cgroupfs,
 #     restrict_oom_score_adj and a bridge CNI network on a private subnet),
 #   - a docker-registry on 127.0.0.1 (plain HTTP) that containerd pulls from,
+#   - a second docker-registry set up as Harbor is for app releases: TLS with its own CA
+#     (DIR/registry-auth/ca.crt, which containerd's hosts.toml names) and htpasswd
+#     authentication (user edgeplane, a random password in DIR/registry-auth/password); pulls
+#     need credentials (imagePullSecrets),
 #   - three images built here from busybox-static with umoci and pushed with skopeo (no network):
 #       pause:3.9     a static process that sleeps until SIGTERM/SIGINT (the sandbox image)
 #       busybox:1.36  busybox with its applet links, default cmd sh
 #       httpd:1       busybox httpd -f -p 8080 serving /www/index.html ("hello from edgeplane")
+#     and, on the authenticated registry, edgeplane/busybox:1.36, edgeplane/httpd:1 and
+#     edgeplane/httpd:2 (serving "hello from edgeplane v2").
 #
 # Usage (as root):
 #   scripts/cri-env.sh up DIR     start (or keep) everything; writes DIR/env with
 #                                 EP_CRI_ENDPOINT=unix://DIR/containerd.sock and
-#                                 EP_REGISTRY=127.0.0.1:PORT
+#                                 EP_REGISTRY=127.0.0.1:PORT, EP_SECURE_REGISTRY=127.0.0.1:SPORT,
+#                                 EP_SECURE_REGISTRY_CA, _USER and _PASSWORD
 #   scripts/cri-env.sh down DIR   stop containers, shims, containerd and the registry; unmount
 #                                 what is left under DIR and remove the CNI bridge
-# Both are idempotent. Logs: DIR/containerd.log, DIR/registry.log.
+#   scripts/cri-env.sh image DIR [--secure] [--env K=V]... NAME:TAG BINARY [SRC:DEST]...
+#                                 an image of one program (see fill_program), pushed to the
+#                                 plain registry, or with --secure to the authenticated one
+# Both are idempotent. Logs: DIR/containerd.log, DIR/registry.log,
+# DIR/registry-secure.log.
 #
-# Environment: EP_REGISTRY_PORT (default 5000), EP_CNI_SUBNET (default 10.244.77.0/24),
-# EP_CNI_BRIDGE (default ep-cri0). Two environments running at once need different values of
-# all three. containerd 1.6 still puts shim sockets under /run/containerd/s.
+# Environment: EP_REGISTRY_PORT (default 5000), EP_SECURE_REGISTRY_PORT (default 5443),
+# EP_CNI_SUBNET (default 10.244.77.0/24), EP_CNI_BRIDGE (default ep-cri0). Two environments
+# running at once need different values of all four. containerd 1.6 still puts shim sockets under /run/containerd/s.
 set -euo pipefail
 
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -32,19 +43,38 @@ log() { echo "cri-env: $*" >&2; }
 
 usage() {
   echo "usage: $0 up|down DIR" >&2
-  echo "       $0 image DIR NAME:TAG BINARY [SRC:DEST]...   (an image of one dynamically linked" >&2
-  echo "                                      program, plus files SRC copied to DEST in the image)" >&2
+  echo "       $0 image DIR [--secure] [--env K=V]... NAME:TAG BINARY [SRC:DEST]...   (an image" >&2
+  echo "                                      of one dynamically linked program, plus files SRC" >&2
+  echo "                                      copied to DEST in the image; --secure: to the" >&2
+  echo "                                      registry with TLS and authentication)" >&2
   exit 2
 }
 
 CMD=${1:-}
 IMAGE_FILES=()
+IMAGE_ENV=()
+IMAGE_SECURE=0
 if [[ $CMD == image ]]; then
   [[ $# -ge 4 ]] || usage
-  IMAGE_REF=$3
-  IMAGE_BINARY=$4
-  IMAGE_FILES=("${@:5}")
-  set -- "$1" "$2"
+  IMAGE_DIR=$2
+  shift 2
+  while [[ ${1:-} == --* ]]; do
+    case $1 in
+    --secure) IMAGE_SECURE=1 ;;
+    --env)
+      [[ ${2:-} == ?*=* ]] || die "image: --env K=V expected, got '${2:-}'"
+      IMAGE_ENV+=("$2")
+      shift
+      ;;
+    *) die "image: unknown option $1" ;;
+    esac
+    shift
+  done
+  [[ $# -ge 2 ]] || usage
+  IMAGE_REF=$1
+  IMAGE_BINARY=$2
+  IMAGE_FILES=("${@:3}")
+  set -- image "$IMAGE_DIR"
 fi
 [[ $# -eq 2 ]] || usage
 [[ $CMD == up || $CMD == down || $CMD == image ]] || usage
@@ -52,14 +82,20 @@ mkdir -p "$2" 2>/dev/null || die "cannot create $2"
 DIR=$(cd "$2" && pwd -P)
 
 PORT=${EP_REGISTRY_PORT:-5000}
+SECURE_PORT=${EP_SECURE_REGISTRY_PORT:-5443}
 SUBNET=${EP_CNI_SUBNET:-10.244.77.0/24}
 BRIDGE=${EP_CNI_BRIDGE:-ep-cri0}
 REGISTRY=127.0.0.1:$PORT
+SECURE_REGISTRY=127.0.0.1:$SECURE_PORT
+AUTH_DIR=$DIR/registry-auth
+REGISTRY_USER=edgeplane
 SOCK=$DIR/containerd.sock
 CRI_NS=k8s.io
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (containerd and runc need it)"
 [[ $PORT =~ ^[0-9]+$ ]] || die "EP_REGISTRY_PORT must be a number, got '$PORT'"
+[[ $SECURE_PORT =~ ^[0-9]+$ && $SECURE_PORT != "$PORT" ]] ||
+  die "EP_SECURE_REGISTRY_PORT must be a number other than EP_REGISTRY_PORT, got '$SECURE_PORT'"
 
 pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -98,7 +134,7 @@ ctr_() { ctr --address "$SOCK" --namespace "$CRI_NS" "$@"; }
 
 write_containerd_config() {
   mkdir -p "$DIR/root" "$DIR/state" "$DIR/runc" "$DIR/opt" "$DIR/cni" "$DIR/cni-ipam" \
-    "$DIR/certs.d/$REGISTRY"
+    "$DIR/certs.d/$REGISTRY" "$DIR/certs.d/$SECURE_REGISTRY"
   cat >"$DIR/config.toml" <<EOF
 version = 2
 root = "$DIR/root"
@@ -147,6 +183,15 @@ server = "http://$REGISTRY"
 [host."http://$REGISTRY"]
   capabilities = ["pull", "resolve", "push"]
 EOF
+  # The authenticated registry: containerd trusts its CA for this host only; credentials come
+  # with each pull (CRI's AuthConfig, from the pod's imagePullSecrets).
+  cat >"$DIR/certs.d/$SECURE_REGISTRY/hosts.toml" <<EOF
+server = "https://$SECURE_REGISTRY"
+
+[host."https://$SECURE_REGISTRY"]
+  capabilities = ["pull", "resolve"]
+  ca = "$AUTH_DIR/ca.crt"
+EOF
   # containerd adds the loopback interface itself (with /usr/lib/cni/loopback); the chain
   # configures eth0. No ipMasq: nothing outside this machine is reachable anyway, and no NAT
   # rules are left behind.
@@ -178,6 +223,26 @@ EOF
 EOF
 }
 
+# DIR/$1.yml: a docker-registry storing under DIR/$1 and listening on $2; callers may append
+# to its http section (the last one).
+registry_config() {
+  mkdir -p "$DIR/$1"
+  cat >"$DIR/$1.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $DIR/$1
+  delete:
+    enabled: true
+http:
+  addr: $2
+EOF
+}
+
 start_registry() {
   if pid_alive "$DIR/registry.pid" && curl -sf "http://$REGISTRY/v2/" >/dev/null; then
     return 0
@@ -186,21 +251,7 @@ start_registry() {
   if curl -s -o /dev/null "http://$REGISTRY/v2/" 2>/dev/null; then
     die "port $PORT already answers (another registry?); set EP_REGISTRY_PORT"
   fi
-  mkdir -p "$DIR/registry"
-  cat >"$DIR/registry.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $DIR/registry
-  delete:
-    enabled: true
-http:
-  addr: $REGISTRY
-EOF
+  registry_config registry "$REGISTRY"
   setsid docker-registry serve "$DIR/registry.yml" >>"$DIR/registry.log" 2>&1 </dev/null &
   echo $! >"$DIR/registry.pid"
   if ! wait_for 20 curl -sf "http://$REGISTRY/v2/"; then
@@ -208,6 +259,68 @@ EOF
     die "docker-registry did not answer on $REGISTRY within 20 s (log: $DIR/registry.log)"
   fi
   log "registry on $REGISTRY"
+}
+
+# The authenticated registry's CA, serving certificate and htpasswd file (bcrypt, as
+# docker-registry requires), made once and reused by later runs.
+make_registry_auth() {
+  if [[ -s $AUTH_DIR/tls.crt && -s $AUTH_DIR/htpasswd && -s $AUTH_DIR/password ]]; then
+    return 0
+  fi
+  command -v openssl >/dev/null || die "openssl not found"
+  command -v htpasswd >/dev/null || die "htpasswd not found (install apache2-utils)"
+  rm -rf "$AUTH_DIR"
+  mkdir -p "$AUTH_DIR/certs"
+  chmod 0700 "$AUTH_DIR"
+  (
+    cd "$AUTH_DIR"
+    umask 077
+    openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
+    openssl req -x509 -new -key ca.key -sha256 -days 3650 -subj "/CN=edgeplane test registry CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -out ca.crt 2>/dev/null
+    openssl ecparam -name prime256v1 -genkey -noout -out tls.key 2>/dev/null
+    openssl req -new -key tls.key -subj "/CN=127.0.0.1" -out tls.csr 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' >tls.ext
+    openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 -sha256 \
+      -extfile tls.ext -out tls.crt 2>/dev/null
+    rm -f tls.csr tls.ext ca.srl
+    openssl rand -hex 16 >password
+    htpasswd -Bbn "$REGISTRY_USER" "$(cat password)" >htpasswd 2>/dev/null
+  ) || die "cannot create the registry's CA, certificate or htpasswd file under $AUTH_DIR"
+  chmod 0644 "$AUTH_DIR/ca.crt" "$AUTH_DIR/tls.crt"
+  cp "$AUTH_DIR/ca.crt" "$AUTH_DIR/certs/ca.crt"  # skopeo's --cert-dir
+}
+
+secure_curl() { curl -s --cacert "$AUTH_DIR/ca.crt" "$@"; }
+
+start_secure_registry() {
+  make_registry_auth
+  if pid_alive "$DIR/registry-secure.pid" &&
+    [[ $(secure_curl -o /dev/null -w '%{http_code}' "https://$SECURE_REGISTRY/v2/") == 401 ]]; then
+    return 0
+  fi
+  stop_pidfile "$DIR/registry-secure.pid" 2
+  if curl -sk -o /dev/null "https://$SECURE_REGISTRY/v2/" 2>/dev/null; then
+    die "port $SECURE_PORT already answers (another registry?); set EP_SECURE_REGISTRY_PORT"
+  fi
+  registry_config registry-secure "$SECURE_REGISTRY"
+  cat >>"$DIR/registry-secure.yml" <<EOF
+  tls:
+    certificate: $AUTH_DIR/tls.crt
+    key: $AUTH_DIR/tls.key
+auth:
+  htpasswd:
+    realm: edgeplane-registry
+    path: $AUTH_DIR/htpasswd
+EOF
+  setsid docker-registry serve "$DIR/registry-secure.yml" >>"$DIR/registry-secure.log" 2>&1 </dev/null &
+  echo $! >"$DIR/registry-secure.pid"
+  if ! wait_for 20 secure_curl -f -u "$(secure_creds)" "https://$SECURE_REGISTRY/v2/"; then
+    tail -n 20 "$DIR/registry-secure.log" >&2 || true
+    die "the authenticated docker-registry did not answer on $SECURE_REGISTRY within 20 s (log: $DIR/registry-secure.log)"
+  fi
+  log "registry with TLS and htpasswd on $SECURE_REGISTRY"
 }
 
 start_containerd() {
@@ -243,6 +356,11 @@ cri_started_since() { (($(cri_started_count) > $1)); }
 
 in_registry() {
   skopeo inspect --raw --tls-verify=false "docker://$REGISTRY/$1" >/dev/null 2>&1
+}
+secure_creds() { echo "$REGISTRY_USER:$(cat "$AUTH_DIR/password")"; }
+in_secure_registry() {
+  skopeo inspect --raw --cert-dir "$AUTH_DIR/certs" --creds "$(secure_creds)" \
+    "docker://$SECURE_REGISTRY/$1" >/dev/null 2>&1
 }
 
 # Builds the tiny static pause binary (C, no libc dependencies at run time).
@@ -304,6 +422,7 @@ fill_www() {
   mkdir -p "$1/www"
   echo "hello from edgeplane" >"$1/www/index.html"
 }
+fill_www_v2() { echo "hello from edgeplane v2" >"$1/www/index.html"; }
 
 # A fresh, empty image under tag $1 (dropping a half-built one from an earlier run).
 new_image() {
@@ -316,6 +435,12 @@ push() {
     die "skopeo could not push $2 to $REGISTRY"
   log "pushed $REGISTRY/$2"
 }
+push_secure() {
+  skopeo copy --quiet --dest-cert-dir "$AUTH_DIR/certs" --dest-creds "$(secure_creds)" \
+    "oci:$LAYOUT:$1" "docker://$SECURE_REGISTRY/$2" ||
+    die "skopeo could not push $2 to $SECURE_REGISTRY"
+  log "pushed $SECURE_REGISTRY/$2"
+}
 
 build_images() {
   LAYOUT=$DIR/images/layout
@@ -323,6 +448,7 @@ build_images() {
   in_registry pause:3.9 || need=1
   in_registry busybox:1.36 || need=1
   in_registry httpd:1 || need=1
+  in_secure_registry edgeplane/httpd:2 || need=1
   ((need)) || return 0
   command -v umoci >/dev/null || die "umoci not found"
   command -v skopeo >/dev/null || die "skopeo not found"
@@ -335,18 +461,22 @@ build_images() {
       --config.entrypoint /pause
     push pause pause:3.9
   fi
-  if ! in_registry busybox:1.36 || ! in_registry httpd:1; then
+  if ! in_registry busybox:1.36 || ! in_registry httpd:1 || ! in_secure_registry edgeplane/httpd:2; then
     new_image busybox
     oci_layer busybox fill_busybox_rootfs
     umoci config --image "$LAYOUT:busybox" --clear=config.cmd --clear=config.env \
       --config.env PATH=/usr/sbin:/usr/bin:/sbin:/bin --config.cmd sh
     push busybox busybox:1.36
+    push_secure busybox edgeplane/busybox:1.36
     umoci config --image "$LAYOUT:busybox" --tag httpd --clear=config.cmd \
       --config.cmd /bin/httpd --config.cmd -f --config.cmd -p --config.cmd 8080 \
       --config.cmd -h --config.cmd /www --config.exposedports 8080/tcp
     umoci rm --image "$LAYOUT:busybox" >/dev/null 2>&1 || true
     oci_layer httpd fill_www
     push httpd httpd:1
+    push_secure httpd edgeplane/httpd:1
+    oci_layer httpd fill_www_v2
+    push_secure httpd edgeplane/httpd:2
   fi
 }
 
@@ -375,32 +505,46 @@ image() {
   [[ -x $IMAGE_BINARY ]] || die "image: $IMAGE_BINARY is not an executable"
   [[ $IMAGE_REF == *:* ]] || die "image: NAME:TAG expected, got $IMAGE_REF"
   IMAGE_NAME=${IMAGE_REF%%:*}
+  IMAGE_NAME=${IMAGE_NAME##*/}
   LAYOUT=$DIR/images/layout
   mkdir -p "$DIR/images"
   [[ -d $LAYOUT ]] || umoci init --layout "$LAYOUT"
   new_image "$IMAGE_NAME"
   oci_layer "$IMAGE_NAME" fill_program
+  local envs=() e
+  for e in "${IMAGE_ENV[@]}"; do envs+=(--config.env "$e"); done
   umoci config --image "$LAYOUT:$IMAGE_NAME" --clear=config.cmd \
-    --config.entrypoint "/usr/local/bin/$IMAGE_NAME" >/dev/null
-  push "$IMAGE_NAME" "$IMAGE_REF"
+    --config.entrypoint "/usr/local/bin/$IMAGE_NAME" "${envs[@]}" >/dev/null
+  if ((IMAGE_SECURE)); then
+    [[ -s $AUTH_DIR/password ]] || die "image --secure: run '$0 up $DIR' first"
+    push_secure "$IMAGE_NAME" "$IMAGE_REF"
+  else
+    push "$IMAGE_NAME" "$IMAGE_REF"
+  fi
 }
 
 up() {
   local tool
-  for tool in containerd ctr runc containerd-shim-runc-v2 docker-registry skopeo umoci busybox curl; do
+  for tool in containerd ctr runc containerd-shim-runc-v2 docker-registry skopeo umoci busybox curl openssl htpasswd; do
     command -v "$tool" >/dev/null ||
-      die "$tool not found; run scripts/install-deps.sh (containerd runc docker-registry skopeo umoci busybox-static)"
+      die "$tool not found; run scripts/install-deps.sh (containerd runc docker-registry skopeo umoci busybox-static apache2-utils)"
   done
   [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] ||
     die "CNI plugins missing in /usr/lib/cni (install containernetworking-plugins)"
   write_containerd_config
   start_registry
+  start_secure_registry
   build_images
   start_containerd
   cat >"$DIR/env" <<EOF
 EP_CRI_ENDPOINT=unix://$SOCK
 EP_REGISTRY=$REGISTRY
+EP_SECURE_REGISTRY=$SECURE_REGISTRY
+EP_SECURE_REGISTRY_CA=$AUTH_DIR/ca.crt
+EP_SECURE_REGISTRY_USER=$REGISTRY_USER
+EP_SECURE_REGISTRY_PASSWORD=$(cat "$AUTH_DIR/password")
 EOF
+  chmod 0600 "$DIR/env"
   log "ready: $(tr '\n' ' ' <"$DIR/env")"
 }
 
@@ -505,6 +649,7 @@ down() {
     ip link delete "$BRIDGE" 2>/dev/null || log "could not delete bridge $BRIDGE"
   fi
   stop_pidfile "$DIR/registry.pid" 5
+  stop_pidfile "$DIR/registry-secure.pid" 5
   rm -f "$SOCK" "$SOCK.ttrpc" "$DIR/env"
   log "down: $DIR"
 }

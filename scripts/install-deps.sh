@@ -16,14 +16,17 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl ca-certificates procps
   # container runtime tests (scripts/cri-env.sh): containerd, CNI (+ iptables for hostPort),
-  # local registry
+  # local registries (apache2-utils: htpasswd makes the bcrypt file the authenticated one needs)
   containerd runc containernetworking-plugins docker-registry skopeo umoci busybox-static iptables
+  apache2-utils openssl
   # devices: the MQTT broker the device twin speaks to, and clients that play devices in tests
   mosquitto mosquitto-clients
   # the example edge AI app (examples/digits-classifier): OpenCV's DNN module runs its ONNX model,
   # stb decodes PNG/JPEG; its model is trained with PyTorch on scikit-learn's digits
   libopencv-dnn-dev libopencv-imgproc-dev libstb-dev python3-torch python3-torchvision
   python3-sklearn python3-pil
+  # the Python side of the example's comparison (bench/classifier.sh): Flask + OpenCV, gunicorn
+  python3-flask python3-opencv gunicorn
 )
 
 missing=()

@@ -5,7 +5,8 @@
 # applies the sample app (a Deployment of 2 HTTP servers, a pod, device definitions), waits for
 # the pods to run, and shows them in the cloud, at the edge and in containerd.
 #   EP_RUN_DIR (default ./run)  EP_API_PORT (6443)  EP_TUNNEL_PORT (6444)  EP_EDGE_API_PORT (10550)
-#   EP_REGISTRY_PORT (5000)  EP_MQTT_PORT (1883)  EP_ROUTER_PORT (9443)
+#   EP_REGISTRY_PORT (5000)  EP_SECURE_REGISTRY_PORT (5443)  EP_MQTT_PORT (1883)
+#   EP_ROUTER_PORT (9443)
 # Stop it with scripts/down.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,8 +54,14 @@ if [[ $(id -u) -eq 0 ]]; then
       echo "up: training the example app's model (MobileNetV2 on scikit-learn's digits, about 2 minutes) ..."
       /usr/bin/python3 examples/digits-classifier/train.py --out "$RUN/digits" 2>&1 | grep -E '^v[12]:' || true
     fi
-    [[ -f $RUN/digits/v2.onnx ]] &&
-      bash scripts/cri-env.sh image "$RUN/cri" digits-classifier:1 "$CLASSIFIER" "$RUN/digits/heldout.csv:/app/heldout.csv"
+    # Two releases of the app's image on the registry with TLS and authentication (Harbor's
+    # role here): 1.0 is deployed first, 1.1 is the upgrade shown below.
+    if [[ -f $RUN/digits/v2.onnx ]]; then
+      for v in 1.0 1.1; do
+        bash scripts/cri-env.sh image "$RUN/cri" --secure --env "APP_VERSION=$v" \
+          "edgeplane/digits-classifier:$v" "$CLASSIFIER" "$RUN/digits/heldout.csv:/app/heldout.csv"
+      done
+    fi
   fi
 else
   echo "up: not root: containerd cannot run here, so edgecore will cache pods but not run them" >&2
@@ -176,15 +183,32 @@ echo
 # Edge AI (docs/models.md, examples/digits-classifier): the model's v1 pushed to the cloud and
 # delivered to the node, the classifier answering, then v2 and a rollback reaching the same pod.
 if [[ -n $RUNTIME_ENDPOINT && -f $RUN/digits/v2.onnx ]]; then
+  # shellcheck disable=SC1091
+  source "$RUN/cri/env"
+  # The pull secret for the authenticated registry (kubectl's idiom: create or update).
+  $EDGECTL create secret docker-registry regcred --docker-server "$EP_SECURE_REGISTRY" \
+    --docker-username "$EP_SECURE_REGISTRY_USER" --docker-password "$EP_SECURE_REGISTRY_PASSWORD" \
+    --dry-run=client -o yaml | $EDGECTL apply -f -
   $EDGECTL model push digits "$RUN/digits/v1.onnx" --version v1
   $EDGECTL apply -f deploy/examples/digits-classifier.yaml
   $EDGECTL rollout status deployment/digits-classifier --timeout 120s || true
   CLF_IP=""
+  # The IP of a ready classifier pod (the newest one during an upgrade).
+  classifier_ip() {
+    $EDGECTL get pods -l app=digits-classifier -o json | python3 -c '
+import json, sys
+pods = [p for p in json.load(sys.stdin)["items"] if not p["metadata"].get("deletionTimestamp")
+        and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
+pods.sort(key=lambda p: p["metadata"]["creationTimestamp"])
+print(pods[-1]["status"].get("podIP", "") if pods else "")' 2>/dev/null || true
+  }
   for _ in $(seq 1 100); do
-    CLF_IP=$($EDGECTL get pods -l app=digits-classifier -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["status"].get("podIP",""))' 2>/dev/null || true)
+    CLF_IP=$(classifier_ip)
     [[ -n $CLF_IP ]] && curl -fsS --max-time 1 "http://$CLF_IP:8080/readyz" >/dev/null 2>&1 && break
     sleep 0.5
   done
+  app_version() { curl -fsS --max-time 2 "http://$CLF_IP:8080/version" 2>/dev/null || true; }
+  echo "up: the app (image $EP_SECURE_REGISTRY/edgeplane/digits-classifier:1.0, pulled with imagePullSecrets regcred): $(app_version)"
   model_version() { curl -fsS --max-time 2 "http://$CLF_IP:8080/v1/model" 2>/dev/null | python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["version"], m.get("heldoutAccuracy"))' 2>/dev/null || true; }
   echo "up: curl --data-binary @$RUN/digits/samples/digit-7.png http://$CLF_IP:8080/v1/classify ->"
   echo "    $(curl -fsS --max-time 5 --data-binary @"$RUN/digits/samples/digit-7.png" "http://$CLF_IP:8080/v1/classify" 2>&1)"
@@ -192,10 +216,21 @@ if [[ -n $RUNTIME_ENDPOINT && -f $RUN/digits/v2.onnx ]]; then
   $EDGECTL model push digits "$RUN/digits/v2.onnx" --version v2
   for _ in $(seq 1 60); do [[ $(model_version) == v2* ]] && break; sleep 0.5; done
   echo "up: after the push, the same pod serves: $(model_version)"
+  echo "up: digit-7.png again, classified by v2 -> $(curl -fsS --max-time 5 --data-binary @"$RUN/digits/samples/digit-7.png" "http://$CLF_IP:8080/v1/classify?k=1" 2>&1)"
   $EDGECTL model rollback digits
   for _ in $(seq 1 60); do [[ $(model_version) == v1* ]] && break; sleep 0.5; done
   echo "up: after the rollback: $(model_version)"
   $EDGECTL model history digits
+  # An app release: the Deployment moves to the image's next version, rolled out as usual; the
+  # new pod mounts the same model.
+  $EDGECTL set image deployment/digits-classifier "classifier=$EP_SECURE_REGISTRY/edgeplane/digits-classifier:1.1"
+  $EDGECTL rollout status deployment/digits-classifier --timeout 120s || true
+  for _ in $(seq 1 60); do
+    CLF_IP=$(classifier_ip)
+    [[ $(app_version) == *'"1.1"'* ]] && break
+    sleep 0.5
+  done
+  echo "up: after the image upgrade: $(app_version), model $(model_version)"
   $EDGECTL get pods -l app=digits-classifier
   echo
 fi

@@ -664,7 +664,9 @@ bool Edged::ensureImage(PodState& st, const Json& pod, const Json& container,
         }
         server = server.substr(0, server.find('/'));
         if (server != host || !a->is_object()) continue;
-        auth.serverAddress = a.key();
+        // No server address, as kubelet sends none: the entry was matched to the image's host
+        // here, and containerd refuses an address that is not a URL ("host:port", the usual
+        // key for a private registry) with "parse server address".
         auth.username = api::stringAt(*a, "username");
         auth.password = api::stringAt(*a, "password");
         auth.auth = api::stringAt(*a, "auth");

@@ -2,7 +2,8 @@
 // handwritten digits with a MobileNetV2 exported to ONNX, run by OpenCV's DNN module.
 //
 //   digits-classifier --model-dir /models [--listen 0.0.0.0:8080] [--heldout heldout.csv]
-//                     [--threads 4]
+//                     [--threads N]   (default: the CPUs it may use; more only adds contention:
+//                                      inference is CPU-bound, docs/performance.md "Classifier")
 //
 //   POST /v1/classify[?k=3]   body: a PNG or JPEG of one digit (any size, dark ink on a light
 //                             background or the reverse) -> {"model": {...}, "predictions":
@@ -10,6 +11,9 @@
 //   GET  /v1/model            the loaded model: name, version, sha256, format, file, and its
 //                             accuracy on the held-out digits (measured here at every load)
 //   GET  /healthz, /readyz    200 once a model is loaded, 503 before
+//   GET  /version             {"app": "digits-classifier", "version": V}: V is $APP_VERSION,
+//                             which the app's image sets (scripts/cri-env.sh image --env), so
+//                             an image upgrade shows; "dev" without it
 //
 // The model directory is a models.edgeplane.io volume (docs/models.md): model.json names the
 // file. A watcher polls model.json; a new version is loaded and measured beside the serving one
@@ -23,6 +27,7 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -167,8 +172,11 @@ std::shared_ptr<Model> loadModel(const fs::path& dir, const HeldOut& heldout, si
 
 class Service {
  public:
-  Service(fs::path dir, HeldOut heldout, size_t slots)
-      : dir_(std::move(dir)), heldout_(std::move(heldout)), slots_(slots) {}
+  Service(fs::path dir, HeldOut heldout, size_t slots, std::string appVersion)
+      : dir_(std::move(dir)),
+        heldout_(std::move(heldout)),
+        slots_(slots),
+        appVersion_(std::move(appVersion)) {}
 
   // Loads a new version when model.json changed. Called by the watcher thread only.
   void poll() {
@@ -191,8 +199,15 @@ class Service {
     if (req.path == "/healthz" || req.path == "/readyz") {
       return text(model ? 200 : 503, model ? "ok" : "no model yet");
     }
+    if (req.path == "/version") {
+      return json(200, {{"app", "digits-classifier"}, {"version", appVersion_}});
+    }
     if (!model) return json(503, {{"error", "no model loaded yet"}});
-    if (req.path == "/v1/model" && req.method == "GET") return json(200, describe(*model));
+    if (req.path == "/v1/model" && req.method == "GET") {
+      Json j = describe(*model);
+      j["appVersion"] = appVersion_;
+      return json(200, j);
+    }
     if (req.path == "/v1/classify" && req.method == "POST") return classify(*model, req);
     return json(404, {{"error", "not found: " + req.method + " " + req.path}});
   }
@@ -266,7 +281,8 @@ class Service {
   const fs::path dir_;
   const HeldOut heldout_;
   const size_t slots_;
-  std::string lastInfo_;          // watcher thread only
+  std::string lastInfo_;  // watcher thread only
+  const std::string appVersion_;
   std::shared_ptr<Model> model_;  // atomic_load/atomic_store only
 };
 
@@ -274,7 +290,7 @@ class Service {
 
 int main(int argc, char** argv) {
   std::string listen = "0.0.0.0:8080", dir, heldoutPath = "/app/heldout.csv";
-  size_t threads = 4;
+  size_t threads = std::max(1u, std::thread::hardware_concurrency());
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--listen")
@@ -308,7 +324,8 @@ int main(int argc, char** argv) {
   HeldOut heldout = loadHeldOut(heldoutPath);
   if (heldout.labels.empty())
     spdlog::warn("no held-out digits in {}: accuracy not measured", heldoutPath);
-  Service service(dir, std::move(heldout), threads);
+  const char* appVersion = std::getenv("APP_VERSION");
+  Service service(dir, std::move(heldout), threads, appVersion && *appVersion ? appVersion : "dev");
   service.poll();
   ep::http::Server server(options, [&service](ep::http::ServerRequest& r) {
     try {

@@ -10,8 +10,7 @@
 #include <random>
 #include <sstream>
 
-#include "tests/integration/edge_fixture.h"
-#include "tests/testing/cri_env.h"
+#include "tests/integration/cri_edge_fixture.h"
 
 namespace ep::testing {
 namespace {
@@ -268,23 +267,13 @@ TEST_F(ModelsTest, StagedRolloutAndStatusPerVersion) {
 }
 
 // With containerd: the pod's read-only volume switches to the new version without a restart.
-class ModelsE2eTest : public ModelsTest {
+class ModelsE2eTest : public WithCri<ModelsTest> {
  protected:
   void SetUp() override {
-    std::string skip = CriEnv::skipReason();
-    if (!skip.empty()) GTEST_SKIP() << skip;
-    cri_ = std::make_unique<CriEnv>();
-    ASSERT_TRUE(cri_->up()) << cri_->error();
-    runtimeEndpoint_ = cri_->endpoint();
-    ModelsTest::SetUp();
+    WithCri::SetUp();
+    if (stopped()) return;
     startEdge("edge-a");
   }
-  void TearDown() override {
-    if (!cri_) return;
-    ModelsTest::TearDown();
-    cri_.reset();
-  }
-  std::unique_ptr<CriEnv> cri_;
 };
 
 TEST_F(ModelsE2eTest, PodSeesNewVersionsAndRollbackWithoutRestart) {

@@ -13,8 +13,7 @@
 #include <set>
 #include <sstream>
 
-#include "tests/integration/edge_fixture.h"
-#include "tests/testing/cri_env.h"
+#include "tests/integration/cri_edge_fixture.h"
 
 namespace ep::testing {
 namespace {
@@ -22,28 +21,14 @@ namespace {
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
 
-class WorkloadE2eTest : public EdgeFixture {
+class WorkloadE2eTest : public WithCri<EdgeFixture> {
  protected:
   void SetUp() override {
-    std::string skip = CriEnv::skipReason();
-    if (!skip.empty()) GTEST_SKIP() << skip;
-    cri_ = std::make_unique<CriEnv>();
-    ASSERT_TRUE(cri_->up()) << cri_->error();
-    runtimeEndpoint_ = cri_->endpoint();
-    EdgeFixture::SetUp();
+    WithCri::SetUp();
+    if (stopped()) return;
     for (const char* node : {"edge-a", "edge-b"}) startLabelledEdge(node);
     ASSERT_TRUE(eventually([&] { return nodeReady("edge-a") == "True"; }, 30s));
     ASSERT_TRUE(eventually([&] { return nodeReady("edge-b") == "True"; }, 30s));
-  }
-  void TearDown() override {
-    if (!cri_) return;
-    if (::testing::Test::HasFailure()) {
-      std::cerr << "---- pods ----\n" << edgectl({"get", "pods", "-o", "yaml"}).out << "\n";
-      std::cerr << "---- events ----\n" << edgectl({"get", "events"}).out << "\n";
-    }
-    EdgeFixture::TearDown();
-    // Pods of this test's nodes: stop them so the environment comes down cleanly.
-    cri_.reset();
   }
 
   void startLabelledEdge(const std::string& name) {
@@ -136,8 +121,6 @@ class WorkloadE2eTest : public EdgeFixture {
            "        volumeMounts:\n        - name: site\n          mountPath: /www\n"
            "      volumes:\n      - name: site\n        configMap:\n          name: site\n";
   }
-
-  std::unique_ptr<CriEnv> cri_;
 };
 
 TEST_F(WorkloadE2eTest, DeploymentRunsRollsBackRestartsAndFollowsConfig) {

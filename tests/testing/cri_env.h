@@ -30,7 +30,8 @@ class CriEnv {
   // can. Tests skip with this message.
   static std::string skipReason() {
     if (geteuid() != 0) return "needs root (containerd and runc run as root)";
-    for (const char* tool : {"containerd", "runc", "docker-registry", "skopeo", "umoci"}) {
+    for (const char* tool :
+         {"containerd", "runc", "docker-registry", "skopeo", "umoci", "htpasswd", "openssl"}) {
       if (!inPath(tool)) {
         return std::string(tool) + " is not installed (scripts/install-deps.sh installs it)";
       }
@@ -41,6 +42,11 @@ class CriEnv {
   // Starts everything; on failure returns false and error() holds the script's output.
   bool up() {
     if (port_ == 0) port_ = freePort();  // kept across down() + up(): a "reboot"
+    if (securePort_ == 0) {
+      do {
+        securePort_ = freePort();
+      } while (securePort_ == port_);
+    }
     std::string script = std::string(EP_SOURCE_DIR) + "/scripts/cri-env.sh";
     auto r = runCommand({script, "up", dir_.path()}, "", std::chrono::minutes(3), scriptEnv());
     started_ = true;
@@ -62,6 +68,16 @@ class CriEnv {
   const std::string& dir() const { return dir_.path(); }
   std::string endpoint() const { return "unix://" + dir_.path() + "/containerd.sock"; }
   std::string registry() const { return "127.0.0.1:" + std::to_string(port_); }
+  // The registry with TLS (its own CA, which containerd trusts for it) and htpasswd
+  // authentication: user securePassword()'s owner "edgeplane", images under edgeplane/.
+  std::string secureRegistry() const { return "127.0.0.1:" + std::to_string(securePort_); }
+  std::string secureRegistryCa() const { return dir_.path() + "/registry-auth/ca.crt"; }
+  static std::string secureUser() { return "edgeplane"; }
+  std::string securePassword() const {
+    std::string p = tail(dir_.path() + "/registry-auth/password");
+    while (!p.empty() && (p.back() == '\n' || p.back() == ' ')) p.pop_back();
+    return p;
+  }
   // "10.P1.P2." (the pod subnet's first three octets).
   std::string subnetPrefix() const {
     return "10." + std::to_string(port_ >> 8) + "." + std::to_string(port_ & 255) + ".";
@@ -91,12 +107,14 @@ class CriEnv {
   }
 
   std::vector<std::string> scriptEnv() const {
-    return {"EP_REGISTRY_PORT=" + std::to_string(port_), "EP_CNI_SUBNET=" + subnetPrefix() + "0/24",
-            "EP_CNI_BRIDGE=" + bridge()};
+    return {"EP_REGISTRY_PORT=" + std::to_string(port_),
+            "EP_SECURE_REGISTRY_PORT=" + std::to_string(securePort_),
+            "EP_CNI_SUBNET=" + subnetPrefix() + "0/24", "EP_CNI_BRIDGE=" + bridge()};
   }
 
   TempDir dir_;
   int port_ = 0;
+  int securePort_ = 0;
   bool started_ = false;
   std::string error_;
 };

@@ -136,7 +136,8 @@ struct ImageInfo {
   uint64_t size = 0;
 };
 
-// Registry credentials for one pull (from imagePullSecrets' docker config JSON).
+// Registry credentials for one pull (from imagePullSecrets' docker config JSON). serverAddress,
+// when set, must be a URL (containerd parses it and uses the credentials only for its host).
 struct AuthConfig {
   std::string username;
   std::string password;

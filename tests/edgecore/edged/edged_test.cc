@@ -474,6 +474,9 @@ TEST_F(EdgedTest, ImagePullSecretCredentialsReachTheRuntime) {
   sync();
   EXPECT_EQ(runtime_.lastPullAuth().username, "u");
   EXPECT_EQ(runtime_.lastPullAuth().password, "p");
+  // Regression: a "host:port" key sent as the server address made containerd fail every pull
+  // from a private registry ("parse server address"); kubelet sends none either.
+  EXPECT_EQ(runtime_.lastPullAuth().serverAddress, "");
   EXPECT_EQ(lastStatus("priv")["phase"], "Running");
 }
 

@@ -1,0 +1,179 @@
+// App releases through an authenticated registry, end to end with real components: cloudcore,
+// an edgecore on a private containerd (scripts/cri-env.sh) and a docker-registry set up as Harbor
+// is for this purpose (TLS with its own CA, which containerd trusts for that host, and htpasswd
+// authentication). Images are pulled with imagePullSecrets (kubernetes.io/dockerconfigjson from
+// `edgectl create secret docker-registry`); a missing or wrong secret shows ErrImagePull with
+// the registry's reason; a Deployment moves from one image version to the next with
+// `edgectl set image` and `edgectl rollout status`. Skips when not root or containerd is missing
+// (CI runs it as root).
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "tests/integration/cri_edge_fixture.h"
+
+namespace ep::testing {
+namespace {
+
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+
+class RegistryTest : public WithCri<EdgeFixture> {
+ protected:
+  void SetUp() override {
+    WithCri::SetUp();
+    if (stopped()) return;
+    std::string cfg = writeFile("edge.yaml", "labels:\n  e2e: \"yes\"\n");
+    startEdge("edge-a", {"--config", cfg});
+    ASSERT_TRUE(eventually([&] { return nodeReady("edge-a") == "True"; }, 30s));
+  }
+
+  std::string secureImage(const std::string& nameTag) {
+    return cri_->secureRegistry() + "/edgeplane/" + nameTag;
+  }
+  std::string podYaml(const std::string& name, const std::string& image,
+                      const std::string& secret) {
+    std::string y = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name +
+                    "\nspec:\n  nodeSelector:\n    e2e: \"yes\"\n"
+                    "  terminationGracePeriodSeconds: 1\n";
+    if (!secret.empty()) y += "  imagePullSecrets:\n  - name: " + secret + "\n";
+    return y + "  containers:\n  - name: web\n    image: " + image + "\n";
+  }
+  // Messages of the Warning events about `pod`, newest last.
+  std::string warnings(const std::string& pod) {
+    Json list = getJson("/api/v1/namespaces/default/events");
+    std::string out;
+    for (const auto& e : list.value("items", Json::array())) {
+      if (e["involvedObject"].value("name", "") != pod || e.value("type", "") != "Warning") {
+        continue;
+      }
+      out += e.value("message", "") + "\n";
+    }
+    return out;
+  }
+  std::string waitingReason(const std::string& pod) {
+    Json p = getJson("/api/v1/namespaces/default/pods/" + pod);
+    const Json* cs = p.is_object() ? &p["status"]["containerStatuses"] : nullptr;
+    if (cs == nullptr || !cs->is_array() || cs->empty()) return "";
+    return (*cs)[0]["state"]["waiting"].value("reason", "");
+  }
+  Json pod(const std::string& name) { return getJson("/api/v1/namespaces/default/pods/" + name); }
+  static std::string httpGet(const Json& pod, const std::string& path) {
+    std::string ip = pod["status"].value("podIP", "");
+    if (ip.empty()) return "";
+    auto r = runCommand({"curl", "-fsS", "--max-time", "3", "http://" + ip + ":8080" + path});
+    return r.exitCode == 0 ? r.out : "";
+  }
+  Json readyPodOf(const std::string& app) {
+    Json list = getJson("/api/v1/namespaces/default/pods?labelSelector=app%3D" + app);
+    for (const auto& p : list.value("items", Json::array())) {
+      if (p["metadata"].contains("deletionTimestamp")) continue;
+      for (const auto& c : p["status"].value("conditions", Json::array())) {
+        if (c.value("type", "") == "Ready" && c.value("status", "") == "True") return p;
+      }
+    }
+    return Json();
+  }
+};
+
+TEST_F(RegistryTest, PullsWithImagePullSecretsAndReportsTheRegistrysReason) {
+  // The registry really refuses anonymous pulls (so the pods below test credentials, not luck).
+  auto anon = runCommand({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
+                          cri_->secureRegistryCa(),
+                          "https://" + cri_->secureRegistry() + "/v2/edgeplane/httpd/tags/list"});
+  ASSERT_EQ(anon.out, "401");
+
+  // No secret: the registry's 401 reaches the pod's events; the pod waits in ErrImagePull.
+  auto r = edgectl({"apply", "-f", "-"}, podYaml("anonymous", secureImage("httpd:1"), ""));
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  ASSERT_TRUE(eventually(
+      [&] { return warnings("anonymous").find("401 Unauthorized") != std::string::npos; }, 60s))
+      << warnings("anonymous");
+  EXPECT_TRUE(eventually([&] {
+    std::string w = waitingReason("anonymous");
+    return w == "ErrImagePull" || w == "ImagePullBackOff";
+  }));
+  EXPECT_NE(warnings("anonymous").find("Failed to pull image \"" + secureImage("httpd:1")),
+            std::string::npos);
+
+  // A secret with the wrong password: the same, with the registry's reason.
+  r = edgectl({"create", "secret", "docker-registry", "wrongcred", "--docker-server",
+               cri_->secureRegistry(), "--docker-username", CriEnv::secureUser(),
+               "--docker-password", "not-the-password"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "secret/wrongcred created\n");
+  r = edgectl({"apply", "-f", "-"}, podYaml("wrong", secureImage("httpd:1"), "wrongcred"));
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  ASSERT_TRUE(eventually(
+      [&] { return warnings("wrong").find("401 Unauthorized") != std::string::npos; }, 60s))
+      << warnings("wrong");
+
+  // The right credentials (an https:// server URL, as docker login writes it): the pod runs
+  // the image it pulled over TLS.
+  r = edgectl({"create", "secret", "docker-registry", "regcred", "--docker-server",
+               "https://" + cri_->secureRegistry(), "--docker-username", CriEnv::secureUser(),
+               "--docker-password", cri_->securePassword()});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  r = edgectl({"apply", "-f", "-"}, podYaml("authorized", secureImage("httpd:1"), "regcred"));
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  ASSERT_TRUE(
+      eventually([&] { return pod("authorized")["status"].value("phase", "") == "Running"; }, 60s))
+      << warnings("authorized");
+  EXPECT_TRUE(
+      eventually([&] { return httpGet(pod("authorized"), "/") == "hello from edgeplane\n"; }));
+  EXPECT_EQ(warnings("authorized"), "");
+  // The failed pods still wait for credentials; nothing was pulled for them.
+  EXPECT_NE(pod("wrong")["status"].value("phase", ""), "Running");
+}
+
+TEST_F(RegistryTest, DeploymentUpgradesFromOneImageVersionToTheNext) {
+  auto r = edgectl({"create", "secret", "docker-registry", "regcred", "--docker-server",
+                    cri_->secureRegistry(), "--docker-username", CriEnv::secureUser(),
+                    "--docker-password", cri_->securePassword()});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  r = edgectl({"apply", "-f", "-"},
+              "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n"
+              "  replicas: 1\n  selector:\n    matchLabels:\n      app: app\n"
+              "  strategy:\n    type: RollingUpdate\n    rollingUpdate:\n"
+              "      maxUnavailable: 0\n      maxSurge: 1\n"
+              "  template:\n    metadata:\n      labels:\n        app: app\n    spec:\n"
+              "      terminationGracePeriodSeconds: 1\n"
+              "      nodeSelector:\n        e2e: \"yes\"\n"
+              "      imagePullSecrets:\n      - name: regcred\n"
+              "      containers:\n      - name: web\n        image: " +
+                  secureImage("httpd:1") +
+                  "\n        readinessProbe:\n          httpGet:\n            path: /\n"
+                  "            port: 8080\n          periodSeconds: 1\n");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  r = edgectl({"rollout", "status", "deployment/app", "--timeout", "90s"});
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  Json v1 = readyPodOf("app");
+  ASSERT_TRUE(v1.is_object());
+  EXPECT_EQ(httpGet(v1, "/"), "hello from edgeplane\n");
+
+  // The release: one image change, rolled out as any Deployment change is.
+  r = edgectl({"set", "image", "deployment/app", "web=" + secureImage("httpd:2")});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "deployment.apps/app image updated\n");
+  r = edgectl({"rollout", "status", "deployment/app", "--timeout", "90s"});
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("successfully rolled out"), std::string::npos) << r.out;
+  ASSERT_TRUE(eventually(
+      [&] {
+        Json p = readyPodOf("app");
+        return p.is_object() &&
+               p["spec"]["containers"][0].value("image", "") == secureImage("httpd:2") &&
+               httpGet(p, "/") == "hello from edgeplane v2\n";
+      },
+      60s));
+  EXPECT_NE(readyPodOf("app")["metadata"].value("name", ""), v1["metadata"].value("name", ""));
+  Json d = getJson("/apis/apps/v1/namespaces/default/deployments/app");
+  EXPECT_EQ(d["spec"]["template"]["spec"]["containers"][0].value("image", ""),
+            secureImage("httpd:2"));
+  EXPECT_EQ(d["spec"]["template"]["spec"]["imagePullSecrets"][0].value("name", ""), "regcred");
+  auto history = edgectl({"rollout", "history", "deployment/app"});
+  EXPECT_NE(history.out.find("2 "), std::string::npos) << history.out;
+}
+
+}  // namespace
+}  // namespace ep::testing
