@@ -10,6 +10,12 @@
 //   - with --devices-per-node N: N Devices (devices.kubeedge.io/v1beta1) bound to every node
 //     are created first (create rate, cloudcore RSS with them); the nodes' initial Syncs then
 //     carry them (issue 10: cloudcore with 100,000 devices across simulated nodes)
+//   - with --model-mib N (and --edgectl): a model of N MiB fanned out to every node (issue 11):
+//     `edgectl model push` of v1, a pod using it bound to every node, and every node fetching
+//     the blob over its tunnel as edgecore does (BlobRequests of 256 KiB, 16 in flight; each
+//     chunk's size is checked, its bytes are not hashed here), then v2 pushed while all hold
+//     v1: the time from each push (and from the pods' creation) to the last node holding every
+//     byte, the payload the cloud sent, and cloudcore's CPU and peak RSS meanwhile
 // Every node joins as edgecore does (a bootstrap token the sim creates with the admin
 // kubeconfig, the Join RPC with a CSR) and then speaks mutual TLS 1.3 with its own certificate;
 // the join rate and the TLS connect rate are reported.
@@ -26,6 +32,7 @@
 #include <condition_variable>
 #include <deque>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -65,6 +72,8 @@ struct Options {
   bool waitRestart = false;
   int connectParallel = 200;
   int devicesPerNode = 0;
+  int modelMib = 0;
+  std::string edgectl = "build/edgectl/edgectl";
 };
 
 class Sim;
@@ -87,9 +96,14 @@ class SimNode : public grpc::ClientBidiReactor<tv1::EdgeMessage, tv1::CloudMessa
   std::atomic<bool> connected{false};
   std::atomic<bool> synced{false};
   std::atomic<int64_t> changesReceived{0};
+  std::atomic<uint64_t> blobBytes{0};  // model payload received (resent bytes included)
 
  private:
   void queue(tv1::EdgeMessage m);  // requires mu_
+  // Model fan-out: the blob the bench Model names, fetched in 256 KiB chunks.
+  void startFetchLocked(const std::string& digest);
+  void requestMoreLocked();
+  void onBlobChunkLocked(const tv1::BlobChunk& c);
   void writeNextLocked();
 
   Sim* sim_;
@@ -105,6 +119,12 @@ class SimNode : public grpc::ClientBidiReactor<tv1::EdgeMessage, tv1::CloudMessa
   uint64_t sequence_ = 0;                     // guarded by mu_
   std::map<std::string, int64_t> inventory_;  // guarded by mu_: "resource/ns/name" -> rev
   int64_t lastRevision_ = 0;                  // guarded by mu_
+  // Model fetch, guarded by mu_.
+  std::string fetchDigest_;
+  uint64_t fetchNext_ = 0, fetchDone_ = 0, fetchSize_ = 0, fetchId_ = 0;
+  int fetchInflight_ = 0;
+  int fetchErrors_ = 0;
+  bool fetchSizeKnown_ = false;
 };
 
 class Sim {
@@ -125,6 +145,12 @@ class Sim {
     cv_.notify_all();
   }
   void onDisconnected(SimNode* n);
+  // A node holds every byte of `digest`.
+  void onBlobComplete(const std::string& digest, Clock::time_point at) {
+    std::lock_guard lock(mu_);
+    blobDone_[digest].push_back(at);
+    cv_.notify_all();
+  }
   const Options& opts() const { return opts_; }
   std::shared_ptr<grpc::Channel> newChannel(int index);
   // Loads the kubeconfig, creates a bootstrap token, joins every node (keys, CSRs, Join).
@@ -143,8 +169,13 @@ class Sim {
   std::vector<std::unique_ptr<SimNode>> nodes_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::map<int64_t, std::vector<Clock::time_point>> seen_;  // guarded by mu_
-  std::deque<SimNode*> reconnect_;                          // guarded by mu_
+  void modelFanOut();
+  // Creates makePod(node name) for every node, 16 requests at a time.
+  void createPodPerNode(const std::function<json(const std::string&)>& makePod);
+
+  std::map<int64_t, std::vector<Clock::time_point>> seen_;          // guarded by mu_
+  std::map<std::string, std::vector<Clock::time_point>> blobDone_;  // guarded by mu_
+  std::deque<SimNode*> reconnect_;                                  // guarded by mu_
   std::atomic<bool> stop_{false};
 };
 
@@ -340,6 +371,15 @@ void SimNode::OnReadDone(bool ok) {
       }
       changesReceived++;
       sim_->onChange(c, now);
+      if (c.resource() == "models.sedna.io" && c.name() == "bench-model" &&
+          c.op() == tv1::Change::OP_PUT) {
+        // spec.url: blob://sha256/HEX/FILE
+        std::string url = json::parse(c.value(), nullptr, false)["spec"].value("url", "");
+        const std::string prefix = "blob://sha256/";
+        if (url.rfind(prefix, 0) == 0) {
+          startFetchLocked("sha256:" + url.substr(prefix.size(), 64));
+        }
+      }
     }
     lastRevision_ = std::max(lastRevision_, s.revision());
     tv1::EdgeMessage ack;
@@ -351,8 +391,82 @@ void SimNode::OnReadDone(bool ok) {
       sim_->onSynced(this);
       lock.lock();
     }
+  } else if (in_.has_blob_chunk()) {
+    onBlobChunkLocked(in_.blob_chunk());
+    if (fetchSizeKnown_ && fetchDone_ == fetchSize_ && !fetchDigest_.empty() &&
+        fetchInflight_ == 0) {
+      std::string d = fetchDigest_;
+      fetchDigest_.clear();
+      lock.unlock();
+      sim_->onBlobComplete(d, now);
+      lock.lock();
+    }
   }
   StartRead(&in_);
+}
+
+void SimNode::startFetchLocked(const std::string& digest) {
+  if (digest == fetchDigest_) return;
+  fetchDigest_ = digest;
+  fetchNext_ = fetchDone_ = fetchSize_ = 0;
+  fetchSizeKnown_ = false;
+  fetchInflight_ = 0;  // answers for an older digest are ignored
+  requestMoreLocked();
+}
+
+void SimNode::requestMoreLocked() {
+  constexpr uint64_t kChunk = 256 * 1024;
+  // One request until the size is known, then a window of 16 (edgecore's default).
+  const int window = fetchSizeKnown_ ? 16 : 1;
+  while (!fetchDigest_.empty() && fetchInflight_ < window &&
+         (!fetchSizeKnown_ || fetchNext_ < fetchSize_)) {
+    tv1::EdgeMessage m;
+    auto* r = m.mutable_blob_request();
+    r->set_id(++fetchId_);
+    r->set_digest(fetchDigest_);
+    r->set_offset(fetchNext_);
+    r->set_namespace_("default");
+    r->set_model("bench-model");
+    fetchNext_ += kChunk;
+    ++fetchInflight_;
+    queue(std::move(m));
+  }
+}
+
+void SimNode::onBlobChunkLocked(const tv1::BlobChunk& c) {
+  if (c.digest() != fetchDigest_) return;
+  --fetchInflight_;
+  if (!c.error().empty()) {
+    std::fprintf(stderr, "%s: blob %s at %llu: %s\n", name_.c_str(), c.digest().c_str(),
+                 static_cast<unsigned long long>(c.offset()), c.error().c_str());
+    if (!c.retryable() && ++fetchErrors_ > 100) {
+      fetchDigest_.clear();  // give up; the run reports the node as missing
+      return;
+    }
+    tv1::EdgeMessage m;  // ask again for the same chunk
+    auto* r = m.mutable_blob_request();
+    r->set_id(++fetchId_);
+    r->set_digest(fetchDigest_);
+    r->set_offset(c.offset());
+    r->set_namespace_("default");
+    r->set_model("bench-model");
+    ++fetchInflight_;
+    queue(std::move(m));
+    return;
+  }
+  if (!fetchSizeKnown_) {
+    fetchSizeKnown_ = true;
+    fetchSize_ = c.blob_size();
+  }
+  const uint64_t expect = std::min<uint64_t>(256 * 1024, fetchSize_ - c.offset());
+  if (c.data().size() != expect) {
+    std::fprintf(stderr, "%s: chunk at %llu has %zu bytes, expected %llu\n", name_.c_str(),
+                 static_cast<unsigned long long>(c.offset()), c.data().size(),
+                 static_cast<unsigned long long>(expect));
+  }
+  fetchDone_ += c.data().size();
+  blobBytes += c.data().size();
+  requestMoreLocked();
 }
 
 void SimNode::OnDone(const grpc::Status& s) {
@@ -541,27 +655,15 @@ void Sim::run() {
   auto api = apiClient();
   api.request("POST", "/api/v1/namespaces/default/configmaps",
               R"({"metadata":{"name":"bench-cm"},"data":{"round":"0"}})", "application/json");
-  {
-    std::vector<std::thread> creators;
-    std::atomic<int> next{0};
-    for (int t = 0; t < 16; ++t) {
-      creators.emplace_back([&] {
-        auto c = apiClient();
-        for (int i = next++; i < opts_.nodes; i = next++) {
-          std::string n = opts_.prefix + std::to_string(i);
-          json pod = {{"metadata", {{"name", "bench-" + n}}},
-                      {"spec",
-                       {{"nodeName", n},
-                        {"containers",
-                         {{{"name", "app"},
-                           {"image", "busybox:1.36"},
-                           {"envFrom", {{{"configMapRef", {{"name", "bench-cm"}}}}}}}}}}}};
-          c.request("POST", "/api/v1/namespaces/default/pods", pod.dump(), "application/json");
-        }
-      });
-    }
-    for (auto& t : creators) t.join();
-  }
+  createPodPerNode([](const std::string& n) {
+    return json{{"metadata", {{"name", "bench-" + n}}},
+                {"spec",
+                 {{"nodeName", n},
+                  {"containers",
+                   {{{"name", "app"},
+                     {"image", "busybox:1.36"},
+                     {"envFrom", {{{"configMapRef", {{"name", "bench-cm"}}}}}}}}}}}};
+  });
   // Wait until every node holds its pod and the configmap.
   auto haveAll = [&] {
     for (auto& n : nodes_) {
@@ -607,6 +709,8 @@ void Sim::run() {
       opts_.rounds, opts_.nodes, a[0], a[1], a[2]);
   std::printf("apply->received per node: p50 %.1f ms, p99 %.1f ms\n", p[0], p[1]);
 
+  if (opts_.modelMib > 0) modelFanOut();
+
   if (opts_.waitRestart) {
     std::printf("waiting for cloudcore to restart (kill and start it now)...\n");
     std::fflush(stdout);
@@ -627,6 +731,136 @@ void Sim::run() {
   std::_Exit(0);  // streams are still open; the OS reclaims them
 }
 
+void Sim::createPodPerNode(const std::function<json(const std::string&)>& makePod) {
+  std::vector<std::thread> creators;
+  std::atomic<int> next{0};
+  for (int t = 0; t < 16; ++t) {
+    creators.emplace_back([&] {
+      auto c = apiClient();
+      for (int i = next++; i < opts_.nodes; i = next++) {
+        c.request("POST", "/api/v1/namespaces/default/pods",
+                  makePod(opts_.prefix + std::to_string(i)).dump(), "application/json");
+      }
+    });
+  }
+  for (auto& t : creators) t.join();
+}
+
+void Sim::modelFanOut() {
+  // Two versions of random bytes, pushed as edgectl does.
+  std::mt19937_64 rng(7);
+  const uint64_t size = static_cast<uint64_t>(opts_.modelMib) << 20;
+  std::vector<std::string> files;
+  for (int v = 1; v <= 2; ++v) {
+    std::string path = "/tmp/ep-sim-model-v" + std::to_string(v) + ".bin";
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    std::vector<uint64_t> buf(1 << 16);
+    for (uint64_t done = 0; done < size; done += buf.size() * 8) {
+      for (auto& x : buf) x = rng();
+      out.write(reinterpret_cast<const char*>(buf.data()),
+                static_cast<std::streamsize>(std::min<uint64_t>(buf.size() * 8, size - done)));
+    }
+    files.push_back(path);
+  }
+  auto push = [&](int v) {
+    std::string cmd = opts_.edgectl + " --kubeconfig " + opts_.kubeconfig +
+                      " model push bench-model " + files[static_cast<size_t>(v - 1)] +
+                      " --version v" + std::to_string(v) + " --format bin >/dev/null";
+    auto t = Clock::now();
+    if (std::system(cmd.c_str()) != 0) {
+      std::fprintf(stderr, "%s failed\n", cmd.c_str());
+      std::_Exit(1);
+    }
+    return msSince(t);
+  };
+  auto waitAll = [&](const std::string& digestPrefix, Clock::time_point from, long& peakRss) {
+    std::vector<double> ms;
+    auto deadline = Clock::now() + std::chrono::minutes(10);
+    while (Clock::now() < deadline) {
+      if (opts_.cloudPid) peakRss = std::max(peakRss, rssKb(opts_.cloudPid));
+      std::unique_lock lock(mu_);
+      size_t n = 0;
+      for (const auto& [d, times] : blobDone_) {
+        if (d.rfind(digestPrefix, 0) == 0) n = times.size();
+      }
+      if (n >= nodes_.size()) {
+        for (const auto& [d, times] : blobDone_) {
+          if (d.rfind(digestPrefix, 0) != 0) continue;
+          for (auto t : times)
+            ms.push_back(std::chrono::duration<double, std::milli>(t - from).count());
+        }
+        break;
+      }
+      cv_.wait_for(lock, std::chrono::milliseconds(50));
+    }
+    return ms;
+  };
+  auto digestOf = [](const std::string& path) {
+    std::string cmd = "sha256sum " + path;
+    FILE* f = popen(cmd.c_str(), "r");
+    char hex[65] = {};
+    if (f == nullptr || std::fread(hex, 1, 64, f) != 64) std::_Exit(1);
+    pclose(f);
+    return "sha256:" + std::string(hex);
+  };
+  const std::string d1 = digestOf(files[0]), d2 = digestOf(files[1]);
+  auto bytesNow = [&] {
+    uint64_t b = 0;
+    for (auto& n : nodes_) b += n->blobBytes;
+    return b;
+  };
+
+  double pushMs = push(1);
+  std::printf("model: %d MiB, edgectl model push v1 in %.0f ms\n", opts_.modelMib, pushMs);
+  // A pod using the Model on every node: the node receives the Model and fetches its blob.
+  double cpu0 = opts_.cloudPid ? cpuSeconds(opts_.cloudPid) : 0;
+  uint64_t b0 = bytesNow();
+  long peak = 0;
+  auto t0 = Clock::now();
+  createPodPerNode([](const std::string& n) {
+    return json{{"metadata", {{"name", "model-" + n}}},
+                {"spec",
+                 {{"nodeName", n},
+                  {"containers",
+                   {{{"name", "app"},
+                     {"image", "busybox:1.36"},
+                     {"volumeMounts", {{{"name", "model"}, {"mountPath", "/models"}}}}}}},
+                  {"volumes",
+                   {{{"name", "model"},
+                     {"csi",
+                      {{"driver", "models.edgeplane.io"},
+                       {"volumeAttributes", {{"model", "bench-model"}}}}}}}}}}};
+  });
+  auto v1 = percentiles(waitAll(d1, t0, peak));
+  double secs = msSince(t0) / 1000;
+  double cpu = opts_.cloudPid ? cpuSeconds(opts_.cloudPid) - cpu0 : 0;
+  uint64_t sent = bytesNow() - b0;
+  std::printf(
+      "model v1 to %d nodes (pods created -> every byte on the node): p50 %.0f ms, p99 %.0f ms, "
+      "last %.0f ms; cloud sent %.1f MiB (%.2fx the model per node), %.0f MiB/s aggregate; "
+      "cloudcore CPU %.1f s (%.2f cores), peak RSS %ld KiB\n",
+      opts_.nodes, v1[0], v1[1], v1[2], sent / 1048576.0,
+      static_cast<double>(sent) / static_cast<double>(size) / opts_.nodes, sent / 1048576.0 / secs,
+      cpu, cpu / secs, peak);
+
+  // The new version: push -> every node holds it.
+  cpu0 = opts_.cloudPid ? cpuSeconds(opts_.cloudPid) : 0;
+  b0 = bytesNow();
+  peak = 0;
+  t0 = Clock::now();
+  pushMs = push(2);
+  auto v2 = percentiles(waitAll(d2, t0, peak));
+  secs = msSince(t0) / 1000;
+  cpu = opts_.cloudPid ? cpuSeconds(opts_.cloudPid) - cpu0 : 0;
+  sent = bytesNow() - b0;
+  std::printf(
+      "model v2 (push started -> every byte on every node): p50 %.0f ms, p99 %.0f ms, last %.0f "
+      "ms (the push itself %.0f ms); cloud sent %.1f MiB; cloudcore CPU %.1f s, peak RSS %ld "
+      "KiB\n",
+      v2[0], v2[1], v2[2], pushMs, sent / 1048576.0, cpu, peak);
+  for (auto& f : files) std::remove(f.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -645,6 +879,9 @@ int main(int argc, char** argv) {
   app.add_option("--devices-per-node", o.devicesPerNode,
                  "Devices created per node before the nodes connect (0: none)");
   app.add_flag("--wait-restart", o.waitRestart, "measure reconnect after a cloudcore restart");
+  app.add_option("--model-mib", o.modelMib,
+                 "fan a model of this many MiB out to every node (0: skip; issue 11)");
+  app.add_option("--edgectl", o.edgectl, "edgectl binary for --model-mib's pushes");
   CLI11_PARSE(app, argc, argv);
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {

@@ -65,6 +65,10 @@ Status loadConfigFile(const std::string& path, Config& config) {
         auto d = parseDurationSeconds(key, s);
         if (!d.isOk()) return d.status();
         config.modelBlobRetention = *d;
+      } else if (key == "modelBlobGcInterval") {
+        auto d = parseDurationSeconds(key, s);
+        if (!d.isOk()) return d.status();
+        config.modelBlobGcInterval = *d;
       } else if (key == "deviceDataRetention") {
         auto d = parseDurationSeconds(key, s);
         if (!d.isOk()) return d.status();
@@ -131,6 +135,9 @@ Status validateConfig(const Config& config) {
   if (config.modelMaxBytes < 1) return invalidError("modelMaxBytes: must be at least 1");
   if (config.modelBlobRetention.count() < 0) {
     return invalidError("modelBlobRetention: must not be negative");
+  }
+  if (config.modelBlobGcInterval.count() <= 0) {
+    return invalidError("modelBlobGcInterval: must be positive");
   }
   if (config.deviceDataMaxSamples < 1 || config.deviceDataMaxSamples > 100'000'000) {
     return invalidError("deviceDataMaxSamples: must be between 1 and 100000000");

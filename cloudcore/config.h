@@ -46,6 +46,8 @@ struct Config {
   std::string modelBlobDir;
   uint64_t modelMaxBytes = uint64_t{2} << 30;
   std::chrono::seconds modelBlobRetention{std::chrono::hours(24)};
+  // How often the blob collector runs (first run one interval after start).
+  std::chrono::seconds modelBlobGcInterval{std::chrono::minutes(1)};
   // Lifetime of node client certificates; nodes renew at 80% of it.
   std::chrono::seconds nodeCertificateLifetime{std::chrono::hours(24 * 365)};
 };

@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
                  "audit log file (default DATA_DIR/audit.log; - for none)");
   std::string modelBlobDir;
   std::string modelBlobRetention;
+  std::string modelBlobGcInterval;
   uint64_t modelMaxBytes = 0;
   app.add_option("--model-blob-dir", modelBlobDir,
                  "where pushed model files are kept (default DATA_DIR/blobs)");
@@ -99,6 +100,8 @@ int main(int argc, char** argv) {
                  "largest model file accepted by edgectl model push (default 2 GiB)");
   app.add_option("--model-blob-retention", modelBlobRetention,
                  "model files no Model refers to are removed after this, e.g. 24h (default 24h)");
+  app.add_option("--model-blob-gc-interval", modelBlobGcInterval,
+                 "how often unused model files are looked for, e.g. 10m (default 1m)");
   app.add_option("--device-data-retention", deviceDataRetention,
                  "device data older than this is removed, e.g. 24h (default 24h)");
   app.add_option("--device-data-max-samples", deviceDataMaxSamples,
@@ -140,6 +143,14 @@ int main(int argc, char** argv) {
       return 2;
     }
     config.modelBlobRetention = *d;
+  }
+  if (!modelBlobGcInterval.empty()) {
+    auto d = parseDurationSeconds("--model-blob-gc-interval", modelBlobGcInterval);
+    if (!d.isOk()) {
+      std::cerr << "cloudcore: invalid configuration: " << d.status().message() << "\n";
+      return 2;
+    }
+    config.modelBlobGcInterval = *d;
   }
   if (!deviceDataRetention.empty()) {
     auto d = parseDurationSeconds("--device-data-retention", deviceDataRetention);
@@ -304,8 +315,9 @@ int main(int argc, char** argv) {
   models::BlobServer blobServer(blobs, store);
   blobServer.start();
   hubOptions.blobs = &blobServer;
-  // Unreferenced blobs and abandoned uploads go after the retention (checked every minute).
-  controllers::PeriodicTask blobGc(std::chrono::minutes(1), [&store, &blobs, &clock, &config] {
+  // Unreferenced blobs and abandoned uploads go after the retention (checked every
+  // modelBlobGcInterval).
+  controllers::PeriodicTask blobGc(config.modelBlobGcInterval, [&store, &blobs, &clock, &config] {
     models::collectUnusedBlobs(store, blobs, clock.nowMillis() / 1000,
                                config.modelBlobRetention.count());
   });

@@ -27,8 +27,51 @@ int64_t steadyMillis() {
 
 }  // namespace
 
+// The bytes of chunk data in flight (BlobServerOptions::maxBytesInFlight). Thread-safe.
+struct BlobServer::Budget {
+  explicit Budget(uint64_t max) : max(max) {}
+  // Waits for room for `n` bytes (always granted when nothing is in flight); false when stopping.
+  bool acquire(uint64_t n) {
+    std::unique_lock l(mu);
+    ++waiting;
+    cv.wait(l, [&] { return stopping || used == 0 || used + n <= max; });
+    --waiting;
+    if (stopping) return false;
+    used += n;
+    return true;
+  }
+  void release(uint64_t n) {
+    {
+      std::lock_guard l(mu);
+      used -= n;
+    }
+    cv.notify_all();
+  }
+  void setStopping(bool s) {
+    {
+      std::lock_guard l(mu);
+      stopping = s;
+    }
+    cv.notify_all();
+  }
+  std::pair<uint64_t, uint64_t> usedAndWaiting() {
+    std::lock_guard l(mu);
+    return {used, waiting};
+  }
+
+  const uint64_t max;
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t used = 0;      // guarded by mu
+  uint64_t waiting = 0;   // guarded by mu
+  bool stopping = false;  // guarded by mu
+};
+
 BlobServer::BlobServer(BlobStore& blobs, store::Store& store, BlobServerOptions options)
-    : blobs_(blobs), store_(store), options_(options) {}
+    : blobs_(blobs),
+      store_(store),
+      options_(options),
+      budget_(std::make_shared<Budget>(options.maxBytesInFlight)) {}
 
 BlobServer::~BlobServer() {
   stop();
@@ -37,6 +80,7 @@ BlobServer::~BlobServer() {
 void BlobServer::start() {
   std::lock_guard l(mu_);
   stopping_ = false;
+  budget_->setStopping(false);
   for (size_t i = 0; i < std::max<size_t>(options_.threads, 1); ++i) {
     threads_.emplace_back([this] { run(); });
   }
@@ -49,19 +93,33 @@ void BlobServer::stop() {
     queue_.clear();
   }
   cv_.notify_all();
+  budget_->setStopping(true);  // readers waiting for room give up
   for (auto& t : threads_) t.join();
   threads_.clear();
 }
 
 BlobServerStats BlobServer::stats() const {
-  return {chunksSent_.load(), bytesSent_.load(), refused_.load(), failed_.load()};
+  auto [used, waiting] = budget_->usedAndWaiting();
+  return {chunksSent_.load(), bytesSent_.load(), refused_.load(), failed_.load(), used, waiting};
 }
 
 void BlobServer::reply(const Job& job, const std::string& error, bool retryable,
-                       const BlobChunkData* chunk) {
+                       const BlobChunkData* chunk, const std::shared_ptr<Budget>& budget,
+                       uint64_t reserved) {
   auto sink = job.sink.lock();
-  if (!sink) return;
-  auto msg = std::make_shared<pb::CloudMessage>();
+  if (!sink) {
+    if (budget) budget->release(reserved);
+    return;
+  }
+  std::shared_ptr<pb::CloudMessage> msg;
+  if (budget) {
+    msg.reset(new pb::CloudMessage, [budget, reserved](pb::CloudMessage* m) {
+      delete m;
+      budget->release(reserved);
+    });
+  } else {
+    msg = std::make_shared<pb::CloudMessage>();
+  }
   auto* c = msg->mutable_blob_chunk();
   c->set_id(job.id);
   c->set_digest(job.digest);
@@ -149,8 +207,11 @@ void BlobServer::serve(const Job& job) {
     reply(job, why, false, nullptr);
     return;
   }
+  // Room for the chunk's bytes until the node's connection is done with them.
+  if (!budget_->acquire(api::kBlobChunkBytes)) return;  // stopping
   auto chunk = blobs_.readChunk(job.digest, job.offset);
   if (!chunk.isOk()) {
+    budget_->release(api::kBlobChunkBytes);
     ++failed_;
     if (chunk.status().code() == Code::kInternal) {
       spdlog::error("models: {}", chunk.status().message());
@@ -161,7 +222,7 @@ void BlobServer::serve(const Job& job) {
   }
   ++chunksSent_;
   bytesSent_ += chunk->data.size();
-  reply(job, "", false, &*chunk);
+  reply(job, "", false, &*chunk, budget_, api::kBlobChunkBytes);
 }
 
 std::string BlobServer::authorize(const Job& job) {

@@ -23,17 +23,26 @@ class BlobRequest;
 namespace ep::models {
 
 struct BlobServerOptions {
-  size_t threads = 2;       // chunk readers (disk I/O and hashing off the tunnel's threads)
-  size_t maxQueued = 1024;  // requests waiting for a reader, all nodes together
-  size_t maxPerNode = 64;   // requests of one node queued or being read (edges keep 16)
+  size_t threads = 2;  // chunk readers (disk I/O and hashing off the tunnel's threads)
+  // Requests waiting for a reader, all nodes together: each is a few hundred bytes (the chunk is
+  // read when its turn comes), so this admits 1,024 nodes with edgecore's 16 requests in flight
+  // before anyone is told to ask again.
+  size_t maxQueued = 16384;
+  size_t maxPerNode = 64;  // requests of one node queued or being read (edges keep 16)
+  // Chunk bytes read from disk and not yet written to (or dropped by) the nodes' connections,
+  // all nodes together: readers wait for room, so a fan-out to many nodes holds at most this
+  // much chunk data in the cloud's memory however slow the nodes (one chunk is always allowed).
+  uint64_t maxBytesInFlight = 64ull << 20;
 };
 
-// Counters for /metrics and tests. Monotonic.
+// Counters for /metrics and tests: monotonic, except the two gauges marked "now".
 struct BlobServerStats {
   uint64_t chunksSent = 0;
   uint64_t bytesSent = 0;
-  uint64_t refused = 0;  // not allowed, malformed
-  uint64_t failed = 0;   // not found, corrupted, busy
+  uint64_t refused = 0;         // not allowed, malformed
+  uint64_t failed = 0;          // not found, corrupted, busy
+  uint64_t bytesInFlight = 0;   // now: read and not yet written to a connection
+  uint64_t readersWaiting = 0;  // now: readers waiting for room under maxBytesInFlight
 };
 
 // Serves model blobs to edge nodes over the tunnel (docs/models.md): each BlobRequest is
@@ -78,8 +87,12 @@ class BlobServer final : public cloudhub::BlobRequestHandler {
   void serve(const Job& job);
   // Empty when `job`'s node may read the digest, else why not.
   std::string authorize(const Job& job);
+  struct Budget;
+  // Sends the answer; a chunk's message gives `reserved` bytes back to `budget` when the
+  // connection is done with it (written or dropped).
   static void reply(const Job& job, const std::string& error, bool retryable,
-                    const BlobChunkData* chunk);
+                    const BlobChunkData* chunk, const std::shared_ptr<Budget>& budget = nullptr,
+                    uint64_t reserved = 0);
 
   BlobStore& blobs_;
   store::Store& store_;
@@ -93,6 +106,8 @@ class BlobServer final : public cloudhub::BlobRequestHandler {
   // (node, ns, model, digest) -> when the grant expires (steady ms). Guarded by mu_.
   std::map<std::string, int64_t> grants_;
   std::vector<std::thread> threads_;
+  // Shared with the messages in flight, which may outlive this object in a connection's queue.
+  const std::shared_ptr<Budget> budget_;
 
   std::atomic<uint64_t> chunksSent_{0};
   std::atomic<uint64_t> bytesSent_{0};

@@ -34,5 +34,25 @@ TEST(CloudcoreConfigTest, RouterListenDefaultsToKubeEdgesPortAndIsChecked) {
   EXPECT_NE(s.message().find("routerListen"), std::string::npos) << s.message();
 }
 
+TEST(CloudcoreConfigTest, ModelBlobCollectionSettings) {
+  Config config;
+  EXPECT_EQ(config.modelBlobRetention, std::chrono::hours(24));
+  EXPECT_EQ(config.modelBlobGcInterval, std::chrono::minutes(1));
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/c.yaml";
+  std::ofstream(path) << "modelBlobRetention: 2h\nmodelBlobGcInterval: 10m\n";
+  ASSERT_TRUE(loadConfigFile(path, config).isOk());
+  EXPECT_EQ(config.modelBlobRetention, std::chrono::hours(2));
+  EXPECT_EQ(config.modelBlobGcInterval, std::chrono::minutes(10));
+  EXPECT_TRUE(validateConfig(config).isOk());
+  std::ofstream(path) << "modelBlobGcInterval: 0s\n";
+  ASSERT_TRUE(loadConfigFile(path, config).isOk());
+  Status s = validateConfig(config);
+  EXPECT_NE(s.message().find("modelBlobGcInterval"), std::string::npos) << s.message();
+  std::ofstream(path) << "modelBlobGcInterval: soon\n";
+  s = loadConfigFile(path, config);
+  EXPECT_NE(s.message().find("modelBlobGcInterval"), std::string::npos) << s.message();
+}
+
 }  // namespace
 }  // namespace ep::cloudcore

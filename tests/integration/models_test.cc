@@ -1,8 +1,10 @@
 // Models end to end with real processes: edgectl model push into cloudcore's blob store, the
 // file delivered over the mTLS tunnel to the three nodes whose pods use it, a cloudcore killed in
 // the middle of a transfer (the download resumes; bytes resent bounded by one chunk), a new
-// version and a rollback reaching the nodes, history. With containerd (root): a pod sees the new
-// version in its read-only volume without a restart.
+// version and a rollback reaching the nodes, history, the node's bandwidth limit, the cloud's
+// collection of unused files. With containerd (root): a pod sees the new version in its
+// read-only volume without a restart, and keeps the old one while the cloud is gone in the
+// middle of a switch.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -266,13 +268,69 @@ TEST_F(ModelsTest, StagedRolloutAndStatusPerVersion) {
   EXPECT_NE(r.err.find("needs an earlier version"), std::string::npos) << r.err;
 }
 
+TEST_F(ModelsTest, BandwidthLimitPacesTheDownload) {
+  startEdge("edge-a", {"--model-bandwidth-limit", "1Mi"});
+  // 3 MiB at 1 MiB/s with a bucket of one second: at least 2 s. Unlimited, this takes well
+  // under half a second here (docs/performance.md, "Models").
+  const std::string file = writeModel("paced.onnx", 3 * 1024 * 1024, 11);
+  auto r = edgectl({"model", "push", "digits", file, "--version", "v1"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const std::string d = digestOf(r.out);
+  const auto start = std::chrono::steady_clock::now();
+  r = edgectl({"apply", "-f", "-"}, podYaml("app", "edge-a"));
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  ASSERT_TRUE(eventually([&] { return hasBlob("edge-a", d); }, 30s))
+      << modelsStatus("edge-a").dump();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GE(secs, 1.9);
+  EXPECT_LE(secs, 10.0);
+  EXPECT_EQ(readFile(blobPath("edge-a", d)), readFile(file));
+}
+
+TEST_F(ModelsTest, TheCloudCollectsFilesNoModelRefersTo) {
+  restartCloud({"--model-blob-gc-interval", "1s", "--model-blob-retention", "1s"});
+  auto r = edgectl({"model", "push", "keep", writeModel("keep.onnx", 1000, 12), "--version", "v1"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const std::string keep = digestOf(r.out);
+  r = edgectl({"model", "push", "drop", writeModel("drop.onnx", 2000, 13), "--version", "v1"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const std::string drop = digestOf(r.out);
+  auto cloudBlob = [&](const std::string& digest) {
+    return dataDir_ + "/blobs/sha256/" + digest.substr(7);
+  };
+  ASSERT_TRUE(std::filesystem::exists(cloudBlob(keep)));
+  ASSERT_TRUE(std::filesystem::exists(cloudBlob(drop)));
+  r = edgectl({"delete", "model", "drop"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  // Unreferenced and older than the retention: removed, with its chunk index.
+  ASSERT_TRUE(eventually([&] { return !std::filesystem::exists(cloudBlob(drop)); }, 20s));
+  EXPECT_FALSE(std::filesystem::exists(cloudBlob(drop) + ".index"));
+  // Just as old, but a Model refers to it.
+  EXPECT_TRUE(std::filesystem::exists(cloudBlob(keep)));
+  r = edgectl({"model", "push", "keep", writeModel("keep2.onnx", 1000, 14), "--version", "v2"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  // v1 is history now (a rollback needs it): still kept.
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(cloudBlob(digestOf(r.out))); }));
+  EXPECT_TRUE(std::filesystem::exists(cloudBlob(keep)));
+}
+
 // With containerd: the pod's read-only volume switches to the new version without a restart.
 class ModelsE2eTest : public WithCri<ModelsTest> {
  protected:
   void SetUp() override {
     WithCri::SetUp();
     if (stopped()) return;
-    startEdge("edge-a");
+    startEdge("edge-a", {"--model-bandwidth-limit", "4Mi"});
+  }
+  std::string appPodYaml() {
+    return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\nspec:\n  nodeName: edge-a\n"
+           "  terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    image: " +
+           cri_->registry() +
+           "/busybox:1.36\n    command: [\"sleep\", \"3600\"]\n    volumeMounts:\n    - "
+           "name: model\n      mountPath: /models\n  volumes:\n  - name: model\n    csi:\n"
+           "      driver: models.edgeplane.io\n      volumeAttributes:\n        model: "
+           "digits\n";
   }
 };
 
@@ -280,14 +338,7 @@ TEST_F(ModelsE2eTest, PodSeesNewVersionsAndRollbackWithoutRestart) {
   const std::string v1 = writeModel("digits.onnx", 50 * 1024, 4);
   auto r = edgectl({"model", "push", "digits", v1, "--version", "v1"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  r = edgectl({"apply", "-f", "-"},
-              "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\nspec:\n  nodeName: edge-a\n"
-              "  terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    image: " +
-                  cri_->registry() +
-                  "/busybox:1.36\n    command: [\"sleep\", \"3600\"]\n    volumeMounts:\n    - "
-                  "name: model\n      mountPath: /models\n  volumes:\n  - name: model\n    csi:\n"
-                  "      driver: models.edgeplane.io\n      volumeAttributes:\n        model: "
-                  "digits\n");
+  r = edgectl({"apply", "-f", "-"}, appPodYaml());
   ASSERT_EQ(r.exitCode, 0) << r.err;
   auto version = [&]() -> std::string {
     auto ex = edgectl({"exec", "app", "--", "cat", "/models/model.json"});
@@ -313,6 +364,80 @@ TEST_F(ModelsE2eTest, PodSeesNewVersionsAndRollbackWithoutRestart) {
   r = edgectl({"model", "rollback", "digits"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   ASSERT_TRUE(eventually([&] { return version() == "v1"; }, 30s));
+  auto pod = edgectl({"get", "pod", "app", "-o", "json"});
+  Json p = Json::parse(pod.out);
+  EXPECT_EQ(p["status"]["containerStatuses"][0]["restartCount"], 0) << pod.out;
+}
+
+TEST_F(ModelsE2eTest, CloudGoneInTheMiddleOfASwitchKeepsTheOldVersionServing) {
+  const std::string v1 = writeModel("digits.onnx", 100 * 1024, 6);
+  auto r = edgectl({"model", "push", "digits", v1, "--version", "v1"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  r = edgectl({"apply", "-f", "-"}, appPodYaml());
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  // What the pod sees, asked of containerd directly: the cloud (and so edgectl exec) goes away.
+  std::string container;
+  ASSERT_TRUE(eventually(
+      [&] {
+        Json p = getJson("/api/v1/namespaces/default/pods/app");
+        if (!p.is_object() || !p["status"].contains("containerStatuses")) return false;
+        std::string id = p["status"]["containerStatuses"][0].value("containerID", "");
+        if (id.find("://") == std::string::npos) return false;
+        container = id.substr(id.find("://") + 3);
+        return p["status"].value("phase", "") == "Running";
+      },
+      90s));
+  int execs = 0;
+  auto inPod = [&](const std::string& cmd) {
+    auto ex = runCommand({"ctr", "--address", cri_->dir() + "/containerd.sock", "-n", "k8s.io",
+                          "tasks", "exec", "--exec-id", "probe" + std::to_string(++execs),
+                          container, "sh", "-c", cmd});
+    return ex.exitCode == 0 ? ex.out : "";
+  };
+  auto version = [&] {
+    Json j = Json::parse(inPod("cat /models/model.json"), nullptr, false);
+    return j.is_object() ? j.value("version", "") + " " + j.value("file", "") : "";
+  };
+  ASSERT_TRUE(eventually([&] { return version() == "v1 digits.onnx"; }, 60s));
+
+  // v2: 12 MiB at the node's 4 MiB/s, about 2 s. The cloud dies once a part of it is there.
+  const std::string v2 = writeModel("v2.onnx", 12 * 1024 * 1024, 7);
+  r = edgectl({"model", "push", "digits", v2, "--version", "v2"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const std::string d2 = digestOf(r.out);
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto dl = modelsStatus("edge-a").value("downloading", Json::array());
+        return !dl.empty() && dl[0].value("digest", "") == d2 &&
+               dl[0].value("bytes", uint64_t{0}) >= 2 * kChunk;
+      },
+      30s))
+      << modelsStatus("edge-a").dump();
+  cloud_->stop(SIGKILL);
+  // Offline the download stops where it was, never completes, and the pod keeps v1 whole: the
+  // partial file is not visible anywhere in the volume.
+  ASSERT_TRUE(eventually(
+      [&] { return !edgeGet("edge-a", "/status")["tunnel"].value("connected", true); }, 20s));
+  Json before = modelsStatus("edge-a");
+  EXPECT_FALSE(hasBlob("edge-a", d2)) << before.dump();
+  EXPECT_EQ(version(), "v1 digits.onnx");
+  EXPECT_EQ(inPod("wc -c < /models/digits.onnx"), "102400\n");
+  EXPECT_EQ(inPod("ls /models"), "digits.onnx\nmodel.json\n");
+  // Still so after longer than the rest of the download would have taken online.
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < until) {
+    ASSERT_EQ(version(), "v1 digits.onnx");
+    ASSERT_FALSE(hasBlob("edge-a", d2));
+  }
+
+  // The cloud is back: the download resumes, the volume switches, the same container sees v2.
+  restartCloud();
+  ASSERT_TRUE(eventually([&] { return version() == "v2 v2.onnx"; }, 60s))
+      << modelsStatus("edge-a").dump();
+  EXPECT_EQ(inPod("wc -c < /models/v2.onnx"), std::to_string(12 * 1024 * 1024) + "\n");
+  EXPECT_EQ(readFile(blobPath("edge-a", d2)), readFile(v2));
+  Json stats = modelsStatus("edge-a")["stats"];
+  EXPECT_LE(stats.value("duplicateBytes", uint64_t{0}), kChunk) << stats.dump();
   auto pod = edgectl({"get", "pod", "app", "-o", "json"});
   Json p = Json::parse(pod.out);
   EXPECT_EQ(p["status"]["containerStatuses"][0]["restartCount"], 0) << pod.out;
