@@ -39,7 +39,6 @@ cleanup() {
   rm -rf "$DIR"
 }
 trap cleanup EXIT
-free_port() { $PY -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 wait_http() {
   for _ in $(seq 1 300); do
     curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
@@ -67,17 +66,19 @@ mkdir -p "$DIR/model"
 cp "$DIGITS/v2.onnx" "$DIR/model/v2.onnx"
 echo '{"name":"digits","version":"v2","sha256":"","format":"onnx","file":"v2.onnx"}' >"$DIR/model/model.json"
 
-P1=$(free_port)
+read -r P1 P2 P3 < <($PY -c '
+import socket
+socks = [socket.socket() for _ in range(3)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])')
 "$APP" --model-dir "$DIR/model" --heldout "$DIGITS/heldout.csv" --listen "127.0.0.1:$P1" ${EP_CLF_THREADS:+--threads "$EP_CLF_THREADS"} \
   >"$DIR/cpp.log" 2>&1 &
 CPP=$!
 PIDS+=("$CPP")
-P2=$(free_port)
 MODEL="$DIR/model/v2.onnx" HELDOUT="$DIGITS/heldout.csv" PORT=$P2 \
   $PY bench/classifier_flask.py >"$DIR/flask.log" 2>&1 &
 FLASK=$!
 PIDS+=("$FLASK")
-P3=$(free_port)
 MODEL="$DIR/model/v2.onnx" HELDOUT="$DIGITS/heldout.csv" \
   gunicorn -w "$(nproc)" -b "127.0.0.1:$P3" --chdir bench classifier_flask:app >"$DIR/gunicorn.log" 2>&1 &
 GUNI=$!

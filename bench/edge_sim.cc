@@ -37,6 +37,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -124,6 +125,7 @@ class SimNode : public grpc::ClientBidiReactor<tv1::EdgeMessage, tv1::CloudMessa
   uint64_t fetchNext_ = 0, fetchDone_ = 0, fetchSize_ = 0, fetchId_ = 0;
   int fetchInflight_ = 0;
   int fetchErrors_ = 0;
+  std::set<std::string> fetched_;  // digests this node holds whole
   bool fetchSizeKnown_ = false;
 };
 
@@ -146,9 +148,9 @@ class Sim {
   }
   void onDisconnected(SimNode* n);
   // A node holds every byte of `digest`.
-  void onBlobComplete(const std::string& digest, Clock::time_point at) {
+  void onBlobComplete(const std::string& node, const std::string& digest, Clock::time_point at) {
     std::lock_guard lock(mu_);
-    blobDone_[digest].push_back(at);
+    blobDone_[digest].emplace(node, at);  // a node counts once
     cv_.notify_all();
   }
   const Options& opts() const { return opts_; }
@@ -173,9 +175,10 @@ class Sim {
   // Creates makePod(node name) for every node, 16 requests at a time.
   void createPodPerNode(const std::function<json(const std::string&)>& makePod);
 
-  std::map<int64_t, std::vector<Clock::time_point>> seen_;          // guarded by mu_
-  std::map<std::string, std::vector<Clock::time_point>> blobDone_;  // guarded by mu_
-  std::deque<SimNode*> reconnect_;                                  // guarded by mu_
+  std::map<int64_t, std::vector<Clock::time_point>> seen_;  // guarded by mu_
+  // digest -> node -> when it held every byte. Guarded by mu_.
+  std::map<std::string, std::map<std::string, Clock::time_point>> blobDone_;
+  std::deque<SimNode*> reconnect_;  // guarded by mu_
   std::atomic<bool> stop_{false};
 };
 
@@ -356,6 +359,12 @@ void SimNode::OnReadDone(bool ok) {
       std::fprintf(stderr, "%s refused: %s\n", name_.c_str(), in_.hello_reply().reason().c_str());
     } else {
       connected = true;
+      // Answers to requests of the previous connection will not come: start the blob again.
+      if (!fetchDigest_.empty()) {
+        std::string d = fetchDigest_;
+        fetchDigest_.clear();
+        startFetchLocked(d);
+      }
       lock.unlock();
       queueHeartbeat();
       lock.lock();
@@ -397,8 +406,9 @@ void SimNode::OnReadDone(bool ok) {
         fetchInflight_ == 0) {
       std::string d = fetchDigest_;
       fetchDigest_.clear();
+      fetched_.insert(d);
       lock.unlock();
-      sim_->onBlobComplete(d, now);
+      sim_->onBlobComplete(name_, d, now);
       lock.lock();
     }
   }
@@ -406,8 +416,9 @@ void SimNode::OnReadDone(bool ok) {
 }
 
 void SimNode::startFetchLocked(const std::string& digest) {
-  if (digest == fetchDigest_) return;
+  if (digest == fetchDigest_ || fetched_.count(digest)) return;
   fetchDigest_ = digest;
+  fetchErrors_ = 0;
   fetchNext_ = fetchDone_ = fetchSize_ = 0;
   fetchSizeKnown_ = false;
   fetchInflight_ = 0;  // answers for an older digest are ignored
@@ -773,21 +784,21 @@ void Sim::modelFanOut() {
     }
     return msSince(t);
   };
-  auto waitAll = [&](const std::string& digestPrefix, Clock::time_point from, long& peakRss) {
+  auto waitAll = [&](const std::string& digest, Clock::time_point from, long& peakRss) {
     std::vector<double> ms;
     auto deadline = Clock::now() + std::chrono::minutes(10);
     while (Clock::now() < deadline) {
       if (opts_.cloudPid) peakRss = std::max(peakRss, rssKb(opts_.cloudPid));
       std::unique_lock lock(mu_);
-      size_t n = 0;
-      for (const auto& [d, times] : blobDone_) {
-        if (d.rfind(digestPrefix, 0) == 0) n = times.size();
-      }
-      if (n >= nodes_.size()) {
-        for (const auto& [d, times] : blobDone_) {
-          if (d.rfind(digestPrefix, 0) != 0) continue;
-          for (auto t : times)
-            ms.push_back(std::chrono::duration<double, std::milli>(t - from).count());
+      const auto& done = blobDone_[digest];
+      if (done.size() >= nodes_.size() ||
+          Clock::now() + std::chrono::milliseconds(50) >= deadline) {
+        for (const auto& [node, t] : done) {
+          ms.push_back(std::chrono::duration<double, std::milli>(t - from).count());
+        }
+        if (done.size() < nodes_.size()) {
+          std::printf("%zu of %zu nodes never held %s\n", nodes_.size() - done.size(),
+                      nodes_.size(), digest.c_str());
         }
         break;
       }

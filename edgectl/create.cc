@@ -164,7 +164,15 @@ int runSetImage(Context& ctx, const SetImageOptions& options) {
         found = true;
         json& entries = patchSpec[list];
         if (!entries.is_array()) entries = json::array();
-        entries.push_back({{"name", cname}, {"image", image}});
+        // A container named twice (or by "*" and by name) gets the last image given, as kubectl.
+        bool replaced = false;
+        for (auto& e : entries) {
+          if (e["name"] == cname) {
+            e["image"] = image;
+            replaced = true;
+          }
+        }
+        if (!replaced) entries.push_back({{"name", cname}, {"image", image}});
       }
     }
     if (!found) {

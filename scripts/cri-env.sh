@@ -301,7 +301,7 @@ start_secure_registry() {
     return 0
   fi
   stop_pidfile "$DIR/registry-secure.pid" 2
-  if curl -sk -o /dev/null "https://$SECURE_REGISTRY/v2/" 2>/dev/null; then
+  if (exec 3<>"/dev/tcp/127.0.0.1/$SECURE_PORT") 2>/dev/null; then
     die "port $SECURE_PORT already answers (another registry?); set EP_SECURE_REGISTRY_PORT"
   fi
   registry_config registry-secure "$SECURE_REGISTRY"

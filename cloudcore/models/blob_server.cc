@@ -27,23 +27,33 @@ int64_t steadyMillis() {
 
 }  // namespace
 
-// The bytes of chunk data in flight (BlobServerOptions::maxBytesInFlight). Thread-safe.
+// The bytes of chunk data in flight (BlobServerOptions::maxBytesInFlight and
+// maxBytesInFlightPerNode). Thread-safe.
 struct BlobServer::Budget {
-  explicit Budget(uint64_t max) : max(max) {}
-  // Waits for room for `n` bytes (always granted when nothing is in flight); false when stopping.
-  bool acquire(uint64_t n) {
+  Budget(uint64_t max, uint64_t maxPerNode) : max(max), maxPerNode(maxPerNode) {}
+  enum class Grant { kGranted, kNodeOverShare, kStopping };
+  // Room for `n` bytes for `node`: refused at once when the node holds its share already, else
+  // waits for room (always granted when nothing is in flight).
+  Grant acquire(const std::string& node, uint64_t n) {
     std::unique_lock l(mu);
+    if (auto it = perNode.find(node); it != perNode.end() && it->second + n > maxPerNode) {
+      return Grant::kNodeOverShare;
+    }
     ++waiting;
     cv.wait(l, [&] { return stopping || used == 0 || used + n <= max; });
     --waiting;
-    if (stopping) return false;
+    if (stopping) return Grant::kStopping;
     used += n;
-    return true;
+    perNode[node] += n;
+    return Grant::kGranted;
   }
-  void release(uint64_t n) {
+  void release(const std::string& node, uint64_t n) {
     {
       std::lock_guard l(mu);
       used -= n;
+      if (auto it = perNode.find(node); it != perNode.end() && (it->second -= n) == 0) {
+        perNode.erase(it);
+      }
     }
     cv.notify_all();
   }
@@ -60,18 +70,37 @@ struct BlobServer::Budget {
   }
 
   const uint64_t max;
+  const uint64_t maxPerNode;
   std::mutex mu;
   std::condition_variable cv;
-  uint64_t used = 0;      // guarded by mu
-  uint64_t waiting = 0;   // guarded by mu
-  bool stopping = false;  // guarded by mu
+  uint64_t used = 0;                        // guarded by mu
+  std::map<std::string, uint64_t> perNode;  // guarded by mu
+  uint64_t waiting = 0;                     // guarded by mu
+  bool stopping = false;                    // guarded by mu
+};
+
+// Room granted for one chunk, given back when the last holder lets go: the reader (an error or
+// an exception before the answer) or the answer's message (once the connection is done with it).
+class BlobServer::Reservation {
+ public:
+  Reservation(std::shared_ptr<Budget> budget, std::string node, uint64_t bytes)
+      : budget_(std::move(budget)), node_(std::move(node)), bytes_(bytes) {}
+  ~Reservation() { budget_->release(node_, bytes_); }
+  Reservation(const Reservation&) = delete;
+  Reservation& operator=(const Reservation&) = delete;
+
+ private:
+  const std::shared_ptr<Budget> budget_;
+  const std::string node_;
+  const uint64_t bytes_;
 };
 
 BlobServer::BlobServer(BlobStore& blobs, store::Store& store, BlobServerOptions options)
     : blobs_(blobs),
       store_(store),
       options_(options),
-      budget_(std::make_shared<Budget>(options.maxBytesInFlight)) {}
+      budget_(std::make_shared<Budget>(options.maxBytesInFlight, options.maxBytesInFlightPerNode)) {
+}
 
 BlobServer::~BlobServer() {
   stop();
@@ -104,18 +133,16 @@ BlobServerStats BlobServer::stats() const {
 }
 
 void BlobServer::reply(const Job& job, const std::string& error, bool retryable,
-                       const BlobChunkData* chunk, const std::shared_ptr<Budget>& budget,
-                       uint64_t reserved) {
+                       const BlobChunkData* chunk, const std::shared_ptr<Reservation>& room) {
   auto sink = job.sink.lock();
-  if (!sink) {
-    if (budget) budget->release(reserved);
-    return;
-  }
+  if (!sink) return;
   std::shared_ptr<pb::CloudMessage> msg;
-  if (budget) {
-    msg.reset(new pb::CloudMessage, [budget, reserved](pb::CloudMessage* m) {
+  if (room) {
+    // The room goes back with the message (not with the control block, which a weak_ptr
+    // could keep).
+    msg.reset(new pb::CloudMessage, [held = room](pb::CloudMessage* m) mutable {
       delete m;
-      budget->release(reserved);
+      held.reset();
     });
   } else {
     msg = std::make_shared<pb::CloudMessage>();
@@ -208,10 +235,19 @@ void BlobServer::serve(const Job& job) {
     return;
   }
   // Room for the chunk's bytes until the node's connection is done with them.
-  if (!budget_->acquire(api::kBlobChunkBytes)) return;  // stopping
+  switch (budget_->acquire(job.node, api::kBlobChunkBytes)) {
+    case Budget::Grant::kGranted:
+      break;
+    case Budget::Grant::kNodeOverShare:
+      ++failed_;
+      reply(job, "cloudcore is busy serving blobs; ask again", true, nullptr);
+      return;
+    case Budget::Grant::kStopping:
+      return;
+  }
+  auto room = std::make_shared<Reservation>(budget_, job.node, api::kBlobChunkBytes);
   auto chunk = blobs_.readChunk(job.digest, job.offset);
   if (!chunk.isOk()) {
-    budget_->release(api::kBlobChunkBytes);
     ++failed_;
     if (chunk.status().code() == Code::kInternal) {
       spdlog::error("models: {}", chunk.status().message());
@@ -222,7 +258,7 @@ void BlobServer::serve(const Job& job) {
   }
   ++chunksSent_;
   bytesSent_ += chunk->data.size();
-  reply(job, "", false, &*chunk, budget_, api::kBlobChunkBytes);
+  reply(job, "", false, &*chunk, room);
 }
 
 std::string BlobServer::authorize(const Job& job) {

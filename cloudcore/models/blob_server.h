@@ -33,6 +33,10 @@ struct BlobServerOptions {
   // all nodes together: readers wait for room, so a fan-out to many nodes holds at most this
   // much chunk data in the cloud's memory however slow the nodes (one chunk is always allowed).
   uint64_t maxBytesInFlight = 64ull << 20;
+  // The share of one node (twice what edgecore keeps in flight): a node whose connection does
+  // not drain is told to ask again once it holds this much, so a few stuck nodes cannot take
+  // the whole budget (a dead connection gives its share back when keepalive ends it).
+  uint64_t maxBytesInFlightPerNode = 8ull << 20;
 };
 
 // Counters for /metrics and tests: monotonic, except the two gauges marked "now".
@@ -88,11 +92,11 @@ class BlobServer final : public cloudhub::BlobRequestHandler {
   // Empty when `job`'s node may read the digest, else why not.
   std::string authorize(const Job& job);
   struct Budget;
-  // Sends the answer; a chunk's message gives `reserved` bytes back to `budget` when the
-  // connection is done with it (written or dropped).
+  class Reservation;
+  // Sends the answer. A chunk's message holds `room` (its bytes under maxBytesInFlight) until
+  // the connection is done with it (written or dropped).
   static void reply(const Job& job, const std::string& error, bool retryable,
-                    const BlobChunkData* chunk, const std::shared_ptr<Budget>& budget = nullptr,
-                    uint64_t reserved = 0);
+                    const BlobChunkData* chunk, const std::shared_ptr<Reservation>& room = nullptr);
 
   BlobStore& blobs_;
   store::Store& store_;

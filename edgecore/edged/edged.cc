@@ -630,7 +630,9 @@ bool Edged::ensureImage(PodState& st, const Json& pod, const Json& container,
   auto& bo = st.pullBackoff[name];
   int64_t now = nowMillis();
   if (bo.nextAllowedMillis > now && bo.lastFailedId == image) {
-    if (have) {  // offline edge: keep running what is there rather than failing the pod
+    // Offline (registry unreachable): keep running what is there rather than failing the pod;
+    // refused credentials do not get the image from the node's store either.
+    if (have && !bo.refused) {
       imageRef = image;
       return true;
     }
@@ -658,12 +660,7 @@ bool Edged::ensureImage(PodState& st, const Json& pod, const Json& container,
       const Json& auths = cfg.contains("auths") ? cfg["auths"] : cfg;
       if (!auths.is_object()) continue;
       for (auto a = auths.begin(); a != auths.end(); ++a) {
-        std::string server = a.key();
-        for (const char* prefix : {"https://", "http://"}) {
-          if (server.rfind(prefix, 0) == 0) server = server.substr(std::strlen(prefix));
-        }
-        server = server.substr(0, server.find('/'));
-        if (server != host || !a->is_object()) continue;
+        if (registryHostOfAuthKey(a.key()) != host || !a->is_object()) continue;
         // No server address, as kubelet sends none: the entry was matched to the image's host
         // here, and containerd refuses an address that is not a URL ("host:port", the usual
         // key for a private registry) with "parse server address".
@@ -688,7 +685,8 @@ bool Edged::ensureImage(PodState& st, const Json& pod, const Json& container,
                                      : std::min(options_.maxBackoff, bo.delay * 2);
     bo.nextAllowedMillis = now + bo.delay.count();
     bo.lastFailedId = image;
-    if (have) {
+    bo.refused = isPullAuthorizationFailure(msg);
+    if (have && !bo.refused) {
       spdlog::warn("edged: {} (using the image already on this node)", msg);
       imageRef = image;
       return true;

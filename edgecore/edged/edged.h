@@ -112,6 +112,7 @@ class Edged {
     std::chrono::milliseconds delay{0};
     int64_t nextAllowedMillis = 0;
     std::string lastFailedId;  // the exited container (or image) this back-off was started for
+    bool refused = false;      // image pulls: the registry refused the credentials
   };
   struct Waiting {
     std::string reason;

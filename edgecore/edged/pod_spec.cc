@@ -1,6 +1,8 @@
 #include "edgecore/edged/pod_spec.h"
 
+#include <cctype>
 #include <cstdio>
+#include <cstring>
 
 #include "common/api/base64.h"
 #include "common/api/object_util.h"
@@ -129,6 +131,26 @@ std::string registryHostOf(const std::string& image) {
     return first;
   }
   return "docker.io";
+}
+
+std::string registryHostOfAuthKey(const std::string& key) {
+  std::string host = key;
+  for (const char* prefix : {"https://", "http://"}) {
+    if (host.rfind(prefix, 0) == 0) host = host.substr(std::strlen(prefix));
+  }
+  host = host.substr(0, host.find('/'));
+  if (host == "index.docker.io" || host == "registry-1.docker.io") return "docker.io";
+  return host;
+}
+
+bool isPullAuthorizationFailure(const std::string& message) {
+  std::string m = message;
+  for (auto& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* sign :
+       {"401 unauthorized", "403 forbidden", "unauthorized", "access denied", "denied:"}) {
+    if (m.find(sign) != std::string::npos) return true;
+  }
+  return false;
 }
 
 std::string imagePullPolicyOf(const Json& container) {

@@ -36,6 +36,14 @@ int64_t terminationGraceSeconds(const Json& pod);
 std::string imagePullPolicyOf(const Json& container);
 // Registry host of an image reference ("docker.io" when it has none), for imagePullSecrets.
 std::string registryHostOf(const std::string& image);
+// The registry host a docker config "auths" key names ("https://host[:port]/path" or
+// "host[:port]"), Docker Hub's other names (index.docker.io, registry-1.docker.io) as
+// "docker.io", so that it compares with registryHostOf.
+std::string registryHostOfAuthKey(const std::string& key);
+// Whether a failed pull's message says the registry refused the credentials (401, 403, "denied",
+// "unauthorized"): such an image is not used from the node's store either, as kubelet does not
+// start a pod whose pull was refused under pullPolicy Always.
+bool isPullAuthorizationFailure(const std::string& message);
 // A stable hex hash of a container spec; a different hash means the container must be replaced.
 std::string containerSpecHash(const Json& container);
 

@@ -2,8 +2,10 @@
 // handwritten digits with a MobileNetV2 exported to ONNX, run by OpenCV's DNN module.
 //
 //   digits-classifier --model-dir /models [--listen 0.0.0.0:8080] [--heldout heldout.csv]
-//                     [--threads N]   (default: the CPUs it may use; more only adds contention:
-//                                      inference is CPU-bound, docs/performance.md "Classifier")
+//                     [--threads N]   (default: the machine's CPU count, which ignores a
+//                                      container's CPU limit: set it to the limit there; more
+//                                      threads than CPUs only add contention, inference is
+//                                      CPU-bound: docs/performance.md "Classifier")
 //
 //   POST /v1/classify[?k=3]   body: a PNG or JPEG of one digit (any size, dark ink on a light
 //                             background or the reverse) -> {"model": {...}, "predictions":

@@ -121,6 +121,13 @@ TEST_F(CreateTest, SetImagePatchesOnlyTheNamedContainersByName) {
   EXPECT_EQ(api_.calls.back().body["spec"]["template"]["spec"]["containers"].size(), 2u);
   EXPECT_EQ(api_.calls.back().body["spec"]["template"]["spec"]["initContainers"][0]["image"],
             "img:3");
+  // The last image given for a container wins; each container appears once.
+  api_.put(kDeployPath, deployment);
+  o.args = {"deployment/web", "*=img:3", "app=app:4"};
+  ASSERT_EQ(runSetImage(ctx_, o), 0) << err_.str();
+  EXPECT_EQ(api_.calls.back().body["spec"]["template"]["spec"]["containers"],
+            json::parse(R"([{"name": "app", "image": "app:4"},
+                            {"name": "sidecar", "image": "img:3"}])"));
 }
 
 TEST_F(CreateTest, SetImageErrorsNameTheProblem) {

@@ -22,10 +22,14 @@ class WithCri : public Base {
     cri_ = std::make_unique<CriEnv>();
     ASSERT_TRUE(cri_->up()) << cri_->error();
     this->runtimeEndpoint_ = cri_->endpoint();
+    baseUp_ = true;
     Base::SetUp();
   }
   void TearDown() override {
-    if (!cri_) return;
+    if (!baseUp_) {  // skipped, or the environment did not come up: nothing else started
+      cri_.reset();
+      return;
+    }
     if (::testing::Test::HasFailure()) {
       std::cerr << "---- pods ----\n"
                 << this->edgectl({"get", "pods", "-o", "yaml"}).out << "\n---- events ----\n"
@@ -39,6 +43,9 @@ class WithCri : public Base {
   }
 
   std::unique_ptr<CriEnv> cri_;
+
+ private:
+  bool baseUp_ = false;
 };
 
 }  // namespace ep::testing

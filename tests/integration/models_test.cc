@@ -310,8 +310,14 @@ TEST_F(ModelsTest, TheCloudCollectsFilesNoModelRefersTo) {
   EXPECT_TRUE(std::filesystem::exists(cloudBlob(keep)));
   r = edgectl({"model", "push", "keep", writeModel("keep2.onnx", 1000, 14), "--version", "v2"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  // v1 is history now (a rollback needs it): still kept.
-  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(cloudBlob(digestOf(r.out))); }));
+  // v1 is history now (a rollback needs it): kept through later collections, which the removal
+  // of another unreferenced file shows have run.
+  r = edgectl({"model", "push", "drop2", writeModel("drop2.onnx", 3000, 15), "--version", "v1"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const std::string drop2 = digestOf(r.out);
+  r = edgectl({"delete", "model", "drop2"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  ASSERT_TRUE(eventually([&] { return !std::filesystem::exists(cloudBlob(drop2)); }, 20s));
   EXPECT_TRUE(std::filesystem::exists(cloudBlob(keep)));
 }
 

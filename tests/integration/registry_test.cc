@@ -37,7 +37,10 @@ class RegistryTest : public WithCri<EdgeFixture> {
                     "\nspec:\n  nodeSelector:\n    e2e: \"yes\"\n"
                     "  terminationGracePeriodSeconds: 1\n";
     if (!secret.empty()) y += "  imagePullSecrets:\n  - name: " + secret + "\n";
-    return y + "  containers:\n  - name: web\n    image: " + image + "\n";
+    // Always: with the image already on the node (IfNotPresent, the default for a tag) a pod
+    // would start without asking the registry, credentials or not.
+    return y + "  containers:\n  - name: web\n    image: " + image +
+           "\n    imagePullPolicy: Always\n";
   }
   // Messages of the Warning events about `pod`, newest last.
   std::string warnings(const std::string& pod) {
@@ -122,8 +125,10 @@ TEST_F(RegistryTest, PullsWithImagePullSecretsAndReportsTheRegistrysReason) {
   EXPECT_TRUE(
       eventually([&] { return httpGet(pod("authorized"), "/") == "hello from edgeplane\n"; }));
   EXPECT_EQ(warnings("authorized"), "");
-  // The failed pods still wait for credentials; nothing was pulled for them.
+  // The image is on the node now, yet the pods without valid credentials still cannot have it
+  // (each start asks the registry, as pullPolicy Always says).
   EXPECT_NE(pod("wrong")["status"].value("phase", ""), "Running");
+  EXPECT_NE(pod("anonymous")["status"].value("phase", ""), "Running");
 }
 
 TEST_F(RegistryTest, DeploymentUpgradesFromOneImageVersionToTheNext) {

@@ -352,6 +352,30 @@ TEST_F(EdgedTest, BadImageWaitsWithReasonAndDoesNotDisturbOthers) {
   EXPECT_EQ(lastStatus("bad")["phase"], "Running");
 }
 
+TEST_F(EdgedTest, RefusedCredentialsDoNotRunTheImageAlreadyOnTheNode) {
+  // The image is on the node (another pod pulled it); pullPolicy Always asks the registry.
+  runtime_.addImage("reg.local/private:1");
+  Json spec = simpleSpec("reg.local/private:1");
+  spec["containers"][0]["imagePullPolicy"] = "Always";
+  runtime_.failPull("reg.local/private:1",
+                    "pulling from host reg.local failed with status code [manifests 1]: 401 "
+                    "Unauthorized");
+  put("pods", makePod("nocreds", "uid-31", spec));
+  sync();
+  EXPECT_TRUE(containersNamed("app").empty());
+  EXPECT_EQ(lastStatus("nocreds")["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "ErrImagePull");
+  sync();  // in the back-off: still not from the node's store
+  EXPECT_TRUE(containersNamed("app").empty());
+  EXPECT_EQ(lastStatus("nocreds")["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "ImagePullBackOff");
+  // An unreachable registry is another matter: an offline edge runs what it has.
+  runtime_.failPull("reg.local/private:1", "dial tcp: connect: connection refused");
+  clock_.advance(std::chrono::seconds(11));
+  sync();
+  EXPECT_EQ(lastStatus("nocreds")["phase"], "Running");
+}
+
 TEST_F(EdgedTest, MissingConfigMapIsAContainerConfigError) {
   Json spec = simpleSpec();
   spec["containers"][0]["env"] = {

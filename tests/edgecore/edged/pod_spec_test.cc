@@ -52,6 +52,24 @@ TEST(PodSpec, RegistryHost) {
   EXPECT_EQ(registryHostOf("127.0.0.1:5000/app:1"), "127.0.0.1:5000");
   EXPECT_EQ(registryHostOf("registry.example.com/a/b"), "registry.example.com");
   EXPECT_EQ(registryHostOf("localhost/app"), "localhost");
+  // docker config keys as docker login and kubectl write them, Docker Hub under its other names.
+  EXPECT_EQ(registryHostOfAuthKey("https://index.docker.io/v1/"), "docker.io");
+  EXPECT_EQ(registryHostOfAuthKey("registry-1.docker.io"), "docker.io");
+  EXPECT_EQ(registryHostOfAuthKey("https://127.0.0.1:5443"), "127.0.0.1:5443");
+  EXPECT_EQ(registryHostOfAuthKey("127.0.0.1:5443"), "127.0.0.1:5443");
+  EXPECT_EQ(registryHostOfAuthKey("http://reg.example/some/path"), "reg.example");
+}
+
+TEST(PodSpec, PullAuthorizationFailures) {
+  // containerd 1.6's messages for a registry that refuses the credentials.
+  EXPECT_TRUE(isPullAuthorizationFailure(
+      "failed to resolve reference \"r/a:1\": pulling from host r failed with status code "
+      "[manifests 1]: 401 Unauthorized"));
+  EXPECT_TRUE(isPullAuthorizationFailure("unexpected status: 403 Forbidden"));
+  EXPECT_TRUE(isPullAuthorizationFailure("pull access denied, repository does not exist"));
+  // Unreachable registries are not: the node keeps using what it has.
+  EXPECT_FALSE(isPullAuthorizationFailure("dial tcp 127.0.0.1:5000: connect: connection refused"));
+  EXPECT_FALSE(isPullAuthorizationFailure("failed to resolve reference: not found"));
 }
 
 TEST(PodSpec, NodeRuntimeVersion) {
