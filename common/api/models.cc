@@ -161,9 +161,22 @@ std::optional<ModelRollout> modelRollout(const Json& model) {
   return r;
 }
 
-void setModelRollout(Json& model, const std::optional<ModelRollout>& rollout) {
-  Json& ann = model["metadata"]["annotations"];
+namespace {
+
+// metadata.annotations of `model` (a JSON object), made an object first when metadata or
+// annotations are missing or of another type: a malformed Model never makes this throw.
+Json& annotationsOf(Json& model) {
+  Json& meta = model["metadata"];
+  if (!meta.is_object()) meta = Json::object();
+  Json& ann = meta["annotations"];
   if (!ann.is_object()) ann = Json::object();
+  return ann;
+}
+
+}  // namespace
+
+void setModelRollout(Json& model, const std::optional<ModelRollout>& rollout) {
+  Json& ann = annotationsOf(model);
   if (!rollout) {
     ann.erase(kModelRolloutAnnotation);
     return;
@@ -202,8 +215,7 @@ void setModelVersion(Json& model, const ModelVersion& v, bool record) {
   if (!spec.is_object()) spec = Json::object();
   spec["url"] = v.url;
   spec["format"] = v.format;
-  Json& ann = model["metadata"]["annotations"];
-  if (!ann.is_object()) ann = Json::object();
+  Json& ann = annotationsOf(model);
   ann[kModelVersionAnnotation] = v.version;
   if (!record) return;
   std::vector<ModelVersion> history = modelHistory(model);

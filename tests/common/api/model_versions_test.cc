@@ -119,5 +119,19 @@ TEST(ModelsTest, ModelVolumesOfAPod) {
   EXPECT_EQ(vols[0].field, "spec.volumes[1]");
 }
 
+// Regression (models_fuzz): metadata or annotations of another type made setModelVersion and
+// setModelRollout throw.
+TEST(ModelsTest, SettingVersionsOnAMalformedModelDoesNotThrow) {
+  const std::string digest = "sha256:" + std::string(64, 'a');
+  const ModelVersion v{"v1", blobUrl(digest, "m.onnx"), "onnx", digest, "m.onnx", 0, ""};
+  for (const char* text : {R"({"metadata": 5})", R"({"metadata": {"annotations": []}})",
+                           R"({"metadata": "x", "spec": 1})"}) {
+    Json model = Json::parse(text);
+    ASSERT_NO_THROW(setModelVersion(model, v)) << text;
+    EXPECT_EQ(currentModelVersion(model).version, "v1") << text;
+    ASSERT_NO_THROW(setModelRollout(model, std::nullopt)) << text;
+  }
+}
+
 }  // namespace
 }  // namespace ep::api
