@@ -125,48 +125,25 @@ int main(int argc, char** argv) {
   for (const auto& san : tlsSans) config.tlsSans.push_back(san);
   if (!tokenAuthFile.empty()) config.tokenAuthFile = tokenAuthFile;
   if (!auditLogPath.empty()) config.auditLogPath = auditLogPath;
-  if (!nodeCertLifetime.empty()) {
-    auto d = parseDurationSeconds("--node-certificate-lifetime", nodeCertLifetime);
-    if (!d.isOk()) {
-      std::cerr << "cloudcore: invalid configuration: " << d.status().message() << "\n";
-      return 2;
-    }
-    config.nodeCertificateLifetime = *d;
-  }
   if (deviceDataMaxSamples) config.deviceDataMaxSamples = deviceDataMaxSamples;
   if (!modelBlobDir.empty()) config.modelBlobDir = modelBlobDir;
   if (modelMaxBytes) config.modelMaxBytes = modelMaxBytes;
-  if (!modelBlobRetention.empty()) {
-    auto d = parseDurationSeconds("--model-blob-retention", modelBlobRetention);
+  // Duration flags ("90s", "24h", ...): each given one replaces its config value.
+  const std::pair<const char*, std::pair<const std::string*, std::chrono::seconds*>> durations[] = {
+      {"--node-certificate-lifetime", {&nodeCertLifetime, &config.nodeCertificateLifetime}},
+      {"--model-blob-retention", {&modelBlobRetention, &config.modelBlobRetention}},
+      {"--model-blob-gc-interval", {&modelBlobGcInterval, &config.modelBlobGcInterval}},
+      {"--device-data-retention", {&deviceDataRetention, &config.deviceDataRetention}},
+      {"--history-window", {&historyWindow, &config.historyWindow}},
+  };
+  for (const auto& [flag, target] : durations) {
+    if (target.first->empty()) continue;
+    auto d = parseDurationSeconds(flag, *target.first);
     if (!d.isOk()) {
       std::cerr << "cloudcore: invalid configuration: " << d.status().message() << "\n";
       return 2;
     }
-    config.modelBlobRetention = *d;
-  }
-  if (!modelBlobGcInterval.empty()) {
-    auto d = parseDurationSeconds("--model-blob-gc-interval", modelBlobGcInterval);
-    if (!d.isOk()) {
-      std::cerr << "cloudcore: invalid configuration: " << d.status().message() << "\n";
-      return 2;
-    }
-    config.modelBlobGcInterval = *d;
-  }
-  if (!deviceDataRetention.empty()) {
-    auto d = parseDurationSeconds("--device-data-retention", deviceDataRetention);
-    if (!d.isOk()) {
-      std::cerr << "cloudcore: invalid configuration: " << d.status().message() << "\n";
-      return 2;
-    }
-    config.deviceDataRetention = *d;
-  }
-  if (!historyWindow.empty()) {
-    auto d = parseDurationSeconds("--history-window", historyWindow);
-    if (!d.isOk()) {
-      std::cerr << "cloudcore: invalid configuration: " << d.status().message() << "\n";
-      return 2;
-    }
-    config.historyWindow = *d;
+    *target.second = *d;
   }
   if (auto s = cloudcore::validateConfig(config); !s.isOk()) {
     std::cerr << "cloudcore: invalid configuration: " << s.message() << "\n";

@@ -59,7 +59,8 @@ Status parseConfigYaml(const std::string& text, const std::string& source, Confi
       const YAML::Node& v = kv.second;
       if (key == "nodeName" || key == "cloud" || key == "dataDir" || key == "localApiListen" ||
           key == "logLevel" || key == "heartbeatInterval" || key == "runtimeEndpoint" ||
-          key == "podSyncPeriod" || key == "dmiSocket" || key == "modelBandwidthLimit") {
+          key == "podSyncPeriod" || key == "dmiSocket" || key == "modelBandwidthLimit" ||
+          key == "modelRegistryCertsDir") {
         auto s = scalar(v, key);
         if (!s.isOk()) return s.status();
         if (key == "nodeName") config.nodeName = *s;
@@ -69,6 +70,7 @@ Status parseConfigYaml(const std::string& text, const std::string& source, Confi
         if (key == "logLevel") config.logLevel = *s;
         if (key == "runtimeEndpoint") config.runtimeEndpoint = *s;
         if (key == "dmiSocket") config.dmiSocket = *s;
+        if (key == "modelRegistryCertsDir") config.modelRegistryCertsDir = *s;
         if (key == "modelBandwidthLimit") {
           auto q = api::parseQuantityBytes(*s);
           if (!q.isOk() || *q < 0) {
@@ -232,6 +234,7 @@ Status applyOverrides(const FlagOverrides& flags, Config& config) {
   if (flags.runtimeEndpoint) config.runtimeEndpoint = *flags.runtimeEndpoint;
   if (flags.mqttServer) config.mqttServer = *flags.mqttServer;
   if (flags.dmiSocket) config.dmiSocket = *flags.dmiSocket;
+  if (flags.modelRegistryCertsDir) config.modelRegistryCertsDir = *flags.modelRegistryCertsDir;
   if (flags.modelBandwidthLimit) {
     auto q = api::parseQuantityBytes(*flags.modelBandwidthLimit);
     if (!q.isOk() || *q < 0) {

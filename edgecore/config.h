@@ -54,6 +54,11 @@ struct Config {
   // Models (docs/models.md): download limit in bytes per second for model files, a Kubernetes
   // quantity ("10Mi" = 10 MiB/s); 0 = none. --model-bandwidth-limit / modelBandwidthLimit.
   uint64_t modelBandwidthLimit = 0;
+  // Trust for OCI registries that models are pulled from, containerd's layout:
+  // DIR/HOST[:PORT]/ca.crt or the ca = "FILE" of DIR/HOST[:PORT]/hosts.toml; other registries
+  // are checked against the system's CA bundle. --model-registry-certs-dir /
+  // modelRegistryCertsDir.
+  std::string modelRegistryCertsDir = "/etc/containerd/certs.d";
 };
 
 // Values given on the command line; each overrides the file.
@@ -68,6 +73,7 @@ struct FlagOverrides {
   std::optional<std::string> mqttServer;
   std::optional<std::string> dmiSocket;
   std::optional<std::string> modelBandwidthLimit;
+  std::optional<std::string> modelRegistryCertsDir;
 };
 
 // HOST:PORT and duration values are parsed with common/config_util.h (splitHostPort,

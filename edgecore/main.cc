@@ -66,6 +66,11 @@ int main(int argc, char** argv) {
   app.add_option("--model-bandwidth-limit", modelBandwidth,
                  "model downloads from the cloud at most this many bytes per second, e.g. 10Mi "
                  "(default: no limit)");
+  std::string registryCerts;
+  auto* oRegistryCerts = app.add_option(
+      "--model-registry-certs-dir", registryCerts,
+      "CAs of the OCI registries models are pulled from: DIR/HOST[:PORT]/ca.crt or hosts.toml "
+      "(default /etc/containerd/certs.d)");
   std::string dmiSocket;
   auto* oDmi = app.add_option("--dmi-socket", dmiSocket,
                               "unix socket of the DMI DeviceManagerService for mappers (\"\" turns "
@@ -99,6 +104,7 @@ int main(int argc, char** argv) {
   if (oMqtt->count()) flags.mqttServer = mqttServer;
   if (oDmi->count()) flags.dmiSocket = dmiSocket;
   if (!modelBandwidth.empty()) flags.modelBandwidthLimit = modelBandwidth;
+  if (oRegistryCerts->count()) flags.modelRegistryCertsDir = registryCerts;
   if (auto s = applyOverrides(flags, config); !s.isOk()) {
     std::cerr << "edgecore: invalid configuration: " << s.message() << "\n";
     return 2;
@@ -379,16 +385,28 @@ int main(int argc, char** argv) {
   std::unique_ptr<edged::streaming::StreamServer> streams;  // logs/exec for the cloud
   if (runtime) {
     podManager = std::make_unique<edged::Edged>(
-        edged::EdgedOptions{
-            .nodeName = config.nodeName,
-            .dataDir = config.dataDir,
-            .hostIp = hostInfo.collect().internalIp,
-            .syncPeriod = config.podSyncPeriod,
-            .workers = config.podWorkers,
-            .containerLogMaxSize = config.containerLogMaxSize,
-            .containerLogMaxFiles = config.containerLogMaxFiles,
-            .modelBlobs = [&modelContent](
-                              const std::string& digest) { return modelContent.complete(digest); }},
+        edged::EdgedOptions{.nodeName = config.nodeName,
+                            .dataDir = config.dataDir,
+                            .hostIp = hostInfo.collect().internalIp,
+                            .syncPeriod = config.podSyncPeriod,
+                            .workers = config.podWorkers,
+                            .containerLogMaxSize = config.containerLogMaxSize,
+                            .containerLogMaxFiles = config.containerLogMaxFiles,
+                            .modelBlobs = [&modelContent](const api::ModelVersion& v)
+                                -> std::optional<edged::LocatedModel> {
+                              std::string digest = v.digest, file = v.file;
+                              uint64_t size = v.size;
+                              if (v.oci) {
+                                auto r = modelContent.resolution(v.url);
+                                if (!r) return std::nullopt;
+                                digest = r->digest;
+                                file = r->file;
+                                size = r->size;
+                              }
+                              auto path = modelContent.complete(digest);
+                              if (!path) return std::nullopt;
+                              return edged::LocatedModel{*path, digest, file, size};
+                            }},
         *runtime, cache, cache, clock);
     if (auto s = podManager->start(); !s.isOk()) {
       spdlog::critical("edged: {}", s.toString());
@@ -410,13 +428,16 @@ int main(int argc, char** argv) {
     spdlog::warn("edgecore: runtimeEndpoint is empty: pods bound to this node will not run");
   }
   // Models (docs/models.md): the files of the models this node's pods use, fetched through the
-  // tunnel into DATA_DIR/models; edged switches the volumes when one completes.
+  // tunnel (or pulled from an OCI registry) into DATA_DIR/models; edged switches the volumes
+  // when one completes.
   edged::Edged* edgedForModels = podManager.get();
   models::ModelFetcher fetcher(
       {.nodeName = config.nodeName, .bandwidthBytesPerSecond = config.modelBandwidthLimit}, cache,
-      modelContent, [edgedForModels] {
+      modelContent,
+      [edgedForModels] {
         if (edgedForModels) edgedForModels->refreshVolumes();
-      });
+      },
+      models::makeHttpsOciRegistry({.certsDir = config.modelRegistryCertsDir}));
   if (auto s = fetcher.start(); !s.isOk()) {
     spdlog::error("models: {}; model volumes will wait", s.toString());
   } else {

@@ -5,6 +5,7 @@
 
 #include "cloudcore/registry/registry.h"
 #include "common/api/kinds.h"
+#include "common/api/models.h"
 #include "common/api/object_util.h"
 
 namespace ep::auth {
@@ -103,9 +104,16 @@ bool NodeAuthorizer::referencedByPodOf(const std::string& resource, const std::s
   q.fieldSelector = "spec.nodeName=" + node;
   auto list = registry_.list(*pods, ns, q);
   if (!list.isOk()) return false;
+  const api::KindInfo* models = api::findByApiVersionKind("sedna.io/v1alpha1", "Model");
   for (const auto& pod : list->items) {
     auto refs = podReferences(pod, resource);
     if (std::find(refs.begin(), refs.end(), name) != refs.end()) return true;
+    // The pull secret of a Model a pod's model volume uses (docs/models.md).
+    if (resource != "secrets" || models == nullptr) continue;
+    for (const auto& v : api::modelVolumes(pod)) {
+      auto model = registry_.get(*models, ns, v.model);
+      if (model.isOk() && api::modelCredentialName(*model) == name) return true;
+    }
   }
   return false;
 }

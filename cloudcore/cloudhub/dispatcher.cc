@@ -243,11 +243,20 @@ void Dispatcher::nodesNeeding(const ObjectKey& key, std::set<std::string>& out) 
   if (auto it = objects_.find(key); it != objects_.end()) {
     out.insert(it->second.placement.nodes.begin(), it->second.placement.nodes.end());
   }
+  // Referrers, and their referrers (refs are followed two levels, see refs.h).
   if (auto r = referrers_.find(key); r != referrers_.end()) {
-    for (const auto& root : r->second) {
-      auto it = objects_.find(root);
+    for (const auto& mid : r->second) {
+      auto it = objects_.find(mid);
       if (it != objects_.end()) {
         out.insert(it->second.placement.nodes.begin(), it->second.placement.nodes.end());
+      }
+      if (auto r2 = referrers_.find(mid); r2 != referrers_.end()) {
+        for (const auto& root : r2->second) {
+          auto it2 = objects_.find(root);
+          if (it2 != objects_.end()) {
+            out.insert(it2->second.placement.nodes.begin(), it2->second.placement.nodes.end());
+          }
+        }
       }
     }
   }
@@ -263,7 +272,12 @@ std::map<ObjectKey, int64_t> Dispatcher::needed(const std::string& node) const {
     out[root] = it->second.modRevision;
     for (const auto& ref : it->second.placement.refs) {
       auto r = objects_.find(ref);
-      if (r != objects_.end()) out[ref] = r->second.modRevision;
+      if (r == objects_.end()) continue;
+      out[ref] = r->second.modRevision;
+      for (const auto& ref2 : r->second.placement.refs) {  // second level (refs.h)
+        auto r2 = objects_.find(ref2);
+        if (r2 != objects_.end()) out[ref2] = r2->second.modRevision;
+      }
     }
   }
   return out;

@@ -119,6 +119,9 @@ Placement placementOf(const std::string& resource, const std::string& ns, const 
     }
   } else if (resource == kModels) {
     addNode(p, object, "spec.nodeName");
+    // An OCI artifact's pull secret (docs/models.md): nodes using the Model need it.
+    addRef(p, kSecrets, ns,
+           field(object, "spec") ? field(*field(object, "spec"), "credentialName") : nullptr);
   }
   std::sort(p.refs.begin(), p.refs.end());
   p.refs.erase(std::unique(p.refs.begin(), p.refs.end()), p.refs.end());

@@ -31,8 +31,9 @@ struct ObjectKey {
 
 // What one object means for placement: the nodes it is bound to (roots: pods, devices, rules,
 // models) and the objects it pulls along to those nodes (ConfigMaps/Secrets of a pod, the
-// DeviceModel of a device, the RuleEndpoints of a rule). Referenced objects are in the same
-// namespace as the referrer.
+// DeviceModel of a device, the RuleEndpoints of a rule, the credential Secret of a Model).
+// Referenced objects are in the same namespace as the referrer. The dispatcher follows refs two
+// levels deep: a pod's model volume pulls the Model, and the Model its credential Secret.
 struct Placement {
   std::vector<std::string> nodes;
   std::vector<ObjectKey> refs;

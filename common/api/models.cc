@@ -1,6 +1,7 @@
 #include "common/api/models.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "common/api/json_limits.h"
 #include "common/api/object_util.h"
@@ -18,14 +19,75 @@ std::string str(const Json& o, const char* key) {
 }
 
 ModelVersion withBlob(ModelVersion v) {
+  v.oci = false;
   if (auto ref = parseBlobUrl(v.url)) {
     v.digest = ref->digest;
     v.file = ref->file;
   } else {
     v.digest.clear();
     v.file.clear();
+    v.oci = parseOciUrl(v.url).isOk();
   }
   return v;
+}
+
+bool isLowerAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+// One repository path component: [a-z0-9]+ runs joined by '.', '_', '__' or one or more '-'.
+bool validRepoComponent(std::string_view c) {
+  if (c.empty() || !isLowerAlnum(c.front()) || !isLowerAlnum(c.back())) return false;
+  size_t i = 0;
+  while (i < c.size()) {
+    if (isLowerAlnum(c[i])) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < c.size() && !isLowerAlnum(c[j])) ++j;
+    std::string_view sep = c.substr(i, j - i);
+    const bool dashes = std::all_of(sep.begin(), sep.end(), [](char x) { return x == '-'; });
+    if (!(sep == "." || sep == "_" || sep == "__" || dashes)) return false;
+    i = j;
+  }
+  return true;
+}
+
+bool validRegistry(std::string_view r) {
+  if (r.empty() || r.size() > 255) return false;
+  std::string_view host = r;
+  if (host.front() == '[') {  // [IPv6]:port
+    auto close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    std::string_view rest = host.substr(close + 1);
+    if (!rest.empty() && (rest[0] != ':' || rest.size() < 2)) return false;
+    host = host.substr(1, close - 1);
+    for (char c : host) {
+      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return false;
+    }
+    rest = rest.empty() ? rest : rest.substr(1);
+    return std::all_of(rest.begin(), rest.end(), [](char c) { return c >= '0' && c <= '9'; });
+  }
+  if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
+    std::string_view port = host.substr(colon + 1);
+    if (port.empty() || port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return false;
+    }
+    host = host.substr(0, colon);
+  }
+  if (host.empty()) return false;
+  return std::all_of(host.begin(), host.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-';
+  });
+}
+
+bool validTag(std::string_view t) {
+  if (t.empty() || t.size() > 128) return false;
+  auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  if (!word(t[0])) return false;
+  return std::all_of(t.begin(), t.end(), [&](char c) { return word(c) || c == '.' || c == '-'; });
 }
 
 }  // namespace
@@ -62,6 +124,60 @@ std::optional<BlobRef> parseBlobUrl(std::string_view url) {
   if (slash == std::string_view::npos) return std::nullopt;
   BlobRef ref{"sha256:" + std::string(rest.substr(0, slash)), std::string(rest.substr(slash + 1))};
   if (!isSha256Digest(ref.digest) || !validateModelFileName(ref.file).isOk()) return std::nullopt;
+  return ref;
+}
+
+bool isOciUrl(std::string_view url) {
+  return url.substr(0, kOciScheme.size()) == kOciScheme;
+}
+
+Result<OciRef> parseOciUrl(std::string_view url) {
+  const std::string shown = "\"" + std::string(url.substr(0, 300)) + "\"";
+  if (!isOciUrl(url)) return invalidError(shown + " does not start with oci://");
+  std::string_view rest = url.substr(kOciScheme.size());
+  OciRef ref;
+  if (auto at = rest.find('@'); at != std::string_view::npos) {
+    ref.digest = std::string(rest.substr(at + 1));
+    if (!isSha256Digest(ref.digest)) {
+      return invalidError(shown + ": the digest must be sha256: and 64 lower-case hex digits");
+    }
+    rest = rest.substr(0, at);
+  }
+  auto slash = rest.find('/');
+  if (slash == std::string_view::npos) {
+    return invalidError(shown + ": expected oci://REGISTRY/REPOSITORY:TAG or @sha256:...");
+  }
+  std::string_view registry = rest.substr(0, slash);
+  std::string_view path = rest.substr(slash + 1);
+  // A ':' after the last '/' starts the tag.
+  if (auto colon = path.rfind(':'); colon != std::string_view::npos) {
+    ref.tag = std::string(path.substr(colon + 1));
+    path = path.substr(0, colon);
+    if (!validTag(ref.tag)) {
+      return invalidError(shown + ": bad tag \"" + ref.tag.substr(0, 130) +
+                          "\" (letters, digits, '_', '.', '-'; at most 128)");
+    }
+  }
+  if (!validRegistry(registry)) return invalidError(shown + ": bad registry host[:port]");
+  if (path.empty() || path.size() > 255) {
+    return invalidError(shown + ": the repository must be 1 to 255 bytes long");
+  }
+  size_t start = 0;
+  for (;;) {
+    size_t end = path.find('/', start);
+    std::string_view c = path.substr(start, end == std::string_view::npos ? end : end - start);
+    if (!validRepoComponent(c)) {
+      return invalidError(shown + ": bad repository component \"" + std::string(c) +
+                          "\" (lower-case letters and digits joined by '.', '_' or '-')");
+    }
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  if (ref.tag.empty() && ref.digest.empty()) {
+    return invalidError(shown + ": name a tag (:TAG) or a digest (@sha256:...)");
+  }
+  ref.registry = std::string(registry);
+  ref.repository = std::string(path);
   return ref;
 }
 
@@ -134,10 +250,19 @@ Result<ModelVersion> resolveModelVersion(const Json& model, const std::string& v
       return Status(Code::kNotFound, "model " + name + " has no version \"" + version + "\"");
     }
   }
+  if (found.oci) {
+    if (found.version.empty()) found.version = parseOciUrl(found.url)->reference();
+    return found;
+  }
   if (found.digest.empty()) {
     if (found.url.empty()) return invalidError("spec.url: model " + name + " has no url");
-    return invalidError("spec.url: \"" + found.url + "\" of model " + name +
-                        " is not a version pushed with edgectl model push (blob://sha256/...)");
+    if (isOciUrl(found.url)) {
+      return invalidError("spec.url: " + parseOciUrl(found.url).status().message());
+    }
+    return invalidError(
+        "spec.url: \"" + found.url + "\" of model " + name +
+        " is neither a version pushed with edgectl model push (blob://sha256/...) nor an "
+        "OCI artifact (oci://REGISTRY/REPO:TAG)");
   }
   return found;
 }
@@ -208,6 +333,20 @@ std::set<std::string> modelDigests(const Json& model) {
     if (!h.digest.empty()) out.insert(h.digest);
   }
   return out;
+}
+
+std::set<std::string> modelOciUrls(const Json& model) {
+  std::set<std::string> out;
+  const std::string url = stringAt(model, "spec.url");
+  if (parseOciUrl(url).isOk()) out.insert(url);
+  for (const auto& h : modelHistory(model)) {
+    if (h.oci) out.insert(h.url);
+  }
+  return out;
+}
+
+std::string modelCredentialName(const Json& model) {
+  return stringAt(model, "spec.credentialName");
 }
 
 void setModelVersion(Json& model, const ModelVersion& v, bool record) {

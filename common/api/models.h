@@ -50,6 +50,25 @@ struct BlobRef {
 };
 std::optional<BlobRef> parseBlobUrl(std::string_view url);
 
+// An artifact in an OCI registry named by a Model's spec.url (docs/models.md, "Models from an
+// OCI registry"): "oci://REGISTRY/REPO:TAG", "oci://REGISTRY/REPO@sha256:HEX" or both (the
+// digest wins). REGISTRY is a host name or IP literal with an optional port; REPO is one or more
+// lower-case path components ([a-z0-9] runs joined by '.', '_', '__' or '-'), 1..255 bytes; TAG
+// is [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. Nodes pull these themselves, with the credentials of the
+// Secret named by spec.credentialName.
+struct OciRef {
+  std::string registry;    // "host[:port]"
+  std::string repository;  // "models/digits"
+  std::string tag;         // "" when pinned by digest only
+  std::string digest;      // "sha256:HEX" of the manifest, or ""
+  // "TAG" or "sha256:HEX" (what the manifest request names).
+  std::string reference() const { return digest.empty() ? tag : digest; }
+};
+inline constexpr std::string_view kOciScheme = "oci://";
+bool isOciUrl(std::string_view url);
+// The parsed reference, or kInvalid saying which part is wrong.
+Result<OciRef> parseOciUrl(std::string_view url);
+
 // One version of a Model.
 struct ModelVersion {
   std::string version;
@@ -59,6 +78,7 @@ struct ModelVersion {
   std::string file;    // the file name when url is a blob url
   uint64_t size = 0;
   std::string pushedAt;  // RFC 3339
+  bool oci = false;  // url is an oci:// artifact (digest and file are known once a node pulls it)
 };
 nlohmann::json toJson(const ModelVersion& v);
 
@@ -69,8 +89,9 @@ ModelVersion currentModelVersion(const nlohmann::json& model);
 // skipped (the annotation is user-writable).
 std::vector<ModelVersion> modelHistory(const nlohmann::json& model);
 // `version` ("" = the current one) of `model`, from spec or the history. kNotFound names the
-// version; kInvalid when the version found is not a pushed blob (an OCI artifact or a URL the
-// platform does not deliver), naming spec.url.
+// version; kInvalid when the version found is neither a pushed blob nor a well-formed oci:// url
+// (a URL the platform does not deliver), naming spec.url. A Model written without the version
+// annotation whose url is an oci:// artifact is named by its reference (the tag or digest).
 Result<ModelVersion> resolveModelVersion(const nlohmann::json& model, const std::string& version);
 // Staged rollout (docs/models.md): while the Model carries the rollout annotation, only the
 // listed nodes get the current version; every other node keeps `previous`.
@@ -92,6 +113,11 @@ Result<ModelVersion> resolveModelVersionForNode(const nlohmann::json& model,
 
 // Every blob digest the Model refers to (spec.url and the history).
 std::set<std::string> modelDigests(const nlohmann::json& model);
+// Every oci:// url the Model refers to (spec.url and the history).
+std::set<std::string> modelOciUrls(const nlohmann::json& model);
+// spec.credentialName (Sedna's field): the Secret, in the Model's namespace, whose credentials
+// the nodes present to an OCI registry ("" = anonymous).
+std::string modelCredentialName(const nlohmann::json& model);
 // Makes `v` current: spec.url, spec.format and the version annotation. With `record`, also
 // appends it to the history (replacing an entry with the same version, dropping the oldest
 // beyond kMaxModelHistory); a rollback leaves the history as it is. `model` must be a JSON

@@ -1,7 +1,9 @@
 #include "common/http/client.h"
 
-// EP_HTTP_NO_TLS (ep_http_client_small, edgecore's servicebus calls to 127.0.0.1): built
-// without TLS, so the edge does not load OpenSSL; https URLs are then refused.
+// EP_HTTP_NO_TLS (ep_http_client_small): built without TLS; https URLs are then refused.
+// EP_HTTP_WOLFSSL (ep_http_client_edge, edgecore): TLS on wolfSSL through common/tlsclient
+// (BOOST_ASIO_USE_WOLFSSL), so the edge does not load OpenSSL. caPem is then required unless
+// insecureSkipVerify (wolfSSL has no system trust store of its own); no client certificate.
 
 #include <algorithm>
 #include <boost/asio/connect.hpp>
@@ -17,6 +19,9 @@
 #include <cctype>
 #include <limits>
 #include <optional>
+#if defined(EP_HTTP_WOLFSSL)
+#include "common/tlsclient/client_tls.h"
+#endif
 
 namespace ep::http {
 namespace {
@@ -203,7 +208,10 @@ struct HttpClient::Impl {
   Status urlStatus;
   BaseUrl url;
   asio::io_context ioc;
-#if !defined(EP_HTTP_NO_TLS)
+#if defined(EP_HTTP_WOLFSSL)
+  std::optional<tlsclient::Config> tlsConfig;  // https only
+  asio::ssl::context* ssl = nullptr;           // tlsConfig's context
+#elif !defined(EP_HTTP_NO_TLS)
   std::optional<asio::ssl::context> ssl;  // https only
 #endif
   // Idle keep-alive connection (with its read buffer), or null.
@@ -224,6 +232,23 @@ struct HttpClient::Impl {
   Status makeTlsContext() {
 #if defined(EP_HTTP_NO_TLS)
     return invalidError("https is not available in this program");
+#elif defined(EP_HTTP_WOLFSSL)
+    if (!options.clientCertPem.empty() || !options.clientKeyPem.empty()) {
+      return invalidError("client certificates are not available in this program");
+    }
+    tlsclient::Options o;
+    o.caPem = options.caPem;
+    o.serverName = options.tlsServerName;
+    o.insecureSkipVerify = options.insecureSkipVerify;
+    o.tls13Only = false;
+    o.names.ca = "certificate-authority";
+    o.names.serverName = "tls-server-name";
+    o.names.insecure = "insecure-skip-tls-verify";
+    auto config = tlsclient::makeConfig(o, url.host);
+    if (!config.isOk()) return config.status();
+    tlsConfig = std::move(config).value();
+    ssl = tlsConfig->context.get();
+    return Status::ok();
 #else
     try {
       ssl.emplace(asio::ssl::context::tls_client);
@@ -339,6 +364,22 @@ struct HttpClient::Impl {
       return c;
     }
     c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(*stream), *ssl);
+#if defined(EP_HTTP_WOLFSSL)
+    if (auto s = tlsclient::prepareConnection(c->tls->native_handle(), *tlsConfig); !s.isOk()) {
+      return s;
+    }
+    arm(*c, dl);
+    ec = runOp(ioc, [&](auto handler) {
+      c->tls->async_handshake(asio::ssl::stream_base::client, handler);
+    });
+    tlsclient::releaseHandshakeMemory();
+    if (ec == beast::error::timeout) return timedOut();
+    if (ec) {
+      return unreachable("TLS handshake: " +
+                         tlsclient::describeError(c->tls->native_handle(), ec, tlsConfig->verify));
+    }
+    return c;
+#else
     const std::string& name = options.tlsServerName.empty() ? url.host : options.tlsServerName;
     SSL* h = c->tls->native_handle();
     boost::system::error_code addrEc;
@@ -369,6 +410,7 @@ struct HttpClient::Impl {
       return unreachable("TLS handshake: " + why);
     }
     return c;
+#endif  // EP_HTTP_WOLFSSL
 #endif
   }
 
@@ -542,6 +584,65 @@ struct HttpClient::Impl {
     return finishStream(*s, Status::ok());
   }
 
+  Result<HttpResponse> download(std::string_view pathAndQuery,
+                                const std::vector<std::pair<std::string, std::string>>& headers,
+                                const std::function<Status(std::string_view)>& onBody,
+                                std::string_view accept,
+                                const std::function<Status(const HttpResponse&)>& onHeaders) {
+    if (!urlStatus.isOk()) return urlStatus;
+    auto req = buildRequest("GET", pathAndQuery, {}, {}, accept);
+    for (const auto& [k, v] : headers) req.set(k, v);
+    req.keep_alive(false);
+    auto c = connect(deadline());
+    if (!c) return c.status();
+    std::unique_ptr<Connection> s = std::move(c).value();
+    beast::flat_buffer buf;
+    arm(*s, deadline());
+    beast::error_code ec = s->with([&](auto& st) { return sendRequest(st, req); });
+    bhttp::response_parser<bhttp::buffer_body> parser;
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    parser.header_limit(1u << 20);
+    if (!ec) {
+      ec = s->with([&](auto& st) {
+        return runOp(ioc,
+                     [&](auto handler) { bhttp::async_read_header(st, buf, parser, handler); });
+      });
+    }
+    if (ec) return finishStream(*s, transportError(ec));
+    HttpResponse out;
+    out.status = static_cast<int>(parser.get().result_int());
+    for (const auto& field : parser.get()) {
+      out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    out.contentType = out.header("Content-Type");
+    const bool ok = out.status >= 200 && out.status < 300;
+    if (onHeaders) {
+      if (Status st = onHeaders(out); !st.isOk()) return finishStream(*s, st);
+    }
+    std::vector<char> chunk(64 * 1024);
+    while (!parser.is_done()) {
+      parser.get().body().data = chunk.data();
+      parser.get().body().size = chunk.size();
+      arm(*s, deadline());
+      ec = s->with([&](auto& st) {
+        return runOp(ioc, [&](auto handler) { bhttp::async_read_some(st, buf, parser, handler); });
+      });
+      if (ec == bhttp::error::need_buffer) ec = {};
+      const size_t n = chunk.size() - parser.get().body().size;
+      if (ok && n > 0) {
+        if (Status st = onBody(std::string_view(chunk.data(), n)); !st.isOk()) {
+          return finishStream(*s, st);
+        }
+      } else if (!ok && out.body.size() < options.maxBodyBytes) {
+        out.body.append(chunk.data(), std::min(n, options.maxBodyBytes - out.body.size()));
+      }
+      if (ec == bhttp::error::end_of_stream && parser.is_header_done() && !ok) break;
+      if (ec) return finishStream(*s, transportError(ec));
+    }
+    (void)finishStream(*s, Status::ok());
+    return out;
+  }
+
   Status finishStream(Connection& c, Status result) {
     beast::error_code ignored;
     c.lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -586,6 +687,21 @@ Status HttpClient::stream(std::string_view method, std::string_view pathAndQuery
     return impl_->stream(method, pathAndQuery, onLine, accept);
   } catch (const std::exception& e) {
     return unavailableError("stream from " + impl_->baseUrlText + " failed: " + e.what());
+  }
+}
+
+void HttpClient::setHeaders(std::vector<std::pair<std::string, std::string>> headers) {
+  impl_->options.headers = std::move(headers);
+}
+
+Result<HttpResponse> HttpClient::download(
+    std::string_view pathAndQuery, const std::vector<std::pair<std::string, std::string>>& headers,
+    const std::function<Status(std::string_view)>& onBody, std::string_view accept,
+    const std::function<Status(const HttpResponse&)>& onHeaders) {
+  try {
+    return impl_->download(pathAndQuery, headers, onBody, accept, onHeaders);
+  } catch (const std::exception& e) {
+    return unavailableError("download from " + impl_->baseUrlText + " failed: " + e.what());
   }
 }
 

@@ -1,6 +1,9 @@
 #pragma once
 
 // Synchronous HTTP/1.1 client used by edgectl (and any tool that talks to cloudcore's REST API).
+// Three builds of it (common/http/CMakeLists.txt): ep_http (TLS on OpenSSL), ep_http_client_edge
+// (TLS on wolfSSL through common/tlsclient, for edgecore: its registry pulls and servicebus
+// calls) and ep_http_client_small (no TLS).
 //
 // Thread-safety: an HttpClient is thread-compatible: one thread at a time may call request() or
 // stream() on a given instance; distinct instances are independent. Free functions are
@@ -106,6 +109,23 @@ class HttpClient {
   Status stream(std::string_view method, std::string_view pathAndQuery,
                 const std::function<bool(std::string_view line)>& onLine,
                 std::string_view accept = "application/json");
+
+  // Replaces the extra headers sent with every later request (ClientOptions::headers), e.g. the
+  // Authorization a registry's challenge asked for.
+  void setHeaders(std::vector<std::pair<std::string, std::string>> headers);
+
+  // A GET whose 2xx body is handed to onBody in pieces as it arrives (at most 64 KiB each);
+  // `headers` are sent with this request only. The result holds the status and the headers,
+  // and for a non-2xx answer the body (up to maxBodyBytes). options.timeout bounds connecting,
+  // the response headers and each read of the body (an idle limit, not a total). onBody
+  // returning an error stops the transfer and that error is returned. Uses a connection of its
+  // own, closed when it returns. Transport errors as for request(). onHeaders, when given, sees
+  // the status and headers before any of the body (its error stops the transfer too).
+  Result<HttpResponse> download(std::string_view pathAndQuery,
+                                const std::vector<std::pair<std::string, std::string>>& headers,
+                                const std::function<Status(std::string_view)>& onBody,
+                                std::string_view accept = "*/*",
+                                const std::function<Status(const HttpResponse&)>& onHeaders = {});
 
  private:
   struct Impl;

@@ -10,6 +10,7 @@
 #include "common/api/base64.h"
 #include "common/api/models.h"
 #include "common/api/object_util.h"
+#include "common/api/registry_auth.h"
 #include "edgecore/edged/prober.h"
 
 namespace ep::edged {
@@ -648,31 +649,16 @@ bool Edged::ensureImage(PodState& st, const Json& pod, const Json& container,
     auto secret =
         lookup("secrets", api::stringAt(pod, "metadata.namespace"), api::stringAt(ref, "name"));
     if (!secret) continue;
-    const Json* data = api::lookupPath(*secret, "data");
-    if (!data || !data->is_object()) continue;
-    for (const char* key : {".dockerconfigjson", ".dockercfg"}) {
-      auto it = data->find(key);
-      if (it == data->end() || !it->is_string()) continue;
-      auto decoded = api::base64Decode(it->get<std::string>());
-      if (!decoded) continue;
-      Json cfg = Json::parse(*decoded, nullptr, false);
-      if (!cfg.is_object()) continue;
-      const Json& auths = cfg.contains("auths") ? cfg["auths"] : cfg;
-      if (!auths.is_object()) continue;
-      for (auto a = auths.begin(); a != auths.end(); ++a) {
-        if (registryHostOfAuthKey(a.key()) != host || !a->is_object()) continue;
-        // No server address, as kubelet sends none: the entry was matched to the image's host
-        // here, and containerd refuses an address that is not a URL ("host:port", the usual
-        // key for a private registry) with "parse server address".
-        auth.username = api::stringAt(*a, "username");
-        auth.password = api::stringAt(*a, "password");
-        auth.auth = api::stringAt(*a, "auth");
-        auth.identityToken = api::stringAt(*a, "identitytoken");
-        auth.registryToken = api::stringAt(*a, "registrytoken");
-        haveAuth = true;
-        break;
-      }
-      if (haveAuth) break;
+    if (auto a = api::registryAuthFor(*secret, host)) {
+      // No server address, as kubelet sends none: the entry was matched to the image's host
+      // here, and containerd refuses an address that is not a URL ("host:port", the usual
+      // key for a private registry) with "parse server address".
+      auth.username = a->username;
+      auth.password = a->password;
+      auth.auth = a->auth;
+      auth.identityToken = a->identityToken;
+      auth.registryToken = a->registryToken;
+      haveAuth = true;
     }
   }
   recordEvent(st, pod, fieldPath, "Normal", "Pulling", "Pulling image \"" + image + "\"");

@@ -7,6 +7,7 @@
 #include "common/api/base64.h"
 #include "common/api/object_util.h"
 #include "common/api/quantity.h"
+#include "common/api/registry_auth.h"
 
 namespace ep::edged {
 namespace {
@@ -134,13 +135,7 @@ std::string registryHostOf(const std::string& image) {
 }
 
 std::string registryHostOfAuthKey(const std::string& key) {
-  std::string host = key;
-  for (const char* prefix : {"https://", "http://"}) {
-    if (host.rfind(prefix, 0) == 0) host = host.substr(std::strlen(prefix));
-  }
-  host = host.substr(0, host.find('/'));
-  if (host == "index.docker.io" || host == "registry-1.docker.io") return "docker.io";
-  return host;
+  return api::registryHostOfAuthKey(key);
 }
 
 bool isPullAuthorizationFailure(const std::string& message) {

@@ -128,12 +128,16 @@ Status setUpModelVolume(const fs::path& dir, const Json& v, const std::string& n
   }
   auto version = api::resolveModelVersionForNode(*object, pinned, node);
   if (!version.isOk()) return keepOrFail(version.status());
-  auto blob = models ? models(version->digest) : std::nullopt;
+  auto blob = models ? models(*version) : std::nullopt;
   if (!blob) {
-    return keepOrFail(Status(Code::kUnavailable, "model " + ns + "/" + model + " version " +
-                                                     version->version + " (" + version->digest +
-                                                     ") is not on this node yet"));
+    return keepOrFail(
+        Status(Code::kUnavailable, "model " + ns + "/" + model + " version " + version->version +
+                                       " (" + (version->oci ? version->url : version->digest) +
+                                       ") is not on this node yet"));
   }
+  version->digest = blob->digest;
+  version->file = blob->file;
+  if (blob->size > 0) version->size = blob->size;
   std::string safeVersion;
   for (char c : version->version)
     safeVersion +=
@@ -148,9 +152,9 @@ Status setUpModelVolume(const fs::path& dir, const Json& v, const std::string& n
   fs::create_directories(target, ec);
   if (ec) return internalError(field + ": creating " + target.string() + ": " + ec.message());
   const fs::path file = target / version->file;
-  if (::link(blob->c_str(), file.c_str()) != 0) {
+  if (::link(blob->path.c_str(), file.c_str()) != 0) {
     // Another filesystem: copy (the content store's file is verified and never changes).
-    fs::copy_file(*blob, file, fs::copy_options::overwrite_existing, ec);
+    fs::copy_file(blob->path, file, fs::copy_options::overwrite_existing, ec);
     if (ec) return internalError(field + ": copying the model file: " + ec.message());
     fs::permissions(file, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read,
                     ec);
@@ -163,6 +167,7 @@ Status setUpModelVolume(const fs::path& dir, const Json& v, const std::string& n
                {"format", version->format},
                {"file", version->file},
                {"size", version->size}};
+  if (version->oci) info["url"] = version->url;
   if (auto s = writeIfChanged(target, api::kModelInfoFile, info.dump(2) + "\n", 0444); !s.isOk()) {
     return s;
   }

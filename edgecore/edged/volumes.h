@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/api/models.h"
 #include "common/status.h"
 #include "edgecore/edged/pod_spec.h"
 
@@ -29,9 +30,17 @@ namespace ep::edged {
 //
 // Thread-safety: calls for different pods may run concurrently; calls for one pod must not
 // (edged's pod workers guarantee one sync per pod at a time).
-// The path of a complete, verified model file by digest (the edge's content store,
-// edgecore/models), or nothing when it is not on the node yet. Thread-safe.
-using ModelBlobLocator = std::function<std::optional<std::string>(const std::string& digest)>;
+// Where a model version's file is on the node (the edge's content store, edgecore/models).
+struct LocatedModel {
+  std::string path;    // the complete, verified file
+  std::string digest;  // its digest
+  std::string file;    // its name in the volume
+  uint64_t size = 0;
+};
+// The file of `version` (a pushed blob by its digest, an oci:// url by what it last resolved
+// to), or nothing when it is not on the node yet. Thread-safe.
+using ModelBlobLocator =
+    std::function<std::optional<LocatedModel>(const api::ModelVersion& version)>;
 
 class VolumeManager {
  public:

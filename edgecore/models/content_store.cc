@@ -7,9 +7,12 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
+#include "common/api/json_limits.h"
 #include "common/api/models.h"
 #include "common/digest/sha256.h"
+#include "common/pki/pki.h"
 
 namespace ep::edgecore::models {
 namespace fs = std::filesystem;
@@ -41,7 +44,7 @@ std::string ContentStore::partialPath(const std::string& digest) const {
 }
 
 Status ContentStore::start() {
-  for (const char* sub : {"", "/blobs", "/partial"}) {
+  for (const char* sub : {"", "/blobs", "/partial", "/refs"}) {
     std::string d = dir_ + sub;
     std::error_code ec;
     fs::create_directories(d, ec);
@@ -174,6 +177,65 @@ void ContentStore::remove(const std::string& digest) {
 
 void ContentStore::removePartial(const std::string& digest) {
   if (api::isSha256Digest(digest)) ::unlink(partialPath(digest).c_str());
+}
+
+std::string ContentStore::refPath(const std::string& url) const {
+  return dir_ + "/refs/" + digest::sha256Of(url).substr(7);
+}
+
+Status ContentStore::putResolution(const OciResolution& r) {
+  if (!api::isSha256Digest(r.digest)) return invalidError("resolution: bad digest " + r.digest);
+  nlohmann::json j = {{"url", r.url},
+                      {"digest", r.digest},
+                      {"file", r.file},
+                      {"size", r.size},
+                      {"manifestDigest", r.manifestDigest}};
+  return pki::writeFileAtomic(refPath(r.url), j.dump() + "\n", 0600);
+}
+
+std::optional<OciResolution> ContentStore::readResolution(const std::string& path) const {
+  auto text = pki::readFile(path);
+  if (!text.isOk()) return std::nullopt;
+  nlohmann::json j = api::parseJsonBounded(*text, 2);
+  if (!j.is_object()) return std::nullopt;
+  OciResolution r;
+  auto str = [&](const char* k) {
+    auto it = j.find(k);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  r.url = str("url");
+  r.digest = str("digest");
+  r.file = str("file");
+  r.manifestDigest = str("manifestDigest");
+  auto size = j.find("size");
+  if (size == j.end() || !size->is_number_unsigned()) return std::nullopt;
+  r.size = size->get<uint64_t>();
+  if (!api::isSha256Digest(r.digest) || !api::validateModelFileName(r.file).isOk()) {
+    return std::nullopt;
+  }
+  return r;
+}
+
+std::optional<OciResolution> ContentStore::resolution(const std::string& url) const {
+  auto r = readResolution(refPath(url));
+  if (!r || r->url != url) return std::nullopt;  // damaged, or not this url's record
+  return r;
+}
+
+void ContentStore::removeResolution(const std::string& url) {
+  ::unlink(refPath(url).c_str());
+}
+
+std::vector<OciResolution> ContentStore::resolutions() const {
+  std::vector<OciResolution> out;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir_ + "/refs", ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (auto r = readResolution(it->path().string())) {
+      if (refPath(r->url) == it->path().string()) out.push_back(std::move(*r));
+    }
+  }
+  return out;
 }
 
 std::vector<std::string> ContentStore::completeDigests() const {

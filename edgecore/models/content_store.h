@@ -18,11 +18,25 @@ namespace ep::edgecore::models {
 //                it
 //   partial/HEX  a download in progress: the bytes received so far, in order, so a download
 //                resumes from its length after a disconnect or a restart
+//   refs/HEX     how an oci:// url was last resolved (HEX = sha256 of the url): the model file's
+//                digest and name, written once that file is complete; a node that restarts
+//                offline serves what its Models' urls last resolved to
 // A partial file is never visible to pods. verify() rehashes a complete blob (done once per
 // start) and removes it when it no longer matches, so corruption at rest is fetched again.
 //
-// Thread-compatible: the ModelFetcher's worker is the only writer; complete() may be called from
-// any thread (edged's pod workers) because a complete blob never changes.
+// Thread-compatible: the ModelFetcher's worker writes blobs fetched over the tunnel and its OCI
+// puller those pulled from registries (never the same digest at once: the tunnel never fetches
+// an OCI artifact's digest). complete() and resolution() may be called from any thread (edged's
+// pod workers): a complete blob never changes and a resolution is replaced by one rename.
+// What an oci:// url resolved to (refs/HEX; see ContentStore).
+struct OciResolution {
+  std::string url;
+  std::string digest;  // the model file's blob digest
+  std::string file;    // its name in the volume
+  uint64_t size = 0;
+  std::string manifestDigest;  // the manifest it came from
+};
+
 class ContentStore {
  public:
   explicit ContentStore(std::string dir);
@@ -53,11 +67,21 @@ class ContentStore {
   std::vector<std::string> completeDigests() const;
   std::vector<std::string> partialDigests() const;
 
+  // Records `r` durably (replacing the url's previous resolution).
+  Status putResolution(const OciResolution& r);
+  // The url's resolution when recorded and well formed (a damaged record reads as none, so the
+  // url is resolved again).
+  std::optional<OciResolution> resolution(const std::string& url) const;
+  void removeResolution(const std::string& url);
+  std::vector<OciResolution> resolutions() const;
+
   const std::string& dir() const { return dir_; }
 
  private:
   std::string blobPath(const std::string& digest) const;
   std::string partialPath(const std::string& digest) const;
+  std::string refPath(const std::string& url) const;
+  std::optional<OciResolution> readResolution(const std::string& path) const;
 
   const std::string dir_;
 };

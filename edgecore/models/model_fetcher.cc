@@ -7,6 +7,7 @@
 
 #include "common/api/models.h"
 #include "common/api/object_util.h"
+#include "common/api/registry_auth.h"
 #include "common/digest/sha256.h"
 #include "proto/tunnel.pb.h"
 
@@ -23,8 +24,24 @@ constexpr auto kStatusInterval = std::chrono::milliseconds(250);
 }  // namespace
 
 ModelFetcher::ModelFetcher(ModelFetcherOptions options, metamanager::MetaManager& cache,
-                           ContentStore& store, std::function<void()> onAvailable)
-    : options_(options), cache_(cache), store_(store), onAvailable_(std::move(onAvailable)) {}
+                           ContentStore& store, std::function<void()> onAvailable,
+                           std::unique_ptr<OciRegistry> registry)
+    : options_(options), cache_(cache), store_(store), onAvailable_(std::move(onAvailable)) {
+  if (registry) {
+    OciPullerOptions o;
+    o.bandwidthBytesPerSecond = options_.bandwidthBytesPerSecond;
+    o.syncEveryBytes = options_.syncEveryBytes;
+    o.retryDelay = options_.retryDelay;
+    oci_ = std::make_unique<OciPuller>(o, std::move(registry), store_, [this] {
+      {
+        std::lock_guard l(mu_);
+        ociChanged_ = true;
+        dirty_ = true;
+      }
+      cv_.notify_all();
+    });
+  }
+}
 
 ModelFetcher::~ModelFetcher() {
   stop();
@@ -43,11 +60,17 @@ Status ModelFetcher::start() {
   modelSub_ = cache_.subscribe(api::kModelResource, "");
   podSub_->setNotify(wake);
   modelSub_->setNotify(wake);
+  if (oci_) {
+    // A Secret named by a Model's spec.credentialName may arrive after the Model, or change.
+    secretSub_ = cache_.subscribe("secrets", "");
+    secretSub_->setNotify(wake);
+  }
   {
     std::lock_guard l(mu_);
     stopping_ = false;
     dirty_ = true;
   }
+  if (oci_) oci_->start();
   worker_ = std::thread([this] { run(); });
   return {};
 }
@@ -59,7 +82,8 @@ void ModelFetcher::stop() {
   }
   cv_.notify_all();
   if (worker_.joinable()) worker_.join();
-  for (auto* sub : {&podSub_, &modelSub_}) {
+  if (oci_) oci_->stop();
+  for (auto* sub : {&podSub_, &modelSub_, &secretSub_}) {
     if (*sub) (*sub)->stop();
     sub->reset();
   }
@@ -96,7 +120,7 @@ void ModelFetcher::onBlobChunk(tv1::BlobChunk&& chunk) {
 ModelFetcherStats ModelFetcher::stats() const {
   return {chunksReceived_.load(), bytesReceived_.load(),      duplicateBytes_.load(),
           chunksRejected_.load(), downloadsCompleted_.load(), downloadsFailed_.load(),
-          errorAnswers_.load()};
+          errorAnswers_.load(),   busyAnswers_.load()};
 }
 
 Json ModelFetcher::statusJson() const {
@@ -128,6 +152,7 @@ void ModelFetcher::run() {
   for (;;) {
     std::deque<tv1::BlobChunk> chunks;
     bool dirty = false;
+    bool ociChanged = false;
     uint64_t gen = 0;
     edgehub::StreamSender send;  // of connection `gen`: requests go out only on what was seen
     {
@@ -139,6 +164,8 @@ void ModelFetcher::run() {
       chunks.swap(chunks_);
       dirty = dirty_;
       dirty_ = false;
+      ociChanged = ociChanged_;
+      ociChanged_ = false;
       gen = tunnelGen_;
       send = sender_;
     }
@@ -149,8 +176,12 @@ void ModelFetcher::run() {
         }
         while (modelSub_ && !modelSub_->poll(256).empty()) {
         }
+        while (secretSub_ && !secretSub_->poll(256).empty()) {
+        }
         recompute();
       }
+      // A file pulled from a registry: edged switches the volumes that wait for it.
+      if (ociChanged && onAvailable_) onAvailable_();
       if (gen != seenGen_) {
         seenGen_ = gen;
         // Requests on the old connection are lost; ask again from what is on disk.
@@ -196,8 +227,17 @@ void ModelFetcher::publishStatus() {
                          {"bytes", active_->written},
                          {"size", active_->size}});
   }
+  if (oci_) {
+    if (auto p = oci_->progress()) {
+      downloads.push_back(
+          {{"url", p->url}, {"digest", p->digest}, {"bytes", p->bytes}, {"size", p->size}});
+    }
+  }
   Json errors = Json::object();
   for (const auto& [d, e] : errors_) errors[d] = e.first;
+  if (oci_) {
+    for (const auto& [url, why] : oci_->errors()) errors[url] = why;
+  }
   for (const auto& [m, why] : problems_) errors[m] = why;
   Json have = Json::array();
   for (const auto& d : store_.completeDigests()) have.push_back(d);
@@ -211,6 +251,7 @@ void ModelFetcher::recompute() {
   std::map<std::string, Want> wanted;
   std::map<std::string, std::string> problems;
   std::map<std::string, Usage> usage;
+  std::map<std::string, OciJob> jobs;
   auto pods = cache_.list("pods", "");
   if (!pods.isOk()) {
     spdlog::warn("models: cannot read pods from the cache: {}", pods.status().message());
@@ -233,6 +274,9 @@ void ModelFetcher::recompute() {
       u.versions.clear();
       for (const auto& h : api::modelHistory(model->object)) {
         if (!h.digest.empty()) u.versions.emplace_back(h.version, h.digest);
+        if (auto r = h.oci ? store_.resolution(h.url) : std::nullopt) {
+          u.versions.emplace_back(h.version, r->digest);
+        }
       }
       auto version = api::resolveModelVersionForNode(model->object, v.version, options_.nodeName);
       if (!version.isOk()) {
@@ -240,6 +284,30 @@ void ModelFetcher::recompute() {
         continue;
       }
       u.version = version->version;
+      if (version->oci) {
+        u.ociUrl = version->url;
+        if (auto r = store_.resolution(version->url); r && store_.complete(r->digest)) {
+          u.digest = r->digest;
+        }
+        if (!oci_) {
+          problems[key] = u.problem =
+              "spec.url: pulling from OCI registries is not enabled on "
+              "this node";
+          continue;
+        }
+        OciJob job;
+        job.url = version->url;
+        job.ref = *api::parseOciUrl(version->url);
+        std::string why;
+        job.creds = credentialsFor(model->object, ns, job.ref.registry, &why);
+        if (!why.empty()) {
+          problems[key] = u.problem = why;
+          continue;
+        }
+        job.user = key + " version " + version->version;
+        jobs.emplace(job.url, std::move(job));
+        continue;
+      }
       u.digest = version->digest;
       wanted.emplace(version->digest, Want{ns, v.model, version->version});
     }
@@ -247,14 +315,47 @@ void ModelFetcher::recompute() {
   wanted_ = std::move(wanted);
   problems_ = std::move(problems);
   usage_ = std::move(usage);
+  if (oci_) {
+    std::vector<OciJob> list;
+    for (auto& [url, job] : jobs) list.push_back(std::move(job));
+    oci_->want(std::move(list));
+  }
   if (active_ && !wanted_.count(active_->digest)) {
     spdlog::info("models: {} is no longer wanted; download paused", active_->digest);
     active_.reset();
   }
 }
 
+RegistryCredentials ModelFetcher::credentialsFor(const Json& model, const std::string& ns,
+                                                 const std::string& registry, std::string* why) {
+  RegistryCredentials c;
+  const std::string name = api::modelCredentialName(model);
+  if (name.empty()) return c;
+  auto secret = cache_.get("secrets", ns, name);
+  if (!secret.isOk()) {
+    *why = "spec.credentialName: secret " + ns + "/" + name + " is not on this node (yet)";
+    return c;
+  }
+  auto auth = api::registryAuthFor(secret->object, registry);
+  if (!auth) {
+    *why = "spec.credentialName: secret " + ns + "/" + name + " holds no credentials for " +
+           registry + " (kubernetes.io/dockerconfigjson or kubernetes.io/basic-auth)";
+    return c;
+  }
+  if (!auth->basic(&c.username, &c.password)) {
+    c.username.clear();
+    c.password.clear();
+  }
+  c.identityToken = auth->identityToken;
+  c.registryToken = auth->registryToken;
+  if (c.empty())
+    *why = "spec.credentialName: secret " + ns + "/" + name + " has an empty entry for " + registry;
+  return c;
+}
+
 void ModelFetcher::reportStates() {
   std::map<std::string, std::string> now;
+  const auto ociErrors = oci_ ? oci_->errors() : std::map<std::string, std::string>{};
   for (const auto& [key, u] : usage_) {
     Json s = {{"pods", u.pods}};
     if (!u.version.empty()) s["version"] = u.version;
@@ -269,6 +370,9 @@ void ModelFetcher::reportStates() {
       s["error"] = u.problem;
     } else if (store_.complete(u.digest)) {
       s["state"] = "Ready";
+    } else if (auto o = ociErrors.find(u.ociUrl); !u.ociUrl.empty() && o != ociErrors.end()) {
+      s["state"] = "Failed";
+      s["error"] = o->second;
     } else if (auto e = errors_.find(u.digest); e != errors_.end()) {
       s["state"] = "Failed";
       s["error"] = e->second.first;
@@ -303,10 +407,22 @@ void ModelFetcher::collectGarbage() {
   auto models = cache_.list(api::kModelResource, "");
   if (!models.isOk()) return;
   std::set<std::string> keep;
+  std::set<std::string> urls;
   for (const auto& m : *models) {
     for (const auto& d : api::modelDigests(m)) keep.insert(d);
+    for (const auto& u : api::modelOciUrls(m)) urls.insert(u);
   }
   for (const auto& [d, w] : wanted_) keep.insert(d);
+  for (const auto& r : store_.resolutions()) {
+    if (urls.count(r.url)) {
+      keep.insert(r.digest);
+    } else {
+      spdlog::info("models: forgetting {} (no Model on this node refers to it)", r.url);
+      store_.removeResolution(r.url);
+    }
+  }
+  const auto ociInUse = oci_ ? oci_->digestsInUse() : std::set<std::string>{};
+  keep.insert(ociInUse.begin(), ociInUse.end());
   for (const auto& d : store_.completeDigests()) {
     if (!keep.count(d)) {
       spdlog::info("models: removing {} (no Model on this node refers to it)", d);
@@ -314,7 +430,9 @@ void ModelFetcher::collectGarbage() {
     }
   }
   for (const auto& d : store_.partialDigests()) {
-    if (!wanted_.count(d) && !(active_ && active_->digest == d)) store_.removePartial(d);
+    if (!wanted_.count(d) && !ociInUse.count(d) && !(active_ && active_->digest == d)) {
+      store_.removePartial(d);
+    }
   }
 }
 
@@ -323,6 +441,7 @@ void ModelFetcher::restartActive(const std::string& why) {
   if (!why.empty()) spdlog::warn("models: {}: {}; asking again", active_->digest, why);
   active_->inflight.clear();
   active_->pending.clear();
+  active_->retry.clear();
   active_->written = store_.partialSize(active_->digest);
   active_->next = active_->written;
 }
@@ -341,6 +460,14 @@ void ModelFetcher::handleChunk(tv1::BlobChunk& c) {
   active_->inflight.erase(it);
   if (!c.error().empty()) {
     ++errorAnswers_;
+    if (c.retryable() && offset >= active_->written) {
+      // The cloud is busy (its queue or this node's share is full): only this chunk is asked
+      // again, shortly; the download goes on.
+      ++busyAnswers_;
+      active_->retry.insert(offset);
+      active_->retryAt = SteadyClock::now() + options_.busyRetryDelay;
+      return;
+    }
     const bool known = errors_.count(active_->digest) > 0;
     fail(active_->digest, "cloud: " + c.error(), known);
     return;
@@ -442,27 +569,39 @@ SteadyClock::time_point ModelFetcher::sendRequests(SteadyClock::time_point now,
   }
   // Until the first answer tells the size, one request at a time.
   const size_t window = active_->sizeKnown ? std::max<size_t>(options_.window, 1) : 1;
-  while (active_->inflight.size() < window) {
-    if (active_->sizeKnown && active_->next >= active_->size) break;
-    if (rate > 0 && tokens_ < api::kBlobChunkBytes) {
-      const double wait = (api::kBlobChunkBytes - tokens_) / rate;
-      return std::min(wakeAt, now + std::chrono::duration_cast<SteadyClock::duration>(
-                                        std::chrono::duration<double>(wait)));
-    }
+  auto sendOne = [&](uint64_t offset) {
     tv1::EdgeMessage m;
     auto* r = m.mutable_blob_request();
     const uint64_t id = nextId_++;
     r->set_id(id);
     r->set_digest(active_->digest);
-    r->set_offset(active_->next);
+    r->set_offset(offset);
     r->set_length(api::kBlobChunkBytes);
     r->set_namespace_(active_->want.ns);
     r->set_model(active_->want.model);
-    if (!send(std::move(m))) return wakeAt;  // the connection went away; onTunnelDown follows
+    if (!send(std::move(m))) return false;  // the connection went away; onTunnelDown follows
     if (rate > 0) tokens_ -= api::kBlobChunkBytes;
-    active_->inflight[id] = {active_->next, now};
+    active_->inflight[id] = {offset, now};
+    return true;
+  };
+  while (active_->inflight.size() < window) {
+    const bool retryDue = !active_->retry.empty() && now >= active_->retryAt;
+    if (!retryDue && active_->sizeKnown && active_->next >= active_->size) break;
+    if (rate > 0 && tokens_ < api::kBlobChunkBytes) {
+      const double wait = (api::kBlobChunkBytes - tokens_) / rate;
+      return std::min(wakeAt, now + std::chrono::duration_cast<SteadyClock::duration>(
+                                        std::chrono::duration<double>(wait)));
+    }
+    if (retryDue) {
+      const uint64_t offset = *active_->retry.begin();
+      active_->retry.erase(active_->retry.begin());
+      if (!sendOne(offset)) return wakeAt;
+      continue;
+    }
+    if (!sendOne(active_->next)) return wakeAt;
     active_->next += api::kBlobChunkBytes;
   }
+  if (!active_->retry.empty()) wakeAt = std::min(wakeAt, std::max(now, active_->retryAt));
   return std::min(wakeAt, now + options_.requestTimeout);
 }
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -18,6 +19,7 @@
 #include "edgecore/edgehub/stream_handler.h"
 #include "edgecore/metamanager/metamanager.h"
 #include "edgecore/models/content_store.h"
+#include "edgecore/models/oci_puller.h"
 
 namespace ep::edgecore::models {
 
@@ -31,6 +33,9 @@ struct ModelFetcherOptions {
   uint64_t syncEveryBytes = 8u << 20;
   std::chrono::milliseconds requestTimeout{30000};  // no answer: ask again
   std::chrono::milliseconds retryDelay{5000};       // after an error answer or a bad download
+  // A chunk the cloud answered "busy" for (retryable: its per-node share or queue is full) is
+  // asked for again after this long; the rest of the download goes on.
+  std::chrono::milliseconds busyRetryDelay{200};
 };
 
 // Counters for /status and tests. Monotonic since start().
@@ -42,6 +47,7 @@ struct ModelFetcherStats {
   uint64_t downloadsCompleted = 0;
   uint64_t downloadsFailed = 0;  // whole-file digest mismatch (fetched again)
   uint64_t errorAnswers = 0;     // BlobChunks carrying an error
+  uint64_t busyAnswers = 0;      // of which retryable ("busy"): only that chunk is asked again
 };
 
 // Brings the model files this node's pods use into the ContentStore (docs/models.md): from the
@@ -52,7 +58,10 @@ struct ModelFetcherStats {
 // after a disconnect or a restart the download resumes from what the partial file holds; the
 // whole file is checked against the Model's digest before it becomes visible (ContentStore).
 // When a file completes `onAvailable` is called, and edged switches the volumes. Offline it
-// does nothing and keeps what it has. Files no cached Model refers to are removed.
+// does nothing and keeps what it has. Files no cached Model refers to are removed. Models whose
+// url is an oci:// artifact are handed to an OciPuller (over `registry`, with the credentials of
+// the Secret spec.credentialName names) instead of the tunnel; without a registry client they
+// wait with a reason.
 //
 // Threads: one worker owns all download state and does every disk write; the tunnel's
 // callbacks only queue (chunks are bounded by the request window). start()/stop() from one
@@ -60,7 +69,7 @@ struct ModelFetcherStats {
 class ModelFetcher final : public edgehub::BlobHandler {
  public:
   ModelFetcher(ModelFetcherOptions options, metamanager::MetaManager& cache, ContentStore& store,
-               std::function<void()> onAvailable);
+               std::function<void()> onAvailable, std::unique_ptr<OciRegistry> registry = nullptr);
   ~ModelFetcher() override;
   ModelFetcher(const ModelFetcher&) = delete;
   ModelFetcher& operator=(const ModelFetcher&) = delete;
@@ -91,8 +100,10 @@ class ModelFetcher final : public edgehub::BlobHandler {
     std::map<uint64_t, std::pair<uint64_t, std::chrono::steady_clock::time_point>>
         inflight;                             // request id -> (offset, sent at)
     std::map<uint64_t, std::string> pending;  // offset -> data received ahead of `written`
-    std::unique_ptr<digest::Sha256> hash;     // of the `written` bytes, in order
-    uint64_t unsynced = 0;                    // bytes written since the last fdatasync
+    std::set<uint64_t> retry;                 // offsets the cloud was busy for: ask again
+    std::chrono::steady_clock::time_point retryAt{};
+    std::unique_ptr<digest::Sha256> hash;  // of the `written` bytes, in order
+    uint64_t unsynced = 0;                 // bytes written since the last fdatasync
   };
 
   // One Model used by this node's pods.
@@ -100,14 +111,19 @@ class ModelFetcher final : public edgehub::BlobHandler {
     std::string ns;
     std::string model;
     std::string version;  // what the pods resolve to
-    std::string digest;   // "" when it cannot be fetched (problem says why)
+    std::string digest;   // "" when it cannot be fetched (problem says why) or is not pulled yet
     std::string problem;
+    std::string ociUrl;  // the version's oci:// url, "" for a pushed version
     uint64_t pods = 0;
     std::vector<std::pair<std::string, std::string>> versions;  // (version, digest) of the Model
   };
 
   void run();
   void recompute();
+  // The credentials the Model's spec.credentialName Secret holds for `registry`; "" or a
+  // problem in *why.
+  RegistryCredentials credentialsFor(const nlohmann::json& model, const std::string& ns,
+                                     const std::string& registry, std::string* why);
   // Puts this node's state of every used Model (and "Unused" for ones no longer used) in the
   // outbox when it changed (REPORT_KIND_MODEL_STATUS).
   void reportStates();
@@ -138,6 +154,9 @@ class ModelFetcher final : public edgehub::BlobHandler {
   nlohmann::json status_ = nlohmann::json::object();     // guarded by mu_
   std::shared_ptr<metamanager::Subscription> podSub_;
   std::shared_ptr<metamanager::Subscription> modelSub_;
+  std::shared_ptr<metamanager::Subscription> secretSub_;
+  bool ociChanged_ = false;  // guarded by mu_: the puller completed a file or its errors changed
+  std::unique_ptr<OciPuller> oci_;  // null without a registry client
 
   // Worker-only state.
   std::map<std::string, Want> wanted_;  // digest -> first user
@@ -157,7 +176,8 @@ class ModelFetcher final : public edgehub::BlobHandler {
   std::chrono::steady_clock::time_point lastStatus_{};
 
   std::atomic<uint64_t> chunksReceived_{0}, bytesReceived_{0}, duplicateBytes_{0},
-      chunksRejected_{0}, downloadsCompleted_{0}, downloadsFailed_{0}, errorAnswers_{0};
+      chunksRejected_{0}, downloadsCompleted_{0}, downloadsFailed_{0}, errorAnswers_{0},
+      busyAnswers_{0};
   std::thread worker_;
 };
 

@@ -8,6 +8,7 @@
 // (CI runs it as root).
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <memory>
 
 #include "tests/integration/cri_edge_fixture.h"
@@ -23,7 +24,10 @@ class RegistryTest : public WithCri<EdgeFixture> {
   void SetUp() override {
     WithCri::SetUp();
     if (stopped()) return;
-    std::string cfg = writeFile("edge.yaml", "labels:\n  e2e: \"yes\"\n");
+    // Models pulled from the registry trust its CA the way containerd does (certs.d).
+    std::string cfg =
+        writeFile("edge.yaml",
+                  "labels:\n  e2e: \"yes\"\nmodelRegistryCertsDir: " + cri_->dir() + "/certs.d\n");
     startEdge("edge-a", {"--config", cfg});
     ASSERT_TRUE(eventually([&] { return nodeReady("edge-a") == "True"; }, 30s));
   }
@@ -178,6 +182,127 @@ TEST_F(RegistryTest, DeploymentUpgradesFromOneImageVersionToTheNext) {
   EXPECT_EQ(d["spec"]["template"]["spec"]["imagePullSecrets"][0].value("name", ""), "regcred");
   auto history = edgectl({"rollout", "history", "deployment/app"});
   EXPECT_NE(history.out.find("2 "), std::string::npos) << history.out;
+}
+
+// A Model naming an OCI artifact (docs/models.md, "Models from an OCI registry"): the node pulls
+// it from the authenticated registry with the Secret the Model's spec.credentialName names,
+// checks its digest, and the pod's volume serves it; a moved url switches the volume in place; a
+// missing artifact or refused credentials show on the Model and the pod keeps its version.
+TEST_F(RegistryTest, ModelsComeFromAnOciArtifactWithThePullSecretTheModelNames) {
+  auto model = [&](size_t size, uint32_t seed) {
+    std::string s(size, '\0');
+    for (auto& c : s) c = static_cast<char>((seed = seed * 1103515245u + 12345u) >> 16);
+    return s;
+  };
+  const std::string v1 = model(300 * 1024, 1), v2 = model(1500 * 1024, 2);
+  std::filesystem::create_directories(dir_.path() + "/v1");
+  std::filesystem::create_directories(dir_.path() + "/v2");
+  const std::string f1 = writeFile("v1/digits.onnx", v1), f2 = writeFile("v2/digits.onnx", v2);
+  auto push = [&](const std::string& file, const std::string& tag) {
+    auto r = runCommand({std::string(EP_SOURCE_DIR) + "/scripts/oci-push.sh", file,
+                         cri_->secureRegistry() + "/models/digits:" + tag, "--ca",
+                         cri_->secureRegistryCa(), "--user",
+                         CriEnv::secureUser() + ":" + cri_->securePassword()});
+    EXPECT_EQ(r.exitCode, 0) << r.out << r.err;
+    std::string d = r.out;
+    while (!d.empty() && d.back() == '\n') d.pop_back();
+    return d;
+  };
+  const std::string manifest1 = push(f1, "v1");
+  ASSERT_EQ(manifest1.size(), 71u) << manifest1;
+  push(f2, "v2");
+  const std::string url = "oci://" + cri_->secureRegistry() + "/models/digits";
+  auto applyModel = [&](const std::string& u, const std::string& cred) {
+    std::string y =
+        "apiVersion: sedna.io/v1alpha1\nkind: Model\nmetadata:\n  name: digits\n"
+        "spec:\n  url: " +
+        u + "\n  format: onnx\n";
+    if (!cred.empty()) y += "  credentialName: " + cred + "\n";
+    auto r = edgectl({"apply", "-f", "-"}, y);
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+  };
+  auto nodeState = [&]() -> Json {
+    Json j = getJson("/apis/sedna.io/v1alpha1/namespaces/default/models/digits");
+    if (!j.is_object() || !j["status"].is_object() || !j["status"]["nodes"].is_object()) {
+      return Json::object();
+    }
+    return j["status"]["nodes"].value("edge-a", Json::object());
+  };
+  auto volumeInfo = [&]() -> Json {
+    auto ex = edgectl({"exec", "app", "--", "cat", "/models/model.json"});
+    Json j = ex.exitCode == 0 ? Json::parse(ex.out, nullptr, false) : Json();
+    return j.is_object() ? j : Json::object();
+  };
+
+  // No credentials: the registry's 401 shows on the Model; the pod cannot start its volume.
+  applyModel(url + ":v1", "");
+  auto r = edgectl({"apply", "-f", "-"},
+                   "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\nspec:\n"
+                   "  nodeName: edge-a\n  terminationGracePeriodSeconds: 1\n"
+                   "  containers:\n  - name: app\n    image: " +
+                       cri_->registry() +
+                       "/busybox:1.36\n    command: [\"sleep\", \"3600\"]\n"
+                       "    volumeMounts:\n    - name: model\n      mountPath: /models\n"
+                       "  volumes:\n  - name: model\n    csi:\n      driver: models.edgeplane.io\n"
+                       "      volumeAttributes:\n        model: digits\n");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  ASSERT_TRUE(eventually(
+      [&] {
+        Json e = nodeState();
+        return e.value("state", "") == "Failed" &&
+               e.value("error", "").find("401 Unauthorized") != std::string::npos;
+      },
+      60s))
+      << nodeState().dump();
+  EXPECT_NE(pod("app")["status"].value("phase", ""), "Running");
+
+  // The pull secret named on the Model: the node pulls, verifies and serves the file under its
+  // title, with the artifact's digest; the version is the tag.
+  r = edgectl({"create", "secret", "docker-registry", "modelcred", "--docker-server",
+               cri_->secureRegistry(), "--docker-username", CriEnv::secureUser(),
+               "--docker-password", cri_->securePassword()});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  applyModel(url + ":v1", "modelcred");
+  const std::string d1 = "sha256:" + runCommand({"sha256sum", f1}).out.substr(0, 64);
+  const std::string d2 = "sha256:" + runCommand({"sha256sum", f2}).out.substr(0, 64);
+  ASSERT_TRUE(eventually([&] { return volumeInfo().value("digest", "") == d1; }, 90s))
+      << nodeState().dump() << edgectl({"describe", "pod", "app"}).out;
+  Json info = volumeInfo();
+  EXPECT_EQ(info.value("version", ""), "v1");
+  EXPECT_EQ(info.value("url", ""), url + ":v1");
+  EXPECT_EQ(info.value("size", 0), 300 * 1024);
+  auto ex = edgectl({"exec", "app", "--", "sh", "-c", "sha256sum /models/digits.onnx"});
+  EXPECT_EQ(ex.out.substr(0, 64), d1.substr(7)) << ex.err;
+  EXPECT_TRUE(eventually([&] { return nodeState().value("state", "") == "Ready"; }))
+      << nodeState().dump();
+  const std::string uid = pod("app")["metadata"].value("uid", "");
+
+  // Another url: the same pod sees the new file in place.
+  applyModel(url + ":v2", "modelcred");
+  ASSERT_TRUE(eventually([&] { return volumeInfo().value("digest", "") == d2; }, 60s))
+      << nodeState().dump();
+  ex = edgectl({"exec", "app", "--", "sh", "-c", "wc -c < /models/digits.onnx"});
+  EXPECT_EQ(ex.out, std::to_string(1500 * 1024) + "\n");
+
+  // Pinned by the manifest's digest: back to v1 (still on the node).
+  applyModel(url + "@" + manifest1, "modelcred");
+  ASSERT_TRUE(eventually([&] { return volumeInfo().value("digest", "") == d1; }, 60s))
+      << nodeState().dump();
+  EXPECT_EQ(volumeInfo().value("version", ""), manifest1);
+
+  // A missing artifact: the registry's reason on the Model; the pod keeps serving v1.
+  applyModel(url + ":v9", "modelcred");
+  ASSERT_TRUE(eventually(
+      [&] {
+        Json e = nodeState();
+        return e.value("state", "") == "Failed" &&
+               e.value("error", "").find("MANIFEST_UNKNOWN") != std::string::npos;
+      },
+      60s))
+      << nodeState().dump();
+  EXPECT_EQ(volumeInfo().value("digest", ""), d1);
+  EXPECT_EQ(pod("app")["metadata"].value("uid", ""), uid);  // never restarted
+  EXPECT_EQ(pod("app")["status"]["containerStatuses"][0].value("restartCount", -1), 0);
 }
 
 }  // namespace

@@ -134,6 +134,12 @@ class DispatcherTest : public ::testing::Test {
     auto r = env_.registry->create(*api::findByApiVersionKind(apiVersion, kind), "default", obj);
     ASSERT_TRUE(r.isOk()) << r.status().toString();
   }
+  void update(const char* apiVersion, const char* kind, json obj) {
+    const std::string name = obj["metadata"]["name"];
+    auto r =
+        env_.registry->update(*api::findByApiVersionKind(apiVersion, kind), "default", name, obj);
+    ASSERT_TRUE(r.isOk()) << r.status().toString();
+  }
 
   ep::testing::StoreFixture env_;
   std::unique_ptr<ExpiringStore> expiring_;  // the registry's view of env_.store
@@ -168,6 +174,53 @@ TEST_F(DispatcherTest, DevicesRulesAndModelsFollowTheirNode) {
   ASSERT_TRUE(s);
   ASSERT_EQ(s->changes_size(), 1);
   EXPECT_EQ(s->changes(0).resource(), "models.sedna.io");
+  d.stop();
+}
+
+// A pod's model volume pulls the Model, and the Model the Secret its spec.credentialName names
+// (two levels of references): the node gets the Secret, and its changes, and loses it when the
+// Model stops naming it.
+TEST_F(DispatcherTest, AModelsPullSecretFollowsThePodsUsingTheModel) {
+  Dispatcher d(*expiring_, metrics_);
+  ASSERT_TRUE(d.start().isOk());
+  auto sink = std::make_shared<RecordingSink>();
+  d.attach("edge-1", sink, {});
+  ASSERT_TRUE(sink->nextSync());
+  auto names = [](const pb::Sync& s) {
+    std::set<std::string> out;
+    for (const auto& c : s.changes()) {
+      out.insert(std::string(c.op() == pb::Change::OP_DELETE ? "-" : "+") + c.resource() + "/" +
+                 c.name());
+    }
+    return out;
+  };
+  create("v1", "Secret", {{"metadata", {{"name", "pull"}}}, {"data", {{"k", "dg=="}}}});
+  json model = {{"metadata", {{"name", "m"}}},
+                {"spec", {{"url", "oci://r.example/m:v1"}, {"credentialName", "pull"}}}};
+  create("sedna.io/v1alpha1", "Model", model);
+  create("v1", "Pod",
+         {{"metadata", {{"name", "p"}}},
+          {"spec",
+           {{"nodeName", "edge-1"},
+            {"containers", {{{"name", "c"}, {"image", "busybox"}}}},
+            {"volumes",
+             {{{"name", "model"},
+               {"csi",
+                {{"driver", "models.edgeplane.io"}, {"volumeAttributes", {{"model", "m"}}}}}}}}}}});
+  auto s = sink->nextSync();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(names(*s), (std::set<std::string>{"+pods/p", "+models.sedna.io/m", "+secrets/pull"}));
+  // A change of the Secret reaches the node.
+  update("v1", "Secret", {{"metadata", {{"name", "pull"}}}, {"data", {{"k", "dw=="}}}});
+  s = sink->nextSync();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(names(*s), std::set<std::string>{"+secrets/pull"});
+  // The Model no longer names it: the node loses it.
+  model["spec"].erase("credentialName");
+  update("sedna.io/v1alpha1", "Model", model);
+  s = sink->nextSync();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(names(*s), (std::set<std::string>{"+models.sedna.io/m", "-secrets/pull"}));
   d.stop();
 }
 

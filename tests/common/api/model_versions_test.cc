@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include "common/api/base64.h"
 #include "common/api/models.h"
+#include "common/api/registry_auth.h"
 
 namespace ep::api {
 namespace {
@@ -131,6 +133,80 @@ TEST(ModelsTest, SettingVersionsOnAMalformedModelDoesNotThrow) {
     EXPECT_EQ(currentModelVersion(model).version, "v1") << text;
     ASSERT_NO_THROW(setModelRollout(model, std::nullopt)) << text;
   }
+}
+
+TEST(ModelsTest, OciUrls) {
+  auto r = parseOciUrl("oci://127.0.0.1:5443/models/digits:v2");
+  ASSERT_TRUE(r.isOk()) << r.status().message();
+  EXPECT_EQ(r->registry, "127.0.0.1:5443");
+  EXPECT_EQ(r->repository, "models/digits");
+  EXPECT_EQ(r->tag, "v2");
+  EXPECT_EQ(r->reference(), "v2");
+  const std::string d = "sha256:" + std::string(64, 'e');
+  r = parseOciUrl("oci://harbor.example.com/team/edge-ai/digits@" + d);
+  ASSERT_TRUE(r.isOk()) << r.status().message();
+  EXPECT_EQ(r->repository, "team/edge-ai/digits");
+  EXPECT_EQ(r->tag, "");
+  EXPECT_EQ(r->reference(), d);
+  r = parseOciUrl("oci://[::1]:5000/a:b@" + d);  // both: the digest wins
+  ASSERT_TRUE(r.isOk()) << r.status().message();
+  EXPECT_EQ(r->registry, "[::1]:5000");
+  EXPECT_EQ(r->reference(), d);
+  for (const std::string& bad : std::vector<std::string>{
+           "http://r/a:b", "oci://r", "oci://r/a", "oci://r/A:b", "oci://r/a:", "oci://r/a:-x",
+           "oci://r/a@sha256:12", "oci://r:99999999/a:b", "oci:///a:b", "oci://r/a//b:c",
+           "oci://r/a-:b", "oci://r/" + std::string(300, 'a') + ":b",
+           "oci://r/a:" + std::string(129, 't')}) {
+    EXPECT_FALSE(parseOciUrl(bad).isOk()) << bad;
+  }
+  // A Model naming an artifact resolves to it (named by its reference without the version
+  // annotation); a malformed oci:// url is refused naming spec.url and what is wrong.
+  Json m = {{"metadata", {{"name", "m"}, {"namespace", "ns"}}},
+            {"spec", {{"url", "oci://r.example/models/m:v3"}, {"format", "onnx"}}}};
+  auto v = resolveModelVersion(m, "");
+  ASSERT_TRUE(v.isOk()) << v.status().message();
+  EXPECT_TRUE(v->oci);
+  EXPECT_EQ(v->version, "v3");
+  EXPECT_EQ(v->digest, "");
+  EXPECT_EQ(modelOciUrls(m), std::set<std::string>{"oci://r.example/models/m:v3"});
+  EXPECT_TRUE(modelDigests(m).empty());
+  m["spec"]["url"] = "oci://r.example/Models:v3";
+  v = resolveModelVersion(m, "");
+  ASSERT_FALSE(v.isOk());
+  EXPECT_NE(v.status().message().find("spec.url: \"oci://r.example/Models:v3\": bad repository"),
+            std::string::npos)
+      << v.status().message();
+  m["spec"]["credentialName"] = "pull";
+  EXPECT_EQ(modelCredentialName(m), "pull");
+}
+
+TEST(RegistryAuthTest, CredentialsFromSecrets) {
+  auto dockerSecret = [](const std::string& config) {
+    return Json{{"type", "kubernetes.io/dockerconfigjson"},
+                {"data", {{".dockerconfigjson", base64Encode(config)}}}};
+  };
+  Json s = dockerSecret(R"({"auths":{"https://127.0.0.1:5443":{"username":"u","password":"p"},
+                                     "other.example":{"auth":")" +
+                        base64Encode("x:y") + R"("}}})");
+  auto a = registryAuthFor(s, "127.0.0.1:5443");
+  ASSERT_TRUE(a);
+  std::string user, pass;
+  ASSERT_TRUE(a->basic(&user, &pass));
+  EXPECT_EQ(user + ":" + pass, "u:p");
+  a = registryAuthFor(s, "other.example");
+  ASSERT_TRUE(a && a->basic(&user, &pass));
+  EXPECT_EQ(user + ":" + pass, "x:y");
+  EXPECT_FALSE(registryAuthFor(s, "third.example"));
+  Json basic = {{"type", "kubernetes.io/basic-auth"},
+                {"data", {{"username", base64Encode("b")}, {"password", base64Encode("c")}}}};
+  a = registryAuthFor(basic, "any.example");
+  ASSERT_TRUE(a && a->basic(&user, &pass));
+  EXPECT_EQ(user + ":" + pass, "b:c");
+  // Malformed data is no credentials, never a crash.
+  EXPECT_FALSE(registryAuthFor(dockerSecret("not json"), "r"));
+  EXPECT_FALSE(registryAuthFor(Json{{"data", {{".dockerconfigjson", "%%%"}}}}, "r"));
+  EXPECT_FALSE(registryAuthFor(dockerSecret(R"({"auths":{"r":"x"}})"), "r"));
+  EXPECT_EQ(registryHostOfAuthKey("https://index.docker.io/v1/"), "docker.io");
 }
 
 }  // namespace

@@ -62,12 +62,19 @@ class ModelVolumeTest : public ::testing::Test {
 
   testing::TempDir dir_;
   Json model_ = Json{{"metadata", {{"name", "digits"}, {"namespace", "ns"}}}};
-  std::map<std::string, std::string> blobs_;
-  VolumeManager vm_{
-      dir_.path() + "/pods", [this](const std::string& d) -> std::optional<std::string> {
-        auto it = blobs_.find(d);
-        return it == blobs_.end() ? std::nullopt : std::optional<std::string>(it->second);
-      }};
+  std::map<std::string, std::string> blobs_;         // digest -> path
+  std::map<std::string, LocatedModel> resolutions_;  // oci:// url -> what it resolved to
+  VolumeManager vm_{dir_.path() + "/pods",
+                    [this](const api::ModelVersion& v) -> std::optional<LocatedModel> {
+                      if (v.oci) {
+                        auto it = resolutions_.find(v.url);
+                        if (it == resolutions_.end()) return std::nullopt;
+                        return it->second;
+                      }
+                      auto it = blobs_.find(v.digest);
+                      if (it == blobs_.end()) return std::nullopt;
+                      return LocatedModel{it->second, v.digest, v.file, v.size};
+                    }};
 };
 
 TEST_F(ModelVolumeTest, WaitsForTheFirstVersionThenServesIt) {
@@ -157,6 +164,32 @@ TEST_F(ModelVolumeTest, MissingModelOrNonBlobUrlIsAClearError) {
   r = vm_.setUp(noModel, lookup());
   ASSERT_FALSE(r.isOk());
   EXPECT_NE(r.status().message().find("csi.volumeAttributes.model: required"), std::string::npos);
+}
+
+TEST_F(ModelVolumeTest, AnOciArtifactIsServedOnceItsUrlResolvedToAFileOnTheNode) {
+  const std::string url = "oci://registry.example:5443/models/digits:v2";
+  model_ = Json{{"metadata", {{"name", "digits"}, {"namespace", "ns"}}},
+                {"spec", {{"url", url}, {"format", "onnx"}}}};
+  // Not pulled yet: a new volume cannot start, and says which url it waits for.
+  auto r = vm_.setUp(pod(), lookup());
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find(url + ") is not on this node yet"), std::string::npos)
+      << r.status().message();
+  // Pulled: the file under the name the artifact gave it, model.json with the url and digest;
+  // the version is the tag (the Model has no version annotation).
+  const std::string digest = "sha256:" + std::string(64, '3');
+  const std::string path = dir_.path() + "/oci-blob";
+  std::ofstream(path) << "oci bytes";
+  resolutions_[url] = LocatedModel{path, digest, "digits.onnx", 9};
+  r = vm_.setUp(pod(), lookup());
+  ASSERT_TRUE(r.isOk()) << r.status().message();
+  EXPECT_EQ(readFile(volumeDir() + "/digits.onnx"), "oci bytes");
+  Json info = Json::parse(readFile(volumeDir() + "/model.json"));
+  EXPECT_EQ(info["version"], "v2");
+  EXPECT_EQ(info["digest"], digest);
+  EXPECT_EQ(info["url"], url);
+  EXPECT_EQ(info["size"], 9);
+  EXPECT_EQ(info["file"], "digits.onnx");
 }
 
 TEST_F(ModelVolumeTest, ModelVolumesAreMountedReadOnly) {

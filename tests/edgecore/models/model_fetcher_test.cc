@@ -194,6 +194,42 @@ TEST_F(ModelFetcherTest, RefusesACorruptedChunkAndFetchesItAgain) {
   EXPECT_EQ(fetcher_->stats().chunksRejected, 1u);
 }
 
+// A "busy" answer (retryable: the cloud's queue or this node's share is full) costs only that
+// chunk a short wait, not the download a retryDelay (set to a minute here).
+TEST_F(ModelFetcherTest, ABusyAnswerIsAskedAgainShortlyForThatChunkOnly) {
+  startFetcher({.retryDelay = std::chrono::minutes(1)});
+  putModelAndPod(digest_);
+  tunnelUp();
+  bool refused = false;
+  const auto started = std::chrono::steady_clock::now();
+  while (!store_.complete(digest_) &&
+         std::chrono::steady_clock::now() - started < std::chrono::seconds(20)) {
+    auto r = nextRequest();
+    if (!r) {
+      std::this_thread::sleep_for(1ms);
+      continue;
+    }
+    if (!refused && r->offset() == 2 * api::kBlobChunkBytes) {
+      refused = true;
+      tv1::BlobChunk busy;
+      busy.set_id(r->id());
+      busy.set_digest(r->digest());
+      busy.set_offset(r->offset());
+      busy.set_error("cloudcore is busy serving blobs; ask again");
+      busy.set_retryable(true);
+      fetcher_->onBlobChunk(std::move(busy));
+      continue;
+    }
+    fetcher_->onBlobChunk(answer(*r));
+  }
+  ASSERT_TRUE(store_.complete(digest_));
+  EXPECT_EQ(readFile(*store_.complete(digest_)), blob_);
+  auto st = fetcher_->stats();
+  EXPECT_EQ(st.busyAnswers, 1u);
+  EXPECT_EQ(st.chunksReceived, 4u);
+  EXPECT_EQ(st.duplicateBytes, 0u);  // only the refused chunk was asked again
+}
+
 TEST_F(ModelFetcherTest, ResumesAfterADisconnectWithoutRefetchingWhatItHas) {
   startFetcher({.window = 1});
   putModelAndPod(digest_);

@@ -1,0 +1,108 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/api/models.h"
+#include "common/status.h"
+#include "edgecore/models/content_store.h"
+#include "edgecore/models/oci_registry.h"
+
+namespace ep::edgecore::models {
+
+// One oci:// url this node's pods use, with what to present to its registry.
+struct OciJob {
+  std::string url;
+  api::OciRef ref;
+  RegistryCredentials creds;
+  std::string user;  // "ns/model version V", for logs
+};
+
+struct OciPullerOptions {
+  // Bytes per second for registry downloads (edgecore's modelBandwidthLimit); 0 = none.
+  uint64_t bandwidthBytesPerSecond = 0;
+  uint64_t syncEveryBytes = 8u << 20;  // the partial file is made durable this often
+  // After a failure the url is tried again after retryDelay, doubling up to maxRetryDelay.
+  std::chrono::milliseconds retryDelay{5000};
+  std::chrono::milliseconds maxRetryDelay{300000};
+};
+
+// A download's progress, for /status.
+struct OciProgress {
+  std::string url;
+  std::string digest;
+  uint64_t bytes = 0;
+  uint64_t size = 0;
+};
+
+// Pulls the model files of oci:// Models from their registries into the ContentStore
+// (docs/models.md, "Models from an OCI registry"): resolves the url's manifest, downloads the
+// model layer (resuming a partial file with a Range request), checks its sha256 against the
+// manifest's digest before it becomes visible, then records the url's resolution. A tag is
+// resolved again whenever a url starts being wanted (and on every start), so a moved tag is
+// followed; a digest reference whose file is complete is never fetched again. While a
+// registry cannot be reached the last complete resolution keeps serving.
+//
+// Threads: one worker does every registry request and disk write for OCI files, blocking on the
+// network (never on a caller's thread). want(), errors(), progress(), digestsInUse() are
+// thread-safe; onChange is called on the worker after a url resolves to a complete file or its
+// error changes. start()/stop() from one owner thread; stop() interrupts a transfer at its next
+// read (at most the registry client's read timeout).
+class OciPuller {
+ public:
+  OciPuller(OciPullerOptions options, std::unique_ptr<OciRegistry> registry, ContentStore& store,
+            std::function<void()> onChange);
+  ~OciPuller();
+  OciPuller(const OciPuller&) = delete;
+  OciPuller& operator=(const OciPuller&) = delete;
+
+  void start();
+  void stop();
+
+  // The urls wanted now; replaces the previous set.
+  void want(std::vector<OciJob> jobs);
+  // url -> why its last attempt failed (cleared when it succeeds).
+  std::map<std::string, std::string> errors() const;
+  std::optional<OciProgress> progress() const;
+  // Digests whose partial files the garbage collector must leave: the one downloading and the
+  // last artifacts of wanted urls.
+  std::set<std::string> digestsInUse() const;
+
+ private:
+  struct Entry {
+    OciJob job;
+    bool fresh = false;  // resolved to a complete file since it became wanted
+    std::chrono::steady_clock::time_point retryAt{};
+    std::chrono::milliseconds delay{0};
+    std::string error;
+    std::string digest;  // the last artifact's digest
+  };
+
+  void run();
+  // Resolves and downloads one url; returns the artifact's digest (for digestsInUse).
+  Status pull(const OciJob& job, std::string* digest);
+  Status download(const OciJob& job, const OciArtifact& artifact);
+
+  const OciPullerOptions options_;
+  const std::unique_ptr<OciRegistry> registry_;
+  ContentStore& store_;
+  const std::function<void()> onChange_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;                 // guarded by mu_
+  std::map<std::string, Entry> entries_;  // guarded by mu_: url -> state
+  std::optional<OciProgress> progress_;   // guarded by mu_
+  std::thread worker_;
+};
+
+}  // namespace ep::edgecore::models
