@@ -215,7 +215,8 @@ int main(int argc, char** argv) {
   // start after edgecore at boot).
   class RuntimeAwareHostInfo final : public nodestatus::HostInfo {
    public:
-    explicit RuntimeAwareHostInfo(edged::ContainerRuntime* runtime) : runtime_(runtime) {}
+    RuntimeAwareHostInfo(edged::ContainerRuntime* runtime, std::string dataDir)
+        : system_(std::move(dataDir)), runtime_(runtime) {}
     nodestatus::HostFacts collect() override {
       auto facts = system_.collect();
       std::lock_guard lock(mu_);
@@ -232,12 +233,13 @@ int main(int argc, char** argv) {
     std::mutex mu_;
     std::string version_;  // guarded by mu_
   };
-  RuntimeAwareHostInfo hostInfo(runtime.get());
+  RuntimeAwareHostInfo hostInfo(runtime.get(), config.dataDir);
   nodestatus::NodeStatusReporter reporter({.nodeName = config.nodeName,
                                            .labels = config.labels,
                                            .taints = config.taints,
                                            .edgecoreVersion = EP_VERSION_STRING},
-                                          config.heartbeatInterval, hostInfo, cache, clock);
+                                          config.heartbeatInterval, hostInfo, cache, clock,
+                                          {.path = config.dataDir + "/disk-reserve"});
   (void)reporter.start();  // a failed first report is logged; the heartbeat retries
 
   // Devices: the twin (state in the cache database, reports through the outbox) and the MQTT
@@ -385,28 +387,29 @@ int main(int argc, char** argv) {
   std::unique_ptr<edged::streaming::StreamServer> streams;  // logs/exec for the cloud
   if (runtime) {
     podManager = std::make_unique<edged::Edged>(
-        edged::EdgedOptions{.nodeName = config.nodeName,
-                            .dataDir = config.dataDir,
-                            .hostIp = hostInfo.collect().internalIp,
-                            .syncPeriod = config.podSyncPeriod,
-                            .workers = config.podWorkers,
-                            .containerLogMaxSize = config.containerLogMaxSize,
-                            .containerLogMaxFiles = config.containerLogMaxFiles,
-                            .modelBlobs = [&modelContent](const api::ModelVersion& v)
-                                -> std::optional<edged::LocatedModel> {
-                              std::string digest = v.digest, file = v.file;
-                              uint64_t size = v.size;
-                              if (v.oci) {
-                                auto r = modelContent.resolution(v.url);
-                                if (!r) return std::nullopt;
-                                digest = r->digest;
-                                file = r->file;
-                                size = r->size;
-                              }
-                              auto path = modelContent.complete(digest);
-                              if (!path) return std::nullopt;
-                              return edged::LocatedModel{*path, digest, file, size};
-                            }},
+        edged::EdgedOptions{
+            .nodeName = config.nodeName,
+            .dataDir = config.dataDir,
+            .hostIp = hostInfo.collect().internalIp,
+            .syncPeriod = config.podSyncPeriod,
+            .workers = config.podWorkers,
+            .containerLogMaxSize = config.containerLogMaxSize,
+            .containerLogMaxFiles = config.containerLogMaxFiles,
+            .modelBlobs = [&modelContent](const api::ModelVersion& v, const std::string& ociKey)
+                -> std::optional<edged::LocatedModel> {
+              std::string digest = v.digest, file = v.file;
+              uint64_t size = v.size;
+              if (v.oci) {
+                auto r = modelContent.resolution(ociKey);
+                if (!r) return std::nullopt;
+                digest = r->digest;
+                file = r->file;
+                size = r->size;
+              }
+              auto path = modelContent.complete(digest);
+              if (!path) return std::nullopt;
+              return edged::LocatedModel{*path, digest, file, size};
+            }},
         *runtime, cache, cache, clock);
     if (auto s = podManager->start(); !s.isOk()) {
       spdlog::critical("edged: {}", s.toString());

@@ -112,7 +112,12 @@ bool NodeAuthorizer::referencedByPodOf(const std::string& resource, const std::s
     if (resource != "secrets" || models == nullptr) continue;
     for (const auto& v : api::modelVolumes(pod)) {
       auto model = registry_.get(*models, ns, v.model);
-      if (model.isOk() && api::modelCredentialName(*model) == name) return true;
+      if (!model.isOk() || api::modelCredentialName(*model) != name) continue;
+      // Only a pull secret's type (what cloudcore sends for it, refs.h).
+      const api::KindInfo* secretKind = api::findByApiVersionKind("v1", "Secret");
+      if (secretKind == nullptr) return false;
+      auto secret = registry_.get(*secretKind, ns, name);
+      return secret.isOk() && api::isPullSecretType(api::stringAt(*secret, "type"));
     }
   }
   return false;

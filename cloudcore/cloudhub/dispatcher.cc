@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/api/models.h"
 #include "proto/tunnel.pb.h"
 
 namespace ep::cloudhub {
@@ -206,6 +207,9 @@ void Dispatcher::put(const ObjectKey& key, const store::Object& object) {
   Json parsed = Json::parse(object.value, nullptr, false);
   if (parsed.is_object()) {
     c.placement = placementOf(key.resource, key.namespace_, parsed);
+    c.pullSecret = key.resource == kSecrets && parsed.contains("type") &&
+                   parsed["type"].is_string() &&
+                   api::isPullSecretType(parsed["type"].get<std::string>());
     if (!parsed.contains("metadata") || !parsed["metadata"].is_object()) {
       parsed["metadata"] = Json::object();
     }
@@ -218,6 +222,7 @@ void Dispatcher::put(const ObjectKey& key, const store::Object& object) {
   }
   for (const auto& n : c.placement.nodes) byNode_[n].insert(key);
   for (const auto& r : c.placement.refs) referrers_[r].insert(key);
+  for (const auto& r : c.placement.viaRefs) referrers_[r].insert(key);
   objects_.emplace(key, std::move(c));
 }
 
@@ -230,11 +235,13 @@ void Dispatcher::erase(const ObjectKey& key) {
     b->second.erase(key);
     if (b->second.empty()) byNode_.erase(b);
   }
-  for (const auto& r : it->second.placement.refs) {
-    auto f = referrers_.find(r);
-    if (f == referrers_.end()) continue;
-    f->second.erase(key);
-    if (f->second.empty()) referrers_.erase(f);
+  for (const auto* refs : {&it->second.placement.refs, &it->second.placement.viaRefs}) {
+    for (const auto& r : *refs) {
+      auto f = referrers_.find(r);
+      if (f == referrers_.end()) continue;
+      f->second.erase(key);
+      if (f->second.empty()) referrers_.erase(f);
+    }
   }
   objects_.erase(it);
 }
@@ -274,9 +281,11 @@ std::map<ObjectKey, int64_t> Dispatcher::needed(const std::string& node) const {
       auto r = objects_.find(ref);
       if (r == objects_.end()) continue;
       out[ref] = r->second.modRevision;
-      for (const auto& ref2 : r->second.placement.refs) {  // second level (refs.h)
+      for (const auto& ref2 : r->second.placement.viaRefs) {  // second level (refs.h)
         auto r2 = objects_.find(ref2);
-        if (r2 != objects_.end()) out[ref2] = r2->second.modRevision;
+        if (r2 == objects_.end()) continue;
+        if (ref2.resource == kSecrets && !r2->second.pullSecret) continue;
+        out[ref2] = r2->second.modRevision;
       }
     }
   }

@@ -87,6 +87,7 @@ class Dispatcher {
     std::string wireValue;  // object JSON with metadata.resourceVersion, as sent to edges
     int64_t modRevision = 0;
     Placement placement;
+    bool pullSecret = false;  // a Secret of a pull secret's type (api::isPullSecretType)
   };
   struct NodeSession {
     std::shared_ptr<SyncSink> sink;

@@ -119,9 +119,13 @@ Placement placementOf(const std::string& resource, const std::string& ns, const 
     }
   } else if (resource == kModels) {
     addNode(p, object, "spec.nodeName");
-    // An OCI artifact's pull secret (docs/models.md): nodes using the Model need it.
-    addRef(p, kSecrets, ns,
-           field(object, "spec") ? field(*field(object, "spec"), "credentialName") : nullptr);
+    // An OCI artifact's pull secret (docs/models.md): nodes whose pods use the Model need it.
+    if (const Json* spec = field(object, "spec")) {
+      if (const Json* cred = field(*spec, "credentialName");
+          cred && cred->is_string() && !cred->get<std::string>().empty()) {
+        p.viaRefs.push_back({kSecrets, ns, cred->get<std::string>()});
+      }
+    }
   }
   std::sort(p.refs.begin(), p.refs.end());
   p.refs.erase(std::unique(p.refs.begin(), p.refs.end()), p.refs.end());

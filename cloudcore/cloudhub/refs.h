@@ -32,11 +32,15 @@ struct ObjectKey {
 // What one object means for placement: the nodes it is bound to (roots: pods, devices, rules,
 // models) and the objects it pulls along to those nodes (ConfigMaps/Secrets of a pod, the
 // DeviceModel of a device, the RuleEndpoints of a rule, the credential Secret of a Model).
-// Referenced objects are in the same namespace as the referrer. The dispatcher follows refs two
-// levels deep: a pod's model volume pulls the Model, and the Model its credential Secret.
+// Referenced objects are in the same namespace as the referrer.
+// `viaRefs` are followed only when the object is itself pulled along by a root bound to a node:
+// a pod's model volume pulls the Model, and the Model (reached that way, never as a root of its
+// own through spec.nodeName) pulls its credential Secret, when that Secret's type is a pull
+// secret's (api::isPullSecretType). So writing a Model cannot send an arbitrary Secret to a node.
 struct Placement {
   std::vector<std::string> nodes;
   std::vector<ObjectKey> refs;
+  std::vector<ObjectKey> viaRefs;
 };
 
 // Computes the placement of `object` (a parsed stored object of `resource`). Pure, thread-safe,

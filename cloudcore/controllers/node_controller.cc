@@ -82,18 +82,23 @@ Result<bool> NodeController::markIfStale(const std::string& name) {
     Json& conditions = next["status"]["conditions"];
     if (!conditions.is_array()) conditions = Json::array();
     std::string now = formatRfc3339(clock_.nowMillis());
-    Json* ready = nullptr;
+    bool haveReady = false;
+    for (const auto& c : conditions) haveReady = haveReady || str(c, "type") == "Ready";
+    if (!haveReady) conditions.push_back(Json{{"type", "Ready"}});
+    // Ready and the pressure conditions the node posted are Unknown now, as Kubernetes' node
+    // lifecycle controller does (other condition types, e.g. a problem detector's, stay).
     for (auto& c : conditions) {
-      if (str(c, "type") == "Ready") ready = &c;
+      if (!c.is_object()) continue;
+      const std::string type = str(c, "type");
+      if (type != "Ready" && type != "MemoryPressure" && type != "DiskPressure" &&
+          type != "PIDPressure") {
+        continue;
+      }
+      if (str(c, "status") != "Unknown") c["lastTransitionTime"] = now;
+      c["status"] = "Unknown";
+      c["reason"] = "NodeStatusUnknown";
+      c["message"] = "edgecore stopped posting node status";
     }
-    if (ready == nullptr) {
-      conditions.push_back(Json{{"type", "Ready"}});
-      ready = &conditions.back();
-    }
-    (*ready)["status"] = "Unknown";
-    (*ready)["reason"] = "NodeStatusUnknown";
-    (*ready)["message"] = "edgecore stopped posting node status";
-    (*ready)["lastTransitionTime"] = now;
     auto r = registry_.update(nodeKind(), "", name, next, registry::Subresource::kStatus);
     if (r.isOk()) {
       spdlog::info("node controller: node {} stopped posting status; Ready=Unknown", name);

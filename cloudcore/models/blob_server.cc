@@ -13,6 +13,8 @@
 namespace ep::models {
 namespace {
 
+constexpr const char* kBusy = "cloudcore is busy serving blobs; ask again";
+
 namespace pb = edgeplane::tunnel::v1;
 using Json = nlohmann::json;
 
@@ -158,6 +160,7 @@ void BlobServer::reply(const Job& job, const std::string& error, bool retryable,
   } else {
     c->set_error(error);
     c->set_retryable(retryable);
+    c->set_busy(error == kBusy);
   }
   (void)sink->send(std::move(msg));
 }
@@ -198,7 +201,7 @@ void BlobServer::onBlobRequest(const std::string& node,
   if (busy) {
     ++failed_;
     Job refusedJob{node, sink, request.id(), request.digest(), request.offset(), "", ""};
-    reply(refusedJob, "cloudcore is busy serving blobs; ask again", true, nullptr);
+    reply(refusedJob, kBusy, true, nullptr);
     return;
   }
   cv_.notify_one();
@@ -240,7 +243,7 @@ void BlobServer::serve(const Job& job) {
       break;
     case Budget::Grant::kNodeOverShare:
       ++failed_;
-      reply(job, "cloudcore is busy serving blobs; ask again", true, nullptr);
+      reply(job, kBusy, true, nullptr);
       return;
     case Budget::Grant::kStopping:
       return;

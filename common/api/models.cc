@@ -349,6 +349,16 @@ std::string modelCredentialName(const Json& model) {
   return stringAt(model, "spec.credentialName");
 }
 
+std::string ociPullKey(const std::string& ns, const std::string& credentialName,
+                       const std::string& url) {
+  return ns + "\n" + credentialName + "\n" + url;
+}
+
+bool isPullSecretType(const std::string& type) {
+  return type == "kubernetes.io/dockerconfigjson" || type == "kubernetes.io/dockercfg" ||
+         type == "kubernetes.io/basic-auth";
+}
+
 void setModelVersion(Json& model, const ModelVersion& v, bool record) {
   Json& spec = model["spec"];
   if (!spec.is_object()) spec = Json::object();

@@ -118,6 +118,14 @@ std::set<std::string> modelOciUrls(const nlohmann::json& model);
 // spec.credentialName (Sedna's field): the Secret, in the Model's namespace, whose credentials
 // the nodes present to an OCI registry ("" = anonymous).
 std::string modelCredentialName(const nlohmann::json& model);
+// What a node's pull of an oci:// url is recorded under: the namespace, the credential Secret's
+// name and the url. Pulls are never shared across namespaces or credentials: a Model without
+// access to an artifact cannot use a copy another namespace's credentials brought to the node.
+std::string ociPullKey(const std::string& ns, const std::string& credentialName,
+                       const std::string& url);
+// Secret types a Model's spec.credentialName may name (what cloudcore sends to nodes for it):
+// kubernetes.io/dockerconfigjson, kubernetes.io/dockercfg, kubernetes.io/basic-auth.
+bool isPullSecretType(const std::string& type);
 // Makes `v` current: spec.url, spec.format and the version annotation. With `record`, also
 // appends it to the history (replacing an entry with the same version, dropping the oldest
 // beyond kMaxModelHistory); a rollback leaves the history as it is. `model` must be a JSON

@@ -633,8 +633,9 @@ struct HttpClient::Impl {
         if (Status st = onBody(std::string_view(chunk.data(), n)); !st.isOk()) {
           return finishStream(*s, st);
         }
-      } else if (!ok && out.body.size() < options.maxBodyBytes) {
+      } else if (!ok) {
         out.body.append(chunk.data(), std::min(n, options.maxBodyBytes - out.body.size()));
+        if (out.body.size() >= options.maxBodyBytes) break;  // enough of an error to say why
       }
       if (ec == bhttp::error::end_of_stream && parser.is_header_done() && !ok) break;
       if (ec) return finishStream(*s, transportError(ec));

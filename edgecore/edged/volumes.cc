@@ -128,7 +128,9 @@ Status setUpModelVolume(const fs::path& dir, const Json& v, const std::string& n
   }
   auto version = api::resolveModelVersionForNode(*object, pinned, node);
   if (!version.isOk()) return keepOrFail(version.status());
-  auto blob = models ? models(*version) : std::nullopt;
+  const std::string ociKey =
+      version->oci ? api::ociPullKey(ns, api::modelCredentialName(*object), version->url) : "";
+  auto blob = models ? models(*version, ociKey) : std::nullopt;
   if (!blob) {
     return keepOrFail(
         Status(Code::kUnavailable, "model " + ns + "/" + model + " version " + version->version +

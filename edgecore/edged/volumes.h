@@ -37,10 +37,11 @@ struct LocatedModel {
   std::string file;    // its name in the volume
   uint64_t size = 0;
 };
-// The file of `version` (a pushed blob by its digest, an oci:// url by what it last resolved
-// to), or nothing when it is not on the node yet. Thread-safe.
-using ModelBlobLocator =
-    std::function<std::optional<LocatedModel>(const api::ModelVersion& version)>;
+// The file of `version` (a pushed blob by its digest; an oci:// url by what its pull, recorded
+// under `ociKey` = api::ociPullKey, resolved to), or nothing when it is not on the node yet.
+// Thread-safe.
+using ModelBlobLocator = std::function<std::optional<LocatedModel>(const api::ModelVersion& version,
+                                                                   const std::string& ociKey)>;
 
 class VolumeManager {
  public:

@@ -177,6 +177,8 @@ nlohmann::json EdgeHub::statusJson() const {
     j["disconnectedFor"] = formatDuration(clock_.nowMillis() - s.disconnectedSinceMillis);
   }
   if (!s.lastError.empty()) j["lastError"] = s.lastError;
+  if (!s.syncError.empty()) j["syncError"] = s.syncError;
+  j["reconnectAttempt"] = s.reconnectAttempt;
   return {{"nodeName", options_.nodeName}, {"tunnel", std::move(j)}};
 }
 
@@ -336,6 +338,10 @@ std::chrono::milliseconds EdgeHub::nextBackoff() {
   for (int i = 0; i < attempt_ && cap < options_.maxBackoff.count(); ++i) cap *= 2;
   cap = std::min<int64_t>(cap, options_.maxBackoff.count());
   ++attempt_;
+  {
+    std::lock_guard lock(mu_);
+    state_.reconnectAttempt = attempt_;
+  }
   std::uniform_int_distribution<int64_t> d(0, std::max<int64_t>(cap, 1));
   return std::chrono::milliseconds(d(rng_));
 }
@@ -420,7 +426,9 @@ void EdgeHub::runSupervisor() {
       if (wasAccepted) {
         state_.connected = false;
         state_.disconnectedSinceMillis = clock_.nowMillis();
-        attempt_ = 0;
+        // Progress is an applied Sync, not a handshake: a cloud whose Syncs this node cannot
+        // apply (disk full) is not asked again at once.
+        if (state_.syncError.empty()) attempt_ = 0;
       }
       if (!wasRefused && !(stopping_ && st.code == grpclite::RpcCode::kCancelled)) {
         state_.lastError = st.toString();
@@ -577,8 +585,19 @@ void EdgeHub::handle(Event& e) {
       if (!s.isOk()) {
         spdlog::error("edgehub: Sync at revision {} not applied: {}", sync.revision(),
                       s.toString());
+        {
+          std::lock_guard lock(mu_);
+          state_.syncError = s.message();
+        }
         cancelCurrent(e.gen, "Sync not applied: " + s.message());
         return;
+      }
+      {
+        std::lock_guard lock(mu_);
+        if (!state_.syncError.empty()) {
+          spdlog::info("edgehub: Syncs apply again (revision {})", sync.revision());
+          state_.syncError.clear();
+        }
       }
       tv1::EdgeMessage ack;
       ack.mutable_sync_ack()->set_revision(sync.revision());

@@ -53,6 +53,11 @@ struct TunnelState {
   uint64_t connects = 0;                // accepted handshakes so far
   int64_t ackedSyncRevision = 0;        // last SyncAck sent
   uint64_t ackedReportSequence = 0;     // last ReportAck received
+  // Consecutive connection attempts without progress; the reconnect backoff grows with it. An
+  // accepted handshake does not reset it while the last Sync could not be applied (a full disk:
+  // reconnecting at once would only resend the same difference); an applied Sync does.
+  int reconnectAttempt = 0;
+  std::string syncError;  // why the last Sync was not applied; "" once one is
 };
 
 class Connection;

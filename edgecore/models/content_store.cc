@@ -179,18 +179,15 @@ void ContentStore::removePartial(const std::string& digest) {
   if (api::isSha256Digest(digest)) ::unlink(partialPath(digest).c_str());
 }
 
-std::string ContentStore::refPath(const std::string& url) const {
-  return dir_ + "/refs/" + digest::sha256Of(url).substr(7);
+std::string ContentStore::refPath(const std::string& key) const {
+  return dir_ + "/refs/" + digest::sha256Of(key).substr(7);
 }
 
 Status ContentStore::putResolution(const OciResolution& r) {
   if (!api::isSha256Digest(r.digest)) return invalidError("resolution: bad digest " + r.digest);
-  nlohmann::json j = {{"url", r.url},
-                      {"digest", r.digest},
-                      {"file", r.file},
-                      {"size", r.size},
-                      {"manifestDigest", r.manifestDigest}};
-  return pki::writeFileAtomic(refPath(r.url), j.dump() + "\n", 0600);
+  nlohmann::json j = {{"key", r.key},   {"url", r.url},   {"digest", r.digest},
+                      {"file", r.file}, {"size", r.size}, {"manifestDigest", r.manifestDigest}};
+  return pki::writeFileAtomic(refPath(r.key), j.dump() + "\n", 0600);
 }
 
 std::optional<OciResolution> ContentStore::readResolution(const std::string& path) const {
@@ -203,6 +200,7 @@ std::optional<OciResolution> ContentStore::readResolution(const std::string& pat
     auto it = j.find(k);
     return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
   };
+  r.key = str("key");
   r.url = str("url");
   r.digest = str("digest");
   r.file = str("file");
@@ -216,14 +214,14 @@ std::optional<OciResolution> ContentStore::readResolution(const std::string& pat
   return r;
 }
 
-std::optional<OciResolution> ContentStore::resolution(const std::string& url) const {
-  auto r = readResolution(refPath(url));
-  if (!r || r->url != url) return std::nullopt;  // damaged, or not this url's record
+std::optional<OciResolution> ContentStore::resolution(const std::string& key) const {
+  auto r = readResolution(refPath(key));
+  if (!r || r->key != key) return std::nullopt;  // damaged, or not this key's record
   return r;
 }
 
-void ContentStore::removeResolution(const std::string& url) {
-  ::unlink(refPath(url).c_str());
+void ContentStore::removeResolution(const std::string& key) {
+  ::unlink(refPath(key).c_str());
 }
 
 std::vector<OciResolution> ContentStore::resolutions() const {
@@ -232,7 +230,7 @@ std::vector<OciResolution> ContentStore::resolutions() const {
   for (auto it = fs::directory_iterator(dir_ + "/refs", ec); !ec && it != fs::end(it);
        it.increment(ec)) {
     if (auto r = readResolution(it->path().string())) {
-      if (refPath(r->url) == it->path().string()) out.push_back(std::move(*r));
+      if (refPath(r->key) == it->path().string()) out.push_back(std::move(*r));
     }
   }
   return out;

@@ -18,9 +18,9 @@ namespace ep::edgecore::models {
 //                it
 //   partial/HEX  a download in progress: the bytes received so far, in order, so a download
 //                resumes from its length after a disconnect or a restart
-//   refs/HEX     how an oci:// url was last resolved (HEX = sha256 of the url): the model file's
-//                digest and name, written once that file is complete; a node that restarts
-//                offline serves what its Models' urls last resolved to
+//   refs/HEX     what a pull of an oci:// url resolved to (HEX = sha256 of its api::ociPullKey:
+//                namespace, credential Secret, url): the model file's digest and name, written
+//                once that file is complete; a node that restarts offline serves it
 // A partial file is never visible to pods. verify() rehashes a complete blob (done once per
 // start) and removes it when it no longer matches, so corruption at rest is fetched again.
 //
@@ -28,8 +28,9 @@ namespace ep::edgecore::models {
 // puller those pulled from registries (never the same digest at once: the tunnel never fetches
 // an OCI artifact's digest). complete() and resolution() may be called from any thread (edged's
 // pod workers): a complete blob never changes and a resolution is replaced by one rename.
-// What an oci:// url resolved to (refs/HEX; see ContentStore).
+// What a pull of an oci:// url resolved to (refs/HEX; see ContentStore).
 struct OciResolution {
+  std::string key;  // api::ociPullKey
   std::string url;
   std::string digest;  // the model file's blob digest
   std::string file;    // its name in the volume
@@ -67,12 +68,12 @@ class ContentStore {
   std::vector<std::string> completeDigests() const;
   std::vector<std::string> partialDigests() const;
 
-  // Records `r` durably (replacing the url's previous resolution).
+  // Records `r` durably (replacing the previous resolution of r.key).
   Status putResolution(const OciResolution& r);
-  // The url's resolution when recorded and well formed (a damaged record reads as none, so the
-  // url is resolved again).
-  std::optional<OciResolution> resolution(const std::string& url) const;
-  void removeResolution(const std::string& url);
+  // The resolution recorded under `key` when well formed (a damaged record reads as none, so the
+  // url is pulled again).
+  std::optional<OciResolution> resolution(const std::string& key) const;
+  void removeResolution(const std::string& key);
   std::vector<OciResolution> resolutions() const;
 
   const std::string& dir() const { return dir_; }
@@ -80,7 +81,7 @@ class ContentStore {
  private:
   std::string blobPath(const std::string& digest) const;
   std::string partialPath(const std::string& digest) const;
-  std::string refPath(const std::string& url) const;
+  std::string refPath(const std::string& key) const;
   std::optional<OciResolution> readResolution(const std::string& path) const;
 
   const std::string dir_;

@@ -21,6 +21,16 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr auto kGcInterval = std::chrono::seconds(60);
 constexpr auto kStatusInterval = std::chrono::milliseconds(250);
 
+// An api::ociPullKey as /status and logs show it: "URL (namespace NS, secret S)".
+std::string displayKey(const std::string& key) {
+  const auto a = key.find('\n');
+  const auto b = a == std::string::npos ? a : key.find('\n', a + 1);
+  if (b == std::string::npos) return key;
+  const std::string cred = key.substr(a + 1, b - a - 1);
+  return key.substr(b + 1) + " (namespace " + key.substr(0, a) +
+         (cred.empty() ? "" : ", secret " + cred) + ")";
+}
+
 }  // namespace
 
 ModelFetcher::ModelFetcher(ModelFetcherOptions options, metamanager::MetaManager& cache,
@@ -236,7 +246,7 @@ void ModelFetcher::publishStatus() {
   Json errors = Json::object();
   for (const auto& [d, e] : errors_) errors[d] = e.first;
   if (oci_) {
-    for (const auto& [url, why] : oci_->errors()) errors[url] = why;
+    for (const auto& [key, why] : oci_->errors()) errors[displayKey(key)] = why;
   }
   for (const auto& [m, why] : problems_) errors[m] = why;
   Json have = Json::array();
@@ -272,9 +282,10 @@ void ModelFetcher::recompute() {
         continue;
       }
       u.versions.clear();
+      const std::string cred = api::modelCredentialName(model->object);
       for (const auto& h : api::modelHistory(model->object)) {
         if (!h.digest.empty()) u.versions.emplace_back(h.version, h.digest);
-        if (auto r = h.oci ? store_.resolution(h.url) : std::nullopt) {
+        if (auto r = h.oci ? store_.resolution(api::ociPullKey(ns, cred, h.url)) : std::nullopt) {
           u.versions.emplace_back(h.version, r->digest);
         }
       }
@@ -286,26 +297,27 @@ void ModelFetcher::recompute() {
       u.version = version->version;
       if (version->oci) {
         u.ociUrl = version->url;
-        if (auto r = store_.resolution(version->url); r && store_.complete(r->digest)) {
+        u.ociKey = api::ociPullKey(ns, cred, version->url);
+        if (auto r = store_.resolution(u.ociKey); r && store_.complete(r->digest)) {
           u.digest = r->digest;
         }
         if (!oci_) {
           problems[key] = u.problem =
-              "spec.url: pulling from OCI registries is not enabled on "
-              "this node";
+              "spec.url: pulling from OCI registries is not enabled on this node";
           continue;
         }
         OciJob job;
+        job.key = u.ociKey;
         job.url = version->url;
         job.ref = *api::parseOciUrl(version->url);
-        std::string why;
-        job.creds = credentialsFor(model->object, ns, job.ref.registry, &why);
-        if (!why.empty()) {
-          problems[key] = u.problem = why;
-          continue;
-        }
+        // Secrets match the registry as docker config keys do (docker.io's other names).
+        job.creds = credentialsFor(model->object, ns, api::registryHostOfAuthKey(job.ref.registry),
+                                   &job.blocked);
+        // A missing Secret keeps the pull wanted (what it has stays; nothing is collected) but
+        // not attempted.
+        if (!job.blocked.empty()) problems[key] = u.problem = job.blocked;
         job.user = key + " version " + version->version;
-        jobs.emplace(job.url, std::move(job));
+        jobs.emplace(job.key, std::move(job));
         continue;
       }
       u.digest = version->digest;
@@ -317,7 +329,7 @@ void ModelFetcher::recompute() {
   usage_ = std::move(usage);
   if (oci_) {
     std::vector<OciJob> list;
-    for (auto& [url, job] : jobs) list.push_back(std::move(job));
+    for (auto& [k, job] : jobs) list.push_back(std::move(job));
     oci_->want(std::move(list));
   }
   if (active_ && !wanted_.count(active_->digest)) {
@@ -365,12 +377,15 @@ void ModelFetcher::reportStates() {
       if (store_.complete(d)) have.push_back(v);
     }
     s["have"] = std::move(have);
-    if (!u.problem.empty()) {
+    if (!u.problem.empty() && !u.digest.empty() && store_.complete(u.digest)) {
+      s["state"] = "Ready";  // serving what it has, though it cannot pull (e.g. no Secret)
+      s["error"] = u.problem;
+    } else if (!u.problem.empty()) {
       s["state"] = "Waiting";
       s["error"] = u.problem;
     } else if (store_.complete(u.digest)) {
       s["state"] = "Ready";
-    } else if (auto o = ociErrors.find(u.ociUrl); !u.ociUrl.empty() && o != ociErrors.end()) {
+    } else if (auto o = ociErrors.find(u.ociKey); !u.ociKey.empty() && o != ociErrors.end()) {
       s["state"] = "Failed";
       s["error"] = o->second;
     } else if (auto e = errors_.find(u.digest); e != errors_.end()) {
@@ -407,18 +422,20 @@ void ModelFetcher::collectGarbage() {
   auto models = cache_.list(api::kModelResource, "");
   if (!models.isOk()) return;
   std::set<std::string> keep;
-  std::set<std::string> urls;
+  std::set<std::string> keys;  // pulls of oci:// urls cached Models refer to
   for (const auto& m : *models) {
     for (const auto& d : api::modelDigests(m)) keep.insert(d);
-    for (const auto& u : api::modelOciUrls(m)) urls.insert(u);
+    const std::string ns = api::stringAt(m, "metadata.namespace");
+    const std::string cred = api::modelCredentialName(m);
+    for (const auto& u : api::modelOciUrls(m)) keys.insert(api::ociPullKey(ns, cred, u));
   }
   for (const auto& [d, w] : wanted_) keep.insert(d);
   for (const auto& r : store_.resolutions()) {
-    if (urls.count(r.url)) {
+    if (keys.count(r.key)) {
       keep.insert(r.digest);
     } else {
-      spdlog::info("models: forgetting {} (no Model on this node refers to it)", r.url);
-      store_.removeResolution(r.url);
+      spdlog::info("models: forgetting {} (no Model on this node refers to it)", displayKey(r.key));
+      store_.removeResolution(r.key);
     }
   }
   const auto ociInUse = oci_ ? oci_->digestsInUse() : std::set<std::string>{};
@@ -460,7 +477,7 @@ void ModelFetcher::handleChunk(tv1::BlobChunk& c) {
   active_->inflight.erase(it);
   if (!c.error().empty()) {
     ++errorAnswers_;
-    if (c.retryable() && offset >= active_->written) {
+    if (c.busy() && offset >= active_->written) {
       // The cloud is busy (its queue or this node's share is full): only this chunk is asked
       // again, shortly; the download goes on.
       ++busyAnswers_;

@@ -114,6 +114,7 @@ class ModelFetcher final : public edgehub::BlobHandler {
     std::string digest;   // "" when it cannot be fetched (problem says why) or is not pulled yet
     std::string problem;
     std::string ociUrl;  // the version's oci:// url, "" for a pushed version
+    std::string ociKey;  // api::ociPullKey of that pull
     uint64_t pods = 0;
     std::vector<std::pair<std::string, std::string>> versions;  // (version, digest) of the Model
   };

@@ -18,7 +18,9 @@ OciPuller::OciPuller(OciPullerOptions options, std::unique_ptr<OciRegistry> regi
     : options_(options),
       registry_(std::move(registry)),
       store_(store),
-      onChange_(std::move(onChange)) {}
+      onChange_(std::move(onChange)) {
+  registry_->setCancel([this] { return cancel_.load(); });
+}
 
 OciPuller::~OciPuller() {
   stop();
@@ -28,6 +30,7 @@ void OciPuller::start() {
   {
     std::lock_guard l(mu_);
     stopping_ = false;
+    cancel_ = false;
   }
   worker_ = std::thread([this] { run(); });
 }
@@ -36,25 +39,33 @@ void OciPuller::stop() {
   {
     std::lock_guard l(mu_);
     stopping_ = true;
+    cancel_ = true;
   }
   cv_.notify_all();
   if (worker_.joinable()) worker_.join();
 }
 
 void OciPuller::want(std::vector<OciJob> jobs) {
+  // What is on the node already (read outside mu_: it touches the disk).
+  std::map<std::string, std::string> complete;  // key -> digest
+  for (const auto& j : jobs) {
+    if (auto r = store_.resolution(j.key); r && store_.complete(r->digest)) {
+      complete[j.key] = r->digest;
+    }
+  }
   bool changed = false;
   {
     std::lock_guard l(mu_);
     std::map<std::string, Entry> next;
     for (auto& j : jobs) {
-      auto it = entries_.find(j.url);
+      auto it = entries_.find(j.key);
       Entry e;
       if (it != entries_.end()) {
         e = std::move(it->second);
-        // New credentials (a fixed Secret) are tried at once.
+        // New credentials (a fixed Secret) or a Secret back: tried at once.
         if (e.job.creds.username != j.creds.username || e.job.creds.password != j.creds.password ||
             e.job.creds.registryToken != j.creds.registryToken ||
-            e.job.creds.identityToken != j.creds.identityToken) {
+            e.job.creds.identityToken != j.creds.identityToken || e.job.blocked != j.blocked) {
           e.retryAt = {};
           e.delay = {};
           changed = true;
@@ -62,9 +73,14 @@ void OciPuller::want(std::vector<OciJob> jobs) {
       } else {
         changed = true;
       }
+      auto done = complete.find(j.key);
+      const bool fresh = done != complete.end();
+      changed = changed || fresh != e.fresh;
+      e.fresh = fresh;
+      if (fresh) e.digest = done->second;
       e.job = std::move(j);
-      std::string url = e.job.url;
-      next.emplace(std::move(url), std::move(e));
+      std::string key = e.job.key;
+      next.emplace(std::move(key), std::move(e));
     }
     changed = changed || next.size() != entries_.size();
     entries_ = std::move(next);
@@ -75,8 +91,8 @@ void OciPuller::want(std::vector<OciJob> jobs) {
 std::map<std::string, std::string> OciPuller::errors() const {
   std::map<std::string, std::string> out;
   std::lock_guard l(mu_);
-  for (const auto& [url, e] : entries_) {
-    if (!e.error.empty()) out[url] = e.error;
+  for (const auto& [key, e] : entries_) {
+    if (!e.error.empty()) out[key] = e.error;
   }
   return out;
 }
@@ -90,7 +106,7 @@ std::set<std::string> OciPuller::digestsInUse() const {
   std::set<std::string> out;
   std::lock_guard l(mu_);
   if (progress_ && !progress_->digest.empty()) out.insert(progress_->digest);
-  for (const auto& [url, e] : entries_) {
+  for (const auto& [key, e] : entries_) {
     if (!e.digest.empty()) out.insert(e.digest);
   }
   return out;
@@ -106,8 +122,8 @@ void OciPuller::run() {
         const auto now = SteadyClock::now();
         auto wake = SteadyClock::time_point::max();
         Entry* pick = nullptr;
-        for (auto& [url, e] : entries_) {
-          if (e.fresh) continue;
+        for (auto& [key, e] : entries_) {
+          if (e.fresh || !e.job.blocked.empty()) continue;
           if (e.retryAt > now) {
             wake = std::min(wake, e.retryAt);
             continue;
@@ -139,7 +155,7 @@ void OciPuller::run() {
       std::lock_guard l(mu_);
       progress_.reset();
       if (stopping_) return;
-      auto it = entries_.find(job.url);
+      auto it = entries_.find(job.key);
       if (it == entries_.end()) continue;  // no longer wanted
       Entry& e = it->second;
       if (!digest.empty()) e.digest = digest;
@@ -163,12 +179,10 @@ void OciPuller::run() {
 }
 
 Status OciPuller::pull(const OciJob& job, std::string* digest) {
-  // A digest reference whose file is complete needs no registry at all.
-  if (!job.ref.digest.empty()) {
-    if (auto r = store_.resolution(job.url); r && store_.complete(r->digest)) {
-      *digest = r->digest;
-      return {};
-    }
+  // Recorded and complete meanwhile: nothing to ask the registry.
+  if (auto r = store_.resolution(job.key); r && store_.complete(r->digest)) {
+    *digest = r->digest;
+    return {};
   }
   auto artifact = registry_->resolve(job.ref, job.creds);
   if (!artifact.isOk()) return artifact.status();
@@ -185,9 +199,9 @@ Status OciPuller::pull(const OciJob& job, std::string* digest) {
     spdlog::info("models: {} ({} bytes, {}) pulled and verified from {}", artifact->digest,
                  artifact->size, job.user, job.url);
   }
-  auto previous = store_.resolution(job.url);
-  OciResolution r{job.url, artifact->digest, artifact->file, artifact->size,
-                  artifact->manifestDigest};
+  auto previous = store_.resolution(job.key);
+  OciResolution r{job.key,        job.url,        artifact->digest,
+                  artifact->file, artifact->size, artifact->manifestDigest};
   if (previous && previous->digest == r.digest && previous->file == r.file &&
       previous->manifestDigest == r.manifestDigest) {
     return {};
@@ -223,6 +237,13 @@ Status OciPuller::download(const OciJob& job, const OciArtifact& a) {
       hash = std::make_unique<digest::Sha256>();
       written = 0;
     }
+    if (position < written) {
+      // A range starting before what is on disk: skip what we have.
+      const uint64_t have = written - position;
+      if (have >= bytes.size()) return {};
+      bytes.remove_prefix(static_cast<size_t>(have));
+      position = written;
+    }
     if (position != written) {
       return invalidError("the registry sent bytes from " + std::to_string(position) +
                           ", expected " + std::to_string(written));
@@ -241,6 +262,7 @@ Status OciPuller::download(const OciJob& job, const OciArtifact& a) {
     paced += bytes.size();
     std::unique_lock l(mu_);
     if (progress_) progress_->bytes = written;
+    if (!entries_.count(job.key)) return unavailableError("no longer wanted; download paused");
     if (rate > 0) {
       const auto due = started + std::chrono::duration_cast<SteadyClock::duration>(
                                      std::chrono::duration<double>(paced / rate));

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -21,10 +22,12 @@ namespace ep::edgecore::models {
 
 // One oci:// url this node's pods use, with what to present to its registry.
 struct OciJob {
+  std::string key;  // api::ociPullKey(namespace, credential Secret, url)
   std::string url;
   api::OciRef ref;
   RegistryCredentials creds;
-  std::string user;  // "ns/model version V", for logs
+  std::string user;     // "ns/model version V", for logs
+  std::string blocked;  // why it cannot be pulled now (its Secret is missing); kept, not pulled
 };
 
 struct OciPullerOptions {
@@ -47,10 +50,11 @@ struct OciProgress {
 // Pulls the model files of oci:// Models from their registries into the ContentStore
 // (docs/models.md, "Models from an OCI registry"): resolves the url's manifest, downloads the
 // model layer (resuming a partial file with a Range request), checks its sha256 against the
-// manifest's digest before it becomes visible, then records the url's resolution. A tag is
-// resolved again whenever a url starts being wanted (and on every start), so a moved tag is
-// followed; a digest reference whose file is complete is never fetched again. While a
-// registry cannot be reached the last complete resolution keeps serving.
+// manifest's digest before it becomes visible, then records the resolution under the job's key
+// (namespace, credential Secret, url: pulls are never shared across them). As imagePullPolicy
+// IfNotPresent does for images, a key whose file is on the node is not asked of the registry
+// again (a moved tag is followed by changing the Model's url); while a registry cannot be
+// reached the recorded file keeps serving.
 //
 // Threads: one worker does every registry request and disk write for OCI files, blocking on the
 // network (never on a caller's thread). want(), errors(), progress(), digestsInUse() are
@@ -68,11 +72,12 @@ class OciPuller {
   void start();
   void stop();
 
-  // The urls wanted now; replaces the previous set.
+  // The pulls wanted now (by key); replaces the previous set. A download in progress for a key no
+  // longer wanted stops.
   void want(std::vector<OciJob> jobs);
-  // url -> why its last attempt failed (cleared when it succeeds).
+  // key -> why its last attempt failed (cleared when it succeeds).
   std::map<std::string, std::string> errors() const;
-  std::optional<OciProgress> progress() const;
+  std::optional<OciProgress> progress() const;  // url, digest, bytes
   // Digests whose partial files the garbage collector must leave: the one downloading and the
   // last artifacts of wanted urls.
   std::set<std::string> digestsInUse() const;
@@ -80,7 +85,7 @@ class OciPuller {
  private:
   struct Entry {
     OciJob job;
-    bool fresh = false;  // resolved to a complete file since it became wanted
+    bool fresh = false;  // its resolution is recorded and the file complete
     std::chrono::steady_clock::time_point retryAt{};
     std::chrono::milliseconds delay{0};
     std::string error;
@@ -100,7 +105,8 @@ class OciPuller {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;                 // guarded by mu_
-  std::map<std::string, Entry> entries_;  // guarded by mu_: url -> state
+  std::atomic<bool> cancel_{false};       // stopping_, readable without mu_ (the registry's reads)
+  std::map<std::string, Entry> entries_;  // guarded by mu_: key -> state
   std::optional<OciProgress> progress_;   // guarded by mu_
   std::thread worker_;
 };

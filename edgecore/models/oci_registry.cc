@@ -19,6 +19,7 @@ using Json = nlohmann::json;
 constexpr size_t kMaxManifestBytes = 4u << 20;
 constexpr size_t kMaxFileBytes = 1u << 20;  // CA files
 constexpr int kMaxRedirects = 3;
+constexpr size_t kMaxClients = 16;  // HTTP clients kept (registries, token services, redirects)
 constexpr const char* kManifestAccept =
     "application/vnd.oci.image.manifest.v1+json, "
     "application/vnd.docker.distribution.manifest.v2+json, "
@@ -150,11 +151,23 @@ std::optional<SplitUrl> splitUrl(std::string_view url) {
   return out;
 }
 
+// Where a reference's registry API is: Docker Hub's name is not its API host, and its
+// one-component repositories are official images under library/.
+api::OciRef endpointOf(api::OciRef ref) {
+  if (ref.registry == "docker.io" || ref.registry == "index.docker.io") {
+    ref.registry = "registry-1.docker.io";
+    if (ref.repository.find('/') == std::string::npos) ref.repository = "library/" + ref.repository;
+  }
+  return ref;
+}
+
 class HttpsOciRegistry final : public OciRegistry {
  public:
   explicit HttpsOciRegistry(HttpsOciRegistryOptions o) : options_(std::move(o)) {}
 
-  Result<OciArtifact> resolve(const api::OciRef& ref, const RegistryCredentials& creds) override {
+  Result<OciArtifact> resolve(const api::OciRef& asWritten,
+                              const RegistryCredentials& creds) override {
+    const api::OciRef ref = endpointOf(asWritten);
     const std::string what =
         ref.repository + (ref.digest.empty() ? ":" + ref.tag : "@" + ref.digest);
     std::string body;
@@ -181,9 +194,10 @@ class HttpsOciRegistry final : public OciRegistry {
     return artifact;
   }
 
-  Status fetch(const api::OciRef& ref, const RegistryCredentials& creds, const OciArtifact& a,
+  Status fetch(const api::OciRef& asWritten, const RegistryCredentials& creds, const OciArtifact& a,
                uint64_t offset,
                const std::function<Status(uint64_t, std::string_view)>& onData) override {
+    const api::OciRef ref = endpointOf(asWritten);
     const std::string what = ref.repository + "@" + a.digest;
     std::vector<std::pair<std::string, std::string>> extra;
     if (offset > 0) extra.emplace_back("Range", "bytes=" + std::to_string(offset) + "-");
@@ -198,7 +212,7 @@ class HttpsOciRegistry final : public OciRegistry {
           ref, sameHost ? creds : RegistryCredentials{}, split->base, split->pathAndQuery, "*/*",
           extra,
           [&](std::string_view bytes) -> Status {
-            Status s = onData(position, bytes);
+            Status s = cancelled() ? unavailableError("cancelled") : onData(position, bytes);
             position += bytes.size();
             if (!s.isOk()) stop = s;
             return s;
@@ -217,6 +231,11 @@ class HttpsOciRegistry final : public OciRegistry {
         if (location.empty())
           return failure(ref, what, invalidError("a redirect without Location"));
         if (location[0] == '/') location = split->base + location;
+        if (location.rfind("https://", 0) != 0) {
+          return failure(ref, what,
+                         invalidError("refusing a redirect to \"" + location.substr(0, 200) +
+                                      "\" (not https)"));
+        }
         url = location;
         continue;
       }
@@ -249,6 +268,7 @@ class HttpsOciRegistry final : public OciRegistry {
   http::HttpClient& clientFor(const std::string& base, const std::string& host) {
     auto it = clients_.find(base);
     if (it != clients_.end()) return *it->second;
+    if (clients_.size() >= kMaxClients) clients_.clear();  // bounded, whatever redirects say
     http::ClientOptions o;
     o.timeout = options_.timeout;
     o.userAgent = options_.userAgent;
@@ -272,10 +292,14 @@ class HttpsOciRegistry final : public OciRegistry {
       std::vector<std::pair<std::string, std::string>> extra,
       const std::function<Status(std::string_view)>& onBody, bool authorize = true,
       const std::function<Status(const http::HttpResponse&)>& onHeaders = {}) {
-    const std::string key = ref.registry + "/" + ref.repository;
+    // Tokens are the credentials' own: another Model's credentials never reuse them.
+    const std::string key =
+        ref.registry + "/" + ref.repository + "\n" + creds.username + "\n" +
+        digest::sha256Of(creds.password + "\n" + creds.identityToken + "\n" + creds.registryToken);
     auto host = splitUrl(base + "/");
-    http::HttpClient& client = clientFor(base, host ? host->host : base);
     for (int attempt = 0; attempt < 2; ++attempt) {
+      // Looked up on each attempt: answering a challenge may make clients (and drop old ones).
+      http::HttpClient& client = clientFor(base, host ? host->host : base);
       auto headers = extra;
       if (authorize) {
         if (auto it = auth_.find(key); it != auth_.end()) {

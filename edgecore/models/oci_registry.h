@@ -44,6 +44,9 @@ struct OciArtifact {
 class OciRegistry {
  public:
   virtual ~OciRegistry() = default;
+  // A predicate checked between reads: when it answers true the request in progress stops with
+  // kUnavailable (the puller's stop()). Set once, before use.
+  void setCancel(std::function<bool()> cancel) { cancel_ = std::move(cancel); }
   // Fetches and checks the manifest `ref` names: within 4 MiB, hashing to ref.digest when the
   // reference is a digest, an image manifest (not an index), naming a sha256 layer.
   virtual Result<OciArtifact> resolve(const api::OciRef& ref, const RegistryCredentials& creds) = 0;
@@ -53,6 +56,12 @@ class OciRegistry {
   virtual Status fetch(const api::OciRef& ref, const RegistryCredentials& creds,
                        const OciArtifact& artifact, uint64_t offset,
                        const std::function<Status(uint64_t, std::string_view)>& onData) = 0;
+
+ protected:
+  bool cancelled() const { return cancel_ && cancel_(); }
+
+ private:
+  std::function<bool()> cancel_;
 };
 
 struct HttpsOciRegistryOptions {
@@ -66,12 +75,13 @@ struct HttpsOciRegistryOptions {
   std::string userAgent = "edgecore-models/1";
 };
 
-// The real registry client: HTTPS (TLS 1.2+ on wolfSSL, the server's certificate always
+// The real registry client: HTTPS only (TLS 1.2+ on wolfSSL, the server's certificate always
 // checked), HTTP/1.1, the registry's challenge answered with Basic credentials or a bearer token
 // from its token service (Docker's token protocol: realm, service, scope; GET with Basic
-// credentials or POST with a refresh token), redirects of blob requests followed (without the
-// registry's Authorization when they leave its host). Tokens are kept per registry and
-// repository for later requests.
+// credentials or POST with a refresh token; the realm must be https), redirects of blob requests
+// followed when https (without the registry's Authorization when they leave its host). Tokens
+// are kept per registry, repository and credentials. docker.io is reached at
+// registry-1.docker.io, its one-component repositories under library/.
 std::unique_ptr<OciRegistry> makeHttpsOciRegistry(HttpsOciRegistryOptions options);
 
 // Parses a WWW-Authenticate header: the scheme ("Basic", "Bearer", lower-cased) and its

@@ -1,13 +1,16 @@
 #include "edgecore/nodestatus/node_status.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -82,8 +85,32 @@ HostFacts SystemHostInfo::collect() {
     f.kernelVersion = u.release;
   }
   f.osImage = osPrettyName();
+  struct statvfs vfs {};
+  if (::statvfs(diskPath_.c_str(), &vfs) == 0) {
+    f.diskCapacityBytes = static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+    f.diskAvailableBytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+  }
   return f;
 }
+
+namespace {
+
+bool underDiskPressure(const HostFacts& f) {
+  return f.diskCapacityBytes > 0 && static_cast<double>(f.diskAvailableBytes) <
+                                        kDiskPressureAvailableShare * f.diskCapacityBytes;
+}
+
+bool isDiskFull(const Status& s) {
+  const std::string& m = s.message();
+  return m.find("disk is full") != std::string::npos ||
+         m.find("No space left") != std::string::npos;
+}
+
+std::string mib(uint64_t bytes) {
+  return std::to_string(bytes >> 20) + " MiB";
+}
+
+}  // namespace
 
 json buildNode(const NodeIdentity& id, const HostFacts& facts, int64_t nowMillis) {
   json labels = json::object();
@@ -114,14 +141,29 @@ json buildNode(const NodeIdentity& id, const HostFacts& facts, int64_t nowMillis
   json resources = {{"cpu", std::to_string(facts.cpus)},
                     {"memory", std::to_string(facts.memoryKi) + "Ki"},
                     {"pods", "110"}};
+  if (facts.diskCapacityBytes > 0) {
+    resources["ephemeral-storage"] = std::to_string(facts.diskCapacityBytes);
+  }
   const std::string now = formatRfc3339(nowMillis);
   json ready = {{"type", "Ready"},          {"status", "True"},
                 {"reason", "EdgeReady"},    {"message", "edgecore is posting ready status"},
                 {"lastHeartbeatTime", now}, {"lastTransitionTime", now}};
+  const bool pressure = underDiskPressure(facts);
+  json disk = {
+      {"type", "DiskPressure"},
+      {"status", pressure ? "True" : "False"},
+      {"reason", pressure ? "KubeletHasDiskPressure" : "KubeletHasNoDiskPressure"},
+      {"message", facts.diskCapacityBytes == 0
+                      ? "edgecore cannot see its data dir's filesystem"
+                      : mib(facts.diskAvailableBytes) + " of " + mib(facts.diskCapacityBytes) +
+                            " available on the data dir's filesystem" +
+                            (pressure ? " (under 10%)" : "")},
+      {"lastHeartbeatTime", now},
+      {"lastTransitionTime", now}};
   json status = {{"addresses", std::move(addresses)},
                  {"capacity", resources},
                  {"allocatable", resources},
-                 {"conditions", json::array({std::move(ready)})},
+                 {"conditions", json::array({std::move(ready), std::move(disk)})},
                  {"nodeInfo",
                   {{"operatingSystem", "linux"},
                    {"architecture", facts.architecture},
@@ -143,22 +185,60 @@ json buildNode(const NodeIdentity& id, const HostFacts& facts, int64_t nowMillis
 }
 
 NodeStatusReporter::NodeStatusReporter(NodeIdentity identity, std::chrono::milliseconds interval,
-                                       HostInfo& host, metamanager::Outbox& outbox, Clock& clock)
+                                       HostInfo& host, metamanager::Outbox& outbox, Clock& clock,
+                                       DiskReserve reserve)
     : identity_(std::move(identity)),
       interval_(interval),
       host_(host),
       outbox_(outbox),
-      clock_(clock) {}
+      clock_(clock),
+      reserve_(std::move(reserve)) {}
 
 NodeStatusReporter::~NodeStatusReporter() {
   stop();
 }
 
 Status NodeStatusReporter::reportOnce() {
-  json node = buildNode(identity_, host_.collect(), clock_.nowMillis());
-  auto r = outbox_.enqueue(edgeplane::tunnel::v1::REPORT_KIND_NODE_STATUS, "", identity_.nodeName,
-                           node.dump());
+  std::lock_guard lock(reserveMu_);
+  const HostFacts raw = host_.collect();
+  // While the reserve is given up, its room counts as taken: the disk is as full as it was.
+  HostFacts shown = raw;
+  const bool haveReserve = !reserve_.path.empty() && ::access(reserve_.path.c_str(), F_OK) == 0;
+  if (!reserve_.path.empty() && !haveReserve) {
+    shown.diskAvailableBytes -= std::min(shown.diskAvailableBytes, reserve_.bytes);
+  }
+  const std::string node = buildNode(identity_, shown, clock_.nowMillis()).dump();
+  auto r =
+      outbox_.enqueue(edgeplane::tunnel::v1::REPORT_KIND_NODE_STATUS, "", identity_.nodeName, node);
+  if (!r.isOk() && isDiskFull(r.status()) && haveReserve && ::unlink(reserve_.path.c_str()) == 0) {
+    // The disk is full: give back the reserve so this heartbeat (DiskPressure True) still goes
+    // out, and the node does not turn Unknown.
+    spdlog::warn("node status: the disk is full ({}); released the {} reserve at {} to report it",
+                 r.status().message(), mib(reserve_.bytes), reserve_.path);
+    r = outbox_.enqueue(edgeplane::tunnel::v1::REPORT_KIND_NODE_STATUS, "", identity_.nodeName,
+                        node);
+    return r.status();
+  }
+  if (r.isOk()) keepReserve(raw);
   return r.status();
+}
+
+void NodeStatusReporter::keepReserve(const HostFacts& facts) {
+  if (reserve_.path.empty() || ::access(reserve_.path.c_str(), F_OK) == 0) return;
+  // Room for it, and after it still at least its size above the pressure threshold.
+  const double threshold =
+      kDiskPressureAvailableShare * static_cast<double>(facts.diskCapacityBytes);
+  if (static_cast<double>(facts.diskAvailableBytes) < threshold + 2.0 * reserve_.bytes) return;
+  int fd = ::open(reserve_.path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(reserve_.bytes));
+  ::close(fd);
+  if (rc != 0) {
+    ::unlink(reserve_.path.c_str());
+    return;
+  }
+  spdlog::info("node status: {} kept back at {} for reporting a full disk", mib(reserve_.bytes),
+               reserve_.path);
 }
 
 Status NodeStatusReporter::start() {

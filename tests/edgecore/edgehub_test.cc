@@ -3,8 +3,11 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <functional>
 #include <optional>
+#include <thread>
 
 #include "proto/tunnel.grpc.pb.h"
 #include "tests/testing/temp_dir.h"
@@ -399,6 +402,51 @@ TEST_F(EdgeHubTest, DropCountSurvivesARestartBeforeTheAck) {
   }
   hub.stop();
   EXPECT_EQ(again.droppedCount(), 0u);
+}
+
+// A Sync the node cannot apply (here: malformed; on a device, a full disk) ends the stream, and
+// the reconnect backoff keeps growing across the accepted handshakes that follow (before, each
+// handshake reset it, so the node reconnected several times a second resending its inventory);
+// an applied Sync resets it.
+TEST_F(EdgeHubTest, BackoffKeepsGrowingWhileSyncsCannotBeApplied) {
+  tv1::Sync bad = syncPut(5, "p");
+  bad.mutable_changes(0)->set_name("");  // refused by the cache
+  auto refill = [&] {
+    std::lock_guard lock(cloud_.mu);
+    cloud_.syncsOnConnect = {bad};
+  };
+  refill();
+  Server server(cloud_, 0);
+  EdgeHubOptions o = options(server.port());
+  o.initialBackoff = 5ms;
+  o.maxBackoff = 400ms;
+  EdgeHub hub(o, cache_, SystemClock::instance());
+  ASSERT_TRUE(hub.start().isOk());
+  // Every connection is accepted and gets the bad Sync again.
+  std::atomic<bool> stop{false};
+  std::thread feeder([&] {
+    while (!stop) {
+      refill();
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  ASSERT_TRUE(eventually([&] { return hub.state().reconnectAttempt >= 5; }))
+      << hub.state().reconnectAttempt;
+  EXPECT_NE(hub.state().syncError.find(".name: must not be empty"), std::string::npos)
+      << hub.state().syncError;
+  EXPECT_GE(hub.state().connects, 3u);  // the handshakes were accepted all along
+  stop = true;
+  feeder.join();
+  // A good Sync: applied, acknowledged, and the error and the backoff reset.
+  {
+    std::lock_guard lock(cloud_.mu);
+    cloud_.syncsOnConnect = {syncPut(6, "q")};
+  }
+  ASSERT_TRUE(cloud_.waitFor([&] {
+    return std::find(cloud_.syncAcks.begin(), cloud_.syncAcks.end(), 6) != cloud_.syncAcks.end();
+  }));
+  EXPECT_TRUE(eventually([&] { return hub.state().syncError.empty(); }));
+  hub.stop();
 }
 
 TEST_F(EdgeHubTest, RefusalIsLoggedAndRetried) {

@@ -1,6 +1,13 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
 
 #include "edgecore/nodestatus/node_status.h"
+#include "tests/testing/eventually.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ep::edgecore::nodestatus {
 namespace {
@@ -74,14 +81,102 @@ TEST(NodeStatus, ReporterEnqueuesAtStartAndEveryInterval) {
   RecordingOutbox outbox;
   NodeStatusReporter r(identity(), std::chrono::milliseconds(20), host, outbox, clock);
   ASSERT_TRUE(r.start().isOk());
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  ASSERT_TRUE(testing::eventually([&] {
+    std::lock_guard lock(outbox.mu);
+    return outbox.entries.size() >= 3;
+  }));
   r.stop();
   std::lock_guard lock(outbox.mu);
-  ASSERT_GE(outbox.entries.size(), 3u);
   EXPECT_EQ(outbox.entries[0].kind, edgeplane::tunnel::v1::REPORT_KIND_NODE_STATUS);
   EXPECT_EQ(outbox.entries[0].name, "edge-1");
   auto j = nlohmann::json::parse(outbox.entries[0].payload);
   EXPECT_EQ(j["kind"], "Node");
+}
+
+// Kubelet's DiskPressure (nodefs.available < 10%) and ephemeral-storage capacity, from the data
+// dir's filesystem.
+TEST(NodeStatus, DiskPressureFollowsTheDataDirsFreeSpace) {
+  HostFacts f = FixedHost().collect();
+  f.diskCapacityBytes = 100ull << 30;
+  f.diskAvailableBytes = 50ull << 30;
+  auto n = buildNode(identity(), f, 0);
+  EXPECT_EQ(n["status"]["capacity"]["ephemeral-storage"], std::to_string(100ull << 30));
+  const auto& d = n["status"]["conditions"][1];
+  EXPECT_EQ(d["type"], "DiskPressure");
+  EXPECT_EQ(d["status"], "False");
+  EXPECT_EQ(d["reason"], "KubeletHasNoDiskPressure");
+  f.diskAvailableBytes = 5ull << 30;
+  n = buildNode(identity(), f, 0);
+  EXPECT_EQ(n["status"]["conditions"][1]["status"], "True");
+  EXPECT_EQ(n["status"]["conditions"][1]["reason"], "KubeletHasDiskPressure");
+  EXPECT_NE(
+      n["status"]["conditions"][1]["message"].get<std::string>().find("5120 MiB of 102400 MiB"),
+      std::string::npos);
+  EXPECT_EQ(n["status"]["conditions"][0]["status"], "True");  // still Ready
+}
+
+// A full disk: the heartbeat's outbox write fails, the reserve is released, and the report
+// (DiskPressure True) is written after all; with room again the reserve comes back.
+TEST(NodeStatus, AFullDiskIsReportedByReleasingTheReserve) {
+  class RoomHost final : public HostInfo {
+   public:
+    HostFacts collect() override {
+      HostFacts f = FixedHost().collect();
+      f.diskCapacityBytes = 1ull << 30;
+      f.diskAvailableBytes = available;
+      return f;
+    }
+    std::atomic<uint64_t> available{800ull << 20};
+  };
+  // Full while the reserve file exists (what a filled disk looks like to SQLite).
+  class FullOutbox final : public metamanager::Outbox {
+   public:
+    explicit FullOutbox(std::string reserve) : reserve_(std::move(reserve)) {}
+    Result<uint64_t> enqueue(metamanager::ReportKind, const std::string&, const std::string&,
+                             const std::string& payload) override {
+      if (full && ::access(reserve_.c_str(), F_OK) == 0) {
+        return Status(Code::kInternal, "write outbox: database or disk is full");
+      }
+      payloads.push_back(payload);
+      return payloads.size();
+    }
+    bool full = false;
+    std::vector<std::string> payloads;
+
+   private:
+    std::string reserve_;
+  };
+  testing::TempDir dir;
+  const std::string reserve = dir.path() + "/disk-reserve";
+  RoomHost host;
+  FullOutbox outbox(reserve);
+  FakeClock clock;
+  NodeStatusReporter r(identity(), std::chrono::hours(1), host, outbox, clock,
+                       {.path = reserve, .bytes = 64 * 1024});
+  ASSERT_TRUE(r.reportOnce().isOk());
+  struct stat st {};
+  ASSERT_EQ(::stat(reserve.c_str(), &st), 0);  // made while there is room
+  EXPECT_EQ(st.st_size, 64 * 1024);
+
+  outbox.full = true;
+  host.available = 0;
+  ASSERT_TRUE(r.reportOnce().isOk());
+  EXPECT_NE(::access(reserve.c_str(), F_OK), 0);  // released
+  auto j = nlohmann::json::parse(outbox.payloads.back());
+  EXPECT_EQ(j["status"]["conditions"][1]["type"], "DiskPressure");
+  EXPECT_EQ(j["status"]["conditions"][1]["status"], "True");
+  // Still full, and nothing left to release: the error is returned.
+  ::close(::open(reserve.c_str(), O_CREAT | O_WRONLY, 0600));
+  EXPECT_FALSE(NodeStatusReporter(identity(), std::chrono::hours(1), host, outbox, clock, {})
+                   .reportOnce()
+                   .isOk());
+  ::unlink(reserve.c_str());
+
+  // Room again: the reserve is made again.
+  outbox.full = false;
+  host.available = 800ull << 20;
+  ASSERT_TRUE(r.reportOnce().isOk());
+  EXPECT_EQ(::access(reserve.c_str(), F_OK), 0);
 }
 
 TEST(NodeStatus, SystemHostInfoIsSane) {
@@ -91,6 +186,8 @@ TEST(NodeStatus, SystemHostInfoIsSane) {
   EXPECT_GT(f.memoryKi, 0u);
   EXPECT_FALSE(f.architecture.empty());
   EXPECT_FALSE(f.kernelVersion.empty());
+  EXPECT_GT(f.diskCapacityBytes, 0u);
+  EXPECT_LE(f.diskAvailableBytes, f.diskCapacityBytes);
 }
 
 }  // namespace

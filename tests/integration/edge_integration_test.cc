@@ -1,10 +1,15 @@
 // cloudcore and real edgecore processes over the tunnel, on loopback.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <set>
 #include <sstream>
 
@@ -14,6 +19,7 @@ namespace ep::testing {
 namespace {
 
 using nlohmann::json;
+using namespace std::chrono_literals;
 
 std::string pod(const std::string& name, const std::string& node, const std::string& cm = "") {
   json p = {{"metadata", {{"name", name}, {"labels", {{"app", "t"}}}}},
@@ -265,6 +271,103 @@ TEST(SystemdUnitsTest, UnitsVerify) {
     }
     EXPECT_TRUE(problems.empty()) << unit << ":\n" << problems;
   }
+}
+
+// The edge's data dir on a small filesystem that fills up (issue 14, "the HTTP server under
+// hostile clients", last item): heartbeats keep reaching the cloud and say DiskPressure (the
+// node never turns Unknown for it); Syncs that do not fit make the tunnel back off further on
+// each attempt instead of reconnecting several times a second; with room again everything
+// applies. Needs root (mounts a tmpfs); CI runs it as root.
+class FullDiskTest : public EdgeFixture {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "mounts a small tmpfs: needs root";
+    EdgeFixture::SetUp();
+    const std::string dir = dir_.path() + "/edge-a";
+    std::filesystem::create_directories(dir);
+    ASSERT_EQ(::mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=64m,mode=0700"), 0)
+        << std::strerror(errno);
+    mnt_ = dir;
+  }
+  void TearDown() override {
+    EdgeFixture::TearDown();  // the edge stops first
+    if (!mnt_.empty()) ::umount2(mnt_.c_str(), MNT_DETACH);
+  }
+  // Writes FILE until the filesystem has no room left.
+  static void fill(const std::string& file) {
+    int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    std::string block(1 << 20, 'x');
+    for (;;) {
+      ssize_t n = ::write(fd, block.data(), block.size());
+      if (n <= 0) break;
+      if (static_cast<size_t>(n) < block.size()) block.resize(block.size() - n);
+    }
+    ::close(fd);
+  }
+  json condition(const std::string& type) {
+    json node = getJson("/api/v1/nodes/edge-a");
+    if (!node.is_object() || !node["status"].is_object()) return json::object();
+    for (const auto& c : node["status"].value("conditions", json::array())) {
+      if (c.value("type", "") == type) return c;
+    }
+    return json::object();
+  }
+  std::string mnt_;
+};
+
+TEST_F(FullDiskTest, AFullDiskIsReportedAndSyncsBackOffUntilThereIsRoomAgain) {
+  startEdge("edge-a");
+  ASSERT_TRUE(eventually([&] { return nodeReady("edge-a") == "True"; }));
+  ASSERT_TRUE(eventually([&] { return condition("DiskPressure").value("status", "") == "False"; }))
+      << condition("DiskPressure").dump();
+  const std::string reserve = mnt_ + "/disk-reserve";
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(reserve); }));
+
+  // Full: the heartbeats that follow say so (using the reserve when they must), Ready stays.
+  fill(mnt_ + "/filler");
+  ASSERT_TRUE(
+      eventually([&] { return condition("DiskPressure").value("status", "") == "True"; }, 30s))
+      << condition("DiskPressure").dump();
+  const std::string beat = condition("DiskPressure").value("lastHeartbeatTime", "");
+  EXPECT_EQ(nodeReady("edge-a"), "True");
+  fill(mnt_ + "/filler");  // whatever the reserve gave back is taken too
+
+  // Objects for the node that cannot be stored there: Syncs fail, and the tunnel's backoff
+  // keeps growing across the (accepted) reconnects.
+  json podJson = json::parse(pod("big", "edge-a"));
+  for (int i = 0; i < 6; ++i) {  // 6 x 900 KiB (a ConfigMap holds at most 1 MiB)
+    const std::string name = "big-" + std::to_string(i);
+    ASSERT_EQ(post(kCms, configMap(name, std::string(900 * 1024, static_cast<char>('a' + i)))),
+              201);
+    podJson["spec"]["volumes"].push_back({{"name", name}, {"configMap", {{"name", name}}}});
+  }
+  ASSERT_EQ(post(kPods, podJson.dump()), 201);
+  ASSERT_TRUE(eventually(
+      [&] {
+        json t = edgeGet("edge-a", "/status")["tunnel"];
+        return t.is_object() && t.value("reconnectAttempt", 0) >= 3 &&
+               !t.value("syncError", "").empty();
+      },
+      60s))
+      << edgeGet("edge-a", "/status").dump();
+
+  // Room again: the Syncs apply, the pod reaches the node's cache, the pressure goes, and the
+  // reserve comes back.
+  std::filesystem::remove(mnt_ + "/filler");
+  const std::string podPath = std::string(kPods) + "/big";
+  ASSERT_TRUE(eventually([&] { return edgeStatus("edge-a", podPath) == 200; }, 90s))
+      << edgeGet("edge-a", "/status").dump();
+  EXPECT_TRUE(
+      eventually([&] { return condition("DiskPressure").value("status", "") == "False"; }, 30s));
+  EXPECT_TRUE(eventually([&] {
+    json t = edgeGet("edge-a", "/status")["tunnel"];
+    return t.is_object() && !t.contains("syncError");
+  }));
+  EXPECT_TRUE(eventually([&] { return std::filesystem::exists(reserve); }, 30s))
+      << condition("DiskPressure").dump();
+  EXPECT_EQ(nodeReady("edge-a"), "True");
+  EXPECT_FALSE(beat.empty());
 }
 
 }  // namespace

@@ -194,7 +194,24 @@ TEST_F(DispatcherTest, AModelsPullSecretFollowsThePodsUsingTheModel) {
     }
     return out;
   };
-  create("v1", "Secret", {{"metadata", {{"name", "pull"}}}, {"data", {{"k", "dg=="}}}});
+  create("v1", "Secret",
+         {{"metadata", {{"name", "pull"}}},
+          {"type", "kubernetes.io/dockerconfigjson"},
+          {"data", {{".dockerconfigjson", "e30="}}}});
+  // A Secret of another type named by a Model is never sent, nor is a pull secret to a node
+  // that only the Model itself names (spec.nodeName): writing a Model must not ship Secrets.
+  create("v1", "Secret",
+         {{"metadata", {{"name", "token"}}}, {"type", "Opaque"}, {"data", {{"k", "dg=="}}}});
+  create("sedna.io/v1alpha1", "Model",
+         {{"metadata", {{"name", "grab"}}},
+          {"spec",
+           {{"nodeName", "edge-1"}, {"url", "oci://r.example/m:v1"}, {"credentialName", "pull"}}}});
+  auto first = sink->nextSync();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(names(*first), std::set<std::string>{"+models.sedna.io/grab"});
+  create("sedna.io/v1alpha1", "Model",
+         {{"metadata", {{"name", "other"}}},
+          {"spec", {{"url", "oci://r.example/m:v1"}, {"credentialName", "token"}}}});
   json model = {{"metadata", {{"name", "m"}}},
                 {"spec", {{"url", "oci://r.example/m:v1"}, {"credentialName", "pull"}}}};
   create("sedna.io/v1alpha1", "Model", model);
@@ -210,8 +227,25 @@ TEST_F(DispatcherTest, AModelsPullSecretFollowsThePodsUsingTheModel) {
   auto s = sink->nextSync();
   ASSERT_TRUE(s);
   EXPECT_EQ(names(*s), (std::set<std::string>{"+pods/p", "+models.sedna.io/m", "+secrets/pull"}));
+  // A pod using the Model naming an Opaque Secret: the Model goes, the Secret does not.
+  create("v1", "Pod",
+         {{"metadata", {{"name", "p2"}}},
+          {"spec",
+           {{"nodeName", "edge-1"},
+            {"containers", {{{"name", "c"}, {"image", "busybox"}}}},
+            {"volumes",
+             {{{"name", "model"},
+               {"csi",
+                {{"driver", "models.edgeplane.io"},
+                 {"volumeAttributes", {{"model", "other"}}}}}}}}}}});
+  s = sink->nextSync();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(names(*s), (std::set<std::string>{"+pods/p2", "+models.sedna.io/other"}));
   // A change of the Secret reaches the node.
-  update("v1", "Secret", {{"metadata", {{"name", "pull"}}}, {"data", {{"k", "dw=="}}}});
+  update("v1", "Secret",
+         {{"metadata", {{"name", "pull"}}},
+          {"type", "kubernetes.io/dockerconfigjson"},
+          {"data", {{".dockerconfigjson", "eyJhdXRocyI6e319"}}}});
   s = sink->nextSync();
   ASSERT_TRUE(s);
   EXPECT_EQ(names(*s), std::set<std::string>{"+secrets/pull"});

@@ -31,7 +31,8 @@ class NodeControllerTest : public ::testing::Test {
                       {"status", "True"},
                       {"reason", "EdgeReady"},
                       {"lastHeartbeatTime", formatRfc3339(env_.clock.nowMillis())}},
-                     {{"type", "MemoryPressure"}, {"status", "False"}}}}};
+                     {{"type", "MemoryPressure"}, {"status", "False"}},
+                     {{"type", "NetworkProblem"}, {"status", "True"}}}}};
     auto cur = env_.registry->get(nodeKind(), "", name);
     if (!cur.isOk()) {
       json node = {{"metadata", {{"name", name}}}, {"status", status}};
@@ -76,8 +77,12 @@ TEST_F(NodeControllerTest, MarksStaleNodesUnknownAndLeavesLiveOnesAlone) {
   EXPECT_EQ(c["reason"], "NodeStatusUnknown");
   EXPECT_EQ(c["message"], "edgecore stopped posting node status");
   EXPECT_EQ(ready("live")["status"], "True");
+  // The pressure conditions too, as Kubernetes' node lifecycle controller does; other types
+  // stay as posted.
   auto stale = env_.registry->get(nodeKind(), "", "stale");
-  EXPECT_EQ((*stale)["status"]["conditions"][1]["status"], "False") << "only Ready changes";
+  EXPECT_EQ((*stale)["status"]["conditions"][1]["status"], "Unknown");
+  EXPECT_EQ((*stale)["status"]["conditions"][1]["reason"], "NodeStatusUnknown");
+  EXPECT_EQ((*stale)["status"]["conditions"][2]["status"], "True");
 
   // Already Unknown: not written again.
   rvBefore = env_.store->currentRevision();

@@ -63,18 +63,19 @@ class ModelVolumeTest : public ::testing::Test {
   testing::TempDir dir_;
   Json model_ = Json{{"metadata", {{"name", "digits"}, {"namespace", "ns"}}}};
   std::map<std::string, std::string> blobs_;         // digest -> path
-  std::map<std::string, LocatedModel> resolutions_;  // oci:// url -> what it resolved to
-  VolumeManager vm_{dir_.path() + "/pods",
-                    [this](const api::ModelVersion& v) -> std::optional<LocatedModel> {
-                      if (v.oci) {
-                        auto it = resolutions_.find(v.url);
-                        if (it == resolutions_.end()) return std::nullopt;
-                        return it->second;
-                      }
-                      auto it = blobs_.find(v.digest);
-                      if (it == blobs_.end()) return std::nullopt;
-                      return LocatedModel{it->second, v.digest, v.file, v.size};
-                    }};
+  std::map<std::string, LocatedModel> resolutions_;  // api::ociPullKey -> what it resolved to
+  VolumeManager vm_{
+      dir_.path() + "/pods",
+      [this](const api::ModelVersion& v, const std::string& ociKey) -> std::optional<LocatedModel> {
+        if (v.oci) {
+          auto it = resolutions_.find(ociKey);
+          if (it == resolutions_.end()) return std::nullopt;
+          return it->second;
+        }
+        auto it = blobs_.find(v.digest);
+        if (it == blobs_.end()) return std::nullopt;
+        return LocatedModel{it->second, v.digest, v.file, v.size};
+      }};
 };
 
 TEST_F(ModelVolumeTest, WaitsForTheFirstVersionThenServesIt) {
@@ -180,7 +181,10 @@ TEST_F(ModelVolumeTest, AnOciArtifactIsServedOnceItsUrlResolvedToAFileOnTheNode)
   const std::string digest = "sha256:" + std::string(64, '3');
   const std::string path = dir_.path() + "/oci-blob";
   std::ofstream(path) << "oci bytes";
-  resolutions_[url] = LocatedModel{path, digest, "digits.onnx", 9};
+  // Recorded for another namespace's pull only: not this Model's.
+  resolutions_[api::ociPullKey("other", "", url)] = LocatedModel{path, digest, "digits.onnx", 9};
+  EXPECT_FALSE(vm_.setUp(pod(), lookup()).isOk());
+  resolutions_[api::ociPullKey("ns", "", url)] = LocatedModel{path, digest, "digits.onnx", 9};
   r = vm_.setUp(pod(), lookup());
   ASSERT_TRUE(r.isOk()) << r.status().message();
   EXPECT_EQ(readFile(volumeDir() + "/digits.onnx"), "oci bytes");

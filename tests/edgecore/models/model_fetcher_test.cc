@@ -217,6 +217,7 @@ TEST_F(ModelFetcherTest, ABusyAnswerIsAskedAgainShortlyForThatChunkOnly) {
       busy.set_offset(r->offset());
       busy.set_error("cloudcore is busy serving blobs; ask again");
       busy.set_retryable(true);
+      busy.set_busy(true);
       fetcher_->onBlobChunk(std::move(busy));
       continue;
     }

@@ -102,15 +102,16 @@ class OciPullerTest : public ::testing::Test {
     puller_->start();
     return *registry_;
   }
-  OciJob job(const std::string& url) {
+  OciJob job(const std::string& url, const std::string& ns = "ns") {
     OciJob j;
+    j.key = api::ociPullKey(ns, "", url);
     j.url = url;
     j.ref = *api::parseOciUrl(url);
     j.user = "ns/digits";
     return j;
   }
-  bool resolvedTo(const std::string& url, const std::string& digest) {
-    auto r = store_.resolution(url);
+  bool resolvedTo(const std::string& url, const std::string& digest, const std::string& ns = "ns") {
+    auto r = store_.resolution(api::ociPullKey(ns, "", url));
     return r && r->digest == digest && store_.complete(digest);
   }
 
@@ -127,7 +128,8 @@ TEST_F(OciPullerTest, PullsVerifiesAndRecordsTheResolution) {
   start(blob);
   puller_->want({job(url_)});
   ASSERT_TRUE(eventually([&] { return resolvedTo(url_, digest::sha256Of(blob)); }));
-  auto r = store_.resolution(url_);
+  auto r = store_.resolution(api::ociPullKey("ns", "", url_));
+  EXPECT_EQ(r->url, url_);
   EXPECT_EQ(r->file, "model.onnx");
   EXPECT_EQ(r->size, blob.size());
   EXPECT_EQ(r->manifestDigest, "sha256:" + std::string(64, 'm'));
@@ -170,9 +172,10 @@ TEST_F(OciPullerTest, CorruptBytesNeverBecomeVisibleAndAreFetchedAgain) {
     reg.corruptAt = 1000;
   }
   puller_->want({job(url_)});
-  ASSERT_TRUE(eventually([&] { return puller_->errors().count(url_) > 0; }));
-  EXPECT_NE(puller_->errors()[url_].find("hash to"), std::string::npos) << puller_->errors()[url_];
-  EXPECT_FALSE(store_.resolution(url_));
+  const std::string key = api::ociPullKey("ns", "", url_);
+  ASSERT_TRUE(eventually([&] { return puller_->errors().count(key) > 0; }));
+  EXPECT_NE(puller_->errors()[key].find("hash to"), std::string::npos) << puller_->errors()[key];
+  EXPECT_FALSE(store_.resolution(key));
   EXPECT_FALSE(store_.complete(digest::sha256Of(blob)));
   {
     std::lock_guard l(reg.mu_);
@@ -190,28 +193,35 @@ TEST_F(OciPullerTest, RegistryErrorsAreReportedAndNewCredentialsTriedAtOnce) {
     reg.requireUser = true;
   }
   puller_->want({job(url_)});
-  ASSERT_TRUE(eventually([&] { return puller_->errors().count(url_) > 0; }));
-  EXPECT_NE(puller_->errors()[url_].find("401"), std::string::npos);
+  const std::string key = api::ociPullKey("ns", "", url_);
+  ASSERT_TRUE(eventually([&] { return puller_->errors().count(key) > 0; }));
+  EXPECT_NE(puller_->errors()[key].find("401"), std::string::npos);
   OciJob j = job(url_);
   j.creds.username = "u";
   puller_->want({j});
   ASSERT_TRUE(eventually([&] { return resolvedTo(url_, digest::sha256Of(blob)); }));
 }
 
-TEST_F(OciPullerTest, ADigestReferenceOnTheNodeNeedsNoRegistry) {
+// A pull recorded with its file on the node is not asked of the registry again, even after a
+// restart with the registry gone (IfNotPresent); another namespace's Model naming the same url
+// gets no share of it: it pulls with its own (here: refused) credentials.
+TEST_F(OciPullerTest, APullOnTheNodeNeedsNoRegistryAndIsNotSharedAcrossNamespaces) {
   const std::string blob = bytesOf(10 * 1024, 6);
   FakeRegistry& reg = start(blob);
-  const std::string pinned =
-      "oci://registry.example:5443/models/digits@sha256:" + std::string(64, 'a');
-  puller_->want({job(pinned)});
-  ASSERT_TRUE(eventually([&] { return resolvedTo(pinned, digest::sha256Of(blob)); }));
-  puller_->stop();
-  int before = 0;
+  puller_->want({job(url_)});
+  ASSERT_TRUE(eventually([&] { return resolvedTo(url_, digest::sha256Of(blob)); }));
   {
     std::lock_guard l(reg.mu_);
-    before = reg.resolves;
-    reg.resolveError = "the registry is gone";
+    EXPECT_EQ(reg.resolves, 1);
+    reg.requireUser = true;  // the other namespace has no credentials
   }
+  puller_->want({job(url_), job(url_, "other")});
+  const std::string otherKey = api::ociPullKey("other", "", url_);
+  ASSERT_TRUE(eventually([&] { return puller_->errors().count(otherKey) > 0; }));
+  EXPECT_FALSE(store_.resolution(otherKey));
+  EXPECT_EQ(puller_->errors().count(api::ociPullKey("ns", "", url_)), 0u);
+  puller_->stop();
+
   // A restart (a new puller over the same store) with the registry unreachable.
   auto reg2 = std::make_unique<FakeRegistry>(blob);
   FakeRegistry* r2 = reg2.get();
@@ -221,12 +231,31 @@ TEST_F(OciPullerTest, ADigestReferenceOnTheNodeNeedsNoRegistry) {
   }
   OciPuller again({}, std::move(reg2), store_, nullptr);
   again.start();
-  again.want({job(pinned)});
+  again.want({job(url_)});
   EXPECT_TRUE(eventually([&] { return !again.digestsInUse().empty(); }));
   again.stop();
   EXPECT_EQ(r2->resolves, 0);
   EXPECT_TRUE(again.errors().empty());
-  EXPECT_EQ(before, 1);
+}
+
+// A Secret that went missing keeps the pull wanted (nothing pulled, nothing lost); back, the
+// pull goes on at once.
+TEST_F(OciPullerTest, ABlockedPullWaitsWithoutLosingItsPlace) {
+  const std::string blob = bytesOf(10 * 1024, 7);
+  FakeRegistry& reg = start(blob);
+  OciJob j = job(url_);
+  j.blocked = "spec.credentialName: secret ns/pull is not on this node (yet)";
+  puller_->want({j});
+  // Nothing to wait for: a short look that no request went out.
+  EXPECT_FALSE(eventually(
+      [&] {
+        std::lock_guard l(reg.mu_);
+        return reg.resolves > 0;
+      },
+      300ms));
+  j.blocked.clear();
+  puller_->want({j});
+  ASSERT_TRUE(eventually([&] { return resolvedTo(url_, digest::sha256Of(blob)); }));
 }
 
 TEST(OciRegistryParsers, Challenges) {
@@ -291,22 +320,24 @@ TEST(ContentStoreResolutions, RoundTripAndDamagedRecordsReadAsNone) {
   ContentStore store(dir.path() + "/models");
   ASSERT_TRUE(store.start().isOk());
   const std::string url = "oci://r.example/a:v1";
-  OciResolution r{url, "sha256:" + std::string(64, 'c'), "a.onnx", 7,
-                  "sha256:" + std::string(64, 'd')};
+  const std::string key = api::ociPullKey("ns", "pull", url);
+  OciResolution r{key,      url, "sha256:" + std::string(64, 'c'),
+                  "a.onnx", 7,   "sha256:" + std::string(64, 'd')};
   ASSERT_TRUE(store.putResolution(r).isOk());
-  auto got = store.resolution(url);
+  EXPECT_FALSE(store.resolution(api::ociPullKey("other", "pull", url)));
+  auto got = store.resolution(key);
   ASSERT_TRUE(got);
   EXPECT_EQ(got->digest, r.digest);
   EXPECT_EQ(got->file, "a.onnx");
   EXPECT_EQ(got->size, 7u);
   ASSERT_EQ(store.resolutions().size(), 1u);
   // Damaged on disk: read as none (the url is resolved again), never served.
-  std::string path = dir.path() + "/models/refs/" + digest::sha256Of(url).substr(7);
+  std::string path = dir.path() + "/models/refs/" + digest::sha256Of(key).substr(7);
   std::ofstream(path, std::ios::trunc) << "{\"url\":\"" << url << "\",\"digest\":\"sha2";
-  EXPECT_FALSE(store.resolution(url));
+  EXPECT_FALSE(store.resolution(key));
   EXPECT_TRUE(store.resolutions().empty());
-  store.removeResolution(url);
-  EXPECT_FALSE(store.resolution(url));
+  store.removeResolution(key);
+  EXPECT_FALSE(store.resolution(key));
 }
 
 }  // namespace
