@@ -165,6 +165,8 @@ int main(int argc, char** argv) {
                         .credentials = &credentials},
                        cache, clock);
   cache.setOutboxNotify([&hub] { hub.wakeOutbox(); });
+  cache.setRepairNotify(
+      [&hub] { hub.resync("the edge cache removed damaged objects; asking for them again"); });
   if (auto s = cache.start(); !s.isOk()) {
     spdlog::critical("edge cache: {}", s.toString());
     return 1;

@@ -312,6 +312,18 @@ void EdgeHub::cancelCurrent(uint64_t gen, const std::string& why) {
   conn->cancel();
 }
 
+void EdgeHub::resync(const std::string& why) {
+  std::shared_ptr<Connection> conn;
+  {
+    std::lock_guard lock(mu_);
+    if (!current_ || !accepted_) return;  // the next Hello is on its way anyway
+    conn = current_;
+    state_.lastError = why;
+  }
+  spdlog::warn("edgehub: reconnecting to resync: {}", why);
+  conn->cancel();
+}
+
 Result<tv1::EdgeMessage> EdgeHub::buildHello() {
   tv1::EdgeMessage m;
   auto* h = m.mutable_hello();

@@ -89,6 +89,10 @@ class EdgeHub {
   nlohmann::json statusJson() const;
   // New outbox entries are waiting; non-blocking, callable from any thread.
   void wakeOutbox();
+  // Ends the current (accepted) connection so that a new Hello and its inventory go out: the
+  // cloud then sends what the inventory lacks (objects the cache found damaged and removed).
+  // Non-blocking, callable from any thread.
+  void resync(const std::string& why);
   // Stream messages (StreamOpen/Cancel/Window) go to `handler`; without one, StreamOpen is
   // answered with StreamClose "streaming is not enabled on this node". Thread-safe, may be
   // called before or after start(); `handler` must stay valid until stop() returned.

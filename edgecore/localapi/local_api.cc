@@ -188,8 +188,14 @@ ServerResponse LocalApiHandler::handle(ServerRequest& req) {
     if (parts[0] == "readyz") return plainResponse(200, "ok");
     if (parts[0] == "status") {
       Json s = options_.status ? options_.status() : Json::object();
+      const auto integrity = cache_.integrity();
       s["cache"] = {{"lastAppliedRevision", cache_.lastAppliedRevision()},
-                    {"objects", cache_.objectCount()}};
+                    {"objects", cache_.objectCount()},
+                    {"damagedObjects", integrity.damagedObjects}};
+      if (!integrity.rebuiltFrom.empty()) {
+        s["cache"]["rebuiltFrom"] = integrity.rebuiltFrom;
+        s["cache"]["outboxSalvaged"] = integrity.outboxSalvaged;
+      }
       s["outbox"] = {{"entries", cache_.outboxEntries()},
                      {"bytes", cache_.outboxBytes()},
                      {"dropped", cache_.droppedCount()},

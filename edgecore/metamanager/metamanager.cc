@@ -3,7 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <string_view>
+#include <tuple>
 
 #include "common/sqlite/sqlite.h"
 
@@ -26,6 +29,25 @@ nlohmann::json parseStored(const std::string& text) {
 }
 
 }  // namespace
+
+int64_t objectChecksum(const std::string& resource, const std::string& ns, const std::string& name,
+                       int64_t revision, const std::string& value) {
+  uint64_t h = 1469598103934665603ull;
+  auto feed = [&h](std::string_view bytes) {
+    for (unsigned char c : bytes) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    h ^= 0;
+    h *= 1099511628211ull;  // the separator
+  };
+  feed(resource);
+  feed(ns);
+  feed(name);
+  feed(std::to_string(revision));
+  feed(value);
+  return static_cast<int64_t>(h);
+}
 
 bool isStatusKind(ReportKind kind) {
   return kind == tv1::REPORT_KIND_NODE_STATUS || kind == tv1::REPORT_KIND_POD_STATUS ||
@@ -127,16 +149,35 @@ Status MetaManager::start() {
     return unavailableError("data dir " + options_.dataDir + ": " + ec.message());
   }
   const std::string path = (std::filesystem::path(options_.dataDir) / "edge.db").string();
+  Status opened = openLocked(path);
+  if (opened.isOk()) {
+    // Pages damaged at rest: SQLite's quick check (structure, not contents: those are checked by
+    // the per-object checksums on read).
+    Stmt check(db_, "PRAGMA quick_check(1)");
+    std::string verdict = check.ok() && check.step() == SQLITE_ROW ? check.text(0) : "unreadable";
+    check.reset();
+    if (verdict != "ok") opened = internalError("quick_check: " + verdict);
+  }
+  if (!opened.isOk()) return rebuildLocked(path, opened.message());
+  return Status::ok();
+}
+
+Status MetaManager::openLocked(const std::string& path) {
   // db_ is only used under mu_, so the connection needs no mutex of its own.
   auto db = sqlite::openDatabase(path, /*readOnly=*/false, std::chrono::seconds(10));
   if (!db) return internalError("edge cache: open " + db.status().message());
   db_ = *db;
+  auto fail = [this](Status s) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    return s;
+  };
   static const char* kSetup[] = {
       "PRAGMA journal_mode=WAL",
       "PRAGMA synchronous=FULL",
       "CREATE TABLE IF NOT EXISTS objects(resource TEXT NOT NULL, namespace TEXT NOT NULL, "
       "name TEXT NOT NULL, revision INTEGER NOT NULL, value BLOB NOT NULL, "
-      "PRIMARY KEY(resource, namespace, name))",
+      "checksum INTEGER, PRIMARY KEY(resource, namespace, name))",
       "CREATE TABLE IF NOT EXISTS meta(id INTEGER PRIMARY KEY CHECK(id = 1), "
       "last_applied_revision INTEGER NOT NULL, next_sequence INTEGER NOT NULL, "
       "dropped_data INTEGER NOT NULL)",
@@ -151,31 +192,147 @@ Status MetaManager::start() {
       "value BLOB NOT NULL, PRIMARY KEY(scope, key))",
   };
   for (const char* sql : kSetup) {
-    if (auto s = execLocked(sql); !s.isOk()) {
-      sqlite3_close(db_);
-      db_ = nullptr;
-      return s;
-    }
+    if (auto s = execLocked(sql); !s.isOk()) return fail(s);
   }
   // Caches created before drop counts travelled with their Report have no `carried` column.
   if (Stmt probe(db_, "SELECT carried FROM outbox LIMIT 0"); !probe.ok()) {
     if (auto s = execLocked("ALTER TABLE outbox ADD COLUMN carried INTEGER NOT NULL DEFAULT 0");
         !s.isOk()) {
-      sqlite3_close(db_);
-      db_ = nullptr;
-      return s;
+      return fail(s);
+    }
+  }
+  // Caches created before objects carried checksums: add the column, and checksum every row.
+  if (Stmt probe(db_, "SELECT checksum FROM objects LIMIT 0"); !probe.ok()) {
+    if (auto s = execLocked("ALTER TABLE objects ADD COLUMN checksum INTEGER"); !s.isOk()) {
+      return fail(s);
+    }
+  }
+  {
+    std::vector<std::tuple<std::string, std::string, std::string, int64_t, std::string>> rows;
+    Stmt q(db_,
+           "SELECT resource, namespace, name, revision, value FROM objects "
+           "WHERE checksum IS NULL");
+    if (!q.ok()) return fail(sqlError(db_, "prepare"));
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) {
+      rows.emplace_back(q.text(0), q.text(1), q.text(2), q.int64(3), q.text(4));
+    }
+    if (rc != SQLITE_DONE) return fail(sqlError(db_, "read objects"));
+    q.reset();
+    if (!rows.empty()) {
+      sqlite::Transaction txn(db_, "edge cache");
+      Stmt u(db_, "UPDATE objects SET checksum=? WHERE resource=? AND namespace=? AND name=?");
+      if (!txn.ok() || !u.ok()) return fail(sqlError(db_, "prepare"));
+      for (const auto& [r, n, nm, rev, v] : rows) {
+        u.reset();
+        u.bind(1, objectChecksum(r, n, nm, rev, v)).bind(2, r).bind(3, n).bind(4, nm);
+        if (u.step() != SQLITE_DONE) return fail(sqlError(db_, "write checksum"));
+      }
+      u.reset();
+      if (!txn.commit().isOk()) return fail(sqlError(db_, "commit"));
+      spdlog::info("edge cache: checksummed {} objects cached before checksums", rows.size());
     }
   }
   Stmt m(db_, "SELECT last_applied_revision, next_sequence, dropped_data FROM meta WHERE id = 1");
-  if (!m.ok() || m.step() != SQLITE_ROW) return sqlError(db_, "read meta");
+  if (!m.ok() || m.step() != SQLITE_ROW) return fail(sqlError(db_, "read meta"));
   lastApplied_ = m.int64(0);
   nextSequence_ = static_cast<uint64_t>(m.int64(1));
   dropped_ = static_cast<uint64_t>(m.int64(2));
+  m.reset();
   Stmt o(db_, "SELECT count(*), coalesce(sum(bytes), 0) FROM outbox");
-  if (!o.ok() || o.step() != SQLITE_ROW) return sqlError(db_, "read outbox");
+  if (!o.ok() || o.step() != SQLITE_ROW) return fail(sqlError(db_, "read outbox"));
   entries_ = static_cast<uint64_t>(o.int64(0));
   bytes_ = static_cast<uint64_t>(o.int64(1));
   return Status::ok();
+}
+
+Status MetaManager::rebuildLocked(const std::string& path, const std::string& why) {
+  if (db_) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+  }
+  const std::string aside = path + ".damaged-" +
+                            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count());
+  spdlog::error(
+      "edge cache: {} is damaged ({}); moved aside to {} and rebuilt: the cloud sends "
+      "everything again, readable outbox entries are kept",
+      path, why, aside);
+  std::error_code ec;
+  std::filesystem::rename(path, aside, ec);
+  if (ec) return internalError("edge cache: moving damaged " + path + " aside: " + ec.message());
+  for (const char* suffix : {"-wal", "-shm"}) {
+    std::filesystem::rename(path + suffix, aside + suffix, ec);  // may not exist
+  }
+  if (auto s = openLocked(path); !s.isOk()) return s;
+  integrity_.rebuiltFrom = aside;
+  // Salvage the outbox row by row: what reads back is kept, in order, with its sequence.
+  sqlite3* old = nullptr;
+  if (sqlite3_open_v2(aside.c_str(), &old, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    Stmt q(old,
+           "SELECT sequence, kind, namespace, name, payload, bytes FROM outbox "
+           "ORDER BY sequence");
+    Stmt ins(db_,
+             "INSERT OR IGNORE INTO outbox(sequence, kind, namespace, name, payload, bytes) "
+             "VALUES(?, ?, ?, ?, ?, ?)");
+    uint64_t maxSeq = 0;
+    if (q.ok() && ins.ok()) {
+      while (q.step() == SQLITE_ROW) {
+        ins.reset();
+        const std::string ns = q.text(2), name = q.text(3), payload = q.text(4);
+        ins.bind(1, q.int64(0)).bind(2, q.int64(1)).bind(3, ns).bind(4, name);
+        ins.bindBlob(5, payload).bind(6, q.int64(5));
+        if (ins.step() == SQLITE_DONE) {
+          ++integrity_.outboxSalvaged;
+          maxSeq = std::max<uint64_t>(maxSeq, static_cast<uint64_t>(q.int64(0)));
+        }
+      }
+    }
+    q.reset();
+    ins.reset();
+    sqlite3_close(old);
+    if (maxSeq > 0) {
+      nextSequence_ = maxSeq + 1;
+      (void)setMetaLocked("next_sequence", static_cast<int64_t>(nextSequence_));
+      Stmt o(db_, "SELECT count(*), coalesce(sum(bytes), 0) FROM outbox");
+      if (o.ok() && o.step() == SQLITE_ROW) {
+        entries_ = static_cast<uint64_t>(o.int64(0));
+        bytes_ = static_cast<uint64_t>(o.int64(1));
+      }
+    }
+  }
+  return Status::ok();
+}
+
+void MetaManager::damagedLocked(const std::string& resource, const std::string& ns,
+                                const std::string& name) {
+  spdlog::error(
+      "edge cache: {} {}/{} is damaged on disk (checksum mismatch); removed and asked "
+      "of the cloud again",
+      resource, ns, name);
+  Stmt del(db_, "DELETE FROM objects WHERE resource=? AND namespace=? AND name=?");
+  if (del.ok()) {
+    del.bind(1, resource).bind(2, ns).bind(3, name);
+    (void)del.step();
+  }
+  ++integrity_.damagedObjects;
+  repairDue_ = true;
+}
+
+void MetaManager::notifyRepair() {
+  bool due = false;
+  {
+    std::lock_guard lock(mu_);
+    due = repairDue_;
+    repairDue_ = false;
+  }
+  if (due && repairNotify_) repairNotify_();
+}
+
+MetaManager::Integrity MetaManager::integrity() {
+  std::lock_guard lock(mu_);
+  return integrity_;
 }
 
 void MetaManager::stop() {
@@ -216,10 +373,11 @@ Status MetaManager::applySync(const tv1::Sync& sync) {
     sqlite::Transaction txn(db_, "edge cache");  // rolls back unless committed
     if (!txn.ok()) return sqlError(db_, "begin");
     Stmt sel(db_,
-             "SELECT revision, value FROM objects WHERE resource=? AND namespace=? AND name=?");
+             "SELECT revision, value, checksum FROM objects WHERE resource=? AND namespace=? AND "
+             "name=?");
     Stmt put(db_,
-             "INSERT OR REPLACE INTO objects(resource, namespace, name, revision, value) "
-             "VALUES(?, ?, ?, ?, ?)");
+             "INSERT OR REPLACE INTO objects(resource, namespace, name, revision, value, "
+             "checksum) VALUES(?, ?, ?, ?, ?, ?)");
     Stmt del(db_, "DELETE FROM objects WHERE resource=? AND namespace=? AND name=?");
     if (!sel.ok() || !put.ok() || !del.ok()) return sqlError(db_, "prepare");
     for (int i = 0; i < sync.changes_size(); ++i) {
@@ -228,16 +386,21 @@ Status MetaManager::applySync(const tv1::Sync& sync) {
       sel.bind(1, c.resource()).bind(2, c.namespace_()).bind(3, c.name());
       int rc = sel.step();
       if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sqlError(db_, "read object");
-      const bool exists = rc == SQLITE_ROW;
+      bool exists = rc == SQLITE_ROW;
       const int64_t cachedRev = exists ? sel.int64(0) : 0;
       std::string oldValue = exists ? sel.text(1) : std::string();
+      // A damaged cached copy is replaced whatever revision it claims.
+      const bool damaged = exists && objectChecksum(c.resource(), c.namespace_(), c.name(),
+                                                    cachedRev, oldValue) != sel.int64(2);
       sel.reset();  // no statement left mid-row at COMMIT
       CacheEvent e{"", c.resource(), c.namespace_(), c.name(), c.revision(), nullptr};
       if (c.op() == tv1::Change::OP_PUT) {
-        if (exists && c.revision() <= cachedRev) continue;  // idempotent: not newer
+        if (exists && !damaged && c.revision() <= cachedRev) continue;  // idempotent: not newer
         put.reset();
         put.bind(1, c.resource()).bind(2, c.namespace_()).bind(3, c.name());
         put.bind(4, c.revision()).bindBlob(5, c.value());
+        put.bind(6,
+                 objectChecksum(c.resource(), c.namespace_(), c.name(), c.revision(), c.value()));
         if (put.step() != SQLITE_DONE) return sqlError(db_, "write object");
         e.type = exists ? "MODIFIED" : "ADDED";
         e.object = std::move(values[static_cast<size_t>(i)]);
@@ -287,16 +450,32 @@ void MetaManager::publishLocked(const std::vector<CacheEvent>& events) {
 }
 
 Result<std::vector<InventoryEntry>> MetaManager::inventory() {
-  std::lock_guard lock(mu_);
-  if (!db_) return unavailableError("edge cache is not open");
-  Stmt q(db_, "SELECT resource, namespace, name, revision FROM objects ORDER BY 1, 2, 3");
-  if (!q.ok()) return sqlError(db_, "prepare");
   std::vector<InventoryEntry> out;
-  int rc;
-  while ((rc = q.step()) == SQLITE_ROW) {
-    out.push_back({q.text(0), q.text(1), q.text(2), q.int64(3)});
+  {
+    std::lock_guard lock(mu_);
+    if (!db_) return unavailableError("edge cache is not open");
+    // Every object is checked here (once per connection): a damaged one is left out, so the
+    // cloud sends it again.
+    std::vector<InventoryEntry> damaged;
+    {
+      Stmt q(db_,
+             "SELECT resource, namespace, name, revision, value, checksum FROM objects "
+             "ORDER BY 1, 2, 3");
+      if (!q.ok()) return sqlError(db_, "prepare");
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) {
+        InventoryEntry e{q.text(0), q.text(1), q.text(2), q.int64(3)};
+        if (objectChecksum(e.resource, e.ns, e.name, e.revision, q.text(4)) != q.int64(5)) {
+          damaged.push_back(std::move(e));
+          continue;
+        }
+        out.push_back(std::move(e));
+      }
+      if (rc != SQLITE_DONE) return sqlError(db_, "read inventory");
+    }
+    for (const auto& d : damaged) damagedLocked(d.resource, d.ns, d.name);
+    repairDue_ = false;  // this inventory is the repair
   }
-  if (rc != SQLITE_DONE) return sqlError(db_, "read inventory");
   return out;
 }
 
@@ -315,30 +494,59 @@ size_t MetaManager::objectCount() {
 
 Result<ObjectRecord> MetaManager::get(const std::string& resource, const std::string& ns,
                                       const std::string& name) {
-  std::lock_guard lock(mu_);
-  if (!db_) return unavailableError("edge cache is not open");
-  Stmt q(db_, "SELECT revision, value FROM objects WHERE resource=? AND namespace=? AND name=?");
-  if (!q.ok()) return sqlError(db_, "prepare");
-  q.bind(1, resource).bind(2, ns).bind(3, name);
-  int rc = q.step();
-  if (rc == SQLITE_DONE) return notFoundError(resource + " \"" + name + "\" not found");
-  if (rc != SQLITE_ROW) return sqlError(db_, "read object");
-  return ObjectRecord{q.int64(0), parseStored(q.text(1))};
+  Result<ObjectRecord> out = Status(Code::kInternal, "");
+  {
+    std::lock_guard lock(mu_);
+    if (!db_) return unavailableError("edge cache is not open");
+    Stmt q(db_,
+           "SELECT revision, value, checksum FROM objects WHERE resource=? AND namespace=? AND "
+           "name=?");
+    if (!q.ok()) return sqlError(db_, "prepare");
+    q.bind(1, resource).bind(2, ns).bind(3, name);
+    int rc = q.step();
+    if (rc == SQLITE_DONE) return notFoundError(resource + " \"" + name + "\" not found");
+    if (rc != SQLITE_ROW) return sqlError(db_, "read object");
+    const std::string value = q.text(1);
+    if (objectChecksum(resource, ns, name, q.int64(0), value) != q.int64(2)) {
+      q.reset();
+      damagedLocked(resource, ns, name);
+      out = notFoundError(resource + " \"" + name +
+                          "\" not found (its cached copy was damaged; the cloud sends it again)");
+    } else {
+      out = ObjectRecord{q.int64(0), parseStored(value)};
+    }
+  }
+  notifyRepair();
+  return out;
 }
 
 Result<std::vector<nlohmann::json>> MetaManager::list(const std::string& resource,
                                                       const std::string& ns) {
-  std::lock_guard lock(mu_);
-  if (!db_) return unavailableError("edge cache is not open");
-  Stmt q(db_,
-         "SELECT value FROM objects WHERE resource=? AND (?='' OR namespace=?) "
-         "ORDER BY namespace, name");
-  if (!q.ok()) return sqlError(db_, "prepare");
-  q.bind(1, resource).bind(2, ns).bind(3, ns);
   std::vector<nlohmann::json> out;
-  int rc;
-  while ((rc = q.step()) == SQLITE_ROW) out.push_back(parseStored(q.text(0)));
-  if (rc != SQLITE_DONE) return sqlError(db_, "list objects");
+  {
+    std::lock_guard lock(mu_);
+    if (!db_) return unavailableError("edge cache is not open");
+    std::vector<std::pair<std::string, std::string>> damaged;  // (namespace, name)
+    {
+      Stmt q(db_,
+             "SELECT namespace, name, revision, value, checksum FROM objects WHERE resource=? "
+             "AND (?='' OR namespace=?) ORDER BY namespace, name");
+      if (!q.ok()) return sqlError(db_, "prepare");
+      q.bind(1, resource).bind(2, ns).bind(3, ns);
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) {
+        const std::string value = q.text(3);
+        if (objectChecksum(resource, q.text(0), q.text(1), q.int64(2), value) != q.int64(4)) {
+          damaged.emplace_back(q.text(0), q.text(1));  // one bad row never fails the list
+          continue;
+        }
+        out.push_back(parseStored(value));
+      }
+      if (rc != SQLITE_DONE) return sqlError(db_, "list objects");
+    }
+    for (const auto& [n, nm] : damaged) damagedLocked(resource, n, nm);
+  }
+  notifyRepair();
   return out;
 }
 
@@ -353,13 +561,24 @@ std::shared_ptr<Subscription> MetaManager::subscribe(const std::string& resource
     return sub;
   }
   if (snapshot) {
-    Stmt q(db_,
-           "SELECT value FROM objects WHERE resource=? AND (?='' OR namespace=?) "
-           "ORDER BY namespace, name");
-    if (q.ok()) {
-      q.bind(1, resource).bind(2, ns).bind(3, ns);
-      while (q.step() == SQLITE_ROW) snapshot->push_back(parseStored(q.text(0)));
+    std::vector<std::pair<std::string, std::string>> damaged;
+    {
+      Stmt q(db_,
+             "SELECT namespace, name, revision, value, checksum FROM objects WHERE resource=? "
+             "AND (?='' OR namespace=?) ORDER BY namespace, name");
+      if (q.ok()) {
+        q.bind(1, resource).bind(2, ns).bind(3, ns);
+        while (q.step() == SQLITE_ROW) {
+          const std::string value = q.text(3);
+          if (objectChecksum(resource, q.text(0), q.text(1), q.int64(2), value) != q.int64(4)) {
+            damaged.emplace_back(q.text(0), q.text(1));
+            continue;
+          }
+          snapshot->push_back(parseStored(value));
+        }
+      }
     }
+    for (const auto& [n, nm] : damaged) damagedLocked(resource, n, nm);
   }
   if (snapshotRevision) *snapshotRevision = lastApplied_;
   subscribers_.push_back(sub);

@@ -148,7 +148,11 @@ class MetaManager final : public Outbox {
   MetaManager(const MetaManager&) = delete;
   MetaManager& operator=(const MetaManager&) = delete;
 
-  // Opens (creating if needed) the database. WAL, synchronous=FULL.
+  // Opens (creating if needed) the database. WAL, synchronous=FULL. Data at rest is checked
+  // (README.md): SQLite's quick_check runs first, and a database that fails it (or
+  // cannot be opened) is moved aside as edge.db.damaged-EPOCH and a fresh one started, keeping
+  // the outbox rows that can still be read; the cloud then sends everything again (full relist).
+  // Every cached object carries a checksum of its key, revision and value, checked on each read.
   Status start();
   // Ends all subscriptions and closes the database. Idempotent.
   void stop();
@@ -209,6 +213,18 @@ class MetaManager final : public Outbox {
   // Called (without mu_ held) after each successful enqueue. Set before start().
   void setOutboxNotify(std::function<void()> notify) { outboxNotify_ = std::move(notify); }
 
+  // --- integrity ---
+  // Called (without mu_ held) when a read found an object whose checksum does not match: the
+  // row was removed (never served) and the cloud must send it again, which the next Hello's
+  // inventory (without it) makes happen: edgehub reconnects. Set before start().
+  void setRepairNotify(std::function<void()> notify) { repairNotify_ = std::move(notify); }
+  struct Integrity {
+    uint64_t damagedObjects = 0;  // rows found damaged and removed since start
+    std::string rebuiltFrom;      // the damaged database moved aside at start, "" if none
+    uint64_t outboxSalvaged = 0;  // outbox rows carried over from it
+  };
+  Integrity integrity();
+
  private:
   Status execLocked(const char* sql);
   Status setMetaLocked(const char* column, int64_t value);
@@ -223,9 +239,17 @@ class MetaManager final : public Outbox {
   // Persists changed counters, commits, and updates the mirrors.
   Status commitCountersLocked(sqlite::Transaction& txn, const OutboxCounters& c);
   void publishLocked(const std::vector<CacheEvent>& events);
+  // Opens and sets up the database at `path` (schema, migrations, checksums of older rows).
+  Status openLocked(const std::string& path);
+  // Moves a database that failed its check aside and starts a fresh one, salvaging its outbox.
+  Status rebuildLocked(const std::string& path, const std::string& why);
+  // A row whose checksum did not match: removed, counted, repair requested.
+  void damagedLocked(const std::string& resource, const std::string& ns, const std::string& name);
+  void notifyRepair();
 
   const MetaManagerOptions options_;
   std::function<void()> outboxNotify_;  // set before start(), then read-only
+  std::function<void()> repairNotify_;  // set before start(), then read-only
 
   std::mutex mu_;
   sqlite3* db_ = nullptr;                                 // guarded by mu_
@@ -235,6 +259,13 @@ class MetaManager final : public Outbox {
   uint64_t entries_ = 0;                                  // guarded by mu_: rows in outbox
   uint64_t bytes_ = 0;                                    // guarded by mu_: sum(outbox.bytes)
   std::vector<std::weak_ptr<Subscription>> subscribers_;  // guarded by mu_
+  Integrity integrity_;                                   // guarded by mu_
+  bool repairDue_ = false;                                // guarded by mu_
 };
+
+// The checksum stored with each cached object (FNV-1a 64 over resource, namespace, name,
+// revision and value, NUL-separated). Detects damage at rest, not tampering.
+int64_t objectChecksum(const std::string& resource, const std::string& ns, const std::string& name,
+                       int64_t revision, const std::string& value);
 
 }  // namespace ep::edgecore::metamanager

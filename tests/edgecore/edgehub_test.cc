@@ -38,7 +38,8 @@ class FakeCloud final : public tv1::Tunnel::CallbackService {
   std::vector<tv1::Report> reports;
   uint64_t lastReport = 0;
   std::string refuseReason;
-  bool ackReports = true;  // false: reports are recorded but neither applied nor acknowledged
+  bool ackReports = true;    // false: reports are recorded but neither applied nor acknowledged
+  bool repeatSyncs = false;  // true: syncsOnConnect go to every connection, not just the next
 };
 
 // One stream. One read and one write in flight; deletes itself in OnDone.
@@ -80,7 +81,7 @@ class Session final : public grpc::ServerBidiReactor<tv1::EdgeMessage, tv1::Clou
             *m.mutable_sync() = s;
             out.push_back(std::move(m));
           }
-          cloud_->syncsOnConnect.clear();
+          if (!cloud_->repeatSyncs) cloud_->syncsOnConnect.clear();
         }
       }
       cloud_->cv.notify_all();
@@ -411,32 +412,22 @@ TEST_F(EdgeHubTest, DropCountSurvivesARestartBeforeTheAck) {
 TEST_F(EdgeHubTest, BackoffKeepsGrowingWhileSyncsCannotBeApplied) {
   tv1::Sync bad = syncPut(5, "p");
   bad.mutable_changes(0)->set_name("");  // refused by the cache
-  auto refill = [&] {
+  {
     std::lock_guard lock(cloud_.mu);
     cloud_.syncsOnConnect = {bad};
-  };
-  refill();
+    cloud_.repeatSyncs = true;  // every connection is accepted and gets the bad Sync again
+  }
   Server server(cloud_, 0);
   EdgeHubOptions o = options(server.port());
   o.initialBackoff = 5ms;
   o.maxBackoff = 400ms;
   EdgeHub hub(o, cache_, SystemClock::instance());
   ASSERT_TRUE(hub.start().isOk());
-  // Every connection is accepted and gets the bad Sync again.
-  std::atomic<bool> stop{false};
-  std::thread feeder([&] {
-    while (!stop) {
-      refill();
-      std::this_thread::sleep_for(2ms);
-    }
-  });
   ASSERT_TRUE(eventually([&] { return hub.state().reconnectAttempt >= 5; }))
       << hub.state().reconnectAttempt;
   EXPECT_NE(hub.state().syncError.find(".name: must not be empty"), std::string::npos)
       << hub.state().syncError;
   EXPECT_GE(hub.state().connects, 3u);  // the handshakes were accepted all along
-  stop = true;
-  feeder.join();
   // A good Sync: applied, acknowledged, and the error and the backoff reset.
   {
     std::lock_guard lock(cloud_.mu);

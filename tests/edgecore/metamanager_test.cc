@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <fstream>
 #include <set>
 
 #include "tests/testing/temp_dir.h"
@@ -348,6 +350,131 @@ TEST_F(MetaManagerTest, CommitLocalWritesStateAndReportsTogether) {
   EXPECT_EQ(mm_->listLocal("devicetwin")->size(), 1u);
   EXPECT_EQ(mm_->outboxEntries(), 2u);
   EXPECT_EQ(mm_->lastSequence(), last);
+}
+
+// Runs one statement on the closed cache's file, behind its back (what damage at rest does).
+void tamper(const std::string& dir, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir + "/edge.db").c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+// A cached object whose bytes changed at rest (the checksum no longer matches) is never served:
+// GET says not found, LIST leaves it out (the others still listed), the inventory of the next
+// Hello lacks it so the cloud sends it again, and the repair callback asks for that Hello. A
+// Sync then rewrites it even at the revision the damaged row claims.
+TEST_F(MetaManagerTest, DamagedObjectsAreNeverServedAndAreAskedForAgain) {
+  tv1::Sync s;
+  s.set_revision(5);
+  addPut(s, "a", 4);
+  addPut(s, "b", 5);
+  ASSERT_TRUE(mm_->applySync(s).isOk());
+  mm_->stop();
+  tamper(dir_.path(),
+         "UPDATE objects SET value='{\"kind\":\"Pod\",\"tampered\":1}' "
+         "WHERE name='a'");
+  mm_ = std::make_unique<MetaManager>(MetaManagerOptions{dir_.path(), 10000, 1 << 24, 4});
+  int repairs = 0;
+  mm_->setRepairNotify([&] { ++repairs; });
+  ASSERT_TRUE(mm_->start().isOk());
+
+  auto a = mm_->get("pods", "default", "a");
+  ASSERT_FALSE(a.isOk());
+  EXPECT_EQ(a.status().code(), Code::kNotFound);
+  EXPECT_NE(a.status().message().find("damaged"), std::string::npos);
+  EXPECT_EQ(repairs, 1);
+  EXPECT_EQ(mm_->integrity().damagedObjects, 1u);
+  auto list = mm_->list("pods", "default");
+  ASSERT_TRUE(list.isOk());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0]["metadata"]["name"], "b");
+  auto inv = mm_->inventory();
+  ASSERT_TRUE(inv.isOk());
+  ASSERT_EQ(inv->size(), 1u);
+  EXPECT_EQ((*inv)[0].name, "b");
+
+  // b damaged too, found by the inventory (each Hello checks every object).
+  mm_->stop();
+  tamper(dir_.path(), "UPDATE objects SET revision=99 WHERE name='b'");
+  mm_ = std::make_unique<MetaManager>(MetaManagerOptions{dir_.path(), 10000, 1 << 24, 4});
+  ASSERT_TRUE(mm_->start().isOk());
+  inv = mm_->inventory();
+  ASSERT_TRUE(inv.isOk());
+  EXPECT_TRUE(inv->empty());
+  // The cloud resends both at their revisions: stored again, served again.
+  tv1::Sync again;
+  again.set_revision(5);
+  addPut(again, "a", 4);
+  addPut(again, "b", 5);
+  ASSERT_TRUE(mm_->applySync(again).isOk());
+  EXPECT_TRUE(mm_->get("pods", "default", "a").isOk());
+  EXPECT_TRUE(mm_->get("pods", "default", "b").isOk());
+
+  // A damaged row a Sync reaches first is replaced even at the revision it claims.
+  mm_->stop();
+  tamper(dir_.path(), "UPDATE objects SET value='{}' WHERE name='b'");
+  mm_ = std::make_unique<MetaManager>(MetaManagerOptions{dir_.path(), 10000, 1 << 24, 4});
+  ASSERT_TRUE(mm_->start().isOk());
+  tv1::Sync same;
+  same.set_revision(5);
+  addPut(same, "b", 5);
+  ASSERT_TRUE(mm_->applySync(same).isOk());
+  auto b = mm_->get("pods", "default", "b");
+  ASSERT_TRUE(b.isOk());
+  EXPECT_EQ(b->object["metadata"]["name"], "b");
+}
+
+// A cache written before objects carried checksums gets them at start and reads as before.
+TEST_F(MetaManagerTest, CachesWithoutChecksumsAreMigrated) {
+  mm_->stop();
+  tamper(dir_.path(), "DROP TABLE objects");
+  tamper(dir_.path(),
+         "CREATE TABLE objects(resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT "
+         "NULL, revision INTEGER NOT NULL, value BLOB NOT NULL, PRIMARY KEY(resource, namespace, "
+         "name)); INSERT INTO objects VALUES('pods', 'default', 'old', 3, '" +
+             podJson("old", 3) + "')");
+  open();
+  auto old = mm_->get("pods", "default", "old");
+  ASSERT_TRUE(old.isOk()) << old.status().message();
+  EXPECT_EQ(old->revision, 3);
+  EXPECT_EQ(mm_->integrity().damagedObjects, 0u);
+}
+
+// Pages damaged at rest: the database is moved aside and a fresh one started (the cloud then
+// sends everything: an empty inventory and revision 0), never served.
+TEST_F(MetaManagerTest, ADamagedDatabaseIsMovedAsideAndRebuilt) {
+  tv1::Sync s;
+  s.set_revision(7);
+  for (int i = 0; i < 200; ++i) addPut(s, "p" + std::to_string(i), 7, std::string(200, 'x'));
+  ASSERT_TRUE(mm_->applySync(s).isOk());
+  ASSERT_TRUE(mm_->enqueue(tv1::REPORT_KIND_NODE_STATUS, "", "edge-1", "{}").isOk());
+  mm_->stop();
+  {
+    FILE* f = std::fopen((dir_.path() + "/edge.db").c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    std::fseek(f, 4096, SEEK_SET);  // page 2 on: b-tree pages
+    std::string junk(8192, '\xa5');
+    std::fwrite(junk.data(), 1, junk.size(), f);
+    std::fclose(f);
+  }
+  open();
+  auto integrity = mm_->integrity();
+  EXPECT_NE(integrity.rebuiltFrom.find("/edge.db.damaged-"), std::string::npos);
+  EXPECT_TRUE(std::ifstream(integrity.rebuiltFrom).good());
+  EXPECT_EQ(mm_->lastAppliedRevision(), 0);
+  EXPECT_EQ(mm_->objectCount(), 0u);
+  auto inv = mm_->inventory();
+  ASSERT_TRUE(inv.isOk());
+  EXPECT_TRUE(inv->empty());
+  // Usable: a Sync applies, reports queue.
+  tv1::Sync fresh;
+  fresh.set_revision(8);
+  addPut(fresh, "p1", 8);
+  ASSERT_TRUE(mm_->applySync(fresh).isOk());
+  EXPECT_TRUE(mm_->enqueue(tv1::REPORT_KIND_NODE_STATUS, "", "edge-1", "{}").isOk());
 }
 
 }  // namespace
