@@ -38,8 +38,7 @@ int64_t objectChecksum(const std::string& resource, const std::string& ns, const
       h ^= c;
       h *= 1099511628211ull;
     }
-    h ^= 0;
-    h *= 1099511628211ull;  // the separator
+    h *= 1099511628211ull;  // the separator (a zero byte)
   };
   feed(resource);
   feed(ns);
@@ -153,13 +152,32 @@ Status MetaManager::start() {
   if (opened.isOk()) {
     // Pages damaged at rest: SQLite's quick check (structure, not contents: those are checked by
     // the per-object checksums on read).
-    Stmt check(db_, "PRAGMA quick_check(1)");
-    std::string verdict = check.ok() && check.step() == SQLITE_ROW ? check.text(0) : "unreadable";
-    check.reset();
-    if (verdict != "ok") opened = internalError("quick_check: " + verdict);
+    std::string verdict;
+    {
+      Stmt check(db_, "PRAGMA quick_check(1)");
+      if (check.ok() && check.step() == SQLITE_ROW) verdict = check.text(0);
+    }
+    if (verdict.empty()) {
+      opened = sqlError(db_, "quick_check");
+      sqlite3_close(db_);
+      db_ = nullptr;
+    } else if (verdict != "ok") {
+      sqlite3_close(db_);
+      db_ = nullptr;
+      return rebuildLocked(path, "quick_check: " + verdict);
+    }
   }
-  if (!opened.isOk()) return rebuildLocked(path, opened.message());
-  return Status::ok();
+  if (opened.isOk()) return Status::ok();
+  // Only damage is repaired by rebuilding; anything else (locked by another process, a full
+  // disk, permissions) is an error to report, the database left as it is.
+  if (isCorruption(opened.message())) return rebuildLocked(path, opened.message());
+  return opened;
+}
+
+bool MetaManager::isCorruption(const std::string& message) {
+  return message.find("malformed") != std::string::npos ||
+         message.find("not a database") != std::string::npos ||
+         message.find("corrupt") != std::string::npos;
 }
 
 Status MetaManager::openLocked(const std::string& path) {
@@ -167,6 +185,7 @@ Status MetaManager::openLocked(const std::string& path) {
   auto db = sqlite::openDatabase(path, /*readOnly=*/false, std::chrono::seconds(10));
   if (!db) return internalError("edge cache: open " + db.status().message());
   db_ = *db;
+  // Every statement below is finalized before this runs (they live in inner scopes).
   auto fail = [this](Status s) {
     sqlite3_close(db_);
     db_ = nullptr;
@@ -195,54 +214,94 @@ Status MetaManager::openLocked(const std::string& path) {
     if (auto s = execLocked(sql); !s.isOk()) return fail(s);
   }
   // Caches created before drop counts travelled with their Report have no `carried` column.
-  if (Stmt probe(db_, "SELECT carried FROM outbox LIMIT 0"); !probe.ok()) {
+  bool haveCarried = false, haveChecksum = false;
+  {
+    Stmt probe(db_, "SELECT carried FROM outbox LIMIT 0");
+    haveCarried = probe.ok();
+  }
+  if (!haveCarried) {
     if (auto s = execLocked("ALTER TABLE outbox ADD COLUMN carried INTEGER NOT NULL DEFAULT 0");
         !s.isOk()) {
       return fail(s);
     }
   }
-  // Caches created before objects carried checksums: add the column, and checksum every row.
-  if (Stmt probe(db_, "SELECT checksum FROM objects LIMIT 0"); !probe.ok()) {
+  // Caches created before objects carried checksums: add the column, and checksum every row
+  // (1,000 rows per transaction: bounded memory and WAL growth).
+  {
+    Stmt probe(db_, "SELECT checksum FROM objects LIMIT 0");
+    haveChecksum = probe.ok();
+  }
+  if (!haveChecksum) {
     if (auto s = execLocked("ALTER TABLE objects ADD COLUMN checksum INTEGER"); !s.isOk()) {
       return fail(s);
     }
   }
-  {
+  for (uint64_t migrated = 0;;) {
     std::vector<std::tuple<std::string, std::string, std::string, int64_t, std::string>> rows;
-    Stmt q(db_,
-           "SELECT resource, namespace, name, revision, value FROM objects "
-           "WHERE checksum IS NULL");
-    if (!q.ok()) return fail(sqlError(db_, "prepare"));
-    int rc;
-    while ((rc = q.step()) == SQLITE_ROW) {
-      rows.emplace_back(q.text(0), q.text(1), q.text(2), q.int64(3), q.text(4));
-    }
-    if (rc != SQLITE_DONE) return fail(sqlError(db_, "read objects"));
-    q.reset();
-    if (!rows.empty()) {
-      sqlite::Transaction txn(db_, "edge cache");
-      Stmt u(db_, "UPDATE objects SET checksum=? WHERE resource=? AND namespace=? AND name=?");
-      if (!txn.ok() || !u.ok()) return fail(sqlError(db_, "prepare"));
-      for (const auto& [r, n, nm, rev, v] : rows) {
-        u.reset();
-        u.bind(1, objectChecksum(r, n, nm, rev, v)).bind(2, r).bind(3, n).bind(4, nm);
-        if (u.step() != SQLITE_DONE) return fail(sqlError(db_, "write checksum"));
+    Status batch;
+    {
+      Stmt q(db_,
+             "SELECT resource, namespace, name, revision, value FROM objects "
+             "WHERE checksum IS NULL LIMIT 1000");
+      if (!q.ok()) {
+        batch = sqlError(db_, "prepare");
+      } else {
+        int rc;
+        while ((rc = q.step()) == SQLITE_ROW) {
+          rows.emplace_back(q.text(0), q.text(1), q.text(2), q.int64(3), q.text(4));
+        }
+        if (rc != SQLITE_DONE) batch = sqlError(db_, "read objects");
       }
-      u.reset();
-      if (!txn.commit().isOk()) return fail(sqlError(db_, "commit"));
-      spdlog::info("edge cache: checksummed {} objects cached before checksums", rows.size());
+    }
+    if (batch.isOk() && !rows.empty()) {
+      sqlite::Transaction txn(db_, "edge cache");
+      {
+        Stmt u(db_, "UPDATE objects SET checksum=? WHERE resource=? AND namespace=? AND name=?");
+        if (!txn.ok() || !u.ok()) {
+          batch = sqlError(db_, "prepare");
+        } else {
+          for (const auto& [r, n, nm, rev, v] : rows) {
+            u.reset();
+            u.bind(1, objectChecksum(r, n, nm, rev, v)).bind(2, r).bind(3, n).bind(4, nm);
+            if (u.step() != SQLITE_DONE) {
+              batch = sqlError(db_, "write checksum");
+              break;
+            }
+          }
+        }
+      }
+      if (batch.isOk() && !txn.commit().isOk()) batch = sqlError(db_, "commit");
+    }  // the transaction (rolled back unless committed) ends before any close
+    if (!batch.isOk()) return fail(batch);
+    if (rows.empty()) {
+      if (migrated > 0) {
+        spdlog::info("edge cache: checksummed {} objects cached before checksums", migrated);
+      }
+      break;
+    }
+    migrated += rows.size();
+  }
+  Status counters;
+  {
+    Stmt m(db_, "SELECT last_applied_revision, next_sequence, dropped_data FROM meta WHERE id = 1");
+    if (!m.ok() || m.step() != SQLITE_ROW) {
+      counters = sqlError(db_, "read meta");
+    } else {
+      lastApplied_ = m.int64(0);
+      nextSequence_ = static_cast<uint64_t>(m.int64(1));
+      dropped_ = static_cast<uint64_t>(m.int64(2));
     }
   }
-  Stmt m(db_, "SELECT last_applied_revision, next_sequence, dropped_data FROM meta WHERE id = 1");
-  if (!m.ok() || m.step() != SQLITE_ROW) return fail(sqlError(db_, "read meta"));
-  lastApplied_ = m.int64(0);
-  nextSequence_ = static_cast<uint64_t>(m.int64(1));
-  dropped_ = static_cast<uint64_t>(m.int64(2));
-  m.reset();
-  Stmt o(db_, "SELECT count(*), coalesce(sum(bytes), 0) FROM outbox");
-  if (!o.ok() || o.step() != SQLITE_ROW) return fail(sqlError(db_, "read outbox"));
-  entries_ = static_cast<uint64_t>(o.int64(0));
-  bytes_ = static_cast<uint64_t>(o.int64(1));
+  if (counters.isOk()) {
+    Stmt o(db_, "SELECT count(*), coalesce(sum(bytes), 0) FROM outbox");
+    if (!o.ok() || o.step() != SQLITE_ROW) {
+      counters = sqlError(db_, "read outbox");
+    } else {
+      entries_ = static_cast<uint64_t>(o.int64(0));
+      bytes_ = static_cast<uint64_t>(o.int64(1));
+    }
+  }
+  if (!counters.isOk()) return fail(counters);
   return Status::ok();
 }
 
@@ -251,13 +310,16 @@ Status MetaManager::rebuildLocked(const std::string& path, const std::string& wh
     sqlite3_close(db_);
     db_ = nullptr;
   }
-  const std::string aside = path + ".damaged-" +
-                            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                               std::chrono::system_clock::now().time_since_epoch())
-                                               .count());
+  std::string aside = path + ".damaged-" +
+                      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count());
+  for (int n = 1; std::filesystem::exists(aside); ++n) {
+    aside = aside.substr(0, aside.rfind('.')) + ".damaged-" + std::to_string(n);
+  }
   spdlog::error(
       "edge cache: {} is damaged ({}); moved aside to {} and rebuilt: the cloud sends "
-      "everything again, readable outbox entries are kept",
+      "everything again, readable outbox entries and module state are kept",
       path, why, aside);
   std::error_code ec;
   std::filesystem::rename(path, aside, ec);
@@ -267,56 +329,97 @@ Status MetaManager::rebuildLocked(const std::string& path, const std::string& wh
   }
   if (auto s = openLocked(path); !s.isOk()) return s;
   integrity_.rebuiltFrom = aside;
-  // Salvage the outbox row by row: what reads back is kept, in order, with its sequence.
+  // Salvage what still reads back, row by row (a damaged row is skipped, not the rest): the
+  // outbox with its sequences and carried drop counts, the counters, and module state (the
+  // device twin), which the cloud cannot send again.
   sqlite3* old = nullptr;
   if (sqlite3_open_v2(aside.c_str(), &old, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    Stmt q(old,
-           "SELECT sequence, kind, namespace, name, payload, bytes FROM outbox "
-           "ORDER BY sequence");
-    Stmt ins(db_,
-             "INSERT OR IGNORE INTO outbox(sequence, kind, namespace, name, payload, bytes) "
-             "VALUES(?, ?, ?, ?, ?, ?)");
-    uint64_t maxSeq = 0;
-    if (q.ok() && ins.ok()) {
-      while (q.step() == SQLITE_ROW) {
-        ins.reset();
-        const std::string ns = q.text(2), name = q.text(3), payload = q.text(4);
-        ins.bind(1, q.int64(0)).bind(2, q.int64(1)).bind(3, ns).bind(4, name);
-        ins.bindBlob(5, payload).bind(6, q.int64(5));
-        if (ins.step() == SQLITE_DONE) {
-          ++integrity_.outboxSalvaged;
-          maxSeq = std::max<uint64_t>(maxSeq, static_cast<uint64_t>(q.int64(0)));
+    uint64_t maxSeq = 0, oldNext = 0, oldDropped = 0;
+    {
+      Stmt m(old, "SELECT next_sequence, dropped_data FROM meta WHERE id = 1");
+      if (m.ok() && m.step() == SQLITE_ROW) {
+        oldNext = static_cast<uint64_t>(m.int64(0));
+        oldDropped = static_cast<uint64_t>(m.int64(1));
+      }
+    }
+    sqlite::Transaction txn(db_, "edge cache");
+    {
+      Stmt q(old,
+             "SELECT sequence, kind, namespace, name, payload, bytes, carried FROM outbox "
+             "ORDER BY sequence");
+      Stmt ins(db_,
+               "INSERT OR IGNORE INTO outbox(sequence, kind, namespace, name, payload, bytes, "
+               "carried) VALUES(?, ?, ?, ?, ?, ?, ?)");
+      if (txn.ok() && q.ok() && ins.ok()) {
+        while (q.step() == SQLITE_ROW) {
+          ins.reset();
+          const std::string ns = q.text(2), name = q.text(3), payload = q.text(4);
+          ins.bind(1, q.int64(0)).bind(2, q.int64(1)).bind(3, ns).bind(4, name);
+          ins.bindBlob(5, payload).bind(6, q.int64(5)).bind(7, q.int64(6));
+          if (ins.step() == SQLITE_DONE) {
+            ++integrity_.outboxSalvaged;
+            maxSeq = std::max<uint64_t>(maxSeq, static_cast<uint64_t>(q.int64(0)));
+          }
         }
       }
-    }
-    q.reset();
-    ins.reset();
-    sqlite3_close(old);
-    if (maxSeq > 0) {
-      nextSequence_ = maxSeq + 1;
-      (void)setMetaLocked("next_sequence", static_cast<int64_t>(nextSequence_));
-      Stmt o(db_, "SELECT count(*), coalesce(sum(bytes), 0) FROM outbox");
-      if (o.ok() && o.step() == SQLITE_ROW) {
-        entries_ = static_cast<uint64_t>(o.int64(0));
-        bytes_ = static_cast<uint64_t>(o.int64(1));
+      Stmt lq(old, "SELECT scope, key, value FROM local_state");
+      Stmt lins(db_, "INSERT OR IGNORE INTO local_state(scope, key, value) VALUES(?, ?, ?)");
+      if (txn.ok() && lq.ok() && lins.ok()) {
+        while (lq.step() == SQLITE_ROW) {
+          lins.reset();
+          const std::string scope = lq.text(0), key = lq.text(1), value = lq.text(2);
+          lins.bind(1, scope).bind(2, key).bindBlob(3, value);
+          (void)lins.step();
+        }
+      }
+    }  // statements on `old` finalized before it closes
+    // Sequences never go backwards: the cloud would take new reports for duplicates.
+    nextSequence_ = std::max({nextSequence_, oldNext, maxSeq + 1});
+    dropped_ = oldDropped;
+    bool ok = txn.ok();
+    if (ok) {
+      Stmt meta(db_, "UPDATE meta SET next_sequence = ?, dropped_data = ? WHERE id = 1");
+      ok = meta.ok();
+      if (ok) {
+        meta.bind(1, static_cast<int64_t>(nextSequence_)).bind(2, static_cast<int64_t>(dropped_));
+        ok = meta.step() == SQLITE_DONE;
       }
     }
+    if (ok && !txn.commit().isOk()) ok = false;
+    if (!ok) spdlog::error("edge cache: salvaging {}: {}", aside, sqlite3_errmsg(db_));
+    sqlite3_close(old);
+    Stmt o(db_, "SELECT count(*), coalesce(sum(bytes), 0) FROM outbox");
+    if (o.ok() && o.step() == SQLITE_ROW) {
+      entries_ = static_cast<uint64_t>(o.int64(0));
+      bytes_ = static_cast<uint64_t>(o.int64(1));
+    }
+  } else if (old != nullptr) {
+    sqlite3_close(old);
   }
   return Status::ok();
 }
 
 void MetaManager::damagedLocked(const std::string& resource, const std::string& ns,
                                 const std::string& name) {
+  ++integrity_.damagedObjects;
+  Stmt del(db_, "DELETE FROM objects WHERE resource=? AND namespace=? AND name=?");
+  if (!del.ok()) return;
+  del.bind(1, resource).bind(2, ns).bind(3, name);
+  if (del.step() != SQLITE_DONE || sqlite3_changes(db_) == 0) {
+    // Still there: every read keeps skipping it (never served); no reconnect storm.
+    spdlog::error("edge cache: {} {}/{} is damaged on disk and cannot be removed: {}", resource, ns,
+                  name, sqlite3_errmsg(db_));
+    return;
+  }
   spdlog::error(
-      "edge cache: {} {}/{} is damaged on disk (checksum mismatch); removed and asked "
+      "edge cache: {} {}/{} was damaged on disk (checksum mismatch); removed and asked "
       "of the cloud again",
       resource, ns, name);
-  Stmt del(db_, "DELETE FROM objects WHERE resource=? AND namespace=? AND name=?");
-  if (del.ok()) {
-    del.bind(1, resource).bind(2, ns).bind(3, name);
-    (void)del.step();
-  }
-  ++integrity_.damagedObjects;
+  // Watchers (the local API, edged) stop seeing it until the cloud sends it again.
+  CacheEvent e{"DELETED",    resource,
+               ns,           name,
+               lastApplied_, nlohmann::json{{"metadata", {{"name", name}, {"namespace", ns}}}}};
+  publishLocked({e});
   repairDue_ = true;
 }
 
@@ -410,7 +513,11 @@ Status MetaManager::applySync(const tv1::Sync& sync) {
         del.bind(1, c.resource()).bind(2, c.namespace_()).bind(3, c.name());
         if (del.step() != SQLITE_DONE) return sqlError(db_, "delete object");
         e.type = "DELETED";
-        e.object = parseStored(oldValue);
+        // A damaged copy's bytes are never passed on: the key is all the event needs.
+        e.object =
+            damaged
+                ? nlohmann::json{{"metadata", {{"name", c.name()}, {"namespace", c.namespace_()}}}}
+                : parseStored(oldValue);
         if (e.object.is_object() && e.object["metadata"].is_object()) {
           e.object["metadata"]["resourceVersion"] = std::to_string(c.revision());
         }
@@ -454,18 +561,22 @@ Result<std::vector<InventoryEntry>> MetaManager::inventory() {
   {
     std::lock_guard lock(mu_);
     if (!db_) return unavailableError("edge cache is not open");
-    // Every object is checked here (once per connection): a damaged one is left out, so the
-    // cloud sends it again.
+    // The first inventory after start checks every object (a damaged one is left out, so the
+    // cloud sends it again); later ones, which an offline node builds before every dial, list
+    // revisions only: every other read checks what it reads.
+    const bool verify = !inventoryVerified_;
     std::vector<InventoryEntry> damaged;
     {
-      Stmt q(db_,
-             "SELECT resource, namespace, name, revision, value, checksum FROM objects "
-             "ORDER BY 1, 2, 3");
+      Stmt q(db_, verify ? "SELECT resource, namespace, name, revision, value, checksum FROM "
+                           "objects ORDER BY 1, 2, 3"
+                         : "SELECT resource, namespace, name, revision FROM objects "
+                           "ORDER BY 1, 2, 3");
       if (!q.ok()) return sqlError(db_, "prepare");
       int rc;
       while ((rc = q.step()) == SQLITE_ROW) {
         InventoryEntry e{q.text(0), q.text(1), q.text(2), q.int64(3)};
-        if (objectChecksum(e.resource, e.ns, e.name, e.revision, q.text(4)) != q.int64(5)) {
+        if (verify &&
+            objectChecksum(e.resource, e.ns, e.name, e.revision, q.text(4)) != q.int64(5)) {
           damaged.push_back(std::move(e));
           continue;
         }
@@ -474,6 +585,7 @@ Result<std::vector<InventoryEntry>> MetaManager::inventory() {
       if (rc != SQLITE_DONE) return sqlError(db_, "read inventory");
     }
     for (const auto& d : damaged) damagedLocked(d.resource, d.ns, d.name);
+    inventoryVerified_ = true;
     repairDue_ = false;  // this inventory is the repair
   }
   return out;
@@ -555,33 +667,36 @@ std::shared_ptr<Subscription> MetaManager::subscribe(const std::string& resource
                                                      std::vector<nlohmann::json>* snapshot,
                                                      int64_t* snapshotRevision) {
   auto sub = std::make_shared<Subscription>(resource, ns, options_.watchQueue);
-  std::lock_guard lock(mu_);
-  if (!db_) {
-    sub->end();
-    return sub;
-  }
-  if (snapshot) {
-    std::vector<std::pair<std::string, std::string>> damaged;
-    {
-      Stmt q(db_,
-             "SELECT namespace, name, revision, value, checksum FROM objects WHERE resource=? "
-             "AND (?='' OR namespace=?) ORDER BY namespace, name");
-      if (q.ok()) {
-        q.bind(1, resource).bind(2, ns).bind(3, ns);
-        while (q.step() == SQLITE_ROW) {
-          const std::string value = q.text(3);
-          if (objectChecksum(resource, q.text(0), q.text(1), q.int64(2), value) != q.int64(4)) {
-            damaged.emplace_back(q.text(0), q.text(1));
-            continue;
+  {
+    std::lock_guard lock(mu_);
+    if (!db_) {
+      sub->end();
+      return sub;
+    }
+    if (snapshot) {
+      std::vector<std::pair<std::string, std::string>> damaged;
+      {
+        Stmt q(db_,
+               "SELECT namespace, name, revision, value, checksum FROM objects WHERE resource=? "
+               "AND (?='' OR namespace=?) ORDER BY namespace, name");
+        if (q.ok()) {
+          q.bind(1, resource).bind(2, ns).bind(3, ns);
+          while (q.step() == SQLITE_ROW) {
+            const std::string value = q.text(3);
+            if (objectChecksum(resource, q.text(0), q.text(1), q.int64(2), value) != q.int64(4)) {
+              damaged.emplace_back(q.text(0), q.text(1));
+              continue;
+            }
+            snapshot->push_back(parseStored(value));
           }
-          snapshot->push_back(parseStored(value));
         }
       }
+      for (const auto& [n, nm] : damaged) damagedLocked(resource, n, nm);
     }
-    for (const auto& [n, nm] : damaged) damagedLocked(resource, n, nm);
+    if (snapshotRevision) *snapshotRevision = lastApplied_;
+    subscribers_.push_back(sub);
   }
-  if (snapshotRevision) *snapshotRevision = lastApplied_;
-  subscribers_.push_back(sub);
+  notifyRepair();
   return sub;
 }
 

@@ -246,6 +246,8 @@ class MetaManager final : public Outbox {
   // A row whose checksum did not match: removed, counted, repair requested.
   void damagedLocked(const std::string& resource, const std::string& ns, const std::string& name);
   void notifyRepair();
+  // Whether an SQLite error message says the file is damaged (SQLITE_CORRUPT, SQLITE_NOTADB).
+  static bool isCorruption(const std::string& message);
 
   const MetaManagerOptions options_;
   std::function<void()> outboxNotify_;  // set before start(), then read-only
@@ -261,6 +263,7 @@ class MetaManager final : public Outbox {
   std::vector<std::weak_ptr<Subscription>> subscribers_;  // guarded by mu_
   Integrity integrity_;                                   // guarded by mu_
   bool repairDue_ = false;                                // guarded by mu_
+  bool inventoryVerified_ = false;                        // guarded by mu_
 };
 
 // The checksum stored with each cached object (FNV-1a 64 over resource, namespace, name,

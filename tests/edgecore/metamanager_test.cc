@@ -380,6 +380,7 @@ TEST_F(MetaManagerTest, DamagedObjectsAreNeverServedAndAreAskedForAgain) {
   int repairs = 0;
   mm_->setRepairNotify([&] { ++repairs; });
   ASSERT_TRUE(mm_->start().isOk());
+  auto watch = mm_->subscribe("pods", "default");
 
   auto a = mm_->get("pods", "default", "a");
   ASSERT_FALSE(a.isOk());
@@ -387,6 +388,13 @@ TEST_F(MetaManagerTest, DamagedObjectsAreNeverServedAndAreAskedForAgain) {
   EXPECT_NE(a.status().message().find("damaged"), std::string::npos);
   EXPECT_EQ(repairs, 1);
   EXPECT_EQ(mm_->integrity().damagedObjects, 1u);
+  // Watchers see it go (with its key only), until the cloud sends it again.
+  auto events = watch->poll(10);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, "DELETED");
+  EXPECT_EQ(events[0].name, "a");
+  EXPECT_EQ(events[0].object["metadata"]["name"], "a");
+  EXPECT_FALSE(events[0].object.contains("tampered"));
   auto list = mm_->list("pods", "default");
   ASSERT_TRUE(list.isOk());
   ASSERT_EQ(list->size(), 1u);
