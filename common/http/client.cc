@@ -522,18 +522,16 @@ struct HttpClient::Impl {
     connBuffer.clear();
   }
 
-  Status stream(std::string_view method, std::string_view pathAndQuery,
-                const std::function<bool(std::string_view)>& onLine, std::string_view accept) {
-    if (!urlStatus.isOk()) return urlStatus;
-    auto req = buildRequest(method, pathAndQuery, {}, {}, accept);
-    auto dl = deadline();
+  // A connection of its own: connects, sends `req` and reads the response headers into
+  // `parser` (body unbounded: the caller reads it piecewise). On error the connection is closed.
+  Status openResponse(bhttp::request<bhttp::string_body>& req,
+                      std::chrono::steady_clock::time_point dl, std::unique_ptr<Connection>& s,
+                      beast::flat_buffer& buf, bhttp::response_parser<bhttp::buffer_body>& parser) {
     auto c = connect(dl);
     if (!c) return c.status();
-    std::unique_ptr<Connection> s = std::move(c).value();
-    beast::flat_buffer buf;
+    s = std::move(c).value();
     arm(*s, dl);
     beast::error_code ec = s->with([&](auto& st) { return sendRequest(st, req); });
-    bhttp::response_parser<bhttp::buffer_body> parser;
     // Not boost::none: Beast 1.74 compares Content-Length against an empty optional wrongly.
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     parser.header_limit(1u << 20);
@@ -544,7 +542,20 @@ struct HttpClient::Impl {
       });
     }
     if (ec) return finishStream(*s, transportError(ec));
+    return Status::ok();
+  }
+
+  Status stream(std::string_view method, std::string_view pathAndQuery,
+                const std::function<bool(std::string_view)>& onLine, std::string_view accept) {
+    if (!urlStatus.isOk()) return urlStatus;
+    auto req = buildRequest(method, pathAndQuery, {}, {}, accept);
+    auto dl = deadline();
+    std::unique_ptr<Connection> s;
+    beast::flat_buffer buf;
+    bhttp::response_parser<bhttp::buffer_body> parser;
+    if (Status st = openResponse(req, dl, s, buf, parser); !st.isOk()) return st;
     s->lowest().expires_never();
+    beast::error_code ec;
     int status = static_cast<int>(parser.get().result_int());
     bool ok = status >= 200 && status < 300;
     std::string pending;  // partial line (2xx) or error body (non-2xx)
@@ -593,22 +604,11 @@ struct HttpClient::Impl {
     auto req = buildRequest("GET", pathAndQuery, {}, {}, accept);
     for (const auto& [k, v] : headers) req.set(k, v);
     req.keep_alive(false);
-    auto c = connect(deadline());
-    if (!c) return c.status();
-    std::unique_ptr<Connection> s = std::move(c).value();
+    std::unique_ptr<Connection> s;
     beast::flat_buffer buf;
-    arm(*s, deadline());
-    beast::error_code ec = s->with([&](auto& st) { return sendRequest(st, req); });
     bhttp::response_parser<bhttp::buffer_body> parser;
-    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    parser.header_limit(1u << 20);
-    if (!ec) {
-      ec = s->with([&](auto& st) {
-        return runOp(ioc,
-                     [&](auto handler) { bhttp::async_read_header(st, buf, parser, handler); });
-      });
-    }
-    if (ec) return finishStream(*s, transportError(ec));
+    if (Status st = openResponse(req, deadline(), s, buf, parser); !st.isOk()) return st;
+    beast::error_code ec;
     HttpResponse out;
     out.status = static_cast<int>(parser.get().result_int());
     for (const auto& field : parser.get()) {
