@@ -27,9 +27,9 @@ namespace ep::edgecore::models {
 // Thread-compatible: the ModelFetcher's worker writes blobs fetched over the tunnel and its OCI
 // puller those pulled from registries. Should one digest be wanted from both sources at once,
 // appendPartial refuses the out-of-place write (kConflict) and finish() checks the hash, so the
-// worst case is a download started over, never a bad file. complete() and resolution() may be called from any thread (edged's
-// pod workers): a complete blob never changes and a resolution is replaced by one rename.
-// What a pull of an oci:// url resolved to (refs/HEX; see ContentStore).
+// worst case is a download started over, never a bad file. complete() and resolution() may be
+// called from any thread (edged's pod workers): a complete blob never changes and a resolution is
+// replaced by one rename. What a pull of an oci:// url resolved to (refs/HEX; see ContentStore).
 struct OciResolution {
   std::string key;  // api::ociPullKey
   std::string url;
