@@ -22,6 +22,7 @@
 //
 //   build/bench/edge_sim --cloud 127.0.0.1:6444 --kubeconfig run/cloudcore/admin.kubeconfig
 //       --nodes 1000 --cloud-pid $(pidof cloudcore) --idle-seconds 20 --rounds 20
+#include <grpc/grpc_security.h>
 #include <grpcpp/grpcpp.h>
 #include <sys/resource.h>
 
@@ -71,6 +72,7 @@ struct Options {
   int rounds = 20;
   int cloudPid = 0;
   bool waitRestart = false;
+  bool resume = true;  // TLS session resumption, as edgecore does it
   int connectParallel = 200;
   int devicesPerNode = 0;
   int modelMib = 0;
@@ -93,6 +95,11 @@ class SimNode : public grpc::ClientBidiReactor<tv1::EdgeMessage, tv1::CloudMessa
   void queueHeartbeat();
   const std::string& name() const { return name_; }
   std::string keyPem, certPem;  // set by the join, before the first connect
+  // The node's own TLS session cache (never shared: a session carries the node's certificate).
+  grpc_ssl_session_cache* sessionCache = nullptr;
+  // Made once: gRPC builds the TLS context (certificates parsed, CA store loaded) per credentials
+  // object, which an edge does once per certificate, not per reconnect.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 
   std::atomic<bool> connected{false};
   std::atomic<bool> synced{false};
@@ -190,11 +197,20 @@ std::shared_ptr<grpc::Channel> Sim::newChannel(int index) {
   args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // one TCP connection per node
   args.SetInt("edgeplane.sim.node", index);
-  grpc::SslCredentialsOptions tls;
-  tls.pem_root_certs = caPem_;
-  tls.pem_private_key = nodes_[index]->keyPem;
-  tls.pem_cert_chain = nodes_[index]->certPem;
-  return grpc::CreateCustomChannel(opts_.cloud, grpc::SslCredentials(tls), args);
+  if (!nodes_[index]->credentials) {
+    grpc::SslCredentialsOptions tls;
+    tls.pem_root_certs = caPem_;
+    tls.pem_private_key = nodes_[index]->keyPem;
+    tls.pem_cert_chain = nodes_[index]->certPem;
+    nodes_[index]->credentials = grpc::SslCredentials(tls);
+  }
+  if (opts_.resume) {
+    auto& cache = nodes_[index]->sessionCache;
+    if (cache == nullptr) cache = grpc_ssl_session_cache_create_lru(1);
+    grpc_arg arg = grpc_ssl_session_cache_create_channel_arg(cache);
+    args.SetPointerWithVtable(arg.key, arg.value.pointer.p, arg.value.pointer.vtable);
+  }
+  return grpc::CreateCustomChannel(opts_.cloud, nodes_[index]->credentials, args);
 }
 
 bool Sim::setup() {
@@ -890,6 +906,8 @@ int main(int argc, char** argv) {
   app.add_option("--devices-per-node", o.devicesPerNode,
                  "Devices created per node before the nodes connect (0: none)");
   app.add_flag("--wait-restart", o.waitRestart, "measure reconnect after a cloudcore restart");
+  app.add_flag("--resume,!--no-resume", o.resume,
+               "resume TLS sessions on reconnect, as edgecore does (default on)");
   app.add_option("--model-mib", o.modelMib,
                  "fan a model of this many MiB out to every node (0: skip; issue 11)");
   app.add_option("--edgectl", o.edgectl, "edgectl binary for --model-mib's pushes");

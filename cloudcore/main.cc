@@ -250,6 +250,7 @@ int main(int argc, char** argv) {
   hubOptions.tlsCertPem = clusterPki->tunnelServing.certPem;
   hubOptions.tlsKeyPem = clusterPki->tunnelServing.keyPem;
   hubOptions.caPem = clusterPki->ca.certPem;
+  hubOptions.ticketKey = clusterPki->tunnelTicketKey;
   hubOptions.nodeCertificates = &nodeCertificates;
   // Device data time series (docs/devices.md), written by the hub's report applier; declared
   // before the hub so that it closes after it on every path.

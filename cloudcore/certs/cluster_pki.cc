@@ -147,6 +147,24 @@ Result<ClusterPki> loadOrCreateClusterPki(const ClusterPkiOptions& o) {
   if (!tunnel) return tunnel.status();
   out.tunnelServing = std::move(tunnel).value();
 
+  const std::string ticketPath = dir + "/tunnel-ticket.key";
+  if (!exists(ticketPath)) {
+    auto key = pki::randomBytes(80);
+    if (!key) return key.status();
+    if (auto s = pki::createFileExclusive(ticketPath, *key, 0600);
+        !s.isOk() && s.code() != Code::kAlreadyExists) {
+      return s;
+    }
+  }
+  auto ticketKey = pki::readFile(ticketPath);
+  if (!ticketKey) return fileError(ticketPath, ticketKey.status(), kFix);
+  if (ticketKey->size() != 80) {
+    return invalidError(ticketPath + ": must hold 80 bytes, has " +
+                        std::to_string(ticketKey->size()) +
+                        " (delete it to make a new one: nodes then make one full handshake)");
+  }
+  out.tunnelTicketKey = std::move(ticketKey).value();
+
   out.adminKubeconfigPath = o.dataDir + "/admin.kubeconfig";
   if (!exists(out.adminKubeconfigPath)) {
     pki::CertRequest req;

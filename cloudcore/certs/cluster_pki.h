@@ -26,6 +26,10 @@ struct ClusterPki {
   pki::KeyAndCert apiServing;     // pki/apiserver.{crt,key}
   pki::KeyAndCert tunnelServing;  // pki/tunnel.{crt,key}
   std::string caHash;             // "sha256:..." of the CA's public key (join tokens carry it)
+  // pki/tunnel-ticket.key: 80 random bytes (0600) encrypting the tunnel's TLS 1.3 session
+  // tickets, kept across restarts so that nodes resume without a full handshake. Created on the
+  // first start that lacks it; replicas sharing the PKI share it too.
+  std::string tunnelTicketKey;
   std::string adminKubeconfigPath;
 };
 

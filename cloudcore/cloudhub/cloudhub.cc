@@ -60,6 +60,7 @@ Status CloudHub::start() {
   so.tlsCertPem = d.options.tlsCertPem;
   so.tlsKeyPem = d.options.tlsKeyPem;
   so.caPem = d.options.caPem;
+  so.ticketKey = d.options.ticketKey;
   so.nodeCertificates = d.options.nodeCertificates;
   auto* pool = &*d.pool;
   d.server = std::make_unique<TunnelServer>(so, d.registry, d.dispatcher, d.nodeState, d.applier,

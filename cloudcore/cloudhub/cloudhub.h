@@ -47,6 +47,7 @@ struct CloudHubOptions {
   std::string tlsCertPem;
   std::string tlsKeyPem;
   std::string caPem;
+  std::string ticketKey;  // TunnelServerOptions::ticketKey
   certs::NodeCertificates* nodeCertificates = nullptr;
   // Where device data reports go (must outlive the hub); null: acknowledged and not kept.
   devicedata::DeviceDataStore* deviceData = nullptr;

@@ -78,6 +78,13 @@ std::string Metrics::render() const {
   header("edgeplane_cloudhub_reports_rejected_total", "counter",
          "Edge reports refused (invalid payload, not allowed) and acknowledged.");
   out += fmt::format("edgeplane_cloudhub_reports_rejected_total {}\n", reportsRejected_.load());
+  header("edgeplane_cloudhub_tls_handshakes_total", "counter",
+         "Completed TLS handshakes on the tunnel; resumed=\"true\": a session ticket, no "
+         "certificates exchanged.");
+  out += fmt::format("edgeplane_cloudhub_tls_handshakes_total{{resumed=\"false\"}} {}\n",
+                     tlsFull_.load());
+  out += fmt::format("edgeplane_cloudhub_tls_handshakes_total{{resumed=\"true\"}} {}\n",
+                     tlsResumed_.load());
   header("edgeplane_cloudhub_refused_total", "counter", "Tunnel streams refused, by reason.");
   for (const auto& [r, n] : refused) {
     out += fmt::format("edgeplane_cloudhub_refused_total{{reason=\"{}\"}} {}\n", escapeLabel(r), n);

@@ -30,12 +30,14 @@ class Metrics {
   void addReportDuplicate() { reportsDuplicate_++; }
   void addReportRejected() { reportsRejected_++; }
   void addRefused(const std::string& reason);
+  void addTlsHandshake(bool resumed) { (resumed ? tlsResumed_ : tlsFull_)++; }
 
   int64_t connectedNodes() const { return connected_; }
   uint64_t reportsApplied() const { return reportsApplied_; }
   uint64_t reportsDuplicate() const { return reportsDuplicate_; }
   uint64_t reportsRejected() const { return reportsRejected_; }
   uint64_t refused(const std::string& reason) const;
+  uint64_t tlsHandshakes(bool resumed) const { return resumed ? tlsResumed_ : tlsFull_; }
 
   // Prometheus text exposition format 0.0.4.
   std::string render() const;
@@ -45,6 +47,8 @@ class Metrics {
   std::atomic<uint64_t> reportsApplied_{0};
   std::atomic<uint64_t> reportsDuplicate_{0};
   std::atomic<uint64_t> reportsRejected_{0};
+  std::atomic<uint64_t> tlsFull_{0};
+  std::atomic<uint64_t> tlsResumed_{0};
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<NodeCounters>> nodes_;  // guarded by mu_
   std::map<std::string, uint64_t> refused_;                     // guarded by mu_

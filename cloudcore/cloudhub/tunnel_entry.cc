@@ -20,7 +20,14 @@ PeerIdentity identityFromCertificate(std::string_view pem) {
   PeerIdentity id;
   auto info = pki::parseCertificate(std::string(pem));
   if (!info) return id;
+  return identityFromInfo(*info);
+}
+
+PeerIdentity identityFromInfo(const pki::CertInfo& i) {
+  PeerIdentity id;
+  const pki::CertInfo* info = &i;
   id.present = true;
+  id.notAfter = info->notAfter;
   id.commonName = info->commonName;
   id.serial = info->serialHex;
   const std::string_view prefix = "system:node:";
@@ -35,7 +42,7 @@ PeerIdentity identityFromCertificate(std::string_view pem) {
 
 namespace {
 
-HelloCheck refused(grpc::StatusCode code, std::string metricReason, std::string reason) {
+HelloCheck refused(grpclite::RpcCode code, std::string metricReason, std::string reason) {
   HelloCheck c;
   c.code = code;
   c.metricReason = std::move(metricReason);
@@ -45,34 +52,40 @@ HelloCheck refused(grpc::StatusCode code, std::string metricReason, std::string 
 
 }  // namespace
 
-HelloCheck checkHello(const pb::EdgeMessage& first, const PeerIdentity& peer, bool tls) {
+HelloCheck checkHello(const pb::EdgeMessage& first, const PeerIdentity& peer, bool tls,
+                      std::chrono::system_clock::time_point now) {
   if (tls && !peer.present) {
-    return refused(grpc::StatusCode::UNAUTHENTICATED, "no_client_certificate",
+    return refused(grpclite::RpcCode::kUnauthenticated, "no_client_certificate",
                    "a node client certificate is required: join the cluster with a token first");
   }
   if (tls && peer.node.empty()) {
-    return refused(grpc::StatusCode::PERMISSION_DENIED, "not_a_node",
+    return refused(grpclite::RpcCode::kPermissionDenied, "not_a_node",
                    "certificate \"" + printableText(peer.commonName) +
                        "\" is not a node's (want CN system:node:NAME, O system:nodes)");
   }
+  if (tls && peer.notAfter < now) {
+    return refused(
+        grpclite::RpcCode::kUnauthenticated, "certificate_expired",
+        "the certificate of node \"" + peer.node + "\" has expired: join again with a new token");
+  }
   if (first.body_case() != pb::EdgeMessage::kHello) {
-    return refused(grpc::StatusCode::INVALID_ARGUMENT, "first_message_not_hello",
+    return refused(grpclite::RpcCode::kInvalidArgument, "first_message_not_hello",
                    "the first message on a tunnel stream must be a Hello");
   }
   const pb::Hello& hello = first.hello();
   if (hello.protocol_version() != kTunnelProtocolVersion) {
-    return refused(grpc::StatusCode::FAILED_PRECONDITION, "protocol_version",
+    return refused(grpclite::RpcCode::kFailedPrecondition, "protocol_version",
                    "protocol version " + std::to_string(hello.protocol_version()) +
                        " is not supported (the cloud speaks " +
                        std::to_string(kTunnelProtocolVersion) + ")");
   }
   if (auto errors = api::checkDns1123Subdomain(hello.node_name()); !errors.empty()) {
-    return refused(grpc::StatusCode::INVALID_ARGUMENT, "invalid_node_name",
+    return refused(grpclite::RpcCode::kInvalidArgument, "invalid_node_name",
                    "node name \"" + printableText(hello.node_name()) +
                        "\" is not a valid DNS-1123 subdomain: " + errors.front());
   }
   if (tls && hello.node_name() != peer.node) {
-    return refused(grpc::StatusCode::PERMISSION_DENIED, "identity_mismatch",
+    return refused(grpclite::RpcCode::kPermissionDenied, "identity_mismatch",
                    "this certificate belongs to node \"" + peer.node + "\", not \"" +
                        printableText(hello.node_name()) + "\"");
   }

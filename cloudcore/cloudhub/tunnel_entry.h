@@ -1,7 +1,6 @@
 #pragma once
 
-#include <grpcpp/support/status_code_enum.h>
-
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -9,6 +8,8 @@
 
 #include "cloudcore/cloudhub/dispatcher.h"
 #include "cloudcore/cloudhub/report_applier.h"
+#include "common/grpclite/framing.h"
+#include "common/pki/pki.h"
 #include "proto/tunnel.pb.h"
 
 namespace ep::cloudhub {
@@ -25,17 +26,22 @@ struct PeerIdentity {
   std::string node;      // from CN system:node:NODE in O system:nodes; "" when not a node's
   std::string commonName;
   std::string serial;
+  // notAfter: a session resumed from a TLS ticket carries the certificate it was made with,
+  // which may have expired since.
+  std::chrono::system_clock::time_point notAfter = std::chrono::system_clock::time_point::max();
 };
 
 // Identity from the PEM of the peer's (already verified) certificate; present=false when the
 // PEM does not parse.
 PeerIdentity identityFromCertificate(std::string_view pem);
+// The same from the certificate's parsed fields.
+PeerIdentity identityFromInfo(const pki::CertInfo& info);
 
 // The outcome of checking a stream's first message.
 struct HelloCheck {
   bool accepted = false;
   // When refused: the gRPC status, the /metrics reason label and the message for the edge.
-  grpc::StatusCode code = grpc::StatusCode::OK;
+  grpclite::RpcCode code = grpclite::RpcCode::kOk;
   std::string metricReason;
   std::string reason;
   // When accepted:
@@ -48,8 +54,11 @@ struct HelloCheck {
 
 // Checks the first message of a stream. With `tls`, the peer must have presented a node's
 // certificate and the Hello must name that node (refusal reason "identity_mismatch" otherwise).
+// A certificate past its notAfter is refused ("certificate_expired"): only a session resumed
+// from a ticket can bring one, the full handshake checks validity itself.
 HelloCheck checkHello(const edgeplane::tunnel::v1::EdgeMessage& first, const PeerIdentity& peer,
-                      bool tls);
+                      bool tls,
+                      std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 // The report as the applier takes it (kind kept as received, possibly unknown).
 ReportInput reportInputOf(const edgeplane::tunnel::v1::Report& report);

@@ -1,6 +1,5 @@
 #include "cloudcore/cloudhub/tunnel_server.h"
 
-#include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -26,13 +25,20 @@
 #include "common/api/kinds.h"
 #include "common/api/names.h"
 #include "common/api/object_util.h"
+#include "common/grpclite/stream_server.h"
 #include "common/pki/pki.h"
-#include "proto/tunnel.grpc.pb.h"
+#include "proto/tunnel.pb.h"
 
 namespace ep::cloudhub {
 namespace {
 
 namespace pb = edgeplane::tunnel::v1;
+using grpclite::RpcCode;
+using grpclite::RpcStatus;
+
+constexpr char kConnectMethod[] = "/edgeplane.tunnel.v1.Tunnel/Connect";
+constexpr char kClusterInfoMethod[] = "/edgeplane.tunnel.v1.Tunnel/GetClusterInfo";
+constexpr char kJoinMethod[] = "/edgeplane.tunnel.v1.Tunnel/Join";
 
 constexpr uint32_t kProtocolVersion = kTunnelProtocolVersion;
 constexpr int kMaxReceiveBytes = 4 * 1024 * 1024;
@@ -43,29 +49,62 @@ std::string printable(const std::string& s, size_t max = 80) {
 
 class Session;
 
-PeerIdentity peerIdentity(const grpc::CallbackServerContext* context) {
-  auto ac = context->auth_context();
-  if (!ac) return {};
-  auto pems = ac->FindPropertyValues("x509_pem_cert");
-  if (pems.empty()) return {};
-  return identityFromCertificate(std::string_view(pems.front().data(), pems.front().size()));
+PeerIdentity peerIdentity(const grpclite::PeerInfo& peer) {
+  if (peer.certificate == nullptr) return {};
+  auto info = pki::certificateInfo(peer.certificate);
+  if (!info) return {};
+  return identityFromInfo(*info);
 }
 
-class Reactor final : public grpc::ServerBidiReactor<pb::EdgeMessage, pb::CloudMessage> {
+// The stream's observer: forwards to the session, which it keeps alive until onDone.
+class Reactor final : public grpclite::ServerCallObserver {
  public:
   explicit Reactor(std::shared_ptr<Session> session) : session_(std::move(session)) {}
-  void OnReadDone(bool ok) override;
-  void OnWriteDone(bool ok) override;
-  void OnCancel() override;
-  void OnDone() override;
+  void onReadDone(bool ok, std::string&& message) override;
+  void onWriteDone(bool ok) override;
+  void onCancel() override;
+  void onDone() override;
 
  private:
-  std::shared_ptr<Session> session_;  // keeps the session alive while gRPC may call us
+  std::shared_ptr<Session> session_;
+};
+
+// A unary call: one request, then `handle` answers through `respond` (any thread, once).
+class UnaryCall final : public grpclite::ServerCallObserver,
+                        public std::enable_shared_from_this<UnaryCall> {
+ public:
+  using Respond = std::function<void(RpcStatus, std::string)>;
+  using Handler = std::function<void(std::string request, Respond respond)>;
+  UnaryCall(std::shared_ptr<grpclite::ServerCall> call, Handler handle)
+      : call_(std::move(call)), handle_(std::move(handle)) {}
+  void onReadDone(bool ok, std::string&& message) override {
+    if (!ok) {
+      call_->finish({RpcCode::kInvalidArgument, "no request message"});
+      return;
+    }
+    auto self = shared_from_this();
+    handle_(std::move(message), [self](RpcStatus status, std::string response) {
+      if (!status.ok()) {
+        self->call_->finish(std::move(status));
+      } else {
+        self->call_->startWrite(std::move(response));
+      }
+    });
+  }
+  void onWriteDone(bool ok) override {
+    call_->finish(ok ? RpcStatus{} : RpcStatus{RpcCode::kUnavailable, "write failed"});
+  }
+  void onCancel() override { call_->finish({RpcCode::kCancelled, "cancelled"}); }
+  void onDone() override { handle_ = nullptr; }
+
+ private:
+  const std::shared_ptr<grpclite::ServerCall> call_;
+  Handler handle_;
 };
 
 }  // namespace
 
-struct TunnelServer::Impl final : public pb::Tunnel::CallbackService {
+struct TunnelServer::Impl final {
   Impl(TunnelServerOptions o, registry::Registry& r, Dispatcher& d, NodeStateStore& n,
        ReportApplier& a, Metrics& m, Executor e)
       : options(std::move(o)),
@@ -76,14 +115,11 @@ struct TunnelServer::Impl final : public pb::Tunnel::CallbackService {
         metrics(m),
         executor(std::move(e)) {}
 
-  grpc::ServerBidiReactor<pb::EdgeMessage, pb::CloudMessage>* Connect(
-      grpc::CallbackServerContext* context) override;
-  grpc::ServerUnaryReactor* GetClusterInfo(grpc::CallbackServerContext* context,
-                                           const pb::ClusterInfoRequest* request,
-                                           pb::ClusterInfo* response) override;
-  grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* context,
-                                 const pb::JoinRequest* request,
-                                 pb::JoinResponse* response) override;
+  // Calls, by method (stream server I/O threads; must not block).
+  std::shared_ptr<grpclite::ServerCallObserver> connect(const grpclite::PeerInfo& peer,
+                                                        std::shared_ptr<grpclite::ServerCall> call);
+  void getClusterInfo(const std::string& request, const UnaryCall::Respond& respond);
+  void join(const std::string& peer, const std::string& request, UnaryCall::Respond respond);
 
   bool tls() const { return !options.tlsCertPem.empty(); }
   // Closes the streams of Nodes that were deleted (their certificates are revoked).
@@ -128,7 +164,7 @@ struct TunnelServer::Impl final : public pb::Tunnel::CallbackService {
   // Ends streams that sent nothing within options.helloTimeout; runs once a second.
   void reapLoop();
 
-  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<grpclite::StreamServer> server;
   int port = 0;
 
   std::thread revoker;  // runs revocationLoop while the server runs (TLS only)
@@ -160,21 +196,20 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
   friend struct TunnelServer::Impl;  // applyObject runs applyOne
 
  public:
-  Session(TunnelServer::Impl& server, grpc::CallbackServerContext* context)
-      : server_(server), context_(context), identity_(peerIdentity(context)) {}
-
-  void bind(Reactor* reactor) {
-    std::lock_guard l(mu_);
-    reactor_ = reactor;
-  }
+  Session(TunnelServer::Impl& server, std::shared_ptr<grpclite::ServerCall> call,
+          const grpclite::PeerInfo& peer)
+      : server_(server),
+        call_(std::move(call)),
+        identity_(peerIdentity(peer)),
+        context_peer_(peer.address) {}
 
   bool send(CloudMessagePtr message) override {
     CloudMessagePtr toWrite;
-    Reactor* reactor = nullptr;
+    std::shared_ptr<grpclite::ServerCall> call;
     bool overflow = false;
     {
       std::lock_guard l(mu_);
-      if (reactor_ == nullptr || finishStatus_) return false;
+      if (call_ == nullptr || finishStatus_) return false;
       if (queue_.size() >= server_.options.sendQueueLimit) {
         overflow = true;
       } else {
@@ -184,33 +219,29 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
           inflight_ = std::move(queue_.front());
           queue_.pop_front();
           toWrite = inflight_;
-          reactor = reactor_;
+          call = call_;
         }
       }
     }
     if (overflow) {
       spdlog::warn("cloudhub: node {}: send queue full ({} messages); disconnecting it",
                    printable(node_), server_.options.sendQueueLimit);
-      finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          "send queue overflow; reconnect to resync"),
-             false);
+      finish({RpcCode::kResourceExhausted, "send queue overflow; reconnect to resync"}, false);
       return false;
     }
-    if (toWrite) reactor->StartWrite(toWrite.get());
+    if (toWrite) call->startWrite(toWrite->SerializeAsString());
     return true;
   }
 
-  void close(const std::string& reason) override {
-    finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, reason), false);
-  }
+  void close(const std::string& reason) override { finish({RpcCode::kUnavailable, reason}, false); }
 
   // Ends the stream with `status`. With `drain`, queued messages are written first (refusals:
   // HelloReply then status); otherwise they are dropped and an in-flight write is cancelled.
-  void finish(grpc::Status status, bool drain) {
+  void finish(RpcStatus status, bool drain) {
     auto self = shared_from_this();
     bool cancel = false;
     std::unique_lock l(mu_);
-    if (finishStatus_ || reactor_ == nullptr) return;
+    if (finishStatus_ || call_ == nullptr) return;
     finishStatus_ = std::move(status);
     drain_ = drain;
     if (!drain) queue_.clear();
@@ -219,8 +250,9 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
       ++opsStarting_;
     }
     if (cancel) {
+      auto call = call_;
       l.unlock();
-      context_->TryCancel();
+      call->cancel();
       l.lock();
       --opsStarting_;
     }
@@ -228,14 +260,14 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
   }
 
   void startRead() {
-    Reactor* reactor = nullptr;
+    std::shared_ptr<grpclite::ServerCall> call;
     {
       std::lock_guard l(mu_);
-      if (finishStatus_ || reactor_ == nullptr) return;
+      if (finishStatus_ || call_ == nullptr) return;
       ++opsStarting_;
-      reactor = reactor_;
+      call = call_;
     }
-    reactor->StartRead(&in_);
+    call->startRead();
     std::unique_lock l(mu_);
     --opsStarting_;
     maybeFinishLocked(l);
@@ -244,10 +276,14 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
   // True once the first message arrived (or the stream ended). Thread-safe.
   bool firstMessageSeen() const { return firstMessage_; }
 
-  void onReadDone(bool ok) {
+  void onReadDone(bool ok, const std::string& bytes) {
     firstMessage_ = true;
     if (!ok) {  // the edge closed its side or the call was cancelled
-      finish(grpc::Status::OK, true);
+      finish({}, true);
+      return;
+    }
+    if (!in_.ParseFromString(bytes)) {
+      protocolError("malformed message");
       return;
     }
     try {
@@ -291,21 +327,20 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
       }
     } catch (const std::exception& e) {
       spdlog::error("cloudhub: node {}: internal error: {}", printable(node_), e.what());
-      finish(grpc::Status(grpc::StatusCode::INTERNAL, "internal error"), false);
+      finish({RpcCode::kInternal, "internal error"}, false);
     }
   }
 
   void onWriteDone(bool ok) {
     auto self = shared_from_this();
     CloudMessagePtr next;
-    Reactor* reactor = nullptr;
+    std::shared_ptr<grpclite::ServerCall> call;
     {
       std::unique_lock l(mu_);
       writing_ = false;
       inflight_.reset();
       if (!ok) {
-        if (!finishStatus_)
-          finishStatus_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed");
+        if (!finishStatus_) finishStatus_ = RpcStatus{RpcCode::kUnavailable, "write failed"};
         drain_ = false;
         queue_.clear();
       }
@@ -314,20 +349,20 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
         inflight_ = std::move(queue_.front());
         queue_.pop_front();
         next = inflight_;
-        reactor = reactor_;
+        call = call_;
       } else {
         maybeFinishLocked(l);
       }
     }
-    if (next) reactor->StartWrite(next.get());
+    if (next) call->startWrite(next->SerializeAsString());
   }
 
-  void onCancel() { finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"), false); }
+  void onCancel() { finish({RpcCode::kCancelled, "cancelled"}, false); }
 
   void onDone() {
     {
       std::lock_guard l(mu_);
-      reactor_ = nullptr;
+      call_ = nullptr;
       queue_.clear();
       inflight_.reset();
     }
@@ -348,26 +383,26 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
 
  private:
   void maybeFinishLocked(std::unique_lock<std::mutex>& l) {
-    if (!finishStatus_ || finishCalled_ || writing_ || opsStarting_ != 0 || reactor_ == nullptr ||
+    if (!finishStatus_ || finishCalled_ || writing_ || opsStarting_ != 0 || call_ == nullptr ||
         (drain_ && !queue_.empty())) {
       return;
     }
     finishCalled_ = true;
-    grpc::Status status = *finishStatus_;
-    Reactor* reactor = reactor_;
+    RpcStatus status = *finishStatus_;
+    auto call = call_;
     auto self = shared_from_this();
     l.unlock();
-    reactor->Finish(status);
+    call->finish(std::move(status));
     l.lock();
   }
 
   void protocolError(const std::string& why) {
     spdlog::warn("cloudhub: node {}: protocol error: {}; closing the stream", printable(node_),
                  why);
-    finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why), false);
+    finish({RpcCode::kInvalidArgument, why}, false);
   }
 
-  void refuse(grpc::StatusCode code, const std::string& metricReason, const std::string& reason) {
+  void refuse(RpcCode code, const std::string& metricReason, const std::string& reason) {
     spdlog::warn("cloudhub: refused tunnel from {}: {}", context_peer_, reason);
     server_.metrics.addRefused(metricReason);
     auto msg = std::make_shared<pb::CloudMessage>();
@@ -377,12 +412,11 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
     reply->set_protocol_version(kProtocolVersion);
     reply->set_cloudcore_version(server_.options.version);
     send(std::move(msg));
-    finish(grpc::Status(code, reason), true);
+    finish({code, reason}, true);
   }
 
   void handleHello() {
     helloDone_ = true;
-    context_peer_ = context_->peer();
     HelloCheck check = checkHello(in_, identity_, server_.tls());
     if (!check.accepted) {
       if (check.metricReason == "identity_mismatch") {
@@ -411,9 +445,8 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
             self->server_.options.nodeCertificates->checkActive(node, self->identity_.serial);
         if (!active.isOk()) {
           bool revoked = active.code() == Code::kForbidden;
-          self->refuse(
-              revoked ? grpc::StatusCode::PERMISSION_DENIED : grpc::StatusCode::UNAVAILABLE,
-              revoked ? "revoked" : "store_error", active.message());
+          self->refuse(revoked ? RpcCode::kPermissionDenied : RpcCode::kUnavailable,
+                       revoked ? "revoked" : "store_error", active.message());
           return;
         }
         self->accept(std::move(node), std::move(inventory), edgeVersion, lastApplied);
@@ -432,10 +465,10 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
       auto got = self->server_.registry.get(*kind, "", node);
       if (!got.isOk()) {
         if (got.status().code() == Code::kNotFound) {
-          self->refuse(grpc::StatusCode::PERMISSION_DENIED, "unknown_node",
+          self->refuse(RpcCode::kPermissionDenied, "unknown_node",
                        "node \"" + node + "\" is not registered and nodeRegistration is manual");
         } else {
-          self->refuse(grpc::StatusCode::UNAVAILABLE, "store_error",
+          self->refuse(RpcCode::kUnavailable, "store_error",
                        "cannot look up node \"" + node + "\": " + got.status().message());
         }
         return;
@@ -448,7 +481,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
               const std::string& edgeVersion, int64_t lastApplied) {
     {
       std::lock_guard l(mu_);
-      if (finishStatus_ || reactor_ == nullptr) return;  // gone while we looked it up
+      if (finishStatus_ || call_ == nullptr) return;  // gone while we looked it up
     }
     node_ = std::move(node);
     counters_ = server_.metrics.node(node_);
@@ -456,7 +489,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
     auto self = shared_from_this();
     if (auto old = server_.registerSession(node_, self)) {
       spdlog::info("cloudhub: node {}: new stream replaces the previous one", node_);
-      old->finish(grpc::Status(grpc::StatusCode::CANCELLED, "replaced by a newer stream"), false);
+      old->finish({RpcCode::kCancelled, "replaced by a newer stream"}, false);
     }
     auto msg = std::make_shared<pb::CloudMessage>();
     auto* reply = msg->mutable_hello_reply();
@@ -593,8 +626,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
           std::lock_guard l(reportMu_);
           reportFailed_ = true;
         }
-        finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "report not applied, retry later"),
-               false);
+        finish({RpcCode::kUnavailable, "report not applied, retry later"}, false);
         return;
       }
     }
@@ -622,24 +654,23 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
   }
 
   TunnelServer::Impl& server_;
-  grpc::CallbackServerContext* const context_;  // valid until OnDone
 
   std::mutex mu_;
-  Reactor* reactor_ = nullptr;                // guarded by mu_; null after OnDone
-  std::deque<CloudMessagePtr> queue_;         // guarded by mu_
-  CloudMessagePtr inflight_;                  // guarded by mu_; the message being written
-  bool writing_ = false;                      // guarded by mu_
-  int opsStarting_ = 0;                       // guarded by mu_
-  std::optional<grpc::Status> finishStatus_;  // guarded by mu_
-  bool drain_ = false;                        // guarded by mu_
-  bool finishCalled_ = false;                 // guarded by mu_
+  std::shared_ptr<grpclite::ServerCall> call_;  // guarded by mu_; null after onDone
+  std::deque<CloudMessagePtr> queue_;           // guarded by mu_
+  CloudMessagePtr inflight_;                    // guarded by mu_; the message being written
+  bool writing_ = false;                        // guarded by mu_
+  int opsStarting_ = 0;                         // guarded by mu_
+  std::optional<RpcStatus> finishStatus_;       // guarded by mu_
+  bool drain_ = false;                          // guarded by mu_
+  bool finishCalled_ = false;                   // guarded by mu_
 
   // Read side: touched by the one reaction or worker task handling the current message.
   // node_/counters_/accepted_ are set once in accept(), before the session is published.
   pb::EdgeMessage in_;
-  const PeerIdentity identity_;  // from the TLS handshake; immutable
+  const PeerIdentity identity_;     // from the TLS handshake; immutable
+  const std::string context_peer_;  // "ipv4:ADDRESS:PORT"
   bool helloDone_ = false;
-  std::string context_peer_;
   std::string node_;
   std::shared_ptr<NodeCounters> counters_;
   std::atomic<bool> accepted_{false};
@@ -658,18 +689,17 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
   bool reportFailed_ = false;                 // guarded by reportMu_: a report must be resent
 };
 
-void Reactor::OnReadDone(bool ok) {
-  session_->onReadDone(ok);
+void Reactor::onReadDone(bool ok, std::string&& message) {
+  session_->onReadDone(ok, message);
 }
-void Reactor::OnWriteDone(bool ok) {
+void Reactor::onWriteDone(bool ok) {
   session_->onWriteDone(ok);
 }
-void Reactor::OnCancel() {
+void Reactor::onCancel() {
   session_->onCancel();
 }
-void Reactor::OnDone() {
+void Reactor::onDone() {
   session_->onDone();
-  delete this;
 }
 
 }  // namespace
@@ -709,11 +739,10 @@ void TunnelServer::Impl::applyObject(const std::shared_ptr<NodeReports>& reports
   if (more) executor([this, reports, key] { applyObject(reports, key); });
 }
 
-grpc::ServerBidiReactor<pb::EdgeMessage, pb::CloudMessage>* TunnelServer::Impl::Connect(
-    grpc::CallbackServerContext* context) {
-  auto session = std::make_shared<Session>(*this, context);
-  auto* reactor = new Reactor(session);
-  session->bind(reactor);
+std::shared_ptr<grpclite::ServerCallObserver> TunnelServer::Impl::connect(
+    const grpclite::PeerInfo& peer, std::shared_ptr<grpclite::ServerCall> call) {
+  auto session = std::make_shared<Session>(*this, std::move(call), peer);
+  auto reactor = std::make_shared<Reactor>(session);
   {
     std::lock_guard l(reapMu);
     awaitingHello.emplace_back(std::chrono::steady_clock::now() + options.helloTimeout, session);
@@ -722,46 +751,50 @@ grpc::ServerBidiReactor<pb::EdgeMessage, pb::CloudMessage>* TunnelServer::Impl::
   return reactor;
 }
 
-grpc::ServerUnaryReactor* TunnelServer::Impl::GetClusterInfo(grpc::CallbackServerContext* context,
-                                                             const pb::ClusterInfoRequest*,
-                                                             pb::ClusterInfo* response) {
-  auto* reactor = context->DefaultReactor();
-  response->set_ca_certificate(options.caPem);
-  response->set_cloudcore_version(options.version);
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+void TunnelServer::Impl::getClusterInfo(const std::string& request,
+                                        const UnaryCall::Respond& respond) {
+  pb::ClusterInfoRequest in;
+  if (!in.ParseFromString(request)) {
+    respond({RpcCode::kInvalidArgument, "malformed ClusterInfoRequest"}, "");
+    return;
+  }
+  pb::ClusterInfo response;
+  response.set_ca_certificate(options.caPem);
+  response.set_cloudcore_version(options.version);
+  respond({}, response.SerializeAsString());
 }
 
-grpc::ServerUnaryReactor* TunnelServer::Impl::Join(grpc::CallbackServerContext* context,
-                                                   const pb::JoinRequest* request,
-                                                   pb::JoinResponse* response) {
-  auto* reactor = context->DefaultReactor();
+void TunnelServer::Impl::join(const std::string& peer, const std::string& request,
+                              UnaryCall::Respond respond) {
   if (options.nodeCertificates == nullptr) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "joining is not enabled"));
-    return reactor;
+    respond({RpcCode::kUnimplemented, "joining is not enabled"}, "");
+    return;
   }
-  std::string peer = context->peer();
-  executor([this, reactor, request, response, peer] {
-    auto cert =
-        options.nodeCertificates->join(request->token(), request->node_name(), request->csr());
+  auto in = std::make_shared<pb::JoinRequest>();
+  if (!in->ParseFromString(request)) {
+    respond({RpcCode::kInvalidArgument, "malformed JoinRequest"}, "");
+    return;
+  }
+  executor([this, in, peer, respond = std::move(respond)] {
+    auto cert = options.nodeCertificates->join(in->token(), in->node_name(), in->csr());
     if (!cert) {
       const Status& s = cert.status();
-      grpc::StatusCode code = s.code() == Code::kUnauthorized ? grpc::StatusCode::UNAUTHENTICATED
-                              : s.code() == Code::kForbidden  ? grpc::StatusCode::PERMISSION_DENIED
-                              : s.code() == Code::kInvalid || s.code() == Code::kBadRequest
-                                  ? grpc::StatusCode::INVALID_ARGUMENT
-                                  : grpc::StatusCode::UNAVAILABLE;
-      spdlog::warn("cloudhub: refused join of node \"{}\" from {}: {}",
-                   printable(request->node_name()), peer, s.message());
+      RpcCode code = s.code() == Code::kUnauthorized ? RpcCode::kUnauthenticated
+                     : s.code() == Code::kForbidden  ? RpcCode::kPermissionDenied
+                     : s.code() == Code::kInvalid || s.code() == Code::kBadRequest
+                         ? RpcCode::kInvalidArgument
+                         : RpcCode::kUnavailable;
+      spdlog::warn("cloudhub: refused join of node \"{}\" from {}: {}", printable(in->node_name()),
+                   peer, s.message());
       metrics.addRefused("join_refused");
-      reactor->Finish(grpc::Status(code, s.message()));
+      respond({code, s.message()}, "");
       return;
     }
-    response->set_certificate(*cert);
-    response->set_ca_certificate(options.caPem);
-    reactor->Finish(grpc::Status::OK);
+    pb::JoinResponse response;
+    response.set_certificate(*cert);
+    response.set_ca_certificate(options.caPem);
+    respond({}, response.SerializeAsString());
   });
-  return reactor;
 }
 
 void TunnelServer::Impl::revocationLoop() {
@@ -836,8 +869,7 @@ void TunnelServer::Impl::reapLoop() {
     for (auto& session : late) {
       spdlog::warn("cloudhub: refused tunnel: no Hello within {} ms", options.helloTimeout.count());
       metrics.addRefused("hello_timeout");
-      session->finish(
-          grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no Hello received in time"), false);
+      session->finish({RpcCode::kDeadlineExceeded, "no Hello received in time"}, false);
     }
     late.clear();
     l.lock();
@@ -887,41 +919,55 @@ Status TunnelServer::start() {
   const auto& o = impl_->options;
   std::string host = o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
   std::string address = host + ":" + std::to_string(o.port);
-  grpc::ServerBuilder builder;
-  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  Impl* impl = impl_.get();
+  grpclite::StreamServerOptions so;
+  so.host = o.host;
+  so.port = o.port;
   if (impl_->tls()) {
-    // TLS 1.3 only: gRPC 1.51 has no minimum-version setting, so the TLS 1.2 cipher list is
-    // limited to one that needs an RSA key; with our ECDSA key no TLS 1.2 handshake can
-    // complete. (Read once by gRPC, process-wide; cloudcore has no other gRPC TLS.)
-    ::setenv("GRPC_SSL_CIPHER_SUITES", "ECDHE-RSA-AES128-GCM-SHA256", 0);
-    grpc::SslServerCredentialsOptions ssl(
-        GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);  // Join and GetClusterInfo need none
-    ssl.pem_root_certs = o.caPem;
-    ssl.pem_key_cert_pairs.push_back({o.tlsKeyPem, o.tlsCertPem});
-    credentials = grpc::SslServerCredentials(ssl);
-    // Smaller TLS frame buffers per connection (the tunnel's messages are small; a big Sync is
-    // just more frames).
-    builder.AddChannelArgument(GRPC_ARG_TSI_MAX_FRAME_SIZE, 4096);
+    // TLS 1.3 only; node certificates asked for and verified, not required (Join and
+    // GetClusterInfo come from nodes without one; Connect refuses them at the Hello).
+    grpclite::StreamServerTls tls;
+    tls.certPem = o.tlsCertPem;
+    tls.keyPem = o.tlsKeyPem;
+    tls.clientCaPem = o.caPem;
+    tls.ticketKey = o.ticketKey;
+    tls.ticketLifetime = o.ticketLifetime;
+    so.tls = std::move(tls);
   }
-  builder.AddListeningPort(address, credentials, &impl_->port);
-  // Bind exclusively: gRPC sets SO_REUSEPORT by default, which let a second cloudcore take the
-  // same port and split the nodes between the two (several replicas share a store instead).
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.RegisterService(impl_.get());
+  so.ioThreads = o.ioThreads;
+  so.onHandshake = [impl](bool resumed) { impl->metrics.addTlsHandshake(resumed); };
+  so.maxMessageBytes = kMaxReceiveBytes;
   // Transport settings: docs/tunnel.md, "Transport settings".
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16384);
-  builder.SetMaxReceiveMessageSize(kMaxReceiveBytes);
-  impl_->server = builder.BuildAndStart();
-  if (!impl_->server || impl_->port == 0) {
+  so.keepaliveTime = std::chrono::milliseconds(60'000);
+  so.keepaliveTimeout = std::chrono::milliseconds(20'000);
+  impl_->server = std::make_unique<grpclite::StreamServer>(
+      std::move(so),
+      [impl](const std::string& method, const grpclite::PeerInfo& peer,
+             std::shared_ptr<grpclite::ServerCall> call)
+          -> std::shared_ptr<grpclite::ServerCallObserver> {
+        if (method == kConnectMethod) return impl->connect(peer, std::move(call));
+        std::shared_ptr<UnaryCall> unary;
+        if (method == kClusterInfoMethod) {
+          unary = std::make_shared<UnaryCall>(
+              call, [impl](std::string request, UnaryCall::Respond respond) {
+                impl->getClusterInfo(request, respond);
+              });
+        } else if (method == kJoinMethod) {
+          unary = std::make_shared<UnaryCall>(
+              call, [impl, peer = peer.address](std::string request, UnaryCall::Respond respond) {
+                impl->join(peer, request, std::move(respond));
+              });
+        } else {
+          return nullptr;
+        }
+        call->startRead();
+        return unary;
+      });
+  if (Status st = impl_->server->start(); !st.isOk()) {
     impl_->server.reset();
-    return unavailableError("tunnelListen: cannot listen on " + address +
-                            " (in use by another process?)");
+    return unavailableError("tunnelListen: " + st.message() + " (in use by another process?)");
   }
+  impl_->port = impl_->server->port();
   {
     std::lock_guard l(impl_->reapMu);
     impl_->reapStop = false;
@@ -951,8 +997,7 @@ void TunnelServer::stop() {
     impl_->metrics.setConnectedNodes(0);
   }
   for (auto& [node, s] : sessions) s->close("cloudcore is shutting down");
-  impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  impl_->server->Wait();
+  impl_->server->stop(std::chrono::seconds(2));
   impl_->server.reset();
 }
 

@@ -53,22 +53,26 @@ struct TunnelServerOptions {
   // A stream that sends no first message within this is ended (DEADLINE_EXCEEDED).
   std::chrono::milliseconds helloTimeout{10000};
   // mTLS: see CloudHubOptions. With tlsCertPem set, Connect needs a node certificate whose CN
-  // names the Hello's node and whose serial the Node lists; TLS 1.2 handshakes cannot complete
-  // (the only TLS 1.2 cipher offered needs an RSA key; ours is ECDSA), so only TLS 1.3 is
-  // accepted.
+  // names the Hello's node and whose serial the Node lists; only TLS 1.3 is accepted.
   std::string tlsCertPem;
   std::string tlsKeyPem;
   std::string caPem;
   certs::NodeCertificates* nodeCertificates = nullptr;
+  // 80 bytes encrypting TLS 1.3 session tickets (DATA_DIR/pki/tunnel-ticket.key): the same key
+  // after a restart lets nodes resume without a full handshake. Empty = random per process.
+  std::string ticketKey;
+  std::chrono::seconds ticketLifetime{7200};
+  unsigned ioThreads = 2;  // the tunnel's I/O threads
   // An open stream of a deleted Node is closed within this.
   std::chrono::milliseconds revocationCheckInterval{1000};
 };
 
-// The gRPC Tunnel service (docs/tunnel.md): one ServerBidiReactor per edge stream on the gRPC
-// callback API, so no thread is parked per node. Reactions never block: node lookups and
-// report application run on the injected executor, syncs come from the Dispatcher thread.
-// Per stream at most one read and one write are in flight; each node has its own bounded send
-// queue and mutex, so a slow or stuck node never delays another. gRPC stays behind this pimpl.
+// The gRPC Tunnel service (docs/tunnel.md) on grpclite's StreamServer (HTTP/2 on nghttp2, TLS on
+// OpenSSL directly: an idle node costs no TLS buffers), with gRPC's callback contract: one
+// observer per edge stream, so no thread is parked per node. Reactions never block: node lookups
+// and report application run on the injected executor, syncs come from the Dispatcher thread. Per
+// stream at most one read and one write are in flight; each node has its own bounded send queue and
+// mutex, so a slow or stuck node never delays another. The transport stays behind this pimpl.
 //
 // start()/stop() from one owner thread; other methods are thread-safe. The injected objects
 // must outlive the server, and the executor must keep running until stop() returned.
@@ -90,7 +94,7 @@ class TunnelServer {
   void setBlobHandler(BlobRequestHandler* blobs);
 
   Status start();
-  // Ends every stream (UNAVAILABLE) and shuts the gRPC server down.
+  // Ends every stream (UNAVAILABLE) and shuts the server down.
   void stop();
   uint16_t port() const;
   size_t connectedNodes() const;

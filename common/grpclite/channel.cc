@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
@@ -41,100 +42,44 @@ namespace ep::grpclite {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-const char* rpcCodeName(RpcCode code) {
-  switch (code) {
-    case RpcCode::kOk:
-      return "OK";
-    case RpcCode::kCancelled:
-      return "CANCELLED";
-    case RpcCode::kUnknown:
-      return "UNKNOWN";
-    case RpcCode::kInvalidArgument:
-      return "INVALID_ARGUMENT";
-    case RpcCode::kDeadlineExceeded:
-      return "DEADLINE_EXCEEDED";
-    case RpcCode::kNotFound:
-      return "NOT_FOUND";
-    case RpcCode::kAlreadyExists:
-      return "ALREADY_EXISTS";
-    case RpcCode::kPermissionDenied:
-      return "PERMISSION_DENIED";
-    case RpcCode::kResourceExhausted:
-      return "RESOURCE_EXHAUSTED";
-    case RpcCode::kFailedPrecondition:
-      return "FAILED_PRECONDITION";
-    case RpcCode::kAborted:
-      return "ABORTED";
-    case RpcCode::kOutOfRange:
-      return "OUT_OF_RANGE";
-    case RpcCode::kUnimplemented:
-      return "UNIMPLEMENTED";
-    case RpcCode::kInternal:
-      return "INTERNAL";
-    case RpcCode::kUnavailable:
-      return "UNAVAILABLE";
-    case RpcCode::kDataLoss:
-      return "DATA_LOSS";
-    case RpcCode::kUnauthenticated:
-      return "UNAUTHENTICATED";
+struct TlsSessionCache::Impl {
+  ~Impl() {
+    if (session != nullptr) SSL_SESSION_free(session);
   }
-  return "UNKNOWN";
-}
+  // Offers the remembered session to a connection about to handshake.
+  void offer(SSL* ssl) {
+    std::lock_guard l(mu);
+    if (session != nullptr) SSL_set_session(ssl, session);
+  }
+  // Remembers `s` (owned; null is ignored) in place of the previous one.
+  void store(SSL_SESSION* s) {
+    if (s == nullptr) return;
+    std::lock_guard l(mu);
+    if (session != nullptr) SSL_SESSION_free(session);
+    session = s;
+  }
+  void clear() {
+    std::lock_guard l(mu);
+    if (session != nullptr) SSL_SESSION_free(session);
+    session = nullptr;
+  }
 
-std::string RpcStatus::toString() const {
-  std::string s = rpcCodeName(code);
-  if (!message.empty()) s += ": " + message;
-  return s;
-}
+  std::mutex mu;
+  SSL_SESSION* session = nullptr;  // guarded by mu
+  std::atomic<uint64_t> resumed{0};
+  std::atomic<uint64_t> full{0};
+};
 
-std::string frameMessage(std::string_view message) {
-  std::string out;
-  out.reserve(5 + message.size());
-  const auto n = static_cast<uint32_t>(message.size());
-  out.push_back('\0');
-  out.push_back(static_cast<char>(n >> 24));
-  out.push_back(static_cast<char>(n >> 16));
-  out.push_back(static_cast<char>(n >> 8));
-  out.push_back(static_cast<char>(n));
-  out.append(message);
-  return out;
+TlsSessionCache::TlsSessionCache() : impl_(std::make_unique<Impl>()) {}
+TlsSessionCache::~TlsSessionCache() = default;
+uint64_t TlsSessionCache::resumed() const {
+  return impl_->resumed.load();
 }
-
-void Deframer::feed(const uint8_t* data, size_t size) {
-  if (failed() || size == 0) return;
-  // Drop consumed bytes before growing, so the buffer holds at most one message and a chunk.
-  if (pos_ > 0 && pos_ == buf_.size()) {
-    buf_.clear();
-    pos_ = 0;
-  } else if (pos_ > 64 * 1024 && pos_ > buf_.size() / 2) {
-    buf_.erase(0, pos_);
-    pos_ = 0;
-  }
-  buf_.append(reinterpret_cast<const char*>(data), size);
+uint64_t TlsSessionCache::full() const {
+  return impl_->full.load();
 }
-
-bool Deframer::next(std::string* out) {
-  if (failed() || buf_.size() - pos_ < 5) return false;
-  const auto* p = reinterpret_cast<const uint8_t*>(buf_.data() + pos_);
-  if (p[0] != 0) {
-    error_ = p[0] == 1 ? "received a compressed message (no compression was offered)"
-                       : "invalid message flag " + std::to_string(p[0]);
-    return false;
-  }
-  const size_t len = (size_t{p[1]} << 24) | (size_t{p[2]} << 16) | (size_t{p[3]} << 8) | p[4];
-  if (len > max_) {
-    error_ = "received message of " + std::to_string(len) + " bytes, above the limit of " +
-             std::to_string(max_);
-    return false;
-  }
-  if (buf_.size() - pos_ - 5 < len) return false;
-  out->assign(buf_, pos_ + 5, len);
-  pos_ += 5 + len;
-  if (pos_ == buf_.size()) {
-    buf_.clear();
-    pos_ = 0;
-  }
-  return true;
+void TlsSessionCache::clear() {
+  impl_->clear();
 }
 
 namespace {
@@ -709,6 +654,8 @@ void Conn::startTls() {
     fail(RpcCode::kInvalidArgument, s.message());
     return;
   }
+  if (const auto& cache = core_.options_.tls.sessionCache)
+    cache->impl().offer(tls_->native_handle());
   handshaking_ = true;
   tls_->async_handshake(
       asio::ssl::stream_base::client, [self = shared_from_this()](const error_code& ec) {
@@ -727,6 +674,11 @@ void Conn::startTls() {
           self->fail(RpcCode::kUnavailable, "TLS handshake with " + self->targetName_ +
                                                 ": the server did not select ALPN protocol h2");
           return;
+        }
+        if (const auto& cache = self->core_.options_.tls.sessionCache) {
+          auto& counter = SSL_session_reused(self->tls_->native_handle()) ? cache->impl().resumed
+                                                                          : cache->impl().full;
+          counter.fetch_add(1);
         }
         self->startHttp2();
       });
@@ -1029,6 +981,10 @@ int Conn::onFrameRecv(nghttp2_session* s, const nghttp2_frame* frame, void* user
       if ((frame->hd.flags & NGHTTP2_FLAG_ACK) && self->pingOutstanding_) {
         self->pingOutstanding_ = false;
         self->armKeepalive(self->core_.options_.keepaliveTime);
+        // A long-lived connection gets fresh tickets from the server now and then: keep the
+        // newest so that a reconnect after a server restart can still resume.
+        if (const auto& cache = self->core_.options_.tls.sessionCache; cache && self->tls_)
+          cache->impl().store(SSL_get1_session(self->tls_->native_handle()));
       }
       return 0;
     case NGHTTP2_GOAWAY:
@@ -1038,6 +994,10 @@ int Conn::onFrameRecv(nghttp2_session* s, const nghttp2_frame* frame, void* user
       if (!(frame->hd.flags & NGHTTP2_FLAG_ACK) && !self->settingsReceived_) {
         self->settingsReceived_ = true;
         self->connectTimer_.cancel();
+        // The server's ticket came before its SETTINGS: remember the session for the next
+        // connection.
+        if (const auto& cache = self->core_.options_.tls.sessionCache; cache && self->tls_)
+          cache->impl().store(SSL_get1_session(self->tls_->native_handle()));
       }
       return 0;
     case NGHTTP2_HEADERS:

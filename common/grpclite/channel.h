@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/grpclite/framing.h"
+
 // grpclite: a small gRPC client (HTTP/2 via libnghttp2, sockets via Boost.Asio) for the edge,
 // where gRPC's C core costs more memory than the whole rest of edgecore. It speaks the gRPC
 // wire protocol (application/grpc, length-prefixed messages, grpc-status trailers, grpc-timeout),
@@ -25,38 +27,28 @@ class MessageLite;
 
 namespace ep::grpclite {
 
-// gRPC status codes, numbered as on the wire (grpc-status).
-enum class RpcCode : int {
-  kOk = 0,
-  kCancelled = 1,
-  kUnknown = 2,
-  kInvalidArgument = 3,
-  kDeadlineExceeded = 4,
-  kNotFound = 5,
-  kAlreadyExists = 6,
-  kPermissionDenied = 7,
-  kResourceExhausted = 8,
-  kFailedPrecondition = 9,
-  kAborted = 10,
-  kOutOfRange = 11,
-  kUnimplemented = 12,
-  kInternal = 13,
-  kUnavailable = 14,
-  kDataLoss = 15,
-  kUnauthenticated = 16,
+// The last TLS session of the channels that share this object, offered by their next connection
+// so that it resumes (a TLS 1.3 ticket: no certificates sent or verified, no signatures). A
+// session carries the client certificate it was made with: use one cache per client identity
+// and a new one when the certificate changes. Thread-safe.
+class TlsSessionCache {
+ public:
+  TlsSessionCache();
+  ~TlsSessionCache();
+  TlsSessionCache(const TlsSessionCache&) = delete;
+  TlsSessionCache& operator=(const TlsSessionCache&) = delete;
+  // Handshakes that resumed a session, and full ones (for /status and tests).
+  uint64_t resumed() const;
+  uint64_t full() const;
+  // Forgets the session (the next handshake is a full one).
+  void clear();
+
+  struct Impl;
+  Impl& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
 };
-
-struct RpcStatus {
-  RpcCode code = RpcCode::kOk;
-  std::string message;
-
-  bool ok() const { return code == RpcCode::kOk; }
-  int codeNumber() const { return static_cast<int>(code); }
-  // "UNAVAILABLE: connection refused"
-  std::string toString() const;
-};
-
-const char* rpcCodeName(RpcCode code);
 
 // TLS for the channel's connections (OpenSSL; client certificates for mTLS). Every PEM is read
 // when the channel is created; an unusable one makes every call on the channel end at once with
@@ -80,6 +72,8 @@ struct TlsOptions {
   // Minimum protocol version TLS 1.3; false admits TLS 1.2 (AEAD ECDHE suites only, as HTTP/2
   // requires).
   bool tls13Only = true;
+  // Resume sessions through this cache (null: every handshake is a full one).
+  std::shared_ptr<TlsSessionCache> sessionCache;
 };
 
 struct ChannelOptions {
@@ -174,30 +168,6 @@ class Channel {
 
  private:
   const std::string target_;
-};
-
-// gRPC message framing (exposed for tests and the fuzz target): a 1-byte compressed flag, a
-// 4-byte big-endian length, then the message.
-std::string frameMessage(std::string_view message);
-
-// Splits a byte stream into gRPC messages. feed() appends bytes and yields complete messages in
-// order through next(); an oversized or compressed message is an error that sticks.
-class Deframer {
- public:
-  explicit Deframer(size_t maxMessageBytes) : max_(maxMessageBytes) {}
-  void feed(const uint8_t* data, size_t size);
-  // true and fills `out` when a whole message is buffered; false otherwise (or after an error).
-  bool next(std::string* out);
-  bool failed() const { return !error_.empty(); }
-  const std::string& error() const { return error_; }
-  // Bytes of an incomplete message (an error when the stream ends with some).
-  size_t buffered() const { return buf_.size() - pos_; }
-
- private:
-  const size_t max_;
-  std::string buf_;
-  size_t pos_ = 0;
-  std::string error_;
 };
 
 }  // namespace ep::grpclite

@@ -466,6 +466,15 @@ struct Server::Impl {
       beast::get_lowest_layer(stream).expires_never();
       co_await ws.async_accept(upgrade, use_awaitable);
       ws.binary(true);
+      {
+        // kubectl up to 1.32 starts reading right after the upgrade but creates its stream
+        // readers a moment later and drops what arrives in between ("Unknown stream id 1,
+        // discarding message": kubernetes/kubernetes#131189, fixed in 1.33). Output that was
+        // ready at once (a fast exec) would be lost, so the first frames wait a little.
+        asio::steady_timer settle(ioc, std::chrono::milliseconds(50));
+        boost::system::error_code ec;
+        co_await settle.async_wait(asio::redirect_error(use_awaitable, ec));
+      }
       readMore = [&ws, shared, &readMore] {
         shared->readerDone = false;
         ws.async_read(shared->readBuf, [shared, &readMore](boost::system::error_code ec, size_t) {

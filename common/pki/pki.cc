@@ -730,7 +730,14 @@ Result<CertInfo> parseCertificate(std::string_view pem) {
   ErrorQueueGuard guard;
   auto cert = readCertificate(pem, Code::kBadRequest, "certificate");
   if (!cert) return cert.status();
-  X509* x = cert->get();
+  return certificateInfo(cert->get());
+}
+
+Result<CertInfo> certificateInfo(const x509_st* cert) {
+  ErrorQueueGuard guard;
+  if (cert == nullptr) return badRequestError("certificate: none");
+  // OpenSSL's getters take non-const pointers; none of them modifies the certificate.
+  X509* x = const_cast<X509*>(cert);
   CertInfo info;
   auto names = readSubject(X509_get_subject_name(x), "certificate", false);
   if (!names) return names.status();

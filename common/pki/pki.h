@@ -10,6 +10,8 @@
 
 #include "common/status.h"
 
+struct x509_st;  // OpenSSL's X509
+
 // The cluster PKI (README.md): cloudcore's CA, serving and client certificates, node CSR
 // signing and admin kubeconfig material; edgecore's key, CSR and certificate expiry.
 //
@@ -108,6 +110,8 @@ struct CertInfo {
 // PEM certificate can be parsed; kInvalid for content it cannot represent (a subject with more
 // than one CN, an unreadable subjectAltName or validity time).
 [[nodiscard]] Result<CertInfo> parseCertificate(std::string_view pem);
+// The same from a certificate OpenSSL already decoded (a TLS peer's): no parsing again.
+[[nodiscard]] Result<CertInfo> certificateInfo(const x509_st* cert);
 
 // Verifies that the first certificate in certPem chains to a certificate in caPem (a bundle:
 // each of its certificates is a trust anchor, as in Go's x509 roots pool) and that every

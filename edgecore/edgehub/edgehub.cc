@@ -364,6 +364,11 @@ void EdgeHub::runSupervisor() {
   channelOptions.keepaliveTimeout = std::chrono::milliseconds(options_.keepaliveTimeoutMs);
   channelOptions.maxReceiveMessageBytes = 16 * 1024 * 1024;
   channelOptions.connectTimeout = options_.handshakeTimeout;
+  // Reconnects resume the last TLS session (a ticket: no certificate exchange, no signatures),
+  // also after a cloudcore restart, whose ticket key is kept in its PKI. A session carries the
+  // certificate it was made with, so a renewed certificate starts a new cache.
+  std::shared_ptr<grpclite::TlsSessionCache> sessionCache;
+  std::string sessionCert;
 
   while (true) {
     {
@@ -378,6 +383,11 @@ void EdgeHub::runSupervisor() {
       channelOptions.tls.certPem = creds.certPem;
       channelOptions.tls.keyPem = creds.keyPem;
       channelOptions.tls.serverName = hostOf(options_.cloud);
+      if (!sessionCache || sessionCert != creds.certPem) {
+        sessionCache = std::make_shared<grpclite::TlsSessionCache>();
+        sessionCert = creds.certPem;
+      }
+      channelOptions.tls.sessionCache = sessionCache;
     }
     // A fresh channel (one connection) per attempt: our backoff paces reconnects.
     auto channel = grpclite::Channel::create(options_.cloud, channelOptions);

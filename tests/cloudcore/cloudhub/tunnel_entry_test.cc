@@ -44,7 +44,7 @@ TEST(TunnelEntryTest, AcceptsTheCertificatesOwnNode) {
 TEST(TunnelEntryTest, HelloNamingAnotherNodeIsRefusedWithBothNames) {
   auto c = checkHello(hello("edge-2"), nodeIdentity("edge-1"), true);
   EXPECT_FALSE(c.accepted);
-  EXPECT_EQ(c.code, grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(c.code, grpclite::RpcCode::kPermissionDenied);
   EXPECT_EQ(c.metricReason, "identity_mismatch");
   EXPECT_NE(c.reason.find("\"edge-1\""), std::string::npos) << c.reason;
   EXPECT_NE(c.reason.find("\"edge-2\""), std::string::npos) << c.reason;
@@ -52,11 +52,25 @@ TEST(TunnelEntryTest, HelloNamingAnotherNodeIsRefusedWithBothNames) {
 
 TEST(TunnelEntryTest, RefusesWithoutANodeCertificate) {
   auto none = checkHello(hello("edge-1"), PeerIdentity{}, true);
-  EXPECT_EQ(none.code, grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(none.code, grpclite::RpcCode::kUnauthenticated);
   EXPECT_EQ(none.metricReason, "no_client_certificate");
   auto admin = checkHello(hello("edge-1"), {true, "", "kubernetes-admin", "2"}, true);
-  EXPECT_EQ(admin.code, grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(admin.code, grpclite::RpcCode::kPermissionDenied);
   EXPECT_EQ(admin.metricReason, "not_a_node");
+}
+
+// A session resumed from a TLS ticket brings the certificate it was made with, which may have
+// expired since; the full handshake would have refused it.
+TEST(TunnelEntryTest, RefusesAnExpiredCertificate) {
+  PeerIdentity id = nodeIdentity("edge-1");
+  const auto now = std::chrono::system_clock::now();
+  id.notAfter = now - std::chrono::seconds(1);
+  auto c = checkHello(hello("edge-1"), id, true, now);
+  EXPECT_FALSE(c.accepted);
+  EXPECT_EQ(c.code, grpclite::RpcCode::kUnauthenticated);
+  EXPECT_EQ(c.metricReason, "certificate_expired");
+  id.notAfter = now + std::chrono::hours(1);
+  EXPECT_TRUE(checkHello(hello("edge-1"), id, true, now).accepted);
 }
 
 TEST(TunnelEntryTest, RefusesBadFirstMessages) {
