@@ -50,6 +50,14 @@ std::string serialsOf(const Json& node) {
   return v != a->end() && v->is_string() ? v->get<std::string>() : std::string();
 }
 
+}  // namespace
+
+std::vector<std::string> activeSerials(const Json& node) {
+  return splitSerials(serialsOf(node));
+}
+
+namespace {
+
 std::string secretValue(const Json& secret, const char* key) {
   auto d = secret.find("data");
   if (d == secret.end() || !d->is_object()) return {};

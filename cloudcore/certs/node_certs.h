@@ -1,7 +1,9 @@
 #pragma once
 
 #include <chrono>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/pki/pki.h"
@@ -18,6 +20,9 @@ namespace ep::certs {
 // one being replaced. A certificate whose serial is not listed is refused: deleting the Node
 // revokes every certificate it had.
 inline constexpr const char* kNodeCertificatesAnnotation = "edgeplane.io/client-certificates";
+
+// The serials a Node object lists in kNodeCertificatesAnnotation (none when absent).
+std::vector<std::string> activeSerials(const nlohmann::json& node);
 
 struct NodeCertificatesOptions {
   std::chrono::seconds lifetime{std::chrono::hours(24 * 365)};  // of issued node certificates

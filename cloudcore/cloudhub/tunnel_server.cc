@@ -169,6 +169,18 @@ struct TunnelServer::Impl final {
 
   std::thread revoker;  // runs revocationLoop while the server runs (TLS only)
 
+  // The serials each Node lists (certs::activeSerials), kept by revocationLoop from its list
+  // and watch, so that a reconnecting node's Hello is checked without a store read. A node or
+  // serial not found here is looked up in the store (the watch may lag a join or renewal).
+  bool serialKnownActive(const std::string& node, const std::string& serial) {
+    std::lock_guard l(serialsMu);
+    auto it = activeSerials.find(node);
+    return it != activeSerials.end() &&
+           std::find(it->second.begin(), it->second.end(), serial) != it->second.end();
+  }
+  std::mutex serialsMu;
+  std::map<std::string, std::vector<std::string>> activeSerials;  // guarded by serialsMu
+
   std::mutex reapMu;
   std::condition_variable reapCv;
   // Streams still waiting for their first message, with their deadline.
@@ -272,6 +284,9 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
     --opsStarting_;
     maybeFinishLocked(l);
   }
+
+  // The serial of the client certificate (TLS only; immutable).
+  const std::string& serial() const { return identity_.serial; }
 
   // True once the first message arrived (or the stream ended). Thread-safe.
   bool firstMessageSeen() const { return firstMessage_; }
@@ -437,7 +452,12 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
     std::string edgeVersion = std::move(check.edgeVersion);
     int64_t lastApplied = check.lastAppliedRevision;
     if (server_.options.nodeCertificates != nullptr) {
-      // The certificate must still be the node's (not revoked): a store read, worker pool.
+      // The certificate must still be the node's (not revoked): known from the Node watch, or
+      // else a store read on the worker pool.
+      if (server_.serialKnownActive(node, identity_.serial)) {
+        accept(std::move(node), std::move(inventory), edgeVersion, lastApplied);
+        return;
+      }
       auto self = shared_from_this();
       server_.executor([self, node = std::move(node), inventory = std::move(inventory), edgeVersion,
                         lastApplied]() mutable {
@@ -798,20 +818,32 @@ void TunnelServer::Impl::join(const std::string& peer, const std::string& reques
 }
 
 void TunnelServer::Impl::revocationLoop() {
-  // Follows Node deletions with a watch (list, then watch from the list's revision; again
-  // after the watch ends). Deleting a Node revokes its certificates: its stream is closed.
+  // Follows Nodes with a watch (list, then watch from the list's revision; again after the
+  // watch ends), keeping activeSerials. Deleting a Node revokes its certificates, and so does
+  // removing a serial from its list: the stream using such a certificate is closed.
   const api::KindInfo* kind = api::findByApiVersionKind("v1", "Node");
-  auto closeIfOpen = [this](const std::string& node) {
-    std::shared_ptr<Session> session;
-    {
-      std::lock_guard g(mu);
-      auto it = sessions.find(node);
-      if (it != sessions.end()) session = it->second;
-    }
+  auto sessionOf = [this](const std::string& node) {
+    std::lock_guard g(mu);
+    auto it = sessions.find(node);
+    return it != sessions.end() ? it->second : nullptr;
+  };
+  auto closeIfOpen = [&](const std::string& node) {
+    std::shared_ptr<Session> session = sessionOf(node);
     if (!session) return;
     spdlog::warn("cloudhub: node {} was deleted: closing its tunnel (certificate revoked)", node);
     metrics.addRefused("revoked");
     session->close("node deleted: its certificate is revoked");
+  };
+  auto serialsChanged = [&](const std::string& node, std::vector<std::string> serials) {
+    std::shared_ptr<Session> session = sessionOf(node);
+    if (session && std::find(serials.begin(), serials.end(), session->serial()) == serials.end()) {
+      spdlog::warn("cloudhub: node {}: certificate {} is no longer listed: closing its tunnel",
+                   node, session->serial());
+      metrics.addRefused("revoked");
+      session->close("certificate revoked");
+    }
+    std::lock_guard l(serialsMu);
+    activeSerials[node] = std::move(serials);
   };
   std::unique_ptr<registry::ObjectWatch> watch;
   std::unique_lock l(reapMu);
@@ -822,7 +854,15 @@ void TunnelServer::Impl::revocationLoop() {
       auto list = registry.list(*kind, "", {});
       if (list.isOk()) {
         std::set<std::string> present;
-        for (const auto& n : list->items) present.insert(api::stringAt(n, "metadata.name"));
+        std::map<std::string, std::vector<std::string>> serials;
+        for (const auto& n : list->items) {
+          present.insert(api::stringAt(n, "metadata.name"));
+          serials[api::stringAt(n, "metadata.name")] = certs::activeSerials(n);
+        }
+        {
+          std::lock_guard g(serialsMu);
+          activeSerials.swap(serials);
+        }
         std::vector<std::string> open;
         {
           std::lock_guard g(mu);
@@ -840,8 +880,16 @@ void TunnelServer::Impl::revocationLoop() {
     }
     if (watch) {
       for (auto& e : watch->poll(1024)) {
-        if (e.type == "DELETED" && e.object) {
-          closeIfOpen(api::stringAt(*e.object, "metadata.name"));
+        if (!e.object) continue;
+        const std::string name = api::stringAt(*e.object, "metadata.name");
+        if (e.type == "DELETED") {
+          {
+            std::lock_guard g(serialsMu);
+            activeSerials.erase(name);
+          }
+          closeIfOpen(name);
+        } else {
+          serialsChanged(name, certs::activeSerials(*e.object));
         }
       }
     }
@@ -937,6 +985,10 @@ Status TunnelServer::start() {
   so.ioThreads = o.ioThreads;
   so.onHandshake = [impl](bool resumed) { impl->metrics.addTlsHandshake(resumed); };
   so.maxMessageBytes = kMaxReceiveBytes;
+  // A node uses one Connect stream at a time (a replacement may overlap its predecessor);
+  // without a certificate a client can only join, whose request is a token and a CSR.
+  so.maxConcurrentStreams = 16;
+  so.maxMessageBytesWithoutCertificate = 64 * 1024;
   // Transport settings: docs/tunnel.md, "Transport settings".
   so.keepaliveTime = std::chrono::milliseconds(60'000);
   so.keepaliveTimeout = std::chrono::milliseconds(20'000);

@@ -61,7 +61,7 @@ struct TunnelServerOptions {
   // 80 bytes encrypting TLS 1.3 session tickets (DATA_DIR/pki/tunnel-ticket.key): the same key
   // after a restart lets nodes resume without a full handshake. Empty = random per process.
   std::string ticketKey;
-  std::chrono::seconds ticketLifetime{7200};
+  std::chrono::seconds ticketLifetime{24 * 3600};
   unsigned ioThreads = 2;  // the tunnel's I/O threads
   // An open stream of a deleted Node is closed within this.
   std::chrono::milliseconds revocationCheckInterval{1000};

@@ -51,8 +51,13 @@ struct TlsSessionCache::Impl {
     std::lock_guard l(mu);
     if (session != nullptr) SSL_set_session(ssl, session);
   }
-  // Remembers `s` (owned; null is ignored) in place of the previous one.
-  void store(SSL_SESSION* s) {
+  // Remembers a copy of the connection's session `live` (a reference the caller owns and which
+  // this releases; null is ignored) in place of the previous one. A copy: the live session
+  // keeps changing with the connection (new tickets) while other channels may read this one.
+  void store(SSL_SESSION* live) {
+    if (live == nullptr) return;
+    SSL_SESSION* s = SSL_SESSION_dup(live);
+    SSL_SESSION_free(live);
     if (s == nullptr) return;
     std::lock_guard l(mu);
     if (session != nullptr) SSL_SESSION_free(session);

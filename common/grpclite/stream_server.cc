@@ -116,6 +116,9 @@ struct IoThread {
   asio::io_context io{1};
   asio::steady_timer sweep{io};
   std::set<std::shared_ptr<Conn>> conns;
+  // Calls dispatched and not yet done: what stop() still has to release when an observer never
+  // finished (the call and its observer hold each other).
+  std::set<std::shared_ptr<CallState>> calls;
   std::thread thread;
 };
 
@@ -151,12 +154,12 @@ struct StreamServer::Impl : std::enable_shared_from_this<StreamServer::Impl> {
 class CallState final : public ServerCall, public std::enable_shared_from_this<CallState> {
  public:
   CallState(StreamServer::Impl& server, std::weak_ptr<Conn> conn, std::weak_ptr<IoThread> thread,
-            int32_t id)
+            int32_t id, size_t maxMessageBytes)
       : server_(server),
         conn_(std::move(conn)),
         thread_(std::move(thread)),
         id_(id),
-        deframer_(server.options.maxMessageBytes) {}
+        deframer_(maxMessageBytes) {}
 
   void startRead() override {
     post([](CallState& c, Conn* conn) { c.doRead(conn); });
@@ -177,6 +180,8 @@ class CallState final : public ServerCall, public std::enable_shared_from_this<C
 
   // I/O thread from here on.
   void setObserver(std::shared_ptr<ServerCallObserver> o) { observer_ = std::move(o); }
+  // After the I/O threads stopped: breaks the call <-> observer cycle of a call never finished.
+  void dropObserver() { observer_.reset(); }
   void onData(Conn& conn, const uint8_t* data, size_t len);
   void onClientDone();
   void onClosed();
@@ -203,6 +208,9 @@ class CallState final : public ServerCall, public std::enable_shared_from_this<C
   void deliver(Conn* conn);
   void maybeDone();
   void submitTrailersOnly(Conn& conn, const RpcStatus& status);
+  // Gives the bytes held back for unread messages to flow control (the stream's and, what
+  // matters once the stream is gone, the connection's window).
+  void releaseHeldBack(Conn* conn);
 
   StreamServer::Impl& server_;
   const std::weak_ptr<Conn> conn_;
@@ -225,6 +233,7 @@ class CallState final : public ServerCall, public std::enable_shared_from_this<C
   bool trailersSent_ = false;
   bool aborted_ = false;
   bool cancelNotified_ = false;
+  bool cancelAfterWrite_ = false;  // aborted while a write was in flight: onCancel after it
   bool doneQueued_ = false;
 };
 
@@ -275,6 +284,13 @@ class Conn final : public std::enable_shared_from_this<Conn> {
     thread_->conns.erase(shared_from_this());
   }
 
+  // Tells the client that no new streams will be accepted (the stop has begun).
+  void shutdownNotice() {
+    if (dead_ || session_ == nullptr) return;
+    nghttp2_submit_shutdown_notice(session_);
+    flush();
+  }
+
   // Asks the client to go away (GOAWAY), then closes.
   void terminate() {
     if (dead_) return;
@@ -287,9 +303,11 @@ class Conn final : public std::enable_shared_from_this<Conn> {
 
   void tick(SteadyClock::time_point now) {
     if (dead_) return;
-    if (session_ == nullptr) {
+    if (session_ == nullptr || !prefaceSeen_) {
       if (now - created_ > server_.options.handshakeTimeout) {
-        server_.handshakeFailed(peer_.address, "handshake timed out");
+        server_.handshakeFailed(peer_.address, session_ == nullptr
+                                                   ? "handshake timed out"
+                                                   : "no HTTP/2 preface after the handshake");
         close("handshake timed out");
       }
       return;
@@ -348,7 +366,11 @@ class Conn final : public std::enable_shared_from_this<Conn> {
         const int r = SSL_write(ssl_, out_.data() + outOff_, static_cast<int>(left));
         if (r <= 0) {
           const int e = SSL_get_error(ssl_, r);
-          if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) return armWrite();
+          if (e == SSL_ERROR_WANT_WRITE) return armWrite();
+          if (e == SSL_ERROR_WANT_READ) {
+            writeWantsRead_ = true;  // TLS must read first: the write resumes once readable
+            return armRead();
+          }
           return close("TLS write: " + sslError("connection lost"));
         }
         written = static_cast<size_t>(r);
@@ -366,6 +388,7 @@ class Conn final : public std::enable_shared_from_this<Conn> {
   }
 
   nghttp2_session* session() { return session_; }
+  bool dead() const { return dead_; }
   void rstAfterTrailers(int32_t id) { rstAfterTrailers_.push_back(id); }
 
  private:
@@ -414,6 +437,9 @@ class Conn final : public std::enable_shared_from_this<Conn> {
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 16384},
     };
     nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+    // The connection's window fits a full window on several streams at once, so that one slow
+    // reader does not stop the others.
+    nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, 1 << 20);
     lastRead_ = SteadyClock::now();
     // TLS may already hold the client's preface (it came with the handshake's last flight).
     onReadable();
@@ -427,7 +453,11 @@ class Conn final : public std::enable_shared_from_this<Conn> {
       if (self->dead_) return;
       if (ec) return self->close("wait: " + ec.message());
       if (self->session_ == nullptr) return self->handshake();
-      self->onReadable();
+      if (self->writeWantsRead_) {
+        self->writeWantsRead_ = false;
+        self->flush();
+      }
+      if (!self->dead_) self->onReadable();
     });
   }
 
@@ -503,68 +533,101 @@ class Conn final : public std::enable_shared_from_this<Conn> {
     return it == calls_.end() ? nullptr : it->second.get();
   }
 
+  // nghttp2's callbacks are C frames: no exception may cross them. A failure (allocation)
+  // fails the session, which closes the connection.
+  template <typename F>
+  static int guarded(F f) {
+    try {
+      return f();
+    } catch (const std::exception& e) {
+      spdlog::error("grpclite: HTTP/2 callback: {}", e.what());
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+  }
+
+  // The largest request message a call on this connection may send: a client without a
+  // certificate gets maxMessageBytesWithoutCertificate (it can only join).
+  size_t messageLimit() const {
+    if (ssl_ != nullptr && SSL_get0_peer_certificate(ssl_) == nullptr)
+      return server_.options.maxMessageBytesWithoutCertificate;
+    return server_.options.maxMessageBytes;
+  }
+
   static int onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user) {
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    auto* c = self(user);
-    c->calls_[frame->hd.stream_id] = std::make_shared<CallState>(
-        c->server_, c->weak_from_this(), c->threadWeak_, frame->hd.stream_id);
-    return 0;
+    return guarded([&] {
+      if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+      auto* c = self(user);
+      c->calls_[frame->hd.stream_id] = std::make_shared<CallState>(
+          c->server_, c->weak_from_this(), c->threadWeak_, frame->hd.stream_id, c->messageLimit());
+      return 0;
+    });
   }
 
   static int onHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* user) {
-    CallState* call = self(user)->call(frame->hd.stream_id);
-    if (call == nullptr || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    std::string_view n(reinterpret_cast<const char*>(name), namelen);
-    std::string_view v(reinterpret_cast<const char*>(value), valuelen);
-    if (n == ":path") call->method.assign(v);
-    if (n == "content-type") call->grpc = v.rfind("application/grpc", 0) == 0;
-    return 0;
+    return guarded([&] {
+      CallState* call = self(user)->call(frame->hd.stream_id);
+      if (call == nullptr || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+      std::string_view n(reinterpret_cast<const char*>(name), namelen);
+      std::string_view v(reinterpret_cast<const char*>(value), valuelen);
+      if (n == ":path") call->method.assign(v);
+      if (n == "content-type") call->grpc = v.rfind("application/grpc", 0) == 0;
+      return 0;
+    });
   }
 
   static int onDataChunk(nghttp2_session*, uint8_t, int32_t id, const uint8_t* data, size_t len,
                          void* user) {
-    auto* c = self(user);
-    if (CallState* call = c->call(id)) {
-      call->onData(*c, data, len);
-    } else {
-      nghttp2_session_consume(c->session_, id, len);
-    }
-    return 0;
+    return guarded([&] {
+      auto* c = self(user);
+      if (CallState* call = c->call(id)) {
+        call->onData(*c, data, len);
+      } else {
+        nghttp2_session_consume(c->session_, id, len);
+      }
+      return 0;
+    });
   }
 
   static int onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
-    auto* c = self(user);
-    if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
-      c->pingOutstanding_ = false;
+    return guarded([&] {
+      auto* c = self(user);
+      c->prefaceSeen_ = true;
+      if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+        c->pingOutstanding_ = false;
+        return 0;
+      }
+      if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        c->dispatch(frame->hd.stream_id);
+      }
+      if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+          (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        if (CallState* call = c->call(frame->hd.stream_id)) call->onClientDone();
+      }
       return 0;
-    }
-    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-      c->dispatch(frame->hd.stream_id);
-    }
-    if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
-        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
-      if (CallState* call = c->call(frame->hd.stream_id)) call->onClientDone();
-    }
-    return 0;
+    });
   }
 
   static int onFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* user) {
-    if (frame->hd.type == NGHTTP2_HEADERS && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
-      auto* c = self(user);
-      if (CallState* call = c->call(frame->hd.stream_id)) call->onTrailersSent(*c);
-    }
-    return 0;
+    return guarded([&] {
+      if (frame->hd.type == NGHTTP2_HEADERS && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        auto* c = self(user);
+        if (CallState* call = c->call(frame->hd.stream_id)) call->onTrailersSent(*c);
+      }
+      return 0;
+    });
   }
 
   static int onStreamClose(nghttp2_session*, int32_t id, uint32_t, void* user) {
-    auto* c = self(user);
-    auto it = c->calls_.find(id);
-    if (it == c->calls_.end()) return 0;
-    auto call = std::move(it->second);
-    c->calls_.erase(it);
-    call->onClosed();
-    return 0;
+    return guarded([&] {
+      auto* c = self(user);
+      auto it = c->calls_.find(id);
+      if (it == c->calls_.end()) return 0;
+      auto call = std::move(it->second);
+      c->calls_.erase(it);
+      call->onClosed();
+      return 0;
+    });
   }
 
   void dispatch(int32_t id) {
@@ -572,6 +635,7 @@ class Conn final : public std::enable_shared_from_this<Conn> {
     if (it == calls_.end()) return;
     std::shared_ptr<CallState> call = it->second;
     server_.liveCalls.fetch_add(1);
+    thread_->calls.insert(call);
     if (!call->grpc) {
       return call->finishNow(*this, {RpcCode::kInternal, "content-type is not application/grpc"});
     }
@@ -609,6 +673,8 @@ class Conn final : public std::enable_shared_from_this<Conn> {
   bool readArmed_ = false;
   bool writeArmed_ = false;
   bool readWantsWrite_ = false;
+  bool writeWantsRead_ = false;
+  bool prefaceSeen_ = false;  // a frame arrived after the handshake
   bool inRecv_ = false;
   bool dead_ = false;
 };
@@ -639,9 +705,22 @@ void CallState::notify(F f) {
   });
 }
 
+void CallState::releaseHeldBack(Conn* conn) {
+  if (heldBack_ == 0) return;
+  std::shared_ptr<Conn> owner;
+  if (conn == nullptr) {
+    owner = conn_.lock();
+    conn = owner.get();
+  }
+  const size_t n = heldBack_;
+  heldBack_ = 0;
+  // Also after the stream closed: nghttp2 then gives back the connection's window.
+  if (conn != nullptr && !conn->dead()) nghttp2_session_consume(conn->session(), id_, n);
+}
+
 void CallState::onData(Conn& conn, const uint8_t* data, size_t len) {
-  if (closed_ || aborted_) {
-    nghttp2_session_consume(conn.session(), id_, len);
+  if (closed_ || aborted_ || finishRequested_) {
+    nghttp2_session_consume(conn.session(), id_, len);  // nobody will read it
     return;
   }
   deframer_.feed(data, len);
@@ -678,10 +757,7 @@ void CallState::deliver(Conn* conn) {
     ready_.pop_front();
     if (ready_.empty()) {
       deframer_.shrink();
-      if (heldBack_ > 0 && conn != nullptr && !closed_) {
-        nghttp2_session_consume(conn->session(), id_, heldBack_);
-        heldBack_ = 0;
-      }
+      releaseHeldBack(conn);
     }
     notify([m = std::move(m)](ServerCallObserver& o) mutable { o.onReadDone(true, std::move(m)); });
     return;
@@ -742,6 +818,10 @@ ssize_t CallState::readBody(nghttp2_session* session, int32_t id, uint8_t* buf, 
       c->outOff_ = 0;
       c->writePending_ = false;
       c->notify([](ServerCallObserver& o) { o.onWriteDone(true); });
+      if (c->cancelAfterWrite_) {
+        c->cancelAfterWrite_ = false;
+        c->notify([](ServerCallObserver& o) { o.onCancel(); });
+      }
     }
     return static_cast<ssize_t>(n);
   }
@@ -773,6 +853,9 @@ void CallState::submitTrailersOnly(Conn& conn, const RpcStatus& status) {
 void CallState::doFinish(Conn* conn, RpcStatus status) {
   if (finishRequested_) return;
   finishRequested_ = true;
+  // Messages not read by now never will be: their window goes back.
+  ready_.clear();
+  releaseHeldBack(conn);
   if (closed_ || aborted_ || conn == nullptr) return maybeDone();  // the status went, or cannot
   status_ = std::move(status);
   if (!headersSent_) {
@@ -810,13 +893,20 @@ void CallState::abort(Conn& conn, RpcStatus status) {
     }
   }
   ready_.clear();
+  releaseHeldBack(&conn);
   if (!finishRequested_ && !cancelNotified_) {
     cancelNotified_ = true;
     if (readPending_) {
       readPending_ = false;
       notify([](ServerCallObserver& o) { o.onReadDone(false, std::string()); });
     }
-    notify([](ServerCallObserver& o) { o.onCancel(); });
+    // Pending operations complete before onCancel: a write in flight finishes first (its bytes
+    // are on their way, the trailers follow them).
+    if (writePending_) {
+      cancelAfterWrite_ = true;
+    } else {
+      notify([](ServerCallObserver& o) { o.onCancel(); });
+    }
   }
 }
 
@@ -830,10 +920,15 @@ void CallState::onClosed() {
   if (closed_) return;
   closed_ = true;
   ready_.clear();
+  releaseHeldBack(nullptr);
   std::string().swap(out_);
   if (writePending_) {
     writePending_ = false;
     notify([](ServerCallObserver& o) { o.onWriteDone(false); });
+  }
+  if (cancelAfterWrite_) {
+    cancelAfterWrite_ = false;
+    notify([](ServerCallObserver& o) { o.onCancel(); });
   }
   if (readPending_) {
     readPending_ = false;
@@ -851,7 +946,8 @@ void CallState::maybeDone() {
   doneQueued_ = true;
   auto thread = thread_.lock();
   auto* server = &server_;
-  auto done = [self = shared_from_this(), server] {
+  auto done = [self = shared_from_this(), server, weakThread = thread_] {
+    if (auto t = weakThread.lock()) t->calls.erase(self);
     auto observer = std::move(self->observer_);
     if (observer) {
       try {
@@ -1004,6 +1100,11 @@ StreamServer::~StreamServer() {
 Status StreamServer::start() {
   Impl& s = *impl_;
   if (s.started) return Status::ok();
+  s.stopping = false;
+  if (s.ctx != nullptr) {
+    SSL_CTX_free(s.ctx);
+    s.ctx = nullptr;
+  }
   if (s.options.tls) {
     if (Status st = s.makeTlsContext(); !st.isOk()) return st;
   }
@@ -1030,10 +1131,14 @@ Status StreamServer::start() {
   for (auto& t : s.threads) {
     s.sweep(*t);
     t->thread = std::thread([t = t.get()] {
-      try {
-        t->io.run();
-      } catch (const std::exception& e) {
-        spdlog::error("grpclite: I/O thread: {}", e.what());
+      for (;;) {
+        try {
+          t->io.run();
+          return;  // stopped
+        } catch (const std::exception& e) {
+          // A handler threw (a broken invariant): the thread keeps serving its connections.
+          spdlog::error("grpclite: I/O thread: {}", e.what());
+        }
       }
     });
   }
@@ -1050,6 +1155,12 @@ void StreamServer::stop(std::chrono::milliseconds grace) {
     error_code ignored;
     impl->acceptor->close(ignored);
   });
+  // No new calls on open connections either (GOAWAY's shutdown notice).
+  for (auto& t : s.threads) {
+    asio::post(t->io, [t = t.get()] {
+      for (const auto& c : t->conns) c->shutdownNotice();
+    });
+  }
   const auto waitCalls = [&](std::chrono::milliseconds limit) {
     const auto deadline = SteadyClock::now() + limit;
     while (s.liveCalls.load() > 0 && SteadyClock::now() < deadline)
@@ -1069,7 +1180,11 @@ void StreamServer::stop(std::chrono::milliseconds grace) {
   for (auto& t : s.threads) {
     if (t->thread.joinable()) t->thread.join();
   }
-  for (auto& t : s.threads) t->conns.clear();
+  for (auto& t : s.threads) {
+    t->conns.clear();
+    for (const auto& call : t->calls) call->dropObserver();  // never finished: break the cycle
+    t->calls.clear();
+  }
   s.acceptor.reset();
   s.threads.clear();  // queued handlers (and the calls they hold) go with the io_contexts
 }

@@ -47,6 +47,9 @@ struct StreamServerOptions {
   unsigned ioThreads = 2;              // connections are spread over them round-robin
   uint32_t maxConcurrentStreams = 100;
   size_t maxMessageBytes = 4 * 1024 * 1024;  // a larger request ends RESOURCE_EXHAUSTED
+  // The same for connections whose client presented no certificate (they can only join):
+  // what an unauthenticated client can make the server buffer.
+  size_t maxMessageBytesWithoutCertificate = 4 * 1024 * 1024;
   // HTTP/2 PING after this long without anything received; no answer within keepaliveTimeout
   // closes the connection (its calls are cancelled).
   std::chrono::milliseconds keepaliveTime{60000};

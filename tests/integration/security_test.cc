@@ -640,6 +640,45 @@ TEST_F(SecurityTest, DeletingTheNodeRevokesItsCertificate) {
   EXPECT_EQ(getJson("/api/v1/nodes/edge-a", 404).value("reason", ""), "NotFound");
 }
 
+// A restarted cloudcore keeps its ticket key (pki/tunnel-ticket.key): the node's reconnect
+// resumes its TLS session instead of a full handshake. The resumed session still names the
+// node's certificate, so revoking that certificate (its serial removed from the Node) closes
+// the tunnel and refuses the next connection.
+TEST_F(SecurityTest, NodesResumeTlsAfterARestartAndRemovingTheSerialRevokes) {
+  startEdge("edge-a");
+  auto connected = [&] {
+    auto s = edgeGet("edge-a", "/status");
+    return s.is_object() && s["tunnel"].value("connected", false);
+  };
+  ASSERT_TRUE(eventually(connected));
+  auto handshakes = [&](const char* resumed) -> long {
+    auto c = client();
+    auto r = c.request("GET", "/metrics");
+    if (!r.isOk() || r->status != 200) return -1;
+    const std::string key =
+        std::string("edgeplane_cloudhub_tls_handshakes_total{resumed=\"") + resumed + "\"} ";
+    auto at = r->body.find(key);
+    return at == std::string::npos ? -1 : std::stol(r->body.substr(at + key.size()));
+  };
+  restartCloud();
+  ASSERT_TRUE(
+      eventually([&] { return handshakes("true") >= 1 && connected(); }, std::chrono::seconds(40)))
+      << cloud_->log();
+  EXPECT_EQ(handshakes("false"), 0) << "the reconnect after the restart was a full handshake";
+
+  auto c = client();
+  auto r = c.request("PATCH", "/api/v1/nodes/edge-a",
+                     R"({"metadata":{"annotations":{"edgeplane.io/client-certificates":"1"}}})",
+                     "application/merge-patch+json");
+  ASSERT_TRUE(r.isOk() && r->status == 200) << (r.isOk() ? r->body : r.status().toString());
+  ASSERT_TRUE(eventually([&] { return !connected(); }, std::chrono::seconds(10)));
+  EXPECT_NE(cloud_->log().find("is no longer listed"), std::string::npos) << cloud_->log();
+  EXPECT_TRUE(eventually(
+      [&] { return edges_["edge-a"].proc->log().find("is revoked") != std::string::npos; },
+      std::chrono::seconds(40)))
+      << edges_["edge-a"].proc->log();
+}
+
 TEST_F(SecurityTest, PlainAndTls12ClientsAreRefusedOnTheTunnel) {
   // No TLS at all: the handshake never completes, nothing is served.
   {

@@ -125,6 +125,10 @@ class StreamServerTest : public ::testing::Test {
         [this](const std::string& method, const PeerInfo& peer,
                std::shared_ptr<ServerCall> call) -> std::shared_ptr<ServerCallObserver> {
           std::shared_ptr<ServerCallObserver> observer;
+          if (method == "/t.E/Stall") {
+            // Reads nothing: what the client sends stays unread until the call ends.
+            return std::make_shared<EchoObserver>(call, counters_, true);
+          }
           if (method == "/t.E/Bidi" || method == "/t.E/Hold") {
             observer = std::make_shared<EchoObserver>(call, counters_, method == "/t.E/Hold");
           } else if (method == "/t.E/Peer") {
@@ -251,6 +255,31 @@ TEST_F(StreamServerTest, ClientCancelReachesTheObserverWhichStillGetsOnDone) {
   EXPECT_EQ(handler->waitDone().code, RpcCode::kCancelled);
   EXPECT_TRUE(eventually([&] { return counters_.cancels.load() == 1; }));
   EXPECT_TRUE(eventually([&] { return counters_.dones.load() == 1; }));
+}
+
+// Bytes of messages nobody read are given back to flow control when their call ends: otherwise
+// the connection's window shrinks with every such call until no stream on it can send.
+TEST_F(StreamServerTest, UnreadBytesOfEndedCallsGoBackToTheConnectionWindow) {
+  auto server = makeServer(std::nullopt);
+  ASSERT_TRUE(server->start().isOk());
+  auto channel = Channel::create(target(*server));
+  const std::string chunk(4000, 'x');
+  for (int i = 0; i < 40; ++i) {  // 40 x 60,000 bytes: beyond the 1 MiB connection window
+    auto handler = std::make_shared<RecordingHandler>();
+    auto call = channel->startCall("/t.E/Stall", handler);
+    for (int m = 0; m < 15; ++m) ASSERT_EQ(call->write(chunk), WriteResult::kQueued);
+    ASSERT_TRUE(eventually([&] { return call->queuedMessages() == 0; }))
+        << "call " << i << ": the stream's window did not take 60,000 bytes";
+    call->cancel();
+    EXPECT_EQ(handler->waitDone().code, RpcCode::kCancelled);
+  }
+  auto handler = std::make_shared<RecordingHandler>();
+  auto call = channel->startCall("/t.E/Bidi", handler);
+  call->write("still");
+  ASSERT_TRUE(handler->waitMessages(1)) << "the connection can no longer send";
+  EXPECT_EQ(handler->messages().front(), "echo:still");
+  call->writesDone();
+  EXPECT_TRUE(handler->waitDone().ok());
 }
 
 TEST_F(StreamServerTest, StopCancelsOpenCallsAndEveryObserverGetsOnDone) {
