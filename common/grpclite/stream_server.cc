@@ -316,7 +316,8 @@ class Conn final : public std::enable_shared_from_this<Conn> {
       if (now - pingSent_ > server_.options.keepaliveTimeout) close("keepalive timeout");
       return;
     }
-    if (ssl_ != nullptr && now - lastTicket_ > server_.options.tls->ticketLifetime / 2) {
+    if (ssl_ != nullptr && !writeArmed_ && outOff_ == out_.size() &&
+        now - lastTicket_ > server_.options.tls->ticketLifetime / 2) {
       // A fresh ticket, sent now (SSL_do_handshake writes it) or with the next write.
       lastTicket_ = now;
       ERR_clear_error();
