@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -17,6 +18,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -92,6 +94,50 @@ std::string peerAddress(const tcp::socket& s) {
   if (ep.address().is_v6())
     return "ipv6:[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
   return "ipv4:" + ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+// OpenSSL's socket BIO writes with write(2): a peer that went away raises SIGPIPE, which kills
+// a process that does not ignore it. This one sends with MSG_NOSIGNAL (EPIPE comes back as an
+// error instead). The socket is non-blocking; would-block becomes a retry.
+int socketFd(BIO* b) {
+  return static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(b)));
+}
+
+int bioWrite(BIO* b, const char* data, int len) {
+  BIO_clear_retry_flags(b);
+  const ssize_t n = ::send(socketFd(b), data, static_cast<size_t>(len), MSG_NOSIGNAL);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_write(b);
+  return static_cast<int>(n);
+}
+
+int bioRead(BIO* b, char* data, int len) {
+  BIO_clear_retry_flags(b);
+  const ssize_t n = ::recv(socketFd(b), data, static_cast<size_t>(len), 0);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_read(b);
+  return static_cast<int>(n);
+}
+
+long bioCtrl(BIO*, int cmd, long, void*) {
+  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+int bioCreate(BIO* b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+// Made once, never freed (OpenSSL keeps using it for every connection).
+BIO_METHOD* socketBioMethod() {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "grpclite socket");
+    if (m == nullptr) return m;
+    BIO_meth_set_write(m, &bioWrite);
+    BIO_meth_set_read(m, &bioRead);
+    BIO_meth_set_ctrl(m, &bioCtrl);
+    BIO_meth_set_create(m, &bioCreate);
+    return m;
+  }();
+  return method;
 }
 
 int selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
@@ -261,9 +307,11 @@ class Conn final : public std::enable_shared_from_this<Conn> {
     sock_.set_option(tcp::no_delay(true), ec);
     if (server_.ctx != nullptr) {
       ssl_ = SSL_new(server_.ctx);
-      if (ssl_ == nullptr || SSL_set_fd(ssl_, sock_.native_handle()) != 1) {
-        return close("cannot create the TLS session");
-      }
+      BIO_METHOD* method = socketBioMethod();
+      BIO* bio = ssl_ != nullptr && method != nullptr ? BIO_new(method) : nullptr;
+      if (bio == nullptr) return close("cannot create the TLS session");
+      BIO_set_data(bio, reinterpret_cast<void*>(static_cast<intptr_t>(sock_.native_handle())));
+      SSL_set_bio(ssl_, bio, bio);  // the SSL owns the one reference
       SSL_set_accept_state(ssl_);
       handshake();
     } else {
