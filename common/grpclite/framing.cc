@@ -48,6 +48,21 @@ std::string RpcStatus::toString() const {
   return s;
 }
 
+std::string grpcMessageEncode(std::string_view message) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : message) {
+    if (c >= 0x20 && c <= 0x7e && c != '%') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
+  }
+  return out;
+}
+
 std::string frameMessage(std::string_view message) {
   std::string out;
   out.reserve(5 + message.size());

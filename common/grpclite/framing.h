@@ -43,6 +43,10 @@ struct RpcStatus {
 
 const char* rpcCodeName(RpcCode code);
 
+// A status message as the grpc-message header carries it: printable ASCII except '%' as is,
+// every other byte percent-encoded (gRPC's PROTOCOL-HTTP2).
+std::string grpcMessageEncode(std::string_view message);
+
 // gRPC message framing (exposed for tests and the fuzz target): a 1-byte compressed flag, a
 // 4-byte big-endian length, then the message.
 std::string frameMessage(std::string_view message);

@@ -23,22 +23,6 @@ using error_code = boost::system::error_code;
 
 namespace {
 
-// grpc-message is percent-encoded (gRPC's PROTOCOL-HTTP2: printable ASCII except '%').
-std::string percentEncode(const std::string& in) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : in) {
-    if (c >= 0x20 && c <= 0x7e && c != '%') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xf]);
-    }
-  }
-  return out;
-}
-
 nghttp2_nv header(const std::string& name, const std::string& value) {
   return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
                     reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
@@ -126,7 +110,7 @@ class ServerConn final : public std::enable_shared_from_this<ServerConn> {
     s.answered = true;
     if (s.timer) s.timer->cancel();
     const std::string st = std::to_string(status.codeNumber());
-    const std::string msg = percentEncode(status.message);
+    const std::string msg = grpcMessageEncode(status.message);
     static const std::string kStatus = ":status", k200 = "200", kType = "content-type",
                              kGrpc = "application/grpc", kGrpcStatus = "grpc-status",
                              kGrpcMessage = "grpc-message";

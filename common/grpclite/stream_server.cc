@@ -39,21 +39,6 @@ constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kWriteBatch = 64 * 1024;
 constexpr int kReadsPerWakeup = 32;  // then the connection yields to the others on its thread
 
-std::string percentEncode(const std::string& in) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : in) {
-    if (c >= 0x20 && c <= 0x7e && c != '%') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xf]);
-    }
-  }
-  return out;
-}
-
 nghttp2_nv header(const std::string& name, const std::string& value) {
   return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
                     reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
@@ -878,7 +863,7 @@ ssize_t CallState::readBody(nghttp2_session* session, int32_t id, uint8_t* buf, 
     c->trailersSent_ = true;
     *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
     const std::string code = std::to_string(c->status_.codeNumber());
-    const std::string msg = percentEncode(c->status_.message);
+    const std::string msg = grpcMessageEncode(c->status_.message);
     std::vector<nghttp2_nv> t = {header(kGrpcStatus, code)};
     if (!msg.empty()) t.push_back(header(kGrpcMessage, msg));
     nghttp2_submit_trailer(session, id, t.data(), t.size());
@@ -892,7 +877,7 @@ void CallState::submitTrailersOnly(Conn& conn, const RpcStatus& status) {
   headersSent_ = true;
   trailersSent_ = true;
   const std::string code = std::to_string(status.codeNumber());
-  const std::string msg = percentEncode(status.message);
+  const std::string msg = grpcMessageEncode(status.message);
   std::vector<nghttp2_nv> h = {header(kStatusName, k200), header(kContentType, kGrpcType),
                                header(kGrpcStatus, code)};
   if (!msg.empty()) h.push_back(header(kGrpcMessage, msg));
