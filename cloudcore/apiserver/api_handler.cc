@@ -117,7 +117,7 @@ Json openApiGroupVersion(const std::string& groupVersion) {
         Json::array({{{"name", "fieldValidation"},
                       {"in", "query"},
                       {"schema", {{"type", "string"}}},
-                      {"description", "accepted; unknown fields are kept"}},
+                      {"description", "Ignore, Warn (default) or Strict"}},
                      {{"name", "dryRun"}, {"in", "query"}, {"schema", {{"type", "string"}}}}});
     Json op = {{"x-kubernetes-group-version-kind", gvk},
                {"parameters", params},
@@ -232,6 +232,33 @@ int64_t parseLimit(const std::string& s) {
   } catch (...) {
     return -1;
   }
+}
+
+// The field check a write request asks for (`fieldValidation`), with the keys its JSON body
+// repeats; a bad parameter is the error.
+Result<registry::FieldCheck> fieldCheckFor(const ServerRequest& req) {
+  auto mode = api::parseFieldValidation(req.param("fieldValidation"));
+  if (!mode.isOk()) return mode.status();
+  registry::FieldCheck check;
+  check.mode = *mode;
+  if (check.mode != api::FieldValidation::kIgnore &&
+      !api::isKubernetesProtobuf(req.header("content-type"))) {
+    check.duplicates = api::duplicateFields(req.body);
+  }
+  return check;
+}
+
+// One `Warning: 299 - "TEXT"` header per warning (RFC 7234 5.5), as the apiserver sends them.
+ServerResponse withWarnings(ServerResponse resp, const registry::FieldCheck& check) {
+  for (const auto& w : check.warnings) {
+    std::string quoted;
+    for (char c : w) {
+      if (c == '"' || c == '\\') quoted += '\\';
+      quoted += c;
+    }
+    resp.headers.emplace_back("Warning", "299 - \"" + quoted + "\"");
+  }
+  return resp;
 }
 
 }  // namespace
@@ -399,8 +426,7 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
     if (q.limit < 0) return errorResponse(badRequestError("limit: must be a non-negative integer"));
     q.continueToken = req.param("continue");
     if (m == "GET") {
-      std::string watchParam = req.param("watch");
-      if (watchParam == "1" || watchParam == "true") {
+      if (req.flag("watch")) {
         auto w = registry_.watch(*kind, ns, q, req.param("resourceVersion"));
         if (!w.isOk()) return errorResponse(w.status(), kind);
         auto timeout = options_.maxWatchTimeout;
@@ -435,9 +461,13 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
       std::string objName = (*body)["metadata"].is_object()
                                 ? (*body)["metadata"].value("name", std::string())
                                 : std::string();
-      auto r = registry_.create(*kind, ns, std::move(body.value()), writeOptions(req, *kind, ns));
+      auto check = fieldCheckFor(req);
+      if (!check.isOk()) return errorResponse(check.status(), kind, objName);
+      auto opts = writeOptions(req, *kind, ns);
+      opts.fieldCheck = &check.value();
+      auto r = registry_.create(*kind, ns, std::move(body.value()), opts);
       if (!r.isOk()) return errorResponse(r.status(), kind, objName);
-      return jsonResponse(201, *r);
+      return withWarnings(jsonResponse(201, *r), *check);
     }
     if (m == "DELETE") {
       auto l = registry_.list(*kind, ns, q);
@@ -472,10 +502,13 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
   if (m == "PUT") {
     auto body = parseBody(req);
     if (!body.isOk()) return errorResponse(body.status(), kind, name);
-    auto r = registry_.update(*kind, ns, name, std::move(body.value()), subresource,
-                              writeOptions(req, *kind, ns));
+    auto check = fieldCheckFor(req);
+    if (!check.isOk()) return errorResponse(check.status(), kind, name);
+    auto opts = writeOptions(req, *kind, ns);
+    opts.fieldCheck = &check.value();
+    auto r = registry_.update(*kind, ns, name, std::move(body.value()), subresource, opts);
     if (!r.isOk()) return errorResponse(r.status(), kind, name);
-    return jsonResponse(200, *r);
+    return withWarnings(jsonResponse(200, *r), *check);
   }
   if (m == "PATCH") {
     std::string ct = req.header("content-type");
@@ -496,10 +529,13 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
                  "application/strategic-merge-patch+json"),
           kind, name);
     }
-    auto r =
-        registry_.patch(*kind, ns, name, type, req.body, subresource, writeOptions(req, *kind, ns));
+    auto check = fieldCheckFor(req);
+    if (!check.isOk()) return errorResponse(check.status(), kind, name);
+    auto opts = writeOptions(req, *kind, ns);
+    opts.fieldCheck = &check.value();
+    auto r = registry_.patch(*kind, ns, name, type, req.body, subresource, opts);
     if (!r.isOk()) return errorResponse(r.status(), kind, name);
-    return jsonResponse(200, *r);
+    return withWarnings(jsonResponse(200, *r), *check);
   }
   if (m == "DELETE") {
     registry::DeleteOptions opts;

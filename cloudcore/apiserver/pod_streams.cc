@@ -184,11 +184,6 @@ class ExecSocket final : public http::WebSocketStream {
   bool closed_ = false;
 };
 
-bool boolParam(const ServerRequest& req, const std::string& name) {
-  std::string v = req.param(name);
-  return v == "true" || v == "1" || v == "True";
-}
-
 // Optional integer query parameter; nullopt value + error on junk.
 Status intParam(const ServerRequest& req, const std::string& name, int64_t min, int64_t& out) {
   std::string v = req.param(name);
@@ -349,9 +344,9 @@ ServerResponse PodStreams::logs(ServerRequest& req, const std::string& ns,
   sr.ns = ns;
   sr.pod = name;
   sr.container = target->container;
-  sr.follow = boolParam(req, "follow");
-  sr.previous = boolParam(req, "previous");
-  sr.timestamps = boolParam(req, "timestamps");
+  sr.follow = req.flag("follow");
+  sr.previous = req.flag("previous");
+  sr.timestamps = req.flag("timestamps");
   for (auto [param, min, out] : {std::tuple{"tailLines", int64_t{0}, &sr.tailLines},
                                  std::tuple{"sinceSeconds", int64_t{1}, &sr.sinceSeconds},
                                  std::tuple{"limitBytes", int64_t{1}, &sr.limitBytes}}) {
@@ -395,7 +390,7 @@ ServerResponse PodStreams::exec(ServerRequest& req, const std::string& ns,
     return api::errorResponse(badRequestError(
         "SPDY is not supported; use a WebSocket client (kubectl >= 1.30 does by default)"));
   }
-  if (boolParam(req, "stdin") || boolParam(req, "tty")) {
+  if (req.flag("stdin") || req.flag("tty")) {
     return api::errorResponse(
         badRequestError("interactive exec (stdin, tty) is not supported for edge pods"));
   }

@@ -68,8 +68,7 @@ RequestAttributes requestAttributes(const http::ServerRequest& req) {
   const std::string& m = req.method;
   const bool collection = a.name.empty();
   if (m == "GET" || m == "HEAD") {
-    std::string watch = req.param("watch");
-    if (watch == "1" || watch == "true") {
+    if (req.flag("watch")) {
       a.verb = "watch";
     } else {
       a.verb = collection ? "list" : "get";

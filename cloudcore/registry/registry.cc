@@ -301,9 +301,35 @@ Status Registry::checkNamespaceWritable(const api::KindInfo& kind, const std::st
   return Status::ok();
 }
 
+namespace {
+
+// Drops the fields `kind` does not have from `obj` and reports them (and the body's duplicate
+// keys) as `check` asks: warnings, a 400 (Strict), or nothing (Ignore).
+Status checkFields(const api::KindInfo& kind, Json& obj, FieldCheck* check) {
+  if (check == nullptr) return Status::ok();
+  check->warnings.clear();
+  std::vector<std::string> texts;
+  for (const auto& f : api::pruneUnknownFields(kind, obj)) {
+    texts.push_back("unknown field \"" + f + "\"");
+  }
+  for (const auto& f : check->duplicates) texts.push_back("duplicate field \"" + f + "\"");
+  if (texts.empty() || check->mode == api::FieldValidation::kIgnore) return Status::ok();
+  if (check->mode == api::FieldValidation::kWarn) {
+    check->warnings = std::move(texts);
+    return Status::ok();
+  }
+  std::string message = kind.kind + " in version \"" + kind.version + "\" cannot be handled as a " +
+                        kind.kind + ": strict decoding error: ";
+  for (size_t i = 0; i < texts.size(); ++i) message += (i ? ", " : "") + texts[i];
+  return badRequestError(message);
+}
+
+}  // namespace
+
 Result<Json> Registry::create(const api::KindInfo& kind, const std::string& ns, Json obj,
                               const WriteOptions& options) {
   if (!obj.is_object()) return badRequestError("the request body must be a JSON object");
+  if (auto s = checkFields(kind, obj, options.fieldCheck); !s.isOk()) return s;
   if (obj.contains("apiVersion") && obj["apiVersion"] != kind.apiVersion()) {
     return badRequestError("the API version in the data (" + obj["apiVersion"].dump() +
                            ") does not match the expected API version (" + kind.apiVersion() + ")");
@@ -366,6 +392,7 @@ Result<Json> Registry::writeUpdate(const api::KindInfo& kind, const std::string&
                                    Json desired, Subresource sub, bool explicitRv,
                                    const WriteOptions& options) {
   if (!desired.is_object()) return badRequestError("the request body must be a JSON object");
+  if (auto s = checkFields(kind, desired, options.fieldCheck); !s.isOk()) return s;
   Json next;
   if (sub == Subresource::kStatus) {
     next = current;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cloudcore/store/store.h"
+#include "common/api/field_validation.h"
 #include "common/api/kinds.h"
 #include "common/clock.h"
 #include "common/status.h"
@@ -33,8 +34,19 @@ struct ListResult {
 enum class PatchType { kMerge, kStrategicMerge, kJsonPatch };
 enum class Subresource { kNone, kStatus };
 
+// The apiserver's field validation for one API request (common/api/field_validation.h).
+struct FieldCheck {
+  api::FieldValidation mode = api::FieldValidation::kWarn;
+  std::vector<std::string> duplicates;  // in: keys the request body repeats ("spec.replicas")
+  std::vector<std::string> warnings;    // out (kWarn): one text per unknown or duplicate field
+};
+
 struct WriteOptions {
   bool dryRun = false;
+  // API requests: the object written (a patch's result) loses the fields its kind does not
+  // have, and those and `duplicates` are warnings (kWarn) or refuse the write with 400
+  // (kStrict). Null (the platform's own writers): not checked. Owned by the caller.
+  FieldCheck* fieldCheck = nullptr;
   // Admission: called with the stored object (null on create) and the object about to be
   // written, after validation and before the write (also on a dry run); a non-OK Status
   // refuses the write with that Status. Runs on the writing thread.

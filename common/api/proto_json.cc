@@ -2,12 +2,11 @@
 
 #include <bit>
 #include <cstring>
-#include <map>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "common/api/base64.h"
+#include "common/api/k8s_schema.h"
 #include "common/api/proto_wire.h"
 #include "common/api/utf8.h"
 #include "common/clock.h"
@@ -17,51 +16,16 @@ namespace {
 
 using Json = nlohmann::json;
 
-enum class FieldType { kString, kBytes, kInt32, kInt64, kBool, kDouble, kMessage, kMap };
-
-struct FieldSchema {
-  uint32_t number;
-  const char* json;
-  FieldType type;
-  bool repeated;
-  bool inlined;         // a Go embedded struct: its fields belong to the parent in JSON
-  bool omitZero;        // a Go value field tagged omitempty: left out when zero, as Go's JSON
-  FieldType mapValue;   // kMap: the value's type (kMessage: `message` names it)
-  const char* message;  // kMessage, or kMap with message values: the full message name
-};
-
-struct MessageSchema {
-  const char* name;
-  std::vector<FieldSchema> fields;
-};
-
-#include "common/api/k8s_proto_schema.inc"
+using k8s::FieldSchema;
+using k8s::FieldType;
+using k8s::kFieldsV1;
+using k8s::kIntOrString;
+using k8s::kMicroTime;
+using k8s::kQuantity;
+using k8s::kRawExtension;
+using k8s::kTime;
 
 constexpr int kMaxDepth = 64;
-constexpr const char* kTime = "k8s.io.apimachinery.pkg.apis.meta.v1.Time";
-constexpr const char* kMicroTime = "k8s.io.apimachinery.pkg.apis.meta.v1.MicroTime";
-constexpr const char* kQuantity = "k8s.io.apimachinery.pkg.api.resource.Quantity";
-constexpr const char* kIntOrString = "k8s.io.apimachinery.pkg.util.intstr.IntOrString";
-constexpr const char* kRawExtension = "k8s.io.apimachinery.pkg.runtime.RawExtension";
-constexpr const char* kFieldsV1 = "k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1";
-
-struct Index {
-  std::unordered_map<std::string, std::unordered_map<uint32_t, const FieldSchema*>> messages;
-  std::unordered_map<std::string, std::string> kinds;  // "apiVersion/kind" -> message
-};
-
-const Index& index() {
-  static const Index* idx = [] {
-    auto* i = new Index();
-    for (const auto& m : kK8sMessages) {
-      auto& fields = i->messages[m.name];
-      for (const auto& f : m.fields) fields[f.number] = &f;
-    }
-    for (const auto& [k, m] : kK8sKinds) i->kinds[k] = m;
-    return i;
-  }();
-  return *idx;
-}
 
 std::string shortName(const std::string& full) {
   return full.substr(full.rfind('.') + 1);
@@ -87,13 +51,12 @@ class Decoder {
       if (raw.is_discarded()) return fail(name, "raw", "not JSON");
       return raw;
     }
-    auto it = index().messages.find(name);
-    if (it == index().messages.end()) return fail(name, "", "no schema");
+    if (!k8s::hasMessage(name)) return fail(name, "", "no schema");
     Json out = Json::object();
     for (const auto& wire : parsed->fields()) {
-      auto f = it->second.find(wire.number);
-      if (f == it->second.end()) continue;  // unknown field: skipped, as protobuf does
-      if (!field(out, wire, *f->second, name, depth)) return nullptr;
+      const FieldSchema* f = k8s::fieldByNumber(name, wire.number);
+      if (f == nullptr) continue;  // unknown field: skipped, as protobuf does
+      if (!field(out, wire, *f, name, depth)) return nullptr;
     }
     return out;
   }
@@ -253,8 +216,8 @@ Result<Json> kubernetesProtobufToJson(std::string_view body) {
     return Status(Code::kBadRequest,
                   "protobuf body: not a Kubernetes protobuf object (\"k8s\\0\" + runtime.Unknown)");
   }
-  auto kind = index().kinds.find(envelope->apiVersion + "/" + envelope->kind);
-  if (kind == index().kinds.end()) {
+  const char* kind = k8s::kindMessage(envelope->apiVersion + "/" + envelope->kind);
+  if (kind == nullptr) {
     return Status(Code::kUnsupportedMedia,
                   "the body of the request was in an unknown format - " + envelope->apiVersion +
                       " " + envelope->kind +
@@ -262,7 +225,7 @@ Result<Json> kubernetesProtobufToJson(std::string_view body) {
                       "types include: application/json");
   }
   Decoder d;
-  Json out = d.message(envelope->raw, kind->second, 0);
+  Json out = d.message(envelope->raw, kind, 0);
   if (!d.error.isOk()) return d.error;
   if (!out.is_object()) return Status(Code::kBadRequest, "protobuf body: not an object");
   out["apiVersion"] = envelope->apiVersion;

@@ -416,13 +416,31 @@ struct Server::Impl {
     }
   }
 
+  // A handler's headers replace the server's of the same name; a name the handler repeats
+  // (Warning) is sent once per value.
+  template <typename Fields>
+  static void setHeaders(Fields& res,
+                         const std::vector<std::pair<std::string, std::string>>& headers) {
+    for (size_t i = 0; i < headers.size(); ++i) {
+      bool repeated = false;
+      for (size_t j = 0; j < i && !repeated; ++j) {
+        repeated = beast::iequals(headers[j].first, headers[i].first);
+      }
+      if (repeated) {
+        res.insert(headers[i].first, headers[i].second);
+      } else {
+        res.set(headers[i].first, headers[i].second);
+      }
+    }
+  }
+
   template <typename Stream>
   awaitable<void> writeResponse(Stream& stream, ServerResponse& r, unsigned version,
                                 bool keepAlive) {
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version};
     res.set(bhttp::field::server, "edgeplane-cloudcore");
     res.set(bhttp::field::content_type, r.contentType);
-    for (auto& [k, v] : r.headers) res.set(k, v);
+    setHeaders(res, r.headers);
     res.keep_alive(keepAlive);
     res.body() = std::move(r.body);
     res.prepare_payload();
@@ -552,7 +570,7 @@ struct Server::Impl {
       bhttp::response<bhttp::empty_body> res{static_cast<bhttp::status>(r.status), version};
       res.set(bhttp::field::server, "edgeplane-cloudcore");
       res.set(bhttp::field::content_type, r.contentType);
-      for (auto& [k, v] : r.headers) res.set(k, v);
+      setHeaders(res, r.headers);
       res.chunked(true);
       res.keep_alive(false);
       bhttp::response_serializer<bhttp::empty_body> sr{res};

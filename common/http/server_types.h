@@ -43,6 +43,21 @@ struct ServerRequest {
     auto it = query.find(name);
     return it == query.end() ? std::string() : it->second;
   }
+  // A boolean query parameter read as Kubernetes reads one (runtime's string-to-bool
+  // conversion): absent, "0" and "false" in any case are false; any other value, an empty one
+  // included ("?watch"), is true. So the Python client's "watch=True" is a watch.
+  bool flag(const std::string& name) const {
+    auto it = query.find(name);
+    if (it == query.end()) return false;
+    const std::string& v = it->second;
+    if (v == "0") return false;
+    if (v.size() != 5) return true;
+    static constexpr char kFalse[] = "false";
+    for (size_t i = 0; i < 5; ++i) {
+      if ((v[i] | 0x20) != kFalse[i]) return true;
+    }
+    return false;
+  }
 };
 
 // The body of a streamed (chunked) response such as a watch. The server calls next() on a

@@ -443,6 +443,85 @@ TEST_F(ApiHandlerTest, WatchStreamsEventsAfterResourceVersion) {
   r0.stream->close();
 }
 
+// A watch asked for as the Python client asks (watch=True) is a watch, not a list.
+TEST_F(ApiHandlerTest, WatchParameterIsReadAsKubernetesReadsBooleans) {
+  callJson("POST", "/api/v1/namespaces/default/pods", pod("py"), 201);
+  auto r = call("GET", "/api/v1/namespaces/default/pods?watch=True");
+  ASSERT_TRUE(r.stream) << r.body;
+  r.stream->close();
+  auto list = call("GET", "/api/v1/namespaces/default/pods?watch=False");
+  EXPECT_FALSE(list.stream);
+  EXPECT_EQ(json::parse(list.body)["kind"], "PodList");
+}
+
+std::vector<std::string> warningsOf(const ServerResponse& r) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : r.headers) {
+    if (k == "Warning") out.push_back(v);
+  }
+  return out;
+}
+
+// fieldValidation as the apiserver does it: Strict refuses unknown and duplicate fields naming
+// them all, Warn (the default) stores without them and answers one Warning each, Ignore drops
+// them silently; the same for updates and for what a patch produces.
+TEST_F(ApiHandlerTest, FieldValidationStrictWarnAndIgnore) {
+  const std::string base = "/apis/apps/v1/namespaces/default/deployments";
+  const std::string body = R"({"apiVersion":"apps/v1","kind":"Deployment",
+    "metadata":{"name":"web"},
+    "spec":{"replica":2,"replicas":1,"selector":{"matchLabels":{"app":"web"}},
+      "template":{"metadata":{"labels":{"app":"web"}},
+        "spec":{"containers":[{"name":"c","image":"x","imagee":"y"}]}},"replicas":3}})";
+
+  auto strict = callJson("POST", base + "?fieldValidation=Strict", body, 400);
+  EXPECT_EQ(strict["reason"], "BadRequest");
+  EXPECT_EQ(strict["message"],
+            "Deployment in version \"v1\" cannot be handled as a Deployment: strict decoding "
+            "error: unknown field \"spec.replica\", unknown field "
+            "\"spec.template.spec.containers[0].imagee\", duplicate field \"spec.replicas\"");
+  EXPECT_EQ(call("GET", base + "/web").status, 404);  // nothing written
+
+  EXPECT_EQ(callJson("POST", base + "?fieldValidation=strict", body, 400)["message"],
+            "fieldValidation: Unsupported value: \"strict\": supported values: \"Ignore\", "
+            "\"Strict\", \"Warn\"");
+
+  auto warned = call("POST", base, body, "application/json");
+  ASSERT_EQ(warned.status, 201) << warned.body;
+  EXPECT_EQ(warningsOf(warned),
+            (std::vector<std::string>{
+                R"(299 - "unknown field \"spec.replica\"")",
+                R"(299 - "unknown field \"spec.template.spec.containers[0].imagee\"")",
+                R"(299 - "duplicate field \"spec.replicas\"")"}));
+  auto stored = callJson("GET", base + "/web");
+  EXPECT_FALSE(stored["spec"].contains("replica"));
+  EXPECT_FALSE(stored["spec"]["template"]["spec"]["containers"][0].contains("imagee"));
+  EXPECT_EQ(stored["spec"]["replicas"], 3);  // the last of the duplicates
+
+  // A merge patch adding an unknown field: refused (Strict), dropped with a warning (Warn).
+  auto patchStrict =
+      callJson("PATCH", base + "/web?fieldValidation=Strict",
+               R"({"spec":{"paused":true,"replicass":5}})", 400, "application/merge-patch+json");
+  EXPECT_NE(patchStrict["message"].get<std::string>().find("unknown field \"spec.replicass\""),
+            std::string::npos);
+  EXPECT_FALSE(callJson("GET", base + "/web")["spec"].contains("paused"));
+  auto patched = call("PATCH", base + "/web", R"({"spec":{"paused":true,"replicass":5}})",
+                      "application/merge-patch+json");
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  EXPECT_EQ(warningsOf(patched),
+            std::vector<std::string>{R"(299 - "unknown field \"spec.replicass\"")"});
+  EXPECT_EQ(json::parse(patched.body)["spec"]["paused"], true);
+  EXPECT_FALSE(json::parse(patched.body)["spec"].contains("replicass"));
+
+  // Update (PUT) with Ignore: dropped, no warning.
+  stored = callJson("GET", base + "/web");
+  stored["spec"]["minReadySecond"] = 4;
+  auto ignored =
+      call("PUT", base + "/web?fieldValidation=Ignore", stored.dump(), "application/json");
+  ASSERT_EQ(ignored.status, 200) << ignored.body;
+  EXPECT_TRUE(warningsOf(ignored).empty());
+  EXPECT_FALSE(json::parse(ignored.body)["spec"].contains("minReadySecond"));
+}
+
 TEST_F(ApiHandlerTest, WatchFromCompactedRevisionIsGone) {
   for (int i = 0; i < 5; ++i) {
     callJson("POST", "/api/v1/namespaces/default/configmaps",

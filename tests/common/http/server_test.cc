@@ -108,6 +108,46 @@ TEST(HttpServerTest, ServesRequestsAndStreamsChunks) {
   server.stop();
 }
 
+// A name a handler repeats (the apiserver's Warning headers) is sent once per value; a single
+// one replaces the server's own header of that name.
+TEST(HttpServerTest, RepeatedHeaderNamesAreSentOncePerValue) {
+  ServerOptions o;
+  o.port = 0;
+  Server server(o, [&](ServerRequest&) {
+    ServerResponse res;
+    res.headers = {
+        {"Warning", "299 - \"one\""}, {"Server", "handler"}, {"Warning", "299 - \"two\""}};
+    return res;
+  });
+  ASSERT_TRUE(server.start().isOk());
+  HttpClient client("http://127.0.0.1:" + std::to_string(server.port()));
+  auto r = client.request("GET", "/");
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  std::vector<std::string> warnings, servers;
+  for (const auto& [k, v] : r->headers) {
+    if (k == "Warning") warnings.push_back(v);
+    if (k == "Server") servers.push_back(v);
+  }
+  EXPECT_EQ(warnings, (std::vector<std::string>{"299 - \"one\"", "299 - \"two\""}));
+  EXPECT_EQ(servers, std::vector<std::string>{"handler"});
+  server.stop();
+}
+
+// Boolean query parameters as Kubernetes reads them: only absent, "0" and "false" (any case)
+// are false; the Python client's "True" and a bare "?watch" are true.
+TEST(ServerRequestTest, FlagReadsBooleansAsKubernetesDoes) {
+  ServerRequest r;
+  EXPECT_FALSE(r.flag("watch"));
+  for (const char* v : {"0", "false", "False", "FALSE", "fAlSe"}) {
+    r.query["watch"] = v;
+    EXPECT_FALSE(r.flag("watch")) << v;
+  }
+  for (const char* v : {"1", "true", "True", "TRUE", "t", "", "yes", "falsey", "f"}) {
+    r.query["watch"] = v;
+    EXPECT_TRUE(r.flag("watch")) << v;
+  }
+}
+
 TEST(HttpServerTest, ClientHangupEndsStream) {
   auto stream = std::make_shared<TestStream>();
   ServerOptions o;
