@@ -25,6 +25,8 @@ PACKAGES=(
   # stb decodes PNG/JPEG; its model is trained with PyTorch on scikit-learn's digits
   libopencv-dnn-dev libopencv-imgproc-dev libstb-dev python3-torch python3-torchvision
   python3-sklearn python3-pil
+  # the official Kubernetes Python client, driven against cloudcore by python_client_test
+  python3-kubernetes
   # the Python side of the example's comparison (bench/classifier.sh): Flask + OpenCV, gunicorn
   python3-flask python3-opencv gunicorn
 )

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "cloudcore/apiserver/openapi.h"
 #include "common/api/discovery.h"
 #include "common/api/json_limits.h"
 #include "common/api/object_util.h"
@@ -97,52 +98,6 @@ Json resourceList(const std::string& groupVersion) {
           {"apiVersion", "v1"},
           {"groupVersion", groupVersion},
           {"resources", std::move(resources)}};
-}
-
-// OpenAPI v3 discovery, kept to what clients probe: one document per group-version whose
-// PATCH operations carry x-kubernetes-group-version-kind and the fieldValidation query
-// parameter (kubectl then validates on the server instead of downloading full schemas).
-// Schemas are not published; kubectl falls back to its built-in patch logic.
-std::string gvPath(const std::string& groupVersion) {
-  return groupVersion.find('/') == std::string::npos ? "api/" + groupVersion
-                                                     : "apis/" + groupVersion;
-}
-
-Json openApiGroupVersion(const std::string& groupVersion) {
-  Json paths = Json::object();
-  for (const auto& k : api::allKinds()) {
-    if (k.apiVersion() != groupVersion) continue;
-    Json gvk = {{"group", k.group}, {"version", k.version}, {"kind", k.kind}};
-    Json params =
-        Json::array({{{"name", "fieldValidation"},
-                      {"in", "query"},
-                      {"schema", {{"type", "string"}}},
-                      {"description", "Ignore, Warn (default) or Strict"}},
-                     {{"name", "dryRun"}, {"in", "query"}, {"schema", {{"type", "string"}}}}});
-    Json op = {{"x-kubernetes-group-version-kind", gvk},
-               {"parameters", params},
-               {"responses", {{"200", {{"description", "OK"}}}}}};
-    std::string base =
-        "/" + gvPath(groupVersion) + (k.namespaced ? "/namespaces/{namespace}/" : "/") + k.plural;
-    paths[base] = {{"post", op}};
-    paths[base + "/{name}"] = {{"get", op}, {"put", op}, {"patch", op}, {"delete", op}};
-  }
-  return {{"openapi", "3.0.0"},
-          {"info", {{"title", "edgeplane"}, {"version", "v1.32.0"}}},
-          {"paths", std::move(paths)},
-          {"components", {{"schemas", Json::object()}}}};
-}
-
-Json openApiRoot(const std::string& hash) {
-  Json paths = Json::object();
-  std::vector<std::string> seen;
-  for (const auto& k : api::allKinds()) {
-    std::string gv = k.apiVersion();
-    if (std::find(seen.begin(), seen.end(), gv) != seen.end()) continue;
-    seen.push_back(gv);
-    paths[gvPath(gv)] = {{"serverRelativeURL", "/openapi/v3/" + gvPath(gv) + "?hash=" + hash}};
-  }
-  return {{"paths", std::move(paths)}};
 }
 
 bool wantsTable(const ServerRequest& req) {
@@ -295,14 +250,23 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
         200,
         {{"paths", {"/api", "/api/v1", "/apis", "/healthz", "/readyz", "/livez", "/version"}}});
   }
+  if (parts[0] == "openapi" && parts.size() == 2 && parts[1] == "v2") {
+    // kubectl's client-side validation asks for gnostic's protobuf; anything else gets JSON.
+    if (req.header("accept").find("protobuf") != std::string::npos) {
+      ServerResponse r;
+      r.contentType = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+      r.body = openApiV2Protobuf();
+      return r;
+    }
+    return jsonResponse(200, openApiV2Json());
+  }
   if (parts[0] == "openapi" && parts.size() >= 2 && parts[1] == "v3") {
-    static const std::string kHash = "edgeplane-" + options_.version;
-    if (parts.size() == 2) return jsonResponse(200, openApiRoot(kHash));
+    if (parts.size() == 2) return jsonResponse(200, openApiV3Root());
     std::string gv = parts.size() == 4 && parts[2] == "api"    ? parts[3]
                      : parts.size() == 5 && parts[2] == "apis" ? parts[3] + "/" + parts[4]
                                                                : "";
-    Json doc = openApiGroupVersion(gv);
-    if (gv.empty() || doc["paths"].empty()) {
+    const Json& doc = openApiV3GroupVersion(gv);
+    if (doc.is_null()) {
       return errorResponse(notFoundError("the server could not find the requested resource"));
     }
     ServerResponse r = jsonResponse(200, doc);

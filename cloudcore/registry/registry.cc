@@ -304,12 +304,16 @@ Status Registry::checkNamespaceWritable(const api::KindInfo& kind, const std::st
 namespace {
 
 // Drops the fields `kind` does not have from `obj` and reports them (and the body's duplicate
-// keys) as `check` asks: warnings, a 400 (Strict), or nothing (Ignore).
-Status checkFields(const api::KindInfo& kind, Json& obj, FieldCheck* check) {
+// keys) as `check` asks: warnings, a 400 (Strict), or nothing (Ignore). On updates, a field the
+// stored object `current` already has is dropped without a report: the client only echoed
+// back what the platform's own writers (or an older version) stored.
+Status checkFields(const api::KindInfo& kind, Json& obj, FieldCheck* check,
+                   const Json* current = nullptr) {
   if (check == nullptr) return Status::ok();
   check->warnings.clear();
   std::vector<std::string> texts;
   for (const auto& f : api::pruneUnknownFields(kind, obj)) {
+    if (current != nullptr && api::lookupPath(*current, f) != nullptr) continue;
     texts.push_back("unknown field \"" + f + "\"");
   }
   for (const auto& f : check->duplicates) texts.push_back("duplicate field \"" + f + "\"");
@@ -392,7 +396,7 @@ Result<Json> Registry::writeUpdate(const api::KindInfo& kind, const std::string&
                                    Json desired, Subresource sub, bool explicitRv,
                                    const WriteOptions& options) {
   if (!desired.is_object()) return badRequestError("the request body must be a JSON object");
-  if (auto s = checkFields(kind, desired, options.fieldCheck); !s.isOk()) return s;
+  if (auto s = checkFields(kind, desired, options.fieldCheck, &current); !s.isOk()) return s;
   Json next;
   if (sub == Subresource::kStatus) {
     next = current;

@@ -11,6 +11,7 @@ struct Index {
   std::unordered_map<std::string, std::unordered_map<uint32_t, const FieldSchema*>> byNumber;
   std::unordered_map<std::string, std::unordered_map<std::string, const FieldSchema*>> byJson;
   std::unordered_map<std::string, const char*> kinds;  // "apiVersion/kind" -> message
+  std::unordered_map<std::string, const MessageSchema*> messages;
 };
 
 // Adds the JSON names of `message` (and of the structs it embeds) to `out`.
@@ -38,6 +39,7 @@ const Index& index() {
       for (const auto& f : m.fields) fields[f.number] = &f;
     }
     for (const auto& m : kK8sMessages) addJsonNames(messages, m.name, i->byJson[m.name], 0);
+    i->messages = std::move(messages);
     for (const auto& [k, m] : kK8sKinds) i->kinds[k] = m;
     return i;
   }();
@@ -63,6 +65,11 @@ const FieldSchema* fieldByJsonName(const std::string& message, const std::string
   if (it == index().byJson.end()) return nullptr;
   auto f = it->second.find(json);
   return f == it->second.end() ? nullptr : f->second;
+}
+
+const std::vector<FieldSchema>* fieldsOf(const std::string& message) {
+  auto it = index().messages.find(message);
+  return it == index().messages.end() ? nullptr : &it->second->fields;
 }
 
 bool hasMessage(const std::string& message) {

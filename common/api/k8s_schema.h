@@ -50,6 +50,10 @@ const FieldSchema* fieldByNumber(const std::string& message, uint32_t number);
 // included; nullptr when unknown.
 const FieldSchema* fieldByJsonName(const std::string& message, const std::string& json);
 
+// The fields of `message` in number order (embedded structs as one inlined field each);
+// nullptr when unknown.
+const std::vector<FieldSchema>* fieldsOf(const std::string& message);
+
 // Whether a schema for `message` exists.
 bool hasMessage(const std::string& message);
 

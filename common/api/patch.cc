@@ -46,10 +46,6 @@ bool isDirectiveKey(std::string_view key) {
          startsWith(key, kDeleteFromPrimitiveList);
 }
 
-bool isPrimitiveMergeList(std::string_view field) {
-  return field == "finalizers" || field == "podCIDRs";
-}
-
 // The "$patch" directive of a map, "" when absent. Non-string values are an error.
 Result<std::string> patchDirective(const json& m) {
   auto it = m.find(kPatchKey);
@@ -363,6 +359,10 @@ std::string stripExceptionPrefix(const char* what) {
 }
 
 }  // namespace
+
+bool isPrimitiveMergeList(std::string_view field) {
+  return field == "finalizers" || field == "podCIDRs";
+}
 
 std::string_view strategicMergeKey(std::string_view fieldName) {
   static constexpr std::pair<std::string_view, std::string_view> kKeys[] = {

@@ -48,4 +48,8 @@ Result<nlohmann::json> applyStrategicMergePatch(const nlohmann::json& original,
 // a primitive union list).
 std::string_view strategicMergeKey(std::string_view fieldName);
 
+// Whether a list of scalars with this field name is merged as a set (finalizers) rather than
+// replaced.
+bool isPrimitiveMergeList(std::string_view fieldName);
+
 }  // namespace ep::api

@@ -127,6 +127,59 @@ TEST_F(KubectlCompatTest, ApplyCreateThenUpdateBuiltinAndCustomKinds) {
       "edge-2");
 }
 
+// Server-side field validation: kubectl's default (Strict) refuses a typo naming the field,
+// --validate=warn creates the object without it and prints kubectl's warning.
+TEST_F(KubectlCompatTest, TyposAreRefusedOrWarnedAsFieldValidationSays) {
+  std::string typo = kDeployment;
+  typo.replace(typo.find("  replicas: 2"), 13, "  replica: 2");
+  auto strict = kubectl({"apply", "-f", writeFile("typo.yaml", typo)});
+  EXPECT_NE(strict.exitCode, 0);
+  EXPECT_NE(strict.err.find("strict decoding error: unknown field \"spec.replica\""),
+            std::string::npos)
+      << strict.err;
+  getJson("/apis/apps/v1/namespaces/default/deployments/web", 404);
+
+  auto warn = kubectl({"apply", "--validate=warn", "-f", writeFile("typo.yaml", typo)});
+  ASSERT_EQ(warn.exitCode, 0) << warn.err;
+  EXPECT_NE(warn.err.find("Warning: unknown field \"spec.replica\""), std::string::npos)
+      << warn.err;
+  auto obj = getJson("/apis/apps/v1/namespaces/default/deployments/web");
+  EXPECT_FALSE(obj["spec"].contains("replica"));
+}
+
+// /openapi/v2 (gnostic protobuf) and the v3 schemas: a `kind: List` export re-applies through
+// kubectl's client-side validation, an invalid item is named, and explain reaches nested
+// fields of built-in and KubeEdge kinds.
+TEST_F(KubectlCompatTest, ListManifestsValidateAndExplainWorks) {
+  ASSERT_EQ(kubectl({"apply", "-f", writeFile("deploy.yaml", kDeployment)}).exitCode, 0);
+  ASSERT_EQ(kubectl({"apply", "-f", writeFile("settings.yaml", kSettings)}).exitCode, 0);
+  auto exported = kubectl({"get", "deployments,configmaps", "-o", "yaml"});
+  ASSERT_EQ(exported.exitCode, 0) << exported.err;
+  ASSERT_NE(exported.out.find("kind: List"), std::string::npos) << exported.out;
+  auto reapplied = kubectl({"apply", "-f", writeFile("list.yaml", exported.out)});
+  ASSERT_EQ(reapplied.exitCode, 0) << reapplied.out << reapplied.err;
+  EXPECT_NE(reapplied.out.find("deployment.apps/web"), std::string::npos) << reapplied.out;
+
+  std::string bad = exported.out;
+  bad.replace(bad.find("    replicas: 2"), 15, "    replicaz: 2");
+  auto refused = kubectl({"apply", "-f", writeFile("bad.yaml", bad)});
+  EXPECT_NE(refused.exitCode, 0);
+  EXPECT_NE(refused.err.find("unknown field \"replicaz\" in io.k8s.api.apps.v1.DeploymentSpec"),
+            std::string::npos)
+      << refused.err;
+
+  auto ports = kubectl({"explain", "pods.spec.containers.ports"});
+  ASSERT_EQ(ports.exitCode, 0) << ports.err;
+  EXPECT_NE(ports.out.find("containerPort\t<integer>"), std::string::npos) << ports.out;
+  EXPECT_NE(ports.out.find("protocol\t<string>"), std::string::npos) << ports.out;
+  auto deploy = kubectl({"explain", "deployment.spec.strategy.rollingUpdate"});
+  ASSERT_EQ(deploy.exitCode, 0) << deploy.err;
+  EXPECT_NE(deploy.out.find("maxSurge"), std::string::npos) << deploy.out;
+  auto device = kubectl({"explain", "devices.metadata.labels"});
+  ASSERT_EQ(device.exitCode, 0) << device.err;
+  EXPECT_NE(device.out.find("map[string]string"), std::string::npos) << device.out;
+}
+
 TEST_F(KubectlCompatTest, GetShowsServerSideColumns) {
   ASSERT_EQ(kubectl({"apply", "-f", writeFile("deploy.yaml", kDeployment)}).exitCode, 0);
   auto pod = kubectl({"run", "solo", "--image=busybox:1.36", "--restart=Never"});

@@ -522,6 +522,25 @@ TEST_F(ApiHandlerTest, FieldValidationStrictWarnAndIgnore) {
   EXPECT_FALSE(json::parse(ignored.body)["spec"].contains("minReadySecond"));
 }
 
+// A field the platform's own writers stored (no field check for them) and a client echoes back
+// is not the client's typo: Strict accepts the write, Warn says nothing.
+TEST_F(ApiHandlerTest, FieldsAlreadyStoredAreNotReportedAsUnknown) {
+  const auto* kind = api::findByApiVersionKind("v1", "ConfigMap");
+  ASSERT_TRUE(env_.registry
+                  ->create(*kind, "default",
+                           json::parse(R"({"metadata":{"name":"c"},"data":{"a":"1"},"legacy":1})"),
+                           {})
+                  .isOk());
+  auto stored = callJson("GET", "/api/v1/namespaces/default/configmaps/c");
+  ASSERT_EQ(stored["legacy"], 1);
+  stored["data"]["a"] = "2";
+  auto r = call("PUT", "/api/v1/namespaces/default/configmaps/c?fieldValidation=Strict",
+                stored.dump(), "application/json");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(warningsOf(r).empty());
+  EXPECT_EQ(json::parse(r.body)["data"]["a"], "2");
+}
+
 TEST_F(ApiHandlerTest, WatchFromCompactedRevisionIsGone) {
   for (int i = 0; i < 5; ++i) {
     callJson("POST", "/api/v1/namespaces/default/configmaps",
