@@ -189,6 +189,17 @@ int64_t parseLimit(const std::string& s) {
   }
 }
 
+// DeleteOptions.propagationPolicy: empty (the kind's default) or one of Kubernetes' three.
+Status checkPropagationPolicy(const std::string& p) {
+  if (p.empty() || p == "Orphan" || p == "Background" || p == "Foreground") return Status::ok();
+  return Status(Code::kInvalid,
+                "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: "
+                "Unsupported value: \"" +
+                    p +
+                    "\": supported values: "
+                    "\"Foreground\", \"Background\", \"Orphan\"");
+}
+
 // The field check a write request asks for (`fieldValidation`), with the keys its JSON body
 // repeats; a bad parameter is the error.
 Result<registry::FieldCheck> fieldCheckFor(const ServerRequest& req) {
@@ -434,13 +445,18 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
       return withWarnings(jsonResponse(201, *r), *check);
     }
     if (m == "DELETE") {
+      if (auto s = checkPropagationPolicy(req.param("propagationPolicy")); !s.isOk()) {
+        return errorResponse(s, kind);
+      }
       auto l = registry_.list(*kind, ns, q);
       if (!l.isOk()) return errorResponse(l.status(), kind);
       Json items = Json::array();
       for (const auto& o : l->items) {
         std::string itemNs = o["metadata"].value("namespace", std::string());
         std::string itemName = o["metadata"].value("name", std::string());
-        auto r = registry_.remove(*kind, itemNs, itemName, {.dryRun = isDryRun(req)});
+        registry::DeleteOptions opts{.dryRun = isDryRun(req)};
+        opts.propagationPolicy = req.param("propagationPolicy");
+        auto r = registry_.remove(*kind, itemNs, itemName, opts);
         if (r.isOk()) items.push_back(std::move(r.value()));
       }
       return jsonResponse(200, {{"kind", kind->listKind()},
@@ -504,6 +520,12 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
   if (m == "DELETE") {
     registry::DeleteOptions opts;
     opts.dryRun = isDryRun(req);
+    if (req.query.contains("orphanDependents")) {
+      opts.propagationPolicy = req.flag("orphanDependents") ? "Orphan" : "Background";
+    }
+    if (req.query.contains("propagationPolicy")) {
+      opts.propagationPolicy = req.param("propagationPolicy");
+    }
     if (std::string g = req.param("gracePeriodSeconds"); !g.empty()) {
       char* end = nullptr;
       long long v = std::strtoll(g.c_str(), &end, 10);
@@ -545,6 +567,18 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
           if (v == "All") opts.dryRun = true;
         }
       }
+      if (auto o = body.find("orphanDependents"); o != body.end() && o->is_boolean()) {
+        opts.propagationPolicy = o->get<bool>() ? "Orphan" : "Background";
+      }
+      if (auto p = body.find("propagationPolicy"); p != body.end() && !p->is_null()) {
+        if (!p->is_string()) {
+          return errorResponse(badRequestError("propagationPolicy: must be a string"), kind, name);
+        }
+        opts.propagationPolicy = p->get<std::string>();
+      }
+    }
+    if (auto s = checkPropagationPolicy(opts.propagationPolicy); !s.isOk()) {
+      return errorResponse(s, kind, name);
     }
     auto r = registry_.remove(*kind, ns, name, opts);
     if (!r.isOk()) return errorResponse(r.status(), kind, name);

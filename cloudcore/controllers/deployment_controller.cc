@@ -472,9 +472,13 @@ Result<int> DeploymentController::reconcileOnce() {
   std::unordered_map<std::string, const Json*> byUid;
   for (const auto& d : deployments->items) byUid[uidOf(d)] = &d;
   std::unordered_map<std::string, std::vector<const Json*>> rsByOwner;
+  std::unordered_map<std::string, std::vector<const Json*>> allRsByOwner;  // terminating too
   int collected = 0;
   for (const auto& rs : sets->items) {
     const Json* ref = controllerRef(rs);
+    if (ref != nullptr && str(*ref, "kind") == "Deployment") {
+      allRsByOwner[str(*ref, "uid")].push_back(&rs);
+    }
     if (ref == nullptr || str(*ref, "kind") != "Deployment" || isTerminating(rs)) continue;
     if (byUid.count(str(*ref, "uid"))) {
       rsByOwner[str(*ref, "uid")].push_back(&rs);
@@ -491,7 +495,13 @@ Result<int> DeploymentController::reconcileOnce() {
   }
 
   for (const auto& d : deployments->items) {
-    if (isTerminating(d)) continue;
+    if (isTerminating(d)) {
+      static const std::vector<const Json*> kNone;
+      auto all = allRsByOwner.find(uidOf(d));
+      advanceForegroundDeletion(registry_, deploymentKind(), d, replicaSetKind(),
+                                all == allRsByOwner.end() ? kNone : all->second, true);
+      continue;
+    }
     Sync s;
     s.d = d;
     s.ns = namespaceOf(d);

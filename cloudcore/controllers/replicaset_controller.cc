@@ -211,9 +211,13 @@ Result<ReplicaSetPassResult> ReplicaSetController::reconcileOnce() {
     }
   }
   for (const auto& rs : sets->items) {
-    if (isTerminating(rs)) continue;
     static const std::vector<const Json*> kNone;
     auto it = owned.find(uidOf(rs));
+    if (isTerminating(rs)) {
+      advanceForegroundDeletion(registry_, replicaSetKind(), rs, podKind(),
+                                it == owned.end() ? kNone : it->second, false);
+      continue;
+    }
     syncReplicaSet(rs, it == owned.end() ? kNone : it->second, result);
   }
   return result;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include "common/api/object_util.h"
@@ -190,6 +191,44 @@ bool collectIfOrphaned(registry::Registry& registry, const api::KindInfo& ownerK
     return true;
   }
   return false;
+}
+
+bool advanceForegroundDeletion(registry::Registry& registry, const api::KindInfo& ownerKind,
+                               const Json& owner, const api::KindInfo& dependentKind,
+                               const std::vector<const Json*>& dependents,
+                               bool dependentsForeground) {
+  static const Json kForeground = "foregroundDeletion";
+  const Json* finalizers = api::lookupPath(owner, "metadata.finalizers");
+  if (!isTerminating(owner) || finalizers == nullptr || !finalizers->is_array() ||
+      std::find(finalizers->begin(), finalizers->end(), kForeground) == finalizers->end()) {
+    return false;
+  }
+  const std::string ns = namespaceOf(owner);
+  for (const Json* d : dependents) {
+    if (isTerminating(*d)) continue;
+    registry::DeleteOptions opts;
+    opts.preconditionUid = uidOf(*d);
+    if (dependentsForeground) opts.propagationPolicy = "Foreground";
+    auto r = registry.remove(dependentKind, ns, nameOf(*d), opts);
+    if (!r.isOk() && r.status().code() != Code::kNotFound) {
+      spdlog::warn("garbage collector: deleting {} {}/{} for {}: {}", dependentKind.kind, ns,
+                   nameOf(*d), nameOf(owner), r.status().toString());
+    }
+  }
+  if (!dependents.empty()) return true;  // the last one's removal brings the owner back here
+  Json next = owner;
+  Json& f = next["metadata"]["finalizers"];
+  f.erase(std::remove(f.begin(), f.end(), kForeground), f.end());
+  if (f.empty()) next["metadata"].erase("finalizers");
+  auto r = registry.update(ownerKind, ns, nameOf(owner), next);
+  if (r.isOk()) {
+    spdlog::info("garbage collector: {} {}/{} deleted in the foreground", ownerKind.kind, ns,
+                 nameOf(owner));
+  } else if (r.status().code() != Code::kConflict && r.status().code() != Code::kNotFound) {
+    spdlog::warn("garbage collector: finishing {} {}/{}: {}", ownerKind.kind, ns, nameOf(owner),
+                 r.status().toString());
+  }
+  return true;
 }
 
 }  // namespace ep::controllers

@@ -74,6 +74,16 @@ void recordEvent(registry::Registry& registry, Clock& clock, const api::KindInfo
 bool collectIfOrphaned(registry::Registry& registry, const api::KindInfo& ownerKind,
                        const api::KindInfo& dependentKind, const Json& dependent);
 
+// Foreground deletion (propagationPolicy=Foreground): when `owner` is terminating with the
+// "foregroundDeletion" finalizer, deletes those of `dependents` (the objects it controls,
+// terminating ones included) not yet terminating — in the foreground too when
+// `dependentsForeground` (they own objects themselves) — and once none remain removes the
+// finalizer, which removes the owner. Returns false when `owner` is not in foreground deletion.
+bool advanceForegroundDeletion(registry::Registry& registry, const api::KindInfo& ownerKind,
+                               const Json& owner, const api::KindInfo& dependentKind,
+                               const std::vector<const Json*>& dependents,
+                               bool dependentsForeground);
+
 // The pod's spec.nodeName.
 std::string nodeNameOf(const Json& pod);
 

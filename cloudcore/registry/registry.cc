@@ -614,6 +614,13 @@ Result<Json> Registry::remove(const api::KindInfo& kind, const std::string& ns,
                         ", ResourceVersion in object meta: " + std::to_string(cur->modRevision));
     }
     if (options.dryRun) return current;
+    if ((options.propagationPolicy == "Orphan" || options.propagationPolicy == "Foreground") &&
+        (kind.kind == "Deployment" || kind.kind == "ReplicaSet")) {
+      auto r =
+          removeWithPolicy(kind, ns, name, *current, cur->modRevision, options.propagationPolicy);
+      if (r.isOk() || r.status().code() != Code::kConflict || attempt >= kMaxRetries) return r;
+      continue;
+    }
     Result<Json> r = Status(Code::kInternal, "unreachable");
     std::optional<int64_t> grace = kind.kind == "Pod" && !hasFinalizers(*current)
                                        ? podGracePeriod(*current, options)
@@ -656,6 +663,92 @@ Result<Json> Registry::remove(const api::KindInfo& kind, const std::string& ns,
       }
     }
     if (r.isOk() || r.status().code() != Code::kConflict || attempt >= kMaxRetries) return r;
+  }
+}
+
+// Marks the owner terminating with the policy's finalizer (so no controller adopts for it or
+// acts on it any more); Orphan then clears the owner's references from its dependents and drops
+// the finalizer, which removes the owner unless other finalizers remain. A repeated Orphan
+// delete of an owner left with the finalizer (a crash in between) finishes the work.
+Result<Json> Registry::removeWithPolicy(const api::KindInfo& kind, const std::string& ns,
+                                        const std::string& name, const Json& current,
+                                        int64_t revision, const std::string& policy) {
+  const std::string finalizer = policy == "Orphan" ? "orphan" : "foregroundDeletion";
+  Json next = current;
+  Json& meta = next["metadata"];
+  if (!meta.contains("finalizers") || !meta["finalizers"].is_array()) {
+    meta["finalizers"] = Json::array();
+  }
+  Json& finalizers = meta["finalizers"];
+  if (std::find(finalizers.begin(), finalizers.end(), finalizer) == finalizers.end()) {
+    finalizers.push_back(finalizer);
+  }
+  if (metaString(next, "deletionTimestamp").empty()) {
+    meta["deletionTimestamp"] = formatRfc3339(clock_.nowMillis());
+    meta["deletionGracePeriodSeconds"] = 0;
+  }
+  Json marked = current;
+  if (next != current) {
+    auto u = store_.update(kind.resource(), ns, name, encode(next), revision);
+    if (!u.isOk()) {
+      if (u.status().code() == Code::kConflict) return Status(Code::kConflict, "retry");
+      return u.status();
+    }
+    auto decoded = decode(*u);
+    if (!decoded.isOk()) return decoded.status();
+    marked = std::move(decoded.value());
+  }
+  if (policy != "Orphan") return marked;
+
+  const api::KindInfo* dependent =
+      api::findByApiVersionKind(kind.kind == "Deployment" ? "apps/v1" : "v1",
+                                kind.kind == "Deployment" ? "ReplicaSet" : "Pod");
+  if (dependent != nullptr) orphanDependents(*dependent, ns, metaString(current, "uid"));
+  for (int attempt = 0;; ++attempt) {
+    Json without = marked;
+    Json& f = without["metadata"]["finalizers"];
+    f.erase(std::remove(f.begin(), f.end(), Json(finalizer)), f.end());
+    if (f.empty()) without["metadata"].erase("finalizers");
+    auto r = update(kind, ns, name, without);
+    if (r.isOk() || r.status().code() != Code::kConflict || attempt >= kMaxRetries) return r;
+    auto again = get(kind, ns, name);
+    if (!again.isOk()) {
+      if (again.status().code() == Code::kNotFound) return marked;
+      return again.status();
+    }
+    marked = std::move(again.value());
+  }
+}
+
+// Removes every ownerReference to `ownerUid` from the objects of `dependentKind` in `ns`.
+void Registry::orphanDependents(const api::KindInfo& dependentKind, const std::string& ns,
+                                const std::string& ownerUid) {
+  auto list = this->list(dependentKind, ns, {});
+  if (!list.isOk()) {
+    spdlog::warn("registry: orphaning the {} of {}: {}", dependentKind.resource(), ownerUid,
+                 list.status().toString());
+    return;
+  }
+  for (Json obj : list->items) {
+    for (int attempt = 0; attempt <= kMaxRetries; ++attempt) {
+      Json* refs = obj["metadata"].contains("ownerReferences") ? &obj["metadata"]["ownerReferences"]
+                                                               : nullptr;
+      if (refs == nullptr || !refs->is_array()) break;
+      const size_t before = refs->size();
+      refs->erase(std::remove_if(refs->begin(), refs->end(),
+                                 [&](const Json& r) {
+                                   return r.is_object() && r.value("uid", "") == ownerUid;
+                                 }),
+                  refs->end());
+      if (refs->size() == before) break;
+      if (refs->empty()) obj["metadata"].erase("ownerReferences");
+      const std::string name = metaString(obj, "name");
+      auto r = update(dependentKind, ns, name, obj);  // resourceVersion: a precondition
+      if (r.isOk() || r.status().code() != Code::kConflict) break;
+      auto fresh = get(dependentKind, ns, name);
+      if (!fresh.isOk()) break;
+      obj = std::move(fresh.value());
+    }
   }
 }
 

@@ -57,6 +57,13 @@ struct DeleteOptions {
   std::string preconditionUid;
   std::string preconditionResourceVersion;
   bool dryRun = false;
+  // "", "Background", "Orphan" or "Foreground" (the caller validated it). For Deployments and
+  // ReplicaSets, the owners of the platform's workloads: Orphan removes the owner's references
+  // from its dependents before the owner goes (the "orphan" finalizer held meanwhile);
+  // Foreground leaves the owner terminating with the "foregroundDeletion" finalizer, which the
+  // workload controllers remove once they deleted every dependent. Background (and any policy
+  // on other kinds): removed at once; the controllers collect dependents whose owner is gone.
+  std::string propagationPolicy;
   // Pods only: how long the node has to stop the pod. Unset: the pod's
   // terminationGracePeriodSeconds (default 30). 0 removes the object at once (force).
   std::optional<int64_t> gracePeriodSeconds;
@@ -121,6 +128,11 @@ class Registry {
                            Json desired, Subresource sub, bool explicitRv,
                            const WriteOptions& options);
   Status checkNamespaceWritable(const api::KindInfo& kind, const std::string& ns);
+  Result<Json> removeWithPolicy(const api::KindInfo& kind, const std::string& ns,
+                                const std::string& name, const Json& current, int64_t revision,
+                                const std::string& policy);
+  void orphanDependents(const api::KindInfo& dependentKind, const std::string& ns,
+                        const std::string& ownerUid);
   std::optional<int64_t> podGracePeriod(const Json& pod, const DeleteOptions& options);
   Result<Json> finalizeNamespace(const std::string& name);
   void maybeFinishNamespace(const std::string& ns);

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "tests/integration/cloud_fixture.h"
+#include "tests/testing/eventually.h"
 
 namespace ep::testing {
 namespace {
@@ -178,6 +179,37 @@ TEST_F(KubectlCompatTest, ListManifestsValidateAndExplainWorks) {
   auto device = kubectl({"explain", "devices.metadata.labels"});
   ASSERT_EQ(device.exitCode, 0) << device.err;
   EXPECT_NE(device.out.find("map[string]string"), std::string::npos) << device.out;
+}
+
+// kubectl delete --cascade=orphan keeps the ReplicaSet (without its owner reference) and its
+// pods; --cascade=foreground returns once the Deployment is gone, its ReplicaSets and pods with
+// it (kubectl waits for the deletion).
+TEST_F(KubectlCompatTest, DeleteCascadeOrphanAndForeground) {
+  auto countOf = [&](const std::string& path) {
+    auto list = getJson(path);
+    return list["items"].size();
+  };
+  const std::string sets = "/apis/apps/v1/namespaces/default/replicasets";
+  const std::string podsPath = "/api/v1/namespaces/default/pods?labelSelector=app%3Dweb";
+  ASSERT_EQ(kubectl({"apply", "-f", writeFile("deploy.yaml", kDeployment)}).exitCode, 0);
+  ASSERT_TRUE(eventually([&] { return countOf(podsPath) == 2; }, std::chrono::seconds(20)));
+  auto orphan = kubectl({"delete", "deployment", "web", "--cascade=orphan"});
+  ASSERT_EQ(orphan.exitCode, 0) << orphan.err;
+  getJson("/apis/apps/v1/namespaces/default/deployments/web", 404);
+  auto rs = getJson(sets);
+  ASSERT_EQ(rs["items"].size(), 1u);
+  EXPECT_FALSE(rs["items"][0]["metadata"].contains("ownerReferences")) << rs.dump();
+  EXPECT_EQ(countOf(podsPath), 2u);
+  ASSERT_EQ(kubectl({"delete", "replicasets", "--all"}).exitCode, 0);
+  ASSERT_TRUE(eventually([&] { return countOf(podsPath) == 0; }, std::chrono::seconds(20)));
+
+  ASSERT_EQ(kubectl({"apply", "-f", writeFile("deploy.yaml", kDeployment)}).exitCode, 0);
+  ASSERT_TRUE(eventually([&] { return countOf(podsPath) == 2; }, std::chrono::seconds(20)));
+  auto fg = kubectl({"delete", "deployment", "web", "--cascade=foreground", "--timeout=30s"});
+  ASSERT_EQ(fg.exitCode, 0) << fg.err;
+  getJson("/apis/apps/v1/namespaces/default/deployments/web", 404);
+  EXPECT_EQ(countOf(sets), 0u);
+  EXPECT_EQ(countOf(podsPath), 0u);
 }
 
 TEST_F(KubectlCompatTest, GetShowsServerSideColumns) {

@@ -541,6 +541,22 @@ TEST_F(ApiHandlerTest, FieldsAlreadyStoredAreNotReportedAsUnknown) {
   EXPECT_EQ(json::parse(r.body)["data"]["a"], "2");
 }
 
+TEST_F(ApiHandlerTest, UnknownPropagationPolicyIsRefusedNamingIt) {
+  callJson("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":"c"}})", 201);
+  auto q = callJson("DELETE", "/api/v1/namespaces/default/configmaps/c?propagationPolicy=Sideways",
+                    "", 422);
+  EXPECT_NE(
+      q["message"].get<std::string>().find("propagationPolicy: Unsupported value: \"Sideways\""),
+      std::string::npos)
+      << q.dump();
+  auto b =
+      callJson("DELETE", "/api/v1/namespaces/default/configmaps/c",
+               R"({"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"orphan"})", 422);
+  EXPECT_EQ(b["reason"], "Invalid");
+  callJson("GET", "/api/v1/namespaces/default/configmaps/c");  // still there
+  callJson("DELETE", "/api/v1/namespaces/default/configmaps/c?propagationPolicy=Orphan");
+}
+
 TEST_F(ApiHandlerTest, WatchFromCompactedRevisionIsGone) {
   for (int i = 0; i < 5; ++i) {
     callJson("POST", "/api/v1/namespaces/default/configmaps",

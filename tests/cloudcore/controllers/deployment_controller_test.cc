@@ -311,6 +311,57 @@ TEST_F(DeploymentControllerTest, DeletingDeploymentCascades) {
   EXPECT_EQ(replicaSets().size(), 1u);
 }
 
+// propagationPolicy=Orphan: the Deployment goes at once, its ReplicaSet stays without an owner
+// reference and keeps its pods; nothing collects them afterwards.
+TEST_F(DeploymentControllerTest, OrphanDeletionKeepsReplicaSetsAndPods) {
+  createDeployment("web", 2);
+  step();
+  ASSERT_EQ(pods("app=web").size(), 2u);
+  registry::DeleteOptions orphan;
+  orphan.propagationPolicy = "Orphan";
+  ASSERT_TRUE(reg().remove(deploymentKind(), "default", "web", orphan).isOk());
+  EXPECT_EQ(reg().get(deploymentKind(), "default", "web").status().code(), Code::kNotFound);
+  step();
+  step();
+  auto sets = replicaSets();
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_FALSE(sets[0]["metadata"].contains("ownerReferences")) << sets[0].dump();
+  EXPECT_EQ(activeCount(), 2);
+
+  // The ReplicaSet orphaned in turn: its pods lose their owner and survive it.
+  ASSERT_TRUE(reg().remove(replicaSetKind(), "default", nameOf(sets[0]), orphan).isOk());
+  step();
+  EXPECT_TRUE(replicaSets().empty());
+  auto left = pods("app=web");
+  ASSERT_EQ(left.size(), 2u);
+  for (const auto& p : left) EXPECT_EQ(controllerRef(p), nullptr) << p.dump();
+}
+
+// propagationPolicy=Foreground: the Deployment stays, terminating with the foregroundDeletion
+// finalizer, until its ReplicaSets (deleted in the foreground in turn) and their pods are gone.
+TEST_F(DeploymentControllerTest, ForegroundDeletionRemovesDependentsFirst) {
+  createDeployment("web", 2);
+  createDeployment("api", 1);
+  step();
+  registry::DeleteOptions fg;
+  fg.propagationPolicy = "Foreground";
+  auto r = reg().remove(deploymentKind(), "default", "web", fg);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_FALSE((*r)["metadata"]["deletionTimestamp"].get<std::string>().empty());
+  EXPECT_EQ((*r)["metadata"]["finalizers"], json::array({"foregroundDeletion"}));
+  ASSERT_EQ(pods("app=web").size(), 2u);  // nothing deleted before a controller acts
+
+  ASSERT_TRUE(dc_->reconcileOnce().isOk());  // deletes the ReplicaSet in the foreground
+  auto sets = replicaSets();
+  ASSERT_EQ(sets.size(), 2u);
+  EXPECT_TRUE(reg().get(deploymentKind(), "default", "web").isOk());  // still there
+  for (int i = 0; i < 4; ++i) step();
+  EXPECT_TRUE(pods("app=web").empty());
+  EXPECT_EQ(reg().get(deploymentKind(), "default", "web").status().code(), Code::kNotFound);
+  EXPECT_EQ(replicaSets().size(), 1u);
+  EXPECT_EQ(pods("app=api").size(), 1u);
+}
+
 TEST_F(DeploymentControllerTest, ProgressDeadlineExceeded) {
   json d = createDeployment("web", 1);
   d = deployment("web");
