@@ -189,9 +189,11 @@ int64_t parseLimit(const std::string& s) {
   }
 }
 
-// DeleteOptions.propagationPolicy: empty (the kind's default) or one of Kubernetes' three.
-Status checkPropagationPolicy(const std::string& p) {
-  if (p.empty() || p == "Orphan" || p == "Background" || p == "Foreground") return Status::ok();
+// DeleteOptions.propagationPolicy: unset (the kind's default) or one of Kubernetes' three.
+Status checkPropagationPolicy(const std::string& p, bool set) {
+  if ((!set && p.empty()) || p == "Orphan" || p == "Background" || p == "Foreground") {
+    return Status::ok();
+  }
   return Status(Code::kInvalid,
                 "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: "
                 "Unsupported value: \"" +
@@ -204,7 +206,13 @@ Status checkPropagationPolicy(const std::string& p) {
 // repeats; a bad parameter is the error.
 Result<registry::FieldCheck> fieldCheckFor(const ServerRequest& req) {
   auto mode = api::parseFieldValidation(req.param("fieldValidation"));
-  if (!mode.isOk()) return mode.status();
+  if (!mode.isOk()) {
+    const char* options = req.method == "POST"  ? "CreateOptions"
+                          : req.method == "PUT" ? "UpdateOptions"
+                                                : "PatchOptions";
+    return Status(Code::kInvalid, std::string(options) +
+                                      ".meta.k8s.io \"\" is invalid: " + mode.status().message());
+  }
   registry::FieldCheck check;
   check.mode = *mode;
   if (check.mode != api::FieldValidation::kIgnore &&
@@ -214,11 +222,17 @@ Result<registry::FieldCheck> fieldCheckFor(const ServerRequest& req) {
   return check;
 }
 
-// One `Warning: 299 - "TEXT"` header per warning (RFC 7234 5.5), as the apiserver sends them.
+// One `Warning: 299 - "TEXT"` header per warning (RFC 7234 5.5), as the apiserver sends them;
+// control characters (a JSON key may hold CR LF) become '?', so no text ends a header.
 ServerResponse withWarnings(ServerResponse resp, const registry::FieldCheck& check) {
   for (const auto& w : check.warnings) {
     std::string quoted;
     for (char c : w) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u == 0x7f) {
+        quoted += '?';
+        continue;
+      }
       if (c == '"' || c == '\\') quoted += '\\';
       quoted += c;
     }
@@ -263,7 +277,7 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
   }
   if (parts[0] == "openapi" && parts.size() == 2 && parts[1] == "v2") {
     // kubectl's client-side validation asks for gnostic's protobuf; anything else gets JSON.
-    if (req.header("accept").find("protobuf") != std::string::npos) {
+    if (req.header("accept").find("com.github.proto-openapi.spec.v2") != std::string::npos) {
       ServerResponse r;
       r.contentType = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
       r.body = openApiV2Protobuf();
@@ -445,7 +459,9 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
       return withWarnings(jsonResponse(201, *r), *check);
     }
     if (m == "DELETE") {
-      if (auto s = checkPropagationPolicy(req.param("propagationPolicy")); !s.isOk()) {
+      if (auto s = checkPropagationPolicy(req.param("propagationPolicy"),
+                                          req.query.contains("propagationPolicy"));
+          !s.isOk()) {
         return errorResponse(s, kind);
       }
       auto l = registry_.list(*kind, ns, q);
@@ -520,12 +536,12 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
   if (m == "DELETE") {
     registry::DeleteOptions opts;
     opts.dryRun = isDryRun(req);
-    if (req.query.contains("orphanDependents")) {
-      opts.propagationPolicy = req.flag("orphanDependents") ? "Orphan" : "Background";
-    }
-    if (req.query.contains("propagationPolicy")) {
-      opts.propagationPolicy = req.param("propagationPolicy");
-    }
+    // As the apiserver: a body's DeleteOptions replace the query's; orphanDependents and
+    // propagationPolicy together are refused.
+    bool orphanSet = req.query.contains("orphanDependents");
+    bool policySet = req.query.contains("propagationPolicy");
+    if (orphanSet) opts.propagationPolicy = req.flag("orphanDependents") ? "Orphan" : "Background";
+    if (policySet) opts.propagationPolicy = req.param("propagationPolicy");
     if (std::string g = req.param("gracePeriodSeconds"); !g.empty()) {
       char* end = nullptr;
       long long v = std::strtoll(g.c_str(), &end, 10);
@@ -567,17 +583,28 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
           if (v == "All") opts.dryRun = true;
         }
       }
+      orphanSet = policySet = false;
+      opts.propagationPolicy.clear();
       if (auto o = body.find("orphanDependents"); o != body.end() && o->is_boolean()) {
+        orphanSet = true;
         opts.propagationPolicy = o->get<bool>() ? "Orphan" : "Background";
       }
       if (auto p = body.find("propagationPolicy"); p != body.end() && !p->is_null()) {
         if (!p->is_string()) {
           return errorResponse(badRequestError("propagationPolicy: must be a string"), kind, name);
         }
+        policySet = true;
         opts.propagationPolicy = p->get<std::string>();
       }
     }
-    if (auto s = checkPropagationPolicy(opts.propagationPolicy); !s.isOk()) {
+    if (orphanSet && policySet) {
+      return errorResponse(Status(Code::kInvalid,
+                                  "DeleteOptions.meta.k8s.io \"\" is invalid: orphanDependents: "
+                                  "Invalid value: orphanDependents and deletionPropagation cannot "
+                                  "be both set"),
+                           kind, name);
+    }
+    if (auto s = checkPropagationPolicy(opts.propagationPolicy, policySet); !s.isOk()) {
       return errorResponse(s, kind, name);
     }
     auto r = registry_.remove(*kind, ns, name, opts);

@@ -386,10 +386,10 @@ ServerResponse PodStreams::exec(ServerRequest& req, const std::string& ns,
           "unsupported WebSocket subprotocol; this server speaks v5.channel.k8s.io and "
           "v4.channel.k8s.io"));
     }
-  } else if (!req.header("upgrade").empty()) {
-    return api::errorResponse(badRequestError(
-        "SPDY is not supported; use a WebSocket client (kubectl >= 1.30 does by default)"));
   }
+  // kubectl falls back to SPDY when the WebSocket upgrade is refused: the checks below run first
+  // so the reason (no such pod, interactive exec...) reaches the user whichever it tried.
+  const bool spdy = !upgrade && !req.header("upgrade").empty();
   if (req.flag("stdin") || req.flag("tty")) {
     return api::errorResponse(
         badRequestError("interactive exec (stdin, tty) is not supported for edge pods"));
@@ -409,6 +409,10 @@ ServerResponse PodStreams::exec(ServerRequest& req, const std::string& ns,
   }
   if (auto s = intParam(req, "timeoutSeconds", 1, sr.timeoutSeconds); !s.isOk()) {
     return api::errorResponse(s);
+  }
+  if (spdy) {
+    return api::errorResponse(badRequestError(
+        "SPDY is not supported; use a WebSocket client (kubectl >= 1.30 does by default)"));
   }
   auto opened = openStream(broker_, target->node, sr, options_.firstReplyTimeout, "exec",
                            waitingOpens_, options_.maxWaitingOpens);

@@ -150,7 +150,7 @@ bool DeploymentController::scale(Sync& s, Json& rs, int64_t replicas) {
   s.scaled = true;
   recordEvent(registry_, clock_, deploymentKind(), s.d, "Normal", "ScalingReplicaSet",
               std::string("Scaled ") + (replicas > from ? "up" : "down") + " replica set " +
-                  nameOf(rs) + " to " + std::to_string(replicas) + " from " + std::to_string(from),
+                  nameOf(rs) + " from " + std::to_string(from) + " to " + std::to_string(replicas),
               kComponent);
   return true;
 }
@@ -205,9 +205,12 @@ bool DeploymentController::ensureNewReplicaSet(Sync& s, int64_t replicas) {
   s.newRs = &s.owned.back();
   s.newRsCreated = true;
   s.scaled = true;
-  recordEvent(registry_, clock_, deploymentKind(), s.d, "Normal", "ScalingReplicaSet",
-              "Scaled up replica set " + nameOf(*s.newRs) + " to " + std::to_string(replicas),
-              kComponent);
+  if (replicas > 0) {  // as Kubernetes: a ReplicaSet created at 0 is no scaling event
+    recordEvent(
+        registry_, clock_, deploymentKind(), s.d, "Normal", "ScalingReplicaSet",
+        "Scaled up replica set " + nameOf(*s.newRs) + " from 0 to " + std::to_string(replicas),
+        kComponent);
+  }
   return true;
 }
 

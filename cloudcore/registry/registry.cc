@@ -86,6 +86,12 @@ bool hasFinalizers(const Json& obj) {
   return f != m->end() && f->is_array() && !f->empty();
 }
 
+// Whether objects of `kind` carry metadata.generation, as in Kubernetes 1.32: the workload
+// kinds with a spec the platform serves and every custom kind; not pods, config, nodes...
+bool tracksGeneration(const api::KindInfo& kind) {
+  return !kind.builtin || kind.kind == "Deployment" || kind.kind == "ReplicaSet";
+}
+
 // Everything but metadata and status: a change here bumps metadata.generation.
 Json specPart(const Json& obj) {
   Json copy = obj;
@@ -372,7 +378,11 @@ Result<Json> Registry::create(const api::KindInfo& kind, const std::string& ns, 
   if (auto s = checkNamespaceWritable(kind, ns); !s.isOk()) return s;
   meta["uid"] = newUid();
   meta["creationTimestamp"] = formatRfc3339(clock_.nowMillis());
-  meta["generation"] = 1;
+  if (tracksGeneration(kind)) {
+    meta["generation"] = 1;
+  } else {
+    meta.erase("generation");
+  }
   for (const char* f : {"resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
                         "managedFields", "selfLink"}) {
     meta.erase(f);
@@ -481,7 +491,7 @@ Result<Json> Registry::writeUpdate(const api::KindInfo& kind, const std::string&
     if (auto admitted = options.admit(&current, next); !admitted.isOk()) return admitted;
   }
 
-  if (specPart(next) != specPart(current)) {
+  if (tracksGeneration(kind) && specPart(next) != specPart(current)) {
     meta["generation"] = curMeta.value("generation", int64_t{1}) + 1;
   }
   if (next == current) return next;  // no-op: nothing is written, revision unchanged
@@ -614,8 +624,11 @@ Result<Json> Registry::remove(const api::KindInfo& kind, const std::string& ns,
                         ", ResourceVersion in object meta: " + std::to_string(cur->modRevision));
     }
     if (options.dryRun) return current;
-    if ((options.propagationPolicy == "Orphan" || options.propagationPolicy == "Foreground") &&
-        (kind.kind == "Deployment" || kind.kind == "ReplicaSet")) {
+    const bool policyOwner = kind.kind == "Deployment" || kind.kind == "ReplicaSet";
+    const bool terminating = !metaString(*current, "deletionTimestamp").empty();
+    if (policyOwner &&
+        (options.propagationPolicy == "Orphan" || options.propagationPolicy == "Foreground" ||
+         (options.propagationPolicy == "Background" && terminating))) {
       auto r =
           removeWithPolicy(kind, ns, name, *current, cur->modRevision, options.propagationPolicy);
       if (r.isOk() || r.status().code() != Code::kConflict || attempt >= kMaxRetries) return r;
@@ -673,25 +686,47 @@ Result<Json> Registry::remove(const api::KindInfo& kind, const std::string& ns,
 Result<Json> Registry::removeWithPolicy(const api::KindInfo& kind, const std::string& ns,
                                         const std::string& name, const Json& current,
                                         int64_t revision, const std::string& policy) {
-  const std::string finalizer = policy == "Orphan" ? "orphan" : "foregroundDeletion";
+  // The policy's finalizer replaces the other policy's (a later delete with another policy
+  // changes course, as in Kubernetes); Background drops both.
+  const std::string finalizer = policy == "Orphan"       ? "orphan"
+                                : policy == "Foreground" ? "foregroundDeletion"
+                                                         : "";
+  const std::string other = policy == "Orphan" ? "foregroundDeletion" : "orphan";
   Json next = current;
   Json& meta = next["metadata"];
   if (!meta.contains("finalizers") || !meta["finalizers"].is_array()) {
     meta["finalizers"] = Json::array();
   }
   Json& finalizers = meta["finalizers"];
-  if (std::find(finalizers.begin(), finalizers.end(), finalizer) == finalizers.end()) {
+  finalizers.erase(std::remove(finalizers.begin(), finalizers.end(), Json(other)),
+                   finalizers.end());
+  if (policy == "Background") {
+    finalizers.erase(std::remove(finalizers.begin(), finalizers.end(), Json("foregroundDeletion")),
+                     finalizers.end());
+  }
+  if (!finalizer.empty() &&
+      std::find(finalizers.begin(), finalizers.end(), finalizer) == finalizers.end()) {
     finalizers.push_back(finalizer);
   }
+  if (finalizers.empty()) meta.erase("finalizers");
   if (metaString(next, "deletionTimestamp").empty()) {
     meta["deletionTimestamp"] = formatRfc3339(clock_.nowMillis());
     meta["deletionGracePeriodSeconds"] = 0;
+  }
+  if (policy == "Background") {  // terminating already: what is left decides
+    if (next == current) return current;
+    return update(kind, ns, name, next);  // removes it when no finalizer remains
   }
   Json marked = current;
   if (next != current) {
     auto u = store_.update(kind.resource(), ns, name, encode(next), revision);
     if (!u.isOk()) {
-      if (u.status().code() == Code::kConflict) return Status(Code::kConflict, "retry");
+      if (u.status().code() == Code::kConflict) {
+        return Status(Code::kConflict, "Operation cannot be fulfilled on " +
+                                           quotedName(kind, name) +
+                                           ": the object has been modified; please apply your "
+                                           "changes to the latest version and try again");
+      }
       return u.status();
     }
     auto decoded = decode(*u);

@@ -1,7 +1,7 @@
 #include "common/api/field_validation.h"
 
+#include <set>
 #include <string>
-#include <unordered_set>
 
 #include "common/api/k8s_schema.h"
 
@@ -10,8 +10,33 @@ namespace {
 
 using Json = nlohmann::json;
 
-std::string join(const std::string& path, const std::string& key) {
-  return path.empty() ? key : path + "." + key;
+// Reported paths are cut at this many bytes ("..." marks the cut), so a hostile key costs its
+// size once, not once per report or per nesting level.
+constexpr size_t kMaxPathBytes = 256;
+// At most this many unknown fields are reported per object (all are dropped).
+constexpr size_t kMaxReported = 100;
+
+// `path` + `tail`, cut at kMaxPathBytes on a UTF-8 character boundary.
+std::string capped(const std::string& path, std::string_view tail) {
+  if (path.size() >= kMaxPathBytes) return path;  // already cut
+  std::string out = path;
+  if (out.size() + tail.size() <= kMaxPathBytes) {
+    out.append(tail);
+    return out;
+  }
+  size_t keep = kMaxPathBytes - out.size();
+  while (keep > 0 && (static_cast<unsigned char>(tail[keep]) & 0xc0) == 0x80) --keep;
+  out.append(tail.substr(0, keep));
+  out.append("...");
+  return out;
+}
+
+std::string join(const std::string& path, std::string_view key) {
+  return path.empty() ? capped("", key) : capped(capped(path, "."), key);
+}
+
+std::string index(const std::string& path, size_t i) {
+  return capped(path, "[" + std::to_string(i) + "]");
 }
 
 // Prunes `value` (the JSON of `message`) and records the unknown fields under `path`.
@@ -29,7 +54,7 @@ void pruneValue(Json& value, const k8s::FieldSchema& f, const std::string& path,
   if (f.repeated) {
     if (!value.is_array()) return;
     for (size_t i = 0; i < value.size(); ++i) {
-      pruneMessage(value[i], f.message, path + "[" + std::to_string(i) + "]", out);
+      pruneMessage(value[i], f.message, index(path, i), out);
     }
     return;
   }
@@ -42,7 +67,7 @@ void pruneMessage(Json& value, const std::string& message, const std::string& pa
   for (auto it = value.begin(); it != value.end();) {
     const k8s::FieldSchema* f = k8s::fieldByJsonName(message, it.key());
     if (f == nullptr) {
-      out.push_back(join(path, it.key()));
+      if (out.size() < kMaxReported) out.push_back(join(path, it.key()));
       it = value.erase(it);
       continue;
     }
@@ -88,9 +113,9 @@ class DuplicateFinder : public nlohmann::json_sax<Json> {
  private:
   struct Frame {
     bool object;
-    size_t index = 0;  // arrays: the index of the element being read
-    std::string key;   // objects: the key whose value is being read
-    std::unordered_set<std::string> keys;
+    size_t index = 0;            // arrays: the index of the element being read
+    std::string key;             // objects: the key whose value is being read
+    std::set<std::string> keys;  // ordered: no hash for colliding keys to degrade
   };
 
   // The path of key `last` in the innermost object: each enclosing frame's current position.
@@ -98,7 +123,7 @@ class DuplicateFinder : public nlohmann::json_sax<Json> {
     std::string path;
     for (size_t i = 0; i + 1 < frames_.size(); ++i) {
       const Frame& f = frames_[i];
-      path = f.object ? join(path, f.key) : path + "[" + std::to_string(f.index) + "]";
+      path = f.object ? join(path, f.key) : index(path, f.index);
     }
     return join(path, last);
   }
@@ -125,8 +150,8 @@ Result<FieldValidation> parseFieldValidation(std::string_view value) {
   if (value.empty() || value == "Warn") return FieldValidation::kWarn;
   if (value == "Ignore") return FieldValidation::kIgnore;
   if (value == "Strict") return FieldValidation::kStrict;
-  return Status(Code::kBadRequest, "fieldValidation: Unsupported value: \"" + std::string(value) +
-                                       "\": supported values: \"Ignore\", \"Strict\", \"Warn\"");
+  return Status(Code::kInvalid, "fieldValidation: Unsupported value: \"" + std::string(value) +
+                                    "\": supported values: \"\", \"Ignore\", \"Strict\", \"Warn\"");
 }
 
 std::vector<std::string> pruneUnknownFields(const KindInfo& kind, Json& obj) {
@@ -146,7 +171,7 @@ std::vector<std::string> pruneUnknownFields(const KindInfo& kind, Json& obj) {
     } else if (message == nullptr && key == "metadata") {
       pruneMessage(it.value(), k8s::kObjectMeta, key, out);
     } else if (message != nullptr || (key != "spec" && key != "status")) {
-      out.push_back(key);
+      if (out.size() < kMaxReported) out.push_back(capped("", key));
       it = obj.erase(it);
       continue;
     }

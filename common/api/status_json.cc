@@ -58,7 +58,8 @@ Json statusObject(const Status& s, const KindInfo* kind, std::string_view name) 
   if (!name.empty()) details["name"] = std::string(name);
   if (kind) {
     if (!kind->group.empty()) details["group"] = kind->group;
-    details["kind"] = kind->plural;
+    // As the apiserver: Invalid names the kind ("Deployment"), the others the resource.
+    details["kind"] = s.code() == Code::kInvalid ? kind->kind : kind->plural;
   }
   if (!s.causes().empty()) {
     Json causes = Json::array();

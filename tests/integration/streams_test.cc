@@ -442,6 +442,18 @@ TEST_F(StreamsTest, KubectlExecOverWebSocket) {
 
   r = run({"logs", "web"});
   EXPECT_EQ(r.exitCode, 0) << r.err;
+
+  // When exec cannot run, kubectl (which retries over SPDY after a refused WebSocket upgrade)
+  // shows why, never "SPDY is not supported".
+  r = run({"exec", "nosuchpod", "--", "true"});
+  EXPECT_NE(r.exitCode, 0);
+  EXPECT_NE(r.err.find("pods \"nosuchpod\" not found"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("SPDY"), std::string::npos) << r.err;
+  r = run({"exec", "-i", "web", "--", "cat"});
+  EXPECT_NE(r.exitCode, 0);
+  EXPECT_NE(r.err.find("interactive exec (stdin, tty) is not supported"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("SPDY"), std::string::npos) << r.err;
 }
 
 TEST_F(StreamsTest, EdgectlLogsAndExec) {

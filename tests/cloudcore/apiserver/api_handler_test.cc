@@ -239,7 +239,7 @@ TEST_F(ApiHandlerTest, CreateGetListDeletePod) {
   auto created = callJson("POST", "/api/v1/namespaces/default/pods", pod("web-1"), 201);
   EXPECT_EQ(created["metadata"]["namespace"], "default");
   EXPECT_FALSE(created["metadata"]["uid"].get<std::string>().empty());
-  EXPECT_EQ(created["metadata"]["generation"], 1);
+  EXPECT_FALSE(created["metadata"].contains("generation"));  // pods have none in 1.32
   EXPECT_EQ(created["status"]["phase"], "Pending");
   EXPECT_EQ(created["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
   std::string rv = created["metadata"]["resourceVersion"];
@@ -323,20 +323,31 @@ TEST_F(ApiHandlerTest, UpdateWithStaleResourceVersionConflicts) {
 }
 
 TEST_F(ApiHandlerTest, GenerationBumpsOnSpecChangeOnly) {
-  auto created = callJson("POST", "/api/v1/namespaces/default/pods", pod("p"), 201);
-  auto labelled =
-      callJson("PATCH", "/api/v1/namespaces/default/pods/p", R"({"metadata":{"labels":{"x":"y"}}})",
-               200, "application/merge-patch+json");
+  const std::string base = "/apis/apps/v1/namespaces/default/deployments";
+  auto created = callJson("POST", base, R"({"metadata":{"name":"p"},"spec":{
+    "selector":{"matchLabels":{"app":"p"}},"template":{"metadata":{"labels":{"app":"p"}},
+    "spec":{"containers":[{"name":"c","image":"busybox:1"}]}}}})",
+                          201);
+  EXPECT_EQ(created["metadata"]["generation"], 1);
+  auto labelled = callJson("PATCH", base + "/p", R"({"metadata":{"labels":{"x":"y"}}})", 200,
+                           "application/merge-patch+json");
   EXPECT_EQ(labelled["metadata"]["generation"], 1);
   EXPECT_EQ(labelled["metadata"]["labels"]["x"], "y");
-  auto imaged = callJson("PATCH", "/api/v1/namespaces/default/pods/p",
-                         R"({"spec":{"containers":[{"name":"c","image":"busybox:2"}]}})", 200,
-                         "application/strategic-merge-patch+json");
+  auto imaged = callJson(
+      "PATCH", base + "/p",
+      R"({"spec":{"template":{"spec":{"containers":[{"name":"c","image":"busybox:2"}]}}}})", 200,
+      "application/strategic-merge-patch+json");
   EXPECT_EQ(imaged["metadata"]["generation"], 2);
-  EXPECT_EQ(imaged["spec"]["containers"][0]["image"], "busybox:2");
+  EXPECT_EQ(imaged["spec"]["template"]["spec"]["containers"][0]["image"], "busybox:2");
+  // Kinds without a spec-generation in Kubernetes have none (ConfigMap, Pod).
+  auto cm = callJson("POST", "/api/v1/namespaces/default/configmaps",
+                     R"({"metadata":{"name":"g"},"data":{"a":"1"}})", 201);
+  EXPECT_FALSE(cm["metadata"].contains("generation"));
+  EXPECT_FALSE(
+      callJson("POST", "/api/v1/namespaces/default/pods", pod("p"), 201)["metadata"].contains(
+          "generation"));
   // A no-op patch writes nothing.
-  auto same = callJson("PATCH", "/api/v1/namespaces/default/pods/p", R"({})", 200,
-                       "application/merge-patch+json");
+  auto same = callJson("PATCH", base + "/p", R"({})", 200, "application/merge-patch+json");
   EXPECT_EQ(same["metadata"]["resourceVersion"], imaged["metadata"]["resourceVersion"]);
   EXPECT_EQ(call("PATCH", "/api/v1/namespaces/default/pods/p", "{}", "text/plain").status, 415);
 }
@@ -481,9 +492,9 @@ TEST_F(ApiHandlerTest, FieldValidationStrictWarnAndIgnore) {
             "\"spec.template.spec.containers[0].imagee\", duplicate field \"spec.replicas\"");
   EXPECT_EQ(call("GET", base + "/web").status, 404);  // nothing written
 
-  EXPECT_EQ(callJson("POST", base + "?fieldValidation=strict", body, 400)["message"],
-            "fieldValidation: Unsupported value: \"strict\": supported values: \"Ignore\", "
-            "\"Strict\", \"Warn\"");
+  EXPECT_EQ(callJson("POST", base + "?fieldValidation=strict", body, 422)["message"],
+            "CreateOptions.meta.k8s.io \"\" is invalid: fieldValidation: Unsupported value: "
+            "\"strict\": supported values: \"\", \"Ignore\", \"Strict\", \"Warn\"");
 
   auto warned = call("POST", base, body, "application/json");
   ASSERT_EQ(warned.status, 201) << warned.body;
@@ -539,6 +550,26 @@ TEST_F(ApiHandlerTest, FieldsAlreadyStoredAreNotReportedAsUnknown) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_TRUE(warningsOf(r).empty());
   EXPECT_EQ(json::parse(r.body)["data"]["a"], "2");
+  EXPECT_FALSE(json::parse(r.body).contains("legacy"));  // dropped from what is stored
+}
+
+// Warnings from hostile keys: a CR LF never ends the header, a long key is cut at 256 bytes,
+// and at most 100 unknown fields are reported (all are dropped).
+TEST_F(ApiHandlerTest, WarningsAreSanitizedAndBounded) {
+  json body = {
+      {"metadata", {{"name", "h"}}}, {"bad\r\nX-Injected: 1", 1}, {std::string(70000, 'k'), 1}};
+  for (int i = 0; i < 300; ++i) body["u" + std::to_string(i)] = i;
+  auto r = call("POST", "/api/v1/namespaces/default/configmaps", body.dump(), "application/json");
+  ASSERT_EQ(r.status, 201) << r.body;
+  auto warnings = warningsOf(r);
+  EXPECT_EQ(warnings.size(), 100u);
+  size_t longest = 0;
+  for (const auto& w : warnings) {
+    EXPECT_EQ(w.find_first_of("\r\n"), std::string::npos) << w;
+    longest = std::max(longest, w.size());
+  }
+  EXPECT_LT(longest, 300u);
+  EXPECT_EQ(json::parse(r.body).size(), 3u) << r.body;  // apiVersion, kind, metadata
 }
 
 TEST_F(ApiHandlerTest, UnknownPropagationPolicyIsRefusedNamingIt) {
@@ -553,6 +584,9 @@ TEST_F(ApiHandlerTest, UnknownPropagationPolicyIsRefusedNamingIt) {
       callJson("DELETE", "/api/v1/namespaces/default/configmaps/c",
                R"({"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"orphan"})", 422);
   EXPECT_EQ(b["reason"], "Invalid");
+  callJson("DELETE", "/api/v1/namespaces/default/configmaps/c?propagationPolicy=", "", 422);
+  callJson("DELETE", "/api/v1/namespaces/default/configmaps/c",
+           R"({"orphanDependents":true,"propagationPolicy":"Orphan"})", 422);
   callJson("GET", "/api/v1/namespaces/default/configmaps/c");  // still there
   callJson("DELETE", "/api/v1/namespaces/default/configmaps/c?propagationPolicy=Orphan");
 }

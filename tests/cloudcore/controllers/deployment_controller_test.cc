@@ -362,6 +362,47 @@ TEST_F(DeploymentControllerTest, ForegroundDeletionRemovesDependentsFirst) {
   EXPECT_EQ(pods("app=api").size(), 1u);
 }
 
+// A second delete with another policy changes course, as in Kubernetes: Orphan after Foreground
+// swaps the finalizer and orphans; Background on an owner left terminating drops the policy
+// finalizers so it goes (and the controllers collect its dependents).
+TEST_F(DeploymentControllerTest, ALaterDeleteWithAnotherPolicyChangesCourse) {
+  createDeployment("web", 1);
+  createDeployment("api", 1);
+  step();
+  registry::DeleteOptions fg, orphan, background;
+  fg.propagationPolicy = "Foreground";
+  orphan.propagationPolicy = "Orphan";
+  background.propagationPolicy = "Background";
+  ASSERT_TRUE(reg().remove(deploymentKind(), "default", "web", fg).isOk());
+  ASSERT_TRUE(reg().remove(deploymentKind(), "default", "web", orphan).isOk());
+  EXPECT_EQ(reg().get(deploymentKind(), "default", "web").status().code(), Code::kNotFound);
+  step();
+  EXPECT_EQ(pods("app=web").size(), 1u);  // orphaned, not deleted
+
+  ASSERT_TRUE(reg().remove(deploymentKind(), "default", "api", fg).isOk());
+  auto r = reg().remove(deploymentKind(), "default", "api", background);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(reg().get(deploymentKind(), "default", "api").status().code(), Code::kNotFound);
+  for (int i = 0; i < 3; ++i) step();
+  EXPECT_TRUE(pods("app=api").empty());
+}
+
+// Scaling events read as Kubernetes writes them, and a ReplicaSet created at 0 replicas is none.
+TEST_F(DeploymentControllerTest, ScalingEventsAsKubernetesWritesThem) {
+  createDeployment("zero", 0);
+  createDeployment("two", 2);
+  step();
+  auto events = reg().list(eventKind(), "default", {});
+  ASSERT_TRUE(events.isOk());
+  std::vector<std::string> messages;
+  for (const auto& e : events->items) {
+    if (str(e, "reason") == "ScalingReplicaSet") messages.push_back(str(e, "message"));
+  }
+  ASSERT_EQ(messages.size(), 1u) << ::testing::PrintToString(messages);
+  EXPECT_EQ(messages[0].rfind("Scaled up replica set two-", 0), 0u) << messages[0];
+  EXPECT_NE(messages[0].find(" from 0 to 2"), std::string::npos) << messages[0];
+}
+
 TEST_F(DeploymentControllerTest, ProgressDeadlineExceeded) {
   json d = createDeployment("web", 1);
   d = deployment("web");

@@ -25,7 +25,7 @@ TEST(FieldValidationTest, ParsesTheParameterWithWarnAsTheDefault) {
   EXPECT_EQ(*parseFieldValidation("Strict"), FieldValidation::kStrict);
   auto bad = parseFieldValidation("strict");
   ASSERT_FALSE(bad.isOk());
-  EXPECT_EQ(bad.status().code(), Code::kBadRequest);
+  EXPECT_EQ(bad.status().code(), Code::kInvalid);
   EXPECT_NE(bad.status().message().find("fieldValidation"), std::string::npos);
 }
 
@@ -112,6 +112,22 @@ TEST(FieldValidationTest, DuplicateScanIsBoundedForHostileBodies) {
   for (int i = 0; i < 100000; ++i) many += R"("k":1,)";
   many += R"("k":1})";
   EXPECT_EQ(duplicateFields(many).size(), 100u);
+  // A long key is reported cut at 256 bytes, however deep the duplicate under it.
+  std::string longKey(3 << 20, 'k');
+  std::string nested = "{\"" + longKey + "\":{\"" + longKey + "\":{\"a\":1,\"a\":2}}}";
+  auto found = duplicateFields(nested);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_LE(found[0].size(), 259u);
+  EXPECT_EQ(found[0].substr(found[0].size() - 3), "...");
+}
+
+TEST(FieldValidationTest, UnknownFieldReportsAreBoundedButAllAreDropped) {
+  json cm = {{"metadata", {{"name", "c"}}}, {std::string(100000, 'x'), 1}};
+  for (int i = 0; i < 500; ++i) cm["u" + std::to_string(i)] = i;
+  auto unknown = pruneUnknownFields(kindOf("v1", "ConfigMap"), cm);
+  EXPECT_EQ(unknown.size(), 100u);
+  for (const auto& u : unknown) EXPECT_LE(u.size(), 259u);
+  EXPECT_EQ(cm.size(), 1u) << cm.dump().substr(0, 200);
 }
 
 }  // namespace

@@ -34,8 +34,10 @@ TEST(StatusJsonTest, StatusObjectCarriesDetailsAndCauses) {
   EXPECT_EQ(j["code"], 422);
   EXPECT_EQ(j["details"]["name"], "web");
   EXPECT_EQ(j["details"]["group"], "apps");
-  EXPECT_EQ(j["details"]["kind"], "deployments");
+  EXPECT_EQ(j["details"]["kind"], "Deployment");  // Invalid names the kind, as the apiserver
   EXPECT_EQ(j["details"]["causes"][0]["field"], "spec.replicas");
+  EXPECT_EQ(statusObject(Status(Code::kNotFound, "gone"), deployments, "web")["details"]["kind"],
+            "deployments");  // the others the resource
   EXPECT_FALSE(statusObject(notFoundError("x")).contains("details"));
 }
 
