@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
   app.add_option("--clients", clients, "concurrent client connections");
   app.add_option("--seconds", seconds, "duration of each phase");
   CLI11_PARSE(app, argc, argv);
-  ep::setupLogging("warn", "api_bench");
+  (void)ep::setupLogging("warn", "api_bench");
 
   std::string tmpl = (std::filesystem::temp_directory_path() / "ep-apibench-XXXXXX").string();
   std::string dir = mkdtemp(tmpl.data());
@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
   ep::store::SqliteStore store(so, ep::SystemClock::instance());
   if (!store.start().isOk()) return 1;
   ep::registry::Registry registry(store, ep::SystemClock::instance());
-  registry.ensureSystemNamespaces();
+  if (!registry.ensureSystemNamespaces().isOk()) return 1;
   ep::apiserver::ApiHandler handler(registry, ep::SystemClock::instance());
   ep::http::ServerOptions ho;
   ho.port = 0;

@@ -177,7 +177,7 @@ int main(int argc, char** argv) {
   for (int t = 0; t < parallel; ++t) {
     threads.emplace_back([&] {
       for (size_t i = idx++; i < sandboxIds.size(); i = idx++) {
-        rt.stopPodSandbox(sandboxIds[i]);
+        (void)rt.stopPodSandbox(sandboxIds[i]);  // the removal below reports failures
         auto s = rt.removePodSandbox(sandboxIds[i]);
         if (!s.isOk()) std::fprintf(stderr, "removePodSandbox: %s\n", s.toString().c_str());
       }

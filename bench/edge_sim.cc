@@ -576,12 +576,12 @@ void Sim::run() {
   if (!setup()) std::_Exit(1);
   if (opts_.devicesPerNode > 0) {
     auto api = apiClient();
-    api.request("POST", "/apis/devices.kubeedge.io/v1beta1/namespaces/default/devicemodels",
-                R"({"apiVersion":"devices.kubeedge.io/v1beta1","kind":"DeviceModel",
+    (void)api.request("POST", "/apis/devices.kubeedge.io/v1beta1/namespaces/default/devicemodels",
+                      R"({"apiVersion":"devices.kubeedge.io/v1beta1","kind":"DeviceModel",
                     "metadata":{"name":"sim-thermometer"},
                     "spec":{"protocol":"simthermo","properties":[
                       {"name":"temperature","type":"FLOAT","accessMode":"ReadOnly"}]}})",
-                "application/json");
+                      "application/json");
     const long rss0 = opts_.cloudPid ? rssKb(opts_.cloudPid) : -1;
     const int total = opts_.nodes * opts_.devicesPerNode;
     std::atomic<int> next{0}, failed{0};
@@ -680,8 +680,9 @@ void Sim::run() {
 
   // Latency: a ConfigMap every node's pod references, then PATCH rounds.
   auto api = apiClient();
-  api.request("POST", "/api/v1/namespaces/default/configmaps",
-              R"({"metadata":{"name":"bench-cm"},"data":{"round":"0"}})", "application/json");
+  (void)api.request("POST", "/api/v1/namespaces/default/configmaps",
+                    R"({"metadata":{"name":"bench-cm"},"data":{"round":"0"}})",
+                    "application/json");  // may exist from an earlier run
   createPodPerNode([](const std::string& n) {
     return json{{"metadata", {{"name", "bench-" + n}}},
                 {"spec",
@@ -765,8 +766,8 @@ void Sim::createPodPerNode(const std::function<json(const std::string&)>& makePo
     creators.emplace_back([&] {
       auto c = apiClient();
       for (int i = next++; i < opts_.nodes; i = next++) {
-        c.request("POST", "/api/v1/namespaces/default/pods",
-                  makePod(opts_.prefix + std::to_string(i)).dump(), "application/json");
+        (void)c.request("POST", "/api/v1/namespaces/default/pods",
+                        makePod(opts_.prefix + std::to_string(i)).dump(), "application/json");
       }
     });
   }

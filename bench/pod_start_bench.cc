@@ -196,7 +196,7 @@ int main(int argc, char** argv) {
   if (!keep) {
     std::lock_guard lock(mu);
     for (const auto& [name, t0] : created) {
-      api.request("DELETE", "/api/v1/namespaces/" + ns + "/pods/" + name);
+      (void)api.request("DELETE", "/api/v1/namespaces/" + ns + "/pods/" + name);  // cleanup
     }
     // Pods leave the API at once; the node stops their containers (1 s grace) in the
     // background. Give it time so that a following run starts on a quiet node.

@@ -36,7 +36,9 @@ SqliteStore& acquire() {
     shared.store = std::make_unique<SqliteStore>(o, ep::SystemClock::instance());
     if (!shared.store->start().isOk()) abort();
     for (int i = 0; i < 1000; ++i) {
-      shared.store->create("pods", "default", "seed-" + std::to_string(i), kValue);
+      if (!shared.store->create("pods", "default", "seed-" + std::to_string(i), kValue).isOk()) {
+        abort();
+      }
     }
   }
   return *shared.store;

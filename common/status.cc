@@ -1,5 +1,8 @@
 #include "common/status.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace ep {
 
 const char* codeName(Code code) {
@@ -41,6 +44,12 @@ const char* codeName(Code code) {
 std::string Status::toString() const {
   if (isOk()) return "OK";
   return std::string(codeName(code_)) + ": " + message_;
+}
+
+void resultValueOfError(const Status& error) {
+  std::fprintf(stderr, "fatal: the value of a failed Result was read: %s\n",
+               error.toString().c_str());
+  std::abort();
 }
 
 }  // namespace ep

@@ -38,8 +38,9 @@ struct StatusCause {
   std::string message;
 };
 
-// A value-type error. Cheap to copy when ok (empty message). Thread-compatible.
-class Status {
+// A value-type error. Cheap to copy when ok (empty message). Thread-compatible. [[nodiscard]]:
+// dropping one is a compile error under EP_WERROR; `(void)` says it is meant.
+class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -80,9 +81,13 @@ inline Status unavailableError(std::string m) {
   return {Code::kUnavailable, std::move(m)};
 }
 
-// Either a T or a non-ok Status. Accessing value() on an error is a broken invariant.
+// Aborts naming `error`: the value of a failed Result was read (a broken invariant).
+[[noreturn]] void resultValueOfError(const Status& error);
+
+// Either a T or a non-ok Status. Accessing value() on an error is a broken invariant: it aborts
+// with the error's message (never a bad_variant_access crossing a boundary). [[nodiscard]].
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
@@ -96,15 +101,29 @@ class Result {
     static const Status kOkStatus;
     return isOk() ? kOkStatus : std::get<Status>(v_);
   }
-  T& value() & { return std::get<T>(v_); }
-  const T& value() const& { return std::get<T>(v_); }
-  T&& value() && { return std::get<T>(std::move(v_)); }
+  T& value() & {
+    checkValue();
+    return std::get<T>(v_);
+  }
+  const T& value() const& {
+    checkValue();
+    return std::get<T>(v_);
+  }
+  T&& value() && {
+    checkValue();
+    return std::get<T>(std::move(v_));
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
  private:
+  void checkValue() const {
+    if (!isOk()) [[unlikely]] {
+      resultValueOfError(std::get<Status>(v_));
+    }
+  }
   std::variant<T, Status> v_;
 };
 

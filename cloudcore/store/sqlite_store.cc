@@ -548,7 +548,7 @@ void SqliteStore::commitBatch(std::vector<std::unique_ptr<PendingWrite>>& batch)
   const int64_t now = clock_.nowMillis();
 
   auto failAll = [&](const Status& s) {
-    exec(writeDb_, "ROLLBACK");
+    (void)exec(writeDb_, "ROLLBACK");  // the batch fails with `s` either way
     for (auto& w : batch) w->done.set_value(s);
   };
   if (auto s = exec(writeDb_, "BEGIN IMMEDIATE"); !s.isOk()) {

@@ -215,12 +215,15 @@ TEST_F(CloudcoreIntegrationTest, WatchFromCompactedRevisionGets410) {
   startCloud({"--config", cfg});
   auto c = client();
   for (int i = 0; i < 3; ++i) {
-    c.request("POST", "/api/v1/namespaces/default/configmaps",
-              R"({"metadata":{"name":"c)" + std::to_string(i) + R"("}})", "application/json");
+    EXPECT_TRUE(c.request("POST", "/api/v1/namespaces/default/configmaps",
+                          R"({"metadata":{"name":"c)" + std::to_string(i) + R"("}})",
+                          "application/json")
+                    .isOk());
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
-  c.request("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":"late"}})",
-            "application/json");
+  EXPECT_TRUE(c.request("POST", "/api/v1/namespaces/default/configmaps",
+                        R"({"metadata":{"name":"late"}})", "application/json")
+                  .isOk());
   int status = 0;
   for (int i = 0; i < 40 && status != 410; ++i) {
     auto r = c.request("GET", "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=1");

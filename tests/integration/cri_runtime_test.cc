@@ -103,8 +103,8 @@ class CriRuntimeTest : public ::testing::Test {
     auto sandboxes = rt_->listPodSandboxes({{kLabelManagedBy, kManagedByValue}});
     if (sandboxes) {
       for (const auto& s : *sandboxes) {
-        rt_->stopPodSandbox(s.id);
-        rt_->removePodSandbox(s.id);
+        (void)rt_->stopPodSandbox(s.id);  // cleanup: best effort
+        (void)rt_->removePodSandbox(s.id);
       }
     }
   }

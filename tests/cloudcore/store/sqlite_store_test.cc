@@ -212,7 +212,9 @@ TEST_F(SqliteStoreTest, SlowWatchCatchesUpFromDiskWithoutGaps) {
   for (int t = 0; t < 4; ++t) {
     writers.emplace_back([&, t] {
       for (int i = 0; i < 50; ++i) {
-        store_->create("pods", "ns", "p" + std::to_string(t) + "-" + std::to_string(i), "x");
+        EXPECT_TRUE(
+            store_->create("pods", "ns", "p" + std::to_string(t) + "-" + std::to_string(i), "x")
+                .isOk());
       }
     });
   }

@@ -183,7 +183,7 @@ TEST_F(EdgeRouterTest, RuleTopicsFollowTheCacheAndMessagesGoToTheOutboxBeforeThe
 
   // A restart subscribes again from the cache alone.
   router_->stop();
-  bus_.setRuleTopics({});
+  ASSERT_TRUE(bus_.setRuleTopics({}).isOk());
   router_ = std::make_unique<EdgeRouter>(EdgeRouterOptions{.nodeName = "edge-1"}, *cache_, bus_,
                                          caller_, SystemClock::instance());
   ASSERT_TRUE(router_->start().isOk());
