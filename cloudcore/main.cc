@@ -46,8 +46,10 @@
 #include "cloudcore/router/router.h"
 #include "cloudcore/store/sqlite_store.h"
 #include "common/http/server.h"
+#include "common/lifecycle.h"
 #include "common/log.h"
 #include "common/signals.h"
+#include "common/thread_annotations.h"
 #include "proto/grpc_runtime.h"
 
 #ifndef EP_VERSION_STRING
@@ -64,6 +66,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> tlsSans;
   std::string encryptionProviderConfig;
   bool rewriteSecrets = false;
+  bool verifyStore = false;
   uint64_t maxBody = 0;
   app.add_option("--config", configPath, "YAML configuration file");
   app.add_option("--data-dir", dataDir, "directory for the embedded store");
@@ -88,6 +91,10 @@ int main(int argc, char** argv) {
   app.add_flag("--rewrite-secrets", rewriteSecrets,
                "rewrite every Secret with the current first key, then exit (key rotation; run "
                "with cloudcore stopped)");
+  app.add_flag("--verify", verifyStore,
+               "check the whole store at start (SQLite's integrity_check and every row's "
+               "checksum, repairing what the history allows) instead of the quick check; refuses "
+               "to start when anything stays damaged (docs/store.md, \"Damaged data\")");
   app.add_option("--audit-log-path", auditLogPath,
                  "audit log file (default DATA_DIR/audit.log; - for none)");
   std::string modelBlobDir;
@@ -162,6 +169,7 @@ int main(int argc, char** argv) {
   storeOptions.dataDir = config.dataDir;
   storeOptions.historyWindow = config.historyWindow;
   storeOptions.compactionInterval = config.compactionInterval;
+  storeOptions.verify = verifyStore;
   store::SqliteStore sqlite(storeOptions, clock);
   // Secrets are encrypted before they reach SQLite (docs/security.md, "Secrets at rest"):
   // everything above the store sees plaintext, the files hold only ciphertext.
@@ -173,14 +181,19 @@ int main(int argc, char** argv) {
     return 1;
   }
   encryption::EncryptingStore store(sqlite, std::move(encryptionConfig).value());
-  if (auto s = store.start(); !s.isOk()) {
-    spdlog::critical("{}", s.message());
+  // Every module below is started through `services` and stopped by it, newest first: on
+  // every path that gives up (services.fail) and at shutdown (services.stopAll).
+  Lifecycle services("cloudcore");
+  if (!services
+           .start(
+               "store", [&] { return store.start(); }, [&] { store.stop(); })
+           .isOk()) {
     return 1;
   }
   if (rewriteSecrets) {
     // Key rotation: every Secret rewritten with the first key, then exit (cloudcore stopped).
     auto n = encryption::rewriteAll(store, "secrets");
-    store.stop();
+    services.stopAll();
     if (!n) {
       std::cerr << "cloudcore: rewriting Secrets: " << n.status().message() << "\n";
       return 1;
@@ -191,20 +204,17 @@ int main(int argc, char** argv) {
   registry::Registry registry(store, clock);
   if (auto s = registry.ensureSystemNamespaces(); !s.isOk()) {
     spdlog::critical("creating system namespaces: {}", s.toString());
-    store.stop();
-    return 1;
+    return services.fail(1);
   }
   if (auto s = auth::ensureBootstrapPolicy(registry); !s.isOk()) {
     spdlog::critical("creating the default RBAC policy: {}", s.toString());
-    store.stop();
-    return 1;
+    return services.fail(1);
   }
   http::ServerOptions httpOptions;
   if (auto s = splitHostPort("apiListen", config.apiListen, httpOptions.host, httpOptions.port);
       !s.isOk()) {
     spdlog::critical("{}", s.message());
-    store.stop();
-    return 2;
+    return services.fail(2);
   }
   // The cluster PKI: CA, serving certificates, admin.kubeconfig (docs/security.md).
   certs::ClusterPkiOptions pkiOptions;
@@ -224,21 +234,18 @@ int main(int argc, char** argv) {
   auto clusterPki = certs::loadOrCreateClusterPki(pkiOptions);
   if (!clusterPki) {
     spdlog::critical("pki: {}", clusterPki.status().message());
-    store.stop();
-    return 1;
+    return services.fail(1);
   }
   if (auto s = certs::publishClusterInfo(registry, *clusterPki, pkiOptions.apiServerUrl);
       !s.isOk()) {
     spdlog::critical("publishing kube-public/cluster-info: {}", s.toString());
-    store.stop();
-    return 1;
+    return services.fail(1);
   }
   cloudhub::CloudHubOptions hubOptions;
   if (auto s = splitHostPort("tunnelListen", config.tunnelListen, hubOptions.host, hubOptions.port);
       !s.isOk()) {
     spdlog::critical("{}", s.message());
-    store.stop();
-    return 2;
+    return services.fail(2);
   }
   hubOptions.dataDir = config.dataDir;
   hubOptions.manualRegistration = config.nodeRegistration == "manual";
@@ -259,10 +266,11 @@ int main(int argc, char** argv) {
        .maxAge = std::chrono::duration_cast<std::chrono::milliseconds>(config.deviceDataRetention),
        .maxSamplesPerProperty = config.deviceDataMaxSamples},
       clock);
-  if (auto s = deviceData.start(); !s.isOk()) {
-    spdlog::critical("device data: {}", s.toString());
-    store.stop();
-    return 1;
+  if (!services
+           .start(
+               "device data", [&] { return deviceData.start(); }, [&] { deviceData.stop(); })
+           .isOk()) {
+    return services.fail(1);
   }
   hubOptions.deviceData = &deviceData;
   // Rules (docs/rules.md): the router takes messages from the hub's reports and sends through
@@ -271,10 +279,11 @@ int main(int argc, char** argv) {
   router::HttpRestPoster restPoster;
   router::Router router({.dataDir = config.dataDir}, registry, routes, restPoster, clock,
                         &deviceData);
-  if (auto s = router.start(); !s.isOk()) {
-    spdlog::critical("router: {}", s.toString());
-    store.stop();
-    return 1;
+  if (!services
+           .start(
+               "router", [&] { return router.start(); }, [&] { router.stop(); })
+           .isOk()) {
+    return services.fail(1);
   }
   hubOptions.routedMessages = &router;
   hubOptions.routes = &routes;
@@ -283,15 +292,15 @@ int main(int argc, char** argv) {
   models::BlobStore blobs(
       {.dir = config.modelBlobDir.empty() ? config.dataDir + "/blobs" : config.modelBlobDir,
        .maxBlobBytes = config.modelMaxBytes});
-  if (auto s = blobs.start(); !s.isOk()) {
-    spdlog::critical("models: {}", s.toString());
-    router.stop();
-    deviceData.stop();
-    store.stop();
-    return 1;
+  if (!services
+           .start(
+               "models", [&] { return blobs.start(); }, nullptr)
+           .isOk()) {
+    return services.fail(1);
   }
   models::BlobServer blobServer(blobs, store);
   blobServer.start();
+  services.started("model blob server", [&] { blobServer.stop(); });
   hubOptions.blobs = &blobServer;
   // Unreferenced blobs and abandoned uploads go after the retention (checked every
   // modelBlobGcInterval).
@@ -300,23 +309,25 @@ int main(int argc, char** argv) {
                                config.modelBlobRetention.count());
   });
   blobGc.start();
+  services.started("model blob collector", [&] { blobGc.stop(); });
   cloudhub::CloudHub hub(hubOptions, registry);
-  if (auto s = hub.start(); !s.isOk()) {
-    spdlog::critical("cloudhub: {}", s.toString());
-    router.stop();
-    store.stop();
-    return 1;
+  if (!services
+           .start(
+               "cloudhub", [&] { return hub.start(); }, [&] { hub.stop(); })
+           .isOk()) {
+    return services.fail(1);
   }
   controllers::NodeController nodeController(registry, clock,
                                              {.gracePeriod = config.nodeGracePeriod});
-  if (auto s = nodeController.start(); !s.isOk()) {
-    spdlog::critical("node controller: {}", s.toString());
-    hub.stop();
-    store.stop();
-    return 1;
+  if (!services
+           .start(
+               "node controller", [&] { return nodeController.start(); },
+               [&] { nodeController.stop(); })
+           .isOk()) {
+    return services.fail(1);
   }
   // Workload controllers (docs/workloads.md), started after and stopped before the node
-  // controller; stopWorkloads() stops whichever started, in reverse order.
+  // controller.
   controllers::Scheduler scheduler(registry, clock);
   controllers::ReplicaSetController replicaSetController(registry, clock);
   controllers::DeploymentController deploymentController(registry, clock);
@@ -324,33 +335,23 @@ int main(int argc, char** argv) {
                                                  {.timeout = config.podEvictionTimeout});
   controllers::EventGc eventGc(registry, clock, {.ttl = config.eventTTL});
   controllers::ServiceAccountController serviceAccountController(registry);
-  auto stopWorkloads = [&] {
-    eventGc.stop();
-    serviceAccountController.stop();
-    podEviction.stop();
-    deploymentController.stop();
-    replicaSetController.stop();
-    scheduler.stop();
-  };
-  for (auto [name, startFn] :
-       std::initializer_list<std::pair<const char*, std::function<Status()>>>{
-           {"scheduler", [&] { return scheduler.start(); }},
-           {"replicaset controller", [&] { return replicaSetController.start(); }},
-           {"deployment controller", [&] { return deploymentController.start(); }},
-           {"pod eviction", [&] { return podEviction.start(); }},
-           {"serviceaccount controller", [&] { return serviceAccountController.start(); }},
-           {"event gc", [&] {
+  for (auto& [name, startFn, stopFn] : std::initializer_list<
+           std::tuple<const char*, std::function<Status()>, std::function<void()>>>{
+           {"scheduler", [&] { return scheduler.start(); }, [&] { scheduler.stop(); }},
+           {"replicaset controller", [&] { return replicaSetController.start(); },
+            [&] { replicaSetController.stop(); }},
+           {"deployment controller", [&] { return deploymentController.start(); },
+            [&] { deploymentController.stop(); }},
+           {"pod eviction", [&] { return podEviction.start(); }, [&] { podEviction.stop(); }},
+           {"serviceaccount controller", [&] { return serviceAccountController.start(); },
+            [&] { serviceAccountController.stop(); }},
+           {"event gc",
+            [&] {
               eventGc.start();
               return Status::ok();
-            }}}) {
-    if (auto s = startFn(); !s.isOk()) {
-      spdlog::critical("{}: {}", name, s.toString());
-      stopWorkloads();
-      nodeController.stop();
-      hub.stop();
-      store.stop();
-      return 1;
-    }
+            },
+            [&] { eventGc.stop(); }}}) {
+    if (!services.start(name, startFn, stopFn).isOk()) return services.fail(1);
   }
 
   // Authentication, authorization and audit in front of the API (docs/security.md).
@@ -359,11 +360,7 @@ int main(int argc, char** argv) {
     auto loaded = auth::StaticTokens::load(config.tokenAuthFile);
     if (!loaded) {
       spdlog::critical("{}", loaded.status().message());
-      stopWorkloads();
-      nodeController.stop();
-      hub.stop();
-      store.stop();
-      return 2;
+      return services.fail(2);
     }
     staticTokens = std::move(loaded).value();
     spdlog::info("auth: {} static tokens from {}", staticTokens->size(), config.tokenAuthFile);
@@ -377,11 +374,7 @@ int main(int argc, char** argv) {
                       : Result<std::unique_ptr<auth::ServiceAccountTokens>>(key.status());
     if (!tokens) {
       spdlog::critical("service account tokens: {}", tokens.status().message());
-      stopWorkloads();
-      nodeController.stop();
-      hub.stop();
-      store.stop();
-      return 1;
+      return services.fail(1);
     }
     serviceAccountTokens = std::move(tokens).value();
   }
@@ -408,23 +401,18 @@ int main(int argc, char** argv) {
     auditOptions.maxBackups = config.auditLogMaxBackup;
     auditLog = std::make_unique<audit::AuditLog>(auditOptions);
   }
-  auto stopAuth = [&] {
-    if (auditLog) auditLog->stop();
-    rbac.stop();
-  };
-  for (auto [name, startFn] :
-       std::initializer_list<std::pair<const char*, std::function<Status()>>>{
-           {"rbac", [&] { return rbac.start(); }},
-           {"audit log", [&] { return auditLog ? auditLog->start() : Status::ok(); }}}) {
-    if (auto s = startFn(); !s.isOk()) {
-      spdlog::critical("{}: {}", name, s.toString());
-      stopAuth();
-      stopWorkloads();
-      nodeController.stop();
-      hub.stop();
-      store.stop();
-      return 1;
-    }
+  if (!services
+           .start(
+               "rbac", [&] { return rbac.start(); }, [&] { rbac.stop(); })
+           .isOk()) {
+    return services.fail(1);
+  }
+  if (auditLog &&
+      !services
+           .start(
+               "audit log", [&] { return auditLog->start(); }, [&] { auditLog->stop(); })
+           .isOk()) {
+    return services.fail(1);
   }
 
   // RBAC writes never grant more than the writer holds (Kubernetes' escalation prevention).
@@ -441,13 +429,13 @@ int main(int argc, char** argv) {
   // /readyz proves the store can still make a write durable (a full disk answered 503 to every
   // write while /readyz said ok), probing at most once a second.
   struct WriteProbe {
-    std::mutex mu;
-    int64_t at = 0;  // guarded by mu
-    Status last;     // guarded by mu
+    Mutex mu;
+    int64_t at EP_GUARDED_BY(mu) = 0;
+    Status last EP_GUARDED_BY(mu);
   };
   auto writeProbe = std::make_shared<WriteProbe>();
   handlerOptions.readinessCheck = [&store, &clock, writeProbe]() -> Status {
-    std::lock_guard l(writeProbe->mu);
+    MutexLock l(writeProbe->mu);
     const int64_t now = clock.nowMillis();
     if (writeProbe->at == 0 || now - writeProbe->at >= 1000) {
       writeProbe->last = store.probeWrite();
@@ -461,11 +449,15 @@ int main(int argc, char** argv) {
   apiserver::installTokenRequest(handler, registry, *serviceAccountTokens);
   apiserver::installDeviceData(handler, registry, deviceData, clock);  // devices/NAME/data
   apiserver::installModelUpload(handler, blobs);                       // edgectl model push
-  handler.addRoute("/metrics", [&hub](http::ServerRequest&) {
+  handler.addRoute("/metrics", [&hub, &sqlite](http::ServerRequest&) {
     http::ServerResponse r;
     r.status = 200;
     r.contentType = "text/plain; version=0.0.4; charset=utf-8";
     r.body = hub.metricsText();
+    r.body +=
+        "# HELP store_damaged_reads_total Reads that found a store row damaged on disk (not "
+        "served).\n# TYPE store_damaged_reads_total counter\nstore_damaged_reads_total " +
+        std::to_string(sqlite.damagedReads()) + "\n";
     return r;
   });
   // pods/log, pods/exec; at most half the API's workers wait for silent nodes at once.
@@ -497,26 +489,21 @@ int main(int argc, char** argv) {
     routerServer = std::make_unique<http::Server>(
         routerOptions, [&routerFront](http::ServerRequest& r) { return routerFront.handle(r); });
   }
-  auto startServers = [&]() -> Status {
-    if (auto s = server.start(); !s.isOk()) return s;
-    if (routerServer) {
-      if (auto s = routerServer->start(); !s.isOk()) {
-        server.stop();
-        return Status(s.code(),
-                      "router (routerListen " + config.routerListen + "): " + s.message());
-      }
-      spdlog::info("router: REST entry on https://{}", config.routerListen);
+  if (!services
+           .start(
+               "apiserver", [&] { return server.start(); }, [&] { server.stop(); })
+           .isOk()) {
+    return services.fail(1);
+  }
+  if (routerServer) {
+    if (!services
+             .start(
+                 "router (routerListen " + config.routerListen + ")",
+                 [&] { return routerServer->start(); }, [&] { routerServer->stop(); })
+             .isOk()) {
+      return services.fail(1);
     }
-    return Status::ok();
-  };
-  if (auto s = startServers(); !s.isOk()) {
-    spdlog::critical("{}", s.message());
-    stopAuth();
-    stopWorkloads();
-    nodeController.stop();
-    hub.stop();
-    store.stop();
-    return 1;
+    spdlog::info("router: REST entry on https://{}", config.routerListen);
   }
   handler.setReady(true);
   spdlog::info("cloudcore {} ready (data dir {}); admin credentials: {}", EP_VERSION_STRING,
@@ -527,17 +514,7 @@ int main(int argc, char** argv) {
   int sig = waitForTerminationSignal(10, [] { malloc_trim(0); });
   spdlog::info("cloudcore: signal {}, shutting down", sig);
   handler.setReady(false);
-  if (routerServer) routerServer->stop();
-  server.stop();
-  stopAuth();
-  stopWorkloads();
-  nodeController.stop();
-  hub.stop();
-  blobGc.stop();
-  blobServer.stop();
-  router.stop();
-  deviceData.stop();
-  store.stop();
+  services.stopAll();
   spdlog::info("cloudcore: stopped");
   return 0;
 }

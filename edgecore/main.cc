@@ -14,9 +14,11 @@
 #include <mutex>
 
 #include "common/clock.h"
+#include "common/lifecycle.h"
 #include "common/log.h"
 #include "common/pki/pki.h"
 #include "common/signals.h"
+#include "common/thread_annotations.h"
 #include "edgecore/certmanager/node_credentials.h"
 #include "edgecore/config.h"
 #include "edgecore/devicetwin/device_twin.h"
@@ -167,8 +169,13 @@ int main(int argc, char** argv) {
   cache.setOutboxNotify([&hub] { hub.wakeOutbox(); });
   cache.setRepairNotify(
       [&hub] { hub.resync("the edge cache removed damaged objects; asking for them again"); });
-  if (auto s = cache.start(); !s.isOk()) {
-    spdlog::critical("edge cache: {}", s.toString());
+  // Every module below is started through `services` and stopped by it, newest first: on
+  // every path that gives up (services.fail) and at shutdown (services.stopAll).
+  Lifecycle services("edgecore");
+  if (!services
+           .start(
+               "edge cache", [&] { return cache.start(); }, [&] { cache.stop(); })
+           .isOk()) {
     return 1;
   }
   spdlog::info("edgecore {} starting (cache revision {}, {} objects)", config.nodeName,
@@ -183,8 +190,7 @@ int main(int argc, char** argv) {
                              httpOptions.port);
       !s.isOk()) {
     spdlog::critical("{}", s.message());
-    cache.stop();
-    return 2;
+    return services.fail(2);
   }
   httpOptions.workerThreads = 4;
   localapi::LocalApi localApi(
@@ -195,18 +201,25 @@ int main(int argc, char** argv) {
          if (auto* f = fetcherForStatus.load()) j["models"] = f->statusJson();
          return j;
        }});
-  if (auto s = localApi.start(); !s.isOk()) {
-    spdlog::critical("local API: {}", s.toString());
-    cache.stop();
-    return 1;
+  if (!services
+           .start(
+               "local API", [&] { return localApi.start(); }, [&] { localApi.stop(); })
+           .isOk()) {
+    return services.fail(1);
   }
   spdlog::info("edgecore: local API on {}", config.localApiListen);
 
-  if (auto s = hub.start(); !s.isOk()) {
-    spdlog::critical("edgehub: {}", s.toString());
-    localApi.stop();
-    cache.stop();
-    return 1;
+  std::unique_ptr<edged::streaming::StreamServer> streams;  // logs/exec for the cloud
+  // The hub stops before the stream server it hands streams to.
+  if (!services
+           .start(
+               "edgehub", [&] { return hub.start(); },
+               [&] {
+                 hub.stop();
+                 if (streams) streams->stop();
+               })
+           .isOk()) {
+    return services.fail(1);
   }
   std::unique_ptr<edged::CriRuntime> runtime;
   if (!config.runtimeEndpoint.empty()) {
@@ -221,7 +234,7 @@ int main(int argc, char** argv) {
         : system_(std::move(dataDir)), runtime_(runtime) {}
     nodestatus::HostFacts collect() override {
       auto facts = system_.collect();
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (version_.empty() && runtime_) {
         if (auto v = runtime_->version(); v.isOk()) version_ = edged::nodeRuntimeVersion(*v);
       }
@@ -232,8 +245,8 @@ int main(int argc, char** argv) {
    private:
     nodestatus::SystemHostInfo system_;
     edged::ContainerRuntime* runtime_;
-    std::mutex mu_;
-    std::string version_;  // guarded by mu_
+    Mutex mu_;
+    std::string version_ EP_GUARDED_BY(mu_);
   };
   RuntimeAwareHostInfo hostInfo(runtime.get(), config.dataDir);
   nodestatus::NodeStatusReporter reporter({.nodeName = config.nodeName,
@@ -243,6 +256,7 @@ int main(int argc, char** argv) {
                                           config.heartbeatInterval, hostInfo, cache, clock,
                                           {.path = config.dataDir + "/disk-reserve"});
   (void)reporter.start();  // a failed first report is logged; the heartbeat retries
+  services.started("node status", [&] { reporter.stop(); });
 
   // Devices: the twin (state in the cache database, reports through the outbox) and the MQTT
   // eventbus that devices and apps speak KubeEdge's topics on (docs/devices.md).
@@ -305,11 +319,7 @@ int main(int argc, char** argv) {
       auto content = pki::readFile(*path);
       if (!content) {
         spdlog::critical("mqtt: {}", content.status().message());
-        reporter.stop();
-        hub.stop();
-        localApi.stop();
-        cache.stop();
-        return 2;
+        return services.fail(2);
       }
       *pem = std::move(content).value();
     }
@@ -334,59 +344,46 @@ int main(int argc, char** argv) {
   } else {
     spdlog::warn("edgecore: mqtt.server is empty: devices speaking MQTT cannot reach this node");
   }
-  if (auto s = twin.start(); !s.isOk()) {
-    spdlog::critical("devicetwin: {}", s.toString());
-    reporter.stop();
-    hub.stop();
-    localApi.stop();
-    cache.stop();
-    return 1;
+  if (!services
+           .start(
+               "devicetwin", [&] { return twin.start(); }, [&] { twin.stop(); })
+           .isOk()) {
+    return services.fail(1);
   }
   std::unique_ptr<dmi::DeviceManager> deviceManager;  // mappers (KubeEdge DMI v1beta1)
   if (!config.dmiSocket.empty()) {
     deviceManager = std::make_unique<dmi::DeviceManager>(
         dmi::DeviceManagerOptions{.socketPath = config.dmiSocket, .nodeName = config.nodeName},
         cache, twin, clock);
-    if (auto s = deviceManager->start(); !s.isOk()) {
-      spdlog::critical("dmi: {}", s.toString());
-      deviceManager.reset();
-      twin.stop();
-      reporter.stop();
-      hub.stop();
-      localApi.stop();
-      cache.stop();
-      return 1;
+    if (!services
+             .start(
+                 "dmi", [&] { return deviceManager->start(); }, [&] { deviceManager->stop(); })
+             .isOk()) {
+      return services.fail(1);
     }
   }
-  if (auto s = edgeRouter.start(); !s.isOk()) {
-    spdlog::critical("router: {}", s.toString());
-    if (deviceManager) deviceManager->stop();
-    twin.stop();
-    reporter.stop();
-    hub.stop();
-    localApi.stop();
-    cache.stop();
-    return 1;
+  if (!services
+           .start(
+               "router", [&] { return edgeRouter.start(); },
+               [&] {
+                 hub.setRouteHandler(nullptr);
+                 edgeRouter.stop();
+               })
+           .isOk()) {
+    return services.fail(1);
   }
   hub.setRouteHandler(&edgeRouter);
   if (mqtt) {
-    if (auto s = mqtt->start(); !s.isOk()) {
-      spdlog::critical("eventbus: {}", s.toString());
-      hub.setRouteHandler(nullptr);
-      edgeRouter.stop();
-      if (deviceManager) deviceManager->stop();
-      twin.stop();
-      reporter.stop();
-      hub.stop();
-      localApi.stop();
-      cache.stop();
-      return 1;
+    if (!services
+             .start(
+                 "eventbus", [&] { return mqtt->start(); }, [&] { mqtt->stop(); })
+             .isOk()) {
+      return services.fail(1);
     }
   }
 
   // edged: pods on the container runtime, driven by the cache (works with the cloud away).
   std::unique_ptr<edged::Edged> podManager;
-  std::unique_ptr<edged::streaming::StreamServer> streams;  // logs/exec for the cloud
   if (runtime) {
     podManager = std::make_unique<edged::Edged>(
         edged::EdgedOptions{
@@ -413,18 +410,15 @@ int main(int argc, char** argv) {
               return edged::LocatedModel{*path, digest, file, size};
             }},
         *runtime, cache, cache, clock);
-    if (auto s = podManager->start(); !s.isOk()) {
-      spdlog::critical("edged: {}", s.toString());
-      if (mqtt) mqtt->stop();
-      hub.setRouteHandler(nullptr);
-      edgeRouter.stop();
-      if (deviceManager) deviceManager->stop();
-      twin.stop();
-      reporter.stop();
-      hub.stop();
-      localApi.stop();
-      cache.stop();
-      return 1;
+    if (!services
+             .start(
+                 "edged", [&] { return podManager->start(); },
+                 [&] {
+                   edgedForStatus = nullptr;
+                   podManager->stop();  // containers keep running
+                 })
+             .isOk()) {
+      return services.fail(1);
     }
     edgedForStatus = podManager.get();
     streams = std::make_unique<edged::streaming::StreamServer>(*runtime);
@@ -448,6 +442,11 @@ int main(int argc, char** argv) {
   } else {
     hub.setBlobHandler(&fetcher);
     fetcherForStatus = &fetcher;
+    services.started("models", [&] {
+      fetcherForStatus = nullptr;
+      hub.setBlobHandler(nullptr);
+      fetcher.stop();
+    });
   }
   spdlog::info("edgecore {} {} ready (cloud {}, data dir {})", config.nodeName, EP_VERSION_STRING,
                config.cloud, config.dataDir);
@@ -457,21 +456,7 @@ int main(int argc, char** argv) {
   // arenas (1,000 devices: 18.8 MiB idle before, 15.8 MiB after; docs/performance.md).
   int sig = waitForTerminationSignal(10, [] { malloc_trim(0); });
   spdlog::info("edgecore: signal {}, shutting down", sig);
-  edgedForStatus = nullptr;
-  fetcherForStatus = nullptr;
-  hub.setBlobHandler(nullptr);
-  fetcher.stop();
-  if (podManager) podManager->stop();  // containers keep running
-  if (mqtt) mqtt->stop();
-  hub.setRouteHandler(nullptr);
-  edgeRouter.stop();
-  if (deviceManager) deviceManager->stop();
-  twin.stop();
-  reporter.stop();
-  hub.stop();
-  if (streams) streams->stop();
-  localApi.stop();
-  cache.stop();
+  services.stopAll();
   spdlog::info("edgecore: stopped");
   return 0;
 }

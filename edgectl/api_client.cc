@@ -1,5 +1,7 @@
 #include "edgectl/api_client.h"
 
+#include <strings.h>
+
 #include <chrono>
 #include <ostream>
 
@@ -83,6 +85,24 @@ std::string messageForHttpStatus(int status) {
   }
 }
 
+// The text of a `Warning: 299 - "TEXT"` header (RFC 7234 5.5), unquoted; the whole value when
+// it has another form.
+std::string warningText(const std::string& value) {
+  const auto open = value.find('"');
+  if (open == std::string::npos) return value;
+  std::string out;
+  for (size_t i = open + 1; i < value.size(); ++i) {
+    if (value[i] == '\\' && i + 1 < value.size()) {
+      out += value[++i];
+    } else if (value[i] == '"') {
+      break;
+    } else {
+      out += value[i];
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 HttpApiTransport::HttpApiTransport(std::string serverUrl, http::ClientOptions options,
@@ -115,6 +135,11 @@ Result<ApiResponse> HttpApiTransport::send(std::string_view method, std::string_
     if (verbosity_ >= 8 && r) log_ << "Response Body: " << r->body << "\n";
   }
   if (!r) return r.status();
+  // Server warnings go to stderr as kubectl prints them (field validation, damaged objects
+  // left out of a list).
+  for (const auto& [name, value] : r->headers) {
+    if (strcasecmp(name.c_str(), "Warning") == 0) log_ << "Warning: " << warningText(value) << "\n";
+  }
   ApiResponse out;
   out.status = r->status;
   out.raw = std::move(r->body);

@@ -10,6 +10,8 @@ PACKAGES=(
   libboost-dev libboost-system-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libcli11-dev libsqlite3-dev libssl-dev libgrpc++-dev libprotobuf-dev protobuf-compiler
   protobuf-compiler-grpc
+  # the sqlite3 shell: salvaging a damaged store (docs/store.md, "Damaged data")
+  sqlite3
   # HTTP/2 for edgecore's small gRPC client (common/grpclite); wolfSSL for the edge's TLS and
   # node key/CSR (a third of OpenSSL's resident memory: docs/performance.md)
   libnghttp2-dev libwolfssl-dev

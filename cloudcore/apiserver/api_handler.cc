@@ -5,6 +5,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "cloudcore/apiserver/delete_options.h"
 #include "cloudcore/apiserver/openapi.h"
 #include "common/api/discovery.h"
 #include "common/api/json_limits.h"
@@ -224,8 +225,8 @@ Result<registry::FieldCheck> fieldCheckFor(const ServerRequest& req) {
 
 // One `Warning: 299 - "TEXT"` header per warning (RFC 7234 5.5), as the apiserver sends them;
 // control characters (a JSON key may hold CR LF) become '?', so no text ends a header.
-ServerResponse withWarnings(ServerResponse resp, const registry::FieldCheck& check) {
-  for (const auto& w : check.warnings) {
+ServerResponse withWarnings(ServerResponse resp, const std::vector<std::string>& warnings) {
+  for (const auto& w : warnings) {
     std::string quoted;
     for (char c : w) {
       const auto u = static_cast<unsigned char>(c);
@@ -428,21 +429,25 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
                                                clock_, std::chrono::steady_clock::now() + timeout);
         return r;
       }
+      q.skipDamaged = true;  // one damaged object never breaks a LIST: left out with a Warning
       auto l = registry_.list(*kind, ns, q);
       if (!l.isOk()) return errorResponse(l.status(), kind);
       if (table) {
-        return jsonResponse(
-            200, api::tableJson(*kind, l->items, now, tableOpts.includeObject, l->resourceVersion,
-                                l->continueToken, /*withColumns=*/true));
+        return withWarnings(
+            jsonResponse(200, api::tableJson(*kind, l->items, now, tableOpts.includeObject,
+                                             l->resourceVersion, l->continueToken,
+                                             /*withColumns=*/true)),
+            l->warnings);
       }
       Json meta = {{"resourceVersion", l->resourceVersion}};
       if (!l->continueToken.empty()) meta["continue"] = l->continueToken;
       Json items = Json::array();
       for (auto& o : l->items) items.push_back(std::move(o));
-      return jsonResponse(200, {{"kind", kind->listKind()},
-                                {"apiVersion", kind->apiVersion()},
-                                {"metadata", std::move(meta)},
-                                {"items", std::move(items)}});
+      return withWarnings(jsonResponse(200, {{"kind", kind->listKind()},
+                                             {"apiVersion", kind->apiVersion()},
+                                             {"metadata", std::move(meta)},
+                                             {"items", std::move(items)}}),
+                          l->warnings);
     }
     if (m == "POST") {
       auto body = parseBody(req);
@@ -456,7 +461,7 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
       opts.fieldCheck = &check.value();
       auto r = registry_.create(*kind, ns, std::move(body.value()), opts);
       if (!r.isOk()) return errorResponse(r.status(), kind, objName);
-      return withWarnings(jsonResponse(201, *r), *check);
+      return withWarnings(jsonResponse(201, *r), check->warnings);
     }
     if (m == "DELETE") {
       if (auto s = checkPropagationPolicy(req.param("propagationPolicy"),
@@ -504,7 +509,7 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
     opts.fieldCheck = &check.value();
     auto r = registry_.update(*kind, ns, name, std::move(body.value()), subresource, opts);
     if (!r.isOk()) return errorResponse(r.status(), kind, name);
-    return withWarnings(jsonResponse(200, *r), *check);
+    return withWarnings(jsonResponse(200, *r), check->warnings);
   }
   if (m == "PATCH") {
     std::string ct = req.header("content-type");
@@ -531,7 +536,7 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
     opts.fieldCheck = &check.value();
     auto r = registry_.patch(*kind, ns, name, type, req.body, subresource, opts);
     if (!r.isOk()) return errorResponse(r.status(), kind, name);
-    return withWarnings(jsonResponse(200, *r), *check);
+    return withWarnings(jsonResponse(200, *r), check->warnings);
   }
   if (m == "DELETE") {
     registry::DeleteOptions opts;
@@ -553,18 +558,9 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
       opts.gracePeriodSeconds = v;
     }
     if (!req.body.empty()) {
-      Json body;
-      if (api::isKubernetesProtobuf(req.header("content-type"))) {  // kubectl drain, delete
-        auto decoded = api::kubernetesProtobufToJson(req.body);
-        if (!decoded.isOk()) return errorResponse(decoded.status(), kind, name);
-        body = std::move(decoded.value());
-      } else {
-        body = api::parseJsonBounded(req.body, kMaxJsonDepth);
-      }
-      if (body.is_discarded() || !body.is_object()) {
-        return errorResponse(badRequestError("the DeleteOptions body is not a JSON object"), kind,
-                             name);
-      }
+      auto parsed = parseDeleteOptionsBody(req);
+      if (!parsed.isOk()) return errorResponse(parsed.status(), kind, name);
+      const Json& body = *parsed;
       if (auto p = body.find("preconditions"); p != body.end() && p->is_object()) {
         if (p->contains("uid") && (*p)["uid"].is_string()) opts.preconditionUid = (*p)["uid"];
         if (p->contains("resourceVersion") && (*p)["resourceVersion"].is_string()) {
@@ -577,6 +573,11 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
                                name);
         }
         opts.gracePeriodSeconds = g->get<int64_t>();
+      }
+      if (auto u = body.find(kUnsafeDeleteOption);
+          u != body.end() && !u->is_null() && !u->is_boolean()) {
+        return errorResponse(
+            badRequestError(std::string(kUnsafeDeleteOption) + ": must be a boolean"), kind, name);
       }
       if (auto d = body.find("dryRun"); d != body.end() && d->is_array()) {
         for (const auto& v : *d) {
@@ -607,6 +608,8 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
     if (auto s = checkPropagationPolicy(opts.propagationPolicy, policySet); !s.isOk()) {
       return errorResponse(s, kind, name);
     }
+    // The very reading the AuthFilter authorized ("unsafe-delete-ignore-read-errors").
+    opts.ignoreStoreReadError = asksUnsafeDelete(req);
     auto r = registry_.remove(*kind, ns, name, opts);
     if (!r.isOk()) return errorResponse(r.status(), kind, name);
     return jsonResponse(200, *r);

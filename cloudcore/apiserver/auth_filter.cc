@@ -7,6 +7,7 @@
 #include <optional>
 #include <random>
 
+#include "cloudcore/apiserver/delete_options.h"
 #include "cloudcore/audit/audit_log.h"
 #include "common/api/json_limits.h"
 #include "common/api/proto_wire.h"
@@ -176,6 +177,18 @@ http::ServerResponse AuthFilter::handle(http::ServerRequest& req) {
                  decision.reason);
     audit(req, &*user, attrs, r, received, "forbid", decision.reason);
     return r;
+  }
+  if (asksUnsafeDelete(req)) {
+    // As Kubernetes: an unsafe delete also needs the unsafe-delete-ignore-read-errors verb.
+    auth::RequestAttributes unsafe = attrs;
+    unsafe.verb = "unsafe-delete-ignore-read-errors";
+    if (auto d = authorize(*user, unsafe); !d.allowed) {
+      Status s(Code::kForbidden, auth::forbiddenMessage(*user, unsafe));
+      auto r = api::jsonResponse(403, api::statusObject(s));
+      spdlog::info("apiserver: 403 {} {} for {}: {}", req.method, req.target, user->name, d.reason);
+      audit(req, &*user, unsafe, r, received, "forbid", d.reason);
+      return r;
+    }
   }
   http::ServerResponse r;
   if (req.method == "POST" && attrs.resourceRequest && attrs.apiGroup == "authentication.k8s.io" &&

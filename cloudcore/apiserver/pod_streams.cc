@@ -10,6 +10,7 @@
 #include "common/api/kinds.h"
 #include "common/api/status_json.h"
 #include "common/http/server.h"
+#include "common/thread_annotations.h"
 
 namespace ep::apiserver {
 
@@ -31,7 +32,7 @@ class StreamBuffer final : public cloudhub::StreamObserver {
   void onData(StreamChannel channel, std::string data) override {
     std::function<void()> wake;
     {
-      std::lock_guard l(mu_);
+      MutexLock l(mu_);
       ready_ = true;
       if (channel != StreamChannel::kReady && !data.empty()) {
         chunks_.push_back({channel, std::move(data)});
@@ -45,7 +46,7 @@ class StreamBuffer final : public cloudhub::StreamObserver {
   void onClose(Status status, int32_t exitCode) override {
     std::function<void()> wake;
     {
-      std::lock_guard l(mu_);
+      MutexLock l(mu_);
       closed_ = true;
       status_ = std::move(status);
       exitCode_ = exitCode;
@@ -57,18 +58,25 @@ class StreamBuffer final : public cloudhub::StreamObserver {
 
   // Waits until the edge answered (ready, data or close). False on timeout.
   bool waitFirst(std::chrono::milliseconds timeout) {
-    std::unique_lock l(mu_);
-    return cv_.wait_for(l, timeout, [&] { return ready_ || closed_; });
+    MutexLock l(mu_);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!(ready_ || closed_)) {
+      if (l.waitUntil(cv_, deadline) == std::cv_status::timeout) return ready_ || closed_;
+    }
+    return true;
   }
   // Waits until the stream closed (exec fallback). False on timeout.
   bool waitClosed(std::chrono::steady_clock::time_point deadline) {
-    std::unique_lock l(mu_);
-    return cv_.wait_until(l, deadline, [&] { return closed_; });
+    MutexLock l(mu_);
+    while (!closed_) {
+      if (l.waitUntil(cv_, deadline) == std::cv_status::timeout) return closed_;
+    }
+    return true;
   }
 
   // Takes what is buffered; `closed` when nothing more will come.
   std::deque<Chunk> take(bool& closed, Status& status, int32_t& exitCode) {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     std::deque<Chunk> out;
     out.swap(chunks_);
     closed = closed_;
@@ -77,23 +85,23 @@ class StreamBuffer final : public cloudhub::StreamObserver {
     return out;
   }
   bool closedWithoutOutput(Status& status) {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     status = status_;
     return closed_ && chunks_.empty() && !ready_;
   }
   void setWake(std::function<void()> wake) {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     wake_ = std::move(wake);
   }
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  std::deque<Chunk> chunks_;  // guarded by mu_
-  bool ready_ = false;        // guarded by mu_
-  bool closed_ = false;       // guarded by mu_
-  Status status_;             // guarded by mu_
-  int32_t exitCode_ = 0;      // guarded by mu_
+  std::deque<Chunk> chunks_ EP_GUARDED_BY(mu_);
+  bool ready_ EP_GUARDED_BY(mu_) = false;
+  bool closed_ EP_GUARDED_BY(mu_) = false;
+  Status status_ EP_GUARDED_BY(mu_);
+  int32_t exitCode_ EP_GUARDED_BY(mu_) = 0;
   std::function<void()> wake_;
 };
 

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/thread_annotations.h"
+
 namespace ep::audit {
 
 AuditLog::AuditLog(AuditLogOptions options) : options_(std::move(options)) {}
@@ -36,7 +38,7 @@ Status AuditLog::start() {
 
 void AuditLog::stop() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -50,7 +52,7 @@ void AuditLog::stop() {
 
 void AuditLog::record(std::string line) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     if (stopping_ || queue_.size() >= options_.maxQueued) {
       ++dropped_;
       return;
@@ -61,24 +63,24 @@ void AuditLog::record(std::string line) {
 }
 
 uint64_t AuditLog::dropped() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return dropped_;
 }
 
 uint64_t AuditLog::written() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return written_;
 }
 
 void AuditLog::flush() {
-  std::unique_lock<std::mutex> l(mu_);
-  drained_.wait(l, [&] { return (queue_.empty() && !writing_) || !thread_.joinable(); });
+  MutexLock l(mu_);
+  while (!((queue_.empty() && !writing_) || !thread_.joinable())) l.wait(drained_);
 }
 
 void AuditLog::run() {
-  std::unique_lock<std::mutex> l(mu_);
+  MutexLock l(mu_);
   for (;;) {
-    cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+    while (!stopping_ && queue_.empty()) l.wait(cv_);
     if (queue_.empty() && stopping_) break;
     std::deque<std::string> batch;
     batch.swap(queue_);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace ep::audit {
 
@@ -50,14 +51,14 @@ class AuditLog {
   void rotate();
 
   const AuditLogOptions options_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
   std::condition_variable drained_;
-  std::deque<std::string> queue_;  // guarded by mu_
-  bool stopping_ = false;          // guarded by mu_
-  bool writing_ = false;           // guarded by mu_
-  uint64_t dropped_ = 0;           // guarded by mu_
-  uint64_t written_ = 0;           // guarded by mu_
+  std::deque<std::string> queue_ EP_GUARDED_BY(mu_);
+  bool stopping_ EP_GUARDED_BY(mu_) = false;
+  bool writing_ EP_GUARDED_BY(mu_) = false;
+  uint64_t dropped_ EP_GUARDED_BY(mu_) = 0;
+  uint64_t written_ EP_GUARDED_BY(mu_) = 0;
   // Writer thread only:
   int fd_ = -1;
   uint64_t size_ = 0;

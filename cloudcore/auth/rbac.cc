@@ -8,6 +8,7 @@
 #include "cloudcore/controllers/controller_loop.h"
 #include "cloudcore/registry/registry.h"
 #include "common/api/kinds.h"
+#include "common/thread_annotations.h"
 
 namespace ep::auth {
 
@@ -245,8 +246,13 @@ const std::vector<const api::KindInfo*>& rbacKinds() {
 Status RbacAuthorizer::reload() {
   auto policy = std::make_shared<RbacPolicy>();
   for (const auto* kind : rbacKinds()) {
-    auto list = registry_.list(*kind, "", {});
+    // A damaged role or binding is left out: RBAC only grants, so what cannot be read grants
+    // nothing (fail closed) and the rest of the policy still applies.
+    registry::ListQuery all;
+    all.skipDamaged = true;
+    auto list = registry_.list(*kind, "", all);
     if (!list) return list.status();
+    for (const auto& w : list->warnings) spdlog::warn("rbac: {}", w);
     for (auto& obj : list->items) {
       if (!obj.contains("kind")) obj["kind"] = kind->kind;
       policy->add(obj);
@@ -274,14 +280,14 @@ void RbacAuthorizer::stop() {
 }
 
 void RbacAuthorizer::setPolicy(std::shared_ptr<const RbacPolicy> policy) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   policy_ = std::move(policy);
 }
 
 Decision RbacAuthorizer::authorize(const UserInfo& user, const RequestAttributes& req) const {
   std::shared_ptr<const RbacPolicy> policy;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     policy = policy_;
   }
   return evaluateRbac(*policy, user, req);
@@ -290,7 +296,7 @@ Decision RbacAuthorizer::authorize(const UserInfo& user, const RequestAttributes
 RulesResult RbacAuthorizer::rulesFor(const UserInfo& user, const std::string& ns) const {
   std::shared_ptr<const RbacPolicy> policy;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     policy = policy_;
   }
   return rbacRulesFor(*policy, user, ns);

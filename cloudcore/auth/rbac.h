@@ -10,6 +10,7 @@
 
 #include "cloudcore/auth/authorizer.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace ep::registry {
 class Registry;
@@ -85,8 +86,8 @@ class RbacAuthorizer final : public Authorizer {
 
   registry::Registry& registry_;
   std::unique_ptr<controllers::ControllerLoop> loop_;
-  mutable std::mutex mu_;
-  std::shared_ptr<const RbacPolicy> policy_;  // guarded by mu_; never null after construction
+  mutable Mutex mu_;
+  std::shared_ptr<const RbacPolicy> policy_ EP_GUARDED_BY(mu_);  // never null after construction
 };
 
 // Creates the default ClusterRoles (cluster-admin, admin, edit, view, system:discovery,

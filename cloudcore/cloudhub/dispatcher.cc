@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/api/models.h"
+#include "common/thread_annotations.h"
 #include "proto/tunnel.pb.h"
 
 namespace ep::cloudhub {
@@ -24,7 +25,7 @@ Dispatcher::~Dispatcher() {
 
 Status Dispatcher::start() {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     stopping_ = false;
   }
   if (auto s = load(); !s.isOk()) return s;
@@ -34,7 +35,7 @@ Status Dispatcher::start() {
 
 void Dispatcher::stop() {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -49,7 +50,7 @@ void Dispatcher::stop() {
 void Dispatcher::attach(const std::string& node, std::shared_ptr<SyncSink> sink,
                         std::vector<InventoryEntry> inventory) {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     if (stopping_) return;
     commands_.push_back({node, std::move(sink), nullptr, std::move(inventory)});
   }
@@ -58,7 +59,7 @@ void Dispatcher::attach(const std::string& node, std::shared_ptr<SyncSink> sink,
 
 void Dispatcher::detach(const std::string& node, const SyncSink* sink) {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     if (stopping_) return;
     commands_.push_back({node, nullptr, sink, {}});
   }
@@ -73,6 +74,7 @@ Status Dispatcher::load() {
   objects_.clear();
   byNode_.clear();
   referrers_.clear();
+  damaged_.clear();
   // Lists may reflect different revisions; watching from the lowest one replays what the
   // others already saw, and put()/erase() ignore events older than the cached object.
   int64_t from = -1;
@@ -80,9 +82,11 @@ Status Dispatcher::load() {
   for (const auto& resource : trackedResources()) {
     store::ListOptions o;
     o.resource = resource;
+    o.skipDamaged = true;  // held, never taken for deleted: see damaged_
     auto r = store_.list(o);
     if (!r.isOk()) return r.status();
     from = from < 0 ? r->revision : std::min(from, r->revision);
+    for (const auto& k : r->damaged) damaged_.insert({k.resource, k.namespace_, k.name});
     for (const auto& obj : r->items) {
       put({obj.resource, obj.namespace_, obj.name}, obj);
       ++loaded;
@@ -96,13 +100,19 @@ Status Dispatcher::load() {
   watch_ = std::move(*watch);
   watch_->setNotify([this] {
     {
-      std::lock_guard l(mu_);
+      MutexLock l(mu_);
       wake_ = true;
     }
     cv_.notify_all();
   });
   revision_ = from;
   spdlog::info("cloudhub: dispatcher loaded {} objects at revision {}", loaded, from);
+  if (!damaged_.empty()) {
+    spdlog::warn(
+        "cloudhub: {} objects are damaged in the store: nodes that hold them keep their copies "
+        "(docs/store.md, \"Damaged data\")",
+        damaged_.size());
+  }
   return Status::ok();
 }
 
@@ -110,9 +120,9 @@ void Dispatcher::run() {
   for (;;) {
     std::deque<Command> commands;
     {
-      std::unique_lock l(mu_);
-      cv_.wait_for(l, std::chrono::seconds(1),
-                   [&] { return stopping_ || wake_ || !commands_.empty(); });
+      MutexLock l(mu_);
+      l.waitFor(cv_, std::chrono::seconds(1),
+                [&]() EP_REQUIRES(mu_) { return stopping_ || wake_ || !commands_.empty(); });
       if (stopping_) return;
       wake_ = false;
       commands.swap(commands_);
@@ -188,6 +198,12 @@ void Dispatcher::applyEvent(const store::Event& event, std::set<std::string>& af
   const auto& o = event.object;
   if (!isTracked(o.resource)) return;
   ObjectKey key{o.resource, o.namespace_, o.name};
+  if (damaged_.erase(key) > 0) {
+    // Rewritten or deleted (an unsafe delete): every node holding its old copy gets the truth.
+    for (const auto& [node, session] : sessions_) {
+      if (session.sent.count(key)) affected.insert(node);
+    }
+  }
   nodesNeeding(key, affected);
   if (event.type == store::EventType::kDeleted) {
     auto it = objects_.find(key);
@@ -322,8 +338,13 @@ void Dispatcher::syncNode(const std::string& node, NodeSession& session, bool in
     ch->set_revision(rev);
     ch->set_value(c.wireValue);
   }
+  std::map<ObjectKey, int64_t> held;  // damaged in the store: the node's copy stays
   for (const auto& [key, rev] : session.sent) {
     if (need.count(key)) continue;
+    if (damaged_.count(key)) {
+      held.emplace(key, rev);
+      continue;
+    }
     pb::Change* ch = nextChange(key.name.size() + key.namespace_.size() + 32);
     ch->set_op(pb::Change::OP_DELETE);
     ch->set_resource(key.resource);
@@ -332,6 +353,7 @@ void Dispatcher::syncNode(const std::string& node, NodeSession& session, bool in
     ch->set_revision(revision_);
   }
   session.sent = std::move(need);
+  session.sent.insert(held.begin(), held.end());
   if (msgs.empty()) {
     if (!initial) return;
     msgs.push_back(std::make_shared<pb::CloudMessage>());  // an empty initial Sync still goes

@@ -17,6 +17,7 @@
 #include "cloudcore/cloudhub/refs.h"
 #include "cloudcore/store/store.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace edgeplane::tunnel::v1 {
 class CloudMessage;
@@ -125,14 +126,17 @@ class Dispatcher {
   std::map<ObjectKey, Cached> objects_;
   std::map<std::string, std::set<ObjectKey>> byNode_;   // node -> bound roots
   std::map<ObjectKey, std::set<ObjectKey>> referrers_;  // referenced -> roots referencing it
+  // Objects the store could not read at load (damaged on disk): their placement is unknown, so
+  // a node that holds one keeps it (no DELETE) until an event rewrites or deletes it.
+  std::set<ObjectKey> damaged_;
   std::map<std::string, NodeSession> sessions_;
 
   // Command queue and wakeups.
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  std::deque<Command> commands_;  // guarded by mu_
-  bool wake_ = false;             // guarded by mu_
-  bool stopping_ = false;         // guarded by mu_
+  std::deque<Command> commands_ EP_GUARDED_BY(mu_);
+  bool wake_ EP_GUARDED_BY(mu_) = false;
+  bool stopping_ EP_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

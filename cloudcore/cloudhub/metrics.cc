@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "common/thread_annotations.h"
+
 namespace ep::cloudhub {
 namespace {
 
@@ -24,19 +26,19 @@ std::string escapeLabel(const std::string& v) {
 }  // namespace
 
 std::shared_ptr<NodeCounters> Metrics::node(const std::string& name) {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   auto& c = nodes_[name];
   if (!c) c = std::make_shared<NodeCounters>();
   return c;
 }
 
 void Metrics::addRefused(const std::string& reason) {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   refused_[reason]++;
 }
 
 uint64_t Metrics::refused(const std::string& reason) const {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   auto it = refused_.find(reason);
   return it == refused_.end() ? 0 : it->second;
 }
@@ -51,7 +53,7 @@ std::string Metrics::render() const {
   std::map<std::string, std::shared_ptr<NodeCounters>> nodes;
   std::map<std::string, uint64_t> refused;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     nodes = nodes_;
     refused = refused_;
   }

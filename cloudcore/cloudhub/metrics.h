@@ -7,6 +7,8 @@
 #include <mutex>
 #include <string>
 
+#include "common/thread_annotations.h"
+
 namespace ep::cloudhub {
 
 // Counters of one node. Updated lock-free by the dispatcher, sessions and the node state
@@ -49,9 +51,9 @@ class Metrics {
   std::atomic<uint64_t> reportsRejected_{0};
   std::atomic<uint64_t> tlsFull_{0};
   std::atomic<uint64_t> tlsResumed_{0};
-  mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<NodeCounters>> nodes_;  // guarded by mu_
-  std::map<std::string, uint64_t> refused_;                     // guarded by mu_
+  mutable Mutex mu_;
+  std::map<std::string, std::shared_ptr<NodeCounters>> nodes_ EP_GUARDED_BY(mu_);
+  std::map<std::string, uint64_t> refused_ EP_GUARDED_BY(mu_);
 };
 
 }  // namespace ep::cloudhub

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/sqlite/sqlite.h"
+#include "common/thread_annotations.h"
 
 namespace ep::cloudhub {
 namespace {
@@ -37,7 +38,7 @@ Status NodeStateStore::start() {
   std::error_code ec;
   std::filesystem::create_directories(options_.dataDir, ec);
   std::string path = (std::filesystem::path(options_.dataDir) / "cloudhub.db").string();
-  std::lock_guard dl(dbMu_);
+  MutexLock dl(dbMu_);
   auto db = sqlite::openDatabase(path, /*readOnly=*/false, std::chrono::seconds(5));
   if (!db) return unavailableError("cloudhub.db: open " + db.status().message());
   db_ = *db;
@@ -54,7 +55,7 @@ Status NodeStateStore::start() {
   {
     sqlite::Stmt load(db_, "SELECT name, acked_revision, last_report_sequence FROM nodes");
     if (!load.ok()) return sqlError(db_, "load");
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     while (load.step() == SQLITE_ROW) {
       Row& r = rows_[load.text(0)];
       r.ackedRevision = load.int64(1);
@@ -68,12 +69,12 @@ Status NodeStateStore::start() {
 
 void NodeStateStore::stop() {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
   if (flusher_.joinable()) flusher_.join();
-  std::lock_guard dl(dbMu_);
+  MutexLock dl(dbMu_);
   if (db_ != nullptr) {
     sqlite3_close(db_);
     db_ = nullptr;
@@ -82,7 +83,7 @@ void NodeStateStore::stop() {
 
 void NodeStateStore::recordAck(const std::string& node, int64_t revision) {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     Row& r = rows_[node];
     if (revision <= r.ackedRevision) return;
     r.ackedRevision = revision;
@@ -93,7 +94,7 @@ void NodeStateStore::recordAck(const std::string& node, int64_t revision) {
 
 void NodeStateStore::recordReportApplied(const std::string& node, uint64_t sequence) {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     Row& r = rows_[node];
     if (sequence <= r.appliedSequence) return;
     r.appliedSequence = sequence;
@@ -103,25 +104,25 @@ void NodeStateStore::recordReportApplied(const std::string& node, uint64_t seque
 }
 
 int64_t NodeStateStore::ackedRevision(const std::string& node) const {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   auto it = rows_.find(node);
   return it == rows_.end() ? 0 : it->second.ackedRevision;
 }
 
 uint64_t NodeStateStore::appliedReportSequence(const std::string& node) const {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   auto it = rows_.find(node);
   return it == rows_.end() ? 0 : it->second.appliedSequence;
 }
 
 uint64_t NodeStateStore::persistedReportSequence(const std::string& node) const {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   auto it = rows_.find(node);
   return it == rows_.end() ? 0 : it->second.persistedSequence;
 }
 
 Status NodeStateStore::flushNow() {
-  std::lock_guard dl(dbMu_);
+  MutexLock dl(dbMu_);
   struct Pending {
     std::string name;
     int64_t acked;
@@ -129,7 +130,7 @@ Status NodeStateStore::flushNow() {
   };
   std::vector<Pending> batch;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     if (!dirty_) return Status::ok();
     for (auto& [name, r] : rows_) {
       if (!r.dirty) continue;
@@ -139,7 +140,7 @@ Status NodeStateStore::flushNow() {
     dirty_ = reportsDirty_ = false;
   }
   auto restoreDirty = [&] {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     for (const auto& p : batch) {
       Row& r = rows_[p.name];
       r.dirty = true;
@@ -183,7 +184,7 @@ Status NodeStateStore::flushNow() {
   }
   std::vector<std::pair<std::string, uint64_t>> advanced;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     for (const auto& p : batch) {
       Row& r = rows_[p.name];
       if (p.sequence > r.persistedSequence) {
@@ -203,8 +204,8 @@ void NodeStateStore::flushLoop() {
   bool failing = false;  // after a failed flush, retry at the long interval only
   for (;;) {
     {
-      std::unique_lock l(mu_);
-      cv_.wait(l, [&] { return dirty_ || stopping_; });
+      MutexLock l(mu_);
+      l.wait(cv_, [&]() EP_REQUIRES(mu_) { return dirty_ || stopping_; });
       // At most one flush per interval: sleep out the rest of it (stop cuts it short). Reports
       // waiting for their acknowledgement shorten the interval (a report applied during the
       // wait wakes it).
@@ -214,8 +215,8 @@ void NodeStateStore::flushLoop() {
                                   : options_.flushInterval;
         if (std::chrono::steady_clock::now() >= lastFlush + interval) break;
         const bool wasReports = reportsDirty_;
-        cv_.wait_until(l, lastFlush + interval,
-                       [&] { return stopping_ || (!wasReports && reportsDirty_); });
+        l.waitUntil(cv_, lastFlush + interval,
+                    [&]() EP_REQUIRES(mu_) { return stopping_ || (!wasReports && reportsDirty_); });
       }
       if (stopping_ && !dirty_) return;
     }
@@ -225,7 +226,7 @@ void NodeStateStore::flushLoop() {
     if (failing) {
       spdlog::error("cloudhub: persisting node state failed (will retry): {}", s.message());
     }
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     if (stopping_) return;  // that was the final flush
   }
 }

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 struct sqlite3;
 
@@ -77,15 +78,15 @@ class NodeStateStore {
   const NodeStateStoreOptions options_;
   PersistedFn onPersisted_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  std::map<std::string, Row> rows_;  // guarded by mu_
-  bool dirty_ = false;               // guarded by mu_
-  bool reportsDirty_ = false;        // guarded by mu_: an applied sequence is not persisted
-  bool stopping_ = false;            // guarded by mu_
+  std::map<std::string, Row> rows_ EP_GUARDED_BY(mu_);
+  bool dirty_ EP_GUARDED_BY(mu_) = false;
+  bool reportsDirty_ EP_GUARDED_BY(mu_) = false;  // an applied sequence is not persisted
+  bool stopping_ EP_GUARDED_BY(mu_) = false;
 
-  std::mutex dbMu_;        // serializes flushes; taken before mu_, never inside it
-  sqlite3* db_ = nullptr;  // guarded by dbMu_
+  Mutex dbMu_;  // serializes flushes; taken before mu_, never inside it
+  sqlite3* db_ EP_GUARDED_BY(dbMu_) = nullptr;
   std::thread flusher_;
 };
 

@@ -1,5 +1,6 @@
 #include "cloudcore/cloudhub/route_broker.h"
 
+#include "common/thread_annotations.h"
 #include "proto/tunnel.pb.h"
 
 namespace ep::cloudhub {
@@ -26,7 +27,7 @@ Result<uint64_t> RouteBroker::send(const std::string& node, const RouteRequest& 
   std::shared_ptr<SyncSink> sink;
   uint64_t id = 0;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     auto it = sinks_.find(node);
     if (it == sinks_.end()) return unavailableError("node " + node + " is not connected");
     if (perNode_[node] >= options_.maxPendingPerNode) {
@@ -47,7 +48,7 @@ Result<uint64_t> RouteBroker::send(const std::string& node, const RouteRequest& 
 }
 
 bool RouteBroker::forget(uint64_t id) {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   auto it = pending_.find(id);
   if (it == pending_.end()) return false;
   if (--perNode_[it->second.node] == 0) perNode_.erase(it->second.node);
@@ -56,13 +57,13 @@ bool RouteBroker::forget(uint64_t id) {
 }
 
 bool RouteBroker::connected(const std::string& node) const {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   return sinks_.count(node) > 0;
 }
 
 void RouteBroker::attach(const std::string& node, std::shared_ptr<SyncSink> sink) {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     sinks_[node] = std::move(sink);
   }
   if (listener_) listener_(node, true);
@@ -72,7 +73,7 @@ void RouteBroker::detach(const std::string& node, const SyncSink* sink) {
   std::vector<RouteCallback> orphans;
   bool ended = false;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     if (auto it = sinks_.find(node); it != sinks_.end() && it->second.get() == sink) {
       sinks_.erase(it);
       ended = true;
@@ -97,7 +98,7 @@ void RouteBroker::detach(const std::string& node, const SyncSink* sink) {
 void RouteBroker::onResult(const SyncSink* sink, const pb::RouteResult& result) {
   RouteCallback done;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     auto it = pending_.find(result.id());
     if (it == pending_.end() || it->second.sink != sink) return;  // forgotten or foreign
     done = std::move(it->second.done);
@@ -113,7 +114,7 @@ void RouteBroker::onResult(const SyncSink* sink, const pb::RouteResult& result) 
 }
 
 size_t RouteBroker::pending() const {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   return pending_.size();
 }
 

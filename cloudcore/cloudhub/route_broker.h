@@ -11,6 +11,7 @@
 
 #include "cloudcore/cloudhub/dispatcher.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace edgeplane::tunnel::v1 {
 class RouteResult;
@@ -90,11 +91,11 @@ class RouteBroker {
 
   const RouteBrokerOptions options_;
   std::function<void(const std::string&, bool)> listener_;  // set before start, then read-only
-  mutable std::mutex mu_;
-  uint64_t nextId_ = 1;                                     // guarded by mu_
-  std::map<std::string, std::shared_ptr<SyncSink>> sinks_;  // guarded by mu_
-  std::map<uint64_t, Entry> pending_;                       // guarded by mu_
-  std::map<std::string, size_t> perNode_;                   // guarded by mu_
+  mutable Mutex mu_;
+  uint64_t nextId_ EP_GUARDED_BY(mu_) = 1;
+  std::map<std::string, std::shared_ptr<SyncSink>> sinks_ EP_GUARDED_BY(mu_);
+  std::map<uint64_t, Entry> pending_ EP_GUARDED_BY(mu_);
+  std::map<std::string, size_t> perNode_ EP_GUARDED_BY(mu_);
 };
 
 }  // namespace ep::cloudhub

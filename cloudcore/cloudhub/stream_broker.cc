@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/thread_annotations.h"
 #include "proto/tunnel.pb.h"
 
 namespace ep::cloudhub {
@@ -60,7 +61,7 @@ Result<std::shared_ptr<StreamHandle>> StreamBroker::open(const std::string& node
   std::shared_ptr<SyncSink> sink;
   uint64_t id = 0;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     auto it = sinks_.find(node);
     if (it == sinks_.end()) return unavailableError("node " + node + " is not connected");
     if (perNode_[node] >= options_.maxStreamsPerNode) {
@@ -75,7 +76,7 @@ Result<std::shared_ptr<StreamHandle>> StreamBroker::open(const std::string& node
   }
   if (!sink->send(std::move(msg))) {
     // The session is closing (or overflowed); its detach may not have run yet.
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     if (streams_.erase(id) > 0 && --perNode_[node] == 0) perNode_.erase(node);
     return unavailableError("node " + node + " is not connected");
   }
@@ -83,14 +84,14 @@ Result<std::shared_ptr<StreamHandle>> StreamBroker::open(const std::string& node
 }
 
 void StreamBroker::attach(const std::string& node, std::shared_ptr<SyncSink> sink) {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   sinks_[node] = std::move(sink);
 }
 
 void StreamBroker::detach(const std::string& node, const SyncSink* sink) {
   std::vector<std::shared_ptr<StreamObserver>> orphans;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     if (auto it = sinks_.find(node); it != sinks_.end() && it->second.get() == sink) {
       sinks_.erase(it);
     }
@@ -112,7 +113,7 @@ void StreamBroker::detach(const std::string& node, const SyncSink* sink) {
 void StreamBroker::onData(const SyncSink* sink, const pb::StreamData& data) {
   std::shared_ptr<StreamObserver> observer;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     auto it = streams_.find(data.id());
     if (it == streams_.end() || it->second.sink.get() != sink) return;  // cancelled or foreign
     observer = it->second.observer;
@@ -126,7 +127,7 @@ void StreamBroker::onData(const SyncSink* sink, const pb::StreamData& data) {
 void StreamBroker::onClose(const SyncSink* sink, const pb::StreamClose& close) {
   std::shared_ptr<StreamObserver> observer;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     auto it = streams_.find(close.id());
     if (it == streams_.end() || it->second.sink.get() != sink) return;
     observer = std::move(it->second.observer);
@@ -140,7 +141,7 @@ void StreamBroker::consumed(uint64_t id, size_t bytes) {
   std::shared_ptr<SyncSink> sink;
   uint64_t grant = 0;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     auto it = streams_.find(id);
     if (it == streams_.end()) return;
     it->second.pendingGrant += bytes;
@@ -160,7 +161,7 @@ void StreamBroker::consumed(uint64_t id, size_t bytes) {
 void StreamBroker::cancel(uint64_t id) {
   std::shared_ptr<SyncSink> sink;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     auto it = streams_.find(id);
     if (it == streams_.end()) return;
     sink = std::move(it->second.sink);
@@ -173,7 +174,7 @@ void StreamBroker::cancel(uint64_t id) {
 }
 
 size_t StreamBroker::openStreams() const {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   return streams_.size();
 }
 

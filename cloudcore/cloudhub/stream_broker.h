@@ -9,6 +9,7 @@
 
 #include "cloudcore/cloudhub/dispatcher.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace edgeplane::tunnel::v1 {
 class StreamData;
@@ -116,11 +117,11 @@ class StreamBroker {
   void cancel(uint64_t id);
 
   const StreamBrokerOptions options_;
-  mutable std::mutex mu_;
-  uint64_t nextId_ = 1;                                     // guarded by mu_
-  std::map<std::string, std::shared_ptr<SyncSink>> sinks_;  // guarded by mu_
-  std::map<uint64_t, Entry> streams_;                       // guarded by mu_
-  std::map<std::string, size_t> perNode_;                   // guarded by mu_
+  mutable Mutex mu_;
+  uint64_t nextId_ EP_GUARDED_BY(mu_) = 1;
+  std::map<std::string, std::shared_ptr<SyncSink>> sinks_ EP_GUARDED_BY(mu_);
+  std::map<uint64_t, Entry> streams_ EP_GUARDED_BY(mu_);
+  std::map<std::string, size_t> perNode_ EP_GUARDED_BY(mu_);
 };
 
 }  // namespace ep::cloudhub

@@ -27,6 +27,7 @@
 #include "common/api/object_util.h"
 #include "common/grpclite/stream_server.h"
 #include "common/pki/pki.h"
+#include "common/thread_annotations.h"
 #include "proto/tunnel.pb.h"
 
 namespace ep::cloudhub {
@@ -145,12 +146,12 @@ struct TunnelServer::Impl final {
   // front of each queue is the one running. Shared by the node's streams, so an old stream
   // still applying and its replacement never apply reports of one object out of order.
   struct NodeReports {
-    std::mutex mu;
-    std::map<std::string, std::deque<std::pair<std::shared_ptr<Session>, ReportInput>>>
-        objects;  // guarded by mu
+    Mutex mu;
+    std::map<std::string, std::deque<std::pair<std::shared_ptr<Session>, ReportInput>>> objects
+        EP_GUARDED_BY(mu);
   };
   std::shared_ptr<NodeReports> nodeReports(const std::string& node) {
-    std::lock_guard l(mu);
+    MutexLock l(mu);
     auto& r = reportQueues[node];
     if (!r) r = std::make_shared<NodeReports>();
     return r;
@@ -173,24 +174,24 @@ struct TunnelServer::Impl final {
   // and watch, so that a reconnecting node's Hello is checked without a store read. A node or
   // serial not found here is looked up in the store (the watch may lag a join or renewal).
   bool serialKnownActive(const std::string& node, const std::string& serial) {
-    std::lock_guard l(serialsMu);
+    MutexLock l(serialsMu);
     auto it = activeSerials.find(node);
     return it != activeSerials.end() &&
            std::find(it->second.begin(), it->second.end(), serial) != it->second.end();
   }
-  std::mutex serialsMu;
-  std::map<std::string, std::vector<std::string>> activeSerials;  // guarded by serialsMu
+  Mutex serialsMu;
+  std::map<std::string, std::vector<std::string>> activeSerials EP_GUARDED_BY(serialsMu);
 
-  std::mutex reapMu;
+  Mutex reapMu;
   std::condition_variable reapCv;
   // Streams still waiting for their first message, with their deadline.
   std::vector<std::pair<std::chrono::steady_clock::time_point, std::weak_ptr<Session>>>
-      awaitingHello;      // guarded by reapMu
-  bool reapStop = false;  // guarded by reapMu
+      awaitingHello EP_GUARDED_BY(reapMu);
+  bool reapStop EP_GUARDED_BY(reapMu) = false;
   std::thread reaper;
-  mutable std::mutex mu;
-  std::map<std::string, std::shared_ptr<Session>> sessions;          // guarded by mu
-  std::map<std::string, std::shared_ptr<NodeReports>> reportQueues;  // guarded by mu
+  mutable Mutex mu;
+  std::map<std::string, std::shared_ptr<Session>> sessions EP_GUARDED_BY(mu);
+  std::map<std::string, std::shared_ptr<NodeReports>> reportQueues EP_GUARDED_BY(mu);
 };
 
 namespace {
@@ -220,7 +221,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
     std::shared_ptr<grpclite::ServerCall> call;
     bool overflow = false;
     {
-      std::lock_guard l(mu_);
+      MutexLock l(mu_);
       if (call_ == nullptr || finishStatus_) return false;
       if (queue_.size() >= server_.options.sendQueueLimit) {
         overflow = true;
@@ -252,7 +253,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
   void finish(RpcStatus status, bool drain) {
     auto self = shared_from_this();
     bool cancel = false;
-    std::unique_lock l(mu_);
+    MutexLock l(mu_);
     if (finishStatus_ || call_ == nullptr) return;
     finishStatus_ = std::move(status);
     drain_ = drain;
@@ -268,21 +269,27 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
       l.lock();
       --opsStarting_;
     }
-    maybeFinishLocked(l);
+    auto finishNow = takeFinishLocked();
+    l.unlock();
+    if (finishNow) finishNow();
   }
 
   void startRead() {
     std::shared_ptr<grpclite::ServerCall> call;
     {
-      std::lock_guard l(mu_);
+      MutexLock l(mu_);
       if (finishStatus_ || call_ == nullptr) return;
       ++opsStarting_;
       call = call_;
     }
     call->startRead();
-    std::unique_lock l(mu_);
-    --opsStarting_;
-    maybeFinishLocked(l);
+    std::function<void()> finishNow;
+    {
+      MutexLock l(mu_);
+      --opsStarting_;
+      finishNow = takeFinishLocked();
+    }
+    if (finishNow) finishNow();
   }
 
   // The serial of the client certificate (TLS only; immutable).
@@ -350,8 +357,9 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
     auto self = shared_from_this();
     CloudMessagePtr next;
     std::shared_ptr<grpclite::ServerCall> call;
+    std::function<void()> finishNow;
     {
-      std::unique_lock l(mu_);
+      MutexLock l(mu_);
       writing_ = false;
       inflight_.reset();
       if (!ok) {
@@ -366,9 +374,10 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
         next = inflight_;
         call = call_;
       } else {
-        maybeFinishLocked(l);
+        finishNow = takeFinishLocked();
       }
     }
+    if (finishNow) finishNow();
     if (next) call->startWrite(next->SerializeAsString());
   }
 
@@ -376,7 +385,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
 
   void onDone() {
     {
-      std::lock_guard l(mu_);
+      MutexLock l(mu_);
       call_ = nullptr;
       queue_.clear();
       inflight_.reset();
@@ -397,18 +406,17 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
   }
 
  private:
-  void maybeFinishLocked(std::unique_lock<std::mutex>& l) {
+  // The call's finish, once the stream is ready for it (nothing in flight, queue drained as
+  // asked), for the caller to run without the lock; null otherwise or when already taken.
+  std::function<void()> takeFinishLocked() EP_REQUIRES(mu_) {
     if (!finishStatus_ || finishCalled_ || writing_ || opsStarting_ != 0 || call_ == nullptr ||
         (drain_ && !queue_.empty())) {
-      return;
+      return nullptr;
     }
     finishCalled_ = true;
-    RpcStatus status = *finishStatus_;
-    auto call = call_;
-    auto self = shared_from_this();
-    l.unlock();
-    call->finish(std::move(status));
-    l.lock();
+    return [call = call_, status = *finishStatus_, self = shared_from_this()]() mutable {
+      call->finish(std::move(status));
+    };
   }
 
   void protocolError(const std::string& why) {
@@ -500,7 +508,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
   void accept(std::string node, std::vector<InventoryEntry> inventory,
               const std::string& edgeVersion, int64_t lastApplied) {
     {
-      std::lock_guard l(mu_);
+      MutexLock l(mu_);
       if (finishStatus_ || call_ == nullptr) return;  // gone while we looked it up
     }
     node_ = std::move(node);
@@ -605,7 +613,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
     lastAdmitted_ = input.sequence;
     bool read = true;
     {
-      std::lock_guard l(reportMu_);
+      MutexLock l(reportMu_);
       if (reportFailed_) return;  // the stream is closing
       pendingReports_.push_back({input.sequence, false});
       if (pendingReports_.size() >= kMaxReportsInFlight) {
@@ -621,7 +629,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
   // Worker pool (TunnelServer::Impl::applyObject): applies one admitted report.
   void applyOne(const ReportInput& input) {
     {
-      std::lock_guard l(reportMu_);
+      MutexLock l(reportMu_);
       if (reportFailed_) return;  // closing: the edge sends it again on its next stream
     }
     ReportResult result;
@@ -643,7 +651,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
         spdlog::error("cloudhub: node {}: report {} not applied ({}); closing so the edge resends",
                       node_, input.sequence, result.detail);
         {
-          std::lock_guard l(reportMu_);
+          MutexLock l(reportMu_);
           reportFailed_ = true;
         }
         finish({RpcCode::kUnavailable, "report not applied, retry later"}, false);
@@ -653,7 +661,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
     uint64_t applied = 0;
     bool resume = false;
     {
-      std::lock_guard l(reportMu_);
+      MutexLock l(reportMu_);
       for (auto& p : pendingReports_) {
         if (p.sequence == input.sequence) {
           p.done = true;
@@ -675,15 +683,15 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
 
   TunnelServer::Impl& server_;
 
-  std::mutex mu_;
-  std::shared_ptr<grpclite::ServerCall> call_;  // guarded by mu_; null after onDone
-  std::deque<CloudMessagePtr> queue_;           // guarded by mu_
-  CloudMessagePtr inflight_;                    // guarded by mu_; the message being written
-  bool writing_ = false;                        // guarded by mu_
-  int opsStarting_ = 0;                         // guarded by mu_
-  std::optional<RpcStatus> finishStatus_;       // guarded by mu_
-  bool drain_ = false;                          // guarded by mu_
-  bool finishCalled_ = false;                   // guarded by mu_
+  Mutex mu_;
+  std::shared_ptr<grpclite::ServerCall> call_ EP_GUARDED_BY(mu_);  // null after onDone
+  std::deque<CloudMessagePtr> queue_ EP_GUARDED_BY(mu_);
+  CloudMessagePtr inflight_ EP_GUARDED_BY(mu_);  // the message being written
+  bool writing_ EP_GUARDED_BY(mu_) = false;
+  int opsStarting_ EP_GUARDED_BY(mu_) = 0;
+  std::optional<RpcStatus> finishStatus_ EP_GUARDED_BY(mu_);
+  bool drain_ EP_GUARDED_BY(mu_) = false;
+  bool finishCalled_ EP_GUARDED_BY(mu_) = false;
 
   // Read side: touched by the one reaction or worker task handling the current message.
   // node_/counters_/accepted_ are set once in accept(), before the session is published.
@@ -703,10 +711,10 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
     uint64_t sequence = 0;
     bool done = false;
   };
-  std::mutex reportMu_;
-  std::deque<PendingReport> pendingReports_;  // guarded by reportMu_: admitted, in order
-  bool readPaused_ = false;                   // guarded by reportMu_
-  bool reportFailed_ = false;                 // guarded by reportMu_: a report must be resent
+  Mutex reportMu_;
+  std::deque<PendingReport> pendingReports_ EP_GUARDED_BY(reportMu_);  // admitted, in order
+  bool readPaused_ EP_GUARDED_BY(reportMu_) = false;
+  bool reportFailed_ EP_GUARDED_BY(reportMu_) = false;  // a report must be resent
 };
 
 void Reactor::onReadDone(bool ok, std::string&& message) {
@@ -729,7 +737,7 @@ void TunnelServer::Impl::submitReport(const std::string& node, std::shared_ptr<S
   auto reports = nodeReports(node);
   bool start = false;
   {
-    std::lock_guard l(reports->mu);
+    MutexLock l(reports->mu);
     auto& q = reports->objects[key];
     q.emplace_back(std::move(session), std::move(input));
     start = q.size() == 1;
@@ -742,7 +750,7 @@ void TunnelServer::Impl::applyObject(const std::shared_ptr<NodeReports>& reports
   std::shared_ptr<Session> session;
   ReportInput input;
   {
-    std::lock_guard l(reports->mu);
+    MutexLock l(reports->mu);
     auto& front = reports->objects[key].front();
     session = front.first;
     input = std::move(front.second);
@@ -750,7 +758,7 @@ void TunnelServer::Impl::applyObject(const std::shared_ptr<NodeReports>& reports
   session->applyOne(input);
   bool more = false;
   {
-    std::lock_guard l(reports->mu);
+    MutexLock l(reports->mu);
     auto it = reports->objects.find(key);
     it->second.pop_front();
     more = !it->second.empty();
@@ -764,7 +772,7 @@ std::shared_ptr<grpclite::ServerCallObserver> TunnelServer::Impl::connect(
   auto session = std::make_shared<Session>(*this, std::move(call), peer);
   auto reactor = std::make_shared<Reactor>(session);
   {
-    std::lock_guard l(reapMu);
+    MutexLock l(reapMu);
     awaitingHello.emplace_back(std::chrono::steady_clock::now() + options.helloTimeout, session);
   }
   session->startRead();
@@ -823,7 +831,7 @@ void TunnelServer::Impl::revocationLoop() {
   // removing a serial from its list: the stream using such a certificate is closed.
   const api::KindInfo* kind = api::findByApiVersionKind("v1", "Node");
   auto sessionOf = [this](const std::string& node) {
-    std::lock_guard g(mu);
+    MutexLock g(mu);
     auto it = sessions.find(node);
     return it != sessions.end() ? it->second : nullptr;
   };
@@ -842,16 +850,18 @@ void TunnelServer::Impl::revocationLoop() {
       metrics.addRefused("revoked");
       session->close("certificate revoked");
     }
-    std::lock_guard l(serialsMu);
+    MutexLock l(serialsMu);
     activeSerials[node] = std::move(serials);
   };
   std::unique_ptr<registry::ObjectWatch> watch;
-  std::unique_lock l(reapMu);
+  MutexLock l(reapMu);
   while (!reapStop) {
     l.unlock();
     if (!watch || watch->done()) {
       watch.reset();
-      auto list = registry.list(*kind, "", {});
+      registry::ListQuery all;
+      all.skipDamaged = true;  // a damaged Node is not a deleted one
+      auto list = registry.list(*kind, "", all);
       if (list.isOk()) {
         std::set<std::string> present;
         std::map<std::string, std::vector<std::string>> serials;
@@ -860,12 +870,19 @@ void TunnelServer::Impl::revocationLoop() {
           serials[api::stringAt(n, "metadata.name")] = certs::activeSerials(n);
         }
         {
-          std::lock_guard g(serialsMu);
+          MutexLock g(serialsMu);
+          // A Node the store cannot read keeps its tunnel and the serials known before.
+          for (const auto& k : list->damaged) {
+            present.insert(k.name);
+            if (auto it = activeSerials.find(k.name); it != activeSerials.end()) {
+              serials[k.name] = it->second;
+            }
+          }
           activeSerials.swap(serials);
         }
         std::vector<std::string> open;
         {
-          std::lock_guard g(mu);
+          MutexLock g(mu);
           for (const auto& [node, session] : sessions) open.push_back(node);
         }
         for (const auto& node : open) {
@@ -884,7 +901,7 @@ void TunnelServer::Impl::revocationLoop() {
         const std::string name = api::stringAt(*e.object, "metadata.name");
         if (e.type == "DELETED") {
           {
-            std::lock_guard g(serialsMu);
+            MutexLock g(serialsMu);
             activeSerials.erase(name);
           }
           closeIfOpen(name);
@@ -894,16 +911,17 @@ void TunnelServer::Impl::revocationLoop() {
       }
     }
     l.lock();
-    reapCv.wait_for(l, options.revocationCheckInterval, [&] { return reapStop; });
+    l.waitFor(reapCv, options.revocationCheckInterval,
+              [&]() EP_REQUIRES(reapMu) { return reapStop; });
   }
   l.unlock();
   if (watch) watch->stop();
 }
 
 void TunnelServer::Impl::reapLoop() {
-  std::unique_lock l(reapMu);
+  MutexLock l(reapMu);
   while (!reapStop) {
-    reapCv.wait_for(l, std::chrono::seconds(1), [&] { return reapStop; });
+    l.waitFor(reapCv, std::chrono::seconds(1), [&]() EP_REQUIRES(reapMu) { return reapStop; });
     auto now = std::chrono::steady_clock::now();
     std::vector<std::shared_ptr<Session>> late;
     std::erase_if(awaitingHello, [&](const auto& entry) {
@@ -926,7 +944,7 @@ void TunnelServer::Impl::reapLoop() {
 
 std::shared_ptr<Session> TunnelServer::Impl::registerSession(const std::string& node,
                                                              std::shared_ptr<Session> session) {
-  std::lock_guard l(mu);
+  MutexLock l(mu);
   auto& slot = sessions[node];
   auto old = std::move(slot);
   slot = std::move(session);
@@ -935,7 +953,7 @@ std::shared_ptr<Session> TunnelServer::Impl::registerSession(const std::string& 
 }
 
 void TunnelServer::Impl::unregisterSession(const std::string& node, const Session* session) {
-  std::lock_guard l(mu);
+  MutexLock l(mu);
   auto it = sessions.find(node);
   if (it != sessions.end() && it->second.get() == session) sessions.erase(it);
   metrics.setConnectedNodes(static_cast<int64_t>(sessions.size()));
@@ -1021,7 +1039,7 @@ Status TunnelServer::start() {
   }
   impl_->port = impl_->server->port();
   {
-    std::lock_guard l(impl_->reapMu);
+    MutexLock l(impl_->reapMu);
     impl_->reapStop = false;
   }
   impl_->reaper = std::thread([impl = impl_.get()] { impl->reapLoop(); });
@@ -1036,7 +1054,7 @@ Status TunnelServer::start() {
 void TunnelServer::stop() {
   if (!impl_->server) return;
   {
-    std::lock_guard l(impl_->reapMu);
+    MutexLock l(impl_->reapMu);
     impl_->reapStop = true;
   }
   impl_->reapCv.notify_all();
@@ -1044,7 +1062,7 @@ void TunnelServer::stop() {
   if (impl_->revoker.joinable()) impl_->revoker.join();
   std::map<std::string, std::shared_ptr<Session>> sessions;
   {
-    std::lock_guard l(impl_->mu);
+    MutexLock l(impl_->mu);
     sessions.swap(impl_->sessions);
     impl_->metrics.setConnectedNodes(0);
   }
@@ -1058,14 +1076,14 @@ uint16_t TunnelServer::port() const {
 }
 
 size_t TunnelServer::connectedNodes() const {
-  std::lock_guard l(impl_->mu);
+  MutexLock l(impl_->mu);
   return impl_->sessions.size();
 }
 
 void TunnelServer::reportsPersisted(const std::string& node, uint64_t sequence) {
   std::shared_ptr<Session> session;
   {
-    std::lock_guard l(impl_->mu);
+    MutexLock l(impl_->mu);
     auto it = impl_->sessions.find(node);
     if (it == impl_->sessions.end()) return;
     session = it->second;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/thread_annotations.h"
+
 namespace ep::controllers {
 
 ControllerLoop::ControllerLoop(std::string name, registry::Registry& registry,
@@ -30,7 +32,7 @@ Status ControllerLoop::openWatch(size_t i) {
 
 void ControllerLoop::trigger() {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     notified_ = true;
   }
   cv_.notify_all();
@@ -38,7 +40,7 @@ void ControllerLoop::trigger() {
 
 Status ControllerLoop::start() {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     stopping_ = false;
   }
   watches_.clear();
@@ -55,7 +57,7 @@ Status ControllerLoop::start() {
 
 void ControllerLoop::stop() {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -103,11 +105,11 @@ void ControllerLoop::run() {
   for (;;) {
     bool resyncDue = false;
     {
-      std::unique_lock l(mu_);
+      MutexLock l(mu_);
       auto deadline = lastPass == std::chrono::steady_clock::time_point::min()
                           ? std::chrono::steady_clock::now()
                           : lastPass + resync_;
-      cv_.wait_until(l, deadline, [&] { return stopping_ || notified_; });
+      l.waitUntil(cv_, deadline, [&]() EP_REQUIRES(mu_) { return stopping_ || notified_; });
       if (stopping_) return;
       notified_ = false;
       resyncDue = std::chrono::steady_clock::now() >= deadline;
@@ -122,8 +124,8 @@ void ControllerLoop::run() {
     }
     lastPass = std::chrono::steady_clock::now();
     // Coalesce bursts: wait minGap (interruptible by stop) before looking at events again.
-    std::unique_lock l(mu_);
-    if (cv_.wait_for(l, minGap_, [&] { return stopping_; })) return;
+    MutexLock l(mu_);
+    if (l.waitFor(cv_, minGap_, [&]() EP_REQUIRES(mu_) { return stopping_; })) return;
   }
 }
 

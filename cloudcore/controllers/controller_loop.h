@@ -13,6 +13,7 @@
 #include "cloudcore/registry/registry.h"
 #include "common/api/kinds.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace ep::controllers {
 
@@ -59,10 +60,10 @@ class ControllerLoop {
   const std::chrono::milliseconds minGap_;
 
   std::vector<std::unique_ptr<registry::ObjectWatch>> watches_;  // loop thread after start()
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
-  bool notified_ = false;  // guarded by mu_
+  bool stopping_ EP_GUARDED_BY(mu_) = false;
+  bool notified_ EP_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

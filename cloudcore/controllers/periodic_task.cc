@@ -1,5 +1,7 @@
 #include "cloudcore/controllers/periodic_task.h"
 
+#include "common/thread_annotations.h"
+
 namespace ep::controllers {
 
 PeriodicTask::PeriodicTask(std::chrono::milliseconds interval, std::function<void()> fn)
@@ -11,14 +13,14 @@ PeriodicTask::~PeriodicTask() {
 
 void PeriodicTask::start() {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     stopping_ = false;
   }
   thread_ = std::thread([this] {
     for (;;) {
       {
-        std::unique_lock l(mu_);
-        if (cv_.wait_for(l, interval_, [&] { return stopping_; })) return;
+        MutexLock l(mu_);
+        if (l.waitFor(cv_, interval_, [&]() EP_REQUIRES(mu_) { return stopping_; })) return;
       }
       fn_();
     }
@@ -27,7 +29,7 @@ void PeriodicTask::start() {
 
 void PeriodicTask::stop() {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     stopping_ = true;
   }
   cv_.notify_all();

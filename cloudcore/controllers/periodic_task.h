@@ -7,6 +7,8 @@
 #include <string>
 #include <thread>
 
+#include "common/thread_annotations.h"
+
 namespace ep::controllers {
 
 // Runs `fn` on a thread of its own every `interval` (first run one interval after start()),
@@ -25,9 +27,9 @@ class PeriodicTask {
  private:
   const std::chrono::milliseconds interval_;
   const std::function<void()> fn_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
+  bool stopping_ EP_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

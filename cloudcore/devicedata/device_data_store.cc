@@ -9,6 +9,7 @@
 
 #include "common/api/names.h"
 #include "common/sqlite/sqlite.h"
+#include "common/thread_annotations.h"
 
 namespace ep::devicedata {
 namespace {
@@ -69,7 +70,7 @@ SqliteDeviceDataStore::~SqliteDeviceDataStore() {
 }
 
 Status SqliteDeviceDataStore::start() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (db_ != nullptr) return Status::ok();
   auto db = sqlite::openDurableDatabase(
       options_.path, "devicedata.db",
@@ -87,12 +88,12 @@ Status SqliteDeviceDataStore::start() {
 
 void SqliteDeviceDataStore::stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (db_ != nullptr) {
     sqlite3_close(db_);
     db_ = nullptr;
@@ -128,7 +129,7 @@ Status SqliteDeviceDataStore::append(uint64_t origin, const std::vector<DeviceSa
                         " samples in one report");
   }
   if (origin >= (uint64_t{1} << 46)) return invalidError("report sequence out of range");
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (db_ == nullptr) return unavailableError("devicedata.db: not open");
   sqlite::Transaction txn(db_, "devicedata.db");
   if (!txn.ok()) return unavailableError(txn.status().message());
@@ -161,7 +162,7 @@ Result<std::vector<Sample>> SqliteDeviceDataStore::query(const Query& q) {
   if (q.limit == 0 || q.limit > kMaxQueryLimit) {
     return invalidError("limit: must be 1.." + std::to_string(kMaxQueryLimit));
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (db_ == nullptr) return unavailableError("devicedata.db: not open");
   sqlite::Stmt select(db_,
                       "SELECT s.property, x.ts, x.origin, x.value, x.checksum, x.series "
@@ -191,7 +192,7 @@ Result<std::vector<Sample>> SqliteDeviceDataStore::query(const Query& q) {
 }
 
 uint64_t SqliteDeviceDataStore::corruptSamples() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return corrupt_;
 }
 
@@ -200,7 +201,7 @@ Result<uint64_t> SqliteDeviceDataStore::sweepNow() {
   uint64_t removed = 0;
   int64_t after = 0;  // series ids are swept in chunks, the lock released between them
   while (true) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (db_ == nullptr) return unavailableError("devicedata.db: not open");
     std::vector<int64_t> ids;
     {
@@ -250,9 +251,9 @@ Result<uint64_t> SqliteDeviceDataStore::sweepNow() {
 }
 
 void SqliteDeviceDataStore::sweepLoop() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
-    cv_.wait_for(lock, options_.sweepInterval, [this] { return stopping_; });
+    lock.waitFor(cv_, options_.sweepInterval, [this]() EP_REQUIRES(mu_) { return stopping_; });
     if (stopping_) break;
     lock.unlock();
     auto removed = sweepNow();

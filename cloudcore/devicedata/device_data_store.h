@@ -15,6 +15,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 struct sqlite3;
 
@@ -114,16 +115,16 @@ class SqliteDeviceDataStore final : public DeviceDataStore {
 
  private:
   Result<int64_t> seriesLocked(const std::string& ns, const std::string& device,
-                               const std::string& property, bool create);
+                               const std::string& property, bool create) EP_REQUIRES(mu_);
   void sweepLoop();
 
   const SqliteDeviceDataOptions options_;
   const Clock& clock_;
 
-  mutable std::mutex mu_;
-  sqlite3* db_ = nullptr;  // guarded by mu_
-  uint64_t corrupt_ = 0;   // guarded by mu_
-  bool stopping_ = false;  // guarded by mu_
+  mutable Mutex mu_;
+  sqlite3* db_ EP_GUARDED_BY(mu_) = nullptr;
+  uint64_t corrupt_ EP_GUARDED_BY(mu_) = 0;
+  bool stopping_ EP_GUARDED_BY(mu_) = false;
   std::condition_variable cv_;
   std::thread sweeper_;
 };

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/thread_annotations.h"
+
 namespace ep::encryption {
 namespace {
 
@@ -130,8 +132,13 @@ Result<store::ListResult> EncryptingStore::list(const store::ListOptions& option
   if (!config_->covers(options.resource)) return inner_.list(options);
   // The predicate decrypts each row once; the plaintexts of the rows it accepts are kept here
   // (for this call only) and put into the result afterwards.
-  std::mutex mu;
+  // Undecryptable rows are damaged ones to the caller: they fail the list, or with
+  // skipDamaged are left out and named (never silently missing: a reader such as cloudhub's
+  // dispatcher would take them for deleted).
+  Mutex mu;  // locals: the annotations cannot name it, so "guarded by" stays a comment
   std::unordered_map<std::string, std::string> accepted;  // guarded by mu; "NS\0NAME" -> value
+  std::vector<store::Key> undecryptable;                  // guarded by mu
+  Status firstError;                                      // guarded by mu
   auto keyOf = [](const store::Object& o) { return o.namespace_ + '\0' + o.name; };
   const store::Predicate& user = options.predicate;
   store::ListOptions opts = options;
@@ -139,17 +146,21 @@ Result<store::ListResult> EncryptingStore::list(const store::ListOptions& option
     auto plain = decryptValue(*config_, raw.resource, raw.namespace_, raw.name, raw.value);
     if (!plain) {
       spdlog::warn("encryption: list leaves out {}", plain.status().message());
+      MutexLock lock(mu);
+      undecryptable.push_back({raw.resource, raw.namespace_, raw.name});
+      if (firstError.isOk()) firstError = plain.status();
       return false;
     }
     store::Object view{raw.resource,      raw.namespace_,     raw.name,
                        std::move(*plain), raw.createRevision, raw.modRevision};
     if (user && !user(view)) return false;
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     accepted[keyOf(raw)] = std::move(view.value);
     return true;
   };
   auto r = inner_.list(opts);
   if (!r) return r;
+  // The inner store's predicate calls are over: the rest runs on this thread alone.
   auto& items = r->items;
   size_t kept = 0;
   for (size_t i = 0; i < items.size(); ++i) {
@@ -161,6 +172,8 @@ Result<store::ListResult> EncryptingStore::list(const store::ListOptions& option
       auto plain = decryptValue(*config_, o.resource, o.namespace_, o.name, o.value);
       if (!plain) {
         spdlog::warn("encryption: list leaves out {}", plain.status().message());
+        undecryptable.push_back({o.resource, o.namespace_, o.name});
+        if (firstError.isOk()) firstError = plain.status();
         continue;
       }
       o.value = std::move(*plain);
@@ -170,6 +183,10 @@ Result<store::ListResult> EncryptingStore::list(const store::ListOptions& option
     ++kept;
   }
   items.erase(items.begin() + static_cast<std::ptrdiff_t>(kept), items.end());
+  if (!undecryptable.empty()) {
+    if (!options.skipDamaged) return firstError;
+    r->damaged.insert(r->damaged.end(), undecryptable.begin(), undecryptable.end());
+  }
   return r;
 }
 
@@ -209,6 +226,36 @@ Result<store::Object> EncryptingStore::remove(const std::string& resource, const
     spdlog::warn("encryption: deleted, last value not returned: {}", plain.status().message());
     r->value.clear();
   }
+  return r;
+}
+
+Result<store::Object> EncryptingStore::removeUnsafe(const std::string& resource,
+                                                    const std::string& ns, const std::string& name,
+                                                    std::string tombstone,
+                                                    int64_t expectedRevision) {
+  if (!config_->covers(resource)) {
+    return inner_.removeUnsafe(resource, ns, name, std::move(tombstone), expectedRevision);
+  }
+  if (expectedRevision == 0) {
+    // What cannot be read here may be an intact row that does not decrypt: then its revision
+    // is what the inner store must find. A value that decrypts is readable: remove() it.
+    auto row = inner_.get(resource, ns, name);
+    if (row.isOk()) {
+      if (decryptValue(*config_, resource, ns, name, row->value).isOk()) {
+        return Status(Code::kConflict, resource + " \"" + (ns.empty() ? name : ns + "/" + name) +
+                                           "\" can be read; delete it normally");
+      }
+      expectedRevision = row->modRevision;
+    } else if (!store::isDamaged(row.status())) {
+      return row.status();
+    }
+  }
+  // The tombstone is stored like any value, so watches decrypt it like any other event.
+  auto stored = encryptValue(*config_, resource, ns, name, tombstone);
+  if (!stored) return stored.status();
+  auto r = inner_.removeUnsafe(resource, ns, name, std::move(*stored), expectedRevision);
+  if (!r) return r;
+  r->value = std::move(tombstone);
   return r;
 }
 

@@ -51,6 +51,9 @@ class EncryptingStore final : public store::Store {
                                int64_t expectedRevision) override;
   Result<store::Object> remove(const std::string& resource, const std::string& ns,
                                const std::string& name, int64_t expectedRevision) override;
+  Result<store::Object> removeUnsafe(const std::string& resource, const std::string& ns,
+                                     const std::string& name, std::string tombstone,
+                                     int64_t expectedRevision) override;
   Result<std::unique_ptr<store::Watch>> watch(const store::WatchOptions& options) override;
 
   int64_t currentRevision() override;

@@ -8,6 +8,7 @@
 #include "common/api/json_limits.h"
 #include "common/api/models.h"
 #include "common/api/object_util.h"
+#include "common/thread_annotations.h"
 #include "proto/tunnel.pb.h"
 
 namespace ep::models {
@@ -37,12 +38,12 @@ struct BlobServer::Budget {
   // Room for `n` bytes for `node`: refused at once when the node holds its share already, else
   // waits for room (always granted when nothing is in flight).
   Grant acquire(const std::string& node, uint64_t n) {
-    std::unique_lock l(mu);
+    MutexLock l(mu);
     if (auto it = perNode.find(node); it != perNode.end() && it->second + n > maxPerNode) {
       return Grant::kNodeOverShare;
     }
     ++waiting;
-    cv.wait(l, [&] { return stopping || used == 0 || used + n <= max; });
+    while (!(stopping || used == 0 || used + n <= max)) l.wait(cv);
     --waiting;
     if (stopping) return Grant::kStopping;
     used += n;
@@ -51,7 +52,7 @@ struct BlobServer::Budget {
   }
   void release(const std::string& node, uint64_t n) {
     {
-      std::lock_guard l(mu);
+      MutexLock l(mu);
       used -= n;
       if (auto it = perNode.find(node); it != perNode.end() && (it->second -= n) == 0) {
         perNode.erase(it);
@@ -61,24 +62,24 @@ struct BlobServer::Budget {
   }
   void setStopping(bool s) {
     {
-      std::lock_guard l(mu);
+      MutexLock l(mu);
       stopping = s;
     }
     cv.notify_all();
   }
   std::pair<uint64_t, uint64_t> usedAndWaiting() {
-    std::lock_guard l(mu);
+    MutexLock l(mu);
     return {used, waiting};
   }
 
   const uint64_t max;
   const uint64_t maxPerNode;
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
-  uint64_t used = 0;                        // guarded by mu
-  std::map<std::string, uint64_t> perNode;  // guarded by mu
-  uint64_t waiting = 0;                     // guarded by mu
-  bool stopping = false;                    // guarded by mu
+  uint64_t used EP_GUARDED_BY(mu) = 0;
+  std::map<std::string, uint64_t> perNode EP_GUARDED_BY(mu);
+  uint64_t waiting EP_GUARDED_BY(mu) = 0;
+  bool stopping EP_GUARDED_BY(mu) = false;
 };
 
 // Room granted for one chunk, given back when the last holder lets go: the reader (an error or
@@ -109,7 +110,7 @@ BlobServer::~BlobServer() {
 }
 
 void BlobServer::start() {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   stopping_ = false;
   budget_->setStopping(false);
   for (size_t i = 0; i < std::max<size_t>(options_.threads, 1); ++i) {
@@ -119,7 +120,7 @@ void BlobServer::start() {
 
 void BlobServer::stop() {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     stopping_ = true;
     queue_.clear();
   }
@@ -188,7 +189,7 @@ void BlobServer::onBlobRequest(const std::string& node,
   }
   bool busy = false;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     size_t& mine = perNode_[node];
     if (stopping_ || queue_.size() >= options_.maxQueued || mine >= options_.maxPerNode) {
       busy = true;
@@ -211,8 +212,8 @@ void BlobServer::run() {
   for (;;) {
     Job job;
     {
-      std::unique_lock l(mu_);
-      cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
+      MutexLock l(mu_);
+      while (!stopping_ && queue_.empty()) l.wait(cv_);
       if (stopping_) return;
       job = std::move(queue_.front());
       queue_.pop_front();
@@ -223,7 +224,7 @@ void BlobServer::run() {
       spdlog::error("models: serving {} to node {}: {}", job.digest, job.node, e.what());
       reply(job, "internal error", true, nullptr);
     }
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     if (auto it = perNode_.find(job.node); it != perNode_.end() && --it->second == 0) {
       perNode_.erase(it);
     }
@@ -268,7 +269,7 @@ std::string BlobServer::authorize(const Job& job) {
   const std::string key = job.node + "\n" + job.ns + "\n" + job.model + "\n" + job.digest;
   const int64_t now = steadyMillis();
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     if (auto it = grants_.find(key); it != grants_.end()) {
       if (it->second > now) return "";
       grants_.erase(it);
@@ -298,7 +299,7 @@ std::string BlobServer::authorize(const Job& job) {
     for (const auto& v : api::modelVolumes(pod)) used = used || v.model == job.model;
   }
   if (!used) return "no pod on node " + job.node + " uses model " + modelName;
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   if (grants_.size() > 100'000) grants_.clear();
   grants_[key] = now + kGrantMillis;
   return "";

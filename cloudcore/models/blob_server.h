@@ -15,6 +15,7 @@
 #include "cloudcore/cloudhub/tunnel_server.h"
 #include "cloudcore/models/blob_store.h"
 #include "cloudcore/store/store.h"
+#include "common/thread_annotations.h"
 
 namespace edgeplane::tunnel::v1 {
 class BlobRequest;
@@ -102,13 +103,13 @@ class BlobServer final : public cloudhub::BlobRequestHandler {
   store::Store& store_;
   const BlobServerOptions options_;
 
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  std::deque<Job> queue_;                  // guarded by mu_
-  std::map<std::string, size_t> perNode_;  // guarded by mu_: queued or being served
-  bool stopping_ = false;                  // guarded by mu_
-  // (node, ns, model, digest) -> when the grant expires (steady ms). Guarded by mu_.
-  std::map<std::string, int64_t> grants_;
+  std::deque<Job> queue_ EP_GUARDED_BY(mu_);
+  std::map<std::string, size_t> perNode_ EP_GUARDED_BY(mu_);  // queued or being served
+  bool stopping_ EP_GUARDED_BY(mu_) = false;
+  // (node, ns, model, digest) -> when the grant expires (steady ms).
+  std::map<std::string, int64_t> grants_ EP_GUARDED_BY(mu_);
   std::vector<std::thread> threads_;
   // Shared with the messages in flight, which may outlive this object in a connection's queue.
   const std::shared_ptr<Budget> budget_;

@@ -12,6 +12,7 @@
 #include "common/api/models.h"
 #include "common/digest/sha256.h"
 #include "common/pki/pki.h"
+#include "common/thread_annotations.h"
 
 namespace ep::models {
 namespace fs = std::filesystem;
@@ -92,7 +93,7 @@ Result<UploadState> BlobStore::uploadState(const std::string& digest) {
   if (!api::isSha256Digest(digest)) {
     return invalidError("digest: \"" + digest + "\" is not sha256:<64 lower-case hex digits>");
   }
-  std::lock_guard l(uploadMu_);
+  MutexLock l(uploadMu_);
   if (auto info = stat(digest); info.isOk()) return UploadState{info->size, true};
   struct stat st {};
   if (::stat(uploadPath(digest).c_str(), &st) != 0) return UploadState{0, false};
@@ -104,7 +105,7 @@ Result<UploadState> BlobStore::append(const std::string& digest, uint64_t offset
   if (!api::isSha256Digest(digest)) {
     return invalidError("digest: \"" + digest + "\" is not sha256:<64 lower-case hex digits>");
   }
-  std::lock_guard l(uploadMu_);
+  MutexLock l(uploadMu_);
   if (auto info = stat(digest); info.isOk()) return UploadState{info->size, true};
   const std::string path = uploadPath(digest);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
@@ -147,7 +148,7 @@ Result<BlobInfo> BlobStore::commit(const std::string& digest) {
   if (!api::isSha256Digest(digest)) {
     return invalidError("digest: \"" + digest + "\" is not sha256:<64 lower-case hex digits>");
   }
-  std::lock_guard l(uploadMu_);
+  MutexLock l(uploadMu_);
   if (auto info = stat(digest); info.isOk()) return info;
   const std::string path = uploadPath(digest);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -205,7 +206,7 @@ Result<BlobInfo> BlobStore::stat(const std::string& digest) {
 
 Result<std::shared_ptr<const BlobStore::Index>> BlobStore::loadIndex(const std::string& digest) {
   {
-    std::lock_guard l(indexMu_);
+    MutexLock l(indexMu_);
     if (auto it = indexes_.find(digest); it != indexes_.end()) return it->second;
   }
   const std::string path = indexPath(digest);
@@ -236,7 +237,7 @@ Result<std::shared_ptr<const BlobStore::Index>> BlobStore::loadIndex(const std::
   }
   const uint64_t want = (index->size + index->chunkBytes - 1) / index->chunkBytes;
   if (index->chunks.size() != want) return corrupted("chunk count does not match the size");
-  std::lock_guard l(indexMu_);
+  MutexLock l(indexMu_);
   indexes_[digest] = index;
   return std::shared_ptr<const Index>(index);
 }
@@ -289,7 +290,7 @@ std::vector<BlobInfo> BlobStore::list() {
 
 size_t BlobStore::collect(const std::set<std::string>& keep, int64_t nowSeconds,
                           int64_t olderThanSeconds) {
-  std::lock_guard l(uploadMu_);
+  MutexLock l(uploadMu_);
   size_t removed = 0;
   for (const auto& b : list()) {
     if (keep.count(b.digest) || nowSeconds - b.modifiedSeconds < olderThanSeconds) continue;
@@ -298,7 +299,7 @@ size_t BlobStore::collect(const std::set<std::string>& keep, int64_t nowSeconds,
     fs::remove(blobPath(b.digest), ec);
     fs::remove(indexPath(b.digest), ec);
     {
-      std::lock_guard il(indexMu_);
+      MutexLock il(indexMu_);
       indexes_.erase(b.digest);
     }
     ++removed;

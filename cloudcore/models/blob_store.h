@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace ep::models {
 
@@ -94,9 +95,9 @@ class BlobStore {
   Result<std::shared_ptr<const Index>> loadIndex(const std::string& digest);
 
   const BlobStoreOptions options_;
-  std::mutex uploadMu_;
-  std::mutex indexMu_;
-  std::map<std::string, std::shared_ptr<const Index>> indexes_;  // guarded by indexMu_
+  Mutex uploadMu_;
+  Mutex indexMu_;
+  std::map<std::string, std::shared_ptr<const Index>> indexes_ EP_GUARDED_BY(indexMu_);
 };
 
 }  // namespace ep::models

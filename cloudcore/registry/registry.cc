@@ -13,6 +13,7 @@
 #include "common/api/object_util.h"
 #include "common/api/patch.h"
 #include "common/api/validation.h"
+#include "common/thread_annotations.h"
 
 namespace ep::registry {
 
@@ -255,8 +256,9 @@ Result<ListResult> Registry::list(const api::KindInfo& kind, const std::string& 
   opts.namespace_ = kind.namespaced ? ns : "";
   opts.limit = query.limit;
   opts.continueToken = query.continueToken;
+  opts.skipDamaged = query.skipDamaged;
   std::vector<Json> parsed;
-  std::mutex mu;
+  Mutex mu;
   if (labels || fields) {
     // The predicate parses each candidate once; kept objects are reused below.
     opts.predicate = [&](const store::Object& o) {
@@ -264,7 +266,7 @@ Result<ListResult> Registry::list(const api::KindInfo& kind, const std::string& 
       if (!obj.isOk()) return false;
       if (labels && !labels->matches(api::labelsOf(*obj))) return false;
       if (fields && !fields->matches(*obj)) return false;
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       parsed.push_back(std::move(obj.value()));
       return true;
     };
@@ -274,6 +276,16 @@ Result<ListResult> Registry::list(const api::KindInfo& kind, const std::string& 
   ListResult out;
   out.resourceVersion = std::to_string(r->revision);
   out.continueToken = r->continueToken;
+  for (const auto& key : r->damaged) {
+    if (out.warnings.size() < 100) {
+      out.warnings.push_back(
+          "left out " + key.resource + " \"" +
+          (key.namespace_.empty() ? key.name : key.namespace_ + "/" + key.name) +
+          "\": cannot be read, damaged on disk or undecryptable (see cloudcore's docs/store.md, "
+          "\"Damaged data\")");
+    }
+  }
+  out.damaged = r->damaged;
   if (opts.predicate) {
     parsed.resize(r->items.size());  // the predicate may have accepted one past the limit
     out.items = std::move(parsed);
@@ -606,10 +618,20 @@ Result<Json> Registry::remove(const api::KindInfo& kind, const std::string& ns,
   for (int attempt = 0;; ++attempt) {
     auto cur = store_.get(kind.resource(), storeNs, name);
     if (!cur.isOk()) {
-      return cur.status().code() == Code::kNotFound ? notFound(kind, name) : cur.status();
+      if (cur.status().code() == Code::kNotFound) return notFound(kind, name);
+      // kInternal is what the store and its encryption answer for a value they cannot read.
+      if (options.ignoreStoreReadError && cur.status().code() == Code::kInternal) {
+        return removeUnreadable(kind, ns, name, options, cur.status(), 0);
+      }
+      return cur.status();
     }
     auto current = decode(*cur);
-    if (!current.isOk()) return current.status();
+    if (!current.isOk()) {
+      if (options.ignoreStoreReadError) {
+        return removeUnreadable(kind, ns, name, options, current.status(), cur->modRevision);
+      }
+      return current.status();
+    }
     if (!options.preconditionUid.empty() &&
         options.preconditionUid != metaString(*current, "uid")) {
       return Status(Code::kConflict,
@@ -677,6 +699,25 @@ Result<Json> Registry::remove(const api::KindInfo& kind, const std::string& ns,
     }
     if (r.isOk() || r.status().code() != Code::kConflict || attempt >= kMaxRetries) return r;
   }
+}
+
+// Kubernetes' unsafe delete of an object the normal path could not read. `revision`: the
+// stored row's (0 when the store could not read the row itself).
+Result<Json> Registry::removeUnreadable(const api::KindInfo& kind, const std::string& ns,
+                                        const std::string& name, const DeleteOptions& options,
+                                        const Status& readError, int64_t revision) {
+  Json tombstone = {
+      {"apiVersion", kind.apiVersion()}, {"kind", kind.kind}, {"metadata", {{"name", name}}}};
+  if (kind.namespaced) tombstone["metadata"]["namespace"] = ns;
+  if (options.dryRun) return tombstone;
+  spdlog::warn("registry: unsafe delete of unreadable {} {}/{} ({})", kind.resource(), ns, name,
+               readError.message());
+  auto r = store_.removeUnsafe(kind.resource(), kind.namespaced ? ns : "", name, tombstone.dump(),
+                               revision);
+  if (!r.isOk()) {
+    return r.status().code() == Code::kNotFound ? notFound(kind, name) : r.status();
+  }
+  return decode(*r);
 }
 
 // Marks the owner terminating with the policy's finalizer (so no controller adopts for it or
@@ -881,7 +922,7 @@ class FilteredWatch final : public ObjectWatch {
 
   std::vector<WatchEvent> poll(size_t max) override {
     std::vector<WatchEvent> out;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     while (out.size() < max && next_ < initial_.size()) {
       out.push_back({"ADDED", std::make_shared<Json>(std::move(initial_[next_++]))});
     }
@@ -906,7 +947,9 @@ class FilteredWatch final : public ObjectWatch {
           type = nowMatches ? "ADDED" : nullptr;
           break;
         case store::EventType::kDeleted:
-          type = nowMatches ? "DELETED" : nullptr;
+          // An unsafe delete (empty prevValue) carries only a tombstone, which no selector
+          // matches: every watch of the kind gets it (clients ignore unknown deletes).
+          type = nowMatches || e.prevValue.empty() ? "DELETED" : nullptr;
           break;
         case store::EventType::kModified:
           if (before && nowMatches) type = "MODIFIED";
@@ -937,21 +980,21 @@ class FilteredWatch final : public ObjectWatch {
   void setNotify(std::function<void()> notify) override {
     bool pending;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       pending = next_ < initial_.size();
     }
     watch_->setNotify(notify);
     if (pending && notify) notify();
   }
   bool done() const override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     // An ended store watch is only done for the consumer once its ERROR event (if any) was
     // handed out by poll().
     return failed_ || (next_ >= initial_.size() && watch_->done() && watch_->error().isOk());
   }
   void stop() override { watch_->stop(); }
   int64_t lastRevision() const override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return lastRev_;
   }
 
@@ -965,11 +1008,11 @@ class FilteredWatch final : public ObjectWatch {
   std::unique_ptr<store::Watch> watch_;
   const std::optional<api::LabelSelector> labels_;
   const std::optional<api::FieldSelector> fields_;
-  mutable std::mutex mu_;
-  std::vector<Json> initial_;  // guarded by mu_
-  size_t next_ = 0;            // guarded by mu_
-  int64_t lastRev_;            // guarded by mu_
-  bool failed_ = false;        // guarded by mu_
+  mutable Mutex mu_;
+  std::vector<Json> initial_ EP_GUARDED_BY(mu_);
+  size_t next_ EP_GUARDED_BY(mu_) = 0;
+  int64_t lastRev_ EP_GUARDED_BY(mu_);
+  bool failed_ EP_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace

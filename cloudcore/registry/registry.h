@@ -23,12 +23,17 @@ struct ListQuery {
   std::string fieldSelector;
   int64_t limit = 0;
   std::string continueToken;
+  // Objects damaged on disk fail the list (default) or are left out with a warning each
+  // (store::ListOptions::skipDamaged): only for readers that act on nothing a list leaves out.
+  bool skipDamaged = false;
 };
 
 struct ListResult {
   std::vector<Json> items;
   std::string resourceVersion;
   std::string continueToken;
+  std::vector<std::string> warnings;  // with skipDamaged: one per object left out
+  std::vector<store::Key> damaged;    // with skipDamaged: the objects left out
 };
 
 enum class PatchType { kMerge, kStrategicMerge, kJsonPatch };
@@ -67,6 +72,12 @@ struct DeleteOptions {
   // Pods only: how long the node has to stop the pod. Unset: the pod's
   // terminationGracePeriodSeconds (default 30). 0 removes the object at once (force).
   std::optional<int64_t> gracePeriodSeconds;
+  // Kubernetes' ignoreStoreReadErrorWithClusterBreakingPotential: when the object cannot be
+  // read (damaged on disk, undecryptable, not decodable), remove its key anyway, skipping
+  // preconditions, finalizers and dependents; watchers see DELETED with only the kind and the
+  // name. Readable objects take the normal path. The caller authorized the
+  // "unsafe-delete-ignore-read-errors" verb.
+  bool ignoreStoreReadError = false;
 };
 
 struct WatchEvent {
@@ -128,6 +139,9 @@ class Registry {
                            Json desired, Subresource sub, bool explicitRv,
                            const WriteOptions& options);
   Status checkNamespaceWritable(const api::KindInfo& kind, const std::string& ns);
+  Result<Json> removeUnreadable(const api::KindInfo& kind, const std::string& ns,
+                                const std::string& name, const DeleteOptions& options,
+                                const Status& readError, int64_t revision);
   Result<Json> removeWithPolicy(const api::KindInfo& kind, const std::string& ns,
                                 const std::string& name, const Json& current, int64_t revision,
                                 const std::string& policy);

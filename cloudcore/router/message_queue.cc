@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include "common/sqlite/sqlite.h"
+#include "common/thread_annotations.h"
 
 namespace ep::router {
 
@@ -40,7 +41,7 @@ Status MessageQueue::checkOpenLocked() const {
 }
 
 Result<std::vector<QueuedMessage>> MessageQueue::open(size_t* corrupt) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (db_ == nullptr) {
     auto db = sqlite::openDurableDatabase(
         options_.path, "router.db",
@@ -96,7 +97,7 @@ Result<std::vector<QueuedMessage>> MessageQueue::open(size_t* corrupt) {
 }
 
 void MessageQueue::close() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (db_ != nullptr) {
     sqlite3_close(db_);
     db_ = nullptr;
@@ -104,7 +105,7 @@ void MessageQueue::close() {
 }
 
 Status MessageQueue::push(QueuedMessage& m, const std::string& body) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (auto s = checkOpenLocked(); !s.isOk()) return s;
   if (count_ >= options_.maxMessages || bytes_ + body.size() > options_.maxBytes) {
     return unavailableError("router queue is full (" + std::to_string(count_) + " messages, " +
@@ -138,7 +139,7 @@ Status MessageQueue::push(QueuedMessage& m, const std::string& body) {
 }
 
 Result<std::string> MessageQueue::body(int64_t id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (auto s = checkOpenLocked(); !s.isOk()) return s;
   sqlite::Stmt q(db_,
                  "SELECT direction, node, rule_namespace, rule_name, target, created, body, "
@@ -172,7 +173,7 @@ Result<std::string> MessageQueue::body(int64_t id) {
 }
 
 Status MessageQueue::remove(int64_t id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (auto s = checkOpenLocked(); !s.isOk()) return s;
   sqlite::Stmt size(db_, "SELECT length(body) FROM messages WHERE id = ?");
   size.bind(1, id);
@@ -191,7 +192,7 @@ Status MessageQueue::remove(int64_t id) {
 }
 
 Status MessageQueue::reschedule(int64_t id, int64_t attempts, int64_t nextAttemptMillis) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (auto s = checkOpenLocked(); !s.isOk()) return s;
   sqlite::Stmt u(db_, "UPDATE messages SET attempts = ?, next_attempt = ? WHERE id = ?");
   u.bind(1, attempts).bind(2, nextAttemptMillis).bind(3, id);
@@ -200,12 +201,12 @@ Status MessageQueue::reschedule(int64_t id, int64_t attempts, int64_t nextAttemp
 }
 
 size_t MessageQueue::size() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return count_;
 }
 
 uint64_t MessageQueue::bytes() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return bytes_;
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 struct sqlite3;
 
@@ -67,13 +68,13 @@ class MessageQueue {
   uint64_t bytes() const;
 
  private:
-  Status checkOpenLocked() const;
+  Status checkOpenLocked() const EP_REQUIRES(mu_);
 
   const MessageQueueOptions options_;
-  mutable std::mutex mu_;
-  sqlite3* db_ = nullptr;  // guarded by mu_
-  size_t count_ = 0;       // guarded by mu_
-  uint64_t bytes_ = 0;     // guarded by mu_
+  mutable Mutex mu_;
+  sqlite3* db_ EP_GUARDED_BY(mu_) = nullptr;
+  size_t count_ EP_GUARDED_BY(mu_) = 0;
+  uint64_t bytes_ EP_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace ep::router

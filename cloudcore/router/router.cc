@@ -15,6 +15,7 @@
 #include "common/api/status_json.h"
 #include "common/api/utf8.h"
 #include "common/http/client.h"
+#include "common/thread_annotations.h"
 
 namespace ep::router {
 
@@ -72,11 +73,11 @@ Json routeJson(const std::string& status, int64_t id, const api::RouteRule& rule
 
 // One REST caller waiting for the first outcome of its message.
 struct Router::Waiter {
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
-  bool done = false;           // guarded by mu
-  Status status;               // guarded by mu
-  cloudhub::RouteReply reply;  // guarded by mu (servicebus)
+  bool done EP_GUARDED_BY(mu) = false;
+  Status status EP_GUARDED_BY(mu);
+  cloudhub::RouteReply reply EP_GUARDED_BY(mu);  // servicebus
 };
 
 Status HttpRestPoster::post(const std::string& url, const std::string& body,
@@ -125,7 +126,7 @@ Status Router::start() {
   auto loaded = queue_.open(&corrupt);
   if (!loaded) return loaded.status();
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     stopping_ = false;
     for (auto& m : *loaded) pending_[m.id] = std::move(m);
   }
@@ -135,7 +136,7 @@ Status Router::start() {
   }
   broker_.setConnectionListener([this](const std::string&, bool connected) {
     if (!connected) return;
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     wake_ = true;
     cv_.notify_all();
   });
@@ -157,7 +158,7 @@ Status Router::start() {
 
 void Router::stop() {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     if (stopping_ && !deliverer_.joinable()) return;
     stopping_ = true;
     cv_.notify_all();
@@ -174,7 +175,7 @@ void Router::stop() {
   // Outcomes that arrived while stopping are applied, so a delivered message is not resent.
   std::deque<std::pair<int64_t, Status>> late;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     late.swap(outcomes_);
   }
   for (auto& [id, s] : late) applyOutcome(id, s);
@@ -183,7 +184,7 @@ void Router::stop() {
 }
 
 std::shared_ptr<const std::vector<api::RouteRule>> Router::rules() const {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   return rules_;
 }
 
@@ -203,7 +204,7 @@ void Router::rebuildRules() {
       api::resolveRules(rules->items, endpoints->items));
   std::shared_ptr<const std::vector<api::RouteRule>> old;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     old = std::move(rules_);
     rules_ = table;
   }
@@ -237,7 +238,7 @@ void Router::count(const RuleKey& rule, bool ok, const std::string& error) {
 void Router::flushStatus() {
   std::map<RuleKey, Counters> deltas;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     deltas.swap(counters_);
   }
   for (auto& [key, delta] : deltas) {
@@ -275,7 +276,7 @@ void Router::flushStatus() {
       }
     }
     if (!written) {  // kept for the next pass
-      std::lock_guard l(mu_);
+      MutexLock l(mu_);
       auto& c = counters_[key];
       c.success += delta.success;
       c.fail += delta.fail;
@@ -291,7 +292,7 @@ Result<int64_t> Router::enqueue(QueuedMessage m, const std::string& body,
   m.nextAttemptMillis = 0;
   if (auto s = queue_.push(m, body); !s.isOk()) return s;
   const int64_t id = m.id;
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   if (waiter) waiters_[id] = std::move(waiter);
   pending_[id] = std::move(m);
   wake_ = true;
@@ -300,14 +301,14 @@ Result<int64_t> Router::enqueue(QueuedMessage m, const std::string& body,
 }
 
 void Router::outcome(int64_t id, Status status) {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   outcomes_.emplace_back(id, std::move(status));
   wake_ = true;
   cv_.notify_all();
 }
 
 void Router::deliverLoop() {
-  std::unique_lock l(mu_);
+  MutexLock l(mu_);
   while (!stopping_) {
     // Outcomes first: they free lanes and update the disk.
     while (!outcomes_.empty()) {
@@ -360,7 +361,8 @@ void Router::deliverLoop() {
       until =
           std::min(until, now + std::chrono::milliseconds(std::max<int64_t>(0, nextDue - nowMs)));
     }
-    cv_.wait_until(l, until, [this] { return stopping_ || wake_; });
+    while (!stopping_ && !wake_ && l.waitUntil(cv_, until) != std::cv_status::timeout) {
+    }
     wake_ = false;
   }
 }
@@ -384,7 +386,7 @@ void Router::attempt(const QueuedMessage& m) {
       outcome(m.id, id.status());
       return;
     }
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     if (auto it = inFlight_.find(m.id); it != inFlight_.end()) it->second.brokerId = *id;
     return;
   }
@@ -403,7 +405,7 @@ void Router::applyOutcome(int64_t id, const Status& status) {
   QueuedMessage m;
   std::shared_ptr<Waiter> waiter;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     auto it = pending_.find(id);
     inFlight_.erase(id);
     if (it == pending_.end()) return;
@@ -452,7 +454,7 @@ void Router::applyOutcome(int64_t id, const Status& status) {
     }
   }
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     if (ruleExists) count(key, status.isOk(), error);
     if (gone) {
       pending_.erase(id);
@@ -466,7 +468,7 @@ void Router::applyOutcome(int64_t id, const Status& status) {
                   m.ruleName, status.message());
   }
   if (waiter) {
-    std::lock_guard l(waiter->mu);
+    MutexLock l(waiter->mu);
     waiter->done = true;
     waiter->status = status;
     waiter->cv.notify_all();
@@ -517,7 +519,7 @@ Status Router::routeFromEdge(const std::string& node, uint64_t sequence,
   if (s.code() == Code::kUnavailable && s.message().find("is full") != std::string::npos) {
     // Policy: a full queue drops the edge's message (counted) rather than stalling the node's
     // whole report stream.
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     count({ruleNamespace, ruleName}, false,
           "message from node " + node + " dropped: " + s.message());
     return invalidError(s.message());
@@ -613,7 +615,7 @@ http::ServerResponse Router::toEventbus(const api::RouteRule& rule, const api::R
   auto waiter = std::make_shared<Waiter>();
   auto queued = enqueue(std::move(m), request.body, waiter);
   if (!queued) {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     count({rule.ns, rule.name}, false, "REST message refused: " + queued.status().message());
     return api::errorResponse(queued.status());
   }
@@ -621,13 +623,15 @@ http::ServerResponse Router::toEventbus(const api::RouteRule& rule, const api::R
   bool done = false;
   Status status;
   {
-    std::unique_lock l(waiter->mu);
-    waiter->cv.wait_for(l, options_.deliveryWait, [&] { return waiter->done; });
+    MutexLock l(waiter->mu);
+    const auto deadline = std::chrono::steady_clock::now() + options_.deliveryWait;
+    while (!waiter->done && l.waitUntil(waiter->cv, deadline) != std::cv_status::timeout) {
+    }
     done = waiter->done;
     status = waiter->status;
   }
   if (!done) {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     waiters_.erase(id);
   }
   if (done && status.isOk()) {
@@ -666,7 +670,7 @@ http::ServerResponse Router::toServicebus(const api::RouteRule& rule,
   req.timeoutMs = static_cast<uint32_t>(options_.serviceTimeout.count());
   auto waiter = std::make_shared<Waiter>();
   auto id = broker_.send(target.node, req, [waiter](cloudhub::RouteReply r) {
-    std::lock_guard l(waiter->mu);
+    MutexLock l(waiter->mu);
     waiter->done = true;
     waiter->status = r.status;
     waiter->reply = std::move(r);
@@ -674,16 +678,18 @@ http::ServerResponse Router::toServicebus(const api::RouteRule& rule,
   });
   const RuleKey key{rule.ns, rule.name};
   if (!id) {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     count(key, false, id.status().message());
     return api::errorResponse(id.status());
   }
   cloudhub::RouteReply reply;
   bool done = false;
   {
-    std::unique_lock l(waiter->mu);
-    waiter->cv.wait_for(l, options_.serviceTimeout + std::chrono::seconds(1),
-                        [&] { return waiter->done; });
+    MutexLock l(waiter->mu);
+    const auto deadline =
+        std::chrono::steady_clock::now() + options_.serviceTimeout + std::chrono::seconds(1);
+    while (!waiter->done && l.waitUntil(waiter->cv, deadline) != std::cv_status::timeout) {
+    }
     done = waiter->done;
     if (done) reply = std::move(waiter->reply);
   }
@@ -691,12 +697,12 @@ http::ServerResponse Router::toServicebus(const api::RouteRule& rule,
     broker_.forget(*id);
     Status s(Code::kTimeout, "node " + target.node + " did not answer within " +
                                  std::to_string(options_.serviceTimeout.count()) + " ms");
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     count(key, false, s.message());
     return api::errorResponse(s);
   }
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     count(key, reply.status.isOk(), reply.status.isOk() ? "" : reply.status.message());
   }
   if (!reply.status.isOk()) {

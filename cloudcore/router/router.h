@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "common/http/server_types.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace boost::asio {
 class thread_pool;
@@ -141,7 +142,7 @@ class Router final : public cloudhub::RoutedMessageSink {
   void attempt(const QueuedMessage& m);
   void outcome(int64_t id, Status status);
   void applyOutcome(int64_t id, const Status& status);
-  void count(const RuleKey& rule, bool ok, const std::string& error);
+  void count(const RuleKey& rule, bool ok, const std::string& error) EP_REQUIRES(mu_);
   // Queues durably, then schedules it; `waiter` (optional) hears the first attempt's outcome.
   Result<int64_t> enqueue(QueuedMessage m, const std::string& body,
                           std::shared_ptr<Waiter> waiter = nullptr);
@@ -164,21 +165,21 @@ class Router final : public cloudhub::RoutedMessageSink {
   std::unique_ptr<controllers::ControllerLoop> rulesLoop_;
   std::unique_ptr<boost::asio::thread_pool> restPool_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  std::shared_ptr<const std::vector<api::RouteRule>> rules_;  // guarded by mu_
-  std::map<int64_t, QueuedMessage> pending_;                  // guarded by mu_; by id
-  std::set<std::string> busyLanes_;                           // guarded by mu_
+  std::shared_ptr<const std::vector<api::RouteRule>> rules_ EP_GUARDED_BY(mu_);
+  std::map<int64_t, QueuedMessage> pending_ EP_GUARDED_BY(mu_);  // by id
+  std::set<std::string> busyLanes_ EP_GUARDED_BY(mu_);
   struct InFlight {
     uint64_t brokerId = 0;  // 0: a POST (no broker request)
     std::chrono::steady_clock::time_point deadline;
   };
-  std::map<int64_t, InFlight> inFlight_;                // guarded by mu_
-  std::deque<std::pair<int64_t, Status>> outcomes_;     // guarded by mu_
-  std::map<int64_t, std::shared_ptr<Waiter>> waiters_;  // guarded by mu_
-  std::map<RuleKey, Counters> counters_;                // guarded by mu_
-  bool wake_ = false;                                   // guarded by mu_
-  bool stopping_ = false;                               // guarded by mu_
+  std::map<int64_t, InFlight> inFlight_ EP_GUARDED_BY(mu_);
+  std::deque<std::pair<int64_t, Status>> outcomes_ EP_GUARDED_BY(mu_);
+  std::map<int64_t, std::shared_ptr<Waiter>> waiters_ EP_GUARDED_BY(mu_);
+  std::map<RuleKey, Counters> counters_ EP_GUARDED_BY(mu_);
+  bool wake_ EP_GUARDED_BY(mu_) = false;
+  bool stopping_ EP_GUARDED_BY(mu_) = false;
   std::thread deliverer_;
 };
 

@@ -12,6 +12,7 @@
 
 #include "cloudcore/store/store.h"
 #include "common/clock.h"
+#include "common/thread_annotations.h"
 
 struct sqlite3;
 
@@ -29,6 +30,9 @@ struct SqliteStoreOptions {
   size_t watchBufferEvents = 1024;
   // Read connections kept open for concurrent readers.
   size_t readConnections = 8;
+  // At start, SQLite's full integrity_check and every row's checksum instead of quick_check
+  // (cloudcore --verify); damaged rows are repaired where the history allows (docs/store.md).
+  bool verify = false;
 };
 
 class SqliteWatch;
@@ -58,6 +62,9 @@ class SqliteStore final : public Store {
                         std::string value, int64_t expectedRevision) override;
   Result<Object> remove(const std::string& resource, const std::string& ns, const std::string& name,
                         int64_t expectedRevision) override;
+  Result<Object> removeUnsafe(const std::string& resource, const std::string& ns,
+                              const std::string& name, std::string tombstone,
+                              int64_t expectedRevision) override;
   Result<std::unique_ptr<Watch>> watch(const WatchOptions& options) override;
   int64_t currentRevision() override;
   int64_t compactedRevision() override;
@@ -68,10 +75,21 @@ class SqliteStore final : public Store {
   // Drops history older than the window now (what the background compactor does).
   Status compactOnce();
 
-  // Used by watches catching up from disk: matching events with from < rev <= to, at most max.
+  // Damaged rows found by reads since start (objects and history; each read counts).
+  uint64_t damagedReads() const { return damagedReads_.load(); }
+
+  // What watches catching up from disk read: matching events with from < rev <= to, at most
+  // max. `scannedTo` is the revision through which the history was read (to, or less when
+  // `max` or damage stopped the read). `end` is kExpired when the next row is damaged or
+  // missing on disk: `events` holds what came before it, and nothing after it may be delivered.
+  struct HistoryRead {
+    std::vector<Event> events;
+    int64_t scannedTo = 0;
+    Status end;
+  };
   // Fails with kExpired when `from` is below the compacted revision.
-  Result<std::vector<Event>> readHistory(const std::string& resource, const std::string& ns,
-                                         int64_t from, int64_t to, size_t max);
+  Result<HistoryRead> readHistory(const std::string& resource, const std::string& ns, int64_t from,
+                                  int64_t to, size_t max);
 
  private:
   friend class SqliteWatch;
@@ -84,6 +102,12 @@ class SqliteStore final : public Store {
   void publish(const std::vector<Event>& events, int64_t lastRevision);
   void unregisterWatch(SqliteWatch* watch);
   ReadConn acquireRead();
+  // Start-time checks (writer connection, before the threads start).
+  Status openChecked(const std::string& path);
+  Status addChecksums();
+  Status verifyRows(const std::string& path);
+  // Counts a damaged row and logs it (once per key: a damaged row is read again and again).
+  void noteDamaged(const std::string& what);
 
   const SqliteStoreOptions options_;
   Clock& clock_;
@@ -91,10 +115,10 @@ class SqliteStore final : public Store {
 
   // Writer side. writeDb_ is used only by the writer thread after start().
   sqlite3* writeDb_ = nullptr;
-  std::mutex queueMu_;
+  Mutex queueMu_;
   std::condition_variable queueCv_;
-  std::deque<std::unique_ptr<PendingWrite>> queue_;  // guarded by queueMu_
-  bool stopping_ = false;                            // guarded by queueMu_
+  std::deque<std::unique_ptr<PendingWrite>> queue_ EP_GUARDED_BY(queueMu_);
+  bool stopping_ EP_GUARDED_BY(queueMu_) = false;
   std::thread writer_;
   std::thread compactor_;
   std::condition_variable compactorCv_;  // waits on queueMu_
@@ -104,14 +128,19 @@ class SqliteStore final : public Store {
   std::atomic<int64_t> compacted_{0};
 
   // Read connections pool.
-  std::mutex readMu_;
-  std::vector<sqlite3*> idleReaders_;  // guarded by readMu_
-  std::vector<sqlite3*> allReaders_;   // guarded by readMu_
+  Mutex readMu_;
+  std::vector<sqlite3*> idleReaders_ EP_GUARDED_BY(readMu_);
+  std::vector<sqlite3*> allReaders_ EP_GUARDED_BY(readMu_);
+
+  std::atomic<uint64_t> damagedReads_{0};
+  Mutex damagedMu_;
+  std::vector<std::string> damagedLogged_
+      EP_GUARDED_BY(damagedMu_);  // keys already logged (<=1000)
 
   // Watch hub. Lock order: hubMu_ before SqliteWatch::mu_.
-  std::mutex hubMu_;
-  std::vector<SqliteWatch*> watches_;  // guarded by hubMu_
-  int64_t publishedRevision_ = 0;      // guarded by hubMu_
+  Mutex hubMu_;
+  std::vector<SqliteWatch*> watches_ EP_GUARDED_BY(hubMu_);
+  int64_t publishedRevision_ EP_GUARDED_BY(hubMu_) = 0;
 };
 
 }  // namespace ep::store

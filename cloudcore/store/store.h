@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/status.h"
@@ -27,7 +28,9 @@ struct Object {
 enum class EventType { kAdded, kModified, kDeleted };
 
 // One change. For kDeleted, `object.value` is the last value and `object.modRevision` is the
-// revision of the delete. `prevValue` is the value before the change (empty for kAdded).
+// revision of the delete. `prevValue` is the value before the change (empty for kAdded). A
+// kDeleted event with an empty prevValue is an unsafe delete (Store::removeUnsafe): its value
+// is the caller's tombstone, not the object's last value.
 struct Event {
   EventType type = EventType::kAdded;
   Object object;
@@ -43,10 +46,27 @@ struct ListOptions {
   int64_t limit = 0;          // 0 = no limit
   std::string continueToken;  // from a previous ListResult; "" for the first page
   Predicate predicate;        // optional
+  // A row damaged on disk fails the list (the default: a caller that acts on what a list
+  // leaves out, e.g. deleting what is not listed, must not take a damaged object for a missing
+  // one) or, when set, is left out and named in ListResult::damaged.
+  bool skipDamaged = false;
+};
+
+// A stored object's key.
+struct Key {
+  std::string resource;
+  std::string namespace_;
+  std::string name;
+  bool operator<(const Key& o) const {
+    return std::tie(resource, namespace_, name) < std::tie(o.resource, o.namespace_, o.name);
+  }
+  bool operator==(const Key& o) const = default;
 };
 
 struct ListResult {
-  std::vector<Object> items;        // ordered by (namespace, name)
+  std::vector<Object> items;  // ordered by (namespace, name)
+  // With ListOptions::skipDamaged: every row left out because it is damaged on disk.
+  std::vector<Key> damaged;
   int64_t revision = 0;             // store revision the list reflects (of the first page)
   std::string continueToken;        // "" when this was the last page
   int64_t remainingItemCount = -1;  // -1 when unknown
@@ -68,8 +88,9 @@ class Watch {
   // May read history from disk when the watch is catching up. After the watch ended, returns
   // an empty vector and done() is true.
   virtual std::vector<Event> poll(size_t max) = 0;
-  // Registers a callback invoked (from a store thread) whenever poll() may return more. The
-  // callback must not block and must not call back into the store.
+  // Registers a callback invoked (from a store thread, or from poll() itself when the watch
+  // ends there) whenever poll() may return more or the watch ended. The callback must not
+  // block and must not call back into the store.
   virtual void setNotify(std::function<void()> notify) = 0;
   // True once the watch ended (stopped, expired, store closed); error() tells why.
   virtual bool done() const = 0;
@@ -78,7 +99,11 @@ class Watch {
 };
 
 // The cloud's object store. Every method is thread-safe and returns errors as values:
-// kNotFound, kAlreadyExists, kConflict (stale expectedRevision), kExpired, kUnavailable.
+// kNotFound, kAlreadyExists, kConflict (stale expectedRevision), kExpired, kUnavailable, and
+// kInternal for data damaged on disk (a message containing "damaged on disk", docs/store.md
+// "Damaged data"): a damaged row is never returned, a LIST fails or skips it
+// (ListOptions::skipDamaged), a watch that would have to skip a damaged or missing history row
+// ends with kExpired instead.
 // A successful write is durable when the call returns (see docs/store.md).
 class Store {
  public:
@@ -101,6 +126,18 @@ class Store {
   // Returns the deleted object with modRevision set to the revision of the delete.
   virtual Result<Object> remove(const std::string& resource, const std::string& ns,
                                 const std::string& name, int64_t expectedRevision) = 0;
+  // Unsafe delete, for an object that cannot be read: removes the key without reading its
+  // value. expectedRevision 0: only a row damaged on disk is removed; nonzero: an intact row
+  // whose modRevision is that (its value unreadable to the layers above, e.g. undecryptable).
+  // Anything else is kConflict (a readable or since rewritten object takes remove()). The
+  // DELETED event carries `tombstone` as its value and an empty prevValue. kNotFound when the
+  // key does not exist; stores without unsafe deletes answer kUnavailable.
+  virtual Result<Object> removeUnsafe(const std::string& resource, const std::string& ns,
+                                      const std::string& name, std::string tombstone,
+                                      int64_t expectedRevision) {
+    (void)resource, (void)ns, (void)name, (void)tombstone, (void)expectedRevision;
+    return unavailableError("this store does not support unsafe deletes");
+  }
   virtual Result<std::unique_ptr<Watch>> watch(const WatchOptions& options) = 0;
 
   virtual int64_t currentRevision() = 0;
@@ -112,5 +149,10 @@ class Store {
   // device answer an error) without changing any object or the revision. Blocking.
   virtual Status probeWrite() { return Status::ok(); }
 };
+
+// Whether `s` reports data damaged on disk (see Store).
+inline bool isDamaged(const Status& s) {
+  return s.code() == Code::kInternal && s.message().find("damaged on disk") != std::string::npos;
+}
 
 }  // namespace ep::store

@@ -35,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "common/tlsclient/client_tls.h"
 
 namespace ep::grpclite {
@@ -48,7 +49,7 @@ struct TlsSessionCache::Impl {
   }
   // Offers the remembered session to a connection about to handshake.
   void offer(SSL* ssl) {
-    std::lock_guard l(mu);
+    MutexLock l(mu);
     if (session != nullptr) SSL_set_session(ssl, session);
   }
   // Remembers a copy of the connection's session `live` (a reference the caller owns and which
@@ -59,18 +60,18 @@ struct TlsSessionCache::Impl {
     SSL_SESSION* s = SSL_SESSION_dup(live);
     SSL_SESSION_free(live);
     if (s == nullptr) return;
-    std::lock_guard l(mu);
+    MutexLock l(mu);
     if (session != nullptr) SSL_SESSION_free(session);
     session = s;
   }
   void clear() {
-    std::lock_guard l(mu);
+    MutexLock l(mu);
     if (session != nullptr) SSL_SESSION_free(session);
     session = nullptr;
   }
 
-  std::mutex mu;
-  SSL_SESSION* session = nullptr;  // guarded by mu
+  Mutex mu;
+  SSL_SESSION* session EP_GUARDED_BY(mu) = nullptr;
   std::atomic<uint64_t> resumed{0};
   std::atomic<uint64_t> full{0};
 };
@@ -217,7 +218,7 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
   void writesDone() override;
   void cancel() override;
   size_t queuedMessages() const override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return queue_.size();
   }
 
@@ -251,11 +252,11 @@ class CallImpl final : public Call, public std::enable_shared_from_this<CallImpl
  private:
   void kick();
 
-  mutable std::mutex mu_;
-  std::deque<std::string> queue_;  // guarded by mu_: framed messages
-  bool halfClosed_ = false;        // guarded by mu_
-  bool finished_ = false;          // guarded by mu_
-  bool kickPending_ = false;       // guarded by mu_
+  mutable Mutex mu_;
+  std::deque<std::string> queue_ EP_GUARDED_BY(mu_);  // framed messages
+  bool halfClosed_ EP_GUARDED_BY(mu_) = false;
+  bool finished_ EP_GUARDED_BY(mu_) = false;
+  bool kickPending_ EP_GUARDED_BY(mu_) = false;
   friend class Conn;
 };
 
@@ -420,7 +421,7 @@ class Core final : public std::enable_shared_from_this<Core> {
 
 WriteResult CallImpl::write(std::string bytes) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (finished_ || halfClosed_) return WriteResult::kClosed;
     if (queue_.size() >= options_.maxQueuedMessages) return WriteResult::kFull;
     queue_.push_back(frameMessage(bytes));
@@ -431,7 +432,7 @@ WriteResult CallImpl::write(std::string bytes) {
 
 void CallImpl::writesDone() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (finished_ || halfClosed_) return;
     halfClosed_ = true;
   }
@@ -441,7 +442,7 @@ void CallImpl::writesDone() {
 // Tells the I/O thread there is something to send; coalesced while one kick is pending.
 void CallImpl::kick() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (kickPending_) return;
     kickPending_ = true;
   }
@@ -451,7 +452,7 @@ void CallImpl::kick() {
     auto self = w.lock();
     if (!self) return;
     {
-      std::lock_guard lock(self->mu_);
+      MutexLock lock(self->mu_);
       self->kickPending_ = false;
     }
     if (self->done_ || self->streamId_ == 0) return;
@@ -487,7 +488,7 @@ void CallImpl::finish(RpcStatus status) {
   if (done_) return;
   done_ = true;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     finished_ = true;
     queue_.clear();
   }
@@ -510,7 +511,7 @@ ssize_t CallImpl::readBody(uint8_t* buf, size_t length, uint32_t* flags) {
   size_t n = 0;
   while (n < length) {
     if (sendingOff_ == sending_.size()) {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       sending_.clear();
       sendingOff_ = 0;
       if (queue_.empty()) {
@@ -1078,18 +1079,18 @@ class ChannelImpl final : public Channel {
 class UnaryHandler final : public CallHandler {
  public:
   void onMessage(std::string&& bytes) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (++messages_ == 1) response_ = std::move(bytes);
   }
   void onDone(const RpcStatus& status) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     status_ = status;
     done_ = true;
     cv_.notify_all();
   }
   RpcStatus wait(std::string* response) {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [this] { return done_; });
+    MutexLock lock(mu_);
+    while (!done_) lock.wait(cv_);
     if (!status_.ok()) return status_;
     if (messages_ != 1) {
       return {RpcCode::kInternal,
@@ -1100,7 +1101,7 @@ class UnaryHandler final : public CallHandler {
   }
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
   int messages_ = 0;
   std::string response_;

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <cstring>
 #include <filesystem>
 
 namespace ep::sqlite {
@@ -55,6 +56,13 @@ std::string Stmt::text(int col) const {
   const void* p = sqlite3_column_blob(stmt_, col);
   int n = sqlite3_column_bytes(stmt_, col);
   return p ? std::string(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string();
+}
+
+std::string_view Stmt::view(int col) const {
+  const void* p = sqlite3_column_blob(stmt_, col);
+  int n = sqlite3_column_bytes(stmt_, col);
+  return p ? std::string_view(static_cast<const char*>(p), static_cast<size_t>(n))
+           : std::string_view();
 }
 
 bool Stmt::isNull(int col) const {
@@ -132,6 +140,27 @@ RowChecksum& RowChecksum::add(const void* data, size_t n) {
     h_ *= 1099511628211ULL;
   }
   return *this;
+}
+
+WordChecksum& WordChecksum::add(const void* data, size_t n) {
+  const auto* b = static_cast<const unsigned char*>(data);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, b + i, 8);
+    mix(w);
+  }
+  if (i < n) {
+    uint64_t w = 0;
+    std::memcpy(&w, b + i, n - i);
+    mix(w ^ (uint64_t{n - i} << 56));  // the tail's length counts
+  }
+  return *this;
+}
+
+WordChecksum& WordChecksum::add(std::string_view s) {
+  add(static_cast<int64_t>(s.size()));
+  return add(s.data(), s.size());
 }
 
 RowChecksum& RowChecksum::add(std::string_view s) {

@@ -47,6 +47,8 @@ class Stmt {
   int64_t int64(int col) const;
   // The column's bytes (text or blob); empty for NULL.
   std::string text(int col) const;
+  // The same bytes without a copy, valid until the next step(), reset() or destruction.
+  std::string_view view(int col) const;
   bool isNull(int col) const;
   // The connection's most recent error message.
   std::string error() const;
@@ -87,6 +89,26 @@ class RowChecksum {
   int64_t value() const { return static_cast<int64_t>(h_); }
 
  private:
+  uint64_t h_ = 1469598103934665603ULL;
+};
+
+// The same contract as RowChecksum, eight bytes at a time (xor a word, multiply by an odd
+// constant: every change confined to one word changes the result), about eight times faster on
+// large values: for rows read on every list (the cloud store). Not interchangeable with
+// RowChecksum: stored values of one are not values of the other.
+class WordChecksum {
+ public:
+  WordChecksum& add(const void* data, size_t n);
+  WordChecksum& add(int64_t v) { return add(&v, sizeof v); }
+  WordChecksum& add(std::string_view s);
+  int64_t value() const { return static_cast<int64_t>(h_); }
+
+ private:
+  void mix(uint64_t word) {
+    h_ ^= word;
+    h_ *= 0x100000001b3ULL;  // FNV's 64-bit prime
+    h_ ^= h_ >> 29;
+  }
   uint64_t h_ = 1469598103934665603ULL;
 };
 

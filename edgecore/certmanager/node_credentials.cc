@@ -10,6 +10,7 @@
 #include "common/pki/edge_pki.h"
 #include "common/pki/join_token.h"
 #include "common/pki/pki.h"
+#include "common/thread_annotations.h"
 #include "proto/tunnel.pb.h"
 
 namespace ep::edgecore::certmanager {
@@ -69,24 +70,24 @@ Status NodeCredentials::load() {
   }
   if (auto st = check(s); !st.isOk()) return st;
   ::chmod(dir_.c_str(), 0700);
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   current_ = std::move(s);
   present_ = true;
   return Status::ok();
 }
 
 bool NodeCredentials::present() const {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   return present_;
 }
 
 NodeCredentials::Snapshot NodeCredentials::snapshot() const {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   return current_;
 }
 
 bool NodeCredentials::renewalDue(std::chrono::system_clock::time_point now, double fraction) const {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   if (!present_) return false;
   auto life = current_.notAfter - current_.notBefore;
   auto at = current_.notBefore +
@@ -115,7 +116,7 @@ Result<std::string> NodeCredentials::prepareRenewal(const std::string& nodeName)
   if (!key) return key.status();
   auto csr = pki::edge::createCsr(*key, "system:node:" + nodeName, {"system:nodes"});
   if (!csr) return csr.status();
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   pendingKeyPem_ = std::move(key).value();
   return csr;
 }
@@ -132,7 +133,7 @@ Status NodeCredentials::write(const Snapshot& s) {
 Status NodeCredentials::installRenewal(const std::string& certPem) {
   Snapshot s;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     if (pendingKeyPem_.empty()) return invalidError("no renewal was prepared");
     s = current_;
     s.keyPem = pendingKeyPem_;
@@ -140,7 +141,7 @@ Status NodeCredentials::installRenewal(const std::string& certPem) {
   s.certPem = certPem;
   if (auto st = check(s); !st.isOk()) return st;
   if (auto st = write(s); !st.isOk()) return st;
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   current_ = std::move(s);
   pendingKeyPem_.clear();
   return Status::ok();
@@ -154,7 +155,7 @@ Status NodeCredentials::install(const std::string& caPem, const std::string& key
   s.certPem = certPem;
   if (auto st = check(s); !st.isOk()) return st;
   if (auto st = write(s); !st.isOk()) return st;
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   current_ = std::move(s);
   present_ = true;
   return Status::ok();

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace ep::edgecore::certmanager {
 
@@ -56,10 +57,10 @@ class NodeCredentials {
   Status write(const Snapshot& s);
 
   const std::string dir_;
-  mutable std::mutex mu_;
-  bool present_ = false;       // guarded by mu_
-  Snapshot current_;           // guarded by mu_
-  std::string pendingKeyPem_;  // guarded by mu_
+  mutable Mutex mu_;
+  bool present_ EP_GUARDED_BY(mu_) = false;
+  Snapshot current_ EP_GUARDED_BY(mu_);
+  std::string pendingKeyPem_ EP_GUARDED_BY(mu_);
 };
 
 // Joins the cluster (edgecore --token): asks cloudhub at `cloud` (HOST:PORT) for the cluster

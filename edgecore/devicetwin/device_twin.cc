@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/thread_annotations.h"
+
 namespace ep::edgecore::devicetwin {
 namespace {
 
@@ -37,7 +39,7 @@ Status DeviceTwin::start() {
   commit(effects, none);
   spdlog::info("devicetwin: {} devices on node {}", engine_.deviceCount(), options_.nodeName);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = false;
   }
   worker_ = std::thread([this] { run(); });
@@ -46,7 +48,7 @@ Status DeviceTwin::start() {
 
 void DeviceTwin::stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
     cv_.notify_all();
   }
@@ -58,7 +60,7 @@ void DeviceTwin::stop() {
 }
 
 void DeviceTwin::onMessage(BusMessage message) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (queue_.size() >= options_.maxQueue) {
     // QoS 1 messages stay unacknowledged: the broker redelivers them after a reconnect.
     ++stats_.dropped;
@@ -70,7 +72,7 @@ void DeviceTwin::onMessage(BusMessage message) {
 
 void DeviceTwin::submit(DirectReport report) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (direct_.size() < options_.maxQueue && !stopping_) {
       direct_.push_back(std::move(report));
       cv_.notify_one();
@@ -82,7 +84,7 @@ void DeviceTwin::submit(DirectReport report) {
 }
 
 DeviceTwinStats DeviceTwin::stats() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return stats_;
 }
 
@@ -93,7 +95,7 @@ void DeviceTwin::resubscribe(Effects& out) {
     if (*sub) (*sub)->stop();
   }
   auto wake = [this] {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     wake_ = true;
     cv_.notify_one();
   };
@@ -145,7 +147,7 @@ void DeviceTwin::commit(Effects& effects, std::vector<BusMessage>& acks,
   if (!effects.puts.empty() || !effects.reports.empty()) {
     auto s = cache_.commitLocal(effects.puts, effects.reports);
     committed = s;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     ++stats_.commits;
     if (!s.isOk()) {
       // Nothing is acknowledged: the broker redelivers the batch's QoS 1 messages after the
@@ -180,8 +182,10 @@ void DeviceTwin::run() {
     std::vector<std::pair<DirectReport, Status>> direct;
     bool cacheEvents = false;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || wake_ || !queue_.empty() || !direct_.empty(); });
+      MutexLock lock(mu_);
+      lock.wait(cv_, [this]() EP_REQUIRES(mu_) {
+        return stopping_ || wake_ || !queue_.empty() || !direct_.empty();
+      });
       if (stopping_) break;
       cacheEvents = wake_;
       wake_ = false;
@@ -200,7 +204,7 @@ void DeviceTwin::run() {
     for (auto& [r, status] : direct)
       status = engine_.report(r.ns, r.name, r.values, r.state, effects);
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       stats_.messages += batch.size();
       stats_.devices = engine_.deviceCount();
     }
@@ -209,7 +213,7 @@ void DeviceTwin::run() {
   // Reports still queued at stop are answered, not dropped silently.
   std::deque<DirectReport> left;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     left.swap(direct_);
   }
   for (auto& r : left) {

@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "edgecore/devicetwin/twin_engine.h"
 #include "edgecore/metamanager/metamanager.h"
 
@@ -104,13 +105,13 @@ class DeviceTwin {
 
   std::shared_ptr<metamanager::Subscription> deviceSub_, modelSub_;  // worker thread only
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  std::deque<BusMessage> queue_;     // guarded by mu_
-  std::deque<DirectReport> direct_;  // guarded by mu_
-  bool wake_ = false;                // guarded by mu_: cache events are pending
-  bool stopping_ = false;            // guarded by mu_
-  DeviceTwinStats stats_;            // guarded by mu_
+  std::deque<BusMessage> queue_ EP_GUARDED_BY(mu_);
+  std::deque<DirectReport> direct_ EP_GUARDED_BY(mu_);
+  bool wake_ EP_GUARDED_BY(mu_) = false;  // cache events are pending
+  bool stopping_ EP_GUARDED_BY(mu_) = false;
+  DeviceTwinStats stats_ EP_GUARDED_BY(mu_);
   std::thread worker_;
 };
 

@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "common/thread_annotations.h"
 #include "dmi/api.pb.h"
 #include "edgecore/dmi/dmi_convert.h"
 
@@ -75,7 +76,7 @@ Status DeviceManager::start() {
   modelSub_ = cache_.subscribe(kDeviceModels, "", &models);
   deviceSub_ = cache_.subscribe(kDevices, "", &devices);
   auto wake = [this] {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     wake_ = true;
     cv_.notify_one();
   };
@@ -105,7 +106,7 @@ Status DeviceManager::start() {
   server_ = std::make_unique<grpclite::Server>(
       grpclite::ServerOptions{.unixPath = options_.socketPath},
       [this](const std::string& method, std::string body, grpclite::UnaryResponder respond) {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (requests_.size() >= 1024) {
           respond({RpcCode::kResourceExhausted, "device manager is overloaded; retry"}, "");
           return;
@@ -117,7 +118,7 @@ Status DeviceManager::start() {
     return Status(s.code(), "dmi socket (--dmi-socket): " + s.message());
   }
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = false;
   }
   worker_ = std::thread([this] { run(); });
@@ -128,7 +129,7 @@ Status DeviceManager::start() {
 void DeviceManager::stop() {
   if (server_) server_->stop();  // no new requests
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
     cv_.notify_all();
   }
@@ -140,14 +141,14 @@ void DeviceManager::stop() {
   }
   std::deque<Request> left;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     left.swap(requests_);
   }
   for (auto& r : left) r.respond({RpcCode::kUnavailable, "edgecore is stopping"}, "");
 }
 
 std::vector<MapperStatus> DeviceManager::mappers() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return status_;
 }
 
@@ -157,13 +158,13 @@ void DeviceManager::run() {
     std::deque<Completion> completions;
     bool cacheEvents = false;
     {
-      std::unique_lock lock(mu_);
+      MutexLock lock(mu_);
       // Wake for work, or when the earliest retry is due.
       auto due = std::chrono::steady_clock::time_point::max();
       for (const auto& [p, m] : mappers_) {
         if (!m.inFlight && !m.ops.empty()) due = std::min(due, m.nextAttempt);
       }
-      cv_.wait_until(lock, due, [this] {
+      lock.waitUntil(cv_, due, [this]() EP_REQUIRES(mu_) {
         return stopping_ || wake_ || !requests_.empty() || !completions_.empty();
       });
       if (stopping_) return;
@@ -181,7 +182,7 @@ void DeviceManager::run() {
       snapshot.push_back(
           {m.protocol, m.name, m.address, m.ops.size(), m.calls, m.failures, m.lastError});
     }
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     status_ = std::move(snapshot);
   }
 }
@@ -338,7 +339,7 @@ void DeviceManager::applyCacheEvents() {
     modelSub_->stop();
     deviceSub_->stop();
     auto wake = [this] {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       wake_ = true;
       cv_.notify_one();
     };
@@ -489,7 +490,7 @@ void DeviceManager::issue(Mapper& m) {
   const std::string protocol = m.protocol;
   const uint64_t generation = m.generation;
   auto handler = std::make_shared<OpHandler>([this, protocol, generation](RpcStatus status) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     completions_.push_back({protocol, generation, std::move(status)});
     cv_.notify_one();
   });

@@ -16,6 +16,7 @@
 #include "common/grpclite/channel.h"
 #include "common/grpclite/server.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "edgecore/devicetwin/device_twin.h"
 #include "edgecore/metamanager/metamanager.h"
 
@@ -129,13 +130,13 @@ class DeviceManager {
   std::map<std::string, nlohmann::json> models_;  // every cached model, ns/name
   std::map<std::string, Mapper> mappers_;         // by protocol
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  std::deque<Request> requests_;        // guarded by mu_
-  std::deque<Completion> completions_;  // guarded by mu_
-  bool wake_ = false;                   // guarded by mu_: cache events
-  bool stopping_ = false;               // guarded by mu_
-  std::vector<MapperStatus> status_;    // guarded by mu_: snapshot for mappers()
+  std::deque<Request> requests_ EP_GUARDED_BY(mu_);
+  std::deque<Completion> completions_ EP_GUARDED_BY(mu_);
+  bool wake_ EP_GUARDED_BY(mu_) = false;  // cache events
+  bool stopping_ EP_GUARDED_BY(mu_) = false;
+  std::vector<MapperStatus> status_ EP_GUARDED_BY(mu_);  // snapshot for mappers()
   std::thread worker_;
 };
 

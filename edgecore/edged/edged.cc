@@ -11,6 +11,7 @@
 #include "common/api/models.h"
 #include "common/api/object_util.h"
 #include "common/api/registry_auth.h"
+#include "common/thread_annotations.h"
 #include "edgecore/edged/prober.h"
 
 namespace ep::edged {
@@ -95,7 +96,7 @@ Edged::Edged(EdgedOptions options, ContainerRuntime& runtime,
 
 void Edged::refreshVolumes() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     ++configGeneration_;
     wake_ = true;
   }
@@ -130,7 +131,7 @@ Status Edged::start() {
   secretSub_ = cache_.subscribe("secrets", "");
   modelSub_ = cache_.subscribe(api::kModelResource, "");
   auto wake = [this] {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     wake_ = true;
     dispatchCv_.notify_one();
   };
@@ -139,7 +140,7 @@ Status Edged::start() {
   secretSub_->setNotify(wake);
   modelSub_->setNotify(wake);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = false;
     for (auto& p : pods) {
       if (api::stringAt(p, "spec.nodeName") != options_.nodeName) continue;
@@ -162,7 +163,7 @@ Status Edged::start() {
 
 void Edged::stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_ && !dispatcher_.joinable()) return;
     stopping_ = true;
     dispatchCv_.notify_all();
@@ -175,7 +176,7 @@ void Edged::stop() {
   workers_.clear();
   std::vector<Terminator> terminators;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     terminators.swap(terminators_);
   }
   for (auto& t : terminators) t.thread.join();  // a pod being stopped finishes stopping
@@ -200,7 +201,7 @@ EdgedStats Edged::stats() const {
 Json Edged::statusJson() const {
   Json j = Json::object();
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     j["pods"] = desired_.size();
   }
   EdgedStats s = stats();
@@ -286,7 +287,7 @@ std::vector<Edged::Task> Edged::planLocked(std::map<std::string, PodRuntime>& by
 
 void Edged::dispatchLoop() {
   bool runtimeUp = true;
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
     reapTerminatorsLocked();
     drainCacheLocked();
@@ -314,15 +315,16 @@ void Edged::dispatchLoop() {
       }
       workCv_.notify_all();
     }
-    dispatchCv_.wait_for(lock, options_.syncPeriod, [this] { return stopping_ || wake_; });
+    lock.waitFor(dispatchCv_, options_.syncPeriod,
+                 [this]() EP_REQUIRES(mu_) { return stopping_ || wake_; });
     wake_ = false;
   }
 }
 
 void Edged::workerLoop() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
-    workCv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    lock.wait(workCv_, [this]() EP_REQUIRES(mu_) { return stopping_ || !queue_.empty(); });
     if (stopping_) return;
     Task t = std::move(queue_.front());
     queue_.pop_front();
@@ -334,7 +336,7 @@ void Edged::workerLoop() {
       auto done = std::make_shared<std::atomic<bool>>(false);
       terminators_.push_back({std::thread([this, task = std::move(t), done]() mutable {
                                 runTask(task);
-                                std::lock_guard guard(mu_);
+                                MutexLock guard(mu_);
                                 inflight_.erase(task.uid);
                                 done->store(true);
                               }),
@@ -362,7 +364,7 @@ void Edged::reapTerminatorsLocked() {
 Status Edged::syncOnce() {
   std::vector<Task> tasks;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!podSub_) {
       // Not started: read the cache directly.
       auto pods = cache_.list("pods", "");
@@ -381,7 +383,7 @@ Status Edged::syncOnce() {
   auto listed = relist();
   if (!listed.isOk()) return listed.status();
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     tasks = planLocked(*listed);
   }
   for (auto& t : tasks) runTask(t);
@@ -392,7 +394,7 @@ void Edged::runTask(Task& task) {
   ++counters_.syncs;
   PodState* st = nullptr;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto& slot = podStates_[task.uid];
     if (!slot) {
       slot = std::make_unique<PodState>();
@@ -412,7 +414,7 @@ void Edged::runTask(Task& task) {
     }
     auto exits = killPod(task.uid, task.runtime, task.pod ? &*task.pod : nullptr);
     if (!task.pod) {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       podStates_.erase(task.uid);
     } else if (!st->terminationReported) {
       reportTerminated(*st, *task.pod, exits);
@@ -877,7 +879,7 @@ void Edged::syncPod(PodState& st, const Json& pod, const PodRuntime& rt) {
   // Volumes first: a sandbox is useless without them.
   uint64_t generation;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     generation = configGeneration_;
   }
   if (!st.volumesReady || st.volumesGeneration != generation) {

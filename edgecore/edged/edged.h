@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "edgecore/edged/pod_spec.h"
 #include "edgecore/edged/runtime/container_runtime.h"
 #include "edgecore/edged/volumes.h"
@@ -154,14 +155,14 @@ class Edged {
   void dispatchLoop();
   void workerLoop();
   // Drains cache subscriptions into desired_ (mu_ held).
-  void drainCacheLocked();
+  void drainCacheLocked() EP_REQUIRES(mu_);
   // Relists the runtime and groups by pod uid. Called without mu_.
   Result<std::map<std::string, PodRuntime>> relist();
   // The tasks for one pass (mu_ held): every pod that is desired, present in the runtime, or
   // remembered, and not being synced right now.
-  std::vector<Task> planLocked(std::map<std::string, PodRuntime>& byUid);
+  std::vector<Task> planLocked(std::map<std::string, PodRuntime>& byUid) EP_REQUIRES(mu_);
   void runTask(Task& task);
-  void reapTerminatorsLocked();
+  void reapTerminatorsLocked() EP_REQUIRES(mu_);
 
   void syncPod(PodState& st, const Json& pod, const PodRuntime& rt);
   // Stops and removes everything of pod `uid` (its grace period from `pod`, or from the
@@ -199,20 +200,20 @@ class Edged {
   Clock& clock_;
   VolumeManager volumes_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable dispatchCv_;
   std::condition_variable workCv_;
-  bool stopping_ = false;                                              // guarded by mu_
-  bool wake_ = false;                                                  // guarded by mu_
+  bool stopping_ EP_GUARDED_BY(mu_) = false;
+  bool wake_ EP_GUARDED_BY(mu_) = false;
   std::shared_ptr<edgecore::metamanager::Subscription> podSub_;        // set in start()
   std::shared_ptr<edgecore::metamanager::Subscription> configMapSub_;  // set in start()
   std::shared_ptr<edgecore::metamanager::Subscription> secretSub_;     // set in start()
   std::shared_ptr<edgecore::metamanager::Subscription> modelSub_;      // set in start()
-  std::map<std::string, Json> desired_;                                // guarded by mu_: uid -> Pod
-  uint64_t configGeneration_ = 1;                                      // guarded by mu_
-  std::set<std::string> inflight_;                                     // guarded by mu_: uids
-  std::deque<Task> queue_;                                             // guarded by mu_
-  std::map<std::string, std::unique_ptr<PodState>> podStates_;         // guarded by mu_ (the map)
+  std::map<std::string, Json> desired_ EP_GUARDED_BY(mu_);             // uid -> Pod
+  uint64_t configGeneration_ EP_GUARDED_BY(mu_) = 1;
+  std::set<std::string> inflight_ EP_GUARDED_BY(mu_);  // uids
+  std::deque<Task> queue_ EP_GUARDED_BY(mu_);
+  std::map<std::string, std::unique_ptr<PodState>> podStates_ EP_GUARDED_BY(mu_);  // the map
   struct Counters {
     std::atomic<uint64_t> syncs{0}, containersStarted{0}, sandboxesCreated{0}, podsKilled{0},
         statusReports{0}, eventsReported{0}, runtimeErrors{0};
@@ -223,7 +224,7 @@ class Edged {
     std::shared_ptr<std::atomic<bool>> done;
   };
   static constexpr size_t kMaxTerminators = 32;
-  std::vector<Terminator> terminators_;  // guarded by mu_: pods being stopped
+  std::vector<Terminator> terminators_ EP_GUARDED_BY(mu_);  // pods being stopped
   std::thread dispatcher_;
   std::vector<std::thread> workers_;
 };

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/grpclite/channel.h"
+#include "common/thread_annotations.h"
 #include "edgecore/certmanager/node_credentials.h"
 
 namespace ep::edgecore::edgehub {
@@ -47,7 +48,7 @@ class Connection final : public grpclite::CallHandler,
     auto call = channel.startCall("/edgeplane.tunnel.v1.Tunnel/Connect", shared_from_this(), o);
     bool cancelNow = false;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       call_ = call;
       cancelNow = cancelRequested_;
     }
@@ -60,7 +61,7 @@ class Connection final : public grpclite::CallHandler,
   bool send(tv1::EdgeMessage&& m) {
     std::shared_ptr<grpclite::Call> call;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (done_ || !call_) return false;
       call = call_;
     }
@@ -81,7 +82,7 @@ class Connection final : public grpclite::CallHandler,
   void cancel() {
     std::shared_ptr<grpclite::Call> call;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       cancelRequested_ = true;
       call = call_;
     }
@@ -101,7 +102,7 @@ class Connection final : public grpclite::CallHandler,
 
   void onDone(const grpclite::RpcStatus& s) override {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       status_ = s;
       done_ = true;
     }
@@ -109,11 +110,11 @@ class Connection final : public grpclite::CallHandler,
   }
 
   bool done() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return done_;
   }
   grpclite::RpcStatus status() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return status_;
   }
 
@@ -122,11 +123,11 @@ class Connection final : public grpclite::CallHandler,
   const uint64_t gen_;
   const size_t queueLimit_;
 
-  mutable std::mutex mu_;
-  std::shared_ptr<grpclite::Call> call_;  // guarded by mu_; set once by begin()
-  bool cancelRequested_ = false;          // guarded by mu_
-  bool done_ = false;                     // guarded by mu_
-  grpclite::RpcStatus status_;            // guarded by mu_
+  mutable Mutex mu_;
+  std::shared_ptr<grpclite::Call> call_ EP_GUARDED_BY(mu_);  // set once by begin()
+  bool cancelRequested_ EP_GUARDED_BY(mu_) = false;
+  bool done_ EP_GUARDED_BY(mu_) = false;
+  grpclite::RpcStatus status_ EP_GUARDED_BY(mu_);
 };
 
 EdgeHub::EdgeHub(EdgeHubOptions options, metamanager::MetaManager& cache, Clock& clock)
@@ -138,7 +139,7 @@ EdgeHub::~EdgeHub() {
 
 Status EdgeHub::start() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = false;
     state_.disconnectedSinceMillis = clock_.nowMillis();
   }
@@ -150,7 +151,7 @@ Status EdgeHub::start() {
 void EdgeHub::stop() {
   std::shared_ptr<Connection> conn;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
     conn = current_;
   }
@@ -161,7 +162,7 @@ void EdgeHub::stop() {
 }
 
 TunnelState EdgeHub::state() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return state_;
 }
 
@@ -184,7 +185,7 @@ nlohmann::json EdgeHub::statusJson() const {
 
 void EdgeHub::wakeOutbox() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     outboxWake_ = true;
   }
   cv_.notify_all();
@@ -225,7 +226,7 @@ void EdgeHub::onMessage(uint64_t gen, tv1::CloudMessage&& msg) {
   }
   std::shared_ptr<Connection> overflowed;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (events_.size() >= options_.eventQueueLimit) {
       if (current_ && gen == gen_) overflowed = current_;
     } else {
@@ -294,7 +295,7 @@ void EdgeHub::onDone(uint64_t gen) {
 bool EdgeHub::sendCurrent(uint64_t gen, tv1::EdgeMessage&& m) {
   std::shared_ptr<Connection> conn;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (gen != gen_ || !current_) return false;
     conn = current_;
   }
@@ -304,7 +305,7 @@ bool EdgeHub::sendCurrent(uint64_t gen, tv1::EdgeMessage&& m) {
 void EdgeHub::cancelCurrent(uint64_t gen, const std::string& why) {
   std::shared_ptr<Connection> conn;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (gen != gen_ || !current_) return;
     conn = current_;
     state_.lastError = why;
@@ -315,7 +316,7 @@ void EdgeHub::cancelCurrent(uint64_t gen, const std::string& why) {
 void EdgeHub::resync(const std::string& why) {
   std::shared_ptr<Connection> conn;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!current_ || !accepted_) return;  // the next Hello is on its way anyway
     conn = current_;
     state_.lastError = why;
@@ -351,7 +352,7 @@ std::chrono::milliseconds EdgeHub::nextBackoff() {
   cap = std::min<int64_t>(cap, options_.maxBackoff.count());
   ++attempt_;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     state_.reconnectAttempt = attempt_;
   }
   std::uniform_int_distribution<int64_t> d(0, std::max<int64_t>(cap, 1));
@@ -372,7 +373,7 @@ void EdgeHub::runSupervisor() {
 
   while (true) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (stopping_) break;
     }
     if (options_.credentials != nullptr) {
@@ -394,12 +395,12 @@ void EdgeHub::runSupervisor() {
     std::shared_ptr<Connection> conn;
     {
       // New generation and its inventory under applyMu_: no older Sync lands after this read.
-      std::lock_guard applyLock(applyMu_);
+      MutexLock applyLock(applyMu_);
       auto hello = buildHello();
       if (!hello.isOk()) {
         spdlog::error("edgehub: cannot read the cache for Hello: {}", hello.status().toString());
       } else {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         conn = std::make_shared<Connection>(this, ++gen_, options_.sendQueueLimit);
         current_ = conn;
         accepted_ = false;
@@ -414,14 +415,14 @@ void EdgeHub::runSupervisor() {
     }
     if (conn) {
       const auto deadline = std::chrono::steady_clock::now() + options_.handshakeTimeout;
-      std::unique_lock lock(mu_);
+      MutexLock lock(mu_);
       while (!conn->done()) {
         if (!accepted_ && std::chrono::steady_clock::now() >= deadline) {
           state_.lastError = "no HelloReply within the handshake timeout";
           lock.unlock();
           conn->cancel();
           lock.lock();
-          cv_.wait_for(lock, std::chrono::milliseconds(100));
+          lock.waitFor(cv_, std::chrono::milliseconds(100));
           continue;
         }
         if (stopping_) {
@@ -429,7 +430,7 @@ void EdgeHub::runSupervisor() {
           conn->cancel();
           lock.lock();
         }
-        cv_.wait_for(lock, std::chrono::milliseconds(200));
+        lock.waitFor(cv_, std::chrono::milliseconds(200));
       }
       const bool wasAccepted = accepted_;
       const bool wasRefused = refused_;
@@ -473,19 +474,23 @@ void EdgeHub::runSupervisor() {
     channel.reset();
     auto wait = nextBackoff();
     spdlog::debug("edgehub: reconnecting in {} ms", wait.count());
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, wait, [this] { return stopping_; });
+    MutexLock lock(mu_);
+    const auto until = std::chrono::steady_clock::now() + wait;
+    while (!stopping_ && lock.waitUntil(cv_, until) != std::cv_status::timeout) {
+    }
     if (stopping_) break;
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   state_.connected = false;
 }
 
 void EdgeHub::runWorker() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
-    cv_.wait_for(lock, std::chrono::seconds(1),
-                 [this] { return stopping_ || !events_.empty() || outboxWake_; });
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (!stopping_ && events_.empty() && !outboxWake_ &&
+           lock.waitUntil(cv_, until) != std::cv_status::timeout) {
+    }
     if (stopping_) break;
     outboxWake_ = false;
     std::deque<Event> batch;
@@ -503,7 +508,7 @@ void EdgeHub::maybeRenewCertificate() {
   if (creds == nullptr || pumpGen_ == 0) return;
   uint64_t gen = 0;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!accepted_ || gen_ != pumpGen_) return;
     gen = gen_;
   }
@@ -526,8 +531,37 @@ void EdgeHub::maybeRenewCertificate() {
   }
 }
 
+void EdgeHub::setBlobHandler(BlobHandler* handler) {
+  blobHandler_.store(handler);
+  if (handler == nullptr) return;
+  {
+    MutexLock lock(mu_);
+    events_.push_back({Event::kBlobHandlerSet, gen_, {}});
+  }
+  cv_.notify_all();
+}
+
 void EdgeHub::handle(Event& e) {
   switch (e.type) {
+    case Event::kBlobHandlerSet: {
+      // A handler set after the tunnel came up (edgecore starts the model fetcher last) must
+      // still learn of it, or it could not ask for a chunk until the next reconnect.
+      BlobHandler* handler = blobHandler_.load();
+      if (handler == nullptr || pumpGen_ == 0 ||
+          (blobUpGen_ == pumpGen_ && blobUpHandler_ == handler)) {
+        return;
+      }
+      {
+        MutexLock lock(mu_);
+        if (!accepted_ || gen_ != pumpGen_) return;  // down since: the next HelloReply tells it
+      }
+      const uint64_t gen = pumpGen_;
+      blobUpGen_ = gen;
+      blobUpHandler_ = handler;
+      handler->onTunnelUp(
+          [this, gen](tv1::EdgeMessage&& m) { return sendCurrent(gen, std::move(m)); });
+      return;
+    }
     case Event::kCertificateResponse: {
       renewalGen_ = 0;
       const auto& r = e.msg.certificate_response();
@@ -549,7 +583,7 @@ void EdgeHub::handle(Event& e) {
       if (!r.accepted()) {
         spdlog::error("edgehub: cloud refused node {}: {}", options_.nodeName, r.reason());
         {
-          std::lock_guard lock(mu_);
+          MutexLock lock(mu_);
           if (e.gen == gen_) {
             refused_ = true;
             state_.lastError = "refused: " + r.reason();
@@ -568,7 +602,7 @@ void EdgeHub::handle(Event& e) {
       }
       int64_t since = 0;
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (e.gen != gen_) return;
         accepted_ = true;
         since = state_.disconnectedSinceMillis;
@@ -583,6 +617,8 @@ void EdgeHub::handle(Event& e) {
       inFlight_.clear();
       if (BlobHandler* handler = blobHandler_.load()) {
         const uint64_t gen = e.gen;
+        blobUpGen_ = gen;
+        blobUpHandler_ = handler;
         handler->onTunnelUp(
             [this, gen](tv1::EdgeMessage&& m) { return sendCurrent(gen, std::move(m)); });
       }
@@ -597,9 +633,9 @@ void EdgeHub::handle(Event& e) {
       const auto& sync = e.msg.sync();
       Status s;
       {
-        std::lock_guard applyLock(applyMu_);
+        MutexLock applyLock(applyMu_);
         {
-          std::lock_guard lock(mu_);
+          MutexLock lock(mu_);
           if (e.gen != gen_) return;  // from an older stream: the new Hello covers it
         }
         s = cache_.applySync(sync);
@@ -608,14 +644,14 @@ void EdgeHub::handle(Event& e) {
         spdlog::error("edgehub: Sync at revision {} not applied: {}", sync.revision(),
                       s.toString());
         {
-          std::lock_guard lock(mu_);
+          MutexLock lock(mu_);
           state_.syncError = s.message();
         }
         cancelCurrent(e.gen, "Sync not applied: " + s.message());
         return;
       }
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (!state_.syncError.empty()) {
           spdlog::info("edgehub: Syncs apply again (revision {})", sync.revision());
           state_.syncError.clear();
@@ -624,7 +660,7 @@ void EdgeHub::handle(Event& e) {
       tv1::EdgeMessage ack;
       ack.mutable_sync_ack()->set_revision(sync.revision());
       if (sendCurrent(e.gen, std::move(ack))) {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         state_.ackedSyncRevision = sync.revision();
       }
       return;
@@ -635,7 +671,7 @@ void EdgeHub::handle(Event& e) {
         spdlog::warn("edgehub: acknowledging reports up to {}: {}", seq, s.toString());
       }
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         state_.ackedReportSequence = std::max(state_.ackedReportSequence, seq);
       }
       if (e.gen == pumpGen_) {
@@ -648,7 +684,7 @@ void EdgeHub::handle(Event& e) {
 
 void EdgeHub::pumpOutbox() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!accepted_ || gen_ != pumpGen_ || !current_) return;
   }
   while (inFlight_.size() < options_.maxInFlightReports) {

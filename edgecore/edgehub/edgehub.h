@@ -15,6 +15,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "edgecore/edgehub/stream_handler.h"
 #include "edgecore/metamanager/metamanager.h"
 #include "proto/tunnel.pb.h"
@@ -100,13 +101,15 @@ class EdgeHub {
   // Rule messages (RouteDeliver) go to `handler`; without one they are answered with an error
   // RouteResult. Same contract as setStreamHandler.
   void setRouteHandler(RouteHandler* handler) { routeHandler_.store(handler); }
-  // Model blob chunks go to `handler`; without one they are dropped. Same contract.
-  void setBlobHandler(BlobHandler* handler) { blobHandler_.store(handler); }
+  // Model blob chunks go to `handler`; without one they are dropped. Same contract; a handler
+  // set while the tunnel is up is told so (onTunnelUp) by the worker, in order with the
+  // connection's own events.
+  void setBlobHandler(BlobHandler* handler);
 
  private:
   friend class Connection;
   struct Event {
-    enum Type { kHelloReply, kSync, kReportAck, kCertificateResponse } type;
+    enum Type { kHelloReply, kSync, kReportAck, kCertificateResponse, kBlobHandlerSet } type;
     uint64_t gen = 0;
     edgeplane::tunnel::v1::CloudMessage msg;
   };
@@ -137,24 +140,26 @@ class EdgeHub {
 
   // applyMu_ orders "a new connection generation + its Hello inventory" against applySync: a
   // Sync from an older stream is never applied after the new Hello's inventory was read.
-  std::mutex applyMu_;
+  Mutex applyMu_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;           // supervisor and worker wait on it
-  bool stopping_ = false;                // guarded by mu_
-  uint64_t gen_ = 0;                     // guarded by mu_ (written under applyMu_ too)
-  std::shared_ptr<Connection> current_;  // guarded by mu_
-  bool accepted_ = false;                // guarded by mu_: current_ passed the handshake
-  bool refused_ = false;                 // guarded by mu_
-  std::deque<Event> events_;             // guarded by mu_, bounded by eventQueueLimit
-  bool outboxWake_ = false;              // guarded by mu_
-  TunnelState state_;                    // guarded by mu_
+  mutable Mutex mu_;
+  std::condition_variable cv_;  // supervisor and worker wait on it
+  bool stopping_ EP_GUARDED_BY(mu_) = false;
+  uint64_t gen_ EP_GUARDED_BY(mu_) = 0;  // written under applyMu_ too
+  std::shared_ptr<Connection> current_ EP_GUARDED_BY(mu_);
+  bool accepted_ EP_GUARDED_BY(mu_) = false;  // current_ passed the handshake
+  bool refused_ EP_GUARDED_BY(mu_) = false;
+  std::deque<Event> events_ EP_GUARDED_BY(mu_);  // bounded by eventQueueLimit
+  bool outboxWake_ EP_GUARDED_BY(mu_) = false;
+  TunnelState state_ EP_GUARDED_BY(mu_);
 
   // Worker-only state (no lock).
-  uint64_t pumpGen_ = 0;           // stream the outbox is being sent on
-  uint64_t lastSent_ = 0;          // highest report sequence sent on pumpGen_
-  std::deque<uint64_t> inFlight_;  // sent, unacknowledged sequences on pumpGen_
-  uint64_t renewalGen_ = 0;        // stream a CertificateRequest is outstanding on (0: none)
+  uint64_t pumpGen_ = 0;                  // stream the outbox is being sent on
+  uint64_t lastSent_ = 0;                 // highest report sequence sent on pumpGen_
+  std::deque<uint64_t> inFlight_;         // sent, unacknowledged sequences on pumpGen_
+  uint64_t renewalGen_ = 0;               // stream a CertificateRequest is outstanding on (0: none)
+  uint64_t blobUpGen_ = 0;                // stream a blob handler was last told is up
+  BlobHandler* blobUpHandler_ = nullptr;  // the handler told
   std::chrono::steady_clock::time_point renewalSentAt_;
 
   // Supervisor-only state.

@@ -9,6 +9,8 @@
 #include <set>
 #include <thread>
 
+#include "common/thread_annotations.h"
+
 namespace ep::edgecore::eventbus {
 
 namespace asio = boost::asio;
@@ -123,9 +125,9 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
   bool loggedFailure = false;  // the first failure of a streak is a warning, the rest debug
 
   // Shared with other threads.
-  mutable std::mutex mu;
-  std::deque<Outgoing> queue;  // guarded by mu: waiting to be sent
-  MqttClientStats stats;       // guarded by mu
+  mutable Mutex mu;
+  std::deque<Outgoing> queue EP_GUARDED_BY(mu);  // waiting to be sent
+  MqttClientStats stats EP_GUARDED_BY(mu);
 
   uint16_t takePacketId() {
     uint16_t id = nextPacketId++;
@@ -134,7 +136,7 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
   }
 
   void setError(const std::string& e) {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     stats.lastError = e;
   }
 
@@ -274,7 +276,7 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
         }
         if (p.qos > 1) return fail(gen, "QoS 2 PUBLISH on a QoS 1 subscription"), false;
         {
-          std::lock_guard lock(mu);
+          MutexLock lock(mu);
           ++stats.received;
         }
         if (onMessage) {
@@ -292,7 +294,7 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
             auto done = std::move(it->done);
             inflight.erase(it);
             {
-              std::lock_guard lock(mu);
+              MutexLock lock(mu);
               ++stats.published;
             }
             if (done) done(Status::ok());
@@ -317,7 +319,7 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
     backoff = options.initialBackoff;
     loggedFailure = false;
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       stats.connected = true;
       ++stats.connects;
       stats.lastError.clear();
@@ -371,7 +373,7 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
     while (inflight.size() < options.maxInflight) {
       Outgoing o;
       {
-        std::lock_guard lock(mu);
+        MutexLock lock(mu);
         if (queue.empty()) break;
         o = std::move(queue.front());
         queue.pop_front();
@@ -427,7 +429,7 @@ struct MqttClient::Impl : std::enable_shared_from_this<MqttClient::Impl> {
     writes.clear();
     writing = false;
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       stats.connected = false;
       stats.lastError = why;
     }
@@ -511,7 +513,7 @@ void MqttClient::stop() {
     impl->io.stop();
   });
   impl_->thread.join();
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   impl_->stats.connected = false;
 }
 
@@ -538,7 +540,7 @@ Status MqttClient::publish(std::string topic, std::string payload, uint8_t qos, 
   }
   PublishDone droppedDone;
   {
-    std::lock_guard lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     if (impl_->queue.size() >= impl_->options.maxQueued) {
       droppedDone = std::move(impl_->queue.front().done);
       impl_->queue.pop_front();
@@ -563,7 +565,7 @@ void MqttClient::acknowledge(uint64_t generation, uint16_t packetId) {
 }
 
 MqttClientStats MqttClient::stats() const {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->stats;
 }
 

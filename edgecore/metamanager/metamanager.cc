@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "common/sqlite/sqlite.h"
+#include "common/thread_annotations.h"
 
 namespace ep::edgecore::metamanager {
 
@@ -56,7 +57,7 @@ bool isStatusKind(ReportKind kind) {
 // ---- Subscription ----
 
 std::vector<CacheEvent> Subscription::poll(size_t max) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<CacheEvent> out;
   while (!queue_.empty() && out.size() < max) {
     out.push_back(std::move(queue_.front()));
@@ -66,19 +67,19 @@ std::vector<CacheEvent> Subscription::poll(size_t max) {
 }
 
 bool Subscription::done() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return done_ && queue_.empty();
 }
 
 bool Subscription::overflowed() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return overflowed_;
 }
 
 void Subscription::setNotify(std::function<void()> notify) {
   bool wakeNow;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     notify_ = std::move(notify);
     wakeNow = !queue_.empty() || done_;
   }
@@ -95,7 +96,7 @@ bool Subscription::matches(const CacheEvent& e) const {
 
 void Subscription::push(const CacheEvent& e) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (done_) return;
     if (queue_.size() >= maxQueue_) {
       // The consumer is too slow: end the watch so the client relists.
@@ -111,7 +112,7 @@ void Subscription::push(const CacheEvent& e) {
 
 void Subscription::end() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (done_) return;
     done_ = true;
   }
@@ -121,7 +122,7 @@ void Subscription::end() {
 void Subscription::wake() {
   std::function<void()> n;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     n = notify_;
   }
   if (n) n();
@@ -140,7 +141,7 @@ Status MetaManager::execLocked(const char* sql) {
 }
 
 Status MetaManager::start() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (db_) return Status::ok();
   std::error_code ec;
   std::filesystem::create_directories(options_.dataDir, ec);
@@ -186,7 +187,7 @@ Status MetaManager::openLocked(const std::string& path) {
   if (!db) return internalError("edge cache: open " + db.status().message());
   db_ = *db;
   // Every statement below is finalized before this runs (they live in inner scopes).
-  auto fail = [this](Status s) {
+  auto fail = [this](Status s) EP_REQUIRES(mu_) {
     sqlite3_close(db_);
     db_ = nullptr;
     return s;
@@ -426,7 +427,7 @@ void MetaManager::damagedLocked(const std::string& resource, const std::string& 
 void MetaManager::notifyRepair() {
   bool due = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     due = repairDue_;
     repairDue_ = false;
   }
@@ -434,12 +435,12 @@ void MetaManager::notifyRepair() {
 }
 
 MetaManager::Integrity MetaManager::integrity() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return integrity_;
 }
 
 void MetaManager::stop() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (auto& w : subscribers_) {
     if (auto s = w.lock()) s->end();
   }
@@ -469,7 +470,7 @@ Status MetaManager::applySync(const tv1::Sync& sync) {
     }
   }
 
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!db_) return unavailableError("edge cache is not open");
   std::vector<CacheEvent> events;
   {
@@ -559,7 +560,7 @@ void MetaManager::publishLocked(const std::vector<CacheEvent>& events) {
 Result<std::vector<InventoryEntry>> MetaManager::inventory() {
   std::vector<InventoryEntry> out;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!db_) return unavailableError("edge cache is not open");
     // The first inventory after start checks every object (a damaged one is left out, so the
     // cloud sends it again); later ones, which an offline node builds before every dial, list
@@ -592,12 +593,12 @@ Result<std::vector<InventoryEntry>> MetaManager::inventory() {
 }
 
 int64_t MetaManager::lastAppliedRevision() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return lastApplied_;
 }
 
 size_t MetaManager::objectCount() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!db_) return 0;
   Stmt q(db_, "SELECT count(*) FROM objects");
   if (!q.ok() || q.step() != SQLITE_ROW) return 0;
@@ -608,7 +609,7 @@ Result<ObjectRecord> MetaManager::get(const std::string& resource, const std::st
                                       const std::string& name) {
   Result<ObjectRecord> out = Status(Code::kInternal, "");
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!db_) return unavailableError("edge cache is not open");
     Stmt q(db_,
            "SELECT revision, value, checksum FROM objects WHERE resource=? AND namespace=? AND "
@@ -636,7 +637,7 @@ Result<std::vector<nlohmann::json>> MetaManager::list(const std::string& resourc
                                                       const std::string& ns) {
   std::vector<nlohmann::json> out;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!db_) return unavailableError("edge cache is not open");
     std::vector<std::pair<std::string, std::string>> damaged;  // (namespace, name)
     {
@@ -668,7 +669,7 @@ std::shared_ptr<Subscription> MetaManager::subscribe(const std::string& resource
                                                      int64_t* snapshotRevision) {
   auto sub = std::make_shared<Subscription>(resource, ns, options_.watchQueue);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!db_) {
       sub->end();
       return sub;
@@ -801,7 +802,7 @@ Result<uint64_t> MetaManager::enqueue(ReportKind kind, const std::string& ns,
                                       const std::string& name, const std::string& payload) {
   uint64_t seq = 0;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!db_) return unavailableError("edge cache is not open");
     OutboxCounters c{entries_, bytes_, dropped_, nextSequence_};
     sqlite::Transaction txn(db_, "edge cache");  // rolls back unless committed
@@ -821,7 +822,7 @@ Result<uint64_t> MetaManager::enqueue(ReportKind kind, const std::string& ns,
 Status MetaManager::commitLocal(const std::vector<LocalPut>& puts,
                                 const std::vector<LocalReport>& reports) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!db_) return unavailableError("edge cache is not open");
     OutboxCounters c{entries_, bytes_, dropped_, nextSequence_};
     sqlite::Transaction txn(db_, "edge cache");
@@ -848,7 +849,7 @@ Status MetaManager::commitLocal(const std::vector<LocalPut>& puts,
 
 Result<std::vector<std::pair<std::string, std::string>>> MetaManager::listLocal(
     const std::string& scope) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!db_) return unavailableError("edge cache is not open");
   Stmt q(db_, "SELECT key, value FROM local_state WHERE scope=? ORDER BY key");
   if (!q.ok()) return sqlError(db_, "prepare");
@@ -861,7 +862,7 @@ Result<std::vector<std::pair<std::string, std::string>>> MetaManager::listLocal(
 }
 
 Result<std::vector<OutboxEntry>> MetaManager::pending(size_t maxCount, uint64_t afterSequence) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!db_) return unavailableError("edge cache is not open");
   Stmt q(db_,
          "SELECT sequence, kind, namespace, name, payload, bytes, carried FROM outbox "
@@ -886,7 +887,7 @@ Result<std::vector<OutboxEntry>> MetaManager::pending(size_t maxCount, uint64_t 
 }
 
 Status MetaManager::acknowledge(uint64_t sequence) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!db_) return unavailableError("edge cache is not open");
   // Only the acknowledged range is visited (primary-key range), not the whole outbox.
   sqlite::Transaction txn(db_, "edge cache");  // rolls back unless committed
@@ -909,7 +910,7 @@ Status MetaManager::acknowledge(uint64_t sequence) {
 }
 
 Result<uint64_t> MetaManager::attachDropped(uint64_t sequence) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!db_) return unavailableError("edge cache is not open");
   sqlite::Transaction txn(db_, "edge cache");  // rolls back unless committed
   if (!txn.ok()) return sqlError(db_, "begin");
@@ -933,17 +934,17 @@ Result<uint64_t> MetaManager::attachDropped(uint64_t sequence) {
 }
 
 uint64_t MetaManager::droppedCount() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return dropped_;
 }
 
 uint64_t MetaManager::lastSequence() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return nextSequence_ - 1;
 }
 
 Status MetaManager::ensureSequenceAbove(uint64_t sequence) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!db_) return unavailableError("edge cache is not open");
   if (nextSequence_ > sequence) return Status::ok();
   if (auto s = setMetaLocked("next_sequence", static_cast<int64_t>(sequence + 1)); !s.isOk()) {
@@ -954,12 +955,12 @@ Status MetaManager::ensureSequenceAbove(uint64_t sequence) {
 }
 
 uint64_t MetaManager::outboxEntries() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return entries_;
 }
 
 uint64_t MetaManager::outboxBytes() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return bytes_;
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "proto/tunnel.pb.h"
 
 namespace ep::sqlite {
@@ -89,11 +90,11 @@ class Subscription {
   const std::string resource_;
   const std::string ns_;  // "" = all namespaces
   const size_t maxQueue_;
-  mutable std::mutex mu_;
-  std::deque<CacheEvent> queue_;  // guarded by mu_
-  bool done_ = false;             // guarded by mu_
-  bool overflowed_ = false;       // guarded by mu_
-  std::function<void()> notify_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::deque<CacheEvent> queue_ EP_GUARDED_BY(mu_);
+  bool done_ EP_GUARDED_BY(mu_) = false;
+  bool overflowed_ EP_GUARDED_BY(mu_) = false;
+  std::function<void()> notify_ EP_GUARDED_BY(mu_);
 };
 
 // The read side the local API needs (a seam for tests).
@@ -226,8 +227,8 @@ class MetaManager final : public Outbox {
   Integrity integrity();
 
  private:
-  Status execLocked(const char* sql);
-  Status setMetaLocked(const char* column, int64_t value);
+  Status execLocked(const char* sql) EP_REQUIRES(mu_);
+  Status setMetaLocked(const char* column, int64_t value) EP_REQUIRES(mu_);
   // The outbox bookkeeping one transaction changes, applied to the mirrors on commit.
   struct OutboxCounters {
     uint64_t entries, bytes, dropped, nextSequence;
@@ -235,16 +236,17 @@ class MetaManager final : public Outbox {
   // Appends within an open transaction; returns the sequence, or 0 when a non-status entry was
   // dropped because it did not fit.
   Result<uint64_t> appendLocked(ReportKind kind, const std::string& ns, const std::string& name,
-                                const std::string& payload, OutboxCounters& c);
+                                const std::string& payload, OutboxCounters& c) EP_REQUIRES(mu_);
   // Persists changed counters, commits, and updates the mirrors.
-  Status commitCountersLocked(sqlite::Transaction& txn, const OutboxCounters& c);
-  void publishLocked(const std::vector<CacheEvent>& events);
+  Status commitCountersLocked(sqlite::Transaction& txn, const OutboxCounters& c) EP_REQUIRES(mu_);
+  void publishLocked(const std::vector<CacheEvent>& events) EP_REQUIRES(mu_);
   // Opens and sets up the database at `path` (schema, migrations, checksums of older rows).
-  Status openLocked(const std::string& path);
+  Status openLocked(const std::string& path) EP_REQUIRES(mu_);
   // Moves a database that failed its check aside and starts a fresh one, salvaging its outbox.
-  Status rebuildLocked(const std::string& path, const std::string& why);
+  Status rebuildLocked(const std::string& path, const std::string& why) EP_REQUIRES(mu_);
   // A row whose checksum did not match: removed, counted, repair requested.
-  void damagedLocked(const std::string& resource, const std::string& ns, const std::string& name);
+  void damagedLocked(const std::string& resource, const std::string& ns, const std::string& name)
+      EP_REQUIRES(mu_);
   void notifyRepair();
   // Whether an SQLite error message says the file is damaged (SQLITE_CORRUPT, SQLITE_NOTADB).
   static bool isCorruption(const std::string& message);
@@ -253,17 +255,17 @@ class MetaManager final : public Outbox {
   std::function<void()> outboxNotify_;  // set before start(), then read-only
   std::function<void()> repairNotify_;  // set before start(), then read-only
 
-  std::mutex mu_;
-  sqlite3* db_ = nullptr;                                 // guarded by mu_
-  int64_t lastApplied_ = 0;                               // guarded by mu_ (mirror of meta)
-  uint64_t nextSequence_ = 1;                             // guarded by mu_ (mirror of meta)
-  uint64_t dropped_ = 0;                                  // guarded by mu_ (mirror of meta)
-  uint64_t entries_ = 0;                                  // guarded by mu_: rows in outbox
-  uint64_t bytes_ = 0;                                    // guarded by mu_: sum(outbox.bytes)
-  std::vector<std::weak_ptr<Subscription>> subscribers_;  // guarded by mu_
-  Integrity integrity_;                                   // guarded by mu_
-  bool repairDue_ = false;                                // guarded by mu_
-  bool inventoryVerified_ = false;                        // guarded by mu_
+  Mutex mu_;
+  sqlite3* db_ EP_GUARDED_BY(mu_) = nullptr;
+  int64_t lastApplied_ EP_GUARDED_BY(mu_) = 0;    // mirror of meta
+  uint64_t nextSequence_ EP_GUARDED_BY(mu_) = 1;  // mirror of meta
+  uint64_t dropped_ EP_GUARDED_BY(mu_) = 0;       // mirror of meta
+  uint64_t entries_ EP_GUARDED_BY(mu_) = 0;       // rows in outbox
+  uint64_t bytes_ EP_GUARDED_BY(mu_) = 0;         // sum(outbox.bytes)
+  std::vector<std::weak_ptr<Subscription>> subscribers_ EP_GUARDED_BY(mu_);
+  Integrity integrity_ EP_GUARDED_BY(mu_);
+  bool repairDue_ EP_GUARDED_BY(mu_) = false;
+  bool inventoryVerified_ EP_GUARDED_BY(mu_) = false;
 };
 
 // The checksum stored with each cached object (FNV-1a 64 over resource, namespace, name,

@@ -9,6 +9,7 @@
 #include "common/api/object_util.h"
 #include "common/api/registry_auth.h"
 #include "common/digest/sha256.h"
+#include "common/thread_annotations.h"
 #include "proto/tunnel.pb.h"
 
 namespace ep::edgecore::models {
@@ -44,7 +45,7 @@ ModelFetcher::ModelFetcher(ModelFetcherOptions options, metamanager::MetaManager
     o.retryDelay = options_.retryDelay;
     oci_ = std::make_unique<OciPuller>(o, std::move(registry), store_, [this] {
       {
-        std::lock_guard l(mu_);
+        MutexLock l(mu_);
         ociChanged_ = true;
         dirty_ = true;
       }
@@ -61,7 +62,7 @@ Status ModelFetcher::start() {
   if (auto s = store_.start(); !s.isOk()) return s;
   auto wake = [this] {
     {
-      std::lock_guard l(mu_);
+      MutexLock l(mu_);
       dirty_ = true;
     }
     cv_.notify_all();
@@ -76,7 +77,7 @@ Status ModelFetcher::start() {
     secretSub_->setNotify(wake);
   }
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     stopping_ = false;
     dirty_ = true;
   }
@@ -87,7 +88,7 @@ Status ModelFetcher::start() {
 
 void ModelFetcher::stop() {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -101,7 +102,7 @@ void ModelFetcher::stop() {
 
 void ModelFetcher::onTunnelUp(edgehub::StreamSender send) {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     sender_ = std::move(send);
     ++tunnelGen_;
   }
@@ -110,7 +111,7 @@ void ModelFetcher::onTunnelUp(edgehub::StreamSender send) {
 
 void ModelFetcher::onTunnelDown() {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     sender_ = nullptr;
     ++tunnelGen_;
   }
@@ -119,7 +120,7 @@ void ModelFetcher::onTunnelDown() {
 
 void ModelFetcher::onBlobChunk(tv1::BlobChunk&& chunk) {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     // At most `window` answers are outstanding; anything beyond is unsolicited: drop it.
     if (chunks_.size() >= options_.window * 2 + 8) return;
     chunks_.push_back(std::move(chunk));
@@ -136,7 +137,7 @@ ModelFetcherStats ModelFetcher::stats() const {
 Json ModelFetcher::statusJson() const {
   Json out;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     out = status_;
   }
   auto s = stats();
@@ -166,8 +167,8 @@ void ModelFetcher::run() {
     uint64_t gen = 0;
     edgehub::StreamSender send;  // of connection `gen`: requests go out only on what was seen
     {
-      std::unique_lock l(mu_);
-      cv_.wait_until(l, next, [this] {
+      MutexLock l(mu_);
+      l.waitUntil(cv_, next, [this]() EP_REQUIRES(mu_) {
         return stopping_ || dirty_ || !chunks_.empty() || tunnelGen_ != seenGen_;
       });
       if (stopping_) return;
@@ -251,7 +252,7 @@ void ModelFetcher::publishStatus() {
   for (const auto& [m, why] : problems_) errors[m] = why;
   Json have = Json::array();
   for (const auto& d : store_.completeDigests()) have.push_back(d);
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   status_ = {{"downloading", std::move(downloads)},
              {"complete", std::move(have)},
              {"errors", std::move(errors)}};

@@ -16,6 +16,7 @@
 
 #include "common/digest/sha256.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "edgecore/edgehub/stream_handler.h"
 #include "edgecore/metamanager/metamanager.h"
 #include "edgecore/models/content_store.h"
@@ -145,19 +146,19 @@ class ModelFetcher final : public edgehub::BlobHandler {
   ContentStore& store_;
   const std::function<void()> onAvailable_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;                                // guarded by mu_
-  bool dirty_ = true;                                    // guarded by mu_: cache changed
-  edgehub::StreamSender sender_;                         // guarded by mu_: empty when down
-  uint64_t tunnelGen_ = 0;                               // guarded by mu_
-  std::deque<edgeplane::tunnel::v1::BlobChunk> chunks_;  // guarded by mu_
-  nlohmann::json status_ = nlohmann::json::object();     // guarded by mu_
+  bool stopping_ EP_GUARDED_BY(mu_) = false;
+  bool dirty_ EP_GUARDED_BY(mu_) = true;             // cache changed
+  edgehub::StreamSender sender_ EP_GUARDED_BY(mu_);  // empty when down
+  uint64_t tunnelGen_ EP_GUARDED_BY(mu_) = 0;
+  std::deque<edgeplane::tunnel::v1::BlobChunk> chunks_ EP_GUARDED_BY(mu_);
+  nlohmann::json status_ EP_GUARDED_BY(mu_) = nlohmann::json::object();
   std::shared_ptr<metamanager::Subscription> podSub_;
   std::shared_ptr<metamanager::Subscription> modelSub_;
   std::shared_ptr<metamanager::Subscription> secretSub_;
-  bool ociChanged_ = false;  // guarded by mu_: the puller completed a file or its errors changed
-  std::unique_ptr<OciPuller> oci_;  // null without a registry client
+  bool ociChanged_ EP_GUARDED_BY(mu_) = false;  // the puller completed a file or its errors changed
+  std::unique_ptr<OciPuller> oci_;              // null without a registry client
 
   // Worker-only state.
   std::map<std::string, Want> wanted_;  // digest -> first user

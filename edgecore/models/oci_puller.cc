@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/digest/sha256.h"
+#include "common/thread_annotations.h"
 
 namespace ep::edgecore::models {
 namespace {
@@ -28,7 +29,7 @@ OciPuller::~OciPuller() {
 
 void OciPuller::start() {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     stopping_ = false;
     cancel_ = false;
   }
@@ -37,7 +38,7 @@ void OciPuller::start() {
 
 void OciPuller::stop() {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     stopping_ = true;
     cancel_ = true;
   }
@@ -55,7 +56,7 @@ void OciPuller::want(std::vector<OciJob> jobs) {
   }
   bool changed = false;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     std::map<std::string, Entry> next;
     for (auto& j : jobs) {
       auto it = entries_.find(j.key);
@@ -90,7 +91,7 @@ void OciPuller::want(std::vector<OciJob> jobs) {
 
 std::map<std::string, std::string> OciPuller::errors() const {
   std::map<std::string, std::string> out;
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   for (const auto& [key, e] : entries_) {
     if (!e.error.empty()) out[key] = e.error;
   }
@@ -98,13 +99,13 @@ std::map<std::string, std::string> OciPuller::errors() const {
 }
 
 std::optional<OciProgress> OciPuller::progress() const {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   return progress_;
 }
 
 std::set<std::string> OciPuller::digestsInUse() const {
   std::set<std::string> out;
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   if (progress_ && !progress_->digest.empty()) out.insert(progress_->digest);
   for (const auto& [key, e] : entries_) {
     if (!e.digest.empty()) out.insert(e.digest);
@@ -116,7 +117,7 @@ void OciPuller::run() {
   for (;;) {
     OciJob job;
     {
-      std::unique_lock l(mu_);
+      MutexLock l(mu_);
       for (;;) {
         if (stopping_) return;
         const auto now = SteadyClock::now();
@@ -137,9 +138,9 @@ void OciPuller::run() {
           break;
         }
         if (wake == SteadyClock::time_point::max()) {
-          cv_.wait(l);
+          l.wait(cv_);
         } else {
-          cv_.wait_until(l, wake);
+          l.waitUntil(cv_, wake);
         }
       }
     }
@@ -152,7 +153,7 @@ void OciPuller::run() {
     }
     bool notify = false;
     {
-      std::lock_guard l(mu_);
+      MutexLock l(mu_);
       progress_.reset();
       if (stopping_) return;
       auto it = entries_.find(job.key);
@@ -188,7 +189,7 @@ Status OciPuller::pull(const OciJob& job, std::string* digest) {
   if (!artifact.isOk()) return artifact.status();
   *digest = artifact->digest;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     if (progress_) {
       progress_->digest = artifact->digest;
       progress_->size = artifact->size;
@@ -260,13 +261,13 @@ Status OciPuller::download(const OciJob& job, const OciArtifact& a) {
     hash->update(bytes);
     written += bytes.size();
     paced += bytes.size();
-    std::unique_lock l(mu_);
+    MutexLock l(mu_);
     if (progress_) progress_->bytes = written;
     if (!entries_.count(job.key)) return unavailableError("no longer wanted; download paused");
     if (rate > 0) {
       const auto due = started + std::chrono::duration_cast<SteadyClock::duration>(
                                      std::chrono::duration<double>(paced / rate));
-      cv_.wait_until(l, due, [this] { return stopping_; });
+      l.waitUntil(cv_, due, [this]() EP_REQUIRES(mu_) { return stopping_; });
     }
     if (stopping_) return unavailableError("edgecore is stopping");
     return {};

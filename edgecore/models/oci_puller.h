@@ -15,6 +15,7 @@
 
 #include "common/api/models.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "edgecore/models/content_store.h"
 #include "edgecore/models/oci_registry.h"
 
@@ -102,12 +103,12 @@ class OciPuller {
   ContentStore& store_;
   const std::function<void()> onChange_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;                 // guarded by mu_
-  std::atomic<bool> cancel_{false};       // stopping_, readable without mu_ (the registry's reads)
-  std::map<std::string, Entry> entries_;  // guarded by mu_: key -> state
-  std::optional<OciProgress> progress_;   // guarded by mu_
+  bool stopping_ EP_GUARDED_BY(mu_) = false;
+  std::atomic<bool> cancel_{false};  // stopping_, readable without mu_ (the registry's reads)
+  std::map<std::string, Entry> entries_ EP_GUARDED_BY(mu_);  // key -> state
+  std::optional<OciProgress> progress_ EP_GUARDED_BY(mu_);
   std::thread worker_;
 };
 

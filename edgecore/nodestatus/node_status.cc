@@ -14,6 +14,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/thread_annotations.h"
+
 namespace ep::edgecore::nodestatus {
 
 using nlohmann::json;
@@ -199,7 +201,7 @@ NodeStatusReporter::~NodeStatusReporter() {
 }
 
 Status NodeStatusReporter::reportOnce() {
-  std::lock_guard lock(reserveMu_);
+  MutexLock lock(reserveMu_);
   const HostFacts raw = host_.collect();
   // While the reserve is given up, its room counts as taken: the disk is as full as it was.
   HostFacts shown = raw;
@@ -245,7 +247,7 @@ Status NodeStatusReporter::start() {
   Status first = reportOnce();
   if (!first.isOk()) spdlog::warn("node status: {}", first.toString());
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = false;
   }
   thread_ = std::thread([this] { run(); });
@@ -254,7 +256,7 @@ Status NodeStatusReporter::start() {
 
 void NodeStatusReporter::stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -262,9 +264,9 @@ void NodeStatusReporter::stop() {
 }
 
 void NodeStatusReporter::run() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
-    if (cv_.wait_for(lock, interval_, [this] { return stopping_; })) break;
+    if (lock.waitFor(cv_, interval_, [this]() EP_REQUIRES(mu_) { return stopping_; })) break;
     lock.unlock();
     if (auto s = reportOnce(); !s.isOk()) spdlog::warn("node status: {}", s.toString());
     lock.lock();

@@ -12,6 +12,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "edgecore/config.h"
 #include "edgecore/metamanager/metamanager.h"
 
@@ -103,12 +104,12 @@ class NodeStatusReporter {
   metamanager::Outbox& outbox_;
   Clock& clock_;
   const DiskReserve reserve_;
-  std::mutex reserveMu_;  // serializes reportOnce()'s reserve handling
+  Mutex reserveMu_;  // serializes reportOnce()'s reserve handling
 
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
-  std::thread thread_;     // owned by the start()/stop() caller
+  bool stopping_ EP_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // owned by the start()/stop() caller
 };
 
 }  // namespace ep::edgecore::nodestatus

@@ -4,6 +4,7 @@
 
 #include "common/api/rules.h"
 #include "common/http/client.h"
+#include "common/thread_annotations.h"
 #include "edgecore/eventbus/mqtt_codec.h"
 #include "proto/tunnel.pb.h"
 
@@ -62,11 +63,11 @@ EdgeRouter::~EdgeRouter() {
 Status EdgeRouter::start() {
   if (worker_.joinable()) return Status::ok();
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     stopping_ = false;
   }
   auto notify = [this] {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     wake_ = true;
     cv_.notify_all();
   };
@@ -82,14 +83,14 @@ Status EdgeRouter::start() {
 
 void EdgeRouter::stop() {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     stopping_ = true;
     cv_.notify_all();
   }
   if (worker_.joinable()) worker_.join();
   std::vector<std::thread> services;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     services.swap(serviceThreads_);
   }
   for (auto& t : services) t.join();
@@ -98,7 +99,7 @@ void EdgeRouter::stop() {
 }
 
 EdgeRouterStats EdgeRouter::stats() const {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   return stats_;
 }
 
@@ -107,7 +108,7 @@ void EdgeRouter::rebuild() {
   // A subscription that fell behind has ended: subscribe again (the rebuild reads everything).
   if (ruleSub_->done() || endpointSub_->done()) {
     auto notify = [this] {
-      std::lock_guard l(mu_);
+      MutexLock l(mu_);
       wake_ = true;
       cv_.notify_all();
     };
@@ -144,13 +145,13 @@ void EdgeRouter::rebuild() {
   if (auto s = bus_.setRuleTopics(topics); !s.isOk()) {
     spdlog::error("router: subscribing to rule topics: {}", s.message());
   }
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   stats_.topics = std::move(topics);
 }
 
 void EdgeRouter::onMessage(eventbus::InboundMessage message) {
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     if (queue_.size() >= options_.maxQueue && message.qos == 0) {
       ++stats_.failures;
       return;  // QoS 0: dropping is allowed; QoS 1 waits (the broker's window bounds it)
@@ -167,7 +168,7 @@ void EdgeRouter::route(const eventbus::InboundMessage& m) {
   const auto* targets = isUpload(m.topic) ? &kUpload : it == routes_.end() ? nullptr : &it->second;
   bool ok = true;
   if (targets == nullptr) {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     ++stats_.unrouted;
   } else {
     tv1::RoutedMessage rm;
@@ -184,7 +185,7 @@ void EdgeRouter::route(const eventbus::InboundMessage& m) {
         ok = false;
         break;
       }
-      std::lock_guard l(mu_);
+      MutexLock l(mu_);
       ++(seq ? stats_.routed : stats_.failures);
     }
   }
@@ -192,9 +193,9 @@ void EdgeRouter::route(const eventbus::InboundMessage& m) {
 }
 
 void EdgeRouter::run() {
-  std::unique_lock l(mu_);
+  MutexLock l(mu_);
   while (!stopping_) {
-    cv_.wait(l, [this] { return stopping_ || wake_ || !queue_.empty(); });
+    l.wait(cv_, [this]() EP_REQUIRES(mu_) { return stopping_ || wake_ || !queue_.empty(); });
     if (stopping_) break;
     if (wake_) {
       wake_ = false;
@@ -220,14 +221,14 @@ void EdgeRouter::onRouteDeliver(tv1::RouteDeliver d, edgehub::StreamSender send)
     }
     if (!bus_.connected()) {
       {
-        std::lock_guard l(mu_);
+        MutexLock l(mu_);
         ++stats_.failures;
       }
       return answer(send, id, "the MQTT broker of node " + options_.nodeName + " is not connected");
     }
     auto s = bus_.publish(d.topic(), std::move(*d.mutable_body()), [this, id, send](Status st) {
       {
-        std::lock_guard l(mu_);
+        MutexLock l(mu_);
         ++(st.isOk() ? stats_.published : stats_.failures);
       }
       answer(send, id, st.isOk() ? "" : st.message());
@@ -238,7 +239,7 @@ void EdgeRouter::onRouteDeliver(tv1::RouteDeliver d, edgehub::StreamSender send)
   if (d.service_port() == 0 || d.service_port() > 65535) {
     return answer(send, id, "RouteDeliver names neither a topic nor a service port");
   }
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   if (services_.size() >= options_.maxServiceCalls) {
     ++stats_.failures;
     return answer(send, id,
@@ -254,10 +255,10 @@ void EdgeRouter::onRouteDeliver(tv1::RouteDeliver d, edgehub::StreamSender send)
 }
 
 void EdgeRouter::serviceLoop() {
-  std::unique_lock l(mu_);
+  MutexLock l(mu_);
   while (true) {
     ++idleServiceThreads_;
-    cv_.wait(l, [this] { return stopping_ || !services_.empty(); });
+    l.wait(cv_, [this]() EP_REQUIRES(mu_) { return stopping_ || !services_.empty(); });
     --idleServiceThreads_;
     if (stopping_) return;
     ServiceJob job = std::move(services_.front());

@@ -15,6 +15,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "edgecore/edgehub/stream_handler.h"
 #include "edgecore/eventbus/mqtt_client.h"
 #include "edgecore/metamanager/metamanager.h"
@@ -150,15 +151,15 @@ class EdgeRouter final : public edgehub::RouteHandler {
   // Rule topic -> the Rules (namespace, name) that take it. Worker thread only.
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> routes_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  std::deque<eventbus::InboundMessage> queue_;  // guarded by mu_
-  std::deque<ServiceJob> services_;             // guarded by mu_
-  bool wake_ = false;                           // guarded by mu_: cache events are pending
-  bool stopping_ = false;                       // guarded by mu_
-  EdgeRouterStats stats_;                       // guarded by mu_
-  size_t idleServiceThreads_ = 0;               // guarded by mu_
-  std::vector<std::thread> serviceThreads_;     // guarded by mu_; started on demand
+  std::deque<eventbus::InboundMessage> queue_ EP_GUARDED_BY(mu_);
+  std::deque<ServiceJob> services_ EP_GUARDED_BY(mu_);
+  bool wake_ EP_GUARDED_BY(mu_) = false;  // cache events are pending
+  bool stopping_ EP_GUARDED_BY(mu_) = false;
+  EdgeRouterStats stats_ EP_GUARDED_BY(mu_);
+  size_t idleServiceThreads_ EP_GUARDED_BY(mu_) = 0;
+  std::vector<std::thread> serviceThreads_ EP_GUARDED_BY(mu_);  // started on demand
   std::thread worker_;
 };
 

@@ -133,3 +133,28 @@ TEST(OpenDatabaseTest, ReadOnlyConnectionRefusesWrites) {
 
 }  // namespace
 }  // namespace ep::sqlite
+
+namespace ep::sqlite {
+namespace {
+
+// Every single-bit change of a value, and every change of where its fields split, changes the
+// checksum the cloud store keeps per row.
+TEST(WordChecksumTest, EveryBitFlipAndFieldBoundaryCounts) {
+  std::string value(1003, '\0');
+  for (size_t i = 0; i < value.size(); ++i) value[i] = static_cast<char>(i * 131 + 7);
+  const int64_t base = WordChecksum().add("pods").add(value).add(int64_t{42}).value();
+  for (size_t i = 0; i < value.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string changed = value;
+      changed[i] = static_cast<char>(changed[i] ^ (1 << bit));
+      ASSERT_NE(WordChecksum().add("pods").add(changed).add(int64_t{42}).value(), base)
+          << "byte " << i << " bit " << bit;
+    }
+  }
+  EXPECT_NE(WordChecksum().add("ab").add("c").value(), WordChecksum().add("a").add("bc").value());
+  EXPECT_NE(WordChecksum().add("").value(), WordChecksum().value());
+  EXPECT_NE(WordChecksum().add("x").value(), WordChecksum().add(std::string("x\0", 2)).value());
+}
+
+}  // namespace
+}  // namespace ep::sqlite

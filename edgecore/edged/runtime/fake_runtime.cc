@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "common/clock.h"
+#include "common/thread_annotations.h"
 
 namespace ep::edged {
 namespace {
@@ -39,7 +40,7 @@ Result<std::string> FakeRuntime::version() {
 }
 
 Result<std::string> FakeRuntime::runPodSandbox(const PodSandboxConfig& config) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::string id = nextId("sb");
   calls_.push_back("runPodSandbox " + config.ns + "/" + config.name);
   Sandbox s;
@@ -59,7 +60,7 @@ Result<std::string> FakeRuntime::runPodSandbox(const PodSandboxConfig& config) {
 }
 
 Status FakeRuntime::stopPodSandbox(const std::string& sandboxId) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   calls_.push_back("stopPodSandbox " + sandboxId);
   auto it = sandboxes_.find(sandboxId);
   if (it == sandboxes_.end()) return {};  // CRI: stopping a missing sandbox is not an error
@@ -76,7 +77,7 @@ Status FakeRuntime::stopPodSandbox(const std::string& sandboxId) {
 }
 
 Status FakeRuntime::removePodSandbox(const std::string& sandboxId) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   calls_.push_back("removePodSandbox " + sandboxId);
   sandboxes_.erase(sandboxId);
   for (auto it = containers_.begin(); it != containers_.end();) {
@@ -90,7 +91,7 @@ Status FakeRuntime::removePodSandbox(const std::string& sandboxId) {
 }
 
 Result<SandboxStatus> FakeRuntime::podSandboxStatus(const std::string& sandboxId) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = sandboxes_.find(sandboxId);
   if (it == sandboxes_.end()) return notFound("sandbox", sandboxId);
   return it->second.status;
@@ -98,7 +99,7 @@ Result<SandboxStatus> FakeRuntime::podSandboxStatus(const std::string& sandboxId
 
 Result<std::vector<SandboxInfo>> FakeRuntime::listPodSandboxes(
     const std::map<std::string, std::string>& labels) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<SandboxInfo> out;
   for (const auto& [id, s] : sandboxes_) {
     if (labelsMatch(s.status.info.labels, labels)) out.push_back(s.status.info);
@@ -109,7 +110,7 @@ Result<std::vector<SandboxInfo>> FakeRuntime::listPodSandboxes(
 Result<std::string> FakeRuntime::createContainer(const std::string& sandboxId,
                                                  const ContainerConfig& config,
                                                  const PodSandboxConfig& sandboxConfig) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto sb = sandboxes_.find(sandboxId);
   if (sb == sandboxes_.end()) return notFound("sandbox", sandboxId);
   if (!images_.count(config.image)) {
@@ -142,7 +143,7 @@ Result<std::string> FakeRuntime::createContainer(const std::string& sandboxId,
 }
 
 Status FakeRuntime::startContainer(const std::string& containerId) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   calls_.push_back("startContainer " + containerId);
   auto it = containers_.find(containerId);
   if (it == containers_.end()) return notFound("container", containerId);
@@ -156,7 +157,7 @@ Status FakeRuntime::startContainer(const std::string& containerId) {
 }
 
 Status FakeRuntime::stopContainer(const std::string& containerId, std::chrono::seconds) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   calls_.push_back("stopContainer " + containerId);
   auto it = containers_.find(containerId);
   if (it == containers_.end()) return notFound("container", containerId);
@@ -171,14 +172,14 @@ Status FakeRuntime::stopContainer(const std::string& containerId, std::chrono::s
 }
 
 Status FakeRuntime::removeContainer(const std::string& containerId) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   calls_.push_back("removeContainer " + containerId);
   containers_.erase(containerId);
   return {};
 }
 
 Result<std::vector<ContainerInfo>> FakeRuntime::listContainers(const ContainerFilter& filter) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<ContainerInfo> out;
   for (const auto& [id, c] : containers_) {
     if (!filter.sandboxId.empty() && c.status.info.sandboxId != filter.sandboxId) continue;
@@ -190,7 +191,7 @@ Result<std::vector<ContainerInfo>> FakeRuntime::listContainers(const ContainerFi
 }
 
 Result<ContainerStatus> FakeRuntime::containerStatus(const std::string& containerId) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = containers_.find(containerId);
   if (it == containers_.end()) return notFound("container", containerId);
   return it->second.status;
@@ -199,7 +200,7 @@ Result<ContainerStatus> FakeRuntime::containerStatus(const std::string& containe
 Result<ExecResult> FakeRuntime::execSync(const std::string& containerId,
                                          const std::vector<std::string>& cmd,
                                          std::chrono::seconds) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::string joined;
   for (const auto& a : cmd) joined += (joined.empty() ? "" : " ") + a;
   calls_.push_back("execSync " + containerId + " " + joined);
@@ -212,7 +213,7 @@ Result<ExecResult> FakeRuntime::execSync(const std::string& containerId,
 }
 
 Status FakeRuntime::reopenContainerLog(const std::string& containerId) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   calls_.push_back("reopenContainerLog " + containerId);
   auto it = containers_.find(containerId);
   if (it == containers_.end()) return notFound("container", containerId);
@@ -224,7 +225,7 @@ Status FakeRuntime::reopenContainerLog(const std::string& containerId) {
 }
 
 Result<std::optional<ImageInfo>> FakeRuntime::imageStatus(const std::string& image) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!images_.count(image)) return std::optional<ImageInfo>();
   ImageInfo info;
   info.id = "sha256:fake-" + image;
@@ -234,7 +235,7 @@ Result<std::optional<ImageInfo>> FakeRuntime::imageStatus(const std::string& ima
 
 Result<std::string> FakeRuntime::pullImage(const std::string& image, const AuthConfig* auth,
                                            const PodSandboxConfig*) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   calls_.push_back("pullImage " + image);
   lastAuth_ = auth ? *auth : AuthConfig{};
   auto f = pullFailures_.find(image);
@@ -245,13 +246,13 @@ Result<std::string> FakeRuntime::pullImage(const std::string& image, const AuthC
 }
 
 Status FakeRuntime::removeImage(const std::string& image) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   images_.erase(image);
   return {};
 }
 
 void FakeRuntime::failPull(const std::string& image, const std::string& message) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (message.empty()) {
     pullFailures_.erase(image);
   } else {
@@ -260,13 +261,13 @@ void FakeRuntime::failPull(const std::string& image, const std::string& message)
 }
 
 void FakeRuntime::failStart(const std::string& message) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   startFailure_ = message;
 }
 
 void FakeRuntime::exitContainer(const std::string& containerId, int32_t exitCode,
                                 const std::string& reason) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = containers_.find(containerId);
   if (it == containers_.end()) return;
   auto& s = it->second.status;
@@ -277,7 +278,7 @@ void FakeRuntime::exitContainer(const std::string& containerId, int32_t exitCode
 }
 
 void FakeRuntime::reboot() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (auto& [id, s] : sandboxes_) s.status.info.state = SandboxState::kNotReady;
   for (auto& [id, c] : containers_) {
     if (c.status.info.state == ContainerState::kRunning) {
@@ -290,7 +291,7 @@ void FakeRuntime::reboot() {
 }
 
 void FakeRuntime::setExecResult(ExecResult result) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   execResult_ = std::move(result);
 }
 
@@ -298,7 +299,7 @@ void FakeRuntime::appendLog(const std::string& containerId, const std::string& s
                             const std::string& line) {
   std::string path;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = containers_.find(containerId);
     if (it == containers_.end()) return;
     path = it->second.status.logPath;
@@ -309,47 +310,47 @@ void FakeRuntime::appendLog(const std::string& containerId, const std::string& s
 }
 
 void FakeRuntime::addImage(const std::string& image) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   images_.insert(image);
 }
 
 std::vector<std::string> FakeRuntime::calls() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return calls_;
 }
 
 AuthConfig FakeRuntime::lastPullAuth() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return lastAuth_;
 }
 
 std::vector<std::string> FakeRuntime::pulledImages() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return pulled_;
 }
 
 std::vector<ContainerStatus> FakeRuntime::containers() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<ContainerStatus> out;
   for (const auto& [id, c] : containers_) out.push_back(c.status);
   return out;
 }
 
 std::vector<SandboxStatus> FakeRuntime::sandboxes() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<SandboxStatus> out;
   for (const auto& [id, s] : sandboxes_) out.push_back(s.status);
   return out;
 }
 
 ContainerConfig FakeRuntime::containerConfig(const std::string& containerId) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = containers_.find(containerId);
   return it == containers_.end() ? ContainerConfig{} : it->second.config;
 }
 
 PodSandboxConfig FakeRuntime::sandboxConfig(const std::string& sandboxId) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = sandboxes_.find(sandboxId);
   return it == sandboxes_.end() ? PodSandboxConfig{} : it->second.config;
 }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "edgecore/edged/runtime/container_runtime.h"
 
 namespace ep::edged {
@@ -80,20 +81,20 @@ class FakeRuntime final : public ContainerRuntime {
   };
 
   int64_t nowNs() const;
-  std::string nextId(const char* prefix);
+  std::string nextId(const char* prefix) EP_REQUIRES(mu_);
 
-  mutable std::mutex mu_;
-  std::map<std::string, Sandbox> sandboxes_;         // guarded by mu_
-  std::map<std::string, Container> containers_;      // guarded by mu_
-  std::set<std::string> images_;                     // guarded by mu_
-  std::map<std::string, std::string> pullFailures_;  // guarded by mu_
-  std::vector<std::string> calls_;                   // guarded by mu_
-  std::vector<std::string> pulled_;                  // guarded by mu_
-  AuthConfig lastAuth_;                              // guarded by mu_
-  ExecResult execResult_;                            // guarded by mu_
-  std::string startFailure_;                         // guarded by mu_
-  uint64_t counter_ = 0;                             // guarded by mu_
-  int ipCounter_ = 2;                                // guarded by mu_
+  mutable Mutex mu_;
+  std::map<std::string, Sandbox> sandboxes_ EP_GUARDED_BY(mu_);
+  std::map<std::string, Container> containers_ EP_GUARDED_BY(mu_);
+  std::set<std::string> images_ EP_GUARDED_BY(mu_);
+  std::map<std::string, std::string> pullFailures_ EP_GUARDED_BY(mu_);
+  std::vector<std::string> calls_ EP_GUARDED_BY(mu_);
+  std::vector<std::string> pulled_ EP_GUARDED_BY(mu_);
+  AuthConfig lastAuth_ EP_GUARDED_BY(mu_);
+  ExecResult execResult_ EP_GUARDED_BY(mu_);
+  std::string startFailure_ EP_GUARDED_BY(mu_);
+  uint64_t counter_ EP_GUARDED_BY(mu_) = 0;
+  int ipCounter_ EP_GUARDED_BY(mu_) = 2;
 };
 
 }  // namespace ep::edged

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/thread_annotations.h"
 #include "edgecore/edged/streaming/cri_log.h"
 
 namespace ep::edged::streaming {
@@ -52,26 +53,28 @@ struct StreamServer::Stream {
   tv1::StreamOpen open;
   edgecore::edgehub::StreamSender send;
 
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
-  uint64_t credit = 0;     // guarded by mu: payload bytes the edge may still send
-  bool cancelled = false;  // guarded by mu: StreamCancel, connection gone, or stop()
+  uint64_t credit EP_GUARDED_BY(mu) = 0;     // payload bytes the edge may still send
+  bool cancelled EP_GUARDED_BY(mu) = false;  // StreamCancel, connection gone, or stop()
 
   bool isCancelled() {
-    std::lock_guard l(mu);
+    MutexLock l(mu);
     return cancelled;
   }
   void cancel() {
     {
-      std::lock_guard l(mu);
+      MutexLock l(mu);
       cancelled = true;
     }
     cv.notify_all();
   }
   // Waits up to `d` (or until cancelled). False when cancelled.
   bool sleep(std::chrono::milliseconds d) {
-    std::unique_lock l(mu);
-    cv.wait_for(l, d, [&] { return cancelled; });
+    MutexLock l(mu);
+    const auto until = std::chrono::steady_clock::now() + d;
+    while (!cancelled && l.waitUntil(cv, until) != std::cv_status::timeout) {
+    }
     return !cancelled;
   }
 
@@ -81,8 +84,8 @@ struct StreamServer::Stream {
     while (!data.empty()) {
       size_t n = 0;
       {
-        std::unique_lock l(mu);
-        cv.wait(l, [&] { return cancelled || credit > 0; });
+        MutexLock l(mu);
+        while (!cancelled && credit == 0) l.wait(cv);
         if (cancelled) return false;
         n = static_cast<size_t>(std::min<uint64_t>({credit, kMaxChunk, data.size()}));
         credit -= n;
@@ -158,10 +161,13 @@ void StreamServer::onStreamOpen(const tv1::StreamOpen& open, edgecore::edgehub::
   auto stream = std::make_shared<Stream>();
   stream->open = open;
   stream->send = std::move(send);
-  stream->credit = open.initial_window();
+  {
+    MutexLock l(stream->mu);  // not shared yet; the lock states what guards it
+    stream->credit = open.initial_window();
+  }
   std::string refusal;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     reapFinishedLocked();
     if (stopping_) {
       refusal = "edgecore is shutting down";
@@ -182,7 +188,7 @@ void StreamServer::onStreamOpen(const tv1::StreamOpen& open, edgecore::edgehub::
 void StreamServer::onStreamCancel(uint64_t id) {
   std::shared_ptr<Stream> s;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     auto it = streams_.find(id);
     if (it == streams_.end()) return;
     s = it->second;
@@ -193,13 +199,13 @@ void StreamServer::onStreamCancel(uint64_t id) {
 void StreamServer::onStreamWindow(uint64_t id, uint64_t bytes) {
   std::shared_ptr<Stream> s;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     auto it = streams_.find(id);
     if (it == streams_.end()) return;
     s = it->second;
   }
   {
-    std::lock_guard l(s->mu);
+    MutexLock l(s->mu);
     // A misbehaving cloud cannot overflow the counter.
     s->credit = std::min<uint64_t>(s->credit + bytes, uint64_t{1} << 40);
   }
@@ -209,7 +215,7 @@ void StreamServer::onStreamWindow(uint64_t id, uint64_t bytes) {
 void StreamServer::onConnectionClosed() {
   std::vector<std::shared_ptr<Stream>> all;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     for (auto& [id, s] : streams_) all.push_back(s);
   }
   for (auto& s : all) s->cancel();
@@ -219,7 +225,7 @@ void StreamServer::stop() {
   std::map<uint64_t, std::thread> threads;
   std::vector<std::thread> finished;
   {
-    std::lock_guard l(mu_);
+    MutexLock l(mu_);
     stopping_ = true;
     for (auto& [id, s] : streams_) s->cancel();
     threads.swap(threads_);
@@ -231,7 +237,7 @@ void StreamServer::stop() {
 }
 
 size_t StreamServer::activeStreams() const {
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   return streams_.size();
 }
 
@@ -297,7 +303,7 @@ void StreamServer::run(std::shared_ptr<Stream> stream) {
   }
   stream->sendClose(code, error, exitCode);
 
-  std::lock_guard l(mu_);
+  MutexLock l(mu_);
   streams_.erase(open.id());
   if (auto it = threads_.find(open.id()); it != threads_.end()) {
     finished_.push_back(std::move(it->second));

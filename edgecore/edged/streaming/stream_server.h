@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "edgecore/edged/runtime/container_runtime.h"
 #include "edgecore/edgehub/stream_handler.h"
 
@@ -65,16 +66,16 @@ class StreamServer final : public edgecore::edgehub::StreamHandler {
   void run(std::shared_ptr<Stream> stream);
   // Sends the container's log per the stream's options; follows it when asked.
   Status streamLogs(Stream& stream, const ContainerStatus& container);
-  void reapFinishedLocked();
+  void reapFinishedLocked() EP_REQUIRES(mu_);
 
   ContainerRuntime& runtime_;
   const StreamServerOptions options_;
 
-  mutable std::mutex mu_;
-  bool stopping_ = false;                                // guarded by mu_
-  std::map<uint64_t, std::shared_ptr<Stream>> streams_;  // guarded by mu_: running
-  std::vector<std::thread> finished_;                    // guarded by mu_: to join
-  std::map<uint64_t, std::thread> threads_;              // guarded by mu_
+  mutable Mutex mu_;
+  bool stopping_ EP_GUARDED_BY(mu_) = false;
+  std::map<uint64_t, std::shared_ptr<Stream>> streams_ EP_GUARDED_BY(mu_);  // running
+  std::vector<std::thread> finished_ EP_GUARDED_BY(mu_);                    // to join
+  std::map<uint64_t, std::thread> threads_ EP_GUARDED_BY(mu_);
 };
 
 }  // namespace ep::edged::streaming

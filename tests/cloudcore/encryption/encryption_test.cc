@@ -660,7 +660,18 @@ TEST_F(EncryptingStoreTest, TamperedValueIsAnErrorAndListLeavesItOut) {
 
   store::ListOptions lo;
   lo.resource = "secrets";
-  EXPECT_EQ(names(enc->list(lo)), (std::vector<std::string>{"default/a", "default/c"}));
+  // A list fails (a reader must not take the Secret for deleted) ...
+  auto strict = enc->list(lo);
+  ASSERT_FALSE(strict.isOk());
+  EXPECT_NE(strict.status().message().find("secrets default/b: cannot decrypt"), std::string::npos)
+      << strict.status().message();
+  // ... or, asked to, leaves it out and names it.
+  lo.skipDamaged = true;
+  auto skipped = enc->list(lo);
+  EXPECT_EQ(names(skipped), (std::vector<std::string>{"default/a", "default/c"}));
+  ASSERT_TRUE(skipped.isOk());
+  ASSERT_EQ(skipped->damaged.size(), 1u);
+  EXPECT_EQ(skipped->damaged[0], (store::Key{"secrets", "default", "b"}));
   lo.limit = 2;  // the row left out does not count against the limit
   auto page = enc->list(lo);
   EXPECT_EQ(names(page), (std::vector<std::string>{"default/a", "default/c"}));
@@ -790,7 +801,10 @@ TEST_F(EncryptingStoreTest, KeyRotation) {
   EXPECT_EQ(all->items[2].value, c);
   // And key1 alone reads nothing any more.
   auto old = over(configYaml({{"key1", kKey1}}, false));
+  EXPECT_FALSE(old->list(lo).isOk());
+  lo.skipDamaged = true;
   EXPECT_TRUE(old->list(lo)->items.empty());
+  EXPECT_EQ(old->list(lo)->damaged.size(), 3u);
 }
 
 TEST_F(EncryptingStoreTest, RewriteAllRetriesOnConflictAndKeepsTheConcurrentWrite) {
