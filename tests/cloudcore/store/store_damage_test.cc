@@ -108,15 +108,18 @@ TEST_F(StoreDamageTest, DamagedObjectIsNeverServedAndListSkipsIt) {
   EXPECT_EQ(store_->removeUnsafe("pods", "ns", "a", "{}", 0).status().code(), Code::kConflict);
   EXPECT_EQ(store_->removeUnsafe("pods", "ns", "a", "{}", 99).status().code(), Code::kConflict);
   EXPECT_EQ(store_->removeUnsafe("pods", "ns", "b", "{}", 2).status().code(), Code::kConflict);
-  auto w = store_->watch({.resource = "pods"});
-  ASSERT_TRUE(w.isOk());
-  auto gone = store_->removeUnsafe("pods", "ns", "b", R"({"tomb":true})", 0);
-  ASSERT_TRUE(gone.isOk()) << gone.status().toString();
-  auto events = drainUntilDone(**w, 1);
-  ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].type, EventType::kDeleted);
-  EXPECT_EQ(events[0].object.value, R"({"tomb":true})");
-  EXPECT_EQ(events[0].prevValue, "");
+  {
+    // (The watch must go before the store does: close() below.)
+    auto w = store_->watch({.resource = "pods"});
+    ASSERT_TRUE(w.isOk());
+    auto gone = store_->removeUnsafe("pods", "ns", "b", R"({"tomb":true})", 0);
+    ASSERT_TRUE(gone.isOk()) << gone.status().toString();
+    auto events = drainUntilDone(**w, 1);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].type, EventType::kDeleted);
+    EXPECT_EQ(events[0].object.value, R"({"tomb":true})");
+    EXPECT_EQ(events[0].prevValue, "");
+  }
   EXPECT_EQ(store_->get("pods", "ns", "b").status().code(), Code::kNotFound);
   EXPECT_EQ(store_->removeUnsafe("pods", "ns", "b", "{}", 0).status().code(), Code::kNotFound);
   EXPECT_TRUE(store_->create("pods", "ns", "b", "{}").isOk());
