@@ -23,13 +23,18 @@ struct Shared {
   int users = 0;
 };
 Shared shared;
+
+// A fresh directory for a store under the system's temporary directory.
+std::string makeTempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "ep-bench-XXXXXX").string();
+  return mkdtemp(tmpl.data());
+}
 std::atomic<int64_t> counter{0};
 
 SqliteStore& acquire() {
   std::lock_guard lock(shared.mu);
   if (shared.users++ == 0) {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "ep-bench-XXXXXX").string();
-    shared.dir = mkdtemp(tmpl.data());
+    shared.dir = makeTempDir();
     ep::store::SqliteStoreOptions o;
     o.dataDir = shared.dir;
     o.compactionInterval = std::chrono::seconds(0);
@@ -104,8 +109,7 @@ BENCHMARK(BM_List1000)->UseRealTime();
 // resource it watches (docs/store.md, "Damaged data"): here 10,000 Pod events and 100
 // ConfigMap events, read by a ConfigMap watch from revision 0.
 void BM_HistoryCatchUp(benchmark::State& state) {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "ep-bench-XXXXXX").string();
-  const std::string dir = mkdtemp(tmpl.data());
+  const std::string dir = makeTempDir();
   ep::store::SqliteStoreOptions o;
   o.dataDir = dir;
   o.compactionInterval = std::chrono::seconds(0);

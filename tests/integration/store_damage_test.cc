@@ -131,25 +131,16 @@ subjects:
   EXPECT_EQ(deniedBody->status, 403) << deniedBody->body;
   // Every spelling the handler reads is one the filter reads (review: an escaped key and a
   // deeply nested sibling once got past the verb check).
-  auto escaped = bob.request("DELETE", "/api/v1/namespaces/default/configmaps/b",
-                             R"({"ignoreStoreReadErrorWithClusterBreakingPotentia\u006c":true})",
-                             "application/json");
-  ASSERT_TRUE(escaped.isOk());
-  EXPECT_EQ(escaped->status, 403) << escaped->body;
-  const std::string nested = std::string(100, '[') + std::string(100, ']');
-  auto deep = bob.request(
-      "DELETE", "/api/v1/namespaces/default/configmaps/b",
-      R"({"x":)" + nested + R"(,"ignoreStoreReadErrorWithClusterBreakingPotential":true})",
-      "application/json");
-  ASSERT_TRUE(deep.isOk());
-  EXPECT_EQ(deep->status, 403) << deep->body;
-  const std::string tooDeep = std::string(600, '[') + std::string(600, ']');
-  auto refused = bob.request(
-      "DELETE", "/api/v1/namespaces/default/configmaps/b",
-      R"({"x":)" + tooDeep + R"(,"ignoreStoreReadErrorWithClusterBreakingPotential":true})",
-      "application/json");
-  ASSERT_TRUE(refused.isOk());
-  EXPECT_EQ(refused->status, 400) << refused->body;
+  auto bobDeletesB = [&bob](const std::string& body) {
+    auto r =
+        bob.request("DELETE", "/api/v1/namespaces/default/configmaps/b", body, "application/json");
+    return r.isOk() ? r->status : -1;
+  };
+  EXPECT_EQ(bobDeletesB(R"({"ignoreStoreReadErrorWithClusterBreakingPotentia\u006c":true})"), 403);
+  const std::string option = R"(,"ignoreStoreReadErrorWithClusterBreakingPotential":true})";
+  EXPECT_EQ(bobDeletesB(R"({"x":)" + std::string(100, '[') + std::string(100, ']') + option), 403);
+  // Deeper than any body may nest: refused (400) by the handler, as by the filter.
+  EXPECT_EQ(bobDeletesB(R"({"x":)" + std::string(600, '[') + std::string(600, ']') + option), 400);
   // bob's ordinary delete of an intact object still works.
   auto bobDelete = bob.request("DELETE", "/api/v1/namespaces/default/configmaps/c");
   ASSERT_TRUE(bobDelete.isOk());
