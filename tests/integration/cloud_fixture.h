@@ -53,6 +53,8 @@ class CloudFixture : public ::testing::Test {
     cloud_ = std::make_unique<Process>(argv, dir_.path() + "/cloudcore.log");
     ASSERT_TRUE(cloud_->start());
     ASSERT_TRUE(waitReady(port_, std::chrono::seconds(20), /*https=*/true)) << cloud_->log();
+    // A ready port while this cloudcore has exited would be some other process's.
+    ASSERT_TRUE(cloud_->running()) << cloud_->log();
   }
 
   std::string server() const { return "https://127.0.0.1:" + std::to_string(port_); }

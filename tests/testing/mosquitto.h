@@ -55,9 +55,13 @@ class Mosquitto {
     proc_ = std::make_unique<Process>(std::vector<std::string>{"/usr/sbin/mosquitto", "-c", conf},
                                       dir_ + "/mosquitto.log");
     if (!proc_->start()) return false;
+    // Ready when this broker says it listens on the port and the port accepts: a port that
+    // accepts while this broker has exited belongs to some other process.
+    const std::string listening = "listen socket on port " + std::to_string(port_);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {
-      if (accepts()) return true;
+      if (!proc_->running()) return false;
+      if (proc_->log().find(listening) != std::string::npos && accepts()) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;

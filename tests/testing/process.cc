@@ -5,10 +5,13 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -159,8 +162,11 @@ CommandResult runCommand(const std::vector<std::string>& argvIn, const std::stri
   return result;
 }
 
-int freePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+namespace {
+
+// A port the kernel hands out for bind(0): free now, but any other process may get it next.
+int kernelPort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -171,6 +177,63 @@ int freePort() {
   int port = ntohs(addr.sin_port);
   close(fd);
   return port;
+}
+
+// Whether nothing is bound to `port` on any address (no SO_REUSEADDR: a port still in
+// TIME_WAIT counts as taken too).
+bool bindable(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+// The first port of the kernel's ephemeral range (bind(0) and outgoing connections).
+int ephemeralLow() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  if (!(in >> low)) return 32768;
+  return low;
+}
+
+}  // namespace
+
+// Tests run as parallel processes (ctest -j), and each picks ports before the server it starts
+// binds them. bind(0) alone let two tests get the same port: one test's mosquitto then failed
+// to bind and the test talked to the other test's broker. So ports come from one counter that
+// all test processes share through a locked file, below the ephemeral range that bind(0) and
+// outgoing connections draw from; a port is handed out again only after the whole range.
+int freePort() {
+  constexpr int kFirst = 15000;
+  const int end = std::min(ephemeralLow(), 65536);
+  if (end - kFirst < 1000) return kernelPort();
+  int fd = open("/tmp/ep-test-ports", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) return kernelPort();
+  fchmod(fd, 0666);  // shared by every user that runs tests on this machine
+  if (flock(fd, LOCK_EX) != 0) {
+    close(fd);
+    return kernelPort();
+  }
+  char buf[16] = {};
+  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+  int next = n > 0 ? std::atoi(buf) : 0;
+  if (next < kFirst || next >= end) next = kFirst + static_cast<int>(getpid() % (end - kFirst));
+  int port = 0;
+  for (int tries = 0; tries < end - kFirst && port == 0; ++tries) {
+    int candidate = next;
+    next = next + 1 >= end ? kFirst : next + 1;
+    if (bindable(candidate)) port = candidate;
+  }
+  std::string text = std::to_string(next) + "\n";
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, text.data(), text.size(), 0) < 0) port = 0;
+  flock(fd, LOCK_UN);
+  close(fd);
+  return port != 0 ? port : kernelPort();
 }
 
 std::string buildPath(const std::string& relative) {

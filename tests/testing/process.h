@@ -42,7 +42,9 @@ CommandResult runCommand(const std::vector<std::string>& argv, const std::string
                          std::chrono::milliseconds timeout = std::chrono::seconds(60),
                          const std::vector<std::string>& extraEnv = {});
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
+// A TCP port that was free a moment ago and that no other test process on this machine is
+// handed until every port of the range below the ephemeral range has been handed out (one
+// counter in /tmp/ep-test-ports, under flock). Falls back to bind(0) when that file is unusable.
 int freePort();
 
 // $EP_BUILD_DIR/relative (the build tree that holds the binaries under test).
