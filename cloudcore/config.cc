@@ -1,97 +1,68 @@
 #include "cloudcore/config.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "common/yaml/config_file.h"
 
 namespace ep::cloudcore {
 
 Status loadConfigFile(const std::string& path, Config& config) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    return invalidError("config: cannot read " + path);
-  } catch (const YAML::Exception& e) {
-    return invalidError("config: " + path + ": " + e.what());
-  }
-  if (root.IsNull()) return Status::ok();
-  if (!root.IsMap()) return invalidError("config: " + path + ": the top level must be a mapping");
-  for (const auto& kv : root) {
-    std::string key;
-    try {
-      key = kv.first.as<std::string>();
-      const YAML::Node& v = kv.second;
-      if (key == "tlsSANs") {
-        if (!v.IsSequence()) return invalidError(key + ": must be a list of names or addresses");
-        for (const auto& item : v) config.tlsSans.push_back(item.as<std::string>());
-        continue;
-      }
-      if (!v.IsScalar()) return invalidError(key + ": must be a scalar value");
-      std::string s = v.as<std::string>();
-      if (key == "apiListen") {
-        config.apiListen = s;
-      } else if (key == "dataDir") {
-        config.dataDir = s;
-      } else if (key == "logLevel") {
-        config.logLevel = s;
-      } else if (key == "tunnelListen") {
-        config.tunnelListen = s;
-      } else if (key == "routerListen") {
-        config.routerListen = s;
-      } else if (key == "nodeRegistration") {
-        config.nodeRegistration = s;
-      } else if (key == "nodeGracePeriod") {
-        auto d = parseDurationSeconds(key, s);
-        if (!d.isOk()) return d.status();
-        config.nodeGracePeriod = *d;
-      } else if (key == "nodeCertificateLifetime") {
-        auto d = parseDurationSeconds(key, s);
-        if (!d.isOk()) return d.status();
-        config.nodeCertificateLifetime = *d;
-      } else if (key == "podEvictionTimeout" || key == "eventTTL") {
-        auto d = parseDurationSeconds(key, s);
-        if (!d.isOk()) return d.status();
-        (key == "eventTTL" ? config.eventTTL : config.podEvictionTimeout) = *d;
-      } else if (key == "historyWindow" || key == "compactionInterval") {
-        auto d = parseDurationSeconds(key, s);
-        if (!d.isOk()) return d.status();
-        (key == "historyWindow" ? config.historyWindow : config.compactionInterval) = *d;
-      } else if (key == "modelBlobDir") {
-        config.modelBlobDir = s;
-      } else if (key == "modelMaxBytes") {
-        config.modelMaxBytes = v.as<uint64_t>();
-      } else if (key == "modelBlobRetention") {
-        auto d = parseDurationSeconds(key, s);
-        if (!d.isOk()) return d.status();
-        config.modelBlobRetention = *d;
-      } else if (key == "modelBlobGcInterval") {
-        auto d = parseDurationSeconds(key, s);
-        if (!d.isOk()) return d.status();
-        config.modelBlobGcInterval = *d;
-      } else if (key == "deviceDataRetention") {
-        auto d = parseDurationSeconds(key, s);
-        if (!d.isOk()) return d.status();
-        config.deviceDataRetention = *d;
-      } else if (key == "deviceDataMaxSamples") {
-        config.deviceDataMaxSamples = v.as<uint64_t>();
-      } else if (key == "maxBodyBytes") {
-        config.maxBodyBytes = v.as<uint64_t>();
-      } else if (key == "workerThreads") {
-        config.workerThreads = v.as<int>();
-      } else if (key == "tokenAuthFile") {
-        config.tokenAuthFile = s;
-      } else if (key == "auditLogPath") {
-        config.auditLogPath = s;
-      } else if (key == "auditLogMaxSizeMB") {
-        config.auditLogMaxSizeMB = v.as<uint64_t>();
-      } else if (key == "auditLogMaxBackup") {
-        config.auditLogMaxBackup = v.as<int>();
-      } else {
-        return invalidError(key + ": unknown configuration key (in " + path + ")");
-      }
-    } catch (const YAML::Exception&) {
-      return invalidError(key + ": wrong type (in " + path + ")");
+  auto root = yaml::readConfigFile(path);
+  if (!root.isOk()) return root.status();
+  // Each kind of value once: a table from key to where it goes.
+  const std::map<std::string, std::string*> strings = {
+      {"apiListen", &config.apiListen},       {"dataDir", &config.dataDir},
+      {"logLevel", &config.logLevel},         {"tunnelListen", &config.tunnelListen},
+      {"routerListen", &config.routerListen}, {"nodeRegistration", &config.nodeRegistration},
+      {"modelBlobDir", &config.modelBlobDir}, {"tokenAuthFile", &config.tokenAuthFile},
+      {"auditLogPath", &config.auditLogPath}};
+  const std::map<std::string, std::chrono::seconds*> durations = {
+      {"nodeGracePeriod", &config.nodeGracePeriod},
+      {"nodeCertificateLifetime", &config.nodeCertificateLifetime},
+      {"podEvictionTimeout", &config.podEvictionTimeout},
+      {"eventTTL", &config.eventTTL},
+      {"historyWindow", &config.historyWindow},
+      {"compactionInterval", &config.compactionInterval},
+      {"modelBlobRetention", &config.modelBlobRetention},
+      {"modelBlobGcInterval", &config.modelBlobGcInterval},
+      {"deviceDataRetention", &config.deviceDataRetention}};
+  const std::map<std::string, uint64_t*> counts = {
+      {"modelMaxBytes", &config.modelMaxBytes},
+      {"deviceDataMaxSamples", &config.deviceDataMaxSamples},
+      {"maxBodyBytes", &config.maxBodyBytes},
+      {"auditLogMaxSizeMB", &config.auditLogMaxSizeMB}};
+  const std::map<std::string, int*> smallCounts = {
+      {"workerThreads", &config.workerThreads}, {"auditLogMaxBackup", &config.auditLogMaxBackup}};
+  for (auto it = root->begin(); it != root->end(); ++it) {
+    const std::string& key = it.key();
+    const auto& v = it.value();
+    if (key == "tlsSANs") {
+      auto names = yaml::configStringList(v, key);
+      if (!names.isOk()) return names.status();
+      config.tlsSans.insert(config.tlsSans.end(), names->begin(), names->end());
+    } else if (auto s = strings.find(key); s != strings.end()) {
+      auto text = yaml::configString(v, key);
+      if (!text.isOk()) return text.status();
+      *s->second = *text;
+    } else if (auto d = durations.find(key); d != durations.end()) {
+      auto text = yaml::configString(v, key);
+      if (!text.isOk()) return text.status();
+      auto seconds = parseDurationSeconds(key, *text);
+      if (!seconds.isOk()) return seconds.status();
+      *d->second = *seconds;
+    } else if (auto c = counts.find(key); c != counts.end()) {
+      auto n = yaml::configCount(v, key);
+      if (!n.isOk()) return n.status();
+      *c->second = *n;
+    } else if (auto sc = smallCounts.find(key); sc != smallCounts.end()) {
+      auto n = yaml::configCount(v, key);
+      if (!n.isOk()) return n.status();
+      if (*n > 1'000'000) return invalidError(key + ": must be at most 1000000");
+      *sc->second = static_cast<int>(*n);
+    } else {
+      return yaml::unknownConfigKey(key, path);
     }
   }
   return Status::ok();

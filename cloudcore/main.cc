@@ -27,6 +27,7 @@
 #include "cloudcore/certs/node_certs.h"
 #include "cloudcore/cloudhub/cloudhub.h"
 #include "cloudcore/cloudhub/route_broker.h"
+#include "cloudcore/cloudhub/stream_broker.h"
 #include "cloudcore/config.h"
 #include "cloudcore/controllers/deployment_controller.h"
 #include "cloudcore/controllers/event_gc.h"

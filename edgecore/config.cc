@@ -1,37 +1,24 @@
 #include "edgecore/config.h"
 
 #include <unistd.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "common/api/label_selector.h"
 #include "common/api/names.h"
 #include "common/api/quantity.h"
+#include "common/yaml/config_file.h"
 
 namespace ep::edgecore {
 
+using Json = nlohmann::json;
+
 namespace {
-
-Result<std::string> scalar(const YAML::Node& v, const std::string& key) {
-  if (!v.IsScalar()) return invalidError(key + ": must be a string");
-  return v.as<std::string>();
-}
-
-Result<uint64_t> positive(const YAML::Node& v, const std::string& key) {
-  auto bad = invalidError(key + ": must be a positive integer");
-  if (!v.IsScalar()) return bad;
-  std::string s = v.as<std::string>();
-  if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos) {
-    return bad;
-  }
-  uint64_t n = std::stoull(s);
-  if (n == 0) return bad;
-  return n;
-}
 
 std::string hostName() {
   char buf[256] = {};
@@ -43,176 +30,174 @@ std::string hostName() {
 
 }  // namespace
 
-Status parseConfigYaml(const std::string& text, const std::string& source, Config& config) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return invalidError(source + ": " + e.what());
-  }
-  if (root.IsNull()) return Status::ok();
-  if (!root.IsMap()) return invalidError(source + ": the top level must be a mapping");
-  for (const auto& kv : root) {
-    std::string key;
-    try {
-      key = kv.first.as<std::string>();
-      const YAML::Node& v = kv.second;
-      if (key == "nodeName" || key == "cloud" || key == "dataDir" || key == "localApiListen" ||
-          key == "logLevel" || key == "heartbeatInterval" || key == "runtimeEndpoint" ||
-          key == "podSyncPeriod" || key == "dmiSocket" || key == "modelBandwidthLimit" ||
-          key == "modelRegistryCertsDir") {
-        auto s = scalar(v, key);
-        if (!s.isOk()) return s.status();
-        if (key == "nodeName") config.nodeName = *s;
-        if (key == "cloud") config.cloud = *s;
-        if (key == "dataDir") config.dataDir = *s;
-        if (key == "localApiListen") config.localApiListen = *s;
-        if (key == "logLevel") config.logLevel = *s;
-        if (key == "runtimeEndpoint") config.runtimeEndpoint = *s;
-        if (key == "dmiSocket") config.dmiSocket = *s;
-        if (key == "modelRegistryCertsDir") config.modelRegistryCertsDir = *s;
-        if (key == "modelBandwidthLimit") {
-          auto q = api::parseQuantityBytes(*s);
-          if (!q.isOk() || *q < 0) {
-            return invalidError("modelBandwidthLimit: \"" + *s +
-                                "\" is not a byte quantity such as 10Mi (bytes per second)");
-          }
-          config.modelBandwidthLimit = static_cast<uint64_t>(*q);
-        }
-        if (key == "podSyncPeriod") {
-          auto d = parseDuration(key, *s);
-          if (!d.isOk()) return d.status();
-          config.podSyncPeriod = *d;
-        }
-        if (key == "heartbeatInterval") {
-          auto d = parseDuration(key, *s);
-          if (!d.isOk()) return d.status();
-          config.heartbeatInterval = *d;
-        }
-      } else if (key == "labels") {
-        if (v.IsNull()) continue;
-        if (!v.IsMap()) return invalidError("labels: must be a mapping of label keys to values");
-        for (const auto& l : v) {
-          std::string lk = l.first.as<std::string>();
-          auto lv = scalar(l.second, "labels." + lk);
-          if (!lv.isOk()) return lv.status();
-          if (auto s = api::validateLabelKey(lk); !s.isOk()) {
-            return invalidError("labels." + lk + ": " + s.message());
-          }
-          if (auto s = api::validateLabelValue(*lv); !s.isOk()) {
-            return invalidError("labels." + lk + ": " + s.message());
-          }
-          config.labels[lk] = *lv;
-        }
-      } else if (key == "taints") {
-        if (v.IsNull()) continue;
-        if (!v.IsSequence()) return invalidError("taints: must be a list of {key, value, effect}");
-        for (size_t i = 0; i < v.size(); ++i) {
-          const std::string where = "taints[" + std::to_string(i) + "]";
-          const YAML::Node& t = v[i];
-          if (!t.IsMap()) return invalidError(where + ": must be a mapping {key, value, effect}");
-          Taint taint;
-          for (const auto& f : t) {
-            std::string fk = f.first.as<std::string>();
-            auto fv = scalar(f.second, where + "." + fk);
-            if (!fv.isOk()) return fv.status();
-            if (fk == "key") {
-              taint.key = *fv;
-            } else if (fk == "value") {
-              taint.value = *fv;
-            } else if (fk == "effect") {
-              taint.effect = *fv;
-            } else {
-              return invalidError(where + "." + fk + ": unknown configuration key (in " + source +
-                                  ")");
-            }
-          }
-          if (taint.key.empty()) return invalidError(where + ".key: required");
-          if (auto s = api::validateLabelKey(taint.key); !s.isOk()) {
-            return invalidError(where + ".key: " + s.message());
-          }
-          if (taint.effect != "NoSchedule" && taint.effect != "PreferNoSchedule" &&
-              taint.effect != "NoExecute") {
-            return invalidError(where +
-                                ".effect: must be NoSchedule, PreferNoSchedule or "
-                                "NoExecute, got \"" +
-                                taint.effect + "\"");
-          }
-          config.taints.push_back(std::move(taint));
-        }
-      } else if (key == "containerLogMaxSize") {
-        auto text = scalar(v, key);
-        if (!text.isOk()) return text.status();
-        auto bytes = api::parseQuantityBytes(*text);
-        if (!bytes.isOk() || *bytes < 1024) {
-          return invalidError(
-              "containerLogMaxSize: must be a size of at least 1Ki such as 10Mi, got \"" + *text +
-              "\"");
-        }
-        config.containerLogMaxSize = static_cast<uint64_t>(*bytes);
-      } else if (key == "containerLogMaxFiles") {
-        auto n = positive(v, key);
-        if (!n.isOk()) return n.status();
-        if (*n < 2 || *n > 100)
-          return invalidError("containerLogMaxFiles: must be between 2 and 100");
-        config.containerLogMaxFiles = static_cast<int>(*n);
-      } else if (key == "podWorkers") {
-        auto n = positive(v, key);
-        if (!n.isOk()) return n.status();
-        if (*n > 64) return invalidError("podWorkers: must be between 1 and 64");
-        config.podWorkers = static_cast<size_t>(*n);
-      } else if (key == "mqtt") {
-        if (v.IsNull()) continue;
-        if (!v.IsMap()) return invalidError("mqtt: must be a mapping");
-        for (const auto& o : v) {
-          std::string mk = o.first.as<std::string>();
-          auto mv = scalar(o.second, "mqtt." + mk);
-          if (!mv.isOk()) return mv.status();
-          if (mk == "server") {
-            config.mqttServer = *mv;
-          } else if (mk == "clientId") {
-            config.mqttClientId = *mv;
-          } else if (mk == "username") {
-            config.mqttUsername = *mv;
-          } else if (mk == "password") {
-            config.mqttPassword = *mv;
-          } else if (mk == "caFile") {
-            config.mqttCaFile = *mv;
-          } else if (mk == "certFile") {
-            config.mqttCertFile = *mv;
-          } else if (mk == "keyFile") {
-            config.mqttKeyFile = *mv;
-          } else if (mk == "serverName") {
-            config.mqttServerName = *mv;
-          } else if (mk == "insecureSkipVerify") {
-            if (*mv != "true" && *mv != "false") {
-              return invalidError("mqtt.insecureSkipVerify: must be true or false, got \"" + *mv +
-                                  "\"");
-            }
-            config.mqttInsecureSkipVerify = *mv == "true";
-          } else {
-            return invalidError("mqtt." + mk + ": unknown configuration key (in " + source + ")");
-          }
-        }
-      } else if (key == "outbox") {
-        if (v.IsNull()) continue;
-        if (!v.IsMap()) return invalidError("outbox: must be a mapping");
-        for (const auto& o : v) {
-          std::string ok = o.first.as<std::string>();
-          if (ok == "maxEntries" || ok == "maxBytes") {
-            auto n = positive(o.second, "outbox." + ok);
-            if (!n.isOk()) return n.status();
-            (ok == "maxEntries" ? config.outboxMaxEntries : config.outboxMaxBytes) = *n;
-          } else {
-            return invalidError("outbox." + ok + ": unknown configuration key (in " + source + ")");
-          }
-        }
-      } else {
-        return invalidError(key + ": unknown configuration key (in " + source + ")");
-      }
-    } catch (const YAML::Exception&) {
-      return invalidError(key + ": wrong type (in " + source + ")");
+namespace {
+
+Status parseLabels(const Json& v, Config& config) {
+  auto labels = yaml::configMapping(v, "labels");
+  if (!labels.isOk()) return invalidError("labels: must be a mapping of label keys to values");
+  if (*labels == nullptr) return Status::ok();
+  for (auto l = (*labels)->begin(); l != (*labels)->end(); ++l) {
+    const std::string where = "labels." + l.key();
+    auto value = yaml::configString(l.value(), where);
+    if (!value.isOk()) return value.status();
+    if (auto s = api::validateLabelKey(l.key()); !s.isOk()) {
+      return invalidError(where + ": " + s.message());
     }
+    if (auto s = api::validateLabelValue(*value); !s.isOk()) {
+      return invalidError(where + ": " + s.message());
+    }
+    config.labels[l.key()] = *value;
+  }
+  return Status::ok();
+}
+
+Status parseTaints(const Json& v, const std::string& source, Config& config) {
+  if (v.is_null()) return Status::ok();
+  if (!v.is_array()) return invalidError("taints: must be a list of {key, value, effect}");
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string where = "taints[" + std::to_string(i) + "]";
+    const Json& t = v[i];
+    if (!t.is_object()) return invalidError(where + ": must be a mapping {key, value, effect}");
+    Taint taint;
+    const std::map<std::string, std::string*> fields = {
+        {"key", &taint.key}, {"value", &taint.value}, {"effect", &taint.effect}};
+    for (auto f = t.begin(); f != t.end(); ++f) {
+      auto field = fields.find(f.key());
+      if (field == fields.end()) return yaml::unknownConfigKey(where + "." + f.key(), source);
+      auto text = yaml::configString(f.value(), where + "." + f.key());
+      if (!text.isOk()) return text.status();
+      *field->second = *text;
+    }
+    if (taint.key.empty()) return invalidError(where + ".key: required");
+    if (auto s = api::validateLabelKey(taint.key); !s.isOk()) {
+      return invalidError(where + ".key: " + s.message());
+    }
+    if (taint.effect != "NoSchedule" && taint.effect != "PreferNoSchedule" &&
+        taint.effect != "NoExecute") {
+      return invalidError(where +
+                          ".effect: must be NoSchedule, PreferNoSchedule or NoExecute, got \"" +
+                          taint.effect + "\"");
+    }
+    config.taints.push_back(std::move(taint));
+  }
+  return Status::ok();
+}
+
+Status parseMqtt(const Json& v, const std::string& source, Config& config) {
+  auto mqtt = yaml::configMapping(v, "mqtt");
+  if (!mqtt.isOk()) return mqtt.status();
+  if (*mqtt == nullptr) return Status::ok();
+  const std::map<std::string, std::string*> strings = {
+      {"server", &config.mqttServer},   {"clientId", &config.mqttClientId},
+      {"caFile", &config.mqttCaFile},   {"certFile", &config.mqttCertFile},
+      {"keyFile", &config.mqttKeyFile}, {"serverName", &config.mqttServerName}};
+  // Optional: set (even to "") only when given.
+  const std::map<std::string, std::optional<std::string>*> optionals = {
+      {"username", &config.mqttUsername}, {"password", &config.mqttPassword}};
+  for (auto o = (*mqtt)->begin(); o != (*mqtt)->end(); ++o) {
+    const std::string where = "mqtt." + o.key();
+    auto text = yaml::configString(o.value(), where);
+    if (!text.isOk()) return text.status();
+    if (auto s = strings.find(o.key()); s != strings.end()) {
+      *s->second = *text;
+    } else if (auto opt = optionals.find(o.key()); opt != optionals.end()) {
+      *opt->second = *text;
+    } else if (o.key() == "insecureSkipVerify") {
+      if (*text != "true" && *text != "false") {
+        return invalidError(where + ": must be true or false, got \"" + *text + "\"");
+      }
+      config.mqttInsecureSkipVerify = *text == "true";
+    } else {
+      return yaml::unknownConfigKey(where, source);
+    }
+  }
+  return Status::ok();
+}
+
+Status parseOutbox(const Json& v, const std::string& source, Config& config) {
+  auto outbox = yaml::configMapping(v, "outbox");
+  if (!outbox.isOk()) return outbox.status();
+  if (*outbox == nullptr) return Status::ok();
+  for (auto o = (*outbox)->begin(); o != (*outbox)->end(); ++o) {
+    const std::string where = "outbox." + o.key();
+    if (o.key() != "maxEntries" && o.key() != "maxBytes") {
+      return yaml::unknownConfigKey(where, source);
+    }
+    auto n = yaml::configPositive(o.value(), where);
+    if (!n.isOk()) return n.status();
+    (o.key() == "maxEntries" ? config.outboxMaxEntries : config.outboxMaxBytes) = *n;
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Status parseConfigYaml(const std::string& text, const std::string& source, Config& config) {
+  auto root = yaml::parseConfigText(text, source);
+  if (!root.isOk()) return root.status();
+  const std::map<std::string, std::string*> strings = {
+      {"nodeName", &config.nodeName},   {"cloud", &config.cloud},
+      {"dataDir", &config.dataDir},     {"localApiListen", &config.localApiListen},
+      {"logLevel", &config.logLevel},   {"runtimeEndpoint", &config.runtimeEndpoint},
+      {"dmiSocket", &config.dmiSocket}, {"modelRegistryCertsDir", &config.modelRegistryCertsDir}};
+  const std::map<std::string, std::chrono::milliseconds*> durations = {
+      {"heartbeatInterval", &config.heartbeatInterval}, {"podSyncPeriod", &config.podSyncPeriod}};
+  for (auto it = root->begin(); it != root->end(); ++it) {
+    const std::string& key = it.key();
+    const Json& v = it.value();
+    Status st = Status::ok();
+    if (auto s = strings.find(key); s != strings.end()) {
+      auto text = yaml::configString(v, key);
+      if (!text.isOk()) return text.status();
+      *s->second = *text;
+    } else if (auto d = durations.find(key); d != durations.end()) {
+      auto text = yaml::configString(v, key);
+      if (!text.isOk()) return text.status();
+      auto ms = parseDuration(key, *text);
+      if (!ms.isOk()) return ms.status();
+      *d->second = *ms;
+    } else if (key == "modelBandwidthLimit") {
+      auto text = yaml::configString(v, key);
+      if (!text.isOk()) return text.status();
+      auto q = api::parseQuantityBytes(*text);
+      if (!q.isOk() || *q < 0) {
+        return invalidError("modelBandwidthLimit: \"" + *text +
+                            "\" is not a byte quantity such as 10Mi (bytes per second)");
+      }
+      config.modelBandwidthLimit = static_cast<uint64_t>(*q);
+    } else if (key == "containerLogMaxSize") {
+      auto text = yaml::configString(v, key);
+      if (!text.isOk()) return text.status();
+      auto bytes = api::parseQuantityBytes(*text);
+      if (!bytes.isOk() || *bytes < 1024) {
+        return invalidError(
+            "containerLogMaxSize: must be a size of at least 1Ki such as 10Mi, got \"" + *text +
+            "\"");
+      }
+      config.containerLogMaxSize = static_cast<uint64_t>(*bytes);
+    } else if (key == "containerLogMaxFiles") {
+      auto n = yaml::configPositive(v, key);
+      if (!n.isOk()) return n.status();
+      if (*n < 2 || *n > 100)
+        return invalidError("containerLogMaxFiles: must be between 2 and 100");
+      config.containerLogMaxFiles = static_cast<int>(*n);
+    } else if (key == "podWorkers") {
+      auto n = yaml::configPositive(v, key);
+      if (!n.isOk()) return n.status();
+      if (*n > 64) return invalidError("podWorkers: must be between 1 and 64");
+      config.podWorkers = static_cast<size_t>(*n);
+    } else if (key == "labels") {
+      st = parseLabels(v, config);
+    } else if (key == "taints") {
+      st = parseTaints(v, source, config);
+    } else if (key == "mqtt") {
+      st = parseMqtt(v, source, config);
+    } else if (key == "outbox") {
+      st = parseOutbox(v, source, config);
+    } else {
+      return yaml::unknownConfigKey(key, source);
+    }
+    if (!st.isOk()) return st;
   }
   return Status::ok();
 }

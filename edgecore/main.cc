@@ -292,8 +292,8 @@ int main(int argc, char** argv) {
   };
   MqttRouteBus routeBus;
   router::HttpServiceCaller serviceCaller;
-  router::EdgeRouter edgeRouter({.nodeName = config.nodeName}, cache, routeBus, serviceCaller,
-                                clock);
+  router::EdgeRouter edgeRouter({.nodeName = config.nodeName}, cache, cache, routeBus,
+                                serviceCaller, clock);
   std::unique_ptr<eventbus::MqttClient> mqtt;
   if (!config.mqttServer.empty()) {
     eventbus::MqttClientOptions mqttOptions;
@@ -432,7 +432,7 @@ int main(int argc, char** argv) {
   edged::Edged* edgedForModels = podManager.get();
   models::ModelFetcher fetcher(
       {.nodeName = config.nodeName, .bandwidthBytesPerSecond = config.modelBandwidthLimit}, cache,
-      modelContent,
+      cache, modelContent,
       [edgedForModels] {
         if (edgedForModels) edgedForModels->refreshVolumes();
       },

@@ -5,10 +5,11 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "common/kubeconfig/kubeconfig.h"
-#include "common/yaml/yaml.h"
+#include "common/yaml/config_file.h"
 #include "nlohmann/json.hpp"
 
 namespace ep::edgectl {
@@ -16,25 +17,19 @@ namespace ep::edgectl {
 using nlohmann::json;
 
 Result<ClientConfig> parseConfigFile(std::string_view text, const std::string& source) {
-  auto doc = yaml::parseYamlDocument(text);
-  if (!doc)
-    return invalidError("error loading config file " + source + ": " + doc.status().message());
+  auto doc = yaml::parseConfigText(text, source);
+  if (!doc) return invalidError("error loading config file " + doc.status().message());
   ClientConfig cfg;
-  if (doc->is_null()) return cfg;
-  if (!doc->is_object()) {
-    return invalidError("error loading config file " + source + ": expected a YAML mapping");
-  }
+  const std::map<std::string, std::string*> keys = {
+      {"server", &cfg.server}, {"token", &cfg.token}, {"namespace", &cfg.defaultNamespace}};
   for (auto it = doc->begin(); it != doc->end(); ++it) {
-    const std::string& key = it.key();
-    if (key != "server" && key != "token" && key != "namespace") continue;  // ignore the rest
+    auto key = keys.find(it.key());
+    if (key == keys.end()) continue;  // ignore the rest
     if (!it.value().is_string()) {
-      return invalidError("error loading config file " + source + ": \"" + key +
+      return invalidError("error loading config file " + source + ": \"" + it.key() +
                           "\" must be a string");
     }
-    std::string v = it.value().get<std::string>();
-    if (key == "server") cfg.server = v;
-    if (key == "token") cfg.token = v;
-    if (key == "namespace") cfg.defaultNamespace = v;
+    *key->second = it.value().get<std::string>();
   }
   return cfg;
 }

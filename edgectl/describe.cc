@@ -6,6 +6,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "common/api/base64.h"
 #include "edgectl/apply_patch.h"
 #include "edgectl/paths.h"
 #include "edgectl/printer.h"
@@ -644,6 +645,13 @@ void describeDeployment(DescribeWriter& w, const json& d) {
   }
 }
 
+// "N bytes" for base64 data, as kubectl describe shows binaryData and Secret data ("?" when
+// the value is not base64, which the server never stores).
+std::string decodedBytes(const json& value) {
+  auto n = api::base64DecodedSize(scalarText(value));
+  return (n ? std::to_string(*n) : std::string("?")) + " bytes";
+}
+
 void describeConfigMap(DescribeWriter& w, const json& cm) {
   writeCommonHeader(w, cm, true);
   writeLabelsAnnotations(w, cm);
@@ -656,25 +664,10 @@ void describeConfigMap(DescribeWriter& w, const json& cm) {
   w.raw("\nBinaryData\n====\n");
   if (const json* data = jsonAt(cm, {"binaryData"}); data && data->is_object()) {
     for (auto it = data->begin(); it != data->end(); ++it) {
-      std::string b64 = scalarText(it.value());
-      size_t pad = std::count(b64.begin(), b64.end(), '=');
-      w.raw(it.key() + ": " + std::to_string(b64.size() / 4 * 3 - pad) + " bytes\n");
+      w.raw(it.key() + ": " + decodedBytes(it.value()) + "\n");
     }
   }
   w.raw("\n");
-}
-
-size_t base64DecodedSize(const std::string& b64) {
-  size_t chars = 0;
-  size_t pad = 0;
-  for (char c : b64) {
-    if (c == '=') {
-      ++pad;
-    } else if (!std::isspace(static_cast<unsigned char>(c))) {
-      ++chars;
-    }
-  }
-  return (chars + pad) / 4 * 3 - std::min<size_t>(pad, 2);
 }
 
 void describeSecret(DescribeWriter& w, const json& s) {
@@ -686,7 +679,7 @@ void describeSecret(DescribeWriter& w, const json& s) {
   w.raw("\nData\n====\n");
   if (const json* data = jsonAt(s, {"data"}); data && data->is_object()) {
     for (auto it = data->begin(); it != data->end(); ++it) {
-      w.kv(0, it.key(), std::to_string(base64DecodedSize(scalarText(it.value()))) + " bytes");
+      w.kv(0, it.key(), decodedBytes(it.value()));
     }
   }
 }

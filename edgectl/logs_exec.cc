@@ -131,6 +131,10 @@ int runExec(Context& ctx, const ExecOptions& o) {
     return 1;
   }
   const auto& b = r->body;
+  if (b.is_object() && b.value("kind", "") == "Status") {  // the stream failed after it opened
+    *ctx.err << "Error from server: " << b.value("message", std::string("exec failed")) << "\n";
+    return 1;
+  }
   if (!b.is_object() || !b.contains("exitCode")) {
     *ctx.err << "error: unexpected exec answer from the server\n";
     return 1;

@@ -416,9 +416,13 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
     if (q.limit < 0) return errorResponse(badRequestError("limit: must be a non-negative integer"));
     q.continueToken = req.param("continue");
     if (m == "GET") {
+      // One damaged object never breaks a LIST, nor the initial list of a watch: it is left out
+      // with a Warning.
+      q.skipDamaged = true;
       if (req.flag("watch")) {
         auto w = registry_.watch(*kind, ns, q, req.param("resourceVersion"));
         if (!w.isOk()) return errorResponse(w.status(), kind);
+        auto warnings = (*w)->warnings();
         auto timeout = options_.maxWatchTimeout;
         if (auto t = parseLimit(req.param("timeoutSeconds")); t > 0) {
           timeout = std::min(timeout, std::chrono::seconds(t));
@@ -427,9 +431,8 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
         r.contentType = "application/json";
         r.stream = std::make_shared<WatchBody>(std::move(w.value()), *kind, table, tableOpts,
                                                clock_, std::chrono::steady_clock::now() + timeout);
-        return r;
+        return withWarnings(std::move(r), warnings);
       }
-      q.skipDamaged = true;  // one damaged object never breaks a LIST: left out with a Warning
       auto l = registry_.list(*kind, ns, q);
       if (!l.isOk()) return errorResponse(l.status(), kind);
       if (table) {

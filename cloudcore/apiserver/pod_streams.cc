@@ -14,7 +14,6 @@
 
 namespace ep::apiserver {
 
-using cloudhub::StreamChannel;
 using Json = nlohmann::json;
 
 namespace {
@@ -22,7 +21,7 @@ namespace {
 // Buffers one stream's output between the broker (gRPC threads) and the HTTP server (worker
 // pool). Bounded by the broker's flow-control window: the edge sends no more than was
 // consumed() plus the window.
-class StreamBuffer final : public cloudhub::StreamObserver {
+class StreamBuffer final : public StreamObserver {
  public:
   struct Chunk {
     StreamChannel channel;
@@ -65,15 +64,6 @@ class StreamBuffer final : public cloudhub::StreamObserver {
     }
     return true;
   }
-  // Waits until the stream closed (exec fallback). False on timeout.
-  bool waitClosed(std::chrono::steady_clock::time_point deadline) {
-    MutexLock l(mu_);
-    while (!closed_) {
-      if (l.waitUntil(cv_, deadline) == std::cv_status::timeout) return closed_;
-    }
-    return true;
-  }
-
   // Takes what is buffered; `closed` when nothing more will come.
   std::deque<Chunk> take(bool& closed, Status& status, int32_t& exitCode) {
     MutexLock l(mu_);
@@ -108,7 +98,7 @@ class StreamBuffer final : public cloudhub::StreamObserver {
 // Chunked text/plain log body.
 class LogBody final : public http::BodyStream {
  public:
-  LogBody(std::shared_ptr<StreamBuffer> buffer, std::shared_ptr<cloudhub::StreamHandle> handle)
+  LogBody(std::shared_ptr<StreamBuffer> buffer, std::shared_ptr<StreamHandle> handle)
       : buffer_(std::move(buffer)), handle_(std::move(handle)) {}
 
   std::string next(bool& finished) override {
@@ -137,14 +127,14 @@ class LogBody final : public http::BodyStream {
 
  private:
   std::shared_ptr<StreamBuffer> buffer_;
-  std::shared_ptr<cloudhub::StreamHandle> handle_;
+  std::shared_ptr<StreamHandle> handle_;
   bool closed_ = false;  // only touched by next()/close(), which the server serializes
 };
 
 // Exec over a channel.k8s.io WebSocket.
 class ExecSocket final : public http::WebSocketStream {
  public:
-  ExecSocket(std::shared_ptr<StreamBuffer> buffer, std::shared_ptr<cloudhub::StreamHandle> handle)
+  ExecSocket(std::shared_ptr<StreamBuffer> buffer, std::shared_ptr<StreamHandle> handle)
       : buffer_(std::move(buffer)), handle_(std::move(handle)) {}
 
   std::vector<std::string> next(bool& finished) override {
@@ -188,7 +178,61 @@ class ExecSocket final : public http::WebSocketStream {
 
  private:
   std::shared_ptr<StreamBuffer> buffer_;
-  std::shared_ptr<cloudhub::StreamHandle> handle_;
+  std::shared_ptr<StreamHandle> handle_;
+  bool closed_ = false;
+};
+
+// Exec without a WebSocket (edgectl exec): the command's output is gathered as it arrives and
+// answered as one ExecResult once the command ends, or as a Status if the stream fails. A
+// stream, not a handler that waits: a long command holds no API worker (before, eight of them
+// stalled the whole API). The output is bounded by what the runtime's execSync returns;
+// consumption is granted as it arrives. The server ends the stream after an hour.
+class ExecResultBody final : public http::BodyStream {
+ public:
+  ExecResultBody(std::shared_ptr<StreamBuffer> buffer, std::shared_ptr<StreamHandle> handle)
+      : buffer_(std::move(buffer)),
+        handle_(std::move(handle)),
+        deadline_(std::chrono::steady_clock::now() + std::chrono::hours(1)) {}
+
+  std::string next(bool& finished) override {
+    bool closed = false;
+    Status status;
+    int32_t exitCode = 0;
+    auto chunks = buffer_->take(closed, status, exitCode);
+    size_t bytes = 0;
+    for (auto& c : chunks) {
+      bytes += c.data.size();
+      (c.channel == StreamChannel::kStderr ? err_ : out_) += c.data;
+    }
+    if (bytes > 0) handle_->consumed(bytes);
+    finished = closed;
+    if (!closed) return "";
+    closed_ = true;
+    Json j;
+    if (status.isOk()) {
+      j = {{"kind", "ExecResult"},
+           {"apiVersion", "edgeplane.io/v1"},
+           {"stdout", std::move(out_)},
+           {"stderr", std::move(err_)},
+           {"exitCode", exitCode}};
+    } else {
+      j = api::statusObject(status);
+    }
+    return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
+  void setWake(std::function<void()> wake) override { buffer_->setWake(std::move(wake)); }
+  std::chrono::steady_clock::time_point deadline() const override { return deadline_; }
+  void close() override {
+    buffer_->setWake(nullptr);
+    if (!closed_) handle_->cancel();  // the client went away, or the hour is over
+  }
+
+ private:
+  std::shared_ptr<StreamBuffer> buffer_;
+  std::shared_ptr<StreamHandle> handle_;
+  const std::chrono::steady_clock::time_point deadline_;
+  // Only touched by next()/close(), which the server serializes.
+  std::string out_, err_;
   bool closed_ = false;
 };
 
@@ -255,16 +299,15 @@ Result<PodTarget> resolvePod(registry::Registry& registry, const std::string& ns
 
 struct OpenedStream {
   std::shared_ptr<StreamBuffer> buffer;
-  std::shared_ptr<cloudhub::StreamHandle> handle;
+  std::shared_ptr<StreamHandle> handle;
 };
 
 // Opens a stream of `sr` on `node` and waits for the node's first reply. An error when the node
 // cannot be reached, does not answer within `timeout` (the stream is cancelled), or closes the
 // stream with an error before any output.
-Result<OpenedStream> openStream(cloudhub::StreamBroker& broker, const std::string& node,
-                                const cloudhub::StreamRequest& sr,
-                                std::chrono::milliseconds timeout, const char* what,
-                                std::atomic<size_t>& waiting, size_t maxWaiting) {
+Result<OpenedStream> openStream(StreamOpener& broker, const std::string& node,
+                                const StreamRequest& sr, std::chrono::milliseconds timeout,
+                                const char* what, std::atomic<size_t>& waiting, size_t maxWaiting) {
   // A slot among the requests that may hold an HTTP worker while their node is silent.
   struct Slot {
     std::atomic<size_t>& n;
@@ -323,7 +366,7 @@ std::string execStatusJson(int32_t exitCode) {
   return j.dump();
 }
 
-PodStreams::PodStreams(registry::Registry& registry, cloudhub::StreamBroker& broker,
+PodStreams::PodStreams(registry::Registry& registry, StreamOpener& broker,
                        PodStreamsOptions options)
     : registry_(registry), broker_(broker), options_(options) {}
 
@@ -347,8 +390,8 @@ ServerResponse PodStreams::logs(ServerRequest& req, const std::string& ns,
   const api::KindInfo* kind = nullptr;
   auto target = resolvePod(registry_, ns, name, req.param("container"), kind);
   if (!target.isOk()) return api::errorResponse(target.status(), kind, name);
-  cloudhub::StreamRequest sr;
-  sr.kind = cloudhub::StreamRequest::Kind::kLogs;
+  StreamRequest sr;
+  sr.kind = StreamRequest::Kind::kLogs;
   sr.ns = ns;
   sr.pod = name;
   sr.container = target->container;
@@ -405,8 +448,8 @@ ServerResponse PodStreams::exec(ServerRequest& req, const std::string& ns,
   const api::KindInfo* kind = nullptr;
   auto target = resolvePod(registry_, ns, name, req.param("container"), kind);
   if (!target.isOk()) return api::errorResponse(target.status(), kind, name);
-  cloudhub::StreamRequest sr;
-  sr.kind = cloudhub::StreamRequest::Kind::kExec;
+  StreamRequest sr;
+  sr.kind = StreamRequest::Kind::kExec;
   sr.ns = ns;
   sr.pod = name;
   sr.container = target->container;
@@ -432,39 +475,10 @@ ServerResponse PodStreams::exec(ServerRequest& req, const std::string& ns,
     r.websocketProtocol = protocol;
     return r;
   }
-  // Fallback without WebSocket: wait for the command, answer once (output bounded by what the
-  // runtime's execSync returns; consumption is granted as it arrives).
-  std::string out, err;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::hours(1);
-  for (;;) {
-    bool closed = false;
-    Status status;
-    int32_t exitCode = 0;
-    auto chunks = buffer->take(closed, status, exitCode);
-    size_t bytes = 0;
-    for (auto& c : chunks) {
-      bytes += c.data.size();
-      (c.channel == StreamChannel::kStderr ? err : out) += c.data;
-    }
-    if (bytes > 0) handle->consumed(bytes);
-    if (closed) {
-      if (!status.isOk()) return api::errorResponse(status);
-      Json j = {{"kind", "ExecResult"},
-                {"apiVersion", "edgeplane.io/v1"},
-                {"stdout", out},
-                {"stderr", err},
-                {"exitCode", exitCode}};
-      ServerResponse r;
-      r.status = 200;
-      r.body = j.dump(-1, ' ', false, Json::error_handler_t::replace);
-      return r;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) {
-      handle->cancel();
-      return api::errorResponse(Status(Code::kTimeout, "exec did not finish in time"));
-    }
-    buffer->waitClosed(std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
-  }
+  ServerResponse r;
+  r.status = 200;
+  r.stream = std::make_shared<ExecResultBody>(std::move(buffer), std::move(handle));
+  return r;
 }
 
 }  // namespace ep::apiserver

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "cloudcore/apiserver/api_handler.h"
-#include "cloudcore/cloudhub/stream_broker.h"
+#include "cloudcore/apiserver/pod_stream_opener.h"
 #include "cloudcore/registry/registry.h"
 
 namespace ep::apiserver {
@@ -20,19 +20,18 @@ struct PodStreamsOptions {
   size_t maxWaitingOpens = 4;
 };
 
-// pods/log and pods/exec (docs/api.md) for pods on edge nodes, carried through cloudhub's
-// StreamBroker. Validates like the Kubernetes API server (pod, container, node), then opens a
-// tunnel stream to the pod's node and waits for the edge's first reply so that edge errors
-// (container not found, no previous container) become HTTP errors. Logs then stream as chunked
-// text/plain; exec answers a WebSocket upgrade (v5.channel.k8s.io / v4.channel.k8s.io: 1
-// stdout, 2 stderr, 3 a v1 Status) or, without an upgrade, a JSON ExecResult (edgectl's
-// fallback). Handlers run on the HTTP worker pool and may block up to firstReplyTimeout; at
-// most maxWaitingOpens of them at once.
-// Thread-safe; `registry` and `broker` must outlive it.
+// pods/log and pods/exec (docs/api.md) for pods on edge nodes, carried by a StreamOpener
+// (pod_stream_opener.h; in cloudcore, cloudhub's StreamBroker over the tunnel). Validates like the
+// Kubernetes API server (pod, container, node), then opens a tunnel stream to the pod's node and
+// waits for the edge's first reply so that edge errors (container not found, no previous container)
+// become HTTP errors. Logs then stream as chunked text/plain; exec answers a WebSocket upgrade
+// (v5.channel.k8s.io / v4.channel.k8s.io: 1 stdout, 2 stderr, 3 a v1 Status) or, without an
+// upgrade, a JSON ExecResult streamed once the command ends (edgectl's fallback). Handlers run on
+// the HTTP worker pool and may block up to firstReplyTimeout, at most maxWaitingOpens of them at
+// once; an open stream holds no worker. Thread-safe; `registry` and `broker` must outlive it.
 class PodStreams {
  public:
-  PodStreams(registry::Registry& registry, cloudhub::StreamBroker& broker,
-             PodStreamsOptions options = {});
+  PodStreams(registry::Registry& registry, StreamOpener& broker, PodStreamsOptions options = {});
 
   // Registers pods/log and pods/exec on `handler`.
   void install(ApiHandler& handler);
@@ -42,7 +41,7 @@ class PodStreams {
 
  private:
   registry::Registry& registry_;
-  cloudhub::StreamBroker& broker_;
+  StreamOpener& broker_;
   const PodStreamsOptions options_;
   std::atomic<size_t> waitingOpens_{0};  // requests waiting for a node's first reply
 };

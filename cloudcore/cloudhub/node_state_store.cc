@@ -26,6 +26,25 @@ Status exec(sqlite3* db, const char* sql) {
   return asUnavailable(sqlite::exec(db, sql, "cloudhub.db"));
 }
 
+int64_t rowChecksum(const std::string& name, int64_t acked, int64_t sequence) {
+  return sqlite::RowChecksum().add(std::string_view(name)).add(acked).add(sequence).value();
+}
+
+// "ok", what SQLite's quick_check found wrong with the file (also "file is not a database"
+// and other damage reported while reading it), or an error when the check could not run for
+// another reason (a lock held elsewhere, I/O): such a file is not damaged.
+Result<std::string> quickCheck(sqlite3* db) {
+  auto failed = [db]() -> Result<std::string> {
+    const int code = sqlite3_errcode(db) & 0xff;
+    if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) return std::string(sqlite3_errmsg(db));
+    return sqlError(db, "quick_check");
+  };
+  sqlite::Stmt check(db, "PRAGMA quick_check(1)");
+  if (!check.ok()) return failed();
+  if (check.step() != SQLITE_ROW) return failed();
+  return check.text(0);
+}
+
 }  // namespace
 
 NodeStateStore::NodeStateStore(NodeStateStoreOptions options) : options_(std::move(options)) {}
@@ -39,13 +58,41 @@ Status NodeStateStore::start() {
   std::filesystem::create_directories(options_.dataDir, ec);
   std::string path = (std::filesystem::path(options_.dataDir) / "cloudhub.db").string();
   MutexLock dl(dbMu_);
-  auto db = sqlite::openDatabase(path, /*readOnly=*/false, std::chrono::seconds(5));
-  if (!db) return unavailableError("cloudhub.db: open " + db.status().message());
-  db_ = *db;
+  bool rebuilt = false;
+  for (int attempt = 0;; ++attempt) {
+    auto db = sqlite::openDatabase(path, /*readOnly=*/false, std::chrono::seconds(5));
+    if (!db) return unavailableError("cloudhub.db: open " + db.status().message());
+    db_ = *db;
+    auto checked = quickCheck(db_);
+    if (checked.isOk() && *checked == "ok") break;
+    sqlite3_close(db_);
+    db_ = nullptr;
+    if (!checked.isOk()) return checked.status();
+    const std::string verdict = *checked;
+    if (attempt > 0)
+      return unavailableError("cloudhub.db: fresh database fails quick_check: " + verdict);
+    // Its contents can be rebuilt (the class comment): move it aside and start afresh.
+    const std::string aside =
+        path + ".damaged-" +
+        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count());
+    spdlog::error(
+        "cloudhub: {} is damaged ({}); moved aside as {}, starting a fresh one (every node "
+        "resends the reports in its outbox)",
+        path, verdict, aside);
+    std::filesystem::rename(path, aside, ec);
+    if (ec)
+      return unavailableError("cloudhub.db: cannot move the damaged file aside: " + ec.message());
+    for (const char* suffix : {"-wal", "-shm"}) {
+      std::filesystem::rename(path + suffix, aside + suffix, ec);  // absent is fine
+    }
+    rebuilt = true;
+  }
   for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
                           "CREATE TABLE IF NOT EXISTS nodes (name TEXT PRIMARY KEY, "
                           "acked_revision INTEGER NOT NULL DEFAULT 0, "
-                          "last_report_sequence INTEGER NOT NULL DEFAULT 0)"}) {
+                          "last_report_sequence INTEGER NOT NULL DEFAULT 0, checksum INTEGER)"}) {
     if (auto s = exec(db_, sql); !s.isOk()) {
       sqlite3_close(db_);
       db_ = nullptr;
@@ -53,13 +100,46 @@ Status NodeStateStore::start() {
     }
   }
   {
-    sqlite::Stmt load(db_, "SELECT name, acked_revision, last_report_sequence FROM nodes");
+    // Files from before checksums: the column is added; their rows are checksummed when next
+    // written (each is marked dirty below).
+    bool hasChecksum = false;
+    sqlite::Stmt columns(db_, "PRAGMA table_info(nodes)");
+    while (columns.ok() && columns.step() == SQLITE_ROW) {
+      if (columns.text(1) == "checksum") hasChecksum = true;
+    }
+    if (!hasChecksum) {
+      if (auto s = exec(db_, "ALTER TABLE nodes ADD COLUMN checksum INTEGER"); !s.isOk()) {
+        sqlite3_close(db_);
+        db_ = nullptr;
+        return s;
+      }
+    }
+  }
+  {
+    sqlite::Stmt load(db_,
+                      "SELECT name, acked_revision, last_report_sequence, checksum FROM nodes");
     if (!load.ok()) return sqlError(db_, "load");
     MutexLock l(mu_);
+    rebuilt_ = rebuilt;
     while (load.step() == SQLITE_ROW) {
-      Row& r = rows_[load.text(0)];
-      r.ackedRevision = load.int64(1);
-      r.appliedSequence = r.persistedSequence = static_cast<uint64_t>(load.int64(2));
+      const std::string name = load.text(0);
+      const int64_t acked = load.int64(1);
+      const int64_t sequence = load.int64(2);
+      Row& r = rows_[name];
+      if (load.isNull(3)) {
+        r.dirty = dirty_ = true;  // written before checksums: rewritten with one
+      } else if (load.int64(3) != rowChecksum(name, acked, sequence)) {
+        ++damagedRows_;
+        r.dirty = dirty_ = true;  // rewritten as 0, intact
+        spdlog::error(
+            "cloudhub: the row of node {} in cloudhub.db is damaged (checksum mismatch); its "
+            "acknowledged revision and report sequence start again from 0 (it resends the "
+            "reports in its outbox)",
+            name);
+        continue;
+      }
+      r.ackedRevision = acked;
+      r.appliedSequence = r.persistedSequence = static_cast<uint64_t>(sequence);
     }
     stopping_ = false;
   }
@@ -160,15 +240,18 @@ Status NodeStateStore::flushNow() {
       return asUnavailable(txn.status());
     }
     sqlite::Stmt upsert(db_,
-                        "INSERT INTO nodes(name, acked_revision, last_report_sequence) "
-                        "VALUES(?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET "
+                        "INSERT INTO nodes(name, acked_revision, last_report_sequence, checksum) "
+                        "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET "
                         "acked_revision=excluded.acked_revision, "
-                        "last_report_sequence=excluded.last_report_sequence");
+                        "last_report_sequence=excluded.last_report_sequence, "
+                        "checksum=excluded.checksum");
     if (!upsert.ok()) {
       result = sqlError(db_, "prepare upsert");
     } else {
       for (const auto& p : batch) {  // batch outlives every step()
-        upsert.bind(1, p.name).bind(2, p.acked).bind(3, static_cast<int64_t>(p.sequence));
+        const auto sequence = static_cast<int64_t>(p.sequence);
+        upsert.bind(1, p.name).bind(2, p.acked).bind(3, sequence);
+        upsert.bind(4, rowChecksum(p.name, p.acked, sequence));
         if (upsert.step() != SQLITE_DONE) {
           result = sqlError(db_, "upsert");
           break;
@@ -197,6 +280,16 @@ Status NodeStateStore::flushNow() {
     for (const auto& [name, seq] : advanced) onPersisted_(name, seq);
   }
   return Status::ok();
+}
+
+uint64_t NodeStateStore::damagedRows() const {
+  MutexLock l(mu_);
+  return damagedRows_;
+}
+
+bool NodeStateStore::rebuilt() const {
+  MutexLock l(mu_);
+  return rebuilt_;
 }
 
 void NodeStateStore::flushLoop() {

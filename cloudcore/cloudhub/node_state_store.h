@@ -27,7 +27,7 @@ struct NodeStateStoreOptions {
 };
 
 // Per-node tunnel bookkeeping kept by cloudhub in its own SQLite file (WAL, synchronous=FULL):
-// table nodes(name, acked_revision, last_report_sequence). Values live in memory and are
+// table nodes(name, acked_revision, last_report_sequence, checksum). Values live in memory and are
 // written in batches by one flush thread, at most once per flushInterval, or once per
 // reportFlushInterval while some report sequence waits to be persisted.
 //
@@ -36,6 +36,13 @@ struct NodeStateStoreOptions {
 // an acknowledged report is never re-applied after kill -9. After each flush the
 // onPersisted callback runs (on the flush thread) for every node whose persisted sequence
 // advanced; it must not block.
+//
+// Data at rest is checked. A database that fails SQLite's quick_check at start is moved aside
+// (cloudhub.db.damaged-EPOCH) and a fresh one started; a row whose checksum (of all its
+// columns) does not match starts again from 0. Either way the nodes lose nothing: the cloud
+// tells each node 0 as its last report sequence, so the node resends every report still in its
+// outbox (reports the cloud had applied but not acknowledged may be applied twice), and the
+// acknowledged revision never decides what is sent (a Sync follows the node's own inventory).
 //
 // Thread-safety: every method is thread-safe. start()/stop() from one owner thread.
 class NodeStateStore {
@@ -66,6 +73,10 @@ class NodeStateStore {
   // Writes pending changes now (tests; the flush thread calls it too).
   Status flushNow();
 
+  // Rows found damaged at start (reset to 0), and whether the file was moved aside.
+  uint64_t damagedRows() const;
+  bool rebuilt() const;
+
  private:
   struct Row {
     int64_t ackedRevision = 0;
@@ -84,6 +95,8 @@ class NodeStateStore {
   bool dirty_ EP_GUARDED_BY(mu_) = false;
   bool reportsDirty_ EP_GUARDED_BY(mu_) = false;  // an applied sequence is not persisted
   bool stopping_ EP_GUARDED_BY(mu_) = false;
+  uint64_t damagedRows_ EP_GUARDED_BY(mu_) = 0;
+  bool rebuilt_ EP_GUARDED_BY(mu_) = false;
 
   Mutex dbMu_;  // serializes flushes; taken before mu_, never inside it
   sqlite3* db_ EP_GUARDED_BY(dbMu_) = nullptr;

@@ -32,12 +32,17 @@ Status statusOf(const pb::StreamClose& c) {
 
 }  // namespace
 
-void StreamHandle::consumed(size_t bytes) {
-  broker_.consumed(id_, bytes);
-}
-void StreamHandle::cancel() {
-  broker_.cancel(id_);
-}
+// A stream's handle: forwards to the broker by id (the broker outlives its streams' users).
+class BrokerStreamHandle final : public StreamHandle {
+ public:
+  BrokerStreamHandle(StreamBroker& broker, uint64_t id) : broker_(broker), id_(id) {}
+  void consumed(size_t bytes) override { broker_.consumed(id_, bytes); }
+  void cancel() override { broker_.cancel(id_); }
+
+ private:
+  StreamBroker& broker_;
+  const uint64_t id_;
+};
 
 Result<std::shared_ptr<StreamHandle>> StreamBroker::open(const std::string& node,
                                                          const StreamRequest& request,
@@ -80,7 +85,7 @@ Result<std::shared_ptr<StreamHandle>> StreamBroker::open(const std::string& node
     if (streams_.erase(id) > 0 && --perNode_[node] == 0) perNode_.erase(node);
     return unavailableError("node " + node + " is not connected");
   }
-  return std::make_shared<StreamHandle>(*this, id);
+  return std::shared_ptr<StreamHandle>(std::make_shared<BrokerStreamHandle>(*this, id));
 }
 
 void StreamBroker::attach(const std::string& node, std::shared_ptr<SyncSink> sink) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cloudcore/apiserver/pod_stream_opener.h"
 #include "cloudcore/cloudhub/dispatcher.h"
 #include "common/status.h"
 #include "common/thread_annotations.h"
@@ -18,58 +19,15 @@ class StreamClose;
 
 namespace ep::cloudhub {
 
-// What the API asks an edge node for (docs/tunnel.md, "Streams").
-struct StreamRequest {
-  enum class Kind { kLogs, kExec };
-  Kind kind = Kind::kLogs;
-  std::string ns;
-  std::string pod;
-  std::string container;  // resolved by the caller: never empty
-  // Logs (Kubernetes PodLogOptions).
-  bool follow = false;
-  int64_t tailLines = -1;  // -1: all
-  bool previous = false;
-  bool timestamps = false;
-  int64_t sinceSeconds = 0;
-  int64_t limitBytes = 0;
-  // Exec.
-  std::vector<std::string> command;
-  int64_t timeoutSeconds = 0;
-};
-
-// Output channels of a stream. kReady comes once, empty, first: the edge found the container.
-enum class StreamChannel { kReady = 0, kStdout = 1, kStderr = 2 };
-
-// Receives one stream's output. Called on gRPC reaction threads (onClose also from the thread
-// that notices a disconnect); calls for one stream never overlap and come in order. Must be
-// thread-safe against the consumer and must not block.
-class StreamObserver {
- public:
-  virtual ~StreamObserver() = default;
-  virtual void onData(StreamChannel channel, std::string data) = 0;
-  // The last call. `status` is OK on success (`exitCode` is exec's exit code), otherwise the
-  // edge's error (kNotFound, kBadRequest, kTimeout, ...) or kUnavailable when the node
-  // disconnected.
-  virtual void onClose(Status status, int32_t exitCode) = 0;
-};
+// The stream types belong to the API's seam (cloudcore/apiserver/pod_stream_opener.h), which
+// StreamBroker implements over the tunnel.
+using apiserver::StreamChannel;
+using apiserver::StreamHandle;
+using apiserver::StreamObserver;
+using apiserver::StreamOpener;
+using apiserver::StreamRequest;
 
 class StreamBroker;
-
-// The API's side of one open stream. Thread-safe. Destroying it does not cancel: call cancel().
-class StreamHandle {
- public:
-  StreamHandle(StreamBroker& broker, uint64_t id) : broker_(broker), id_(id) {}
-  uint64_t id() const { return id_; }
-  // The observer's consumer used up `bytes` of output: the edge may send that much more.
-  void consumed(size_t bytes);
-  // The client went away: sends StreamCancel and forgets the stream; after it returns no
-  // callback starts (one already running may still finish).
-  void cancel();
-
- private:
-  StreamBroker& broker_;
-  const uint64_t id_;
-};
 
 struct StreamBrokerOptions {
   size_t maxStreamsPerNode = 16;
@@ -85,7 +43,7 @@ struct StreamBrokerOptions {
 // consumption. Streams are not durable: they never move to a newer session of the node.
 //
 // Thread-safe; every method is non-blocking. Observer callbacks run outside the broker's lock.
-class StreamBroker {
+class StreamBroker final : public StreamOpener {
  public:
   explicit StreamBroker(StreamBrokerOptions options = {}) : options_(options) {}
   StreamBroker(const StreamBroker&) = delete;
@@ -94,7 +52,7 @@ class StreamBroker {
   // kUnavailable "node N is not connected" when the node has no session, or when it already
   // has maxStreamsPerNode streams.
   Result<std::shared_ptr<StreamHandle>> open(const std::string& node, const StreamRequest& request,
-                                             std::shared_ptr<StreamObserver> observer);
+                                             std::shared_ptr<StreamObserver> observer) override;
 
   // --- called by the tunnel server ---
   void attach(const std::string& node, std::shared_ptr<SyncSink> sink);
@@ -106,7 +64,7 @@ class StreamBroker {
   size_t openStreams() const;
 
  private:
-  friend class StreamHandle;
+  friend class BrokerStreamHandle;
   struct Entry {
     std::string node;
     std::shared_ptr<SyncSink> sink;

@@ -911,10 +911,11 @@ class FilteredWatch final : public ObjectWatch {
  public:
   FilteredWatch(std::unique_ptr<store::Watch> w, std::optional<api::LabelSelector> labels,
                 std::optional<api::FieldSelector> fields, std::vector<Json> initial,
-                int64_t startRev)
+                std::vector<std::string> warnings, int64_t startRev)
       : watch_(std::move(w)),
         labels_(std::move(labels)),
         fields_(std::move(fields)),
+        warnings_(std::move(warnings)),
         initial_(std::move(initial)),
         lastRev_(startRev) {}
 
@@ -933,31 +934,23 @@ class FilteredWatch final : public ObjectWatch {
       lastRev_ = e.object.modRevision;
       auto obj = Registry::decode(e.object);
       if (!obj.isOk()) continue;
-      bool nowMatches = matches(*obj);
+      const bool deleted = e.type == store::EventType::kDeleted;
       bool before = false;
-      if (e.type == store::EventType::kModified) {
+      if (deleted) {
+        // A deletion carries the last version. An unsafe delete (empty prevValue) carries only a
+        // tombstone, which no selector matches: every watch of the kind gets it (clients ignore
+        // unknown deletes).
+        before = e.prevValue.empty() || matches(*obj);
+      } else if (e.type == store::EventType::kModified) {
         store::Object prev = e.object;
         prev.value = e.prevValue;
         auto prevObj = Registry::decode(prev);
         before = prevObj.isOk() && matches(*prevObj);
       }
-      const char* type = nullptr;
-      switch (e.type) {
-        case store::EventType::kAdded:
-          type = nowMatches ? "ADDED" : nullptr;
-          break;
-        case store::EventType::kDeleted:
-          // An unsafe delete (empty prevValue) carries only a tombstone, which no selector
-          // matches: every watch of the kind gets it (clients ignore unknown deletes).
-          type = nowMatches || e.prevValue.empty() ? "DELETED" : nullptr;
-          break;
-        case store::EventType::kModified:
-          if (before && nowMatches) type = "MODIFIED";
-          if (!before && nowMatches) type = "ADDED";
-          if (before && !nowMatches) type = "DELETED";
-          break;
+      std::string_view type = api::filteredWatchEventType(deleted, before, matches(*obj));
+      if (!type.empty()) {
+        out.push_back({std::string(type), std::make_shared<Json>(std::move(obj.value()))});
       }
-      if (type) out.push_back({type, std::make_shared<Json>(std::move(obj.value()))});
     }
     if (events.empty() && watch_->done() && !failed_) {
       failed_ = true;
@@ -997,6 +990,7 @@ class FilteredWatch final : public ObjectWatch {
     MutexLock lock(mu_);
     return lastRev_;
   }
+  std::vector<std::string> warnings() const override { return warnings_; }
 
  private:
   bool matches(const Json& obj) const {
@@ -1008,6 +1002,7 @@ class FilteredWatch final : public ObjectWatch {
   std::unique_ptr<store::Watch> watch_;
   const std::optional<api::LabelSelector> labels_;
   const std::optional<api::FieldSelector> fields_;
+  const std::vector<std::string> warnings_;  // immutable: read without the lock
   mutable Mutex mu_;
   std::vector<Json> initial_ EP_GUARDED_BY(mu_);
   size_t next_ EP_GUARDED_BY(mu_) = 0;
@@ -1024,6 +1019,7 @@ Result<std::unique_ptr<ObjectWatch>> Registry::watch(const api::KindInfo& kind,
   std::optional<api::FieldSelector> fields;
   if (auto s = parseSelectors(kind, query, labels, fields); !s.isOk()) return s;
   std::vector<Json> initial;
+  std::vector<std::string> warnings;
   int64_t from = 0;
   if (resourceVersion.empty() || resourceVersion == "0") {
     ListQuery all = query;
@@ -1032,6 +1028,7 @@ Result<std::unique_ptr<ObjectWatch>> Registry::watch(const api::KindInfo& kind,
     auto l = list(kind, ns, all);
     if (!l.isOk()) return l.status();
     initial = std::move(l->items);
+    warnings = std::move(l->warnings);
     from = std::stoll(l->resourceVersion);
   } else {
     try {
@@ -1048,8 +1045,9 @@ Result<std::unique_ptr<ObjectWatch>> Registry::watch(const api::KindInfo& kind,
   wo.fromRevision = from;
   auto w = store_.watch(wo);
   if (!w.isOk()) return w.status();
-  return std::unique_ptr<ObjectWatch>(std::make_unique<FilteredWatch>(
-      std::move(w.value()), std::move(labels), std::move(fields), std::move(initial), from));
+  return std::unique_ptr<ObjectWatch>(
+      std::make_unique<FilteredWatch>(std::move(w.value()), std::move(labels), std::move(fields),
+                                      std::move(initial), std::move(warnings), from));
 }
 
 }  // namespace ep::registry

@@ -97,6 +97,8 @@ class ObjectWatch {
   virtual void stop() = 0;
   // Revision of the last event delivered (for bookmarks).
   virtual int64_t lastRevision() const = 0;
+  // Why objects were left out of the initial list (ListQuery::skipDamaged), as for a LIST.
+  virtual std::vector<std::string> warnings() const { return {}; }
 };
 
 // The typed object layer between the API (and controllers) and the Store: Kubernetes

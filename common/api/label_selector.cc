@@ -484,4 +484,9 @@ Status validateLabelValue(std::string_view value) {
   return invalidError("invalid label value \"" + std::string(value) + "\": " + joinDetails(errs));
 }
 
+std::string_view filteredWatchEventType(bool deleted, bool matchedBefore, bool matchesNow) {
+  if (deleted || !matchesNow) return matchedBefore ? "DELETED" : "";
+  return matchedBefore ? "MODIFIED" : "ADDED";
+}
+
 }  // namespace ep::api

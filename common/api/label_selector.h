@@ -73,4 +73,12 @@ std::vector<FieldError> validateLabelSelectorJson(const nlohmann::json& selector
 Status validateLabelKey(std::string_view key);
 Status validateLabelValue(std::string_view value);
 
+// The event a selector-filtered watch sends for one change, by Kubernetes' rules (cloudcore's
+// API watch and edgecore's local API watch both use it): `deleted` says the change deleted the
+// object; `matchedBefore` says the watcher's view held it (its previous version matched);
+// `matchesNow` says the new version matches (not read for a deletion). An object that starts to
+// match is ADDED, one that stops is DELETED. Returns "ADDED", "MODIFIED", "DELETED", or "" when
+// the watcher is told nothing.
+std::string_view filteredWatchEventType(bool deleted, bool matchedBefore, bool matchesNow);
+
 }  // namespace ep::api

@@ -84,7 +84,7 @@ std::string qosClassOf(const Json& pod) {
 }  // namespace
 
 Edged::Edged(EdgedOptions options, ContainerRuntime& runtime,
-             edgecore::metamanager::MetaManager& cache, edgecore::metamanager::Outbox& outbox,
+             edgecore::metamanager::CacheReader& cache, edgecore::metamanager::Outbox& outbox,
              Clock& clock)
     : options_(std::move(options)),
       runtime_(runtime),
@@ -789,7 +789,7 @@ Result<ContainerStatus> Edged::statusOf(PodState& st, const ContainerInfo& info)
 void Edged::probe(PodState& st, const Json& pod, const Json& container,
                   const ContainerInfo& running, bool& ready, bool& livenessFailed) {
   const std::string name = api::stringAt(container, "name");
-  auto now = std::chrono::steady_clock::now();
+  auto now = clock_.steadyNow();  // probe periods and delays follow the injected clock
   ProbeTarget target{running.id, st.podIp, options_.hostIp, &container};
   auto runOne = [&](const char* key, std::map<std::string, ProbeState>& states) -> ProbeState* {
     auto it = container.find(key);

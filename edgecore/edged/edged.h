@@ -21,7 +21,7 @@
 #include "edgecore/edged/pod_spec.h"
 #include "edgecore/edged/runtime/container_runtime.h"
 #include "edgecore/edged/volumes.h"
-#include "edgecore/metamanager/metamanager.h"
+#include "edgecore/metamanager/cache.h"
 
 namespace ep::edged {
 
@@ -77,7 +77,7 @@ struct EdgedStats {
 // thread; stop() leaves containers running.
 class Edged {
  public:
-  Edged(EdgedOptions options, ContainerRuntime& runtime, edgecore::metamanager::MetaManager& cache,
+  Edged(EdgedOptions options, ContainerRuntime& runtime, edgecore::metamanager::CacheReader& cache,
         edgecore::metamanager::Outbox& outbox, Clock& clock);
   ~Edged();
   Edged(const Edged&) = delete;
@@ -195,7 +195,7 @@ class Edged {
 
   const EdgedOptions options_;
   ContainerRuntime& runtime_;
-  edgecore::metamanager::MetaManager& cache_;
+  edgecore::metamanager::CacheReader& cache_;
   edgecore::metamanager::Outbox& outbox_;
   Clock& clock_;
   VolumeManager volumes_;

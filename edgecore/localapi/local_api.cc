@@ -101,23 +101,16 @@ class WatchBody final : public BodyStream {
     initial_.clear();
     for (auto& e : sub_->poll(256)) {
       const std::string key = objectKey(e.object);
-      const bool before = sent_.count(key) > 0;
-      const bool now = e.type != "DELETED" && filter_.matches(e.object);
-      std::string type;
-      if (e.type == "DELETED") {
-        if (before) type = "DELETED";
-      } else if (now) {
-        type = before ? "MODIFIED" : "ADDED";
-      } else if (before) {
-        type = "DELETED";
-      }
+      const bool deleted = e.type == "DELETED";
+      const std::string_view type = api::filteredWatchEventType(
+          deleted, sent_.count(key) > 0, !deleted && filter_.matches(e.object));
       if (type.empty()) continue;
       if (type == "DELETED") {
         sent_.erase(key);
       } else {
         sent_.insert(key);
       }
-      out += render(type, e.object);
+      out += render(std::string(type), e.object);
     }
     if (sub_->done()) {
       if (sub_->overflowed() && !errorSent_) {
@@ -168,7 +161,7 @@ int64_t parseNonNegative(const std::string& s) {
 
 }  // namespace
 
-LocalApiHandler::LocalApiHandler(metamanager::MetaManager& cache, Clock& clock,
+LocalApiHandler::LocalApiHandler(metamanager::CacheReader& cache, Clock& clock,
                                  LocalApiOptions options)
     : cache_(cache), clock_(clock), options_(std::move(options)) {}
 
@@ -188,18 +181,18 @@ ServerResponse LocalApiHandler::handle(ServerRequest& req) {
     if (parts[0] == "readyz") return plainResponse(200, "ok");
     if (parts[0] == "status") {
       Json s = options_.status ? options_.status() : Json::object();
-      const auto integrity = cache_.integrity();
-      s["cache"] = {{"lastAppliedRevision", cache_.lastAppliedRevision()},
-                    {"objects", cache_.objectCount()},
-                    {"damagedObjects", integrity.damagedObjects}};
-      if (!integrity.rebuiltFrom.empty()) {
-        s["cache"]["rebuiltFrom"] = integrity.rebuiltFrom;
-        s["cache"]["outboxSalvaged"] = integrity.outboxSalvaged;
+      const auto stats = cache_.stats();
+      s["cache"] = {{"lastAppliedRevision", stats.lastAppliedRevision},
+                    {"objects", stats.objects},
+                    {"damagedObjects", stats.integrity.damagedObjects}};
+      if (!stats.integrity.rebuiltFrom.empty()) {
+        s["cache"]["rebuiltFrom"] = stats.integrity.rebuiltFrom;
+        s["cache"]["outboxSalvaged"] = stats.integrity.outboxSalvaged;
       }
-      s["outbox"] = {{"entries", cache_.outboxEntries()},
-                     {"bytes", cache_.outboxBytes()},
-                     {"dropped", cache_.droppedCount()},
-                     {"lastSequence", cache_.lastSequence()}};
+      s["outbox"] = {{"entries", stats.outboxEntries},
+                     {"bytes", stats.outboxBytes},
+                     {"dropped", stats.outboxDropped},
+                     {"lastSequence", stats.lastSequence}};
       return jsonResponse(200, s);
     }
     if (parts[0] == "version") {
@@ -334,7 +327,7 @@ ServerResponse LocalApiHandler::handle(ServerRequest& req) {
                             {"items", std::move(items)}});
 }
 
-LocalApi::LocalApi(http::ServerOptions serverOptions, metamanager::MetaManager& cache, Clock& clock,
+LocalApi::LocalApi(http::ServerOptions serverOptions, metamanager::CacheReader& cache, Clock& clock,
                    LocalApiOptions options)
     : handler_(cache, clock, std::move(options)),
       server_(std::move(serverOptions),

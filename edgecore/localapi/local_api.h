@@ -9,7 +9,7 @@
 #include "common/clock.h"
 #include "common/http/server.h"
 #include "common/http/server_types.h"
-#include "edgecore/metamanager/metamanager.h"
+#include "edgecore/metamanager/cache.h"
 
 namespace ep::edgecore::localapi {
 
@@ -25,14 +25,14 @@ struct LocalApiOptions {
 //   GET /api/v1[/namespaces/NS]/PLURAL[/NAME], /apis/G/V/..., ?watch=1, labelSelector,
 //   fieldSelector, Accept: ...;as=Table, /healthz, /readyz, /livez, /status.
 // Every other method is answered 405 with a Kubernetes Status. Thread-safe: handle() may run
-// on many worker threads at once (all state is in the MetaManager).
+// on many worker threads at once (all state is in the cache, read through CacheReader).
 class LocalApiHandler {
  public:
-  LocalApiHandler(metamanager::MetaManager& cache, Clock& clock, LocalApiOptions options);
+  LocalApiHandler(metamanager::CacheReader& cache, Clock& clock, LocalApiOptions options);
   http::ServerResponse handle(http::ServerRequest& req);
 
  private:
-  metamanager::MetaManager& cache_;
+  metamanager::CacheReader& cache_;
   Clock& clock_;
   const LocalApiOptions options_;
 };
@@ -40,7 +40,7 @@ class LocalApiHandler {
 // The HTTP listener around LocalApiHandler. start()/stop() from one owner thread.
 class LocalApi {
  public:
-  LocalApi(http::ServerOptions serverOptions, metamanager::MetaManager& cache, Clock& clock,
+  LocalApi(http::ServerOptions serverOptions, metamanager::CacheReader& cache, Clock& clock,
            LocalApiOptions options);
   Status start();
   void stop();

@@ -1,6 +1,7 @@
 #include "edgecore/metamanager/metamanager.h"
 
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <chrono>
@@ -432,6 +433,18 @@ void MetaManager::notifyRepair() {
     repairDue_ = false;
   }
   if (due && repairNotify_) repairNotify_();
+}
+
+CacheStats MetaManager::stats() {
+  CacheStats s;
+  s.lastAppliedRevision = lastAppliedRevision();
+  s.objects = objectCount();
+  s.integrity = integrity();
+  s.outboxEntries = outboxEntries();
+  s.outboxBytes = outboxBytes();
+  s.outboxDropped = droppedCount();
+  s.lastSequence = lastSequence();
+  return s;
 }
 
 MetaManager::Integrity MetaManager::integrity() {

@@ -1,33 +1,24 @@
 #pragma once
 
-#include <sqlite3.h>
-
-#include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
 #include "common/thread_annotations.h"
+#include "edgecore/metamanager/cache.h"
 #include "proto/tunnel.pb.h"
 
+// SQLite stays inside metamanager.cc: readers of the cache see only cache.h.
+struct sqlite3;
 namespace ep::sqlite {
 class Transaction;
 }
 
 namespace ep::edgecore::metamanager {
-
-using ReportKind = edgeplane::tunnel::v1::ReportKind;
-
-// True for the kinds whose outbox entries coalesce per object and are never dropped.
-bool isStatusKind(ReportKind kind);
 
 // One cached object's identity and revision (the Hello inventory).
 struct InventoryEntry {
@@ -48,86 +39,6 @@ struct OutboxEntry {
   uint64_t dropped = 0;  // drop count this entry's Report carries (attachDropped)
 };
 
-// A cache change as seen by local API watchers. `object` is the stored JSON (for DELETED: the
-// last cached value with metadata.resourceVersion set to the delete's revision).
-struct CacheEvent {
-  std::string type;  // "ADDED" | "MODIFIED" | "DELETED"
-  std::string resource;
-  std::string ns;
-  std::string name;
-  int64_t revision = 0;
-  nlohmann::json object;
-};
-
-// A local API watch on one resource (optionally one namespace). Created by
-// MetaManager::subscribe. Thread-safe: poll/done/setNotify/stop may be called from any thread.
-// The queue is bounded; when a consumer falls behind the subscription ends (done() with
-// overflowed() true) so the client relists.
-class Subscription {
- public:
-  Subscription(std::string resource, std::string ns, size_t maxQueue)
-      : resource_(std::move(resource)), ns_(std::move(ns)), maxQueue_(maxQueue) {}
-
-  // Up to `max` queued events, oldest first; never blocks.
-  std::vector<CacheEvent> poll(size_t max);
-  // True once no more events will come (stopped, overflowed, or the cache closed).
-  bool done() const;
-  bool overflowed() const;
-  // `notify` is called (from the committing thread, without locks held by the caller's code
-  // paths that could re-enter) whenever events are queued or the subscription ends.
-  void setNotify(std::function<void()> notify);
-  // Ends the subscription; MetaManager drops it on its next publish.
-  void stop();
-
-  // Used by MetaManager (under its publish lock).
-  bool matches(const CacheEvent& e) const;
-  void push(const CacheEvent& e);
-  void end();
-
- private:
-  void wake();
-
-  const std::string resource_;
-  const std::string ns_;  // "" = all namespaces
-  const size_t maxQueue_;
-  mutable Mutex mu_;
-  std::deque<CacheEvent> queue_ EP_GUARDED_BY(mu_);
-  bool done_ EP_GUARDED_BY(mu_) = false;
-  bool overflowed_ EP_GUARDED_BY(mu_) = false;
-  std::function<void()> notify_ EP_GUARDED_BY(mu_);
-};
-
-// The read side the local API needs (a seam for tests).
-struct ObjectRecord {
-  int64_t revision = 0;
-  nlohmann::json object;
-};
-
-// Outbox writers (nodestatus, later pod status, devices) depend only on this.
-class Outbox {
- public:
-  virtual ~Outbox() = default;
-  // Durably appends a report (committed with synchronous=FULL before returning) and returns its
-  // sequence. Status kinds replace the pending entry for the same (kind, ns, name).
-  virtual Result<uint64_t> enqueue(ReportKind kind, const std::string& ns, const std::string& name,
-                                   const std::string& payload) = 0;
-};
-
-// A write to the state an edge module keeps in the cache's database (value empty: delete).
-struct LocalPut {
-  std::string scope;  // the owning module, e.g. "devicetwin"
-  std::string key;
-  std::optional<std::string> value;
-};
-
-// A report committed together with local state.
-struct LocalReport {
-  ReportKind kind = edgeplane::tunnel::v1::REPORT_KIND_UNSPECIFIED;
-  std::string ns;
-  std::string name;
-  std::string payload;
-};
-
 struct MetaManagerOptions {
   std::string dataDir;  // the database is DATA_DIR/edge.db; the directory is created
   uint64_t maxEntries = 10000;
@@ -142,7 +53,7 @@ struct MetaManagerOptions {
 // notified while mu_ is held, right after the commit, so events reach each subscriber in commit
 // order and a subscribe-with-snapshot sees no gap. Subscription::push never blocks.
 // No background threads: callers provide the threads (edgehub's worker applies Syncs).
-class MetaManager final : public Outbox {
+class MetaManager final : public CacheReader, public Outbox {
  public:
   explicit MetaManager(MetaManagerOptions options);
   ~MetaManager() override;
@@ -166,19 +77,18 @@ class MetaManager final : public Outbox {
   // and nothing is applied.
   Status applySync(const edgeplane::tunnel::v1::Sync& sync);
   Result<std::vector<InventoryEntry>> inventory();
-  int64_t lastAppliedRevision();
+  // CacheReader (cache.h).
+  int64_t lastAppliedRevision() override;
   Result<ObjectRecord> get(const std::string& resource, const std::string& ns,
-                           const std::string& name);
-  // ns "" lists every namespace. Ordered by (namespace, name).
-  Result<std::vector<nlohmann::json>> list(const std::string& resource, const std::string& ns);
-  size_t objectCount();
-
-  // Subscribes to changes of `resource` (in `ns`, or all when ""). When `snapshot` is non-null
-  // it receives the current objects (as list() would) atomically with the subscription, and
-  // `snapshotRevision` the last applied revision.
+                           const std::string& name) override;
+  Result<std::vector<nlohmann::json>> list(const std::string& resource,
+                                           const std::string& ns) override;
+  using CacheReader::subscribe;
   std::shared_ptr<Subscription> subscribe(const std::string& resource, const std::string& ns,
-                                          std::vector<nlohmann::json>* snapshot = nullptr,
-                                          int64_t* snapshotRevision = nullptr);
+                                          std::vector<nlohmann::json>* snapshot,
+                                          int64_t* snapshotRevision) override;
+  CacheStats stats() override;
+  size_t objectCount();
 
   // --- outbox (edge -> cloud) ---
   // When full (maxEntries/maxBytes), the oldest non-status entries are dropped and counted; a
@@ -219,11 +129,7 @@ class MetaManager final : public Outbox {
   // row was removed (never served) and the cloud must send it again, which the next Hello's
   // inventory (without it) makes happen: edgehub reconnects. Set before start().
   void setRepairNotify(std::function<void()> notify) { repairNotify_ = std::move(notify); }
-  struct Integrity {
-    uint64_t damagedObjects = 0;  // rows found damaged and removed since start
-    std::string rebuiltFrom;      // the damaged database moved aside at start, "" if none
-    uint64_t outboxSalvaged = 0;  // outbox rows carried over from it
-  };
+  using Integrity = CacheIntegrity;
   Integrity integrity();
 
  private:

@@ -34,10 +34,14 @@ std::string displayKey(const std::string& key) {
 
 }  // namespace
 
-ModelFetcher::ModelFetcher(ModelFetcherOptions options, metamanager::MetaManager& cache,
-                           ContentStore& store, std::function<void()> onAvailable,
-                           std::unique_ptr<OciRegistry> registry)
-    : options_(options), cache_(cache), store_(store), onAvailable_(std::move(onAvailable)) {
+ModelFetcher::ModelFetcher(ModelFetcherOptions options, metamanager::CacheReader& cache,
+                           metamanager::Outbox& outbox, ContentStore& store,
+                           std::function<void()> onAvailable, std::unique_ptr<OciRegistry> registry)
+    : options_(options),
+      cache_(cache),
+      outbox_(outbox),
+      store_(store),
+      onAvailable_(std::move(onAvailable)) {
   if (registry) {
     OciPullerOptions o;
     o.bandwidthBytesPerSecond = options_.bandwidthBytesPerSecond;
@@ -404,8 +408,8 @@ void ModelFetcher::reportStates() {
     auto it = reported_.find(key);
     if (it != reported_.end() && it->second == payload) continue;
     const auto slash = key.find('/');
-    auto seq = cache_.enqueue(tv1::REPORT_KIND_MODEL_STATUS, key.substr(0, slash),
-                              key.substr(slash + 1), payload);
+    auto seq = outbox_.enqueue(tv1::REPORT_KIND_MODEL_STATUS, key.substr(0, slash),
+                               key.substr(slash + 1), payload);
     if (!seq.isOk()) {
       spdlog::warn("models: status of {} not queued: {}", key, seq.status().message());
       continue;  // tried again next pass

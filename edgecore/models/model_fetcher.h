@@ -18,7 +18,7 @@
 #include "common/status.h"
 #include "common/thread_annotations.h"
 #include "edgecore/edgehub/stream_handler.h"
-#include "edgecore/metamanager/metamanager.h"
+#include "edgecore/metamanager/cache.h"
 #include "edgecore/models/content_store.h"
 #include "edgecore/models/oci_puller.h"
 
@@ -69,8 +69,9 @@ struct ModelFetcherStats {
 // owner thread; stats()/statusJson() are thread-safe.
 class ModelFetcher final : public edgehub::BlobHandler {
  public:
-  ModelFetcher(ModelFetcherOptions options, metamanager::MetaManager& cache, ContentStore& store,
-               std::function<void()> onAvailable, std::unique_ptr<OciRegistry> registry = nullptr);
+  ModelFetcher(ModelFetcherOptions options, metamanager::CacheReader& cache,
+               metamanager::Outbox& outbox, ContentStore& store, std::function<void()> onAvailable,
+               std::unique_ptr<OciRegistry> registry = nullptr);
   ~ModelFetcher() override;
   ModelFetcher(const ModelFetcher&) = delete;
   ModelFetcher& operator=(const ModelFetcher&) = delete;
@@ -142,7 +143,8 @@ class ModelFetcher final : public edgehub::BlobHandler {
   void fail(const std::string& digest, const std::string& why, bool quiet = false);
 
   const ModelFetcherOptions options_;
-  metamanager::MetaManager& cache_;
+  metamanager::CacheReader& cache_;
+  metamanager::Outbox& outbox_;
   ContentStore& store_;
   const std::function<void()> onAvailable_;
 

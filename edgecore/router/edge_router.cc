@@ -52,9 +52,15 @@ Result<ServiceAnswer> HttpServiceCaller::call(const ServiceCall& c) {
   return a;
 }
 
-EdgeRouter::EdgeRouter(EdgeRouterOptions options, metamanager::MetaManager& cache, RouteBus& bus,
-                       ServiceCaller& caller, const Clock& clock)
-    : options_(std::move(options)), cache_(cache), bus_(bus), caller_(caller), clock_(clock) {}
+EdgeRouter::EdgeRouter(EdgeRouterOptions options, metamanager::CacheReader& cache,
+                       metamanager::Outbox& outbox, RouteBus& bus, ServiceCaller& caller,
+                       const Clock& clock)
+    : options_(std::move(options)),
+      cache_(cache),
+      outbox_(outbox),
+      bus_(bus),
+      caller_(caller),
+      clock_(clock) {}
 
 EdgeRouter::~EdgeRouter() {
   stop();
@@ -177,7 +183,7 @@ void EdgeRouter::route(const eventbus::InboundMessage& m) {
     rm.set_timestamp_ms(clock_.nowMillis());
     const std::string payload = rm.SerializeAsString();
     for (const auto& [ns, name] : *targets) {
-      auto seq = cache_.enqueue(tv1::REPORT_KIND_ROUTED_MESSAGE, ns, name, payload);
+      auto seq = outbox_.enqueue(tv1::REPORT_KIND_ROUTED_MESSAGE, ns, name, payload);
       if (!seq && seq.status().code() != Code::kTooLarge) {
         // Not durable: leave it unacknowledged so the broker sends it again.
         spdlog::error("router: message on {} for rule {}/{} not queued: {}", m.topic, ns, name,

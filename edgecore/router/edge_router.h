@@ -18,7 +18,7 @@
 #include "common/thread_annotations.h"
 #include "edgecore/edgehub/stream_handler.h"
 #include "edgecore/eventbus/mqtt_client.h"
-#include "edgecore/metamanager/metamanager.h"
+#include "edgecore/metamanager/cache.h"
 
 namespace ep::edgecore::router {
 
@@ -104,8 +104,8 @@ struct EdgeRouterStats {
 // the owner. The injected objects must outlive the router.
 class EdgeRouter final : public edgehub::RouteHandler {
  public:
-  EdgeRouter(EdgeRouterOptions options, metamanager::MetaManager& cache, RouteBus& bus,
-             ServiceCaller& caller, const Clock& clock);
+  EdgeRouter(EdgeRouterOptions options, metamanager::CacheReader& cache,
+             metamanager::Outbox& outbox, RouteBus& bus, ServiceCaller& caller, const Clock& clock);
   ~EdgeRouter() override;
   EdgeRouter(const EdgeRouter&) = delete;
   EdgeRouter& operator=(const EdgeRouter&) = delete;
@@ -142,7 +142,8 @@ class EdgeRouter final : public edgehub::RouteHandler {
   void route(const eventbus::InboundMessage& m);
 
   const EdgeRouterOptions options_;
-  metamanager::MetaManager& cache_;
+  metamanager::CacheReader& cache_;
+  metamanager::Outbox& outbox_;
   RouteBus& bus_;
   ServiceCaller& caller_;
   const Clock& clock_;

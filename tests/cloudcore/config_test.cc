@@ -54,5 +54,43 @@ TEST(CloudcoreConfigTest, ModelBlobCollectionSettings) {
   EXPECT_NE(s.message().find("modelBlobGcInterval"), std::string::npos) << s.message();
 }
 
+// Every key of the file reaches its setting; errors name the key (and the file for the
+// document itself).
+TEST(CloudcoreConfigTest, EveryKindOfValueIsReadAndBadValuesNameTheKey) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/c.yaml";
+  std::ofstream(path) << "apiListen: 127.0.0.1:7443\nhistoryWindow: 2h\nmaxBodyBytes: 4096\n"
+                         "workerThreads: 3\ntlsSANs: [cloud.example, 10.0.0.1]\n"
+                         "auditLogMaxBackup: 0\n";
+  Config config;
+  ASSERT_TRUE(loadConfigFile(path, config).isOk());
+  EXPECT_EQ(config.apiListen, "127.0.0.1:7443");
+  EXPECT_EQ(config.historyWindow, std::chrono::hours(2));
+  EXPECT_EQ(config.maxBodyBytes, 4096u);
+  EXPECT_EQ(config.workerThreads, 3);
+  EXPECT_EQ(config.auditLogMaxBackup, 0);
+  EXPECT_EQ(config.tlsSans, (std::vector<std::string>{"cloud.example", "10.0.0.1"}));
+
+  const std::pair<const char*, const char*> bad[] = {
+      {"bogusKey: 1\n", "bogusKey: unknown configuration key (in "},
+      {"maxBodyBytes: lots\n", "maxBodyBytes: must be a non-negative integer"},
+      {"workerThreads: -2\n", "workerThreads: must be a non-negative integer"},
+      {"apiListen: [a]\n", "apiListen: must be a string"},
+      {"tlsSANs: name\n", "tlsSANs: must be a list of strings"},
+      {"apiListen: a:1\napiListen: b:2\n", "duplicate key \"apiListen\""},
+      {"- a\n", "the top level must be a mapping"},
+  };
+  for (const auto& [text, want] : bad) {
+    std::ofstream(path) << text;
+    Config c;
+    Status s = loadConfigFile(path, c);
+    ASSERT_FALSE(s.isOk()) << text;
+    EXPECT_NE(s.message().find(want), std::string::npos) << text << " -> " << s.message();
+  }
+  Config c;
+  Status missing = loadConfigFile(dir.path() + "/none.yaml", c);
+  EXPECT_EQ(missing.message(), "config: cannot read " + dir.path() + "/none.yaml");
+}
+
 }  // namespace
 }  // namespace ep::cloudcore

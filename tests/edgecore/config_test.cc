@@ -80,6 +80,9 @@ TEST(EdgeConfig, ErrorsNameTheKey) {
       {"mqtt: 1\n", "mqtt: must be a mapping"},
       {"mqtt:\n  sever: tcp://a:1\n", "mqtt.sever: unknown configuration key"},
       {"mqtt:\n  password: [x]\n", "mqtt.password"},
+      {"nodeName: a\nnodeName: b\n", "test.yaml: document 0: line 2"},
+      {"podWorkers: 0\n", "podWorkers: must be a positive integer"},
+      {"mqtt:\n  insecureSkipVerify: maybe\n", "mqtt.insecureSkipVerify: must be true or false"},
   };
   for (const auto& c : cases) {
     Config config;

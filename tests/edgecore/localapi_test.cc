@@ -1,7 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <thread>
+#include <utility>
+
 #include "common/http/client.h"
+#include "common/thread_annotations.h"
 #include "edgecore/localapi/local_api.h"
+#include "edgecore/metamanager/metamanager.h"
+#include "tests/testing/eventually.h"
 #include "tests/testing/temp_dir.h"
 
 namespace ep::edgecore::localapi {
@@ -9,6 +15,7 @@ namespace {
 
 namespace tv1 = edgeplane::tunnel::v1;
 using Json = nlohmann::json;
+using ep::testing::eventually;
 
 void put(tv1::Sync& s, const std::string& resource, const std::string& ns, const std::string& name,
          int64_t rev, Json labels = Json::object()) {
@@ -189,23 +196,36 @@ TEST_F(LocalApiTest, OverHttp) {
   ASSERT_TRUE(r.isOk());
   EXPECT_EQ(r->status, 405);
 
-  std::vector<std::string> types;
+  // The pod is created only once the watch's initial list has arrived, so it can only come
+  // through the live watch.
+  ep::Mutex mu;
+  std::vector<std::pair<std::string, std::string>> events;  // type, name
   std::thread watcher([&] {
     http::HttpClient w(base);
-    (void)w.stream("GET", "/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=5",
+    (void)w.stream("GET", "/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=10",
                    [&](std::string_view line) {
-                     types.push_back(Json::parse(line)["type"]);
-                     return types.size() < 3;  // 2 initial ADDED + 1 live
+                     Json e = Json::parse(line);
+                     ep::MutexLock lock(mu);
+                     events.emplace_back(e.value("type", ""),
+                                         e["object"]["metadata"].value("name", ""));
+                     return events.size() < 3;  // 2 initial ADDED + 1 live
                    });
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto count = [&] {
+    ep::MutexLock lock(mu);
+    return events.size();
+  };
+  EXPECT_TRUE(eventually([&] { return count() >= 2; }));  // (the watcher must be joined)
   tv1::Sync s;
   s.set_revision(30);
   put(s, "pods", "default", "new", 30);
   ASSERT_TRUE(cache_.applySync(s).isOk());
   watcher.join();
-  ASSERT_EQ(types.size(), 3u);
-  EXPECT_EQ(types[2], "ADDED");
+  ep::MutexLock lock(mu);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_NE(events[0].second, "new");
+  EXPECT_NE(events[1].second, "new");
+  EXPECT_EQ(events[2], std::make_pair(std::string("ADDED"), std::string("new")));
   api.stop();
 }
 

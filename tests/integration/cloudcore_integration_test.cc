@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "tests/integration/cloud_fixture.h"
+#include "tests/testing/eventually.h"
 
 namespace ep::testing {
 namespace {
@@ -142,19 +143,21 @@ metadata:
 }
 
 TEST_F(CloudcoreIntegrationTest, EdgectlWatchSeesChanges) {
+  auto before = edgectl({"apply", "-f", "-"},
+                        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: listed-cm\n");
+  ASSERT_EQ(before.exitCode, 0) << before.err;
   Process watch({buildPath("edgectl/edgectl"), "--kubeconfig", kubeconfig(), "get", "cm", "-w"},
                 dir_.path() + "/watch.log");
   ASSERT_TRUE(watch.start());
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // Created only after the initial list was printed: it can only arrive through the watch.
+  ASSERT_TRUE(eventually([&] { return watch.log().find("listed-cm") != std::string::npos; }))
+      << watch.log();
   auto created = edgectl({"apply", "-f", "-"},
                          "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched-cm\n");
   ASSERT_EQ(created.exitCode, 0) << created.err;
-  bool seen = false;
-  for (int i = 0; i < 100 && !seen; ++i) {
-    seen = watch.log().find("watched-cm") != std::string::npos;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_TRUE(seen) << watch.log();
+  EXPECT_TRUE(eventually([&] { return watch.log().find("watched-cm") != std::string::npos; }))
+      << watch.log();
+  EXPECT_TRUE(watch.running()) << watch.log();
   watch.stop(SIGINT);
 }
 
@@ -181,11 +184,15 @@ TEST_F(CloudcoreIntegrationTest, AcknowledgedWritesSurviveKill9AndRestart) {
       }
     });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  // Killed while the writers are busy, once enough has been acknowledged.
+  const bool busy = eventually([&] {
+    std::lock_guard lock(mu);
+    return acked.size() > 40;
+  });
   cloud_->stop(SIGKILL);
   stop = true;
   for (auto& w : writers) w.join();
-  ASSERT_GT(acked.size(), 20u);
+  ASSERT_TRUE(busy);
 
   startCloud();
   auto list = getJson("/api/v1/namespaces/default/configmaps");
@@ -220,17 +227,21 @@ TEST_F(CloudcoreIntegrationTest, WatchFromCompactedRevisionGets410) {
                           "application/json")
                     .isOk());
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
-  EXPECT_TRUE(c.request("POST", "/api/v1/namespaces/default/configmaps",
-                        R"({"metadata":{"name":"late"}})", "application/json")
-                  .isOk());
+  // Once the history window has passed and compaction ran, revision 1 is gone.
   int status = 0;
-  for (int i = 0; i < 40 && status != 410; ++i) {
-    auto r = c.request("GET", "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=1");
-    ASSERT_TRUE(r.isOk());
-    status = r->status;
-    if (status != 410) std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
+  int late = 0;
+  EXPECT_TRUE(eventually(
+      [&] {
+        EXPECT_TRUE(c.request("POST", "/api/v1/namespaces/default/configmaps",
+                              R"({"metadata":{"name":"late-)" + std::to_string(late++) + R"("}})",
+                              "application/json")
+                        .isOk());
+        auto r =
+            c.request("GET", "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=1");
+        status = r.isOk() ? r->status : 0;
+        return status == 410;
+      },
+      std::chrono::seconds(15), std::chrono::milliseconds(250)));
   EXPECT_EQ(status, 410);
 }
 

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "tests/integration/cloud_fixture.h"
+#include "tests/testing/eventually.h"
 
 namespace ep::testing {
 
@@ -125,14 +126,11 @@ class EdgeFixture : public CloudFixture {
     return "";
   }
 
+  // Conditions here often run a process (edgectl): a longer wait and a slower poll than unit
+  // tests'.
   template <typename Pred>
   static bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return pred();
+    return ep::testing::eventually(pred, timeout, std::chrono::milliseconds(50));
   }
 
   int post(const std::string& path, const std::string& body) {

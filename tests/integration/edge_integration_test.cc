@@ -244,12 +244,16 @@ TEST_F(EdgeIntegrationTest, CloudKilledMidStreamEdgesReconnectAndConverge) {
       }
     }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  // Killed mid-stream, once enough has been acknowledged.
+  const bool busy = eventually([&] {
+    std::lock_guard lock(mu);
+    return acked.size() > 20;
+  });
   cloud_->stop(SIGKILL);
   stop = true;
   writer.join();
   startCloud(cloudArgs());
-  ASSERT_GT(acked.size(), 10u);
+  ASSERT_TRUE(busy);
   // Every acknowledged pod exists (a write in flight when the cloud died may exist too), and
   // each edge converges to exactly the cloud's pods for it.
   json cloudList = getJson(kPods);

@@ -318,18 +318,20 @@ TEST_F(KubectlCompatTest, DescribeAndDelete) {
 TEST_F(KubectlCompatTest, GetWatchPrintsChanges) {
   auto argv = base();
   for (const char* a : {"get", "configmaps", "-w"}) argv.push_back(a);
+  ASSERT_EQ(
+      kubectl({"create", "-f", "-"}, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: listed\n")
+          .exitCode,
+      0);
   Process watch(argv, dir_.path() + "/kwatch.log");
   ASSERT_TRUE(watch.start());
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Created only after the initial list was printed: it can only arrive through the watch.
+  ASSERT_TRUE(eventually([&] { return watch.log().find("listed") != std::string::npos; }))
+      << watch.log();
   auto created = kubectl({"create", "-f", "-"},
                          "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\n");
   ASSERT_EQ(created.exitCode, 0) << created.err;
-  bool seen = false;
-  for (int i = 0; i < 100 && !seen; ++i) {
-    seen = watch.log().find("watched") != std::string::npos;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_TRUE(seen) << watch.log();
+  EXPECT_TRUE(eventually([&] { return watch.log().find("watched") != std::string::npos; }))
+      << watch.log();
   EXPECT_TRUE(watch.running()) << watch.log();
   watch.stop(SIGINT);
 }

@@ -92,6 +92,17 @@ subjects:
                 .find(R"(left out configmaps \"default/b\": cannot be read, damaged on disk)"),
             std::string::npos)
       << header(*list, "Warning");
+  // A watch's initial list too (it answered 500 before).
+  auto watch = c.request("GET", "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1");
+  ASSERT_TRUE(watch.isOk());
+  ASSERT_EQ(watch->status, 200) << watch->body;
+  EXPECT_NE(watch->body.find(R"("name":"a")"), std::string::npos) << watch->body;
+  EXPECT_NE(watch->body.find(R"("name":"c")"), std::string::npos) << watch->body;
+  EXPECT_EQ(watch->body.find(R"("name":"b")"), std::string::npos) << watch->body;
+  EXPECT_NE(header(*watch, "Warning")
+                .find(R"(left out configmaps \"default/b\": cannot be read, damaged on disk)"),
+            std::string::npos)
+      << header(*watch, "Warning");
   // kubectl shows the warning and the intact objects.
   auto kubectl = edgectl({"get", "configmaps", "-n", "default"});
   EXPECT_EQ(kubectl.exitCode, 0) << kubectl.err;

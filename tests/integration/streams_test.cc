@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -18,6 +19,8 @@
 #include "common/http/server.h"
 #include "edgecore/edged/streaming/stream_server.h"
 #include "edgecore/edgehub/edgehub.h"
+#include "edgecore/metamanager/metamanager.h"
+#include "tests/testing/eventually.h"
 #include "tests/testing/process.h"
 #include "tests/testing/store_fixture.h"
 
@@ -48,6 +51,22 @@ class MiniRuntime final : public edged::ContainerRuntime {
     std::lock_guard l(mu_);
     return lastCommand_;
   }
+  // While held, execSync blocks (a long-running command) until release().
+  void holdExecs() {
+    std::lock_guard l(mu_);
+    held_ = true;
+  }
+  void release() {
+    {
+      std::lock_guard l(mu_);
+      held_ = false;
+    }
+    cv_.notify_all();
+  }
+  int execsRunning() {
+    std::lock_guard l(mu_);
+    return running_;
+  }
 
   Result<std::vector<edged::ContainerInfo>> listContainers(
       const edged::ContainerFilter& filter) override {
@@ -72,8 +91,11 @@ class MiniRuntime final : public edged::ContainerRuntime {
   }
   Result<edged::ExecResult> execSync(const std::string&, const std::vector<std::string>& cmd,
                                      std::chrono::seconds) override {
-    std::lock_guard l(mu_);
+    std::unique_lock l(mu_);
     lastCommand_ = cmd;
+    ++running_;
+    cv_.wait(l, [&] { return !held_; });
+    --running_;
     return exec_;
   }
 
@@ -104,9 +126,12 @@ class MiniRuntime final : public edged::ContainerRuntime {
  private:
   static Status no() { return internalError("not implemented in MiniRuntime"); }
   std::mutex mu_;
+  std::condition_variable cv_;
   std::vector<edged::ContainerStatus> containers_;
   edged::ExecResult exec_;
   std::vector<std::string> lastCommand_;
+  bool held_ = false;
+  int running_ = 0;
 };
 
 class StreamsTest : public ::testing::Test {
@@ -412,6 +437,46 @@ TEST_F(StreamsTest, ExecFallbackReturnsOutputAndExitCode) {
   EXPECT_EQ(runtime_.lastCommand(), (std::vector<std::string>{"sh", "-c", "echo hi"}));
   r = c.request("POST", "/api/v1/namespaces/default/pods/web/exec");
   EXPECT_EQ(r->status, 400);
+}
+
+// Issue 14: a command that runs long holds no API worker while edgectl's exec (no WebSocket)
+// waits for it: with two workers and four such execs running, the API still answers (before,
+// each exec held its worker until the command ended).
+TEST_F(StreamsTest, LongExecsHoldNoApiWorker) {
+  http::ServerOptions so;
+  so.port = 0;
+  so.workerThreads = 2;
+  http::Server small(so, [this](http::ServerRequest& r) { return handler_->handle(r); });
+  ASSERT_TRUE(small.start().isOk());
+  const std::string url = "http://127.0.0.1:" + std::to_string(small.port());
+  runtime_.setExec({"done\n", "", 0});
+  runtime_.holdExecs();
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) {  // the fixture's maxStreamsPerNode
+    clients.emplace_back([&] {
+      http::ClientOptions o;
+      o.timeout = 30s;
+      http::HttpClient c(url, o);
+      auto r = c.request("POST", "/api/v1/namespaces/default/pods/web/exec?command=sleep");
+      if (r.isOk() && r->status == 200 &&
+          Json::parse(r->body, nullptr, false).value("stdout", "") == "done\n") {
+        ++ok;
+      }
+    });
+  }
+  const bool running = eventually([&] { return runtime_.execsRunning() == 4; });
+  http::ClientOptions o;
+  o.timeout = 5s;
+  http::HttpClient c(url, o);
+  auto pod = c.request("GET", "/api/v1/namespaces/default/pods/web");
+  const int podStatus = pod.isOk() ? pod->status : -1;
+  runtime_.release();
+  for (auto& t : clients) t.join();
+  small.stop();
+  ASSERT_TRUE(running) << runtime_.execsRunning() << " execs running";
+  EXPECT_EQ(podStatus, 200) << (pod.isOk() ? pod->body : pod.status().toString());
+  EXPECT_EQ(ok.load(), 4);
 }
 
 TEST_F(StreamsTest, KubectlExecOverWebSocket) {

@@ -11,7 +11,8 @@
 
 // The seam between edged and a container runtime. Plain structs only (no protobuf or gRPC in
 // this header) so that edged and its tests compile without the CRI messages. The real
-// implementation is CriRuntime (CRI v1 over gRPC, cri_runtime.h); tests use FakeRuntime.
+// implementation is CriRuntime (CRI v1 over gRPC, cri_runtime.h); unit tests use FakeRuntime
+// (tests/edgecore/edged/fake_runtime.h).
 namespace ep::edged {
 
 // Labels and annotations edged puts on every sandbox and container it creates (kubelet's

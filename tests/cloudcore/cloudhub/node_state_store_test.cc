@@ -1,8 +1,11 @@
 #include "cloudcore/cloudhub/node_state_store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "tests/testing/temp_dir.h"
@@ -53,6 +56,98 @@ TEST(NodeStateStoreTest, ReportSequencesArePersistedWithinTheReportInterval) {
   ASSERT_TRUE(reopened.start().isOk());
   EXPECT_EQ(reopened.persistedReportSequence("edge-1"), 30u);
   EXPECT_EQ(reopened.ackedRevision("edge-1"), 6);
+  reopened.stop();
+}
+
+void sql(const std::string& path, const std::string& statement) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, statement.c_str(), nullptr, nullptr, &err), SQLITE_OK)
+      << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+// A row changed on disk is never believed: it starts again from 0 (the node then resends its
+// outbox) and is written back intact; the other rows keep their values.
+TEST(NodeStateStoreTest, ADamagedRowStartsAgainFromZero) {
+  testing::TempDir dir;
+  {
+    NodeStateStore store({.dataDir = dir.path()});
+    ASSERT_TRUE(store.start().isOk());
+    store.recordAck("edge-1", 7);
+    store.recordReportApplied("edge-1", 40);
+    store.recordAck("edge-2", 9);
+    store.recordReportApplied("edge-2", 50);
+    ASSERT_TRUE(store.flushNow().isOk());
+    store.stop();
+  }
+  // A higher sequence would make the cloud drop the node's next reports as duplicates.
+  sql(dir.path() + "/cloudhub.db",
+      "UPDATE nodes SET last_report_sequence = 9999 WHERE name = 'edge-1'");
+  {
+    NodeStateStore store({.dataDir = dir.path()});
+    ASSERT_TRUE(store.start().isOk());
+    EXPECT_EQ(store.damagedRows(), 1u);
+    EXPECT_EQ(store.persistedReportSequence("edge-1"), 0u);
+    EXPECT_EQ(store.ackedRevision("edge-1"), 0);
+    EXPECT_EQ(store.persistedReportSequence("edge-2"), 50u);
+    EXPECT_EQ(store.ackedRevision("edge-2"), 9);
+    store.stop();
+  }
+  NodeStateStore reopened({.dataDir = dir.path()});
+  ASSERT_TRUE(reopened.start().isOk());
+  EXPECT_EQ(reopened.damagedRows(), 0u);  // written back with its checksum
+  EXPECT_EQ(reopened.persistedReportSequence("edge-2"), 50u);
+  reopened.stop();
+}
+
+// Files written before checksums load as they are and get checksums.
+TEST(NodeStateStoreTest, RowsFromBeforeChecksumsAreKeptAndChecksummed) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/cloudhub.db";
+  sql(path,
+      "CREATE TABLE nodes (name TEXT PRIMARY KEY, acked_revision INTEGER NOT NULL DEFAULT 0, "
+      "last_report_sequence INTEGER NOT NULL DEFAULT 0);"
+      "INSERT INTO nodes VALUES ('edge-1', 12, 34)");
+  {
+    NodeStateStore store({.dataDir = dir.path()});
+    ASSERT_TRUE(store.start().isOk());
+    EXPECT_EQ(store.damagedRows(), 0u);
+    EXPECT_EQ(store.ackedRevision("edge-1"), 12);
+    EXPECT_EQ(store.persistedReportSequence("edge-1"), 34u);
+    store.stop();
+  }
+  sql(path, "UPDATE nodes SET acked_revision = 13 WHERE name = 'edge-1'");  // now detectable
+  NodeStateStore reopened({.dataDir = dir.path()});
+  ASSERT_TRUE(reopened.start().isOk());
+  EXPECT_EQ(reopened.damagedRows(), 1u);
+  EXPECT_EQ(reopened.persistedReportSequence("edge-1"), 0u);
+  reopened.stop();
+}
+
+// A file SQLite finds damaged is moved aside and a fresh one serves.
+TEST(NodeStateStoreTest, ADamagedFileIsMovedAsideAndStartsFresh) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/cloudhub.db";
+  std::ofstream(path, std::ios::binary) << std::string(8192, 'x');
+  NodeStateStore store({.dataDir = dir.path()});
+  ASSERT_TRUE(store.start().isOk());
+  EXPECT_TRUE(store.rebuilt());
+  EXPECT_EQ(store.persistedReportSequence("edge-1"), 0u);
+  store.recordReportApplied("edge-1", 5);
+  EXPECT_TRUE(store.flushNow().isOk());
+  store.stop();
+  bool aside = false;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    if (e.path().filename().string().rfind("cloudhub.db.damaged-", 0) == 0) aside = true;
+  }
+  EXPECT_TRUE(aside);
+  NodeStateStore reopened({.dataDir = dir.path()});
+  ASSERT_TRUE(reopened.start().isOk());
+  EXPECT_FALSE(reopened.rebuilt());
+  EXPECT_EQ(reopened.persistedReportSequence("edge-1"), 5u);
   reopened.stop();
 }
 

@@ -228,5 +228,20 @@ TEST(LabelSelectorTest, ConstructedSelectorsSortRequirements) {
   EXPECT_TRUE(sel.matches({{"a", "x"}, {"z", ""}}));
 }
 
+// Kubernetes' filtered watch: objects entering the selection are ADDED, leaving it DELETED.
+TEST(FilteredWatchEventTypeTest, FollowsObjectsInAndOutOfTheSelection) {
+  // created
+  EXPECT_EQ(filteredWatchEventType(false, false, true), "ADDED");
+  EXPECT_EQ(filteredWatchEventType(false, false, false), "");
+  // modified
+  EXPECT_EQ(filteredWatchEventType(false, true, true), "MODIFIED");
+  EXPECT_EQ(filteredWatchEventType(false, true, false), "DELETED");
+  // deleted: whatever the last version would match now
+  EXPECT_EQ(filteredWatchEventType(true, true, true), "DELETED");
+  EXPECT_EQ(filteredWatchEventType(true, true, false), "DELETED");
+  EXPECT_EQ(filteredWatchEventType(true, false, true), "");
+  EXPECT_EQ(filteredWatchEventType(true, false, false), "");
+}
+
 }  // namespace
 }  // namespace ep::api

@@ -9,7 +9,8 @@
 #include <sstream>
 
 #include "common/api/base64.h"
-#include "edgecore/edged/runtime/fake_runtime.h"
+#include "edgecore/metamanager/metamanager.h"
+#include "tests/edgecore/edged/fake_runtime.h"
 #include "tests/testing/temp_dir.h"
 
 namespace ep::edged {
@@ -532,7 +533,9 @@ TEST_F(EdgedTest, ReadinessProbeGatesPodReady) {
   EXPECT_EQ(st["conditions"][1]["type"], "Ready");
   EXPECT_EQ(st["conditions"][1]["status"], "False");
   runtime_.setExecResult({"", "", 0});
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // probe period (steady clock)
+  sync();  // within the probe's period: not probed again
+  EXPECT_EQ(lastStatus("ready")["containerStatuses"][0]["ready"], false);
+  clock_.advance(std::chrono::milliseconds(1100));  // one period later it is
   sync();
   st = lastStatus("ready");
   EXPECT_EQ(st["containerStatuses"][0]["ready"], true);

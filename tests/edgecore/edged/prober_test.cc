@@ -9,7 +9,7 @@
 #include <atomic>
 #include <thread>
 
-#include "edgecore/edged/runtime/fake_runtime.h"
+#include "tests/edgecore/edged/fake_runtime.h"
 
 namespace ep::edged {
 namespace {

@@ -15,6 +15,7 @@
 
 #include "common/api/models.h"
 #include "common/digest/sha256.h"
+#include "edgecore/metamanager/metamanager.h"
 #include "proto/tunnel.pb.h"
 #include "tests/testing/eventually.h"
 #include "tests/testing/temp_dir.h"
@@ -55,7 +56,8 @@ class ModelFetcherTest : public ::testing::Test {
   }
 
   void startFetcher(ModelFetcherOptions o = {}) {
-    fetcher_ = std::make_unique<ModelFetcher>(o, *cache_, store_, [this] { ++available_; });
+    fetcher_ =
+        std::make_unique<ModelFetcher>(o, *cache_, *cache_, store_, [this] { ++available_; });
     ASSERT_TRUE(fetcher_->start().isOk());
   }
   void put(const std::string& resource, const std::string& name, const Json& obj) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "edgecore/metamanager/metamanager.h"
 #include "proto/tunnel.pb.h"
 #include "tests/testing/eventually.h"
 #include "tests/testing/temp_dir.h"
@@ -91,8 +92,8 @@ class EdgeRouterTest : public ::testing::Test {
     cache_ = std::make_unique<metamanager::MetaManager>(
         metamanager::MetaManagerOptions{.dataDir = dir_.path()});
     ASSERT_TRUE(cache_->start().isOk());
-    router_ = std::make_unique<EdgeRouter>(EdgeRouterOptions{.nodeName = "edge-1"}, *cache_, bus_,
-                                           caller_, SystemClock::instance());
+    router_ = std::make_unique<EdgeRouter>(EdgeRouterOptions{.nodeName = "edge-1"}, *cache_,
+                                           *cache_, bus_, caller_, SystemClock::instance());
   }
   void TearDown() override {
     router_->stop();
@@ -184,8 +185,8 @@ TEST_F(EdgeRouterTest, RuleTopicsFollowTheCacheAndMessagesGoToTheOutboxBeforeThe
   // A restart subscribes again from the cache alone.
   router_->stop();
   ASSERT_TRUE(bus_.setRuleTopics({}).isOk());
-  router_ = std::make_unique<EdgeRouter>(EdgeRouterOptions{.nodeName = "edge-1"}, *cache_, bus_,
-                                         caller_, SystemClock::instance());
+  router_ = std::make_unique<EdgeRouter>(EdgeRouterOptions{.nodeName = "edge-1"}, *cache_, *cache_,
+                                         bus_, caller_, SystemClock::instance());
   ASSERT_TRUE(router_->start().isOk());
   EXPECT_EQ(bus_.currentTopics(), std::vector<std::string>{"default/up"});
 }

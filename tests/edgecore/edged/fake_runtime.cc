@@ -1,4 +1,4 @@
-#include "edgecore/edged/runtime/fake_runtime.h"
+#include "tests/edgecore/edged/fake_runtime.h"
 
 #include <chrono>
 #include <filesystem>

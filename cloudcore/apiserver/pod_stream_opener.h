@@ -1,0 +1,73 @@
+#pragma once
+
+// The seam between the API's pod log/exec endpoints (pod_streams.h) and whatever carries a
+// stream to the pod's node. The apiserver owns this interface; cloudhub's StreamBroker
+// implements it over the tunnel, and tests may fake it. Header-only, standard library only.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ep::apiserver {
+
+// What the API asks an edge node for (docs/tunnel.md, "Streams").
+struct StreamRequest {
+  enum class Kind { kLogs, kExec };
+  Kind kind = Kind::kLogs;
+  std::string ns;
+  std::string pod;
+  std::string container;  // resolved by the caller: never empty
+  // Logs (Kubernetes PodLogOptions).
+  bool follow = false;
+  int64_t tailLines = -1;  // -1: all
+  bool previous = false;
+  bool timestamps = false;
+  int64_t sinceSeconds = 0;
+  int64_t limitBytes = 0;
+  // Exec.
+  std::vector<std::string> command;
+  int64_t timeoutSeconds = 0;
+};
+
+// Output channels of a stream. kReady comes once, empty, first: the edge found the container.
+enum class StreamChannel { kReady = 0, kStdout = 1, kStderr = 2 };
+
+// Receives one stream's output. Called on the carrier's threads (for cloudhub: gRPC reactions,
+// and onClose also from the thread that notices a disconnect); calls for one stream never
+// overlap and come in order. Must be thread-safe against the consumer and must not block.
+class StreamObserver {
+ public:
+  virtual ~StreamObserver() = default;
+  virtual void onData(StreamChannel channel, std::string data) = 0;
+  // The last call. `status` is OK on success (`exitCode` is exec's exit code), otherwise the
+  // edge's error (kNotFound, kBadRequest, kTimeout, ...) or kUnavailable when the node
+  // disconnected.
+  virtual void onClose(Status status, int32_t exitCode) = 0;
+};
+
+// The API's side of one open stream. Thread-safe, non-blocking. Destroying it does not cancel:
+// call cancel().
+class StreamHandle {
+ public:
+  virtual ~StreamHandle() = default;
+  // The consumer used up `bytes` of output: the edge may send that much more.
+  virtual void consumed(size_t bytes) = 0;
+  // The client went away: the stream is cancelled on the edge and forgotten; after it returns no
+  // callback starts (one already running may still finish).
+  virtual void cancel() = 0;
+};
+
+// Opens streams to nodes. Thread-safe, non-blocking.
+class StreamOpener {
+ public:
+  virtual ~StreamOpener() = default;
+  // kUnavailable when the node is not connected or has too many streams open.
+  virtual Result<std::shared_ptr<StreamHandle>> open(const std::string& node,
+                                                     const StreamRequest& request,
+                                                     std::shared_ptr<StreamObserver> observer) = 0;
+};
+
+}  // namespace ep::apiserver
