@@ -303,8 +303,9 @@ int run(int argc, char** argv) {
     }
     clientOptions.timeout = *t;
   }
-  // A remote command may run long: without --request-timeout, exec waits up to an hour.
-  if (exec->parsed() && g.requestTimeout.empty()) clientOptions.timeout = std::chrono::hours(1);
+  // A remote command may run long: without --request-timeout, exec waits a little longer than
+  // the hour the edge allows a command, so the edge's timeout is what the user sees.
+  if (exec->parsed() && g.requestTimeout.empty()) clientOptions.timeout = std::chrono::minutes(65);
   clientOptions.bearerToken = config->token;
   clientOptions.caPem = config->caPem;
   clientOptions.clientCertPem = config->clientCertPem;

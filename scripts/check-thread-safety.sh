@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Clang's thread-safety analysis (common/thread_annotations.h) over every source file of
-# common/, cloudcore/, edgecore/ and edgectl/ (not the example mappers), and of the test fakes that
-# share state between threads (FakeRuntime): each file is parsed by clang++ with the flags of the build (BUILD_DIR's compile_commands.json, default build/) and
+# common/, cloudcore/, edgecore/ and edgectl/ (not the example mappers), and of the test fakes
+# that share state between threads (FakeRuntime): each file is parsed by clang++ with the flags
+# of the build (BUILD_DIR's compile_commands.json, default build/) and
 # -Wthread-safety as an error, without generating code. Exit status 1 names each violation.
 #   bash scripts/check-thread-safety.sh            # after a build (scripts/build.sh)
 #   bash scripts/check-thread-safety.sh FILE...    # only these source files

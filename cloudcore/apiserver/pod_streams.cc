@@ -186,13 +186,16 @@ class ExecSocket final : public http::WebSocketStream {
 // answered as one ExecResult once the command ends, or as a Status if the stream fails. A
 // stream, not a handler that waits: a long command holds no API worker (before, eight of them
 // stalled the whole API). The output is bounded by what the runtime's execSync returns;
-// consumption is granted as it arrives. The server ends the stream after an hour.
+// consumption is granted as it arrives. The edge ends every command within its exec limit (at
+// most an hour), which closes the stream with a Status; the server's own deadline, a little
+// later, is only a backstop (the client would then see an empty body).
 class ExecResultBody final : public http::BodyStream {
  public:
   ExecResultBody(std::shared_ptr<StreamBuffer> buffer, std::shared_ptr<StreamHandle> handle)
       : buffer_(std::move(buffer)),
         handle_(std::move(handle)),
-        deadline_(std::chrono::steady_clock::now() + std::chrono::hours(1)) {}
+        deadline_(std::chrono::steady_clock::now() + std::chrono::hours(1) +
+                  std::chrono::minutes(2)) {}
 
   std::string next(bool& finished) override {
     bool closed = false;

@@ -74,7 +74,7 @@ Status NodeStateStore::start() {
     // Its contents can be rebuilt (the class comment): move it aside and start afresh.
     const std::string aside =
         path + ".damaged-" +
-        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::system_clock::now().time_since_epoch())
                            .count());
     spdlog::error(
@@ -84,8 +84,13 @@ Status NodeStateStore::start() {
     std::filesystem::rename(path, aside, ec);
     if (ec)
       return unavailableError("cloudhub.db: cannot move the damaged file aside: " + ec.message());
+    // Its journal goes with it: replayed into the fresh file, it would bring the damage back.
     for (const char* suffix : {"-wal", "-shm"}) {
-      std::filesystem::rename(path + suffix, aside + suffix, ec);  // absent is fine
+      std::filesystem::rename(path + suffix, aside + suffix, ec);
+      if (ec && ec != std::errc::no_such_file_or_directory) {
+        return unavailableError("cloudhub.db: cannot move " + path + suffix +
+                                " aside: " + ec.message());
+      }
     }
     rebuilt = true;
   }
@@ -99,9 +104,15 @@ Status NodeStateStore::start() {
       return s;
     }
   }
+  // user_version 1: every row has its checksum. Files from before checksums get the column;
+  // their rows are checksummed once, at this start, in one transaction (below).
+  int64_t version = 0;
   {
-    // Files from before checksums: the column is added; their rows are checksummed when next
-    // written (each is marked dirty below).
+    sqlite::Stmt v(db_, "PRAGMA user_version");
+    if (!v.ok() || v.step() != SQLITE_ROW) return sqlError(db_, "user_version");
+    version = v.int64(0);
+  }
+  if (version < 1) {
     bool hasChecksum = false;
     sqlite::Stmt columns(db_, "PRAGMA table_info(nodes)");
     while (columns.ok() && columns.step() == SQLITE_ROW) {
@@ -115,6 +126,12 @@ Status NodeStateStore::start() {
       }
     }
   }
+  struct Unsummed {
+    std::string name;
+    int64_t acked;
+    int64_t sequence;
+  };
+  std::vector<Unsummed> unsummed;
   {
     sqlite::Stmt load(db_,
                       "SELECT name, acked_revision, last_report_sequence, checksum FROM nodes");
@@ -126,9 +143,9 @@ Status NodeStateStore::start() {
       const int64_t acked = load.int64(1);
       const int64_t sequence = load.int64(2);
       Row& r = rows_[name];
-      if (load.isNull(3)) {
-        r.dirty = dirty_ = true;  // written before checksums: rewritten with one
-      } else if (load.int64(3) != rowChecksum(name, acked, sequence)) {
+      if (load.isNull(3) && version < 1) {
+        unsummed.push_back({name, acked, sequence});  // written before checksums
+      } else if (load.isNull(3) || load.int64(3) != rowChecksum(name, acked, sequence)) {
         ++damagedRows_;
         r.dirty = dirty_ = true;  // rewritten as 0, intact
         spdlog::error(
@@ -141,6 +158,22 @@ Status NodeStateStore::start() {
       r.ackedRevision = acked;
       r.appliedSequence = r.persistedSequence = static_cast<uint64_t>(sequence);
     }
+  }
+  if (version < 1) {
+    sqlite::Transaction txn(db_, "cloudhub.db");
+    if (!txn.ok()) return asUnavailable(txn.status());
+    sqlite::Stmt update(db_, "UPDATE nodes SET checksum = ?1 WHERE name = ?2");
+    if (!update.ok()) return sqlError(db_, "prepare checksum update");
+    for (const auto& u : unsummed) {
+      update.bind(1, rowChecksum(u.name, u.acked, u.sequence)).bind(2, u.name);
+      if (update.step() != SQLITE_DONE) return sqlError(db_, "checksum update");
+      update.reset();
+    }
+    if (auto s = exec(db_, "PRAGMA user_version = 1"); !s.isOk()) return s;
+    if (auto s = asUnavailable(txn.commit()); !s.isOk()) return s;
+  }
+  {
+    MutexLock l(mu_);
     stopping_ = false;
   }
   flusher_ = std::thread([this] { flushLoop(); });

@@ -38,11 +38,13 @@ struct NodeStateStoreOptions {
 // advanced; it must not block.
 //
 // Data at rest is checked. A database that fails SQLite's quick_check at start is moved aside
-// (cloudhub.db.damaged-EPOCH) and a fresh one started; a row whose checksum (of all its
-// columns) does not match starts again from 0. Either way the nodes lose nothing: the cloud
-// tells each node 0 as its last report sequence, so the node resends every report still in its
-// outbox (reports the cloud had applied but not acknowledged may be applied twice), and the
-// acknowledged revision never decides what is sent (a Sync follows the node's own inventory).
+// (cloudhub.db.damaged-EPOCH_MS) and a fresh one started; a row whose checksum (of all its
+// columns) does not match, or is missing, starts again from 0. Files from before checksums
+// are checksummed once at start (user_version 1 then records that every row has one). Either way
+// the nodes lose nothing: the cloud tells each node 0 as its last report sequence, so the node
+// resends every report still in its outbox (reports the cloud had applied but not acknowledged may
+// be applied twice), and the acknowledged revision never decides what is sent (a Sync follows the
+// node's own inventory).
 //
 // Thread-safety: every method is thread-safe. start()/stop() from one owner thread.
 class NodeStateStore {

@@ -12,7 +12,7 @@ namespace ep::yaml {
 using nlohmann::json;
 
 Result<json> parseConfigText(std::string_view text, const std::string& source) {
-  auto doc = parseYamlDocument(text);
+  auto doc = parseYamlDocument(text, Scalars::kText);
   if (!doc.isOk()) return invalidError(source + ": " + doc.status().message());
   if (doc->is_null()) return json::object();
   if (!doc->is_object()) return invalidError(source + ": the top level must be a mapping");
@@ -25,7 +25,9 @@ Result<json> readConfigFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   if (in.bad()) return invalidError("config: cannot read " + path);
-  return parseConfigText(ss.str(), path);
+  auto doc = parseConfigText(ss.str(), path);
+  if (!doc.isOk()) return invalidError("config: " + doc.status().message());
+  return doc;
 }
 
 Status unknownConfigKey(const std::string& key, const std::string& source) {

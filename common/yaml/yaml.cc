@@ -145,6 +145,8 @@ struct BuildError {
 // instance per parse.
 class JsonBuilder final : public YAML::EventHandler {
  public:
+  explicit JsonBuilder(Scalars scalars) : scalars_(scalars) {}
+
   void OnDocumentStart(const YAML::Mark&) override {
     stack_.clear();
     anchors_.clear();
@@ -172,7 +174,9 @@ class JsonBuilder final : public YAML::EventHandler {
                 const std::string& value) override {
     json v;
     bool plain = tag == "?";
-    if (plain) {
+    if (scalars_ == Scalars::kText) {
+      v = plain && isNullText(value) ? json(nullptr) : json(value);
+    } else if (plain) {
       v = resolvePlain(value);
     } else if (tag.rfind(kTagPrefix, 0) == 0) {
       std::string_view type = std::string_view(tag).substr(kTagPrefix.size());
@@ -218,6 +222,7 @@ class JsonBuilder final : public YAML::EventHandler {
   json takeRoot() { return std::move(root_); }
 
  private:
+  const Scalars scalars_;
   struct PendingKey {
     std::string text;
     YAML::Mark mark;
@@ -404,7 +409,7 @@ size_t firstInvalidByte(std::string_view s) {
 
 }  // namespace
 
-Result<std::vector<json>> parseYamlDocuments(std::string_view text) {
+Result<std::vector<json>> parseYamlDocuments(std::string_view text, Scalars scalars) {
   if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
   // YAML and JSON are Unicode text; as in Kubernetes, bytes that are not UTF-8, and raw control
   // characters, are refused rather than carried into objects. (yaml-cpp would also take a
@@ -424,7 +429,7 @@ Result<std::vector<json>> parseYamlDocuments(std::string_view text) {
   std::vector<json> out;
   size_t first = text.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return out;
-  if (text[first] == '{' || text[first] == '[') {
+  if (scalars == Scalars::kCoreSchema && (text[first] == '{' || text[first] == '[')) {
     if (auto value = tryParseJson(text)) {
       appendDocument(out, std::move(*value));
       return out;
@@ -433,7 +438,7 @@ Result<std::vector<json>> parseYamlDocuments(std::string_view text) {
   try {
     std::istringstream in{std::string(text)};
     YAML::Parser parser(in);
-    JsonBuilder builder;
+    JsonBuilder builder(scalars);
     while (true) {
       try {
         if (!parser.HandleNextDocument(builder)) break;
@@ -450,8 +455,8 @@ Result<std::vector<json>> parseYamlDocuments(std::string_view text) {
   return out;
 }
 
-Result<json> parseYamlDocument(std::string_view text) {
-  auto docs = parseYamlDocuments(text);
+Result<json> parseYamlDocument(std::string_view text, Scalars scalars) {
+  auto docs = parseYamlDocuments(text, scalars);
   if (!docs) return docs.status();
   if (docs->empty()) return json();
   if (docs->size() > 1)

@@ -28,11 +28,18 @@ namespace ep::yaml {
 // On failure the Status (Code::kInvalid) names the document ("document 2": 0-based index counted
 // the same way as the positions in the returned vector) and the 1-based line and column, e.g.
 // `document 1: line 7, column 3: duplicate key "name"`.
-Result<std::vector<nlohmann::json>> parseYamlDocuments(std::string_view text);
+//
+// With Scalars::kText every scalar except a plain null (`~`, `null`, empty) stays a string of
+// exactly the text written (`0x1f`, `007`, `1.10`, `true`), as configuration files need: their
+// readers decide what a value means, and a name or password must not be reinterpreted.
+enum class Scalars { kCoreSchema, kText };
+Result<std::vector<nlohmann::json>> parseYamlDocuments(std::string_view text,
+                                                       Scalars scalars = Scalars::kCoreSchema);
 
 // Parses text that must hold exactly one document (e.g. a config file). An empty text yields a
 // null value. More than one document is an error.
-Result<nlohmann::json> parseYamlDocument(std::string_view text);
+Result<nlohmann::json> parseYamlDocument(std::string_view text,
+                                         Scalars scalars = Scalars::kCoreSchema);
 
 // Renders a JSON value as block-style YAML the way kubectl prints objects: keys in the order the
 // JSON value iterates them, two-space indentation with sequences not indented under their key,

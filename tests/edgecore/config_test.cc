@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <optional>
 
 namespace ep::edgecore {
 namespace {
@@ -54,6 +55,23 @@ outbox:
   EXPECT_EQ(c.outboxMaxEntries, 50u);
   EXPECT_EQ(c.outboxMaxBytes, 4096u);
   EXPECT_TRUE(finalizeConfig(c).isOk());
+}
+
+// Values keep the text written: a YAML reader that resolved numbers would turn these into 31,
+// 1000.0, 7, 123 and 1.1 without a word.
+TEST(EdgeConfig, ValuesKeepTheTextWritten) {
+  Config c;
+  auto s = parseConfigYaml(
+      "nodeName: 0x1f\ndataDir: 1e3\nlabels:\n  version: 1.10\n  build: 007\n"
+      "mqtt:\n  password: 0123\n  username: true\n",
+      "test.yaml", c);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  EXPECT_EQ(c.nodeName, "0x1f");
+  EXPECT_EQ(c.dataDir, "1e3");
+  EXPECT_EQ(c.labels.at("version"), "1.10");
+  EXPECT_EQ(c.labels.at("build"), "007");
+  EXPECT_EQ(c.mqttPassword, std::optional<std::string>("0123"));
+  EXPECT_EQ(c.mqttUsername, std::optional<std::string>("true"));
 }
 
 struct BadCase {

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "cloudcore/apiserver/api_handler.h"
@@ -477,6 +478,33 @@ TEST_F(StreamsTest, LongExecsHoldNoApiWorker) {
   ASSERT_TRUE(running) << runtime_.execsRunning() << " execs running";
   EXPECT_EQ(podStatus, 200) << (pod.isOk() ? pod->body : pod.status().toString());
   EXPECT_EQ(ok.load(), 4);
+}
+
+// Without a WebSocket, a node lost while the command runs is answered as a v1 Status in the
+// body (the 200 went out when the stream opened); edgectl prints its message.
+TEST_F(StreamsTest, ExecFallbackSaysWhenTheNodeIsLostMidCommand) {
+  runtime_.setExec({"late\n", "", 0});
+  runtime_.holdExecs();
+  std::optional<http::HttpResponse> answer;
+  std::thread client([&] {
+    http::ClientOptions o;
+    o.timeout = 30s;
+    http::HttpClient c(url_, o);
+    auto r = c.request("POST", "/api/v1/namespaces/default/pods/web/exec?command=sleep");
+    if (r.isOk()) answer = *r;
+  });
+  const bool running = eventually([&] { return runtime_.execsRunning() == 1; });
+  edge_->stop();
+  client.join();
+  runtime_.release();
+  ASSERT_TRUE(running);
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->status, 200);
+  Json j = Json::parse(answer->body, nullptr, false);
+  EXPECT_EQ(j.value("kind", ""), "Status") << answer->body;
+  EXPECT_EQ(j.value("status", ""), "Failure") << answer->body;
+  EXPECT_NE(j.value("message", "").find("node edge-node-1 disconnected"), std::string::npos)
+      << answer->body;
 }
 
 TEST_F(StreamsTest, KubectlExecOverWebSocket) {

@@ -352,14 +352,22 @@ TEST_F(WorkloadE2eTest, ContainersSurviveCloudLossEdgecoreRestartAndOfflineReboo
   cloud_.reset();
   edges_["edge-a"].proc.reset();
   startLabelledEdge("edge-a");
-  // Once the new edgecore has synced the pod (and reported its phase), its container is the
-  // one that was running before.
+  // Once the new edgecore's pod workers have run twice for each of its pods (its local
+  // /status), the container is still the one that was running before.
+  Json edgedStatus;
   EXPECT_TRUE(eventually(
       [&] {
-        return edges_["edge-a"].proc->log().find("pod default/ticker phase ") != std::string::npos;
+        http::HttpClient local("http://127.0.0.1:" + std::to_string(edges_["edge-a"].localPort));
+        auto r = local.request("GET", "/status");
+        if (!r.isOk() || r->status != 200) return false;
+        Json j = Json::parse(r->body, nullptr, false);
+        if (!j.is_object() || !j.contains("edged") || !j["edged"].is_object()) return false;
+        edgedStatus = j["edged"];
+        const auto pods = edgedStatus.value("pods", int64_t{0});
+        return pods >= 1 && edgedStatus.value("syncs", int64_t{0}) >= 2 * pods;
       },
       30s))
-      << edges_["edge-a"].proc->log();
+      << edgedStatus.dump();
   EXPECT_TRUE(runningTasks().count(before)) << "the running container was not adopted";
 
   // Offline, a killed container is still restarted by the edge.

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -52,6 +53,11 @@ class Mosquitto {
           << "require_certificate " << (tls_->clientCertFile.empty() ? "false" : "true") << "\n";
     }
     out.close();
+    // The log is appended to across restarts: only what this start writes counts.
+    std::error_code ec;
+    const auto logFrom = std::filesystem::exists(dir_ + "/mosquitto.log", ec)
+                             ? std::filesystem::file_size(dir_ + "/mosquitto.log", ec)
+                             : 0;
     proc_ = std::make_unique<Process>(std::vector<std::string>{"/usr/sbin/mosquitto", "-c", conf},
                                       dir_ + "/mosquitto.log");
     if (!proc_->start()) return false;
@@ -61,7 +67,10 @@ class Mosquitto {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {
       if (!proc_->running()) return false;
-      if (proc_->log().find(listening) != std::string::npos && accepts()) return true;
+      const std::string log = proc_->log();
+      if (log.size() > logFrom && log.find(listening, logFrom) != std::string::npos && accepts()) {
+        return true;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;

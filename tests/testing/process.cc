@@ -12,6 +12,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -208,25 +211,72 @@ int ephemeralLow() {
 // to bind and the test talked to the other test's broker. So ports come from one counter that
 // all test processes share through a locked file, below the ephemeral range that bind(0) and
 // outgoing connections draw from; a port is handed out again only after the whole range.
+namespace {
+
+constexpr int kFirstPort = 15000;
+constexpr const char* kPortCounter = "/tmp/ep-test-ports";
+
+// The shared counter file, or -1. Opened without O_CREAT when it exists: with
+// fs.protected_regular, O_CREAT on a file another user created in /tmp fails even for root.
+int openPortCounter() {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    int fd = open(kPortCounter, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0 || errno != ENOENT) return fd;
+    fd = open(kPortCounter, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+      fchmod(fd, 0666);  // shared by every user that runs tests on this machine
+      return fd;
+    }
+    if (errno != EEXIST) return -1;  // else another process just created it: open that
+  }
+  return -1;
+}
+
+void warnFallbackOnce(const char* why) {
+  static std::atomic<bool> warned{false};
+  if (!warned.exchange(true)) {
+    std::fprintf(stderr,
+                 "freePort: %s; falling back to bind(0) ports, which parallel tests may share\n",
+                 why);
+  }
+}
+
+}  // namespace
+
+bool portsAreShared() {
+  if (std::min(ephemeralLow(), 65536) - kFirstPort < 1000) return false;
+  int fd = openPortCounter();
+  if (fd < 0) return false;
+  close(fd);
+  return true;
+}
+
 int freePort() {
-  constexpr int kFirst = 15000;
   const int end = std::min(ephemeralLow(), 65536);
-  if (end - kFirst < 1000) return kernelPort();
-  int fd = open("/tmp/ep-test-ports", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-  if (fd < 0) return kernelPort();
-  fchmod(fd, 0666);  // shared by every user that runs tests on this machine
+  if (end - kFirstPort < 1000) {
+    warnFallbackOnce("the ephemeral port range starts too low");
+    return kernelPort();
+  }
+  int fd = openPortCounter();
+  if (fd < 0) {
+    warnFallbackOnce("cannot open /tmp/ep-test-ports");
+    return kernelPort();
+  }
   if (flock(fd, LOCK_EX) != 0) {
     close(fd);
+    warnFallbackOnce("cannot lock /tmp/ep-test-ports");
     return kernelPort();
   }
   char buf[16] = {};
   ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
   int next = n > 0 ? std::atoi(buf) : 0;
-  if (next < kFirst || next >= end) next = kFirst + static_cast<int>(getpid() % (end - kFirst));
+  if (next < kFirstPort || next >= end) {
+    next = kFirstPort + static_cast<int>(getpid() % (end - kFirstPort));
+  }
   int port = 0;
-  for (int tries = 0; tries < end - kFirst && port == 0; ++tries) {
+  for (int tries = 0; tries < end - kFirstPort && port == 0; ++tries) {
     int candidate = next;
-    next = next + 1 >= end ? kFirst : next + 1;
+    next = next + 1 >= end ? kFirstPort : next + 1;
     if (bindable(candidate)) port = candidate;
   }
   std::string text = std::to_string(next) + "\n";

@@ -46,6 +46,8 @@ CommandResult runCommand(const std::vector<std::string>& argv, const std::string
 // handed until every port of the range below the ephemeral range has been handed out (one
 // counter in /tmp/ep-test-ports, under flock). Falls back to bind(0) when that file is unusable.
 int freePort();
+// Whether freePort() can use the shared counter here (else it falls back, saying so once).
+bool portsAreShared();
 
 // $EP_BUILD_DIR/relative (the build tree that holds the binaries under test).
 std::string buildPath(const std::string& relative);

@@ -120,11 +120,21 @@ TEST(NodeStateStoreTest, RowsFromBeforeChecksumsAreKeptAndChecksummed) {
     store.stop();
   }
   sql(path, "UPDATE nodes SET acked_revision = 13 WHERE name = 'edge-1'");  // now detectable
-  NodeStateStore reopened({.dataDir = dir.path()});
-  ASSERT_TRUE(reopened.start().isOk());
-  EXPECT_EQ(reopened.damagedRows(), 1u);
-  EXPECT_EQ(reopened.persistedReportSequence("edge-1"), 0u);
-  reopened.stop();
+  {
+    NodeStateStore reopened({.dataDir = dir.path()});
+    ASSERT_TRUE(reopened.start().isOk());
+    EXPECT_EQ(reopened.damagedRows(), 1u);
+    EXPECT_EQ(reopened.persistedReportSequence("edge-1"), 0u);
+    reopened.recordReportApplied("edge-1", 8);
+    reopened.stop();
+  }
+  // Once migrated, a row without a checksum is not believed either.
+  sql(path, "UPDATE nodes SET checksum = NULL, last_report_sequence = 500");
+  NodeStateStore again({.dataDir = dir.path()});
+  ASSERT_TRUE(again.start().isOk());
+  EXPECT_EQ(again.damagedRows(), 1u);
+  EXPECT_EQ(again.persistedReportSequence("edge-1"), 0u);
+  again.stop();
 }
 
 // A file SQLite finds damaged is moved aside and a fresh one serves.

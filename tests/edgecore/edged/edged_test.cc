@@ -128,7 +128,7 @@ class EdgedTest : public ::testing::Test {
 
   testing::TempDir dir_;
   FakeClock clock_{1'700'000'000'000};
-  FakeRuntime runtime_;
+  FakeRuntime runtime_{&clock_};
   std::unique_ptr<MetaManager> cache_;
   std::unique_ptr<Edged> edged_;
   int64_t rev_ = 0;

@@ -26,6 +26,7 @@ Status notFound(const std::string& what, const std::string& id) {
 }  // namespace
 
 int64_t FakeRuntime::nowNs() const {
+  if (clock_ != nullptr) return clock_->nowMillis() * 1'000'000;
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/thread_annotations.h"
 #include "edgecore/edged/runtime/container_runtime.h"
 
@@ -19,7 +20,9 @@ namespace ep::edged {
 // log lines to it.
 class FakeRuntime final : public ContainerRuntime {
  public:
-  FakeRuntime() = default;
+  // Times it stamps (created, started, finished, log lines) come from `clock` when given (the
+  // clock edged is tested with, so ages agree), else from the system clock.
+  explicit FakeRuntime(const Clock* clock = nullptr) : clock_(clock) {}
 
   Result<std::string> version() override;
   Result<std::string> runPodSandbox(const PodSandboxConfig& config) override;
@@ -80,6 +83,7 @@ class FakeRuntime final : public ContainerRuntime {
     ContainerConfig config;
   };
 
+  const Clock* const clock_;
   int64_t nowNs() const;
   std::string nextId(const char* prefix) EP_REQUIRES(mu_);
 
