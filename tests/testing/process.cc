@@ -206,11 +206,6 @@ int ephemeralLow() {
 
 }  // namespace
 
-// Tests run as parallel processes (ctest -j), and each picks ports before the server it starts
-// binds them. bind(0) alone let two tests get the same port: one test's mosquitto then failed
-// to bind and the test talked to the other test's broker. So ports come from one counter that
-// all test processes share through a locked file, below the ephemeral range that bind(0) and
-// outgoing connections draw from; a port is handed out again only after the whole range.
 namespace {
 
 constexpr int kFirstPort = 15000;
@@ -251,6 +246,11 @@ bool portsAreShared() {
   return true;
 }
 
+// Tests run as parallel processes (ctest -j), and each picks ports before the server it starts
+// binds them. bind(0) alone let two tests get the same port: one test's mosquitto then failed
+// to bind and the test talked to the other test's broker. So ports come from one counter that
+// all test processes share through a locked file, below the ephemeral range that bind(0) and
+// outgoing connections draw from; a port is handed out again only after the whole range.
 int freePort() {
   const int end = std::min(ephemeralLow(), 65536);
   if (end - kFirstPort < 1000) {
