@@ -1,14 +1,14 @@
 // Store throughput: acknowledged (fsynced) writes/s and reads/s of the SQLite store.
 //   build/bench/store_bench --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
-#include <stdlib.h>
 
 #include <atomic>
-#include <filesystem>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 
 #include "cloudcore/store/sqlite_store.h"
+#include "tests/testing/temp_dir.h"
 
 namespace {
 
@@ -19,24 +19,19 @@ std::string kValue(600, 'x');  // about the size of a small Pod
 struct Shared {
   std::mutex mu;
   std::unique_ptr<SqliteStore> store;
-  std::string dir;
+  std::unique_ptr<ep::testing::TempDir> dir;  // removed with the last user
   int users = 0;
 };
 Shared shared;
 
-// A fresh directory for a store under the system's temporary directory.
-std::string makeTempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "ep-bench-XXXXXX").string();
-  return mkdtemp(tmpl.data());
-}
 std::atomic<int64_t> counter{0};
 
 SqliteStore& acquire() {
   std::lock_guard lock(shared.mu);
   if (shared.users++ == 0) {
-    shared.dir = makeTempDir();
+    shared.dir = std::make_unique<ep::testing::TempDir>();
     ep::store::SqliteStoreOptions o;
-    o.dataDir = shared.dir;
+    o.dataDir = shared.dir->path();
     o.compactionInterval = std::chrono::seconds(0);
     shared.store = std::make_unique<SqliteStore>(o, ep::SystemClock::instance());
     if (!shared.store->start().isOk()) abort();
@@ -54,7 +49,7 @@ void release() {
   if (--shared.users == 0) {
     shared.store->stop();
     shared.store.reset();
-    std::filesystem::remove_all(shared.dir);
+    shared.dir.reset();
   }
 }
 
@@ -109,9 +104,9 @@ BENCHMARK(BM_List1000)->UseRealTime();
 // resource it watches (docs/store.md, "Damaged data"): here 10,000 Pod events and 100
 // ConfigMap events, read by a ConfigMap watch from revision 0.
 void BM_HistoryCatchUp(benchmark::State& state) {
-  const std::string dir = makeTempDir();
+  const ep::testing::TempDir dir;
   ep::store::SqliteStoreOptions o;
-  o.dataDir = dir;
+  o.dataDir = dir.path();
   o.compactionInterval = std::chrono::seconds(0);
   SqliteStore store(o, ep::SystemClock::instance());
   if (!store.start().isOk()) abort();
@@ -135,8 +130,7 @@ void BM_HistoryCatchUp(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * to);  // history rows read
   state.counters["delivered"] = static_cast<double>(delivered) / state.iterations();
-  store.stop();
-  std::filesystem::remove_all(dir);
+  store.stop();  // before `dir` removes the files
 }
 BENCHMARK(BM_HistoryCatchUp)->UseRealTime()->Unit(benchmark::kMillisecond);
 
