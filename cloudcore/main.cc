@@ -44,6 +44,8 @@
 #include "cloudcore/models/blob_server.h"
 #include "cloudcore/models/blob_store.h"
 #include "cloudcore/registry/registry.h"
+#include "cloudcore/resourcemetrics/metrics_api.h"
+#include "cloudcore/resourcemetrics/resource_metrics_store.h"
 #include "cloudcore/router/router.h"
 #include "cloudcore/store/sqlite_store.h"
 #include "common/http/server.h"
@@ -303,6 +305,9 @@ int main(int argc, char** argv) {
   blobServer.start();
   services.started("model blob server", [&] { blobServer.stop(); });
   hubOptions.blobs = &blobServer;
+  // Nodes' CPU/memory samples for metrics.k8s.io (`kubectl top`; docs/metrics.md), in memory.
+  resourcemetrics::ResourceMetricsStore resourceMetrics(clock);
+  hubOptions.resourceMetrics = &resourceMetrics;
   // Unreferenced blobs and abandoned uploads go after the retention (checked every
   // modelBlobGcInterval).
   controllers::PeriodicTask blobGc(config.modelBlobGcInterval, [&store, &blobs, &clock, &config] {
@@ -448,8 +453,16 @@ int main(int argc, char** argv) {
   apiserver::installScaleSubresource(handler, registry);
   apiserver::installEviction(handler, registry);  // pods/eviction (kubectl drain)
   apiserver::installTokenRequest(handler, registry, *serviceAccountTokens);
-  apiserver::installDeviceData(handler, registry, deviceData, clock);  // devices/NAME/data
-  apiserver::installModelUpload(handler, blobs);                       // edgectl model push
+  apiserver::installDeviceData(handler, registry, deviceData, clock);        // devices/NAME/data
+  apiserver::installModelUpload(handler, blobs);                             // edgectl model push
+  resourcemetrics::MetricsApi metricsApi(resourceMetrics, registry, clock);  // kubectl top
+  handler.addApiGroup(
+      {.group = resourcemetrics::kMetricsGroup,
+       .version = resourcemetrics::kMetricsVersion,
+       .resources = resourcemetrics::MetricsApi::resources(),
+       .route = [&metricsApi](http::ServerRequest& req, const std::vector<std::string>& rest) {
+         return metricsApi.handle(req, rest);
+       }});
   handler.addRoute("/metrics", [&hub, &sqlite](http::ServerRequest&) {
     http::ServerResponse r;
     r.status = 200;

@@ -141,7 +141,9 @@ Status parseConfigYaml(const std::string& text, const std::string& source, Confi
       {"logLevel", &config.logLevel},   {"runtimeEndpoint", &config.runtimeEndpoint},
       {"dmiSocket", &config.dmiSocket}, {"modelRegistryCertsDir", &config.modelRegistryCertsDir}};
   const std::map<std::string, std::chrono::milliseconds*> durations = {
-      {"heartbeatInterval", &config.heartbeatInterval}, {"podSyncPeriod", &config.podSyncPeriod}};
+      {"heartbeatInterval", &config.heartbeatInterval},
+      {"podSyncPeriod", &config.podSyncPeriod},
+      {"statsInterval", &config.statsInterval}};
   for (auto it = root->begin(); it != root->end(); ++it) {
     const std::string& key = it.key();
     const Json& v = it.value();
@@ -260,6 +262,10 @@ Status finalizeConfig(Config& config) {
   }
   if (config.heartbeatInterval < std::chrono::seconds(1)) {
     return invalidError("heartbeatInterval: must be at least 1s");
+  }
+  if (config.statsInterval.count() != 0 && (config.statsInterval < std::chrono::seconds(1) ||
+                                            config.statsInterval > std::chrono::minutes(10))) {
+    return invalidError("statsInterval: must be 0s (off) or between 1s and 10m");
   }
   if (!config.runtimeEndpoint.empty() && config.runtimeEndpoint.rfind("unix://", 0) != 0) {
     return invalidError(

@@ -25,6 +25,9 @@ struct Config {
   std::string dataDir = "/var/lib/edgeplane/edgecore";
   std::string localApiListen = "127.0.0.1:10550";
   std::chrono::milliseconds heartbeatInterval{10000};
+  // How often node and container CPU/memory are sampled and sent for metrics.k8s.io
+  // (edgecore/stats); 0 turns it off.
+  std::chrono::milliseconds statsInterval{15000};
   std::string logLevel = "info";
   // CRI endpoint of the container runtime (unix:// socket); "" turns pod management off.
   std::string runtimeEndpoint = "unix:///run/containerd/containerd.sock";

@@ -34,6 +34,7 @@
 #include "edgecore/models/model_fetcher.h"
 #include "edgecore/nodestatus/node_status.h"
 #include "edgecore/router/edge_router.h"
+#include "edgecore/stats/stats.h"
 
 #ifndef EP_VERSION_STRING
 #define EP_VERSION_STRING "0.0.0"
@@ -183,6 +184,7 @@ int main(int argc, char** argv) {
 
   std::atomic<edged::Edged*> edgedForStatus{nullptr};  // set once edged runs; read by /status
   std::atomic<models::ModelFetcher*> fetcherForStatus{nullptr};  // likewise, model downloads
+  std::atomic<stats::StatsReporter*> statsForStatus{nullptr};    // likewise, resource metrics
   // The content store of model files: edged's volumes hard-link from it (docs/models.md).
   models::ContentStore modelContent(config.dataDir + "/models");
   http::ServerOptions httpOptions;
@@ -195,10 +197,15 @@ int main(int argc, char** argv) {
   httpOptions.workerThreads = 4;
   localapi::LocalApi localApi(
       httpOptions, cache, clock,
-      {.version = EP_VERSION_STRING, .status = [&hub, &edgedForStatus, &fetcherForStatus] {
+      {.version = EP_VERSION_STRING,
+       .status = [&hub, &edgedForStatus, &fetcherForStatus, &statsForStatus] {
          auto j = hub.statusJson();
          if (auto* e = edgedForStatus.load()) j["edged"] = e->statusJson();
          if (auto* f = fetcherForStatus.load()) j["models"] = f->statusJson();
+         if (auto* r = statsForStatus.load()) {
+           auto c = r->counters();
+           j["stats"] = {{"samples", c.samples}, {"sent", c.sent}, {"lastError", c.lastError}};
+         }
          return j;
        }});
   if (!services
@@ -446,6 +453,25 @@ int main(int argc, char** argv) {
       fetcherForStatus = nullptr;
       hub.setBlobHandler(nullptr);
       fetcher.stop();
+    });
+  }
+  // Resource metrics (docs/metrics.md): node and container CPU/memory for `kubectl top`, sent
+  // while the tunnel is up and never stored.
+  stats::ProcNodeUsage nodeUsage;
+  std::unique_ptr<stats::StatsReporter> statsReporter;
+  if (runtime && config.statsInterval.count() > 0) {
+    statsReporter = std::make_unique<stats::StatsReporter>(
+        stats::StatsOptions{.nodeName = config.nodeName, .interval = config.statsInterval},
+        *runtime, nodeUsage,
+        [&hub](edgeplane::tunnel::v1::EdgeMessage&& m) {
+          return hub.sendIfConnected(std::move(m));
+        },
+        clock);
+    statsReporter->start();
+    statsForStatus = statsReporter.get();
+    services.started("stats", [&] {
+      statsForStatus = nullptr;
+      statsReporter->stop();
     });
   }
   spdlog::info("edgecore {} {} ready (cloud {}, data dir {})", config.nodeName, EP_VERSION_STRING,

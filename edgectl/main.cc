@@ -24,6 +24,7 @@
 #include "edgectl/model.h"
 #include "edgectl/rollout.h"
 #include "edgectl/token.h"
+#include "edgectl/top.h"
 
 namespace ep::edgectl {
 namespace {
@@ -242,6 +243,17 @@ int run(int argc, char** argv) {
 
   // version
   VersionOptions versionOpts;
+  // top
+  TopOptions topOpts;
+  auto* top = app.add_subcommand("top", "Display CPU and memory use of nodes or pods");
+  top->add_option("args", topOpts.args, "node [NAME] | pod [NAME]")->required();
+  top->add_option("-l,--selector", topOpts.selector, "Label selector (k=v,k2!=v2, ...)");
+  top->add_option("--sort-by", topOpts.sortBy, "cpu or memory: highest first");
+  top->add_flag("--containers", topOpts.containers, "Pods: one line per container");
+  top->add_flag("--no-headers", topOpts.noHeaders, "Omit the header line");
+  top->add_flag("--show-capacity", topOpts.showCapacity,
+                "Nodes: percentages of capacity instead of allocatable");
+
   auto* version = app.add_subcommand("version", "Print the client and server versions");
   version->add_flag("--client", versionOpts.clientOnly, "Client version only");
   version->add_option("-o,--output", versionOpts.output, "Output format: json|yaml");
@@ -417,6 +429,7 @@ int run(int argc, char** argv) {
     return runRollout(ctx, rolloutOpts);
   }
   if (scale->parsed()) return runScale(ctx, scaleOpts);
+  if (top->parsed()) return runTop(ctx, topOpts);
   if (version->parsed()) return runVersion(ctx, versionOpts);
   std::cerr << "error: unknown command\n";
   return 1;

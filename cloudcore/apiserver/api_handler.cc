@@ -30,6 +30,12 @@ using api::jsonResponse;
 using api::plainResponse;
 using api::splitPath;
 
+// The APIGroup discovery entry of a group served by a route (one version).
+Json routedGroupJson(const std::string& group, const std::string& version) {
+  Json gv = {{"groupVersion", group + "/" + version}, {"version", version}};
+  return {{"name", group}, {"versions", Json::array({gv})}, {"preferredVersion", gv}};
+}
+
 Json resourceList(const std::string& groupVersion) {
   Json resources = Json::array();
   static const Json kVerbs = {"create", "delete", "deletecollection", "get",
@@ -256,6 +262,10 @@ void ApiHandler::addSubresource(const std::string& plural, const std::string& su
   subresources_[plural + "/" + sub] = std::move(route);
 }
 
+void ApiHandler::addApiGroup(ApiGroupRoute group) {
+  groups_.push_back(std::move(group));
+}
+
 registry::WriteOptions ApiHandler::writeOptions(const ServerRequest& req, const api::KindInfo& kind,
                                                 const std::string& ns) const {
   registry::WriteOptions o;
@@ -330,6 +340,7 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
     if (parts[0] == "apis") {
       Json groups = Json::array();
       for (const auto& g : api::apiGroups()) groups.push_back(apiGroupJson(g));
+      for (const auto& g : groups_) groups.push_back(routedGroupJson(g.group, g.version));
       return jsonResponse(200,
                           {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}});
     }
@@ -343,6 +354,23 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
     i = 2;
   } else if (parts[0] == "apis" && parts.size() >= 2) {
     group = parts[1];
+    for (const auto& g : groups_) {
+      if (g.group != group) continue;
+      if (parts.size() == 2) {
+        Json j = routedGroupJson(g.group, g.version);
+        j["kind"] = "APIGroup";
+        j["apiVersion"] = "v1";
+        return jsonResponse(200, j);
+      }
+      if (parts[2] != g.version) break;
+      if (parts.size() == 3) {
+        return jsonResponse(200, {{"kind", "APIResourceList"},
+                                  {"apiVersion", "v1"},
+                                  {"groupVersion", g.group + "/" + g.version},
+                                  {"resources", g.resources}});
+      }
+      return g.route(req, std::vector<std::string>(parts.begin() + 3, parts.end()));
+    }
     if (parts.size() == 2) {
       for (const auto& g : api::apiGroups()) {
         if (g == group) {

@@ -2,7 +2,9 @@
 
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "cloudcore/registry/registry.h"
 #include "common/clock.h"
@@ -54,6 +56,18 @@ class ApiHandler {
       std::function<ServerResponse(ServerRequest&, const std::string& ns, const std::string& name)>;
   void addSubresource(const std::string& plural, const std::string& sub, SubresourceRoute route);
 
+  // An API group served by `route` rather than the registry (metrics.k8s.io: computed, never
+  // stored). Discovery lists it (/apis, /apis/GROUP, /apis/GROUP/VERSION answers `resources`,
+  // the APIResourceList's "resources" array); requests below /apis/GROUP/VERSION/ go to
+  // `route` with the path segments after the version. Same rules as addRoute.
+  struct ApiGroupRoute {
+    std::string group;
+    std::string version;
+    nlohmann::json resources;
+    std::function<ServerResponse(ServerRequest&, const std::vector<std::string>& rest)> route;
+  };
+  void addApiGroup(ApiGroupRoute group);
+
  private:
   registry::WriteOptions writeOptions(const ServerRequest& request, const api::KindInfo& kind,
                                       const std::string& ns) const;
@@ -64,6 +78,7 @@ class ApiHandler {
   std::atomic<bool> ready_{false};
   std::map<std::string, std::function<ServerResponse(ServerRequest&)>> routes_;
   std::map<std::string, SubresourceRoute> subresources_;  // key "plural/sub"
+  std::vector<ApiGroupRoute> groups_;
 };
 
 }  // namespace ep::apiserver

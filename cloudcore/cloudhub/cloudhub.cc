@@ -77,6 +77,9 @@ Status CloudHub::start() {
   d.server->setStreamBroker(&d.broker);
   if (d.options.routes != nullptr) d.server->setRouteBroker(d.options.routes);
   if (d.options.blobs != nullptr) d.server->setBlobHandler(d.options.blobs);
+  if (d.options.resourceMetrics != nullptr) {
+    d.server->setResourceMetricsSink(d.options.resourceMetrics);
+  }
   TunnelServer* server = d.server.get();
   d.nodeState.setOnPersisted(
       [server](const std::string& node, uint64_t seq) { server->reportsPersisted(node, seq); });

@@ -25,6 +25,7 @@ class NodeStateStore;
 class ReportApplier;
 class RouteBroker;
 class BlobRequestHandler;
+class ResourceMetricsSink;
 class RoutedMessageSink;
 class StreamBroker;
 class TunnelServer;
@@ -59,6 +60,8 @@ struct CloudHubOptions {
   RouteBroker* routes = nullptr;
   // Serves model blobs to nodes (must outlive the hub); null: BlobRequests get an error.
   BlobRequestHandler* blobs = nullptr;
+  // Keeps nodes' resource metrics for metrics.k8s.io (must outlive the hub); null: dropped.
+  ResourceMetricsSink* resourceMetrics = nullptr;
 };
 
 // cloudhub: the tunnel server side of docs/tunnel.md, assembled from its parts (node state

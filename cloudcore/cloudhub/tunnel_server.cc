@@ -138,9 +138,10 @@ struct TunnelServer::Impl final {
   ReportApplier& applier;
   Metrics& metrics;
   const Executor executor;
-  StreamBroker* broker = nullptr;       // set before start(), then read-only
-  RouteBroker* routes = nullptr;        // set before start(), then read-only
-  BlobRequestHandler* blobs = nullptr;  // set before start(), then read-only
+  StreamBroker* broker = nullptr;                  // set before start(), then read-only
+  RouteBroker* routes = nullptr;                   // set before start(), then read-only
+  BlobRequestHandler* blobs = nullptr;             // set before start(), then read-only
+  ResourceMetricsSink* resourceMetrics = nullptr;  // likewise
 
   // A node's reports waiting for, or being, applied, by object ("kind/namespace/name"); the
   // front of each queue is the one running. Shared by the node's streams, so an old stream
@@ -336,6 +337,13 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
           return;
         case pb::EdgeMessage::kBlobRequest:
           handleBlobRequest();
+          return;
+        case pb::EdgeMessage::kResourceMetrics:
+          // The sink only replaces the node's latest sample: a non-blocking reaction.
+          if (server_.resourceMetrics) {
+            server_.resourceMetrics->onResourceMetrics(node_, in_.resource_metrics());
+          }
+          startRead();
           return;
         case pb::EdgeMessage::kCertificateRequest:
           handleCertificateRequest();
@@ -967,6 +975,10 @@ TunnelServer::TunnelServer(TunnelServerOptions options, registry::Registry& regi
 
 void TunnelServer::setRouteBroker(RouteBroker* routes) {
   impl_->routes = routes;
+}
+
+void TunnelServer::setResourceMetricsSink(ResourceMetricsSink* sink) {
+  impl_->resourceMetrics = sink;
 }
 
 void TunnelServer::setBlobHandler(BlobRequestHandler* blobs) {

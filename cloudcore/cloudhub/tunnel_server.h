@@ -17,6 +17,7 @@ class NodeCertificates;
 
 namespace edgeplane::tunnel::v1 {
 class BlobRequest;
+class ResourceMetrics;
 }  // namespace edgeplane::tunnel::v1
 
 namespace ep::cloudhub {
@@ -37,6 +38,16 @@ class BlobRequestHandler {
   virtual ~BlobRequestHandler() = default;
   virtual void onBlobRequest(const std::string& node, const std::shared_ptr<SyncSink>& sink,
                              const edgeplane::tunnel::v1::BlobRequest& request) = 0;
+};
+
+// Where the tunnel hands a node's resource metrics (docs/metrics.md): cloudcore/resourcemetrics'
+// store; a seam so cloudhub needs nothing from it. Called on a reaction thread: must not block.
+// `node` is the stream's authenticated node.
+class ResourceMetricsSink {
+ public:
+  virtual ~ResourceMetricsSink() = default;
+  virtual void onResourceMetrics(const std::string& node,
+                                 const edgeplane::tunnel::v1::ResourceMetrics& metrics) = 0;
 };
 
 // Runs a task on the worker pool (registry/store writes). Must not run it inline.
@@ -92,6 +103,8 @@ class TunnelServer {
   void setRouteBroker(RouteBroker* routes);
   // Model blob requests likewise go to `blobs`; without one they are answered with an error.
   void setBlobHandler(BlobRequestHandler* blobs);
+  // Resource metrics likewise go to `sink`; without one they are dropped.
+  void setResourceMetricsSink(ResourceMetricsSink* sink);
 
   Status start();
   // Ends every stream (UNAVAILABLE) and shuts the server down.

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 
 namespace ep::api {
 namespace {
@@ -185,6 +186,32 @@ Result<int64_t> quantityOf(const nlohmann::json& value, bool milli) {
     return invalidError("quantity must be a string or a number");
   }
   return milli ? parseQuantityMilli(text) : parseQuantityBytes(text);
+}
+
+std::string formatNanoQuantity(uint64_t nano) {
+  if (nano == 0) return "0";
+  static constexpr std::pair<uint64_t, const char*> kSuffixes[] = {
+      {1'000'000'000'000'000'000ULL, "G"},
+      {1'000'000'000'000'000ULL, "M"},
+      {1'000'000'000'000ULL, "k"},
+      {1'000'000'000ULL, ""},
+      {1'000'000ULL, "m"},
+      {1'000ULL, "u"}};
+  for (const auto& [unit, suffix] : kSuffixes) {
+    if (nano % unit == 0) return std::to_string(nano / unit) + suffix;
+  }
+  return std::to_string(nano) + "n";
+}
+
+std::string formatBinaryQuantity(uint64_t bytes) {
+  if (bytes == 0) return "0";
+  static constexpr std::pair<int, const char*> kSuffixes[] = {
+      {50, "Pi"}, {40, "Ti"}, {30, "Gi"}, {20, "Mi"}, {10, "Ki"}};
+  for (const auto& [shift, suffix] : kSuffixes) {
+    const uint64_t unit = uint64_t{1} << shift;
+    if (bytes % unit == 0) return std::to_string(bytes / unit) + suffix;
+  }
+  return std::to_string(bytes);
 }
 
 }  // namespace ep::api

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
+#include <string>
 #include <string_view>
 
 #include "common/status.h"
@@ -22,5 +23,12 @@ Result<int64_t> parseQuantityBytes(std::string_view text);
 // A quantity as manifests hold it: a string, or a JSON number read as its text (2, 0.5).
 // kInvalid for any other JSON type.
 Result<int64_t> quantityOf(const nlohmann::json& value, bool milli);
+
+// Canonical text of a quantity, as Kubernetes prints one it made (metrics.k8s.io usage):
+// nanocores with the largest decimal suffix that keeps the number whole (1500000000 -> "1500m",
+// 2000000000 -> "2", 1234 -> "1234n"), bytes with the largest binary one (1048576 -> "1Mi",
+// 1536 -> "1536"). Zero is "0".
+std::string formatNanoQuantity(uint64_t nano);
+std::string formatBinaryQuantity(uint64_t bytes);
 
 }  // namespace ep::api

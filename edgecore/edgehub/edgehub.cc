@@ -302,6 +302,16 @@ bool EdgeHub::sendCurrent(uint64_t gen, tv1::EdgeMessage&& m) {
   return conn->send(std::move(m));
 }
 
+bool EdgeHub::sendIfConnected(tv1::EdgeMessage&& message) {
+  std::shared_ptr<Connection> conn;
+  {
+    MutexLock lock(mu_);
+    if (!accepted_ || !current_) return false;
+    conn = current_;
+  }
+  return conn->send(std::move(message));
+}
+
 void EdgeHub::cancelCurrent(uint64_t gen, const std::string& why) {
   std::shared_ptr<Connection> conn;
   {

@@ -105,6 +105,10 @@ class EdgeHub {
   // set while the tunnel is up is told so (onTunnelUp) by the worker, in order with the
   // connection's own events.
   void setBlobHandler(BlobHandler* handler);
+  // Sends `message` on the current connection if its handshake was accepted; false otherwise
+  // (nothing is kept: for messages a later one replaces, such as resource metrics). Thread-safe,
+  // never blocks; a full send queue cancels the stream as for any message.
+  bool sendIfConnected(edgeplane::tunnel::v1::EdgeMessage&& message);
 
  private:
   friend class Connection;

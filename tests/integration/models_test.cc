@@ -394,11 +394,19 @@ TEST_F(ModelsE2eTest, CloudGoneInTheMiddleOfASwitchKeepsTheOldVersionServing) {
       },
       90s));
   int execs = 0;
-  auto inPod = [&](const std::string& cmd) {
-    auto ex = runCommand({"ctr", "--address", cri_->dir() + "/containerd.sock", "-n", "k8s.io",
-                          "tasks", "exec", "--exec-id", "probe" + std::to_string(++execs),
-                          container, "sh", "-c", cmd});
-    return ex.exitCode == 0 ? ex.out : "";
+  // `ctr tasks exec` itself fails now and then on a loaded machine (the exec's FIFOs, its
+  // shim's answer): such a failure says nothing about the volume, so it is tried again; what a
+  // command that ran printed is never retried away.
+  auto inPod = [&](const std::string& cmd) -> std::string {
+    std::string why;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      auto ex = runCommand({"ctr", "--address", cri_->dir() + "/containerd.sock", "-n", "k8s.io",
+                            "tasks", "exec", "--exec-id", "probe" + std::to_string(++execs),
+                            container, "sh", "-c", cmd});
+      if (ex.exitCode == 0) return ex.out;
+      why += "ctr exit " + std::to_string(ex.exitCode) + ": " + ex.err + "; ";
+    }
+    return "(ctr tasks exec failed: " + why + ")";
   };
   auto version = [&] {
     Json j = Json::parse(inPod("cat /models/model.json"), nullptr, false);

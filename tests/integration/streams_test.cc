@@ -117,6 +117,10 @@ class MiniRuntime final : public edged::ContainerRuntime {
   Status stopContainer(const std::string&, std::chrono::seconds) override { return no(); }
   Status removeContainer(const std::string&) override { return no(); }
   Status reopenContainerLog(const std::string&) override { return no(); }
+  Result<std::vector<edged::ContainerStats>> listContainerStats(
+      const std::map<std::string, std::string>&) override {
+    return no();
+  }
   Result<std::optional<edged::ImageInfo>> imageStatus(const std::string&) override { return no(); }
   Result<std::string> pullImage(const std::string&, const edged::AuthConfig*,
                                 const edged::PodSandboxConfig*) override {

@@ -154,6 +154,20 @@ struct ExecResult {
   int32_t exitCode = 0;
 };
 
+// One container's resource use as the runtime measured it (CRI ContainerStats). The CPU figure
+// is cumulative: a rate needs two samples (edgecore/stats does that).
+struct ContainerStats {
+  std::string id;
+  std::string name;  // the container's name in its pod
+  std::map<std::string, std::string> labels;
+  bool hasCpu = false;
+  int64_t cpuTimestampNs = 0;
+  uint64_t cpuUsageCoreNanoSeconds = 0;  // since the container started, summed over cores
+  bool hasMemory = false;
+  int64_t memoryTimestampNs = 0;
+  uint64_t memoryWorkingSetBytes = 0;
+};
+
 // Filters for listContainers; empty fields match everything.
 struct ContainerFilter {
   std::string sandboxId;
@@ -197,6 +211,9 @@ class ContainerRuntime {
                                       std::chrono::seconds timeout) = 0;
   // Asks the runtime to reopen the container's log file (after rotation).
   virtual Status reopenContainerLog(const std::string& containerId) = 0;
+  // Stats of the running containers whose labels include all of `labels`.
+  virtual Result<std::vector<ContainerStats>> listContainerStats(
+      const std::map<std::string, std::string>& labels) = 0;
 
   // nullopt when the image is not present.
   virtual Result<std::optional<ImageInfo>> imageStatus(const std::string& image) = 0;

@@ -404,6 +404,35 @@ Status CriRuntime::reopenContainerLog(const std::string& containerId) {
   return call(*channel_, kRuntime, "ReopenContainerLog", req, &resp, options_.callTimeout);
 }
 
+Result<std::vector<ContainerStats>> CriRuntime::listContainerStats(
+    const std::map<std::string, std::string>& labels) {
+  cri::ListContainerStatsRequest req;
+  req.mutable_filter()->mutable_label_selector()->insert(labels.begin(), labels.end());
+  cri::ListContainerStatsResponse resp;
+  Status s = call(*channel_, kRuntime, "ListContainerStats", req, &resp, options_.callTimeout);
+  if (!s.isOk()) return s;
+  std::vector<ContainerStats> out;
+  out.reserve(resp.stats_size());
+  for (const auto& st : resp.stats()) {
+    ContainerStats c;
+    c.id = st.attributes().id();
+    c.name = st.attributes().metadata().name();
+    c.labels = toStdMap(st.attributes().labels());
+    if (st.has_cpu() && st.cpu().has_usage_core_nano_seconds()) {
+      c.hasCpu = true;
+      c.cpuTimestampNs = st.cpu().timestamp();
+      c.cpuUsageCoreNanoSeconds = st.cpu().usage_core_nano_seconds().value();
+    }
+    if (st.has_memory() && st.memory().has_working_set_bytes()) {
+      c.hasMemory = true;
+      c.memoryTimestampNs = st.memory().timestamp();
+      c.memoryWorkingSetBytes = st.memory().working_set_bytes().value();
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 Result<std::optional<ImageInfo>> CriRuntime::imageStatus(const std::string& image) {
   cri::ImageStatusRequest req;
   req.mutable_image()->set_image(image);

@@ -60,6 +60,8 @@ class CriRuntime final : public ContainerRuntime {
   Result<ExecResult> execSync(const std::string& containerId, const std::vector<std::string>& cmd,
                               std::chrono::seconds timeout) override;
   Status reopenContainerLog(const std::string& containerId) override;
+  Result<std::vector<ContainerStats>> listContainerStats(
+      const std::map<std::string, std::string>& labels) override;
 
   Result<std::optional<ImageInfo>> imageStatus(const std::string& image) override;
   Result<std::string> pullImage(const std::string& image, const AuthConfig* auth,

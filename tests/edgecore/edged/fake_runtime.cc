@@ -225,6 +225,41 @@ Status FakeRuntime::reopenContainerLog(const std::string& containerId) {
   return {};
 }
 
+Result<std::vector<ContainerStats>> FakeRuntime::listContainerStats(
+    const std::map<std::string, std::string>& labels) {
+  MutexLock lock(mu_);
+  std::vector<ContainerStats> out;
+  for (const auto& [id, c] : containers_) {
+    if (c.status.info.state != ContainerState::kRunning) continue;
+    bool match = true;
+    for (const auto& [k, v] : labels) {
+      auto it = c.status.info.labels.find(k);
+      match = match && it != c.status.info.labels.end() && it->second == v;
+    }
+    if (!match) continue;
+    ContainerStats st;
+    st.id = id;
+    st.name = c.status.info.name;
+    st.labels = c.status.info.labels;
+    if (c.usage) {
+      st.hasCpu = st.hasMemory = true;
+      st.cpuTimestampNs = st.memoryTimestampNs = nowNs();
+      st.cpuUsageCoreNanoSeconds = c.usage->first;
+      st.memoryWorkingSetBytes = c.usage->second;
+    }
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
+void FakeRuntime::setUsage(const std::string& containerId, uint64_t cpuCoreNanoSeconds,
+                           uint64_t workingSetBytes) {
+  MutexLock lock(mu_);
+  if (auto it = containers_.find(containerId); it != containers_.end()) {
+    it->second.usage = std::make_pair(cpuCoreNanoSeconds, workingSetBytes);
+  }
+}
+
 Result<std::optional<ImageInfo>> FakeRuntime::imageStatus(const std::string& image) {
   MutexLock lock(mu_);
   if (!images_.count(image)) return std::optional<ImageInfo>();

@@ -41,6 +41,10 @@ class FakeRuntime final : public ContainerRuntime {
   Result<ExecResult> execSync(const std::string& containerId, const std::vector<std::string>& cmd,
                               std::chrono::seconds timeout) override;
   Status reopenContainerLog(const std::string& containerId) override;
+  // Every running container whose labels match, with the usage set by setUsage (none: no
+  // figures), stamped with the clock's time.
+  Result<std::vector<ContainerStats>> listContainerStats(
+      const std::map<std::string, std::string>& labels) override;
   Result<std::optional<ImageInfo>> imageStatus(const std::string& image) override;
   Result<std::string> pullImage(const std::string& image, const AuthConfig* auth,
                                 const PodSandboxConfig* sandboxConfig) override;
@@ -62,6 +66,9 @@ class FakeRuntime final : public ContainerRuntime {
   void appendLog(const std::string& containerId, const std::string& stream,
                  const std::string& line);
   void addImage(const std::string& image);
+  // What listContainerStats reports for the container: cumulative CPU ns and working set.
+  void setUsage(const std::string& containerId, uint64_t cpuCoreNanoSeconds,
+                uint64_t workingSetBytes);
   // Every mutating call in order, e.g. "runPodSandbox default/web", "startContainer ID".
   std::vector<std::string> calls() const;
   // Last AuthConfig passed to pullImage (empty when none).
@@ -81,6 +88,7 @@ class FakeRuntime final : public ContainerRuntime {
   struct Container {
     ContainerStatus status;
     ContainerConfig config;
+    std::optional<std::pair<uint64_t, uint64_t>> usage;  // cpu ns, working set bytes
   };
 
   const Clock* const clock_;
