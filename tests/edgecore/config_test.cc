@@ -8,6 +8,20 @@
 namespace ep::edgecore {
 namespace {
 
+TEST(EdgeConfig, StatsIntervalIsOffOrBetweenASecondAndTenMinutes) {
+  for (const auto& [text, ok] : std::vector<std::pair<std::string, bool>>{
+           {"0s", true}, {"1s", true}, {"10m", true}, {"500ms", false}, {"11m", false}}) {
+    Config c;
+    c.nodeName = "edge-1";
+    ASSERT_TRUE(parseConfigYaml("statsInterval: " + text + "\n", "test.yaml", c).isOk()) << text;
+    Status s = finalizeConfig(c);
+    EXPECT_EQ(s.isOk(), ok) << text << ": " << s.message();
+    if (!ok) {
+      EXPECT_EQ(s.message(), "statsInterval: must be 0s (off) or between 1s and 10m");
+    }
+  }
+}
+
 TEST(EdgeConfig, Defaults) {
   Config c;
   c.nodeName = "edge-1";
@@ -16,6 +30,7 @@ TEST(EdgeConfig, Defaults) {
   EXPECT_EQ(c.dataDir, "/var/lib/edgeplane/edgecore");
   EXPECT_EQ(c.localApiListen, "127.0.0.1:10550");
   EXPECT_EQ(c.heartbeatInterval, std::chrono::seconds(10));
+  EXPECT_EQ(c.statsInterval, std::chrono::seconds(15));
   EXPECT_EQ(c.outboxMaxEntries, 10000u);
   EXPECT_EQ(c.outboxMaxBytes, 16777216u);
 }
