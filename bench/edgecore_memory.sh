@@ -3,7 +3,8 @@
 # cloudcore, after a settle time. Prints RSS/PSS/private dirty, thread count and RSS per mapping.
 #   bench/edgecore_memory.sh [--pods 10] [--settle 30] [--runtime-endpoint ""] [--build build]
 # With --runtime-endpoint unix:///path/containerd.sock the pods also run (image busybox from the
-# harness registry, scripts/cri-env.sh); by default they are only cached.
+# harness registry, scripts/cri-env.sh); by default they are only cached. EDGE_CONFIG=FILE passes
+# an edgecore config file (e.g. "statsInterval: 0s" to measure without resource metrics).
 set -euo pipefail
 PODS=10 SETTLE=30 RUNTIME="" BUILD=build IMAGE=127.0.0.1:5000/busybox:1.36
 while [[ $# -gt 0 ]]; do
@@ -44,7 +45,7 @@ TOKEN=$($EDGECTL token create --ttl 10m --usages 1)
 "$BIN/edgecore/edgecore" --node-name mem-node --cloud "127.0.0.1:$TUN" --data-dir "$DIR/edge" \
   --local-api-listen "127.0.0.1:$LOCAL" --runtime-endpoint "$RUNTIME" --token "$TOKEN" \
   --mqtt-server "${MQTT_SERVER:-}" --dmi-socket "${DMI_SOCKET:-}" \
-  >"$DIR/edgecore.log" 2>&1 &
+  ${EDGE_CONFIG:+--config "$EDGE_CONFIG"} >"$DIR/edgecore.log" 2>&1 &
 EPID=$!
 for _ in $(seq 100); do $EDGECTL get nodes mem-node --no-headers 2>/dev/null | grep -q ' Ready ' && break; sleep 0.2; done
 {
