@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <sstream>
 
@@ -33,6 +34,15 @@ int64_t bytesOf(const Json& usage, const char* key) {
   if (!usage.is_object() || !usage.contains(key)) return 0;
   auto v = api::quantityOf(usage[key], false);
   return v.isOk() ? *v : 0;
+}
+
+// metadata.KEY of an object the server sent ("" when absent or not an object).
+std::string metadataField(const Json& object, const char* key) {
+  if (!object.is_object()) return "";
+  auto it = object.find("metadata");
+  if (it == object.end() || !it->is_object()) return "";
+  auto v = it->find(key);
+  return v != it->end() && v->is_string() ? v->get<std::string>() : "";
 }
 
 std::string cpuText(int64_t milli) {
@@ -87,6 +97,21 @@ std::string withSelector(std::string path, const std::string& selector) {
   return path;
 }
 
+// The objects at `base` narrowed by `selector`, or the one at `base`/NAME; nullopt once the
+// error is printed.
+std::optional<std::vector<Json>> fetchItems(Context& ctx, const std::string& base,
+                                            const std::string& name, const std::string& selector) {
+  Json body =
+      fetch(ctx, name.empty() ? withSelector(base, selector) : base + "/" + percentEncode(name));
+  if (body.is_null()) return std::nullopt;
+  if (!name.empty()) return std::vector<Json>{body};  // fetch() answers objects only
+  std::vector<Json> items;
+  for (const auto& i : body.value("items", Json::array())) {
+    if (i.is_object()) items.push_back(i);  // what is not an object has nothing to show
+  }
+  return items;
+}
+
 bool metricsApiServed(Context& ctx) {
   auto r = ctx.api->call("GET", "/apis");
   if (!r || !r->ok() || !r->body.is_object()) return false;
@@ -97,37 +122,23 @@ bool metricsApiServed(Context& ctx) {
 }
 
 int topNodes(Context& ctx, const TopOptions& o, const std::string& name) {
-  Json metrics =
-      fetch(ctx, name.empty() ? withSelector(std::string(kMetricsBase) + "/nodes", o.selector)
-                              : std::string(kMetricsBase) + "/nodes/" + percentEncode(name));
-  if (metrics.is_null()) return 1;
-  std::vector<Json> items;
-  if (name.empty()) {
-    for (const auto& i : metrics.value("items", Json::array())) items.push_back(i);
-  } else {
-    items.push_back(metrics);
-  }
+  auto items = fetchItems(ctx, std::string(kMetricsBase) + "/nodes", name, o.selector);
+  if (!items) return 1;
   // The nodes themselves: allocatable (or capacity) for the percentages, and those without
   // metrics yet, shown as <unknown> like kubectl.
-  Json nodes = fetch(ctx, name.empty() ? withSelector("/api/v1/nodes", o.selector)
-                                       : "/api/v1/nodes/" + percentEncode(name));
-  if (nodes.is_null()) return 1;
-  std::vector<Json> nodeList;
-  if (name.empty()) {
-    for (const auto& n : nodes.value("items", Json::array())) nodeList.push_back(n);
-  } else {
-    nodeList.push_back(nodes);
-  }
+  auto nodeList = fetchItems(ctx, "/api/v1/nodes", name, o.selector);
+  if (!nodeList) return 1;
   std::map<std::string, Json> available;
-  for (const auto& n : nodeList) {
+  for (const auto& n : *nodeList) {
     const char* field = o.showCapacity ? "capacity" : "allocatable";
-    available[n["metadata"].value("name", "")] =
-        n.contains("status") ? n["status"].value(field, Json::object()) : Json::object();
+    available[metadataField(n, "name")] = n.contains("status") && n["status"].is_object()
+                                              ? n["status"].value(field, Json::object())
+                                              : Json::object();
   }
   std::vector<Row> rows;
   std::map<std::string, bool> seen;
-  for (const auto& m : items) {
-    const std::string node = m["metadata"].value("name", "");
+  for (const auto& m : *items) {
+    const std::string node = metadataField(m, "name");
     seen[node] = true;
     const Json usage = m.value("usage", Json::object());
     Row r;
@@ -142,8 +153,8 @@ int topNodes(Context& ctx, const TopOptions& o, const std::string& name) {
     rows.push_back(std::move(r));
   }
   std::vector<Row> missing;
-  for (const auto& n : nodeList) {
-    const std::string node = n["metadata"].value("name", "");
+  for (const auto& n : *nodeList) {
+    const std::string node = metadataField(n, "name");
     if (seen.count(node)) continue;
     missing.push_back({{node, "<unknown>", "<unknown>", "<unknown>", "<unknown>"}});
   }
@@ -155,21 +166,13 @@ int topNodes(Context& ctx, const TopOptions& o, const std::string& name) {
 int topPods(Context& ctx, const TopOptions& o, const std::string& name) {
   const std::string nsPath =
       ctx.allNamespaces ? std::string() : "/namespaces/" + percentEncode(ctx.ns);
-  Json metrics = fetch(
-      ctx, name.empty() ? withSelector(std::string(kMetricsBase) + nsPath + "/pods", o.selector)
-                        : std::string(kMetricsBase) + nsPath + "/pods/" + percentEncode(name));
-  if (metrics.is_null()) return 1;
-  std::vector<Json> items;
-  if (name.empty()) {
-    for (const auto& i : metrics.value("items", Json::array())) items.push_back(i);
-  } else {
-    items.push_back(metrics);
-  }
-  if (items.empty()) {
+  auto items = fetchItems(ctx, std::string(kMetricsBase) + nsPath + "/pods", name, o.selector);
+  if (!items) return 1;
+  if (items->empty()) {
     // Pods without metrics yet are "not available yet", no pods at all "No resources found".
-    Json pods = fetch(ctx, withSelector("/api/v1" + nsPath + "/pods", o.selector));
-    if (pods.is_null()) return 1;
-    if (!pods.value("items", Json::array()).empty()) {
+    auto pods = fetchItems(ctx, "/api/v1" + nsPath + "/pods", "", o.selector);
+    if (!pods) return 1;
+    if (!pods->empty()) {
       *ctx.err << "error: metrics not available yet\n";
       return 1;
     }
@@ -185,11 +188,12 @@ int topPods(Context& ctx, const TopOptions& o, const std::string& name) {
   if (o.containers) headers.push_back("POD");
   for (const char* h : {"NAME", "CPU(cores)", "MEMORY(bytes)"}) headers.push_back(h);
   std::vector<Row> rows;
-  for (const auto& m : items) {
-    const std::string pod = m["metadata"].value("name", "");
-    const std::string ns = m["metadata"].value("namespace", "");
+  for (const auto& m : *items) {
+    const std::string pod = metadataField(m, "name");
+    const std::string ns = metadataField(m, "namespace");
     Row total;
     for (const auto& c : m.value("containers", Json::array())) {
+      if (!c.is_object()) continue;
       const Json usage = c.value("usage", Json::object());
       Row r;
       r.cpuMilli = milliOf(usage, "cpu");
