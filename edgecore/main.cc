@@ -19,6 +19,7 @@
 #include "common/pki/pki.h"
 #include "common/signals.h"
 #include "common/thread_annotations.h"
+#include "common/tunnel_features.h"
 #include "edgecore/certmanager/node_credentials.h"
 #include "edgecore/config.h"
 #include "edgecore/devicetwin/device_twin.h"
@@ -464,7 +465,7 @@ int main(int argc, char** argv) {
         stats::StatsOptions{.nodeName = config.nodeName, .interval = config.statsInterval},
         *runtime, nodeUsage,
         [&hub](edgeplane::tunnel::v1::EdgeMessage&& m) {
-          return hub.sendIfConnected(std::move(m));
+          return hub.sendIfConnected(std::move(m), kFeatureResourceMetrics);
         },
         clock);
     statsReporter->start();

@@ -6,6 +6,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "common/api/object_util.h"
 #include "common/api/quantity.h"
 #include "edgectl/paths.h"
 #include "edgectl/printer.h"
@@ -34,15 +35,6 @@ int64_t bytesOf(const Json& usage, const char* key) {
   if (!usage.is_object() || !usage.contains(key)) return 0;
   auto v = api::quantityOf(usage[key], false);
   return v.isOk() ? *v : 0;
-}
-
-// metadata.KEY of an object the server sent ("" when absent or not an object).
-std::string metadataField(const Json& object, const char* key) {
-  if (!object.is_object()) return "";
-  auto it = object.find("metadata");
-  if (it == object.end() || !it->is_object()) return "";
-  auto v = it->find(key);
-  return v != it->end() && v->is_string() ? v->get<std::string>() : "";
 }
 
 std::string cpuText(int64_t milli) {
@@ -112,11 +104,13 @@ std::optional<std::vector<Json>> fetchItems(Context& ctx, const std::string& bas
   return items;
 }
 
-bool metricsApiServed(Context& ctx) {
-  auto r = ctx.api->call("GET", "/apis");
-  if (!r || !r->ok() || !r->body.is_object()) return false;
-  for (const auto& g : r->body.value("groups", Json::array())) {
-    if (g.value("name", "") == "metrics.k8s.io") return true;
+// Whether discovery lists metrics.k8s.io; nullopt once an error (unreachable, 401, 403) is
+// printed.
+std::optional<bool> metricsApiServed(Context& ctx) {
+  Json groups = fetch(ctx, "/apis");
+  if (groups.is_null()) return std::nullopt;
+  for (const auto& g : groups.value("groups", Json::array())) {
+    if (g.is_object() && api::stringAt(g, "name") == "metrics.k8s.io") return true;
   }
   return false;
 }
@@ -131,14 +125,14 @@ int topNodes(Context& ctx, const TopOptions& o, const std::string& name) {
   std::map<std::string, Json> available;
   for (const auto& n : *nodeList) {
     const char* field = o.showCapacity ? "capacity" : "allocatable";
-    available[metadataField(n, "name")] = n.contains("status") && n["status"].is_object()
-                                              ? n["status"].value(field, Json::object())
-                                              : Json::object();
+    available[api::stringAt(n, "metadata.name")] = n.contains("status") && n["status"].is_object()
+                                                       ? n["status"].value(field, Json::object())
+                                                       : Json::object();
   }
   std::vector<Row> rows;
   std::map<std::string, bool> seen;
   for (const auto& m : *items) {
-    const std::string node = metadataField(m, "name");
+    const std::string node = api::stringAt(m, "metadata.name");
     seen[node] = true;
     const Json usage = m.value("usage", Json::object());
     Row r;
@@ -154,7 +148,7 @@ int topNodes(Context& ctx, const TopOptions& o, const std::string& name) {
   }
   std::vector<Row> missing;
   for (const auto& n : *nodeList) {
-    const std::string node = metadataField(n, "name");
+    const std::string node = api::stringAt(n, "metadata.name");
     if (seen.count(node)) continue;
     missing.push_back({{node, "<unknown>", "<unknown>", "<unknown>", "<unknown>"}});
   }
@@ -189,8 +183,8 @@ int topPods(Context& ctx, const TopOptions& o, const std::string& name) {
   for (const char* h : {"NAME", "CPU(cores)", "MEMORY(bytes)"}) headers.push_back(h);
   std::vector<Row> rows;
   for (const auto& m : *items) {
-    const std::string pod = metadataField(m, "name");
-    const std::string ns = metadataField(m, "namespace");
+    const std::string pod = api::stringAt(m, "metadata.name");
+    const std::string ns = api::stringAt(m, "metadata.namespace");
     Row total;
     for (const auto& c : m.value("containers", Json::array())) {
       if (!c.is_object()) continue;
@@ -203,7 +197,7 @@ int topPods(Context& ctx, const TopOptions& o, const std::string& name) {
       if (o.containers) {
         if (ctx.allNamespaces) r.cells.push_back(ns);
         r.cells.push_back(pod);
-        r.cells.push_back(c.value("name", ""));
+        r.cells.push_back(api::stringAt(c, "name"));
         r.cells.push_back(cpuText(r.cpuMilli));
         r.cells.push_back(memoryText(r.memoryBytes));
         rows.push_back(std::move(r));
@@ -244,7 +238,9 @@ int runTop(Context& ctx, const TopOptions& o) {
     *ctx.err << "error: unknown resource \"" << what << "\" (node or pod)\n";
     return 1;
   }
-  if (!metricsApiServed(ctx)) {
+  auto served = metricsApiServed(ctx);
+  if (!served) return 1;
+  if (!*served) {
     *ctx.err << "error: Metrics API not available\n";
     return 1;
   }

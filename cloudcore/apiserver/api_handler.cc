@@ -30,12 +30,6 @@ using api::jsonResponse;
 using api::plainResponse;
 using api::splitPath;
 
-// The APIGroup discovery entry of a group served by a route (one version).
-Json routedGroupJson(const std::string& group, const std::string& version) {
-  Json gv = {{"groupVersion", group + "/" + version}, {"version", version}};
-  return {{"name", group}, {"versions", Json::array({gv})}, {"preferredVersion", gv}};
-}
-
 Json resourceList(const std::string& groupVersion) {
   Json resources = Json::array();
   static const Json kVerbs = {"create", "delete", "deletecollection", "get",
@@ -340,7 +334,7 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
     if (parts[0] == "apis") {
       Json groups = Json::array();
       for (const auto& g : api::apiGroups()) groups.push_back(apiGroupJson(g));
-      for (const auto& g : groups_) groups.push_back(routedGroupJson(g.group, g.version));
+      for (const auto& g : groups_) groups.push_back(apiGroupJson(g.group, g.version));
       return jsonResponse(200,
                           {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}});
     }
@@ -357,7 +351,7 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
     for (const auto& g : groups_) {
       if (g.group != group) continue;
       if (parts.size() == 2) {
-        Json j = routedGroupJson(g.group, g.version);
+        Json j = apiGroupJson(g.group, g.version);
         j["kind"] = "APIGroup";
         j["apiVersion"] = "v1";
         return jsonResponse(200, j);

@@ -68,6 +68,8 @@ Json viewRules() {
            {"devices", "devices/status", "devices/data", "devicemodels"}),
       rule(kRead, {"rules.kubeedge.io"}, {"rules", "rules/status", "rules/data", "ruleendpoints"}),
       rule(kRead, {"sedna.io"}, {"models", "models/status"}),
+      // kubectl top (metrics-server's system:aggregated-metrics-reader, aggregated to view).
+      rule({"get", "list"}, {"metrics.k8s.io"}, {"pods", "nodes"}),
   });
 }
 

@@ -28,6 +28,7 @@
 #include "common/grpclite/stream_server.h"
 #include "common/pki/pki.h"
 #include "common/thread_annotations.h"
+#include "common/tunnel_features.h"
 #include "proto/tunnel.pb.h"
 
 namespace ep::cloudhub {
@@ -533,6 +534,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
     reply->set_protocol_version(kProtocolVersion);
     reply->set_cloudcore_version(server_.options.version);
     reply->set_last_report_sequence(server_.nodeState.persistedReportSequence(node_));
+    if (server_.resourceMetrics) reply->add_features(kFeatureResourceMetrics);
     send(std::move(msg));
     spdlog::info(
         "cloudhub: node {} connected from {} (edgecore {}, last applied revision {}, {} cached "

@@ -127,7 +127,7 @@ http::ServerResponse MetricsApi::nodes(http::ServerRequest& req, const std::stri
       return api::errorResponse(node.status());
     }
     Json j = node.isOk() ? item(*node) : Json(nullptr);
-    if (j.is_null()) return notFound("nodes", name);
+    if (j.is_null()) return notFound("nodemetrics", name);
     return api::jsonResponse(200, j);
   }
   registry::ListQuery q;
@@ -152,11 +152,12 @@ http::ServerResponse MetricsApi::pods(http::ServerRequest& req, const std::strin
     if (node.empty()) return nullptr;
     auto sample = store_.node(node);
     if (!sample) return nullptr;
-    auto it = sample->pods.find(
-        {api::stringAt(pod, "metadata.namespace"), api::stringAt(pod, "metadata.name")});
-    if (it == sample->pods.end() || it->second.empty()) return nullptr;
+    const auto* usage = sample->containersOf(api::stringAt(pod, "metadata.namespace"),
+                                             api::stringAt(pod, "metadata.name"),
+                                             api::stringAt(pod, "metadata.uid"));
+    if (usage == nullptr || usage->empty()) return nullptr;
     Json containers = Json::array();
-    for (const auto& c : it->second) {
+    for (const auto& c : *usage) {
       containers.push_back({{"name", c.name}, {"usage", usageJson(c.usage)}});
     }
     return {{"kind", "PodMetrics"},
@@ -172,7 +173,7 @@ http::ServerResponse MetricsApi::pods(http::ServerRequest& req, const std::strin
       return api::errorResponse(pod.status());
     }
     Json j = pod.isOk() ? item(*pod) : Json(nullptr);
-    if (j.is_null()) return notFound("pods", ns + "/" + name);  // metrics-server's wording
+    if (j.is_null()) return notFound("podmetrics", ns + "/" + name);  // metrics-server's wording
     return api::jsonResponse(200, j);
   }
   registry::ListQuery q;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <set>
+#include <tuple>
 
 #include "proto/tunnel.pb.h"
 
@@ -23,6 +24,13 @@ Status checkName(const std::string& value, const std::string& field) {
   return {};
 }
 
+// Older than max(3 windows, 60 s) at `now`.
+bool stale(const NodeSample& sample, std::chrono::steady_clock::time_point now) {
+  const auto maxAge = std::max(std::chrono::milliseconds(3 * sample.windowMs),
+                               std::chrono::milliseconds(std::chrono::seconds(60)));
+  return now - sample.received > maxAge;
+}
+
 }  // namespace
 
 Status validateResourceMetrics(const tv1::ResourceMetrics& m) {
@@ -34,14 +42,16 @@ Status validateResourceMetrics(const tv1::ResourceMetrics& m) {
     return invalidError("pods: more than " + std::to_string(kMaxPodsPerNode));
   }
   size_t containers = 0;
-  std::set<std::pair<std::string, std::string>> pods;
+  std::set<std::tuple<std::string, std::string, std::string>> pods;
   for (int i = 0; i < m.pods_size(); ++i) {
     const auto& p = m.pods(i);
     const std::string field = "pods[" + std::to_string(i) + "]";
     if (auto s = checkName(p.namespace_(), field + ".namespace"); !s.isOk()) return s;
     if (auto s = checkName(p.name(), field + ".name"); !s.isOk()) return s;
-    if (!pods.emplace(p.namespace_(), p.name()).second) {
-      return invalidError(field + ": pod " + p.namespace_() + "/" + p.name() + " listed twice");
+    if (p.uid().size() > kMaxNameBytes) return invalidError(field + ".uid: too long");
+    if (!pods.emplace(p.namespace_(), p.name(), p.uid()).second) {
+      return invalidError(field + ": pod " + p.namespace_() + "/" + p.name() + " uid \"" + p.uid() +
+                          "\" listed twice");
     }
     containers += static_cast<size_t>(p.containers_size());
     if (containers > kMaxContainersPerNode) {
@@ -80,16 +90,41 @@ void ResourceMetricsStore::onResourceMetrics(const std::string& node,
   sample->received = clock_.steadyNow();
   sample->node = {m.node().cpu_nano_cores(), m.node().memory_working_set_bytes()};
   for (const auto& p : m.pods()) {
-    auto& containers = sample->pods[{p.namespace_(), p.name()}];
-    containers.reserve(static_cast<size_t>(p.containers_size()));
+    PodUsage pod{p.uid(), {}};
+    pod.containers.reserve(static_cast<size_t>(p.containers_size()));
     for (const auto& c : p.containers()) {
-      containers.push_back(
+      pod.containers.push_back(
           {c.name(), {c.usage().cpu_nano_cores(), c.usage().memory_working_set_bytes()}});
     }
+    sample->pods[{p.namespace_(), p.name()}].push_back(std::move(pod));
   }
-  std::shared_ptr<const NodeSample> old;  // freed outside the lock
+  std::vector<std::shared_ptr<const NodeSample>> old;  // freed outside the lock
   MutexLock lock(mu_);
-  old = std::exchange(nodes_[node], std::move(sample));
+  old.push_back(std::exchange(nodes_[node], std::move(sample)));
+  // Samples of nodes that stopped sending go with the next sweep, at most once a minute.
+  const auto now = clock_.steadyNow();
+  if (now - lastSweep_ >= std::chrono::minutes(1)) {
+    lastSweep_ = now;
+    for (auto it = nodes_.begin(); it != nodes_.end();) {
+      if (stale(*it->second, now)) {
+        old.push_back(std::move(it->second));
+        it = nodes_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
+const std::vector<ContainerUsage>* NodeSample::containersOf(const std::string& ns,
+                                                            const std::string& name,
+                                                            const std::string& uid) const {
+  auto it = pods.find({ns, name});
+  if (it == pods.end()) return nullptr;
+  for (const auto& p : it->second) {
+    if (p.uid == uid || p.uid.empty()) return &p.containers;
+  }
+  return nullptr;
 }
 
 std::shared_ptr<const NodeSample> ResourceMetricsStore::node(const std::string& name) const {
@@ -100,10 +135,12 @@ std::shared_ptr<const NodeSample> ResourceMetricsStore::node(const std::string& 
     if (it == nodes_.end()) return nullptr;
     sample = it->second;
   }
-  const auto maxAge = std::max(std::chrono::milliseconds(3 * sample->windowMs),
-                               std::chrono::milliseconds(std::chrono::seconds(60)));
-  if (clock_.steadyNow() - sample->received > maxAge) return nullptr;
-  return sample;
+  return stale(*sample, clock_.steadyNow()) ? nullptr : sample;
+}
+
+size_t ResourceMetricsStore::nodeCount() const {
+  MutexLock lock(mu_);
+  return nodes_.size();
 }
 
 uint64_t ResourceMetricsStore::rejected() const {

@@ -29,6 +29,10 @@ Json apiGroupJson(const std::string& group) {
       break;
     }
   }
+  return apiGroupJson(group, version);
+}
+
+Json apiGroupJson(const std::string& group, const std::string& version) {
   Json gv = {{"groupVersion", group + "/" + version}, {"version", version}};
   return {{"name", group}, {"versions", Json::array({gv})}, {"preferredVersion", gv}};
 }

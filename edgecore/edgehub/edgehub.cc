@@ -3,6 +3,8 @@
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "common/grpclite/channel.h"
 #include "common/thread_annotations.h"
 #include "edgecore/certmanager/node_credentials.h"
@@ -57,8 +59,9 @@ class Connection final : public grpclite::CallHandler,
   }
 
   // Queues a message; false when the stream is closed or the queue is full (the stream is then
-  // cancelled: the peer is not reading and a reconnect resyncs everything).
-  bool send(tv1::EdgeMessage&& m) {
+  // cancelled: the peer is not reading and a reconnect resyncs everything; a `droppable`
+  // message is dropped instead and the stream kept).
+  bool send(tv1::EdgeMessage&& m, bool droppable = false) {
     std::shared_ptr<grpclite::Call> call;
     {
       MutexLock lock(mu_);
@@ -71,7 +74,7 @@ class Connection final : public grpclite::CallHandler,
       case grpclite::WriteResult::kQueued:
         return true;
       case grpclite::WriteResult::kFull:
-        call->cancel();
+        if (!droppable) call->cancel();
         return false;
       case grpclite::WriteResult::kClosed:
         return false;
@@ -302,14 +305,17 @@ bool EdgeHub::sendCurrent(uint64_t gen, tv1::EdgeMessage&& m) {
   return conn->send(std::move(m));
 }
 
-bool EdgeHub::sendIfConnected(tv1::EdgeMessage&& message) {
+bool EdgeHub::sendIfConnected(tv1::EdgeMessage&& message, const std::string& feature) {
   std::shared_ptr<Connection> conn;
   {
     MutexLock lock(mu_);
     if (!accepted_ || !current_) return false;
+    if (std::find(cloudFeatures_.begin(), cloudFeatures_.end(), feature) == cloudFeatures_.end()) {
+      return false;
+    }
     conn = current_;
   }
-  return conn->send(std::move(message));
+  return conn->send(std::move(message), /*droppable=*/true);
 }
 
 void EdgeHub::cancelCurrent(uint64_t gen, const std::string& why) {
@@ -615,6 +621,7 @@ void EdgeHub::handle(Event& e) {
         MutexLock lock(mu_);
         if (e.gen != gen_) return;
         accepted_ = true;
+        cloudFeatures_.assign(r.features().begin(), r.features().end());
         since = state_.disconnectedSinceMillis;
         state_.connected = true;
         state_.connects += 1;

@@ -12,6 +12,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/status.h"
@@ -105,10 +106,12 @@ class EdgeHub {
   // set while the tunnel is up is told so (onTunnelUp) by the worker, in order with the
   // connection's own events.
   void setBlobHandler(BlobHandler* handler);
-  // Sends `message` on the current connection if its handshake was accepted; false otherwise
-  // (nothing is kept: for messages a later one replaces, such as resource metrics). Thread-safe,
-  // never blocks; a full send queue cancels the stream as for any message.
-  bool sendIfConnected(edgeplane::tunnel::v1::EdgeMessage&& message);
+  // Sends `message` on the current connection if its handshake was accepted and the cloud listed
+  // `feature` in its HelloReply (an older cloud ends a stream on a message kind it does not
+  // know); false otherwise, and false when the send queue is full (the message is dropped, the
+  // stream kept). Nothing is kept: for messages a later one replaces, such as resource metrics
+  // ("resource-metrics"). Thread-safe, never blocks.
+  bool sendIfConnected(edgeplane::tunnel::v1::EdgeMessage&& message, const std::string& feature);
 
  private:
   friend class Connection;
@@ -151,7 +154,8 @@ class EdgeHub {
   bool stopping_ EP_GUARDED_BY(mu_) = false;
   uint64_t gen_ EP_GUARDED_BY(mu_) = 0;  // written under applyMu_ too
   std::shared_ptr<Connection> current_ EP_GUARDED_BY(mu_);
-  bool accepted_ EP_GUARDED_BY(mu_) = false;  // current_ passed the handshake
+  bool accepted_ EP_GUARDED_BY(mu_) = false;                   // current_ passed the handshake
+  std::vector<std::string> cloudFeatures_ EP_GUARDED_BY(mu_);  // HelloReply.features of current_
   bool refused_ EP_GUARDED_BY(mu_) = false;
   std::deque<Event> events_ EP_GUARDED_BY(mu_);  // bounded by eventQueueLimit
   bool outboxWake_ EP_GUARDED_BY(mu_) = false;

@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -64,7 +65,9 @@ Result<uint64_t> parseProcStatBusyNs(std::string_view text, long ticksPerSecond)
     }
     fields[i] = *v;
   }
-  const uint64_t busyTicks = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7];
+  // Steal is time the hypervisor gave to others: not this node's use (a kubelet's root cgroup
+  // does not count it either).
+  const uint64_t busyTicks = fields[0] + fields[1] + fields[2] + fields[5] + fields[6];
   const auto hz = static_cast<uint64_t>(ticksPerSecond);
   return busyTicks / hz * 1'000'000'000ULL + busyTicks % hz * 1'000'000'000ULL / hz;
 }
@@ -110,13 +113,24 @@ StatsReporter::~StatsReporter() {
 namespace {
 
 // ns per second of `cpu` between two samples `ns` apart: the average cores in use, in
-// nanocores. 0 when the counter went back (a reset) or no time passed.
+// nanocores; nullopt when the counter went back (a reset) or no time passed.
 std::optional<uint64_t> nanoCores(uint64_t cpuBefore, uint64_t cpuNow, int64_t ns) {
   if (ns <= 0 || cpuNow < cpuBefore) return std::nullopt;
   const long double rate =
       static_cast<long double>(cpuNow - cpuBefore) * 1e9L / static_cast<long double>(ns);
-  return static_cast<uint64_t>(rate);
+  constexpr auto kMax = static_cast<long double>(std::numeric_limits<uint64_t>::max());
+  return rate >= kMax ? std::numeric_limits<uint64_t>::max() : static_cast<uint64_t>(rate);
 }
+
+struct PodKey {
+  std::string ns, name, uid;
+  auto operator<=>(const PodKey&) const = default;
+};
+
+struct PodSample {
+  // By container name: the attempt (the newest instance wins), and its usage.
+  std::map<std::string, std::pair<uint32_t, std::optional<tv1::ResourceUsage>>> containers;
+};
 
 }  // namespace
 
@@ -136,49 +150,63 @@ Result<std::optional<tv1::ResourceMetrics>> StatsReporter::sampleOnce() {
   }
   counters_.lastError.clear();
 
-  tv1::ResourceMetrics out;
   std::optional<Previous> before = std::exchange(nodePrevious_, Previous{nodeNs, node->cpuBusyNs});
   std::optional<uint64_t> nodeRate;
   if (before) nodeRate = nanoCores(before->cpuNs, node->cpuBusyNs, nodeNs - before->atNs);
 
-  // Containers grouped by pod, in a stable order.
-  std::map<std::pair<std::string, std::string>, std::vector<tv1::ContainerUsage>> pods;
+  // Containers grouped by pod (its uid too: a pod replaced by one of the same name is another
+  // pod), in a stable order.
+  std::map<PodKey, PodSample> pods;
   std::map<std::string, Previous> seen;
   for (const auto& c : *containers) {
     if (!c.hasCpu || !c.hasMemory) continue;
-    seen[c.id] = Previous{c.cpuTimestampNs, c.cpuUsageCoreNanoSeconds};
-    auto prev = containerPrevious_.find(c.id);
-    if (prev == containerPrevious_.end()) continue;
-    auto rate = nanoCores(prev->second.cpuNs, c.cpuUsageCoreNanoSeconds,
-                          c.cpuTimestampNs - prev->second.atNs);
-    if (!rate) continue;
     auto label = [&](const char* key) {
       auto it = c.labels.find(key);
       return it == c.labels.end() ? std::string() : it->second;
     };
-    const std::string ns = label(edged::kLabelPodNamespace);
-    const std::string pod = label(edged::kLabelPodName);
+    PodKey key{label(edged::kLabelPodNamespace), label(edged::kLabelPodName),
+               label(edged::kLabelPodUid)};
     std::string name = label(edged::kLabelContainerName);
     if (name.empty()) name = c.name;
-    if (ns.empty() || pod.empty() || name.empty()) continue;
-    tv1::ContainerUsage usage;
-    usage.set_name(name);
-    usage.mutable_usage()->set_cpu_nano_cores(*rate);
-    usage.mutable_usage()->set_memory_working_set_bytes(c.memoryWorkingSetBytes);
-    pods[{ns, pod}].push_back(std::move(usage));
+    if (key.ns.empty() || key.name.empty() || name.empty()) continue;
+    // A runtime that stamps no time: the node's sampling time stands in.
+    const int64_t at = c.cpuTimestampNs > 0 ? c.cpuTimestampNs : nodeNs;
+    seen[c.id] = Previous{at, c.cpuUsageCoreNanoSeconds};
+    std::optional<tv1::ResourceUsage> usage;
+    if (auto prev = containerPrevious_.find(c.id); prev != containerPrevious_.end()) {
+      if (auto rate =
+              nanoCores(prev->second.cpuNs, c.cpuUsageCoreNanoSeconds, at - prev->second.atNs)) {
+        usage.emplace();
+        usage->set_cpu_nano_cores(*rate);
+        usage->set_memory_working_set_bytes(c.memoryWorkingSetBytes);
+      }
+    }
+    auto& slot = pods[key].containers[name];
+    if (slot.first <= c.attempt) slot = {c.attempt, std::move(usage)};
   }
   containerPrevious_ = std::move(seen);  // containers gone since are forgotten
   if (!nodeRate) return std::optional<tv1::ResourceMetrics>();
 
+  tv1::ResourceMetrics out;
   out.set_timestamp_ms(clock_.nowMillis());
   out.set_window_ms((nodeNs - before->atNs) / 1'000'000);
   out.mutable_node()->set_cpu_nano_cores(*nodeRate);
   out.mutable_node()->set_memory_working_set_bytes(node->memoryWorkingSetBytes);
-  for (auto& [key, usages] : pods) {
+  for (auto& [key, pod] : pods) {
+    // A pod is reported whole or not at all (as metrics-server does): a container without a
+    // rate yet would make the pod's sum too small.
+    bool whole = true;
+    for (const auto& [name, slot] : pod.containers) whole = whole && slot.second.has_value();
+    if (!whole) continue;
     auto* p = out.add_pods();
-    p->set_namespace_(key.first);
-    p->set_name(key.second);
-    for (auto& u : usages) *p->add_containers() = std::move(u);
+    p->set_namespace_(key.ns);
+    p->set_name(key.name);
+    p->set_uid(key.uid);
+    for (auto& [name, slot] : pod.containers) {
+      auto* u = p->add_containers();
+      u->set_name(name);
+      *u->mutable_usage() = std::move(*slot.second);
+    }
   }
   return std::optional<tv1::ResourceMetrics>(std::move(out));
 }

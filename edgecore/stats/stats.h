@@ -26,8 +26,9 @@ struct NodeSample {
   uint64_t memoryWorkingSetBytes = 0;  // MemTotal - MemAvailable
 };
 
-// The busy CPU time in the first ("cpu ") line of /proc/stat, in ns: user, nice, system, irq,
-// softirq and steal (guest time is already inside user), at `ticksPerSecond` (USER_HZ). Pure.
+// The busy CPU time in the first ("cpu ") line of /proc/stat, in ns: user, nice, system, irq and
+// softirq (guest time is already inside user; idle, iowait and steal are not this node's use), at
+// `ticksPerSecond` (USER_HZ). Pure.
 Result<uint64_t> parseProcStatBusyNs(std::string_view text, long ticksPerSecond);
 // MemTotal - MemAvailable of /proc/meminfo, in bytes. Pure.
 Result<uint64_t> parseMemInfoWorkingSetBytes(std::string_view text);

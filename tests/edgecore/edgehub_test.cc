@@ -40,6 +40,8 @@ class FakeCloud final : public tv1::Tunnel::CallbackService {
   std::string refuseReason;
   bool ackReports = true;    // false: reports are recorded but neither applied nor acknowledged
   bool repeatSyncs = false;  // true: syncsOnConnect go to every connection, not just the next
+  std::vector<std::string> features;  // HelloReply.features
+  std::vector<tv1::ResourceMetrics> metrics;
 };
 
 // One stream. One read and one write in flight; deletes itself in OnDone.
@@ -74,6 +76,7 @@ class Session final : public grpc::ServerBidiReactor<tv1::EdgeMessage, tv1::Clou
         reply->set_protocol_version(1);
         reply->set_cloudcore_version("fake");
         reply->set_last_report_sequence(cloud_->lastReport);
+        for (const auto& f : cloud_->features) reply->add_features(f);
         out.push_back(std::move(r));
         if (refuse.empty()) {
           for (auto& s : cloud_->syncsOnConnect) {
@@ -96,6 +99,7 @@ class Session final : public grpc::ServerBidiReactor<tv1::EdgeMessage, tv1::Clou
       {
         std::lock_guard lock(cloud_->mu);
         if (in_.has_sync_ack()) cloud_->syncAcks.push_back(in_.sync_ack().revision());
+        if (in_.has_resource_metrics()) cloud_->metrics.push_back(in_.resource_metrics());
         if (in_.has_report()) {
           cloud_->reports.push_back(in_.report());
           if (cloud_->ackReports) {
@@ -285,6 +289,39 @@ TEST_F(EdgeHubTest, HandshakeSyncAndReports) {
 // edgecore starts its model fetcher after the hub: when the tunnel is up by then, the fetcher
 // must still be told, or no chunk is asked for until the next reconnect (a flaky e2e test
 // waited 90 s for a model with the tunnel up the whole time).
+TEST_F(EdgeHubTest, OptionalMessagesGoOnlyToACloudThatListsThem) {
+  tv1::EdgeMessage m;
+  m.mutable_resource_metrics()->set_timestamp_ms(7);
+  auto server = std::make_unique<Server>(cloud_, 0);
+  EdgeHub hub(options(server->port()), cache_, SystemClock::instance());
+  tv1::EdgeMessage copy = m;
+  EXPECT_FALSE(hub.sendIfConnected(std::move(copy), "resource-metrics")) << "not connected";
+  ASSERT_TRUE(hub.start().isOk());
+  ASSERT_TRUE(eventually([&] { return hub.state().connected; }));
+  // This cloud lists no feature: an older one would end the stream on the unknown message.
+  copy = m;
+  EXPECT_FALSE(hub.sendIfConnected(std::move(copy), "resource-metrics"));
+  hub.stop();
+  server.reset();
+
+  cloud_.features = {"resource-metrics"};
+  server = std::make_unique<Server>(cloud_, 0);
+  EdgeHub listing(options(server->port()), cache_, SystemClock::instance());
+  ASSERT_TRUE(listing.start().isOk());
+  ASSERT_TRUE(eventually([&] { return listing.state().connected; }));
+  copy = m;
+  EXPECT_TRUE(listing.sendIfConnected(std::move(copy), "resource-metrics"));
+  ASSERT_TRUE(cloud_.waitFor([&] { return !cloud_.metrics.empty(); }));
+  {
+    std::lock_guard lock(cloud_.mu);
+    EXPECT_EQ(cloud_.metrics.front().timestamp_ms(), 7);
+  }
+  copy = m;
+  EXPECT_FALSE(listing.sendIfConnected(std::move(copy), "something-else"));
+  listing.stop();
+  server.reset();
+}
+
 TEST_F(EdgeHubTest, BlobHandlerSetAfterTheTunnelCameUpIsToldItIsUp) {
   struct CountingHandler final : BlobHandler {
     std::atomic<int> ups{0};

@@ -101,11 +101,11 @@ TEST_F(TopTest, SaysWhyThereIsNothingToShow) {
   answer("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/gone",
          {{"kind", "Status"},
           {"reason", "NotFound"},
-          {"message", "pods.metrics.k8s.io \"default/gone\" not found"}},
+          {"message", "podmetrics.metrics.k8s.io \"default/gone\" not found"}},
          404);
   EXPECT_EQ(run({"pod", "gone"}), 1);
   EXPECT_EQ(err_.str(),
-            "Error from server (NotFound): pods.metrics.k8s.io \"default/gone\" not found\n");
+            "Error from server (NotFound): podmetrics.metrics.k8s.io \"default/gone\" not found\n");
   err_.str("");
   withMetricsGroup(false);
   EXPECT_EQ(run({"node"}), 1);

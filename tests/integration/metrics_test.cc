@@ -145,7 +145,7 @@ TEST_F(MetricsE2eTest, KubectlAndEdgectlTopPrintTheUsage) {
   auto edgeMissing = edgectl({"top", "pod", "nosuchpod"});
   EXPECT_NE(edgeMissing.exitCode, 0);
   EXPECT_EQ(edgeMissing.err,
-            "Error from server (NotFound): pods.metrics.k8s.io \"default/nosuchpod\" not found\n");
+            "Error from server (NotFound): podmetrics.metrics.k8s.io \"default/nosuchpod\" not found\n");
 }
 
 }  // namespace

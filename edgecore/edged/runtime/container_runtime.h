@@ -159,6 +159,7 @@ struct ExecResult {
 struct ContainerStats {
   std::string id;
   std::string name;  // the container's name in its pod
+  uint32_t attempt = 0;
   std::map<std::string, std::string> labels;
   bool hasCpu = false;
   int64_t cpuTimestampNs = 0;

@@ -417,6 +417,7 @@ Result<std::vector<ContainerStats>> CriRuntime::listContainerStats(
     ContainerStats c;
     c.id = st.attributes().id();
     c.name = st.attributes().metadata().name();
+    c.attempt = st.attributes().metadata().attempt();
     c.labels = toStdMap(st.attributes().labels());
     if (st.has_cpu() && st.cpu().has_usage_core_nano_seconds()) {
       c.hasCpu = true;

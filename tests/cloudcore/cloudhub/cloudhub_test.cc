@@ -8,11 +8,14 @@
 
 #include "cloudcore/cloudhub/metrics.h"
 #include "cloudcore/cloudhub/node_state_store.h"
+#include "cloudcore/cloudhub/tunnel_server.h"
 #include "cloudcore/controllers/node_controller.h"
 #include "cloudcore/registry/registry.h"
 #include "cloudcore/store/sqlite_store.h"
 #include "common/api/kinds.h"
+#include "common/tunnel_features.h"
 #include "tests/cloudcore/cloudhub/test_edge.h"
+#include "tests/testing/eventually.h"
 #include "tests/testing/store_fixture.h"
 
 namespace ep::cloudhub {
@@ -47,8 +50,10 @@ class CloudHubTest : public ::testing::Test {
     env_.stop();
   }
 
-  void startHub(bool manual = false, size_t queueLimit = 1024, uint16_t port = 0) {
+  void startHub(bool manual = false, size_t queueLimit = 1024, uint16_t port = 0,
+                ResourceMetricsSink* resourceMetrics = nullptr) {
     CloudHubOptions o;
+    o.resourceMetrics = resourceMetrics;
     o.host = "127.0.0.1";
     o.port = port;
     o.dataDir = env_.dir.path();
@@ -350,6 +355,53 @@ TEST_F(CloudHubTest, SecondStreamReplacesTheFirst) {
   auto sync = second.nextOf(pb::CloudMessage::kSync);
   ASSERT_TRUE(sync);
   EXPECT_EQ(changeSet(sync->sync()), (std::set<std::string>{"PUT pods default/q"}));
+}
+
+// Keeps what the hub hands over; thread-safe (the hub calls it on its reaction threads).
+class RecordingMetricsSink final : public ResourceMetricsSink {
+ public:
+  void onResourceMetrics(const std::string& node, const pb::ResourceMetrics& m) override {
+    MutexLock lock(mu_);
+    got_.emplace_back(node, m.timestamp_ms());
+  }
+  std::vector<std::pair<std::string, int64_t>> got() const {
+    MutexLock lock(mu_);
+    return got_;
+  }
+
+ private:
+  mutable Mutex mu_;
+  std::vector<std::pair<std::string, int64_t>> got_ EP_GUARDED_BY(mu_);
+};
+
+TEST_F(CloudHubTest, ResourceMetricsReachTheSinkWithTheStreamsNode) {
+  RecordingMetricsSink sink;
+  startHub(false, 1024, 0, &sink);
+  TestEdge& e = edge();
+  ASSERT_TRUE(e.hello("edge-a"));
+  auto reply = e.next();
+  ASSERT_TRUE(reply && reply->has_hello_reply() && reply->hello_reply().accepted());
+  // The cloud says it takes them: an edge sends them to no other.
+  ASSERT_EQ(reply->hello_reply().features_size(), 1);
+  EXPECT_EQ(reply->hello_reply().features(0), kFeatureResourceMetrics);
+  ASSERT_TRUE(e.nextOf(pb::CloudMessage::kSync));
+  pb::EdgeMessage m;
+  m.mutable_resource_metrics()->set_timestamp_ms(1234);
+  ASSERT_TRUE(e.send(m));
+  ASSERT_TRUE(ep::testing::eventually([&] { return !sink.got().empty(); }));
+  EXPECT_EQ(sink.got().front(), std::make_pair(std::string("edge-a"), int64_t{1234}));
+  // The stream carries on.
+  createPod("p", "edge-a");
+  EXPECT_TRUE(e.nextOf(pb::CloudMessage::kSync));
+}
+
+TEST_F(CloudHubTest, WithoutAMetricsSinkTheCloudListsNoFeature) {
+  startHub();
+  TestEdge& e = edge();
+  ASSERT_TRUE(e.hello("edge-a"));
+  auto reply = e.next();
+  ASSERT_TRUE(reply && reply->has_hello_reply() && reply->hello_reply().accepted());
+  EXPECT_EQ(reply->hello_reply().features_size(), 0);
 }
 
 TEST_F(CloudHubTest, NodeStatusRegistersNodeAndReportsAreDeduplicated) {

@@ -50,8 +50,14 @@ TEST(ResourceMetricsValidation, BadMessagesNameTheField) {
   auto twice = sample(1, 1, 1);
   addPod(twice, "default", "web", {{"app", 1, 1}});
   addPod(twice, "default", "web", {{"app", 1, 1}});
-  EXPECT_NE(validateResourceMetrics(twice).message().find("pods[1]: pod default/web listed twice"),
-            std::string::npos);
+  EXPECT_EQ(validateResourceMetrics(twice).message(),
+            "pods[1]: pod default/web uid \"\" listed twice");
+  // The same name with another uid is another pod (one replaced the other meanwhile).
+  auto replaced = sample(1, 1, 1);
+  addPod(replaced, "default", "web", {{"app", 1, 1}});
+  addPod(replaced, "default", "web", {{"app", 1, 1}});
+  replaced.mutable_pods(1)->set_uid("uid-2");
+  EXPECT_TRUE(validateResourceMetrics(replaced).isOk());
   auto unnamed = sample(1, 1, 1);
   addPod(unnamed, "default", "web", {{"app", 1, 1}, {"", 1, 1}});
   EXPECT_EQ(validateResourceMetrics(unnamed).message(),
@@ -80,6 +86,30 @@ TEST(ResourceMetricsStoreTest, LatestSampleWinsAndGoesStale) {
   EXPECT_NE(store.node("edge-a"), nullptr);
   clock.advance(1ms);
   EXPECT_EQ(store.node("edge-a"), nullptr);
+}
+
+TEST(ResourceMetricsStoreTest, APodIsFoundByItsUidAndStaleNodesAreSwept) {
+  FakeClock clock;
+  ResourceMetricsStore store(clock);
+  auto m = sample(1000, 1, 1);
+  addPod(m, "default", "web", {{"old", 1, 1}});
+  addPod(m, "default", "web", {{"new", 2, 2}});
+  m.mutable_pods(0)->set_uid("uid-1");
+  m.mutable_pods(1)->set_uid("uid-2");
+  store.onResourceMetrics("edge-a", m);
+  auto s = store.node("edge-a");
+  ASSERT_NE(s, nullptr);
+  ASSERT_NE(s->containersOf("default", "web", "uid-2"), nullptr);
+  EXPECT_EQ(s->containersOf("default", "web", "uid-2")->front().name, "new");
+  EXPECT_EQ(s->containersOf("default", "web", "uid-1")->front().name, "old");
+  EXPECT_EQ(s->containersOf("default", "web", "uid-3"), nullptr);
+  EXPECT_EQ(s->containersOf("default", "db", "uid-1"), nullptr);
+  // edge-a goes quiet; edge-b's samples sweep it away once it is stale.
+  clock.advance(61s);
+  store.onResourceMetrics("edge-b", sample(2000, 1, 1));
+  EXPECT_EQ(store.nodeCount(), 1u);
+  EXPECT_EQ(store.node("edge-a"), nullptr);
+  EXPECT_NE(store.node("edge-b"), nullptr);
 }
 
 TEST(QuantityText, CanonicalLikeKubernetes) {
@@ -179,7 +209,7 @@ TEST_F(MetricsApiTest, NodesAndPodsFromTheLatestSamples) {
   EXPECT_TRUE(empty["items"].empty());
   auto [s1, missing] = get("/apis/metrics.k8s.io/v1beta1/nodes/edge-a");
   EXPECT_EQ(s1, 404);
-  EXPECT_EQ(missing["message"], "nodes.metrics.k8s.io \"edge-a\" not found");
+  EXPECT_EQ(missing["message"], "nodemetrics.metrics.k8s.io \"edge-a\" not found");
 
   auto m = sample(env_.clock.nowMillis(), 250'000'000, 512 << 20);
   addPod(m, "default", "web", {{"app", 2'000'000, 10 << 20}});
@@ -214,7 +244,7 @@ TEST_F(MetricsApiTest, NodesAndPodsFromTheLatestSamples) {
   EXPECT_EQ(get("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/web").first, 200);
   auto [s5, db] = get("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/db");
   EXPECT_EQ(s5, 404);
-  EXPECT_EQ(db["message"], "pods.metrics.k8s.io \"default/db\" not found");
+  EXPECT_EQ(db["message"], "podmetrics.metrics.k8s.io \"default/db\" not found");
   EXPECT_EQ(get("/apis/metrics.k8s.io/v1beta1/namespaces/other/pods").second["items"].size(), 0u);
 }
 

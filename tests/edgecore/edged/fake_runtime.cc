@@ -240,6 +240,7 @@ Result<std::vector<ContainerStats>> FakeRuntime::listContainerStats(
     ContainerStats st;
     st.id = id;
     st.name = c.status.info.name;
+    st.attempt = c.status.info.attempt;
     st.labels = c.status.info.labels;
     if (c.usage) {
       st.hasCpu = st.hasMemory = true;

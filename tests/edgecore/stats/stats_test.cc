@@ -9,13 +9,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-TEST(ProcParsers, BusyTimeLeavesIdleAndIowaitOut) {
+TEST(ProcParsers, BusyTimeLeavesIdleIowaitAndStealOut) {
   // user nice system idle iowait irq softirq steal guest guest_nice
   const std::string stat =
       "cpu  100 20 30 5000 400 5 6 7 50 0\ncpu0 50 10 15 2500 200 2 3 3 25 0\nintr 1 2\n";
   auto ns = parseProcStatBusyNs(stat, 100);
   ASSERT_TRUE(ns.isOk()) << ns.status().toString();
-  EXPECT_EQ(*ns, uint64_t{168} * 10'000'000);  // 100+20+30+5+6+7 ticks of 10 ms
+  EXPECT_EQ(*ns, uint64_t{161} * 10'000'000);  // 100+20+30+5+6 ticks of 10 ms
   // Old kernels with only the first four fields.
   EXPECT_EQ(*parseProcStatBusyNs("cpu 1 2 3 4\n", 100), uint64_t{6} * 10'000'000);
 }
@@ -69,6 +69,7 @@ class StatsReporterTest : public ::testing::Test {
         {edged::kLabelNodeName, node},
         {edged::kLabelPodNamespace, ns},
         {edged::kLabelPodName, pod},
+        {edged::kLabelPodUid, pod + "-uid"},
     };
     runtime_.addImage("busybox:1.36");
     edged::PodSandboxConfig sandbox{.name = pod, .uid = pod + "-uid", .ns = ns};
@@ -127,6 +128,7 @@ TEST_F(StatsReporterTest, RatesComeFromTwoSamplesPerNodeAndContainer) {
   ASSERT_EQ(m.pods_size(), 1) << "only this node's containers";
   EXPECT_EQ(m.pods(0).namespace_(), "default");
   EXPECT_EQ(m.pods(0).name(), "web");
+  EXPECT_EQ(m.pods(0).uid(), "web-uid");
   std::map<std::string, std::pair<uint64_t, uint64_t>> byName;
   for (const auto& c : m.pods(0).containers()) {
     byName[c.name()] = {c.usage().cpu_nano_cores(), c.usage().memory_working_set_bytes()};
@@ -154,6 +156,31 @@ TEST_F(StatsReporterTest, ANewOrRestartedContainerWaitsForItsSecondSample) {
   ASSERT_TRUE(m.isOk() && m->has_value());
   ASSERT_EQ((*m)->pods_size(), 1);
   EXPECT_EQ((*m)->pods(0).containers(0).usage().cpu_nano_cores(), 100'000'000u);
+}
+
+TEST_F(StatsReporterTest, APodIsReportedWholeAndItsNewestInstanceCounts) {
+  const std::string first = runContainer("default", "web", "app");
+  runtime_.setUsage(first, 1'000'000'000, 1 << 20);
+  node_.value = {.cpuBusyNs = 1'000'000'000, .memoryWorkingSetBytes = 1};
+  ASSERT_TRUE(reporter_.sampleOnce().isOk());
+  // A second container joins the pod: until it has a rate too, the pod is left out rather
+  // than reported with half its use.
+  const std::string side = runContainer("default", "web", "side");
+  runtime_.setUsage(side, 0, 1 << 20);
+  clock_.advance(10s);
+  runtime_.setUsage(first, 2'000'000'000, 1 << 20);
+  node_.value.cpuBusyNs = 2'000'000'000;
+  auto m = reporter_.sampleOnce();
+  ASSERT_TRUE(m.isOk() && m->has_value());
+  EXPECT_EQ((*m)->pods_size(), 0);
+  clock_.advance(10s);
+  runtime_.setUsage(first, 3'000'000'000, 1 << 20);
+  runtime_.setUsage(side, 500'000'000, 1 << 20);
+  node_.value.cpuBusyNs = 3'000'000'000;
+  m = reporter_.sampleOnce();
+  ASSERT_TRUE(m.isOk() && m->has_value());
+  ASSERT_EQ((*m)->pods_size(), 1);
+  EXPECT_EQ((*m)->pods(0).containers_size(), 2);
 }
 
 TEST_F(StatsReporterTest, ErrorsAreCountedAndTheNextSampleRecovers) {
