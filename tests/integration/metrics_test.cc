@@ -144,8 +144,9 @@ TEST_F(MetricsE2eTest, KubectlAndEdgectlTopPrintTheUsage) {
   EXPECT_EQ(edgePods.out.find("sleeper"), std::string::npos) << edgePods.out;
   auto edgeMissing = edgectl({"top", "pod", "nosuchpod"});
   EXPECT_NE(edgeMissing.exitCode, 0);
-  EXPECT_EQ(edgeMissing.err,
-            "Error from server (NotFound): podmetrics.metrics.k8s.io \"default/nosuchpod\" not found\n");
+  EXPECT_EQ(
+      edgeMissing.err,
+      "Error from server (NotFound): podmetrics.metrics.k8s.io \"default/nosuchpod\" not found\n");
 }
 
 }  // namespace
