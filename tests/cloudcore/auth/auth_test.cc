@@ -245,6 +245,9 @@ TEST(RbacTest, DefaultRolesAndBindings) {
   EXPECT_FALSE(evaluateRbac(p, bob, res("create", "", "pods", "team")).allowed);
   EXPECT_FALSE(evaluateRbac(p, bob, res("list", "", "pods", "other")).allowed);
   EXPECT_FALSE(evaluateRbac(p, bob, res("create", "", "pods", "team", "p", "exec")).allowed);
+  // kubectl top in that namespace, as metrics-server's reader role aggregated to view allows.
+  EXPECT_TRUE(evaluateRbac(p, bob, res("list", "metrics.k8s.io", "pods", "team")).allowed);
+  EXPECT_FALSE(evaluateRbac(p, bob, res("list", "metrics.k8s.io", "pods", "other")).allowed);
 
   // edit for a ServiceAccount: writes and Secrets in its namespace, exec, no RBAC objects.
   ASSERT_TRUE(p.add(Json::parse(R"({"kind": "RoleBinding",
