@@ -459,7 +459,7 @@ int main(int argc, char** argv) {
   handler.addApiGroup(
       {.group = resourcemetrics::kMetricsGroup,
        .version = resourcemetrics::kMetricsVersion,
-       .resources = resourcemetrics::MetricsApi::resources(),
+       .resources = &resourcemetrics::MetricsApi::resources,
        .route = [&metricsApi](http::ServerRequest& req, const std::vector<std::string>& rest) {
          return metricsApi.handle(req, rest);
        }});

@@ -361,7 +361,7 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
         return jsonResponse(200, {{"kind", "APIResourceList"},
                                   {"apiVersion", "v1"},
                                   {"groupVersion", g.group + "/" + g.version},
-                                  {"resources", g.resources}});
+                                  {"resources", g.resources()}});
       }
       return g.route(req, std::vector<std::string>(parts.begin() + 3, parts.end()));
     }

@@ -2,7 +2,7 @@
 
 #include <functional>
 #include <map>
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -57,13 +57,14 @@ class ApiHandler {
   void addSubresource(const std::string& plural, const std::string& sub, SubresourceRoute route);
 
   // An API group served by `route` rather than the registry (metrics.k8s.io: computed, never
-  // stored). Discovery lists it (/apis, /apis/GROUP, /apis/GROUP/VERSION answers `resources`,
-  // the APIResourceList's "resources" array); requests below /apis/GROUP/VERSION/ go to
-  // `route` with the path segments after the version. Same rules as addRoute.
+  // stored). Discovery lists it (/apis, /apis/GROUP, /apis/GROUP/VERSION answers what
+  // `resources` returns, the APIResourceList's "resources" array); requests below
+  // /apis/GROUP/VERSION/ go to `route` with the path segments after the version. Same rules as
+  // addRoute.
   struct ApiGroupRoute {
     std::string group;
     std::string version;
-    nlohmann::json resources;
+    std::function<nlohmann::json()> resources;
     std::function<ServerResponse(ServerRequest&, const std::vector<std::string>& rest)> route;
   };
   void addApiGroup(ApiGroupRoute group);

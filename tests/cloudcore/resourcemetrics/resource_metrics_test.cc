@@ -136,7 +136,7 @@ class MetricsApiTest : public ::testing::Test {
     handler_->addApiGroup(
         {.group = kMetricsGroup,
          .version = kMetricsVersion,
-         .resources = MetricsApi::resources(),
+         .resources = &MetricsApi::resources,
          .route = [this](http::ServerRequest& req, const std::vector<std::string>& rest) {
            return api_->handle(req, rest);
          }});
