@@ -8,6 +8,7 @@
 #include "cloudcore/apiserver/device_data.h"
 #include "cloudcore/apiserver/eviction.h"
 #include "common/http/server.h"
+#include "tests/testing/server_request.h"
 #include "tests/testing/store_fixture.h"
 #include "tests/testing/temp_dir.h"
 
@@ -27,27 +28,7 @@ class ApiHandlerTest : public ::testing::Test {
   ServerResponse call(const std::string& method, const std::string& target,
                       const std::string& body = "", const std::string& contentType = "",
                       const std::string& accept = "application/json") {
-    ServerRequest r;
-    r.method = method;
-    r.target = target;
-    auto q = target.find('?');
-    r.path = target.substr(0, q);
-    if (q != std::string::npos) {
-      std::string rest = target.substr(q + 1);
-      size_t pos = 0;
-      while (pos <= rest.size()) {
-        size_t amp = rest.find('&', pos);
-        std::string kv = rest.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-        auto eq = kv.find('=');
-        r.query[http::percentDecode(kv.substr(0, eq), true)] =
-            eq == std::string::npos ? "" : http::percentDecode(kv.substr(eq + 1), true);
-        if (amp == std::string::npos) break;
-        pos = amp + 1;
-      }
-    }
-    r.body = body;
-    if (!contentType.empty()) r.headers["content-type"] = contentType;
-    r.headers["accept"] = accept;
+    ServerRequest r = testing::serverRequest(method, target, body, contentType, accept);
     return handler_->handle(r);
   }
   json callJson(const std::string& method, const std::string& target, const std::string& body = "",

@@ -6,8 +6,8 @@
 #include "cloudcore/resourcemetrics/metrics_api.h"
 #include "cloudcore/resourcemetrics/resource_metrics_store.h"
 #include "common/api/quantity.h"
-#include "common/http/server.h"
 #include "proto/tunnel.pb.h"
+#include "tests/testing/server_request.h"
 #include "tests/testing/store_fixture.h"
 
 namespace ep::resourcemetrics {
@@ -161,16 +161,7 @@ class MetricsApiTest : public ::testing::Test {
   }
 
   std::pair<int, json> get(const std::string& target, const std::string& method = "GET") {
-    http::ServerRequest r;
-    r.method = method;
-    r.target = target;
-    auto q = target.find('?');
-    r.path = target.substr(0, q);
-    if (q != std::string::npos) {
-      std::string kv = target.substr(q + 1);
-      auto eq = kv.find('=');
-      r.query[kv.substr(0, eq)] = http::percentDecode(kv.substr(eq + 1), true);
-    }
+    http::ServerRequest r = testing::serverRequest(method, target);
     auto resp = handler_->handle(r);
     return {resp.status, json::parse(resp.body, nullptr, false)};
   }
