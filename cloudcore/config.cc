@@ -1,5 +1,9 @@
 #include "cloudcore/config.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -13,11 +17,18 @@ Status loadConfigFile(const std::string& path, Config& config) {
   if (!root.isOk()) return root.status();
   // Each kind of value once: a table from key to where it goes.
   const std::map<std::string, std::string*> strings = {
-      {"apiListen", &config.apiListen},       {"dataDir", &config.dataDir},
-      {"logLevel", &config.logLevel},         {"tunnelListen", &config.tunnelListen},
-      {"routerListen", &config.routerListen}, {"nodeRegistration", &config.nodeRegistration},
-      {"modelBlobDir", &config.modelBlobDir}, {"tokenAuthFile", &config.tokenAuthFile},
-      {"auditLogPath", &config.auditLogPath}};
+      {"apiListen", &config.apiListen},
+      {"dataDir", &config.dataDir},
+      {"logLevel", &config.logLevel},
+      {"tunnelListen", &config.tunnelListen},
+      {"routerListen", &config.routerListen},
+      {"nodeRegistration", &config.nodeRegistration},
+      {"modelBlobDir", &config.modelBlobDir},
+      {"tokenAuthFile", &config.tokenAuthFile},
+      {"auditLogPath", &config.auditLogPath},
+      {"serviceClusterIpRange", &config.serviceClusterIpRange},
+      {"serviceNodePortRange", &config.serviceNodePortRange},
+      {"advertiseAddress", &config.advertiseAddress}};
   const std::map<std::string, std::chrono::seconds*> durations = {
       {"nodeGracePeriod", &config.nodeGracePeriod},
       {"nodeCertificateLifetime", &config.nodeCertificateLifetime},
@@ -126,6 +137,40 @@ Status validateConfig(const Config& config) {
     return invalidError("logLevel: unknown level \"" + config.logLevel + "\"");
   }
   return Status::ok();
+}
+
+namespace {
+
+// A unicast IPv4 address an endpoint may name (not unspecified, loopback or link-local).
+bool routableIpv4(const std::string& text) {
+  in_addr a{};
+  if (inet_pton(AF_INET, text.c_str(), &a) != 1) return false;
+  uint32_t h = ntohl(a.s_addr);
+  return h != 0 && (h >> 24) != 127 && (h >> 16) != 0xA9FE && (h >> 28) != 0xE;
+}
+
+}  // namespace
+
+std::string resolveAdvertiseAddress(const Config& config) {
+  if (!config.advertiseAddress.empty()) return config.advertiseAddress;
+  std::string host;
+  uint16_t port = 0;
+  if (splitHostPort("apiListen", config.apiListen, host, port).isOk() && routableIpv4(host)) {
+    return host;
+  }
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return {};
+  std::string found;
+  for (ifaddrs* i = list; i != nullptr && found.empty(); i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
+    char buf[INET_ADDRSTRLEN] = {};
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+    if (inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf) != nullptr && routableIpv4(buf)) {
+      found = buf;
+    }
+  }
+  freeifaddrs(list);
+  return found;
 }
 
 }  // namespace ep::cloudcore

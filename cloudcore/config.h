@@ -50,7 +50,18 @@ struct Config {
   std::chrono::seconds modelBlobGcInterval{std::chrono::minutes(1)};
   // Lifetime of node client certificates; nodes renew at 80% of it.
   std::chrono::seconds nodeCertificateLifetime{std::chrono::hours(24 * 365)};
+  // Services (docs/services.md): where cluster IPs and node ports come from, and the address
+  // the `kubernetes` Service's endpoints name ("" = the API's listen address when it is a
+  // routable IPv4 address, else the host's first non-loopback IPv4 address).
+  std::string serviceClusterIpRange = "10.96.0.0/12";
+  std::string serviceNodePortRange = "30000-32767";
+  std::string advertiseAddress;
 };
+
+// The address the `kubernetes` Service's endpoints name: config.advertiseAddress, else the
+// API's listen host when it is a routable IPv4 address, else the first non-loopback IPv4 address
+// of the host's interfaces; "" when there is none.
+std::string resolveAdvertiseAddress(const Config& config);
 
 // HOST:PORT and duration values are parsed with common/config_util.h (splitHostPort,
 // parseDurationSeconds).

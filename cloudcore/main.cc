@@ -30,6 +30,7 @@
 #include "cloudcore/cloudhub/stream_broker.h"
 #include "cloudcore/config.h"
 #include "cloudcore/controllers/deployment_controller.h"
+#include "cloudcore/controllers/endpoints_controller.h"
 #include "cloudcore/controllers/event_gc.h"
 #include "cloudcore/controllers/node_controller.h"
 #include "cloudcore/controllers/periodic_task.h"
@@ -116,6 +117,14 @@ int main(int argc, char** argv) {
                  "device data older than this is removed, e.g. 24h (default 24h)");
   app.add_option("--device-data-max-samples", deviceDataMaxSamples,
                  "samples kept per device property (default 10000)");
+  std::string serviceCidr, nodePortRange, advertiseAddress;
+  app.add_option("--service-cluster-ip-range", serviceCidr,
+                 "IPv4 CIDR Services take cluster IPs from (default 10.96.0.0/12)");
+  app.add_option("--service-node-port-range", nodePortRange,
+                 "LOW-HIGH ports NodePort Services take node ports from (default 30000-32767)");
+  app.add_option("--advertise-address", advertiseAddress,
+                 "IPv4 address of this cloudcore for the `kubernetes` Service's endpoints "
+                 "(default: the API's listen address, else the host's first non-loopback one)");
   app.set_version_flag("--version", EP_VERSION_STRING);
   CLI11_PARSE(app, argc, argv);
 
@@ -137,6 +146,9 @@ int main(int argc, char** argv) {
   if (!auditLogPath.empty()) config.auditLogPath = auditLogPath;
   if (deviceDataMaxSamples) config.deviceDataMaxSamples = deviceDataMaxSamples;
   if (!modelBlobDir.empty()) config.modelBlobDir = modelBlobDir;
+  if (!serviceCidr.empty()) config.serviceClusterIpRange = serviceCidr;
+  if (!nodePortRange.empty()) config.serviceNodePortRange = nodePortRange;
+  if (!advertiseAddress.empty()) config.advertiseAddress = advertiseAddress;
   if (modelMaxBytes) config.modelMaxBytes = modelMaxBytes;
   // Duration flags ("90s", "24h", ...): each given one replaces its config value.
   const std::pair<const char*, std::pair<const std::string*, std::chrono::seconds*>> durations[] = {
@@ -204,7 +216,13 @@ int main(int argc, char** argv) {
     std::cout << "rewrote " << *n << " Secrets with the current first key\n";
     return 0;
   }
-  registry::Registry registry(store, clock);
+  auto serviceNetwork =
+      registry::ServiceNetwork::parse(config.serviceClusterIpRange, config.serviceNodePortRange);
+  if (!serviceNetwork) {
+    spdlog::critical("invalid configuration: {}", serviceNetwork.status().message());
+    return services.fail(2);
+  }
+  registry::Registry registry(store, clock, *serviceNetwork);
   if (auto s = registry.ensureSystemNamespaces(); !s.isOk()) {
     spdlog::critical("creating system namespaces: {}", s.toString());
     return services.fail(1);
@@ -218,6 +236,13 @@ int main(int argc, char** argv) {
       !s.isOk()) {
     spdlog::critical("{}", s.message());
     return services.fail(2);
+  }
+  // The `kubernetes` Service in `default`, as kube-apiserver keeps it (docs/services.md).
+  if (auto s = controllers::ensureKubernetesService(
+          registry, cloudcore::resolveAdvertiseAddress(config), httpOptions.port);
+      !s.isOk()) {
+    spdlog::critical("creating the kubernetes Service: {}", s.toString());
+    return services.fail(1);
   }
   // The cluster PKI: CA, serving certificates, admin.kubeconfig (docs/security.md).
   certs::ClusterPkiOptions pkiOptions;
@@ -341,6 +366,12 @@ int main(int argc, char** argv) {
                                                  {.timeout = config.podEvictionTimeout});
   controllers::EventGc eventGc(registry, clock, {.ttl = config.eventTTL});
   controllers::ServiceAccountController serviceAccountController(registry);
+  controllers::EndpointsController endpointsController(registry, clock);
+  // Reservations of cluster IPs and node ports that no Service holds (docs/services.md).
+  controllers::PeriodicTask allocationRepair(std::chrono::minutes(3), [&registry] {
+    auto r = registry.serviceAllocator().repair();
+    if (!r.isOk()) spdlog::warn("service allocation repair: {}", r.status().toString());
+  });
   for (auto& [name, startFn, stopFn] : std::initializer_list<
            std::tuple<const char*, std::function<Status()>, std::function<void()>>>{
            {"scheduler", [&] { return scheduler.start(); }, [&] { scheduler.stop(); }},
@@ -351,6 +382,14 @@ int main(int argc, char** argv) {
            {"pod eviction", [&] { return podEviction.start(); }, [&] { podEviction.stop(); }},
            {"serviceaccount controller", [&] { return serviceAccountController.start(); },
             [&] { serviceAccountController.stop(); }},
+           {"endpoints controller", [&] { return endpointsController.start(); },
+            [&] { endpointsController.stop(); }},
+           {"service allocation repair",
+            [&] {
+              allocationRepair.start();
+              return Status::ok();
+            },
+            [&] { allocationRepair.stop(); }},
            {"event gc",
             [&] {
               eventGc.start();

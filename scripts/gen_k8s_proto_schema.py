@@ -22,6 +22,7 @@ PROTOS = [
     (API, "apps/v1", "k8s.io.api.apps.v1"),
     (API, "rbac/v1", "k8s.io.api.rbac.v1"),
     (API, "policy/v1", "k8s.io.api.policy.v1"),
+    (API, "discovery/v1", "k8s.io.api.discovery.v1"),
 ]
 ROOTS = {  # apiVersion/kind -> message
     "v1/Namespace": "k8s.io.api.core.v1.Namespace",
@@ -31,6 +32,9 @@ ROOTS = {  # apiVersion/kind -> message
     "v1/Secret": "k8s.io.api.core.v1.Secret",
     "v1/Event": "k8s.io.api.core.v1.Event",
     "v1/ServiceAccount": "k8s.io.api.core.v1.ServiceAccount",
+    "v1/Service": "k8s.io.api.core.v1.Service",
+    "v1/Endpoints": "k8s.io.api.core.v1.Endpoints",
+    "discovery.k8s.io/v1/EndpointSlice": "k8s.io.api.discovery.v1.EndpointSlice",
     "apps/v1/Deployment": "k8s.io.api.apps.v1.Deployment",
     "apps/v1/ReplicaSet": "k8s.io.api.apps.v1.ReplicaSet",
     "rbac.authorization.k8s.io/v1/ClusterRole": "k8s.io.api.rbac.v1.ClusterRole",

@@ -2,11 +2,13 @@
 // and extended with this platform's kinds (KubeEdge devices and rules, sedna models).
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "cloudcore/auth/rbac.h"
 #include "cloudcore/registry/registry.h"
 #include "common/api/kinds.h"
+#include "common/api/object_util.h"
 
 namespace ep::auth {
 
@@ -60,7 +62,8 @@ Json viewRules() {
   return Json::array({
       rule(kRead, {""},
            {"pods", "pods/log", "pods/status", "configmaps", "events", "serviceaccounts",
-            "namespaces", "namespaces/status"}),
+            "namespaces", "namespaces/status", "services", "services/status", "endpoints"}),
+      rule(kRead, {"discovery.k8s.io"}, {"endpointslices"}),
       rule(kRead, {"apps"},
            {"deployments", "deployments/scale", "deployments/status", "replicasets",
             "replicasets/scale", "replicasets/status"}),
@@ -78,7 +81,10 @@ Json viewRules() {
 Json editRules() {
   Json rules = viewRules();
   for (Json r : {
-           rule(kAll, {""}, {"pods", "configmaps", "secrets", "serviceaccounts", "events"}),
+           rule(kAll, {""},
+                {"pods", "configmaps", "secrets", "serviceaccounts", "events", "services",
+                 "endpoints"}),
+           rule(kAll, {"discovery.k8s.io"}, {"endpointslices"}),
            rule({"create", "get"}, {""}, {"pods/exec", "pods/attach", "pods/portforward"}),
            rule({"create"}, {""}, {"serviceaccounts/token", "pods/eviction"}),
            rule(kAll, {"apps"},
@@ -136,7 +142,31 @@ Status ensureBootstrapPolicy(registry::Registry& registry) {
     if (kind == nullptr) return internalError("bootstrap policy: unknown kind");
     std::string name = obj["metadata"]["name"];
     auto existing = registry.get(*kind, "", name);
-    if (existing) continue;
+    if (existing) {
+      // As Kubernetes reconciles its bootstrap roles: rules a newer version added reach a role
+      // created by an older one, unless its autoupdate annotation is "false"; rules are only
+      // ever added.
+      if (kind->kind != "ClusterRole" ||
+          api::annotationsOf(*existing)["rbac.authorization.kubernetes.io/autoupdate"] == "false") {
+        continue;
+      }
+      Json next = *existing;
+      if (!next["rules"].is_array()) next["rules"] = Json::array();
+      bool changed = false;
+      for (const auto& rule : obj["rules"]) {
+        if (std::find(next["rules"].begin(), next["rules"].end(), rule) == next["rules"].end()) {
+          next["rules"].push_back(rule);
+          changed = true;
+        }
+      }
+      if (!changed) continue;
+      if (auto u = registry.update(*kind, "", name, std::move(next)); !u.isOk()) {
+        return Status(u.status().code(),
+                      "updating ClusterRole \"" + name + "\": " + u.status().message());
+      }
+      spdlog::info("rbac: added the new default rules to ClusterRole {}", name);
+      continue;
+    }
     if (existing.status().code() != Code::kNotFound) return existing.status();
     auto created = registry.create(*kind, "", std::move(obj));
     if (!created && created.status().code() != Code::kAlreadyExists) {

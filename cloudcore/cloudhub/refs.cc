@@ -89,8 +89,9 @@ void podRefs(Placement& p, const std::string& ns, const Json& pod) {
 }  // namespace
 
 const std::vector<std::string>& trackedResources() {
-  static const auto* kAll = new std::vector<std::string>{
-      kPods, kConfigMaps, kSecrets, kDevices, kDeviceModels, kRules, kRuleEndpoints, kModels};
+  static const auto* kAll =
+      new std::vector<std::string>{kPods,  kConfigMaps,    kSecrets, kDevices,        kDeviceModels,
+                                   kRules, kRuleEndpoints, kModels,  kEndpointSlices, kServices};
   return *kAll;
 }
 
@@ -124,6 +125,18 @@ Placement placementOf(const std::string& resource, const std::string& ns, const 
       if (const Json* cred = field(*spec, "credentialName");
           cred && cred->is_string() && !cred->get<std::string>().empty()) {
         p.viaRefs.push_back({kSecrets, ns, cred->get<std::string>()});
+      }
+    }
+  } else if (resource == kEndpointSlices) {
+    // A node gets the slices with an endpoint on it and their Services: what its service proxy
+    // needs to reach the endpoints it runs (docs/services.md).
+    if (const Json* eps = field(object, "endpoints"); eps && eps->is_array()) {
+      for (const auto& e : *eps) addNode(p, e, "nodeName");
+    }
+    if (!p.nodes.empty()) {
+      if (const Json* labels = api::lookupPath(object, "metadata.labels");
+          labels && labels->is_object()) {
+        addRef(p, kServices, ns, field(*labels, "kubernetes.io/service-name"));
       }
     }
   }

@@ -89,6 +89,10 @@ bool hasFinalizers(const Json& obj) {
 
 // Whether objects of `kind` carry metadata.generation, as in Kubernetes 1.32: the workload
 // kinds with a spec the platform serves and every custom kind; not pods, config, nodes...
+bool isService(const api::KindInfo& kind) {
+  return kind.kind == "Service" && kind.group.empty();
+}
+
 bool tracksGeneration(const api::KindInfo& kind) {
   return !kind.builtin || kind.kind == "Deployment" || kind.kind == "ReplicaSet";
 }
@@ -179,6 +183,21 @@ void applyDefaults(const api::KindInfo& kind, Json& obj) {
     }
   } else if (kind.kind == "Secret") {
     if (!obj.contains("type")) obj["type"] = "Opaque";
+  } else if (kind.kind == "Service" && kind.group.empty()) {
+    defaultService(obj);
+  } else if ((kind.kind == "Endpoints" && kind.group.empty()) || kind.kind == "EndpointSlice") {
+    auto defaultPorts = [](Json& parent) {
+      auto ports = parent.is_object() ? parent.find("ports") : parent.end();
+      if (!parent.is_object() || ports == parent.end() || !ports->is_array()) return;
+      for (auto& p : *ports) {
+        if (p.is_object() && !p.contains("protocol")) p["protocol"] = "TCP";
+      }
+    };
+    if (kind.kind == "EndpointSlice") {
+      defaultPorts(obj);
+    } else if (auto subsets = obj.find("subsets"); subsets != obj.end() && subsets->is_array()) {
+      for (auto& s : *subsets) defaultPorts(s);
+    }
   } else if (kind.kind == "Namespace") {
     if (!obj.contains("spec")) obj["spec"] = Json{{"finalizers", Json::array({"kubernetes"})}};
     // The immutable label Kubernetes puts on every namespace (selectable by name).
@@ -214,7 +233,8 @@ bool isSystemNamespace(const std::string& name) {
 
 }  // namespace
 
-Registry::Registry(store::Store& store, Clock& clock) : store_(store), clock_(clock) {}
+Registry::Registry(store::Store& store, Clock& clock, ServiceNetwork network)
+    : store_(store), clock_(clock), services_(store, clock, network) {}
 
 Result<Json> Registry::decode(const store::Object& object) {
   Json obj = Json::parse(object.value, nullptr, false);
@@ -402,9 +422,15 @@ Result<Json> Registry::create(const api::KindInfo& kind, const std::string& ns, 
   if (options.admit) {
     if (auto admitted = options.admit(nullptr, obj); !admitted.isOk()) return admitted;
   }
+  ServiceAllocator::Allocation allocation;
+  if (isService(kind)) {
+    if (auto s = services_.allocate(nullptr, obj, options.dryRun, allocation); !s.isOk()) return s;
+    if (!allocation.errors.empty()) return invalid(kind, name, allocation.errors);
+  }
   if (options.dryRun) return obj;
   auto r = store_.create(kind.resource(), kind.namespaced ? ns : "", name, encode(obj));
   if (!r.isOk()) {
+    services_.release(allocation.reserved);
     if (r.status().code() == Code::kAlreadyExists) {
       return Status(Code::kAlreadyExists, quotedName(kind, name) + " already exists");
     }
@@ -475,6 +501,7 @@ Result<Json> Registry::writeUpdate(const api::KindInfo& kind, const std::string&
   }
   meta.erase("managedFields");
   meta.erase("selfLink");
+  if (sub == Subresource::kNone && isService(kind)) keepAllocatedValues(current, next);
   if (sub == Subresource::kNone) applyDefaults(kind, next);
   if (kind.kind == "Namespace") next["status"] = current.value("status", Json::object());
 
@@ -507,7 +534,24 @@ Result<Json> Registry::writeUpdate(const api::KindInfo& kind, const std::string&
     meta["generation"] = curMeta.value("generation", int64_t{1}) + 1;
   }
   if (next == current) return next;  // no-op: nothing is written, revision unchanged
+  ServiceAllocator::Allocation allocation;
+  if (isService(kind) && sub == Subresource::kNone) {
+    if (auto s = services_.allocate(&current, next, options.dryRun, allocation); !s.isOk()) {
+      return s;
+    }
+    if (!allocation.errors.empty()) return invalid(kind, name, allocation.errors);
+  }
   if (options.dryRun) return next;
+  // Releases what the Service no longer holds once the write succeeded, or what this write
+  // reserved when it failed.
+  auto settle = [&](bool written, const Json* after) {
+    if (!isService(kind)) return;
+    if (!written) {
+      services_.release(allocation.reserved);
+    } else {
+      services_.releaseUnused(current, after);
+    }
+  };
 
   // A pod in graceful deletion (deletionGracePeriodSeconds > 0) waits for its node to confirm
   // (a forced delete); other updates, its status ones included, must not remove it early.
@@ -515,12 +559,14 @@ Result<Json> Registry::writeUpdate(const api::KindInfo& kind, const std::string&
                   api::intAt(next, "metadata.deletionGracePeriodSeconds", 0) == 0;
   if (finalize) {
     auto r = store_.remove(kind.resource(), kind.namespaced ? ns : "", name, expected);
+    settle(r.isOk(), nullptr);
     if (!r.isOk()) return r.status();
     if (kind.namespaced) maybeFinishNamespace(ns);
     next["metadata"]["resourceVersion"] = std::to_string(r->modRevision);
     return next;
   }
   auto r = store_.update(kind.resource(), kind.namespaced ? ns : "", name, encode(next), expected);
+  settle(r.isOk(), &next);
   if (!r.isOk()) {
     if (r.status().code() == Code::kNotFound) return notFound(kind, name);
     if (r.status().code() == Code::kConflict) {
@@ -688,6 +734,7 @@ Result<Json> Registry::remove(const api::KindInfo& kind, const std::string& ns,
       }
     } else {
       auto d = store_.remove(kind.resource(), storeNs, name, cur->modRevision);
+      if (d.isOk() && isService(kind)) services_.releaseUnused(*current, nullptr);
       if (d.isOk()) {
         Json gone = *current;
         gone["metadata"]["resourceVersion"] = std::to_string(d->modRevision);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cloudcore/registry/service_allocator.h"
 #include "cloudcore/store/store.h"
 #include "common/api/field_validation.h"
 #include "common/api/kinds.h"
@@ -108,7 +109,8 @@ class ObjectWatch {
 // message is the Kubernetes message ("pods \"x\" not found") and whose causes list the fields.
 class Registry {
  public:
-  Registry(store::Store& store, Clock& clock);
+  // `network`: where Services take cluster IPs and node ports from (service_allocator.h).
+  Registry(store::Store& store, Clock& clock, ServiceNetwork network = ServiceNetwork::defaults());
 
   // Creates default, kube-system, kube-public and kube-node-lease if missing.
   Status ensureSystemNamespaces();
@@ -134,6 +136,7 @@ class Registry {
   // Parses a stored object and fills metadata.resourceVersion.
   static Result<Json> decode(const store::Object& object);
   store::Store& store() { return store_; }
+  ServiceAllocator& serviceAllocator() { return services_; }
 
  private:
   Result<Json> writeUpdate(const api::KindInfo& kind, const std::string& ns,
@@ -155,6 +158,7 @@ class Registry {
 
   store::Store& store_;
   Clock& clock_;
+  ServiceAllocator services_;
 };
 
 }  // namespace ep::registry

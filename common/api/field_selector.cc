@@ -113,6 +113,7 @@ const std::vector<std::string>& supportedFieldLabels(const KindInfo& kind) {
       {"/Secret", withMeta({"type"})},
       {"/Node", withMeta({"spec.unschedulable"})},
       {"/Namespace", withMeta({"status.phase"})},
+      {"/Service", withMeta({"spec.clusterIP", "spec.type"})},
       {"devices.kubeedge.io/Device", withMeta({"spec.nodeName"})},
   };
   static const auto* metaOnly = new std::vector<std::string>(withMeta({}));

@@ -23,7 +23,8 @@ std::vector<KindInfo> buildKinds() {
     info.namespaced = namespaced;
     info.hasStatus = hasStatus;
     info.builtin = builtin;
-    if (info.kind == "Pod" || info.kind == "Deployment" || info.kind == "ReplicaSet") {
+    if (info.kind == "Pod" || info.kind == "Deployment" || info.kind == "ReplicaSet" ||
+        info.kind == "Service") {
       info.categories = {"all"};
     }
     k.push_back(std::move(info));
@@ -35,8 +36,11 @@ std::vector<KindInfo> buildKinds() {
   add("", "Secret", "secrets", {}, true, false, true);
   add("", "Event", "events", {"ev"}, true, false, true);
   add("", "ServiceAccount", "serviceaccounts", {"sa"}, true, false, true);
+  add("", "Service", "services", {"svc"}, true, true, true);
+  add("", "Endpoints", "endpoints", {"ep"}, true, false, true);
   add("apps", "Deployment", "deployments", {"deploy"}, true, true, true);
   add("apps", "ReplicaSet", "replicasets", {"rs"}, true, true, true);
+  add("discovery.k8s.io", "EndpointSlice", "endpointslices", {}, true, false, true);
   add("rbac.authorization.k8s.io", "ClusterRole", "clusterroles", {}, false, false, true);
   add("rbac.authorization.k8s.io", "ClusterRoleBinding", "clusterrolebindings", {}, false, false,
       true);

@@ -14,6 +14,10 @@ constexpr const char* kDns1123LabelMsg =
     "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
     "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used "
     "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+constexpr const char* kDns1035LabelMsg =
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
+    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
 constexpr const char* kDns1123SubdomainMsg =
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
     "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
@@ -76,6 +80,15 @@ std::vector<std::string> checkDns1123Label(std::string_view value) {
   std::vector<std::string> errs;
   if (value.size() > kDns1123LabelMaxLength) errs.push_back(maxLenError(kDns1123LabelMaxLength));
   if (!matchesDns1123Label(value)) errs.emplace_back(kDns1123LabelMsg);
+  return errs;
+}
+
+std::vector<std::string> checkDns1035Label(std::string_view value) {
+  std::vector<std::string> errs;
+  if (value.size() > kDns1123LabelMaxLength) errs.push_back(maxLenError(kDns1123LabelMaxLength));
+  if (!matchesDns1123Label(value) || !(value.front() >= 'a' && value.front() <= 'z')) {
+    errs.emplace_back(kDns1035LabelMsg);
+  }
   return errs;
 }
 

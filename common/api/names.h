@@ -13,6 +13,8 @@ namespace ep::api {
 // RFC 1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters (namespace, container,
 // volume names).
 std::vector<std::string> checkDns1123Label(std::string_view value);
+// RFC 1035 label: [a-z]([-a-z0-9]*[a-z0-9])?, at most 63 characters (Service names).
+std::vector<std::string> checkDns1035Label(std::string_view value);
 // RFC 1123 subdomain: dot-separated labels, at most 253 characters (most object names).
 std::vector<std::string> checkDns1123Subdomain(std::string_view value);
 // Qualified name: optional DNS-subdomain prefix and '/', then a name of at most 63 characters

@@ -362,6 +362,91 @@ int64_t desiredReplicas(const json& obj) {
   return intAt(obj, "spec.replicas", 1);
 }
 
+// "a, b, c + N more..." of kubectl's endpoint columns: at most three shown.
+std::string firstThree(const std::vector<std::string>& items, const char* none) {
+  if (items.empty()) return none;
+  std::string out;
+  for (size_t i = 0; i < items.size() && i < 3; ++i) out += (i ? "," : "") + items[i];
+  if (items.size() > 3) out += " + " + std::to_string(items.size() - 3) + " more...";
+  return out;
+}
+
+json serviceCells(const json& obj, int64_t nowMillis) {
+  const std::string type = stringAt(obj, "spec.type", "ClusterIP");
+  std::string clusterIp = stringAt(obj, "spec.clusterIP");
+  std::vector<std::string> external;
+  for (const auto& ip : arrayAt(obj, "spec.externalIPs")) {
+    if (ip.is_string()) external.push_back(ip.get<std::string>());
+  }
+  std::string externalText;
+  if (type == "ExternalName") {
+    externalText = stringAt(obj, "spec.externalName");
+  } else if (type == "LoadBalancer") {
+    std::vector<std::string> lb;
+    for (const auto& ing : arrayAt(obj, "status.loadBalancer.ingress")) {
+      std::string v = stringAt(ing, "ip");
+      if (v.empty()) v = stringAt(ing, "hostname");
+      if (!v.empty()) lb.push_back(v);
+    }
+    lb.insert(lb.end(), external.begin(), external.end());
+    externalText = lb.empty() ? "<pending>" : "";
+    for (size_t i = 0; i < lb.size(); ++i) externalText += (i ? "," : "") + lb[i];
+  } else {
+    for (size_t i = 0; i < external.size(); ++i) externalText += (i ? "," : "") + external[i];
+  }
+  std::string ports;
+  for (const auto& p : arrayAt(obj, "spec.ports")) {
+    if (!ports.empty()) ports += ",";
+    ports += std::to_string(intAt(p, "port"));
+    if (intAt(p, "nodePort") > 0) ports += ":" + std::to_string(intAt(p, "nodePort"));
+    ports += "/" + stringAt(p, "protocol", "TCP");
+  }
+  std::string selector;
+  if (const json* sel = lookupPath(obj, "spec.selector"); sel != nullptr && sel->is_object()) {
+    for (auto it = sel->begin(); it != sel->end(); ++it) {
+      if (!selector.empty()) selector += ",";
+      selector += it.key() + "=" + (it.value().is_string() ? it.value().get<std::string>() : "");
+    }
+  }
+  return json::array({stringAt(obj, "metadata.name"), type, orNone(clusterIp), orNone(externalText),
+                      orNone(ports), age(obj, nowMillis), orNone(selector)});
+}
+
+json endpointsCells(const json& obj, int64_t nowMillis) {
+  std::vector<std::string> items;
+  for (const auto& subset : arrayAt(obj, "subsets")) {
+    const auto& ports = arrayAt(subset, "ports");
+    for (const auto& a : arrayAt(subset, "addresses")) {
+      if (ports.empty()) {
+        items.push_back(stringAt(a, "ip"));
+        continue;
+      }
+      for (const auto& p : ports) {
+        items.push_back(stringAt(a, "ip") + ":" + std::to_string(intAt(p, "port")));
+      }
+    }
+  }
+  return json::array(
+      {stringAt(obj, "metadata.name"), firstThree(items, "<none>"), age(obj, nowMillis)});
+}
+
+json endpointSliceCells(const json& obj, int64_t nowMillis) {
+  std::vector<std::string> ports;
+  for (const auto& p : arrayAt(obj, "ports")) {
+    ports.push_back(p.contains("port") ? std::to_string(intAt(p, "port")) : "<unset>");
+  }
+  std::string portsText = ports.empty() ? "<unset>" : "";
+  for (size_t i = 0; i < ports.size(); ++i) portsText += (i ? "," : "") + ports[i];
+  std::vector<std::string> addresses;
+  for (const auto& e : arrayAt(obj, "endpoints")) {
+    for (const auto& a : arrayAt(e, "addresses")) {
+      if (a.is_string()) addresses.push_back(a.get<std::string>());
+    }
+  }
+  return json::array({stringAt(obj, "metadata.name"), stringAt(obj, "addressType"), portsText,
+                      firstThree(addresses, "<unset>"), age(obj, nowMillis)});
+}
+
 }  // namespace
 
 const std::vector<Column>& tableColumns(const KindInfo& kind) {
@@ -397,6 +482,21 @@ const std::vector<Column>& tableColumns(const KindInfo& kind) {
         col("Protocol", "string", "Protocol the device's mapper speaks.", 1),
         col("Last-Online", "string", "Time since the device last reported being online.", 1),
         col("Reported", "string", "Property values the device last reported.", 1)};
+    (*m)["/Service"] = {
+        nameColumn(),
+        col("Type", "string", "The type of the service."),
+        col("Cluster-IP", "string", "The cluster IP of the service."),
+        col("External-IP", "string", "The external IP addresses of the service."),
+        col("Port(s)", "string", "The ports of the service (port[:nodePort]/protocol)."),
+        ageColumn(),
+        col("Selector", "string", "The labels of the pods the service routes to.", 1)};
+    (*m)["/Endpoints"] = {nameColumn(),
+                          col("Endpoints", "string", "Endpoints of the service (ip:port)."),
+                          ageColumn()};
+    (*m)["discovery.k8s.io/EndpointSlice"] = {
+        nameColumn(), col("AddressType", "string", "Type of the addresses."),
+        col("Ports", "string", "Ports of the endpoints."),
+        col("Endpoints", "string", "Addresses of the endpoints."), ageColumn()};
     (*m)["devices.kubeedge.io/DeviceModel"] = {
         nameColumn(), col("Protocol", "string", "Protocol of the model's devices."),
         col("Properties", "integer", "Number of properties."), ageColumn()};
@@ -414,6 +514,9 @@ nlohmann::json tableCells(const KindInfo& kind, const nlohmann::json& obj, int64
     if (id == "/Pod") return podCells(obj, nowMillis);
     if (id == "/Node") return nodeCells(obj, nowMillis);
     if (id == "/Event") return eventCells(obj, nowMillis);
+    if (id == "/Service") return serviceCells(obj, nowMillis);
+    if (id == "/Endpoints") return endpointsCells(obj, nowMillis);
+    if (id == "discovery.k8s.io/EndpointSlice") return endpointSliceCells(obj, nowMillis);
     if (id == "/Namespace") {
       return json::array({name, stringAt(obj, "status.phase"), age(obj, nowMillis)});
     }

@@ -24,6 +24,7 @@ using nlohmann::json;
 using validation_detail::Checker;
 using validation_detail::Errs;
 using validation_detail::kMaxObjectDepth;
+using validation_detail::serviceUpdate;
 
 namespace validation_detail {
 
@@ -63,6 +64,12 @@ void Checker::validate(const KindInfo& kind, const json& obj) {
     ruleKind(obj);
   } else if (id == "sedna.io/Model") {
     modelKind(obj);
+  } else if (id == "/Service") {
+    serviceKind(obj);
+  } else if (id == "/Endpoints") {
+    endpointsKind(obj);
+  } else if (id == "discovery.k8s.io/EndpointSlice") {
+    endpointSliceKind(obj);
   }
 }
 
@@ -244,6 +251,13 @@ std::vector<FieldError> validateUpdate(const KindInfo& kind, const nlohmann::jso
         errs.push_back(fieldInvalid("spec.selector", newSel, "field is immutable"));
     } else if (id == "/ConfigMap" || id == "/Secret") {
       configUpdate(id == "/Secret", oldObj, newObj, errs);
+    } else if (id == "/Service") {
+      serviceUpdate(oldObj, newObj, errs);
+    } else if (id == "discovery.k8s.io/EndpointSlice") {
+      if (memberOrNull(oldObj, "addressType") != memberOrNull(newObj, "addressType")) {
+        errs.push_back(
+            fieldInvalid("addressType", memberOrNull(newObj, "addressType"), "field is immutable"));
+      }
     }
   } catch (const std::exception& e) {
     errs.push_back(

@@ -317,9 +317,19 @@ class Checker {
 
   void modelKind(const json& obj);
 
+  // ---- services (validation_network.cc) ----
+  void serviceKind(const json& obj);
+
+  void endpointsKind(const json& obj);
+
+  void endpointSliceKind(const json& obj);
+
   // ---- dispatch ----
   // Checks `obj` as a `kind`: metadata, then the kind's own fields (validation.cc).
   void validate(const KindInfo& kind, const json& obj);
 };
+
+// The update rules of a Service (validation_network.cc): the cluster IP never changes.
+void serviceUpdate(const json& oldObj, const json& newObj, Errs& errs);
 
 }  // namespace ep::api::validation_detail

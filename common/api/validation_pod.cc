@@ -20,6 +20,8 @@ void Checker::objectMeta(const KindInfo& kind, const json& obj) {
   } else if (const std::string* n = string(*meta, "name", "metadata.name")) {
     if (kind.kind == "Namespace" && kind.group.empty()) {
       dnsLabel(*n, "metadata.name");
+    } else if (kind.kind == "Service" && kind.group.empty()) {
+      for (const auto& d : checkDns1035Label(*n)) add(fieldInvalid("metadata.name", *n, d));
     } else if (kind.group == "rbac.authorization.k8s.io") {
       // RBAC names are path segments, as in Kubernetes ("system:discovery").
       pathSegment(*n, "metadata.name");

@@ -295,6 +295,99 @@ TEST_F(KubectlCompatTest, CreateGeneratorsAndDrainSendProtobuf) {
             "true");
 }
 
+// Services (docs/services.md): expose, create service (protobuf), the columns, a dry run, the
+// `kubernetes` Service, cluster-info, EndpointSlices and Endpoints following a pod whose status
+// is written as its node would, describe, apply --prune with an allowlist.
+TEST_F(KubectlCompatTest, ServicesExposeEndpointsAndClusterInfo) {
+  ASSERT_EQ(kubectl({"create", "deployment", "web", "--image=busybox:1.36", "--replicas=0",
+                     "--port=8080"})
+                .exitCode,
+            0);
+  auto exposed = kubectl(
+      {"expose", "deployment", "web", "--port=80", "--target-port=8080", "--type=NodePort"});
+  ASSERT_EQ(exposed.exitCode, 0) << exposed.err;
+  EXPECT_EQ(exposed.out, "service/web exposed\n");
+  auto get = kubectl({"get", "svc", "web"});
+  ASSERT_EQ(get.exitCode, 0) << get.err;
+  EXPECT_EQ(get.out.substr(0, get.out.find('\n')),
+            "NAME   TYPE       CLUSTER-IP      EXTERNAL-IP   PORT(S)        AGE")
+      << get.out;
+  std::string ip = kubectl({"get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"}).out;
+  EXPECT_EQ(ip.rfind("10.", 0), 0u) << ip;
+  int nodePort = std::stoi(
+      "0" + kubectl({"get", "svc", "web", "-o", "jsonpath={.spec.ports[0].nodePort}"}).out);
+  EXPECT_GE(nodePort, 30000);
+  EXPECT_LE(nodePort, 32767);
+  EXPECT_NE(get.out.find("80:" + std::to_string(nodePort) + "/TCP"), std::string::npos) << get.out;
+
+  // kubectl create service sends protobuf; a taken cluster IP is refused naming the field.
+  auto db = kubectl({"create", "service", "clusterip", "db", "--tcp=5432:5432"});
+  EXPECT_EQ(db.exitCode, 0) << db.err;
+  auto clash =
+      kubectl({"create", "service", "clusterip", "db2", "--tcp=5432", "--clusterip=" + ip});
+  EXPECT_NE(clash.exitCode, 0);
+  EXPECT_NE(clash.err.find("provided IP is already allocated"), std::string::npos) << clash.err;
+  auto dry = kubectl({"create", "service", "nodeport", "ghost", "--tcp=80", "--dry-run=server",
+                      "-o", "jsonpath={.spec.clusterIP} {.spec.ports[0].nodePort}"});
+  EXPECT_EQ(dry.exitCode, 0) << dry.err;
+  EXPECT_NE(dry.out.find(' '), std::string::npos) << dry.out;
+  EXPECT_NE(kubectl({"get", "svc", "ghost"}).exitCode, 0);
+
+  EXPECT_EQ(kubectl({"get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"}).out,
+            "10.96.0.1");
+  auto info = kubectl({"cluster-info"});
+  EXPECT_EQ(info.exitCode, 0) << info.err;
+  EXPECT_NE(info.out.find("is running at " + server()), std::string::npos) << info.out;
+
+  // A pod that matches, bound to a node, gets its IP and Ready condition written as the node's
+  // report would: the EndpointSlice and the Endpoints follow.
+  ASSERT_EQ(kubectl({"create", "-f", "-"}, R"({"apiVersion": "v1", "kind": "Pod",
+      "metadata": {"name": "web-1", "labels": {"app": "web"}},
+      "spec": {"nodeName": "edge-x", "containers": [{"name": "web", "image": "busybox:1.36",
+               "ports": [{"containerPort": 8080}]}]}})")
+                .exitCode,
+            0);
+  auto status = kubectl({"patch", "pod", "web-1", "--subresource=status", "--type=merge", "-p",
+                         R"({"status": {"phase": "Running", "podIP": "10.244.1.7",
+                            "conditions": [{"type": "Ready", "status": "True"}]}})"});
+  ASSERT_EQ(status.exitCode, 0) << status.err;
+  ASSERT_TRUE(eventually([&] {
+    return kubectl({"get", "endpointslices", "-l", "kubernetes.io/service-name=web", "-o",
+                    "jsonpath={.items[0].endpoints[0].addresses[0]}"})
+               .out == "10.244.1.7";
+  })) << kubectl({"get", "endpointslices", "-o", "yaml"}).out;
+  auto slices = kubectl({"get", "endpointslices", "-l", "kubernetes.io/service-name=web"});
+  EXPECT_NE(slices.out.find("ADDRESSTYPE   PORTS   ENDPOINTS"), std::string::npos) << slices.out;
+  EXPECT_NE(slices.out.find("8080    10.244.1.7"), std::string::npos) << slices.out;
+  EXPECT_EQ(
+      kubectl({"get", "endpoints", "web", "-o", "jsonpath={.subsets[0].addresses[0].ip}"}).out,
+      "10.244.1.7");
+  auto describe = kubectl({"describe", "svc", "web"});
+  EXPECT_EQ(describe.exitCode, 0) << describe.err;
+  EXPECT_NE(describe.out.find("10.244.1.7:8080"), std::string::npos) << describe.out;
+
+  // apply --prune with an allowlist (the default allowlist names kinds not served here).
+  const char* two =
+      "apiVersion: v1\nkind: Service\nmetadata:\n  name: p1\n  labels: {set: p}\nspec:\n"
+      "  ports: [{port: 80}]\n---\n"
+      "apiVersion: v1\nkind: Service\nmetadata:\n  name: p2\n  labels: {set: p}\nspec:\n"
+      "  ports: [{port: 80}]\n";
+  ASSERT_EQ(kubectl({"apply", "-f", writeFile("two.yaml", two)}).exitCode, 0);
+  std::string one(two, std::string(two).find("---"));
+  auto pruned = kubectl({"apply", "--prune", "-l", "set=p", "--prune-allowlist=core/v1/Service",
+                         "-f", writeFile("one.yaml", one)});
+  EXPECT_EQ(pruned.exitCode, 0) << pruned.err;
+  EXPECT_NE(pruned.out.find("service/p2 pruned"), std::string::npos) << pruned.out;
+
+  // Deleting the Service deletes what the controller made for it.
+  ASSERT_EQ(kubectl({"delete", "svc", "web"}).exitCode, 0);
+  EXPECT_TRUE(eventually([&] {
+    return kubectl({"get", "endpointslices", "-l", "kubernetes.io/service-name=web", "-o", "name"})
+               .out.empty() &&
+           kubectl({"get", "endpoints", "web"}).exitCode != 0;
+  }));
+}
+
 TEST_F(KubectlCompatTest, DescribeAndDelete) {
   ASSERT_EQ(kubectl({"apply", "-f", writeFile("deploy.yaml", kDeployment)}).exitCode, 0);
   ASSERT_EQ(kubectl({"create", "-f", "-"}, kSettings).exitCode, 0);

@@ -73,5 +73,24 @@ TEST(PlacementTest, DevicesRulesAndModels) {
   EXPECT_TRUE(placementOf(kConfigMaps, "ns", json::parse(R"({"data": {}})")).nodes.empty());
 }
 
+TEST(PlacementTest, EndpointSlicesGoToTheirEndpointsNodesWithTheirService) {
+  Placement s = placementOf(kEndpointSlices, "ns", json::parse(R"({
+      "metadata": {"labels": {"kubernetes.io/service-name": "web"}},
+      "endpoints": [{"addresses": ["10.0.0.1"], "nodeName": "e1"},
+                    {"addresses": ["10.0.0.2"], "nodeName": "e2"},
+                    {"addresses": ["10.0.0.3"], "nodeName": "e1"},
+                    {"addresses": ["10.0.0.4"]}]})"));
+  EXPECT_EQ(s.nodes, (std::vector<std::string>{"e1", "e2"}));
+  EXPECT_EQ(names(s), std::vector<std::string>{std::string(kServices) + " ns/web"});
+  // No endpoint on any node (a placeholder slice): sent nowhere, pulls nothing.
+  Placement empty = placementOf(kEndpointSlices, "ns", json::parse(R"({
+      "metadata": {"labels": {"kubernetes.io/service-name": "web"}}, "endpoints": []})"));
+  EXPECT_TRUE(empty.nodes.empty());
+  EXPECT_TRUE(empty.refs.empty());
+  // A Service is never a root of its own.
+  EXPECT_TRUE(placementOf(kServices, "ns", json::parse(R"({"spec": {"clusterIP": "10.96.0.9"}})"))
+                  .nodes.empty());
+}
+
 }  // namespace
 }  // namespace ep::cloudhub

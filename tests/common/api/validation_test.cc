@@ -867,5 +867,61 @@ TEST(ValidateTest, DeeplyNestedObjectsAreRefusedNotRecursed) {
   EXPECT_EQ(validateUpdate(kind("pod"), obj, obj).size(), 1u);
 }
 
+TEST(ValidationTest, EndpointsAndEndpointSlicesNameTheField) {
+  json ep = json::parse(R"({"apiVersion":"v1","kind":"Endpoints","metadata":{"name":"web"},
+      "subsets":[{"addresses":[{"ip":"10.0.0.1"}],"ports":[{"port":80,"protocol":"TCP"}]}]})");
+  EXPECT_TRUE(check("endpoints", ep).empty()) << dump(check("endpoints", ep));
+  auto bad = check("endpoints", ep,
+                   R"({"subsets":[{"addresses":[{"ip":"127.0.0.1"}],
+                       "ports":[{"port":0,"protocol":"HTTP"},{"port":81,"protocol":"TCP"}]}]})");
+  EXPECT_ERROR(bad, "FieldValueInvalid",
+               "subsets[0].addresses[0].ip: Invalid value: \"127.0.0.1\": may not be in the "
+               "loopback range (127.0.0.0/8, ::1/128)");
+  EXPECT_TRUE(hasField(bad, "FieldValueRequired", "subsets[0].ports[0].name")) << dump(bad);
+  EXPECT_TRUE(hasField(bad, "FieldValueInvalid", "subsets[0].ports[0].port")) << dump(bad);
+  EXPECT_TRUE(hasField(bad, "FieldValueNotSupported", "subsets[0].ports[0].protocol")) << dump(bad);
+  EXPECT_TRUE(hasField(check("endpoints", ep, R"({"subsets":[{"addresses":null}]})"),
+                       "FieldValueRequired", "subsets[0].addresses"));
+
+  json slice = json::parse(R"({"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice",
+      "metadata":{"name":"web-abc"},"addressType":"IPv4",
+      "endpoints":[{"addresses":["10.0.0.1"],"conditions":{"ready":true},"nodeName":"edge-1"}],
+      "ports":[{"name":"http","port":8080,"protocol":"TCP"}]})");
+  EXPECT_TRUE(check("endpointslices", slice).empty()) << dump(check("endpointslices", slice));
+  auto badSlice = check("endpointslices", slice,
+                        R"({"addressType":"IPv7","endpoints":[{"addresses":[],
+                            "conditions":{"ready":"yes"}}]})");
+  EXPECT_TRUE(hasField(badSlice, "FieldValueNotSupported", "addressType")) << dump(badSlice);
+  EXPECT_TRUE(hasField(badSlice, "FieldValueRequired", "endpoints[0].addresses")) << dump(badSlice);
+  EXPECT_TRUE(hasField(badSlice, "FieldValueTypeInvalid", "endpoints[0].conditions.ready"))
+      << dump(badSlice);
+  auto badIp = check("endpointslices", slice, R"({"endpoints":[{"addresses":["10.0.0"]}]})");
+  EXPECT_TRUE(hasField(badIp, "FieldValueInvalid", "endpoints[0].addresses[0]")) << dump(badIp);
+  // addressType never changes.
+  json moved = slice;
+  moved["addressType"] = "IPv6";
+  EXPECT_TRUE(hasField(validateUpdate(kind("endpointslices"), slice, moved), "FieldValueInvalid",
+                       "addressType"));
+}
+
+TEST(ValidationTest, ServiceTypesAndIpFamilies) {
+  json svc = json::parse(R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"web"},
+      "spec":{"selector":{"app":"web"},"ports":[{"port":80}]}})");
+  EXPECT_TRUE(check("services", svc).empty()) << dump(check("services", svc));
+  auto en = check("services", svc, R"({"spec":{"type":"ExternalName","clusterIP":"10.96.0.9"}})");
+  EXPECT_TRUE(hasField(en, "FieldValueRequired", "spec.externalName")) << dump(en);
+  EXPECT_TRUE(hasField(en, "FieldValueForbidden", "spec.clusterIP")) << dump(en);
+  auto v6 = check("services", svc, R"({"spec":{"ipFamilies":["IPv6"],
+                                        "ipFamilyPolicy":"RequireDualStack"}})");
+  EXPECT_TRUE(hasField(v6, "FieldValueInvalid", "spec.ipFamilies[0]")) << dump(v6);
+  EXPECT_TRUE(hasField(v6, "FieldValueInvalid", "spec.ipFamilyPolicy")) << dump(v6);
+  auto dup = check("services", svc, R"({"spec":{"ports":[{"name":"a","port":80},
+                                         {"name":"a","port":80}]}})");
+  EXPECT_TRUE(hasField(dup, "FieldValueDuplicate", "spec.ports[1].name")) << dump(dup);
+  EXPECT_TRUE(hasField(dup, "FieldValueDuplicate", "spec.ports[1]")) << dump(dup);
+  auto policy = check("services", svc, R"({"spec":{"externalTrafficPolicy":"Local"}})");
+  EXPECT_TRUE(hasField(policy, "FieldValueInvalid", "spec.externalTrafficPolicy")) << dump(policy);
+}
+
 }  // namespace
 }  // namespace ep::api
