@@ -136,10 +136,15 @@ Status parseConfigYaml(const std::string& text, const std::string& source, Confi
   auto root = yaml::parseConfigText(text, source);
   if (!root.isOk()) return root.status();
   const std::map<std::string, std::string*> strings = {
-      {"nodeName", &config.nodeName},   {"cloud", &config.cloud},
-      {"dataDir", &config.dataDir},     {"localApiListen", &config.localApiListen},
-      {"logLevel", &config.logLevel},   {"runtimeEndpoint", &config.runtimeEndpoint},
-      {"dmiSocket", &config.dmiSocket}, {"modelRegistryCertsDir", &config.modelRegistryCertsDir}};
+      {"nodeName", &config.nodeName},
+      {"cloud", &config.cloud},
+      {"dataDir", &config.dataDir},
+      {"localApiListen", &config.localApiListen},
+      {"logLevel", &config.logLevel},
+      {"runtimeEndpoint", &config.runtimeEndpoint},
+      {"dmiSocket", &config.dmiSocket},
+      {"modelRegistryCertsDir", &config.modelRegistryCertsDir},
+      {"serviceProxy", &config.serviceProxy}};
   const std::map<std::string, std::chrono::milliseconds*> durations = {
       {"heartbeatInterval", &config.heartbeatInterval},
       {"podSyncPeriod", &config.podSyncPeriod},
@@ -266,6 +271,10 @@ Status finalizeConfig(Config& config) {
   if (config.statsInterval.count() != 0 && (config.statsInterval < std::chrono::seconds(1) ||
                                             config.statsInterval > std::chrono::minutes(10))) {
     return invalidError("statsInterval: must be 0s (off) or between 1s and 10m");
+  }
+  if (config.serviceProxy != "iptables" && config.serviceProxy != "off") {
+    return invalidError("serviceProxy: must be \"iptables\" or \"off\", got \"" +
+                        config.serviceProxy + "\"");
   }
   if (!config.runtimeEndpoint.empty() && config.runtimeEndpoint.rfind("unix://", 0) != 0) {
     return invalidError(

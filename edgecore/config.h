@@ -28,6 +28,9 @@ struct Config {
   // How often node and container CPU/memory are sampled and sent for metrics.k8s.io
   // (edgecore/stats); 0 turns it off.
   std::chrono::milliseconds statsInterval{15000};
+  // The service proxy (docs/services.md): "iptables" programs cluster IPs and node ports to the
+  // ready endpoints on this node; "off" leaves the packet filter alone.
+  std::string serviceProxy = "iptables";
   std::string logLevel = "info";
   // CRI endpoint of the container runtime (unix:// socket); "" turns pod management off.
   std::string runtimeEndpoint = "unix:///run/containerd/containerd.sock";

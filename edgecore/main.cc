@@ -35,6 +35,7 @@
 #include "edgecore/models/model_fetcher.h"
 #include "edgecore/nodestatus/node_status.h"
 #include "edgecore/router/edge_router.h"
+#include "edgecore/serviceproxy/service_proxy.h"
 #include "edgecore/stats/stats.h"
 
 #ifndef EP_VERSION_STRING
@@ -184,8 +185,9 @@ int main(int argc, char** argv) {
                cache.lastAppliedRevision(), cache.objectCount());
 
   std::atomic<edged::Edged*> edgedForStatus{nullptr};  // set once edged runs; read by /status
-  std::atomic<models::ModelFetcher*> fetcherForStatus{nullptr};  // likewise, model downloads
-  std::atomic<stats::StatsReporter*> statsForStatus{nullptr};    // likewise, resource metrics
+  std::atomic<models::ModelFetcher*> fetcherForStatus{nullptr};      // likewise, model downloads
+  std::atomic<stats::StatsReporter*> statsForStatus{nullptr};        // likewise, resource metrics
+  std::atomic<serviceproxy::ServiceProxy*> proxyForStatus{nullptr};  // likewise, Services
   // The content store of model files: edged's volumes hard-link from it (docs/models.md).
   models::ContentStore modelContent(config.dataDir + "/models");
   http::ServerOptions httpOptions;
@@ -199,7 +201,7 @@ int main(int argc, char** argv) {
   localapi::LocalApi localApi(
       httpOptions, cache, clock,
       {.version = EP_VERSION_STRING,
-       .status = [&hub, &edgedForStatus, &fetcherForStatus, &statsForStatus] {
+       .status = [&hub, &edgedForStatus, &fetcherForStatus, &statsForStatus, &proxyForStatus] {
          auto j = hub.statusJson();
          if (auto* e = edgedForStatus.load()) j["edged"] = e->statusJson();
          if (auto* f = fetcherForStatus.load()) j["models"] = f->statusJson();
@@ -207,6 +209,7 @@ int main(int argc, char** argv) {
            auto c = r->counters();
            j["stats"] = {{"samples", c.samples}, {"sent", c.sent}, {"lastError", c.lastError}};
          }
+         if (auto* p = proxyForStatus.load()) j["serviceProxy"] = p->statusJson();
          return j;
        }});
   if (!services
@@ -473,6 +476,21 @@ int main(int argc, char** argv) {
     services.started("stats", [&] {
       statsForStatus = nullptr;
       statsReporter->stop();
+    });
+  }
+  // The service proxy (docs/services.md): cluster IPs and node ports to this node's endpoints,
+  // from the cache, so it works offline.
+  std::unique_ptr<serviceproxy::RuleApplier> ruleApplier;
+  std::unique_ptr<serviceproxy::ServiceProxy> serviceProxy;
+  if (config.serviceProxy == "iptables") {
+    ruleApplier = serviceproxy::makeIptablesApplier();
+    serviceProxy = std::make_unique<serviceproxy::ServiceProxy>(
+        serviceproxy::ServiceProxyOptions{.nodeName = config.nodeName}, cache, *ruleApplier);
+    serviceProxy->start();
+    proxyForStatus = serviceProxy.get();
+    services.started("service proxy", [&] {
+      proxyForStatus = nullptr;
+      serviceProxy->stop();
     });
   }
   spdlog::info("edgecore {} {} ready (cloud {}, data dir {})", config.nodeName, EP_VERSION_STRING,

@@ -26,16 +26,19 @@ class WorkloadE2eTest : public WithCri<EdgeFixture> {
   void SetUp() override {
     WithCri::SetUp();
     if (stopped()) return;
-    for (const char* node : {"edge-a", "edge-b"}) startLabelledEdge(node);
+    // Only edge-a runs the service proxy: both edgecores share this host's packet filter.
+    startLabelledEdge("edge-a");
+    startLabelledEdge("edge-b", "serviceProxy: \"off\"\n");
     ASSERT_TRUE(eventually([&] { return nodeReady("edge-a") == "True"; }, 30s));
     ASSERT_TRUE(eventually([&] { return nodeReady("edge-b") == "True"; }, 30s));
   }
 
-  void startLabelledEdge(const std::string& name) {
+  void startLabelledEdge(const std::string& name, const std::string& extraConfig = "") {
     std::string cfg = dir_.path() + "/" + name + ".yaml";
     // Tiny log limits so that rotation (every 10 s, on the real runtime) shows within a test.
     std::ofstream(cfg) << "labels:\n  e2e: \"yes\"\ncontainerLogMaxSize: 1Ki\n"
-                          "containerLogMaxFiles: 2\n";
+                          "containerLogMaxFiles: 2\n"
+                       << extraConfig;
     startEdge(name, {"--config", cfg});
   }
 
@@ -139,6 +142,64 @@ TEST_F(WorkloadE2eTest, DeploymentRunsRollsBackRestartsAndFollowsConfig) {
   auto wide = edgectl({"get", "pods", "-o", "wide"});
   EXPECT_NE(wide.out.find("Running"), std::string::npos) << wide.out;
   EXPECT_NE(wide.out.find("edge-a"), std::string::npos) << wide.out;
+
+  // 1b. A Service selecting them: its EndpointSlice lists both pods' IPs (from the real CNI)
+  // as ready endpoints on their nodes, and each endpoint answers on the resolved target port.
+  r = edgectl({"apply", "-f", "-"},
+              "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n"
+              "  type: NodePort\n  selector:\n    app: web\n  ports:\n  - name: http\n"
+              "    port: 80\n    targetPort: 8080\n");
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  std::set<std::string> podIps;
+  for (auto& p : ps) podIps.insert(p["status"].value("podIP", ""));
+  Json slice;
+  ASSERT_TRUE(eventually(
+      [&] {
+        Json list = getJson(
+            "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector="
+            "kubernetes.io%2Fservice-name%3Dweb");
+        if (!list.is_object() || list["items"].size() != 1) return false;
+        slice = list["items"][0];
+        std::set<std::string> ready;
+        for (const auto& e : slice.value("endpoints", Json::array())) {
+          if (e["conditions"].value("ready", false)) ready.insert(e["addresses"][0]);
+        }
+        return ready == podIps;
+      },
+      30s))
+      << slice.dump();
+  EXPECT_EQ(slice["ports"][0]["port"], 8080);
+  for (const auto& e : slice["endpoints"]) {
+    EXPECT_TRUE(e["nodeName"] == "edge-a" || e["nodeName"] == "edge-b") << e.dump();
+    auto got =
+        runCommand({"curl", "-fsS", "--max-time", "3",
+                    "http://" + e["addresses"][0].get<std::string>() + ":" +
+                        std::to_string(slice["ports"][0]["port"].get<int>()) + "/index.html"});
+    EXPECT_EQ(got.out, "version one") << got.err;
+  }
+  // edge-a's service proxy DNATs the cluster IP, and the node port on this host's address, to
+  // its local pod: real traffic through the nat rules it programmed from its cache.
+  Json svc = getJson("/api/v1/namespaces/default/services/web");
+  const std::string clusterIp = svc["spec"].value("clusterIP", "");
+  const int nodePort = svc["spec"]["ports"][0].value("nodePort", 0);
+  auto viaProxy = [&](const std::string& hostPort) {
+    auto got =
+        runCommand({"curl", "-fsS", "--max-time", "3", "http://" + hostPort + "/index.html"});
+    return got.exitCode == 0 ? got.out : got.err;
+  };
+  EXPECT_TRUE(eventually([&] { return viaProxy(clusterIp + ":80") == "version one"; }, 30s))
+      << viaProxy(clusterIp + ":80") << runCommand({"iptables-save", "-t", "nat"}).out;
+  const std::string nodeIp = ps[0]["status"].value("hostIP", "");  // this host's address
+  EXPECT_EQ(viaProxy(nodeIp + ":" + std::to_string(nodePort)), "version one");
+  // The Service goes: edge-a removes its chains.
+  ASSERT_EQ(edgectl({"delete", "service", "web"}).exitCode, 0);
+  EXPECT_TRUE(eventually(
+      [&] {
+        return runCommand({"iptables-save", "-t", "nat"}).out.find("EDGEPLANE-SVC-") ==
+               std::string::npos;
+      },
+      30s))
+      << runCommand({"iptables-save", "-t", "nat"}).out;
 
   // 2. A configmap change reaches the file in the running containers (no restart).
   r = edgectl({"apply", "-f", "-"},
