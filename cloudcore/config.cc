@@ -146,7 +146,7 @@ bool routableIpv4(const std::string& text) {
   in_addr a{};
   if (inet_pton(AF_INET, text.c_str(), &a) != 1) return false;
   uint32_t h = ntohl(a.s_addr);
-  return h != 0 && (h >> 24) != 127 && (h >> 16) != 0xA9FE && (h >> 28) != 0xE;
+  return h != 0 && (h >> 24) != 127 && (h >> 16) != 0xA9FE && (h >> 28) != 0xE;  // no multicast
 }
 
 }  // namespace

@@ -237,7 +237,12 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", s.message());
     return services.fail(2);
   }
-  // The `kubernetes` Service in `default`, as kube-apiserver keeps it (docs/services.md).
+  // The `kubernetes` Service in `default`, as kube-apiserver keeps it (docs/services.md). No
+  // write is in flight yet, so reservations no Service holds (a crash between reserving and
+  // writing) are released first, without a grace: its first IP may be one of them.
+  if (auto r = registry.serviceAllocator().repair(0); !r.isOk()) {
+    spdlog::warn("service allocation repair: {}", r.status().toString());
+  }
   if (auto s = controllers::ensureKubernetesService(
           registry, cloudcore::resolveAdvertiseAddress(config), httpOptions.port);
       !s.isOk()) {

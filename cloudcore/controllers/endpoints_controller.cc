@@ -193,6 +193,8 @@ Json desiredSubsets(const Json& service, const std::vector<const Json*>& pods) {
   const bool publishNotReady =
       api::lookupPath(service, "spec.publishNotReadyAddresses") != nullptr &&
       *api::lookupPath(service, "spec.publishNotReadyAddresses") == true;
+  const Json* svcPorts = api::lookupPath(service, "spec.ports");
+  const bool portless = svcPorts == nullptr || !svcPorts->is_array() || svcPorts->empty();
   std::map<std::string, Json> groups;  // ports (serialized) -> subset
   for (const Json* pod : sortedByName(pods)) {
     if (!eligible(*pod)) continue;
@@ -204,7 +206,7 @@ Json desiredSubsets(const Json& service, const std::vector<const Json*>& pods) {
       if (p["name"] == "") p.erase("name");
       ports.push_back(std::move(p));
     }
-    if (ports.empty()) continue;  // Endpoints subsets need ports
+    if (ports.empty() && !portless) continue;  // none of the Service's ports resolve here
     Json addr = {{"ip", podIpOf(*pod)}, {"targetRef", targetRef(*pod)}};
     if (auto node = nodeNameOf(*pod); !node.empty()) addr["nodeName"] = node;
     std::string hostname = api::stringAt(*pod, "spec.hostname");
@@ -212,7 +214,10 @@ Json desiredSubsets(const Json& service, const std::vector<const Json*>& pods) {
       addr["hostname"] = hostname;
     }
     Json& subset = groups[ports.dump()];
-    if (subset.is_null()) subset = {{"ports", std::move(ports)}};
+    if (subset.is_null()) {
+      subset = Json::object();
+      if (!portless) subset["ports"] = std::move(ports);  // a headless Service may have none
+    }
     subset[ready ? "addresses" : "notReadyAddresses"].push_back(std::move(addr));
   }
   Json out = Json::array();

@@ -53,8 +53,10 @@ nlohmann::json desiredSubsets(const nlohmann::json& service,
 // Maintains, for every Service with a selector (not ExternalName), its EndpointSlices (labelled
 // kubernetes.io/service-name and managed-by endpointslice-controller.k8s.io, owned by the
 // Service) and its v1 Endpoints (same name, annotated with the last change time), from the pods
-// that match; deletes the slices and Endpoints it made once their Service is gone, loses its
-// selector or changes uid. Slices and Endpoints of Services without a selector are the user's.
+// that match; deletes the slices and Endpoints it made once their Service is gone (slices also
+// when the Service was recreated with another uid). A Service that loses its selector or
+// becomes an ExternalName keeps what it had, as in Kubernetes; Slices and Endpoints of Services
+// without a selector are the user's.
 // Writes only what changed, so a steady cluster costs reads only.
 //
 // Threading: a ControllerLoop thread runs reconcileOnce() on Service, Pod, EndpointSlice and

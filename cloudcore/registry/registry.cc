@@ -87,12 +87,13 @@ bool hasFinalizers(const Json& obj) {
   return f != m->end() && f->is_array() && !f->empty();
 }
 
-// Whether objects of `kind` carry metadata.generation, as in Kubernetes 1.32: the workload
-// kinds with a spec the platform serves and every custom kind; not pods, config, nodes...
+// core/v1 Service: its cluster IP and node ports are allocated (service_allocator.h).
 bool isService(const api::KindInfo& kind) {
   return kind.kind == "Service" && kind.group.empty();
 }
 
+// Whether objects of `kind` carry metadata.generation, as in Kubernetes 1.32: the workload
+// kinds with a spec the platform serves and every custom kind; not pods, config, nodes...
 bool tracksGeneration(const api::KindInfo& kind) {
   return !kind.builtin || kind.kind == "Deployment" || kind.kind == "ReplicaSet";
 }
@@ -550,6 +551,7 @@ Result<Json> Registry::writeUpdate(const api::KindInfo& kind, const std::string&
       services_.release(allocation.reserved);
     } else {
       services_.releaseUnused(current, after);
+      if (after == nullptr) services_.release(allocation.reserved);  // removed by this write
     }
   };
 

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <functional>
 #include <map>
@@ -47,6 +48,21 @@ bool needsNodePorts(const std::string& type) {
   return type == "NodePort" || type == "LoadBalancer";
 }
 
+// Whether the server gives `svc`'s ports node ports: NodePort, and LoadBalancer unless
+// spec.allocateLoadBalancerNodePorts is false.
+bool allocatesNodePorts(const Json& svc) {
+  const std::string type = api::stringAt(svc, "spec.type", "ClusterIP");
+  if (type == "NodePort") return true;
+  if (type != "LoadBalancer") return false;
+  const Json* a = api::lookupPath(svc, "spec.allocateLoadBalancerNodePorts");
+  return a == nullptr || !a->is_boolean() || a->get<bool>();
+}
+
+std::string protocolOf(const Json& port) {
+  std::string p = api::stringAt(port, "protocol");
+  return p.empty() ? "TCP" : p;
+}
+
 // The IP a Service holds: none for ExternalName and headless Services.
 std::string heldIp(const Json& svc) {
   if (typeOf(svc) == "ExternalName") return {};
@@ -77,14 +93,15 @@ std::string portKey(int port) {
   return kPortPrefix + std::to_string(port);
 }
 
-// The port of `ports` with `port`'s number and protocol, or null.
+// The port of `ports` with `port`'s number and protocol, or null. Mistyped fields never throw
+// (this runs before validation, which names them).
 const Json* samePort(const Json& ports, const Json& port) {
   if (!ports.is_array() || !port.is_object()) return nullptr;
+  const Json* number = api::lookupPath(port, "port");
+  if (number == nullptr || !number->is_number_integer()) return nullptr;
   for (const auto& p : ports) {
-    if (p.is_object() && p.value("port", Json()) == port.value("port", Json()) &&
-        p.value("protocol", std::string("TCP")) == port.value("protocol", std::string("TCP"))) {
-      return &p;
-    }
+    const Json* n = api::lookupPath(p, "port");
+    if (n != nullptr && *n == *number && protocolOf(p) == protocolOf(port)) return &p;
   }
   return nullptr;
 }
@@ -180,6 +197,7 @@ void defaultService(Json& svc) {
       }
     }
   }
+  if (!svc.contains("status")) svc["status"] = Json{{"loadBalancer", Json::object()}};
   if (type == "ExternalName") return;
   if (!spec.contains("internalTrafficPolicy")) spec["internalTrafficPolicy"] = "Cluster";
   if (needsNodePorts(type) && !spec.contains("externalTrafficPolicy")) {
@@ -200,7 +218,6 @@ void defaultService(Json& svc) {
   } else if (!hasIp && hasIps && (*ips)[0].is_string()) {
     spec["clusterIP"] = (*ips)[0];
   }
-  if (!svc.contains("status")) svc["status"] = Json{{"loadBalancer", Json::object()}};
 }
 
 void keepAllocatedValues(const Json& current, Json& next) {
@@ -245,9 +262,8 @@ void keepAllocatedValues(const Json& current, Json& next) {
       const Json* old = samePort(curPorts, p);
       if (old != nullptr && old->value("nodePort", Json()) == p["nodePort"]) p.erase("nodePort");
     }
-    if (spec->value("externalTrafficPolicy", Json()) ==
-        curSpec.value("externalTrafficPolicy", Json())) {
-      spec->erase("externalTrafficPolicy");
+    for (const char* f : {"externalTrafficPolicy", "allocateLoadBalancerNodePorts"}) {
+      if (spec->contains(f) && curSpec.contains(f) && (*spec)[f] == curSpec[f]) spec->erase(f);
     }
   }
   if (nextType == "ExternalName" && curType != "ExternalName") {
@@ -383,48 +399,51 @@ Status ServiceAllocator::allocate(const Json* current, Json& next, bool dryRun, 
     spec["clusterIPs"] = Json::array({ip});
   }
 
-  // Node ports.
-  if (needsNodePorts(type)) {
+  // Node ports: the values the writer chose first, then the missing ones (so a random pick
+  // never takes a value a later port asked for). Validation refused duplicates of one
+  // (nodePort, protocol); TCP and UDP of one port may share one.
+  const bool wantNodePorts = needsNodePorts(type) && allocatesNodePorts(next);
+  auto ports = spec.find("ports");
+  if (needsNodePorts(type) && ports != spec.end() && ports->is_array()) {
     const std::set<int> held = current != nullptr ? heldPorts(*current) : std::set<int>();
-    std::set<int> mine;  // chosen in this request: TCP and UDP of one port may share one
-    std::vector<std::string> dryKeys;
-    auto ports = spec.find("ports");
-    if (ports != spec.end() && ports->is_array()) {
-      for (size_t i = 0; i < ports->size(); ++i) {
-        Json& p = (*ports)[i];
-        if (!p.is_object()) continue;
-        int np = 0;
-        if (p.contains("nodePort") && p["nodePort"].is_number_integer()) {
-          np = static_cast<int>(p["nodePort"].get<int64_t>());
-        }
-        const std::string field = "spec.ports[" + std::to_string(i) + "].nodePort";
-        if (np == 0) {
-          auto v =
-              reserveRandom(kPortPrefix, static_cast<uint32_t>(network_.nodePortMin),
-                            static_cast<uint32_t>(network_.nodePortMax - network_.nodePortMin + 1),
-                            owner, dryRun, dryRun ? dryKeys : out.reserved, "nodePort");
-          if (!v.isOk()) return fail(v.status());
-          p["nodePort"] = static_cast<int64_t>(*v);
-          mine.insert(static_cast<int>(*v));
-          continue;
-        }
-        if (held.count(np) || mine.count(np)) {
-          mine.insert(np);
-          continue;
-        }
-        if (np < network_.nodePortMin || np > network_.nodePortMax) {
-          return fieldError(api::fieldInvalid(
-              field, np,
-              "provided port is not in the valid range. The range of valid ports is " +
-                  network_.nodePortRange()));
-        }
-        bool taken = false;
-        if (auto s = reserve(portKey(np), owner, dryRun, taken); !s.isOk()) return fail(s);
-        if (taken)
-          return fieldError(api::fieldInvalid(field, np, "provided port is already allocated"));
-        if (!dryRun) out.reserved.push_back(portKey(np));
-        mine.insert(np);
+    std::vector<std::string> chosen;  // this request's, for the random picks to avoid
+    for (size_t i = 0; i < ports->size(); ++i) {
+      const Json& p = (*ports)[i];
+      const Json* v = api::lookupPath(p, "nodePort");
+      if (v == nullptr || !v->is_number_integer() || v->get<int64_t>() == 0) continue;
+      const int np = static_cast<int>(v->get<int64_t>());
+      const std::string field = "spec.ports[" + std::to_string(i) + "].nodePort";
+      const std::string key = portKey(np);
+      if (held.count(np) || std::find(chosen.begin(), chosen.end(), key) != chosen.end()) {
+        continue;
       }
+      if (np < network_.nodePortMin || np > network_.nodePortMax) {
+        return fieldError(api::fieldInvalid(
+            field, np,
+            "provided port is not in the valid range. The range of valid ports is " +
+                network_.nodePortRange()));
+      }
+      bool taken = false;
+      if (auto s = reserve(key, owner, dryRun, taken); !s.isOk()) return fail(s);
+      if (taken) {
+        return fieldError(api::fieldInvalid(field, np, "provided port is already allocated"));
+      }
+      chosen.push_back(key);
+      if (!dryRun) out.reserved.push_back(key);
+    }
+    for (size_t i = 0; wantNodePorts && i < ports->size(); ++i) {
+      Json& p = (*ports)[i];
+      const Json* v = api::lookupPath(p, "nodePort");
+      if (!p.is_object() || (v != nullptr && !(v->is_number_integer() && v->get<int64_t>() == 0))) {
+        continue;
+      }
+      auto picked =
+          reserveRandom(kPortPrefix, static_cast<uint32_t>(network_.nodePortMin),
+                        static_cast<uint32_t>(network_.nodePortMax - network_.nodePortMin + 1),
+                        owner, dryRun, chosen, "nodePort");
+      if (!picked.isOk()) return fail(picked.status());
+      p["nodePort"] = static_cast<int64_t>(*picked);
+      if (!dryRun) out.reserved.push_back(chosen.back());
     }
   }
   return Status::ok();

@@ -40,18 +40,19 @@ struct ServiceNetwork {
 
 // Kubernetes' Service defaults (SetDefaults_Service and the REST storage's single-stack
 // fields): type ClusterIP, sessionAffinity None (ClientIP: a 10800 s timeout), ports' protocol
-// TCP and targetPort = port, internalTrafficPolicy Cluster, externalTrafficPolicy Cluster for
-// NodePort and LoadBalancer, allocateLoadBalancerNodePorts for LoadBalancer, ipFamilies
-// [IPv4] / ipFamilyPolicy SingleStack where the Service has or will have an IP (not for
-// ExternalName, nor for a headless Service without a selector), status.loadBalancer {}.
+// TCP and targetPort = port, status.loadBalancer {}; for every type but ExternalName also
+// internalTrafficPolicy Cluster, ipFamilies [IPv4], ipFamilyPolicy SingleStack, clusterIPs
+// mirroring clusterIP; externalTrafficPolicy Cluster for NodePort and LoadBalancer,
+// allocateLoadBalancerNodePorts true for LoadBalancer.
 void defaultService(Json& service);
 
 // On an update of a Service (before defaulting and validation), as Kubernetes' REST storage:
 // - carries into `next` what the server allocated and the writer left out: spec.clusterIP and
 //   clusterIPs, ipFamilies/ipFamilyPolicy, and each port's nodePort (the port of `current`
 //   with the same port number and protocol) while the type still needs node ports;
-// - drops what the new type does not use when the writer kept the old values: node ports when
-//   the type no longer needs them, the cluster IP when it becomes an ExternalName.
+// - drops what the new type does not use when the writer kept the old values: node ports,
+//   externalTrafficPolicy and allocateLoadBalancerNodePorts when the type no longer needs node
+//   ports, the cluster IP and IP family fields when it becomes an ExternalName.
 void keepAllocatedValues(const Json& current, Json& next);
 
 // Reservations of cluster IPs and node ports, one store key each (resource
@@ -69,9 +70,10 @@ class ServiceAllocator {
 
   // Fills in and reserves what `next` needs that `current` (the stored Service; null on create)
   // does not already hold: the cluster IP (unless headless or ExternalName) and the node port
-  // of every port (NodePort and LoadBalancer). Values the writer chose are checked against the
-  // ranges and reserved; missing ones are picked at random among the free ones. `next` must
-  // carry metadata.namespace, name and uid. A dry run fills in free values without reserving.
+  // of every port (NodePort, and LoadBalancer unless allocateLoadBalancerNodePorts is false;
+  // node ports the writer chose are reserved either way). Values the writer chose are checked
+  // against the ranges and reserved; missing ones are picked at random among the free ones. `next`
+  // must carry metadata.namespace, name and uid. A dry run fills in free values without reserving.
   // On success `out.reserved` holds the new reservations: release() them if the write fails.
   // A value the writer chose that is taken or out of range is an entry of `out.errors` (the
   // caller answers 422 Invalid; nothing stays reserved). Errors: 500 when a range is full, the

@@ -416,12 +416,13 @@ json endpointsCells(const json& obj, int64_t nowMillis) {
   std::vector<std::string> items;
   for (const auto& subset : arrayAt(obj, "subsets")) {
     const auto& ports = arrayAt(subset, "ports");
-    for (const auto& a : arrayAt(subset, "addresses")) {
-      if (ports.empty()) {
-        items.push_back(stringAt(a, "ip"));
-        continue;
-      }
-      for (const auto& p : ports) {
+    const auto& addresses = arrayAt(subset, "addresses");
+    if (ports.empty()) {  // a headless Service may have no ports
+      for (const auto& a : addresses) items.push_back(stringAt(a, "ip"));
+      continue;
+    }
+    for (const auto& p : ports) {
+      for (const auto& a : addresses) {
         items.push_back(stringAt(a, "ip") + ":" + std::to_string(intAt(p, "port")));
       }
     }

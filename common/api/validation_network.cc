@@ -43,7 +43,7 @@ std::vector<std::string> checkEndpointIp(const std::string& s) {
   if ((h >> 16) == 0xA9FE) {
     return {"may not be in the link-local range (169.254.0.0/16, fe80::/10)"};
   }
-  if ((h >> 28) == 0xE) {
+  if ((h >> 8) == 0xE00000) {
     return {"may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"};
   }
   return {};
@@ -134,7 +134,7 @@ void Checker::serviceKind(const json& obj) {
   }
   if (ports != nullptr) {
     std::set<std::string> names;
-    std::set<std::pair<int64_t, std::string>> seen;
+    std::set<std::pair<int64_t, std::string>> seen, seenNodePorts;
     const bool many = ports->size() > 1;
     eachObject(*ports, "spec.ports", [&](const json& p, const std::string& path) {
       const std::string* name = string(p, "name", child(path, "name"));
@@ -163,6 +163,8 @@ void Checker::serviceKind(const json& obj) {
         if (*np != 0 && !needsNodePorts) {
           add(fieldForbidden(child(path, "nodePort"),
                              "may not be used when `type` is '" + type + "'"));
+        } else if (*np != 0 && !seenNodePorts.insert({*np, proto}).second) {
+          add(fieldDuplicate(child(path, "nodePort"), *np));
         }
       }
       string(p, "appProtocol", child(path, "appProtocol"));

@@ -53,8 +53,20 @@ Result<CommandOutput> runCommand(const std::vector<std::string>& argv, const std
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // The child starts with no signal blocked and SIGPIPE at its default: edgecore blocks
+  // SIGINT/SIGTERM in every thread and ignores SIGPIPE, and both would be inherited.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, pipe;
+  sigemptyset(&none);
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &pipe);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = 0;
-  int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+  int rc = posix_spawnp(&pid, args[0], &fa, &attr, args.data(), environ);
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   close(in[0]), close(out[1]), close(err[1]);
   if (rc != 0) {
@@ -85,7 +97,10 @@ Result<CommandOutput> runCommand(const std::vector<std::string>& argv, const std
     if (inFd >= 0) fds[n++] = {inFd, POLLOUT, 0};
     if (outFd >= 0) fds[n++] = {outFd, POLLIN, 0};
     if (errFd >= 0) fds[n++] = {errFd, POLLIN, 0};
-    if (poll(fds, n, static_cast<int>(left.count())) < 0 && errno != EINTR) break;
+    if (poll(fds, n, static_cast<int>(left.count())) < 0 && errno != EINTR) {
+      timedOut = true;  // cannot wait for it: kill it rather than block in waitpid
+      break;
+    }
     for (int i = 0; i < n; ++i) {
       if (fds[i].revents == 0) continue;
       if (fds[i].fd == inFd) {
@@ -271,20 +286,24 @@ Status ServiceProxy::syncOnce(bool force) {
   } else {
     ports = computeServicePorts(*services, *slices, options_.nodeName);
   }
-  if (result.isOk() && !known_) {
+  if (result.isOk() && !known_ && (!ports.empty() || !listFailed_)) {
     auto chains = applier_.listChains(kChainPrefix);
     if (chains.isOk()) {
       known_ = true;
+      listFailed_ = false;
       chains_ = *chains;
     } else if (ports.empty()) {
       // Nothing to program and the packet filter cannot be read (not root, no iptables): a node
-      // without Services never needs it. Looked at again next pass.
-      MutexLock l(mu_);
-      counters_.lastError = "";
-      return Status::ok();
+      // without Services never needs it. Read again once there is something to program.
+      listFailed_ = true;
     } else {
       result = chains.status();
     }
+  }
+  if (result.isOk() && !known_ && ports.empty()) {
+    MutexLock l(mu_);
+    counters_.lastError = "";
+    return Status::ok();
   }
   if (result.isOk()) {
     // Nothing of ours exists and nothing is wanted: leave the packet filter alone.

@@ -90,6 +90,7 @@ class ServiceProxy {
 
   // Proxy thread only (syncOnce is not reentrant).
   bool known_ = false;            // the chains that exist were read from the packet filter
+  bool listFailed_ = false;       // reading them failed while there was nothing to program
   std::set<std::string> chains_;  // chains of ours that exist
   std::string applied_;           // rules last applied ("" = none)
   std::vector<std::shared_ptr<metamanager::Subscription>> subs_;

@@ -27,8 +27,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& v : *s) slices.push_back(v);
   }
   auto ports = ep::edgecore::serviceproxy::computeServicePorts(services, slices, "edge-1");
-  std::string rules = ep::edgecore::serviceproxy::renderNatRules(
-      ports, {"EDGEPLANE-SVC-0123456789ab", "OTHER"});
+  std::string rules =
+      ep::edgecore::serviceproxy::renderNatRules(ports, {"EDGEPLANE-SVC-0123456789ab", "OTHER"});
   std::istringstream in(rules);
   std::string line;
   while (std::getline(in, line)) {

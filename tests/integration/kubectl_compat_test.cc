@@ -330,7 +330,12 @@ TEST_F(KubectlCompatTest, ServicesExposeEndpointsAndClusterInfo) {
   auto dry = kubectl({"create", "service", "nodeport", "ghost", "--tcp=80", "--dry-run=server",
                       "-o", "jsonpath={.spec.clusterIP} {.spec.ports[0].nodePort}"});
   EXPECT_EQ(dry.exitCode, 0) << dry.err;
-  EXPECT_NE(dry.out.find(' '), std::string::npos) << dry.out;
+  {
+    std::string dryIp = dry.out.substr(0, dry.out.find(' '));
+    std::string dryPort = dry.out.substr(dry.out.find(' ') + 1);
+    EXPECT_EQ(dryIp.rfind("10.", 0), 0u) << dry.out;          // a cluster IP was chosen...
+    EXPECT_GE(std::atoi(dryPort.c_str()), 30000) << dry.out;  // ...and a node port
+  }
   EXPECT_NE(kubectl({"get", "svc", "ghost"}).exitCode, 0);
 
   EXPECT_EQ(kubectl({"get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"}).out,

@@ -229,8 +229,14 @@ TEST_F(EndpointsControllerTest, KubernetesServicePointsAtTheApi) {
   auto slice = env_.registry->get(sliceKind(), "default", "kubernetes");
   ASSERT_TRUE(slice.isOk());
   EXPECT_EQ((*slice)["endpoints"][0]["addresses"][0], "192.168.7.2");
-  // Idempotent, and a new address is written.
+  // Idempotent (nothing rewritten), and a new address is written.
+  const std::string rv = endpointsOf("kubernetes")["metadata"]["resourceVersion"];
+  const std::string svcRv = (*svc)["metadata"]["resourceVersion"];
   ASSERT_TRUE(ensureKubernetesService(*env_.registry, "192.168.7.2", 6443).isOk());
+  EXPECT_EQ(endpointsOf("kubernetes")["metadata"]["resourceVersion"], rv);
+  EXPECT_EQ(
+      (*env_.registry->get(svcKind(), "default", "kubernetes"))["metadata"]["resourceVersion"],
+      svcRv);
   ASSERT_TRUE(ensureKubernetesService(*env_.registry, "192.168.7.3", 6443).isOk());
   EXPECT_EQ(endpointsOf("kubernetes")["subsets"][0]["addresses"][0]["ip"], "192.168.7.3");
   // The controller leaves it alone (no selector).

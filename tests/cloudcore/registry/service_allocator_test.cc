@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "cloudcore/registry/registry.h"
 #include "common/api/kinds.h"
@@ -287,6 +289,80 @@ TEST_F(ServiceAllocatorTest, ValidationNamesTheFields) {
   ASSERT_FALSE(wrongType.isOk());
   EXPECT_NE(wrongType.status().message().find("may not be used when `type` is 'ClusterIP'"),
             std::string::npos);
+}
+
+TEST_F(ServiceAllocatorTest, ConcurrentCreatesNeverShareAValue) {
+  // 5 IPs and 3 node ports for 8 writers at once: exactly 3 NodePort Services fit, each with
+  // its own IP and port; the others are refused, and nothing they reserved stays.
+  std::vector<std::thread> writers;
+  std::vector<Result<Json>> results(8, Status(Code::kInternal, "not run"));
+  for (int i = 0; i < 8; ++i) {
+    writers.emplace_back([&, i] { results[i] = create("s" + std::to_string(i), nodePortSpec()); });
+  }
+  for (auto& w : writers) w.join();
+  std::set<std::string> ips;
+  std::set<int> ports;
+  int ok = 0;
+  for (auto& r : results) {
+    if (!r.isOk()) {
+      EXPECT_EQ(r.status().code(), Code::kInternal) << r.status().toString();
+      continue;
+    }
+    ++ok;
+    ips.insert((*r)["spec"]["clusterIP"].get<std::string>());
+    ports.insert((*r)["spec"]["ports"][0]["nodePort"].get<int>());
+  }
+  EXPECT_EQ(ok, 3);
+  EXPECT_EQ(ips.size(), 3u);
+  EXPECT_EQ(ports.size(), 3u);
+  EXPECT_EQ(reservations(*env_.store).size(), 6u);
+}
+
+TEST_F(ServiceAllocatorTest, NodePortsOfOneServiceNeverCollide) {
+  // Port 1 asks for 30001; port 0 must not pick it at random.
+  for (int round = 0; round < 10; ++round) {
+    Json spec = {{"type", "NodePort"},
+                 {"ports", Json::array({{{"name", "a"}, {"port", 80}},
+                                        {{"name", "b"}, {"port", 81}, {"nodePort", 30001}}})}};
+    auto r = create("np", spec);
+    ASSERT_TRUE(r.isOk()) << r.status().toString();
+    EXPECT_NE((*r)["spec"]["ports"][0]["nodePort"], 30001);
+    EXPECT_EQ((*r)["spec"]["ports"][1]["nodePort"], 30001);
+    ASSERT_TRUE(env_.registry->remove(svcKind(), "default", "np").isOk());
+  }
+  // The same node port twice for one protocol is refused; TCP and UDP may share one.
+  Json dup = {{"type", "NodePort"},
+              {"ports", Json::array({{{"name", "a"}, {"port", 80}, {"nodePort", 30002}},
+                                     {{"name", "b"}, {"port", 81}, {"nodePort", 30002}}})}};
+  auto refused = create("dup", dup);
+  ASSERT_FALSE(refused.isOk());
+  EXPECT_NE(refused.status().message().find("spec.ports[1].nodePort: Duplicate value: 30002"),
+            std::string::npos)
+      << refused.status().message();
+  dup["ports"][1]["protocol"] = "UDP";
+  ASSERT_TRUE(create("dns", dup).isOk());
+  EXPECT_EQ(reservations(*env_.store).count("nodeport-30002"), 1u);
+}
+
+TEST_F(ServiceAllocatorTest, LoadBalancerWithoutNodePortsAndFinalizedDeletesRelease) {
+  auto lb = create("lb", {{"type", "LoadBalancer"},
+                          {"allocateLoadBalancerNodePorts", false},
+                          {"ports", Json::array({{{"port", 80}}})}});
+  ASSERT_TRUE(lb.isOk()) << lb.status().toString();
+  EXPECT_FALSE((*lb)["spec"]["ports"][0].contains("nodePort"));
+  EXPECT_EQ(reservations(*env_.store).size(), 1u);  // its IP only
+
+  // A Service held by a finalizer goes when the finalizer is removed: everything is released.
+  Json spec = nodePortSpec();
+  Json svc = service("held", spec);
+  svc["metadata"]["finalizers"] = Json::array({"example.com/hold"});
+  ASSERT_TRUE(env_.registry->create(svcKind(), "default", svc).isOk());
+  ASSERT_TRUE(env_.registry->remove(svcKind(), "default", "held").isOk());  // terminating
+  EXPECT_EQ(reservations(*env_.store).size(), 3u);
+  auto last = env_.registry->patch(svcKind(), "default", "held", PatchType::kMerge,
+                                   R"({"metadata":{"finalizers":null}})");
+  ASSERT_TRUE(last.isOk()) << last.status().toString();
+  EXPECT_EQ(reservations(*env_.store).size(), 1u);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "tests/testing/sync_changes.h"
 #include "tests/testing/temp_dir.h"
 
 namespace ep::edgecore::devicetwin {
@@ -66,15 +67,7 @@ void put(metamanager::MetaManager& cache, const std::string& resource, const Jso
          int64_t revision) {
   tv1::Sync sync;
   sync.set_revision(revision);
-  auto* c = sync.add_changes();
-  c->set_op(tv1::Change::OP_PUT);
-  c->set_resource(resource);
-  c->set_namespace_(obj["metadata"]["namespace"].get<std::string>());
-  c->set_name(obj["metadata"]["name"].get<std::string>());
-  c->set_revision(revision);
-  Json stored = obj;
-  stored["metadata"]["resourceVersion"] = std::to_string(revision);
-  c->set_value(stored.dump());
+  testing::addPutChange(sync, resource, obj, revision);
   ASSERT_TRUE(cache.applySync(sync).isOk());
 }
 

@@ -11,6 +11,7 @@
 #include "common/api/base64.h"
 #include "edgecore/metamanager/metamanager.h"
 #include "tests/edgecore/edged/fake_runtime.h"
+#include "tests/testing/sync_changes.h"
 #include "tests/testing/temp_dir.h"
 
 namespace ep::edged {
@@ -54,26 +55,13 @@ class EdgedTest : public ::testing::Test {
   void put(const std::string& resource, const Json& obj) {
     tv1::Sync s;
     s.set_revision(++rev_);
-    auto* c = s.add_changes();
-    c->set_op(tv1::Change::OP_PUT);
-    c->set_resource(resource);
-    c->set_namespace_(obj["metadata"].value("namespace", ""));
-    c->set_name(obj["metadata"]["name"].get<std::string>());
-    c->set_revision(rev_);
-    Json o = obj;
-    o["metadata"]["resourceVersion"] = std::to_string(rev_);
-    c->set_value(o.dump());
+    testing::addPutChange(s, resource, obj, rev_);
     ASSERT_TRUE(cache_->applySync(s).isOk());
   }
   void remove(const std::string& resource, const std::string& name) {
     tv1::Sync s;
     s.set_revision(++rev_);
-    auto* c = s.add_changes();
-    c->set_op(tv1::Change::OP_DELETE);
-    c->set_resource(resource);
-    c->set_namespace_("default");
-    c->set_name(name);
-    c->set_revision(rev_);
+    testing::addDeleteChange(s, resource, "default", name, rev_);
     ASSERT_TRUE(cache_->applySync(s).isOk());
   }
 

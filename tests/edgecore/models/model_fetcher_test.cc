@@ -18,6 +18,7 @@
 #include "edgecore/metamanager/metamanager.h"
 #include "proto/tunnel.pb.h"
 #include "tests/testing/eventually.h"
+#include "tests/testing/sync_changes.h"
 #include "tests/testing/temp_dir.h"
 
 namespace ep::edgecore::models {
@@ -63,13 +64,10 @@ class ModelFetcherTest : public ::testing::Test {
   void put(const std::string& resource, const std::string& name, const Json& obj) {
     tv1::Sync sync;
     sync.set_revision(++revision_);
-    auto* c = sync.add_changes();
-    c->set_op(tv1::Change::OP_PUT);
-    c->set_resource(resource);
-    c->set_namespace_("default");
-    c->set_name(name);
-    c->set_revision(revision_);
-    c->set_value(obj.dump());
+    Json named = obj;
+    named["metadata"]["name"] = name;
+    named["metadata"]["namespace"] = "default";
+    testing::addPutChange(sync, resource, named, revision_);
     ASSERT_TRUE(cache_->applySync(sync).isOk());
   }
   void putModelAndPod(const std::string& digest) {

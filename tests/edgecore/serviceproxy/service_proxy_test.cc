@@ -7,6 +7,7 @@
 #include "edgecore/metamanager/metamanager.h"
 #include "edgecore/serviceproxy/service_rules.h"
 #include "tests/testing/eventually.h"
+#include "tests/testing/sync_changes.h"
 #include "tests/testing/temp_dir.h"
 
 namespace ep::edgecore::serviceproxy {
@@ -130,24 +131,13 @@ class ServiceProxyTest : public ::testing::Test {
   void put(const std::string& resource, const Json& obj) {
     tv1::Sync s;
     s.set_revision(++rev_);
-    auto* c = s.add_changes();
-    c->set_op(tv1::Change::OP_PUT);
-    c->set_resource(resource);
-    c->set_namespace_("default");
-    c->set_name(obj["metadata"]["name"].get<std::string>());
-    c->set_revision(rev_);
-    c->set_value(obj.dump());
+    testing::addPutChange(s, resource, obj, rev_);
     ASSERT_TRUE(cache_.applySync(s).isOk());
   }
   void remove(const std::string& resource, const std::string& name) {
     tv1::Sync s;
     s.set_revision(++rev_);
-    auto* c = s.add_changes();
-    c->set_op(tv1::Change::OP_DELETE);
-    c->set_resource(resource);
-    c->set_namespace_("default");
-    c->set_name(name);
-    c->set_revision(rev_);
+    testing::addDeleteChange(s, resource, "default", name, rev_);
     ASSERT_TRUE(cache_.applySync(s).isOk());
   }
 
@@ -161,12 +151,24 @@ TEST_F(ServiceProxyTest, ANodeWithoutServicesNeverTouchesThePacketFilter) {
   applier_.readable = false;  // not root
   ServiceProxy proxy({.nodeName = "edge-1"}, cache_, applier_);
   EXPECT_TRUE(proxy.syncOnce(true).isOk());
+  EXPECT_EQ(applier_.lists, 1);  // looked once for leftovers of a previous run
   EXPECT_TRUE(applier_.applied.empty());
   EXPECT_EQ(proxy.counters().lastError, "");
-  // Readable but nothing of ours there: still nothing written.
-  applier_.readable = true;
+  // Nothing to program: not looked at again, not even on the periodic resync.
   EXPECT_TRUE(proxy.syncOnce(true).isOk());
+  EXPECT_TRUE(proxy.syncOnce(false).isOk());
+  EXPECT_EQ(applier_.lists, 1);
   EXPECT_TRUE(applier_.applied.empty());
+  // A Service with a local endpoint arrives: now the filter is needed, and its failure shows.
+  put("services", service("web", "10.96.0.10"));
+  put("endpointslices.discovery.k8s.io",
+      slice("web-a", "web", Json::array({endpoint("10.88.0.5", "edge-1", true)})));
+  EXPECT_FALSE(proxy.syncOnce(false).isOk());
+  EXPECT_EQ(applier_.lists, 2);
+  EXPECT_NE(proxy.counters().lastError.find("must be root"), std::string::npos);
+  applier_.readable = true;
+  EXPECT_TRUE(proxy.syncOnce(false).isOk());
+  EXPECT_EQ(applier_.applied.size(), 1u);
 }
 
 TEST_F(ServiceProxyTest, ProgramsFromTheCacheAndCleansUpWhenServicesGo) {
