@@ -19,6 +19,7 @@
 #include "edgectl/delete.h"
 #include "edgectl/describe.h"
 #include "edgectl/discovery.h"
+#include "edgectl/expose.h"
 #include "edgectl/get.h"
 #include "edgectl/logs_exec.h"
 #include "edgectl/model.h"
@@ -203,6 +204,23 @@ int run(int argc, char** argv) {
   create->add_option("--docker-email", createOpts.dockerEmail, "Email for the registry");
   create->add_option("--dry-run", createOpts.dryRun, "none, client (print only) or server");
   create->add_option("-o,--output", createOpts.output, "json, yaml or name");
+  // expose
+  ExposeOptions exposeOpts;
+  auto* expose = app.add_subcommand(
+      "expose", "Expose a deployment, replica set, pod or service as a new Service");
+  expose->add_option("args", exposeOpts.args, "TYPE NAME or TYPE/NAME")->required();
+  expose->add_option("--port", exposeOpts.port, "The port the Service serves on");
+  expose->add_option("--target-port", exposeOpts.targetPort,
+                     "Name or number of the container port traffic is sent to");
+  expose->add_option("--type", exposeOpts.type, "ClusterIP (default), NodePort or LoadBalancer");
+  expose->add_option("--name", exposeOpts.name, "The Service's name (default: the object's)");
+  expose->add_option("--protocol", exposeOpts.protocol, "TCP (default), UDP or SCTP");
+  expose->add_option("-l,--selector", exposeOpts.selector,
+                     "KEY=VALUE,... selecting the pods (default: the object's)");
+  expose->add_option("--cluster-ip", exposeOpts.clusterIp,
+                     "The cluster IP to ask for; None for a headless Service");
+  expose->add_option("--dry-run", exposeOpts.dryRun, "none, client (print only) or server");
+  expose->add_option("-o,--output", exposeOpts.output, "json, yaml or name");
   SetImageOptions setImageOpts;
   std::vector<std::string> setArgs;
   auto* set = app.add_subcommand("set", "Set fields of objects (set image)");
@@ -352,6 +370,7 @@ int run(int argc, char** argv) {
     createOpts.args.assign(createArgs.begin() + 1, createArgs.end());
     return runCreateSecret(ctx, createOpts);
   }
+  if (expose->parsed()) return runExpose(ctx, exposeOpts);
   if (set->parsed()) {
     if (setArgs.front() != "image") {
       std::cerr << "error: unknown set command \"" << setArgs.front() << "\" (set image)\n";

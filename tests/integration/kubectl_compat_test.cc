@@ -2,6 +2,8 @@
 // kubeconfig cloudcore writes.
 #include <signal.h>
 
+#include <iterator>
+#include <sstream>
 #include <thread>
 
 #include "tests/integration/cloud_fixture.h"
@@ -309,9 +311,14 @@ TEST_F(KubectlCompatTest, ServicesExposeEndpointsAndClusterInfo) {
   EXPECT_EQ(exposed.out, "service/web exposed\n");
   auto get = kubectl({"get", "svc", "web"});
   ASSERT_EQ(get.exitCode, 0) << get.err;
-  EXPECT_EQ(get.out.substr(0, get.out.find('\n')),
-            "NAME   TYPE       CLUSTER-IP      EXTERNAL-IP   PORT(S)        AGE")
-      << get.out;
+  {
+    // kubectl's columns (their widths follow the values, e.g. the random cluster IP's length).
+    std::istringstream header(get.out.substr(0, get.out.find('\n')));
+    std::vector<std::string> columns{std::istream_iterator<std::string>(header), {}};
+    EXPECT_EQ(columns, (std::vector<std::string>{"NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP",
+                                                 "PORT(S)", "AGE"}))
+        << get.out;
+  }
   std::string ip = kubectl({"get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"}).out;
   EXPECT_EQ(ip.rfind("10.", 0), 0u) << ip;
   int nodePort = std::stoi(
@@ -319,6 +326,15 @@ TEST_F(KubectlCompatTest, ServicesExposeEndpointsAndClusterInfo) {
   EXPECT_GE(nodePort, 30000);
   EXPECT_LE(nodePort, 32767);
   EXPECT_NE(get.out.find("80:" + std::to_string(nodePort) + "/TCP"), std::string::npos) << get.out;
+
+  // edgectl's expose builds the same Service.
+  auto viaEdgectl = edgectl({"expose", "deployment", "web", "--port", "81", "--name", "web-e"});
+  EXPECT_EQ(viaEdgectl.exitCode, 0) << viaEdgectl.err;
+  EXPECT_EQ(viaEdgectl.out, "service/web-e exposed\n");
+  EXPECT_EQ(kubectl({"get", "svc", "web-e", "-o",
+                     "jsonpath={.spec.selector.app} {.spec.ports[0].targetPort}"})
+                .out,
+            "web 81");
 
   // kubectl create service sends protobuf; a taken cluster IP is refused naming the field.
   auto db = kubectl({"create", "service", "clusterip", "db", "--tcp=5432:5432"});
