@@ -28,6 +28,47 @@ int reportFailure(Context& ctx, const Result<ApiResponse>& r) {
 
 }  // namespace
 
+bool checkGeneratorFlags(Context& ctx, const std::string& dry, const std::string& out) {
+  if (!dry.empty() && dry != "none" && dry != "client" && dry != "server") {
+    *ctx.err << "error: Invalid dry-run value (" << dry
+             << "). Must be \"none\", \"server\", or \"client\".\n";
+    return false;
+  }
+  if (!out.empty() && out != "json" && out != "yaml" && out != "name") {
+    *ctx.err << "error: unable to match a printer suitable for the output format \"" << out
+             << "\", allowed formats are: json,name,yaml\n";
+    return false;
+  }
+  return true;
+}
+
+int postAndPrint(Context& ctx, const std::string& collectionPath, const json& object,
+                 const std::string& resource, const std::string& verb, const std::string& dry,
+                 const std::string& out) {
+  json result = object;
+  if (dry != "client") {
+    std::string path = collectionPath + (dry == "server" ? "?dryRun=All" : "");
+    auto r = ctx.api->call("POST", path, &object);
+    if (!r || !r->ok()) return reportFailure(ctx, r);
+    if (r->body.is_object()) result = r->body;
+  }
+  if (out == "json") {
+    *ctx.out << result.dump(4) << "\n";
+  } else if (out == "yaml") {
+    *ctx.out << yaml::toYaml(result);
+  } else {
+    *ctx.out << resource << "/" << stringAt(result, {"metadata", "name"});
+    if (out != "name") {
+      *ctx.out << " " << verb
+               << (dry == "client"   ? " (dry run)"
+                   : dry == "server" ? " (server dry run)"
+                                     : "");
+    }
+    *ctx.out << "\n";
+  }
+  return 0;
+}
+
 json dockerConfigJson(const std::string& server, const std::string& username,
                       const std::string& password, const std::string& email) {
   json entry = {{"username", username},
@@ -55,18 +96,7 @@ int runCreateSecret(Context& ctx, const CreateSecretOptions& options) {
       return 1;
     }
   }
-  const std::string& dry = options.dryRun;
-  if (!dry.empty() && dry != "none" && dry != "client" && dry != "server") {
-    *ctx.err << "error: Invalid dry-run value (" << dry
-             << "). Must be \"none\", \"server\", or \"client\".\n";
-    return 1;
-  }
-  const std::string& out = options.output;
-  if (!out.empty() && out != "json" && out != "yaml" && out != "name") {
-    *ctx.err << "error: unable to match a printer suitable for the output format \"" << out
-             << "\", allowed formats are: json,name,yaml\n";
-    return 1;
-  }
+  if (!checkGeneratorFlags(ctx, options.dryRun, options.output)) return 1;
   const std::string& name = options.args[1];
   json config = dockerConfigJson(options.dockerServer, options.dockerUsername,
                                  options.dockerPassword, options.dockerEmail);
@@ -75,28 +105,8 @@ int runCreateSecret(Context& ctx, const CreateSecretOptions& options) {
                  {"metadata", {{"name", name}, {"namespace", ctx.ns}}},
                  {"type", "kubernetes.io/dockerconfigjson"},
                  {"data", {{".dockerconfigjson", api::base64Encode(config.dump())}}}};
-  json result = secret;
-  if (dry != "client") {
-    std::string path = "/api/v1/namespaces/" + percentEncode(ctx.ns) + "/secrets";
-    if (dry == "server") path += "?dryRun=All";
-    auto r = ctx.api->call("POST", path, &secret);
-    if (!r || !r->ok()) return reportFailure(ctx, r);
-    if (r->body.is_object()) result = r->body;
-  }
-  if (out == "json") {
-    *ctx.out << result.dump(4) << "\n";
-  } else if (out == "yaml") {
-    *ctx.out << yaml::toYaml(result);
-  } else {
-    *ctx.out << "secret/" << name;
-    if (out != "name") {
-      *ctx.out << (dry == "client"   ? " created (dry run)"
-                   : dry == "server" ? " created (server dry run)"
-                                     : " created");
-    }
-    *ctx.out << "\n";
-  }
-  return 0;
+  return postAndPrint(ctx, "/api/v1/namespaces/" + percentEncode(ctx.ns) + "/secrets", secret,
+                      "secret", "created", options.dryRun, options.output);
 }
 
 int runSetImage(Context& ctx, const SetImageOptions& options) {

@@ -33,6 +33,17 @@ struct SetImageOptions {
 nlohmann::json dockerConfigJson(const std::string& server, const std::string& username,
                                 const std::string& password, const std::string& email);
 
+// The shared tail of kubectl's generator verbs (create, expose).
+// Checks --dry-run ("", none, client, server) and -o ("", json, yaml, name); prints kubectl's
+// error and returns false when one is not supported.
+bool checkGeneratorFlags(Context& ctx, const std::string& dryRun, const std::string& output);
+// POSTs `object` to `collectionPath` (with dryRun=All for "server"; not at all for "client") and
+// prints the result as -o asks, or "RESOURCE/NAME VERB" with " (dry run)" / " (server dry run)".
+// Returns the exit status; a failed call is printed as kubectl prints it.
+int postAndPrint(Context& ctx, const std::string& collectionPath, const nlohmann::json& object,
+                 const std::string& resource, const std::string& verb, const std::string& dryRun,
+                 const std::string& output);
+
 // Return the process exit status; errors are printed as kubectl prints them.
 int runCreateSecret(Context& ctx, const CreateSecretOptions& options);
 int runSetImage(Context& ctx, const SetImageOptions& options);

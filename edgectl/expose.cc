@@ -3,8 +3,8 @@
 #include <charconv>
 #include <ostream>
 
-#include "common/yaml/yaml.h"
 #include "edgectl/api_client.h"
+#include "edgectl/create.h"
 #include "edgectl/paths.h"
 #include "edgectl/resource_args.h"
 
@@ -165,18 +165,7 @@ int runExpose(Context& ctx, const ExposeOptions& options) {
     *ctx.err << "error: expected exactly one resource (TYPE/NAME or TYPE NAME)\n";
     return 1;
   }
-  const std::string& dry = options.dryRun;
-  if (!dry.empty() && dry != "none" && dry != "client" && dry != "server") {
-    *ctx.err << "error: Invalid dry-run value (" << dry
-             << "). Must be \"none\", \"server\", or \"client\".\n";
-    return 1;
-  }
-  const std::string& out = options.output;
-  if (!out.empty() && out != "json" && out != "yaml" && out != "name") {
-    *ctx.err << "error: unable to match a printer suitable for the output format \"" << out
-             << "\", allowed formats are: json,name,yaml\n";
-    return 1;
-  }
+  if (!checkGeneratorFlags(ctx, options.dryRun, options.output)) return 1;
   const api::KindInfo* kind = api::findByUserName(kindText);
   if (kind == nullptr) {
     *ctx.err << "error: the server doesn't have a resource type \"" << kindText << "\"\n";
@@ -197,31 +186,8 @@ int runExpose(Context& ctx, const ExposeOptions& options) {
     *ctx.err << "error: " << svc.status().message() << "\n";
     return 1;
   }
-  json result = *svc;
-  if (dry != "client") {
-    std::string path = "/api/v1/namespaces/" + percentEncode(ctx.ns) + "/services";
-    if (dry == "server") path += "?dryRun=All";
-    auto r = ctx.api->call("POST", path, &*svc);
-    if (!r || !r->ok()) {
-      *ctx.err << (r ? serverErrorLine(*r) : "error: " + r.status().message()) << "\n";
-      return 1;
-    }
-    if (r->body.is_object()) result = r->body;
-  }
-  if (out == "json") {
-    *ctx.out << result.dump(4) << "\n";
-  } else if (out == "yaml") {
-    *ctx.out << yaml::toYaml(result);
-  } else {
-    *ctx.out << "service/" << stringAt(result, {"metadata", "name"});
-    if (out != "name") {
-      *ctx.out << (dry == "client"   ? " exposed (dry run)"
-                   : dry == "server" ? " exposed (server dry run)"
-                                     : " exposed");
-    }
-    *ctx.out << "\n";
-  }
-  return 0;
+  return postAndPrint(ctx, "/api/v1/namespaces/" + percentEncode(ctx.ns) + "/services", *svc,
+                      "service", "exposed", options.dryRun, options.output);
 }
 
 }  // namespace ep::edgectl
