@@ -21,6 +21,7 @@ inline constexpr std::string_view kTableAccept =
     "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
 inline constexpr std::string_view kJson = "application/json";
 inline constexpr std::string_view kMergePatch = "application/merge-patch+json";
+inline constexpr std::string_view kApplyPatch = "application/apply-patch+yaml";
 
 // Any HTTP answer. `body` is the decoded JSON body (null when empty or not JSON); `raw` keeps
 // the text.

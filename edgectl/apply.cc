@@ -25,14 +25,15 @@ Status serverFailure(const ApiResponse& r) {
 }  // namespace
 
 Result<ApplyOutcome> applyObject(ApiTransport& api, const api::KindInfo& kind, const json& manifest,
-                                 std::string* warning) {
+                                 std::string* warning, const std::string& fieldManager) {
   std::string ns = effectiveNamespace(kind, stringAt(manifest, {"metadata", "namespace"}));
   std::string name = stringAt(manifest, {"metadata", "name"});
+  const std::string query = "?fieldManager=" + percentEncode(fieldManager);
   auto live = api.call("GET", resourcePath(kind, ns, name));
   if (!live) return live.status();
   if (live->status == 404) {
     json body = withLastApplied(manifest);
-    auto created = api.call("POST", resourcePath(kind, ns), &body);
+    auto created = api.call("POST", resourcePath(kind, ns) + query, &body);
     if (!created) return created.status();
     if (!created->ok()) return serverFailure(*created);
     return ApplyOutcome::kCreated;
@@ -46,10 +47,28 @@ Result<ApplyOutcome> applyObject(ApiTransport& api, const api::KindInfo& kind, c
                "patched automatically.";
   }
   if (plan.unchanged) return ApplyOutcome::kUnchanged;
-  auto patched = api.call("PATCH", resourcePath(kind, ns, name), &plan.patch, kMergePatch);
+  auto patched = api.call("PATCH", resourcePath(kind, ns, name) + query, &plan.patch, kMergePatch);
   if (!patched) return patched.status();
   if (!patched->ok()) return serverFailure(*patched);
   return ApplyOutcome::kConfigured;
+}
+
+Status applyServerSide(ApiTransport& api, const api::KindInfo& kind, const json& manifest,
+                       const std::string& fieldManager, bool force) {
+  std::string ns = effectiveNamespace(kind, stringAt(manifest, {"metadata", "namespace"}));
+  std::string name = stringAt(manifest, {"metadata", "name"});
+  std::string path = resourcePath(kind, ns, name) + "?fieldManager=" + percentEncode(fieldManager) +
+                     "&force=" + (force ? "true" : "false");
+  auto applied = api.call("PATCH", path, &manifest, kApplyPatch);
+  if (!applied) return applied.status();
+  if (!applied->ok()) {
+    Status failure = serverFailure(*applied);
+    if (applied->status != 409) return failure;
+    return badRequestError(failure.message() +
+                           "\nRe-run with --force-conflicts to take these fields, or leave them "
+                           "out of the manifest to keep their current managers.");
+  }
+  return Status::ok();
 }
 
 int runApply(Context& ctx, const ApplyOptions& options) {
@@ -100,8 +119,27 @@ int runApply(Context& ctx, const ApplyOptions& options) {
     } else {
       manifest["metadata"].erase("namespace");
     }
+    if (options.serverSide) {
+      Status applied = applyServerSide(
+          *ctx.api, *kind, manifest,
+          options.fieldManager.empty() ? "kubectl" : options.fieldManager, options.forceConflicts);
+      if (!applied.isOk()) {
+        if (isTransportFailure(applied)) {
+          err << "error: " << applied.message() << "\n";
+          return 1;
+        }
+        fail(applied.message());
+        continue;
+      }
+      out << kindDisplayName(*kind) << "/" << stringAt(manifest, {"metadata", "name"})
+          << " serverside-applied\n";
+      out.flush();
+      continue;
+    }
     std::string warning;
-    auto outcome = applyObject(*ctx.api, *kind, manifest, &warning);
+    auto outcome = applyObject(
+        *ctx.api, *kind, manifest, &warning,
+        options.fieldManager.empty() ? "kubectl-client-side-apply" : options.fieldManager);
     if (!warning.empty()) err << warning << "\n";
     if (!outcome) {
       if (isTransportFailure(outcome.status())) {

@@ -233,7 +233,23 @@ class GetCommand {
     return false;
   }
 
-  void printDocument(const json& doc) {
+  // kubectl's --show-managed-fields=false: objects print without metadata.managedFields.
+  json printable(json doc) const {
+    if (opts_.showManagedFields || !doc.is_object()) return doc;
+    auto strip = [](json& obj) {
+      if (obj.is_object() && obj.contains("metadata") && obj["metadata"].is_object()) {
+        obj["metadata"].erase("managedFields");
+      }
+    };
+    strip(doc);
+    if (auto items = doc.find("items"); items != doc.end() && items->is_array()) {
+      for (auto& item : *items) strip(item);
+    }
+    return doc;
+  }
+
+  void printDocument(const json& shown) {
+    json doc = printable(shown);
     if (opts_.output == "json") {
       out_ << doc.dump(4) << "\n";
     } else {
@@ -271,7 +287,8 @@ class GetCommand {
     return rv;
   }
 
-  void printWatchObject(const api::KindInfo& kind, const json& obj) {
+  void printWatchObject(const api::KindInfo& kind, const json& shown) {
+    json obj = printable(shown);
     if (opts_.output == "name") {
       out_ << kindDisplayName(kind) << "/" << objectName(obj) << "\n";
     } else if (opts_.output == "json") {

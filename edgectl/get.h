@@ -21,6 +21,7 @@ struct GetOptions {
   bool showLabels = false;
   bool noHeaders = false;
   bool ignoreNotFound = false;
+  bool showManagedFields = false;  // -o json|yaml keep metadata.managedFields (kubectl hides them)
   // Stop watching after this many events (0: forever). Lets tests end a watch.
   int maxWatchEvents = 0;
 };

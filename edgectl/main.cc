@@ -87,6 +87,12 @@ int run(int argc, char** argv) {
   auto* apply = app.add_subcommand("apply", "Create or update objects from manifests");
   apply->add_option("-f,--filename", applyOpts.files, "File, directory or - (stdin)")->required();
   apply->add_flag("-R,--recursive", applyOpts.recursive, "Descend into subdirectories of -f");
+  apply->add_flag("--server-side", applyOpts.serverSide,
+                  "Apply on the server (field ownership in metadata.managedFields)");
+  apply->add_flag("--force-conflicts", applyOpts.forceConflicts,
+                  "With --server-side: take the fields other managers own");
+  apply->add_option("--field-manager", applyOpts.fieldManager,
+                    "Name of the manager owning the applied fields");
 
   // get
   GetOptions getOpts;
@@ -103,6 +109,8 @@ int run(int argc, char** argv) {
   get->add_flag("--no-headers", getOpts.noHeaders, "Omit table headers");
   get->add_flag("--ignore-not-found", getOpts.ignoreNotFound,
                 "Treat missing named objects as success");
+  get->add_flag("--show-managed-fields", getOpts.showManagedFields,
+                "Keep metadata.managedFields in json and yaml output");
 
   // describe
   DescribeOptions describeOpts;

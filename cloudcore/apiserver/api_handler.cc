@@ -14,6 +14,7 @@
 #include "common/api/proto_wire.h"
 #include "common/api/status_json.h"
 #include "common/api/table.h"
+#include "common/yaml/yaml.h"
 
 namespace ep::apiserver {
 
@@ -177,6 +178,29 @@ Result<Json> parseBody(const ServerRequest& req) {
   return body;
 }
 
+// An apply-patch+yaml body: JSON (what kubectl sends) with the request's nesting limit, or
+// YAML; it must be one object.
+Result<Json> parseApplyConfiguration(const std::string& body) {
+  size_t first = body.find_first_not_of(" \t\r\n");
+  Json config;
+  if (first != std::string::npos && body[first] == '{') {
+    bool tooDeep = false;
+    config = api::parseJsonBounded(body, 512, &tooDeep);
+    if (tooDeep) return badRequestError("the request body is nested deeper than 512 levels");
+    if (config.is_discarded())
+      return badRequestError("the applied configuration is not valid JSON");
+  } else {
+    auto parsed = yaml::parseYamlDocument(body);
+    if (!parsed.isOk()) {
+      return badRequestError("the applied configuration is not valid YAML: " +
+                             parsed.status().message());
+    }
+    config = std::move(parsed.value());
+  }
+  if (!config.is_object()) return badRequestError("the applied configuration must be an object");
+  return config;
+}
+
 bool isDryRun(const ServerRequest& req) {
   return req.param("dryRun") == "All";
 }
@@ -264,12 +288,23 @@ registry::WriteOptions ApiHandler::writeOptions(const ServerRequest& req, const 
                                                 const std::string& ns) const {
   registry::WriteOptions o;
   o.dryRun = isDryRun(req);
+  o.fieldManager = fieldManagerOf(req);
   if (options_.admission) {
     o.admit = [this, &req, &kind, ns](const Json* current, const Json& next) {
       return options_.admission(req, kind, ns, current, next);
     };
   }
   return o;
+}
+
+std::string fieldManagerOf(const ServerRequest& req) {
+  std::string manager = req.param("fieldManager");
+  if (manager.empty()) {
+    manager = req.header("user-agent");
+    manager = manager.substr(0, manager.find('/'));
+  }
+  if (manager.size() > 128) manager.resize(128);
+  return manager;
 }
 
 ServerResponse ApiHandler::handle(ServerRequest& req) {
@@ -540,6 +575,25 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
     std::string ct = req.header("content-type");
     auto semi = ct.find(';');
     if (semi != std::string::npos) ct = ct.substr(0, semi);
+    if (ct == "application/apply-patch+yaml") {
+      auto config = parseApplyConfiguration(req.body);
+      if (!config.isOk()) return errorResponse(config.status(), kind, name);
+      auto check = fieldCheckFor(req);
+      if (!check.isOk()) return errorResponse(check.status(), kind, name);
+      auto opts = writeOptions(req, *kind, ns);
+      opts.fieldManager = req.param("fieldManager");  // required: no User-Agent default
+      opts.fieldCheck = &check.value();
+      bool created = false;
+      auto r = registry_.apply(*kind, ns, name, *config, req.flag("force"), opts, &created);
+      if (!r.isOk()) return errorResponse(r.status(), kind, name);
+      return withWarnings(jsonResponse(created ? 201 : 200, *r), check->warnings);
+    }
+    if (req.query.contains("force")) {
+      return errorResponse(Status(Code::kInvalid,
+                                  "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: "
+                                  "may not be specified for non-apply patch"),
+                           kind, name);
+    }
     registry::PatchType type;
     if (ct == "application/merge-patch+json") {
       type = registry::PatchType::kMerge;
@@ -552,7 +606,7 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
           Status(Code::kUnsupportedMedia,
                  "the body of the request was in an unknown format - accepted media types "
                  "include: application/json-patch+json, application/merge-patch+json, "
-                 "application/strategic-merge-patch+json"),
+                 "application/strategic-merge-patch+json, application/apply-patch+yaml"),
           kind, name);
     }
     auto check = fieldCheckFor(req);

@@ -16,6 +16,11 @@ using http::BodyStream;
 using http::ServerRequest;
 using http::ServerResponse;
 
+// The request's field manager (metadata.managedFields): its fieldManager parameter, else its
+// User-Agent up to the first "/" (as the apiserver defaults it), at most 128 characters; ""
+// when it has neither.
+std::string fieldManagerOf(const ServerRequest& req);
+
 struct ApiHandlerOptions {
   std::string version = "0.1.0";
   // Longest a watch stays open when the client sets no timeoutSeconds.

@@ -80,7 +80,9 @@ http::ServerResponse serve(registry::Registry& registry, const std::string& plur
   } else {
     next["metadata"]["resourceVersion"] = rv;
   }
-  auto r = registry.update(*kind, ns, name, next);
+  registry::WriteOptions options;
+  options.fieldManager = fieldManagerOf(req);
+  auto r = registry.update(*kind, ns, name, next, registry::Subresource::kNone, options);
   if (!r.isOk()) return api::errorResponse(r.status(), kind, name);
   return api::jsonResponse(200, scaleOf(*r));
 }

@@ -230,6 +230,9 @@ void Dispatcher::put(const ObjectKey& key, const store::Object& object) {
       parsed["metadata"] = Json::object();
     }
     parsed["metadata"]["resourceVersion"] = std::to_string(object.modRevision);
+    // Field ownership is the API's business; nodes never read it, and it would cost their cache
+    // and the tunnel bytes on every change (writes from the edge keep the stored list).
+    parsed["metadata"].erase("managedFields");
     c.wireValue = parsed.dump(-1, ' ', false, Json::error_handler_t::replace);
   } else {
     spdlog::error("cloudhub: stored {} {}/{} is not a JSON object; sent as stored", key.resource,

@@ -10,6 +10,7 @@
 #include "common/api/field_selector.h"
 #include "common/api/json_limits.h"
 #include "common/api/label_selector.h"
+#include "common/api/managed_fields.h"
 #include "common/api/object_util.h"
 #include "common/api/patch.h"
 #include "common/api/validation.h"
@@ -57,6 +58,10 @@ std::string encode(Json obj) {
     m->erase("selfLink");
   }
   return obj.dump();
+}
+
+api::ManagerInfo managerInfo(const api::KindInfo& kind, const WriteOptions& options, Clock& clock) {
+  return {options.fieldManager, kind.apiVersion(), formatRfc3339(clock.nowMillis())};
 }
 
 Status invalid(const api::KindInfo& kind, const std::string& name,
@@ -371,6 +376,11 @@ Status checkFields(const api::KindInfo& kind, Json& obj, FieldCheck* check,
 
 Result<Json> Registry::create(const api::KindInfo& kind, const std::string& ns, Json obj,
                               const WriteOptions& options) {
+  return createObject(kind, ns, std::move(obj), options, nullptr);
+}
+
+Result<Json> Registry::createObject(const api::KindInfo& kind, const std::string& ns, Json obj,
+                                    const WriteOptions& options, const Json* appliedManagedFields) {
   if (!obj.is_object()) return badRequestError("the request body must be a JSON object");
   if (auto s = checkFields(kind, obj, options.fieldCheck); !s.isOk()) return s;
   if (obj.contains("apiVersion") && obj["apiVersion"] != kind.apiVersion()) {
@@ -419,6 +429,13 @@ Result<Json> Registry::create(const api::KindInfo& kind, const std::string& ns, 
   for (const char* f : {"resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
                         "managedFields", "selfLink"}) {
     meta.erase(f);
+  }
+  if (appliedManagedFields != nullptr) {
+    meta["managedFields"] = *appliedManagedFields;
+  } else if (!options.fieldManager.empty()) {
+    Json managed = api::recordUpdate(Json::array(), nullptr, obj,
+                                     managerInfo(kind, options, clock_), kind.builtin);
+    if (!managed.empty()) meta["managedFields"] = std::move(managed);
   }
   if (options.admit) {
     if (auto admitted = options.admit(nullptr, obj); !admitted.isOk()) return admitted;
@@ -500,11 +517,24 @@ Result<Json> Registry::writeUpdate(const api::KindInfo& kind, const std::string&
       meta.erase(f);
     }
   }
+  // The stored managedFields, unless the writer sends its own valid list ([] resets them), as
+  // the apiserver does (kubectl's client-side to server-side apply upgrade relies on it).
+  Json managed = curMeta.value("managedFields", Json::array());
+  if (auto d = meta.find("managedFields");
+      sub == Subresource::kNone && d != meta.end() && api::validManagedFields(*d)) {
+    managed = *d;
+  }
   meta.erase("managedFields");
   meta.erase("selfLink");
   if (sub == Subresource::kNone && isService(kind)) keepAllocatedValues(current, next);
   if (sub == Subresource::kNone) applyDefaults(kind, next);
   if (kind.kind == "Namespace") next["status"] = current.value("status", Json::object());
+
+  if (sub == Subresource::kNone && !options.fieldManager.empty()) {
+    managed = api::recordUpdate(managed, &current, next, managerInfo(kind, options, clock_),
+                                kind.builtin);
+  }
+  if (managed.is_array() && !managed.empty()) meta["managedFields"] = std::move(managed);
 
   std::string rv = meta.value("resourceVersion", std::string());
   int64_t expected = currentRev;
@@ -650,6 +680,63 @@ Result<Json> Registry::patch(const api::KindInfo& kind, const std::string& ns,
     bool explicitRv = !patchedRv.empty() && patchedRv != std::to_string(cur->modRevision);
     auto r = writeUpdate(kind, ns, name, *current, cur->modRevision, std::move(patched.value()),
                          sub, explicitRv, options);
+    if (r.isOk() || explicitRv || r.status().code() != Code::kConflict || attempt >= kMaxRetries) {
+      return r;
+    }
+  }
+}
+
+Result<Json> Registry::apply(const api::KindInfo& kind, const std::string& ns,
+                             const std::string& name, const Json& config, bool force,
+                             const WriteOptions& options, bool* created) {
+  if (created != nullptr) *created = false;
+  if (options.fieldManager.empty()) {
+    return Status(Code::kInvalid,
+                  "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is "
+                  "required for apply patch");
+  }
+  if (!config.is_object()) return badRequestError("the applied configuration must be an object");
+  // As the apiserver: an applied configuration names its kind, its version and its object.
+  for (const char* f : {"apiVersion", "kind"}) {
+    auto it = config.find(f);
+    if (it == config.end() || !it->is_string() || it->get<std::string>().empty()) {
+      return badRequestError(std::string(f) + " must be set in the applied configuration");
+    }
+  }
+  std::string bodyName = metaString(config, "name");
+  if (!bodyName.empty() && bodyName != name) {
+    return badRequestError("the name of the object (" + bodyName +
+                           ") does not match the name on the URL (" + name + ")");
+  }
+  WriteOptions writeOptions = options;
+  writeOptions.fieldManager.clear();  // apply computes managedFields itself
+  for (int attempt = 0;; ++attempt) {
+    auto cur = store_.get(kind.resource(), kind.namespaced ? ns : "", name);
+    if (!cur.isOk() && cur.status().code() != Code::kNotFound) return cur.status();
+    if (!cur.isOk()) {
+      Json object = config;
+      if (!object.contains("metadata") || !object["metadata"].is_object()) {
+        object["metadata"] = Json::object();
+      }
+      object["metadata"]["name"] = name;
+      Json managed =
+          api::applyCreateManagedFields(config, managerInfo(kind, options, clock_), kind.builtin);
+      auto r = createObject(kind, ns, std::move(object), writeOptions, &managed);
+      if (r.isOk() && created != nullptr) *created = true;
+      if (!r.isOk() && r.status().code() == Code::kAlreadyExists && attempt < kMaxRetries) {
+        continue;  // created meanwhile: apply to it
+      }
+      return r;
+    }
+    auto current = decode(*cur);
+    if (!current.isOk()) return current.status();
+    auto merged = api::applyConfiguration(*current, config, managerInfo(kind, options, clock_),
+                                          force, kind.builtin);
+    if (!merged.isOk()) return merged.status();
+    std::string mergedRv = metaString(*merged, "resourceVersion");
+    bool explicitRv = !mergedRv.empty() && mergedRv != std::to_string(cur->modRevision);
+    auto r = writeUpdate(kind, ns, name, *current, cur->modRevision, std::move(merged.value()),
+                         Subresource::kNone, explicitRv, writeOptions);
     if (r.isOk() || explicitRv || r.status().code() != Code::kConflict || attempt >= kMaxRetries) {
       return r;
     }

@@ -57,6 +57,11 @@ struct WriteOptions {
   // written, after validation and before the write (also on a dry run); a non-OK Status
   // refuses the write with that Status. Runs on the writing thread.
   std::function<Status(const Json* current, const Json& next)> admit;
+  // Who writes (the request's fieldManager, or its User-Agent up to the first "/"): create,
+  // update and patch record the fields they change as this manager's Update entry in
+  // metadata.managedFields (api/managed_fields.h). Empty (the platform's own writers): the
+  // managedFields stay as they are.
+  std::string fieldManager;
 };
 
 struct DeleteOptions {
@@ -125,6 +130,13 @@ class Registry {
   Result<Json> patch(const api::KindInfo& kind, const std::string& ns, const std::string& name,
                      PatchType type, const std::string& patch, Subresource sub = Subresource::kNone,
                      const WriteOptions& options = {});
+  // Server-side apply (PATCH application/apply-patch+yaml) of `config` by
+  // options.fieldManager (required): creates the object when it does not exist (`*created`
+  // set), otherwise merges the configuration as api::applyConfiguration does; a conflict with
+  // another manager's fields is kConflict listing them, unless `force`.
+  Result<Json> apply(const api::KindInfo& kind, const std::string& ns, const std::string& name,
+                     const Json& config, bool force, const WriteOptions& options,
+                     bool* created = nullptr);
   // Returns the object as deleted, or with deletionTimestamp set while finalizers remain.
   Result<Json> remove(const api::KindInfo& kind, const std::string& ns, const std::string& name,
                       const DeleteOptions& options = {});
@@ -139,6 +151,9 @@ class Registry {
   ServiceAllocator& serviceAllocator() { return services_; }
 
  private:
+  // create() with the managedFields of an apply-create (null: recorded from fieldManager).
+  Result<Json> createObject(const api::KindInfo& kind, const std::string& ns, Json object,
+                            const WriteOptions& options, const Json* appliedManagedFields);
   Result<Json> writeUpdate(const api::KindInfo& kind, const std::string& ns,
                            const std::string& name, const Json& current, int64_t currentRev,
                            Json desired, Subresource sub, bool explicitRv,

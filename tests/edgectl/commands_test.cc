@@ -68,6 +68,10 @@ spec:
     image: nginx:1.25
 )";
 
+const char* kPodJsonForApply =
+    R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web","namespace":"default"},
+        "spec":{"containers":[{"name":"nginx","image":"nginx:1.25"}]}})";
+
 TEST_F(CommandsTest, ApplyCreatesThenUnchangedThenConfigured) {
   ASSERT_EQ(apply(kPodYaml), 0) << err_.str();
   EXPECT_EQ(out_.str(), "pod/web created\n");
@@ -128,7 +132,8 @@ metadata: {name: prod}
 }
 
 TEST_F(CommandsTest, ApplyContinuesPastBadDocumentsAndFails) {
-  api_.overrides["POST /api/v1/namespaces/default/configmaps"] =
+  api_.overrides
+      ["POST /api/v1/namespaces/default/configmaps?fieldManager=kubectl-client-side-apply"] =
       FakeApi::status(422, "Invalid", "ConfigMap \"bad\" is invalid",
                       json::array({{{"field", "data[x y]"},
                                     {"message",
@@ -176,6 +181,65 @@ TEST_F(CommandsTest, ApplyUnreachableServerStops) {
       unavailableError("cannot reach cloudcore at http://x:1: Connection refused");
   EXPECT_EQ(apply(std::string(kPodYaml) + "---\n" + kPodYaml), 1);
   EXPECT_EQ(err_.str(), "error: cannot reach cloudcore at http://x:1: Connection refused\n");
+}
+
+TEST_F(CommandsTest, ApplyRecordsTheClientSideApplyFieldManager) {
+  ASSERT_EQ(apply(kPodYaml), 0) << err_.str();
+  ASSERT_FALSE(api_.calls.empty());
+  EXPECT_EQ(api_.calls.back().method, "POST");
+  EXPECT_EQ(api_.calls.back().path,
+            std::string(kPodPath) + "?fieldManager=kubectl-client-side-apply");
+}
+
+TEST_F(CommandsTest, ApplyServerSideSendsAnApplyPatchAndReportsConflicts) {
+  const std::string path = std::string(kPodPath) + "/web?fieldManager=kubectl&force=false";
+  api_.overrides["PATCH " + path] = FakeApi::ok(json::parse(kPodJsonForApply));
+  in_.str(kPodYaml);
+  ApplyOptions o;
+  o.files = {"-"};
+  o.serverSide = true;
+  ASSERT_EQ(runApply(ctx_, o), 0) << err_.str();
+  EXPECT_EQ(out_.str(), "pod/web serverside-applied\n");
+  ASSERT_EQ(api_.calls.size(), 1u);  // no GET first: the server merges
+  EXPECT_EQ(api_.calls[0].contentType, "application/apply-patch+yaml");
+  EXPECT_EQ(api_.calls[0].body["spec"]["containers"][0]["image"], "nginx:1.25");
+  EXPECT_EQ(api_.calls[0].body["metadata"]["namespace"], "default");
+
+  resetOutput();
+  api_.overrides["PATCH " + path] =
+      FakeApi::status(409, "Conflict",
+                      "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using v1: "
+                      ".spec.containers[name=\"nginx\"].image");
+  in_.clear();
+  in_.str(kPodYaml);
+  EXPECT_EQ(runApply(ctx_, o), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("conflict with \"kubectl-edit\" using v1"));
+  EXPECT_THAT(err_.str(), HasSubstr("--force-conflicts"));
+
+  resetOutput();
+  o.forceConflicts = true;
+  o.fieldManager = "ci";
+  api_.overrides["PATCH " + std::string(kPodPath) + "/web?fieldManager=ci&force=true"] =
+      FakeApi::ok(json::parse(kPodJsonForApply));
+  in_.clear();
+  in_.str(kPodYaml);
+  ASSERT_EQ(runApply(ctx_, o), 0) << err_.str();
+  EXPECT_EQ(out_.str(), "pod/web serverside-applied\n");
+}
+
+TEST_F(CommandsTest, GetHidesManagedFieldsUnlessAsked) {
+  json pod = json::parse(kPodJsonForApply);
+  pod["metadata"]["managedFields"] = json::array({{{"manager", "kubectl"}}});
+  api_.put(std::string(kPodPath) + "/web", pod);
+  GetOptions g;
+  g.args = {"pod", "web"};
+  g.output = "json";
+  ASSERT_EQ(runGet(ctx_, g), 0) << err_.str();
+  EXPECT_FALSE(json::parse(out_.str())["metadata"].contains("managedFields"));
+  resetOutput();
+  g.showManagedFields = true;
+  ASSERT_EQ(runGet(ctx_, g), 0) << err_.str();
+  EXPECT_TRUE(json::parse(out_.str())["metadata"].contains("managedFields"));
 }
 
 json podTable(std::vector<std::string> names) {

@@ -130,6 +130,65 @@ TEST_F(KubectlCompatTest, ApplyCreateThenUpdateBuiltinAndCustomKinds) {
       "edge-2");
 }
 
+// kubectl apply --server-side from an empty store and again unchanged; after kubectl scale
+// (another manager) changed replicas, a different value conflicts naming the field and its
+// manager, --force-conflicts takes it; a manifest that dropped an env var removes it; custom
+// kinds too; an object first applied client-side moves to server-side apply as kubectl expects.
+TEST_F(KubectlCompatTest, ServerSideApplyOwnsFieldsAndReportsConflicts) {
+  const std::string file = writeFile("ssa.yaml", kDeployment);
+  auto created = kubectl({"apply", "--server-side", "-f", file});
+  ASSERT_EQ(created.exitCode, 0) << created.out << created.err;
+  EXPECT_EQ(created.out, "deployment.apps/web serverside-applied\n");
+  auto again = kubectl({"apply", "--server-side", "-f", file});
+  ASSERT_EQ(again.exitCode, 0) << again.out << again.err;
+  EXPECT_EQ(again.out, "deployment.apps/web serverside-applied\n");
+  const std::string path = "/apis/apps/v1/namespaces/default/deployments/web";
+  auto obj = getJson(path);
+  EXPECT_EQ(obj["metadata"]["managedFields"][0]["manager"], "kubectl");
+  EXPECT_EQ(obj["metadata"]["managedFields"][0]["operation"], "Apply");
+  EXPECT_EQ(obj["metadata"]["generation"], 1);
+
+  auto fields = kubectl({"get", "deploy", "web", "-o", "yaml", "--show-managed-fields"});
+  ASSERT_EQ(fields.exitCode, 0) << fields.err;
+  EXPECT_NE(fields.out.find("f:replicas: {}"), std::string::npos) << fields.out;
+  EXPECT_NE(fields.out.find("k:{\"name\":\"web\"}:"), std::string::npos) << fields.out;
+
+  auto scaled = kubectl({"scale", "deploy/web", "--replicas=5"});
+  ASSERT_EQ(scaled.exitCode, 0) << scaled.out << scaled.err;
+  auto conflict = kubectl({"apply", "--server-side", "-f", file});
+  EXPECT_NE(conflict.exitCode, 0) << conflict.out;
+  EXPECT_NE(conflict.err.find("Apply failed with 1 conflict: conflict with"), std::string::npos)
+      << conflict.err;
+  EXPECT_NE(conflict.err.find(": .spec.replicas"), std::string::npos) << conflict.err;
+  EXPECT_EQ(getJson(path)["spec"]["replicas"], 5);
+
+  std::string changed = kDeployment;
+  changed.erase(changed.find("        - name: LEVEL"),
+                std::string("        - name: LEVEL\n          value: \"1\"\n").size());
+  auto forced = kubectl(
+      {"apply", "--server-side", "--force-conflicts", "-f", writeFile("ssa2.yaml", changed)});
+  ASSERT_EQ(forced.exitCode, 0) << forced.out << forced.err;
+  obj = getJson(path);
+  EXPECT_EQ(obj["spec"]["replicas"], 2);
+  const auto& c = obj["spec"]["template"]["spec"]["containers"][0];
+  ASSERT_EQ(c["env"].size(), 1u) << c.dump();
+  EXPECT_EQ(c["env"][0]["name"], "MODE");
+
+  auto dev = kubectl({"apply", "--server-side", "-f", writeFile("ssa-dev.yaml", kDevice)});
+  ASSERT_EQ(dev.exitCode, 0) << dev.out << dev.err;
+  EXPECT_NE(dev.out.find("device.devices.kubeedge.io/thermo-1 serverside-applied"),
+            std::string::npos)
+      << dev.out;
+
+  // Client-side first, then server-side with a change: kubectl hands the fields over.
+  ASSERT_EQ(kubectl({"apply", "-f", writeFile("csa.yaml", kSettings)}).exitCode, 0);
+  std::string settings2 = kSettings;
+  settings2.replace(settings2.find("a: \"1\""), 6, "a: \"2\"");
+  auto upgraded = kubectl({"apply", "--server-side", "-f", writeFile("csa2.yaml", settings2)});
+  ASSERT_EQ(upgraded.exitCode, 0) << upgraded.out << upgraded.err;
+  EXPECT_EQ(getJson("/api/v1/namespaces/default/configmaps/settings")["data"]["a"], "2");
+}
+
 // Server-side field validation: kubectl's default (Strict) refuses a typo naming the field,
 // --validate=warn creates the object without it and prints kubectl's warning.
 TEST_F(KubectlCompatTest, TyposAreRefusedOrWarnedAsFieldValidationSays) {

@@ -7,6 +7,7 @@
 
 #include "cloudcore/apiserver/device_data.h"
 #include "cloudcore/apiserver/eviction.h"
+#include "cloudcore/apiserver/scale_subresource.h"
 #include "common/http/server.h"
 #include "tests/testing/server_request.h"
 #include "tests/testing/store_fixture.h"
@@ -301,6 +302,105 @@ TEST_F(ApiHandlerTest, UpdateWithStaleResourceVersionConflicts) {
   auto conflict = callJson("PUT", "/api/v1/namespaces/default/configmaps/cfg", v1.dump(), 409);
   EXPECT_EQ(conflict["reason"], "Conflict");
   EXPECT_EQ(callJson("GET", "/api/v1/namespaces/default/configmaps/cfg")["data"]["a"], "2");
+}
+
+// Server-side apply as kubectl uses it: create from nothing (201), reapply unchanged (no write),
+// a field another manager changed is a 409 naming it and that manager, --force-conflicts
+// takes it, and fields dropped from the configuration go.
+TEST_F(ApiHandlerTest, ServerSideApplyTracksFieldOwnership) {
+  const std::string item = "/apis/apps/v1/namespaces/default/deployments/web";
+  const std::string apply = "application/apply-patch+yaml";
+  auto config = [](int replicas, const std::string& extraLabel) {
+    return R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","labels":{"app":"web")" +
+           extraLabel + R"(}},"spec":{"replicas":)" + std::to_string(replicas) +
+           R"(,"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},
+           "spec":{"containers":[{"name":"c","image":"busybox:1","ports":[{"containerPort":80}]}]}}}})";
+  };
+  EXPECT_EQ(call("PATCH", item, config(2, ""), apply).status, 422);  // fieldManager required
+  auto created = callJson("PATCH", item + "?fieldManager=kubectl&force=false",
+                          config(2, R"(,"tier":"front")"), 201, apply);
+  ASSERT_EQ(created["metadata"]["managedFields"].size(), 1u);
+  EXPECT_EQ(created["metadata"]["managedFields"][0]["manager"], "kubectl");
+  EXPECT_EQ(created["metadata"]["managedFields"][0]["operation"], "Apply");
+  EXPECT_EQ(created["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+  auto again = callJson("PATCH", item + "?fieldManager=kubectl", config(2, R"(,"tier":"front")"),
+                        200, apply);
+  EXPECT_EQ(again["metadata"]["resourceVersion"], created["metadata"]["resourceVersion"]);
+
+  // YAML bodies work too; kubectl scale-like updates record their manager from the query, and
+  // other writers from their User-Agent.
+  auto scaled = callJson("PATCH", item + "?fieldManager=kubectl-edit", R"({"spec":{"replicas":5}})",
+                         200, "application/merge-patch+json");
+  bool editOwnsReplicas = false;
+  for (const auto& e : scaled["metadata"]["managedFields"]) {
+    if (e["manager"] == "kubectl-edit") {
+      editOwnsReplicas = e["operation"] == "Update" && e["apiVersion"] == "apps/v1" &&
+                         e["fieldsV1"]["f:spec"].contains("f:replicas");
+    }
+  }
+  EXPECT_TRUE(editOwnsReplicas) << scaled["metadata"]["managedFields"].dump();
+
+  auto conflict = call("PATCH", item + "?fieldManager=kubectl&force=false",
+                       config(2, R"(,"tier":"front")"), apply);
+  ASSERT_EQ(conflict.status, 409) << conflict.body;
+  json status = json::parse(conflict.body);
+  EXPECT_EQ(status["reason"], "Conflict");
+  EXPECT_EQ(status["message"],
+            "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: "
+            ".spec.replicas");
+  EXPECT_EQ(status["details"]["causes"][0]["reason"], "FieldManagerConflict");
+  EXPECT_EQ(status["details"]["causes"][0]["field"], ".spec.replicas");
+
+  // Forced, without the tier label: kubectl owns replicas again and the label is gone.
+  auto forced =
+      callJson("PATCH", item + "?fieldManager=kubectl&force=true", config(3, ""), 200, apply);
+  EXPECT_EQ(forced["spec"]["replicas"], 3);
+  EXPECT_FALSE(forced["metadata"]["labels"].contains("tier"));
+  for (const auto& e : forced["metadata"]["managedFields"]) {
+    if (e["manager"] == "kubectl-edit") {
+      EXPECT_FALSE(e["fieldsV1"].contains("f:spec")) << e.dump();
+    }
+  }
+  auto yamlApplied = call("PATCH", item + "?fieldManager=kubectl",
+                          "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"
+                          "  labels: {app: web}\nspec:\n  replicas: 4\n"
+                          "  selector: {matchLabels: {app: web}}\n"
+                          "  template:\n    metadata: {labels: {app: web}}\n"
+                          "    spec:\n      containers:\n      - name: c\n"
+                          "        image: busybox:1\n        ports: [{containerPort: 80}]\n",
+                          apply);
+  ASSERT_EQ(yamlApplied.status, 200) << yamlApplied.body;
+  EXPECT_EQ(json::parse(yamlApplied.body)["spec"]["replicas"], 4);
+
+  // Bad bodies are clear 400s; force belongs to apply only.
+  EXPECT_EQ(call("PATCH", item + "?fieldManager=kubectl", "[1, 2", apply).status, 400);
+  EXPECT_EQ(call("PATCH", item + "?fieldManager=kubectl", "- a\n- b\n", apply).status, 400);
+  EXPECT_EQ(call("PATCH", item + "?fieldManager=kubectl", R"({"kind":"Deployment"})", apply).status,
+            400);
+  EXPECT_EQ(call("PATCH", item + "?force=true", "{}", "application/merge-patch+json").status, 422);
+
+  // /scale writes are recorded too; without fieldManager the User-Agent names the manager.
+  installScaleSubresource(*handler_, *env_.registry);
+  ServerRequest scaleReq = testing::serverRequest(
+      "PATCH", item + "/scale", R"({"spec":{"replicas":7}})", "application/merge-patch+json");
+  scaleReq.headers["user-agent"] = "kubectl/v1.32.3 (linux/amd64) kubernetes/32cc146";
+  ASSERT_EQ(handler_->handle(scaleReq).status, 200);
+  json afterScale = callJson("GET", item);
+  bool scaleOwnsReplicas = false;
+  for (const auto& e : afterScale["metadata"]["managedFields"]) {
+    scaleOwnsReplicas =
+        scaleOwnsReplicas || (e["manager"] == "kubectl" && e["operation"] == "Update" &&
+                              e["fieldsV1"]["f:spec"].contains("f:replicas"));
+  }
+  EXPECT_TRUE(scaleOwnsReplicas) << afterScale["metadata"]["managedFields"].dump();
+  yamlApplied.body = afterScale.dump();
+
+  // A writer that leaves managedFields out keeps the stored ones.
+  auto put = json::parse(yamlApplied.body);
+  put["metadata"].erase("managedFields");
+  put["metadata"]["labels"]["x"] = "y";
+  auto replaced = callJson("PUT", item, put.dump());
+  EXPECT_FALSE(replaced["metadata"]["managedFields"].empty());
 }
 
 TEST_F(ApiHandlerTest, GenerationBumpsOnSpecChangeOnly) {

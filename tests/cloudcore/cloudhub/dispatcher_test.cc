@@ -167,13 +167,23 @@ TEST_F(DispatcherTest, DevicesRulesAndModelsFollowTheirNode) {
   for (const auto& c : s->changes()) got.insert(c.resource() + "/" + c.name());
   EXPECT_EQ(got, (std::set<std::string>{"devices.devices.kubeedge.io/t1",
                                         "devicemodels.devices.kubeedge.io/thermo"}));
-  create("sedna.io/v1alpha1", "Model",
-         {{"metadata", {{"name", "m"}}},
-          {"spec", {{"nodeName", "edge-1"}, {"url", "s3://m"}, {"format", "onnx"}}}});
+  // Written by an API client (a field manager): nodes get the object without managedFields.
+  registry::WriteOptions byClient;
+  byClient.fieldManager = "kubectl-create";
+  auto model = env_.registry->create(
+      *api::findByApiVersionKind("sedna.io/v1alpha1", "Model"), "default",
+      {{"metadata", {{"name", "m"}}},
+       {"spec", {{"nodeName", "edge-1"}, {"url", "s3://m"}, {"format", "onnx"}}}},
+      byClient);
+  ASSERT_TRUE(model.isOk()) << model.status().toString();
+  ASSERT_FALSE((*model)["metadata"]["managedFields"].empty());
   s = sink->nextSync();
   ASSERT_TRUE(s);
   ASSERT_EQ(s->changes_size(), 1);
   EXPECT_EQ(s->changes(0).resource(), "models.sedna.io");
+  json sent = json::parse(s->changes(0).value());
+  EXPECT_EQ(sent["spec"]["url"], "s3://m");
+  EXPECT_FALSE(sent["metadata"].contains("managedFields")) << sent.dump();
   d.stop();
 }
 
