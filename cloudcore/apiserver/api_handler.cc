@@ -198,6 +198,9 @@ Result<Json> parseApplyConfiguration(const std::string& body) {
     config = std::move(parsed.value());
   }
   if (!config.is_object()) return badRequestError("the applied configuration must be an object");
+  if (api::nestsDeeperThan(config, 512)) {
+    return badRequestError("the request body is nested deeper than 512 levels");
+  }
   return config;
 }
 
@@ -575,6 +578,12 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
     std::string ct = req.header("content-type");
     auto semi = ct.find(';');
     if (semi != std::string::npos) ct = ct.substr(0, semi);
+    if (ct == "application/apply-patch+yaml" && subresource != registry::Subresource::kNone) {
+      return errorResponse(Status(Code::kMethodNotAllowed,
+                                  "server-side apply of the status subresource is not supported; "
+                                  "use a merge or JSON patch"),
+                           kind, name);
+    }
     if (ct == "application/apply-patch+yaml") {
       auto config = parseApplyConfiguration(req.body);
       if (!config.isOk()) return errorResponse(config.status(), kind, name);

@@ -708,19 +708,24 @@ Result<Json> Registry::apply(const api::KindInfo& kind, const std::string& ns,
     return badRequestError("the name of the object (" + bodyName +
                            ") does not match the name on the URL (" + name + ")");
   }
+  // Unknown fields leave the configuration before ownership is computed (Strict refuses them
+  // here, Warn reports them once), so nobody owns a field that is never stored.
+  Json checked = config;
+  if (auto s = checkFields(kind, checked, options.fieldCheck); !s.isOk()) return s;
   WriteOptions writeOptions = options;
   writeOptions.fieldManager.clear();  // apply computes managedFields itself
+  writeOptions.fieldCheck = nullptr;
   for (int attempt = 0;; ++attempt) {
     auto cur = store_.get(kind.resource(), kind.namespaced ? ns : "", name);
     if (!cur.isOk() && cur.status().code() != Code::kNotFound) return cur.status();
     if (!cur.isOk()) {
-      Json object = config;
+      Json object = checked;
       if (!object.contains("metadata") || !object["metadata"].is_object()) {
         object["metadata"] = Json::object();
       }
       object["metadata"]["name"] = name;
       Json managed =
-          api::applyCreateManagedFields(config, managerInfo(kind, options, clock_), kind.builtin);
+          api::applyCreateManagedFields(checked, managerInfo(kind, options, clock_), kind.builtin);
       auto r = createObject(kind, ns, std::move(object), writeOptions, &managed);
       if (r.isOk() && created != nullptr) *created = true;
       if (!r.isOk() && r.status().code() == Code::kAlreadyExists && attempt < kMaxRetries) {
@@ -730,7 +735,7 @@ Result<Json> Registry::apply(const api::KindInfo& kind, const std::string& ns,
     }
     auto current = decode(*cur);
     if (!current.isOk()) return current.status();
-    auto merged = api::applyConfiguration(*current, config, managerInfo(kind, options, clock_),
+    auto merged = api::applyConfiguration(*current, checked, managerInfo(kind, options, clock_),
                                           force, kind.builtin);
     if (!merged.isOk()) return merged.status();
     std::string mergedRv = metaString(*merged, "resourceVersion");

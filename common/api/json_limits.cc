@@ -2,6 +2,15 @@
 
 namespace ep::api {
 
+bool nestsDeeperThan(const nlohmann::json& value, size_t maxDepth) {
+  if (!value.is_structured()) return false;
+  if (maxDepth == 0) return true;
+  for (const auto& child : value) {
+    if (nestsDeeperThan(child, maxDepth - 1)) return true;
+  }
+  return false;
+}
+
 bool jsonNestsDeeperThan(std::string_view text, size_t maxDepth) {
   size_t depth = 0;
   bool inString = false;

@@ -15,6 +15,10 @@ namespace ep::api {
 // strings do not count). Malformed text is scanned the same way; the parser rejects it later.
 bool jsonNestsDeeperThan(std::string_view text, size_t maxDepth);
 
+// True when an already parsed value (e.g. from YAML) nests deeper than `maxDepth`; recursion
+// stops there, so the check itself stays shallow.
+bool nestsDeeperThan(const nlohmann::json& value, size_t maxDepth);
+
 // Parses `text`; a discarded value when it is malformed or nests deeper than `maxDepth` (then
 // `*tooDeep` is set, when given, and nothing was parsed).
 nlohmann::json parseJsonBounded(std::string_view text, size_t maxDepth, bool* tooDeep = nullptr);

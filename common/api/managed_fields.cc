@@ -32,7 +32,11 @@ std::string str(const json& object, const char* key) {
 std::string text(const json& v) {
   return v.dump(-1, ' ', false, json::error_handler_t::replace);
 }
-constexpr int kMaxDepth = 600;  // above the request limit (512); deeper input is not walked
+constexpr int kMaxDepth = 600;
+// What the member paths of one object may take (each path holds its whole prefix, so a deep
+// object of many leaves costs far more than its JSON). Beyond: ownership is not tracked.
+constexpr size_t kPathBudget = 32u
+                               << 20;  // above the request limit (512); deeper input is not walked
 
 std::vector<std::string> elementsOf(const Path& path) {
   std::vector<std::string> out;
@@ -83,16 +87,9 @@ struct ListKey {
 // The keys of a keyed list of a built-in kind (empty: atomic). Ports are keyed by port and
 // protocol (protocol defaults to TCP), as Kubernetes' list-map keys say.
 std::vector<ListKey> listKeys(std::string_view field, const json& list) {
-  if (field == "ports") {
-    if (list.empty() || !list.front().is_object()) return {};
-    if (list.front().contains("containerPort")) {
-      return {{"containerPort", nullptr}, {"protocol", "TCP"}};
-    }
-    if (list.front().contains("port")) return {{"port", nullptr}, {"protocol", "TCP"}};
-    return {};
-  }
-  std::string_view key = strategicMergeKey(field);
+  std::string_view key = strategicMergeKey(field, list);
   if (key.empty()) return {};
+  if (field == "ports") return {{std::string(key), nullptr}, {"protocol", "TCP"}};
   return {{std::string(key), nullptr}};
 }
 
@@ -118,9 +115,17 @@ json keyOf(const json& element, const std::vector<ListKey>& keys) {
 // set values), in one walk.
 using Members = std::map<Path, const json*>;
 
+std::string pathString(const Path& path);
+
 class Collector {
  public:
-  Collector(bool builtin, Members& out) : builtin_(builtin), out_(out) {}
+  // `error`: non-null for an applied configuration, whose keyed lists must be keyable (as the
+  // apiserver requires); receives the first problem. Null: such lists are atomic.
+  Collector(bool builtin, Members& out, std::string* error = nullptr)
+      : builtin_(builtin), out_(out), error_(error) {}
+
+  // Set when the paths outgrew kPathBudget: the walk stopped and the members are partial.
+  bool overflowed() const { return overflow_; }
 
   void object(const json& object, bool top) {
     for (const auto& [key, value] : object.items()) {
@@ -149,7 +154,7 @@ class Collector {
     if (value.is_object() && !value.empty()) {
       object(value, false);  // owned through its fields
     } else if (!value.is_array() || !list(name, value)) {
-      out_.emplace(path_, &value);  // scalar, empty object, atomic list
+      add(&value);  // scalar, empty object, atomic list
     }
     path_.resize(restore);
     --depth_;
@@ -164,7 +169,7 @@ class Collector {
       }
       for (const auto& v : list) {
         size_t restore = pushElement(path_, "v:" + text(v));
-        out_.emplace(path_, &v);
+        add(&v);
         path_.resize(restore);
       }
       return true;
@@ -173,16 +178,30 @@ class Collector {
     if (keys.empty()) return false;
     std::vector<std::string> elements;
     std::set<std::string> seen;
+    if (!std::all_of(list.begin(), list.end(), [](const json& e) { return e.is_object(); })) {
+      return false;  // replaced as a whole
+    }
     for (const auto& element : list) {
       json k = keyOf(element, keys);
-      if (k.is_null()) return false;  // not keyable: atomic
-      std::string pe = "k:" + text(k);
-      if (!seen.insert(pe).second) return false;  // duplicate keys: atomic
-      elements.push_back(std::move(pe));
+      std::string problem;
+      if (k.is_null()) {
+        problem = "associative list with keys has an element that omits key field \"" +
+                  keys.front().name + "\"";
+      } else if (!seen.insert("k:" + text(k)).second) {
+        problem = "duplicate entries for key " + text(k);
+      }
+      if (!problem.empty()) {
+        if (error_ != nullptr && error_->empty()) {
+          *error_ =
+              pathString(path_) + ": element " + std::to_string(elements.size()) + ": " + problem;
+        }
+        return false;  // atomic
+      }
+      elements.push_back("k:" + text(k));
     }
     for (size_t i = 0; i < elements.size(); ++i) {
       size_t restore = pushElement(path_, elements[i]);
-      out_.emplace(path_, &list[i]);
+      add(&list[i]);
       object(list[i], false);
       path_.resize(restore);
     }
@@ -190,14 +209,32 @@ class Collector {
   }
 
   bool builtin_;
+  // Adds one member, unless the paths' total size passed the budget.
+  void add(const json* value) {
+    bytes_ += path_.size() + 64;
+    if (bytes_ > kPathBudget) {
+      overflow_ = true;
+      return;
+    }
+    out_.emplace(path_, value);
+  }
+
   Members& out_;
+  std::string* error_;
+  size_t bytes_ = 0;
+  bool overflow_ = false;
   Path path_;
   int depth_ = 0;
 };
 
-Members membersOf(const json& object, bool builtin) {
+// `overflow` (when given) is set when the object has more fields than kPathBudget tracks.
+Members membersOf(const json& object, bool builtin, std::string* error = nullptr,
+                  bool* overflow = nullptr) {
   Members out;
-  if (object.is_object()) Collector(builtin, out).object(object, /*top=*/true);
+  if (!object.is_object()) return out;
+  Collector collector(builtin, out, error);
+  collector.object(object, /*top=*/true);
+  if (overflow != nullptr && collector.overflowed()) *overflow = true;
   return out;
 }
 
@@ -324,8 +361,9 @@ bool isKeyField(const Path& flat) {
 }
 
 // Removes the member at `path` from `object`, then the objects and lists that removal left
-// empty (below the top-level fields, which stay).
-void removePath(json& object, const Path& flat) {
+// empty (below the top-level fields, which stay), unless `keep` holds them (the configuration
+// set them empty).
+void removePath(json& object, const Path& flat, const PathSet& keep) {
   const std::vector<std::string> path = elementsOf(flat);
   if (path.empty()) return;
   std::vector<json*> chain{&object};
@@ -345,18 +383,21 @@ void removePath(json& object, const Path& flat) {
     }
   }
   auto eraseIn = [](json& parent, const std::string& pe) {
-    if (startsWith(pe, "f:")) {
-      if (parent.is_object()) parent.erase(pe.substr(2));
-    } else if (parent.is_array()) {
-      auto it = findElement(parent, pe);
-      if (it != parent.cend()) parent.erase(it);
-    }
+    if (startsWith(pe, "f:")) return parent.is_object() && parent.erase(pe.substr(2)) > 0;
+    if (!parent.is_array()) return false;
+    auto it = findElement(parent, pe);
+    if (it == parent.cend()) return false;
+    parent.erase(it);
+    return true;
   };
-  eraseIn(*chain.back(), path.back());
+  if (!eraseIn(*chain.back(), path.back())) return;  // not there: nothing was emptied
   for (size_t i = chain.size() - 1; i >= 2; --i) {
     const json& v = *chain[i];
     if (!(v.is_object() || v.is_array()) || !v.empty()) break;
-    eraseIn(*chain[i - 1], path[i - 1]);
+    Path container;
+    for (size_t e = 0; e < i; ++e) (void)pushElement(container, path[e]);
+    if (keep.contains(container)) break;
+    if (!eraseIn(*chain[i - 1], path[i - 1])) break;
   }
 }
 
@@ -469,8 +510,11 @@ bool validManagedFields(const json& managedFields) {
 
 json recordUpdate(const json& managed, const json* before, const json& after,
                   const ManagerInfo& who, bool builtin) {
-  const Members afterMembers = membersOf(after, builtin);
-  const Members beforeMembers = before != nullptr ? membersOf(*before, builtin) : Members{};
+  bool overflow = false;
+  const Members afterMembers = membersOf(after, builtin, nullptr, &overflow);
+  const Members beforeMembers =
+      before != nullptr && !overflow ? membersOf(*before, builtin, nullptr, &overflow) : Members{};
+  if (overflow) return managed;  // too many fields to track: ownership stays as it was
   PathSet afterSet = keysOf(afterMembers);
   PathSet changed;
   for (const auto& [p, value] : afterMembers) {
@@ -532,7 +576,16 @@ Result<json> applyConfigurationImpl(const json& live, const json& config, const 
   if (cfg.contains("metadata") && cfg["metadata"].is_object()) {
     cfg["metadata"].erase("managedFields");
   }
-  PathSet cfgSet = keysOf(membersOf(cfg, builtin));
+  std::string shapeError;
+  bool overflow = false;
+  PathSet cfgSet = keysOf(membersOf(cfg, builtin, &shapeError, &overflow));
+  if (overflow) {
+    return Status(Code::kTooLarge,
+                  "the applied configuration has too many fields to track their ownership");
+  }
+  if (!shapeError.empty()) {
+    return badRequestError("the applied configuration cannot be merged: " + shapeError);
+  }
 
   json managed = json::array();
   if (const json* mf = valueAt(live, {"f:metadata", "f:managedFields"});
@@ -591,10 +644,9 @@ Result<json> applyConfigurationImpl(const json& live, const json& config, const 
     for (const auto& p : intersect(cfgSet, sets.back())) {
       if (!isField(p)) continue;
       auto was = liveMembers.find(p);
+      if (was == liveMembers.end()) continue;  // not in the object: nobody's (stale ownership)
       auto now = resultMembers.find(p);
-      if (was != liveMembers.end() && now != resultMembers.end() && *was->second == *now->second) {
-        continue;
-      }
+      if (now != resultMembers.end() && *was->second == *now->second) continue;
       if (lastApplied.contains(p)) {
         handedOver.insert(p);
         continue;
@@ -645,10 +697,13 @@ Result<json> applyConfigurationImpl(const json& live, const json& config, const 
       underRemoved = removed.contains(p.substr(0, sep));
     }
     if (underRemoved || isKeyField(p)) continue;
+    if (auto applied = cfgSet.lower_bound(p); applied != cfgSet.end() && isBelow(*applied, p)) {
+      continue;  // an object that was applied empty and is now applied with fields
+    }
     auto below = others.lower_bound(p);
     bool ownedBelow = below != others.end() && isBelow(*below, p);
     if (ownedBelow) continue;
-    removePath(result, p);
+    removePath(result, p, cfgSet);
     removed.insert(p);
   }
 

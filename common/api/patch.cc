@@ -199,7 +199,7 @@ class StrategicMerger {
       if (!d.isOk()) return d.status();
       if (*d == "replace") replaceAll = true;
     }
-    std::string_view mergeKey = strategicMergeKey(field);
+    std::string_view mergeKey = strategicMergeKey(field, patch);
     bool allMaps =
         std::all_of(patch.begin(), patch.end(), [](const json& e) { return e.is_object(); });
     if (replaceAll || (mergeKey.empty() && !isPrimitiveMergeList(field)) ||
@@ -251,7 +251,7 @@ class StrategicMerger {
 
   // Reorders `list` so that elements named in `order` come first, in that order.
   static void reorder(json& list, const json& order, const std::string& field) {
-    std::string_view mergeKey = strategicMergeKey(field);
+    std::string_view mergeKey = strategicMergeKey(field, list);
     const std::string key(mergeKey);
     auto identity = [&](const json& e) -> const json* {
       if (key.empty()) return &e;
@@ -362,6 +362,15 @@ std::string stripExceptionPrefix(const char* what) {
 
 bool isPrimitiveMergeList(std::string_view field) {
   return field == "finalizers" || field == "podCIDRs";
+}
+
+std::string_view strategicMergeKey(std::string_view fieldName, const nlohmann::json& list) {
+  // A Service's (and Endpoints') ports are keyed by port, a container's by containerPort.
+  if (fieldName == "ports" && list.is_array() && !list.empty() && list.front().is_object() &&
+      !list.front().contains("containerPort") && list.front().contains("port")) {
+    return "port";
+  }
+  return strategicMergeKey(fieldName);
 }
 
 std::string_view strategicMergeKey(std::string_view fieldName) {

@@ -27,7 +27,8 @@ Result<nlohmann::json> applyJsonPatch(const nlohmann::json& target, const nlohma
 //   - maps merge recursively; null deletes a key;
 //   - lists of maps merge by key: containers, initContainers, ephemeralContainers, volumes, env,
 //     imagePullSecrets, resourceClaims -> name; hostAliases, podIPs, hostIPs -> ip;
-//     volumeMounts -> mountPath; volumeDevices -> devicePath; ports -> containerPort;
+//     volumeMounts -> mountPath; volumeDevices -> devicePath; ports -> containerPort (port for
+//     a Service's ports);
 //     conditions, addresses -> type; ownerReferences -> uid;
 //     topologySpreadConstraints -> topologyKey;
 //   - finalizers and podCIDRs are primitive lists merged as an ordered union;
@@ -47,6 +48,10 @@ Result<nlohmann::json> applyStrategicMergePatch(const nlohmann::json& original,
 // The merge key strategic merge patch uses for a list field ("" when the list is replaced or is
 // a primitive union list).
 std::string_view strategicMergeKey(std::string_view fieldName);
+
+// The merge key for a list with these elements: as above, except that "ports" whose first
+// element has a "port" and no "containerPort" (a Service's) are keyed by "port".
+std::string_view strategicMergeKey(std::string_view fieldName, const nlohmann::json& list);
 
 // Whether a list of scalars with this field name is merged as a set (finalizers) rather than
 // replaced.

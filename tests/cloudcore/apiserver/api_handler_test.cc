@@ -378,6 +378,13 @@ TEST_F(ApiHandlerTest, ServerSideApplyTracksFieldOwnership) {
   EXPECT_EQ(call("PATCH", item + "?fieldManager=kubectl", R"({"kind":"Deployment"})", apply).status,
             400);
   EXPECT_EQ(call("PATCH", item + "?force=true", "{}", "application/merge-patch+json").status, 422);
+  // Deep bodies are refused whichever parser reads them (a byte-order mark sends JSON to YAML).
+  std::string deep = "\xEF\xBB\xBF";
+  for (int i = 0; i < 600; ++i) deep += "{\"a\":";
+  deep += "1" + std::string(600, '}');
+  auto deepAnswer = call("PATCH", item + "?fieldManager=kubectl", deep, apply);
+  EXPECT_EQ(deepAnswer.status, 400) << deepAnswer.body;
+  EXPECT_NE(deepAnswer.body.find("nested deeper than 512 levels"), std::string::npos);
 
   // /scale writes are recorded too; without fieldManager the User-Agent names the manager.
   installScaleSubresource(*handler_, *env_.registry);
@@ -400,7 +407,18 @@ TEST_F(ApiHandlerTest, ServerSideApplyTracksFieldOwnership) {
   put["metadata"].erase("managedFields");
   put["metadata"]["labels"]["x"] = "y";
   auto replaced = callJson("PUT", item, put.dump());
-  EXPECT_FALSE(replaced["metadata"]["managedFields"].empty());
+  EXPECT_EQ(replaced["metadata"]["managedFields"], afterScale["metadata"]["managedFields"]);
+
+  // Apply to a subresource is refused; a dry-run apply stores nothing.
+  EXPECT_EQ(call("PATCH", item + "/status?fieldManager=kubectl", config(2, ""), apply).status, 405);
+  json dryConfig = json::parse(config(2, ""));
+  dryConfig["metadata"]["name"] = "dry";
+  auto dry = callJson("PATCH",
+                      "/apis/apps/v1/namespaces/default/deployments/dry?fieldManager=kubectl&"
+                      "dryRun=All",
+                      dryConfig.dump(), 201, apply);
+  EXPECT_EQ(dry["metadata"]["name"], "dry");
+  EXPECT_EQ(call("GET", "/apis/apps/v1/namespaces/default/deployments/dry").status, 404);
 }
 
 TEST_F(ApiHandlerTest, GenerationBumpsOnSpecChangeOnly) {

@@ -200,6 +200,67 @@ TEST(ManagedFieldsTest, KubectlTakesOverWhatClientSideApplyApplied) {
   EXPECT_FALSE(entryOf(*r, "kubectl-client-side-apply")["fieldsV1"].contains("f:data"));
 }
 
+// As the apiserver: a keyed list element without its key, or two with the same key, cannot be
+// applied (merging them would not be repeatable).
+TEST(ManagedFieldsTest, UnkeyableListsInAConfigurationAreRefused) {
+  json config = deployment(1, "x");
+  config["spec"]["template"]["spec"]["containers"][0]["ports"] = {{{"name", "http"}}};
+  auto r = applyConfiguration(deployment(1, "x"), config, kKubectl, false, true);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), Code::kBadRequest);
+  EXPECT_EQ(r.status().message(),
+            "the applied configuration cannot be merged: .spec.template.spec.containers[name="
+            "\"app\"].ports: element 0: associative list with keys has an element that omits key "
+            "field \"containerPort\"");
+  json twice = deployment(1, "x");
+  twice["spec"]["template"]["spec"]["containers"].push_back(
+      twice["spec"]["template"]["spec"]["containers"][0]);
+  auto dup = applyConfiguration(deployment(1, "x"), twice, kKubectl, false, true);
+  ASSERT_FALSE(dup.isOk());
+  EXPECT_NE(dup.status().message().find("element 1: duplicate entries for key {\"name\":\"app\"}"),
+            std::string::npos)
+      << dup.status().message();
+  // Service ports are keyed by port and protocol.
+  json svc = {{"apiVersion", "v1"},
+              {"kind", "Service"},
+              {"metadata", {{"name", "s"}}},
+              {"spec", {{"ports", {{{"port", 80}, {"targetPort", 8080}}}}}}};
+  EXPECT_EQ(fieldSetPaths(fieldSetOf(svc, true))[0], ".spec.ports[port=80,protocol=\"TCP\"]");
+}
+
+// An object applied empty (`resources: {}`, as `kubectl create --dry-run -o yaml` writes) and
+// later applied with fields keeps them; a field nobody has any more is no conflict.
+TEST(ManagedFieldsTest, EmptyObjectsFillAndStaleOwnershipDoesNotConflict) {
+  json first = deployment(1, "x");
+  first["spec"]["template"]["spec"]["containers"][0]["resources"] = json::object();
+  json live = first;
+  live["metadata"]["managedFields"] = applyCreateManagedFields(first, kKubectl, true);
+  json second = deployment(1, "x");
+  second["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+      {"limits", {{"cpu", "500m"}}}};
+  auto r = applyConfiguration(live, second, kKubectl, false, true);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ((*r)["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"],
+            "500m");
+  auto again = applyConfiguration(*r, second, kKubectl, false, true);
+  ASSERT_TRUE(again.isOk());
+  EXPECT_EQ(*again, *r);
+
+  // kubectl-edit once set an annotation that the platform has since removed.
+  json stale = deployment(1, "x");
+  stale["metadata"]["managedFields"] = json::array(
+      {{{"manager", "kubectl-edit"},
+        {"operation", "Update"},
+        {"apiVersion", "apps/v1"},
+        {"fieldsType", "FieldsV1"},
+        {"fieldsV1", {{"f:metadata", {{"f:annotations", {{"f:note", json::object()}}}}}}}}});
+  json withNote = deployment(1, "x");
+  withNote["metadata"]["annotations"] = {{"note", "mine"}};
+  auto noted = applyConfiguration(stale, withNote, kKubectl, false, true);
+  ASSERT_TRUE(noted.isOk()) << noted.status().toString();
+  EXPECT_EQ((*noted)["metadata"]["annotations"]["note"], "mine");
+}
+
 TEST(ManagedFieldsTest, BadManagedFieldsAndDirectivesAreRefused) {
   EXPECT_TRUE(validManagedFields(json::array()));
   EXPECT_FALSE(validManagedFields(json::object()));

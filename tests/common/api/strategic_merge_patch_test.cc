@@ -276,3 +276,25 @@ TEST(StrategicMergePatchTest, MergeKeys) {
 
 }  // namespace
 }  // namespace ep::api
+
+namespace ep::api {
+namespace {
+
+// A Service's ports merge by port (a container's by containerPort): kubectl apply of a changed
+// Service used to fail with "does not contain declared merge key: containerPort".
+TEST(StrategicMergePatchServicePortsTest, ServicePortsMergeByPort) {
+  auto r = applyStrategicMergePatch(
+      nlohmann::json::parse(R"({"spec":{"ports":[{"port":80,"targetPort":8080,"nodePort":30080},
+                                                  {"port":443,"targetPort":8443}]}})"),
+      nlohmann::json::parse(R"({"spec":{"ports":[{"port":80,"targetPort":9090}]}})"));
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  ASSERT_EQ((*r)["spec"]["ports"].size(), 2u);
+  EXPECT_EQ((*r)["spec"]["ports"][0]["targetPort"], 9090);
+  EXPECT_EQ((*r)["spec"]["ports"][0]["nodePort"], 30080);
+  EXPECT_EQ(strategicMergeKey("ports", nlohmann::json::parse(R"([{"port":1}])")), "port");
+  EXPECT_EQ(strategicMergeKey("ports", nlohmann::json::parse(R"([{"containerPort":1}])")),
+            "containerPort");
+}
+
+}  // namespace
+}  // namespace ep::api
