@@ -137,9 +137,7 @@ Result<ApiResponse> HttpApiTransport::send(std::string_view method, std::string_
   if (!r) return r.status();
   // Server warnings go to stderr as kubectl prints them (field validation, damaged objects
   // left out of a list).
-  for (const auto& [name, value] : r->headers) {
-    if (strcasecmp(name.c_str(), "Warning") == 0) log_ << "Warning: " << warningText(value) << "\n";
-  }
+  for (const auto& [name, value] : r->headers) printWarning(name, value);
   ApiResponse out;
   out.status = r->status;
   out.raw = std::move(r->body);
@@ -155,6 +153,12 @@ Result<ApiResponse> ApiTransport::callRaw(std::string_view, std::string_view, st
 Result<ApiResponse> HttpApiTransport::callRaw(std::string_view method, std::string_view path,
                                               std::string_view body, std::string_view contentType) {
   return send(method, path, body, contentType, kJson);
+}
+
+void HttpApiTransport::printWarning(std::string_view name, std::string_view value) {
+  if (name.size() == 7 && strncasecmp(name.data(), "Warning", 7) == 0) {
+    log_ << "Warning: " << warningText(std::string(value)) << "\n";
+  }
 }
 
 Status HttpApiTransport::watch(std::string_view path, std::string_view accept,
@@ -173,7 +177,7 @@ Status HttpApiTransport::watch(std::string_view path, std::string_view accept,
         }
         return onEvent(event);
       },
-      accept);
+      accept, [this](std::string_view name, std::string_view value) { printWarning(name, value); });
   if (s.isOk()) return s;
   // A non-2xx answer carries the body as its message: surface the server's own text.
   json body = decode(s.message());
@@ -186,7 +190,9 @@ Status HttpApiTransport::watch(std::string_view path, std::string_view accept,
 Status HttpApiTransport::streamLines(std::string_view path,
                                      const std::function<bool(std::string_view)>& onLine) {
   if (verbosity_ >= 6) log_ << "STREAM " << serverUrl_ << path << "\n";
-  Status s = client_.stream("GET", path, onLine, "text/plain, */*");
+  Status s = client_.stream(
+      "GET", path, onLine, "text/plain, */*",
+      [this](std::string_view name, std::string_view value) { printWarning(name, value); });
   if (s.isOk()) return s;
   json body = decode(s.message());
   if (isStatusObject(body) && body.contains("message") && body["message"].is_string()) {

@@ -82,6 +82,8 @@ class HttpApiTransport final : public ApiTransport {
  private:
   Result<ApiResponse> send(std::string_view method, std::string_view path, std::string_view body,
                            std::string_view contentType, std::string_view accept);
+  // Prints a Warning response header to the log stream as kubectl does ("Warning: TEXT").
+  void printWarning(std::string_view name, std::string_view value);
 
   http::HttpClient client_;
   std::string serverUrl_;

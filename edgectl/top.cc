@@ -31,6 +31,26 @@ int64_t milliOf(const Json& usage, const char* key) {
   return v.isOk() ? *v : 0;
 }
 
+// CPU in nanocores, as the metrics API reports it ("1500000n"); other forms through milli.
+// A pod's usage is summed in nanocores and rounded up once, as kubectl top does, not as the
+// sum of its containers' rounded figures.
+int64_t nanoOf(const Json& usage, const char* key) {
+  if (!usage.is_object() || !usage.contains(key)) return 0;
+  const Json& v = usage[key];
+  if (v.is_string()) {
+    const std::string& s = v.get_ref<const std::string&>();
+    if (s.size() > 1 && s.size() <= 19 && s.back() == 'n' &&
+        std::all_of(s.begin(), s.end() - 1, [](char c) { return c >= '0' && c <= '9'; })) {
+      return std::stoll(s.substr(0, s.size() - 1));
+    }
+  }
+  return milliOf(usage, key) * 1'000'000;
+}
+
+int64_t milliFromNano(int64_t nano) {
+  return (nano + 999'999) / 1'000'000;
+}
+
 int64_t bytesOf(const Json& usage, const char* key) {
   if (!usage.is_object() || !usage.contains(key)) return 0;
   auto v = api::quantityOf(usage[key], false);
@@ -186,13 +206,15 @@ int topPods(Context& ctx, const TopOptions& o, const std::string& name) {
     const std::string pod = api::stringAt(m, "metadata.name");
     const std::string ns = api::stringAt(m, "metadata.namespace");
     Row total;
+    int64_t totalNano = 0;
     for (const auto& c : m.value("containers", Json::array())) {
       if (!c.is_object()) continue;
       const Json usage = c.value("usage", Json::object());
       Row r;
-      r.cpuMilli = milliOf(usage, "cpu");
+      const int64_t nano = nanoOf(usage, "cpu");
+      r.cpuMilli = milliFromNano(nano);
       r.memoryBytes = bytesOf(usage, "memory");
-      total.cpuMilli += r.cpuMilli;
+      totalNano += nano;
       total.memoryBytes += r.memoryBytes;
       if (o.containers) {
         if (ctx.allNamespaces) r.cells.push_back(ns);
@@ -203,6 +225,7 @@ int topPods(Context& ctx, const TopOptions& o, const std::string& name) {
         rows.push_back(std::move(r));
       }
     }
+    total.cpuMilli = milliFromNano(totalNano);
     if (!o.containers) {
       if (ctx.allNamespaces) total.cells.push_back(ns);
       total.cells.push_back(pod);

@@ -533,6 +533,8 @@ Result<Json> Registry::writeUpdate(const api::KindInfo& kind, const std::string&
   if (sub == Subresource::kNone && !options.fieldManager.empty()) {
     managed = api::recordUpdate(managed, &current, next, managerInfo(kind, options, clock_),
                                 kind.builtin);
+  } else if (sub == Subresource::kNone && managed.is_array() && !managed.empty()) {
+    managed = api::forgetRemovedFields(managed, next, kind.builtin);  // a platform writer
   }
   if (managed.is_array() && !managed.empty()) meta["managedFields"] = std::move(managed);
 

@@ -244,6 +244,19 @@ PathSet keysOf(const Members& members) {
   return out;
 }
 
+// Every path the object has: its members and the objects above them. An entry may own an
+// object it applied empty (`strategy: {}`) that defaults have since filled; that is still there.
+PathSet existingPaths(const Members& members) {
+  PathSet out;
+  for (const auto& [p, v] : members) {
+    out.insert(p);
+    for (size_t sep = p.find(kSep); sep != std::string::npos; sep = p.find(kSep, sep + 1)) {
+      out.insert(p.substr(0, sep));
+    }
+  }
+  return out;
+}
+
 void flattenInto(const json& node, Path& prefix, int depth, PathSet& out) {
   if (!node.is_object()) return;
   if (node.empty()) {
@@ -515,7 +528,7 @@ json recordUpdate(const json& managed, const json* before, const json& after,
   const Members beforeMembers =
       before != nullptr && !overflow ? membersOf(*before, builtin, nullptr, &overflow) : Members{};
   if (overflow) return managed;  // too many fields to track: ownership stays as it was
-  PathSet afterSet = keysOf(afterMembers);
+  PathSet afterSet = existingPaths(afterMembers);
   PathSet changed;
   for (const auto& [p, value] : afterMembers) {
     auto was = beforeMembers.find(p);
@@ -554,6 +567,29 @@ json recordUpdate(const json& managed, const json* before, const json& after,
   if (!found && !changed.empty()) {
     out.push_back(entry(who, "Update", unflatten(changed)));
     anyChange = true;
+  }
+  return anyChange ? out : managed;
+}
+
+json forgetRemovedFields(const json& managed, const json& after, bool builtin) {
+  if (!validManagedFields(managed) || managed.empty()) return managed;
+  bool overflow = false;
+  const PathSet present = existingPaths(membersOf(after, builtin, nullptr, &overflow));
+  if (overflow) return managed;
+  json out = json::array();
+  bool anyChange = false;
+  for (const auto& e : managed) {
+    PathSet s = flatten(e["fieldsV1"]);
+    PathSet kept = intersect(s, present);
+    if (kept == s) {
+      out.push_back(e);
+      continue;
+    }
+    anyChange = true;
+    if (kept.empty()) continue;
+    json trimmed = e;
+    trimmed["fieldsV1"] = unflatten(kept);
+    out.push_back(std::move(trimmed));
   }
   return anyChange ? out : managed;
 }

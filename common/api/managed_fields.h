@@ -44,6 +44,12 @@ struct ManagerInfo {
 nlohmann::json recordUpdate(const nlohmann::json& managed, const nlohmann::json* before,
                             const nlohmann::json& after, const ManagerInfo& who, bool builtin);
 
+// managedFields after a write by no manager (the platform's own writers): fields the object no
+// longer has leave every entry, entries left empty are dropped. Returns `managed` itself when
+// nothing changed.
+nlohmann::json forgetRemovedFields(const nlohmann::json& managed, const nlohmann::json& after,
+                                   bool builtin);
+
 // Server-side apply of `config` (the applied configuration, an object) by `who` to `live` (the
 // stored object, with its managedFields; an object without any is first owned by the
 // "before-first-apply" manager, as the apiserver does). Returns the merged object with its new

@@ -546,7 +546,8 @@ struct HttpClient::Impl {
   }
 
   Status stream(std::string_view method, std::string_view pathAndQuery,
-                const std::function<bool(std::string_view)>& onLine, std::string_view accept) {
+                const std::function<bool(std::string_view)>& onLine, std::string_view accept,
+                const std::function<void(std::string_view, std::string_view)>& onHeader) {
     if (!urlStatus.isOk()) return urlStatus;
     auto req = buildRequest(method, pathAndQuery, {}, {}, accept);
     auto dl = deadline();
@@ -558,6 +559,9 @@ struct HttpClient::Impl {
     beast::error_code ec;
     int status = static_cast<int>(parser.get().result_int());
     bool ok = status >= 200 && status < 300;
+    if (onHeader) {
+      for (const auto& field : parser.get()) onHeader(field.name_string(), field.value());
+    }
     std::string pending;  // partial line (2xx) or error body (non-2xx)
     char chunk[16 * 1024];
     while (!parser.is_done()) {
@@ -683,9 +687,10 @@ Result<HttpResponse> HttpClient::request(std::string_view method, std::string_vi
 
 Status HttpClient::stream(std::string_view method, std::string_view pathAndQuery,
                           const std::function<bool(std::string_view)>& onLine,
-                          std::string_view accept) {
+                          std::string_view accept,
+                          const std::function<void(std::string_view, std::string_view)>& onHeader) {
   try {
-    return impl_->stream(method, pathAndQuery, onLine, accept);
+    return impl_->stream(method, pathAndQuery, onLine, accept, onHeader);
   } catch (const std::exception& e) {
     return unavailableError("stream from " + impl_->baseUrlText + " failed: " + e.what());
   }

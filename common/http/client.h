@@ -105,10 +105,13 @@ class HttpClient {
   // arrives. Returns ok when the server ends the stream or onLine returns false (a final line
   // without a newline is delivered too). A non-2xx response is returned as an error Status whose
   // code follows codeForHttpStatus and whose message is the response body (so callers can
-  // decode a structured error); transport errors are as for request().
-  Status stream(std::string_view method, std::string_view pathAndQuery,
-                const std::function<bool(std::string_view line)>& onLine,
-                std::string_view accept = "application/json");
+  // decode a structured error); transport errors are as for request(). onHeader, when given,
+  // sees each response header (name, value) before the first line, e.g. a watch's Warning.
+  Status stream(
+      std::string_view method, std::string_view pathAndQuery,
+      const std::function<bool(std::string_view line)>& onLine,
+      std::string_view accept = "application/json",
+      const std::function<void(std::string_view name, std::string_view value)>& onHeader = {});
 
   // Replaces the extra headers sent with every later request (ClientOptions::headers), e.g. the
   // Authorization a registry's challenge asked for.

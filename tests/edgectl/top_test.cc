@@ -88,6 +88,26 @@ TEST_F(TopTest, PodsSummedSortedAndPerContainer) {
             "big     side   50m    20Mi   \n");
 }
 
+// kubectl sums a pod's containers in nanocores and rounds once: two containers at 1.5m each
+// are 2m each and 3m together (not 4m).
+TEST_F(TopTest, PodCpuIsRoundedOnceAfterSumming) {
+  answer("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods",
+         {{"items",
+           {podMetrics("default", "p", {{"a", "1500000n", "1Mi"}, {"b", "1500000n", "1Mi"}})}}});
+  ASSERT_EQ(run({"pod"}), 0) << err_.str();
+  EXPECT_EQ(out_.str(),
+            "NAME   CPU(cores)   MEMORY(bytes)   \n"
+            "p      3m           2Mi             \n");
+  out_.str("");
+  TopOptions containers;
+  containers.containers = true;
+  containers.noHeaders = true;
+  ASSERT_EQ(run({"pod"}, containers), 0);
+  EXPECT_EQ(out_.str(),
+            "p     a     2m    1Mi   \n"
+            "p     b     2m    1Mi   \n");
+}
+
 TEST_F(TopTest, SaysWhyThereIsNothingToShow) {
   answer("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods", {{"items", Json::array()}});
   answer("/api/v1/namespaces/default/pods", {{"items", Json::array()}});

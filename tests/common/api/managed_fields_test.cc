@@ -261,6 +261,34 @@ TEST(ManagedFieldsTest, EmptyObjectsFillAndStaleOwnershipDoesNotConflict) {
   EXPECT_EQ((*noted)["metadata"]["annotations"]["note"], "mine");
 }
 
+TEST(ManagedFieldsTest, WritesByNoManagerDropFieldsTheObjectNoLongerHas) {
+  json live = deployment(2, "nginx:1");
+  json managed =
+      recordUpdate(json::array(), nullptr, live, {"kubectl-create", "apps/v1", "t"}, true);
+  EXPECT_EQ(forgetRemovedFields(managed, live, true), managed);
+  json without = live;
+  without["metadata"].erase("labels");
+  json trimmed = forgetRemovedFields(managed, without, true);
+  ASSERT_EQ(trimmed.size(), 1u);
+  EXPECT_FALSE(trimmed[0]["fieldsV1"]["f:metadata"].contains("f:labels")) << trimmed.dump();
+  EXPECT_TRUE(trimmed[0]["fieldsV1"]["f:spec"].contains("f:replicas"));
+  EXPECT_TRUE(forgetRemovedFields(managed, json::object(), true).empty());
+
+  // An object applied empty that defaults then filled (`strategy: {}`) stays owned, so
+  // reapplying that configuration still writes nothing.
+  json config = deployment(2, "nginx:1");
+  config["spec"]["strategy"] = json::object();
+  json applied = applyCreateManagedFields(config, kKubectl, true);
+  json defaulted = config;
+  defaulted["spec"]["strategy"] = {{"type", "RollingUpdate"}};
+  EXPECT_EQ(forgetRemovedFields(applied, defaulted, true), applied);
+  EXPECT_EQ(recordUpdate(applied, &defaulted, defaulted, kEdit, true), applied);
+  defaulted["metadata"]["managedFields"] = applied;
+  auto again = applyConfiguration(defaulted, config, kKubectl, false, true);
+  ASSERT_TRUE(again.isOk()) << again.status().toString();
+  EXPECT_EQ(*again, defaulted);
+}
+
 TEST(ManagedFieldsTest, BadManagedFieldsAndDirectivesAreRefused) {
   EXPECT_TRUE(validManagedFields(json::array()));
   EXPECT_FALSE(validManagedFields(json::object()));

@@ -129,7 +129,8 @@ class TestServer {
       res.body() = "{}";
     } else if (target == "/stream") {
       std::string head =
-          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nWarning: 299 - \"stale\"\r\n"
+          "Transfer-Encoding: chunked\r\n\r\n";
       asio::write(s, asio::buffer(head), ec);
       writeChunk(s, "{\"a\":1}\n{\"b\"", ec);
       std::this_thread::sleep_for(std::chrono::milliseconds(30));
@@ -316,10 +317,18 @@ TEST(HttpClientTest, StreamsChunkedLines) {
   TestServer server;
   HttpClient c(server.url());
   std::vector<std::string> lines;
-  Status s = c.stream("GET", "/stream", [&](std::string_view line) {
-    lines.emplace_back(line);
-    return true;
-  });
+  std::string warning;
+  Status s = c.stream(
+      "GET", "/stream",
+      [&](std::string_view line) {
+        EXPECT_EQ(warning, "299 - \"stale\"");  // headers come before the first line
+        lines.emplace_back(line);
+        return true;
+      },
+      "application/json",
+      [&](std::string_view name, std::string_view value) {
+        if (name == "Warning") warning = value;
+      });
   ASSERT_TRUE(s.isOk()) << s.toString();
   EXPECT_THAT(lines, ElementsAre("{\"a\":1}", "{\"b\":2}", "", "{\"c\":3}", "tail"));
 }
