@@ -110,6 +110,7 @@ TEST(ManagedFieldsTest, ApplyConflictsWithAnotherManagersChangedField) {
   auto forced = applyConfiguration(live, deployment(3, "nginx:1"), kKubectl, true, true);
   ASSERT_TRUE(forced.isOk()) << forced.status().toString();
   EXPECT_EQ((*forced)["spec"]["replicas"], 3);
+  ASSERT_FALSE(entryOf(*forced, "kubectl-create").is_null());  // it keeps its other fields
   EXPECT_FALSE(entryOf(*forced, "kubectl-create")["fieldsV1"]["f:spec"].contains("f:replicas"));
   EXPECT_TRUE(entryOf(*forced, "kubectl")["fieldsV1"]["f:spec"].contains("f:replicas"));
 }
@@ -197,6 +198,7 @@ TEST(ManagedFieldsTest, KubectlTakesOverWhatClientSideApplyApplied) {
                 (*r)["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
                     .get<std::string>())["data"]["a"],
             "2");
+  ASSERT_FALSE(entryOf(*r, "kubectl-client-side-apply").is_null());  // keeps the annotation
   EXPECT_FALSE(entryOf(*r, "kubectl-client-side-apply")["fieldsV1"].contains("f:data"));
 }
 
