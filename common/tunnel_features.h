@@ -7,4 +7,9 @@ namespace ep {
 // ResourceMetrics (edgecore/stats -> cloudcore/resourcemetrics; docs/metrics.md).
 inline constexpr const char* kFeatureResourceMetrics = "resource-metrics";
 
+// The other way: an edge lists in Hello.features what it accepts, and a cloud uses it only with
+// such an edge. Interactive exec and attach (StreamOpen.stdin/tty, STREAM_KIND_ATTACH,
+// StreamInput; docs/tunnel.md "Streams").
+inline constexpr const char* kFeatureInteractiveStreams = "interactive-streams";
+
 }  // namespace ep

@@ -167,7 +167,9 @@ int main(int argc, char** argv) {
   edgehub::EdgeHub hub({.cloud = config.cloud,
                         .nodeName = config.nodeName,
                         .version = EP_VERSION_STRING,
-                        .credentials = &credentials},
+                        .credentials = &credentials,
+                        // edged's StreamServer, set once the runtime is there, serves them.
+                        .interactiveStreams = !config.runtimeEndpoint.empty()},
                        cache, clock);
   cache.setOutboxNotify([&hub] { hub.wakeOutbox(); });
   cache.setRepairNotify(

@@ -15,7 +15,7 @@ namespace ep::apiserver {
 
 // What the API asks an edge node for (docs/tunnel.md, "Streams").
 struct StreamRequest {
-  enum class Kind { kLogs, kExec };
+  enum class Kind { kLogs, kExec, kAttach };
   Kind kind = Kind::kLogs;
   std::string ns;
   std::string pod;
@@ -30,6 +30,11 @@ struct StreamRequest {
   // Exec.
   std::vector<std::string> command;
   int64_t timeoutSeconds = 0;
+  // Exec and attach: interactive when either is set (attach always is). Input then follows
+  // through StreamHandle::input/resize.
+  bool stdin = false;
+  bool tty = false;
+  bool interactive() const { return stdin || tty || kind == Kind::kAttach; }
 };
 
 // Output channels of a stream. kReady comes once, empty, first: the edge found the container.
@@ -46,6 +51,9 @@ class StreamObserver {
   // edge's error (kNotFound, kBadRequest, kTimeout, ...) or kUnavailable when the node
   // disconnected.
   virtual void onClose(Status status, int32_t exitCode) = 0;
+  // Interactive streams: the edge wrote `inputs` more of the input()/resize() calls, holding
+  // `bytes` stdin bytes.
+  virtual void onInputAck(uint64_t bytes, uint32_t inputs) = 0;
 };
 
 // The API's side of one open stream. Thread-safe, non-blocking. Destroying it does not cancel:
@@ -58,13 +66,20 @@ class StreamHandle {
   // The client went away: the stream is cancelled on the edge and forgotten; after it returns no
   // callback starts (one already running may still finish).
   virtual void cancel() = 0;
+  // Interactive streams: stdin bytes for the container (at most 32 KiB a call), then
+  // (closeStdin) the end of stdin. The caller keeps what the observer has not acknowledged
+  // (onInputAck) within 32 calls and about 64 KiB, the tunnel protocol's bound.
+  virtual void input(std::string data, bool closeStdin) = 0;
+  // Interactive streams with a tty: the terminal's new size.
+  virtual void resize(uint32_t width, uint32_t height) = 0;
 };
 
 // Opens streams to nodes. Thread-safe, non-blocking.
 class StreamOpener {
  public:
   virtual ~StreamOpener() = default;
-  // kUnavailable when the node is not connected or has too many streams open.
+  // kUnavailable when the node is not connected or has too many streams open; kBadRequest for
+  // an interactive request to a node whose edgecore cannot serve one.
   virtual Result<std::shared_ptr<StreamHandle>> open(const std::string& node,
                                                      const StreamRequest& request,
                                                      std::shared_ptr<StreamObserver> observer) = 0;

@@ -74,6 +74,29 @@ class StreamBuffer final : public StreamObserver {
     exitCode = exitCode_;
     return out;
   }
+  void onInputAck(uint64_t bytes, uint32_t inputs) override {
+    std::function<void()> wake;
+    {
+      MutexLock l(mu_);
+      unackedInput_ -= std::min(unackedInput_, bytes);
+      unackedInputs_ -= std::min<uint64_t>(unackedInputs_, inputs);
+      wake = wake_;
+    }
+    if (wake) wake();
+  }
+  // One input (stdin chunk, end of stdin, terminal size) sent to the edge.
+  void inputSent(uint64_t bytes) {
+    MutexLock l(mu_);
+    unackedInput_ += bytes;
+    ++unackedInputs_;
+  }
+  // Whether another client message may be read: what was sent and not acknowledged leaves room
+  // for one more of at most `nextBytes` (the tunnel protocol's bound, proto/tunnel.proto).
+  bool inputRoom(uint64_t maxBytes, uint64_t maxInputs) {
+    MutexLock l(mu_);
+    return unackedInput_ < maxBytes && unackedInputs_ < maxInputs;
+  }
+
   bool closedWithoutOutput(Status& status) {
     MutexLock l(mu_);
     status = status_;
@@ -92,6 +115,8 @@ class StreamBuffer final : public StreamObserver {
   bool closed_ EP_GUARDED_BY(mu_) = false;
   Status status_ EP_GUARDED_BY(mu_);
   int32_t exitCode_ EP_GUARDED_BY(mu_) = 0;
+  uint64_t unackedInput_ EP_GUARDED_BY(mu_) = 0;   // stdin bytes sent, not acknowledged
+  uint64_t unackedInputs_ EP_GUARDED_BY(mu_) = 0;  // inputs sent, not acknowledged
   std::function<void()> wake_;
 };
 
@@ -131,11 +156,83 @@ class LogBody final : public http::BodyStream {
   bool closed_ = false;  // only touched by next()/close(), which the server serializes
 };
 
-// Exec over a channel.k8s.io WebSocket.
+// The v1 Status kubectl reads on the error channel for a failure (it prints its message).
+std::string failureJson(const Status& status) {
+  return api::statusObject(status).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+// A WebSocket that only reports why the stream could not start (channel 3), then closes: errors
+// found after the request's own checks (the node, the edge, the runtime) reach kubectl this way,
+// as the kubelet reports them, because an HTTP error would make kubectl retry over SPDY and
+// show only why that failed.
+class FailureSocket final : public http::WebSocketStream {
+ public:
+  explicit FailureSocket(Status status) : status_(std::move(status)) {}
+  std::vector<std::string> next(bool& finished) override {
+    finished = true;
+    return {"\x03" + failureJson(status_)};
+  }
+  void setWake(std::function<void()>) override {}
+  void close() override {}
+
+ private:
+  const Status status_;
+};
+
+// Input the API keeps sent to the edge and not yet written into the container, per stream (the
+// tunnel protocol's bound, proto/tunnel.proto StreamInput): the client's next message is read
+// only below 32 KiB of stdin and 24 inputs, and one message adds at most 4 inputs (the server
+// reads at most 128 KiB; kubectl sends at most 32 KiB): at most 28 inputs, and 64 KiB of stdin
+// from kubectl (160 KiB from any client).
+constexpr uint64_t kInputBytesBeforeRead = 32 * 1024;
+constexpr uint64_t kInputsBeforeRead = 24;
+constexpr size_t kMaxInputChunk = 32 * 1024;
+
+// Exec and attach over a channel.k8s.io WebSocket. Output: 1 stdout, 2 stderr, 3 the final
+// Status. Input (interactive streams): 0 stdin, 4 a terminal size {"Width":W,"Height":H}, and in
+// v5 255 with payload 0, the end of stdin.
 class ExecSocket final : public http::WebSocketStream {
  public:
-  ExecSocket(std::shared_ptr<StreamBuffer> buffer, std::shared_ptr<StreamHandle> handle)
-      : buffer_(std::move(buffer)), handle_(std::move(handle)) {}
+  ExecSocket(std::shared_ptr<StreamBuffer> buffer, std::shared_ptr<StreamHandle> handle, bool v5,
+             bool stdin, bool tty)
+      : buffer_(std::move(buffer)), handle_(std::move(handle)), v5_(v5), stdin_(stdin), tty_(tty) {}
+
+  // On the server's I/O thread; never blocks (the handle only queues on the tunnel).
+  void onMessage(std::string message) override {
+    if (message.empty()) return;
+    const auto channel = static_cast<uint8_t>(message[0]);
+    std::string_view payload = std::string_view(message).substr(1);
+    if (channel == 0) {
+      if (!stdin_ || stdinClosed_) return;  // like the kubelet: input nobody asked for is dropped
+      while (!payload.empty()) {
+        std::string_view chunk = payload.substr(0, kMaxInputChunk);
+        buffer_->inputSent(chunk.size());
+        handle_->input(std::string(chunk), false);
+        payload.remove_prefix(chunk.size());
+      }
+    } else if (channel == 4) {
+      if (!tty_) return;
+      Json j = Json::parse(payload, nullptr, false);
+      if (!j.is_object()) return;
+      auto dim = [&j](const char* key) -> uint32_t {
+        auto it = j.find(key);
+        if (it == j.end() || !it->is_number_unsigned()) return 0;
+        return static_cast<uint32_t>(std::min<uint64_t>(it->get<uint64_t>(), 65535));
+      };
+      const uint32_t width = dim("Width"), height = dim("Height");
+      if (width == 0 || height == 0) return;
+      buffer_->inputSent(0);
+      handle_->resize(width, height);
+    } else if (channel == 255 && v5_ && payload.size() == 1 && payload[0] == 0) {
+      if (!stdin_ || stdinClosed_) return;
+      stdinClosed_ = true;
+      buffer_->inputSent(0);
+      handle_->input({}, true);
+    }
+  }
+  bool wantsInput() override {
+    return buffer_->inputRoom(kInputBytesBeforeRead, kInputsBeforeRead);
+  }
 
   std::vector<std::string> next(bool& finished) override {
     bool closed = false;
@@ -153,19 +250,7 @@ class ExecSocket final : public http::WebSocketStream {
     if (bytes > 0) handle_->consumed(bytes);
     if (closed) {
       closed_ = true;
-      std::string statusJson;
-      if (status.isOk()) {
-        statusJson = execStatusJson(exitCode);
-      } else {
-        statusJson = Json{
-            {"metadata", Json::object()},
-            {"status", "Failure"},
-            {"message", status.message()},
-            {"reason", "InternalError"},
-            {"code",
-             500}}.dump(-1, ' ', false, Json::error_handler_t::replace);
-      }
-      out.push_back("\x03" + statusJson);
+      out.push_back("\x03" + (status.isOk() ? execStatusJson(exitCode) : failureJson(status)));
     }
     finished = closed;
     return out;
@@ -179,7 +264,9 @@ class ExecSocket final : public http::WebSocketStream {
  private:
   std::shared_ptr<StreamBuffer> buffer_;
   std::shared_ptr<StreamHandle> handle_;
-  bool closed_ = false;
+  const bool v5_, stdin_, tty_;
+  bool closed_ = false;       // only touched by next()/close(), which the server serializes
+  bool stdinClosed_ = false;  // only touched by onMessage() (the I/O thread)
 };
 
 // Exec without a WebSocket (edgectl exec): the command's output is gathered as it arrives and
@@ -382,6 +469,10 @@ void PodStreams::install(ApiHandler& handler) {
                          [this](ServerRequest& r, const std::string& ns, const std::string& n) {
                            return exec(r, ns, n);
                          });
+  handler.addSubresource("pods", "attach",
+                         [this](ServerRequest& r, const std::string& ns, const std::string& n) {
+                           return attach(r, ns, n);
+                         });
 }
 
 ServerResponse PodStreams::logs(ServerRequest& req, const std::string& ns,
@@ -420,9 +511,21 @@ ServerResponse PodStreams::logs(ServerRequest& req, const std::string& ns,
 
 ServerResponse PodStreams::exec(ServerRequest& req, const std::string& ns,
                                 const std::string& name) {
+  return remoteCommand(req, ns, name, StreamRequest::Kind::kExec);
+}
+
+ServerResponse PodStreams::attach(ServerRequest& req, const std::string& ns,
+                                  const std::string& name) {
+  return remoteCommand(req, ns, name, StreamRequest::Kind::kAttach);
+}
+
+ServerResponse PodStreams::remoteCommand(ServerRequest& req, const std::string& ns,
+                                         const std::string& name, StreamRequest::Kind kind) {
+  const bool isExec = kind == StreamRequest::Kind::kExec;
+  const std::string what = isExec ? "exec" : "attach";
   if (req.method != "GET" && req.method != "POST") {
     return api::errorResponse(
-        Status(Code::kMethodNotAllowed, "the server does not allow this method on pods/exec"));
+        Status(Code::kMethodNotAllowed, "the server does not allow this method on pods/" + what));
   }
   const bool upgrade = req.header("upgrade").find("websocket") != std::string::npos ||
                        req.header("upgrade").find("WebSocket") != std::string::npos;
@@ -442,39 +545,59 @@ ServerResponse PodStreams::exec(ServerRequest& req, const std::string& ns,
     }
   }
   // kubectl falls back to SPDY when the WebSocket upgrade is refused: the checks below run first
-  // so the reason (no such pod, interactive exec...) reaches the user whichever it tried.
+  // so the reason (no such pod, container not running...) reaches the user whichever it tried.
   const bool spdy = !upgrade && !req.header("upgrade").empty();
-  if (req.flag("stdin") || req.flag("tty")) {
-    return api::errorResponse(
-        badRequestError("interactive exec (stdin, tty) is not supported for edge pods"));
-  }
-  const api::KindInfo* kind = nullptr;
-  auto target = resolvePod(registry_, ns, name, req.param("container"), kind);
-  if (!target.isOk()) return api::errorResponse(target.status(), kind, name);
+  const api::KindInfo* podKind = nullptr;
+  auto target = resolvePod(registry_, ns, name, req.param("container"), podKind);
+  if (!target.isOk()) return api::errorResponse(target.status(), podKind, name);
   StreamRequest sr;
-  sr.kind = StreamRequest::Kind::kExec;
+  sr.kind = kind;
   sr.ns = ns;
   sr.pod = name;
   sr.container = target->container;
-  sr.command = queryValues(req.target, "command");
-  if (sr.command.empty()) {
-    return api::errorResponse(
-        badRequestError("you must specify at least one command for the container"));
+  sr.stdin = req.flag("stdin");
+  sr.tty = req.flag("tty");
+  if (isExec) {
+    sr.command = queryValues(req.target, "command");
+    if (sr.command.empty()) {
+      return api::errorResponse(
+          badRequestError("you must specify at least one command for the container"));
+    }
+    if (auto s = intParam(req, "timeoutSeconds", 1, sr.timeoutSeconds); !s.isOk()) {
+      return api::errorResponse(s);
+    }
   }
-  if (auto s = intParam(req, "timeoutSeconds", 1, sr.timeoutSeconds); !s.isOk()) {
-    return api::errorResponse(s);
+  // Kubernetes: at least one stream, and a terminal merges stderr into stdout.
+  const bool stdoutFlag = req.param("stdout").empty() || req.flag("stdout");
+  if (!sr.stdin && !stdoutFlag && !req.flag("stderr")) {
+    return api::errorResponse(
+        badRequestError("you must specify at least 1 of stdin, stdout, stderr"));
   }
   if (spdy) {
     return api::errorResponse(badRequestError(
         "SPDY is not supported; use a WebSocket client (kubectl >= 1.30 does by default)"));
   }
-  auto opened = openStream(broker_, target->node, sr, options_.firstReplyTimeout, "exec",
+  if (!upgrade && sr.interactive()) {
+    return api::errorResponse(badRequestError(
+        "interactive " + what +
+        " (stdin, tty) needs a WebSocket client speaking v5.channel.k8s.io or "
+        "v4.channel.k8s.io, such as kubectl; without an upgrade only exec of a command without "
+        "input is served"));
+  }
+  auto opened = openStream(broker_, target->node, sr, options_.firstReplyTimeout, what.c_str(),
                            waitingOpens_, options_.maxWaitingOpens);
-  if (!opened.isOk()) return api::errorResponse(opened.status());
+  if (!opened.isOk()) {
+    if (!upgrade) return api::errorResponse(opened.status());
+    ServerResponse r;
+    r.websocket = std::make_shared<FailureSocket>(opened.status());
+    r.websocketProtocol = protocol;
+    return r;
+  }
   auto& [buffer, handle] = *opened;
   if (upgrade) {
     ServerResponse r;
-    r.websocket = std::make_shared<ExecSocket>(std::move(buffer), std::move(handle));
+    r.websocket = std::make_shared<ExecSocket>(std::move(buffer), std::move(handle),
+                                               protocol == "v5.channel.k8s.io", sr.stdin, sr.tty);
     r.websocketProtocol = protocol;
     return r;
   }

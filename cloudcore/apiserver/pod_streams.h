@@ -20,26 +20,33 @@ struct PodStreamsOptions {
   size_t maxWaitingOpens = 4;
 };
 
-// pods/log and pods/exec (docs/api.md) for pods on edge nodes, carried by a StreamOpener
-// (pod_stream_opener.h; in cloudcore, cloudhub's StreamBroker over the tunnel). Validates like the
-// Kubernetes API server (pod, container, node), then opens a tunnel stream to the pod's node and
-// waits for the edge's first reply so that edge errors (container not found, no previous container)
-// become HTTP errors. Logs then stream as chunked text/plain; exec answers a WebSocket upgrade
-// (v5.channel.k8s.io / v4.channel.k8s.io: 1 stdout, 2 stderr, 3 a v1 Status) or, without an
-// upgrade, a JSON ExecResult streamed once the command ends (edgectl's fallback). Handlers run on
-// the HTTP worker pool and may block up to firstReplyTimeout, at most maxWaitingOpens of them at
-// once; an open stream holds no worker. Thread-safe; `registry` and `broker` must outlive it.
+// pods/log, pods/exec and pods/attach (docs/api.md) for pods on edge nodes, carried by a
+// StreamOpener (pod_stream_opener.h; in cloudcore, cloudhub's StreamBroker over the tunnel).
+// Validates like the Kubernetes API server (pod, container, node), then opens a tunnel stream to
+// the pod's node and waits for the edge's first reply so that edge errors (container not found, no
+// previous container) become HTTP errors. Logs then stream as chunked text/plain; exec and attach
+// answer a WebSocket upgrade (v5.channel.k8s.io / v4.channel.k8s.io: 1 stdout, 2 stderr, 3 a v1
+// Status; from the client 0 stdin, 4 terminal size, v5's 255 end of stdin) or, for exec without
+// input and without an upgrade, a JSON ExecResult streamed once the command ends (edgectl's
+// fallback). Handlers run on the HTTP worker pool and may block up to firstReplyTimeout, at most
+// maxWaitingOpens of them at once; an open stream holds no worker. Thread-safe; `registry` and
+// `broker` must outlive it.
 class PodStreams {
  public:
   PodStreams(registry::Registry& registry, StreamOpener& broker, PodStreamsOptions options = {});
 
-  // Registers pods/log and pods/exec on `handler`.
+  // Registers pods/log, pods/exec and pods/attach on `handler`.
   void install(ApiHandler& handler);
 
   ServerResponse logs(ServerRequest& req, const std::string& ns, const std::string& name);
   ServerResponse exec(ServerRequest& req, const std::string& ns, const std::string& name);
+  ServerResponse attach(ServerRequest& req, const std::string& ns, const std::string& name);
 
  private:
+  // exec and attach: checks, then a WebSocket (or, for exec without input, an ExecResult).
+  ServerResponse remoteCommand(ServerRequest& req, const std::string& ns, const std::string& name,
+                               StreamRequest::Kind kind);
+
   registry::Registry& registry_;
   StreamOpener& broker_;
   const PodStreamsOptions options_;

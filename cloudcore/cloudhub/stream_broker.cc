@@ -38,6 +38,12 @@ class BrokerStreamHandle final : public StreamHandle {
   BrokerStreamHandle(StreamBroker& broker, uint64_t id) : broker_(broker), id_(id) {}
   void consumed(size_t bytes) override { broker_.consumed(id_, bytes); }
   void cancel() override { broker_.cancel(id_); }
+  void input(std::string data, bool closeStdin) override {
+    broker_.input(id_, std::move(data), closeStdin, 0, 0);
+  }
+  void resize(uint32_t width, uint32_t height) override {
+    if (width > 0 && height > 0) broker_.input(id_, {}, false, width, height);
+  }
 
  private:
   StreamBroker& broker_;
@@ -49,8 +55,11 @@ Result<std::shared_ptr<StreamHandle>> StreamBroker::open(const std::string& node
                                                          std::shared_ptr<StreamObserver> observer) {
   auto msg = std::make_shared<pb::CloudMessage>();
   auto* o = msg->mutable_stream_open();
-  o->set_kind(request.kind == StreamRequest::Kind::kExec ? pb::STREAM_KIND_EXEC
-                                                         : pb::STREAM_KIND_LOGS);
+  o->set_kind(request.kind == StreamRequest::Kind::kExec     ? pb::STREAM_KIND_EXEC
+              : request.kind == StreamRequest::Kind::kAttach ? pb::STREAM_KIND_ATTACH
+                                                             : pb::STREAM_KIND_LOGS);
+  o->set_stdin(request.stdin);
+  o->set_tty(request.tty);
   o->set_namespace_(request.ns);
   o->set_pod(request.pod);
   o->set_container(request.container);
@@ -69,11 +78,16 @@ Result<std::shared_ptr<StreamHandle>> StreamBroker::open(const std::string& node
     MutexLock l(mu_);
     auto it = sinks_.find(node);
     if (it == sinks_.end()) return unavailableError("node " + node + " is not connected");
+    if (request.interactive() && !it->second.interactive) {
+      return badRequestError("node " + node +
+                             " runs an edgecore without interactive exec and attach (stdin, "
+                             "tty); upgrade its edgecore");
+    }
     if (perNode_[node] >= options_.maxStreamsPerNode) {
       return unavailableError("too many log/exec streams to node " + node + " (limit " +
                               std::to_string(options_.maxStreamsPerNode) + "); try again later");
     }
-    sink = it->second;
+    sink = it->second.sink;
     id = nextId_++;
     o->set_id(id);
     streams_[id] = Entry{node, sink, std::move(observer), 0};
@@ -88,16 +102,17 @@ Result<std::shared_ptr<StreamHandle>> StreamBroker::open(const std::string& node
   return std::shared_ptr<StreamHandle>(std::make_shared<BrokerStreamHandle>(*this, id));
 }
 
-void StreamBroker::attach(const std::string& node, std::shared_ptr<SyncSink> sink) {
+void StreamBroker::attach(const std::string& node, std::shared_ptr<SyncSink> sink,
+                          bool interactive) {
   MutexLock l(mu_);
-  sinks_[node] = std::move(sink);
+  sinks_[node] = Session{std::move(sink), interactive};
 }
 
 void StreamBroker::detach(const std::string& node, const SyncSink* sink) {
   std::vector<std::shared_ptr<StreamObserver>> orphans;
   {
     MutexLock l(mu_);
-    if (auto it = sinks_.find(node); it != sinks_.end() && it->second.get() == sink) {
+    if (auto it = sinks_.find(node); it != sinks_.end() && it->second.sink.get() == sink) {
       sinks_.erase(it);
     }
     for (auto it = streams_.begin(); it != streams_.end();) {
@@ -140,6 +155,36 @@ void StreamBroker::onClose(const SyncSink* sink, const pb::StreamClose& close) {
     streams_.erase(it);
   }
   observer->onClose(statusOf(close), close.exit_code());
+}
+
+void StreamBroker::onInputAck(const SyncSink* sink, const pb::StreamInputAck& ack) {
+  std::shared_ptr<StreamObserver> observer;
+  {
+    MutexLock l(mu_);
+    auto it = streams_.find(ack.id());
+    if (it == streams_.end() || it->second.sink.get() != sink) return;
+    observer = it->second.observer;
+  }
+  observer->onInputAck(ack.bytes(), ack.inputs());
+}
+
+void StreamBroker::input(uint64_t id, std::string data, bool closeStdin, uint32_t width,
+                         uint32_t height) {
+  std::shared_ptr<SyncSink> sink;
+  {
+    MutexLock l(mu_);
+    auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    sink = it->second.sink;
+  }
+  auto msg = std::make_shared<pb::CloudMessage>();
+  auto* in = msg->mutable_stream_input();
+  in->set_id(id);
+  in->set_data(std::move(data));
+  in->set_stdin_closed(closeStdin);
+  in->set_width(width);
+  in->set_height(height);
+  sink->send(std::move(msg));
 }
 
 void StreamBroker::consumed(uint64_t id, size_t bytes) {

@@ -15,6 +15,7 @@
 namespace edgeplane::tunnel::v1 {
 class StreamData;
 class StreamClose;
+class StreamInputAck;
 }  // namespace edgeplane::tunnel::v1
 
 namespace ep::cloudhub {
@@ -36,11 +37,13 @@ struct StreamBrokerOptions {
   uint64_t window = 256 * 1024;
 };
 
-// Routes API streams (logs, exec) over the tunnel: open() sends StreamOpen to the node's
+// Routes API streams (logs, exec, attach) over the tunnel: open() sends StreamOpen to the node's
 // current session, StreamData/StreamClose from that session reach the stream's observer, and
 // the stream ends with kUnavailable if the session ends first. Flow control: a window per
 // stream (StreamOpen.initial_window), topped up with StreamWindow as the consumer reports
-// consumption. Streams are not durable: they never move to a newer session of the node.
+// consumption. Interactive streams also carry the client's input to the edge (StreamInput; the
+// API side bounds what is unacknowledged). Streams are not durable: they never move to a newer
+// session of the node.
 //
 // Thread-safe; every method is non-blocking. Observer callbacks run outside the broker's lock.
 class StreamBroker final : public StreamOpener {
@@ -55,11 +58,14 @@ class StreamBroker final : public StreamOpener {
                                              std::shared_ptr<StreamObserver> observer) override;
 
   // --- called by the tunnel server ---
-  void attach(const std::string& node, std::shared_ptr<SyncSink> sink);
+  // `interactive`: the node's edgecore listed "interactive-streams" in its Hello (stdin, tty,
+  // attach); without it such requests are refused with kBadRequest.
+  void attach(const std::string& node, std::shared_ptr<SyncSink> sink, bool interactive);
   // Ends every stream on `sink` (kUnavailable) unless the node moved to another sink already.
   void detach(const std::string& node, const SyncSink* sink);
   void onData(const SyncSink* sink, const edgeplane::tunnel::v1::StreamData& data);
   void onClose(const SyncSink* sink, const edgeplane::tunnel::v1::StreamClose& close);
+  void onInputAck(const SyncSink* sink, const edgeplane::tunnel::v1::StreamInputAck& ack);
 
   size_t openStreams() const;
 
@@ -71,13 +77,19 @@ class StreamBroker final : public StreamOpener {
     std::shared_ptr<StreamObserver> observer;
     uint64_t pendingGrant = 0;  // consumed, not yet granted back
   };
+  struct Session {
+    std::shared_ptr<SyncSink> sink;
+    bool interactive = false;
+  };
   void consumed(uint64_t id, size_t bytes);
   void cancel(uint64_t id);
+  // Sends StreamInput for stream `id` (dropped once the stream ended).
+  void input(uint64_t id, std::string data, bool closeStdin, uint32_t width, uint32_t height);
 
   const StreamBrokerOptions options_;
   mutable Mutex mu_;
   uint64_t nextId_ EP_GUARDED_BY(mu_) = 1;
-  std::map<std::string, std::shared_ptr<SyncSink>> sinks_ EP_GUARDED_BY(mu_);
+  std::map<std::string, Session> sinks_ EP_GUARDED_BY(mu_);
   std::map<uint64_t, Entry> streams_ EP_GUARDED_BY(mu_);
   std::map<std::string, size_t> perNode_ EP_GUARDED_BY(mu_);
 };

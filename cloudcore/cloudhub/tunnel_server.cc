@@ -331,6 +331,10 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
           if (server_.broker) server_.broker->onClose(this, in_.stream_close());
           startRead();
           return;
+        case pb::EdgeMessage::kStreamInputAck:
+          if (server_.broker) server_.broker->onInputAck(this, in_.stream_input_ack());
+          startRead();
+          return;
         case pb::EdgeMessage::kRouteResult:
           // Route callbacks never block either.
           if (server_.routes) server_.routes->onResult(this, in_.route_result());
@@ -467,6 +471,9 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
     std::string node = std::move(check.node);
     std::vector<InventoryEntry> inventory = std::move(check.inventory);
     std::string edgeVersion = std::move(check.edgeVersion);
+    for (const auto& f : in_.hello().features()) {
+      if (f == kFeatureInteractiveStreams) interactiveStreams_ = true;
+    }
     int64_t lastApplied = check.lastAppliedRevision;
     if (server_.options.nodeCertificates != nullptr) {
       // The certificate must still be the node's (not revoked): known from the Node watch, or
@@ -541,7 +548,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
         "objects)",
         node_, context_peer_, edgeVersion, lastApplied, inventory.size());
     server_.dispatcher.attach(node_, self, std::move(inventory));
-    if (server_.broker) server_.broker->attach(node_, self);
+    if (server_.broker) server_.broker->attach(node_, self, interactiveStreams_);
     if (server_.routes) server_.routes->attach(node_, self);
     startRead();
   }
@@ -709,6 +716,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
   const PeerIdentity identity_;     // from the TLS handshake; immutable
   const std::string context_peer_;  // "ipv4:ADDRESS:PORT"
   bool helloDone_ = false;
+  bool interactiveStreams_ = false;  // the Hello listed kFeatureInteractiveStreams
   std::string node_;
   std::shared_ptr<NodeCounters> counters_;
   std::atomic<bool> accepted_{false};

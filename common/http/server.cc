@@ -449,7 +449,8 @@ struct Server::Impl {
   }
 
   // A WebSocket after an accepted upgrade: writes what the WebSocketStream produces, keeps one
-  // read pending (answers pings, notices the client closing; client messages are discarded).
+  // read pending while the stream wants input (answers pings, notices the client closing) and
+  // hands each client message to the stream.
   template <typename Stream>
   awaitable<void> websocketSession(Stream& stream, bhttp::request<bhttp::string_body>& upgrade,
                                    ServerResponse& r) {
@@ -461,6 +462,7 @@ struct Server::Impl {
       std::atomic<bool> woken{true};
       bool clientGone = false;
       bool readerDone = true;
+      bool readerPaused = false;  // the stream wanted no input: read again after a wake
       beast::flat_buffer readBuf;
     };
     auto shared = std::make_shared<Shared>(ioc);
@@ -484,6 +486,9 @@ struct Server::Impl {
       beast::get_lowest_layer(stream).expires_never();
       co_await ws.async_accept(upgrade, use_awaitable);
       ws.binary(true);
+      // Client messages are stdin chunks and resize events (kubectl sends at most 32 KiB each);
+      // a larger one ends the socket instead of growing a buffer to Beast's 16 MiB default.
+      ws.read_message_max(128 * 1024);
       {
         // kubectl up to 1.32 starts reading right after the upgrade but creates its stream
         // readers a moment later and drops what arrives in between ("Unknown stream id 1,
@@ -493,23 +498,34 @@ struct Server::Impl {
         boost::system::error_code ec;
         co_await settle.async_wait(asio::redirect_error(use_awaitable, ec));
       }
-      readMore = [&ws, shared, &readMore] {
+      WebSocketStream* stream = body.get();
+      readMore = [&ws, shared, &readMore, stream] {
         shared->readerDone = false;
-        ws.async_read(shared->readBuf, [shared, &readMore](boost::system::error_code ec, size_t) {
-          shared->readerDone = true;
-          if (ec) {
-            shared->clientGone = true;
-            shared->timer.cancel();
-            return;
-          }
-          shared->readBuf.clear();  // stdin and resize messages are not supported: dropped
-          readMore();
-        });
+        ws.async_read(shared->readBuf,
+                      [shared, &readMore, stream](boost::system::error_code ec, size_t) {
+                        shared->readerDone = true;
+                        if (ec) {
+                          shared->clientGone = true;
+                          shared->timer.cancel();
+                          return;
+                        }
+                        stream->onMessage(beast::buffers_to_string(shared->readBuf.data()));
+                        shared->readBuf.clear();
+                        if (stream->wantsInput()) {
+                          readMore();
+                        } else {
+                          shared->readerPaused = true;
+                        }
+                      });
       };
       readMore();
       for (;;) {
         if (shared->clientGone || stopping) break;
         shared->woken = false;
+        if (shared->readerPaused && body->wantsInput()) {
+          shared->readerPaused = false;
+          readMore();
+        }
         bool finished = false;
         WebSocketStream* raw = body.get();
         std::vector<std::string> messages = co_await onPool<std::vector<std::string>>(
@@ -520,9 +536,17 @@ struct Server::Impl {
         }
         if (finished || shared->clientGone || stopping) break;
         if (messages.empty() && !shared->woken) {
-          shared->timer.expires_after(std::chrono::hours(24));
+          shared->timer.expires_after(shared->readerPaused ? std::chrono::seconds(20)
+                                                           : std::chrono::hours(24));
           boost::system::error_code ec;
           co_await shared->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+          if (!ec && shared->readerPaused && !shared->clientGone) {
+            // Not reading the client (its input waits for room), so its going away would go
+            // unnoticed while the stream is quiet: a ping that cannot be sent says so.
+            boost::system::error_code pingEc;
+            co_await ws.async_ping({}, asio::redirect_error(use_awaitable, pingEc));
+            if (pingEc) shared->clientGone = true;
+          }
         }
       }
       if (!shared->clientGone) {

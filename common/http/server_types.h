@@ -75,14 +75,22 @@ class BodyStream {
   virtual void close() = 0;
 };
 
-// A WebSocket the server runs after accepting an upgrade (pod exec). The server calls next() on
-// a worker thread, one call at a time, and writes each returned string as one binary message;
-// it closes the socket (normal closure) after the messages of the call that set `finished`.
+// A WebSocket the server runs after accepting an upgrade (pod exec, attach). The server calls
+// next() on a worker thread, one call at a time, and writes each returned string as one binary
+// message; it closes the socket (normal closure) after the messages of the call that set
+// `finished`. The client's messages go to onMessage() on the server's I/O thread, concurrently
+// with next(), one at a time and in order; the server reads the next one only while
+// wantsInput() is true (else after a wake once it is), so a slow consumer of input holds the
+// client back instead of growing memory. A client message over 128 KiB ends the socket.
 class WebSocketStream {
  public:
   virtual ~WebSocketStream() = default;
   // Messages to send now (possibly none). Never waits.
   virtual std::vector<std::string> next(bool& finished) = 0;
+  // One message from the client (binary or text). Never waits. Default: discarded.
+  virtual void onMessage(std::string message) { (void)message; }
+  // Whether the server may read the client's next message now. Never waits.
+  virtual bool wantsInput() { return true; }
   // `wake` may be called from any thread when next() may have more; it never blocks.
   virtual void setWake(std::function<void()> wake) = 0;
   // Called once when the socket ends for any reason (finished, client gone, server stopping).

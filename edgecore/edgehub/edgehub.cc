@@ -7,6 +7,7 @@
 
 #include "common/grpclite/channel.h"
 #include "common/thread_annotations.h"
+#include "common/tunnel_features.h"
 #include "edgecore/certmanager/node_credentials.h"
 
 namespace ep::edgecore::edgehub {
@@ -212,6 +213,7 @@ void EdgeHub::onMessage(uint64_t gen, tv1::CloudMessage&& msg) {
     case tv1::CloudMessage::kStreamOpen:
     case tv1::CloudMessage::kStreamCancel:
     case tv1::CloudMessage::kStreamWindow:
+    case tv1::CloudMessage::kStreamInput:
       onStreamMessage(gen, msg);
       return;
     case tv1::CloudMessage::kRouteDeliver:
@@ -270,6 +272,9 @@ void EdgeHub::onStreamMessage(uint64_t gen, tv1::CloudMessage& msg) {
       return;
     case tv1::CloudMessage::kStreamWindow:
       handler->onStreamWindow(msg.stream_window().id(), msg.stream_window().bytes());
+      return;
+    case tv1::CloudMessage::kStreamInput:
+      handler->onStreamInput(std::move(*msg.mutable_stream_input()));
       return;
     default:
       return;
@@ -349,6 +354,7 @@ Result<tv1::EdgeMessage> EdgeHub::buildHello() {
   h->set_edgecore_version(options_.version);
   h->set_last_applied_revision(cache_.lastAppliedRevision());
   h->set_last_report_sequence(cache_.lastSequence());
+  if (options_.interactiveStreams) h->add_features(kFeatureInteractiveStreams);
   auto inv = cache_.inventory();
   if (!inv.isOk()) return inv.status();
   for (const auto& e : *inv) {

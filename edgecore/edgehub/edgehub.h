@@ -45,6 +45,9 @@ struct EdgeHubOptions {
   // lifetime a new one is asked for over the open stream and used from the next connection.
   // Null: plaintext (in-process tests only). Must outlive the hub.
   certmanager::NodeCredentials* credentials = nullptr;
+  // Lists kFeatureInteractiveStreams in every Hello: the stream handler (set before start() or
+  // later, once the runtime is known) serves interactive exec and attach.
+  bool interactiveStreams = false;
 };
 
 // Connection state for /status and logs.

@@ -12,7 +12,8 @@ namespace ep::edgecore::edgehub {
 // gone (the stream is then dead: stop it). Valid while the EdgeHub that made it exists.
 using StreamSender = std::function<bool(edgeplane::tunnel::v1::EdgeMessage&&)>;
 
-// Where EdgeHub hands the cloud's stream messages (logs, exec; docs/tunnel.md, "Streams").
+// Where EdgeHub hands the cloud's stream messages (logs, exec, attach; docs/tunnel.md,
+// "Streams").
 // Implemented by edged's StreamServer; a seam so edgehub needs nothing from edged.
 //
 // Threading: the on* methods are called on gRPC reaction threads (and onConnectionClosed on
@@ -25,6 +26,9 @@ class StreamHandler {
   virtual void onStreamOpen(const edgeplane::tunnel::v1::StreamOpen& open, StreamSender send) = 0;
   virtual void onStreamCancel(uint64_t id) = 0;
   virtual void onStreamWindow(uint64_t id, uint64_t bytes) = 0;
+  // Input of an interactive stream (stdin, its end, terminal size); answer stdin with
+  // StreamInputAck once written.
+  virtual void onStreamInput(edgeplane::tunnel::v1::StreamInput&& input) = 0;
   // The connection ended (or EdgeHub stopped): every open stream is dead.
   virtual void onConnectionClosed() = 0;
 };

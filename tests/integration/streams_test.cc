@@ -21,9 +21,11 @@
 #include "edgecore/edged/streaming/stream_server.h"
 #include "edgecore/edgehub/edgehub.h"
 #include "edgecore/metamanager/metamanager.h"
+#include "tests/integration/fake_streaming_server.h"
 #include "tests/testing/eventually.h"
 #include "tests/testing/process.h"
 #include "tests/testing/store_fixture.h"
+#include "tests/testing/terminal.h"
 
 namespace ep::testing {
 namespace {
@@ -100,6 +102,22 @@ class MiniRuntime final : public edged::ContainerRuntime {
     return exec_;
   }
 
+  // Interactive exec and attach go to this URL (a test streaming server); unset: refused.
+  void setStreamingUrl(std::string url) {
+    std::lock_guard l(mu_);
+    streamingUrl_ = std::move(url);
+  }
+  std::vector<edged::StreamingRequest> streamingRequests() {
+    std::lock_guard l(mu_);
+    return streamingRequests_;
+  }
+  Result<std::string> streamingUrl(const edged::StreamingRequest& request) override {
+    std::lock_guard l(mu_);
+    streamingRequests_.push_back(request);
+    if (streamingUrl_.empty()) return no();
+    return streamingUrl_;
+  }
+
   Result<std::string> version() override { return std::string("mini"); }
   Result<std::string> runPodSandbox(const edged::PodSandboxConfig&) override { return no(); }
   Status stopPodSandbox(const std::string&) override { return no(); }
@@ -135,6 +153,8 @@ class MiniRuntime final : public edged::ContainerRuntime {
   std::vector<edged::ContainerStatus> containers_;
   edged::ExecResult exec_;
   std::vector<std::string> lastCommand_;
+  std::string streamingUrl_;
+  std::vector<edged::StreamingRequest> streamingRequests_;
   bool held_ = false;
   int running_ = 0;
 };
@@ -171,6 +191,7 @@ class StreamsTest : public ::testing::Test {
     edgecore::edgehub::EdgeHubOptions eo;
     eo.cloud = "127.0.0.1:" + std::to_string(hub_->port());
     eo.nodeName = "edge-node-1";
+    eo.interactiveStreams = true;
     edge_ = std::make_unique<edgecore::edgehub::EdgeHub>(eo, *cache_, st_.clock);
     edge_->setStreamHandler(streams_.get());
     ASSERT_TRUE(edge_->start().isOk());
@@ -268,7 +289,7 @@ TEST_F(StreamsTest, StuckNodesDoNotStallTheApi) {
     void close(const std::string&) override {}
   };
   auto silent = std::make_shared<Silent>();
-  hub_->streams().attach("edge-stuck", silent);
+  hub_->streams().attach("edge-stuck", silent, false);
   createPod("stuck", "edge-stuck", {"app"});
   std::atomic<int> unavailable{0}, timedOut{0}, other{0};
   std::vector<std::thread> clients;
@@ -546,11 +567,224 @@ TEST_F(StreamsTest, KubectlExecOverWebSocket) {
   EXPECT_NE(r.exitCode, 0);
   EXPECT_NE(r.err.find("pods \"nosuchpod\" not found"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("SPDY"), std::string::npos) << r.err;
+  // Failures found on the edge reach kubectl too (on the error channel: an HTTP error would make
+  // it retry over SPDY): the runtime refuses the interactive exec (no streaming server), the
+  // container is not running, the node is not connected.
   r = run({"exec", "-i", "web", "--", "cat"});
   EXPECT_NE(r.exitCode, 0);
-  EXPECT_NE(r.err.find("interactive exec (stdin, tty) is not supported"), std::string::npos)
+  EXPECT_NE(r.err.find("not implemented in MiniRuntime"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("SPDY"), std::string::npos) << r.err;
+  runtime_.exit("c1");
+  r = run({"exec", "web", "--", "true"});
+  EXPECT_NE(r.exitCode, 0);
+  EXPECT_NE(r.err.find("container \"app\" in pod \"web\" is not running"), std::string::npos)
       << r.err;
   EXPECT_EQ(r.err.find("SPDY"), std::string::npos) << r.err;
+  r = run({"exec", "far", "--", "true"});
+  EXPECT_NE(r.exitCode, 0);
+  EXPECT_NE(r.err.find("node edge-node-2 is not connected"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("SPDY"), std::string::npos) << r.err;
+}
+
+// A v5.channel.k8s.io client, as kubectl is: channel-prefixed binary messages both ways.
+class ChannelClient {
+ public:
+  ChannelClient(const std::string& port, const std::string& target) : ws_(io_) {
+    namespace websocket = boost::beast::websocket;
+    boost::asio::ip::tcp::resolver resolver(io_);
+    boost::asio::connect(ws_.next_layer(), resolver.resolve("127.0.0.1", port));
+    ws_.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
+      req.set(boost::beast::http::field::sec_websocket_protocol, "v5.channel.k8s.io");
+    }));
+    ws_.handshake("127.0.0.1", target);
+    ws_.binary(true);
+  }
+  void send(char channel, const std::string& payload) {
+    ws_.write(boost::asio::buffer(std::string(1, channel) + payload));
+  }
+  // Reads until stdout holds `text` or the final status came; false when the socket ended first.
+  bool readUntil(const std::string& text) {
+    while (stdout_.find(text) == std::string::npos) {
+      if (!readOne()) return false;
+    }
+    return true;
+  }
+  // Reads to the end of the session; the final Status (channel 3).
+  Json finish() {
+    while (readOne()) {
+    }
+    return Json::parse(status_, nullptr, false);
+  }
+  const std::string& out() const { return stdout_; }
+
+ private:
+  bool readOne() {
+    boost::beast::flat_buffer buf;
+    boost::system::error_code ec;
+    ws_.read(buf, ec);
+    if (ec) return false;
+    std::string m = boost::beast::buffers_to_string(buf.data());
+    if (m.empty()) return true;
+    if (m[0] == 1) stdout_ += m.substr(1);
+    if (m[0] == 3) status_ = m.substr(1);
+    return true;
+  }
+  boost::asio::io_context io_;
+  boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
+  std::string stdout_, status_;
+};
+
+// Interactive exec end to end through the tunnel to a streaming server that plays the runtime's:
+// terminal size, stdin and the exit code travel, and the edge asked the runtime for a tty exec.
+TEST_F(StreamsTest, InteractiveExecCarriesStdinResizeAndExitCode) {
+  FakeStreamingServer runtimeStreams;
+  runtime_.setStreamingUrl(runtimeStreams.url());
+  ChannelClient c(std::to_string(server_->port()),
+                  "/api/v1/namespaces/default/pods/web/exec?command=sh&stdin=true&stdout=true"
+                  "&tty=true");
+  c.send(4, R"({"Width":80,"Height":24})");
+  ASSERT_TRUE(c.readUntil("size 80x24\n")) << c.out();
+  c.send(0, "hello\r");
+  ASSERT_TRUE(c.readUntil("echo:hello\n")) << c.out();
+  c.send(4, R"({"Width":120,"Height":40})");
+  ASSERT_TRUE(c.readUntil("size 120x40\n")) << c.out();
+  c.send(0, "exit 3\r");
+  Json status = c.finish();
+  EXPECT_EQ(status.value("reason", ""), "NonZeroExitCode") << status.dump();
+  EXPECT_EQ(status["details"]["causes"][0].value("message", ""), "3") << status.dump();
+  EXPECT_EQ(runtimeStreams.stdinSeen(), "hello\rexit 3\r");
+  auto requests = runtime_.streamingRequests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].containerId, "c1");
+  EXPECT_EQ(requests[0].command, std::vector<std::string>{"sh"});
+  EXPECT_TRUE(requests[0].tty);
+  EXPECT_TRUE(requests[0].stdin);
+  EXPECT_FALSE(requests[0].stderr);  // a terminal merges stderr into stdout
+  EXPECT_FALSE(requests[0].attach);
+  EXPECT_TRUE(eventually([&] { return streams_->activeStreams() == 0; }));
+}
+
+// Stdin far beyond the in-flight bounds (64 KiB, 32 inputs per stream) arrives whole and in
+// order: the API stops reading the client while the edge has not written what it sent, and
+// reads on once it has.
+TEST_F(StreamsTest, LargeStdinIsFlowControlledEndToEnd) {
+  FakeStreamingServer runtimeStreams;
+  runtime_.setStreamingUrl(runtimeStreams.url());
+  ChannelClient c(std::to_string(server_->port()),
+                  "/api/v1/namespaces/default/pods/web/exec?command=cat&stdin=true&stdout=true");
+  std::string sent;
+  for (int i = 0; i < 2000; ++i) {  // small messages: the input count bound matters too
+    std::string chunk(i % 50 == 0 ? 30000 : 100, static_cast<char>('a' + i % 26));
+    c.send(0, chunk);
+    sent += chunk;
+  }
+  c.send(0, "\rexit 0\r");
+  sent += "\rexit 0\r";
+  Json status = c.finish();
+  EXPECT_EQ(status.value("status", ""), "Success") << status.dump();
+  std::string seen = runtimeStreams.stdinSeen();
+  EXPECT_EQ(seen.size(), sent.size());
+  EXPECT_TRUE(seen == sent) << "stdin arrived reordered or changed";
+}
+
+// Attach reaches the container's main process the same way; the client hanging up ends the
+// stream on the edge and the runtime's session.
+TEST_F(StreamsTest, AttachAndHangUp) {
+  FakeStreamingServer runtimeStreams;
+  runtime_.setStreamingUrl(runtimeStreams.url());
+  {
+    ChannelClient c(std::to_string(server_->port()),
+                    "/api/v1/namespaces/default/pods/web/attach?container=app&stdin=true"
+                    "&stdout=true&stderr=true");
+    c.send(0, "ping\n");
+    ASSERT_TRUE(c.readUntil("echo:ping\n")) << c.out();
+    ASSERT_TRUE(eventually([&] { return streams_->activeStreams() == 1; }));
+    EXPECT_EQ(runtimeStreams.sessionsEnded(), 0);
+  }
+  EXPECT_TRUE(eventually([&] { return streams_->activeStreams() == 0; }));
+  EXPECT_TRUE(eventually([&] { return runtimeStreams.sessionsEnded() == 1; }));
+  auto requests = runtime_.streamingRequests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_TRUE(requests[0].attach);
+  EXPECT_TRUE(requests[0].stdin);
+  EXPECT_TRUE(requests[0].stderr);
+  EXPECT_FALSE(requests[0].tty);
+  // Without an upgrade an interactive request says what it needs.
+  auto r = get("/api/v1/namespaces/default/pods/web/attach?stdin=true&stdout=true");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("needs a WebSocket client"), std::string::npos) << r.body;
+}
+
+// A node whose edgecore predates interactive streams gets no StreamInput: such requests are
+// refused with the reason, non-interactive exec still goes through.
+TEST_F(StreamsTest, InteractiveRefusedForOlderEdgecore) {
+  class Recorder final : public cloudhub::SyncSink {
+   public:
+    bool send(cloudhub::CloudMessagePtr m) override {
+      std::lock_guard l(mu);
+      sent.push_back(m);
+      return true;
+    }
+    void close(const std::string&) override {}
+    std::mutex mu;
+    std::vector<cloudhub::CloudMessagePtr> sent;
+  };
+  auto old = std::make_shared<Recorder>();
+  hub_->streams().attach("edge-node-2", old, false);
+  apiserver::StreamRequest sr;
+  sr.kind = apiserver::StreamRequest::Kind::kExec;
+  sr.ns = "default";
+  sr.pod = "far";
+  sr.container = "app";
+  sr.command = {"sh"};
+  sr.stdin = true;
+  class Ignore final : public apiserver::StreamObserver {
+    void onData(apiserver::StreamChannel, std::string) override {}
+    void onClose(Status, int32_t) override {}
+    void onInputAck(uint64_t, uint32_t) override {}
+  };
+  auto refused = hub_->streams().open("edge-node-2", sr, std::make_shared<Ignore>());
+  ASSERT_FALSE(refused.isOk());
+  EXPECT_EQ(refused.status().code(), Code::kBadRequest);
+  EXPECT_NE(refused.status().message().find("without interactive exec"), std::string::npos);
+  sr.stdin = false;
+  auto plain = hub_->streams().open("edge-node-2", sr, std::make_shared<Ignore>());
+  ASSERT_TRUE(plain.isOk()) << plain.status().toString();
+  (*plain)->cancel();
+  std::lock_guard l(old->mu);
+  ASSERT_FALSE(old->sent.empty());
+  EXPECT_FALSE(old->sent.front()->stream_open().stdin());
+  hub_->streams().detach("edge-node-2", old.get());
+}
+
+// The real kubectl at a terminal: exec -it sends the terminal's size and every resize, carries
+// keystrokes, and exits with the remote command's code; exec -i without a terminal pipes stdin.
+TEST_F(StreamsTest, KubectlExecInteractiveOnATerminal) {
+  if (access("/usr/bin/kubectl", X_OK) != 0) GTEST_SKIP() << "kubectl is not installed";
+  FakeStreamingServer runtimeStreams;
+  runtime_.setStreamingUrl(runtimeStreams.url());
+  std::string kubeconfig = edgeDir_.path() + "/kubeconfig";
+  std::ofstream(kubeconfig) << "apiVersion: v1\nkind: Config\n";
+  std::vector<std::string> base = {"/usr/bin/kubectl", "--server=" + url_,
+                                   "--kubeconfig=" + kubeconfig,
+                                   "--cache-dir=" + edgeDir_.path() + "/kcache"};
+  auto argv = base;
+  for (const char* a : {"exec", "-it", "web", "--", "sh"}) argv.push_back(a);
+  TerminalProcess term(argv, 33, 101, {"HOME=" + edgeDir_.path()});
+  ASSERT_TRUE(term.started());
+  ASSERT_TRUE(term.waitFor("size 101x33", 30s)) << term.output();
+  term.type("hello\r");
+  ASSERT_TRUE(term.waitFor("echo:hello", 10s)) << term.output();
+  term.resize(40, 120);
+  ASSERT_TRUE(term.waitFor("size 120x40", 10s)) << term.output();
+  term.type("exit 5\r");
+  EXPECT_EQ(term.wait(30s), 5) << term.output();
+
+  argv = base;
+  for (const char* a : {"exec", "-i", "web", "--", "cat"}) argv.push_back(a);
+  auto r = runCommand(argv, "one\nexit 0\n", 60s, {"HOME=" + edgeDir_.path()});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "echo:one\n");
 }
 
 TEST_F(StreamsTest, EdgectlLogsAndExec) {

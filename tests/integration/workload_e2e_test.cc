@@ -5,6 +5,7 @@
 // touching running containers; a bad image reports why. Skips when not root or containerd is
 // missing (CI runs it as root).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <sstream>
 
 #include "tests/integration/cri_edge_fixture.h"
+#include "tests/testing/terminal.h"
 
 namespace ep::testing {
 namespace {
@@ -368,6 +370,45 @@ TEST_F(WorkloadE2eTest, ContainersSurviveCloudLossEdgecoreRestartAndOfflineReboo
   EXPECT_EQ(ex.exitCode, 3);
   EXPECT_EQ(ex.out, "out\n");
   EXPECT_NE(ex.err.find("err"), std::string::npos);
+
+  // Interactive exec and attach on the real runtime, as a user at a terminal runs them: the
+  // shell sees the terminal's size and its changes, keystrokes, and its exit code comes back.
+  if (access("/usr/bin/kubectl", X_OK) == 0) {
+    std::vector<std::string> kubectl = {"/usr/bin/kubectl", "--kubeconfig", kubeconfig(),
+                                        "--cache-dir", dir_.path() + "/kcache"};
+    const std::vector<std::string> env = {"HOME=" + dir_.path()};
+    auto with = [&](std::vector<std::string> args) {
+      auto argv = kubectl;
+      argv.insert(argv.end(), args.begin(), args.end());
+      return argv;
+    };
+    {
+      TerminalProcess term(with({"exec", "-it", "ticker", "--", "sh"}), 33, 101, env);
+      ASSERT_TRUE(term.started());
+      ASSERT_TRUE(term.waitFor("# ", 60s)) << term.output();  // busybox sh's prompt
+      term.type("stty size; echo sum=$((6*7))\r");
+      EXPECT_TRUE(term.waitFor("33 101", 20s)) << term.output();
+      EXPECT_TRUE(term.waitFor("sum=42", 20s)) << term.output();
+      term.resize(40, 120);
+      EXPECT_TRUE(eventually(
+          [&] {
+            term.type("stty size\r");
+            return term.waitFor("40 120", 1s);
+          },
+          20s))
+          << term.output();
+      term.type("exit 4\r");
+      EXPECT_EQ(term.wait(30s), 4) << term.output();
+    }
+    // Without a terminal: stdin piped into a command that stops reading by itself.
+    auto piped = runCommand(with({"exec", "-i", "ticker", "--", "head", "-c", "5"}), "hello world",
+                            60s, env);
+    EXPECT_EQ(piped.exitCode, 0) << piped.err;
+    EXPECT_EQ(piped.out, "hello");
+    // Attach follows the main process's output.
+    TerminalProcess attach(with({"attach", "ticker"}), 24, 80, env);
+    EXPECT_TRUE(attach.waitFor("tick ", 30s)) << attach.output();
+  }
 
   // The ticker's log is rotated on containerd (reopened by the runtime) and stays bounded.
   std::string logDir;

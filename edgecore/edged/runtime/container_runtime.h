@@ -154,6 +154,19 @@ struct ExecResult {
   int32_t exitCode = 0;
 };
 
+// An interactive exec (non-empty `command`) or an attach to the container's main process
+// (`attach`), for ContainerRuntime::streamingUrl. With `tty` the output is one terminal stream
+// and `stderr` must be false.
+struct StreamingRequest {
+  std::string containerId;
+  std::vector<std::string> command;
+  bool attach = false;
+  bool tty = false;
+  bool stdin = false;
+  bool stdout = true;
+  bool stderr = true;
+};
+
 // One container's resource use as the runtime measured it (CRI ContainerStats). The CPU figure
 // is cumulative: a rate needs two samples (edgecore/stats does that).
 struct ContainerStats {
@@ -210,6 +223,10 @@ class ContainerRuntime {
   virtual Result<ExecResult> execSync(const std::string& containerId,
                                       const std::vector<std::string>& cmd,
                                       std::chrono::seconds timeout) = 0;
+  // Where to connect for an interactive exec or attach (CRI Exec/Attach): a URL on the
+  // runtime's streaming server that speaks the channel.k8s.io WebSocket protocols, valid for one
+  // connection (containerd: http://127.0.0.1:PORT/exec/TOKEN).
+  virtual Result<std::string> streamingUrl(const StreamingRequest& request) = 0;
   // Asks the runtime to reopen the container's log file (after rotation).
   virtual Status reopenContainerLog(const std::string& containerId) = 0;
   // Stats of the running containers whose labels include all of `labels`.

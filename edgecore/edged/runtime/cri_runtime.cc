@@ -397,6 +397,42 @@ Result<ExecResult> CriRuntime::execSync(const std::string& containerId,
   return out;
 }
 
+namespace {
+
+// CRI Exec and Attach take the same streams (tty merges stderr into stdout) and answer a URL.
+template <typename Request>
+void setStreams(Request& req, const StreamingRequest& request) {
+  req.set_container_id(request.containerId);
+  req.set_stdin(request.stdin);
+  req.set_tty(request.tty);
+  req.set_stdout(request.stdout);
+  req.set_stderr(request.stderr && !request.tty);
+}
+
+}  // namespace
+
+Result<std::string> CriRuntime::streamingUrl(const StreamingRequest& request) {
+  std::string url;
+  Status s;
+  if (request.attach) {
+    cri::AttachRequest req;
+    setStreams(req, request);
+    cri::AttachResponse resp;
+    s = call(*channel_, kRuntime, "Attach", req, &resp, options_.callTimeout);
+    url = resp.url();
+  } else {
+    cri::ExecRequest req;
+    setStreams(req, request);
+    for (const auto& a : request.command) req.add_cmd(a);
+    cri::ExecResponse resp;
+    s = call(*channel_, kRuntime, "Exec", req, &resp, options_.callTimeout);
+    url = resp.url();
+  }
+  if (!s.isOk()) return s;
+  if (url.empty()) return internalError("the container runtime answered no streaming URL");
+  return url;
+}
+
 Status CriRuntime::reopenContainerLog(const std::string& containerId) {
   cri::ReopenContainerLogRequest req;
   req.set_container_id(containerId);

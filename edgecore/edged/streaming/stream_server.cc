@@ -5,9 +5,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <deque>
+#include <nlohmann/json.hpp>
+#include <optional>
 
 #include "common/thread_annotations.h"
 #include "edgecore/edged/streaming/cri_log.h"
+#include "edgecore/edged/streaming/websocket_client.h"
 
 namespace ep::edged::streaming {
 
@@ -16,6 +20,12 @@ namespace tv1 = edgeplane::tunnel::v1;
 namespace {
 
 constexpr size_t kMaxChunk = 32 * 1024;
+// Input an interactive stream may have queued: the cloud keeps at most 64 KiB of stdin
+// unacknowledged (proto/tunnel.proto StreamInput); far beyond that the cloud is broken and the
+// stream ends rather than grow.
+constexpr uint64_t kMaxQueuedInput = 256 * 1024;
+constexpr size_t kMaxQueuedInputs = 64;  // the cloud keeps at most 32 unacknowledged
+constexpr const char* kStreamingProtocol = "v4.channel.k8s.io";
 
 tv1::StreamErrorCode errorCodeOf(Code code) {
   switch (code) {
@@ -57,16 +67,25 @@ struct StreamServer::Stream {
   std::condition_variable cv;
   uint64_t credit EP_GUARDED_BY(mu) = 0;     // payload bytes the edge may still send
   bool cancelled EP_GUARDED_BY(mu) = false;  // StreamCancel, connection gone, or stop()
+  // Interactive streams: the cloud's input not yet written, the runtime's streaming socket
+  // (shut down on cancel, so a blocked read or write returns), and the end of the session.
+  std::deque<tv1::StreamInput> inputs EP_GUARDED_BY(mu);
+  uint64_t queuedInput EP_GUARDED_BY(mu) = 0;
+  std::shared_ptr<WebSocketClient> socket EP_GUARDED_BY(mu);
+  bool sessionOver EP_GUARDED_BY(mu) = false;
 
   bool isCancelled() {
     MutexLock l(mu);
     return cancelled;
   }
   void cancel() {
+    std::shared_ptr<WebSocketClient> s;
     {
       MutexLock l(mu);
       cancelled = true;
+      s = socket;
     }
+    if (s) s->shutdown();
     cv.notify_all();
   }
   // Waits up to `d` (or until cancelled). False when cancelled.
@@ -212,6 +231,34 @@ void StreamServer::onStreamWindow(uint64_t id, uint64_t bytes) {
   s->cv.notify_all();
 }
 
+void StreamServer::onStreamInput(tv1::StreamInput&& input) {
+  std::shared_ptr<Stream> s;
+  {
+    MutexLock l(mu_);
+    auto it = streams_.find(input.id());
+    if (it == streams_.end()) return;
+    s = it->second;
+  }
+  bool overflow = false;
+  {
+    MutexLock l(s->mu);
+    if (s->queuedInput + input.data().size() > kMaxQueuedInput ||
+        s->inputs.size() >= kMaxQueuedInputs) {
+      overflow = true;
+    } else {
+      s->queuedInput += input.data().size();
+      s->inputs.push_back(std::move(input));
+    }
+  }
+  if (overflow) {
+    spdlog::warn("edged: stream {}: the cloud sent more input than the protocol allows; ending it",
+                 s->open.id());
+    s->cancel();
+    return;
+  }
+  s->cv.notify_all();
+}
+
 void StreamServer::onConnectionClosed() {
   std::vector<std::shared_ptr<Stream>> all;
   {
@@ -256,6 +303,15 @@ void StreamServer::run(std::shared_ptr<Stream> stream) {
     if (!container.isOk()) {
       code = errorCodeOf(container.status().code());
       error = container.status().message();
+    } else if (open.kind() == tv1::STREAM_KIND_ATTACH ||
+               (open.kind() == tv1::STREAM_KIND_EXEC && (open.stdin() || open.tty()))) {
+      auto r = streamInteractive(*stream, *container);
+      if (!r.isOk()) {
+        code = errorCodeOf(r.status().code());
+        error = r.status().message();
+      } else {
+        exitCode = *r;
+      }
     } else if (open.kind() == tv1::STREAM_KIND_EXEC) {
       if (container->info.state != ContainerState::kRunning) {
         code = tv1::STREAM_ERROR_BAD_REQUEST;
@@ -298,8 +354,10 @@ void StreamServer::run(std::shared_ptr<Stream> stream) {
   }
   if (code != tv1::STREAM_ERROR_NONE && code != tv1::STREAM_ERROR_CANCELLED) {
     spdlog::info("edged: stream {} ({} {}/{}/{}) failed: {}", open.id(),
-                 open.kind() == tv1::STREAM_KIND_EXEC ? "exec" : "logs", open.namespace_(),
-                 open.pod(), open.container(), error);
+                 open.kind() == tv1::STREAM_KIND_EXEC     ? "exec"
+                 : open.kind() == tv1::STREAM_KIND_ATTACH ? "attach"
+                                                          : "logs",
+                 open.namespace_(), open.pod(), open.container(), error);
   }
   stream->sendClose(code, error, exitCode);
 
@@ -309,6 +367,159 @@ void StreamServer::run(std::shared_ptr<Stream> stream) {
     finished_.push_back(std::move(it->second));
     threads_.erase(it);
   }
+}
+
+namespace {
+
+// The exit code in the final Status of a channel.k8s.io session (channel 3): 0 for Success, N
+// for NonZeroExitCode with an ExitCode cause; any other failure is an error.
+Result<int32_t> exitCodeOf(std::string_view statusJson) {
+  auto j = nlohmann::json::parse(statusJson, nullptr, false);
+  if (!j.is_object()) return internalError("the runtime sent an unreadable exec status");
+  auto str = [&j](const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  if (str("status") == "Success") return 0;
+  if (str("reason") == "NonZeroExitCode") {
+    auto details = j.find("details");
+    if (details != j.end() && details->is_object()) {
+      auto causes = details->find("causes");
+      if (causes != details->end() && causes->is_array()) {
+        for (const auto& c : *causes) {
+          if (!c.is_object() || c.value("reason", nlohmann::json()) != "ExitCode") continue;
+          auto m = c.find("message");
+          if (m == c.end() || !m->is_string()) continue;
+          try {
+            return static_cast<int32_t>(std::stol(m->get<std::string>()));
+          } catch (...) {
+          }
+        }
+      }
+    }
+  }
+  std::string message = str("message");
+  return internalError(message.empty() ? "the command failed in the runtime" : message);
+}
+
+}  // namespace
+
+// Writes the cloud's input into the session until it is over or cancelled: everything queued
+// at once (stdin joined into one frame, the last terminal size), then one StreamInputAck for
+// all of it, which lets the cloud send more.
+void StreamServer::writeInput(Stream& stream, WebSocketClient& socket) {
+  for (;;) {
+    std::deque<tv1::StreamInput> batch;
+    {
+      MutexLock l(stream.mu);
+      while (!stream.cancelled && !stream.sessionOver && stream.inputs.empty()) l.wait(stream.cv);
+      if (stream.cancelled || stream.sessionOver) return;
+      batch.swap(stream.inputs);
+      stream.queuedInput = 0;
+    }
+    std::string data(1, '\0');
+    const tv1::StreamInput* size = nullptr;
+    for (const auto& in : batch) {
+      data += in.data();
+      if (in.width() > 0 && in.height() > 0) size = &in;
+      // stdin_closed: v4.channel.k8s.io (all containerd 1.6 serves over WebSocket) has no way
+      // to end stdin alone; the input simply stops (docs/tunnel.md "Streams").
+    }
+    if (data.size() > 1 && !socket.write(data).isOk()) return;
+    if (size != nullptr) {
+      nlohmann::json wh = {{"Width", size->width()}, {"Height", size->height()}};
+      if (!socket.write("\x04" + wh.dump()).isOk()) return;
+    }
+    tv1::EdgeMessage ack;
+    ack.mutable_stream_input_ack()->set_id(stream.open.id());
+    ack.mutable_stream_input_ack()->set_bytes(data.size() - 1);
+    ack.mutable_stream_input_ack()->set_inputs(static_cast<uint32_t>(batch.size()));
+    if (!stream.send(std::move(ack))) {
+      stream.cancel();
+      return;
+    }
+  }
+}
+
+Result<int32_t> StreamServer::streamInteractive(Stream& stream, const ContainerStatus& container) {
+  const tv1::StreamOpen& open = stream.open;
+  const bool attach = open.kind() == tv1::STREAM_KIND_ATTACH;
+  if (container.info.state != ContainerState::kRunning) {
+    return badRequestError("container \"" + open.container() + "\" in pod \"" + open.pod() +
+                           "\" is not running");
+  }
+  StreamingRequest request;
+  request.containerId = container.info.id;
+  request.attach = attach;
+  if (!attach) {
+    request.command.assign(open.command().begin(), open.command().end());
+    if (request.command.empty()) {
+      return badRequestError("you must specify at least one command for the container");
+    }
+  }
+  request.stdin = open.stdin();
+  request.tty = open.tty();
+  request.stdout = true;
+  request.stderr = !open.tty();
+  auto url = runtime_.streamingUrl(request);
+  if (!url.isOk()) return url.status();
+  auto connected = WebSocketClient::connect(*url, kStreamingProtocol, options_.connectTimeout);
+  if (!connected.isOk()) return connected.status();
+  std::shared_ptr<WebSocketClient> socket = std::move(connected.value());
+  {
+    MutexLock l(stream.mu);
+    if (stream.cancelled) return 0;
+    stream.socket = socket;
+  }
+  if (!stream.sendReady()) return 0;
+  std::thread writer([this, &stream, socket] { writeInput(stream, *socket); });
+  // Ends the session and joins the writer on every way out of this scope.
+  struct WriterGuard {
+    WriterGuard(Stream& st, WebSocketClient& so, std::thread& w)
+        : stream(st), socket(so), writer(w) {}
+    WriterGuard(const WriterGuard&) = delete;
+    WriterGuard& operator=(const WriterGuard&) = delete;
+    Stream& stream;
+    WebSocketClient& socket;
+    std::thread& writer;
+    ~WriterGuard() {
+      socket.shutdown();
+      {
+        MutexLock l(stream.mu);
+        stream.sessionOver = true;
+      }
+      stream.cv.notify_all();
+      writer.join();
+    }
+  };
+  std::optional<WriterGuard> guard(std::in_place, stream, *socket, writer);
+  Result<int32_t> result = 0;
+  bool sawStatus = false;
+  for (;;) {
+    auto m = socket->read();
+    if (!m.isOk()) {
+      if (m.status().code() != Code::kUnavailable) result = m.status();
+      break;
+    }
+    if (m->empty()) continue;
+    const auto channel = static_cast<uint8_t>((*m)[0]);
+    std::string_view payload = std::string_view(*m).substr(1);
+    if (payload.empty()) continue;  // the server's "channel open" marker
+    if (channel == 1 || channel == 2) {
+      if (!stream.sendData(channel == 1 ? tv1::STREAM_CHANNEL_STDOUT : tv1::STREAM_CHANNEL_STDERR,
+                           payload)) {
+        break;
+      }
+    } else if (channel == 3) {
+      result = exitCodeOf(payload);
+      sawStatus = true;
+    }
+  }
+  guard.reset();
+  if (!sawStatus && result.isOk() && !stream.isCancelled() && !attach) {
+    return internalError("the runtime ended the exec session without an exit status");
+  }
+  return result;
 }
 
 Status StreamServer::streamLogs(Stream& stream, const ContainerStatus& container) {

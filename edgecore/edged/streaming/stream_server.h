@@ -16,6 +16,8 @@
 
 namespace ep::edged::streaming {
 
+class WebSocketClient;
+
 struct StreamServerOptions {
   // Streams running at once; more are refused with STREAM_ERROR_UNAVAILABLE.
   size_t maxStreams = 16;
@@ -25,12 +27,17 @@ struct StreamServerOptions {
   // Exec timeout when the cloud sets none, and the upper bound of any.
   std::chrono::seconds defaultExecTimeout{300};
   std::chrono::seconds maxExecTimeout{3600};
+  // Interactive exec and attach: how long connecting to the runtime's streaming server may take.
+  std::chrono::milliseconds connectTimeout{10000};
 };
 
 // Serves the cloud's logs and exec streams (docs/tunnel.md, "Streams") from the container
 // runtime: finds the pod's container by its io.kubernetes.* labels (latest attempt, or the
 // one before for `previous`), reads and follows its CRI log file, runs exec through
-// ContainerRuntime::execSync.
+// ContainerRuntime::execSync. Interactive exec and attach (stdin/tty, STREAM_KIND_ATTACH) go
+// through the runtime's streaming server (ContainerRuntime::streamingUrl, then a WebSocket
+// speaking v4.channel.k8s.io): output as StreamData, the cloud's StreamInputs written in as they
+// queue up and acknowledged with StreamInputAck; such a stream has a second thread for the input.
 //
 // Threading: the StreamHandler methods only record state and start/notify threads; they never
 // block. Each stream runs on its own thread (at most maxStreams), which does all runtime calls
@@ -52,6 +59,7 @@ class StreamServer final : public edgecore::edgehub::StreamHandler {
                     edgecore::edgehub::StreamSender send) override;
   void onStreamCancel(uint64_t id) override;
   void onStreamWindow(uint64_t id, uint64_t bytes) override;
+  void onStreamInput(edgeplane::tunnel::v1::StreamInput&& input) override;
   void onConnectionClosed() override;
 
   // Cancels every stream and joins their threads. Idempotent.
@@ -66,6 +74,10 @@ class StreamServer final : public edgecore::edgehub::StreamHandler {
   void run(std::shared_ptr<Stream> stream);
   // Sends the container's log per the stream's options; follows it when asked.
   Status streamLogs(Stream& stream, const ContainerStatus& container);
+  // Interactive exec or attach through the runtime's streaming server; the exit code (0 for
+  // attach) or why not.
+  Result<int32_t> streamInteractive(Stream& stream, const ContainerStatus& container);
+  void writeInput(Stream& stream, WebSocketClient& socket);
   void reapFinishedLocked() EP_REQUIRES(mu_);
 
   ContainerRuntime& runtime_;

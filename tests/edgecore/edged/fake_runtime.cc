@@ -198,6 +198,12 @@ Result<ContainerStatus> FakeRuntime::containerStatus(const std::string& containe
   return it->second.status;
 }
 
+Result<std::string> FakeRuntime::streamingUrl(const StreamingRequest& request) {
+  MutexLock lock(mu_);
+  calls_.push_back((request.attach ? "attach " : "exec ") + request.containerId);
+  return unavailableError("the fake runtime has no streaming server");
+}
+
 Result<ExecResult> FakeRuntime::execSync(const std::string& containerId,
                                          const std::vector<std::string>& cmd,
                                          std::chrono::seconds) {

@@ -40,6 +40,8 @@ class FakeRuntime final : public ContainerRuntime {
   Result<ContainerStatus> containerStatus(const std::string& containerId) override;
   Result<ExecResult> execSync(const std::string& containerId, const std::vector<std::string>& cmd,
                               std::chrono::seconds timeout) override;
+  // Records the call; kUnavailable (the fake has no streaming server).
+  Result<std::string> streamingUrl(const StreamingRequest& request) override;
   Status reopenContainerLog(const std::string& containerId) override;
   // Every running container whose labels match, with the usage set by setUsage (none: no
   // figures), stamped with the clock's time.

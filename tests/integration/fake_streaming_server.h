@@ -1,0 +1,150 @@
+#pragma once
+
+// A stand-in for a container runtime's streaming server (containerd's answers CRI Exec/Attach
+// with a URL on it), for tests: WebSocket on 127.0.0.1 port 0 speaking v4.channel.k8s.io, one
+// session at a time, playing a tiny line-based shell:
+//   stdin line "exit N"  -> the final Status for exit code N on channel 3, then closes;
+//   other stdin lines    -> "echo:LINE\n" on stdout (at most 200 bytes of it; lines end
+//                           with \r or \n);
+//   resize {"Width":W,"Height":H} on channel 4 -> "size WxH\n" on stdout.
+// Test code only (Beast, blocking, one thread).
+
+#include <sys/socket.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace ep::testing {
+
+class FakeStreamingServer {
+ public:
+  FakeStreamingServer() : acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~FakeStreamingServer() {
+    boost::system::error_code ec;
+    // Wakes the blocked accept() (closing alone does not, from another thread).
+    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
+    acceptor_.close(ec);
+    {
+      std::lock_guard l(mu_);
+      if (current_) current_->shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
+    }
+    thread_.join();
+  }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/exec/token";
+  }
+  std::vector<std::string> sizes() {
+    std::lock_guard l(mu_);
+    return sizes_;
+  }
+  std::string stdinSeen() {
+    std::lock_guard l(mu_);
+    return stdin_;
+  }
+  int sessions() {
+    std::lock_guard l(mu_);
+    return sessions_;
+  }
+  int sessionsEnded() {
+    std::lock_guard l(mu_);
+    return ended_;
+  }
+
+ private:
+  void run() {
+    namespace websocket = boost::beast::websocket;
+    for (;;) {
+      boost::asio::ip::tcp::socket socket(io_);
+      boost::system::error_code ec;
+      acceptor_.accept(socket, ec);
+      if (ec) return;
+      {
+        std::lock_guard l(mu_);
+        current_ = &socket;
+        ++sessions_;
+      }
+      try {
+        websocket::stream<boost::asio::ip::tcp::socket&> ws(socket);
+        ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+          res.set(boost::beast::http::field::sec_websocket_protocol, "v4.channel.k8s.io");
+        }));
+        ws.accept();
+        ws.binary(true);
+        std::string line;
+        bool done = false;
+        while (!done) {
+          boost::beast::flat_buffer buf;
+          ws.read(buf);
+          std::string m = boost::beast::buffers_to_string(buf.data());
+          if (m.empty()) continue;
+          std::string payload = m.substr(1);
+          if (m[0] == 4) {
+            auto j = nlohmann::json::parse(payload, nullptr, false);
+            std::string size =
+                std::to_string(j.value("Width", 0)) + "x" + std::to_string(j.value("Height", 0));
+            {
+              std::lock_guard l(mu_);
+              sizes_.push_back(size);
+            }
+            ws.write(boost::asio::buffer("\x01size " + size + "\n"));
+            continue;
+          }
+          if (m[0] != 0) continue;
+          {
+            std::lock_guard l(mu_);
+            stdin_ += payload;
+          }
+          for (char c : payload) {
+            if (c != '\r' && c != '\n') {
+              line += c;
+              continue;
+            }
+            if (line.rfind("exit ", 0) == 0) {
+              int code = std::stoi(line.substr(5));
+              std::string status =
+                  code == 0 ? R"({"metadata":{},"status":"Success"})"
+                            : R"({"metadata":{},"status":"Failure","message":"command terminated",)"
+                              R"("reason":"NonZeroExitCode","details":{"causes":[{"reason":)"
+                              R"("ExitCode","message":")" +
+                                  std::to_string(code) + R"("}]}})";
+              ws.write(boost::asio::buffer("\x03" + status));
+              ws.close(websocket::close_code::normal);
+              done = true;
+              break;
+            }
+            if (!line.empty()) {
+              ws.write(boost::asio::buffer(std::string(1, '\x01') + "echo:" + line.substr(0, 200) +
+                                           "\n"));
+            }
+            line.clear();
+          }
+        }
+      } catch (const std::exception&) {
+        // the client went away
+      }
+      std::lock_guard l(mu_);
+      current_ = nullptr;
+      ++ended_;
+    }
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::thread thread_;
+  std::mutex mu_;
+  boost::asio::ip::tcp::socket* current_ = nullptr;
+  std::vector<std::string> sizes_;
+  std::string stdin_;
+  int sessions_ = 0;
+  int ended_ = 0;
+};
+
+}  // namespace ep::testing
