@@ -718,12 +718,30 @@ class Emitter {
     for (auto it = obj.begin(); it != obj.end(); ++it) {
       if (!(first && firstInline)) indent(column);
       first = false;
-      const std::string& key = it.key();
-      out_ += formatString(key);
+      std::string key = formatString(it.key());
+      if (key.size() <= kMaxImplicitKey) {
+        out_ += key;
+        out_ += ':';
+        writeValue(it.value(), column, false);
+        continue;
+      }
+      // YAML limits implicit keys to 1024 characters: a longer one is an explicit key.
+      out_ += "? ";
+      out_ += key;
+      out_ += '\n';
+      indent(column);
       out_ += ':';
-      writeValue(it.value(), column, false);
+      const json& v = it.value();
+      if (v.is_array() && !v.empty()) {
+        out_ += '\n';
+        writeSeq(v, column + 2, false);
+      } else {
+        writeValue(v, column, false);
+      }
     }
   }
+
+  static constexpr size_t kMaxImplicitKey = 1000;
 
   void writeSeq(const json& arr, int column, bool firstInline) {
     bool first = true;

@@ -252,6 +252,24 @@ TEST(ToYamlTest, ByteOrderMarksAreQuotedAndEscaped) {
   EXPECT_EQ((*back)[0], doc);
 }
 
+// Regression (found by yaml_documents_fuzz): a key longer than YAML's 1024-character limit for
+// implicit keys was written as one, and reading it back failed ("illegal map value"). Such keys
+// are written explicitly ("? key" / ": value"), with every kind of value, also in a list item.
+TEST(ToYamlTest, KeysOverTheImplicitKeyLimitAreExplicit) {
+  const std::string longKey(1500, 'k');
+  json doc = {{longKey, 1},
+              {longKey + "m", {{"nested", "v"}, {longKey + "n", {1, 2}}}},
+              {longKey + "s", {"a", {{"b", 1}}}},
+              {"list", {{{longKey, "first"}, {"x", {}}}}},
+              {"short", "v"}};
+  std::string y = toYaml(doc);
+  EXPECT_THAT(y, HasSubstr("? " + longKey + "\n: 1\n"));
+  auto back = parseYamlDocuments(y);
+  ASSERT_TRUE(back.isOk()) << back.status().message() << "\n" << y;
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ((*back)[0], doc) << y;
+}
+
 // Regression (found by yaml_documents_fuzz): bytes that are not UTF-8 were accepted into keys;
 // written back, a key starting with 0xFE 0xFF made the reader take the stream for UTF-16.
 TEST(ParseYamlTest, InvalidUtf8AndControlCharactersAreRefusedWithTheirPosition) {
