@@ -498,20 +498,20 @@ struct Server::Impl {
         boost::system::error_code ec;
         co_await settle.async_wait(asio::redirect_error(use_awaitable, ec));
       }
-      WebSocketStream* stream = body.get();
-      readMore = [&ws, shared, &readMore, stream] {
+      WebSocketStream* wsBody = body.get();  // outlives every read: joined below
+      readMore = [&ws, shared, &readMore, wsBody] {
         shared->readerDone = false;
         ws.async_read(shared->readBuf,
-                      [shared, &readMore, stream](boost::system::error_code ec, size_t) {
+                      [shared, &readMore, wsBody](boost::system::error_code ec, size_t) {
                         shared->readerDone = true;
                         if (ec) {
                           shared->clientGone = true;
                           shared->timer.cancel();
                           return;
                         }
-                        stream->onMessage(beast::buffers_to_string(shared->readBuf.data()));
+                        wsBody->onMessage(beast::buffers_to_string(shared->readBuf.data()));
                         shared->readBuf.clear();
-                        if (stream->wantsInput()) {
+                        if (wsBody->wantsInput()) {
                           readMore();
                         } else {
                           shared->readerPaused = true;

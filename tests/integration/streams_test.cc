@@ -114,7 +114,7 @@ class MiniRuntime final : public edged::ContainerRuntime {
   Result<std::string> streamingUrl(const edged::StreamingRequest& request) override {
     std::lock_guard l(mu_);
     streamingRequests_.push_back(request);
-    if (streamingUrl_.empty()) return no();
+    if (streamingUrl_.empty()) return unavailableError("the runtime has no streaming server here");
     return streamingUrl_;
   }
 
@@ -572,7 +572,7 @@ TEST_F(StreamsTest, KubectlExecOverWebSocket) {
   // container is not running, the node is not connected.
   r = run({"exec", "-i", "web", "--", "cat"});
   EXPECT_NE(r.exitCode, 0);
-  EXPECT_NE(r.err.find("not implemented in MiniRuntime"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("the runtime has no streaming server here"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("SPDY"), std::string::npos) << r.err;
   runtime_.exit("c1");
   r = run({"exec", "web", "--", "true"});
