@@ -1,12 +1,17 @@
-// Store throughput: acknowledged (fsynced) writes/s and reads/s of the SQLite store.
+// Store throughput: acknowledged (fsynced) writes/s and reads/s of the SQLite store, or of the
+// etcd store when EP_BENCH_STORE names etcd members (a fresh key prefix per run):
 //   build/bench/store_bench --benchmark_counters_tabular=true
+//   EP_BENCH_STORE=etcd://127.0.0.1:2379 build/bench/store_bench
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <string_view>
 
+#include "cloudcore/store/etcd_store.h"
 #include "cloudcore/store/sqlite_store.h"
 #include "tests/testing/temp_dir.h"
 
@@ -18,7 +23,7 @@ std::string kValue(600, 'x');  // about the size of a small Pod
 
 struct Shared {
   std::mutex mu;
-  std::unique_ptr<SqliteStore> store;
+  std::unique_ptr<ep::store::Store> store;
   std::unique_ptr<ep::testing::TempDir> dir;  // removed with the last user
   int users = 0;
 };
@@ -26,14 +31,37 @@ Shared shared;
 
 std::atomic<int64_t> counter{0};
 
-SqliteStore& acquire() {
+// etcd members from EP_BENCH_STORE=etcd://HOST:PORT[,...]; empty for SQLite.
+std::vector<std::string> etcdEndpoints() {
+  const char* url = std::getenv("EP_BENCH_STORE");
+  std::vector<std::string> out;
+  if (!url || std::string_view(url).rfind("etcd://", 0) != 0) return out;
+  std::string rest = std::string(url).substr(7);
+  for (size_t start = 0; start <= rest.size();) {
+    size_t comma = rest.find(',', start);
+    out.push_back(rest.substr(start, comma == std::string::npos ? comma : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+ep::store::Store& acquire() {
   std::lock_guard lock(shared.mu);
   if (shared.users++ == 0) {
     shared.dir = std::make_unique<ep::testing::TempDir>();
-    ep::store::SqliteStoreOptions o;
-    o.dataDir = shared.dir->path();
-    o.compactionInterval = std::chrono::seconds(0);
-    shared.store = std::make_unique<SqliteStore>(o, ep::SystemClock::instance());
+    if (auto endpoints = etcdEndpoints(); !endpoints.empty()) {
+      ep::store::EtcdStoreOptions o;
+      o.endpoints = endpoints;
+      o.prefix = "/bench-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+      o.compactionInterval = std::chrono::seconds(0);
+      shared.store = std::make_unique<ep::store::EtcdStore>(o, ep::SystemClock::instance());
+    } else {
+      ep::store::SqliteStoreOptions o;
+      o.dataDir = shared.dir->path();
+      o.compactionInterval = std::chrono::seconds(0);
+      shared.store = std::make_unique<SqliteStore>(o, ep::SystemClock::instance());
+    }
     if (!shared.store->start().isOk()) abort();
     for (int i = 0; i < 1000; ++i) {
       if (!shared.store->create("pods", "default", "seed-" + std::to_string(i), kValue).isOk()) {
@@ -104,6 +132,10 @@ BENCHMARK(BM_List1000)->UseRealTime();
 // resource it watches (docs/store.md, "Damaged data"): here 10,000 Pod events and 100
 // ConfigMap events, read by a ConfigMap watch from revision 0.
 void BM_HistoryCatchUp(benchmark::State& state) {
+  if (!etcdEndpoints().empty()) {
+    state.SkipWithError("SQLite's history reader only");
+    return;
+  }
   const ep::testing::TempDir dir;
   ep::store::SqliteStoreOptions o;
   o.dataDir = dir.path();

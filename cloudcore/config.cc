@@ -28,7 +28,12 @@ Status loadConfigFile(const std::string& path, Config& config) {
       {"auditLogPath", &config.auditLogPath},
       {"serviceClusterIpRange", &config.serviceClusterIpRange},
       {"serviceNodePortRange", &config.serviceNodePortRange},
-      {"advertiseAddress", &config.advertiseAddress}};
+      {"advertiseAddress", &config.advertiseAddress},
+      {"store", &config.store},
+      {"etcdPrefix", &config.etcdPrefix},
+      {"etcdCaFile", &config.etcdCaFile},
+      {"etcdCertFile", &config.etcdCertFile},
+      {"etcdKeyFile", &config.etcdKeyFile}};
   const std::map<std::string, std::chrono::seconds*> durations = {
       {"nodeGracePeriod", &config.nodeGracePeriod},
       {"nodeCertificateLifetime", &config.nodeCertificateLifetime},
@@ -79,6 +84,46 @@ Status loadConfigFile(const std::string& path, Config& config) {
   return Status::ok();
 }
 
+Result<StoreLocation> parseStoreUrl(const std::string& url, const std::string& dataDir) {
+  StoreLocation where;
+  constexpr std::string_view kSqlite = "sqlite://", kEtcd = "etcd://";
+  if (url.empty()) {
+    where.sqliteDir = dataDir;
+    return where;
+  }
+  if (url.rfind(kSqlite, 0) == 0) {
+    where.sqliteDir = url.substr(kSqlite.size());
+    if (where.sqliteDir.empty()) where.sqliteDir = dataDir;
+    return where;
+  }
+  if (url.rfind(kEtcd, 0) != 0) {
+    return invalidError("store: \"" + url +
+                        "\" is neither sqlite://DIR nor etcd://HOST:PORT[,HOST:PORT...]");
+  }
+  where.etcd = true;
+  std::string rest = url.substr(kEtcd.size());
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = rest.find(',', start);
+    std::string ep =
+        rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const size_t colon = ep.rfind(':');
+    const bool bracketed = !ep.empty() && ep.front() == '[';
+    if (ep.empty() || colon == std::string::npos || colon == 0 || colon + 1 == ep.size() ||
+        ep.size() - colon - 1 > 5 || (bracketed && ep[colon - 1] != ']') ||
+        (!bracketed && ep.find(':') != colon) ||
+        ep.find_first_not_of("0123456789", colon + 1) != std::string::npos ||
+        std::stoi(ep.substr(colon + 1)) > 65535 || std::stoi(ep.substr(colon + 1)) == 0) {
+      return invalidError("store: etcd endpoint \"" + ep + "\" is not HOST:PORT");
+    }
+    where.endpoints.push_back(std::move(ep));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return where;
+}
+
 Status validateConfig(const Config& config) {
   std::string host;
   uint16_t port;
@@ -103,6 +148,13 @@ Status validateConfig(const Config& config) {
     return invalidError("podEvictionTimeout: must not be negative");
   }
   if (config.dataDir.empty()) return invalidError("dataDir: must not be empty");
+  if (auto s = parseStoreUrl(config.store, config.dataDir); !s.isOk()) return s.status();
+  if (config.etcdPrefix.empty() || config.etcdPrefix.front() != '/') {
+    return invalidError("etcdPrefix: must start with '/', not \"" + config.etcdPrefix + "\"");
+  }
+  if (config.etcdCertFile.empty() != config.etcdKeyFile.empty()) {
+    return invalidError("etcdCertFile, etcdKeyFile: give both or neither");
+  }
   if (config.historyWindow.count() < 1) return invalidError("historyWindow: must be at least 1s");
   if (config.maxBodyBytes < 1024) return invalidError("maxBodyBytes: must be at least 1024");
   if (config.workerThreads < 1 || config.workerThreads > 256) {

@@ -56,7 +56,24 @@ struct Config {
   std::string serviceClusterIpRange = "10.96.0.0/12";
   std::string serviceNodePortRange = "30000-32767";
   std::string advertiseAddress;
+  // The store (docs/store.md): "" or sqlite://DIR (DIR/store.db; "" = DATA_DIR), or
+  // etcd://HOST:PORT[,HOST:PORT...] with keys under etcdPrefix and, for TLS, the etcd files.
+  std::string store;
+  std::string etcdPrefix = "/edgeplane";
+  std::string etcdCaFile;
+  std::string etcdCertFile;
+  std::string etcdKeyFile;
 };
+
+// Where the store lives, from Config::store.
+struct StoreLocation {
+  bool etcd = false;
+  std::string sqliteDir;               // !etcd
+  std::vector<std::string> endpoints;  // etcd: HOST:PORT each
+};
+// "" (sqlite in dataDir), sqlite://DIR or etcd://HOST:PORT[,HOST:PORT...]; an error naming the
+// `store` key otherwise.
+Result<StoreLocation> parseStoreUrl(const std::string& url, const std::string& dataDir);
 
 // The address the `kubernetes` Service's endpoints name: config.advertiseAddress, else the
 // API's listen host when it is a routable IPv4 address, else the first non-loopback IPv4 address

@@ -48,6 +48,7 @@
 #include "cloudcore/resourcemetrics/metrics_api.h"
 #include "cloudcore/resourcemetrics/resource_metrics_store.h"
 #include "cloudcore/router/router.h"
+#include "cloudcore/store/etcd_store.h"
 #include "cloudcore/store/sqlite_store.h"
 #include "common/http/server.h"
 #include "common/lifecycle.h"
@@ -73,7 +74,8 @@ int main(int argc, char** argv) {
   bool verifyStore = false;
   uint64_t maxBody = 0;
   app.add_option("--config", configPath, "YAML configuration file");
-  app.add_option("--data-dir", dataDir, "directory for the embedded store");
+  app.add_option("--data-dir", dataDir,
+                 "directory for the PKI, the tunnel state and (by default) the embedded store");
   app.add_option("--api-listen", apiListen, "HOST:PORT of the Kubernetes-style API");
   app.add_option("--tunnel-listen", tunnelListen, "HOST:PORT of the edge tunnel (cloudhub)");
   std::string routerListen;
@@ -82,6 +84,15 @@ int main(int argc, char** argv) {
                                  "0.0.0.0:9443; \"\" turns it off)");
   app.add_option("--log-level", logLevel, "trace, debug, info, warn, error");
   app.add_option("--history-window", historyWindow, "watch history kept, e.g. 1h");
+  std::string storeUrl, etcdPrefix, etcdCaFile, etcdCertFile, etcdKeyFile;
+  app.add_option("--store", storeUrl,
+                 "where objects are kept: sqlite://DIR (DIR/store.db; default sqlite://DATA_DIR) "
+                 "or etcd://HOST:PORT[,HOST:PORT...] (docs/store.md)");
+  app.add_option("--etcd-prefix", etcdPrefix, "key prefix in etcd (default /edgeplane)");
+  app.add_option("--etcd-cafile", etcdCaFile, "CA certificate that signed the etcd members'");
+  app.add_option("--etcd-certfile", etcdCertFile,
+                 "client certificate for etcd (with --etcd-keyfile)");
+  app.add_option("--etcd-keyfile", etcdKeyFile, "client key for etcd");
   app.add_option("--max-body-bytes", maxBody, "largest accepted request body");
   app.add_option("--tls-san", tlsSans,
                  "extra host name or IP address for the serving certificates (repeatable)");
@@ -147,6 +158,11 @@ int main(int argc, char** argv) {
   if (deviceDataMaxSamples) config.deviceDataMaxSamples = deviceDataMaxSamples;
   if (!modelBlobDir.empty()) config.modelBlobDir = modelBlobDir;
   if (!serviceCidr.empty()) config.serviceClusterIpRange = serviceCidr;
+  if (!storeUrl.empty()) config.store = storeUrl;
+  if (!etcdPrefix.empty()) config.etcdPrefix = etcdPrefix;
+  if (!etcdCaFile.empty()) config.etcdCaFile = etcdCaFile;
+  if (!etcdCertFile.empty()) config.etcdCertFile = etcdCertFile;
+  if (!etcdKeyFile.empty()) config.etcdKeyFile = etcdKeyFile;
   if (!nodePortRange.empty()) config.serviceNodePortRange = nodePortRange;
   if (!advertiseAddress.empty()) config.advertiseAddress = advertiseAddress;
   if (modelMaxBytes) config.modelMaxBytes = modelMaxBytes;
@@ -180,12 +196,36 @@ int main(int argc, char** argv) {
   blockTerminationSignals();
 
   Clock& clock = SystemClock::instance();
-  store::SqliteStoreOptions storeOptions;
-  storeOptions.dataDir = config.dataDir;
-  storeOptions.historyWindow = config.historyWindow;
-  storeOptions.compactionInterval = config.compactionInterval;
-  storeOptions.verify = verifyStore;
-  store::SqliteStore sqlite(storeOptions, clock);
+  // The store: embedded SQLite (default) or etcd, for several cloudcores (docs/store.md).
+  auto storeLocation = cloudcore::parseStoreUrl(config.store, config.dataDir);
+  if (!storeLocation) {
+    std::cerr << "cloudcore: invalid configuration: " << storeLocation.status().message() << "\n";
+    return 2;
+  }
+  if (storeLocation->etcd && verifyStore) {
+    std::cerr << "cloudcore: --verify checks the embedded SQLite store; etcd checks its own data "
+                 "(docs/store.md, \"etcd\")\n";
+    return 2;
+  }
+  std::unique_ptr<store::Store> backend;
+  if (storeLocation->etcd) {
+    store::EtcdStoreOptions etcdOptions;
+    etcdOptions.endpoints = storeLocation->endpoints;
+    etcdOptions.prefix = config.etcdPrefix;
+    etcdOptions.caFile = config.etcdCaFile;
+    etcdOptions.certFile = config.etcdCertFile;
+    etcdOptions.keyFile = config.etcdKeyFile;
+    etcdOptions.historyWindow = config.historyWindow;
+    etcdOptions.compactionInterval = config.compactionInterval;
+    backend = std::make_unique<store::EtcdStore>(etcdOptions, clock);
+  } else {
+    store::SqliteStoreOptions storeOptions;
+    storeOptions.dataDir = storeLocation->sqliteDir;
+    storeOptions.historyWindow = config.historyWindow;
+    storeOptions.compactionInterval = config.compactionInterval;
+    storeOptions.verify = verifyStore;
+    backend = std::make_unique<store::SqliteStore>(storeOptions, clock);
+  }
   // Secrets are encrypted before they reach SQLite (docs/security.md, "Secrets at rest"):
   // everything above the store sees plaintext, the files hold only ciphertext.
   auto encryptionConfig = encryptionProviderConfig.empty()
@@ -195,7 +235,7 @@ int main(int argc, char** argv) {
     spdlog::critical("encryption provider config: {}", encryptionConfig.status().message());
     return 1;
   }
-  encryption::EncryptingStore store(sqlite, std::move(encryptionConfig).value());
+  encryption::EncryptingStore store(*backend, std::move(encryptionConfig).value());
   // Every module below is started through `services` and stopped by it, newest first: on
   // every path that gives up (services.fail) and at shutdown (services.stopAll).
   Lifecycle services("cloudcore");
@@ -507,7 +547,8 @@ int main(int argc, char** argv) {
        .route = [&metricsApi](http::ServerRequest& req, const std::vector<std::string>& rest) {
          return metricsApi.handle(req, rest);
        }});
-  handler.addRoute("/metrics", [&hub, &sqlite](http::ServerRequest&) {
+  auto* sqlite = dynamic_cast<store::SqliteStore*>(backend.get());
+  handler.addRoute("/metrics", [&hub, sqlite](http::ServerRequest&) {
     http::ServerResponse r;
     r.status = 200;
     r.contentType = "text/plain; version=0.0.4; charset=utf-8";
@@ -515,7 +556,7 @@ int main(int argc, char** argv) {
     r.body +=
         "# HELP store_damaged_reads_total Reads that found a store row damaged on disk (not "
         "served).\n# TYPE store_damaged_reads_total counter\nstore_damaged_reads_total " +
-        std::to_string(sqlite.damagedReads()) + "\n";
+        std::to_string(sqlite ? sqlite->damagedReads() : 0) + "\n";
     return r;
   });
   // pods/log, pods/exec; at most half the API's workers wait for silent nodes at once.

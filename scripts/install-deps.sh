@@ -21,6 +21,9 @@ PACKAGES=(
   # local registries (apache2-utils: htpasswd makes the bcrypt file the authenticated one needs)
   containerd runc containernetworking-plugins docker-registry skopeo umoci busybox-static iptables
   apache2-utils openssl
+  # the etcd store (cloudcore --store etcd://, docs/store.md): etcd members for tests and
+  # benchmarks, etcdctl for operators
+  etcd-server etcd-client
   # devices: the MQTT broker the device twin speaks to, and clients that play devices in tests
   mosquitto mosquitto-clients
   # the example edge AI app (examples/digits-classifier): OpenCV's DNN module runs its ONNX model,

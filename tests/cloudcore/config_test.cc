@@ -9,6 +9,41 @@
 namespace ep::cloudcore {
 namespace {
 
+// --store / `store`: SQLite in the data dir by default or in a directory given, etcd members
+// listed; anything else is refused naming the key and the bad part.
+TEST(CloudcoreConfigTest, StoreUrls) {
+  auto byDefault = parseStoreUrl("", "/var/lib/x");
+  ASSERT_TRUE(byDefault.isOk());
+  EXPECT_FALSE(byDefault->etcd);
+  EXPECT_EQ(byDefault->sqliteDir, "/var/lib/x");
+  EXPECT_EQ(parseStoreUrl("sqlite:///srv/db", "/d")->sqliteDir, "/srv/db");
+  EXPECT_EQ(parseStoreUrl("sqlite://", "/d")->sqliteDir, "/d");
+
+  auto etcd = parseStoreUrl("etcd://10.0.0.1:2379,10.0.0.2:2379,[::1]:2379/", "/d");
+  ASSERT_TRUE(etcd.isOk()) << etcd.status().toString();
+  EXPECT_TRUE(etcd->etcd);
+  EXPECT_EQ(etcd->endpoints,
+            (std::vector<std::string>{"10.0.0.1:2379", "10.0.0.2:2379", "[::1]:2379"}));
+  EXPECT_EQ(parseStoreUrl("etcd://etcd.example:2379", "/d")->endpoints.size(), 1u);
+
+  for (const char* bad :
+       {"etcd://", "etcd://host", "etcd://host:", "etcd://:2379", "etcd://a:2379,",
+        "etcd://a:99999", "etcd://a:123456789012345678901", "etcd://a:0", "etcd://a:b",
+        "etcd://::1:2379", "etcd://[::1:2379", "postgres://x", "/var/lib/db"}) {
+    auto r = parseStoreUrl(bad, "/d");
+    ASSERT_FALSE(r.isOk()) << bad;
+    EXPECT_EQ(r.status().message().rfind("store: ", 0), 0u) << r.status().message();
+  }
+  Config config;
+  config.store = "etcd://a:1";
+  config.etcdCertFile = "/c.pem";
+  EXPECT_EQ(validateConfig(config).message(), "etcdCertFile, etcdKeyFile: give both or neither");
+  config.etcdKeyFile = "/k.pem";
+  EXPECT_TRUE(validateConfig(config).isOk());
+  config.etcdPrefix = "edgeplane";
+  EXPECT_NE(validateConfig(config).message().find("etcdPrefix"), std::string::npos);
+}
+
 // The sample configuration deploy/ ships loads and validates as is.
 TEST(CloudcoreConfigTest, TheShippedSampleLoads) {
   Config config;

@@ -94,114 +94,6 @@ TEST_F(SqliteStoreTest, WriteProbeFailsWhileTheDiskRefusesWritesAndRecovers) {
   EXPECT_EQ(store_->currentRevision(), rev + 1);
 }
 
-TEST_F(SqliteStoreTest, CreateGetUpdateDelete) {
-  auto c = store_->create("pods", "default", "a", "{\"v\":1}");
-  ASSERT_TRUE(c.isOk()) << c.status().toString();
-  EXPECT_EQ(c->modRevision, 1);
-  EXPECT_EQ(c->createRevision, 1);
-
-  auto dup = store_->create("pods", "default", "a", "{}");
-  EXPECT_EQ(dup.status().code(), Code::kAlreadyExists);
-
-  auto g = store_->get("pods", "default", "a");
-  ASSERT_TRUE(g.isOk());
-  EXPECT_EQ(g->value, "{\"v\":1}");
-
-  auto u = store_->update("pods", "default", "a", "{\"v\":2}", 1);
-  ASSERT_TRUE(u.isOk());
-  EXPECT_EQ(u->modRevision, 2);
-  EXPECT_EQ(u->createRevision, 1);
-
-  auto stale = store_->update("pods", "default", "a", "{\"v\":3}", 1);
-  EXPECT_EQ(stale.status().code(), Code::kConflict);
-  EXPECT_EQ(store_->get("pods", "default", "a")->value, "{\"v\":2}");
-
-  auto d = store_->remove("pods", "default", "a", 0);
-  ASSERT_TRUE(d.isOk());
-  EXPECT_EQ(d->modRevision, 3);
-  EXPECT_EQ(store_->get("pods", "default", "a").status().code(), Code::kNotFound);
-  EXPECT_EQ(store_->remove("pods", "default", "a", 0).status().code(), Code::kNotFound);
-  EXPECT_EQ(store_->currentRevision(), 3);
-}
-
-TEST_F(SqliteStoreTest, ListFiltersAndPaginates) {
-  for (const char* ns : {"a", "b"}) {
-    for (int i = 0; i < 5; ++i) {
-      ASSERT_TRUE(store_->create("pods", ns, "p" + std::to_string(i), std::to_string(i)).isOk());
-    }
-  }
-  ASSERT_TRUE(store_->create("configmaps", "a", "x", "{}").isOk());
-
-  ListOptions all{.resource = "pods"};
-  auto r = store_->list(all);
-  ASSERT_TRUE(r.isOk());
-  EXPECT_EQ(r->items.size(), 10u);
-  EXPECT_EQ(r->revision, 11);
-
-  ListOptions inNs{.resource = "pods", .namespace_ = "b"};
-  EXPECT_EQ(store_->list(inNs)->items.size(), 5u);
-
-  ListOptions even{.resource = "pods"};
-  even.predicate = [](const Object& o) { return std::stoi(o.value) % 2 == 0; };
-  EXPECT_EQ(store_->list(even)->items.size(), 6u);
-
-  ListOptions page{.resource = "pods", .limit = 4};
-  std::vector<std::string> names;
-  int pages = 0;
-  for (;;) {
-    auto p = store_->list(page);
-    ASSERT_TRUE(p.isOk());
-    ++pages;
-    EXPECT_EQ(p->revision, 11);
-    for (auto& o : p->items) names.push_back(o.namespace_ + "/" + o.name);
-    if (p->continueToken.empty()) break;
-    page.continueToken = p->continueToken;
-  }
-  EXPECT_EQ(pages, 3);
-  ASSERT_EQ(names.size(), 10u);
-  EXPECT_EQ(names.front(), "a/p0");
-  EXPECT_EQ(names.back(), "b/p4");
-
-  ListOptions bad{.resource = "pods", .continueToken = "zz"};
-  EXPECT_EQ(store_->list(bad).status().code(), Code::kBadRequest);
-}
-
-TEST_F(SqliteStoreTest, WatchDeliversLiveEventsInOrder) {
-  auto w = store_->watch({.resource = "pods"});
-  ASSERT_TRUE(w.isOk());
-  std::atomic<int> notified{0};
-  (*w)->setNotify([&] { ++notified; });
-  ASSERT_TRUE(store_->create("pods", "ns", "a", "1").isOk());
-  ASSERT_TRUE(store_->create("configmaps", "ns", "ignored", "1").isOk());
-  ASSERT_TRUE(store_->update("pods", "ns", "a", "2", 0).isOk());
-  ASSERT_TRUE(store_->remove("pods", "ns", "a", 0).isOk());
-  auto events = drain(**w, 3);
-  ASSERT_EQ(events.size(), 3u);
-  EXPECT_EQ(events[0].type, EventType::kAdded);
-  EXPECT_EQ(events[1].type, EventType::kModified);
-  EXPECT_EQ(events[1].prevValue, "1");
-  EXPECT_EQ(events[2].type, EventType::kDeleted);
-  EXPECT_EQ(events[2].object.value, "2");
-  EXPECT_EQ(events[2].object.modRevision, 4);
-  EXPECT_GT(notified.load(), 0);
-  EXPECT_TRUE((*w)->poll(10).empty());
-}
-
-TEST_F(SqliteStoreTest, WatchFromRevisionReplaysHistoryThenLive) {
-  for (int i = 0; i < 20; ++i) {
-    ASSERT_TRUE(store_->create("pods", "ns", "p" + std::to_string(i), "x").isOk());
-  }
-  auto w = store_->watch({.resource = "pods", .fromRevision = 5});
-  ASSERT_TRUE(w.isOk());
-  ASSERT_TRUE(store_->create("pods", "ns", "live", "x").isOk());
-  auto events = drain(**w, 16);
-  ASSERT_EQ(events.size(), 16u);
-  for (size_t i = 0; i < events.size(); ++i) {
-    EXPECT_EQ(events[i].object.modRevision, static_cast<int64_t>(6 + i));
-  }
-  EXPECT_EQ(events.back().object.name, "live");
-}
-
 TEST_F(SqliteStoreTest, SlowWatchCatchesUpFromDiskWithoutGaps) {
   bufferEvents_ = 8;
   reopen();
@@ -233,45 +125,12 @@ TEST_F(SqliteStoreTest, SlowWatchCatchesUpFromDiskWithoutGaps) {
   }
 }
 
-TEST_F(SqliteStoreTest, CompactedRevisionIsExpired) {
-  for (int i = 0; i < 10; ++i)
-    ASSERT_TRUE(store_->create("pods", "ns", std::to_string(i), "x").isOk());
-  ASSERT_TRUE(store_->compact(6).isOk());
-  EXPECT_EQ(store_->compactedRevision(), 6);
-  EXPECT_EQ(store_->watch({.resource = "pods", .fromRevision = 3}).status().code(), Code::kExpired);
-  auto ok = store_->watch({.resource = "pods", .fromRevision = 6});
-  ASSERT_TRUE(ok.isOk());
-  EXPECT_EQ(drain(**ok, 4).size(), 4u);
-  // Objects themselves are not affected by compaction.
-  EXPECT_EQ(store_->list({.resource = "pods"})->items.size(), 10u);
-}
-
-TEST_F(SqliteStoreTest, ContinueTokenFromCompactedRevisionIsExpired) {
-  for (int i = 0; i < 10; ++i)
-    ASSERT_TRUE(store_->create("pods", "ns", std::to_string(i), "x").isOk());
-  auto first = store_->list({.resource = "pods", .limit = 2});
-  ASSERT_TRUE(first.isOk());
-  ASSERT_TRUE(store_->create("pods", "ns", "z", "x").isOk());
-  ASSERT_TRUE(store_->compact(11).isOk());
-  auto next = store_->list({.resource = "pods", .limit = 2, .continueToken = first->continueToken});
-  EXPECT_EQ(next.status().code(), Code::kExpired);
-}
-
 TEST_F(SqliteStoreTest, TimeWindowCompaction) {
   ASSERT_TRUE(store_->create("pods", "ns", "old", "x").isOk());
   clock_.advance(std::chrono::seconds(120));
   ASSERT_TRUE(store_->create("pods", "ns", "new", "x").isOk());
   ASSERT_TRUE(store_->compactOnce().isOk());
   EXPECT_EQ(store_->compactedRevision(), 1);
-}
-
-TEST_F(SqliteStoreTest, RevisionAndDataSurviveReopen) {
-  ASSERT_TRUE(store_->create("pods", "ns", "a", "x").isOk());
-  ASSERT_TRUE(store_->update("pods", "ns", "a", "y", 0).isOk());
-  reopen();
-  EXPECT_EQ(store_->currentRevision(), 2);
-  EXPECT_EQ(store_->get("pods", "ns", "a")->value, "y");
-  EXPECT_EQ(store_->create("pods", "ns", "b", "x")->modRevision, 3);
 }
 
 TEST_F(SqliteStoreTest, SecondProcessOnSameDataDirIsRefused) {
@@ -281,23 +140,6 @@ TEST_F(SqliteStoreTest, SecondProcessOnSameDataDirIsRefused) {
   auto s = other.start();
   EXPECT_EQ(s.code(), Code::kUnavailable);
   EXPECT_NE(s.message().find("in use"), std::string::npos);
-}
-
-TEST_F(SqliteStoreTest, ConcurrentWritersNeverFail) {
-  std::atomic<int> failures{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 8; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < 100; ++i) {
-        auto name = std::to_string(t) + "-" + std::to_string(i);
-        if (!store_->create("pods", "ns", name, "x").isOk()) ++failures;
-        if (!store_->update("pods", "ns", name, "y", 0).isOk()) ++failures;
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(failures.load(), 0);
-  EXPECT_EQ(store_->currentRevision(), 1600);
 }
 
 // A child process writes as fast as it can and reports each acknowledged revision through a
