@@ -50,6 +50,7 @@
 #include "cloudcore/router/router.h"
 #include "cloudcore/store/etcd_store.h"
 #include "cloudcore/store/sqlite_store.h"
+#include "cloudcore/store/store_copy.h"
 #include "common/http/server.h"
 #include "common/lifecycle.h"
 #include "common/log.h"
@@ -89,6 +90,10 @@ int main(int argc, char** argv) {
                  "where objects are kept: sqlite://DIR (DIR/store.db; default sqlite://DATA_DIR) "
                  "or etcd://HOST:PORT[,HOST:PORT...] (docs/store.md)");
   app.add_option("--etcd-prefix", etcdPrefix, "key prefix in etcd (default /edgeplane)");
+  std::string migrateStoreTo;
+  app.add_option("--migrate-store-to", migrateStoreTo,
+                 "copy every object of the SQLite store into etcd://HOST:PORT[,...] (which must "
+                 "hold none yet), then exit; run with cloudcore stopped (docs/store.md)");
   app.add_option("--etcd-cafile", etcdCaFile, "CA certificate that signed the etcd members'");
   app.add_option("--etcd-certfile", etcdCertFile,
                  "client certificate for etcd (with --etcd-keyfile)");
@@ -207,15 +212,53 @@ int main(int argc, char** argv) {
                  "(docs/store.md, \"etcd\")\n";
     return 2;
   }
+  auto etcdOptionsFor = [&](const std::vector<std::string>& endpoints) {
+    store::EtcdStoreOptions o;
+    o.endpoints = endpoints;
+    o.prefix = config.etcdPrefix;
+    o.caFile = config.etcdCaFile;
+    o.certFile = config.etcdCertFile;
+    o.keyFile = config.etcdKeyFile;
+    o.historyWindow = config.historyWindow;
+    o.compactionInterval = std::chrono::seconds(0);
+    return o;
+  };
+  if (!migrateStoreTo.empty()) {
+    // Moving from the embedded store to etcd (docs/store.md, "Moving to etcd").
+    auto target = cloudcore::parseStoreUrl(migrateStoreTo, config.dataDir);
+    if (!target || !target->etcd || storeLocation->etcd) {
+      std::cerr << "cloudcore: --migrate-store-to: copies the SQLite store (--store sqlite://DIR, "
+                   "the default) into etcd://HOST:PORT[,...]"
+                << (target ? "" : ": " + target.status().message()) << "\n";
+      return 2;
+    }
+    store::SqliteStoreOptions so;
+    so.dataDir = storeLocation->sqliteDir;
+    so.compactionInterval = std::chrono::seconds(0);
+    store::SqliteStore source(so, clock);
+    store::EtcdStore destination(etcdOptionsFor(target->endpoints), clock);
+    auto migrate = [&]() -> Result<size_t> {
+      if (auto s = source.start(); !s.isOk()) return s;
+      if (auto s = destination.start(); !s.isOk()) return s;
+      auto resources = source.resources();
+      if (!resources) return resources.status();
+      return store::copyObjects(source, *resources, destination);
+    };
+    auto copied = migrate();
+    destination.stop();
+    source.stop();
+    if (!copied) {
+      std::cerr << "cloudcore: --migrate-store-to: " << copied.status().message() << "\n";
+      return 1;
+    }
+    std::cout << "copied " << *copied << " objects from sqlite://" << storeLocation->sqliteDir
+              << " to " << migrateStoreTo << " (prefix " << config.etcdPrefix
+              << "); start cloudcore with --store " << migrateStoreTo << "\n";
+    return 0;
+  }
   std::unique_ptr<store::Store> backend;
   if (storeLocation->etcd) {
-    store::EtcdStoreOptions etcdOptions;
-    etcdOptions.endpoints = storeLocation->endpoints;
-    etcdOptions.prefix = config.etcdPrefix;
-    etcdOptions.caFile = config.etcdCaFile;
-    etcdOptions.certFile = config.etcdCertFile;
-    etcdOptions.keyFile = config.etcdKeyFile;
-    etcdOptions.historyWindow = config.historyWindow;
+    store::EtcdStoreOptions etcdOptions = etcdOptionsFor(storeLocation->endpoints);
     etcdOptions.compactionInterval = config.compactionInterval;
     backend = std::make_unique<store::EtcdStore>(etcdOptions, clock);
   } else {

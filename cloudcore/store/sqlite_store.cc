@@ -1153,6 +1153,17 @@ Result<SqliteStore::HistoryRead> SqliteStore::readHistory(const std::string& res
   return read;
 }
 
+Result<std::vector<std::string>> SqliteStore::resources() {
+  auto conn = acquireRead();
+  if (!conn.get()) return unavailableError("store: no read connection");
+  Stmt q(conn.get(), "SELECT DISTINCT resource FROM objects ORDER BY resource");
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) out.push_back(q.text(0));
+  if (rc != SQLITE_DONE) return unavailableError("store: read failed: " + q.error());
+  return out;
+}
+
 int64_t SqliteStore::currentRevision() {
   return revision_.load();
 }

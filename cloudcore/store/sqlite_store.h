@@ -87,6 +87,9 @@ class SqliteStore final : public Store {
     int64_t scannedTo = 0;
     Status end;
   };
+  // Every resource that has at least one object (cloudcore --migrate-store-to), sorted.
+  Result<std::vector<std::string>> resources();
+
   // Fails with kExpired when `from` is below the compacted revision.
   Result<HistoryRead> readHistory(const std::string& resource, const std::string& ns, int64_t from,
                                   int64_t to, size_t max);

@@ -497,6 +497,20 @@ Status MetaManager::applySync(const tv1::Sync& sync) {
              "checksum) VALUES(?, ?, ?, ?, ?, ?)");
     Stmt del(db_, "DELETE FROM objects WHERE resource=? AND namespace=? AND name=?");
     if (!sel.ok() || !put.ok() || !del.ok()) return sqlError(db_, "prepare");
+    // The cloud's store revision went back: its store was moved (cloudcore --migrate-store-to)
+    // or restored from a backup, so the first Sync after Hello is below what this cache
+    // applied. The cached revisions are the old store's and order nothing against the new
+    // one's: they become 0 in this transaction, so each version the cloud sends replaces its
+    // copy, in this Sync or, after a crash, in the next (docs/tunnel.md, "Revisions").
+    const bool rewound = sync.initial() && sync.revision() < lastApplied_;
+    if (rewound) {
+      auto n = rebaseRevisionsLocked();
+      if (!n) return n.status();
+      spdlog::warn(
+          "edge cache: the cloud's revision went back from {} to {} (its store was moved "
+          "or restored): taking its versions of all {} cached objects",
+          lastApplied_, sync.revision(), *n);
+    }
     for (int i = 0; i < sync.changes_size(); ++i) {
       const auto& c = sync.changes(i);
       sel.reset();
@@ -538,7 +552,7 @@ Status MetaManager::applySync(const tv1::Sync& sync) {
       }
       events.push_back(std::move(e));
     }
-    const int64_t newApplied = std::max(lastApplied_, sync.revision());
+    const int64_t newApplied = rewound ? sync.revision() : std::max(lastApplied_, sync.revision());
     Stmt meta(db_, "UPDATE meta SET last_applied_revision = ? WHERE id = 1");
     if (!meta.ok()) return sqlError(db_, "prepare");
     meta.bind(1, newApplied);
@@ -548,6 +562,34 @@ Status MetaManager::applySync(const tv1::Sync& sync) {
   }
   publishLocked(events);
   return Status::ok();
+}
+
+Result<size_t> MetaManager::rebaseRevisionsLocked() {
+  std::vector<std::tuple<std::string, std::string, std::string, std::string>> intact;
+  {
+    Stmt q(db_, "SELECT resource, namespace, name, revision, value, checksum FROM objects");
+    if (!q.ok()) return sqlError(db_, "prepare");
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) {
+      auto row = std::make_tuple(q.text(0), q.text(1), q.text(2), q.text(4));
+      // A damaged copy keeps its mismatching checksum (re-checksumming would pass its bytes as
+      // good): it is replaced whatever its revision, as always.
+      if (objectChecksum(std::get<0>(row), std::get<1>(row), std::get<2>(row), q.int64(3),
+                         std::get<3>(row)) == q.int64(5)) {
+        intact.push_back(std::move(row));
+      }
+    }
+    if (rc != SQLITE_DONE) return sqlError(db_, "read objects");
+  }
+  Stmt u(db_,
+         "UPDATE objects SET revision=0, checksum=? WHERE resource=? AND namespace=? AND name=?");
+  if (!u.ok()) return sqlError(db_, "prepare");
+  for (const auto& [r, n, nm, v] : intact) {
+    u.reset();
+    u.bind(1, objectChecksum(r, n, nm, 0, v)).bind(2, r).bind(3, n).bind(4, nm);
+    if (u.step() != SQLITE_DONE) return sqlError(db_, "write object");
+  }
+  return intact.size();
 }
 
 void MetaManager::publishLocked(const std::vector<CacheEvent>& events) {

@@ -146,6 +146,9 @@ class MetaManager final : public CacheReader, public Outbox {
   // Persists changed counters, commits, and updates the mirrors.
   Status commitCountersLocked(sqlite::Transaction& txn, const OutboxCounters& c) EP_REQUIRES(mu_);
   void publishLocked(const std::vector<CacheEvent>& events) EP_REQUIRES(mu_);
+  // Sets every intact cached object's revision to 0 (inside applySync's transaction), for a
+  // cloud whose revision went back; returns how many.
+  Result<size_t> rebaseRevisionsLocked() EP_REQUIRES(mu_);
   // Opens and sets up the database at `path` (schema, migrations, checksums of older rows).
   Status openLocked(const std::string& path) EP_REQUIRES(mu_);
   // Moves a database that failed its check aside and starts a fresh one, salvaging its outbox.

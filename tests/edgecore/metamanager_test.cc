@@ -91,6 +91,56 @@ TEST_F(MetaManagerTest, ApplySyncIsIdempotentAndOrdered) {
   EXPECT_EQ((*inv)[1].revision, 10);
 }
 
+// The cloud's store was replaced (moved to etcd, restored from a backup) and its revisions
+// start lower: the first Sync after Hello, below what the cache applied, replaces the cached
+// versions although their (old store's) revisions are higher, also for objects it does not
+// carry yet, and also across a restart between that Sync and the next.
+TEST_F(MetaManagerTest, AnInitialSyncBelowTheAppliedRevisionTakesTheCloudsVersions) {
+  tv1::Sync before;
+  before.set_revision(500);
+  before.set_initial(true);
+  addPut(before, "a", 400, "old-a");
+  addPut(before, "b", 500, "old-b");
+  ASSERT_TRUE(mm_->applySync(before).isOk());
+
+  // Not initial, lower: an out-of-order change, ignored as always.
+  tv1::Sync stale;
+  stale.set_revision(20);
+  addPut(stale, "a", 20, "stale");
+  ASSERT_TRUE(mm_->applySync(stale).isOk());
+  EXPECT_EQ(mm_->get("pods", "default", "a")->object["spec"]["nodeName"], "old-a");
+  EXPECT_EQ(mm_->lastAppliedRevision(), 500);
+
+  tv1::Sync moved;  // the first part of the difference after the move carries only "a"
+  moved.set_revision(30);
+  moved.set_initial(true);
+  addPut(moved, "a", 12, "new-a");
+  ASSERT_TRUE(mm_->applySync(moved).isOk());
+  EXPECT_EQ(mm_->lastAppliedRevision(), 30);
+  auto a = mm_->get("pods", "default", "a");
+  ASSERT_TRUE(a.isOk());
+  EXPECT_EQ(a->revision, 12);
+  EXPECT_EQ(a->object["spec"]["nodeName"], "new-a");
+  // "b" is not taken yet: its cached revision says nothing any more.
+  EXPECT_EQ(mm_->get("pods", "default", "b")->revision, 0);
+
+  mm_.reset();  // edgecore restarts before the rest of the difference arrived
+  open();
+  auto inv = mm_->inventory();
+  ASSERT_TRUE(inv.isOk());
+  ASSERT_EQ(inv->size(), 2u);
+  EXPECT_EQ((*inv)[1].name, "b");
+  EXPECT_EQ((*inv)[1].revision, 0);  // so the cloud sends it again
+  tv1::Sync rest;                    // after the reconnect: not a rewind any more (30 <= 31)
+  rest.set_revision(31);
+  rest.set_initial(true);
+  addPut(rest, "b", 25, "new-b");
+  ASSERT_TRUE(mm_->applySync(rest).isOk());
+  EXPECT_EQ(mm_->get("pods", "default", "b")->object["spec"]["nodeName"], "new-b");
+  EXPECT_EQ(mm_->get("pods", "default", "b")->revision, 25);
+  EXPECT_EQ(mm_->lastAppliedRevision(), 31);
+}
+
 TEST_F(MetaManagerTest, DeleteAndReopen) {
   tv1::Sync s;
   s.set_revision(3);

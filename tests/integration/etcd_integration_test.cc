@@ -8,29 +8,40 @@
 #include <thread>
 
 #include "tests/integration/cloud_fixture.h"
+#include "tests/integration/edge_fixture.h"
 #include "tests/testing/etcd.h"
 #include "tests/testing/eventually.h"
 
 namespace ep::testing {
 namespace {
 
-class EtcdCloudTest : public CloudFixture {
+// A real etcd member beside the fixture's cloudcore (Base: CloudFixture or EdgeFixture),
+// started before Base::SetUp; killed after Base::TearDown.
+template <typename Base>
+class WithEtcd : public Base {
  protected:
   void SetUp() override {
-    if (auto why = EtcdCluster::skipReason(); !why.empty()) GTEST_SKIP() << why;
-    etcd_ = std::make_unique<EtcdCluster>(dir_.path() + "/etcd");
-    std::filesystem::create_directories(dir_.path() + "/etcd");
-    ASSERT_TRUE(etcd_->start()) << etcd_->log(0);
-    dataDir_ = dir_.path() + "/data";
-    startCloud({"--store", etcd_->url()});
+    if (startEtcd()) Base::SetUp();
+  }
+  // Starts the member; false when the test was skipped (no etcd here) or failed.
+  bool startEtcd() {
+    if (auto why = EtcdCluster::skipReason(); !why.empty()) {
+      [&] { GTEST_SKIP() << why; }();
+      return false;
+    }
+    std::filesystem::create_directories(this->dir_.path() + "/etcd");
+    etcd_ = std::make_unique<EtcdCluster>(this->dir_.path() + "/etcd");
+    const bool started = etcd_->start();
+    EXPECT_TRUE(started) << etcd_->log(0);
+    return started;
   }
   void TearDown() override {
-    CloudFixture::TearDown();
+    Base::TearDown();
     etcd_.reset();
   }
   CommandResult kubectl(std::vector<std::string> args) {
-    std::vector<std::string> argv = {"kubectl", "--kubeconfig", kubeconfig(), "--cache-dir",
-                                     dir_.path() + "/kubecache"};
+    std::vector<std::string> argv = {"kubectl", "--kubeconfig", this->kubeconfig(), "--cache-dir",
+                                     this->dir_.path() + "/kubecache"};
     argv.insert(argv.end(), args.begin(), args.end());
     return runCommand(argv);
   }
@@ -41,6 +52,16 @@ class EtcdCloudTest : public CloudFixture {
   }
 
   std::unique_ptr<EtcdCluster> etcd_;
+};
+
+// cloudcore started on etcd.
+class EtcdCloudTest : public WithEtcd<CloudFixture> {
+ protected:
+  void SetUp() override {
+    if (!startEtcd()) return;
+    dataDir_ = dir_.path() + "/data";
+    startCloud({"--store", etcd_->url()});
+  }
 };
 
 TEST_F(EtcdCloudTest, KubectlWorksAndSecretsReachEtcdEncrypted) {
@@ -145,6 +166,104 @@ TEST_F(EtcdCloudTest, AcknowledgedWritesSurviveKillsOfEtcdAndCloudcore) {
   std::set<std::string> present;
   for (const auto& item : list["items"]) present.insert(item["metadata"]["name"]);
   for (const auto& name : acked) EXPECT_TRUE(present.count(name)) << name << " was acknowledged";
+}
+
+// Moving a cluster from the embedded store to etcd: cloudcore stopped, --migrate-store-to copies
+// every object, a second copy is refused, and cloudcore started on etcd serves the same objects
+// (a Secret still decrypts: it moved as ciphertext, and the key stayed in the data dir).
+class StoreMigrationTest : public WithEtcd<CloudFixture> {};  // cloudcore on SQLite first
+
+TEST_F(StoreMigrationTest, MigrateStoreToEtcdCarriesEveryObject) {
+  ASSERT_EQ(kubectl({"create", "configmap", "settings", "--from-literal=mode=fast"}).exitCode, 0);
+  ASSERT_EQ(kubectl({"create", "secret", "generic", "db", "--from-literal=password=pw-1"}).exitCode,
+            0);
+  ASSERT_EQ(kubectl({"create", "namespace", "team-a"}).exitCode, 0);
+  ASSERT_EQ(kubectl({"create", "configmap", "-n", "team-a", "other"}).exitCode, 0);
+  const auto before = getJson("/api/v1/namespaces/default/configmaps/settings");
+  ASSERT_NE(cloud_->stop(SIGTERM), -1) << cloud_->log();  // stopped: the SQLite store is free
+
+  auto migrate = runCommand({buildPath("cloudcore/cloudcore"), "--data-dir", dataDir_,
+                             "--migrate-store-to", etcd_->url()});
+  ASSERT_EQ(migrate.exitCode, 0) << migrate.out << migrate.err;
+  EXPECT_NE(migrate.out.find("copied "), std::string::npos) << migrate.out;
+  auto again = runCommand({buildPath("cloudcore/cloudcore"), "--data-dir", dataDir_,
+                           "--migrate-store-to", etcd_->url()});
+  EXPECT_EQ(again.exitCode, 1);
+  EXPECT_NE(again.err.find("already holds"), std::string::npos) << again.err;
+
+  startCloud({"--store", etcd_->url()});
+  auto secret = kubectl({"get", "secret", "db", "-o", "jsonpath={.data.password}"});
+  ASSERT_EQ(secret.exitCode, 0) << secret.err;
+  EXPECT_EQ(secret.out, "cHctMQ==");  // base64 of pw-1
+  const auto after = getJson("/api/v1/namespaces/default/configmaps/settings");
+  EXPECT_EQ(after["data"], before["data"]);
+  EXPECT_EQ(after["metadata"]["uid"], before["metadata"]["uid"]);
+  EXPECT_EQ(after["metadata"]["creationTimestamp"], before["metadata"]["creationTimestamp"]);
+  auto other = kubectl({"get", "configmap", "-n", "team-a", "other", "-o", "name"});
+  EXPECT_EQ(other.out, "configmap/other\n") << other.err;
+  // And it is etcd that serves them now: written through the new cloudcore, read in etcd.
+  ASSERT_EQ(kubectl({"create", "configmap", "after-move"}).exitCode, 0);
+  auto keys = etcdctl({"get", "--prefix", "/edgeplane/configmaps/default/", "--keys-only"});
+  EXPECT_NE(keys.out.find("/edgeplane/configmaps/default/after-move"), std::string::npos)
+      << keys.out;
+  EXPECT_NE(keys.out.find("/edgeplane/configmaps/default/settings"), std::string::npos);
+}
+
+// An edge node stays right across the move: its cache holds the old store's (higher)
+// revisions, the new store's are lower, and a change made after the move still reaches it.
+class EdgeStoreMigrationTest : public WithEtcd<EdgeFixture> {
+ protected:
+  int put(const std::string& path, const std::string& body) {
+    auto c = client();
+    auto r = c.request("PUT", path, body, "application/json");
+    return r.isOk() ? r->status : -1;
+  }
+};
+
+TEST_F(EdgeStoreMigrationTest, AChangeAfterTheMoveReachesTheEdge) {
+  startEdge("edge-1");
+  ASSERT_TRUE(eventually([&] { return nodeReady("edge-1") == "True"; })) << cloud_->log();
+  const std::string cmPath = "/api/v1/namespaces/default/configmaps/app-config";
+  ASSERT_EQ(post("/api/v1/namespaces/default/configmaps",
+                 R"({"metadata":{"name":"app-config"},"data":{"mode":"v1"}})"),
+            201);
+  ASSERT_EQ(post("/api/v1/namespaces/default/pods",
+                 R"({"metadata":{"name":"app"},"spec":{"nodeName":"edge-1",)"
+                 R"("containers":[{"name":"c","image":"127.0.0.1:5000/app:1"}],)"
+                 R"("volumes":[{"name":"cfg","configMap":{"name":"app-config"}}]}})"),
+            201);
+  ASSERT_TRUE(eventually([&] { return edgeGet("edge-1", cmPath)["data"]["mode"] == "v1"; }));
+  // Many revisions on the embedded store, so that its revision is well above what etcd's will
+  // be after the copy.
+  ASSERT_EQ(post("/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":"scratch"}})"),
+            201);
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_EQ(put("/api/v1/namespaces/default/configmaps/scratch",
+                  R"({"metadata":{"name":"scratch"},"data":{"i":")" + std::to_string(i) + R"("}})"),
+              200);
+  }
+  // The edge's copy now carries one of the embedded store's highest revisions.
+  ASSERT_EQ(put(cmPath, R"({"metadata":{"name":"app-config"},"data":{"mode":"v1b"}})"), 200);
+  ASSERT_TRUE(eventually([&] { return edgeGet("edge-1", cmPath)["data"]["mode"] == "v1b"; }));
+  const int64_t sqliteRev =
+      std::stoll(getJson("/api/v1/namespaces/default/configmaps")["metadata"]["resourceVersion"]
+                     .get<std::string>());
+
+  ASSERT_NE(cloud_->stop(SIGTERM), -1);
+  auto migrate = runCommand({buildPath("cloudcore/cloudcore"), "--data-dir", dataDir_,
+                             "--migrate-store-to", etcd_->url()});
+  ASSERT_EQ(migrate.exitCode, 0) << migrate.out << migrate.err;
+  restartCloud({"--store", etcd_->url()});
+  const int64_t etcdRev =
+      std::stoll(getJson("/api/v1/namespaces/default/configmaps")["metadata"]["resourceVersion"]
+                     .get<std::string>());
+  ASSERT_LT(etcdRev, sqliteRev);  // the premise: revisions went back
+
+  ASSERT_EQ(put(cmPath, R"({"metadata":{"name":"app-config"},"data":{"mode":"v2"}})"), 200);
+  EXPECT_TRUE(eventually([&] { return edgeGet("edge-1", cmPath)["data"]["mode"] == "v2"; }))
+      << edgeGet("edge-1", cmPath).dump() << "\n"
+      << edges_["edge-1"].proc->log();
+  EXPECT_TRUE(eventually([&] { return nodeReady("edge-1") == "True"; }));
 }
 
 }  // namespace
