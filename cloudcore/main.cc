@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <mutex>
@@ -238,10 +239,29 @@ int main(int argc, char** argv) {
     store::SqliteStore source(so, clock);
     store::EtcdStore destination(etcdOptionsFor(target->endpoints), clock);
     auto migrate = [&]() -> Result<size_t> {
+      // Never a fresh, empty source: the cluster's store may be elsewhere (--store), and an
+      // empty etcd would make every edge drop what it runs.
+      const std::string db = storeLocation->sqliteDir + "/store.db";
+      if (!std::filesystem::exists(db)) {
+        return notFoundError("no SQLite store at " + db +
+                             " (give --store sqlite://DIR when the cluster's store is elsewhere)");
+      }
       if (auto s = source.start(); !s.isOk()) return s;
       if (auto s = destination.start(); !s.isOk()) return s;
       auto resources = source.resources();
       if (!resources) return resources.status();
+      if (resources->empty())
+        return invalidError("the SQLite store at " + db + " holds no objects");
+      auto present = destination.countObjects();
+      if (!present) return present.status();
+      if (*present > 0) {
+        return Status(Code::kAlreadyExists,
+                      "etcd already holds " + std::to_string(*present) + " keys under " +
+                          config.etcdPrefix +
+                          "/; copy only into an empty prefix (after a failed copy: ETCDCTL_API=3 "
+                          "etcdctl del --prefix " +
+                          config.etcdPrefix + "/)");
+      }
       return store::copyObjects(source, *resources, destination);
     };
     auto copied = migrate();

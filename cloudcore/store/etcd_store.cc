@@ -958,9 +958,8 @@ Result<Object> EtcdStore::removeUnsafe(const std::string& resource, const std::s
 Result<std::unique_ptr<Watch>> EtcdStore::watch(const WatchOptions& options) {
   if (!stubs_) return unavailableError("etcd: the store is not started");
   const Deadline deadline = deadlineFromNow();
-  // Where the watch starts, checked now so that a compacted start fails here: a read at the
-  // first revision to deliver fails if etcd compacted it (or is ahead of the store: then the
-  // watch simply waits for it).
+  // Where the watch starts, checked now: a read at the first revision to deliver fails if etcd
+  // compacted it; one past the current revision is fine (the watch waits for the next write).
   int64_t next = options.fromRevision + 1;
   pb::RangeRequest req;
   req.set_key(compactKey_);
@@ -968,7 +967,20 @@ Result<std::unique_ptr<Watch>> EtcdStore::watch(const WatchOptions& options) {
   if (options.fromRevision > 0) req.set_revision(next);
   pb::RangeResponse resp;
   auto s = call(*stubs_->kv, &pb::KV::Stub::Range, req, &resp, deadline, true);
-  if (!s.ok() && !isFutureRevision(s)) {
+  if (!s.ok() && isFutureRevision(s)) {
+    req.set_revision(0);
+    s = call(*stubs_->kv, &pb::KV::Stub::Range, req, &resp, deadline, true);
+    // A revision this store never reached (linearizable read: no member is behind it) was
+    // handed out by another store, the one this cluster was moved from: 410, and the client
+    // relists instead of waiting for etcd to get there.
+    if (s.ok() && options.fromRevision > resp.header().revision()) {
+      return Status(Code::kExpired, "etcd: watch from revision " +
+                                        std::to_string(options.fromRevision) +
+                                        ", which the store never reached (it is at " +
+                                        std::to_string(resp.header().revision()) + "); list again");
+    }
+  }
+  if (!s.ok()) {
     if (isCompacted(s)) {
       return Status(Code::kExpired, "etcd: watch from revision " +
                                         std::to_string(options.fromRevision) +
@@ -976,7 +988,7 @@ Result<std::unique_ptr<Watch>> EtcdStore::watch(const WatchOptions& options) {
     }
     return fromGrpc(s, "watch");
   }
-  if (s.ok()) noteRevision(resp.header().revision());
+  noteRevision(resp.header().revision());
   if (options.fromRevision <= 0) next = resp.header().revision() + 1;
   auto core = std::make_shared<EtcdWatchCore>(this, options, next);
   {
@@ -1028,6 +1040,19 @@ void EtcdStore::retryLoop() {
     }
     lock.waitFor(retryCv_, next - now);
   }
+}
+
+Result<int64_t> EtcdStore::countObjects() {
+  if (!stubs_) return unavailableError("etcd: the store is not started");
+  const Deadline deadline = deadlineFromNow();
+  pb::RangeRequest req;
+  req.set_key(prefix_ + "/");
+  req.set_range_end(prefixEnd(req.key()));
+  req.set_count_only(true);
+  pb::RangeResponse resp;
+  auto s = call(*stubs_->kv, &pb::KV::Stub::Range, req, &resp, deadline, true);
+  if (!s.ok()) return fromGrpc(s, "count " + req.key());
+  return resp.count();
 }
 
 int64_t EtcdStore::currentRevision() {

@@ -89,6 +89,10 @@ class EtcdStore final : public Store {
   // No alarm (NOSPACE, CORRUPT) raised on any member, and a quorum answers.
   Status probeWrite() override;
 
+  // How many keys live under PREFIX/ (every object of this store; cloudcore
+  // --migrate-store-to copies only into an empty prefix).
+  Result<int64_t> countObjects();
+
   // What the background compactor does: remembers the current revision with the time, and
   // compacts to the newest remembered revision older than the history window.
   Status compactOnce();

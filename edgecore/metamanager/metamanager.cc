@@ -565,18 +565,19 @@ Status MetaManager::applySync(const tv1::Sync& sync) {
 }
 
 Result<size_t> MetaManager::rebaseRevisionsLocked() {
-  std::vector<std::tuple<std::string, std::string, std::string, std::string>> intact;
+  // Keys and new checksums only (a cache's values can be large next to an edge's memory).
+  std::vector<std::tuple<std::string, std::string, std::string, int64_t>> intact;
   {
     Stmt q(db_, "SELECT resource, namespace, name, revision, value, checksum FROM objects");
     if (!q.ok()) return sqlError(db_, "prepare");
     int rc;
     while ((rc = q.step()) == SQLITE_ROW) {
-      auto row = std::make_tuple(q.text(0), q.text(1), q.text(2), q.text(4));
+      std::string r = q.text(0), n = q.text(1), nm = q.text(2), v = q.text(4);
       // A damaged copy keeps its mismatching checksum (re-checksumming would pass its bytes as
       // good): it is replaced whatever its revision, as always.
-      if (objectChecksum(std::get<0>(row), std::get<1>(row), std::get<2>(row), q.int64(3),
-                         std::get<3>(row)) == q.int64(5)) {
-        intact.push_back(std::move(row));
+      if (objectChecksum(r, n, nm, q.int64(3), v) == q.int64(5)) {
+        const int64_t rebased = objectChecksum(r, n, nm, 0, v);
+        intact.emplace_back(std::move(r), std::move(n), std::move(nm), rebased);
       }
     }
     if (rc != SQLITE_DONE) return sqlError(db_, "read objects");
@@ -584,9 +585,9 @@ Result<size_t> MetaManager::rebaseRevisionsLocked() {
   Stmt u(db_,
          "UPDATE objects SET revision=0, checksum=? WHERE resource=? AND namespace=? AND name=?");
   if (!u.ok()) return sqlError(db_, "prepare");
-  for (const auto& [r, n, nm, v] : intact) {
+  for (const auto& [r, n, nm, checksum] : intact) {
     u.reset();
-    u.bind(1, objectChecksum(r, n, nm, 0, v)).bind(2, r).bind(3, n).bind(4, nm);
+    u.bind(1, checksum).bind(2, r).bind(3, n).bind(4, nm);
     if (u.step() != SQLITE_DONE) return sqlError(db_, "write object");
   }
   return intact.size();

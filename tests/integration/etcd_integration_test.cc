@@ -32,7 +32,7 @@ class WithEtcd : public Base {
     std::filesystem::create_directories(this->dir_.path() + "/etcd");
     etcd_ = std::make_unique<EtcdCluster>(this->dir_.path() + "/etcd");
     const bool started = etcd_->start();
-    EXPECT_TRUE(started) << etcd_->log(0);
+    [&] { ASSERT_TRUE(started) << etcd_->log(0); }();
     return started;
   }
   void TearDown() override {
@@ -185,11 +185,27 @@ TEST_F(StoreMigrationTest, MigrateStoreToEtcdCarriesEveryObject) {
   auto migrate = runCommand({buildPath("cloudcore/cloudcore"), "--data-dir", dataDir_,
                              "--migrate-store-to", etcd_->url()});
   ASSERT_EQ(migrate.exitCode, 0) << migrate.out << migrate.err;
-  EXPECT_NE(migrate.out.find("copied "), std::string::npos) << migrate.out;
+  ASSERT_NE(migrate.out.find("copied "), std::string::npos) << migrate.out;
   auto again = runCommand({buildPath("cloudcore/cloudcore"), "--data-dir", dataDir_,
                            "--migrate-store-to", etcd_->url()});
   EXPECT_EQ(again.exitCode, 1);
   EXPECT_NE(again.err.find("already holds"), std::string::npos) << again.err;
+  // A store that is not there is not an empty cluster to copy.
+  auto elsewhere =
+      runCommand({buildPath("cloudcore/cloudcore"), "--data-dir", dataDir_, "--store",
+                  "sqlite://" + dir_.path() + "/nothing-here", "--migrate-store-to", etcd_->url()});
+  EXPECT_EQ(elsewhere.exitCode, 1);
+  EXPECT_NE(elsewhere.err.find("no SQLite store at"), std::string::npos) << elsewhere.err;
+  // Every object went: as many keys in etcd as objects the copy reported, and the Secret is
+  // ciphertext there.
+  const size_t reported = std::stoul(migrate.out.substr(migrate.out.find("copied ") + 7));
+  auto count = etcdctl({"get", "--prefix", "/edgeplane/", "--keys-only", "-w", "json"});
+  ASSERT_EQ(count.exitCode, 0) << count.err;
+  EXPECT_EQ(nlohmann::json::parse(count.out, nullptr, false).value("count", 0u), reported)
+      << count.out;
+  auto raw = etcdctl({"get", "/edgeplane/secrets/default/db", "--print-value-only"});
+  EXPECT_EQ(raw.out.rfind("k8s:enc:", 0), 0u) << raw.out;
+  EXPECT_EQ(raw.out.find("pw-1"), std::string::npos);
 
   startCloud({"--store", etcd_->url()});
   auto secret = kubectl({"get", "secret", "db", "-o", "jsonpath={.data.password}"});

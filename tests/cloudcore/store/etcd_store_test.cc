@@ -317,6 +317,27 @@ TEST_F(EtcdStoreTest, WatchDestroyedWhileReconnecting) {
   store.reset();
 }
 
+// A revision the store never reached came from another store (the one the cluster was moved
+// from): a watch from it is 410 at once, so the client relists instead of waiting for etcd to
+// get there. The current revision itself is fine.
+TEST_F(EtcdStoreTest, WatchFromARevisionTheStoreNeverReachedIsExpired) {
+  testing::EtcdCluster etcd(dir_.path());
+  ASSERT_TRUE(etcd.start()) << etcd.log(0);
+  auto store = open(etcd);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->create("pods", "ns", "a", "x").isOk());
+  const int64_t current = store->currentRevision();
+  auto ahead = store->watch({.resource = "pods", .fromRevision = current + 1000});
+  EXPECT_EQ(ahead.status().code(), Code::kExpired) << ahead.status().toString();
+  auto now = store->watch({.resource = "pods", .fromRevision = current});
+  ASSERT_TRUE(now.isOk()) << now.status().toString();
+  ASSERT_TRUE(store->create("pods", "ns", "b", "x").isOk());
+  auto next = drain(**now, 1);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].object.name, "b");
+  store->stop();
+}
+
 TEST_F(EtcdStoreTest, UnreachableEtcdFailsStartNamingTheEndpoint) {
   EtcdStoreOptions o;
   o.endpoints = {"127.0.0.1:" + std::to_string(testing::freePort())};
