@@ -16,7 +16,9 @@ namespace ep::store {
 
 namespace pb = etcdserverpb;
 
-struct EtcdStubs {
+// One channel to the members and etcd's services on it (pb::X::Stub is gRPC's name for a
+// generated client).
+struct EtcdClients {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<pb::KV::Stub> kv;
   std::unique_ptr<pb::Watch::Stub> watch;
@@ -93,15 +95,15 @@ using Deadline = std::chrono::system_clock::time_point;
 // One unary call that waits, until `deadline`, for a member to be reachable. Reads
 // (`idempotent`) are tried again, on another member, while they answer UNAVAILABLE; a write
 // never is (it may have been applied).
-template <typename Stub, typename Request, typename Response>
-grpc::Status call(Stub& stub,
-                  grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+template <typename Client, typename Request, typename Response>
+grpc::Status call(Client& client,
+                  grpc::Status (Client::*method)(grpc::ClientContext*, const Request&, Response*),
                   const Request& request, Response* response, Deadline deadline, bool idempotent) {
   for (;;) {
     grpc::ClientContext ctx;
     ctx.set_deadline(deadline);
     ctx.set_wait_for_ready(true);
-    auto s = (stub.*method)(&ctx, request, response);
+    auto s = (client.*method)(&ctx, request, response);
     if (s.ok() || !idempotent || s.error_code() != grpc::StatusCode::UNAVAILABLE ||
         std::chrono::system_clock::now() + std::chrono::milliseconds(50) >= deadline) {
       return s;
@@ -193,7 +195,7 @@ class EtcdWatchCore : public std::enable_shared_from_this<EtcdWatchCore> {
 // before the hold taken in start() is released by a read that finds the stream ended.
 class EtcdWatchStream final : public grpc::ClientBidiReactor<pb::WatchRequest, pb::WatchResponse> {
  public:
-  EtcdWatchStream(std::shared_ptr<EtcdWatchCore> core, pb::Watch::Stub& stub,
+  EtcdWatchStream(std::shared_ptr<EtcdWatchCore> core, pb::Watch::Stub& watchClient,
                   pb::WatchRequest create)
       : core_(std::move(core)), create_(std::move(create)) {
     // Waits for a reachable member instead of failing at once while none is; and asks the
@@ -201,7 +203,7 @@ class EtcdWatchStream final : public grpc::ClientBidiReactor<pb::WatchRequest, p
     // watch never sits on a member cut off from the quorum.
     ctx_.set_wait_for_ready(true);
     ctx_.AddMetadata("hasleader", "true");
-    stub.async()->Watch(&ctx_, this);
+    watchClient.async()->Watch(&ctx_, this);
   }
   void start() {
     AddHold();
@@ -322,7 +324,7 @@ void EtcdWatchCore::startStream() {
     MutexLock lock(mu_);
     if (ended_ || stream_) return;
     create->set_start_revision(next_);
-    stream = new EtcdWatchStream(shared_from_this(), *store_->stubs_->watch, std::move(request));
+    stream = new EtcdWatchStream(shared_from_this(), *store_->clients_->watch, std::move(request));
     stream_ = stream;
     ++streamUsers_;
   }
@@ -614,11 +616,11 @@ Status EtcdStore::start() {
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
-  stubs_ = std::make_unique<EtcdStubs>();
-  stubs_->channel = grpc::CreateCustomChannel(*target, creds, args);
-  stubs_->kv = pb::KV::NewStub(stubs_->channel);
-  stubs_->watch = pb::Watch::NewStub(stubs_->channel);
-  stubs_->maintenance = pb::Maintenance::NewStub(stubs_->channel);
+  clients_ = std::make_unique<EtcdClients>();
+  clients_->channel = grpc::CreateCustomChannel(*target, creds, args);
+  clients_->kv = pb::KV::NewStub(clients_->channel);
+  clients_->watch = pb::Watch::NewStub(clients_->channel);
+  clients_->maintenance = pb::Maintenance::NewStub(clients_->channel);
 
   std::string joined;
   for (const auto& ep : options_.endpoints) joined += (joined.empty() ? "" : ",") + ep;
@@ -629,9 +631,9 @@ Status EtcdStore::start() {
     req.set_key(compactKey_);
     req.set_count_only(true);
     pb::RangeResponse resp;
-    auto s = call(*stubs_->kv, &pb::KV::Stub::Range, req, &resp, deadline, true);
+    auto s = call(*clients_->kv, &pb::KV::Stub::Range, req, &resp, deadline, true);
     if (!s.ok()) {
-      stubs_.reset();
+      clients_.reset();
       return unavailableError("etcd: cannot reach " + joined + ": " + s.error_message());
     }
     noteRevision(resp.header().revision());
@@ -641,7 +643,7 @@ Status EtcdStore::start() {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + options_.requestTimeout);
     pb::StatusResponse status;
-    if (stubs_->maintenance->Status(&ctx, pb::StatusRequest(), &status).ok()) {
+    if (clients_->maintenance->Status(&ctx, pb::StatusRequest(), &status).ok()) {
       version = status.version();
     }
   }
@@ -686,7 +688,7 @@ Result<Object> EtcdStore::readCurrent(const std::string& resource, const std::st
   pb::RangeRequest req;
   req.set_key(objectKey(resource, ns, name));
   pb::RangeResponse resp;
-  auto s = call(*stubs_->kv, &pb::KV::Stub::Range, req, &resp, deadline, true);
+  auto s = call(*clients_->kv, &pb::KV::Stub::Range, req, &resp, deadline, true);
   if (!s.ok()) return fromGrpc(s, "get " + keyString(resource, ns, name));
   noteRevision(resp.header().revision());
   const std::string what = keyString(resource, ns, name);
@@ -703,12 +705,12 @@ Result<Object> EtcdStore::readCurrent(const std::string& resource, const std::st
 
 Result<Object> EtcdStore::get(const std::string& resource, const std::string& ns,
                               const std::string& name) {
-  if (!stubs_) return unavailableError("etcd: the store is not started");
+  if (!clients_) return unavailableError("etcd: the store is not started");
   return readCurrent(resource, ns, name, deadlineFromNow());
 }
 
 Result<ListResult> EtcdStore::list(const ListOptions& options) {
-  if (!stubs_) return unavailableError("etcd: the store is not started");
+  if (!clients_) return unavailableError("etcd: the store is not started");
   if (options.resource.empty()) return badRequestError("list: resource is required");
   const Deadline deadline = deadlineFromNow();
   ListResult result;
@@ -742,7 +744,7 @@ Result<ListResult> EtcdStore::list(const ListOptions& options) {
     }
     req.set_limit(want);
     pb::RangeResponse resp;
-    auto s = call(*stubs_->kv, &pb::KV::Stub::Range, req, &resp, deadline, true);
+    auto s = call(*clients_->kv, &pb::KV::Stub::Range, req, &resp, deadline, true);
     if (!s.ok()) {
       if (tokenGiven && isCompacted(s)) return continueExpired();
       if (tokenGiven && isFutureRevision(s)) {
@@ -787,7 +789,7 @@ Result<int64_t> EtcdStore::finishUnsafeDelete(const std::string& key, int64_t ma
   *txn.add_compare() = compareMod(key, markedRevision);
   txn.add_success()->mutable_request_delete_range()->set_key(key);
   pb::TxnResponse resp;
-  auto s = call(*stubs_->kv, &pb::KV::Stub::Txn, txn, &resp, deadline, false);
+  auto s = call(*clients_->kv, &pb::KV::Stub::Txn, txn, &resp, deadline, false);
   if (!s.ok()) return fromGrpc(s, "delete " + key);
   noteRevision(resp.header().revision());
   if (!resp.succeeded()) {
@@ -812,7 +814,7 @@ Status conflictAt(const std::string& what, int64_t current, int64_t expected) {
 
 Result<Object> EtcdStore::create(const std::string& resource, const std::string& ns,
                                  const std::string& name, std::string value) {
-  if (!stubs_) return unavailableError("etcd: the store is not started");
+  if (!clients_) return unavailableError("etcd: the store is not started");
   const Deadline deadline = deadlineFromNow();
   const std::string key = objectKey(resource, ns, name);
   for (int attempt = 0;; ++attempt) {
@@ -827,7 +829,7 @@ Result<Object> EtcdStore::create(const std::string& resource, const std::string&
     put->set_value(value);
     txn.add_failure()->mutable_request_range()->set_key(key);
     pb::TxnResponse resp;
-    auto s = call(*stubs_->kv, &pb::KV::Stub::Txn, txn, &resp, deadline, false);
+    auto s = call(*clients_->kv, &pb::KV::Stub::Txn, txn, &resp, deadline, false);
     if (!s.ok()) return fromGrpc(s, "create " + keyString(resource, ns, name));
     const int64_t rev = resp.header().revision();
     noteRevision(rev);
@@ -857,7 +859,7 @@ Result<Object> EtcdStore::remove(const std::string& resource, const std::string&
 Result<Object> EtcdStore::swap(const std::string& resource, const std::string& ns,
                                const std::string& name, std::optional<std::string> value,
                                int64_t expectedRevision) {
-  if (!stubs_) return unavailableError("etcd: the store is not started");
+  if (!clients_) return unavailableError("etcd: the store is not started");
   const Deadline deadline = deadlineFromNow();
   const std::string key = objectKey(resource, ns, name);
   const std::string what = keyString(resource, ns, name);
@@ -885,7 +887,7 @@ Result<Object> EtcdStore::swap(const std::string& resource, const std::string& n
     }
     txn.add_failure()->mutable_request_range()->set_key(key);
     pb::TxnResponse resp;
-    auto s = call(*stubs_->kv, &pb::KV::Stub::Txn, txn, &resp, deadline, false);
+    auto s = call(*clients_->kv, &pb::KV::Stub::Txn, txn, &resp, deadline, false);
     if (!s.ok()) return fromGrpc(s, (isDelete ? "delete " : "update ") + what);
     const int64_t rev = resp.header().revision();
     noteRevision(rev);
@@ -916,7 +918,7 @@ Result<Object> EtcdStore::swap(const std::string& resource, const std::string& n
 Result<Object> EtcdStore::removeUnsafe(const std::string& resource, const std::string& ns,
                                        const std::string& name, std::string tombstone,
                                        int64_t expectedRevision) {
-  if (!stubs_) return unavailableError("etcd: the store is not started");
+  if (!clients_) return unavailableError("etcd: the store is not started");
   const Deadline deadline = deadlineFromNow();
   const std::string key = objectKey(resource, ns, name);
   const std::string what = keyString(resource, ns, name);
@@ -932,7 +934,7 @@ Result<Object> EtcdStore::removeUnsafe(const std::string& resource, const std::s
   put->set_value(std::string(kUnsafeDeleteMark) + tombstone);
   txn.add_failure()->mutable_request_range()->set_key(key);
   pb::TxnResponse resp;
-  auto s = call(*stubs_->kv, &pb::KV::Stub::Txn, txn, &resp, deadline, false);
+  auto s = call(*clients_->kv, &pb::KV::Stub::Txn, txn, &resp, deadline, false);
   if (!s.ok()) return fromGrpc(s, "delete " + what);
   noteRevision(resp.header().revision());
   int64_t marked = resp.header().revision();
@@ -956,7 +958,7 @@ Result<Object> EtcdStore::removeUnsafe(const std::string& resource, const std::s
 }
 
 Result<std::unique_ptr<Watch>> EtcdStore::watch(const WatchOptions& options) {
-  if (!stubs_) return unavailableError("etcd: the store is not started");
+  if (!clients_) return unavailableError("etcd: the store is not started");
   const Deadline deadline = deadlineFromNow();
   // Where the watch starts, checked now: a read at the first revision to deliver fails if etcd
   // compacted it; one past the current revision is fine (the watch waits for the next write).
@@ -966,10 +968,10 @@ Result<std::unique_ptr<Watch>> EtcdStore::watch(const WatchOptions& options) {
   req.set_count_only(true);
   if (options.fromRevision > 0) req.set_revision(next);
   pb::RangeResponse resp;
-  auto s = call(*stubs_->kv, &pb::KV::Stub::Range, req, &resp, deadline, true);
+  auto s = call(*clients_->kv, &pb::KV::Stub::Range, req, &resp, deadline, true);
   if (!s.ok() && isFutureRevision(s)) {
     req.set_revision(0);
-    s = call(*stubs_->kv, &pb::KV::Stub::Range, req, &resp, deadline, true);
+    s = call(*clients_->kv, &pb::KV::Stub::Range, req, &resp, deadline, true);
     // A revision this store never reached (linearizable read: no member is behind it) was
     // handed out by another store, the one this cluster was moved from: 410, and the client
     // relists instead of waiting for etcd to get there.
@@ -1043,38 +1045,38 @@ void EtcdStore::retryLoop() {
 }
 
 Result<int64_t> EtcdStore::countObjects() {
-  if (!stubs_) return unavailableError("etcd: the store is not started");
+  if (!clients_) return unavailableError("etcd: the store is not started");
   const Deadline deadline = deadlineFromNow();
   pb::RangeRequest req;
   req.set_key(prefix_ + "/");
   req.set_range_end(prefixEnd(req.key()));
   req.set_count_only(true);
   pb::RangeResponse resp;
-  auto s = call(*stubs_->kv, &pb::KV::Stub::Range, req, &resp, deadline, true);
+  auto s = call(*clients_->kv, &pb::KV::Stub::Range, req, &resp, deadline, true);
   if (!s.ok()) return fromGrpc(s, "count " + req.key());
   return resp.count();
 }
 
 int64_t EtcdStore::currentRevision() {
-  if (!stubs_) return lastRevision_.load();
+  if (!clients_) return lastRevision_.load();
   const Deadline deadline = deadlineFromNow();
   pb::RangeRequest req;
   req.set_key(compactKey_);
   req.set_count_only(true);
   pb::RangeResponse resp;
-  if (call(*stubs_->kv, &pb::KV::Stub::Range, req, &resp, deadline, true).ok()) {
+  if (call(*clients_->kv, &pb::KV::Stub::Range, req, &resp, deadline, true).ok()) {
     noteRevision(resp.header().revision());
   }
   return lastRevision_.load();
 }
 
 int64_t EtcdStore::compactedRevision() {
-  if (!stubs_) return compactedSeen_.load();
+  if (!clients_) return compactedSeen_.load();
   const Deadline deadline = deadlineFromNow();
   pb::RangeRequest req;
   req.set_key(compactKey_);
   pb::RangeResponse resp;
-  if (call(*stubs_->kv, &pb::KV::Stub::Range, req, &resp, deadline, true).ok() &&
+  if (call(*clients_->kv, &pb::KV::Stub::Range, req, &resp, deadline, true).ok() &&
       resp.kvs_size() == 1) {
     try {
       const int64_t stored = std::stoll(resp.kvs(0).value());
@@ -1089,7 +1091,7 @@ int64_t EtcdStore::compactedRevision() {
 }
 
 Status EtcdStore::compact(int64_t revision) {
-  if (!stubs_) return unavailableError("etcd: the store is not started");
+  if (!clients_) return unavailableError("etcd: the store is not started");
   const int64_t current = currentRevision();
   const Deadline deadline = deadlineFromNow();
   // etcd keeps the state at the revision it compacts to, and cannot compact past its current
@@ -1099,14 +1101,14 @@ Status EtcdStore::compact(int64_t revision) {
   pb::CompactionRequest req;
   req.set_revision(target);
   pb::CompactionResponse resp;
-  auto s = call(*stubs_->kv, &pb::KV::Stub::Compact, req, &resp, deadline, false);
+  auto s = call(*clients_->kv, &pb::KV::Stub::Compact, req, &resp, deadline, false);
   if (!s.ok() && !isCompacted(s)) return fromGrpc(s, "compact to " + std::to_string(target));
   // Record it where every replica finds it (compactedRevision); never move it backwards.
   for (int attempt = 0; attempt < 16; ++attempt) {
     pb::RangeRequest get;
     get.set_key(compactKey_);
     pb::RangeResponse got;
-    auto g = call(*stubs_->kv, &pb::KV::Stub::Range, get, &got, deadline, true);
+    auto g = call(*clients_->kv, &pb::KV::Stub::Range, get, &got, deadline, true);
     if (!g.ok()) return fromGrpc(g, "compact");
     int64_t stored = 0, mod = 0;
     if (got.kvs_size() == 1) {
@@ -1123,7 +1125,7 @@ Status EtcdStore::compact(int64_t revision) {
     put->set_key(compactKey_);
     put->set_value(std::to_string(target - 1));
     pb::TxnResponse done;
-    auto t = call(*stubs_->kv, &pb::KV::Stub::Txn, txn, &done, deadline, false);
+    auto t = call(*clients_->kv, &pb::KV::Stub::Txn, txn, &done, deadline, false);
     if (!t.ok()) return fromGrpc(t, "compact");
     noteRevision(done.header().revision());
     if (done.succeeded()) break;
@@ -1162,12 +1164,12 @@ void EtcdStore::compactorLoop() {
 }
 
 Status EtcdStore::probeWrite() {
-  if (!stubs_) return unavailableError("etcd: the store is not started");
+  if (!clients_) return unavailableError("etcd: the store is not started");
   const Deadline deadline = deadlineFromNow();
   pb::AlarmRequest req;
   req.set_action(pb::AlarmRequest::GET);
   pb::AlarmResponse resp;
-  auto s = call(*stubs_->maintenance, &pb::Maintenance::Stub::Alarm, req, &resp, deadline, true);
+  auto s = call(*clients_->maintenance, &pb::Maintenance::Stub::Alarm, req, &resp, deadline, true);
   if (!s.ok()) return fromGrpc(s, "alarms");
   if (!resp.alarms().empty()) {
     const auto& a = resp.alarms(0);
@@ -1181,7 +1183,7 @@ Status EtcdStore::probeWrite() {
   read.set_key(compactKey_);
   read.set_count_only(true);
   pb::RangeResponse got;
-  auto r = call(*stubs_->kv, &pb::KV::Stub::Range, read, &got, deadline, true);
+  auto r = call(*clients_->kv, &pb::KV::Stub::Range, read, &got, deadline, true);
   if (!r.ok()) return fromGrpc(r, "quorum read");
   return Status::ok();
 }

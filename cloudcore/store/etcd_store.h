@@ -44,7 +44,7 @@ struct EtcdStoreOptions {
 };
 
 class EtcdWatchCore;
-struct EtcdStubs;
+struct EtcdClients;
 
 // Store on etcd's v3 API (KV, Watch, Maintenance over gRPC), for several cloudcores sharing one
 // cluster state (docs/store.md, "etcd"). Revisions are etcd's revisions. A write is
@@ -129,7 +129,7 @@ class EtcdStore final : public Store {
   Clock& clock_;
   const std::string prefix_;      // options_.prefix without a trailing '/'
   const std::string compactKey_;  // the compacted revision, outside every object range
-  std::unique_ptr<EtcdStubs> stubs_;
+  std::unique_ptr<EtcdClients> clients_;
 
   std::atomic<int64_t> lastRevision_{0};   // newest revision any answer carried
   std::atomic<int64_t> compactedSeen_{0};  // newest compacted revision known here
