@@ -386,6 +386,7 @@ int main(int argc, char** argv) {
   hubOptions.dataDir = config.dataDir;
   hubOptions.manualRegistration = config.nodeRegistration == "manual";
   hubOptions.version = EP_VERSION_STRING;
+  hubOptions.nodeLeaseDuration = config.nodeGracePeriod;
   certs::NodeCertificates nodeCertificates(
       registry, clusterPki->ca, clock,
       {.lifetime = config.nodeCertificateLifetime,

@@ -39,6 +39,11 @@ std::string formatRfc3339Nano(int64_t unixNanos) {
   return buf;
 }
 
+std::string formatRfc3339Micro(int64_t unixMillis) {
+  std::string nano = formatRfc3339Nano(unixMillis * 1000000);
+  return nano.substr(0, nano.size() - 4) + "Z";  // drop the last three digits and 'Z'
+}
+
 int64_t parseRfc3339(const std::string& text) {
   int y, mo, d, h, mi, s;
   int consumed = 0;

@@ -44,6 +44,9 @@ class FakeClock final : public Clock {
 std::string formatRfc3339(int64_t unixMillis);
 // RFC 3339 in UTC with nanoseconds, as CRI log lines carry: 2026-01-02T03:04:05.123456789Z.
 std::string formatRfc3339Nano(int64_t unixNanos);
+// RFC 3339 in UTC with microseconds, as Kubernetes writes metav1.MicroTime (a Lease's renewTime,
+// an events.k8s.io eventTime): 2026-01-02T03:04:05.123000Z.
+std::string formatRfc3339Micro(int64_t unixMillis);
 // Parses the format above (fractional seconds and numeric offsets accepted). -1 on failure.
 int64_t parseRfc3339(const std::string& text);
 // kubectl-style short age: 5s, 3m, 2m30s, 5h, 3d, 2y.

@@ -7,6 +7,10 @@ namespace ep {
 // ResourceMetrics (edgecore/stats -> cloudcore/resourcemetrics; docs/metrics.md).
 inline constexpr const char* kFeatureResourceMetrics = "resource-metrics";
 
+// LeaseRenewal heartbeats (edgecore/nodestatus -> cloudcore/cloudhub/node_leases; docs/tunnel.md
+// "Node lifecycle"). An edge without it sends its full status with every heartbeat.
+inline constexpr const char* kFeatureNodeLease = "node-lease";
+
 // The other way: an edge lists in Hello.features what it accepts, and a cloud uses it only with
 // such an edge. Interactive exec and attach (StreamOpen.stdin/tty, STREAM_KIND_ATTACH,
 // StreamInput; docs/tunnel.md "Streams").

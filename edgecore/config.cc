@@ -147,6 +147,7 @@ Status parseConfigYaml(const std::string& text, const std::string& source, Confi
       {"serviceProxy", &config.serviceProxy}};
   const std::map<std::string, std::chrono::milliseconds*> durations = {
       {"heartbeatInterval", &config.heartbeatInterval},
+      {"nodeStatusReportFrequency", &config.nodeStatusReportFrequency},
       {"podSyncPeriod", &config.podSyncPeriod},
       {"statsInterval", &config.statsInterval}};
   for (auto it = root->begin(); it != root->end(); ++it) {
@@ -267,6 +268,10 @@ Status finalizeConfig(Config& config) {
   }
   if (config.heartbeatInterval < std::chrono::seconds(1)) {
     return invalidError("heartbeatInterval: must be at least 1s");
+  }
+  if (config.nodeStatusReportFrequency < config.heartbeatInterval ||
+      config.nodeStatusReportFrequency > std::chrono::hours(1)) {
+    return invalidError("nodeStatusReportFrequency: must be between heartbeatInterval and 1h");
   }
   if (config.statsInterval.count() != 0 && (config.statsInterval < std::chrono::seconds(1) ||
                                             config.statsInterval > std::chrono::minutes(10))) {

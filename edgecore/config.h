@@ -25,6 +25,10 @@ struct Config {
   std::string dataDir = "/var/lib/edgeplane/edgecore";
   std::string localApiListen = "127.0.0.1:10550";
   std::chrono::milliseconds heartbeatInterval{10000};
+  // The full Node status goes to the cloud when it changes, on each new connection, and at
+  // least this often (kubelet's nodeStatusReportFrequency); other heartbeats only renew the
+  // node's Lease. Config only.
+  std::chrono::milliseconds nodeStatusReportFrequency{std::chrono::minutes(5)};
   // How often node and container CPU/memory are sampled and sent for metrics.k8s.io
   // (edgecore/stats); 0 turns it off.
   std::chrono::milliseconds statsInterval{15000};

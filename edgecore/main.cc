@@ -190,6 +190,7 @@ int main(int argc, char** argv) {
   std::atomic<models::ModelFetcher*> fetcherForStatus{nullptr};      // likewise, model downloads
   std::atomic<stats::StatsReporter*> statsForStatus{nullptr};        // likewise, resource metrics
   std::atomic<serviceproxy::ServiceProxy*> proxyForStatus{nullptr};  // likewise, Services
+  std::atomic<nodestatus::NodeStatusReporter*> heartbeatsForStatus{nullptr};  // the heartbeat
   // The content store of model files: edged's volumes hard-link from it (docs/models.md).
   models::ContentStore modelContent(config.dataDir + "/models");
   http::ServerOptions httpOptions;
@@ -203,8 +204,13 @@ int main(int argc, char** argv) {
   localapi::LocalApi localApi(
       httpOptions, cache, clock,
       {.version = EP_VERSION_STRING,
-       .status = [&hub, &edgedForStatus, &fetcherForStatus, &statsForStatus, &proxyForStatus] {
+       .status = [&hub, &edgedForStatus, &fetcherForStatus, &statsForStatus, &proxyForStatus,
+                  &heartbeatsForStatus] {
          auto j = hub.statusJson();
+         if (auto* h = heartbeatsForStatus.load()) {
+           j["heartbeat"] = {{"fullReports", h->fullReports()},
+                             {"leaseRenewals", h->leaseRenewals()}};
+         }
          if (auto* e = edgedForStatus.load()) j["edged"] = e->statusJson();
          if (auto* f = fetcherForStatus.load()) j["models"] = f->statusJson();
          if (auto* r = statsForStatus.load()) {
@@ -262,14 +268,38 @@ int main(int argc, char** argv) {
     std::string version_ EP_GUARDED_BY(mu_);
   };
   RuntimeAwareHostInfo hostInfo(runtime.get(), config.dataDir);
-  nodestatus::NodeStatusReporter reporter({.nodeName = config.nodeName,
-                                           .labels = config.labels,
-                                           .taints = config.taints,
-                                           .edgecoreVersion = EP_VERSION_STRING},
-                                          config.heartbeatInterval, hostInfo, cache, clock,
-                                          {.path = config.dataDir + "/disk-reserve"});
+  // Heartbeats renew the node's Lease through the tunnel while the status stays the same.
+  class HubLeases final : public nodestatus::LeaseChannel {
+   public:
+    HubLeases(edgehub::EdgeHub& hub, Clock& clock) : hub_(hub), clock_(clock) {}
+    uint64_t leaseConnection() override { return hub_.connectionWith(kFeatureNodeLease); }
+    bool renewLease() override {
+      edgeplane::tunnel::v1::EdgeMessage m;
+      m.mutable_lease_renewal()->set_timestamp_ms(clock_.nowMillis());
+      return hub_.sendIfConnected(std::move(m), kFeatureNodeLease);
+    }
+
+   private:
+    edgehub::EdgeHub& hub_;
+    Clock& clock_;
+  };
+  HubLeases hubLeases(hub, clock);
+  nodestatus::NodeStatusReporter reporter(
+      {.nodeName = config.nodeName,
+       .labels = config.labels,
+       .taints = config.taints,
+       .edgecoreVersion = EP_VERSION_STRING},
+      {.interval = config.heartbeatInterval,
+       .statusReportFrequency = config.nodeStatusReportFrequency,
+       .reserve = {.path = config.dataDir + "/disk-reserve"},
+       .leases = &hubLeases},
+      hostInfo, cache, clock);
   (void)reporter.start();  // a failed first report is logged; the heartbeat retries
-  services.started("node status", [&] { reporter.stop(); });
+  heartbeatsForStatus = &reporter;
+  services.started("node status", [&] {
+    heartbeatsForStatus = nullptr;
+    reporter.stop();
+  });
 
   // Devices: the twin (state in the cache database, reports through the outbox) and the MQTT
   // eventbus that devices and apps speak KubeEdge's topics on (docs/devices.md).

@@ -23,6 +23,7 @@ PROTOS = [
     (API, "rbac/v1", "k8s.io.api.rbac.v1"),
     (API, "policy/v1", "k8s.io.api.policy.v1"),
     (API, "discovery/v1", "k8s.io.api.discovery.v1"),
+    (API, "coordination/v1", "k8s.io.api.coordination.v1"),
 ]
 ROOTS = {  # apiVersion/kind -> message
     "v1/Namespace": "k8s.io.api.core.v1.Namespace",
@@ -35,6 +36,7 @@ ROOTS = {  # apiVersion/kind -> message
     "v1/Service": "k8s.io.api.core.v1.Service",
     "v1/Endpoints": "k8s.io.api.core.v1.Endpoints",
     "discovery.k8s.io/v1/EndpointSlice": "k8s.io.api.discovery.v1.EndpointSlice",
+    "coordination.k8s.io/v1/Lease": "k8s.io.api.coordination.v1.Lease",
     "apps/v1/Deployment": "k8s.io.api.apps.v1.Deployment",
     "apps/v1/ReplicaSet": "k8s.io.api.apps.v1.ReplicaSet",
     "rbac.authorization.k8s.io/v1/ClusterRole": "k8s.io.api.rbac.v1.ClusterRole",

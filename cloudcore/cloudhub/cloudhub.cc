@@ -8,6 +8,7 @@
 
 #include "cloudcore/cloudhub/dispatcher.h"
 #include "cloudcore/cloudhub/metrics.h"
+#include "cloudcore/cloudhub/node_leases.h"
 #include "cloudcore/cloudhub/node_state_store.h"
 #include "cloudcore/cloudhub/report_applier.h"
 #include "cloudcore/cloudhub/route_broker.h"
@@ -23,19 +24,44 @@ struct CloudHub::Impl {
         registry(r),
         nodeState(NodeStateStoreOptions{options.dataDir, options.flushInterval}),
         dispatcher(r.store(), metrics),
+        leases(options.nodeLeaseDuration.count() > 0
+                   ? std::make_unique<NodeLeases>(
+                         r, options.clock ? *options.clock : SystemClock::instance(),
+                         [this](std::function<void()> task) { execute(std::move(task)); },
+                         options.nodeLeaseDuration,
+                         [this](const std::string& node) {
+                           // The node may be Unknown: its reconnect brings the full status.
+                           if (server) server->closeNode(node, "lease lapsed; send status");
+                         })
+                   : nullptr),
         // With node certificates, Nodes are registered by joining, never by a report.
         applier(r, !options.manualRegistration && options.nodeCertificates == nullptr,
-                options.deviceData, options.routedMessages),
+                options.deviceData, options.routedMessages, leases.get(),
+                options.clock ? *options.clock : SystemClock::instance()),
         broker(StreamBrokerOptions{.maxStreamsPerNode = options.maxStreamsPerNode}) {}
+
+  // Runs `task` on the worker pool (started by start(), joined by stop()); before start() the
+  // task is dropped.
+  void execute(std::function<void()> task) {
+    if (!pool) return;
+    boost::asio::post(*pool, [task = std::move(task)] {
+      try {
+        task();
+      } catch (const std::exception& e) {
+        spdlog::error("cloudhub: worker task failed: {}", e.what());
+      }
+    });
+  }
 
   const CloudHubOptions options;
   registry::Registry& registry;
   Metrics metrics;
   NodeStateStore nodeState;
   Dispatcher dispatcher;
+  std::optional<boost::asio::thread_pool> pool;
+  std::unique_ptr<NodeLeases> leases;  // written by the pool's tasks
   ReportApplier applier;
   StreamBroker broker;
-  std::optional<boost::asio::thread_pool> pool;
   std::unique_ptr<TunnelServer> server;
   bool started = false;
 };
@@ -62,19 +88,11 @@ Status CloudHub::start() {
   so.caPem = d.options.caPem;
   so.ticketKey = d.options.ticketKey;
   so.nodeCertificates = d.options.nodeCertificates;
-  auto* pool = &*d.pool;
-  d.server = std::make_unique<TunnelServer>(so, d.registry, d.dispatcher, d.nodeState, d.applier,
-                                            d.metrics, [pool](std::function<void()> task) {
-                                              boost::asio::post(*pool, [task = std::move(task)] {
-                                                try {
-                                                  task();
-                                                } catch (const std::exception& e) {
-                                                  spdlog::error("cloudhub: worker task failed: {}",
-                                                                e.what());
-                                                }
-                                              });
-                                            });
+  d.server = std::make_unique<TunnelServer>(
+      so, d.registry, d.dispatcher, d.nodeState, d.applier, d.metrics,
+      [&d](std::function<void()> task) { d.execute(std::move(task)); });
   d.server->setStreamBroker(&d.broker);
+  if (d.leases) d.server->setNodeLeases(d.leases.get());
   if (d.options.routes != nullptr) d.server->setRouteBroker(d.options.routes);
   if (d.options.blobs != nullptr) d.server->setBlobHandler(d.options.blobs);
   if (d.options.resourceMetrics != nullptr) {
@@ -102,7 +120,7 @@ void CloudHub::stop() {
   if (!d.started) return;
   d.started = false;
   d.server->stop();
-  d.pool->join();
+  d.pool->join();  // lease writes included: nothing renews them once the server stopped
   d.dispatcher.stop();
   d.nodeState.stop();
 }
@@ -127,6 +145,9 @@ Dispatcher& CloudHub::dispatcher() {
 }
 StreamBroker& CloudHub::streams() {
   return impl_->broker;
+}
+NodeLeases* CloudHub::nodeLeases() {
+  return impl_->leases.get();
 }
 
 }  // namespace ep::cloudhub

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "common/clock.h"
 #include "common/status.h"
 
 namespace ep::registry {
@@ -21,6 +22,7 @@ namespace ep::cloudhub {
 
 class Dispatcher;
 class Metrics;
+class NodeLeases;
 class NodeStateStore;
 class ReportApplier;
 class RouteBroker;
@@ -62,6 +64,11 @@ struct CloudHubOptions {
   BlobRequestHandler* blobs = nullptr;
   // Keeps nodes' resource metrics for metrics.k8s.io (must outlive the hub); null: dropped.
   ResourceMetricsSink* resourceMetrics = nullptr;
+  // Node heartbeats renew Leases in kube-node-lease (node_leases.h) of this duration (the node
+  // grace period); 0: no Leases, every NODE_STATUS report is a Node write (unit tests).
+  std::chrono::seconds nodeLeaseDuration{40};
+  // The clock of the Leases' renewTime; null: the system clock.
+  Clock* clock = nullptr;
 };
 
 // cloudhub: the tunnel server side of docs/tunnel.md, assembled from its parts (node state
@@ -89,6 +96,8 @@ class CloudHub {
   Dispatcher& dispatcher();
   // Opens logs/exec streams to connected nodes (stream_broker.h).
   StreamBroker& streams();
+  // The node Leases; null when options.nodeLeaseDuration is 0.
+  NodeLeases* nodeLeases();
 
  private:
   struct Impl;

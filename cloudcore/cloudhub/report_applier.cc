@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "cloudcore/cloudhub/node_leases.h"
 #include "cloudcore/devicedata/device_data_store.h"
 #include "common/api/json_limits.h"
 #include "common/api/models.h"
@@ -83,11 +84,40 @@ const api::KindInfo& kindOf(const char* kind) {
   return *api::findByApiVersionKind("v1", kind);
 }
 
+// `status` without its conditions' lastHeartbeatTime.
+Json withoutHeartbeats(Json status) {
+  if (auto c = status.find("conditions"); c != status.end() && c->is_array()) {
+    for (auto& condition : *c) {
+      if (condition.is_object()) condition.erase("lastHeartbeatTime");
+    }
+  }
+  return status;
+}
+
+// The Ready condition's lastHeartbeatTime in `status` (Unix ms), or -1.
+int64_t readyHeartbeatMillis(const Json& status) {
+  const Json* conditions = api::lookupPath(status, "conditions");
+  if (conditions == nullptr || !conditions->is_array()) return -1;
+  for (const auto& c : *conditions) {
+    if (c.is_object() && c.value("type", Json()) == "Ready") {
+      const Json& t = c.value("lastHeartbeatTime", Json());
+      return t.is_string() ? parseRfc3339(t.get<std::string>()) : -1;
+    }
+  }
+  return -1;
+}
+
 }  // namespace
 
 ReportApplier::ReportApplier(registry::Registry& registry, bool autoRegister,
-                             devicedata::DeviceDataStore* deviceData, RoutedMessageSink* routed)
-    : registry_(registry), autoRegister_(autoRegister), deviceData_(deviceData), routed_(routed) {}
+                             devicedata::DeviceDataStore* deviceData, RoutedMessageSink* routed,
+                             NodeLeases* leases, Clock& clock)
+    : registry_(registry),
+      autoRegister_(autoRegister),
+      deviceData_(deviceData),
+      routed_(routed),
+      leases_(leases),
+      clock_(clock) {}
 
 ReportResult ReportApplier::apply(const std::string& node, const ReportInput& report) {
   switch (static_cast<ReportKind>(report.kind)) {
@@ -146,6 +176,7 @@ ReportResult ReportApplier::applyNodeStatus(const std::string& node, const Repor
     auto created = registry_.create(kind, "", obj);
     if (created.isOk()) {
       spdlog::info("cloudhub: registered node {}", node);
+      if (leases_ != nullptr) leases_->renew(node);
       return {};
     }
     if (created.status().code() != Code::kAlreadyExists) {
@@ -178,11 +209,27 @@ ReportResult ReportApplier::applyNodeStatus(const std::string& node, const Repor
   }
   // A condition whose status did not change keeps the time it last changed: the edge reports
   // every condition with each heartbeat.
-  if (current.isOk()) keepTransitionTimes(status, current->value("status", Json::object()));
+  const Json stored = current->value("status", Json::object());
+  keepTransitionTimes(status, stored);
+  if (leases_ != nullptr) {
+    // The stored heartbeat is the edge's clock: one ahead of ours (a negative age) writes too.
+    const int64_t age = clock_.nowMillis() - readyHeartbeatMillis(stored);
+    if (readyHeartbeatMillis(stored) >= 0 && age >= 0 &&
+        age < std::chrono::duration_cast<std::chrono::milliseconds>(kUnchangedNodeStatusWriteAfter)
+                  .count() &&
+        withoutHeartbeats(status) == withoutHeartbeats(stored)) {
+      // Nothing new but that the node is alive: the Lease says so, written before the report
+      // is acknowledged (this runs on the worker pool), so the node controller never sees the
+      // report's liveness missing from both. Should the Lease not be written, the Node is.
+      auto renewed = leases_->renewNow(node);
+      if (renewed.isOk() && *renewed != NodeLeases::Renewal::kNoNode) return {};
+    }
+  }
   Json body = Json::object();
   body["status"] = status;
   auto r = registry_.update(kind, "", node, body, registry::Subresource::kStatus);
   if (!r.isOk()) return fromStatus(r.status(), "updating node status");
+  if (leases_ != nullptr) leases_->renew(node);
   return {};
 }
 

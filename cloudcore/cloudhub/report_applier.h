@@ -4,12 +4,22 @@
 #include <string>
 
 #include "cloudcore/registry/registry.h"
+#include "common/clock.h"
 
 namespace ep::devicedata {
 class DeviceDataStore;
 }
 
 namespace ep::cloudhub {
+
+class NodeLeases;
+
+// With node Leases, a NODE_STATUS report whose status says what the stored one says (heartbeat
+// times aside) is written only when the stored heartbeat is at least this old (or ahead of the
+// cloud's clock): the Lease, renewed instead, carries the node's liveness. Shorter than
+// edgecore's default nodeStatusReportFrequency (5 min), so that its periodic full report lands;
+// an edge set to report more often than this has some of its reports only renew the Lease.
+inline constexpr std::chrono::minutes kUnchangedNodeStatusWriteAfter{4};
 
 // Mirrors edgeplane.tunnel.v1.ReportKind (kept free of protobuf for this seam).
 enum class ReportKind : int {
@@ -67,9 +77,13 @@ class ReportApplier {
  public:
   // `routed` (may be null: routed messages are then refused) takes REPORT_KIND_ROUTED_MESSAGE
   // reports; it must outlive the applier.
+  // `leases` (may be null: every NODE_STATUS report is written) is renewed by every NODE_STATUS
+  // report, and lets unchanged ones skip the Node write (kUnchangedNodeStatusWriteAfter, on
+  // `clock`); it must outlive the applier.
   ReportApplier(registry::Registry& registry, bool autoRegister,
                 devicedata::DeviceDataStore* deviceData = nullptr,
-                RoutedMessageSink* routed = nullptr);
+                RoutedMessageSink* routed = nullptr, NodeLeases* leases = nullptr,
+                Clock& clock = SystemClock::instance());
 
   ReportResult apply(const std::string& node, const ReportInput& report);
 
@@ -86,6 +100,8 @@ class ReportApplier {
   const bool autoRegister_;
   devicedata::DeviceDataStore* const deviceData_;
   RoutedMessageSink* const routed_;
+  NodeLeases* const leases_;
+  Clock& clock_;
 };
 
 }  // namespace ep::cloudhub

@@ -16,6 +16,7 @@
 #include "cloudcore/certs/node_certs.h"
 #include "cloudcore/cloudhub/dispatcher.h"
 #include "cloudcore/cloudhub/metrics.h"
+#include "cloudcore/cloudhub/node_leases.h"
 #include "cloudcore/cloudhub/node_state_store.h"
 #include "cloudcore/cloudhub/report_applier.h"
 #include "cloudcore/cloudhub/route_broker.h"
@@ -143,6 +144,7 @@ struct TunnelServer::Impl final {
   RouteBroker* routes = nullptr;                   // set before start(), then read-only
   BlobRequestHandler* blobs = nullptr;             // set before start(), then read-only
   ResourceMetricsSink* resourceMetrics = nullptr;  // likewise
+  NodeLeases* leases = nullptr;                    // likewise
 
   // A node's reports waiting for, or being, applied, by object ("kind/namespace/name"); the
   // front of each queue is the one running. Shared by the node's streams, so an old stream
@@ -350,6 +352,11 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
           }
           startRead();
           return;
+        case pb::EdgeMessage::kLeaseRenewal:
+          // renew() only marks the node due and queues a write: a non-blocking reaction.
+          if (server_.leases) server_.leases->renew(node_);
+          startRead();
+          return;
         case pb::EdgeMessage::kCertificateRequest:
           handleCertificateRequest();
           return;
@@ -542,6 +549,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
     reply->set_cloudcore_version(server_.options.version);
     reply->set_last_report_sequence(server_.nodeState.persistedReportSequence(node_));
     if (server_.resourceMetrics) reply->add_features(kFeatureResourceMetrics);
+    if (server_.leases) reply->add_features(kFeatureNodeLease);
     send(std::move(msg));
     spdlog::info(
         "cloudhub: node {} connected from {} (edgecore {}, last applied revision {}, {} cached "
@@ -991,6 +999,10 @@ void TunnelServer::setResourceMetricsSink(ResourceMetricsSink* sink) {
   impl_->resourceMetrics = sink;
 }
 
+void TunnelServer::setNodeLeases(NodeLeases* leases) {
+  impl_->leases = leases;
+}
+
 void TunnelServer::setBlobHandler(BlobRequestHandler* blobs) {
   impl_->blobs = blobs;
 }
@@ -1100,6 +1112,18 @@ uint16_t TunnelServer::port() const {
 size_t TunnelServer::connectedNodes() const {
   MutexLock l(impl_->mu);
   return impl_->sessions.size();
+}
+
+void TunnelServer::closeNode(const std::string& node, const std::string& why) {
+  std::shared_ptr<Session> session;
+  {
+    MutexLock l(impl_->mu);
+    auto it = impl_->sessions.find(node);
+    if (it == impl_->sessions.end()) return;
+    session = it->second;
+  }
+  spdlog::info("cloudhub: node {}: closing its stream: {}", node, why);
+  session->close(why);
 }
 
 void TunnelServer::reportsPersisted(const std::string& node, uint64_t sequence) {

@@ -24,6 +24,7 @@ namespace ep::cloudhub {
 
 class Dispatcher;
 class Metrics;
+class NodeLeases;
 class NodeStateStore;
 class ReportApplier;
 class RouteBroker;
@@ -105,6 +106,10 @@ class TunnelServer {
   void setBlobHandler(BlobRequestHandler* blobs);
   // Resource metrics likewise go to `sink`; without one they are dropped.
   void setResourceMetricsSink(ResourceMetricsSink* sink);
+  // Renews nodes' Leases on their LeaseRenewal messages (and lists kFeatureNodeLease in every
+  // HelloReply); null (the default): the feature is not offered. Set before start(); must
+  // outlive the server.
+  void setNodeLeases(NodeLeases* leases);
 
   Status start();
   // Ends every stream (UNAVAILABLE) and shuts the server down.
@@ -112,6 +117,9 @@ class TunnelServer {
   uint16_t port() const;
   size_t connectedNodes() const;
 
+  // Ends `node`'s stream (UNAVAILABLE `why`), if it has one; the edge reconnects. Thread-safe,
+  // non-blocking.
+  void closeNode(const std::string& node, const std::string& why);
   // Reports of `node` up to `sequence` are durably recorded: acknowledge them on its stream.
   // Called from the node state store's flush thread; never blocks.
   void reportsPersisted(const std::string& node, uint64_t sequence);

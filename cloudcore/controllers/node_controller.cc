@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "common/api/kinds.h"
 #include "common/api/object_util.h"
@@ -35,6 +37,31 @@ const Json* readyCondition(const Json& node) {
   return nullptr;
 }
 
+const api::KindInfo& leaseKind() {
+  return *api::findByApiVersionKind("coordination.k8s.io/v1", "Lease");
+}
+
+constexpr const char* kLeaseNamespace = "kube-node-lease";
+
+// A node Lease's renewTime (Unix ms), -1 when it has none.
+int64_t renewedAt(const Json& lease) {
+  std::string t = api::stringAt(lease, "spec.renewTime");
+  return t.empty() ? -1 : parseRfc3339(t);
+}
+
+// The uid of the Node that owns a node Lease, "" when no Node owns it.
+std::string owningNodeUid(const Json& lease) {
+  const Json* refs = api::lookupPath(lease, "metadata.ownerReferences");
+  if (refs == nullptr || !refs->is_array()) return {};
+  for (const auto& r : *refs) {
+    if (str(r, "kind") == "Node" && str(r, "apiVersion") == "v1" &&
+        str(r, "name") == api::stringAt(lease, "metadata.name")) {
+      return str(r, "uid");
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 NodeController::NodeController(registry::Registry& registry, Clock& clock,
@@ -57,13 +84,13 @@ void NodeController::stop() {
   task_.stop();
 }
 
-bool NodeController::isStale(const Json& node) const {
+bool NodeController::isStale(const Json& node, int64_t leaseRenewed) const {
   const Json* ready = readyCondition(node);
   if (ready != nullptr && str(*ready, "status") == "Unknown") return false;
   // Without a heartbeat, the node's age counts (it never reported since it was created).
   std::string since = ready ? str(*ready, "lastHeartbeatTime") : std::string();
   if (since.empty()) since = api::stringAt(node, "metadata.creationTimestamp");
-  int64_t at = parseRfc3339(since);
+  int64_t at = std::max(parseRfc3339(since), leaseRenewed);
   if (at < 0) return false;  // unparsable: leave it alone rather than guess
   auto grace = std::chrono::duration_cast<std::chrono::milliseconds>(options_.gracePeriod).count();
   return clock_.nowMillis() - at > grace;
@@ -76,7 +103,7 @@ Result<bool> NodeController::markIfStale(const std::string& name) {
       if (node.status().code() == Code::kNotFound) return false;
       return node.status();
     }
-    if (!isStale(*node)) return false;
+    if (!isStale(*node, leaseRenewedNow(name))) return false;
     Json next = *node;  // carries metadata.resourceVersion: the update is a CAS
     if (!next["status"].is_object()) next["status"] = Json::object();
     Json& conditions = next["status"]["conditions"];
@@ -110,13 +137,51 @@ Result<bool> NodeController::markIfStale(const std::string& name) {
   return Status(Code::kConflict, "node " + name + ": too many conflicts marking it Unknown");
 }
 
+int64_t NodeController::leaseRenewedNow(const std::string& name) {
+  auto lease = registry_.get(leaseKind(), kLeaseNamespace, name);
+  return lease.isOk() ? renewedAt(*lease) : -1;
+}
+
+void NodeController::collectLeases(const std::vector<Json>& leases,
+                                   const std::unordered_map<std::string, std::string>& nodeUids) {
+  for (const auto& lease : leases) {
+    const std::string uid = owningNodeUid(lease);
+    if (uid.empty()) continue;  // not a node's: somebody else's Lease
+    const std::string name = api::stringAt(lease, "metadata.name");
+    if (auto it = nodeUids.find(name); it != nodeUids.end() && it->second == uid) continue;
+    // Not in the list taken before the leases: read again (the node may be newer than it).
+    auto node = registry_.get(nodeKind(), "", name);
+    if (node.isOk() && api::stringAt(*node, "metadata.uid") == uid) continue;
+    if (!node.isOk() && node.status().code() != Code::kNotFound) continue;
+    registry::DeleteOptions options;
+    options.preconditionUid = api::stringAt(lease, "metadata.uid");
+    options.preconditionResourceVersion = api::stringAt(lease, "metadata.resourceVersion");
+    auto r = registry_.remove(leaseKind(), kLeaseNamespace, name, options);
+    if (r.isOk()) {
+      spdlog::info("node controller: deleted the lease of node {}: the node is gone", name);
+    } else if (r.status().code() != Code::kNotFound && r.status().code() != Code::kConflict) {
+      spdlog::warn("node controller: lease of node {}: {}", name, r.status().toString());
+    }
+  }
+}
+
 Result<int> NodeController::reconcileOnce() {
   auto list = registry_.list(nodeKind(), "", {});
   if (!list.isOk()) return list.status();
+  // Listed after the nodes: a renewal in between only makes a node look fresher.
+  auto leases = registry_.list(leaseKind(), kLeaseNamespace, {});
+  if (!leases.isOk()) return leases.status();
+  std::unordered_map<std::string, int64_t> renewed;
+  for (const auto& lease : leases->items) {
+    renewed[api::stringAt(lease, "metadata.name")] = renewedAt(lease);
+  }
   int marked = 0;
+  std::unordered_map<std::string, std::string> nodeUids;
   for (const auto& node : list->items) {
-    if (!isStale(node)) continue;
     std::string name = api::stringAt(node, "metadata.name");
+    nodeUids[name] = api::stringAt(node, "metadata.uid");
+    auto it = renewed.find(name);
+    if (!isStale(node, it == renewed.end() ? -1 : it->second)) continue;
     auto r = markIfStale(name);
     if (!r.isOk()) {
       spdlog::warn("node controller: node {}: {}", name, r.status().toString());
@@ -124,6 +189,7 @@ Result<int> NodeController::reconcileOnce() {
     }
     if (*r) ++marked;
   }
+  collectLeases(leases->items, nodeUids);
   return marked;
 }
 

@@ -119,20 +119,72 @@ struct PendingWrite {
 // A checked-out read connection; returned to the pool on destruction.
 class SqliteStore::ReadConn {
  public:
-  ReadConn(SqliteStore* store, sqlite3* db) : store_(store), db_(db) {}
-  ReadConn(ReadConn&& o) noexcept : store_(o.store_), db_(o.db_) { o.db_ = nullptr; }
+  ReadConn(SqliteStore* store, Reader* reader) : store_(store), reader_(reader) {}
+  ReadConn(ReadConn&& o) noexcept : store_(o.store_), reader_(o.reader_) { o.reader_ = nullptr; }
   ~ReadConn() {
-    if (db_) {
-      MutexLock lock(store_->readMu_);
-      store_->idleReaders_.push_back(db_);
+    if (!reader_) return;
+    MutexLock lock(store_->readMu_);
+    if (!store_->readersClosed_) {
+      store_->idleReaders_.push_back(reader_);
+      return;
     }
+    // stop() ran while this read did: the reader is closed here, after its last use.
+    auto& all = store_->allReaders_;
+    all.erase(
+        std::remove_if(all.begin(), all.end(), [&](const auto& r) { return r.get() == reader_; }),
+        all.end());
   }
-  sqlite3* get() const { return db_; }
+  sqlite3* get() const { return reader_ ? reader_->db : nullptr; }
+  Reader& reader() const { return *reader_; }
 
  private:
   SqliteStore* store_;
-  sqlite3* db_;
+  Reader* reader_;
 };
+
+SqliteStore::Reader::~Reader() {
+  getObject.reset();
+  if (db) sqlite3_close(db);
+}
+
+struct SqliteStore::WriterStatements {
+  explicit WriterStatements(sqlite3* db)
+      : sel(db, (std::string("SELECT ") + kObjectColumns +
+                 " FROM objects WHERE resource=? AND namespace=? AND name=?")
+                    .c_str()),
+        upsert(db,
+               "INSERT OR REPLACE INTO objects(resource, namespace, name, value, create_rev, "
+               "mod_rev, checksum) VALUES (?,?,?,?,?,?,?)"),
+        del(db, "DELETE FROM objects WHERE resource=? AND namespace=? AND name=?"),
+        ev(db,
+           "INSERT INTO events(rev, type, resource, namespace, name, value, prev_value, "
+           "create_rev, ts, checksum) VALUES (?,?,?,?,?,?,?,?,?,?)"),
+        compactEvents(db, "DELETE FROM events WHERE rev <= ?"),
+        probe(db, "INSERT OR REPLACE INTO meta(key, value) VALUES('write_probe', ?)"),
+        meta(db, "UPDATE meta SET value=? WHERE key=?") {}
+  bool ok() const {
+    return sel.ok() && upsert.ok() && del.ok() && ev.ok() && compactEvents.ok() && probe.ok() &&
+           meta.ok();
+  }
+  // Each is reset after every step, so none holds a transaction open between batches.
+  Stmt sel, upsert, del, ev, compactEvents, probe, meta;
+};
+
+namespace {
+
+// Resets a cached statement when the scope ends (its read snapshot ends with it).
+class ResetOnExit {
+ public:
+  explicit ResetOnExit(Stmt& s) : s_(s) {}
+  ~ResetOnExit() { s_.reset(); }
+  ResetOnExit(const ResetOnExit&) = delete;
+  ResetOnExit& operator=(const ResetOnExit&) = delete;
+
+ private:
+  Stmt& s_;
+};
+
+}  // namespace
 
 // Watch implementation; see the hub description in the header. Lock order: hubMu_, then mu_.
 class SqliteWatch final : public Watch {
@@ -306,6 +358,10 @@ SqliteStore::~SqliteStore() {
 }
 
 Status SqliteStore::start() {
+  {
+    MutexLock lock(readMu_);
+    readersClosed_ = false;
+  }
   std::error_code ec;
   std::filesystem::create_directories(options_.dataDir, ec);
   if (ec)
@@ -648,10 +704,17 @@ void SqliteStore::stop() {
   for (auto* w : watches) w->finish(unavailableError("store is shutting down"));
   {
     MutexLock lock(readMu_);
-    for (auto* db : allReaders_) sqlite3_close(db);
-    allReaders_.clear();
+    readersClosed_ = true;
+    // Idle readers are closed now (statements finalized first); one in use by a read still
+    // running is closed when that read returns it.
+    for (Reader* idle : idleReaders_) {
+      allReaders_.erase(std::remove_if(allReaders_.begin(), allReaders_.end(),
+                                       [&](const auto& r) { return r.get() == idle; }),
+                        allReaders_.end());
+    }
     idleReaders_.clear();
   }
+  writerStatements_.reset();  // the writer thread is joined
   if (writeDb_) {
     sqlite3_close(writeDb_);
     writeDb_ = nullptr;
@@ -665,26 +728,36 @@ void SqliteStore::stop() {
 SqliteStore::ReadConn SqliteStore::acquireRead() {
   {
     MutexLock lock(readMu_);
+    if (readersClosed_) return ReadConn(this, nullptr);  // stopped
     if (!idleReaders_.empty()) {
-      sqlite3* db = idleReaders_.back();
+      Reader* reader = idleReaders_.back();
       idleReaders_.pop_back();
-      return ReadConn(this, db);
+      return ReadConn(this, reader);
     }
   }
   auto db = sqlite::openDatabase(options_.dataDir + "/store.db", /*readOnly=*/true);
   if (!db) return ReadConn(this, nullptr);
+  auto reader = std::make_unique<Reader>();
+  reader->db = *db;
+  Reader* r = reader.get();
   MutexLock lock(readMu_);
-  allReaders_.push_back(*db);
-  return ReadConn(this, *db);
+  allReaders_.push_back(std::move(reader));
+  return ReadConn(this, r);
 }
 
 Result<Object> SqliteStore::get(const std::string& resource, const std::string& ns,
                                 const std::string& name) {
   auto conn = acquireRead();
   if (!conn.get()) return unavailableError("store: no read connection");
-  Stmt q(conn.get(), (std::string("SELECT ") + kObjectColumns +
-                      " FROM objects WHERE resource=? AND namespace=? AND name=?")
-                         .c_str());
+  auto& cached = conn.reader().getObject;
+  if (!cached || !cached->ok()) {
+    cached = std::make_unique<Stmt>(conn.get(), (std::string("SELECT ") + kObjectColumns +
+                                                 " FROM objects WHERE resource=? AND "
+                                                 "namespace=? AND name=?")
+                                                    .c_str());
+  }
+  Stmt& q = *cached;
+  ResetOnExit resetOnExit(q);
   q.bind(1, resource).bind(2, ns).bind(3, name);
   int rc = q.step();
   if (rc == SQLITE_ROW) {
@@ -890,18 +963,16 @@ void SqliteStore::commitBatch(std::vector<std::unique_ptr<PendingWrite>>& batch)
     failAll(unavailableError(s.message()));
     return;
   }
-  Stmt sel(writeDb_, (std::string("SELECT ") + kObjectColumns +
-                      " FROM objects WHERE resource=? AND namespace=? AND name=?")
-                         .c_str());
-  Stmt upsert(writeDb_,
-              "INSERT OR REPLACE INTO objects(resource, namespace, name, value, create_rev, "
-              "mod_rev, checksum) VALUES (?,?,?,?,?,?,?)");
-  Stmt del(writeDb_, "DELETE FROM objects WHERE resource=? AND namespace=? AND name=?");
-  Stmt ev(writeDb_,
-          "INSERT INTO events(rev, type, resource, namespace, name, value, prev_value, "
-          "create_rev, ts, checksum) VALUES (?,?,?,?,?,?,?,?,?,?)");
-  Stmt compactEvents(writeDb_, "DELETE FROM events WHERE rev <= ?");
-  Stmt probe(writeDb_, "INSERT OR REPLACE INTO meta(key, value) VALUES('write_probe', ?)");
+  if (!writerStatements_ || !writerStatements_->ok()) {
+    writerStatements_ = std::make_unique<WriterStatements>(writeDb_);
+  }
+  WriterStatements& st = *writerStatements_;
+  Stmt& sel = st.sel;
+  Stmt& upsert = st.upsert;
+  Stmt& del = st.del;
+  Stmt& ev = st.ev;
+  Stmt& compactEvents = st.compactEvents;
+  Stmt& probe = st.probe;
   std::string dbError;
 
   for (auto& w : batch) {
@@ -1035,12 +1106,13 @@ void SqliteStore::commitBatch(std::vector<std::unique_ptr<PendingWrite>>& batch)
   }
   if (dbError.empty()) {
     static const std::string kRevisionKey = "revision", kCompactedKey = "compacted";
-    Stmt meta(writeDb_, "UPDATE meta SET value=? WHERE key=?");
+    Stmt& meta = st.meta;
     meta.bind(1, rev).bind(2, kRevisionKey);
     if (meta.step() != SQLITE_DONE) dbError = meta.error();
     meta.reset();
     meta.bind(1, newCompacted).bind(2, kCompactedKey);
     if (dbError.empty() && meta.step() != SQLITE_DONE) dbError = meta.error();
+    meta.reset();
   }
   if (dbError.empty()) {
     if (auto s = exec(writeDb_, "COMMIT"); !s.isOk()) dbError = s.message();

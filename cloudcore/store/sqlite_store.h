@@ -16,6 +16,10 @@
 
 struct sqlite3;
 
+namespace ep::sqlite {
+class Stmt;
+}
+
 namespace ep::store {
 
 struct SqliteStoreOptions {
@@ -97,6 +101,15 @@ class SqliteStore final : public Store {
  private:
   friend class SqliteWatch;
   class ReadConn;
+  // A pooled read connection and what is prepared on it once: preparing a statement costs
+  // more than the point read it runs (a node's heartbeat is a get and an update).
+  struct Reader {
+    sqlite3* db = nullptr;
+    std::unique_ptr<sqlite::Stmt> getObject;  // get(); reset after every use
+    ~Reader();                                // finalizes the statements, then closes db
+  };
+  // commitBatch()'s statements on writeDb_, prepared at its first batch; writer thread only.
+  struct WriterStatements;
 
   Result<Object> submit(std::unique_ptr<PendingWrite> write);
   void writerLoop();
@@ -130,10 +143,14 @@ class SqliteStore final : public Store {
   std::atomic<int64_t> revision_{0};
   std::atomic<int64_t> compacted_{0};
 
+  std::unique_ptr<WriterStatements> writerStatements_;  // writer thread; dropped by stop()
+
   // Read connections pool.
   Mutex readMu_;
-  std::vector<sqlite3*> idleReaders_ EP_GUARDED_BY(readMu_);
-  std::vector<sqlite3*> allReaders_ EP_GUARDED_BY(readMu_);
+  std::vector<Reader*> idleReaders_ EP_GUARDED_BY(readMu_);
+  std::vector<std::unique_ptr<Reader>> allReaders_ EP_GUARDED_BY(readMu_);
+  // Set by stop(): no reader is handed out, and one still in use is closed by its ReadConn.
+  bool readersClosed_ EP_GUARDED_BY(readMu_) = false;
 
   std::atomic<uint64_t> damagedReads_{0};
   Mutex damagedMu_;

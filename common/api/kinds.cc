@@ -41,6 +41,7 @@ std::vector<KindInfo> buildKinds() {
   add("apps", "Deployment", "deployments", {"deploy"}, true, true, true);
   add("apps", "ReplicaSet", "replicasets", {"rs"}, true, true, true);
   add("discovery.k8s.io", "EndpointSlice", "endpointslices", {}, true, false, true);
+  add("coordination.k8s.io", "Lease", "leases", {}, true, false, true);
   add("rbac.authorization.k8s.io", "ClusterRole", "clusterroles", {}, false, false, true);
   add("rbac.authorization.k8s.io", "ClusterRoleBinding", "clusterrolebindings", {}, false, false,
       true);

@@ -498,6 +498,9 @@ const std::vector<Column>& tableColumns(const KindInfo& kind) {
         nameColumn(), col("AddressType", "string", "Type of the addresses."),
         col("Ports", "string", "Ports of the endpoints."),
         col("Endpoints", "string", "Addresses of the endpoints."), ageColumn()};
+    (*m)["coordination.k8s.io/Lease"] = {
+        nameColumn(), col("Holder", "string", "The holder of the lease (spec.holderIdentity)."),
+        ageColumn()};
     (*m)["devices.kubeedge.io/DeviceModel"] = {
         nameColumn(), col("Protocol", "string", "Protocol of the model's devices."),
         col("Properties", "integer", "Number of properties."), ageColumn()};
@@ -518,6 +521,9 @@ nlohmann::json tableCells(const KindInfo& kind, const nlohmann::json& obj, int64
     if (id == "/Service") return serviceCells(obj, nowMillis);
     if (id == "/Endpoints") return endpointsCells(obj, nowMillis);
     if (id == "discovery.k8s.io/EndpointSlice") return endpointSliceCells(obj, nowMillis);
+    if (id == "coordination.k8s.io/Lease") {
+      return json::array({name, stringAt(obj, "spec.holderIdentity"), age(obj, nowMillis)});
+    }
     if (id == "/Namespace") {
       return json::array({name, stringAt(obj, "status.phase"), age(obj, nowMillis)});
     }

@@ -70,6 +70,8 @@ void Checker::validate(const KindInfo& kind, const json& obj) {
     endpointsKind(obj);
   } else if (id == "discovery.k8s.io/EndpointSlice") {
     endpointSliceKind(obj);
+  } else if (id == "coordination.k8s.io/Lease") {
+    leaseKind(obj);
   }
 }
 

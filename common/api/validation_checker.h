@@ -307,6 +307,8 @@ class Checker {
 
   void namespaceKind(const json& obj);
 
+  void leaseKind(const json& obj);
+
   void deviceModelKind(const json& obj);
 
   void deviceKind(const json& obj);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/api/validation_checker.h"
+#include "common/clock.h"
 
 namespace ep::api::validation_detail {
 
@@ -151,6 +152,37 @@ void Checker::nodeKind(const json& obj) {
 void Checker::namespaceKind(const json& obj) {
   if (const json* spec = object(obj, "spec", "spec")) {
     stringArray(*spec, "finalizers", "spec.finalizers");
+  }
+}
+
+// coordination.k8s.io/v1 Lease, after Kubernetes 1.32's ValidateLeaseSpec (strategy and
+// preferredHolder are its coordinated leader election fields; a strategy is the built-in
+// OldestEmulationVersion or a custom one, a qualified name with a domain prefix).
+void Checker::leaseKind(const json& obj) {
+  const json* spec = object(obj, "spec", "spec");
+  if (spec == nullptr) return;
+  string(*spec, "holderIdentity", "spec.holderIdentity");
+  if (auto d = integer(*spec, "leaseDurationSeconds", "spec.leaseDurationSeconds"); d && *d <= 0) {
+    add(fieldInvalid("spec.leaseDurationSeconds", *d, "must be greater than 0"));
+  } else if (d && *d > kInt32Max) {
+    add(fieldInvalid("spec.leaseDurationSeconds", *d, "must be a 32-bit integer"));
+  }
+  intInRange(*spec, "leaseTransitions", "spec.leaseTransitions", 0, kInt32Max);
+  for (const char* f : {"acquireTime", "renewTime"}) {
+    const std::string path = std::string("spec.") + f;
+    const std::string* t = string(*spec, f, path);
+    if (t != nullptr && !t->empty() && parseRfc3339(*t) < 0) {
+      add(fieldInvalid(path, *t, "must be an RFC 3339 time"));
+    }
+  }
+  const std::string* strategy = string(*spec, "strategy", "spec.strategy");
+  if (strategy != nullptr && !strategy->empty() && *strategy != "OldestEmulationVersion" &&
+      (strategy->find('/') == std::string::npos || !checkQualifiedName(*strategy).empty())) {
+    add(fieldNotSupported("spec.strategy", *strategy, {"OldestEmulationVersion"}));
+  }
+  const std::string* preferred = string(*spec, "preferredHolder", "spec.preferredHolder");
+  if (preferred != nullptr && !preferred->empty() && (strategy == nullptr || strategy->empty())) {
+    add(fieldForbidden("spec.preferredHolder", "may only be specified if `strategy` is defined"));
   }
 }
 

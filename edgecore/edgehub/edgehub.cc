@@ -323,6 +323,15 @@ bool EdgeHub::sendIfConnected(tv1::EdgeMessage&& message, const std::string& fea
   return conn->send(std::move(message), /*droppable=*/true);
 }
 
+uint64_t EdgeHub::connectionWith(const std::string& feature) const {
+  MutexLock lock(mu_);
+  if (!accepted_ || !current_) return 0;
+  if (std::find(cloudFeatures_.begin(), cloudFeatures_.end(), feature) == cloudFeatures_.end()) {
+    return 0;
+  }
+  return gen_;
+}
+
 void EdgeHub::cancelCurrent(uint64_t gen, const std::string& why) {
   std::shared_ptr<Connection> conn;
   {

@@ -115,6 +115,9 @@ class EdgeHub {
   // stream kept). Nothing is kept: for messages a later one replaces, such as resource metrics
   // ("resource-metrics"). Thread-safe, never blocks.
   bool sendIfConnected(edgeplane::tunnel::v1::EdgeMessage&& message, const std::string& feature);
+  // A number naming the current connection (it changes with every new one) when its handshake
+  // was accepted and the cloud listed `feature`; 0 otherwise. Thread-safe, never blocks.
+  uint64_t connectionWith(const std::string& feature) const;
 
  private:
   friend class Connection;

@@ -186,37 +186,83 @@ json buildNode(const NodeIdentity& id, const HostFacts& facts, int64_t nowMillis
           {"status", std::move(status)}};
 }
 
-NodeStatusReporter::NodeStatusReporter(NodeIdentity identity, std::chrono::milliseconds interval,
-                                       HostInfo& host, metamanager::Outbox& outbox, Clock& clock,
-                                       DiskReserve reserve)
+std::string statusFingerprint(const json& node) {
+  json copy = node;
+  if (auto* conditions = copy.contains("status") && copy["status"].is_object() &&
+                                 copy["status"].contains("conditions")
+                             ? &copy["status"]["conditions"]
+                             : nullptr;
+      conditions != nullptr && conditions->is_array()) {
+    for (auto& c : *conditions) {
+      if (!c.is_object()) continue;
+      c.erase("lastHeartbeatTime");
+      c.erase("lastTransitionTime");
+      c.erase("message");
+    }
+  }
+  return copy.dump();
+}
+
+NodeStatusReporter::NodeStatusReporter(NodeIdentity identity, ReporterOptions options,
+                                       HostInfo& host, metamanager::Outbox& outbox, Clock& clock)
     : identity_(std::move(identity)),
-      interval_(interval),
+      options_(std::move(options)),
       host_(host),
       outbox_(outbox),
-      clock_(clock),
-      reserve_(std::move(reserve)) {}
+      clock_(clock) {}
 
 NodeStatusReporter::~NodeStatusReporter() {
   stop();
 }
 
 Status NodeStatusReporter::reportOnce() {
-  MutexLock lock(reserveMu_);
+  MutexLock lock(reportMu_);
+  const int64_t now = clock_.nowMillis();
+  const int64_t previousBeat = lastBeatMillis_;
+  lastBeatMillis_ = now;
   const HostFacts raw = host_.collect();
   // While the reserve is given up, its room counts as taken: the disk is as full as it was.
   HostFacts shown = raw;
-  const bool haveReserve = !reserve_.path.empty() && ::access(reserve_.path.c_str(), F_OK) == 0;
-  if (!reserve_.path.empty() && !haveReserve) {
-    shown.diskAvailableBytes -= std::min(shown.diskAvailableBytes, reserve_.bytes);
+  const DiskReserve& reserve = options_.reserve;
+  if (!reserve.path.empty() && ::access(reserve.path.c_str(), F_OK) != 0) {
+    shown.diskAvailableBytes -= std::min(shown.diskAvailableBytes, reserve.bytes);
   }
-  const std::string node = buildNode(identity_, shown, clock_.nowMillis()).dump();
+  const json node = buildNode(identity_, shown, now);
+  std::string fingerprint = statusFingerprint(node);
+  const uint64_t connection = options_.leases ? options_.leases->leaseConnection() : 0;
+  const int64_t gap = previousBeat == 0 ? 0 : now - previousBeat;
+  const bool full = connection == 0 || connection != lastFullConnection_ ||
+                    fingerprint != lastFingerprint_ ||
+                    now - lastFullMillis_ >= options_.statusReportFrequency.count() ||
+                    gap > 2 * options_.interval.count();
+  if (!full && options_.leases->renewLease()) {
+    leaseRenewals_.fetch_add(1);
+    return Status::ok();
+  }
+  Status s = enqueueFull(raw, node.dump());
+  if (s.isOk()) {
+    fullReports_.fetch_add(1);
+    lastFingerprint_ = std::move(fingerprint);
+    lastFullMillis_ = now;
+    lastFullConnection_ = connection;
+  } else if (connection != 0 && options_.leases->renewLease()) {
+    // The outbox cannot take it (a full disk): the node is still alive, and a renewal needs no
+    // disk. The full status is tried again with the next heartbeat.
+    leaseRenewals_.fetch_add(1);
+  }
+  return s;
+}
+
+Status NodeStatusReporter::enqueueFull(const HostFacts& raw, const std::string& node) {
+  const DiskReserve& reserve = options_.reserve;
+  const bool haveReserve = !reserve.path.empty() && ::access(reserve.path.c_str(), F_OK) == 0;
   auto r =
       outbox_.enqueue(edgeplane::tunnel::v1::REPORT_KIND_NODE_STATUS, "", identity_.nodeName, node);
-  if (!r.isOk() && isDiskFull(r.status()) && haveReserve && ::unlink(reserve_.path.c_str()) == 0) {
+  if (!r.isOk() && isDiskFull(r.status()) && haveReserve && ::unlink(reserve.path.c_str()) == 0) {
     // The disk is full: give back the reserve so this heartbeat (DiskPressure True) still goes
     // out, and the node does not turn Unknown.
     spdlog::warn("node status: the disk is full ({}); released the {} reserve at {} to report it",
-                 r.status().message(), mib(reserve_.bytes), reserve_.path);
+                 r.status().message(), mib(reserve.bytes), reserve.path);
     r = outbox_.enqueue(edgeplane::tunnel::v1::REPORT_KIND_NODE_STATUS, "", identity_.nodeName,
                         node);
     return r.status();
@@ -226,21 +272,22 @@ Status NodeStatusReporter::reportOnce() {
 }
 
 void NodeStatusReporter::keepReserve(const HostFacts& facts) {
-  if (reserve_.path.empty() || ::access(reserve_.path.c_str(), F_OK) == 0) return;
+  const DiskReserve& reserve = options_.reserve;
+  if (reserve.path.empty() || ::access(reserve.path.c_str(), F_OK) == 0) return;
   // Room for it, and after it still at least its size above the pressure threshold.
   const double threshold =
       kDiskPressureAvailableShare * static_cast<double>(facts.diskCapacityBytes);
-  if (static_cast<double>(facts.diskAvailableBytes) < threshold + 2.0 * reserve_.bytes) return;
-  int fd = ::open(reserve_.path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (static_cast<double>(facts.diskAvailableBytes) < threshold + 2.0 * reserve.bytes) return;
+  int fd = ::open(reserve.path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return;
-  const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(reserve_.bytes));
+  const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(reserve.bytes));
   ::close(fd);
   if (rc != 0) {
-    ::unlink(reserve_.path.c_str());
+    ::unlink(reserve.path.c_str());
     return;
   }
-  spdlog::info("node status: {} kept back at {} for reporting a full disk", mib(reserve_.bytes),
-               reserve_.path);
+  spdlog::info("node status: {} kept back at {} for reporting a full disk", mib(reserve.bytes),
+               reserve.path);
 }
 
 Status NodeStatusReporter::start() {
@@ -266,7 +313,8 @@ void NodeStatusReporter::stop() {
 void NodeStatusReporter::run() {
   MutexLock lock(mu_);
   while (!stopping_) {
-    if (lock.waitFor(cv_, interval_, [this]() EP_REQUIRES(mu_) { return stopping_; })) break;
+    if (lock.waitFor(cv_, options_.interval, [this]() EP_REQUIRES(mu_) { return stopping_; }))
+      break;
     lock.unlock();
     if (auto s = reportOnce(); !s.isOk()) spdlog::warn("node status: {}", s.toString());
     lock.lock();

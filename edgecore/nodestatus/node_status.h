@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -77,34 +78,76 @@ struct NodeIdentity {
 // capacity with ephemeral-storage when the disk's size is known. Pure function.
 nlohmann::json buildNode(const NodeIdentity& id, const HostFacts& facts, int64_t nowMillis);
 
-// Enqueues a REPORT_KIND_NODE_STATUS outbox entry (the full Node JSON) at start() and every
-// `interval` after, on its own thread. Host facts are collected each time (cheap).
-// start()/stop() from one owner thread; stop() joins.
+// What the reporter needs of the tunnel (edgehub) to renew the node's Lease instead of sending
+// its whole status. Implementations are thread-safe and never block.
+class LeaseChannel {
+ public:
+  virtual ~LeaseChannel() = default;
+  // A number naming the current connection (a new one gets a new number) when it is accepted by
+  // a cloud that takes lease renewals (kFeatureNodeLease); 0 otherwise.
+  virtual uint64_t leaseConnection() = 0;
+  // Sends one LeaseRenewal on the current connection; false when it could not go.
+  virtual bool renewLease() = 0;
+};
+
+// The node's status with what changes on every heartbeat left out: the conditions' times and
+// messages (DiskPressure's message carries the free space). Two heartbeats with the same
+// fingerprint say the same thing about the node.
+std::string statusFingerprint(const nlohmann::json& node);
+
+struct ReporterOptions {
+  std::chrono::milliseconds interval{10000};  // heartbeat interval
+  // The full status goes at least this often (kubelet's nodeStatusReportFrequency).
+  std::chrono::milliseconds statusReportFrequency{std::chrono::minutes(5)};
+  DiskReserve reserve;
+  // Null: every heartbeat is the full status (as with a cloud that does not take renewals).
+  LeaseChannel* leases = nullptr;
+};
+
+// The node's heartbeat, on its own thread: at start() and every `interval` after, either a
+// REPORT_KIND_NODE_STATUS outbox entry (the full Node JSON) or a LeaseRenewal. The full status
+// goes when the lease channel has no connection (offline: the pending entry in the outbox is
+// replaced, so the latest waits), on a new connection, when statusFingerprint() changed, when
+// `statusReportFrequency` passed since the last one, and when the previous heartbeat is more than
+// two intervals ago (the cloud may have marked the node Unknown meanwhile). Otherwise a renewal,
+// which the outbox never sees (no write on the edge's disk). Host facts are collected each time
+// (cheap). start()/stop() from one owner thread; stop() joins.
 class NodeStatusReporter {
  public:
-  NodeStatusReporter(NodeIdentity identity, std::chrono::milliseconds interval, HostInfo& host,
-                     metamanager::Outbox& outbox, Clock& clock, DiskReserve reserve = {});
+  NodeStatusReporter(NodeIdentity identity, ReporterOptions options, HostInfo& host,
+                     metamanager::Outbox& outbox, Clock& clock);
   ~NodeStatusReporter();
 
   // Reports once synchronously (the error is returned), then starts the heartbeat thread.
   Status start();
   void stop();
-  // Builds and enqueues one report now (releasing the disk reserve when the disk is full).
-  // Thread-safe.
+  // One heartbeat now (releasing the disk reserve when the disk is full). Thread-safe.
   Status reportOnce();
+
+  // Heartbeats so far of each kind (tests, /status). Thread-safe.
+  uint64_t fullReports() const { return fullReports_.load(); }
+  uint64_t leaseRenewals() const { return leaseRenewals_.load(); }
 
  private:
   void run();
+  // Enqueues the full status; the disk reserve is released when the disk is full.
+  Status enqueueFull(const HostFacts& raw, const std::string& node) EP_REQUIRES(reportMu_);
   // Creates the reserve file when it is missing and the filesystem has room.
   void keepReserve(const HostFacts& facts);
 
   const NodeIdentity identity_;
-  const std::chrono::milliseconds interval_;
+  const ReporterOptions options_;
   HostInfo& host_;
   metamanager::Outbox& outbox_;
   Clock& clock_;
-  const DiskReserve reserve_;
-  Mutex reserveMu_;  // serializes reportOnce()'s reserve handling
+  Mutex reportMu_;  // serializes reportOnce(): the heartbeat state below and the disk reserve
+  // What the last full report said, when and on which connection (0: none); the last heartbeat.
+  std::string lastFingerprint_ EP_GUARDED_BY(reportMu_);
+  int64_t lastFullMillis_ EP_GUARDED_BY(reportMu_) = 0;
+  uint64_t lastFullConnection_ EP_GUARDED_BY(reportMu_) = 0;
+  int64_t lastBeatMillis_ EP_GUARDED_BY(reportMu_) = 0;
+  std::atomic<uint64_t> fullReports_{0};
+  std::atomic<uint64_t> leaseRenewals_{0};
 
   Mutex mu_;
   std::condition_variable cv_;

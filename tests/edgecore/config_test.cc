@@ -30,6 +30,7 @@ TEST(EdgeConfig, Defaults) {
   EXPECT_EQ(c.dataDir, "/var/lib/edgeplane/edgecore");
   EXPECT_EQ(c.localApiListen, "127.0.0.1:10550");
   EXPECT_EQ(c.heartbeatInterval, std::chrono::seconds(10));
+  EXPECT_EQ(c.nodeStatusReportFrequency, std::chrono::minutes(5));
   EXPECT_EQ(c.statsInterval, std::chrono::seconds(15));
   EXPECT_EQ(c.outboxMaxEntries, 10000u);
   EXPECT_EQ(c.outboxMaxBytes, 16777216u);
@@ -50,6 +51,7 @@ cloud: cloud.example:7000
 dataDir: /tmp/x
 localApiListen: 0.0.0.0:1234
 heartbeatInterval: 15s
+nodeStatusReportFrequency: 1m
 logLevel: debug
 labels:
   zone: factory-1
@@ -64,6 +66,7 @@ outbox:
   EXPECT_EQ(c.nodeName, "edge-a");
   EXPECT_EQ(c.cloud, "cloud.example:7000");
   EXPECT_EQ(c.heartbeatInterval, std::chrono::seconds(15));
+  EXPECT_EQ(c.nodeStatusReportFrequency, std::chrono::minutes(1));
   EXPECT_EQ(c.labels.at("zone"), "factory-1");
   ASSERT_EQ(c.taints.size(), 1u);
   EXPECT_EQ(c.taints[0].effect, "NoSchedule");
@@ -123,6 +126,25 @@ TEST(EdgeConfig, ErrorsNameTheKey) {
     ASSERT_FALSE(s.isOk()) << c.yaml;
     EXPECT_NE(s.message().find(c.expectInMessage), std::string::npos)
         << c.yaml << " -> " << s.message();
+  }
+}
+
+// The full status goes at least every nodeStatusReportFrequency: never more often than the
+// heartbeat, never less than hourly.
+TEST(EdgeConfig, NodeStatusReportFrequencyIsBetweenTheHeartbeatAndAnHour) {
+  for (const auto& [yaml, ok] :
+       std::vector<std::pair<std::string, bool>>{{"nodeStatusReportFrequency: 10s\n", true},
+                                                 {"nodeStatusReportFrequency: 5s\n", false},
+                                                 {"nodeStatusReportFrequency: 1h\n", true},
+                                                 {"nodeStatusReportFrequency: 2h\n", false}}) {
+    Config c;
+    c.nodeName = "edge-1";
+    Status s = parseConfigYaml(yaml, "test.yaml", c);
+    if (s.isOk()) s = finalizeConfig(c);
+    EXPECT_EQ(s.isOk(), ok) << yaml << " -> " << s.message();
+    if (!ok) {
+      EXPECT_NE(s.message().find("nodeStatusReportFrequency"), std::string::npos);
+    }
   }
 }
 

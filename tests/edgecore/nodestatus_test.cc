@@ -23,10 +23,12 @@ class RecordingOutbox final : public metamanager::Outbox {
  public:
   Result<uint64_t> enqueue(metamanager::ReportKind kind, const std::string& ns,
                            const std::string& name, const std::string& payload) override {
+    if (failing) return Status(Code::kUnavailable, "database or disk is full");
     std::lock_guard lock(mu);
     entries.push_back({kind, name, payload});
     return entries.size();
   }
+  std::atomic<bool> failing{false};
   struct E {
     metamanager::ReportKind kind;
     std::string name;
@@ -79,7 +81,8 @@ TEST(NodeStatus, ReporterEnqueuesAtStartAndEveryInterval) {
   FakeClock clock;
   FixedHost host;
   RecordingOutbox outbox;
-  NodeStatusReporter r(identity(), std::chrono::milliseconds(20), host, outbox, clock);
+  NodeStatusReporter r(identity(), {.interval = std::chrono::milliseconds(20)}, host, outbox,
+                       clock);
   ASSERT_TRUE(r.start().isOk());
   ASSERT_TRUE(testing::eventually([&] {
     std::lock_guard lock(outbox.mu);
@@ -151,8 +154,11 @@ TEST(NodeStatus, AFullDiskIsReportedByReleasingTheReserve) {
   RoomHost host;
   FullOutbox outbox(reserve);
   FakeClock clock;
-  NodeStatusReporter r(identity(), std::chrono::hours(1), host, outbox, clock,
-                       {.path = reserve, .bytes = 64 * 1024});
+  NodeStatusReporter r(identity(),
+                       {.interval = std::chrono::hours(1),
+                        .statusReportFrequency = std::chrono::hours(1),
+                        .reserve = {.path = reserve, .bytes = 64 * 1024}},
+                       host, outbox, clock);
   ASSERT_TRUE(r.reportOnce().isOk());
   struct stat st {};
   ASSERT_EQ(::stat(reserve.c_str(), &st), 0);  // made while there is room
@@ -167,7 +173,10 @@ TEST(NodeStatus, AFullDiskIsReportedByReleasingTheReserve) {
   EXPECT_EQ(j["status"]["conditions"][1]["status"], "True");
   // Still full, and nothing left to release: the error is returned.
   ::close(::open(reserve.c_str(), O_CREAT | O_WRONLY, 0600));
-  EXPECT_FALSE(NodeStatusReporter(identity(), std::chrono::hours(1), host, outbox, clock, {})
+  EXPECT_FALSE(NodeStatusReporter(identity(),
+                                  {.interval = std::chrono::hours(1),
+                                   .statusReportFrequency = std::chrono::hours(1)},
+                                  host, outbox, clock)
                    .reportOnce()
                    .isOk());
   ::unlink(reserve.c_str());
@@ -177,6 +186,136 @@ TEST(NodeStatus, AFullDiskIsReportedByReleasingTheReserve) {
   host.available = 800ull << 20;
   ASSERT_TRUE(r.reportOnce().isOk());
   EXPECT_EQ(::access(reserve.c_str(), F_OK), 0);
+}
+
+// The tunnel as the reporter sees it: a connection number (0: none, or a cloud without leases)
+// and the renewals sent.
+class FakeLeases final : public LeaseChannel {
+ public:
+  uint64_t leaseConnection() override { return connection; }
+  bool renewLease() override {
+    if (connection == 0 || !canSend) return false;
+    ++renewals;
+    return true;
+  }
+  std::atomic<uint64_t> connection{0};
+  std::atomic<bool> canSend{true};
+  std::atomic<int> renewals{0};
+};
+
+// A host whose free space (and so DiskPressure's message, or its status) can be changed.
+class VaryingHost final : public HostInfo {
+ public:
+  HostFacts collect() override {
+    HostFacts f = FixedHost().collect();
+    f.diskCapacityBytes = 100ull << 30;
+    f.diskAvailableBytes = available;
+    return f;
+  }
+  std::atomic<uint64_t> available{50ull << 30};
+};
+
+TEST(NodeStatus, FingerprintLeavesOutWhatChangesWithEveryHeartbeat) {
+  HostFacts f = VaryingHost().collect();
+  const auto a = buildNode(identity(), f, 1'700'000'000'000);
+  f.diskAvailableBytes -= 1 << 20;  // another message: "... MiB of ... available"
+  const auto b = buildNode(identity(), f, 1'700'000'010'000);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(statusFingerprint(a), statusFingerprint(b));
+  f.diskAvailableBytes = 1ull << 30;  // under 10%: DiskPressure True
+  EXPECT_NE(statusFingerprint(a), statusFingerprint(buildNode(identity(), f, 1'700'000'010'000)));
+  NodeIdentity other = identity();
+  other.labels["zone"] = "b";
+  EXPECT_NE(statusFingerprint(a), statusFingerprint(buildNode(other, f, 1'700'000'000'000)));
+}
+
+// While the status stays the same, heartbeats renew the Lease and write nothing on the edge; the
+// full status goes on a new connection, on a change, every statusReportFrequency, after a gap in
+// the heartbeats, and with every heartbeat while there is no connection taking renewals.
+TEST(NodeStatus, HeartbeatsRenewTheLeaseUntilTheStatusIsDue) {
+  FakeClock clock(1'700'000'000'000);
+  VaryingHost host;
+  RecordingOutbox outbox;
+  FakeLeases leases;
+  NodeStatusReporter r(identity(),
+                       {.interval = std::chrono::seconds(10),
+                        .statusReportFrequency = std::chrono::minutes(5),
+                        .leases = &leases},
+                       host, outbox, clock);
+  auto entries = [&] {
+    std::lock_guard lock(outbox.mu);
+    return outbox.entries.size();
+  };
+  auto beat = [&] {
+    clock.advance(std::chrono::seconds(10));
+    ASSERT_TRUE(r.reportOnce().isOk());
+  };
+  // Offline (or an older cloud): every heartbeat is the full status.
+  beat();
+  beat();
+  EXPECT_EQ(entries(), 2u);
+  EXPECT_EQ(leases.renewals, 0);
+
+  // Connected: the full status once, then renewals, though the free space moves.
+  leases.connection = 7;
+  beat();
+  EXPECT_EQ(entries(), 3u);
+  for (int i = 0; i < 5; ++i) {
+    host.available -= 1 << 20;
+    beat();
+  }
+  EXPECT_EQ(entries(), 3u);
+  EXPECT_EQ(leases.renewals, 5);
+  EXPECT_EQ(r.fullReports(), 3u);
+  EXPECT_EQ(r.leaseRenewals(), 5u);
+
+  // A change in what the status says goes at once.
+  host.available = 1ull << 30;  // DiskPressure True
+  beat();
+  EXPECT_EQ(entries(), 4u);
+  beat();
+  EXPECT_EQ(entries(), 4u);
+
+  // A new connection: the full status (the cloud may have marked the node Unknown).
+  leases.connection = 8;
+  beat();
+  EXPECT_EQ(entries(), 5u);
+
+  // statusReportFrequency after the last full status, whatever happened in between.
+  for (int i = 0; i < 29; ++i) beat();  // 4 min 50 s
+  EXPECT_EQ(entries(), 5u);
+  beat();  // 5 min
+  EXPECT_EQ(entries(), 6u);
+
+  // A renewal that cannot go: the full status instead (kept by the outbox).
+  leases.canSend = false;
+  beat();
+  EXPECT_EQ(entries(), 7u);
+  leases.canSend = true;
+  beat();
+  EXPECT_EQ(entries(), 7u);
+
+  // The heartbeat thread was held up for longer than two intervals: the full status.
+  clock.advance(std::chrono::seconds(30));
+  beat();
+  EXPECT_EQ(entries(), 8u);
+  beat();
+  EXPECT_EQ(entries(), 8u);
+
+  // A full status the outbox cannot take (a full disk): the Lease is renewed all the same.
+  const int renewals = leases.renewals;
+  outbox.failing = true;
+  host.available = 40ull << 30;  // a change: the full status is due
+  clock.advance(std::chrono::seconds(10));
+  EXPECT_FALSE(r.reportOnce().isOk());
+  EXPECT_EQ(leases.renewals, renewals + 1);
+  outbox.failing = false;
+  beat();  // tried again
+  EXPECT_EQ(entries(), 9u);
+  std::lock_guard lock(outbox.mu);
+  for (const auto& e : outbox.entries) {
+    EXPECT_EQ(e.kind, edgeplane::tunnel::v1::REPORT_KIND_NODE_STATUS);
+  }
 }
 
 TEST(NodeStatus, SystemHostInfoIsSane) {

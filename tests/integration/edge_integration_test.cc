@@ -291,6 +291,64 @@ TEST_F(EdgeIntegrationTest, NodeGoesUnknownWhenHeartbeatsStopAndRecovers) {
   EXPECT_TRUE(eventually([&] { return nodeReady("edge-1") == "True"; }));
 }
 
+// Heartbeats renew the node's Lease in kube-node-lease; the Node itself is written only when its
+// status changes (docs/tunnel.md, "Node lifecycle").
+TEST_F(EdgeIntegrationTest, HeartbeatsRenewTheNodesLeaseAndLeaveTheNodeAlone) {
+  startEdge("edge-1");  // heartbeats every second
+  ASSERT_TRUE(eventually([&] { return nodeReady("edge-1") == "True"; }));
+  auto getJson = [&](const std::string& path) {
+    auto c = client();
+    auto r = c.request("GET", path);
+    return r.isOk() && r->status == 200 ? json::parse(r->body, nullptr, false) : json();
+  };
+  const std::string leasePath =
+      "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/edge-1";
+  auto heartbeats = [&] { return edgeGet("edge-1", "/status").value("heartbeat", json::object()); };
+  ASSERT_TRUE(eventually([&] { return heartbeats().value("leaseRenewals", 0) >= 2; }))
+      << heartbeats().dump();
+  json lease = getJson(leasePath);
+  ASSERT_TRUE(lease.is_object()) << "no lease";
+  EXPECT_EQ(lease["spec"]["holderIdentity"], "edge-1");
+  EXPECT_EQ(lease["spec"]["leaseDurationSeconds"], 40);
+  EXPECT_EQ(lease["metadata"]["ownerReferences"][0]["kind"], "Node");
+  EXPECT_EQ(lease["metadata"]["ownerReferences"][0]["uid"],
+            getJson("/api/v1/nodes/edge-1")["metadata"]["uid"]);
+
+  const json before = heartbeats();
+  const std::string nodeVersion = getJson("/api/v1/nodes/edge-1")["metadata"]["resourceVersion"];
+  const std::string renewed = lease["spec"]["renewTime"];
+  ASSERT_TRUE(eventually([&] {
+    return heartbeats().value("leaseRenewals", 0) >= before.value("leaseRenewals", 0) + 4 &&
+           getJson(leasePath)["spec"].value("renewTime", "") != renewed;
+  })) << heartbeats().dump();
+  // Only a full report (a change of status) writes the Node.
+  if (heartbeats().value("fullReports", 0) == before.value("fullReports", 0)) {
+    EXPECT_EQ(getJson("/api/v1/nodes/edge-1")["metadata"]["resourceVersion"], nodeVersion);
+  }
+  EXPECT_EQ(heartbeats().value("fullReports", 0), before.value("fullReports", 0))
+      << "the status of an idle node changed";
+
+  // The Node goes, and its Lease with it.
+  auto c = client();
+  auto del = c.request("DELETE", "/api/v1/nodes/edge-1");
+  ASSERT_TRUE(del.isOk() && del->status == 200);
+  // A joined node is not registered again by its reports, nor its Lease made without a Node.
+  auto status = [&](const std::string& path) {
+    auto r = c.request("GET", path);
+    return r.isOk() ? r->status : -1;
+  };
+  ASSERT_TRUE(eventually([&] { return status(leasePath) == 404; }));
+  // (Its certificate is revoked with it: the edge's heartbeats go on, offline.)
+  auto beats = [&] {
+    json h = heartbeats();
+    return h.value("leaseRenewals", 0) + h.value("fullReports", 0);
+  };
+  const int before3 = beats();
+  ASSERT_TRUE(eventually([&] { return beats() >= before3 + 3; }));
+  EXPECT_EQ(status(leasePath), 404);
+  EXPECT_EQ(status("/api/v1/nodes/edge-1"), 404);
+}
+
 TEST_F(EdgeIntegrationTest, GarbagePeerIsRefusedAndOthersKeepWorking) {
   startEdge("edge-1");
   ASSERT_TRUE(eventually([&] { return nodeReady("edge-1") == "True"; }));
@@ -385,14 +443,17 @@ TEST_F(FullDiskTest, AFullDiskIsReportedAndSyncsBackOffUntilThereIsRoomAgain) {
   ASSERT_TRUE(
       eventually([&] { return condition("DiskPressure").value("status", "") == "True"; }, 30s))
       << condition("DiskPressure").dump();
-  const std::string beat = condition("DiskPressure").value("lastHeartbeatTime", "");
   EXPECT_EQ(nodeReady("edge-a"), "True");
-  // Heartbeats keep arriving on the full disk (1 s apart), still saying so, while the
-  // released reserve lasts.
+  // Heartbeats keep arriving on the full disk (1 s apart): the status stays the same, so they
+  // renew the node's Lease, which writes nothing on the edge's disk.
+  auto renewTime = [&] {
+    json lease = getJson("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/edge-a");
+    return lease.is_object() ? lease["spec"].value("renewTime", "") : std::string();
+  };
+  const std::string renewed = renewTime();
   EXPECT_TRUE(eventually(
       [&] {
-        json c = condition("DiskPressure");
-        return c.value("lastHeartbeatTime", beat) != beat && c.value("status", "") == "True";
+        return renewTime() != renewed && condition("DiskPressure").value("status", "") == "True";
       },
       30s))
       << condition("DiskPressure").dump();

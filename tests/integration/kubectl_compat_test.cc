@@ -296,6 +296,34 @@ TEST_F(KubectlCompatTest, GetShowsServerSideColumns) {
   EXPECT_NE(ns.out.find("Active"), std::string::npos);
 }
 
+// coordination.k8s.io/v1 Leases, as leader-election clients and `kubectl get leases` use them.
+TEST_F(KubectlCompatTest, LeasesAreServedAndPrinted) {
+  const char* kLease = R"(apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata:
+  name: my-controller
+spec:
+  holderIdentity: replica-a
+  leaseDurationSeconds: 15
+  acquireTime: "2026-12-06T10:00:00.000000Z"
+  renewTime: "2026-12-06T10:00:05.250000Z"
+)";
+  auto created = kubectl({"apply", "-f", writeFile("lease.yaml", kLease)});
+  ASSERT_EQ(created.exitCode, 0) << created.out << created.err;
+  auto got = kubectl({"get", "leases"});
+  ASSERT_EQ(got.exitCode, 0) << got.err;
+  EXPECT_NE(got.out.find("HOLDER"), std::string::npos) << got.out;
+  EXPECT_NE(got.out.find("replica-a"), std::string::npos) << got.out;
+  auto time = kubectl({"get", "lease", "my-controller", "-o", "jsonpath={.spec.renewTime}"});
+  EXPECT_EQ(time.out, "2026-12-06T10:00:05.250000Z") << time.err;
+  auto bad = kubectl({"patch", "lease", "my-controller", "--type=merge", "-p",
+                      R"({"spec":{"leaseDurationSeconds":0}})"});
+  EXPECT_NE(bad.exitCode, 0);
+  EXPECT_NE(bad.err.find("spec.leaseDurationSeconds"), std::string::npos) << bad.err;
+  auto resources = kubectl({"api-resources", "--api-group=coordination.k8s.io"});
+  EXPECT_NE(resources.out.find("leases"), std::string::npos) << resources.out;
+}
+
 // kubectl's generators send application/vnd.kubernetes.protobuf bodies (issue 12, part 1).
 TEST_F(KubectlCompatTest, CreateGeneratorsAndDrainSendProtobuf) {
   for (std::vector<std::string> args :

@@ -396,22 +396,27 @@ TEST_F(ModelsE2eTest, CloudGoneInTheMiddleOfASwitchKeepsTheOldVersionServing) {
   int execs = 0;
   // `ctr tasks exec` itself fails now and then on a loaded machine (the exec's FIFOs, its
   // shim's answer): such a failure ("ctr: ..." on stderr) says nothing about the volume, so it
-  // is tried again; a command that ran, whatever its exit status, is never retried.
+  // is tried again; so is a success that printed nothing (every command here prints something:
+  // an empty answer is ctr's output copy losing the race with a process that exits at once).
+  // A command that ran and failed is never retried.
   auto inPod = [&](const std::string& cmd) -> std::string {
     std::string why;
-    for (int attempt = 0; attempt < 3; ++attempt) {
+    for (int attempt = 0; attempt < 4; ++attempt) {
       auto ex = runCommand({"ctr", "--address", cri_->dir() + "/containerd.sock", "-n", "k8s.io",
                             "tasks", "exec", "--exec-id", "probe" + std::to_string(++execs),
                             container, "sh", "-c", cmd});
-      if (ex.exitCode == 0) return ex.out;
-      why += "exit " + std::to_string(ex.exitCode) + ": " + ex.err + "; ";
-      if (ex.err.rfind("ctr: ", 0) != 0) break;  // the command's own failure
+      if (ex.exitCode == 0 && !ex.out.empty()) return ex.out;
+      why += "exit " + std::to_string(ex.exitCode) + ": out \"" + ex.out + "\" err \"" + ex.err +
+             "\"; ";
+      if (ex.exitCode != 0 && ex.err.rfind("ctr: ", 0) != 0) break;  // the command's own failure
     }
     return "(exec failed: " + why + ")";
   };
+  // "VERSION FILE" from the volume's model.json, or what the pod answered instead.
   auto version = [&] {
-    Json j = Json::parse(inPod("cat /models/model.json"), nullptr, false);
-    return j.is_object() ? j.value("version", "") + " " + j.value("file", "") : "";
+    const std::string out = inPod("cat /models/model.json");
+    Json j = Json::parse(out, nullptr, false);
+    return j.is_object() ? j.value("version", "") + " " + j.value("file", "") : out;
   };
   ASSERT_TRUE(eventually([&] { return version() == "v1 digits.onnx"; }, 60s));
 

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "cloudcore/cloudhub/metrics.h"
+#include "cloudcore/cloudhub/node_leases.h"
 #include "cloudcore/cloudhub/node_state_store.h"
 #include "cloudcore/cloudhub/tunnel_server.h"
 #include "cloudcore/controllers/node_controller.h"
@@ -61,6 +62,7 @@ class CloudHubTest : public ::testing::Test {
     o.sendQueueLimit = queueLimit;
     o.flushInterval = 50ms;
     o.helloTimeout = 1500ms;
+    o.clock = &env_.clock;
     hub_ = std::make_unique<CloudHub>(o, *env_.registry);
     ASSERT_TRUE(hub_->start().isOk());
   }
@@ -382,8 +384,9 @@ TEST_F(CloudHubTest, ResourceMetricsReachTheSinkWithTheStreamsNode) {
   auto reply = e.next();
   ASSERT_TRUE(reply && reply->has_hello_reply() && reply->hello_reply().accepted());
   // The cloud says it takes them: an edge sends them to no other.
-  ASSERT_EQ(reply->hello_reply().features_size(), 1);
-  EXPECT_EQ(reply->hello_reply().features(0), kFeatureResourceMetrics);
+  const auto& features = reply->hello_reply().features();
+  EXPECT_EQ(std::vector<std::string>(features.begin(), features.end()),
+            (std::vector<std::string>{kFeatureResourceMetrics, kFeatureNodeLease}));
   ASSERT_TRUE(e.nextOf(pb::CloudMessage::kSync));
   pb::EdgeMessage m;
   m.mutable_resource_metrics()->set_timestamp_ms(1234);
@@ -395,13 +398,42 @@ TEST_F(CloudHubTest, ResourceMetricsReachTheSinkWithTheStreamsNode) {
   EXPECT_TRUE(e.nextOf(pb::CloudMessage::kSync));
 }
 
-TEST_F(CloudHubTest, WithoutAMetricsSinkTheCloudListsNoFeature) {
+TEST_F(CloudHubTest, WithoutAMetricsSinkTheCloudListsNoMetricsFeature) {
   startHub();
   TestEdge& e = edge();
   ASSERT_TRUE(e.hello("edge-a"));
   auto reply = e.next();
   ASSERT_TRUE(reply && reply->has_hello_reply() && reply->hello_reply().accepted());
-  EXPECT_EQ(reply->hello_reply().features_size(), 0);
+  ASSERT_EQ(reply->hello_reply().features_size(), 1);
+  EXPECT_EQ(reply->hello_reply().features(0), kFeatureNodeLease);
+}
+
+// A LeaseRenewal renews the node's Lease in kube-node-lease (with the cloud's clock) and leaves
+// the Node alone; the stream carries on.
+TEST_F(CloudHubTest, LeaseRenewalsRenewTheNodesLease) {
+  startHub();
+  TestEdge& e = connect("edge-a");
+  ASSERT_TRUE(
+      e.report(1, pb::REPORT_KIND_NODE_STATUS, readyNodeStatus("edge-a", env_.clock.nowMillis())));
+  ASSERT_TRUE(e.nextOf(pb::CloudMessage::kReportAck));
+  const auto& leaseKind = kind("coordination.k8s.io/v1", "Lease");
+  auto renewTime = [&] {
+    auto l = env_.registry->get(leaseKind, "kube-node-lease", "edge-a");
+    return l.isOk() ? (*l)["spec"].value("renewTime", "") : std::string();
+  };
+  ASSERT_TRUE(ep::testing::eventually([&] { return !renewTime().empty(); }));
+  const std::string nodeVersion =
+      (*env_.registry->get(kind("v1", "Node"), "", "edge-a"))["metadata"]["resourceVersion"];
+  env_.clock.advance(10s);
+  pb::EdgeMessage m;
+  m.mutable_lease_renewal()->set_timestamp_ms(1);  // the edge's clock is never used
+  ASSERT_TRUE(e.send(m));
+  const std::string want = formatRfc3339Micro(env_.clock.nowMillis());
+  ASSERT_TRUE(ep::testing::eventually([&] { return renewTime() == want; })) << renewTime();
+  EXPECT_EQ((*env_.registry->get(kind("v1", "Node"), "", "edge-a"))["metadata"]["resourceVersion"],
+            nodeVersion);
+  createPod("p", "edge-a");
+  EXPECT_TRUE(e.nextOf(pb::CloudMessage::kSync));
 }
 
 TEST_F(CloudHubTest, NodeStatusRegistersNodeAndReportsAreDeduplicated) {
@@ -763,12 +795,23 @@ TEST_F(CloudHubTest, HundredNodesReconnectingAtOnceDoNotFlap) {
     if (i % 10 == 0) reconcileAndCheck("while the acks arrive");
   }
   reconcileAndCheck("after the storm");
+  // Every re-sent status renewed its node's Lease; being the same status as before, it did not
+  // write the Node.
+  ASSERT_NE(hub_->nodeLeases(), nullptr);
+  hub_->nodeLeases()->drain();
+  const api::KindInfo& leaseKind = kind("coordination.k8s.io/v1", "Lease");
+  for (int i = 0; i < kNodes; ++i) {
+    auto lease = env_.registry->get(leaseKind, "kube-node-lease", name(i));
+    ASSERT_TRUE(lease.isOk()) << name(i);
+    EXPECT_EQ((*lease)["spec"]["renewTime"], formatRfc3339Micro(heartbeat)) << name(i);
+  }
+  drainWatch();
+  EXPECT_EQ(modified, 0u) << "an unchanged status renews the Lease and leaves the Node alone";
 
   // 65 s after the first heartbeats, 35 s after the re-sent ones: only a lost re-sent status
   // would make a node stale now.
   env_.clock.advance(35s);
   reconcileAndCheck("past the first heartbeats' grace period");
-  EXPECT_GE(modified, static_cast<size_t>(kNodes)) << "every re-sent status updates its Node";
   EXPECT_EQ(hub_->connectedNodes(), static_cast<size_t>(kNodes));
 }
 

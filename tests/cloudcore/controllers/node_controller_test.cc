@@ -112,5 +112,88 @@ TEST_F(NodeControllerTest, StartStop) {
   controller_->stop();
 }
 
+const api::KindInfo& leaseKind() {
+  return *api::findByApiVersionKind("coordination.k8s.io/v1", "Lease");
+}
+
+// Most heartbeats renew the node's Lease and leave the Node alone: a node whose Lease is fresh
+// is alive however old its Ready heartbeat; once both are older than the grace period it is
+// Unknown.
+TEST_F(NodeControllerTest, ARenewedLeaseKeepsANodeAlive) {
+  ASSERT_TRUE(env_.registry->ensureSystemNamespaces().isOk());
+  heartbeat("edge-1");
+  auto node = env_.registry->get(nodeKind(), "", "edge-1");
+  ASSERT_TRUE(node.isOk());
+  auto renew = [&] {
+    json lease = {{"metadata",
+                   {{"name", "edge-1"},
+                    {"namespace", "kube-node-lease"},
+                    {"ownerReferences",
+                     {{{"apiVersion", "v1"},
+                       {"kind", "Node"},
+                       {"name", "edge-1"},
+                       {"uid", (*node)["metadata"]["uid"]}}}}}},
+                  {"spec",
+                   {{"holderIdentity", "edge-1"},
+                    {"leaseDurationSeconds", 40},
+                    {"renewTime", formatRfc3339Micro(env_.clock.nowMillis())}}}};
+    auto cur = env_.registry->get(leaseKind(), "kube-node-lease", "edge-1");
+    if (cur.isOk()) lease["metadata"]["resourceVersion"] = (*cur)["metadata"]["resourceVersion"];
+    auto r = cur.isOk() ? env_.registry->update(leaseKind(), "kube-node-lease", "edge-1", lease)
+                        : env_.registry->create(leaseKind(), "kube-node-lease", lease);
+    ASSERT_TRUE(r.isOk()) << r.status().toString();
+  };
+  for (int i = 0; i < 30; ++i) {  // 5 minutes of renewals every 10 s
+    env_.clock.advance(10s);
+    renew();
+    auto r = controller_->reconcileOnce();
+    ASSERT_TRUE(r.isOk());
+    ASSERT_EQ(*r, 0) << "after " << (i + 1) * 10 << " s";
+  }
+  EXPECT_EQ(ready("edge-1")["status"], "True");
+  env_.clock.advance(39s);
+  auto r = controller_->reconcileOnce();
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(*r, 0);
+  env_.clock.advance(2s);
+  r = controller_->reconcileOnce();
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(*r, 1);
+  EXPECT_EQ(ready("edge-1")["status"], "Unknown");
+}
+
+// A node's Lease goes with its Node (its ownerReference); other Leases there stay.
+TEST_F(NodeControllerTest, LeasesOfDeletedNodesAreDeleted) {
+  ASSERT_TRUE(env_.registry->ensureSystemNamespaces().isOk());
+  heartbeat("edge-1");
+  heartbeat("edge-2");
+  auto lease = [&](const std::string& name, const std::string& ownerUid) {
+    json l = {{"metadata", {{"name", name}, {"namespace", "kube-node-lease"}}},
+              {"spec", {{"holderIdentity", name}}}};
+    if (!ownerUid.empty()) {
+      l["metadata"]["ownerReferences"] = {
+          {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", name}, {"uid", ownerUid}}};
+    }
+    ASSERT_TRUE(env_.registry->create(leaseKind(), "kube-node-lease", l).isOk());
+  };
+  auto uidOf = [&](const std::string& name) {
+    auto n = env_.registry->get(nodeKind(), "", name);
+    return n.isOk() ? (*n)["metadata"]["uid"].get<std::string>() : std::string();
+  };
+  lease("edge-1", uidOf("edge-1"));
+  lease("edge-2", uidOf("edge-2"));
+  lease("gone", "0a1b2c3d-0000-4000-8000-000000000000");
+  lease("not-a-nodes", "");
+  ASSERT_TRUE(env_.registry->remove(nodeKind(), "", "edge-2").isOk());
+  heartbeat("edge-2");  // the same name again: another Node (another uid)
+  ASSERT_TRUE(controller_->reconcileOnce().isOk());
+  EXPECT_TRUE(env_.registry->get(leaseKind(), "kube-node-lease", "edge-1").isOk());
+  EXPECT_EQ(env_.registry->get(leaseKind(), "kube-node-lease", "edge-2").status().code(),
+            Code::kNotFound);
+  EXPECT_EQ(env_.registry->get(leaseKind(), "kube-node-lease", "gone").status().code(),
+            Code::kNotFound);
+  EXPECT_TRUE(env_.registry->get(leaseKind(), "kube-node-lease", "not-a-nodes").isOk());
+}
+
 }  // namespace
 }  // namespace ep::controllers

@@ -904,6 +904,30 @@ TEST(ValidationTest, EndpointsAndEndpointSlicesNameTheField) {
                        "addressType"));
 }
 
+// coordination.k8s.io/v1 Lease, as Kubernetes' ValidateLeaseSpec.
+TEST(ValidationTest, LeasesNameTheField) {
+  json lease = json::parse(R"({"apiVersion":"coordination.k8s.io/v1","kind":"Lease",
+      "metadata":{"name":"edge-1","namespace":"kube-node-lease"},
+      "spec":{"holderIdentity":"edge-1","leaseDurationSeconds":40,
+              "renewTime":"2026-12-06T10:00:00.123456Z","leaseTransitions":0}})");
+  EXPECT_VALID(check("leases", lease));
+  auto bad = check("leases", lease,
+                   R"({"spec":{"leaseDurationSeconds":0,"leaseTransitions":-1,
+                       "renewTime":"yesterday","holderIdentity":7,"preferredHolder":"x"}})");
+  EXPECT_ERROR(bad, "FieldValueInvalid",
+               "spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0");
+  EXPECT_ERROR(bad, "FieldValueInvalid",
+               "spec.leaseTransitions: Invalid value: -1: must be greater than or equal to 0");
+  EXPECT_FIELD(bad, "FieldValueInvalid", "spec.renewTime");
+  EXPECT_FIELD(bad, "FieldValueTypeInvalid", "spec.holderIdentity");
+  EXPECT_FIELD(bad, "FieldValueForbidden", "spec.preferredHolder");
+  EXPECT_VALID(check("leases", lease,
+                     R"({"spec":{"strategy":"OldestEmulationVersion","preferredHolder":"x"}})"));
+  EXPECT_FIELD(check("leases", lease, R"({"spec":{"strategy":"Newest"}})"),
+               "FieldValueNotSupported", "spec.strategy");
+  EXPECT_VALID(check("leases", lease, R"({"spec":{"strategy":"example.com/newest"}})"));
+}
+
 TEST(ValidationTest, ServiceTypesAndIpFamilies) {
   json svc = json::parse(R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"web"},
       "spec":{"selector":{"app":"web"},"ports":[{"port":80}]}})");

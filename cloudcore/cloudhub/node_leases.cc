@@ -1,0 +1,144 @@
+#include "cloudcore/cloudhub/node_leases.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cloudcore/registry/registry.h"
+#include "common/api/kinds.h"
+#include "common/api/object_util.h"
+
+namespace ep::cloudhub {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr int kMaxAttempts = 4;
+
+const api::KindInfo& leaseKind() {
+  return *api::findByApiVersionKind("coordination.k8s.io/v1", "Lease");
+}
+
+const api::KindInfo& nodeKind() {
+  return *api::findByApiVersionKind("v1", "Node");
+}
+
+}  // namespace
+
+NodeLeases::NodeLeases(registry::Registry& registry, Clock& clock, Executor executor,
+                       std::chrono::seconds leaseDuration, LapsedCallback onLapsed)
+    : registry_(registry),
+      clock_(clock),
+      executor_(std::move(executor)),
+      leaseDuration_(leaseDuration),
+      onLapsed_(std::move(onLapsed)) {}
+
+void NodeLeases::renew(const std::string& node) {
+  {
+    MutexLock lock(mu_);
+    auto [it, inserted] = pending_.try_emplace(node, false);
+    if (!inserted) {
+      it->second = true;  // one more write after the one queued or running
+      coalesced_.fetch_add(1);
+      return;
+    }
+  }
+  executor_([this, node] { run(node); });
+}
+
+void NodeLeases::run(const std::string& node) {
+  // Whatever happens (a renewal that throws included), the node leaves pending_ when this ends
+  // without another write due: else its later renewals would all be "coalesced" into nothing.
+  struct Done {
+    NodeLeases* self;
+    const std::string& node;
+    ~Done() {
+      MutexLock lock(self->mu_);
+      self->pending_.erase(node);
+      if (self->pending_.empty()) self->idle_.notify_all();
+    }
+  } done{this, node};
+  for (;;) {
+    auto r = renewNow(node);
+    if (!r.isOk()) {
+      failed_.fetch_add(1);
+      spdlog::warn("cloudhub: node {}: lease not renewed: {}", node, r.status().toString());
+    } else if (*r == Renewal::kLapsed && onLapsed_) {
+      onLapsed_(node);
+    }
+    MutexLock lock(mu_);
+    auto it = pending_.find(node);
+    if (it == pending_.end() || !it->second) return;
+    it->second = false;  // renewed meanwhile: write once more, with the time of now
+  }
+}
+
+void NodeLeases::drain() {
+  MutexLock lock(mu_);
+  lock.wait(idle_, [&]() EP_REQUIRES(mu_) { return pending_.empty(); });
+}
+
+Result<NodeLeases::Renewal> NodeLeases::renewNow(const std::string& node) {
+  const int64_t nowMillis = clock_.nowMillis();
+  const std::string now = formatRfc3339Micro(nowMillis);
+  const int64_t seconds = leaseDuration_.count();
+  auto current = registry_.get(leaseKind(), kNodeLeaseNamespace, node);
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    if (!current.isOk() && current.status().code() != Code::kNotFound) return current.status();
+    if (!current.isOk()) {
+      auto owner = registry_.get(nodeKind(), "", node);
+      if (!owner.isOk()) {
+        if (owner.status().code() == Code::kNotFound) return Renewal::kNoNode;
+        return owner.status();
+      }
+      Json lease = {
+          {"apiVersion", "coordination.k8s.io/v1"},
+          {"kind", "Lease"},
+          {"metadata",
+           {{"name", node},
+            {"namespace", kNodeLeaseNamespace},
+            {"ownerReferences", Json::array({{{"apiVersion", "v1"},
+                                              {"kind", "Node"},
+                                              {"name", node},
+                                              {"uid", api::stringAt(*owner, "metadata.uid")}}})}}},
+          {"spec",
+           {{"holderIdentity", node}, {"leaseDurationSeconds", seconds}, {"renewTime", now}}}};
+      auto created = registry_.create(leaseKind(), kNodeLeaseNamespace, std::move(lease));
+      if (created.isOk()) {
+        written_.fetch_add(1);
+        return Renewal::kRenewed;
+      }
+      if (created.status().code() == Code::kNotFound && attempt == 0) {
+        // kube-node-lease was deleted: made again, as Kubernetes' apiserver does.
+        if (auto s = registry_.ensureSystemNamespaces(); !s.isOk()) return s;
+        continue;  // `current` is still "not found"
+      }
+      if (created.status().code() != Code::kAlreadyExists) return created.status();
+    } else {
+      Json next = std::move(current.value());  // its resourceVersion makes the update a CAS
+      Json& spec = next["spec"];
+      if (!spec.is_object()) spec = Json::object();
+      const std::string previous = spec.value("renewTime", Json()).is_string()
+                                       ? spec["renewTime"].get<std::string>()
+                                       : std::string();
+      const int64_t previousMillis = previous.empty() ? -1 : parseRfc3339(previous);
+      const bool lapsed = previousMillis >= 0 && nowMillis - previousMillis > seconds * 1000;
+      spec["holderIdentity"] = node;
+      spec["leaseDurationSeconds"] = seconds;
+      spec["renewTime"] = now;
+      auto updated = registry_.update(leaseKind(), kNodeLeaseNamespace, node, std::move(next));
+      if (updated.isOk()) {
+        written_.fetch_add(1);
+        return lapsed ? Renewal::kLapsed : Renewal::kRenewed;
+      }
+      if (updated.status().code() != Code::kConflict &&
+          updated.status().code() != Code::kNotFound) {
+        return updated.status();
+      }
+    }
+    current = registry_.get(leaseKind(), kNodeLeaseNamespace, node);
+  }
+  return Status(Code::kConflict, "too many conflicting writes of its lease");
+}
+
+}  // namespace ep::cloudhub

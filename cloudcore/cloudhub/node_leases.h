@@ -1,0 +1,88 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <unordered_map>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "common/thread_annotations.h"
+
+namespace ep::registry {
+class Registry;
+}
+
+namespace ep::cloudhub {
+
+// The namespace of the nodes' Leases, as in Kubernetes.
+inline constexpr const char* kNodeLeaseNamespace = "kube-node-lease";
+
+// The nodes' heartbeat Leases (docs/tunnel.md, "Node lifecycle"): coordination.k8s.io/v1 Lease
+// kube-node-lease/NODE, holderIdentity NODE, leaseDurationSeconds the node grace period,
+// renewTime the cloud's clock (never the edge's) when the node last showed it was alive: a
+// LeaseRenewal or a NODE_STATUS report. Owned by its Node (an ownerReference; the node
+// controller deletes Leases whose Node is gone). No Lease is made for a node that has no Node.
+//
+// A renewal that finds the Lease expired (renewTime older than its duration: the node controller
+// may have marked the node Unknown meanwhile) calls `onLapsed(node)` after writing it; cloudhub
+// then ends the node's stream, so that the edge reconnects and sends its full status (which
+// sets Ready back), instead of renewing a Lease of an Unknown node for up to 5 minutes.
+//
+// Threads: renew() is a non-blocking reaction (the tunnel's I/O thread): it marks the node due
+// and, unless a write of its Lease is queued or running, hands one to the executor; renewals
+// that arrive meanwhile coalesce into one more write after it, so a node has at most one write
+// in flight and the bookkeeping holds only nodes with one. The writes (registry calls) run on the
+// executor. Thread-safe; the executor and the registry must outlive it, and drain() must return
+// before it is destroyed (cloudhub joins its worker pool first). renew() may be called only
+// while the executor runs tasks (cloudhub: between start() and stop()).
+class NodeLeases {
+ public:
+  using Executor = std::function<void(std::function<void()>)>;
+  // Called on the executor's thread; must not block.
+  using LapsedCallback = std::function<void(const std::string& node)>;
+
+  enum class Renewal {
+    kRenewed,  // written
+    kLapsed,   // written, and it had expired before
+    kNoNode,   // not written: the node has no Node (not registered yet, or deleted)
+  };
+
+  NodeLeases(registry::Registry& registry, Clock& clock, Executor executor,
+             std::chrono::seconds leaseDuration, LapsedCallback onLapsed = nullptr);
+  NodeLeases(const NodeLeases&) = delete;
+  NodeLeases& operator=(const NodeLeases&) = delete;
+
+  void renew(const std::string& node);
+  // Writes the node's Lease now, on the caller's thread (the executor's task; the report
+  // applier, which runs on the executor already; tests). Errors: the registry's (a missing
+  // kube-node-lease namespace is kNotFound), kConflict after repeated conflicting writes.
+  [[nodiscard]] Result<Renewal> renewNow(const std::string& node);
+  // Blocks until no write is queued or running.
+  void drain();
+
+  uint64_t written() const { return written_.load(); }
+  uint64_t coalesced() const { return coalesced_.load(); }
+  uint64_t failed() const { return failed_.load(); }
+
+ private:
+  void run(const std::string& node);
+
+  registry::Registry& registry_;
+  Clock& clock_;
+  const Executor executor_;
+  const std::chrono::seconds leaseDuration_;
+  const LapsedCallback onLapsed_;
+  Mutex mu_;
+  std::condition_variable idle_;
+  // Nodes with a write queued or running; true: renewed again since it started.
+  std::unordered_map<std::string, bool> pending_ EP_GUARDED_BY(mu_);
+  std::atomic<uint64_t> written_{0};
+  std::atomic<uint64_t> coalesced_{0};
+  std::atomic<uint64_t> failed_{0};
+};
+
+}  // namespace ep::cloudhub

@@ -1,0 +1,254 @@
+#include "cloudcore/cloudhub/node_leases.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "cloudcore/cloudhub/report_applier.h"
+#include "common/api/kinds.h"
+#include "tests/testing/store_fixture.h"
+
+namespace ep::cloudhub {
+namespace {
+
+using Json = nlohmann::json;
+
+const api::KindInfo& leaseKind() {
+  return *api::findByApiVersionKind("coordination.k8s.io/v1", "Lease");
+}
+const api::KindInfo& nodeKind() {
+  return *api::findByApiVersionKind("v1", "Node");
+}
+
+// Runs tasks when asked (runAll), so that a test sees what is queued.
+struct ManualExecutor {
+  std::deque<std::function<void()>> tasks;
+  void runAll() {
+    while (!tasks.empty()) {
+      auto t = std::move(tasks.front());
+      tasks.pop_front();
+      t();
+    }
+  }
+};
+
+class NodeLeasesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(env_.start().isOk());
+    // To 2026-01-01T00:00:00Z.
+    env_.clock.advance(std::chrono::milliseconds(1'767'225'600'000 - env_.clock.nowMillis()));
+    leases_ = std::make_unique<NodeLeases>(
+        *env_.registry, env_.clock,
+        [this](std::function<void()> t) { executor_.tasks.push_back(std::move(t)); },
+        std::chrono::seconds(40));
+  }
+  void TearDown() override {
+    executor_.runAll();
+    env_.stop();
+  }
+  Json createNode(const std::string& name) {
+    auto n = env_.registry->create(nodeKind(), "",
+                                   {{"apiVersion", "v1"},
+                                    {"kind", "Node"},
+                                    {"metadata", {{"name", name}}},
+                                    {"status", Json::object()}});
+    EXPECT_TRUE(n.isOk()) << n.status().toString();
+    return n.isOk() ? *n : Json();
+  }
+  Result<Json> lease(const std::string& name) {
+    return env_.registry->get(leaseKind(), kNodeLeaseNamespace, name);
+  }
+
+  testing::StoreFixture env_;
+  ManualExecutor executor_;
+  std::unique_ptr<NodeLeases> leases_;
+};
+
+TEST_F(NodeLeasesTest, TheFirstRenewalCreatesTheLeaseOwnedByTheNode) {
+  Json node = createNode("edge-1");
+  ASSERT_TRUE(leases_->renewNow("edge-1").isOk());
+  auto l = lease("edge-1");
+  ASSERT_TRUE(l.isOk()) << l.status().toString();
+  EXPECT_EQ((*l)["spec"]["holderIdentity"], "edge-1");
+  EXPECT_EQ((*l)["spec"]["leaseDurationSeconds"], 40);
+  EXPECT_EQ((*l)["spec"]["renewTime"], "2026-01-01T00:00:00.000000Z");
+  const Json& owner = (*l)["metadata"]["ownerReferences"][0];
+  EXPECT_EQ(owner["kind"], "Node");
+  EXPECT_EQ(owner["name"], "edge-1");
+  EXPECT_EQ(owner["uid"], node["metadata"]["uid"]);
+
+  env_.clock.advance(std::chrono::milliseconds(10'250));
+  ASSERT_TRUE(leases_->renewNow("edge-1").isOk());
+  auto again = lease("edge-1");
+  ASSERT_TRUE(again.isOk());
+  EXPECT_EQ((*again)["spec"]["renewTime"], "2026-01-01T00:00:10.250000Z");
+  EXPECT_EQ((*again)["metadata"]["uid"], (*l)["metadata"]["uid"]);
+  EXPECT_EQ(leases_->written(), 2u);
+}
+
+TEST_F(NodeLeasesTest, NoLeaseForANodeThatIsNotRegistered) {
+  auto r = leases_->renewNow("ghost");
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(*r, NodeLeases::Renewal::kNoNode);
+  EXPECT_EQ(lease("ghost").status().code(), Code::kNotFound);
+}
+
+// A renewal of a Lease that had expired says so (cloudhub then ends the node's stream, so that
+// its reconnect brings the full status: the node controller may have marked it Unknown).
+TEST_F(NodeLeasesTest, ARenewalAfterTheLeaseExpiredIsLapsed) {
+  std::vector<std::string> lapsed;
+  leases_ = std::make_unique<NodeLeases>(
+      *env_.registry, env_.clock,
+      [this](std::function<void()> t) { executor_.tasks.push_back(std::move(t)); },
+      std::chrono::seconds(40), [&](const std::string& node) { lapsed.push_back(node); });
+  createNode("edge-1");
+  auto r = leases_->renewNow("edge-1");
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(*r, NodeLeases::Renewal::kRenewed);
+  env_.clock.advance(std::chrono::seconds(40));
+  r = leases_->renewNow("edge-1");
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(*r, NodeLeases::Renewal::kRenewed);  // 40 s: still within its duration
+  env_.clock.advance(std::chrono::milliseconds(40'001));
+  leases_->renew("edge-1");
+  executor_.runAll();
+  EXPECT_EQ(lapsed, std::vector<std::string>{"edge-1"});
+  EXPECT_EQ(leases_->failed(), 0u);
+}
+
+// kube-node-lease deleted: made again by the next renewal, as Kubernetes' apiserver does.
+TEST_F(NodeLeasesTest, ADeletedNamespaceIsMadeAgain) {
+  createNode("edge-1");
+  const auto& nsKind = *api::findByApiVersionKind("v1", "Namespace");
+  ASSERT_TRUE(env_.registry->remove(nsKind, "", kNodeLeaseNamespace).isOk());
+  // Gone once nothing is left in it (it is empty).
+  if (env_.registry->get(nsKind, "", kNodeLeaseNamespace).isOk()) {
+    GTEST_SKIP() << "the namespace is still terminating in this registry";
+  }
+  auto r = leases_->renewNow("edge-1");
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(*r, NodeLeases::Renewal::kRenewed);
+  EXPECT_TRUE(env_.registry->get(nsKind, "", kNodeLeaseNamespace).isOk());
+  EXPECT_TRUE(lease("edge-1").isOk());
+}
+
+// What an operator changed in the Lease (a label) stays; the renewal fields are the cloud's.
+TEST_F(NodeLeasesTest, ARenewalKeepsTheRestOfTheLease) {
+  createNode("edge-1");
+  ASSERT_TRUE(leases_->renewNow("edge-1").isOk());
+  auto l = lease("edge-1");
+  ASSERT_TRUE(l.isOk());
+  Json edited = *l;
+  edited["metadata"]["labels"]["team"] = "a";
+  edited["spec"]["holderIdentity"] = "someone-else";
+  ASSERT_TRUE(env_.registry->update(leaseKind(), kNodeLeaseNamespace, "edge-1", edited).isOk());
+  ASSERT_TRUE(leases_->renewNow("edge-1").isOk());
+  auto after = lease("edge-1");
+  ASSERT_TRUE(after.isOk());
+  EXPECT_EQ((*after)["metadata"]["labels"]["team"], "a");
+  EXPECT_EQ((*after)["spec"]["holderIdentity"], "edge-1");
+}
+
+// Renewals that arrive while a write is queued coalesce into one more write after it: a node
+// never has more than one write in flight, however fast it renews.
+TEST_F(NodeLeasesTest, RenewalsCoalesceWhileAWriteIsQueued) {
+  createNode("edge-1");
+  createNode("edge-2");
+  for (int i = 0; i < 5; ++i) leases_->renew("edge-1");
+  leases_->renew("edge-2");
+  EXPECT_EQ(executor_.tasks.size(), 2u);  // one task per node
+  EXPECT_EQ(leases_->coalesced(), 4u);
+  executor_.runAll();
+  // edge-1: its write, then one more for the renewals that came meanwhile.
+  EXPECT_EQ(leases_->written(), 3u);
+  EXPECT_TRUE(lease("edge-1").isOk());
+  EXPECT_TRUE(lease("edge-2").isOk());
+  leases_->drain();  // nothing pending: returns
+  leases_->renew("edge-1");
+  EXPECT_EQ(executor_.tasks.size(), 1u);
+}
+
+class NodeStatusWithLeasesTest : public NodeLeasesTest {
+ protected:
+  void SetUp() override {
+    NodeLeasesTest::SetUp();
+    applier_ = std::make_unique<ReportApplier>(*env_.registry, true, nullptr, nullptr,
+                                               leases_.get(), env_.clock);
+  }
+  ReportResult report(const std::string& ready, const std::string& message = "ok") {
+    const std::string now = formatRfc3339(env_.clock.nowMillis());
+    Json node = {{"metadata", {{"name", "edge-1"}}},
+                 {"status",
+                  {{"conditions",
+                    {{{"type", "Ready"},
+                      {"status", ready},
+                      {"message", message},
+                      {"lastHeartbeatTime", now},
+                      {"lastTransitionTime", now}}}}}}};
+    ReportInput in;
+    in.sequence = ++seq_;
+    in.kind = static_cast<int>(ReportKind::kNodeStatus);
+    in.name = "edge-1";
+    in.payload = node.dump();
+    auto r = applier_->apply("edge-1", in);
+    executor_.runAll();
+    return r;
+  }
+  std::string nodeVersion() {
+    auto n = env_.registry->get(nodeKind(), "", "edge-1");
+    EXPECT_TRUE(n.isOk());
+    return n.isOk() ? (*n)["metadata"]["resourceVersion"].get<std::string>() : "";
+  }
+  std::string renewTime() {
+    auto l = lease("edge-1");
+    return l.isOk() ? (*l)["spec"]["renewTime"].get<std::string>() : "";
+  }
+  std::unique_ptr<ReportApplier> applier_;
+  uint64_t seq_ = 0;
+};
+
+// A full status that says what the stored one says is not written again within
+// kUnchangedNodeStatusWriteAfter: the Lease is renewed instead. A change, or the stored
+// heartbeat getting that old, writes it.
+TEST_F(NodeStatusWithLeasesTest, AnUnchangedStatusRenewsTheLeaseInsteadOfWritingTheNode) {
+  ASSERT_EQ(report("True").outcome, ReportOutcome::kApplied);  // registers the node
+  ASSERT_FALSE(renewTime().empty());
+  const std::string v1 = nodeVersion();
+  env_.clock.advance(std::chrono::seconds(10));
+  ASSERT_EQ(report("True").outcome, ReportOutcome::kApplied);
+  EXPECT_EQ(nodeVersion(), v1);
+  EXPECT_EQ(renewTime(), "2026-01-01T00:00:10.000000Z");
+
+  env_.clock.advance(std::chrono::seconds(10));
+  ASSERT_EQ(report("True", "something new").outcome, ReportOutcome::kApplied);
+  const std::string v2 = nodeVersion();
+  EXPECT_NE(v2, v1);
+  EXPECT_EQ(renewTime(), "2026-01-01T00:00:20.000000Z");
+
+  env_.clock.advance(kUnchangedNodeStatusWriteAfter - std::chrono::seconds(1));
+  ASSERT_EQ(report("True", "something new").outcome, ReportOutcome::kApplied);
+  EXPECT_EQ(nodeVersion(), v2);
+  env_.clock.advance(std::chrono::seconds(1));
+  ASSERT_EQ(report("True", "something new").outcome, ReportOutcome::kApplied);
+  EXPECT_NE(nodeVersion(), v2);
+
+  // Marked Unknown by the node controller: the node's next status sets it back.
+  auto n = env_.registry->get(nodeKind(), "", "edge-1");
+  ASSERT_TRUE(n.isOk());
+  Json unknown = *n;
+  unknown["status"]["conditions"][0]["status"] = "Unknown";
+  ASSERT_TRUE(
+      env_.registry->update(nodeKind(), "", "edge-1", unknown, registry::Subresource::kStatus)
+          .isOk());
+  env_.clock.advance(std::chrono::seconds(10));
+  ASSERT_EQ(report("True", "something new").outcome, ReportOutcome::kApplied);
+  n = env_.registry->get(nodeKind(), "", "edge-1");
+  ASSERT_TRUE(n.isOk());
+  EXPECT_EQ((*n)["status"]["conditions"][0]["status"], "True");
+}
+
+}  // namespace
+}  // namespace ep::cloudhub
