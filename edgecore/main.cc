@@ -273,10 +273,10 @@ int main(int argc, char** argv) {
    public:
     HubLeases(edgehub::EdgeHub& hub, Clock& clock) : hub_(hub), clock_(clock) {}
     uint64_t leaseConnection() override { return hub_.connectionWith(kFeatureNodeLease); }
-    bool renewLease() override {
+    bool renewLease(uint64_t connection) override {
       edgeplane::tunnel::v1::EdgeMessage m;
       m.mutable_lease_renewal()->set_timestamp_ms(clock_.nowMillis());
-      return hub_.sendIfConnected(std::move(m), kFeatureNodeLease);
+      return hub_.sendOnConnection(connection, std::move(m));
     }
 
    private:

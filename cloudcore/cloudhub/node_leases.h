@@ -8,6 +8,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "common/api/node_lease.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "common/thread_annotations.h"
@@ -18,8 +19,7 @@ class Registry;
 
 namespace ep::cloudhub {
 
-// The namespace of the nodes' Leases, as in Kubernetes.
-inline constexpr const char* kNodeLeaseNamespace = "kube-node-lease";
+using api::kNodeLeaseNamespace;
 
 // The nodes' heartbeat Leases (docs/tunnel.md, "Node lifecycle"): coordination.k8s.io/v1 Lease
 // kube-node-lease/NODE, holderIdentity NODE, leaseDurationSeconds the node grace period,

@@ -213,16 +213,18 @@ ReportResult ReportApplier::applyNodeStatus(const std::string& node, const Repor
   keepTransitionTimes(status, stored);
   if (leases_ != nullptr) {
     // The stored heartbeat is the edge's clock: one ahead of ours (a negative age) writes too.
-    const int64_t age = clock_.nowMillis() - readyHeartbeatMillis(stored);
-    if (readyHeartbeatMillis(stored) >= 0 && age >= 0 &&
+    const int64_t heartbeat = readyHeartbeatMillis(stored);
+    const int64_t age = clock_.nowMillis() - heartbeat;
+    if (heartbeat >= 0 && age >= 0 &&
         age < std::chrono::duration_cast<std::chrono::milliseconds>(kUnchangedNodeStatusWriteAfter)
                   .count() &&
         withoutHeartbeats(status) == withoutHeartbeats(stored)) {
       // Nothing new but that the node is alive: the Lease says so, written before the report
       // is acknowledged (this runs on the worker pool), so the node controller never sees the
-      // report's liveness missing from both. Should the Lease not be written, the Node is.
+      // report's liveness missing from both. Should the Lease not be written, or have expired
+      // before (the node controller may be marking the node Unknown right now), the Node is.
       auto renewed = leases_->renewNow(node);
-      if (renewed.isOk() && *renewed != NodeLeases::Renewal::kNoNode) return {};
+      if (renewed.isOk() && *renewed == NodeLeases::Renewal::kRenewed) return {};
     }
   }
   Json body = Json::object();

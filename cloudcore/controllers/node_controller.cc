@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "common/api/kinds.h"
+#include "common/api/node_lease.h"
 #include "common/api/object_util.h"
 
 namespace ep::controllers {
@@ -40,8 +41,6 @@ const Json* readyCondition(const Json& node) {
 const api::KindInfo& leaseKind() {
   return *api::findByApiVersionKind("coordination.k8s.io/v1", "Lease");
 }
-
-constexpr const char* kLeaseNamespace = "kube-node-lease";
 
 // A node Lease's renewTime (Unix ms), -1 when it has none.
 int64_t renewedAt(const Json& lease) {
@@ -138,7 +137,7 @@ Result<bool> NodeController::markIfStale(const std::string& name) {
 }
 
 int64_t NodeController::leaseRenewedNow(const std::string& name) {
-  auto lease = registry_.get(leaseKind(), kLeaseNamespace, name);
+  auto lease = registry_.get(leaseKind(), api::kNodeLeaseNamespace, name);
   return lease.isOk() ? renewedAt(*lease) : -1;
 }
 
@@ -156,7 +155,7 @@ void NodeController::collectLeases(const std::vector<Json>& leases,
     registry::DeleteOptions options;
     options.preconditionUid = api::stringAt(lease, "metadata.uid");
     options.preconditionResourceVersion = api::stringAt(lease, "metadata.resourceVersion");
-    auto r = registry_.remove(leaseKind(), kLeaseNamespace, name, options);
+    auto r = registry_.remove(leaseKind(), api::kNodeLeaseNamespace, name, options);
     if (r.isOk()) {
       spdlog::info("node controller: deleted the lease of node {}: the node is gone", name);
     } else if (r.status().code() != Code::kNotFound && r.status().code() != Code::kConflict) {
@@ -169,7 +168,7 @@ Result<int> NodeController::reconcileOnce() {
   auto list = registry_.list(nodeKind(), "", {});
   if (!list.isOk()) return list.status();
   // Listed after the nodes: a renewal in between only makes a node look fresher.
-  auto leases = registry_.list(leaseKind(), kLeaseNamespace, {});
+  auto leases = registry_.list(leaseKind(), api::kNodeLeaseNamespace, {});
   if (!leases.isOk()) return leases.status();
   std::unordered_map<std::string, int64_t> renewed;
   for (const auto& lease : leases->items) {

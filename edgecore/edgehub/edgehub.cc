@@ -332,6 +332,16 @@ uint64_t EdgeHub::connectionWith(const std::string& feature) const {
   return gen_;
 }
 
+bool EdgeHub::sendOnConnection(uint64_t connection, tv1::EdgeMessage&& message) {
+  std::shared_ptr<Connection> conn;
+  {
+    MutexLock lock(mu_);
+    if (connection == 0 || connection != gen_ || !accepted_ || !current_) return false;
+    conn = current_;
+  }
+  return conn->send(std::move(message), /*droppable=*/true);
+}
+
 void EdgeHub::cancelCurrent(uint64_t gen, const std::string& why) {
   std::shared_ptr<Connection> conn;
   {

@@ -118,6 +118,9 @@ class EdgeHub {
   // A number naming the current connection (it changes with every new one) when its handshake
   // was accepted and the cloud listed `feature`; 0 otherwise. Thread-safe, never blocks.
   uint64_t connectionWith(const std::string& feature) const;
+  // sendIfConnected() on the connection numbered `connection` (connectionWith()) only: false
+  // once another one replaced it. Thread-safe, never blocks.
+  bool sendOnConnection(uint64_t connection, edgeplane::tunnel::v1::EdgeMessage&& message);
 
  private:
   friend class Connection;

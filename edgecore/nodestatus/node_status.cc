@@ -188,11 +188,13 @@ json buildNode(const NodeIdentity& id, const HostFacts& facts, int64_t nowMillis
 
 std::string statusFingerprint(const json& node) {
   json copy = node;
-  if (auto* conditions = copy.contains("status") && copy["status"].is_object() &&
-                                 copy["status"].contains("conditions")
-                             ? &copy["status"]["conditions"]
-                             : nullptr;
-      conditions != nullptr && conditions->is_array()) {
+  json* conditions = nullptr;
+  if (auto status = copy.find("status"); status != copy.end() && status->is_object()) {
+    if (auto c = status->find("conditions"); c != status->end() && c->is_array()) {
+      conditions = &*c;
+    }
+  }
+  if (conditions != nullptr) {
     for (auto& c : *conditions) {
       if (!c.is_object()) continue;
       c.erase("lastHeartbeatTime");
@@ -235,7 +237,7 @@ Status NodeStatusReporter::reportOnce() {
                     fingerprint != lastFingerprint_ ||
                     now - lastFullMillis_ >= options_.statusReportFrequency.count() ||
                     gap > 2 * options_.interval.count();
-  if (!full && options_.leases->renewLease()) {
+  if (!full && options_.leases->renewLease(connection)) {
     leaseRenewals_.fetch_add(1);
     return Status::ok();
   }
@@ -245,7 +247,7 @@ Status NodeStatusReporter::reportOnce() {
     lastFingerprint_ = std::move(fingerprint);
     lastFullMillis_ = now;
     lastFullConnection_ = connection;
-  } else if (connection != 0 && options_.leases->renewLease()) {
+  } else if (connection != 0 && options_.leases->renewLease(connection)) {
     // The outbox cannot take it (a full disk): the node is still alive, and a renewal needs no
     // disk. The full status is tried again with the next heartbeat.
     leaseRenewals_.fetch_add(1);

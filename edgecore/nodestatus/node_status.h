@@ -86,8 +86,10 @@ class LeaseChannel {
   // A number naming the current connection (a new one gets a new number) when it is accepted by
   // a cloud that takes lease renewals (kFeatureNodeLease); 0 otherwise.
   virtual uint64_t leaseConnection() = 0;
-  // Sends one LeaseRenewal on the current connection; false when it could not go.
-  virtual bool renewLease() = 0;
+  // Sends one LeaseRenewal on the connection numbered `connection` (leaseConnection()); false
+  // when it could not go, or that connection was replaced meanwhile (the new one gets the full
+  // status first).
+  virtual bool renewLease(uint64_t connection) = 0;
 };
 
 // The node's status with what changes on every heartbeat left out: the conditions' times and

@@ -296,11 +296,13 @@ TEST_F(EdgeHubTest, OptionalMessagesGoOnlyToACloudThatListsThem) {
   EdgeHub hub(options(server->port()), cache_, SystemClock::instance());
   tv1::EdgeMessage copy = m;
   EXPECT_FALSE(hub.sendIfConnected(std::move(copy), "resource-metrics")) << "not connected";
+  EXPECT_EQ(hub.connectionWith("resource-metrics"), 0u);
   ASSERT_TRUE(hub.start().isOk());
   ASSERT_TRUE(eventually([&] { return hub.state().connected; }));
   // This cloud lists no feature: an older one would end the stream on the unknown message.
   copy = m;
   EXPECT_FALSE(hub.sendIfConnected(std::move(copy), "resource-metrics"));
+  EXPECT_EQ(hub.connectionWith("resource-metrics"), 0u);
   hub.stop();
   server.reset();
 
@@ -309,6 +311,10 @@ TEST_F(EdgeHubTest, OptionalMessagesGoOnlyToACloudThatListsThem) {
   EdgeHub listing(options(server->port()), cache_, SystemClock::instance());
   ASSERT_TRUE(listing.start().isOk());
   ASSERT_TRUE(eventually([&] { return listing.state().connected; }));
+  // The connection's number, for a feature it listed only.
+  const uint64_t connection = listing.connectionWith("resource-metrics");
+  EXPECT_NE(connection, 0u);
+  EXPECT_EQ(listing.connectionWith("something-else"), 0u);
   copy = m;
   EXPECT_TRUE(listing.sendIfConnected(std::move(copy), "resource-metrics"));
   ASSERT_TRUE(cloud_.waitFor([&] { return !cloud_.metrics.empty(); }));
@@ -318,6 +324,17 @@ TEST_F(EdgeHubTest, OptionalMessagesGoOnlyToACloudThatListsThem) {
   }
   copy = m;
   EXPECT_FALSE(listing.sendIfConnected(std::move(copy), "something-else"));
+  EXPECT_TRUE(listing.sendOnConnection(connection, tv1::EdgeMessage(m)));
+  // A new connection gets a new number: the node's heartbeat sends its full status on it, and
+  // nothing meant for the old one goes on it.
+  listing.resync("test");
+  ASSERT_TRUE(eventually([&] {
+    const uint64_t now = listing.connectionWith("resource-metrics");
+    return now != 0 && now != connection;
+  }));
+  EXPECT_FALSE(listing.sendOnConnection(connection, tv1::EdgeMessage(m)));
+  EXPECT_TRUE(
+      listing.sendOnConnection(listing.connectionWith("resource-metrics"), tv1::EdgeMessage(m)));
   listing.stop();
   server.reset();
 }

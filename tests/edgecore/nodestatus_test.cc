@@ -193,8 +193,8 @@ TEST(NodeStatus, AFullDiskIsReportedByReleasingTheReserve) {
 class FakeLeases final : public LeaseChannel {
  public:
   uint64_t leaseConnection() override { return connection; }
-  bool renewLease() override {
-    if (connection == 0 || !canSend) return false;
+  bool renewLease(uint64_t on) override {
+    if (on == 0 || on != connection || !canSend) return false;
     ++renewals;
     return true;
   }

@@ -250,5 +250,16 @@ TEST_F(NodeStatusWithLeasesTest, AnUnchangedStatusRenewsTheLeaseInsteadOfWriting
   EXPECT_EQ((*n)["status"]["conditions"][0]["status"], "True");
 }
 
+// The Lease had expired when an unchanged status came (the node controller may be marking the
+// node Unknown at that moment): the Node is written as well, so its heartbeat is fresh too.
+TEST_F(NodeStatusWithLeasesTest, AnUnchangedStatusAfterTheLeaseExpiredIsWritten) {
+  ASSERT_EQ(report("True").outcome, ReportOutcome::kApplied);
+  const std::string v1 = nodeVersion();
+  env_.clock.advance(std::chrono::seconds(50));  // past the Lease's 40 s
+  ASSERT_EQ(report("True").outcome, ReportOutcome::kApplied);
+  EXPECT_NE(nodeVersion(), v1);
+  EXPECT_EQ(renewTime(), "2026-01-01T00:00:50.000000Z");
+}
+
 }  // namespace
 }  // namespace ep::cloudhub
