@@ -67,6 +67,10 @@ int64_t eventChecksum(int64_t rev, int64_t type, std::string_view resource, std:
 
 // Columns of the SELECTs below, in this order.
 constexpr const char* kObjectColumns = "namespace, name, value, create_rev, mod_rev, checksum";
+// One object by its key (a point read, and the writer's read before each write).
+constexpr const char* kSelectObjectByKey =
+    "SELECT namespace, name, value, create_rev, mod_rev, checksum FROM objects WHERE "
+    "resource=? AND namespace=? AND name=?";
 constexpr const char* kEventColumns =
     "rev, type, resource, namespace, name, value, prev_value, create_rev, ts, checksum";
 
@@ -149,9 +153,7 @@ SqliteStore::Reader::~Reader() {
 
 struct SqliteStore::WriterStatements {
   explicit WriterStatements(sqlite3* db)
-      : sel(db, (std::string("SELECT ") + kObjectColumns +
-                 " FROM objects WHERE resource=? AND namespace=? AND name=?")
-                    .c_str()),
+      : sel(db, kSelectObjectByKey),
         upsert(db,
                "INSERT OR REPLACE INTO objects(resource, namespace, name, value, create_rev, "
                "mod_rev, checksum) VALUES (?,?,?,?,?,?,?)"),
@@ -751,10 +753,7 @@ Result<Object> SqliteStore::get(const std::string& resource, const std::string& 
   if (!conn.get()) return unavailableError("store: no read connection");
   auto& cached = conn.reader().getObject;
   if (!cached || !cached->ok()) {
-    cached = std::make_unique<Stmt>(conn.get(), (std::string("SELECT ") + kObjectColumns +
-                                                 " FROM objects WHERE resource=? AND "
-                                                 "namespace=? AND name=?")
-                                                    .c_str());
+    cached = std::make_unique<Stmt>(conn.get(), kSelectObjectByKey);
   }
   Stmt& q = *cached;
   ResetOnExit resetOnExit(q);
