@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds everything with Ninja and ccache.
-#   BUILD_DIR (default build), BUILD_TYPE (default Release), EXTRA_CMAKE_ARGS.
+#   BUILD_DIR (default build), BUILD_TYPE (default Release), EXTRA_CMAKE_ARGS, TARGETS (default
+#   all: ninja targets, space separated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -13,4 +14,5 @@ export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
 # shellcheck disable=SC2086
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" ${EXTRA_CMAKE_ARGS:-} >/dev/null
-ninja -C "$BUILD_DIR" -j "$JOBS"
+# shellcheck disable=SC2086
+ninja -C "$BUILD_DIR" -j "$JOBS" ${TARGETS:-}
