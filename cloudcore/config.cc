@@ -36,6 +36,9 @@ Status loadConfigFile(const std::string& path, Config& config) {
       {"etcdKeyFile", &config.etcdKeyFile}};
   const std::map<std::string, std::chrono::seconds*> durations = {
       {"nodeGracePeriod", &config.nodeGracePeriod},
+      {"leaderElectLeaseDuration", &config.leaderElectLeaseDuration},
+      {"leaderElectRenewDeadline", &config.leaderElectRenewDeadline},
+      {"leaderElectRetryPeriod", &config.leaderElectRetryPeriod},
       {"nodeCertificateLifetime", &config.nodeCertificateLifetime},
       {"podEvictionTimeout", &config.podEvictionTimeout},
       {"eventTTL", &config.eventTTL},
@@ -142,6 +145,15 @@ Status validateConfig(const Config& config) {
   }
   if (config.nodeGracePeriod.count() < 1) {
     return invalidError("nodeGracePeriod: must be at least 1s");
+  }
+  if (config.leaderElectRetryPeriod.count() < 1) {
+    return invalidError("leaderElectRetryPeriod: must be at least 1s");
+  }
+  if (config.leaderElectRenewDeadline <= config.leaderElectRetryPeriod) {
+    return invalidError("leaderElectRenewDeadline: must be longer than leaderElectRetryPeriod");
+  }
+  if (config.leaderElectLeaseDuration <= config.leaderElectRenewDeadline) {
+    return invalidError("leaderElectLeaseDuration: must be longer than leaderElectRenewDeadline");
   }
   if (config.eventTTL.count() < 0) return invalidError("eventTTL: must not be negative");
   if (config.podEvictionTimeout.count() < 0) {

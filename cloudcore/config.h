@@ -27,6 +27,13 @@ struct Config {
   std::string routerListen = "0.0.0.0:9443";
   // Node controller: Ready=Unknown after this long without a heartbeat.
   std::chrono::seconds nodeGracePeriod{40};
+  // Leader election among replicas (docs/deployment.md): the controllers run on the holder of
+  // the Lease kube-system/cloudcore. A dead leader's Lease is taken over after
+  // leaderElectLeaseDuration; a leader that cannot renew for leaderElectRenewDeadline steps
+  // down; attempts every leaderElectRetryPeriod.
+  std::chrono::seconds leaderElectLeaseDuration{10};
+  std::chrono::seconds leaderElectRenewDeadline{7};
+  std::chrono::seconds leaderElectRetryPeriod{2};
   // Pod eviction: pods of a node not Ready for longer than this are deleted; 0 = never (the
   // default: edge autonomy keeps pods on a disconnected node). docs/workloads.md.
   std::chrono::seconds podEvictionTimeout{0};

@@ -30,18 +30,13 @@
 #include "cloudcore/cloudhub/route_broker.h"
 #include "cloudcore/cloudhub/stream_broker.h"
 #include "cloudcore/config.h"
-#include "cloudcore/controllers/deployment_controller.h"
+#include "cloudcore/controllers/controller_manager.h"
 #include "cloudcore/controllers/endpoints_controller.h"
-#include "cloudcore/controllers/event_gc.h"
-#include "cloudcore/controllers/node_controller.h"
 #include "cloudcore/controllers/periodic_task.h"
-#include "cloudcore/controllers/pod_eviction_controller.h"
-#include "cloudcore/controllers/replicaset_controller.h"
-#include "cloudcore/controllers/scheduler.h"
-#include "cloudcore/controllers/service_account_controller.h"
 #include "cloudcore/devicedata/device_data_store.h"
 #include "cloudcore/encryption/encrypting_store.h"
 #include "cloudcore/encryption/encryption_config.h"
+#include "cloudcore/leaderelection/leader_elector.h"
 #include "cloudcore/models/blob_gc.h"
 #include "cloudcore/models/blob_server.h"
 #include "cloudcore/models/blob_store.h"
@@ -340,10 +335,11 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", s.message());
     return services.fail(2);
   }
-  // The `kubernetes` Service in `default`, as kube-apiserver keeps it (docs/services.md). No
-  // write is in flight yet, so reservations no Service holds (a crash between reserving and
-  // writing) are released first, without a grace: its first IP may be one of them.
-  if (auto r = registry.serviceAllocator().repair(0); !r.isOk()) {
+  // The `kubernetes` Service in `default`, as kube-apiserver keeps it (docs/services.md).
+  // Reservations no Service holds (a crash between reserving and writing) are released first:
+  // on SQLite no write is in flight yet, so without a grace (its first IP may be one of them);
+  // on etcd another replica may be between reserving and writing, so with the usual grace.
+  if (auto r = registry.serviceAllocator().repair(storeLocation->etcd ? 60'000 : 0); !r.isOk()) {
     spdlog::warn("service allocation repair: {}", r.status().toString());
   }
   if (auto s = controllers::ensureKubernetesService(
@@ -457,55 +453,30 @@ int main(int argc, char** argv) {
            .isOk()) {
     return services.fail(1);
   }
-  controllers::NodeController nodeController(registry, clock,
-                                             {.gracePeriod = config.nodeGracePeriod});
-  if (!services
-           .start(
-               "node controller", [&] { return nodeController.start(); },
-               [&] { nodeController.stop(); })
-           .isOk()) {
+  // Cluster-wide controllers run on one replica, the leader (docs/deployment.md): every
+  // replica competes for the Lease kube-system/cloudcore; a lone replica leads from its first
+  // attempt, before start() returns. Started after cloudhub and stopped before it.
+  controllers::ControllerManager controllerManager(registry, clock,
+                                                   {.nodeGracePeriod = config.nodeGracePeriod,
+                                                    .podEvictionTimeout = config.podEvictionTimeout,
+                                                    .eventTTL = config.eventTTL});
+  auto identity = leaderelection::loadOrCreateIdentity(config.dataDir);
+  if (!identity) {
+    spdlog::critical("leader election: {}", identity.status().message());
     return services.fail(1);
   }
-  // Workload controllers (docs/workloads.md), started after and stopped before the node
-  // controller.
-  controllers::Scheduler scheduler(registry, clock);
-  controllers::ReplicaSetController replicaSetController(registry, clock);
-  controllers::DeploymentController deploymentController(registry, clock);
-  controllers::PodEvictionController podEviction(registry, clock,
-                                                 {.timeout = config.podEvictionTimeout});
-  controllers::EventGc eventGc(registry, clock, {.ttl = config.eventTTL});
-  controllers::ServiceAccountController serviceAccountController(registry);
-  controllers::EndpointsController endpointsController(registry, clock);
-  // Reservations of cluster IPs and node ports that no Service holds (docs/services.md).
-  controllers::PeriodicTask allocationRepair(std::chrono::minutes(3), [&registry] {
-    auto r = registry.serviceAllocator().repair();
-    if (!r.isOk()) spdlog::warn("service allocation repair: {}", r.status().toString());
-  });
-  for (auto& [name, startFn, stopFn] : std::initializer_list<
-           std::tuple<const char*, std::function<Status()>, std::function<void()>>>{
-           {"scheduler", [&] { return scheduler.start(); }, [&] { scheduler.stop(); }},
-           {"replicaset controller", [&] { return replicaSetController.start(); },
-            [&] { replicaSetController.stop(); }},
-           {"deployment controller", [&] { return deploymentController.start(); },
-            [&] { deploymentController.stop(); }},
-           {"pod eviction", [&] { return podEviction.start(); }, [&] { podEviction.stop(); }},
-           {"serviceaccount controller", [&] { return serviceAccountController.start(); },
-            [&] { serviceAccountController.stop(); }},
-           {"endpoints controller", [&] { return endpointsController.start(); },
-            [&] { endpointsController.stop(); }},
-           {"service allocation repair",
-            [&] {
-              allocationRepair.start();
-              return Status::ok();
-            },
-            [&] { allocationRepair.stop(); }},
-           {"event gc",
-            [&] {
-              eventGc.start();
-              return Status::ok();
-            },
-            [&] { eventGc.stop(); }}}) {
-    if (!services.start(name, startFn, stopFn).isOk()) return services.fail(1);
+  leaderelection::LeaderElector elector(
+      registry, clock,
+      {.identity = *identity,
+       .leaseDuration = config.leaderElectLeaseDuration,
+       .renewDeadline = config.leaderElectRenewDeadline,
+       .retryPeriod = config.leaderElectRetryPeriod},
+      [&] { return controllerManager.start(); }, [&] { controllerManager.stop(); });
+  if (!services
+           .start(
+               "leader election", [&] { return elector.start(); }, [&] { elector.stop(); })
+           .isOk()) {
+    return services.fail(1);
   }
 
   // Authentication, authorization and audit in front of the API (docs/security.md).

@@ -49,6 +49,28 @@ Status splitHostPort(const std::string& key, const std::string& value, std::stri
   return Status::ok();
 }
 
+Result<std::vector<std::string>> splitHostPortList(const std::string& key,
+                                                   const std::string& value) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = value.find(',', start);
+    std::string entry =
+        value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const size_t first = entry.find_first_not_of(' ');
+    entry = first == std::string::npos
+                ? ""
+                : entry.substr(first, entry.find_last_not_of(' ') - first + 1);
+    if (entry.empty()) return invalidError(key + ": empty address in \"" + value + "\"");
+    std::string host;
+    uint16_t port = 0;
+    if (auto s = splitHostPort(key, entry, host, port); !s.isOk()) return s;
+    out.push_back(std::move(entry));
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
+}
+
 Result<std::chrono::milliseconds> parseDuration(const std::string& key, const std::string& value) {
   return parseDurationImpl(key, value, /*allowMillis=*/true, "500ms, 10s, 1m30s");
 }

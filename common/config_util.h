@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -16,6 +17,11 @@ namespace ep {
 // 0.0.0.0). Brackets around an IPv6 host are removed. host and port are set only on success.
 Status splitHostPort(const std::string& key, const std::string& value, std::string& host,
                      uint16_t& port);
+
+// A comma-separated list of HOST:PORT, each checked as splitHostPort does (spaces around the
+// commas allowed); the entries in order, as written. Empty entries are refused.
+Result<std::vector<std::string>> splitHostPortList(const std::string& key,
+                                                   const std::string& value);
 
 // "500ms", "90s", "5m", "1h", "1h30m", "1m30s": hours, minutes, seconds and milliseconds, each
 // optional but in that order; or a plain number of seconds.

@@ -252,7 +252,9 @@ Status finalizeConfig(Config& config) {
   }
   std::string host;
   uint16_t port;
-  if (auto s = splitHostPort("cloud", config.cloud, host, port); !s.isOk()) return s;
+  if (auto clouds = splitHostPortList("cloud", config.cloud); !clouds.isOk()) {
+    return clouds.status();
+  }
   if (auto s = splitHostPort("localApiListen", config.localApiListen, host, port); !s.isOk()) {
     return s;
   }

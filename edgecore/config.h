@@ -21,6 +21,7 @@ struct Taint {
 // edgecore's configuration: defaults, then the YAML file, then command-line flags.
 struct Config {
   std::string nodeName;  // default: the host name, lower-cased
+  // HOST:PORT of cloudhub, or several (HOST:PORT,HOST:PORT...: replicas, tried in turn).
   std::string cloud = "127.0.0.1:6444";
   std::string dataDir = "/var/lib/edgeplane/edgecore";
   std::string localApiListen = "127.0.0.1:10550";

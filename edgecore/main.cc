@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "common/clock.h"
+#include "common/config_util.h"
 #include "common/lifecycle.h"
 #include "common/log.h"
 #include "common/pki/pki.h"
@@ -147,9 +148,16 @@ int main(int argc, char** argv) {
       spdlog::critical("{}", s.message());
       return 1;
     }
-    if (auto j = certmanager::join(credentials, config.cloud, config.nodeName, joinToken,
-                                   std::chrono::seconds(30));
-        !j.isOk()) {
+    // With several cloud addresses (replicas), the first that answers; a refusal is final
+    // (every replica would give the same answer).
+    Status j = unavailableError("no cloud address");
+    const auto clouds = splitHostPortList("cloud", config.cloud);  // checked by finalizeConfig
+    for (const std::string& cloud : clouds.isOk() ? *clouds : std::vector<std::string>{}) {
+      j = certmanager::join(credentials, cloud, config.nodeName, joinToken,
+                            std::chrono::seconds(30));
+      if (j.code() != Code::kUnavailable) break;
+    }
+    if (!j.isOk()) {
       spdlog::critical("joining {} as node {} failed: {}", config.cloud, config.nodeName,
                        j.message());
       std::cerr << "edgecore: joining " << config.cloud << " failed: " << j.message() << "\n";

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "common/config_util.h"
 #include "common/grpclite/channel.h"
 #include "common/thread_annotations.h"
 #include "common/tunnel_features.h"
@@ -134,8 +135,24 @@ class Connection final : public grpclite::CallHandler,
   grpclite::RpcStatus status_ EP_GUARDED_BY(mu_);
 };
 
+namespace {
+
+// The configured addresses; the text as one address when it is not a valid list (the
+// connection attempt then names what is wrong).
+std::vector<std::string> splitClouds(const std::string& text) {
+  auto list = splitHostPortList("cloud", text);
+  return list.isOk() ? std::move(list).value() : std::vector<std::string>{text};
+}
+
+}  // namespace
+
 EdgeHub::EdgeHub(EdgeHubOptions options, metamanager::MetaManager& cache, Clock& clock)
-    : options_(std::move(options)), cache_(cache), clock_(clock) {}
+    : options_(std::move(options)),
+      clouds_(splitClouds(options_.cloud)),
+      cache_(cache),
+      clock_(clock) {
+  cloudIndex_ = std::uniform_int_distribution<size_t>(0, clouds_.size() - 1)(rng_);
+}
 
 EdgeHub::~EdgeHub() {
   stop();
@@ -172,7 +189,7 @@ TunnelState EdgeHub::state() const {
 
 nlohmann::json EdgeHub::statusJson() const {
   TunnelState s = state();
-  nlohmann::json j = {{"cloud", options_.cloud},
+  nlohmann::json j = {{"cloud", s.cloud},
                       {"connected", s.connected},
                       {"connects", s.connects},
                       {"ackedSyncRevision", s.ackedSyncRevision},
@@ -413,9 +430,12 @@ void EdgeHub::runSupervisor() {
   std::string sessionCert;
 
   while (true) {
+    const std::string cloud = clouds_[cloudIndex_];
+    cloudIndex_ = (cloudIndex_ + 1) % clouds_.size();  // the next attempt tries the next one
     {
       MutexLock lock(mu_);
       if (stopping_) break;
+      state_.cloud = cloud;
     }
     if (options_.credentials != nullptr) {
       // The current certificate, which a renewal may have replaced since the last attempt.
@@ -424,7 +444,7 @@ void EdgeHub::runSupervisor() {
       channelOptions.tls.caPem = creds.caPem;
       channelOptions.tls.certPem = creds.certPem;
       channelOptions.tls.keyPem = creds.keyPem;
-      channelOptions.tls.serverName = hostOf(options_.cloud);
+      channelOptions.tls.serverName = hostOf(cloud);
       if (!sessionCache || sessionCert != creds.certPem) {
         sessionCache = std::make_shared<grpclite::TlsSessionCache>();
         sessionCert = creds.certPem;
@@ -432,7 +452,7 @@ void EdgeHub::runSupervisor() {
       channelOptions.tls.sessionCache = sessionCache;
     }
     // A fresh channel (one connection) per attempt: our backoff paces reconnects.
-    auto channel = grpclite::Channel::create(options_.cloud, channelOptions);
+    auto channel = grpclite::Channel::create(cloud, channelOptions);
     std::shared_ptr<Connection> conn;
     {
       // New generation and its inventory under applyMu_: no older Sync lands after this read.
@@ -503,11 +523,11 @@ void EdgeHub::runSupervisor() {
       if (stopping) break;
       const int64_t now = clock_.nowMillis();
       if (wasAccepted) {
-        spdlog::warn("edgehub: tunnel to {} lost: {}", options_.cloud, st.toString());
+        spdlog::warn("edgehub: tunnel to {} lost: {}", cloud, st.toString());
       } else if (now - lastUnreachableLog_ >= 30000) {
         lastUnreachableLog_ = now;
-        spdlog::warn("edgehub: cloud unreachable for {} ({})", formatDuration(now - since),
-                     st.toString());
+        spdlog::warn("edgehub: cloud unreachable for {} ({}: {})", formatDuration(now - since),
+                     cloud, st.toString());
       }
     }
     // Joins the channel's I/O thread; the call already finished.
@@ -642,12 +662,14 @@ void EdgeHub::handle(Event& e) {
         spdlog::warn("edgehub: {}", s.toString());
       }
       int64_t since = 0;
+      std::string cloud;
       {
         MutexLock lock(mu_);
         if (e.gen != gen_) return;
         accepted_ = true;
         cloudFeatures_.assign(r.features().begin(), r.features().end());
         since = state_.disconnectedSinceMillis;
+        cloud = state_.cloud;
         state_.connected = true;
         state_.connects += 1;
         state_.disconnectedSinceMillis = 0;
@@ -664,7 +686,7 @@ void EdgeHub::handle(Event& e) {
         handler->onTunnelUp(
             [this, gen](tv1::EdgeMessage&& m) { return sendCurrent(gen, std::move(m)); });
       }
-      spdlog::info("edgehub: connected to {} (cloudcore {}, after {} offline)", options_.cloud,
+      spdlog::info("edgehub: connected to {} (cloudcore {}, after {} offline)", cloud,
                    r.cloudcore_version(), formatDuration(clock_.nowMillis() - since));
       // The TLS handshake's transient allocations are freed but stay resident in glibc's
       // arenas; hand them back to the kernel (rare: once per connection; docs/performance.md).

@@ -28,7 +28,11 @@ class NodeCredentials;
 namespace ep::edgecore::edgehub {
 
 struct EdgeHubOptions {
-  std::string cloud = "127.0.0.1:6444";  // HOST:PORT of cloudhub
+  // HOST:PORT of cloudhub, or several, comma-separated (cloudcore replicas): each connection
+  // attempt goes to the next, starting from a random one so that nodes spread over the
+  // replicas; a lost connection moves on too. A name that resolves to several addresses is
+  // tried address by address within one attempt.
+  std::string cloud = "127.0.0.1:6444";
   std::string nodeName;
   std::string version = "0.0.0";
   size_t maxInFlightReports = 256;  // reports sent and not yet acknowledged
@@ -56,6 +60,7 @@ struct TunnelState {
   int64_t disconnectedSinceMillis = 0;  // wall clock; 0 while connected
   std::string lastError;                // last refusal reason or call status
   uint64_t connects = 0;                // accepted handshakes so far
+  std::string cloud;                    // the address connected to (or tried last)
   int64_t ackedSyncRevision = 0;        // last SyncAck sent
   uint64_t ackedReportSequence = 0;     // last ReportAck received
   // Consecutive connection attempts without progress; the reconnect backoff grows with it. An
@@ -148,6 +153,7 @@ class EdgeHub {
   std::chrono::milliseconds nextBackoff();
 
   const EdgeHubOptions options_;
+  const std::vector<std::string> clouds_;  // options_.cloud, split
   metamanager::MetaManager& cache_;
   std::atomic<StreamHandler*> streamHandler_{nullptr};
   std::atomic<RouteHandler*> routeHandler_{nullptr};
@@ -182,6 +188,7 @@ class EdgeHub {
   // Supervisor-only state.
   int attempt_ = 0;
   std::mt19937_64 rng_{std::random_device{}()};
+  size_t cloudIndex_ = 0;  // into clouds_: where the next attempt goes
   int64_t lastUnreachableLog_ = 0;
 
   std::thread supervisor_;

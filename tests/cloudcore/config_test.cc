@@ -89,6 +89,32 @@ TEST(CloudcoreConfigTest, ModelBlobCollectionSettings) {
   EXPECT_NE(s.message().find("modelBlobGcInterval"), std::string::npos) << s.message();
 }
 
+// The leader election timings: read from the file, and each must leave room for the next
+// (retry < renew deadline < lease duration), so a leader stops before another takes over.
+TEST(CloudcoreConfigTest, LeaderElectionTimingsAreReadAndOrdered) {
+  Config config;
+  EXPECT_EQ(config.leaderElectLeaseDuration, std::chrono::seconds(10));
+  EXPECT_EQ(config.leaderElectRenewDeadline, std::chrono::seconds(7));
+  EXPECT_EQ(config.leaderElectRetryPeriod, std::chrono::seconds(2));
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/c.yaml";
+  std::ofstream(path) << "leaderElectLeaseDuration: 15s\nleaderElectRenewDeadline: 10s\n"
+                         "leaderElectRetryPeriod: 3s\n";
+  ASSERT_TRUE(loadConfigFile(path, config).isOk());
+  EXPECT_EQ(config.leaderElectLeaseDuration, std::chrono::seconds(15));
+  EXPECT_EQ(config.leaderElectRenewDeadline, std::chrono::seconds(10));
+  EXPECT_EQ(config.leaderElectRetryPeriod, std::chrono::seconds(3));
+  EXPECT_TRUE(validateConfig(config).isOk());
+  config.leaderElectRenewDeadline = std::chrono::seconds(15);
+  EXPECT_EQ(validateConfig(config).message(),
+            "leaderElectLeaseDuration: must be longer than leaderElectRenewDeadline");
+  config.leaderElectRenewDeadline = std::chrono::seconds(3);
+  EXPECT_EQ(validateConfig(config).message(),
+            "leaderElectRenewDeadline: must be longer than leaderElectRetryPeriod");
+  config.leaderElectRetryPeriod = std::chrono::seconds(0);
+  EXPECT_EQ(validateConfig(config).message(), "leaderElectRetryPeriod: must be at least 1s");
+}
+
 // Every key of the file reaches its setting; errors name the key (and the file for the
 // document itself).
 TEST(CloudcoreConfigTest, EveryKindOfValueIsReadAndBadValuesNameTheKey) {

@@ -31,6 +31,20 @@ TEST(SplitHostPortTest, ErrorsNameTheKey) {
   }
 }
 
+TEST(SplitHostPortListTest, EntriesInOrderAndEachChecked) {
+  auto one = splitHostPortList("cloud", "cloud.example:6444");
+  ASSERT_TRUE(one.isOk());
+  EXPECT_EQ(*one, std::vector<std::string>{"cloud.example:6444"});
+  auto three = splitHostPortList("cloud", "10.0.0.1:6444, 10.0.0.2:6444,[::1]:6444");
+  ASSERT_TRUE(three.isOk()) << three.status().message();
+  EXPECT_EQ(*three, (std::vector<std::string>{"10.0.0.1:6444", "10.0.0.2:6444", "[::1]:6444"}));
+  EXPECT_EQ(splitHostPortList("cloud", "a:1,,b:2").status().message(),
+            "cloud: empty address in \"a:1,,b:2\"");
+  EXPECT_EQ(splitHostPortList("cloud", "").status().message(), "cloud: empty address in \"\"");
+  EXPECT_EQ(splitHostPortList("cloud", "a:1,b").status().message(),
+            "cloud: \"b\" is not HOST:PORT");
+}
+
 TEST(ParseDurationTest, Units) {
   EXPECT_EQ(*parseDuration("k", "500ms"), milliseconds(500));
   EXPECT_EQ(*parseDuration("k", "10"), seconds(10));

@@ -232,6 +232,11 @@ TEST(EdgeConfig, FinalizeRejects) {
   c.nodeName = "ok";
   c.cloud = "noport";
   EXPECT_NE(finalizeConfig(c).message().find("cloud"), std::string::npos);
+  // Several cloudcore replicas: each address is checked.
+  c.cloud = "10.0.0.1:6444,10.0.0.2";
+  EXPECT_EQ(finalizeConfig(c).message(), "cloud: \"10.0.0.2\" is not HOST:PORT");
+  c.cloud = "10.0.0.1:6444,10.0.0.2:6444";
+  EXPECT_TRUE(finalizeConfig(c).isOk());
   c.cloud = "h:1";
   c.logLevel = "loud";
   EXPECT_NE(finalizeConfig(c).message().find("logLevel"), std::string::npos);

@@ -424,6 +424,41 @@ TEST_F(EdgeHubTest, ReconnectsAfterServerRestart) {
   hub.stop();
 }
 
+// Several cloud addresses (cloudcore replicas): the hub connects to one of them and, when that
+// one goes, to the next, where reports waiting in the outbox arrive.
+TEST_F(EdgeHubTest, MovesToTheNextCloudWhenItsOwnGoes) {
+  FakeCloud other;
+  cloud_.syncsOnConnect.push_back(syncPut(5, "a"));
+  other.syncsOnConnect.push_back(syncPut(5, "a"));
+  auto first = std::make_unique<Server>(cloud_, 0);
+  auto second = std::make_unique<Server>(other, 0);
+  const std::string a = "127.0.0.1:" + std::to_string(first->port());
+  const std::string b = "127.0.0.1:" + std::to_string(second->port());
+  EdgeHubOptions o = options(first->port());
+  o.cloud = a + "," + b;
+  EdgeHub hub(o, cache_, SystemClock::instance());
+  cache_.setOutboxNotify([&hub] { hub.wakeOutbox(); });
+  ASSERT_TRUE(hub.start().isOk());
+  ASSERT_TRUE(eventually([&] { return hub.state().connected; }));
+  const std::string used = hub.state().cloud;
+  ASSERT_TRUE(used == a || used == b) << used;
+  EXPECT_EQ(hub.statusJson()["tunnel"]["cloud"], used);
+
+  // The one in use goes away; the hub reconnects to the other and reports go there.
+  FakeCloud& survivor = used == a ? other : cloud_;
+  if (used == a) {
+    first.reset();
+  } else {
+    second.reset();
+  }
+  ASSERT_TRUE(eventually([&] { return hub.state().connected && hub.state().cloud != used; }))
+      << hub.statusJson().dump();
+  ASSERT_TRUE(cache_.enqueue(tv1::REPORT_KIND_POD_STATUS, "default", "a", "{\"v\":1}").isOk());
+  ASSERT_TRUE(survivor.waitFor([&] { return !survivor.reports.empty(); }));
+  ASSERT_TRUE(eventually([&] { return cache_.outboxEntries() == 0; }));
+  hub.stop();
+}
+
 TEST_F(EdgeHubTest, DropCountTravelsInTheNextReport) {
   ep::testing::TempDir dir;
   metamanager::MetaManager small(metamanager::MetaManagerOptions{dir.path(), 2, 1 << 20});

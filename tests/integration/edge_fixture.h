@@ -70,8 +70,6 @@ class EdgeFixture : public CloudFixture {
     std::vector<std::string> argv = {buildPath("edgecore/edgecore"),
                                      "--node-name",
                                      name,
-                                     "--cloud",
-                                     "127.0.0.1:" + std::to_string(tunnelPort_),
                                      "--data-dir",
                                      dir_.path() + "/" + name,
                                      "--local-api-listen",
@@ -81,6 +79,10 @@ class EdgeFixture : public CloudFixture {
                                      "--runtime-endpoint",
                                      runtimeEndpoint_};
     if (!ownToken) argv.insert(argv.end(), {"--token", token});
+    // This fixture's cloudcore unless `extra` names the cloud (several replicas).
+    if (std::find(extra.begin(), extra.end(), "--cloud") == extra.end()) {
+      argv.insert(argv.end(), {"--cloud", "127.0.0.1:" + std::to_string(tunnelPort_)});
+    }
     // No MQTT unless a test brings its own broker (a broker on the default port is not ours).
     if (std::find(extra.begin(), extra.end(), "--mqtt-server") == extra.end()) {
       argv.insert(argv.end(), {"--mqtt-server", ""});

@@ -1,8 +1,10 @@
 // cloudcore on a real etcd (cloudcore --store etcd://...): kubectl works unchanged, Secrets
-// reach etcd encrypted, and no acknowledged write is lost when etcd or cloudcore is killed.
+// reach etcd encrypted, no acknowledged write is lost when etcd or cloudcore is killed, and two
+// replicas on one etcd run the controllers on one elected leader.
 #include <signal.h>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -166,6 +168,249 @@ TEST_F(EtcdCloudTest, AcknowledgedWritesSurviveKillsOfEtcdAndCloudcore) {
   std::set<std::string> present;
   for (const auto& item : list["items"]) present.insert(item["metadata"]["name"]);
   for (const auto& name : acked) EXPECT_TRUE(present.count(name)) << name << " was acknowledged";
+}
+
+// Two cloudcores on one etcd, the second set up with a copy of the first's pki/ (CA, serving
+// and signing keys, the encryption key: docs/deployment.md). Both serve the API; the
+// controllers run on the holder of the Lease kube-system/cloudcore only; the survivor of a
+// killed leader takes over within 15 s; a replica stopped normally hands over at once.
+class ReplicasTest : public WithEtcd<CloudFixture> {
+ protected:
+  void SetUp() override {
+    if (!startEtcd()) return;
+    dataDir_ = dir_.path() + "/a";
+    startCloud({"--store", etcd_->url()});
+    if (HasFatalFailure()) return;
+    bData_ = dir_.path() + "/b";
+    std::filesystem::create_directories(bData_);
+    std::filesystem::copy(dataDir_ + "/pki", bData_ + "/pki",
+                          std::filesystem::copy_options::recursive);
+    bPort_ = freePort();
+    startB();
+  }
+  void TearDown() override {
+    if (b_ && HasFailure())
+      std::cerr << "---- replica b log (tail) ----\n" << tail(b_->log(), 4000);
+    b_.reset();
+    WithEtcd<CloudFixture>::TearDown();
+  }
+  void startB() {
+    b_ = std::make_unique<Process>(
+        std::vector<std::string>{buildPath("cloudcore/cloudcore"), "--data-dir", bData_, "--store",
+                                 etcd_->url(), "--api-listen",
+                                 "127.0.0.1:" + std::to_string(bPort_), "--tunnel-listen",
+                                 "127.0.0.1:" + std::to_string(freePort()), "--router-listen",
+                                 "127.0.0.1:" + std::to_string(freePort())},
+        dir_.path() + "/b.log");
+    ASSERT_TRUE(b_->start());
+    ASSERT_TRUE(waitReady(bPort_, std::chrono::seconds(20), /*https=*/true)) << b_->log();
+  }
+  // Through replica b, with a's admin credentials (one CA for both).
+  http::HttpClient clientB() {
+    return http::HttpClient("https://127.0.0.1:" + std::to_string(bPort_), adminOptions());
+  }
+  nlohmann::json getB(const std::string& path) {
+    auto c = clientB();
+    auto r = c.request("GET", path);
+    if (!r.isOk() || r->status != 200) return {};
+    return nlohmann::json::parse(r->body, nullptr, false);
+  }
+  int postB(const std::string& path, const std::string& body) {
+    auto c = clientB();
+    auto r = c.request("POST", path, body, "application/json");
+    return r.isOk() ? r->status : -1;
+  }
+  std::string holder() {
+    auto lease = getB("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/cloudcore");
+    return lease.is_object() ? lease["spec"].value("holderIdentity", "") : "";
+  }
+  static std::string identity(const std::string& dataDir) {
+    std::ifstream in(dataDir + "/leader-election-id");
+    std::string id;
+    in >> id;
+    return id;
+  }
+  // A ReplicaSet created through replica b; true once the ReplicaSet controller made its pods.
+  bool replicaSetGetsPods(const std::string& name, std::chrono::milliseconds timeout) {
+    const std::string rs =
+        R"({"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":")" + name +
+        R"("},"spec":{"replicas":2,"selector":{"matchLabels":{"app":")" + name +
+        R"("}},"template":{"metadata":{"labels":{"app":")" + name +
+        R"("}},"spec":{"containers":[{"name":"c","image":"127.0.0.1:5000/app:1"}]}}}})";
+    EXPECT_EQ(postB("/apis/apps/v1/namespaces/default/replicasets", rs), 201);
+    return eventually(
+        [&] {
+          auto pods = getB("/api/v1/namespaces/default/pods?labelSelector=app%3D" + name);
+          return pods.is_object() && pods["items"].size() == 2;
+        },
+        timeout);
+  }
+
+  std::string bData_;
+  int bPort_ = 0;
+  std::unique_ptr<Process> b_;
+};
+
+TEST_F(ReplicasTest, ControllersRunOnTheLeaderAndMoveWhenItDies) {
+  const std::string a = identity(dataDir_), b = identity(bData_);
+  ASSERT_EQ(a.size(), 16u);
+  ASSERT_EQ(b.size(), 16u);
+  ASSERT_NE(a, b);
+  // a started first and leads; b serves the API and writes through it reach a's controllers.
+  ASSERT_TRUE(eventually([&] { return holder().find(a) != std::string::npos; })) << holder();
+  EXPECT_EQ(b_->log().find("starting the controllers"), std::string::npos) << b_->log();
+  EXPECT_TRUE(replicaSetGetsPods("before", std::chrono::seconds(20)));
+
+  // The leader dies: b holds the Lease within 15 s (lease 10 s, attempts every 2 s).
+  cloud_->stop(SIGKILL);
+  const auto killed = std::chrono::steady_clock::now();
+  ASSERT_TRUE(
+      eventually([&] { return holder().find(b) != std::string::npos; }, std::chrono::seconds(25)))
+      << holder();
+  const auto failover = std::chrono::steady_clock::now() - killed;
+  std::cerr << "failover after the leader's death: "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(failover).count() << " ms\n";
+  EXPECT_LE(failover, std::chrono::seconds(15));
+  EXPECT_TRUE(replicaSetGetsPods("after", std::chrono::seconds(20))) << b_->log();
+
+  // a comes back as a follower; b, stopped normally, releases the Lease and a leads again at
+  // its next attempt rather than after the lease duration.
+  startCloud({"--store", etcd_->url()});
+  EXPECT_TRUE(eventually([&] { return holder().find(b) != std::string::npos; }));
+  ASSERT_NE(b_->stop(SIGTERM), -1);
+  const auto released = std::chrono::steady_clock::now();
+  b_.reset();
+  auto holderViaA = [&] {
+    auto lease = getJson("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/cloudcore");
+    return lease.is_object() ? lease["spec"].value("holderIdentity", "") : "";
+  };
+  ASSERT_TRUE(eventually([&] { return holderViaA().find(a) != std::string::npos; }))
+      << holderViaA();
+  EXPECT_LE(std::chrono::steady_clock::now() - released, std::chrono::seconds(5));
+  auto lease = getJson("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/cloudcore");
+  EXPECT_EQ(lease["spec"]["leaseTransitions"], 2) << lease.dump();
+}
+
+// An edge node given both replicas' tunnel addresses: it connects to one; when that replica is
+// killed it moves to the other within 30 s, stays Ready, and a change made through the
+// survivor reaches it.
+class EdgeReplicasTest : public WithEtcd<EdgeFixture> {
+ protected:
+  void SetUp() override {
+    if (!startEtcd()) return;
+    tunnelPort_ = freePort();
+    dataDir_ = dir_.path() + "/a";
+    startCloud(cloudArgs({"--store", etcd_->url()}));
+    if (HasFatalFailure()) return;
+    bData_ = dir_.path() + "/b";
+    std::filesystem::create_directories(bData_);
+    std::filesystem::copy(dataDir_ + "/pki", bData_ + "/pki",
+                          std::filesystem::copy_options::recursive);
+    bPort_ = freePort();
+    bTunnelPort_ = freePort();
+    b_ = std::make_unique<Process>(
+        std::vector<std::string>{buildPath("cloudcore/cloudcore"), "--data-dir", bData_, "--store",
+                                 etcd_->url(), "--api-listen",
+                                 "127.0.0.1:" + std::to_string(bPort_), "--tunnel-listen",
+                                 "127.0.0.1:" + std::to_string(bTunnelPort_), "--router-listen",
+                                 "127.0.0.1:" + std::to_string(freePort())},
+        dir_.path() + "/b.log");
+    ASSERT_TRUE(b_->start());
+    ASSERT_TRUE(waitReady(bPort_, std::chrono::seconds(20), /*https=*/true)) << b_->log();
+  }
+  void TearDown() override {
+    if (b_ && HasFailure())
+      std::cerr << "---- replica b log (tail) ----\n" << tail(b_->log(), 4000);
+    b_.reset();
+    WithEtcd<EdgeFixture>::TearDown();
+  }
+  std::string tunnelA() const { return "127.0.0.1:" + std::to_string(tunnelPort_); }
+  std::string tunnelB() const { return "127.0.0.1:" + std::to_string(bTunnelPort_); }
+  // The API of replica a or b, with the admin credentials (one CA for both).
+  nlohmann::json getVia(int port, const std::string& path) {
+    http::HttpClient c("https://127.0.0.1:" + std::to_string(port), adminOptions());
+    auto r = c.request("GET", path);
+    if (!r.isOk() || r->status != 200) return {};
+    return nlohmann::json::parse(r->body, nullptr, false);
+  }
+  int sendVia(int port, const std::string& method, const std::string& path,
+              const std::string& body) {
+    http::HttpClient c("https://127.0.0.1:" + std::to_string(port), adminOptions());
+    auto r = c.request(method, path, body, "application/json");
+    return r.isOk() ? r->status : -1;
+  }
+  std::string readyVia(int port, const std::string& node) {
+    auto n = getVia(port, "/api/v1/nodes/" + node);
+    if (!n.is_object() || !n["status"].is_object()) return "";
+    for (const auto& c : n["status"].value("conditions", nlohmann::json::array())) {
+      if (c.value("type", "") == "Ready") return c.value("status", "");
+    }
+    return "";
+  }
+  nlohmann::json tunnel(const std::string& node) { return edgeGet(node, "/status")["tunnel"]; }
+
+  std::string bData_;
+  int bPort_ = 0;
+  int bTunnelPort_ = 0;
+  std::unique_ptr<Process> b_;
+};
+
+TEST_F(EdgeReplicasTest, AnEdgeMovesToTheSurvivingReplicaAndConverges) {
+  startEdge("edge-1", {"--cloud", tunnelA() + "," + tunnelB()});
+  ASSERT_TRUE(eventually([&] { return tunnel("edge-1").value("connected", false); }))
+      << edges_["edge-1"].proc->log();
+  ASSERT_TRUE(eventually([&] { return readyVia(bPort_, "edge-1") == "True"; }));
+  const std::string cmPath = "/api/v1/namespaces/default/configmaps/app-config";
+  ASSERT_EQ(sendVia(bPort_, "POST", "/api/v1/namespaces/default/configmaps",
+                    R"({"metadata":{"name":"app-config"},"data":{"mode":"v1"}})"),
+            201);
+  ASSERT_EQ(sendVia(bPort_, "POST", "/api/v1/namespaces/default/pods",
+                    R"({"metadata":{"name":"app"},"spec":{"nodeName":"edge-1",)"
+                    R"("containers":[{"name":"c","image":"127.0.0.1:5000/app:1"}],)"
+                    R"("volumes":[{"name":"cfg","configMap":{"name":"app-config"}}]}})"),
+            201);
+  ASSERT_TRUE(eventually([&] { return edgeGet("edge-1", cmPath)["data"]["mode"] == "v1"; }));
+
+  // Kill the replica the edge is connected to.
+  const std::string used = tunnel("edge-1").value("cloud", "");
+  ASSERT_TRUE(used == tunnelA() || used == tunnelB()) << used;
+  const bool killedA = used == tunnelA();
+  const int survivor = killedA ? bPort_ : port_;
+  if (killedA) {
+    cloud_->stop(SIGKILL);
+  } else {
+    b_->stop(SIGKILL);
+  }
+  const auto killed = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto t = tunnel("edge-1");
+        return t.value("connected", false) && t.value("cloud", "") != used;
+      },
+      std::chrono::seconds(30)))
+      << tunnel("edge-1").dump() << "\n"
+      << edges_["edge-1"].proc->log();
+  std::cerr << "edge reconnected to the other replica after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - killed)
+                   .count()
+            << " ms\n";
+
+  // A change through the survivor reaches the edge; the node stays Ready there (its Lease is
+  // renewed through the survivor, whose controllers now lead if the dead one did).
+  ASSERT_EQ(sendVia(survivor, "PUT", cmPath,
+                    R"({"metadata":{"name":"app-config"},"data":{"mode":"v2"}})"),
+            200);
+  EXPECT_TRUE(eventually([&] { return edgeGet("edge-1", cmPath)["data"]["mode"] == "v2"; }))
+      << edgeGet("edge-1", cmPath).dump();
+  EXPECT_TRUE(eventually([&] { return readyVia(survivor, "edge-1") == "True"; }));
+  // And a pod created through the survivor lands there.
+  ASSERT_EQ(sendVia(survivor, "POST", "/api/v1/namespaces/default/pods",
+                    R"({"metadata":{"name":"later"},"spec":{"nodeName":"edge-1",)"
+                    R"("containers":[{"name":"c","image":"127.0.0.1:5000/app:1"}]}})"),
+            201);
+  EXPECT_TRUE(eventually(
+      [&] { return edgeStatus("edge-1", "/api/v1/namespaces/default/pods/later") == 200; }));
 }
 
 // Moving a cluster from the embedded store to etcd: cloudcore stopped, --migrate-store-to copies

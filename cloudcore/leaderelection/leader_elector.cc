@@ -1,0 +1,287 @@
+#include "cloudcore/leaderelection/leader_elector.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "cloudcore/controllers/workload_util.h"
+#include "common/api/kinds.h"
+#include "common/api/object_util.h"
+#include "common/pki/pki.h"
+
+namespace ep::leaderelection {
+namespace {
+
+using Json = nlohmann::json;
+
+const api::KindInfo& leaseKind() {
+  return *api::findByApiVersionKind("coordination.k8s.io/v1", "Lease");
+}
+
+std::string stringField(const Json& spec, const char* key) {
+  auto it = spec.find(key);
+  return it != spec.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+int64_t intField(const Json& spec, const char* key) {
+  auto it = spec.find(key);
+  return it != spec.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+}
+
+}  // namespace
+
+LeaderElector::LeaderElector(registry::Registry& registry, Clock& clock,
+                             LeaderElectionOptions options, StartedFn onStartedLeading,
+                             StoppedFn onStoppedLeading)
+    : registry_(registry),
+      clock_(clock),
+      options_(std::move(options)),
+      onStartedLeading_(std::move(onStartedLeading)),
+      onStoppedLeading_(std::move(onStoppedLeading)) {}
+
+LeaderElector::~LeaderElector() {
+  stop();
+}
+
+Status LeaderElector::start() {
+  {
+    MutexLock l(mu_);
+    stopping_ = false;
+  }
+  startFailed_ = false;
+  if (auto s = tick(); !s.isOk()) {
+    if (startFailed_) return s;
+    spdlog::warn("leader election: {}/{}: {} (trying again every {} ms)", options_.leaseNamespace,
+                 options_.leaseName, s.toString(), options_.retryPeriod.count());
+  }
+  thread_ = std::thread([this] { loop(); });
+  return Status::ok();
+}
+
+void LeaderElector::loop() {
+  std::string lastError;
+  for (;;) {
+    {
+      MutexLock l(mu_);
+      if (l.waitFor(cv_, options_.retryPeriod, [&]() EP_REQUIRES(mu_) { return stopping_; })) {
+        return;
+      }
+    }
+    Status s = tick();
+    // A store that stays down is logged once, not every retryPeriod.
+    if (!s.isOk() && s.toString() != lastError) {
+      spdlog::warn("leader election: {}/{}: {}", options_.leaseNamespace, options_.leaseName,
+                   s.toString());
+    }
+    lastError = s.isOk() ? std::string() : s.toString();
+  }
+}
+
+void LeaderElector::stop() {
+  {
+    MutexLock l(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (leading()) becomeFollower(/*release=*/true);
+}
+
+bool LeaderElector::leading() const {
+  MutexLock l(mu_);
+  return leading_;
+}
+
+std::string LeaderElector::holder() const {
+  MutexLock l(mu_);
+  return holder_;
+}
+
+Status LeaderElector::tick() {
+  startFailed_ = false;
+  auto attempt = tryAcquireOrRenew();
+  const auto steadyNow = clock_.steadyNow();
+  const bool wasLeading = leading();
+  if (attempt.isOk() && *attempt == Attempt::kHeld) {
+    lastRenewal_ = steadyNow;
+    if (wasLeading) return Status::ok();
+    spdlog::info("leader election: {} holds {}/{}; starting the controllers", options_.identity,
+                 options_.leaseNamespace, options_.leaseName);
+    Status started = onStartedLeading_ ? onStartedLeading_() : Status::ok();
+    if (!started.isOk()) {
+      startFailed_ = true;
+      spdlog::error("leader election: the controllers did not start ({}); releasing {}/{}",
+                    started.toString(), options_.leaseNamespace, options_.leaseName);
+      if (auto s = release(); !s.isOk()) {
+        spdlog::warn("leader election: releasing the lease: {}", s.toString());
+      }
+      return started;
+    }
+    {
+      MutexLock l(mu_);
+      leading_ = true;
+      holder_ = options_.identity;
+    }
+    auto lease = registry_.get(leaseKind(), options_.leaseNamespace, options_.leaseName);
+    if (lease.isOk()) {
+      controllers::recordEvent(registry_, clock_, leaseKind(), *lease, "Normal", "LeaderElection",
+                               options_.identity + " became leader", "cloudcore");
+    }
+    return Status::ok();
+  }
+  if (attempt.isOk()) {  // another replica holds it
+    {
+      MutexLock l(mu_);
+      holder_ = observed_.holder;
+    }
+    if (wasLeading) {
+      spdlog::error("leader election: {} now holds {}/{}; stopping the controllers",
+                    observed_.holder, options_.leaseNamespace, options_.leaseName);
+      becomeFollower(/*release=*/false);
+    }
+    return Status::ok();
+  }
+  if (wasLeading && steadyNow - lastRenewal_ > options_.renewDeadline) {
+    spdlog::error(
+        "leader election: {}/{} not renewed for {} ms ({}); stepping down and stopping the "
+        "controllers",
+        options_.leaseNamespace, options_.leaseName,
+        std::chrono::duration_cast<std::chrono::milliseconds>(steadyNow - lastRenewal_).count(),
+        attempt.status().toString());
+    becomeFollower(/*release=*/false);
+  }
+  return attempt.status();
+}
+
+void LeaderElector::becomeFollower(bool releaseLease) {
+  if (onStoppedLeading_) onStoppedLeading_();
+  {
+    MutexLock l(mu_);
+    leading_ = false;
+    if (holder_ == options_.identity) holder_.clear();
+  }
+  if (!releaseLease) return;
+  if (auto s = release(); !s.isOk()) {
+    spdlog::warn("leader election: releasing {}/{}: {}", options_.leaseNamespace,
+                 options_.leaseName, s.toString());
+  } else {
+    spdlog::info("leader election: released {}/{}", options_.leaseNamespace, options_.leaseName);
+  }
+}
+
+Result<LeaderElector::Attempt> LeaderElector::tryAcquireOrRenew() {
+  const std::string now = formatRfc3339Micro(clock_.nowMillis());
+  const auto steadyNow = clock_.steadyNow();
+  const int64_t seconds =
+      std::max<int64_t>(1, (options_.leaseDuration.count() + 999) / 1000);  // whole seconds, up
+  auto current = registry_.get(leaseKind(), options_.leaseNamespace, options_.leaseName);
+  if (!current.isOk() && current.status().code() != Code::kNotFound) return current.status();
+  if (!current.isOk()) {
+    Record mine{.holder = options_.identity,
+                .leaseDurationSeconds = seconds,
+                .acquireTime = now,
+                .renewTime = now,
+                .transitions = 0};
+    Json lease = {{"apiVersion", "coordination.k8s.io/v1"},
+                  {"kind", "Lease"},
+                  {"metadata", {{"name", options_.leaseName}}},
+                  {"spec",
+                   {{"holderIdentity", mine.holder},
+                    {"leaseDurationSeconds", mine.leaseDurationSeconds},
+                    {"acquireTime", mine.acquireTime},
+                    {"renewTime", mine.renewTime},
+                    {"leaseTransitions", mine.transitions}}}};
+    auto created = registry_.create(leaseKind(), options_.leaseNamespace, std::move(lease));
+    if (created.isOk()) {
+      observed_ = mine;
+      observedAt_ = steadyNow;
+      return Attempt::kHeld;
+    }
+    // kube-system deleted: made again (as Kubernetes' apiserver does), then the next attempt.
+    if (created.status().code() == Code::kNotFound) {
+      if (auto s = registry_.ensureSystemNamespaces(); !s.isOk()) return s;
+    }
+    return created.status();  // AlreadyExists (another replica was first) included
+  }
+  Json& lease = current.value();
+  Json& spec = lease["spec"];
+  if (!spec.is_object()) spec = Json::object();
+  Record seen{.holder = stringField(spec, "holderIdentity"),
+              .leaseDurationSeconds = intField(spec, "leaseDurationSeconds"),
+              .acquireTime = stringField(spec, "acquireTime"),
+              .renewTime = stringField(spec, "renewTime"),
+              .transitions = intField(spec, "leaseTransitions")};
+  if (!(seen == observed_)) {
+    observed_ = seen;
+    observedAt_ = steadyNow;
+  }
+  const bool mine = seen.holder == options_.identity;
+  if (!seen.holder.empty() && !mine) {
+    const auto duration = seen.leaseDurationSeconds > 0
+                              ? std::chrono::milliseconds(seen.leaseDurationSeconds * 1000)
+                              : options_.leaseDuration;
+    if (steadyNow < observedAt_ + duration) return Attempt::kNotHeld;
+  }
+  Record next{.holder = options_.identity,
+              .leaseDurationSeconds = seconds,
+              .acquireTime = mine && !seen.acquireTime.empty() ? seen.acquireTime : now,
+              .renewTime = now,
+              .transitions = mine ? seen.transitions : seen.transitions + 1};
+  spec["holderIdentity"] = next.holder;
+  spec["leaseDurationSeconds"] = next.leaseDurationSeconds;
+  spec["acquireTime"] = next.acquireTime;
+  spec["renewTime"] = next.renewTime;
+  spec["leaseTransitions"] = next.transitions;
+  // The resourceVersion read above makes this a compare-and-swap.
+  auto updated =
+      registry_.update(leaseKind(), options_.leaseNamespace, options_.leaseName, std::move(lease));
+  if (!updated.isOk()) return updated.status();
+  observed_ = next;
+  observedAt_ = steadyNow;
+  return Attempt::kHeld;
+}
+
+Status LeaderElector::release() {
+  auto current = registry_.get(leaseKind(), options_.leaseNamespace, options_.leaseName);
+  if (!current.isOk()) return current.status();
+  Json& spec = current.value()["spec"];
+  if (!spec.is_object() || stringField(spec, "holderIdentity") != options_.identity) {
+    return Status::ok();  // not ours (any more): nothing to give back
+  }
+  const std::string now = formatRfc3339Micro(clock_.nowMillis());
+  spec["holderIdentity"] = "";
+  spec["leaseDurationSeconds"] = 1;
+  spec["acquireTime"] = now;
+  spec["renewTime"] = now;
+  auto updated = registry_.update(leaseKind(), options_.leaseNamespace, options_.leaseName,
+                                  std::move(current.value()));
+  return updated.isOk() ? Status::ok() : updated.status();
+}
+
+Result<std::string> loadOrCreateIdentity(const std::string& dataDir) {
+  const std::string path = dataDir + "/leader-election-id";
+  auto read = pki::readFile(path);
+  if (!read.isOk() && read.status().code() == Code::kNotFound) {
+    std::random_device random;
+    std::string id;
+    for (int i = 0; i < 16; ++i) id.push_back("0123456789abcdef"[random() % 16]);
+    auto made = pki::createFileExclusive(path, id + "\n", 0600);
+    if (!made.isOk() && made.code() != Code::kAlreadyExists) return made;
+    read = pki::readFile(path);  // ours, or the one a concurrent start made first
+  }
+  if (!read.isOk()) return read.status();
+  std::string id = *read;
+  if (!id.empty() && id.back() == '\n') id.pop_back();
+  if (id.size() != 16 || id.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return invalidError(path + ": not 16 lower-case hex digits (delete it and a new one is made)");
+  }
+  char host[256] = {};
+  std::string hostname = gethostname(host, sizeof host - 1) == 0 ? host : "";
+  if (hostname.empty()) hostname = "cloudcore";
+  return hostname + "_" + id;
+}
+
+}  // namespace ep::leaderelection
