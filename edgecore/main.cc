@@ -6,12 +6,14 @@
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <random>
 
 #include "common/clock.h"
 #include "common/config_util.h"
@@ -148,14 +150,20 @@ int main(int argc, char** argv) {
       spdlog::critical("{}", s.message());
       return 1;
     }
-    // With several cloud addresses (replicas), the first that answers; a refusal is final
-    // (every replica would give the same answer).
+    // With several cloud addresses (replicas): each in turn, from a random one, until one
+    // answers with the cluster's CA. A refused token is final (every replica would refuse it).
     Status j = unavailableError("no cloud address");
-    const auto clouds = splitHostPortList("cloud", config.cloud);  // checked by finalizeConfig
+    auto clouds = splitHostPortList("cloud", config.cloud);  // checked by finalizeConfig
+    if (clouds.isOk() && clouds->size() > 1) {
+      std::rotate(
+          clouds->begin(),
+          clouds->begin() + static_cast<std::ptrdiff_t>(std::random_device{}() % clouds->size()),
+          clouds->end());
+    }
     for (const std::string& cloud : clouds.isOk() ? *clouds : std::vector<std::string>{}) {
       j = certmanager::join(credentials, cloud, config.nodeName, joinToken,
                             std::chrono::seconds(30));
-      if (j.code() != Code::kUnavailable) break;
+      if (j.code() != Code::kUnavailable && j.code() != Code::kForbidden) break;
     }
     if (!j.isOk()) {
       spdlog::critical("joining {} as node {} failed: {}", config.cloud, config.nodeName,

@@ -39,6 +39,9 @@ LeaderElector::LeaderElector(registry::Registry& registry, Clock& clock,
     : registry_(registry),
       clock_(clock),
       options_(std::move(options)),
+      idSuffix_(options_.identity.find('_') == std::string::npos
+                    ? std::string()
+                    : options_.identity.substr(options_.identity.rfind('_'))),
       onStartedLeading_(std::move(onStartedLeading)),
       onStoppedLeading_(std::move(onStoppedLeading)) {}
 
@@ -51,13 +54,18 @@ Status LeaderElector::start() {
     MutexLock l(mu_);
     stopping_ = false;
   }
-  startFailed_ = false;
   if (auto s = tick(); !s.isOk()) {
-    if (startFailed_) return s;
+    bool startFailed = false;
+    {
+      MutexLock l(tickMu_);
+      startFailed = startFailed_;
+    }
+    if (startFailed) return s;
     spdlog::warn("leader election: {}/{}: {} (trying again every {} ms)", options_.leaseNamespace,
                  options_.leaseName, s.toString(), options_.retryPeriod.count());
   }
   thread_ = std::thread([this] { loop(); });
+  watchdog_ = std::thread([this] { watchdog(); });
   return Status::ok();
 }
 
@@ -80,6 +88,19 @@ void LeaderElector::loop() {
   }
 }
 
+void LeaderElector::watchdog() {
+  for (;;) {
+    {
+      MutexLock l(mu_);
+      if (l.waitFor(cv_, std::chrono::milliseconds(100),
+                    [&]() EP_REQUIRES(mu_) { return stopping_; })) {
+        return;
+      }
+    }
+    enforceRenewDeadline();
+  }
+}
+
 void LeaderElector::stop() {
   {
     MutexLock l(mu_);
@@ -87,7 +108,20 @@ void LeaderElector::stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  if (leading()) becomeFollower(/*release=*/true);
+  if (watchdog_.joinable()) watchdog_.join();
+  bool wasLeading = false;
+  {
+    MutexLock term(termMu_);
+    wasLeading = leading();
+    if (wasLeading) stepDown();
+  }
+  if (!wasLeading) return;
+  if (auto s = release(); !s.isOk()) {
+    spdlog::warn("leader election: releasing {}/{}: {}", options_.leaseNamespace,
+                 options_.leaseName, s.toString());
+  } else {
+    spdlog::info("leader election: released {}/{}", options_.leaseNamespace, options_.leaseName);
+  }
 }
 
 bool LeaderElector::leading() const {
@@ -100,29 +134,83 @@ std::string LeaderElector::holder() const {
   return holder_;
 }
 
+bool LeaderElector::isMine(const std::string& holder) const {
+  if (holder == options_.identity) return true;
+  return !idSuffix_.empty() && holder.size() > idSuffix_.size() &&
+         holder.compare(holder.size() - idSuffix_.size(), idSuffix_.size(), idSuffix_) == 0;
+}
+
+void LeaderElector::stepDown() {
+  if (onStoppedLeading_) onStoppedLeading_();
+  MutexLock l(mu_);
+  leading_ = false;
+  if (isMine(holder_)) holder_.clear();
+}
+
+void LeaderElector::enforceRenewDeadline() {
+  MutexLock term(termMu_);
+  std::chrono::milliseconds since{0};
+  {
+    MutexLock l(mu_);
+    if (!leading_) return;
+    since =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steadyNow() - lastRenewal_);
+    if (since <= options_.renewDeadline) return;
+  }
+  spdlog::error(
+      "leader election: {}/{} not renewed for {} ms (deadline {} ms); stopping the controllers",
+      options_.leaseNamespace, options_.leaseName, since.count(), options_.renewDeadline.count());
+  stepDown();
+}
+
 Status LeaderElector::tick() {
+  MutexLock tickLock(tickMu_);
   startFailed_ = false;
+  const auto began = clock_.steadyNow();
+  const bool backingOff = !leading() && began < nextAttempt_;
+  if (backingOff) return Status::ok();  // after controllers failed to start: not yet
   auto attempt = tryAcquireOrRenew();
-  const auto steadyNow = clock_.steadyNow();
+  MutexLock term(termMu_);
   const bool wasLeading = leading();
   if (attempt.isOk() && *attempt == Attempt::kHeld) {
-    lastRenewal_ = steadyNow;
-    if (wasLeading) return Status::ok();
+    if (wasLeading) {
+      MutexLock l(mu_);
+      lastRenewal_ = began;  // the claim counts from before the write
+      return Status::ok();
+    }
     spdlog::info("leader election: {} holds {}/{}; starting the controllers", options_.identity,
                  options_.leaseNamespace, options_.leaseName);
     Status started = onStartedLeading_ ? onStartedLeading_() : Status::ok();
+    const auto took = clock_.steadyNow() - began;
+    if (started.isOk() && took > options_.renewDeadline) {
+      // Nothing renewed the Lease meanwhile: another replica may hold it by now.
+      if (onStoppedLeading_) onStoppedLeading_();
+      started = Status(
+          Code::kUnavailable,
+          "starting the controllers took " +
+              std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()) +
+              " ms, beyond the renew deadline");
+    }
     if (!started.isOk()) {
       startFailed_ = true;
-      spdlog::error("leader election: the controllers did not start ({}); releasing {}/{}",
-                    started.toString(), options_.leaseNamespace, options_.leaseName);
+      ++startFailures_;
+      const auto wait = options_.retryPeriod * std::min(60, 1 << std::min(startFailures_, 6));
+      nextAttempt_ = clock_.steadyNow() + wait;
+      spdlog::error(
+          "leader election: the controllers did not start ({}); releasing {}/{}, next attempt in "
+          "{} ms",
+          started.toString(), options_.leaseNamespace, options_.leaseName,
+          std::chrono::duration_cast<std::chrono::milliseconds>(wait).count());
       if (auto s = release(); !s.isOk()) {
         spdlog::warn("leader election: releasing the lease: {}", s.toString());
       }
       return started;
     }
+    startFailures_ = 0;
     {
       MutexLock l(mu_);
       leading_ = true;
+      lastRenewal_ = began;
       holder_ = options_.identity;
     }
     auto lease = registry_.get(leaseKind(), options_.leaseNamespace, options_.leaseName);
@@ -140,51 +228,35 @@ Status LeaderElector::tick() {
     if (wasLeading) {
       spdlog::error("leader election: {} now holds {}/{}; stopping the controllers",
                     observed_.holder, options_.leaseNamespace, options_.leaseName);
-      becomeFollower(/*release=*/false);
+      stepDown();
     }
     return Status::ok();
   }
-  if (wasLeading && steadyNow - lastRenewal_ > options_.renewDeadline) {
-    spdlog::error(
-        "leader election: {}/{} not renewed for {} ms ({}); stepping down and stopping the "
-        "controllers",
-        options_.leaseNamespace, options_.leaseName,
-        std::chrono::duration_cast<std::chrono::milliseconds>(steadyNow - lastRenewal_).count(),
-        attempt.status().toString());
-    becomeFollower(/*release=*/false);
-  }
-  return attempt.status();
-}
-
-void LeaderElector::becomeFollower(bool releaseLease) {
-  if (onStoppedLeading_) onStoppedLeading_();
-  {
-    MutexLock l(mu_);
-    leading_ = false;
-    if (holder_ == options_.identity) holder_.clear();
-  }
-  if (!releaseLease) return;
-  if (auto s = release(); !s.isOk()) {
-    spdlog::warn("leader election: releasing {}/{}: {}", options_.leaseNamespace,
-                 options_.leaseName, s.toString());
-  } else {
-    spdlog::info("leader election: released {}/{}", options_.leaseNamespace, options_.leaseName);
-  }
+  return attempt.status();  // a leader that keeps failing is stopped by the renew deadline
 }
 
 Result<LeaderElector::Attempt> LeaderElector::tryAcquireOrRenew() {
   const std::string now = formatRfc3339Micro(clock_.nowMillis());
-  const auto steadyNow = clock_.steadyNow();
   const int64_t seconds =
       std::max<int64_t>(1, (options_.leaseDuration.count() + 999) / 1000);  // whole seconds, up
   auto current = registry_.get(leaseKind(), options_.leaseNamespace, options_.leaseName);
+  // Observations count from when the read returned: the record was current then at the latest.
+  const auto readAt = clock_.steadyNow();
   if (!current.isOk() && current.status().code() != Code::kNotFound) return current.status();
   if (!current.isOk()) {
+    // Deleted (or never made). A holder seen within its lease duration may still be running its
+    // controllers: wait that out before making the Lease anew.
+    if (!observed_.holder.empty() && !isMine(observed_.holder)) {
+      const auto duration = observed_.leaseDurationSeconds > 0
+                                ? std::chrono::milliseconds(observed_.leaseDurationSeconds * 1000)
+                                : options_.leaseDuration;
+      if (readAt < observedAt_ + duration) return Attempt::kNotHeld;
+    }
     Record mine{.holder = options_.identity,
                 .leaseDurationSeconds = seconds,
                 .acquireTime = now,
                 .renewTime = now,
-                .transitions = 0};
+                .transitions = observed_.transitions};
     Json lease = {{"apiVersion", "coordination.k8s.io/v1"},
                   {"kind", "Lease"},
                   {"metadata", {{"name", options_.leaseName}}},
@@ -197,7 +269,7 @@ Result<LeaderElector::Attempt> LeaderElector::tryAcquireOrRenew() {
     auto created = registry_.create(leaseKind(), options_.leaseNamespace, std::move(lease));
     if (created.isOk()) {
       observed_ = mine;
-      observedAt_ = steadyNow;
+      observedAt_ = clock_.steadyNow();
       return Attempt::kHeld;
     }
     // kube-system deleted: made again (as Kubernetes' apiserver does), then the next attempt.
@@ -214,16 +286,23 @@ Result<LeaderElector::Attempt> LeaderElector::tryAcquireOrRenew() {
               .acquireTime = stringField(spec, "acquireTime"),
               .renewTime = stringField(spec, "renewTime"),
               .transitions = intField(spec, "leaseTransitions")};
+  const bool mine = isMine(seen.holder);
   if (!(seen == observed_)) {
+    if (mine && leading() && !observed_.holder.empty()) {
+      // Renewed by someone else under this replica's name: a copied leader-election-id.
+      spdlog::error(
+          "leader election: {}/{} was renewed by another process holding this replica's identity "
+          "{} (was DATA_DIR/leader-election-id copied from another replica?)",
+          options_.leaseNamespace, options_.leaseName, options_.identity);
+    }
     observed_ = seen;
-    observedAt_ = steadyNow;
+    observedAt_ = readAt;
   }
-  const bool mine = seen.holder == options_.identity;
   if (!seen.holder.empty() && !mine) {
     const auto duration = seen.leaseDurationSeconds > 0
                               ? std::chrono::milliseconds(seen.leaseDurationSeconds * 1000)
                               : options_.leaseDuration;
-    if (steadyNow < observedAt_ + duration) return Attempt::kNotHeld;
+    if (readAt < observedAt_ + duration) return Attempt::kNotHeld;
   }
   Record next{.holder = options_.identity,
               .leaseDurationSeconds = seconds,
@@ -240,7 +319,7 @@ Result<LeaderElector::Attempt> LeaderElector::tryAcquireOrRenew() {
       registry_.update(leaseKind(), options_.leaseNamespace, options_.leaseName, std::move(lease));
   if (!updated.isOk()) return updated.status();
   observed_ = next;
-  observedAt_ = steadyNow;
+  observedAt_ = clock_.steadyNow();
   return Attempt::kHeld;
 }
 
@@ -248,7 +327,7 @@ Status LeaderElector::release() {
   auto current = registry_.get(leaseKind(), options_.leaseNamespace, options_.leaseName);
   if (!current.isOk()) return current.status();
   Json& spec = current.value()["spec"];
-  if (!spec.is_object() || stringField(spec, "holderIdentity") != options_.identity) {
+  if (!spec.is_object() || !isMine(stringField(spec, "holderIdentity"))) {
     return Status::ok();  // not ours (any more): nothing to give back
   }
   const std::string now = formatRfc3339Micro(clock_.nowMillis());

@@ -33,24 +33,31 @@ struct LeaderElectionOptions {
 // Leader election through a Lease in the store, with the semantics of client-go's
 // leaderelection package: the Lease names its holder; a replica takes it over when it is free
 // (no holder) or when the holder's record has not changed for the record's leaseDurationSeconds
-// of this replica's monotonic clock (never by comparing wall clocks across machines). Every
-// write is a compare-and-swap on the Lease's resourceVersion, so two replicas never both win the
-// same term. The leader renews every retryPeriod and steps down after renewDeadline without a
-// successful renewal; a leader stopping normally releases the Lease (no holder), so another
-// replica takes over at its next attempt instead of waiting out the lease.
+// of this replica's monotonic clock, counted from when its read returned (never by comparing
+// wall clocks across machines). Every write is a compare-and-swap on the Lease's resourceVersion,
+// so two replicas never both win the same term. A Lease deleted under a live holder is not
+// recreated by another replica before that holder's lease duration has passed.
+//
+// The leader renews every retryPeriod. Its claim counts from the start of its last successful
+// renewal; once renewDeadline (< leaseDuration) has passed since then without another, it stops
+// its controllers, even while a store call hangs (a watchdog thread enforces the deadline), so it
+// has stopped before any other replica may take over. A leader stopping normally releases the
+// Lease (no holder), so another replica takes over at its next attempt.
 //
 // Worst-case failover after the leader dies: retryPeriod (to notice its last renewal) +
-// leaseDuration + retryPeriod (10 + 2 + 2 = 14 s with the defaults).
+// leaseDuration + retryPeriod (2 + 10 + 2 = 14 s with the defaults).
 //
-// Callbacks run on the elector's thread (or the caller of tick()/stop()):
+// Callbacks (never two at once):
 //   onStartedLeading: this replica now holds the Lease. Returns an error when what it starts
-//     could not start; the elector then releases the Lease and tries again later.
-//   onStoppedLeading: this replica no longer holds the Lease (lost, or stop()); it returns once
-//     whatever onStartedLeading started has stopped.
-// Both may take time (starting and stopping controllers); renewals wait meanwhile.
+//     could not start; the elector then releases the Lease and waits before trying again (2, 4,
+//     ... up to 60 retry periods). A start that outlasted renewDeadline is stopped at once.
+//   onStoppedLeading: this replica no longer holds the Lease (lost, deadline passed, or stop());
+//     it returns once whatever onStartedLeading started has stopped.
+// They run on the elector's thread, the watchdog's, or the caller of tick()/stop() and
+// enforceRenewDeadline().
 //
-// Thread-safety: start()/stop() from one owner thread; tick() from one thread at a time (the
-// elector's own once started); leading()/holder() from any thread.
+// Thread-safety: start()/stop() from one owner thread; tick() and enforceRenewDeadline() from any
+// thread (serialized inside); leading()/holder() from any thread.
 class LeaderElector {
  public:
   using StartedFn = std::function<Status()>;
@@ -64,19 +71,22 @@ class LeaderElector {
 
   // Makes the first attempt on the calling thread (so a single replica is leading, with its
   // controllers started, when start() returns), then starts the thread that attempts every
-  // retryPeriod. An error of onStartedLeading at that first attempt is returned (nothing is left
-  // running); store errors are not: the thread keeps trying.
+  // retryPeriod and the watchdog. An error of onStartedLeading at that first attempt is returned
+  // (nothing is left running); store errors are not: the thread keeps trying.
   Status start();
-  // Ends the thread; if leading, runs onStoppedLeading and then releases the Lease. Idempotent.
+  // Ends the threads; if leading, runs onStoppedLeading and then releases the Lease. Idempotent.
   void stop();
 
   // One attempt to acquire or renew, with the transitions it implies. Public for tests, which
-  // drive it with a FakeClock instead of start()ing the thread.
-  Status tick();
+  // drive it with a FakeClock instead of start()ing the threads.
+  Status tick() EP_EXCLUDES(tickMu_, termMu_, mu_);
+  // Stops the controllers if this replica leads and renewDeadline has passed since its last
+  // successful renewal began. The watchdog calls it every 100 ms; public for tests.
+  void enforceRenewDeadline() EP_EXCLUDES(termMu_, mu_);
 
-  bool leading() const;
+  bool leading() const EP_EXCLUDES(mu_);
   // The holder last seen in the Lease ("" when none).
-  std::string holder() const;
+  std::string holder() const EP_EXCLUDES(mu_);
 
  private:
   // The Lease's spec fields this elector reads and writes.
@@ -91,29 +101,42 @@ class LeaderElector {
   enum class Attempt { kHeld, kNotHeld };
   // Reads the Lease and writes it if this replica may hold it: kHeld when this replica holds it
   // after the call, kNotHeld when another does; an error when the store said neither.
-  Result<Attempt> tryAcquireOrRenew();
-  void becomeFollower(bool releaseLease);
-  Status release();
+  Result<Attempt> tryAcquireOrRenew() EP_REQUIRES(tickMu_);
+  // Whether `holder` names this replica: its identity, or the same ID after another host name.
+  bool isMine(const std::string& holder) const;
+  // Runs onStoppedLeading and marks this replica a follower.
+  void stepDown() EP_REQUIRES(termMu_) EP_EXCLUDES(mu_);
+  Status release() EP_EXCLUDES(mu_);
   void loop();
+  void watchdog();
 
   registry::Registry& registry_;
   Clock& clock_;
   const LeaderElectionOptions options_;
+  const std::string idSuffix_;  // "_ID" of options_.identity ("" without one)
   const StartedFn onStartedLeading_;
   const StoppedFn onStoppedLeading_;
 
-  // Touched by the ticking thread only.
-  bool startFailed_ = false;  // the last tick's onStartedLeading failed
-  Record observed_;
-  std::chrono::steady_clock::time_point observedAt_{};
-  std::chrono::steady_clock::time_point lastRenewal_{};
+  // Lock order: tickMu_, then termMu_, then mu_. tickMu_ is held for a whole attempt (store
+  // calls included); termMu_ around the callbacks and the transitions they go with; mu_ only
+  // for short reads and writes.
+  Mutex tickMu_;
+  bool startFailed_ EP_GUARDED_BY(tickMu_) = false;  // the last tick's onStartedLeading failed
+  int startFailures_ EP_GUARDED_BY(tickMu_) = 0;     // in a row
+  std::chrono::steady_clock::time_point nextAttempt_ EP_GUARDED_BY(tickMu_){};
+  Record observed_ EP_GUARDED_BY(tickMu_);
+  std::chrono::steady_clock::time_point observedAt_ EP_GUARDED_BY(tickMu_){};
+  Mutex termMu_;
 
   mutable Mutex mu_;
   std::condition_variable cv_;
   bool leading_ EP_GUARDED_BY(mu_) = false;
+  // When the last successful renewal (or the acquisition) began.
+  std::chrono::steady_clock::time_point lastRenewal_ EP_GUARDED_BY(mu_){};
   std::string holder_ EP_GUARDED_BY(mu_);
   bool stopping_ EP_GUARDED_BY(mu_) = false;
   std::thread thread_;
+  std::thread watchdog_;
 };
 
 // This replica's default identity, HOSTNAME_ID: ID (16 hex digits) is kept in

@@ -431,7 +431,12 @@ void EdgeHub::runSupervisor() {
 
   while (true) {
     const std::string cloud = clouds_[cloudIndex_];
-    cloudIndex_ = (cloudIndex_ + 1) % clouds_.size();  // the next attempt tries the next one
+    // The next attempt goes to another address, picked at random: the nodes of a replica that
+    // went away spread over the others instead of all landing on its neighbour.
+    if (clouds_.size() > 1) {
+      const size_t skip = std::uniform_int_distribution<size_t>(1, clouds_.size() - 1)(rng_);
+      cloudIndex_ = (cloudIndex_ + skip) % clouds_.size();
+    }
     {
       MutexLock lock(mu_);
       if (stopping_) break;

@@ -28,10 +28,10 @@ class NodeCredentials;
 namespace ep::edgecore::edgehub {
 
 struct EdgeHubOptions {
-  // HOST:PORT of cloudhub, or several, comma-separated (cloudcore replicas): each connection
-  // attempt goes to the next, starting from a random one so that nodes spread over the
-  // replicas; a lost connection moves on too. A name that resolves to several addresses is
-  // tried address by address within one attempt.
+  // HOST:PORT of cloudhub, or several, comma-separated (cloudcore replicas): the first attempt
+  // goes to a random one, and every later attempt (after a failure or a lost connection) to a
+  // random other one, so that nodes spread over the replicas. A name that resolves to several
+  // addresses is tried in the resolver's order within one attempt.
   std::string cloud = "127.0.0.1:6444";
   std::string nodeName;
   std::string version = "0.0.0";
@@ -188,7 +188,7 @@ class EdgeHub {
   // Supervisor-only state.
   int attempt_ = 0;
   std::mt19937_64 rng_{std::random_device{}()};
-  size_t cloudIndex_ = 0;  // into clouds_: where the next attempt goes
+  size_t cloudIndex_ = 0;  // into clouds_: where the next attempt goes (random at first)
   int64_t lastUnreachableLog_ = 0;
 
   std::thread supervisor_;

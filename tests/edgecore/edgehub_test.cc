@@ -425,11 +425,13 @@ TEST_F(EdgeHubTest, ReconnectsAfterServerRestart) {
 }
 
 // Several cloud addresses (cloudcore replicas): the hub connects to one of them and, when that
-// one goes, to the next, where reports waiting in the outbox arrive.
+// one goes, to the other, where a report the first one never acknowledged arrives.
 TEST_F(EdgeHubTest, MovesToTheNextCloudWhenItsOwnGoes) {
   FakeCloud other;
   cloud_.syncsOnConnect.push_back(syncPut(5, "a"));
   other.syncsOnConnect.push_back(syncPut(5, "a"));
+  cloud_.ackReports = false;
+  other.ackReports = false;
   auto first = std::make_unique<Server>(cloud_, 0);
   auto second = std::make_unique<Server>(other, 0);
   const std::string a = "127.0.0.1:" + std::to_string(first->port());
@@ -443,9 +445,19 @@ TEST_F(EdgeHubTest, MovesToTheNextCloudWhenItsOwnGoes) {
   const std::string used = hub.state().cloud;
   ASSERT_TRUE(used == a || used == b) << used;
   EXPECT_EQ(hub.statusJson()["tunnel"]["cloud"], used);
-
-  // The one in use goes away; the hub reconnects to the other and reports go there.
+  FakeCloud& current = used == a ? cloud_ : other;
   FakeCloud& survivor = used == a ? other : cloud_;
+
+  // A report the cloud in use receives and never acknowledges stays in the outbox.
+  ASSERT_TRUE(cache_.enqueue(tv1::REPORT_KIND_POD_STATUS, "default", "a", "{\"v\":1}").isOk());
+  ASSERT_TRUE(current.waitFor([&] { return !current.reports.empty(); }));
+  EXPECT_EQ(cache_.outboxEntries(), 1u);
+  {
+    std::lock_guard lock(survivor.mu);
+    survivor.ackReports = true;
+  }
+  // That cloud goes away: the hub connects to the other, which gets the report and
+  // acknowledges it.
   if (used == a) {
     first.reset();
   } else {
@@ -453,9 +465,13 @@ TEST_F(EdgeHubTest, MovesToTheNextCloudWhenItsOwnGoes) {
   }
   ASSERT_TRUE(eventually([&] { return hub.state().connected && hub.state().cloud != used; }))
       << hub.statusJson().dump();
-  ASSERT_TRUE(cache_.enqueue(tv1::REPORT_KIND_POD_STATUS, "default", "a", "{\"v\":1}").isOk());
   ASSERT_TRUE(survivor.waitFor([&] { return !survivor.reports.empty(); }));
+  {
+    std::lock_guard lock(survivor.mu);
+    EXPECT_EQ(survivor.reports[0].payload(), "{\"v\":1}");
+  }
   ASSERT_TRUE(eventually([&] { return cache_.outboxEntries() == 0; }));
+  EXPECT_EQ(hub.state().connects, 2u);
   hub.stop();
 }
 

@@ -270,7 +270,8 @@ TEST_F(ReplicasTest, ControllersRunOnTheLeaderAndMoveWhenItDies) {
   const auto failover = std::chrono::steady_clock::now() - killed;
   std::cerr << "failover after the leader's death: "
             << std::chrono::duration_cast<std::chrono::milliseconds>(failover).count() << " ms\n";
-  EXPECT_LE(failover, std::chrono::seconds(15));
+  // At most 14 s by design (docs/deployment.md), plus this test's polls on a loaded machine.
+  EXPECT_LE(failover, std::chrono::seconds(16));
   EXPECT_TRUE(replicaSetGetsPods("after", std::chrono::seconds(20))) << b_->log();
 
   // a comes back as a follower; b, stopped normally, releases the Lease and a leads again at

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cloudcore/controllers/controller_manager.h"
 #include "common/api/kinds.h"
@@ -182,22 +183,26 @@ TEST_F(LeaderElectorTest, TheHoldersLeaseDurationDecides) {
   EXPECT_TRUE(b.elector->leading());
 }
 
-// A leader that cannot reach the store keeps leading until renewDeadline (7 s) has passed
-// without a renewal, then stops its controllers, before any other replica may take over (10 s).
+// A leader that cannot reach the store keeps leading until renewDeadline (7 s) has passed since
+// its last successful renewal began, then stops its controllers (the watchdog's check, called
+// here directly), before any other replica may take over (10 s).
 TEST_F(LeaderElectorTest, ALeaderThatCannotRenewStepsDownAfterTheRenewDeadline) {
   Replica a(*env_.registry, env_.clock, "host-a_1");
   ASSERT_TRUE(a.elector->tick().isOk());
   view_->down = true;
   env_.clock.advance(2s);
   EXPECT_EQ(a.elector->tick().code(), Code::kUnavailable);
+  EXPECT_TRUE(a.elector->leading()) << "one failed renewal is not the end";
   env_.clock.advance(5s);  // 7 s since the last renewal: not beyond the deadline yet
-  EXPECT_FALSE(a.elector->tick().isOk());
+  a.elector->enforceRenewDeadline();
   EXPECT_TRUE(a.elector->leading());
   EXPECT_EQ(a.stopped, 0);
   env_.clock.advance(1s);
-  EXPECT_FALSE(a.elector->tick().isOk());
+  a.elector->enforceRenewDeadline();
   EXPECT_FALSE(a.elector->leading());
   EXPECT_EQ(a.stopped, 1);
+  a.elector->enforceRenewDeadline();
+  EXPECT_EQ(a.stopped, 1) << "stopped once";
 
   // The store back: the Lease still names A, unrenewed; A takes it again as its own (same
   // holder, so no transition) and starts a fresh set of controllers.
@@ -206,6 +211,104 @@ TEST_F(LeaderElectorTest, ALeaderThatCannotRenewStepsDownAfterTheRenewDeadline) 
   ASSERT_TRUE(a.elector->tick().isOk());
   EXPECT_TRUE(a.elector->leading());
   EXPECT_EQ(a.started, 2);
+  EXPECT_EQ(spec()["leaseTransitions"], 0);
+}
+
+// The deadline counts from the start of the renewal, not its end: a renewal that succeeded
+// after hanging longer than the deadline leaves the leader already stopped.
+TEST_F(LeaderElectorTest, TheClaimCountsFromBeforeTheRenewalWasWritten) {
+  Replica a(*env_.registry, env_.clock, "host-a_1");
+  ASSERT_TRUE(a.elector->tick().isOk());
+  env_.clock.advance(2s);
+  ASSERT_TRUE(a.elector->tick().isOk());  // renewed at t=2
+  env_.clock.advance(5500ms);
+  a.elector->enforceRenewDeadline();  // 5.5 s since: leading
+  EXPECT_TRUE(a.elector->leading());
+  env_.clock.advance(2s);
+  a.elector->enforceRenewDeadline();  // 7.5 s since t=2
+  EXPECT_FALSE(a.elector->leading());
+}
+
+// Controllers whose start outlasted the renew deadline are stopped again at once: nothing renewed
+// the Lease while they started, so another replica may hold it by then.
+TEST_F(LeaderElectorTest, AStartThatOutlastsTheRenewDeadlineIsUndone) {
+  int started = 0, stopped = 0;
+  LeaderElector a(
+      *env_.registry, env_.clock, {.identity = "host-a_1"},
+      [&] {
+        ++started;
+        env_.clock.advance(8s);  // a slow store under the controllers' first lists
+        return Status::ok();
+      },
+      [&] { ++stopped; });
+  EXPECT_FALSE(a.tick().isOk());
+  EXPECT_FALSE(a.leading());
+  EXPECT_EQ(started, 1);
+  EXPECT_EQ(stopped, 1);
+  EXPECT_EQ(spec()["holderIdentity"], "") << "released";
+}
+
+// A Lease deleted under a live leader (kubectl delete) is made again by that leader at its next
+// attempt; a follower that saw the leader recently waits out the lease duration first.
+TEST_F(LeaderElectorTest, ADeletedLeaseIsNotTakenFromALiveLeader) {
+  Replica a(*env_.registry, env_.clock, "host-a_1");
+  Replica b(*env_.registry, env_.clock, "host-b_2");
+  ASSERT_TRUE(a.elector->tick().isOk());
+  ASSERT_TRUE(b.elector->tick().isOk());
+  ASSERT_TRUE(env_.registry->remove(leaseKind(), "kube-system", "cloudcore").isOk());
+  env_.clock.advance(1s);
+  ASSERT_TRUE(b.elector->tick().isOk());
+  EXPECT_FALSE(b.elector->leading());
+  EXPECT_FALSE(env_.registry->get(leaseKind(), "kube-system", "cloudcore").isOk())
+      << "the follower made no Lease";
+  env_.clock.advance(1s);
+  ASSERT_TRUE(a.elector->tick().isOk());
+  EXPECT_TRUE(a.elector->leading());
+  EXPECT_EQ(a.started, 1) << "the same term goes on";
+  EXPECT_EQ(spec()["holderIdentity"], "host-a_1");
+
+  // Deleted again and the leader dead: the follower takes over once the lease duration passed.
+  ASSERT_TRUE(env_.registry->remove(leaseKind(), "kube-system", "cloudcore").isOk());
+  env_.clock.advance(2s);
+  ASSERT_TRUE(b.elector->tick().isOk());
+  EXPECT_FALSE(b.elector->leading());
+  env_.clock.advance(9s);
+  ASSERT_TRUE(b.elector->tick().isOk());
+  EXPECT_TRUE(b.elector->leading());
+}
+
+// Controllers that fail to start again and again are retried after 2, 4, 8 ... retry periods,
+// not every 2 s.
+TEST_F(LeaderElectorTest, RepeatedStartFailuresBackOff) {
+  Replica a(*env_.registry, env_.clock, "host-a_1");
+  a.startResult = unavailableError("watch failed");
+  EXPECT_FALSE(a.elector->tick().isOk());
+  EXPECT_EQ(a.started, 1);
+  env_.clock.advance(2s);
+  EXPECT_TRUE(a.elector->tick().isOk());
+  EXPECT_EQ(a.started, 1) << "waiting 4 s";
+  env_.clock.advance(2s);
+  EXPECT_FALSE(a.elector->tick().isOk());
+  EXPECT_EQ(a.started, 2);
+  env_.clock.advance(6s);
+  EXPECT_TRUE(a.elector->tick().isOk());
+  EXPECT_EQ(a.started, 2) << "waiting 8 s";
+  a.startResult = Status::ok();
+  env_.clock.advance(2s);
+  ASSERT_TRUE(a.elector->tick().isOk());
+  EXPECT_EQ(a.started, 3);
+  EXPECT_TRUE(a.elector->leading());
+}
+
+// The identity's ID decides, not the host name: a replica whose host was renamed (a recreated
+// container) still holds the Lease it held.
+TEST_F(LeaderElectorTest, ARenamedHostWithTheSameIdIsTheSameHolder) {
+  Replica before(*env_.registry, env_.clock, "old-name_0123456789abcdef");
+  ASSERT_TRUE(before.elector->tick().isOk());
+  Replica after(*env_.registry, env_.clock, "new-name_0123456789abcdef");
+  ASSERT_TRUE(after.elector->tick().isOk());
+  EXPECT_TRUE(after.elector->leading());
+  EXPECT_EQ(spec()["holderIdentity"], "new-name_0123456789abcdef");
   EXPECT_EQ(spec()["leaseTransitions"], 0);
 }
 
@@ -285,16 +388,29 @@ TEST(LeaderElectionIdentityTest, IsKeptInTheDataDirAndCheckedWhenRead) {
       << bad.status().message();
 }
 
-// A leadership term's controllers start, stop, and a later term starts a fresh set.
-TEST_F(LeaderElectorTest, TheControllerManagerStartsAFreshSetEachTerm) {
+// A leadership term's controllers start and stop, and a later term starts them again: the
+// ServiceAccount controller of the second term makes the `default` ServiceAccount that was
+// deleted between the terms.
+TEST_F(LeaderElectorTest, TheControllerManagerStartsStopsAndStartsAgain) {
+  const auto& serviceAccount = *api::findByApiVersionKind("v1", "ServiceAccount");
+  auto present = [&] {
+    for (int i = 0; i < 500; ++i) {
+      if (env_.registry->get(serviceAccount, "default", "default").isOk()) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  };
   controllers::ControllerManager manager(*env_.registry, env_.clock, {});
   ASSERT_TRUE(manager.start().isOk());
   EXPECT_TRUE(manager.running());
+  EXPECT_TRUE(present());
   manager.stop();
   EXPECT_FALSE(manager.running());
   manager.stop();  // idempotent
+  ASSERT_TRUE(env_.registry->remove(serviceAccount, "default", "default").isOk());
   ASSERT_TRUE(manager.start().isOk());
   EXPECT_TRUE(manager.running());
+  EXPECT_TRUE(present()) << "the second term's controllers run";
   manager.stop();
 }
 
