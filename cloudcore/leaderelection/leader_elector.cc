@@ -140,6 +140,15 @@ bool LeaderElector::isMine(const std::string& holder) const {
          holder.compare(holder.size() - idSuffix_.size(), idSuffix_.size(), idSuffix_) == 0;
 }
 
+bool LeaderElector::claimLasts(const Record& record,
+                               std::chrono::steady_clock::time_point at) const {
+  if (record.holder.empty() || isMine(record.holder)) return false;
+  const auto duration = record.leaseDurationSeconds > 0
+                            ? std::chrono::milliseconds(record.leaseDurationSeconds * 1000)
+                            : options_.leaseDuration;
+  return at < observedAt_ + duration;
+}
+
 void LeaderElector::stepDown() {
   if (onStoppedLeading_) onStoppedLeading_();
   MutexLock l(mu_);
@@ -246,12 +255,7 @@ Result<LeaderElector::Attempt> LeaderElector::tryAcquireOrRenew() {
   if (!current.isOk()) {
     // Deleted (or never made). A holder seen within its lease duration may still be running its
     // controllers: wait that out before making the Lease anew.
-    if (!observed_.holder.empty() && !isMine(observed_.holder)) {
-      const auto duration = observed_.leaseDurationSeconds > 0
-                                ? std::chrono::milliseconds(observed_.leaseDurationSeconds * 1000)
-                                : options_.leaseDuration;
-      if (readAt < observedAt_ + duration) return Attempt::kNotHeld;
-    }
+    if (claimLasts(observed_, readAt)) return Attempt::kNotHeld;
     Record mine{.holder = options_.identity,
                 .leaseDurationSeconds = seconds,
                 .acquireTime = now,
@@ -298,12 +302,7 @@ Result<LeaderElector::Attempt> LeaderElector::tryAcquireOrRenew() {
     observed_ = seen;
     observedAt_ = readAt;
   }
-  if (!seen.holder.empty() && !mine) {
-    const auto duration = seen.leaseDurationSeconds > 0
-                              ? std::chrono::milliseconds(seen.leaseDurationSeconds * 1000)
-                              : options_.leaseDuration;
-    if (readAt < observedAt_ + duration) return Attempt::kNotHeld;
-  }
+  if (claimLasts(seen, readAt)) return Attempt::kNotHeld;
   Record next{.holder = options_.identity,
               .leaseDurationSeconds = seconds,
               .acquireTime = mine && !seen.acquireTime.empty() ? seen.acquireTime : now,

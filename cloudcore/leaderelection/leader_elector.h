@@ -104,6 +104,10 @@ class LeaderElector {
   Result<Attempt> tryAcquireOrRenew() EP_REQUIRES(tickMu_);
   // Whether `holder` names this replica: its identity, or the same ID after another host name.
   bool isMine(const std::string& holder) const;
+  // Whether `record`, observed at observedAt_, names another holder whose lease duration has
+  // not passed at `at`.
+  bool claimLasts(const Record& record, std::chrono::steady_clock::time_point at) const
+      EP_REQUIRES(tickMu_);
   // Runs onStoppedLeading and marks this replica a follower.
   void stepDown() EP_REQUIRES(termMu_) EP_EXCLUDES(mu_);
   Status release() EP_EXCLUDES(mu_);

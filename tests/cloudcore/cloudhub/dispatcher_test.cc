@@ -11,6 +11,7 @@
 #include "cloudcore/store/sqlite_store.h"
 #include "common/api/kinds.h"
 #include "proto/tunnel.pb.h"
+#include "tests/testing/forwarding_store.h"
 #include "tests/testing/store_fixture.h"
 
 namespace ep::cloudhub {
@@ -41,28 +42,9 @@ class ExpiringWatch final : public store::Watch {
 };
 
 // Forwards to a SqliteStore; expireWatches() ends every watch handed out so far.
-class ExpiringStore final : public store::Store {
+class ExpiringStore final : public testing::ForwardingStore {
  public:
-  explicit ExpiringStore(store::Store& inner) : inner_(inner) {}
-  Status start() override { return Status::ok(); }
-  void stop() override {}
-  Result<store::Object> get(const std::string& r, const std::string& ns,
-                            const std::string& n) override {
-    return inner_.get(r, ns, n);
-  }
-  Result<store::ListResult> list(const store::ListOptions& o) override { return inner_.list(o); }
-  Result<store::Object> create(const std::string& r, const std::string& ns, const std::string& n,
-                               std::string v) override {
-    return inner_.create(r, ns, n, std::move(v));
-  }
-  Result<store::Object> update(const std::string& r, const std::string& ns, const std::string& n,
-                               std::string v, int64_t e) override {
-    return inner_.update(r, ns, n, std::move(v), e);
-  }
-  Result<store::Object> remove(const std::string& r, const std::string& ns, const std::string& n,
-                               int64_t e) override {
-    return inner_.remove(r, ns, n, e);
-  }
+  using ForwardingStore::ForwardingStore;
   Result<std::unique_ptr<store::Watch>> watch(const store::WatchOptions& o) override {
     auto w = inner_.watch(o);
     if (!w.isOk()) return w.status();
@@ -72,9 +54,6 @@ class ExpiringStore final : public store::Store {
     flags_.push_back(std::move(flag));
     return out;
   }
-  int64_t currentRevision() override { return inner_.currentRevision(); }
-  int64_t compactedRevision() override { return inner_.compactedRevision(); }
-  Status compact(int64_t r) override { return inner_.compact(r); }
 
   void expireWatches() {
     std::lock_guard l(mu_);
@@ -82,7 +61,6 @@ class ExpiringStore final : public store::Store {
   }
 
  private:
-  store::Store& inner_;
   std::mutex mu_;
   std::vector<std::unique_ptr<std::atomic<bool>>> flags_;
 };

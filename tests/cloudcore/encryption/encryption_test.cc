@@ -17,6 +17,7 @@
 #include "cloudcore/store/sqlite_store.h"
 #include "common/clock.h"
 #include "common/pki/pki.h"
+#include "tests/testing/forwarding_store.h"
 #include "tests/testing/temp_dir.h"
 
 namespace ep::encryption {
@@ -337,39 +338,17 @@ TEST(EncryptionConfigTest, ReadErrorsSayWhy) {
 
 // Forwards to another store; runs `beforeUpdate` once, before the first update() is forwarded
 // (to simulate a concurrent writer).
-class HookStore final : public store::Store {
+class HookStore final : public testing::ForwardingStore {
  public:
   HookStore(store::Store& inner, std::function<void()> beforeUpdate)
-      : inner_(inner), beforeUpdate_(std::move(beforeUpdate)) {}
-  Status start() override { return inner_.start(); }
-  void stop() override { inner_.stop(); }
-  Result<store::Object> get(const std::string& r, const std::string& ns,
-                            const std::string& n) override {
-    return inner_.get(r, ns, n);
-  }
-  Result<store::ListResult> list(const store::ListOptions& o) override { return inner_.list(o); }
-  Result<store::Object> create(const std::string& r, const std::string& ns, const std::string& n,
-                               std::string v) override {
-    return inner_.create(r, ns, n, std::move(v));
-  }
+      : ForwardingStore(inner), beforeUpdate_(std::move(beforeUpdate)) {}
   Result<store::Object> update(const std::string& r, const std::string& ns, const std::string& n,
                                std::string v, int64_t rev) override {
     if (beforeUpdate_) std::exchange(beforeUpdate_, nullptr)();
     return inner_.update(r, ns, n, std::move(v), rev);
   }
-  Result<store::Object> remove(const std::string& r, const std::string& ns, const std::string& n,
-                               int64_t rev) override {
-    return inner_.remove(r, ns, n, rev);
-  }
-  Result<std::unique_ptr<store::Watch>> watch(const store::WatchOptions& o) override {
-    return inner_.watch(o);
-  }
-  int64_t currentRevision() override { return inner_.currentRevision(); }
-  int64_t compactedRevision() override { return inner_.compactedRevision(); }
-  Status compact(int64_t revision) override { return inner_.compact(revision); }
 
  private:
-  store::Store& inner_;
   std::function<void()> beforeUpdate_;
 };
 

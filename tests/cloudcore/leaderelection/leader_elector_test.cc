@@ -9,6 +9,7 @@
 
 #include "cloudcore/controllers/controller_manager.h"
 #include "common/api/kinds.h"
+#include "tests/testing/forwarding_store.h"
 #include "tests/testing/store_fixture.h"
 
 namespace ep::leaderelection {
@@ -22,13 +23,11 @@ const api::KindInfo& leaseKind() {
 }
 
 // The store, or an unreachable one while `down` is set (every read and write kUnavailable).
-class SwitchableStore final : public store::Store {
+class SwitchableStore final : public testing::ForwardingStore {
  public:
-  explicit SwitchableStore(store::Store& inner) : inner_(inner) {}
+  using ForwardingStore::ForwardingStore;
   std::atomic<bool> down{false};
 
-  Status start() override { return Status::ok(); }
-  void stop() override {}
   Result<store::Object> get(const std::string& r, const std::string& ns,
                             const std::string& n) override {
     if (down) return unavailableError("store down");
@@ -53,15 +52,6 @@ class SwitchableStore final : public store::Store {
     if (down) return unavailableError("store down");
     return inner_.remove(r, ns, n, rev);
   }
-  Result<std::unique_ptr<store::Watch>> watch(const store::WatchOptions& o) override {
-    return inner_.watch(o);
-  }
-  int64_t currentRevision() override { return inner_.currentRevision(); }
-  int64_t compactedRevision() override { return inner_.compactedRevision(); }
-  Status compact(int64_t revision) override { return inner_.compact(revision); }
-
- private:
-  store::Store& inner_;
 };
 
 // One replica's elector and what its callbacks saw.
