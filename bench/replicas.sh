@@ -32,7 +32,11 @@ done
 rm -rf "$DIR"
 mkdir -p "$DIR"
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+# Stops everything this run started and waits for it, so that the next run finds its ports free.
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
 trap cleanup EXIT
 
 # etcd: members on 127.0.0.1:2379+2i (clients) and 2380+2i (peers), ports from 23790.
