@@ -170,6 +170,57 @@ TEST_F(EtcdCloudTest, AcknowledgedWritesSurviveKillsOfEtcdAndCloudcore) {
   for (const auto& name : acked) EXPECT_TRUE(present.count(name)) << name << " was acknowledged";
 }
 
+// A second cloudcore on the same etcd, set up as docs/deployment.md says: a copy of the first
+// one's pki/ in a data dir of its own, and its own ports.
+struct SecondReplica {
+  std::string dataDir;
+  int apiPort = 0;
+  int tunnelPort = 0;
+  std::unique_ptr<Process> proc;
+
+  void start(const std::string& firstDataDir, const std::string& root, const std::string& store) {
+    dataDir = root + "/b";
+    std::filesystem::create_directories(dataDir);
+    std::filesystem::copy(firstDataDir + "/pki", dataDir + "/pki",
+                          std::filesystem::copy_options::recursive);
+    apiPort = freePort();
+    tunnelPort = freePort();
+    proc = std::make_unique<Process>(
+        std::vector<std::string>{buildPath("cloudcore/cloudcore"), "--data-dir", dataDir, "--store",
+                                 store, "--api-listen", "127.0.0.1:" + std::to_string(apiPort),
+                                 "--tunnel-listen", "127.0.0.1:" + std::to_string(tunnelPort),
+                                 "--router-listen", "127.0.0.1:" + std::to_string(freePort())},
+        root + "/b.log");
+    ASSERT_TRUE(proc->start());
+    ASSERT_TRUE(waitReady(apiPort, std::chrono::seconds(20), /*https=*/true)) << proc->log();
+  }
+  // Kills it (as ~Process does), after printing its log's tail if the test failed.
+  void stop() {
+    if (proc && ::testing::Test::HasFailure()) {
+      const std::string log = proc->log();
+      std::cerr << "---- replica b log (tail) ----\n"
+                << (log.size() > 4000 ? log.substr(log.size() - 4000) : log);
+    }
+    proc.reset();
+  }
+  ~SecondReplica() { stop(); }
+};
+
+// GET (null unless 200) and writes (the status, -1 when unreachable) through the API at `port`,
+// with `options`: the first replica's admin credentials serve for all (one CA).
+nlohmann::json getVia(int port, const http::ClientOptions& options, const std::string& path) {
+  http::HttpClient c("https://127.0.0.1:" + std::to_string(port), options);
+  auto r = c.request("GET", path);
+  if (!r.isOk() || r->status != 200) return {};
+  return nlohmann::json::parse(r->body, nullptr, false);
+}
+int sendVia(int port, const http::ClientOptions& options, const std::string& method,
+            const std::string& path, const std::string& body) {
+  http::HttpClient c("https://127.0.0.1:" + std::to_string(port), options);
+  auto r = c.request(method, path, body, "application/json");
+  return r.isOk() ? r->status : -1;
+}
+
 // Two cloudcores on one etcd, the second set up with a copy of the first's pki/ (CA, serving
 // and signing keys, the encryption key: docs/deployment.md). Both serve the API; the
 // controllers run on the holder of the Lease kube-system/cloudcore only; the survivor of a
@@ -181,44 +232,15 @@ class ReplicasTest : public WithEtcd<CloudFixture> {
     dataDir_ = dir_.path() + "/a";
     startCloud({"--store", etcd_->url()});
     if (HasFatalFailure()) return;
-    bData_ = dir_.path() + "/b";
-    std::filesystem::create_directories(bData_);
-    std::filesystem::copy(dataDir_ + "/pki", bData_ + "/pki",
-                          std::filesystem::copy_options::recursive);
-    bPort_ = freePort();
-    startB();
+    b_.start(dataDir_, dir_.path(), etcd_->url());
   }
   void TearDown() override {
-    if (b_ && HasFailure())
-      std::cerr << "---- replica b log (tail) ----\n" << tail(b_->log(), 4000);
-    b_.reset();
+    b_.stop();
     WithEtcd<CloudFixture>::TearDown();
   }
-  void startB() {
-    b_ = std::make_unique<Process>(
-        std::vector<std::string>{buildPath("cloudcore/cloudcore"), "--data-dir", bData_, "--store",
-                                 etcd_->url(), "--api-listen",
-                                 "127.0.0.1:" + std::to_string(bPort_), "--tunnel-listen",
-                                 "127.0.0.1:" + std::to_string(freePort()), "--router-listen",
-                                 "127.0.0.1:" + std::to_string(freePort())},
-        dir_.path() + "/b.log");
-    ASSERT_TRUE(b_->start());
-    ASSERT_TRUE(waitReady(bPort_, std::chrono::seconds(20), /*https=*/true)) << b_->log();
-  }
-  // Through replica b, with a's admin credentials (one CA for both).
-  http::HttpClient clientB() {
-    return http::HttpClient("https://127.0.0.1:" + std::to_string(bPort_), adminOptions());
-  }
-  nlohmann::json getB(const std::string& path) {
-    auto c = clientB();
-    auto r = c.request("GET", path);
-    if (!r.isOk() || r->status != 200) return {};
-    return nlohmann::json::parse(r->body, nullptr, false);
-  }
+  nlohmann::json getB(const std::string& path) { return getVia(b_.apiPort, adminOptions(), path); }
   int postB(const std::string& path, const std::string& body) {
-    auto c = clientB();
-    auto r = c.request("POST", path, body, "application/json");
-    return r.isOk() ? r->status : -1;
+    return sendVia(b_.apiPort, adminOptions(), "POST", path, body);
   }
   std::string holder() {
     auto lease = getB("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/cloudcore");
@@ -246,19 +268,17 @@ class ReplicasTest : public WithEtcd<CloudFixture> {
         timeout);
   }
 
-  std::string bData_;
-  int bPort_ = 0;
-  std::unique_ptr<Process> b_;
+  SecondReplica b_;
 };
 
 TEST_F(ReplicasTest, ControllersRunOnTheLeaderAndMoveWhenItDies) {
-  const std::string a = identity(dataDir_), b = identity(bData_);
+  const std::string a = identity(dataDir_), b = identity(b_.dataDir);
   ASSERT_EQ(a.size(), 16u);
   ASSERT_EQ(b.size(), 16u);
   ASSERT_NE(a, b);
   // a started first and leads; b serves the API and writes through it reach a's controllers.
   ASSERT_TRUE(eventually([&] { return holder().find(a) != std::string::npos; })) << holder();
-  EXPECT_EQ(b_->log().find("starting the controllers"), std::string::npos) << b_->log();
+  EXPECT_EQ(b_.proc->log().find("starting the controllers"), std::string::npos) << b_.proc->log();
   EXPECT_TRUE(replicaSetGetsPods("before", std::chrono::seconds(20)));
 
   // The leader dies: b holds the Lease within 15 s (lease 10 s, attempts every 2 s).
@@ -272,15 +292,15 @@ TEST_F(ReplicasTest, ControllersRunOnTheLeaderAndMoveWhenItDies) {
             << std::chrono::duration_cast<std::chrono::milliseconds>(failover).count() << " ms\n";
   // At most 14 s by design (docs/deployment.md), plus this test's polls on a loaded machine.
   EXPECT_LE(failover, std::chrono::seconds(16));
-  EXPECT_TRUE(replicaSetGetsPods("after", std::chrono::seconds(20))) << b_->log();
+  EXPECT_TRUE(replicaSetGetsPods("after", std::chrono::seconds(20))) << b_.proc->log();
 
   // a comes back as a follower; b, stopped normally, releases the Lease and a leads again at
   // its next attempt rather than after the lease duration.
   startCloud({"--store", etcd_->url()});
   EXPECT_TRUE(eventually([&] { return holder().find(b) != std::string::npos; }));
-  ASSERT_NE(b_->stop(SIGTERM), -1);
+  ASSERT_NE(b_.proc->stop(SIGTERM), -1);
   const auto released = std::chrono::steady_clock::now();
-  b_.reset();
+  b_.proc.reset();
   auto holderViaA = [&] {
     auto lease = getJson("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/cloudcore");
     return lease.is_object() ? lease["spec"].value("holderIdentity", "") : "";
@@ -303,45 +323,16 @@ class EdgeReplicasTest : public WithEtcd<EdgeFixture> {
     dataDir_ = dir_.path() + "/a";
     startCloud(cloudArgs({"--store", etcd_->url()}));
     if (HasFatalFailure()) return;
-    bData_ = dir_.path() + "/b";
-    std::filesystem::create_directories(bData_);
-    std::filesystem::copy(dataDir_ + "/pki", bData_ + "/pki",
-                          std::filesystem::copy_options::recursive);
-    bPort_ = freePort();
-    bTunnelPort_ = freePort();
-    b_ = std::make_unique<Process>(
-        std::vector<std::string>{buildPath("cloudcore/cloudcore"), "--data-dir", bData_, "--store",
-                                 etcd_->url(), "--api-listen",
-                                 "127.0.0.1:" + std::to_string(bPort_), "--tunnel-listen",
-                                 "127.0.0.1:" + std::to_string(bTunnelPort_), "--router-listen",
-                                 "127.0.0.1:" + std::to_string(freePort())},
-        dir_.path() + "/b.log");
-    ASSERT_TRUE(b_->start());
-    ASSERT_TRUE(waitReady(bPort_, std::chrono::seconds(20), /*https=*/true)) << b_->log();
+    b_.start(dataDir_, dir_.path(), etcd_->url());
   }
   void TearDown() override {
-    if (b_ && HasFailure())
-      std::cerr << "---- replica b log (tail) ----\n" << tail(b_->log(), 4000);
-    b_.reset();
+    b_.stop();
     WithEtcd<EdgeFixture>::TearDown();
   }
   std::string tunnelA() const { return "127.0.0.1:" + std::to_string(tunnelPort_); }
-  std::string tunnelB() const { return "127.0.0.1:" + std::to_string(bTunnelPort_); }
-  // The API of replica a or b, with the admin credentials (one CA for both).
-  nlohmann::json getVia(int port, const std::string& path) {
-    http::HttpClient c("https://127.0.0.1:" + std::to_string(port), adminOptions());
-    auto r = c.request("GET", path);
-    if (!r.isOk() || r->status != 200) return {};
-    return nlohmann::json::parse(r->body, nullptr, false);
-  }
-  int sendVia(int port, const std::string& method, const std::string& path,
-              const std::string& body) {
-    http::HttpClient c("https://127.0.0.1:" + std::to_string(port), adminOptions());
-    auto r = c.request(method, path, body, "application/json");
-    return r.isOk() ? r->status : -1;
-  }
+  std::string tunnelB() const { return "127.0.0.1:" + std::to_string(b_.tunnelPort); }
   std::string readyVia(int port, const std::string& node) {
-    auto n = getVia(port, "/api/v1/nodes/" + node);
+    auto n = getVia(port, adminOptions(), "/api/v1/nodes/" + node);
     if (!n.is_object() || !n["status"].is_object()) return "";
     for (const auto& c : n["status"].value("conditions", nlohmann::json::array())) {
       if (c.value("type", "") == "Ready") return c.value("status", "");
@@ -350,22 +341,19 @@ class EdgeReplicasTest : public WithEtcd<EdgeFixture> {
   }
   nlohmann::json tunnel(const std::string& node) { return edgeGet(node, "/status")["tunnel"]; }
 
-  std::string bData_;
-  int bPort_ = 0;
-  int bTunnelPort_ = 0;
-  std::unique_ptr<Process> b_;
+  SecondReplica b_;
 };
 
 TEST_F(EdgeReplicasTest, AnEdgeMovesToTheSurvivingReplicaAndConverges) {
   startEdge("edge-1", {"--cloud", tunnelA() + "," + tunnelB()});
   ASSERT_TRUE(eventually([&] { return tunnel("edge-1").value("connected", false); }))
       << edges_["edge-1"].proc->log();
-  ASSERT_TRUE(eventually([&] { return readyVia(bPort_, "edge-1") == "True"; }));
+  ASSERT_TRUE(eventually([&] { return readyVia(b_.apiPort, "edge-1") == "True"; }));
   const std::string cmPath = "/api/v1/namespaces/default/configmaps/app-config";
-  ASSERT_EQ(sendVia(bPort_, "POST", "/api/v1/namespaces/default/configmaps",
+  ASSERT_EQ(sendVia(b_.apiPort, adminOptions(), "POST", "/api/v1/namespaces/default/configmaps",
                     R"({"metadata":{"name":"app-config"},"data":{"mode":"v1"}})"),
             201);
-  ASSERT_EQ(sendVia(bPort_, "POST", "/api/v1/namespaces/default/pods",
+  ASSERT_EQ(sendVia(b_.apiPort, adminOptions(), "POST", "/api/v1/namespaces/default/pods",
                     R"({"metadata":{"name":"app"},"spec":{"nodeName":"edge-1",)"
                     R"("containers":[{"name":"c","image":"127.0.0.1:5000/app:1"}],)"
                     R"("volumes":[{"name":"cfg","configMap":{"name":"app-config"}}]}})"),
@@ -376,11 +364,11 @@ TEST_F(EdgeReplicasTest, AnEdgeMovesToTheSurvivingReplicaAndConverges) {
   const std::string used = tunnel("edge-1").value("cloud", "");
   ASSERT_TRUE(used == tunnelA() || used == tunnelB()) << used;
   const bool killedA = used == tunnelA();
-  const int survivor = killedA ? bPort_ : port_;
+  const int survivor = killedA ? b_.apiPort : port_;
   if (killedA) {
     cloud_->stop(SIGKILL);
   } else {
-    b_->stop(SIGKILL);
+    b_.proc->stop(SIGKILL);
   }
   const auto killed = std::chrono::steady_clock::now();
   ASSERT_TRUE(eventually(
@@ -399,14 +387,14 @@ TEST_F(EdgeReplicasTest, AnEdgeMovesToTheSurvivingReplicaAndConverges) {
 
   // A change through the survivor reaches the edge; the node stays Ready there (its Lease is
   // renewed through the survivor, whose controllers now lead if the dead one did).
-  ASSERT_EQ(sendVia(survivor, "PUT", cmPath,
+  ASSERT_EQ(sendVia(survivor, adminOptions(), "PUT", cmPath,
                     R"({"metadata":{"name":"app-config"},"data":{"mode":"v2"}})"),
             200);
   EXPECT_TRUE(eventually([&] { return edgeGet("edge-1", cmPath)["data"]["mode"] == "v2"; }))
       << edgeGet("edge-1", cmPath).dump();
   EXPECT_TRUE(eventually([&] { return readyVia(survivor, "edge-1") == "True"; }));
   // And a pod created through the survivor lands there.
-  ASSERT_EQ(sendVia(survivor, "POST", "/api/v1/namespaces/default/pods",
+  ASSERT_EQ(sendVia(survivor, adminOptions(), "POST", "/api/v1/namespaces/default/pods",
                     R"({"metadata":{"name":"later"},"spec":{"nodeName":"edge-1",)"
                     R"("containers":[{"name":"c","image":"127.0.0.1:5000/app:1"}]}})"),
             201);
