@@ -152,6 +152,8 @@ EdgeHub::EdgeHub(EdgeHubOptions options, metamanager::MetaManager& cache, Clock&
       cache_(cache),
       clock_(clock) {
   cloudIndex_ = std::uniform_int_distribution<size_t>(0, clouds_.size() - 1)(rng_);
+  MutexLock lock(mu_);
+  state_.cloud = clouds_[cloudIndex_];  // /status names it before the first attempt too
 }
 
 EdgeHub::~EdgeHub() {
