@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "cloudcore/controllers/workload_util.h"
 #include "common/api/kinds.h"
 #include "common/api/node_lease.h"
 #include "common/api/object_util.h"
@@ -16,10 +17,6 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr int kMaxAttempts = 5;
-
-const api::KindInfo& nodeKind() {
-  return *api::findByApiVersionKind("v1", "Node");
-}
 
 // obj[key] when it is a string, else "".
 std::string str(const Json& obj, const char* key) {
@@ -36,10 +33,6 @@ const Json* readyCondition(const Json& node) {
     if (str(c, "type") == "Ready") return &c;
   }
   return nullptr;
-}
-
-const api::KindInfo& leaseKind() {
-  return *api::findByApiVersionKind("coordination.k8s.io/v1", "Lease");
 }
 
 // A node Lease's renewTime (Unix ms), -1 when it has none.

@@ -15,6 +15,9 @@ const api::KindInfo& podKind() {
 const api::KindInfo& nodeKind() {
   return *api::findByApiVersionKind("v1", "Node");
 }
+const api::KindInfo& leaseKind() {
+  return *api::findByApiVersionKind("coordination.k8s.io/v1", "Lease");
+}
 const api::KindInfo& eventKind() {
   return *api::findByApiVersionKind("v1", "Event");
 }

@@ -26,6 +26,7 @@ inline constexpr std::string_view kChangeCauseAnnotation = "kubernetes.io/change
 
 const api::KindInfo& podKind();
 const api::KindInfo& nodeKind();
+const api::KindInfo& leaseKind();  // coordination.k8s.io/v1
 const api::KindInfo& eventKind();
 const api::KindInfo& replicaSetKind();
 const api::KindInfo& deploymentKind();

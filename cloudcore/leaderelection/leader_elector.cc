@@ -17,20 +17,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-const api::KindInfo& leaseKind() {
-  return *api::findByApiVersionKind("coordination.k8s.io/v1", "Lease");
-}
-
-std::string stringField(const Json& spec, const char* key) {
-  auto it = spec.find(key);
-  return it != spec.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-int64_t intField(const Json& spec, const char* key) {
-  auto it = spec.find(key);
-  return it != spec.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
-}
-
 }  // namespace
 
 LeaderElector::LeaderElector(registry::Registry& registry, Clock& clock,
@@ -222,10 +208,11 @@ Status LeaderElector::tick() {
       lastRenewal_ = began;
       holder_ = options_.identity;
     }
-    auto lease = registry_.get(leaseKind(), options_.leaseNamespace, options_.leaseName);
+    auto lease =
+        registry_.get(controllers::leaseKind(), options_.leaseNamespace, options_.leaseName);
     if (lease.isOk()) {
-      controllers::recordEvent(registry_, clock_, leaseKind(), *lease, "Normal", "LeaderElection",
-                               options_.identity + " became leader", "cloudcore");
+      controllers::recordEvent(registry_, clock_, controllers::leaseKind(), *lease, "Normal",
+                               "LeaderElection", options_.identity + " became leader", "cloudcore");
     }
     return Status::ok();
   }
@@ -248,7 +235,8 @@ Result<LeaderElector::Attempt> LeaderElector::tryAcquireOrRenew() {
   const std::string now = formatRfc3339Micro(clock_.nowMillis());
   const int64_t seconds =
       std::max<int64_t>(1, (options_.leaseDuration.count() + 999) / 1000);  // whole seconds, up
-  auto current = registry_.get(leaseKind(), options_.leaseNamespace, options_.leaseName);
+  auto current =
+      registry_.get(controllers::leaseKind(), options_.leaseNamespace, options_.leaseName);
   // Observations count from when the read returned: the record was current then at the latest.
   const auto readAt = clock_.steadyNow();
   if (!current.isOk() && current.status().code() != Code::kNotFound) return current.status();
@@ -270,7 +258,8 @@ Result<LeaderElector::Attempt> LeaderElector::tryAcquireOrRenew() {
                     {"acquireTime", mine.acquireTime},
                     {"renewTime", mine.renewTime},
                     {"leaseTransitions", mine.transitions}}}};
-    auto created = registry_.create(leaseKind(), options_.leaseNamespace, std::move(lease));
+    auto created =
+        registry_.create(controllers::leaseKind(), options_.leaseNamespace, std::move(lease));
     if (created.isOk()) {
       observed_ = mine;
       observedAt_ = clock_.steadyNow();
@@ -285,11 +274,11 @@ Result<LeaderElector::Attempt> LeaderElector::tryAcquireOrRenew() {
   Json& lease = current.value();
   Json& spec = lease["spec"];
   if (!spec.is_object()) spec = Json::object();
-  Record seen{.holder = stringField(spec, "holderIdentity"),
-              .leaseDurationSeconds = intField(spec, "leaseDurationSeconds"),
-              .acquireTime = stringField(spec, "acquireTime"),
-              .renewTime = stringField(spec, "renewTime"),
-              .transitions = intField(spec, "leaseTransitions")};
+  Record seen{.holder = api::stringAt(spec, "holderIdentity"),
+              .leaseDurationSeconds = api::intAt(spec, "leaseDurationSeconds"),
+              .acquireTime = api::stringAt(spec, "acquireTime"),
+              .renewTime = api::stringAt(spec, "renewTime"),
+              .transitions = api::intAt(spec, "leaseTransitions")};
   const bool mine = isMine(seen.holder);
   if (!(seen == observed_)) {
     if (mine && leading() && !observed_.holder.empty()) {
@@ -314,8 +303,8 @@ Result<LeaderElector::Attempt> LeaderElector::tryAcquireOrRenew() {
   spec["renewTime"] = next.renewTime;
   spec["leaseTransitions"] = next.transitions;
   // The resourceVersion read above makes this a compare-and-swap.
-  auto updated =
-      registry_.update(leaseKind(), options_.leaseNamespace, options_.leaseName, std::move(lease));
+  auto updated = registry_.update(controllers::leaseKind(), options_.leaseNamespace,
+                                  options_.leaseName, std::move(lease));
   if (!updated.isOk()) return updated.status();
   observed_ = next;
   observedAt_ = clock_.steadyNow();
@@ -323,10 +312,11 @@ Result<LeaderElector::Attempt> LeaderElector::tryAcquireOrRenew() {
 }
 
 Status LeaderElector::release() {
-  auto current = registry_.get(leaseKind(), options_.leaseNamespace, options_.leaseName);
+  auto current =
+      registry_.get(controllers::leaseKind(), options_.leaseNamespace, options_.leaseName);
   if (!current.isOk()) return current.status();
   Json& spec = current.value()["spec"];
-  if (!spec.is_object() || !isMine(stringField(spec, "holderIdentity"))) {
+  if (!spec.is_object() || !isMine(api::stringAt(spec, "holderIdentity"))) {
     return Status::ok();  // not ours (any more): nothing to give back
   }
   const std::string now = formatRfc3339Micro(clock_.nowMillis());
@@ -334,8 +324,8 @@ Status LeaderElector::release() {
   spec["leaseDurationSeconds"] = 1;
   spec["acquireTime"] = now;
   spec["renewTime"] = now;
-  auto updated = registry_.update(leaseKind(), options_.leaseNamespace, options_.leaseName,
-                                  std::move(current.value()));
+  auto updated = registry_.update(controllers::leaseKind(), options_.leaseNamespace,
+                                  options_.leaseName, std::move(current.value()));
   return updated.isOk() ? Status::ok() : updated.status();
 }
 
