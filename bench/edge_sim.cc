@@ -640,6 +640,26 @@ void Sim::run() {
   }
   long rssBefore = opts_.cloudPid ? rssKb(opts_.cloudPid) : -1;
   std::thread reconnector([this] { reconnectLoop(); });
+  // Heartbeats from the first connect on, as edgecore sends them (each node every
+  // heartbeatSeconds once connected): a node left silent while the others connect would see its
+  // Lease lapse, be marked Unknown and have its stream closed by the cloud.
+  std::atomic<bool> beating{true};
+  std::thread heart([&] {
+    while (beating) {
+      auto start = Clock::now();
+      for (auto& n : nodes_) {
+        n->queueHeartbeat();
+        std::this_thread::sleep_for(std::chrono::microseconds(opts_.heartbeatSeconds * 1000000LL /
+                                                              std::max(1, opts_.nodes)));
+        if (!beating) break;
+      }
+      auto until = start + std::chrono::seconds(opts_.heartbeatSeconds);
+      while (beating && Clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+  });
+
   auto t0 = Clock::now();
   for (int i = 0; i < opts_.nodes; ++i) {
     nodes_[i]->connect(newChannel(i));
@@ -664,27 +684,11 @@ void Sim::run() {
   std::printf("connected+synced (mTLS): %zu/%d nodes in %.0f ms (%.0f TLS connections/s)\n",
               countSynced(), opts_.nodes, connectMs, countSynced() / (connectMs / 1000));
 
-  // Idle with heartbeats.
-  std::atomic<bool> beating{true};
-  std::thread heart([&] {
-    while (beating) {
-      auto start = Clock::now();
-      for (auto& n : nodes_) {
-        n->queueHeartbeat();
-        std::this_thread::sleep_for(std::chrono::microseconds(opts_.heartbeatSeconds * 1000000LL /
-                                                              std::max(1, opts_.nodes)));
-        if (!beating) break;
-      }
-      auto until = start + std::chrono::seconds(opts_.heartbeatSeconds);
-      while (beating && Clock::now() < until) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-    }
-  });
   if (opts_.cloudPid) {
     // The first heartbeat after a connect is the full status: measure from the second round
-    // on (the steady state).
-    std::this_thread::sleep_for(std::chrono::seconds(3 + opts_.heartbeatSeconds));
+    // on (the steady state). A long interval (e.g. 3600 s: no heartbeats in the window) waits
+    // only as long as a 10 s one would.
+    std::this_thread::sleep_for(std::chrono::seconds(3 + std::min(opts_.heartbeatSeconds, 10)));
     double cpu0 = cpuSeconds(opts_.cloudPid);
     auto w0 = Clock::now();
     std::this_thread::sleep_for(std::chrono::seconds(opts_.idleSeconds));

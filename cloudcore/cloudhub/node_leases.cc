@@ -23,6 +23,22 @@ const api::KindInfo& nodeKind() {
   return *api::findByApiVersionKind("v1", "Node");
 }
 
+// Sets what a renewal writes into `lease` (the current object, changed in place); returns
+// whether it had expired before (renewTime older than its duration).
+bool renewIn(Json& lease, const std::string& node, int64_t seconds, int64_t nowMillis,
+             const std::string& now) {
+  Json& spec = lease["spec"];
+  if (!spec.is_object()) spec = Json::object();
+  const std::string previous = spec.value("renewTime", Json()).is_string()
+                                   ? spec["renewTime"].get<std::string>()
+                                   : std::string();
+  const int64_t previousMillis = previous.empty() ? -1 : parseRfc3339(previous);
+  spec["holderIdentity"] = node;
+  spec["leaseDurationSeconds"] = seconds;
+  spec["renewTime"] = now;
+  return previousMillis >= 0 && nowMillis - previousMillis > seconds * 1000;
+}
+
 }  // namespace
 
 NodeLeases::NodeLeases(registry::Registry& registry, Clock& clock, Executor executor,
@@ -78,10 +94,46 @@ void NodeLeases::drain() {
   lock.wait(idle_, [&]() EP_REQUIRES(mu_) { return pending_.empty(); });
 }
 
+void NodeLeases::forget(const std::string& node) {
+  MutexLock lock(mu_);
+  lastWritten_.erase(node);
+}
+
+void NodeLeases::remember(const std::string& node, const Json& lease) {
+  std::string text = lease.dump();
+  MutexLock lock(mu_);
+  lastWritten_[node] = std::move(text);
+}
+
 Result<NodeLeases::Renewal> NodeLeases::renewNow(const std::string& node) {
   const int64_t nowMillis = clock_.nowMillis();
   const std::string now = formatRfc3339Micro(nowMillis);
   const int64_t seconds = leaseDuration_.count();
+  // The Lease as this replica last wrote it: renewed without reading the store (the write is a
+  // compare-and-swap on its resourceVersion). Anybody else's write since (another replica, a
+  // user, the node controller's delete) fails it, and the Lease is read as below.
+  std::string known;
+  {
+    MutexLock lock(mu_);
+    if (auto it = lastWritten_.find(node); it != lastWritten_.end()) known = it->second;
+  }
+  if (!known.empty()) {
+    Json current = Json::parse(known, nullptr, /*allow_exceptions=*/false);
+    if (current.is_object()) {
+      Json next = current;
+      const bool lapsed = renewIn(next, node, seconds, nowMillis, now);
+      auto updated =
+          registry_.updateFrom(leaseKind(), kNodeLeaseNamespace, node, current, std::move(next));
+      if (updated.isOk()) {
+        remember(node, *updated);
+        written_.fetch_add(1);
+        return lapsed ? Renewal::kLapsed : Renewal::kRenewed;
+      }
+      if (updated.status().code() == Code::kUnavailable) return updated.status();
+    }
+    // Moved on (or, whatever else failed, the copy may be the cause): read it again.
+    forget(node);
+  }
   auto current = registry_.get(leaseKind(), kNodeLeaseNamespace, node);
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     if (!current.isOk() && current.status().code() != Code::kNotFound) return current.status();
@@ -105,6 +157,7 @@ Result<NodeLeases::Renewal> NodeLeases::renewNow(const std::string& node) {
            {{"holderIdentity", node}, {"leaseDurationSeconds", seconds}, {"renewTime", now}}}};
       auto created = registry_.create(leaseKind(), kNodeLeaseNamespace, std::move(lease));
       if (created.isOk()) {
+        remember(node, *created);
         written_.fetch_add(1);
         return Renewal::kRenewed;
       }
@@ -116,18 +169,10 @@ Result<NodeLeases::Renewal> NodeLeases::renewNow(const std::string& node) {
       if (created.status().code() != Code::kAlreadyExists) return created.status();
     } else {
       Json next = std::move(current.value());  // its resourceVersion makes the update a CAS
-      Json& spec = next["spec"];
-      if (!spec.is_object()) spec = Json::object();
-      const std::string previous = spec.value("renewTime", Json()).is_string()
-                                       ? spec["renewTime"].get<std::string>()
-                                       : std::string();
-      const int64_t previousMillis = previous.empty() ? -1 : parseRfc3339(previous);
-      const bool lapsed = previousMillis >= 0 && nowMillis - previousMillis > seconds * 1000;
-      spec["holderIdentity"] = node;
-      spec["leaseDurationSeconds"] = seconds;
-      spec["renewTime"] = now;
+      const bool lapsed = renewIn(next, node, seconds, nowMillis, now);
       auto updated = registry_.update(leaseKind(), kNodeLeaseNamespace, node, std::move(next));
       if (updated.isOk()) {
+        remember(node, *updated);
         written_.fetch_add(1);
         return lapsed ? Renewal::kLapsed : Renewal::kRenewed;
       }

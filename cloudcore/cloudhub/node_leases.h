@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <unordered_map>
 
@@ -61,6 +62,8 @@ class NodeLeases {
   // applier, which runs on the executor already; tests). Errors: the registry's (a missing
   // kube-node-lease namespace is kNotFound), kConflict after repeated conflicting writes.
   [[nodiscard]] Result<Renewal> renewNow(const std::string& node);
+  // Drops what it keeps of the node's Lease (its node disconnected): its next renewal reads it.
+  void forget(const std::string& node);
   // Blocks until no write is queued or running.
   void drain();
 
@@ -70,6 +73,9 @@ class NodeLeases {
 
  private:
   void run(const std::string& node);
+  // Keeps `lease` (as the registry returned it after a write) as the node's Lease for its next
+  // renewal.
+  void remember(const std::string& node, const nlohmann::json& lease);
 
   registry::Registry& registry_;
   Clock& clock_;
@@ -80,6 +86,11 @@ class NodeLeases {
   std::condition_variable idle_;
   // Nodes with a write queued or running; true: renewed again since it started.
   std::unordered_map<std::string, bool> pending_ EP_GUARDED_BY(mu_);
+  // Each connected node's Lease as last written here (JSON text, resourceVersion included):
+  // the next renewal writes from it without reading the store. About 0.5 KiB per node; dropped
+  // by forget() (a write finishing after it may keep the entry until the node's next
+  // disconnect: at most one per node name).
+  std::unordered_map<std::string, std::string> lastWritten_ EP_GUARDED_BY(mu_);
   std::atomic<uint64_t> written_{0};
   std::atomic<uint64_t> coalesced_{0};
   std::atomic<uint64_t> failed_{0};

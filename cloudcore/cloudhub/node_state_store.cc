@@ -147,7 +147,7 @@ Status NodeStateStore::start() {
         unsummed.push_back({name, acked, sequence});  // written before checksums
       } else if (load.isNull(3) || load.int64(3) != rowChecksum(name, acked, sequence)) {
         ++damagedRows_;
-        r.dirty = dirty_ = true;  // rewritten as 0, intact
+        markDirty(name, r);  // rewritten as 0, intact
         spdlog::error(
             "cloudhub: the row of node {} in cloudhub.db is damaged (checksum mismatch); its "
             "acknowledged revision and report sequence start again from 0 (it resends the "
@@ -194,13 +194,18 @@ void NodeStateStore::stop() {
   }
 }
 
+void NodeStateStore::markDirty(const std::string& node, Row& row) {
+  if (!row.dirty) dirtyNames_.push_back(node);
+  row.dirty = dirty_ = true;
+}
+
 void NodeStateStore::recordAck(const std::string& node, int64_t revision) {
   {
     MutexLock l(mu_);
     Row& r = rows_[node];
     if (revision <= r.ackedRevision) return;
     r.ackedRevision = revision;
-    r.dirty = dirty_ = true;
+    markDirty(node, r);
   }
   cv_.notify_all();
 }
@@ -211,7 +216,8 @@ void NodeStateStore::recordReportApplied(const std::string& node, uint64_t seque
     Row& r = rows_[node];
     if (sequence <= r.appliedSequence) return;
     r.appliedSequence = sequence;
-    r.dirty = dirty_ = reportsDirty_ = true;
+    markDirty(node, r);
+    reportsDirty_ = true;
   }
   cv_.notify_all();
 }
@@ -245,21 +251,23 @@ Status NodeStateStore::flushNow() {
   {
     MutexLock l(mu_);
     if (!dirty_) return Status::ok();
-    for (auto& [name, r] : rows_) {
-      if (!r.dirty) continue;
-      batch.push_back({name, r.ackedRevision, r.appliedSequence});
+    // Only the rows changed since the last flush: not a walk over every node's row.
+    batch.reserve(dirtyNames_.size());
+    for (auto& name : dirtyNames_) {
+      Row& r = rows_[name];
       r.dirty = false;
+      batch.push_back({std::move(name), r.ackedRevision, r.appliedSequence});
     }
+    dirtyNames_.clear();
     dirty_ = reportsDirty_ = false;
   }
   auto restoreDirty = [&] {
     MutexLock l(mu_);
     for (const auto& p : batch) {
       Row& r = rows_[p.name];
-      r.dirty = true;
+      if (!r.dirty) markDirty(p.name, r);
       if (r.appliedSequence > r.persistedSequence) reportsDirty_ = true;
     }
-    dirty_ = true;
   };
   if (db_ == nullptr) {
     restoreDirty();

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/status.h"
 #include "common/thread_annotations.h"
@@ -87,6 +88,8 @@ class NodeStateStore {
     bool dirty = false;
   };
   void flushLoop();
+  // Marks `row` (the row of `node`) for the next flush.
+  void markDirty(const std::string& node, Row& row) EP_REQUIRES(mu_);
 
   const NodeStateStoreOptions options_;
   PersistedFn onPersisted_;
@@ -94,8 +97,9 @@ class NodeStateStore {
   mutable Mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, Row> rows_ EP_GUARDED_BY(mu_);
-  bool dirty_ EP_GUARDED_BY(mu_) = false;
-  bool reportsDirty_ EP_GUARDED_BY(mu_) = false;  // an applied sequence is not persisted
+  std::vector<std::string> dirtyNames_ EP_GUARDED_BY(mu_);  // the rows with `dirty` set
+  bool dirty_ EP_GUARDED_BY(mu_) = false;                   // dirtyNames_ is not empty
+  bool reportsDirty_ EP_GUARDED_BY(mu_) = false;            // an applied sequence is not persisted
   bool stopping_ EP_GUARDED_BY(mu_) = false;
   uint64_t damagedRows_ EP_GUARDED_BY(mu_) = 0;
   bool rebuilt_ EP_GUARDED_BY(mu_) = false;

@@ -415,6 +415,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
       server_.dispatcher.detach(node_, this);
       if (server_.broker) server_.broker->detach(node_, this);
       if (server_.routes) server_.routes->detach(node_, this);
+      if (server_.leases) server_.leases->forget(node_);
       spdlog::info("cloudhub: node {} disconnected", node_);
     }
   }

@@ -58,31 +58,149 @@ std::string owningNodeUid(const Json& lease) {
 
 NodeController::NodeController(registry::Registry& registry, Clock& clock,
                                NodeControllerOptions options)
-    : registry_(registry), clock_(clock), options_(options), task_(options.interval, [this] {
-        auto r = reconcileOnce();
-        if (!r.isOk()) spdlog::warn("node controller: {}", r.status().toString());
-      }) {}
+    : registry_(registry), clock_(clock), options_(options) {}
 
 NodeController::~NodeController() {
   stop();
 }
 
 Status NodeController::start() {
-  task_.start();
+  // The watches are opened (their initial lists taken) by the thread's first drain, so that a
+  // store error there is retried instead of failing this replica's controllers.
+  {
+    MutexLock l(wakeMu_);
+    stopping_ = false;
+  }
+  thread_ = std::thread([this] { run(); });
   return Status::ok();
 }
 
 void NodeController::stop() {
-  task_.stop();
+  {
+    MutexLock l(wakeMu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  MutexLock l(mu_);
+  for (auto* w : {&nodeWatch_, &leaseWatch_}) {
+    if (*w) (*w)->stop();
+    w->reset();
+  }
 }
 
-bool NodeController::isStale(const Json& node, int64_t leaseRenewed) const {
+void NodeController::wake() {
+  {
+    MutexLock l(wakeMu_);
+    notified_ = true;
+  }
+  cv_.notify_all();
+}
+
+std::unique_ptr<registry::ObjectWatch>& NodeController::watchOf(bool leases) {
+  return leases ? leaseWatch_ : nodeWatch_;
+}
+
+Status NodeController::openWatch(bool leases) {
+  auto& watch = watchOf(leases);
+  if (watch) watch->stop();
+  watch.reset();
+  // The initial list arrives as ADDED events: the cache of the kind starts again from it.
+  if (leases) {
+    leases_.clear();
+  } else {
+    nodes_.clear();
+  }
+  auto w = leases ? registry_.watch(leaseKind(), api::kNodeLeaseNamespace, {}, "")
+                  : registry_.watch(nodeKind(), "", {}, "");
+  if (!w.isOk()) {
+    return Status(w.status().code(), std::string("node controller: watching ") +
+                                         (leases ? "leases: " : "nodes: ") + w.status().message());
+  }
+  watch = std::move(w.value());
+  watch->setNotify([this] { wake(); });
+  return Status::ok();
+}
+
+void NodeController::observe(bool leases, const registry::WatchEvent& e) {
+  if (e.type == "ERROR" || !e.object) return;  // the watch ended: drain() reopens it
+  const Json& obj = *e.object;
+  std::string name = api::stringAt(obj, "metadata.name");
+  if (e.type == "DELETED") {
+    if (leases) {
+      leases_.erase(name);
+    } else {
+      nodes_.erase(name);
+    }
+    return;
+  }
+  if (leases) {
+    LeaseSeen& l = leases_[name];
+    l.uid = api::stringAt(obj, "metadata.uid");
+    l.ownerUid = owningNodeUid(obj);
+    l.resourceVersion = api::stringAt(obj, "metadata.resourceVersion");
+    l.renewed = renewedAt(obj);
+    return;
+  }
+  nodes_[name] = seeNode(obj);
+}
+
+NodeController::NodeSeen NodeController::seeNode(const Json& node) {
+  NodeSeen n;
+  n.uid = api::stringAt(node, "metadata.uid");
   const Json* ready = readyCondition(node);
-  if (ready != nullptr && str(*ready, "status") == "Unknown") return false;
+  n.unknown = ready != nullptr && str(*ready, "status") == "Unknown";
   // Without a heartbeat, the node's age counts (it never reported since it was created).
   std::string since = ready ? str(*ready, "lastHeartbeatTime") : std::string();
   if (since.empty()) since = api::stringAt(node, "metadata.creationTimestamp");
-  int64_t at = std::max(parseRfc3339(since), leaseRenewed);
+  n.heartbeat = parseRfc3339(since);
+  return n;
+}
+
+Status NodeController::drain() {
+  Status result;
+  for (bool leases : {false, true}) {
+    auto& watch = watchOf(leases);
+    // A watch that ended is opened again once per drain, and its initial list taken at once.
+    for (int opened = 0; opened < 2; ++opened) {
+      if (!watch) {
+        // A failed open (a LIST of every Node or Lease) is retried once per interval, not on
+        // every wake-up.
+        auto& retryAt = leases ? leaseRetryAt_ : nodeRetryAt_;
+        if (std::chrono::steady_clock::now() < retryAt) {
+          result = Status(Code::kUnavailable, "node controller: waiting to watch again");
+          break;
+        }
+        if (auto s = openWatch(leases); !s.isOk()) {
+          retryAt = std::chrono::steady_clock::now() + options_.interval;
+          result = s;
+          break;  // the other kind is still taken in
+        }
+      }
+      for (;;) {
+        auto events = watch->poll(1024);
+        for (const auto& e : events) observe(leases, e);
+        if (events.size() < 1024) break;
+      }
+      if (!watch->done()) break;
+      spdlog::info("node controller: the {} watch ended; listing again", leases ? "lease" : "node");
+      watch.reset();
+    }
+  }
+  return result;
+}
+
+void NodeController::resetWatches() {
+  for (bool leases : {false, true}) {
+    auto& watch = watchOf(leases);
+    if (watch) watch->stop();
+    watch.reset();
+  }
+}
+
+bool NodeController::isStale(const NodeSeen& node, int64_t leaseRenewed) const {
+  if (node.unknown) return false;
+  int64_t at = std::max(node.heartbeat, leaseRenewed);
   if (at < 0) return false;  // unparsable: leave it alone rather than guess
   auto grace = std::chrono::duration_cast<std::chrono::milliseconds>(options_.gracePeriod).count();
   return clock_.nowMillis() - at > grace;
@@ -95,7 +213,7 @@ Result<bool> NodeController::markIfStale(const std::string& name) {
       if (node.status().code() == Code::kNotFound) return false;
       return node.status();
     }
-    if (!isStale(*node, leaseRenewedNow(name))) return false;
+    if (!isStale(seeNode(*node), leaseRenewedNow(name))) return false;
     Json next = *node;  // carries metadata.resourceVersion: the update is a CAS
     if (!next["status"].is_object()) next["status"] = Json::object();
     Json& conditions = next["status"]["conditions"];
@@ -134,46 +252,30 @@ int64_t NodeController::leaseRenewedNow(const std::string& name) {
   return lease.isOk() ? renewedAt(*lease) : -1;
 }
 
-void NodeController::collectLeases(const std::vector<Json>& leases,
-                                   const std::unordered_map<std::string, std::string>& nodeUids) {
-  for (const auto& lease : leases) {
-    const std::string uid = owningNodeUid(lease);
-    if (uid.empty()) continue;  // not a node's: somebody else's Lease
-    const std::string name = api::stringAt(lease, "metadata.name");
-    if (auto it = nodeUids.find(name); it != nodeUids.end() && it->second == uid) continue;
-    // Not in the list taken before the leases: read again (the node may be newer than it).
-    auto node = registry_.get(nodeKind(), "", name);
-    if (node.isOk() && api::stringAt(*node, "metadata.uid") == uid) continue;
-    if (!node.isOk() && node.status().code() != Code::kNotFound) continue;
-    registry::DeleteOptions options;
-    options.preconditionUid = api::stringAt(lease, "metadata.uid");
-    options.preconditionResourceVersion = api::stringAt(lease, "metadata.resourceVersion");
-    auto r = registry_.remove(leaseKind(), api::kNodeLeaseNamespace, name, options);
-    if (r.isOk()) {
-      spdlog::info("node controller: deleted the lease of node {}: the node is gone", name);
-    } else if (r.status().code() != Code::kNotFound && r.status().code() != Code::kConflict) {
-      spdlog::warn("node controller: lease of node {}: {}", name, r.status().toString());
-    }
+void NodeController::collectLease(const std::string& name, const LeaseSeen& lease) {
+  // The cache may be behind: the Node read now decides.
+  auto node = registry_.get(nodeKind(), "", name);
+  if (node.isOk() && api::stringAt(*node, "metadata.uid") == lease.ownerUid) return;
+  if (!node.isOk() && node.status().code() != Code::kNotFound) return;
+  registry::DeleteOptions options;
+  options.preconditionUid = lease.uid;
+  options.preconditionResourceVersion = lease.resourceVersion;
+  auto r = registry_.remove(leaseKind(), api::kNodeLeaseNamespace, name, options);
+  if (r.isOk()) {
+    spdlog::info("node controller: deleted the lease of node {}: the node is gone", name);
+  } else if (r.status().code() != Code::kNotFound && r.status().code() != Code::kConflict) {
+    spdlog::warn("node controller: lease of node {}: {}", name, r.status().toString());
   }
 }
 
-Result<int> NodeController::reconcileOnce() {
-  auto list = registry_.list(nodeKind(), "", {});
-  if (!list.isOk()) return list.status();
-  // Listed after the nodes: a renewal in between only makes a node look fresher.
-  auto leases = registry_.list(leaseKind(), api::kNodeLeaseNamespace, {});
-  if (!leases.isOk()) return leases.status();
-  std::unordered_map<std::string, int64_t> renewed;
-  for (const auto& lease : leases->items) {
-    renewed[api::stringAt(lease, "metadata.name")] = renewedAt(lease);
-  }
+int NodeController::pass() {
   int marked = 0;
-  std::unordered_map<std::string, std::string> nodeUids;
-  for (const auto& node : list->items) {
-    std::string name = api::stringAt(node, "metadata.name");
-    nodeUids[name] = api::stringAt(node, "metadata.uid");
-    auto it = renewed.find(name);
-    if (!isStale(node, it == renewed.end() ? -1 : it->second)) continue;
+  std::vector<std::string> stale;
+  for (const auto& [name, node] : nodes_) {
+    auto lease = leases_.find(name);
+    if (isStale(node, lease == leases_.end() ? -1 : lease->second.renewed)) stale.push_back(name);
+  }
+  for (const auto& name : stale) {
     auto r = markIfStale(name);
     if (!r.isOk()) {
       spdlog::warn("node controller: node {}: {}", name, r.status().toString());
@@ -181,8 +283,66 @@ Result<int> NodeController::reconcileOnce() {
     }
     if (*r) ++marked;
   }
-  collectLeases(leases->items, nodeUids);
+  std::vector<std::pair<std::string, LeaseSeen>> orphans;
+  for (const auto& [name, lease] : leases_) {
+    if (lease.ownerUid.empty()) continue;  // not a node's: somebody else's Lease
+    auto node = nodes_.find(name);
+    if (node != nodes_.end() && node->second.uid == lease.ownerUid) continue;
+    orphans.emplace_back(name, lease);
+  }
+  for (const auto& [name, lease] : orphans) collectLease(name, lease);
   return marked;
+}
+
+Result<int> NodeController::reconcileOnce() {
+  MutexLock l(mu_);
+  try {
+    // Both caches complete, or no pass: an empty cache would leave every node unjudged.
+    if (auto s = drain(); !s.isOk()) return s;
+    return pass();
+  } catch (...) {
+    resetWatches();  // events taken but not applied: the next drain lists again
+    throw;
+  }
+}
+
+void NodeController::run() {
+  // The first pass one interval after start, as before (the watches are opened at once).
+  auto nextPass = std::chrono::steady_clock::now() + options_.interval;
+  bool first = true;
+  for (;;) {
+    {
+      MutexLock l(wakeMu_);
+      if (!first) {
+        l.waitUntil(cv_, nextPass, [&]() EP_REQUIRES(wakeMu_) { return stopping_ || notified_; });
+      }
+      if (stopping_) return;
+      notified_ = false;
+    }
+    first = false;
+    const bool due = std::chrono::steady_clock::now() >= nextPass;
+    {
+      MutexLock l(mu_);
+      try {
+        if (auto s = drain(); !s.isOk()) {
+          if (due) spdlog::warn("{}", s.toString());  // retried once per interval
+        } else if (due) {
+          pass();
+        }
+      } catch (const std::exception& e) {
+        // A malformed object must not take cloudcore down. Events may have been taken and not
+        // applied: both watches start again from a list.
+        resetWatches();
+        spdlog::error("node controller: pass failed: {}", e.what());
+      }
+    }
+    if (due) nextPass = std::chrono::steady_clock::now() + options_.interval;
+    // Events arriving in the next drainGap are taken together.
+    MutexLock l(wakeMu_);
+    if (l.waitFor(cv_, options_.drainGap, [&]() EP_REQUIRES(wakeMu_) { return stopping_; })) {
+      return;
+    }
+  }
 }
 
 }  // namespace ep::controllers

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -46,7 +47,8 @@ struct SchedulePassResult {
 // Event — written only when that message changes, so retries of a stuck pod are quiet.
 //
 // Threading: a ControllerLoop thread runs reconcileOnce() on pod/node changes (only while pods
-// are pending, for node and bound-pod changes) and every resync. reconcileOnce() is also callable
+// are pending, for node and bound-pod changes) and every resync while pods are pending (or the
+// last pass failed); a resync with nothing pending is skipped. reconcileOnce() is also callable
 // directly from tests (with the loop stopped). start()/stop() from one owner thread.
 class Scheduler {
  public:
@@ -60,6 +62,8 @@ class Scheduler {
 
   // One pass: lists nodes and pods once, schedules every pending pod in creation order.
   Result<SchedulePassResult> reconcileOnce();
+  // Resync passes the loop skipped because no pod was pending (tests).
+  uint64_t skippedPasses() const { return skipped_.load(); }
 
  private:
   bool interesting(const api::KindInfo& kind, const registry::WatchEvent& e);
@@ -70,6 +74,11 @@ class Scheduler {
   Clock& clock_;
   const SchedulerOptions options_;
   std::atomic<int> pending_{0};  // pending pods seen by the last pass
+  // Loop thread only (atomic for tests' reads): an event asked for a pass since the last one;
+  // the last pass succeeded; resync passes skipped (nothing pending).
+  std::atomic<bool> asked_{false};
+  std::atomic<bool> lastPassOk_{false};
+  std::atomic<uint64_t> skipped_{0};
   // What the scheduler reads of each node, as last seen by interesting() (loop thread only).
   std::map<std::string, std::string> nodeFingerprints_;
   std::unique_ptr<ControllerLoop> loop_;

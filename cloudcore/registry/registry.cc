@@ -26,6 +26,13 @@ std::string quotedName(const api::KindInfo& kind, const std::string& name) {
   return kind.resource() + " \"" + name + "\"";
 }
 
+// The apiserver's answer to a write of a version that is no longer the stored one.
+Status conflict(const api::KindInfo& kind, const std::string& name) {
+  return Status(Code::kConflict, "Operation cannot be fulfilled on " + quotedName(kind, name) +
+                                     ": the object has been modified; please apply your changes "
+                                     "to the latest version and try again");
+}
+
 Status notFound(const api::KindInfo& kind, const std::string& name) {
   return notFoundError(quotedName(kind, name) + " not found");
 }
@@ -460,7 +467,7 @@ Result<Json> Registry::createObject(const api::KindInfo& kind, const std::string
 Result<Json> Registry::writeUpdate(const api::KindInfo& kind, const std::string& ns,
                                    const std::string& name, const Json& current, int64_t currentRev,
                                    Json desired, Subresource sub, bool explicitRv,
-                                   const WriteOptions& options) {
+                                   const WriteOptions& options, bool currentRead) {
   if (!desired.is_object()) return badRequestError("the request body must be a JSON object");
   if (auto s = checkFields(kind, desired, options.fieldCheck, &current); !s.isOk()) return s;
   Json next;
@@ -547,10 +554,7 @@ Result<Json> Registry::writeUpdate(const api::KindInfo& kind, const std::string&
       return badRequestError("metadata.resourceVersion: invalid value \"" + rv + "\"");
     }
     if (expected != currentRev) {
-      return Status(Code::kConflict,
-                    "Operation cannot be fulfilled on " + quotedName(kind, name) +
-                        ": the object has been modified; please apply your changes to the latest "
-                        "version and try again");
+      return conflict(kind, name);
     }
   }
   meta["resourceVersion"] = std::to_string(currentRev);
@@ -566,7 +570,16 @@ Result<Json> Registry::writeUpdate(const api::KindInfo& kind, const std::string&
   if (tracksGeneration(kind) && specPart(next) != specPart(current)) {
     meta["generation"] = curMeta.value("generation", int64_t{1}) + 1;
   }
-  if (next == current) return next;  // no-op: nothing is written, revision unchanged
+  if (next == current) {  // no-op: nothing is written, revision unchanged
+    if (!currentRead) {
+      auto stored = store_.get(kind.resource(), kind.namespaced ? ns : "", name);
+      if (!stored.isOk()) {
+        return stored.status().code() == Code::kNotFound ? notFound(kind, name) : stored.status();
+      }
+      if (stored->modRevision != currentRev) return conflict(kind, name);
+    }
+    return next;
+  }
   ServiceAllocator::Allocation allocation;
   if (isService(kind) && sub == Subresource::kNone) {
     if (auto s = services_.allocate(&current, next, options.dryRun, allocation); !s.isOk()) {
@@ -604,10 +617,7 @@ Result<Json> Registry::writeUpdate(const api::KindInfo& kind, const std::string&
   if (!r.isOk()) {
     if (r.status().code() == Code::kNotFound) return notFound(kind, name);
     if (r.status().code() == Code::kConflict) {
-      return Status(Code::kConflict,
-                    "Operation cannot be fulfilled on " + quotedName(kind, name) +
-                        ": the object has been modified; please apply your changes to the latest "
-                        "version and try again");
+      return conflict(kind, name);
     }
     return r.status();
   }
@@ -633,6 +643,29 @@ Result<Json> Registry::update(const api::KindInfo& kind, const std::string& ns,
       return r;
     }
   }
+}
+
+Result<Json> Registry::updateFrom(const api::KindInfo& kind, const std::string& ns,
+                                  const std::string& name, const Json& current, Json object,
+                                  Subresource sub, const WriteOptions& options) {
+  // A revision of 0 would make the store's write unconditional: only a real one is accepted.
+  const std::string rv = metaString(current, "resourceVersion");
+  int64_t currentRev = 0;
+  size_t used = 0;
+  try {
+    currentRev = std::stoll(rv, &used);
+  } catch (...) {
+    used = 0;
+  }
+  if (used == 0 || used != rv.size() || currentRev <= 0) {
+    return badRequestError("the current object has no valid metadata.resourceVersion");
+  }
+  if (metaString(current, "name") != name ||
+      (kind.namespaced && metaString(current, "namespace") != ns)) {
+    return badRequestError("the current object is not " + quotedName(kind, name));
+  }
+  return writeUpdate(kind, ns, name, current, currentRev, std::move(object), sub,
+                     /*explicitRv=*/false, options, /*currentRead=*/false);
 }
 
 Result<Json> Registry::patch(const api::KindInfo& kind, const std::string& ns,
@@ -906,10 +939,7 @@ Result<Json> Registry::removeWithPolicy(const api::KindInfo& kind, const std::st
     auto u = store_.update(kind.resource(), ns, name, encode(next), revision);
     if (!u.isOk()) {
       if (u.status().code() == Code::kConflict) {
-        return Status(Code::kConflict, "Operation cannot be fulfilled on " +
-                                           quotedName(kind, name) +
-                                           ": the object has been modified; please apply your "
-                                           "changes to the latest version and try again");
+        return conflict(kind, name);
       }
       return u.status();
     }
@@ -1084,6 +1114,8 @@ class FilteredWatch final : public ObjectWatch {
         // tombstone, which no selector matches: every watch of the kind gets it (clients ignore
         // unknown deletes).
         before = e.prevValue.empty() || matches(*obj);
+      } else if (e.type == store::EventType::kModified && !labels_ && !fields_) {
+        before = true;  // without a selector every version matches: the old one is not decoded
       } else if (e.type == store::EventType::kModified) {
         store::Object prev = e.object;
         prev.value = e.prevValue;

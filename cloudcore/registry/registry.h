@@ -127,6 +127,15 @@ class Registry {
   Result<Json> update(const api::KindInfo& kind, const std::string& ns, const std::string& name,
                       Json object, Subresource sub = Subresource::kNone,
                       const WriteOptions& options = {});
+  // update() of the object the caller holds as `current`, without reading the store: exactly
+  // what a read or write of the registry returned, unmodified (its metadata.resourceVersion,
+  // name and namespace included; kBadRequest without them). The write is a compare-and-swap on
+  // that version, kConflict once the stored object has moved on; an update that changes
+  // nothing is checked against the stored revision the same way. For a writer that keeps what
+  // it last wrote (cloudhub's node Lease renewals).
+  Result<Json> updateFrom(const api::KindInfo& kind, const std::string& ns, const std::string& name,
+                          const Json& current, Json object, Subresource sub = Subresource::kNone,
+                          const WriteOptions& options = {});
   Result<Json> patch(const api::KindInfo& kind, const std::string& ns, const std::string& name,
                      PatchType type, const std::string& patch, Subresource sub = Subresource::kNone,
                      const WriteOptions& options = {});
@@ -154,10 +163,13 @@ class Registry {
   // create() with the managedFields of an apply-create (null: recorded from fieldManager).
   Result<Json> createObject(const api::KindInfo& kind, const std::string& ns, Json object,
                             const WriteOptions& options, const Json* appliedManagedFields);
+  // `currentRead`: `current` was read from the store for this write (false: the caller's copy,
+  // updateFrom(), so that an unchanged object is checked against the stored revision before
+  // it counts as written).
   Result<Json> writeUpdate(const api::KindInfo& kind, const std::string& ns,
                            const std::string& name, const Json& current, int64_t currentRev,
                            Json desired, Subresource sub, bool explicitRv,
-                           const WriteOptions& options);
+                           const WriteOptions& options, bool currentRead = true);
   Status checkNamespaceWritable(const api::KindInfo& kind, const std::string& ns);
   Result<Json> removeUnreadable(const api::KindInfo& kind, const std::string& ns,
                                 const std::string& name, const DeleteOptions& options,

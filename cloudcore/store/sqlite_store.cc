@@ -1123,8 +1123,10 @@ void SqliteStore::commitBatch(std::vector<std::unique_ptr<PendingWrite>>& batch)
   }
   revision_ = rev;
   compacted_ = newCompacted;
-  for (size_t i = 0; i < batch.size(); ++i) batch[i]->done.set_value(std::move(results[i]));
+  // Published before the writers hear back: a watch opened before a write has its events by
+  // the time the write returns (what a caller that writes and then polls relies on).
   if (rev != startRev) publish(events, rev);
+  for (size_t i = 0; i < batch.size(); ++i) batch[i]->done.set_value(std::move(results[i]));
 }
 
 void SqliteStore::publish(const std::vector<Event>& events, int64_t lastRevision) {

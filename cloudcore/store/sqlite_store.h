@@ -48,7 +48,8 @@ struct PendingWrite;
 // commit); readers use their own connections and never wait for writers. See docs/store.md.
 //
 // Threading: every public method is thread-safe. Write calls block the calling thread until
-// their batch commits (call them from a worker pool, not from an event loop).
+// their batch commits (call them from a worker pool, not from an event loop). A write's events
+// are in every watch opened before it by the time the write returns.
 class SqliteStore final : public Store {
  public:
   SqliteStore(SqliteStoreOptions options, Clock& clock);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -48,6 +49,17 @@ class ForwardingStore : public store::Store {
 
  protected:
   store::Store& inner_;
+};
+
+// Counts LISTs (every resource) and forwards everything (tests).
+class ListCountingStore final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  Result<store::ListResult> list(const store::ListOptions& o) override {
+    lists.fetch_add(1);
+    return inner_.list(o);
+  }
+  std::atomic<int> lists{0};
 };
 
 }  // namespace ep::testing

@@ -11,7 +11,7 @@
 #include "cloudcore/store/sqlite_store.h"
 #include "common/api/kinds.h"
 #include "proto/tunnel.pb.h"
-#include "tests/testing/forwarding_store.h"
+#include "tests/testing/expiring_store.h"
 #include "tests/testing/store_fixture.h"
 
 namespace ep::cloudhub {
@@ -21,49 +21,7 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 namespace pb = edgeplane::tunnel::v1;
 
-// A watch that can be ended with kExpired on demand; otherwise forwards to the real one.
-class ExpiringWatch final : public store::Watch {
- public:
-  ExpiringWatch(std::unique_ptr<store::Watch> inner, std::atomic<bool>& expired)
-      : inner_(std::move(inner)), expired_(expired) {}
-  std::vector<store::Event> poll(size_t max) override {
-    return expired_ ? std::vector<store::Event>{} : inner_->poll(max);
-  }
-  void setNotify(std::function<void()> notify) override { inner_->setNotify(std::move(notify)); }
-  bool done() const override { return expired_ || inner_->done(); }
-  Status error() const override {
-    return expired_ ? Status(Code::kExpired, "too old resource version") : inner_->error();
-  }
-  void stop() override { inner_->stop(); }
-
- private:
-  std::unique_ptr<store::Watch> inner_;
-  std::atomic<bool>& expired_;
-};
-
-// Forwards to a SqliteStore; expireWatches() ends every watch handed out so far.
-class ExpiringStore final : public testing::ForwardingStore {
- public:
-  using ForwardingStore::ForwardingStore;
-  Result<std::unique_ptr<store::Watch>> watch(const store::WatchOptions& o) override {
-    auto w = inner_.watch(o);
-    if (!w.isOk()) return w.status();
-    auto flag = std::make_unique<std::atomic<bool>>(false);
-    std::unique_ptr<store::Watch> out = std::make_unique<ExpiringWatch>(std::move(*w), *flag);
-    std::lock_guard l(mu_);
-    flags_.push_back(std::move(flag));
-    return out;
-  }
-
-  void expireWatches() {
-    std::lock_guard l(mu_);
-    for (auto& f : flags_) *f = true;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::unique_ptr<std::atomic<bool>>> flags_;
-};
+using testing::ExpiringStore;
 
 // Records what the dispatcher sends.
 class RecordingSink final : public SyncSink {

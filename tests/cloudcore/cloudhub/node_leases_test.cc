@@ -2,12 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <nlohmann/json.hpp>
 
 #include "cloudcore/cloudhub/report_applier.h"
 #include "common/api/kinds.h"
+#include "tests/testing/forwarding_store.h"
 #include "tests/testing/store_fixture.h"
 
 namespace ep::cloudhub {
@@ -169,6 +171,116 @@ TEST_F(NodeLeasesTest, RenewalsCoalesceWhileAWriteIsQueued) {
   leases_->drain();  // nothing pending: returns
   leases_->renew("edge-1");
   EXPECT_EQ(executor_.tasks.size(), 1u);
+}
+
+// Counts the point reads of node Leases.
+class CountingStore final : public testing::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  Result<store::Object> get(const std::string& r, const std::string& ns,
+                            const std::string& n) override {
+    if (r == "leases.coordination.k8s.io") leaseGets.fetch_add(1);
+    return inner_.get(r, ns, n);
+  }
+  std::atomic<int> leaseGets{0};
+};
+
+// A renewal writes from the Lease as this cloudcore last wrote it: no read of the store per
+// heartbeat. A write by anybody else since (here a delete, then an edit) is noticed by the
+// compare-and-swap, and the Lease is read (or made) again; a node that disconnected is
+// forgotten.
+TEST_F(NodeLeasesTest, RenewalsWriteWithoutReadingTheLease) {
+  CountingStore counting(*env_.store);
+  registry::Registry registry(counting, env_.clock);
+  leases_ = std::make_unique<NodeLeases>(
+      registry, env_.clock,
+      [this](std::function<void()> t) { executor_.tasks.push_back(std::move(t)); },
+      std::chrono::seconds(40));
+  createNode("edge-1");
+  ASSERT_TRUE(leases_->renewNow("edge-1").isOk());
+  const int afterCreate = counting.leaseGets.load();
+  for (int i = 0; i < 5; ++i) {
+    env_.clock.advance(std::chrono::seconds(10));
+    auto r = leases_->renewNow("edge-1");
+    ASSERT_TRUE(r.isOk()) << r.status().toString();
+    EXPECT_EQ(*r, NodeLeases::Renewal::kRenewed);
+  }
+  EXPECT_EQ(counting.leaseGets.load(), afterCreate);
+  auto l = lease("edge-1");
+  ASSERT_TRUE(l.isOk());
+  EXPECT_EQ((*l)["spec"]["renewTime"], "2026-01-01T00:00:50.000000Z");
+
+  ASSERT_TRUE(env_.registry->remove(leaseKind(), kNodeLeaseNamespace, "edge-1").isOk());
+  env_.clock.advance(std::chrono::seconds(10));
+  auto r = leases_->renewNow("edge-1");
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(*r, NodeLeases::Renewal::kRenewed);
+  auto made = lease("edge-1");
+  ASSERT_TRUE(made.isOk());
+  EXPECT_NE((*made)["metadata"]["uid"], (*l)["metadata"]["uid"]);
+  EXPECT_EQ((*made)["spec"]["renewTime"], "2026-01-01T00:01:00.000000Z");
+
+  Json edited = *made;
+  edited["metadata"]["labels"]["team"] = "a";
+  ASSERT_TRUE(env_.registry->update(leaseKind(), kNodeLeaseNamespace, "edge-1", edited).isOk());
+  ASSERT_TRUE(leases_->renewNow("edge-1").isOk());
+  auto kept = lease("edge-1");
+  ASSERT_TRUE(kept.isOk());
+  EXPECT_EQ((*kept)["metadata"]["labels"]["team"], "a");
+
+  int before = counting.leaseGets.load();
+  env_.clock.advance(std::chrono::seconds(10));
+  ASSERT_TRUE(leases_->renewNow("edge-1").isOk());
+  EXPECT_EQ(counting.leaseGets.load(), before);
+  leases_->forget("edge-1");
+  env_.clock.advance(std::chrono::seconds(10));
+  ASSERT_TRUE(leases_->renewNow("edge-1").isOk());
+  EXPECT_GT(counting.leaseGets.load(), before);
+  EXPECT_EQ(leases_->failed(), 0u);
+  leases_.reset();  // before `registry`, which it uses
+}
+
+// Registry::updateFrom, what the renewals stand on: a compare-and-swap on the caller's copy,
+// never an unconditional write.
+TEST_F(NodeLeasesTest, UpdateFromIsACompareAndSwapOnTheCallersCopy) {
+  createNode("edge-1");
+  ASSERT_TRUE(leases_->renewNow("edge-1").isOk());
+  auto copy = lease("edge-1");
+  ASSERT_TRUE(copy.isOk());
+  auto& reg = *env_.registry;
+  Json next = *copy;
+  next["spec"]["holderIdentity"] = "x";
+  auto written = reg.updateFrom(leaseKind(), kNodeLeaseNamespace, "edge-1", *copy, next);
+  ASSERT_TRUE(written.isOk()) << written.status().toString();
+  EXPECT_EQ((*written)["spec"]["holderIdentity"], "x");
+  // The old copy is stale now: a change and an unchanged object alike are conflicts.
+  next["spec"]["holderIdentity"] = "y";
+  EXPECT_EQ(reg.updateFrom(leaseKind(), kNodeLeaseNamespace, "edge-1", *copy, next).status().code(),
+            Code::kConflict);
+  EXPECT_EQ(
+      reg.updateFrom(leaseKind(), kNodeLeaseNamespace, "edge-1", *copy, *copy).status().code(),
+      Code::kConflict);
+  // Unchanged against the current copy: nothing written, no error.
+  auto same = reg.updateFrom(leaseKind(), kNodeLeaseNamespace, "edge-1", *written, *written);
+  ASSERT_TRUE(same.isOk());
+  EXPECT_EQ((*same)["metadata"]["resourceVersion"], (*written)["metadata"]["resourceVersion"]);
+  // A copy without a real version, or of another object, is refused (revision 0 would make
+  // the write unconditional).
+  for (const char* rv : {"0", "", "12abc", "-3"}) {
+    Json bad = *written;
+    bad["metadata"]["resourceVersion"] = rv;
+    EXPECT_EQ(reg.updateFrom(leaseKind(), kNodeLeaseNamespace, "edge-1", bad, next).status().code(),
+              Code::kBadRequest)
+        << rv;
+  }
+  EXPECT_EQ(reg.updateFrom(leaseKind(), "default", "edge-1", *written, next).status().code(),
+            Code::kBadRequest);
+  EXPECT_EQ(
+      reg.updateFrom(leaseKind(), kNodeLeaseNamespace, "edge-2", *written, next).status().code(),
+      Code::kBadRequest);
+  auto stored = lease("edge-1");
+  ASSERT_TRUE(stored.isOk());
+  EXPECT_EQ((*stored)["spec"]["holderIdentity"], "x");
 }
 
 class NodeStatusWithLeasesTest : public NodeLeasesTest {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "tests/testing/temp_dir.h"
@@ -56,6 +57,45 @@ TEST(NodeStateStoreTest, ReportSequencesArePersistedWithinTheReportInterval) {
   ASSERT_TRUE(reopened.start().isOk());
   EXPECT_EQ(reopened.persistedReportSequence("edge-1"), 30u);
   EXPECT_EQ(reopened.ackedRevision("edge-1"), 6);
+  reopened.stop();
+}
+
+// A flush writes the rows changed since the last one (kept in a list, not found by walking
+// every node's row); rows a failed flush could not write stay for the next.
+TEST(NodeStateStoreTest, AFlushWritesTheChangedRowsAndAFailedOneKeepsThem) {
+  testing::TempDir dir;
+  NodeStateStore store({.dataDir = dir.path(), .flushInterval = 1h, .reportFlushInterval = 1h});
+  std::mutex mu;  // onPersisted runs on the flush thread too (its first flush at start)
+  std::vector<std::string> persisted;
+  store.setOnPersisted([&](const std::string& node, uint64_t) {
+    std::lock_guard l(mu);
+    persisted.push_back(node);
+  });
+  auto persistedNow = [&] {
+    std::lock_guard l(mu);
+    return persisted;
+  };
+  store.recordAck("edge-1", 7);
+  store.recordReportApplied("edge-2", 3);
+  EXPECT_FALSE(store.flushNow().isOk());  // not started: nothing can be written
+  ASSERT_TRUE(store.start().isOk());
+  ASSERT_TRUE(store.flushNow().isOk());
+  EXPECT_EQ(store.persistedReportSequence("edge-2"), 3u);
+  store.recordReportApplied("edge-3", 1);
+  store.recordReportApplied("edge-3", 2);
+  ASSERT_TRUE(store.flushNow().isOk());
+  EXPECT_EQ(store.persistedReportSequence("edge-3"), 2u);
+  const auto before = persistedNow();
+  ASSERT_TRUE(store.flushNow().isOk());  // nothing changed: nothing written
+  EXPECT_EQ(persistedNow(), before);
+  EXPECT_EQ(before.front(), "edge-2");
+  EXPECT_EQ(before.back(), "edge-3");
+  store.stop();
+  NodeStateStore reopened({.dataDir = dir.path()});
+  ASSERT_TRUE(reopened.start().isOk());
+  EXPECT_EQ(reopened.ackedRevision("edge-1"), 7);
+  EXPECT_EQ(reopened.persistedReportSequence("edge-2"), 3u);
+  EXPECT_EQ(reopened.persistedReportSequence("edge-3"), 2u);
   reopened.stop();
 }
 

@@ -2,9 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "common/api/kinds.h"
+#include "tests/testing/eventually.h"
+#include "tests/testing/expiring_store.h"
 #include "tests/testing/store_fixture.h"
 
 namespace ep::controllers {
@@ -13,10 +17,26 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
+// Counts the LISTs of each resource; its watches can be ended on demand.
+class CountingStore final : public testing::ExpiringStore {
+ public:
+  using ExpiringStore::ExpiringStore;
+  Result<store::ListResult> list(const store::ListOptions& o) override {
+    (o.resource == "nodes"                        ? nodeLists
+     : o.resource == "leases.coordination.k8s.io" ? leaseLists
+                                                  : otherLists)
+        .fetch_add(1);
+    return inner_.list(o);
+  }
+  std::atomic<int> nodeLists{0}, leaseLists{0}, otherLists{0};
+};
+
 class NodeControllerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(env_.start(/*systemNamespaces=*/false).isOk());
+    ASSERT_TRUE(env_.startStore().isOk());
+    counting_ = std::make_unique<CountingStore>(*env_.store);
+    ASSERT_TRUE(env_.startRegistry(counting_.get(), /*systemNamespaces=*/false).isOk());
     controller_ = std::make_unique<NodeController>(*env_.registry, env_.clock,
                                                    NodeControllerOptions{.gracePeriod = 40s});
   }
@@ -54,6 +74,7 @@ class NodeControllerTest : public ::testing::Test {
   }
 
   ep::testing::StoreFixture env_;
+  std::unique_ptr<CountingStore> counting_;  // the registry's view of env_.store
   std::unique_ptr<NodeController> controller_;
 };
 
@@ -193,6 +214,71 @@ TEST_F(NodeControllerTest, LeasesOfDeletedNodesAreDeleted) {
   EXPECT_EQ(env_.registry->get(leaseKind(), "kube-node-lease", "gone").status().code(),
             Code::kNotFound);
   EXPECT_TRUE(env_.registry->get(leaseKind(), "kube-node-lease", "not-a-nodes").isOk());
+}
+
+// A pass reads the watches' cache: at 10,000 nodes, listing every Node and Lease each pass was
+// most of an idle cloudcore's CPU. Only the initial lists of the two watches are LISTs.
+TEST_F(NodeControllerTest, PassesReadTheWatchesNotLists) {
+  ASSERT_TRUE(env_.registry->ensureSystemNamespaces().isOk());
+  heartbeat("edge-1");
+  heartbeat("edge-2");
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(*controller_->reconcileOnce(), 0);
+  EXPECT_EQ(counting_->nodeLists.load(), 1);
+  EXPECT_EQ(counting_->leaseLists.load(), 1);
+  // What changed since is seen all the same: a node created after the initial list, and one
+  // that stops heartbeating while the other goes on.
+  ASSERT_TRUE(env_.registry->create(nodeKind(), "", {{"metadata", {{"name", "late"}}}}).isOk());
+  env_.clock.advance(30s);
+  heartbeat("edge-1");
+  env_.clock.advance(11s);
+  EXPECT_EQ(*controller_->reconcileOnce(), 2);  // edge-2 and late
+  EXPECT_EQ(ready("edge-1")["status"], "True");
+  EXPECT_EQ(ready("edge-2")["status"], "Unknown");
+  EXPECT_EQ(ready("late")["status"], "Unknown");
+  EXPECT_EQ(counting_->nodeLists.load(), 1);
+  EXPECT_EQ(counting_->leaseLists.load(), 1);
+}
+
+// A watch that ends (its history compacted) is opened again from a new list, and what happened
+// while it was gone counts: a deleted node's Lease is collected, a stale node marked.
+TEST_F(NodeControllerTest, AnEndedWatchIsListedAgain) {
+  ASSERT_TRUE(env_.registry->ensureSystemNamespaces().isOk());
+  heartbeat("edge-1");
+  heartbeat("edge-2");
+  auto node = env_.registry->get(nodeKind(), "", "edge-2");
+  ASSERT_TRUE(node.isOk());
+  json lease = {{"metadata",
+                 {{"name", "edge-2"},
+                  {"namespace", "kube-node-lease"},
+                  {"ownerReferences",
+                   {{{"apiVersion", "v1"},
+                     {"kind", "Node"},
+                     {"name", "edge-2"},
+                     {"uid", (*node)["metadata"]["uid"]}}}}}},
+                {"spec", {{"holderIdentity", "edge-2"}}}};
+  ASSERT_TRUE(env_.registry->create(leaseKind(), "kube-node-lease", lease).isOk());
+  ASSERT_EQ(*controller_->reconcileOnce(), 0);
+  counting_->expireWatches();
+  ASSERT_TRUE(env_.registry->remove(nodeKind(), "", "edge-2").isOk());
+  env_.clock.advance(41s);
+  EXPECT_EQ(*controller_->reconcileOnce(), 1);  // edge-1
+  EXPECT_EQ(ready("edge-1")["status"], "Unknown");
+  EXPECT_EQ(env_.registry->get(leaseKind(), "kube-node-lease", "edge-2").status().code(),
+            Code::kNotFound);
+  EXPECT_EQ(counting_->nodeLists.load(), 2);
+  EXPECT_EQ(counting_->leaseLists.load(), 2);
+}
+
+// The controller's own thread: started, it marks a stale node on its own within an interval.
+TEST_F(NodeControllerTest, TheThreadMarksStaleNodes) {
+  controller_ = std::make_unique<NodeController>(
+      *env_.registry, env_.clock,
+      NodeControllerOptions{.gracePeriod = 40s, .interval = 20ms, .drainGap = 1ms});
+  heartbeat("edge-1");
+  ASSERT_TRUE(controller_->start().isOk());
+  env_.clock.advance(41s);
+  EXPECT_TRUE(testing::eventually([&] { return ready("edge-1")["status"] == "Unknown"; }));
+  controller_->stop();
 }
 
 }  // namespace

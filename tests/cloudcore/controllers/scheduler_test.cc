@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "tests/cloudcore/controllers/workload_fixture.h"
+#include "tests/testing/forwarding_store.h"
 
 namespace ep::controllers {
 namespace {
@@ -249,6 +250,30 @@ TEST_F(SchedulerTest, LoopBindsFromWatchEvents) {
   setNodeReady("a", "True");  // a node change while a pod waits triggers a pass
   EXPECT_TRUE(waitFor([&] { return nodeOf("web") == "a"; }));
   scheduler_->stop();
+}
+
+// With nothing pending, a resync lists nothing: every pod that becomes pending comes as a watch
+// event, and that one still binds at once.
+TEST_F(SchedulerTest, AResyncWithNothingPendingListsNothing) {
+  ::ep::testing::ListCountingStore counting(*env_.store);
+  registry::Registry registry(counting, env_.clock);
+  Scheduler scheduler(registry, env_.clock, SchedulerOptions{.resync = 10ms, .minGap = 1ms});
+  addNode("a");
+  createPod("early", podSpec());
+  ASSERT_TRUE(scheduler.start().isOk());
+  auto waitFor = [&](auto pred) {
+    for (int i = 0; i < 500 && !pred(); ++i) std::this_thread::sleep_for(10ms);
+    return pred();
+  };
+  EXPECT_TRUE(waitFor([&] { return nodeOf("early") == "a"; }));
+  const uint64_t skipped = scheduler.skippedPasses();
+  const int lists = counting.lists.load();
+  EXPECT_TRUE(waitFor([&] { return scheduler.skippedPasses() >= skipped + 5; }));
+  EXPECT_EQ(counting.lists.load(), lists);  // five resyncs, no LIST
+  createPod("late", podSpec());
+  EXPECT_TRUE(waitFor([&] { return nodeOf("late") == "a"; }));
+  EXPECT_GT(counting.lists.load(), lists);  // that pass did list
+  scheduler.stop();
 }
 
 TEST_F(SchedulerTest, HundredsOfPods) {

@@ -125,6 +125,21 @@ TEST_F(SqliteStoreTest, SlowWatchCatchesUpFromDiskWithoutGaps) {
   }
 }
 
+// A write's event is in every watch opened before it by the time the write returns: a caller
+// that writes and then polls (the node controller's reconcileOnce() in tests) sees it at once.
+TEST_F(SqliteStoreTest, AWritesEventIsThereWhenTheWriteReturns) {
+  auto w = store_->watch({.resource = "leases.coordination.k8s.io"});
+  ASSERT_TRUE(w.isOk());
+  for (int i = 0; i < 50; ++i) {
+    auto r = store_->create("leases.coordination.k8s.io", "kube-node-lease",
+                            "n" + std::to_string(i), "{}");
+    ASSERT_TRUE(r.isOk());
+    auto got = (*w)->poll(10);  // no wait: it is there already
+    ASSERT_EQ(got.size(), 1u) << "write " << i;
+    EXPECT_EQ(got[0].object.modRevision, r->modRevision);
+  }
+}
+
 TEST_F(SqliteStoreTest, TimeWindowCompaction) {
   ASSERT_TRUE(store_->create("pods", "ns", "old", "x").isOk());
   clock_.advance(std::chrono::seconds(120));
