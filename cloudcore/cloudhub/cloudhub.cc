@@ -32,7 +32,9 @@ struct CloudHub::Impl {
                          [this](const std::string& node) {
                            // The node may be Unknown: its reconnect brings the full status.
                            if (server) server->closeNode(node, "lease lapsed; send status");
-                         })
+                         },
+                         NodeLeases::Batching{.window = options.leaseWriteWindow,
+                                              .parallel = options.workerThreads})
                    : nullptr),
         // With node certificates, Nodes are registered by joining, never by a report.
         applier(r, !options.manualRegistration && options.nodeCertificates == nullptr,
@@ -76,6 +78,7 @@ CloudHub::~CloudHub() {
 Status CloudHub::start() {
   auto& d = *impl_;
   d.pool.emplace(d.options.workerThreads);
+  if (d.leases) d.leases->start();
   TunnelServerOptions so;
   so.host = d.options.host;
   so.port = d.options.port;
@@ -120,6 +123,7 @@ void CloudHub::stop() {
   if (!d.started) return;
   d.started = false;
   d.server->stop();
+  if (d.leases) d.leases->stop();  // what is due goes to the pool now
   d.pool->join();  // lease writes included: nothing renews them once the server stopped
   d.dispatcher.stop();
   d.nodeState.stop();

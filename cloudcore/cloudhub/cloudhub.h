@@ -67,6 +67,9 @@ struct CloudHubOptions {
   // Node heartbeats renew Leases in kube-node-lease (node_leases.h) of this duration (the node
   // grace period); 0: no Leases, every NODE_STATUS report is a Node write (unit tests).
   std::chrono::seconds nodeLeaseDuration{40};
+  // Lease renewals are gathered this long and written in a burst (NodeLeases::Batching), so
+  // that the store commits several together; 0: each written as it comes.
+  std::chrono::milliseconds leaseWriteWindow{100};
   // The clock of the Leases' renewTime; null: the system clock.
   Clock* clock = nullptr;
 };

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "cloudcore/registry/registry.h"
@@ -42,12 +43,37 @@ bool renewIn(Json& lease, const std::string& node, int64_t seconds, int64_t nowM
 }  // namespace
 
 NodeLeases::NodeLeases(registry::Registry& registry, Clock& clock, Executor executor,
-                       std::chrono::seconds leaseDuration, LapsedCallback onLapsed)
+                       std::chrono::seconds leaseDuration, LapsedCallback onLapsed,
+                       Batching batching)
     : registry_(registry),
       clock_(clock),
       executor_(std::move(executor)),
       leaseDuration_(leaseDuration),
-      onLapsed_(std::move(onLapsed)) {}
+      onLapsed_(std::move(onLapsed)),
+      batching_(batching) {}
+
+NodeLeases::~NodeLeases() {
+  stop();
+}
+
+void NodeLeases::start() {
+  if (batching_.window.count() <= 0 || burster_.joinable()) return;
+  {
+    MutexLock lock(mu_);
+    stopping_ = false;
+    bursting_ = true;
+  }
+  burster_ = std::thread([this] { burstLoop(); });
+}
+
+void NodeLeases::stop() {
+  {
+    MutexLock lock(mu_);
+    stopping_ = true;
+  }
+  dueCv_.notify_all();
+  if (burster_.joinable()) burster_.join();
+}
 
 void NodeLeases::renew(const std::string& node) {
   {
@@ -58,8 +84,48 @@ void NodeLeases::renew(const std::string& node) {
       coalesced_.fetch_add(1);
       return;
     }
+    if (bursting_) {
+      due_.push_back(node);
+      if (due_.size() == 1) dueCv_.notify_all();
+      return;
+    }
   }
   executor_([this, node] { run(node); });
+}
+
+void NodeLeases::burstLoop() {
+  MutexLock lock(mu_);
+  for (;;) {
+    lock.wait(dueCv_, [&]() EP_REQUIRES(mu_) { return stopping_ || !due_.empty(); });
+    if (stopping_ && due_.empty()) break;
+    // Gather for the window; stop cuts it short (what is due goes at once).
+    lock.waitFor(dueCv_, batching_.window, [&]() EP_REQUIRES(mu_) { return stopping_; });
+    std::vector<std::string> burst = std::move(due_);
+    due_.clear();
+    lock.unlock();
+    handOut(std::move(burst));
+    lock.lock();
+  }
+  bursting_ = false;  // from now on renew() hands each renewal out at once
+}
+
+void NodeLeases::handOut(std::vector<std::string> nodes) {
+  if (nodes.empty()) return;
+  bursts_.fetch_add(1);
+  const size_t tasks = std::max<size_t>(1, std::min(batching_.parallel, nodes.size()));
+  std::vector<std::vector<std::string>> shares(tasks);
+  for (size_t i = 0; i < nodes.size(); ++i) shares[i % tasks].push_back(std::move(nodes[i]));
+  for (auto& share : shares) {
+    executor_([this, share = std::move(share)] {
+      for (const auto& node : share) {
+        try {
+          run(node);  // leaves pending_ whatever happens
+        } catch (const std::exception& e) {
+          spdlog::error("cloudhub: node {}: lease renewal failed: {}", node, e.what());
+        }
+      }
+    });
+  }
 }
 
 void NodeLeases::run(const std::string& node) {

@@ -7,7 +7,9 @@
 #include <functional>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "common/api/node_lease.h"
 #include "common/clock.h"
@@ -21,6 +23,12 @@ class Registry;
 namespace ep::cloudhub {
 
 using api::kNodeLeaseNamespace;
+
+// How NodeLeases writes renewals (see "Bursts" below).
+struct NodeLeaseBatching {
+  std::chrono::milliseconds window{0};  // 0: each renewal handed to the executor at once
+  size_t parallel = 8;                  // tasks per burst (the executor's threads)
+};
 
 // The nodes' heartbeat Leases (docs/tunnel.md, "Node lifecycle"): coordination.k8s.io/v1 Lease
 // kube-node-lease/NODE, holderIdentity NODE, leaseDurationSeconds the node grace period,
@@ -40,8 +48,16 @@ using api::kNodeLeaseNamespace;
 // executor. Thread-safe; the executor and the registry must outlive it, and drain() must return
 // before it is destroyed (cloudhub joins its worker pool first). renew() may be called only
 // while the executor runs tasks (cloudhub: between start() and stop()).
+//
+// Bursts (Batching::window > 0): renewals are gathered for `window` by a thread of its own
+// (start()/stop()) and then handed to the executor as `parallel` tasks that write them one
+// after the other. Renewals trickle in one at a time (1,000 a second at 10,000 nodes), so
+// written as they come each is an fsynced store commit of its own; written in bursts, the
+// store's group commit puts up to `parallel` of them in one commit. A renewal's write waits at
+// most `window` more (its renewTime is the time it is written).
 class NodeLeases {
  public:
+  using Batching = NodeLeaseBatching;
   using Executor = std::function<void(std::function<void()>)>;
   // Called on the executor's thread; must not block.
   using LapsedCallback = std::function<void(const std::string& node)>;
@@ -53,9 +69,17 @@ class NodeLeases {
   };
 
   NodeLeases(registry::Registry& registry, Clock& clock, Executor executor,
-             std::chrono::seconds leaseDuration, LapsedCallback onLapsed = nullptr);
+             std::chrono::seconds leaseDuration, LapsedCallback onLapsed = nullptr,
+             Batching batching = {});
+  ~NodeLeases();
   NodeLeases(const NodeLeases&) = delete;
   NodeLeases& operator=(const NodeLeases&) = delete;
+
+  // With a window: starts the thread that hands bursts to the executor. stop() hands what is
+  // due to the executor at once and joins it; renewals after stop() go to the executor as they
+  // come. From one owner thread; stop() is idempotent.
+  void start();
+  void stop();
 
   void renew(const std::string& node);
   // Writes the node's Lease now, on the caller's thread (the executor's task; the report
@@ -70,9 +94,13 @@ class NodeLeases {
   uint64_t written() const { return written_.load(); }
   uint64_t coalesced() const { return coalesced_.load(); }
   uint64_t failed() const { return failed_.load(); }
+  uint64_t bursts() const { return bursts_.load(); }
 
  private:
   void run(const std::string& node);
+  void burstLoop();
+  // Hands `nodes` to the executor as up to batching_.parallel tasks.
+  void handOut(std::vector<std::string> nodes);
   // Keeps `lease` (as the registry returned it after a write) as the node's Lease for its next
   // renewal.
   void remember(const std::string& node, const nlohmann::json& lease);
@@ -82,8 +110,15 @@ class NodeLeases {
   const Executor executor_;
   const std::chrono::seconds leaseDuration_;
   const LapsedCallback onLapsed_;
+  const Batching batching_;
   Mutex mu_;
   std::condition_variable idle_;
+  std::condition_variable dueCv_;  // due_ gained a node, or stopping_
+  // Nodes renewed, waiting for the next burst (each is in pending_ too).
+  std::vector<std::string> due_ EP_GUARDED_BY(mu_);
+  bool bursting_ EP_GUARDED_BY(mu_) = false;  // the burst thread runs
+  bool stopping_ EP_GUARDED_BY(mu_) = false;
+  std::thread burster_;
   // Nodes with a write queued or running; true: renewed again since it started.
   std::unordered_map<std::string, bool> pending_ EP_GUARDED_BY(mu_);
   // Each connected node's Lease as last written here (JSON text, resourceVersion included):
@@ -94,6 +129,7 @@ class NodeLeases {
   std::atomic<uint64_t> written_{0};
   std::atomic<uint64_t> coalesced_{0};
   std::atomic<uint64_t> failed_{0};
+  std::atomic<uint64_t> bursts_{0};
 };
 
 }  // namespace ep::cloudhub

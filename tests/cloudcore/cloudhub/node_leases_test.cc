@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <functional>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "cloudcore/cloudhub/report_applier.h"
@@ -281,6 +283,63 @@ TEST_F(NodeLeasesTest, UpdateFromIsACompareAndSwapOnTheCallersCopy) {
   auto stored = lease("edge-1");
   ASSERT_TRUE(stored.isOk());
   EXPECT_EQ((*stored)["spec"]["holderIdentity"], "x");
+}
+
+// Bursts: renewals gathered for the window go to the executor together, as `parallel` tasks,
+// so that the store can commit them together; each node is still written once, and stop()
+// hands out what is due at once.
+TEST_F(NodeLeasesTest, RenewalsGoOutInBursts) {
+  std::mutex mu;  // the burst thread queues tasks
+  std::condition_variable queued;
+  std::deque<std::function<void()>> tasks;
+  auto runQueued = [&] {
+    std::unique_lock l(mu);
+    while (!tasks.empty()) {
+      auto t = std::move(tasks.front());
+      tasks.pop_front();
+      l.unlock();
+      t();
+      l.lock();
+    }
+  };
+  auto waitForTasks = [&](size_t n) {
+    std::unique_lock l(mu);
+    return queued.wait_for(l, std::chrono::seconds(10), [&] { return tasks.size() >= n; });
+  };
+  leases_ = std::make_unique<NodeLeases>(
+      *env_.registry, env_.clock,
+      [&](std::function<void()> t) {
+        std::lock_guard l(mu);
+        tasks.push_back(std::move(t));
+        queued.notify_all();
+      },
+      std::chrono::seconds(40), nullptr,
+      NodeLeases::Batching{.window = std::chrono::milliseconds(50), .parallel = 3});
+  leases_->start();
+  for (int i = 0; i < 7; ++i) createNode("edge-" + std::to_string(i));
+  for (int i = 0; i < 7; ++i) leases_->renew("edge-" + std::to_string(i));
+  leases_->renew("edge-0");  // coalesced while due
+  ASSERT_TRUE(waitForTasks(3));
+  {
+    std::lock_guard l(mu);
+    EXPECT_EQ(tasks.size(), 3u);  // 7 nodes in one burst: 3 tasks
+  }
+  EXPECT_EQ(leases_->bursts(), 1u);
+  runQueued();
+  EXPECT_EQ(leases_->written(), 8u);  // edge-0 twice: renewed again while due
+  for (int i = 0; i < 7; ++i) EXPECT_TRUE(lease("edge-" + std::to_string(i)).isOk()) << i;
+  leases_->drain();
+  // stop() hands out what is due without waiting for the window; later renewals go at once.
+  leases_->renew("edge-1");
+  leases_->stop();
+  ASSERT_TRUE(waitForTasks(1));
+  runQueued();
+  leases_->renew("edge-2");
+  ASSERT_TRUE(waitForTasks(1));
+  runQueued();
+  leases_->drain();
+  EXPECT_EQ(leases_->written(), 10u);
+  leases_.reset();  // before the executor's queue
 }
 
 class NodeStatusWithLeasesTest : public NodeLeasesTest {
