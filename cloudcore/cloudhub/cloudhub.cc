@@ -78,7 +78,6 @@ CloudHub::~CloudHub() {
 Status CloudHub::start() {
   auto& d = *impl_;
   d.pool.emplace(d.options.workerThreads);
-  if (d.leases) d.leases->start();
   TunnelServerOptions so;
   so.host = d.options.host;
   so.port = d.options.port;
@@ -114,6 +113,9 @@ Status CloudHub::start() {
     d.nodeState.stop();
     return s;
   }
+  // Last, so that no failure above leaves its thread running (renewals before it are written
+  // as they come).
+  if (d.leases) d.leases->start();
   d.started = true;
   return Status::ok();
 }

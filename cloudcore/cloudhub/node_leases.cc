@@ -53,6 +53,15 @@ NodeLeases::NodeLeases(registry::Registry& registry, Clock& clock, Executor exec
       batching_(batching) {}
 
 NodeLeases::~NodeLeases() {
+  {
+    // Nothing may be handed to the executor now: its tasks would outlive this object.
+    MutexLock lock(mu_);
+    if (!due_.empty()) {
+      spdlog::warn("cloudhub: {} lease renewals dropped at shutdown", due_.size());
+      for (const auto& node : due_) pending_.erase(node);
+      due_.clear();
+    }
+  }
   stop();
 }
 
@@ -61,9 +70,10 @@ void NodeLeases::start() {
   {
     MutexLock lock(mu_);
     stopping_ = false;
-    bursting_ = true;
   }
   burster_ = std::thread([this] { burstLoop(); });
+  MutexLock lock(mu_);
+  bursting_ = true;  // only once the thread exists: else renewals would wait in due_ forever
 }
 
 void NodeLeases::stop() {
@@ -78,9 +88,10 @@ void NodeLeases::stop() {
 void NodeLeases::renew(const std::string& node) {
   {
     MutexLock lock(mu_);
-    auto [it, inserted] = pending_.try_emplace(node, false);
+    auto [it, inserted] = pending_.try_emplace(node, Write::kQueued);
     if (!inserted) {
-      it->second = true;  // one more write after the one queued or running
+      // Queued: its write takes the time it runs. Running: one more write after it.
+      if (it->second == Write::kRunning) it->second = Write::kAgain;
       coalesced_.fetch_add(1);
       return;
     }
@@ -140,6 +151,10 @@ void NodeLeases::run(const std::string& node) {
       if (self->pending_.empty()) self->idle_.notify_all();
     }
   } done{this, node};
+  {
+    MutexLock lock(mu_);
+    pending_[node] = Write::kRunning;
+  }
   for (;;) {
     auto r = renewNow(node);
     if (!r.isOk()) {
@@ -150,8 +165,8 @@ void NodeLeases::run(const std::string& node) {
     }
     MutexLock lock(mu_);
     auto it = pending_.find(node);
-    if (it == pending_.end() || !it->second) return;
-    it->second = false;  // renewed meanwhile: write once more, with the time of now
+    if (it == pending_.end() || it->second != Write::kAgain) return;
+    it->second = Write::kRunning;  // renewed meanwhile: write once more, with the time of now
   }
 }
 

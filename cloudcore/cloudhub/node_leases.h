@@ -43,11 +43,13 @@ struct NodeLeaseBatching {
 //
 // Threads: renew() is a non-blocking reaction (the tunnel's I/O thread): it marks the node due
 // and, unless a write of its Lease is queued or running, hands one to the executor; renewals
-// that arrive meanwhile coalesce into one more write after it, so a node has at most one write
-// in flight and the bookkeeping holds only nodes with one. The writes (registry calls) run on the
-// executor. Thread-safe; the executor and the registry must outlive it, and drain() must return
-// before it is destroyed (cloudhub joins its worker pool first). renew() may be called only
-// while the executor runs tasks (cloudhub: between start() and stop()).
+// while it is queued change nothing (it writes the time it runs), renewals while it runs
+// coalesce into one more write after it, so a node has at most one write in flight and the
+// bookkeeping holds only nodes with one. The executor is never called with the lock held. The
+// writes (registry calls) run on the executor. Thread-safe; the executor and the registry must
+// outlive it, and drain() must return before it is destroyed (cloudhub joins its worker pool
+// first). renew() may be called only while the executor runs tasks (cloudhub: between start() and
+// stop()).
 //
 // Bursts (Batching::window > 0): renewals are gathered for `window` by a thread of its own
 // (start()/stop()) and then handed to the executor as `parallel` tasks that write them one
@@ -78,18 +80,18 @@ class NodeLeases {
   // With a window: starts the thread that hands bursts to the executor. stop() hands what is
   // due to the executor at once and joins it; renewals after stop() go to the executor as they
   // come. From one owner thread; stop() is idempotent.
-  void start();
-  void stop();
+  void start() EP_EXCLUDES(mu_);
+  void stop() EP_EXCLUDES(mu_);
 
-  void renew(const std::string& node);
+  void renew(const std::string& node) EP_EXCLUDES(mu_);
   // Writes the node's Lease now, on the caller's thread (the executor's task; the report
   // applier, which runs on the executor already; tests). Errors: the registry's (a missing
   // kube-node-lease namespace is kNotFound), kConflict after repeated conflicting writes.
-  [[nodiscard]] Result<Renewal> renewNow(const std::string& node);
+  [[nodiscard]] Result<Renewal> renewNow(const std::string& node) EP_EXCLUDES(mu_);
   // Drops what it keeps of the node's Lease (its node disconnected): its next renewal reads it.
-  void forget(const std::string& node);
+  void forget(const std::string& node) EP_EXCLUDES(mu_);
   // Blocks until no write is queued or running.
-  void drain();
+  void drain() EP_EXCLUDES(mu_);
 
   uint64_t written() const { return written_.load(); }
   uint64_t coalesced() const { return coalesced_.load(); }
@@ -97,13 +99,13 @@ class NodeLeases {
   uint64_t bursts() const { return bursts_.load(); }
 
  private:
-  void run(const std::string& node);
+  void run(const std::string& node) EP_EXCLUDES(mu_);
   void burstLoop();
   // Hands `nodes` to the executor as up to batching_.parallel tasks.
-  void handOut(std::vector<std::string> nodes);
+  void handOut(std::vector<std::string> nodes) EP_EXCLUDES(mu_);
   // Keeps `lease` (as the registry returned it after a write) as the node's Lease for its next
   // renewal.
-  void remember(const std::string& node, const nlohmann::json& lease);
+  void remember(const std::string& node, const nlohmann::json& lease) EP_EXCLUDES(mu_);
 
   registry::Registry& registry_;
   Clock& clock_;
@@ -119,8 +121,12 @@ class NodeLeases {
   bool bursting_ EP_GUARDED_BY(mu_) = false;  // the burst thread runs
   bool stopping_ EP_GUARDED_BY(mu_) = false;
   std::thread burster_;
-  // Nodes with a write queued or running; true: renewed again since it started.
-  std::unordered_map<std::string, bool> pending_ EP_GUARDED_BY(mu_);
+  // Where a node's write is: waiting (for its burst or the executor: a renewal then changes
+  // nothing, the write takes the time it runs), running, or running and renewed since it
+  // started (one more write after it).
+  enum class Write { kQueued, kRunning, kAgain };
+  // Nodes with a write queued or running.
+  std::unordered_map<std::string, Write> pending_ EP_GUARDED_BY(mu_);
   // Each connected node's Lease as last written here (JSON text, resourceVersion included):
   // the next renewal writes from it without reading the store. About 0.5 KiB per node; dropped
   // by forget() (a write finishing after it may keep the entry until the node's next
