@@ -196,7 +196,7 @@ void NodeStateStore::stop() {
 
 void NodeStateStore::markDirty(const std::string& node, Row& row) {
   if (!row.dirty) dirtyNames_.push_back(node);
-  row.dirty = dirty_ = true;
+  row.dirty = true;
 }
 
 void NodeStateStore::recordAck(const std::string& node, int64_t revision) {
@@ -250,7 +250,7 @@ Status NodeStateStore::flushNow() {
   std::vector<Pending> batch;
   {
     MutexLock l(mu_);
-    if (!dirty_) return Status::ok();
+    if (dirtyNames_.empty()) return Status::ok();
     // Only the rows changed since the last flush: not a walk over every node's row.
     batch.reserve(dirtyNames_.size());
     for (auto& name : dirtyNames_) {
@@ -259,7 +259,7 @@ Status NodeStateStore::flushNow() {
       batch.push_back({std::move(name), r.ackedRevision, r.appliedSequence});
     }
     dirtyNames_.clear();
-    dirty_ = reportsDirty_ = false;
+    reportsDirty_ = false;
   }
   auto restoreDirty = [&] {
     MutexLock l(mu_);
@@ -339,7 +339,7 @@ void NodeStateStore::flushLoop() {
   for (;;) {
     {
       MutexLock l(mu_);
-      l.wait(cv_, [&]() EP_REQUIRES(mu_) { return dirty_ || stopping_; });
+      l.wait(cv_, [&]() EP_REQUIRES(mu_) { return !dirtyNames_.empty() || stopping_; });
       // At most one flush per interval: sleep out the rest of it (stop cuts it short). Reports
       // waiting for their acknowledgement shorten the interval (a report applied during the
       // wait wakes it).
@@ -352,7 +352,7 @@ void NodeStateStore::flushLoop() {
         l.waitUntil(cv_, lastFlush + interval,
                     [&]() EP_REQUIRES(mu_) { return stopping_ || (!wasReports && reportsDirty_); });
       }
-      if (stopping_ && !dirty_) return;
+      if (stopping_ && dirtyNames_.empty()) return;
     }
     lastFlush = std::chrono::steady_clock::now();
     auto s = flushNow();

@@ -98,7 +98,6 @@ class NodeStateStore {
   std::condition_variable cv_;
   std::map<std::string, Row> rows_ EP_GUARDED_BY(mu_);
   std::vector<std::string> dirtyNames_ EP_GUARDED_BY(mu_);  // the rows with `dirty` set
-  bool dirty_ EP_GUARDED_BY(mu_) = false;                   // dirtyNames_ is not empty
   bool reportsDirty_ EP_GUARDED_BY(mu_) = false;            // an applied sequence is not persisted
   bool stopping_ EP_GUARDED_BY(mu_) = false;
   uint64_t damagedRows_ EP_GUARDED_BY(mu_) = 0;

@@ -73,6 +73,18 @@ class NodeControllerTest : public ::testing::Test {
     return json();
   }
 
+  // A node Lease in kube-node-lease held by `name`, owned by the Node of uid `ownerUid` (none
+  // when empty).
+  static json nodeLease(const std::string& name, const std::string& ownerUid) {
+    json l = {{"metadata", {{"name", name}, {"namespace", "kube-node-lease"}}},
+              {"spec", {{"holderIdentity", name}}}};
+    if (!ownerUid.empty()) {
+      l["metadata"]["ownerReferences"] = {
+          {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", name}, {"uid", ownerUid}}};
+    }
+    return l;
+  }
+
   ep::testing::StoreFixture env_;
   std::unique_ptr<CountingStore> counting_;  // the registry's view of env_.store
   std::unique_ptr<NodeController> controller_;
@@ -146,18 +158,9 @@ TEST_F(NodeControllerTest, ARenewedLeaseKeepsANodeAlive) {
   auto node = env_.registry->get(nodeKind(), "", "edge-1");
   ASSERT_TRUE(node.isOk());
   auto renew = [&] {
-    json lease = {{"metadata",
-                   {{"name", "edge-1"},
-                    {"namespace", "kube-node-lease"},
-                    {"ownerReferences",
-                     {{{"apiVersion", "v1"},
-                       {"kind", "Node"},
-                       {"name", "edge-1"},
-                       {"uid", (*node)["metadata"]["uid"]}}}}}},
-                  {"spec",
-                   {{"holderIdentity", "edge-1"},
-                    {"leaseDurationSeconds", 40},
-                    {"renewTime", formatRfc3339Micro(env_.clock.nowMillis())}}}};
+    json lease = nodeLease("edge-1", (*node)["metadata"]["uid"]);
+    lease["spec"]["leaseDurationSeconds"] = 40;
+    lease["spec"]["renewTime"] = formatRfc3339Micro(env_.clock.nowMillis());
     auto cur = env_.registry->get(leaseKind(), "kube-node-lease", "edge-1");
     if (cur.isOk()) lease["metadata"]["resourceVersion"] = (*cur)["metadata"]["resourceVersion"];
     auto r = cur.isOk() ? env_.registry->update(leaseKind(), "kube-node-lease", "edge-1", lease)
@@ -189,13 +192,8 @@ TEST_F(NodeControllerTest, LeasesOfDeletedNodesAreDeleted) {
   heartbeat("edge-1");
   heartbeat("edge-2");
   auto lease = [&](const std::string& name, const std::string& ownerUid) {
-    json l = {{"metadata", {{"name", name}, {"namespace", "kube-node-lease"}}},
-              {"spec", {{"holderIdentity", name}}}};
-    if (!ownerUid.empty()) {
-      l["metadata"]["ownerReferences"] = {
-          {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", name}, {"uid", ownerUid}}};
-    }
-    ASSERT_TRUE(env_.registry->create(leaseKind(), "kube-node-lease", l).isOk());
+    ASSERT_TRUE(
+        env_.registry->create(leaseKind(), "kube-node-lease", nodeLease(name, ownerUid)).isOk());
   };
   auto uidOf = [&](const std::string& name) {
     auto n = env_.registry->get(nodeKind(), "", name);
@@ -247,16 +245,10 @@ TEST_F(NodeControllerTest, AnEndedWatchIsListedAgain) {
   heartbeat("edge-2");
   auto node = env_.registry->get(nodeKind(), "", "edge-2");
   ASSERT_TRUE(node.isOk());
-  json lease = {{"metadata",
-                 {{"name", "edge-2"},
-                  {"namespace", "kube-node-lease"},
-                  {"ownerReferences",
-                   {{{"apiVersion", "v1"},
-                     {"kind", "Node"},
-                     {"name", "edge-2"},
-                     {"uid", (*node)["metadata"]["uid"]}}}}}},
-                {"spec", {{"holderIdentity", "edge-2"}}}};
-  ASSERT_TRUE(env_.registry->create(leaseKind(), "kube-node-lease", lease).isOk());
+  ASSERT_TRUE(
+      env_.registry
+          ->create(leaseKind(), "kube-node-lease", nodeLease("edge-2", (*node)["metadata"]["uid"]))
+          .isOk());
   ASSERT_EQ(*controller_->reconcileOnce(), 0);
   counting_->expireWatches();
   ASSERT_TRUE(env_.registry->remove(nodeKind(), "", "edge-2").isOk());
