@@ -15,5 +15,7 @@ inline constexpr const char* kFeatureNodeLease = "node-lease";
 // such an edge. Interactive exec and attach (StreamOpen.stdin/tty, STREAM_KIND_ATTACH,
 // StreamInput; docs/tunnel.md "Streams").
 inline constexpr const char* kFeatureInteractiveStreams = "interactive-streams";
+// Port-forward streams (STREAM_KIND_PORT_FORWARD; docs/tunnel.md "Streams").
+inline constexpr const char* kFeaturePortForward = "port-forward";
 
 }  // namespace ep

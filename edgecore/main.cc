@@ -185,7 +185,8 @@ int main(int argc, char** argv) {
                         .version = EP_VERSION_STRING,
                         .credentials = &credentials,
                         // edged's StreamServer, set once the runtime is there, serves them.
-                        .interactiveStreams = !config.runtimeEndpoint.empty()},
+                        .interactiveStreams = !config.runtimeEndpoint.empty(),
+                        .portForward = !config.runtimeEndpoint.empty()},
                        cache, clock);
   cache.setOutboxNotify([&hub] { hub.wakeOutbox(); });
   cache.setRepairNotify(

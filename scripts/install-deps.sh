@@ -15,6 +15,8 @@ PACKAGES=(
   # HTTP/2 for edgecore's small gRPC client (common/grpclite); wolfSSL for the edge's TLS and
   # node key/CSR (a third of OpenSSL's resident memory: docs/performance.md)
   libnghttp2-dev libwolfssl-dev
+  # zlib: SPDY's header compression, for kubectl port-forward (cloudcore/apiserver/spdy.h)
+  zlib1g-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl ca-certificates procps
   # container runtime tests (scripts/cri-env.sh): containerd, CNI (+ iptables for hostPort),

@@ -15,11 +15,11 @@ namespace ep::apiserver {
 
 // What the API asks an edge node for (docs/tunnel.md, "Streams").
 struct StreamRequest {
-  enum class Kind { kLogs, kExec, kAttach };
+  enum class Kind { kLogs, kExec, kAttach, kPortForward };
   Kind kind = Kind::kLogs;
   std::string ns;
   std::string pod;
-  std::string container;  // resolved by the caller: never empty
+  std::string container;  // resolved by the caller: never empty, except for port-forward
   // Logs (Kubernetes PodLogOptions).
   bool follow = false;
   int64_t tailLines = -1;  // -1: all
@@ -35,6 +35,10 @@ struct StreamRequest {
   bool stdin = false;
   bool tty = false;
   bool interactive() const { return stdin || tty || kind == Kind::kAttach; }
+  // Port-forward: a TCP connection to `port` on the pod's loopback, in the pod's network
+  // namespace. Its bytes are the output's kStdout both ways: input() carries the client's bytes,
+  // and closeStdin its end of sending (a half-close).
+  uint16_t port = 0;
 };
 
 // Output channels of a stream. kReady comes once, empty, first: the edge found the container.
@@ -79,7 +83,7 @@ class StreamOpener {
  public:
   virtual ~StreamOpener() = default;
   // kUnavailable when the node is not connected or has too many streams open; kBadRequest for
-  // an interactive request to a node whose edgecore cannot serve one.
+  // an interactive request or a port-forward to a node whose edgecore cannot serve one.
   virtual Result<std::shared_ptr<StreamHandle>> open(const std::string& node,
                                                      const StreamRequest& request,
                                                      std::shared_ptr<StreamObserver> observer) = 0;

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "cloudcore/apiserver/port_forward.h"
 #include "common/api/kinds.h"
 #include "common/api/status_json.h"
 #include "common/http/server.h"
@@ -473,6 +474,43 @@ void PodStreams::install(ApiHandler& handler) {
                          [this](ServerRequest& r, const std::string& ns, const std::string& n) {
                            return attach(r, ns, n);
                          });
+  handler.addSubresource("pods", "portforward",
+                         [this](ServerRequest& r, const std::string& ns, const std::string& n) {
+                           return portForward(r, ns, n);
+                         });
+}
+
+ServerResponse PodStreams::portForward(ServerRequest& req, const std::string& ns,
+                                       const std::string& name) {
+  if (req.method != "GET" && req.method != "POST") {
+    return api::errorResponse(Status(Code::kMethodNotAllowed,
+                                     "the server does not allow this method on pods/portforward"));
+  }
+  // The pod and its node first, whatever the client tried: kubectl retries over SPDY after a
+  // refused WebSocket upgrade and shows only why the last attempt failed.
+  const api::KindInfo* kind = api::findByApiVersionKind("v1", "Pod");
+  auto pod = registry_.get(*kind, ns, name);
+  if (!pod.isOk()) return api::errorResponse(pod.status(), kind, name);
+  const Json& spec = (*pod)["spec"].is_object() ? (*pod)["spec"] : Json::object();
+  const std::string node = spec.value("nodeName", std::string());
+  if (node.empty()) {
+    return api::errorResponse(badRequestError("pod " + name + " does not have a host assigned"));
+  }
+  const std::string upgrade = req.header("upgrade");
+  const bool websocket = upgrade.find("websocket") != std::string::npos ||
+                         upgrade.find("WebSocket") != std::string::npos;
+  if (!websocket ||
+      req.header("sec-websocket-protocol").find(kPortForwardTunnelProtocol) == std::string::npos) {
+    return api::errorResponse(badRequestError(
+        "port-forward needs a WebSocket client offering the subprotocol " +
+        std::string(kPortForwardTunnelProtocol) +
+        " (kubectl >= 1.30 does by default); SPDY upgrades and the v4.channel.k8s.io "
+        "port-forward protocol are not served"));
+  }
+  ServerResponse r;
+  r.websocket = std::make_shared<PortForwardSession>(broker_, node, ns, name);
+  r.websocketProtocol = kPortForwardTunnelProtocol;
+  return r;
 }
 
 ServerResponse PodStreams::logs(ServerRequest& req, const std::string& ns,

@@ -35,12 +35,15 @@ class PodStreams {
  public:
   PodStreams(registry::Registry& registry, StreamOpener& broker, PodStreamsOptions options = {});
 
-  // Registers pods/log, pods/exec and pods/attach on `handler`.
+  // Registers pods/log, pods/exec, pods/attach and pods/portforward on `handler`.
   void install(ApiHandler& handler);
 
   ServerResponse logs(ServerRequest& req, const std::string& ns, const std::string& name);
   ServerResponse exec(ServerRequest& req, const std::string& ns, const std::string& name);
   ServerResponse attach(ServerRequest& req, const std::string& ns, const std::string& name);
+  // kubectl port-forward: a WebSocket offering SPDY/3.1+portforward.k8s.io becomes a
+  // PortForwardSession (port_forward.h) to the pod's node; holds no worker once upgraded.
+  ServerResponse portForward(ServerRequest& req, const std::string& ns, const std::string& name);
 
  private:
   // exec and attach: checks, then a WebSocket (or, for exec without input, an ExecResult).

@@ -55,9 +55,21 @@ Result<std::shared_ptr<StreamHandle>> StreamBroker::open(const std::string& node
                                                          std::shared_ptr<StreamObserver> observer) {
   auto msg = std::make_shared<pb::CloudMessage>();
   auto* o = msg->mutable_stream_open();
-  o->set_kind(request.kind == StreamRequest::Kind::kExec     ? pb::STREAM_KIND_EXEC
-              : request.kind == StreamRequest::Kind::kAttach ? pb::STREAM_KIND_ATTACH
-                                                             : pb::STREAM_KIND_LOGS);
+  switch (request.kind) {
+    case StreamRequest::Kind::kLogs:
+      o->set_kind(pb::STREAM_KIND_LOGS);
+      break;
+    case StreamRequest::Kind::kExec:
+      o->set_kind(pb::STREAM_KIND_EXEC);
+      break;
+    case StreamRequest::Kind::kAttach:
+      o->set_kind(pb::STREAM_KIND_ATTACH);
+      break;
+    case StreamRequest::Kind::kPortForward:
+      o->set_kind(pb::STREAM_KIND_PORT_FORWARD);
+      o->set_port(request.port);
+      break;
+  }
   o->set_stdin(request.stdin);
   o->set_tty(request.tty);
   o->set_namespace_(request.ns);
@@ -78,10 +90,15 @@ Result<std::shared_ptr<StreamHandle>> StreamBroker::open(const std::string& node
     MutexLock l(mu_);
     auto it = sinks_.find(node);
     if (it == sinks_.end()) return unavailableError("node " + node + " is not connected");
-    if (request.interactive() && !it->second.interactive) {
+    if (request.interactive() && !it->second.features.interactive) {
       return badRequestError("node " + node +
                              " runs an edgecore without interactive exec and attach (stdin, "
                              "tty); upgrade its edgecore");
+    }
+    if (request.kind == StreamRequest::Kind::kPortForward && !it->second.features.portForward) {
+      return badRequestError("node " + node +
+                             " runs an edgecore without port-forward, or without a container "
+                             "runtime; upgrade its edgecore");
     }
     if (perNode_[node] >= options_.maxStreamsPerNode) {
       return unavailableError("too many log/exec streams to node " + node + " (limit " +
@@ -103,9 +120,9 @@ Result<std::shared_ptr<StreamHandle>> StreamBroker::open(const std::string& node
 }
 
 void StreamBroker::attach(const std::string& node, std::shared_ptr<SyncSink> sink,
-                          bool interactive) {
+                          NodeFeatures features) {
   MutexLock l(mu_);
-  sinks_[node] = Session{std::move(sink), interactive};
+  sinks_[node] = Session{std::move(sink), features};
 }
 
 void StreamBroker::detach(const std::string& node, const SyncSink* sink) {

@@ -57,10 +57,15 @@ class StreamBroker final : public StreamOpener {
   Result<std::shared_ptr<StreamHandle>> open(const std::string& node, const StreamRequest& request,
                                              std::shared_ptr<StreamObserver> observer) override;
 
+  // What a node's edgecore listed in its Hello: "interactive-streams" (stdin, tty, attach) and
+  // "port-forward". Requests a node cannot serve are refused with kBadRequest.
+  struct NodeFeatures {
+    bool interactive = false;
+    bool portForward = false;
+  };
+
   // --- called by the tunnel server ---
-  // `interactive`: the node's edgecore listed "interactive-streams" in its Hello (stdin, tty,
-  // attach); without it such requests are refused with kBadRequest.
-  void attach(const std::string& node, std::shared_ptr<SyncSink> sink, bool interactive);
+  void attach(const std::string& node, std::shared_ptr<SyncSink> sink, NodeFeatures features);
   // Ends every stream on `sink` (kUnavailable) unless the node moved to another sink already.
   void detach(const std::string& node, const SyncSink* sink);
   void onData(const SyncSink* sink, const edgeplane::tunnel::v1::StreamData& data);
@@ -79,7 +84,7 @@ class StreamBroker final : public StreamOpener {
   };
   struct Session {
     std::shared_ptr<SyncSink> sink;
-    bool interactive = false;
+    NodeFeatures features;
   };
   void consumed(uint64_t id, size_t bytes);
   void cancel(uint64_t id);

@@ -480,7 +480,8 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
     std::vector<InventoryEntry> inventory = std::move(check.inventory);
     std::string edgeVersion = std::move(check.edgeVersion);
     for (const auto& f : in_.hello().features()) {
-      if (f == kFeatureInteractiveStreams) interactiveStreams_ = true;
+      if (f == kFeatureInteractiveStreams) streamFeatures_.interactive = true;
+      if (f == kFeaturePortForward) streamFeatures_.portForward = true;
     }
     int64_t lastApplied = check.lastAppliedRevision;
     if (server_.options.nodeCertificates != nullptr) {
@@ -557,7 +558,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
         "objects)",
         node_, context_peer_, edgeVersion, lastApplied, inventory.size());
     server_.dispatcher.attach(node_, self, std::move(inventory));
-    if (server_.broker) server_.broker->attach(node_, self, interactiveStreams_);
+    if (server_.broker) server_.broker->attach(node_, self, streamFeatures_);
     if (server_.routes) server_.routes->attach(node_, self);
     startRead();
   }
@@ -725,7 +726,7 @@ class Session final : public SyncSink, public std::enable_shared_from_this<Sessi
   const PeerIdentity identity_;     // from the TLS handshake; immutable
   const std::string context_peer_;  // "ipv4:ADDRESS:PORT"
   bool helloDone_ = false;
-  bool interactiveStreams_ = false;  // the Hello listed kFeatureInteractiveStreams
+  StreamBroker::NodeFeatures streamFeatures_;  // what the Hello listed of stream features
   std::string node_;
   std::shared_ptr<NodeCounters> counters_;
   std::atomic<bool> accepted_{false};

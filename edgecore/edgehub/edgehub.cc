@@ -393,6 +393,7 @@ Result<tv1::EdgeMessage> EdgeHub::buildHello() {
   h->set_last_applied_revision(cache_.lastAppliedRevision());
   h->set_last_report_sequence(cache_.lastSequence());
   if (options_.interactiveStreams) h->add_features(kFeatureInteractiveStreams);
+  if (options_.portForward) h->add_features(kFeaturePortForward);
   auto inv = cache_.inventory();
   if (!inv.isOk()) return inv.status();
   for (const auto& e : *inv) {

@@ -52,6 +52,8 @@ struct EdgeHubOptions {
   // Lists kFeatureInteractiveStreams in every Hello: the stream handler (set before start() or
   // later, once the runtime is known) serves interactive exec and attach.
   bool interactiveStreams = false;
+  // Lists kFeaturePortForward: the stream handler serves STREAM_KIND_PORT_FORWARD.
+  bool portForward = false;
 };
 
 // Connection state for /status and logs.

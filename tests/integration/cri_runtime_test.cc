@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "edgecore/edged/streaming/websocket_client.h"
 #include "tests/testing/cri_env.h"
 
 namespace ep::edged {
@@ -403,6 +404,57 @@ TEST_F(CriRuntimeTest, HttpdImageServesOnThePodIp) {
     return r.exitCode == 0 && body.find("hello from edgeplane") != std::string::npos;
   })) << "body: "
       << body;
+  ASSERT_TRUE(rt_->removePodSandbox(*sandboxId).isOk());
+}
+
+// CRI PortForward on containerd: the URL's WebSocket reaches the port on the pod's loopback
+// (channel 0 after the two-byte port), which is what edged's port-forward streams rely on; a
+// closed port is reported on channel 1.
+TEST_F(CriRuntimeTest, PortForwardReachesThePodsPort) {
+  std::string img = image("httpd:1");
+  ensurePulled(img);
+  if (HasFatalFailure()) return;
+  PodSandboxConfig sb = sandbox("forwarded");
+  auto sandboxId = rt_->runPodSandbox(sb);
+  ASSERT_TRUE(sandboxId) << sandboxId.status().toString();
+  auto cid = rt_->createContainer(*sandboxId, container("httpd", img, {}), sb);
+  ASSERT_TRUE(cid) << cid.status().toString();
+  ASSERT_TRUE(rt_->startContainer(*cid).isOk());
+  // One forwarded request: what came back on channel 0 (port prefix removed) and channel 1.
+  auto forward = [&](uint16_t port, std::string& data, std::string& error) {
+    data.clear();
+    error.clear();
+    auto url = rt_->portForwardUrl(*sandboxId, port);
+    if (!url) return url.status();
+    auto ws = edged::streaming::WebSocketClient::connect(*url, "v4.channel.k8s.io", 10s);
+    if (!ws) return ws.status();
+    Status s = (*ws)->write(std::string(1, '\0') + "GET /index.html HTTP/1.0\r\n\r\n");
+    if (!s.isOk()) return s;
+    std::string channel[2];
+    for (;;) {
+      auto m = (*ws)->read();
+      if (!m) break;
+      if (m->size() > 1 && uint8_t((*m)[0]) < 2) channel[uint8_t((*m)[0])] += m->substr(1);
+    }
+    for (auto* c : {&channel[0], &channel[1]}) {
+      if (c->size() < 2 || uint8_t((*c)[0]) != (port & 0xff) || uint8_t((*c)[1]) != (port >> 8)) {
+        return internalError("a channel did not start with the port: " + *c);
+      }
+    }
+    data = channel[0].substr(2);
+    error = channel[1].substr(2);
+    return Status::ok();
+  };
+  std::string data, error;
+  EXPECT_TRUE(eventually([&] {
+    return forward(8080, data, error).isOk() &&
+           data.find("hello from edgeplane") != std::string::npos;
+  })) << "data: "
+      << data << " error: " << error;
+  EXPECT_TRUE(data.rfind("HTTP/1.", 0) == 0) << data;
+  ASSERT_TRUE(forward(9, data, error).isOk());
+  EXPECT_TRUE(data.empty()) << data;
+  EXPECT_NE(error.find("connection refused"), std::string::npos) << error;
   ASSERT_TRUE(rt_->removePodSandbox(*sandboxId).isOk());
 }
 

@@ -7,6 +7,11 @@
 //   other stdin lines    -> "echo:LINE\n" on stdout (at most 200 bytes of it; lines end
 //                           with \r or \n);
 //   resize {"Width":W,"Height":H} on channel 4 -> "size WxH\n" on stdout.
+// With `portForward`, it plays the runtime's port-forward instead (CRI PortForward's URL): each
+// channel first says the port (2 bytes little-endian), then the client's bytes on channel 0 are
+// read up to a blank line ("\r\n\r\n", an HTTP request), answered on channel 0 with
+// "HTTP/1.0 200 OK ... forwarded:FIRST LINE", and the session closes; a request whose first line
+// holds "refuse" gets "connection refused" on channel 1 instead.
 // Test code only (Beast, blocking, one thread).
 
 #include <sys/socket.h>
@@ -24,7 +29,8 @@ namespace ep::testing {
 
 class FakeStreamingServer {
  public:
-  FakeStreamingServer() : acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+  explicit FakeStreamingServer(bool portForward = false)
+      : portForward_(portForward), acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
     thread_ = std::thread([this] { run(); });
   }
   ~FakeStreamingServer() {
@@ -78,8 +84,9 @@ class FakeStreamingServer {
         }));
         ws.accept();
         ws.binary(true);
+        if (portForward_) servePortForward(ws);
         std::string line;
-        bool done = false;
+        bool done = portForward_;
         while (!done) {
           boost::beast::flat_buffer buf;
           ws.read(buf);
@@ -136,6 +143,36 @@ class FakeStreamingServer {
     }
   }
 
+  template <typename WebSocket>
+  void servePortForward(WebSocket& ws) {
+    const uint16_t port = 8080;
+    const std::string prefix{char(port & 0xff), char(port >> 8)};
+    ws.write(boost::asio::buffer(std::string(1, '\x00') + prefix));
+    ws.write(boost::asio::buffer(std::string(1, '\x01') + prefix));
+    std::string request;
+    while (request.find("\r\n\r\n") == std::string::npos) {
+      boost::beast::flat_buffer buf;
+      ws.read(buf);
+      std::string m = boost::beast::buffers_to_string(buf.data());
+      if (!m.empty() && m[0] == 0) request += m.substr(1);
+    }
+    {
+      std::lock_guard l(mu_);
+      stdin_ += request;
+    }
+    const std::string first = request.substr(0, request.find("\r\n"));
+    if (first.find("refuse") != std::string::npos) {
+      ws.write(boost::asio::buffer(std::string(1, '\x01') + "dial tcp4 127.0.0.1:8080: connect: "
+                                                            "connection refused"));
+    } else {
+      const std::string body = "forwarded:" + first;
+      ws.write(boost::asio::buffer(std::string(1, '\x00') + "HTTP/1.0 200 OK\r\nContent-Length: " +
+                                   std::to_string(body.size()) + "\r\n\r\n" + body));
+    }
+    ws.close(boost::beast::websocket::close_code::normal);
+  }
+
+  const bool portForward_;
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::thread thread_;

@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
+#include <csignal>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -118,15 +121,46 @@ class MiniRuntime final : public edged::ContainerRuntime {
     return streamingUrl_;
   }
 
+  // Port-forward: sandboxes by pod labels, and the URL CRI PortForward answers.
+  void addSandbox(edged::SandboxInfo sb) {
+    std::lock_guard l(mu_);
+    sandboxes_.push_back(std::move(sb));
+  }
+  void setPortForwardUrl(std::string url) {
+    std::lock_guard l(mu_);
+    portForwardUrl_ = std::move(url);
+  }
+  std::vector<std::string> portForwards() {
+    std::lock_guard l(mu_);
+    return portForwards_;
+  }
+  Result<std::vector<edged::SandboxInfo>> listPodSandboxes(
+      const std::map<std::string, std::string>& labels) override {
+    std::lock_guard l(mu_);
+    std::vector<edged::SandboxInfo> out;
+    for (const auto& sb : sandboxes_) {
+      bool match = true;
+      for (const auto& [k, v] : labels) {
+        auto it = sb.labels.find(k);
+        match = match && it != sb.labels.end() && it->second == v;
+      }
+      if (match) out.push_back(sb);
+    }
+    return out;
+  }
+  Result<std::string> portForwardUrl(const std::string& sandboxId, uint16_t port) override {
+    std::lock_guard l(mu_);
+    portForwards_.push_back(sandboxId + ":" + std::to_string(port));
+    if (portForwardUrl_.empty())
+      return unavailableError("the runtime has no streaming server here");
+    return portForwardUrl_;
+  }
+
   Result<std::string> version() override { return std::string("mini"); }
   Result<std::string> runPodSandbox(const edged::PodSandboxConfig&) override { return no(); }
   Status stopPodSandbox(const std::string&) override { return no(); }
   Status removePodSandbox(const std::string&) override { return no(); }
   Result<edged::SandboxStatus> podSandboxStatus(const std::string&) override { return no(); }
-  Result<std::vector<edged::SandboxInfo>> listPodSandboxes(
-      const std::map<std::string, std::string>&) override {
-    return no();
-  }
   Result<std::string> createContainer(const std::string&, const edged::ContainerConfig&,
                                       const edged::PodSandboxConfig&) override {
     return no();
@@ -155,6 +189,9 @@ class MiniRuntime final : public edged::ContainerRuntime {
   std::vector<std::string> lastCommand_;
   std::string streamingUrl_;
   std::vector<edged::StreamingRequest> streamingRequests_;
+  std::vector<edged::SandboxInfo> sandboxes_;
+  std::string portForwardUrl_;
+  std::vector<std::string> portForwards_;
   bool held_ = false;
   int running_ = 0;
 };
@@ -192,6 +229,7 @@ class StreamsTest : public ::testing::Test {
     eo.cloud = "127.0.0.1:" + std::to_string(hub_->port());
     eo.nodeName = "edge-node-1";
     eo.interactiveStreams = true;
+    eo.portForward = true;
     edge_ = std::make_unique<edgecore::edgehub::EdgeHub>(eo, *cache_, st_.clock);
     edge_->setStreamHandler(streams_.get());
     ASSERT_TRUE(edge_->start().isOk());
@@ -289,7 +327,7 @@ TEST_F(StreamsTest, StuckNodesDoNotStallTheApi) {
     void close(const std::string&) override {}
   };
   auto silent = std::make_shared<Silent>();
-  hub_->streams().attach("edge-stuck", silent, false);
+  hub_->streams().attach("edge-stuck", silent, {});
   createPod("stuck", "edge-stuck", {"app"});
   std::atomic<int> unavailable{0}, timedOut{0}, other{0};
   std::vector<std::thread> clients;
@@ -730,7 +768,7 @@ TEST_F(StreamsTest, InteractiveRefusedForOlderEdgecore) {
     std::vector<cloudhub::CloudMessagePtr> sent;
   };
   auto old = std::make_shared<Recorder>();
-  hub_->streams().attach("edge-node-2", old, false);
+  hub_->streams().attach("edge-node-2", old, {});
   apiserver::StreamRequest sr;
   sr.kind = apiserver::StreamRequest::Kind::kExec;
   sr.ns = "default";
@@ -785,6 +823,82 @@ TEST_F(StreamsTest, KubectlExecInteractiveOnATerminal) {
   auto r = runCommand(argv, "one\nexit 0\n", 60s, {"HOME=" + edgeDir_.path()});
   EXPECT_EQ(r.exitCode, 0) << r.err;
   EXPECT_EQ(r.out, "echo:one\n");
+}
+
+// kubectl port-forward end to end: kubectl's SPDY streams inside a WebSocket, the tunnel, the
+// edge asking the runtime for the pod's sandbox's port-forward URL and speaking its channel
+// protocol. Two connections through one kubectl: an HTTP request answered by the pod, and one
+// the runtime cannot connect (its reason reaches kubectl's output).
+TEST_F(StreamsTest, KubectlPortForward) {
+  if (access("/usr/bin/kubectl", X_OK) != 0) GTEST_SKIP() << "kubectl is not installed";
+  FakeStreamingServer runtimeStreams(/*portForward=*/true);
+  runtime_.setPortForwardUrl(runtimeStreams.url());
+  edged::SandboxInfo sb;
+  sb.id = "sandbox-web";
+  sb.state = edged::SandboxState::kReady;
+  sb.labels = {{edged::kLabelPodName, "web"}, {edged::kLabelPodNamespace, "default"}};
+  runtime_.addSandbox(sb);
+  // kubectl forwards only to a Running pod.
+  auto pod = st_.registry->get(*api::findByApiVersionKind("v1", "Pod"), "default", "web");
+  ASSERT_TRUE(pod.isOk());
+  Json running = *pod;
+  running["status"] = {{"phase", "Running"}};
+  ASSERT_TRUE(st_.registry
+                  ->update(*api::findByApiVersionKind("v1", "Pod"), "default", "web", running,
+                           registry::Subresource::kStatus)
+                  .isOk());
+
+  std::string kubeconfig = edgeDir_.path() + "/kubeconfig";
+  std::ofstream(kubeconfig) << "apiVersion: v1\nkind: Config\n";
+  Process kubectl(
+      {"/usr/bin/kubectl", "--server=" + url_, "--kubeconfig=" + kubeconfig,
+       "--cache-dir=" + edgeDir_.path() + "/kcache", "port-forward", "pod/web", ":8080"},
+      edgeDir_.path() + "/port-forward.log");
+  ASSERT_TRUE(kubectl.start());
+  // "Forwarding from 127.0.0.1:PORT -> 8080"
+  int local = 0;
+  ASSERT_TRUE(eventually(
+      [&] {
+        std::string log = kubectl.log();
+        auto at = log.find("Forwarding from 127.0.0.1:");
+        if (at == std::string::npos) return false;
+        local = std::atoi(log.c_str() + at + std::strlen("Forwarding from 127.0.0.1:"));
+        return local > 0;
+      },
+      30s))
+      << kubectl.log();
+
+  auto request = [&](const std::string& text) {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket socket(io);
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(local)});
+    boost::asio::write(socket, boost::asio::buffer(text));
+    std::string reply;
+    boost::system::error_code ec;
+    std::array<char, 4096> buf;
+    for (;;) {
+      size_t n = socket.read_some(boost::asio::buffer(buf), ec);
+      if (ec) break;
+      reply.append(buf.data(), n);
+    }
+    return reply;
+  };
+  std::string reply = request("GET /hello HTTP/1.0\r\nHost: pod\r\n\r\n");
+  EXPECT_EQ(reply, "HTTP/1.0 200 OK\r\nContent-Length: 29\r\n\r\nforwarded:GET /hello HTTP/1.0")
+      << kubectl.log();
+  EXPECT_EQ(runtime_.portForwards(), (std::vector<std::string>{"sandbox-web:8080"}));
+  ASSERT_TRUE(eventually([&] { return streams_->activeStreams() == 0; }, 10s));
+
+  // The runtime cannot connect: kubectl says why. (kubectl may then end the whole session.)
+  reply = request("GET /refuse HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(reply, "");
+  EXPECT_TRUE(eventually(
+      [&] { return kubectl.log().find("connection refused") != std::string::npos; }, 10s))
+      << kubectl.log();
+  EXPECT_NE(kubectl.log().find("error forwarding port 8080 to pod default/web"), std::string::npos)
+      << kubectl.log();
+  ASSERT_TRUE(eventually([&] { return streams_->activeStreams() == 0; }, 10s));
+  kubectl.stop(SIGTERM);
 }
 
 TEST_F(StreamsTest, EdgectlLogsAndExec) {

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -15,6 +17,7 @@
 #include <sstream>
 
 #include "tests/integration/cri_edge_fixture.h"
+#include "tests/testing/process.h"
 #include "tests/testing/terminal.h"
 
 namespace ep::testing {
@@ -193,6 +196,29 @@ TEST_F(WorkloadE2eTest, DeploymentRunsRollsBackRestartsAndFollowsConfig) {
       << viaProxy(clusterIp + ":80") << runCommand({"iptables-save", "-t", "nat"}).out;
   const std::string nodeIp = ps[0]["status"].value("hostIP", "");  // this host's address
   EXPECT_EQ(viaProxy(nodeIp + ":" + std::to_string(nodePort)), "version one");
+  // kubectl port-forward to the Service (kubectl picks a pod behind it and maps port 80 to its
+  // targetPort): through the API, the tunnel, edged and containerd's port-forward into the pod.
+  if (access("/usr/bin/kubectl", X_OK) == 0) {
+    Process forward({"/usr/bin/kubectl", "--kubeconfig", kubeconfig(), "--cache-dir",
+                     dir_.path() + "/kcache", "port-forward", "svc/web", ":80"},
+                    dir_.path() + "/port-forward.log");
+    ASSERT_TRUE(forward.start());
+    int local = 0;
+    ASSERT_TRUE(eventually(
+        [&] {
+          const std::string log = forward.log();
+          const std::string marker = "Forwarding from 127.0.0.1:";
+          auto at = log.find(marker);
+          if (at != std::string::npos) local = std::atoi(log.c_str() + at + marker.size());
+          return local > 0;
+        },
+        60s))
+        << forward.log();
+    for (int i = 0; i < 3; ++i) {  // one kubectl, a connection each
+      EXPECT_EQ(viaProxy("127.0.0.1:" + std::to_string(local)), "version one") << forward.log();
+    }
+    forward.stop(SIGTERM);
+  }
   // The Service goes: edge-a removes its chains.
   ASSERT_EQ(edgectl({"delete", "service", "web"}).exitCode, 0);
   EXPECT_TRUE(eventually(

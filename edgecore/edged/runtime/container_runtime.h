@@ -227,6 +227,10 @@ class ContainerRuntime {
   // runtime's streaming server that speaks the channel.k8s.io WebSocket protocols, valid for one
   // connection (containerd: http://127.0.0.1:PORT/exec/TOKEN).
   virtual Result<std::string> streamingUrl(const StreamingRequest& request) = 0;
+  // Where to connect to forward `port` of a pod (CRI PortForward): a URL on the streaming server
+  // whose WebSocket (v4.channel.k8s.io) carries channel 0, the connection to the port on the
+  // pod's loopback, and channel 1, errors; each channel's first two bytes name the port.
+  virtual Result<std::string> portForwardUrl(const std::string& sandboxId, uint16_t port) = 0;
   // Asks the runtime to reopen the container's log file (after rotation).
   virtual Status reopenContainerLog(const std::string& containerId) = 0;
   // Stats of the running containers whose labels include all of `labels`.

@@ -433,6 +433,17 @@ Result<std::string> CriRuntime::streamingUrl(const StreamingRequest& request) {
   return url;
 }
 
+Result<std::string> CriRuntime::portForwardUrl(const std::string& sandboxId, uint16_t port) {
+  cri::PortForwardRequest req;
+  req.set_pod_sandbox_id(sandboxId);
+  req.add_port(port);
+  cri::PortForwardResponse resp;
+  Status s = call(*channel_, kRuntime, "PortForward", req, &resp, options_.callTimeout);
+  if (!s.isOk()) return s;
+  if (resp.url().empty()) return internalError("the container runtime answered no streaming URL");
+  return resp.url();
+}
+
 Status CriRuntime::reopenContainerLog(const std::string& containerId) {
   cri::ReopenContainerLogRequest req;
   req.set_container_id(containerId);

@@ -58,6 +58,7 @@ class CriRuntime final : public ContainerRuntime {
   Result<std::vector<ContainerInfo>> listContainers(const ContainerFilter& filter = {}) override;
   Result<ContainerStatus> containerStatus(const std::string& containerId) override;
   Result<std::string> streamingUrl(const StreamingRequest& request) override;
+  Result<std::string> portForwardUrl(const std::string& sandboxId, uint16_t port) override;
   Result<ExecResult> execSync(const std::string& containerId, const std::vector<std::string>& cmd,
                               std::chrono::seconds timeout) override;
   Status reopenContainerLog(const std::string& containerId) override;

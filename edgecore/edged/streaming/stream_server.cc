@@ -299,8 +299,13 @@ void StreamServer::run(std::shared_ptr<Stream> stream) {
   std::string error;
   int32_t exitCode = 0;
   try {
-    auto container = findContainer(runtime_, open);
-    if (!container.isOk()) {
+    if (open.kind() == tv1::STREAM_KIND_PORT_FORWARD) {
+      Status s = streamPortForward(*stream);
+      if (!s.isOk()) {
+        code = errorCodeOf(s.code());
+        error = s.message();
+      }
+    } else if (auto container = findContainer(runtime_, open); !container.isOk()) {
       code = errorCodeOf(container.status().code());
       error = container.status().message();
     } else if (open.kind() == tv1::STREAM_KIND_ATTACH ||
@@ -354,9 +359,10 @@ void StreamServer::run(std::shared_ptr<Stream> stream) {
   }
   if (code != tv1::STREAM_ERROR_NONE && code != tv1::STREAM_ERROR_CANCELLED) {
     spdlog::info("edged: stream {} ({} {}/{}/{}) failed: {}", open.id(),
-                 open.kind() == tv1::STREAM_KIND_EXEC     ? "exec"
-                 : open.kind() == tv1::STREAM_KIND_ATTACH ? "attach"
-                                                          : "logs",
+                 open.kind() == tv1::STREAM_KIND_EXEC           ? "exec"
+                 : open.kind() == tv1::STREAM_KIND_ATTACH       ? "attach"
+                 : open.kind() == tv1::STREAM_KIND_PORT_FORWARD ? "port-forward"
+                                                                : "logs",
                  open.namespace_(), open.pod(), open.container(), error);
   }
   stream->sendClose(code, error, exitCode);
@@ -403,6 +409,27 @@ Result<int32_t> exitCodeOf(std::string_view statusJson) {
 }
 
 }  // namespace
+
+// Ends a runtime streaming session on every way out of its scope: shuts the socket down, marks
+// the session over and joins the thread writing the cloud's input into it.
+struct StreamServer::WriterGuard {
+  WriterGuard(Stream& st, WebSocketClient& so, std::thread& w)
+      : stream(st), socket(so), writer(w) {}
+  WriterGuard(const WriterGuard&) = delete;
+  WriterGuard& operator=(const WriterGuard&) = delete;
+  Stream& stream;
+  WebSocketClient& socket;
+  std::thread& writer;
+  ~WriterGuard() {
+    socket.shutdown();
+    {
+      MutexLock l(stream.mu);
+      stream.sessionOver = true;
+    }
+    stream.cv.notify_all();
+    writer.join();
+  }
+};
 
 // Writes the cloud's input into the session until it is over or cancelled: everything queued
 // at once (stdin joined into one frame, the last terminal size), then one StreamInputAck for
@@ -473,25 +500,6 @@ Result<int32_t> StreamServer::streamInteractive(Stream& stream, const ContainerS
   }
   if (!stream.sendReady()) return 0;
   std::thread writer([this, &stream, socket] { writeInput(stream, *socket); });
-  // Ends the session and joins the writer on every way out of this scope.
-  struct WriterGuard {
-    WriterGuard(Stream& st, WebSocketClient& so, std::thread& w)
-        : stream(st), socket(so), writer(w) {}
-    WriterGuard(const WriterGuard&) = delete;
-    WriterGuard& operator=(const WriterGuard&) = delete;
-    Stream& stream;
-    WebSocketClient& socket;
-    std::thread& writer;
-    ~WriterGuard() {
-      socket.shutdown();
-      {
-        MutexLock l(stream.mu);
-        stream.sessionOver = true;
-      }
-      stream.cv.notify_all();
-      writer.join();
-    }
-  };
   std::optional<WriterGuard> guard(std::in_place, stream, *socket, writer);
   Result<int32_t> result = 0;
   bool sawStatus = false;
@@ -519,6 +527,70 @@ Result<int32_t> StreamServer::streamInteractive(Stream& stream, const ContainerS
   if (!sawStatus && result.isOk() && !stream.isCancelled() && !attach) {
     return internalError("the runtime ended the exec session without an exit status");
   }
+  return result;
+}
+
+Status StreamServer::streamPortForward(Stream& stream) {
+  const tv1::StreamOpen& open = stream.open;
+  if (open.port() == 0 || open.port() > 65535) {
+    return badRequestError("invalid port " + std::to_string(open.port()) +
+                           ": must be from 1 to 65535");
+  }
+  auto sandboxes = runtime_.listPodSandboxes(
+      {{kLabelPodName, open.pod()}, {kLabelPodNamespace, open.namespace_()}});
+  if (!sandboxes.isOk()) return sandboxes.status();
+  const SandboxInfo* ready = nullptr;
+  for (const auto& sb : *sandboxes) {
+    if (sb.state != SandboxState::kReady) continue;
+    if (ready == nullptr || sb.attempt > ready->attempt ||
+        (sb.attempt == ready->attempt && sb.createdAtNs > ready->createdAtNs)) {
+      ready = &sb;
+    }
+  }
+  if (ready == nullptr) {
+    return notFoundError("pod \"" + open.pod() + "\" has no running sandbox on this node");
+  }
+  auto url = runtime_.portForwardUrl(ready->id, static_cast<uint16_t>(open.port()));
+  if (!url.isOk()) return url.status();
+  auto connected = WebSocketClient::connect(*url, kStreamingProtocol, options_.connectTimeout);
+  if (!connected.isOk()) return connected.status();
+  std::shared_ptr<WebSocketClient> socket = std::move(connected.value());
+  {
+    MutexLock l(stream.mu);
+    if (stream.cancelled) return Status::ok();
+    stream.socket = socket;
+  }
+  if (!stream.sendReady()) return Status::ok();
+  // The cloud's input is the client's bytes: channel 0, as stdin is for exec (writeInput).
+  std::thread writer([this, &stream, socket] { writeInput(stream, *socket); });
+  std::optional<WriterGuard> guard(std::in_place, stream, *socket, writer);
+  // Each channel starts with the port, two bytes little-endian; then channel 0 carries the
+  // pod's bytes and channel 1 the runtime's error text, if any.
+  size_t prefix[2] = {2, 2};
+  std::string error;
+  Status result;
+  for (;;) {
+    auto m = socket->read();
+    if (!m.isOk()) {
+      if (m.status().code() != Code::kUnavailable) result = m.status();
+      break;
+    }
+    if (m->empty()) continue;
+    const auto channel = static_cast<uint8_t>((*m)[0]);
+    if (channel > 1) continue;
+    std::string_view payload = std::string_view(*m).substr(1);
+    const size_t skip = std::min(prefix[channel], payload.size());
+    prefix[channel] -= skip;
+    payload.remove_prefix(skip);
+    if (payload.empty()) continue;
+    if (channel == 0) {
+      if (!stream.sendData(tv1::STREAM_CHANNEL_STDOUT, payload)) break;
+    } else if (error.size() < 4096) {
+      error.append(payload.substr(0, 4096 - error.size()));
+    }
+  }
+  guard.reset();
+  if (!error.empty() && !stream.isCancelled()) return unavailableError(error);
   return result;
 }
 

@@ -38,6 +38,8 @@ struct StreamServerOptions {
 // through the runtime's streaming server (ContainerRuntime::streamingUrl, then a WebSocket
 // speaking v4.channel.k8s.io): output as StreamData, the cloud's StreamInputs written in as they
 // queue up and acknowledged with StreamInputAck; such a stream has a second thread for the input.
+// Port-forward (STREAM_KIND_PORT_FORWARD) works the same way, on the pod's sandbox (CRI
+// PortForward): the client's bytes are the input and the pod's the output.
 //
 // Threading: the StreamHandler methods only record state and start/notify threads; they never
 // block. Each stream runs on its own thread (at most maxStreams), which does all runtime calls
@@ -77,6 +79,11 @@ class StreamServer final : public edgecore::edgehub::StreamHandler {
   // Interactive exec or attach through the runtime's streaming server; the exit code (0 for
   // attach) or why not.
   Result<int32_t> streamInteractive(Stream& stream, const ContainerStatus& container);
+  // Port-forward to the pod's port through the runtime's streaming server (CRI PortForward):
+  // the pod's bytes as StreamData, the cloud's StreamInputs written in. OK when the connection
+  // ended; the runtime's error text otherwise.
+  Status streamPortForward(Stream& stream);
+  struct WriterGuard;
   void writeInput(Stream& stream, WebSocketClient& socket);
   void reapFinishedLocked() EP_REQUIRES(mu_);
 

@@ -198,6 +198,12 @@ Result<ContainerStatus> FakeRuntime::containerStatus(const std::string& containe
   return it->second.status;
 }
 
+Result<std::string> FakeRuntime::portForwardUrl(const std::string& sandboxId, uint16_t port) {
+  MutexLock lock(mu_);
+  calls_.push_back("portforward " + sandboxId + " " + std::to_string(port));
+  return unavailableError("the fake runtime has no streaming server");
+}
+
 Result<std::string> FakeRuntime::streamingUrl(const StreamingRequest& request) {
   MutexLock lock(mu_);
   calls_.push_back((request.attach ? "attach " : "exec ") + request.containerId);

@@ -42,6 +42,7 @@ class FakeRuntime final : public ContainerRuntime {
                               std::chrono::seconds timeout) override;
   // Records the call; kUnavailable (the fake has no streaming server).
   Result<std::string> streamingUrl(const StreamingRequest& request) override;
+  Result<std::string> portForwardUrl(const std::string& sandboxId, uint16_t port) override;
   Status reopenContainerLog(const std::string& containerId) override;
   // Every running container whose labels match, with the usage set by setUsage (none: no
   // figures), stamped with the clock's time.
