@@ -499,17 +499,50 @@ ServerResponse PodStreams::portForward(ServerRequest& req, const std::string& ns
   const std::string upgrade = req.header("upgrade");
   const bool websocket = upgrade.find("websocket") != std::string::npos ||
                          upgrade.find("WebSocket") != std::string::npos;
-  if (!websocket ||
-      req.header("sec-websocket-protocol").find(kPortForwardTunnelProtocol) == std::string::npos) {
+  const std::string offered = req.header("sec-websocket-protocol");
+  if (websocket && offered.find(kPortForwardTunnelProtocol) != std::string::npos) {
+    ServerResponse r;
+    r.websocket = std::make_shared<PortForwardSession>(broker_, node, ns, name);
+    r.websocketProtocol = kPortForwardTunnelProtocol;
+    return r;
+  }
+  if (!websocket || offered.find(kPortForwardChannelProtocol) == std::string::npos) {
     return api::errorResponse(badRequestError(
         "port-forward needs a WebSocket client offering the subprotocol " +
-        std::string(kPortForwardTunnelProtocol) +
-        " (kubectl >= 1.30 does by default); SPDY upgrades and the v4.channel.k8s.io "
-        "port-forward protocol are not served"));
+        std::string(kPortForwardTunnelProtocol) + " (kubectl >= 1.30 does by default) or " +
+        kPortForwardChannelProtocol + " with ports; SPDY upgrades are not served"));
+  }
+  // v4.channel.k8s.io: the ports are query parameters (repeated, or comma-separated).
+  std::vector<uint16_t> ports;
+  for (const auto& value : queryValues(req.target, "ports")) {
+    size_t start = 0;
+    while (start <= value.size()) {
+      size_t comma = value.find(',', start);
+      std::string text =
+          value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      uint32_t port = 0;
+      bool valid = !text.empty() && text.size() <= 5;
+      for (char c : text) {
+        valid = valid && c >= '0' && c <= '9';
+        if (valid) port = port * 10 + uint32_t(c - '0');
+      }
+      if (!valid || port == 0 || port > 65535) {
+        return api::errorResponse(
+            badRequestError("ports: \"" + text + "\" is not a port number from 1 to 65535"));
+      }
+      ports.push_back(static_cast<uint16_t>(port));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  if (ports.empty() || ports.size() > 32) {
+    return api::errorResponse(badRequestError(
+        "ports: the v4.channel.k8s.io port-forward protocol needs 1 to 32 ports, got " +
+        std::to_string(ports.size())));
   }
   ServerResponse r;
-  r.websocket = std::make_shared<PortForwardSession>(broker_, node, ns, name);
-  r.websocketProtocol = kPortForwardTunnelProtocol;
+  r.websocket = std::make_shared<ChannelPortForwardSession>(broker_, node, ns, name, ports);
+  r.websocketProtocol = kPortForwardChannelProtocol;
   return r;
 }
 

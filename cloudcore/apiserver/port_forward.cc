@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 
 namespace ep::apiserver {
@@ -17,7 +18,12 @@ constexpr uint64_t kInputBytesBeforeRead = 32 * 1024;
 constexpr uint64_t kInputsBeforeRead = 24;
 constexpr size_t kMaxInputChunk = 32 * 1024;
 // Client bytes a connection keeps while its second stream has not arrived.
-constexpr size_t kMaxPendingInput = 256 * 1024;
+constexpr size_t kMaxPendingInput = 64 * 1024;
+// Frames waiting to be sent above which the client is not read (a client that sends PINGs or
+// opens streams without reading the answers).
+constexpr size_t kMaxQueuedOutput = 1024 * 1024;
+// A SPDY frame from the client (kubectl writes data frames of at most 32 KiB).
+constexpr size_t kMaxClientFrame = 256 * 1024;
 
 }  // namespace
 
@@ -101,7 +107,10 @@ PortForwardSession::PortForwardSession(StreamOpener& opener, std::string node, s
       ns_(std::move(ns)),
       pod_(std::move(pod)),
       limits_(limits),
-      wake_(std::make_shared<WakeSlot>()) {}
+      reader_(spdy::ReaderLimits{.maxFrame = kMaxClientFrame}),
+      wake_(std::make_shared<WakeSlot>()),
+      tokens_(static_cast<double>(limits.openBurst)),
+      refilled_(std::chrono::steady_clock::now()) {}
 
 PortForwardSession::~PortForwardSession() {
   close();
@@ -123,12 +132,15 @@ void PortForwardSession::onMessage(std::string message) {
     if (finished_ || closed_) return;
     std::vector<spdy::Frame> frames;
     Status s = reader_.feed(message, frames);
-    for (auto& f : frames) onFrame(f);
+    for (auto& f : frames) {
+      if (finished_) break;  // the client's GOAWAY: nothing after it counts
+      onFrame(f);
+    }
     flushInput();
-    if (!s.isOk()) {
+    if (!s.isOk() && !finished_) {
       spdlog::info("apiserver: port-forward to pod {}/{}: {}; ending the session", ns_, pod_,
                    s.message());
-      out_.push_back(writer_.goAway(lastStream_, spdy::kProtocolError));
+      queue(writer_.goAway(lastStream_, spdy::kProtocolError));
       finished_ = true;
       for (auto& [id, c] : connections_) {
         if (c.handle && !c.ended) c.handle->cancel();
@@ -143,7 +155,12 @@ void PortForwardSession::onMessage(std::string message) {
 void PortForwardSession::onFrame(spdy::Frame& f) {
   switch (f.type) {
     case spdy::FrameType::kSynStream:
-      lastStream_ = std::max(lastStream_, f.streamId);
+      // A client's streams have odd ids, each higher than the last.
+      if (f.streamId % 2 == 0 || f.streamId <= lastStream_) {
+        queue(writer_.rstStream(f.streamId, spdy::kProtocolError));
+        return;
+      }
+      lastStream_ = f.streamId;
       onSynStream(f);
       return;
     case spdy::FrameType::kData: {
@@ -157,8 +174,8 @@ void PortForwardSession::onFrame(spdy::Frame& f) {
       if (f.fin()) conn.pendingFin = true;
       if (!conn.handle && conn.pendingInput.size() > kMaxPendingInput) {
         // The client sends data for a connection it never completed.
-        out_.push_back(writer_.rstStream(f.streamId, spdy::kProtocolError));
-        dropConnection(it->second);
+        queue(writer_.rstStream(f.streamId, spdy::kProtocolError));
+        dropConnection(std::string(it->second));
       }
       return;
     }
@@ -168,7 +185,8 @@ void PortForwardSession::onFrame(spdy::Frame& f) {
       return;
     }
     case spdy::FrameType::kPing:
-      out_.push_back(writer_.ping(f.value));
+      // The client's PINGs have odd ids; an even one would answer ours (we send none).
+      if (f.value % 2 == 1) queue(writer_.ping(f.value));
       return;
     case spdy::FrameType::kGoAway:
       finished_ = true;
@@ -189,11 +207,11 @@ void PortForwardSession::onSynStream(const spdy::Frame& f) {
   if (!isError && type != "data") {
     spdlog::info("apiserver: port-forward to pod {}/{}: stream {} has streamType \"{}\"", ns_, pod_,
                  f.streamId, type);
-    out_.push_back(writer_.rstStream(f.streamId, spdy::kProtocolError));
+    queue(writer_.rstStream(f.streamId, spdy::kProtocolError));
     return;
   }
   if (streams_.count(f.streamId) != 0) {
-    out_.push_back(writer_.rstStream(f.streamId, spdy::kProtocolError));
+    queue(writer_.rstStream(f.streamId, spdy::kProtocolError));
     return;
   }
   // Clients before Kubernetes 1.6 sent no request id: the error stream came first, the data
@@ -204,8 +222,8 @@ void PortForwardSession::onSynStream(const spdy::Frame& f) {
   }
   auto it = connections_.find(requestId);
   if (it == connections_.end()) {
-    if (connections_.size() >= limits_.maxConnections) {
-      out_.push_back(writer_.rstStream(f.streamId, spdy::kRefusedStream));
+    if (connections_.size() >= limits_.maxConnections || !takeOpenToken()) {
+      queue(writer_.rstStream(f.streamId, spdy::kRefusedStream));
       return;
     }
     it = connections_.emplace(requestId, Connection{}).first;
@@ -226,12 +244,12 @@ void PortForwardSession::onSynStream(const spdy::Frame& f) {
   Connection& c = it->second;
   uint32_t& slot = isError ? c.errorStream : c.dataStream;
   if (slot != 0) {
-    out_.push_back(writer_.rstStream(f.streamId, spdy::kProtocolError));
+    queue(writer_.rstStream(f.streamId, spdy::kProtocolError));
     return;
   }
   slot = f.streamId;
   streams_[f.streamId] = requestId;
-  out_.push_back(writer_.synReply(f.streamId, {}, false));
+  queue(writer_.synReply(f.streamId, {}, false));
   if (c.dataStream != 0 && c.errorStream != 0) openConnection(requestId, c);
 }
 
@@ -260,13 +278,13 @@ void PortForwardSession::endConnection(Connection& c, const std::string& error) 
   c.ended = true;
   if (!error.empty()) {
     // As the kubelet words it; kubectl prints it after "an error occurred forwarding L -> R:".
-    out_.push_back(writer_.data(c.errorStream,
-                                "error forwarding port " + std::to_string(c.port) + " to pod " +
-                                    ns_ + "/" + pod_ + ": " + error,
-                                false));
+    queue(writer_.data(c.errorStream,
+                       "error forwarding port " + std::to_string(c.port) + " to pod " + ns_ + "/" +
+                           pod_ + ": " + error,
+                       false));
   }
-  out_.push_back(writer_.data(c.dataStream, {}, true));
-  out_.push_back(writer_.data(c.errorStream, {}, true));
+  queue(writer_.data(c.dataStream, {}, true));
+  queue(writer_.data(c.errorStream, {}, true));
 }
 
 void PortForwardSession::dropConnection(const std::string& requestId) {
@@ -281,16 +299,18 @@ void PortForwardSession::dropConnection(const std::string& requestId) {
 
 void PortForwardSession::flushInput() {
   for (auto& [id, c] : connections_) {
-    if (!c.handle || c.ended || (c.pendingInput.empty() && !c.pendingFin)) continue;
-    std::string_view rest = c.pendingInput;
-    while (!rest.empty()) {
-      std::string_view chunk = rest.substr(0, kMaxInputChunk);
+    if (!c.handle || c.ended) continue;
+    // Only as much as the node acknowledged room for; the rest waits (and the client is not
+    // read meanwhile: wantsInput), so the node never holds more than the tunnel's bound.
+    size_t sent = 0;
+    while (sent < c.pendingInput.size() && c.observer->inputRoom()) {
+      std::string chunk = c.pendingInput.substr(sent, kMaxInputChunk);
+      sent += chunk.size();
       c.observer->inputSent(chunk.size());
-      c.handle->input(std::string(chunk), false);
-      rest.remove_prefix(chunk.size());
+      c.handle->input(std::move(chunk), false);
     }
-    c.pendingInput.clear();
-    if (c.pendingFin) {
+    c.pendingInput.erase(0, sent);
+    if (c.pendingFin && c.pendingInput.empty() && c.observer->inputRoom()) {
       c.pendingFin = false;
       c.clientDone = true;
       c.observer->inputSent(0);
@@ -299,10 +319,28 @@ void PortForwardSession::flushInput() {
   }
 }
 
+void PortForwardSession::queue(std::string frame) {
+  queuedBytes_ += frame.size();
+  out_.push_back(std::move(frame));
+}
+
+bool PortForwardSession::takeOpenToken() {
+  const auto now = std::chrono::steady_clock::now();
+  const double seconds = std::chrono::duration<double>(now - refilled_).count();
+  refilled_ = now;
+  tokens_ =
+      std::min(static_cast<double>(limits_.openBurst), tokens_ + seconds * limits_.opensPerSecond);
+  if (tokens_ < 1) return false;
+  tokens_ -= 1;
+  return true;
+}
+
 bool PortForwardSession::wantsInput() {
   MutexLock l(mu_);
+  if (queuedBytes_ > kMaxQueuedOutput) return false;
   for (auto& [id, c] : connections_) {
-    if (c.handle && !c.ended && !c.observer->inputRoom()) return false;
+    if (!c.handle || c.ended) continue;
+    if (!c.pendingInput.empty() || c.pendingFin || !c.observer->inputRoom()) return false;
   }
   return true;
 }
@@ -318,7 +356,7 @@ std::vector<std::string> PortForwardSession::next(bool& finished) {
     size_t bytes = 0;
     for (auto& chunk : chunks) {
       bytes += chunk.size();
-      out_.push_back(writer_.data(c.dataStream, chunk, false));
+      queue(writer_.data(c.dataStream, chunk, false));
     }
     if (bytes > 0) c.handle->consumed(bytes);
     if (closed) {
@@ -328,8 +366,10 @@ std::vector<std::string> PortForwardSession::next(bool& finished) {
     }
   }
   for (const auto& id : done) dropConnection(id);
+  flushInput();  // acknowledgements may have made room for what waits
   std::vector<std::string> out;
   out.swap(out_);
+  queuedBytes_ = 0;
   finished = finished_;
   return out;
 }
@@ -347,6 +387,136 @@ void PortForwardSession::close() {
     MutexLock w(wake_->mu);
     wake_->wake = nullptr;
   }
+}
+
+}  // namespace ep::apiserver
+
+namespace ep::apiserver {
+
+ChannelPortForwardSession::ChannelPortForwardSession(StreamOpener& opener, std::string node,
+                                                     std::string ns, std::string pod,
+                                                     std::vector<uint16_t> ports)
+    : opener_(opener),
+      node_(std::move(node)),
+      ns_(std::move(ns)),
+      pod_(std::move(pod)),
+      wake_(std::make_shared<PortForwardSession::WakeSlot>()) {
+  MutexLock l(mu_);  // not shared yet; the lock states what guards it
+  for (uint16_t p : ports) {
+    Port port;
+    port.port = p;
+    port.observer = std::make_shared<PortForwardSession::Observer>(wake_);
+    ports_.push_back(std::move(port));
+  }
+  // At once: the client may send before the first next() (opening never waits).
+  openAll();
+}
+
+ChannelPortForwardSession::~ChannelPortForwardSession() {
+  close();
+}
+
+void ChannelPortForwardSession::setWake(std::function<void()> wake) {
+  MutexLock l(wake_->mu);
+  wake_->wake = std::move(wake);
+}
+
+void ChannelPortForwardSession::openAll() {
+  for (auto& p : ports_) {
+    StreamRequest sr;
+    sr.kind = StreamRequest::Kind::kPortForward;
+    sr.ns = ns_;
+    sr.pod = pod_;
+    sr.port = p.port;
+    auto handle = opener_.open(node_, sr, p.observer);
+    if (handle.isOk()) {
+      p.handle = std::move(handle.value());
+    } else {
+      p.openError = handle.status().message();
+    }
+  }
+}
+
+void ChannelPortForwardSession::onMessage(std::string message) {
+  if (message.size() < 2) return;
+  const auto channel = static_cast<uint8_t>(message[0]);
+  MutexLock l(mu_);
+  if (closed_ || channel % 2 != 0 || channel / 2 >= ports_.size()) return;
+  Port& p = ports_[channel / 2];
+  if (!p.handle || p.ended) return;
+  std::string_view rest = std::string_view(message).substr(1);
+  while (!rest.empty()) {
+    std::string_view chunk = rest.substr(0, kMaxInputChunk);
+    p.observer->inputSent(chunk.size());
+    p.handle->input(std::string(chunk), false);
+    rest.remove_prefix(chunk.size());
+  }
+}
+
+bool ChannelPortForwardSession::wantsInput() {
+  MutexLock l(mu_);
+  for (auto& p : ports_) {
+    if (p.handle && !p.ended && !p.observer->inputRoom()) return false;
+  }
+  return true;
+}
+
+std::vector<std::string> ChannelPortForwardSession::next(bool& finished) {
+  MutexLock l(mu_);
+  std::vector<std::string> out;
+  finished = false;
+  if (closed_) {
+    finished = true;
+    return out;
+  }
+  if (!started_) {
+    started_ = true;
+    for (size_t i = 0; i < ports_.size(); ++i) {
+      const std::string port{char(ports_[i].port & 0xff), char(ports_[i].port >> 8)};
+      out.push_back(std::string(1, char(2 * i)) + port);
+      out.push_back(std::string(1, char(2 * i + 1)) + port);
+    }
+  }
+  bool allEnded = true;
+  for (size_t i = 0; i < ports_.size(); ++i) {
+    Port& p = ports_[i];
+    if (p.ended) continue;
+    std::string error = p.openError;
+    bool closed = !p.handle;
+    if (p.handle) {
+      Status status;
+      auto chunks = p.observer->take(closed, status);
+      size_t bytes = 0;
+      for (auto& c : chunks) {
+        bytes += c.size();
+        out.push_back(std::string(1, char(2 * i)) + c);
+      }
+      if (bytes > 0) p.handle->consumed(bytes);
+      if (closed && !status.isOk()) error = status.message();
+    }
+    if (closed) {
+      p.ended = true;
+      if (!error.empty()) {
+        out.push_back(std::string(1, char(2 * i + 1)) + "error forwarding port " +
+                      std::to_string(p.port) + " to pod " + ns_ + "/" + pod_ + ": " + error);
+      }
+    } else {
+      allEnded = false;
+    }
+  }
+  finished = allEnded;
+  return out;
+}
+
+void ChannelPortForwardSession::close() {
+  MutexLock l(mu_);
+  if (closed_) return;
+  closed_ = true;
+  for (auto& p : ports_) {
+    if (p.handle && !p.ended) p.handle->cancel();
+  }
+  MutexLock w(wake_->mu);
+  wake_->wake = nullptr;
 }
 
 }  // namespace ep::apiserver

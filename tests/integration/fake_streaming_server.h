@@ -162,8 +162,10 @@ class FakeStreamingServer {
     }
     const std::string first = request.substr(0, request.find("\r\n"));
     if (first.find("refuse") != std::string::npos) {
-      ws.write(boost::asio::buffer(std::string(1, '\x01') + "dial tcp4 127.0.0.1:8080: connect: "
-                                                            "connection refused"));
+      // As containerd words it (the kubelet's streaming library).
+      ws.write(boost::asio::buffer(std::string(1, '\x01') +
+                                   "error forwarding port 8080 to pod 5e1f, uid : failed to dial "
+                                   "8080: dial tcp4 127.0.0.1:8080: connect: connection refused"));
     } else {
       const std::string body = "forwarded:" + first;
       ws.write(boost::asio::buffer(std::string(1, '\x00') + "HTTP/1.0 200 OK\r\nContent-Length: " +

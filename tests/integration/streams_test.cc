@@ -895,10 +895,55 @@ TEST_F(StreamsTest, KubectlPortForward) {
   EXPECT_TRUE(eventually(
       [&] { return kubectl.log().find("connection refused") != std::string::npos; }, 10s))
       << kubectl.log();
-  EXPECT_NE(kubectl.log().find("error forwarding port 8080 to pod default/web"), std::string::npos)
+  // Said once, with the pod's name (the runtime's own prefix, naming its sandbox, is dropped).
+  EXPECT_NE(
+      kubectl.log().find("error forwarding port 8080 to pod default/web: failed to dial 8080: "
+                         "dial tcp4 127.0.0.1:8080: connect: connection refused"),
+      std::string::npos)
       << kubectl.log();
+  EXPECT_EQ(kubectl.log().find("uid"), std::string::npos) << kubectl.log();
   ASSERT_TRUE(eventually([&] { return streams_->activeStreams() == 0; }, 10s));
   kubectl.stop(SIGTERM);
+}
+
+// The Python client's port-forward (python3-kubernetes: WebSocket v4.channel.k8s.io, ports as a
+// query parameter) through the same path.
+TEST_F(StreamsTest, PythonClientPortForward) {
+  auto probe = runCommand({"/usr/bin/python3", "-c", "import kubernetes.stream"});
+  if (probe.exitCode != 0) {
+    if (std::getenv("CI") != nullptr) FAIL() << "python3-kubernetes missing: " << probe.err;
+    GTEST_SKIP() << "python3-kubernetes is not installed";
+  }
+  FakeStreamingServer runtimeStreams(/*portForward=*/true);
+  runtime_.setPortForwardUrl(runtimeStreams.url());
+  edged::SandboxInfo sb;
+  sb.id = "sandbox-web";
+  sb.state = edged::SandboxState::kReady;
+  sb.labels = {{edged::kLabelPodName, "web"}, {edged::kLabelPodNamespace, "default"}};
+  runtime_.addSandbox(sb);
+  const char* script = R"(
+import sys
+from kubernetes import client
+from kubernetes.stream import portforward
+c = client.Configuration()
+c.host = sys.argv[1]
+api = client.CoreV1Api(client.ApiClient(c))
+pf = portforward(api.connect_get_namespaced_pod_portforward, "web", "default", ports="8080")
+s = pf.socket(8080)
+s.setblocking(True)
+s.sendall(b"GET /from-python HTTP/1.0\r\n\r\n")
+data = b""
+while True:
+    d = s.recv(4096)
+    if not d:
+        break
+    data += d
+print(data.decode())
+)";
+  auto r = runCommand({"/usr/bin/python3", "-c", script, url_}, "", 60s);
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("forwarded:GET /from-python HTTP/1.0"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(runtime_.portForwards(), (std::vector<std::string>{"sandbox-web:8080"}));
 }
 
 TEST_F(StreamsTest, EdgectlLogsAndExec) {

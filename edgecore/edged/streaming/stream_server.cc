@@ -590,7 +590,18 @@ Status StreamServer::streamPortForward(Stream& stream) {
     }
   }
   guard.reset();
-  if (!error.empty() && !stream.isCancelled()) return unavailableError(error);
+  if (!error.empty() && !stream.isCancelled()) {
+    // containerd says "error forwarding port P to pod SANDBOX, uid : REASON"; the cloud says
+    // the first part itself, with the pod's name.
+    if (error.rfind("error forwarding port ", 0) == 0) {
+      if (auto uid = error.find(", uid "); uid != std::string::npos) {
+        if (auto colon = error.find(": ", uid); colon != std::string::npos) {
+          error.erase(0, colon + 2);
+        }
+      }
+    }
+    return unavailableError(error);
+  }
   return result;
 }
 
