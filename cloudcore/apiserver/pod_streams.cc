@@ -520,17 +520,12 @@ ServerResponse PodStreams::portForward(ServerRequest& req, const std::string& ns
       size_t comma = value.find(',', start);
       std::string text =
           value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      uint32_t port = 0;
-      bool valid = !text.empty() && text.size() <= 5;
-      for (char c : text) {
-        valid = valid && c >= '0' && c <= '9';
-        if (valid) port = port * 10 + uint32_t(c - '0');
-      }
-      if (!valid || port == 0 || port > 65535) {
+      auto port = parsePort(text);
+      if (!port) {
         return api::errorResponse(
             badRequestError("ports: \"" + text + "\" is not a port number from 1 to 65535"));
       }
-      ports.push_back(static_cast<uint16_t>(port));
+      ports.push_back(*port);
       if (comma == std::string::npos) break;
       start = comma + 1;
     }

@@ -27,6 +27,17 @@ constexpr size_t kMaxClientFrame = 256 * 1024;
 
 }  // namespace
 
+std::optional<uint16_t> parsePort(std::string_view text) {
+  if (text.empty() || text.size() > 5) return std::nullopt;
+  uint32_t port = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    port = port * 10 + uint32_t(c - '0');
+  }
+  if (port == 0 || port > 65535) return std::nullopt;
+  return static_cast<uint16_t>(port);
+}
+
 struct PortForwardSession::WakeSlot {
   Mutex mu;
   std::function<void()> wake EP_GUARDED_BY(mu);
@@ -230,16 +241,11 @@ void PortForwardSession::onSynStream(const spdy::Frame& f) {
     Connection& c = it->second;
     c.observer = std::make_shared<Observer>(wake_);
     const std::string portText = spdy::headerValue(f.headers, "port");
-    uint32_t port = 0;
-    bool valid = !portText.empty() && portText.size() <= 5;
-    for (char ch : portText) {
-      valid = valid && ch >= '0' && ch <= '9';
-      if (valid) port = port * 10 + uint32_t(ch - '0');
-    }
-    if (!valid || port == 0 || port > 65535) {
+    if (auto port = parsePort(portText)) {
+      c.port = *port;
+    } else {
       c.error = "invalid port \"" + portText + "\": must be a number from 1 to 65535";
     }
-    c.port = static_cast<uint16_t>(valid && port <= 65535 ? port : 0);
   }
   Connection& c = it->second;
   uint32_t& slot = isError ? c.errorStream : c.dataStream;

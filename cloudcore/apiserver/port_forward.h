@@ -5,7 +5,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cloudcore/apiserver/pod_stream_opener.h"
@@ -21,6 +23,9 @@ inline constexpr const char* kPortForwardTunnelProtocol = "SPDY/3.1+portforward.
 // The older WebSocket port-forward protocol (the Python and Java clients): channel-prefixed
 // binary messages, ports from the `ports` query parameter.
 inline constexpr const char* kPortForwardChannelProtocol = "v4.channel.k8s.io";
+
+// A port number as Kubernetes writes it (decimal, 1-65535); nullopt for anything else.
+std::optional<uint16_t> parsePort(std::string_view text);
 
 struct PortForwardLimits {
   // Forwarded connections (request ids) a session may have at once; a stream beyond is refused

@@ -12,6 +12,15 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#if defined(EP_HTTP_WEBSOCKET)
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <thread>
+#endif
 #if !defined(EP_HTTP_NO_TLS)
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/ssl.hpp>
@@ -710,5 +719,161 @@ Result<HttpResponse> HttpClient::download(
     return unavailableError("download from " + impl_->baseUrlText + " failed: " + e.what());
   }
 }
+
+#if defined(EP_HTTP_WEBSOCKET)
+
+struct ClientWebSocket::Impl {
+  using TlsSocket = beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>&>;
+  using TcpSocket = beast::websocket::stream<beast::tcp_stream&>;
+
+  explicit Impl(HttpClient c) : client(std::move(c)), ioc(client.impl_->ioc) {}
+
+  HttpClient client;  // owns the io_context and the TLS context
+  asio::io_context& ioc;
+  std::unique_ptr<Connection> conn;
+  // Over conn's stream: exactly one is set.
+  std::unique_ptr<TlsSocket> tls;
+  std::unique_ptr<TcpSocket> tcp;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::thread thread;
+  std::atomic<bool> closed{false};
+
+  template <typename Fn>
+  auto with(Fn&& fn) {
+    return tls ? fn(*tls) : fn(*tcp);
+  }
+};
+
+ClientWebSocket::ClientWebSocket(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<ClientWebSocket>> ClientWebSocket::open(HttpClient client,
+                                                               std::string_view pathAndQuery,
+                                                               std::string_view protocol) {
+  namespace websocket = beast::websocket;
+  if (Status s = client.valid(); !s.isOk()) return s;
+  auto impl = std::make_unique<Impl>(std::move(client));
+  HttpClient::Impl& http = *impl->client.impl_;
+  try {
+    const auto dl = http.deadline();
+    auto conn = http.connect(dl);
+    if (!conn.isOk()) return conn.status();
+    impl->conn = std::move(conn).value();
+    if (impl->conn->tls) {
+      impl->tls = std::make_unique<Impl::TlsSocket>(*impl->conn->tls);
+    } else {
+      impl->tcp = std::make_unique<Impl::TcpSocket>(*impl->conn->tcp);
+    }
+    // The upgrade carries what every request of the client carries.
+    auto base = http.buildRequest("GET", pathAndQuery, {}, {}, {});
+    const std::string target(base.target());
+    const std::string host(base[bhttp::field::host]);
+    impl->with([&](auto& ws) {
+      ws.set_option(websocket::stream_base::decorator(
+          [base, proto = std::string(protocol)](websocket::request_type& req) {
+            for (const auto& field : base) {
+              if (field.name() == bhttp::field::host || field.name() == bhttp::field::connection) {
+                continue;
+              }
+              req.set(field.name_string(), field.value());
+            }
+            req.set(bhttp::field::sec_websocket_protocol, proto);
+          }));
+      ws.read_message_max(1024 * 1024);
+      ws.binary(true);
+    });
+    websocket::response_type res;
+    http.arm(*impl->conn, dl);
+    beast::error_code ec = impl->with([&](auto& ws) {
+      return runOp(http.ioc, [&](auto handler) { ws.async_handshake(res, host, target, handler); });
+    });
+    if (ec) {
+      const int status = res.result_int();
+      if (status != 0 && status != 101) {
+        std::string message = res.body();
+        auto j = nlohmann::json::parse(message, nullptr, false);
+        if (j.is_object() && j.contains("message") && j["message"].is_string()) {
+          message = j["message"].get<std::string>();
+        }
+        if (message.empty()) message = "the server refused the upgrade (" + std::to_string(status) + ")";
+        return Status(codeForHttpStatus(status), message);
+      }
+      return http.transportError(ec);
+    }
+    impl->conn->lowest().expires_never();
+  } catch (const std::exception& e) {
+    return unavailableError("WebSocket to " + http.baseUrlText + " failed: " + e.what());
+  }
+  Impl& i = *impl;
+  i.work.emplace(asio::make_work_guard(i.ioc));
+  i.thread = std::thread([&i] {
+    i.ioc.restart();
+    for (;;) {
+      try {
+        i.ioc.run();
+        return;
+      } catch (...) {
+        // A handler threw (it cannot: each catches): keep the socket's thread alive.
+      }
+    }
+  });
+  return std::unique_ptr<ClientWebSocket>(new ClientWebSocket(std::move(impl)));
+}
+
+ClientWebSocket::~ClientWebSocket() {
+  close();
+  impl_->work.reset();
+  impl_->thread.join();
+  // Handlers of the closed socket ran on that thread; nothing refers to the streams now.
+}
+
+Result<std::string> ClientWebSocket::read() {
+  Impl& i = *impl_;
+  if (i.closed) return unavailableError("the WebSocket is closed");
+  std::promise<Result<std::string>> done;
+  auto result = done.get_future();
+  beast::flat_buffer buf;
+  asio::post(i.ioc, [&] {
+    i.with([&](auto& ws) {
+      ws.async_read(buf, [&](beast::error_code ec, size_t) {
+        if (ec) {
+          done.set_value(unavailableError("the WebSocket ended: " + ec.message()));
+        } else {
+          done.set_value(beast::buffers_to_string(buf.data()));
+        }
+      });
+    });
+  });
+  return result.get();
+}
+
+Status ClientWebSocket::write(std::string_view message) {
+  Impl& i = *impl_;
+  if (i.closed) return unavailableError("the WebSocket is closed");
+  std::promise<Status> done;
+  auto result = done.get_future();
+  asio::post(i.ioc, [&] {
+    i.with([&](auto& ws) {
+      ws.async_write(asio::buffer(message.data(), message.size()),
+                     [&](beast::error_code ec, size_t) {
+                       done.set_value(ec ? unavailableError("the WebSocket ended: " + ec.message())
+                                         : Status::ok());
+                     });
+    });
+  });
+  return result.get();
+}
+
+void ClientWebSocket::close() {
+  Impl& i = *impl_;
+  if (i.closed.exchange(true)) return;
+  // On the socket's thread: a pending read or write ends with an error.
+  asio::post(i.ioc, [&i] {
+    beast::error_code ignored;
+    i.conn->lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    i.conn->lowest().socket().close(ignored);
+  });
+}
+
+#endif  // EP_HTTP_WEBSOCKET
 
 }  // namespace ep::http

@@ -131,7 +131,41 @@ class HttpClient {
                                 const std::function<Status(const HttpResponse&)>& onHeaders = {});
 
  private:
+  friend class ClientWebSocket;
   struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A WebSocket (RFC 6455) to the server of an HttpClient, with its TLS settings and credentials:
+// for the channel.k8s.io protocols (edgectl port-forward). Built into ep_http only (the
+// OpenSSL client); the edge's small clients leave it out.
+//
+// Threading: read() on one thread and write() on another may run at once; close() from any
+// thread makes both return. A thread of its own runs the socket while it is open.
+class ClientWebSocket {
+ public:
+  // Connects with `client` (which the socket then owns), asks for an upgrade of pathAndQuery
+  // offering `protocol`, within the client's timeout. Errors: those of HttpClient::request(),
+  // or for a refused upgrade the HTTP status's code with the server's message (a v1 Status's
+  // `message` when the body is one).
+  static Result<std::unique_ptr<ClientWebSocket>> open(HttpClient client,
+                                                       std::string_view pathAndQuery,
+                                                       std::string_view protocol);
+  ~ClientWebSocket();
+  ClientWebSocket(const ClientWebSocket&) = delete;
+  ClientWebSocket& operator=(const ClientWebSocket&) = delete;
+
+  // The next data message (binary or text), at most 1 MiB. kUnavailable once the server closed
+  // the socket, the connection ended or close() was called.
+  [[nodiscard]] Result<std::string> read();
+  // Sends `message` as one binary message. kUnavailable when the socket is gone.
+  [[nodiscard]] Status write(std::string_view message);
+  // Ends the connection; idempotent, never blocks.
+  void close();
+
+ private:
+  struct Impl;
+  explicit ClientWebSocket(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
