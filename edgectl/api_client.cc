@@ -107,7 +107,8 @@ std::string warningText(const std::string& value) {
 
 HttpApiTransport::HttpApiTransport(std::string serverUrl, http::ClientOptions options,
                                    int verbosity, std::ostream& log)
-    : client_(serverUrl, std::move(options)),
+    : client_(serverUrl, options),
+      options_(std::move(options)),
       serverUrl_(std::move(serverUrl)),
       verbosity_(verbosity),
       log_(log) {}
@@ -148,6 +149,23 @@ Result<ApiResponse> HttpApiTransport::send(std::string_view method, std::string_
 Result<ApiResponse> ApiTransport::callRaw(std::string_view, std::string_view, std::string_view,
                                           std::string_view) {
   return unavailableError("raw request bodies are not supported by this transport");
+}
+
+Result<std::unique_ptr<http::ClientWebSocket>> ApiTransport::openWebSocket(std::string_view,
+                                                                           std::string_view) {
+  return unavailableError("this transport has no WebSockets");
+}
+
+Result<std::unique_ptr<http::ClientWebSocket>> HttpApiTransport::openWebSocket(
+    std::string_view path, std::string_view protocol) {
+  http::ClientOptions o = options_;
+  o.timeout = std::min<std::chrono::milliseconds>(o.timeout, std::chrono::seconds(30));
+  auto ws = http::ClientWebSocket::open(http::HttpClient(serverUrl_, o), path, protocol);
+  if (verbosity_ >= 6) {
+    log_ << "GET " << serverUrl_ << path << " (WebSocket " << protocol << ") "
+         << (ws ? std::string("101") : ws.status().toString()) << "\n";
+  }
+  return ws;
 }
 
 Result<ApiResponse> HttpApiTransport::callRaw(std::string_view method, std::string_view path,

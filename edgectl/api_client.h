@@ -60,6 +60,12 @@ class ApiTransport {
   // call() and splits it (enough for fakes).
   virtual Status streamLines(std::string_view path,
                              const std::function<bool(std::string_view line)>& onLine);
+
+  // A WebSocket to `path` offering `protocol` (port-forward), with this transport's server,
+  // TLS and credentials, on a connection of its own. Errors as for call() transport failures,
+  // or the refused upgrade's status and message. The default answers kUnavailable.
+  virtual Result<std::unique_ptr<http::ClientWebSocket>> openWebSocket(std::string_view path,
+                                                                       std::string_view protocol);
 };
 
 // ApiTransport over ep::http::HttpClient. verbosity >= 6 logs each request to `log` like
@@ -78,6 +84,8 @@ class HttpApiTransport final : public ApiTransport {
                const std::function<bool(const nlohmann::json&)>& onEvent) override;
   Status streamLines(std::string_view path,
                      const std::function<bool(std::string_view line)>& onLine) override;
+  Result<std::unique_ptr<http::ClientWebSocket>> openWebSocket(std::string_view path,
+                                                               std::string_view protocol) override;
 
  private:
   Result<ApiResponse> send(std::string_view method, std::string_view path, std::string_view body,
@@ -86,6 +94,7 @@ class HttpApiTransport final : public ApiTransport {
   void printWarning(std::string_view name, std::string_view value);
 
   http::HttpClient client_;
+  http::ClientOptions options_;  // for the WebSockets' own connections
   std::string serverUrl_;
   int verbosity_;
   std::ostream& log_;

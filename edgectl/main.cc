@@ -23,6 +23,7 @@
 #include "edgectl/get.h"
 #include "edgectl/logs_exec.h"
 #include "edgectl/model.h"
+#include "edgectl/port_forward.h"
 #include "edgectl/rollout.h"
 #include "edgectl/token.h"
 #include "edgectl/top.h"
@@ -159,6 +160,14 @@ int run(int argc, char** argv) {
   exec->add_option("-c,--container", execOpts.container, "Container (default: the only one)");
   exec->add_option("--timeout", execOpts.timeoutSeconds,
                    "Seconds the command may run on the node (0: the node's default)");
+
+  // port-forward
+  PortForwardOptions pfOpts;
+  auto* portForward =
+      app.add_subcommand("port-forward", "Forward one or more local ports to a pod");
+  portForward->add_option("args", pfOpts.args, "TYPE/NAME [LOCAL_PORT:]REMOTE_PORT...")->required();
+  portForward->add_option("--address", pfOpts.addresses,
+                          "Addresses to listen on (comma separated; default localhost)");
 
   // data
   DataOptions dataOpts;
@@ -417,6 +426,11 @@ int run(int argc, char** argv) {
     return runGet(ctx, getOpts);
   }
   if (describe->parsed()) return runDescribe(ctx, describeOpts);
+  if (portForward->parsed()) {
+    std::signal(SIGINT, onInterrupt);
+    std::signal(SIGTERM, onInterrupt);
+    return runPortForward(ctx, pfOpts);
+  }
   if (data->parsed()) return runData(ctx, dataOpts);
   if (logs->parsed()) {
     if (logsOpts.follow) std::signal(SIGINT, onInterrupt);

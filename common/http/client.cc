@@ -794,7 +794,8 @@ Result<std::unique_ptr<ClientWebSocket>> ClientWebSocket::open(HttpClient client
         if (j.is_object() && j.contains("message") && j["message"].is_string()) {
           message = j["message"].get<std::string>();
         }
-        if (message.empty()) message = "the server refused the upgrade (" + std::to_string(status) + ")";
+        if (message.empty())
+          message = "the server refused the upgrade (" + std::to_string(status) + ")";
         return Status(codeForHttpStatus(status), message);
       }
       return http.transportError(ec);

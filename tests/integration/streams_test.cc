@@ -290,6 +290,57 @@ class StreamsTest : public ::testing::Test {
     f << text;
   }
 
+  // Port-forward to pod "web": its ready sandbox, the runtime's URL (a fake streaming server in
+  // port-forward mode), and the Running phase kubectl and edgectl check.
+  void preparePortForward(FakeStreamingServer& runtimeStreams) {
+    runtime_.setPortForwardUrl(runtimeStreams.url());
+    edged::SandboxInfo sb;
+    sb.id = "sandbox-web";
+    sb.state = edged::SandboxState::kReady;
+    sb.labels = {{edged::kLabelPodName, "web"}, {edged::kLabelPodNamespace, "default"}};
+    runtime_.addSandbox(sb);
+    const api::KindInfo& pods = *api::findByApiVersionKind("v1", "Pod");
+    auto pod = st_.registry->get(pods, "default", "web");
+    ASSERT_TRUE(pod.isOk());
+    Json running = *pod;
+    running["status"] = {{"phase", "Running"}};
+    ASSERT_TRUE(
+        st_.registry->update(pods, "default", "web", running, registry::Subresource::kStatus)
+            .isOk());
+  }
+
+  // Waits for "Forwarding from 127.0.0.1:PORT" in a port-forward's output; the port, or 0.
+  static int forwardedPort(Process& p) {
+    int local = 0;
+    eventually(
+        [&] {
+          const std::string log = p.log();
+          const std::string marker = "Forwarding from 127.0.0.1:";
+          auto at = log.find(marker);
+          if (at != std::string::npos) local = std::atoi(log.c_str() + at + marker.size());
+          return local > 0;
+        },
+        30s);
+    return local;
+  }
+
+  // One request through a forwarded local port; what came back until the connection closed.
+  static std::string forwardedRequest(int local, const std::string& text) {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket socket(io);
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(local)});
+    boost::asio::write(socket, boost::asio::buffer(text));
+    std::string reply;
+    boost::system::error_code ec;
+    std::array<char, 4096> buf;
+    for (;;) {
+      size_t n = socket.read_some(boost::asio::buffer(buf), ec);
+      if (ec) break;
+      reply.append(buf.data(), n);
+    }
+    return reply;
+  }
+
   http::HttpResponse get(const std::string& path) {
     http::HttpClient c(url_);
     auto r = c.request("GET", path, {}, {}, "*/*");
@@ -832,21 +883,8 @@ TEST_F(StreamsTest, KubectlExecInteractiveOnATerminal) {
 TEST_F(StreamsTest, KubectlPortForward) {
   if (access("/usr/bin/kubectl", X_OK) != 0) GTEST_SKIP() << "kubectl is not installed";
   FakeStreamingServer runtimeStreams(/*portForward=*/true);
-  runtime_.setPortForwardUrl(runtimeStreams.url());
-  edged::SandboxInfo sb;
-  sb.id = "sandbox-web";
-  sb.state = edged::SandboxState::kReady;
-  sb.labels = {{edged::kLabelPodName, "web"}, {edged::kLabelPodNamespace, "default"}};
-  runtime_.addSandbox(sb);
-  // kubectl forwards only to a Running pod.
-  auto pod = st_.registry->get(*api::findByApiVersionKind("v1", "Pod"), "default", "web");
-  ASSERT_TRUE(pod.isOk());
-  Json running = *pod;
-  running["status"] = {{"phase", "Running"}};
-  ASSERT_TRUE(st_.registry
-                  ->update(*api::findByApiVersionKind("v1", "Pod"), "default", "web", running,
-                           registry::Subresource::kStatus)
-                  .isOk());
+  preparePortForward(runtimeStreams);
+  if (HasFatalFailure()) return;
 
   std::string kubeconfig = edgeDir_.path() + "/kubeconfig";
   std::ofstream(kubeconfig) << "apiVersion: v1\nkind: Config\n";
@@ -856,33 +894,9 @@ TEST_F(StreamsTest, KubectlPortForward) {
       edgeDir_.path() + "/port-forward.log");
   ASSERT_TRUE(kubectl.start());
   // "Forwarding from 127.0.0.1:PORT -> 8080"
-  int local = 0;
-  ASSERT_TRUE(eventually(
-      [&] {
-        std::string log = kubectl.log();
-        auto at = log.find("Forwarding from 127.0.0.1:");
-        if (at == std::string::npos) return false;
-        local = std::atoi(log.c_str() + at + std::strlen("Forwarding from 127.0.0.1:"));
-        return local > 0;
-      },
-      30s))
-      << kubectl.log();
-
-  auto request = [&](const std::string& text) {
-    boost::asio::io_context io;
-    boost::asio::ip::tcp::socket socket(io);
-    socket.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(local)});
-    boost::asio::write(socket, boost::asio::buffer(text));
-    std::string reply;
-    boost::system::error_code ec;
-    std::array<char, 4096> buf;
-    for (;;) {
-      size_t n = socket.read_some(boost::asio::buffer(buf), ec);
-      if (ec) break;
-      reply.append(buf.data(), n);
-    }
-    return reply;
-  };
+  const int local = forwardedPort(kubectl);
+  ASSERT_GT(local, 0) << kubectl.log();
+  auto request = [&](const std::string& text) { return forwardedRequest(local, text); };
   std::string reply = request("GET /hello HTTP/1.0\r\nHost: pod\r\n\r\n");
   EXPECT_EQ(reply, "HTTP/1.0 200 OK\r\nContent-Length: 29\r\n\r\nforwarded:GET /hello HTTP/1.0")
       << kubectl.log();
@@ -915,12 +929,8 @@ TEST_F(StreamsTest, PythonClientPortForward) {
     GTEST_SKIP() << "python3-kubernetes is not installed";
   }
   FakeStreamingServer runtimeStreams(/*portForward=*/true);
-  runtime_.setPortForwardUrl(runtimeStreams.url());
-  edged::SandboxInfo sb;
-  sb.id = "sandbox-web";
-  sb.state = edged::SandboxState::kReady;
-  sb.labels = {{edged::kLabelPodName, "web"}, {edged::kLabelPodNamespace, "default"}};
-  runtime_.addSandbox(sb);
+  preparePortForward(runtimeStreams);
+  if (HasFatalFailure()) return;
   const char* script = R"(
 import sys
 from kubernetes import client
@@ -944,6 +954,48 @@ print(data.decode())
   EXPECT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("forwarded:GET /from-python HTTP/1.0"), std::string::npos) << r.out << r.err;
   EXPECT_EQ(runtime_.portForwards(), (std::vector<std::string>{"sandbox-web:8080"}));
+}
+
+// edgectl port-forward: the same path, a WebSocket (v4.channel.k8s.io) per local connection.
+TEST_F(StreamsTest, EdgectlPortForward) {
+  const char* buildDir = std::getenv("EP_BUILD_DIR");
+  std::string edgectl = std::string(buildDir ? buildDir : ".") + "/edgectl/edgectl";
+  if (access(edgectl.c_str(), X_OK) != 0) GTEST_SKIP() << "edgectl is not built";
+  FakeStreamingServer runtimeStreams(/*portForward=*/true);
+  preparePortForward(runtimeStreams);
+  if (HasFatalFailure()) return;
+  Process forward({edgectl, "--server=" + url_, "port-forward", "pod/web", ":8080"},
+                  edgeDir_.path() + "/edgectl-port-forward.log");
+  ASSERT_TRUE(forward.start());
+  const int local = forwardedPort(forward);
+  ASSERT_GT(local, 0) << forward.log();
+  for (const char* path : {"/one", "/two"}) {
+    EXPECT_EQ(forwardedRequest(local, std::string("GET ") + path + " HTTP/1.0\r\n\r\n"),
+              std::string("HTTP/1.0 200 OK\r\nContent-Length: ") +
+                  std::to_string(std::strlen("forwarded:GET  HTTP/1.0") + std::strlen(path)) +
+                  "\r\n\r\nforwarded:GET " + path + " HTTP/1.0")
+        << forward.log();
+  }
+  EXPECT_EQ(forwardedRequest(local, "GET /refuse HTTP/1.0\r\n\r\n"), "");
+  EXPECT_TRUE(eventually(
+      [&] {
+        return forward.log().find("an error occurred forwarding " + std::to_string(local) +
+                                  " -> 8080: error forwarding port 8080 to pod default/web: "
+                                  "failed to dial 8080") != std::string::npos;
+      },
+      10s))
+      << forward.log();
+  EXPECT_TRUE(forward.running());  // one connection's failure does not end the command
+  EXPECT_EQ(runtime_.portForwards().size(), 3u);
+
+  // Resolution errors as kubectl words them.
+  auto r = runCommand({edgectl, "--server=" + url_, "port-forward", "pod/nosuch", "80"}, "", 30s);
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find("pods \"nosuch\" not found"), std::string::npos) << r.err;
+  r = runCommand({edgectl, "--server=" + url_, "port-forward", "pod/multi", "80"}, "", 30s);
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find("pod is not running"), std::string::npos) << r.err;
+  forward.stop(SIGTERM);
 }
 
 TEST_F(StreamsTest, EdgectlLogsAndExec) {

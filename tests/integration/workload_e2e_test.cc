@@ -123,7 +123,7 @@ class WorkloadE2eTest : public WithCri<EdgeFixture> {
            "      nodeSelector:\n        e2e: \"yes\"\n      containers:\n"
            "      - name: web\n        image: " +
            img + "\n" + cmd +
-           "        ports:\n        - containerPort: 8080\n"
+           "        ports:\n        - name: http\n          containerPort: 8080\n"
            "        readinessProbe:\n          httpGet:\n            path: /index.html\n"
            "            port: 8080\n          periodSeconds: 1\n"
            "        volumeMounts:\n        - name: site\n          mountPath: /www\n"
@@ -218,6 +218,29 @@ TEST_F(WorkloadE2eTest, DeploymentRunsRollsBackRestartsAndFollowsConfig) {
         60s))
         << forward.log();
     for (int i = 0; i < 3; ++i) {  // one kubectl, a connection each
+      EXPECT_EQ(viaProxy("127.0.0.1:" + std::to_string(local)), "version one") << forward.log();
+    }
+    forward.stop(SIGTERM);
+  }
+  // The same with edgectl (over HTTPS with the admin kubeconfig's client certificate); the
+  // port by its name in the pod's spec.
+  {
+    Process forward({buildPath("edgectl/edgectl"), "--kubeconfig", kubeconfig(), "port-forward",
+                     "deploy/web", ":http"},
+                    dir_.path() + "/edgectl-port-forward.log");
+    ASSERT_TRUE(forward.start());
+    int local = 0;
+    ASSERT_TRUE(eventually(
+        [&] {
+          const std::string log = forward.log();
+          const std::string marker = "Forwarding from 127.0.0.1:";
+          auto at = log.find(marker);
+          if (at != std::string::npos) local = std::atoi(log.c_str() + at + marker.size());
+          return local > 0;
+        },
+        60s))
+        << forward.log();
+    for (int i = 0; i < 3; ++i) {
       EXPECT_EQ(viaProxy("127.0.0.1:" + std::to_string(local)), "version one") << forward.log();
     }
     forward.stop(SIGTERM);
