@@ -159,7 +159,10 @@ Result<std::unique_ptr<http::ClientWebSocket>> ApiTransport::openWebSocket(std::
 Result<std::unique_ptr<http::ClientWebSocket>> HttpApiTransport::openWebSocket(
     std::string_view path, std::string_view protocol) {
   http::ClientOptions o = options_;
-  o.timeout = std::min<std::chrono::milliseconds>(o.timeout, std::chrono::seconds(30));
+  // The handshake's deadline: the request timeout, at most 30 s (0, "none", means 30 s here).
+  if (o.timeout <= std::chrono::milliseconds(0) || o.timeout > std::chrono::seconds(30)) {
+    o.timeout = std::chrono::seconds(30);
+  }
   auto ws = http::ClientWebSocket::open(http::HttpClient(serverUrl_, o), path, protocol);
   if (verbosity_ >= 6) {
     log_ << "GET " << serverUrl_ << path << " (WebSocket " << protocol << ") "

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
+#include <system_error>
 #include <thread>
 
 #include "common/http/client.h"
@@ -39,7 +40,8 @@ std::optional<uint16_t> portNumber(std::string_view text) {
 
 // The port of the pod's containers named `name`, or 0.
 uint16_t namedContainerPort(const json& pod, const std::string& name) {
-  for (const auto& c : pod["spec"].value("containers", json::array())) {
+  const json containers = pod.value("spec", json::object()).value("containers", json::array());
+  for (const auto& c : containers) {
     for (const auto& p : c.value("ports", json::array())) {
       if (p.value("name", "") == name) return static_cast<uint16_t>(p.value("containerPort", 0));
     }
@@ -72,11 +74,16 @@ Result<json> runningPodFor(Context& ctx, const std::string& what, const std::str
   if (!list) return list.status();
   const json items = (*list).value("items", json::array());
   const json* best = nullptr;
+  // By name, the first running one not being deleted (a stable choice).
+  auto field = [](const json& o, const char* object, const char* key) {
+    return o.value(object, json::object()).value(key, std::string());
+  };
   for (const auto& p : items) {
-    if (p["status"].value("phase", "") != "Running" || p["metadata"].contains("deletionTimestamp"))
+    if (field(p, "status", "phase") != "Running" ||
+        p.value("metadata", json::object()).contains("deletionTimestamp")) {
       continue;
-    if (best == nullptr ||
-        p["metadata"].value("name", "") < (*best)["metadata"].value("name", "")) {
+    }
+    if (best == nullptr || field(p, "metadata", "name") < field(*best, "metadata", "name")) {
       best = &p;
     }
   }
@@ -128,13 +135,13 @@ Result<PortForwardTarget> resolvePortForward(Context& ctx, const PortForwardOpti
     return invalidError("cannot forward ports of \"" + kind +
                         "\": use a pod, service, deployment or replicaset");
   }
-  const std::string phase = pod["status"].value("phase", "");
+  const std::string phase = pod.value("status", json::object()).value("phase", "");
   if (phase != "Running") {
     return invalidError("unable to forward port because pod is not running. Current status=" +
                         (phase.empty() ? std::string("Unknown") : phase));
   }
   PortForwardTarget t;
-  t.pod = pod["metadata"].value("name", "");
+  t.pod = pod.value("metadata", json::object()).value("name", "");
   for (size_t i = 1; i < o.args.size(); ++i) {
     const std::string& spec = o.args[i];
     const auto colon = spec.find(':');
@@ -158,17 +165,24 @@ Result<PortForwardTarget> resolvePortForward(Context& ctx, const PortForwardOpti
       const json servicePorts = service["spec"].value("ports", json::array());
       const json* match = nullptr;
       for (const auto& sp : servicePorts) {
+        if (sp.value("protocol", "TCP") != "TCP") continue;
         if ((remote != 0 && sp.value("port", 0) == static_cast<int>(remote)) ||
             (remote == 0 && sp.value("name", "") == remoteText)) {
           match = &sp;
+          break;
         }
       }
       if (match == nullptr) {
         return invalidError("service " + name + " does not have a service port " + remoteText);
       }
-      const json target = match->value("targetPort", json((*match).value("port", 0)));
+      const uint32_t servicePort = match->value("port", 0u);
+      const json target = match->value("targetPort", json(servicePort));
       remote = target.is_number() ? target.get<uint32_t>()
                                   : namedContainerPort(pod, target.get<std::string>());
+      // kubectl: a service port named alone listens on the service port's number.
+      if (colon == std::string::npos && servicePort > 0 && servicePort <= 65535) {
+        m.local = static_cast<uint16_t>(servicePort);
+      }
     } else if (remote == 0) {
       remote = namedContainerPort(pod, remoteText);
     }
@@ -177,7 +191,7 @@ Result<PortForwardTarget> resolvePortForward(Context& ctx, const PortForwardOpti
                           "\"");
     }
     m.remote = static_cast<uint16_t>(remote);
-    if (colon == std::string::npos && !portNumber(localText)) m.local = m.remote;
+    if (colon == std::string::npos && !portNumber(localText) && m.local == 0) m.local = m.remote;
     t.ports.push_back(m);
   }
   return t;
@@ -199,14 +213,23 @@ void forwardConnection(Context& ctx, std::mutex& printMu, int fd, uint16_t local
   std::shared_ptr<http::ClientWebSocket> socket = std::move(ws).value();
   // Local bytes to the pod on channel 0; the local side ending only stops the sending (the
   // protocol cannot pass a half-close), the answer may still come.
-  std::thread sender([socket, fd] {
-    std::string buf(32 * 1024 + 1, '\0');
-    for (;;) {
-      ssize_t n = ::read(fd, buf.data() + 1, buf.size() - 1);
-      if (n <= 0) return;
-      if (!socket->write(std::string_view(buf.data(), static_cast<size_t>(n) + 1)).isOk()) return;
-    }
-  });
+  std::thread sender;
+  try {
+    sender = std::thread([socket, fd] {
+      std::string buf(32 * 1024 + 1, '\0');
+      for (;;) {
+        ssize_t n = ::read(fd, buf.data() + 1, buf.size() - 1);
+        if (n < 0) socket->close();  // a local error ends the connection, as in kubectl
+        if (n <= 0) return;
+        if (!socket->write(std::string_view(buf.data(), static_cast<size_t>(n) + 1)).isOk()) return;
+      }
+    });
+  } catch (const std::system_error& e) {
+    std::lock_guard l(printMu);
+    *ctx.err << "error: cannot forward a connection: " << e.what() << "\n";
+    ::close(fd);
+    return;
+  }
   size_t prefix[2] = {2, 2};  // each channel starts with the port, 2 bytes
   std::string error;
   for (;;) {
@@ -353,13 +376,21 @@ int runPortForward(Context& ctx, const PortForwardOptions& options) {
   for (;;) {
     if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
-      *ctx.err << "error: poll: " << strerror(errno) << "\n";
-      return 1;
+      {
+        std::lock_guard lock(printMu);
+        *ctx.err << "error: poll: " << strerror(errno) << "\n";
+        ctx.err->flush();
+      }
+      _exit(1);  // connection threads still use ctx: no return into main's teardown
     }
     for (size_t i = 0; i < fds.size(); ++i) {
       if ((fds[i].revents & POLLIN) == 0) continue;
       int conn = ::accept4(fds[i].fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (conn < 0) continue;
+      if (conn < 0) {
+        // Out of descriptors: the connection stays pending and poll() would spin; wait a bit.
+        if (errno == EMFILE || errno == ENFILE) ::usleep(100 * 1000);
+        continue;
+      }
       const Listener& l = listeners[i];
       {
         std::lock_guard lock(printMu);
@@ -368,9 +399,15 @@ int runPortForward(Context& ctx, const PortForwardOptions& options) {
       }
       // Each connection on a thread of its own, for as long as it lasts; the process's end
       // (an interrupt) ends them all.
-      std::thread(forwardConnection, std::ref(ctx), std::ref(printMu), conn, l.local, l.remote,
-                  base + std::to_string(l.remote))
-          .detach();
+      try {
+        std::thread(forwardConnection, std::ref(ctx), std::ref(printMu), conn, l.local, l.remote,
+                    base + std::to_string(l.remote))
+            .detach();
+      } catch (const std::system_error& e) {
+        std::lock_guard lock(printMu);
+        *ctx.err << "error: cannot forward a connection: " << e.what() << "\n";
+        ::close(conn);
+      }
     }
   }
 }

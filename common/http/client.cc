@@ -786,37 +786,45 @@ Result<std::unique_ptr<ClientWebSocket>> ClientWebSocket::open(HttpClient client
     beast::error_code ec = impl->with([&](auto& ws) {
       return runOp(http.ioc, [&](auto handler) { ws.async_handshake(res, host, target, handler); });
     });
-    if (ec) {
+    if (ec == websocket::error::upgrade_declined) {
+      // The server answered, without upgrading: its status and why.
       const int status = res.result_int();
-      if (status != 0 && status != 101) {
+      {
         std::string message = res.body();
         auto j = nlohmann::json::parse(message, nullptr, false);
         if (j.is_object() && j.contains("message") && j["message"].is_string()) {
           message = j["message"].get<std::string>();
         }
-        if (message.empty())
+        if (message.empty()) {
           message = "the server refused the upgrade (" + std::to_string(status) + ")";
-        return Status(codeForHttpStatus(status), message);
+        }
+        const Code code = codeForHttpStatus(status);
+        return Status(code == Code::kOk ? Code::kBadRequest : code, message);
       }
-      return http.transportError(ec);
     }
+    if (ec) return http.transportError(ec);
     impl->conn->lowest().expires_never();
   } catch (const std::exception& e) {
     return unavailableError("WebSocket to " + http.baseUrlText + " failed: " + e.what());
   }
   Impl& i = *impl;
   i.work.emplace(asio::make_work_guard(i.ioc));
-  i.thread = std::thread([&i] {
-    i.ioc.restart();
-    for (;;) {
-      try {
-        i.ioc.run();
-        return;
-      } catch (...) {
-        // A handler threw (it cannot: each catches): keep the socket's thread alive.
+  try {
+    i.thread = std::thread([&i] {
+      i.ioc.restart();
+      for (;;) {
+        try {
+          i.ioc.run();
+          return;
+        } catch (...) {
+          // A handler threw (they catch what they can): keep the socket's thread alive.
+        }
       }
-    }
-  });
+    });
+  } catch (const std::system_error& e) {
+    i.work.reset();
+    return unavailableError(std::string("WebSocket: cannot start its thread: ") + e.what());
+  }
   return std::unique_ptr<ClientWebSocket>(new ClientWebSocket(std::move(impl)));
 }
 
@@ -827,19 +835,29 @@ ClientWebSocket::~ClientWebSocket() {
   // Handlers of the closed socket ran on that thread; nothing refers to the streams now.
 }
 
+// read() and write() wait for a handler on the socket's thread. The promise and the buffer are
+// shared with it, so the caller may return (and drop its share) while the handler still holds
+// them; a handler never throws past its promise.
 Result<std::string> ClientWebSocket::read() {
   Impl& i = *impl_;
   if (i.closed) return unavailableError("the WebSocket is closed");
-  std::promise<Result<std::string>> done;
-  auto result = done.get_future();
-  beast::flat_buffer buf;
-  asio::post(i.ioc, [&] {
+  struct Op {
+    std::promise<Result<std::string>> done;
+    beast::flat_buffer buf;
+  };
+  auto op = std::make_shared<Op>();
+  auto result = op->done.get_future();
+  asio::post(i.ioc, [&i, op] {
     i.with([&](auto& ws) {
-      ws.async_read(buf, [&](beast::error_code ec, size_t) {
-        if (ec) {
-          done.set_value(unavailableError("the WebSocket ended: " + ec.message()));
-        } else {
-          done.set_value(beast::buffers_to_string(buf.data()));
+      ws.async_read(op->buf, [op](beast::error_code ec, size_t) {
+        try {
+          if (ec) {
+            op->done.set_value(unavailableError("the WebSocket ended: " + ec.message()));
+          } else {
+            op->done.set_value(beast::buffers_to_string(op->buf.data()));
+          }
+        } catch (const std::exception& e) {
+          op->done.set_value(internalError(std::string("WebSocket read: ") + e.what()));
         }
       });
     });
@@ -850,15 +868,19 @@ Result<std::string> ClientWebSocket::read() {
 Status ClientWebSocket::write(std::string_view message) {
   Impl& i = *impl_;
   if (i.closed) return unavailableError("the WebSocket is closed");
-  std::promise<Status> done;
-  auto result = done.get_future();
-  asio::post(i.ioc, [&] {
+  struct Op {
+    std::promise<Status> done;
+    std::string data;
+  };
+  auto op = std::make_shared<Op>();
+  op->data.assign(message);
+  auto result = op->done.get_future();
+  asio::post(i.ioc, [&i, op] {
     i.with([&](auto& ws) {
-      ws.async_write(asio::buffer(message.data(), message.size()),
-                     [&](beast::error_code ec, size_t) {
-                       done.set_value(ec ? unavailableError("the WebSocket ended: " + ec.message())
-                                         : Status::ok());
-                     });
+      ws.async_write(asio::buffer(op->data), [op](beast::error_code ec, size_t) {
+        op->done.set_value(ec ? unavailableError("the WebSocket ended: " + ec.message())
+                              : Status::ok());
+      });
     });
   });
   return result.get();

@@ -96,6 +96,11 @@ TEST(PortForwardResolve, ServicesAndDeploymentsPickARunningPod) {
   EXPECT_EQ(t->ports[0].remote, 8080);  // targetPort "http", the pod's port of that name
   EXPECT_EQ(t->ports[1].local, 8081);
   EXPECT_EQ(t->ports[1].remote, 9001);
+  // A service port by name alone listens on the service port's number, as kubectl does.
+  t = resolve(h, {"service/web", "http"});
+  ASSERT_TRUE(t.isOk()) << t.status().toString();
+  EXPECT_EQ(t->ports[0].local, 80);
+  EXPECT_EQ(t->ports[0].remote, 8080);
   auto bad = resolve(h, {"svc/web", "82"});
   EXPECT_NE(bad.status().message().find("service web does not have a service port 82"),
             std::string::npos);

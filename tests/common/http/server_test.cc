@@ -300,3 +300,118 @@ TEST(HttpServerTest, AmbiguousFramingGets400AndNothingIsSmuggled) {
 
 }  // namespace
 }  // namespace ep::http
+
+namespace ep::http {
+namespace {
+
+// Echoes every client message back, prefixed; ends after "bye".
+class EchoSocket final : public WebSocketStream {
+ public:
+  std::vector<std::string> next(bool& finished) override {
+    std::lock_guard l(mu_);
+    std::vector<std::string> out;
+    out.swap(pending_);
+    finished = done_;
+    return out;
+  }
+  void onMessage(std::string message) override {
+    std::function<void()> wake;
+    {
+      std::lock_guard l(mu_);
+      done_ = message == "bye";
+      pending_.push_back("echo:" + message);
+      wake = wake_;
+    }
+    if (wake) wake();
+  }
+  void setWake(std::function<void()> wake) override {
+    std::lock_guard l(mu_);
+    wake_ = std::move(wake);
+  }
+  void close() override {}
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> pending_;
+  bool done_ = false;
+  std::function<void()> wake_;
+};
+
+// ClientWebSocket against the server: the subprotocol is offered, messages go both ways while a
+// read waits on another thread, the server's close ends reads, and a refused upgrade is an error
+// with the server's status and message (never a success code).
+TEST(ClientWebSocketTest, TalksToTheServerAndReportsARefusedUpgrade) {
+  ServerOptions o;
+  o.port = 0;
+  std::string offered;
+  std::mutex mu;
+  Server server(o, [&](ServerRequest& req) {
+    ServerResponse res;
+    if (req.target == "/missing") {
+      res.status = 404;
+      res.body = R"({"kind":"Status","status":"Failure","message":"pods \"x\" not found"})";
+      return res;
+    }
+    {
+      std::lock_guard l(mu);
+      offered = req.header("sec-websocket-protocol");
+    }
+    res.websocket = std::make_shared<EchoSocket>();
+    res.websocketProtocol = "v4.channel.k8s.io";
+    return res;
+  });
+  ASSERT_TRUE(server.start().isOk());
+  const std::string url = "http://127.0.0.1:" + std::to_string(server.port());
+
+  auto ws = ClientWebSocket::open(HttpClient(url), "/echo", "v4.channel.k8s.io");
+  ASSERT_TRUE(ws.isOk()) << ws.status().toString();
+  {
+    std::lock_guard l(mu);
+    EXPECT_EQ(offered, "v4.channel.k8s.io");
+  }
+  std::vector<std::string> got;
+  std::thread reader([&] {
+    for (;;) {
+      auto m = (*ws)->read();
+      if (!m.isOk()) return;
+      got.push_back(*m);
+    }
+  });
+  EXPECT_TRUE((*ws)->write(std::string("\0hello", 6)).isOk());
+  EXPECT_TRUE((*ws)->write("bye").isOk());
+  reader.join();  // the server finished after "bye": reads end
+  EXPECT_EQ(got, (std::vector<std::string>{std::string("echo:\0hello", 11), "echo:bye"}));
+  (*ws)->close();
+  EXPECT_FALSE((*ws)->write("late").isOk());
+
+  auto refused = ClientWebSocket::open(HttpClient(url), "/missing", "v4.channel.k8s.io");
+  ASSERT_FALSE(refused.isOk());
+  EXPECT_EQ(refused.status().code(), Code::kNotFound);
+  EXPECT_EQ(refused.status().message(), "pods \"x\" not found");
+
+  // A server that hangs up instead of answering the upgrade: a transport error, never a
+  // "refusal" with a success code (Beast leaves the response at 200 then).
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  std::thread hangUp([fd] {
+    int c = ::accept(fd, nullptr, nullptr);
+    if (c >= 0) ::close(c);
+  });
+  auto gone =
+      ClientWebSocket::open(HttpClient("http://127.0.0.1:" + std::to_string(ntohs(a.sin_port))),
+                            "/echo", "v4.channel.k8s.io");
+  hangUp.join();
+  ::close(fd);
+  server.stop();
+  ASSERT_FALSE(gone.isOk());
+  EXPECT_EQ(gone.status().code(), Code::kUnavailable);
+}
+
+}  // namespace
+}  // namespace ep::http
