@@ -309,21 +309,6 @@ class StreamsTest : public ::testing::Test {
             .isOk());
   }
 
-  // Waits for "Forwarding from 127.0.0.1:PORT" in a port-forward's output; the port, or 0.
-  static int forwardedPort(Process& p) {
-    int local = 0;
-    eventually(
-        [&] {
-          const std::string log = p.log();
-          const std::string marker = "Forwarding from 127.0.0.1:";
-          auto at = log.find(marker);
-          if (at != std::string::npos) local = std::atoi(log.c_str() + at + marker.size());
-          return local > 0;
-        },
-        30s);
-    return local;
-  }
-
   // One request through a forwarded local port; what came back until the connection closed.
   static std::string forwardedRequest(int local, const std::string& text) {
     boost::asio::io_context io;

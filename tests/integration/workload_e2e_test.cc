@@ -206,17 +206,8 @@ TEST_F(WorkloadE2eTest, DeploymentRunsRollsBackRestartsAndFollowsConfig) {
                      dir_.path() + "/kcache", "port-forward", "svc/web", ":80"},
                     dir_.path() + "/port-forward.log");
     ASSERT_TRUE(forward.start());
-    int local = 0;
-    ASSERT_TRUE(eventually(
-        [&] {
-          const std::string log = forward.log();
-          const std::string marker = "Forwarding from 127.0.0.1:";
-          auto at = log.find(marker);
-          if (at != std::string::npos) local = std::atoi(log.c_str() + at + marker.size());
-          return local > 0;
-        },
-        60s))
-        << forward.log();
+    const int local = forwardedPort(forward, 60s);
+    ASSERT_GT(local, 0) << forward.log();
     for (int i = 0; i < 3; ++i) {  // one kubectl, a connection each
       EXPECT_EQ(viaProxy("127.0.0.1:" + std::to_string(local)), "version one") << forward.log();
     }
@@ -229,17 +220,8 @@ TEST_F(WorkloadE2eTest, DeploymentRunsRollsBackRestartsAndFollowsConfig) {
                      "deploy/web", ":http"},
                     dir_.path() + "/edgectl-port-forward.log");
     ASSERT_TRUE(forward.start());
-    int local = 0;
-    ASSERT_TRUE(eventually(
-        [&] {
-          const std::string log = forward.log();
-          const std::string marker = "Forwarding from 127.0.0.1:";
-          auto at = log.find(marker);
-          if (at != std::string::npos) local = std::atoi(log.c_str() + at + marker.size());
-          return local > 0;
-        },
-        60s))
-        << forward.log();
+    const int local = forwardedPort(forward, 60s);
+    ASSERT_GT(local, 0) << forward.log();
     for (int i = 0; i < 3; ++i) {
       EXPECT_EQ(viaProxy("127.0.0.1:" + std::to_string(local)), "version one") << forward.log();
     }

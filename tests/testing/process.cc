@@ -307,4 +307,18 @@ bool waitReady(int port, std::chrono::milliseconds timeout, bool https) {
   return false;
 }
 
+int forwardedPort(const Process& p, std::chrono::milliseconds timeout) {
+  const std::string marker = "Forwarding from 127.0.0.1:";
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const std::string log = p.log();
+    if (auto at = log.find(marker); at != std::string::npos) {
+      const int port = std::atoi(log.c_str() + at + marker.size());
+      if (port > 0) return port;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 }  // namespace ep::testing

@@ -30,6 +30,10 @@ class Process {
   pid_t pid_ = -1;
 };
 
+// The local port a running `kubectl|edgectl port-forward` printed ("Forwarding from
+// 127.0.0.1:PORT -> ..."), polled in its log until `timeout`; 0 if it never did.
+int forwardedPort(const Process& p, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
 // Result of running a command to completion.
 struct CommandResult {
   int exitCode = -1;
