@@ -66,6 +66,11 @@ int main(int argc, char** argv) {
   app.add_option("--token", joinToken,
                  "join token from `edgectl token create` (first start only; ignored once the "
                  "node has credentials)");
+  bool joinOnly = false;
+  app.add_flag("--join-only", joinOnly,
+               "join with --token unless the node has credentials already, then exit without "
+               "starting (what deploy/install/install-edgecore.sh runs before starting the "
+               "service)");
   std::string mqttServer;
   auto* oMqtt =
       app.add_option("--mqtt-server", mqttServer,
@@ -171,10 +176,17 @@ int main(int argc, char** argv) {
       std::cerr << "edgecore: joining " << config.cloud << " failed: " << j.message() << "\n";
       return 1;
     }
-  } else if (!joinToken.empty()) {
+    if (joinOnly)
+      std::cout << "edgecore: node " << config.nodeName << " joined " << config.cloud << "\n";
+  } else if (!joinToken.empty() || joinOnly) {
     spdlog::info("edgecore: node {} already has credentials in {}; --token ignored",
                  config.nodeName, credentials.dir());
+    if (joinOnly) {
+      std::cout << "edgecore: node " << config.nodeName << " already has credentials in "
+                << credentials.dir() << "\n";
+    }
   }
+  if (joinOnly) return 0;
 
   Clock& clock = SystemClock::instance();
   metamanager::MetaManager cache({.dataDir = config.dataDir,

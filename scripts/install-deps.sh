@@ -36,6 +36,10 @@ PACKAGES=(
   python3-kubernetes
   # the Python side of the example's comparison (bench/classifier.sh): Flask + OpenCV, gunicorn
   python3-flask python3-opencv gunicorn
+  # Debian packages of cloudcore, edgecore and edgectl (scripts/build-debs.sh): debhelper builds
+  # them, lintian checks them; debian_packages_test installs, upgrades and purges them in a
+  # Debian 12 container: podman runs it on a root file system debootstrap makes
+  debhelper lintian podman debootstrap
 )
 
 missing=()
