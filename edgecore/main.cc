@@ -8,9 +8,11 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <random>
@@ -66,6 +68,10 @@ int main(int argc, char** argv) {
   app.add_option("--token", joinToken,
                  "join token from `edgectl token create` (first start only; ignored once the "
                  "node has credentials)");
+  std::string tokenFile;
+  app.add_option("--token-file", tokenFile,
+                 "read the join token from this file instead of --token (keeps it out of the "
+                 "process list)");
   bool joinOnly = false;
   app.add_flag("--join-only", joinOnly,
                "join with --token unless the node has credentials already, then exit without "
@@ -132,7 +138,8 @@ int main(int argc, char** argv) {
   }
 
   // Signals are taken synchronously by this thread; block them before any thread starts.
-  blockTerminationSignals();
+  // --join-only starts nothing that stays: Ctrl-C ends it at once.
+  if (!joinOnly) blockTerminationSignals();
 
   // The data dir holds the node's key and the cache (which holds Secrets): root only.
   {
@@ -150,6 +157,20 @@ int main(int argc, char** argv) {
     if (s.code() != Code::kNotFound) {
       spdlog::critical("node credentials: {}", s.message());
       return 1;
+    }
+    if (!tokenFile.empty()) {
+      if (!joinToken.empty()) {
+        std::cerr << "edgecore: --token and --token-file: give one of them\n";
+        return 2;
+      }
+      std::ifstream f(tokenFile);
+      if (!f || !std::getline(f, joinToken)) {
+        std::cerr << "edgecore: --token-file " << tokenFile << ": cannot read it\n";
+        return 1;
+      }
+      while (!joinToken.empty() && std::isspace(static_cast<unsigned char>(joinToken.back()))) {
+        joinToken.pop_back();
+      }
     }
     if (joinToken.empty()) {
       spdlog::critical("{}", s.message());
@@ -178,7 +199,7 @@ int main(int argc, char** argv) {
     }
     if (joinOnly)
       std::cout << "edgecore: node " << config.nodeName << " joined " << config.cloud << "\n";
-  } else if (!joinToken.empty() || joinOnly) {
+  } else if (!joinToken.empty() || !tokenFile.empty() || joinOnly) {
     spdlog::info("edgecore: node {} already has credentials in {}; --token ignored",
                  config.nodeName, credentials.dir());
     if (joinOnly) {

@@ -1,10 +1,14 @@
 #include "edgectl/get.h"
 
 #include <chrono>
+#include <fstream>
+#include <optional>
 #include <ostream>
+#include <sstream>
 #include <thread>
 
 #include "common/yaml/yaml.h"
+#include "edgectl/jsonpath.h"
 #include "edgectl/paths.h"
 #include "edgectl/printer.h"
 #include "edgectl/resource_args.h"
@@ -55,10 +59,12 @@ class GetCommand {
       : ctx_(ctx), opts_(options), out_(*ctx.out), err_(*ctx.err) {}
 
   int run() {
-    if (!(isTableMode(opts_.output) || opts_.output == "yaml" || opts_.output == "json" ||
-          opts_.output == "name")) {
+    if (opts_.output.rfind("jsonpath=", 0) == 0 || opts_.output.rfind("jsonpath-file=", 0) == 0) {
+      if (!parseJsonPath()) return 1;
+    } else if (!(isTableMode(opts_.output) || opts_.output == "yaml" || opts_.output == "json" ||
+                 opts_.output == "name")) {
       err_ << "error: unable to match a printer suitable for the output format \"" << opts_.output
-           << "\", allowed formats are: json,name,wide,yaml\n";
+           << "\", allowed formats are: json,jsonpath,jsonpath-file,name,wide,yaml\n";
       return 1;
     }
     auto refs = parseResourceArgs(opts_.args, "get");
@@ -98,6 +104,44 @@ class GetCommand {
         {"fieldSelector", combineSelectors(opts_.fieldSelector, extraFieldSelector)}};
     if (table) q.emplace_back("includeObject", "Metadata");
     return buildQuery(q);
+  }
+
+  // -o jsonpath=TEMPLATE or jsonpath-file=FILE, as kubectl words its errors.
+  bool parseJsonPath() {
+    std::string text = opts_.output.substr(opts_.output.find('=') + 1);
+    if (opts_.output.rfind("jsonpath-file=", 0) == 0) {
+      std::ifstream f(text, std::ios::binary);
+      if (!f) {
+        err_ << "error: error reading --template " << text << ": cannot open the file\n";
+        return false;
+      }
+      std::stringstream ss;
+      ss << f.rdbuf();
+      text = ss.str();
+    }
+    if (text.empty()) {
+      err_ << "error: template format specified but no template given\n";
+      return false;
+    }
+    auto parsed = JsonPathTemplate::parse(text);
+    if (!parsed.isOk()) {
+      err_ << "error: error parsing jsonpath " << text << ", " << parsed.status().message() << "\n";
+      return false;
+    }
+    jsonPathText_ = text;
+    jsonPath_.emplace(std::move(*parsed));
+    return true;
+  }
+
+  void printJsonPath(const json& doc) {
+    auto text = jsonPath_->execute(doc);
+    if (!text.isOk()) {
+      err_ << "error: error executing jsonpath \"" << jsonPathText_
+           << "\": Error executing template: " << text.status().message() << "\n";
+      rc_ = 1;
+      return;
+    }
+    out_ << *text;
   }
 
   // Adds a successful answer (Table, list or object) to `r`.
@@ -250,7 +294,9 @@ class GetCommand {
 
   void printDocument(const json& shown) {
     json doc = printable(shown);
-    if (opts_.output == "json") {
+    if (jsonPath_) {
+      printJsonPath(doc);
+    } else if (opts_.output == "json") {
       out_ << doc.dump(4) << "\n";
     } else {
       out_ << yaml::toYaml(doc);
@@ -289,7 +335,9 @@ class GetCommand {
 
   void printWatchObject(const api::KindInfo& kind, const json& shown) {
     json obj = printable(shown);
-    if (opts_.output == "name") {
+    if (jsonPath_) {
+      printJsonPath(obj);
+    } else if (opts_.output == "name") {
       out_ << kindDisplayName(kind) << "/" << objectName(obj) << "\n";
     } else if (opts_.output == "json") {
       out_ << obj.dump(4) << "\n";
@@ -410,6 +458,8 @@ class GetCommand {
   std::ostream& err_;
   bool multiKind_ = false;
   int rc_ = 0;
+  std::optional<JsonPathTemplate> jsonPath_;  // -o jsonpath=...
+  std::string jsonPathText_;
   TablePrinter printer_;
   bool headersPrinted_ = false;
   int printedDocs_ = 0;

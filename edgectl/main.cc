@@ -99,7 +99,8 @@ int run(int argc, char** argv) {
   GetOptions getOpts;
   auto* get = app.add_subcommand("get", "Display one or many objects");
   get->add_option("args", getOpts.args, "KIND [NAME...] | KIND/NAME...");
-  get->add_option("-o,--output", getOpts.output, "Output format: wide|yaml|json|name");
+  get->add_option("-o,--output", getOpts.output,
+                  "Output format: wide|yaml|json|name|jsonpath=TEMPLATE|jsonpath-file=FILE");
   get->add_option("-l,--selector", getOpts.labelSelector, "Label selector (e.g. app=web)");
   get->add_option("--field-selector", getOpts.fieldSelector, "Field selector");
   get->add_flag("-w,--watch", getOpts.watch, "After listing, watch for changes");

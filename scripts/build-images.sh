@@ -19,10 +19,12 @@
 # every timestamp is the commit's (SOURCE_DATE_EPOCH), so two builds from one commit give the
 # same digests. Prints NAME, reference, digest and compressed size per image.
 set -euo pipefail
+# Modes in the layers must not depend on who builds them.
+umask 022
 cd "$(dirname "$0")/.."
 
 usage() {
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -64,7 +66,16 @@ SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || echo 0)
 export SOURCE_DATE_EPOCH
 REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 CREATED=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
-ARCH=$(dpkg --print-architecture)
+# OCI's names for Debian's architectures (the image config's architecture and variant).
+VARIANT=""
+case $(dpkg --print-architecture) in
+  amd64) ARCH=amd64 ;;
+  arm64) ARCH=arm64 VARIANT=v8 ;;
+  armhf) ARCH=arm VARIANT=v7 ;;
+  i386) ARCH=386 ;;
+  ppc64el) ARCH=ppc64le ;;
+  *) ARCH=$(dpkg --print-architecture) ;;
+esac
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
 
@@ -105,7 +116,7 @@ image() {
   local digest
   digest=$(python3 scripts/oci_image.py --rootfs "$root" --layout "$OUT/$name" \
     --ref "edgeplane/$name:$VERSION" --entrypoint "/usr/bin/$name" "${cmd[@]}" \
-    --user "$user" --arch "$ARCH" "${owner[@]}" --workdir /var/lib/edgeplane \
+    --user "$user" --arch "$ARCH" --variant "$VARIANT" "${owner[@]}" --workdir /var/lib/edgeplane \
     --label "org.opencontainers.image.title=$name" \
     --label "org.opencontainers.image.version=$VERSION" \
     --label "org.opencontainers.image.revision=$REVISION" \

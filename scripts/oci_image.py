@@ -3,7 +3,7 @@
 
     oci_image.py --rootfs DIR --layout OUT --ref NAME:TAG --entrypoint /usr/bin/x [--cmd ARG]...
                  [--user UID:GID] [--env K=V]... [--label K=V]... [--workdir DIR]
-                 [--arch amd64] [--owner PATH=UID:GID]...
+                 [--arch amd64] [--variant v7] [--owner PATH=UID:GID]...
 
 Reproducible: the layer is a tar with entries in name order, every mtime SOURCE_DATE_EPOCH
 (default 0), owners 0:0 unless --owner names a path (and its contents), no user or group
@@ -58,6 +58,9 @@ def layer_tar(rootfs, epoch, owners):
                 if rel == prefix or rel.startswith(prefix + "/"):
                     info.uid, info.gid = uid, gid
             info.uname, info.gname = "", ""
+            # No group- or world-writable entries unless sticky (/tmp), whatever the umask was.
+            if not info.issym() and not info.mode & stat.S_ISVTX:
+                info.mode &= ~0o022
             info.pax_headers = {}
             if info.isreg():
                 with open(path, "rb") as f:
@@ -93,6 +96,7 @@ def main():
     p.add_argument("--label", action="append", default=[])
     p.add_argument("--workdir", default="/")
     p.add_argument("--arch", default="amd64")
+    p.add_argument("--variant", default="")
     p.add_argument("--owner", action="append", default=[])
     a = p.parse_args()
 
@@ -123,6 +127,7 @@ def main():
         "created": created,
         "architecture": a.arch,
         "os": "linux",
+        **({"variant": a.variant} if a.variant else {}),
         "config": {
             "Entrypoint": [a.entrypoint],
             "Cmd": a.cmd or None,
@@ -152,7 +157,8 @@ def main():
         del manifest["annotations"]
     man = write_blob(a.layout, canonical(manifest))
     man["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
-    man["platform"] = {"architecture": a.arch, "os": "linux"}
+    man["platform"] = {"architecture": a.arch, "os": "linux",
+                       **({"variant": a.variant} if a.variant else {})}
 
     tag = a.ref.rsplit(":", 1)[1]
     index_path = os.path.join(a.layout, "index.json")

@@ -17,7 +17,8 @@
 #   --labels K=V[,K=V]             labels of the Node
 #   --root DIR                     install under DIR instead of / (for tests: every path in the
 #                                  written configuration is under DIR too; systemd is not touched)
-#   --force                        replace a configuration or unit this script did not write
+#   --force                        replace a configuration or unit this script did not write (the
+#                                  original is kept and put back by --uninstall)
 #   --uninstall                    stop and remove everything an earlier run installed, the
 #                                  node's credentials and cache included
 #
@@ -26,20 +27,27 @@
 # /var/lib/edgeplane/edgecore), then enables and starts the service where systemd runs.
 # Idempotent: running it again changes only what differs, and a node that has joined does not
 # join again. What it created is listed in /var/lib/edgeplane/install-edgecore.manifest, which
-# --uninstall follows. Exit status: 0 done, 1 failed (nothing of this run is left), 2 usage.
+# --uninstall follows. Exit status: 0 done; 2 usage or invalid flags; 1 failed: until the join
+# has succeeded, every file of the run is put back as it was; a service that does not start
+# after a successful join stays installed, for `journalctl -u edgecore`.
 set -euo pipefail
+umask 022
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$SCRIPT_DIR/../.." && pwd)
 
 usage() {
-  sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 say() { echo "install-edgecore: $*"; }
 die() {
   echo "install-edgecore: $*" >&2
   exit 1
+}
+bad_flag() {
+  echo "install-edgecore: $*" >&2
+  exit 2
 }
 
 CLOUD="" TOKEN="" NODE_NAME="" BINARY="" ROOT="" FORCE=0 UNINSTALL=0 LABELS=""
@@ -51,6 +59,8 @@ while [[ $# -gt 0 ]]; do
     --cloud | --token | --node-name | --binary | --runtime-endpoint | --mqtt-server | \
       --local-api-listen | --labels | --root)
       [[ $# -ge 2 ]] || { echo "install-edgecore: $1 needs a value" >&2; usage; }
+      # Values go into a YAML file and a unit: one line of printable characters each.
+      [[ $2 != *[[:cntrl:]]* ]] || bad_flag "$1: control characters are not allowed"
       case $1 in
         --cloud) CLOUD=$2 ;;
         --token) TOKEN=$2 ;;
@@ -72,6 +82,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 if [[ -n $ROOT ]]; then
+  [[ $ROOT =~ ^[A-Za-z0-9_./+-]+$ ]] || bad_flag "--root $ROOT: use letters, digits and _./+-"
   mkdir -p "$ROOT" || die "--root $ROOT: cannot create it"
   ROOT=$(cd "$ROOT" && pwd)
   [[ $ROOT != / ]] || ROOT=""
@@ -83,6 +94,7 @@ UNIT=$ROOT/etc/systemd/system/edgecore.service
 STATE_DIR=$ROOT/var/lib/edgeplane
 DATA_DIR=$STATE_DIR/edgecore
 MANIFEST=$STATE_DIR/install-edgecore.manifest
+ORIGINALS=$STATE_DIR/install-edgecore.originals
 DMI_SOCKET=$ROOT/etc/kubeedge/dmi.sock
 UNIT_TEMPLATE=$REPO_DIR/deploy/systemd/edgecore.service
 [[ -f $UNIT_TEMPLATE ]] || UNIT_TEMPLATE=$SCRIPT_DIR/edgecore.service
@@ -90,9 +102,14 @@ UNIT_TEMPLATE=$REPO_DIR/deploy/systemd/edgecore.service
 # systemd is used only for a real install on a machine where it runs.
 use_systemd() { [[ -z $ROOT && -d /run/systemd/system ]] && command -v systemctl >/dev/null; }
 
-# The manifest: one "KIND PATH" line per thing this script created (file, dir, data).
+# The manifest: one "KIND VALUE" line per thing this script created or decided:
+#   file PATH, dir PATH, data PATH   created here (removed by --uninstall)
+#   replaced PATH                    an operator's file replaced with --force (its original is
+#                                    under ORIGINALS, put back by --uninstall)
+#   node NAME                        the name the node joined as
 declare -a CREATED=()
 in_manifest() { [[ -f $MANIFEST ]] && grep -qxF "$1 $2" "$MANIFEST"; }
+ours() { in_manifest file "$1" || in_manifest replaced "$1"; }
 record() {
   in_manifest "$1" "$2" || CREATED+=("$1 $2")
 }
@@ -104,10 +121,12 @@ write_manifest() {
   grep -qxF "file $MANIFEST" "$tmp" || echo "file $MANIFEST" >>"$tmp"
   mv -f "$tmp" "$MANIFEST"
 }
+# original_of PATH: where --force keeps the operator's file that was at PATH.
+original_of() { echo "$ORIGINALS/${1//\//%}"; }
 
-# remove_listed KINDS LINES...: removes the listed paths of the given kinds (a "|"-separated
-# list of file, data, dir), newest first; directories only when empty. Only absolute paths
-# under ROOT are touched.
+# remove_listed KINDS LINES...: undoes the listed entries of the given kinds (a "|"-separated
+# list of file, data, dir, replaced), newest first; directories only when empty. Only absolute
+# paths under ROOT are touched, and only DATA_DIR is removed recursively.
 remove_listed() {
   local kinds=$1 line kind path i
   shift
@@ -120,6 +139,11 @@ remove_listed() {
       file) rm -f -- "$path" ;;
       data) if [[ $path == "$DATA_DIR" ]]; then rm -rf -- "$path"; fi ;;
       dir) rmdir -- "$path" 2>/dev/null || true ;;
+      replaced)
+        if [[ -f $(original_of "$path") ]]; then
+          mv -f -- "$(original_of "$path")" "$path"
+        fi
+        ;;
     esac
   done
   return 0
@@ -127,11 +151,12 @@ remove_listed() {
 
 if [[ $UNINSTALL == 1 ]]; then
   [[ -f $MANIFEST ]] || die "nothing to uninstall: $MANIFEST does not exist"
-  if use_systemd && in_manifest file "$UNIT"; then
+  if use_systemd && ours "$UNIT"; then
     systemctl disable --now edgecore.service >/dev/null 2>&1 || true
   fi
   mapfile -t lines < <(grep -vxF "file $MANIFEST" "$MANIFEST")
-  remove_listed "file|data" "${lines[@]}"
+  remove_listed "file|data|replaced" "${lines[@]}"
+  rmdir -- "$ORIGINALS" 2>/dev/null || true
   # The manifest goes after what it lists (an interrupted uninstall can be run again), the
   # directories after it.
   rm -f -- "$MANIFEST"
@@ -147,11 +172,18 @@ if [[ -z $NODE_NAME ]]; then
   NODE_NAME=$(hostname | tr '[:upper:]' '[:lower:]')
 fi
 [[ $NODE_NAME =~ ^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$ ]] ||
-  die "--node-name $NODE_NAME: not a valid node name (lower-case letters, digits, '-' and '.')"
-for addr in ${CLOUD//,/ }; do
-  [[ $addr =~ ^[^:]+:[0-9]+$ || $addr =~ ^\[[0-9a-fA-F:]+\]:[0-9]+$ ]] ||
-    die "--cloud $addr: expected HOST:PORT"
+  bad_flag "--node-name $NODE_NAME: not a valid node name (lower-case letters, digits, '-' and '.')"
+IFS=, read -ra addrs <<<"$CLOUD"
+[[ ${#addrs[@]} -gt 0 ]] || bad_flag "--cloud $CLOUD: expected HOST:PORT"
+for addr in "${addrs[@]}"; do
+  [[ $addr =~ ^[A-Za-z0-9.-]+:[0-9]+$ || $addr =~ ^\[[0-9a-fA-F:]+\]:[0-9]+$ ]] ||
+    bad_flag "--cloud $addr: expected HOST:PORT"
 done
+if [[ -f $DATA_DIR/pki/node.pem ]] && [[ -f $MANIFEST ]] && grep -q '^node ' "$MANIFEST" &&
+  ! in_manifest node "$NODE_NAME"; then
+  die "this machine joined as $(sed -n 's/^node //p' "$MANIFEST" | head -1); to join as" \
+    "$NODE_NAME, run --uninstall first (and delete the old Node in the cluster)"
+fi
 if [[ -z $BINARY ]]; then
   for candidate in "$SCRIPT_DIR/edgecore" "$REPO_DIR/build/edgecore/edgecore" \
     "$(command -v edgecore || true)"; do
@@ -162,7 +194,7 @@ if [[ -z $BINARY ]]; then
   done
   [[ -n $BINARY ]] || die "no edgecore binary found: pass --binary FILE"
 fi
-[[ -f $BINARY && -x $BINARY ]] || die "--binary $BINARY: not an executable file"
+[[ -f $BINARY && -x $BINARY ]] || bad_flag "--binary $BINARY: not an executable file"
 "$BINARY" --version >/dev/null 2>&1 || die "--binary $BINARY: does not run on this machine"
 [[ -f $UNIT_TEMPLATE ]] || die "the unit template $UNIT_TEMPLATE is missing"
 if [[ $RUNTIME_ENDPOINT == unix://* && ! -S ${RUNTIME_ENDPOINT#unix://} ]]; then
@@ -177,12 +209,22 @@ yaml_quote() {
 }
 
 TMP=$(mktemp -d)
-# On any failure after the first write, what this run created goes again (earlier runs' files
-# stay, and so does the manifest as it was).
+mkdir "$TMP/previous"
+# On any failure before the join succeeded, this run's changes are undone: new files go, and
+# files it replaced get their previous content back (the manifest too).
 SUCCEEDED=0
 ARMED=0
+declare -a REPLACED_NOW=()   # "DEST BACKUP" of files this run overwrote
+declare -a ORIGINALS_NOW=()  # operators' files this run saved under ORIGINALS
 on_exit() {
   if [[ $ARMED == 1 && $SUCCEEDED != 1 ]]; then
+    local entry
+    for entry in "${REPLACED_NOW[@]}"; do
+      mv -f -- "${entry#* }" "${entry%% *}"
+    done
+    for entry in "${ORIGINALS_NOW[@]}"; do
+      rm -f -- "$entry"
+    done
     remove_listed "file|data" "${CREATED[@]}"
     if [[ -f $TMP/manifest.orig ]]; then
       cp -f "$TMP/manifest.orig" "$MANIFEST"
@@ -198,7 +240,7 @@ trap 'exit 1' INT TERM
 [[ -f $MANIFEST ]] && cp "$MANIFEST" "$TMP/manifest.orig"
 
 {
-  echo "# Written by install-edgecore.sh; flags of the same name override it (docs/deployment.md)."
+  echo "# Written by install-edgecore.sh; flags of the same name override it (docs/install.md)."
   echo "nodeName: $(yaml_quote "$NODE_NAME")"
   echo "cloud: $(yaml_quote "$CLOUD")"
   echo "dataDir: $(yaml_quote "$DATA_DIR")"
@@ -211,7 +253,7 @@ trap 'exit 1' INT TERM
     echo "labels:"
     IFS=, read -ra pairs <<<"$LABELS"
     for pair in "${pairs[@]}"; do
-      [[ $pair == *=* && -n ${pair%%=*} ]] || die "--labels $pair: expected KEY=VALUE"
+      [[ $pair == *=* && -n ${pair%%=*} ]] || bad_flag "--labels $pair: expected KEY=VALUE"
       echo "  $(yaml_quote "${pair%%=*}"): $(yaml_quote "${pair#*=}")"
     done
   fi
@@ -221,7 +263,7 @@ sed -e "s|/usr/local/bin/edgecore|$BIN_PATH|g" -e "s|/etc/edgeplane/|$CONFIG_DIR
 
 # Refuse to overwrite what an operator wrote, unless --force.
 for target in "$CONFIG" "$UNIT"; do
-  if [[ -e $target ]] && ! in_manifest file "$target" && [[ $FORCE != 1 ]]; then
+  if [[ -e $target ]] && ! ours "$target" && [[ $FORCE != 1 ]]; then
     die "$target exists and was not written by this script: remove it or pass --force"
   fi
 done
@@ -240,14 +282,29 @@ mkdir_recorded() {
     record dir "$d"
   done
 }
-# install_file SRC DEST MODE: copies when the content or mode differs.
+# install_file SRC DEST MODE: copies when the content or mode differs. A file this script did
+# not write (--force) is kept under ORIGINALS for --uninstall; any file it replaces is kept in
+# TMP until the run has succeeded.
 install_file() {
   local src=$1 dest=$2 mode=$3
   if [[ -f $dest ]] && cmp -s "$src" "$dest" && [[ $(stat -c %a "$dest") == "${mode#0}" ]]; then
     return 0
   fi
   mkdir_recorded "$(dirname "$dest")"
-  [[ -e $dest ]] || record file "$dest"
+  if [[ -e $dest ]]; then
+    if ! ours "$dest"; then
+      mkdir_recorded "$ORIGINALS"
+      cp -p -- "$dest" "$(original_of "$dest")"
+      record replaced "$dest"
+      ORIGINALS_NOW+=("$(original_of "$dest")")
+    fi
+    local backup
+    backup=$TMP/previous/${#REPLACED_NOW[@]}
+    cp -p -- "$dest" "$backup"
+    REPLACED_NOW+=("$dest $backup")
+  else
+    record file "$dest"
+  fi
   install -m "$mode" "$src" "$dest.new"
   mv -f "$dest.new" "$dest"
   CHANGED=1
@@ -261,19 +318,28 @@ mkdir_recorded "$STATE_DIR"
 # Where edgecore puts the DMI socket for mappers (removed on uninstall if this run made it).
 mkdir_recorded "$(dirname "$DMI_SOCKET")"
 [[ -d $DATA_DIR ]] || record data "$DATA_DIR"
+record node "$NODE_NAME"
 # The manifest is written before joining: a join interrupted by a power cut still leaves a
 # record of what to remove.
 write_manifest
 
-# Join (a node with credentials skips this). The token is not written anywhere.
-if ! "$BIN_PATH" --config "$CONFIG" --token "$TOKEN" --join-only --log-level error; then
+# Join (a node with credentials skips this). The token goes through a private file, not the
+# process list, and is not kept.
+join_args=(--config "$CONFIG" --join-only --log-level error)
+if [[ -n $TOKEN ]]; then
+  printf '%s\n' "$TOKEN" >"$TMP/token"
+  chmod 0600 "$TMP/token"
+  join_args+=(--token-file "$TMP/token")
+fi
+if ! "$BIN_PATH" "${join_args[@]}"; then
   die "joining $CLOUD as $NODE_NAME failed (see above); nothing of this run is left"
 fi
 SUCCEEDED=1
 
 if use_systemd; then
   systemctl daemon-reload
-  systemctl enable edgecore.service >/dev/null 2>&1
+  systemctl enable edgecore.service >/dev/null 2>&1 ||
+    die "systemctl enable edgecore.service failed; edgecore is installed and joined"
   if [[ $CHANGED == 1 ]]; then
     systemctl restart edgecore.service
   else
@@ -284,7 +350,7 @@ if use_systemd; then
     sleep 0.2
   done
   systemctl is-active --quiet edgecore.service ||
-    die "edgecore.service did not start: journalctl -u edgecore"
+    die "edgecore.service did not start (journalctl -u edgecore); it is installed and joined"
   say "edgecore.service is running; node $NODE_NAME goes Ready in the cloud within a heartbeat"
 else
   say "installed; systemd is not in charge here: start edgecore with"

@@ -334,7 +334,37 @@ TEST_F(CommandsTest, GetOutputFormats) {
   resetOutput();
   o.output = "bogus";
   EXPECT_EQ(runGet(ctx_, o), 1);
-  EXPECT_THAT(err_.str(), HasSubstr("allowed formats are: json,name,wide,yaml"));
+  EXPECT_THAT(err_.str(),
+              HasSubstr("allowed formats are: json,jsonpath,jsonpath-file,name,wide,yaml"));
+
+  // -o jsonpath: the object itself for one name, a List otherwise; errors as kubectl's.
+  resetOutput();
+  o.output = "jsonpath={.items[*].kind}/{.kind}";
+  ASSERT_EQ(runGet(ctx_, o), 0) << err_.str();
+  EXPECT_EQ(out_.str(), "Pod/List");
+  resetOutput();
+  std::string name = list["items"][0]["metadata"]["name"];
+  GetOptions single = o;
+  single.args = {"pod", name};
+  single.output = "jsonpath={.metadata.name}";
+  ASSERT_EQ(runGet(ctx_, single), 0) << err_.str();
+  EXPECT_EQ(out_.str(), name);
+  resetOutput();
+  const std::string file = ::testing::TempDir() + "/edgectl-template.txt";
+  std::ofstream(file) << "{.kind}{\"\\n\"}";
+  single.output = "jsonpath-file=" + file;
+  ASSERT_EQ(runGet(ctx_, single), 0) << err_.str();
+  EXPECT_EQ(out_.str(), "Pod\n");
+  resetOutput();
+  single.output = "jsonpath={.metadata.name";
+  EXPECT_EQ(runGet(ctx_, single), 1);
+  EXPECT_THAT(err_.str(),
+              HasSubstr("error: error parsing jsonpath {.metadata.name, unclosed action"));
+  resetOutput();
+  single.output = "jsonpath={.spec.containers[7]}";
+  EXPECT_EQ(runGet(ctx_, single), 1);
+  EXPECT_THAT(err_.str(),
+              HasSubstr("Error executing template: array index out of bounds: index 7"));
 }
 
 TEST_F(CommandsTest, GetFallsBackToNameAgeWithoutTableSupport) {

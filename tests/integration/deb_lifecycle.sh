@@ -69,6 +69,8 @@ check "the binaries run" sh -c 'cloudcore --version && edgecore --version && edg
 
 start_cloudcore
 check "admin.kubeconfig is private" test "$(stat -c %a:%U "$KUBECONFIG")" = 600:cloudcore
+check "cloudcore writes its store as its own user" \
+  test "$(stat -c %U /var/lib/edgeplane/cloudcore/store.db)" = cloudcore
 TOKEN=$(edgectl token create --description "package test" | head -1)
 # The node's configuration, edited as an operator would.
 sed -i -e 's|^cloud: .*|cloud: 127.0.0.1:6444|' \
@@ -95,6 +97,7 @@ stop_both
 check "dpkg --purge" dpkg --purge cloudcore edgecore edgectl
 for path in /usr/bin/cloudcore /usr/bin/edgecore /usr/bin/edgectl /etc/edgeplane \
   /var/lib/edgeplane /lib/systemd/system/cloudcore.service \
+  /etc/systemd/system/multi-user.target.wants/cloudcore.service \
   /etc/systemd/system/multi-user.target.wants/edgecore.service; do
   check "$path is gone after purge" test ! -e "$path"
 done

@@ -71,6 +71,25 @@ TEST_F(DebianPackagesTest, LintianFindsNoErrorsAndBuildsAreReproducible) {
   EXPECT_NE(edge.find("./usr/bin/edgecore"), std::string::npos) << edge;
   EXPECT_NE(edge.find("./lib/systemd/system/edgecore.service"), std::string::npos) << edge;
   EXPECT_NE(contents("edgectl").find("./usr/bin/edgectl"), std::string::npos);
+  // Maintainer scripts: an upgrade restarts a running edgecore and never stops it first (its
+  // pods keep running); removing stops it; cloudcore gets its user.
+  auto control = [&](const std::string& pkg, const std::string& script) {
+    const std::string out = dir_.path() + "/control-" + pkg;
+    runCommand({"dpkg-deb", "-e", deb(dir_.path() + "/a", pkg, kVersion1), out});
+    std::ifstream f(out + "/" + script);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  };
+  EXPECT_NE(control("edgecore", "postinst").find("try-restart"), std::string::npos);
+  EXPECT_EQ(control("edgecore", "preinst").find("stop"), std::string::npos);
+  EXPECT_NE(control("edgecore", "prerm").find("deb-systemd-invoke stop edgecore.service"),
+            std::string::npos);
+  EXPECT_NE(control("cloudcore", "postinst").find("adduser --system"), std::string::npos);
+  EXPECT_NE(control("cloudcore", "prerm").find("deb-systemd-invoke stop"), std::string::npos);
+  EXPECT_NE(control("cloudcore", "conffiles").find("/etc/edgeplane/cloudcore.yaml"),
+            std::string::npos);
+
   auto depends = runCommand(
       {"dpkg-deb", "--field", deb(dir_.path() + "/a", "cloudcore", kVersion1), "Depends"});
   EXPECT_NE(depends.out.find("adduser"), std::string::npos) << depends.out;

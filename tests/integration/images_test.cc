@@ -178,7 +178,8 @@ TEST_F(ImagesTest, CloudAndEdgeRunFromTheirImages) {
   auto ready = [&] {
     auto r = edgectl({"get", "node", "image-node", "-o", "json"});
     auto node = nlohmann::json::parse(r.out, nullptr, false);
-    if (!node.is_object()) return false;
+    // A node that has just joined has no status until its first report.
+    if (!node.is_object() || !node["status"].is_object()) return false;
     for (const auto& c : node["status"].value("conditions", nlohmann::json::array())) {
       if (c.value("type", "") == "Ready") return c.value("status", "") == "True";
     }

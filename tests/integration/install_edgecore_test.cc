@@ -159,21 +159,68 @@ TEST_F(InstallEdgecoreTest, ARefusedJoinLeavesNothingBehind) {
   EXPECT_FALSE(nodeExists("gw-2"));
 }
 
-TEST_F(InstallEdgecoreTest, KeepsWhatItDidNotWriteUnlessForced) {
+TEST_F(InstallEdgecoreTest, KeepsWhatItDidNotWriteUnlessForcedAndPutsItBack) {
   fs::create_directories(root_ + "/etc/edgeplane");
-  std::ofstream(root_ + "/etc/edgeplane/edgecore.yaml") << "nodeName: mine\n";
+  const std::string config = root_ + "/etc/edgeplane/edgecore.yaml";
+  std::ofstream(config) << "nodeName: mine\n";
   auto r = install({"--token", joinToken(), "--node-name", "gw-3"});
   EXPECT_EQ(r.exitCode, 1) << r.out << r.err;
   EXPECT_NE(r.err.find("was not written by this script"), std::string::npos) << r.err;
-  EXPECT_EQ(slurp(root_ + "/etc/edgeplane/edgecore.yaml"), "nodeName: mine\n");
+  EXPECT_EQ(slurp(config), "nodeName: mine\n");
 
   auto forced = install({"--token", joinToken(), "--node-name", "gw-3", "--force"});
   ASSERT_EQ(forced.exitCode, 0) << forced.out << forced.err;
   EXPECT_TRUE(nodeExists("gw-3"));
-  // Usage errors name the flag.
-  auto bad = install({"--node-name", "Not_A_Name"});
-  EXPECT_EQ(bad.exitCode, 1);
-  EXPECT_NE(bad.err.find("--node-name Not_A_Name"), std::string::npos) << bad.err;
+  EXPECT_NE(slurp(config).find("nodeName: \"gw-3\""), std::string::npos);
+  // From then on the file is the script's: the same command needs no --force.
+  auto again = install({"--node-name", "gw-3"});
+  ASSERT_EQ(again.exitCode, 0) << again.out << again.err;
+
+  // A joined node keeps its name: another one needs an uninstall first.
+  auto renamed = install({"--token", joinToken(), "--node-name", "gw-4"});
+  EXPECT_EQ(renamed.exitCode, 1) << renamed.out << renamed.err;
+  EXPECT_NE(renamed.err.find("joined as gw-3"), std::string::npos) << renamed.err;
+  EXPECT_NE(slurp(config).find("nodeName: \"gw-3\""), std::string::npos);
+
+  // Uninstalling puts the operator's file back, and removes the rest.
+  auto un =
+      runCommand({"/bin/bash", std::string(EP_SOURCE_DIR) + "/deploy/install/install-edgecore.sh",
+                  "--uninstall", "--root", root_});
+  ASSERT_EQ(un.exitCode, 0) << un.out << un.err;
+  EXPECT_EQ(slurp(config), "nodeName: mine\n");
+  EXPECT_EQ(tree(root_),
+            (std::set<std::string>{"etc/", "etc/edgeplane/", "etc/edgeplane/edgecore.yaml"}));
+}
+
+TEST_F(InstallEdgecoreTest, AFailedRerunPutsBackWhatItChanged) {
+  auto first = install({"--token", joinToken(), "--node-name", "gw-5"});
+  ASSERT_EQ(first.exitCode, 0) << first.out << first.err;
+  const std::string config = root_ + "/etc/edgeplane/edgecore.yaml";
+  const std::string before = slurp(config);
+  const auto treeBefore = tree(root_);
+  // The join cannot fail for a node that has credentials: take them away, so that this run
+  // must join, with a token the cloud refuses, after rewriting the configuration.
+  fs::rename(root_ + "/var/lib/edgeplane/edgecore/pki", dir_.path() + "/pki-aside");
+  auto r = install({"--token", "abcdef.0123456789abcdef." + std::string(64, '0'), "--node-name",
+                    "gw-5", "--labels", "changed=yes"});
+  EXPECT_EQ(r.exitCode, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("wrote " + config), std::string::npos) << r.out;
+  EXPECT_EQ(slurp(config), before);
+  fs::rename(dir_.path() + "/pki-aside", root_ + "/var/lib/edgeplane/edgecore/pki");
+  EXPECT_EQ(tree(root_), treeBefore);
+}
+
+TEST_F(InstallEdgecoreTest, InvalidFlagsAreUsageErrors) {
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"--node-name", "Not_A_Name"},
+                                             {"--node-name", "ok", "--cloud", ","},
+                                             {"--node-name", "ok", "--labels", "novalue"},
+                                             {"--node-name", "ok", "--root", "/tmp/a|b"}}) {
+    auto bad = install(args);
+    EXPECT_EQ(bad.exitCode, 2) << args[1] << ": " << bad.err;
+    EXPECT_NE(bad.err.find(args[args.size() - 2]), std::string::npos) << bad.err;
+  }
+  EXPECT_EQ(tree(root_), (std::set<std::string>{"etc/"}));
 }
 
 }  // namespace

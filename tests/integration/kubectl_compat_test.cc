@@ -537,5 +537,45 @@ TEST_F(KubectlCompatTest, GetWatchPrintsChanges) {
   watch.stop(SIGINT);
 }
 
+// edgectl's -o jsonpath= prints what kubectl prints for the same objects and template, and
+// fails where kubectl fails.
+TEST_F(KubectlCompatTest, EdgectlJsonPathPrintsWhatKubectlPrints) {
+  ASSERT_EQ(kubectl({"apply", "-f", writeFile("deploy.yaml", kDeployment)}).exitCode, 0);
+  ASSERT_EQ(kubectl({"apply", "-f", writeFile("settings.yaml", kSettings)}).exitCode, 0);
+  struct Case {
+    std::vector<std::string> what;
+    std::string tmpl;
+    bool fails = false;
+  };
+  const std::vector<Case> cases = {
+      {{"deploy", "web"}, "{.metadata.name} {.spec.replicas}{\"\\n\"}"},
+      {{"deploy", "web"}, "{.spec.template.spec.containers[*].name}"},
+      {{"deploy", "web"}, "{.spec.template.spec.containers[0].ports}"},
+      {{"deploy", "web"}, "{.spec.template.spec.containers[?(@.name==\"web\")].image}"},
+      {{"deploy", "web"}, "{..app}|{.metadata['name','labels.app']}|{.nope}"},
+      {{"deploy", "web"}, "{.spec.template.spec.containers[3]}", true},
+      {{"deploy", "web"}, "{.metadata.name", true},
+      {{"deploy,cm"}, "{range .items[*]}{.kind}/{.metadata.name}{'\\t'}{end}"},
+      {{"cm", "settings"}, "{.data}"},
+      {{"namespaces"}, "{.items[*].metadata.labels.kubernetes\\.io/metadata\\.name}"},
+  };
+  for (const auto& [what, tmpl, fails] : cases) {
+    std::vector<std::string> args = {"get"};
+    args.insert(args.end(), what.begin(), what.end());
+    args.push_back("-o");
+    args.push_back("jsonpath=" + tmpl);
+    auto k = kubectl(args);
+    auto e = edgectl(args);
+    EXPECT_EQ(e.exitCode == 0, k.exitCode == 0)
+        << tmpl << "\nkubectl: " << k.err << "\nedgectl: " << e.err;
+    EXPECT_EQ(e.out, k.out) << tmpl;
+    // The comparison means something only if kubectl did what the case expects.
+    EXPECT_EQ(k.exitCode != 0, fails) << tmpl << ": " << k.err;
+    if (!fails) {
+      EXPECT_FALSE(k.out.empty()) << tmpl;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ep::testing
