@@ -623,25 +623,20 @@ class Executor {
     return eval(o.path, element, depth + 1);
   }
 
+  template <typename T>
+  static bool ordered(const T& a, const std::string& op, const T& b) {
+    if (op == "==") return a == b;
+    if (op == "!=") return a != b;
+    if (op == "<") return a < b;
+    if (op == "<=") return a <= b;
+    if (op == ">") return a > b;
+    return a >= b;
+  }
+
   static bool compare(const json& l, const std::string& op, const json& r) {
-    if (l.is_number() && r.is_number()) {
-      double a = l.get<double>(), b = r.get<double>();
-      if (op == "==") return a == b;
-      if (op == "!=") return a != b;
-      if (op == "<") return a < b;
-      if (op == "<=") return a <= b;
-      if (op == ">") return a > b;
-      return a >= b;
-    }
+    if (l.is_number() && r.is_number()) return ordered(l.get<double>(), op, r.get<double>());
     if (l.is_string() && r.is_string()) {
-      const auto& a = l.get_ref<const std::string&>();
-      const auto& b = r.get_ref<const std::string&>();
-      if (op == "==") return a == b;
-      if (op == "!=") return a != b;
-      if (op == "<") return a < b;
-      if (op == "<=") return a <= b;
-      if (op == ">") return a > b;
-      return a >= b;
+      return ordered(l.get_ref<const std::string&>(), op, r.get_ref<const std::string&>());
     }
     if (op == "==") return l == r;
     if (op == "!=") return l != r;

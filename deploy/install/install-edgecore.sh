@@ -37,7 +37,7 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$SCRIPT_DIR/../.." && pwd)
 
 usage() {
-  sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 say() { echo "install-edgecore: $*"; }
@@ -98,6 +98,10 @@ ORIGINALS=$STATE_DIR/install-edgecore.originals
 DMI_SOCKET=$ROOT/etc/kubeedge/dmi.sock
 UNIT_TEMPLATE=$REPO_DIR/deploy/systemd/edgecore.service
 [[ -f $UNIT_TEMPLATE ]] || UNIT_TEMPLATE=$SCRIPT_DIR/edgecore.service
+
+# One run at a time per root (the manifest and the files are shared).
+exec 9>"/tmp/install-edgecore-$(printf '%s' "${ROOT:-/}" | sha256sum | cut -c1-16).lock"
+flock -n 9 || die "another install-edgecore.sh is running for ${ROOT:-/}"
 
 # systemd is used only for a real install on a machine where it runs.
 use_systemd() { [[ -z $ROOT && -d /run/systemd/system ]] && command -v systemctl >/dev/null; }
