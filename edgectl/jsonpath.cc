@@ -377,7 +377,8 @@ class Parser {
     return fields;
   }
 
-  // A "..." or '...' string with Go's escapes (\n \t \r \\ \" \' \0 and \uXXXX).
+  // A "..." or '...' string with the escapes \n \t \r \\ \" \' and \uXXXX (a subset of
+  // Go's, which kubectl unquotes with); any other escape is an error.
   Result<std::string> parseQuoted() {
     const char quote = peek();
     const size_t start = pos_++;
@@ -401,9 +402,6 @@ class Parser {
           break;
         case 'r':
           out += '\r';
-          break;
-        case '0':
-          out += '\0';
           break;
         case '\\':
         case '"':

@@ -138,6 +138,7 @@ TEST(JsonPathTest, ParseErrorsSayWhere) {
   EXPECT_EQ(run("{\"abc}"), "parse error: unterminated quoted string at 1");
   EXPECT_EQ(run("{.a[?(@.b==)]}"), "parse error: expected a value to compare with at 11");
   EXPECT_EQ(run("{.a[1}"), "parse error: unclosed '[' at 5");
+  EXPECT_EQ(run("{\"\\0\"}"), "parse error: unknown escape \\0 at 2");
   std::string deep;
   for (int i = 0; i < 40; ++i) deep += "{range .a}";
   EXPECT_EQ(run(deep).rfind("parse error: ranges nested too deeply", 0), 0u) << run(deep);
