@@ -228,6 +228,13 @@ Status applyOverrides(const FlagOverrides& flags, Config& config) {
   if (flags.mqttServer) config.mqttServer = *flags.mqttServer;
   if (flags.dmiSocket) config.dmiSocket = *flags.dmiSocket;
   if (flags.modelRegistryCertsDir) config.modelRegistryCertsDir = *flags.modelRegistryCertsDir;
+  if (flags.serviceProxy) {
+    if (*flags.serviceProxy != "iptables" && *flags.serviceProxy != "off") {
+      return invalidError("--service-proxy: must be \"iptables\" or \"off\", got \"" +
+                          *flags.serviceProxy + "\"");
+    }
+    config.serviceProxy = *flags.serviceProxy;
+  }
   if (flags.modelBandwidthLimit) {
     auto q = api::parseQuantityBytes(*flags.modelBandwidthLimit);
     if (!q.isOk() || *q < 0) {

@@ -85,6 +85,7 @@ struct FlagOverrides {
   std::optional<std::string> dmiSocket;
   std::optional<std::string> modelBandwidthLimit;
   std::optional<std::string> modelRegistryCertsDir;
+  std::optional<std::string> serviceProxy;
 };
 
 // HOST:PORT and duration values are parsed with common/config_util.h (splitHostPort,

@@ -97,6 +97,11 @@ int main(int argc, char** argv) {
   std::string runtimeEndpoint;
   auto* oRuntime = app.add_option("--runtime-endpoint", runtimeEndpoint,
                                   "CRI socket of the container runtime (\"\" runs no pods)");
+  std::string serviceProxyMode;
+  auto* oServiceProxy = app.add_option(
+      "--service-proxy", serviceProxyMode,
+      "how Services reach this node's pods: iptables (the default) or off (leaves the packet "
+      "filter alone)");
   app.set_version_flag("--version", EP_VERSION_STRING);
   try {
     app.parse(argc, argv);
@@ -122,6 +127,7 @@ int main(int argc, char** argv) {
   if (oRuntime->count()) flags.runtimeEndpoint = runtimeEndpoint;
   if (oMqtt->count()) flags.mqttServer = mqttServer;
   if (oDmi->count()) flags.dmiSocket = dmiSocket;
+  if (oServiceProxy->count()) flags.serviceProxy = serviceProxyMode;
   if (!modelBandwidth.empty()) flags.modelBandwidthLimit = modelBandwidth;
   if (oRegistryCerts->count()) flags.modelRegistryCertsDir = registryCerts;
   if (auto s = applyOverrides(flags, config); !s.isOk()) {

@@ -225,6 +225,16 @@ TEST(EdgeConfig, FlagsOverrideFile) {
   EXPECT_NE(s.message().find("--heartbeat-interval"), std::string::npos);
 }
 
+TEST(EdgeConfig, ServiceProxyFlagOverridesFileAndNamesItselfInErrors) {
+  Config c;
+  ASSERT_TRUE(parseConfigYaml("serviceProxy: iptables\n", "f", c).isOk());
+  ASSERT_TRUE(applyOverrides({.serviceProxy = "off"}, c).isOk());
+  EXPECT_EQ(c.serviceProxy, "off");
+  auto s = applyOverrides({.serviceProxy = "ipvs"}, c);
+  EXPECT_EQ(s.message(), "--service-proxy: must be \"iptables\" or \"off\", got \"ipvs\"");
+  EXPECT_EQ(c.serviceProxy, "off");
+}
+
 TEST(EdgeConfig, FinalizeRejects) {
   Config c;
   c.nodeName = "Bad_Name";

@@ -91,6 +91,11 @@ class EdgeFixture : public CloudFixture {
     if (std::find(extra.begin(), extra.end(), "--dmi-socket") == extra.end()) {
       argv.insert(argv.end(), {"--dmi-socket", ""});
     }
+    // No service proxy unless asked: its nat chains are the host's, and edgecores of tests
+    // running side by side would each rewrite them with their own Services.
+    if (std::find(extra.begin(), extra.end(), "--service-proxy") == extra.end()) {
+      argv.insert(argv.end(), {"--service-proxy", "off"});
+    }
     argv.insert(argv.end(), extra.begin(), extra.end());
     e.proc = std::make_unique<Process>(argv, dir_.path() + "/" + name + ".log");
     ASSERT_TRUE(e.proc->start());

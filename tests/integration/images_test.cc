@@ -169,6 +169,8 @@ TEST_F(ImagesTest, CloudAndEdgeRunFromTheirImages) {
                                  "",
                                  "--dmi-socket",
                                  "",
+                                 "--service-proxy",
+                                 "off",
                                  "--local-api-listen",
                                  "127.0.0.1:" + std::to_string(local),
                                  "--heartbeat-interval",

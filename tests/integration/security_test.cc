@@ -512,11 +512,12 @@ TEST_F(SecurityTest, NodeJoinsWithTokenAndUsesMtls) {
   auto& e = edges_["edge-a"];
   e.localPort = freePort();  // the old one may be taken meanwhile
   e.proc = std::make_unique<Process>(
-      std::vector<std::string>{
-          buildPath("edgecore/edgecore"), "--node-name", "edge-a", "--cloud",
-          "127.0.0.1:" + std::to_string(tunnelPort_), "--data-dir", dir_.path() + "/edge-a",
-          "--local-api-listen", "127.0.0.1:" + std::to_string(e.localPort), "--heartbeat-interval",
-          "1s", "--runtime-endpoint", "", "--mqtt-server", "", "--dmi-socket", ""},
+      std::vector<std::string>{buildPath("edgecore/edgecore"), "--node-name", "edge-a", "--cloud",
+                               "127.0.0.1:" + std::to_string(tunnelPort_), "--data-dir",
+                               dir_.path() + "/edge-a", "--local-api-listen",
+                               "127.0.0.1:" + std::to_string(e.localPort), "--heartbeat-interval",
+                               "1s", "--runtime-endpoint", "", "--mqtt-server", "", "--dmi-socket",
+                               "", "--service-proxy", "off"},
       dir_.path() + "/edge-a-2.log");
   ASSERT_TRUE(e.proc->start());
   ASSERT_TRUE(eventually([&] {
@@ -535,7 +536,7 @@ CommandResult runEdgecore(const std::string& dataDir, const std::string& node, i
       {buildPath("edgecore/edgecore"), "--node-name", node, "--cloud",
        "127.0.0.1:" + std::to_string(tunnelPort), "--data-dir", dataDir, "--local-api-listen",
        "127.0.0.1:" + std::to_string(freePort()), "--runtime-endpoint", "", "--mqtt-server", "",
-       "--dmi-socket", "", "--token", token},
+       "--dmi-socket", "", "--service-proxy", "off", "--token", token},
       "", std::chrono::seconds(30));
 }
 
@@ -600,7 +601,7 @@ TEST_F(SecurityTest, CertificateOfOneNodeCannotActAsAnother) {
       {buildPath("edgecore/edgecore"), "--node-name", "edge-b", "--cloud",
        "127.0.0.1:" + std::to_string(tunnelPort_), "--data-dir", dir_.path() + "/edge-a",
        "--local-api-listen", "127.0.0.1:" + std::to_string(port), "--runtime-endpoint", "",
-       "--mqtt-server", "", "--dmi-socket", ""},
+       "--mqtt-server", "", "--dmi-socket", "", "--service-proxy", "off"},
       dir_.path() + "/impostor.log");
   ASSERT_TRUE(impostor.start());
   ASSERT_TRUE(eventually([&] {
@@ -800,7 +801,7 @@ TEST_F(CertificateRenewalTest, NodeRenewsWithoutDisconnecting) {
                                "127.0.0.1:" + std::to_string(tunnelPort_), "--data-dir",
                                dir_.path() + "/edge-r", "--local-api-listen",
                                "127.0.0.1:" + std::to_string(e.localPort), "--runtime-endpoint", "",
-                               "--mqtt-server", "", "--dmi-socket", ""},
+                               "--mqtt-server", "", "--dmi-socket", "", "--service-proxy", "off"},
       dir_.path() + "/edge-r-2.log");
   ASSERT_TRUE(e.proc->start());
   EXPECT_TRUE(eventually([&] {

@@ -31,11 +31,19 @@ class WorkloadE2eTest : public WithCri<EdgeFixture> {
   void SetUp() override {
     WithCri::SetUp();
     if (stopped()) return;
-    // Only edge-a runs the service proxy: both edgecores share this host's packet filter.
+    // The service proxy's nat chains are the host's: only one edgecore of all the tests that
+    // may run side by side (ctest -j) programs them, edge-a of the test that needs Services.
+    serviceProxyOnEdgeA_ =
+        std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) ==
+        "DeploymentRunsRollsBackRestartsAndFollowsConfig";
     startLabelledEdge("edge-a");
-    startLabelledEdge("edge-b", "serviceProxy: \"off\"\n");
+    startLabelledEdge("edge-b");
     ASSERT_TRUE(eventually([&] { return nodeReady("edge-a") == "True"; }, 30s));
     ASSERT_TRUE(eventually([&] { return nodeReady("edge-b") == "True"; }, 30s));
+    // Regression (a CI run where the other test's edgecore rewrote the chains): the proxy runs
+    // where asked and nowhere else.
+    EXPECT_EQ(edgeGet("edge-a", "/status").contains("serviceProxy"), serviceProxyOnEdgeA_);
+    EXPECT_FALSE(edgeGet("edge-b", "/status").contains("serviceProxy"));
   }
 
   void startLabelledEdge(const std::string& name, const std::string& extraConfig = "") {
@@ -44,8 +52,12 @@ class WorkloadE2eTest : public WithCri<EdgeFixture> {
     std::ofstream(cfg) << "labels:\n  e2e: \"yes\"\ncontainerLogMaxSize: 1Ki\n"
                           "containerLogMaxFiles: 2\n"
                        << extraConfig;
-    startEdge(name, {"--config", cfg});
+    std::vector<std::string> flags = {"--config", cfg};
+    if (name == "edge-a" && serviceProxyOnEdgeA_)
+      flags.insert(flags.end(), {"--service-proxy", "iptables"});
+    startEdge(name, flags);
   }
+  bool serviceProxyOnEdgeA_ = false;
 
   std::string image(const std::string& nameTag) { return cri_->registry() + "/" + nameTag; }
 
