@@ -14,6 +14,7 @@ sigset_t terminationSignals() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);
   return signals;
 }
 
@@ -41,6 +42,13 @@ int waitForTerminationSignal(int periodSeconds, void (*idle)()) {
     if (sig > 0) return sig;
     if (errno == EAGAIN) idle();
   }
+}
+
+bool terminationSignalPending() {
+  sigset_t pending;
+  sigemptyset(&pending);
+  if (sigpending(&pending) != 0) return false;
+  return sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1;
 }
 
 }  // namespace ep

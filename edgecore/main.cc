@@ -1,15 +1,19 @@
 // edgecore: the edge agent. Wires the cache (metamanager), the local API, the tunnel client
 // (edgehub) and the node status reporter, waits for SIGINT/SIGTERM and stops them in reverse
 // order. It comes up from the cache alone: the cloud being unreachable never blocks startup.
+#include <fcntl.h>
+#include <linux/close_range.h>
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -42,6 +46,7 @@
 #include "edgecore/router/edge_router.h"
 #include "edgecore/serviceproxy/service_proxy.h"
 #include "edgecore/stats/stats.h"
+#include "edgecore/upgrade/upgrade_manager.h"
 
 #ifndef EP_VERSION_STRING
 #define EP_VERSION_STRING "0.0.0"
@@ -249,6 +254,30 @@ int main(int argc, char** argv) {
   std::atomic<nodestatus::NodeStatusReporter*> heartbeatsForStatus{nullptr};  // the heartbeat
   // The content store of model files: edged's volumes hard-link from it (docs/models.md).
   models::ContentStore modelContent(config.dataDir + "/models");
+  // Upgrades from the cloud (docs/upgrades.md): an upgrade this binary is the trial of, or one
+  // whose new binary died, is found before anything connects. A handover stops every service as
+  // SIGTERM does, then execs the other binary in this process.
+  std::string executable;
+  {
+    std::error_code ec;
+    executable = std::filesystem::canonical("/proc/self/exe", ec).string();
+    if (ec) executable = argv[0];
+  }
+  upgrade::UpgradeManager upgrades(
+      {.nodeName = config.nodeName,
+       .architecture = nodestatus::SystemHostInfo(config.dataDir).collect().architecture,
+       .version = EP_VERSION_STRING,
+       .dataDir = config.dataDir,
+       .executable = executable},
+      cache, modelContent, clock, [&hub] { return hub.state().connected; },
+      [] { ::kill(::getpid(), SIGUSR1); });
+  if (auto s = upgrades.recoverAtStart(); !s.isOk()) {
+    spdlog::error("upgrade: {}", s.message());
+  }
+  // The worker starts at once: a trial's deadline runs from here, whatever starts after.
+  if (auto s = upgrades.start(); s.isOk()) {
+    services.started("upgrades", [&] { upgrades.stop(); });
+  }
   http::ServerOptions httpOptions;
   if (auto s = splitHostPort("localApiListen", config.localApiListen, httpOptions.host,
                              httpOptions.port);
@@ -261,8 +290,9 @@ int main(int argc, char** argv) {
       httpOptions, cache, clock,
       {.version = EP_VERSION_STRING,
        .status = [&hub, &edgedForStatus, &fetcherForStatus, &statsForStatus, &proxyForStatus,
-                  &heartbeatsForStatus] {
+                  &heartbeatsForStatus, &upgrades] {
          auto j = hub.statusJson();
+         j["upgrade"] = upgrades.statusJson();
          if (auto* h = heartbeatsForStatus.load()) {
            j["heartbeat"] = {{"fullReports", h->fullReports()},
                              {"leaseRenewals", h->leaseRenewals()}};
@@ -348,7 +378,13 @@ int main(int argc, char** argv) {
       {.interval = config.heartbeatInterval,
        .statusReportFrequency = config.nodeStatusReportFrequency,
        .reserve = {.path = config.dataDir + "/disk-reserve"},
-       .leases = &hubLeases},
+       .leases = &hubLeases,
+       .extraConditions =
+           [&upgrades] {
+             std::vector<nlohmann::json> out;
+             if (auto c = upgrades.condition()) out.push_back(std::move(*c));
+             return out;
+           }},
       hostInfo, cache, clock);
   (void)reporter.start();  // a failed first report is logged; the heartbeat retries
   heartbeatsForStatus = &reporter;
@@ -530,8 +566,10 @@ int main(int argc, char** argv) {
   // when one completes.
   edged::Edged* edgedForModels = podManager.get();
   models::ModelFetcher fetcher(
-      {.nodeName = config.nodeName, .bandwidthBytesPerSecond = config.modelBandwidthLimit}, cache,
-      cache, modelContent,
+      {.nodeName = config.nodeName,
+       .architecture = nodestatus::SystemHostInfo(config.dataDir).collect().architecture,
+       .bandwidthBytesPerSecond = config.modelBandwidthLimit},
+      cache, cache, modelContent,
       [edgedForModels] {
         if (edgedForModels) edgedForModels->refreshVolumes();
       },
@@ -587,9 +625,44 @@ int main(int argc, char** argv) {
   // Every 10 s the main thread hands freed heap back to the kernel: applying a large Sync (a
   // thousand devices) or a burst of reports leaves megabytes free but resident in glibc's
   // arenas (1,000 devices: 18.8 MiB idle before, 15.8 MiB after; docs/performance.md).
-  int sig = waitForTerminationSignal(10, [] { malloc_trim(0); });
+  // SIGUSR1 is the upgrade's handover (docs/upgrades.md); a stray one is ignored.
+  int sig = 0;
+  for (;;) {
+    sig = waitForTerminationSignal(10, [] { malloc_trim(0); });
+    if (sig != SIGUSR1 || upgrades.handoverTarget()) break;
+    spdlog::warn("edgecore: SIGUSR1 without an upgrade handover; ignored");
+  }
   spdlog::info("edgecore: signal {}, shutting down", sig);
   services.stopAll();
+  if (sig == SIGUSR1 && terminationSignalPending()) {
+    spdlog::info("edgecore: stopping, not handing over (SIGTERM during the handover)");
+    sig = SIGTERM;
+  }
+  if (sig != SIGUSR1) {
+    upgrades.abandonHandover();  // a stop wins over a handover requested meanwhile
+  } else if (auto target = upgrades.handoverTarget()) {
+    // Same process, same arguments, the other binary. Nothing of this process's may reach
+    // the next one but stdin/stdout/stderr (listeners such as the local API's port, the cache
+    // database): some are still open here (objects outlive their stop) and not all were
+    // opened close-on-exec. Should exec fail, the exit makes the service manager start the
+    // installed binary, which records the rollback.
+    spdlog::info("edgecore: handing over to {}", *target);
+    spdlog::shutdown();
+    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {  // kernels before 5.11: one by one
+      std::error_code ec;
+      std::vector<int> fds;
+      for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+        const std::string n = e.path().filename().string();
+        if (!n.empty() && std::all_of(n.begin(), n.end(), ::isdigit)) fds.push_back(std::stoi(n));
+      }
+      for (int fd : fds) {
+        if (fd > 2) ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) | FD_CLOEXEC);
+      }
+    }
+    ::execv(target->c_str(), argv);
+    std::cerr << "edgecore: exec " << *target << ": " << std::strerror(errno) << "\n";
+    return 1;
+  }
   spdlog::info("edgecore: stopped");
   return 0;
 }

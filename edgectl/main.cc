@@ -27,6 +27,7 @@
 #include "edgectl/rollout.h"
 #include "edgectl/token.h"
 #include "edgectl/top.h"
+#include "edgectl/upgrade.h"
 
 namespace ep::edgectl {
 namespace {
@@ -277,6 +278,17 @@ int run(int argc, char** argv) {
   model->add_option("--selector", modelOpts.selector,
                     "push: staged rollout to the nodes with these labels (k=v,...)");
 
+  // upgrade
+  UpgradeOptions upgradeOpts;
+  auto* upgradeCmd = app.add_subcommand(
+      "upgrade", "Push edgecore binaries for NodeUpgradeJobs (EdgecoreRelease; docs/upgrades.md)");
+  upgradeCmd->add_option("args", upgradeOpts.args, "push FILE --version V [--arch ARCH]")
+      ->required();
+  upgradeCmd->add_option("--version", upgradeOpts.version,
+                         "push: the release's version (NodeUpgradeJob spec.version)");
+  upgradeCmd->add_option("--arch", upgradeOpts.arch,
+                         "push: the nodes' architecture (default: FILE's ELF header)");
+
   // version
   VersionOptions versionOpts;
   // top
@@ -397,6 +409,7 @@ int run(int argc, char** argv) {
     setImageOpts.args.assign(setArgs.begin() + 1, setArgs.end());
     return runSetImage(ctx, setImageOpts);
   }
+  if (upgradeCmd->parsed()) return runUpgradePush(ctx, upgradeOpts);
   if (model->parsed()) {
     const std::string action = modelArgs.front();
     modelOpts.args.assign(modelArgs.begin() + 1, modelArgs.end());

@@ -52,12 +52,12 @@ Result<std::string> readAt(const std::string& path, uint64_t offset, size_t n) {
   return out;
 }
 
-std::string uploadPath(const std::string& ns, const std::string& name, const std::string& digest,
-                       std::optional<uint64_t> offset, bool complete) {
+std::string uploadPath(const api::KindInfo& kind, const std::string& ns, const std::string& name,
+                       const std::string& digest, std::optional<uint64_t> offset, bool complete) {
   std::vector<std::pair<std::string, std::string>> q = {{"digest", digest}};
   if (offset) q.emplace_back("offset", std::to_string(*offset));
   if (complete) q.emplace_back("complete", "true");
-  return resourcePath(modelKind(), ns, name) + "/upload" + buildQuery(q);
+  return resourcePath(kind, ns, name) + "/upload" + buildQuery(q);
 }
 
 // Where the cloud's upload stands: {offset, complete}.
@@ -72,15 +72,15 @@ Result<std::pair<uint64_t, bool>> uploadState(ApiTransport& api, const std::stri
   return std::make_pair(b["offset"].get<uint64_t>(), b.value("complete", false));
 }
 
-// Sends the file from where the cloud's upload stands to the end and commits it. Transport
-// failures are retried with backoff, each time asking the cloud where it stands first.
-Status upload(Context& ctx, const ModelOptions& o, const std::string& ns, const std::string& name,
-              const std::string& file, const std::string& digest, uint64_t size,
-              uint64_t* bytesSent) {
-  const std::string statePath = uploadPath(ns, name, digest, std::nullopt, false);
+}  // namespace
+
+Status uploadBlob(Context& ctx, const api::KindInfo& kind, const std::string& ns,
+                  const std::string& name, const std::string& file, const std::string& digest,
+                  uint64_t size, uint64_t chunkBytes, int retries, uint64_t* bytesSent) {
+  const std::string statePath = uploadPath(kind, ns, name, digest, std::nullopt, false);
   int failures = 0;
   auto backoff = [&](const Status& why) -> Status {
-    if (++failures > o.retries) return why;
+    if (++failures > retries) return why;
     auto delay = std::chrono::milliseconds(std::min(250 << std::min(failures, 5), 5000));
     *ctx.err << "warning: " << why.message() << "; resuming in " << delay.count() << " ms\n";
     std::this_thread::sleep_for(delay);
@@ -101,12 +101,12 @@ Status upload(Context& ctx, const ModelOptions& o, const std::string& ns, const 
     }
     bool broke = false;
     while (!broke) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(o.chunkBytes, size - offset));
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(chunkBytes, size - offset));
       auto bytes = readAt(file, offset, n);
       if (!bytes.isOk()) return bytes.status();
       if (bytes->size() != n) return internalError(file + " changed while it was being pushed");
       const bool last = offset + n == size;
-      auto r = ctx.api->callRaw("PUT", uploadPath(ns, name, digest, offset, last), *bytes,
+      auto r = ctx.api->callRaw("PUT", uploadPath(kind, ns, name, digest, offset, last), *bytes,
                                 "application/octet-stream");
       if (!r.isOk()) {
         if (auto s = backoff(r.status()); !s.isOk()) return s;
@@ -130,6 +130,8 @@ Status upload(Context& ctx, const ModelOptions& o, const std::string& ns, const 
     }
   }
 }
+
+namespace {
 
 std::string formatOf(const std::string& file) {
   auto ext = std::filesystem::path(file).extension().string();
@@ -275,7 +277,9 @@ int runModelPush(Context& ctx, const ModelOptions& o) {
   }
 
   uint64_t sent = 0;
-  if (auto s = upload(ctx, o, ctx.ns, name, file, digest, size, &sent); !s.isOk()) {
+  if (auto s = uploadBlob(ctx, modelKind(), ctx.ns, name, file, digest, size, o.chunkBytes,
+                          o.retries, &sent);
+      !s.isOk()) {
     return fail(ctx, "uploading " + file + ": " + s.message());
   }
 

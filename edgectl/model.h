@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/api/kinds.h"
 #include "common/status.h"
 #include "edgectl/context.h"
 
@@ -28,6 +29,14 @@ struct ModelOptions {
   uint64_t chunkBytes = 2u << 20;  // push: bytes per upload request (below cloudcore's body limit)
   int retries = 20;                // push: attempts after a transport error, with backoff
 };
+
+// Sends FILE (sha256 `digest`, `size` bytes) through the `upload` subresource of the object
+// KIND NS/NAME (models, edgecorereleases), from where the cloud's upload stands to the end, and
+// commits it. Transport failures are retried with backoff (at most `retries`), each time asking
+// the cloud where it stands first. *bytesSent counts what went over the wire.
+Status uploadBlob(Context& ctx, const api::KindInfo& kind, const std::string& ns,
+                  const std::string& name, const std::string& file, const std::string& digest,
+                  uint64_t size, uint64_t chunkBytes, int retries, uint64_t* bytesSent);
 
 // A version name: 1..128 of [A-Za-z0-9._-], starting with a letter or digit.
 Status validateModelVersionName(const std::string& version);

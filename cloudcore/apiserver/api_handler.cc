@@ -85,6 +85,16 @@ Json resourceList(const std::string& groupVersion) {
                            {"kind", "ModelUpload"},
                            {"verbs", {"get", "update"}}});
     }
+    if (k.group == "upgrade.edgeplane.io" && k.kind == "EdgecoreRelease") {
+      // Served by model_upload.cc too: edgectl upgrade push.
+      resources.push_back({{"name", "edgecorereleases/upload"},
+                           {"singularName", ""},
+                           {"namespaced", false},
+                           {"group", "upgrade.edgeplane.io"},
+                           {"version", "v1alpha1"},
+                           {"kind", "EdgecoreUpload"},
+                           {"verbs", {"get", "update"}}});
+    }
     if (k.group == "apps" && (k.kind == "Deployment" || k.kind == "ReplicaSet")) {
       // Served by scale_subresource.cc (installed by cloudcore's main).
       resources.push_back({{"name", k.plural + "/scale"},

@@ -11,8 +11,9 @@ namespace {
 
 using Json = nlohmann::json;
 
-http::ServerResponse answer(const std::string& digest, const models::UploadState& st) {
-  Json body = {{"kind", "ModelUpload"},
+http::ServerResponse answer(const std::string& kind, const std::string& digest,
+                            const models::UploadState& st) {
+  Json body = {{"kind", kind},
                {"apiVersion", "models.edgeplane.io/v1alpha1"},
                {"digest", digest},
                {"offset", st.offset},
@@ -21,17 +22,18 @@ http::ServerResponse answer(const std::string& digest, const models::UploadState
   return api::jsonResponse(200, body);
 }
 
-http::ServerResponse serve(models::BlobStore& blobs, const http::ServerRequest& req) {
+http::ServerResponse serve(models::BlobStore& blobs, const std::string& kind,
+                           const std::string& plural, const http::ServerRequest& req) {
   const std::string digest = req.param("digest");
   if (digest.empty()) return api::errorResponse(badRequestError("digest: required"));
   if (req.method == "GET" || req.method == "HEAD") {
     auto st = blobs.uploadState(digest);
     if (!st.isOk()) return api::errorResponse(st.status());
-    return answer(digest, *st);
+    return answer(kind, digest, *st);
   }
   if (req.method != "PUT") {
-    return api::errorResponse(
-        Status(Code::kMethodNotAllowed, "the server does not allow this method on models/upload"));
+    return api::errorResponse(Status(
+        Code::kMethodNotAllowed, "the server does not allow this method on " + plural + "/upload"));
   }
   const std::string offsetText = req.param("offset");
   uint64_t offset = 0;
@@ -53,15 +55,23 @@ http::ServerResponse serve(models::BlobStore& blobs, const http::ServerRequest& 
     if (!info.isOk()) return api::errorResponse(info.status());
     st = {info->size, true};
   }
-  return answer(digest, st);
+  return answer(kind, digest, st);
 }
 
 }  // namespace
 
 void installModelUpload(ApiHandler& handler, models::BlobStore& blobs) {
-  handler.addSubresource("models", "upload",
-                         [&blobs](http::ServerRequest& req, const std::string&,
-                                  const std::string&) { return serve(blobs, req); });
+  handler.addSubresource(
+      "models", "upload",
+      [&blobs](http::ServerRequest& req, const std::string&, const std::string&) {
+        return serve(blobs, "ModelUpload", "models", req);
+      });
+  // The same for edgecore binaries (docs/upgrades.md): edgectl upgrade push.
+  handler.addSubresource(
+      "edgecorereleases", "upload",
+      [&blobs](http::ServerRequest& req, const std::string&, const std::string&) {
+        return serve(blobs, "EdgecoreUpload", "edgecorereleases", req);
+      });
 }
 
 }  // namespace ep::apiserver

@@ -21,7 +21,13 @@
 
 namespace ep::apiserver {
 
-// Registers models/upload on `handler`; `blobs` must outlive it. Call before the server starts.
+// The same protocol serves edgecore binaries at
+//   /apis/upgrade.edgeplane.io/v1alpha1/edgecorereleases/VERSION/upload
+// (docs/upgrades.md; `edgectl upgrade push`), answering kind "EdgecoreUpload"; the release need
+// not exist yet either (cluster-admin only: no bootstrap role grants it).
+//
+// Registers models/upload and edgecorereleases/upload on `handler`; `blobs` must outlive it. Call
+// before the server starts.
 void installModelUpload(ApiHandler& handler, models::BlobStore& blobs);
 
 }  // namespace ep::apiserver

@@ -5,6 +5,7 @@
 
 #include "common/api/models.h"
 #include "common/api/object_util.h"
+#include "common/api/upgrades.h"
 
 namespace ep::cloudhub {
 namespace {
@@ -89,9 +90,9 @@ void podRefs(Placement& p, const std::string& ns, const Json& pod) {
 }  // namespace
 
 const std::vector<std::string>& trackedResources() {
-  static const auto* kAll =
-      new std::vector<std::string>{kPods,  kConfigMaps,    kSecrets, kDevices,        kDeviceModels,
-                                   kRules, kRuleEndpoints, kModels,  kEndpointSlices, kServices};
+  static const auto* kAll = new std::vector<std::string>{
+      kPods,          kConfigMaps, kSecrets,        kDevices,  kDeviceModels,    kRules,
+      kRuleEndpoints, kModels,     kEndpointSlices, kServices, kNodeUpgradeJobs, kEdgecoreReleases};
   return *kAll;
 }
 
@@ -125,6 +126,19 @@ Placement placementOf(const std::string& resource, const std::string& ns, const 
       if (const Json* cred = field(*spec, "credentialName");
           cred && cred->is_string() && !cred->get<std::string>().empty()) {
         p.viaRefs.push_back({kSecrets, ns, cred->get<std::string>()});
+      }
+    }
+  } else if (resource == kNodeUpgradeJobs) {
+    // Edgecore upgrades (docs/upgrades.md): the nodes it is upgrading now get the job and the
+    // release whose binary they download. Cluster-scoped, as are releases.
+    for (auto& n : api::upgradingNodesOf(object)) {
+      if (std::find(p.nodes.begin(), p.nodes.end(), n) == p.nodes.end()) {
+        p.nodes.push_back(std::move(n));
+      }
+    }
+    if (!p.nodes.empty()) {
+      if (const Json* spec = field(object, "spec")) {
+        addRef(p, kEdgecoreReleases, "", field(*spec, "version"));
       }
     }
   } else if (resource == kEndpointSlices) {

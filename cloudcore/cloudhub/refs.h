@@ -18,6 +18,8 @@ inline constexpr const char* kRuleEndpoints = "ruleendpoints.rules.kubeedge.io";
 inline constexpr const char* kModels = "models.sedna.io";
 inline constexpr const char* kServices = "services";
 inline constexpr const char* kEndpointSlices = "endpointslices.discovery.k8s.io";
+inline constexpr const char* kNodeUpgradeJobs = "nodeupgradejobs.operations.kubeedge.io";
+inline constexpr const char* kEdgecoreReleases = "edgecorereleases.upgrade.edgeplane.io";
 
 // Every resource the dispatcher lists and tracks.
 const std::vector<std::string>& trackedResources();
@@ -34,7 +36,8 @@ struct ObjectKey {
 // What one object means for placement: the nodes it is bound to (roots: pods, devices, rules,
 // models, EndpointSlices: the nodes of their endpoints) and the objects it pulls along to those
 // nodes (ConfigMaps/Secrets of a pod, the DeviceModel of a device, the RuleEndpoints of a rule,
-// the credential Secret of a Model, the Service of an EndpointSlice).
+// the credential Secret of a Model, the Service of an EndpointSlice; a NodeUpgradeJob goes to the
+// nodes it is upgrading now, with its EdgecoreRelease).
 // Referenced objects are in the same namespace as the referrer.
 // `viaRefs` are followed only when the object is itself pulled along by a root bound to a node:
 // a pod's model volume pulls the Model, and the Model (reached that way, never as a root of its

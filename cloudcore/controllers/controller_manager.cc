@@ -9,6 +9,7 @@
 #include "cloudcore/controllers/endpoints_controller.h"
 #include "cloudcore/controllers/event_gc.h"
 #include "cloudcore/controllers/node_controller.h"
+#include "cloudcore/controllers/node_upgrade_controller.h"
 #include "cloudcore/controllers/periodic_task.h"
 #include "cloudcore/controllers/pod_eviction_controller.h"
 #include "cloudcore/controllers/replicaset_controller.h"
@@ -29,6 +30,7 @@ struct ControllerManager::Running {
         eventGc(registry, clock, {.ttl = o.eventTTL}),
         serviceAccounts(registry),
         endpoints(registry, clock),
+        nodeUpgrades(registry, clock),
         // Reservations of cluster IPs and node ports that no Service holds (docs/services.md).
         allocationRepair(std::chrono::minutes(3), [&registry] {
           auto r = registry.serviceAllocator().repair();
@@ -44,6 +46,7 @@ struct ControllerManager::Running {
   EventGc eventGc;
   ServiceAccountController serviceAccounts;
   EndpointsController endpoints;
+  NodeUpgradeController nodeUpgrades;
   PeriodicTask allocationRepair;
   Lifecycle lifecycle{"controllers"};  // last: stopped (by ~Running) before the rest go
 };
@@ -74,6 +77,8 @@ Status ControllerManager::start() {
             [&] { c.serviceAccounts.stop(); }},
            {"endpoints controller", [&] { return c.endpoints.start(); },
             [&] { c.endpoints.stop(); }},
+           {"nodeupgradejob controller", [&] { return c.nodeUpgrades.start(); },
+            [&] { c.nodeUpgrades.stop(); }},
            {"service allocation repair",
             [&] {
               c.allocationRepair.start();

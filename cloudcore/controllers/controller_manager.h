@@ -17,9 +17,9 @@ struct ControllerManagerOptions {
 
 // The controllers that act on the whole cluster and so run on one replica only, the leader
 // (cloudcore/leaderelection): node lifecycle, scheduler, ReplicaSet, Deployment, pod eviction,
-// ServiceAccount, endpoints, the service allocation repair and the event GC. start() builds a
-// fresh set and starts it in that order; stop() stops it in reverse and destroys it, so a
-// replica that loses and regains leadership starts from nothing remembered.
+// ServiceAccount, endpoints, NodeUpgradeJob, the service allocation repair and the event GC.
+// start() builds a fresh set and starts it in that order; stop() stops it in reverse and destroys
+// it, so a replica that loses and regains leadership starts from nothing remembered.
 //
 // Thread-compatible: start()/stop() from one thread at a time (the leader elector's).
 class ControllerManager {

@@ -4,6 +4,7 @@
 
 #include "common/api/json_limits.h"
 #include "common/api/models.h"
+#include "common/api/upgrades.h"
 
 namespace ep::models {
 
@@ -20,6 +21,18 @@ size_t collectUnusedBlobs(store::Store& store, BlobStore& blobs, int64_t nowSeco
   for (const auto& o : list->items) {
     auto model = api::parseJsonBounded(o.value, 64);
     for (const auto& d : api::modelDigests(model)) keep.insert(d);
+  }
+  // Edgecore binaries (docs/upgrades.md) stay while their EdgecoreRelease exists.
+  options.resource = api::kEdgecoreReleaseResource;
+  auto releases = store.list(options);
+  if (!releases.isOk()) {
+    spdlog::warn("models: blob collection skipped: {}", releases.status().toString());
+    return 0;
+  }
+  for (const auto& o : releases->items) {
+    for (const auto& b : api::releaseBinaries(api::parseJsonBounded(o.value, 64))) {
+      keep.insert(b.digest);
+    }
   }
   const size_t removed = blobs.collect(keep, nowSeconds, retentionSeconds);
   if (removed > 0) spdlog::info("models: removed {} unused model file(s)", removed);

@@ -8,6 +8,7 @@
 #include "common/api/json_limits.h"
 #include "common/api/models.h"
 #include "common/api/object_util.h"
+#include "common/api/upgrades.h"
 #include "common/thread_annotations.h"
 #include "proto/tunnel.pb.h"
 
@@ -169,9 +170,14 @@ void BlobServer::reply(const Job& job, const std::string& error, bool retryable,
 void BlobServer::onBlobRequest(const std::string& node,
                                const std::shared_ptr<cloudhub::SyncSink>& sink,
                                const pb::BlobRequest& request) {
-  Job job{
-      node,           sink, request.id(), request.digest(), request.offset(), request.namespace_(),
-      request.model()};
+  Job job{node,
+          sink,
+          request.id(),
+          request.digest(),
+          request.offset(),
+          request.namespace_(),
+          request.model(),
+          request.release()};
   if (!api::isSha256Digest(job.digest)) {
     ++refused_;
     reply(job, "digest: not sha256:<64 lower-case hex digits>", false, nullptr);
@@ -182,9 +188,9 @@ void BlobServer::onBlobRequest(const std::string& node,
     reply(job, "offset: not a multiple of " + std::to_string(api::kBlobChunkBytes), false, nullptr);
     return;
   }
-  if (job.ns.empty() || job.model.empty()) {
+  if (job.release.empty() && (job.ns.empty() || job.model.empty())) {
     ++refused_;
-    reply(job, "namespace and model: required", false, nullptr);
+    reply(job, "namespace and model (or release): required", false, nullptr);
     return;
   }
   bool busy = false;
@@ -201,7 +207,7 @@ void BlobServer::onBlobRequest(const std::string& node,
   }
   if (busy) {
     ++failed_;
-    Job refusedJob{node, sink, request.id(), request.digest(), request.offset(), "", ""};
+    Job refusedJob{node, sink, request.id(), request.digest(), request.offset(), "", "", ""};
     reply(refusedJob, kBusy, true, nullptr);
     return;
   }
@@ -266,7 +272,8 @@ void BlobServer::serve(const Job& job) {
 }
 
 std::string BlobServer::authorize(const Job& job) {
-  const std::string key = job.node + "\n" + job.ns + "\n" + job.model + "\n" + job.digest;
+  const std::string key =
+      job.node + "\n" + job.ns + "\n" + job.model + "\n" + job.release + "\n" + job.digest;
   const int64_t now = steadyMillis();
   {
     MutexLock l(mu_);
@@ -274,6 +281,13 @@ std::string BlobServer::authorize(const Job& job) {
       if (it->second > now) return "";
       grants_.erase(it);
     }
+  }
+  if (!job.release.empty()) {
+    if (std::string why = authorizeRelease(job); !why.empty()) return why;
+    MutexLock l(mu_);
+    if (grants_.size() > 100'000) grants_.clear();
+    grants_[key] = now + kGrantMillis;
+    return "";
   }
   const std::string modelName = job.ns + "/" + job.model;
   auto model = store_.get(api::kModelResource, job.ns, job.model);
@@ -303,6 +317,33 @@ std::string BlobServer::authorize(const Job& job) {
   if (grants_.size() > 100'000) grants_.clear();
   grants_[key] = now + kGrantMillis;
   return "";
+}
+
+std::string BlobServer::authorizeRelease(const Job& job) {
+  auto release = store_.get(api::kEdgecoreReleaseResource, "", job.release);
+  if (!release.isOk()) return "edgecore release " + job.release + " not found";
+  bool holds = false;
+  for (const auto& b :
+       api::releaseBinaries(api::parseJsonBounded(release->value, kMaxObjectDepth))) {
+    holds = holds || b.digest == job.digest;
+  }
+  if (!holds) return "edgecore release " + job.release + " does not hold " + job.digest;
+  store::ListOptions list;
+  list.resource = api::kNodeUpgradeJobResource;
+  const std::string node = job.node;
+  list.predicate = [node](const store::Object& o) {
+    return o.value.find(node) != std::string::npos;
+  };
+  auto jobs = store_.list(list);
+  if (!jobs.isOk()) return "cannot list NodeUpgradeJobs: " + jobs.status().message();
+  for (const auto& o : jobs->items) {
+    Json j = api::parseJsonBounded(o.value, kMaxObjectDepth);
+    if (api::stringAt(j, "spec.version") != job.release) continue;
+    for (const auto& n : api::upgradingNodesOf(j)) {
+      if (n == job.node) return "";
+    }
+  }
+  return "no NodeUpgradeJob to " + job.release + " is upgrading node " + job.node;
 }
 
 }  // namespace ep::models

@@ -87,11 +87,15 @@ class BlobServer final : public cloudhub::BlobRequestHandler {
     uint64_t offset = 0;
     std::string ns;
     std::string model;
+    std::string release;  // an edgecore binary's release instead of ns/model
   };
   void run();
   void serve(const Job& job);
   // Empty when `job`'s node may read the digest, else why not.
   std::string authorize(const Job& job);
+  // The part of authorize() for an edgecore binary: a NodeUpgradeJob for the release is
+  // upgrading the node and the release holds the digest.
+  std::string authorizeRelease(const Job& job);
   struct Budget;
   class Reservation;
   // Sends the answer. A chunk's message holds `room` (its bytes under maxBytesInFlight) until

@@ -400,6 +400,10 @@ Result<Json> Registry::createObject(const api::KindInfo& kind, const std::string
   }
   obj["apiVersion"] = kind.apiVersion();
   obj["kind"] = kind.kind;
+  // A NodeUpgradeJob's status is its controller's (it chooses the nodes and their turns; what it
+  // says decides where an edgecore binary goes): dropped on create, as Kubernetes does for a
+  // custom resource with a status subresource.
+  if (kind.group == "operations.kubeedge.io" && kind.kind == "NodeUpgradeJob") obj.erase("status");
   if (!obj.contains("metadata")) obj["metadata"] = Json::object();
   Json& meta = obj["metadata"];
   if (!meta.is_object())

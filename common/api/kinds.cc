@@ -52,6 +52,10 @@ std::vector<KindInfo> buildKinds() {
   add("rules.kubeedge.io", "RuleEndpoint", "ruleendpoints", {"re"}, true, false, false);
   add("rules.kubeedge.io", "Rule", "rules", {"rl"}, true, true, false);
   add("sedna.io", "Model", "models", {"mdl"}, true, true, false, "v1alpha1");
+  add("operations.kubeedge.io", "NodeUpgradeJob", "nodeupgradejobs", {"nuj"}, false, true, false,
+      "v1alpha1");
+  add("upgrade.edgeplane.io", "EdgecoreRelease", "edgecorereleases", {"ecr"}, false, false, false,
+      "v1alpha1");
   return k;
 }
 

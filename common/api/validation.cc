@@ -16,6 +16,7 @@
 #include "common/api/names.h"
 #include "common/api/object_util.h"
 #include "common/api/quantity.h"
+#include "common/api/upgrades.h"
 #include "common/api/validation_checker.h"
 
 namespace ep::api {
@@ -64,6 +65,10 @@ void Checker::validate(const KindInfo& kind, const json& obj) {
     ruleKind(obj);
   } else if (id == "sedna.io/Model") {
     modelKind(obj);
+  } else if (id == "operations.kubeedge.io/NodeUpgradeJob") {
+    nodeUpgradeJobKind(obj);
+  } else if (id == "upgrade.edgeplane.io/EdgecoreRelease") {
+    edgecoreReleaseKind(obj);
   } else if (id == "/Service") {
     serviceKind(obj);
   } else if (id == "/Endpoints") {
@@ -259,6 +264,33 @@ std::vector<FieldError> validateUpdate(const KindInfo& kind, const nlohmann::jso
       if (memberOrNull(oldObj, "addressType") != memberOrNull(newObj, "addressType")) {
         errs.push_back(
             fieldInvalid("addressType", memberOrNull(newObj, "addressType"), "field is immutable"));
+      }
+    } else if (id == "operations.kubeedge.io/NodeUpgradeJob") {
+      // Its nodes and their progress follow from the spec it started with (docs/upgrades.md).
+      if (withoutNulls(memberOrNull(oldObj, "spec")) !=
+          withoutNulls(memberOrNull(newObj, "spec"))) {
+        errs.push_back(fieldInvalid("spec", "<spec>",
+                                    "field is immutable: delete the job and create another"));
+      }
+    } else if (id == "upgrade.edgeplane.io/EdgecoreRelease") {
+      // A version always means the same bytes: binaries may be added, never replaced.
+      const json oldSpec = memberOrNull(oldObj, "spec");
+      const json newSpec = memberOrNull(newObj, "spec");
+      if (memberOrNull(oldSpec, "version") != memberOrNull(newSpec, "version")) {
+        errs.push_back(
+            fieldInvalid("spec.version", memberOrNull(newSpec, "version"), "field is immutable"));
+      }
+      const auto newBins = releaseBinaries(newObj);
+      for (const auto& b : releaseBinaries(oldObj)) {
+        for (size_t i = 0; i < newBins.size(); ++i) {
+          if (newBins[i].architecture == b.architecture && newBins[i].digest != b.digest) {
+            errs.push_back(fieldInvalid("spec.binaries[" + std::to_string(i) + "].digest",
+                                        newBins[i].digest,
+                                        "the " + b.architecture +
+                                            " binary of a release is immutable: push another "
+                                            "version"));
+          }
+        }
       }
     }
   } catch (const std::exception& e) {

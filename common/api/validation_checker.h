@@ -318,6 +318,10 @@ class Checker {
   void ruleKind(const json& obj);
 
   void modelKind(const json& obj);
+  // operations.kubeedge.io NodeUpgradeJob, upgrade.edgeplane.io EdgecoreRelease
+  // (validation_kubeedge.cc).
+  void nodeUpgradeJobKind(const json& obj);
+  void edgecoreReleaseKind(const json& obj);
 
   // ---- services (validation_network.cc) ----
   void serviceKind(const json& obj);

@@ -1,11 +1,16 @@
 // Validation (common/api/validation.h) of the KubeEdge kinds (devices.kubeedge.io,
-// rules.kubeedge.io) and Sedna's Model (sedna.io).
+// rules.kubeedge.io, operations.kubeedge.io), Sedna's Model (sedna.io) and the EdgecoreRelease
+// (upgrade.edgeplane.io).
 // The Checker and its primitives are in validation_checker.h.
 
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 
+#include "common/api/label_selector.h"
+#include "common/api/models.h"
+#include "common/api/object_util.h"
+#include "common/api/upgrades.h"
 #include "common/api/validation_checker.h"
 
 namespace ep::api::validation_detail {
@@ -118,6 +123,86 @@ void Checker::modelKind(const json& obj) {
   }
   requiredString(*spec, "url", "spec.url");
   string(*spec, "format", "spec.format");
+}
+
+}  // namespace ep::api::validation_detail
+
+namespace ep::api::validation_detail {
+
+void Checker::nodeUpgradeJobKind(const json& obj) {
+  const json* spec = object(obj, "spec", "spec");
+  static const json kEmpty = json::object();
+  if (spec == nullptr) {
+    if (member(obj, "spec") != nullptr) return;
+    spec = &kEmpty;
+  }
+  // The version names the EdgecoreRelease the binaries come from.
+  if (const std::string* v = requiredString(*spec, "version", "spec.version")) {
+    dnsSubdomain(*v, "spec.version");
+  }
+  bool haveNames = false;
+  if (const json* names = array(*spec, "nodeNames", "spec.nodeNames")) {
+    std::set<std::string> seen;
+    for (size_t i = 0; i < names->size(); ++i) {
+      const json& n = (*names)[i];
+      const std::string path = at("spec.nodeNames", i);
+      if (!n.is_string()) {
+        add(fieldTypeInvalid(path, n, "must be a string"));
+        continue;
+      }
+      dnsSubdomain(n.get<std::string>(), path);
+      if (!seen.insert(n.get<std::string>()).second) add(fieldDuplicate(path, n));
+    }
+    haveNames = !names->empty();
+  }
+  bool haveSelector = false;
+  if (const json* sel = member(*spec, "labelSelector"); sel != nullptr && !sel->is_null()) {
+    for (auto& e : validateLabelSelectorJson(*sel, "spec.labelSelector")) add(std::move(e));
+    haveSelector = true;
+  }
+  if (haveNames == haveSelector) {
+    add(fieldInvalid("spec", json::object(),
+                     haveNames ? "set nodeNames or labelSelector, not both"
+                               : "one of nodeNames and labelSelector is required"));
+  }
+  intInRange(*spec, "concurrency", "spec.concurrency", 0, kInt32Max);
+  intInRange(*spec, "timeoutSeconds", "spec.timeoutSeconds", 0, kMaxUpgradeTimeoutSeconds);
+  string(*spec, "image", "spec.image");
+  stringArray(*spec, "checkItems", "spec.checkItems");
+  string(*spec, "failureTolerate", "spec.failureTolerate");
+}
+
+void Checker::edgecoreReleaseKind(const json& obj) {
+  const json* spec = object(obj, "spec", "spec");
+  static const json kEmpty = json::object();
+  if (spec == nullptr) {
+    if (member(obj, "spec") != nullptr) return;
+    spec = &kEmpty;
+  }
+  if (const std::string* v = requiredString(*spec, "version", "spec.version")) {
+    const std::string name = stringAt(obj, "metadata.name");
+    if (!name.empty() && *v != name) {
+      add(fieldInvalid("spec.version", *v,
+                       "must equal metadata.name (a release is named by its "
+                       "version)"));
+    }
+  }
+  const json* bins = array(*spec, "binaries", "spec.binaries");
+  if (bins == nullptr) return;
+  std::set<std::string> archs;
+  eachObject(*bins, "spec.binaries", [&](const json& b, const std::string& path) {
+    if (const std::string* a = requiredString(b, "architecture", child(path, "architecture"))) {
+      if (!archs.insert(*a).second) add(fieldDuplicate(child(path, "architecture"), *a));
+    }
+    if (const std::string* d = requiredString(b, "digest", child(path, "digest"))) {
+      if (!isSha256Digest(*d)) {
+        add(fieldInvalid(child(path, "digest"), *d,
+                         "must be sha256: followed by 64 lower-case hex digits"));
+      }
+    }
+    intInRange(b, "size", child(path, "size"), 0, INT64_MAX);
+    string(b, "pushedAt", child(path, "pushedAt"));
+  });
 }
 
 }  // namespace ep::api::validation_detail

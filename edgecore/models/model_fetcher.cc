@@ -8,6 +8,7 @@
 #include "common/api/models.h"
 #include "common/api/object_util.h"
 #include "common/api/registry_auth.h"
+#include "common/api/upgrades.h"
 #include "common/digest/sha256.h"
 #include "common/thread_annotations.h"
 #include "proto/tunnel.pb.h"
@@ -75,6 +76,10 @@ Status ModelFetcher::start() {
   modelSub_ = cache_.subscribe(api::kModelResource, "");
   podSub_->setNotify(wake);
   modelSub_->setNotify(wake);
+  upgradeJobSub_ = cache_.subscribe(api::kNodeUpgradeJobResource, "");
+  releaseSub_ = cache_.subscribe(api::kEdgecoreReleaseResource, "");
+  upgradeJobSub_->setNotify(wake);
+  releaseSub_->setNotify(wake);
   if (oci_) {
     // A Secret named by a Model's spec.credentialName may arrive after the Model, or change.
     secretSub_ = cache_.subscribe("secrets", "");
@@ -192,6 +197,10 @@ void ModelFetcher::run() {
         while (modelSub_ && !modelSub_->poll(256).empty()) {
         }
         while (secretSub_ && !secretSub_->poll(256).empty()) {
+        }
+        while (upgradeJobSub_ && !upgradeJobSub_->poll(256).empty()) {
+        }
+        while (releaseSub_ && !releaseSub_->poll(256).empty()) {
         }
         recompute();
       }
@@ -326,7 +335,21 @@ void ModelFetcher::recompute() {
         continue;
       }
       u.digest = version->digest;
-      wanted.emplace(version->digest, Want{ns, v.model, version->version});
+      wanted.emplace(version->digest, Want{ns, v.model, version->version, ""});
+    }
+  }
+  // The edgecore binary of a NodeUpgradeJob upgrading this node (docs/upgrades.md): the cloud
+  // sends the job and its EdgecoreRelease only while it does.
+  if (auto upgradeJobs = cache_.list(api::kNodeUpgradeJobResource, ""); upgradeJobs.isOk()) {
+    for (const auto& job : *upgradeJobs) {
+      const auto nodes = api::upgradingNodesOf(job);
+      if (std::find(nodes.begin(), nodes.end(), options_.nodeName) == nodes.end()) continue;
+      const std::string version = api::stringAt(job, "spec.version");
+      auto release = cache_.get(api::kEdgecoreReleaseResource, "", version);
+      if (!release.isOk()) continue;
+      if (auto bin = api::releaseBinaryFor(release->object, options_.architecture)) {
+        wanted.emplace(bin->digest, Want{"", "", version, version});
+      }
     }
   }
   wanted_ = std::move(wanted);
@@ -601,6 +624,7 @@ SteadyClock::time_point ModelFetcher::sendRequests(SteadyClock::time_point now,
     r->set_length(api::kBlobChunkBytes);
     r->set_namespace_(active_->want.ns);
     r->set_model(active_->want.model);
+    r->set_release(active_->want.release);
     if (!send(std::move(m))) return false;  // the connection went away; onTunnelDown follows
     if (rate > 0) tokens_ -= api::kBlobChunkBytes;
     active_->inflight[id] = {offset, now};

@@ -26,6 +26,8 @@ namespace ep::edgecore::models {
 
 struct ModelFetcherOptions {
   std::string nodeName;  // staged rollouts name the nodes that get a new version
+  // GOARCH name of this node (amd64, arm64, ...): which binary of an EdgecoreRelease it fetches.
+  std::string architecture;
   // Per-node bandwidth limit for model downloads, bytes per second; 0 = none (edgecore's
   // modelBandwidthLimit).
   uint64_t bandwidthBytesPerSecond = 0;
@@ -91,6 +93,7 @@ class ModelFetcher final : public edgehub::BlobHandler {
     std::string ns;
     std::string model;
     std::string version;
+    std::string release;  // an edgecore binary (docs/upgrades.md) instead of ns/model
   };
   struct Download {
     std::string digest;
@@ -159,6 +162,8 @@ class ModelFetcher final : public edgehub::BlobHandler {
   std::shared_ptr<metamanager::Subscription> podSub_;
   std::shared_ptr<metamanager::Subscription> modelSub_;
   std::shared_ptr<metamanager::Subscription> secretSub_;
+  std::shared_ptr<metamanager::Subscription> upgradeJobSub_;  // NodeUpgradeJobs
+  std::shared_ptr<metamanager::Subscription> releaseSub_;     // EdgecoreReleases
   bool ociChanged_ EP_GUARDED_BY(mu_) = false;  // the puller completed a file or its errors changed
   std::unique_ptr<OciPuller> oci_;              // null without a registry client
 

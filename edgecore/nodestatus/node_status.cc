@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/api/upgrades.h"
 #include "common/thread_annotations.h"
 
 namespace ep::edgecore::nodestatus {
@@ -86,6 +87,16 @@ HostFacts SystemHostInfo::collect() {
     f.architecture = kubeArch(u.machine);
     f.kernelVersion = u.release;
   }
+  // The architecture of this binary, as kubelet reports GOARCH: a 32-bit userland on a 64-bit
+  // kernel runs (and is upgraded with) 32-bit binaries (docs/upgrades.md).
+  static const std::string self = [] {
+    std::ifstream exe("/proc/self/exe", std::ios::binary);
+    std::string header(64, '\0');
+    exe.read(header.data(), static_cast<std::streamsize>(header.size()));
+    header.resize(static_cast<size_t>(exe.gcount()));
+    return api::elfArchitecture(header);
+  }();
+  if (!self.empty()) f.architecture = self;
   f.osImage = osPrettyName();
   struct statvfs vfs {};
   if (::statvfs(diskPath_.c_str(), &vfs) == 0) {
@@ -199,7 +210,7 @@ std::string statusFingerprint(const json& node) {
       if (!c.is_object()) continue;
       c.erase("lastHeartbeatTime");
       c.erase("lastTransitionTime");
-      c.erase("message");
+      if (c.value("type", "") != "EdgecoreUpgrade") c.erase("message");
     }
   }
   return copy.dump();
@@ -229,7 +240,10 @@ Status NodeStatusReporter::reportOnce() {
   if (!reserve.path.empty() && ::access(reserve.path.c_str(), F_OK) != 0) {
     shown.diskAvailableBytes -= std::min(shown.diskAvailableBytes, reserve.bytes);
   }
-  const json node = buildNode(identity_, shown, now);
+  json node = buildNode(identity_, shown, now);
+  if (options_.extraConditions) {
+    for (auto& c : options_.extraConditions()) node["status"]["conditions"].push_back(std::move(c));
+  }
   std::string fingerprint = statusFingerprint(node);
   const uint64_t connection = options_.leases ? options_.leases->leaseConnection() : 0;
   const int64_t gap = previousBeat == 0 ? 0 : now - previousBeat;

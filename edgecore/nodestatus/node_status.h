@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -93,7 +94,8 @@ class LeaseChannel {
 };
 
 // The node's status with what changes on every heartbeat left out: the conditions' times and
-// messages (DiskPressure's message carries the free space). Two heartbeats with the same
+// messages (DiskPressure's message carries the free space), except the EdgecoreUpgrade
+// condition's message (it names the upgrade it is about). Two heartbeats with the same
 // fingerprint say the same thing about the node.
 std::string statusFingerprint(const nlohmann::json& node);
 
@@ -104,6 +106,9 @@ struct ReporterOptions {
   DiskReserve reserve;
   // Null: every heartbeat is the full status (as with a cloud that does not take renewals).
   LeaseChannel* leases = nullptr;
+  // Conditions added to Ready and DiskPressure on every heartbeat (edgecore's EdgecoreUpgrade,
+  // docs/upgrades.md). Called on the heartbeat thread; must not block.
+  std::function<std::vector<nlohmann::json>()> extraConditions;
 };
 
 // The node's heartbeat, on its own thread: at start() and every `interval` after, either a

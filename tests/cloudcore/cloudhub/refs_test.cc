@@ -92,5 +92,19 @@ TEST(PlacementTest, EndpointSlicesGoToTheirEndpointsNodesWithTheirService) {
                   .nodes.empty());
 }
 
+TEST(PlacementTest, UpgradeJobsGoToTheNodesTheyAreUpgradingWithTheirRelease) {
+  Placement j = placementOf(kNodeUpgradeJobs, "", json::parse(R"({"spec": {"version": "2.0.0"},
+      "status": {"nodeStatus": [{"nodeName": "e1", "state": "InProgress"},
+                                {"nodeName": "e2", "state": "Init"},
+                                {"nodeName": "e3", "state": "Completed"}]}})"));
+  EXPECT_EQ(j.nodes, std::vector<std::string>{"e1"});
+  EXPECT_EQ(names(j), std::vector<std::string>{std::string(kEdgecoreReleases) + " /2.0.0"});
+  Placement none = placementOf(kNodeUpgradeJobs, "", json::parse(R"({"spec": {"version": "2"}})"));
+  EXPECT_TRUE(none.nodes.empty());
+  EXPECT_TRUE(none.refs.empty());
+  EXPECT_TRUE(isTracked(kNodeUpgradeJobs));
+  EXPECT_TRUE(isTracked(kEdgecoreReleases));
+}
+
 }  // namespace
 }  // namespace ep::cloudhub

@@ -13,6 +13,7 @@
 #include "cloudcore/cloudhub/dispatcher.h"
 #include "cloudcore/store/sqlite_store.h"
 #include "common/api/models.h"
+#include "common/api/upgrades.h"
 #include "common/clock.h"
 #include "common/digest/sha256.h"
 #include "proto/tunnel.pb.h"
@@ -139,6 +140,45 @@ TEST_F(BlobServerTest, ServesVerifiedChunksOnlyToNodesWhosePodsUseTheModel) {
   EXPECT_EQ(refused, 2);
   EXPECT_EQ(server_->stats().refused, 2u);
   EXPECT_EQ(server_->stats().chunksSent, 2u);
+}
+
+TEST_F(BlobServerTest, EdgecoreBinariesGoOnlyToNodesAJobIsUpgrading) {
+  json release = {
+      {"metadata", {{"name", "2.0.0"}}},
+      {"spec",
+       {{"version", "2.0.0"}, {"binaries", {{{"architecture", "amd64"}, {"digest", digest_}}}}}}};
+  ASSERT_TRUE(store_->create(api::kEdgecoreReleaseResource, "", "2.0.0", release.dump()).isOk());
+  json job = {{"metadata", {{"name", "j"}}},
+              {"spec", {{"version", "2.0.0"}, {"nodeNames", {"node-a", "node-b"}}}},
+              {"status",
+               {{"nodeStatus",
+                 {{{"nodeName", "node-a"}, {"state", "InProgress"}},
+                  {{"nodeName", "node-b"}, {"state", "Init"}}}}}}};
+  ASSERT_TRUE(store_->create(api::kNodeUpgradeJobResource, "", "j", job.dump()).isOk());
+  startServer({});
+  auto sink = std::make_shared<HoldingSink>();
+  auto ask = [&](const std::string& node, const std::string& rel) {
+    pb::BlobRequest r;
+    r.set_id(1);
+    r.set_digest(digest_);
+    r.set_offset(0);
+    r.set_release(rel);
+    server_->onBlobRequest(node, sink, r);
+  };
+  ask("node-a", "2.0.0");  // upgrading: served
+  ask("node-b", "2.0.0");  // waiting its turn
+  ask("node-c", "2.0.0");  // not in the job
+  ask("node-a", "3.0.0");  // no such release
+  ASSERT_TRUE(testing::eventually([&] { return sink->count() == 4; }));
+  std::vector<std::string> errors;
+  for (const auto& m : sink->take()) errors.push_back(m->blob_chunk().error());
+  std::sort(errors.begin(), errors.end());
+  EXPECT_EQ(errors, (std::vector<std::string>{
+                        "",
+                        "edgecore release 3.0.0 not found",
+                        "no NodeUpgradeJob to 2.0.0 is upgrading node node-b",
+                        "no NodeUpgradeJob to 2.0.0 is upgrading node node-c",
+                    }));
 }
 
 TEST_F(BlobServerTest, ChunkBytesHeldForSlowConnectionsAreBounded) {

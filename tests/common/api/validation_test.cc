@@ -715,7 +715,81 @@ TEST(ValidateOtherKindsTest, RulesAndModels) {
   EXPECT_FIELD(errs, "FieldValueTypeInvalid", "spec.format");
 }
 
+TEST(ValidateOtherKindsTest, NodeUpgradeJobAndEdgecoreRelease) {
+  json job = json::parse(R"({"metadata": {"name": "j"}, "spec": {"version": "1.2.0",
+      "nodeNames": ["edge-1"], "concurrency": 2, "timeoutSeconds": 60}})");
+  EXPECT_VALID(validateObject(kind("nodeupgradejob"), job));
+  job["spec"] = json::parse(R"({"labelSelector": {"matchLabels": {"a": "b"}}})");
+  auto errs = validateObject(kind("nodeupgradejob"), job);
+  EXPECT_ERROR(errs, "FieldValueRequired", "spec.version: Required value");
+  EXPECT_EQ(errs.size(), 1u) << dump(errs);
+  // One way to choose nodes: both, or neither, is refused naming spec.
+  job["spec"] = json::parse(R"({"version": "1.2.0", "nodeNames": ["a"],
+      "labelSelector": {"matchLabels": {"a": "b"}}})");
+  EXPECT_ERROR(validateObject(kind("nodeupgradejob"), job), "FieldValueInvalid",
+               "spec: Invalid value: {}: set nodeNames or labelSelector, not both");
+  job["spec"] = json::parse(R"({"version": "1.2.0"})");
+  EXPECT_ERROR(validateObject(kind("nodeupgradejob"), job), "FieldValueInvalid",
+               "spec: Invalid value: {}: one of nodeNames and labelSelector is required");
+  job["spec"] = json::parse(R"({"version": "V 2", "nodeNames": ["a", "a", 3],
+      "concurrency": -1, "timeoutSeconds": "x"})");
+  errs = validateObject(kind("nodeupgradejob"), job);
+  EXPECT_FIELD(errs, "FieldValueInvalid", "spec.version");
+  EXPECT_FIELD(errs, "FieldValueDuplicate", "spec.nodeNames[1]");
+  EXPECT_FIELD(errs, "FieldValueTypeInvalid", "spec.nodeNames[2]");
+  EXPECT_FIELD(errs, "FieldValueInvalid", "spec.concurrency");
+  EXPECT_FIELD(errs, "FieldValueTypeInvalid", "spec.timeoutSeconds");
+  job["spec"] = json::parse(R"({"version": "1.2.0", "nodeNames": ["a"],
+      "timeoutSeconds": 604801})");
+  EXPECT_ERROR(
+      validateObject(kind("nodeupgradejob"), job), "FieldValueInvalid",
+      "spec.timeoutSeconds: Invalid value: 604801: must be between 0 and 604800, inclusive");
+  job["spec"] = json::parse(R"({"version": "1.2.0",
+      "labelSelector": {"matchExpressions": [{"key": "a", "operator": "Bogus"}]}})");
+  EXPECT_FIELD(validateObject(kind("nodeupgradejob"), job), "FieldValueNotSupported",
+               "spec.labelSelector.matchExpressions[0].operator");
+
+  const std::string digest = "sha256:" + std::string(64, 'a');
+  json rel = {{"metadata", {{"name", "1.2.0"}}},
+              {"spec",
+               {{"version", "1.2.0"},
+                {"binaries", {{{"architecture", "amd64"}, {"digest", digest}, {"size", 10}}}}}}};
+  EXPECT_VALID(validateObject(kind("edgecorerelease"), rel));
+  rel["spec"]["version"] = "1.3.0";
+  rel["spec"]["binaries"].push_back({{"architecture", "amd64"}, {"digest", "md5:x"}});
+  rel["spec"]["binaries"].push_back("x");
+  errs = validateObject(kind("edgecorerelease"), rel);
+  EXPECT_FIELD(errs, "FieldValueInvalid", "spec.version");
+  EXPECT_FIELD(errs, "FieldValueDuplicate", "spec.binaries[1].architecture");
+  EXPECT_FIELD(errs, "FieldValueInvalid", "spec.binaries[1].digest");
+  EXPECT_FIELD(errs, "FieldValueTypeInvalid", "spec.binaries[2]");
+}
+
 // ---- updates ----
+
+TEST(ValidateUpdateTest, UpgradeJobSpecsAndReleaseBinariesAreImmutable) {
+  json job = json::parse(R"({"spec": {"version": "1.2.0", "nodeNames": ["a"]}})");
+  json edited = job;
+  edited["spec"]["nodeNames"] = {"a", "b"};
+  EXPECT_ERROR(validateUpdate(kind("nodeupgradejob"), job, edited), "FieldValueInvalid",
+               "spec: Invalid value: \"<spec>\": field is immutable: delete the job and create "
+               "another");
+  json withStatus = job;
+  withStatus["status"] = {{"state", "InProgress"}};
+  EXPECT_VALID(validateUpdate(kind("nodeupgradejob"), job, withStatus));
+
+  const std::string a = "sha256:" + std::string(64, 'a');
+  const std::string b = "sha256:" + std::string(64, 'b');
+  json rel = {
+      {"spec", {{"version", "1"}, {"binaries", {{{"architecture", "amd64"}, {"digest", a}}}}}}};
+  json added = rel;
+  added["spec"]["binaries"].push_back({{"architecture", "arm64"}, {"digest", b}});
+  EXPECT_VALID(validateUpdate(kind("edgecorerelease"), rel, added));
+  json replaced = rel;
+  replaced["spec"]["binaries"][0]["digest"] = b;
+  EXPECT_FIELD(validateUpdate(kind("edgecorerelease"), rel, replaced), "FieldValueInvalid",
+               "spec.binaries[0].digest");
+}
 
 TEST(ValidateUpdateTest, PodMutableFields) {
   json updated = kPod;

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "common/api/models.h"
+#include "common/api/upgrades.h"
 #include "common/digest/sha256.h"
 #include "edgecore/metamanager/metamanager.h"
 #include "proto/tunnel.pb.h"
@@ -169,6 +170,42 @@ TEST_F(ModelFetcherTest, FetchesTheWantedFileInVerifiedChunks) {
   EXPECT_EQ(st.downloadsCompleted, 1u);
   // Every request named the Model it is for and a chunk-aligned offset.
   // (Checked by the cloud too: BlobServer refuses anything else.)
+}
+
+TEST_F(ModelFetcherTest, FetchesTheEdgecoreBinaryOfAJobUpgradingThisNode) {
+  startFetcher({.nodeName = "edge-1", .architecture = "amd64"});
+  auto putCluster = [&](const std::string& resource, Json obj) {
+    tv1::Sync sync;
+    sync.set_revision(++revision_);
+    testing::addPutChange(sync, resource, obj, revision_);
+    ASSERT_TRUE(cache_->applySync(sync).isOk());
+  };
+  putCluster(api::kEdgecoreReleaseResource,
+             {{"metadata", {{"name", "2.0.0"}}},
+              {"spec",
+               {{"version", "2.0.0"},
+                {"binaries",
+                 {{{"architecture", "arm64"}, {"digest", "sha256:" + std::string(64, '0')}},
+                  {{"architecture", "amd64"}, {"digest", digest_}}}}}}});
+  putCluster(api::kNodeUpgradeJobResource,
+             {{"metadata", {{"name", "j"}}},
+              {"spec", {{"version", "2.0.0"}}},
+              {"status", {{"nodeStatus", {{{"nodeName", "edge-1"}, {"state", "InProgress"}}}}}}});
+  tunnelUp();
+  ASSERT_TRUE(testing::eventually([&] {
+    std::lock_guard l(mu_);
+    return !requests_.empty();
+  }));
+  {
+    std::lock_guard l(mu_);
+    // The release names what the binary is for (the cloud authorizes by it), this node's arch.
+    EXPECT_EQ(requests_.front().release(), "2.0.0");
+    EXPECT_EQ(requests_.front().digest(), digest_);
+    EXPECT_EQ(requests_.front().model(), "");
+  }
+  serve();
+  ASSERT_TRUE(testing::eventually([&] { return store_.complete(digest_).has_value(); }));
+  EXPECT_EQ(readFile(*store_.complete(digest_)), blob_);
 }
 
 TEST_F(ModelFetcherTest, RefusesACorruptedChunkAndFetchesItAgain) {

@@ -1,0 +1,120 @@
+#include "common/api/upgrades.h"
+
+#include "common/api/models.h"
+#include "common/api/object_util.h"
+
+namespace ep::api {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr std::string_view kKubeletVersionPrefix = "v1.32.0-edgeplane-";
+
+std::string str(const Json& o, const char* key) {
+  auto it = o.find(key);
+  return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+std::string upgradeConditionPrefix(std::string_view jobName, std::string_view jobUid,
+                                   std::string_view version) {
+  return "NodeUpgradeJob " + std::string(jobName) + " (" + std::string(jobUid) + ") to " +
+         std::string(version) + ": ";
+}
+
+std::string kubeletVersionFor(std::string_view edgecoreVersion) {
+  return std::string(kKubeletVersionPrefix) + std::string(edgecoreVersion);
+}
+
+std::string edgecoreVersionOf(const Json& node) {
+  std::string v = stringAt(node, "status.nodeInfo.kubeletVersion");
+  if (v.rfind(kKubeletVersionPrefix, 0) != 0) return "";
+  return v.substr(kKubeletVersionPrefix.size());
+}
+
+std::string elfArchitecture(std::string_view h) {
+  if (h.size() < 20 || h.substr(0, 4) !=
+                           "\x7f"
+                           "ELF") {
+    return "";
+  }
+  const bool is64 = h[4] == 2;
+  const bool little = h[5] == 1;
+  const auto b0 = static_cast<unsigned char>(h[18]);
+  const auto b1 = static_cast<unsigned char>(h[19]);
+  const unsigned machine = little ? (b0 | (b1 << 8)) : ((b0 << 8) | b1);
+  switch (machine) {
+    case 62:
+      return is64 ? "amd64" : "";
+    case 3:
+      return is64 ? "" : "386";
+    case 183:
+      return is64 ? "arm64" : "";
+    case 40:
+      return is64 ? "" : "arm";
+    case 243:
+      return is64 ? "riscv64" : "";
+    default:
+      return "";
+  }
+}
+
+std::vector<ReleaseBinary> releaseBinaries(const Json& release) {
+  std::vector<ReleaseBinary> out;
+  auto spec = release.find("spec");
+  if (spec == release.end() || !spec->is_object()) return out;
+  auto bins = spec->find("binaries");
+  if (bins == spec->end() || !bins->is_array()) return out;
+  for (const auto& b : *bins) {
+    if (!b.is_object()) continue;
+    ReleaseBinary r{str(b, "architecture"), str(b, "digest"), 0, str(b, "pushedAt")};
+    if (auto s = b.find("size"); s != b.end() && s->is_number_integer() && s->get<int64_t>() >= 0) {
+      r.size = s->get<uint64_t>();
+    }
+    if (r.architecture.empty() || !isSha256Digest(r.digest)) continue;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::optional<ReleaseBinary> releaseBinaryFor(const Json& release, std::string_view arch) {
+  for (auto& b : releaseBinaries(release)) {
+    if (b.architecture == arch) return b;
+  }
+  return std::nullopt;
+}
+
+std::vector<NodeUpgradeStatus> nodeUpgradeStatuses(const Json& job) {
+  std::vector<NodeUpgradeStatus> out;
+  auto status = job.find("status");
+  if (status == job.end() || !status->is_object()) return out;
+  auto list = status->find("nodeStatus");
+  if (list == status->end() || !list->is_array()) return out;
+  for (const auto& e : *list) {
+    if (!e.is_object()) continue;
+    NodeUpgradeStatus s{str(e, "nodeName"), str(e, "state"),  str(e, "event"),
+                        str(e, "action"),   str(e, "reason"), str(e, "time")};
+    if (!s.nodeName.empty()) out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Json toJson(const NodeUpgradeStatus& s) {
+  Json j = {{"nodeName", s.nodeName}, {"state", s.state}};
+  if (!s.event.empty()) j["event"] = s.event;
+  if (!s.action.empty()) j["action"] = s.action;
+  if (!s.reason.empty()) j["reason"] = s.reason;
+  if (!s.time.empty()) j["time"] = s.time;
+  return j;
+}
+
+std::vector<std::string> upgradingNodesOf(const Json& job) {
+  std::vector<std::string> out;
+  for (const auto& s : nodeUpgradeStatuses(job)) {
+    if (s.state == kUpgradeInProgress) out.push_back(s.nodeName);
+  }
+  return out;
+}
+
+}  // namespace ep::api
