@@ -14,7 +14,8 @@ using Json = nlohmann::json;
 http::ServerResponse answer(const std::string& kind, const std::string& digest,
                             const models::UploadState& st) {
   Json body = {{"kind", kind},
-               {"apiVersion", "models.edgeplane.io/v1alpha1"},
+               {"apiVersion", kind == "ModelUpload" ? "models.edgeplane.io/v1alpha1"
+                                                    : "upgrade.edgeplane.io/v1alpha1"},
                {"digest", digest},
                {"offset", st.offset},
                {"complete", st.complete}};

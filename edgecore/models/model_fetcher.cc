@@ -245,11 +245,13 @@ void ModelFetcher::run() {
 void ModelFetcher::publishStatus() {
   Json downloads = Json::array();
   if (active_) {
-    downloads.push_back({{"digest", active_->digest},
-                         {"model", active_->want.ns + "/" + active_->want.model},
-                         {"version", active_->want.version},
-                         {"bytes", active_->written},
-                         {"size", active_->size}});
+    downloads.push_back(
+        {{"digest", active_->digest},
+         {"model", active_->want.release.empty() ? active_->want.ns + "/" + active_->want.model
+                                                 : "edgecore " + active_->want.release},
+         {"version", active_->want.version},
+         {"bytes", active_->written},
+         {"size", active_->size}});
   }
   if (oci_) {
     if (auto p = oci_->progress()) {
@@ -560,8 +562,13 @@ void ModelFetcher::handleChunk(tv1::BlobChunk& c) {
       return;
     }
     ++downloadsCompleted_;
-    spdlog::info("models: {} ({} bytes, model {}/{} version {}) downloaded and verified", digest,
-                 active_->size, active_->want.ns, active_->want.model, active_->want.version);
+    if (active_->want.release.empty()) {
+      spdlog::info("models: {} ({} bytes, model {}/{} version {}) downloaded and verified", digest,
+                   active_->size, active_->want.ns, active_->want.model, active_->want.version);
+    } else {
+      spdlog::info("models: {} ({} bytes, edgecore {}) downloaded and verified", digest,
+                   active_->size, active_->want.release);
+    }
     errors_.erase(digest);
     active_.reset();
     if (onAvailable_) onAvailable_();
