@@ -25,6 +25,7 @@
 #include "cloudcore/auth/rbac.h"
 #include "cloudcore/auth/service_account_tokens.h"
 #include "cloudcore/certs/cluster_pki.h"
+#include "cloudcore/certs/join_token_file.h"
 #include "cloudcore/certs/node_certs.h"
 #include "cloudcore/cloudhub/cloudhub.h"
 #include "cloudcore/cloudhub/route_broker.h"
@@ -134,6 +135,10 @@ int main(int argc, char** argv) {
                  "IPv4 CIDR Services take cluster IPs from (default 10.96.0.0/12)");
   app.add_option("--service-node-port-range", nodePortRange,
                  "LOW-HIGH ports NodePort Services take node ports from (default 30000-32767)");
+  std::string joinTokenFile;
+  app.add_option("--join-token-file", joinTokenFile,
+                 "keep a join token (unlimited joins, no expiry) in this file for edges started "
+                 "with edgecore --token-file: compose projects and CI (docs/install.md)");
   app.add_option("--advertise-address", advertiseAddress,
                  "IPv4 address of this cloudcore for the `kubernetes` Service's endpoints "
                  "(default: the API's listen address, else the host's first non-loopback one)");
@@ -372,6 +377,13 @@ int main(int argc, char** argv) {
       !s.isOk()) {
     spdlog::critical("publishing kube-public/cluster-info: {}", s.toString());
     return services.fail(1);
+  }
+  if (!joinTokenFile.empty()) {
+    if (auto s = certs::ensureJoinTokenFile(registry, clusterPki->caHash, joinTokenFile);
+        !s.isOk()) {
+      spdlog::critical("{}", s.message());
+      return services.fail(1);
+    }
   }
   cloudhub::CloudHubOptions hubOptions;
   if (auto s = splitHostPort("tunnelListen", config.tunnelListen, hubOptions.host, hubOptions.port);

@@ -4,6 +4,7 @@
 #include <ostream>
 
 #include "common/api/base64.h"
+#include "common/api/bootstrap_token.h"
 #include "common/clock.h"
 #include "common/pki/join_token.h"
 #include "common/pki/pki.h"
@@ -67,23 +68,12 @@ int create(Context& ctx, const TokenOptions& o) {
     *ctx.err << "error: --usages must not be negative\n";
     return 1;
   }
-  Json data = {{"token-id", api::base64Encode(*id)},
-               {"token-secret", api::base64Encode(*secret)},
-               {"usage-bootstrap-authentication", api::base64Encode("true")},
-               {"usage-bootstrap-signing", api::base64Encode("true")},
-               {"auth-extra-groups",
-                api::base64Encode("system:bootstrappers:edgeplane:default-node-token")}};
-  if (o.ttl.count() > 0) {
-    data["expiration"] = api::base64Encode(formatRfc3339(ctx.clock->nowMillis() + o.ttl.count()));
-  }
-  if (!o.description.empty()) data["description"] = api::base64Encode(o.description);
-  if (o.usages > 0) data["usages-remaining"] = api::base64Encode(std::to_string(o.usages));
-  Json body = {
-      {"apiVersion", "v1"},
-      {"kind", "Secret"},
-      {"type", "bootstrap.kubernetes.io/token"},
-      {"metadata", {{"name", pki::bootstrapTokenSecretName(*id)}, {"namespace", "kube-system"}}},
-      {"data", std::move(data)}};
+  Json body = api::bootstrapTokenSecret(
+      {.id = *id,
+       .secret = *secret,
+       .description = o.description,
+       .expiration = o.ttl.count() > 0 ? formatRfc3339(ctx.clock->nowMillis() + o.ttl.count()) : "",
+       .usages = o.usages});
   auto r = ctx.api->call("POST", kSecrets, &body);
   if (!r) {
     *ctx.err << "error: " << r.status().message() << "\n";

@@ -20,6 +20,10 @@
 #                                 EP_CRI_ENDPOINT=unix://DIR/containerd.sock and
 #                                 EP_REGISTRY=127.0.0.1:PORT, EP_SECURE_REGISTRY=127.0.0.1:SPORT,
 #                                 EP_SECURE_REGISTRY_CA, _USER and _PASSWORD
+#   scripts/cri-env.sh registries DIR
+#                                 only the registries and their images, no containerd (for
+#                                 nodes with a containerd of their own: scripts/ci-containers.sh);
+#                                 DIR/env as above without EP_CRI_ENDPOINT
 #   scripts/cri-env.sh down DIR   stop containers, shims, containerd and the registry; unmount
 #                                 what is left under DIR and remove the CNI bridge
 #   scripts/cri-env.sh image DIR [--secure] [--env K=V]... NAME:TAG BINARY [SRC:DEST]...
@@ -77,7 +81,7 @@ if [[ $CMD == image ]]; then
   set -- image "$IMAGE_DIR"
 fi
 [[ $# -eq 2 ]] || usage
-[[ $CMD == up || $CMD == down || $CMD == image ]] || usage
+[[ $CMD == up || $CMD == down || $CMD == image || $CMD == registries ]] || usage
 mkdir -p "$2" 2>/dev/null || die "cannot create $2"
 DIR=$(cd "$2" && pwd -P)
 
@@ -521,6 +525,24 @@ image() {
   else
     push "$IMAGE_NAME" "$IMAGE_REF"
   fi
+}
+
+registries() {
+  local tool
+  for tool in docker-registry skopeo umoci busybox curl openssl htpasswd; do
+    command -v "$tool" >/dev/null ||
+      die "$tool not found; run scripts/install-deps.sh (docker-registry skopeo umoci busybox-static apache2-utils)"
+  done
+  write_containerd_config  # the directories the registries' set-up uses
+  start_registry
+  start_secure_registry
+  build_images
+  cat >"$DIR/env" <<EOF
+EP_REGISTRY=$REGISTRY
+EP_SECURE_REGISTRY=$SECURE_REGISTRY
+EP_SECURE_REGISTRY_CA=$AUTH_DIR/ca.crt
+EOF
+  log "registries: $REGISTRY (plain HTTP), $SECURE_REGISTRY (TLS, htpasswd)"
 }
 
 up() {

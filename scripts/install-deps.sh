@@ -40,6 +40,8 @@ PACKAGES=(
   # them, lintian checks them; debian_packages_test installs, upgrades and purges them in a
   # Debian 12 container: podman runs it on a root file system debootstrap makes
   debhelper lintian podman debootstrap
+  # cloud and edges in containers (deploy/compose, scripts/ci-containers.sh)
+  podman-compose
 )
 
 missing=()
