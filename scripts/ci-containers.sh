@@ -38,7 +38,7 @@ while [[ $# -gt 0 ]]; do
     --timeout) TIMEOUT=${2:?--timeout needs seconds}; shift 2 ;;
     --build-dir) BUILD_DIR=${2:?--build-dir needs a value}; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "ci-containers: unknown argument $1 (--help)" >&2; exit 2 ;;
   esac
 done
@@ -48,8 +48,49 @@ read -r -a COMPOSE_CMD <<<"${COMPOSE:-podman-compose}"
 command -v "${COMPOSE_CMD[0]}" >/dev/null || die "${COMPOSE_CMD[0]} not found (scripts/install-deps.sh)"
 for tool in podman skopeo; do command -v "$tool" >/dev/null || die "$tool not found"; done
 
+COMPOSE_ARGS=(-p edgeplane -f "$ROOT/deploy/compose/compose.yaml")
+# Debian 12's podman-compose (1.0.3) needs help with network_mode: host.
+if [[ ${COMPOSE_CMD[0]} == podman-compose ]]; then
+  COMPOSE_ARGS=(--podman-path "$ROOT/deploy/compose/podman-host-network.sh" "${COMPOSE_ARGS[@]}")
+fi
+compose() { "${COMPOSE_CMD[@]}" "${COMPOSE_ARGS[@]}" "$@"; }
+remove_project_containers() {
+  local c
+  for c in $(podman ps -aq --filter label=io.podman.compose.project=edgeplane); do
+    podman rm -f "$c" >/dev/null 2>&1 || true
+  done
+}
+teardown() {
+  local rc=$?
+  if [[ $KEEP == 1 && $rc == 0 ]]; then
+    say "left running; kubeconfig: $EDGEPLANE_STATE/cloudcore/admin.kubeconfig"
+    say "to stop: EDGEPLANE_STATE=$EDGEPLANE_STATE ${COMPOSE_CMD[*]} ${COMPOSE_ARGS[*]} down;" \
+      "EP_CNI_BRIDGE=$EP_CNI_BRIDGE bash scripts/cri-env.sh down $WORK/registry;" \
+      "ip link delete ep-edge1; ip link delete ep-edge2; rm -rf $WORK"
+    return
+  fi
+  say "tearing down"
+  compose down -t 10 >/dev/null 2>&1 || true
+  remove_project_containers
+  podman network rm -f edgeplane_default >/dev/null 2>&1 || true
+  if [[ -d $WORK/registry ]]; then
+    bash scripts/cri-env.sh down "$WORK/registry" >/dev/null 2>&1 || true
+  fi
+  ip link delete ep-edge1 2>/dev/null || true
+  ip link delete ep-edge2 2>/dev/null || true
+  local image
+  for image in "${IMPORTED[@]}"; do podman rmi -f "$image" >/dev/null 2>&1 || true; done
+  rm -rf "$WORK"
+  if [[ $rc == 0 ]]; then say "ok"; else say "FAILED (exit $rc)"; fi
+}
+
+# scripts/cri-env.sh for the pods' registry, with a bridge name of this run's: its "down" then
+# never touches another environment's (scripts/up.sh's ep-cri0).
+export EP_CNI_BRIDGE=epci$$ EP_CNI_SUBNET=10.244.93.0/24
+IMPORTED=()  # images this run put into podman's storage: removed at the end
 VERSION=$(sed -n 's/^project(edgeplane VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
 WORK=$(mktemp -d /var/tmp/edgeplane-ci-containers.XXXXXX)
+trap teardown EXIT
 export EDGEPLANE_VERSION=$VERSION
 export EDGEPLANE_STATE=$WORK/state
 export EDGEPLANE_API_PORT=${EDGEPLANE_API_PORT:-16443}
@@ -57,29 +98,6 @@ export EDGEPLANE_TUNNEL_PORT=${EDGEPLANE_TUNNEL_PORT:-16444}
 export EP_REGISTRY_PORT=${EP_REGISTRY_PORT:-5000}
 export EP_REGISTRY=127.0.0.1:$EP_REGISTRY_PORT
 mkdir -p "$EDGEPLANE_STATE"/{cloudcore,join,edge-1,edge-2,edge-1-containerd,edge-2-containerd}
-
-COMPOSE_ARGS=(-p edgeplane -f "$ROOT/deploy/compose/compose.yaml")
-# Debian 12's podman-compose (1.0.3) needs help with network_mode: host.
-if [[ ${COMPOSE_CMD[0]} == podman-compose ]]; then
-  COMPOSE_ARGS=(--podman-path "$ROOT/deploy/compose/podman-host-network.sh" "${COMPOSE_ARGS[@]}")
-fi
-compose() { "${COMPOSE_CMD[@]}" "${COMPOSE_ARGS[@]}" "$@"; }
-teardown() {
-  local rc=$?
-  if [[ $KEEP == 1 && $rc == 0 ]]; then
-    say "left running; kubeconfig: $EDGEPLANE_STATE/cloudcore/admin.kubeconfig"
-    say "to stop: EDGEPLANE_STATE=$EDGEPLANE_STATE ${COMPOSE_CMD[*]} ${COMPOSE_ARGS[*]} down"
-    return
-  fi
-  say "tearing down"
-  compose down -t 10 >/dev/null 2>&1 || true
-  [[ $CONTROL_PLANE_ONLY == 1 ]] || bash scripts/cri-env.sh down "$WORK/registry" >/dev/null 2>&1 || true
-  ip link delete ep-edge1 2>/dev/null || true
-  ip link delete ep-edge2 2>/dev/null || true
-  rm -rf "$WORK"
-  if [[ $rc == 0 ]]; then say "ok"; else say "FAILED (exit $rc)"; fi
-}
-trap teardown EXIT
 
 # 1. Images: cloudcore, edgecore, edgectl (scripts/build-images.sh), into podman's storage.
 say "building the images"
@@ -90,6 +108,7 @@ bash scripts/build-images.sh "${build_args[@]}" >"$WORK/build-images.log" ||
 for name in cloudcore edgecore edgectl; do
   skopeo copy --quiet "oci:$WORK/images/$name:$VERSION" \
     "containers-storage:localhost/edgeplane/$name:$VERSION"
+  IMPORTED+=("localhost/edgeplane/$name:$VERSION")
 done
 if [[ $CONTROL_PLANE_ONLY == 1 ]]; then
   export EDGEPLANE_EDGE_IMAGE=localhost/edgeplane/edgecore:$VERSION
@@ -113,6 +132,7 @@ else
   tar -C "$node" -c . | podman import --quiet \
     --change 'ENTRYPOINT ["/usr/local/bin/edge-node-entrypoint"]' \
     - "localhost/edgeplane/edge-node:$VERSION" >/dev/null
+  IMPORTED+=("localhost/edgeplane/edge-node:$VERSION")
   export EDGEPLANE_EDGE_IMAGE=localhost/edgeplane/edge-node:$VERSION
   # 2. The pods' images: the registry of scripts/cri-env.sh (busybox httpd as httpd:1, pause).
   say "starting the registry for the pods' images"
@@ -122,7 +142,11 @@ fi
 
 # 3. The compose project.
 say "starting cloudcore and two edgecores ($EDGEPLANE_EDGE_IMAGE)"
+remove_project_containers  # an earlier run's, which podman-compose 1.0 would only restart
 compose up -d >"$WORK/compose-up.log" 2>&1 || { cat "$WORK/compose-up.log"; die "compose up failed"; }
+# podman-compose 1.0 does not report a container that failed to start.
+[[ $(podman ps -q --filter label=io.podman.compose.project=edgeplane | wc -l) -eq 3 ]] ||
+  { cat "$WORK/compose-up.log"; die "compose up did not start three containers"; }
 KUBECONFIG_FILE=$EDGEPLANE_STATE/cloudcore/admin.kubeconfig
 EDGECTL=("$BUILD_DIR/edgectl/edgectl" --kubeconfig "$KUBECONFIG_FILE")
 wait_for() {  # SECONDS WHAT COMMAND...

@@ -46,7 +46,7 @@ die() {
 log() { echo "cri-env: $*" >&2; }
 
 usage() {
-  echo "usage: $0 up|down DIR" >&2
+  echo "usage: $0 up|down|registries DIR" >&2
   echo "       $0 image DIR [--secure] [--env K=V]... NAME:TAG BINARY [SRC:DEST]...   (an image" >&2
   echo "                                      of one dynamically linked program, plus files SRC" >&2
   echo "                                      copied to DEST in the image; --secure: to the" >&2

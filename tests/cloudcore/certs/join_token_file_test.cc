@@ -15,6 +15,8 @@
 namespace ep::certs {
 namespace {
 
+using nlohmann::json;
+
 std::string firstLine(const std::string& path) {
   std::ifstream in(path);
   std::string line;
@@ -54,12 +56,27 @@ TEST_F(JoinTokenFileTest, WritesATokenOnceAndKeepsItWhileItIsValid) {
   ASSERT_TRUE(ensureJoinTokenFile(reg(), ca_, path_).isOk());
   EXPECT_EQ(firstLine(path_), first);
 
+  // A Secret that no longer holds the file's secret: a new token, the old Secret deleted.
+  json changed = *secret;
+  changed["data"]["token-secret"] = "b3RoZXJzZWNyZXQxMjM0NTY=";  // "othersecret123456"
+  ASSERT_TRUE(reg()
+                  .update(secrets, "kube-system", pki::bootstrapTokenSecretName(token->id), changed)
+                  .isOk());
+  ASSERT_TRUE(ensureJoinTokenFile(reg(), ca_, path_).isOk());
+  EXPECT_NE(firstLine(path_), first);
+  EXPECT_EQ(
+      reg().get(secrets, "kube-system", pki::bootstrapTokenSecretName(token->id)).status().code(),
+      Code::kNotFound);
+  token = pki::parseJoinToken(firstLine(path_));
+  ASSERT_TRUE(token.isOk());
+
   // Gone from the cluster, of another CA, or not a token at all: a new one.
+  const std::string before = firstLine(path_);
   ASSERT_TRUE(
       reg().remove(secrets, "kube-system", pki::bootstrapTokenSecretName(token->id)).isOk());
   ASSERT_TRUE(ensureJoinTokenFile(reg(), ca_, path_).isOk());
   const std::string second = firstLine(path_);
-  EXPECT_NE(second, first);
+  EXPECT_NE(second, before);
   ASSERT_TRUE(ensureJoinTokenFile(reg(), "sha256:" + std::string(64, 'b'), path_).isOk());
   EXPECT_NE(firstLine(path_), second);
   std::ofstream(path_, std::ios::trunc) << "garbage\n";
@@ -73,6 +90,12 @@ TEST_F(JoinTokenFileTest, AnUnwritableFileIsAnErrorNamingIt) {
   EXPECT_NE(s.message().find("--join-token-file " + dir_.path() + "/no/such/dir/token"),
             std::string::npos)
       << s.message();
+  // No token was left in the cluster without its file.
+  auto all = reg().list(*api::findByApiVersionKind("v1", "Secret"), "kube-system", {});
+  ASSERT_TRUE(all.isOk());
+  for (const auto& secret : all->items) {
+    EXPECT_NE(secret["type"], "bootstrap.kubernetes.io/token") << secret.dump();
+  }
 }
 
 }  // namespace
