@@ -263,9 +263,12 @@ int main(int argc, char** argv) {
     executable = std::filesystem::canonical("/proc/self/exe", ec).string();
     if (ec) executable = argv[0];
   }
+  // The architecture of this binary (what an upgrade gives this node); host facts once.
+  const std::string architecture =
+      nodestatus::SystemHostInfo(config.dataDir).collect().architecture;
   upgrade::UpgradeManager upgrades(
       {.nodeName = config.nodeName,
-       .architecture = nodestatus::SystemHostInfo(config.dataDir).collect().architecture,
+       .architecture = architecture,
        .version = EP_VERSION_STRING,
        .dataDir = config.dataDir,
        .executable = executable},
@@ -567,7 +570,7 @@ int main(int argc, char** argv) {
   edged::Edged* edgedForModels = podManager.get();
   models::ModelFetcher fetcher(
       {.nodeName = config.nodeName,
-       .architecture = nodestatus::SystemHostInfo(config.dataDir).collect().architecture,
+       .architecture = architecture,
        .bandwidthBytesPerSecond = config.modelBandwidthLimit},
       cache, cache, modelContent,
       [edgedForModels] {

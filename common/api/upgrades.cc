@@ -10,11 +10,6 @@ using Json = nlohmann::json;
 
 constexpr std::string_view kKubeletVersionPrefix = "v1.32.0-edgeplane-";
 
-std::string str(const Json& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 }  // namespace
 
 std::string upgradeConditionPrefix(std::string_view jobName, std::string_view jobUid,
@@ -68,7 +63,7 @@ std::vector<ReleaseBinary> releaseBinaries(const Json& release) {
   if (bins == spec->end() || !bins->is_array()) return out;
   for (const auto& b : *bins) {
     if (!b.is_object()) continue;
-    ReleaseBinary r{str(b, "architecture"), str(b, "digest"), 0, str(b, "pushedAt")};
+    ReleaseBinary r{stringAt(b, "architecture"), stringAt(b, "digest"), 0, stringAt(b, "pushedAt")};
     if (auto s = b.find("size"); s != b.end() && s->is_number_integer() && s->get<int64_t>() >= 0) {
       r.size = s->get<uint64_t>();
     }
@@ -93,8 +88,8 @@ std::vector<NodeUpgradeStatus> nodeUpgradeStatuses(const Json& job) {
   if (list == status->end() || !list->is_array()) return out;
   for (const auto& e : *list) {
     if (!e.is_object()) continue;
-    NodeUpgradeStatus s{str(e, "nodeName"), str(e, "state"),  str(e, "event"),
-                        str(e, "action"),   str(e, "reason"), str(e, "time")};
+    NodeUpgradeStatus s{stringAt(e, "nodeName"), stringAt(e, "state"),  stringAt(e, "event"),
+                        stringAt(e, "action"),   stringAt(e, "reason"), stringAt(e, "time")};
     if (!s.nodeName.empty()) out.push_back(std::move(s));
   }
   return out;

@@ -87,11 +87,6 @@ Result<std::pair<std::string, std::string>> readHashed(const std::string& path) 
   return std::make_pair(std::move(data), h.finish());
 }
 
-std::string stringOf(const Json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 std::string realPath(const std::string& p) {
   std::error_code ec;
   auto r = fs::canonical(p, ec);
@@ -116,31 +111,31 @@ UpgradeManager::~UpgradeManager() {
 }
 
 std::optional<Json> UpgradeManager::checkedOutcome(const Json& j) const {
-  const std::string status = stringOf(j, "status");
-  const std::string reason = stringOf(j, "reason");
-  if (stringOf(j, "type") != api::kEdgecoreUpgradeCondition ||
+  const std::string status = api::stringAt(j, "status");
+  const std::string reason = api::stringAt(j, "reason");
+  if (api::stringAt(j, "type") != api::kEdgecoreUpgradeCondition ||
       (status != "True" && status != "False") ||
       (reason != api::kUpgradeReasonUpgraded && reason != api::kUpgradeReasonRolledBack) ||
-      stringOf(j, "message").empty()) {
+      api::stringAt(j, "message").empty()) {
     spdlog::warn("upgrade: {}/outcome.json is not an EdgecoreUpgrade outcome; dropped", dir_);
     return std::nullopt;
   }
   return Json{{"type", api::kEdgecoreUpgradeCondition},
               {"status", status},
               {"reason", reason},
-              {"message", stringOf(j, "message")},
-              {"lastTransitionTime", stringOf(j, "lastTransitionTime")}};
+              {"message", api::stringAt(j, "message")},
+              {"lastTransitionTime", api::stringAt(j, "lastTransitionTime")}};
 }
 
 std::optional<UpgradeManager::Trial> UpgradeManager::checkedTrial(const Json& j) const {
   Trial t;
-  t.job = stringOf(j, "job");
-  t.uid = stringOf(j, "uid");
-  t.version = stringOf(j, "version");
-  t.fromVersion = stringOf(j, "fromVersion");
-  t.digest = stringOf(j, "digest");
-  t.previous = stringOf(j, "previous");
-  t.staged = stringOf(j, "staged");
+  t.job = api::stringAt(j, "job");
+  t.uid = api::stringAt(j, "uid");
+  t.version = api::stringAt(j, "version");
+  t.fromVersion = api::stringAt(j, "fromVersion");
+  t.digest = api::stringAt(j, "digest");
+  t.previous = api::stringAt(j, "previous");
+  t.staged = api::stringAt(j, "staged");
   const auto timeout = j.find("timeoutMillis");
   t.timeoutMillis =
       timeout != j.end() && timeout->is_number_integer() ? timeout->get<int64_t>() : int64_t{-1};
