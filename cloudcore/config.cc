@@ -24,6 +24,7 @@ Status loadConfigFile(const std::string& path, Config& config) {
       {"routerListen", &config.routerListen},
       {"nodeRegistration", &config.nodeRegistration},
       {"modelBlobDir", &config.modelBlobDir},
+      {"registryCertsDir", &config.registryCertsDir},
       {"tokenAuthFile", &config.tokenAuthFile},
       {"auditLogPath", &config.auditLogPath},
       {"serviceClusterIpRange", &config.serviceClusterIpRange},

@@ -55,6 +55,9 @@ struct Config {
   std::chrono::seconds modelBlobRetention{std::chrono::hours(24)};
   // How often the blob collector runs (first run one interval after start).
   std::chrono::seconds modelBlobGcInterval{std::chrono::minutes(1)};
+  // Upgrades (docs/upgrades.md, "From an image"): the trust for registries cloudcore pulls
+  // edgecore images from, as containerd keeps it (DIR/HOST[:PORT]/ca.crt or hosts.toml).
+  std::string registryCertsDir = "/etc/containerd/certs.d";
   // Lifetime of node client certificates; nodes renew at 80% of it.
   std::chrono::seconds nodeCertificateLifetime{std::chrono::hours(24 * 365)};
   // Services (docs/services.md): where cluster IPs and node ports come from, and the address

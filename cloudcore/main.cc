@@ -48,9 +48,12 @@
 #include "cloudcore/store/etcd_store.h"
 #include "cloudcore/store/sqlite_store.h"
 #include "cloudcore/store/store_copy.h"
+#include "cloudcore/upgrades/image_importer.h"
+#include "common/api/upgrades.h"
 #include "common/http/server.h"
 #include "common/lifecycle.h"
 #include "common/log.h"
+#include "common/oci/registry.h"
 #include "common/signals.h"
 #include "common/thread_annotations.h"
 #include "proto/grpc_runtime.h"
@@ -115,6 +118,10 @@ int main(int argc, char** argv) {
   app.add_option("--audit-log-path", auditLogPath,
                  "audit log file (default DATA_DIR/audit.log; - for none)");
   std::string modelBlobDir;
+  std::string registryCertsDir;
+  app.add_option("--registry-certs-dir", registryCertsDir,
+                 "trust for registries edgecore images are pulled from: DIR/HOST[:PORT]/ca.crt "
+                 "or hosts.toml, as containerd keeps it (default /etc/containerd/certs.d)");
   std::string modelBlobRetention;
   std::string modelBlobGcInterval;
   uint64_t modelMaxBytes = 0;
@@ -163,6 +170,7 @@ int main(int argc, char** argv) {
   if (!auditLogPath.empty()) config.auditLogPath = auditLogPath;
   if (deviceDataMaxSamples) config.deviceDataMaxSamples = deviceDataMaxSamples;
   if (!modelBlobDir.empty()) config.modelBlobDir = modelBlobDir;
+  if (!registryCertsDir.empty()) config.registryCertsDir = registryCertsDir;
   if (!serviceCidr.empty()) config.serviceClusterIpRange = serviceCidr;
   if (!storeUrl.empty()) config.store = storeUrl;
   if (!etcdPrefix.empty()) config.etcdPrefix = etcdPrefix;
@@ -447,6 +455,23 @@ int main(int argc, char** argv) {
   blobServer.start();
   services.started("model blob server", [&] { blobServer.stop(); });
   hubOptions.blobs = &blobServer;
+  // Edgecore releases made from images for NodeUpgradeJobs with spec.image (docs/upgrades.md):
+  // their binaries go into the blob store.
+  upgrades::ImageImporter imageImporter(
+      {.workDir = config.dataDir + "/upgrade-imports"}, registry, blobs,
+      oci::makeHttpsOciRegistry(
+          {.certsDir = config.registryCertsDir,
+           .userAgent = "cloudcore-upgrades/1",
+           .credentialsHint = std::string("name a Secret with them in the NodeUpgradeJob's ") +
+                              api::kImagePullSecretAnnotation + " annotation"}),
+      clock);
+  if (!services
+           .start(
+               "edgecore image imports", [&] { return imageImporter.start(); },
+               [&] { imageImporter.stop(); })
+           .isOk()) {
+    return services.fail(1);
+  }
   // Nodes' CPU/memory samples for metrics.k8s.io (`kubectl top`; docs/metrics.md), in memory.
   resourcemetrics::ResourceMetricsStore resourceMetrics(clock);
   hubOptions.resourceMetrics = &resourceMetrics;
@@ -471,7 +496,8 @@ int main(int argc, char** argv) {
   controllers::ControllerManager controllerManager(registry, clock,
                                                    {.nodeGracePeriod = config.nodeGracePeriod,
                                                     .podEvictionTimeout = config.podEvictionTimeout,
-                                                    .eventTTL = config.eventTTL});
+                                                    .eventTTL = config.eventTTL,
+                                                    .releaseImports = &imageImporter});
   auto identity = leaderelection::loadOrCreateIdentity(config.dataDir);
   if (!identity) {
     spdlog::critical("leader election: {}", identity.status().message());

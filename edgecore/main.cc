@@ -576,7 +576,7 @@ int main(int argc, char** argv) {
       [edgedForModels] {
         if (edgedForModels) edgedForModels->refreshVolumes();
       },
-      models::makeHttpsOciRegistry({.certsDir = config.modelRegistryCertsDir}));
+      oci::makeHttpsOciRegistry({.certsDir = config.modelRegistryCertsDir}));
   if (auto s = fetcher.start(); !s.isOk()) {
     spdlog::error("models: {}; model volumes will wait", s.toString());
   } else {

@@ -38,6 +38,15 @@ void ControllerLoop::trigger() {
   cv_.notify_all();
 }
 
+void ControllerLoop::requestPass() {
+  {
+    MutexLock l(mu_);
+    notified_ = true;
+    passRequested_ = true;
+  }
+  cv_.notify_all();
+}
+
 Status ControllerLoop::start() {
   {
     MutexLock l(mu_);
@@ -104,6 +113,7 @@ void ControllerLoop::run() {
   auto lastPass = std::chrono::steady_clock::time_point::min();
   for (;;) {
     bool resyncDue = false;
+    bool requested = false;
     {
       MutexLock l(mu_);
       auto deadline = lastPass == std::chrono::steady_clock::time_point::min()
@@ -112,10 +122,12 @@ void ControllerLoop::run() {
       l.waitUntil(cv_, deadline, [&]() EP_REQUIRES(mu_) { return stopping_ || notified_; });
       if (stopping_) return;
       notified_ = false;
+      requested = passRequested_;
+      passRequested_ = false;
       resyncDue = std::chrono::steady_clock::now() >= deadline;
     }
     bool wanted = drain();
-    if (!wanted && !resyncDue) continue;
+    if (!wanted && !resyncDue && !requested) continue;
     try {
       pass_();
     } catch (const std::exception& e) {

@@ -42,8 +42,11 @@ class ControllerLoop {
   // Opens the watches (an error there is returned) and starts the thread.
   Status start();
   void stop();
-  // Asks for a pass soon (thread-safe).
+  // Wakes the loop to look at its watches (thread-safe).
   void trigger();
+  // Asks for a pass soon even without a watch event (thread-safe): a change the watches do not
+  // see, e.g. work a controller waits for elsewhere.
+  void requestPass();
 
  private:
   void run();
@@ -64,6 +67,7 @@ class ControllerLoop {
   std::condition_variable cv_;
   bool stopping_ EP_GUARDED_BY(mu_) = false;
   bool notified_ EP_GUARDED_BY(mu_) = false;
+  bool passRequested_ EP_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

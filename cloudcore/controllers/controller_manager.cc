@@ -30,7 +30,7 @@ struct ControllerManager::Running {
         eventGc(registry, clock, {.ttl = o.eventTTL}),
         serviceAccounts(registry),
         endpoints(registry, clock),
-        nodeUpgrades(registry, clock),
+        nodeUpgrades(registry, clock, {.imports = o.releaseImports}),
         // Reservations of cluster IPs and node ports that no Service holds (docs/services.md).
         allocationRepair(std::chrono::minutes(3), [&registry] {
           auto r = registry.serviceAllocator().repair();

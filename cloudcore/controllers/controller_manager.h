@@ -3,6 +3,7 @@
 #include <chrono>
 #include <memory>
 
+#include "cloudcore/controllers/release_imports.h"
 #include "cloudcore/registry/registry.h"
 #include "common/clock.h"
 #include "common/status.h"
@@ -13,6 +14,8 @@ struct ControllerManagerOptions {
   std::chrono::seconds nodeGracePeriod{40};
   std::chrono::seconds podEvictionTimeout{0};
   std::chrono::seconds eventTTL{3600};
+  // EdgecoreReleases from images for NodeUpgradeJobs with spec.image (not owned; may be null).
+  ReleaseImports* releaseImports = nullptr;
 };
 
 // The controllers that act on the whole cluster and so run on one replica only, the leader

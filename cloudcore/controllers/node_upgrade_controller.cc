@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -66,6 +68,22 @@ int64_t specInt(const Json& job, const char* key, int64_t fallback) {
   return v->get<int64_t>();
 }
 
+// spec.failureTolerate: a decimal ratio in [0, 1] (validated on write); 0.1 when absent.
+double failureTolerate(const Json& job) {
+  const std::string text = api::stringAt(job, "spec.failureTolerate");
+  if (text.empty()) return 0.1;
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || *end != '\0' || !(v >= 0 && v <= 1)) return 0.1;
+  return v;
+}
+
+std::string pullSecretOf(const Json& job) {
+  auto a = api::annotationsOf(job);
+  auto it = a.find(api::kImagePullSecretAnnotation);
+  return it == a.end() ? "" : it->second;
+}
+
 bool terminal(const std::string& state) {
   return state == api::kUpgradeCompleted || state == api::kUpgradeFailure;
 }
@@ -93,10 +111,17 @@ Status NodeUpgradeController::start() {
         if (!r.isOk()) spdlog::warn("nodeupgradejob controller: {}", r.status().toString());
       },
       options_.resync, options_.minGap);
-  return loop_->start();
+  if (auto st = loop_->start(); !st.isOk()) return st;
+  if (options_.imports != nullptr) {
+    // An import ending changes no watched object (a failed one writes nothing): ask for a pass.
+    ControllerLoop* loop = loop_.get();
+    options_.imports->setListener([loop] { loop->requestPass(); });
+  }
+  return Status::ok();
 }
 
 void NodeUpgradeController::stop() {
+  if (options_.imports != nullptr) options_.imports->setListener({});
   if (loop_) loop_->stop();
   loop_.reset();
 }
@@ -112,6 +137,16 @@ Result<int> NodeUpgradeController::reconcileOnce() {
     for (auto& n : api::upgradingNodesOf(j)) busy.insert(std::move(n));
   }
   active_ = anyActive;
+  if (options_.imports != nullptr) {
+    // Imports of finished or deleted jobs are forgotten.
+    std::set<std::string> wanted;
+    for (const auto& j : jobs->items) {
+      if (!terminal(api::stringAt(j, "status.state")) && !api::stringAt(j, "spec.image").empty()) {
+        wanted.insert(api::stringAt(j, "metadata.uid"));
+      }
+    }
+    options_.imports->retain(wanted);
+  }
   if (!anyActive) return 0;
   auto nodeList = registry_.list(nodeKind(), "", {});
   if (!nodeList) return nodeList.status();
@@ -176,9 +211,12 @@ Result<int> NodeUpgradeController::reconcileOnce() {
             it->second.upgradeMessage.rfind(prefix, 0) == 0) {
           finish(e, true, "Upgrade", it->second.upgradeMessage.substr(prefix.size()));
         } else if (it != nodes.end() && it->second.upgradeStatus == "False" &&
-                   it->second.upgradeReason == api::kUpgradeReasonRolledBack &&
+                   (it->second.upgradeReason == api::kUpgradeReasonRolledBack ||
+                    it->second.upgradeReason == api::kUpgradeReasonCheckFailed) &&
                    it->second.upgradeMessage.rfind(prefix, 0) == 0) {
-          finish(e, false, "Rollback", it->second.upgradeMessage.substr(prefix.size()));
+          finish(e, false,
+                 it->second.upgradeReason == api::kUpgradeReasonCheckFailed ? "Check" : "Rollback",
+                 it->second.upgradeMessage.substr(prefix.size()));
         } else if (started >= 0 && now - started >= timeoutMillis) {
           finish(e, false, "TimeOut",
                  "the node did not report edgecore " + version + " within " +
@@ -188,11 +226,26 @@ Result<int> NodeUpgradeController::reconcileOnce() {
         }
       }
     }
+    // Too many failures stop the job: no further node starts (counted as nodes fail below).
+    size_t failedSoFar = 0;
+    for (const auto& e : entries) failedSoFar += e.state == api::kUpgradeFailure ? 1 : 0;
+    const double tolerate = failureTolerate(job);
+    auto stopped = [&] {
+      return !entries.empty() &&
+             static_cast<double>(failedSoFar) > tolerate * static_cast<double>(entries.size());
+    };
+    auto fail = [&](api::NodeUpgradeStatus& e, const std::string& event,
+                    const std::string& reason) {
+      finish(e, false, event, reason);
+      ++failedSoFar;
+    };
     // Start the next ones, in order, while there is room.
     std::optional<Json> release;
     bool releaseLooked = false;
+    std::optional<ReleaseImports::State> imported;
+    const std::string image = api::stringAt(job, "spec.image");
     for (auto& e : entries) {
-      if (inProgress >= concurrency) break;
+      if (stopped() || inProgress >= concurrency) break;
       if (e.state != api::kUpgradeInit) continue;
       const NodeView& view = nodes[e.nodeName];
       if (!view.ready) continue;             // offline: when it returns
@@ -206,15 +259,36 @@ Result<int> NodeUpgradeController::reconcileOnce() {
           return r.status();
         }
       }
+      if ((!release || !api::releaseBinaryFor(*release, view.architecture)) && !image.empty() &&
+          options_.imports != nullptr) {
+        if (!imported) {
+          imported = options_.imports->request({uid, image, version, pullSecretOf(job)});
+          if (imported->done) {
+            auto r = registry_.get(releaseKind(), "", version);
+            if (r.isOk()) {
+              release = std::move(*r);
+            } else if (r.status().code() != Code::kNotFound) {
+              return r.status();
+            }
+          }
+        }
+        if (!imported->error.empty()) {
+          fail(e, "Check", "image " + image + ": " + imported->error);
+          continue;
+        }
+        if (!imported->done) {
+          e.reason = "waiting for edgecore " + version + " from image " + image;
+          continue;
+        }
+      }
       if (!release) {
-        finish(e, false, "Check",
-               "no EdgecoreRelease " + version + " (push one with edgectl upgrade push)");
+        fail(e, "Check", "no EdgecoreRelease " + version + " (push one with edgectl upgrade push)");
         continue;
       }
       if (!api::releaseBinaryFor(*release, view.architecture)) {
-        finish(e, false, "Check",
-               "EdgecoreRelease " + version + " has no binary for " +
-                   (view.architecture.empty() ? "the node's architecture" : view.architecture));
+        fail(e, "Check",
+             "EdgecoreRelease " + version + " has no binary for " +
+                 (view.architecture.empty() ? "the node's architecture" : view.architecture));
         continue;
       }
       e.state = api::kUpgradeInProgress;
@@ -235,7 +309,10 @@ Result<int> NodeUpgradeController::reconcileOnce() {
     Json status = job.value("status", Json::object());
     if (!status.is_object()) status = Json::object();
     std::string state = api::kUpgradeInit;
-    if (done == entries.size()) {
+    size_t running = 0;
+    for (const auto& e : entries) running += e.state == api::kUpgradeInProgress ? 1 : 0;
+    const bool over = done == entries.size() || (stopped() && running == 0);
+    if (over) {
       state = failed > 0 ? api::kUpgradeFailure : api::kUpgradeCompleted;
     } else if (started > 0) {
       state = api::kUpgradeInProgress;
@@ -247,11 +324,17 @@ Result<int> NodeUpgradeController::reconcileOnce() {
       next["state"] = state;
       next["time"] = nowText;
     }
-    if (done == entries.size()) {
+    if (over) {
       next["action"] = failed > 0 ? api::kUpgradeActionFailure : api::kUpgradeActionSuccess;
       next["reason"] = entries.empty() ? "no node matched"
-                                       : std::to_string(entries.size() - failed) + " of " +
+                                       : std::to_string(done - failed) + " of " +
                                              std::to_string(entries.size()) + " node(s) upgraded";
+      if (done < entries.size()) {
+        next["reason"] = next["reason"].get<std::string>() +
+                         "; stopped: " + std::to_string(failed) +
+                         " failed, more than spec.failureTolerate " +
+                         api::stringAt(job, "spec.failureTolerate") + " allows";
+      }
     }
     if (next == status) continue;
     Json obj = job;

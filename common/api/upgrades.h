@@ -6,7 +6,8 @@
 //
 // Two cluster-scoped kinds:
 //   operations.kubeedge.io/v1alpha1 NodeUpgradeJob, KubeEdge's shape: spec.version, nodeNames or
-//     labelSelector, concurrency (default 1), timeoutSeconds (default 300); status.state and
+//     labelSelector, concurrency (default 1), timeoutSeconds (default 300), image (the release
+//     made from that image), failureTolerate (default 0.1); status.state and
 //     status.nodeStatus[] {nodeName, state, event, action, reason, time}.
 //   upgrade.edgeplane.io/v1alpha1 EdgecoreRelease, named by its version: spec.version and
 //     spec.binaries[] {architecture, digest, size, pushedAt}, one per architecture, each a blob
@@ -41,8 +42,21 @@ inline constexpr const char* kUpgradeActionFailure = "Failure";
 inline constexpr const char* kEdgecoreUpgradeCondition = "EdgecoreUpgrade";
 inline constexpr const char* kUpgradeReasonUpgraded = "Upgraded";
 inline constexpr const char* kUpgradeReasonRolledBack = "RolledBack";
+// "False" and reason "CheckFailed": a spec.checkItems pre-check failed on the node, which did not
+// download or hand over.
+inline constexpr const char* kUpgradeReasonCheckFailed = "CheckFailed";
+
+// spec.checkItems a node checks before it upgrades (KubeEdge's): "cpu" (CPU busy over a
+// second), "mem" (memory in use, from MemAvailable), "disk" (space in use on edgecore's data
+// directory's file system). Each fails above kUpgradeCheckMaxUsage.
+inline const std::vector<std::string> kUpgradeCheckItems = {"cpu", "mem", "disk"};
+inline constexpr double kUpgradeCheckMaxUsage = 0.8;
 std::string upgradeConditionPrefix(std::string_view jobName, std::string_view jobUid,
                                    std::string_view version);
+
+// The annotation on a NodeUpgradeJob naming the Secret ("NAMESPACE/NAME", or NAME in
+// kube-system) whose registry credentials cloudcore uses to pull spec.image.
+inline constexpr const char* kImagePullSecretAnnotation = "upgrade.edgeplane.io/image-pull-secret";
 
 inline constexpr int64_t kDefaultUpgradeTimeoutSeconds = 300;
 // spec.timeoutSeconds above this (a week) is refused.

@@ -3,6 +3,8 @@
 // (upgrade.edgeplane.io).
 // The Checker and its primitives are in validation_checker.h.
 
+#include <algorithm>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -168,8 +170,38 @@ void Checker::nodeUpgradeJobKind(const json& obj) {
   intInRange(*spec, "concurrency", "spec.concurrency", 0, kInt32Max);
   intInRange(*spec, "timeoutSeconds", "spec.timeoutSeconds", 0, kMaxUpgradeTimeoutSeconds);
   string(*spec, "image", "spec.image");
-  stringArray(*spec, "checkItems", "spec.checkItems");
-  string(*spec, "failureTolerate", "spec.failureTolerate");
+  if (const json* items = array(*spec, "checkItems", "spec.checkItems")) {
+    for (size_t i = 0; i < items->size(); ++i) {
+      const json& item = (*items)[i];
+      const std::string path = at("spec.checkItems", i);
+      if (!item.is_string()) {
+        add(fieldTypeInvalid(path, item, "must be a string"));
+      } else if (std::find(kUpgradeCheckItems.begin(), kUpgradeCheckItems.end(),
+                           item.get<std::string>()) == kUpgradeCheckItems.end()) {
+        add(fieldNotSupported(path, item, kUpgradeCheckItems));
+      }
+    }
+  }
+  if (const std::string* t = string(*spec, "failureTolerate", "spec.failureTolerate")) {
+    char* end = nullptr;
+    const double v = std::strtod(t->c_str(), &end);
+    if (t->empty() || end != t->c_str() + t->size() || !(v >= 0 && v <= 1)) {
+      add(fieldInvalid("spec.failureTolerate", *t, "must be a decimal number from 0 to 1"));
+    }
+  }
+  // The Secret the image is pulled with: NAMESPACE/NAME or NAME (in kube-system).
+  const auto annotations = annotationsOf(obj);
+  if (auto it = annotations.find(kImagePullSecretAnnotation); it != annotations.end()) {
+    const std::string path =
+        std::string("metadata.annotations[") + kImagePullSecretAnnotation + "]";
+    const std::string& v = it->second;
+    const auto slash = v.find('/');
+    const std::string ns = slash == std::string::npos ? "kube-system" : v.substr(0, slash);
+    const std::string name = slash == std::string::npos ? v : v.substr(slash + 1);
+    if (!checkDns1123Label(ns).empty() || !checkDns1123Subdomain(name).empty()) {
+      add(fieldInvalid(path, v, "must be NAMESPACE/NAME or NAME of a Secret"));
+    }
+  }
 }
 
 void Checker::edgecoreReleaseKind(const json& obj) {

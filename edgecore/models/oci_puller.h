@@ -14,12 +14,16 @@
 #include <vector>
 
 #include "common/api/models.h"
+#include "common/oci/registry.h"
 #include "common/status.h"
 #include "common/thread_annotations.h"
 #include "edgecore/models/content_store.h"
-#include "edgecore/models/oci_registry.h"
 
 namespace ep::edgecore::models {
+
+using oci::OciArtifact;
+using oci::OciRegistry;
+using oci::RegistryCredentials;
 
 // One oci:// url this node's pods use, with what to present to its registry.
 struct OciJob {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "common/api/models.h"
 #include "common/api/object_util.h"
@@ -115,7 +117,8 @@ std::optional<Json> UpgradeManager::checkedOutcome(const Json& j) const {
   const std::string reason = api::stringAt(j, "reason");
   if (api::stringAt(j, "type") != api::kEdgecoreUpgradeCondition ||
       (status != "True" && status != "False") ||
-      (reason != api::kUpgradeReasonUpgraded && reason != api::kUpgradeReasonRolledBack) ||
+      (reason != api::kUpgradeReasonUpgraded && reason != api::kUpgradeReasonRolledBack &&
+       reason != api::kUpgradeReasonCheckFailed) ||
       api::stringAt(j, "message").empty()) {
     spdlog::warn("upgrade: {}/outcome.json is not an EdgecoreUpgrade outcome; dropped", dir_);
     return std::nullopt;
@@ -198,7 +201,7 @@ Status UpgradeManager::recoverAtStart() {
     }
     if (options_.version == trial->version) {
       // The new binary, installed: the last trial stopped between installing it and recording.
-      record(trial->job, trial->uid, trial->version, true,
+      record(trial->job, trial->uid, trial->version, api::kUpgradeReasonUpgraded,
              "edgecore " + trial->version + " runs (was " + trial->fromVersion + ")");
       ::unlink((dir_ + "/trial.json").c_str());
       ::unlink(trial->staged.c_str());
@@ -208,7 +211,7 @@ Status UpgradeManager::recoverAtStart() {
     // service manager started this one again).
     spdlog::warn("upgrade: edgecore {} did not stay up; edgecore {} runs again", trial->version,
                  options_.version);
-    record(trial->job, trial->uid, trial->version, false,
+    record(trial->job, trial->uid, trial->version, api::kUpgradeReasonRolledBack,
            "edgecore " + trial->version + " exited before it connected to the cloud; edgecore " +
                options_.version + " runs again");
     ::unlink((dir_ + "/trial.json").c_str());
@@ -283,6 +286,25 @@ void UpgradeManager::pollOnce() {
       MutexLock l(mu_);
       if (std::find(attempted_.begin(), attempted_.end(), uid) != attempted_.end()) continue;
     }
+    if (std::find(checked_.begin(), checked_.end(), uid) == checked_.end()) {
+      const std::string failed = failedChecks(job);
+      if (!failed.empty()) {
+        spdlog::warn("upgrade: NodeUpgradeJob {}: pre-checks failed: {}",
+                     api::stringAt(job, "metadata.name"), failed);
+        std::vector<std::string> attempted;
+        {
+          MutexLock l(mu_);
+          attempted = markAttempted(uid);
+        }
+        if (auto s = writeAttempted(attempted); !s.isOk())
+          spdlog::error("upgrade: {}", s.message());
+        record(api::stringAt(job, "metadata.name"), uid, version, api::kUpgradeReasonCheckFailed,
+               "pre-check failed: " + failed + "; edgecore " + options_.version + " runs on");
+        return;
+      }
+      checked_.push_back(uid);
+      if (checked_.size() > kMaxAttempted) checked_.erase(checked_.begin());
+    }
     auto release = cache_.get(api::kEdgecoreReleaseResource, "", version);
     if (!release.isOk()) continue;  // arrives with the job
     auto bin = api::releaseBinaryFor(release->object, options_.architecture);
@@ -296,6 +318,76 @@ void UpgradeManager::pollOnce() {
     }
     return;
   }
+}
+
+std::string UpgradeManager::failedChecks(const Json& job) {
+  const Json* items = api::lookupPath(job, "spec.checkItems");
+  if (items == nullptr || !items->is_array()) return "";
+  std::string failed;
+  auto add = [&](const std::string& what) { failed += (failed.empty() ? "" : "; ") + what; };
+  for (const auto& i : *items) {
+    if (!i.is_string()) continue;
+    const std::string item = i.get<std::string>();
+    auto used = options_.usage ? options_.usage(item) : systemUsage(item, options_.dataDir);
+    if (!used.isOk()) {
+      add(item + ": " + used.status().message());
+    } else if (*used > api::kUpgradeCheckMaxUsage) {
+      add(item + " " + std::to_string(static_cast<int>(*used * 100 + 0.5)) + "% in use (at most " +
+          std::to_string(static_cast<int>(api::kUpgradeCheckMaxUsage * 100)) + "%)");
+    }
+  }
+  return failed;
+}
+
+namespace {
+
+// user+nice+system+irq+softirq+steal ticks, and those plus idle+iowait.
+std::optional<std::pair<uint64_t, uint64_t>> cpuTicks() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  uint64_t v[8] = {};
+  if (!(in >> cpu) || cpu != "cpu") return std::nullopt;
+  for (auto& x : v) {
+    if (!(in >> x)) return std::nullopt;
+  }
+  const uint64_t idle = v[3] + v[4];
+  const uint64_t busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+  return std::make_pair(busy, busy + idle);
+}
+
+}  // namespace
+
+Result<double> systemUsage(const std::string& item, const std::string& dataDir,
+                           std::chrono::milliseconds cpuWindow) {
+  if (item == "cpu") {
+    auto a = cpuTicks();
+    std::this_thread::sleep_for(cpuWindow);
+    auto b = cpuTicks();
+    if (!a || !b) return internalError("/proc/stat is unreadable");
+    if (b->second <= a->second) return 0.0;
+    return static_cast<double>(b->first - a->first) / static_cast<double>(b->second - a->second);
+  }
+  if (item == "mem") {
+    std::ifstream in("/proc/meminfo");
+    std::string key;
+    uint64_t value = 0, total = 0, available = 0;
+    std::string unit;
+    while (in >> key >> value) {
+      std::getline(in, unit);
+      if (key == "MemTotal:") total = value;
+      if (key == "MemAvailable:") available = value;
+    }
+    if (total == 0) return internalError("/proc/meminfo has no MemTotal");
+    return 1.0 - static_cast<double>(std::min(available, total)) / static_cast<double>(total);
+  }
+  if (item == "disk") {
+    struct statvfs st {};
+    if (::statvfs(dataDir.c_str(), &st) != 0 || st.f_blocks == 0) {
+      return internalError("statvfs " + dataDir + ": " + std::strerror(errno));
+    }
+    return 1.0 - static_cast<double>(st.f_bavail) / static_cast<double>(st.f_blocks);
+  }
+  return invalidError("unknown check item \"" + item + "\" (cpu, mem or disk)");
 }
 
 Status UpgradeManager::stage(const Json& job, const std::string& digest, const std::string& blob) {
@@ -334,9 +426,7 @@ Status UpgradeManager::stage(const Json& job, const std::string& digest, const s
   {
     MutexLock l(mu_);
     if (stopping_) return Status::ok();  // edgecore is stopping: at the next start
-    attempted_.push_back(uid);
-    while (attempted_.size() > kMaxAttempted) attempted_.erase(attempted_.begin());
-    attempted = attempted_;
+    attempted = markAttempted(uid);
   }
   if (auto s = writeAttempted(attempted); !s.isOk()) return s;
   if (auto s = writeDurably(dir_ + "/trial.json", trial.dump(), 0600); !s.isOk()) return s;
@@ -375,7 +465,7 @@ void UpgradeManager::commit(const Trial& t) {
         t, "edgecore " + t.version + " cannot be installed at " + t.previous + ": " + s.message());
     return;
   }
-  record(t.job, t.uid, t.version, true,
+  record(t.job, t.uid, t.version, api::kUpgradeReasonUpgraded,
          "edgecore " + t.version + " runs (was " + t.fromVersion + ")");
   ::unlink((dir_ + "/trial.json").c_str());
   ::unlink(t.staged.c_str());
@@ -388,7 +478,8 @@ void UpgradeManager::commit(const Trial& t) {
 
 void UpgradeManager::rollBack(const Trial& t, const std::string& why) {
   spdlog::error("upgrade: NodeUpgradeJob {}: {}; going back to {}", t.job, why, t.previous);
-  record(t.job, t.uid, t.version, false, why + "; edgecore " + t.fromVersion + " runs again");
+  record(t.job, t.uid, t.version, api::kUpgradeReasonRolledBack,
+         why + "; edgecore " + t.fromVersion + " runs again");
   ::unlink((dir_ + "/trial.json").c_str());
   {
     MutexLock l(mu_);
@@ -398,18 +489,24 @@ void UpgradeManager::rollBack(const Trial& t, const std::string& why) {
 }
 
 void UpgradeManager::record(const std::string& job, const std::string& uid,
-                            const std::string& version, bool upgraded, const std::string& message) {
-  Json outcome = {
-      {"type", api::kEdgecoreUpgradeCondition},
-      {"status", upgraded ? "True" : "False"},
-      {"reason", upgraded ? api::kUpgradeReasonUpgraded : api::kUpgradeReasonRolledBack},
-      {"message", api::upgradeConditionPrefix(job, uid, version) + message},
-      {"lastTransitionTime", formatRfc3339(clock_.nowMillis())}};
+                            const std::string& version, const std::string& reason,
+                            const std::string& message) {
+  Json outcome = {{"type", api::kEdgecoreUpgradeCondition},
+                  {"status", reason == api::kUpgradeReasonUpgraded ? "True" : "False"},
+                  {"reason", reason},
+                  {"message", api::upgradeConditionPrefix(job, uid, version) + message},
+                  {"lastTransitionTime", formatRfc3339(clock_.nowMillis())}};
   if (auto s = writeDurably(dir_ + "/outcome.json", outcome.dump(), 0600); !s.isOk()) {
     spdlog::error("upgrade: {}", s.message());
   }
   MutexLock l(mu_);
   outcome_ = std::move(outcome);
+}
+
+std::vector<std::string> UpgradeManager::markAttempted(const std::string& uid) {
+  attempted_.push_back(uid);
+  while (attempted_.size() > kMaxAttempted) attempted_.erase(attempted_.begin());
+  return attempted_;
 }
 
 Status UpgradeManager::writeAttempted(const std::vector<std::string>& uids) {

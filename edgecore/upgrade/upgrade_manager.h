@@ -33,7 +33,16 @@ struct UpgradeOptions {
   // previous binary; a job's smaller spec.timeoutSeconds wins.
   std::chrono::milliseconds healthTimeout{std::chrono::minutes(2)};
   std::chrono::milliseconds pollInterval{std::chrono::seconds(1)};
+  // The share (0..1) of "cpu", "mem" or "disk" in use, for a job's spec.checkItems; null means
+  // this host's (systemUsage).
+  std::function<Result<double>(const std::string& item)> usage;
 };
+
+// This host's usage of a spec.checkItems item: "cpu" from /proc/stat over `cpuWindow` (the
+// caller's thread sleeps that long), "mem" from /proc/meminfo (1 - MemAvailable/MemTotal),
+// "disk" from statvfs of `dataDir`. kInvalid for another item, kInternal when unreadable.
+Result<double> systemUsage(const std::string& item, const std::string& dataDir,
+                           std::chrono::milliseconds cpuWindow = std::chrono::seconds(1));
 
 // The edge half of NodeUpgradeJobs (docs/upgrades.md). Files under DATA_DIR/upgrade:
 //   edgecore-VERSION   the staged new binary (0755), checked against its sha256 before use;
@@ -43,9 +52,11 @@ struct UpgradeOptions {
 //                      condition until the next one;
 //   attempted.json     the uids of the jobs tried here (a rolled-back job is not tried again).
 //
-// The sequence: a NodeUpgradeJob upgrading this node arrives (with its EdgecoreRelease), the
-// model fetcher brings the release's binary for this architecture into the content store
-// (verified), then this manager stages it, writes trial.json and asks for a handover
+// The sequence: a NodeUpgradeJob upgrading this node arrives (with its EdgecoreRelease); its
+// spec.checkItems are checked first (one above api::kUpgradeCheckMaxUsage records CheckFailed
+// and the job is not tried here), then the model fetcher brings the release's binary for this
+// architecture into the content store (verified), then this manager stages it, writes trial.json
+// and asks for a handover
 // (`requestHandover`, main raises SIGUSR1): edgecore's main stops every service as on SIGTERM
 // and execs handoverTarget() with the same arguments, in the same process (so systemd sees no
 // restart, and containers are adopted as on any restart). The new binary finds trial.json
@@ -99,10 +110,16 @@ class UpgradeManager {
   void run();
   void commit(const Trial& t);
   void rollBack(const Trial& t, const std::string& why);
+  // Records an outcome: reason api::kUpgradeReasonUpgraded (status True), RolledBack or
+  // CheckFailed.
   void record(const std::string& job, const std::string& uid, const std::string& version,
-              bool upgraded, const std::string& message);
+              const std::string& reason, const std::string& message);
+  // The job's spec.checkItems that fail here, as "mem 93% in use (at most 80%)"; "" when all pass.
+  std::string failedChecks(const nlohmann::json& job);
   Status stage(const nlohmann::json& job, const std::string& digest, const std::string& blob);
   void handOver(const std::string& target);
+  // Adds uid to attempted_ (bounded, oldest dropped) and returns the list to write.
+  std::vector<std::string> markAttempted(const std::string& uid) EP_REQUIRES(mu_);
   // Writes attempted.json from `uids` (outside the mutex: fsync).
   Status writeAttempted(const std::vector<std::string>& uids);
   // The checked contents of outcome.json / trial.json; nullopt (logged) when malformed.
@@ -123,6 +140,7 @@ class UpgradeManager {
   std::vector<std::string> attempted_ EP_GUARDED_BY(mu_);  // oldest first, bounded
   std::optional<std::string> handover_ EP_GUARDED_BY(mu_);
   std::string lastProblem_ EP_GUARDED_BY(mu_);
+  std::vector<std::string> checked_;  // uids whose pre-checks passed (the worker's only)
   // Where this binary is installed once a trial committed (the file it runs from, the staged
   // copy, is gone then); "" means options_.executable.
   std::string installed_ EP_GUARDED_BY(mu_);

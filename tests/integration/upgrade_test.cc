@@ -316,5 +316,88 @@ TEST_F(UpgradeTest, ABinaryThatDiesAtStartIsRolledBackAndTheJobFailsForThatNode)
   EXPECT_GE(supervised_["edge-a"]->starts(), 2);  // the broken one died; the old one came back
 }
 
+// spec.image (docs/upgrades.md, "From an image"): cloudcore pulls an image holding the other build
+// of edgecore from the authenticated registry (the credentials of the Secret the job's
+// annotation names, the registry's CA from --registry-certs-dir), takes the binary out of it
+// into EdgecoreRelease VERSION, and the node upgrades from it over the tunnel. A tag the
+// registry does not have fails the node with the registry's answer.
+TEST_F(UpgradeTest, UpgradesFromAnImageInAnAuthenticatedRegistry) {
+  restartCloud({"--registry-certs-dir", cri_->dir() + "/certs.d"});
+  startSupervisedEdge("edge-a");
+  const std::string next = nextVersion();
+  ASSERT_FALSE(next.empty());
+  // An image like scripts/build-images.sh makes: the binary at /usr/bin/edgecore, the entrypoint.
+  const std::string rootfs = dir_.path() + "/image-root";
+  fs::create_directories(rootfs + "/usr/bin");
+  fs::copy_file(buildPath("tests/integration/edgecore_next"), rootfs + "/usr/bin/edgecore");
+  auto built = runCommand({"python3", std::string(EP_SOURCE_DIR) + "/scripts/oci_image.py",
+                           "--rootfs", rootfs, "--layout", dir_.path() + "/image-layout", "--ref",
+                           "edgeplane/edgecore:" + next, "--entrypoint", "/usr/bin/edgecore",
+                           "--arch", "amd64"});
+  ASSERT_EQ(built.exitCode, 0) << built.err;
+  const std::string repo = cri_->secureRegistry() + "/edgeplane/edgecore";
+  auto pushed =
+      runCommand({"skopeo", "copy", "--quiet", "--dest-creds",
+                  CriEnv::secureUser() + ":" + cri_->securePassword(), "--dest-cert-dir",
+                  cri_->dir() + "/registry-auth/certs",
+                  "oci:" + dir_.path() + "/image-layout:" + next, "docker://" + repo + ":" + next},
+                 "", std::chrono::minutes(2));
+  ASSERT_EQ(pushed.exitCode, 0) << pushed.err;
+  auto secret = edgectl({"create", "secret", "docker-registry", "upgrade-pull", "-n", "kube-system",
+                         "--docker-server", cri_->secureRegistry(), "--docker-username",
+                         CriEnv::secureUser(), "--docker-password", cri_->securePassword()});
+  ASSERT_EQ(secret.exitCode, 0) << secret.err;
+  auto jobYaml = [&](const std::string& name, const std::string& version) {
+    return "apiVersion: operations.kubeedge.io/v1alpha1\nkind: NodeUpgradeJob\nmetadata:\n  "
+           "name: " +
+           name +
+           "\n  annotations:\n    upgrade.edgeplane.io/image-pull-secret: "
+           "kube-system/upgrade-pull\n"
+           "spec:\n  version: " +
+           version + "\n  image: " + repo + "\n  nodeNames: [edge-a]\n  timeoutSeconds: 120\n";
+  };
+
+  // A version the registry has no image for: the registry's answer, and the node untouched.
+  auto applied = edgectl({"apply", "-f", "-"}, jobYaml("missing", "9.9.9-missing"));
+  ASSERT_EQ(applied.exitCode, 0) << applied.err;
+  ASSERT_TRUE(eventually(
+      [&] { return api::stringAt(job("missing"), "status.state") == api::kUpgradeFailure; }, 60s))
+      << job("missing").dump(2);
+  auto missing = api::nodeUpgradeStatuses(job("missing"));
+  ASSERT_EQ(missing.size(), 1u);
+  EXPECT_NE(missing[0].reason.find("404 Not Found"), std::string::npos) << missing[0].reason;
+  EXPECT_NE(missing[0].reason.find("edgeplane/edgecore:9.9.9-missing"), std::string::npos)
+      << missing[0].reason;
+
+  applied = edgectl({"apply", "-f", "-"}, jobYaml("from-image", next));
+  ASSERT_EQ(applied.exitCode, 0) << applied.err;
+  ASSERT_TRUE(eventually(
+      [&] {
+        const std::string state = api::stringAt(job("from-image"), "status.state");
+        return state == api::kUpgradeCompleted || state == api::kUpgradeFailure;
+      },
+      180s))
+      << job("from-image").dump(2);
+  Json done = job("from-image");
+  EXPECT_EQ(api::stringAt(done, "status.state"), api::kUpgradeCompleted) << done.dump(2);
+  EXPECT_EQ(kubeletVersion("edge-a"), api::kubeletVersionFor(next));
+  EXPECT_EQ(digestOf(binaries_["edge-a"]), digestOf(buildPath("tests/integration/edgecore_next")));
+  // The release made from the image: the binary's digest, and where it came from.
+  auto rel = edgectl({"get", "edgecorerelease", next, "-o", "json"});
+  ASSERT_EQ(rel.exitCode, 0) << rel.err;
+  Json release = Json::parse(rel.out, nullptr, false);
+  auto bin = api::releaseBinaryFor(release, "amd64");
+  ASSERT_TRUE(bin) << rel.out;
+  EXPECT_EQ(bin->digest, digestOf(buildPath("tests/integration/edgecore_next")));
+  EXPECT_EQ(api::stringAt(release, "spec.binaries[0].image").rfind(repo + "@sha256:", 0), 0u)
+      << rel.out;
+  // How long the import took (docs/performance.md, "Upgrades"; informational).
+  const std::string log = cloud_->log();
+  const size_t at = log.find("edgecore image imports: EdgecoreRelease " + next);
+  if (at != std::string::npos) {
+    std::cout << "upgrade timing: " << log.substr(at, log.find('\n', at) - at) << "\n";
+  }
+}
+
 }  // namespace
 }  // namespace ep::testing

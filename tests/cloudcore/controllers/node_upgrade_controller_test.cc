@@ -4,9 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
+#include <set>
+
 #include "common/api/object_util.h"
 #include "common/api/upgrades.h"
 #include "tests/cloudcore/controllers/workload_fixture.h"
+#include "tests/testing/eventually.h"
 
 namespace ep::controllers::testing {
 namespace {
@@ -20,11 +24,33 @@ const api::KindInfo& releaseKind() {
   return *api::findByApiVersionKind("upgrade.edgeplane.io/v1alpha1", "EdgecoreRelease");
 }
 
+// Imports scripted by the test: what request() answers, and what it was asked.
+class FakeImports final : public ReleaseImports {
+ public:
+  State request(const Request& r) override {
+    std::lock_guard l(mu_);
+    requests.push_back(r);
+    return state;
+  }
+  void retain(const std::set<std::string>& keys) override {
+    std::lock_guard l(mu_);
+    retained = keys;
+  }
+  void setListener(std::function<void()> l) override { listener = std::move(l); }
+
+  std::mutex mu_;
+  State state;
+  std::vector<Request> requests;
+  std::set<std::string> retained;
+  std::function<void()> listener;
+};
+
 class NodeUpgradeControllerTest : public WorkloadTest {
  protected:
   void SetUp() override {
     WorkloadTest::SetUp();
-    controller_ = std::make_unique<NodeUpgradeController>(reg(), env_.clock);
+    controller_ = std::make_unique<NodeUpgradeController>(
+        reg(), env_.clock, NodeUpgradeControllerOptions{.imports = &imports_});
   }
   void TearDown() override {
     controller_.reset();
@@ -89,6 +115,7 @@ class NodeUpgradeControllerTest : public WorkloadTest {
     return r.isOk() ? *r : -1;
   }
 
+  FakeImports imports_;
   std::unique_ptr<NodeUpgradeController> controller_;
 };
 
@@ -189,7 +216,9 @@ TEST_F(NodeUpgradeControllerTest, RollbacksAndTimeoutsFailTheirNodeAndTheJob) {
 TEST_F(NodeUpgradeControllerTest, NodesThatCannotStartFailAtOnceAndUpToDateOnesSucceed) {
   edgeNode("current", "2.0.0");
   edgeNode("old");
-  job("j", {{"version", "2.0.0"}, {"nodeNames", {"current", "old", "ghost"}}});
+  // Every node is tried: failures are tolerated here.
+  job("j",
+      {{"version", "2.0.0"}, {"nodeNames", {"current", "old", "ghost"}}, {"failureTolerate", "1"}});
   pass();
   auto s = byNode("j");
   EXPECT_EQ(s["current"].action, api::kUpgradeActionSuccess);
@@ -223,6 +252,160 @@ TEST_F(NodeUpgradeControllerTest, AStatusWrittenOnCreateIsDroppedAndANodeServesO
   auto s = byNode("second");
   EXPECT_EQ(s["n1"].state, api::kUpgradeInit);  // busy with "forged"
   EXPECT_EQ(s["n2"].state, api::kUpgradeInProgress);
+}
+
+}  // namespace
+}  // namespace ep::controllers::testing
+
+namespace ep::controllers::testing {
+namespace {
+
+TEST_F(NodeUpgradeControllerTest, AJobWithAnImageWaitsForItsReleaseFromTheImage) {
+  edgeNode("n1");
+  json j = {{"metadata",
+             {{"name", "img"},
+              {"annotations", {{api::kImagePullSecretAnnotation, "kube-system/regcred"}}}}},
+            {"spec",
+             {{"version", "2.0.0"},
+              {"nodeNames", {"n1"}},
+              {"image", "registry.example:5000/edgeplane/edgecore"}}}};
+  ASSERT_TRUE(reg().create(jobKind(), "", j).isOk());
+  const std::string uid = api::stringAt(get("img"), "metadata.uid");
+  // Pending: the node waits in Init, saying why.
+  pass();
+  ASSERT_EQ(imports_.requests.size(), 1u);
+  EXPECT_EQ(imports_.requests[0].key, uid);
+  EXPECT_EQ(imports_.requests[0].image, "registry.example:5000/edgeplane/edgecore");
+  EXPECT_EQ(imports_.requests[0].version, "2.0.0");
+  EXPECT_EQ(imports_.requests[0].pullSecret, "kube-system/regcred");
+  EXPECT_EQ(imports_.retained, std::set<std::string>{uid});
+  auto s = byNode("img");
+  EXPECT_EQ(s["n1"].state, api::kUpgradeInit);
+  EXPECT_EQ(s["n1"].reason,
+            "waiting for edgecore 2.0.0 from image registry.example:5000/edgeplane/edgecore");
+  // Done: the importer wrote the release; the node starts.
+  release("2.0.0");
+  imports_.state = {true, ""};
+  pass();
+  EXPECT_EQ(byNode("img")["n1"].state, api::kUpgradeInProgress);
+  // A job whose release has the binary already asks for no import.
+  edgeNode("n2");
+  imports_.requests.clear();
+  job("pushed", {{"version", "2.0.0"}, {"nodeNames", {"n2"}}, {"image", "r.example/e"}});
+  pass();
+  EXPECT_TRUE(imports_.requests.empty());
+  EXPECT_EQ(byNode("pushed")["n2"].state, api::kUpgradeInProgress);
+}
+
+TEST_F(NodeUpgradeControllerTest, AFailedImportFailsTheNodeWithTheRegistrysReason) {
+  edgeNode("n1");
+  imports_.state = {false, "registry r.example: edgeplane/edgecore:3.0.0: 404 Not Found"};
+  job("img",
+      {{"version", "3.0.0"}, {"nodeNames", {"n1"}}, {"image", "r.example/edgeplane/edgecore"}});
+  pass();
+  auto s = byNode("img");
+  EXPECT_EQ(s["n1"].state, api::kUpgradeFailure);
+  EXPECT_EQ(s["n1"].event, "Check");
+  EXPECT_EQ(s["n1"].reason,
+            "image r.example/edgeplane/edgecore: registry r.example: edgeplane/edgecore:3.0.0: 404 "
+            "Not Found");
+  // Finished jobs' imports are forgotten.
+  pass();
+  EXPECT_TRUE(imports_.retained.empty());
+}
+
+TEST_F(NodeUpgradeControllerTest, AFailedPreCheckOnTheNodeFailsItWithEventCheck) {
+  edgeNode("n1");
+  release("2.0.0");
+  job("j", {{"version", "2.0.0"}, {"nodeNames", {"n1"}}, {"checkItems", {"mem"}}});
+  pass();
+  json c = condition("j", false, "pre-check failed: mem 93% in use (at most 80%)");
+  c["reason"] = api::kUpgradeReasonCheckFailed;
+  report("n1", "1.0.0", true, c);
+  pass();
+  auto s = byNode("j");
+  EXPECT_EQ(s["n1"].state, api::kUpgradeFailure);
+  EXPECT_EQ(s["n1"].event, "Check");
+  EXPECT_EQ(s["n1"].reason, "pre-check failed: mem 93% in use (at most 80%)");
+}
+
+TEST_F(NodeUpgradeControllerTest, TooManyFailuresStopTheJob) {
+  for (const char* n : {"n1", "n2", "n3", "n4"}) edgeNode(n);
+  release("2.0.0");
+  // One of four may fail (0.25); the second failure stops the job.
+  job("j",
+      {{"version", "2.0.0"}, {"nodeNames", {"n1", "n2", "n3", "n4"}}, {"failureTolerate", "0.25"}});
+  pass();
+  report("n1", "1.0.0", true, condition("j", false, "edgecore 2.0.0 exited at start"));
+  pass();
+  auto s = byNode("j");
+  EXPECT_EQ(s["n1"].state, api::kUpgradeFailure);
+  EXPECT_EQ(s["n2"].state, api::kUpgradeInProgress);  // tolerated: the job goes on
+  report("n2", "1.0.0", true, condition("j", false, "edgecore 2.0.0 exited at start"));
+  pass();
+  s = byNode("j");
+  EXPECT_EQ(s["n2"].state, api::kUpgradeFailure);
+  EXPECT_EQ(s["n3"].state, api::kUpgradeInit);  // never started
+  EXPECT_EQ(s["n4"].state, api::kUpgradeInit);
+  json done = get("j");
+  EXPECT_EQ(api::stringAt(done, "status.state"), api::kUpgradeFailure);
+  EXPECT_EQ(api::stringAt(done, "status.reason"),
+            "0 of 4 node(s) upgraded; stopped: 2 failed, more than spec.failureTolerate 0.25 "
+            "allows");
+  // The default tolerates a tenth: one failure of two stops the job.
+  edgeNode("m1");
+  edgeNode("m2");
+  job("k", {{"version", "2.0.0"}, {"nodeNames", {"m1", "ghost", "m2"}}, {"concurrency", 3}});
+  pass();
+  s = byNode("k");
+  EXPECT_EQ(s["ghost"].state, api::kUpgradeFailure);
+  EXPECT_EQ(s["m1"].state, api::kUpgradeInit);
+  EXPECT_EQ(s["m2"].state, api::kUpgradeInit);
+  EXPECT_EQ(api::stringAt(get("k"), "status.state"), api::kUpgradeFailure);
+  // Failures while starting count at once: tolerating none, the arm64 node without a binary
+  // stops the job before the next node starts, concurrency or not.
+  addNode("arm", "4", "8Gi", {});
+  auto n = reg().get(nodeKind(), "", "arm");
+  json next = *n;
+  next["status"]["nodeInfo"] = {{"kubeletVersion", api::kubeletVersionFor("1.0.0")},
+                                {"architecture", "arm64"}};
+  next["status"]["conditions"] = json::array({{{"type", "Ready"}, {"status", "True"}}});
+  ASSERT_TRUE(reg().update(nodeKind(), "", "arm", next, registry::Subresource::kStatus).isOk());
+  edgeNode("amd");
+  job("z", {{"version", "2.0.0"},
+            {"nodeNames", {"arm", "amd"}},
+            {"concurrency", 2},
+            {"failureTolerate", "0"}});
+  pass();
+  s = byNode("z");
+  EXPECT_EQ(s["arm"].state, api::kUpgradeFailure);
+  EXPECT_EQ(s["amd"].state, api::kUpgradeInit);
+  EXPECT_EQ(api::stringAt(get("z"), "status.state"), api::kUpgradeFailure);
+}
+
+TEST_F(NodeUpgradeControllerTest, AnImportEndingWakesTheRunningController) {
+  // A resync far away: only the import's listener can bring the next pass.
+  controller_ = std::make_unique<NodeUpgradeController>(
+      reg(), env_.clock,
+      NodeUpgradeControllerOptions{.resync = std::chrono::hours(1),
+                                   .minGap = std::chrono::milliseconds(10),
+                                   .imports = &imports_});
+  edgeNode("n1");
+  job("img", {{"version", "2.0.0"}, {"nodeNames", {"n1"}}, {"image", "r.example/e"}});
+  ASSERT_TRUE(controller_->start().isOk());
+  ASSERT_TRUE(ep::testing::eventually(
+      [&] { return byNode("img")["n1"].reason.rfind("waiting for edgecore", 0) == 0; }, 10s));
+  release("2.0.0");  // what the importer writes (not watched by the controller)
+  {
+    std::lock_guard l(imports_.mu_);
+    imports_.state = {true, ""};
+  }
+  ASSERT_TRUE(imports_.listener);
+  imports_.listener();
+  EXPECT_TRUE(ep::testing::eventually(
+      [&] { return byNode("img")["n1"].state == api::kUpgradeInProgress; }, 10s));
+  controller_->stop();
+  EXPECT_FALSE(imports_.listener);  // cleared on stop
 }
 
 }  // namespace

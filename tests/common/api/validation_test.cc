@@ -748,6 +748,33 @@ TEST(ValidateOtherKindsTest, NodeUpgradeJobAndEdgecoreRelease) {
       "labelSelector": {"matchExpressions": [{"key": "a", "operator": "Bogus"}]}})");
   EXPECT_FIELD(validateObject(kind("nodeupgradejob"), job), "FieldValueNotSupported",
                "spec.labelSelector.matchExpressions[0].operator");
+  // spec.image with the annotation naming its pull Secret; failureTolerate a ratio.
+  job = json::parse(R"({"metadata": {"name": "j", "annotations":
+      {"upgrade.edgeplane.io/image-pull-secret": "kube-system/regcred"}},
+      "spec": {"version": "1.2.0", "nodeNames": ["a"], "image": "r.example/edgecore",
+      "failureTolerate": "0.25"}})");
+  EXPECT_VALID(validateObject(kind("nodeupgradejob"), job));
+  job["metadata"]["annotations"]["upgrade.edgeplane.io/image-pull-secret"] = "regcred";
+  EXPECT_VALID(validateObject(kind("nodeupgradejob"), job));
+  job["metadata"]["annotations"]["upgrade.edgeplane.io/image-pull-secret"] = "Bad/Name/x";
+  job["spec"]["failureTolerate"] = "1.5";
+  errs = validateObject(kind("nodeupgradejob"), job);
+  EXPECT_ERROR(errs, "FieldValueInvalid",
+               "metadata.annotations[upgrade.edgeplane.io/image-pull-secret]: Invalid value: "
+               "\"Bad/Name/x\": must be NAMESPACE/NAME or NAME of a Secret");
+  EXPECT_ERROR(errs, "FieldValueInvalid",
+               "spec.failureTolerate: Invalid value: \"1.5\": must be a decimal number from 0 "
+               "to 1");
+  job["spec"]["checkItems"] = json::array({"cpu", "gpu", 1});
+  errs = validateObject(kind("nodeupgradejob"), job);
+  EXPECT_ERROR(errs, "FieldValueNotSupported",
+               "spec.checkItems[1]: Unsupported value: \"gpu\": supported values: \"cpu\", "
+               "\"mem\", \"disk\"");
+  EXPECT_FIELD(errs, "FieldValueTypeInvalid", "spec.checkItems[2]");
+  job["spec"].erase("checkItems");
+  job["spec"]["failureTolerate"] = "ten percent";
+  EXPECT_FIELD(validateObject(kind("nodeupgradejob"), job), "FieldValueInvalid",
+               "spec.failureTolerate");
 
   const std::string digest = "sha256:" + std::string(64, 'a');
   json rel = {{"metadata", {{"name", "1.2.0"}}},

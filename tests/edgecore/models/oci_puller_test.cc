@@ -14,8 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/digest/sha256.h"
+#include "common/oci/registry.h"
 #include "edgecore/models/content_store.h"
-#include "edgecore/models/oci_registry.h"
 #include "tests/testing/eventually.h"
 #include "tests/testing/temp_dir.h"
 
@@ -49,6 +49,10 @@ class FakeRegistry final : public OciRegistry {
     a.file = "model.onnx";
     a.manifestDigest = "sha256:" + std::string(64, 'm');
     return a;
+  }
+  // The puller resolves; it never asks for raw manifests.
+  Result<oci::OciManifest> manifest(const api::OciRef&, const RegistryCredentials&) override {
+    return Status(Code::kInternal, "not used by the puller");
   }
   Status fetch(const api::OciRef& ref, const RegistryCredentials& creds, const OciArtifact& a,
                uint64_t offset,
@@ -259,7 +263,7 @@ TEST_F(OciPullerTest, ABlockedPullWaitsWithoutLosingItsPlace) {
 }
 
 TEST(OciRegistryParsers, Challenges) {
-  auto c = parseAuthChallenge(
+  auto c = oci::parseAuthChallenge(
       "Bearer realm=\"https://auth.example/token\",service=\"registry.example\","
       "scope=\"repository:models/digits:pull\"");
   ASSERT_TRUE(c);
@@ -267,11 +271,11 @@ TEST(OciRegistryParsers, Challenges) {
   EXPECT_EQ(c->params["realm"], "https://auth.example/token");
   EXPECT_EQ(c->params["service"], "registry.example");
   EXPECT_EQ(c->params["scope"], "repository:models/digits:pull");
-  c = parseAuthChallenge("Basic realm=\"Registry \\\"Realm\\\"\"");
+  c = oci::parseAuthChallenge("Basic realm=\"Registry \\\"Realm\\\"\"");
   ASSERT_TRUE(c);
   EXPECT_EQ(c->scheme, "basic");
   EXPECT_EQ(c->params["realm"], "Registry \"Realm\"");
-  EXPECT_FALSE(parseAuthChallenge(""));
+  EXPECT_FALSE(oci::parseAuthChallenge(""));
 }
 
 TEST(OciRegistryParsers, Manifests) {
@@ -282,37 +286,38 @@ TEST(OciRegistryParsers, Manifests) {
     return l;
   };
   Json m = {{"schemaVersion", 2}, {"layers", {layer("digits.onnx")}}};
-  auto a = parseModelManifest(m.dump());
+  auto a = oci::parseModelManifest(m.dump());
   ASSERT_TRUE(a.isOk()) << a.status().message();
   EXPECT_EQ(a->digest, d);
   EXPECT_EQ(a->size, 42u);
   EXPECT_EQ(a->file, "digits.onnx");
   // Untitled single layer, or a title that is no file name: "model".
   m["layers"] = {layer("")};
-  EXPECT_EQ(parseModelManifest(m.dump())->file, "model");
+  EXPECT_EQ(oci::parseModelManifest(m.dump())->file, "model");
   m["layers"] = {layer("../etc/passwd")};
-  EXPECT_EQ(parseModelManifest(m.dump())->file, "model");
+  EXPECT_EQ(oci::parseModelManifest(m.dump())->file, "model");
   // Several layers: the titled one; none titled is refused.
   m["layers"] = {layer(""), layer("b.onnx")};
-  EXPECT_EQ(parseModelManifest(m.dump())->file, "b.onnx");
+  EXPECT_EQ(oci::parseModelManifest(m.dump())->file, "b.onnx");
   m["layers"] = {layer(""), layer("")};
-  EXPECT_NE(parseModelManifest(m.dump()).status().message().find("none titled"), std::string::npos);
+  EXPECT_NE(oci::parseModelManifest(m.dump()).status().message().find("none titled"),
+            std::string::npos);
   // An index, no layers, a bad digest or size: refused, naming the field.
-  EXPECT_NE(parseModelManifest(R"({"mediaType":"application/vnd.oci.image.index.v1+json"})")
+  EXPECT_NE(oci::parseModelManifest(R"({"mediaType":"application/vnd.oci.image.index.v1+json"})")
                 .status()
                 .message()
                 .find("image index"),
             std::string::npos);
-  EXPECT_NE(parseModelManifest(R"({"layers":[]})").status().message().find("layers"),
+  EXPECT_NE(oci::parseModelManifest(R"({"layers":[]})").status().message().find("layers"),
             std::string::npos);
   m["layers"] = {{{"digest", "md5:abc"}, {"size", 1}}};
-  EXPECT_NE(parseModelManifest(m.dump()).status().message().find("layers[0].digest"),
+  EXPECT_NE(oci::parseModelManifest(m.dump()).status().message().find("layers[0].digest"),
             std::string::npos);
   m["layers"] = {{{"digest", d}, {"size", -1}}};
-  EXPECT_NE(parseModelManifest(m.dump()).status().message().find("layers[0].size"),
+  EXPECT_NE(oci::parseModelManifest(m.dump()).status().message().find("layers[0].size"),
             std::string::npos);
-  EXPECT_FALSE(parseModelManifest("not json").isOk());
-  EXPECT_FALSE(parseModelManifest(R"({"mediaType":7,"layers":7})").isOk());
+  EXPECT_FALSE(oci::parseModelManifest("not json").isOk());
+  EXPECT_FALSE(oci::parseModelManifest(R"({"mediaType":7,"layers":7})").isOk());
 }
 
 TEST(ContentStoreResolutions, RoundTripAndDamagedRecordsReadAsNone) {

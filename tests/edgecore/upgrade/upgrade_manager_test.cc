@@ -10,6 +10,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "common/api/upgrades.h"
 #include "common/digest/sha256.h"
@@ -55,7 +56,7 @@ class UpgradeManagerTest : public ::testing::Test {
     ASSERT_TRUE(cache_->applySync(sync).isOk());
   }
   // The job and release as the cloud sends them to a node it is upgrading.
-  void putJob(const std::string& uid = "u1") {
+  void putJob(const std::string& uid = "u1", Json checkItems = nullptr) {
     put(api::kEdgecoreReleaseResource,
         {{"metadata", {{"name", "2.0.0"}}},
          {"spec",
@@ -65,6 +66,7 @@ class UpgradeManagerTest : public ::testing::Test {
         "spec": {"version": "2.0.0", "nodeNames": ["edge-1"], "timeoutSeconds": 30},
         "status": {"nodeStatus": [{"nodeName": "edge-1", "state": "InProgress"}]}})");
     job["metadata"]["uid"] = uid;
+    if (!checkItems.is_null()) job["spec"]["checkItems"] = checkItems;
     put(api::kNodeUpgradeJobResource, job);
   }
   std::unique_ptr<UpgradeManager> manager(const std::string& executable,
@@ -74,7 +76,12 @@ class UpgradeManagerTest : public ::testing::Test {
                        .architecture = "amd64",
                        .version = version,
                        .dataDir = dir_.path() + "/data",
-                       .executable = executable},
+                       .executable = executable,
+                       .usage = [this](const std::string& item) -> Result<double> {
+                         auto it = usage_.find(item);
+                         if (it == usage_.end()) return Status(Code::kInternal, "no " + item);
+                         return it->second;
+                       }},
         *cache_, content_, clock_, [this] { return healthy_.load(); }, [this] { ++handovers_; });
     EXPECT_TRUE(m->recoverAtStart().isOk());
     return m;
@@ -92,6 +99,7 @@ class UpgradeManagerTest : public ::testing::Test {
   int64_t revision_ = 0;
   std::atomic<bool> healthy_{false};
   std::atomic<int> handovers_{0};
+  std::map<std::string, double> usage_ = {{"cpu", 0.1}, {"mem", 0.5}, {"disk", 0.3}};
 };
 
 TEST_F(UpgradeManagerTest, StagesTheVerifiedBinaryThenTheTrialInstallsItOnceHealthy) {
@@ -270,6 +278,53 @@ TEST_F(UpgradeManagerTest, TheWorkerStagesOnItsOwnAndStops) {
   EXPECT_TRUE(ep::testing::eventually([&] { return m->handoverTarget().has_value(); }));
   m->stop();
   EXPECT_EQ(handovers_, 1);
+}
+
+}  // namespace
+}  // namespace ep::edgecore::upgrade
+
+namespace ep::edgecore::upgrade {
+namespace {
+
+TEST_F(UpgradeManagerTest, APreCheckAboveItsLimitFailsTheJobHereWithoutAHandover) {
+  usage_["mem"] = 0.93;
+  auto m = manager(exe_, "1.0.0");
+  putJob("u1", Json::array({"cpu", "mem", "disk"}));
+  m->pollOnce();
+  EXPECT_FALSE(m->handoverTarget());
+  EXPECT_EQ(handovers_, 0);
+  auto c = m->condition();
+  ASSERT_TRUE(c);
+  EXPECT_EQ((*c)["status"], "False");
+  EXPECT_EQ((*c)["reason"], api::kUpgradeReasonCheckFailed);
+  EXPECT_EQ((*c)["message"], api::upgradeConditionPrefix("j", "u1", "2.0.0") +
+                                 "pre-check failed: mem 93% in use (at most 80%); edgecore "
+                                 "1.0.0 runs on");
+  // Not tried again, across a restart too.
+  usage_["mem"] = 0.2;
+  m->pollOnce();
+  EXPECT_FALSE(m->handoverTarget());
+  m = manager(exe_, "1.0.0");
+  m->pollOnce();
+  EXPECT_FALSE(m->handoverTarget());
+  ASSERT_TRUE(m->condition());
+  EXPECT_EQ((*m->condition())["reason"], api::kUpgradeReasonCheckFailed);
+  // A new job whose checks pass goes ahead.
+  putJob("u2", Json::array({"cpu", "mem", "disk"}));
+  m->pollOnce();
+  EXPECT_EQ(m->handoverTarget(), staged());
+}
+
+TEST(SystemUsage, ReadsThisHost) {
+  ep::testing::TempDir dir;
+  for (const char* item : {"cpu", "mem", "disk"}) {
+    auto u = systemUsage(item, dir.path(), std::chrono::milliseconds(50));
+    ASSERT_TRUE(u.isOk()) << item << ": " << u.status().toString();
+    EXPECT_GE(*u, 0.0) << item;
+    EXPECT_LE(*u, 1.0) << item;
+  }
+  EXPECT_EQ(systemUsage("gpu", dir.path()).status().code(), Code::kInvalid);
+  EXPECT_EQ(systemUsage("disk", dir.path() + "/missing").status().code(), Code::kInternal);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "edgecore/models/oci_registry.h"
+#include "common/oci/registry.h"
 
 #include <algorithm>
 #include <cctype>
@@ -11,7 +11,7 @@
 #include "common/digest/sha256.h"
 #include "common/http/client.h"
 
-namespace ep::edgecore::models {
+namespace ep::oci {
 namespace {
 
 using Json = nlohmann::json;
@@ -165,32 +165,22 @@ class HttpsOciRegistry final : public OciRegistry {
  public:
   explicit HttpsOciRegistry(HttpsOciRegistryOptions o) : options_(std::move(o)) {}
 
+  Result<OciManifest> manifest(const api::OciRef& asWritten,
+                               const RegistryCredentials& creds) override {
+    const api::OciRef ref = endpointOf(asWritten);
+    auto m = fetchManifest(ref, creds);
+    if (!m.isOk()) return failure(ref, whatOf(ref), m.status());
+    return m;
+  }
+
   Result<OciArtifact> resolve(const api::OciRef& asWritten,
                               const RegistryCredentials& creds) override {
     const api::OciRef ref = endpointOf(asWritten);
-    const std::string what =
-        ref.repository + (ref.digest.empty() ? ":" + ref.tag : "@" + ref.digest);
-    std::string body;
-    auto r = call(ref, creds, "https://" + ref.registry,
-                  "/v2/" + ref.repository + "/manifests/" + ref.reference(), kManifestAccept, {},
-                  [&](std::string_view bytes) -> Status {
-                    if (body.size() + bytes.size() > kMaxManifestBytes) {
-                      return Status(Code::kTooLarge, "the manifest exceeds 4 MiB");
-                    }
-                    body.append(bytes);
-                    return {};
-                  });
-    if (!r.isOk()) return failure(ref, what, r.status());
-    if (r->status != 200) return failure(ref, what, answerError(*r));
-    const std::string got = digest::sha256Of(body);
-    if (!ref.digest.empty() && got != ref.digest) {
-      return failure(
-          ref, what,
-          invalidError("the manifest received hashes to " + got + ", not " + ref.digest));
-    }
-    auto artifact = parseModelManifest(body);
-    if (!artifact.isOk()) return failure(ref, what, artifact.status());
-    artifact->manifestDigest = got;
+    auto m = fetchManifest(ref, creds);
+    if (!m.isOk()) return failure(ref, whatOf(ref), m.status());
+    auto artifact = parseModelManifest(m->body);
+    if (!artifact.isOk()) return failure(ref, whatOf(ref), artifact.status());
+    artifact->manifestDigest = m->digest;
     return artifact;
   }
 
@@ -245,6 +235,39 @@ class HttpsOciRegistry final : public OciRegistry {
   }
 
  private:
+  static std::string whatOf(const api::OciRef& ref) {
+    return ref.repository + (ref.digest.empty() ? ":" + ref.tag : "@" + ref.digest);
+  }
+
+  // The manifest or index ref names, its digest checked when the reference is one.
+  Result<OciManifest> fetchManifest(const api::OciRef& ref, const RegistryCredentials& creds) {
+    OciManifest out;
+    auto r = call(ref, creds, "https://" + ref.registry,
+                  "/v2/" + ref.repository + "/manifests/" + ref.reference(), kManifestAccept, {},
+                  [&](std::string_view bytes) -> Status {
+                    if (out.body.size() + bytes.size() > kMaxManifestBytes) {
+                      return Status(Code::kTooLarge, "the manifest exceeds 4 MiB");
+                    }
+                    out.body.append(bytes);
+                    return {};
+                  });
+    if (!r.isOk()) return r.status();
+    if (r->status != 200) return answerError(*r);
+    out.digest = digest::sha256Of(out.body);
+    if (!ref.digest.empty() && out.digest != ref.digest) {
+      return invalidError("the manifest received hashes to " + out.digest + ", not " + ref.digest);
+    }
+    Json j = api::parseJsonBounded(out.body, 8);
+    out.mediaType = j.is_object() ? str(j, "mediaType") : "";
+    if (out.mediaType.empty()) {
+      out.mediaType = r->header("Content-Type");
+      if (auto semi = out.mediaType.find(';'); semi != std::string::npos) {
+        out.mediaType.resize(semi);
+      }
+    }
+    return out;
+  }
+
   // Where a blob answer's data starts: Content-Range's first byte for a 206, else 0.
   static uint64_t startOf(const http::HttpResponse& r, uint64_t asked) {
     if (r.status != 206) return 0;
@@ -324,9 +347,8 @@ class HttpsOciRegistry final : public OciRegistry {
     const bool haveBasic = !creds.username.empty() || !creds.password.empty();
     if (c.scheme == "basic") {
       if (!haveBasic) {
-        return Status(Code::kUnauthorized,
-                      "401 Unauthorized: the registry asks for credentials; name a Secret with "
-                      "them in the Model's spec.credentialName");
+        return Status(Code::kUnauthorized, "401 Unauthorized: the registry asks for credentials; " +
+                                               options_.credentialsHint);
       }
       return "Basic " + api::base64Encode(creds.username + ":" + creds.password);
     }
@@ -511,4 +533,4 @@ Result<OciArtifact> parseModelManifest(std::string_view body) {
   return a;
 }
 
-}  // namespace ep::edgecore::models
+}  // namespace ep::oci

@@ -12,7 +12,7 @@
 #include "common/api/models.h"
 #include "common/status.h"
 
-namespace ep::edgecore::models {
+namespace ep::oci {
 
 // Credentials presented to a registry (from the Secret a Model's spec.credentialName names).
 // Empty = anonymous.
@@ -37,7 +37,15 @@ struct OciArtifact {
   std::string mediaType;       // the layer's media type
 };
 
-// The seam between the model puller and a registry's HTTP API (OCI distribution spec). Errors
+// A manifest or index as received: its bytes, their digest and the media type it declares.
+struct OciManifest {
+  std::string body;
+  std::string digest;     // "sha256:HEX" of body
+  std::string mediaType;  // the body's mediaType field, else the response's Content-Type
+};
+
+// The seam between a registry's HTTP API (OCI distribution spec) and its users: the edge's model
+// puller and cloudcore's import of edgecore binaries from images (docs/upgrades.md). Errors
 // are values whose messages name the registry, the request and its answer ("registry
 // 127.0.0.1:5443: models/digits:v9: 404 Not Found: MANIFEST_UNKNOWN manifest unknown").
 // Implementations are used from one thread at a time.
@@ -50,9 +58,14 @@ class OciRegistry {
   // Fetches and checks the manifest `ref` names: within 4 MiB, hashing to ref.digest when the
   // reference is a digest, an image manifest (not an index), naming a sha256 layer.
   virtual Result<OciArtifact> resolve(const api::OciRef& ref, const RegistryCredentials& creds) = 0;
-  // Streams the artifact's blob from byte `offset` (a Range request) to onData(position, bytes)
-  // in order. A registry that ignores the Range answers from 0: the first call's position says
-  // where the data starts. onData returning an error stops the transfer with that error.
+  // Fetches the manifest or index `ref` names (within 4 MiB; hashing to ref.digest when the
+  // reference is a digest), unparsed.
+  virtual Result<OciManifest> manifest(const api::OciRef& ref,
+                                       const RegistryCredentials& creds) = 0;
+  // Streams the blob artifact.digest names (any blob of ref's repository) from byte `offset` (a
+  // Range request) to onData(position, bytes) in order. A registry that ignores the Range answers
+  // from 0: the first call's position says where the data starts. onData returning an error stops
+  // the transfer with that error.
   virtual Status fetch(const api::OciRef& ref, const RegistryCredentials& creds,
                        const OciArtifact& artifact, uint64_t offset,
                        const std::function<Status(uint64_t, std::string_view)>& onData) = 0;
@@ -73,6 +86,8 @@ struct HttpsOciRegistryOptions {
   // Connecting, each response's headers and each read of a body.
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};
   std::string userAgent = "edgecore-models/1";
+  // Ends the error of a registry that asks for credentials none were given for.
+  std::string credentialsHint = "name a Secret with them in the Model's spec.credentialName";
 };
 
 // The real registry client: HTTPS only (TLS 1.2+ on wolfSSL, the server's certificate always
@@ -96,4 +111,4 @@ std::optional<AuthChallenge> parseAuthChallenge(std::string_view header);
 // wrong. Exposed for tests and the fuzzer.
 Result<OciArtifact> parseModelManifest(std::string_view body);
 
-}  // namespace ep::edgecore::models
+}  // namespace ep::oci
