@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "cloudcore/apiserver/pod_stream_opener.h"
-#include "cloudcore/apiserver/spdy.h"
 #include "common/http/server_types.h"
+#include "common/spdy/spdy.h"
 #include "common/thread_annotations.h"
 
 namespace ep::apiserver {

@@ -8,9 +8,9 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "cloudcore/apiserver/spdy.h"
+#include "common/spdy/spdy.h"
 
-using namespace ep::apiserver::spdy;
+using namespace ep::spdy;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;

@@ -1,9 +1,11 @@
 #pragma once
 
 // A stand-in for a container runtime's streaming server (containerd's answers CRI Exec/Attach
-// with a URL on it), for tests: WebSocket on 127.0.0.1 port 0 speaking v4.channel.k8s.io, one
+// with a URL on it), for tests: on 127.0.0.1 port 0 speaking v4.channel.k8s.io over WebSocket
+// or over SPDY/3.1 (kubelet's: one stream per channel, named by its streamtype header), one
 // session at a time, playing a tiny line-based shell:
 //   stdin line "exit N"  -> the final Status for exit code N on channel 3, then closes;
+//   the end of stdin (SPDY only: a FIN on the stdin stream) -> the final Status for 0 (as cat);
 //   other stdin lines    -> "echo:LINE\n" on stdout (at most 200 bytes of it; lines end
 //                           with \r or \n);
 //   resize {"Width":W,"Height":H} on channel 4 -> "size WxH\n" on stdout.
@@ -18,12 +20,16 @@
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "common/spdy/spdy.h"
 
 namespace ep::testing {
 
@@ -63,6 +69,15 @@ class FakeStreamingServer {
     std::lock_guard l(mu_);
     return ended_;
   }
+  // Sessions that spoke SPDY, and whether their stdin ended (a FIN on its stream).
+  int spdySessions() {
+    std::lock_guard l(mu_);
+    return spdySessions_;
+  }
+  int stdinEnds() {
+    std::lock_guard l(mu_);
+    return stdinEnds_;
+  }
 
  private:
   void run() {
@@ -78,11 +93,21 @@ class FakeStreamingServer {
         ++sessions_;
       }
       try {
+        boost::beast::flat_buffer head;
+        boost::beast::http::request<boost::beast::http::string_body> req;
+        boost::beast::http::read(socket, head, req);
+        if (!websocket::is_upgrade(req)) {
+          serveSpdy(socket, req, head);
+          std::lock_guard l(mu_);
+          current_ = nullptr;
+          ++ended_;
+          continue;
+        }
         websocket::stream<boost::asio::ip::tcp::socket&> ws(socket);
         ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
           res.set(boost::beast::http::field::sec_websocket_protocol, "v4.channel.k8s.io");
         }));
-        ws.accept();
+        ws.accept(req);
         ws.binary(true);
         if (portForward_) servePortForward(ws);
         std::string line;
@@ -115,13 +140,7 @@ class FakeStreamingServer {
               continue;
             }
             if (line.rfind("exit ", 0) == 0) {
-              int code = std::stoi(line.substr(5));
-              std::string status =
-                  code == 0 ? R"({"metadata":{},"status":"Success"})"
-                            : R"({"metadata":{},"status":"Failure","message":"command terminated",)"
-                              R"("reason":"NonZeroExitCode","details":{"causes":[{"reason":)"
-                              R"("ExitCode","message":")" +
-                                  std::to_string(code) + R"("}]}})";
+              std::string status = statusFor(std::stoi(line.substr(5)));
               ws.write(boost::asio::buffer("\x03" + status));
               ws.close(websocket::close_code::normal);
               done = true;
@@ -140,6 +159,86 @@ class FakeStreamingServer {
       std::lock_guard l(mu_);
       current_ = nullptr;
       ++ended_;
+    }
+  }
+
+  static std::string statusFor(int code) {
+    return code == 0 ? R"({"metadata":{},"status":"Success"})"
+                     : R"({"metadata":{},"status":"Failure","message":"command terminated",)"
+                       R"("reason":"NonZeroExitCode","details":{"causes":[{"reason":)"
+                       R"("ExitCode","message":")" +
+                           std::to_string(code) + R"("}]}})";
+  }
+
+  // The same shell over SPDY/3.1, as kubelet's streaming server speaks it.
+  void serveSpdy(boost::asio::ip::tcp::socket& socket,
+                 const boost::beast::http::request<boost::beast::http::string_body>& req,
+                 boost::beast::flat_buffer& head) {
+    if (req[boost::beast::http::field::upgrade] != "SPDY/3.1") {
+      boost::asio::write(socket, boost::asio::buffer(std::string(
+                                     "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")));
+      return;
+    }
+    boost::asio::write(socket, boost::asio::buffer(std::string(
+                                   "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                                   "Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: "
+                                   "v4.channel.k8s.io\r\n\r\n")));
+    {
+      std::lock_guard l(mu_);
+      ++spdySessions_;
+    }
+    spdy::FrameReader reader;
+    spdy::FrameWriter writer;
+    std::map<std::string, uint32_t> streams;  // streamtype -> id
+    auto send = [&](const std::string& bytes) {
+      boost::asio::write(socket, boost::asio::buffer(bytes));
+    };
+    auto finish = [&](int code) {
+      if (streams.count("error")) send(writer.data(streams["error"], statusFor(code), true));
+      boost::system::error_code ec;
+      socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
+    };
+    std::string line;
+    std::string pending = boost::beast::buffers_to_string(head.data());
+    for (;;) {
+      std::vector<spdy::Frame> frames;
+      if (!reader.feed(pending, frames).isOk()) return;
+      pending.clear();
+      for (const auto& f : frames) {
+        if (f.type == spdy::FrameType::kSynStream) {
+          streams[spdy::headerValue(f.headers, "streamtype")] = f.streamId;
+          send(writer.synReply(f.streamId, {}, false));
+          continue;
+        }
+        if (f.type != spdy::FrameType::kData) continue;
+        if (streams.count("stdin") && f.streamId == streams["stdin"]) {
+          {
+            std::lock_guard l(mu_);
+            stdin_ += f.data;
+          }
+          for (char c : f.data) {
+            if (c != '\r' && c != '\n') {
+              line += c;
+              continue;
+            }
+            if (line.rfind("exit ", 0) == 0) return finish(std::stoi(line.substr(5)));
+            if (!line.empty() && streams.count("stdout")) {
+              send(writer.data(streams["stdout"], "echo:" + line.substr(0, 200) + "\n", false));
+            }
+            line.clear();
+          }
+          if (f.fin()) {
+            std::lock_guard l(mu_);
+            ++stdinEnds_;
+          }
+          if (f.fin()) return finish(0);
+        }
+      }
+      char buf[4096];
+      boost::system::error_code ec;
+      size_t n = socket.read_some(boost::asio::buffer(buf), ec);
+      if (ec) return;
+      pending.assign(buf, n);
     }
   }
 
@@ -184,6 +283,8 @@ class FakeStreamingServer {
   std::string stdin_;
   int sessions_ = 0;
   int ended_ = 0;
+  int spdySessions_ = 0;
+  int stdinEnds_ = 0;
 };
 
 }  // namespace ep::testing

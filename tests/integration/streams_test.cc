@@ -859,6 +859,14 @@ TEST_F(StreamsTest, KubectlExecInteractiveOnATerminal) {
   auto r = runCommand(argv, "one\nexit 0\n", 60s, {"HOME=" + edgeDir_.path()});
   EXPECT_EQ(r.exitCode, 0) << r.err;
   EXPECT_EQ(r.out, "echo:one\n");
+  // stdin without a terminal goes over SPDY to the runtime, so its end reaches the command:
+  // input without "exit" ends the session as the end of a file ends cat.
+  EXPECT_EQ(runtimeStreams.spdySessions(), 1);
+  r = runCommand(argv, "two\n", 60s, {"HOME=" + edgeDir_.path()});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "echo:two\n");
+  EXPECT_EQ(runtimeStreams.stdinEnds(), 1);
+  EXPECT_EQ(runtimeStreams.spdySessions(), 2);
 }
 
 // kubectl port-forward end to end: kubectl's SPDY streams inside a WebSocket, the tunnel, the

@@ -451,6 +451,18 @@ TEST_F(WorkloadE2eTest, ContainersSurviveCloudLossEdgecoreRestartAndOfflineReboo
                             60s, env);
     EXPECT_EQ(piped.exitCode, 0) << piped.err;
     EXPECT_EQ(piped.out, "hello");
+    // The end of stdin reaches the command (SPDY to containerd's streaming server): cat ends by
+    // itself, and kubectl cp into the pod (tar reading stdin) finishes.
+    auto catted =
+        runCommand(with({"exec", "-i", "ticker", "--", "cat"}), "hello\nworld\n", 60s, env);
+    EXPECT_EQ(catted.exitCode, 0) << catted.err;
+    EXPECT_EQ(catted.out, "hello\nworld\n");
+    const std::string local = dir_.path() + "/to-copy.txt";
+    std::ofstream(local) << "copied into the pod\n";
+    auto copied = runCommand(with({"cp", local, "ticker:/tmp/copied.txt"}), "", 60s, env);
+    EXPECT_EQ(copied.exitCode, 0) << copied.err;
+    auto back = edgectl({"exec", "ticker", "--", "cat", "/tmp/copied.txt"});
+    EXPECT_EQ(back.out, "copied into the pod\n") << back.err;
     // Attach follows the main process's output.
     TerminalProcess attach(with({"attach", "ticker"}), 24, 80, env);
     EXPECT_TRUE(attach.waitFor("tick ", 30s)) << attach.output();

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "common/thread_annotations.h"
+#include "edgecore/edged/streaming/channel_session.h"
 #include "edgecore/edged/streaming/cri_log.h"
 #include "edgecore/edged/streaming/websocket_client.h"
 
@@ -71,7 +72,7 @@ struct StreamServer::Stream {
   // (shut down on cancel, so a blocked read or write returns), and the end of the session.
   std::deque<tv1::StreamInput> inputs EP_GUARDED_BY(mu);
   uint64_t queuedInput EP_GUARDED_BY(mu) = 0;
-  std::shared_ptr<WebSocketClient> socket EP_GUARDED_BY(mu);
+  std::shared_ptr<ChannelSession> socket EP_GUARDED_BY(mu);
   bool sessionOver EP_GUARDED_BY(mu) = false;
 
   bool isCancelled() {
@@ -79,7 +80,7 @@ struct StreamServer::Stream {
     return cancelled;
   }
   void cancel() {
-    std::shared_ptr<WebSocketClient> s;
+    std::shared_ptr<ChannelSession> s;
     {
       MutexLock l(mu);
       cancelled = true;
@@ -413,12 +414,11 @@ Result<int32_t> exitCodeOf(std::string_view statusJson) {
 // Ends a runtime streaming session on every way out of its scope: shuts the socket down, marks
 // the session over and joins the thread writing the cloud's input into it.
 struct StreamServer::WriterGuard {
-  WriterGuard(Stream& st, WebSocketClient& so, std::thread& w)
-      : stream(st), socket(so), writer(w) {}
+  WriterGuard(Stream& st, ChannelSession& so, std::thread& w) : stream(st), socket(so), writer(w) {}
   WriterGuard(const WriterGuard&) = delete;
   WriterGuard& operator=(const WriterGuard&) = delete;
   Stream& stream;
-  WebSocketClient& socket;
+  ChannelSession& socket;
   std::thread& writer;
   ~WriterGuard() {
     socket.shutdown();
@@ -434,7 +434,8 @@ struct StreamServer::WriterGuard {
 // Writes the cloud's input into the session until it is over or cancelled: everything queued
 // at once (stdin joined into one frame, the last terminal size), then one StreamInputAck for
 // all of it, which lets the cloud send more.
-void StreamServer::writeInput(Stream& stream, WebSocketClient& socket) {
+void StreamServer::writeInput(Stream& stream, ChannelSession& session) {
+  bool stdinClosed = false;
   for (;;) {
     std::deque<tv1::StreamInput> batch;
     {
@@ -444,22 +445,30 @@ void StreamServer::writeInput(Stream& stream, WebSocketClient& socket) {
       batch.swap(stream.inputs);
       stream.queuedInput = 0;
     }
-    std::string data(1, '\0');
+    std::string data;
+    uint64_t received = 0;  // acknowledged whether written or not (after the end of stdin)
     const tv1::StreamInput* size = nullptr;
+    bool closeNow = false;
     for (const auto& in : batch) {
-      data += in.data();
+      received += in.data().size();
+      if (!stdinClosed && !closeNow) data += in.data();  // nothing after the end of stdin
       if (in.width() > 0 && in.height() > 0) size = &in;
-      // stdin_closed: v4.channel.k8s.io (all containerd 1.6 serves over WebSocket) has no way
-      // to end stdin alone; the input simply stops (docs/tunnel.md "Streams").
+      closeNow = closeNow || in.stdin_closed();
     }
-    if (data.size() > 1 && !socket.write(data).isOk()) return;
+    if (!data.empty() && !session.write(kChannelStdin, data).isOk()) return;
     if (size != nullptr) {
       nlohmann::json wh = {{"Width", size->width()}, {"Height", size->height()}};
-      if (!socket.write("\x04" + wh.dump()).isOk()) return;
+      if (!session.write(kChannelResize, wh.dump()).isOk()) return;
+    }
+    if (closeNow && !stdinClosed) {
+      stdinClosed = true;
+      // Over SPDY the command reads end-of-file; v4.channel.k8s.io over WebSocket has no way to
+      // end stdin alone, so there the input simply stops (docs/tunnel.md, "Streams").
+      if (!session.closeStdin().isOk()) return;
     }
     tv1::EdgeMessage ack;
     ack.mutable_stream_input_ack()->set_id(stream.open.id());
-    ack.mutable_stream_input_ack()->set_bytes(data.size() - 1);
+    ack.mutable_stream_input_ack()->set_bytes(received);
     ack.mutable_stream_input_ack()->set_inputs(static_cast<uint32_t>(batch.size()));
     if (!stream.send(std::move(ack))) {
       stream.cancel();
@@ -490,9 +499,30 @@ Result<int32_t> StreamServer::streamInteractive(Stream& stream, const ContainerS
   request.stderr = !open.tty();
   auto url = runtime_.streamingUrl(request);
   if (!url.isOk()) return url.status();
-  auto connected = WebSocketClient::connect(*url, kStreamingProtocol, options_.connectTimeout);
-  if (!connected.isOk()) return connected.status();
-  std::shared_ptr<WebSocketClient> socket = std::move(connected.value());
+  std::shared_ptr<ChannelSession> socket;
+  if (request.stdin && !request.tty) {
+    // Only SPDY gives each channel a stream of its own, so that stdin can end alone (kubectl
+    // exec -i without a terminal, kubectl cp).
+    auto spdy = connectSpdySession(
+        *url, {.stdin = true, .stdout = true, .stderr = request.stderr, .tty = false},
+        options_.connectTimeout);
+    if (spdy.isOk()) {
+      socket = std::move(spdy.value());
+    } else if (spdy.status().code() == Code::kUnavailable) {
+      // A runtime without SPDY (it refused or dropped the upgrade): a new URL (a token is good
+      // for one session) over WebSocket.
+      spdlog::info("exec: {}; using WebSocket (stdin cannot end alone)", spdy.status().message());
+      url = runtime_.streamingUrl(request);
+      if (!url.isOk()) return url.status();
+    } else {
+      return spdy.status();
+    }
+  }
+  if (!socket) {
+    auto connected = WebSocketClient::connect(*url, kStreamingProtocol, options_.connectTimeout);
+    if (!connected.isOk()) return connected.status();
+    socket = webSocketSession(std::move(connected.value()));
+  }
   {
     MutexLock l(stream.mu);
     if (stream.cancelled) return 0;
@@ -509,9 +539,8 @@ Result<int32_t> StreamServer::streamInteractive(Stream& stream, const ContainerS
       if (m.status().code() != Code::kUnavailable) result = m.status();
       break;
     }
-    if (m->empty()) continue;
-    const auto channel = static_cast<uint8_t>((*m)[0]);
-    std::string_view payload = std::string_view(*m).substr(1);
+    const uint8_t channel = m->channel;
+    std::string_view payload = m->data;
     if (payload.empty()) continue;  // the server's "channel open" marker
     if (channel == 1 || channel == 2) {
       if (!stream.sendData(channel == 1 ? tv1::STREAM_CHANNEL_STDOUT : tv1::STREAM_CHANNEL_STDERR,
@@ -554,7 +583,7 @@ Status StreamServer::streamPortForward(Stream& stream) {
   if (!url.isOk()) return url.status();
   auto connected = WebSocketClient::connect(*url, kStreamingProtocol, options_.connectTimeout);
   if (!connected.isOk()) return connected.status();
-  std::shared_ptr<WebSocketClient> socket = std::move(connected.value());
+  std::shared_ptr<ChannelSession> socket = webSocketSession(std::move(connected.value()));
   {
     MutexLock l(stream.mu);
     if (stream.cancelled) return Status::ok();
@@ -575,10 +604,9 @@ Status StreamServer::streamPortForward(Stream& stream) {
       if (m.status().code() != Code::kUnavailable) result = m.status();
       break;
     }
-    if (m->empty()) continue;
-    const auto channel = static_cast<uint8_t>((*m)[0]);
+    const uint8_t channel = m->channel;
     if (channel > 1) continue;
-    std::string_view payload = std::string_view(*m).substr(1);
+    std::string_view payload = m->data;
     const size_t skip = std::min(prefix[channel], payload.size());
     prefix[channel] -= skip;
     payload.remove_prefix(skip);

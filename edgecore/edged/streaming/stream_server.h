@@ -16,7 +16,7 @@
 
 namespace ep::edged::streaming {
 
-class WebSocketClient;
+class ChannelSession;
 
 struct StreamServerOptions {
   // Streams running at once; more are refused with STREAM_ERROR_UNAVAILABLE.
@@ -35,8 +35,9 @@ struct StreamServerOptions {
 // runtime: finds the pod's container by its io.kubernetes.* labels (latest attempt, or the
 // one before for `previous`), reads and follows its CRI log file, runs exec through
 // ContainerRuntime::execSync. Interactive exec and attach (stdin/tty, STREAM_KIND_ATTACH) go
-// through the runtime's streaming server (ContainerRuntime::streamingUrl, then a WebSocket
-// speaking v4.channel.k8s.io): output as StreamData, the cloud's StreamInputs written in as they
+// through the runtime's streaming server (ContainerRuntime::streamingUrl, then v4.channel.k8s.io
+// over SPDY/3.1 when stdin without a terminal is asked for, so that its end can be passed on,
+// else over a WebSocket): output as StreamData, the cloud's StreamInputs written in as they
 // queue up and acknowledged with StreamInputAck; such a stream has a second thread for the input.
 // Port-forward (STREAM_KIND_PORT_FORWARD) works the same way, on the pod's sandbox (CRI
 // PortForward): the client's bytes are the input and the pod's the output.
@@ -84,7 +85,7 @@ class StreamServer final : public edgecore::edgehub::StreamHandler {
   // ended; the runtime's error text otherwise.
   Status streamPortForward(Stream& stream);
   struct WriterGuard;
-  void writeInput(Stream& stream, WebSocketClient& socket);
+  void writeInput(Stream& stream, ChannelSession& session);
   void reapFinishedLocked() EP_REQUIRES(mu_);
 
   ContainerRuntime& runtime_;

@@ -19,53 +19,13 @@
 #include <random>
 
 #include "common/api/base64.h"
+#include "edgecore/edged/streaming/http_upgrade.h"
 
 namespace ep::edged::streaming {
 
 namespace {
 
-constexpr size_t kMaxHandshake = 16 * 1024;
 constexpr const char* kAcceptGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-
-struct Target {
-  std::string host;  // numeric
-  uint16_t port = 0;
-  std::string path;
-};
-
-Result<Target> parseUrl(const std::string& url) {
-  const std::string scheme = "http://";
-  if (url.rfind(scheme, 0) != 0) {
-    return badRequestError("streaming URL \"" + url +
-                           "\": only http:// is supported (disable TLS streaming in the runtime)");
-  }
-  std::string rest = url.substr(scheme.size());
-  size_t slash = rest.find('/');
-  std::string authority = rest.substr(0, slash);
-  Target t;
-  t.path = slash == std::string::npos ? "/" : rest.substr(slash);
-  std::string port;
-  if (!authority.empty() && authority[0] == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string::npos)
-      return badRequestError("streaming URL \"" + url + "\": bad host");
-    t.host = authority.substr(1, close - 1);
-    if (close + 1 < authority.size() && authority[close + 1] == ':')
-      port = authority.substr(close + 2);
-  } else {
-    size_t colon = authority.rfind(':');
-    t.host = authority.substr(0, colon);
-    if (colon != std::string::npos) port = authority.substr(colon + 1);
-  }
-  if (port.empty()) port = "80";
-  const auto digit = [](unsigned char c) { return c >= '0' && c <= '9'; };
-  if (port.size() > 5 || !std::all_of(port.begin(), port.end(), digit) || std::stoi(port) == 0 ||
-      std::stoi(port) > 65535) {
-    return badRequestError("streaming URL \"" + url + "\": bad port");
-  }
-  t.port = static_cast<uint16_t>(std::stoi(port));
-  return t;
-}
 
 std::string randomBytes(size_t n) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -84,29 +44,6 @@ std::string expectedAccept(const std::string& key) {
   return api::base64Encode(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
 }
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// The value of header `name` (lower case) in a raw response head, trimmed; empty when absent.
-std::string headerValue(const std::string& head, const std::string& name) {
-  size_t pos = 0;
-  while ((pos = head.find("\r\n", pos)) != std::string::npos) {
-    pos += 2;
-    size_t end = head.find("\r\n", pos);
-    std::string line = head.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
-    size_t colon = line.find(':');
-    if (colon != std::string::npos && lower(line.substr(0, colon)) == name) {
-      std::string v = line.substr(colon + 1);
-      v.erase(0, v.find_first_not_of(" \t"));
-      v.erase(v.find_last_not_of(" \t") + 1);
-      return v;
-    }
-  }
-  return {};
-}
-
 bool sendAll(int fd, std::string_view data) {
   while (!data.empty()) {
     ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
@@ -121,105 +58,26 @@ bool sendAll(int fd, std::string_view data) {
 
 Result<std::unique_ptr<WebSocketClient>> WebSocketClient::connect(
     const std::string& url, const std::string& protocol, std::chrono::milliseconds timeout) {
-  auto target = parseUrl(url);
-  if (!target.isOk()) return target.status();
-  sockaddr_storage addr{};
-  socklen_t addrLen = 0;
-  int family = AF_INET;
-  if (auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
-      inet_pton(AF_INET, target->host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(target->port);
-    addrLen = sizeof(sockaddr_in);
-  } else if (auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
-             inet_pton(AF_INET6, target->host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(target->port);
-    addrLen = sizeof(sockaddr_in6);
-    family = AF_INET6;
-  } else {
-    return badRequestError("streaming URL \"" + url + "\": the host must be an IP address");
-  }
-  int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return unavailableError(std::string("socket: ") + std::strerror(errno));
-  std::unique_ptr<WebSocketClient> client(new WebSocketClient(fd));
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto waitFor = [&](short events) -> bool {
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return false;
-      pollfd p{fd, events, 0};
-      int r = ::poll(&p, 1, static_cast<int>(left.count()));
-      if (r < 0 && errno == EINTR) continue;
-      return r > 0;
-    }
-  };
-  const std::string where = "the container runtime's streaming server " + target->host + ":" +
-                            std::to_string(target->port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), addrLen) != 0) {
-    if (errno != EINPROGRESS || !waitFor(POLLOUT)) {
-      return unavailableError("cannot connect to " + where);
-    }
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-      return unavailableError("cannot connect to " + where + ": " + std::strerror(err));
-    }
-  }
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // keystrokes go out at once
-
   const std::string key = api::base64Encode(randomBytes(16));
-  std::string host = family == AF_INET6 ? "[" + target->host + "]" : target->host;
-  std::string request =
-      "GET " + target->path + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(target->port) +
-      "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
-      "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: " + protocol +
-      "\r\nUser-Agent: edgecore\r\n\r\n";
-  std::string_view pending = request;
-  while (!pending.empty()) {
-    if (!waitFor(POLLOUT)) return unavailableError("timed out sending the upgrade to " + where);
-    ssize_t n = ::send(fd, pending.data(), pending.size(), MSG_NOSIGNAL);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-    if (n <= 0) return unavailableError("sending the upgrade to " + where + " failed");
-    pending.remove_prefix(static_cast<size_t>(n));
-  }
-  std::string response;
-  size_t headEnd = std::string::npos;
-  while ((headEnd = response.find("\r\n\r\n")) == std::string::npos) {
-    if (response.size() > kMaxHandshake) {
-      return unavailableError(where + " answered an oversized upgrade response");
-    }
-    if (!waitFor(POLLIN)) return unavailableError("timed out waiting for " + where);
-    char buf[4096];
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-    if (n <= 0) return unavailableError(where + " closed the connection during the upgrade");
-    response.append(buf, static_cast<size_t>(n));
-  }
-  std::string head = response.substr(0, headEnd + 2);
-  std::string statusLine = head.substr(0, head.find("\r\n"));
-  if (statusLine.rfind("HTTP/1.1 101", 0) != 0) {
-    // The body (if any came along) says why: containerd answers a plain-text reason.
-    std::string body = response.substr(headEnd + 4, 512);
-    return unavailableError(where + " refused the upgrade: " + statusLine +
-                            (body.empty() ? "" : ": " + body));
-  }
-  if (headerValue(head, "sec-websocket-accept") != expectedAccept(key)) {
+  auto conn =
+      upgradeConnection(url, timeout, [&](const std::string& host, const std::string& path) {
+        return "GET " + path + " HTTP/1.1\r\nHost: " + host +
+               "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
+               "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: " + protocol +
+               "\r\nUser-Agent: edgecore\r\n\r\n";
+      });
+  if (!conn.isOk()) return conn.status();
+  std::unique_ptr<WebSocketClient> client(new WebSocketClient(conn->fd));
+  const std::string where = streamingServerName(url);
+  if (responseHeader(conn->head, "sec-websocket-accept") != expectedAccept(key)) {
     return unavailableError(where + " answered a wrong Sec-WebSocket-Accept");
   }
-  std::string chosen = headerValue(head, "sec-websocket-protocol");
+  std::string chosen = responseHeader(conn->head, "sec-websocket-protocol");
   if (chosen != protocol) {
     return unavailableError(where + " does not speak " + protocol +
                             (chosen.empty() ? "" : " (it chose " + chosen + ")"));
   }
-  client->buffered_ = response.substr(headEnd + 4);
-  // Blocking from here on: read() and write() run on their own threads and shutdown() ends them.
-  int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
-    return unavailableError(std::string("fcntl: ") + std::strerror(errno));
-  }
+  client->buffered_ = std::move(conn->buffered);
   return client;
 }
 

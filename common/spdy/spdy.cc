@@ -1,4 +1,4 @@
-#include "cloudcore/apiserver/spdy.h"
+#include "common/spdy/spdy.h"
 
 #include <zlib.h>
 
@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-namespace ep::apiserver::spdy {
+namespace ep::spdy {
 
 namespace {
 
@@ -432,4 +432,4 @@ std::string FrameWriter::goAway(uint32_t lastGoodStreamId, uint32_t status) {
   return out;
 }
 
-}  // namespace ep::apiserver::spdy
+}  // namespace ep::spdy

@@ -1,7 +1,9 @@
 #pragma once
 
-// SPDY/3.1 framing, as far as Kubernetes' port-forward protocol needs it (kubectl tunnels SPDY
-// inside a WebSocket, subprotocol "SPDY/3.1+portforward.k8s.io"; port_forward.h). Frames are
+// SPDY/3.1 framing, as far as Kubernetes' streaming protocols need it: kubectl's port-forward
+// to cloudcore (SPDY inside a WebSocket, subprotocol "SPDY/3.1+portforward.k8s.io";
+// cloudcore/apiserver/port_forward.h) and edgecore's exec and attach sessions with the container
+// runtime's streaming server (edgecore/edged/streaming/channel_session.h). Frames are
 // parsed from an arbitrary split of the byte stream and written back; name/value header blocks
 // are zlib-compressed with SPDY/3's dictionary, one compression context per direction for the
 // whole session, as the protocol requires. No flow control: Kubernetes' SPDY peer (spdystream)
@@ -18,7 +20,7 @@
 
 #include "common/status.h"
 
-namespace ep::apiserver::spdy {
+namespace ep::spdy {
 
 enum class FrameType : uint16_t {
   kData = 0,  // not a control frame
@@ -118,4 +120,4 @@ class FrameWriter {
   std::unique_ptr<Zlib> zlib_;
 };
 
-}  // namespace ep::apiserver::spdy
+}  // namespace ep::spdy

@@ -1,9 +1,9 @@
-#include "cloudcore/apiserver/spdy.h"
+#include "common/spdy/spdy.h"
 
 #include <gtest/gtest.h>
 #include <zlib.h>
 
-namespace ep::apiserver::spdy {
+namespace ep::spdy {
 namespace {
 
 // Feeds `bytes` one byte at a time (the worst split a WebSocket can make).
@@ -155,4 +155,4 @@ TEST(SpdyTest, AHeaderBlockCutShortIsAnError) {
 }
 
 }  // namespace
-}  // namespace ep::apiserver::spdy
+}  // namespace ep::spdy
