@@ -35,8 +35,11 @@ namespace ep::testing {
 
 class FakeStreamingServer {
  public:
-  explicit FakeStreamingServer(bool portForward = false)
-      : portForward_(portForward), acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+  // `spdy` false: a runtime that speaks WebSocket only (refuses the SPDY upgrade with 400).
+  explicit FakeStreamingServer(bool portForward = false, bool spdy = true)
+      : portForward_(portForward),
+        spdy_(spdy),
+        acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
     thread_ = std::thread([this] { run(); });
   }
   ~FakeStreamingServer() {
@@ -174,7 +177,8 @@ class FakeStreamingServer {
   void serveSpdy(boost::asio::ip::tcp::socket& socket,
                  const boost::beast::http::request<boost::beast::http::string_body>& req,
                  boost::beast::flat_buffer& head) {
-    if (req[boost::beast::http::field::upgrade] != "SPDY/3.1") {
+    if (!spdy_ || req[boost::beast::http::field::upgrade] != "SPDY/3.1" ||
+        req["X-Stream-Protocol-Version"] != "v4.channel.k8s.io") {
       boost::asio::write(socket, boost::asio::buffer(std::string(
                                      "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")));
       return;
@@ -194,7 +198,10 @@ class FakeStreamingServer {
       boost::asio::write(socket, boost::asio::buffer(bytes));
     };
     auto finish = [&](int code) {
-      if (streams.count("error")) send(writer.data(streams["error"], statusFor(code), true));
+      // As containerd ends a session: the status (no FIN), a reset of every stream, GOAWAY.
+      if (streams.count("error")) send(writer.data(streams["error"], statusFor(code), false));
+      for (const auto& [type, id] : streams) send(writer.rstStream(id, spdy::kCancel));
+      send(writer.goAway(0, 0));
       boost::system::error_code ec;
       socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
     };
@@ -274,6 +281,7 @@ class FakeStreamingServer {
   }
 
   const bool portForward_;
+  const bool spdy_;
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::thread thread_;

@@ -869,6 +869,24 @@ TEST_F(StreamsTest, KubectlExecInteractiveOnATerminal) {
   EXPECT_EQ(runtimeStreams.spdySessions(), 2);
 }
 
+// A runtime that speaks WebSocket only refuses the SPDY upgrade: the edge asks for a new URL
+// (a token serves one session) and carries the session over WebSocket, where stdin cannot end
+// alone ("exit 0" ends it here).
+TEST_F(StreamsTest, ExecFallsBackToWebSocketForARuntimeWithoutSpdy) {
+  FakeStreamingServer runtimeStreams(/*portForward=*/false, /*spdy=*/false);
+  runtime_.setStreamingUrl(runtimeStreams.url());
+  ChannelClient c(std::to_string(server_->port()),
+                  "/api/v1/namespaces/default/pods/web/exec?container=app&command=sh&stdin=true"
+                  "&stdout=true&stderr=true");
+  c.send(0, "one\n");
+  ASSERT_TRUE(c.readUntil("echo:one\n")) << c.out();
+  c.send(0, "exit 0\n");
+  EXPECT_EQ(c.finish().value("status", ""), "Success");
+  EXPECT_EQ(runtimeStreams.spdySessions(), 0);
+  EXPECT_EQ(runtime_.streamingRequests().size(), 2u);  // the refused one, then a fresh URL
+  EXPECT_EQ(runtimeStreams.stdinSeen(), "one\nexit 0\n");
+}
+
 // kubectl port-forward end to end: kubectl's SPDY streams inside a WebSocket, the tunnel, the
 // edge asking the runtime for the pod's sandbox's port-forward URL and speaking its channel
 // protocol. Two connections through one kubectl: an HTTP request answered by the pod, and one

@@ -1,5 +1,6 @@
 #include "edgecore/edged/streaming/channel_session.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "common/spdy/spdy.h"
@@ -78,6 +80,49 @@ class SpdySession final : public ChannelSession {
     return {};
   }
 
+  // Waits until the server accepted every stream (SYN_REPLY), as kubectl does; a stream it
+  // resets, or no answer within `timeout`, is an error. Frames that come meanwhile are kept for
+  // read().
+  Status awaitReplies(std::chrono::milliseconds timeout) {
+    std::set<uint32_t> waiting;
+    for (const auto& [id, channel] : channels_) waiting.insert(id);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    size_t seen = 0;
+    while (!waiting.empty()) {
+      // Frames after the last acceptance are read()'s (a reset then ends the session there).
+      for (; seen < frames_.size() && !waiting.empty(); ++seen) {
+        const spdy::Frame& f = frames_[seen];
+        if (f.type == spdy::FrameType::kSynReply) waiting.erase(f.streamId);
+        if (f.type == spdy::FrameType::kRstStream && channels_.count(f.streamId)) {
+          return unavailableError("the runtime refused the " + nameOf(f.streamId) +
+                                  " stream (SPDY status " + std::to_string(f.value) + ")");
+        }
+      }
+      if (waiting.empty()) break;
+      std::string chunk;
+      if (!buffered_.empty()) {
+        chunk.swap(buffered_);
+      } else {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        pollfd p{fd_, POLLIN, 0};
+        int r = left.count() > 0 ? ::poll(&p, 1, static_cast<int>(left.count())) : 0;
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+          return unavailableError("the runtime did not accept the " + nameOf(*waiting.begin()) +
+                                  " stream within " + std::to_string(timeout.count()) + " ms");
+        }
+        char buf[4096];
+        ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return unavailableError("the runtime closed the session before accepting it");
+        chunk.assign(buf, static_cast<size_t>(n));
+      }
+      if (Status st = reader_.feed(chunk, frames_); !st.isOk()) return st;
+    }
+    return {};
+  }
+
   Result<Message> read() override {
     for (;;) {
       while (next_ < frames_.size()) {
@@ -88,6 +133,7 @@ class SpdySession final : public ChannelSession {
       }
       frames_.clear();
       next_ = 0;
+      if (!broken_.isOk()) return broken_;
       if (ended_) return flushStatusOr(unavailableError("the streaming session ended"));
       std::string chunk;
       if (!buffered_.empty()) {
@@ -102,14 +148,16 @@ class SpdySession final : public ChannelSession {
         }
         chunk.assign(buf, static_cast<size_t>(n));
       }
+      // Frames parsed before a protocol error are still delivered (final output, the status).
       if (Status st = reader_.feed(chunk, frames_); !st.isOk()) {
         shutdown();
-        return st;
+        broken_ = st;
       }
     }
   }
 
   Status write(uint8_t channel, std::string_view data) override {
+    if (channel == kChannelResize && resizeStream_ == 0) return {};  // no terminal: no sizes
     const uint32_t id = channel == kChannelStdin    ? stdinStream_
                         : channel == kChannelResize ? resizeStream_
                                                     : 0;
@@ -157,24 +205,27 @@ class SpdySession final : public ChannelSession {
           return flushStatus();
         }
         return std::optional<Message>();
-      case spdy::FrameType::kPing: {
-        MutexLock l(writeMu_);
-        if (Status st = sendLocked(writer_.ping(f.value)); !st.isOk()) return st;
+      case spdy::FrameType::kPing:
+        // The server's pings (even ids; odd ones are this side's) are answered when that costs
+        // no wait: the reader never blocks behind a writer stuck on a full socket.
+        if (f.value % 2 == 0)
+          replyIfFree([&]() EP_NO_THREAD_SAFETY_ANALYSIS { return writer_.ping(f.value); });
         return std::optional<Message>();
-      }
-      case spdy::FrameType::kGoAway:
-        ended_ = true;
+      case spdy::FrameType::kSynStream:
+        // The server opens no streams in this protocol: refused (when that costs no wait).
+        replyIfFree([&]() EP_NO_THREAD_SAFETY_ANALYSIS {
+          return writer_.rstStream(f.streamId, spdy::kRefusedStream);
+        });
         return std::optional<Message>();
-      case spdy::FrameType::kSynStream: {
-        // The server opens no streams in this protocol: refused.
-        MutexLock l(writeMu_);
-        if (Status st = sendLocked(writer_.rstStream(f.streamId, spdy::kRefusedStream));
-            !st.isOk()) {
-          return st;
+      case spdy::FrameType::kRstStream:
+        // containerd ends a session with the status, a reset of every stream, GOAWAY and the
+        // close; a reset of the status or output stream alone ends it too.
+        if (channels_.count(f.streamId) &&
+            (channels_[f.streamId] == kChannelStatus || channels_[f.streamId] == kChannelStdout)) {
+          ended_ = true;
         }
         return std::optional<Message>();
-      }
-      default:  // RST_STREAM, SETTINGS, WINDOW_UPDATE: nothing to do
+      default:  // GOAWAY (the close follows), SETTINGS, WINDOW_UPDATE: nothing to do
         return std::optional<Message>();
     }
   }
@@ -188,6 +239,31 @@ class SpdySession final : public ChannelSession {
     auto s = flushStatus();
     if (s.isOk() && s->has_value()) return std::move(**s);
     return end;
+  }
+
+  // Sends what `make` builds if the write lock is free now; else drops it.
+  template <typename Make>
+  void replyIfFree(Make make) EP_NO_THREAD_SAFETY_ANALYSIS {
+    if (!writeMu_.try_lock()) return;
+    (void)sendLocked(make());
+    writeMu_.unlock();
+  }
+
+  std::string nameOf(uint32_t id) const {
+    auto it = channels_.find(id);
+    if (it == channels_.end()) return "unknown";
+    switch (it->second) {
+      case kChannelStatus:
+        return "error";
+      case kChannelStdin:
+        return "stdin";
+      case kChannelStdout:
+        return "stdout";
+      case kChannelStderr:
+        return "stderr";
+      default:
+        return "resize";
+    }
   }
 
   Status sendLocked(const std::string& bytes) EP_REQUIRES(writeMu_) {
@@ -211,6 +287,7 @@ class SpdySession final : public ChannelSession {
   std::string status_;
   bool statusSent_ = false;
   bool ended_ = false;
+  Status broken_;  // a protocol error, returned once the frames before it are delivered
   // Set by open() before any other call; read-only after.
   std::map<uint32_t, uint8_t> channels_;
   uint32_t stdinStream_ = 0;
@@ -229,9 +306,11 @@ std::unique_ptr<ChannelSession> webSocketSession(std::unique_ptr<WebSocketClient
 }
 
 Result<std::unique_ptr<ChannelSession>> adoptSpdySession(int fd, std::string buffered,
-                                                         SpdyStreams streams) {
+                                                         SpdyStreams streams,
+                                                         std::chrono::milliseconds timeout) {
   auto s = std::make_unique<SpdySession>(fd, std::move(buffered));
   if (Status st = s->open(streams); !st.isOk()) return st;
+  if (Status st = s->awaitReplies(timeout); !st.isOk()) return st;
   return std::unique_ptr<ChannelSession>(std::move(s));
 }
 
@@ -251,7 +330,7 @@ Result<std::unique_ptr<ChannelSession>> connectSpdySession(const std::string& ur
     return unavailableError(where + " does not speak " + kProtocol + " over SPDY" +
                             (chosen.empty() ? "" : " (it chose " + chosen + ")"));
   }
-  return adoptSpdySession(conn->fd, std::move(conn->buffered), streams);
+  return adoptSpdySession(conn->fd, std::move(conn->buffered), streams, timeout);
 }
 
 }  // namespace ep::edged::streaming

@@ -54,15 +54,19 @@ struct SpdyStreams {
 
 // Upgrades the connection to `url` to SPDY/3.1 speaking v4.channel.k8s.io (as kubectl does with
 // kubelet) and opens the error, stdin, stdout, stderr and resize streams `streams` asks for,
-// within `timeout`. Each channel is a stream of its own, so stdin can end alone. The status
-// (channel 3) is read whole: one message when its stream ends. The server's pings are
-// answered. Errors as for WebSocketClient::connect.
+// and waits until the server accepted each (SYN_REPLY), all within `timeout`. Each channel is a
+// stream of its own, so stdin can end alone. The status (channel 3) is read whole: one message
+// when its stream ends, is reset, or the session ends. The server's pings are answered when the
+// write side is free. Errors as for WebSocketClient::connect, and kUnavailable when the server
+// resets or does not accept a stream.
 Result<std::unique_ptr<ChannelSession>> connectSpdySession(const std::string& url,
                                                            SpdyStreams streams,
                                                            std::chrono::milliseconds timeout);
 // An SPDY session over a connected socket whose upgrade already happened (`buffered`: bytes
-// read past it); takes ownership of `fd` and opens the streams. For tests.
-Result<std::unique_ptr<ChannelSession>> adoptSpdySession(int fd, std::string buffered,
-                                                         SpdyStreams streams);
+// read past it); takes ownership of `fd`, opens the streams and waits for their acceptance
+// within `timeout`. For tests.
+Result<std::unique_ptr<ChannelSession>> adoptSpdySession(
+    int fd, std::string buffered, SpdyStreams streams,
+    std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 }  // namespace ep::edged::streaming

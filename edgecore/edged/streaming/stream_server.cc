@@ -508,9 +508,15 @@ Result<int32_t> StreamServer::streamInteractive(Stream& stream, const ContainerS
         options_.connectTimeout);
     if (spdy.isOk()) {
       socket = std::move(spdy.value());
-    } else if (spdy.status().code() == Code::kUnavailable) {
-      // A runtime without SPDY (it refused or dropped the upgrade): a new URL (a token is good
-      // for one session) over WebSocket.
+    } else if (spdy.status().code() == Code::kUnavailable &&
+               (spdy.status().message().find("refused the upgrade: HTTP/1.1 400") !=
+                    std::string::npos ||
+                spdy.status().message().find("does not speak") != std::string::npos ||
+                spdy.status().message().find("closed the connection during the upgrade") !=
+                    std::string::npos)) {
+      // A runtime without SPDY (it refused the upgrade as a bad request, or dropped it): a new
+      // URL (a token is good for one session) over WebSocket. Other failures (unreachable, an
+      // expired token, a stream refused) are the session's.
       spdlog::info("exec: {}; using WebSocket (stdin cannot end alone)", spdy.status().message());
       url = runtime_.streamingUrl(request);
       if (!url.isOk()) return url.status();

@@ -68,7 +68,8 @@ TEST(SpdySession, CarriesEachChannelOnItsOwnStreamAndEndsStdinAlone) {
     EXPECT_EQ(ids["stdout"], 5u);
     EXPECT_EQ(ids["stderr"], 7u);
     for (const auto& [type, id] : ids) server.send(server.writer.synReply(id, {}, false));
-    server.send(server.writer.ping(7));
+    server.send(server.writer.ping(8));  // the server's ids are even
+    server.send(server.writer.ping(9));  // an odd one is the client's own: not answered
     server.send(server.writer.data(ids["stdout"], "out", false));
     server.send(server.writer.data(ids["stderr"], "err", false));
     // stdin's bytes, then its end alone (a FIN on its stream); the ping answered.
@@ -76,7 +77,7 @@ TEST(SpdySession, CarriesEachChannelOnItsOwnStreamAndEndsStdinAlone) {
       bool fin = false, pong = false;
       for (const auto& f : frames) {
         fin = fin || (f.type == spdy::FrameType::kData && f.streamId == ids["stdin"] && f.fin());
-        pong = pong || (f.type == spdy::FrameType::kPing && f.value == 7);
+        pong = pong || (f.type == spdy::FrameType::kPing && f.value == 8);
       }
       return fin && pong;
     }));
@@ -84,7 +85,10 @@ TEST(SpdySession, CarriesEachChannelOnItsOwnStreamAndEndsStdinAlone) {
     bool pong = false;
     for (const auto& f : server.frames) {
       if (f.type == spdy::FrameType::kData && f.streamId == ids["stdin"]) in += f.data;
-      if (f.type == spdy::FrameType::kPing && f.value == 7) pong = true;
+      if (f.type == spdy::FrameType::kPing && f.value == 8) pong = true;
+      if (f.type == spdy::FrameType::kPing) {
+        EXPECT_NE(f.value, 9u);
+      }
       // Only stdin is written to.
       if (f.type == spdy::FrameType::kData) {
         EXPECT_EQ(f.streamId, ids["stdin"]);
@@ -101,6 +105,8 @@ TEST(SpdySession, CarriesEachChannelOnItsOwnStreamAndEndsStdinAlone) {
   ASSERT_TRUE(session.isOk()) << session.status().toString();
   ChannelSession& s = **session;
   ASSERT_TRUE(s.write(kChannelStdin, "hello").isOk());
+  // No terminal, no resize stream: a size has nowhere to go and is not an error.
+  EXPECT_TRUE(s.write(kChannelResize, R"({"Width":80,"Height":24})").isOk());
   ASSERT_TRUE(s.closeStdin().isOk());
   EXPECT_EQ(s.write(kChannelStdin, "late").code(), Code::kInvalid);
   std::vector<std::pair<int, std::string>> got;
@@ -120,15 +126,18 @@ TEST(SpdySession, CarriesEachChannelOnItsOwnStreamAndEndsStdinAlone) {
   ::close(fds[1]);
 }
 
-TEST(SpdySession, AStatusWithoutItsFinIsDeliveredWhenTheSessionEnds) {
+TEST(SpdySession, EndsAsContainerdEndsASession) {
   int fds[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
   SpdyPeer server(fds[1]);
   std::thread peer([&] {
     ASSERT_TRUE(server.readUntil([](const auto& f) { return streamsOf(f).size() == 3; }));
-    server.send(
-        server.writer.data(streamsOf(server.frames)["error"], R"({"status":"Failure"})", false));
-    ::shutdown(fds[1], SHUT_RDWR);
+    auto ids = streamsOf(server.frames);
+    for (const auto& [type, id] : ids) server.send(server.writer.synReply(id, {}, false));
+    // The status without FIN, a reset of every stream, GOAWAY; the socket stays open.
+    server.send(server.writer.data(ids["error"], R"({"status":"Failure"})", false));
+    for (const auto& [type, id] : ids) server.send(server.writer.rstStream(id, spdy::kCancel));
+    server.send(server.writer.goAway(7, 0));
   });
   // No stdin stream asked for: stdin calls have nothing to do.
   auto session = adoptSpdySession(fds[0], "", {.stdin = false, .stdout = true, .stderr = true});
@@ -141,6 +150,30 @@ TEST(SpdySession, AStatusWithoutItsFinIsDeliveredWhenTheSessionEnds) {
   EXPECT_EQ((*session)->read().status().code(), Code::kUnavailable);
   peer.join();
   ::close(fds[1]);
+}
+
+TEST(SpdySession, AStreamTheServerRefusesOrNeverAcceptsFailsTheSession) {
+  for (bool refuse : {true, false}) {
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    SpdyPeer server(fds[1]);
+    std::thread peer([&] {
+      ASSERT_TRUE(server.readUntil([](const auto& f) { return streamsOf(f).size() == 3; }));
+      auto ids = streamsOf(server.frames);
+      server.send(server.writer.synReply(ids["error"], {}, false));
+      if (refuse) server.send(server.writer.rstStream(ids["stdout"], spdy::kRefusedStream));
+    });
+    auto session = adoptSpdySession(fds[0], "", {.stdin = true, .stdout = true, .stderr = false},
+                                    std::chrono::milliseconds(300));
+    peer.join();
+    ASSERT_FALSE(session.isOk());
+    EXPECT_EQ(session.status().code(), Code::kUnavailable);
+    EXPECT_NE(session.status().message().find(refuse ? "the runtime refused the stdout stream"
+                                                     : "did not accept the stdin stream"),
+              std::string::npos)
+        << session.status().message();
+    ::close(fds[1]);
+  }
 }
 
 // A loopback server answering the upgrade with `reply`, then reading until the client closes.
@@ -168,8 +201,18 @@ class UpgradeServer {
       }
       request = req;
       ::send(c, reply.data(), reply.size(), 0);
-      while (::recv(c, buf, sizeof buf, 0) > 0) {
-      }  // until the client is done
+      // Accepts every stream a client opens, until it is done.
+      spdy::FrameReader reader;
+      spdy::FrameWriter writer;
+      for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) {
+        std::vector<spdy::Frame> frames;
+        if (!reader.feed(std::string_view(buf, static_cast<size_t>(n)), frames).isOk()) break;
+        for (const auto& f : frames) {
+          if (f.type != spdy::FrameType::kSynStream) continue;
+          std::string r = writer.synReply(f.streamId, {}, false);
+          ::send(c, r.data(), r.size(), MSG_NOSIGNAL);
+        }
+      }
       ::close(c);
     });
   }
