@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -68,14 +67,10 @@ int64_t specInt(const Json& job, const char* key, int64_t fallback) {
   return v->get<int64_t>();
 }
 
-// spec.failureTolerate: a decimal ratio in [0, 1] (validated on write); 0.1 when absent.
+// spec.failureTolerate (validated on write); the default when absent.
 double failureTolerate(const Json& job) {
-  const std::string text = api::stringAt(job, "spec.failureTolerate");
-  if (text.empty()) return 0.1;
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || *end != '\0' || !(v >= 0 && v <= 1)) return 0.1;
-  return v;
+  return api::parseFailureTolerate(api::stringAt(job, "spec.failureTolerate"))
+      .value_or(api::kDefaultFailureTolerate);
 }
 
 std::string pullSecretOf(const Json& job) {

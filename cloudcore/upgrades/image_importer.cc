@@ -203,10 +203,7 @@ Result<oci::RegistryCredentials> ImageImporter::credentials(const Request& r,
                                                             const api::OciRef& ref) {
   oci::RegistryCredentials creds;
   if (r.pullSecret.empty()) return creds;
-  const auto slash = r.pullSecret.find('/');
-  const std::string ns = slash == std::string::npos ? "kube-system" : r.pullSecret.substr(0, slash);
-  const std::string name =
-      slash == std::string::npos ? r.pullSecret : r.pullSecret.substr(slash + 1);
+  const auto [ns, name] = api::imagePullSecretRef(r.pullSecret);
   auto secret = registry_.get(secretKind(), ns, name);
   if (!secret.isOk()) {
     return Status(secret.status().code(),
@@ -238,10 +235,9 @@ Status ImageImporter::importNow(const Request& r) {
   if (!ref.isOk()) return ref.status();
   auto creds = credentials(r, *ref);
   if (!creds.isOk()) return creds.status();
-  const std::string shown = r.image + (r.image.find_last_of(":@") != std::string::npos &&
-                                               r.image.find_last_of(":@") > r.image.rfind('/')
-                                           ? ""
-                                           : ":" + r.version);
+  // The reference as pulled, for errors.
+  const std::string shown = ref->registry + "/" + ref->repository +
+                            (ref->digest.empty() ? ":" + ref->tag : "@" + ref->digest);
   auto top = oci_->manifest(*ref, *creds);
   if (!top.isOk()) return top.status();
   // The platforms to take: an index's linux manifests, or the one manifest.

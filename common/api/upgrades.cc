@@ -1,5 +1,7 @@
 #include "common/api/upgrades.h"
 
+#include <cstdlib>
+
 #include "common/api/models.h"
 #include "common/api/object_util.h"
 
@@ -26,6 +28,21 @@ std::string edgecoreVersionOf(const Json& node) {
   std::string v = stringAt(node, "status.nodeInfo.kubeletVersion");
   if (v.rfind(kKubeletVersionPrefix, 0) != 0) return "";
   return v.substr(kKubeletVersionPrefix.size());
+}
+
+std::pair<std::string, std::string> imagePullSecretRef(std::string_view value) {
+  const auto slash = value.find('/');
+  if (slash == std::string_view::npos) return {"kube-system", std::string(value)};
+  return {std::string(value.substr(0, slash)), std::string(value.substr(slash + 1))};
+}
+
+std::optional<double> parseFailureTolerate(const std::string& text) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !(v >= 0 && v <= 1)) {
+    return std::nullopt;
+  }
+  return v;
 }
 
 std::string elfArchitecture(std::string_view h) {

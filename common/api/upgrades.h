@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace ep::api {
@@ -57,6 +58,13 @@ std::string upgradeConditionPrefix(std::string_view jobName, std::string_view jo
 // The annotation on a NodeUpgradeJob naming the Secret ("NAMESPACE/NAME", or NAME in
 // kube-system) whose registry credentials cloudcore uses to pull spec.image.
 inline constexpr const char* kImagePullSecretAnnotation = "upgrade.edgeplane.io/image-pull-secret";
+
+// The annotation's value as (namespace, name): "NAMESPACE/NAME", or "NAME" in kube-system.
+std::pair<std::string, std::string> imagePullSecretRef(std::string_view value);
+
+// spec.failureTolerate: a decimal ratio from 0 to 1 ("0.1"); nullopt when it is not one.
+inline constexpr double kDefaultFailureTolerate = 0.1;
+std::optional<double> parseFailureTolerate(const std::string& text);
 
 inline constexpr int64_t kDefaultUpgradeTimeoutSeconds = 300;
 // spec.timeoutSeconds above this (a week) is refused.

@@ -4,7 +4,6 @@
 // The Checker and its primitives are in validation_checker.h.
 
 #include <algorithm>
-#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -183,9 +182,7 @@ void Checker::nodeUpgradeJobKind(const json& obj) {
     }
   }
   if (const std::string* t = string(*spec, "failureTolerate", "spec.failureTolerate")) {
-    char* end = nullptr;
-    const double v = std::strtod(t->c_str(), &end);
-    if (t->empty() || end != t->c_str() + t->size() || !(v >= 0 && v <= 1)) {
+    if (!parseFailureTolerate(*t)) {
       add(fieldInvalid("spec.failureTolerate", *t, "must be a decimal number from 0 to 1"));
     }
   }
@@ -195,9 +192,7 @@ void Checker::nodeUpgradeJobKind(const json& obj) {
     const std::string path =
         std::string("metadata.annotations[") + kImagePullSecretAnnotation + "]";
     const std::string& v = it->second;
-    const auto slash = v.find('/');
-    const std::string ns = slash == std::string::npos ? "kube-system" : v.substr(0, slash);
-    const std::string name = slash == std::string::npos ? v : v.substr(slash + 1);
+    const auto [ns, name] = imagePullSecretRef(v);
     if (!checkDns1123Label(ns).empty() || !checkDns1123Subdomain(name).empty()) {
       add(fieldInvalid(path, v, "must be NAMESPACE/NAME or NAME of a Secret"));
     }

@@ -81,5 +81,17 @@ TEST(UpgradesTest, ConditionPrefixNamesTheJobItsUidAndVersion) {
   EXPECT_EQ(upgradeConditionPrefix("j", "u-1", "1.2.0"), "NodeUpgradeJob j (u-1) to 1.2.0: ");
 }
 
+TEST(Upgrades, ImagePullSecretRefAndFailureTolerate) {
+  EXPECT_EQ(imagePullSecretRef("ns/regcred"),
+            std::make_pair(std::string("ns"), std::string("regcred")));
+  EXPECT_EQ(imagePullSecretRef("regcred"),
+            std::make_pair(std::string("kube-system"), std::string("regcred")));
+  EXPECT_EQ(parseFailureTolerate("0.25"), 0.25);
+  EXPECT_EQ(parseFailureTolerate("1"), 1.0);
+  for (const char* bad : {"", "1.5", "-0.1", "ten", "0.1x"}) {
+    EXPECT_FALSE(parseFailureTolerate(bad)) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace ep::api
