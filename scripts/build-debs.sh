@@ -2,10 +2,12 @@
 # Builds the Debian packages cloudcore, edgecore and edgectl from the project's build, and
 # checks them with lintian.
 #
-#   scripts/build-debs.sh [--build-dir DIR] [--out DIR] [--version V] [--no-lintian]
+#   scripts/build-debs.sh [--arch ARCH] [--build-dir DIR] [--out DIR] [--version V] [--no-lintian]
 #
-#   --build-dir DIR  the CMake build tree (default build; the three binaries are built there
-#                    first if they are missing or stale)
+#   --arch ARCH      arm64 or armhf: cross-built packages (scripts/build.sh --arch; docs/arm.md)
+#                    (default: this machine's architecture)
+#   --build-dir DIR  the CMake build tree (default build, or build-ARCH with --arch; the three
+#                    binaries are built there first if they are missing or stale)
 #   --out DIR        where the .deb files go (default BUILD_DIR/debs)
 #   --version V      the packages' version (default: the project's version in CMakeLists.txt)
 #   --no-lintian     skip the lintian check
@@ -20,13 +22,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
-BUILD_DIR=build OUT="" VERSION="" LINTIAN=1 BUILD=1
+HOST_ARCH=$(dpkg --print-architecture)
+ARCH=$HOST_ARCH BUILD_DIR="" OUT="" VERSION="" LINTIAN=1 BUILD=1
 while [[ $# -gt 0 ]]; do
   case $1 in
+    --arch) ARCH=${2:?--arch needs a value}; shift 2 ;;
     --build-dir) BUILD_DIR=${2:?--build-dir needs a value}; shift 2 ;;
     --out) OUT=${2:?--out needs a value}; shift 2 ;;
     --version) VERSION=${2:?--version needs a value}; shift 2 ;;
@@ -45,6 +49,17 @@ if [[ -z $VERSION ]]; then
 fi
 [[ $VERSION =~ ^[0-9][A-Za-z0-9.+~]*$ ]] ||
   { echo "build-debs: --version $VERSION: not a Debian native version" >&2; exit 2; }
+ARCH_ARGS=() SYSROOT=""
+if [[ $ARCH != "$HOST_ARCH" ]]; then
+  case $ARCH in
+    arm64 | armhf) ;;
+    *) echo "build-debs: --arch $ARCH: arm64, armhf or this machine's $HOST_ARCH" >&2; exit 2 ;;
+  esac
+  ARCH_ARGS=(--arch "$ARCH")
+  SYSROOT=$(bash scripts/cross-sysroot.sh "$ARCH")
+  BUILD_DIR=${BUILD_DIR:-build-$ARCH}
+fi
+BUILD_DIR=${BUILD_DIR:-build}
 mkdir -p "$BUILD_DIR"
 BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
 OUT=${OUT:-$BUILD_DIR/debs}
@@ -54,7 +69,7 @@ OUT=$(cd "$OUT" && pwd)
 # The binaries (a no-op when they are up to date).
 if [[ $BUILD == 1 ]]; then
   BUILD_DIR=$BUILD_DIR TARGETS="cloudcore/cloudcore edgecore/edgecore edgectl/edgectl" \
-    bash scripts/build.sh >/dev/null
+    bash scripts/build.sh "${ARCH_ARGS[@]}" >/dev/null
 fi
 for bin in cloudcore edgecore edgectl; do
   [[ -x $BUILD_DIR/$bin/$bin ]] || { echo "build-debs: $BUILD_DIR/$bin/$bin is missing" >&2; exit 1; }
@@ -90,12 +105,18 @@ sed -i 's|^\[Service\]$|[Service]\nUser=cloudcore\nGroup=cloudcore|' "$SRC/debia
   echo " -- EdgePlane developers <dev@edgeplane.io>  $(date -R -u -d "@$SOURCE_DATE_EPOCH")"
 } >"$SRC/debian/changelog"
 
-(cd "$SRC" && dpkg-buildpackage -b -us -uc -d >"$STAGE/build.log" 2>&1) || {
+# Another architecture: its libraries and their shlibs files are in the sysroot, not in this
+# machine's dpkg database (deploy/debian/rules passes the sysroot's library directories on).
+BUILDPACKAGE=(dpkg-buildpackage -b -us -uc -d)
+if [[ -n $SYSROOT ]]; then
+  cp "$SYSROOT/shlibs" "$SRC/debian/shlibs.local"
+  BUILDPACKAGE+=(-a "$ARCH")
+fi
+(cd "$SRC" && EP_SYSROOT=$SYSROOT "${BUILDPACKAGE[@]}" >"$STAGE/build.log" 2>&1) || {
   tail -40 "$STAGE/build.log" >&2
   echo "build-debs: dpkg-buildpackage failed" >&2
   exit 1
 }
-ARCH=$(dpkg --print-architecture)
 DEBS=()
 for pkg in cloudcore edgecore edgectl; do
   deb=${pkg}_${VERSION}_${ARCH}.deb

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Installs every build and test dependency from Debian 12 packages. Idempotent: when all
 # packages are present it only checks (about a second) and touches nothing.
+#   scripts/install-deps.sh [--arm]
+# --arm adds what building for arm64 and armhf and running those builds needs (docs/arm.md):
+# Debian's cross toolchains, qemu-user and mmdebstrap (scripts/cross-sysroot.sh).
 set -euo pipefail
+ARM=0
+[[ ${1:-} == --arm ]] && ARM=1
 
 PACKAGES=(
   # toolchain
@@ -43,6 +48,9 @@ PACKAGES=(
   # cloud and edges in containers (deploy/compose, scripts/ci-containers.sh)
   podman-compose
 )
+if ((ARM)); then
+  PACKAGES+=(crossbuild-essential-arm64 crossbuild-essential-armhf qemu-user-static mmdebstrap)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -3,13 +3,15 @@
 
     oci_image.py --rootfs DIR --layout OUT --ref NAME:TAG --entrypoint /usr/bin/x [--cmd ARG]...
                  [--user UID:GID] [--env K=V]... [--label K=V]... [--workdir DIR]
-                 [--arch amd64] [--variant v7] [--owner PATH=UID:GID]...
+                 [--arch amd64] [--variant v7] [--owner PATH=UID:GID]... [--multi-arch]
 
 Reproducible: the layer is a tar with entries in name order, every mtime SOURCE_DATE_EPOCH
 (default 0), owners 0:0 unless --owner names a path (and its contents), no user or group
 names, gzip without a timestamp; the config's "created" is SOURCE_DATE_EPOCH too. The same
 inputs give the same digests. OUT gets oci-layout, index.json (the manifest annotated with
 org.opencontainers.image.ref.name = TAG) and blobs/sha256/. Prints the manifest's digest.
+With --multi-arch, TAG names an image index instead, and the manifest joins it (replacing the
+one of the same platform): run once per architecture into the same OUT.
 Standard library only (used by scripts/build-images.sh).
 """
 
@@ -80,6 +82,25 @@ def write_blob(layout, data):
     return {"digest": f"sha256:{digest}", "size": len(data)}
 
 
+def collect_garbage(layout, index):
+    """Deletes the blobs nothing in index.json reaches (the indexes a new platform replaced)."""
+    blobs = os.path.join(layout, "blobs", "sha256")
+    keep, todo = set(), list(index["manifests"])
+    while todo:
+        d = todo.pop()
+        h = d["digest"].split(":", 1)[1]
+        keep.add(h)
+        if d.get("mediaType", "").endswith(("manifest.v1+json", "index.v1+json")):
+            with open(os.path.join(blobs, h), "rb") as f:
+                doc = json.load(f)
+            todo += doc.get("manifests", []) + doc.get("layers", [])
+            if "config" in doc:
+                todo.append(doc["config"])
+    for h in os.listdir(blobs):
+        if h not in keep:
+            os.remove(os.path.join(blobs, h))
+
+
 def canonical(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
@@ -98,6 +119,7 @@ def main():
     p.add_argument("--arch", default="amd64")
     p.add_argument("--variant", default="")
     p.add_argument("--owner", action="append", default=[])
+    p.add_argument("--multi-arch", action="store_true")
     a = p.parse_args()
 
     if not os.path.isdir(a.rootfs):
@@ -167,14 +189,33 @@ def main():
     if os.path.exists(index_path):
         with open(index_path) as f:
             index = json.load(f)
+    entry = man
+    if a.multi_arch:
+        # The tag's image index: the other platforms' manifests as they were, this one's new.
+        platforms = []
+        for m in index.get("manifests", []):
+            if (m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag and
+                    m.get("mediaType") == "application/vnd.oci.image.index.v1+json"):
+                with open(os.path.join(a.layout, "blobs", "sha256",
+                                       m["digest"].split(":", 1)[1]), "rb") as f:
+                    platforms = json.load(f)["manifests"]
+        platforms = [m for m in platforms if m.get("platform") != man["platform"]] + [man]
+        platforms.sort(key=lambda m: (m["platform"]["architecture"],
+                                      m["platform"].get("variant", "")))
+        entry = write_blob(a.layout, canonical({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": platforms}))
+        entry["mediaType"] = "application/vnd.oci.image.index.v1+json"
     index["manifests"] = [m for m in index.get("manifests", [])
                           if m.get("annotations", {}).get("org.opencontainers.image.ref.name")
                           != tag]
-    man["annotations"] = {"org.opencontainers.image.ref.name": tag}
-    index["manifests"].append(man)
+    entry["annotations"] = {"org.opencontainers.image.ref.name": tag}
+    index["manifests"].append(entry)
     with open(index_path + ".tmp", "wb") as f:
         f.write(canonical(index))
     os.replace(index_path + ".tmp", index_path)
+    if a.multi_arch:
+        collect_garbage(a.layout, index)
     with open(os.path.join(a.layout, "oci-layout"), "wb") as f:
         f.write(canonical({"imageLayoutVersion": "1.0.0"}))
     print(man["digest"])

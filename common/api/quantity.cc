@@ -1,5 +1,6 @@
 #include "common/api/quantity.h"
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
@@ -7,7 +8,42 @@
 namespace ep::api {
 namespace {
 
-using Int128 = __int128;
+// An unsigned 128-bit integer in four 32-bit limbs (least significant first), with only what
+// parsing needs. Portable: 32-bit targets such as armhf have no __int128.
+class Wide {
+ public:
+  explicit Wide(uint64_t v = 0)
+      : limbs_{static_cast<uint32_t>(v), static_cast<uint32_t>(v >> 32)} {}
+
+  // *this = *this * m + a; false (and *this unspecified) when the result needs over 128 bits.
+  bool mulAdd(uint32_t m, uint32_t a) {
+    uint64_t carry = a;
+    for (uint32_t& limb : limbs_) {
+      uint64_t t = uint64_t{limb} * m + carry;
+      limb = static_cast<uint32_t>(t);
+      carry = t >> 32;
+    }
+    return carry == 0;
+  }
+  // *this /= d; returns the remainder. d > 0.
+  uint32_t divSmall(uint32_t d) {
+    uint64_t rem = 0;
+    for (int i = 3; i >= 0; --i) {
+      uint64_t cur = (rem << 32) | limbs_[i];
+      limbs_[i] = static_cast<uint32_t>(cur / d);
+      rem = cur % d;
+    }
+    return static_cast<uint32_t>(rem);
+  }
+  bool greaterThan(uint64_t v) const {
+    if (limbs_[2] != 0 || limbs_[3] != 0) return true;
+    return low() > v;
+  }
+  uint64_t low() const { return (uint64_t{limbs_[1]} << 32) | limbs_[0]; }
+
+ private:
+  uint32_t limbs_[4] = {0, 0, 0, 0};
+};
 
 constexpr const char* kFormatError =
     "quantities must match the regular expression "
@@ -135,35 +171,37 @@ Result<int64_t> parseScaled(std::string_view text, int scaleExp10) {
     return invalidError("invalid quantity \"" + std::string(text) +
                         "\": too many significant digits");
   }
-  Int128 mantissa = 0;
-  for (char c : digits) mantissa = mantissa * 10 + (c - '0');
+  Wide value;  // mantissa < 10^20 < 2^67 and exp2 <= 60, so value < 2^127 always fits
+  for (char c : digits) (void)value.mulAdd(10, static_cast<uint32_t>(c - '0'));
+  for (int k = 0; k < exp2; ++k) (void)value.mulAdd(2, 0);
   int64_t e10 = exp10 + shift - fractionDigits + scaleExp10;
 
-  const Int128 limit = static_cast<Int128>(INT64_MAX);
+  constexpr uint64_t kLimit = INT64_MAX;
   auto tooLarge = [&] {
     return invalidError("invalid quantity \"" + std::string(text) + "\": value is too large");
   };
-  // mantissa < 10^20 < 2^67 and exp2 <= 60, so this fits in 127 bits.
-  Int128 value = mantissa << exp2;
-  Int128 result = 0;
+  uint64_t result = 0;
   if (e10 >= 0) {
-    result = value;
     for (int64_t k = 0; k < e10; ++k) {
-      if (result > limit / 10) return tooLarge();
-      result *= 10;
+      if (value.greaterThan(kLimit / 10)) return tooLarge();
+      (void)value.mulAdd(10, 0);
     }
-    if (result > limit) return tooLarge();
+    if (value.greaterThan(kLimit)) return tooLarge();
+    result = value.low();
   } else if (e10 < -38) {
     result = negative ? 0 : 1;  // value < 10^39 <= 10^-e10: the quotient is in (0, 1)
   } else {
-    Int128 divisor = 1;
-    for (int64_t k = 0; k < -e10; ++k) divisor *= 10;
-    result = value / divisor;
+    // floor(value / 10^-e10), one digit at a time; the quotient is exact iff every step is.
+    bool exact = true;
+    for (int64_t k = 0; k < -e10; ++k) exact = value.divSmall(10) == 0 && exact;
+    if (value.greaterThan(kLimit)) return tooLarge();
+    result = value.low();
     // Round the magnitude up for positive values and down for negative ones (ceil overall).
-    if (!negative && value % divisor != 0) ++result;
-    if (result > limit) return tooLarge();
+    if (!negative && !exact) ++result;
+    if (result > kLimit) return tooLarge();
   }
-  return static_cast<int64_t>(negative ? -result : result);
+  int64_t magnitude = static_cast<int64_t>(result);
+  return negative ? -magnitude : magnitude;
 }
 
 }  // namespace

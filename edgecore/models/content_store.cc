@@ -14,6 +14,10 @@
 #include "common/digest/sha256.h"
 #include "common/pki/pki.h"
 
+// Models are often over 2 GiB: offsets and sizes must be 64-bit on 32-bit targets too
+// (_FILE_OFFSET_BITS=64, CMakeLists.txt).
+static_assert(sizeof(off_t) == 8, "content store: off_t must be 64-bit (_FILE_OFFSET_BITS=64)");
+
 namespace ep::edgecore::models {
 namespace fs = std::filesystem;
 namespace {

@@ -43,6 +43,11 @@ class EdgeFixture : public CloudFixture {
 
   // CRI endpoint handed to every edgecore; "" (the default) runs edgecores without pods.
   std::string runtimeEndpoint_;
+  // How edgecore is run: the binary and anything before it (an emulator for another
+  // architecture's build, arm_edge_test). Empty: this build's edgecore.
+  std::vector<std::string> edgecoreCommand_;
+  // How long an edgecore may take to serve its local API after starting.
+  std::chrono::milliseconds edgeStartTimeout_ = std::chrono::seconds(20);
 
   struct Edge {
     int localPort = 0;
@@ -67,17 +72,11 @@ class EdgeFixture : public CloudFixture {
     // A fresh port at every start: the previous one may have been taken meanwhile (another
     // test's listener, or an outgoing connection's ephemeral port).
     e.localPort = freePort();
-    std::vector<std::string> argv = {buildPath("edgecore/edgecore"),
-                                     "--node-name",
-                                     name,
-                                     "--data-dir",
-                                     dir_.path() + "/" + name,
-                                     "--local-api-listen",
-                                     "127.0.0.1:" + std::to_string(e.localPort),
-                                     "--heartbeat-interval",
-                                     "1s",
-                                     "--runtime-endpoint",
-                                     runtimeEndpoint_};
+    std::vector<std::string> argv = edgecoreCommand_;
+    if (argv.empty()) argv.push_back(buildPath("edgecore/edgecore"));
+    argv.insert(argv.end(), {"--node-name", name, "--data-dir", dir_.path() + "/" + name,
+                             "--local-api-listen", "127.0.0.1:" + std::to_string(e.localPort),
+                             "--heartbeat-interval", "1s", "--runtime-endpoint", runtimeEndpoint_});
     if (!ownToken) argv.insert(argv.end(), {"--token", token});
     // This fixture's cloudcore unless `extra` names the cloud (several replicas).
     if (std::find(extra.begin(), extra.end(), "--cloud") == extra.end()) {
@@ -99,7 +98,7 @@ class EdgeFixture : public CloudFixture {
     argv.insert(argv.end(), extra.begin(), extra.end());
     e.proc = std::make_unique<Process>(argv, dir_.path() + "/" + name + ".log");
     ASSERT_TRUE(e.proc->start());
-    ASSERT_TRUE(waitReady(e.localPort)) << e.proc->log();
+    ASSERT_TRUE(waitReady(e.localPort, edgeStartTimeout_)) << e.proc->log();
   }
 
   http::HttpClient edgeClient(const std::string& name) {

@@ -86,5 +86,20 @@ TEST(QuantityTest, Overflow) {
   EXPECT_EQ(bytes("1000000000000000000.000000000000"), 1'000'000'000'000'000'000);
 }
 
+// Intermediates over 64 bits (20 significant digits times 2^60), computed the same on targets
+// without __int128 (armhf).
+TEST(QuantityTest, WideIntermediates) {
+  EXPECT_FALSE(parseQuantityBytes("99999999999999999999Ei").isOk());
+  EXPECT_EQ(bytes("12345678901234567890e-10"), 1'234'567'891);  // ceil(1234567890.123...)
+  EXPECT_EQ(bytes("-12345678901234567890e-10"), -1'234'567'890);
+  EXPECT_EQ(bytes("0.00000000000000000001Ei"), 1);  // 2^60 / 10^20 = 0.0115...
+  EXPECT_EQ(bytes("0.0000000001Ei"), 115'292'151);
+  EXPECT_EQ(bytes("7.99999999999999999Ei"), 9'223'372'036'854'775'797);
+  EXPECT_EQ(bytes("-9223372036854775807.5"), -INT64_MAX);
+  EXPECT_FALSE(parseQuantityBytes("9223372036854775807.5").isOk());  // rounds up past the max
+  EXPECT_EQ(milli("9223372036854775.807"), INT64_MAX);
+  EXPECT_FALSE(parseQuantityMilli("9223372036854775.8071").isOk());
+}
+
 }  // namespace
 }  // namespace ep::api
