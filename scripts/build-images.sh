@@ -168,7 +168,7 @@ image() {
   [[ -x $binary ]] || { echo "build-images: $binary is missing" >&2; exit 1; }
   if [[ $arch != "$HOST_ARCH" ]]; then
     sysroot=$(bash scripts/cross-sysroot.sh "$arch")
-    triple=$( [[ $arch == arm64 ]] && echo aarch64-linux-gnu || echo arm-linux-gnueabihf )
+    triple=$(bash scripts/cross-sysroot.sh --triple "$arch")
     strip=$triple-strip
   fi
   mkdir -p "$root/usr/bin" "$root/etc/ssl/certs" "$root/tmp" "$root/var/lib/edgeplane"

@@ -24,7 +24,7 @@ if [[ $ARCH != "$HOST_ARCH" ]]; then
     arm64 | armhf) ;;
     *) echo "build.sh: --arch $ARCH: supported are arm64, armhf and the host's $HOST_ARCH" >&2; exit 2 ;;
   esac
-  triple=$( [[ $ARCH == arm64 ]] && echo aarch64-linux-gnu || echo arm-linux-gnueabihf )
+  triple=$(bash scripts/cross-sysroot.sh --triple "$ARCH")
   command -v "$triple-g++" >/dev/null ||
     { echo "build.sh: $triple-g++ is missing (apt-get install crossbuild-essential-$ARCH)" >&2; exit 1; }
   SYSROOT=$(bash scripts/cross-sysroot.sh "$ARCH")

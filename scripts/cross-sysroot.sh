@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes (once) a sysroot of Debian 12 packages for a target architecture, for cross builds
 # (cmake/toolchains/*.cmake) and for running the result under qemu-user (-L SYSROOT).
-#   scripts/cross-sysroot.sh arm64|armhf      prints the sysroot's path
+#   scripts/cross-sysroot.sh arm64|armhf            prints the sysroot's path
+#   scripts/cross-sysroot.sh --triple arm64|armhf   prints the GNU triple (the cross tools' prefix)
 # The packages are Debian's own :ARCH builds, unpacked by mmdebstrap without running anything of
 # the target architecture. They are not installed beside the host's with dpkg's multiarch:
 # libwolfssl-dev and libyaml-cpp-dev are not Multi-Arch: same (the :arm64 one removes the
@@ -9,11 +10,18 @@
 #   EP_SYSROOT_DIR   where sysroots live (default ~/.cache/edgeplane)
 #   DEBIAN_MIRROR    default http://deb.debian.org/debian (and its -security sibling)
 set -euo pipefail
+TRIPLE_ONLY=0
+[[ ${1:-} == --triple ]] && { TRIPLE_ONLY=1; shift; }
 ARCH=${1:-}
 case $ARCH in
-  arm64 | armhf) ;;
-  *) echo "usage: $0 arm64|armhf" >&2; exit 2 ;;
+  arm64) TRIPLE=aarch64-linux-gnu ;;
+  armhf) TRIPLE=arm-linux-gnueabihf ;;
+  *) echo "usage: $0 [--triple] arm64|armhf" >&2; exit 2 ;;
 esac
+if ((TRIPLE_ONLY)); then
+  echo "$TRIPLE"
+  exit 0
+fi
 DIR=${EP_SYSROOT_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/edgeplane}
 ROOT=$DIR/sysroot-$ARCH
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
