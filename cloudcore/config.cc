@@ -24,6 +24,7 @@ Status loadConfigFile(const std::string& path, Config& config) {
       {"routerListen", &config.routerListen},
       {"nodeRegistration", &config.nodeRegistration},
       {"modelBlobDir", &config.modelBlobDir},
+      {"dashboardDir", &config.dashboardDir},
       {"registryCertsDir", &config.registryCertsDir},
       {"tokenAuthFile", &config.tokenAuthFile},
       {"auditLogPath", &config.auditLogPath},
@@ -62,6 +63,13 @@ Status loadConfigFile(const std::string& path, Config& config) {
       auto names = yaml::configStringList(v, key);
       if (!names.isOk()) return names.status();
       config.tlsSans.insert(config.tlsSans.end(), names->begin(), names->end());
+    } else if (key == "dashboard") {
+      auto text = yaml::configString(v, key);
+      if (!text.isOk()) return text.status();
+      if (*text != "true" && *text != "false") {
+        return invalidError("dashboard: must be true or false, got \"" + *text + "\"");
+      }
+      config.dashboard = *text == "true";
     } else if (auto s = strings.find(key); s != strings.end()) {
       auto text = yaml::configString(v, key);
       if (!text.isOk()) return text.status();

@@ -42,6 +42,11 @@ struct Config {
   // deviceDataMaxSamples of each device property, are removed.
   std::chrono::seconds deviceDataRetention{std::chrono::hours(24)};
   uint64_t deviceDataMaxSamples = 10000;
+  // The dashboard (docs/dashboard.md): served at /ui/ on the API port unless off; its files
+  // from dashboardDir ("" = next to the binary: EXE_DIR/dashboard, then
+  // EXE_DIR/../share/edgeplane/dashboard).
+  bool dashboard = true;
+  std::string dashboardDir;
   // Security (docs/security.md).
   std::vector<std::string> tlsSans;  // extra names/IPs for the serving certificates
   std::string tokenAuthFile;         // Kubernetes static token CSV; "" = none

@@ -34,6 +34,7 @@
 #include "cloudcore/controllers/controller_manager.h"
 #include "cloudcore/controllers/endpoints_controller.h"
 #include "cloudcore/controllers/periodic_task.h"
+#include "cloudcore/dashboard/dashboard.h"
 #include "cloudcore/devicedata/device_data_store.h"
 #include "cloudcore/encryption/encrypting_store.h"
 #include "cloudcore/encryption/encryption_config.h"
@@ -62,6 +63,42 @@
 #define EP_VERSION_STRING "0.0.0"
 #endif
 
+namespace {
+
+// The dashboard's handler (docs/dashboard.md). A configured directory must load (an error
+// otherwise); without one, the first default directory that has the files is used, and when none
+// has them, or they fail verification, /ui/ answers 503 saying why.
+ep::Result<ep::dashboard::DashboardHandler> loadDashboard(const std::string& configured) {
+  if (!configured.empty()) {
+    auto assets = ep::dashboard::DashboardAssets::load(configured);
+    if (!assets.isOk()) return assets.status();
+    spdlog::info("dashboard: {} files ({} bytes) from {}, at /ui/", assets->fileCount(),
+                 assets->totalBytes(), configured);
+    return ep::dashboard::DashboardHandler(std::move(*assets), "");
+  }
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const auto dirs = ep::dashboard::defaultAssetDirs(ec ? "." : exe.parent_path().string());
+  for (const auto& dir : dirs) {
+    if (!std::filesystem::exists(std::filesystem::path(dir) / "SHA256SUMS", ec)) continue;
+    auto assets = ep::dashboard::DashboardAssets::load(dir);
+    if (!assets.isOk()) {
+      spdlog::error("dashboard: {}", assets.status().message());
+      return ep::dashboard::DashboardHandler(std::nullopt, assets.status().message());
+    }
+    spdlog::info("dashboard: {} files ({} bytes) from {}, at /ui/", assets->fileCount(),
+                 assets->totalBytes(), dir);
+    return ep::dashboard::DashboardHandler(std::move(*assets), "");
+  }
+  std::string why = "its files are not installed (looked in";
+  for (const auto& dir : dirs) why += " " + dir;
+  why += "); build them with scripts/build-dashboard.sh or pass --dashboard-dir";
+  spdlog::warn("dashboard: {}", why);
+  return ep::dashboard::DashboardHandler(std::nullopt, why);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   ep::tuneGrpcRuntime();
   using namespace ep;
@@ -73,6 +110,8 @@ int main(int argc, char** argv) {
   std::string encryptionProviderConfig;
   bool rewriteSecrets = false;
   bool verifyStore = false;
+  std::string dashboardDir;
+  std::optional<bool> dashboardOn;
   uint64_t maxBody = 0;
   app.add_option("--config", configPath, "YAML configuration file");
   app.add_option("--data-dir", dataDir,
@@ -149,6 +188,14 @@ int main(int argc, char** argv) {
   app.add_option("--advertise-address", advertiseAddress,
                  "IPv4 address of this cloudcore for the `kubernetes` Service's endpoints "
                  "(default: the API's listen address, else the host's first non-loopback one)");
+  app.add_option("--dashboard", dashboardOn,
+                 "serve the dashboard at /ui/ on the API port (default true; --dashboard=false "
+                 "turns it off)")
+      ->expected(0, 1)
+      ->default_str("true");
+  app.add_option("--dashboard-dir", dashboardDir,
+                 "the dashboard's built files (default: EXE_DIR/dashboard, then "
+                 "EXE_DIR/../share/edgeplane/dashboard)");
   app.set_version_flag("--version", EP_VERSION_STRING);
   CLI11_PARSE(app, argc, argv);
 
@@ -180,6 +227,8 @@ int main(int argc, char** argv) {
   if (!nodePortRange.empty()) config.serviceNodePortRange = nodePortRange;
   if (!advertiseAddress.empty()) config.advertiseAddress = advertiseAddress;
   if (modelMaxBytes) config.modelMaxBytes = modelMaxBytes;
+  if (dashboardOn) config.dashboard = *dashboardOn;
+  if (!dashboardDir.empty()) config.dashboardDir = dashboardDir;
   // Duration flags ("90s", "24h", ...): each given one replaces its config value.
   const std::pair<const char*, std::pair<const std::string*, std::chrono::seconds*>> durations[] = {
       {"--node-certificate-lifetime", {&nodeCertLifetime, &config.nodeCertificateLifetime}},
@@ -645,7 +694,22 @@ int main(int argc, char** argv) {
   httpOptions.tls.certPem = clusterPki->apiServing.certPem;
   httpOptions.tls.keyPem = clusterPki->apiServing.keyPem;
   httpOptions.tls.clientCaPem = clusterPki->ca.certPem;
-  http::Server server(httpOptions, [&front](http::ServerRequest& r) { return front.handle(r); });
+  // The dashboard's files, public and outside the AuthFilter (cloudcore/dashboard/README.md).
+  std::optional<dashboard::DashboardHandler> dashboardHandler;
+  if (config.dashboard) {
+    auto loaded = loadDashboard(config.dashboardDir);
+    if (!loaded.isOk()) {
+      std::cerr << "cloudcore: --dashboard-dir: " << loaded.status().message() << "\n";
+      return services.fail(2);
+    }
+    dashboardHandler.emplace(std::move(*loaded));
+  }
+  http::Server server(httpOptions, [&front, &dashboardHandler](http::ServerRequest& r) {
+    if (dashboardHandler && dashboard::DashboardHandler::handles(r.path)) {
+      return dashboardHandler->handle(r);
+    }
+    return front.handle(r);
+  });
   // The router's REST entry: same certificate, authentication, authorization and audit as the
   // API; requests are authorized as verbs on rules/proxy.
   apiserver::AuthFilter routerFront(

@@ -71,9 +71,15 @@ if [[ $BUILD == 1 ]]; then
   BUILD_DIR=$BUILD_DIR TARGETS="cloudcore/cloudcore edgecore/edgecore edgectl/edgectl" \
     bash scripts/build.sh "${ARCH_ARGS[@]}" >/dev/null
 fi
+# The dashboard's files (the same on every architecture), installed with cloudcore.
+if [[ $BUILD == 1 && ! -f $BUILD_DIR/cloudcore/dashboard/SHA256SUMS ]]; then
+  BUILD_DIR=$BUILD_DIR bash scripts/build-dashboard.sh >/dev/null
+fi
 for bin in cloudcore edgecore edgectl; do
   [[ -x $BUILD_DIR/$bin/$bin ]] || { echo "build-debs: $BUILD_DIR/$bin/$bin is missing" >&2; exit 1; }
 done
+[[ -f $BUILD_DIR/cloudcore/dashboard/SHA256SUMS ]] ||
+  { echo "build-debs: $BUILD_DIR/cloudcore/dashboard is missing (scripts/build-dashboard.sh)" >&2; exit 1; }
 
 SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
 export SOURCE_DATE_EPOCH
@@ -88,6 +94,7 @@ for bin in cloudcore edgecore edgectl; do
   cp "$BUILD_DIR/$bin/$bin" "$SRC/staged/$bin"
 done
 cp deploy/cloudcore.yaml deploy/edgecore.yaml "$SRC/staged/"
+cp -r "$BUILD_DIR/cloudcore/dashboard" "$SRC/staged/dashboard"
 # The units of deploy/systemd, for the packaged paths; cloudcore as its own user.
 for unit in cloudcore edgecore; do
   sed -e 's|/usr/local/bin/|/usr/bin/|g' \

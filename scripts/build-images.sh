@@ -193,6 +193,18 @@ image() {
     # Modes as on the host: the loader must stay executable.
     install -m "$(stat -L -c %a "$sysroot$lib")" "$sysroot$lib" "$root$lib"
   done <<<"$libs"
+  # cloudcore's dashboard files (the same on every architecture), where it looks for them:
+  # /usr/bin/../share/edgeplane/dashboard.
+  if [[ $name == cloudcore ]]; then
+    local dash=$(dirname "$binary")/dashboard
+    [[ -f $dash/SHA256SUMS ]] || dash=build/cloudcore/dashboard
+    if [[ -f $dash/SHA256SUMS ]]; then
+      mkdir -p "$root/usr/share/edgeplane"
+      cp -r "$dash" "$root/usr/share/edgeplane/dashboard"
+    else
+      echo "build-images: no dashboard files (scripts/build-dashboard.sh): /ui/ will answer 503" >&2
+    fi
+  fi
   [[ -f /etc/ssl/certs/ca-certificates.crt ]] &&
     install -m 0644 /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
   printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/var/lib/edgeplane:/sbin/nologin\n' \

@@ -46,3 +46,7 @@ cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" "${CROSS_AR
   ${EXTRA_CMAKE_ARGS:-} >/dev/null
 # shellcheck disable=SC2086
 ninja -C "$BUILD_DIR" -j "$JOBS" ${TARGETS:-}
+# The dashboard's files beside cloudcore (BUILD_DIR/cloudcore/dashboard), for native builds of it.
+if [[ $ARCH == "$HOST_ARCH" && ( -z ${TARGETS:-} || " $TARGETS " =~ \ (cloudcore/)?cloudcore\  ) ]]; then
+  BUILD_DIR="$BUILD_DIR" bash scripts/build-dashboard.sh
+fi

@@ -47,6 +47,9 @@ PACKAGES=(
   debhelper lintian podman debootstrap
   # cloud and edges in containers (deploy/compose, scripts/ci-containers.sh)
   podman-compose
+  # the dashboard's browser tests (dashboard_e2e_test): headless Chromium driven by playwright-core
+  # from npm (dashboard/package.json), and a font to render its pages and screenshots
+  chromium fonts-dejavu-core
 )
 if ((ARM)); then
   PACKAGES+=(crossbuild-essential-arm64 crossbuild-essential-armhf qemu-user-static mmdebstrap)
@@ -68,6 +71,14 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "install-deps: all ${#PACKAGES[@]} packages present"
+fi
+
+# Node.js >= 20.19 and npm build the dashboard (scripts/build-dashboard.sh: Vite 8). They come
+# with this machine image; Debian 12's nodejs (18) is too old for Vite 8.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1 ||
+  ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)'; then
+  echo "install-deps: Node.js >= 20.19 with npm is needed to build the dashboard (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
 fi
 
 if ! command -v kubectl >/dev/null 2>&1; then

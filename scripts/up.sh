@@ -23,12 +23,26 @@ mkdir -p "$RUN"
 SERVER="https://127.0.0.1:$PORT"
 KUBECONFIG_FILE="$RUN/cloudcore/admin.kubeconfig"  # written by cloudcore on first start
 
+# Bearer tokens for the dashboard's login (docs/dashboard.md), made once: a cluster-admin one and
+# a read-only one (user "viewer", bound to the view ClusterRole below). Kubernetes' static token
+# file format; the files are 0600.
+if [[ ! -f "$RUN/tokens.csv" ]]; then
+  (
+    umask 077
+    admin_token=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+    view_token=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+    printf '%s,admin,admin-uid,"system:masters"\n%s,viewer,viewer-uid,""\n' "$admin_token" "$view_token" >"$RUN/tokens.csv"
+    echo "$admin_token" >"$RUN/dashboard-admin.token"
+    echo "$view_token" >"$RUN/dashboard-viewer.token"
+  )
+fi
+
 if [[ -f "$RUN/cloudcore.pid" ]] && kill -0 "$(cat "$RUN/cloudcore.pid")" 2>/dev/null; then
   echo "up: cloudcore already running (pid $(cat "$RUN/cloudcore.pid"))"
 else
   nohup "$ROOT/build/cloudcore/cloudcore" --data-dir "$RUN/cloudcore" \
     --api-listen "127.0.0.1:$PORT" --tunnel-listen "127.0.0.1:$TUNNEL_PORT" \
-    --router-listen "127.0.0.1:$ROUTER_PORT" \
+    --router-listen "127.0.0.1:$ROUTER_PORT" --token-auth-file "$RUN/tokens.csv" \
     >"$RUN/cloudcore.log" 2>&1 &
   echo $! >"$RUN/cloudcore.pid"
   for _ in $(seq 1 100); do
@@ -104,6 +118,14 @@ done
 $EDGECTL get nodes -o wide
 echo
 $EDGECTL apply -f deploy/samples/
+# The dashboard's read-only user (tokens.csv above).
+$EDGECTL apply -f - <<'YAML'
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: dashboard-viewer}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: viewer}]
+YAML
 echo
 if [[ -n $RUNTIME_ENDPOINT ]]; then
   echo "up: waiting for the sample pods to run ..."
@@ -251,6 +273,8 @@ curl -fsS "http://127.0.0.1:$EDGE_PORT/api/v1/namespaces/default/configmaps" |
 echo
 echo "up: the API is $SERVER (HTTPS, client certificates and tokens); cluster-admin kubeconfig:"
 echo "          export KUBECONFIG=$KUBECONFIG_FILE"
+echo "up: the dashboard is $SERVER/ui/ (the cluster's own CA: $RUN/ca.crt); sign in with the token in"
+echo "          $RUN/dashboard-admin.token (cluster-admin) or $RUN/dashboard-viewer.token (read-only)"
 echo "up: try:  build/edgectl/edgectl get all; build/edgectl/edgectl get devices -o wide"
 echo "          build/edgectl/edgectl model push digits $RUN/digits/v2.onnx --version v2; build/edgectl/edgectl model history digits   (docs/models.md)"
 echo "          build/edgectl/edgectl data thermometer-1 --since 10m -o csv   (device data kept in the cloud)"

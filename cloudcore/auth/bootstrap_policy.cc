@@ -57,9 +57,12 @@ Json group(const std::string& name) {
   return {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Group"}, {"name", name}};
 }
 
-// What view may read: everything namespaced an application team uses, except Secrets.
+// What view may read: everything namespaced an application team uses, except Secrets, and, bound
+// cluster-wide, the nodes (unlike Kubernetes' view: an edge fleet's read-only operator watches its
+// nodes first, e.g. on the dashboard's Nodes page; docs/security.md).
 Json viewRules() {
   return Json::array({
+      rule(kRead, {""}, {"nodes", "nodes/status"}),
       rule(kRead, {""},
            {"pods", "pods/log", "pods/status", "configmaps", "events", "serviceaccounts",
             "namespaces", "namespaces/status", "services", "services/status", "endpoints"}),

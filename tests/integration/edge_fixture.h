@@ -33,6 +33,7 @@ class EdgeFixture : public CloudFixture {
 
   std::vector<std::string> cloudArgs(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"--tunnel-listen", "127.0.0.1:" + std::to_string(tunnelPort_)};
+    args.insert(args.end(), extraCloudArgs_.begin(), extraCloudArgs_.end());
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
@@ -41,6 +42,8 @@ class EdgeFixture : public CloudFixture {
     startCloud(cloudArgs(std::move(extra)));
   }
 
+  // Arguments every start of cloudcore gets (set before SetUp).
+  std::vector<std::string> extraCloudArgs_;
   // CRI endpoint handed to every edgecore; "" (the default) runs edgecores without pods.
   std::string runtimeEndpoint_;
   // How edgecore is run: the binary and anything before it (an emulator for another

@@ -142,7 +142,8 @@ TEST_F(SecurityTest, AuthorizationMatrix) {
       {"viewer", &viewer, "GET", "/api/v1/namespaces/team-a/secrets/db", "", 403},
       {"viewer", &viewer, "GET", "/api/v1/namespaces/team-a/secrets", "", 403},
       {"viewer", &viewer, "POST", "/api/v1/namespaces/team-a/configmaps", cm, 403},
-      {"viewer", &viewer, "GET", "/api/v1/nodes", "", 403},
+      {"viewer", &viewer, "GET", "/api/v1/nodes", "", 200},  // view bound cluster-wide reads nodes
+      {"viewer", &viewer, "DELETE", "/api/v1/nodes/whatever", "", 403},
       {"viewer", &viewer, "GET", "/metrics", "", 403},
       {"viewer", &viewer, "GET", "/apis", "", 200},
       {"editor", &editor, "POST", "/api/v1/namespaces/team-a/configmaps", cm, 201},

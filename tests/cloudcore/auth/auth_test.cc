@@ -398,6 +398,9 @@ TEST_F(RbacAuthorizerTest, FollowsTheStore) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_TRUE(authz_->authorize(bob, listPods).allowed);
+  // Bound cluster-wide, view reads the nodes too (the dashboard's Nodes page), and changes none.
+  EXPECT_TRUE(authz_->authorize(bob, res("watch", "", "nodes")).allowed);
+  EXPECT_FALSE(authz_->authorize(bob, res("patch", "", "nodes", "", "edge-1")).allowed);
   ASSERT_TRUE(env_.registry->remove(*crb, "", "bob-view").isOk());
   deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (authz_->authorize(bob, listPods).allowed && std::chrono::steady_clock::now() < deadline) {
@@ -560,9 +563,9 @@ TEST_F(EscalationTest, ARoleMayGrantOnlyWhatTheWriterHolds) {
       elsewhere.message().find("{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"get\"]}"),
       std::string::npos)
       << elsewhere.message();
-  // admin does not include nodes: a Role granting them is an escalation even in "team".
+  // admin only reads nodes: a Role deleting them is an escalation even in "team".
   auto nodes = admit("bob", "Role", "team", R"({"metadata": {"name": "n"},
-      "rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["nodes"]}]})");
+      "rules": [{"verbs": ["delete"], "apiGroups": [""], "resources": ["nodes"]}]})");
   EXPECT_EQ(nodes.code(), Code::kForbidden);
   // An update that leaves the rules alone is not checked again.
   Json current = Json::parse(podsReader);

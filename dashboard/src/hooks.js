@@ -1,0 +1,92 @@
+// Preact hooks over the API: live collections and objects (ListWatch), permissions
+// (SelfSubjectAccessReview) and the signed-in user (SelfSubjectReview).
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { get, post, resourcePath, watch, withQuery } from './api.js';
+import { ListWatch } from './listwatch.js';
+
+// A live collection: {items (array), loaded, error, version}. Restarts when the resource,
+// namespace or selectors change. `enabled: false` keeps it idle (returns no items).
+export function useList(res, { ns = '', labelSelector = '', fieldSelector = '', enabled = true } = {}) {
+  const [snap, setSnap] = useState({ map: new Map(), version: 0, loaded: false, error: null });
+  useEffect(() => {
+    setSnap({ map: new Map(), version: 0, loaded: false, error: null });
+    if (!enabled) return undefined;
+    const path = resourcePath(res, ns);
+    const sel = { labelSelector, fieldSelector };
+    const lw = new ListWatch({
+      list: (q) => get(withQuery(path, { ...sel, ...q })),
+      watch: (q, onEvent, signal) => watch(path, { ...sel, ...q }, onEvent, signal),
+      onChange: (map, state) => setSnap({ map, ...state }),
+    }).start();
+    return () => lw.stop();
+  }, [res, ns, labelSelector, fieldSelector, enabled]);
+  const items = useMemo(() => Array.from(snap.map.values()), [snap.map, snap.version]);
+  return { items, loaded: snap.loaded, error: snap.error, version: snap.version };
+}
+
+// One live object (a watch of its collection narrowed by metadata.name): {object, loaded, error}.
+// `object` is null until loaded and when it does not exist.
+export function useObject(res, ns, name) {
+  const { items, loaded, error } = useList(res, { ns, fieldSelector: `metadata.name=${name}` });
+  return { object: items[0] || null, loaded, error };
+}
+
+const reviews = new Map();
+export function clearPermissionCache() {
+  reviews.clear();
+}
+
+// Whether the user may `verb` the resource (in `ns`, '' for every namespace or a cluster-scoped
+// kind), as the API's authorizer says. undefined while asking. The answer hides controls only:
+// the API still decides every request.
+export function useCan(verb, res, ns = '', subresource = '') {
+  const key = [verb, res.group || '', res.plural, ns, subresource].join('|');
+  const [allowed, setAllowed] = useState(reviews.has(key) && reviews.get(key).value);
+  useEffect(() => {
+    let live = true;
+    if (!reviews.has(key)) {
+      const entry = { value: undefined };
+      entry.promise = post('/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SelfSubjectAccessReview',
+        spec: {
+          resourceAttributes: {
+            verb,
+            group: res.group || '',
+            resource: res.plural,
+            namespace: ns || undefined,
+            subresource: subresource || undefined,
+          },
+        },
+      })
+        .then((r) => (entry.value = Boolean(r.status && r.status.allowed)))
+        .catch(() => (entry.value = false));
+      reviews.set(key, entry);
+    }
+    const entry = reviews.get(key);
+    if (entry.value !== undefined) setAllowed(entry.value);
+    else entry.promise.then(() => live && setAllowed(entry.value));
+    return () => {
+      live = false;
+    };
+  }, [key]);
+  return allowed;
+}
+
+// The signed-in user's name and groups (SelfSubjectReview), or null while asking.
+export async function whoAmI() {
+  const r = await post('/apis/authentication.k8s.io/v1/selfsubjectreviews', {
+    apiVersion: 'authentication.k8s.io/v1',
+    kind: 'SelfSubjectReview',
+  });
+  return (r.status && r.status.userInfo) || { username: '?' };
+}
+
+// Re-renders every `ms` (for relative times).
+export function useTick(ms) {
+  const [, tick] = useState(0);
+  useEffect(() => {
+    const t = setInterval(() => tick((x) => x + 1), ms);
+    return () => clearInterval(t);
+  }, [ms]);
+}

@@ -1,0 +1,134 @@
+// A list-then-watch cache of one collection, the browser's informer.
+//
+// Contract: start() lists the collection page by page (`limit`/`continue`), then watches from the
+// list's resourceVersion and applies ADDED/MODIFIED/DELETED to its map. A 410 Gone (an expired
+// resourceVersion or continue token, as an HTTP status or an ERROR event) relists from scratch;
+// a watch that ends (the server's timeout) or fails otherwise is resumed from the last
+// resourceVersion seen, after a backoff. onChange(items, state) is called at most once per
+// `batchMs` with the current items (a Map keyed by namespace/name,
+// read-only for the receiver; it is updated in place, so compare `state.version`) and
+// {version, loaded, error}. stop() ends it; nothing is called after stop() returns.
+//
+// `list(query)` resolves to a List object; `watch(query, onEvent, signal)` resolves when the
+// stream ends. Both reject with an error whose `status` is the HTTP status (410 for Gone). They are
+// injected so that the logic is tested without a server (test/listwatch.test.js).
+
+export function keyOf(obj) {
+  const m = obj.metadata || {};
+  return m.namespace ? `${m.namespace}/${m.name}` : m.name;
+}
+
+export class ListWatch {
+  constructor({ list, watch, onChange, pageSize = 500, batchMs = 100, backoffMs = 1000 }) {
+    this.list_ = list;
+    this.watch_ = watch;
+    this.onChange_ = onChange;
+    this.pageSize_ = pageSize;
+    this.batchMs_ = batchMs;
+    this.backoffMs_ = backoffMs;
+    this.items_ = new Map();
+    this.rv_ = '';
+    this.loaded_ = false;
+    this.version_ = 0;
+    this.error_ = null;
+    this.stopped_ = false;
+    this.abort_ = null;
+    this.timer_ = null;
+    this.relists = 0; // how many times it listed (1 + the relists after 410): tests read it
+  }
+
+  start() {
+    this.run_();
+    return this;
+  }
+
+  stop() {
+    this.stopped_ = true;
+    if (this.abort_) this.abort_.abort();
+    if (this.timer_) clearTimeout(this.timer_);
+    this.timer_ = null;
+  }
+
+  async run_() {
+    let needList = true;
+    while (!this.stopped_) {
+      try {
+        if (needList) {
+          await this.relist_();
+          needList = false;
+        }
+        this.abort_ = new AbortController();
+        await this.watch_({ resourceVersion: this.rv_ }, (e) => this.apply_(e), this.abort_.signal);
+        // The server ended the watch (its timeout): resume from where it stood.
+      } catch (err) {
+        if (this.abort_) this.abort_.abort(); // a throw from apply_ leaves the stream open
+        if (this.stopped_) return;
+        if (err && err.status === 410) {
+          needList = true;
+          continue;
+        }
+        this.error_ = err;
+        this.emit_(true);
+        await new Promise((r) => setTimeout(r, this.backoffMs_));
+      }
+    }
+  }
+
+  async relist_() {
+    const fresh = new Map();
+    let cont = '';
+    let rv = '';
+    this.relists++;
+    do {
+      const q = { limit: this.pageSize_ };
+      if (cont) q.continue = cont;
+      const page = await this.list_(q);
+      if (this.stopped_) return;
+      for (const item of page.items || []) fresh.set(keyOf(item), item);
+      cont = (page.metadata && page.metadata.continue) || '';
+      rv = (page.metadata && page.metadata.resourceVersion) || rv;
+    } while (cont);
+    this.items_ = fresh;
+    this.version_++;
+    this.rv_ = rv;
+    this.loaded_ = true;
+    this.error_ = null;
+    this.emit_(true);
+  }
+
+  apply_(event) {
+    const obj = event.object || {};
+    if (event.type === 'ERROR') {
+      const err = new Error(obj.message || 'watch error');
+      err.status = obj.code;
+      throw err;
+    }
+    const rv = obj.metadata && obj.metadata.resourceVersion;
+    if (rv) this.rv_ = rv;
+    if (event.type === 'BOOKMARK') return;
+    if (event.type === 'DELETED') this.items_.delete(keyOf(obj));
+    else this.items_.set(keyOf(obj), obj);
+    this.version_++;
+    this.error_ = null;
+    this.emit_(false);
+  }
+
+  state_() {
+    return { version: this.version_, loaded: this.loaded_, error: this.error_ };
+  }
+
+  emit_(now) {
+    if (this.stopped_) return;
+    if (now) {
+      if (this.timer_) clearTimeout(this.timer_);
+      this.timer_ = null;
+      this.onChange_(this.items_, this.state_());
+      return;
+    }
+    if (this.timer_) return;
+    this.timer_ = setTimeout(() => {
+      this.timer_ = null;
+      if (!this.stopped_) this.onChange_(this.items_, this.state_());
+    }, this.batchMs_);
+  }
+}

@@ -1,0 +1,310 @@
+// /ui/apps: Deployments across namespaces, created from a form or YAML; /ui/apps/NS/NAME: scale,
+// change image, roll back to a revision, delete, pods with their logs (followed), events.
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { del, get, getToken, post, put, R, readLines, resourceOfObject, resourcePath, withQuery } from '../api.js';
+import { useCan, useList, useObject, useTick } from '../hooks.js';
+import { html } from '../html.js';
+import { Link, navigate, setQueryParam, useLocation } from '../router.js';
+import { ActionButton, Age, ErrorAlert, NamespacePicker, Table, toYaml, VirtualTable, YamlEditor } from '../ui.js';
+import { EventTable, PodTable } from './nodes.js';
+
+const REVISION = 'deployment.kubernetes.io/revision';
+
+export function useNamespaces(fallbackItems) {
+  const ns = useList(R.namespaces);
+  return useMemo(() => {
+    const names = new Set(ns.items.map((n) => n.metadata.name));
+    for (const it of fallbackItems || []) names.add(it.metadata.namespace);
+    return Array.from(names).sort();
+  }, [ns.items, fallbackItems]);
+}
+
+// Creates (POST) each object, or replaces it when it exists (PUT with its resourceVersion): what
+// `kubectl apply` does for a user who pastes YAML, without server-side merging.
+export async function applyObjects(docs, defaultNs) {
+  for (const obj of docs) {
+    const res = resourceOfObject(obj);
+    if (!res) throw new Error(`${obj.apiVersion}/${obj.kind}: not a kind this page creates`);
+    if (!obj.metadata || !obj.metadata.name) throw new Error(`${obj.kind}: metadata.name is required`);
+    const ns = res.namespaced ? obj.metadata.namespace || defaultNs || 'default' : '';
+    if (res.namespaced) obj.metadata.namespace = ns;
+    try {
+      const cur = await get(resourcePath(res, ns, obj.metadata.name));
+      obj.metadata.resourceVersion = cur.metadata.resourceVersion;
+      await put(resourcePath(res, ns, obj.metadata.name), obj);
+    } catch (err) {
+      if (err.status !== 404) throw err;
+      await post(resourcePath(res, ns), obj);
+    }
+  }
+}
+
+function deploymentTemplate(name, ns, image, replicas, port) {
+  const container = { name, image };
+  if (port) container.ports = [{ containerPort: Number(port) }];
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: ns },
+    spec: {
+      replicas: Number(replicas),
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [container] } },
+    },
+  };
+}
+
+function CreateDeployment({ ns, onDone }) {
+  const [mode, setMode] = useState('form');
+  const [error, setError] = useState(null);
+  const submitForm = async (e) => {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget);
+    try {
+      const d = deploymentTemplate(f.get('name').trim(), f.get('namespace').trim() || 'default', f.get('image').trim(), f.get('replicas'), f.get('port'));
+      await post(resourcePath(R.deployments, d.metadata.namespace), d);
+      onDone(d.metadata.namespace, d.metadata.name);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return html`<section class="panel" aria-labelledby="create-title">
+    <h2 id="create-title">Create a Deployment</h2>
+    <div role="tablist" class="buttons">
+      <button type="button" role="tab" aria-selected=${mode === 'form'} onClick=${() => setMode('form')}>Form</button>
+      <button type="button" role="tab" aria-selected=${mode === 'yaml'} onClick=${() => setMode('yaml')}>YAML</button>
+    </div>
+    ${mode === 'form'
+      ? html`<form class="grid" onSubmit=${submitForm}>
+          <label>Name <input name="name" required pattern="[a-z0-9]([a-z0-9\\-]*[a-z0-9])?" /></label>
+          <label>Namespace <input name="namespace" value=${ns || 'default'} /></label>
+          <label>Image <input name="image" required /></label>
+          <label>Replicas <input name="replicas" type="number" min="0" value="1" /></label>
+          <label>Container port <input name="port" type="number" min="1" max="65535" /></label>
+          <${ErrorAlert} error=${error} />
+          <div class="buttons"><button type="submit">Create</button><button type="button" onClick=${() => onDone()}>Cancel</button></div>
+        </form>`
+      : html`<${YamlEditor}
+          label="Manifest (YAML or JSON; several documents allowed)"
+          initial=${''}
+          submitLabel="Create"
+          onSubmit=${async (docs) => {
+            await applyObjects(docs, ns);
+            const d = docs.find((x) => x.kind === 'Deployment');
+            onDone(d && d.metadata.namespace, d && d.metadata.name);
+          }}
+          onCancel=${() => onDone()}
+        />`}
+  </section>`;
+}
+
+function ready(d) {
+  return `${(d.status && d.status.readyReplicas) || 0}/${(d.spec && d.spec.replicas) ?? 1}`;
+}
+function images(d) {
+  return (((d.spec || {}).template || {}).spec || { containers: [] }).containers.map((c) => c.image).join(', ');
+}
+
+export function AppsPage() {
+  useTick(10000);
+  const { query } = useLocation();
+  const ns = query.get('namespace') || '';
+  const deployments = useList(R.deployments, { ns });
+  const namespaces = useNamespaces(deployments.items);
+  const canCreate = useCan('create', R.deployments, ns);
+  const [creating, setCreating] = useState(false);
+  const rows = useMemo(
+    () => deployments.items.slice().sort((a, b) => (`${a.metadata.namespace}/${a.metadata.name}` < `${b.metadata.namespace}/${b.metadata.name}` ? -1 : 1)),
+    [deployments.items],
+  );
+  const columns = [
+    { title: 'Namespace', render: (d) => d.metadata.namespace },
+    { title: 'Name', width: 'minmax(10rem, 2fr)', render: (d) => html`<${Link} href=${`/ui/apps/${encodeURIComponent(d.metadata.namespace)}/${encodeURIComponent(d.metadata.name)}`}>${d.metadata.name}<//>` },
+    { title: 'Ready', width: '5rem', render: ready },
+    { title: 'Up-to-date', width: '6rem', render: (d) => String((d.status && d.status.updatedReplicas) || 0) },
+    { title: 'Available', width: '6rem', render: (d) => String((d.status && d.status.availableReplicas) || 0) },
+    { title: 'Images', width: 'minmax(10rem, 3fr)', render: images },
+    { title: 'Age', width: '5rem', render: (d) => html`<${Age} ts=${d.metadata.creationTimestamp} />` },
+  ];
+  return html`<section aria-labelledby="apps-title">
+    <h1 id="apps-title">Applications</h1>
+    <div class="toolbar">
+      <${NamespacePicker} value=${ns} namespaces=${namespaces} onChange=${(v) => setQueryParam('namespace', v)} />
+      ${canCreate && !creating && html`<button type="button" onClick=${() => setCreating(true)}>Create</button>`}
+    </div>
+    ${creating &&
+    html`<${CreateDeployment}
+      ns=${ns}
+      onDone=${(n, name) => {
+        setCreating(false);
+        if (name) navigate(`/ui/apps/${encodeURIComponent(n)}/${encodeURIComponent(name)}`);
+      }}
+    />`}
+    <${ErrorAlert} error=${deployments.error} />
+    <${VirtualTable} label="Deployments" columns=${columns} rows=${rows} rowKey=${(d) => d.metadata.uid} empty=${deployments.loaded ? 'No Deployments' : 'Loading…'} />
+  </section>`;
+}
+
+function selectorOf(d) {
+  const m = (d.spec && d.spec.selector && d.spec.selector.matchLabels) || {};
+  return Object.entries(m)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
+function withoutHashLabel(template) {
+  const t = JSON.parse(JSON.stringify(template || {}));
+  if (t.metadata && t.metadata.labels) delete t.metadata.labels['pod-template-hash'];
+  return t;
+}
+
+function PodLogs({ pod, onClose }) {
+  const [lines, setLines] = useState([]);
+  const [error, setError] = useState(null);
+  const pre = useRef(null);
+  useEffect(() => {
+    const abort = new AbortController();
+    const path = withQuery(resourcePath(R.pods, pod.metadata.namespace, pod.metadata.name, 'log'), { follow: true, tailLines: 500 });
+    fetch(path, { headers: { Authorization: `Bearer ${getToken()}` }, signal: abort.signal })
+      .then(async (r) => {
+        if (!r.ok) {
+          const t = await r.text();
+          let msg = t;
+          try {
+            msg = JSON.parse(t).message;
+          } catch {
+            // plain text
+          }
+          throw new Error(msg);
+        }
+        await readLines(r, (line) => setLines((l) => (l.length >= 2000 ? [...l.slice(-1999), line] : [...l, line])));
+      })
+      .catch((err) => {
+        if (!abort.signal.aborted) setError(err);
+      });
+    return () => abort.abort();
+  }, [pod.metadata.uid]);
+  useEffect(() => {
+    if (pre.current) pre.current.scrollTop = pre.current.scrollHeight;
+  }, [lines]);
+  return html`<section class="panel" aria-labelledby="logs-title">
+    <h2 id="logs-title">Logs of ${pod.metadata.name} (following)</h2>
+    <${ErrorAlert} error=${error} />
+    <pre class="logs" ref=${pre} tabindex="0" aria-label="Log lines">${lines.join('\n')}</pre>
+    <button type="button" onClick=${onClose}>Close logs</button>
+  </section>`;
+}
+
+export function AppPage({ ns, name }) {
+  useTick(10000);
+  const { object: d, loaded, error } = useObject(R.deployments, ns, name);
+  const selector = d ? selectorOf(d) : '';
+  const pods = useList(R.pods, { ns, labelSelector: selector, enabled: Boolean(selector) });
+  const sets = useList(R.replicasets, { ns, labelSelector: selector, enabled: Boolean(selector) });
+  const events = useList(R.events, { ns, fieldSelector: `involvedObject.name=${name}` });
+  const canUpdate = useCan('update', R.deployments, ns);
+  const canScale = useCan('update', R.deployments, ns, 'scale');
+  const canDelete = useCan('delete', R.deployments, ns);
+  const [actionError, setActionError] = useState(null);
+  const [logsOf, setLogsOf] = useState(null);
+  const [editing, setEditing] = useState(false);
+  if (!loaded) return html`<p>Loading…</p>`;
+  if (!d) return html`<p><${Link} href="/ui/apps">Applications<//> /</p><${ErrorAlert} error=${error || new Error(`Deployment "${ns}/${name}" not found`)} />`;
+  const path = resourcePath(R.deployments, ns, name);
+  const containers = d.spec.template.spec.containers || [];
+  const history = sets.items
+    .filter((rs) => (rs.metadata.ownerReferences || []).some((o) => o.uid === d.metadata.uid))
+    .sort((a, b) => Number(b.metadata.annotations?.[REVISION] || 0) - Number(a.metadata.annotations?.[REVISION] || 0));
+  const current = d.metadata.annotations?.[REVISION];
+  const scale = async (e) => {
+    e.preventDefault();
+    const replicas = Number(new FormData(e.currentTarget).get('replicas'));
+    try {
+      const s = await get(`${path}/scale`);
+      s.spec.replicas = replicas;
+      await put(`${path}/scale`, s);
+      setActionError(null);
+    } catch (err) {
+      setActionError(err);
+    }
+  };
+  const setImage = async (e) => {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget);
+    try {
+      const cur = await get(path);
+      const c = cur.spec.template.spec.containers.find((x) => x.name === f.get('container'));
+      c.image = f.get('image').trim();
+      await put(path, cur);
+      setActionError(null);
+    } catch (err) {
+      setActionError(err);
+    }
+  };
+  const rollback = async (rs) => {
+    const cur = await get(path);
+    cur.spec.template = withoutHashLabel(rs.spec.template);
+    await put(path, cur);
+  };
+  const remove = async () => {
+    if (!confirm(`Delete Deployment ${ns}/${name} and its pods?`)) return;
+    await del(withQuery(path, { propagationPolicy: 'Background' }));
+    navigate('/ui/apps');
+  };
+  return html`<section aria-labelledby="app-title">
+    <p><${Link} href="/ui/apps">Applications<//> / ${ns}</p>
+    <h1 id="app-title">${name}</h1>
+    <p class="summary" aria-live="polite">Ready ${ready(d)} · up-to-date ${(d.status && d.status.updatedReplicas) || 0} · revision ${current || '?'}</p>
+    <${ErrorAlert} error=${actionError} />
+    <div class="forms">
+      ${canScale &&
+      html`<form class="inline" onSubmit=${scale}>
+        <label class="inline">Replicas <input name="replicas" type="number" min="0" value=${d.spec.replicas ?? 1} key=${d.spec.replicas} /></label>
+        <button type="submit">Scale</button>
+      </form>`}
+      ${canUpdate &&
+      html`<form class="inline" onSubmit=${setImage}>
+        <label class="inline">Container
+          <select name="container" aria-label="Container">${containers.map((c) => html`<option value=${c.name}>${c.name}</option>`)}</select>
+        </label>
+        <label class="inline">Image <input name="image" value=${containers[0] && containers[0].image} key=${containers[0] && containers[0].image} required /></label>
+        <button type="submit">Change image</button>
+      </form>`}
+      ${canUpdate && html`<button type="button" onClick=${() => setEditing(!editing)}>Edit YAML</button>`}
+      ${canDelete && html`<${ActionButton} danger action=${remove} onError=${setActionError}>Delete<//>`}
+    </div>
+    ${!canDelete && canDelete !== undefined && html`<p class="muted">Read-only: your account may not change this Deployment.</p>`}
+    ${editing &&
+    html`<${YamlEditor}
+      label="Deployment YAML"
+      initial=${toYaml(d)}
+      submitLabel="Save"
+      onSubmit=${async ([obj]) => {
+        await put(path, obj);
+        setEditing(false);
+      }}
+      onCancel=${() => setEditing(false)}
+    />`}
+    <h2>Pods</h2>
+    <${PodTable} pods=${pods.items} onLogs=${setLogsOf} />
+    ${logsOf && html`<${PodLogs} pod=${logsOf} onClose=${() => setLogsOf(null)} />`}
+    <h2>Revisions</h2>
+    <${Table} label="Revisions" rows=${history} rowKey=${(rs) => rs.metadata.uid} columns=${[
+      { title: 'Revision', render: (rs) => rs.metadata.annotations?.[REVISION] || '' },
+      { title: 'Images', render: (rs) => rs.spec.template.spec.containers.map((c) => c.image).join(', ') },
+      { title: 'Pods', render: (rs) => `${(rs.status && rs.status.readyReplicas) || 0}/${rs.spec.replicas ?? 0}` },
+      { title: 'Created', render: (rs) => html`<${Age} ts=${rs.metadata.creationTimestamp} />` },
+      {
+        title: 'Action',
+        render: (rs) =>
+          rs.metadata.annotations?.[REVISION] === current
+            ? 'current'
+            : canUpdate
+              ? html`<${ActionButton} action=${() => rollback(rs)} onError=${setActionError} aria-label=${`Roll back to revision ${rs.metadata.annotations?.[REVISION]}`}>Roll back<//>`
+              : '',
+      },
+    ]} />
+    <h2>Events</h2>
+    <${EventTable} events=${events.items} />
+  </section>`;
+}
