@@ -91,14 +91,42 @@ Result<std::string> readFile(const fs::path& path, uint64_t limit) {
   return body;
 }
 
-bool acceptsGzip(const std::string& acceptEncoding) {
-  size_t at = acceptEncoding.find("gzip");
-  if (at == std::string::npos) return false;
-  // "gzip;q=0" refuses it.
-  size_t end = acceptEncoding.find(',', at);
-  std::string_view param = std::string_view(acceptEncoding).substr(at, end - at);
-  return param.find("q=0") == std::string_view::npos ||
-         param.find("q=0.") != std::string_view::npos;
+// Whether Accept-Encoding admits gzip: a "gzip" (or "*") token whose q-value is not 0.
+bool acceptsGzip(std::string_view header) {
+  bool star = false;
+  size_t start = 0;
+  while (start < header.size()) {
+    size_t comma = header.find(',', start);
+    if (comma == std::string_view::npos) comma = header.size();
+    std::string_view item = header.substr(start, comma - start);
+    start = comma + 1;
+    size_t semi = item.find(';');
+    std::string_view coding = item.substr(0, semi);
+    while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) {
+      coding.remove_prefix(1);
+    }
+    while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t'))
+      coding.remove_suffix(1);
+    bool zero = false;
+    if (semi != std::string_view::npos) {
+      std::string_view params = item.substr(semi + 1);
+      size_t q = params.find("q=");
+      if (q != std::string_view::npos) {
+        // q=0, q=0.0, q=0.000: every digit after "0." is 0.
+        std::string_view v = params.substr(q + 2);
+        zero = !v.empty() && v[0] == '0';
+        for (size_t i = 1; zero && i < v.size() && v[i] != ' ' && v[i] != ';'; ++i) {
+          if (v[i] != '.' && v[i] != '0') zero = false;
+        }
+      }
+    }
+    if (coding.size() == 4 && (coding[0] | 0x20) == 'g' && (coding[1] | 0x20) == 'z' &&
+        (coding[2] | 0x20) == 'i' && (coding[3] | 0x20) == 'p') {
+      return !zero;  // an explicit gzip entry decides
+    }
+    if (coding == "*") star = !zero;
+  }
+  return star;
 }
 
 http::ServerResponse textResponse(int status, std::string body) {
@@ -224,22 +252,27 @@ http::ServerResponse DashboardHandler::handle(const http::ServerRequest& req) co
   }
   http::ServerResponse r;
   r.headers = securityHeaders();
-  r.headers.emplace_back("ETag", asset->etag);
+  // Each encoding is its own representation, with its own ETag (RFC 9110 8.8.3).
+  const bool gzip = !asset->gzip.empty() && acceptsGzip(req.header("accept-encoding"));
+  const std::string etag =
+      gzip ? asset->etag.substr(0, asset->etag.size() - 1) + "-gz\"" : asset->etag;
+  r.headers.emplace_back("ETag", etag);
   r.headers.emplace_back("Cache-Control",
                          asset->immutable ? "public, max-age=31536000, immutable" : "no-cache");
   r.headers.emplace_back("Vary", "Accept-Encoding");
   r.contentType = asset->contentType;
   const std::string ifNoneMatch = req.header("if-none-match");
-  if (!ifNoneMatch.empty() && ifNoneMatch.find(asset->etag) != std::string::npos) {
+  if (!ifNoneMatch.empty() && ifNoneMatch.find(etag) != std::string::npos) {
     r.status = 304;
     return r;
   }
-  if (!asset->gzip.empty() && acceptsGzip(req.header("accept-encoding"))) {
+  if (gzip) {
     r.headers.emplace_back("Content-Encoding", "gzip");
     r.body = asset->gzip;
   } else {
     r.body = asset->body;
   }
+
   return r;
 }
 

@@ -4,22 +4,43 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { get, post, resourcePath, watch, withQuery } from './api.js';
 import { ListWatch } from './listwatch.js';
 
+// Whether this tab is visible. Each watch holds one of the browser's six HTTP/1.1 connections to
+// the API, shared by all its tabs: hidden tabs give theirs back (useList stops) and relist when
+// shown again.
+function useVisible() {
+  const [visible, setVisible] = useState(!document.hidden);
+  useEffect(() => {
+    const f = () => setVisible(!document.hidden);
+    document.addEventListener('visibilitychange', f);
+    return () => document.removeEventListener('visibilitychange', f);
+  }, []);
+  return visible;
+}
+
 // A live collection: {items (array), loaded, error, version}. Restarts when the resource,
-// namespace or selectors change. `enabled: false` keeps it idle (returns no items).
+// namespace or selectors change. `enabled: false` keeps it idle (returns no items); so does a
+// hidden tab, keeping the items it had.
 export function useList(res, { ns = '', labelSelector = '', fieldSelector = '', enabled = true } = {}) {
   const [snap, setSnap] = useState({ map: new Map(), version: 0, loaded: false, error: null });
-  useEffect(() => {
+  const visible = useVisible();
+  const key = [res.group || '', res.plural, ns, labelSelector, fieldSelector, enabled].join('|');
+  const [shownKey, setShownKey] = useState(key);
+  if (shownKey !== key) {
+    // Another collection: forget the previous one's items at once (not after the effect).
+    setShownKey(key);
     setSnap({ map: new Map(), version: 0, loaded: false, error: null });
-    if (!enabled) return undefined;
+  }
+  useEffect(() => {
+    if (!enabled || !visible) return undefined;
     const path = resourcePath(res, ns);
     const sel = { labelSelector, fieldSelector };
     const lw = new ListWatch({
-      list: (q) => get(withQuery(path, { ...sel, ...q })),
+      list: (q, signal) => get(withQuery(path, { ...sel, ...q }), { signal }),
       watch: (q, onEvent, signal) => watch(path, { ...sel, ...q }, onEvent, signal),
       onChange: (map, state) => setSnap({ map, ...state }),
     }).start();
     return () => lw.stop();
-  }, [res, ns, labelSelector, fieldSelector, enabled]);
+  }, [key, visible]);
   const items = useMemo(() => Array.from(snap.map.values()), [snap.map, snap.version]);
   return { items, loaded: snap.loaded, error: snap.error, version: snap.version };
 }
@@ -41,7 +62,9 @@ export function clearPermissionCache() {
 // the API still decides every request.
 export function useCan(verb, res, ns = '', subresource = '') {
   const key = [verb, res.group || '', res.plural, ns, subresource].join('|');
-  const [allowed, setAllowed] = useState(reviews.has(key) && reviews.get(key).value);
+  // The answer for `key` only: another key's answer is not shown while this one is asked.
+  const [answer, setAnswer] = useState({ key: '', value: undefined });
+  const setAllowed = (value) => setAnswer({ key, value });
   useEffect(() => {
     let live = true;
     if (!reviews.has(key)) {
@@ -70,7 +93,8 @@ export function useCan(verb, res, ns = '', subresource = '') {
       live = false;
     };
   }, [key]);
-  return allowed;
+  if (answer.key === key) return answer.value;
+  return reviews.has(key) ? reviews.get(key).value : undefined;
 }
 
 // The signed-in user's name and groups (SelfSubjectReview), or null while asking.

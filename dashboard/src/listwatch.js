@@ -3,14 +3,16 @@
 // Contract: start() lists the collection page by page (`limit`/`continue`), then watches from the
 // list's resourceVersion and applies ADDED/MODIFIED/DELETED to its map. A 410 Gone (an expired
 // resourceVersion or continue token, as an HTTP status or an ERROR event) relists from scratch;
-// a watch that ends (the server's timeout) or fails otherwise is resumed from the last
-// resourceVersion seen, after a backoff. onChange(items, state) is called at most once per
+// a watch that ends (the server's timeout) is resumed from the last resourceVersion seen. Other
+// failures are reported (state.error) and retried with exponential backoff (backoffMs doubling
+// to maxBackoffMs, jittered, reset by a successful list or event), except 401 and 403: those end
+// it (retrying cannot help, and each refusal would be audited). onChange(items, state) is called at most once per
 // `batchMs` with the current items (a Map keyed by namespace/name,
 // read-only for the receiver; it is updated in place, so compare `state.version`) and
 // {version, loaded, error}. stop() ends it; nothing is called after stop() returns.
 //
-// `list(query)` resolves to a List object; `watch(query, onEvent, signal)` resolves when the
-// stream ends. Both reject with an error whose `status` is the HTTP status (410 for Gone). They are
+// `list(query, signal)` resolves to a List object; `watch(query, onEvent, signal)` resolves when
+// the stream ends; stop() aborts both through `signal`. Both reject with an error whose `status` is the HTTP status (410 for Gone). They are
 // injected so that the logic is tested without a server (test/listwatch.test.js).
 
 export function keyOf(obj) {
@@ -19,13 +21,17 @@ export function keyOf(obj) {
 }
 
 export class ListWatch {
-  constructor({ list, watch, onChange, pageSize = 500, batchMs = 100, backoffMs = 1000 }) {
+  constructor({ list, watch, onChange, pageSize = 500, batchMs = 100, backoffMs = 1000, maxBackoffMs = 30000 }) {
     this.list_ = list;
     this.watch_ = watch;
     this.onChange_ = onChange;
     this.pageSize_ = pageSize;
     this.batchMs_ = batchMs;
     this.backoffMs_ = backoffMs;
+    this.maxBackoffMs_ = maxBackoffMs;
+    this.failures_ = 0; // consecutive failures other than 410
+    this.gone_ = 0; // consecutive 410s
+    this.sleepTimer_ = null;
     this.items_ = new Map();
     this.rv_ = '';
     this.loaded_ = false;
@@ -46,35 +52,58 @@ export class ListWatch {
     this.stopped_ = true;
     if (this.abort_) this.abort_.abort();
     if (this.timer_) clearTimeout(this.timer_);
+    if (this.sleepTimer_) clearTimeout(this.sleepTimer_);
     this.timer_ = null;
   }
 
   async run_() {
     let needList = true;
     while (!this.stopped_) {
+      // One controller per attempt, made before it starts: stop() aborts whatever is in flight.
+      this.abort_ = new AbortController();
+      const signal = this.abort_.signal;
       try {
         if (needList) {
-          await this.relist_();
+          await this.relist_(signal);
+          if (this.stopped_) return;
           needList = false;
         }
-        this.abort_ = new AbortController();
-        await this.watch_({ resourceVersion: this.rv_ }, (e) => this.apply_(e), this.abort_.signal);
+        await this.watch_({ resourceVersion: this.rv_ }, (e) => this.apply_(e), signal);
         // The server ended the watch (its timeout): resume from where it stood.
+        this.gone_ = 0;
       } catch (err) {
-        if (this.abort_) this.abort_.abort(); // a throw from apply_ leaves the stream open
+        this.abort_.abort(); // a throw from apply_ leaves the stream open
         if (this.stopped_) return;
-        if (err && err.status === 410) {
+        const status = err && err.status;
+        if (status === 401 || status === 403) {
+          this.error_ = err;
+          this.emit_(true);
+          return;
+        }
+        if (status === 410) {
+          // Relist at once; a server that keeps answering Gone is relisted with backoff.
           needList = true;
+          this.gone_++;
+          if (this.gone_ > 1) await this.sleep_(this.gone_ - 1);
           continue;
         }
         this.error_ = err;
         this.emit_(true);
-        await new Promise((r) => setTimeout(r, this.backoffMs_));
+        this.failures_++;
+        await this.sleep_(this.failures_);
       }
     }
   }
 
-  async relist_() {
+  // Waits backoffMs * 2^(n-1), at most maxBackoffMs, jittered to half to full.
+  sleep_(n) {
+    const base = Math.min(this.maxBackoffMs_, this.backoffMs_ * 2 ** Math.min(n - 1, 16));
+    return new Promise((r) => {
+      this.sleepTimer_ = setTimeout(r, base / 2 + Math.random() * (base / 2));
+    });
+  }
+
+  async relist_(signal) {
     const fresh = new Map();
     let cont = '';
     let rv = '';
@@ -82,7 +111,8 @@ export class ListWatch {
     do {
       const q = { limit: this.pageSize_ };
       if (cont) q.continue = cont;
-      const page = await this.list_(q);
+      // A 410 here (the continue token expired) rejects: run_ relists from the first page.
+      const page = await this.list_(q, signal);
       if (this.stopped_) return;
       for (const item of page.items || []) fresh.set(keyOf(item), item);
       cont = (page.metadata && page.metadata.continue) || '';
@@ -93,6 +123,7 @@ export class ListWatch {
     this.rv_ = rv;
     this.loaded_ = true;
     this.error_ = null;
+    this.failures_ = 0;
     this.emit_(true);
   }
 
@@ -105,6 +136,8 @@ export class ListWatch {
     }
     const rv = obj.metadata && obj.metadata.resourceVersion;
     if (rv) this.rv_ = rv;
+    this.failures_ = 0;
+    this.gone_ = 0;
     if (event.type === 'BOOKMARK') return;
     if (event.type === 'DELETED') this.items_.delete(keyOf(obj));
     else this.items_.set(keyOf(obj), obj);

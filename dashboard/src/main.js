@@ -38,8 +38,17 @@ setUnauthorizedHandler(() => {
   }
 });
 
+function decode(segment) {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null; // a malformed escape: no such page
+  }
+}
+
 function page(path) {
-  const parts = path.replace(/^\/ui\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  const parts = path.replace(/^\/ui\/?/, '').split('/').filter(Boolean).map(decode);
+  if (parts.includes(null)) return null;
   switch (parts[0]) {
     case 'nodes':
       return parts[1] ? html`<${NodePage} name=${parts[1]} />` : html`<${NodesPage} />`;

@@ -174,12 +174,19 @@ export function memory(q) {
   return `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
 }
 
+// A namespace to narrow a page to ("" = all): typed, or picked from those known. Typing works for
+// users who may not list namespaces (a namespaced RoleBinding).
 export function NamespacePicker({ value, onChange, namespaces }) {
   return html`<label class="inline"
     >Namespace
-    <select aria-label="Namespace" value=${value} onChange=${(e) => onChange(e.currentTarget.value)}>
-      <option value="">All namespaces</option>
-      ${namespaces.map((n) => html`<option value=${n}>${n}</option>`)}
-    </select>
+    <input
+      aria-label="Namespace"
+      list="namespace-options"
+      placeholder="all namespaces"
+      size="16"
+      value=${value}
+      onChange=${(e) => onChange(e.currentTarget.value.trim())}
+    />
+    <datalist id="namespace-options">${namespaces.map((n) => html`<option value=${n} />`)}</datalist>
   </label>`;
 }

@@ -132,7 +132,7 @@ test('a failed list is reported and retried', async () => {
     batchMs: 1,
     backoffMs: 1,
     list: async () => {
-      if (++lists === 1) throw Object.assign(new Error('forbidden'), { status: 403 });
+      if (++lists === 1) throw Object.assign(new Error('unavailable'), { status: 503 });
       return { metadata: { resourceVersion: '1' }, items: [] };
     },
     watch: () => new Promise(() => {}),
@@ -140,7 +140,7 @@ test('a failed list is reported and retried', async () => {
   }).start();
   const { state } = await c.done;
   lw.stop();
-  assert.deepEqual(errors, ['forbidden']);
+  assert.deepEqual(errors, ['unavailable']);
   assert.equal(state.error, null);
 });
 
@@ -157,4 +157,91 @@ test('nothing is reported after stop()', async () => {
   release();
   await new Promise((r) => setTimeout(r, 10));
   assert.equal(calls, 0);
+});
+
+test('stop() while listing: the list is aborted and no watch starts', async () => {
+  let watches = 0;
+  let listSignal = null;
+  let release;
+  const lw = new ListWatch({
+    batchMs: 1,
+    list: (q, signal) => {
+      listSignal = signal;
+      return new Promise((r) => (release = () => r({ metadata: { resourceVersion: '1' }, items: [] })));
+    },
+    watch: () => {
+      watches++;
+      return new Promise(() => {});
+    },
+    onChange: () => {},
+  }).start();
+  await new Promise((r) => setTimeout(r, 5));
+  lw.stop();
+  assert.ok(listSignal.aborted, 'the list in flight is aborted');
+  release();
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(watches, 0);
+});
+
+test('an expired continue token (410 while paging) relists from the first page', async () => {
+  const queries = [];
+  const c = changes((items) => items.size === 2);
+  const lw = new ListWatch({
+    pageSize: 1,
+    batchMs: 1,
+    list: async (q) => {
+      queries.push(q.continue || '');
+      if (q.continue === 'expired') throw Object.assign(new Error('continue expired'), { status: 410 });
+      if (!q.continue && queries.length === 1) return { metadata: { continue: 'expired', resourceVersion: '3' }, items: [obj('a', 1)] };
+      if (!q.continue) return { metadata: { continue: 'fresh', resourceVersion: '4' }, items: [obj('a', 1)] };
+      return { metadata: { resourceVersion: '4' }, items: [obj('b', 2)] };
+    },
+    watch: () => new Promise(() => {}),
+    onChange: c.onChange,
+  }).start();
+  await c.done;
+  lw.stop();
+  assert.deepEqual(queries, ['', 'expired', '', 'fresh']);
+});
+
+test('401 and 403 are reported and not retried', async () => {
+  for (const status of [401, 403]) {
+    let lists = 0;
+    const c = changes((items, state) => Boolean(state.error));
+    const lw = new ListWatch({
+      batchMs: 1,
+      backoffMs: 1,
+      list: async () => {
+        lists++;
+        throw Object.assign(new Error('forbidden'), { status });
+      },
+      watch: () => new Promise(() => {}),
+      onChange: c.onChange,
+    }).start();
+    const { state } = await c.done;
+    await new Promise((r) => setTimeout(r, 30));
+    lw.stop();
+    assert.equal(state.error.status, status);
+    assert.equal(lists, 1, `a ${status} is not retried`);
+  }
+});
+
+test('repeated failures back off exponentially', async () => {
+  const at = [];
+  const lw = new ListWatch({
+    batchMs: 1,
+    backoffMs: 8,
+    maxBackoffMs: 64,
+    list: async () => {
+      at.push(Date.now());
+      throw Object.assign(new Error('unavailable'), { status: 503 });
+    },
+    watch: () => new Promise(() => {}),
+    onChange: () => {},
+  }).start();
+  while (at.length < 6) await new Promise((r) => setTimeout(r, 5));
+  lw.stop();
+  const gaps = at.slice(1).map((t, i) => t - at[i]);
+  // Jittered to half..full of 8, 16, 32, 64, 64 ms: the later gaps are longer than the first.
+  assert.ok(gaps[3] >= 30 && gaps[4] >= 30, `gaps ${gaps}`);
 });

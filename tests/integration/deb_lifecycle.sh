@@ -68,6 +68,8 @@ check "cloudcore.service runs as cloudcore" grep -qx 'User=cloudcore' /lib/syste
 check "the binaries run" sh -c 'cloudcore --version && edgecore --version && edgectl --help >/dev/null'
 
 start_cloudcore
+check "cloudcore serves the dashboard from the package's files" \
+  grep -q 'dashboard: .* from /usr/share/edgeplane/dashboard, at /ui/' /tmp/cloudcore.log
 check "admin.kubeconfig is private" test "$(stat -c %a:%U "$KUBECONFIG")" = 600:cloudcore
 check "cloudcore writes its store as its own user" \
   test "$(stat -c %U /var/lib/edgeplane/cloudcore/store.db)" = cloudcore
@@ -95,7 +97,7 @@ stop_both
 
 # ---- purge ----
 check "dpkg --purge" dpkg --purge cloudcore edgecore edgectl
-for path in /usr/bin/cloudcore /usr/bin/edgecore /usr/bin/edgectl /etc/edgeplane \
+for path in /usr/bin/cloudcore /usr/bin/edgecore /usr/bin/edgectl /etc/edgeplane /usr/share/edgeplane \
   /var/lib/edgeplane /lib/systemd/system/cloudcore.service \
   /etc/systemd/system/multi-user.target.wants/cloudcore.service \
   /etc/systemd/system/multi-user.target.wants/edgecore.service; do

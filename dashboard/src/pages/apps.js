@@ -9,9 +9,13 @@ import { ActionButton, Age, ErrorAlert, NamespacePicker, Table, toYaml, VirtualT
 import { EventTable, PodTable } from './nodes.js';
 
 const REVISION = 'deployment.kubernetes.io/revision';
+const CHANGE_CAUSE = 'kubernetes.io/change-cause';
 
+// The namespaces to pick from: the Namespace objects when the user may list them, plus those of
+// the items shown.
 export function useNamespaces(fallbackItems) {
-  const ns = useList(R.namespaces);
+  const canList = useCan('list', R.namespaces);
+  const ns = useList(R.namespaces, { enabled: canList === true });
   return useMemo(() => {
     const names = new Set(ns.items.map((n) => n.metadata.name));
     for (const it of fallbackItems || []) names.add(it.metadata.namespace);
@@ -19,23 +23,16 @@ export function useNamespaces(fallbackItems) {
   }, [ns.items, fallbackItems]);
 }
 
-// Creates (POST) each object, or replaces it when it exists (PUT with its resourceVersion): what
-// `kubectl apply` does for a user who pastes YAML, without server-side merging.
-export async function applyObjects(docs, defaultNs) {
+// Creates (POST) each object, in order, like `kubectl create -f`: one that exists already is the
+// API's 409 AlreadyExists, shown to the user (editing is the object's own Edit).
+export async function createObjects(docs, defaultNs) {
   for (const obj of docs) {
     const res = resourceOfObject(obj);
     if (!res) throw new Error(`${obj.apiVersion}/${obj.kind}: not a kind this page creates`);
-    if (!obj.metadata || !obj.metadata.name) throw new Error(`${obj.kind}: metadata.name is required`);
+    if (!obj.metadata || typeof obj.metadata !== 'object') obj.metadata = {};
     const ns = res.namespaced ? obj.metadata.namespace || defaultNs || 'default' : '';
     if (res.namespaced) obj.metadata.namespace = ns;
-    try {
-      const cur = await get(resourcePath(res, ns, obj.metadata.name));
-      obj.metadata.resourceVersion = cur.metadata.resourceVersion;
-      await put(resourcePath(res, ns, obj.metadata.name), obj);
-    } catch (err) {
-      if (err.status !== 404) throw err;
-      await post(resourcePath(res, ns), obj);
-    }
+    await post(resourcePath(res, ns), obj);
   }
 }
 
@@ -89,7 +86,7 @@ function CreateDeployment({ ns, onDone }) {
           initial=${''}
           submitLabel="Create"
           onSubmit=${async (docs) => {
-            await applyObjects(docs, ns);
+            await createObjects(docs, ns);
             const d = docs.find((x) => x.kind === 'Deployment');
             onDone(d && d.metadata.namespace, d && d.metadata.name);
           }}
@@ -152,6 +149,18 @@ function selectorOf(d) {
     .join(',');
 }
 
+// JSON with sorted keys: equal objects give equal text whatever the order their keys came in.
+function canonical(v) {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
 function withoutHashLabel(template) {
   const t = JSON.parse(JSON.stringify(template || {}));
   if (t.metadata && t.metadata.labels) delete t.metadata.labels['pod-template-hash'];
@@ -207,7 +216,7 @@ export function AppPage({ ns, name }) {
   const canDelete = useCan('delete', R.deployments, ns);
   const [actionError, setActionError] = useState(null);
   const [logsOf, setLogsOf] = useState(null);
-  const [editing, setEditing] = useState(false);
+  const [editing, setEditing] = useState(null); // the YAML when Edit was clicked
   if (!loaded) return html`<p>Loading…</p>`;
   if (!d) return html`<p><${Link} href="/ui/apps">Applications<//> /</p><${ErrorAlert} error=${error || new Error(`Deployment "${ns}/${name}" not found`)} />`;
   const path = resourcePath(R.deployments, ns, name);
@@ -241,9 +250,19 @@ export function AppPage({ ns, name }) {
       setActionError(err);
     }
   };
+  // As `kubectl rollout undo --to-revision` (edgectl/rollout.cc): the revision's pod template, and
+  // its change-cause, replace the Deployment's; nothing happens when they already match.
   const rollback = async (rs) => {
     const cur = await get(path);
-    cur.spec.template = withoutHashLabel(rs.spec.template);
+    const wanted = withoutHashLabel(rs.spec.template);
+    if (canonical(wanted) === canonical(cur.spec.template)) {
+      throw new Error(`skipped rollback: the current template already matches revision ${rs.metadata.annotations?.[REVISION]}`);
+    }
+    cur.spec.template = wanted;
+    const cause = rs.metadata.annotations?.[CHANGE_CAUSE];
+    cur.metadata.annotations = cur.metadata.annotations || {};
+    if (cause) cur.metadata.annotations[CHANGE_CAUSE] = cause;
+    else delete cur.metadata.annotations[CHANGE_CAUSE];
     await put(path, cur);
   };
   const remove = async () => {
@@ -270,20 +289,22 @@ export function AppPage({ ns, name }) {
         <label class="inline">Image <input name="image" value=${containers[0] && containers[0].image} key=${containers[0] && containers[0].image} required /></label>
         <button type="submit">Change image</button>
       </form>`}
-      ${canUpdate && html`<button type="button" onClick=${() => setEditing(!editing)}>Edit YAML</button>`}
+      ${canUpdate && html`<button type="button" onClick=${() => setEditing(editing === null ? toYaml(d) : null)}>Edit YAML</button>`}
       ${canDelete && html`<${ActionButton} danger action=${remove} onError=${setActionError}>Delete<//>`}
     </div>
-    ${!canDelete && canDelete !== undefined && html`<p class="muted">Read-only: your account may not change this Deployment.</p>`}
-    ${editing &&
+    ${canUpdate === false && canScale === false && canDelete === false &&
+    html`<p class="muted">Read-only: your account may not change this Deployment.</p>`}
+    ${editing !== null &&
     html`<${YamlEditor}
       label="Deployment YAML"
-      initial=${toYaml(d)}
+      initial=${editing}
       submitLabel="Save"
       onSubmit=${async ([obj]) => {
+        // With the resourceVersion it was read at: a change made meanwhile is a 409, shown.
         await put(path, obj);
-        setEditing(false);
+        setEditing(null);
       }}
-      onCancel=${() => setEditing(false)}
+      onCancel=${() => setEditing(null)}
     />`}
     <h2>Pods</h2>
     <${PodTable} pods=${pods.items} onLogs=${setLogsOf} />

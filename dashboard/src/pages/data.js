@@ -7,10 +7,17 @@ import { html } from '../html.js';
 import { setQueryParam, useLocation } from '../router.js';
 import { ErrorAlert, Table } from '../ui.js';
 
+const LIMIT = 10000; // the most the data subresource answers
 export const RANGES = { '5m': 300, '15m': 900, '1h': 3600, '6h': 21600, '24h': 86400, '7d': 604800 };
 
+// RFC 4180 CSV. A value a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a
+// leading ' (device values are untrusted input).
 export function toCsv(items) {
-  const esc = (v) => (/[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+  const esc = (v) => {
+    let t = String(v);
+    if (/^[=+\-@\t\r]/.test(t) && !/^-?\d/.test(t)) t = `'${t}`;
+    return /[",\r\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
+  };
   return ['timestamp,property,value', ...items.map((s) => [s.timestamp, s.property, s.value].map(esc).join(','))].join('\n') + '\n';
 }
 
@@ -66,7 +73,7 @@ export function DataPage() {
     }
     let live = true;
     const load = () =>
-      get(withQuery(resourcePath(R.devices, ns, name, 'data'), { property, sinceSeconds: RANGES[range], limit: 10000 }))
+      get(withQuery(resourcePath(R.devices, ns, name, 'data'), { property, sinceSeconds: RANGES[range], limit: LIMIT }))
         .then((r) => {
           if (!live) return;
           setSamples(r.items || []);
@@ -114,12 +121,13 @@ export function DataPage() {
     </div>
     <${ErrorAlert} error=${error || devices.error} />
     ${name && property
-      ? html`<${Chart} samples=${samples} from=${now - RANGES[range] * 1000} to=${now} label=${`${device} ${property}`} />
+      ? html`${samples.length >= LIMIT && html`<p role="status" class="muted">Showing the newest ${LIMIT} samples of this range.</p>`}
+          <${Chart} samples=${samples} from=${now - RANGES[range] * 1000} to=${now} label=${`${device} ${property}`} />
           <h2>Latest samples</h2>
           <${Table} label="Samples" rows=${samples.slice(-20).reverse()} rowKey=${(s) => `${s.timestamp}|${s.value}`} columns=${[
             { title: 'Time', render: (s) => s.timestamp },
             { title: 'Value', render: (s) => s.value },
           ]} />`
-      : html`<p class="muted">Choose a device and one of its properties. Only properties with <code>reportToCloud: true</code> have data.</p>`}
+      : html`<p class="muted">Choose a device and one of its properties. Only properties with <code>reportToCloud: true</code> have data, kept for cloudcore's <code>--device-data-retention</code> (24 h by default).</p>`}
   </section>`;
 }

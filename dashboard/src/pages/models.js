@@ -14,6 +14,10 @@ const HISTORY = 'models.edgeplane.io/history';
 const ROLLOUT = 'models.edgeplane.io/rollout';
 const MAX_HISTORY = 20; // common/api/models.h kMaxModelHistory
 const CHUNK = 2 * 1024 * 1024;
+// The browser hashes the file in memory (WebCrypto has no streaming digest): larger files are
+// pushed with `edgectl model push`, which streams.
+const MAX_BROWSER_BYTES = 512 * 1024 * 1024;
+const UPLOAD_ATTEMPTS = 20;
 
 export function modelHistory(m) {
   try {
@@ -90,23 +94,58 @@ async function sha256Hex(file) {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-// The upload subresource, resumable: asks where the upload stands, sends the rest in 2 MiB
-// chunks, the last with complete=true (the server checks the digest).
+// The upload subresource, resumable as edgectl's (docs/models.md, "The upload"): asks where the
+// upload stands, sends the rest in 2 MiB chunks, the last with complete=true (the server checks
+// the digest). After a failed chunk (a network error, a 409 naming another offset, a 5xx) it asks
+// again and continues from there, up to 20 attempts with backoff; refusals (4xx but 409) end it.
 async function uploadBlob(ns, name, file, digest, onProgress) {
   const path = resourcePath(R.models, ns, name, 'upload');
-  const state = await get(withQuery(path, { digest }));
-  if (state.complete) return;
-  let offset = state.offset || 0;
-  for (;;) {
-    const end = Math.min(file.size, offset + CHUNK);
-    const complete = end === file.size;
-    await request('PUT', withQuery(path, { digest, offset, complete: complete ? 'true' : '' }), {
-      body: file.slice(offset, end),
-      contentType: 'application/octet-stream',
-    });
-    offset = end;
-    onProgress(offset / Math.max(1, file.size));
-    if (complete) return;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const state = await get(withQuery(path, { digest }));
+      if (state.complete) return;
+      let offset = state.offset || 0;
+      for (;;) {
+        const end = Math.min(file.size, offset + CHUNK);
+        const complete = end === file.size;
+        await request('PUT', withQuery(path, { digest, offset, complete: complete ? 'true' : '' }), {
+          body: file.slice(offset, end),
+          contentType: 'application/octet-stream',
+        });
+        offset = end;
+        onProgress(offset / Math.max(1, file.size));
+        if (complete) return;
+      }
+    } catch (err) {
+      const retriable = !err.status || err.status === 409 || err.status >= 500;
+      if (!retriable || attempt >= UPLOAD_ATTEMPTS) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(10000, 250 * 2 ** attempt)));
+    }
+  }
+}
+
+// As common/api/models.cc validateModelFileName: the name the file is delivered under.
+function fileNameError(name) {
+  if (!name || new TextEncoder().encode(name).length > 255) return 'must be 1 to 255 bytes long';
+  if (name.startsWith('.')) return "must not start with '.'";
+  if (name === 'model.json') return 'model.json is reserved for the version info';
+  if (/[\/\x00-\x1f\x7f]/.test(name)) return "must not contain '/' or control characters";
+  return '';
+}
+
+// Versions are immutable (docs/models.md): pushing another file under an existing version name is
+// refused.
+function checkVersionFree(model, version, digest) {
+  const clash = (model ? modelHistory(model) : []).find((h) => h.version === version && h.digest !== digest);
+  if (clash) throw new Error(`version ${version} already exists with another file (${clash.digest}); push it as a new version`);
+}
+
+async function getModelOrNull(ns, name) {
+  try {
+    return await get(resourcePath(R.models, ns, name));
+  } catch (err) {
+    if (err.status === 404) return null;
+    throw err;
   }
 }
 
@@ -126,18 +165,23 @@ function UploadVersion({ ns: fixedNs, name: fixedName, model, onDone = () => {} 
     const file = f.get('file');
     const version = f.get('version').trim();
     const name = fixedName || (f.get('name') || '').trim();
-    const ns = fixedNs || (f.get('namespace') || '').trim() || 'default';
+    const ns = fixedName ? fixedNs : (f.get('namespace') || '').trim() || 'default';
     try {
       if (!name) throw new Error('name: the Model needs a name');
       if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(version)) {
         throw new Error('version: 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit');
       }
       if (!file || !file.name) throw new Error('file: choose a model file');
+      const badName = fileNameError(file.name);
+      if (badName) throw new Error(`file: the file name "${file.name}" ${badName}`);
+      if (file.size > MAX_BROWSER_BYTES) {
+        throw new Error(`file: ${file.size} bytes; the browser pushes files up to ${MAX_BROWSER_BYTES} bytes (use edgectl model push)`);
+      }
       setProgress(0);
       const hex = await sha256Hex(file);
       const digest = `sha256:${hex}`;
-      const clash = (model ? modelHistory(model) : []).find((h) => h.version === version && h.digest !== digest);
-      if (clash) throw new Error(`version ${version} already exists with another file (${clash.digest}); push it as a new version`);
+      // Refused before uploading, as edgectl does.
+      checkVersionFree(model || (await getModelOrNull(ns, name)), version, digest);
       await uploadBlob(ns, name, file, digest, setProgress);
       const entry = {
         version,
@@ -148,12 +192,8 @@ function UploadVersion({ ns: fixedNs, name: fixedName, model, onDone = () => {} 
         pushedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
       };
       for (let attempt = 0; ; attempt++) {
-        let cur = null;
-        try {
-          cur = await get(resourcePath(R.models, ns, name));
-        } catch (err) {
-          if (err.status !== 404) throw err;
-        }
+        let cur = await getModelOrNull(ns, name);
+        checkVersionFree(cur, version, digest); // again: someone may have pushed meanwhile
         const create = !cur;
         if (create) cur = { apiVersion: 'sedna.io/v1alpha1', kind: 'Model', metadata: { name, namespace: ns }, spec: {} };
         cur.spec = { ...(cur.spec || {}), url: entry.url, format: entry.format };
@@ -184,7 +224,7 @@ function UploadVersion({ ns: fixedNs, name: fixedName, model, onDone = () => {} 
     <h2 id="upload-title">${fixedName ? 'Upload a new version' : 'Push a new model'}</h2>
     ${!fixedName &&
     html`<label>Name <input name="name" required pattern="[a-z0-9]([a-z0-9.\\-]*[a-z0-9])?" /></label>
-      <label>Namespace <input name="namespace" value="default" /></label>`}
+      <label>Namespace <input name="namespace" value=${fixedNs || 'default'} /></label>`}
     <label>Model file <input name="file" type="file" required /></label>
     <label>Version <input name="version" required /></label>
     <label>Format (default: the file's extension) <input name="format" /></label>

@@ -33,8 +33,11 @@ export function NodesPage() {
   const filter = (query.get('filter') || '').toLowerCase();
   const [selectorInput, setSelectorInput] = useState(labelSelector);
   const nodes = useList(R.nodes, { labelSelector });
-  const pods = useList(R.pods);
-  const devices = useList(R.devices);
+  // Pods and devices per node need them cluster-wide; without that right the columns stay empty.
+  const canListPods = useCan('list', R.pods);
+  const canListDevices = useCan('list', R.devices);
+  const pods = useList(R.pods, { enabled: canListPods === true });
+  const devices = useList(R.devices, { enabled: canListDevices === true });
   const podsPerNode = useMemo(() => countBy(pods.items, (p) => p.spec && p.spec.nodeName), [pods.items]);
   const devicesPerNode = useMemo(() => countBy(devices.items, (d) => d.spec && d.spec.nodeName), [devices.items]);
   const rows = useMemo(() => {
@@ -50,8 +53,8 @@ export function NodesPage() {
     { title: 'Arch', width: '5rem', render: (n) => (n.status && n.status.nodeInfo && n.status.nodeInfo.architecture) || '' },
     { title: 'CPU', width: '4rem', render: (n) => (n.status && n.status.capacity && n.status.capacity.cpu) || '' },
     { title: 'Memory', width: '6rem', render: (n) => memory(n.status && n.status.capacity && n.status.capacity.memory) },
-    { title: 'Pods', width: '4rem', render: (n) => String(podsPerNode.get(n.metadata.name) || 0) },
-    { title: 'Devices', width: '5.5rem', render: (n) => String(devicesPerNode.get(n.metadata.name) || 0) },
+    { title: 'Pods', width: '4rem', render: (n) => (canListPods ? String(podsPerNode.get(n.metadata.name) || 0) : '') },
+    { title: 'Devices', width: '5.5rem', render: (n) => (canListDevices ? String(devicesPerNode.get(n.metadata.name) || 0) : '') },
   ];
   return html`<section aria-labelledby="nodes-title">
     <h1 id="nodes-title">Nodes</h1>

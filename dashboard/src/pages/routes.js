@@ -6,7 +6,7 @@ import { useCan, useList } from '../hooks.js';
 import { html } from '../html.js';
 import { setQueryParam, useLocation } from '../router.js';
 import { ActionButton, ErrorAlert, NamespacePicker, Table, toYaml, YamlEditor } from '../ui.js';
-import { applyObjects, useNamespaces } from './apps.js';
+import { createObjects, useNamespaces } from './apps.js';
 
 const NEW_RULE = `apiVersion: rules.kubeedge.io/v1
 kind: RuleEndpoint
@@ -71,7 +71,7 @@ export function RoutesPage() {
         submitLabel=${editing.path ? 'Save' : 'Create'}
         onSubmit=${async (docs) => {
           if (editing.path) await put(editing.path, docs[0]);
-          else await applyObjects(docs, ns);
+          else await createObjects(docs, ns);
           setEditing(null);
         }}
         onCancel=${() => setEditing(null)}

@@ -92,13 +92,28 @@ TEST_F(DashboardTest, GzipEtagRedirectAndMethods) {
   auto refused = get(h, "/ui/", {{"accept-encoding", "gzip;q=0, identity"}});
   EXPECT_EQ(refused.body, "<!doctype html><div id=\"app\"></div>");
   EXPECT_EQ(header(refused, "Content-Encoding"), "");
+  for (const char* refuses : {"gzip;q=0.0", "gzip; q=0.000, br", "x-gzip", "identity", "br"}) {
+    EXPECT_EQ(header(get(h, "/ui/", {{"accept-encoding", refuses}}), "Content-Encoding"), "")
+        << refuses;
+  }
+  for (const char* accepts : {"GZIP", "br, gzip;q=0.5", "*", "deflate, *;q=0.1"}) {
+    EXPECT_EQ(header(get(h, "/ui/", {{"accept-encoding", accepts}}), "Content-Encoding"), "gzip")
+        << accepts;
+  }
+  // Each encoding has its own ETag.
+  EXPECT_NE(header(gz, "ETag"), header(refused, "ETag"));
+  EXPECT_EQ(
+      get(h, "/ui/", {{"if-none-match", header(refused, "ETag")}, {"accept-encoding", "gzip"}})
+          .status,
+      200)
+      << "the plain body's ETag does not validate the gzip one";
   // No .gz for this one: always the plain body.
   EXPECT_EQ(get(h, "/ui/assets/index-abc.js", {{"accept-encoding", "gzip"}}).body,
             "console.log(1)");
 
   const std::string etag = header(gz, "ETag");
   ASSERT_FALSE(etag.empty());
-  auto notModified = get(h, "/ui/nodes", {{"if-none-match", etag}});
+  auto notModified = get(h, "/ui/nodes", {{"if-none-match", etag}, {"accept-encoding", "gzip"}});
   EXPECT_EQ(notModified.status, 304);
   EXPECT_TRUE(notModified.body.empty());
 
