@@ -2,6 +2,7 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import yaml from 'js-yaml';
 import { html } from './html.js';
+import { Link } from './router.js';
 
 // Rows of a list too long to render at once (10,000 nodes): only the rows in view (plus a few)
 // are in the DOM. `columns`: [{title, width (CSS grid track), render(item)}]. Keyboard: the body
@@ -73,6 +74,25 @@ export function Table({ label, columns, rows, rowKey, empty = 'None' }) {
       ${rows.map((r) => html`<tr key=${rowKey(r)}>${columns.map((c) => html`<td>${c.render(r)}</td>`)}</tr>`)}
     </tbody>
   </table>`;
+}
+
+// Objects sorted by namespace, then name (a new array).
+export function byNamespaceName(items) {
+  const key = (o) => `${o.metadata.namespace || ''}/${o.metadata.name}`;
+  return items.slice().sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+// The first columns of a namespaced list: its namespace, and its name linking to `${base}/NS/NAME`.
+export function namespaceNameColumns(base) {
+  return [
+    { title: 'Namespace', render: (o) => o.metadata.namespace },
+    {
+      title: 'Name',
+      width: 'minmax(10rem, 2fr)',
+      render: (o) =>
+        html`<${Link} href=${`${base}/${encodeURIComponent(o.metadata.namespace)}/${encodeURIComponent(o.metadata.name)}`}>${o.metadata.name}<//>`,
+    },
+  ];
 }
 
 export function ErrorAlert({ error }) {
@@ -175,7 +195,8 @@ export function memory(q) {
 }
 
 // A namespace to narrow a page to ("" = all): typed, or picked from those known. Typing works for
-// users who may not list namespaces (a namespaced RoleBinding).
+// users who may not list namespaces (a namespaced RoleBinding). Inputs here are uncontrolled
+// (defaultValue): a re-render from a watch event must not reset what the user is typing.
 export function NamespacePicker({ value, onChange, namespaces }) {
   return html`<label class="inline"
     >Namespace
@@ -184,7 +205,8 @@ export function NamespacePicker({ value, onChange, namespaces }) {
       list="namespace-options"
       placeholder="all namespaces"
       size="16"
-      value=${value}
+      key=${value}
+      defaultValue=${value}
       onChange=${(e) => onChange(e.currentTarget.value.trim())}
     />
     <datalist id="namespace-options">${namespaces.map((n) => html`<option value=${n} />`)}</datalist>

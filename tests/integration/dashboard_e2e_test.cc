@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/cri_edge_fixture.h"
+#include "tests/integration/thermometer_manifests.h"
 
 namespace ep::testing {
 namespace {
@@ -21,46 +22,7 @@ using Json = nlohmann::json;
 constexpr const char* kAdminToken = "dashboard-admin-token-0123456789";
 constexpr const char* kViewToken = "dashboard-view-token-0123456789";
 
-constexpr const char* kDevices = R"(apiVersion: devices.kubeedge.io/v1beta1
-kind: DeviceModel
-metadata:
-  name: thermometer
-spec:
-  protocol: simthermo
-  properties:
-  - name: temperature
-    type: FLOAT
-    accessMode: ReadOnly
-    minimum: "-40"
-    maximum: "125"
-  - name: setpoint
-    type: INT
-    accessMode: ReadWrite
-    minimum: "0"
-    maximum: "100"
----
-apiVersion: devices.kubeedge.io/v1beta1
-kind: Device
-metadata:
-  name: thermo-1
-spec:
-  deviceModelRef:
-    name: thermometer
-  nodeName: edge-1
-  protocol:
-    protocolName: simthermo
-  properties:
-  - name: temperature
-    reportToCloud: true
-    visitors:
-      protocolName: simthermo
-  - name: setpoint
-    desired:
-      value: "20"
-    visitors:
-      protocolName: simthermo
----
-apiVersion: rbac.authorization.k8s.io/v1
+constexpr const char* kViewerBinding = R"(apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata:
   name: dashboard-viewer
@@ -114,7 +76,9 @@ TEST_F(DashboardE2eTest, AnOperatorManagesNodesAppsDevicesRoutesModelsAndDataInT
     ASSERT_EQ(r->status, 200) << r->body << "\n(scripts/build-dashboard.sh builds the files)";
   }
 
-  auto r = edgectl({"apply", "-f", writeFile("devices.yaml", kDevices)});
+  auto r = edgectl(
+      {"apply", "-f",
+       writeFile("devices.yaml", std::string(kThermometerManifests) + "---\n" + kViewerBinding)});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   const std::string dmi = dir_.path() + "/dmi.sock";
   startEdge("edge-1", {"--dmi-socket", dmi});

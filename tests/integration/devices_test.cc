@@ -13,6 +13,7 @@
 #include "common/pki/pki.h"
 #include "dmi/api.pb.h"
 #include "tests/integration/broker_fixture.h"
+#include "tests/integration/thermometer_manifests.h"
 #include "tests/testing/grpc_generic.h"
 #include "tests/testing/mosquitto.h"
 
@@ -21,45 +22,7 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr const char* kManifests = R"(apiVersion: devices.kubeedge.io/v1beta1
-kind: DeviceModel
-metadata:
-  name: thermometer
-spec:
-  protocol: simthermo
-  properties:
-  - name: temperature
-    type: FLOAT
-    accessMode: ReadOnly
-    minimum: "-40"
-    maximum: "125"
-  - name: setpoint
-    type: INT
-    accessMode: ReadWrite
-    minimum: "0"
-    maximum: "100"
----
-apiVersion: devices.kubeedge.io/v1beta1
-kind: Device
-metadata:
-  name: thermo-1
-spec:
-  deviceModelRef:
-    name: thermometer
-  nodeName: edge-1
-  protocol:
-    protocolName: simthermo
-  properties:
-  - name: temperature
-    reportToCloud: true
-    visitors:
-      protocolName: simthermo
-  - name: setpoint
-    desired:
-      value: "20"
-    visitors:
-      protocolName: simthermo
-)";
+constexpr const char* kManifests = kThermometerManifests;
 
 class DevicesTest : public BrokerEdgeFixture {
  protected:

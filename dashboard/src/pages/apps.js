@@ -5,7 +5,7 @@ import { del, get, getToken, post, put, R, readLines, resourceOfObject, resource
 import { useCan, useList, useObject, useTick } from '../hooks.js';
 import { html } from '../html.js';
 import { Link, navigate, setQueryParam, useLocation } from '../router.js';
-import { ActionButton, Age, ErrorAlert, NamespacePicker, Table, toYaml, VirtualTable, YamlEditor } from '../ui.js';
+import { ActionButton, Age, byNamespaceName, ErrorAlert, namespaceNameColumns, NamespacePicker, Table, toYaml, VirtualTable, YamlEditor } from '../ui.js';
 import { EventTable, PodTable } from './nodes.js';
 
 const REVISION = 'deployment.kubernetes.io/revision';
@@ -74,7 +74,7 @@ function CreateDeployment({ ns, onDone }) {
     ${mode === 'form'
       ? html`<form class="grid" onSubmit=${submitForm}>
           <label>Name <input name="name" required pattern="[a-z0-9]([a-z0-9\\-]*[a-z0-9])?" /></label>
-          <label>Namespace <input name="namespace" value=${ns || 'default'} /></label>
+          <label>Namespace <input name="namespace" defaultValue=${ns || 'default'} /></label>
           <label>Image <input name="image" required /></label>
           <label>Replicas <input name="replicas" type="number" min="0" value="1" /></label>
           <label>Container port <input name="port" type="number" min="1" max="65535" /></label>
@@ -110,13 +110,9 @@ export function AppsPage() {
   const namespaces = useNamespaces(deployments.items);
   const canCreate = useCan('create', R.deployments, ns);
   const [creating, setCreating] = useState(false);
-  const rows = useMemo(
-    () => deployments.items.slice().sort((a, b) => (`${a.metadata.namespace}/${a.metadata.name}` < `${b.metadata.namespace}/${b.metadata.name}` ? -1 : 1)),
-    [deployments.items],
-  );
+  const rows = useMemo(() => byNamespaceName(deployments.items), [deployments.items]);
   const columns = [
-    { title: 'Namespace', render: (d) => d.metadata.namespace },
-    { title: 'Name', width: 'minmax(10rem, 2fr)', render: (d) => html`<${Link} href=${`/ui/apps/${encodeURIComponent(d.metadata.namespace)}/${encodeURIComponent(d.metadata.name)}`}>${d.metadata.name}<//>` },
+    ...namespaceNameColumns('/ui/apps'),
     { title: 'Ready', width: '5rem', render: ready },
     { title: 'Up-to-date', width: '6rem', render: (d) => String((d.status && d.status.updatedReplicas) || 0) },
     { title: 'Available', width: '6rem', render: (d) => String((d.status && d.status.availableReplicas) || 0) },
@@ -278,7 +274,7 @@ export function AppPage({ ns, name }) {
     <div class="forms">
       ${canScale &&
       html`<form class="inline" onSubmit=${scale}>
-        <label class="inline">Replicas <input name="replicas" type="number" min="0" value=${d.spec.replicas ?? 1} key=${d.spec.replicas} /></label>
+        <label class="inline">Replicas <input name="replicas" type="number" min="0" defaultValue=${d.spec.replicas ?? 1} key=${d.spec.replicas} /></label>
         <button type="submit">Scale</button>
       </form>`}
       ${canUpdate &&
@@ -286,7 +282,7 @@ export function AppPage({ ns, name }) {
         <label class="inline">Container
           <select name="container" aria-label="Container">${containers.map((c) => html`<option value=${c.name}>${c.name}</option>`)}</select>
         </label>
-        <label class="inline">Image <input name="image" value=${containers[0] && containers[0].image} key=${containers[0] && containers[0].image} required /></label>
+        <label class="inline">Image <input name="image" defaultValue=${containers[0] && containers[0].image} key=${containers[0] && containers[0].image} required /></label>
         <button type="submit">Change image</button>
       </form>`}
       ${canUpdate && html`<button type="button" onClick=${() => setEditing(editing === null ? toYaml(d) : null)}>Edit YAML</button>`}

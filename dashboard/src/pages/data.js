@@ -5,7 +5,7 @@ import { get, R, resourcePath, withQuery } from '../api.js';
 import { useList } from '../hooks.js';
 import { html } from '../html.js';
 import { setQueryParam, useLocation } from '../router.js';
-import { ErrorAlert, Table } from '../ui.js';
+import { byNamespaceName, ErrorAlert, Table } from '../ui.js';
 
 const LIMIT = 10000; // the most the data subresource answers
 export const RANGES = { '5m': 300, '15m': 900, '1h': 3600, '6h': 21600, '24h': 86400, '7d': 604800 };
@@ -96,7 +96,7 @@ export function DataPage() {
     a.click();
     setTimeout(() => URL.revokeObjectURL(url), 1000);
   };
-  const sorted = devices.items.slice().sort((a, b) => (`${a.metadata.namespace}/${a.metadata.name}` < `${b.metadata.namespace}/${b.metadata.name}` ? -1 : 1));
+  const sorted = byNamespaceName(devices.items);
   return html`<section aria-labelledby="data-title">
     <h1 id="data-title">Data</h1>
     <div class="toolbar">

@@ -5,7 +5,7 @@ import { get, put, R, resourcePath } from '../api.js';
 import { useCan, useList, useObject, useTick } from '../hooks.js';
 import { html } from '../html.js';
 import { Link, setQueryParam, useLocation } from '../router.js';
-import { Age, ErrorAlert, NamespacePicker, Table, VirtualTable } from '../ui.js';
+import { Age, byNamespaceName, ErrorAlert, namespaceNameColumns, NamespacePicker, Table, VirtualTable } from '../ui.js';
 import { useNamespaces } from './apps.js';
 
 function msTime(ms) {
@@ -24,13 +24,9 @@ export function DevicesPage() {
   const devices = useList(R.devices, { ns });
   const models = useList(R.devicemodels, { ns });
   const namespaces = useNamespaces(devices.items);
-  const rows = useMemo(
-    () => devices.items.slice().sort((a, b) => (`${a.metadata.namespace}/${a.metadata.name}` < `${b.metadata.namespace}/${b.metadata.name}` ? -1 : 1)),
-    [devices.items],
-  );
+  const rows = useMemo(() => byNamespaceName(devices.items), [devices.items]);
   const columns = [
-    { title: 'Namespace', render: (d) => d.metadata.namespace },
-    { title: 'Name', width: 'minmax(10rem, 2fr)', render: (d) => html`<${Link} href=${`/ui/devices/${encodeURIComponent(d.metadata.namespace)}/${encodeURIComponent(d.metadata.name)}`}>${d.metadata.name}<//>` },
+    ...namespaceNameColumns('/ui/devices'),
     { title: 'Model', render: (d) => (d.spec && d.spec.deviceModelRef && d.spec.deviceModelRef.name) || '' },
     { title: 'Node', render: (d) => (d.spec && d.spec.nodeName) || '' },
     { title: 'State', width: '6rem', render: (d) => html`<span class=${`state ${deviceState(d)}`}>${deviceState(d)}</span>` },

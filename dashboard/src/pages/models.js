@@ -6,7 +6,7 @@ import { get, post, put, R, request, resourcePath, withQuery } from '../api.js';
 import { useCan, useList, useObject, useTick } from '../hooks.js';
 import { html } from '../html.js';
 import { Link, navigate, setQueryParam, useLocation } from '../router.js';
-import { ActionButton, Age, ErrorAlert, NamespacePicker, Table, VirtualTable } from '../ui.js';
+import { ActionButton, Age, byNamespaceName, ErrorAlert, namespaceNameColumns, NamespacePicker, Table, VirtualTable } from '../ui.js';
 import { useNamespaces } from './apps.js';
 
 const VERSION = 'models.edgeplane.io/version';
@@ -48,13 +48,9 @@ export function ModelsPage() {
   const namespaces = useNamespaces(models.items);
   const canCreate = useCan('create', R.models, ns);
   const [pushing, setPushing] = useState(false);
-  const rows = useMemo(
-    () => models.items.slice().sort((a, b) => (`${a.metadata.namespace}/${a.metadata.name}` < `${b.metadata.namespace}/${b.metadata.name}` ? -1 : 1)),
-    [models.items],
-  );
+  const rows = useMemo(() => byNamespaceName(models.items), [models.items]);
   const columns = [
-    { title: 'Namespace', render: (m) => m.metadata.namespace },
-    { title: 'Name', width: 'minmax(10rem, 2fr)', render: (m) => html`<${Link} href=${`/ui/models/${encodeURIComponent(m.metadata.namespace)}/${encodeURIComponent(m.metadata.name)}`}>${m.metadata.name}<//>` },
+    ...namespaceNameColumns('/ui/models'),
     { title: 'Version', render: (m) => `${(m.metadata.annotations || {})[VERSION] || ''}${rolloutOf(m) ? ' (staged)' : ''}` },
     { title: 'Format', width: '6rem', render: (m) => (m.spec && m.spec.format) || '' },
     { title: 'Versions', width: '6rem', render: (m) => String(modelHistory(m).length) },
@@ -224,7 +220,7 @@ function UploadVersion({ ns: fixedNs, name: fixedName, model, onDone = () => {} 
     <h2 id="upload-title">${fixedName ? 'Upload a new version' : 'Push a new model'}</h2>
     ${!fixedName &&
     html`<label>Name <input name="name" required pattern="[a-z0-9]([a-z0-9.\\-]*[a-z0-9])?" /></label>
-      <label>Namespace <input name="namespace" value=${fixedNs || 'default'} /></label>`}
+      <label>Namespace <input name="namespace" defaultValue=${fixedNs || 'default'} /></label>`}
     <label>Model file <input name="file" type="file" required /></label>
     <label>Version <input name="version" required /></label>
     <label>Format (default: the file's extension) <input name="format" /></label>
