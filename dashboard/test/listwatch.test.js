@@ -26,6 +26,7 @@ test('lists every page, then applies watch events in order', async () => {
   let watchFrom = null;
   const c = changes((items) => items.size === 3 && items.get('default/a').spec === 'x' && !items.has('default/b'));
   const lw = new ListWatch({
+    firstPageSize: 2,
     pageSize: 2,
     batchMs: 1,
     list: async (q) => {
@@ -187,6 +188,7 @@ test('an expired continue token (410 while paging) relists from the first page',
   const queries = [];
   const c = changes((items) => items.size === 2);
   const lw = new ListWatch({
+    firstPageSize: 1,
     pageSize: 1,
     batchMs: 1,
     list: async (q) => {
@@ -244,4 +246,47 @@ test('repeated failures back off exponentially', async () => {
   const gaps = at.slice(1).map((t, i) => t - at[i]);
   // Jittered to half..full of 8, 16, 32, 64, 64 ms: the later gaps are longer than the first.
   assert.ok(gaps[3] >= 30 && gaps[4] >= 30, `gaps ${gaps}`);
+});
+
+test('the first list shows each page as it arrives; a relist shows the old items until done', async () => {
+  const seen = [];
+  let lists = 0;
+  let relistStarted;
+  const relisting = new Promise((r) => (relistStarted = r));
+  let finishRelist;
+  const c = changes((items, state) => {
+    seen.push([items.size, state.loaded]);
+    return lists === 2 && state.loaded && items.has('default/new');
+  });
+  const lw = new ListWatch({
+    firstPageSize: 1,
+    pageSize: 1,
+    batchMs: 1,
+    list: async (q) => {
+      if (!q.continue) lists++;
+      if (lists === 1) {
+        const n = q.continue ? Number(q.continue) : 0;
+        return { metadata: { continue: n < 2 ? String(n + 1) : '', resourceVersion: '5' }, items: [obj(`o${n}`, n + 1)] };
+      }
+      relistStarted();
+      await new Promise((r) => (finishRelist = r));
+      return { metadata: { resourceVersion: '9' }, items: [obj('new', 9)] };
+    },
+    watch: async (q, onEvent) => {
+      if (q.resourceVersion === '5') onEvent({ type: 'ERROR', object: { code: 410, message: 'gone' } });
+      await new Promise(() => {});
+    },
+    onChange: c.onChange,
+  }).start();
+  await relisting;
+  const during = seen.length;
+  finishRelist();
+  await c.done;
+  lw.stop();
+  // The first page at once; the others when all are in.
+  assert.deepEqual(seen[0], [1, false], 'the first page is shown before the others arrive');
+  const firstLoaded = seen.findIndex(([, loaded]) => loaded);
+  assert.deepEqual(seen[firstLoaded], [3, true]);
+  assert.equal(during, firstLoaded + 1, 'nothing emitted while the relist runs: the old items stay');
+  assert.deepEqual(seen[seen.length - 1], [1, true]);
 });

@@ -58,7 +58,9 @@ export function NodesPage() {
   ];
   return html`<section aria-labelledby="nodes-title">
     <h1 id="nodes-title">Nodes</h1>
-    <p class="summary" aria-live="polite">${nodes.loaded ? `${ready} of ${nodes.items.length} Ready` : 'Loading…'}</p>
+    <p class="summary" aria-live="polite">
+      ${nodes.items.length || nodes.loaded ? `${ready} of ${nodes.items.length} Ready${nodes.loaded ? '' : ' (loading…)'}` : 'Loading…'}
+    </p>
     <div class="toolbar">
       <label class="inline">Filter by name
         <input type="search" value=${query.get('filter') || ''} onInput=${(e) => setQueryParam('filter', e.currentTarget.value)} />
