@@ -12,7 +12,7 @@ targets=(models_fuzz label_selector_fuzz field_selector_fuzz strategic_merge_pat
          tunnel_entry_fuzz proto_json_fuzz mqtt_packet_fuzz device_twin_fuzz route_rules_fuzz
          json_limits_fuzz oci_manifest_fuzz field_validation_fuzz resource_metrics_fuzz
          service_rules_fuzz managed_fields_fuzz websocket_frame_fuzz spdy_fuzz jsonpath_fuzz
-         image_layer_fuzz)
+         image_layer_fuzz dashboard_fuzz)
 ninja -C build-fuzz -j "$(nproc)" "${targets[@]}"
 for t in "${targets[@]}"; do
   corpus=tests/fuzz/corpus/${t%_fuzz}
