@@ -77,11 +77,18 @@ async function waitText(locator, re, timeout = TIMEOUT) {
   throw new Error(`timed out waiting for ${re} in ${locator}; last text: ${JSON.stringify(last.slice(0, 400))}`);
 }
 
-async function login(page, token) {
+// Signs in with the mouse, or with the keyboard only (Tab into the field, Enter submits).
+async function login(page, token, { keyboard = false } = {}) {
   await page.goto(`${URL}/ui/nodes`);
   await page.waitForURL(/\/ui\/login/);
-  await page.getByLabel('Token', { exact: true }).fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  if (keyboard) {
+    await page.getByLabel('Token', { exact: true }).focus();
+    await page.keyboard.type(token);
+    await page.keyboard.press('Enter');
+  } else {
+    await page.getByLabel('Token', { exact: true }).fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+  }
   await page.waitForURL(/\/ui\/nodes/);
 }
 
@@ -106,6 +113,16 @@ try {
     await waitText(page.locator('header'), /admin/);
     await waitText(row(page, 'Nodes', NODE), /Ready/);
     await shot(page, 'nodes');
+  });
+
+  await step('on a tablet (768x1024) the page fits and its table scrolls inside it', async () => {
+    await page.setViewportSize({ width: 768, height: 1024 });
+    await waitText(row(page, 'Nodes', NODE), /Ready/);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    if (overflow > 1) throw new Error(`the page is ${overflow}px wider than the tablet's screen`);
+    await nav(page, 'Models').waitFor();
+    await shot(page, 'nodes-tablet');
+    await page.setViewportSize({ width: 1280, height: 860 });
   });
 
   await step('node page: conditions, cordon and uncordon', async () => {
@@ -197,6 +214,20 @@ spec:
     await shot(page, 'apps');
   });
 
+  await step('delete a Deployment (confirmed) and see it go', async () => {
+    await page.getByRole('link', { name: 'live-check', exact: true }).click();
+    await page.getByRole('heading', { name: 'live-check' }).waitFor();
+    page.once('dialog', (d) => d.accept());
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    await page.waitForURL(/\/ui\/apps$/);
+    await row(page, 'Deployments', 'web').waitFor();
+    const deadline = Date.now() + 30_000;
+    while (await row(page, 'Deployments', 'live-check').count()) {
+      if (Date.now() > deadline) throw new Error('live-check is still listed');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
   await step('device: set the desired value and see the reported value arrive', async () => {
     await nav(page, 'Devices').click();
     await waitText(row(page, 'Devices', DEVICE), /online/);
@@ -261,7 +292,7 @@ spec:
 
   const viewer = await newPage();
   await step('a view-only user sees everything and can change nothing', async () => {
-    await login(viewer, env('EP_VIEW_TOKEN'));
+    await login(viewer, env('EP_VIEW_TOKEN'), { keyboard: true });
     await waitText(row(viewer, 'Nodes', NODE), /Ready/);
     await viewer.goto(`${URL}/ui/apps/default/web`);
     await viewer.getByRole('heading', { name: 'web' }).waitFor();

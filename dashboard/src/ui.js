@@ -27,7 +27,10 @@ export function VirtualTable({ label, columns, rows, rowKey, rowHeight = 36, emp
   const overscan = 8;
   const first = Math.max(0, Math.floor(scrollTop / rowHeight) - overscan);
   const last = Math.min(rows.length, Math.ceil((scrollTop + viewport) / rowHeight) + overscan);
-  const template = columns.map((c) => c.width || 'minmax(6rem, 1fr)').join(' ');
+  const widths = columns.map((c) => c.width || 'minmax(6rem, 1fr)');
+  const template = widths.join(' ');
+  // Narrower than its columns' minimums (a tablet, a phone): the table scrolls sideways.
+  const minRem = widths.reduce((sum, w) => sum + Number((/(\d+(?:\.\d+)?)rem/.exec(w) || [0, 6])[1]), 0);
   const visible = [];
   for (let i = first; i < last; i++) {
     const item = rows[i];
@@ -42,6 +45,7 @@ export function VirtualTable({ label, columns, rows, rowKey, rowHeight = 36, emp
     </div>`);
   }
   return html`<div role="table" aria-label=${label} aria-rowcount=${rows.length + 1} class="vtable">
+    <div class="vinner" style=${`min-width:${minRem + 1}rem`}>
     <div role="rowgroup">
       <div role="row" class="vhead" aria-rowindex="1" style=${`grid-template-columns:${template}`}>
         ${columns.map((c) => html`<div role="columnheader" class="vcell">${c.title}</div>`)}
@@ -57,6 +61,7 @@ export function VirtualTable({ label, columns, rows, rowKey, rowHeight = 36, emp
     >
       ${rows.length === 0 && html`<p class="muted empty">${empty}</p>`}
       <div class="vspacer" style=${`height:${rows.length * rowHeight}px`}>${visible}</div>
+    </div>
     </div>
   </div>`;
 }

@@ -104,6 +104,7 @@ TEST_F(DashboardE2eTest, AnOperatorManagesNodesAppsDevicesRoutesModelsAndDataInT
   Json web = getJson("/apis/apps/v1/namespaces/default/deployments/web");
   EXPECT_EQ(web["spec"].value("replicas", 0), 2);
   EXPECT_EQ(web["spec"]["template"]["spec"]["containers"][0].value("image", ""), image("httpd:1"));
+  getJson("/apis/apps/v1/namespaces/default/deployments/live-check", 404);
   Json device = getJson("/apis/devices.kubeedge.io/v1beta1/namespaces/default/devices/thermo-1");
   EXPECT_EQ(device["spec"]["properties"][1]["desired"].value("value", ""), "42");
   getJson("/apis/rules.kubeedge.io/v1/namespaces/default/rules/my-rule");
@@ -114,8 +115,8 @@ TEST_F(DashboardE2eTest, AnOperatorManagesNodesAppsDevicesRoutesModelsAndDataInT
   ASSERT_TRUE(history.is_array());
   EXPECT_EQ(history.size(), 2u);
   EXPECT_FALSE(getJson("/api/v1/nodes/edge-1")["spec"].value("unschedulable", false));
-  for (const char* page : {"login", "nodes", "node", "app", "apps", "device", "routes", "model",
-                           "data", "view-only"}) {
+  for (const char* page : {"login", "nodes", "nodes-tablet", "node", "app", "apps", "device",
+                           "routes", "model", "data", "view-only"}) {
     EXPECT_TRUE(std::filesystem::exists(artifacts + "/" + page + ".png")) << page;
   }
 }

@@ -334,10 +334,10 @@ TEST_F(SecurityTest, RbacWritesCannotEscalate) {
       << body;
   auto admin = as("", true);
   EXPECT_EQ(status(admin, "GET", rb + "/grab"), 404);
-  // So is a Role granting what the editor lacks (nodes are cluster-scoped; admin has none).
+  // So is a Role granting what the editor lacks (admin only reads nodes: deleting them is more).
   auto [roleCode, roleBody] = post_("/apis/rbac.authorization.k8s.io/v1/namespaces/team-e/roles",
                                     R"({"metadata":{"name":"nodes"},
-                "rules":[{"verbs":["get"],"apiGroups":[""],"resources":["nodes"]}]})");
+                "rules":[{"verbs":["delete"],"apiGroups":[""],"resources":["nodes"]}]})");
   EXPECT_EQ(roleCode, 403) << roleBody;
   // A Role within what the editor holds is fine.
   EXPECT_EQ(post_("/apis/rbac.authorization.k8s.io/v1/namespaces/team-e/roles",

@@ -1,6 +1,6 @@
 // /ui/nodes: every node, live; /ui/nodes/NAME: its conditions, pods and events; cordon/uncordon.
-import { useMemo, useState } from 'preact/hooks';
-import { mergePatch, R, resourcePath } from '../api.js';
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { get, mergePatch, R, resourcePath } from '../api.js';
 import { useCan, useList, useObject, useTick } from '../hooks.js';
 import { html } from '../html.js';
 import { Link, setQueryParam, useLocation } from '../router.js';
@@ -15,6 +15,47 @@ export function nodeState(node) {
   let s = !c ? 'Unknown' : c.status === 'True' ? 'Ready' : c.status === 'False' ? 'NotReady' : 'Unknown';
   if (node.spec && node.spec.unschedulable) s += ',SchedulingDisabled';
   return s;
+}
+
+const NODE_METRICS = { group: 'metrics.k8s.io', version: 'v1beta1', plural: 'nodes' };
+
+// CPU as a number of cores from a quantity ("250m", "12345n", "2").
+export function cores(q) {
+  const m = /^(\d+(?:\.\d+)?)([numk]?)$/.exec(q || '');
+  if (!m) return NaN;
+  return Number(m[1]) * { n: 1e-9, u: 1e-6, m: 1e-3, '': 1, k: 1e3 }[m[2]];
+}
+
+// Each node's usage (metrics.k8s.io, as `kubectl top node`), polled every 15 s when the user may
+// read it: Map name -> {cpu, memory}. Empty without metrics (nodes report them: docs/metrics.md).
+function useNodeMetrics(enabled) {
+  const [usage, setUsage] = useState(new Map());
+  useEffect(() => {
+    if (!enabled) return undefined;
+    let live = true;
+    const load = () =>
+      get(resourcePath(NODE_METRICS))
+        .then((r) => live && setUsage(new Map((r.items || []).map((i) => [i.metadata.name, i.usage || {}]))))
+        .catch(() => {});
+    load();
+    const t = setInterval(load, 15000);
+    return () => {
+      live = false;
+      clearInterval(t);
+    };
+  }, [enabled]);
+  return usage;
+}
+
+function cpuText(node, usage) {
+  const cap = node.status && node.status.capacity && node.status.capacity.cpu;
+  const used = usage && cores(usage.cpu);
+  return Number.isFinite(used) ? `${used.toFixed(2)} / ${cap || '?'}` : cap || '';
+}
+
+function memoryText(node, usage) {
+  const cap = memory(node.status && node.status.capacity && node.status.capacity.memory);
+  return usage && usage.memory ? `${memory(usage.memory).replace(' GiB', '')} / ${cap}` : cap;
 }
 
 function countBy(items, keyFn) {
@@ -38,6 +79,7 @@ export function NodesPage() {
   const canListDevices = useCan('list', R.devices);
   const pods = useList(R.pods, { enabled: canListPods === true });
   const devices = useList(R.devices, { enabled: canListDevices === true });
+  const usage = useNodeMetrics(useCan('list', NODE_METRICS) === true);
   const podsPerNode = useMemo(() => countBy(pods.items, (p) => p.spec && p.spec.nodeName), [pods.items]);
   const devicesPerNode = useMemo(() => countBy(devices.items, (d) => d.spec && d.spec.nodeName), [devices.items]);
   const rows = useMemo(() => {
@@ -51,13 +93,14 @@ export function NodesPage() {
     { title: 'Last heartbeat', render: (n) => html`<${Age} ts=${(readyCondition(n) || {}).lastHeartbeatTime} />` },
     { title: 'Version', width: 'minmax(8rem, 1.5fr)', render: (n) => (n.status && n.status.nodeInfo && n.status.nodeInfo.kubeletVersion) || '' },
     { title: 'Arch', width: '5rem', render: (n) => (n.status && n.status.nodeInfo && n.status.nodeInfo.architecture) || '' },
-    { title: 'CPU', width: '4rem', render: (n) => (n.status && n.status.capacity && n.status.capacity.cpu) || '' },
-    { title: 'Memory', width: '6rem', render: (n) => memory(n.status && n.status.capacity && n.status.capacity.memory) },
+    { title: 'CPU', width: '6.5rem', render: (n) => cpuText(n, usage.get(n.metadata.name)) },
+    { title: 'Memory', width: '8rem', render: (n) => memoryText(n, usage.get(n.metadata.name)) },
     { title: 'Pods', width: '4rem', render: (n) => (canListPods ? String(podsPerNode.get(n.metadata.name) || 0) : '') },
     { title: 'Devices', width: '5.5rem', render: (n) => (canListDevices ? String(devicesPerNode.get(n.metadata.name) || 0) : '') },
   ];
   return html`<section aria-labelledby="nodes-title">
     <h1 id="nodes-title">Nodes</h1>
+    <p class="muted">CPU and memory: used (metrics.k8s.io, every 15 s) / capacity.</p>
     <p class="summary" aria-live="polite">
       ${nodes.items.length || nodes.loaded ? `${ready} of ${nodes.items.length} Ready${nodes.loaded ? '' : ' (loading…)'}` : 'Loading…'}
     </p>
