@@ -1,5 +1,6 @@
 #include "cloudcore/dashboard/dashboard.h"
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -91,39 +92,37 @@ Result<std::string> readFile(const fs::path& path, uint64_t limit) {
   return body;
 }
 
-// Whether Accept-Encoding admits gzip: a "gzip" (or "*") token whose q-value is not 0.
+// Whether Accept-Encoding admits gzip (RFC 9110 12.5.3): a "gzip" or "x-gzip" entry, else "*",
+// whose q-value is not 0. Names and parameters are case-insensitive.
 bool acceptsGzip(std::string_view header) {
+  auto lower = [](std::string_view v) {
+    std::string out(v);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
+  };
   bool star = false;
   size_t start = 0;
   while (start < header.size()) {
     size_t comma = header.find(',', start);
     if (comma == std::string_view::npos) comma = header.size();
-    std::string_view item = header.substr(start, comma - start);
+    const std::string item = lower(header.substr(start, comma - start));
     start = comma + 1;
-    size_t semi = item.find(';');
-    std::string_view coding = item.substr(0, semi);
-    while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) {
-      coding.remove_prefix(1);
-    }
-    while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t'))
-      coding.remove_suffix(1);
+    const size_t semi = item.find(';');
+    const std::string coding(trim(std::string_view(item).substr(0, semi)));
     bool zero = false;
-    if (semi != std::string_view::npos) {
-      std::string_view params = item.substr(semi + 1);
-      size_t q = params.find("q=");
-      if (q != std::string_view::npos) {
-        // q=0, q=0.0, q=0.000: every digit after "0." is 0.
-        std::string_view v = params.substr(q + 2);
-        zero = !v.empty() && v[0] == '0';
-        for (size_t i = 1; zero && i < v.size() && v[i] != ' ' && v[i] != ';'; ++i) {
-          if (v[i] != '.' && v[i] != '0') zero = false;
-        }
-      }
+    for (size_t p = semi; p != std::string::npos && p < item.size(); p = item.find(';', p + 1)) {
+      std::string_view param = trim(std::string_view(item).substr(p + 1));
+      if (param.substr(0, 2) != "q=") continue;
+      // q=0, q=0.0, q=0.000: every digit is 0.
+      std::string_view v = trim(param.substr(2).substr(0, param.substr(2).find(';')));
+      zero = !v.empty() && v.find_first_not_of("0.") == std::string_view::npos && v[0] == '0';
     }
-    if (coding.size() == 4 && (coding[0] | 0x20) == 'g' && (coding[1] | 0x20) == 'z' &&
-        (coding[2] | 0x20) == 'i' && (coding[3] | 0x20) == 'p') {
-      return !zero;  // an explicit gzip entry decides
-    }
+    if (coding == "gzip" || coding == "x-gzip") return !zero;  // an explicit entry decides
     if (coding == "*") star = !zero;
   }
   return star;

@@ -77,12 +77,12 @@ async function waitText(locator, re, timeout = TIMEOUT) {
   throw new Error(`timed out waiting for ${re} in ${locator}; last text: ${JSON.stringify(last.slice(0, 400))}`);
 }
 
-// Signs in with the mouse, or with the keyboard only (Tab into the field, Enter submits).
+// Signs in with the mouse, or with the keyboard only (the field has the focus; Enter submits).
 async function login(page, token, { keyboard = false } = {}) {
   await page.goto(`${URL}/ui/nodes`);
   await page.waitForURL(/\/ui\/login/);
   if (keyboard) {
-    await page.getByLabel('Token', { exact: true }).focus();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
     await page.keyboard.type(token);
     await page.keyboard.press('Enter');
   } else {

@@ -110,13 +110,15 @@ export async function readLines(response, onLine) {
   if (buf) onLine(buf);
 }
 
-// A watch of `path` from `query.resourceVersion`: onEvent({type, object}) per event. Resolves when
-// the server ends the watch; rejects with ApiError (410: too old) or on an abort.
-export async function watch(path, query, onEvent, signal) {
+// A watch of `path` from `query.resourceVersion`: onOpen() once the server accepted it, then
+// onEvent({type, object}) per event. Resolves when the server ends the watch; rejects with
+// ApiError (410: too old) or on an abort.
+export async function watch(path, query, onEvent, signal, onOpen = () => {}) {
   const url = withQuery(path, { ...query, watch: 1, allowWatchBookmarks: true });
   const r = await fetch(url, { headers: headers(), signal });
   if (r.status === 401) onUnauthorized();
   if (!r.ok) throw await errorOf(r);
+  onOpen();
   await readLines(r, (line) => {
     if (line.trim()) onEvent(JSON.parse(line));
   });

@@ -1,6 +1,6 @@
 // Preact hooks over the API: live collections and objects (ListWatch), permissions
 // (SelfSubjectAccessReview) and the signed-in user (SelfSubjectReview).
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { get, post, resourcePath, watch, withQuery } from './api.js';
 import { ListWatch } from './listwatch.js';
 
@@ -20,24 +20,27 @@ function useVisible() {
 // A live collection: {items (array), loaded, error, version}. Restarts when the resource,
 // namespace or selectors change. `enabled: false` keeps it idle (returns no items); so does a
 // hidden tab, keeping the items it had.
+const EMPTY = { key: '', map: new Map(), version: 0, loaded: false, error: null };
+
 export function useList(res, { ns = '', labelSelector = '', fieldSelector = '', enabled = true } = {}) {
-  const [snap, setSnap] = useState({ map: new Map(), version: 0, loaded: false, error: null });
   const visible = useVisible();
   const key = [res.group || '', res.plural, ns, labelSelector, fieldSelector, enabled].join('|');
-  const [shownKey, setShownKey] = useState(key);
-  if (shownKey !== key) {
-    // Another collection: forget the previous one's items at once (not after the effect).
-    setShownKey(key);
-    setSnap({ map: new Map(), version: 0, loaded: false, error: null });
-  }
+  // Snapshots carry the key of the collection they are of: one that arrives from the previous
+  // collection's ListWatch (stopped a frame later, in the effect's cleanup) is never shown.
+  const [stored, setSnap] = useState(EMPTY);
+  const snap = stored.key === key ? stored : EMPTY;
+  const shownLoaded = useRef(false);
+  shownLoaded.current = snap.loaded;
   useEffect(() => {
     if (!enabled || !visible) return undefined;
     const path = resourcePath(res, ns);
     const sel = { labelSelector, fieldSelector };
     const lw = new ListWatch({
       list: (q, signal) => get(withQuery(path, { ...sel, ...q }), { signal }),
-      watch: (q, onEvent, signal) => watch(path, { ...sel, ...q }, onEvent, signal),
-      onChange: (map, state) => setSnap({ map, ...state }),
+      watch: (q, onEvent, signal, onOpen) => watch(path, { ...sel, ...q }, onEvent, signal, onOpen),
+      onChange: (map, state) => setSnap({ key, map, ...state }),
+      // Shown again after a hidden spell: keep the rows it has until the whole list is back.
+      progressive: !shownLoaded.current,
     }).start();
     return () => lw.stop();
   }, [key, visible]);
@@ -83,7 +86,11 @@ export function useCan(verb, res, ns = '', subresource = '') {
         },
       })
         .then((r) => (entry.value = Boolean(r.status && r.status.allowed)))
-        .catch(() => (entry.value = false));
+        .catch(() => {
+          // Not known (a network error, a 5xx): no for now, asked again by the next page.
+          entry.value = false;
+          reviews.delete(key);
+        });
       reviews.set(key, entry);
     }
     const entry = reviews.get(key);

@@ -13,8 +13,10 @@
 // namespace/name, read-only for the receiver and updated in place: compare `state.version`.
 // stop() ends it; nothing is called after stop() returns.
 //
-// `list(query, signal)` resolves to a List object; `watch(query, onEvent, signal)` resolves when
-// the stream ends; stop() aborts both through `signal`. Both reject with an error whose `status`
+// `list(query, signal)` resolves to a List object; `watch(query, onEvent, signal, onOpen)` calls
+// onOpen() once the stream is open and resolves when it ends; stop() aborts both through
+// `signal`. A watch that ends within minWatchMs without an event counts as a failure.
+// `progressive: false` (a restart of a list the caller already shows) keeps the first list whole. Both reject with an error whose `status`
 // is the HTTP status (410 for Gone). They are injected so that the logic is tested without a
 // server (test/listwatch.test.js).
 
@@ -27,7 +29,7 @@ export function keyOf(obj) {
 // costs about 30 ms beyond its bytes (10,000 nodes: 1.3 s in pages of 500, 0.6 s in pages of
 // 2000; docs/performance.md, "Dashboard").
 export class ListWatch {
-  constructor({ list, watch, onChange, firstPageSize = 500, pageSize = 2000, batchMs = 100, backoffMs = 1000, maxBackoffMs = 30000 }) {
+  constructor({ list, watch, onChange, firstPageSize = 500, pageSize = 2000, batchMs = 100, backoffMs = 1000, maxBackoffMs = 30000, minWatchMs = 1000, progressive = true }) {
     this.list_ = list;
     this.watch_ = watch;
     this.onChange_ = onChange;
@@ -36,6 +38,8 @@ export class ListWatch {
     this.batchMs_ = batchMs;
     this.backoffMs_ = backoffMs;
     this.maxBackoffMs_ = maxBackoffMs;
+    this.minWatchMs_ = minWatchMs;
+    this.progressive_ = progressive;
     this.failures_ = 0; // consecutive failures other than 410
     this.gone_ = 0; // consecutive 410s
     this.sleepTimer_ = null;
@@ -75,9 +79,35 @@ export class ListWatch {
           if (this.stopped_) return;
           needList = false;
         }
-        await this.watch_({ resourceVersion: this.rv_ }, (e) => this.apply_(e), signal);
+        let opened = 0;
+        let events = 0;
+        await this.watch_(
+          { resourceVersion: this.rv_ },
+          (e) => {
+            events++;
+            this.apply_(e);
+          },
+          signal,
+          () => {
+            // The stream is open: whatever failed before has recovered.
+            opened = Date.now();
+            if (this.error_) {
+              this.error_ = null;
+              this.emit_(true);
+            }
+          },
+        );
+        if (this.stopped_) return;
+        if (events === 0 && Date.now() - opened < this.minWatchMs_) {
+          // Ended at once with nothing (a proxy, an empty body): a failure, not a timeout, so
+          // that reopening it backs off instead of spinning.
+          this.failures_++;
+          await this.sleep_(this.failures_);
+          continue;
+        }
         // The server ended the watch (its timeout): resume from where it stood.
         this.gone_ = 0;
+        this.failures_ = 0;
       } catch (err) {
         this.abort_.abort(); // a throw from apply_ leaves the stream open
         if (this.stopped_) return;
@@ -117,7 +147,7 @@ export class ListWatch {
     this.relists++;
     // The first list shows its pages as they come (state.loaded stays false until the last); a
     // relist keeps showing the previous items until it has them all.
-    const progressive = !this.loaded_;
+    const progressive = this.progressive_ && !this.loaded_;
     if (progressive) this.items_ = fresh;
     do {
       const q = { limit: cont ? this.pageSize_ : this.firstPageSize_ };

@@ -17,6 +17,8 @@ test('values are quoted as RFC 4180 says, and formulas are neutralized', () => {
     { timestamp: 't4', property: 'p', value: 'a,b' },
     { timestamp: 't5', property: 'p', value: '@SUM(A1)' },
     { timestamp: 't6', property: 'p', value: 'line\r\nbreak' },
+    { timestamp: 't7', property: 'p', value: '-1+HYPERLINK("http://x")' },
+    { timestamp: 't8', property: 'p', value: '-2.5e-3' },
   ]);
   assert.equal(
     csv,
@@ -26,6 +28,8 @@ test('values are quoted as RFC 4180 says, and formulas are neutralized', () => {
       't3,p,"\'=HYPERLINK(""http://x"")"\n' +
       't4,p,"a,b"\n' +
       "t5,p,'@SUM(A1)\n" +
-      't6,p,"line\r\nbreak"\n',
+      't6,p,"line\r\nbreak"\n' +
+      't7,p,"\'-1+HYPERLINK(""http://x"")"\n' +
+      't8,p,-2.5e-3\n',
   );
 });

@@ -290,3 +290,46 @@ test('the first list shows each page as it arrives; a relist shows the old items
   assert.equal(during, firstLoaded + 1, 'nothing emitted while the relist runs: the old items stay');
   assert.deepEqual(seen[seen.length - 1], [1, true]);
 });
+
+test('a watch that opens again clears the error its failure showed', async () => {
+  let watches = 0;
+  const states = [];
+  const c = changes((items, state) => {
+    states.push(state.error ? state.error.message : null);
+    return watches === 2 && state.error === null && states.includes('reset');
+  });
+  const lw = new ListWatch({
+    batchMs: 1,
+    backoffMs: 1,
+    list: async () => ({ metadata: { resourceVersion: '1' }, items: [] }),
+    watch: async (q, onEvent, signal, onOpen) => {
+      watches++;
+      if (watches === 1) throw Object.assign(new Error('reset'), { status: 0 });
+      onOpen();
+      await new Promise(() => {}); // quiet: no event would clear it
+    },
+    onChange: c.onChange,
+  }).start();
+  await c.done;
+  lw.stop();
+  assert.deepEqual(states, [null, 'reset', null]);
+});
+
+test('a watch that ends at once with nothing backs off instead of spinning', async () => {
+  let watches = 0;
+  const lw = new ListWatch({
+    batchMs: 1,
+    backoffMs: 40,
+    minWatchMs: 1000,
+    list: async () => ({ metadata: { resourceVersion: '1' }, items: [] }),
+    watch: async (q, onEvent, signal, onOpen) => {
+      watches++;
+      onOpen();
+    },
+    onChange: () => {},
+  }).start();
+  await new Promise((r) => setTimeout(r, 150));
+  lw.stop();
+  // Without backoff this would be thousands; with 20-40, 40-80, 80-160 ms waits, at most 4.
+  assert.ok(watches >= 1 && watches <= 4, `${watches} watches in 150 ms`);
+});

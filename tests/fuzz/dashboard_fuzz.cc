@@ -1,9 +1,9 @@
 // libFuzzer: cloudcore's dashboard file server on whatever a client sends (path, Accept-Encoding,
 // If-None-Match, method; DashboardHandler, public and before authentication), and the
 // SHA256SUMS it reads at start (DashboardAssets::load). Input: a selector byte, then fields split
-// at '\n'. Checks that every answer is a file of the built set or index.html (never another
-// path, never a body for 304/405), and that load either fails with an error or holds only
-// verified files: never a crash or memory out of proportion.
+// at '\n'. Checks that every 200 is a file of the built set (index.html for pages), that 304 and
+// 308 have no body, and that load either fails with an error or holds only verified files: never
+// a crash or memory out of proportion.
 #include <unistd.h>
 
 #include <cstddef>

@@ -76,7 +76,7 @@ function CreateDeployment({ ns, onDone }) {
           <label>Name <input name="name" required pattern="[a-z0-9]([a-z0-9\\-]*[a-z0-9])?" /></label>
           <label>Namespace <input name="namespace" defaultValue=${ns || 'default'} /></label>
           <label>Image <input name="image" required /></label>
-          <label>Replicas <input name="replicas" type="number" min="0" value="1" /></label>
+          <label>Replicas <input name="replicas" type="number" min="0" defaultValue="1" /></label>
           <label>Container port <input name="port" type="number" min="1" max="65535" /></label>
           <${ErrorAlert} error=${error} />
           <div class="buttons"><button type="submit">Create</button><button type="button" onClick=${() => onDone()}>Cancel</button></div>
@@ -251,9 +251,8 @@ export function AppPage({ ns, name }) {
   const rollback = async (rs) => {
     const cur = await get(path);
     const wanted = withoutHashLabel(rs.spec.template);
-    if (canonical(wanted) === canonical(cur.spec.template)) {
-      throw new Error(`skipped rollback: the current template already matches revision ${rs.metadata.annotations?.[REVISION]}`);
-    }
+    // As kubectl's "skipped rollback": nothing to do, and nothing wrong.
+    if (canonical(wanted) === canonical(cur.spec.template)) return;
     cur.spec.template = wanted;
     const cause = rs.metadata.annotations?.[CHANGE_CAUSE];
     cur.metadata.annotations = cur.metadata.annotations || {};

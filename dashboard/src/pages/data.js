@@ -5,7 +5,8 @@ import { get, R, resourcePath, withQuery } from '../api.js';
 import { useList } from '../hooks.js';
 import { html } from '../html.js';
 import { setQueryParam, useLocation } from '../router.js';
-import { byNamespaceName, ErrorAlert, Table } from '../ui.js';
+import { byNamespaceName, ErrorAlert, NamespacePicker, Table } from '../ui.js';
+import { useNamespaces } from './apps.js';
 
 const LIMIT = 10000; // the most the data subresource answers
 export const RANGES = { '5m': 300, '15m': 900, '1h': 3600, '6h': 21600, '24h': 86400, '7d': 604800 };
@@ -15,7 +16,7 @@ export const RANGES = { '5m': 300, '15m': 900, '1h': 3600, '6h': 21600, '24h': 8
 export function toCsv(items) {
   const esc = (v) => {
     let t = String(v);
-    if (/^[=+\-@\t\r]/.test(t) && !/^-?\d/.test(t)) t = `'${t}`;
+    if (/^[=+\-@\t\r]/.test(t) && !/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(t)) t = `'${t}`;
     return /[",\r\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
   };
   return ['timestamp,property,value', ...items.map((s) => [s.timestamp, s.property, s.value].map(esc).join(','))].join('\n') + '\n';
@@ -57,10 +58,14 @@ export function DataPage() {
   const device = query.get('device') || '';
   const property = query.get('property') || '';
   const range = RANGES[query.get('range')] ? query.get('range') : '15m';
-  const devices = useList(R.devices);
   const slash = device.indexOf('/');
   const ns = slash > 0 ? device.slice(0, slash) : '';
   const name = slash > 0 ? device.slice(slash + 1) : '';
+  // The devices of one namespace (the picker's, else the chosen device's) or of all: a user with
+  // rights in one namespace picks it.
+  const listNs = query.get('namespace') ?? ns;
+  const devices = useList(R.devices, { ns: listNs });
+  const namespaces = useNamespaces(devices.items);
   const dev = devices.items.find((d) => d.metadata.namespace === ns && d.metadata.name === name);
   const properties = useMemo(() => ((dev && dev.spec.properties) || []).map((p) => p.name), [dev]);
   const [samples, setSamples] = useState([]);
@@ -100,6 +105,7 @@ export function DataPage() {
   return html`<section aria-labelledby="data-title">
     <h1 id="data-title">Data</h1>
     <div class="toolbar">
+      <${NamespacePicker} value=${listNs} namespaces=${namespaces} onChange=${(v) => setQueryParam('namespace', v)} />
       <label class="inline">Device
         <select aria-label="Device" value=${device} onChange=${(e) => setQueryParam('device', e.currentTarget.value)}>
           <option value="">Choose a device</option>

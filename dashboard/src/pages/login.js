@@ -1,6 +1,6 @@
 // /ui/login: a bearer token (a static token from --token-auth-file or a ServiceAccount token),
 // checked with a SelfSubjectReview and kept in this tab's session storage only.
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { setToken } from '../api.js';
 import { clearPermissionCache, whoAmI } from '../hooks.js';
 import { html } from '../html.js';
@@ -10,6 +10,9 @@ export function LoginPage() {
   const { query } = useLocation();
   const [error, setError] = useState(query.get('expired') ? 'Your session ended: sign in again.' : '');
   const [busy, setBusy] = useState(false);
+  // The token field has the focus whenever the page shows (autofocus only acts on a page load).
+  const field = useRef(null);
+  useEffect(() => field.current && field.current.focus(), []);
   const submit = async (e) => {
     e.preventDefault();
     const token = new FormData(e.currentTarget).get('token').trim();
@@ -36,7 +39,7 @@ export function LoginPage() {
     <h1>EdgePlane</h1>
     <form onSubmit=${submit} aria-describedby="login-help">
       <label for="token">Token</label>
-      <input id="token" name="token" type="password" autocomplete="off" required autofocus />
+      <input id="token" name="token" type="password" autocomplete="off" required ref=${field} />
       <p id="login-help" class="muted">
         A bearer token: a static token (cloudcore --token-auth-file) or a ServiceAccount token
         (kubectl create token NAME). It is kept in this browser tab only.

@@ -101,6 +101,9 @@ async function uploadBlob(ns, name, file, digest, onProgress) {
       const state = await get(withQuery(path, { digest }));
       if (state.complete) return;
       let offset = state.offset || 0;
+      if (offset > file.size) {
+        throw Object.assign(new Error(`the server holds ${offset} bytes of a ${file.size}-byte file`), { status: 422 });
+      }
       for (;;) {
         const end = Math.min(file.size, offset + CHUNK);
         const complete = end === file.size;
@@ -113,7 +116,9 @@ async function uploadBlob(ns, name, file, digest, onProgress) {
         if (complete) return;
       }
     } catch (err) {
-      const retriable = !err.status || err.status === 409 || err.status >= 500;
+      // 409: the upload stands elsewhere (another push of the same file): ask again at once.
+      if (err.status === 409 && attempt < UPLOAD_ATTEMPTS * 2) continue;
+      const retriable = !err.status || err.status === 408 || err.status === 429 || err.status >= 500;
       if (!retriable || attempt >= UPLOAD_ATTEMPTS) throw err;
       await new Promise((r) => setTimeout(r, Math.min(10000, 250 * 2 ** attempt)));
     }
