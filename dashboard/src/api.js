@@ -87,8 +87,6 @@ export const put = (path, body, opts) => request('PUT', path, { ...opts, body })
 export const del = (path, opts) => request('DELETE', path, opts);
 export const mergePatch = (path, body) =>
   request('PATCH', path, { body, contentType: 'application/merge-patch+json' });
-export const strategicPatch = (path, body) =>
-  request('PATCH', path, { body, contentType: 'application/strategic-merge-patch+json' });
 
 // Reads a chunked body line by line: onLine(text) for each complete line. Resolves at the end of
 // the body; rejects on a network error or an abort.

@@ -25,12 +25,18 @@ using namespace ep::dashboard;
 const std::string kIndex = "<!doctype html><div id=\"app\"></div>";
 const std::string kScript = "console.log(1)";
 
+// A private directory under the system's temp dir, removed when the fuzzer exits.
 std::string tempDir() {
   static const std::string dir = [] {
-    char tmpl[] = "/tmp/ep-dashboard-fuzz-XXXXXX";
-    const char* d = ::mkdtemp(tmpl);
-    if (d == nullptr) std::abort();
-    return std::string(d);
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "ep-dashboard-fuzz-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
+    static std::string made = tmpl;
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(made, ec);
+    });
+    return tmpl;
   }();
   return dir;
 }
