@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cloudcore/apiserver/delete_options.h"
 #include "cloudcore/apiserver/openapi.h"
@@ -121,28 +123,40 @@ struct TableOptions {
   std::string includeObject = "Metadata";  // None | Metadata | Object
 };
 
-// A watch rendered as newline-delimited JSON events.
+// A watch's chunked body: one JSON event per line. With bookmarks, a watch gets a BOOKMARK (an
+// object of the kind with only metadata.resourceVersion) every `bookmarkInterval` (at least
+// 100 ms, so the server never spins on it) and 2 s before its deadline, carrying the revision the
+// watch is complete through, when that is newer than the start revision and what it sent last;
+// so a client resumes from there instead of from a revision that compaction may have removed.
 class WatchBody final : public BodyStream {
  public:
   WatchBody(std::unique_ptr<registry::ObjectWatch> watch, const api::KindInfo& kind, bool table,
-            TableOptions tableOpts, Clock& clock, std::chrono::steady_clock::time_point deadline)
+            TableOptions tableOpts, Clock& clock, std::chrono::steady_clock::time_point deadline,
+            std::optional<std::chrono::milliseconds> bookmarkInterval, int64_t startRevision)
       : watch_(std::move(watch)),
         kind_(kind),
         table_(table),
         tableOpts_(std::move(tableOpts)),
         clock_(clock),
-        deadline_(deadline) {}
+        deadline_(deadline),
+        bookmarkInterval_(bookmarkInterval ? std::optional(std::max(*bookmarkInterval,
+                                                                    std::chrono::milliseconds(100)))
+                                           : std::nullopt),
+        sentRevision_(startRevision) {
+    if (bookmarkInterval_) nextBookmark_ = bookmarkAfter(std::chrono::steady_clock::now());
+  }
 
   std::string next(bool& finished) override {
     std::string out;
     auto events = watch_->poll(256);
     for (auto& e : events) {
       Json obj;
+      const std::string rv =
+          e.object->value("metadata", Json::object()).value("resourceVersion", "");
+      if (e.type != "ERROR") sentRevision_ = std::max(sentRevision_, parseRevision(rv));
       if (table_ && e.type != "ERROR") {
-        obj =
-            api::tableJson(kind_, {*e.object}, clock_.nowMillis(), tableOpts_.includeObject,
-                           e.object->value("metadata", Json::object()).value("resourceVersion", ""),
-                           "", !sentColumns_);
+        obj = api::tableJson(kind_, {*e.object}, clock_.nowMillis(), tableOpts_.includeObject, rv,
+                             "", !sentColumns_);
         sentColumns_ = true;
       } else {
         obj = std::move(*e.object);
@@ -151,20 +165,58 @@ class WatchBody final : public BodyStream {
       out += '\n';
     }
     finished = events.empty() && watch_->done();
+    const auto now = std::chrono::steady_clock::now();
+    if (bookmarkInterval_ && events.empty() && !finished && now >= nextBookmark_) {
+      nextBookmark_ = bookmarkAfter(now);
+      if (int64_t rev = watch_->lastRevision(); rev > sentRevision_) {
+        sentRevision_ = rev;
+        out += Json{{"type", "BOOKMARK"},
+                    {"object",
+                     {{"kind", kind_.kind},
+                      {"apiVersion", kind_.apiVersion()},
+                      {"metadata", {{"resourceVersion", std::to_string(rev)}}}}}}
+                   .dump();
+        out += '\n';
+      }
+    }
     return out;
   }
   void setWake(std::function<void()> wake) override { watch_->setNotify(std::move(wake)); }
   std::chrono::steady_clock::time_point deadline() const override { return deadline_; }
+  std::chrono::steady_clock::time_point nextCall() const override {
+    return bookmarkInterval_ ? nextBookmark_ : std::chrono::steady_clock::time_point::max();
+  }
   void close() override { watch_->stop(); }
 
+  // A resourceVersion as a revision; 0 when empty or not a number.
+  static int64_t parseRevision(const std::string& rv) {
+    int64_t v = 0;
+    std::from_chars(rv.data(), rv.data() + rv.size(), v);
+    return v;
+  }
+
  private:
+  // The next bookmark: an interval from now, or 2 s before the deadline if that comes first
+  // (and is still ahead).
+  std::chrono::steady_clock::time_point bookmarkAfter(std::chrono::steady_clock::time_point now) {
+    auto t = now + *bookmarkInterval_;
+    const auto last = deadline_ - std::chrono::seconds(2);
+    if (last > now && last < t) t = last;
+    return t;
+  }
+
   std::unique_ptr<registry::ObjectWatch> watch_;
   const api::KindInfo& kind_;
   const bool table_;
   const TableOptions tableOpts_;
   Clock& clock_;
   const std::chrono::steady_clock::time_point deadline_;
-  bool sentColumns_ = false;  // only touched by next(), which the server serializes
+  const std::optional<std::chrono::milliseconds> bookmarkInterval_;
+  // Only touched by next() and nextCall(), which the server serializes.
+  bool sentColumns_ = false;
+  int64_t sentRevision_;  // newest revision the start, an event or a bookmark carried
+  std::chrono::steady_clock::time_point nextBookmark_ =
+      std::chrono::steady_clock::time_point::max();
 };
 
 Result<Json> parseBody(const ServerRequest& req) {
@@ -499,8 +551,14 @@ ServerResponse ApiHandler::handle(ServerRequest& req) {
         }
         ServerResponse r;
         r.contentType = "application/json";
-        r.stream = std::make_shared<WatchBody>(std::move(w.value()), *kind, table, tableOpts,
-                                               clock_, std::chrono::steady_clock::now() + timeout);
+        // Bookmarks only where the client asked for them (client-go's reflectors do); never
+        // in a Table stream (kubectl get --watch).
+        std::optional<std::chrono::milliseconds> bookmarks;
+        if (req.flag("allowWatchBookmarks") && !table) bookmarks = options_.watchBookmarkInterval;
+        r.stream =
+            std::make_shared<WatchBody>(std::move(w.value()), *kind, table, tableOpts, clock_,
+                                        std::chrono::steady_clock::now() + timeout, bookmarks,
+                                        WatchBody::parseRevision(req.param("resourceVersion")));
         return withWarnings(std::move(r), warnings);
       }
       auto l = registry_.list(*kind, ns, q);

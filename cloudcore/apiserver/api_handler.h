@@ -25,6 +25,10 @@ struct ApiHandlerOptions {
   std::string version = "0.1.0";
   // Longest a watch stays open when the client sets no timeoutSeconds.
   std::chrono::seconds maxWatchTimeout{1800};
+  // How often a watch with allowWatchBookmarks=true that has nothing to send gets a BOOKMARK
+  // with the revision it is complete through (and one 2 s before its timeout), as
+  // kube-apiserver does about once a minute.
+  std::chrono::milliseconds watchBookmarkInterval{60000};
   // Admission of create/update/patch writes (cloudcore: RBAC escalation prevention), given the
   // request (its `context` holds the authenticated user), the kind and namespace, the stored
   // object (null on create) and the object about to be written. Runs on the worker pool; must

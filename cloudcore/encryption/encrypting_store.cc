@@ -99,6 +99,8 @@ class DecryptingWatch final : public store::Watch {
   bool done() const override { return inner_->done(); }
   Status error() const override { return inner_->error(); }
   void stop() override { inner_->stop(); }
+  // What poll() left out (undecryptable) counts as handed out: it is never delivered.
+  int64_t progressRevision() const override { return inner_->progressRevision(); }
 
  private:
   const std::unique_ptr<store::Watch> inner_;

@@ -1106,31 +1106,37 @@ class FilteredWatch final : public ObjectWatch {
     }
     if (next_ == initial_.size() && !initial_.empty()) initial_.clear(), next_ = 0;
     if (out.size() >= max || failed_) return out;
-    auto events = watch_->poll(max - out.size());
-    for (auto& e : events) {
-      lastRev_ = e.object.modRevision;
-      auto obj = Registry::decode(e.object);
-      if (!obj.isOk()) continue;
-      const bool deleted = e.type == store::EventType::kDeleted;
-      bool before = false;
-      if (deleted) {
-        // A deletion carries the last version. An unsafe delete (empty prevValue) carries only a
-        // tombstone, which no selector matches: every watch of the kind gets it (clients ignore
-        // unknown deletes).
-        before = e.prevValue.empty() || matches(*obj);
-      } else if (e.type == store::EventType::kModified && !labels_ && !fields_) {
-        before = true;  // without a selector every version matches: the old one is not decoded
-      } else if (e.type == store::EventType::kModified) {
-        store::Object prev = e.object;
-        prev.value = e.prevValue;
-        auto prevObj = Registry::decode(prev);
-        before = prevObj.isOk() && matches(*prevObj);
+    // The store notifies when its buffer turns non-empty, so a batch that matched nothing is
+    // followed by polling on: returning empty with events still buffered would wait for a
+    // notification that never comes.
+    std::vector<store::Event> events;
+    do {
+      events = watch_->poll(max - out.size());
+      for (auto& e : events) {
+        lastRev_ = e.object.modRevision;
+        auto obj = Registry::decode(e.object);
+        if (!obj.isOk()) continue;
+        const bool deleted = e.type == store::EventType::kDeleted;
+        bool before = false;
+        if (deleted) {
+          // A deletion carries the last version. An unsafe delete (empty prevValue) carries only a
+          // tombstone, which no selector matches: every watch of the kind gets it (clients ignore
+          // unknown deletes).
+          before = e.prevValue.empty() || matches(*obj);
+        } else if (e.type == store::EventType::kModified && !labels_ && !fields_) {
+          before = true;  // without a selector every version matches: the old one is not decoded
+        } else if (e.type == store::EventType::kModified) {
+          store::Object prev = e.object;
+          prev.value = e.prevValue;
+          auto prevObj = Registry::decode(prev);
+          before = prevObj.isOk() && matches(*prevObj);
+        }
+        std::string_view type = api::filteredWatchEventType(deleted, before, matches(*obj));
+        if (!type.empty()) {
+          out.push_back({std::string(type), std::make_shared<Json>(std::move(obj.value()))});
+        }
       }
-      std::string_view type = api::filteredWatchEventType(deleted, before, matches(*obj));
-      if (!type.empty()) {
-        out.push_back({std::string(type), std::make_shared<Json>(std::move(obj.value()))});
-      }
-    }
+    } while (!events.empty() && out.empty());
     if (events.empty() && watch_->done() && !failed_) {
       failed_ = true;
       Status err = watch_->error();
@@ -1166,8 +1172,10 @@ class FilteredWatch final : public ObjectWatch {
   }
   void stop() override { watch_->stop(); }
   int64_t lastRevision() const override {
+    // Under mu_, so no poll() is between the store watch and its filtering.
     MutexLock lock(mu_);
-    return lastRev_;
+    if (next_ < initial_.size()) return 0;
+    return std::max(lastRev_, watch_->progressRevision());
   }
   std::vector<std::string> warnings() const override { return warnings_; }
 

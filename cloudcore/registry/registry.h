@@ -101,7 +101,9 @@ class ObjectWatch {
   virtual void setNotify(std::function<void()> notify) = 0;
   virtual bool done() const = 0;
   virtual void stop() = 0;
-  // Revision of the last event delivered (for bookmarks).
+  // A revision through which everything the watch will ever deliver at or below it has been
+  // returned by poll() (Kubernetes BOOKMARK events carry it); it moves on while nothing matches.
+  // 0 while the initial events are still being handed out.
   virtual int64_t lastRevision() const = 0;
   // Why objects were left out of the initial list (ListQuery::skipDamaged), as for a LIST.
   virtual std::vector<std::string> warnings() const { return {}; }

@@ -149,6 +149,12 @@ class EtcdWatchCore : public std::enable_shared_from_this<EtcdWatchCore> {
     MutexLock lock(mu_);
     return error_;
   }
+  // With nothing buffered, everything below next_ was handed out (etcd's progress
+  // notifications move next_ on a quiet watch).
+  int64_t progressRevision() const {
+    MutexLock lock(mu_);
+    return events_.empty() ? next_ - 1 : 0;
+  }
   // Ends the watch: what is buffered can still be polled, nothing more arrives.
   void end(Status why);
   // Waits until no stream of this watch runs and no stream callback is still inside this
@@ -482,6 +488,7 @@ class EtcdWatch final : public Watch {
   bool done() const override { return core_->done(); }
   Status error() const override { return core_->error(); }
   void stop() override { core_->end(Status::ok()); }
+  int64_t progressRevision() const override { return core_->progressRevision(); }
 
  private:
   std::shared_ptr<EtcdWatchCore> core_;

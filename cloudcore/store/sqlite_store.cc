@@ -322,6 +322,15 @@ class SqliteWatch final : public Watch {
   }
   void stop() override { finish(Status::ok()); }
 
+  // Caught up with nothing buffered: the publisher has pushed every event up to its published
+  // revision (under hubMu_, taken first here too), so the watch is complete through it.
+  int64_t progressRevision() const override {
+    MutexLock hub(store_->hubMu_);
+    MutexLock lock(mu_);
+    if (done_ || catchingUp_ || overflow_ || !live_.empty()) return lastRevision_;
+    return std::max(lastRevision_, store_->publishedRevision_);
+  }
+
   void finish(Status why) {
     {
       MutexLock lock(mu_);

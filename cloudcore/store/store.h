@@ -96,6 +96,10 @@ class Watch {
   virtual bool done() const = 0;
   virtual Status error() const = 0;
   virtual void stop() = 0;
+  // A revision through which this watch is complete: every matching event at or below it has
+  // been returned by poll() already, including when nothing matched for a long time (a quiet
+  // watch's progress, for Kubernetes BOOKMARK events). 0 when not known. Thread-safe.
+  virtual int64_t progressRevision() const = 0;
 };
 
 // The cloud's object store. Every method is thread-safe and returns errors as values:

@@ -631,7 +631,7 @@ struct Server::Impl {
         // timer cancel would then have been lost, so look again before waiting.
         if (shared->clientGone || stopping) break;
         if (data.empty() && !shared->woken) {
-          shared->timer.expires_at(deadline);
+          shared->timer.expires_at(std::min(deadline, raw->nextCall()));
           boost::system::error_code ec;
           co_await shared->timer.async_wait(asio::redirect_error(use_awaitable, ec));
         }

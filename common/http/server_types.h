@@ -71,6 +71,11 @@ class BodyStream {
   virtual void setWake(std::function<void()> wake) = 0;
   // When the server ends the stream regardless (timeoutSeconds).
   virtual std::chrono::steady_clock::time_point deadline() const = 0;
+  // The server calls next() again by this time even without a wake (periodic output such as
+  // watch bookmarks). Asked after each next(); default: only on wakes.
+  virtual std::chrono::steady_clock::time_point nextCall() const {
+    return std::chrono::steady_clock::time_point::max();
+  }
   // Called once when the stream ends for any reason (client gone, deadline, finished).
   virtual void close() = 0;
 };

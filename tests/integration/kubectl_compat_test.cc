@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "tests/integration/cloud_fixture.h"
+#include "tests/integration/thermometer_manifests.h"
 #include "tests/testing/eventually.h"
 
 namespace ep::testing {
@@ -57,25 +58,8 @@ spec:
         - containerPort: 8080
 )";
 
-const char* kDevice = R"(apiVersion: devices.kubeedge.io/v1beta1
-kind: DeviceModel
-metadata:
-  name: thermo-model
-spec:
-  properties:
-  - name: temperature
-    type: INT
-    accessMode: ReadOnly
----
-apiVersion: devices.kubeedge.io/v1beta1
-kind: Device
-metadata:
-  name: thermo-1
-spec:
-  deviceModelRef:
-    name: thermo-model
-  nodeName: edge-1
-)";
+// The thermometer DeviceModel and Device thermo-1 on edge-1 (as the device tests apply them).
+const char* kDevice = ep::testing::kThermometerManifests;
 
 const char* kSettings =
     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: \"1\"\n";

@@ -3,7 +3,7 @@
 // A DeviceModel "thermometer" (protocol simthermo: a read-only FLOAT temperature, a read-write
 // INT setpoint) and a Device "thermo-1" of it bound to node edge-1, temperature reported to the
 // cloud, setpoint desired "20": what ep-thermometer-mapper serves (mappers/thermometer). Used by
-// the device tests and the dashboard's.
+// the device tests, the dashboard's and kubectl's.
 
 namespace ep::testing {
 

@@ -24,6 +24,7 @@ class ExpiringWatch final : public store::Watch {
     return expired_ ? Status(Code::kExpired, "too old resource version") : inner_->error();
   }
   void stop() override { inner_->stop(); }
+  int64_t progressRevision() const override { return expired_ ? 0 : inner_->progressRevision(); }
 
  private:
   std::unique_ptr<store::Watch> inner_;

@@ -218,6 +218,28 @@ TEST_P(StoreContractTest, WatchDeliversLiveEventsInOrder) {
   EXPECT_TRUE((*w)->done());
 }
 
+// progressRevision() (what watch BOOKMARKs carry) never runs ahead of what poll() handed out,
+// and covers what it did hand out. SQLite also moves it past writes the watch does not match;
+// etcd does when its progress notifications come (every 10 min by default).
+TEST_P(StoreContractTest, ProgressRevisionCoversWhatPollHandedOutAndNoMore) {
+  auto w = store_->watch({.resource = "pods"});
+  ASSERT_TRUE(w.isOk());
+  ASSERT_TRUE(store_->create("pods", "ns", "a", "1").isOk());
+  EXPECT_LT((*w)->progressRevision(), rev(1));  // not polled yet
+  auto got = drain(**w, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_GE((*w)->progressRevision(), rev(1));
+  ASSERT_TRUE(store_->create("configmaps", "ns", "c", "1").isOk());
+  if (GetParam() == Backend::kSqlite) {
+    EXPECT_TRUE(testing::eventually([&] { return (*w)->progressRevision() >= rev(2); }))
+        << (*w)->progressRevision();
+  }
+  ASSERT_TRUE(store_->create("pods", "ns", "b", "1").isOk());
+  EXPECT_LT((*w)->progressRevision(), rev(3));
+  ASSERT_EQ(drain(**w, 1).size(), 1u);
+  EXPECT_GE((*w)->progressRevision(), rev(3));
+}
+
 TEST_P(StoreContractTest, WatchOfEveryResourceAndOfOneNamespace) {
   auto all = store_->watch({});
   ASSERT_TRUE(all.isOk());
