@@ -33,11 +33,6 @@ const api::KindInfo& secretKind() {
   return *api::findByApiVersionKind("v1", "Secret");
 }
 
-// The architectures nodes report (api::elfArchitecture) that an image platform can give.
-bool knownArchitecture(const std::string& a) {
-  return a == "amd64" || a == "arm64" || a == "arm" || a == "386" || a == "riscv64";
-}
-
 // A file written once, removed when the scope ends unless kept.
 class ScratchFile {
  public:
@@ -247,7 +242,8 @@ Status ImageImporter::importNow(const Request& r) {
     if (!index.isOk()) return Status(Code::kInvalid, shown + ": " + index.status().message());
     std::set<std::string> seen;
     for (const auto& m : *index) {
-      if (m.os != "linux" || !knownArchitecture(m.architecture)) continue;  // attestations too
+      if (m.os != "linux" || !api::isKnownArchitecture(m.architecture))
+        continue;                                         // attestations too
       if (!seen.insert(m.architecture).second) continue;  // arm v6 and v7: the first listed
       platforms.emplace_back(m.digest, m.architecture);
     }
@@ -331,7 +327,7 @@ Result<ImageImporter::Binary> ImageImporter::importPlatform(const api::OciRef& r
     return invalidError("the image is for " + config->os + ", not linux");
   }
   const std::string arch = platform.empty() ? config->architecture : platform;
-  if (!knownArchitecture(arch)) {
+  if (!api::isKnownArchitecture(arch)) {
     return invalidError("the image's architecture \"" + arch + "\" is not one edgecore runs on");
   }
   std::string path = kDefaultBinary;

@@ -45,6 +45,21 @@ std::optional<double> parseFailureTolerate(const std::string& text) {
   return v;
 }
 
+namespace {
+
+// The architectures edgecore is built for: ELF e_machine, word size, GOARCH name.
+struct ElfArchitecture {
+  unsigned machine;
+  bool is64;
+  std::string_view name;
+};
+constexpr ElfArchitecture kArchitectures[] = {
+    {62, true, "amd64"}, {3, false, "386"},      {183, true, "arm64"},
+    {40, false, "arm"},  {243, true, "riscv64"},
+};
+
+}  // namespace
+
 std::string elfArchitecture(std::string_view h) {
   if (h.size() < 20 || h.substr(0, 4) !=
                            "\x7f"
@@ -56,20 +71,17 @@ std::string elfArchitecture(std::string_view h) {
   const auto b0 = static_cast<unsigned char>(h[18]);
   const auto b1 = static_cast<unsigned char>(h[19]);
   const unsigned machine = little ? (b0 | (b1 << 8)) : ((b0 << 8) | b1);
-  switch (machine) {
-    case 62:
-      return is64 ? "amd64" : "";
-    case 3:
-      return is64 ? "" : "386";
-    case 183:
-      return is64 ? "arm64" : "";
-    case 40:
-      return is64 ? "" : "arm";
-    case 243:
-      return is64 ? "riscv64" : "";
-    default:
-      return "";
+  for (const auto& a : kArchitectures) {
+    if (a.machine == machine && a.is64 == is64) return std::string(a.name);
   }
+  return "";
+}
+
+bool isKnownArchitecture(std::string_view name) {
+  for (const auto& a : kArchitectures) {
+    if (a.name == name) return true;
+  }
+  return false;
 }
 
 std::vector<ReleaseBinary> releaseBinaries(const Json& release) {

@@ -80,6 +80,8 @@ std::string kubeletVersionFor(std::string_view edgecoreVersion);
 // their own edgecore binary this way (as kubelet reports GOARCH), and that is the binary an
 // upgrade gives them.
 std::string elfArchitecture(std::string_view header);
+// Whether `name` is one of the names elfArchitecture() gives.
+bool isKnownArchitecture(std::string_view name);
 
 struct ReleaseBinary {
   std::string architecture;

@@ -36,6 +36,11 @@ TEST(UpgradesTest, ElfArchitectureNamesNodesArchitectures) {
   EXPECT_EQ(elfArchitecture("\x7f"
                             "ELF"),
             "");  // truncated
+  for (const char* name : {"amd64", "arm64", "arm", "386", "riscv64"}) {
+    EXPECT_TRUE(isKnownArchitecture(name)) << name;
+  }
+  EXPECT_FALSE(isKnownArchitecture("mips"));
+  EXPECT_FALSE(isKnownArchitecture(""));
 }
 
 TEST(UpgradesTest, VersionsRoundTripThroughKubeletVersion) {

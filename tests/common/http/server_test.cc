@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -108,6 +109,67 @@ TEST(HttpServerTest, ServesRequestsAndStreamsChunks) {
   server.stop();
 }
 
+// A server on a free loopback port whose every response is `stream` (not started).
+std::unique_ptr<Server> serverOf(std::shared_ptr<BodyStream> stream) {
+  ServerOptions o;
+  o.port = 0;
+  return std::make_unique<Server>(o, [stream](ServerRequest&) {
+    ServerResponse res;
+    res.stream = stream;
+    return res;
+  });
+}
+
+// A stream that never wakes the server but says when it wants next() again (periodic output,
+// as watch bookmarks): a tick every 50 ms once due, finished after the third.
+class TickingStream final : public BodyStream {
+ public:
+  std::string next(bool& finished) override {
+    ++calls_;
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mu_);
+    if (now < due_) return "";
+    due_ = now + std::chrono::milliseconds(50);
+    finished = ++ticks_ == 3;
+    return "tick\n";
+  }
+  void setWake(std::function<void()>) override {}
+  std::chrono::steady_clock::time_point deadline() const override { return deadline_; }
+  std::chrono::steady_clock::time_point nextCall() const override {
+    std::lock_guard lock(mu_);
+    return due_;
+  }
+  void close() override {}
+
+  std::atomic<int> calls_{0};
+
+ private:
+  const std::chrono::steady_clock::time_point deadline_ =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  mutable std::mutex mu_;
+  std::chrono::steady_clock::time_point due_ =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+  int ticks_ = 0;
+};
+
+// The server calls a stream's next() again at its nextCall() without a wake: all three ticks
+// arrive before the deadline (without it: none), and next() is not called in a loop meanwhile.
+TEST(HttpServerTest, StreamIsCalledAgainAtItsNextCallWithoutAWake) {
+  auto stream = std::make_shared<TickingStream>();
+  auto server = serverOf(stream);
+  ASSERT_TRUE(server->start().isOk());
+  std::vector<std::string> lines;
+  auto s = HttpClient("http://127.0.0.1:" + std::to_string(server->port()))
+               .stream("GET", "/tick", [&](std::string_view line) {
+                 lines.emplace_back(line);
+                 return true;
+               });
+  EXPECT_TRUE(s.isOk()) << s.toString();
+  EXPECT_EQ(lines.size(), 3u);
+  EXPECT_LT(stream->calls_.load(), 30);  // about one call per tick, not a spin
+  server->stop();
+}
+
 // A name a handler repeats (the apiserver's Warning headers) is sent once per value; a single
 // one replaces the server's own header of that name.
 TEST(HttpServerTest, RepeatedHeaderNamesAreSentOncePerValue) {
@@ -150,15 +212,9 @@ TEST(ServerRequestTest, FlagReadsBooleansAsKubernetesDoes) {
 
 TEST(HttpServerTest, ClientHangupEndsStream) {
   auto stream = std::make_shared<TestStream>();
-  ServerOptions o;
-  o.port = 0;
-  Server server(o, [&](ServerRequest&) {
-    ServerResponse res;
-    res.stream = stream;
-    return res;
-  });
-  ASSERT_TRUE(server.start().isOk());
-  HttpClient c("http://127.0.0.1:" + std::to_string(server.port()));
+  auto server = serverOf(stream);
+  ASSERT_TRUE(server->start().isOk());
+  HttpClient c("http://127.0.0.1:" + std::to_string(server->port()));
   std::thread producer([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     stream->push("first");
@@ -169,7 +225,7 @@ TEST(HttpServerTest, ClientHangupEndsStream) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_TRUE(stream->closed_);
-  server.stop();
+  server->stop();
 }
 
 // A plain TCP connection to the server on loopback; -1 on failure.
